@@ -1,0 +1,451 @@
+//! Validating a send request and rendering it into a [`Submission`]. Pure apart
+//! from the domain-registration check, which the caller supplies.
+
+use std::collections::{BTreeMap, HashSet};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use postwerk_core::address::{Address, Mailbox, MailboxInput};
+use postwerk_core::id::new_id;
+use postwerk_core::mime::{self, Attachment, MessageParts, MimeError};
+use postwerk_core::model::DEFAULT_STREAMS;
+use postwerk_mta::accept::{MessageMeta, Submission};
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+
+use crate::error::ApiError;
+
+/// Most recipients (to + cc + bcc) in one message.
+pub const MAX_RECIPIENTS: usize = 50;
+/// Largest rendered message.
+pub const MAX_MESSAGE_BYTES: usize = 25 * 1024 * 1024;
+const MAX_TAGS: usize = 10;
+const MAX_TAG_LEN: usize = 64;
+const MAX_METADATA_KEYS: usize = 20;
+
+/// One or several mailboxes: `"a@b"` or `["a@b", {"email": …}]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum Mailboxes {
+    /// A single mailbox.
+    One(MailboxInput),
+    /// A list.
+    Many(Vec<MailboxInput>),
+}
+
+impl Default for Mailboxes {
+    fn default() -> Self {
+        Mailboxes::Many(Vec::new())
+    }
+}
+
+impl Mailboxes {
+    fn items(&self) -> &[MailboxInput] {
+        match self {
+            Mailboxes::One(m) => std::slice::from_ref(m),
+            Mailboxes::Many(v) => v,
+        }
+    }
+}
+
+/// `POST /v1/messages` body.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SendRequest {
+    /// Author.
+    pub from: MailboxInput,
+    /// Recipients.
+    #[serde(default)]
+    pub to: Mailboxes,
+    /// Copy recipients.
+    #[serde(default)]
+    pub cc: Mailboxes,
+    /// Blind copy recipients (not in the headers).
+    #[serde(default)]
+    pub bcc: Mailboxes,
+    /// Reply-To.
+    #[serde(default)]
+    pub reply_to: Option<MailboxInput>,
+    /// Subject.
+    #[serde(default)]
+    pub subject: Option<String>,
+    /// Plain-text body.
+    #[serde(default)]
+    pub text: Option<String>,
+    /// HTML body.
+    #[serde(default)]
+    pub html: Option<String>,
+    /// Extra headers.
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    /// Attachments.
+    #[serde(default)]
+    pub attachments: Vec<AttachmentInput>,
+    /// Stream (default `transactional`).
+    #[serde(default)]
+    pub stream: Option<String>,
+    /// Tags.
+    #[serde(default)]
+    pub tags: Vec<String>,
+    /// Client metadata (string, number or boolean values).
+    #[serde(default)]
+    pub metadata: Map<String, Value>,
+}
+
+/// An attachment in a request.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AttachmentInput {
+    /// File name.
+    pub filename: String,
+    /// MIME type.
+    #[serde(default = "default_content_type")]
+    pub content_type: String,
+    /// Base64 content.
+    pub content: String,
+    /// Content-ID for inline use.
+    #[serde(default)]
+    pub content_id: Option<String>,
+}
+
+fn default_content_type() -> String {
+    "application/octet-stream".into()
+}
+
+/// `POST /v1/messages/raw` body.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRequest {
+    /// Envelope sender.
+    pub mail_from: String,
+    /// Envelope recipients.
+    pub rcpt_to: Vec<String>,
+    /// Base64 of the RFC 5322 message.
+    pub data: String,
+    /// Stream (default `transactional`).
+    #[serde(default)]
+    pub stream: Option<String>,
+    /// Tags.
+    #[serde(default)]
+    pub tags: Vec<String>,
+    /// Client metadata.
+    #[serde(default)]
+    pub metadata: Map<String, Value>,
+}
+
+/// A validated submission and the JSON that describes it to the client.
+pub struct Composed {
+    /// What is stored.
+    pub submission: Submission,
+    /// `{"id", "recipients": [...]}`.
+    pub response: Value,
+}
+
+/// Validates and renders a structured send. `ehlo_name` is the Message-ID domain.
+pub fn compose(req: &SendRequest, ehlo_name: &str) -> Result<Composed, ApiError> {
+    let from = req.from.parse().map_err(|e| ApiError::invalid("invalid_address", "from", e.to_string()))?;
+    let to = parse_list(&req.to, "to")?;
+    let cc = parse_list(&req.cc, "cc")?;
+    let bcc = parse_list(&req.bcc, "bcc")?;
+    let reply_to = req
+        .reply_to
+        .as_ref()
+        .map(|r| r.parse().map_err(|e| ApiError::invalid("invalid_address", "reply_to", e.to_string())))
+        .transpose()?;
+    let recipients = unique_recipients(to.iter().chain(&cc).chain(&bcc).map(|m| &m.address))?;
+    let stream = stream_name(req.stream.as_deref())?;
+    let (tags, metadata) = check_tags_metadata(&req.tags, &req.metadata)?;
+    let headers: Vec<(String, String)> = req.headers.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    for (name, value) in &headers {
+        mime::validate_header(name, value)
+            .map_err(|e| ApiError::invalid("invalid_header", format!("headers.{name}"), e.to_string()))?;
+    }
+    let attachments = decode_attachments(&req.attachments)?;
+    let id = new_id("msg");
+    let message_id = format!("{id}@{ehlo_name}");
+    let subject = req.subject.clone().unwrap_or_default();
+    let parts = MessageParts {
+        from: &from,
+        to: &to,
+        cc: &cc,
+        reply_to: reply_to.as_ref(),
+        subject: &subject,
+        text: req.text.as_deref(),
+        html: req.html.as_deref(),
+        headers: &headers,
+        attachments: &attachments,
+        message_id: &message_id,
+        date: chrono::Utc::now(),
+    };
+    let content = mime::render(&parts).map_err(mime_error)?;
+    check_size(content.len())?;
+    let meta = MessageMeta { subject: Some(subject), from: Some(from.address.to_string()), tags, metadata };
+    Ok(finish(id, stream, from.address.domain().to_string(), content, None, meta, recipients))
+}
+
+/// Validates a raw send: the message must have a From header whose domain the
+/// tenant sends from; Message-ID and Date are added when missing.
+pub fn compose_raw(req: &RawRequest, ehlo_name: &str) -> Result<Composed, ApiError> {
+    let mail_from = Address::parse(&req.mail_from)
+        .map_err(|e| ApiError::invalid("invalid_address", "mail_from", e.to_string()))?;
+    let rcpts = req
+        .rcpt_to
+        .iter()
+        .enumerate()
+        .map(|(i, r)| Address::parse(r).map_err(|e| ApiError::invalid("invalid_address", format!("rcpt_to[{i}]"), e.to_string())))
+        .collect::<Result<Vec<_>, _>>()?;
+    let recipients = unique_recipients(rcpts.iter())?;
+    let stream = stream_name(req.stream.as_deref())?;
+    let (tags, metadata) = check_tags_metadata(&req.tags, &req.metadata)?;
+    let decoded = B64
+        .decode(req.data.trim())
+        .map_err(|_| ApiError::invalid("invalid_base64", "data", "data is not valid base64"))?;
+    check_size(decoded.len())?;
+    let mut message = normalize_crlf(&decoded);
+    let header_end = find_header_end(&message)
+        .ok_or_else(|| ApiError::invalid("invalid_message", "data", "no header/body separator (empty line)"))?;
+    let from_value = header_value(&message[..header_end], "from")
+        .ok_or_else(|| ApiError::invalid("missing_from_header", "data", "the message has no From header"))?;
+    let from = Mailbox::parse(&from_value)
+        .map_err(|e| ApiError::invalid("invalid_address", "data.From", e.to_string()))?;
+    let id = new_id("msg");
+    let mut prefix = String::new();
+    if header_value(&message[..header_end], "message-id").is_none() {
+        prefix.push_str(&format!("Message-ID: <{id}@{ehlo_name}>\r\n"));
+    }
+    if header_value(&message[..header_end], "date").is_none() {
+        prefix.push_str(&format!("Date: {}\r\n", chrono::Utc::now().to_rfc2822()));
+    }
+    if !prefix.is_empty() {
+        message.splice(0..0, prefix.into_bytes());
+    }
+    let subject = header_value(&message, "subject");
+    let meta = MessageMeta { subject, from: Some(from.address.to_string()), tags, metadata };
+    Ok(finish(id, stream, from.address.domain().to_string(), message, Some(mail_from), meta, recipients))
+}
+
+fn finish(
+    id: String,
+    stream: String,
+    from_domain: String,
+    content: Vec<u8>,
+    mail_from: Option<Address>,
+    meta: MessageMeta,
+    recipients: Vec<Address>,
+) -> Composed {
+    let recipients: Vec<(String, Address)> = recipients.into_iter().map(|a| (new_id("rcpt"), a)).collect();
+    let response = json!({
+        "id": id,
+        "recipients": recipients.iter().map(|(rid, a)| json!({"email": a.to_string(), "id": rid, "status": "queued"})).collect::<Vec<_>>(),
+    });
+    Composed { submission: Submission { id, stream, from_domain, content, mail_from, meta, recipients }, response }
+}
+
+fn parse_list(list: &Mailboxes, field: &str) -> Result<Vec<Mailbox>, ApiError> {
+    list.items()
+        .iter()
+        .enumerate()
+        .map(|(i, m)| m.parse().map_err(|e| ApiError::invalid("invalid_address", format!("{field}[{i}]"), e.to_string())))
+        .collect()
+}
+
+fn unique_recipients<'a>(all: impl Iterator<Item = &'a Address>) -> Result<Vec<Address>, ApiError> {
+    let mut seen = HashSet::new();
+    let unique: Vec<Address> = all.filter(|a| seen.insert(a.normalized())).cloned().collect();
+    if unique.is_empty() {
+        return Err(ApiError::invalid("no_recipients", "to", "at least one recipient is required"));
+    }
+    if unique.len() > MAX_RECIPIENTS {
+        return Err(ApiError::invalid(
+            "too_many_recipients",
+            "to",
+            format!("at most {MAX_RECIPIENTS} recipients per message (to + cc + bcc); use the batch endpoint"),
+        ));
+    }
+    Ok(unique)
+}
+
+fn stream_name(stream: Option<&str>) -> Result<String, ApiError> {
+    let s = stream.unwrap_or("transactional");
+    if DEFAULT_STREAMS.contains(&s) {
+        Ok(s.to_string())
+    } else {
+        Err(ApiError::invalid("unknown_stream", "stream", "unknown stream (use transactional or broadcast)"))
+    }
+}
+
+type TagsAndMetadata = (Vec<String>, Map<String, Value>);
+
+fn check_tags_metadata(tags: &[String], metadata: &Map<String, Value>) -> Result<TagsAndMetadata, ApiError> {
+    if tags.len() > MAX_TAGS {
+        return Err(ApiError::invalid("too_many_tags", "tags", format!("at most {MAX_TAGS} tags")));
+    }
+    for (i, t) in tags.iter().enumerate() {
+        if t.is_empty() || t.len() > MAX_TAG_LEN || t.chars().any(char::is_control) {
+            return Err(ApiError::invalid("invalid_tag", format!("tags[{i}]"), format!("tags are 1–{MAX_TAG_LEN} printable characters")));
+        }
+    }
+    if metadata.len() > MAX_METADATA_KEYS {
+        return Err(ApiError::invalid("invalid_metadata", "metadata", format!("at most {MAX_METADATA_KEYS} keys")));
+    }
+    if let Some((k, _)) = metadata.iter().find(|(_, v)| !(v.is_string() || v.is_number() || v.is_boolean())) {
+        return Err(ApiError::invalid("invalid_metadata", format!("metadata.{k}"), "metadata values must be strings, numbers or booleans"));
+    }
+    Ok((tags.to_vec(), metadata.clone()))
+}
+
+fn decode_attachments(inputs: &[AttachmentInput]) -> Result<Vec<Attachment>, ApiError> {
+    inputs
+        .iter()
+        .enumerate()
+        .map(|(i, a)| {
+            let content = B64.decode(a.content.trim()).map_err(|_| {
+                ApiError::invalid("invalid_attachment", format!("attachments[{i}].content"), "content is not valid base64")
+            })?;
+            Ok(Attachment {
+                filename: a.filename.clone(),
+                content_type: a.content_type.clone(),
+                content,
+                content_id: a.content_id.clone(),
+            })
+        })
+        .collect()
+}
+
+fn mime_error(e: MimeError) -> ApiError {
+    let (code, field) = match &e {
+        MimeError::NoBody => ("no_content", "text".to_string()),
+        MimeError::ReservedHeader(h) | MimeError::BadHeaderValue(h) => ("invalid_header", format!("headers.{h}")),
+        MimeError::BadHeaderName => ("invalid_header", "headers".to_string()),
+        MimeError::BadContentType | MimeError::BadFilename | MimeError::BadContentId => {
+            ("invalid_attachment", "attachments".to_string())
+        }
+    };
+    ApiError::invalid(code, field, e.to_string())
+}
+
+fn check_size(len: usize) -> Result<(), ApiError> {
+    if len > MAX_MESSAGE_BYTES {
+        return Err(ApiError::invalid("message_too_large", "message", "the message exceeds 25 MB"));
+    }
+    Ok(())
+}
+
+/// Converts bare LF and bare CR line endings to CRLF.
+fn normalize_crlf(data: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(data.len() + data.len() / 50);
+    let mut i = 0;
+    while i < data.len() {
+        match data[i] {
+            b'\r' if data.get(i + 1) == Some(&b'\n') => {
+                out.extend_from_slice(b"\r\n");
+                i += 2;
+                continue;
+            }
+            b'\r' | b'\n' => out.extend_from_slice(b"\r\n"),
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    out
+}
+
+fn find_header_end(message: &[u8]) -> Option<usize> {
+    if message.starts_with(b"\r\n") {
+        return Some(0);
+    }
+    message.windows(4).position(|w| w == b"\r\n\r\n").map(|p| p + 2)
+}
+
+/// The unfolded value of the first header called `name` (case-insensitive).
+fn header_value(headers: &[u8], name: &str) -> Option<String> {
+    let text = String::from_utf8_lossy(headers);
+    let mut lines = text.split("\r\n").peekable();
+    while let Some(line) = lines.next() {
+        if line.is_empty() {
+            break;
+        }
+        let Some((n, v)) = line.split_once(':') else { continue };
+        if n.trim().eq_ignore_ascii_case(name) {
+            let mut value = v.trim().to_string();
+            while let Some(cont) = lines.peek().filter(|l| l.starts_with([' ', '\t'])) {
+                value.push(' ');
+                value.push_str(cont.trim());
+                lines.next();
+            }
+            return Some(value);
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req(v: Value) -> SendRequest {
+        serde_json::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn composes_a_full_request() {
+        let r = req(json!({
+            "from": "Alice <alice@example.com>",
+            "to": ["bob@example.test", {"email": "carol@example.test", "name": "Carol"}],
+            "cc": [], "bcc": ["dave@example.test"], "reply_to": "help@example.com",
+            "subject": "Welcome", "text": "hi", "html": "<p>hi</p>",
+            "headers": {"X-Course": "42"},
+            "attachments": [{"filename": "a.pdf", "content_type": "application/pdf", "content": "JVBERi0=", "content_id": null}],
+            "stream": "transactional", "tags": ["welcome"], "metadata": {"user": "7"}
+        }));
+        let c = compose(&r, "mta.example.com").unwrap();
+        assert_eq!(c.submission.recipients.len(), 3);
+        assert_eq!(c.submission.from_domain, "example.com");
+        let text = String::from_utf8_lossy(&c.submission.content);
+        assert!(text.contains("X-Course: 42"));
+        assert!(!text.contains("dave@"), "bcc must not appear in headers");
+        assert_eq!(c.response["recipients"][1]["email"], "carol@example.test");
+        assert_eq!(c.response["recipients"][0]["status"], "queued");
+    }
+
+    #[test]
+    fn refuses_bad_input_with_codes_and_fields() {
+        let cases = [
+            (json!({"from": "x", "to": ["bob@example.test"], "text": "t"}), "invalid_address", "from"),
+            (json!({"from": "a@example.com", "to": ["ok@example.test", "not an address"], "text": "t"}), "invalid_address", "to[1]"),
+            (json!({"from": "a@example.com", "to": [], "text": "t"}), "no_recipients", "to"),
+            (json!({"from": "a@example.com", "to": ["b@example.test"]}), "no_content", "text"),
+            (json!({"from": "a@example.com", "to": ["b@example.test"], "text": "t", "stream": "nope"}), "unknown_stream", "stream"),
+            (json!({"from": "a@example.com", "to": ["b@example.test"], "text": "t", "headers": {"Bcc": "x@y.z"}}), "invalid_header", "headers.Bcc"),
+            (json!({"from": "a@example.com", "to": ["b@example.test"], "text": "t", "attachments": [{"filename": "a", "content": "!!"}]}), "invalid_attachment", "attachments[0].content"),
+            (json!({"from": "a@example.com", "to": ["b@example.test"], "text": "t", "metadata": {"k": {"nested": 1}}}), "invalid_metadata", "metadata.k"),
+        ];
+        for (body, code, field) in cases {
+            let err = compose(&req(body.clone()), "h.example").err().unwrap_or_else(|| panic!("{body} accepted"));
+            assert_eq!((err.code, err.field.as_deref()), (code, Some(field)), "{body}");
+        }
+        let many: Vec<String> = (0..51).map(|i| format!("r{i}@example.test")).collect();
+        let err = compose(&req(json!({"from": "a@example.com", "to": many, "text": "t"})), "h.example").err().unwrap();
+        assert_eq!(err.code, "too_many_recipients");
+    }
+
+    #[test]
+    fn duplicate_recipients_are_sent_once() {
+        let r = req(json!({"from": "a@example.com", "to": ["B@example.test"], "cc": ["b@EXAMPLE.test"], "text": "t"}));
+        assert_eq!(compose(&r, "h.example").unwrap().submission.recipients.len(), 1);
+    }
+
+    #[test]
+    fn raw_messages_get_crlf_message_id_and_date() {
+        let data = B64.encode("From: Alice <alice@example.com>\nSubject: Hi\n\nbody\n");
+        let r: RawRequest = serde_json::from_value(json!({"mail_from": "alice@example.com", "rcpt_to": ["bob@example.test"], "data": data})).unwrap();
+        let c = compose_raw(&r, "mta.example.com").unwrap();
+        let text = String::from_utf8(c.submission.content.clone()).unwrap();
+        assert!(text.starts_with("Message-ID: <msg_"), "{text}");
+        assert!(text.contains("\r\nDate: ") && text.ends_with("\r\nbody\r\n"), "{text}");
+        assert_eq!(c.submission.from_domain, "example.com");
+        assert_eq!(c.submission.meta.subject.as_deref(), Some("Hi"));
+        let bad: RawRequest = serde_json::from_value(json!({"mail_from": "a@example.com", "rcpt_to": ["b@example.test"], "data": B64.encode("Subject: x\n\nb")})).unwrap();
+        assert_eq!(compose_raw(&bad, "h.example").err().unwrap().code, "missing_from_header");
+    }
+}

@@ -1,0 +1,73 @@
+//! `POST /v1/domains`, `GET /v1/domains`, `GET /v1/domains/{domain}`.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use postwerk_core::model::Scope;
+use postwerk_mta::domains::{self, DomainError};
+use postwerk_store::Store;
+use postwerk_store::model::DomainRecord;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::AppState;
+use crate::auth::Caller;
+use crate::error::{ApiError, ApiJson};
+use crate::view;
+
+/// `POST /v1/domains` body.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateDomain {
+    domain: String,
+}
+
+/// Registers a sending domain and returns the DNS records to publish (scope `write`).
+pub async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(req): ApiJson<CreateDomain>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    caller.require(Scope::Write)?;
+    match domains::create_domain(&state.services, &caller.tenant_id, &req.domain).await {
+        Ok(d) => Ok((StatusCode::CREATED, Json(domain_json(&state, &d)))),
+        Err(DomainError::Invalid) => Err(ApiError::invalid("invalid_domain", "domain", "not a valid domain name")),
+        Err(DomainError::Exists) => Err(ApiError::new(StatusCode::CONFLICT, "domain_exists", "domain already registered")
+            .with_field("domain")),
+        Err(e) => Err(ApiError::unavailable(&e)),
+    }
+}
+
+/// One domain with its DNS records (scope `read`).
+pub async fn show(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(Scope::Read)?;
+    let name = domains::normalize_domain(&name).map_err(|_| ApiError::not_found("domain"))?;
+    let d = state
+        .services
+        .store
+        .get_domain(&caller.tenant_id, &name)
+        .await
+        .map_err(|e| ApiError::unavailable(&e))?
+        .ok_or_else(|| ApiError::not_found("domain"))?;
+    Ok(Json(domain_json(&state, &d)))
+}
+
+/// All domains of the caller's tenant (scope `read`).
+pub async fn list(State(state): State<AppState>, caller: Caller) -> Result<Json<Value>, ApiError> {
+    caller.require(Scope::Read)?;
+    let all = state.services.store.list_domains(&caller.tenant_id).await.map_err(|e| ApiError::unavailable(&e))?;
+    Ok(Json(json!({ "domains": all.iter().map(|d| domain_json(&state, d)).collect::<Vec<_>>() })))
+}
+
+fn domain_json(state: &AppState, d: &DomainRecord) -> Value {
+    json!({
+        "domain": d.name,
+        "created_at": view::time(d.created_at),
+        "dkim": d.keys.iter().map(|k| json!({"selector": k.selector, "algorithm": k.algorithm})).collect::<Vec<_>>(),
+        "dns_records": domains::dns_records(d, &state.services.config),
+    })
+}

@@ -1,0 +1,166 @@
+//! The one place where failures become HTTP responses:
+//! `{"error": {"code", "message", "field"}}` with the right status.
+//!
+//! Client mistakes carry their own message; internal failures say only that the
+//! service is unavailable and are logged (without personal data) here.
+
+use axum::Json;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{FromRequest, Request};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+/// An API error.
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    /// HTTP status.
+    pub status: StatusCode,
+    /// Stable machine-readable code, e.g. `domain_not_registered`.
+    pub code: &'static str,
+    /// Human-readable explanation (never contains an address or body).
+    pub message: String,
+    /// The offending request field (`to[2]`, `from`, …), when there is one.
+    pub field: Option<String>,
+}
+
+#[derive(Serialize)]
+struct Body<'a> {
+    error: Inner<'a>,
+}
+
+/// The JSON shape of an error (also used inside batch results).
+#[derive(Serialize)]
+pub struct Inner<'a> {
+    /// Stable code.
+    pub code: &'a str,
+    /// Explanation.
+    pub message: &'a str,
+    /// Offending field.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<&'a str>,
+}
+
+impl ApiError {
+    /// A new error.
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        ApiError { status, code, message: message.into(), field: None }
+    }
+
+    /// 422 for a field that failed validation.
+    pub fn invalid(code: &'static str, field: impl Into<String>, message: impl Into<String>) -> Self {
+        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, message).with_field(field)
+    }
+
+    /// Names the offending field.
+    pub fn with_field(mut self, field: impl Into<String>) -> Self {
+        self.field = Some(field.into());
+        self
+    }
+
+    /// 404 for a resource that does not exist for this tenant.
+    pub fn not_found(what: &str) -> Self {
+        ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("{what} not found"))
+    }
+
+    /// 503: the store failed; nothing was acknowledged.
+    pub fn unavailable(cause: &dyn std::fmt::Display) -> Self {
+        tracing::error!(error = %cause, "request failed on an internal error");
+        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "service temporarily unavailable; nothing was stored, retry later")
+    }
+
+    /// The error as the JSON object nested under `"error"`.
+    pub fn inner(&self) -> Inner<'_> {
+        Inner { code: self.code, message: &self.message, field: self.field.as_deref() }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.status, Json(Body { error: self.inner() })).into_response()
+    }
+}
+
+/// A JSON body extractor whose rejections are [`ApiError`]s: malformed JSON, a wrong
+/// content type, unknown keys and wrong types all get the JSON error shape.
+pub struct ApiJson<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match Json::<T>::from_request(req, state).await {
+            Ok(Json(v)) => Ok(ApiJson(v)),
+            Err(rejection) => Err(json_rejection(rejection)),
+        }
+    }
+}
+
+fn json_rejection(r: JsonRejection) -> ApiError {
+    match r {
+        JsonRejection::MissingJsonContentType(_) => ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "send Content-Type: application/json",
+        ),
+        JsonRejection::JsonSyntaxError(e) => {
+            ApiError::new(StatusCode::BAD_REQUEST, "invalid_json", format!("malformed JSON: {}", source_text(&e)))
+        }
+        JsonRejection::JsonDataError(e) => data_error(&source_text(&e)),
+        JsonRejection::BytesRejection(_) => ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            "request body too large or unreadable",
+        ),
+        other => ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", other.body_text()),
+    }
+}
+
+fn source_text(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(inner) = cur {
+        s = inner.to_string();
+        cur = inner.source();
+    }
+    s
+}
+
+/// Maps a serde data error (`unknown field`, `missing field`, wrong type) to a 400
+/// naming the field. Serde messages quote field names, never values, for these cases.
+pub(crate) fn data_error(text: &str) -> ApiError {
+    let quoted = text.split('`').nth(1).map(str::to_string);
+    let (code, msg) = if text.starts_with("unknown field") {
+        ("unknown_field", "unknown field")
+    } else if text.starts_with("missing field") {
+        ("missing_field", "missing required field")
+    } else {
+        ("invalid_field", "invalid value")
+    };
+    let path = text.split(" at line").next().unwrap_or(text);
+    let field = if code == "invalid_field" { None } else { quoted };
+    let message = match &field {
+        Some(f) => format!("{msg}: {f}"),
+        None => format!("{msg}: {path}"),
+    };
+    let mut err = ApiError::new(StatusCode::BAD_REQUEST, code, message);
+    err.field = field;
+    err
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serde_errors_name_the_field() {
+        let e = data_error("unknown field `tos`, expected one of `from`, `to` at line 1 column 7");
+        assert_eq!((e.code, e.field.as_deref()), ("unknown_field", Some("tos")));
+        let e = data_error("missing field `from` at line 1 column 2");
+        assert_eq!((e.code, e.field.as_deref()), ("missing_field", Some("from")));
+        let e = data_error("invalid type: integer `3`, expected a string at line 1 column 9");
+        assert_eq!(e.code, "invalid_field");
+        assert_eq!(e.status, StatusCode::BAD_REQUEST);
+    }
+}

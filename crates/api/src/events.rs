@@ -1,0 +1,96 @@
+//! `GET /v1/events?message_id=&recipient=&type=&since=&cursor=&limit=`.
+
+use axum::Json;
+use axum::extract::{Query, State};
+use postwerk_core::address::Address;
+use postwerk_core::model::{EventType, Scope};
+use postwerk_store::Store;
+use postwerk_store::model::EventFilter;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::AppState;
+use crate::auth::Caller;
+use crate::error::ApiError;
+use crate::view;
+
+const DEFAULT_LIMIT: usize = 100;
+const MAX_LIMIT: usize = 1000;
+
+/// Query parameters.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventQuery {
+    /// Only this message.
+    message_id: Option<String>,
+    /// Only this recipient address (matched through the blind index).
+    recipient: Option<String>,
+    /// Only this event type.
+    #[serde(rename = "type")]
+    event_type: Option<String>,
+    /// Only events at or after this time (RFC 3339 or Unix seconds).
+    since: Option<String>,
+    /// Continue after this cursor (`next_cursor` of the previous page).
+    cursor: Option<String>,
+    /// Page size, 1–1000 (default 100).
+    limit: Option<usize>,
+}
+
+/// Lists events in order, with cursor pagination.
+pub async fn list_events(
+    State(state): State<AppState>,
+    caller: Caller,
+    query: Result<Query<EventQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(Scope::Read)?;
+    let Query(q) = query.map_err(|e| ApiError::invalid("invalid_query", "query", e.body_text()))?;
+    let keys = state.services.tenant_keys(&caller.tenant_id).await.map_err(|e| ApiError::unavailable(&e))?;
+    let rcpt_hash = q
+        .recipient
+        .as_deref()
+        .map(|r| {
+            Address::parse(r)
+                .map(|a| keys.blind_index(&a.normalized()))
+                .map_err(|e| ApiError::invalid("invalid_address", "recipient", e.to_string()))
+        })
+        .transpose()?;
+    let event_type = q
+        .event_type
+        .as_deref()
+        .map(|t| t.parse::<EventType>().map_err(|_| ApiError::invalid("invalid_type", "type", "unknown event type")))
+        .transpose()?;
+    let since = q.since.as_deref().map(parse_time).transpose()?;
+    let after_seq = q
+        .cursor
+        .as_deref()
+        .map(|c| c.parse::<i64>().map_err(|_| ApiError::invalid("invalid_cursor", "cursor", "invalid cursor")))
+        .transpose()?;
+    let limit = q.limit.unwrap_or(DEFAULT_LIMIT);
+    if !(1..=MAX_LIMIT).contains(&limit) {
+        return Err(ApiError::invalid("invalid_limit", "limit", format!("limit must be 1–{MAX_LIMIT}")));
+    }
+    let filter = EventFilter {
+        tenant_id: caller.tenant_id.clone(),
+        message_id: q.message_id,
+        rcpt_hash,
+        event_type,
+        since,
+        after_seq,
+        limit,
+    };
+    let events = state.services.store.list_events(filter).await.map_err(|e| ApiError::unavailable(&e))?;
+    let next = (events.len() == limit).then(|| events.last().map(|e| e.seq.to_string())).flatten();
+    Ok(Json(json!({
+        "events": events.iter().map(|e| view::event(e, &keys)).collect::<Vec<_>>(),
+        "next_cursor": next,
+    })))
+}
+
+fn parse_time(s: &str) -> Result<i64, ApiError> {
+    if let Ok(secs) = s.parse::<i64>() {
+        return Ok(secs * 1000);
+    }
+    chrono::DateTime::parse_from_rfc3339(s)
+        .map(|t| t.timestamp_millis())
+        .map_err(|_| ApiError::invalid("invalid_time", "since", "use RFC 3339 or Unix seconds"))
+}

@@ -1,0 +1,90 @@
+//! Postwerk's REST API (axum): sending, message status, events and domains, with
+//! bearer-key authentication and one JSON error shape.
+//!
+//! Handlers never log request bodies or addresses; errors reach the wire only
+//! through [`error::ApiError`].
+//!
+//! - [`error`]: `{"error": {"code", "message", "field"}}` and the JSON extractor.
+//! - [`auth`]: API keys → caller, tenant and scopes.
+//! - [`compose`]: request validation and MIME rendering.
+//! - [`messages`]: `POST /v1/messages`, `/batch`, `/raw`; `GET /v1/messages/{id}`.
+//! - [`events`]: `GET /v1/events`.
+//! - [`domains`]: `POST/GET /v1/domains`.
+
+pub mod auth;
+pub mod compose;
+pub mod domains;
+pub mod error;
+pub mod events;
+pub mod messages;
+mod view;
+
+use std::collections::HashSet;
+use std::future::Future;
+use std::sync::{Arc, RwLock};
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use postwerk_mta::context::Services;
+use postwerk_mta::engine::Engine;
+
+/// Shared handler state.
+#[derive(Clone)]
+pub struct AppState {
+    /// Store, keys, config.
+    pub services: Arc<Services>,
+    /// The delivery engine (accepted mail is handed to it).
+    pub engine: Arc<Engine>,
+    /// `(tenant, domain)` pairs known to be registered (positive cache).
+    registered: Arc<RwLock<HashSet<(String, String)>>>,
+}
+
+impl AppState {
+    /// State over running services.
+    pub fn new(services: Arc<Services>, engine: Arc<Engine>) -> Self {
+        AppState { services, engine, registered: Arc::default() }
+    }
+}
+
+/// The API router.
+pub fn router(state: AppState) -> Router {
+    let limit = state.services.config.http.max_body_bytes;
+    Router::new()
+        .route("/", get(health))
+        .route("/v1/health", get(health))
+        .route("/v1/openapi.json", get(openapi))
+        .route("/v1/messages", post(messages::send))
+        .route("/v1/messages/batch", post(messages::send_batch))
+        .route("/v1/messages/raw", post(messages::send_raw))
+        .route("/v1/messages/{id}", get(messages::get_message))
+        .route("/v1/events", get(events::list_events))
+        .route("/v1/domains", post(domains::create).get(domains::list))
+        .route("/v1/domains/{domain}", get(domains::show))
+        .fallback(|| async { error::ApiError::not_found("endpoint") })
+        .layer(DefaultBodyLimit::max(limit))
+        .with_state(state)
+}
+
+/// Serves the API on `listener` until `shutdown` resolves, then drains requests.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await
+}
+
+async fn health(axum::extract::State(state): axum::extract::State<AppState>) -> axum::Json<serde_json::Value> {
+    axum::Json(serde_json::json!({
+        "service": "postwerk",
+        "version": env!("CARGO_PKG_VERSION"),
+        "status": "ok",
+        "store": state.services.store.backend_name(),
+        "queue_ready": state.engine.ready_len(),
+    }))
+}
+
+async fn openapi() -> impl axum::response::IntoResponse {
+    ([(axum::http::header::CONTENT_TYPE, "application/json")], include_str!("../../../docs/openapi.json"))
+}

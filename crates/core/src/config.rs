@@ -1,0 +1,457 @@
+//! The `postwerk.toml` model: every key, its default and its meaning.
+//!
+//! The doc comments on these structs are the configuration reference (docs/CONFIG.md
+//! mirrors them). Parsing is strict: an unknown key is an error that names the key and
+//! its line. Environment variables `POSTWERK_<SECTION>_<KEY>` override the file, e.g.
+//! `POSTWERK_HTTP_LISTEN=0.0.0.0:8080` or `POSTWERK_DELIVERY_EHLO_NAME=mta.example.com`;
+//! lists are comma-separated (`POSTWERK_DNS_NAMESERVERS=127.0.0.1:5353`).
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer, Serialize};
+
+/// Why a configuration was refused. The message names the key (and line, for files).
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// TOML syntax error, unknown key or wrongly typed value (names key and line).
+    #[error("{0}")]
+    Parse(String),
+    /// A value that parsed but makes no sense (names the key).
+    #[error("invalid value for `{key}`: {reason}")]
+    Invalid {
+        /// Dotted key path, e.g. `delivery.routes."example.test"`.
+        key: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+}
+
+/// The whole configuration.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Directory for the embedded database, the master key and generated files.
+    /// Default `./postwerk-data` (created on first start, mode 0700).
+    pub data_dir: PathBuf,
+    /// The REST API listener.
+    pub http: HttpConfig,
+    /// Where data is stored.
+    pub store: StoreConfig,
+    /// Outbound delivery.
+    pub delivery: DeliveryConfig,
+    /// DNS resolution for MX lookups.
+    pub dns: DnsConfig,
+}
+
+/// `[http]`: the REST API.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    /// Address to listen on. Default `127.0.0.1:8080`.
+    pub listen: SocketAddr,
+    /// Largest accepted request body in bytes (a batch of messages). Default 64 MiB.
+    pub max_body_bytes: usize,
+}
+
+/// `[store]`: the database.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreConfig {
+    /// `sqlite://PATH` (embedded, default `sqlite://<data_dir>/postwerk.db`) or
+    /// `postgres://user@host/db` for PostgreSQL.
+    pub url: Option<String>,
+}
+
+/// `[delivery]`: outbound SMTP.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DeliveryConfig {
+    /// Name given in EHLO and used in Message-IDs. Default `localhost.localdomain`:
+    /// set it to the host's public name (its PTR) in production.
+    pub ehlo_name: String,
+    /// Domain of the VERP Return-Path (`b+<recipient id>@<bounce_domain>`). Its MX must
+    /// point at Postwerk's inbound listener. Default: the sender's own domain.
+    pub bounce_domain: Option<String>,
+    /// Static next hops per recipient domain: `"example.test" = "127.0.0.1:2626"`
+    /// (tests, smarthosts). Other domains are delivered by MX lookup.
+    pub routes: BTreeMap<String, String>,
+    /// Upper bound on simultaneous outbound SMTP connections. Default 64.
+    pub max_connections: usize,
+    /// Upper bound on simultaneous connections to one destination. Default 32.
+    pub max_connections_per_destination: usize,
+    /// Messages delivered over one connection before it is closed. Default 1000.
+    pub max_messages_per_connection: usize,
+    /// How long a message is retried before it expires. Default `24h`.
+    #[serde(deserialize_with = "de_duration", serialize_with = "ser_duration")]
+    pub expiry: Duration,
+    /// First retry delay; doubles each attempt, with jitter. Default `1m`.
+    #[serde(deserialize_with = "de_duration", serialize_with = "ser_duration")]
+    pub retry_base: Duration,
+    /// Longest retry delay. Default `1h`.
+    #[serde(deserialize_with = "de_duration", serialize_with = "ser_duration")]
+    pub retry_max: Duration,
+    /// STARTTLS policy: `opportunistic` (default), `required` or `disabled`.
+    pub tls: TlsPolicy,
+    /// SMTP command timeout. Default `60s`.
+    #[serde(deserialize_with = "de_duration", serialize_with = "ser_duration")]
+    pub command_timeout: Duration,
+}
+
+/// Outbound STARTTLS policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TlsPolicy {
+    /// Use TLS when offered, without verifying the certificate (like most MTAs).
+    Opportunistic,
+    /// Refuse to deliver without TLS.
+    Required,
+    /// Never use TLS (tests only).
+    Disabled,
+}
+
+/// `[dns]`: resolver.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DnsConfig {
+    /// Name servers (`ip:port`). Empty (default): the system resolver (/etc/resolv.conf).
+    pub nameservers: Vec<SocketAddr>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            data_dir: PathBuf::from("./postwerk-data"),
+            http: HttpConfig::default(),
+            store: StoreConfig::default(),
+            delivery: DeliveryConfig::default(),
+            dns: DnsConfig::default(),
+        }
+    }
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            max_body_bytes: 64 << 20,
+        }
+    }
+}
+
+impl Default for DeliveryConfig {
+    fn default() -> Self {
+        DeliveryConfig {
+            ehlo_name: "localhost.localdomain".into(),
+            bounce_domain: None,
+            routes: BTreeMap::new(),
+            max_connections: 64,
+            max_connections_per_destination: 32,
+            max_messages_per_connection: 1000,
+            expiry: Duration::from_secs(24 * 3600),
+            retry_base: Duration::from_secs(60),
+            retry_max: Duration::from_secs(3600),
+            tls: TlsPolicy::Opportunistic,
+            command_timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+impl Config {
+    /// Parses a TOML document, applies `POSTWERK_*` overrides from `env`, and validates.
+    pub fn from_toml(
+        text: &str,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Config, ConfigError> {
+        let mut doc: toml::Table =
+            toml::from_str(text).map_err(|e| ConfigError::Parse(e.to_string()))?;
+        apply_env(&mut doc, env)?;
+        // Re-parse from the original text first so that errors carry line numbers.
+        toml::from_str::<Config>(text).map_err(|e| ConfigError::Parse(e.to_string()))?;
+        let config: Config = doc
+            .try_into()
+            .map_err(|e: toml::de::Error| ConfigError::Parse(format!("environment override: {e}")))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// The store URL, defaulting to the SQLite file in the data directory.
+    pub fn store_url(&self) -> String {
+        self.store
+            .url
+            .clone()
+            .unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("postwerk.db").display()))
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |key: &str, reason: &str| ConfigError::Invalid {
+            key: key.into(),
+            reason: reason.into(),
+        };
+        if let Some(url) = &self.store.url
+            && !(url.starts_with("sqlite://")
+                || url.starts_with("postgres://")
+                || url.starts_with("postgresql://"))
+        {
+            return Err(invalid("store.url", "must start with sqlite:// or postgres://"));
+        }
+        if !is_hostname(&self.delivery.ehlo_name) {
+            return Err(invalid("delivery.ehlo_name", "must be a host name"));
+        }
+        if let Some(d) = &self.delivery.bounce_domain
+            && !is_hostname(d)
+        {
+            return Err(invalid("delivery.bounce_domain", "must be a domain name"));
+        }
+        for (domain, hop) in &self.delivery.routes {
+            let key = format!("delivery.routes.\"{domain}\"");
+            if !is_hostname(domain) {
+                return Err(invalid(&key, "route key must be a domain name"));
+            }
+            if parse_next_hop(hop).is_none() {
+                return Err(invalid(&key, "must be host, host:port or [host]:port"));
+            }
+        }
+        if self.delivery.max_connections == 0 || self.delivery.max_connections_per_destination == 0
+        {
+            return Err(invalid("delivery.max_connections", "must be at least 1"));
+        }
+        if self.delivery.max_messages_per_connection == 0 {
+            return Err(invalid("delivery.max_messages_per_connection", "must be at least 1"));
+        }
+        if self.delivery.retry_base.is_zero() || self.delivery.retry_max < self.delivery.retry_base
+        {
+            return Err(invalid("delivery.retry_max", "must be ≥ retry_base > 0"));
+        }
+        Ok(())
+    }
+}
+
+/// Splits a static route value into host and port (default 25).
+pub fn parse_next_hop(hop: &str) -> Option<(String, u16)> {
+    let hop = hop.trim();
+    if let Some(rest) = hop.strip_prefix('[') {
+        let (host, after) = rest.split_once(']')?;
+        let port = match after.strip_prefix(':') {
+            Some(p) => p.parse().ok()?,
+            None if after.is_empty() => 25,
+            None => return None,
+        };
+        return (!host.is_empty()).then(|| (host.to_string(), port));
+    }
+    match hop.rsplit_once(':') {
+        Some((host, port)) if !host.contains(':') => {
+            Some((host.to_string(), port.parse().ok()?)).filter(|(h, _)| !h.is_empty())
+        }
+        Some(_) => None,
+        None => (!hop.is_empty()).then(|| (hop.to_string(), 25)),
+    }
+}
+
+fn is_hostname(name: &str) -> bool {
+    let name = name.strip_suffix('.').unwrap_or(name);
+    !name.is_empty()
+        && name.len() <= 253
+        && name.split('.').all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+                && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        })
+}
+
+/// Applies `POSTWERK_<SECTION>_<KEY>` variables. The key path is found by matching the
+/// variable against the default configuration's sections; values are typed like the
+/// default (numbers, booleans, comma-separated lists). Unrelated `POSTWERK_*`
+/// variables (e.g. `POSTWERK_MASTER_KEY`) are ignored.
+fn apply_env(
+    doc: &mut toml::Table,
+    env: impl IntoIterator<Item = (String, String)>,
+) -> Result<(), ConfigError> {
+    let defaults = toml::Table::try_from(Config::default())
+        .map_err(|e| ConfigError::Parse(e.to_string()))?;
+    for (name, value) in env {
+        let Some(rest) = name.strip_prefix("POSTWERK_") else { continue };
+        let rest = rest.to_ascii_lowercase();
+        let Some((section, key)) = env_path(&defaults, &rest) else { continue };
+        let typed = typed_like(
+            section.map_or(defaults.get(&key), |s| defaults.get(s).and_then(|t| t.get(&key))),
+            &value,
+        )
+        .map_err(|reason| ConfigError::Invalid { key: name.clone(), reason })?;
+        let table = match section {
+            None => &mut *doc,
+            Some(s) => doc
+                .entry(s)
+                .or_insert_with(|| toml::Value::Table(Default::default()))
+                .as_table_mut()
+                .ok_or_else(|| ConfigError::Parse(format!("`{s}` must be a table")))?,
+        };
+        table.insert(key, typed);
+    }
+    Ok(())
+}
+
+fn env_path<'a>(defaults: &'a toml::Table, rest: &str) -> Option<(Option<&'a str>, String)> {
+    for (section, value) in defaults {
+        if let (Some(table), Some(key)) = (value.as_table(), rest.strip_prefix(&format!("{section}_")))
+            && (table.contains_key(key) || matches!(key, "url" | "bounce_domain"))
+        {
+            return Some((Some(section.as_str()), key.to_string()));
+        }
+    }
+    (defaults.get(rest).is_some_and(|v| !v.is_table())).then(|| (None, rest.to_string()))
+}
+
+fn typed_like(default: Option<&toml::Value>, raw: &str) -> Result<toml::Value, String> {
+    Ok(match default {
+        Some(toml::Value::Integer(_)) => {
+            toml::Value::Integer(raw.parse().map_err(|_| "expected an integer".to_string())?)
+        }
+        Some(toml::Value::Boolean(_)) => {
+            toml::Value::Boolean(raw.parse().map_err(|_| "expected true or false".to_string())?)
+        }
+        Some(toml::Value::Array(_)) => toml::Value::Array(
+            raw.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(|s| toml::Value::String(s.into()))
+                .collect(),
+        ),
+        _ => toml::Value::String(raw.to_string()),
+    })
+}
+
+/// Parses durations such as `90s`, `5m`, `24h`, `7d`, `250ms`.
+pub fn parse_duration(s: &str) -> Option<Duration> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit())?;
+    let (num, unit) = s.split_at(split);
+    let n: u64 = num.parse().ok()?;
+    let secs = match unit {
+        "ms" => return Some(Duration::from_millis(n)),
+        "s" => n,
+        "m" => n.checked_mul(60)?,
+        "h" => n.checked_mul(3600)?,
+        "d" => n.checked_mul(86_400)?,
+        _ => return None,
+    };
+    Some(Duration::from_secs(secs))
+}
+
+/// Formats a duration the way [`parse_duration`] reads it.
+pub fn format_duration(d: Duration) -> String {
+    let s = d.as_secs();
+    match () {
+        _ if d.subsec_millis() != 0 || s == 0 => format!("{}ms", d.as_millis()),
+        _ if s % 86_400 == 0 => format!("{}d", s / 86_400),
+        _ if s % 3600 == 0 => format!("{}h", s / 3600),
+        _ if s % 60 == 0 => format!("{}m", s / 60),
+        _ => format!("{s}s"),
+    }
+}
+
+fn de_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    let s = String::deserialize(d)?;
+    parse_duration(&s).ok_or_else(|| {
+        serde::de::Error::custom(format!("invalid duration `{s}` (use e.g. 30s, 5m, 24h, 7d)"))
+    })
+}
+
+fn ser_duration<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&format_duration(*d))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SAMPLE: &str = r#"
+data_dir = "./postwerk-data"
+[http]
+listen = "127.0.0.1:8080"
+[store]
+url = "sqlite://./postwerk-data/postwerk.db"
+[delivery]
+ehlo_name = "mta.example.com"
+bounce_domain = "bounces.example.com"
+[delivery.routes]
+"example.test" = "127.0.0.1:2626"
+[dns]
+nameservers = ["127.0.0.1:5353"]
+"#;
+
+    #[test]
+    fn parses_the_documented_example() {
+        let c = Config::from_toml(SAMPLE, []).unwrap();
+        assert_eq!(c.http.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.delivery.routes["example.test"], "127.0.0.1:2626");
+        assert_eq!(c.dns.nameservers.len(), 1);
+        assert_eq!(c.delivery.expiry, Duration::from_secs(86_400));
+    }
+
+    #[test]
+    fn empty_file_gives_defaults() {
+        let c = Config::from_toml("", []).unwrap();
+        assert_eq!(c.http.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.store_url(), "sqlite://./postwerk-data/postwerk.db");
+    }
+
+    #[test]
+    fn unknown_key_names_key_and_line() {
+        let err = Config::from_toml("[http]\nlisten = \"127.0.0.1:1\"\nlissen = 3\n", [])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("lissen") && err.contains("line 3"), "{err}");
+        let err = Config::from_toml("[delivery]\nexpiry = \"soon\"\n", []).unwrap_err().to_string();
+        assert!(err.contains("line 2") && err.contains("invalid duration"), "{err}");
+    }
+
+    #[test]
+    fn semantic_errors_name_the_key() {
+        let err = Config::from_toml("[delivery.routes]\n\"example.test\" = \"a:b:c\"\n", [])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("delivery.routes.\"example.test\""), "{err}");
+        let err = Config::from_toml("[store]\nurl = \"mysql://x\"\n", []).unwrap_err().to_string();
+        assert!(err.contains("store.url"), "{err}");
+    }
+
+    #[test]
+    fn environment_overrides_the_file() {
+        let env = [
+            ("POSTWERK_HTTP_LISTEN".to_string(), "127.0.0.1:9999".to_string()),
+            ("POSTWERK_DELIVERY_EHLO_NAME".into(), "mx.env.test".into()),
+            ("POSTWERK_DELIVERY_MAX_CONNECTIONS".into(), "7".into()),
+            ("POSTWERK_DNS_NAMESERVERS".into(), "127.0.0.1:53, 127.0.0.2:53".into()),
+            ("POSTWERK_DATA_DIR".into(), "/tmp/pw".into()),
+            ("POSTWERK_STORE_URL".into(), "postgres://u@h/db".into()),
+            ("POSTWERK_MASTER_KEY".into(), "ignored here".into()),
+        ];
+        let c = Config::from_toml(SAMPLE, env).unwrap();
+        assert_eq!(c.http.listen.port(), 9999);
+        assert_eq!(c.delivery.ehlo_name, "mx.env.test");
+        assert_eq!(c.delivery.max_connections, 7);
+        assert_eq!(c.dns.nameservers.len(), 2);
+        assert_eq!(c.data_dir, PathBuf::from("/tmp/pw"));
+        assert_eq!(c.store_url(), "postgres://u@h/db");
+        let bad = [("POSTWERK_DELIVERY_MAX_CONNECTIONS".to_string(), "many".to_string())];
+        assert!(Config::from_toml("", bad).unwrap_err().to_string().contains("MAX_CONNECTIONS"));
+    }
+
+    #[test]
+    fn next_hops_and_durations() {
+        assert_eq!(parse_next_hop("127.0.0.1:2626"), Some(("127.0.0.1".into(), 2626)));
+        assert_eq!(parse_next_hop("[::1]:25"), Some(("::1".into(), 25)));
+        assert_eq!(parse_next_hop("smtp.example.com"), Some(("smtp.example.com".into(), 25)));
+        assert_eq!(parse_next_hop("a:b:c"), None);
+        assert_eq!(parse_duration("250ms"), Some(Duration::from_millis(250)));
+        assert_eq!(parse_duration("7d"), Some(Duration::from_secs(604_800)));
+        assert_eq!(parse_duration("7 days"), None);
+        assert_eq!(format_duration(Duration::from_secs(90)), "90s");
+        assert_eq!(format_duration(Duration::from_secs(3600)), "1h");
+    }
+}

@@ -1,0 +1,17 @@
+//! Postwerk's domain vocabulary: identifiers, addresses, scopes, recipient states,
+//! the configuration model and MIME rendering.
+//!
+//! This crate does no I/O: no sockets, no files beyond parsing text it is handed, no
+//! logging. Its errors never contain an email address.
+//!
+//! - [`id`]: time-ordered prefixed identifiers and random tokens.
+//! - [`address`]: address and mailbox parsing and normalisation.
+//! - [`model`]: scopes, recipient states, event kinds, streams.
+//! - [`config`]: the `postwerk.toml` model, defaults, env overrides and validation.
+//! - [`mime`]: rendering an API message into RFC 5322 / MIME bytes.
+
+pub mod address;
+pub mod config;
+pub mod id;
+pub mod mime;
+pub mod model;

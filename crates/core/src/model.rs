@@ -1,0 +1,140 @@
+//! The shared vocabulary: scopes, recipient states, event kinds, streams.
+//!
+//! Every enum here is stored and sent on the wire as its stable snake_case string.
+//! Never rename a variant's string; add new variants at the end.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+macro_rules! string_enum {
+    ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident => $text:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        #[serde(rename_all = "snake_case")]
+        pub enum $name { $($(#[$vmeta])* $variant),+ }
+
+        impl $name {
+            /// Every variant, in declaration order.
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            /// The stable string form.
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $text),+ }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result { f.write_str(self.as_str()) }
+        }
+
+        impl FromStr for $name {
+            type Err = UnknownVariant;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                match s { $($text => Ok($name::$variant),)+ _ => Err(UnknownVariant(stringify!($name))) }
+            }
+        }
+    };
+}
+
+/// A string that names no variant of the enum in the message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("unknown {0} value")]
+pub struct UnknownVariant(pub &'static str);
+
+string_enum! {
+    /// What an API key or user may do.
+    Scope {
+        /// Send mail (API and SMTP submission).
+        Send => "send",
+        /// Read logs, messages, events and stats.
+        Read => "read",
+        /// Change domains, streams, webhooks and settings.
+        Write => "write",
+        /// Import contacts.
+        Import => "import",
+        /// Take personal data out (exports).
+        Export => "export",
+        /// Data-subject requests, erasure.
+        Privacy => "privacy",
+        /// Users and keys.
+        Admin => "admin",
+    }
+}
+
+string_enum! {
+    /// Where one recipient of a message stands.
+    RecipientStatus {
+        /// Accepted, waiting for its first attempt.
+        Queued => "queued",
+        /// The recipient's server accepted it (2xx after DATA).
+        Delivered => "delivered",
+        /// A temporary failure; will be retried.
+        Deferred => "deferred",
+        /// A permanent failure.
+        Bounced => "bounced",
+        /// Retried until the stream's expiry without success.
+        Expired => "expired",
+    }
+}
+
+impl RecipientStatus {
+    /// True when no further delivery attempt will be made.
+    pub fn is_final(self) -> bool {
+        matches!(self, Self::Delivered | Self::Bounced | Self::Expired)
+    }
+}
+
+string_enum! {
+    /// The kinds of events on a recipient's timeline.
+    EventType {
+        /// The message was accepted and durably queued.
+        Accepted => "accepted",
+        /// The recipient's server accepted the message.
+        Delivered => "delivered",
+        /// A temporary failure; a retry is scheduled.
+        Deferred => "deferred",
+        /// A permanent failure.
+        Bounced => "bounced",
+        /// Given up after the stream's expiry.
+        Expired => "expired",
+    }
+}
+
+/// The streams every tenant has. Custom streams come with the delivery engine.
+pub const DEFAULT_STREAMS: &[&str] = &["transactional", "broadcast"];
+
+/// Parses a comma-separated scope list such as `send,read`.
+pub fn parse_scopes(list: &str) -> Result<Vec<Scope>, UnknownVariant> {
+    let mut scopes: Vec<Scope> = list
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(Scope::from_str)
+        .collect::<Result<_, _>>()?;
+    scopes.sort_by_key(|s| s.as_str());
+    scopes.dedup();
+    Ok(scopes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scope_strings_round_trip() {
+        for s in Scope::ALL {
+            assert_eq!(s.as_str().parse::<Scope>().unwrap(), *s);
+        }
+        assert_eq!(parse_scopes("send, read,send").unwrap(), vec![Scope::Read, Scope::Send]);
+        assert!(parse_scopes("send,root").is_err());
+    }
+
+    #[test]
+    fn final_states() {
+        assert!(RecipientStatus::Delivered.is_final());
+        assert!(!RecipientStatus::Deferred.is_final());
+        assert_eq!(serde_json::to_string(&EventType::Bounced).unwrap(), "\"bounced\"");
+    }
+}

@@ -1,0 +1,148 @@
+//! The submission pipeline shared by every front door (REST API now, SMTP later):
+//! seal the content and addresses with the tenant's key, compute blind indexes,
+//! commit durably (group commit), and only then hand the recipients to the engine.
+
+use std::sync::Arc;
+
+use postwerk_core::address::Address;
+use postwerk_store::model::{AcceptBatch, IdempotencyRecord, NewMessage, NewRecipient};
+use postwerk_store::{Store, StoreError};
+use serde::{Deserialize, Serialize};
+
+use crate::context::{ServiceError, Services, now_ms};
+use crate::engine::Engine;
+use crate::job::{Content, Job};
+
+/// A validated message ready to be stored.
+pub struct Submission {
+    /// `msg_…`, chosen by the caller (it appears in the response before commit).
+    pub id: String,
+    /// Stream name.
+    pub stream: String,
+    /// Domain of the From address.
+    pub from_domain: String,
+    /// The rendered RFC 5322 message.
+    pub content: Vec<u8>,
+    /// Explicit envelope sender (raw sends), if any.
+    pub mail_from: Option<Address>,
+    /// Summary kept with the message (sealed).
+    pub meta: MessageMeta,
+    /// `(rcpt_… id, address)` for each distinct recipient.
+    pub recipients: Vec<(String, Address)>,
+}
+
+/// What is kept about a message besides its content (sealed as JSON).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct MessageMeta {
+    /// Subject line.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+    /// From address as given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+    /// Tags.
+    #[serde(default)]
+    pub tags: Vec<String>,
+    /// Client metadata.
+    #[serde(default)]
+    pub metadata: serde_json::Map<String, serde_json::Value>,
+}
+
+/// Why a submission was not accepted. Nothing was stored.
+#[derive(Debug, thiserror::Error)]
+pub enum AcceptError {
+    /// The same Idempotency-Key was committed concurrently; read the stored result.
+    #[error("idempotency key already used")]
+    IdempotencyKeyUsed,
+    /// Store or vault failure.
+    #[error(transparent)]
+    Service(#[from] ServiceError),
+}
+
+/// An Idempotency-Key result to store with the messages.
+pub struct IdempotentResponse {
+    /// SHA-256 of the client's key.
+    pub key_hash: Vec<u8>,
+    /// The response body to replay.
+    pub response: Vec<u8>,
+}
+
+/// The context under which an idempotent response is sealed.
+pub fn idempotency_context(key_hash: &[u8]) -> String {
+    let hex: String = key_hash.iter().map(|b| format!("{b:02x}")).collect();
+    format!("idem:{hex}")
+}
+
+/// Durably stores `submissions` for `tenant_id` (one transaction, shared with other
+/// concurrent callers' writes) and queues their recipients for delivery.
+pub async fn accept(
+    services: &Services,
+    engine: &Arc<Engine>,
+    tenant_id: &str,
+    submissions: Vec<Submission>,
+    idempotency: Option<IdempotentResponse>,
+) -> Result<(), AcceptError> {
+    let keys = services.tenant_keys(tenant_id).await?;
+    let now = now_ms();
+    let expires_at = now + services.config.delivery.expiry.as_millis() as i64;
+    let lease = engine.lease_for_new();
+    let mut batch = AcceptBatch { messages: Vec::with_capacity(submissions.len()), idempotency: None, lease: lease.clone() };
+    for s in &submissions {
+        let meta = serde_json::to_vec(&s.meta).unwrap_or_default();
+        batch.messages.push(NewMessage {
+            id: s.id.clone(),
+            tenant_id: tenant_id.to_string(),
+            stream: s.stream.clone(),
+            from_domain: s.from_domain.clone(),
+            created_at: now,
+            expires_at,
+            size: s.content.len() as i64,
+            meta_enc: keys.seal(&format!("meta:{}", s.id), &meta),
+            content_enc: keys.seal(&format!("msg:{}", s.id), &s.content),
+            mail_from_enc: s.mail_from.as_ref().map(|a| keys.seal(&format!("from:{}", s.id), a.to_string().as_bytes())),
+            recipients: s
+                .recipients
+                .iter()
+                .map(|(id, addr)| NewRecipient {
+                    id: id.clone(),
+                    rcpt_hash: keys.blind_index(&addr.normalized()),
+                    address_enc: keys.seal(&format!("rcpt:{id}"), addr.to_string().as_bytes()),
+                    domain: addr.domain().to_string(),
+                })
+                .collect(),
+        });
+    }
+    batch.idempotency = idempotency.map(|i| IdempotencyRecord {
+        tenant_id: tenant_id.to_string(),
+        response_enc: keys.seal(&idempotency_context(&i.key_hash), &i.response),
+        key_hash: i.key_hash,
+        created_at: now,
+    });
+    let hashes: Vec<Vec<Vec<u8>>> =
+        batch.messages.iter().map(|m| m.recipients.iter().map(|r| r.rcpt_hash.clone()).collect()).collect();
+    match services.store.accept(batch).await {
+        Ok(()) => {}
+        Err(StoreError::Conflict("idempotency key")) => return Err(AcceptError::IdempotencyKeyUsed),
+        Err(e) => return Err(ServiceError::from(e).into()),
+    }
+    if lease.is_some() {
+        let mut jobs = Vec::new();
+        for (s, hashes) in submissions.into_iter().zip(hashes) {
+            let content = Content::new(s.content, s.from_domain);
+            for ((id, address), rcpt_hash) in s.recipients.into_iter().zip(hashes) {
+                jobs.push(Job {
+                    recipient_id: id,
+                    message_id: s.id.clone(),
+                    tenant_id: tenant_id.to_string(),
+                    rcpt_hash,
+                    address,
+                    attempts: 0,
+                    expires_at,
+                    content: content.clone(),
+                });
+            }
+        }
+        engine.enqueue(jobs);
+    }
+    Ok(())
+}

@@ -1,0 +1,122 @@
+//! API keys: creation and verification.
+//!
+//! A key looks like `pw_live_<26 id chars><32 secret chars>`. The id part names the
+//! key without revealing it (it is safe to log); only SHA-256 of the secret part is
+//! stored, and comparison is constant-time.
+
+use postwerk_core::id::{new_id, random_token};
+use postwerk_core::model::Scope;
+use postwerk_store::Store;
+use postwerk_store::model::ApiKeyRecord;
+use ring::digest;
+
+use crate::context::{ServiceError, Services, now_ms};
+
+const PREFIX: &str = "pw_live_";
+const ID_LEN: usize = 26;
+const SECRET_LEN: usize = 32;
+/// `last_used_at` is written at most this often per key (ms).
+const TOUCH_EVERY_MS: i64 = 60_000;
+
+/// Why a presented key was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum KeyError {
+    /// Not of the `pw_live_…` form.
+    #[error("malformed API key")]
+    Malformed,
+    /// No such key, or the secret does not match.
+    #[error("invalid API key")]
+    Invalid,
+    /// The key was revoked.
+    #[error("API key revoked")]
+    Revoked,
+    /// The key expired.
+    #[error("API key expired")]
+    Expired,
+    /// The store could not be asked.
+    #[error("key store unavailable")]
+    Unavailable,
+}
+
+/// Creates a key for `tenant_id`; returns the record and the token (shown once).
+pub async fn create_key(
+    services: &Services,
+    tenant_id: &str,
+    name: &str,
+    scopes: Vec<Scope>,
+    expires_at: Option<i64>,
+) -> Result<(ApiKeyRecord, String), ServiceError> {
+    let id = new_id("key");
+    let secret = random_token(SECRET_LEN);
+    let token = format!("{PREFIX}{}{secret}", &id[4..]);
+    let record = ApiKeyRecord {
+        id,
+        tenant_id: tenant_id.to_string(),
+        name: name.to_string(),
+        secret_hash: hash(&secret),
+        scopes,
+        created_at: now_ms(),
+        expires_at,
+        revoked_at: None,
+        last_used_at: None,
+    };
+    services.store.insert_api_key(record.clone()).await?;
+    Ok((record, token))
+}
+
+/// Checks a presented token and returns its key record.
+pub async fn verify(services: &Services, token: &str) -> Result<ApiKeyRecord, KeyError> {
+    let body = token.strip_prefix(PREFIX).ok_or(KeyError::Malformed)?;
+    if body.len() != ID_LEN + SECRET_LEN || !body.is_ascii() {
+        return Err(KeyError::Malformed);
+    }
+    let (id_part, secret) = body.split_at(ID_LEN);
+    let id = format!("key_{id_part}");
+    let key = services
+        .store
+        .get_api_key(&id)
+        .await
+        .map_err(|_| KeyError::Unavailable)?
+        .ok_or(KeyError::Invalid)?;
+    if !constant_time_eq(&key.secret_hash, &hash(secret)) {
+        return Err(KeyError::Invalid);
+    }
+    let now = now_ms();
+    if key.revoked_at.is_some() {
+        return Err(KeyError::Revoked);
+    }
+    if key.expires_at.is_some_and(|e| e <= now) {
+        return Err(KeyError::Expired);
+    }
+    if key.last_used_at.is_none_or(|t| now - t > TOUCH_EVERY_MS) {
+        // Best effort: a failed bookkeeping write must not refuse the request.
+        let _ = services.store.touch_api_key(&key.id, now).await;
+    }
+    Ok(key)
+}
+
+/// Compares two byte strings in time that depends only on their lengths.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+fn hash(secret: &str) -> Vec<u8> {
+    digest::digest(&digest::SHA256, secret.as_bytes())
+        .as_ref()
+        .to_vec()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_hash_deterministically() {
+        assert_eq!(hash("a"), hash("a"));
+        assert_ne!(hash("a"), hash("b"));
+        assert_eq!(hash("a").len(), 32);
+        assert!(constant_time_eq(&hash("a"), &hash("a")));
+        assert!(!constant_time_eq(&hash("a"), &hash("b")));
+        assert!(!constant_time_eq(b"ab", b"abc"));
+    }
+}

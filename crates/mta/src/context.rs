@@ -1,0 +1,129 @@
+//! The shared services every front door and the delivery engine use: the store, the
+//! key ring, the configuration and this node's identity.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use postwerk_core::config::Config;
+use postwerk_core::id::{new_id, random_token};
+use postwerk_store::model::TenantRecord;
+use postwerk_store::vault::{KeyRing, MasterKey, TenantKeys, VaultError, write_private_file};
+use postwerk_store::{AnyStore, Store, StoreError};
+
+/// The tenant of a single-organisation install.
+pub const DEFAULT_TENANT: &str = "default";
+
+/// Why a service call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    /// The store failed; nothing was written.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A key could not be loaded or a sealed value did not open.
+    #[error(transparent)]
+    Vault(#[from] VaultError),
+    /// A referenced tenant does not exist.
+    #[error("unknown tenant")]
+    UnknownTenant,
+    /// Local files (data directory) could not be used.
+    #[error("data directory: {0}")]
+    DataDir(String),
+}
+
+/// Shared state: cheap to clone behind an `Arc`.
+pub struct Services {
+    /// The store.
+    pub store: AnyStore,
+    /// Master key and unwrapped tenant keys.
+    pub keys: KeyRing,
+    /// The validated configuration.
+    pub config: Arc<Config>,
+    /// This node's stable identity (leases are taken in its name).
+    pub node_id: String,
+}
+
+impl Services {
+    /// Prepares the data directory (0700), loads or creates the master key and the
+    /// node id, and opens the store named by the configuration.
+    pub async fn open(config: Config) -> Result<Services, ServiceError> {
+        let dir = config.data_dir.clone();
+        prepare_data_dir(&dir)?;
+        let env_key = std::env::var("POSTWERK_MASTER_KEY").ok();
+        let master = MasterKey::load_or_create(&dir, env_key.as_deref())?;
+        let node_id = load_or_create_node_id(&dir)?;
+        let store = AnyStore::open(&config.store_url()).await?;
+        Ok(Services {
+            store,
+            keys: KeyRing::new(master),
+            config: Arc::new(config),
+            node_id,
+        })
+    }
+
+    /// The working keys of a tenant (unwrapped once, then cached).
+    pub async fn tenant_keys(&self, tenant_id: &str) -> Result<Arc<TenantKeys>, ServiceError> {
+        if let Some(k) = self.keys.cached(tenant_id) {
+            return Ok(k);
+        }
+        let tenant = self
+            .store
+            .get_tenant(tenant_id)
+            .await?
+            .ok_or(ServiceError::UnknownTenant)?;
+        Ok(self.keys.unwrap(&tenant.id, &tenant.wrapped_key)?)
+    }
+
+    /// The tenant called `name`, created with a fresh data key if it does not exist.
+    pub async fn ensure_tenant(&self, name: &str) -> Result<TenantRecord, ServiceError> {
+        if let Some(t) = self.store.get_tenant_by_name(name).await? {
+            return Ok(t);
+        }
+        let id = new_id("ten");
+        let tenant = TenantRecord {
+            wrapped_key: self.keys.master().new_wrapped_tenant_key(&id),
+            id,
+            name: name.to_string(),
+            created_at: now_ms(),
+        };
+        match self.store.insert_tenant(tenant.clone()).await {
+            Ok(()) => Ok(tenant),
+            // Another process (serve and a CLI command) created it at the same moment.
+            Err(StoreError::Conflict(_)) => self
+                .store
+                .get_tenant_by_name(name)
+                .await?
+                .ok_or(ServiceError::UnknownTenant),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+/// The current time in Unix milliseconds.
+pub fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+fn prepare_data_dir(dir: &Path) -> Result<(), ServiceError> {
+    std::fs::create_dir_all(dir)
+        .map_err(|e| ServiceError::DataDir(format!("{}: {e}", dir.display())))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+            .map_err(|e| ServiceError::DataDir(format!("{}: {e}", dir.display())))?;
+    }
+    Ok(())
+}
+
+fn load_or_create_node_id(dir: &Path) -> Result<String, ServiceError> {
+    let path = dir.join("node-id");
+    match std::fs::read_to_string(&path) {
+        Ok(id) if !id.trim().is_empty() => Ok(id.trim().to_string()),
+        _ => {
+            let id = format!("node_{}", random_token(16));
+            write_private_file(&path, id.as_bytes())
+                .map_err(|e| ServiceError::DataDir(format!("{}: {e}", path.display())))?;
+            Ok(id)
+        }
+    }
+}

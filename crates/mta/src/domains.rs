@@ -1,0 +1,202 @@
+//! Sending domains: registration (DKIM key generation) and the DNS records to publish.
+
+use postwerk_core::config::Config;
+use postwerk_core::id::new_id;
+use postwerk_store::Store;
+use postwerk_store::model::{DkimKeyRecord, DomainRecord};
+use serde::Serialize;
+
+use crate::context::{ServiceError, Services, now_ms};
+use crate::dkim::{self, DkimAlgorithm, DkimKeyMaterial};
+
+/// Why a domain could not be registered.
+#[derive(Debug, thiserror::Error)]
+pub enum DomainError {
+    /// Not a valid domain name.
+    #[error("invalid domain name")]
+    Invalid,
+    /// The tenant already has this domain.
+    #[error("domain already registered")]
+    Exists,
+    /// Key generation failed.
+    #[error("key generation failed: {0}")]
+    KeyGeneration(String),
+    /// Store or vault failure.
+    #[error(transparent)]
+    Service(#[from] ServiceError),
+}
+
+/// One DNS record to publish.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DnsRecord {
+    /// `TXT` or `MX`.
+    #[serde(rename = "type")]
+    pub record_type: &'static str,
+    /// Fully qualified owner name.
+    pub name: String,
+    /// Record data.
+    pub value: String,
+    /// What it is for.
+    pub purpose: &'static str,
+}
+
+/// Normalises and validates a domain name (lower case, no trailing dot).
+pub fn normalize_domain(name: &str) -> Result<String, DomainError> {
+    let d = name.trim().trim_end_matches('.').to_ascii_lowercase();
+    let ok = d.contains('.')
+        && d.len() <= 253
+        && d.split('.').all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+                && l.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-')
+        });
+    if ok { Ok(d) } else { Err(DomainError::Invalid) }
+}
+
+/// Registers `name` for a tenant with a new RSA-2048 and a new Ed25519 DKIM key.
+pub async fn create_domain(
+    services: &Services,
+    tenant_id: &str,
+    name: &str,
+) -> Result<DomainRecord, DomainError> {
+    let name = normalize_domain(name)?;
+    let keys = services.tenant_keys(tenant_id).await?;
+    // RSA key generation takes a noticeable moment: keep it off the async workers.
+    let (rsa, ed) = tokio::task::spawn_blocking(|| {
+        Ok::<_, dkim::DkimError>((dkim::generate_rsa_2048()?, dkim::generate_ed25519()?))
+    })
+    .await
+    .map_err(|e| DomainError::KeyGeneration(e.to_string()))?
+    .map_err(|e| DomainError::KeyGeneration(e.to_string()))?;
+    let now = now_ms();
+    let stamp = chrono::Utc::now().format("%Y%m").to_string();
+    let record = |material: DkimKeyMaterial, suffix: &str| {
+        let id = new_id("dkim");
+        DkimKeyRecord {
+            private_key_enc: keys.seal(&format!("dkim:{id}"), &material.private_pkcs8_der),
+            id,
+            selector: format!("pw{stamp}{suffix}"),
+            algorithm: material.algorithm.as_str().to_string(),
+            public_key: material.public_key_b64,
+            created_at: now,
+        }
+    };
+    let domain = DomainRecord {
+        tenant_id: tenant_id.to_string(),
+        name,
+        created_at: now,
+        keys: vec![record(rsa, "r"), record(ed, "e")],
+    };
+    match services.store.insert_domain(domain.clone()).await {
+        Ok(()) => Ok(domain),
+        Err(postwerk_store::StoreError::Conflict(_)) => Err(DomainError::Exists),
+        Err(e) => Err(ServiceError::from(e).into()),
+    }
+}
+
+/// The records to publish for a domain: a DKIM TXT per key, SPF for the envelope
+/// (bounce) domain, DMARC, and the MX that routes bounces back to Postwerk.
+pub fn dns_records(domain: &DomainRecord, config: &Config) -> Vec<DnsRecord> {
+    let mut out = Vec::with_capacity(domain.keys.len() + 3);
+    for k in &domain.keys {
+        let Ok(algorithm) = k.algorithm.parse::<DkimAlgorithm>() else {
+            continue;
+        };
+        out.push(DnsRecord {
+            record_type: "TXT",
+            name: format!("{}._domainkey.{}", k.selector, domain.name),
+            value: dkim::dns_txt_value(algorithm, &k.public_key),
+            purpose: "dkim",
+        });
+    }
+    let ehlo = &config.delivery.ehlo_name;
+    let bounce_domain = config
+        .delivery
+        .bounce_domain
+        .clone()
+        .unwrap_or_else(|| domain.name.clone());
+    out.push(DnsRecord {
+        record_type: "TXT",
+        name: bounce_domain.clone(),
+        value: format!("v=spf1 a:{ehlo} ~all"),
+        purpose: "spf",
+    });
+    out.push(DnsRecord {
+        record_type: "TXT",
+        name: format!("_dmarc.{}", domain.name),
+        value: "v=DMARC1; p=none; adkim=r; aspf=r".into(),
+        purpose: "dmarc",
+    });
+    out.push(DnsRecord {
+        record_type: "MX",
+        name: bounce_domain,
+        value: format!("10 {ehlo}."),
+        purpose: "bounce",
+    });
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalizes_domains() {
+        assert_eq!(normalize_domain("Example.COM.").unwrap(), "example.com");
+        for bad in [
+            "",
+            "localhost",
+            "-a.com",
+            "a..com",
+            "a b.com",
+            "ex_ample.com",
+        ] {
+            assert!(normalize_domain(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn dns_records_cover_dkim_spf_dmarc_and_bounce_mx() {
+        let domain = DomainRecord {
+            tenant_id: "t".into(),
+            name: "example.com".into(),
+            created_at: 0,
+            keys: vec![
+                DkimKeyRecord {
+                    id: "d1".into(),
+                    selector: "pw202611r".into(),
+                    algorithm: "rsa-sha256".into(),
+                    private_key_enc: vec![],
+                    public_key: "AAAA".into(),
+                    created_at: 0,
+                },
+                DkimKeyRecord {
+                    id: "d2".into(),
+                    selector: "pw202611e".into(),
+                    algorithm: "ed25519-sha256".into(),
+                    private_key_enc: vec![],
+                    public_key: "BBBB".into(),
+                    created_at: 0,
+                },
+            ],
+        };
+        let mut config = Config::default();
+        config.delivery.ehlo_name = "mta.example.com".into();
+        config.delivery.bounce_domain = Some("bounces.example.com".into());
+        let recs = dns_records(&domain, &config);
+        let find = |purpose: &str| {
+            recs.iter()
+                .filter(|r| r.purpose == purpose)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(find("dkim").len(), 2);
+        assert_eq!(find("dkim")[0].name, "pw202611r._domainkey.example.com");
+        assert!(find("dkim")[0].value.contains("k=rsa; p=AAAA"));
+        assert!(find("dkim")[1].value.contains("k=ed25519; p=BBBB"));
+        assert_eq!(find("spf")[0].name, "bounces.example.com");
+        assert_eq!(find("dmarc")[0].name, "_dmarc.example.com");
+        assert_eq!(find("bounce")[0].value, "10 mta.example.com.");
+    }
+}

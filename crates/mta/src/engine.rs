@@ -1,0 +1,435 @@
+//! The delivery engine: connection workers per destination fed by the ready queue,
+//! a poller that leases due (new or retried) recipients from the store, DKIM signing,
+//! and graceful shutdown.
+//!
+//! Crash safety: a recipient leaves the store's due set only when its outcome is
+//! committed. A worker waits for that commit before it takes the next job, so after
+//! a crash at most one delivery per connection can be repeated.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use postwerk_core::address::Address;
+use postwerk_core::config::TlsPolicy;
+use postwerk_store::Store;
+use postwerk_store::model::DeliveryUpdate;
+use tokio::sync::{Notify, Semaphore};
+
+use crate::context::{ServiceError, Services, now_ms};
+use crate::dkim::{self, DkimSigner};
+use crate::job::{Content, Job};
+use crate::outcome::{AttemptDetail, RetryPolicy, TlsDetail, Verdict, update_for};
+use crate::queue::ReadyQueue;
+use crate::resolve::MxResolver;
+use crate::smtp::{ClientConfig, SmtpClient, SmtpError, TlsMode, TransactionResult};
+
+/// How long a lease on a recipient lasts; renewed every [`LEASE_RENEW`].
+const LEASE: Duration = Duration::from_secs(600);
+const LEASE_RENEW: Duration = Duration::from_secs(60);
+/// How often the store is asked for due recipients.
+const POLL_EVERY: Duration = Duration::from_secs(1);
+/// The poller leaves work in the store while this many jobs wait in memory.
+const MAX_READY: usize = 20_000;
+/// An idle connection waits this long for more mail before QUIT.
+const IDLE: Duration = Duration::from_secs(2);
+
+/// The running delivery engine.
+pub struct Engine {
+    services: Arc<Services>,
+    queue: ReadyQueue,
+    resolver: MxResolver,
+    client: ClientConfig,
+    retry: RetryPolicy,
+    slots: Arc<Semaphore>,
+    signers: RwLock<HashMap<(String, String), Arc<Vec<DkimSigner>>>>,
+    wake: Notify,
+    stopping: AtomicBool,
+    workers: AtomicUsize,
+    idle_workers: Notify,
+}
+
+/// Why the engine could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// DNS resolver configuration failed.
+    #[error("resolver: {0}")]
+    Resolver(String),
+    /// Store failure.
+    #[error(transparent)]
+    Service(#[from] ServiceError),
+}
+
+impl Engine {
+    /// Starts the engine: releases leases this node held before a restart, then runs
+    /// the poller and lease renewal in the background.
+    pub async fn start(services: Arc<Services>) -> Result<Arc<Engine>, EngineError> {
+        let cfg = &services.config.delivery;
+        let resolver = MxResolver::new(&cfg.routes, &services.config.dns.nameservers)
+            .map_err(|e| EngineError::Resolver(e.to_string()))?;
+        let client = ClientConfig {
+            ehlo_name: cfg.ehlo_name.clone(),
+            source_ip: None,
+            tls: match cfg.tls {
+                TlsPolicy::Opportunistic => TlsMode::Opportunistic,
+                TlsPolicy::Required => TlsMode::Required,
+                TlsPolicy::Disabled => TlsMode::Disabled,
+            },
+            connect_timeout: Duration::from_secs(30),
+            command_timeout: cfg.command_timeout,
+            data_timeout: cfg.command_timeout * 3,
+        };
+        let released = services.store.release_leases(&services.node_id).await.map_err(ServiceError::from)?;
+        if released > 0 {
+            tracing::info!(released, "re-queued deliveries that were in flight before a restart");
+        }
+        let engine = Arc::new(Engine {
+            queue: ReadyQueue::new(cfg.max_connections_per_destination),
+            resolver,
+            client,
+            retry: RetryPolicy { base: cfg.retry_base, max: cfg.retry_max },
+            slots: Arc::new(Semaphore::new(cfg.max_connections)),
+            signers: RwLock::new(HashMap::new()),
+            wake: Notify::new(),
+            stopping: AtomicBool::new(false),
+            workers: AtomicUsize::new(0),
+            idle_workers: Notify::new(),
+            services,
+        });
+        tokio::spawn(engine.clone().poll_loop());
+        tokio::spawn(engine.clone().renew_loop());
+        Ok(engine)
+    }
+
+    /// The lease this node takes on freshly accepted recipients that it queues in
+    /// memory, or `None` when the in-memory queue is full and the store should keep
+    /// them for the poller.
+    pub fn lease_for_new(&self) -> Option<(String, i64)> {
+        (self.queue.len() < MAX_READY && !self.is_stopping())
+            .then(|| (self.services.node_id.clone(), now_ms() + LEASE.as_millis() as i64))
+    }
+
+    /// Queues jobs whose lease this node holds.
+    pub fn enqueue(self: &Arc<Self>, jobs: Vec<Job>) {
+        for domain in self.queue.push(jobs) {
+            self.spawn_worker(domain);
+        }
+    }
+
+    /// Jobs waiting in memory.
+    pub fn ready_len(&self) -> usize {
+        self.queue.len()
+    }
+
+    fn is_stopping(&self) -> bool {
+        self.stopping.load(Ordering::Acquire)
+    }
+
+    /// Stops taking new jobs and waits (up to `grace`) for transactions in flight to
+    /// finish and be recorded. Jobs still waiting keep their lease and are picked up
+    /// again at the next start.
+    pub async fn shutdown(&self, grace: Duration) {
+        self.stopping.store(true, Ordering::Release);
+        self.wake.notify_waiters();
+        let wait = async {
+            while self.workers.load(Ordering::Acquire) > 0 {
+                let notified = self.idle_workers.notified();
+                if self.workers.load(Ordering::Acquire) == 0 {
+                    break;
+                }
+                notified.await;
+            }
+        };
+        if tokio::time::timeout(grace, wait).await.is_err() {
+            tracing::warn!(workers = self.workers.load(Ordering::Acquire), "shutdown grace expired");
+        }
+    }
+
+    fn spawn_worker(self: &Arc<Self>, domain: String) {
+        self.workers.fetch_add(1, Ordering::AcqRel);
+        let engine = self.clone();
+        tokio::spawn(async move {
+            let mut domain = domain;
+            loop {
+                engine.run_connection(&domain).await;
+                if !engine.queue.worker_done(&domain, engine.is_stopping()) {
+                    break;
+                }
+                domain = domain.clone();
+            }
+            if engine.workers.fetch_sub(1, Ordering::AcqRel) == 1 {
+                engine.idle_workers.notify_waiters();
+            }
+        });
+    }
+
+    /// One connection's life: resolve, connect, deliver jobs until idle, quit.
+    async fn run_connection(self: &Arc<Self>, domain: &str) {
+        let Ok(_slot) = self.slots.clone().acquire_owned().await else { return };
+        if self.is_stopping() {
+            return;
+        }
+        let hops = match self.resolver.resolve(domain).await {
+            Ok(h) => h,
+            Err(e) => {
+                let verdict = if e.is_permanent() { Verdict::Permanent } else { Verdict::Transient };
+                let detail = AttemptDetail { reply: format!("DNS: {e}"), ..Default::default() };
+                self.fail_destination(domain, verdict, detail).await;
+                return;
+            }
+        };
+        let mut last_error = String::from("no address to connect to");
+        let mut client = None;
+        'hops: for hop in &hops {
+            for addr in &hop.addrs {
+                match SmtpClient::connect(*addr, &hop.host, &self.client).await {
+                    Ok(c) => {
+                        client = Some((c, hop.host.clone()));
+                        break 'hops;
+                    }
+                    Err(e) => last_error = format!("{} [{}]: {e}", hop.host, addr.ip()),
+                }
+            }
+        }
+        let Some((mut client, mx)) = client else {
+            tracing::warn!(domain, error = %last_error, "destination unreachable");
+            let detail = AttemptDetail { reply: last_error, ..Default::default() };
+            self.fail_destination(domain, Verdict::Transient, detail).await;
+            return;
+        };
+        let mut sent = 0usize;
+        while !self.is_stopping() && client.is_usable() && sent < self.services.config.delivery.max_messages_per_connection {
+            let Some(job) = self.next_job(domain).await else { break };
+            sent += 1;
+            let update = self.deliver(&mut client, &mx, job).await;
+            self.record(update).await;
+        }
+        if client.is_usable() {
+            client.quit().await;
+        }
+    }
+
+    async fn next_job(&self, domain: &str) -> Option<Job> {
+        if let Some(job) = self.queue.pop(domain) {
+            return Some(job);
+        }
+        let deadline = tokio::time::Instant::now() + IDLE;
+        loop {
+            let notified = self.wake.notified();
+            if let Some(job) = self.queue.pop(domain) {
+                return Some(job);
+            }
+            if self.is_stopping() || tokio::time::timeout_at(deadline, notified).await.is_err() {
+                return self.queue.pop(domain);
+            }
+        }
+    }
+
+    async fn deliver(&self, client: &mut SmtpClient, mx: &str, job: Job) -> DeliveryUpdate {
+        let keys = self.services.tenant_keys(&job.tenant_id).await;
+        let tls = client.tls_info().map(|t| TlsDetail { version: t.version.clone(), cipher: t.cipher.clone() });
+        let mut detail = AttemptDetail {
+            mx: Some(mx.to_string()),
+            ip: Some(client.peer_addr().ip().to_string()),
+            tls,
+            ..Default::default()
+        };
+        let verdict = match self.signed(&job).await {
+            Ok(message) => {
+                let mail_from = self.verp(&job);
+                let rcpt = job.address.to_string();
+                let result = client.send(&mail_from, &[&rcpt], &message, job.address.is_utf8()).await;
+                let (verdict, reply) = classify(result);
+                detail.reply = reply;
+                verdict
+            }
+            Err(e) => {
+                detail.reply = format!("local: {e}");
+                Verdict::Transient
+            }
+        };
+        tracing::info!(
+            message = %job.message_id, recipient = %job.recipient_id, mx,
+            verdict = ?verdict, attempt = job.attempts + 1, "delivery attempt"
+        );
+        match keys {
+            Ok(keys) => update_for(&job, verdict, detail, now_ms(), &self.retry, &keys),
+            Err(_) => update_for(&job, Verdict::Transient, detail, now_ms(), &self.retry, &self.fallback_keys()),
+        }
+    }
+
+    /// Keys are always loadable once a job exists; this exists only so that a vault
+    /// failure cannot lose the attempt record. It seals nothing readable.
+    fn fallback_keys(&self) -> postwerk_store::vault::TenantKeys {
+        let wrapped = self.services.keys.master().new_wrapped_tenant_key("fallback");
+        self.services
+            .keys
+            .master()
+            .unwrap_tenant_key("fallback", &wrapped)
+            .expect("freshly wrapped key unwraps")
+    }
+
+    /// Defers or bounces every job waiting for a destination that failed as a whole.
+    async fn fail_destination(&self, domain: &str, verdict: Verdict, detail: AttemptDetail) {
+        let jobs = self.queue.drain(domain);
+        let mut updates = Vec::with_capacity(jobs.len());
+        for job in &jobs {
+            if let Ok(keys) = self.services.tenant_keys(&job.tenant_id).await {
+                updates.push(update_for(job, verdict, detail.clone(), now_ms(), &self.retry, &keys));
+            }
+        }
+        if let Err(e) = self.services.store.record_deliveries(updates).await {
+            tracing::error!(error = %e, "could not record failed destination; leases will expire and retry");
+        }
+    }
+
+    async fn record(&self, update: DeliveryUpdate) {
+        if let Err(e) = self.services.store.record_deliveries(vec![update]).await {
+            tracing::error!(error = %e, "could not record a delivery outcome; it will be retried after the lease");
+        }
+    }
+
+    /// The VERP envelope sender: `b+<recipient id>-<tag>@<bounce domain>`. It names the
+    /// recipient without containing the address; the tag stops forged bounces.
+    fn verp(&self, job: &Job) -> String {
+        let domain = self
+            .services
+            .config
+            .delivery
+            .bounce_domain
+            .as_deref()
+            .unwrap_or(&job.content.from_domain);
+        let tag = self.services.keys.cached(&job.tenant_id).map(|k| k.verp_tag(&job.recipient_id)).unwrap_or_default();
+        format!("b+{}-{}@{}", job.recipient_id, tag, domain)
+    }
+
+    async fn signed(&self, job: &Job) -> Result<Arc<Vec<u8>>, String> {
+        if let Some(s) = job.content.signed.get() {
+            return Ok(s.clone());
+        }
+        let signers = self.signers(&job.tenant_id, &job.content.from_domain).await?;
+        let now = now_ms() as u64 / 1000;
+        let signed = dkim::sign_message(&signers, &job.content.message, now).map_err(|e| e.to_string())?;
+        Ok(job.content.signed.get_or_init(|| Arc::new(signed)).clone())
+    }
+
+    async fn signers(&self, tenant_id: &str, domain: &str) -> Result<Arc<Vec<DkimSigner>>, String> {
+        let key = (tenant_id.to_string(), domain.to_string());
+        if let Some(s) = self.signers.read().ok().and_then(|m| m.get(&key).cloned()) {
+            return Ok(s);
+        }
+        let keys = self.services.tenant_keys(tenant_id).await.map_err(|e| e.to_string())?;
+        let record = self
+            .services
+            .store
+            .get_domain(tenant_id, domain)
+            .await
+            .map_err(|e| e.to_string())?
+            .ok_or("sending domain is not registered")?;
+        let mut signers = Vec::with_capacity(record.keys.len());
+        for k in &record.keys {
+            let der = keys.open(&format!("dkim:{}", k.id), &k.private_key_enc).map_err(|e| e.to_string())?;
+            let algorithm = k.algorithm.parse().map_err(|_| "unknown DKIM algorithm".to_string())?;
+            signers.push(DkimSigner::new(domain, &k.selector, algorithm, &der).map_err(|e| e.to_string())?);
+        }
+        let signers = Arc::new(signers);
+        if let Ok(mut m) = self.signers.write() {
+            m.insert(key, signers.clone());
+        }
+        Ok(signers)
+    }
+
+    async fn poll_loop(self: Arc<Self>) {
+        let mut tick = tokio::time::interval(POLL_EVERY);
+        while !self.is_stopping() {
+            tick.tick().await;
+            if self.queue.len() >= MAX_READY {
+                continue;
+            }
+            let now = now_ms();
+            let limit = (MAX_READY - self.queue.len()).min(2_000);
+            match self.services.store.claim_due(&self.services.node_id, now, now + LEASE.as_millis() as i64, limit).await {
+                Ok(due) if !due.is_empty() => {
+                    let jobs = self.jobs_from_due(due).await;
+                    self.enqueue(jobs);
+                }
+                Ok(_) => {}
+                Err(e) => tracing::error!(error = %e, "could not claim due deliveries"),
+            }
+        }
+    }
+
+    async fn jobs_from_due(&self, due: Vec<postwerk_store::model::DueRecipient>) -> Vec<Job> {
+        let mut contents: HashMap<String, Option<Arc<Content>>> = HashMap::new();
+        let mut jobs = Vec::with_capacity(due.len());
+        for d in due {
+            let Ok(keys) = self.services.tenant_keys(&d.tenant_id).await else { continue };
+            if !contents.contains_key(&d.message_id) {
+                let content = self.load_content(&d.message_id, &keys).await;
+                contents.insert(d.message_id.clone(), content);
+            }
+            let (Some(Some(content)), Ok(addr)) = (
+                contents.get(&d.message_id),
+                keys.open(&format!("rcpt:{}", d.id), &d.address_enc),
+            ) else {
+                tracing::error!(recipient = %d.id, "cannot load a due delivery; it stays queued");
+                continue;
+            };
+            let Ok(address) = std::str::from_utf8(&addr).map_err(|_| ()).and_then(|a| Address::parse(a).map_err(|_| ()))
+            else {
+                continue;
+            };
+            jobs.push(Job {
+                recipient_id: d.id,
+                message_id: d.message_id,
+                tenant_id: d.tenant_id,
+                rcpt_hash: d.rcpt_hash,
+                address,
+                attempts: d.attempts,
+                expires_at: d.expires_at,
+                content: content.clone(),
+            });
+        }
+        jobs
+    }
+
+    async fn load_content(&self, message_id: &str, keys: &postwerk_store::vault::TenantKeys) -> Option<Arc<Content>> {
+        let row = self.services.store.load_content(message_id).await.ok()??;
+        let message = keys.open(&format!("msg:{message_id}"), row.content_enc.as_ref()?).ok()?;
+        Some(Content::new(message, row.from_domain))
+    }
+
+    async fn renew_loop(self: Arc<Self>) {
+        let mut tick = tokio::time::interval(LEASE_RENEW);
+        tick.tick().await;
+        while !self.is_stopping() {
+            tick.tick().await;
+            let until = now_ms() + LEASE.as_millis() as i64;
+            if let Err(e) = self.services.store.renew_leases(&self.services.node_id, until).await {
+                tracing::error!(error = %e, "could not renew delivery leases");
+            }
+        }
+    }
+}
+
+/// Maps a transaction's outcome to a verdict and the text to record.
+fn classify(result: Result<TransactionResult, SmtpError>) -> (Verdict, String) {
+    match result {
+        Ok(t) => {
+            let rcpt = t.rcpt_replies.first();
+            match (&t.data_reply, rcpt) {
+                (Some(data), _) if data.is_positive() => (Verdict::Delivered, data.to_string()),
+                (Some(data), _) if data.is_permanent() => (Verdict::Permanent, data.to_string()),
+                (Some(data), _) => (Verdict::Transient, data.to_string()),
+                (None, Some(r)) if r.is_permanent() => (Verdict::Permanent, r.to_string()),
+                (None, Some(r)) => (Verdict::Transient, r.to_string()),
+                (None, None) => (Verdict::Transient, "no recipient reply".into()),
+            }
+        }
+        Err(e) => {
+            let verdict = if e.is_permanent() { Verdict::Permanent } else { Verdict::Transient };
+            (verdict, e.to_string())
+        }
+    }
+}

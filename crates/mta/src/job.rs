@@ -1,0 +1,53 @@
+//! A unit of delivery work: one recipient of one message, with its content.
+
+use std::sync::{Arc, OnceLock};
+
+use postwerk_core::address::Address;
+
+/// A message's content as delivery needs it, shared by all its recipients.
+pub struct Content {
+    /// The rendered RFC 5322 message (plaintext: lives in memory only).
+    pub message: Vec<u8>,
+    /// Domain of the From address (selects the DKIM keys).
+    pub from_domain: String,
+    /// The DKIM-signed form, made once on first use and shared by all recipients.
+    pub signed: OnceLock<Arc<Vec<u8>>>,
+}
+
+impl Content {
+    /// Wraps a rendered message.
+    pub fn new(message: Vec<u8>, from_domain: String) -> Arc<Content> {
+        Arc::new(Content {
+            message,
+            from_domain,
+            signed: OnceLock::new(),
+        })
+    }
+}
+
+/// One recipient to deliver to.
+pub struct Job {
+    /// `rcpt_…`.
+    pub recipient_id: String,
+    /// `msg_…`.
+    pub message_id: String,
+    /// Owning tenant.
+    pub tenant_id: String,
+    /// Blind index of the address (copied to events).
+    pub rcpt_hash: Vec<u8>,
+    /// The address (in memory only).
+    pub address: Address,
+    /// Attempts made before this one.
+    pub attempts: i64,
+    /// When retries stop.
+    pub expires_at: i64,
+    /// The content.
+    pub content: Arc<Content>,
+}
+
+impl Job {
+    /// The recipient domain: the queue and routing key.
+    pub fn domain(&self) -> &str {
+        self.address.domain()
+    }
+}

@@ -1,0 +1,24 @@
+//! Postwerk's mail transfer agent: accepting submissions into the queue and
+//! delivering them to recipients' MX hosts.
+//!
+//! Privacy rule: nothing in this crate logs an address, a subject or a body. Logs
+//! name messages and recipients by id; remote replies (which often echo the
+//! address) are sealed into events, never logged.
+//!
+//! - [`context`]: shared services (store, keys, config, node id).
+//! - [`accept`]: the submission pipeline every front door uses.
+//! - [`domains`]: sending domains, DKIM key generation, DNS records.
+//! - [`engine`]: the delivery engine (workers, poller, shutdown).
+//! - [`queue`], [`job`], [`outcome`]: ready queue, work items, attempt results.
+//! - [`dkim`], [`smtp`], [`resolve`]: DKIM signing, SMTP client, next hops.
+
+pub mod apikeys;
+pub mod context;
+pub mod dkim;
+pub mod domains;
+pub mod job;
+pub mod outcome;
+pub mod queue;
+// Lead: `pub mod accept; pub mod engine;` are added once smtp and resolve exist.
+// Helper: add your `pub mod smtp;` / `pub mod resolve;` lines below.
+pub mod smtp;

@@ -1,0 +1,138 @@
+//! Turning one delivery attempt into a recipient state change and an event:
+//! 2xx → delivered, 5xx → bounced, anything else → deferred with exponential
+//! back-off and jitter, or expired once the next attempt would be past the expiry.
+
+use std::time::Duration;
+
+use postwerk_core::model::{EventType, RecipientStatus};
+use postwerk_store::model::DeliveryUpdate;
+use postwerk_store::vault::TenantKeys;
+use rand::Rng;
+use serde::Serialize;
+
+use crate::job::Job;
+
+/// How an attempt ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Accepted by the recipient's server.
+    Delivered,
+    /// Temporary failure: try again later.
+    Transient,
+    /// Permanent failure: do not retry.
+    Permanent,
+}
+
+/// TLS parameters of the connection.
+#[derive(Debug, Clone, Serialize)]
+pub struct TlsDetail {
+    /// Protocol version, e.g. `TLSv1.3`.
+    pub version: String,
+    /// Cipher suite.
+    pub cipher: String,
+}
+
+/// What is recorded (sealed) with the event of an attempt.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct AttemptDetail {
+    /// The remote server's reply, or a description of the local failure. May contain
+    /// the address (servers echo it), which is why details are sealed.
+    pub reply: String,
+    /// MX (or route) host name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mx: Option<String>,
+    /// Remote IP address.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ip: Option<String>,
+    /// TLS version and cipher, when TLS was used.
+    pub tls: Option<TlsDetail>,
+    /// 1 for the first attempt.
+    pub attempt: i64,
+    /// When the next attempt is due (deferred only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_attempt_at: Option<String>,
+}
+
+/// Retry timing.
+#[derive(Debug, Clone, Copy)]
+pub struct RetryPolicy {
+    /// First delay.
+    pub base: Duration,
+    /// Largest delay.
+    pub max: Duration,
+}
+
+impl RetryPolicy {
+    /// Delay before attempt `attempts + 1`: base · 2^(attempts−1), capped, ±20 % jitter.
+    pub fn delay(&self, attempts: i64) -> Duration {
+        let exp = attempts.clamp(1, 30) as u32 - 1;
+        let raw = self.base.saturating_mul(1u32 << exp.min(20)).min(self.max);
+        let jitter = rand::thread_rng().gen_range(0.8..1.2);
+        raw.mul_f64(jitter)
+    }
+}
+
+/// Builds the store update for `job` after an attempt at `now` (Unix ms).
+pub fn update_for(
+    job: &Job,
+    verdict: Verdict,
+    mut detail: AttemptDetail,
+    now: i64,
+    retry: &RetryPolicy,
+    keys: &TenantKeys,
+) -> DeliveryUpdate {
+    let attempt = job.attempts + 1;
+    detail.attempt = attempt;
+    let (status, event, next) = match verdict {
+        Verdict::Delivered => (RecipientStatus::Delivered, EventType::Delivered, None),
+        Verdict::Permanent => (RecipientStatus::Bounced, EventType::Bounced, None),
+        Verdict::Transient => {
+            let next = now + retry.delay(attempt).as_millis() as i64;
+            if next > job.expires_at {
+                (RecipientStatus::Expired, EventType::Expired, None)
+            } else {
+                detail.next_attempt_at =
+                    chrono::DateTime::from_timestamp_millis(next).map(|t| t.to_rfc3339());
+                (RecipientStatus::Deferred, EventType::Deferred, Some(next))
+            }
+        }
+    };
+    let detail_json = serde_json::to_vec(&detail).unwrap_or_default();
+    DeliveryUpdate {
+        recipient_id: job.recipient_id.clone(),
+        message_id: job.message_id.clone(),
+        tenant_id: job.tenant_id.clone(),
+        rcpt_hash: job.rcpt_hash.clone(),
+        status,
+        next_attempt_at: next,
+        event,
+        at: now,
+        detail_enc: keys.seal(&format!("event:{}", job.recipient_id), &detail_json),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_and_caps_with_jitter() {
+        let p = RetryPolicy {
+            base: Duration::from_secs(60),
+            max: Duration::from_secs(3600),
+        };
+        for (attempts, nominal) in [
+            (1, 60.0),
+            (2, 120.0),
+            (3, 240.0),
+            (7, 3600.0),
+            (100, 3600.0),
+        ] {
+            let d = p.delay(attempts).as_secs_f64();
+            assert!(
+                d >= nominal * 0.8 - 0.001 && d <= nominal * 1.2 + 0.001,
+                "attempt {attempts}: {d}"
+            );
+        }
+    }
+}

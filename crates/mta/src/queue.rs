@@ -1,0 +1,165 @@
+//! The in-memory ready queue: one FIFO per destination domain, and the accounting
+//! that decides when another connection to a destination is worth opening.
+//!
+//! The queue never blocks on I/O. It only hands out jobs and tells the caller
+//! (the engine) when to start a connection worker.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use crate::job::Job;
+
+#[derive(Default)]
+struct Destination {
+    jobs: VecDeque<Job>,
+    workers: usize,
+}
+
+/// Ready jobs by destination domain.
+pub struct ReadyQueue {
+    destinations: Mutex<HashMap<String, Destination>>,
+    per_destination: usize,
+    len: AtomicUsize,
+}
+
+impl ReadyQueue {
+    /// An empty queue allowing `per_destination` workers per domain.
+    pub fn new(per_destination: usize) -> Self {
+        ReadyQueue {
+            destinations: Mutex::new(HashMap::new()),
+            per_destination,
+            len: AtomicUsize::new(0),
+        }
+    }
+
+    /// Jobs waiting (not in flight).
+    pub fn len(&self) -> usize {
+        self.len.load(Ordering::Relaxed)
+    }
+
+    /// True when nothing waits.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Adds jobs; returns the domains for which a new worker should be started (one
+    /// entry per worker). A worker is added while the backlog exceeds the workers
+    /// already serving the domain, up to the per-destination limit.
+    pub fn push(&self, jobs: Vec<Job>) -> Vec<String> {
+        let mut spawn = Vec::new();
+        let Ok(mut map) = self.destinations.lock() else {
+            return spawn;
+        };
+        self.len.fetch_add(jobs.len(), Ordering::Relaxed);
+        for job in jobs {
+            let dest = map.entry(job.domain().to_string()).or_default();
+            dest.jobs.push_back(job);
+        }
+        for (domain, dest) in map.iter_mut() {
+            while dest.workers < self.per_destination && dest.jobs.len() > dest.workers {
+                dest.workers += 1;
+                spawn.push(domain.clone());
+            }
+        }
+        spawn
+    }
+
+    /// The next job for `domain`, if any.
+    pub fn pop(&self, domain: &str) -> Option<Job> {
+        let mut map = self.destinations.lock().ok()?;
+        let job = map.get_mut(domain)?.jobs.pop_front();
+        if job.is_some() {
+            self.len.fetch_sub(1, Ordering::Relaxed);
+        }
+        job
+    }
+
+    /// Takes every waiting job of `domain` (the destination failed as a whole).
+    pub fn drain(&self, domain: &str) -> Vec<Job> {
+        let Ok(mut map) = self.destinations.lock() else {
+            return Vec::new();
+        };
+        let jobs: Vec<Job> = map
+            .get_mut(domain)
+            .map(|d| d.jobs.drain(..).collect())
+            .unwrap_or_default();
+        self.len.fetch_sub(jobs.len(), Ordering::Relaxed);
+        jobs
+    }
+
+    /// A worker for `domain` ends. Returns true if it should be replaced because jobs
+    /// are still waiting (the caller then starts a new worker; the count is kept).
+    pub fn worker_done(&self, domain: &str, stopping: bool) -> bool {
+        let Ok(mut map) = self.destinations.lock() else {
+            return false;
+        };
+        let Some(dest) = map.get_mut(domain) else {
+            return false;
+        };
+        if !stopping && !dest.jobs.is_empty() {
+            return true;
+        }
+        dest.workers = dest.workers.saturating_sub(1);
+        if dest.workers == 0 && dest.jobs.is_empty() {
+            map.remove(domain);
+        }
+        false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::job::Content;
+    use postwerk_core::address::Address;
+
+    fn job(n: usize, domain: &str) -> Job {
+        Job {
+            recipient_id: format!("rcpt_{n}"),
+            message_id: "msg_1".into(),
+            tenant_id: "t".into(),
+            rcpt_hash: vec![],
+            address: Address::parse(&format!("u{n}@{domain}")).unwrap(),
+            attempts: 0,
+            expires_at: 0,
+            content: Content::new(Vec::new(), "example.com".into()),
+        }
+    }
+
+    #[test]
+    fn workers_grow_with_backlog_up_to_the_limit() {
+        let q = ReadyQueue::new(3);
+        assert_eq!(q.push(vec![job(1, "a.test")]), vec!["a.test".to_string()]);
+        assert_eq!(
+            q.push(vec![job(2, "a.test")]).len(),
+            1,
+            "backlog 2 > 1 worker"
+        );
+        assert_eq!(
+            q.push((3..10).map(|n| job(n, "a.test")).collect()).len(),
+            1,
+            "capped at 3"
+        );
+        assert_eq!(q.push(vec![job(10, "b.test")]), vec!["b.test".to_string()]);
+        assert_eq!(q.len(), 10);
+    }
+
+    #[test]
+    fn pop_is_fifo_per_domain_and_workers_are_replaced_while_jobs_wait() {
+        let q = ReadyQueue::new(1);
+        q.push(vec![job(1, "a.test"), job(2, "a.test")]);
+        assert_eq!(q.pop("a.test").unwrap().recipient_id, "rcpt_1");
+        assert!(q.worker_done("a.test", false), "a job still waits");
+        assert_eq!(q.pop("a.test").unwrap().recipient_id, "rcpt_2");
+        assert!(q.pop("a.test").is_none());
+        assert!(!q.worker_done("a.test", false));
+        assert_eq!(
+            q.push(vec![job(3, "a.test")]).len(),
+            1,
+            "worker count went back to 0"
+        );
+        assert_eq!(q.drain("a.test").len(), 1);
+        assert!(q.is_empty());
+    }
+}

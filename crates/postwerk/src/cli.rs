@@ -1,0 +1,171 @@
+//! Command-line definitions and the administrative commands.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use clap::{Args, Parser, Subcommand};
+use postwerk_core::config::Config;
+use postwerk_core::model::parse_scopes;
+use postwerk_mta::apikeys;
+use postwerk_mta::context::{DEFAULT_TENANT, Services};
+use postwerk_mta::domains::{self, DomainError};
+use postwerk_store::Store;
+
+/// Postwerk: self-hosted, GDPR-first email delivery.
+#[derive(Parser)]
+#[command(name = "postwerk", version, about)]
+pub struct Cli {
+    /// Configuration file (default: ./postwerk.toml if it exists).
+    #[arg(long, global = true, env = "POSTWERK_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Top-level commands.
+#[derive(Subcommand)]
+pub enum Command {
+    /// Run Postwerk: HTTP API and delivery.
+    Serve,
+    /// Manage API keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// Manage sending domains.
+    #[command(subcommand)]
+    Domains(DomainsCommand),
+    /// Check the configuration.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+/// `postwerk keys …`.
+#[derive(Subcommand)]
+pub enum KeysCommand {
+    /// Create an API key (printed once).
+    Create(KeyCreate),
+}
+
+/// `postwerk keys create` options.
+#[derive(Args)]
+pub struct KeyCreate {
+    /// A label for the key.
+    #[arg(long)]
+    name: String,
+    /// Comma-separated scopes: send, read, write, import, export, privacy, admin.
+    #[arg(long, default_value = "send")]
+    scopes: String,
+    /// Tenant (default: the install's default tenant).
+    #[arg(long, default_value = DEFAULT_TENANT)]
+    tenant: String,
+    /// Print only the key.
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+/// `postwerk domains …`.
+#[derive(Subcommand)]
+pub enum DomainsCommand {
+    /// Register a sending domain; prints the DNS records to publish.
+    Add(DomainArg),
+    /// Show a domain's DNS records.
+    Show(DomainArg),
+    /// List domains.
+    List(TenantArg),
+}
+
+/// A domain argument.
+#[derive(Args)]
+pub struct DomainArg {
+    /// The domain, e.g. example.com.
+    domain: String,
+    /// Tenant (default: the install's default tenant).
+    #[arg(long, default_value = DEFAULT_TENANT)]
+    tenant: String,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+/// A tenant argument.
+#[derive(Args)]
+pub struct TenantArg {
+    /// Tenant (default: the install's default tenant).
+    #[arg(long, default_value = DEFAULT_TENANT)]
+    tenant: String,
+}
+
+/// `postwerk config …`.
+#[derive(Subcommand)]
+pub enum ConfigCommand {
+    /// Validate the configuration (file given with --config) and exit.
+    Check,
+}
+
+async fn open(config: Config) -> anyhow::Result<Arc<Services>> {
+    Ok(Arc::new(Services::open(config).await.context("cannot open the store")?))
+}
+
+/// `postwerk keys …`.
+pub async fn keys(cmd: KeysCommand, config: Config) -> anyhow::Result<()> {
+    let KeysCommand::Create(k) = cmd;
+    let scopes = parse_scopes(&k.scopes).context("--scopes")?;
+    if scopes.is_empty() {
+        bail!("--scopes: give at least one scope");
+    }
+    let services = open(config).await?;
+    let tenant = services.ensure_tenant(&k.tenant).await?;
+    let (record, token) = apikeys::create_key(&services, &tenant.id, &k.name, scopes, None).await?;
+    if k.quiet {
+        println!("{token}");
+    } else {
+        let scopes: Vec<_> = record.scopes.iter().map(|s| s.as_str()).collect();
+        println!("Created API key {} ({}) for tenant {} with scopes {}.", record.id, record.name, tenant.name, scopes.join(","));
+        println!("It is shown only once; store it now:\n\n{token}");
+    }
+    Ok(())
+}
+
+/// `postwerk domains …`.
+pub async fn domains(cmd: DomainsCommand, config: Config) -> anyhow::Result<()> {
+    let services = open(config).await?;
+    match cmd {
+        DomainsCommand::Add(d) => {
+            let tenant = services.ensure_tenant(&d.tenant).await?;
+            let record = match domains::create_domain(&services, &tenant.id, &d.domain).await {
+                Ok(r) => r,
+                Err(DomainError::Exists) => bail!("{} is already registered (see `postwerk domains show`)", d.domain),
+                Err(e) => return Err(e.into()),
+            };
+            print_domain(&services, &record, d.json);
+        }
+        DomainsCommand::Show(d) => {
+            let tenant = services.ensure_tenant(&d.tenant).await?;
+            let name = domains::normalize_domain(&d.domain)?;
+            let Some(record) = services.store.get_domain(&tenant.id, &name).await? else {
+                bail!("{name} is not registered");
+            };
+            print_domain(&services, &record, d.json);
+        }
+        DomainsCommand::List(t) => {
+            let tenant = services.ensure_tenant(&t.tenant).await?;
+            for d in services.store.list_domains(&tenant.id).await? {
+                println!("{}", d.name);
+            }
+        }
+    }
+    Ok(())
+}
+
+fn print_domain(services: &Services, d: &postwerk_store::model::DomainRecord, json: bool) {
+    let records = domains::dns_records(d, &services.config);
+    if json {
+        println!("{}", serde_json::json!({"domain": d.name, "dns_records": records}));
+        return;
+    }
+    println!("Domain {} — publish these DNS records:\n", d.name);
+    for r in records {
+        println!("{:<5} {:<44} {}\n      ({})", r.record_type, r.name, r.value, r.purpose);
+    }
+}

@@ -1,0 +1,103 @@
+//! `postwerk`: the command line. `serve` runs the platform; the other commands
+//! administer the store named in the configuration (they work while serve runs).
+//!
+//! This is the only place that turns errors into exit codes: 0 success, 1 failure,
+//! 2 usage or configuration error.
+
+mod cli;
+mod serve;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::Parser;
+use postwerk_core::config::Config;
+
+use cli::{Cli, Command};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    let config = match load_config(cli.config.as_deref()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("postwerk: {e:#}");
+            return ExitCode::from(2);
+        }
+    };
+    if let Command::Config(cli::ConfigCommand::Check) = cli.command {
+        println!("configuration OK: store {}, http {}", redact_url(&config.store_url()), config.http.listen);
+        return ExitCode::SUCCESS;
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("postwerk: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli.command, config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("postwerk: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(command: Command, config: Config) -> anyhow::Result<()> {
+    match command {
+        Command::Serve => serve::serve(config).await,
+        Command::Keys(k) => cli::keys(k, config).await,
+        Command::Domains(d) => cli::domains(d, config).await,
+        Command::Config(_) => Ok(()),
+    }
+}
+
+/// Reads the configuration: `--config FILE` (or `POSTWERK_CONFIG`), else
+/// `./postwerk.toml` if present, else defaults; then `POSTWERK_*` overrides.
+fn load_config(path: Option<&Path>) -> anyhow::Result<Config> {
+    let default = PathBuf::from("postwerk.toml");
+    let (text, origin) = match path {
+        Some(p) => (std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))?, Some(p)),
+        None if default.exists() => (std::fs::read_to_string(&default).context("cannot read postwerk.toml")?, Some(default.as_path())),
+        None => (String::new(), None),
+    };
+    Config::from_toml(&text, std::env::vars()).with_context(|| match origin {
+        Some(p) => format!("invalid configuration in {}", p.display()),
+        None => "invalid configuration (environment)".to_string(),
+    })
+}
+
+/// Hides a password in a store URL.
+fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &url[s + 3..at];
+            match creds.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..s + 3], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("POSTWERK_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redacts_passwords() {
+        assert_eq!(redact_url("postgres://u:secret@h/db"), "postgres://u:***@h/db");
+        assert_eq!(redact_url("postgres://u@h/db"), "postgres://u@h/db");
+        assert_eq!(redact_url("sqlite://./x.db"), "sqlite://./x.db");
+    }
+}

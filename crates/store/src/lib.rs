@@ -1,0 +1,227 @@
+//! Postwerk's storage: one [`Store`] contract, two backends, and the vault.
+//!
+//! - [`sqlite`]: the embedded default (one WAL-mode file; a writer thread that
+//!   group-commits many callers' writes in one transaction and one fsync).
+//! - [`postgres`]: for scale-out (many `postwerk serve` nodes share one database;
+//!   due deliveries are leased with `FOR UPDATE SKIP LOCKED`).
+//! - [`vault`]: envelope encryption (AEAD) and blind indexes. The store itself only
+//!   ever sees sealed bytes and HMACs: it must never receive, log or return a
+//!   plaintext address or message body.
+//! - [`model`]: the rows.
+//!
+//! Callers use [`AnyStore`], which dispatches to a backend by enum (no boxing on the
+//! hot path). Every backend passes the same conformance suite (`tests/conformance.rs`).
+
+pub mod model;
+pub mod postgres;
+pub mod sqlite;
+pub mod vault;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use model::*;
+
+/// Why a store operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A uniqueness constraint was violated (names the thing, never its value).
+    #[error("already exists: {0}")]
+    Conflict(&'static str),
+    /// The database could not be reached or refused the write; nothing was stored.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    /// Stored data could not be decoded.
+    #[error("corrupt row: {0}")]
+    Corrupt(String),
+}
+
+/// How long an Idempotency-Key is remembered (24 hours).
+pub const IDEMPOTENCY_TTL_MS: i64 = 24 * 3600 * 1000;
+
+/// Result alias for store operations.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// The storage contract shared by all backends. Every write is durable (committed and
+/// fsynced) when its future resolves with `Ok`.
+pub trait Store: Send + Sync {
+    /// Creates a tenant; `Conflict` if the name is taken.
+    fn insert_tenant(&self, tenant: TenantRecord) -> impl Future<Output = StoreResult<()>> + Send;
+    /// A tenant by id.
+    fn get_tenant(&self, id: &str) -> impl Future<Output = StoreResult<Option<TenantRecord>>> + Send;
+    /// A tenant by unique name.
+    fn get_tenant_by_name(
+        &self,
+        name: &str,
+    ) -> impl Future<Output = StoreResult<Option<TenantRecord>>> + Send;
+
+    /// Stores a new API key.
+    fn insert_api_key(&self, key: ApiKeyRecord) -> impl Future<Output = StoreResult<()>> + Send;
+    /// An API key by id.
+    fn get_api_key(&self, id: &str) -> impl Future<Output = StoreResult<Option<ApiKeyRecord>>> + Send;
+    /// Records the last use of a key.
+    fn touch_api_key(&self, id: &str, at: i64) -> impl Future<Output = StoreResult<()>> + Send;
+
+    /// Registers a domain with its keys; `Conflict` if the tenant already has it.
+    fn insert_domain(&self, domain: DomainRecord) -> impl Future<Output = StoreResult<()>> + Send;
+    /// A tenant's domain with its DKIM keys.
+    fn get_domain(
+        &self,
+        tenant_id: &str,
+        name: &str,
+    ) -> impl Future<Output = StoreResult<Option<DomainRecord>>> + Send;
+    /// All domains of a tenant.
+    fn list_domains(&self, tenant_id: &str) -> impl Future<Output = StoreResult<Vec<DomainRecord>>> + Send;
+
+    /// Atomically stores messages, their recipients and `accepted` events, and the
+    /// idempotency record if any (`Conflict("idempotency key")` if it exists).
+    fn accept(&self, batch: AcceptBatch) -> impl Future<Output = StoreResult<()>> + Send;
+    /// A stored idempotency result younger than `since`.
+    fn get_idempotency(
+        &self,
+        tenant_id: &str,
+        key_hash: &[u8],
+        since: i64,
+    ) -> impl Future<Output = StoreResult<Option<IdempotencyRecord>>> + Send;
+
+    /// A message of a tenant with its recipients and events.
+    fn get_message(
+        &self,
+        tenant_id: &str,
+        id: &str,
+    ) -> impl Future<Output = StoreResult<Option<MessageRecord>>> + Send;
+    /// Events matching a filter, in sequence order.
+    fn list_events(&self, filter: EventFilter) -> impl Future<Output = StoreResult<Vec<EventRecord>>> + Send;
+
+    /// Leases up to `limit` recipients that are due (`next_attempt_at <= now`) and not
+    /// leased by anyone, for `node` until `lease_until`.
+    fn claim_due(
+        &self,
+        node: &str,
+        now: i64,
+        lease_until: i64,
+        limit: usize,
+    ) -> impl Future<Output = StoreResult<Vec<DueRecipient>>> + Send;
+    /// Extends every lease held by `node`.
+    fn renew_leases(&self, node: &str, lease_until: i64) -> impl Future<Output = StoreResult<()>> + Send;
+    /// Drops every lease held by `node` (at start-up, after a crash).
+    fn release_leases(&self, node: &str) -> impl Future<Output = StoreResult<u64>> + Send;
+    /// What delivery needs of a message.
+    fn load_content(
+        &self,
+        message_id: &str,
+    ) -> impl Future<Output = StoreResult<Option<MessageContent>>> + Send;
+    /// Applies delivery outcomes (status, next attempt, lease release) and appends
+    /// their events, atomically.
+    fn record_deliveries(
+        &self,
+        updates: Vec<DeliveryUpdate>,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
+}
+
+/// A store backend chosen at run time.
+#[derive(Clone)]
+pub enum AnyStore {
+    /// Embedded SQLite.
+    Sqlite(Arc<sqlite::SqliteStore>),
+    /// PostgreSQL.
+    Postgres(Arc<postgres::PgStore>),
+}
+
+impl AnyStore {
+    /// Opens (and migrates) the store named by a `sqlite://PATH` or `postgres://…` URL.
+    pub async fn open(url: &str) -> StoreResult<AnyStore> {
+        if let Some(path) = url.strip_prefix("sqlite://") {
+            Ok(AnyStore::Sqlite(Arc::new(sqlite::SqliteStore::open(path.as_ref()).await?)))
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(AnyStore::Postgres(Arc::new(postgres::PgStore::connect(url).await?)))
+        } else {
+            Err(StoreError::Unavailable("store.url must be sqlite:// or postgres://".into()))
+        }
+    }
+
+    /// `sqlite` or `postgres`.
+    pub fn backend_name(&self) -> &'static str {
+        match self {
+            AnyStore::Sqlite(_) => "sqlite",
+            AnyStore::Postgres(_) => "postgres",
+        }
+    }
+}
+
+macro_rules! dispatch {
+    ($self:ident . $method:ident ( $($arg:expr),* )) => {
+        match $self {
+            AnyStore::Sqlite(s) => s.$method($($arg),*).await,
+            AnyStore::Postgres(s) => s.$method($($arg),*).await,
+        }
+    };
+}
+
+impl Store for AnyStore {
+    async fn insert_tenant(&self, tenant: TenantRecord) -> StoreResult<()> {
+        dispatch!(self.insert_tenant(tenant))
+    }
+    async fn get_tenant(&self, id: &str) -> StoreResult<Option<TenantRecord>> {
+        dispatch!(self.get_tenant(id))
+    }
+    async fn get_tenant_by_name(&self, name: &str) -> StoreResult<Option<TenantRecord>> {
+        dispatch!(self.get_tenant_by_name(name))
+    }
+    async fn insert_api_key(&self, key: ApiKeyRecord) -> StoreResult<()> {
+        dispatch!(self.insert_api_key(key))
+    }
+    async fn get_api_key(&self, id: &str) -> StoreResult<Option<ApiKeyRecord>> {
+        dispatch!(self.get_api_key(id))
+    }
+    async fn touch_api_key(&self, id: &str, at: i64) -> StoreResult<()> {
+        dispatch!(self.touch_api_key(id, at))
+    }
+    async fn insert_domain(&self, domain: DomainRecord) -> StoreResult<()> {
+        dispatch!(self.insert_domain(domain))
+    }
+    async fn get_domain(&self, tenant_id: &str, name: &str) -> StoreResult<Option<DomainRecord>> {
+        dispatch!(self.get_domain(tenant_id, name))
+    }
+    async fn list_domains(&self, tenant_id: &str) -> StoreResult<Vec<DomainRecord>> {
+        dispatch!(self.list_domains(tenant_id))
+    }
+    async fn accept(&self, batch: AcceptBatch) -> StoreResult<()> {
+        dispatch!(self.accept(batch))
+    }
+    async fn get_idempotency(
+        &self,
+        tenant_id: &str,
+        key_hash: &[u8],
+        since: i64,
+    ) -> StoreResult<Option<IdempotencyRecord>> {
+        dispatch!(self.get_idempotency(tenant_id, key_hash, since))
+    }
+    async fn get_message(&self, tenant_id: &str, id: &str) -> StoreResult<Option<MessageRecord>> {
+        dispatch!(self.get_message(tenant_id, id))
+    }
+    async fn list_events(&self, filter: EventFilter) -> StoreResult<Vec<EventRecord>> {
+        dispatch!(self.list_events(filter))
+    }
+    async fn claim_due(
+        &self,
+        node: &str,
+        now: i64,
+        lease_until: i64,
+        limit: usize,
+    ) -> StoreResult<Vec<DueRecipient>> {
+        dispatch!(self.claim_due(node, now, lease_until, limit))
+    }
+    async fn renew_leases(&self, node: &str, lease_until: i64) -> StoreResult<()> {
+        dispatch!(self.renew_leases(node, lease_until))
+    }
+    async fn release_leases(&self, node: &str) -> StoreResult<u64> {
+        dispatch!(self.release_leases(node))
+    }
+    async fn load_content(&self, message_id: &str) -> StoreResult<Option<MessageContent>> {
+        dispatch!(self.load_content(message_id))
+    }
+    async fn record_deliveries(&self, updates: Vec<DeliveryUpdate>) -> StoreResult<()> {
+        dispatch!(self.record_deliveries(updates))
+    }
+}

@@ -1,0 +1,275 @@
+//! Rows as the store sees them. Personal data arrives here already sealed by the
+//! vault (`*_enc` fields) or as a blind index (`rcpt_hash`); the store never sees
+//! plaintext addresses or content. Times are Unix milliseconds.
+
+use postwerk_core::model::{EventType, RecipientStatus, Scope};
+
+/// A tenant (organisation) and its wrapped data key.
+#[derive(Debug, Clone)]
+pub struct TenantRecord {
+    /// `ten_…`.
+    pub id: String,
+    /// Unique name, e.g. `default`.
+    pub name: String,
+    /// The tenant data key, wrapped by the master key.
+    pub wrapped_key: Vec<u8>,
+    /// Creation time.
+    pub created_at: i64,
+}
+
+/// An API key. The secret is stored only as a SHA-256 hash.
+#[derive(Debug, Clone)]
+pub struct ApiKeyRecord {
+    /// `key_…` — the public part of the token, used for lookup.
+    pub id: String,
+    /// Owning tenant.
+    pub tenant_id: String,
+    /// Human label.
+    pub name: String,
+    /// SHA-256 of the secret part.
+    pub secret_hash: Vec<u8>,
+    /// What the key may do.
+    pub scopes: Vec<Scope>,
+    /// Creation time.
+    pub created_at: i64,
+    /// Optional expiry.
+    pub expires_at: Option<i64>,
+    /// Set when revoked.
+    pub revoked_at: Option<i64>,
+    /// Last successful use (updated at most once a minute).
+    pub last_used_at: Option<i64>,
+}
+
+/// One DKIM key of a sending domain.
+#[derive(Debug, Clone)]
+pub struct DkimKeyRecord {
+    /// `dkim_…`.
+    pub id: String,
+    /// DNS selector (`<selector>._domainkey.<domain>`).
+    pub selector: String,
+    /// `rsa-sha256` or `ed25519-sha256`.
+    pub algorithm: String,
+    /// PKCS#8 private key, sealed with context `dkim:<id>`.
+    pub private_key_enc: Vec<u8>,
+    /// Base64 public key as published in DNS (`p=`).
+    pub public_key: String,
+    /// Creation time.
+    pub created_at: i64,
+}
+
+/// A sending domain registered to a tenant, with its DKIM keys.
+#[derive(Debug, Clone)]
+pub struct DomainRecord {
+    /// Owning tenant.
+    pub tenant_id: String,
+    /// Lower-case domain name.
+    pub name: String,
+    /// Creation time.
+    pub created_at: i64,
+    /// DKIM keys, oldest first.
+    pub keys: Vec<DkimKeyRecord>,
+}
+
+/// A recipient of a new message.
+#[derive(Debug, Clone)]
+pub struct NewRecipient {
+    /// `rcpt_…`.
+    pub id: String,
+    /// Blind index of the normalised address.
+    pub rcpt_hash: Vec<u8>,
+    /// The address, sealed with context `rcpt:<id>`.
+    pub address_enc: Vec<u8>,
+    /// Recipient domain (routing and shaping key; not the address).
+    pub domain: String,
+}
+
+/// A message being accepted.
+#[derive(Debug, Clone)]
+pub struct NewMessage {
+    /// `msg_…`.
+    pub id: String,
+    /// Owning tenant.
+    pub tenant_id: String,
+    /// Stream name.
+    pub stream: String,
+    /// Domain of the From address (selects the DKIM keys).
+    pub from_domain: String,
+    /// Acceptance time.
+    pub created_at: i64,
+    /// When retries stop (`created_at` + the stream's expiry).
+    pub expires_at: i64,
+    /// Size of the rendered message in bytes.
+    pub size: i64,
+    /// Sealed JSON summary (subject, from, tags, metadata), context `meta:<id>`.
+    pub meta_enc: Vec<u8>,
+    /// Sealed RFC 5322 message, context `msg:<id>`.
+    pub content_enc: Vec<u8>,
+    /// Envelope sender when given explicitly (raw sends), sealed with `from:<id>`.
+    pub mail_from_enc: Option<Vec<u8>>,
+    /// Recipients (at least one).
+    pub recipients: Vec<NewRecipient>,
+}
+
+/// A stored Idempotency-Key result.
+#[derive(Debug, Clone)]
+pub struct IdempotencyRecord {
+    /// Owning tenant.
+    pub tenant_id: String,
+    /// SHA-256 of the client's key.
+    pub key_hash: Vec<u8>,
+    /// When first used.
+    pub created_at: i64,
+    /// The sealed response (HTTP status and body), context `idem:<hex hash>`.
+    pub response_enc: Vec<u8>,
+}
+
+/// Everything written atomically when messages are accepted.
+#[derive(Debug, Clone, Default)]
+pub struct AcceptBatch {
+    /// The messages.
+    pub messages: Vec<NewMessage>,
+    /// The idempotency record, written in the same transaction.
+    pub idempotency: Option<IdempotencyRecord>,
+    /// A lease taken on all new recipients for this node (they go straight to its
+    /// in-memory queue): `(node id, lease expiry)`.
+    pub lease: Option<(String, i64)>,
+}
+
+/// A recipient due for a delivery attempt, as claimed by a node.
+#[derive(Debug, Clone)]
+pub struct DueRecipient {
+    /// `rcpt_…`.
+    pub id: String,
+    /// The message.
+    pub message_id: String,
+    /// Owning tenant.
+    pub tenant_id: String,
+    /// Blind index of the address.
+    pub rcpt_hash: Vec<u8>,
+    /// Sealed address (`rcpt:<id>`).
+    pub address_enc: Vec<u8>,
+    /// Recipient domain.
+    pub domain: String,
+    /// Attempts made so far.
+    pub attempts: i64,
+    /// When retries stop.
+    pub expires_at: i64,
+}
+
+/// What delivery needs of a message.
+#[derive(Debug, Clone)]
+pub struct MessageContent {
+    /// Owning tenant.
+    pub tenant_id: String,
+    /// Stream.
+    pub stream: String,
+    /// Domain of the From address.
+    pub from_domain: String,
+    /// Sealed RFC 5322 message (`msg:<id>`), `None` once purged.
+    pub content_enc: Option<Vec<u8>>,
+    /// Sealed explicit envelope sender (`from:<id>`).
+    pub mail_from_enc: Option<Vec<u8>>,
+}
+
+/// The outcome of one delivery attempt for one recipient.
+#[derive(Debug, Clone)]
+pub struct DeliveryUpdate {
+    /// `rcpt_…`.
+    pub recipient_id: String,
+    /// The message.
+    pub message_id: String,
+    /// Owning tenant.
+    pub tenant_id: String,
+    /// Blind index (copied to the event).
+    pub rcpt_hash: Vec<u8>,
+    /// New status.
+    pub status: RecipientStatus,
+    /// Next attempt time when deferred.
+    pub next_attempt_at: Option<i64>,
+    /// Event recorded with it.
+    pub event: EventType,
+    /// Time of the attempt.
+    pub at: i64,
+    /// Sealed JSON details (reply, MX, IP, TLS), context `event:<recipient id>`.
+    pub detail_enc: Vec<u8>,
+}
+
+/// A stored event.
+#[derive(Debug, Clone)]
+pub struct EventRecord {
+    /// Monotonic sequence number (the pagination cursor).
+    pub seq: i64,
+    /// Owning tenant.
+    pub tenant_id: String,
+    /// The message.
+    pub message_id: String,
+    /// The recipient.
+    pub recipient_id: String,
+    /// Blind index of the recipient.
+    pub rcpt_hash: Vec<u8>,
+    /// Kind.
+    pub event_type: EventType,
+    /// Time.
+    pub at: i64,
+    /// Sealed JSON details, context `event:<recipient id>`; empty for `accepted`.
+    pub detail_enc: Option<Vec<u8>>,
+}
+
+/// A stored recipient.
+#[derive(Debug, Clone)]
+pub struct RecipientRecord {
+    /// `rcpt_…`.
+    pub id: String,
+    /// Blind index.
+    pub rcpt_hash: Vec<u8>,
+    /// Sealed address (`rcpt:<id>`).
+    pub address_enc: Vec<u8>,
+    /// Domain.
+    pub domain: String,
+    /// Current status.
+    pub status: RecipientStatus,
+    /// Attempts so far.
+    pub attempts: i64,
+    /// Next attempt, if any.
+    pub next_attempt_at: Option<i64>,
+    /// Last change.
+    pub updated_at: i64,
+}
+
+/// A stored message with its recipients and events.
+#[derive(Debug, Clone)]
+pub struct MessageRecord {
+    /// `msg_…`.
+    pub id: String,
+    /// Owning tenant.
+    pub tenant_id: String,
+    /// Stream.
+    pub stream: String,
+    /// Acceptance time.
+    pub created_at: i64,
+    /// Sealed summary (`meta:<id>`).
+    pub meta_enc: Vec<u8>,
+    /// Recipients.
+    pub recipients: Vec<RecipientRecord>,
+    /// Events of all recipients, oldest first.
+    pub events: Vec<EventRecord>,
+}
+
+/// Which events to list.
+#[derive(Debug, Clone, Default)]
+pub struct EventFilter {
+    /// Owning tenant (always required).
+    pub tenant_id: String,
+    /// Only this message.
+    pub message_id: Option<String>,
+    /// Only this recipient (blind index).
+    pub rcpt_hash: Option<Vec<u8>>,
+    /// Only this kind.
+    pub event_type: Option<EventType>,
+    /// Only events at or after this time.
+    pub since: Option<i64>,
+    /// Only events with a larger sequence number (the cursor).
+    pub after_seq: Option<i64>,
+    /// At most this many.
+    pub limit: usize,
+}

@@ -1,0 +1,975 @@
+//! The PostgreSQL backend, for scale-out: many `postwerk serve` nodes share one
+//! database, and due deliveries are leased with `FOR UPDATE SKIP LOCKED` so that no
+//! recipient is handed to two nodes.
+//!
+//! Behaviour matches the SQLite backend exactly (the conformance suite in
+//! `tests/conformance.rs` runs against both). Notes on how:
+//!
+//! - Every write is one transaction committed with the server's `synchronous_commit`
+//!   (never lowered here): a future resolving `Ok` means the write is durable.
+//! - Batches are written with `UNNEST` over parameter arrays: one round trip per
+//!   table, whatever the batch size.
+//! - Statements are prepared once per pooled connection (`prepare_cached`).
+//! - Event `seq` order equals commit order (see [`EVENTS_LOCK`]), as with SQLite's
+//!   single writer, so `after_seq` pagination never skips a late commit.
+//! - Writers that update several existing recipient rows lock them in id order first,
+//!   so concurrent writers cannot deadlock; a deadlock or serialization failure that
+//!   happens anyway rolls back and the whole transaction is re-run (a few times).
+//! - Errors never carry row values (see [`error`]).
+
+mod error;
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::time::Duration;
+
+use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
+use postwerk_core::model::{EventType, RecipientStatus};
+use tokio_postgres::types::{FromSql, ToSql};
+use tokio_postgres::{NoTls, Row};
+
+use crate::model::*;
+use crate::{IDEMPOTENCY_TTL_MS, Store, StoreError, StoreResult};
+use error::{Failure, PgResult, conflict, corrupt, pg};
+
+/// The schema, applied idempotently at start-up.
+const SCHEMA: &str = include_str!("schema.sql");
+/// The version `schema.sql` creates (`meta.schema_version`).
+const SCHEMA_VERSION: i64 = 1;
+
+/// Most pooled connections per node.
+const POOL_SIZE: usize = 16;
+/// How long to wait for a TCP connection and the start-up handshake.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a caller waits for a free pooled connection.
+const WAIT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Unacknowledged data older than this kills a connection (a dead peer is noticed).
+const TCP_USER_TIMEOUT: Duration = Duration::from_secs(30);
+/// Keepalive probing of idle connections (the OS default waits two hours).
+const KEEPALIVE_IDLE: Duration = Duration::from_secs(15);
+/// Times a transaction that hit a deadlock or serialization failure is re-run.
+const MAX_RETRIES: u32 = 3;
+
+/// Advisory lock key serialising migrations across nodes ("postwerk").
+const MIGRATION_LOCK: i64 = 0x706f_7374_7765_726b;
+/// Advisory lock key taken (transaction-scoped) just before inserting events and
+/// held until commit. `seq` comes from a sequence, so without it two concurrent
+/// transactions could commit seq 11 before seq 10; a reader paging with
+/// `after_seq = 11` would then never see 10. With it, `seq` order is commit order,
+/// as with SQLite's single writer. Only the final insert and the commit run under
+/// the lock; everything else in the transaction runs in parallel across nodes.
+const EVENTS_LOCK: i64 = MIGRATION_LOCK + 1;
+
+/// The PostgreSQL store: a connection pool.
+pub struct PgStore {
+    pool: Pool,
+}
+
+impl PgStore {
+    /// Connects to `url` (`postgres://user@host/db`, plain TCP or a Unix socket
+    /// directory as host), migrates the schema and returns the store. An unreachable
+    /// database fails with `Unavailable` within a few seconds.
+    pub async fn connect(url: &str) -> StoreResult<PgStore> {
+        let mut config: tokio_postgres::Config = url
+            .parse()
+            .map_err(|_| StoreError::Unavailable("invalid postgres URL".into()))?;
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(CONNECT_TIMEOUT);
+        }
+        if config.get_tcp_user_timeout().is_none() {
+            config.tcp_user_timeout(TCP_USER_TIMEOUT);
+        }
+        if !url.contains("keepalives_idle") {
+            config.keepalives_idle(KEEPALIVE_IDLE);
+        }
+        if config.get_application_name().is_none() {
+            config.application_name("postwerk");
+        }
+        let manager = Manager::from_config(
+            config,
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(POOL_SIZE)
+            .wait_timeout(Some(WAIT_TIMEOUT))
+            .create_timeout(Some(CONNECT_TIMEOUT))
+            .recycle_timeout(Some(CONNECT_TIMEOUT))
+            .runtime(Runtime::Tokio1)
+            .build()
+            .map_err(|_| StoreError::Unavailable("postgres: could not build the pool".into()))?;
+        let store = PgStore { pool };
+        store.migrate().await.map_err(Failure::into_store)?;
+        Ok(store)
+    }
+
+    /// A pooled connection.
+    async fn client(&self) -> PgResult<Object> {
+        self.pool.get().await.map_err(error::pool)
+    }
+
+    /// Creates or completes the schema, one node at a time.
+    async fn migrate(&self) -> PgResult<()> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(pg("migrate"))?;
+        tx.batch_execute(&format!(
+            "SET LOCAL client_min_messages = warning; SELECT pg_advisory_xact_lock({MIGRATION_LOCK})"
+        ))
+        .await
+        .map_err(pg("migrate"))?;
+        // Skip the DDL when the schema is current: `CREATE INDEX IF NOT EXISTS` still
+        // takes a SHARE lock on its table, which would stall other nodes' writes.
+        let has_meta: bool = tx
+            .query_one("SELECT to_regclass('meta') IS NOT NULL", &[])
+            .await
+            .map_err(pg("migrate"))?
+            .try_get(0)
+            .map_err(|_| corrupt("schema check"))?;
+        let version = if has_meta {
+            let row = tx
+                .query_opt("SELECT value FROM meta WHERE key = 'schema_version'", &[])
+                .await
+                .map_err(pg("migrate"))?;
+            match row {
+                Some(r) => col::<String>(&r, "value")?.parse::<i64>().ok(),
+                None => None,
+            }
+        } else {
+            None
+        };
+        if version.is_none_or(|v| v < SCHEMA_VERSION) {
+            tx.batch_execute(SCHEMA).await.map_err(pg("migrate"))?;
+            tracing::info!(version = SCHEMA_VERSION, "postgres schema migrated");
+        }
+        tx.commit().await.map_err(pg("migrate"))?;
+        let sync: String = client
+            .query_one("SHOW synchronous_commit", &[])
+            .await
+            .map_err(pg("migrate"))?
+            .try_get(0)
+            .map_err(|_| corrupt("synchronous_commit"))?;
+        if sync == "off" {
+            tracing::warn!(
+                "postgres synchronous_commit is off: acknowledged writes can be lost in a crash; \
+                 Postwerk needs it on"
+            );
+        }
+        Ok(())
+    }
+}
+
+/// Runs `op` (one whole transaction), re-running it after a deadlock or
+/// serialization failure.
+async fn retrying<T, F, Fut>(mut op: F) -> StoreResult<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = PgResult<T>>,
+{
+    let mut attempt = 0;
+    loop {
+        match op().await {
+            Ok(v) => return Ok(v),
+            Err(Failure::Transient(e)) if attempt < MAX_RETRIES => {
+                attempt += 1;
+                tracing::debug!(error = %e, attempt, "postgres transaction rolled back; retrying");
+                tokio::time::sleep(Duration::from_millis(5 << attempt)).await;
+            }
+            Err(f) => return Err(f.into_store()),
+        }
+    }
+}
+
+/// Reads column `name`, or fails as corrupt.
+fn col<'a, T: FromSql<'a>>(row: &'a Row, name: &str) -> PgResult<T> {
+    row.try_get(name).map_err(|_| corrupt(name))
+}
+
+fn tenant_row(r: &Row) -> PgResult<TenantRecord> {
+    Ok(TenantRecord {
+        id: col(r, "id")?,
+        name: col(r, "name")?,
+        wrapped_key: col(r, "wrapped_key")?,
+        created_at: col(r, "created_at")?,
+    })
+}
+
+fn dkim_row(r: &Row) -> PgResult<DkimKeyRecord> {
+    Ok(DkimKeyRecord {
+        id: col(r, "id")?,
+        selector: col(r, "selector")?,
+        algorithm: col(r, "algorithm")?,
+        private_key_enc: col(r, "private_key_enc")?,
+        public_key: col(r, "public_key")?,
+        created_at: col(r, "created_at")?,
+    })
+}
+
+const EVENT_COLS: &str = "seq, tenant_id, message_id, recipient_id, rcpt_hash, type, at, detail_enc";
+
+fn event_row(r: &Row) -> PgResult<EventRecord> {
+    Ok(EventRecord {
+        seq: col(r, "seq")?,
+        tenant_id: col(r, "tenant_id")?,
+        message_id: col(r, "message_id")?,
+        recipient_id: col(r, "recipient_id")?,
+        rcpt_hash: col(r, "rcpt_hash")?,
+        event_type: col::<&str>(r, "type")?
+            .parse::<EventType>()
+            .map_err(|_| corrupt("event type"))?,
+        at: col(r, "at")?,
+        detail_enc: col(r, "detail_enc")?,
+    })
+}
+
+fn recipient_row(r: &Row) -> PgResult<RecipientRecord> {
+    Ok(RecipientRecord {
+        id: col(r, "id")?,
+        rcpt_hash: col(r, "rcpt_hash")?,
+        address_enc: col(r, "address_enc")?,
+        domain: col(r, "domain")?,
+        status: col::<&str>(r, "status")?
+            .parse::<RecipientStatus>()
+            .map_err(|_| corrupt("recipient status"))?,
+        attempts: col(r, "attempts")?,
+        next_attempt_at: col(r, "next_attempt_at")?,
+        updated_at: col(r, "updated_at")?,
+    })
+}
+
+fn scopes_text(scopes: &[postwerk_core::model::Scope]) -> String {
+    scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(",")
+}
+
+/// Events to append, column by column (the `UNNEST` arrays), in `seq` order.
+#[derive(Default)]
+struct EventColumns<'a> {
+    tenant_id: Vec<&'a str>,
+    message_id: Vec<&'a str>,
+    recipient_id: Vec<&'a str>,
+    rcpt_hash: Vec<&'a [u8]>,
+    kind: Vec<&'static str>,
+    at: Vec<i64>,
+    detail_enc: Vec<Option<&'a [u8]>>,
+}
+
+impl<'a> EventColumns<'a> {
+    #[allow(clippy::too_many_arguments)]
+    fn push(
+        &mut self,
+        tenant_id: &'a str,
+        message_id: &'a str,
+        recipient_id: &'a str,
+        rcpt_hash: &'a [u8],
+        kind: EventType,
+        at: i64,
+        detail_enc: Option<&'a [u8]>,
+    ) {
+        self.tenant_id.push(tenant_id);
+        self.message_id.push(message_id);
+        self.recipient_id.push(recipient_id);
+        self.rcpt_hash.push(rcpt_hash);
+        self.kind.push(kind.as_str());
+        self.at.push(at);
+        self.detail_enc.push(detail_enc);
+    }
+
+    /// Appends the events as the last statement before commit, under
+    /// [`EVENTS_LOCK`].
+    async fn append(&self, tx: &deadpool_postgres::Transaction<'_>, op: &'static str) -> PgResult<()> {
+        if self.at.is_empty() {
+            return Ok(());
+        }
+        let lock = tx
+            .prepare_cached("SELECT pg_advisory_xact_lock($1)")
+            .await
+            .map_err(pg(op))?;
+        let insert = tx
+            .prepare_cached(
+                "INSERT INTO events (tenant_id, message_id, recipient_id, rcpt_hash, type, at, detail_enc) \
+                 SELECT e.tenant_id, e.message_id, e.recipient_id, e.rcpt_hash, e.type, e.at, e.detail_enc \
+                 FROM UNNEST($1::text[], $2::text[], $3::text[], $4::bytea[], $5::text[], $6::int8[], $7::bytea[]) \
+                 WITH ORDINALITY AS e(tenant_id, message_id, recipient_id, rcpt_hash, type, at, detail_enc, ord) \
+                 ORDER BY e.ord",
+            )
+            .await
+            .map_err(pg(op))?;
+        tx.execute(&lock, &[&EVENTS_LOCK]).await.map_err(pg(op))?;
+        tx.execute(
+            &insert,
+            &[
+                &self.tenant_id,
+                &self.message_id,
+                &self.recipient_id,
+                &self.rcpt_hash,
+                &self.kind,
+                &self.at,
+                &self.detail_enc,
+            ],
+        )
+        .await
+        .map_err(pg(op))?;
+        Ok(())
+    }
+}
+
+impl PgStore {
+    async fn accept_tx(&self, batch: &AcceptBatch) -> PgResult<()> {
+        const OP: &str = "accept";
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(pg(OP))?;
+        if let Some(i) = &batch.idempotency {
+            // Overwrites a record only once it is older than the TTL; otherwise the
+            // key is taken. A concurrent accept with the same key waits for ours.
+            let stmt = tx
+                .prepare_cached(
+                    "INSERT INTO idempotency (tenant_id, key_hash, created_at, response_enc) \
+                     VALUES ($1, $2, $3, $4) \
+                     ON CONFLICT (tenant_id, key_hash) DO UPDATE SET created_at = excluded.created_at, \
+                     response_enc = excluded.response_enc WHERE idempotency.created_at < $5",
+                )
+                .await
+                .map_err(pg(OP))?;
+            let older_than = i.created_at.saturating_sub(IDEMPOTENCY_TTL_MS);
+            let n = tx
+                .execute(
+                    &stmt,
+                    &[&i.tenant_id, &i.key_hash, &i.created_at, &i.response_enc, &older_than],
+                )
+                .await
+                .map_err(conflict(OP, "idempotency key"))?;
+            if n == 0 {
+                return Err(StoreError::Conflict("idempotency key").into());
+            }
+        }
+        if !batch.messages.is_empty() {
+            self.insert_messages(&tx, batch).await?;
+        }
+        tx.commit().await.map_err(pg(OP))
+    }
+
+    async fn insert_messages(&self, tx: &deadpool_postgres::Transaction<'_>, batch: &AcceptBatch) -> PgResult<()> {
+        const OP: &str = "accept";
+        let msgs = &batch.messages;
+        let n_rcpts: usize = msgs.iter().map(|m| m.recipients.len()).sum();
+
+        let m_id: Vec<&str> = msgs.iter().map(|m| m.id.as_str()).collect();
+        let m_tenant: Vec<&str> = msgs.iter().map(|m| m.tenant_id.as_str()).collect();
+        let m_stream: Vec<&str> = msgs.iter().map(|m| m.stream.as_str()).collect();
+        let m_from: Vec<&str> = msgs.iter().map(|m| m.from_domain.as_str()).collect();
+        let m_created: Vec<i64> = msgs.iter().map(|m| m.created_at).collect();
+        let m_expires: Vec<i64> = msgs.iter().map(|m| m.expires_at).collect();
+        let m_size: Vec<i64> = msgs.iter().map(|m| m.size).collect();
+        let m_meta: Vec<&[u8]> = msgs.iter().map(|m| m.meta_enc.as_slice()).collect();
+        let m_content: Vec<&[u8]> = msgs.iter().map(|m| m.content_enc.as_slice()).collect();
+        let m_mail_from: Vec<Option<&[u8]>> = msgs.iter().map(|m| m.mail_from_enc.as_deref()).collect();
+
+        let mut r_id = Vec::with_capacity(n_rcpts);
+        let mut r_msg = Vec::with_capacity(n_rcpts);
+        let mut r_tenant = Vec::with_capacity(n_rcpts);
+        let mut r_hash = Vec::with_capacity(n_rcpts);
+        let mut r_addr = Vec::with_capacity(n_rcpts);
+        let mut r_domain = Vec::with_capacity(n_rcpts);
+        let mut r_at = Vec::with_capacity(n_rcpts);
+        let mut events = EventColumns::default();
+        for m in msgs {
+            for r in &m.recipients {
+                r_id.push(r.id.as_str());
+                r_msg.push(m.id.as_str());
+                r_tenant.push(m.tenant_id.as_str());
+                r_hash.push(r.rcpt_hash.as_slice());
+                r_addr.push(r.address_enc.as_slice());
+                r_domain.push(r.domain.as_str());
+                r_at.push(m.created_at);
+                events.push(
+                    &m.tenant_id,
+                    &m.id,
+                    &r.id,
+                    &r.rcpt_hash,
+                    EventType::Accepted,
+                    m.created_at,
+                    None,
+                );
+            }
+        }
+        let (lease_node, lease_until) = match &batch.lease {
+            Some((node, until)) => (Some(node.as_str()), Some(*until)),
+            None => (None, None),
+        };
+
+        let insert_msgs = tx
+            .prepare_cached(
+                "INSERT INTO messages (id, tenant_id, stream, from_domain, created_at, expires_at, size, \
+                 meta_enc, content_enc, mail_from_enc) \
+                 SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::int8[], $6::int8[], \
+                 $7::int8[], $8::bytea[], $9::bytea[], $10::bytea[])",
+            )
+            .await
+            .map_err(pg(OP))?;
+        tx.execute(
+            &insert_msgs,
+            &[
+                &m_id,
+                &m_tenant,
+                &m_stream,
+                &m_from,
+                &m_created,
+                &m_expires,
+                &m_size,
+                &m_meta,
+                &m_content,
+                &m_mail_from,
+            ],
+        )
+        .await
+        .map_err(conflict(OP, "message"))?;
+
+        // New recipients are due at once (next_attempt_at = created_at).
+        let insert_rcpts = tx
+            .prepare_cached(
+                "INSERT INTO recipients (id, message_id, tenant_id, rcpt_hash, address_enc, domain, status, \
+                 attempts, next_attempt_at, lease_node, lease_until, updated_at) \
+                 SELECT r.id, r.message_id, r.tenant_id, r.rcpt_hash, r.address_enc, r.domain, $8, 0, r.at, \
+                 $9, $10, r.at \
+                 FROM UNNEST($1::text[], $2::text[], $3::text[], $4::bytea[], $5::bytea[], $6::text[], \
+                 $7::int8[]) AS r(id, message_id, tenant_id, rcpt_hash, address_enc, domain, at)",
+            )
+            .await
+            .map_err(pg(OP))?;
+        tx.execute(
+            &insert_rcpts,
+            &[
+                &r_id,
+                &r_msg,
+                &r_tenant,
+                &r_hash,
+                &r_addr,
+                &r_domain,
+                &r_at,
+                &RecipientStatus::Queued.as_str(),
+                &lease_node,
+                &lease_until,
+            ],
+        )
+        .await
+        .map_err(conflict(OP, "recipient"))?;
+
+        events.append(tx, OP).await
+    }
+
+    async fn record_deliveries_tx(&self, updates: &[DeliveryUpdate]) -> PgResult<()> {
+        const OP: &str = "record_deliveries";
+        if updates.is_empty() {
+            return Ok(());
+        }
+        // One row per recipient with the effect of applying its updates in order (as
+        // SQLite does one UPDATE each): the last status, next attempt and time win,
+        // and attempts grows by the number of updates.
+        struct Folded<'a> {
+            id: &'a str,
+            status: &'static str,
+            next_attempt_at: Option<i64>,
+            at: i64,
+            count: i64,
+        }
+        let mut by_id: HashMap<&str, usize> = HashMap::with_capacity(updates.len());
+        let mut folded: Vec<Folded<'_>> = Vec::with_capacity(updates.len());
+        let mut events = EventColumns::default();
+        for u in updates {
+            match by_id.get(u.recipient_id.as_str()) {
+                Some(&i) => {
+                    let f = &mut folded[i];
+                    f.status = u.status.as_str();
+                    f.next_attempt_at = u.next_attempt_at;
+                    f.at = u.at;
+                    f.count += 1;
+                }
+                None => {
+                    by_id.insert(&u.recipient_id, folded.len());
+                    folded.push(Folded {
+                        id: &u.recipient_id,
+                        status: u.status.as_str(),
+                        next_attempt_at: u.next_attempt_at,
+                        at: u.at,
+                        count: 1,
+                    });
+                }
+            }
+            events.push(
+                &u.tenant_id,
+                &u.message_id,
+                &u.recipient_id,
+                &u.rcpt_hash,
+                u.event,
+                u.at,
+                Some(&u.detail_enc),
+            );
+        }
+        folded.sort_unstable_by(|a, b| a.id.cmp(b.id));
+        let ids: Vec<&str> = folded.iter().map(|f| f.id).collect();
+        let statuses: Vec<&str> = folded.iter().map(|f| f.status).collect();
+        let nexts: Vec<Option<i64>> = folded.iter().map(|f| f.next_attempt_at).collect();
+        let ats: Vec<i64> = folded.iter().map(|f| f.at).collect();
+        let counts: Vec<i64> = folded.iter().map(|f| f.count).collect();
+
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(pg(OP))?;
+        let lock = tx
+            .prepare_cached("SELECT id FROM recipients WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE")
+            .await
+            .map_err(pg(OP))?;
+        let update = tx
+            .prepare_cached(
+                "UPDATE recipients r SET status = u.status, next_attempt_at = u.next_attempt_at, \
+                 attempts = r.attempts + u.n, lease_node = NULL, lease_until = NULL, updated_at = u.at \
+                 FROM UNNEST($1::text[], $2::text[], $3::int8[], $4::int8[], $5::int8[]) \
+                 AS u(id, status, next_attempt_at, at, n) WHERE r.id = u.id",
+            )
+            .await
+            .map_err(pg(OP))?;
+        // Lock in id order first: concurrent writers then never deadlock.
+        tx.query(&lock, &[&ids]).await.map_err(pg(OP))?;
+        tx.execute(&update, &[&ids, &statuses, &nexts, &ats, &counts])
+            .await
+            .map_err(pg(OP))?;
+        events.append(&tx, OP).await?;
+        tx.commit().await.map_err(pg(OP))
+    }
+
+    async fn get_message_q(&self, tenant_id: &str, id: &str) -> PgResult<Option<MessageRecord>> {
+        const OP: &str = "get_message";
+        let client = self.client().await?;
+        let head = client
+            .prepare_cached("SELECT stream, created_at, meta_enc FROM messages WHERE id = $1 AND tenant_id = $2")
+            .await
+            .map_err(pg(OP))?;
+        let rcpts = client
+            .prepare_cached(
+                "SELECT id, rcpt_hash, address_enc, domain, status, attempts, next_attempt_at, updated_at \
+                 FROM recipients WHERE message_id = $1 AND tenant_id = $2 ORDER BY id",
+            )
+            .await
+            .map_err(pg(OP))?;
+        let evs = client
+            .prepare_cached(&format!(
+                "SELECT {EVENT_COLS} FROM events WHERE message_id = $1 AND tenant_id = $2 ORDER BY seq"
+            ))
+            .await
+            .map_err(pg(OP))?;
+        // Pipelined: one round trip for the three queries.
+        let (head, rcpts, evs) = tokio::try_join!(
+            client.query_opt(&head, &[&id, &tenant_id]),
+            client.query(&rcpts, &[&id, &tenant_id]),
+            client.query(&evs, &[&id, &tenant_id]),
+        )
+        .map_err(pg(OP))?;
+        let Some(head) = head else { return Ok(None) };
+        Ok(Some(MessageRecord {
+            id: id.to_string(),
+            tenant_id: tenant_id.to_string(),
+            stream: col(&head, "stream")?,
+            created_at: col(&head, "created_at")?,
+            meta_enc: col(&head, "meta_enc")?,
+            recipients: rcpts.iter().map(recipient_row).collect::<PgResult<_>>()?,
+            events: evs.iter().map(event_row).collect::<PgResult<_>>()?,
+        }))
+    }
+
+    async fn list_events_q(&self, f: &EventFilter) -> PgResult<Vec<EventRecord>> {
+        const OP: &str = "list_events";
+        let mut sql = format!("SELECT {EVENT_COLS} FROM events WHERE tenant_id = $1");
+        let mut args: Vec<&(dyn ToSql + Sync)> = vec![&f.tenant_id];
+        let event_type = f.event_type.map(EventType::as_str);
+        let limit = i64::try_from(f.limit.max(1)).unwrap_or(i64::MAX);
+        let mut push = |clause: &str, v: &'_ (dyn ToSql + Sync)| -> String {
+            args.push(v);
+            format!(" AND {clause} ${}", args.len())
+        };
+        let mut clauses = String::new();
+        if let Some(m) = &f.message_id {
+            clauses.push_str(&push("message_id =", m));
+        }
+        if let Some(h) = &f.rcpt_hash {
+            clauses.push_str(&push("rcpt_hash =", h));
+        }
+        if let Some(t) = &event_type {
+            clauses.push_str(&push("type =", t));
+        }
+        if let Some(s) = &f.since {
+            clauses.push_str(&push("at >=", s));
+        }
+        if let Some(a) = &f.after_seq {
+            clauses.push_str(&push("seq >", a));
+        }
+        args.push(&limit);
+        sql.push_str(&clauses);
+        sql.push_str(&format!(" ORDER BY seq LIMIT ${}", args.len()));
+        // At most 32 distinct statements (one per filter combination) per connection.
+        let client = self.client().await?;
+        let stmt = client.prepare_cached(&sql).await.map_err(pg(OP))?;
+        let rows = client.query(&stmt, &args).await.map_err(pg(OP))?;
+        rows.iter().map(event_row).collect()
+    }
+
+    async fn claim_due_q(&self, node: &str, now: i64, lease_until: i64, limit: usize) -> PgResult<Vec<DueRecipient>> {
+        const OP: &str = "claim_due";
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let client = self.client().await?;
+        // SKIP LOCKED: concurrent claimers on other nodes pass over each other's rows
+        // instead of waiting, and never get the same recipient (a row leased by a
+        // committed claim fails the lease test on re-check). MATERIALIZED makes the
+        // LIMITed selection run exactly once.
+        let stmt = client
+            .prepare_cached(
+                "WITH due AS MATERIALIZED (\
+                   SELECT id FROM recipients WHERE next_attempt_at <= $3 \
+                   AND (lease_until IS NULL OR lease_until < $3) \
+                   ORDER BY next_attempt_at LIMIT $4 FOR UPDATE SKIP LOCKED) \
+                 UPDATE recipients r SET lease_node = $1, lease_until = $2 \
+                 WHERE r.id IN (SELECT id FROM due) \
+                 RETURNING r.id, r.message_id, r.tenant_id, r.rcpt_hash, r.address_enc, r.domain, r.attempts, \
+                   (SELECT m.expires_at FROM messages m WHERE m.id = r.message_id) AS expires_at",
+            )
+            .await
+            .map_err(pg(OP))?;
+        let rows = client
+            .query(&stmt, &[&node, &lease_until, &now, &limit])
+            .await
+            .map_err(pg(OP))?;
+        rows.iter()
+            .map(|r| {
+                Ok(DueRecipient {
+                    id: col(r, "id")?,
+                    message_id: col(r, "message_id")?,
+                    tenant_id: col(r, "tenant_id")?,
+                    rcpt_hash: col(r, "rcpt_hash")?,
+                    address_enc: col(r, "address_enc")?,
+                    domain: col(r, "domain")?,
+                    attempts: col(r, "attempts")?,
+                    expires_at: col::<Option<i64>>(r, "expires_at")?.unwrap_or(0),
+                })
+            })
+            .collect()
+    }
+
+    /// Updates every recipient leased by `node`, locking them in id order (so this
+    /// cannot deadlock with `record_deliveries`). Returns the number of rows.
+    async fn update_leases(&self, op: &'static str, set: &'static str, node: &str, until: Option<i64>) -> PgResult<u64> {
+        let client = self.client().await?;
+        let stmt = client
+            .prepare_cached(&format!(
+                "UPDATE recipients SET {set} WHERE id IN (\
+                   SELECT id FROM recipients WHERE lease_node = $1 ORDER BY id FOR UPDATE)"
+            ))
+            .await
+            .map_err(pg(op))?;
+        match until {
+            Some(until) => client.execute(&stmt, &[&node, &until]).await,
+            None => client.execute(&stmt, &[&node]).await,
+        }
+        .map_err(pg(op))
+    }
+
+    async fn insert_domain_tx(&self, d: &DomainRecord) -> PgResult<()> {
+        const OP: &str = "insert_domain";
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(pg(OP))?;
+        let domain = tx
+            .prepare_cached("INSERT INTO domains (tenant_id, name, created_at) VALUES ($1, $2, $3)")
+            .await
+            .map_err(pg(OP))?;
+        let key = tx
+            .prepare_cached(
+                "INSERT INTO dkim_keys (id, tenant_id, domain, selector, algorithm, private_key_enc, public_key, \
+                 created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            )
+            .await
+            .map_err(pg(OP))?;
+        tx.execute(&domain, &[&d.tenant_id, &d.name, &d.created_at])
+            .await
+            .map_err(conflict(OP, "domain"))?;
+        for k in &d.keys {
+            tx.execute(
+                &key,
+                &[
+                    &k.id,
+                    &d.tenant_id,
+                    &d.name,
+                    &k.selector,
+                    &k.algorithm,
+                    &k.private_key_enc,
+                    &k.public_key,
+                    &k.created_at,
+                ],
+            )
+            .await
+            .map_err(conflict(OP, "dkim key"))?;
+        }
+        tx.commit().await.map_err(pg(OP))
+    }
+
+    async fn get_domain_q(&self, tenant_id: &str, name: &str) -> PgResult<Option<DomainRecord>> {
+        const OP: &str = "get_domain";
+        let client = self.client().await?;
+        let head = client
+            .prepare_cached("SELECT created_at FROM domains WHERE tenant_id = $1 AND name = $2")
+            .await
+            .map_err(pg(OP))?;
+        let keys = client
+            .prepare_cached(
+                "SELECT id, selector, algorithm, private_key_enc, public_key, created_at FROM dkim_keys \
+                 WHERE tenant_id = $1 AND domain = $2 ORDER BY created_at, id",
+            )
+            .await
+            .map_err(pg(OP))?;
+        let (head, keys) = tokio::try_join!(
+            client.query_opt(&head, &[&tenant_id, &name]),
+            client.query(&keys, &[&tenant_id, &name]),
+        )
+        .map_err(pg(OP))?;
+        let Some(head) = head else { return Ok(None) };
+        Ok(Some(DomainRecord {
+            tenant_id: tenant_id.to_string(),
+            name: name.to_string(),
+            created_at: col(&head, "created_at")?,
+            keys: keys.iter().map(dkim_row).collect::<PgResult<_>>()?,
+        }))
+    }
+
+    async fn list_domains_q(&self, tenant_id: &str) -> PgResult<Vec<DomainRecord>> {
+        const OP: &str = "list_domains";
+        let client = self.client().await?;
+        let domains = client
+            .prepare_cached("SELECT name, created_at FROM domains WHERE tenant_id = $1 ORDER BY name")
+            .await
+            .map_err(pg(OP))?;
+        let keys = client
+            .prepare_cached(
+                "SELECT domain, id, selector, algorithm, private_key_enc, public_key, created_at FROM dkim_keys \
+                 WHERE tenant_id = $1 ORDER BY domain, created_at, id",
+            )
+            .await
+            .map_err(pg(OP))?;
+        let (domains, keys) = tokio::try_join!(
+            client.query(&domains, &[&tenant_id]),
+            client.query(&keys, &[&tenant_id]),
+        )
+        .map_err(pg(OP))?;
+        let mut keys_by_domain: HashMap<String, Vec<DkimKeyRecord>> = HashMap::new();
+        for k in &keys {
+            keys_by_domain.entry(col(k, "domain")?).or_default().push(dkim_row(k)?);
+        }
+        domains
+            .iter()
+            .map(|d| {
+                let name: String = col(d, "name")?;
+                Ok(DomainRecord {
+                    tenant_id: tenant_id.to_string(),
+                    keys: keys_by_domain.remove(&name).unwrap_or_default(),
+                    name,
+                    created_at: col(d, "created_at")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn one_opt(&self, op: &'static str, sql: &str, params: &[&(dyn ToSql + Sync)]) -> PgResult<Option<Row>> {
+        let client = self.client().await?;
+        let stmt = client.prepare_cached(sql).await.map_err(pg(op))?;
+        client.query_opt(&stmt, params).await.map_err(pg(op))
+    }
+
+    async fn exec(
+        &self,
+        op: &'static str,
+        unique: Option<&'static str>,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> PgResult<u64> {
+        let client = self.client().await?;
+        let stmt = client.prepare_cached(sql).await.map_err(pg(op))?;
+        let result = client.execute(&stmt, params).await;
+        match unique {
+            Some(what) => result.map_err(conflict(op, what)),
+            None => result.map_err(pg(op)),
+        }
+    }
+}
+
+impl Store for PgStore {
+    async fn insert_tenant(&self, t: TenantRecord) -> StoreResult<()> {
+        retrying(|| {
+            self.exec(
+                "insert_tenant",
+                Some("tenant"),
+                "INSERT INTO tenants (id, name, wrapped_key, created_at) VALUES ($1, $2, $3, $4)",
+                &[&t.id, &t.name, &t.wrapped_key, &t.created_at],
+            )
+        })
+        .await
+        .map(drop)
+    }
+
+    async fn get_tenant(&self, id: &str) -> StoreResult<Option<TenantRecord>> {
+        retrying(|| async {
+            let sql = "SELECT id, name, wrapped_key, created_at FROM tenants WHERE id = $1";
+            self.one_opt("get_tenant", sql, &[&id]).await?.as_ref().map(tenant_row).transpose()
+        })
+        .await
+    }
+
+    async fn get_tenant_by_name(&self, name: &str) -> StoreResult<Option<TenantRecord>> {
+        retrying(|| async {
+            let sql = "SELECT id, name, wrapped_key, created_at FROM tenants WHERE name = $1";
+            self.one_opt("get_tenant_by_name", sql, &[&name])
+                .await?
+                .as_ref()
+                .map(tenant_row)
+                .transpose()
+        })
+        .await
+    }
+
+    async fn insert_api_key(&self, k: ApiKeyRecord) -> StoreResult<()> {
+        let scopes = scopes_text(&k.scopes);
+        retrying(|| {
+            self.exec(
+                "insert_api_key",
+                Some("api key"),
+                "INSERT INTO api_keys (id, tenant_id, name, secret_hash, scopes, created_at, expires_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                &[
+                    &k.id,
+                    &k.tenant_id,
+                    &k.name,
+                    &k.secret_hash,
+                    &scopes,
+                    &k.created_at,
+                    &k.expires_at,
+                ],
+            )
+        })
+        .await
+        .map(drop)
+    }
+
+    async fn get_api_key(&self, id: &str) -> StoreResult<Option<ApiKeyRecord>> {
+        retrying(|| async {
+            let sql = "SELECT id, tenant_id, name, secret_hash, scopes, created_at, expires_at, revoked_at, \
+                       last_used_at FROM api_keys WHERE id = $1";
+            let Some(r) = self.one_opt("get_api_key", sql, &[&id]).await? else {
+                return Ok(None);
+            };
+            Ok(Some(ApiKeyRecord {
+                id: col(&r, "id")?,
+                tenant_id: col(&r, "tenant_id")?,
+                name: col(&r, "name")?,
+                secret_hash: col(&r, "secret_hash")?,
+                scopes: postwerk_core::model::parse_scopes(col(&r, "scopes")?).map_err(|_| corrupt("scopes"))?,
+                created_at: col(&r, "created_at")?,
+                expires_at: col(&r, "expires_at")?,
+                revoked_at: col(&r, "revoked_at")?,
+                last_used_at: col(&r, "last_used_at")?,
+            }))
+        })
+        .await
+    }
+
+    async fn touch_api_key(&self, id: &str, at: i64) -> StoreResult<()> {
+        retrying(|| {
+            self.exec(
+                "touch_api_key",
+                None,
+                "UPDATE api_keys SET last_used_at = $2 WHERE id = $1",
+                &[&id, &at],
+            )
+        })
+        .await
+        .map(drop)
+    }
+
+    async fn insert_domain(&self, domain: DomainRecord) -> StoreResult<()> {
+        retrying(|| self.insert_domain_tx(&domain)).await
+    }
+
+    async fn get_domain(&self, tenant_id: &str, name: &str) -> StoreResult<Option<DomainRecord>> {
+        retrying(|| self.get_domain_q(tenant_id, name)).await
+    }
+
+    async fn list_domains(&self, tenant_id: &str) -> StoreResult<Vec<DomainRecord>> {
+        retrying(|| self.list_domains_q(tenant_id)).await
+    }
+
+    async fn accept(&self, batch: AcceptBatch) -> StoreResult<()> {
+        retrying(|| self.accept_tx(&batch)).await
+    }
+
+    async fn get_idempotency(
+        &self,
+        tenant_id: &str,
+        key_hash: &[u8],
+        since: i64,
+    ) -> StoreResult<Option<IdempotencyRecord>> {
+        retrying(|| async {
+            let sql = "SELECT created_at, response_enc FROM idempotency \
+                       WHERE tenant_id = $1 AND key_hash = $2 AND created_at >= $3";
+            let Some(r) = self
+                .one_opt("get_idempotency", sql, &[&tenant_id, &key_hash, &since])
+                .await?
+            else {
+                return Ok(None);
+            };
+            Ok(Some(IdempotencyRecord {
+                tenant_id: tenant_id.to_string(),
+                key_hash: key_hash.to_vec(),
+                created_at: col(&r, "created_at")?,
+                response_enc: col(&r, "response_enc")?,
+            }))
+        })
+        .await
+    }
+
+    async fn get_message(&self, tenant_id: &str, id: &str) -> StoreResult<Option<MessageRecord>> {
+        retrying(|| self.get_message_q(tenant_id, id)).await
+    }
+
+    async fn list_events(&self, filter: EventFilter) -> StoreResult<Vec<EventRecord>> {
+        retrying(|| self.list_events_q(&filter)).await
+    }
+
+    async fn claim_due(&self, node: &str, now: i64, lease_until: i64, limit: usize) -> StoreResult<Vec<DueRecipient>> {
+        retrying(|| self.claim_due_q(node, now, lease_until, limit)).await
+    }
+
+    async fn renew_leases(&self, node: &str, lease_until: i64) -> StoreResult<()> {
+        retrying(|| self.update_leases("renew_leases", "lease_until = $2", node, Some(lease_until)))
+            .await
+            .map(drop)
+    }
+
+    async fn release_leases(&self, node: &str) -> StoreResult<u64> {
+        retrying(|| self.update_leases("release_leases", "lease_node = NULL, lease_until = NULL", node, None)).await
+    }
+
+    async fn load_content(&self, message_id: &str) -> StoreResult<Option<MessageContent>> {
+        retrying(|| async {
+            let sql = "SELECT tenant_id, stream, from_domain, content_enc, mail_from_enc FROM messages WHERE id = $1";
+            let Some(r) = self.one_opt("load_content", sql, &[&message_id]).await? else {
+                return Ok(None);
+            };
+            Ok(Some(MessageContent {
+                tenant_id: col(&r, "tenant_id")?,
+                stream: col(&r, "stream")?,
+                from_domain: col(&r, "from_domain")?,
+                content_enc: col(&r, "content_enc")?,
+                mail_from_enc: col(&r, "mail_from_enc")?,
+            }))
+        })
+        .await
+    }
+
+    async fn record_deliveries(&self, updates: Vec<DeliveryUpdate>) -> StoreResult<()> {
+        retrying(|| self.record_deliveries_tx(&updates)).await
+    }
+}

@@ -1,0 +1,110 @@
+-- Postwerk PostgreSQL schema, version 1: the same tables, columns and semantics as
+-- sqlite/schema.sql. Personal data is stored only sealed (*_enc) or as a blind index
+-- (rcpt_hash). Times are Unix milliseconds (BIGINT).
+--
+-- Run at start-up by every node, inside one transaction holding
+-- pg_advisory_xact_lock, so every statement must stay idempotent (IF NOT EXISTS,
+-- ON CONFLICT DO NOTHING).
+--
+-- Identifier and name columns use COLLATE "C": byte-wise ordering and equality,
+-- exactly like SQLite's default BINARY collation (ORDER BY id/name must give the same
+-- order on both backends whatever the database locale), and cheaper index compares.
+-- No foreign keys: SQLite has none and both backends must accept the same writes.
+CREATE TABLE IF NOT EXISTS meta (key TEXT COLLATE "C" PRIMARY KEY, value TEXT NOT NULL);
+
+CREATE TABLE IF NOT EXISTS tenants (
+    id TEXT COLLATE "C" PRIMARY KEY,
+    name TEXT COLLATE "C" NOT NULL UNIQUE,
+    wrapped_key BYTEA NOT NULL,
+    created_at BIGINT NOT NULL);
+
+CREATE TABLE IF NOT EXISTS api_keys (
+    id TEXT COLLATE "C" PRIMARY KEY,
+    tenant_id TEXT COLLATE "C" NOT NULL,
+    name TEXT NOT NULL,
+    secret_hash BYTEA NOT NULL,
+    scopes TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    expires_at BIGINT,
+    revoked_at BIGINT,
+    last_used_at BIGINT);
+
+CREATE TABLE IF NOT EXISTS domains (
+    tenant_id TEXT COLLATE "C" NOT NULL,
+    name TEXT COLLATE "C" NOT NULL,
+    created_at BIGINT NOT NULL,
+    PRIMARY KEY (tenant_id, name));
+
+CREATE TABLE IF NOT EXISTS dkim_keys (
+    id TEXT COLLATE "C" PRIMARY KEY,
+    tenant_id TEXT COLLATE "C" NOT NULL,
+    domain TEXT COLLATE "C" NOT NULL,
+    selector TEXT NOT NULL,
+    algorithm TEXT NOT NULL,
+    private_key_enc BYTEA NOT NULL,
+    public_key TEXT NOT NULL,
+    created_at BIGINT NOT NULL);
+CREATE INDEX IF NOT EXISTS dkim_keys_domain ON dkim_keys (tenant_id, domain);
+
+CREATE TABLE IF NOT EXISTS messages (
+    id TEXT COLLATE "C" PRIMARY KEY,
+    tenant_id TEXT COLLATE "C" NOT NULL,
+    stream TEXT NOT NULL,
+    from_domain TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    expires_at BIGINT NOT NULL,
+    size BIGINT NOT NULL,
+    meta_enc BYTEA NOT NULL,
+    content_enc BYTEA,
+    mail_from_enc BYTEA);
+
+-- Delivery attempts will get their own table with the retention issue; it follows the
+-- same plan as `events` below.
+CREATE TABLE IF NOT EXISTS recipients (
+    id TEXT COLLATE "C" PRIMARY KEY,
+    message_id TEXT COLLATE "C" NOT NULL,
+    tenant_id TEXT COLLATE "C" NOT NULL,
+    rcpt_hash BYTEA NOT NULL,
+    address_enc BYTEA NOT NULL,
+    domain TEXT NOT NULL,
+    status TEXT NOT NULL,
+    attempts BIGINT NOT NULL DEFAULT 0,
+    next_attempt_at BIGINT,
+    lease_node TEXT COLLATE "C",
+    lease_until BIGINT,
+    updated_at BIGINT NOT NULL);
+CREATE INDEX IF NOT EXISTS recipients_message ON recipients (message_id);
+-- claim_due walks this index in next_attempt_at order (FOR UPDATE SKIP LOCKED).
+CREATE INDEX IF NOT EXISTS recipients_due ON recipients (next_attempt_at) WHERE next_attempt_at IS NOT NULL;
+CREATE INDEX IF NOT EXISTS recipients_lease ON recipients (lease_node) WHERE lease_node IS NOT NULL;
+
+-- The event log, append-only; `seq` is the pagination cursor. Writers take an
+-- advisory lock just before inserting events and hold it to commit, so `seq` order is
+-- commit order and a reader paging with `seq > cursor` never skips a late commit.
+--
+-- Retention: this is a plain table for now, with an index on `at` so expiry can
+-- delete by time. Daily range partitioning on `at` (retention = DROP PARTITION, no
+-- vacuum debt) comes with the retention issue; the primary key then becomes
+-- (seq, at), as a partitioned table's unique keys must include the partition key.
+CREATE TABLE IF NOT EXISTS events (
+    seq BIGSERIAL PRIMARY KEY,
+    tenant_id TEXT COLLATE "C" NOT NULL,
+    message_id TEXT COLLATE "C" NOT NULL,
+    recipient_id TEXT COLLATE "C" NOT NULL,
+    rcpt_hash BYTEA NOT NULL,
+    type TEXT NOT NULL,
+    at BIGINT NOT NULL,
+    detail_enc BYTEA);
+CREATE INDEX IF NOT EXISTS events_message ON events (message_id, seq);
+CREATE INDEX IF NOT EXISTS events_tenant ON events (tenant_id, seq);
+CREATE INDEX IF NOT EXISTS events_rcpt ON events (tenant_id, rcpt_hash, seq);
+CREATE INDEX IF NOT EXISTS events_at ON events (at);
+
+CREATE TABLE IF NOT EXISTS idempotency (
+    tenant_id TEXT COLLATE "C" NOT NULL,
+    key_hash BYTEA NOT NULL,
+    created_at BIGINT NOT NULL,
+    response_enc BYTEA NOT NULL,
+    PRIMARY KEY (tenant_id, key_hash));
+
+INSERT INTO meta (key, value) VALUES ('schema_version', '1') ON CONFLICT (key) DO NOTHING;

@@ -1,0 +1,614 @@
+//! The embedded SQLite backend: one WAL-mode file, a group-committing writer thread
+//! ([`writer`]) and a small pool of reader connections used from blocking tasks.
+
+mod writer;
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use postwerk_core::model::{EventType, RecipientStatus};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, params};
+
+use crate::model::*;
+use crate::{IDEMPOTENCY_TTL_MS, Store, StoreError, StoreResult};
+use writer::Writer;
+
+const READERS: usize = 4;
+
+/// The SQLite store.
+pub struct SqliteStore {
+    writer: Writer,
+    readers: Arc<Mutex<Vec<Connection>>>,
+    path: std::path::PathBuf,
+}
+
+pub(crate) fn unavailable(e: rusqlite::Error) -> StoreError {
+    StoreError::Unavailable(e.to_string())
+}
+
+fn conflict_or(e: rusqlite::Error, what: &'static str) -> StoreError {
+    match e {
+        rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::ConstraintViolation => {
+            StoreError::Conflict(what)
+        }
+        other => unavailable(other),
+    }
+}
+
+fn open_connection(path: &Path, write: bool) -> StoreResult<Connection> {
+    let flags = if write {
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX
+    } else {
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX
+    };
+    let conn = Connection::open_with_flags(path, flags).map_err(unavailable)?;
+    conn.busy_timeout(std::time::Duration::from_secs(10)).map_err(unavailable)?;
+    // FULL: a commit is on disk (fsync) before the caller is answered.
+    conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA temp_store = MEMORY;")
+        .map_err(unavailable)?;
+    conn.set_prepared_statement_cache_capacity(64);
+    Ok(conn)
+}
+
+impl SqliteStore {
+    /// Opens (creating and migrating) the database file at `path`.
+    pub async fn open(path: &Path) -> StoreResult<SqliteStore> {
+        let path = path.to_path_buf();
+        tokio::task::spawn_blocking(move || {
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir).map_err(|e| StoreError::Unavailable(e.to_string()))?;
+            }
+            let conn = open_connection(&path, true)?;
+            conn.execute_batch(include_str!("schema.sql")).map_err(unavailable)?;
+            let readers = (0..READERS)
+                .map(|_| open_connection(&path, false))
+                .collect::<StoreResult<Vec<_>>>()?;
+            Ok(SqliteStore { writer: Writer::start(conn), readers: Arc::new(Mutex::new(readers)), path })
+        })
+        .await
+        .map_err(|e| StoreError::Unavailable(e.to_string()))?
+    }
+
+    /// Runs a read on a pooled connection in a blocking task.
+    async fn read<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+    {
+        let pool = self.readers.clone();
+        let path = self.path.clone();
+        tokio::task::spawn_blocking(move || {
+            let pooled = pool.lock().ok().and_then(|mut p| p.pop());
+            let conn = match pooled {
+                Some(c) => c,
+                None => open_connection(&path, false)?,
+            };
+            let result = f(&conn);
+            if let Ok(mut p) = pool.lock()
+                && p.len() < READERS
+            {
+                p.push(conn);
+            }
+            result
+        })
+        .await
+        .map_err(|e| StoreError::Unavailable(e.to_string()))?
+    }
+}
+
+fn corrupt(what: &str) -> StoreError {
+    StoreError::Corrupt(what.to_string())
+}
+
+fn tenant_row(r: &Row<'_>) -> rusqlite::Result<TenantRecord> {
+    Ok(TenantRecord { id: r.get(0)?, name: r.get(1)?, wrapped_key: r.get(2)?, created_at: r.get(3)? })
+}
+
+fn api_key_row(r: &Row<'_>) -> rusqlite::Result<(ApiKeyRecord, String)> {
+    Ok((
+        ApiKeyRecord {
+            id: r.get(0)?,
+            tenant_id: r.get(1)?,
+            name: r.get(2)?,
+            secret_hash: r.get(3)?,
+            scopes: Vec::new(),
+            created_at: r.get(5)?,
+            expires_at: r.get(6)?,
+            revoked_at: r.get(7)?,
+            last_used_at: r.get(8)?,
+        },
+        r.get(4)?,
+    ))
+}
+
+fn event_row(r: &Row<'_>) -> rusqlite::Result<(EventRecord, String)> {
+    Ok((
+        EventRecord {
+            seq: r.get(0)?,
+            tenant_id: r.get(1)?,
+            message_id: r.get(2)?,
+            recipient_id: r.get(3)?,
+            rcpt_hash: r.get(4)?,
+            event_type: EventType::Accepted,
+            at: r.get(6)?,
+            detail_enc: r.get(7)?,
+        },
+        r.get(5)?,
+    ))
+}
+
+fn typed_event((mut e, kind): (EventRecord, String)) -> StoreResult<EventRecord> {
+    e.event_type = kind.parse().map_err(|_| corrupt("event type"))?;
+    Ok(e)
+}
+
+const EVENT_COLS: &str = "seq, tenant_id, message_id, recipient_id, rcpt_hash, type, at, detail_enc";
+
+fn load_domain_keys(conn: &Connection, domain: &mut DomainRecord) -> StoreResult<()> {
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT id, selector, algorithm, private_key_enc, public_key, created_at FROM dkim_keys \
+             WHERE tenant_id = ?1 AND domain = ?2 ORDER BY created_at, id",
+        )
+        .map_err(unavailable)?;
+    domain.keys = stmt
+        .query_map(params![domain.tenant_id, domain.name], |r| {
+            Ok(DkimKeyRecord {
+                id: r.get(0)?,
+                selector: r.get(1)?,
+                algorithm: r.get(2)?,
+                private_key_enc: r.get(3)?,
+                public_key: r.get(4)?,
+                created_at: r.get(5)?,
+            })
+        })
+        .map_err(unavailable)?
+        .collect::<rusqlite::Result<_>>()
+        .map_err(unavailable)?;
+    Ok(())
+}
+
+impl Store for SqliteStore {
+    async fn insert_tenant(&self, t: TenantRecord) -> StoreResult<()> {
+        self.writer
+            .write(move |c| {
+                c.execute(
+                    "INSERT INTO tenants (id, name, wrapped_key, created_at) VALUES (?1, ?2, ?3, ?4)",
+                    params![t.id, t.name, t.wrapped_key, t.created_at],
+                )
+                .map_err(|e| conflict_or(e, "tenant"))?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn get_tenant(&self, id: &str) -> StoreResult<Option<TenantRecord>> {
+        let id = id.to_string();
+        self.read(move |c| {
+            c.prepare_cached("SELECT id, name, wrapped_key, created_at FROM tenants WHERE id = ?1")
+                .and_then(|mut s| s.query_row([id], tenant_row).optional())
+                .map_err(unavailable)
+        })
+        .await
+    }
+
+    async fn get_tenant_by_name(&self, name: &str) -> StoreResult<Option<TenantRecord>> {
+        let name = name.to_string();
+        self.read(move |c| {
+            c.prepare_cached("SELECT id, name, wrapped_key, created_at FROM tenants WHERE name = ?1")
+                .and_then(|mut s| s.query_row([name], tenant_row).optional())
+                .map_err(unavailable)
+        })
+        .await
+    }
+
+    async fn insert_api_key(&self, k: ApiKeyRecord) -> StoreResult<()> {
+        let scopes = scopes_text(&k.scopes);
+        self.writer
+            .write(move |c| {
+                c.execute(
+                    "INSERT INTO api_keys (id, tenant_id, name, secret_hash, scopes, created_at, expires_at) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                    params![k.id, k.tenant_id, k.name, k.secret_hash, scopes, k.created_at, k.expires_at],
+                )
+                .map_err(|e| conflict_or(e, "api key"))?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn get_api_key(&self, id: &str) -> StoreResult<Option<ApiKeyRecord>> {
+        let id = id.to_string();
+        let row = self
+            .read(move |c| {
+                c.prepare_cached(
+                    "SELECT id, tenant_id, name, secret_hash, scopes, created_at, expires_at, revoked_at, \
+                     last_used_at FROM api_keys WHERE id = ?1",
+                )
+                .and_then(|mut s| s.query_row([id], api_key_row).optional())
+                .map_err(unavailable)
+            })
+            .await?;
+        row.map(|(mut k, scopes)| {
+            k.scopes = postwerk_core::model::parse_scopes(&scopes).map_err(|_| corrupt("scopes"))?;
+            Ok(k)
+        })
+        .transpose()
+    }
+
+    async fn touch_api_key(&self, id: &str, at: i64) -> StoreResult<()> {
+        let id = id.to_string();
+        self.writer
+            .write(move |c| {
+                c.execute("UPDATE api_keys SET last_used_at = ?2 WHERE id = ?1", params![id, at])
+                    .map_err(unavailable)?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn insert_domain(&self, d: DomainRecord) -> StoreResult<()> {
+        self.writer
+            .write(move |c| {
+                c.execute(
+                    "INSERT INTO domains (tenant_id, name, created_at) VALUES (?1, ?2, ?3)",
+                    params![d.tenant_id, d.name, d.created_at],
+                )
+                .map_err(|e| conflict_or(e, "domain"))?;
+                for k in &d.keys {
+                    c.execute(
+                        "INSERT INTO dkim_keys (id, tenant_id, domain, selector, algorithm, private_key_enc, \
+                         public_key, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                        params![
+                            k.id, d.tenant_id, d.name, k.selector, k.algorithm, k.private_key_enc, k.public_key,
+                            k.created_at
+                        ],
+                    )
+                    .map_err(|e| conflict_or(e, "dkim key"))?;
+                }
+                Ok(())
+            })
+            .await
+    }
+
+    async fn get_domain(&self, tenant_id: &str, name: &str) -> StoreResult<Option<DomainRecord>> {
+        let (tenant_id, name) = (tenant_id.to_string(), name.to_string());
+        self.read(move |c| {
+            let found = c
+                .prepare_cached("SELECT created_at FROM domains WHERE tenant_id = ?1 AND name = ?2")
+                .and_then(|mut s| s.query_row(params![tenant_id, name], |r| r.get::<_, i64>(0)).optional())
+                .map_err(unavailable)?;
+            let Some(created_at) = found else { return Ok(None) };
+            let mut d = DomainRecord { tenant_id, name, created_at, keys: Vec::new() };
+            load_domain_keys(c, &mut d)?;
+            Ok(Some(d))
+        })
+        .await
+    }
+
+    async fn list_domains(&self, tenant_id: &str) -> StoreResult<Vec<DomainRecord>> {
+        let tenant_id = tenant_id.to_string();
+        self.read(move |c| {
+            let mut domains: Vec<DomainRecord> = c
+                .prepare_cached("SELECT name, created_at FROM domains WHERE tenant_id = ?1 ORDER BY name")
+                .and_then(|mut s| {
+                    s.query_map([&tenant_id], |r| {
+                        Ok(DomainRecord {
+                            tenant_id: tenant_id.clone(),
+                            name: r.get(0)?,
+                            created_at: r.get(1)?,
+                            keys: Vec::new(),
+                        })
+                    })?
+                    .collect()
+                })
+                .map_err(unavailable)?;
+            for d in &mut domains {
+                load_domain_keys(c, d)?;
+            }
+            Ok(domains)
+        })
+        .await
+    }
+
+    async fn accept(&self, batch: AcceptBatch) -> StoreResult<()> {
+        self.writer.write(move |c| accept_in(c, &batch)).await
+    }
+
+    async fn get_idempotency(
+        &self,
+        tenant_id: &str,
+        key_hash: &[u8],
+        since: i64,
+    ) -> StoreResult<Option<IdempotencyRecord>> {
+        let (tenant_id, key_hash) = (tenant_id.to_string(), key_hash.to_vec());
+        self.read(move |c| {
+            c.prepare_cached(
+                "SELECT created_at, response_enc FROM idempotency \
+                 WHERE tenant_id = ?1 AND key_hash = ?2 AND created_at >= ?3",
+            )
+            .and_then(|mut s| {
+                s.query_row(params![tenant_id, key_hash, since], |r| {
+                    Ok(IdempotencyRecord {
+                        tenant_id: tenant_id.clone(),
+                        key_hash: key_hash.clone(),
+                        created_at: r.get(0)?,
+                        response_enc: r.get(1)?,
+                    })
+                })
+                .optional()
+            })
+            .map_err(unavailable)
+        })
+        .await
+    }
+
+    async fn get_message(&self, tenant_id: &str, id: &str) -> StoreResult<Option<MessageRecord>> {
+        let (tenant_id, id) = (tenant_id.to_string(), id.to_string());
+        self.read(move |c| get_message_in(c, &tenant_id, &id)).await
+    }
+
+    async fn list_events(&self, f: EventFilter) -> StoreResult<Vec<EventRecord>> {
+        self.read(move |c| {
+            let mut sql = format!("SELECT {EVENT_COLS} FROM events WHERE tenant_id = ?1");
+            let mut args: Vec<rusqlite::types::Value> = vec![f.tenant_id.clone().into()];
+            let mut push = |clause: &str, v: rusqlite::types::Value| {
+                args.push(v);
+                sql.push_str(&format!(" AND {clause} ?{}", args.len()));
+            };
+            if let Some(m) = &f.message_id {
+                push("message_id =", m.clone().into());
+            }
+            if let Some(h) = &f.rcpt_hash {
+                push("rcpt_hash =", h.clone().into());
+            }
+            if let Some(t) = f.event_type {
+                push("type =", t.as_str().to_string().into());
+            }
+            if let Some(s) = f.since {
+                push("at >=", s.into());
+            }
+            if let Some(a) = f.after_seq {
+                push("seq >", a.into());
+            }
+            sql.push_str(&format!(" ORDER BY seq LIMIT {}", f.limit.max(1)));
+            let mut stmt = c.prepare(&sql).map_err(unavailable)?;
+            let rows = stmt
+                .query_map(rusqlite::params_from_iter(args), event_row)
+                .map_err(unavailable)?
+                .collect::<rusqlite::Result<Vec<_>>>()
+                .map_err(unavailable)?;
+            rows.into_iter().map(typed_event).collect()
+        })
+        .await
+    }
+
+    async fn claim_due(&self, node: &str, now: i64, lease_until: i64, limit: usize) -> StoreResult<Vec<DueRecipient>> {
+        let node = node.to_string();
+        self.writer
+            .write(move |c| {
+                let mut stmt = c
+                    .prepare_cached(
+                        "UPDATE recipients SET lease_node = ?1, lease_until = ?2 WHERE id IN (\
+                           SELECT id FROM recipients WHERE next_attempt_at <= ?3 \
+                           AND (lease_until IS NULL OR lease_until < ?3) ORDER BY next_attempt_at LIMIT ?4) \
+                         RETURNING id, message_id, tenant_id, rcpt_hash, address_enc, domain, attempts, \
+                           (SELECT expires_at FROM messages m WHERE m.id = recipients.message_id)",
+                    )
+                    .map_err(unavailable)?;
+                stmt.query_map(params![node, lease_until, now, limit as i64], |r| {
+                    Ok(DueRecipient {
+                        id: r.get(0)?,
+                        message_id: r.get(1)?,
+                        tenant_id: r.get(2)?,
+                        rcpt_hash: r.get(3)?,
+                        address_enc: r.get(4)?,
+                        domain: r.get(5)?,
+                        attempts: r.get(6)?,
+                        expires_at: r.get::<_, Option<i64>>(7)?.unwrap_or(0),
+                    })
+                })
+                .map_err(unavailable)?
+                .collect::<rusqlite::Result<Vec<_>>>()
+                .map_err(unavailable)
+            })
+            .await
+    }
+
+    async fn renew_leases(&self, node: &str, lease_until: i64) -> StoreResult<()> {
+        let node = node.to_string();
+        self.writer
+            .write(move |c| {
+                c.execute("UPDATE recipients SET lease_until = ?2 WHERE lease_node = ?1", params![node, lease_until])
+                    .map_err(unavailable)?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn release_leases(&self, node: &str) -> StoreResult<u64> {
+        let node = node.to_string();
+        self.writer
+            .write(move |c| {
+                c.execute("UPDATE recipients SET lease_node = NULL, lease_until = NULL WHERE lease_node = ?1", [node])
+                    .map(|n| n as u64)
+                    .map_err(unavailable)
+            })
+            .await
+    }
+
+    async fn load_content(&self, message_id: &str) -> StoreResult<Option<MessageContent>> {
+        let id = message_id.to_string();
+        self.read(move |c| {
+            c.prepare_cached(
+                "SELECT tenant_id, stream, from_domain, content_enc, mail_from_enc FROM messages WHERE id = ?1",
+            )
+            .and_then(|mut s| {
+                s.query_row([id], |r| {
+                    Ok(MessageContent {
+                        tenant_id: r.get(0)?,
+                        stream: r.get(1)?,
+                        from_domain: r.get(2)?,
+                        content_enc: r.get(3)?,
+                        mail_from_enc: r.get(4)?,
+                    })
+                })
+                .optional()
+            })
+            .map_err(unavailable)
+        })
+        .await
+    }
+
+    async fn record_deliveries(&self, updates: Vec<DeliveryUpdate>) -> StoreResult<()> {
+        self.writer
+            .write(move |c| {
+                let mut upd = c
+                    .prepare_cached(
+                        "UPDATE recipients SET status = ?2, next_attempt_at = ?3, attempts = attempts + 1, \
+                         lease_node = NULL, lease_until = NULL, updated_at = ?4 WHERE id = ?1",
+                    )
+                    .map_err(unavailable)?;
+                let mut ev = insert_event_stmt(c)?;
+                for u in &updates {
+                    upd.execute(params![u.recipient_id, u.status.as_str(), u.next_attempt_at, u.at])
+                        .map_err(unavailable)?;
+                    ev.execute(params![
+                        u.tenant_id,
+                        u.message_id,
+                        u.recipient_id,
+                        u.rcpt_hash,
+                        u.event.as_str(),
+                        u.at,
+                        u.detail_enc
+                    ])
+                    .map_err(unavailable)?;
+                }
+                Ok(())
+            })
+            .await
+    }
+}
+
+fn scopes_text(scopes: &[postwerk_core::model::Scope]) -> String {
+    scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(",")
+}
+
+fn insert_event_stmt(c: &Connection) -> StoreResult<rusqlite::CachedStatement<'_>> {
+    c.prepare_cached(
+        "INSERT INTO events (tenant_id, message_id, recipient_id, rcpt_hash, type, at, detail_enc) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )
+    .map_err(unavailable)
+}
+
+fn accept_in(c: &Connection, batch: &AcceptBatch) -> StoreResult<()> {
+    if let Some(i) = &batch.idempotency {
+        c.prepare_cached(
+            "INSERT INTO idempotency (tenant_id, key_hash, created_at, response_enc) VALUES (?1, ?2, ?3, ?4) \
+             ON CONFLICT (tenant_id, key_hash) DO UPDATE SET created_at = excluded.created_at, \
+             response_enc = excluded.response_enc WHERE idempotency.created_at < ?5",
+        )
+        .and_then(|mut s| s.execute(params![i.tenant_id, i.key_hash, i.created_at, i.response_enc, i.created_at - IDEMPOTENCY_TTL_MS]))
+        .map_err(unavailable)
+        .and_then(|n| if n == 0 { Err(StoreError::Conflict("idempotency key")) } else { Ok(()) })?;
+    }
+    let (lease_node, lease_until) = match &batch.lease {
+        Some((n, u)) => (Some(n.as_str()), Some(*u)),
+        None => (None, None),
+    };
+    let mut msg = c
+        .prepare_cached(
+            "INSERT INTO messages (id, tenant_id, stream, from_domain, created_at, expires_at, size, meta_enc, \
+             content_enc, mail_from_enc) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+        )
+        .map_err(unavailable)?;
+    let mut rcpt = c
+        .prepare_cached(
+            "INSERT INTO recipients (id, message_id, tenant_id, rcpt_hash, address_enc, domain, status, attempts, \
+             next_attempt_at, lease_node, lease_until, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'queued', 0, ?7, ?8, ?9, ?7)",
+        )
+        .map_err(unavailable)?;
+    let mut ev = insert_event_stmt(c)?;
+    for m in &batch.messages {
+        msg.execute(params![
+            m.id, m.tenant_id, m.stream, m.from_domain, m.created_at, m.expires_at, m.size, m.meta_enc,
+            m.content_enc, m.mail_from_enc
+        ])
+        .map_err(|e| conflict_or(e, "message"))?;
+        for r in &m.recipients {
+            rcpt.execute(params![
+                r.id, m.id, m.tenant_id, r.rcpt_hash, r.address_enc, r.domain, m.created_at, lease_node, lease_until
+            ])
+            .map_err(|e| conflict_or(e, "recipient"))?;
+            ev.execute(params![
+                m.tenant_id,
+                m.id,
+                r.id,
+                r.rcpt_hash,
+                EventType::Accepted.as_str(),
+                m.created_at,
+                Option::<Vec<u8>>::None
+            ])
+            .map_err(unavailable)?;
+        }
+    }
+    Ok(())
+}
+
+fn get_message_in(c: &Connection, tenant_id: &str, id: &str) -> StoreResult<Option<MessageRecord>> {
+    let head = c
+        .prepare_cached("SELECT stream, created_at, meta_enc FROM messages WHERE id = ?1 AND tenant_id = ?2")
+        .and_then(|mut s| {
+            s.query_row(params![id, tenant_id], |r| Ok((r.get::<_, String>(0)?, r.get(1)?, r.get(2)?)))
+                .optional()
+        })
+        .map_err(unavailable)?;
+    let Some((stream, created_at, meta_enc)) = head else { return Ok(None) };
+    let recipients = c
+        .prepare_cached(
+            "SELECT id, rcpt_hash, address_enc, domain, status, attempts, next_attempt_at, updated_at \
+             FROM recipients WHERE message_id = ?1 ORDER BY id",
+        )
+        .and_then(|mut s| {
+            s.query_map([id], |r| {
+                Ok((
+                    RecipientRecord {
+                        id: r.get(0)?,
+                        rcpt_hash: r.get(1)?,
+                        address_enc: r.get(2)?,
+                        domain: r.get(3)?,
+                        status: RecipientStatus::Queued,
+                        attempts: r.get(5)?,
+                        next_attempt_at: r.get(6)?,
+                        updated_at: r.get(7)?,
+                    },
+                    r.get::<_, String>(4)?,
+                ))
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()
+        })
+        .map_err(unavailable)?
+        .into_iter()
+        .map(|(mut rec, status)| {
+            rec.status = status.parse().map_err(|_| corrupt("recipient status"))?;
+            Ok(rec)
+        })
+        .collect::<StoreResult<Vec<_>>>()?;
+    let events = c
+        .prepare_cached(&format!("SELECT {EVENT_COLS} FROM events WHERE message_id = ?1 ORDER BY seq"))
+        .and_then(|mut s| s.query_map([id], event_row)?.collect::<rusqlite::Result<Vec<_>>>())
+        .map_err(unavailable)?
+        .into_iter()
+        .map(typed_event)
+        .collect::<StoreResult<Vec<_>>>()?;
+    Ok(Some(MessageRecord {
+        id: id.to_string(),
+        tenant_id: tenant_id.to_string(),
+        stream,
+        created_at,
+        meta_enc,
+        recipients,
+        events,
+    }))
+}

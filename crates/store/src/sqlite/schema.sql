@@ -1,0 +1,38 @@
+-- Postwerk SQLite schema, version 1. Personal data is stored only sealed (*_enc) or as
+-- a blind index (rcpt_hash). Times are Unix milliseconds.
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS tenants (
+    id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, wrapped_key BLOB NOT NULL, created_at INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS api_keys (
+    id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL, name TEXT NOT NULL, secret_hash BLOB NOT NULL,
+    scopes TEXT NOT NULL, created_at INTEGER NOT NULL, expires_at INTEGER, revoked_at INTEGER,
+    last_used_at INTEGER);
+CREATE TABLE IF NOT EXISTS domains (
+    tenant_id TEXT NOT NULL, name TEXT NOT NULL, created_at INTEGER NOT NULL, PRIMARY KEY (tenant_id, name));
+CREATE TABLE IF NOT EXISTS dkim_keys (
+    id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL, domain TEXT NOT NULL, selector TEXT NOT NULL,
+    algorithm TEXT NOT NULL, private_key_enc BLOB NOT NULL, public_key TEXT NOT NULL, created_at INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS dkim_keys_domain ON dkim_keys (tenant_id, domain);
+CREATE TABLE IF NOT EXISTS messages (
+    id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL, stream TEXT NOT NULL, from_domain TEXT NOT NULL,
+    created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL, size INTEGER NOT NULL,
+    meta_enc BLOB NOT NULL, content_enc BLOB, mail_from_enc BLOB);
+CREATE TABLE IF NOT EXISTS recipients (
+    id TEXT PRIMARY KEY, message_id TEXT NOT NULL, tenant_id TEXT NOT NULL, rcpt_hash BLOB NOT NULL,
+    address_enc BLOB NOT NULL, domain TEXT NOT NULL, status TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0, next_attempt_at INTEGER, lease_node TEXT, lease_until INTEGER,
+    updated_at INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS recipients_message ON recipients (message_id);
+CREATE INDEX IF NOT EXISTS recipients_due ON recipients (next_attempt_at) WHERE next_attempt_at IS NOT NULL;
+CREATE INDEX IF NOT EXISTS recipients_lease ON recipients (lease_node) WHERE lease_node IS NOT NULL;
+CREATE TABLE IF NOT EXISTS events (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, tenant_id TEXT NOT NULL, message_id TEXT NOT NULL,
+    recipient_id TEXT NOT NULL, rcpt_hash BLOB NOT NULL, type TEXT NOT NULL, at INTEGER NOT NULL,
+    detail_enc BLOB);
+CREATE INDEX IF NOT EXISTS events_message ON events (message_id);
+CREATE INDEX IF NOT EXISTS events_tenant ON events (tenant_id, seq);
+CREATE INDEX IF NOT EXISTS events_rcpt ON events (tenant_id, rcpt_hash);
+CREATE TABLE IF NOT EXISTS idempotency (
+    tenant_id TEXT NOT NULL, key_hash BLOB NOT NULL, created_at INTEGER NOT NULL,
+    response_enc BLOB NOT NULL, PRIMARY KEY (tenant_id, key_hash));
+INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', '1');

@@ -1,0 +1,285 @@
+//! The vault: envelope encryption and blind indexes.
+//!
+//! A 256-bit master key (file `master.key` in the data directory, mode 0600, or the
+//! `POSTWERK_MASTER_KEY` environment variable, base64) wraps one random data key per
+//! tenant. From a tenant's data key we derive, with HMAC-SHA256 as a KDF:
+//!
+//! - an AES-256-GCM key that seals message content, addresses and event details;
+//! - an HMAC key for the blind index of addresses (search without storing them);
+//! - an HMAC key that authenticates VERP tokens.
+//!
+//! Every sealed value is `0x01 ‖ nonce(12) ‖ ciphertext ‖ tag(16)` and is bound to a
+//! context string (e.g. `rcpt:<id>`) as associated data, so a ciphertext cannot be
+//! moved to another row. Nothing in this module logs.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::Path;
+use std::sync::{Arc, RwLock};
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as B64;
+use rand::RngCore;
+use ring::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
+use ring::hmac;
+
+const VERSION: u8 = 1;
+const TAG_LEN: usize = 16;
+const MASTER_KEY_FILE: &str = "master.key";
+
+/// Why a vault operation failed. Never carries plaintext.
+#[derive(Debug, thiserror::Error)]
+pub enum VaultError {
+    /// The master key file or variable is missing, unreadable or malformed.
+    #[error("master key: {0}")]
+    MasterKey(String),
+    /// A sealed value did not authenticate (wrong key, wrong context, or tampering).
+    #[error("sealed value failed to authenticate")]
+    Authentication,
+}
+
+/// The installation's master key. Only wraps and unwraps tenant data keys.
+pub struct MasterKey {
+    key: LessSafeKey,
+}
+
+impl MasterKey {
+    /// Loads the master key from `POSTWERK_MASTER_KEY` (base64) if `env_value` is set,
+    /// else from `<data_dir>/master.key`, creating it (mode 0600) on first start.
+    pub fn load_or_create(data_dir: &Path, env_value: Option<&str>) -> Result<Self, VaultError> {
+        if let Some(b64) = env_value {
+            return Self::from_base64(b64.trim());
+        }
+        let path = data_dir.join(MASTER_KEY_FILE);
+        match std::fs::read_to_string(&path) {
+            Ok(text) => Self::from_base64(text.trim()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let mut raw = [0u8; 32];
+                rand::thread_rng().fill_bytes(&mut raw);
+                write_private_file(&path, format!("{}\n", B64.encode(raw)).as_bytes())
+                    .map_err(|e| VaultError::MasterKey(format!("cannot create {}: {e}", path.display())))?;
+                Ok(Self::from_bytes(&raw))
+            }
+            Err(e) => Err(VaultError::MasterKey(format!("cannot read {}: {e}", path.display()))),
+        }
+    }
+
+    /// Builds a master key from its base64 form (32 bytes).
+    pub fn from_base64(b64: &str) -> Result<Self, VaultError> {
+        let raw = B64
+            .decode(b64)
+            .map_err(|_| VaultError::MasterKey("not valid base64".into()))?;
+        let raw: [u8; 32] = raw
+            .try_into()
+            .map_err(|_| VaultError::MasterKey("must be 32 bytes".into()))?;
+        Ok(Self::from_bytes(&raw))
+    }
+
+    fn from_bytes(raw: &[u8; 32]) -> Self {
+        MasterKey { key: aead_key(raw) }
+    }
+
+    /// Creates a fresh tenant data key and returns it wrapped for storage.
+    pub fn new_wrapped_tenant_key(&self, tenant_id: &str) -> Vec<u8> {
+        let mut raw = [0u8; 32];
+        rand::thread_rng().fill_bytes(&mut raw);
+        seal_with(&self.key, &format!("tenant:{tenant_id}"), &raw)
+    }
+
+    /// Unwraps a stored tenant data key into the tenant's working keys.
+    pub fn unwrap_tenant_key(&self, tenant_id: &str, wrapped: &[u8]) -> Result<TenantKeys, VaultError> {
+        let raw = open_with(&self.key, &format!("tenant:{tenant_id}"), wrapped)?;
+        let raw: [u8; 32] = raw.try_into().map_err(|_| VaultError::Authentication)?;
+        Ok(TenantKeys::derive(&raw))
+    }
+}
+
+/// The working keys of one tenant, derived from its data key.
+pub struct TenantKeys {
+    seal: LessSafeKey,
+    index: hmac::Key,
+    verp: hmac::Key,
+}
+
+impl TenantKeys {
+    fn derive(data_key: &[u8; 32]) -> Self {
+        let kdf = hmac::Key::new(hmac::HMAC_SHA256, data_key);
+        let sub = |label: &[u8]| -> [u8; 32] {
+            let tag = hmac::sign(&kdf, label);
+            let mut out = [0u8; 32];
+            out.copy_from_slice(tag.as_ref());
+            out
+        };
+        TenantKeys {
+            seal: aead_key(&sub(b"postwerk/seal/v1")),
+            index: hmac::Key::new(hmac::HMAC_SHA256, &sub(b"postwerk/blind-index/v1")),
+            verp: hmac::Key::new(hmac::HMAC_SHA256, &sub(b"postwerk/verp/v1")),
+        }
+    }
+
+    /// Encrypts `plaintext`, bound to `context` (e.g. `msg:<id>`).
+    pub fn seal(&self, context: &str, plaintext: &[u8]) -> Vec<u8> {
+        seal_with(&self.seal, context, plaintext)
+    }
+
+    /// Decrypts a value sealed with the same context.
+    pub fn open(&self, context: &str, sealed: &[u8]) -> Result<Vec<u8>, VaultError> {
+        open_with(&self.seal, context, sealed)
+    }
+
+    /// The blind index of a normalised address: HMAC-SHA256 under the tenant's index key.
+    pub fn blind_index(&self, normalized_address: &str) -> Vec<u8> {
+        hmac::sign(&self.index, normalized_address.as_bytes()).as_ref().to_vec()
+    }
+
+    /// A short authenticator for a VERP token (first 8 bytes of an HMAC, hex).
+    pub fn verp_tag(&self, token: &str) -> String {
+        let tag = hmac::sign(&self.verp, token.as_bytes());
+        tag.as_ref()[..5].iter().map(|b| format!("{b:02x}")).collect()
+    }
+}
+
+/// Caches unwrapped tenant keys so the hot path never unwraps twice.
+pub struct KeyRing {
+    master: MasterKey,
+    tenants: RwLock<HashMap<String, Arc<TenantKeys>>>,
+}
+
+impl KeyRing {
+    /// A key ring over `master`.
+    pub fn new(master: MasterKey) -> Self {
+        KeyRing { master, tenants: RwLock::new(HashMap::new()) }
+    }
+
+    /// The master key (to wrap keys of new tenants).
+    pub fn master(&self) -> &MasterKey {
+        &self.master
+    }
+
+    /// The cached keys of a tenant, if unwrapped before.
+    pub fn cached(&self, tenant_id: &str) -> Option<Arc<TenantKeys>> {
+        self.tenants.read().ok()?.get(tenant_id).cloned()
+    }
+
+    /// Unwraps (once) and caches a tenant's keys.
+    pub fn unwrap(&self, tenant_id: &str, wrapped: &[u8]) -> Result<Arc<TenantKeys>, VaultError> {
+        if let Some(keys) = self.cached(tenant_id) {
+            return Ok(keys);
+        }
+        let keys = Arc::new(self.master.unwrap_tenant_key(tenant_id, wrapped)?);
+        if let Ok(mut map) = self.tenants.write() {
+            map.insert(tenant_id.to_string(), keys.clone());
+        }
+        Ok(keys)
+    }
+}
+
+fn aead_key(raw: &[u8; 32]) -> LessSafeKey {
+    LessSafeKey::new(UnboundKey::new(&AES_256_GCM, raw).expect("AES-256 key is 32 bytes"))
+}
+
+fn seal_with(key: &LessSafeKey, context: &str, plaintext: &[u8]) -> Vec<u8> {
+    let mut nonce = [0u8; NONCE_LEN];
+    rand::thread_rng().fill_bytes(&mut nonce);
+    let mut out = Vec::with_capacity(1 + NONCE_LEN + plaintext.len() + TAG_LEN);
+    out.push(VERSION);
+    out.extend_from_slice(&nonce);
+    out.extend_from_slice(plaintext);
+    let tag = key
+        .seal_in_place_separate_tag(
+            Nonce::assume_unique_for_key(nonce),
+            Aad::from(context.as_bytes()),
+            &mut out[1 + NONCE_LEN..],
+        )
+        .expect("AES-GCM sealing cannot fail below 64 GiB");
+    out.extend_from_slice(tag.as_ref());
+    out
+}
+
+fn open_with(key: &LessSafeKey, context: &str, sealed: &[u8]) -> Result<Vec<u8>, VaultError> {
+    if sealed.len() < 1 + NONCE_LEN + TAG_LEN || sealed[0] != VERSION {
+        return Err(VaultError::Authentication);
+    }
+    let nonce: [u8; NONCE_LEN] = sealed[1..1 + NONCE_LEN].try_into().map_err(|_| VaultError::Authentication)?;
+    let mut buf = sealed[1 + NONCE_LEN..].to_vec();
+    let len = key
+        .open_in_place(Nonce::assume_unique_for_key(nonce), Aad::from(context.as_bytes()), &mut buf)
+        .map_err(|_| VaultError::Authentication)?
+        .len();
+    buf.truncate(len);
+    Ok(buf)
+}
+
+/// Writes a file readable by its owner only (0600), atomically, and fsyncs it.
+pub fn write_private_file(path: &Path, contents: &[u8]) -> std::io::Result<()> {
+    let tmp = path.with_extension("tmp");
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(&tmp)?;
+    file.write_all(contents)?;
+    file.sync_all()?;
+    std::fs::rename(&tmp, path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys() -> TenantKeys {
+        let master = MasterKey::from_base64(&B64.encode([7u8; 32])).unwrap();
+        let wrapped = master.new_wrapped_tenant_key("t1");
+        master.unwrap_tenant_key("t1", &wrapped).unwrap()
+    }
+
+    #[test]
+    fn seal_open_round_trip_and_context_binding() {
+        let k = keys();
+        let sealed = k.seal("rcpt:1", b"bob@example.test");
+        assert!(!sealed.windows(3).any(|w| w == b"bob"));
+        assert_eq!(k.open("rcpt:1", &sealed).unwrap(), b"bob@example.test");
+        assert!(k.open("rcpt:2", &sealed).is_err(), "context must be bound");
+        let mut tampered = sealed.clone();
+        let last = tampered.len() - 1;
+        tampered[last] ^= 1;
+        assert!(k.open("rcpt:1", &tampered).is_err());
+        assert_ne!(k.seal("x", b"same"), k.seal("x", b"same"), "nonces must differ");
+    }
+
+    #[test]
+    fn tenant_key_wrapping_is_bound_to_tenant() {
+        let master = MasterKey::from_base64(&B64.encode([9u8; 32])).unwrap();
+        let wrapped = master.new_wrapped_tenant_key("a");
+        assert!(master.unwrap_tenant_key("b", &wrapped).is_err());
+        let other = MasterKey::from_base64(&B64.encode([8u8; 32])).unwrap();
+        assert!(other.unwrap_tenant_key("a", &wrapped).is_err());
+    }
+
+    #[test]
+    fn blind_index_is_deterministic_per_tenant() {
+        let (a, b) = (keys(), keys());
+        assert_eq!(a.blind_index("x@y.z"), a.blind_index("x@y.z"));
+        assert_ne!(a.blind_index("x@y.z"), a.blind_index("x@y.zz"));
+        assert_ne!(a.blind_index("x@y.z"), b.blind_index("x@y.z"), "tenants must not share an index");
+    }
+
+    #[test]
+    fn master_key_file_is_created_private_and_reloaded() {
+        let dir = tempfile::tempdir().unwrap();
+        let m1 = MasterKey::load_or_create(dir.path(), None).unwrap();
+        let wrapped = m1.new_wrapped_tenant_key("t");
+        let m2 = MasterKey::load_or_create(dir.path(), None).unwrap();
+        assert!(m2.unwrap_tenant_key("t", &wrapped).is_ok());
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(dir.path().join(MASTER_KEY_FILE)).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        assert!(MasterKey::from_base64("short").is_err());
+    }
+}
