@@ -161,6 +161,10 @@ pub fn compose(req: &SendRequest, ehlo_name: &str) -> Result<Composed, ApiError>
             .map_err(|e| ApiError::invalid("invalid_header", format!("headers.{name}"), e.to_string()))?;
     }
     let attachments = decode_attachments(&req.attachments)?;
+    let body_bytes = req.text.as_ref().map_or(0, String::len)
+        + req.html.as_ref().map_or(0, String::len)
+        + attachments.iter().map(|a| a.content.len()).sum::<usize>();
+    check_size(body_bytes)?;
     let id = new_id("msg");
     let message_id = format!("{id}@{ehlo_name}");
     let subject = req.subject.clone().unwrap_or_default();

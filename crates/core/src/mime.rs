@@ -142,6 +142,8 @@ const B64_CHUNK: usize = 57;
 const BOUNDARY_MARK: &[u8] = b"--=_pw";
 /// Random characters per boundary.
 const TOKEN_LEN: usize = 24;
+/// `=_pw` + kind letter + `_` + token.
+const BOUNDARY_LEN: usize = 6 + TOKEN_LEN;
 /// Longest accepted attachment content type, file name (characters) and Content-ID.
 const MAX_CONTENT_TYPE: usize = 255;
 const MAX_FILENAME: usize = 255;
@@ -363,7 +365,7 @@ impl<'p, 'a> Plan<'p, 'a> {
         if let Some(root) = root {
             f.token(&[b"type=\"", root, b"\";"]);
         }
-        f.sep(b"boundary=\"\"".len() + BOUNDARY_MARK.len() + TOKEN_LEN);
+        f.sep(b"boundary=\"\"".len() + BOUNDARY_LEN);
         f.out.extend_from_slice(b"boundary=\"");
         self.boundary(f.out, kind);
         f.out.push(b'"');
@@ -417,7 +419,12 @@ impl<'a> TextBody<'a> {
         let hint = if seven_bit {
             text.len() + lines
         } else {
-            let special = text.bytes().filter(|&b| !qp_literal(b)).count();
+            // Bytes outside printable ASCII, and `=`, take three columns (tabs counted too:
+            // an upper bound). Branch-free so that it vectorises.
+            let special: usize = text
+                .bytes()
+                .map(|b| usize::from((b.wrapping_sub(32) > 94) | (b == b'=')))
+                .sum();
             let encoded = text.len() + 2 * special;
             encoded + 3 * (encoded / (QP_LINE - 3) + 1) + 2 * lines
         };
@@ -557,14 +564,25 @@ fn push_base64(out: &mut Vec<u8>, data: &[u8]) {
     out.truncate(start + written);
 }
 
-/// Base64 in 76-character lines separated by CRLF (no final CRLF).
+/// Base64 in 76-character lines separated by CRLF (no final CRLF), encoded in place into
+/// one region sized up front.
 fn write_base64_lines(out: &mut Vec<u8>, data: &[u8]) {
+    let lines = data.len().div_ceil(B64_CHUNK);
+    let mut pos = out.len();
+    out.resize(
+        pos + data.len().div_ceil(3) * 4 + 2 * lines.saturating_sub(1),
+        0,
+    );
     for (i, chunk) in data.chunks(B64_CHUNK).enumerate() {
         if i > 0 {
-            out.extend_from_slice(b"\r\n");
+            out[pos..pos + 2].copy_from_slice(b"\r\n");
+            pos += 2;
         }
-        push_base64(out, chunk);
+        pos += STANDARD
+            .encode_slice(chunk, &mut out[pos..])
+            .expect("buffer sized for the encoded data");
     }
+    debug_assert_eq!(pos, out.len());
 }
 
 /// Writes one header field, folding between tokens so lines stay within 78 characters
@@ -592,16 +610,26 @@ impl<'o> Fold<'o> {
     }
 
     /// Writes the whitespace before a token of `len` bytes, folding when it would not
-    /// fit. Never folds right after the colon (no empty first line) or before an empty
-    /// token (no whitespace-only line). The caller then writes exactly `len` bytes.
+    /// fit. Never folds right after the colon (no empty first line). The caller then
+    /// writes exactly `len` bytes, not all whitespace (see [`Fold::blank_token`]).
     fn sep(&mut self, len: usize) {
-        if self.has_token && len > 0 && self.col + 1 + len > SOFT_LIMIT {
+        if self.has_token && self.col + 1 + len > SOFT_LIMIT {
             self.out.extend_from_slice(b"\r\n ");
             self.col = 1 + len;
         } else {
             self.out.push(b' ');
             self.col += 1 + len;
         }
+        self.has_token = true;
+    }
+
+    /// Writes a whitespace-only (or empty) token after a space, never folding before it:
+    /// a folded line must contain something other than whitespace. It may exceed the
+    /// soft limit by its length.
+    fn blank_token(&mut self, bytes: &[u8]) {
+        self.out.push(b' ');
+        self.out.extend_from_slice(bytes);
+        self.col += 1 + bytes.len();
         self.has_token = true;
     }
 
@@ -734,8 +762,20 @@ fn write_unstructured(f: &mut Fold<'_>, value: &str, guard_marker: bool) {
         && !(guard_marker && value.contains("=?"))
         && value.split(' ').all(|w| w.len() <= MAX_PLAIN_TOKEN);
     if plain {
+        // Runs of whitespace-only words travel with the next real word, so that folding
+        // never leaves a whitespace-only line; a trailing run is written without folding.
+        let mut blank_start = None;
+        let mut pos = 0;
         for word in value.split(' ') {
-            f.token(&[word.as_bytes()]);
+            let start = *blank_start.get_or_insert(pos);
+            pos += word.len() + 1;
+            if !word.bytes().all(|b| b == b'\t') {
+                f.token(&[value[start..pos - 1].as_bytes()]);
+                blank_start = None;
+            }
+        }
+        if let Some(start) = blank_start {
+            f.blank_token(value[start..].as_bytes());
         }
     } else {
         write_encoded_words(f, value);
@@ -1121,6 +1161,12 @@ mod tests {
                 in_header = false;
             } else if line.starts_with(b"--=_pw") {
                 in_header = !line.ends_with(b"--");
+            }
+            if in_header && line.starts_with(b" ") {
+                assert!(
+                    !line.iter().all(|b| b" \t".contains(b)),
+                    "whitespace-only folded line"
+                );
             }
             if in_header {
                 assert!(
@@ -1537,7 +1583,7 @@ mod tests {
         let second = boundaries(&fx.render());
         assert_eq!(first.len(), 3);
         for b in &first {
-            assert_eq!(b.len(), 30);
+            assert_eq!(b.len(), BOUNDARY_LEN);
             assert!(b.starts_with("=_pw"));
             assert!(!second.contains(b), "boundary reused across messages");
             for other in &first {
@@ -1611,6 +1657,71 @@ mod tests {
             write_quoted_printable(&mut out, &input, input.contains('\r'));
             assert_eq!(String::from_utf8(out).unwrap(), want, "{input:?}");
         }
+    }
+
+    /// Byte-at-a-time reference for the run-copying encoder.
+    fn qp_reference(text: &str) -> Vec<u8> {
+        let mut out = vec![];
+        for (line, terminated) in Lines::new(text, true) {
+            let mut col = 0;
+            for (i, &b) in line.iter().enumerate() {
+                let is_last = i + 1 == line.len();
+                let literal = qp_literal(b) && !(is_last && (b == b' ' || b == b'\t'));
+                let width = if literal { 1 } else { 3 };
+                if col + width > if is_last { 76 } else { 75 } {
+                    out.extend_from_slice(b"=\r\n");
+                    col = 0;
+                }
+                if literal {
+                    out.push(b);
+                } else {
+                    out.extend_from_slice(format!("={b:02X}").as_bytes());
+                }
+                col += width;
+            }
+            if terminated {
+                out.extend_from_slice(b"\r\n");
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn quoted_printable_matches_reference() {
+        // (cumulative percentage, piece): rare line breaks so lines often exceed 76.
+        const PIECES: [(u32, &str); 9] = [
+            (1, "\n"),
+            (2, "\r\n"),
+            (3, "\r"),
+            (7, " "),
+            (9, "\t"),
+            (11, "="),
+            (13, "é"),
+            (14, "€"),
+            (100, "x"),
+        ];
+        let mut seed = 0x2545_f491_u32;
+        let mut soft_breaks = 0;
+        for len in (0..600).step_by(7) {
+            let mut text = String::new();
+            for _ in 0..len {
+                seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+                let r = (seed >> 16) % 100;
+                text.push_str(PIECES.iter().find(|(p, _)| r < *p).unwrap().1);
+            }
+            let mut out = vec![];
+            write_quoted_printable(&mut out, &text, text.contains('\r'));
+            assert_eq!(out, qp_reference(&text), "{text:?}");
+            soft_breaks += out.windows(3).filter(|w| w == b"=\r\n").count();
+            assert_eq!(qp_decode(&out), crlf(&text), "{text:?}");
+            for line in out.split(|&b| b == b'\n') {
+                assert!(line.strip_suffix(b"\r").unwrap_or(line).len() <= QP_LINE);
+            }
+        }
+        assert!(
+            soft_breaks > 100,
+            "only {soft_breaks} soft breaks exercised"
+        );
     }
 
     #[test]
@@ -1724,12 +1835,18 @@ mod tests {
             ("X-Words".into(), words.trim_end().into()),
             ("X-Huge".into(), huge.clone()),
             ("X-Unicode".into(), "Grüße".into()),
+            (
+                "X-Tabs".into(),
+                format!("{} \t \t\t \t end", "y".repeat(66)),
+            ),
         ];
         let out = fx.render();
         let e = Entity::parse(&out);
         assert_eq!(e.header("X-Words").unwrap(), words.trim_end());
         assert_eq!(decode_words(e.header("X-Huge").unwrap()), huge);
         assert_eq!(decode_words(e.header("X-Unicode").unwrap()), "Grüße");
+        let tabs = format!("{} \t \t\t \t end", "y".repeat(66));
+        assert_eq!(e.header("X-Tabs").unwrap(), tabs);
     }
 
     #[test]

@@ -503,7 +503,7 @@ impl PgStore {
                 &u.rcpt_hash,
                 u.event,
                 u.at,
-                Some(&u.detail_enc),
+                Some(u.detail_enc.as_slice()),
             );
         }
         folded.sort_unstable_by(|a, b| a.id.cmp(b.id));
@@ -558,10 +558,11 @@ impl PgStore {
             .await
             .map_err(pg(OP))?;
         // Pipelined: one round trip for the three queries.
+        let params: [&(dyn ToSql + Sync); 2] = [&id, &tenant_id];
         let (head, rcpts, evs) = tokio::try_join!(
-            client.query_opt(&head, &[&id, &tenant_id]),
-            client.query(&rcpts, &[&id, &tenant_id]),
-            client.query(&evs, &[&id, &tenant_id]),
+            client.query_opt(&head, &params),
+            client.query(&rcpts, &params),
+            client.query(&evs, &params),
         )
         .map_err(pg(OP))?;
         let Some(head) = head else { return Ok(None) };
@@ -582,28 +583,20 @@ impl PgStore {
         let mut args: Vec<&(dyn ToSql + Sync)> = vec![&f.tenant_id];
         let event_type = f.event_type.map(EventType::as_str);
         let limit = i64::try_from(f.limit.max(1)).unwrap_or(i64::MAX);
-        let mut push = |clause: &str, v: &'_ (dyn ToSql + Sync)| -> String {
-            args.push(v);
-            format!(" AND {clause} ${}", args.len())
-        };
-        let mut clauses = String::new();
-        if let Some(m) = &f.message_id {
-            clauses.push_str(&push("message_id =", m));
-        }
-        if let Some(h) = &f.rcpt_hash {
-            clauses.push_str(&push("rcpt_hash =", h));
-        }
-        if let Some(t) = &event_type {
-            clauses.push_str(&push("type =", t));
-        }
-        if let Some(s) = &f.since {
-            clauses.push_str(&push("at >=", s));
-        }
-        if let Some(a) = &f.after_seq {
-            clauses.push_str(&push("seq >", a));
+        let filters: [(&str, Option<&(dyn ToSql + Sync)>); 5] = [
+            ("message_id =", f.message_id.as_ref().map(|v| v as _)),
+            ("rcpt_hash =", f.rcpt_hash.as_ref().map(|v| v as _)),
+            ("type =", event_type.as_ref().map(|v| v as _)),
+            ("at >=", f.since.as_ref().map(|v| v as _)),
+            ("seq >", f.after_seq.as_ref().map(|v| v as _)),
+        ];
+        for (clause, value) in filters {
+            if let Some(value) = value {
+                args.push(value);
+                sql.push_str(&format!(" AND {clause} ${}", args.len()));
+            }
         }
         args.push(&limit);
-        sql.push_str(&clauses);
         sql.push_str(&format!(" ORDER BY seq LIMIT ${}", args.len()));
         // At most 32 distinct statements (one per filter combination) per connection.
         let client = self.client().await?;
@@ -723,10 +716,8 @@ impl PgStore {
             )
             .await
             .map_err(pg(OP))?;
-        let (head, keys) = tokio::try_join!(
-            client.query_opt(&head, &[&tenant_id, &name]),
-            client.query(&keys, &[&tenant_id, &name]),
-        )
+        let params: [&(dyn ToSql + Sync); 2] = [&tenant_id, &name];
+        let (head, keys) = tokio::try_join!(client.query_opt(&head, &params), client.query(&keys, &params))
         .map_err(pg(OP))?;
         let Some(head) = head else { return Ok(None) };
         Ok(Some(DomainRecord {
@@ -751,10 +742,8 @@ impl PgStore {
             )
             .await
             .map_err(pg(OP))?;
-        let (domains, keys) = tokio::try_join!(
-            client.query(&domains, &[&tenant_id]),
-            client.query(&keys, &[&tenant_id]),
-        )
+        let params: [&(dyn ToSql + Sync); 1] = [&tenant_id];
+        let (domains, keys) = tokio::try_join!(client.query(&domains, &params), client.query(&keys, &params))
         .map_err(pg(OP))?;
         let mut keys_by_domain: HashMap<String, Vec<DkimKeyRecord>> = HashMap::new();
         for k in &keys {
@@ -799,20 +788,18 @@ impl PgStore {
 
 impl Store for PgStore {
     async fn insert_tenant(&self, t: TenantRecord) -> StoreResult<()> {
-        retrying(|| {
-            self.exec(
-                "insert_tenant",
-                Some("tenant"),
-                "INSERT INTO tenants (id, name, wrapped_key, created_at) VALUES ($1, $2, $3, $4)",
-                &[&t.id, &t.name, &t.wrapped_key, &t.created_at],
-            )
+        let t = &t;
+        retrying(|| async move {
+            let sql = "INSERT INTO tenants (id, name, wrapped_key, created_at) VALUES ($1, $2, $3, $4)";
+            let params: [&(dyn ToSql + Sync); 4] = [&t.id, &t.name, &t.wrapped_key, &t.created_at];
+            self.exec("insert_tenant", Some("tenant"), sql, &params).await
         })
         .await
         .map(drop)
     }
 
     async fn get_tenant(&self, id: &str) -> StoreResult<Option<TenantRecord>> {
-        retrying(|| async {
+        retrying(|| async move {
             let sql = "SELECT id, name, wrapped_key, created_at FROM tenants WHERE id = $1";
             self.one_opt("get_tenant", sql, &[&id]).await?.as_ref().map(tenant_row).transpose()
         })
@@ -820,42 +807,29 @@ impl Store for PgStore {
     }
 
     async fn get_tenant_by_name(&self, name: &str) -> StoreResult<Option<TenantRecord>> {
-        retrying(|| async {
+        retrying(|| async move {
             let sql = "SELECT id, name, wrapped_key, created_at FROM tenants WHERE name = $1";
-            self.one_opt("get_tenant_by_name", sql, &[&name])
-                .await?
-                .as_ref()
-                .map(tenant_row)
-                .transpose()
+            self.one_opt("get_tenant_by_name", sql, &[&name]).await?.as_ref().map(tenant_row).transpose()
         })
         .await
     }
 
     async fn insert_api_key(&self, k: ApiKeyRecord) -> StoreResult<()> {
-        let scopes = scopes_text(&k.scopes);
-        retrying(|| {
-            self.exec(
-                "insert_api_key",
-                Some("api key"),
-                "INSERT INTO api_keys (id, tenant_id, name, secret_hash, scopes, created_at, expires_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                &[
-                    &k.id,
-                    &k.tenant_id,
-                    &k.name,
-                    &k.secret_hash,
-                    &scopes,
-                    &k.created_at,
-                    &k.expires_at,
-                ],
-            )
+        let scopes = &scopes_text(&k.scopes);
+        let k = &k;
+        retrying(|| async move {
+            let sql = "INSERT INTO api_keys (id, tenant_id, name, secret_hash, scopes, created_at, expires_at) \
+                       VALUES ($1, $2, $3, $4, $5, $6, $7)";
+            let params: [&(dyn ToSql + Sync); 7] =
+                [&k.id, &k.tenant_id, &k.name, &k.secret_hash, scopes, &k.created_at, &k.expires_at];
+            self.exec("insert_api_key", Some("api key"), sql, &params).await
         })
         .await
         .map(drop)
     }
 
     async fn get_api_key(&self, id: &str) -> StoreResult<Option<ApiKeyRecord>> {
-        retrying(|| async {
+        retrying(|| async move {
             let sql = "SELECT id, tenant_id, name, secret_hash, scopes, created_at, expires_at, revoked_at, \
                        last_used_at FROM api_keys WHERE id = $1";
             let Some(r) = self.one_opt("get_api_key", sql, &[&id]).await? else {
@@ -877,20 +851,17 @@ impl Store for PgStore {
     }
 
     async fn touch_api_key(&self, id: &str, at: i64) -> StoreResult<()> {
-        retrying(|| {
-            self.exec(
-                "touch_api_key",
-                None,
-                "UPDATE api_keys SET last_used_at = $2 WHERE id = $1",
-                &[&id, &at],
-            )
+        retrying(|| async move {
+            let sql = "UPDATE api_keys SET last_used_at = $2 WHERE id = $1";
+            self.exec("touch_api_key", None, sql, &[&id, &at]).await
         })
         .await
         .map(drop)
     }
 
     async fn insert_domain(&self, domain: DomainRecord) -> StoreResult<()> {
-        retrying(|| self.insert_domain_tx(&domain)).await
+        let domain = &domain;
+        retrying(|| self.insert_domain_tx(domain)).await
     }
 
     async fn get_domain(&self, tenant_id: &str, name: &str) -> StoreResult<Option<DomainRecord>> {
@@ -902,7 +873,8 @@ impl Store for PgStore {
     }
 
     async fn accept(&self, batch: AcceptBatch) -> StoreResult<()> {
-        retrying(|| self.accept_tx(&batch)).await
+        let batch = &batch;
+        retrying(|| self.accept_tx(batch)).await
     }
 
     async fn get_idempotency(
@@ -911,13 +883,10 @@ impl Store for PgStore {
         key_hash: &[u8],
         since: i64,
     ) -> StoreResult<Option<IdempotencyRecord>> {
-        retrying(|| async {
+        retrying(|| async move {
             let sql = "SELECT created_at, response_enc FROM idempotency \
                        WHERE tenant_id = $1 AND key_hash = $2 AND created_at >= $3";
-            let Some(r) = self
-                .one_opt("get_idempotency", sql, &[&tenant_id, &key_hash, &since])
-                .await?
-            else {
+            let Some(r) = self.one_opt("get_idempotency", sql, &[&tenant_id, &key_hash, &since]).await? else {
                 return Ok(None);
             };
             Ok(Some(IdempotencyRecord {
@@ -935,7 +904,8 @@ impl Store for PgStore {
     }
 
     async fn list_events(&self, filter: EventFilter) -> StoreResult<Vec<EventRecord>> {
-        retrying(|| self.list_events_q(&filter)).await
+        let filter = &filter;
+        retrying(|| self.list_events_q(filter)).await
     }
 
     async fn claim_due(&self, node: &str, now: i64, lease_until: i64, limit: usize) -> StoreResult<Vec<DueRecipient>> {
@@ -953,7 +923,7 @@ impl Store for PgStore {
     }
 
     async fn load_content(&self, message_id: &str) -> StoreResult<Option<MessageContent>> {
-        retrying(|| async {
+        retrying(|| async move {
             let sql = "SELECT tenant_id, stream, from_domain, content_enc, mail_from_enc FROM messages WHERE id = $1";
             let Some(r) = self.one_opt("load_content", sql, &[&message_id]).await? else {
                 return Ok(None);
@@ -970,6 +940,7 @@ impl Store for PgStore {
     }
 
     async fn record_deliveries(&self, updates: Vec<DeliveryUpdate>) -> StoreResult<()> {
-        retrying(|| self.record_deliveries_tx(&updates)).await
+        let updates = &updates;
+        retrying(|| self.record_deliveries_tx(updates)).await
     }
 }

@@ -1,0 +1,395 @@
+//! Next-hop resolution: static routes, MX records (RFC 5321 §5.1), null MX (RFC 7505).
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
+
+use hickory_resolver::config::{
+    LookupIpStrategy, NameServerConfig, NameServerConfigGroup, ResolveHosts, ResolverConfig,
+};
+use hickory_resolver::name_server::TokioConnectionProvider;
+use hickory_resolver::proto::ProtoErrorKind;
+use hickory_resolver::proto::op::ResponseCode;
+use hickory_resolver::proto::xfer::Protocol;
+use hickory_resolver::{Resolver, TokioResolver};
+use rand::seq::SliceRandom as _;
+
+/// One host to try, with its addresses (IPv4 first, then IPv6).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NextHop {
+    /// MX host name, static-route host, or the domain itself for an implicit MX.
+    pub host: String,
+    /// Addresses with the port to connect to (25 unless a static route says otherwise).
+    pub addrs: Vec<SocketAddr>,
+    /// MX preference; `None` for static routes and implicit MX.
+    pub preference: Option<u16>,
+}
+
+/// Why a domain has no usable next hop.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ResolveError {
+    /// The domain publishes a null MX: it accepts no mail (RFC 7505).
+    #[error("domain accepts no mail (null MX)")]
+    NullMx,
+    /// NXDOMAIN for the domain.
+    #[error("domain does not exist")]
+    NoSuchDomain,
+    /// No MX host (or, without MX, the domain itself) has an address.
+    #[error("no address for the domain's mail hosts")]
+    NoAddresses,
+    /// DNS failure worth retrying (SERVFAIL, timeout, unreachable resolver, static route host
+    /// not resolvable).
+    #[error("temporary DNS failure: {0}")]
+    Temporary(String),
+    /// Invalid static route or resolver configuration (only from [`MxResolver::new`]).
+    #[error("invalid resolver configuration: {0}")]
+    Config(String),
+}
+
+impl ResolveError {
+    /// True for `NullMx`, `NoSuchDomain` and `NoAddresses`: the message should bounce.
+    pub fn is_permanent(&self) -> bool {
+        matches!(self, Self::NullMx | Self::NoSuchDomain | Self::NoAddresses)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Route {
+    Ip(SocketAddr),
+    Host(String, u16),
+}
+
+/// Parses `host:port`, `[host]:port`, `[host]`, `host` or an IP address (port 25 by default).
+fn parse_route(route: &str) -> Result<Route, String> {
+    let s = route.trim();
+    let bad = || format!("invalid route {s:?}");
+    let (host, port) = if let Some(rest) = s.strip_prefix('[') {
+        let (host, after) = rest.split_once(']').ok_or_else(bad)?;
+        match after {
+            "" => (host, 25),
+            p => (host, p.strip_prefix(':').and_then(|p| p.parse().ok()).ok_or_else(bad)?),
+        }
+    } else if s.parse::<IpAddr>().is_ok() {
+        (s, 25)
+    } else if let Some((host, port)) = s.rsplit_once(':') {
+        (host, port.parse().map_err(|_| bad())?)
+    } else {
+        (s, 25)
+    };
+    if port == 0 {
+        return Err(bad());
+    }
+    if let Ok(ip) = host.parse::<IpAddr>() {
+        return Ok(Route::Ip(SocketAddr::new(ip, port)));
+    }
+    let host = host.trim_end_matches('.');
+    let valid = host.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._".contains(&b));
+    if host.is_empty() || !valid {
+        return Err(bad());
+    }
+    Ok(Route::Host(host.to_ascii_lowercase(), port))
+}
+
+/// Outcome class of a failed lookup.
+enum Failure {
+    NxDomain,
+    NoData,
+    Temporary(String),
+}
+
+fn classify(e: &hickory_resolver::ResolveError) -> Failure {
+    if let Some(ProtoErrorKind::NoRecordsFound { response_code, .. }) = e.proto().map(|p| p.kind())
+    {
+        match *response_code {
+            ResponseCode::NXDomain => return Failure::NxDomain,
+            ResponseCode::NoError => return Failure::NoData,
+            _ => {}
+        }
+    }
+    Failure::Temporary(e.to_string())
+}
+
+fn fqdn(name: &str) -> String {
+    format!("{}.", name.trim_end_matches('.'))
+}
+
+/// Resolves recipient domains to ordered next hops. Cheap to share (`&self` methods); the
+/// underlying resolver caches answers.
+pub struct MxResolver {
+    resolver: TokioResolver,
+    routes: BTreeMap<String, Route>,
+}
+
+impl std::fmt::Debug for MxResolver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MxResolver")
+            .field("routes", &self.routes)
+            .finish_non_exhaustive()
+    }
+}
+
+impl MxResolver {
+    /// `routes`: recipient domain -> `"host:port"` | `"[host]:port"` | `"[host]"` | `"host"`
+    /// (port 25); a route host is resolved with A/AAAA, never MX. `nameservers`: empty = system
+    /// resolver (`/etc/resolv.conf`), else these servers over UDP and TCP (any port).
+    pub fn new(
+        routes: &BTreeMap<String, String>,
+        nameservers: &[SocketAddr],
+    ) -> Result<Self, ResolveError> {
+        let routes = routes
+            .iter()
+            .map(|(domain, route)| {
+                let route = parse_route(route).map_err(ResolveError::Config)?;
+                Ok((domain.trim_end_matches('.').to_ascii_lowercase(), route))
+            })
+            .collect::<Result<BTreeMap<_, _>, ResolveError>>()?;
+        let mut builder = if nameservers.is_empty() {
+            TokioResolver::builder_tokio().map_err(|e| ResolveError::Config(e.to_string()))?
+        } else {
+            let mut group = NameServerConfigGroup::with_capacity(nameservers.len() * 2);
+            for addr in nameservers {
+                group.push(NameServerConfig::new(*addr, Protocol::Udp));
+                group.push(NameServerConfig::new(*addr, Protocol::Tcp));
+            }
+            let config = ResolverConfig::from_parts(None, vec![], group);
+            let mut builder =
+                Resolver::builder_with_config(config, TokioConnectionProvider::default());
+            builder.options_mut().use_hosts_file = ResolveHosts::Never;
+            builder
+        };
+        let opts = builder.options_mut();
+        opts.ip_strategy = LookupIpStrategy::Ipv4AndIpv6;
+        opts.cache_size = 4096;
+        opts.edns0 = true;
+        Ok(Self { resolver: builder.build(), routes })
+    }
+
+    /// Static route first (exact domain, case-insensitive), else MX hosts in preference order
+    /// (equal preferences shuffled), each resolved to A and AAAA on port 25; without MX
+    /// records the domain's own A/AAAA (implicit MX). A lone MX "." is [`ResolveError::NullMx`],
+    /// NXDOMAIN is [`ResolveError::NoSuchDomain`]. MX hosts without addresses are skipped.
+    pub async fn resolve(&self, domain: &str) -> Result<Vec<NextHop>, ResolveError> {
+        let domain = domain.trim_end_matches('.').to_ascii_lowercase();
+        if domain.is_empty() {
+            return Err(ResolveError::NoSuchDomain);
+        }
+        if let Some(route) = self.routes.get(&domain) {
+            return self.resolve_route(route).await;
+        }
+        let lookup = match self.resolver.mx_lookup(fqdn(&domain)).await {
+            Ok(lookup) => lookup,
+            Err(e) => {
+                return match classify(&e) {
+                    Failure::NxDomain => Err(ResolveError::NoSuchDomain),
+                    Failure::Temporary(m) => Err(ResolveError::Temporary(m)),
+                    Failure::NoData => match self.addrs(&domain, 25).await {
+                        Ok(addrs) if !addrs.is_empty() => Ok(vec![NextHop {
+                            host: domain,
+                            addrs,
+                            preference: None,
+                        }]),
+                        Ok(_) | Err(Failure::NxDomain | Failure::NoData) => {
+                            Err(ResolveError::NoAddresses)
+                        }
+                        Err(Failure::Temporary(m)) => Err(ResolveError::Temporary(m)),
+                    },
+                };
+            }
+        };
+        let mut mxs: Vec<(u16, String)> = lookup
+            .iter()
+            .map(|mx| (mx.preference(), norm_host(&mx.exchange().to_ascii())))
+            .collect();
+        let total = mxs.len();
+        mxs.retain(|(_, host)| !host.is_empty());
+        if mxs.is_empty() && total > 0 {
+            return Err(ResolveError::NullMx);
+        }
+        mxs.shuffle(&mut rand::thread_rng());
+        mxs.sort_by_key(|(preference, _)| *preference); // stable: shuffled within a preference
+
+        let mut hops = Vec::with_capacity(mxs.len());
+        let mut temporary = None;
+        for (preference, host) in mxs {
+            match self.addrs(&host, 25).await {
+                Ok(addrs) if !addrs.is_empty() => hops.push(NextHop {
+                    host,
+                    addrs,
+                    preference: Some(preference),
+                }),
+                Ok(_) | Err(Failure::NxDomain | Failure::NoData) => {}
+                Err(Failure::Temporary(m)) => temporary = Some(m),
+            }
+        }
+        match (hops.is_empty(), temporary) {
+            (false, _) => Ok(hops),
+            (true, Some(m)) => Err(ResolveError::Temporary(m)),
+            (true, None) => Err(ResolveError::NoAddresses),
+        }
+    }
+
+    async fn resolve_route(&self, route: &Route) -> Result<Vec<NextHop>, ResolveError> {
+        let (host, addrs) = match route {
+            Route::Ip(addr) => (addr.ip().to_string(), vec![*addr]),
+            Route::Host(host, port) => match self.addrs(host, *port).await {
+                Ok(addrs) if !addrs.is_empty() => (host.clone(), addrs),
+                Ok(_) | Err(Failure::NxDomain | Failure::NoData) => {
+                    return Err(ResolveError::Temporary(format!(
+                        "static route host {host} has no address"
+                    )));
+                }
+                Err(Failure::Temporary(m)) => return Err(ResolveError::Temporary(m)),
+            },
+        };
+        Ok(vec![NextHop { host, addrs, preference: None }])
+    }
+
+    /// A and AAAA of `host`, IPv4 first.
+    async fn addrs(&self, host: &str, port: u16) -> Result<Vec<SocketAddr>, Failure> {
+        if let Ok(ip) = host.parse::<IpAddr>() {
+            return Ok(vec![SocketAddr::new(ip, port)]);
+        }
+        let lookup = self.resolver.lookup_ip(fqdn(host)).await.map_err(|e| classify(&e))?;
+        let mut addrs: Vec<SocketAddr> = lookup.iter().map(|ip| SocketAddr::new(ip, port)).collect();
+        addrs.sort_by_key(SocketAddr::is_ipv6);
+        addrs.dedup();
+        Ok(addrs)
+    }
+}
+
+/// Lower-case host name without the trailing dot; the root (null MX) becomes "".
+fn norm_host(name: &str) -> String {
+    name.trim_end_matches('.').to_ascii_lowercase()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testdns::{TestDns, TestRecord};
+
+    fn records() -> Vec<TestRecord> {
+        vec![
+            TestRecord::mx("example.test", 20, "mx2.example.test"),
+            TestRecord::mx("example.test", 10, "mx1.example.test"),
+            TestRecord::mx("example.test", 10, "mx1b.example.test"),
+            TestRecord::addr("mx1.example.test", "192.0.2.1"),
+            TestRecord::addr("mx1b.example.test", "2001:db8::2"),
+            TestRecord::addr("mx1b.example.test", "192.0.2.2"),
+            TestRecord::addr("mx2.example.test", "192.0.2.3"),
+            TestRecord::addr("implicit.test", "192.0.2.10"),
+            TestRecord::addr("implicit.test", "2001:db8::10"),
+            TestRecord::mx("nullmx.test", 0, "."),
+            TestRecord::mx("dangling.test", 10, "missing.test"),
+            TestRecord::mx("partial.test", 5, "gone.partial.test"),
+            TestRecord::mx("partial.test", 30, "MX2.Example.Test."),
+            TestRecord::mx("mxonly.test", 10, "mxonly.test"),
+            TestRecord::addr("noaddr-implicit.test", "::1"),
+            TestRecord::mx("temp.test", 10, "broken.test"),
+            TestRecord::servfail("broken.test"),
+            TestRecord::servfail("servfail.test"),
+        ]
+    }
+
+    fn summary(result: &Result<Vec<NextHop>, ResolveError>) -> Vec<String> {
+        match result {
+            Ok(hops) => hops
+                .iter()
+                .map(|h| {
+                    let addrs: Vec<String> = h.addrs.iter().map(ToString::to_string).collect();
+                    let pref = h.preference.map_or("-".into(), |p| p.to_string());
+                    format!("{} {pref} {}", h.host, addrs.join(","))
+                })
+                .collect(),
+            Err(ResolveError::Temporary(_)) => vec!["temporary".into()],
+            Err(e) => vec![format!("{e:?} permanent={}", e.is_permanent())],
+        }
+    }
+
+    #[tokio::test]
+    async fn resolve_table() {
+        let (dns, _handle) = TestDns::start(records()).await.unwrap();
+        let routes: BTreeMap<String, String> = [
+            ("routed.test", "[127.0.0.1]:2525"),
+            ("routed6.test", "[::1]"),
+            ("ip.test", "192.0.2.50"),
+            ("byname.test", "mx1b.example.test:587"),
+            ("bracketname.test", "[mx2.example.test]"),
+            ("plain.test", "mx1.example.test"),
+            ("Upper.TEST", "127.0.0.2:26"),
+            ("norouteaddr.test", "missing.test:25"),
+        ]
+        .into_iter()
+        .map(|(d, r)| (d.to_owned(), r.to_owned()))
+        .collect();
+        let resolver = MxResolver::new(&routes, &[dns]).unwrap();
+        let cases: &[(&str, &[&str])] = &[
+            ("implicit.test", &["implicit.test - 192.0.2.10:25,[2001:db8::10]:25"]),
+            ("nullmx.test", &["NullMx permanent=true"]),
+            ("nx.test", &["NoSuchDomain permanent=true"]),
+            ("NX.test.", &["NoSuchDomain permanent=true"]),
+            ("dangling.test", &["NoAddresses permanent=true"]),
+            ("mxonly.test", &["NoAddresses permanent=true"]),
+            ("partial.test", &["mx2.example.test 30 192.0.2.3:25"]),
+            ("noaddr-implicit.test", &["noaddr-implicit.test - [::1]:25"]),
+            ("servfail.test", &["temporary"]),
+            ("temp.test", &["temporary"]),
+            ("routed.test", &["127.0.0.1 - 127.0.0.1:2525"]),
+            ("ROUTED6.test", &["::1 - [::1]:25"]),
+            ("ip.test", &["192.0.2.50 - 192.0.2.50:25"]),
+            ("byname.test", &["mx1b.example.test - 192.0.2.2:587,[2001:db8::2]:587"]),
+            ("bracketname.test", &["mx2.example.test - 192.0.2.3:25"]),
+            ("plain.test", &["mx1.example.test - 192.0.2.1:25"]),
+            ("upper.test", &["127.0.0.2 - 127.0.0.2:26"]),
+            ("norouteaddr.test", &["temporary"]),
+            ("", &["NoSuchDomain permanent=true"]),
+        ];
+        for (domain, expected) in cases {
+            let got = summary(&resolver.resolve(domain).await);
+            assert_eq!(got, *expected, "{domain}");
+        }
+    }
+
+    #[tokio::test]
+    async fn mx_preference_order_with_shuffled_ties() {
+        let (dns, _handle) = TestDns::start(records()).await.unwrap();
+        let resolver = MxResolver::new(&BTreeMap::new(), &[dns]).unwrap();
+        let first = "mx1.example.test 10 192.0.2.1:25";
+        let second = "mx1b.example.test 10 192.0.2.2:25,[2001:db8::2]:25";
+        let last = "mx2.example.test 20 192.0.2.3:25";
+        let mut orders = std::collections::BTreeSet::new();
+        for _ in 0..64 {
+            let got = summary(&resolver.resolve("Example.Test").await);
+            assert_eq!(got.len(), 3, "{got:?}");
+            assert_eq!(got[2], last);
+            assert!(got[..2].contains(&first.to_owned()) && got[..2].contains(&second.to_owned()));
+            orders.insert(got[0].clone());
+        }
+        assert_eq!(orders.len(), 2, "equal preferences must be shuffled");
+    }
+
+    #[test]
+    fn route_parsing_table() {
+        let ip = |s: &str| Ok(Route::Ip(s.parse().unwrap()));
+        let host = |h: &str, p| Ok(Route::Host(h.into(), p));
+        let cases: Vec<(&str, Result<Route, ()>)> = vec![
+            ("mx.example.com", host("mx.example.com", 25)),
+            ("MX.example.com.:2525", host("mx.example.com", 2525)),
+            ("[mx.example.com]", host("mx.example.com", 25)),
+            ("[mx.example.com]:587", host("mx.example.com", 587)),
+            ("192.0.2.1", ip("192.0.2.1:25")),
+            ("192.0.2.1:2525", ip("192.0.2.1:2525")),
+            ("[2001:db8::1]:2525", ip("[2001:db8::1]:2525")),
+            ("2001:db8::1", ip("[2001:db8::1]:25")),
+            ("host:0", Err(())),
+            ("host:99999", Err(())),
+            ("[host", Err(())),
+            ("[host]x", Err(())),
+            ("", Err(())),
+            ("bad host:25", Err(())),
+        ];
+        for (input, expected) in cases {
+            assert_eq!(parse_route(input).map_err(|_| ()), expected, "{input}");
+        }
+        let routes = BTreeMap::from([("x.test".to_owned(), "[oops".to_owned())]);
+        assert!(matches!(MxResolver::new(&routes, &[]), Err(ResolveError::Config(_))));
+    }
+}

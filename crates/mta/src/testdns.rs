@@ -1,0 +1,244 @@
+//! A tiny authoritative DNS responder for tests: answers MX, A and AAAA queries from a fixed
+//! table over real UDP and TCP sockets on 127.0.0.1 (same port for both).
+//!
+//! Names with no record at all get NXDOMAIN; known names without the asked type get an empty
+//! NOERROR answer (NODATA). Negative answers carry an SOA so resolvers trust them.
+
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::Arc;
+
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::task::JoinHandle;
+
+const TYPE_A: u16 = 1;
+const TYPE_SOA: u16 = 6;
+const TYPE_MX: u16 = 15;
+const TYPE_AAAA: u16 = 28;
+
+/// One entry of the responder's table. Names are case-insensitive, trailing dot optional.
+#[derive(Debug, Clone)]
+pub enum TestRecord {
+    /// An MX record; `exchange` "." is a null MX (RFC 7505).
+    Mx {
+        /// Owner name.
+        name: String,
+        /// Preference.
+        preference: u16,
+        /// Exchange host name.
+        exchange: String,
+    },
+    /// An A record.
+    A {
+        /// Owner name.
+        name: String,
+        /// Address.
+        ip: Ipv4Addr,
+    },
+    /// An AAAA record.
+    Aaaa {
+        /// Owner name.
+        name: String,
+        /// Address.
+        ip: Ipv6Addr,
+    },
+    /// Every query for this name gets SERVFAIL.
+    ServFail {
+        /// Owner name.
+        name: String,
+    },
+}
+
+impl TestRecord {
+    /// `name MX preference exchange`.
+    pub fn mx(name: &str, preference: u16, exchange: &str) -> Self {
+        Self::Mx { name: norm(name), preference, exchange: norm(exchange) }
+    }
+
+    /// `name A ip` or `name AAAA ip`, depending on the address family of `ip`.
+    ///
+    /// # Panics
+    /// If `ip` is not an IP address (test helper).
+    pub fn addr(name: &str, ip: &str) -> Self {
+        match ip.parse() {
+            Ok(std::net::IpAddr::V4(ip)) => Self::A { name: norm(name), ip },
+            Ok(std::net::IpAddr::V6(ip)) => Self::Aaaa { name: norm(name), ip },
+            Err(_) => panic!("not an IP address: {ip}"),
+        }
+    }
+
+    /// SERVFAIL for every query about `name`.
+    pub fn servfail(name: &str) -> Self {
+        Self::ServFail { name: norm(name) }
+    }
+
+    fn name(&self) -> &str {
+        match self {
+            Self::Mx { name, .. }
+            | Self::A { name, .. }
+            | Self::Aaaa { name, .. }
+            | Self::ServFail { name } => name,
+        }
+    }
+}
+
+fn norm(name: &str) -> String {
+    name.trim_end_matches('.').to_ascii_lowercase()
+}
+
+/// The responder. Start it with [`TestDns::start`].
+#[derive(Debug)]
+pub struct TestDns;
+
+/// Keeps the responder running; dropping it stops the server tasks.
+#[derive(Debug)]
+pub struct TestDnsHandle {
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Drop for TestDnsHandle {
+    fn drop(&mut self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
+impl TestDns {
+    /// Binds UDP and TCP on the same 127.0.0.1 port and serves `records` until the handle drops.
+    pub async fn start(records: Vec<TestRecord>) -> std::io::Result<(SocketAddr, TestDnsHandle)> {
+        let records = Arc::new(records);
+        let mut last_err = None;
+        for _ in 0..20 {
+            let udp = UdpSocket::bind("127.0.0.1:0").await?;
+            let addr = udp.local_addr()?;
+            let tcp = match TcpListener::bind(addr).await {
+                Ok(tcp) => tcp,
+                Err(e) => {
+                    last_err = Some(e);
+                    continue;
+                }
+            };
+            let udp_task = tokio::spawn(serve_udp(udp, records.clone()));
+            let tcp_task = tokio::spawn(serve_tcp(tcp, records));
+            return Ok((addr, TestDnsHandle { tasks: vec![udp_task, tcp_task] }));
+        }
+        Err(last_err.unwrap_or_else(|| std::io::ErrorKind::AddrInUse.into()))
+    }
+}
+
+async fn serve_udp(socket: UdpSocket, records: Arc<Vec<TestRecord>>) {
+    let mut buf = [0u8; 1500];
+    while let Ok((n, peer)) = socket.recv_from(&mut buf).await {
+        if let Some(reply) = respond(&buf[..n], &records) {
+            let _ = socket.send_to(&reply, peer).await;
+        }
+    }
+}
+
+async fn serve_tcp(listener: TcpListener, records: Arc<Vec<TestRecord>>) {
+    while let Ok((stream, _)) = listener.accept().await {
+        tokio::spawn(serve_tcp_conn(stream, records.clone()));
+    }
+}
+
+async fn serve_tcp_conn(mut stream: TcpStream, records: Arc<Vec<TestRecord>>) {
+    loop {
+        let Ok(len) = stream.read_u16().await else { return };
+        let mut query = vec![0; usize::from(len)];
+        if stream.read_exact(&mut query).await.is_err() {
+            return;
+        }
+        let Some(reply) = respond(&query, &records) else { return };
+        let Ok(len) = u16::try_from(reply.len()) else { return };
+        let mut framed = len.to_be_bytes().to_vec();
+        framed.extend_from_slice(&reply);
+        if stream.write_all(&framed).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Builds the response to one query, or `None` if the query is malformed.
+fn respond(query: &[u8], records: &[TestRecord]) -> Option<Vec<u8>> {
+    if query.len() < 12 || query[4..6] != [0, 1] {
+        return None;
+    }
+    let mut pos = 12;
+    let mut labels = Vec::new();
+    loop {
+        let len = usize::from(*query.get(pos)?);
+        pos += 1;
+        if len == 0 {
+            break;
+        }
+        labels.push(String::from_utf8_lossy(query.get(pos..pos + len)?).to_ascii_lowercase());
+        pos += len;
+    }
+    let qname = labels.join(".");
+    let qtype = u16::from_be_bytes([*query.get(pos)?, *query.get(pos + 1)?]);
+    let question = query.get(12..pos + 4)?;
+
+    let matching = records.iter().filter(|r| r.name() == qname);
+    let servfail = matching.clone().any(|r| matches!(r, TestRecord::ServFail { .. }));
+    let exists = matching.clone().next().is_some();
+    let mut answers = Vec::new();
+    let mut count = 0u16;
+    for record in matching.filter(|_| !servfail) {
+        let (rtype, rdata) = match record {
+            TestRecord::Mx { preference, exchange, .. } => {
+                let mut d = preference.to_be_bytes().to_vec();
+                encode_name(&mut d, exchange);
+                (TYPE_MX, d)
+            }
+            TestRecord::A { ip, .. } => (TYPE_A, ip.octets().to_vec()),
+            TestRecord::Aaaa { ip, .. } => (TYPE_AAAA, ip.octets().to_vec()),
+            TestRecord::ServFail { .. } => continue,
+        };
+        if rtype == qtype {
+            push_record(&mut answers, rtype, &rdata);
+            count += 1;
+        }
+    }
+    let rcode: u8 = if servfail { 2 } else if exists { 0 } else { 3 };
+    let soa = count == 0 && !servfail;
+
+    let mut out = Vec::with_capacity(512);
+    out.extend_from_slice(&query[..2]); // id
+    out.push(0x84 | (query[2] & 0x01)); // QR, AA, RD copied
+    out.push(0x80 | rcode); // RA
+    for n in [1, count, u16::from(soa), 0] {
+        out.extend_from_slice(&n.to_be_bytes());
+    }
+    out.extend_from_slice(question);
+    out.extend_from_slice(&answers);
+    if soa {
+        let mut d = Vec::new();
+        encode_name(&mut d, "ns.test");
+        encode_name(&mut d, "hostmaster.test");
+        for v in [1u32, 3600, 600, 86400, 60] {
+            d.extend_from_slice(&v.to_be_bytes());
+        }
+        push_record(&mut out, TYPE_SOA, &d);
+    }
+    Some(out)
+}
+
+/// Appends a resource record owned by the question name (compression pointer to offset 12).
+fn push_record(out: &mut Vec<u8>, rtype: u16, rdata: &[u8]) {
+    out.extend_from_slice(&[0xc0, 0x0c]);
+    out.extend_from_slice(&rtype.to_be_bytes());
+    out.extend_from_slice(&1u16.to_be_bytes()); // class IN
+    out.extend_from_slice(&60u32.to_be_bytes()); // TTL
+    let len = u16::try_from(rdata.len()).unwrap_or(0);
+    out.extend_from_slice(&len.to_be_bytes());
+    out.extend_from_slice(rdata);
+}
+
+fn encode_name(out: &mut Vec<u8>, name: &str) {
+    for label in name.split('.').filter(|l| !l.is_empty()) {
+        out.push(u8::try_from(label.len()).unwrap_or(63));
+        out.extend_from_slice(label.as_bytes());
+    }
+    out.push(0);
+}

@@ -1,0 +1,314 @@
+//! Test harness: runs the real `postwerk` binary against an independent Python SMTP
+//! receiver on loopback, with a private data directory and configuration.
+#![allow(dead_code)]
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// The binary under test.
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_postwerk")
+}
+
+/// A free loopback TCP port.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn support(file: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support").join(file)
+}
+
+/// Polls `f` every 50 ms until it returns true or `timeout` passes.
+pub fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let end = Instant::now() + timeout;
+    while Instant::now() < end {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    f()
+}
+
+/// The Python SMTP receiver (tests/support/sink.py).
+pub struct Sink {
+    /// Its port on 127.0.0.1.
+    pub port: u16,
+    /// Where it stores messages.
+    pub dir: PathBuf,
+    child: Child,
+}
+
+impl Sink {
+    /// Starts a sink storing into `dir`; with `tls`, it offers STARTTLS.
+    pub fn start(dir: &Path, tls: bool) -> Sink {
+        Self::launch(dir, free_port(), tls)
+    }
+
+    /// Starts a plain sink on a given port.
+    pub fn start_on(dir: &Path, port: u16) -> Sink {
+        Self::launch(dir, port, false)
+    }
+
+    fn launch(dir: &Path, port: u16, tls: bool) -> Sink {
+        let mut cmd = Command::new("python3");
+        cmd.arg(support("sink.py")).arg("127.0.0.1").arg(port.to_string()).arg(dir);
+        if tls {
+            let (cert, key) = (dir.with_extension("crt"), dir.with_extension("key"));
+            let ok = Command::new("openssl")
+                .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=sink.test"])
+                .arg("-keyout").arg(&key).arg("-out").arg(&cert)
+                .stdout(Stdio::null()).stderr(Stdio::null())
+                .status().expect("openssl").success();
+            assert!(ok, "openssl could not make a test certificate");
+            cmd.arg("--cert").arg(cert).arg("--key").arg(key);
+        }
+        let child = cmd.stdout(Stdio::null()).stderr(Stdio::inherit()).spawn().expect("python3 sink");
+        assert!(wait_until(Duration::from_secs(10), || dir.join(".ready").exists()), "sink did not start");
+        Sink { port, dir: dir.to_path_buf(), child }
+    }
+
+    /// Messages received so far: (raw message, metadata JSON), in arrival order.
+    pub fn messages(&self) -> Vec<(Vec<u8>, Value)> {
+        let mut n = 1;
+        let mut out = Vec::new();
+        while let Ok(eml) = std::fs::read(self.dir.join(format!("{n}.eml"))) {
+            let meta = std::fs::read(self.dir.join(format!("{n}.json"))).unwrap();
+            out.push((eml, serde_json::from_slice(&meta).unwrap()));
+            n += 1;
+        }
+        out
+    }
+
+    /// Number of messages received.
+    pub fn count(&self) -> usize {
+        std::fs::read_dir(&self.dir)
+            .map(|d| d.filter_map(Result::ok).filter(|e| e.path().extension().is_some_and(|x| x == "eml")).count())
+            .unwrap_or(0)
+    }
+
+    /// Waits until at least `n` messages arrived.
+    pub fn wait_for(&self, n: usize, timeout: Duration) -> bool {
+        wait_until(timeout, || self.count() >= n)
+    }
+}
+
+impl Drop for Sink {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A running `postwerk serve` with its own data directory, a key and a domain.
+pub struct Harness {
+    /// Temporary root (data dir, config, sink dirs).
+    pub root: tempfile::TempDir,
+    /// The data directory.
+    pub data: PathBuf,
+    /// The configuration file.
+    pub config: PathBuf,
+    /// `127.0.0.1:port` of the API.
+    pub http: String,
+    /// An API key with send, read and write.
+    pub key: String,
+    child: Option<Child>,
+    /// Captured server log.
+    pub log: PathBuf,
+}
+
+/// Options for [`Harness::start`].
+pub struct Options<'a> {
+    /// Extra TOML appended to the `[delivery]` section.
+    pub delivery: &'a str,
+    /// Extra TOML appended at the end (other sections).
+    pub extra: &'a str,
+    /// Static route for `example.test`; `None` for no route.
+    pub route_port: Option<u16>,
+    /// Store URL override (PostgreSQL runs).
+    pub store_url: Option<String>,
+}
+
+impl Default for Options<'_> {
+    fn default() -> Self {
+        Options { delivery: "", extra: "", route_port: None, store_url: None }
+    }
+}
+
+impl Harness {
+    /// Writes the config, creates a key and the domain example.com with the CLI,
+    /// and starts `postwerk serve`.
+    pub fn start(opts: Options<'_>) -> Harness {
+        let root = tempfile::tempdir().unwrap();
+        let data = root.path().join("data");
+        let http = format!("127.0.0.1:{}", free_port());
+        let store = opts.store_url.clone().unwrap_or_else(|| format!("sqlite://{}/postwerk.db", data.display()));
+        let routes = opts
+            .route_port
+            .map(|p| format!("[delivery.routes]\n\"example.test\" = \"127.0.0.1:{p}\"\n"))
+            .unwrap_or_default();
+        let text = format!(
+            "data_dir = \"{}\"\n[http]\nlisten = \"{http}\"\n[store]\nurl = \"{store}\"\n[delivery]\nehlo_name = \"mta.postwerk.test\"\nbounce_domain = \"bounces.example.com\"\n{}\n{routes}{}\n",
+            data.display(),
+            opts.delivery,
+            opts.extra
+        );
+        let config = root.path().join("postwerk.toml");
+        std::fs::write(&config, text).unwrap();
+        let log = root.path().join("serve.log");
+        let mut h = Harness { data, config, http, key: String::new(), child: None, log, root };
+        let out = h.cli(&["keys", "create", "--name", "test", "--scopes", "send,read,write", "--quiet"]);
+        assert!(out.status.success(), "keys create: {}", String::from_utf8_lossy(&out.stderr));
+        h.key = String::from_utf8(out.stdout).unwrap().trim().to_string();
+        let out = h.cli(&["domains", "add", "example.com"]);
+        assert!(out.status.success(), "domains add: {}", String::from_utf8_lossy(&out.stderr));
+        h.serve();
+        h
+    }
+
+    /// Runs a CLI command against this instance's config.
+    pub fn cli(&self, args: &[&str]) -> Output {
+        Command::new(bin()).arg("--config").arg(&self.config).args(args).output().expect("run postwerk")
+    }
+
+    /// Starts (or restarts) `postwerk serve` and waits until the API answers.
+    pub fn serve(&mut self) {
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log).unwrap();
+        let child = Command::new(bin())
+            .arg("--config")
+            .arg(&self.config)
+            .arg("serve")
+            .env("POSTWERK_LOG", "info")
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("spawn postwerk serve");
+        self.child = Some(child);
+        let url = format!("http://{}/", self.http);
+        let up = wait_until(Duration::from_secs(30), || ureq::get(&url).call().is_ok());
+        assert!(up, "postwerk serve did not answer: {}", self.server_log());
+    }
+
+    /// The server's log so far.
+    pub fn server_log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// SIGKILLs the server.
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Sends SIGTERM and waits for a clean exit; returns its success.
+    pub fn stop(&mut self) -> bool {
+        let Some(mut c) = self.child.take() else { return true };
+        let _ = Command::new("kill").arg("-TERM").arg(c.id().to_string()).status();
+        c.wait().map(|s| s.success()).unwrap_or(false)
+    }
+
+    /// An HTTP request with this instance's key; returns (status, JSON body).
+    pub fn request(&self, method: &str, path: &str, body: Option<&Value>, headers: &[(&str, &str)]) -> (u16, Value) {
+        self.request_with_key(method, path, body, headers, Some(&self.key))
+    }
+
+    /// An HTTP request with a given key (or none).
+    pub fn request_with_key(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+        headers: &[(&str, &str)],
+        key: Option<&str>,
+    ) -> (u16, Value) {
+        let mut req = ureq::request(method, &format!("http://{}{}", self.http, path));
+        if let Some(k) = key {
+            req = req.set("Authorization", &format!("Bearer {k}"));
+        }
+        for (k, v) in headers {
+            req = req.set(k, v);
+        }
+        let result = match body {
+            Some(b) => req.send_json(b.clone()),
+            None => req.call(),
+        };
+        let resp = match result {
+            Ok(r) => r,
+            Err(ureq::Error::Status(_, r)) => r,
+            Err(e) => panic!("HTTP {method} {path}: {e}"),
+        };
+        let status = resp.status();
+        let text = resp.into_string().unwrap_or_default();
+        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    }
+
+    /// `POST path` with JSON.
+    pub fn post(&self, path: &str, body: Value) -> (u16, Value) {
+        self.request("POST", path, Some(&body), &[])
+    }
+
+    /// `GET path`.
+    pub fn get(&self, path: &str) -> (u16, Value) {
+        self.request("GET", path, None, &[])
+    }
+
+    /// Polls `GET /v1/messages/{id}` until every recipient is in a final state.
+    pub fn wait_final(&self, id: &str, timeout: Duration) -> Value {
+        let mut last = Value::Null;
+        wait_until(timeout, || {
+            let (_, v) = self.get(&format!("/v1/messages/{id}"));
+            let done = v["recipients"]
+                .as_array()
+                .is_some_and(|rs| rs.iter().all(|r| matches!(r["status"].as_str(), Some("delivered" | "bounced" | "expired"))));
+            last = v;
+            done
+        });
+        last
+    }
+}
+
+impl Drop for Harness {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+/// Verifies every DKIM signature of `eml` with dkimpy against the domain's DNS
+/// records as returned by the API. Returns (algorithm, verified) pairs.
+pub fn dkim_verify(domain_json: &Value, eml: &[u8], scratch: &Path) -> Vec<(String, bool)> {
+    let dj = scratch.join("domain.json");
+    let em = scratch.join("msg.eml");
+    std::fs::write(&dj, domain_json.to_string()).unwrap();
+    std::fs::write(&em, eml).unwrap();
+    let out = Command::new("python3").arg(support("dkim_verify.py")).arg(&dj).arg(&em).output().expect("python3");
+    assert!(out.status.success(), "dkim_verify.py failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .filter_map(|l| l.split_once(' ').map(|(a, v)| (a.to_string(), v == "True")))
+        .collect()
+}
+
+/// Counts files under `dir` (recursively) whose bytes contain `needle`.
+pub fn files_containing(dir: &Path, needle: &[u8]) -> Vec<PathBuf> {
+    let mut hits = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if std::fs::read(&p).is_ok_and(|b| b.windows(needle.len()).any(|w| w == needle)) {
+                hits.push(p);
+            }
+        }
+    }
+    hits
+}
