@@ -38,24 +38,40 @@ impl Caller {
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let unauthorized = |code: &'static str, msg: &str| ApiError::new(StatusCode::UNAUTHORIZED, code, msg);
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let unauthorized =
+            |code: &'static str, msg: &str| ApiError::new(StatusCode::UNAUTHORIZED, code, msg);
         let header = parts
             .headers
             .get(axum::http::header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .ok_or_else(|| unauthorized("missing_api_key", "send Authorization: Bearer <API key>"))?;
+            .ok_or_else(|| {
+                unauthorized("missing_api_key", "send Authorization: Bearer <API key>")
+            })?;
         let token = header
             .strip_prefix("Bearer ")
             .or_else(|| header.strip_prefix("bearer "))
             .ok_or_else(|| unauthorized("invalid_api_key", "expected a Bearer token"))?
             .trim();
         match apikeys::verify(&state.services, token).await {
-            Ok(key) => Ok(Caller { key_id: key.id, tenant_id: key.tenant_id, scopes: key.scopes }),
+            Ok(key) => Ok(Caller {
+                key_id: key.id,
+                tenant_id: key.tenant_id,
+                scopes: key.scopes,
+            }),
             Err(KeyError::Unavailable) => Err(ApiError::unavailable(&"key store unavailable")),
-            Err(KeyError::Revoked) => Err(unauthorized("api_key_revoked", "this API key was revoked")),
-            Err(KeyError::Expired) => Err(unauthorized("api_key_expired", "this API key has expired")),
-            Err(KeyError::Malformed | KeyError::Invalid) => Err(unauthorized("invalid_api_key", "invalid API key")),
+            Err(KeyError::Revoked) => {
+                Err(unauthorized("api_key_revoked", "this API key was revoked"))
+            }
+            Err(KeyError::Expired) => {
+                Err(unauthorized("api_key_expired", "this API key has expired"))
+            }
+            Err(KeyError::Malformed | KeyError::Invalid) => {
+                Err(unauthorized("invalid_api_key", "invalid API key"))
+            }
         }
     }
 }

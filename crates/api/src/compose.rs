@@ -143,22 +143,33 @@ pub struct Composed {
 
 /// Validates and renders a structured send. `ehlo_name` is the Message-ID domain.
 pub fn compose(req: &SendRequest, ehlo_name: &str) -> Result<Composed, ApiError> {
-    let from = req.from.parse().map_err(|e| ApiError::invalid("invalid_address", "from", e.to_string()))?;
+    let from = req
+        .from
+        .parse()
+        .map_err(|e| ApiError::invalid("invalid_address", "from", e.to_string()))?;
     let to = parse_list(&req.to, "to")?;
     let cc = parse_list(&req.cc, "cc")?;
     let bcc = parse_list(&req.bcc, "bcc")?;
     let reply_to = req
         .reply_to
         .as_ref()
-        .map(|r| r.parse().map_err(|e| ApiError::invalid("invalid_address", "reply_to", e.to_string())))
+        .map(|r| {
+            r.parse()
+                .map_err(|e| ApiError::invalid("invalid_address", "reply_to", e.to_string()))
+        })
         .transpose()?;
     let recipients = unique_recipients(to.iter().chain(&cc).chain(&bcc).map(|m| &m.address))?;
     let stream = stream_name(req.stream.as_deref())?;
     let (tags, metadata) = check_tags_metadata(&req.tags, &req.metadata)?;
-    let headers: Vec<(String, String)> = req.headers.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    let headers: Vec<(String, String)> = req
+        .headers
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
     for (name, value) in &headers {
-        mime::validate_header(name, value)
-            .map_err(|e| ApiError::invalid("invalid_header", format!("headers.{name}"), e.to_string()))?;
+        mime::validate_header(name, value).map_err(|e| {
+            ApiError::invalid("invalid_header", format!("headers.{name}"), e.to_string())
+        })?;
     }
     let attachments = decode_attachments(&req.attachments)?;
     let body_bytes = req.text.as_ref().map_or(0, String::len)
@@ -183,8 +194,21 @@ pub fn compose(req: &SendRequest, ehlo_name: &str) -> Result<Composed, ApiError>
     };
     let content = mime::render(&parts).map_err(mime_error)?;
     check_size(content.len())?;
-    let meta = MessageMeta { subject: Some(subject), from: Some(from.address.to_string()), tags, metadata };
-    Ok(finish(id, stream, from.address.domain().to_string(), content, None, meta, recipients))
+    let meta = MessageMeta {
+        subject: Some(subject),
+        from: Some(from.address.to_string()),
+        tags,
+        metadata,
+    };
+    Ok(finish(
+        id,
+        stream,
+        from.address.domain().to_string(),
+        content,
+        None,
+        meta,
+        recipients,
+    ))
 }
 
 /// Validates a raw send: the message must have a From header whose domain the
@@ -196,7 +220,11 @@ pub fn compose_raw(req: &RawRequest, ehlo_name: &str) -> Result<Composed, ApiErr
         .rcpt_to
         .iter()
         .enumerate()
-        .map(|(i, r)| Address::parse(r).map_err(|e| ApiError::invalid("invalid_address", format!("rcpt_to[{i}]"), e.to_string())))
+        .map(|(i, r)| {
+            Address::parse(r).map_err(|e| {
+                ApiError::invalid("invalid_address", format!("rcpt_to[{i}]"), e.to_string())
+            })
+        })
         .collect::<Result<Vec<_>, _>>()?;
     let recipients = unique_recipients(rcpts.iter())?;
     let stream = stream_name(req.stream.as_deref())?;
@@ -206,10 +234,20 @@ pub fn compose_raw(req: &RawRequest, ehlo_name: &str) -> Result<Composed, ApiErr
         .map_err(|_| ApiError::invalid("invalid_base64", "data", "data is not valid base64"))?;
     check_size(decoded.len())?;
     let mut message = normalize_crlf(&decoded);
-    let header_end = find_header_end(&message)
-        .ok_or_else(|| ApiError::invalid("invalid_message", "data", "no header/body separator (empty line)"))?;
-    let from_value = header_value(&message[..header_end], "from")
-        .ok_or_else(|| ApiError::invalid("missing_from_header", "data", "the message has no From header"))?;
+    let header_end = find_header_end(&message).ok_or_else(|| {
+        ApiError::invalid(
+            "invalid_message",
+            "data",
+            "no header/body separator (empty line)",
+        )
+    })?;
+    let from_value = header_value(&message[..header_end], "from").ok_or_else(|| {
+        ApiError::invalid(
+            "missing_from_header",
+            "data",
+            "the message has no From header",
+        )
+    })?;
     let from = Mailbox::parse(&from_value)
         .map_err(|e| ApiError::invalid("invalid_address", "data.From", e.to_string()))?;
     let id = new_id("msg");
@@ -224,8 +262,21 @@ pub fn compose_raw(req: &RawRequest, ehlo_name: &str) -> Result<Composed, ApiErr
         message.splice(0..0, prefix.into_bytes());
     }
     let subject = header_value(&message, "subject");
-    let meta = MessageMeta { subject, from: Some(from.address.to_string()), tags, metadata };
-    Ok(finish(id, stream, from.address.domain().to_string(), message, Some(mail_from), meta, recipients))
+    let meta = MessageMeta {
+        subject,
+        from: Some(from.address.to_string()),
+        tags,
+        metadata,
+    };
+    Ok(finish(
+        id,
+        stream,
+        from.address.domain().to_string(),
+        message,
+        Some(mail_from),
+        meta,
+        recipients,
+    ))
 }
 
 fn finish(
@@ -237,33 +288,60 @@ fn finish(
     meta: MessageMeta,
     recipients: Vec<Address>,
 ) -> Composed {
-    let recipients: Vec<(String, Address)> = recipients.into_iter().map(|a| (new_id("rcpt"), a)).collect();
+    let recipients: Vec<(String, Address)> = recipients
+        .into_iter()
+        .map(|a| (new_id("rcpt"), a))
+        .collect();
     let response = json!({
         "id": id,
         "recipients": recipients.iter().map(|(rid, a)| json!({"email": a.to_string(), "id": rid, "status": "queued"})).collect::<Vec<_>>(),
     });
-    Composed { submission: Submission { id, stream, from_domain, content, mail_from, meta, recipients }, response }
+    Composed {
+        submission: Submission {
+            id,
+            stream,
+            from_domain,
+            content,
+            mail_from,
+            meta,
+            recipients,
+        },
+        response,
+    }
 }
 
 fn parse_list(list: &Mailboxes, field: &str) -> Result<Vec<Mailbox>, ApiError> {
     list.items()
         .iter()
         .enumerate()
-        .map(|(i, m)| m.parse().map_err(|e| ApiError::invalid("invalid_address", format!("{field}[{i}]"), e.to_string())))
+        .map(|(i, m)| {
+            m.parse().map_err(|e| {
+                ApiError::invalid("invalid_address", format!("{field}[{i}]"), e.to_string())
+            })
+        })
         .collect()
 }
 
 fn unique_recipients<'a>(all: impl Iterator<Item = &'a Address>) -> Result<Vec<Address>, ApiError> {
     let mut seen = HashSet::new();
-    let unique: Vec<Address> = all.filter(|a| seen.insert(a.normalized())).cloned().collect();
+    let unique: Vec<Address> = all
+        .filter(|a| seen.insert(a.normalized()))
+        .cloned()
+        .collect();
     if unique.is_empty() {
-        return Err(ApiError::invalid("no_recipients", "to", "at least one recipient is required"));
+        return Err(ApiError::invalid(
+            "no_recipients",
+            "to",
+            "at least one recipient is required",
+        ));
     }
     if unique.len() > MAX_RECIPIENTS {
         return Err(ApiError::invalid(
             "too_many_recipients",
             "to",
-            format!("at most {MAX_RECIPIENTS} recipients per message (to + cc + bcc); use the batch endpoint"),
+            format!(
+                "at most {MAX_RECIPIENTS} recipients per message (to + cc + bcc); use the batch endpoint"
+            ),
         ));
     }
     Ok(unique)
@@ -274,26 +352,52 @@ fn stream_name(stream: Option<&str>) -> Result<String, ApiError> {
     if DEFAULT_STREAMS.contains(&s) {
         Ok(s.to_string())
     } else {
-        Err(ApiError::invalid("unknown_stream", "stream", "unknown stream (use transactional or broadcast)"))
+        Err(ApiError::invalid(
+            "unknown_stream",
+            "stream",
+            "unknown stream (use transactional or broadcast)",
+        ))
     }
 }
 
 type TagsAndMetadata = (Vec<String>, Map<String, Value>);
 
-fn check_tags_metadata(tags: &[String], metadata: &Map<String, Value>) -> Result<TagsAndMetadata, ApiError> {
+fn check_tags_metadata(
+    tags: &[String],
+    metadata: &Map<String, Value>,
+) -> Result<TagsAndMetadata, ApiError> {
     if tags.len() > MAX_TAGS {
-        return Err(ApiError::invalid("too_many_tags", "tags", format!("at most {MAX_TAGS} tags")));
+        return Err(ApiError::invalid(
+            "too_many_tags",
+            "tags",
+            format!("at most {MAX_TAGS} tags"),
+        ));
     }
     for (i, t) in tags.iter().enumerate() {
         if t.is_empty() || t.len() > MAX_TAG_LEN || t.chars().any(char::is_control) {
-            return Err(ApiError::invalid("invalid_tag", format!("tags[{i}]"), format!("tags are 1–{MAX_TAG_LEN} printable characters")));
+            return Err(ApiError::invalid(
+                "invalid_tag",
+                format!("tags[{i}]"),
+                format!("tags are 1–{MAX_TAG_LEN} printable characters"),
+            ));
         }
     }
     if metadata.len() > MAX_METADATA_KEYS {
-        return Err(ApiError::invalid("invalid_metadata", "metadata", format!("at most {MAX_METADATA_KEYS} keys")));
+        return Err(ApiError::invalid(
+            "invalid_metadata",
+            "metadata",
+            format!("at most {MAX_METADATA_KEYS} keys"),
+        ));
     }
-    if let Some((k, _)) = metadata.iter().find(|(_, v)| !(v.is_string() || v.is_number() || v.is_boolean())) {
-        return Err(ApiError::invalid("invalid_metadata", format!("metadata.{k}"), "metadata values must be strings, numbers or booleans"));
+    if let Some((k, _)) = metadata
+        .iter()
+        .find(|(_, v)| !(v.is_string() || v.is_number() || v.is_boolean()))
+    {
+        return Err(ApiError::invalid(
+            "invalid_metadata",
+            format!("metadata.{k}"),
+            "metadata values must be strings, numbers or booleans",
+        ));
     }
     Ok((tags.to_vec(), metadata.clone()))
 }
@@ -304,7 +408,11 @@ fn decode_attachments(inputs: &[AttachmentInput]) -> Result<Vec<Attachment>, Api
         .enumerate()
         .map(|(i, a)| {
             let content = B64.decode(a.content.trim()).map_err(|_| {
-                ApiError::invalid("invalid_attachment", format!("attachments[{i}].content"), "content is not valid base64")
+                ApiError::invalid(
+                    "invalid_attachment",
+                    format!("attachments[{i}].content"),
+                    "content is not valid base64",
+                )
             })?;
             Ok(Attachment {
                 filename: a.filename.clone(),
@@ -319,7 +427,9 @@ fn decode_attachments(inputs: &[AttachmentInput]) -> Result<Vec<Attachment>, Api
 fn mime_error(e: MimeError) -> ApiError {
     let (code, field) = match &e {
         MimeError::NoBody => ("no_content", "text".to_string()),
-        MimeError::ReservedHeader(h) | MimeError::BadHeaderValue(h) => ("invalid_header", format!("headers.{h}")),
+        MimeError::ReservedHeader(h) | MimeError::BadHeaderValue(h) => {
+            ("invalid_header", format!("headers.{h}"))
+        }
         MimeError::BadHeaderName => ("invalid_header", "headers".to_string()),
         MimeError::BadContentType | MimeError::BadFilename | MimeError::BadContentId => {
             ("invalid_attachment", "attachments".to_string())
@@ -330,7 +440,11 @@ fn mime_error(e: MimeError) -> ApiError {
 
 fn check_size(len: usize) -> Result<(), ApiError> {
     if len > MAX_MESSAGE_BYTES {
-        return Err(ApiError::invalid("message_too_large", "message", "the message exceeds 25 MB"));
+        return Err(ApiError::invalid(
+            "message_too_large",
+            "message",
+            "the message exceeds 25 MB",
+        ));
     }
     Ok(())
 }
@@ -358,7 +472,10 @@ fn find_header_end(message: &[u8]) -> Option<usize> {
     if message.starts_with(b"\r\n") {
         return Some(0);
     }
-    message.windows(4).position(|w| w == b"\r\n\r\n").map(|p| p + 2)
+    message
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map(|p| p + 2)
 }
 
 /// The unfolded value of the first header called `name` (case-insensitive).
@@ -369,7 +486,9 @@ fn header_value(headers: &[u8], name: &str) -> Option<String> {
         if line.is_empty() {
             break;
         }
-        let Some((n, v)) = line.split_once(':') else { continue };
+        let Some((n, v)) = line.split_once(':') else {
+            continue;
+        };
         if n.trim().eq_ignore_ascii_case(name) {
             let mut value = v.trim().to_string();
             while let Some(cont) = lines.peek().filter(|l| l.starts_with([' ', '\t'])) {
@@ -415,28 +534,80 @@ mod tests {
     #[test]
     fn refuses_bad_input_with_codes_and_fields() {
         let cases = [
-            (json!({"from": "x", "to": ["bob@example.test"], "text": "t"}), "invalid_address", "from"),
-            (json!({"from": "a@example.com", "to": ["ok@example.test", "not an address"], "text": "t"}), "invalid_address", "to[1]"),
-            (json!({"from": "a@example.com", "to": [], "text": "t"}), "no_recipients", "to"),
-            (json!({"from": "a@example.com", "to": ["b@example.test"]}), "no_content", "text"),
-            (json!({"from": "a@example.com", "to": ["b@example.test"], "text": "t", "stream": "nope"}), "unknown_stream", "stream"),
-            (json!({"from": "a@example.com", "to": ["b@example.test"], "text": "t", "headers": {"Bcc": "x@y.z"}}), "invalid_header", "headers.Bcc"),
-            (json!({"from": "a@example.com", "to": ["b@example.test"], "text": "t", "attachments": [{"filename": "a", "content": "!!"}]}), "invalid_attachment", "attachments[0].content"),
-            (json!({"from": "a@example.com", "to": ["b@example.test"], "text": "t", "metadata": {"k": {"nested": 1}}}), "invalid_metadata", "metadata.k"),
+            (
+                json!({"from": "x", "to": ["bob@example.test"], "text": "t"}),
+                "invalid_address",
+                "from",
+            ),
+            (
+                json!({"from": "a@example.com", "to": ["ok@example.test", "not an address"], "text": "t"}),
+                "invalid_address",
+                "to[1]",
+            ),
+            (
+                json!({"from": "a@example.com", "to": [], "text": "t"}),
+                "no_recipients",
+                "to",
+            ),
+            (
+                json!({"from": "a@example.com", "to": ["b@example.test"]}),
+                "no_content",
+                "text",
+            ),
+            (
+                json!({"from": "a@example.com", "to": ["b@example.test"], "text": "t", "stream": "nope"}),
+                "unknown_stream",
+                "stream",
+            ),
+            (
+                json!({"from": "a@example.com", "to": ["b@example.test"], "text": "t", "headers": {"Bcc": "x@y.z"}}),
+                "invalid_header",
+                "headers.Bcc",
+            ),
+            (
+                json!({"from": "a@example.com", "to": ["b@example.test"], "text": "t", "attachments": [{"filename": "a", "content": "!!"}]}),
+                "invalid_attachment",
+                "attachments[0].content",
+            ),
+            (
+                json!({"from": "a@example.com", "to": ["b@example.test"], "text": "t", "metadata": {"k": {"nested": 1}}}),
+                "invalid_metadata",
+                "metadata.k",
+            ),
         ];
         for (body, code, field) in cases {
-            let err = compose(&req(body.clone()), "h.example").err().unwrap_or_else(|| panic!("{body} accepted"));
-            assert_eq!((err.code, err.field.as_deref()), (code, Some(field)), "{body}");
+            let err = compose(&req(body.clone()), "h.example")
+                .err()
+                .unwrap_or_else(|| panic!("{body} accepted"));
+            assert_eq!(
+                (err.code, err.field.as_deref()),
+                (code, Some(field)),
+                "{body}"
+            );
         }
         let many: Vec<String> = (0..51).map(|i| format!("r{i}@example.test")).collect();
-        let err = compose(&req(json!({"from": "a@example.com", "to": many, "text": "t"})), "h.example").err().unwrap();
+        let err = compose(
+            &req(json!({"from": "a@example.com", "to": many, "text": "t"})),
+            "h.example",
+        )
+        .err()
+        .unwrap();
         assert_eq!(err.code, "too_many_recipients");
     }
 
     #[test]
     fn duplicate_recipients_are_sent_once() {
-        let r = req(json!({"from": "a@example.com", "to": ["B@example.test"], "cc": ["b@EXAMPLE.test"], "text": "t"}));
-        assert_eq!(compose(&r, "h.example").unwrap().submission.recipients.len(), 1);
+        let r = req(
+            json!({"from": "a@example.com", "to": ["B@example.test"], "cc": ["b@EXAMPLE.test"], "text": "t"}),
+        );
+        assert_eq!(
+            compose(&r, "h.example")
+                .unwrap()
+                .submission
+                .recipients
+                .len(),
+            1
+        );
     }
 
     #[test]
@@ -446,10 +617,16 @@ mod tests {
         let c = compose_raw(&r, "mta.example.com").unwrap();
         let text = String::from_utf8(c.submission.content.clone()).unwrap();
         assert!(text.starts_with("Message-ID: <msg_"), "{text}");
-        assert!(text.contains("\r\nDate: ") && text.ends_with("\r\nbody\r\n"), "{text}");
+        assert!(
+            text.contains("\r\nDate: ") && text.ends_with("\r\nbody\r\n"),
+            "{text}"
+        );
         assert_eq!(c.submission.from_domain, "example.com");
         assert_eq!(c.submission.meta.subject.as_deref(), Some("Hi"));
         let bad: RawRequest = serde_json::from_value(json!({"mail_from": "a@example.com", "rcpt_to": ["b@example.test"], "data": B64.encode("Subject: x\n\nb")})).unwrap();
-        assert_eq!(compose_raw(&bad, "h.example").err().unwrap().code, "missing_from_header");
+        assert_eq!(
+            compose_raw(&bad, "h.example").err().unwrap().code,
+            "missing_from_header"
+        );
     }
 }

@@ -31,9 +31,17 @@ pub async fn create(
     caller.require(Scope::Write)?;
     match domains::create_domain(&state.services, &caller.tenant_id, &req.domain).await {
         Ok(d) => Ok((StatusCode::CREATED, Json(domain_json(&state, &d)))),
-        Err(DomainError::Invalid) => Err(ApiError::invalid("invalid_domain", "domain", "not a valid domain name")),
-        Err(DomainError::Exists) => Err(ApiError::new(StatusCode::CONFLICT, "domain_exists", "domain already registered")
-            .with_field("domain")),
+        Err(DomainError::Invalid) => Err(ApiError::invalid(
+            "invalid_domain",
+            "domain",
+            "not a valid domain name",
+        )),
+        Err(DomainError::Exists) => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "domain_exists",
+            "domain already registered",
+        )
+        .with_field("domain")),
         Err(e) => Err(ApiError::unavailable(&e)),
     }
 }
@@ -59,8 +67,15 @@ pub async fn show(
 /// All domains of the caller's tenant (scope `read`).
 pub async fn list(State(state): State<AppState>, caller: Caller) -> Result<Json<Value>, ApiError> {
     caller.require(Scope::Read)?;
-    let all = state.services.store.list_domains(&caller.tenant_id).await.map_err(|e| ApiError::unavailable(&e))?;
-    Ok(Json(json!({ "domains": all.iter().map(|d| domain_json(&state, d)).collect::<Vec<_>>() })))
+    let all = state
+        .services
+        .store
+        .list_domains(&caller.tenant_id)
+        .await
+        .map_err(|e| ApiError::unavailable(&e))?;
+    Ok(Json(
+        json!({ "domains": all.iter().map(|d| domain_json(&state, d)).collect::<Vec<_>>() }),
+    ))
 }
 
 fn domain_json(state: &AppState, d: &DomainRecord) -> Value {

@@ -45,11 +45,20 @@ pub struct Inner<'a> {
 impl ApiError {
     /// A new error.
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        ApiError { status, code, message: message.into(), field: None }
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+            field: None,
+        }
     }
 
     /// 422 for a field that failed validation.
-    pub fn invalid(code: &'static str, field: impl Into<String>, message: impl Into<String>) -> Self {
+    pub fn invalid(
+        code: &'static str,
+        field: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
         ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, message).with_field(field)
     }
 
@@ -61,24 +70,42 @@ impl ApiError {
 
     /// 404 for a resource that does not exist for this tenant.
     pub fn not_found(what: &str) -> Self {
-        ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("{what} not found"))
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("{what} not found"),
+        )
     }
 
     /// 503: the store failed; nothing was acknowledged.
     pub fn unavailable(cause: &dyn std::fmt::Display) -> Self {
         tracing::error!(error = %cause, "request failed on an internal error");
-        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "service temporarily unavailable; nothing was stored, retry later")
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "service temporarily unavailable; nothing was stored, retry later",
+        )
     }
 
     /// The error as the JSON object nested under `"error"`.
     pub fn inner(&self) -> Inner<'_> {
-        Inner { code: self.code, message: &self.message, field: self.field.as_deref() }
+        Inner {
+            code: self.code,
+            message: &self.message,
+            field: self.field.as_deref(),
+        }
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.status, Json(Body { error: self.inner() })).into_response()
+        (
+            self.status,
+            Json(Body {
+                error: self.inner(),
+            }),
+        )
+            .into_response()
     }
 }
 
@@ -104,16 +131,22 @@ fn json_rejection(r: JsonRejection) -> ApiError {
             "unsupported_media_type",
             "send Content-Type: application/json",
         ),
-        JsonRejection::JsonSyntaxError(e) => {
-            ApiError::new(StatusCode::BAD_REQUEST, "invalid_json", format!("malformed JSON: {}", source_text(&e)))
-        }
+        JsonRejection::JsonSyntaxError(e) => ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_json",
+            format!("malformed JSON: {}", source_text(&e)),
+        ),
         JsonRejection::JsonDataError(e) => data_error(&source_text(&e)),
         JsonRejection::BytesRejection(_) => ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             "payload_too_large",
             "request body too large or unreadable",
         ),
-        other => ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", other.body_text()),
+        other => ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            other.body_text(),
+        ),
     }
 }
 
@@ -130,19 +163,31 @@ fn source_text(e: &dyn std::error::Error) -> String {
 /// Maps a serde data error (`unknown field`, `missing field`, wrong type) to a 400
 /// naming the field. Serde messages quote field names, never values, for these cases.
 pub(crate) fn data_error(text: &str) -> ApiError {
-    let quoted = text.split('`').nth(1).map(str::to_string);
-    let (code, msg) = if text.starts_with("unknown field") {
-        ("unknown_field", "unknown field")
-    } else if text.starts_with("missing field") {
-        ("missing_field", "missing required field")
-    } else {
-        ("invalid_field", "invalid value")
+    // axum prefixes the serde message with the JSON path ("to[0]: invalid type …").
+    let (path, detail) = match text.split_once(": ") {
+        Some((p, d)) if !p.contains(' ') => (Some(p), d),
+        _ => (None, text),
     };
-    let path = text.split(" at line").next().unwrap_or(text);
-    let field = if code == "invalid_field" { None } else { quoted };
-    let message = match &field {
-        Some(f) => format!("{msg}: {f}"),
-        None => format!("{msg}: {path}"),
+    let detail = detail.split(" at line").next().unwrap_or(detail);
+    let quoted = detail.split('`').nth(1);
+    let (code, field, message) = if detail.starts_with("unknown field") {
+        (
+            "unknown_field",
+            quoted.map(str::to_string),
+            format!("unknown field: {}", quoted.unwrap_or("?")),
+        )
+    } else if detail.starts_with("missing field") {
+        (
+            "missing_field",
+            quoted.map(str::to_string),
+            format!("missing required field: {}", quoted.unwrap_or("?")),
+        )
+    } else {
+        (
+            "invalid_field",
+            path.filter(|p| *p != ".").map(str::to_string),
+            format!("invalid value: {detail}"),
+        )
     };
     let mut err = ApiError::new(StatusCode::BAD_REQUEST, code, message);
     err.field = field;
@@ -158,9 +203,18 @@ mod tests {
         let e = data_error("unknown field `tos`, expected one of `from`, `to` at line 1 column 7");
         assert_eq!((e.code, e.field.as_deref()), ("unknown_field", Some("tos")));
         let e = data_error("missing field `from` at line 1 column 2");
-        assert_eq!((e.code, e.field.as_deref()), ("missing_field", Some("from")));
-        let e = data_error("invalid type: integer `3`, expected a string at line 1 column 9");
-        assert_eq!(e.code, "invalid_field");
+        assert_eq!(
+            (e.code, e.field.as_deref()),
+            ("missing_field", Some("from"))
+        );
+        let e = data_error("tos: unknown field `tos`, expected one of `from`, `to`");
+        assert_eq!((e.code, e.field.as_deref()), ("unknown_field", Some("tos")));
+        let e =
+            data_error("to[0]: invalid type: integer `3`, expected a string at line 1 column 9");
+        assert_eq!(
+            (e.code, e.field.as_deref()),
+            ("invalid_field", Some("to[0]"))
+        );
         assert_eq!(e.status, StatusCode::BAD_REQUEST);
     }
 }

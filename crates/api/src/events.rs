@@ -44,7 +44,11 @@ pub async fn list_events(
 ) -> Result<Json<Value>, ApiError> {
     caller.require(Scope::Read)?;
     let Query(q) = query.map_err(|e| ApiError::invalid("invalid_query", "query", e.body_text()))?;
-    let keys = state.services.tenant_keys(&caller.tenant_id).await.map_err(|e| ApiError::unavailable(&e))?;
+    let keys = state
+        .services
+        .tenant_keys(&caller.tenant_id)
+        .await
+        .map_err(|e| ApiError::unavailable(&e))?;
     let rcpt_hash = q
         .recipient
         .as_deref()
@@ -57,17 +61,27 @@ pub async fn list_events(
     let event_type = q
         .event_type
         .as_deref()
-        .map(|t| t.parse::<EventType>().map_err(|_| ApiError::invalid("invalid_type", "type", "unknown event type")))
+        .map(|t| {
+            t.parse::<EventType>()
+                .map_err(|_| ApiError::invalid("invalid_type", "type", "unknown event type"))
+        })
         .transpose()?;
     let since = q.since.as_deref().map(parse_time).transpose()?;
     let after_seq = q
         .cursor
         .as_deref()
-        .map(|c| c.parse::<i64>().map_err(|_| ApiError::invalid("invalid_cursor", "cursor", "invalid cursor")))
+        .map(|c| {
+            c.parse::<i64>()
+                .map_err(|_| ApiError::invalid("invalid_cursor", "cursor", "invalid cursor"))
+        })
         .transpose()?;
     let limit = q.limit.unwrap_or(DEFAULT_LIMIT);
     if !(1..=MAX_LIMIT).contains(&limit) {
-        return Err(ApiError::invalid("invalid_limit", "limit", format!("limit must be 1–{MAX_LIMIT}")));
+        return Err(ApiError::invalid(
+            "invalid_limit",
+            "limit",
+            format!("limit must be 1–{MAX_LIMIT}"),
+        ));
     }
     let filter = EventFilter {
         tenant_id: caller.tenant_id.clone(),
@@ -78,8 +92,15 @@ pub async fn list_events(
         after_seq,
         limit,
     };
-    let events = state.services.store.list_events(filter).await.map_err(|e| ApiError::unavailable(&e))?;
-    let next = (events.len() == limit).then(|| events.last().map(|e| e.seq.to_string())).flatten();
+    let events = state
+        .services
+        .store
+        .list_events(filter)
+        .await
+        .map_err(|e| ApiError::unavailable(&e))?;
+    let next = (events.len() == limit)
+        .then(|| events.last().map(|e| e.seq.to_string()))
+        .flatten();
     Ok(Json(json!({
         "events": events.iter().map(|e| view::event(e, &keys)).collect::<Vec<_>>(),
         "next_cursor": next,

@@ -43,7 +43,11 @@ pub struct AppState {
 impl AppState {
     /// State over running services.
     pub fn new(services: Arc<Services>, engine: Arc<Engine>) -> Self {
-        AppState { services, engine, registered: Arc::default() }
+        AppState {
+            services,
+            engine,
+            registered: Arc::default(),
+        }
     }
 }
 
@@ -72,10 +76,14 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
 }
 
-async fn health(axum::extract::State(state): axum::extract::State<AppState>) -> axum::Json<serde_json::Value> {
+async fn health(
+    axum::extract::State(state): axum::extract::State<AppState>,
+) -> axum::Json<serde_json::Value> {
     axum::Json(serde_json::json!({
         "service": "postwerk",
         "version": env!("CARGO_PKG_VERSION"),
@@ -86,5 +94,8 @@ async fn health(axum::extract::State(state): axum::extract::State<AppState>) -> 
 }
 
 async fn openapi() -> impl axum::response::IntoResponse {
-    ([(axum::http::header::CONTENT_TYPE, "application/json")], include_str!("../../../docs/openapi.json"))
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        include_str!("../../../docs/openapi.json"),
+    )
 }

@@ -7,7 +7,9 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use postwerk_core::model::Scope;
-use postwerk_mta::accept::{self, AcceptError, IdempotentResponse, Submission, idempotency_context};
+use postwerk_mta::accept::{
+    self, AcceptError, IdempotentResponse, Submission, idempotency_context,
+};
 use postwerk_mta::context::now_ms;
 use postwerk_store::{IDEMPOTENCY_TTL_MS, Store};
 use ring::digest;
@@ -33,8 +35,18 @@ pub async fn send(
     caller.require(Scope::Send)?;
     idempotent(&state, &caller, &headers, async {
         let composed = compose::compose(&req, &state.services.config.delivery.ehlo_name)?;
-        check_domain(&state, &caller.tenant_id, &composed.submission.from_domain, "from").await?;
-        Ok((StatusCode::ACCEPTED, vec![composed.submission], composed.response))
+        check_domain(
+            &state,
+            &caller.tenant_id,
+            &composed.submission.from_domain,
+            "from",
+        )
+        .await?;
+        Ok((
+            StatusCode::ACCEPTED,
+            vec![composed.submission],
+            composed.response,
+        ))
     })
     .await
 }
@@ -49,8 +61,18 @@ pub async fn send_raw(
     caller.require(Scope::Send)?;
     idempotent(&state, &caller, &headers, async {
         let composed = compose::compose_raw(&req, &state.services.config.delivery.ehlo_name)?;
-        check_domain(&state, &caller.tenant_id, &composed.submission.from_domain, "data.From").await?;
-        Ok((StatusCode::ACCEPTED, vec![composed.submission], composed.response))
+        check_domain(
+            &state,
+            &caller.tenant_id,
+            &composed.submission.from_domain,
+            "data.From",
+        )
+        .await?;
+        Ok((
+            StatusCode::ACCEPTED,
+            vec![composed.submission],
+            composed.response,
+        ))
     })
     .await
 }
@@ -73,39 +95,63 @@ pub async fn send_batch(
 ) -> Result<Response, ApiError> {
     caller.require(Scope::Send)?;
     if req.messages.is_empty() || req.messages.len() > MAX_BATCH {
-        return Err(ApiError::invalid("invalid_batch", "messages", format!("send 1 to {MAX_BATCH} messages")));
+        return Err(ApiError::invalid(
+            "invalid_batch",
+            "messages",
+            format!("send 1 to {MAX_BATCH} messages"),
+        ));
     }
     idempotent(&state, &caller, &headers, async {
         let mut results = Vec::with_capacity(req.messages.len());
         let mut submissions = Vec::with_capacity(req.messages.len());
         for (i, raw) in req.messages.into_iter().enumerate() {
             match compose_one(&state, &caller, raw).await {
-                Ok(Composed { submission, response }) => {
+                Ok(Composed {
+                    submission,
+                    response,
+                }) => {
                     submissions.push(submission);
                     results.push(response);
                 }
                 Err(e) => {
                     let field = e.field.as_deref().map(|f| format!("messages[{i}].{f}"));
-                    results.push(json!({"error": {"code": e.code, "message": e.message, "field": field}}));
+                    results.push(
+                        json!({"error": {"code": e.code, "message": e.message, "field": field}}),
+                    );
                 }
             }
         }
-        let status = if submissions.len() == results.len() { StatusCode::ACCEPTED } else { StatusCode::MULTI_STATUS };
+        let status = if submissions.len() == results.len() {
+            StatusCode::ACCEPTED
+        } else {
+            StatusCode::MULTI_STATUS
+        };
         Ok((status, submissions, json!({ "results": results })))
     })
     .await
 }
 
 async fn compose_one(state: &AppState, caller: &Caller, raw: Value) -> Result<Composed, ApiError> {
-    let req: SendRequest = serde_json::from_value(raw)
-        .map_err(|e| crate::error::data_error(&e.to_string()))?;
+    let req: SendRequest =
+        serde_json::from_value(raw).map_err(|e| crate::error::data_error(&e.to_string()))?;
     let composed = compose::compose(&req, &state.services.config.delivery.ehlo_name)?;
-    check_domain(state, &caller.tenant_id, &composed.submission.from_domain, "from").await?;
+    check_domain(
+        state,
+        &caller.tenant_id,
+        &composed.submission.from_domain,
+        "from",
+    )
+    .await?;
     Ok(composed)
 }
 
 /// 422 `domain_not_registered` unless the tenant registered `domain`.
-async fn check_domain(state: &AppState, tenant_id: &str, domain: &str, field: &str) -> Result<(), ApiError> {
+async fn check_domain(
+    state: &AppState,
+    tenant_id: &str,
+    domain: &str,
+    field: &str,
+) -> Result<(), ApiError> {
     let key = (tenant_id.to_string(), domain.to_string());
     if state.registered.read().is_ok_and(|s| s.contains(&key)) {
         return Ok(());
@@ -139,10 +185,22 @@ async fn idempotent(
     let key_hash = match headers.get("idempotency-key") {
         None => None,
         Some(v) => {
-            let key = v.to_str().ok().filter(|k| !k.is_empty() && k.len() <= 255).ok_or_else(|| {
-                ApiError::new(StatusCode::BAD_REQUEST, "invalid_idempotency_key", "Idempotency-Key must be 1–255 visible characters")
-            })?;
-            Some(digest::digest(&digest::SHA256, key.as_bytes()).as_ref().to_vec())
+            let key = v
+                .to_str()
+                .ok()
+                .filter(|k| !k.is_empty() && k.len() <= 255)
+                .ok_or_else(|| {
+                    ApiError::new(
+                        StatusCode::BAD_REQUEST,
+                        "invalid_idempotency_key",
+                        "Idempotency-Key must be 1–255 visible characters",
+                    )
+                })?;
+            Some(
+                digest::digest(&digest::SHA256, key.as_bytes())
+                    .as_ref()
+                    .to_vec(),
+            )
         }
     };
     if let Some(hash) = &key_hash
@@ -156,31 +214,68 @@ async fn idempotent(
     }
     let record = key_hash.as_ref().map(|h| IdempotentResponse {
         key_hash: h.clone(),
-        response: serde_json::to_vec(&json!({"status": status.as_u16(), "body": body})).unwrap_or_default(),
+        response: serde_json::to_vec(&json!({"status": status.as_u16(), "body": body}))
+            .unwrap_or_default(),
     });
-    match accept::accept(&state.services, &state.engine, &caller.tenant_id, submissions, record).await {
+    match accept::accept(
+        &state.services,
+        &state.engine,
+        &caller.tenant_id,
+        submissions,
+        record,
+    )
+    .await
+    {
         Ok(()) => Ok((status, Json(body)).into_response()),
         Err(AcceptError::IdempotencyKeyUsed) => {
             let hash = key_hash.unwrap_or_default();
-            replay(state, &caller.tenant_id, &hash).await?.ok_or_else(|| {
-                ApiError::new(StatusCode::CONFLICT, "idempotency_conflict", "a request with this Idempotency-Key is in progress")
-            })
+            replay(state, &caller.tenant_id, &hash)
+                .await?
+                .ok_or_else(|| {
+                    ApiError::new(
+                        StatusCode::CONFLICT,
+                        "idempotency_conflict",
+                        "a request with this Idempotency-Key is in progress",
+                    )
+                })
         }
         Err(AcceptError::Service(e)) => Err(ApiError::unavailable(&e)),
     }
 }
 
-async fn replay(state: &AppState, tenant_id: &str, key_hash: &[u8]) -> Result<Option<Response>, ApiError> {
+async fn replay(
+    state: &AppState,
+    tenant_id: &str,
+    key_hash: &[u8],
+) -> Result<Option<Response>, ApiError> {
     let since = now_ms() - IDEMPOTENCY_TTL_MS;
-    let Some(rec) = state.services.store.get_idempotency(tenant_id, key_hash, since).await.map_err(|e| ApiError::unavailable(&e))? else {
+    let Some(rec) = state
+        .services
+        .store
+        .get_idempotency(tenant_id, key_hash, since)
+        .await
+        .map_err(|e| ApiError::unavailable(&e))?
+    else {
         return Ok(None);
     };
-    let keys = state.services.tenant_keys(tenant_id).await.map_err(|e| ApiError::unavailable(&e))?;
-    let stored = keys.open(&idempotency_context(key_hash), &rec.response_enc).map_err(|e| ApiError::unavailable(&e))?;
+    let keys = state
+        .services
+        .tenant_keys(tenant_id)
+        .await
+        .map_err(|e| ApiError::unavailable(&e))?;
+    let stored = keys
+        .open(&idempotency_context(key_hash), &rec.response_enc)
+        .map_err(|e| ApiError::unavailable(&e))?;
     let stored: Value = serde_json::from_slice(&stored).map_err(|e| ApiError::unavailable(&e))?;
-    let status = stored["status"].as_u64().and_then(|s| StatusCode::from_u16(s as u16).ok()).unwrap_or(StatusCode::ACCEPTED);
+    let status = stored["status"]
+        .as_u64()
+        .and_then(|s| StatusCode::from_u16(s as u16).ok())
+        .unwrap_or(StatusCode::ACCEPTED);
     let mut resp = (status, Json(stored["body"].clone())).into_response();
-    resp.headers_mut().insert("idempotent-replayed", axum::http::HeaderValue::from_static("true"));
+    resp.headers_mut().insert(
+        "idempotent-replayed",
+        axum::http::HeaderValue::from_static("true"),
+    );
     Ok(Some(resp))
 }
 
@@ -198,10 +293,17 @@ pub async fn get_message(
         .await
         .map_err(|e| ApiError::unavailable(&e))?
         .ok_or_else(|| ApiError::not_found("message"))?;
-    let keys = state.services.tenant_keys(&caller.tenant_id).await.map_err(|e| ApiError::unavailable(&e))?;
+    let keys = state
+        .services
+        .tenant_keys(&caller.tenant_id)
+        .await
+        .map_err(|e| ApiError::unavailable(&e))?;
     let mut events_by_rcpt: HashMap<&str, Vec<Value>> = HashMap::new();
     for e in &record.events {
-        events_by_rcpt.entry(e.recipient_id.as_str()).or_default().push(view::event(e, &keys));
+        events_by_rcpt
+            .entry(e.recipient_id.as_str())
+            .or_default()
+            .push(view::event(e, &keys));
     }
     let meta = view::meta(&record.id, &record.meta_enc, &keys);
     let recipients: Vec<Value> = record

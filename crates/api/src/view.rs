@@ -8,12 +8,15 @@ use serde_json::{Value, json};
 
 /// RFC 3339 time from Unix milliseconds.
 pub fn time(ms: i64) -> Option<String> {
-    chrono::DateTime::from_timestamp_millis(ms).map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
 }
 
 /// A recipient's address.
 pub fn address(recipient_id: &str, sealed: &[u8], keys: &TenantKeys) -> Option<String> {
-    keys.open(&format!("rcpt:{recipient_id}"), sealed).ok().and_then(|b| String::from_utf8(b).ok())
+    keys.open(&format!("rcpt:{recipient_id}"), sealed)
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
 }
 
 /// A message's summary.

@@ -143,7 +143,10 @@ impl Mailbox {
             return Err(AddressError::ControlCharacter);
         }
         Ok(Mailbox {
-            name: name.map(str::trim).filter(|n| !n.is_empty()).map(String::from),
+            name: name
+                .map(str::trim)
+                .filter(|n| !n.is_empty())
+                .map(String::from),
             address: Address::parse(email)?,
         })
     }
@@ -222,8 +225,14 @@ mod tests {
         ] {
             assert!(Address::parse(ok).is_ok(), "{ok} should parse");
         }
-        assert_eq!(Address::parse("A@Example.COM").unwrap().domain(), "example.com");
-        assert_eq!(Address::parse("A@Example.COM").unwrap().normalized(), "a@example.com");
+        assert_eq!(
+            Address::parse("A@Example.COM").unwrap().domain(),
+            "example.com"
+        );
+        assert_eq!(
+            Address::parse("A@Example.COM").unwrap().normalized(),
+            "a@example.com"
+        );
     }
 
     #[test]
@@ -239,7 +248,10 @@ mod tests {
             ("bob@localhost", AddressError::BadDomain),
             ("bob@-x.com", AddressError::BadDomain),
             ("bob@exa_mple.com", AddressError::BadDomain),
-            ("bob@example.com\r\nBcc: x@y.z", AddressError::ControlCharacter),
+            (
+                "bob@example.com\r\nBcc: x@y.z",
+                AddressError::ControlCharacter,
+            ),
         ];
         for (input, want) in cases {
             assert_eq!(Address::parse(input), Err(want), "{input:?}");
@@ -257,9 +269,15 @@ mod tests {
         assert_eq!(q.name.as_deref(), Some("Smith, Bob"));
         assert_eq!(Mailbox::parse("<x@example.com>").unwrap().name, None);
         assert_eq!(Mailbox::parse("x@example.com").unwrap().name, None);
-        assert_eq!(Mailbox::parse("Alice <a@example.com"), Err(AddressError::Unbalanced));
         assert_eq!(
-            Mailbox::from_parts("carol@example.test", Some("Carol")).unwrap().name.as_deref(),
+            Mailbox::parse("Alice <a@example.com"),
+            Err(AddressError::Unbalanced)
+        );
+        assert_eq!(
+            Mailbox::from_parts("carol@example.test", Some("Carol"))
+                .unwrap()
+                .name
+                .as_deref(),
             Some("Carol")
         );
     }

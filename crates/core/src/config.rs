@@ -170,9 +170,9 @@ impl Config {
         apply_env(&mut doc, env)?;
         // Re-parse from the original text first so that errors carry line numbers.
         toml::from_str::<Config>(text).map_err(|e| ConfigError::Parse(e.to_string()))?;
-        let config: Config = doc
-            .try_into()
-            .map_err(|e: toml::de::Error| ConfigError::Parse(format!("environment override: {e}")))?;
+        let config: Config = doc.try_into().map_err(|e: toml::de::Error| {
+            ConfigError::Parse(format!("environment override: {e}"))
+        })?;
         config.validate()?;
         Ok(config)
     }
@@ -195,7 +195,10 @@ impl Config {
                 || url.starts_with("postgres://")
                 || url.starts_with("postgresql://"))
         {
-            return Err(invalid("store.url", "must start with sqlite:// or postgres://"));
+            return Err(invalid(
+                "store.url",
+                "must start with sqlite:// or postgres://",
+            ));
         }
         if !is_hostname(&self.delivery.ehlo_name) {
             return Err(invalid("delivery.ehlo_name", "must be a host name"));
@@ -219,7 +222,10 @@ impl Config {
             return Err(invalid("delivery.max_connections", "must be at least 1"));
         }
         if self.delivery.max_messages_per_connection == 0 {
-            return Err(invalid("delivery.max_messages_per_connection", "must be at least 1"));
+            return Err(invalid(
+                "delivery.max_messages_per_connection",
+                "must be at least 1",
+            ));
         }
         if self.delivery.retry_base.is_zero() || self.delivery.retry_max < self.delivery.retry_base
         {
@@ -271,17 +277,26 @@ fn apply_env(
     doc: &mut toml::Table,
     env: impl IntoIterator<Item = (String, String)>,
 ) -> Result<(), ConfigError> {
-    let defaults = toml::Table::try_from(Config::default())
-        .map_err(|e| ConfigError::Parse(e.to_string()))?;
+    let defaults =
+        toml::Table::try_from(Config::default()).map_err(|e| ConfigError::Parse(e.to_string()))?;
     for (name, value) in env {
-        let Some(rest) = name.strip_prefix("POSTWERK_") else { continue };
+        let Some(rest) = name.strip_prefix("POSTWERK_") else {
+            continue;
+        };
         let rest = rest.to_ascii_lowercase();
-        let Some((section, key)) = env_path(&defaults, &rest) else { continue };
+        let Some((section, key)) = env_path(&defaults, &rest) else {
+            continue;
+        };
         let typed = typed_like(
-            section.map_or(defaults.get(&key), |s| defaults.get(s).and_then(|t| t.get(&key))),
+            section.map_or(defaults.get(&key), |s| {
+                defaults.get(s).and_then(|t| t.get(&key))
+            }),
             &value,
         )
-        .map_err(|reason| ConfigError::Invalid { key: name.clone(), reason })?;
+        .map_err(|reason| ConfigError::Invalid {
+            key: name.clone(),
+            reason,
+        })?;
         let table = match section {
             None => &mut *doc,
             Some(s) => doc
@@ -297,7 +312,8 @@ fn apply_env(
 
 fn env_path<'a>(defaults: &'a toml::Table, rest: &str) -> Option<(Option<&'a str>, String)> {
     for (section, value) in defaults {
-        if let (Some(table), Some(key)) = (value.as_table(), rest.strip_prefix(&format!("{section}_")))
+        if let (Some(table), Some(key)) =
+            (value.as_table(), rest.strip_prefix(&format!("{section}_")))
             && (table.contains_key(key) || matches!(key, "url" | "bounce_domain"))
         {
             return Some((Some(section.as_str()), key.to_string()));
@@ -311,9 +327,10 @@ fn typed_like(default: Option<&toml::Value>, raw: &str) -> Result<toml::Value, S
         Some(toml::Value::Integer(_)) => {
             toml::Value::Integer(raw.parse().map_err(|_| "expected an integer".to_string())?)
         }
-        Some(toml::Value::Boolean(_)) => {
-            toml::Value::Boolean(raw.parse().map_err(|_| "expected true or false".to_string())?)
-        }
+        Some(toml::Value::Boolean(_)) => toml::Value::Boolean(
+            raw.parse()
+                .map_err(|_| "expected true or false".to_string())?,
+        ),
         Some(toml::Value::Array(_)) => toml::Value::Array(
             raw.split(',')
                 .map(str::trim)
@@ -347,9 +364,9 @@ pub fn format_duration(d: Duration) -> String {
     let s = d.as_secs();
     match () {
         _ if d.subsec_millis() != 0 || s == 0 => format!("{}ms", d.as_millis()),
-        _ if s % 86_400 == 0 => format!("{}d", s / 86_400),
-        _ if s % 3600 == 0 => format!("{}h", s / 3600),
-        _ if s % 60 == 0 => format!("{}m", s / 60),
+        _ if s.is_multiple_of(86_400) => format!("{}d", s / 86_400),
+        _ if s.is_multiple_of(3600) => format!("{}h", s / 3600),
+        _ if s.is_multiple_of(60) => format!("{}m", s / 60),
         _ => format!("{s}s"),
     }
 }
@@ -357,7 +374,9 @@ pub fn format_duration(d: Duration) -> String {
 fn de_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
     let s = String::deserialize(d)?;
     parse_duration(&s).ok_or_else(|| {
-        serde::de::Error::custom(format!("invalid duration `{s}` (use e.g. 30s, 5m, 24h, 7d)"))
+        serde::de::Error::custom(format!(
+            "invalid duration `{s}` (use e.g. 30s, 5m, 24h, 7d)"
+        ))
     })
 }
 
@@ -406,8 +425,13 @@ nameservers = ["127.0.0.1:5353"]
             .unwrap_err()
             .to_string();
         assert!(err.contains("lissen") && err.contains("line 3"), "{err}");
-        let err = Config::from_toml("[delivery]\nexpiry = \"soon\"\n", []).unwrap_err().to_string();
-        assert!(err.contains("line 2") && err.contains("invalid duration"), "{err}");
+        let err = Config::from_toml("[delivery]\nexpiry = \"soon\"\n", [])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("line 2") && err.contains("invalid duration"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -416,17 +440,25 @@ nameservers = ["127.0.0.1:5353"]
             .unwrap_err()
             .to_string();
         assert!(err.contains("delivery.routes.\"example.test\""), "{err}");
-        let err = Config::from_toml("[store]\nurl = \"mysql://x\"\n", []).unwrap_err().to_string();
+        let err = Config::from_toml("[store]\nurl = \"mysql://x\"\n", [])
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("store.url"), "{err}");
     }
 
     #[test]
     fn environment_overrides_the_file() {
         let env = [
-            ("POSTWERK_HTTP_LISTEN".to_string(), "127.0.0.1:9999".to_string()),
+            (
+                "POSTWERK_HTTP_LISTEN".to_string(),
+                "127.0.0.1:9999".to_string(),
+            ),
             ("POSTWERK_DELIVERY_EHLO_NAME".into(), "mx.env.test".into()),
             ("POSTWERK_DELIVERY_MAX_CONNECTIONS".into(), "7".into()),
-            ("POSTWERK_DNS_NAMESERVERS".into(), "127.0.0.1:53, 127.0.0.2:53".into()),
+            (
+                "POSTWERK_DNS_NAMESERVERS".into(),
+                "127.0.0.1:53, 127.0.0.2:53".into(),
+            ),
             ("POSTWERK_DATA_DIR".into(), "/tmp/pw".into()),
             ("POSTWERK_STORE_URL".into(), "postgres://u@h/db".into()),
             ("POSTWERK_MASTER_KEY".into(), "ignored here".into()),
@@ -438,15 +470,29 @@ nameservers = ["127.0.0.1:5353"]
         assert_eq!(c.dns.nameservers.len(), 2);
         assert_eq!(c.data_dir, PathBuf::from("/tmp/pw"));
         assert_eq!(c.store_url(), "postgres://u@h/db");
-        let bad = [("POSTWERK_DELIVERY_MAX_CONNECTIONS".to_string(), "many".to_string())];
-        assert!(Config::from_toml("", bad).unwrap_err().to_string().contains("MAX_CONNECTIONS"));
+        let bad = [(
+            "POSTWERK_DELIVERY_MAX_CONNECTIONS".to_string(),
+            "many".to_string(),
+        )];
+        assert!(
+            Config::from_toml("", bad)
+                .unwrap_err()
+                .to_string()
+                .contains("MAX_CONNECTIONS")
+        );
     }
 
     #[test]
     fn next_hops_and_durations() {
-        assert_eq!(parse_next_hop("127.0.0.1:2626"), Some(("127.0.0.1".into(), 2626)));
+        assert_eq!(
+            parse_next_hop("127.0.0.1:2626"),
+            Some(("127.0.0.1".into(), 2626))
+        );
         assert_eq!(parse_next_hop("[::1]:25"), Some(("::1".into(), 25)));
-        assert_eq!(parse_next_hop("smtp.example.com"), Some(("smtp.example.com".into(), 25)));
+        assert_eq!(
+            parse_next_hop("smtp.example.com"),
+            Some(("smtp.example.com".into(), 25))
+        );
         assert_eq!(parse_next_hop("a:b:c"), None);
         assert_eq!(parse_duration("250ms"), Some(Duration::from_millis(250)));
         assert_eq!(parse_duration("7d"), Some(Duration::from_secs(604_800)));

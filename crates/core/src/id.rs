@@ -29,7 +29,10 @@ pub fn new_id(prefix: &str) -> String {
 pub fn random_token(len: usize) -> String {
     let mut bytes = vec![0u8; len];
     rand::thread_rng().fill_bytes(&mut bytes);
-    bytes.iter().map(|b| ALPHABET[(*b & 31) as usize] as char).collect()
+    bytes
+        .iter()
+        .map(|b| ALPHABET[(*b & 31) as usize] as char)
+        .collect()
 }
 
 #[cfg(test)]

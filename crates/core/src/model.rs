@@ -127,7 +127,10 @@ mod tests {
         for s in Scope::ALL {
             assert_eq!(s.as_str().parse::<Scope>().unwrap(), *s);
         }
-        assert_eq!(parse_scopes("send, read,send").unwrap(), vec![Scope::Read, Scope::Send]);
+        assert_eq!(
+            parse_scopes("send, read,send").unwrap(),
+            vec![Scope::Read, Scope::Send]
+        );
         assert!(parse_scopes("send,root").is_err());
     }
 
@@ -135,6 +138,9 @@ mod tests {
     fn final_states() {
         assert!(RecipientStatus::Delivered.is_final());
         assert!(!RecipientStatus::Deferred.is_final());
-        assert_eq!(serde_json::to_string(&EventType::Bounced).unwrap(), "\"bounced\"");
+        assert_eq!(
+            serde_json::to_string(&EventType::Bounced).unwrap(),
+            "\"bounced\""
+        );
     }
 }

@@ -86,7 +86,11 @@ pub async fn accept(
     let now = now_ms();
     let expires_at = now + services.config.delivery.expiry.as_millis() as i64;
     let lease = engine.lease_for_new();
-    let mut batch = AcceptBatch { messages: Vec::with_capacity(submissions.len()), idempotency: None, lease: lease.clone() };
+    let mut batch = AcceptBatch {
+        messages: Vec::with_capacity(submissions.len()),
+        idempotency: None,
+        lease: lease.clone(),
+    };
     for s in &submissions {
         let meta = serde_json::to_vec(&s.meta).unwrap_or_default();
         batch.messages.push(NewMessage {
@@ -99,7 +103,10 @@ pub async fn accept(
             size: s.content.len() as i64,
             meta_enc: keys.seal(&format!("meta:{}", s.id), &meta),
             content_enc: keys.seal(&format!("msg:{}", s.id), &s.content),
-            mail_from_enc: s.mail_from.as_ref().map(|a| keys.seal(&format!("from:{}", s.id), a.to_string().as_bytes())),
+            mail_from_enc: s
+                .mail_from
+                .as_ref()
+                .map(|a| keys.seal(&format!("from:{}", s.id), a.to_string().as_bytes())),
             recipients: s
                 .recipients
                 .iter()
@@ -118,11 +125,16 @@ pub async fn accept(
         key_hash: i.key_hash,
         created_at: now,
     });
-    let hashes: Vec<Vec<Vec<u8>>> =
-        batch.messages.iter().map(|m| m.recipients.iter().map(|r| r.rcpt_hash.clone()).collect()).collect();
+    let hashes: Vec<Vec<Vec<u8>>> = batch
+        .messages
+        .iter()
+        .map(|m| m.recipients.iter().map(|r| r.rcpt_hash.clone()).collect())
+        .collect();
     match services.store.accept(batch).await {
         Ok(()) => {}
-        Err(StoreError::Conflict("idempotency key")) => return Err(AcceptError::IdempotencyKeyUsed),
+        Err(StoreError::Conflict("idempotency key")) => {
+            return Err(AcceptError::IdempotencyKeyUsed);
+        }
         Err(e) => return Err(ServiceError::from(e).into()),
     }
     if lease.is_some() {

@@ -692,8 +692,11 @@ Hi Bob,\r\n\
 \r\n\
 \r\n";
 
-    fn keys() -> (DkimKeyMaterial, DkimKeyMaterial) {
-        (generate_rsa_2048().unwrap(), generate_ed25519().unwrap())
+    /// One RSA and one Ed25519 key for all tests (RSA generation is slow).
+    fn keys() -> &'static (DkimKeyMaterial, DkimKeyMaterial) {
+        static KEYS: std::sync::OnceLock<(DkimKeyMaterial, DkimKeyMaterial)> =
+            std::sync::OnceLock::new();
+        KEYS.get_or_init(|| (generate_rsa_2048().unwrap(), generate_ed25519().unwrap()))
     }
 
     fn signers(rsa: &DkimKeyMaterial, ed: &DkimKeyMaterial) -> Vec<DkimSigner> {
@@ -770,8 +773,8 @@ print(" ".join("1" if ok(i) else "0" for i in range(n)))
     #[test]
     fn dkimpy_verifies_rsa_and_ed25519_and_rejects_tampering() {
         let (rsa, ed) = keys();
-        let signers = signers(&rsa, &ed);
-        let records = records(&rsa, &ed);
+        let signers = signers(rsa, ed);
+        let records = records(rsa, ed);
         let signed = sign_message(&signers, MESSAGE, 1_700_000_000).unwrap();
         assert!(signed.ends_with(MESSAGE));
         let text = String::from_utf8(signed.clone()).unwrap();
@@ -819,8 +822,8 @@ print(" ".join("1" if ok(i) else "0" for i in range(n)))
     #[test]
     fn dkimpy_verifies_messages_without_body() {
         let (rsa, ed) = keys();
-        let signers = signers(&rsa, &ed);
-        let records = records(&rsa, &ed);
+        let signers = signers(rsa, ed);
+        let records = records(rsa, ed);
         for msg in [
             &b"From: a@example.com\r\nSubject: x\r\n\r\n"[..],
             b"From: a@example.com\r\n",
@@ -838,7 +841,7 @@ print(" ".join("1" if ok(i) else "0" for i in range(n)))
     #[test]
     fn signing_errors() {
         let (rsa, ed) = keys();
-        let signers = signers(&rsa, &ed);
+        let signers = signers(rsa, ed);
         assert!(matches!(
             sign_message(&signers, b"Subject: no from\r\n\r\nbody\r\n", 1),
             Err(DkimError::MissingFrom)

@@ -35,6 +35,9 @@ const MAX_READY: usize = 20_000;
 /// An idle connection waits this long for more mail before QUIT.
 const IDLE: Duration = Duration::from_secs(2);
 
+/// DKIM signers by (tenant id, From domain).
+type SignerCache = HashMap<(String, String), Arc<Vec<DkimSigner>>>;
+
 /// The running delivery engine.
 pub struct Engine {
     services: Arc<Services>,
@@ -43,7 +46,7 @@ pub struct Engine {
     client: ClientConfig,
     retry: RetryPolicy,
     slots: Arc<Semaphore>,
-    signers: RwLock<HashMap<(String, String), Arc<Vec<DkimSigner>>>>,
+    signers: RwLock<SignerCache>,
     wake: Notify,
     stopping: AtomicBool,
     workers: AtomicUsize,
@@ -80,15 +83,25 @@ impl Engine {
             command_timeout: cfg.command_timeout,
             data_timeout: cfg.command_timeout * 3,
         };
-        let released = services.store.release_leases(&services.node_id).await.map_err(ServiceError::from)?;
+        let released = services
+            .store
+            .release_leases(&services.node_id)
+            .await
+            .map_err(ServiceError::from)?;
         if released > 0 {
-            tracing::info!(released, "re-queued deliveries that were in flight before a restart");
+            tracing::info!(
+                released,
+                "re-queued deliveries that were in flight before a restart"
+            );
         }
         let engine = Arc::new(Engine {
             queue: ReadyQueue::new(cfg.max_connections_per_destination),
             resolver,
             client,
-            retry: RetryPolicy { base: cfg.retry_base, max: cfg.retry_max },
+            retry: RetryPolicy {
+                base: cfg.retry_base,
+                max: cfg.retry_max,
+            },
             slots: Arc::new(Semaphore::new(cfg.max_connections)),
             signers: RwLock::new(HashMap::new()),
             wake: Notify::new(),
@@ -106,8 +119,12 @@ impl Engine {
     /// memory, or `None` when the in-memory queue is full and the store should keep
     /// them for the poller.
     pub fn lease_for_new(&self) -> Option<(String, i64)> {
-        (self.queue.len() < MAX_READY && !self.is_stopping())
-            .then(|| (self.services.node_id.clone(), now_ms() + LEASE.as_millis() as i64))
+        (self.queue.len() < MAX_READY && !self.is_stopping()).then(|| {
+            (
+                self.services.node_id.clone(),
+                now_ms() + LEASE.as_millis() as i64,
+            )
+        })
     }
 
     /// Queues jobs whose lease this node holds.
@@ -142,7 +159,10 @@ impl Engine {
             }
         };
         if tokio::time::timeout(grace, wait).await.is_err() {
-            tracing::warn!(workers = self.workers.load(Ordering::Acquire), "shutdown grace expired");
+            tracing::warn!(
+                workers = self.workers.load(Ordering::Acquire),
+                "shutdown grace expired"
+            );
         }
     }
 
@@ -166,15 +186,24 @@ impl Engine {
 
     /// One connection's life: resolve, connect, deliver jobs until idle, quit.
     async fn run_connection(self: &Arc<Self>, domain: &str) {
-        let Ok(_slot) = self.slots.clone().acquire_owned().await else { return };
+        let Ok(_slot) = self.slots.clone().acquire_owned().await else {
+            return;
+        };
         if self.is_stopping() {
             return;
         }
         let hops = match self.resolver.resolve(domain).await {
             Ok(h) => h,
             Err(e) => {
-                let verdict = if e.is_permanent() { Verdict::Permanent } else { Verdict::Transient };
-                let detail = AttemptDetail { reply: format!("DNS: {e}"), ..Default::default() };
+                let verdict = if e.is_permanent() {
+                    Verdict::Permanent
+                } else {
+                    Verdict::Transient
+                };
+                let detail = AttemptDetail {
+                    reply: format!("DNS: {e}"),
+                    ..Default::default()
+                };
                 self.fail_destination(domain, verdict, detail).await;
                 return;
             }
@@ -194,13 +223,22 @@ impl Engine {
         }
         let Some((mut client, mx)) = client else {
             tracing::warn!(domain, error = %last_error, "destination unreachable");
-            let detail = AttemptDetail { reply: last_error, ..Default::default() };
-            self.fail_destination(domain, Verdict::Transient, detail).await;
+            let detail = AttemptDetail {
+                reply: last_error,
+                ..Default::default()
+            };
+            self.fail_destination(domain, Verdict::Transient, detail)
+                .await;
             return;
         };
         let mut sent = 0usize;
-        while !self.is_stopping() && client.is_usable() && sent < self.services.config.delivery.max_messages_per_connection {
-            let Some(job) = self.next_job(domain).await else { break };
+        while !self.is_stopping()
+            && client.is_usable()
+            && sent < self.services.config.delivery.max_messages_per_connection
+        {
+            let Some(job) = self.next_job(domain).await else {
+                break;
+            };
             sent += 1;
             let update = self.deliver(&mut client, &mx, job).await;
             self.record(update).await;
@@ -228,7 +266,10 @@ impl Engine {
 
     async fn deliver(&self, client: &mut SmtpClient, mx: &str, job: Job) -> DeliveryUpdate {
         let keys = self.services.tenant_keys(&job.tenant_id).await;
-        let tls = client.tls_info().map(|t| TlsDetail { version: t.version.clone(), cipher: t.cipher.clone() });
+        let tls = client.tls_info().map(|t| TlsDetail {
+            version: t.version.clone(),
+            cipher: t.cipher.clone(),
+        });
         let mut detail = AttemptDetail {
             mx: Some(mx.to_string()),
             ip: Some(client.peer_addr().ip().to_string()),
@@ -239,7 +280,9 @@ impl Engine {
             Ok(message) => {
                 let mail_from = self.verp(&job);
                 let rcpt = job.address.to_string();
-                let result = client.send(&mail_from, &[&rcpt], &message, job.address.is_utf8()).await;
+                let result = client
+                    .send(&mail_from, &[&rcpt], &message, job.address.is_utf8())
+                    .await;
                 let (verdict, reply) = classify(result);
                 detail.reply = reply;
                 verdict
@@ -255,14 +298,25 @@ impl Engine {
         );
         match keys {
             Ok(keys) => update_for(&job, verdict, detail, now_ms(), &self.retry, &keys),
-            Err(_) => update_for(&job, Verdict::Transient, detail, now_ms(), &self.retry, &self.fallback_keys()),
+            Err(_) => update_for(
+                &job,
+                Verdict::Transient,
+                detail,
+                now_ms(),
+                &self.retry,
+                &self.fallback_keys(),
+            ),
         }
     }
 
     /// Keys are always loadable once a job exists; this exists only so that a vault
     /// failure cannot lose the attempt record. It seals nothing readable.
     fn fallback_keys(&self) -> postwerk_store::vault::TenantKeys {
-        let wrapped = self.services.keys.master().new_wrapped_tenant_key("fallback");
+        let wrapped = self
+            .services
+            .keys
+            .master()
+            .new_wrapped_tenant_key("fallback");
         self.services
             .keys
             .master()
@@ -276,7 +330,14 @@ impl Engine {
         let mut updates = Vec::with_capacity(jobs.len());
         for job in &jobs {
             if let Ok(keys) = self.services.tenant_keys(&job.tenant_id).await {
-                updates.push(update_for(job, verdict, detail.clone(), now_ms(), &self.retry, &keys));
+                updates.push(update_for(
+                    job,
+                    verdict,
+                    detail.clone(),
+                    now_ms(),
+                    &self.retry,
+                    &keys,
+                ));
             }
         }
         if let Err(e) = self.services.store.record_deliveries(updates).await {
@@ -300,7 +361,12 @@ impl Engine {
             .bounce_domain
             .as_deref()
             .unwrap_or(&job.content.from_domain);
-        let tag = self.services.keys.cached(&job.tenant_id).map(|k| k.verp_tag(&job.recipient_id)).unwrap_or_default();
+        let tag = self
+            .services
+            .keys
+            .cached(&job.tenant_id)
+            .map(|k| k.verp_tag(&job.recipient_id))
+            .unwrap_or_default();
         format!("b+{}-{}@{}", job.recipient_id, tag, domain)
     }
 
@@ -308,9 +374,12 @@ impl Engine {
         if let Some(s) = job.content.signed.get() {
             return Ok(s.clone());
         }
-        let signers = self.signers(&job.tenant_id, &job.content.from_domain).await?;
+        let signers = self
+            .signers(&job.tenant_id, &job.content.from_domain)
+            .await?;
         let now = now_ms() as u64 / 1000;
-        let signed = dkim::sign_message(&signers, &job.content.message, now).map_err(|e| e.to_string())?;
+        let signed =
+            dkim::sign_message(&signers, &job.content.message, now).map_err(|e| e.to_string())?;
         Ok(job.content.signed.get_or_init(|| Arc::new(signed)).clone())
     }
 
@@ -319,7 +388,11 @@ impl Engine {
         if let Some(s) = self.signers.read().ok().and_then(|m| m.get(&key).cloned()) {
             return Ok(s);
         }
-        let keys = self.services.tenant_keys(tenant_id).await.map_err(|e| e.to_string())?;
+        let keys = self
+            .services
+            .tenant_keys(tenant_id)
+            .await
+            .map_err(|e| e.to_string())?;
         let record = self
             .services
             .store
@@ -329,9 +402,16 @@ impl Engine {
             .ok_or("sending domain is not registered")?;
         let mut signers = Vec::with_capacity(record.keys.len());
         for k in &record.keys {
-            let der = keys.open(&format!("dkim:{}", k.id), &k.private_key_enc).map_err(|e| e.to_string())?;
-            let algorithm = k.algorithm.parse().map_err(|_| "unknown DKIM algorithm".to_string())?;
-            signers.push(DkimSigner::new(domain, &k.selector, algorithm, &der).map_err(|e| e.to_string())?);
+            let der = keys
+                .open(&format!("dkim:{}", k.id), &k.private_key_enc)
+                .map_err(|e| e.to_string())?;
+            let algorithm = k
+                .algorithm
+                .parse()
+                .map_err(|_| "unknown DKIM algorithm".to_string())?;
+            signers.push(
+                DkimSigner::new(domain, &k.selector, algorithm, &der).map_err(|e| e.to_string())?,
+            );
         }
         let signers = Arc::new(signers);
         if let Ok(mut m) = self.signers.write() {
@@ -349,7 +429,17 @@ impl Engine {
             }
             let now = now_ms();
             let limit = (MAX_READY - self.queue.len()).min(2_000);
-            match self.services.store.claim_due(&self.services.node_id, now, now + LEASE.as_millis() as i64, limit).await {
+            match self
+                .services
+                .store
+                .claim_due(
+                    &self.services.node_id,
+                    now,
+                    now + LEASE.as_millis() as i64,
+                    limit,
+                )
+                .await
+            {
                 Ok(due) if !due.is_empty() => {
                     let jobs = self.jobs_from_due(due).await;
                     self.enqueue(jobs);
@@ -364,7 +454,9 @@ impl Engine {
         let mut contents: HashMap<String, Option<Arc<Content>>> = HashMap::new();
         let mut jobs = Vec::with_capacity(due.len());
         for d in due {
-            let Ok(keys) = self.services.tenant_keys(&d.tenant_id).await else { continue };
+            let Ok(keys) = self.services.tenant_keys(&d.tenant_id).await else {
+                continue;
+            };
             if !contents.contains_key(&d.message_id) {
                 let content = self.load_content(&d.message_id, &keys).await;
                 contents.insert(d.message_id.clone(), content);
@@ -376,7 +468,9 @@ impl Engine {
                 tracing::error!(recipient = %d.id, "cannot load a due delivery; it stays queued");
                 continue;
             };
-            let Ok(address) = std::str::from_utf8(&addr).map_err(|_| ()).and_then(|a| Address::parse(a).map_err(|_| ()))
+            let Ok(address) = std::str::from_utf8(&addr)
+                .map_err(|_| ())
+                .and_then(|a| Address::parse(a).map_err(|_| ()))
             else {
                 continue;
             };
@@ -394,9 +488,15 @@ impl Engine {
         jobs
     }
 
-    async fn load_content(&self, message_id: &str, keys: &postwerk_store::vault::TenantKeys) -> Option<Arc<Content>> {
+    async fn load_content(
+        &self,
+        message_id: &str,
+        keys: &postwerk_store::vault::TenantKeys,
+    ) -> Option<Arc<Content>> {
         let row = self.services.store.load_content(message_id).await.ok()??;
-        let message = keys.open(&format!("msg:{message_id}"), row.content_enc.as_ref()?).ok()?;
+        let message = keys
+            .open(&format!("msg:{message_id}"), row.content_enc.as_ref()?)
+            .ok()?;
         Some(Content::new(message, row.from_domain))
     }
 
@@ -406,7 +506,12 @@ impl Engine {
         while !self.is_stopping() {
             tick.tick().await;
             let until = now_ms() + LEASE.as_millis() as i64;
-            if let Err(e) = self.services.store.renew_leases(&self.services.node_id, until).await {
+            if let Err(e) = self
+                .services
+                .store
+                .renew_leases(&self.services.node_id, until)
+                .await
+            {
                 tracing::error!(error = %e, "could not renew delivery leases");
             }
         }
@@ -428,7 +533,11 @@ fn classify(result: Result<TransactionResult, SmtpError>) -> (Verdict, String) {
             }
         }
         Err(e) => {
-            let verdict = if e.is_permanent() { Verdict::Permanent } else { Verdict::Transient };
+            let verdict = if e.is_permanent() {
+                Verdict::Permanent
+            } else {
+                Verdict::Transient
+            };
             (verdict, e.to_string())
         }
     }

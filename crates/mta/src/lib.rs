@@ -12,13 +12,16 @@
 //! - [`queue`], [`job`], [`outcome`]: ready queue, work items, attempt results.
 //! - [`dkim`], [`smtp`], [`resolve`]: DKIM signing, SMTP client, next hops.
 
+pub mod accept;
 pub mod apikeys;
 pub mod context;
 pub mod dkim;
 pub mod domains;
+pub mod engine;
 pub mod job;
 pub mod outcome;
 pub mod queue;
-// Lead: `pub mod accept; pub mod engine;` are added once smtp and resolve exist.
-// Helper: add your `pub mod smtp;` / `pub mod resolve;` lines below.
+pub mod resolve;
 pub mod smtp;
+#[doc(hidden)]
+pub mod testdns;

@@ -52,7 +52,11 @@ pub enum TestRecord {
 impl TestRecord {
     /// `name MX preference exchange`.
     pub fn mx(name: &str, preference: u16, exchange: &str) -> Self {
-        Self::Mx { name: norm(name), preference, exchange: norm(exchange) }
+        Self::Mx {
+            name: norm(name),
+            preference,
+            exchange: norm(exchange),
+        }
     }
 
     /// `name A ip` or `name AAAA ip`, depending on the address family of `ip`.
@@ -61,8 +65,14 @@ impl TestRecord {
     /// If `ip` is not an IP address (test helper).
     pub fn addr(name: &str, ip: &str) -> Self {
         match ip.parse() {
-            Ok(std::net::IpAddr::V4(ip)) => Self::A { name: norm(name), ip },
-            Ok(std::net::IpAddr::V6(ip)) => Self::Aaaa { name: norm(name), ip },
+            Ok(std::net::IpAddr::V4(ip)) => Self::A {
+                name: norm(name),
+                ip,
+            },
+            Ok(std::net::IpAddr::V6(ip)) => Self::Aaaa {
+                name: norm(name),
+                ip,
+            },
             Err(_) => panic!("not an IP address: {ip}"),
         }
     }
@@ -121,7 +131,12 @@ impl TestDns {
             };
             let udp_task = tokio::spawn(serve_udp(udp, records.clone()));
             let tcp_task = tokio::spawn(serve_tcp(tcp, records));
-            return Ok((addr, TestDnsHandle { tasks: vec![udp_task, tcp_task] }));
+            return Ok((
+                addr,
+                TestDnsHandle {
+                    tasks: vec![udp_task, tcp_task],
+                },
+            ));
         }
         Err(last_err.unwrap_or_else(|| std::io::ErrorKind::AddrInUse.into()))
     }
@@ -144,13 +159,19 @@ async fn serve_tcp(listener: TcpListener, records: Arc<Vec<TestRecord>>) {
 
 async fn serve_tcp_conn(mut stream: TcpStream, records: Arc<Vec<TestRecord>>) {
     loop {
-        let Ok(len) = stream.read_u16().await else { return };
+        let Ok(len) = stream.read_u16().await else {
+            return;
+        };
         let mut query = vec![0; usize::from(len)];
         if stream.read_exact(&mut query).await.is_err() {
             return;
         }
-        let Some(reply) = respond(&query, &records) else { return };
-        let Ok(len) = u16::try_from(reply.len()) else { return };
+        let Some(reply) = respond(&query, &records) else {
+            return;
+        };
+        let Ok(len) = u16::try_from(reply.len()) else {
+            return;
+        };
         let mut framed = len.to_be_bytes().to_vec();
         framed.extend_from_slice(&reply);
         if stream.write_all(&framed).await.is_err() {
@@ -180,13 +201,19 @@ fn respond(query: &[u8], records: &[TestRecord]) -> Option<Vec<u8>> {
     let question = query.get(12..pos + 4)?;
 
     let matching = records.iter().filter(|r| r.name() == qname);
-    let servfail = matching.clone().any(|r| matches!(r, TestRecord::ServFail { .. }));
+    let servfail = matching
+        .clone()
+        .any(|r| matches!(r, TestRecord::ServFail { .. }));
     let exists = matching.clone().next().is_some();
     let mut answers = Vec::new();
     let mut count = 0u16;
     for record in matching.filter(|_| !servfail) {
         let (rtype, rdata) = match record {
-            TestRecord::Mx { preference, exchange, .. } => {
+            TestRecord::Mx {
+                preference,
+                exchange,
+                ..
+            } => {
                 let mut d = preference.to_be_bytes().to_vec();
                 encode_name(&mut d, exchange);
                 (TYPE_MX, d)
@@ -200,7 +227,13 @@ fn respond(query: &[u8], records: &[TestRecord]) -> Option<Vec<u8>> {
             count += 1;
         }
     }
-    let rcode: u8 = if servfail { 2 } else if exists { 0 } else { 3 };
+    let rcode: u8 = if servfail {
+        2
+    } else if exists {
+        0
+    } else {
+        3
+    };
     let soa = count == 0 && !servfail;
 
     let mut out = Vec::with_capacity(512);

@@ -104,7 +104,11 @@ pub enum ConfigCommand {
 }
 
 async fn open(config: Config) -> anyhow::Result<Arc<Services>> {
-    Ok(Arc::new(Services::open(config).await.context("cannot open the store")?))
+    Ok(Arc::new(
+        Services::open(config)
+            .await
+            .context("cannot open the store")?,
+    ))
 }
 
 /// `postwerk keys …`.
@@ -121,7 +125,13 @@ pub async fn keys(cmd: KeysCommand, config: Config) -> anyhow::Result<()> {
         println!("{token}");
     } else {
         let scopes: Vec<_> = record.scopes.iter().map(|s| s.as_str()).collect();
-        println!("Created API key {} ({}) for tenant {} with scopes {}.", record.id, record.name, tenant.name, scopes.join(","));
+        println!(
+            "Created API key {} ({}) for tenant {} with scopes {}.",
+            record.id,
+            record.name,
+            tenant.name,
+            scopes.join(",")
+        );
         println!("It is shown only once; store it now:\n\n{token}");
     }
     Ok(())
@@ -135,7 +145,10 @@ pub async fn domains(cmd: DomainsCommand, config: Config) -> anyhow::Result<()> 
             let tenant = services.ensure_tenant(&d.tenant).await?;
             let record = match domains::create_domain(&services, &tenant.id, &d.domain).await {
                 Ok(r) => r,
-                Err(DomainError::Exists) => bail!("{} is already registered (see `postwerk domains show`)", d.domain),
+                Err(DomainError::Exists) => bail!(
+                    "{} is already registered (see `postwerk domains show`)",
+                    d.domain
+                ),
                 Err(e) => return Err(e.into()),
             };
             print_domain(&services, &record, d.json);
@@ -161,11 +174,17 @@ pub async fn domains(cmd: DomainsCommand, config: Config) -> anyhow::Result<()> 
 fn print_domain(services: &Services, d: &postwerk_store::model::DomainRecord, json: bool) {
     let records = domains::dns_records(d, &services.config);
     if json {
-        println!("{}", serde_json::json!({"domain": d.name, "dns_records": records}));
+        println!(
+            "{}",
+            serde_json::json!({"domain": d.name, "dns_records": records})
+        );
         return;
     }
     println!("Domain {} — publish these DNS records:\n", d.name);
     for r in records {
-        println!("{:<5} {:<44} {}\n      ({})", r.record_type, r.name, r.value, r.purpose);
+        println!(
+            "{:<5} {:<44} {}\n      ({})",
+            r.record_type, r.name, r.value, r.purpose
+        );
     }
 }

@@ -27,10 +27,17 @@ fn main() -> ExitCode {
         }
     };
     if let Command::Config(cli::ConfigCommand::Check) = cli.command {
-        println!("configuration OK: store {}, http {}", redact_url(&config.store_url()), config.http.listen);
+        println!(
+            "configuration OK: store {}, http {}",
+            redact_url(&config.store_url()),
+            config.http.listen
+        );
         return ExitCode::SUCCESS;
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("postwerk: cannot start the runtime: {e}");
@@ -60,8 +67,14 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
 fn load_config(path: Option<&Path>) -> anyhow::Result<Config> {
     let default = PathBuf::from("postwerk.toml");
     let (text, origin) = match path {
-        Some(p) => (std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))?, Some(p)),
-        None if default.exists() => (std::fs::read_to_string(&default).context("cannot read postwerk.toml")?, Some(default.as_path())),
+        Some(p) => (
+            std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))?,
+            Some(p),
+        ),
+        None if default.exists() => (
+            std::fs::read_to_string(&default).context("cannot read postwerk.toml")?,
+            Some(default.as_path()),
+        ),
         None => (String::new(), None),
     };
     Config::from_toml(&text, std::env::vars()).with_context(|| match origin {
@@ -87,7 +100,11 @@ fn redact_url(url: &str) -> String {
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("POSTWERK_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
 }
 
 #[cfg(test)]
@@ -96,7 +113,10 @@ mod tests {
 
     #[test]
     fn redacts_passwords() {
-        assert_eq!(redact_url("postgres://u:secret@h/db"), "postgres://u:***@h/db");
+        assert_eq!(
+            redact_url("postgres://u:secret@h/db"),
+            "postgres://u:***@h/db"
+        );
         assert_eq!(redact_url("postgres://u@h/db"), "postgres://u@h/db");
         assert_eq!(redact_url("sqlite://./x.db"), "sqlite://./x.db");
     }

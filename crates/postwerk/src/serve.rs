@@ -16,10 +16,21 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 /// Runs until a shutdown signal.
 pub async fn serve(config: Config) -> anyhow::Result<()> {
     let listen = config.http.listen;
-    let services = Arc::new(Services::open(config).await.context("cannot open the store")?);
-    services.ensure_tenant(DEFAULT_TENANT).await.context("cannot create the default tenant")?;
-    let engine = Engine::start(services.clone()).await.context("cannot start delivery")?;
-    let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
+    let services = Arc::new(
+        Services::open(config)
+            .await
+            .context("cannot open the store")?,
+    );
+    services
+        .ensure_tenant(DEFAULT_TENANT)
+        .await
+        .context("cannot create the default tenant")?;
+    let engine = Engine::start(services.clone())
+        .await
+        .context("cannot start delivery")?;
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen}"))?;
     tracing::info!(
         http = %listen,
         store = services.store.backend_name(),
@@ -27,7 +38,9 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         "postwerk listening"
     );
     let state = AppState::new(services.clone(), engine.clone());
-    postwerk_api::serve(listener, state, shutdown_signal()).await.context("HTTP server failed")?;
+    postwerk_api::serve(listener, state, shutdown_signal())
+        .await
+        .context("HTTP server failed")?;
     tracing::info!("shutting down: finishing deliveries in flight");
     engine.shutdown(SHUTDOWN_GRACE).await;
     tracing::info!("stopped");

@@ -12,7 +12,8 @@ fn code(v: &Value) -> &str {
 #[test]
 fn bad_requests_get_precise_errors() {
     let h = Harness::start(Options::default());
-    let ok = json!({"from": "a@example.com", "to": ["b@example.test"], "subject": "s", "text": "t"});
+    let ok =
+        json!({"from": "a@example.com", "to": ["b@example.test"], "subject": "s", "text": "t"});
 
     // Authentication and scopes.
     let (s, v) = h.request_with_key("POST", "/v1/messages", Some(&ok), &[], None);
@@ -22,7 +23,9 @@ fn bad_requests_get_precise_errors() {
     let forged = format!("{}x", &h.key[..h.key.len() - 1]);
     let (s, v) = h.request_with_key("POST", "/v1/messages", Some(&ok), &[], Some(&forged));
     assert_eq!((s, code(&v)), (401, "invalid_api_key"));
-    let out = h.cli(&["keys", "create", "--name", "reader", "--scopes", "read", "--quiet"]);
+    let out = h.cli(&[
+        "keys", "create", "--name", "reader", "--scopes", "read", "--quiet",
+    ]);
     let reader = String::from_utf8(out.stdout).unwrap().trim().to_string();
     let (s, v) = h.request_with_key("POST", "/v1/messages", Some(&ok), &[], Some(&reader));
     assert_eq!((s, code(&v)), (403, "insufficient_scope"));
@@ -32,25 +35,71 @@ fn bad_requests_get_precise_errors() {
         .set("Authorization", &format!("Bearer {}", h.key))
         .set("Content-Type", "application/json")
         .send_string("{\"from\": ");
-    let Err(ureq::Error::Status(400, r)) = resp else { panic!("malformed JSON not refused with 400") };
+    let Err(ureq::Error::Status(400, r)) = resp else {
+        panic!("malformed JSON not refused with 400")
+    };
     let v: Value = r.into_json().unwrap();
     assert_eq!(code(&v), "invalid_json");
 
     let cases = [
-        (json!({"from": "a@example.com", "to": ["b@example.test"], "text": "t", "tos": []}), 400, "unknown_field", Some("tos")),
-        (json!({"to": ["b@example.test"], "text": "t"}), 400, "missing_field", Some("from")),
-        (json!({"from": "x", "to": ["not an address"]}), 422, "invalid_address", Some("from")),
-        (json!({"from": "a@example.com", "to": ["not an address"], "text": "t"}), 422, "invalid_address", Some("to[0]")),
-        (json!({"from": "a@example.com", "to": (0..51).map(|i| format!("r{i}@example.test")).collect::<Vec<_>>(), "text": "t"}), 422, "too_many_recipients", Some("to")),
-        (json!({"from": "a@example.com", "to": ["b@example.test"], "text": "t", "stream": "bulk"}), 422, "unknown_stream", Some("stream")),
-        (json!({"from": "a@other.example", "to": ["b@example.test"], "text": "t"}), 422, "domain_not_registered", Some("from")),
-        (json!({"from": "a@example.com", "to": ["b@example.test"], "text": "x".repeat(26 * 1024 * 1024)}), 422, "message_too_large", Some("message")),
+        (
+            json!({"from": "a@example.com", "to": ["b@example.test"], "text": "t", "tos": []}),
+            400,
+            "unknown_field",
+            Some("tos"),
+        ),
+        (
+            json!({"to": ["b@example.test"], "text": "t"}),
+            400,
+            "missing_field",
+            Some("from"),
+        ),
+        (
+            json!({"from": "x", "to": ["not an address"]}),
+            422,
+            "invalid_address",
+            Some("from"),
+        ),
+        (
+            json!({"from": "a@example.com", "to": ["not an address"], "text": "t"}),
+            422,
+            "invalid_address",
+            Some("to[0]"),
+        ),
+        (
+            json!({"from": "a@example.com", "to": (0..51).map(|i| format!("r{i}@example.test")).collect::<Vec<_>>(), "text": "t"}),
+            422,
+            "too_many_recipients",
+            Some("to"),
+        ),
+        (
+            json!({"from": "a@example.com", "to": ["b@example.test"], "text": "t", "stream": "bulk"}),
+            422,
+            "unknown_stream",
+            Some("stream"),
+        ),
+        (
+            json!({"from": "a@other.example", "to": ["b@example.test"], "text": "t"}),
+            422,
+            "domain_not_registered",
+            Some("from"),
+        ),
+        (
+            json!({"from": "a@example.com", "to": ["b@example.test"], "text": "x".repeat(26 * 1024 * 1024)}),
+            422,
+            "message_too_large",
+            Some("message"),
+        ),
     ];
     for (body, status, want, field) in cases {
         let (s, v) = h.post("/v1/messages", body);
         assert_eq!((s, code(&v)), (status, want), "{v}");
         assert_eq!(v["error"]["field"].as_str(), field, "{v}");
-        assert!(v["error"]["message"].as_str().is_some_and(|m| !m.is_empty()));
+        assert!(
+            v["error"]["message"]
+                .as_str()
+                .is_some_and(|m| !m.is_empty())
+        );
     }
 
     // Nothing of the refused requests was stored.
@@ -67,12 +116,31 @@ fn bad_requests_get_precise_errors() {
 fn idempotency_key_replays_the_first_result_and_sends_nothing_more() {
     let h = Harness::start(Options::default());
     let body = json!({"from": "a@example.com", "to": ["b@example.test"], "text": "t"});
-    let (s1, first) = h.request("POST", "/v1/messages", Some(&body), &[("Idempotency-Key", "order-42")]);
-    let (s2, second) = h.request("POST", "/v1/messages", Some(&body), &[("Idempotency-Key", "order-42")]);
+    let (s1, first) = h.request(
+        "POST",
+        "/v1/messages",
+        Some(&body),
+        &[("Idempotency-Key", "order-42")],
+    );
+    let (s2, second) = h.request(
+        "POST",
+        "/v1/messages",
+        Some(&body),
+        &[("Idempotency-Key", "order-42")],
+    );
     assert_eq!((s1, s2), (202, 202));
     assert_eq!(first, second);
-    let (_, third) = h.request("POST", "/v1/messages", Some(&body), &[("Idempotency-Key", "order-43")]);
+    let (_, third) = h.request(
+        "POST",
+        "/v1/messages",
+        Some(&body),
+        &[("Idempotency-Key", "order-43")],
+    );
     assert_ne!(first["id"], third["id"]);
     let (_, events) = h.get("/v1/events?type=accepted");
-    assert_eq!(events["events"].as_array().unwrap().len(), 2, "a replay must not store a second message");
+    assert_eq!(
+        events["events"].as_array().unwrap().len(),
+        2,
+        "a replay must not store a second message"
+    );
 }

@@ -28,22 +28,42 @@ fn send_markers(h: &Harness, marker: &str, n: usize) -> Vec<String> {
 fn no_plaintext_address_or_body_in_the_data_dir_or_logs() {
     let sink_dir = tempfile::tempdir().unwrap();
     let sink = Sink::start(&sink_dir.path().join("sink"), false);
-    let mut h = Harness::start(Options { route_port: Some(sink.port), ..Default::default() });
+    let mut h = Harness::start(Options {
+        route_port: Some(sink.port),
+        ..Default::default()
+    });
     let marker = format!("mk{}", std::process::id());
     let ids = send_markers(&h, &marker, 20);
     assert!(sink.wait_for(20, Duration::from_secs(30)));
     for id in &ids {
-        assert_eq!(h.wait_final(id, Duration::from_secs(10))["recipients"][0]["status"], "delivered");
+        assert_eq!(
+            h.wait_final(id, Duration::from_secs(10))["recipients"][0]["status"],
+            "delivered"
+        );
     }
     // The API (authorised) can still read it back: it is encrypted, not lost.
     let (_, v) = h.get(&format!("/v1/messages/{}", ids[0]));
-    assert_eq!(v["recipients"][0]["email"], format!("{marker}-0@example.test"));
+    assert_eq!(
+        v["recipients"][0]["email"],
+        format!("{marker}-0@example.test")
+    );
     assert!(h.stop(), "serve did not shut down cleanly");
     let hits = files_containing(&h.data, marker.as_bytes());
     assert!(hits.is_empty(), "plaintext marker found in {hits:?}");
-    assert!(!h.server_log().contains(&marker), "marker found in the server log");
-    assert!(h.server_log().contains("delivery attempt"), "the log should still say what happened");
-    assert!(sink.messages().iter().any(|(eml, _)| String::from_utf8_lossy(eml).contains(&marker)), "sanity: marker was sent");
+    assert!(
+        !h.server_log().contains(&marker),
+        "marker found in the server log"
+    );
+    assert!(
+        h.server_log().contains("delivery attempt"),
+        "the log should still say what happened"
+    );
+    assert!(
+        sink.messages()
+            .iter()
+            .any(|(eml, _)| String::from_utf8_lossy(eml).contains(&marker)),
+        "sanity: marker was sent"
+    );
 }
 
 #[test]
@@ -54,7 +74,13 @@ fn no_plaintext_address_in_a_postgres_dump() {
     };
     let db = format!("postwerk_e2e_{}", std::process::id());
     let psql = |sql: &str| {
-        let ok = std::process::Command::new("psql").arg(&admin).arg("-qc").arg(sql).status().expect("psql").success();
+        let ok = std::process::Command::new("psql")
+            .arg(&admin)
+            .arg("-qc")
+            .arg(sql)
+            .status()
+            .expect("psql")
+            .success();
         assert!(ok, "psql failed: {sql}");
     };
     psql(&format!("DROP DATABASE IF EXISTS {db}"));
@@ -65,19 +91,40 @@ fn no_plaintext_address_in_a_postgres_dump() {
     };
     let sink_dir = tempfile::tempdir().unwrap();
     let sink = Sink::start(&sink_dir.path().join("sink"), false);
-    let mut h = Harness::start(Options { route_port: Some(sink.port), store_url: Some(url.clone()), ..Default::default() });
+    let mut h = Harness::start(Options {
+        route_port: Some(sink.port),
+        store_url: Some(url.clone()),
+        ..Default::default()
+    });
     let marker = format!("pg{}", std::process::id());
     let ids = send_markers(&h, &marker, 5);
-    assert!(sink.wait_for(5, Duration::from_secs(30)), "{}", h.server_log());
-    assert_eq!(h.wait_final(&ids[4], Duration::from_secs(10))["recipients"][0]["status"], "delivered");
+    assert!(
+        sink.wait_for(5, Duration::from_secs(30)),
+        "{}",
+        h.server_log()
+    );
+    assert_eq!(
+        h.wait_final(&ids[4], Duration::from_secs(10))["recipients"][0]["status"],
+        "delivered"
+    );
     assert!(h.stop());
-    let dump = std::process::Command::new("pg_dump").arg(&url).output().expect("pg_dump");
-    assert!(dump.status.success(), "{}", String::from_utf8_lossy(&dump.stderr));
+    let dump = std::process::Command::new("pg_dump")
+        .arg(&url)
+        .output()
+        .expect("pg_dump");
+    assert!(
+        dump.status.success(),
+        "{}",
+        String::from_utf8_lossy(&dump.stderr)
+    );
     assert!(dump.stdout.len() > 1000, "dump suspiciously small");
     let dump = String::from_utf8_lossy(&dump.stdout);
     let hex: String = marker.bytes().map(|b| format!("{b:02x}")).collect();
     assert!(!dump.contains(&marker), "plaintext marker in pg_dump");
-    assert!(!dump.contains(&hex), "marker found hex-encoded (bytea) in pg_dump");
+    assert!(
+        !dump.contains(&hex),
+        "marker found hex-encoded (bytea) in pg_dump"
+    );
     assert!(files_containing(&h.data, marker.as_bytes()).is_empty());
     psql(&format!("DROP DATABASE IF EXISTS {db}"));
 }

@@ -14,7 +14,10 @@ use serde_json::json;
 fn full_message_is_delivered_signed_over_tls_and_logged() {
     let sink_dir = tempfile::tempdir().unwrap();
     let sink = Sink::start(&sink_dir.path().join("sink"), true);
-    let h = Harness::start(Options { route_port: Some(sink.port), ..Default::default() });
+    let h = Harness::start(Options {
+        route_port: Some(sink.port),
+        ..Default::default()
+    });
 
     let (status, domain) = h.get("/v1/domains/example.com");
     assert_eq!(status, 200, "{domain}");
@@ -38,25 +41,62 @@ fn full_message_is_delivered_signed_over_tls_and_logged() {
     assert!(id.starts_with("msg_"));
     let rcpts = sent["recipients"].as_array().unwrap();
     assert_eq!(rcpts.len(), 3);
-    assert!(rcpts.iter().all(|r| r["status"] == "queued" && r["id"].as_str().unwrap().starts_with("rcpt_")));
+    assert!(
+        rcpts
+            .iter()
+            .all(|r| r["status"] == "queued" && r["id"].as_str().unwrap().starts_with("rcpt_"))
+    );
 
-    assert!(sink.wait_for(3, Duration::from_secs(30)), "only {} of 3 arrived\n{}", sink.count(), h.server_log());
+    assert!(
+        sink.wait_for(3, Duration::from_secs(30)),
+        "only {} of 3 arrived\n{}",
+        sink.count(),
+        h.server_log()
+    );
     let msgs = sink.messages();
-    let mut envelope_rcpts: Vec<String> = msgs.iter().map(|(_, m)| m["rcpt"][0].as_str().unwrap().to_string()).collect();
+    let mut envelope_rcpts: Vec<String> = msgs
+        .iter()
+        .map(|(_, m)| m["rcpt"][0].as_str().unwrap().to_string())
+        .collect();
     envelope_rcpts.sort();
-    assert_eq!(envelope_rcpts, ["bob@example.test", "carol@example.test", "dave@example.test"]);
+    assert_eq!(
+        envelope_rcpts,
+        [
+            "bob@example.test",
+            "carol@example.test",
+            "dave@example.test"
+        ]
+    );
     for (eml, meta) in &msgs {
         let text = String::from_utf8_lossy(eml);
         assert!(text.contains("Subject: Welcome") && text.contains("X-Course: 42"));
         assert!(!text.contains("dave@"), "Bcc leaked into headers");
         assert!(text.contains(&format!("Message-ID: <{id}@mta.postwerk.test>")));
         let mail_from = meta["mail_from"].as_str().unwrap();
-        assert!(mail_from.ends_with("@bounces.example.com") && mail_from.starts_with("b+rcpt_"), "{mail_from}");
-        assert!(!mail_from.contains("bob") && !mail_from.contains("carol") && !mail_from.contains("dave"));
-        assert!(meta["tls"]["version"].as_str().is_some_and(|v| v.starts_with("TLSv1.")), "no TLS: {meta}");
+        assert!(
+            mail_from.ends_with("@bounces.example.com") && mail_from.starts_with("b+rcpt_"),
+            "{mail_from}"
+        );
+        assert!(
+            !mail_from.contains("bob")
+                && !mail_from.contains("carol")
+                && !mail_from.contains("dave")
+        );
+        assert!(
+            meta["tls"]["version"]
+                .as_str()
+                .is_some_and(|v| v.starts_with("TLSv1.")),
+            "no TLS: {meta}"
+        );
         let verified = dkim_verify(&domain, eml, sink_dir.path());
-        assert!(verified.contains(&("rsa-sha256".to_string(), true)), "{verified:?}");
-        assert!(verified.contains(&("ed25519-sha256".to_string(), true)), "{verified:?}");
+        assert!(
+            verified.contains(&("rsa-sha256".to_string(), true)),
+            "{verified:?}"
+        );
+        assert!(
+            verified.contains(&("ed25519-sha256".to_string(), true)),
+            "{verified:?}"
+        );
     }
 
     let status_view = h.wait_final(id, Duration::from_secs(10));
@@ -71,7 +111,10 @@ fn full_message_is_delivered_signed_over_tls_and_logged() {
         assert!(d["reply"].as_str().unwrap().starts_with("250 2.0.0"), "{d}");
         assert_eq!(d["ip"], "127.0.0.1");
         assert_eq!(d["mx"], "127.0.0.1");
-        assert!(d["tls"]["version"].as_str().unwrap().starts_with("TLSv1."), "{d}");
+        assert!(
+            d["tls"]["version"].as_str().unwrap().starts_with("TLSv1."),
+            "{d}"
+        );
         assert!(d["tls"]["cipher"].as_str().is_some_and(|c| !c.is_empty()));
     }
 
@@ -80,14 +123,20 @@ fn full_message_is_delivered_signed_over_tls_and_logged() {
     assert_eq!(status, 200, "{ev}");
     let evs = ev["events"].as_array().unwrap();
     assert_eq!(evs.len(), 2, "{ev}");
-    let carol_id = rcpts.iter().find(|r| r["email"] == "carol@example.test").unwrap()["id"].clone();
+    let carol_id = rcpts
+        .iter()
+        .find(|r| r["email"] == "carol@example.test")
+        .unwrap()["id"]
+        .clone();
     assert!(evs.iter().all(|e| e["recipient_id"] == carol_id));
     let (_, delivered) = h.get(&format!("/v1/events?type=delivered&message_id={id}"));
     assert_eq!(delivered["events"].as_array().unwrap().len(), 3);
     let (_, page1) = h.get(&format!("/v1/events?message_id={id}&limit=4"));
     assert_eq!(page1["events"].as_array().unwrap().len(), 4);
     let cursor = page1["next_cursor"].as_str().unwrap();
-    let (_, page2) = h.get(&format!("/v1/events?message_id={id}&limit=4&cursor={cursor}"));
+    let (_, page2) = h.get(&format!(
+        "/v1/events?message_id={id}&limit=4&cursor={cursor}"
+    ));
     assert_eq!(page2["events"].as_array().unwrap().len(), 2);
     assert!(page2["next_cursor"].is_null());
 }
@@ -96,10 +145,17 @@ fn full_message_is_delivered_signed_over_tls_and_logged() {
 fn raw_and_batch_sends_are_delivered() {
     let sink_dir = tempfile::tempdir().unwrap();
     let sink = Sink::start(&sink_dir.path().join("sink"), false);
-    let h = Harness::start(Options { route_port: Some(sink.port), ..Default::default() });
-    let data = base64::engine::general_purpose::STANDARD
-        .encode("From: App <app@example.com>\nTo: raw@example.test\nSubject: Raw one\n\nraw body\n");
-    let (status, raw) = h.post("/v1/messages/raw", json!({"mail_from": "app@example.com", "rcpt_to": ["raw@example.test"], "data": data}));
+    let h = Harness::start(Options {
+        route_port: Some(sink.port),
+        ..Default::default()
+    });
+    let data = base64::engine::general_purpose::STANDARD.encode(
+        "From: App <app@example.com>\nTo: raw@example.test\nSubject: Raw one\n\nraw body\n",
+    );
+    let (status, raw) = h.post(
+        "/v1/messages/raw",
+        json!({"mail_from": "app@example.com", "rcpt_to": ["raw@example.test"], "data": data}),
+    );
     assert_eq!(status, 202, "{raw}");
     let batch: Vec<_> = (0..5)
         .map(|i| json!({"from": "app@example.com", "to": [format!("b{i}@example.test")], "subject": format!("batch {i}"), "text": "x"}))
@@ -109,11 +165,27 @@ fn raw_and_batch_sends_are_delivered() {
     assert_eq!(status, 207, "{res}");
     let results = res["results"].as_array().unwrap();
     assert_eq!(results.len(), 6);
-    assert!(results[..5].iter().all(|r| r["id"].as_str().is_some_and(|i| i.starts_with("msg_"))));
+    assert!(
+        results[..5]
+            .iter()
+            .all(|r| r["id"].as_str().is_some_and(|i| i.starts_with("msg_")))
+    );
     assert_eq!(results[5]["error"]["code"], "domain_not_registered");
     assert_eq!(results[5]["error"]["field"], "messages[5].from");
-    assert!(sink.wait_for(6, Duration::from_secs(30)), "{} arrived", sink.count());
-    let raw_msg = sink.messages().into_iter().find(|(_, m)| m["rcpt"][0] == "raw@example.test").unwrap();
+    assert!(
+        sink.wait_for(6, Duration::from_secs(30)),
+        "{} arrived",
+        sink.count()
+    );
+    let raw_msg = sink
+        .messages()
+        .into_iter()
+        .find(|(_, m)| m["rcpt"][0] == "raw@example.test")
+        .unwrap();
     let text = String::from_utf8_lossy(&raw_msg.0);
-    assert!(text.contains("DKIM-Signature:") && text.contains("Subject: Raw one") && text.contains("\r\nraw body\r\n"));
+    assert!(
+        text.contains("DKIM-Signature:")
+            && text.contains("Subject: Raw one")
+            && text.contains("\r\nraw body\r\n")
+    );
 }

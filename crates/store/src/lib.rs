@@ -48,7 +48,10 @@ pub trait Store: Send + Sync {
     /// Creates a tenant; `Conflict` if the name is taken.
     fn insert_tenant(&self, tenant: TenantRecord) -> impl Future<Output = StoreResult<()>> + Send;
     /// A tenant by id.
-    fn get_tenant(&self, id: &str) -> impl Future<Output = StoreResult<Option<TenantRecord>>> + Send;
+    fn get_tenant(
+        &self,
+        id: &str,
+    ) -> impl Future<Output = StoreResult<Option<TenantRecord>>> + Send;
     /// A tenant by unique name.
     fn get_tenant_by_name(
         &self,
@@ -58,7 +61,10 @@ pub trait Store: Send + Sync {
     /// Stores a new API key.
     fn insert_api_key(&self, key: ApiKeyRecord) -> impl Future<Output = StoreResult<()>> + Send;
     /// An API key by id.
-    fn get_api_key(&self, id: &str) -> impl Future<Output = StoreResult<Option<ApiKeyRecord>>> + Send;
+    fn get_api_key(
+        &self,
+        id: &str,
+    ) -> impl Future<Output = StoreResult<Option<ApiKeyRecord>>> + Send;
     /// Records the last use of a key.
     fn touch_api_key(&self, id: &str, at: i64) -> impl Future<Output = StoreResult<()>> + Send;
 
@@ -71,7 +77,10 @@ pub trait Store: Send + Sync {
         name: &str,
     ) -> impl Future<Output = StoreResult<Option<DomainRecord>>> + Send;
     /// All domains of a tenant.
-    fn list_domains(&self, tenant_id: &str) -> impl Future<Output = StoreResult<Vec<DomainRecord>>> + Send;
+    fn list_domains(
+        &self,
+        tenant_id: &str,
+    ) -> impl Future<Output = StoreResult<Vec<DomainRecord>>> + Send;
 
     /// Atomically stores messages, their recipients and `accepted` events, and the
     /// idempotency record if any (`Conflict("idempotency key")` if it exists).
@@ -91,7 +100,10 @@ pub trait Store: Send + Sync {
         id: &str,
     ) -> impl Future<Output = StoreResult<Option<MessageRecord>>> + Send;
     /// Events matching a filter, in sequence order.
-    fn list_events(&self, filter: EventFilter) -> impl Future<Output = StoreResult<Vec<EventRecord>>> + Send;
+    fn list_events(
+        &self,
+        filter: EventFilter,
+    ) -> impl Future<Output = StoreResult<Vec<EventRecord>>> + Send;
 
     /// Leases up to `limit` recipients that are due (`next_attempt_at <= now`) and not
     /// leased by anyone, for `node` until `lease_until`.
@@ -103,7 +115,11 @@ pub trait Store: Send + Sync {
         limit: usize,
     ) -> impl Future<Output = StoreResult<Vec<DueRecipient>>> + Send;
     /// Extends every lease held by `node`.
-    fn renew_leases(&self, node: &str, lease_until: i64) -> impl Future<Output = StoreResult<()>> + Send;
+    fn renew_leases(
+        &self,
+        node: &str,
+        lease_until: i64,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
     /// Drops every lease held by `node` (at start-up, after a crash).
     fn release_leases(&self, node: &str) -> impl Future<Output = StoreResult<u64>> + Send;
     /// What delivery needs of a message.
@@ -132,11 +148,17 @@ impl AnyStore {
     /// Opens (and migrates) the store named by a `sqlite://PATH` or `postgres://…` URL.
     pub async fn open(url: &str) -> StoreResult<AnyStore> {
         if let Some(path) = url.strip_prefix("sqlite://") {
-            Ok(AnyStore::Sqlite(Arc::new(sqlite::SqliteStore::open(path.as_ref()).await?)))
+            Ok(AnyStore::Sqlite(Arc::new(
+                sqlite::SqliteStore::open(path.as_ref()).await?,
+            )))
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            Ok(AnyStore::Postgres(Arc::new(postgres::PgStore::connect(url).await?)))
+            Ok(AnyStore::Postgres(Arc::new(
+                postgres::PgStore::connect(url).await?,
+            )))
         } else {
-            Err(StoreError::Unavailable("store.url must be sqlite:// or postgres://".into()))
+            Err(StoreError::Unavailable(
+                "store.url must be sqlite:// or postgres://".into(),
+            ))
         }
     }
 

@@ -56,11 +56,15 @@ impl MasterKey {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let mut raw = [0u8; 32];
                 rand::thread_rng().fill_bytes(&mut raw);
-                write_private_file(&path, format!("{}\n", B64.encode(raw)).as_bytes())
-                    .map_err(|e| VaultError::MasterKey(format!("cannot create {}: {e}", path.display())))?;
+                write_private_file(&path, format!("{}\n", B64.encode(raw)).as_bytes()).map_err(
+                    |e| VaultError::MasterKey(format!("cannot create {}: {e}", path.display())),
+                )?;
                 Ok(Self::from_bytes(&raw))
             }
-            Err(e) => Err(VaultError::MasterKey(format!("cannot read {}: {e}", path.display()))),
+            Err(e) => Err(VaultError::MasterKey(format!(
+                "cannot read {}: {e}",
+                path.display()
+            ))),
         }
     }
 
@@ -87,7 +91,11 @@ impl MasterKey {
     }
 
     /// Unwraps a stored tenant data key into the tenant's working keys.
-    pub fn unwrap_tenant_key(&self, tenant_id: &str, wrapped: &[u8]) -> Result<TenantKeys, VaultError> {
+    pub fn unwrap_tenant_key(
+        &self,
+        tenant_id: &str,
+        wrapped: &[u8],
+    ) -> Result<TenantKeys, VaultError> {
         let raw = open_with(&self.key, &format!("tenant:{tenant_id}"), wrapped)?;
         let raw: [u8; 32] = raw.try_into().map_err(|_| VaultError::Authentication)?;
         Ok(TenantKeys::derive(&raw))
@@ -129,13 +137,18 @@ impl TenantKeys {
 
     /// The blind index of a normalised address: HMAC-SHA256 under the tenant's index key.
     pub fn blind_index(&self, normalized_address: &str) -> Vec<u8> {
-        hmac::sign(&self.index, normalized_address.as_bytes()).as_ref().to_vec()
+        hmac::sign(&self.index, normalized_address.as_bytes())
+            .as_ref()
+            .to_vec()
     }
 
     /// A short authenticator for a VERP token (first 8 bytes of an HMAC, hex).
     pub fn verp_tag(&self, token: &str) -> String {
         let tag = hmac::sign(&self.verp, token.as_bytes());
-        tag.as_ref()[..5].iter().map(|b| format!("{b:02x}")).collect()
+        tag.as_ref()[..5]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
     }
 }
 
@@ -148,7 +161,10 @@ pub struct KeyRing {
 impl KeyRing {
     /// A key ring over `master`.
     pub fn new(master: MasterKey) -> Self {
-        KeyRing { master, tenants: RwLock::new(HashMap::new()) }
+        KeyRing {
+            master,
+            tenants: RwLock::new(HashMap::new()),
+        }
     }
 
     /// The master key (to wrap keys of new tenants).
@@ -200,10 +216,16 @@ fn open_with(key: &LessSafeKey, context: &str, sealed: &[u8]) -> Result<Vec<u8>,
     if sealed.len() < 1 + NONCE_LEN + TAG_LEN || sealed[0] != VERSION {
         return Err(VaultError::Authentication);
     }
-    let nonce: [u8; NONCE_LEN] = sealed[1..1 + NONCE_LEN].try_into().map_err(|_| VaultError::Authentication)?;
+    let nonce: [u8; NONCE_LEN] = sealed[1..1 + NONCE_LEN]
+        .try_into()
+        .map_err(|_| VaultError::Authentication)?;
     let mut buf = sealed[1 + NONCE_LEN..].to_vec();
     let len = key
-        .open_in_place(Nonce::assume_unique_for_key(nonce), Aad::from(context.as_bytes()), &mut buf)
+        .open_in_place(
+            Nonce::assume_unique_for_key(nonce),
+            Aad::from(context.as_bytes()),
+            &mut buf,
+        )
         .map_err(|_| VaultError::Authentication)?
         .len();
     buf.truncate(len);
@@ -247,7 +269,11 @@ mod tests {
         let last = tampered.len() - 1;
         tampered[last] ^= 1;
         assert!(k.open("rcpt:1", &tampered).is_err());
-        assert_ne!(k.seal("x", b"same"), k.seal("x", b"same"), "nonces must differ");
+        assert_ne!(
+            k.seal("x", b"same"),
+            k.seal("x", b"same"),
+            "nonces must differ"
+        );
     }
 
     #[test]
@@ -264,7 +290,11 @@ mod tests {
         let (a, b) = (keys(), keys());
         assert_eq!(a.blind_index("x@y.z"), a.blind_index("x@y.z"));
         assert_ne!(a.blind_index("x@y.z"), a.blind_index("x@y.zz"));
-        assert_ne!(a.blind_index("x@y.z"), b.blind_index("x@y.z"), "tenants must not share an index");
+        assert_ne!(
+            a.blind_index("x@y.z"),
+            b.blind_index("x@y.z"),
+            "tenants must not share an index"
+        );
     }
 
     #[test]
@@ -277,7 +307,10 @@ mod tests {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(dir.path().join(MASTER_KEY_FILE)).unwrap().permissions().mode();
+            let mode = std::fs::metadata(dir.path().join(MASTER_KEY_FILE))
+                .unwrap()
+                .permissions()
+                .mode();
             assert_eq!(mode & 0o777, 0o600);
         }
         assert!(MasterKey::from_base64("short").is_err());

@@ -234,8 +234,10 @@ impl SmtpClient {
     ///
     /// With PIPELINING, MAIL, all RCPTs and DATA go out in one write (RFC 2920). MAIL gets
     /// `SIZE=` when SIZE is advertised, `BODY=8BITMIME` when the message has 8-bit bytes and
-    /// 8BITMIME is advertised, and `SMTPUTF8` when `smtputf8` is true (a `Protocol` error if
-    /// the server does not offer it). MAIL rejected -> `Err(Rejected(MailFrom, _))`; all
+    /// 8BITMIME is advertised, and `SMTPUTF8` when `smtputf8` is true; if the server does not
+    /// offer SMTPUTF8, nothing is sent and a locally made `553 5.6.7` is returned as
+    /// `Err(Rejected(MailFrom, _))` (permanent, as Postfix does). MAIL rejected ->
+    /// `Err(Rejected(MailFrom, _))`; all
     /// recipients rejected -> `Ok` with `data_reply: None`; a 421 anywhere ->
     /// `Err(Rejected(stage, 421))`. After a failed transaction the client sends RSET; after
     /// an I/O error or timeout the connection is dead ([`Self::is_usable`] is false).
@@ -265,10 +267,12 @@ impl SmtpClient {
             ));
         }
         if smtputf8 && !self.caps.smtputf8 {
-            return Err(SmtpError::Protocol(
-                SmtpStage::MailFrom,
-                "SMTPUTF8 required but not offered".into(),
-            ));
+            // Nothing is sent: like Postfix, fail permanently (RFC 6531 §3.2, 5.6.7).
+            let reply = SmtpReply::from_lines(
+                553,
+                &["5.6.7 SMTPUTF8 is required, but was not offered by the server".to_owned()],
+            );
+            return Err(SmtpError::Rejected(SmtpStage::MailFrom, reply));
         }
         self.wbuf.clear();
         self.wbuf.extend_from_slice(b"MAIL FROM:<");
@@ -963,10 +967,9 @@ mod tests {
                 true,
             )
             .await;
-        assert!(matches!(
-            result,
-            Err(SmtpError::Protocol(SmtpStage::MailFrom, _))
-        ));
+        let err = result.unwrap_err();
+        assert_eq!(err.to_string(), "rejected at mail from: 553 5.6.7");
+        assert!(err.is_permanent());
         let bad = client
             .send("s@example.com", &["a@b>\r\nRSET"], b"x\r\n", false)
             .await;
@@ -1095,6 +1098,26 @@ mod tests {
         assert!(matches!(again, Err(SmtpError::Protocol(..))));
         client.quit().await;
         server.await.unwrap();
+    }
+
+    /// The engine shares signers and the resolver and spawns connection futures.
+    #[test]
+    fn public_types_and_futures_are_send() {
+        fn send<T: Send>(_: &T) {}
+        fn send_sync<T: Send + Sync>() {}
+        send_sync::<crate::dkim::DkimSigner>();
+        send_sync::<crate::resolve::MxResolver>();
+        send_sync::<SmtpError>();
+        #[allow(dead_code)]
+        fn futures(c: &mut SmtpClient, r: &crate::resolve::MxResolver, cfg: &ClientConfig) {
+            send(&SmtpClient::connect(
+                "127.0.0.1:25".parse().unwrap(),
+                "",
+                cfg,
+            ));
+            send(&c.send("", &[], b"", false));
+            send(&r.resolve(""));
+        }
     }
 
     fn tls_server_config() -> Arc<rustls::ServerConfig> {

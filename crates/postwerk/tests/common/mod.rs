@@ -16,11 +16,17 @@ pub fn bin() -> &'static str {
 
 /// A free loopback TCP port.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 fn support(file: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support").join(file)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/support")
+        .join(file)
 }
 
 /// Polls `f` every 50 ms until it returns true or `timeout` passes.
@@ -57,20 +63,50 @@ impl Sink {
 
     fn launch(dir: &Path, port: u16, tls: bool) -> Sink {
         let mut cmd = Command::new("python3");
-        cmd.arg(support("sink.py")).arg("127.0.0.1").arg(port.to_string()).arg(dir);
+        cmd.arg(support("sink.py"))
+            .arg("127.0.0.1")
+            .arg(port.to_string())
+            .arg(dir);
         if tls {
             let (cert, key) = (dir.with_extension("crt"), dir.with_extension("key"));
             let ok = Command::new("openssl")
-                .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=sink.test"])
-                .arg("-keyout").arg(&key).arg("-out").arg(&cert)
-                .stdout(Stdio::null()).stderr(Stdio::null())
-                .status().expect("openssl").success();
+                .args([
+                    "req",
+                    "-x509",
+                    "-newkey",
+                    "rsa:2048",
+                    "-nodes",
+                    "-days",
+                    "1",
+                    "-subj",
+                    "/CN=sink.test",
+                ])
+                .arg("-keyout")
+                .arg(&key)
+                .arg("-out")
+                .arg(&cert)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .expect("openssl")
+                .success();
             assert!(ok, "openssl could not make a test certificate");
             cmd.arg("--cert").arg(cert).arg("--key").arg(key);
         }
-        let child = cmd.stdout(Stdio::null()).stderr(Stdio::inherit()).spawn().expect("python3 sink");
-        assert!(wait_until(Duration::from_secs(10), || dir.join(".ready").exists()), "sink did not start");
-        Sink { port, dir: dir.to_path_buf(), child }
+        let child = cmd
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("python3 sink");
+        assert!(
+            wait_until(Duration::from_secs(10), || dir.join(".ready").exists()),
+            "sink did not start"
+        );
+        Sink {
+            port,
+            dir: dir.to_path_buf(),
+            child,
+        }
     }
 
     /// Messages received so far: (raw message, metadata JSON), in arrival order.
@@ -88,7 +124,11 @@ impl Sink {
     /// Number of messages received.
     pub fn count(&self) -> usize {
         std::fs::read_dir(&self.dir)
-            .map(|d| d.filter_map(Result::ok).filter(|e| e.path().extension().is_some_and(|x| x == "eml")).count())
+            .map(|d| {
+                d.filter_map(Result::ok)
+                    .filter(|e| e.path().extension().is_some_and(|x| x == "eml"))
+                    .count()
+            })
             .unwrap_or(0)
     }
 
@@ -123,6 +163,7 @@ pub struct Harness {
 }
 
 /// Options for [`Harness::start`].
+#[derive(Default)]
 pub struct Options<'a> {
     /// Extra TOML appended to the `[delivery]` section.
     pub delivery: &'a str,
@@ -134,12 +175,6 @@ pub struct Options<'a> {
     pub store_url: Option<String>,
 }
 
-impl Default for Options<'_> {
-    fn default() -> Self {
-        Options { delivery: "", extra: "", route_port: None, store_url: None }
-    }
-}
-
 impl Harness {
     /// Writes the config, creates a key and the domain example.com with the CLI,
     /// and starts `postwerk serve`.
@@ -147,7 +182,10 @@ impl Harness {
         let root = tempfile::tempdir().unwrap();
         let data = root.path().join("data");
         let http = format!("127.0.0.1:{}", free_port());
-        let store = opts.store_url.clone().unwrap_or_else(|| format!("sqlite://{}/postwerk.db", data.display()));
+        let store = opts
+            .store_url
+            .clone()
+            .unwrap_or_else(|| format!("sqlite://{}/postwerk.db", data.display()));
         let routes = opts
             .route_port
             .map(|p| format!("[delivery.routes]\n\"example.test\" = \"127.0.0.1:{p}\"\n"))
@@ -161,24 +199,57 @@ impl Harness {
         let config = root.path().join("postwerk.toml");
         std::fs::write(&config, text).unwrap();
         let log = root.path().join("serve.log");
-        let mut h = Harness { data, config, http, key: String::new(), child: None, log, root };
-        let out = h.cli(&["keys", "create", "--name", "test", "--scopes", "send,read,write", "--quiet"]);
-        assert!(out.status.success(), "keys create: {}", String::from_utf8_lossy(&out.stderr));
+        let mut h = Harness {
+            data,
+            config,
+            http,
+            key: String::new(),
+            child: None,
+            log,
+            root,
+        };
+        let out = h.cli(&[
+            "keys",
+            "create",
+            "--name",
+            "test",
+            "--scopes",
+            "send,read,write",
+            "--quiet",
+        ]);
+        assert!(
+            out.status.success(),
+            "keys create: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         h.key = String::from_utf8(out.stdout).unwrap().trim().to_string();
         let out = h.cli(&["domains", "add", "example.com"]);
-        assert!(out.status.success(), "domains add: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "domains add: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         h.serve();
         h
     }
 
     /// Runs a CLI command against this instance's config.
     pub fn cli(&self, args: &[&str]) -> Output {
-        Command::new(bin()).arg("--config").arg(&self.config).args(args).output().expect("run postwerk")
+        Command::new(bin())
+            .arg("--config")
+            .arg(&self.config)
+            .args(args)
+            .output()
+            .expect("run postwerk")
     }
 
     /// Starts (or restarts) `postwerk serve` and waits until the API answers.
     pub fn serve(&mut self) {
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log).unwrap();
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .unwrap();
         let child = Command::new(bin())
             .arg("--config")
             .arg(&self.config)
@@ -209,13 +280,24 @@ impl Harness {
 
     /// Sends SIGTERM and waits for a clean exit; returns its success.
     pub fn stop(&mut self) -> bool {
-        let Some(mut c) = self.child.take() else { return true };
-        let _ = Command::new("kill").arg("-TERM").arg(c.id().to_string()).status();
+        let Some(mut c) = self.child.take() else {
+            return true;
+        };
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(c.id().to_string())
+            .status();
         c.wait().map(|s| s.success()).unwrap_or(false)
     }
 
     /// An HTTP request with this instance's key; returns (status, JSON body).
-    pub fn request(&self, method: &str, path: &str, body: Option<&Value>, headers: &[(&str, &str)]) -> (u16, Value) {
+    pub fn request(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+        headers: &[(&str, &str)],
+    ) -> (u16, Value) {
         self.request_with_key(method, path, body, headers, Some(&self.key))
     }
 
@@ -246,7 +328,10 @@ impl Harness {
         };
         let status = resp.status();
         let text = resp.into_string().unwrap_or_default();
-        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
     }
 
     /// `POST path` with JSON.
@@ -264,9 +349,14 @@ impl Harness {
         let mut last = Value::Null;
         wait_until(timeout, || {
             let (_, v) = self.get(&format!("/v1/messages/{id}"));
-            let done = v["recipients"]
-                .as_array()
-                .is_some_and(|rs| rs.iter().all(|r| matches!(r["status"].as_str(), Some("delivered" | "bounced" | "expired"))));
+            let done = v["recipients"].as_array().is_some_and(|rs| {
+                rs.iter().all(|r| {
+                    matches!(
+                        r["status"].as_str(),
+                        Some("delivered" | "bounced" | "expired")
+                    )
+                })
+            });
             last = v;
             done
         });
@@ -287,8 +377,17 @@ pub fn dkim_verify(domain_json: &Value, eml: &[u8], scratch: &Path) -> Vec<(Stri
     let em = scratch.join("msg.eml");
     std::fs::write(&dj, domain_json.to_string()).unwrap();
     std::fs::write(&em, eml).unwrap();
-    let out = Command::new("python3").arg(support("dkim_verify.py")).arg(&dj).arg(&em).output().expect("python3");
-    assert!(out.status.success(), "dkim_verify.py failed: {}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new("python3")
+        .arg(support("dkim_verify.py"))
+        .arg(&dj)
+        .arg(&em)
+        .output()
+        .expect("python3");
+    assert!(
+        out.status.success(),
+        "dkim_verify.py failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout)
         .unwrap()
         .lines()
@@ -305,7 +404,8 @@ pub fn files_containing(dir: &Path, needle: &[u8]) -> Vec<PathBuf> {
             let p = e.path();
             if p.is_dir() {
                 stack.push(p);
-            } else if std::fs::read(&p).is_ok_and(|b| b.windows(needle.len()).any(|w| w == needle)) {
+            } else if std::fs::read(&p).is_ok_and(|b| b.windows(needle.len()).any(|w| w == needle))
+            {
                 hits.push(p);
             }
         }

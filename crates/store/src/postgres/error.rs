@@ -65,14 +65,22 @@ pub(super) fn pg(op: &'static str) -> impl Fn(tokio_postgres::Error) -> Failure 
 
 /// Maps an error of operation `op`, turning a unique violation into
 /// `Conflict(what)`.
-pub(super) fn conflict(op: &'static str, what: &'static str) -> impl Fn(tokio_postgres::Error) -> Failure {
+pub(super) fn conflict(
+    op: &'static str,
+    what: &'static str,
+) -> impl Fn(tokio_postgres::Error) -> Failure {
     move |e| classify(op, Some(what), e)
 }
 
 fn classify(op: &'static str, what: Option<&'static str>, e: tokio_postgres::Error) -> Failure {
     match (e.code(), what) {
-        (Some(code), Some(what)) if *code == SqlState::UNIQUE_VIOLATION => Failure::Final(StoreError::Conflict(what)),
-        (Some(code), _) if *code == SqlState::T_R_DEADLOCK_DETECTED || *code == SqlState::T_R_SERIALIZATION_FAILURE => {
+        (Some(code), Some(what)) if *code == SqlState::UNIQUE_VIOLATION => {
+            Failure::Final(StoreError::Conflict(what))
+        }
+        (Some(code), _)
+            if *code == SqlState::T_R_DEADLOCK_DETECTED
+                || *code == SqlState::T_R_SERIALIZATION_FAILURE =>
+        {
             Failure::Transient(StoreError::Unavailable(describe(op, &e)))
         }
         _ => {
@@ -87,9 +95,13 @@ fn classify(op: &'static str, what: Option<&'static str>, e: tokio_postgres::Err
 pub(super) fn pool(e: PoolError) -> Failure {
     use deadpool_postgres::TimeoutType;
     let msg = match e {
-        PoolError::Timeout(TimeoutType::Wait) => "postgres: timed out waiting for a pooled connection".to_string(),
+        PoolError::Timeout(TimeoutType::Wait) => {
+            "postgres: timed out waiting for a pooled connection".to_string()
+        }
         PoolError::Timeout(TimeoutType::Create) => "postgres: timed out connecting".to_string(),
-        PoolError::Timeout(TimeoutType::Recycle) => "postgres: timed out checking a pooled connection".to_string(),
+        PoolError::Timeout(TimeoutType::Recycle) => {
+            "postgres: timed out checking a pooled connection".to_string()
+        }
         PoolError::Backend(e) => describe("connect", &e),
         PoolError::Closed => "postgres: pool closed".to_string(),
         PoolError::NoRuntimeSpecified => "postgres: pool has no runtime".to_string(),

@@ -206,7 +206,8 @@ fn dkim_row(r: &Row) -> PgResult<DkimKeyRecord> {
     })
 }
 
-const EVENT_COLS: &str = "seq, tenant_id, message_id, recipient_id, rcpt_hash, type, at, detail_enc";
+const EVENT_COLS: &str =
+    "seq, tenant_id, message_id, recipient_id, rcpt_hash, type, at, detail_enc";
 
 fn event_row(r: &Row) -> PgResult<EventRecord> {
     Ok(EventRecord {
@@ -239,7 +240,11 @@ fn recipient_row(r: &Row) -> PgResult<RecipientRecord> {
 }
 
 fn scopes_text(scopes: &[postwerk_core::model::Scope]) -> String {
-    scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(",")
+    scopes
+        .iter()
+        .map(|s| s.as_str())
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// Events to append, column by column (the `UNNEST` arrays), in `seq` order.
@@ -277,7 +282,11 @@ impl<'a> EventColumns<'a> {
 
     /// Appends the events as the last statement before commit, under
     /// [`EVENTS_LOCK`].
-    async fn append(&self, tx: &deadpool_postgres::Transaction<'_>, op: &'static str) -> PgResult<()> {
+    async fn append(
+        &self,
+        tx: &deadpool_postgres::Transaction<'_>,
+        op: &'static str,
+    ) -> PgResult<()> {
         if self.at.is_empty() {
             return Ok(());
         }
@@ -335,7 +344,13 @@ impl PgStore {
             let n = tx
                 .execute(
                     &stmt,
-                    &[&i.tenant_id, &i.key_hash, &i.created_at, &i.response_enc, &older_than],
+                    &[
+                        &i.tenant_id,
+                        &i.key_hash,
+                        &i.created_at,
+                        &i.response_enc,
+                        &older_than,
+                    ],
                 )
                 .await
                 .map_err(conflict(OP, "idempotency key"))?;
@@ -349,7 +364,11 @@ impl PgStore {
         tx.commit().await.map_err(pg(OP))
     }
 
-    async fn insert_messages(&self, tx: &deadpool_postgres::Transaction<'_>, batch: &AcceptBatch) -> PgResult<()> {
+    async fn insert_messages(
+        &self,
+        tx: &deadpool_postgres::Transaction<'_>,
+        batch: &AcceptBatch,
+    ) -> PgResult<()> {
         const OP: &str = "accept";
         let msgs = &batch.messages;
         let n_rcpts: usize = msgs.iter().map(|m| m.recipients.len()).sum();
@@ -363,7 +382,8 @@ impl PgStore {
         let m_size: Vec<i64> = msgs.iter().map(|m| m.size).collect();
         let m_meta: Vec<&[u8]> = msgs.iter().map(|m| m.meta_enc.as_slice()).collect();
         let m_content: Vec<&[u8]> = msgs.iter().map(|m| m.content_enc.as_slice()).collect();
-        let m_mail_from: Vec<Option<&[u8]>> = msgs.iter().map(|m| m.mail_from_enc.as_deref()).collect();
+        let m_mail_from: Vec<Option<&[u8]>> =
+            msgs.iter().map(|m| m.mail_from_enc.as_deref()).collect();
 
         let mut r_id = Vec::with_capacity(n_rcpts);
         let mut r_msg = Vec::with_capacity(n_rcpts);
@@ -516,7 +536,9 @@ impl PgStore {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(pg(OP))?;
         let lock = tx
-            .prepare_cached("SELECT id FROM recipients WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE")
+            .prepare_cached(
+                "SELECT id FROM recipients WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE",
+            )
             .await
             .map_err(pg(OP))?;
         let update = tx
@@ -605,7 +627,13 @@ impl PgStore {
         rows.iter().map(event_row).collect()
     }
 
-    async fn claim_due_q(&self, node: &str, now: i64, lease_until: i64, limit: usize) -> PgResult<Vec<DueRecipient>> {
+    async fn claim_due_q(
+        &self,
+        node: &str,
+        now: i64,
+        lease_until: i64,
+        limit: usize,
+    ) -> PgResult<Vec<DueRecipient>> {
         const OP: &str = "claim_due";
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let client = self.client().await?;
@@ -648,7 +676,13 @@ impl PgStore {
 
     /// Updates every recipient leased by `node`, locking them in id order (so this
     /// cannot deadlock with `record_deliveries`). Returns the number of rows.
-    async fn update_leases(&self, op: &'static str, set: &'static str, node: &str, until: Option<i64>) -> PgResult<u64> {
+    async fn update_leases(
+        &self,
+        op: &'static str,
+        set: &'static str,
+        node: &str,
+        until: Option<i64>,
+    ) -> PgResult<u64> {
         let client = self.client().await?;
         let stmt = client
             .prepare_cached(&format!(
@@ -717,7 +751,10 @@ impl PgStore {
             .await
             .map_err(pg(OP))?;
         let params: [&(dyn ToSql + Sync); 2] = [&tenant_id, &name];
-        let (head, keys) = tokio::try_join!(client.query_opt(&head, &params), client.query(&keys, &params))
+        let (head, keys) = tokio::try_join!(
+            client.query_opt(&head, &params),
+            client.query(&keys, &params)
+        )
         .map_err(pg(OP))?;
         let Some(head) = head else { return Ok(None) };
         Ok(Some(DomainRecord {
@@ -732,7 +769,9 @@ impl PgStore {
         const OP: &str = "list_domains";
         let client = self.client().await?;
         let domains = client
-            .prepare_cached("SELECT name, created_at FROM domains WHERE tenant_id = $1 ORDER BY name")
+            .prepare_cached(
+                "SELECT name, created_at FROM domains WHERE tenant_id = $1 ORDER BY name",
+            )
             .await
             .map_err(pg(OP))?;
         let keys = client
@@ -743,11 +782,17 @@ impl PgStore {
             .await
             .map_err(pg(OP))?;
         let params: [&(dyn ToSql + Sync); 1] = [&tenant_id];
-        let (domains, keys) = tokio::try_join!(client.query(&domains, &params), client.query(&keys, &params))
+        let (domains, keys) = tokio::try_join!(
+            client.query(&domains, &params),
+            client.query(&keys, &params)
+        )
         .map_err(pg(OP))?;
         let mut keys_by_domain: HashMap<String, Vec<DkimKeyRecord>> = HashMap::new();
         for k in &keys {
-            keys_by_domain.entry(col(k, "domain")?).or_default().push(dkim_row(k)?);
+            keys_by_domain
+                .entry(col(k, "domain")?)
+                .or_default()
+                .push(dkim_row(k)?);
         }
         domains
             .iter()
@@ -763,7 +808,12 @@ impl PgStore {
             .collect()
     }
 
-    async fn one_opt(&self, op: &'static str, sql: &str, params: &[&(dyn ToSql + Sync)]) -> PgResult<Option<Row>> {
+    async fn one_opt(
+        &self,
+        op: &'static str,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> PgResult<Option<Row>> {
         let client = self.client().await?;
         let stmt = client.prepare_cached(sql).await.map_err(pg(op))?;
         client.query_opt(&stmt, params).await.map_err(pg(op))
@@ -790,9 +840,11 @@ impl Store for PgStore {
     async fn insert_tenant(&self, t: TenantRecord) -> StoreResult<()> {
         let t = &t;
         retrying(|| async move {
-            let sql = "INSERT INTO tenants (id, name, wrapped_key, created_at) VALUES ($1, $2, $3, $4)";
+            let sql =
+                "INSERT INTO tenants (id, name, wrapped_key, created_at) VALUES ($1, $2, $3, $4)";
             let params: [&(dyn ToSql + Sync); 4] = [&t.id, &t.name, &t.wrapped_key, &t.created_at];
-            self.exec("insert_tenant", Some("tenant"), sql, &params).await
+            self.exec("insert_tenant", Some("tenant"), sql, &params)
+                .await
         })
         .await
         .map(drop)
@@ -801,7 +853,11 @@ impl Store for PgStore {
     async fn get_tenant(&self, id: &str) -> StoreResult<Option<TenantRecord>> {
         retrying(|| async move {
             let sql = "SELECT id, name, wrapped_key, created_at FROM tenants WHERE id = $1";
-            self.one_opt("get_tenant", sql, &[&id]).await?.as_ref().map(tenant_row).transpose()
+            self.one_opt("get_tenant", sql, &[&id])
+                .await?
+                .as_ref()
+                .map(tenant_row)
+                .transpose()
         })
         .await
     }
@@ -809,7 +865,11 @@ impl Store for PgStore {
     async fn get_tenant_by_name(&self, name: &str) -> StoreResult<Option<TenantRecord>> {
         retrying(|| async move {
             let sql = "SELECT id, name, wrapped_key, created_at FROM tenants WHERE name = $1";
-            self.one_opt("get_tenant_by_name", sql, &[&name]).await?.as_ref().map(tenant_row).transpose()
+            self.one_opt("get_tenant_by_name", sql, &[&name])
+                .await?
+                .as_ref()
+                .map(tenant_row)
+                .transpose()
         })
         .await
     }
@@ -886,7 +946,10 @@ impl Store for PgStore {
         retrying(|| async move {
             let sql = "SELECT created_at, response_enc FROM idempotency \
                        WHERE tenant_id = $1 AND key_hash = $2 AND created_at >= $3";
-            let Some(r) = self.one_opt("get_idempotency", sql, &[&tenant_id, &key_hash, &since]).await? else {
+            let Some(r) = self
+                .one_opt("get_idempotency", sql, &[&tenant_id, &key_hash, &since])
+                .await?
+            else {
                 return Ok(None);
             };
             Ok(Some(IdempotencyRecord {
@@ -908,7 +971,13 @@ impl Store for PgStore {
         retrying(|| self.list_events_q(filter)).await
     }
 
-    async fn claim_due(&self, node: &str, now: i64, lease_until: i64, limit: usize) -> StoreResult<Vec<DueRecipient>> {
+    async fn claim_due(
+        &self,
+        node: &str,
+        now: i64,
+        lease_until: i64,
+        limit: usize,
+    ) -> StoreResult<Vec<DueRecipient>> {
         retrying(|| self.claim_due_q(node, now, lease_until, limit)).await
     }
 
@@ -919,7 +988,15 @@ impl Store for PgStore {
     }
 
     async fn release_leases(&self, node: &str) -> StoreResult<u64> {
-        retrying(|| self.update_leases("release_leases", "lease_node = NULL, lease_until = NULL", node, None)).await
+        retrying(|| {
+            self.update_leases(
+                "release_leases",
+                "lease_node = NULL, lease_until = NULL",
+                node,
+                None,
+            )
+        })
+        .await
     }
 
     async fn load_content(&self, message_id: &str) -> StoreResult<Option<MessageContent>> {

@@ -28,7 +28,9 @@ pub(crate) fn unavailable(e: rusqlite::Error) -> StoreError {
 
 fn conflict_or(e: rusqlite::Error, what: &'static str) -> StoreError {
     match e {
-        rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::ConstraintViolation => {
+        rusqlite::Error::SqliteFailure(f, _)
+            if f.code == rusqlite::ErrorCode::ConstraintViolation =>
+        {
             StoreError::Conflict(what)
         }
         other => unavailable(other),
@@ -37,15 +39,20 @@ fn conflict_or(e: rusqlite::Error, what: &'static str) -> StoreError {
 
 fn open_connection(path: &Path, write: bool) -> StoreResult<Connection> {
     let flags = if write {
-        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX
     } else {
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX
     };
     let conn = Connection::open_with_flags(path, flags).map_err(unavailable)?;
-    conn.busy_timeout(std::time::Duration::from_secs(10)).map_err(unavailable)?;
-    // FULL: a commit is on disk (fsync) before the caller is answered.
-    conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA temp_store = MEMORY;")
+    conn.busy_timeout(std::time::Duration::from_secs(10))
         .map_err(unavailable)?;
+    // FULL: a commit is on disk (fsync) before the caller is answered.
+    conn.execute_batch(
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA temp_store = MEMORY;",
+    )
+    .map_err(unavailable)?;
     conn.set_prepared_statement_cache_capacity(64);
     Ok(conn)
 }
@@ -59,11 +66,16 @@ impl SqliteStore {
                 std::fs::create_dir_all(dir).map_err(|e| StoreError::Unavailable(e.to_string()))?;
             }
             let conn = open_connection(&path, true)?;
-            conn.execute_batch(include_str!("schema.sql")).map_err(unavailable)?;
+            conn.execute_batch(include_str!("schema.sql"))
+                .map_err(unavailable)?;
             let readers = (0..READERS)
                 .map(|_| open_connection(&path, false))
                 .collect::<StoreResult<Vec<_>>>()?;
-            Ok(SqliteStore { writer: Writer::start(conn), readers: Arc::new(Mutex::new(readers)), path })
+            Ok(SqliteStore {
+                writer: Writer::start(conn),
+                readers: Arc::new(Mutex::new(readers)),
+                path,
+            })
         })
         .await
         .map_err(|e| StoreError::Unavailable(e.to_string()))?
@@ -101,7 +113,12 @@ fn corrupt(what: &str) -> StoreError {
 }
 
 fn tenant_row(r: &Row<'_>) -> rusqlite::Result<TenantRecord> {
-    Ok(TenantRecord { id: r.get(0)?, name: r.get(1)?, wrapped_key: r.get(2)?, created_at: r.get(3)? })
+    Ok(TenantRecord {
+        id: r.get(0)?,
+        name: r.get(1)?,
+        wrapped_key: r.get(2)?,
+        created_at: r.get(3)?,
+    })
 }
 
 fn api_key_row(r: &Row<'_>) -> rusqlite::Result<(ApiKeyRecord, String)> {
@@ -142,7 +159,8 @@ fn typed_event((mut e, kind): (EventRecord, String)) -> StoreResult<EventRecord>
     Ok(e)
 }
 
-const EVENT_COLS: &str = "seq, tenant_id, message_id, recipient_id, rcpt_hash, type, at, detail_enc";
+const EVENT_COLS: &str =
+    "seq, tenant_id, message_id, recipient_id, rcpt_hash, type, at, detail_enc";
 
 fn load_domain_keys(conn: &Connection, domain: &mut DomainRecord) -> StoreResult<()> {
     let mut stmt = conn
@@ -195,9 +213,11 @@ impl Store for SqliteStore {
     async fn get_tenant_by_name(&self, name: &str) -> StoreResult<Option<TenantRecord>> {
         let name = name.to_string();
         self.read(move |c| {
-            c.prepare_cached("SELECT id, name, wrapped_key, created_at FROM tenants WHERE name = ?1")
-                .and_then(|mut s| s.query_row([name], tenant_row).optional())
-                .map_err(unavailable)
+            c.prepare_cached(
+                "SELECT id, name, wrapped_key, created_at FROM tenants WHERE name = ?1",
+            )
+            .and_then(|mut s| s.query_row([name], tenant_row).optional())
+            .map_err(unavailable)
         })
         .await
     }
@@ -230,7 +250,8 @@ impl Store for SqliteStore {
             })
             .await?;
         row.map(|(mut k, scopes)| {
-            k.scopes = postwerk_core::model::parse_scopes(&scopes).map_err(|_| corrupt("scopes"))?;
+            k.scopes =
+                postwerk_core::model::parse_scopes(&scopes).map_err(|_| corrupt("scopes"))?;
             Ok(k)
         })
         .transpose()
@@ -240,8 +261,11 @@ impl Store for SqliteStore {
         let id = id.to_string();
         self.writer
             .write(move |c| {
-                c.execute("UPDATE api_keys SET last_used_at = ?2 WHERE id = ?1", params![id, at])
-                    .map_err(unavailable)?;
+                c.execute(
+                    "UPDATE api_keys SET last_used_at = ?2 WHERE id = ?1",
+                    params![id, at],
+                )
+                .map_err(unavailable)?;
                 Ok(())
             })
             .await
@@ -276,10 +300,20 @@ impl Store for SqliteStore {
         self.read(move |c| {
             let found = c
                 .prepare_cached("SELECT created_at FROM domains WHERE tenant_id = ?1 AND name = ?2")
-                .and_then(|mut s| s.query_row(params![tenant_id, name], |r| r.get::<_, i64>(0)).optional())
+                .and_then(|mut s| {
+                    s.query_row(params![tenant_id, name], |r| r.get::<_, i64>(0))
+                        .optional()
+                })
                 .map_err(unavailable)?;
-            let Some(created_at) = found else { return Ok(None) };
-            let mut d = DomainRecord { tenant_id, name, created_at, keys: Vec::new() };
+            let Some(created_at) = found else {
+                return Ok(None);
+            };
+            let mut d = DomainRecord {
+                tenant_id,
+                name,
+                created_at,
+                keys: Vec::new(),
+            };
             load_domain_keys(c, &mut d)?;
             Ok(Some(d))
         })
@@ -290,7 +324,9 @@ impl Store for SqliteStore {
         let tenant_id = tenant_id.to_string();
         self.read(move |c| {
             let mut domains: Vec<DomainRecord> = c
-                .prepare_cached("SELECT name, created_at FROM domains WHERE tenant_id = ?1 ORDER BY name")
+                .prepare_cached(
+                    "SELECT name, created_at FROM domains WHERE tenant_id = ?1 ORDER BY name",
+                )
                 .and_then(|mut s| {
                     s.query_map([&tenant_id], |r| {
                         Ok(DomainRecord {
@@ -383,7 +419,13 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn claim_due(&self, node: &str, now: i64, lease_until: i64, limit: usize) -> StoreResult<Vec<DueRecipient>> {
+    async fn claim_due(
+        &self,
+        node: &str,
+        now: i64,
+        lease_until: i64,
+        limit: usize,
+    ) -> StoreResult<Vec<DueRecipient>> {
         let node = node.to_string();
         self.writer
             .write(move |c| {
@@ -419,8 +461,11 @@ impl Store for SqliteStore {
         let node = node.to_string();
         self.writer
             .write(move |c| {
-                c.execute("UPDATE recipients SET lease_until = ?2 WHERE lease_node = ?1", params![node, lease_until])
-                    .map_err(unavailable)?;
+                c.execute(
+                    "UPDATE recipients SET lease_until = ?2 WHERE lease_node = ?1",
+                    params![node, lease_until],
+                )
+                .map_err(unavailable)?;
                 Ok(())
             })
             .await
@@ -491,7 +536,11 @@ impl Store for SqliteStore {
 }
 
 fn scopes_text(scopes: &[postwerk_core::model::Scope]) -> String {
-    scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(",")
+    scopes
+        .iter()
+        .map(|s| s.as_str())
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 fn insert_event_stmt(c: &Connection) -> StoreResult<rusqlite::CachedStatement<'_>> {
@@ -532,13 +581,29 @@ fn accept_in(c: &Connection, batch: &AcceptBatch) -> StoreResult<()> {
     let mut ev = insert_event_stmt(c)?;
     for m in &batch.messages {
         msg.execute(params![
-            m.id, m.tenant_id, m.stream, m.from_domain, m.created_at, m.expires_at, m.size, m.meta_enc,
-            m.content_enc, m.mail_from_enc
+            m.id,
+            m.tenant_id,
+            m.stream,
+            m.from_domain,
+            m.created_at,
+            m.expires_at,
+            m.size,
+            m.meta_enc,
+            m.content_enc,
+            m.mail_from_enc
         ])
         .map_err(|e| conflict_or(e, "message"))?;
         for r in &m.recipients {
             rcpt.execute(params![
-                r.id, m.id, m.tenant_id, r.rcpt_hash, r.address_enc, r.domain, m.created_at, lease_node, lease_until
+                r.id,
+                m.id,
+                m.tenant_id,
+                r.rcpt_hash,
+                r.address_enc,
+                r.domain,
+                m.created_at,
+                lease_node,
+                lease_until
             ])
             .map_err(|e| conflict_or(e, "recipient"))?;
             ev.execute(params![
@@ -558,13 +623,19 @@ fn accept_in(c: &Connection, batch: &AcceptBatch) -> StoreResult<()> {
 
 fn get_message_in(c: &Connection, tenant_id: &str, id: &str) -> StoreResult<Option<MessageRecord>> {
     let head = c
-        .prepare_cached("SELECT stream, created_at, meta_enc FROM messages WHERE id = ?1 AND tenant_id = ?2")
+        .prepare_cached(
+            "SELECT stream, created_at, meta_enc FROM messages WHERE id = ?1 AND tenant_id = ?2",
+        )
         .and_then(|mut s| {
-            s.query_row(params![id, tenant_id], |r| Ok((r.get::<_, String>(0)?, r.get(1)?, r.get(2)?)))
-                .optional()
+            s.query_row(params![id, tenant_id], |r| {
+                Ok((r.get::<_, String>(0)?, r.get(1)?, r.get(2)?))
+            })
+            .optional()
         })
         .map_err(unavailable)?;
-    let Some((stream, created_at, meta_enc)) = head else { return Ok(None) };
+    let Some((stream, created_at, meta_enc)) = head else {
+        return Ok(None);
+    };
     let recipients = c
         .prepare_cached(
             "SELECT id, rcpt_hash, address_enc, domain, status, attempts, next_attempt_at, updated_at \
@@ -596,8 +667,13 @@ fn get_message_in(c: &Connection, tenant_id: &str, id: &str) -> StoreResult<Opti
         })
         .collect::<StoreResult<Vec<_>>>()?;
     let events = c
-        .prepare_cached(&format!("SELECT {EVENT_COLS} FROM events WHERE message_id = ?1 ORDER BY seq"))
-        .and_then(|mut s| s.query_map([id], event_row)?.collect::<rusqlite::Result<Vec<_>>>())
+        .prepare_cached(&format!(
+            "SELECT {EVENT_COLS} FROM events WHERE message_id = ?1 ORDER BY seq"
+        ))
+        .and_then(|mut s| {
+            s.query_map([id], event_row)?
+                .collect::<rusqlite::Result<Vec<_>>>()
+        })
         .map_err(unavailable)?
         .into_iter()
         .map(typed_event)

@@ -64,11 +64,16 @@ impl Writer {
     }
 }
 
-fn in_savepoint<T>(conn: &Connection, f: impl FnOnce(&Connection) -> StoreResult<T>) -> StoreResult<T> {
-    conn.execute_batch("SAVEPOINT job").map_err(super::unavailable)?;
+fn in_savepoint<T>(
+    conn: &Connection,
+    f: impl FnOnce(&Connection) -> StoreResult<T>,
+) -> StoreResult<T> {
+    conn.execute_batch("SAVEPOINT job")
+        .map_err(super::unavailable)?;
     match f(conn) {
         Ok(v) => {
-            conn.execute_batch("RELEASE job").map_err(super::unavailable)?;
+            conn.execute_batch("RELEASE job")
+                .map_err(super::unavailable)?;
             Ok(v)
         }
         Err(e) => {
@@ -91,7 +96,10 @@ fn run(conn: Connection, mut rx: mpsc::UnboundedReceiver<Job>) {
         }
         if conn.execute_batch("BEGIN IMMEDIATE").is_err() {
             // Dropping the jobs drops their reply channels: callers see Unavailable.
-            tracing::error!(jobs = group.len(), "sqlite BEGIN failed; refusing the group");
+            tracing::error!(
+                jobs = group.len(),
+                "sqlite BEGIN failed; refusing the group"
+            );
             group.clear();
             continue;
         }
@@ -100,7 +108,10 @@ fn run(conn: Connection, mut rx: mpsc::UnboundedReceiver<Job>) {
         }
         let committed = conn.execute_batch("COMMIT").is_ok();
         if !committed {
-            tracing::error!(jobs = completions.len(), "sqlite group commit failed; rolling back");
+            tracing::error!(
+                jobs = completions.len(),
+                "sqlite group commit failed; rolling back"
+            );
             let _ = conn.execute_batch("ROLLBACK");
         }
         for done in completions.drain(..) {

@@ -1,0 +1,1574 @@
+//! The store conformance suite: every scenario is written once, against [`AnyStore`],
+//! and run against every backend.
+//!
+//! - SQLite always (a fresh file in a temporary directory per test).
+//! - PostgreSQL when `POSTWERK_TEST_PG_URL` is set (an admin URL such as
+//!   `postgres://postgres@127.0.0.1/postgres`): each test creates its own database
+//!   `postwerk_t_<random>`, runs against it and drops it, so tests can run in
+//!   parallel. When the variable is unset the PostgreSQL tests print
+//!   `PostgreSQL skipped: POSTWERK_TEST_PG_URL not set` and pass; when it is set, an
+//!   unreachable server fails them.
+//!
+//! All times are explicit (the store never reads the clock), so every scenario is
+//! deterministic.
+
+use std::collections::HashSet;
+use std::future::Future;
+use std::time::Duration;
+
+use postwerk_core::model::{EventType, RecipientStatus, Scope};
+use postwerk_store::model::*;
+use postwerk_store::postgres::PgStore;
+use postwerk_store::{AnyStore, IDEMPOTENCY_TTL_MS, Store, StoreError};
+
+const PG_URL_VAR: &str = "POSTWERK_TEST_PG_URL";
+
+// ---------------------------------------------------------------------------------
+// Runners
+// ---------------------------------------------------------------------------------
+
+/// Runs `scenario` against a fresh SQLite store.
+async fn run_sqlite<F, Fut>(scenario: F)
+where
+    F: FnOnce(AnyStore) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let url = format!("sqlite://{}", dir.path().join("postwerk.db").display());
+    let store = AnyStore::open(&url).await.expect("open the SQLite store");
+    assert_eq!(store.backend_name(), "sqlite");
+    scenario(store).await;
+}
+
+/// Runs `scenario` against a PostgreSQL store in a fresh database, or skips.
+async fn run_postgres<F, Fut>(scenario: F)
+where
+    F: FnOnce(AnyStore) -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    with_pg_database(|url| async move {
+        let store = AnyStore::open(&url)
+            .await
+            .expect("open the PostgreSQL store");
+        assert_eq!(store.backend_name(), "postgres");
+        scenario(store).await;
+    })
+    .await;
+}
+
+/// The admin URL from the environment, or `None` (after saying so) to skip.
+fn pg_admin_url() -> Option<String> {
+    match std::env::var(PG_URL_VAR) {
+        Ok(url) if !url.trim().is_empty() => Some(url),
+        _ => {
+            println!("PostgreSQL skipped: {PG_URL_VAR} not set");
+            None
+        }
+    }
+}
+
+/// Creates a fresh database, runs `body` with its URL, and drops the database even
+/// when `body` panics (the panic is then re-raised).
+async fn with_pg_database<F, Fut>(body: F)
+where
+    F: FnOnce(String) -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let Some(admin_url) = pg_admin_url() else {
+        return;
+    };
+    let (admin, connection) = tokio_postgres::connect(&admin_url, tokio_postgres::NoTls)
+        .await
+        .unwrap_or_else(|e| panic!("{PG_URL_VAR} is set but PostgreSQL is unreachable: {e}"));
+    tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    let db = format!("postwerk_t_{:016x}", rand::random::<u64>());
+    admin
+        .batch_execute(&format!("CREATE DATABASE {db}"))
+        .await
+        .expect("create the test database");
+    let url = database_url(&admin_url, &db);
+    let outcome = tokio::spawn(body(url)).await;
+    admin
+        .batch_execute(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"))
+        .await
+        .expect("drop the test database");
+    if let Err(e) = outcome {
+        match e.try_into_panic() {
+            Ok(panic) => std::panic::resume_unwind(panic),
+            Err(e) => panic!("scenario task failed: {e}"),
+        }
+    }
+}
+
+/// `admin` (a `postgres://` URL) with its database replaced by `db`.
+fn database_url(admin: &str, db: &str) -> String {
+    let (base, query) = match admin.split_once('?') {
+        Some((base, query)) => (base, Some(query)),
+        None => (admin, None),
+    };
+    let authority = base.find("://").map_or(0, |i| i + 3);
+    let path = base[authority..]
+        .find('/')
+        .map_or(base.len(), |i| authority + i);
+    let mut url = format!("{}/{db}", &base[..path]);
+    if let Some(query) = query {
+        url.push('?');
+        url.push_str(query);
+    }
+    url
+}
+
+/// Generates a `#[tokio::test]` per backend for each scenario.
+macro_rules! conformance {
+    ($($scenario:ident => $sqlite:ident, $postgres:ident;)+) => {$(
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $sqlite() {
+            run_sqlite(scenarios::$scenario).await;
+        }
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $postgres() {
+            run_postgres(scenarios::$scenario).await;
+        }
+    )+};
+}
+
+conformance! {
+    tenants => sqlite_tenants, postgres_tenants;
+    api_keys => sqlite_api_keys, postgres_api_keys;
+    domains => sqlite_domains, postgres_domains;
+    accept_and_get_message => sqlite_accept_and_get_message, postgres_accept_and_get_message;
+    accept_conflicts_are_atomic => sqlite_accept_conflicts_are_atomic, postgres_accept_conflicts_are_atomic;
+    idempotency => sqlite_idempotency, postgres_idempotency;
+    claim_due_and_leases => sqlite_claim_due_and_leases, postgres_claim_due_and_leases;
+    concurrent_claims_are_disjoint => sqlite_concurrent_claims_are_disjoint, postgres_concurrent_claims_are_disjoint;
+    load_content => sqlite_load_content, postgres_load_content;
+    record_deliveries => sqlite_record_deliveries, postgres_record_deliveries;
+    list_events_filters => sqlite_list_events_filters, postgres_list_events_filters;
+    list_events_pagination => sqlite_list_events_pagination, postgres_list_events_pagination;
+    event_cursor_under_concurrent_writes =>
+        sqlite_event_cursor_under_concurrent_writes, postgres_event_cursor_under_concurrent_writes;
+}
+
+// ---------------------------------------------------------------------------------
+// PostgreSQL-only behaviour
+// ---------------------------------------------------------------------------------
+
+/// A dead database is reported as `Unavailable` quickly, without the password.
+#[tokio::test]
+async fn postgres_unreachable_is_unavailable() {
+    let started = std::time::Instant::now();
+    let result = tokio::time::timeout(
+        Duration::from_secs(20),
+        PgStore::connect("postgres://postwerk:s3cret-pw@127.0.0.1:1/postwerk"),
+    )
+    .await
+    .expect("connect must give up on its own, not hang");
+    match result {
+        Err(StoreError::Unavailable(msg)) => assert!(
+            !msg.contains("s3cret-pw"),
+            "error leaks the password: {msg}"
+        ),
+        Err(other) => panic!("expected Unavailable, got {other:?}"),
+        Ok(_) => panic!("connected to a closed port"),
+    }
+    assert!(started.elapsed() < Duration::from_secs(15));
+}
+
+/// Several nodes starting at once on an empty database all migrate successfully.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_concurrent_migrations() {
+    with_pg_database(|url| async move {
+        let nodes: Vec<_> = (0..4)
+            .map(|_| {
+                let url = url.clone();
+                tokio::spawn(async move { PgStore::connect(&url).await })
+            })
+            .collect();
+        let mut stores = Vec::new();
+        for node in nodes {
+            stores.push(
+                node.await
+                    .expect("join")
+                    .expect("concurrent connect + migrate"),
+            );
+        }
+        let s = &stores[0];
+        s.insert_tenant(fixtures::tenant("ten_a", "acme"))
+            .await
+            .expect("insert");
+        let seen = stores[3]
+            .get_tenant("ten_a")
+            .await
+            .expect("get")
+            .expect("visible to every node");
+        assert_eq!(seen.name, "acme");
+    })
+    .await;
+}
+
+// ---------------------------------------------------------------------------------
+// Fixtures
+// ---------------------------------------------------------------------------------
+
+mod fixtures {
+    use super::*;
+
+    pub fn tenant(id: &str, name: &str) -> TenantRecord {
+        TenantRecord {
+            id: id.into(),
+            name: name.into(),
+            wrapped_key: format!("wrapped:{id}").into_bytes(),
+            created_at: 1_000,
+        }
+    }
+
+    /// The blind index used for recipient `id`.
+    pub fn hash(id: &str) -> Vec<u8> {
+        format!("hash:{id}").into_bytes()
+    }
+
+    pub fn message(tenant: &str, id: &str, created_at: i64, rcpts: &[&str]) -> NewMessage {
+        NewMessage {
+            id: id.into(),
+            tenant_id: tenant.into(),
+            stream: "transactional".into(),
+            from_domain: "example.com".into(),
+            created_at,
+            expires_at: created_at + 86_400_000,
+            size: 1_234,
+            meta_enc: format!("meta:{id}").into_bytes(),
+            content_enc: format!("content:{id}").into_bytes(),
+            mail_from_enc: None,
+            recipients: rcpts
+                .iter()
+                .map(|r| NewRecipient {
+                    id: (*r).into(),
+                    rcpt_hash: hash(r),
+                    address_enc: format!("addr:{r}").into_bytes(),
+                    domain: "example.net".into(),
+                })
+                .collect(),
+        }
+    }
+
+    pub fn batch(messages: Vec<NewMessage>) -> AcceptBatch {
+        AcceptBatch {
+            messages,
+            idempotency: None,
+            lease: None,
+        }
+    }
+
+    pub fn update(
+        tenant: &str,
+        message: &str,
+        rcpt: &str,
+        status: RecipientStatus,
+        next_attempt_at: Option<i64>,
+        at: i64,
+    ) -> DeliveryUpdate {
+        let event = match status {
+            RecipientStatus::Queued | RecipientStatus::Deferred => EventType::Deferred,
+            RecipientStatus::Delivered => EventType::Delivered,
+            RecipientStatus::Bounced => EventType::Bounced,
+            RecipientStatus::Expired => EventType::Expired,
+        };
+        DeliveryUpdate {
+            recipient_id: rcpt.into(),
+            message_id: message.into(),
+            tenant_id: tenant.into(),
+            rcpt_hash: hash(rcpt),
+            status,
+            next_attempt_at,
+            event,
+            at,
+            detail_enc: format!("detail:{rcpt}:{at}").into_bytes(),
+        }
+    }
+
+    pub fn events(tenant: &str, limit: usize) -> EventFilter {
+        EventFilter {
+            tenant_id: tenant.into(),
+            limit,
+            ..EventFilter::default()
+        }
+    }
+
+    /// Sorted recipient ids.
+    pub fn ids(due: &[DueRecipient]) -> Vec<String> {
+        let mut ids: Vec<String> = due.iter().map(|d| d.id.clone()).collect();
+        ids.sort();
+        ids
+    }
+
+    pub fn strings(ids: &[&str]) -> Vec<String> {
+        let mut v: Vec<String> = ids.iter().map(|s| s.to_string()).collect();
+        v.sort();
+        v
+    }
+
+    pub fn is_conflict(r: Result<(), StoreError>, what: &str) -> bool {
+        matches!(r, Err(StoreError::Conflict(w)) if w == what)
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// Scenarios
+// ---------------------------------------------------------------------------------
+
+mod scenarios {
+    use super::fixtures::*;
+    use super::*;
+
+    pub async fn tenants(s: AnyStore) {
+        s.insert_tenant(tenant("ten_a", "acme"))
+            .await
+            .expect("insert tenant");
+        let t = s
+            .get_tenant("ten_a")
+            .await
+            .expect("get")
+            .expect("tenant exists");
+        assert_eq!(t.id, "ten_a");
+        assert_eq!(t.name, "acme");
+        assert_eq!(t.wrapped_key, b"wrapped:ten_a");
+        assert_eq!(t.created_at, 1_000);
+        let by_name = s
+            .get_tenant_by_name("acme")
+            .await
+            .expect("get")
+            .expect("by name");
+        assert_eq!(by_name.id, "ten_a");
+        assert!(s.get_tenant("ten_missing").await.expect("get").is_none());
+        assert!(
+            s.get_tenant_by_name("ACME").await.expect("get").is_none(),
+            "names are byte-exact"
+        );
+
+        assert!(
+            is_conflict(s.insert_tenant(tenant("ten_b", "acme")).await, "tenant"),
+            "duplicate name"
+        );
+        assert!(
+            is_conflict(s.insert_tenant(tenant("ten_a", "other")).await, "tenant"),
+            "duplicate id"
+        );
+        assert!(s.get_tenant("ten_b").await.expect("get").is_none());
+        assert!(s.get_tenant_by_name("other").await.expect("get").is_none());
+        s.insert_tenant(tenant("ten_b", "Acme"))
+            .await
+            .expect("names differing in case are distinct");
+        assert_eq!(
+            s.get_tenant_by_name("Acme")
+                .await
+                .expect("get")
+                .expect("found")
+                .id,
+            "ten_b"
+        );
+    }
+
+    pub async fn api_keys(s: AnyStore) {
+        let key = ApiKeyRecord {
+            id: "key_1".into(),
+            tenant_id: "ten_a".into(),
+            name: "ci".into(),
+            secret_hash: vec![7; 32],
+            scopes: vec![Scope::Send, Scope::Read],
+            created_at: 1_000,
+            expires_at: Some(99_000),
+            revoked_at: None,
+            last_used_at: None,
+        };
+        s.insert_api_key(key.clone()).await.expect("insert key");
+        let got = s
+            .get_api_key("key_1")
+            .await
+            .expect("get")
+            .expect("key exists");
+        assert_eq!(got.id, "key_1");
+        assert_eq!(got.tenant_id, "ten_a");
+        assert_eq!(got.name, "ci");
+        assert_eq!(got.secret_hash, vec![7; 32]);
+        assert_eq!(
+            got.scopes,
+            vec![Scope::Read, Scope::Send],
+            "scopes come back parsed and sorted"
+        );
+        assert_eq!(got.created_at, 1_000);
+        assert_eq!(got.expires_at, Some(99_000));
+        assert_eq!(got.revoked_at, None);
+        assert_eq!(got.last_used_at, None);
+
+        s.touch_api_key("key_1", 5_000).await.expect("touch");
+        assert_eq!(
+            s.get_api_key("key_1")
+                .await
+                .expect("get")
+                .expect("key")
+                .last_used_at,
+            Some(5_000)
+        );
+        s.touch_api_key("key_1", 6_000).await.expect("touch again");
+        assert_eq!(
+            s.get_api_key("key_1")
+                .await
+                .expect("get")
+                .expect("key")
+                .last_used_at,
+            Some(6_000)
+        );
+        s.touch_api_key("key_missing", 6_000)
+            .await
+            .expect("touching an unknown key is a no-op");
+
+        let mut all = ApiKeyRecord {
+            id: "key_2".into(),
+            scopes: Scope::ALL.to_vec(),
+            expires_at: None,
+            ..key.clone()
+        };
+        s.insert_api_key(all.clone())
+            .await
+            .expect("insert key with every scope");
+        let got = s.get_api_key("key_2").await.expect("get").expect("key");
+        all.scopes.sort_by_key(|s| s.as_str());
+        assert_eq!(got.scopes, all.scopes);
+        assert_eq!(got.expires_at, None);
+        assert_eq!(
+            s.get_api_key("key_1")
+                .await
+                .expect("get")
+                .expect("key")
+                .last_used_at,
+            Some(6_000)
+        );
+
+        let none = ApiKeyRecord {
+            id: "key_3".into(),
+            scopes: Vec::new(),
+            ..key.clone()
+        };
+        s.insert_api_key(none)
+            .await
+            .expect("insert key without scopes");
+        assert!(
+            s.get_api_key("key_3")
+                .await
+                .expect("get")
+                .expect("key")
+                .scopes
+                .is_empty()
+        );
+
+        assert!(is_conflict(s.insert_api_key(key).await, "api key"));
+        assert!(s.get_api_key("key_missing").await.expect("get").is_none());
+    }
+
+    fn dkim(id: &str, selector: &str, created_at: i64) -> DkimKeyRecord {
+        DkimKeyRecord {
+            id: id.into(),
+            selector: selector.into(),
+            algorithm: if selector.starts_with("ed") {
+                "ed25519-sha256"
+            } else {
+                "rsa-sha256"
+            }
+            .into(),
+            private_key_enc: format!("pk:{id}").into_bytes(),
+            public_key: format!("PUB{id}"),
+            created_at,
+        }
+    }
+
+    pub async fn domains(s: AnyStore) {
+        let example = DomainRecord {
+            tenant_id: "ten_a".into(),
+            name: "example.com".into(),
+            created_at: 1_000,
+            // Given newest first: keys come back oldest first.
+            keys: vec![
+                dkim("dkim_2", "ed2026", 2_000),
+                dkim("dkim_1", "rsa2026", 1_000),
+            ],
+        };
+        s.insert_domain(example.clone())
+            .await
+            .expect("insert domain");
+        let got = s
+            .get_domain("ten_a", "example.com")
+            .await
+            .expect("get")
+            .expect("domain exists");
+        assert_eq!(got.tenant_id, "ten_a");
+        assert_eq!(got.name, "example.com");
+        assert_eq!(got.created_at, 1_000);
+        assert_eq!(got.keys.len(), 2);
+        let (k1, k2) = (&got.keys[0], &got.keys[1]);
+        assert_eq!(
+            (k1.id.as_str(), k1.selector.as_str(), k1.algorithm.as_str()),
+            ("dkim_1", "rsa2026", "rsa-sha256")
+        );
+        assert_eq!(k1.private_key_enc, b"pk:dkim_1");
+        assert_eq!(k1.public_key, "PUBdkim_1");
+        assert_eq!(k1.created_at, 1_000);
+        assert_eq!(
+            (
+                k2.id.as_str(),
+                k2.selector.as_str(),
+                k2.algorithm.as_str(),
+                k2.created_at
+            ),
+            ("dkim_2", "ed2026", "ed25519-sha256", 2_000)
+        );
+
+        s.insert_domain(DomainRecord {
+            tenant_id: "ten_a".into(),
+            name: "alpha.example".into(),
+            created_at: 3_000,
+            keys: vec![dkim("dkim_3", "rsa2027", 3_000)],
+        })
+        .await
+        .expect("insert second domain");
+        let list = s.list_domains("ten_a").await.expect("list");
+        let names: Vec<&str> = list.iter().map(|d| d.name.as_str()).collect();
+        assert_eq!(names, ["alpha.example", "example.com"], "ordered by name");
+        assert_eq!(list[0].keys.len(), 1);
+        assert_eq!(list[0].keys[0].id, "dkim_3");
+        let listed_ids: Vec<&str> = list[1].keys.iter().map(|k| k.id.as_str()).collect();
+        assert_eq!(listed_ids, ["dkim_1", "dkim_2"]);
+
+        // A duplicate is refused and adds nothing.
+        let mut dup = example.clone();
+        dup.keys = vec![dkim("dkim_9", "extra", 9_000)];
+        assert!(is_conflict(s.insert_domain(dup).await, "domain"));
+        assert_eq!(
+            s.get_domain("ten_a", "example.com")
+                .await
+                .expect("get")
+                .expect("domain")
+                .keys
+                .len(),
+            2
+        );
+
+        // A key id clash undoes the whole insert.
+        let clash = DomainRecord {
+            tenant_id: "ten_a".into(),
+            name: "clash.example".into(),
+            created_at: 4_000,
+            keys: vec![
+                dkim("dkim_4", "fresh", 4_000),
+                dkim("dkim_1", "reused", 4_000),
+            ],
+        };
+        assert!(is_conflict(s.insert_domain(clash).await, "dkim key"));
+        assert!(
+            s.get_domain("ten_a", "clash.example")
+                .await
+                .expect("get")
+                .is_none()
+        );
+        assert_eq!(s.list_domains("ten_a").await.expect("list").len(), 2);
+
+        // Per-tenant isolation.
+        assert!(
+            s.get_domain("ten_b", "example.com")
+                .await
+                .expect("get")
+                .is_none()
+        );
+        assert!(s.list_domains("ten_b").await.expect("list").is_empty());
+        s.insert_domain(DomainRecord {
+            tenant_id: "ten_b".into(),
+            name: "example.com".into(),
+            created_at: 5_000,
+            keys: vec![dkim("dkim_b", "b2026", 5_000)],
+        })
+        .await
+        .expect("another tenant may register the same name");
+        let b = s
+            .get_domain("ten_b", "example.com")
+            .await
+            .expect("get")
+            .expect("domain");
+        assert_eq!(b.keys.len(), 1);
+        assert_eq!(b.keys[0].id, "dkim_b");
+        let a = s
+            .get_domain("ten_a", "example.com")
+            .await
+            .expect("get")
+            .expect("domain");
+        assert_eq!(a.keys.len(), 2, "tenant A's keys are untouched");
+    }
+
+    pub async fn accept_and_get_message(s: AnyStore) {
+        // Mixed-case ids: recipients come back in byte order ("A" < "b") on every
+        // backend, whatever the database locale.
+        let mut m1 = message("ten_a", "msg_1", 1_000, &["rcpt_1_b", "rcpt_1_A"]);
+        m1.mail_from_enc = Some(b"from:msg_1".to_vec());
+        let m2 = message("ten_a", "msg_2", 1_001, &["rcpt_2_a", "rcpt_2_b"]);
+        let mut m3 = message("ten_a", "msg_3", 1_002, &["rcpt_3_a", "rcpt_3_b"]);
+        m3.stream = "broadcast".into();
+        s.accept(batch(vec![m1.clone(), m2.clone(), m3.clone()]))
+            .await
+            .expect("accept batch");
+
+        let mut last_seq = 0;
+        for m in [&m1, &m2, &m3] {
+            let got = s
+                .get_message("ten_a", &m.id)
+                .await
+                .expect("get")
+                .expect("message exists");
+            assert_eq!(got.id, m.id);
+            assert_eq!(got.tenant_id, "ten_a");
+            assert_eq!(got.stream, m.stream);
+            assert_eq!(got.created_at, m.created_at);
+            assert_eq!(got.meta_enc, m.meta_enc);
+
+            let mut expected: Vec<&NewRecipient> = m.recipients.iter().collect();
+            expected.sort_by(|a, b| a.id.as_bytes().cmp(b.id.as_bytes()));
+            assert_eq!(got.recipients.len(), 2);
+            for (r, want) in got.recipients.iter().zip(expected) {
+                assert_eq!(r.id, want.id, "recipients ordered by id");
+                assert_eq!(r.rcpt_hash, want.rcpt_hash);
+                assert_eq!(r.address_enc, want.address_enc);
+                assert_eq!(r.domain, want.domain);
+                assert_eq!(r.status, RecipientStatus::Queued);
+                assert_eq!(r.attempts, 0);
+                assert_eq!(r.next_attempt_at, Some(m.created_at), "due at once");
+                assert_eq!(r.updated_at, m.created_at);
+            }
+
+            assert_eq!(got.events.len(), 2, "one accepted event per recipient");
+            for (e, r) in got.events.iter().zip(&m.recipients) {
+                assert_eq!(e.recipient_id, r.id, "events in recipient order");
+                assert_eq!(e.event_type, EventType::Accepted);
+                assert_eq!(e.message_id, m.id);
+                assert_eq!(e.tenant_id, "ten_a");
+                assert_eq!(e.rcpt_hash, r.rcpt_hash);
+                assert_eq!(e.at, m.created_at);
+                assert_eq!(e.detail_enc, None);
+                assert!(e.seq > last_seq, "seq grows through the batch");
+                last_seq = e.seq;
+            }
+        }
+        assert_eq!(
+            s.list_events(events("ten_a", 100))
+                .await
+                .expect("list")
+                .len(),
+            6
+        );
+
+        // Tenant isolation.
+        assert!(
+            s.get_message("ten_b", "msg_1")
+                .await
+                .expect("get")
+                .is_none()
+        );
+        assert!(
+            s.get_message("ten_a", "msg_missing")
+                .await
+                .expect("get")
+                .is_none()
+        );
+        assert!(
+            s.list_events(events("ten_b", 100))
+                .await
+                .expect("list")
+                .is_empty()
+        );
+
+        // A batch with a lease is stored the same way.
+        let leased = AcceptBatch {
+            messages: vec![message("ten_a", "msg_4", 2_000, &["rcpt_4_a"])],
+            idempotency: None,
+            lease: Some(("node-1".into(), 9_000)),
+        };
+        s.accept(leased).await.expect("accept with lease");
+        let got = s
+            .get_message("ten_a", "msg_4")
+            .await
+            .expect("get")
+            .expect("message");
+        assert_eq!(got.recipients[0].status, RecipientStatus::Queued);
+        assert_eq!(got.events.len(), 1);
+        assert_eq!(
+            s.release_leases("node-1").await.expect("release"),
+            1,
+            "accept took the lease"
+        );
+    }
+
+    pub async fn accept_conflicts_are_atomic(s: AnyStore) {
+        s.accept(batch(vec![message("ten_a", "msg_1", 1_000, &["rcpt_1"])]))
+            .await
+            .expect("accept");
+
+        let dup_message = batch(vec![
+            message("ten_a", "msg_2", 1_000, &["rcpt_2"]),
+            message("ten_a", "msg_1", 1_000, &["rcpt_1x"]),
+        ]);
+        assert!(is_conflict(s.accept(dup_message).await, "message"));
+        let dup_rcpt = batch(vec![message(
+            "ten_a",
+            "msg_3",
+            1_000,
+            &["rcpt_3", "rcpt_1"],
+        )]);
+        assert!(is_conflict(s.accept(dup_rcpt).await, "recipient"));
+        let dup_in_batch = batch(vec![
+            message("ten_a", "msg_4", 1_000, &["rcpt_4"]),
+            message("ten_a", "msg_4", 1_000, &["rcpt_5"]),
+        ]);
+        assert!(is_conflict(s.accept(dup_in_batch).await, "message"));
+
+        for id in ["msg_2", "msg_3", "msg_4"] {
+            assert!(
+                s.get_message("ten_a", id).await.expect("get").is_none(),
+                "{id} rolled back"
+            );
+        }
+        let all = s.list_events(events("ten_a", 100)).await.expect("list");
+        assert_eq!(all.len(), 1, "no events of failed batches");
+        assert_eq!(
+            s.claim_due("n", 5_000, 6_000, 100)
+                .await
+                .expect("claim")
+                .len(),
+            1,
+            "only rcpt_1 exists"
+        );
+    }
+
+    fn idem(tenant: &str, created_at: i64, response: &str) -> IdempotencyRecord {
+        IdempotencyRecord {
+            tenant_id: tenant.into(),
+            key_hash: vec![0xab; 32],
+            created_at,
+            response_enc: response.as_bytes().to_vec(),
+        }
+    }
+
+    pub async fn idempotency(s: AnyStore) {
+        let t = 10_000_000;
+        let first = AcceptBatch {
+            messages: vec![message("ten_a", "msg_1", t, &["rcpt_1"])],
+            idempotency: Some(idem("ten_a", t, "resp-1")),
+            lease: None,
+        };
+        s.accept(first).await.expect("first accept");
+        let got = s
+            .get_idempotency("ten_a", &[0xab; 32], t - IDEMPOTENCY_TTL_MS)
+            .await
+            .expect("get")
+            .expect("stored");
+        assert_eq!(got.tenant_id, "ten_a");
+        assert_eq!(got.key_hash, vec![0xab; 32]);
+        assert_eq!(got.created_at, t);
+        assert_eq!(got.response_enc, b"resp-1");
+        assert!(
+            s.get_idempotency("ten_a", &[0xab; 32], t + 1)
+                .await
+                .expect("get")
+                .is_none(),
+            "since"
+        );
+        assert!(
+            s.get_idempotency("ten_a", &[0xcd; 32], 0)
+                .await
+                .expect("get")
+                .is_none(),
+            "other key"
+        );
+        assert!(
+            s.get_idempotency("ten_b", &[0xab; 32], 0)
+                .await
+                .expect("get")
+                .is_none(),
+            "other tenant"
+        );
+
+        // Same key again: refused, and nothing of the batch is stored.
+        let again = AcceptBatch {
+            messages: vec![message("ten_a", "msg_2", t + 1, &["rcpt_2"])],
+            idempotency: Some(idem("ten_a", t + 1, "resp-2")),
+            lease: None,
+        };
+        assert!(is_conflict(s.accept(again).await, "idempotency key"));
+        assert!(
+            s.get_message("ten_a", "msg_2")
+                .await
+                .expect("get")
+                .is_none()
+        );
+        // Exactly TTL old is still remembered.
+        let at_ttl = AcceptBatch {
+            messages: vec![message(
+                "ten_a",
+                "msg_3",
+                t + IDEMPOTENCY_TTL_MS,
+                &["rcpt_3"],
+            )],
+            idempotency: Some(idem("ten_a", t + IDEMPOTENCY_TTL_MS, "resp-3")),
+            lease: None,
+        };
+        assert!(is_conflict(s.accept(at_ttl).await, "idempotency key"));
+        let got = s
+            .get_idempotency("ten_a", &[0xab; 32], 0)
+            .await
+            .expect("get")
+            .expect("stored");
+        assert_eq!(got.response_enc, b"resp-1", "unchanged by refused accepts");
+
+        // Older than the TTL: overwritten.
+        let later = t + IDEMPOTENCY_TTL_MS + 1;
+        let fresh = AcceptBatch {
+            messages: vec![message("ten_a", "msg_4", later, &["rcpt_4"])],
+            idempotency: Some(idem("ten_a", later, "resp-4")),
+            lease: None,
+        };
+        s.accept(fresh).await.expect("expired key is reusable");
+        let got = s
+            .get_idempotency("ten_a", &[0xab; 32], 0)
+            .await
+            .expect("get")
+            .expect("stored");
+        assert_eq!(got.created_at, later);
+        assert_eq!(got.response_enc, b"resp-4");
+        assert!(
+            s.get_message("ten_a", "msg_4")
+                .await
+                .expect("get")
+                .is_some()
+        );
+
+        // Keys are per tenant; a batch may carry only the record.
+        let other = AcceptBatch {
+            messages: Vec::new(),
+            idempotency: Some(idem("ten_b", t, "resp-b")),
+            lease: None,
+        };
+        s.accept(other).await.expect("same key, other tenant");
+        let got = s
+            .get_idempotency("ten_b", &[0xab; 32], 0)
+            .await
+            .expect("get")
+            .expect("stored");
+        assert_eq!(got.response_enc, b"resp-b");
+    }
+
+    pub async fn claim_due_and_leases(s: AnyStore) {
+        let m1 = message("ten_a", "msg_1", 1_000, &["r1a", "r1b"]);
+        let m2 = message("ten_a", "msg_2", 5_000, &["r2a", "r2b"]);
+        let m4 = message("ten_b", "msg_4", 4_000, &["r4a", "r4b"]);
+        s.accept(batch(vec![m1.clone(), m2, m4]))
+            .await
+            .expect("accept");
+        let leased = AcceptBatch {
+            messages: vec![message("ten_a", "msg_3", 1_000, &["r3a", "r3b"])],
+            idempotency: None,
+            lease: Some(("node-x".into(), 10_000)),
+        };
+        s.accept(leased).await.expect("accept leased");
+
+        // Due and free: only msg_1 (msg_2/msg_4 not due yet, msg_3 leased).
+        let got = s
+            .claim_due("node-a", 2_000, 3_000, 10)
+            .await
+            .expect("claim");
+        assert_eq!(ids(&got), strings(&["r1a", "r1b"]));
+        for d in &got {
+            assert_eq!(d.message_id, "msg_1");
+            assert_eq!(d.tenant_id, "ten_a");
+            assert_eq!(d.rcpt_hash, hash(&d.id));
+            assert_eq!(d.address_enc, format!("addr:{}", d.id).into_bytes());
+            assert_eq!(d.domain, "example.net");
+            assert_eq!(d.attempts, 0);
+            assert_eq!(d.expires_at, m1.expires_at);
+        }
+        assert!(
+            s.claim_due("node-b", 2_000, 3_000, 10)
+                .await
+                .expect("claim")
+                .is_empty(),
+            "leased"
+        );
+        assert!(
+            s.claim_due("node-b", 3_000, 4_500, 10)
+                .await
+                .expect("claim")
+                .is_empty(),
+            "a lease ending exactly now still holds"
+        );
+
+        // Renewal keeps msg_1 with node-a; msg_2 and msg_4 have come due.
+        s.renew_leases("node-a", 6_000).await.expect("renew");
+        let got = s
+            .claim_due("node-b", 5_000, 7_000, 10)
+            .await
+            .expect("claim");
+        assert_eq!(ids(&got), strings(&["r2a", "r2b", "r4a", "r4b"]));
+
+        // The lease expires: claimable again, `limit` at a time.
+        let one = s.claim_due("node-c", 6_001, 9_000, 1).await.expect("claim");
+        assert_eq!(one.len(), 1);
+        assert_eq!(one[0].message_id, "msg_1");
+        let rest = s
+            .claim_due("node-c", 6_001, 9_000, 10)
+            .await
+            .expect("claim");
+        assert_eq!(rest.len(), 1);
+        assert_eq!(
+            ids(&[one[0].clone(), rest[0].clone()]),
+            strings(&["r1a", "r1b"])
+        );
+
+        // Oldest due first: msg_4 (4000) before msg_2 (5000).
+        let got = s.claim_due("node-d", 7_001, 9_000, 2).await.expect("claim");
+        assert_eq!(ids(&got), strings(&["r4a", "r4b"]));
+
+        // Releasing a node's leases makes its rows claimable at once.
+        assert_eq!(s.release_leases("node-x").await.expect("release"), 2);
+        assert_eq!(s.release_leases("node-x").await.expect("release"), 0);
+        let got = s
+            .claim_due("node-e", 7_001, 9_000, 10)
+            .await
+            .expect("claim");
+        assert_eq!(ids(&got), strings(&["r2a", "r2b", "r3a", "r3b"]));
+        assert_eq!(s.release_leases("node-c").await.expect("release"), 2);
+        let got = s
+            .claim_due("node-f", 7_001, 9_000, 10)
+            .await
+            .expect("claim");
+        assert_eq!(ids(&got), strings(&["r1a", "r1b"]));
+        assert!(
+            s.claim_due("node-g", 7_001, 9_000, 10)
+                .await
+                .expect("claim")
+                .is_empty()
+        );
+        assert!(
+            s.claim_due("node-g", 7_001, 9_000, 0)
+                .await
+                .expect("claim")
+                .is_empty()
+        );
+    }
+
+    pub async fn concurrent_claims_are_disjoint(s: AnyStore) {
+        const MESSAGES: usize = 100;
+        let messages: Vec<NewMessage> = (0..MESSAGES)
+            .map(|i| {
+                let (a, b) = (format!("r{i}a"), format!("r{i}b"));
+                message(
+                    "ten_a",
+                    &format!("msg_{i}"),
+                    1_000 + i as i64 % 7,
+                    &[a.as_str(), b.as_str()],
+                )
+            })
+            .collect();
+        s.accept(batch(messages)).await.expect("accept");
+
+        // Two claimers at once get disjoint sets.
+        let (a, b) = tokio::join!(
+            tokio::spawn({
+                let s = s.clone();
+                async move { s.claim_due("node-a", 2_000, 60_000, 30).await }
+            }),
+            tokio::spawn({
+                let s = s.clone();
+                async move { s.claim_due("node-b", 2_000, 60_000, 30).await }
+            }),
+        );
+        let a = a.expect("join").expect("claim a");
+        let b = b.expect("join").expect("claim b");
+        assert_eq!(a.len(), 30);
+        assert_eq!(b.len(), 30);
+        let a_ids: HashSet<String> = a.iter().map(|d| d.id.clone()).collect();
+        assert!(
+            b.iter().all(|d| !a_ids.contains(&d.id)),
+            "a recipient was claimed twice"
+        );
+
+        // Four claimers drain the rest in small bites: every recipient exactly once.
+        let claimers: Vec<_> = (0..4)
+            .map(|n| {
+                let s = s.clone();
+                tokio::spawn(async move {
+                    let node = format!("node-{n}");
+                    let mut mine = Vec::new();
+                    loop {
+                        let got = s.claim_due(&node, 2_000, 60_000, 7).await.expect("claim");
+                        assert!(got.len() <= 7, "limit exceeded");
+                        if got.is_empty() {
+                            return mine;
+                        }
+                        mine.extend(got.into_iter().map(|d| d.id));
+                    }
+                })
+            })
+            .collect();
+        let mut all: Vec<String> = a_ids
+            .into_iter()
+            .chain(b.into_iter().map(|d| d.id))
+            .collect();
+        for c in claimers {
+            all.extend(c.await.expect("join"));
+        }
+        let unique: HashSet<&String> = all.iter().collect();
+        assert_eq!(unique.len(), all.len(), "a recipient was claimed twice");
+        assert_eq!(all.len(), MESSAGES * 2, "every due recipient was claimed");
+        assert!(
+            s.claim_due("node-z", 2_000, 60_000, 10)
+                .await
+                .expect("claim")
+                .is_empty()
+        );
+    }
+
+    pub async fn load_content(s: AnyStore) {
+        let mut m1 = message("ten_a", "msg_1", 1_000, &["rcpt_1"]);
+        m1.mail_from_enc = Some(b"from:msg_1".to_vec());
+        m1.from_domain = "mail.example.com".into();
+        let mut m2 = message("ten_b", "msg_2", 1_000, &["rcpt_2"]);
+        m2.stream = "broadcast".into();
+        s.accept(batch(vec![m1, m2])).await.expect("accept");
+
+        let c = s
+            .load_content("msg_1")
+            .await
+            .expect("load")
+            .expect("content");
+        assert_eq!(c.tenant_id, "ten_a");
+        assert_eq!(c.stream, "transactional");
+        assert_eq!(c.from_domain, "mail.example.com");
+        assert_eq!(c.content_enc.as_deref(), Some(b"content:msg_1".as_slice()));
+        assert_eq!(c.mail_from_enc.as_deref(), Some(b"from:msg_1".as_slice()));
+        let c = s
+            .load_content("msg_2")
+            .await
+            .expect("load")
+            .expect("content");
+        assert_eq!(c.tenant_id, "ten_b");
+        assert_eq!(c.stream, "broadcast");
+        assert_eq!(c.content_enc.as_deref(), Some(b"content:msg_2".as_slice()));
+        assert_eq!(c.mail_from_enc, None);
+        assert!(s.load_content("msg_missing").await.expect("load").is_none());
+    }
+
+    pub async fn record_deliveries(s: AnyStore) {
+        s.accept(batch(vec![message(
+            "ten_a",
+            "msg_1",
+            1_000,
+            &["r1", "r2", "r3", "r4"],
+        )]))
+        .await
+        .expect("accept");
+        assert_eq!(
+            s.claim_due("node-a", 1_000, 2_000, 10)
+                .await
+                .expect("claim")
+                .len(),
+            4
+        );
+
+        s.record_deliveries(vec![
+            update(
+                "ten_a",
+                "msg_1",
+                "r1",
+                RecipientStatus::Delivered,
+                None,
+                1_100,
+            ),
+            update(
+                "ten_a",
+                "msg_1",
+                "r2",
+                RecipientStatus::Deferred,
+                Some(5_000),
+                1_200,
+            ),
+            update(
+                "ten_a",
+                "msg_1",
+                "r3",
+                RecipientStatus::Bounced,
+                None,
+                1_300,
+            ),
+        ])
+        .await
+        .expect("record");
+
+        let m = s
+            .get_message("ten_a", "msg_1")
+            .await
+            .expect("get")
+            .expect("message");
+        let state: Vec<(&str, RecipientStatus, i64, Option<i64>, i64)> = m
+            .recipients
+            .iter()
+            .map(|r| {
+                (
+                    r.id.as_str(),
+                    r.status,
+                    r.attempts,
+                    r.next_attempt_at,
+                    r.updated_at,
+                )
+            })
+            .collect();
+        assert_eq!(
+            state,
+            [
+                ("r1", RecipientStatus::Delivered, 1, None, 1_100),
+                ("r2", RecipientStatus::Deferred, 1, Some(5_000), 1_200),
+                ("r3", RecipientStatus::Bounced, 1, None, 1_300),
+                ("r4", RecipientStatus::Queued, 0, Some(1_000), 1_000),
+            ]
+        );
+        let timeline: Vec<(&str, EventType, i64)> = m
+            .events
+            .iter()
+            .map(|e| (e.recipient_id.as_str(), e.event_type, e.at))
+            .collect();
+        assert_eq!(
+            timeline,
+            [
+                ("r1", EventType::Accepted, 1_000),
+                ("r2", EventType::Accepted, 1_000),
+                ("r3", EventType::Accepted, 1_000),
+                ("r4", EventType::Accepted, 1_000),
+                ("r1", EventType::Delivered, 1_100),
+                ("r2", EventType::Deferred, 1_200),
+                ("r3", EventType::Bounced, 1_300),
+            ]
+        );
+        assert!(
+            m.events.windows(2).all(|w| w[0].seq < w[1].seq),
+            "events in seq order"
+        );
+        let delivered = &m.events[4];
+        assert_eq!(
+            delivered.detail_enc.as_deref(),
+            Some(b"detail:r1:1100".as_slice())
+        );
+        assert_eq!(delivered.rcpt_hash, hash("r1"));
+        assert_eq!(delivered.message_id, "msg_1");
+        assert_eq!(delivered.tenant_id, "ten_a");
+
+        // The leases of recorded recipients are cleared; r4's is still held.
+        assert_eq!(s.release_leases("node-a").await.expect("release"), 1);
+        let got = s
+            .claim_due("node-b", 4_999, 9_000, 10)
+            .await
+            .expect("claim");
+        assert_eq!(
+            ids(&got),
+            strings(&["r4"]),
+            "the deferred r2 is not due before 5000"
+        );
+        let got = s
+            .claim_due("node-c", 5_000, 9_000, 10)
+            .await
+            .expect("claim");
+        assert_eq!(ids(&got), strings(&["r2"]));
+        assert_eq!(got[0].attempts, 1);
+
+        // Two outcomes for one recipient in one batch apply in order.
+        s.record_deliveries(vec![
+            update(
+                "ten_a",
+                "msg_1",
+                "r2",
+                RecipientStatus::Deferred,
+                Some(6_000),
+                5_100,
+            ),
+            update(
+                "ten_a",
+                "msg_1",
+                "r2",
+                RecipientStatus::Delivered,
+                None,
+                5_200,
+            ),
+        ])
+        .await
+        .expect("record");
+        let m = s
+            .get_message("ten_a", "msg_1")
+            .await
+            .expect("get")
+            .expect("message");
+        let r2 = m.recipients.iter().find(|r| r.id == "r2").expect("r2");
+        assert_eq!(
+            (r2.status, r2.attempts, r2.next_attempt_at, r2.updated_at),
+            (RecipientStatus::Delivered, 3, None, 5_200)
+        );
+        let tail: Vec<(&str, EventType, i64)> = m.events[7..]
+            .iter()
+            .map(|e| (e.recipient_id.as_str(), e.event_type, e.at))
+            .collect();
+        assert_eq!(
+            tail,
+            [
+                ("r2", EventType::Deferred, 5_100),
+                ("r2", EventType::Delivered, 5_200)
+            ]
+        );
+        assert_eq!(
+            s.release_leases("node-c").await.expect("release"),
+            0,
+            "lease cleared"
+        );
+        let got = s
+            .claim_due("node-d", 100_000, 200_000, 10)
+            .await
+            .expect("claim");
+        assert_eq!(
+            ids(&got),
+            strings(&["r4"]),
+            "final recipients are never claimed again"
+        );
+
+        s.record_deliveries(Vec::new())
+            .await
+            .expect("an empty batch is a no-op");
+    }
+
+    /// Tenant A: msg_1 (r1a, r1b) at 1000, msg_2 (r2a, r2b) at 2000, then outcomes;
+    /// tenant B: msg_3 (r3a) at 1500 with the same blind index as r1a.
+    async fn seed_events(s: &AnyStore) {
+        let mut m3 = message("ten_b", "msg_3", 1_500, &["r3a"]);
+        m3.recipients[0].rcpt_hash = hash("r1a");
+        s.accept(batch(vec![message(
+            "ten_a",
+            "msg_1",
+            1_000,
+            &["r1a", "r1b"],
+        )]))
+        .await
+        .expect("accept");
+        s.accept(batch(vec![m3])).await.expect("accept");
+        s.accept(batch(vec![message(
+            "ten_a",
+            "msg_2",
+            2_000,
+            &["r2a", "r2b"],
+        )]))
+        .await
+        .expect("accept");
+        s.record_deliveries(vec![
+            update(
+                "ten_a",
+                "msg_1",
+                "r1a",
+                RecipientStatus::Delivered,
+                None,
+                3_000,
+            ),
+            update(
+                "ten_b",
+                "msg_3",
+                "r3a",
+                RecipientStatus::Delivered,
+                None,
+                3_200,
+            ),
+        ])
+        .await
+        .expect("record");
+        s.record_deliveries(vec![
+            update(
+                "ten_a",
+                "msg_2",
+                "r2a",
+                RecipientStatus::Deferred,
+                Some(9_000),
+                3_500,
+            ),
+            update(
+                "ten_a",
+                "msg_1",
+                "r1b",
+                RecipientStatus::Bounced,
+                None,
+                4_000,
+            ),
+        ])
+        .await
+        .expect("record");
+    }
+
+    fn timeline(events: &[EventRecord]) -> Vec<(String, EventType)> {
+        events
+            .iter()
+            .map(|e| (e.recipient_id.clone(), e.event_type))
+            .collect()
+    }
+
+    fn tl(items: &[(&str, EventType)]) -> Vec<(String, EventType)> {
+        items.iter().map(|(r, t)| (r.to_string(), *t)).collect()
+    }
+
+    pub async fn list_events_filters(s: AnyStore) {
+        use EventType::*;
+        seed_events(&s).await;
+
+        let all = s.list_events(events("ten_a", 100)).await.expect("list");
+        assert_eq!(
+            timeline(&all),
+            tl(&[
+                ("r1a", Accepted),
+                ("r1b", Accepted),
+                ("r2a", Accepted),
+                ("r2b", Accepted),
+                ("r1a", Delivered),
+                ("r2a", Deferred),
+                ("r1b", Bounced),
+            ])
+        );
+        assert!(all.windows(2).all(|w| w[0].seq < w[1].seq));
+        assert!(all.iter().all(|e| e.tenant_id == "ten_a"));
+        let b = s.list_events(events("ten_b", 100)).await.expect("list");
+        assert_eq!(timeline(&b), tl(&[("r3a", Accepted), ("r3a", Delivered)]));
+
+        let by_message = s
+            .list_events(EventFilter {
+                message_id: Some("msg_1".into()),
+                ..events("ten_a", 100)
+            })
+            .await
+            .expect("list");
+        assert_eq!(
+            timeline(&by_message),
+            tl(&[
+                ("r1a", Accepted),
+                ("r1b", Accepted),
+                ("r1a", Delivered),
+                ("r1b", Bounced)
+            ])
+        );
+        let other_tenant = s
+            .list_events(EventFilter {
+                message_id: Some("msg_3".into()),
+                ..events("ten_a", 100)
+            })
+            .await
+            .expect("list");
+        assert!(other_tenant.is_empty(), "a message of another tenant");
+
+        let by_rcpt = s
+            .list_events(EventFilter {
+                rcpt_hash: Some(hash("r1a")),
+                ..events("ten_a", 100)
+            })
+            .await
+            .expect("list");
+        assert_eq!(
+            timeline(&by_rcpt),
+            tl(&[("r1a", Accepted), ("r1a", Delivered)]),
+            "not tenant B's r3a"
+        );
+
+        let by_type = s
+            .list_events(EventFilter {
+                event_type: Some(Delivered),
+                ..events("ten_a", 100)
+            })
+            .await
+            .expect("list");
+        assert_eq!(timeline(&by_type), tl(&[("r1a", Delivered)]));
+
+        let since = s
+            .list_events(EventFilter {
+                since: Some(2_000),
+                ..events("ten_a", 100)
+            })
+            .await
+            .expect("list");
+        assert_eq!(
+            timeline(&since),
+            tl(&[
+                ("r2a", Accepted),
+                ("r2b", Accepted),
+                ("r1a", Delivered),
+                ("r2a", Deferred),
+                ("r1b", Bounced)
+            ]),
+            "since is inclusive"
+        );
+
+        let combined = s
+            .list_events(EventFilter {
+                message_id: Some("msg_2".into()),
+                event_type: Some(Accepted),
+                since: Some(1_999),
+                ..events("ten_a", 100)
+            })
+            .await
+            .expect("list");
+        assert_eq!(
+            timeline(&combined),
+            tl(&[("r2a", Accepted), ("r2b", Accepted)])
+        );
+
+        let limited = s.list_events(events("ten_a", 3)).await.expect("list");
+        assert_eq!(
+            timeline(&limited),
+            timeline(&all[..3]),
+            "limit keeps the first events"
+        );
+        let zero = s.list_events(events("ten_a", 0)).await.expect("list");
+        assert_eq!(zero.len(), 1, "a zero limit is treated as 1");
+    }
+
+    pub async fn list_events_pagination(s: AnyStore) {
+        seed_events(&s).await;
+        let all = s.list_events(events("ten_a", 100)).await.expect("list");
+        assert_eq!(all.len(), 7);
+
+        for (filter, expected) in [
+            (events("ten_a", 2), all.clone()),
+            (
+                EventFilter {
+                    event_type: Some(EventType::Accepted),
+                    ..events("ten_a", 3)
+                },
+                all.iter()
+                    .filter(|e| e.event_type == EventType::Accepted)
+                    .cloned()
+                    .collect(),
+            ),
+        ] {
+            let mut cursor = None;
+            let mut seen: Vec<i64> = Vec::new();
+            let mut pages = 0;
+            loop {
+                let page = s
+                    .list_events(EventFilter {
+                        after_seq: cursor,
+                        ..filter.clone()
+                    })
+                    .await
+                    .expect("page");
+                assert!(page.len() <= filter.limit, "page larger than the limit");
+                let Some(last) = page.last() else { break };
+                cursor = Some(last.seq);
+                seen.extend(page.iter().map(|e| e.seq));
+                pages += 1;
+                assert!(pages < 20, "pagination does not end");
+            }
+            let want: Vec<i64> = expected.iter().map(|e| e.seq).collect();
+            assert_eq!(seen, want, "every event once, in order");
+            assert_eq!(pages, want.len().div_ceil(filter.limit));
+        }
+
+        let last = all.last().expect("events").seq;
+        let after_last = s
+            .list_events(EventFilter {
+                after_seq: Some(last),
+                ..events("ten_a", 10)
+            })
+            .await
+            .expect("list");
+        assert!(after_last.is_empty());
+        let middle = s
+            .list_events(EventFilter {
+                after_seq: Some(all[2].seq),
+                ..events("ten_a", 10)
+            })
+            .await
+            .expect("list");
+        assert_eq!(
+            middle.iter().map(|e| e.seq).collect::<Vec<_>>(),
+            all[3..].iter().map(|e| e.seq).collect::<Vec<_>>()
+        );
+    }
+
+    /// A reader paging with `after_seq` while several writers commit concurrently
+    /// sees every event: a smaller `seq` is never committed after a larger one.
+    pub async fn event_cursor_under_concurrent_writes(s: AnyStore) {
+        const WRITERS: usize = 4;
+        const BATCHES: usize = 30;
+        let writers: Vec<_> = (0..WRITERS)
+            .map(|w| {
+                let s = s.clone();
+                tokio::spawn(async move {
+                    for i in 0..BATCHES {
+                        let id = format!("msg_{w}_{i}");
+                        let rcpts = [
+                            format!("r_{w}_{i}_a"),
+                            format!("r_{w}_{i}_b"),
+                            format!("r_{w}_{i}_c"),
+                        ];
+                        let rcpts: Vec<&str> = rcpts.iter().map(String::as_str).collect();
+                        let messages = vec![message("ten_a", &id, 1_000, &rcpts)];
+                        s.accept(batch(messages)).await.expect("accept");
+                        let updates = rcpts
+                            .iter()
+                            .map(|r| {
+                                update("ten_a", &id, r, RecipientStatus::Delivered, None, 2_000)
+                            })
+                            .collect();
+                        s.record_deliveries(updates).await.expect("record");
+                    }
+                })
+            })
+            .collect();
+        let reader = {
+            let s = s.clone();
+            tokio::spawn(async move {
+                let mut cursor = None;
+                let mut seen = Vec::new();
+                for _ in 0..10_000 {
+                    let page = s
+                        .list_events(EventFilter {
+                            after_seq: cursor,
+                            ..events("ten_a", 50)
+                        })
+                        .await
+                        .expect("page");
+                    if let Some(last) = page.last() {
+                        cursor = Some(last.seq);
+                    }
+                    seen.extend(page.iter().map(|e| e.seq));
+                    if seen.len() >= WRITERS * BATCHES * 6 {
+                        break;
+                    }
+                    tokio::task::yield_now().await;
+                }
+                seen
+            })
+        };
+        for w in writers {
+            w.await.expect("writer");
+        }
+        let seen = reader.await.expect("reader");
+        let all: Vec<i64> = s
+            .list_events(events("ten_a", 10_000))
+            .await
+            .expect("list")
+            .iter()
+            .map(|e| e.seq)
+            .collect();
+        assert_eq!(all.len(), WRITERS * BATCHES * 6);
+        let missed = all.iter().filter(|q| !seen.contains(q)).count();
+        assert_eq!(
+            missed, 0,
+            "the cursor skipped {missed} events committed out of seq order"
+        );
+        assert_eq!(seen, all);
+    }
+}
