@@ -236,9 +236,11 @@ impl SmtpClient {
     /// `SIZE=` when SIZE is advertised, `BODY=8BITMIME` when the message has 8-bit bytes and
     /// 8BITMIME is advertised, and `SMTPUTF8` when `smtputf8` is true; if the server does not
     /// offer SMTPUTF8, nothing is sent and a locally made `553 5.6.7` is returned as
-    /// `Err(Rejected(MailFrom, _))` (permanent, as Postfix does). MAIL rejected ->
-    /// `Err(Rejected(MailFrom, _))`; all
-    /// recipients rejected -> `Ok` with `data_reply: None`; a 421 anywhere ->
+    /// `Err(Rejected(MailFrom, _))` (permanent, as Postfix does).
+    ///
+    /// MAIL rejected -> `Err(Rejected(MailFrom, _))`; all recipients rejected -> `Ok` with
+    /// `data_reply: None`; DATA not answered 354 -> `Ok` with that reply as `data_reply`;
+    /// otherwise `data_reply` is the final reply after the message. A 421 anywhere ->
     /// `Err(Rejected(stage, 421))`. After a failed transaction the client sends RSET; after
     /// an I/O error or timeout the connection is dead ([`Self::is_usable`] is false).
     pub async fn send(
