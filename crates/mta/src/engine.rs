@@ -378,9 +378,19 @@ impl Engine {
             .signers(&job.tenant_id, &job.content.from_domain)
             .await?;
         let now = now_ms() as u64 / 1000;
-        let signed =
-            dkim::sign_message(&signers, &job.content.message, now).map_err(|e| e.to_string())?;
-        Ok(job.content.signed.get_or_init(|| Arc::new(signed)).clone())
+        // RSA signing is the costliest step of a delivery (≈0.85 ms of CPU): run it on
+        // the blocking pool so the async workers keep serving sockets meanwhile.
+        let content = job.content.clone();
+        tokio::task::spawn_blocking(move || {
+            if let Some(s) = content.signed.get() {
+                return Ok(s.clone());
+            }
+            let signed =
+                dkim::sign_message(&signers, &content.message, now).map_err(|e| e.to_string())?;
+            Ok(content.signed.get_or_init(|| Arc::new(signed)).clone())
+        })
+        .await
+        .map_err(|e| e.to_string())?
     }
 
     async fn signers(&self, tenant_id: &str, domain: &str) -> Result<Arc<Vec<DkimSigner>>, String> {

@@ -14,6 +14,8 @@
 
 use std::collections::HashSet;
 use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use postwerk_core::model::{EventType, RecipientStatus, Scope};
@@ -148,6 +150,8 @@ conformance! {
     record_deliveries => sqlite_record_deliveries, postgres_record_deliveries;
     list_events_filters => sqlite_list_events_filters, postgres_list_events_filters;
     list_events_pagination => sqlite_list_events_pagination, postgres_list_events_pagination;
+    large_batches => sqlite_large_batches, postgres_large_batches;
+    renewals_race_deliveries => sqlite_renewals_race_deliveries, postgres_renewals_race_deliveries;
     event_cursor_under_concurrent_writes =>
         sqlite_event_cursor_under_concurrent_writes, postgres_event_cursor_under_concurrent_writes;
 }
@@ -1527,12 +1531,16 @@ mod scenarios {
                 })
             })
             .collect();
+        let done = Arc::new(AtomicBool::new(false));
         let reader = {
-            let s = s.clone();
+            let (s, done) = (s.clone(), done.clone());
             tokio::spawn(async move {
                 let mut cursor = None;
                 let mut seen = Vec::new();
-                for _ in 0..10_000 {
+                loop {
+                    // Read the flag first: if the writers had finished before this
+                    // page was read, an empty page means everything was seen.
+                    let finished = done.load(Ordering::SeqCst);
                     let page = s
                         .list_events(EventFilter {
                             after_seq: cursor,
@@ -1540,21 +1548,19 @@ mod scenarios {
                         })
                         .await
                         .expect("page");
-                    if let Some(last) = page.last() {
-                        cursor = Some(last.seq);
+                    match page.last() {
+                        Some(last) => cursor = Some(last.seq),
+                        None if finished => return seen,
+                        None => tokio::task::yield_now().await,
                     }
                     seen.extend(page.iter().map(|e| e.seq));
-                    if seen.len() >= WRITERS * BATCHES * 6 {
-                        break;
-                    }
-                    tokio::task::yield_now().await;
                 }
-                seen
             })
         };
         for w in writers {
             w.await.expect("writer");
         }
+        done.store(true, Ordering::SeqCst);
         let seen = reader.await.expect("reader");
         let all: Vec<i64> = s
             .list_events(events("ten_a", 10_000))
@@ -1570,5 +1576,156 @@ mod scenarios {
             "the cursor skipped {missed} events committed out of seq order"
         );
         assert_eq!(seen, all);
+    }
+
+    /// The largest batches the API produces (500 messages) round-trip intact.
+    pub async fn large_batches(s: AnyStore) {
+        const MESSAGES: usize = 500;
+        let names: Vec<[String; 2]> = (0..MESSAGES)
+            .map(|i| [format!("r{i:03}a"), format!("r{i:03}b")])
+            .collect();
+        let messages: Vec<NewMessage> = names
+            .iter()
+            .enumerate()
+            .map(|(i, [a, b])| {
+                let mut m = message("ten_a", &format!("msg_{i:03}"), 1_000 + i as i64, &[a, b]);
+                m.mail_from_enc = (i % 2 == 0).then(|| format!("from:{i}").into_bytes());
+                m.content_enc = vec![i as u8; 4_096];
+                m
+            })
+            .collect();
+        s.accept(batch(messages))
+            .await
+            .expect("accept 500 messages");
+
+        let all = s.list_events(events("ten_a", 5_000)).await.expect("list");
+        assert_eq!(all.len(), MESSAGES * 2);
+        let expected: Vec<&str> = names
+            .iter()
+            .flat_map(|[a, b]| [a.as_str(), b.as_str()])
+            .collect();
+        let got: Vec<&str> = all.iter().map(|e| e.recipient_id.as_str()).collect();
+        assert_eq!(got, expected, "accepted events in batch order");
+        let c = s
+            .load_content("msg_257")
+            .await
+            .expect("load")
+            .expect("content");
+        assert_eq!(c.content_enc, Some(vec![1; 4_096]));
+        assert_eq!(c.mail_from_enc, None);
+        let c = s
+            .load_content("msg_256")
+            .await
+            .expect("load")
+            .expect("content");
+        assert_eq!(c.mail_from_enc.as_deref(), Some(b"from:256".as_slice()));
+
+        let due = s
+            .claim_due("node-a", 10_000, 20_000, 5_000)
+            .await
+            .expect("claim");
+        assert_eq!(due.len(), MESSAGES * 2);
+        let updates: Vec<DeliveryUpdate> = due
+            .iter()
+            .map(|d| {
+                let (status, next) = if d.id.ends_with('a') {
+                    (RecipientStatus::Delivered, None)
+                } else {
+                    (RecipientStatus::Deferred, Some(30_000))
+                };
+                update("ten_a", &d.message_id, &d.id, status, next, 11_000)
+            })
+            .collect();
+        s.record_deliveries(updates)
+            .await
+            .expect("record 1000 outcomes");
+        assert_eq!(s.release_leases("node-a").await.expect("release"), 0);
+        let m = s
+            .get_message("ten_a", "msg_499")
+            .await
+            .expect("get")
+            .expect("message");
+        let state: Vec<(RecipientStatus, i64)> = m
+            .recipients
+            .iter()
+            .map(|r| (r.status, r.attempts))
+            .collect();
+        assert_eq!(
+            state,
+            [
+                (RecipientStatus::Delivered, 1),
+                (RecipientStatus::Deferred, 1)
+            ]
+        );
+        assert_eq!(m.events.len(), 4);
+        let later = s
+            .claim_due("node-b", 30_000, 40_000, 5_000)
+            .await
+            .expect("claim");
+        assert_eq!(later.len(), MESSAGES, "only the deferred half comes back");
+        assert!(later.iter().all(|d| d.id.ends_with('b') && d.attempts == 1));
+    }
+
+    /// A node renewing its leases while recording outcomes for the same recipients
+    /// (in another order) never fails: both touch many rows in one transaction.
+    pub async fn renewals_race_deliveries(s: AnyStore) {
+        const MESSAGES: usize = 100;
+        let names: Vec<[String; 2]> = (0..MESSAGES)
+            .map(|i| [format!("r{i:03}a"), format!("r{i:03}b")])
+            .collect();
+        let messages = names
+            .iter()
+            .enumerate()
+            .map(|(i, [a, b])| message("ten_a", &format!("msg_{i:03}"), 1_000, &[a, b]))
+            .collect();
+        s.accept(batch(messages)).await.expect("accept");
+        let mut due = s
+            .claim_due("node-a", 1_000, 50_000, 1_000)
+            .await
+            .expect("claim");
+        assert_eq!(due.len(), MESSAGES * 2);
+        due.sort_by(|x, y| y.id.cmp(&x.id));
+
+        let renewer = {
+            let s = s.clone();
+            tokio::spawn(async move {
+                for i in 0..40 {
+                    s.renew_leases("node-a", 60_000 + i).await.expect("renew");
+                }
+            })
+        };
+        let recorders: Vec<_> = due
+            .chunks(20)
+            .map(|chunk| {
+                let s = s.clone();
+                let updates: Vec<DeliveryUpdate> = chunk
+                    .iter()
+                    .map(|d| {
+                        update(
+                            "ten_a",
+                            &d.message_id,
+                            &d.id,
+                            RecipientStatus::Delivered,
+                            None,
+                            2_000,
+                        )
+                    })
+                    .collect();
+                tokio::spawn(async move { s.record_deliveries(updates).await.expect("record") })
+            })
+            .collect();
+        renewer.await.expect("renewer");
+        for r in recorders {
+            r.await.expect("recorder");
+        }
+        assert_eq!(s.release_leases("node-a").await.expect("release"), 0);
+        let delivered = s
+            .list_events(EventFilter {
+                event_type: Some(EventType::Delivered),
+                ..events("ten_a", 1_000)
+            })
+            .await
+            .expect("list");
+        assert_eq!(delivered.len(), MESSAGES * 2);
     }
 }

@@ -304,7 +304,7 @@ impl<'a> EventColumns<'a> {
             )
             .await
             .map_err(pg(op))?;
-        let _ = &lock;
+        tx.execute(&lock, &[&EVENTS_LOCK]).await.map_err(pg(op))?;
         tx.execute(
             &insert,
             &[

@@ -11,7 +11,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, params};
 
 use crate::model::*;
 use crate::{IDEMPOTENCY_TTL_MS, Store, StoreError, StoreResult};
-use writer::Writer;
+use writer::{Durability, Writer};
 
 const READERS: usize = 4;
 
@@ -188,8 +188,7 @@ fn load_domain_keys(conn: &Connection, domain: &mut DomainRecord) -> StoreResult
 
 impl Store for SqliteStore {
     async fn insert_tenant(&self, t: TenantRecord) -> StoreResult<()> {
-        self.writer
-            .write(move |c| {
+        self.writer.write(Durability::Fsync, move |c| {
                 c.execute(
                     "INSERT INTO tenants (id, name, wrapped_key, created_at) VALUES (?1, ?2, ?3, ?4)",
                     params![t.id, t.name, t.wrapped_key, t.created_at],
@@ -224,8 +223,7 @@ impl Store for SqliteStore {
 
     async fn insert_api_key(&self, k: ApiKeyRecord) -> StoreResult<()> {
         let scopes = scopes_text(&k.scopes);
-        self.writer
-            .write(move |c| {
+        self.writer.write(Durability::Fsync, move |c| {
                 c.execute(
                     "INSERT INTO api_keys (id, tenant_id, name, secret_hash, scopes, created_at, expires_at) \
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
@@ -260,7 +258,7 @@ impl Store for SqliteStore {
     async fn touch_api_key(&self, id: &str, at: i64) -> StoreResult<()> {
         let id = id.to_string();
         self.writer
-            .write(move |c| {
+            .write(Durability::Process, move |c| {
                 c.execute(
                     "UPDATE api_keys SET last_used_at = ?2 WHERE id = ?1",
                     params![id, at],
@@ -272,8 +270,7 @@ impl Store for SqliteStore {
     }
 
     async fn insert_domain(&self, d: DomainRecord) -> StoreResult<()> {
-        self.writer
-            .write(move |c| {
+        self.writer.write(Durability::Fsync, move |c| {
                 c.execute(
                     "INSERT INTO domains (tenant_id, name, created_at) VALUES (?1, ?2, ?3)",
                     params![d.tenant_id, d.name, d.created_at],
@@ -348,7 +345,9 @@ impl Store for SqliteStore {
     }
 
     async fn accept(&self, batch: AcceptBatch) -> StoreResult<()> {
-        self.writer.write(move |c| accept_in(c, &batch)).await
+        self.writer
+            .write(Durability::Fsync, move |c| accept_in(c, &batch))
+            .await
     }
 
     async fn get_idempotency(
@@ -427,8 +426,7 @@ impl Store for SqliteStore {
         limit: usize,
     ) -> StoreResult<Vec<DueRecipient>> {
         let node = node.to_string();
-        self.writer
-            .write(move |c| {
+        self.writer.write(Durability::Process, move |c| {
                 let mut stmt = c
                     .prepare_cached(
                         "UPDATE recipients SET lease_node = ?1, lease_until = ?2 WHERE id IN (\
@@ -460,7 +458,7 @@ impl Store for SqliteStore {
     async fn renew_leases(&self, node: &str, lease_until: i64) -> StoreResult<()> {
         let node = node.to_string();
         self.writer
-            .write(move |c| {
+            .write(Durability::Process, move |c| {
                 c.execute(
                     "UPDATE recipients SET lease_until = ?2 WHERE lease_node = ?1",
                     params![node, lease_until],
@@ -473,8 +471,7 @@ impl Store for SqliteStore {
 
     async fn release_leases(&self, node: &str) -> StoreResult<u64> {
         let node = node.to_string();
-        self.writer
-            .write(move |c| {
+        self.writer.write(Durability::Process, move |c| {
                 c.execute("UPDATE recipients SET lease_node = NULL, lease_until = NULL WHERE lease_node = ?1", [node])
                     .map(|n| n as u64)
                     .map_err(unavailable)
@@ -506,8 +503,7 @@ impl Store for SqliteStore {
     }
 
     async fn record_deliveries(&self, updates: Vec<DeliveryUpdate>) -> StoreResult<()> {
-        self.writer
-            .write(move |c| {
+        self.writer.write(Durability::Process, move |c| {
                 let mut upd = c
                     .prepare_cached(
                         "UPDATE recipients SET status = ?2, next_attempt_at = ?3, attempts = attempts + 1, \

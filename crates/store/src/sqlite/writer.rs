@@ -6,6 +6,12 @@
 //! one fsync for the whole group — and only then answers each caller. Under load,
 //! callers that arrive during a commit form the next group, so throughput grows with
 //! concurrency while every acknowledged write is durable.
+//!
+//! Durability is chosen per write: a [`Durability::Fsync`] write (accepting mail,
+//! keys, domains) makes its whole group commit with `synchronous=FULL`; a group of
+//! only [`Durability::Process`] writes (delivery outcomes) commits with `NORMAL`,
+//! which survives a crash of the process but may be lost on power failure — for an
+//! outcome that only means the delivery is repeated, never that mail is lost.
 
 use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
@@ -14,11 +20,24 @@ use crate::{StoreError, StoreResult};
 
 /// Runs one job inside the current transaction and returns its completion, which is
 /// told whether the enclosing commit succeeded.
-type Job = Box<dyn FnOnce(&Connection) -> Completion + Send>;
+struct Job {
+    durable: bool,
+    run: Box<dyn FnOnce(&Connection) -> Completion + Send>,
+}
 type Completion = Box<dyn FnOnce(bool) + Send>;
 
 /// Most jobs in one transaction.
 const MAX_GROUP: usize = 1024;
+
+/// How durable a write must be when its caller is answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Durability {
+    /// On disk (fsync) before the caller is answered.
+    Fsync,
+    /// Survives a crash of the process (in the OS page cache); fsynced with the next
+    /// durable group or checkpoint.
+    Process,
+}
 
 /// Handle to the writer thread.
 #[derive(Clone)]
@@ -38,13 +57,13 @@ impl Writer {
     }
 
     /// Runs `f` in the next group transaction; resolves after the commit.
-    pub(crate) async fn write<T, F>(&self, f: F) -> StoreResult<T>
+    pub(crate) async fn write<T, F>(&self, durability: Durability, f: F) -> StoreResult<T>
     where
         T: Send + 'static,
         F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
     {
         let (done_tx, done_rx) = oneshot::channel::<StoreResult<T>>();
-        let job: Job = Box::new(move |conn: &Connection| {
+        let run = Box::new(move |conn: &Connection| -> Completion {
             let result = in_savepoint(conn, f);
             Box::new(move |committed: bool| {
                 let outcome = match result {
@@ -55,6 +74,10 @@ impl Writer {
                 let _ = done_tx.send(outcome);
             })
         });
+        let job = Job {
+            durable: durability == Durability::Fsync,
+            run,
+        };
         self.jobs
             .send(job)
             .map_err(|_| StoreError::Unavailable("writer thread stopped".into()))?;
@@ -86,6 +109,7 @@ fn in_savepoint<T>(
 fn run(conn: Connection, mut rx: mpsc::UnboundedReceiver<Job>) {
     let mut group: Vec<Job> = Vec::with_capacity(MAX_GROUP);
     let mut completions: Vec<Completion> = Vec::with_capacity(MAX_GROUP);
+    let mut full = true;
     while let Some(first) = rx.blocking_recv() {
         group.push(first);
         while group.len() < MAX_GROUP {
@@ -94,7 +118,16 @@ fn run(conn: Connection, mut rx: mpsc::UnboundedReceiver<Job>) {
                 Err(_) => break,
             }
         }
-        if conn.execute_batch("BEGIN IMMEDIATE").is_err() {
+        let durable = group.iter().any(|j| j.durable);
+        if durable != full {
+            let pragma = if durable {
+                "PRAGMA synchronous = FULL"
+            } else {
+                "PRAGMA synchronous = NORMAL"
+            };
+            full = conn.execute_batch(pragma).is_ok() == durable;
+        }
+        if (durable && !full) || conn.execute_batch("BEGIN IMMEDIATE").is_err() {
             // Dropping the jobs drops their reply channels: callers see Unavailable.
             tracing::error!(
                 jobs = group.len(),
@@ -104,7 +137,7 @@ fn run(conn: Connection, mut rx: mpsc::UnboundedReceiver<Job>) {
             continue;
         }
         for job in group.drain(..) {
-            completions.push(job(&conn));
+            completions.push((job.run)(&conn));
         }
         let committed = conn.execute_batch("COMMIT").is_ok();
         if !committed {
