@@ -32,7 +32,9 @@ POSTWERK_LOG=warn "$BIN" --config "$WORK/postwerk.toml" serve >"$WORK/serve.log"
 for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$HTTPP/" && break; sleep 0.1; done
 t0=$(date +%s.%N)
 INJ=$(python3 bench/http_inject.py "127.0.0.1:$HTTPP" "$KEY" "$N" "$SIZE" "$THREADS" example.test)
-while kill -0 "$SINK" 2>/dev/null; do sleep 0.05; done
+case $INJ in *errors=*) echo "injection failed: $INJ"; exit 1;; esac
+for _ in $(seq 12000); do kill -0 "$SINK" 2>/dev/null || break; sleep 0.05; done
+kill -0 "$SINK" 2>/dev/null && { echo "not all $N messages arrived within 600 s"; exit 1; }
 t1=$(date +%s.%N)
 inj_s=$(echo "$INJ" | sed -n 's/.*inject_s=\([0-9.]*\).*/\1/p')
 pw=$(python3 -c "print(round($N/($t1-$t0)))")

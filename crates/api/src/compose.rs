@@ -226,7 +226,7 @@ pub fn compose_raw(req: &RawRequest, ehlo_name: &str) -> Result<Composed, ApiErr
             })
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let recipients = unique_recipients(rcpts.iter())?;
+    let recipients = unique_recipients(rcpts.iter()).map_err(|e| e.with_field("rcpt_to"))?;
     let stream = stream_name(req.stream.as_deref())?;
     let (tags, metadata) = check_tags_metadata(&req.tags, &req.metadata)?;
     let decoded = B64
@@ -378,7 +378,7 @@ fn check_tags_metadata(
             return Err(ApiError::invalid(
                 "invalid_tag",
                 format!("tags[{i}]"),
-                format!("tags are 1–{MAX_TAG_LEN} printable characters"),
+                format!("tags are 1–{MAX_TAG_LEN} bytes of printable text"),
             ));
         }
     }

@@ -66,6 +66,13 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/domains", post(domains::create).get(domains::list))
         .route("/v1/domains/{domain}", get(domains::show))
         .fallback(|| async { error::ApiError::not_found("endpoint") })
+        .method_not_allowed_fallback(|| async {
+            error::ApiError::new(
+                axum::http::StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "method not allowed on this endpoint",
+            )
+        })
         .layer(DefaultBodyLimit::max(limit))
         .with_state(state)
 }

@@ -113,11 +113,11 @@ pub async fn send_batch(
                     submissions.push(submission);
                     results.push(response);
                 }
-                Err(e) => {
-                    let field = e.field.as_deref().map(|f| format!("messages[{i}].{f}"));
-                    results.push(
-                        json!({"error": {"code": e.code, "message": e.message, "field": field}}),
-                    );
+                Err(mut e) => {
+                    if let Some(f) = e.field.take() {
+                        e.field = Some(format!("messages[{i}].{f}"));
+                    }
+                    results.push(json!({ "error": e.inner() }));
                 }
             }
         }

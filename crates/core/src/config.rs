@@ -72,8 +72,9 @@ pub struct DeliveryConfig {
     /// Name given in EHLO and used in Message-IDs. Default `localhost.localdomain`:
     /// set it to the host's public name (its PTR) in production.
     pub ehlo_name: String,
-    /// Domain of the VERP Return-Path (`b+<recipient id>@<bounce_domain>`). Its MX must
-    /// point at Postwerk's inbound listener. Default: the sender's own domain.
+    /// Domain of the VERP Return-Path (`b+<recipient id>-<tag>@<bounce_domain>`). Its MX
+    /// should point at the host that will process bounces. Default: the sender's own
+    /// domain (then the printed bounce MX record must not replace the domain's own MX).
     pub bounce_domain: Option<String>,
     /// Static next hops per recipient domain: `"example.test" = "127.0.0.1:2626"`
     /// (tests, smarthosts). Other domains are delivered by MX lookup.

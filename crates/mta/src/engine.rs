@@ -293,7 +293,8 @@ impl Engine {
             }
         };
         tracing::info!(
-            message = %job.message_id, recipient = %job.recipient_id, mx,
+            message_id = %job.message_id,
+            recipient_id = %job.recipient_id, mx,
             verdict = ?verdict, attempt = job.attempts + 1, "delivery attempt"
         );
         match keys {
@@ -475,7 +476,7 @@ impl Engine {
                 contents.get(&d.message_id),
                 keys.open(&format!("rcpt:{}", d.id), &d.address_enc),
             ) else {
-                tracing::error!(recipient = %d.id, "cannot load a due delivery; it stays queued");
+                tracing::error!(recipient_id = %d.id, "cannot load a due delivery; it stays queued");
                 continue;
             };
             let Ok(address) = std::str::from_utf8(&addr)

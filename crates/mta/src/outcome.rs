@@ -91,8 +91,8 @@ pub fn update_for(
             if next > job.expires_at {
                 (RecipientStatus::Expired, EventType::Expired, None)
             } else {
-                detail.next_attempt_at =
-                    chrono::DateTime::from_timestamp_millis(next).map(|t| t.to_rfc3339());
+                detail.next_attempt_at = chrono::DateTime::from_timestamp_millis(next)
+                    .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true));
                 (RecipientStatus::Deferred, EventType::Deferred, Some(next))
             }
         }
