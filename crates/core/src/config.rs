@@ -79,6 +79,9 @@ pub struct DeliveryConfig {
     /// Static next hops per recipient domain: `"example.test" = "127.0.0.1:2626"`
     /// (tests, smarthosts). Other domains are delivered by MX lookup.
     pub routes: BTreeMap<String, String>,
+    /// Port of recipients' MX hosts. Default 25; change it only for tests and labs
+    /// (static routes carry their own port).
+    pub smtp_port: u16,
     /// Upper bound on simultaneous outbound SMTP connections. Default 64.
     pub max_connections: usize,
     /// Upper bound on simultaneous connections to one destination. Default 32.
@@ -148,6 +151,7 @@ impl Default for DeliveryConfig {
             ehlo_name: "localhost.localdomain".into(),
             bounce_domain: None,
             routes: BTreeMap::new(),
+            smtp_port: 25,
             max_connections: 64,
             max_connections_per_destination: 32,
             max_messages_per_connection: 1000,

@@ -70,7 +70,8 @@ impl Engine {
     pub async fn start(services: Arc<Services>) -> Result<Arc<Engine>, EngineError> {
         let cfg = &services.config.delivery;
         let resolver = MxResolver::new(&cfg.routes, &services.config.dns.nameservers)
-            .map_err(|e| EngineError::Resolver(e.to_string()))?;
+            .map_err(|e| EngineError::Resolver(e.to_string()))?
+            .with_smtp_port(cfg.smtp_port);
         let client = ClientConfig {
             ehlo_name: cfg.ehlo_name.clone(),
             source_ip: None,

@@ -124,6 +124,7 @@ fn fqdn(name: &str) -> String {
 pub struct MxResolver {
     resolver: TokioResolver,
     routes: BTreeMap<String, Route>,
+    smtp_port: u16,
 }
 
 impl std::fmt::Debug for MxResolver {
@@ -170,7 +171,15 @@ impl MxResolver {
         Ok(Self {
             resolver: builder.build(),
             routes,
+            smtp_port: 25,
         })
+    }
+
+    /// Uses `port` instead of 25 for hosts found by MX (or implicit MX) lookup.
+    /// Only tests and unusual lab setups need this; static routes carry their own port.
+    pub fn with_smtp_port(mut self, port: u16) -> Self {
+        self.smtp_port = port;
+        self
     }
 
     /// Static route first (exact domain, case-insensitive), else MX hosts in preference order
@@ -191,7 +200,7 @@ impl MxResolver {
                 return match classify(&e) {
                     Failure::NxDomain => Err(ResolveError::NoSuchDomain),
                     Failure::Temporary(m) => Err(ResolveError::Temporary(m)),
-                    Failure::NoData => match self.addrs(&domain, 25).await {
+                    Failure::NoData => match self.addrs(&domain, self.smtp_port).await {
                         Ok(addrs) if !addrs.is_empty() => Ok(vec![NextHop {
                             host: domain,
                             addrs,
@@ -220,7 +229,7 @@ impl MxResolver {
         let mut hops = Vec::with_capacity(mxs.len());
         let mut temporary = None;
         for (preference, host) in mxs {
-            match self.addrs(&host, 25).await {
+            match self.addrs(&host, self.smtp_port).await {
                 Ok(addrs) if !addrs.is_empty() => hops.push(NextHop {
                     host,
                     addrs,
