@@ -76,13 +76,18 @@ string_enum! {
         Bounced => "bounced",
         /// Retried until the stream's expiry without success.
         Expired => "expired",
+        /// Not sent: the address is on the suppression list.
+        Suppressed => "suppressed",
     }
 }
 
 impl RecipientStatus {
     /// True when no further delivery attempt will be made.
     pub fn is_final(self) -> bool {
-        matches!(self, Self::Delivered | Self::Bounced | Self::Expired)
+        matches!(
+            self,
+            Self::Delivered | Self::Bounced | Self::Expired | Self::Suppressed
+        )
     }
 }
 
@@ -99,6 +104,106 @@ string_enum! {
         Bounced => "bounced",
         /// Given up after the stream's expiry.
         Expired => "expired",
+        /// Not sent because the address is suppressed.
+        Suppressed => "suppressed",
+    }
+}
+
+string_enum! {
+    /// Why an address is on the suppression list.
+    SuppressionReason {
+        /// A hard bounce (e.g. unknown user).
+        HardBounce => "hard_bounce",
+        /// The recipient complained (feedback loop).
+        Complaint => "complaint",
+        /// The recipient unsubscribed.
+        Unsubscribe => "unsubscribe",
+        /// Added by an operator or the API.
+        Manual => "manual",
+    }
+}
+
+string_enum! {
+    /// Why mail was not delivered: one vocabulary for SMTP replies, DSNs and ARF
+    /// reports (shared with the bounce classifier and the suppression list).
+    BounceReason {
+        /// The mailbox does not exist.
+        UserUnknown => "userunknown",
+        /// The domain or host does not exist or accepts no mail (NXDOMAIN, null MX).
+        HostUnknown => "hostunknown",
+        /// The mailbox is full.
+        MailboxFull => "mailboxfull",
+        /// The recipient's filter refused the message.
+        Filtered => "filtered",
+        /// Refused for an unspecified reason.
+        Rejected => "rejected",
+        /// The sender, its IP or its domain is blocked (blocklists).
+        Blocked => "blocked",
+        /// Content was classified as spam.
+        SpamDetected => "spamdetected",
+        /// A local policy refused it.
+        PolicyViolation => "policyviolation",
+        /// The mailbox is disabled or suspended.
+        Suspend => "suspend",
+        /// Retried until the expiry without success.
+        Expired => "expired",
+        /// Connection failed, timed out or was reset.
+        NetworkError => "networkerror",
+        /// The remote system reported an internal error.
+        SystemError => "systemerror",
+        /// The destination accepts no mail.
+        NotAccept => "notaccept",
+        /// TLS or another security requirement failed.
+        SecurityError => "securityerror",
+        /// SPF, DKIM or DMARC authentication failed.
+        AuthFailure => "authfailure",
+        /// The sending IP has no or a mismatching PTR record.
+        RequirePtr => "requireptr",
+        /// The message is too large.
+        MesgTooLarge => "mesgtoolarge",
+        /// The content was refused (format, encoding, attachment type).
+        ContentError => "contenterror",
+        /// The server refused to relay.
+        NoRelaying => "norelaying",
+        /// Too many connections.
+        TooManyConn => "toomanyconn",
+        /// Sending too fast (rate limited).
+        Speeding => "speeding",
+        /// A quota or sending limit was exceeded.
+        ExceedLimit => "exceedlimit",
+        /// The recipient has moved.
+        HasMoved => "hasmoved",
+        /// The message does not comply with the RFCs.
+        NotCompliantRfc => "notcompliantrfc",
+        /// The sender's reputation is too low.
+        BadReputation => "badreputation",
+        /// A virus was found.
+        VirusDetected => "virusdetected",
+        /// A command or address had a syntax error.
+        SyntaxError => "syntaxerror",
+        /// A complaint (feedback loop).
+        Feedback => "feedback",
+        /// An auto-reply (vacation).
+        Vacation => "vacation",
+        /// Delivery is on hold.
+        OnHold => "onhold",
+        /// Could not be classified.
+        Undefined => "undefined",
+    }
+}
+
+impl BounceReason {
+    /// True when the reason means the address itself is bad (a hard bounce whose
+    /// address should be suppressed), false for conditions that may pass.
+    pub fn is_hard(self) -> bool {
+        matches!(
+            self,
+            Self::UserUnknown
+                | Self::HostUnknown
+                | Self::HasMoved
+                | Self::NotAccept
+                | Self::Suspend
+        )
     }
 }
 
