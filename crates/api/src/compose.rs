@@ -305,6 +305,7 @@ fn finish(
             mail_from,
             meta,
             recipients,
+            suppressed: Default::default(),
         },
         response,
     }

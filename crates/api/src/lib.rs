@@ -10,6 +10,7 @@
 //! - [`messages`]: `POST /v1/messages`, `/batch`, `/raw`; `GET /v1/messages/{id}`.
 //! - [`events`]: `GET /v1/events`.
 //! - [`domains`]: `POST/GET /v1/domains`.
+//! - [`suppressions`]: `GET/POST /v1/suppressions`, `DELETE /v1/suppressions/{email}`.
 
 pub mod auth;
 pub mod compose;
@@ -17,6 +18,7 @@ pub mod domains;
 pub mod error;
 pub mod events;
 pub mod messages;
+pub mod suppressions;
 mod view;
 
 use std::collections::HashSet;
@@ -65,6 +67,14 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/events", get(events::list_events))
         .route("/v1/domains", post(domains::create).get(domains::list))
         .route("/v1/domains/{domain}", get(domains::show))
+        .route(
+            "/v1/suppressions",
+            get(suppressions::list).post(suppressions::add),
+        )
+        .route(
+            "/v1/suppressions/{email}",
+            axum::routing::delete(suppressions::remove),
+        )
         .fallback(|| async { error::ApiError::not_found("endpoint") })
         .method_not_allowed_fallback(|| async {
             error::ApiError::new(

@@ -208,7 +208,11 @@ async fn idempotent(
     {
         return Ok(replay);
     }
-    let (status, submissions, body) = prepare.await?;
+    let (status, mut submissions, mut body) = prepare.await?;
+    accept::mark_suppressed(&state.services, &caller.tenant_id, &mut submissions)
+        .await
+        .map_err(|e| ApiError::unavailable(&e))?;
+    mark_suppressed_in_response(&mut body, &submissions);
     if submissions.is_empty() {
         return Ok((status, Json(body)).into_response());
     }
@@ -240,6 +244,31 @@ async fn idempotent(
                 })
         }
         Err(AcceptError::Service(e)) => Err(ApiError::unavailable(&e)),
+    }
+}
+
+/// Sets `"status": "suppressed"` on the response entries of suppressed recipients
+/// (single sends: `recipients`; batches: `results[].recipients`).
+fn mark_suppressed_in_response(body: &mut Value, submissions: &[Submission]) {
+    if submissions.iter().all(|s| s.suppressed.is_empty()) {
+        return;
+    }
+    let lists: Vec<&mut Value> = match body.get_mut("results").and_then(Value::as_array_mut) {
+        Some(results) => results
+            .iter_mut()
+            .filter_map(|r| r.get_mut("recipients"))
+            .collect(),
+        None => body.get_mut("recipients").into_iter().collect(),
+    };
+    for list in lists.into_iter().filter_map(Value::as_array_mut) {
+        for r in list {
+            let suppressed = r["id"]
+                .as_str()
+                .is_some_and(|id| submissions.iter().any(|s| s.suppressed.contains(id)));
+            if suppressed {
+                r["status"] = Value::from("suppressed");
+            }
+        }
     }
 }
 

@@ -2,9 +2,11 @@
 //! seal the content and addresses with the tenant's key, compute blind indexes,
 //! commit durably (group commit), and only then hand the recipients to the engine.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use postwerk_core::address::Address;
+use postwerk_core::model::RecipientStatus;
 use postwerk_store::model::{AcceptBatch, IdempotencyRecord, NewMessage, NewRecipient};
 use postwerk_store::{Store, StoreError};
 use serde::{Deserialize, Serialize};
@@ -29,6 +31,9 @@ pub struct Submission {
     pub meta: MessageMeta,
     /// `(rcpt_… id, address)` for each distinct recipient.
     pub recipients: Vec<(String, Address)>,
+    /// Ids of recipients on the suppression list (set by [`mark_suppressed`]): they are
+    /// recorded as `suppressed` and never sent.
+    pub suppressed: HashSet<String>,
 }
 
 /// What is kept about a message besides its content (sealed as JSON).
@@ -73,6 +78,40 @@ pub fn idempotency_context(key_hash: &[u8]) -> String {
     format!("idem:{hex}")
 }
 
+/// Marks the recipients that are on the tenant's suppression list (for every stream or
+/// for the message's stream), with one store query for the whole batch.
+pub async fn mark_suppressed(
+    services: &Services,
+    tenant_id: &str,
+    submissions: &mut [Submission],
+) -> Result<(), ServiceError> {
+    let keys = services.tenant_keys(tenant_id).await?;
+    let hashes: Vec<Vec<u8>> = submissions
+        .iter()
+        .flat_map(|s| {
+            s.recipients
+                .iter()
+                .map(|(_, a)| keys.blind_index(&a.normalized()))
+        })
+        .collect();
+    let found = services.store.find_suppressions(tenant_id, hashes).await?;
+    if found.is_empty() {
+        return Ok(());
+    }
+    for s in submissions.iter_mut() {
+        for (id, address) in &s.recipients {
+            let hash = keys.blind_index(&address.normalized());
+            let hit = found.iter().any(|f| {
+                f.rcpt_hash == hash && f.stream.as_deref().is_none_or(|st| st == s.stream)
+            });
+            if hit {
+                s.suppressed.insert(id.clone());
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Durably stores `submissions` for `tenant_id` (one transaction, shared with other
 /// concurrent callers' writes) and queues their recipients for delivery.
 pub async fn accept(
@@ -115,6 +154,11 @@ pub async fn accept(
                     rcpt_hash: keys.blind_index(&addr.normalized()),
                     address_enc: keys.seal(&format!("rcpt:{id}"), addr.to_string().as_bytes()),
                     domain: addr.domain().to_string(),
+                    status: if s.suppressed.contains(id) {
+                        RecipientStatus::Suppressed
+                    } else {
+                        RecipientStatus::Queued
+                    },
                 })
                 .collect(),
         });
@@ -142,6 +186,9 @@ pub async fn accept(
         for (s, hashes) in submissions.into_iter().zip(hashes) {
             let content = Content::new(s.content, s.from_domain);
             for ((id, address), rcpt_hash) in s.recipients.into_iter().zip(hashes) {
+                if s.suppressed.contains(&id) {
+                    continue;
+                }
                 jobs.push(Job {
                     recipient_id: id,
                     message_id: s.id.clone(),

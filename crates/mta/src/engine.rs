@@ -13,17 +13,22 @@ use std::time::Duration;
 
 use postwerk_core::address::Address;
 use postwerk_core::config::TlsPolicy;
+use postwerk_core::model::SuppressionReason;
 use postwerk_store::Store;
-use postwerk_store::model::DeliveryUpdate;
+use postwerk_store::model::{DeliveryUpdate, SuppressionRecord};
+use postwerk_store::vault::TenantKeys;
 use tokio::sync::{Notify, Semaphore};
 
 use crate::context::{ServiceError, Services, now_ms};
 use crate::dkim::{self, DkimSigner};
 use crate::job::{Content, Job};
-use crate::outcome::{AttemptDetail, RetryPolicy, TlsDetail, Verdict, update_for};
+use crate::outcome::{
+    AttemptDetail, RetryPolicy, TlsDetail, Verdict, classify_local, judge, update_for,
+};
 use crate::queue::ReadyQueue;
 use crate::resolve::MxResolver;
-use crate::smtp::{ClientConfig, SmtpClient, SmtpError, TlsMode, TransactionResult};
+use crate::smtp::{ClientConfig, SmtpClient, TlsMode};
+use crate::suppressions;
 
 /// How long a lease on a recipient lasts; renewed every [`LEASE_RENEW`].
 const LEASE: Duration = Duration::from_secs(600);
@@ -241,8 +246,9 @@ impl Engine {
                 break;
             };
             sent += 1;
-            let update = self.deliver(&mut client, &mx, job).await;
-            self.record(update).await;
+            let (update, suppression) = self.deliver(&mut client, &mx, job).await;
+            self.record(vec![update], suppression.into_iter().collect())
+                .await;
         }
         if client.is_usable() {
             client.quit().await;
@@ -265,7 +271,12 @@ impl Engine {
         }
     }
 
-    async fn deliver(&self, client: &mut SmtpClient, mx: &str, job: Job) -> DeliveryUpdate {
+    async fn deliver(
+        &self,
+        client: &mut SmtpClient,
+        mx: &str,
+        job: Job,
+    ) -> (DeliveryUpdate, Option<SuppressionRecord>) {
         let keys = self.services.tenant_keys(&job.tenant_id).await;
         let tls = client.tls_info().map(|t| TlsDetail {
             version: t.version.clone(),
@@ -277,43 +288,63 @@ impl Engine {
             tls,
             ..Default::default()
         };
-        let verdict = match self.signed(&job).await {
+        let (verdict, classification) = match self.signed(&job).await {
             Ok(message) => {
                 let mail_from = self.verp(&job);
                 let rcpt = job.address.to_string();
                 let result = client
                     .send(&mail_from, &[&rcpt], &message, job.address.is_utf8())
                     .await;
-                let (verdict, reply) = classify(result);
-                detail.reply = reply;
-                verdict
+                let judged = judge(result);
+                detail.reply = judged.reply;
+                (judged.verdict, judged.classification)
             }
             Err(e) => {
                 detail.reply = format!("local: {e}");
-                Verdict::Transient
+                (Verdict::Transient, None)
             }
         };
+        let hard = detail.classify(verdict, classification);
         tracing::info!(
             message_id = %job.message_id,
             recipient_id = %job.recipient_id, mx,
             verdict = ?verdict, attempt = job.attempts + 1, "delivery attempt"
         );
         match keys {
-            Ok(keys) => update_for(&job, verdict, detail, now_ms(), &self.retry, &keys),
-            Err(_) => update_for(
-                &job,
-                Verdict::Transient,
-                detail,
-                now_ms(),
-                &self.retry,
-                &self.fallback_keys(),
-            ),
+            Ok(keys) => {
+                let suppression = hard.then(|| self.hard_bounce_entry(&keys, &job));
+                let update = update_for(&job, verdict, detail, now_ms(), &self.retry, &keys);
+                (update, suppression)
+            }
+            Err(_) => {
+                let keys = self.fallback_keys();
+                let update = update_for(
+                    &job,
+                    Verdict::Transient,
+                    detail,
+                    now_ms(),
+                    &self.retry,
+                    &keys,
+                );
+                (update, None)
+            }
         }
+    }
+
+    fn hard_bounce_entry(&self, keys: &TenantKeys, job: &Job) -> SuppressionRecord {
+        suppressions::record(
+            keys,
+            &job.tenant_id,
+            &job.address,
+            SuppressionReason::HardBounce,
+            None,
+            &job.recipient_id,
+        )
     }
 
     /// Keys are always loadable once a job exists; this exists only so that a vault
     /// failure cannot lose the attempt record. It seals nothing readable.
-    fn fallback_keys(&self) -> postwerk_store::vault::TenantKeys {
+    fn fallback_keys(&self) -> TenantKeys {
         let wrapped = self
             .services
             .keys
@@ -327,11 +358,16 @@ impl Engine {
     }
 
     /// Defers or bounces every job waiting for a destination that failed as a whole.
-    async fn fail_destination(&self, domain: &str, verdict: Verdict, detail: AttemptDetail) {
+    async fn fail_destination(&self, domain: &str, verdict: Verdict, mut detail: AttemptDetail) {
+        let hard = detail.classify(verdict, Some(classify_local(verdict, &detail.reply)));
         let jobs = self.queue.drain(domain);
         let mut updates = Vec::with_capacity(jobs.len());
+        let mut suppressed = Vec::new();
         for job in &jobs {
             if let Ok(keys) = self.services.tenant_keys(&job.tenant_id).await {
+                if hard {
+                    suppressed.push(self.hard_bounce_entry(&keys, job));
+                }
                 updates.push(update_for(
                     job,
                     verdict,
@@ -342,14 +378,19 @@ impl Engine {
                 ));
             }
         }
-        if let Err(e) = self.services.store.record_deliveries(updates).await {
-            tracing::error!(error = %e, "could not record failed destination; leases will expire and retry");
-        }
+        self.record(updates, suppressed).await;
     }
 
-    async fn record(&self, update: DeliveryUpdate) {
-        if let Err(e) = self.services.store.record_deliveries(vec![update]).await {
+    /// Commits outcomes, then adds hard-bounced addresses to the suppression list.
+    async fn record(&self, updates: Vec<DeliveryUpdate>, suppressions: Vec<SuppressionRecord>) {
+        if let Err(e) = self.services.store.record_deliveries(updates).await {
             tracing::error!(error = %e, "could not record a delivery outcome; it will be retried after the lease");
+            return;
+        }
+        for entry in suppressions {
+            if let Err(e) = self.services.store.add_suppression(entry).await {
+                tracing::error!(error = %e, "could not suppress a hard-bounced address");
+            }
         }
     }
 
@@ -526,31 +567,6 @@ impl Engine {
             {
                 tracing::error!(error = %e, "could not renew delivery leases");
             }
-        }
-    }
-}
-
-/// Maps a transaction's outcome to a verdict and the text to record.
-fn classify(result: Result<TransactionResult, SmtpError>) -> (Verdict, String) {
-    match result {
-        Ok(t) => {
-            let rcpt = t.rcpt_replies.first();
-            match (&t.data_reply, rcpt) {
-                (Some(data), _) if data.is_positive() => (Verdict::Delivered, data.to_string()),
-                (Some(data), _) if data.is_permanent() => (Verdict::Permanent, data.to_string()),
-                (Some(data), _) => (Verdict::Transient, data.to_string()),
-                (None, Some(r)) if r.is_permanent() => (Verdict::Permanent, r.to_string()),
-                (None, Some(r)) => (Verdict::Transient, r.to_string()),
-                (None, None) => (Verdict::Transient, "no recipient reply".into()),
-            }
-        }
-        Err(e) => {
-            let verdict = if e.is_permanent() {
-                Verdict::Permanent
-            } else {
-                Verdict::Transient
-            };
-            (verdict, e.to_string())
         }
     }
 }

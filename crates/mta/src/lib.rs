@@ -14,6 +14,7 @@
 
 pub mod accept;
 pub mod apikeys;
+pub mod bounce;
 pub mod context;
 pub mod dkim;
 pub mod domains;
@@ -23,5 +24,6 @@ pub mod outcome;
 pub mod queue;
 pub mod resolve;
 pub mod smtp;
+pub mod suppressions;
 #[doc(hidden)]
 pub mod testdns;

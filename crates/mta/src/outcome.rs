@@ -4,13 +4,15 @@
 
 use std::time::Duration;
 
-use postwerk_core::model::{EventType, RecipientStatus};
+use postwerk_core::model::{BounceReason, EventType, RecipientStatus};
 use postwerk_store::model::DeliveryUpdate;
 use postwerk_store::vault::TenantKeys;
 use rand::Rng;
 use serde::Serialize;
 
+use crate::bounce::{self, Classification};
 use crate::job::Job;
+use crate::smtp::{SmtpError, TransactionResult};
 
 /// How an attempt ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,6 +53,81 @@ pub struct AttemptDetail {
     /// When the next attempt is due (deferred only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub next_attempt_at: Option<String>,
+    /// Why it failed, in the shared bounce vocabulary (failures only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<BounceReason>,
+    /// True for a hard bounce: the address is bad and is suppressed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hardbounce: Option<bool>,
+}
+
+impl AttemptDetail {
+    /// Records the bounce reason of a failed attempt; returns true for a hard bounce
+    /// (permanent failure of a bad address), which suppresses the address.
+    pub fn classify(&mut self, verdict: Verdict, c: Option<Classification>) -> bool {
+        let Some(c) = c.filter(|_| verdict != Verdict::Delivered) else {
+            return false;
+        };
+        let hard = verdict == Verdict::Permanent && c.hard;
+        self.reason = Some(c.reason);
+        self.hardbounce = Some(hard);
+        hard
+    }
+}
+
+/// A transaction's outcome, judged.
+pub struct Judgement {
+    /// What happens to the recipient.
+    pub verdict: Verdict,
+    /// The reply (or local failure) to record, sealed.
+    pub reply: String,
+    /// The bounce reason of a failure.
+    pub classification: Option<Classification>,
+}
+
+/// Judges one transaction: the final DATA reply decides, else the RCPT reply; local
+/// failures (connection, TLS, timeouts) are temporary unless the server said 5xx.
+pub fn judge(result: Result<TransactionResult, SmtpError>) -> Judgement {
+    let (reply, verdict, text) = match &result {
+        Ok(t) => match t.data_reply.as_ref().or(t.rcpt_replies.first()) {
+            Some(r) if r.is_positive() && t.data_reply.is_some() => {
+                (Some(r), Verdict::Delivered, r.to_string())
+            }
+            Some(r) if r.is_permanent() => (Some(r), Verdict::Permanent, r.to_string()),
+            Some(r) => (Some(r), Verdict::Transient, r.to_string()),
+            None => (None, Verdict::Transient, "no recipient reply".to_string()),
+        },
+        Err(e) => {
+            let verdict = if e.is_permanent() {
+                Verdict::Permanent
+            } else {
+                Verdict::Transient
+            };
+            (e.reply(), verdict, e.to_string())
+        }
+    };
+    let classification = (verdict != Verdict::Delivered).then(|| match reply {
+        Some(r) => {
+            let enhanced = r.enhanced.map(|e| e.to_string());
+            bounce::classify(r.code, enhanced.as_deref(), &r.text)
+        }
+        None => classify_local(verdict, &text),
+    });
+    Judgement {
+        verdict,
+        reply: text,
+        classification,
+    }
+}
+
+/// Classifies a failure that has no SMTP reply (DNS, connection, TLS).
+pub fn classify_local(verdict: Verdict, text: &str) -> Classification {
+    let code = if verdict == Verdict::Permanent {
+        550
+    } else {
+        451
+    };
+    bounce::classify(code, None, text)
 }
 
 /// Retry timing.

@@ -5,8 +5,9 @@ use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
+use postwerk_core::address::Address;
 use postwerk_core::config::Config;
-use postwerk_core::model::parse_scopes;
+use postwerk_core::model::{SuppressionReason, parse_scopes};
 use postwerk_mta::apikeys;
 use postwerk_mta::context::{DEFAULT_TENANT, Services};
 use postwerk_mta::domains::{self, DomainError};
@@ -35,9 +36,46 @@ pub enum Command {
     /// Manage sending domains.
     #[command(subcommand)]
     Domains(DomainsCommand),
+    /// Manage the suppression list.
+    #[command(subcommand)]
+    Suppressions(SuppressionsCommand),
     /// Check the configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
+}
+
+/// `postwerk suppressions …`.
+#[derive(Subcommand)]
+pub enum SuppressionsCommand {
+    /// List suppressed addresses (optionally one).
+    List {
+        /// Only this address.
+        #[arg(long)]
+        email: Option<String>,
+        /// Tenant (default: the install's default tenant).
+        #[arg(long, default_value = DEFAULT_TENANT)]
+        tenant: String,
+    },
+    /// Suppress an address.
+    Add(SuppressionArgs),
+    /// Remove an address from the list.
+    Remove(SuppressionArgs),
+}
+
+/// An address on the suppression list.
+#[derive(Args)]
+pub struct SuppressionArgs {
+    /// The address.
+    email: String,
+    /// Only this stream (default: every stream).
+    #[arg(long)]
+    stream: Option<String>,
+    /// Reason for `add`: hard_bounce, complaint, unsubscribe or manual.
+    #[arg(long, default_value = "manual")]
+    reason: String,
+    /// Tenant (default: the install's default tenant).
+    #[arg(long, default_value = DEFAULT_TENANT)]
+    tenant: String,
 }
 
 /// `postwerk keys …`.
@@ -187,4 +225,77 @@ fn print_domain(services: &Services, d: &postwerk_store::model::DomainRecord, js
             r.record_type, r.name, r.value, r.purpose
         );
     }
+}
+
+/// `postwerk suppressions …`.
+pub async fn suppressions(cmd: SuppressionsCommand, config: Config) -> anyhow::Result<()> {
+    let services = open(config).await?;
+    match cmd {
+        SuppressionsCommand::List { email, tenant } => {
+            let tenant = services.ensure_tenant(&tenant).await?;
+            let keys = services.tenant_keys(&tenant.id).await?;
+            let hash = email
+                .as_deref()
+                .map(|e| Address::parse(e).map(|a| keys.blind_index(&a.normalized())))
+                .transpose()
+                .context("--email")?;
+            let mut after = None;
+            loop {
+                let page = services
+                    .store
+                    .list_suppressions(&tenant.id, hash.clone(), after, 1000)
+                    .await?;
+                for e in &page {
+                    let address = postwerk_mta::suppressions::address_of(&keys, e)
+                        .unwrap_or_else(|| "(erased)".into());
+                    let stream = e.stream.as_deref().unwrap_or("*");
+                    println!("{address}\t{stream}\t{}", e.reason);
+                }
+                match page.last() {
+                    Some(last) if page.len() == 1000 => after = Some(last.seq),
+                    _ => break,
+                }
+            }
+        }
+        SuppressionsCommand::Add(a) => {
+            let tenant = services.ensure_tenant(&a.tenant).await?;
+            let address = Address::parse(&a.email).context("not a valid address")?;
+            let reason: SuppressionReason = a.reason.parse().context("--reason")?;
+            let added = postwerk_mta::suppressions::suppress(
+                &services,
+                &tenant.id,
+                &address,
+                reason,
+                a.stream.as_deref(),
+                "cli",
+            )
+            .await?;
+            println!(
+                "{}",
+                if added {
+                    "suppressed"
+                } else {
+                    "already suppressed"
+                }
+            );
+        }
+        SuppressionsCommand::Remove(a) => {
+            let tenant = services.ensure_tenant(&a.tenant).await?;
+            let keys = services.tenant_keys(&tenant.id).await?;
+            let address = Address::parse(&a.email).context("not a valid address")?;
+            let removed = services
+                .store
+                .remove_suppression(
+                    &tenant.id,
+                    &keys.blind_index(&address.normalized()),
+                    a.stream.as_deref(),
+                )
+                .await?;
+            if removed == 0 {
+                bail!("that address is not suppressed (for that stream scope)");
+            }
+            println!("removed");
+        }
+    }
+    Ok(())
 }

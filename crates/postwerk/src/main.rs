@@ -58,6 +58,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         Command::Serve => serve::serve(config).await,
         Command::Keys(k) => cli::keys(k, config).await,
         Command::Domains(d) => cli::domains(d, config).await,
+        Command::Suppressions(c) => cli::suppressions(c, config).await,
         Command::Config(_) => Ok(()),
     }
 }

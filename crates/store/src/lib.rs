@@ -82,8 +82,10 @@ pub trait Store: Send + Sync {
         tenant_id: &str,
     ) -> impl Future<Output = StoreResult<Vec<DomainRecord>>> + Send;
 
-    /// Atomically stores messages, their recipients and `accepted` events, and the
-    /// idempotency record if any (`Conflict("idempotency key")` if it exists).
+    /// Atomically stores messages, their recipients with one event each (`accepted`
+    /// for a queued recipient, `suppressed` for a suppressed one; see
+    /// [`NewRecipient::status`]), and the idempotency record if any
+    /// (`Conflict("idempotency key")` if it exists).
     fn accept(&self, batch: AcceptBatch) -> impl Future<Output = StoreResult<()>> + Send;
     /// A stored idempotency result younger than `since`.
     fn get_idempotency(
@@ -133,6 +135,42 @@ pub trait Store: Send + Sync {
         &self,
         updates: Vec<DeliveryUpdate>,
     ) -> impl Future<Output = StoreResult<()>> + Send;
+
+    /// Adds an address to a tenant's suppression list. An entry is unique per
+    /// (tenant, `rcpt_hash`, `stream`), `None` (every stream) being a scope of its
+    /// own. Returns `true` if it was added, `false` if that entry already existed
+    /// (which is then left unchanged). `s.seq` is ignored: the store assigns it.
+    fn add_suppression(
+        &self,
+        s: SuppressionRecord,
+    ) -> impl Future<Output = StoreResult<bool>> + Send;
+    /// Removes exactly one scope of an address's suppression (`stream` `None` = the
+    /// every-stream entry; other scopes stay). Returns the number of entries removed
+    /// (0 or 1).
+    fn remove_suppression(
+        &self,
+        tenant_id: &str,
+        rcpt_hash: &[u8],
+        stream: Option<&str>,
+    ) -> impl Future<Output = StoreResult<u64>> + Send;
+    /// Every suppression (of any stream scope) of any of `hashes` in the tenant, in
+    /// `seq` order: the acceptance check for a whole batch, in one query per at most
+    /// a few hundred distinct hashes. The caller decides which scopes apply.
+    fn find_suppressions(
+        &self,
+        tenant_id: &str,
+        hashes: Vec<Vec<u8>>,
+    ) -> impl Future<Output = StoreResult<Vec<SuppressionRecord>>> + Send;
+    /// A tenant's suppressions in `seq` order: only those of `rcpt_hash` if given,
+    /// only those with a larger `seq` than `after_seq` (the cursor) if given, at most
+    /// `limit` (0 is treated as 1).
+    fn list_suppressions(
+        &self,
+        tenant_id: &str,
+        rcpt_hash: Option<Vec<u8>>,
+        after_seq: Option<i64>,
+        limit: usize,
+    ) -> impl Future<Output = StoreResult<Vec<SuppressionRecord>>> + Send;
 }
 
 /// A store backend chosen at run time.
@@ -245,5 +283,32 @@ impl Store for AnyStore {
     }
     async fn record_deliveries(&self, updates: Vec<DeliveryUpdate>) -> StoreResult<()> {
         dispatch!(self.record_deliveries(updates))
+    }
+    async fn add_suppression(&self, s: SuppressionRecord) -> StoreResult<bool> {
+        dispatch!(self.add_suppression(s))
+    }
+    async fn remove_suppression(
+        &self,
+        tenant_id: &str,
+        rcpt_hash: &[u8],
+        stream: Option<&str>,
+    ) -> StoreResult<u64> {
+        dispatch!(self.remove_suppression(tenant_id, rcpt_hash, stream))
+    }
+    async fn find_suppressions(
+        &self,
+        tenant_id: &str,
+        hashes: Vec<Vec<u8>>,
+    ) -> StoreResult<Vec<SuppressionRecord>> {
+        dispatch!(self.find_suppressions(tenant_id, hashes))
+    }
+    async fn list_suppressions(
+        &self,
+        tenant_id: &str,
+        rcpt_hash: Option<Vec<u8>>,
+        after_seq: Option<i64>,
+        limit: usize,
+    ) -> StoreResult<Vec<SuppressionRecord>> {
+        dispatch!(self.list_suppressions(tenant_id, rcpt_hash, after_seq, limit))
     }
 }

@@ -2,7 +2,9 @@
 //! vault (`*_enc` fields) or as a blind index (`rcpt_hash`); the store never sees
 //! plaintext addresses or content. Times are Unix milliseconds.
 
-use postwerk_core::model::{EventType, RecipientStatus, Scope};
+use postwerk_core::model::{EventType, RecipientStatus, Scope, SuppressionReason};
+
+use crate::{StoreError, StoreResult};
 
 /// A tenant (organisation) and its wrapped data key.
 #[derive(Debug, Clone)]
@@ -81,6 +83,25 @@ pub struct NewRecipient {
     pub address_enc: Vec<u8>,
     /// Recipient domain (routing and shaping key; not the address).
     pub domain: String,
+    /// `Queued` or `Suppressed`. A queued recipient is due at once (and leased with
+    /// the batch's lease, if any) and gets an `accepted` event; a suppressed one is
+    /// stored final, never due or leased, with a `suppressed` event instead. Any
+    /// other status makes `accept` refuse the whole batch.
+    pub status: RecipientStatus,
+}
+
+impl NewRecipient {
+    /// True for a suppressed recipient, false for a queued one; an error (nothing
+    /// is stored) for a status `accept` does not take.
+    pub(crate) fn is_suppressed(&self) -> StoreResult<bool> {
+        match self.status {
+            RecipientStatus::Queued => Ok(false),
+            RecipientStatus::Suppressed => Ok(true),
+            _ => Err(StoreError::Unavailable(
+                "accept: a new recipient must be queued or suppressed".into(),
+            )),
+        }
+    }
 }
 
 /// A message being accepted.
@@ -211,7 +232,8 @@ pub struct EventRecord {
     pub event_type: EventType,
     /// Time.
     pub at: i64,
-    /// Sealed JSON details, context `event:<recipient id>`; empty for `accepted`.
+    /// Sealed JSON details, context `event:<recipient id>`; empty for `accepted` and
+    /// for `suppressed` at acceptance.
     pub detail_enc: Option<Vec<u8>>,
 }
 
@@ -272,4 +294,46 @@ pub struct EventFilter {
     pub after_seq: Option<i64>,
     /// At most this many.
     pub limit: usize,
+}
+
+/// An entry of a tenant's suppression list: mail to this address (in this stream, or
+/// in every stream) is not sent. Unique per (tenant, address, stream scope).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SuppressionRecord {
+    /// Assigned by the store (monotonic; the pagination cursor); ignored on insert.
+    pub seq: i64,
+    /// Owning tenant.
+    pub tenant_id: String,
+    /// Blind index of the normalised address.
+    pub rcpt_hash: Vec<u8>,
+    /// The stream it applies to; `None` = every stream. (An empty name is the same
+    /// as `None`.)
+    pub stream: Option<String>,
+    /// Why the address is suppressed.
+    pub reason: SuppressionReason,
+    /// When it was added.
+    pub created_at: i64,
+    /// The address, sealed by the caller (so an operator can list it); `None` after
+    /// erasure.
+    pub address_enc: Option<Vec<u8>>,
+    /// What caused it: a recipient id, `api`, `cli`.
+    pub source: Option<String>,
+}
+
+/// The stored form of a suppression's stream scope: `''` for every stream (a NOT
+/// NULL column keeps the unique key simple).
+pub(crate) fn stream_scope(stream: Option<&str>) -> &str {
+    stream.unwrap_or("")
+}
+
+/// The scope read back from its stored form.
+pub(crate) fn scope_stream(stored: String) -> Option<String> {
+    (!stored.is_empty()).then_some(stored)
+}
+
+/// `hashes` without repeats (a batch often names an address more than once).
+pub(crate) fn distinct_hashes(mut hashes: Vec<Vec<u8>>) -> Vec<Vec<u8>> {
+    hashes.sort_unstable();
+    hashes.dedup();
+    hashes
 }

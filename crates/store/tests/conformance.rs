@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use postwerk_core::model::{EventType, RecipientStatus, Scope};
+use postwerk_core::model::{EventType, RecipientStatus, Scope, SuppressionReason};
 use postwerk_store::model::*;
 use postwerk_store::postgres::PgStore;
 use postwerk_store::{AnyStore, IDEMPOTENCY_TTL_MS, Store, StoreError};
@@ -154,6 +154,11 @@ conformance! {
     renewals_race_deliveries => sqlite_renewals_race_deliveries, postgres_renewals_race_deliveries;
     event_cursor_under_concurrent_writes =>
         sqlite_event_cursor_under_concurrent_writes, postgres_event_cursor_under_concurrent_writes;
+    accept_suppressed_recipients =>
+        sqlite_accept_suppressed_recipients, postgres_accept_suppressed_recipients;
+    suppressions => sqlite_suppressions, postgres_suppressions;
+    suppression_lookup_of_a_large_batch =>
+        sqlite_suppression_lookup_of_a_large_batch, postgres_suppression_lookup_of_a_large_batch;
 }
 
 // ---------------------------------------------------------------------------------
@@ -213,6 +218,79 @@ async fn postgres_concurrent_migrations() {
     .await;
 }
 
+/// A database created before the suppression list (schema version 1) gets it when a
+/// newer node starts, and the version is raised.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_upgrade_adds_suppressions() {
+    with_pg_database(|url| async move {
+        drop(PgStore::connect(&url).await.expect("create"));
+        let (db, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+            .await
+            .expect("connect");
+        tokio::spawn(async move {
+            let _ = connection.await;
+        });
+        db.batch_execute(
+            "DROP TABLE suppressions; UPDATE meta SET value = '1' WHERE key = 'schema_version'",
+        )
+        .await
+        .expect("downgrade to version 1");
+        let store = AnyStore::open(&url).await.expect("upgrade");
+        let h = fixtures::hash("alice");
+        let rec = fixtures::suppression("ten_a", &h, None, SuppressionReason::Manual, 1_000);
+        assert!(store.add_suppression(rec).await.expect("add"));
+        assert_eq!(
+            store
+                .find_suppressions("ten_a", vec![h])
+                .await
+                .expect("find")
+                .len(),
+            1
+        );
+        let version: String = db
+            .query_one("SELECT value FROM meta WHERE key = 'schema_version'", &[])
+            .await
+            .expect("version")
+            .get(0);
+        assert_eq!(version, "2");
+    })
+    .await;
+}
+
+/// The same for an SQLite file created before the suppression list.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_upgrade_adds_suppressions() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let path = dir.path().join("postwerk.db");
+    let url = format!("sqlite://{}", path.display());
+    drop(AnyStore::open(&url).await.expect("create"));
+    let db = rusqlite::Connection::open(&path).expect("open");
+    db.execute_batch(
+        "DROP TABLE suppressions; UPDATE meta SET value = '1' WHERE key = 'schema_version'",
+    )
+    .expect("downgrade to version 1");
+    let store = AnyStore::open(&url).await.expect("upgrade");
+    let h = fixtures::hash("alice");
+    let rec = fixtures::suppression("ten_a", &h, None, SuppressionReason::Manual, 1_000);
+    assert!(store.add_suppression(rec).await.expect("add"));
+    assert_eq!(
+        store
+            .find_suppressions("ten_a", vec![h])
+            .await
+            .expect("find")
+            .len(),
+        1
+    );
+    let version: String = db
+        .query_row(
+            "SELECT value FROM meta WHERE key = 'schema_version'",
+            [],
+            |r| r.get(0),
+        )
+        .expect("version");
+    assert_eq!(version, "2");
+}
+
 // ---------------------------------------------------------------------------------
 // Fixtures
 // ---------------------------------------------------------------------------------
@@ -253,6 +331,7 @@ mod fixtures {
                     rcpt_hash: hash(r),
                     address_enc: format!("addr:{r}").into_bytes(),
                     domain: "example.net".into(),
+                    status: RecipientStatus::Queued,
                 })
                 .collect(),
         }
@@ -279,6 +358,7 @@ mod fixtures {
             RecipientStatus::Delivered => EventType::Delivered,
             RecipientStatus::Bounced => EventType::Bounced,
             RecipientStatus::Expired => EventType::Expired,
+            RecipientStatus::Suppressed => EventType::Suppressed,
         };
         DeliveryUpdate {
             recipient_id: rcpt.into(),
@@ -312,6 +392,42 @@ mod fixtures {
         let mut v: Vec<String> = ids.iter().map(|s| s.to_string()).collect();
         v.sort();
         v
+    }
+
+    /// `message` with the recipients in `suppressed` marked suppressed.
+    pub fn message_suppressing(
+        tenant: &str,
+        id: &str,
+        created_at: i64,
+        rcpts: &[&str],
+        suppressed: &[&str],
+    ) -> NewMessage {
+        let mut m = message(tenant, id, created_at, rcpts);
+        for r in &mut m.recipients {
+            if suppressed.contains(&r.id.as_str()) {
+                r.status = RecipientStatus::Suppressed;
+            }
+        }
+        m
+    }
+
+    pub fn suppression(
+        tenant: &str,
+        hash: &[u8],
+        stream: Option<&str>,
+        reason: SuppressionReason,
+        created_at: i64,
+    ) -> SuppressionRecord {
+        SuppressionRecord {
+            seq: 0,
+            tenant_id: tenant.into(),
+            rcpt_hash: hash.to_vec(),
+            stream: stream.map(str::to_string),
+            reason,
+            created_at,
+            address_enc: Some(format!("sealed:{created_at}").into_bytes()),
+            source: Some(format!("rcpt_{created_at}")),
+        }
     }
 
     pub fn is_conflict(r: Result<(), StoreError>, what: &str) -> bool {
@@ -1727,5 +1843,480 @@ mod scenarios {
             .await
             .expect("list");
         assert_eq!(delivered.len(), MESSAGES * 2);
+    }
+
+    /// Suppressed recipients are stored final with a `suppressed` event, and are
+    /// never due or leased; queued ones of the same message behave as always.
+    pub async fn accept_suppressed_recipients(s: AnyStore) {
+        let m1 = message_suppressing("ten_a", "msg_1", 1_000, &["r1q", "r1s"], &["r1s"]);
+        s.accept(batch(vec![m1.clone()])).await.expect("accept");
+        // With a lease: only the queued recipient is leased. A message may be
+        // entirely suppressed.
+        let leased = AcceptBatch {
+            messages: vec![
+                message_suppressing("ten_a", "msg_2", 1_000, &["r2q", "r2s"], &["r2s"]),
+                message_suppressing("ten_a", "msg_3", 1_000, &["r3s"], &["r3s"]),
+            ],
+            idempotency: None,
+            lease: Some(("node-x".into(), 500_000)),
+        };
+        s.accept(leased).await.expect("accept leased");
+
+        let got = s
+            .get_message("ten_a", "msg_1")
+            .await
+            .expect("get")
+            .expect("message");
+        let state: Vec<(&str, RecipientStatus, i64, Option<i64>, i64)> = got
+            .recipients
+            .iter()
+            .map(|r| {
+                (
+                    r.id.as_str(),
+                    r.status,
+                    r.attempts,
+                    r.next_attempt_at,
+                    r.updated_at,
+                )
+            })
+            .collect();
+        assert_eq!(
+            state,
+            [
+                ("r1q", RecipientStatus::Queued, 0, Some(1_000), 1_000),
+                ("r1s", RecipientStatus::Suppressed, 0, None, 1_000),
+            ]
+        );
+        for (r, want) in got.recipients.iter().zip(&m1.recipients) {
+            assert_eq!(r.rcpt_hash, want.rcpt_hash);
+            assert_eq!(r.address_enc, want.address_enc);
+            assert_eq!(r.domain, want.domain);
+        }
+        assert_eq!(
+            timeline(&got.events),
+            tl(&[("r1q", EventType::Accepted), ("r1s", EventType::Suppressed)]),
+            "one event per recipient, in recipient order"
+        );
+        for e in &got.events {
+            assert_eq!(e.message_id, "msg_1");
+            assert_eq!(e.tenant_id, "ten_a");
+            assert_eq!(e.rcpt_hash, hash(&e.recipient_id));
+            assert_eq!(e.at, 1_000);
+            assert_eq!(e.detail_enc, None);
+        }
+        let m3 = s
+            .get_message("ten_a", "msg_3")
+            .await
+            .expect("get")
+            .expect("message");
+        assert_eq!(m3.recipients.len(), 1);
+        assert_eq!(m3.recipients[0].status, RecipientStatus::Suppressed);
+        assert_eq!(m3.recipients[0].next_attempt_at, None);
+        assert_eq!(timeline(&m3.events), tl(&[("r3s", EventType::Suppressed)]));
+
+        let suppressed = s
+            .list_events(EventFilter {
+                event_type: Some(EventType::Suppressed),
+                ..events("ten_a", 100)
+            })
+            .await
+            .expect("list");
+        assert_eq!(
+            timeline(&suppressed),
+            tl(&[
+                ("r1s", EventType::Suppressed),
+                ("r2s", EventType::Suppressed),
+                ("r3s", EventType::Suppressed),
+            ])
+        );
+
+        // Only r1q is due and free (r2q is leased by node-x).
+        let got = s
+            .claim_due("node-a", 100_000, 200_000, 100)
+            .await
+            .expect("claim");
+        assert_eq!(ids(&got), strings(&["r1q"]));
+        assert_eq!(
+            s.release_leases("node-x").await.expect("release"),
+            1,
+            "only the queued recipient of the leased batch was leased"
+        );
+        let got = s
+            .claim_due("node-b", 100_000, 200_000, 100)
+            .await
+            .expect("claim");
+        assert_eq!(ids(&got), strings(&["r2q"]));
+        // Every lease expired: still nothing suppressed is ever due.
+        let got = s
+            .claim_due("node-c", 1_000_000, 2_000_000, 100)
+            .await
+            .expect("claim");
+        assert_eq!(ids(&got), strings(&["r1q", "r2q"]));
+
+        // Any other status refuses the whole batch.
+        let mut bad = message("ten_a", "msg_4", 1_000, &["r4a", "r4b"]);
+        bad.recipients[1].status = RecipientStatus::Delivered;
+        assert!(
+            matches!(
+                s.accept(batch(vec![message("ten_a", "msg_5", 1_000, &["r5"]), bad]))
+                    .await,
+                Err(StoreError::Unavailable(_))
+            ),
+            "a new recipient must be queued or suppressed"
+        );
+        for id in ["msg_4", "msg_5"] {
+            assert!(
+                s.get_message("ten_a", id).await.expect("get").is_none(),
+                "{id} rolled back"
+            );
+        }
+        assert_eq!(
+            s.list_events(events("ten_a", 100))
+                .await
+                .expect("list")
+                .len(),
+            5
+        );
+    }
+
+    fn seqs(list: &[SuppressionRecord]) -> Vec<i64> {
+        list.iter().map(|s| s.seq).collect()
+    }
+
+    /// (hash, stream) of each entry.
+    fn scopes(list: &[SuppressionRecord]) -> Vec<(Vec<u8>, Option<String>)> {
+        list.iter()
+            .map(|s| (s.rcpt_hash.clone(), s.stream.clone()))
+            .collect()
+    }
+
+    fn scope(hash: &[u8], stream: Option<&str>) -> (Vec<u8>, Option<String>) {
+        (hash.to_vec(), stream.map(str::to_string))
+    }
+
+    pub async fn suppressions(s: AnyStore) {
+        use SuppressionReason::*;
+        let (h1, h2, h3) = (hash("alice"), hash("bob"), hash("carol"));
+
+        let first = suppression("ten_a", &h1, None, HardBounce, 1_000);
+        assert!(s.add_suppression(first.clone()).await.expect("add"));
+        // The same scope again: not added, and the stored entry is unchanged.
+        let mut again = suppression("ten_a", &h1, None, Complaint, 2_000);
+        again.address_enc = None;
+        again.source = Some("api".into());
+        assert!(!s.add_suppression(again).await.expect("add again"));
+        // A stream scope is an entry of its own.
+        let broadcast = suppression("ten_a", &h1, Some("broadcast"), Unsubscribe, 3_000);
+        assert!(
+            s.add_suppression(broadcast.clone())
+                .await
+                .expect("add scoped")
+        );
+        assert!(
+            !s.add_suppression(suppression("ten_a", &h1, Some("broadcast"), Manual, 3_500))
+                .await
+                .expect("add scoped again")
+        );
+        let mut bob = suppression("ten_a", &h2, None, Manual, 4_000);
+        bob.address_enc = None;
+        bob.source = None;
+        assert!(s.add_suppression(bob.clone()).await.expect("add bob"));
+        assert!(
+            s.add_suppression(suppression("ten_b", &h1, None, Complaint, 5_000))
+                .await
+                .expect("same address, other tenant")
+        );
+        // An empty stream name is the every-stream scope.
+        assert!(
+            s.add_suppression(suppression("ten_a", &h3, Some(""), Manual, 6_000))
+                .await
+                .expect("add carol")
+        );
+        assert!(
+            !s.add_suppression(suppression("ten_a", &h3, None, Manual, 6_500))
+                .await
+                .expect("add carol again")
+        );
+
+        // find: every scope of the hashes asked for, in seq order, fields intact.
+        let found = s
+            .find_suppressions("ten_a", vec![h1.clone(), hash("nobody"), h1.clone()])
+            .await
+            .expect("find");
+        assert_eq!(
+            scopes(&found),
+            [scope(&h1, None), scope(&h1, Some("broadcast"))]
+        );
+        assert!(found[0].seq > 0 && found[0].seq < found[1].seq);
+        let want_first = SuppressionRecord {
+            seq: found[0].seq,
+            ..first.clone()
+        };
+        assert_eq!(found[0], want_first, "the first add is kept unchanged");
+        let want_broadcast = SuppressionRecord {
+            seq: found[1].seq,
+            ..broadcast.clone()
+        };
+        assert_eq!(found[1], want_broadcast);
+        let found = s
+            .find_suppressions("ten_a", vec![h2.clone(), h1.clone()])
+            .await
+            .expect("find");
+        assert_eq!(
+            scopes(&found),
+            [
+                scope(&h1, None),
+                scope(&h1, Some("broadcast")),
+                scope(&h2, None)
+            ]
+        );
+        assert_eq!(
+            found[2],
+            SuppressionRecord {
+                seq: found[2].seq,
+                ..bob.clone()
+            },
+            "no sealed address or source round-trips as None"
+        );
+        let carol = s
+            .find_suppressions("ten_a", vec![h3.clone()])
+            .await
+            .expect("find");
+        assert_eq!(scopes(&carol), [scope(&h3, None)]);
+        assert!(
+            s.find_suppressions("ten_a", vec![hash("nobody")])
+                .await
+                .expect("find")
+                .is_empty(),
+            "other hashes"
+        );
+        assert!(
+            s.find_suppressions("ten_a", Vec::new())
+                .await
+                .expect("find")
+                .is_empty()
+        );
+        assert!(
+            s.find_suppressions("ten_c", vec![h1.clone(), h2.clone()])
+                .await
+                .expect("find")
+                .is_empty(),
+            "other tenants"
+        );
+        let other = s
+            .find_suppressions("ten_b", vec![h1.clone(), h2.clone()])
+            .await
+            .expect("find");
+        assert_eq!(scopes(&other), [scope(&h1, None)]);
+        assert_eq!(other[0].tenant_id, "ten_b");
+        assert_eq!(other[0].reason, Complaint);
+
+        // list: in seq order, paged by cursor, optionally by hash.
+        let all = s
+            .list_suppressions("ten_a", None, None, 100)
+            .await
+            .expect("list");
+        assert_eq!(
+            scopes(&all),
+            [
+                scope(&h1, None),
+                scope(&h1, Some("broadcast")),
+                scope(&h2, None),
+                scope(&h3, None)
+            ]
+        );
+        assert!(all.windows(2).all(|w| w[0].seq < w[1].seq));
+        assert!(all.iter().all(|e| e.tenant_id == "ten_a"));
+        for (filter, limit, want) in [
+            (None, 3, seqs(&all)),
+            (None, 1, seqs(&all)),
+            (Some(h1.clone()), 1, seqs(&all[..2])),
+        ] {
+            let mut cursor = None;
+            let mut seen = Vec::new();
+            let mut pages = 0;
+            loop {
+                let page = s
+                    .list_suppressions("ten_a", filter.clone(), cursor, limit)
+                    .await
+                    .expect("page");
+                assert!(page.len() <= limit, "page larger than the limit");
+                let Some(last) = page.last() else { break };
+                cursor = Some(last.seq);
+                seen.extend(seqs(&page));
+                pages += 1;
+                assert!(pages < 20, "pagination does not end");
+            }
+            assert_eq!(seen, want, "every entry once, in order");
+            assert_eq!(pages, want.len().div_ceil(limit));
+        }
+        let after = s
+            .list_suppressions("ten_a", None, Some(all[1].seq), 100)
+            .await
+            .expect("list");
+        assert_eq!(seqs(&after), seqs(&all[2..]));
+        let by_hash = s
+            .list_suppressions("ten_a", Some(h2.clone()), None, 100)
+            .await
+            .expect("list");
+        assert_eq!(scopes(&by_hash), [scope(&h2, None)]);
+        assert_eq!(
+            s.list_suppressions("ten_a", None, None, 0)
+                .await
+                .expect("list")
+                .len(),
+            1,
+            "a zero limit is treated as 1"
+        );
+        let b = s
+            .list_suppressions("ten_b", None, None, 100)
+            .await
+            .expect("list");
+        assert_eq!(scopes(&b), [scope(&h1, None)]);
+        assert!(
+            s.list_suppressions("ten_b", Some(h2.clone()), None, 100)
+                .await
+                .expect("list")
+                .is_empty()
+        );
+
+        // remove: exactly the scope named.
+        assert_eq!(
+            s.remove_suppression("ten_a", &h1, Some("other"))
+                .await
+                .expect("remove"),
+            0,
+            "no such scope"
+        );
+        assert_eq!(
+            s.remove_suppression("ten_a", &h1, Some("broadcast"))
+                .await
+                .expect("remove"),
+            1
+        );
+        assert_eq!(
+            s.remove_suppression("ten_a", &h1, Some("broadcast"))
+                .await
+                .expect("remove"),
+            0,
+            "already removed"
+        );
+        let found = s
+            .find_suppressions("ten_a", vec![h1.clone()])
+            .await
+            .expect("find");
+        assert_eq!(
+            scopes(&found),
+            [scope(&h1, None)],
+            "the every-stream entry stays"
+        );
+        assert_eq!(
+            s.remove_suppression("ten_c", &h1, None)
+                .await
+                .expect("remove"),
+            0,
+            "other tenant"
+        );
+        for h in [&h1, &h2, &h3] {
+            assert_eq!(
+                s.remove_suppression("ten_a", h, None)
+                    .await
+                    .expect("remove"),
+                1
+            );
+        }
+        assert!(
+            s.find_suppressions("ten_a", vec![h1.clone(), h2.clone(), h3.clone()])
+                .await
+                .expect("find")
+                .is_empty()
+        );
+        assert!(
+            s.list_suppressions("ten_a", None, None, 100)
+                .await
+                .expect("list")
+                .is_empty()
+        );
+        assert_eq!(
+            s.find_suppressions("ten_b", vec![h1.clone()])
+                .await
+                .expect("find")
+                .len(),
+            1,
+            "tenant B's entry is untouched"
+        );
+
+        // Added again after removal: a new entry with a later seq.
+        assert!(
+            s.add_suppression(suppression("ten_a", &h1, None, Manual, 7_000))
+                .await
+                .expect("re-add")
+        );
+        let back = s
+            .find_suppressions("ten_a", vec![h1.clone()])
+            .await
+            .expect("find");
+        assert_eq!(back.len(), 1);
+        assert_eq!(back[0].reason, Manual);
+        assert_eq!(back[0].created_at, 7_000);
+        assert!(back[0].seq > all.last().expect("entries").seq);
+    }
+
+    /// The acceptance check of the largest batch (500 messages × 50 recipients):
+    /// tens of thousands of hashes, with repeats, in one call.
+    pub async fn suppression_lookup_of_a_large_batch(s: AnyStore) {
+        let hashes: Vec<Vec<u8>> = (0..25_000)
+            .map(|i| hash(&format!("r{}", i % 12_000)))
+            .collect();
+        for (i, h) in [0, 498, 499, 500, 998, 5_000, 11_999]
+            .into_iter()
+            .enumerate()
+        {
+            let stream = (i % 2 == 1).then_some("broadcast");
+            let rec = suppression(
+                "ten_a",
+                &hash(&format!("r{h}")),
+                stream,
+                SuppressionReason::HardBounce,
+                1_000 + i as i64,
+            );
+            assert!(s.add_suppression(rec).await.expect("add"));
+        }
+        assert!(
+            s.add_suppression(suppression(
+                "ten_b",
+                &hash("r42"),
+                None,
+                SuppressionReason::Manual,
+                1_000
+            ))
+            .await
+            .expect("add")
+        );
+        let found = s
+            .find_suppressions("ten_a", hashes.clone())
+            .await
+            .expect("find");
+        let got: Vec<i64> = found.iter().map(|s| s.created_at).collect();
+        assert_eq!(
+            got,
+            (1_000..1_007).collect::<Vec<_>>(),
+            "each entry once, in seq order"
+        );
+        assert!(
+            s.find_suppressions("ten_c", hashes)
+                .await
+                .expect("find")
+                .is_empty()
+        );
+        // A small lookup after the large one (other statement sizes).
+        let found = s
+            .find_suppressions("ten_a", vec![hash("r499"), hash("r1"), hash("r500")])
+            .await
+            .expect("find");
+        assert_eq!(
+            found.iter().map(|s| s.created_at).collect::<Vec<_>>(),
+            [1_002, 1_003]
+        );
     }
 }

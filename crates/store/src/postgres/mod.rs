@@ -24,7 +24,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
-use postwerk_core::model::{EventType, RecipientStatus};
+use postwerk_core::model::{EventType, RecipientStatus, SuppressionReason};
 use tokio_postgres::types::{FromSql, ToSql};
 use tokio_postgres::{NoTls, Row};
 
@@ -34,8 +34,10 @@ use error::{Failure, PgResult, conflict, corrupt, pg};
 
 /// The schema, applied idempotently at start-up.
 const SCHEMA: &str = include_str!("schema.sql");
-/// The version `schema.sql` creates (`meta.schema_version`).
-const SCHEMA_VERSION: i64 = 1;
+/// The version `schema.sql` creates (`meta.schema_version`). A database at an older
+/// version gets `schema.sql` run again (every statement is idempotent), which adds
+/// what is new: 2 added `suppressions`.
+const SCHEMA_VERSION: i64 = 2;
 
 /// Most pooled connections per node.
 const POOL_SIZE: usize = 16;
@@ -59,6 +61,10 @@ const MIGRATION_LOCK: i64 = 0x706f_7374_7765_726b;
 /// as with SQLite's single writer. Only the final insert and the commit run under
 /// the lock; everything else in the transaction runs in parallel across nodes.
 const EVENTS_LOCK: i64 = MIGRATION_LOCK + 1;
+/// Advisory lock key taken (transaction-scoped) before inserting a suppression and
+/// held until commit: as with [`EVENTS_LOCK`], suppression `seq` order is then
+/// commit order, so `list_suppressions` paging with `after_seq` never skips an entry.
+const SUPPRESSIONS_LOCK: i64 = MIGRATION_LOCK + 2;
 
 /// The PostgreSQL store: a connection pool.
 pub struct PgStore {
@@ -239,6 +245,24 @@ fn recipient_row(r: &Row) -> PgResult<RecipientRecord> {
     })
 }
 
+const SUPPRESSION_COLS: &str =
+    "seq, tenant_id, rcpt_hash, stream, reason, created_at, address_enc, source";
+
+fn suppression_row(r: &Row) -> PgResult<SuppressionRecord> {
+    Ok(SuppressionRecord {
+        seq: col(r, "seq")?,
+        tenant_id: col(r, "tenant_id")?,
+        rcpt_hash: col(r, "rcpt_hash")?,
+        stream: scope_stream(col(r, "stream")?),
+        reason: col::<&str>(r, "reason")?
+            .parse::<SuppressionReason>()
+            .map_err(|_| corrupt("suppression reason"))?,
+        created_at: col(r, "created_at")?,
+        address_enc: col(r, "address_enc")?,
+        source: col(r, "source")?,
+    })
+}
+
 fn scopes_text(scopes: &[postwerk_core::model::Scope]) -> String {
     scopes
         .iter()
@@ -392,9 +416,33 @@ impl PgStore {
         let mut r_addr = Vec::with_capacity(n_rcpts);
         let mut r_domain = Vec::with_capacity(n_rcpts);
         let mut r_at = Vec::with_capacity(n_rcpts);
+        let mut r_status = Vec::with_capacity(n_rcpts);
+        let mut r_next: Vec<Option<i64>> = Vec::with_capacity(n_rcpts);
+        let mut r_lease_node: Vec<Option<&str>> = Vec::with_capacity(n_rcpts);
+        let mut r_lease_until: Vec<Option<i64>> = Vec::with_capacity(n_rcpts);
+        let (lease_node, lease_until) = match &batch.lease {
+            Some((node, until)) => (Some(node.as_str()), Some(*until)),
+            None => (None, None),
+        };
         let mut events = EventColumns::default();
         for m in msgs {
             for r in &m.recipients {
+                // A queued recipient is due at once (next_attempt_at = created_at)
+                // and leased with the batch; a suppressed one is final: never due,
+                // never leased.
+                let event = if r.is_suppressed()? {
+                    r_status.push(RecipientStatus::Suppressed.as_str());
+                    r_next.push(None);
+                    r_lease_node.push(None);
+                    r_lease_until.push(None);
+                    EventType::Suppressed
+                } else {
+                    r_status.push(RecipientStatus::Queued.as_str());
+                    r_next.push(Some(m.created_at));
+                    r_lease_node.push(lease_node);
+                    r_lease_until.push(lease_until);
+                    EventType::Accepted
+                };
                 r_id.push(r.id.as_str());
                 r_msg.push(m.id.as_str());
                 r_tenant.push(m.tenant_id.as_str());
@@ -407,16 +455,12 @@ impl PgStore {
                     &m.id,
                     &r.id,
                     &r.rcpt_hash,
-                    EventType::Accepted,
+                    event,
                     m.created_at,
                     None,
                 );
             }
         }
-        let (lease_node, lease_until) = match &batch.lease {
-            Some((node, until)) => (Some(node.as_str()), Some(*until)),
-            None => (None, None),
-        };
 
         let insert_msgs = tx
             .prepare_cached(
@@ -445,15 +489,16 @@ impl PgStore {
         .await
         .map_err(conflict(OP, "message"))?;
 
-        // New recipients are due at once (next_attempt_at = created_at).
         let insert_rcpts = tx
             .prepare_cached(
                 "INSERT INTO recipients (id, message_id, tenant_id, rcpt_hash, address_enc, domain, status, \
                  attempts, next_attempt_at, lease_node, lease_until, updated_at) \
-                 SELECT r.id, r.message_id, r.tenant_id, r.rcpt_hash, r.address_enc, r.domain, $8, 0, r.at, \
-                 $9, $10, r.at \
+                 SELECT r.id, r.message_id, r.tenant_id, r.rcpt_hash, r.address_enc, r.domain, r.status, 0, \
+                 r.next_attempt_at, r.lease_node, r.lease_until, r.at \
                  FROM UNNEST($1::text[], $2::text[], $3::text[], $4::bytea[], $5::bytea[], $6::text[], \
-                 $7::int8[]) AS r(id, message_id, tenant_id, rcpt_hash, address_enc, domain, at)",
+                 $7::int8[], $8::text[], $9::int8[], $10::text[], $11::int8[]) \
+                 AS r(id, message_id, tenant_id, rcpt_hash, address_enc, domain, at, status, next_attempt_at, \
+                 lease_node, lease_until)",
             )
             .await
             .map_err(pg(OP))?;
@@ -467,9 +512,10 @@ impl PgStore {
                 &r_addr,
                 &r_domain,
                 &r_at,
-                &RecipientStatus::Queued.as_str(),
-                &lease_node,
-                &lease_until,
+                &r_status,
+                &r_next,
+                &r_lease_node,
+                &r_lease_until,
             ],
         )
         .await
@@ -808,6 +854,71 @@ impl PgStore {
             .collect()
     }
 
+    async fn add_suppression_tx(&self, s: &SuppressionRecord) -> PgResult<bool> {
+        const OP: &str = "add_suppression";
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(pg(OP))?;
+        let lock = tx
+            .prepare_cached("SELECT pg_advisory_xact_lock($1)")
+            .await
+            .map_err(pg(OP))?;
+        let insert = tx
+            .prepare_cached(
+                "INSERT INTO suppressions (tenant_id, rcpt_hash, stream, reason, created_at, address_enc, source) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (tenant_id, rcpt_hash, stream) DO NOTHING",
+            )
+            .await
+            .map_err(pg(OP))?;
+        tx.execute(&lock, &[&SUPPRESSIONS_LOCK])
+            .await
+            .map_err(pg(OP))?;
+        let n = tx
+            .execute(
+                &insert,
+                &[
+                    &s.tenant_id,
+                    &s.rcpt_hash,
+                    &stream_scope(s.stream.as_deref()),
+                    &s.reason.as_str(),
+                    &s.created_at,
+                    &s.address_enc,
+                    &s.source,
+                ],
+            )
+            .await
+            .map_err(pg(OP))?;
+        tx.commit().await.map_err(pg(OP))?;
+        Ok(n > 0)
+    }
+
+    async fn list_suppressions_q(
+        &self,
+        tenant_id: &str,
+        rcpt_hash: Option<&[u8]>,
+        after_seq: Option<i64>,
+        limit: usize,
+    ) -> PgResult<Vec<SuppressionRecord>> {
+        const OP: &str = "list_suppressions";
+        let limit = i64::try_from(limit.max(1)).unwrap_or(i64::MAX);
+        // One statement per filter combination (four), each able to use its index.
+        let mut sql = format!("SELECT {SUPPRESSION_COLS} FROM suppressions WHERE tenant_id = $1");
+        let mut args: Vec<&(dyn ToSql + Sync)> = vec![&tenant_id];
+        if let Some(h) = &rcpt_hash {
+            args.push(h);
+            sql.push_str(&format!(" AND rcpt_hash = ${}", args.len()));
+        }
+        if let Some(a) = &after_seq {
+            args.push(a);
+            sql.push_str(&format!(" AND seq > ${}", args.len()));
+        }
+        args.push(&limit);
+        sql.push_str(&format!(" ORDER BY seq LIMIT ${}", args.len()));
+        let client = self.client().await?;
+        let stmt = client.prepare_cached(&sql).await.map_err(pg(OP))?;
+        let rows = client.query(&stmt, &args).await.map_err(pg(OP))?;
+        rows.iter().map(suppression_row).collect()
+    }
+
     async fn one_opt(
         &self,
         op: &'static str,
@@ -1019,5 +1130,71 @@ impl Store for PgStore {
     async fn record_deliveries(&self, updates: Vec<DeliveryUpdate>) -> StoreResult<()> {
         let updates = &updates;
         retrying(|| self.record_deliveries_tx(updates)).await
+    }
+
+    async fn add_suppression(&self, s: SuppressionRecord) -> StoreResult<bool> {
+        let s = &s;
+        retrying(|| self.add_suppression_tx(s)).await
+    }
+
+    async fn remove_suppression(
+        &self,
+        tenant_id: &str,
+        rcpt_hash: &[u8],
+        stream: Option<&str>,
+    ) -> StoreResult<u64> {
+        let stream = stream_scope(stream);
+        retrying(|| async move {
+            let sql =
+                "DELETE FROM suppressions WHERE tenant_id = $1 AND rcpt_hash = $2 AND stream = $3";
+            self.exec(
+                "remove_suppression",
+                None,
+                sql,
+                &[&tenant_id, &rcpt_hash, &stream],
+            )
+            .await
+        })
+        .await
+    }
+
+    async fn find_suppressions(
+        &self,
+        tenant_id: &str,
+        hashes: Vec<Vec<u8>>,
+    ) -> StoreResult<Vec<SuppressionRecord>> {
+        let hashes = distinct_hashes(hashes);
+        if hashes.is_empty() {
+            return Ok(Vec::new());
+        }
+        let hashes = &hashes;
+        retrying(|| async move {
+            const OP: &str = "find_suppressions";
+            let client = self.client().await?;
+            let stmt = client
+                .prepare_cached(&format!(
+                    "SELECT {SUPPRESSION_COLS} FROM suppressions \
+                     WHERE tenant_id = $1 AND rcpt_hash = ANY($2::bytea[]) ORDER BY seq"
+                ))
+                .await
+                .map_err(pg(OP))?;
+            let rows = client
+                .query(&stmt, &[&tenant_id, hashes])
+                .await
+                .map_err(pg(OP))?;
+            rows.iter().map(suppression_row).collect()
+        })
+        .await
+    }
+
+    async fn list_suppressions(
+        &self,
+        tenant_id: &str,
+        rcpt_hash: Option<Vec<u8>>,
+        after_seq: Option<i64>,
+        limit: usize,
+    ) -> StoreResult<Vec<SuppressionRecord>> {
+        let rcpt_hash = rcpt_hash.as_deref();
+        retrying(|| self.list_suppressions_q(tenant_id, rcpt_hash, after_seq, limit)).await
     }
 }

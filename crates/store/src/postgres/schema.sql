@@ -1,4 +1,4 @@
--- Postwerk PostgreSQL schema, version 1: the same tables, columns and semantics as
+-- Postwerk PostgreSQL schema, version 2: the same tables, columns and semantics as
 -- sqlite/schema.sql. Personal data is stored only sealed (*_enc) or as a blind index
 -- (rcpt_hash). Times are Unix milliseconds (BIGINT).
 --
@@ -107,4 +107,25 @@ CREATE TABLE IF NOT EXISTS idempotency (
     response_enc BYTEA NOT NULL,
     PRIMARY KEY (tenant_id, key_hash));
 
-INSERT INTO meta (key, value) VALUES ('schema_version', '1') ON CONFLICT (key) DO NOTHING;
+-- Version 2: the suppression list. `stream` is '' for an entry covering every stream
+-- (NOT NULL keeps the unique key simple). The unique key's (tenant_id, rcpt_hash)
+-- prefix serves find_suppressions (`rcpt_hash = ANY(...)`); suppressions_tenant serves
+-- list_suppressions. Inserts take an advisory lock so `seq` order is commit order
+-- (see `events`).
+CREATE TABLE IF NOT EXISTS suppressions (
+    seq BIGSERIAL PRIMARY KEY,
+    tenant_id TEXT COLLATE "C" NOT NULL,
+    rcpt_hash BYTEA NOT NULL,
+    stream TEXT COLLATE "C" NOT NULL DEFAULT '',
+    reason TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    address_enc BYTEA,
+    source TEXT,
+    CONSTRAINT suppressions_scope UNIQUE (tenant_id, rcpt_hash, stream));
+CREATE INDEX IF NOT EXISTS suppressions_tenant ON suppressions (tenant_id, seq);
+
+-- Raised to this file's version; never lowered (an older node starting later leaves
+-- it alone).
+INSERT INTO meta (key, value) VALUES ('schema_version', '2')
+    ON CONFLICT (key) DO UPDATE SET value = excluded.value
+    WHERE meta.value::bigint < excluded.value::bigint;

@@ -6,7 +6,7 @@ mod writer;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-use postwerk_core::model::{EventType, RecipientStatus};
+use postwerk_core::model::{EventType, RecipientStatus, SuppressionReason};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, params};
 
 use crate::model::*;
@@ -529,6 +529,174 @@ impl Store for SqliteStore {
             })
             .await
     }
+
+    async fn add_suppression(&self, s: SuppressionRecord) -> StoreResult<bool> {
+        self.writer
+            .write(Durability::Fsync, move |c| {
+                c.prepare_cached(
+                    "INSERT INTO suppressions (tenant_id, rcpt_hash, stream, reason, created_at, address_enc, \
+                     source) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) \
+                     ON CONFLICT (tenant_id, rcpt_hash, stream) DO NOTHING",
+                )
+                .and_then(|mut st| {
+                    st.execute(params![
+                        s.tenant_id,
+                        s.rcpt_hash,
+                        stream_scope(s.stream.as_deref()),
+                        s.reason.as_str(),
+                        s.created_at,
+                        s.address_enc,
+                        s.source
+                    ])
+                })
+                .map(|n| n > 0)
+                .map_err(unavailable)
+            })
+            .await
+    }
+
+    async fn remove_suppression(
+        &self,
+        tenant_id: &str,
+        rcpt_hash: &[u8],
+        stream: Option<&str>,
+    ) -> StoreResult<u64> {
+        let (tenant_id, rcpt_hash) = (tenant_id.to_string(), rcpt_hash.to_vec());
+        let stream = stream_scope(stream).to_string();
+        self.writer
+            .write(Durability::Fsync, move |c| {
+                c.prepare_cached(
+                    "DELETE FROM suppressions WHERE tenant_id = ?1 AND rcpt_hash = ?2 AND stream = ?3",
+                )
+                .and_then(|mut st| st.execute(params![tenant_id, rcpt_hash, stream]))
+                .map(|n| n as u64)
+                .map_err(unavailable)
+            })
+            .await
+    }
+
+    async fn find_suppressions(
+        &self,
+        tenant_id: &str,
+        hashes: Vec<Vec<u8>>,
+    ) -> StoreResult<Vec<SuppressionRecord>> {
+        let hashes = distinct_hashes(hashes);
+        if hashes.is_empty() {
+            return Ok(Vec::new());
+        }
+        let tenant_id = tenant_id.to_string();
+        self.read(move |c| {
+            // Several chunks are read in one snapshot.
+            let tx = c.unchecked_transaction().map_err(unavailable)?;
+            let mut rows = Vec::new();
+            for chunk in hashes.chunks(FIND_CHUNK) {
+                // Padded (by repeating a hash) to one of a few sizes, so that a
+                // handful of cached statements serve every batch.
+                let size = chunk.len().next_power_of_two().min(FIND_CHUNK);
+                let mut args: Vec<&dyn rusqlite::ToSql> = Vec::with_capacity(size + 1);
+                args.push(&tenant_id);
+                args.extend(chunk.iter().map(|h| h as &dyn rusqlite::ToSql));
+                let last = &chunk[chunk.len() - 1];
+                args.resize(size + 1, last as &dyn rusqlite::ToSql);
+                let placeholders = (2..=size + 1)
+                    .map(|i| format!("?{i}"))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                let mut stmt = tx
+                    .prepare_cached(&format!(
+                        "SELECT {SUPPRESSION_COLS} FROM suppressions \
+                         WHERE tenant_id = ?1 AND rcpt_hash IN ({placeholders})"
+                    ))
+                    .map_err(unavailable)?;
+                let found = stmt
+                    .query_map(args.as_slice(), suppression_row)
+                    .map_err(unavailable)?
+                    .collect::<rusqlite::Result<Vec<_>>>()
+                    .map_err(unavailable)?;
+                rows.extend(found);
+            }
+            drop(tx);
+            let mut found = rows
+                .into_iter()
+                .map(typed_suppression)
+                .collect::<StoreResult<Vec<_>>>()?;
+            found.sort_unstable_by_key(|s| s.seq);
+            Ok(found)
+        })
+        .await
+    }
+
+    async fn list_suppressions(
+        &self,
+        tenant_id: &str,
+        rcpt_hash: Option<Vec<u8>>,
+        after_seq: Option<i64>,
+        limit: usize,
+    ) -> StoreResult<Vec<SuppressionRecord>> {
+        let tenant_id = tenant_id.to_string();
+        let limit = i64::try_from(limit.max(1)).unwrap_or(i64::MAX);
+        self.read(move |c| {
+            // One statement per filter combination (four). By hash: the few entries of
+            // one address through the scope index (without statistics SQLite would
+            // rather walk the tenant's whole list in seq order to skip the sort).
+            let index = match rcpt_hash {
+                Some(_) => "suppressions_scope",
+                None => "suppressions_tenant",
+            };
+            let mut sql = format!(
+                "SELECT {SUPPRESSION_COLS} FROM suppressions INDEXED BY {index} WHERE tenant_id = ?1"
+            );
+            let mut args: Vec<rusqlite::types::Value> = vec![tenant_id.into()];
+            if let Some(h) = rcpt_hash {
+                args.push(h.into());
+                sql.push_str(&format!(" AND rcpt_hash = ?{}", args.len()));
+            }
+            if let Some(a) = after_seq {
+                args.push(a.into());
+                sql.push_str(&format!(" AND seq > ?{}", args.len()));
+            }
+            args.push(limit.into());
+            sql.push_str(&format!(" ORDER BY seq LIMIT ?{}", args.len()));
+            let rows = c
+                .prepare_cached(&sql)
+                .and_then(|mut st| {
+                    st.query_map(rusqlite::params_from_iter(args), suppression_row)?
+                        .collect::<rusqlite::Result<Vec<_>>>()
+                })
+                .map_err(unavailable)?;
+            rows.into_iter().map(typed_suppression).collect()
+        })
+        .await
+    }
+}
+
+/// Most hashes per `find_suppressions` query (with the tenant: 500 parameters).
+const FIND_CHUNK: usize = 499;
+
+const SUPPRESSION_COLS: &str =
+    "seq, tenant_id, rcpt_hash, stream, reason, created_at, address_enc, source";
+
+fn suppression_row(r: &Row<'_>) -> rusqlite::Result<(SuppressionRecord, String)> {
+    Ok((
+        SuppressionRecord {
+            seq: r.get(0)?,
+            tenant_id: r.get(1)?,
+            rcpt_hash: r.get(2)?,
+            stream: scope_stream(r.get(3)?),
+            reason: SuppressionReason::Manual,
+            created_at: r.get(5)?,
+            address_enc: r.get(6)?,
+            source: r.get(7)?,
+        },
+        r.get(4)?,
+    ))
+}
+
+fn typed_suppression(
+    (mut s, reason): (SuppressionRecord, String),
+) -> StoreResult<SuppressionRecord> {
+    s.reason = reason.parse().map_err(|_| corrupt("suppression reason"))?;
+    Ok(s)
 }
 
 fn scopes_text(scopes: &[postwerk_core::model::Scope]) -> String {
@@ -571,7 +739,7 @@ fn accept_in(c: &Connection, batch: &AcceptBatch) -> StoreResult<()> {
     let mut rcpt = c
         .prepare_cached(
             "INSERT INTO recipients (id, message_id, tenant_id, rcpt_hash, address_enc, domain, status, attempts, \
-             next_attempt_at, lease_node, lease_until, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'queued', 0, ?7, ?8, ?9, ?7)",
+             next_attempt_at, lease_node, lease_until, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 0, ?8, ?9, ?10, ?11)",
         )
         .map_err(unavailable)?;
     let mut ev = insert_event_stmt(c)?;
@@ -590,6 +758,25 @@ fn accept_in(c: &Connection, batch: &AcceptBatch) -> StoreResult<()> {
         ])
         .map_err(|e| conflict_or(e, "message"))?;
         for r in &m.recipients {
+            // A queued recipient is due at once (and leased with the batch); a
+            // suppressed one is final: never due, never leased.
+            let (status, event, due, lease_node, lease_until) = if r.is_suppressed()? {
+                (
+                    RecipientStatus::Suppressed,
+                    EventType::Suppressed,
+                    None,
+                    None,
+                    None,
+                )
+            } else {
+                (
+                    RecipientStatus::Queued,
+                    EventType::Accepted,
+                    Some(m.created_at),
+                    lease_node,
+                    lease_until,
+                )
+            };
             rcpt.execute(params![
                 r.id,
                 m.id,
@@ -597,9 +784,11 @@ fn accept_in(c: &Connection, batch: &AcceptBatch) -> StoreResult<()> {
                 r.rcpt_hash,
                 r.address_enc,
                 r.domain,
-                m.created_at,
+                status.as_str(),
+                due,
                 lease_node,
-                lease_until
+                lease_until,
+                m.created_at
             ])
             .map_err(|e| conflict_or(e, "recipient"))?;
             ev.execute(params![
@@ -607,7 +796,7 @@ fn accept_in(c: &Connection, batch: &AcceptBatch) -> StoreResult<()> {
                 m.id,
                 r.id,
                 r.rcpt_hash,
-                EventType::Accepted.as_str(),
+                event.as_str(),
                 m.created_at,
                 Option::<Vec<u8>>::None
             ])

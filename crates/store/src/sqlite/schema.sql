@@ -1,4 +1,4 @@
--- Postwerk SQLite schema, version 1. Personal data is stored only sealed (*_enc) or as
+-- Postwerk SQLite schema, version 2. Personal data is stored only sealed (*_enc) or as
 -- a blind index (rcpt_hash). Times are Unix milliseconds.
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS tenants (
@@ -35,4 +35,16 @@ CREATE INDEX IF NOT EXISTS events_rcpt ON events (tenant_id, rcpt_hash);
 CREATE TABLE IF NOT EXISTS idempotency (
     tenant_id TEXT NOT NULL, key_hash BLOB NOT NULL, created_at INTEGER NOT NULL,
     response_enc BLOB NOT NULL, PRIMARY KEY (tenant_id, key_hash));
-INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', '1');
+-- Version 2: the suppression list. `stream` is '' for an entry covering every stream
+-- (NOT NULL keeps the unique key simple). suppressions_scope's (tenant_id, rcpt_hash)
+-- prefix serves find_suppressions and listing by hash; suppressions_tenant serves
+-- listing a whole tenant.
+CREATE TABLE IF NOT EXISTS suppressions (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, tenant_id TEXT NOT NULL, rcpt_hash BLOB NOT NULL,
+    stream TEXT NOT NULL DEFAULT '', reason TEXT NOT NULL, created_at INTEGER NOT NULL,
+    address_enc BLOB, source TEXT);
+CREATE UNIQUE INDEX IF NOT EXISTS suppressions_scope ON suppressions (tenant_id, rcpt_hash, stream);
+CREATE INDEX IF NOT EXISTS suppressions_tenant ON suppressions (tenant_id, seq);
+INSERT INTO meta (key, value) VALUES ('schema_version', '2')
+    ON CONFLICT (key) DO UPDATE SET value = excluded.value
+    WHERE CAST(meta.value AS INTEGER) < CAST(excluded.value AS INTEGER);

@@ -1,0 +1,202 @@
+//! `GET/POST /v1/suppressions`, `DELETE /v1/suppressions/{email}`: the addresses
+//! Postwerk will not send to. Stored as blind-index hashes; search by address works
+//! by hashing the query.
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use postwerk_core::address::Address;
+use postwerk_core::model::{DEFAULT_STREAMS, Scope, SuppressionReason};
+use postwerk_mta::suppressions;
+use postwerk_store::Store;
+use postwerk_store::model::SuppressionRecord;
+use postwerk_store::vault::TenantKeys;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::AppState;
+use crate::auth::Caller;
+use crate::error::{ApiError, ApiJson};
+use crate::view;
+
+/// `POST /v1/suppressions` body.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AddSuppression {
+    email: String,
+    /// Only this stream (default: every stream).
+    #[serde(default)]
+    stream: Option<String>,
+    /// Default `manual`.
+    #[serde(default)]
+    reason: Option<String>,
+}
+
+/// `GET /v1/suppressions` query.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    email: Option<String>,
+    cursor: Option<String>,
+    limit: Option<usize>,
+}
+
+/// `DELETE /v1/suppressions/{email}` query.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeleteQuery {
+    stream: Option<String>,
+}
+
+fn parse_email(email: &str, field: &str) -> Result<Address, ApiError> {
+    Address::parse(email).map_err(|e| ApiError::invalid("invalid_address", field, e.to_string()))
+}
+
+fn check_stream(stream: Option<&str>) -> Result<(), ApiError> {
+    match stream {
+        Some(s) if !DEFAULT_STREAMS.contains(&s) => Err(ApiError::invalid(
+            "unknown_stream",
+            "stream",
+            "unknown stream (use transactional or broadcast)",
+        )),
+        _ => Ok(()),
+    }
+}
+
+async fn keys(state: &AppState, caller: &Caller) -> Result<std::sync::Arc<TenantKeys>, ApiError> {
+    state
+        .services
+        .tenant_keys(&caller.tenant_id)
+        .await
+        .map_err(|e| ApiError::unavailable(&e))
+}
+
+fn entry_json(keys: &TenantKeys, e: &SuppressionRecord) -> Value {
+    json!({
+        "email": suppressions::address_of(keys, e),
+        "stream": e.stream,
+        "reason": e.reason,
+        "source": e.source,
+        "created_at": view::time(e.created_at),
+    })
+}
+
+/// Adds an address (scope `write`). 201 when added, 200 when it was already listed.
+pub async fn add(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(req): ApiJson<AddSuppression>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    caller.require(Scope::Write)?;
+    let address = parse_email(&req.email, "email")?;
+    check_stream(req.stream.as_deref())?;
+    let reason = match req.reason.as_deref() {
+        None => SuppressionReason::Manual,
+        Some(r) => r.parse().map_err(|_| {
+            ApiError::invalid(
+                "invalid_reason",
+                "reason",
+                "use hard_bounce, complaint, unsubscribe or manual",
+            )
+        })?,
+    };
+    let keys = keys(&state, &caller).await?;
+    let entry = suppressions::record(
+        &keys,
+        &caller.tenant_id,
+        &address,
+        reason,
+        req.stream.as_deref(),
+        "api",
+    );
+    let body = entry_json(&keys, &entry);
+    let added = state
+        .services
+        .store
+        .add_suppression(entry)
+        .await
+        .map_err(|e| ApiError::unavailable(&e))?;
+    Ok((
+        if added {
+            StatusCode::CREATED
+        } else {
+            StatusCode::OK
+        },
+        Json(body),
+    ))
+}
+
+/// Lists entries, optionally for one address, with cursor pagination (scope `read`).
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(Scope::Read)?;
+    let Query(q) = query.map_err(|e| ApiError::invalid("invalid_query", "query", e.body_text()))?;
+    let keys = keys(&state, &caller).await?;
+    let hash = q
+        .email
+        .as_deref()
+        .map(|e| parse_email(e, "email"))
+        .transpose()?
+        .map(|a| keys.blind_index(&a.normalized()));
+    let after = q
+        .cursor
+        .as_deref()
+        .map(|c| {
+            c.parse::<i64>()
+                .map_err(|_| ApiError::invalid("invalid_cursor", "cursor", "invalid cursor"))
+        })
+        .transpose()?;
+    let limit = q.limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::invalid(
+            "invalid_limit",
+            "limit",
+            "limit must be 1–1000",
+        ));
+    }
+    let entries = state
+        .services
+        .store
+        .list_suppressions(&caller.tenant_id, hash, after, limit)
+        .await
+        .map_err(|e| ApiError::unavailable(&e))?;
+    let next = (entries.len() == limit)
+        .then(|| entries.last().map(|e| e.seq.to_string()))
+        .flatten();
+    Ok(Json(json!({
+        "suppressions": entries.iter().map(|e| entry_json(&keys, e)).collect::<Vec<_>>(),
+        "next_cursor": next,
+    })))
+}
+
+/// Removes an address (for one stream with `?stream=`, else the all-streams entry)
+/// (scope `write`). 404 when it was not listed.
+pub async fn remove(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(email): Path<String>,
+    query: Result<Query<DeleteQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<StatusCode, ApiError> {
+    caller.require(Scope::Write)?;
+    let Query(q) = query.map_err(|e| ApiError::invalid("invalid_query", "query", e.body_text()))?;
+    check_stream(q.stream.as_deref())?;
+    let address = parse_email(&email, "email")?;
+    let keys = keys(&state, &caller).await?;
+    let removed = state
+        .services
+        .store
+        .remove_suppression(
+            &caller.tenant_id,
+            &keys.blind_index(&address.normalized()),
+            q.stream.as_deref(),
+        )
+        .await
+        .map_err(|e| ApiError::unavailable(&e))?;
+    if removed == 0 {
+        return Err(ApiError::not_found("suppression"));
+    }
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,60 @@
+//! The suppression list: addresses that must not be sent to (hard bounces,
+//! complaints, unsubscribes, manual entries), kept as blind-index hashes with the
+//! address sealed beside it so that an operator can still see what is listed.
+
+use postwerk_core::address::Address;
+use postwerk_core::model::SuppressionReason;
+use postwerk_store::Store;
+use postwerk_store::model::SuppressionRecord;
+use postwerk_store::vault::TenantKeys;
+
+use crate::context::{ServiceError, Services, now_ms};
+
+/// The context under which a suppressed address is sealed.
+pub fn sealing_context(rcpt_hash: &[u8]) -> String {
+    let hex: String = rcpt_hash.iter().map(|b| format!("{b:02x}")).collect();
+    format!("supp:{hex}")
+}
+
+/// A suppression entry for `address`, sealed with the tenant's keys.
+pub fn record(
+    keys: &TenantKeys,
+    tenant_id: &str,
+    address: &Address,
+    reason: SuppressionReason,
+    stream: Option<&str>,
+    source: &str,
+) -> SuppressionRecord {
+    let rcpt_hash = keys.blind_index(&address.normalized());
+    SuppressionRecord {
+        seq: 0,
+        tenant_id: tenant_id.to_string(),
+        address_enc: Some(keys.seal(&sealing_context(&rcpt_hash), address.to_string().as_bytes())),
+        rcpt_hash,
+        stream: stream.map(str::to_string),
+        reason,
+        created_at: now_ms(),
+        source: Some(source.to_string()),
+    }
+}
+
+/// Adds `address` to the tenant's list; `Ok(false)` if that entry already existed.
+pub async fn suppress(
+    services: &Services,
+    tenant_id: &str,
+    address: &Address,
+    reason: SuppressionReason,
+    stream: Option<&str>,
+    source: &str,
+) -> Result<bool, ServiceError> {
+    let keys = services.tenant_keys(tenant_id).await?;
+    let entry = record(&keys, tenant_id, address, reason, stream, source);
+    Ok(services.store.add_suppression(entry).await?)
+}
+
+/// The listed address, if it can still be opened (it cannot after erasure).
+pub fn address_of(keys: &TenantKeys, entry: &SuppressionRecord) -> Option<String> {
+    let sealed = entry.address_enc.as_ref()?;
+    let plain = keys.open(&sealing_context(&entry.rcpt_hash), sealed).ok()?;
+    String::from_utf8(plain).ok()
+}
