@@ -184,7 +184,7 @@ pub async fn accept(
     if lease.is_some() {
         let mut jobs = Vec::new();
         for (s, hashes) in submissions.into_iter().zip(hashes) {
-            let content = Content::new(s.content, s.from_domain);
+            let content = Content::new(s.content, s.from_domain, &s.stream);
             for ((id, address), rcpt_hash) in s.recipients.into_iter().zip(hashes) {
                 if s.suppressed.contains(&id) {
                     continue;

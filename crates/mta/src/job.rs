@@ -10,19 +10,31 @@ pub struct Content {
     pub message: Vec<u8>,
     /// Domain of the From address (selects the DKIM keys).
     pub from_domain: String,
+    /// Queue lane of the message's stream: 0 (`transactional`) is always served
+    /// before 1 (`broadcast` and other bulk streams).
+    pub lane: usize,
     /// The DKIM-signed form, made once on first use and shared by all recipients.
     pub signed: OnceLock<Arc<Vec<u8>>>,
 }
 
 impl Content {
-    /// Wraps a rendered message.
-    pub fn new(message: Vec<u8>, from_domain: String) -> Arc<Content> {
+    /// Wraps a rendered message of `stream`.
+    pub fn new(message: Vec<u8>, from_domain: String, stream: &str) -> Arc<Content> {
         Arc::new(Content {
             message,
             from_domain,
+            lane: lane_of(stream),
             signed: OnceLock::new(),
         })
     }
+}
+
+/// Number of priority lanes in the ready queue.
+pub const LANES: usize = 2;
+
+/// The lane of a stream: transactional mail never waits behind bulk mail.
+pub fn lane_of(stream: &str) -> usize {
+    if stream == "transactional" { 0 } else { 1 }
 }
 
 /// One recipient to deliver to.

@@ -1,5 +1,7 @@
-//! The in-memory ready queue: one FIFO per destination domain, and the accounting
-//! that decides when another connection to a destination is worth opening.
+//! The in-memory ready queue: per destination domain, one FIFO per priority lane
+//! (transactional before bulk: a transactional job never waits behind queued bulk
+//! jobs), and the accounting that decides when another connection to a destination
+//! is worth opening.
 //!
 //! The queue never blocks on I/O. It only hands out jobs and tells the caller
 //! (the engine) when to start a connection worker.
@@ -8,12 +10,22 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use crate::job::Job;
+use crate::job::{Job, LANES};
 
 #[derive(Default)]
 struct Destination {
-    jobs: VecDeque<Job>,
+    lanes: [VecDeque<Job>; LANES],
     workers: usize,
+}
+
+impl Destination {
+    fn len(&self) -> usize {
+        self.lanes.iter().map(VecDeque::len).sum()
+    }
+
+    fn pop(&mut self) -> Option<Job> {
+        self.lanes.iter_mut().find_map(VecDeque::pop_front)
+    }
 }
 
 /// Ready jobs by destination domain.
@@ -54,10 +66,10 @@ impl ReadyQueue {
         self.len.fetch_add(jobs.len(), Ordering::Relaxed);
         for job in jobs {
             let dest = map.entry(job.domain().to_string()).or_default();
-            dest.jobs.push_back(job);
+            dest.lanes[job.content.lane.min(LANES - 1)].push_back(job);
         }
         for (domain, dest) in map.iter_mut() {
-            while dest.workers < self.per_destination && dest.jobs.len() > dest.workers {
+            while dest.workers < self.per_destination && dest.len() > dest.workers {
                 dest.workers += 1;
                 spawn.push(domain.clone());
             }
@@ -68,7 +80,7 @@ impl ReadyQueue {
     /// The next job for `domain`, if any.
     pub fn pop(&self, domain: &str) -> Option<Job> {
         let mut map = self.destinations.lock().ok()?;
-        let job = map.get_mut(domain)?.jobs.pop_front();
+        let job = map.get_mut(domain)?.pop();
         if job.is_some() {
             self.len.fetch_sub(1, Ordering::Relaxed);
         }
@@ -82,7 +94,7 @@ impl ReadyQueue {
         };
         let jobs: Vec<Job> = map
             .get_mut(domain)
-            .map(|d| d.jobs.drain(..).collect())
+            .map(|d| d.lanes.iter_mut().flat_map(|l| l.drain(..)).collect())
             .unwrap_or_default();
         self.len.fetch_sub(jobs.len(), Ordering::Relaxed);
         jobs
@@ -97,11 +109,11 @@ impl ReadyQueue {
         let Some(dest) = map.get_mut(domain) else {
             return false;
         };
-        if !stopping && !dest.jobs.is_empty() {
+        if !stopping && dest.len() > 0 {
             return true;
         }
         dest.workers = dest.workers.saturating_sub(1);
-        if dest.workers == 0 && dest.jobs.is_empty() {
+        if dest.workers == 0 && dest.len() == 0 {
             map.remove(domain);
         }
         false
@@ -123,7 +135,7 @@ mod tests {
             address: Address::parse(&format!("u{n}@{domain}")).unwrap(),
             attempts: 0,
             expires_at: 0,
-            content: Content::new(Vec::new(), "example.com".into()),
+            content: Content::new(Vec::new(), "example.com".into(), "broadcast"),
         }
     }
 
@@ -143,6 +155,19 @@ mod tests {
         );
         assert_eq!(q.push(vec![job(10, "b.test")]), vec!["b.test".to_string()]);
         assert_eq!(q.len(), 10);
+    }
+
+    #[test]
+    fn transactional_jobs_never_wait_behind_queued_bulk_jobs() {
+        let q = ReadyQueue::new(1);
+        q.push((1..=3).map(|n| job(n, "a.test")).collect());
+        let mut urgent = job(9, "a.test");
+        urgent.content = Content::new(Vec::new(), "example.com".into(), "transactional");
+        q.push(vec![urgent]);
+        let order: Vec<String> = std::iter::from_fn(|| q.pop("a.test"))
+            .map(|j| j.recipient_id)
+            .collect();
+        assert_eq!(order, ["rcpt_9", "rcpt_1", "rcpt_2", "rcpt_3"]);
     }
 
     #[test]
