@@ -51,6 +51,9 @@ pub struct Engine {
     client: ClientConfig,
     retry: RetryPolicy,
     slots: Arc<Semaphore>,
+    /// Bulk lanes sign at most one message per core at a time, so that a transactional
+    /// message (which skips this) never queues behind dozens of bulk signatures for CPU.
+    bulk_signing: Semaphore,
     signers: RwLock<SignerCache>,
     wake: Notify,
     stopping: AtomicBool,
@@ -109,6 +112,9 @@ impl Engine {
                 max: cfg.retry_max,
             },
             slots: Arc::new(Semaphore::new(cfg.max_connections)),
+            bulk_signing: Semaphore::new(
+                std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get),
+            ),
             signers: RwLock::new(HashMap::new()),
             wake: Notify::new(),
             stopping: AtomicBool::new(false),
@@ -421,6 +427,15 @@ impl Engine {
             .signers(&job.tenant_id, &job.content.from_domain)
             .await?;
         let now = now_ms() as u64 / 1000;
+        let _bulk_permit = match job.content.lane {
+            0 => None,
+            _ => Some(
+                self.bulk_signing
+                    .acquire()
+                    .await
+                    .map_err(|e| e.to_string())?,
+            ),
+        };
         // RSA signing is the costliest step of a delivery (≈0.85 ms of CPU): run it on
         // the blocking pool so the async workers keep serving sockets meanwhile.
         let content = job.content.clone();
