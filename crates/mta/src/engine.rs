@@ -43,6 +43,13 @@ const IDLE: Duration = Duration::from_secs(2);
 /// DKIM signers by (tenant id, From domain).
 type SignerCache = HashMap<(String, String), Arc<Vec<DkimSigner>>>;
 
+/// How many bulk messages may be signed at once: one core stays free for
+/// transactional mail, the API and the store (RSA signing saturates a core).
+fn bulk_signers() -> usize {
+    let cores = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
+    cores.saturating_sub(1).max(1)
+}
+
 /// The running delivery engine.
 pub struct Engine {
     services: Arc<Services>,
@@ -51,8 +58,8 @@ pub struct Engine {
     client: ClientConfig,
     retry: RetryPolicy,
     slots: Arc<Semaphore>,
-    /// Bulk lanes sign at most one message per core at a time, so that a transactional
-    /// message (which skips this) never queues behind dozens of bulk signatures for CPU.
+    /// Bulk lanes sign on all cores but one at a time, so that a transactional message
+    /// (which skips this) never queues behind bulk signatures for CPU.
     bulk_signing: Semaphore,
     signers: RwLock<SignerCache>,
     wake: Notify,
@@ -112,9 +119,7 @@ impl Engine {
                 max: cfg.retry_max,
             },
             slots: Arc::new(Semaphore::new(cfg.max_connections)),
-            bulk_signing: Semaphore::new(
-                std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get),
-            ),
+            bulk_signing: Semaphore::new(bulk_signers()),
             signers: RwLock::new(HashMap::new()),
             wake: Notify::new(),
             stopping: AtomicBool::new(false),
