@@ -2,183 +2,15 @@ use std::collections::BTreeSet;
 
 use postwerk_core::model::BounceReason::{self, *};
 
+use super::rules::*;
 use super::*;
 
 /// `(code, enhanced, text, reason, hard)`.
 type Case = (u16, Option<&'static str>, &'static str, BounceReason, bool);
 
-/// Real-world replies (addresses and IPs anonymised) and the engine's own failure texts.
-/// Every rule in rules.toml must be reached by at least one case (see `every_rule_is_reached`).
-#[rustfmt::skip]
-const CASES: &[Case] = &[
-    // ---- Failures the engine produces itself. A permanent one passed as 550 is hard.
-    (550, None, "DNS: domain accepts no mail (null MX)", HostUnknown, true),
-    (0, None, "DNS: null MX", HostUnknown, false),
-    (550, None, "DNS: domain does not exist", HostUnknown, true),
-    (0, None, "DNS: no such domain", HostUnknown, false),
-    (550, None, "DNS: no address for the domain's mail hosts", HostUnknown, true),
-    (451, None, "DNS: invalid resolver configuration: bad route", SystemError, false),
-    (451, None, "DNS: temporary DNS failure: request timed out", NetworkError, false),
-    (0, None, "DNS: temporary failure", NetworkError, false),
-    (0, None, "tls error: STARTTLS not offered", SecurityError, false),
-    (0, None, "mx1.example.net [192.0.2.1]: connect failed: Connection refused (os error 111)", NetworkError, false),
-    (0, None, "mx1.example.net [2001:db8::25]: connect failed: Network is unreachable (os error 101)", NetworkError, false),
-    (451, None, "timeout at greeting", NetworkError, false),
-    (0, None, "i/o error at data: Connection reset by peer (os error 104)", NetworkError, false),
-    (0, None, "no address to connect to", NetworkError, false),
-    (0, None, "protocol error at ehlo: reply line too long", SystemError, false),
-    (0, None, "local: DKIM key unavailable", SystemError, false),
-    (0, None, "no recipient reply", SystemError, false),
-    (0, None, "connection refused", NetworkError, false),
-    (0, None, "timed out", NetworkError, false),
-    (0, None, "connection reset", NetworkError, false),
-    (0, None, "i/o", NetworkError, false),
-    // ---- Gmail
-    (550, Some("5.1.1"), "The email account that you tried to reach does not exist. Please try double-checking the recipient's email address for typos or unnecessary spaces. For more information, go to https://support.google.com/mail/?p=NoSuchUser", UserUnknown, true),
-    (550, Some("5.2.1"), "The email account that you tried to reach is disabled. For more information, go to https://support.google.com/mail/?p=DisabledUser", Suspend, true),
-    (452, Some("4.2.2"), "The email account that you tried to reach is over quota. Please direct the recipient to https://support.google.com/mail/?p=OverQuotaTemp", MailboxFull, false),
-    (552, Some("5.2.2"), "The recipient's inbox is out of storage space and inactive. Please direct the recipient to https://support.google.com/mail/?p=OverQuotaPerm", MailboxFull, false),
-    (450, Some("4.2.1"), "The user you are trying to contact is receiving mail at a rate that prevents additional messages from being delivered. Please resend your message at a later time.", Speeding, false),
-    (421, Some("4.7.0"), "[192.0.2.1      15] Our system has detected an unusual rate of unsolicited mail originating from your IP address. To protect our users from spam, mail sent from your IP address has been temporarily rate limited. Please visit https://support.google.com/mail/?p=UnsolicitedRateLimitError to review our Bulk Email Senders Guidelines.", BadReputation, false),
-    (421, Some("4.7.28"), "Gmail has detected an unusual rate of mail originating from your DKIM domain example.com. To protect our users from spam, mail has been temporarily rate limited.", BadReputation, false),
-    (550, Some("5.7.1"), "Our system has detected that this message is likely suspicious due to the very low reputation of the sending IP address. To best protect our users from spam, the message has been blocked.", BadReputation, false),
-    (550, Some("5.7.1"), "[192.0.2.1] Gmail has detected that this message is likely unsolicited mail. To reduce the amount of spam sent to Gmail, this message has been blocked. For more information, go to https://support.google.com/mail/?p=UnsolicitedMessageError", SpamDetected, false),
-    (550, Some("5.7.26"), "Unauthenticated email from example.com is not accepted due to domain's DMARC policy. Please contact the administrator of example.com domain if this was a legitimate mail.", AuthFailure, false),
-    (550, Some("5.7.26"), "This mail is unauthenticated, which poses a security risk to the sender and Gmail users, and has been blocked. The sender must authenticate with at least one of SPF or DKIM.", AuthFailure, false),
-    (421, Some("4.7.26"), "This mail has been rate limited because it is unauthenticated. Gmail requires all senders to authenticate with either SPF or DKIM.", AuthFailure, false),
-    (421, Some("4.7.29"), "Your email has been rate limited because this message wasn't sent over a TLS connection. Gmail requires all bulk email senders to use TLS/SSL for SMTP connections.", SecurityError, false),
-    (550, Some("5.7.1"), "[192.0.2.1] This message is not RFC 5322 compliant. There are multiple Subject headers. To reduce the amount of spam sent to Gmail, this message has been blocked.", NotCompliantRfc, false),
-    (550, Some("5.4.5"), "Daily user sending quota exceeded.", ExceedLimit, false),
-    (552, Some("5.2.3"), "Your message exceeded Google's message size limits. For more information, go to https://support.google.com/mail/?p=MaxSizeError", MesgTooLarge, false),
-    (552, Some("5.7.0"), "Our system detected an illegal attachment on your message. Please visit http://support.google.com/mail/bin/answer.py?answer=6590 to review our attachment guidelines.", ContentError, false),
-    (554, Some("5.4.6"), "Message exceeded 50 hops, this may indicate a mail loop.", NetworkError, false),
-    (530, Some("5.7.0"), "Must issue a STARTTLS command first. For more information, go to About SMTP error messages.", SecurityError, false),
-    (421, Some("4.7.0"), "TLS required for RCPT domain, closing connection.", SecurityError, false),
-    // ---- Microsoft (Outlook.com, Exchange Online)
-    (550, Some("5.5.0"), "Requested action not taken: mailbox unavailable (S2017062302) [AM4PEPF00027A5F.eurprd04.prod.outlook.com]", UserUnknown, true),
-    (550, Some("5.1.10"), "RESOLVER.ADR.RecipientNotFound; Recipient not found by SMTP address lookup", UserUnknown, true),
-    (550, Some("5.7.1"), "Service unavailable, Client host [192.0.2.1] blocked using Spamhaus. To request removal from this list see https://www.spamhaus.org/query/ip/192.0.2.1 (AS3130). [BN8NAM12FT012.eop-nam12.prod.protection.outlook.com]", Blocked, false),
-    (550, Some("5.7.708"), "Service unavailable. Access denied, traffic not accepted from this IP. For more information please go to http://go.microsoft.com/fwlink/?LinkId=526653 AS(8561)", Blocked, false),
-    (550, Some("5.7.1"), "Unfortunately, messages from [192.0.2.1] weren't sent. Please contact your Internet service provider since part of their network is on our block list (S3150).", Blocked, false),
-    (451, Some("4.7.650"), "The mail server [192.0.2.1] has been temporarily rate limited due to IP reputation. For e-mail delivery information, see https://postmaster.live.com (S775)", BadReputation, false),
-    (421, None, "RP-001 (COL004-MC1F36) Unfortunately, some messages from 192.0.2.1 weren't sent. Please try again. We have limits for how many messages can be sent per hour and per day.", Speeding, false),
-    (421, Some("4.7.0"), "[192.0.2.1] RP:TRC Messages from this sender are temporarily rate limited", Speeding, false),
-    (550, Some("5.7.25"), "Access denied, the sending IPv6 address [2001:db8::1] must have a reverse DNS record", RequirePtr, false),
-    (550, Some("5.4.300"), "Message expired", Expired, false),
-    (550, Some("5.7.1"), "Delivery not authorized, message refused", PolicyViolation, false),
-    (554, Some("5.6.11"), "Your email program added invalid characters (bare line feed characters) into a message you sent.", ContentError, false),
-    // ---- Yahoo / AOL
-    (554, None, "delivery error: dd This user doesn't have a yahoo.com account (someone@yahoo.com) [0] - mta1234.mail.bf1.yahoo.com", UserUnknown, true),
-    (554, None, "delivery error: dd someone@yahoo.com is no longer valid. [-20] - mta1234.mail.gq1.yahoo.com", Suspend, true),
-    (421, Some("4.7.0"), "[TSS04] Messages from 192.0.2.1 temporarily deferred due to unexpected volume or user complaints - 4.16.55.1; see https://postmaster.yahooinc.com/error-codes", BadReputation, false),
-    (553, Some("5.7.2"), "[TSS09] All messages from 192.0.2.1 will be permanently deferred; Retrying will NOT succeed. See https://postmaster.yahooinc.com/error-codes", Blocked, false),
-    (553, Some("5.7.1"), "[BL21] Connections will not be accepted from 192.0.2.1, because the ip is in Spamhaus's list; see http://postmaster.yahoo.com/errors/550-bl23.html", Blocked, false),
-    (554, None, "Message not allowed - [PH01] Email not accepted for policy reasons. Please visit https://postmaster.yahooinc.com/error-codes", PolicyViolation, false),
-    (450, None, "User is receiving mail too quickly", Speeding, false),
-    (421, None, "Max message per connection reached, closing transmission channel", TooManyConn, false),
-    // ---- Postfix, Exim, Sendmail, qmail, Dovecot and friends
-    (550, Some("5.1.1"), "<someone@example.org>: Recipient address rejected: User unknown in local recipient table", UserUnknown, true),
-    (450, Some("4.1.1"), "<someone@example.org>: Recipient address rejected: User unknown in virtual mailbox table", UserUnknown, false),
-    (550, None, "Unrouteable address", UserUnknown, true),
-    (550, None, "No such user here", UserUnknown, true),
-    (552, Some("5.2.2"), "Mailbox full", MailboxFull, false),
-    (552, Some("5.2.2"), "<someone@example.org> Quota exceeded (mailbox for user is full)", MailboxFull, false),
-    (552, None, "Requested mail action aborted: exceeded storage allocation", MailboxFull, false),
-    (552, Some("5.3.4"), "Message size exceeds fixed limit", MesgTooLarge, false),
-    (554, Some("5.7.1"), "<someone@example.org>: Relay access denied", NoRelaying, false),
-    (553, None, "sorry, that domain isn't in my list of allowed rcpthosts (#5.7.1)", NoRelaying, false),
-    (450, Some("4.7.25"), "Client host rejected: cannot find your hostname, [192.0.2.1]", RequirePtr, false),
-    (450, Some("4.7.1"), "Client host rejected: cannot find your reverse hostname, [192.0.2.1]", RequirePtr, false),
-    (550, Some("5.7.1"), "SPF check failed", AuthFailure, false),
-    (421, None, "Too many concurrent SMTP connections; please try again later.", TooManyConn, false),
-    (421, Some("4.7.0"), "mx.example.org Error: too many connections from 192.0.2.1", TooManyConn, false),
-    (421, Some("4.7.0"), "mx.example.org Error: too much mail from 192.0.2.1", Speeding, false),
-    (451, Some("4.7.1"), "Greylisted, please try again later", OnHold, false),
-    (450, Some("4.2.0"), "<someone@example.org>: Recipient address rejected: Greylisted, see http://postgrey.schweikert.ch/help/example.org.html", OnHold, false),
-    (550, Some("5.7.1"), "Message rejected as spam", SpamDetected, false),
-    (554, Some("5.7.1"), "virus found", VirusDetected, false),
-    (550, Some("5.1.6"), "recipient has moved", HasMoved, true),
-    (553, Some("5.1.3"), "bad address syntax", SyntaxError, false),
-    (501, None, "Syntax error in parameters or arguments", SyntaxError, false),
-    (550, Some("5.2.1"), "mailbox disabled/suspended", Suspend, true),
-    (450, Some("4.4.3"), "Host or domain name not found. Name service error for name=example.org type=MX: Host not found, try again", NetworkError, false),
-    (550, Some("5.1.2"), "<someone@nowhere.example>: Recipient address rejected: Domain not found", HostUnknown, true),
-    (550, None, "Sorry, I couldn't find any host named nowhere.example. (#5.1.2)", HostUnknown, true),
-    (553, Some("5.1.8"), "<bounce@example.com>: Sender address rejected: Domain not found", Rejected, false),
-    (550, None, "Sender verify failed", Rejected, false),
-    (556, Some("5.1.10"), "Recipient address has null MX", NotAccept, true),
-    (550, None, "example.org does not accept mail (nullmx)", NotAccept, true),
-    (452, Some("4.5.3"), "Too many recipients", ExceedLimit, false),
-    (554, Some("5.7.1"), "Message rejected: URL in message body is listed in multi.uribl.com", SpamDetected, false),
-    (554, Some("5.7.1"), "Service unavailable; Client host [192.0.2.1] blocked using zen.spamhaus.org", Blocked, false),
-    (550, None, "Message contains a virus (Eicar-Signature)", VirusDetected, false),
-    (550, Some("5.7.1"), "Mail from your IP is rejected due to poor sender reputation", BadReputation, false),
-    (550, Some("5.7.1"), "Message rejected by recipient's filter", Filtered, false),
-    (554, Some("5.7.1"), "Rejected for policy reasons", PolicyViolation, false),
-    (550, None, "administrative prohibition", PolicyViolation, false),
-    (550, Some("5.7.1"), "Client host rejected: Access denied", Blocked, false),
-    (451, Some("4.3.0"), "Temporary local problem - please try later", SystemError, false),
-    (421, None, "Service not available, closing transmission channel", SystemError, false),
-    (421, Some("4.4.2"), "Connection dropped due to timeout", NetworkError, false),
-    (550, None, "Requested action not taken: mailbox unavailable", UserUnknown, true),
-    // The RFC 5321 text with a policy status is a policy refusal, not an unknown user.
-    (550, Some("5.7.1"), "Requested action not taken: mailbox unavailable", PolicyViolation, false),
-    // ---- Enhanced status only (RFC 3463 and registry)
-    (550, Some("5.1.1"), "", UserUnknown, true),
-    (450, Some("4.1.1"), "", UserUnknown, false),
-    (550, Some("5.1.1"), "Address rejected", UserUnknown, true),
-    (550, Some("5.1.2"), "", HostUnknown, true),
-    (501, Some("5.1.3"), "", SyntaxError, false),
-    (550, Some("5.1.6"), "", HasMoved, true),
-    (550, Some("5.7.17"), "", HasMoved, true),
-    (556, Some("5.1.10"), "", NotAccept, true),
-    (553, Some("5.1.7"), "", Rejected, false),
-    (550, Some("5.2.1"), "", Suspend, true),
-    (450, Some("4.2.1"), "", Suspend, false),
-    (552, Some("5.2.2"), "", MailboxFull, false),
-    (452, Some("4.2.2"), "", MailboxFull, false),
-    (552, Some("5.3.4"), "", MesgTooLarge, false),
-    (552, Some("5.2.3"), "", MesgTooLarge, false),
-    (451, Some("4.4.7"), "", Expired, false),
-    (452, Some("4.5.3"), "", ExceedLimit, false),
-    (550, Some("5.7.26"), "", AuthFailure, false),
-    (421, Some("4.7.23"), "", AuthFailure, false),
-    (550, Some("5.7.25"), "", RequirePtr, false),
-    (421, Some("4.7.28"), "", BadReputation, false),
-    (550, Some("5.7.10"), "", SecurityError, false),
-    (452, Some("4.3.1"), "", SystemError, false),
-    (451, Some("4.4.1"), "", NetworkError, false),
-    (500, Some("5.5.2"), "", SyntaxError, false),
-    (554, Some("5.6.0"), "", ContentError, false),
-    (550, Some("5.7.1"), "", PolicyViolation, false),
-    // ---- Reply code only (RFC 5321, RFC 7504)
-    (502, None, "", SyntaxError, false),
-    (556, None, "", NotAccept, true),
-    (521, None, "", NotAccept, true),
-    (421, None, "", SystemError, false),
-    (550, None, "", Rejected, false),
-    (554, None, "Transaction failed", Rejected, false),
-    (450, None, "", Undefined, false),
-    // ---- Nothing to go on
-    (250, None, "2.0.0 Ok: queued as 4ABC", Undefined, false),
-    (0, None, "", Undefined, false),
-    // ---- DSN style: no reply code, the status or the diagnostic text carries it
-    (0, Some("5.1.1"), "", UserUnknown, true),
-    (0, Some("4.2.2"), "", MailboxFull, false),
-    (0, None, "smtp; 550 5.1.1 <someone@example.org>: Recipient address rejected: User unknown", UserUnknown, true),
-    (0, None, "550-5.1.1 The email account that you tried to reach does not exist.", UserUnknown, true),
-    (0, None, "550 5.2.1 mailbox disabled/suspended", Suspend, true),
-    (550, None, "5.1.1 Address rejected", UserUnknown, true),
-    // ---- Malformed or inconsistent input
-    (550, Some("4.2.2"), "", Rejected, false), // class contradicts the code: status ignored
-    (550, Some("5.1"), "", Rejected, false),
-    (550, Some("5.1.1.1"), "", Rejected, false),
-    (550, Some("x.1.1"), "", Rejected, false),
-    (550, Some("6.1.1"), "", Rejected, false),
-    (550, Some(" 5.1.1 "), "", UserUnknown, true),
-    (999, Some("5.1.1"), "", UserUnknown, true), // not a reply code: class from the status
-    (550, None, "Utilisateur inconnu – mailbox not found ✉", UserUnknown, true),
-];
+/// Real-world replies and the engine's own failure texts (see cases.rs). Every rule in
+/// rules.toml must be reached by at least one case (see `every_rule_is_reached`).
+const CASES: &[Case] = &include!("cases.rs");
 
 #[test]
 fn classifies_real_world_replies() {
@@ -256,18 +88,21 @@ fn rules_file_is_valid() {
     );
     // And explicitly, straight from the file.
     let raw = read_rules(RULES_TOML).expect("rules.toml reads");
-    for rule in &raw {
-        let reason = rule.reason.as_deref().expect("every rule has a reason");
+    for (line, rule) in &raw {
+        let reason = &rule.reason;
         assert!(
             reason.parse::<BounceReason>().is_ok(),
-            "line {}: reason {reason:?}",
-            rule.line
+            "line {line}: reason {reason:?}"
         );
-        for p in rule.pattern.iter().flatten() {
+        let patterns = match &rule.pattern {
+            None => &[][..],
+            Some(Strings::One(p)) => std::slice::from_ref(p),
+            Some(Strings::Many(alternatives)) => alternatives,
+        };
+        for p in patterns {
             assert!(
                 set_builder([p]).build().is_ok(),
-                "line {}: pattern {p:?}",
-                rule.line
+                "line {line}: pattern {p:?}"
             );
         }
     }
@@ -283,29 +118,35 @@ fn rules_file_is_valid() {
 fn malformed_rules_are_rejected() {
     #[rustfmt::skip]
     let bad = [
-        ("reason = \"userunknown\"\n", "outside"),
-        ("[[rule]]\nname = \"a\"\nreason = \"nosuchreason\"\ncodes = [\"5xx\"]\n", "unknown reason"),
-        ("[[rule]]\nname = \"a\"\nreason = \"rejected\"\ncode = [\"5xx\"]\n", "unknown key"),
+        // Not TOML at all.
+        ("[[rule]]\nname = \"a\" x\n", "TOML parse error at line 2"),
+        ("[[rule]]\nname \"a\"\n", "TOML parse error at line 2"),
+        ("[[rule]]\nname = \"a\"\nreason = \"rejected\"\npattern = 'unterminated\n", "TOML parse error at line 4"),
+        ("[[rule]]\nname = \"a\\q\"\n", "TOML parse error at line 2"),
+        ("[[rule]]\nname = \"a\"\ncodes = [\"5xx\" \"4xx\"]\n", "TOML parse error at line 3"),
         ("[[rule]]\nname = \"a\"\nname = \"b\"\n", "duplicate key"),
-        ("[[rule]]\nname = \"a\"\nreason = \"rejected\"\ncodes = [\"5xx\"]\n[[rule]]\nname = \"a\"\nreason = \"rejected\"\ncodes = [\"4xx\"]\n", "duplicate name"),
-        ("[[rule]]\nname = \"a\"\nreason = \"rejected\"\npattern = '(unclosed'\n", "pattern"),
-        ("[[rule]]\nname = \"a\"\nreason = \"rejected\"\npattern = 'unterminated\n", "unterminated"),
-        ("[rule]\nname = \"a\"\n", "only [[rule]]"),
+        // TOML, but not a rules file.
+        ("reason = \"userunknown\"\n", "unknown field `reason`"),
+        ("[rule]\nname = \"a\"\n", "invalid type: map, expected a sequence"),
+        ("[[rules]]\nname = \"a\"\n", "unknown field `rules`"),
+        ("[[rule]]\nname = \"a\"\nreason = \"rejected\"\ncode = [\"5xx\"]\n", "rule `a` (line 1): unknown field `code`"),
+        ("[[rule]]\nreason = \"rejected\"\ncodes = [\"5xx\"]\n", "rule at line 1: missing field `name`"),
+        ("[[rule]]\nname = \"a\"\ncodes = [\"5xx\"]\n", "rule `a` (line 1): missing field `reason`"),
+        ("[[rule]]\nname = \"a\"\nreason = [\"rejected\"]\n", "rule `a` (line 1): invalid type"),
+        ("[[rule]]\nname = \"a\"\nreason = \"rejected\"\ncodes = [550]\n", "rule `a` (line 1): a string or an array of strings"),
+        ("[[rule]]\nname = \"a\"\nreason = \"rejected\"\npattern = 1\n", "rule `a` (line 1): a string or an array of strings"),
+        // Well-formed, but wrong.
+        ("[[rule]]\nname = \"a\"\nreason = \"nosuchreason\"\ncodes = [\"5xx\"]\n", "rule `a` (line 1): unknown reason"),
+        ("[[rule]]\nname = \"a\"\nreason = \"rejected\"\ncodes = [\"5xx\"]\n\n[[rule]]\nname = \"a\"\nreason = \"rejected\"\ncodes = [\"4xx\"]\n", "rule `a` (line 6): duplicate name"),
+        ("[[rule]]\nname = \"a\"\nreason = \"rejected\"\npattern = '(unclosed'\n", "rule `a` (line 1): pattern"),
         ("[[rule]]\nname = \"a\"\nreason = \"rejected\"\n", "match everything"),
-        ("[[rule]]\nname = \"a\"\nreason = \"rejected\"\ncodes = [\"6xx\"]\n", "invalid entry"),
-        ("[[rule]]\nname = \"a\"\nreason = \"rejected\"\ncodes = [\"55\"]\n", "invalid entry"),
-        ("[[rule]]\nname = \"a\"\nreason = \"rejected\"\nenhanced = [\"7.1.1\"]\n", "invalid entry"),
-        ("[[rule]]\nname = \"a\"\nreason = \"rejected\"\nenhanced = [\"5.1.1.1\"]\n", "invalid entry"),
-        ("[[rule]]\nname = \"a\"\nreason = \"rejected\"\ncodes = []\n", "empty list"),
+        ("[[rule]]\nname = \"a\"\nreason = \"rejected\"\ncodes = [\"6xx\"]\n", "codes: invalid entry"),
+        ("[[rule]]\nname = \"a\"\nreason = \"rejected\"\ncodes = [\"55\"]\n", "codes: invalid entry"),
+        ("[[rule]]\nname = \"a\"\nreason = \"rejected\"\nenhanced = [\"7.1.1\"]\n", "enhanced: invalid entry"),
+        ("[[rule]]\nname = \"a\"\nreason = \"rejected\"\nenhanced = [\"5.1.1.1\"]\n", "enhanced: invalid entry"),
+        ("[[rule]]\nname = \"a\"\nreason = \"rejected\"\ncodes = []\n", "codes: empty list"),
         ("[[rule]]\nname = \"a\"\nreason = \"rejected\"\npattern = []\n", "empty pattern"),
-        ("[[rule]]\nname = \"a\" x\n", "unexpected text"),
-        ("[[rule]]\nname = \"a\"\nreason = [\"rejected\"]\n", "not an array"),
-        ("[[rule]]\nreason = \"rejected\"\ncodes = [\"5xx\"]\n", "missing `name`"),
-        ("[[rule]]\nname = \"a\"\ncodes = [\"5xx\"]\n", "missing `reason`"),
-        ("[[rule]]\nname = \"a\\q\"\n", "unsupported escape"),
-        ("[[rule]]\nname = '''a'''\n", "multi-line"),
-        ("[[rule]]\nname = \"a\"\ncodes = [\"5xx\" \"4xx\"]\n", "expected ','"),
-        ("[[rule]]\nname \"a\"\n", "expected '='"),
+        ("[[rule]]\nname = \"a\"\nreason = \"rejected\"\npattern = ['x', '']\n", "empty pattern"),
     ];
     for (src, want) in bad {
         match RuleSet::parse(src) {
@@ -316,7 +157,7 @@ fn malformed_rules_are_rejected() {
 }
 
 #[test]
-fn rules_file_syntax_subset() {
+fn rules_file_syntax() {
     let src = r#"
 # comment
 [[rule]]   # trailing comment
@@ -338,18 +179,21 @@ pattern='blocked'
     assert_eq!(rules.rules.len(), 2);
     let first = &rules.rules[0];
     assert_eq!(first.codes, [CodeFilter::Class(5), CodeFilter::None]);
+    assert_eq!(first.enhanced.len(), 1);
     assert_eq!(first.pattern, Some(0));
     let raw = read_rules(src).unwrap();
-    assert_eq!(
-        raw[0].pattern.as_deref(),
-        Some(&["no such \"user\"".to_string(), "tab\there \\d".to_string()][..])
-    );
-    assert_eq!((raw[0].line, raw[1].line), (3, 13));
+    let Some(Strings::Many(alternatives)) = &raw[0].1.pattern else {
+        panic!("{:?}", raw[0].1.pattern);
+    };
+    assert_eq!(alternatives, &["no such \"user\"", "tab\there \\d"]);
+    assert_eq!((raw[0].0, raw[1].0), (3, 13));
     let reply = Reply::new(550, Some("5.1.1"), "no such \"user\"");
     assert_eq!(rules.find(&reply).map(|r| r.name.as_str()), Some("first"));
     let reply = Reply::new(550, Some("5.7.1"), "No Such \"USER\" ... Blocked");
     assert_eq!(rules.find(&reply).map(|r| r.name.as_str()), Some("second"));
     assert!(rules.find(&Reply::new(550, None, "fine")).is_none());
+    // An empty file (or one with only comments) has no rules, which is not an error.
+    assert!(RuleSet::parse("# nothing yet\n").unwrap().rules.is_empty());
 }
 
 #[test]
@@ -416,28 +260,5 @@ fn broken_rules_degrade_to_undefined() {
         empty
             .find(&Reply::new(550, Some("5.1.1"), "user unknown"))
             .is_none()
-    );
-}
-
-/// Guards against the lazy DFA falling back to the slow engine (see `DFA_CACHE`): that
-/// costs ~170 µs per call against ~6 µs. The best of several rounds, so a busy machine
-/// does not make it flaky.
-#[test]
-fn fast_enough() {
-    let _ = classify(550, None, "warm up");
-    let best = (0..7)
-        .map(|_| {
-            let start = std::time::Instant::now();
-            for &(code, enhanced, text, _, _) in CASES {
-                std::hint::black_box(classify(code, enhanced, text));
-            }
-            start.elapsed() / CASES.len() as u32
-        })
-        .min()
-        .unwrap_or_default();
-    println!("{best:?} per classification");
-    assert!(
-        best < std::time::Duration::from_micros(60),
-        "{best:?} per classification: raise DFA_CACHE or simplify patterns"
     );
 }
