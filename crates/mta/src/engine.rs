@@ -149,6 +149,8 @@ impl Engine {
         for domain in self.queue.push(jobs) {
             self.spawn_worker(domain);
         }
+        // Idle connections waiting for more mail pick up the new jobs at once.
+        self.wake.notify_waiters();
     }
 
     /// Jobs waiting in memory.
