@@ -10,6 +10,7 @@ use postwerk_core::id::new_id;
 use postwerk_core::mime::{self, Attachment, MessageParts, MimeError};
 use postwerk_core::model::DEFAULT_STREAMS;
 use postwerk_mta::accept::{MessageMeta, Submission};
+use postwerk_mta::rawmsg::{add_missing_ids, find_header_end, header_value, normalize_crlf};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
@@ -251,16 +252,7 @@ pub fn compose_raw(req: &RawRequest, ehlo_name: &str) -> Result<Composed, ApiErr
     let from = Mailbox::parse(&from_value)
         .map_err(|e| ApiError::invalid("invalid_address", "data.From", e.to_string()))?;
     let id = new_id("msg");
-    let mut prefix = String::new();
-    if header_value(&message[..header_end], "message-id").is_none() {
-        prefix.push_str(&format!("Message-ID: <{id}@{ehlo_name}>\r\n"));
-    }
-    if header_value(&message[..header_end], "date").is_none() {
-        prefix.push_str(&format!("Date: {}\r\n", chrono::Utc::now().to_rfc2822()));
-    }
-    if !prefix.is_empty() {
-        message.splice(0..0, prefix.into_bytes());
-    }
+    add_missing_ids(&mut message, header_end, &id, ehlo_name);
     let subject = header_value(&message, "subject");
     let meta = MessageMeta {
         subject,
@@ -448,59 +440,6 @@ fn check_size(len: usize) -> Result<(), ApiError> {
         ));
     }
     Ok(())
-}
-
-/// Converts bare LF and bare CR line endings to CRLF.
-fn normalize_crlf(data: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(data.len() + data.len() / 50);
-    let mut i = 0;
-    while i < data.len() {
-        match data[i] {
-            b'\r' if data.get(i + 1) == Some(&b'\n') => {
-                out.extend_from_slice(b"\r\n");
-                i += 2;
-                continue;
-            }
-            b'\r' | b'\n' => out.extend_from_slice(b"\r\n"),
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    out
-}
-
-fn find_header_end(message: &[u8]) -> Option<usize> {
-    if message.starts_with(b"\r\n") {
-        return Some(0);
-    }
-    message
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .map(|p| p + 2)
-}
-
-/// The unfolded value of the first header called `name` (case-insensitive).
-fn header_value(headers: &[u8], name: &str) -> Option<String> {
-    let text = String::from_utf8_lossy(headers);
-    let mut lines = text.split("\r\n").peekable();
-    while let Some(line) = lines.next() {
-        if line.is_empty() {
-            break;
-        }
-        let Some((n, v)) = line.split_once(':') else {
-            continue;
-        };
-        if n.trim().eq_ignore_ascii_case(name) {
-            let mut value = v.trim().to_string();
-            while let Some(cont) = lines.peek().filter(|l| l.starts_with([' ', '\t'])) {
-                value.push(' ');
-                value.push_str(cont.trim());
-                lines.next();
-            }
-            return Some(value);
-        }
-    }
-    None
 }
 
 #[cfg(test)]

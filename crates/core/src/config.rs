@@ -13,6 +13,9 @@ use std::time::Duration;
 
 use serde::{Deserialize, Deserializer, Serialize};
 
+mod smtp;
+pub use smtp::{SmtpConfig, SubmissionConfig, TrustedNetwork, parse_cidr};
+
 /// Why a configuration was refused. The message names the key (and line, for files).
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -44,6 +47,8 @@ pub struct Config {
     pub delivery: DeliveryConfig,
     /// DNS resolution for MX lookups.
     pub dns: DnsConfig,
+    /// SMTP front doors.
+    pub smtp: SmtpConfig,
 }
 
 /// `[http]`: the REST API.
@@ -132,6 +137,7 @@ impl Default for Config {
             store: StoreConfig::default(),
             delivery: DeliveryConfig::default(),
             dns: DnsConfig::default(),
+            smtp: SmtpConfig::default(),
         }
     }
 }
@@ -236,6 +242,30 @@ impl Config {
         {
             return Err(invalid("delivery.retry_max", "must be ≥ retry_base > 0"));
         }
+        let sub = &self.smtp.submission;
+        if sub.cert.is_some() != sub.key.is_some() {
+            return Err(invalid("smtp.submission.cert", "set both cert and key"));
+        }
+        if sub.max_message_bytes == 0 || sub.max_recipients == 0 {
+            return Err(invalid(
+                "smtp.submission.max_recipients",
+                "limits must be at least 1",
+            ));
+        }
+        for (i, t) in sub.trusted.iter().enumerate() {
+            if parse_cidr(&t.cidr).is_none() {
+                return Err(invalid(
+                    &format!("smtp.submission.trusted[{i}].cidr"),
+                    "must be address/prefix, e.g. 127.0.0.0/8",
+                ));
+            }
+            if !crate::model::DEFAULT_STREAMS.contains(&t.stream.as_str()) {
+                return Err(invalid(
+                    &format!("smtp.submission.trusted[{i}].stream"),
+                    "unknown stream (use transactional or broadcast)",
+                ));
+            }
+        }
         Ok(())
     }
 }
@@ -289,42 +319,52 @@ fn apply_env(
             continue;
         };
         let rest = rest.to_ascii_lowercase();
-        let Some((section, key)) = env_path(&defaults, &rest) else {
+        let Some(path) = env_path(&defaults, &rest) else {
             continue;
         };
-        let typed = typed_like(
-            section.map_or(defaults.get(&key), |s| {
-                defaults.get(s).and_then(|t| t.get(&key))
-            }),
-            &value,
-        )
-        .map_err(|reason| ConfigError::Invalid {
+        let (key, parents) = path.split_last().expect("non-empty path");
+        let default = parents
+            .iter()
+            .try_fold(&defaults, |t, k| t.get(k.as_str())?.as_table())
+            .and_then(|t| t.get(key.as_str()));
+        let typed = typed_like(default, &value).map_err(|reason| ConfigError::Invalid {
             key: name.clone(),
             reason,
         })?;
-        let table = match section {
-            None => &mut *doc,
-            Some(s) => doc
-                .entry(s)
+        let mut table = &mut *doc;
+        for p in parents {
+            table = table
+                .entry(p.as_str())
                 .or_insert_with(|| toml::Value::Table(Default::default()))
                 .as_table_mut()
-                .ok_or_else(|| ConfigError::Parse(format!("`{s}` must be a table")))?,
-        };
-        table.insert(key, typed);
+                .ok_or_else(|| ConfigError::Parse(format!("`{p}` must be a table")))?;
+        }
+        table.insert(key.clone(), typed);
     }
     Ok(())
 }
 
-fn env_path<'a>(defaults: &'a toml::Table, rest: &str) -> Option<(Option<&'a str>, String)> {
-    for (section, value) in defaults {
-        if let (Some(table), Some(key)) =
-            (value.as_table(), rest.strip_prefix(&format!("{section}_")))
-            && (table.contains_key(key) || matches!(key, "url" | "bounce_domain"))
-        {
-            return Some((Some(section.as_str()), key.to_string()));
+/// Finds the key path named by `rest` (e.g. `smtp_submission_listen` →
+/// `smtp.submission.listen`) among the default configuration's scalar and list keys,
+/// plus the optional keys that have no default value.
+fn env_path(table: &toml::Table, rest: &str) -> Option<Vec<String>> {
+    const OPTIONAL: &[&str] = &["url", "bounce_domain", "cert", "key"];
+    for (name, value) in table {
+        if let Some(table) = value.as_table() {
+            if let Some(inner) = rest.strip_prefix(&format!("{name}_")) {
+                if let Some(mut path) = env_path(table, inner) {
+                    path.insert(0, name.clone());
+                    return Some(path);
+                }
+                if OPTIONAL.contains(&inner) && !table.contains_key(inner) {
+                    return Some(vec![name.clone(), inner.to_string()]);
+                }
+            }
+        } else if name == rest {
+            return Some(vec![rest.to_string()]);
         }
     }
-    (defaults.get(rest).is_some_and(|v| !v.is_table())).then(|| (None, rest.to_string()))
+    None
 }
 
 fn typed_like(default: Option<&toml::Value>, raw: &str) -> Result<toml::Value, String> {
@@ -467,6 +507,13 @@ nameservers = ["127.0.0.1:5353"]
             ("POSTWERK_DATA_DIR".into(), "/tmp/pw".into()),
             ("POSTWERK_STORE_URL".into(), "postgres://u@h/db".into()),
             ("POSTWERK_MASTER_KEY".into(), "ignored here".into()),
+            (
+                "POSTWERK_SMTP_SUBMISSION_LISTEN".into(),
+                "0.0.0.0:587".into(),
+            ),
+            ("POSTWERK_SMTP_SUBMISSION_ENABLED".into(), "false".into()),
+            ("POSTWERK_SMTP_SUBMISSION_CERT".into(), "/etc/c.pem".into()),
+            ("POSTWERK_SMTP_SUBMISSION_KEY".into(), "/etc/k.pem".into()),
         ];
         let c = Config::from_toml(SAMPLE, env).unwrap();
         assert_eq!(c.http.listen.port(), 9999);
@@ -475,6 +522,9 @@ nameservers = ["127.0.0.1:5353"]
         assert_eq!(c.dns.nameservers.len(), 2);
         assert_eq!(c.data_dir, PathBuf::from("/tmp/pw"));
         assert_eq!(c.store_url(), "postgres://u@h/db");
+        assert_eq!(c.smtp.submission.listen.port(), 587);
+        assert!(!c.smtp.submission.enabled);
+        assert_eq!(c.smtp.submission.key, Some(PathBuf::from("/etc/k.pem")));
         let bad = [(
             "POSTWERK_DELIVERY_MAX_CONNECTIONS".to_string(),
             "many".to_string(),
@@ -485,6 +535,32 @@ nameservers = ["127.0.0.1:5353"]
                 .to_string()
                 .contains("MAX_CONNECTIONS")
         );
+    }
+
+    #[test]
+    fn smtp_submission_section() {
+        let c = Config::from_toml("", []).unwrap();
+        let s = &c.smtp.submission;
+        assert!(s.enabled);
+        assert_eq!(s.listen.to_string(), "127.0.0.1:2587");
+        assert_eq!(s.listen_tls.to_string(), "127.0.0.1:2465");
+        assert_eq!((s.max_message_bytes, s.max_recipients), (25 << 20, 50));
+        assert_eq!(s.idle_timeout, Duration::from_secs(300));
+        let c = Config::from_toml(
+            "[smtp.submission]\nidle_timeout = \"30s\"\n[[smtp.submission.trusted]]\ncidr = \"10.0.0.0/8\"\nstream = \"broadcast\"\n",
+            [],
+        )
+        .unwrap();
+        let t = &c.smtp.submission.trusted[0];
+        assert_eq!(
+            (t.tenant.as_str(), t.stream.as_str()),
+            ("default", "broadcast")
+        );
+        let err = Config::from_toml("[[smtp.submission.trusted]]\ncidr = \"10.0.0.0/33\"\n", [])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("trusted[0].cidr"), "{err}");
+        assert_eq!(parse_cidr("::1"), Some(("::1".parse().unwrap(), 128)));
     }
 
     #[test]

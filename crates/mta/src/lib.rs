@@ -10,6 +10,7 @@
 //! - [`domains`]: sending domains, DKIM key generation, DNS records.
 //! - [`engine`]: the delivery engine (workers, poller, shutdown).
 //! - [`queue`], [`job`], [`outcome`]: ready queue, work items, attempt results.
+//! - [`rawmsg`]: raw RFC 5322 helpers (header lookup, CRLF, Message-ID/Date).
 //! - [`dkim`], [`smtp`], [`resolve`]: DKIM signing, SMTP client, next hops.
 
 pub mod accept;
@@ -22,6 +23,7 @@ pub mod engine;
 pub mod job;
 pub mod outcome;
 pub mod queue;
+pub mod rawmsg;
 pub mod resolve;
 pub mod smtp;
 pub mod suppressions;

@@ -1,5 +1,5 @@
-//! `postwerk serve`: open the store, start the delivery engine and the HTTP API,
-//! and shut down gracefully on Ctrl-C / SIGTERM.
+//! `postwerk serve`: open the store, start the delivery engine, the HTTP API and the
+//! SMTP submission listeners, and shut down gracefully on Ctrl-C / SIGTERM.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -37,14 +37,60 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         data_dir = %services.config.data_dir.display(),
         "postwerk listening"
     );
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let smtp = start_submission(&services, &engine, &stop_rx).await?;
     let state = AppState::new(services.clone(), engine.clone());
-    postwerk_api::serve(listener, state, shutdown_signal())
-        .await
-        .context("HTTP server failed")?;
+    let result = postwerk_api::serve(listener, state, shutdown_signal()).await;
+    let _ = stop_tx.send(true);
+    for task in smtp {
+        let _ = task.await;
+    }
+    result.context("HTTP server failed")?;
     tracing::info!("shutting down: finishing deliveries in flight");
     engine.shutdown(SHUTDOWN_GRACE).await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Binds and starts the submission listeners (STARTTLS and implicit TLS) when enabled.
+/// A port that cannot be bound is logged and skipped, so the API still runs.
+async fn start_submission(
+    services: &Arc<Services>,
+    engine: &Arc<Engine>,
+    stop: &tokio::sync::watch::Receiver<bool>,
+) -> anyhow::Result<Vec<tokio::task::JoinHandle<()>>> {
+    let sub = &services.config.smtp.submission;
+    if !sub.enabled {
+        return Ok(Vec::new());
+    }
+    let (ctx, tls) = postwerk_smtpd::prepare(services.clone(), engine.clone())
+        .await
+        .context("cannot prepare SMTP submission")?;
+    let mut tasks = Vec::new();
+    for (addr, mode) in [
+        (sub.listen, postwerk_smtpd::Mode::StartTls),
+        (sub.listen_tls, postwerk_smtpd::Mode::ImplicitTls),
+    ] {
+        let listener = match tokio::net::TcpListener::bind(addr).await {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::error!(listen = %addr, error = %e, "cannot listen for SMTP submission");
+                continue;
+            }
+        };
+        tracing::info!(listen = %addr, mode = ?mode, "smtp submission listening");
+        let mut stop = stop.clone();
+        tasks.push(tokio::spawn(postwerk_smtpd::run(
+            listener,
+            mode,
+            Some(tls.clone()),
+            ctx.clone(),
+            async move {
+                let _ = stop.wait_for(|s| *s).await;
+            },
+        )));
+    }
+    Ok(tasks)
 }
 
 async fn shutdown_signal() {

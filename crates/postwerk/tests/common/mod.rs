@@ -157,6 +157,10 @@ pub struct Harness {
     pub http: String,
     /// An API key with send, read and write.
     pub key: String,
+    /// Port of the STARTTLS submission listener on 127.0.0.1.
+    pub smtp: u16,
+    /// Port of the implicit-TLS submission listener on 127.0.0.1.
+    pub smtps: u16,
     child: Option<Child>,
     /// Captured server log.
     pub log: PathBuf,
@@ -173,6 +177,9 @@ pub struct Options<'a> {
     pub route_port: Option<u16>,
     /// Store URL override (PostgreSQL runs).
     pub store_url: Option<String>,
+    /// Extra TOML appended to the `[smtp.submission]` section (whose listeners always
+    /// get free ports, see [`Harness::smtp`]).
+    pub submission: &'a str,
 }
 
 impl Harness {
@@ -190,10 +197,12 @@ impl Harness {
             .route_port
             .map(|p| format!("[delivery.routes]\n\"example.test\" = \"127.0.0.1:{p}\"\n"))
             .unwrap_or_default();
+        let (smtp, smtps) = (free_port(), free_port());
         let text = format!(
-            "data_dir = \"{}\"\n[http]\nlisten = \"{http}\"\n[store]\nurl = \"{store}\"\n[delivery]\nehlo_name = \"mta.postwerk.test\"\nbounce_domain = \"bounces.example.com\"\n{}\n{routes}{}\n",
+            "data_dir = \"{}\"\n[http]\nlisten = \"{http}\"\n[store]\nurl = \"{store}\"\n[delivery]\nehlo_name = \"mta.postwerk.test\"\nbounce_domain = \"bounces.example.com\"\n{}\n[smtp.submission]\nlisten = \"127.0.0.1:{smtp}\"\nlisten_tls = \"127.0.0.1:{smtps}\"\n{}\n{routes}{}\n",
             data.display(),
             opts.delivery,
+            opts.submission,
             opts.extra
         );
         let config = root.path().join("postwerk.toml");
@@ -204,6 +213,8 @@ impl Harness {
             config,
             http,
             key: String::new(),
+            smtp,
+            smtps,
             child: None,
             log,
             root,

@@ -1,0 +1,104 @@
+//! `[smtp]`: the SMTP servers' part of the configuration model (see the parent
+//! module for how the file and the environment are read).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::{de_duration, ser_duration};
+
+/// `[smtp]`: the SMTP servers.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SmtpConfig {
+    /// Message submission for applications (RFC 6409).
+    pub submission: SubmissionConfig,
+}
+
+/// `[smtp.submission]`: SMTP submission with STARTTLS and implicit TLS. Clients
+/// authenticate with `AUTH PLAIN` or `AUTH LOGIN` (user `apikey`, password an API key
+/// with scope `send`), only over TLS, or connect from a trusted network.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SubmissionConfig {
+    /// Start the submission listeners. Default `true`.
+    pub enabled: bool,
+    /// Plain listener offering STARTTLS. Default `127.0.0.1:2587` (production: port 587).
+    pub listen: SocketAddr,
+    /// Implicit-TLS listener. Default `127.0.0.1:2465` (production: port 465).
+    pub listen_tls: SocketAddr,
+    /// PEM certificate chain. Default: a self-signed development certificate generated
+    /// into `<data_dir>/tls/submission.crt` on first start. A renewed file is picked up
+    /// without restart (checked every few seconds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cert: Option<PathBuf>,
+    /// PEM private key for `cert` (default `<data_dir>/tls/submission.key`, mode 0600).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<PathBuf>,
+    /// Largest message in bytes, advertised as SIZE. Default 25 MiB.
+    pub max_message_bytes: usize,
+    /// Most recipients per message. Default 50.
+    pub max_recipients: usize,
+    /// A session idle this long is closed with `421 4.4.2`. Default `5m`.
+    #[serde(deserialize_with = "de_duration", serialize_with = "ser_duration")]
+    pub idle_timeout: Duration,
+    /// Networks whose clients may submit without AUTH, as a given tenant and stream:
+    /// `[[smtp.submission.trusted]] cidr = "127.0.0.0/8", tenant = "default",
+    /// stream = "broadcast"`. AUTH still works from them.
+    pub trusted: Vec<TrustedNetwork>,
+}
+
+/// `[[smtp.submission.trusted]]`: a network allowed to submit without AUTH.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrustedNetwork {
+    /// `address/prefix`, e.g. `127.0.0.0/8` or `fd00::/8`; a bare address is one host.
+    pub cidr: String,
+    /// Name of the tenant the mail belongs to. Default `default`.
+    #[serde(default = "default_tenant_name")]
+    pub tenant: String,
+    /// Default stream for its mail (a message's `X-Postwerk-Stream:` header wins).
+    /// Default `transactional`.
+    #[serde(default = "default_stream_name")]
+    pub stream: String,
+}
+
+fn default_tenant_name() -> String {
+    "default".into()
+}
+
+fn default_stream_name() -> String {
+    "transactional".into()
+}
+
+/// Parses `address/prefix` (or a bare address) into the network address and prefix
+/// length.
+pub fn parse_cidr(cidr: &str) -> Option<(std::net::IpAddr, u8)> {
+    let (addr, len) = match cidr.trim().split_once('/') {
+        Some((a, l)) => (a.parse::<std::net::IpAddr>().ok()?, l.parse::<u8>().ok()?),
+        None => {
+            let a: std::net::IpAddr = cidr.trim().parse().ok()?;
+            (a, if a.is_ipv4() { 32 } else { 128 })
+        }
+    };
+    let max = if addr.is_ipv4() { 32 } else { 128 };
+    (len <= max).then_some((addr, len))
+}
+
+impl Default for SubmissionConfig {
+    fn default() -> Self {
+        SubmissionConfig {
+            enabled: true,
+            listen: SocketAddr::from(([127, 0, 0, 1], 2587)),
+            listen_tls: SocketAddr::from(([127, 0, 0, 1], 2465)),
+            cert: None,
+            key: None,
+            max_message_bytes: 25 << 20,
+            max_recipients: 50,
+            idle_timeout: Duration::from_secs(300),
+            trusted: Vec::new(),
+        }
+    }
+}

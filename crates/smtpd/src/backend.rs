@@ -1,0 +1,134 @@
+//! What a session needs from the rest of Postwerk, as a trait so that session tests
+//! run without a store: check credentials, check a From domain, commit a message.
+
+use std::collections::HashSet;
+use std::future::Future;
+use std::sync::{Arc, RwLock};
+
+use postwerk_core::model::Scope;
+use postwerk_mta::accept::{self, Submission};
+use postwerk_mta::apikeys::{self, KeyError};
+use postwerk_mta::context::Services;
+use postwerk_mta::engine::Engine;
+use postwerk_store::Store;
+
+use crate::message::Identity;
+
+/// Why AUTH did not succeed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum AuthError {
+    /// Wrong user, key, scope, or a revoked/expired key: 535.
+    #[error("invalid credentials")]
+    Invalid,
+    /// The key store could not be asked: 454.
+    #[error("key store unavailable")]
+    Unavailable,
+}
+
+/// Why a message was not committed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum SubmitError {
+    /// The From domain is not registered for the tenant: 550 5.7.1.
+    #[error("from domain not registered")]
+    DomainNotRegistered,
+    /// Store failure: 451 4.3.0. Nothing was stored.
+    #[error("store unavailable")]
+    Unavailable,
+}
+
+/// The services a session uses.
+pub trait Backend: Send + Sync + 'static {
+    /// Checks `AUTH` credentials: user `apikey` or the key's id, password an API key
+    /// with scope `send`.
+    fn authenticate(
+        &self,
+        user: &str,
+        password: &str,
+    ) -> impl Future<Output = Result<Identity, AuthError>> + Send;
+
+    /// Checks the From domain, then commits the message durably and queues it.
+    fn submit(
+        &self,
+        tenant_id: &str,
+        submission: Submission,
+    ) -> impl Future<Output = Result<(), SubmitError>> + Send;
+}
+
+/// The real backend: API keys, domains and the accept pipeline.
+pub struct ServiceBackend {
+    services: Arc<Services>,
+    engine: Arc<Engine>,
+    registered: RwLock<HashSet<(String, String)>>,
+}
+
+impl ServiceBackend {
+    /// Wraps the running services.
+    pub fn new(services: Arc<Services>, engine: Arc<Engine>) -> Self {
+        ServiceBackend {
+            services,
+            engine,
+            registered: RwLock::new(HashSet::new()),
+        }
+    }
+
+    async fn domain_registered(&self, tenant_id: &str, domain: &str) -> Result<bool, SubmitError> {
+        let key = (tenant_id.to_string(), domain.to_string());
+        if self.registered.read().is_ok_and(|s| s.contains(&key)) {
+            return Ok(true);
+        }
+        match self.services.store.get_domain(tenant_id, domain).await {
+            Ok(Some(_)) => {
+                if let Ok(mut s) = self.registered.write() {
+                    s.insert(key);
+                }
+                Ok(true)
+            }
+            Ok(None) => Ok(false),
+            Err(_) => Err(SubmitError::Unavailable),
+        }
+    }
+}
+
+impl Backend for ServiceBackend {
+    async fn authenticate(&self, user: &str, password: &str) -> Result<Identity, AuthError> {
+        let key = match apikeys::verify(&self.services, password).await {
+            Ok(k) => k,
+            Err(KeyError::Unavailable) => return Err(AuthError::Unavailable),
+            Err(_) => return Err(AuthError::Invalid),
+        };
+        if !(user == "apikey" || user == key.id) || !key.scopes.contains(&Scope::Send) {
+            return Err(AuthError::Invalid);
+        }
+        tracing::info!(key = %key.id, "smtp auth");
+        Ok(Identity {
+            tenant_id: key.tenant_id,
+            stream: "transactional".into(),
+        })
+    }
+
+    async fn submit(&self, tenant_id: &str, submission: Submission) -> Result<(), SubmitError> {
+        if !self
+            .domain_registered(tenant_id, &submission.from_domain)
+            .await?
+        {
+            return Err(SubmitError::DomainNotRegistered);
+        }
+        let mut batch = [submission];
+        accept::mark_suppressed(&self.services, tenant_id, &mut batch)
+            .await
+            .map_err(|_| SubmitError::Unavailable)?;
+        let [submission] = batch;
+        accept::accept(
+            &self.services,
+            &self.engine,
+            tenant_id,
+            vec![submission],
+            None,
+        )
+        .await
+        .map_err(|e| {
+            tracing::warn!(error = %e, "smtp submission not stored");
+            SubmitError::Unavailable
+        })
+    }
+}

@@ -1,0 +1,226 @@
+//! The DATA and BDAT receivers: sans-IO state machines fed with whatever bytes arrived.
+//!
+//! Only `<CRLF>.<CRLF>` ends DATA. A bare LF or bare CR anywhere makes the message
+//! *tainted*: it is still read to its real end (so that nothing after a fake end is
+//! taken as commands) and then refused as a whole — the defence against SMTP
+//! smuggling (CVE-2023-51766 and relatives).
+
+/// Where the DATA receiver is within the current line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// At the start of a line (after CRLF, or right after the DATA command).
+    LineStart,
+    /// Inside a line.
+    Mid,
+    /// Just read a CR inside a line.
+    Cr,
+    /// Read `.` at the start of a line.
+    Dot,
+    /// Read `.` CR at the start of a line.
+    DotCr,
+}
+
+/// Receives a dot-stuffed DATA body.
+#[derive(Debug)]
+pub struct DataReceiver {
+    state: State,
+    limit: usize,
+    /// The message contained a bare LF or bare CR.
+    pub tainted: bool,
+    /// The message was larger than the limit (the excess was dropped).
+    pub oversized: bool,
+}
+
+impl DataReceiver {
+    /// A receiver that keeps at most `limit` bytes of message.
+    pub fn new(limit: usize) -> Self {
+        DataReceiver {
+            state: State::LineStart,
+            limit,
+            tainted: false,
+            oversized: false,
+        }
+    }
+
+    /// Consumes bytes from `input`, appending the unstuffed message to `out`. Returns
+    /// `Some(n)` when the end-of-data line was found after `n` input bytes (the rest is
+    /// the next command), or `None` when all of `input` was consumed and more is needed.
+    pub fn feed(&mut self, input: &[u8], out: &mut Vec<u8>) -> Option<usize> {
+        for (i, &b) in input.iter().enumerate() {
+            match (self.state, b) {
+                (State::Dot, b'\r') => self.state = State::DotCr,
+                (State::DotCr, b'\n') => {
+                    self.state = State::LineStart;
+                    return Some(i + 1);
+                }
+                (State::DotCr, _) => {
+                    // `.` CR x: a bare CR in a line whose leading dot was stuffing.
+                    self.tainted = true;
+                    self.push(out, b'\r');
+                    self.mid(out, b);
+                }
+                (State::LineStart, b'.') => self.state = State::Dot,
+                (State::Cr, b'\n') => {
+                    self.push(out, b'\n');
+                    self.state = State::LineStart;
+                }
+                (State::Cr, _) => {
+                    self.tainted = true;
+                    self.mid(out, b);
+                }
+                // Dot: the leading dot is dropped (unstuffed); LineStart/Mid: ordinary.
+                _ => self.mid(out, b),
+            }
+        }
+        None
+    }
+
+    fn mid(&mut self, out: &mut Vec<u8>, b: u8) {
+        match b {
+            b'\r' => self.state = State::Cr,
+            b'\n' => {
+                // Bare LF: never a line start, so `<LF>.<LF>` cannot end the data.
+                self.tainted = true;
+                self.state = State::Mid;
+            }
+            _ => self.state = State::Mid,
+        }
+        self.push(out, b);
+    }
+
+    fn push(&mut self, out: &mut Vec<u8>, b: u8) {
+        if out.len() < self.limit {
+            out.push(b);
+        } else {
+            self.oversized = true;
+        }
+    }
+}
+
+/// Checks BDAT chunks for bare LF / bare CR across chunk boundaries.
+#[derive(Debug, Default)]
+pub struct LineEndingCheck {
+    pending_cr: bool,
+    /// A bare LF or CR was seen.
+    pub tainted: bool,
+}
+
+impl LineEndingCheck {
+    /// Inspects the next bytes of the message.
+    pub fn feed(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            match (self.pending_cr, b) {
+                (true, b'\n') => self.pending_cr = false,
+                (true, b'\r') => self.tainted = true,
+                (true, _) => {
+                    self.tainted = true;
+                    self.pending_cr = false;
+                }
+                (false, b'\r') => self.pending_cr = true,
+                (false, b'\n') => self.tainted = true,
+                _ => {}
+            }
+        }
+    }
+
+    /// Called at the end of the message: a trailing CR is bare.
+    pub fn finish(&mut self) {
+        if self.pending_cr {
+            self.tainted = true;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn run(input: &[u8]) -> (Option<usize>, Vec<u8>, bool) {
+        let mut r = DataReceiver::new(1 << 20);
+        let mut out = Vec::new();
+        let end = r.feed(input, &mut out);
+        (end, out, r.tainted)
+    }
+
+    /// (input, end of data, unstuffed body, tainted).
+    type Case = (&'static [u8], Option<usize>, &'static [u8], bool);
+
+    #[test]
+    fn table() {
+        let cases: &[Case] = &[
+            (b"a\r\n.\r\nMAIL", Some(6), b"a\r\n", false),
+            (b".\r\n", Some(3), b"", false),
+            (b"..x\r\n.\r\n", Some(8), b".x\r\n", false),
+            (
+                b"a\n.\nMAIL FROM:<x@y>\r\n",
+                None,
+                b"a\n.\nMAIL FROM:<x@y>\r\n",
+                true,
+            ),
+            (b"a\n.\r\nb\r\n.\r\n", Some(11), b"a\n.\r\nb\r\n", true),
+            (b"a\r.\r\nb\r\n.\r\n", Some(11), b"a\r.\r\nb\r\n", true),
+            (b"a\r\n.\rx\r\n.\r\n", Some(11), b"a\r\n\rx\r\n", true),
+            (b"a\r\n.\n", None, b"a\r\n\n", true),
+        ];
+        for (input, end, body, tainted) in cases {
+            let got = run(input);
+            assert_eq!(
+                got,
+                (*end, body.to_vec(), *tainted),
+                "{:?}",
+                String::from_utf8_lossy(input)
+            );
+        }
+    }
+
+    #[test]
+    fn oversized_is_flagged_and_truncated() {
+        let mut r = DataReceiver::new(4);
+        let mut out = Vec::new();
+        assert_eq!(r.feed(b"123456\r\n.\r\n", &mut out), Some(11));
+        assert!(r.oversized && out.len() == 4);
+    }
+
+    #[test]
+    fn bdat_line_endings() {
+        let mut c = LineEndingCheck::default();
+        c.feed(b"a\r");
+        c.feed(b"\nb\r\n");
+        c.finish();
+        assert!(!c.tainted);
+        for bad in [&b"a\nb"[..], b"a\rb", b"a\r"] {
+            let mut c = LineEndingCheck::default();
+            c.feed(bad);
+            c.finish();
+            assert!(c.tainted, "{bad:?}");
+        }
+    }
+
+    proptest! {
+        /// Feeding in arbitrary pieces gives the same result as feeding at once, and
+        /// clean CRLF text with a stuffed dot round-trips.
+        #[test]
+        fn split_feeding_is_equivalent(body in proptest::collection::vec(
+            prop_oneof![Just(b'\r'), Just(b'\n'), Just(b'.'), Just(b'a')], 0..64),
+            cut in 0usize..64) {
+            let mut input = body.clone();
+            input.extend_from_slice(b"\r\n.\r\n");
+            let whole = run(&input);
+            let cut = cut.min(input.len());
+            let mut r = DataReceiver::new(1 << 20);
+            let mut out = Vec::new();
+            let first = r.feed(&input[..cut], &mut out);
+            let got = match first {
+                Some(n) => Some(n),
+                None => r.feed(&input[cut..], &mut out).map(|n| n + cut),
+            };
+            prop_assert_eq!((got, out, r.tainted), whole.clone());
+            if !whole.2 {
+                // Untainted: the end found must be a real CRLF.CRLF.
+                let n = whole.0.unwrap();
+                prop_assert!(n == 3 && input.starts_with(b".\r\n") || input[..n].ends_with(b"\r\n.\r\n"));
+            }
+        }
+    }
+}

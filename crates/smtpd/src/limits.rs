@@ -1,0 +1,100 @@
+//! Per-address limits shared by all sessions: simultaneous sessions, and AUTH
+//! failures (after too many, AUTH from that address is refused for a pause).
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// Most simultaneous sessions from one address.
+pub const MAX_SESSIONS_PER_IP: usize = 50;
+/// AUTH failures from one address within [`AUTH_FAILURE_WINDOW`] before a pause.
+pub const MAX_AUTH_FAILURES_PER_IP: u32 = 10;
+/// Window (and pause) for AUTH failures.
+pub const AUTH_FAILURE_WINDOW: Duration = Duration::from_secs(300);
+
+/// Shared counters.
+#[derive(Default)]
+pub struct Limits {
+    sessions: Mutex<HashMap<IpAddr, usize>>,
+    auth_failures: Mutex<HashMap<IpAddr, (u32, Instant)>>,
+}
+
+/// Holds one session slot; released on drop.
+pub struct SessionSlot<'a> {
+    limits: &'a Limits,
+    ip: IpAddr,
+}
+
+impl Limits {
+    /// Takes a session slot for `ip`, or `None` when it has too many.
+    pub fn open_session(&self, ip: IpAddr) -> Option<SessionSlot<'_>> {
+        let mut s = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
+        let n = s.entry(ip).or_insert(0);
+        if *n >= MAX_SESSIONS_PER_IP {
+            return None;
+        }
+        *n += 1;
+        Some(SessionSlot { limits: self, ip })
+    }
+
+    /// Records a failed AUTH from `ip`.
+    pub fn auth_failed(&self, ip: IpAddr) {
+        let mut f = self.auth_failures.lock().unwrap_or_else(|e| e.into_inner());
+        let now = Instant::now();
+        let e = f.entry(ip).or_insert((0, now));
+        if now.duration_since(e.1) > AUTH_FAILURE_WINDOW {
+            *e = (0, now);
+        }
+        e.0 += 1;
+        if f.len() > 100_000 {
+            f.retain(|_, (_, t)| now.duration_since(*t) <= AUTH_FAILURE_WINDOW);
+        }
+    }
+
+    /// Whether AUTH from `ip` is paused after too many failures.
+    pub fn auth_blocked(&self, ip: IpAddr) -> bool {
+        let f = self.auth_failures.lock().unwrap_or_else(|e| e.into_inner());
+        f.get(&ip).is_some_and(|(n, t)| {
+            *n >= MAX_AUTH_FAILURES_PER_IP && t.elapsed() <= AUTH_FAILURE_WINDOW
+        })
+    }
+}
+
+impl Drop for SessionSlot<'_> {
+    fn drop(&mut self) {
+        let mut s = self
+            .limits
+            .sessions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = s.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                s.remove(&self.ip);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slots_and_auth_pause() {
+        let l = Limits::default();
+        let ip: IpAddr = "192.0.2.1".parse().unwrap();
+        let slots: Vec<_> = (0..MAX_SESSIONS_PER_IP)
+            .map(|_| l.open_session(ip).unwrap())
+            .collect();
+        assert!(l.open_session(ip).is_none());
+        drop(slots);
+        assert!(l.open_session(ip).is_some());
+        for _ in 0..MAX_AUTH_FAILURES_PER_IP {
+            assert!(!l.auth_blocked(ip));
+            l.auth_failed(ip);
+        }
+        assert!(l.auth_blocked(ip));
+    }
+}
