@@ -14,9 +14,6 @@ use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::view;
 
-const DEFAULT_LIMIT: usize = 100;
-const MAX_LIMIT: usize = 1000;
-
 /// Query parameters.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -67,22 +64,7 @@ pub async fn list_events(
         })
         .transpose()?;
     let since = q.since.as_deref().map(parse_time).transpose()?;
-    let after_seq = q
-        .cursor
-        .as_deref()
-        .map(|c| {
-            c.parse::<i64>()
-                .map_err(|_| ApiError::invalid("invalid_cursor", "cursor", "invalid cursor"))
-        })
-        .transpose()?;
-    let limit = q.limit.unwrap_or(DEFAULT_LIMIT);
-    if !(1..=MAX_LIMIT).contains(&limit) {
-        return Err(ApiError::invalid(
-            "invalid_limit",
-            "limit",
-            format!("limit must be 1–{MAX_LIMIT}"),
-        ));
-    }
+    let (after_seq, limit) = view::page(q.cursor.as_deref(), q.limit)?;
     let filter = EventFilter {
         tenant_id: caller.tenant_id.clone(),
         message_id: q.message_id,
@@ -98,9 +80,7 @@ pub async fn list_events(
         .list_events(filter)
         .await
         .map_err(|e| ApiError::unavailable(&e))?;
-    let next = (events.len() == limit)
-        .then(|| events.last().map(|e| e.seq.to_string()))
-        .flatten();
+    let next = view::next_cursor(events.iter().map(|e| e.seq), limit);
     Ok(Json(json!({
         "events": events.iter().map(|e| view::event(e, &keys)).collect::<Vec<_>>(),
         "next_cursor": next,

@@ -21,9 +21,8 @@ pub mod messages;
 pub mod suppressions;
 mod view;
 
-use std::collections::HashSet;
 use std::future::Future;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -38,18 +37,12 @@ pub struct AppState {
     pub services: Arc<Services>,
     /// The delivery engine (accepted mail is handed to it).
     pub engine: Arc<Engine>,
-    /// `(tenant, domain)` pairs known to be registered (positive cache).
-    registered: Arc<RwLock<HashSet<(String, String)>>>,
 }
 
 impl AppState {
     /// State over running services.
     pub fn new(services: Arc<Services>, engine: Arc<Engine>) -> Self {
-        AppState {
-            services,
-            engine,
-            registered: Arc::default(),
-        }
+        AppState { services, engine }
     }
 }
 

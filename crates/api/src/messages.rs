@@ -32,21 +32,8 @@ pub async fn send(
     headers: HeaderMap,
     ApiJson(req): ApiJson<SendRequest>,
 ) -> Result<Response, ApiError> {
-    caller.require(Scope::Send)?;
-    idempotent(&state, &caller, &headers, async {
-        let composed = compose::compose(&req, &state.services.config.delivery.ehlo_name)?;
-        check_domain(
-            &state,
-            &caller.tenant_id,
-            &composed.submission.from_domain,
-            "from",
-        )
-        .await?;
-        Ok((
-            StatusCode::ACCEPTED,
-            vec![composed.submission],
-            composed.response,
-        ))
+    send_one(&state, &caller, &headers, "from", |ehlo| {
+        compose::compose(&req, ehlo)
     })
     .await
 }
@@ -58,14 +45,29 @@ pub async fn send_raw(
     headers: HeaderMap,
     ApiJson(req): ApiJson<RawRequest>,
 ) -> Result<Response, ApiError> {
+    send_one(&state, &caller, &headers, "data.From", |ehlo| {
+        compose::compose_raw(&req, ehlo)
+    })
+    .await
+}
+
+/// One message: compose (with the Message-ID domain), check that the From domain
+/// (reported as `from_field`) is registered, accept.
+async fn send_one(
+    state: &AppState,
+    caller: &Caller,
+    headers: &HeaderMap,
+    from_field: &str,
+    compose: impl FnOnce(&str) -> Result<Composed, ApiError>,
+) -> Result<Response, ApiError> {
     caller.require(Scope::Send)?;
-    idempotent(&state, &caller, &headers, async {
-        let composed = compose::compose_raw(&req, &state.services.config.delivery.ehlo_name)?;
+    idempotent(state, caller, headers, async {
+        let composed = compose(&state.services.config.delivery.ehlo_name)?;
         check_domain(
-            &state,
+            state,
             &caller.tenant_id,
             &composed.submission.from_domain,
-            "data.From",
+            from_field,
         )
         .await?;
         Ok((
@@ -152,18 +154,9 @@ async fn check_domain(
     domain: &str,
     field: &str,
 ) -> Result<(), ApiError> {
-    let key = (tenant_id.to_string(), domain.to_string());
-    if state.registered.read().is_ok_and(|s| s.contains(&key)) {
-        return Ok(());
-    }
-    match state.services.store.get_domain(tenant_id, domain).await {
-        Ok(Some(_)) => {
-            if let Ok(mut s) = state.registered.write() {
-                s.insert(key);
-            }
-            Ok(())
-        }
-        Ok(None) => Err(ApiError::invalid(
+    match state.services.domain_registered(tenant_id, domain).await {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(ApiError::invalid(
             "domain_not_registered",
             field,
             "the From domain is not registered; add it with POST /v1/domains or `postwerk domains add`",

@@ -141,31 +141,14 @@ pub async fn list(
         .map(|e| parse_email(e, "email"))
         .transpose()?
         .map(|a| keys.blind_index(&a.normalized()));
-    let after = q
-        .cursor
-        .as_deref()
-        .map(|c| {
-            c.parse::<i64>()
-                .map_err(|_| ApiError::invalid("invalid_cursor", "cursor", "invalid cursor"))
-        })
-        .transpose()?;
-    let limit = q.limit.unwrap_or(100);
-    if !(1..=1000).contains(&limit) {
-        return Err(ApiError::invalid(
-            "invalid_limit",
-            "limit",
-            "limit must be 1–1000",
-        ));
-    }
+    let (after, limit) = view::page(q.cursor.as_deref(), q.limit)?;
     let entries = state
         .services
         .store
         .list_suppressions(&caller.tenant_id, hash, after, limit)
         .await
         .map_err(|e| ApiError::unavailable(&e))?;
-    let next = (entries.len() == limit)
-        .then(|| entries.last().map(|e| e.seq.to_string()))
-        .flatten();
+    let next = view::next_cursor(entries.iter().map(|e| e.seq), limit);
     Ok(Json(json!({
         "suppressions": entries.iter().map(|e| entry_json(&keys, e)).collect::<Vec<_>>(),
         "next_cursor": next,

@@ -6,6 +6,8 @@ use postwerk_store::model::EventRecord;
 use postwerk_store::vault::TenantKeys;
 use serde_json::{Value, json};
 
+use crate::error::ApiError;
+
 /// RFC 3339 time from Unix milliseconds.
 pub fn time(ms: i64) -> Option<String> {
     chrono::DateTime::from_timestamp_millis(ms)
@@ -47,4 +49,32 @@ pub fn event(e: &EventRecord, keys: &TenantKeys) -> Value {
         }
     }
     v
+}
+
+/// Parses the `cursor` and `limit` of a paginated list (limit 1–1000, default 100).
+pub fn page(cursor: Option<&str>, limit: Option<usize>) -> Result<(Option<i64>, usize), ApiError> {
+    let after = cursor
+        .map(|c| {
+            c.parse::<i64>()
+                .map_err(|_| ApiError::invalid("invalid_cursor", "cursor", "invalid cursor"))
+        })
+        .transpose()?;
+    let limit = limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::invalid(
+            "invalid_limit",
+            "limit",
+            "limit must be 1–1000",
+        ));
+    }
+    Ok((after, limit))
+}
+
+/// The cursor of the next page: the last sequence number when the page is full.
+pub fn next_cursor(
+    seqs: impl DoubleEndedIterator<Item = i64> + ExactSizeIterator,
+    limit: usize,
+) -> Option<String> {
+    let full = seqs.len() == limit;
+    seqs.last().filter(|_| full).map(|s| s.to_string())
 }

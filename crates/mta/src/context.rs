@@ -1,8 +1,9 @@
 //! The shared services every front door and the delivery engine use: the store, the
 //! key ring, the configuration and this node's identity.
 
+use std::collections::HashSet;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use postwerk_core::config::Config;
 use postwerk_core::id::{new_id, random_token};
@@ -40,6 +41,8 @@ pub struct Services {
     pub config: Arc<Config>,
     /// This node's stable identity (leases are taken in its name).
     pub node_id: String,
+    /// `(tenant, domain)` pairs known to be registered (positive answers only).
+    registered: RwLock<HashSet<(String, String)>>,
 }
 
 impl Services {
@@ -57,6 +60,7 @@ impl Services {
             keys: KeyRing::new(master),
             config: Arc::new(config),
             node_id,
+            registered: RwLock::default(),
         })
     }
 
@@ -71,6 +75,24 @@ impl Services {
             .await?
             .ok_or(ServiceError::UnknownTenant)?;
         Ok(self.keys.unwrap(&tenant.id, &tenant.wrapped_key)?)
+    }
+
+    /// True when `domain` is registered for the tenant (a sending domain). Positive
+    /// answers are cached: the hot path of every front door asks this per message.
+    pub async fn domain_registered(
+        &self,
+        tenant_id: &str,
+        domain: &str,
+    ) -> Result<bool, StoreError> {
+        let key = (tenant_id.to_string(), domain.to_string());
+        if self.registered.read().is_ok_and(|s| s.contains(&key)) {
+            return Ok(true);
+        }
+        let found = self.store.get_domain(tenant_id, domain).await?.is_some();
+        if found && let Ok(mut s) = self.registered.write() {
+            s.insert(key);
+        }
+        Ok(found)
     }
 
     /// The tenant called `name`, created with a fresh data key if it does not exist.

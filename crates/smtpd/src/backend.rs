@@ -1,16 +1,14 @@
 //! What a session needs from the rest of Postwerk, as a trait so that session tests
 //! run without a store: check credentials, check a From domain, commit a message.
 
-use std::collections::HashSet;
 use std::future::Future;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 use postwerk_core::model::Scope;
 use postwerk_mta::accept::{self, Submission};
 use postwerk_mta::apikeys::{self, KeyError};
 use postwerk_mta::context::Services;
 use postwerk_mta::engine::Engine;
-use postwerk_store::Store;
 
 use crate::message::Identity;
 
@@ -58,34 +56,12 @@ pub trait Backend: Send + Sync + 'static {
 pub struct ServiceBackend {
     services: Arc<Services>,
     engine: Arc<Engine>,
-    registered: RwLock<HashSet<(String, String)>>,
 }
 
 impl ServiceBackend {
     /// Wraps the running services.
     pub fn new(services: Arc<Services>, engine: Arc<Engine>) -> Self {
-        ServiceBackend {
-            services,
-            engine,
-            registered: RwLock::new(HashSet::new()),
-        }
-    }
-
-    async fn domain_registered(&self, tenant_id: &str, domain: &str) -> Result<bool, SubmitError> {
-        let key = (tenant_id.to_string(), domain.to_string());
-        if self.registered.read().is_ok_and(|s| s.contains(&key)) {
-            return Ok(true);
-        }
-        match self.services.store.get_domain(tenant_id, domain).await {
-            Ok(Some(_)) => {
-                if let Ok(mut s) = self.registered.write() {
-                    s.insert(key);
-                }
-                Ok(true)
-            }
-            Ok(None) => Ok(false),
-            Err(_) => Err(SubmitError::Unavailable),
-        }
+        ServiceBackend { services, engine }
     }
 }
 
@@ -107,10 +83,12 @@ impl Backend for ServiceBackend {
     }
 
     async fn submit(&self, tenant_id: &str, submission: Submission) -> Result<(), SubmitError> {
-        if !self
+        let registered = self
+            .services
             .domain_registered(tenant_id, &submission.from_domain)
-            .await?
-        {
+            .await
+            .map_err(|_| SubmitError::Unavailable)?;
+        if !registered {
             return Err(SubmitError::DomainNotRegistered);
         }
         let mut batch = [submission];
