@@ -1235,19 +1235,7 @@ mod scenarios {
             .await
             .expect("get")
             .expect("message");
-        let state: Vec<(&str, RecipientStatus, i64, Option<i64>, i64)> = m
-            .recipients
-            .iter()
-            .map(|r| {
-                (
-                    r.id.as_str(),
-                    r.status,
-                    r.attempts,
-                    r.next_attempt_at,
-                    r.updated_at,
-                )
-            })
-            .collect();
+        let state = recipient_states(&m);
         assert_eq!(
             state,
             [
@@ -1867,19 +1855,7 @@ mod scenarios {
             .await
             .expect("get")
             .expect("message");
-        let state: Vec<(&str, RecipientStatus, i64, Option<i64>, i64)> = got
-            .recipients
-            .iter()
-            .map(|r| {
-                (
-                    r.id.as_str(),
-                    r.status,
-                    r.attempts,
-                    r.next_attempt_at,
-                    r.updated_at,
-                )
-            })
-            .collect();
+        let state = recipient_states(&got);
         assert_eq!(
             state,
             [
@@ -2319,4 +2295,20 @@ mod scenarios {
             [1_002, 1_003]
         );
     }
+}
+
+/// `(id, status, attempts, next attempt, updated)` of each recipient, in order.
+fn recipient_states(m: &MessageRecord) -> Vec<(&str, RecipientStatus, i64, Option<i64>, i64)> {
+    m.recipients
+        .iter()
+        .map(|r| {
+            (
+                r.id.as_str(),
+                r.status,
+                r.attempts,
+                r.next_attempt_at,
+                r.updated_at,
+            )
+        })
+        .collect()
 }
