@@ -195,21 +195,8 @@ pub fn compose(req: &SendRequest, ehlo_name: &str) -> Result<Composed, ApiError>
     };
     let content = mime::render(&parts).map_err(mime_error)?;
     check_size(content.len())?;
-    let meta = MessageMeta {
-        subject: Some(subject),
-        from: Some(from.address.to_string()),
-        tags,
-        metadata,
-    };
-    Ok(finish(
-        id,
-        stream,
-        from.address.domain().to_string(),
-        content,
-        None,
-        meta,
-        recipients,
-    ))
+    let meta = message_meta(&from, Some(subject), tags, metadata);
+    Ok(finish(id, stream, &from, content, None, meta, recipients))
 }
 
 /// Validates a raw send: the message must have a From header whose domain the
@@ -254,16 +241,11 @@ pub fn compose_raw(req: &RawRequest, ehlo_name: &str) -> Result<Composed, ApiErr
     let id = new_id("msg");
     add_missing_ids(&mut message, header_end, &id, ehlo_name);
     let subject = header_value(&message, "subject");
-    let meta = MessageMeta {
-        subject,
-        from: Some(from.address.to_string()),
-        tags,
-        metadata,
-    };
+    let meta = message_meta(&from, subject, tags, metadata);
     Ok(finish(
         id,
         stream,
-        from.address.domain().to_string(),
+        &from,
         message,
         Some(mail_from),
         meta,
@@ -271,10 +253,24 @@ pub fn compose_raw(req: &RawRequest, ehlo_name: &str) -> Result<Composed, ApiErr
     ))
 }
 
+fn message_meta(
+    from: &Mailbox,
+    subject: Option<String>,
+    tags: Vec<String>,
+    metadata: Map<String, Value>,
+) -> MessageMeta {
+    MessageMeta {
+        subject,
+        from: Some(from.address.to_string()),
+        tags,
+        metadata,
+    }
+}
+
 fn finish(
     id: String,
     stream: String,
-    from_domain: String,
+    from: &Mailbox,
     content: Vec<u8>,
     mail_from: Option<Address>,
     meta: MessageMeta,
@@ -292,7 +288,7 @@ fn finish(
         submission: Submission {
             id,
             stream,
-            from_domain,
+            from_domain: from.address.domain().to_string(),
             content,
             mail_from,
             meta,
