@@ -14,7 +14,7 @@ use std::time::Duration;
 use serde::{Deserialize, Deserializer, Serialize};
 
 mod smtp;
-pub use smtp::{SmtpConfig, SubmissionConfig, TrustedNetwork, parse_cidr};
+pub use smtp::{InboundConfig, SmtpConfig, SubmissionConfig, TrustedNetwork, parse_cidr};
 
 /// Why a configuration was refused. The message names the key (and line, for files).
 #[derive(Debug, thiserror::Error)]
@@ -265,6 +265,21 @@ impl Config {
                     "unknown stream (use transactional or broadcast)",
                 ));
             }
+        }
+        let inbound = &self.smtp.inbound;
+        for (i, a) in inbound.feedback_addresses.iter().enumerate() {
+            if crate::address::Address::parse(a).is_err() {
+                return Err(invalid(
+                    &format!("smtp.inbound.feedback_addresses[{i}]"),
+                    "must be an email address",
+                ));
+            }
+        }
+        if inbound.max_message_bytes == 0 {
+            return Err(invalid(
+                "smtp.inbound.max_message_bytes",
+                "must be at least 1",
+            ));
         }
         Ok(())
     }
@@ -561,6 +576,29 @@ nameservers = ["127.0.0.1:5353"]
             .to_string();
         assert!(err.contains("trusted[0].cidr"), "{err}");
         assert_eq!(parse_cidr("::1"), Some(("::1".parse().unwrap(), 128)));
+    }
+
+    #[test]
+    fn smtp_inbound_section() {
+        let c = Config::from_toml("", []).unwrap();
+        assert_eq!(c.smtp.inbound.listen.to_string(), "127.0.0.1:2525");
+        assert!(c.smtp.inbound.enabled && c.smtp.inbound.feedback_addresses.is_empty());
+        let c = Config::from_toml(
+            "",
+            [(
+                "POSTWERK_SMTP_INBOUND_FEEDBACK_ADDRESSES".to_string(),
+                "fbl@b.example.com, abuse@b.example.com".to_string(),
+            )],
+        )
+        .unwrap();
+        assert_eq!(
+            c.smtp.inbound.feedback_addresses,
+            ["fbl@b.example.com", "abuse@b.example.com"]
+        );
+        let err = Config::from_toml("[smtp.inbound]\nfeedback_addresses = [\"nope\"]\n", [])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("feedback_addresses[0]"), "{err}");
     }
 
     #[test]

@@ -118,6 +118,12 @@ string_enum! {
         Expired => "expired",
         /// Not sent because the address is suppressed.
         Suppressed => "suppressed",
+        /// The recipient (or their provider's feedback loop) reported the message as
+        /// spam; the address is suppressed for the stream.
+        Complained => "complained",
+        /// An automatic reply (RFC 3834: vacation, out of office) came back. Not a
+        /// bounce: the recipient's status is unchanged.
+        Autoreply => "autoreply",
     }
 }
 

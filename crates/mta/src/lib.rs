@@ -24,6 +24,7 @@ pub mod job;
 pub mod outcome;
 pub mod queue;
 pub mod rawmsg;
+pub mod report;
 pub mod resolve;
 pub mod smtp;
 pub mod suppressions;

@@ -136,6 +136,15 @@ pub trait Store: Send + Sync {
         updates: Vec<DeliveryUpdate>,
     ) -> impl Future<Output = StoreResult<()>> + Send;
 
+    /// A recipient by id alone (reports name it through VERP); `None` if unknown.
+    fn find_recipient(
+        &self,
+        recipient_id: &str,
+    ) -> impl Future<Output = StoreResult<Option<RecipientRef>>> + Send;
+    /// Appends a report's event and, if the recipient is `delivered` and the update
+    /// says so, changes its status, atomically. Leases and attempts are untouched.
+    fn record_report(&self, update: ReportUpdate) -> impl Future<Output = StoreResult<()>> + Send;
+
     /// Adds an address to a tenant's suppression list. An entry is unique per
     /// (tenant, `rcpt_hash`, `stream`), `None` (every stream) being a scope of its
     /// own. Returns `true` if it was added, `false` if that entry already existed
@@ -283,6 +292,12 @@ impl Store for AnyStore {
     }
     async fn record_deliveries(&self, updates: Vec<DeliveryUpdate>) -> StoreResult<()> {
         dispatch!(self.record_deliveries(updates))
+    }
+    async fn find_recipient(&self, recipient_id: &str) -> StoreResult<Option<RecipientRef>> {
+        dispatch!(self.find_recipient(recipient_id))
+    }
+    async fn record_report(&self, update: ReportUpdate) -> StoreResult<()> {
+        dispatch!(self.record_report(update))
     }
     async fn add_suppression(&self, s: SuppressionRecord) -> StoreResult<bool> {
         dispatch!(self.add_suppression(s))

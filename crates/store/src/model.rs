@@ -258,6 +258,48 @@ pub struct RecipientRecord {
     pub updated_at: i64,
 }
 
+/// A recipient found by id alone, with its message's tenant and stream: what is
+/// needed to apply a report (DSN, ARF, auto-reply) that names it through VERP.
+#[derive(Debug, Clone)]
+pub struct RecipientRef {
+    /// `rcpt_…`.
+    pub id: String,
+    /// The message.
+    pub message_id: String,
+    /// Owning tenant.
+    pub tenant_id: String,
+    /// The message's stream.
+    pub stream: String,
+    /// Blind index.
+    pub rcpt_hash: Vec<u8>,
+    /// Sealed address (`rcpt:<id>`).
+    pub address_enc: Vec<u8>,
+    /// Current status.
+    pub status: RecipientStatus,
+}
+
+/// What a report that arrived after delivery records for one recipient.
+#[derive(Debug, Clone)]
+pub struct ReportUpdate {
+    /// `rcpt_…`.
+    pub recipient_id: String,
+    /// The message.
+    pub message_id: String,
+    /// Owning tenant.
+    pub tenant_id: String,
+    /// Blind index (copied to the event).
+    pub rcpt_hash: Vec<u8>,
+    /// The event appended.
+    pub event: EventType,
+    /// The status the recipient takes if it is `delivered` now (a bounce after the
+    /// receiving server had accepted the message); `None` leaves the status alone.
+    pub status_if_delivered: Option<RecipientStatus>,
+    /// When the report arrived.
+    pub at: i64,
+    /// Sealed JSON details, context `event:<recipient id>`.
+    pub detail_enc: Vec<u8>,
+}
+
 /// A stored message with its recipients and events.
 #[derive(Debug, Clone)]
 pub struct MessageRecord {

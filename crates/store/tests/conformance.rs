@@ -159,6 +159,7 @@ conformance! {
     suppressions => sqlite_suppressions, postgres_suppressions;
     suppression_lookup_of_a_large_batch =>
         sqlite_suppression_lookup_of_a_large_batch, postgres_suppression_lookup_of_a_large_batch;
+    reports_after_delivery => sqlite_reports_after_delivery, postgres_reports_after_delivery;
 }
 
 // ---------------------------------------------------------------------------------
@@ -1182,6 +1183,106 @@ mod scenarios {
         assert_eq!(c.content_enc.as_deref(), Some(b"content:msg_2".as_slice()));
         assert_eq!(c.mail_from_enc, None);
         assert!(s.load_content("msg_missing").await.expect("load").is_none());
+    }
+
+    /// Reports (DSN, ARF, auto-reply) find a recipient by id alone and append an
+    /// event; a bounce turns `delivered` into `bounced` but touches no other status,
+    /// attempt count or lease.
+    pub async fn reports_after_delivery(s: AnyStore) {
+        s.accept(batch(vec![message("ten_a", "msg_1", 1_000, &["r1", "r2"])]))
+            .await
+            .expect("accept");
+        assert!(s.find_recipient("nope").await.expect("find").is_none());
+        let found = s.find_recipient("r1").await.expect("find").expect("r1");
+        assert_eq!(
+            (
+                found.message_id.as_str(),
+                found.tenant_id.as_str(),
+                found.stream.as_str(),
+                found.status
+            ),
+            ("msg_1", "ten_a", "transactional", RecipientStatus::Queued)
+        );
+        assert_eq!(
+            (found.rcpt_hash, found.address_enc),
+            (hash("r1"), b"addr:r1".to_vec())
+        );
+        s.claim_due("node-a", 1_000, 2_000, 10)
+            .await
+            .expect("claim");
+        s.record_deliveries(vec![update(
+            "ten_a",
+            "msg_1",
+            "r1",
+            RecipientStatus::Delivered,
+            None,
+            1_100,
+        )])
+        .await
+        .expect("record");
+        let report = |rcpt: &str, event, status, at| ReportUpdate {
+            recipient_id: rcpt.into(),
+            message_id: "msg_1".into(),
+            tenant_id: "ten_a".into(),
+            rcpt_hash: hash(rcpt),
+            event,
+            status_if_delivered: status,
+            at,
+            detail_enc: format!("report:{rcpt}:{at}").into_bytes(),
+        };
+        // An auto-reply leaves the status; a bounce of a delivered recipient changes
+        // it; a bounce of a queued (leased) recipient does not.
+        s.record_report(report("r1", EventType::Autoreply, None, 1_200))
+            .await
+            .expect("autoreply");
+        s.record_report(report(
+            "r1",
+            EventType::Bounced,
+            Some(RecipientStatus::Bounced),
+            1_300,
+        ))
+        .await
+        .expect("bounce");
+        s.record_report(report(
+            "r2",
+            EventType::Bounced,
+            Some(RecipientStatus::Bounced),
+            1_400,
+        ))
+        .await
+        .expect("bounce of queued");
+        let m = s
+            .get_message("ten_a", "msg_1")
+            .await
+            .expect("get")
+            .expect("message");
+        assert_eq!(
+            recipient_states(&m),
+            [
+                ("r1", RecipientStatus::Bounced, 1, None, 1_300),
+                ("r2", RecipientStatus::Queued, 0, Some(1_000), 1_000),
+            ]
+        );
+        let kinds: Vec<_> = m
+            .events
+            .iter()
+            .map(|e| (e.recipient_id.as_str(), e.event_type, e.detail_enc.clone()))
+            .collect();
+        assert_eq!(
+            kinds[kinds.len() - 3..],
+            [
+                ("r1", EventType::Autoreply, Some(b"report:r1:1200".to_vec())),
+                ("r1", EventType::Bounced, Some(b"report:r1:1300".to_vec())),
+                ("r2", EventType::Bounced, Some(b"report:r2:1400".to_vec())),
+            ]
+        );
+        // The lease taken by the claim is still there: r2 is not due again.
+        assert!(
+            s.claim_due("node-b", 1_500, 3_000, 10)
+                .await
+                .expect("claim")
+                .is_empty()
+        );
     }
 
     pub async fn record_deliveries(s: AnyStore) {

@@ -15,6 +15,42 @@ use super::{de_duration, ser_duration};
 pub struct SmtpConfig {
     /// Message submission for applications (RFC 6409).
     pub submission: SubmissionConfig,
+    /// The inbound MX for bounces (DSNs), feedback-loop reports and auto-replies.
+    pub inbound: InboundConfig,
+}
+
+/// `[smtp.inbound]`: the MX of the bounce domain. It accepts mail only for VERP
+/// return paths (`b+<recipient id>-<tag>@…` with a valid tag) and the configured
+/// feedback addresses, and turns DSNs, ARF reports and auto-replies into events;
+/// anything else gets `550 5.1.1` (no open relay). STARTTLS uses the submission
+/// certificate.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct InboundConfig {
+    /// Start the inbound listener. Default `true`.
+    pub enabled: bool,
+    /// Listener. Default `127.0.0.1:2525` (production: port 25 of the bounce MX).
+    pub listen: SocketAddr,
+    /// Addresses registered with mailbox providers' feedback loops (ARF reports are
+    /// sent there), e.g. `["fbl@bounces.example.com"]`. Default none.
+    pub feedback_addresses: Vec<String>,
+    /// Largest report in bytes (reports quote the original message). Default 10 MiB.
+    pub max_message_bytes: usize,
+    /// A session idle this long is closed with `421 4.4.2`. Default `2m`.
+    #[serde(deserialize_with = "de_duration", serialize_with = "ser_duration")]
+    pub idle_timeout: Duration,
+}
+
+impl Default for InboundConfig {
+    fn default() -> Self {
+        InboundConfig {
+            enabled: true,
+            listen: SocketAddr::from(([127, 0, 0, 1], 2525)),
+            feedback_addresses: Vec::new(),
+            max_message_bytes: 10 << 20,
+            idle_timeout: Duration::from_secs(120),
+        }
+    }
 }
 
 /// `[smtp.submission]`: SMTP submission with STARTTLS and implicit TLS. Clients

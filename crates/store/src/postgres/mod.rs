@@ -605,6 +605,36 @@ impl PgStore {
         tx.commit().await.map_err(pg(OP))
     }
 
+    async fn record_report_tx(&self, u: &ReportUpdate) -> PgResult<()> {
+        const OP: &str = "record_report";
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(pg(OP))?;
+        if let Some(status) = u.status_if_delivered {
+            let update = tx
+                .prepare_cached(
+                    "UPDATE recipients SET status = $2, updated_at = $3 \
+                     WHERE id = $1 AND status = 'delivered'",
+                )
+                .await
+                .map_err(pg(OP))?;
+            tx.execute(&update, &[&u.recipient_id, &status.as_str(), &u.at])
+                .await
+                .map_err(pg(OP))?;
+        }
+        let mut events = EventColumns::default();
+        events.push(
+            &u.tenant_id,
+            &u.message_id,
+            &u.recipient_id,
+            &u.rcpt_hash,
+            u.event,
+            u.at,
+            Some(u.detail_enc.as_slice()),
+        );
+        events.append(&tx, OP).await?;
+        tx.commit().await.map_err(pg(OP))
+    }
+
     async fn get_message_q(&self, tenant_id: &str, id: &str) -> PgResult<Option<MessageRecord>> {
         const OP: &str = "get_message";
         let client = self.client().await?;
@@ -1130,6 +1160,33 @@ impl Store for PgStore {
     async fn record_deliveries(&self, updates: Vec<DeliveryUpdate>) -> StoreResult<()> {
         let updates = &updates;
         retrying(|| self.record_deliveries_tx(updates)).await
+    }
+
+    async fn find_recipient(&self, recipient_id: &str) -> StoreResult<Option<RecipientRef>> {
+        retrying(|| async move {
+            let sql = "SELECT r.message_id, r.tenant_id, m.stream, r.rcpt_hash, r.address_enc, r.status \
+                       FROM recipients r JOIN messages m ON m.id = r.message_id WHERE r.id = $1";
+            let Some(r) = self.one_opt("find_recipient", sql, &[&recipient_id]).await? else {
+                return Ok(None);
+            };
+            Ok(Some(RecipientRef {
+                id: recipient_id.to_string(),
+                message_id: col(&r, "message_id")?,
+                tenant_id: col(&r, "tenant_id")?,
+                stream: col(&r, "stream")?,
+                rcpt_hash: col(&r, "rcpt_hash")?,
+                address_enc: col(&r, "address_enc")?,
+                status: col::<&str>(&r, "status")?
+                    .parse::<RecipientStatus>()
+                    .map_err(|_| corrupt("recipient status"))?,
+            }))
+        })
+        .await
+    }
+
+    async fn record_report(&self, update: ReportUpdate) -> StoreResult<()> {
+        let update = &update;
+        retrying(|| self.record_report_tx(update)).await
     }
 
     async fn add_suppression(&self, s: SuppressionRecord) -> StoreResult<bool> {

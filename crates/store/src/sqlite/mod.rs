@@ -530,6 +530,68 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn find_recipient(&self, recipient_id: &str) -> StoreResult<Option<RecipientRef>> {
+        let id = recipient_id.to_string();
+        self.read(move |c| {
+            let row = c
+                .prepare_cached(
+                    "SELECT r.message_id, r.tenant_id, m.stream, r.rcpt_hash, r.address_enc, r.status \
+                     FROM recipients r JOIN messages m ON m.id = r.message_id WHERE r.id = ?1",
+                )
+                .and_then(|mut s| {
+                    s.query_row([&id], |r| {
+                        Ok((
+                            RecipientRef {
+                                id: id.clone(),
+                                message_id: r.get(0)?,
+                                tenant_id: r.get(1)?,
+                                stream: r.get(2)?,
+                                rcpt_hash: r.get(3)?,
+                                address_enc: r.get(4)?,
+                                status: RecipientStatus::Queued,
+                            },
+                            r.get::<_, String>(5)?,
+                        ))
+                    })
+                    .optional()
+                })
+                .map_err(unavailable)?;
+            row.map(|(mut rec, status)| {
+                rec.status = status.parse().map_err(|_| corrupt("recipient status"))?;
+                Ok(rec)
+            })
+            .transpose()
+        })
+        .await
+    }
+
+    async fn record_report(&self, u: ReportUpdate) -> StoreResult<()> {
+        self.writer
+            .write(Durability::Fsync, move |c| {
+                if let Some(status) = u.status_if_delivered {
+                    c.prepare_cached(
+                        "UPDATE recipients SET status = ?2, updated_at = ?3 \
+                         WHERE id = ?1 AND status = 'delivered'",
+                    )
+                    .and_then(|mut st| st.execute(params![u.recipient_id, status.as_str(), u.at]))
+                    .map_err(unavailable)?;
+                }
+                insert_event_stmt(c)?
+                    .execute(params![
+                        u.tenant_id,
+                        u.message_id,
+                        u.recipient_id,
+                        u.rcpt_hash,
+                        u.event.as_str(),
+                        u.at,
+                        u.detail_enc
+                    ])
+                    .map_err(unavailable)?;
+                Ok(())
+            })
+            .await
+    }
+
     async fn add_suppression(&self, s: SuppressionRecord) -> StoreResult<bool> {
         self.writer
             .write(Durability::Fsync, move |c| {
