@@ -29,6 +29,7 @@ use crate::queue::ReadyQueue;
 use crate::resolve::MxResolver;
 use crate::smtp::{ClientConfig, SmtpClient, TlsMode};
 use crate::suppressions;
+use crate::verp;
 
 /// How long a lease on a recipient lasts; renewed every [`LEASE_RENEW`].
 const LEASE: Duration = Duration::from_secs(600);
@@ -407,8 +408,8 @@ impl Engine {
         }
     }
 
-    /// The VERP envelope sender: `b+<recipient id>-<tag>@<bounce domain>`. It names the
-    /// recipient without containing the address; the tag stops forged bounces.
+    /// The VERP envelope sender (see [`verp`]) at the bounce domain, else at the
+    /// sender's domain.
     fn verp(&self, job: &Job) -> String {
         let domain = self
             .services
@@ -423,7 +424,7 @@ impl Engine {
             .cached(&job.tenant_id)
             .map(|k| k.verp_tag(&job.recipient_id))
             .unwrap_or_default();
-        format!("b+{}-{}@{}", job.recipient_id, tag, domain)
+        verp::address(&job.recipient_id, &tag, domain)
     }
 
     async fn signed(&self, job: &Job) -> Result<Arc<Vec<u8>>, String> {

@@ -20,6 +20,7 @@ pub mod context;
 pub mod dkim;
 pub mod domains;
 pub mod engine;
+pub mod inbound;
 pub mod job;
 pub mod outcome;
 pub mod queue;
@@ -30,3 +31,4 @@ pub mod smtp;
 pub mod suppressions;
 #[doc(hidden)]
 pub mod testdns;
+pub mod verp;

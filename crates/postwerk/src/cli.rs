@@ -42,6 +42,72 @@ pub enum Command {
     /// Check the configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Read bounces, complaints and auto-replies offline.
+    #[command(subcommand)]
+    Bounce(BounceCommand),
+}
+
+/// `postwerk bounce …`.
+#[derive(Subcommand)]
+pub enum BounceCommand {
+    /// Parse a received message (DSN, ARF report, auto-reply or plain failure notice)
+    /// with the inbound MX's parser and classifier, and print one JSON line per
+    /// affected recipient: {"recipient", "reason", "hardbounce", "status", "reply",
+    /// "feedback_type", "kind"}. Exits 1 if the message is none of these.
+    Classify {
+        /// The message (RFC 5322, e.g. a saved .eml); `-` reads standard input.
+        file: PathBuf,
+    },
+}
+
+/// One line of `postwerk bounce classify`.
+#[derive(serde::Serialize)]
+struct ClassifyLine<'a> {
+    recipient: Option<&'a str>,
+    reason: postwerk_core::model::BounceReason,
+    hardbounce: bool,
+    status: Option<&'a str>,
+    reply: Option<&'a str>,
+    feedback_type: Option<&'a str>,
+    kind: postwerk_mta::report::Kind,
+}
+
+/// `postwerk bounce classify FILE`: needs no configuration or store.
+pub fn bounce(cmd: &BounceCommand) -> std::process::ExitCode {
+    use std::io::Read;
+    use std::process::ExitCode;
+    let BounceCommand::Classify { file } = cmd;
+    let read = if file.as_os_str() == "-" {
+        let mut buf = Vec::new();
+        std::io::stdin().read_to_end(&mut buf).map(|_| buf)
+    } else {
+        std::fs::read(file)
+    };
+    let raw = match read {
+        Ok(raw) => raw,
+        Err(e) => {
+            eprintln!("postwerk: cannot read {}: {e}", file.display());
+            return ExitCode::from(2);
+        }
+    };
+    let findings = postwerk_mta::report::parse(&raw);
+    if findings.is_empty() {
+        eprintln!("postwerk: not a bounce, delay notice, complaint or auto-reply");
+        return ExitCode::from(1);
+    }
+    for f in &findings {
+        let line = ClassifyLine {
+            recipient: f.recipient.as_deref(),
+            reason: f.reason,
+            hardbounce: f.hardbounce,
+            status: f.status.as_deref(),
+            reply: f.reply.as_deref(),
+            feedback_type: f.feedback_type.as_deref(),
+            kind: f.kind,
+        };
+        println!("{}", serde_json::to_string(&line).expect("serialisable"));
+    }
+    ExitCode::SUCCESS
 }
 
 /// `postwerk suppressions …`.

@@ -18,6 +18,9 @@ use cli::{Cli, Command};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Command::Bounce(b) = &cli.command {
+        return cli::bounce(b);
+    }
     init_logging();
     let config = match load_config(cli.config.as_deref()) {
         Ok(c) => c,
@@ -59,7 +62,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         Command::Keys(k) => cli::keys(k, config).await,
         Command::Domains(d) => cli::domains(d, config).await,
         Command::Suppressions(c) => cli::suppressions(c, config).await,
-        Command::Config(_) => Ok(()),
+        Command::Config(_) | Command::Bounce(_) => Ok(()),
     }
 }
 

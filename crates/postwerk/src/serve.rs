@@ -38,7 +38,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         "postwerk listening"
     );
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let smtp = start_submission(&services, &engine, &stop_rx).await?;
+    let smtp = start_smtp(&services, &engine, &stop_rx).await?;
     let state = AppState::new(services.clone(), engine.clone());
     let result = postwerk_api::serve(listener, state, shutdown_signal()).await;
     let _ = stop_tx.send(true);
@@ -52,38 +52,56 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Binds and starts the submission listeners (STARTTLS and implicit TLS) when enabled.
-/// A port that cannot be bound is logged and skipped, so the API still runs.
-async fn start_submission(
+/// Binds and starts the enabled SMTP listeners: submission (STARTTLS and implicit
+/// TLS) and the inbound MX. A port that cannot be bound is logged and skipped, so
+/// the API still runs.
+async fn start_smtp(
     services: &Arc<Services>,
     engine: &Arc<Engine>,
     stop: &tokio::sync::watch::Receiver<bool>,
 ) -> anyhow::Result<Vec<tokio::task::JoinHandle<()>>> {
-    let sub = &services.config.smtp.submission;
-    if !sub.enabled {
+    use postwerk_smtpd::Mode;
+    let smtp = &services.config.smtp;
+    if !smtp.submission.enabled && !smtp.inbound.enabled {
         return Ok(Vec::new());
     }
-    let (ctx, tls) = postwerk_smtpd::prepare(services.clone(), engine.clone())
+    let prepared = postwerk_smtpd::prepare(services.clone(), engine.clone())
         .await
-        .context("cannot prepare SMTP submission")?;
+        .context("cannot prepare the SMTP servers")?;
+    let mut listeners = Vec::new();
+    if smtp.submission.enabled {
+        let ctx = &prepared.submission;
+        listeners.push((smtp.submission.listen, Mode::StartTls, ctx, "submission"));
+        listeners.push((
+            smtp.submission.listen_tls,
+            Mode::ImplicitTls,
+            ctx,
+            "submission",
+        ));
+    }
+    if smtp.inbound.enabled {
+        listeners.push((
+            smtp.inbound.listen,
+            Mode::StartTls,
+            &prepared.inbound,
+            "inbound",
+        ));
+    }
     let mut tasks = Vec::new();
-    for (addr, mode) in [
-        (sub.listen, postwerk_smtpd::Mode::StartTls),
-        (sub.listen_tls, postwerk_smtpd::Mode::ImplicitTls),
-    ] {
+    for (addr, mode, ctx, role) in listeners {
         let listener = match tokio::net::TcpListener::bind(addr).await {
             Ok(l) => l,
             Err(e) => {
-                tracing::error!(listen = %addr, error = %e, "cannot listen for SMTP submission");
+                tracing::error!(listen = %addr, role, error = %e, "cannot listen for SMTP");
                 continue;
             }
         };
-        tracing::info!(listen = %addr, mode = ?mode, "smtp submission listening");
+        tracing::info!(listen = %addr, role, mode = ?mode, "smtp listening");
         let mut stop = stop.clone();
         tasks.push(tokio::spawn(postwerk_smtpd::run(
             listener,
             mode,
-            Some(tls.clone()),
+            Some(prepared.tls.clone()),
             ctx.clone(),
             async move {
                 let _ = stop.wait_for(|s| *s).await;

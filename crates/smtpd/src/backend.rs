@@ -4,11 +4,13 @@
 use std::future::Future;
 use std::sync::Arc;
 
+use postwerk_core::address::Address;
 use postwerk_core::model::Scope;
 use postwerk_mta::accept::{self, Submission};
 use postwerk_mta::apikeys::{self, KeyError};
 use postwerk_mta::context::Services;
 use postwerk_mta::engine::Engine;
+use postwerk_mta::inbound;
 
 use crate::message::Identity;
 
@@ -49,6 +51,20 @@ pub trait Backend: Send + Sync + 'static {
         &self,
         tenant_id: &str,
         submission: Submission,
+    ) -> impl Future<Output = Result<(), SubmitError>> + Send;
+
+    /// Inbound MX: whether mail for `rcpt` is taken (a VERP return path with a valid
+    /// tag, or a feedback address).
+    fn accepts_recipient(
+        &self,
+        rcpt: &Address,
+    ) -> impl Future<Output = Result<bool, SubmitError>> + Send;
+
+    /// Inbound MX: records what a received report says (durably, before `250`).
+    fn receive_report(
+        &self,
+        rcpts: Vec<Address>,
+        message: Vec<u8>,
     ) -> impl Future<Output = Result<(), SubmitError>> + Send;
 }
 
@@ -108,5 +124,26 @@ impl Backend for ServiceBackend {
             tracing::warn!(error = %e, "smtp submission not stored");
             SubmitError::Unavailable
         })
+    }
+
+    async fn accepts_recipient(&self, rcpt: &Address) -> Result<bool, SubmitError> {
+        inbound::accepts(&self.services, rcpt).await.map_err(|e| {
+            tracing::warn!(error = %e, "inbound recipient check failed");
+            SubmitError::Unavailable
+        })
+    }
+
+    async fn receive_report(
+        &self,
+        rcpts: Vec<Address>,
+        message: Vec<u8>,
+    ) -> Result<(), SubmitError> {
+        inbound::receive(&self.services, &rcpts, &message)
+            .await
+            .map(drop)
+            .map_err(|e| {
+                tracing::warn!(error = %e, "inbound report not recorded");
+                SubmitError::Unavailable
+            })
     }
 }

@@ -1,7 +1,9 @@
-//! Postwerk's SMTP submission server (RFC 6409): applications hand over mail with
+//! Postwerk's SMTP servers. Submission (RFC 6409): applications hand over mail with
 //! `AUTH` (an API key) over STARTTLS or implicit TLS, or from a trusted network, and
 //! every message goes through the same accept pipeline as the REST API — `250` only
-//! after the durable commit.
+//! after the durable commit. The inbound MX: bounces, feedback-loop reports and
+//! auto-replies for VERP return paths and feedback addresses become events
+//! ([`postwerk_mta::inbound`]) — `250` only after they are recorded.
 //!
 //! Privacy rule: this crate never logs an address, a subject or a body; logs name
 //! peers by IP and messages by id.
@@ -34,7 +36,7 @@ use postwerk_mta::engine::Engine;
 
 pub use backend::{Backend, ServiceBackend};
 pub use server::{Mode, run};
-pub use session::{Context, SessionConfig, Trusted};
+pub use session::{Context, Role, SessionConfig, Trusted};
 pub use tls::ReloadingTls;
 
 /// Why the submission server could not be prepared.
@@ -48,12 +50,19 @@ pub enum SetupError {
     Tenant(String, String),
 }
 
-/// Builds the shared context and TLS configuration for the submission listeners
-/// from the configuration (generating the development certificate if needed).
-pub async fn prepare(
-    services: Arc<Services>,
-    engine: Arc<Engine>,
-) -> Result<(Arc<Context<ServiceBackend>>, Arc<ReloadingTls>), SetupError> {
+/// What the listeners share: one context per role and the certificate.
+pub struct Prepared {
+    /// Submission listeners (587/465).
+    pub submission: Arc<Context<ServiceBackend>>,
+    /// The inbound MX (25 of the bounce domain).
+    pub inbound: Arc<Context<ServiceBackend>>,
+    /// The certificate (STARTTLS, implicit TLS), reloaded on renewal.
+    pub tls: Arc<ReloadingTls>,
+}
+
+/// Builds the shared contexts and TLS configuration for the SMTP listeners from the
+/// configuration (generating the development certificate if needed).
+pub async fn prepare(services: Arc<Services>, engine: Arc<Engine>) -> Result<Prepared, SetupError> {
     let config: &Config = &services.config;
     let sub = &config.smtp.submission;
     let (cert, key) = match (&sub.cert, &sub.key) {
@@ -78,6 +87,7 @@ pub async fn prepare(
         });
     }
     let session = SessionConfig {
+        role: Role::Submission,
         hostname: config.delivery.ehlo_name.clone(),
         max_message_bytes: sub.max_message_bytes,
         max_recipients: sub.max_recipients,
@@ -85,10 +95,26 @@ pub async fn prepare(
         trusted,
         starttls: true,
     };
-    let ctx = Arc::new(Context {
-        config: session,
-        backend: ServiceBackend::new(services.clone(), engine),
-        limits: Default::default(),
-    });
-    Ok((ctx, tls))
+    let inbound = &config.smtp.inbound;
+    let inbound_session = SessionConfig {
+        role: Role::Inbound,
+        hostname: config.delivery.ehlo_name.clone(),
+        max_message_bytes: inbound.max_message_bytes,
+        max_recipients: sub.max_recipients,
+        idle_timeout: inbound.idle_timeout,
+        trusted: Vec::new(),
+        starttls: true,
+    };
+    let context = |config| {
+        Arc::new(Context {
+            config,
+            backend: ServiceBackend::new(services.clone(), engine.clone()),
+            limits: Default::default(),
+        })
+    };
+    Ok(Prepared {
+        submission: context(session),
+        inbound: context(inbound_session),
+        tls,
+    })
 }

@@ -130,6 +130,12 @@ pub const BAD_POSTWERK_HEADER: Reply = Reply::new(
 );
 /// Store failure.
 pub const STORE_FAILED: Reply = Reply::new(451, "4.3.0", "Temporary failure, try again later");
+/// The inbound MX takes mail only for VERP return paths and feedback addresses.
+pub const NO_SUCH_RECIPIENT: Reply = Reply::new(550, "5.1.1", "No such recipient here");
+/// AUTH on the inbound MX, which has no submission.
+pub const AUTH_NOT_OFFERED: Reply = Reply::new(503, "5.5.1", "AUTH not offered here");
+/// A report was received and recorded (or found not to be one).
+pub const REPORT_OK: Reply = Reply::new(250, "2.0.0", "Ok: report received");
 /// Idle too long.
 pub const IDLE_TIMEOUT: Reply = Reply::new(421, "4.4.2", "Idle timeout, closing connection");
 /// Too many errors or AUTH failures in this session.

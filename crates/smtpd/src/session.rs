@@ -30,8 +30,20 @@ pub const MAX_ERRORS: u32 = 10;
 /// AUTH failures tolerated per session before `421`.
 pub const MAX_AUTH_FAILURES: u32 = 3;
 
+/// What a listener is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// Message submission: AUTH or a trusted network, then the accept pipeline.
+    Submission,
+    /// The bounce domain's MX: no AUTH; only VERP return paths and feedback
+    /// addresses as recipients; messages are read as reports.
+    Inbound,
+}
+
 /// Settings shared by all sessions of a listener.
 pub struct SessionConfig {
+    /// Submission or inbound MX.
+    pub role: Role,
     /// Our host name (greeting, EHLO, Message-ID domain).
     pub hostname: String,
     /// Largest message (advertised as SIZE).
@@ -268,6 +280,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin, B: Backend> Session<S, B> {
         self.auth.as_ref().or(self.trusted.as_ref())
     }
 
+    /// Whether MAIL and RCPT are allowed: anyone may send to the inbound MX (its
+    /// recipients are checked instead); submission needs AUTH or a trusted network.
+    fn may_send(&self) -> bool {
+        self.ctx.config.role == Role::Inbound || self.identity().is_some()
+    }
+
     async fn step(&mut self) -> Flow {
         match &mut self.mode {
             Mode::Data(r) => {
@@ -394,6 +412,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin, B: Backend> Session<S, B> {
                 self.buf.clear();
                 Flow::StartTls
             }
+            Command::Auth { .. } if self.ctx.config.role == Role::Inbound => {
+                self.error(reply::AUTH_NOT_OFFERED)
+            }
             Command::Auth { mechanism, initial } => {
                 if !self.tls {
                     return self.error(reply::ENCRYPTION_REQUIRED);
@@ -438,7 +459,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin, B: Backend> Session<S, B> {
                 if !self.helo {
                     return self.error(reply::HELO_FIRST);
                 }
-                if self.identity().is_none() {
+                if !self.may_send() {
                     return self.error(reply::AUTH_REQUIRED);
                 }
                 if self.tx.is_some() {
@@ -457,16 +478,24 @@ impl<S: AsyncRead + AsyncWrite + Unpin, B: Backend> Session<S, B> {
                 self.send(reply::SENDER_OK)
             }
             Command::Rcpt(address) => {
-                if self.identity().is_none() {
+                if !self.may_send() {
                     return self.error(reply::AUTH_REQUIRED);
                 }
                 let max = self.ctx.config.max_recipients;
-                let Some(tx) = self.tx.as_mut().filter(|t| t.bdat.is_none()) else {
+                let Some(tx) = self.tx.as_ref().filter(|t| t.bdat.is_none()) else {
                     return self.error(reply::BAD_SEQUENCE);
                 };
                 if tx.rcpts.len() >= max {
                     return self.send(reply::TOO_MANY_RECIPIENTS);
                 }
+                if self.ctx.config.role == Role::Inbound {
+                    match self.ctx.backend.accepts_recipient(&address).await {
+                        Ok(true) => {}
+                        Ok(false) => return self.error(reply::NO_SUCH_RECIPIENT),
+                        Err(_) => return self.send(reply::STORE_FAILED),
+                    }
+                }
+                let tx = self.tx.as_mut().expect("checked above");
                 tx.rcpts.push(address);
                 self.send(reply::RECIPIENT_OK)
             }
@@ -525,7 +554,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin, B: Backend> Session<S, B> {
         if !self.tls && c.starttls {
             lines.push("STARTTLS".into());
         }
-        if self.tls {
+        if self.tls && c.role == Role::Submission {
             lines.push("AUTH PLAIN LOGIN".into());
         }
         let n = lines.len();
@@ -605,6 +634,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin, B: Backend> Session<S, B> {
         }
         if oversized || tx.oversized {
             return self.send(reply::TOO_BIG);
+        }
+        if self.ctx.config.role == Role::Inbound {
+            return match self.ctx.backend.receive_report(tx.rcpts, tx.body).await {
+                Ok(()) => self.send(reply::REPORT_OK),
+                Err(_) => self.send(reply::STORE_FAILED),
+            };
         }
         let Some(identity) = self.identity().cloned() else {
             return self.error(reply::AUTH_REQUIRED);

@@ -10,6 +10,7 @@ use super::*;
 #[derive(Default)]
 struct Fake {
     accepted: Mutex<Vec<(String, Submission)>>,
+    reports: Mutex<Vec<(Vec<String>, Vec<u8>)>>,
 }
 
 impl Backend for Fake {
@@ -31,6 +32,23 @@ impl Backend for Fake {
         self.accepted.lock().unwrap().push((tenant_id.into(), s));
         Ok(())
     }
+
+    async fn accepts_recipient(&self, rcpt: &Address) -> Result<bool, SubmitError> {
+        match rcpt.local() {
+            "down" => Err(SubmitError::Unavailable),
+            local => Ok(local.starts_with("b+") || local == "fbl"),
+        }
+    }
+
+    async fn receive_report(
+        &self,
+        rcpts: Vec<Address>,
+        message: Vec<u8>,
+    ) -> Result<(), SubmitError> {
+        let rcpts = rcpts.iter().map(|r| r.to_string()).collect();
+        self.reports.lock().unwrap().push((rcpts, message));
+        Ok(())
+    }
 }
 
 fn identity(tenant: &str, stream: &str) -> Identity {
@@ -49,6 +67,7 @@ struct T {
 
 fn config() -> SessionConfig {
     SessionConfig {
+        role: Role::Submission,
         hostname: "mx.postwerk.test".into(),
         max_message_bytes: 1000,
         max_recipients: 3,
@@ -393,4 +412,47 @@ async fn shutdown_closes_idle_sessions() {
     let mut t = T::start(false).await;
     t._stop.send(true).unwrap();
     t.expect("421 4.3.2").await;
+}
+
+fn inbound_config() -> SessionConfig {
+    SessionConfig {
+        role: Role::Inbound,
+        trusted: Vec::new(),
+        ..config()
+    }
+}
+
+#[tokio::test]
+async fn inbound_takes_reports_only_for_its_own_addresses() {
+    let mut t = T::start_with(inbound_config(), "198.51.100.9", false).await;
+    let ehlo = t.cmd("EHLO mx.remote.test", "250-").await;
+    assert!(
+        ehlo.contains("STARTTLS") && !ehlo.contains("AUTH"),
+        "{ehlo}"
+    );
+    t.cmd("AUTH PLAIN AGFwaWtleQBnb29k", "503 5.5.1").await;
+    // Bounces come with the null sender; no AUTH is needed.
+    t.cmd("MAIL FROM:<>", "250 2.1.0").await;
+    t.cmd("RCPT TO:<someone@example.com>", "550 5.1.1").await;
+    t.cmd("RCPT TO:<down@bounces.example.com>", "451 4.3.0")
+        .await;
+    t.cmd("RCPT TO:<b+rcpt_1-0a@bounces.example.com>", "250 2.1.5")
+        .await;
+    t.cmd("RCPT TO:<fbl@bounces.example.com>", "250 2.1.5")
+        .await;
+    t.cmd("DATA", "354").await;
+    t.cmd("Subject: Undelivered Mail\r\n\r\nreport\r\n.", "250 2.0.0")
+        .await;
+    let reports = t.ctx.backend.reports.lock().unwrap().clone();
+    assert_eq!(
+        reports,
+        [(
+            vec![
+                "b+rcpt_1-0a@bounces.example.com".to_string(),
+                "fbl@bounces.example.com".to_string()
+            ],
+            b"Subject: Undelivered Mail\r\n\r\nreport\r\n".to_vec()
+        )]
+    );
+    assert!(t.ctx.backend.accepted.lock().unwrap().is_empty());
 }

@@ -295,7 +295,6 @@ fn feedback(groups: &[Group], returned: Option<&Message<'_>>, report: &Message<'
                 .unwrap_or_else(|| text::returned_headers_to(report));
             to.filter(|a| text::is_address(a))
         });
-    f.reply = fields.get("User-Agent").map(str::to_string);
     f
 }
 

@@ -251,11 +251,16 @@ fn per_recipient<'t>(text: &'t str, own: &[String]) -> Vec<(Option<String>, &'t 
 fn read_piece(piece: &str, recipient: Option<String>, kind: Kind) -> Finding {
     let code = CODE.captures(piece).map(|c| c.get(1).expect("group"));
     let enhanced = ENHANCED.captures(piece).map(|c| c.get(1).expect("group"));
+    // The reply: from the code on (`550 5.1.1 …`), or the whole line that holds a
+    // bare enhanced status (`Sorry, no mailbox here by that name. (#5.1.1)`), or
+    // without either, what the notice says.
     let start = match (code, enhanced) {
-        (Some(c), Some(e)) => Some(c.start().min(e.start())),
-        (c, e) => c.or(e).map(|m| m.start()),
+        (Some(c), Some(e)) if e.start() < c.start() => line_start(piece, e.start()),
+        (Some(c), _) => c.start(),
+        (None, Some(e)) => line_start(piece, e.start()),
+        (None, None) => 0,
     };
-    let reply = start.map(|s| collapse(&piece[s..], MAX_REPLY));
+    let reply = Some(collapse(&piece[start..], MAX_REPLY)).filter(|r| !r.is_empty());
     let code_value: u16 = code
         .and_then(|c| c.as_str().parse().ok())
         .unwrap_or(match kind {
@@ -271,9 +276,10 @@ fn read_piece(piece: &str, recipient: Option<String>, kind: Kind) -> Finding {
     let status = enhanced.map(|e| e.as_str().to_string());
     let words = collapse(piece, bounce::MAX_TEXT);
     let classified = match &reply {
-        Some(r) if code_value == 0 => bounce::classify(0, status.as_deref(), r),
-        Some(r) => bounce::classify(code_value, status.as_deref(), &format!("{r} {words}")),
-        None => bounce::classify(code_value, status.as_deref(), &words),
+        Some(r) if code.is_some() || enhanced.is_some() => {
+            bounce::classify(code_value, status.as_deref(), &format!("{r} {words}"))
+        }
+        _ => bounce::classify(code_value, status.as_deref(), &words),
     };
     let mut f = Finding::new(kind, Source::Text, classified.reason);
     f.hardbounce = kind == Kind::Bounced && classified.hard;
@@ -281,6 +287,11 @@ fn read_piece(piece: &str, recipient: Option<String>, kind: Kind) -> Finding {
     f.status = status;
     f.reply = reply;
     f
+}
+
+/// Where the line holding byte `at` starts.
+fn line_start(text: &str, at: usize) -> usize {
+    text[..at].rfind('\n').map_or(0, |i| i + 1)
 }
 
 /// White space collapsed, at most `max` bytes (on a character boundary).

@@ -161,6 +161,8 @@ pub struct Harness {
     pub smtp: u16,
     /// Port of the implicit-TLS submission listener on 127.0.0.1.
     pub smtps: u16,
+    /// Port of the inbound MX (bounces, feedback reports) on 127.0.0.1.
+    pub mx: u16,
     child: Option<Child>,
     /// Captured server log.
     pub log: PathBuf,
@@ -180,6 +182,9 @@ pub struct Options<'a> {
     /// Extra TOML appended to the `[smtp.submission]` section (whose listeners always
     /// get free ports, see [`Harness::smtp`]).
     pub submission: &'a str,
+    /// Extra TOML appended to the `[smtp.inbound]` section (whose listener always gets
+    /// a free port, see [`Harness::mx`]).
+    pub inbound: &'a str,
 }
 
 impl Harness {
@@ -197,12 +202,13 @@ impl Harness {
             .route_port
             .map(|p| format!("[delivery.routes]\n\"example.test\" = \"127.0.0.1:{p}\"\n"))
             .unwrap_or_default();
-        let (smtp, smtps) = (free_port(), free_port());
+        let (smtp, smtps, mx) = (free_port(), free_port(), free_port());
         let text = format!(
-            "data_dir = \"{}\"\n[http]\nlisten = \"{http}\"\n[store]\nurl = \"{store}\"\n[delivery]\nehlo_name = \"mta.postwerk.test\"\nbounce_domain = \"bounces.example.com\"\n{}\n[smtp.submission]\nlisten = \"127.0.0.1:{smtp}\"\nlisten_tls = \"127.0.0.1:{smtps}\"\n{}\n{routes}{}\n",
+            "data_dir = \"{}\"\n[http]\nlisten = \"{http}\"\n[store]\nurl = \"{store}\"\n[delivery]\nehlo_name = \"mta.postwerk.test\"\nbounce_domain = \"bounces.example.com\"\n{}\n[smtp.submission]\nlisten = \"127.0.0.1:{smtp}\"\nlisten_tls = \"127.0.0.1:{smtps}\"\n{}\n[smtp.inbound]\nlisten = \"127.0.0.1:{mx}\"\n{}\n{routes}{}\n",
             data.display(),
             opts.delivery,
             opts.submission,
+            opts.inbound,
             opts.extra
         );
         let config = root.path().join("postwerk.toml");
@@ -215,6 +221,7 @@ impl Harness {
             key: String::new(),
             smtp,
             smtps,
+            mx,
             child: None,
             log,
             root,

@@ -1,0 +1,193 @@
+//! What the inbound MX does with a message: decide which recipients it takes (VERP
+//! return paths with a valid tag, configured feedback addresses; nobody else — no
+//! relay), and turn a received report into events on the recipients it concerns.
+//!
+//! A DSN or auto-reply sent to a VERP address concerns that recipient. An ARF report
+//! sent to a feedback address concerns the recipients whose VERP return paths it
+//! quotes (the returned message's Return-Path, Original-Mail-From). Each gets the
+//! finding that names its address (else the report's first), recorded as a
+//! `bounced`, `deferred`, `complained` or `autoreply` event with the details sealed;
+//! a bounce after delivery makes the recipient `bounced`; a hard bounce suppresses
+//! the address in every stream, a complaint in the message's stream.
+//!
+//! Privacy: logs name recipients by id only.
+
+use std::sync::Arc;
+
+use postwerk_core::address::Address;
+use postwerk_core::model::{BounceReason, EventType, RecipientStatus, SuppressionReason};
+use postwerk_store::Store;
+use postwerk_store::model::{RecipientRef, ReportUpdate};
+use postwerk_store::vault::TenantKeys;
+use serde::Serialize;
+
+use crate::apikeys::constant_time_eq;
+use crate::context::{ServiceError, Services, now_ms};
+use crate::report::{self, Finding, Kind, Source};
+use crate::{suppressions, verp};
+
+/// A recipient a report concerns, with its tenant's keys.
+struct Target {
+    recipient: RecipientRef,
+    keys: Arc<TenantKeys>,
+}
+
+/// What is sealed into a report's event.
+#[derive(Serialize)]
+struct ReportDetail<'a> {
+    /// The remote server's diagnostic, or an auto-reply's subject.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reply: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    status: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    remote_mta: Option<&'a str>,
+    reason: BounceReason,
+    hardbounce: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    feedback_type: Option<&'a str>,
+    source: Source,
+}
+
+/// Whether the inbound MX takes mail for `rcpt`: a configured feedback address, or a
+/// VERP return path of a known recipient with a valid tag.
+pub async fn accepts(services: &Services, rcpt: &Address) -> Result<bool, ServiceError> {
+    if is_feedback_address(services, rcpt) {
+        return Ok(true);
+    }
+    match verp::parse_local(rcpt.local()) {
+        Some((id, tag)) => Ok(verified(services, &id, &tag).await?.is_some()),
+        None => Ok(false),
+    }
+}
+
+fn is_feedback_address(services: &Services, rcpt: &Address) -> bool {
+    let rcpt = rcpt.normalized();
+    services
+        .config
+        .smtp
+        .inbound
+        .feedback_addresses
+        .iter()
+        .filter_map(|a| Address::parse(a).ok())
+        .any(|a| a.normalized() == rcpt)
+}
+
+/// The recipient named by a VERP token, if it exists and the tag is its own.
+async fn verified(
+    services: &Services,
+    id: &str,
+    tag: &str,
+) -> Result<Option<Target>, ServiceError> {
+    let Some(recipient) = services.store.find_recipient(id).await? else {
+        return Ok(None);
+    };
+    let keys = services.tenant_keys(&recipient.tenant_id).await?;
+    let expected = keys.verp_tag(id);
+    if !constant_time_eq(expected.as_bytes(), tag.as_bytes()) {
+        return Ok(None);
+    }
+    Ok(Some(Target { recipient, keys }))
+}
+
+/// Applies a message received for `rcpts` (already accepted by [`accepts`]).
+/// Returns how many recipients got an event; 0 when the message is not a report
+/// or names no known recipient (it is then dropped, as MXs of bounce domains do).
+pub async fn receive(
+    services: &Services,
+    rcpts: &[Address],
+    raw: &[u8],
+) -> Result<usize, ServiceError> {
+    let findings = report::parse(raw);
+    if findings.is_empty() {
+        tracing::info!("inbound message is not a bounce, complaint or auto-reply; dropped");
+        return Ok(0);
+    }
+    let mut tokens = Vec::new();
+    for rcpt in rcpts {
+        if let Some(token) = verp::parse_local(rcpt.local()) {
+            tokens.push(token);
+        } else if is_feedback_address(services, rcpt) {
+            tokens.extend(report::verp_tokens(raw));
+        }
+    }
+    tokens.sort();
+    tokens.dedup();
+    let mut applied = 0;
+    for (id, tag) in tokens {
+        let Some(target) = verified(services, &id, &tag).await? else {
+            tracing::info!(recipient_id = %id, "report names an unknown recipient or a forged tag; ignored");
+            continue;
+        };
+        apply(services, &target, &findings).await?;
+        applied += 1;
+    }
+    Ok(applied)
+}
+
+/// Records the finding about `target` (the one naming its address, else the first).
+async fn apply(
+    services: &Services,
+    target: &Target,
+    findings: &[Finding],
+) -> Result<(), ServiceError> {
+    let r = &target.recipient;
+    let address = target
+        .keys
+        .open(&format!("rcpt:{}", r.id), &r.address_enc)
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+        .and_then(|a| Address::parse(&a).ok());
+    let names = |f: &&Finding| {
+        let Some(address) = &address else {
+            return false;
+        };
+        [&f.recipient, &f.final_recipient]
+            .into_iter()
+            .flatten()
+            .filter_map(|a| Address::parse(a).ok())
+            .any(|a| a.normalized() == address.normalized())
+    };
+    let finding = findings.iter().find(names).unwrap_or(&findings[0]);
+    let event = match finding.kind {
+        Kind::Bounced => EventType::Bounced,
+        Kind::Deferred => EventType::Deferred,
+        Kind::Complained => EventType::Complained,
+        Kind::Autoreply => EventType::Autoreply,
+    };
+    let detail = ReportDetail {
+        reply: finding.reply.as_deref(),
+        status: finding.status.as_deref(),
+        remote_mta: finding.remote_mta.as_deref(),
+        reason: finding.reason,
+        hardbounce: finding.hardbounce,
+        feedback_type: finding.feedback_type.as_deref(),
+        source: finding.source,
+    };
+    let json = serde_json::to_vec(&detail).expect("detail serialises");
+    services
+        .store
+        .record_report(ReportUpdate {
+            recipient_id: r.id.clone(),
+            message_id: r.message_id.clone(),
+            tenant_id: r.tenant_id.clone(),
+            rcpt_hash: r.rcpt_hash.clone(),
+            event,
+            status_if_delivered: (event == EventType::Bounced).then_some(RecipientStatus::Bounced),
+            at: now_ms(),
+            detail_enc: target.keys.seal(&format!("event:{}", r.id), &json),
+        })
+        .await?;
+    tracing::info!(recipient_id = %r.id, message_id = %r.message_id, event = event.as_str(), "report recorded");
+    let suppression = match finding.kind {
+        Kind::Bounced if finding.hardbounce => Some((SuppressionReason::HardBounce, None)),
+        Kind::Complained => Some((SuppressionReason::Complaint, Some(r.stream.as_str()))),
+        _ => None,
+    };
+    if let (Some((reason, stream)), Some(address)) = (suppression, &address) {
+        let entry =
+            suppressions::record(&target.keys, &r.tenant_id, address, reason, stream, &r.id);
+        services.store.add_suppression(entry).await?;
+    }
+    Ok(())
+}
