@@ -128,6 +128,18 @@ string_enum! {
 }
 
 string_enum! {
+    /// Where a consent record stands.
+    ConsentStatus {
+        /// Given; processing for the purpose is allowed.
+        Active => "active",
+        /// Double opt-in: waiting for the person to confirm.
+        Pending => "pending",
+        /// Withdrawn (the record stays: evidence).
+        Withdrawn => "withdrawn",
+    }
+}
+
+string_enum! {
     /// Why an address is on the suppression list.
     SuppressionReason {
         /// A hard bounce (e.g. unknown user).
@@ -138,6 +150,9 @@ string_enum! {
         Unsubscribe => "unsubscribe",
         /// Added by an operator or the API.
         Manual => "manual",
+        /// The person's data was erased: only this hash remains, so that later sends
+        /// to the address are dropped rather than re-collected.
+        Erasure => "erasure",
     }
 }
 

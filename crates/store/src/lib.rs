@@ -12,6 +12,7 @@
 //! Callers use [`AnyStore`], which dispatches to a backend by enum (no boxing on the
 //! hot path). Every backend passes the same conformance suite (`tests/conformance.rs`).
 
+pub mod audit;
 pub mod model;
 pub mod postgres;
 pub mod sqlite;
@@ -144,6 +145,52 @@ pub trait Store: Send + Sync {
     /// Appends a report's event and, if the recipient is `delivered` and the update
     /// says so, changes its status, atomically. Leases and attempts are untouched.
     fn record_report(&self, update: ReportUpdate) -> impl Future<Output = StoreResult<()>> + Send;
+
+    /// Creates or replaces a contact (same tenant and hash); `true` if it was new.
+    /// An existing contact keeps its data key and `created_at`.
+    fn upsert_contact(&self, c: ContactRecord) -> impl Future<Output = StoreResult<bool>> + Send;
+    /// A contact by blind index.
+    fn get_contact(
+        &self,
+        tenant_id: &str,
+        rcpt_hash: &[u8],
+    ) -> impl Future<Output = StoreResult<Option<ContactRecord>>> + Send;
+    /// Sets or lifts (`None`) a contact's processing restriction; `false` if there is
+    /// no such contact.
+    fn restrict_contact(
+        &self,
+        tenant_id: &str,
+        rcpt_hash: &[u8],
+        restricted_at: Option<i64>,
+    ) -> impl Future<Output = StoreResult<bool>> + Send;
+    /// Appends a consent record; returns its `seq`.
+    fn add_consent(&self, c: ConsentRecord) -> impl Future<Output = StoreResult<i64>> + Send;
+    /// A person's consent records, oldest first (the full history).
+    fn list_consents(
+        &self,
+        tenant_id: &str,
+        rcpt_hash: &[u8],
+    ) -> impl Future<Output = StoreResult<Vec<ConsentRecord>>> + Send;
+    /// Erases everything held on one person in a tenant, atomically: the contact and
+    /// its consents; events with the hash; the address and hash of recipient rows
+    /// (not yet final ones become `suppressed`); the content and summary of their
+    /// messages; the sealed address of suppression entries (their hashes stay).
+    fn erase_subject(
+        &self,
+        tenant_id: &str,
+        rcpt_hash: &[u8],
+    ) -> impl Future<Output = StoreResult<Erasure>> + Send;
+
+    /// Appends an audit entry, chained to the newest one (see [`audit`]).
+    fn append_audit(&self, d: AuditDraft) -> impl Future<Output = StoreResult<AuditRecord>> + Send;
+    /// Audit entries in `seq` order after `after_seq`, optionally of one tenant, at
+    /// most `limit`.
+    fn list_audit(
+        &self,
+        tenant_id: Option<&str>,
+        after_seq: Option<i64>,
+        limit: usize,
+    ) -> impl Future<Output = StoreResult<Vec<AuditRecord>>> + Send;
 
     /// Adds an address to a tenant's suppression list. An entry is unique per
     /// (tenant, `rcpt_hash`, `stream`), `None` (every stream) being a scope of its
@@ -298,6 +345,48 @@ impl Store for AnyStore {
     }
     async fn record_report(&self, update: ReportUpdate) -> StoreResult<()> {
         dispatch!(self.record_report(update))
+    }
+    async fn upsert_contact(&self, c: ContactRecord) -> StoreResult<bool> {
+        dispatch!(self.upsert_contact(c))
+    }
+    async fn get_contact(
+        &self,
+        tenant_id: &str,
+        rcpt_hash: &[u8],
+    ) -> StoreResult<Option<ContactRecord>> {
+        dispatch!(self.get_contact(tenant_id, rcpt_hash))
+    }
+    async fn restrict_contact(
+        &self,
+        tenant_id: &str,
+        rcpt_hash: &[u8],
+        restricted_at: Option<i64>,
+    ) -> StoreResult<bool> {
+        dispatch!(self.restrict_contact(tenant_id, rcpt_hash, restricted_at))
+    }
+    async fn add_consent(&self, c: ConsentRecord) -> StoreResult<i64> {
+        dispatch!(self.add_consent(c))
+    }
+    async fn list_consents(
+        &self,
+        tenant_id: &str,
+        rcpt_hash: &[u8],
+    ) -> StoreResult<Vec<ConsentRecord>> {
+        dispatch!(self.list_consents(tenant_id, rcpt_hash))
+    }
+    async fn erase_subject(&self, tenant_id: &str, rcpt_hash: &[u8]) -> StoreResult<Erasure> {
+        dispatch!(self.erase_subject(tenant_id, rcpt_hash))
+    }
+    async fn append_audit(&self, d: AuditDraft) -> StoreResult<AuditRecord> {
+        dispatch!(self.append_audit(d))
+    }
+    async fn list_audit(
+        &self,
+        tenant_id: Option<&str>,
+        after_seq: Option<i64>,
+        limit: usize,
+    ) -> StoreResult<Vec<AuditRecord>> {
+        dispatch!(self.list_audit(tenant_id, after_seq, limit))
     }
     async fn add_suppression(&self, s: SuppressionRecord) -> StoreResult<bool> {
         dispatch!(self.add_suppression(s))

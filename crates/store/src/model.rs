@@ -2,7 +2,7 @@
 //! vault (`*_enc` fields) or as a blind index (`rcpt_hash`); the store never sees
 //! plaintext addresses or content. Times are Unix milliseconds.
 
-use postwerk_core::model::{EventType, RecipientStatus, Scope, SuppressionReason};
+use postwerk_core::model::{ConsentStatus, EventType, RecipientStatus, Scope, SuppressionReason};
 
 use crate::{StoreError, StoreResult};
 
@@ -378,4 +378,132 @@ pub(crate) fn distinct_hashes(mut hashes: Vec<Vec<u8>>) -> Vec<Vec<u8>> {
     hashes.sort_unstable();
     hashes.dedup();
     hashes
+}
+
+/// A contact: a person the tenant mails, with attributes and lists. The contact has
+/// its own data key (wrapped by the tenant key): erasing the contact destroys it, so
+/// copies of its sealed data in backups can no longer be opened.
+#[derive(Debug, Clone)]
+pub struct ContactRecord {
+    /// Owning tenant.
+    pub tenant_id: String,
+    /// Blind index of the normalised address (the key).
+    pub rcpt_hash: Vec<u8>,
+    /// The contact's data key, wrapped by the tenant key.
+    pub key_wrapped: Vec<u8>,
+    /// Sealed JSON (`{"email", "attributes", "lists"}`) under the contact key, context
+    /// `contact:<hex hash>`.
+    pub data_enc: Vec<u8>,
+    /// When processing was restricted (Art. 18), if it is.
+    pub restricted_at: Option<i64>,
+    /// First seen.
+    pub created_at: i64,
+    /// Last change (rectification).
+    pub updated_at: i64,
+}
+
+/// One consent record. Records are append-only: a withdrawal is a new record.
+#[derive(Debug, Clone)]
+pub struct ConsentRecord {
+    /// Assigned by the store; ignored on insert.
+    pub seq: i64,
+    /// Owning tenant.
+    pub tenant_id: String,
+    /// Blind index of the person's address.
+    pub rcpt_hash: Vec<u8>,
+    /// The purpose (`newsletter`, `marketing`, …).
+    pub purpose: String,
+    /// What this record says.
+    pub status: ConsentStatus,
+    /// When it was given, requested or withdrawn.
+    pub at: i64,
+    /// Sealed JSON evidence (lawful basis, source, wording and version, IP, user
+    /// agent) under the contact key, context `consent:<hex hash>`.
+    pub record_enc: Vec<u8>,
+}
+
+/// What erasing a person removed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Erasure {
+    /// Contacts removed (0 or 1).
+    pub contacts: u64,
+    /// Consent records removed.
+    pub consents: u64,
+    /// Recipient rows whose address and hash were wiped.
+    pub recipients: u64,
+    /// Messages whose content and summary were purged.
+    pub messages: u64,
+    /// Events removed.
+    pub events: u64,
+    /// Suppression entries whose sealed address was removed (the hashes stay).
+    pub suppressions: u64,
+}
+
+/// An audit entry to append: who did what to which target.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditDraft {
+    /// Time (Unix ms).
+    pub at: i64,
+    /// The tenant concerned, if any.
+    pub tenant_id: Option<String>,
+    /// Who: `key:<id>`, `cli`, `system`.
+    pub actor: String,
+    /// What: `subject.export`, `subject.erase`, `contact.update`, `key.create`, …
+    pub action: String,
+    /// On what; personal targets only as a hash (`rcpt:<hex blind index>`).
+    pub target: Option<String>,
+    /// Source IP of the request, if any.
+    pub ip: Option<String>,
+}
+
+/// A stored audit entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditRecord {
+    /// Position in the chain.
+    pub seq: i64,
+    /// Time (Unix ms).
+    pub at: i64,
+    /// The tenant concerned.
+    pub tenant_id: Option<String>,
+    /// Who.
+    pub actor: String,
+    /// What.
+    pub action: String,
+    /// On what.
+    pub target: Option<String>,
+    /// From where.
+    pub ip: Option<String>,
+    /// The previous entry's hash ([`crate::audit::GENESIS`] for the first).
+    pub prev_hash: Vec<u8>,
+    /// SHA-256 of `prev_hash` and this entry's fields.
+    pub hash: Vec<u8>,
+}
+
+impl AuditRecord {
+    /// The entry's fields as a draft (what the hash covers besides `prev_hash`).
+    pub fn draft(&self) -> AuditDraft {
+        AuditDraft {
+            at: self.at,
+            tenant_id: self.tenant_id.clone(),
+            actor: self.actor.clone(),
+            action: self.action.clone(),
+            target: self.target.clone(),
+            ip: self.ip.clone(),
+        }
+    }
+
+    /// A stored entry from its draft and chain position.
+    pub fn from_draft(seq: i64, d: AuditDraft, prev_hash: Vec<u8>, hash: Vec<u8>) -> Self {
+        AuditRecord {
+            seq,
+            at: d.at,
+            tenant_id: d.tenant_id,
+            actor: d.actor,
+            action: d.action,
+            target: d.target,
+            ip: d.ip,
+            prev_hash,
+            hash,
+        }
+    }
 }

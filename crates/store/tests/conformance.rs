@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use postwerk_core::model::{EventType, RecipientStatus, Scope, SuppressionReason};
+use postwerk_core::model::{ConsentStatus, EventType, RecipientStatus, Scope, SuppressionReason};
 use postwerk_store::model::*;
 use postwerk_store::postgres::PgStore;
 use postwerk_store::{AnyStore, IDEMPOTENCY_TTL_MS, Store, StoreError};
@@ -160,6 +160,9 @@ conformance! {
     suppression_lookup_of_a_large_batch =>
         sqlite_suppression_lookup_of_a_large_batch, postgres_suppression_lookup_of_a_large_batch;
     reports_after_delivery => sqlite_reports_after_delivery, postgres_reports_after_delivery;
+    contacts_and_consents => sqlite_contacts_and_consents, postgres_contacts_and_consents;
+    erase_subject => sqlite_erase_subject, postgres_erase_subject;
+    audit_chain => sqlite_audit_chain, postgres_audit_chain;
 }
 
 // ---------------------------------------------------------------------------------
@@ -253,7 +256,7 @@ async fn postgres_upgrade_adds_suppressions() {
             .await
             .expect("version")
             .get(0);
-        assert_eq!(version, "2");
+        assert_eq!(version, "3");
     })
     .await;
 }
@@ -289,7 +292,7 @@ async fn sqlite_upgrade_adds_suppressions() {
             |r| r.get(0),
         )
         .expect("version");
-    assert_eq!(version, "2");
+    assert_eq!(version, "3");
 }
 
 // ---------------------------------------------------------------------------------
@@ -1183,6 +1186,328 @@ mod scenarios {
         assert_eq!(c.content_enc.as_deref(), Some(b"content:msg_2".as_slice()));
         assert_eq!(c.mail_from_enc, None);
         assert!(s.load_content("msg_missing").await.expect("load").is_none());
+    }
+
+    fn contact(tenant: &str, who: &str, data: &str, at: i64) -> ContactRecord {
+        ContactRecord {
+            tenant_id: tenant.into(),
+            rcpt_hash: hash(who),
+            key_wrapped: format!("key:{who}:{at}").into_bytes(),
+            data_enc: data.as_bytes().to_vec(),
+            restricted_at: None,
+            created_at: at,
+            updated_at: at,
+        }
+    }
+
+    fn consent(
+        tenant: &str,
+        who: &str,
+        purpose: &str,
+        status: ConsentStatus,
+        at: i64,
+    ) -> ConsentRecord {
+        ConsentRecord {
+            seq: 0,
+            tenant_id: tenant.into(),
+            rcpt_hash: hash(who),
+            purpose: purpose.into(),
+            status,
+            at,
+            record_enc: format!("evidence:{purpose}:{at}").into_bytes(),
+        }
+    }
+
+    /// Contacts upsert (keeping their key and creation time), are per tenant, can be
+    /// restricted; consent records are append-only history.
+    pub async fn contacts_and_consents(s: AnyStore) {
+        assert!(
+            s.upsert_contact(contact("ten_a", "p1", "v1", 1_000))
+                .await
+                .expect("insert")
+        );
+        assert!(
+            !s.upsert_contact(contact("ten_a", "p1", "v2", 2_000))
+                .await
+                .expect("update")
+        );
+        let c = s
+            .get_contact("ten_a", &hash("p1"))
+            .await
+            .expect("get")
+            .expect("contact");
+        assert_eq!(
+            (
+                c.key_wrapped,
+                c.data_enc,
+                c.created_at,
+                c.updated_at,
+                c.restricted_at
+            ),
+            (b"key:p1:1000".to_vec(), b"v2".to_vec(), 1_000, 2_000, None)
+        );
+        assert!(
+            s.get_contact("ten_b", &hash("p1"))
+                .await
+                .expect("get")
+                .is_none()
+        );
+        assert!(
+            s.restrict_contact("ten_a", &hash("p1"), Some(3_000))
+                .await
+                .expect("restrict")
+        );
+        assert!(
+            !s.restrict_contact("ten_b", &hash("p1"), Some(3_000))
+                .await
+                .expect("other tenant")
+        );
+        let c = s
+            .get_contact("ten_a", &hash("p1"))
+            .await
+            .expect("get")
+            .expect("contact");
+        assert_eq!(c.restricted_at, Some(3_000));
+        s.restrict_contact("ten_a", &hash("p1"), None)
+            .await
+            .expect("lift");
+
+        let a = s
+            .add_consent(consent(
+                "ten_a",
+                "p1",
+                "newsletter",
+                ConsentStatus::Active,
+                1_100,
+            ))
+            .await
+            .expect("add");
+        let b = s
+            .add_consent(consent(
+                "ten_a",
+                "p1",
+                "newsletter",
+                ConsentStatus::Withdrawn,
+                1_200,
+            ))
+            .await
+            .expect("add");
+        s.add_consent(consent(
+            "ten_a",
+            "p2",
+            "newsletter",
+            ConsentStatus::Active,
+            1_300,
+        ))
+        .await
+        .expect("add");
+        assert!(b > a);
+        let history = s.list_consents("ten_a", &hash("p1")).await.expect("list");
+        let got: Vec<_> = history
+            .iter()
+            .map(|c| {
+                (
+                    c.seq,
+                    c.purpose.as_str(),
+                    c.status,
+                    c.at,
+                    c.record_enc.clone(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (
+                    a,
+                    "newsletter",
+                    ConsentStatus::Active,
+                    1_100,
+                    b"evidence:newsletter:1100".to_vec()
+                ),
+                (
+                    b,
+                    "newsletter",
+                    ConsentStatus::Withdrawn,
+                    1_200,
+                    b"evidence:newsletter:1200".to_vec()
+                ),
+            ]
+        );
+        assert!(
+            s.list_consents("ten_b", &hash("p1"))
+                .await
+                .expect("list")
+                .is_empty()
+        );
+    }
+
+    /// Erasure removes the person's contact, consents and events, wipes their
+    /// recipient rows (unsent ones become suppressed), purges their messages'
+    /// content, strips sealed addresses from suppressions — and nothing of anyone
+    /// else.
+    pub async fn erase_subject(s: AnyStore) {
+        s.accept(batch(vec![
+            message("ten_a", "msg_1", 1_000, &["p1", "p2"]),
+            message("ten_a", "msg_2", 1_000, &["p3"]),
+        ]))
+        .await
+        .expect("accept");
+        s.upsert_contact(contact("ten_a", "p1", "v", 1_000))
+            .await
+            .expect("contact");
+        s.upsert_contact(contact("ten_a", "p3", "v", 1_000))
+            .await
+            .expect("contact");
+        s.add_consent(consent("ten_a", "p1", "news", ConsentStatus::Active, 1_000))
+            .await
+            .expect("consent");
+        s.add_suppression(SuppressionRecord {
+            seq: 0,
+            tenant_id: "ten_a".into(),
+            rcpt_hash: hash("p1"),
+            stream: None,
+            reason: SuppressionReason::Manual,
+            created_at: 1_000,
+            address_enc: Some(b"sealed".to_vec()),
+            source: Some("api".into()),
+        })
+        .await
+        .expect("suppress");
+
+        let e = s.erase_subject("ten_a", &hash("p1")).await.expect("erase");
+        assert_eq!(
+            e,
+            Erasure {
+                contacts: 1,
+                consents: 1,
+                recipients: 1,
+                messages: 1,
+                events: 1,
+                suppressions: 1
+            }
+        );
+        assert!(
+            s.get_contact("ten_a", &hash("p1"))
+                .await
+                .expect("get")
+                .is_none()
+        );
+        assert!(
+            s.list_consents("ten_a", &hash("p1"))
+                .await
+                .expect("list")
+                .is_empty()
+        );
+        let mut f = events("ten_a", 100);
+        f.rcpt_hash = Some(hash("p1"));
+        assert!(s.list_events(f).await.expect("events").is_empty());
+        let m = s
+            .get_message("ten_a", "msg_1")
+            .await
+            .expect("get")
+            .expect("message");
+        assert!(m.meta_enc.is_empty());
+        let p1 = &m.recipients[0];
+        assert_eq!(
+            (
+                p1.id.as_str(),
+                p1.status,
+                p1.address_enc.is_empty(),
+                p1.rcpt_hash.is_empty()
+            ),
+            ("p1", RecipientStatus::Suppressed, true, true)
+        );
+        let p2 = &m.recipients[1];
+        assert_eq!(
+            (p2.status, p2.rcpt_hash.clone()),
+            (RecipientStatus::Queued, hash("p2"))
+        );
+        assert!(
+            s.load_content("msg_1")
+                .await
+                .expect("load")
+                .expect("row")
+                .content_enc
+                .is_none()
+        );
+        assert!(
+            s.load_content("msg_2")
+                .await
+                .expect("load")
+                .expect("row")
+                .content_enc
+                .is_some()
+        );
+        let supp = s
+            .find_suppressions("ten_a", vec![hash("p1")])
+            .await
+            .expect("find");
+        assert_eq!((supp.len(), supp[0].address_enc.clone()), (1, None));
+        // Only p2 is still due (p1's row is final and unleased).
+        let due: Vec<_> = s
+            .claim_due("node", 1_000, 2_000, 10)
+            .await
+            .expect("claim")
+            .into_iter()
+            .map(|d| d.id)
+            .collect();
+        assert_eq!(due.iter().filter(|d| d.starts_with("p1")).count(), 0);
+        assert!(
+            s.get_contact("ten_a", &hash("p3"))
+                .await
+                .expect("get")
+                .is_some()
+        );
+        // Erasing again finds nothing.
+        assert_eq!(
+            s.erase_subject("ten_a", &hash("p1")).await.expect("again"),
+            Erasure {
+                suppressions: 0,
+                ..Erasure::default()
+            }
+        );
+    }
+
+    /// The audit log chains each entry to the one committed before it, also under
+    /// concurrent appends, and verifies.
+    pub async fn audit_chain(s: AnyStore) {
+        let s = Arc::new(s);
+        let mut tasks = Vec::new();
+        for i in 0..20 {
+            let s = s.clone();
+            tasks.push(tokio::spawn(async move {
+                s.append_audit(AuditDraft {
+                    at: 1_000 + i,
+                    tenant_id: Some(if i % 2 == 0 { "ten_a" } else { "ten_b" }.into()),
+                    actor: format!("key:{i}"),
+                    action: "subject.export".into(),
+                    target: Some(format!("rcpt:{i:02x}")),
+                    ip: None,
+                })
+                .await
+                .expect("append")
+            }));
+        }
+        for t in tasks {
+            t.await.expect("task");
+        }
+        let all = s.list_audit(None, None, 1_000).await.expect("list");
+        assert_eq!(all.len(), 20);
+        assert_eq!(
+            postwerk_store::audit::verify(all.clone())
+                .expect("intact")
+                .0,
+            20
+        );
+        let page = s.list_audit(None, Some(all[9].seq), 5).await.expect("page");
+        assert_eq!(page, all[10..15]);
+        let a = s
+            .list_audit(Some("ten_a"), None, 100)
+            .await
+            .expect("tenant");
+        assert_eq!(a.len(), 10);
+        assert!(a.iter().all(|e| e.tenant_id.as_deref() == Some("ten_a")));
     }
 
     /// Reports (DSN, ARF, auto-reply) find a recipient by id alone and append an

@@ -18,6 +18,7 @@
 //! - Errors never carry row values (see [`error`]).
 
 mod error;
+mod privacy;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -37,7 +38,7 @@ const SCHEMA: &str = include_str!("schema.sql");
 /// The version `schema.sql` creates (`meta.schema_version`). A database at an older
 /// version gets `schema.sql` run again (every statement is idempotent), which adds
 /// what is new: 2 added `suppressions`.
-const SCHEMA_VERSION: i64 = 2;
+const SCHEMA_VERSION: i64 = 3;
 
 /// Most pooled connections per node.
 const POOL_SIZE: usize = 16;
@@ -65,6 +66,9 @@ const EVENTS_LOCK: i64 = MIGRATION_LOCK + 1;
 /// held until commit: as with [`EVENTS_LOCK`], suppression `seq` order is then
 /// commit order, so `list_suppressions` paging with `after_seq` never skips an entry.
 const SUPPRESSIONS_LOCK: i64 = MIGRATION_LOCK + 2;
+/// Advisory lock key serialising audit appends: each entry chains to the newest
+/// committed one.
+const AUDIT_LOCK: i64 = MIGRATION_LOCK + 3;
 
 /// The PostgreSQL store: a connection pool.
 pub struct PgStore {
@@ -1187,6 +1191,59 @@ impl Store for PgStore {
     async fn record_report(&self, update: ReportUpdate) -> StoreResult<()> {
         let update = &update;
         retrying(|| self.record_report_tx(update)).await
+    }
+
+    async fn upsert_contact(&self, c: ContactRecord) -> StoreResult<bool> {
+        let c = &c;
+        retrying(|| self.upsert_contact_q(c)).await
+    }
+
+    async fn get_contact(
+        &self,
+        tenant_id: &str,
+        rcpt_hash: &[u8],
+    ) -> StoreResult<Option<ContactRecord>> {
+        retrying(|| self.get_contact_q(tenant_id, rcpt_hash)).await
+    }
+
+    async fn restrict_contact(
+        &self,
+        tenant_id: &str,
+        rcpt_hash: &[u8],
+        restricted_at: Option<i64>,
+    ) -> StoreResult<bool> {
+        retrying(|| self.restrict_contact_q(tenant_id, rcpt_hash, restricted_at)).await
+    }
+
+    async fn add_consent(&self, c: ConsentRecord) -> StoreResult<i64> {
+        let c = &c;
+        retrying(|| self.add_consent_q(c)).await
+    }
+
+    async fn list_consents(
+        &self,
+        tenant_id: &str,
+        rcpt_hash: &[u8],
+    ) -> StoreResult<Vec<ConsentRecord>> {
+        retrying(|| self.list_consents_q(tenant_id, rcpt_hash)).await
+    }
+
+    async fn erase_subject(&self, tenant_id: &str, rcpt_hash: &[u8]) -> StoreResult<Erasure> {
+        retrying(|| self.erase_subject_tx(tenant_id, rcpt_hash)).await
+    }
+
+    async fn append_audit(&self, d: AuditDraft) -> StoreResult<AuditRecord> {
+        let d = &d;
+        retrying(|| self.append_audit_tx(d)).await
+    }
+
+    async fn list_audit(
+        &self,
+        tenant_id: Option<&str>,
+        after_seq: Option<i64>,
+        limit: usize,
+    ) -> StoreResult<Vec<AuditRecord>> {
+        retrying(|| self.list_audit_q(tenant_id, after_seq, limit)).await
     }
 
     async fn add_suppression(&self, s: SuppressionRecord) -> StoreResult<bool> {

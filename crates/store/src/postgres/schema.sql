@@ -124,8 +124,41 @@ CREATE TABLE IF NOT EXISTS suppressions (
     CONSTRAINT suppressions_scope UNIQUE (tenant_id, rcpt_hash, stream));
 CREATE INDEX IF NOT EXISTS suppressions_tenant ON suppressions (tenant_id, seq);
 
+-- Version 3: contacts, consents (append-only), the audit chain (appends take
+-- AUDIT_LOCK so each entry chains to the one committed before it).
+CREATE TABLE IF NOT EXISTS contacts (
+    tenant_id TEXT COLLATE "C" NOT NULL,
+    rcpt_hash BYTEA NOT NULL,
+    key_wrapped BYTEA NOT NULL,
+    data_enc BYTEA NOT NULL,
+    restricted_at BIGINT,
+    created_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL,
+    PRIMARY KEY (tenant_id, rcpt_hash));
+CREATE TABLE IF NOT EXISTS consents (
+    seq BIGSERIAL PRIMARY KEY,
+    tenant_id TEXT COLLATE "C" NOT NULL,
+    rcpt_hash BYTEA NOT NULL,
+    purpose TEXT NOT NULL,
+    status TEXT NOT NULL,
+    at BIGINT NOT NULL,
+    record_enc BYTEA NOT NULL);
+CREATE INDEX IF NOT EXISTS consents_subject ON consents (tenant_id, rcpt_hash, seq);
+CREATE TABLE IF NOT EXISTS audit (
+    seq BIGSERIAL PRIMARY KEY,
+    at BIGINT NOT NULL,
+    tenant_id TEXT COLLATE "C",
+    actor TEXT NOT NULL,
+    action TEXT NOT NULL,
+    target TEXT,
+    ip TEXT,
+    prev_hash BYTEA NOT NULL,
+    hash BYTEA NOT NULL);
+CREATE INDEX IF NOT EXISTS audit_tenant ON audit (tenant_id, seq);
+CREATE INDEX IF NOT EXISTS recipients_hash ON recipients (tenant_id, rcpt_hash);
+
 -- Raised to this file's version; never lowered (an older node starting later leaves
 -- it alone).
-INSERT INTO meta (key, value) VALUES ('schema_version', '2')
+INSERT INTO meta (key, value) VALUES ('schema_version', '3')
     ON CONFLICT (key) DO UPDATE SET value = excluded.value
     WHERE meta.value::bigint < excluded.value::bigint;

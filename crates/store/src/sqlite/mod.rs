@@ -6,7 +6,7 @@ mod writer;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-use postwerk_core::model::{EventType, RecipientStatus, SuppressionReason};
+use postwerk_core::model::{ConsentStatus, EventType, RecipientStatus, SuppressionReason};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, params};
 
 use crate::model::*;
@@ -590,6 +590,252 @@ impl Store for SqliteStore {
                 Ok(())
             })
             .await
+    }
+
+    async fn upsert_contact(&self, c: ContactRecord) -> StoreResult<bool> {
+        self.writer
+            .write(Durability::Fsync, move |tx| {
+                let existed = tx
+                    .prepare_cached("SELECT 1 FROM contacts WHERE tenant_id = ?1 AND rcpt_hash = ?2")
+                    .and_then(|mut st| st.exists(params![c.tenant_id, c.rcpt_hash]))
+                    .map_err(unavailable)?;
+                tx.prepare_cached(
+                    "INSERT INTO contacts (tenant_id, rcpt_hash, key_wrapped, data_enc, restricted_at, created_at, \
+                     updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (tenant_id, rcpt_hash) DO UPDATE \
+                     SET data_enc = excluded.data_enc, updated_at = excluded.updated_at",
+                )
+                .and_then(|mut st| {
+                    st.execute(params![
+                        c.tenant_id,
+                        c.rcpt_hash,
+                        c.key_wrapped,
+                        c.data_enc,
+                        c.restricted_at,
+                        c.created_at,
+                        c.updated_at
+                    ])
+                })
+                .map_err(unavailable)?;
+                Ok(!existed)
+            })
+            .await
+    }
+
+    async fn get_contact(
+        &self,
+        tenant_id: &str,
+        rcpt_hash: &[u8],
+    ) -> StoreResult<Option<ContactRecord>> {
+        let (tenant_id, rcpt_hash) = (tenant_id.to_string(), rcpt_hash.to_vec());
+        self.read(move |c| {
+            c.prepare_cached(
+                "SELECT key_wrapped, data_enc, restricted_at, created_at, updated_at FROM contacts \
+                 WHERE tenant_id = ?1 AND rcpt_hash = ?2",
+            )
+            .and_then(|mut st| {
+                st.query_row(params![tenant_id, rcpt_hash], |r| {
+                    Ok(ContactRecord {
+                        tenant_id: tenant_id.clone(),
+                        rcpt_hash: rcpt_hash.clone(),
+                        key_wrapped: r.get(0)?,
+                        data_enc: r.get(1)?,
+                        restricted_at: r.get(2)?,
+                        created_at: r.get(3)?,
+                        updated_at: r.get(4)?,
+                    })
+                })
+                .optional()
+            })
+            .map_err(unavailable)
+        })
+        .await
+    }
+
+    async fn restrict_contact(
+        &self,
+        tenant_id: &str,
+        rcpt_hash: &[u8],
+        restricted_at: Option<i64>,
+    ) -> StoreResult<bool> {
+        let (tenant_id, rcpt_hash) = (tenant_id.to_string(), rcpt_hash.to_vec());
+        self.writer
+            .write(Durability::Fsync, move |c| {
+                c.prepare_cached("UPDATE contacts SET restricted_at = ?3 WHERE tenant_id = ?1 AND rcpt_hash = ?2")
+                    .and_then(|mut st| st.execute(params![tenant_id, rcpt_hash, restricted_at]))
+                    .map(|n| n > 0)
+                    .map_err(unavailable)
+            })
+            .await
+    }
+
+    async fn add_consent(&self, k: ConsentRecord) -> StoreResult<i64> {
+        self.writer
+            .write(Durability::Fsync, move |c| {
+                c.prepare_cached(
+                    "INSERT INTO consents (tenant_id, rcpt_hash, purpose, status, at, record_enc) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                )
+                .and_then(|mut st| {
+                    st.execute(params![
+                        k.tenant_id,
+                        k.rcpt_hash,
+                        k.purpose,
+                        k.status.as_str(),
+                        k.at,
+                        k.record_enc
+                    ])
+                })
+                .map_err(unavailable)?;
+                Ok(c.last_insert_rowid())
+            })
+            .await
+    }
+
+    async fn list_consents(
+        &self,
+        tenant_id: &str,
+        rcpt_hash: &[u8],
+    ) -> StoreResult<Vec<ConsentRecord>> {
+        let (tenant_id, rcpt_hash) = (tenant_id.to_string(), rcpt_hash.to_vec());
+        self.read(move |c| {
+            let rows = c
+                .prepare_cached(
+                    "SELECT seq, purpose, status, at, record_enc FROM consents \
+                     WHERE tenant_id = ?1 AND rcpt_hash = ?2 ORDER BY seq",
+                )
+                .and_then(|mut st| {
+                    st.query_map(params![tenant_id, rcpt_hash], |r| {
+                        Ok((
+                            r.get::<_, i64>(0)?,
+                            r.get::<_, String>(1)?,
+                            r.get::<_, String>(2)?,
+                            r.get(3)?,
+                            r.get(4)?,
+                        ))
+                    })?
+                    .collect::<rusqlite::Result<Vec<(i64, String, String, i64, Vec<u8>)>>>()
+                })
+                .map_err(unavailable)?;
+            rows.into_iter()
+                .map(|(seq, purpose, status, at, record_enc)| {
+                    Ok(ConsentRecord {
+                        seq,
+                        tenant_id: tenant_id.clone(),
+                        rcpt_hash: rcpt_hash.clone(),
+                        purpose,
+                        status: status
+                            .parse::<ConsentStatus>()
+                            .map_err(|_| corrupt("consent status"))?,
+                        at,
+                        record_enc,
+                    })
+                })
+                .collect()
+        })
+        .await
+    }
+
+    async fn erase_subject(&self, tenant_id: &str, rcpt_hash: &[u8]) -> StoreResult<Erasure> {
+        let (tenant_id, rcpt_hash) = (tenant_id.to_string(), rcpt_hash.to_vec());
+        self.writer
+            .write(Durability::Fsync, move |c| {
+                let t = params![tenant_id, rcpt_hash];
+                let run = |sql: &str| c.prepare_cached(sql).and_then(|mut st| st.execute(t)).map_err(unavailable);
+                let messages = run(
+                    "UPDATE messages SET content_enc = NULL, mail_from_enc = NULL, meta_enc = X'' \
+                     WHERE id IN (SELECT message_id FROM recipients WHERE tenant_id = ?1 AND rcpt_hash = ?2)",
+                )?;
+                let erasure = Erasure {
+                    contacts: run("DELETE FROM contacts WHERE tenant_id = ?1 AND rcpt_hash = ?2")? as u64,
+                    consents: run("DELETE FROM consents WHERE tenant_id = ?1 AND rcpt_hash = ?2")? as u64,
+                    events: run("DELETE FROM events WHERE tenant_id = ?1 AND rcpt_hash = ?2")? as u64,
+                    suppressions: run(
+                        "UPDATE suppressions SET address_enc = NULL WHERE tenant_id = ?1 AND rcpt_hash = ?2 \
+                         AND address_enc IS NOT NULL",
+                    )? as u64,
+                    recipients: run(
+                        "UPDATE recipients SET address_enc = X'', rcpt_hash = X'', next_attempt_at = NULL, \
+                         lease_node = NULL, lease_until = NULL, \
+                         status = CASE WHEN status IN ('queued', 'deferred') THEN 'suppressed' ELSE status END \
+                         WHERE tenant_id = ?1 AND rcpt_hash = ?2",
+                    )? as u64,
+                    messages: messages as u64,
+                };
+                Ok(erasure)
+            })
+            .await
+    }
+
+    async fn append_audit(&self, d: AuditDraft) -> StoreResult<AuditRecord> {
+        self.writer
+            .write(Durability::Fsync, move |c| {
+                let prev: Vec<u8> = c
+                    .prepare_cached("SELECT hash FROM audit ORDER BY seq DESC LIMIT 1")
+                    .and_then(|mut st| st.query_row([], |r| r.get(0)).optional())
+                    .map_err(unavailable)?
+                    .unwrap_or_else(|| crate::audit::GENESIS.to_vec());
+                let hash = crate::audit::chain_hash(&prev, &d);
+                c.prepare_cached(
+                    "INSERT INTO audit (at, tenant_id, actor, action, target, ip, prev_hash, hash) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                )
+                .and_then(|mut st| {
+                    st.execute(params![
+                        d.at,
+                        d.tenant_id,
+                        d.actor,
+                        d.action,
+                        d.target,
+                        d.ip,
+                        prev,
+                        hash
+                    ])
+                })
+                .map_err(unavailable)?;
+                Ok(AuditRecord::from_draft(
+                    c.last_insert_rowid(),
+                    d,
+                    prev,
+                    hash,
+                ))
+            })
+            .await
+    }
+
+    async fn list_audit(
+        &self,
+        tenant_id: Option<&str>,
+        after_seq: Option<i64>,
+        limit: usize,
+    ) -> StoreResult<Vec<AuditRecord>> {
+        let tenant_id = tenant_id.map(str::to_string);
+        self.read(move |c| {
+            c.prepare_cached(
+                "SELECT seq, at, tenant_id, actor, action, target, ip, prev_hash, hash FROM audit \
+                 WHERE seq > ?1 AND (?2 IS NULL OR tenant_id = ?2) ORDER BY seq LIMIT ?3",
+            )
+            .and_then(|mut st| {
+                st.query_map(
+                    params![after_seq.unwrap_or(0), tenant_id, limit.max(1) as i64],
+                    |r| {
+                        Ok(AuditRecord {
+                            seq: r.get(0)?,
+                            at: r.get(1)?,
+                            tenant_id: r.get(2)?,
+                            actor: r.get(3)?,
+                            action: r.get(4)?,
+                            target: r.get(5)?,
+                            ip: r.get(6)?,
+                            prev_hash: r.get(7)?,
+                            hash: r.get(8)?,
+                        })
+                    },
+                )?
+                .collect()
+            })
+            .map_err(unavailable)
+        })
+        .await
     }
 
     async fn add_suppression(&self, s: SuppressionRecord) -> StoreResult<bool> {

@@ -45,6 +45,20 @@ CREATE TABLE IF NOT EXISTS suppressions (
     address_enc BLOB, source TEXT);
 CREATE UNIQUE INDEX IF NOT EXISTS suppressions_scope ON suppressions (tenant_id, rcpt_hash, stream);
 CREATE INDEX IF NOT EXISTS suppressions_tenant ON suppressions (tenant_id, seq);
-INSERT INTO meta (key, value) VALUES ('schema_version', '2')
+-- Version 3: contacts, consents (append-only), the audit chain.
+CREATE TABLE IF NOT EXISTS contacts (
+    tenant_id TEXT NOT NULL, rcpt_hash BLOB NOT NULL, key_wrapped BLOB NOT NULL, data_enc BLOB NOT NULL,
+    restricted_at INTEGER, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL,
+    PRIMARY KEY (tenant_id, rcpt_hash));
+CREATE TABLE IF NOT EXISTS consents (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, tenant_id TEXT NOT NULL, rcpt_hash BLOB NOT NULL,
+    purpose TEXT NOT NULL, status TEXT NOT NULL, at INTEGER NOT NULL, record_enc BLOB NOT NULL);
+CREATE INDEX IF NOT EXISTS consents_subject ON consents (tenant_id, rcpt_hash, seq);
+CREATE TABLE IF NOT EXISTS audit (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, at INTEGER NOT NULL, tenant_id TEXT, actor TEXT NOT NULL,
+    action TEXT NOT NULL, target TEXT, ip TEXT, prev_hash BLOB NOT NULL, hash BLOB NOT NULL);
+CREATE INDEX IF NOT EXISTS audit_tenant ON audit (tenant_id, seq);
+CREATE INDEX IF NOT EXISTS recipients_hash ON recipients (tenant_id, rcpt_hash);
+INSERT INTO meta (key, value) VALUES ('schema_version', '3')
     ON CONFLICT (key) DO UPDATE SET value = excluded.value
     WHERE CAST(meta.value AS INTEGER) < CAST(excluded.value AS INTEGER);

@@ -1,0 +1,247 @@
+//! PostgreSQL queries for contacts, consents, erasure and the audit chain.
+
+use postwerk_core::model::ConsentStatus;
+use tokio_postgres::Row;
+use tokio_postgres::types::ToSql;
+
+use super::error::{PgResult, corrupt, pg};
+use super::{AUDIT_LOCK, PgStore, col};
+use crate::model::*;
+
+fn contact_row(r: &Row) -> PgResult<ContactRecord> {
+    Ok(ContactRecord {
+        tenant_id: col(r, "tenant_id")?,
+        rcpt_hash: col(r, "rcpt_hash")?,
+        key_wrapped: col(r, "key_wrapped")?,
+        data_enc: col(r, "data_enc")?,
+        restricted_at: col(r, "restricted_at")?,
+        created_at: col(r, "created_at")?,
+        updated_at: col(r, "updated_at")?,
+    })
+}
+
+fn consent_row(r: &Row) -> PgResult<ConsentRecord> {
+    Ok(ConsentRecord {
+        seq: col(r, "seq")?,
+        tenant_id: col(r, "tenant_id")?,
+        rcpt_hash: col(r, "rcpt_hash")?,
+        purpose: col(r, "purpose")?,
+        status: col::<&str>(r, "status")?
+            .parse::<ConsentStatus>()
+            .map_err(|_| corrupt("consent status"))?,
+        at: col(r, "at")?,
+        record_enc: col(r, "record_enc")?,
+    })
+}
+
+fn audit_row(r: &Row) -> PgResult<AuditRecord> {
+    Ok(AuditRecord {
+        seq: col(r, "seq")?,
+        at: col(r, "at")?,
+        tenant_id: col(r, "tenant_id")?,
+        actor: col(r, "actor")?,
+        action: col(r, "action")?,
+        target: col(r, "target")?,
+        ip: col(r, "ip")?,
+        prev_hash: col(r, "prev_hash")?,
+        hash: col(r, "hash")?,
+    })
+}
+
+impl PgStore {
+    pub(super) async fn upsert_contact_q(&self, c: &ContactRecord) -> PgResult<bool> {
+        let sql = "INSERT INTO contacts (tenant_id, rcpt_hash, key_wrapped, data_enc, restricted_at, created_at, \
+                   updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (tenant_id, rcpt_hash) DO UPDATE \
+                   SET data_enc = excluded.data_enc, updated_at = excluded.updated_at \
+                   RETURNING (xmax = 0) AS inserted";
+        let params: [&(dyn ToSql + Sync); 7] = [
+            &c.tenant_id,
+            &c.rcpt_hash,
+            &c.key_wrapped,
+            &c.data_enc,
+            &c.restricted_at,
+            &c.created_at,
+            &c.updated_at,
+        ];
+        let row = self.one_opt("upsert_contact", sql, &params).await?;
+        row.map_or(Ok(false), |r| col(&r, "inserted"))
+    }
+
+    pub(super) async fn get_contact_q(
+        &self,
+        tenant_id: &str,
+        rcpt_hash: &[u8],
+    ) -> PgResult<Option<ContactRecord>> {
+        let sql = "SELECT * FROM contacts WHERE tenant_id = $1 AND rcpt_hash = $2";
+        self.one_opt("get_contact", sql, &[&tenant_id, &rcpt_hash])
+            .await?
+            .map(|r| contact_row(&r))
+            .transpose()
+    }
+
+    pub(super) async fn restrict_contact_q(
+        &self,
+        tenant_id: &str,
+        rcpt_hash: &[u8],
+        restricted_at: Option<i64>,
+    ) -> PgResult<bool> {
+        let sql = "UPDATE contacts SET restricted_at = $3 WHERE tenant_id = $1 AND rcpt_hash = $2";
+        let n = self
+            .exec(
+                "restrict_contact",
+                None,
+                sql,
+                &[&tenant_id, &rcpt_hash, &restricted_at],
+            )
+            .await?;
+        Ok(n > 0)
+    }
+
+    pub(super) async fn add_consent_q(&self, c: &ConsentRecord) -> PgResult<i64> {
+        let sql = "INSERT INTO consents (tenant_id, rcpt_hash, purpose, status, at, record_enc) \
+                   VALUES ($1, $2, $3, $4, $5, $6) RETURNING seq";
+        let params: [&(dyn ToSql + Sync); 6] = [
+            &c.tenant_id,
+            &c.rcpt_hash,
+            &c.purpose,
+            &c.status.as_str(),
+            &c.at,
+            &c.record_enc,
+        ];
+        let row = self.one_opt("add_consent", sql, &params).await?;
+        row.map_or(Err(corrupt("consent seq")), |r| col(&r, "seq"))
+    }
+
+    pub(super) async fn list_consents_q(
+        &self,
+        tenant_id: &str,
+        rcpt_hash: &[u8],
+    ) -> PgResult<Vec<ConsentRecord>> {
+        const OP: &str = "list_consents";
+        let client = self.client().await?;
+        let stmt = client
+            .prepare_cached(
+                "SELECT * FROM consents WHERE tenant_id = $1 AND rcpt_hash = $2 ORDER BY seq",
+            )
+            .await
+            .map_err(pg(OP))?;
+        let rows = client
+            .query(&stmt, &[&tenant_id, &rcpt_hash])
+            .await
+            .map_err(pg(OP))?;
+        rows.iter().map(consent_row).collect()
+    }
+
+    pub(super) async fn erase_subject_tx(
+        &self,
+        tenant_id: &str,
+        rcpt_hash: &[u8],
+    ) -> PgResult<Erasure> {
+        const OP: &str = "erase_subject";
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(pg(OP))?;
+        let t: [&(dyn ToSql + Sync); 2] = [&tenant_id, &rcpt_hash];
+        let mut counts = [0u64; 6];
+        let statements = [
+            "UPDATE messages SET content_enc = NULL, mail_from_enc = NULL, meta_enc = ''::bytea \
+             WHERE id IN (SELECT message_id FROM recipients WHERE tenant_id = $1 AND rcpt_hash = $2)",
+            "DELETE FROM contacts WHERE tenant_id = $1 AND rcpt_hash = $2",
+            "DELETE FROM consents WHERE tenant_id = $1 AND rcpt_hash = $2",
+            "DELETE FROM events WHERE tenant_id = $1 AND rcpt_hash = $2",
+            "UPDATE suppressions SET address_enc = NULL WHERE tenant_id = $1 AND rcpt_hash = $2 \
+             AND address_enc IS NOT NULL",
+            "UPDATE recipients SET address_enc = ''::bytea, rcpt_hash = ''::bytea, next_attempt_at = NULL, \
+             lease_node = NULL, lease_until = NULL, \
+             status = CASE WHEN status IN ('queued', 'deferred') THEN 'suppressed' ELSE status END \
+             WHERE tenant_id = $1 AND rcpt_hash = $2",
+        ];
+        for (n, sql) in counts.iter_mut().zip(statements) {
+            let stmt = tx.prepare_cached(sql).await.map_err(pg(OP))?;
+            *n = tx.execute(&stmt, &t).await.map_err(pg(OP))?;
+        }
+        tx.commit().await.map_err(pg(OP))?;
+        let [
+            messages,
+            contacts,
+            consents,
+            events,
+            suppressions,
+            recipients,
+        ] = counts;
+        Ok(Erasure {
+            contacts,
+            consents,
+            recipients,
+            messages,
+            events,
+            suppressions,
+        })
+    }
+
+    pub(super) async fn append_audit_tx(&self, d: &AuditDraft) -> PgResult<AuditRecord> {
+        const OP: &str = "append_audit";
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(pg(OP))?;
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&AUDIT_LOCK])
+            .await
+            .map_err(pg(OP))?;
+        let prev: Vec<u8> = tx
+            .query_opt("SELECT hash FROM audit ORDER BY seq DESC LIMIT 1", &[])
+            .await
+            .map_err(pg(OP))?
+            .map(|r| col(&r, "hash"))
+            .transpose()?
+            .unwrap_or_else(|| crate::audit::GENESIS.to_vec());
+        let hash = crate::audit::chain_hash(&prev, d);
+        let stmt = tx
+            .prepare_cached(
+                "INSERT INTO audit (at, tenant_id, actor, action, target, ip, prev_hash, hash) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING seq",
+            )
+            .await
+            .map_err(pg(OP))?;
+        let row = tx
+            .query_one(
+                &stmt,
+                &[
+                    &d.at,
+                    &d.tenant_id,
+                    &d.actor,
+                    &d.action,
+                    &d.target,
+                    &d.ip,
+                    &prev,
+                    &hash,
+                ],
+            )
+            .await
+            .map_err(pg(OP))?;
+        let seq: i64 = col(&row, "seq")?;
+        tx.commit().await.map_err(pg(OP))?;
+        Ok(AuditRecord::from_draft(seq, d.clone(), prev, hash))
+    }
+
+    pub(super) async fn list_audit_q(
+        &self,
+        tenant_id: Option<&str>,
+        after_seq: Option<i64>,
+        limit: usize,
+    ) -> PgResult<Vec<AuditRecord>> {
+        const OP: &str = "list_audit";
+        let limit = i64::try_from(limit.max(1)).unwrap_or(i64::MAX);
+        let after = after_seq.unwrap_or(0);
+        let client = self.client().await?;
+        let stmt = client
+            .prepare_cached(
+                "SELECT * FROM audit WHERE seq > $1 AND ($2::text IS NULL OR tenant_id = $2) \
+                 ORDER BY seq LIMIT $3",
+            )
+            .await
+            .map_err(pg(OP))?;
+        let rows = client
+            .query(&stmt, &[&after, &tenant_id, &limit])
+            .await
+            .map_err(pg(OP))?;
+        rows.iter().map(audit_row).collect()
+    }
+}
