@@ -18,6 +18,8 @@ pub struct Caller {
     pub tenant_id: String,
     /// What the key may do.
     pub scopes: Vec<Scope>,
+    /// The client's IP address (recorded in the audit log).
+    pub ip: Option<String>,
 }
 
 impl Caller {
@@ -35,6 +37,14 @@ impl Caller {
     }
 }
 
+/// The peer's address, when the server runs with connection info.
+fn client_ip(parts: &Parts) -> Option<std::net::IpAddr> {
+    parts
+        .extensions
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip())
+}
+
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
@@ -42,8 +52,16 @@ impl FromRequestParts<AppState> for Caller {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let unauthorized =
-            |code: &'static str, msg: &str| ApiError::new(StatusCode::UNAUTHORIZED, code, msg);
+        let ip = client_ip(parts);
+        if let Some(wait) = ip.and_then(|ip| state.key_failures.blocked_for(ip)) {
+            return Err(ApiError::too_many_attempts(wait.as_secs().max(1)));
+        }
+        let unauthorized = |code: &'static str, msg: &str| {
+            if let Some(ip) = ip {
+                state.key_failures.failed(ip);
+            }
+            ApiError::new(StatusCode::UNAUTHORIZED, code, msg)
+        };
         let header = parts
             .headers
             .get(axum::http::header::AUTHORIZATION)
@@ -61,6 +79,7 @@ impl FromRequestParts<AppState> for Caller {
                 key_id: key.id,
                 tenant_id: key.tenant_id,
                 scopes: key.scopes,
+                ip: ip.map(|ip| ip.to_string()),
             }),
             Err(KeyError::Unavailable) => Err(ApiError::unavailable(&"key store unavailable")),
             Err(KeyError::Revoked) => {

@@ -23,6 +23,8 @@ pub struct ApiError {
     pub message: String,
     /// The offending request field (`to[2]`, `from`, …), when there is one.
     pub field: Option<String>,
+    /// Seconds to wait before retrying (sent as `Retry-After`), for 429 and 503.
+    pub retry_after: Option<u64>,
 }
 
 #[derive(Serialize)]
@@ -50,7 +52,19 @@ impl ApiError {
             code,
             message: message.into(),
             field: None,
+            retry_after: None,
         }
+    }
+
+    /// 429: too many failed attempts from this client; retry after `seconds`.
+    pub fn too_many_attempts(seconds: u64) -> Self {
+        let mut e = ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_attempts",
+            format!("too many invalid API keys from this address; retry in {seconds} s"),
+        );
+        e.retry_after = Some(seconds);
+        e
     }
 
     /// 422 for a field that failed validation.
@@ -99,13 +113,19 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (
+        let mut response = (
             self.status,
             Json(Body {
                 error: self.inner(),
             }),
         )
-            .into_response()
+            .into_response();
+        if let Some(s) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, s.into());
+        }
+        response
     }
 }
 

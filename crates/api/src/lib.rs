@@ -11,6 +11,7 @@
 //! - [`events`]: `GET /v1/events`.
 //! - [`domains`]: `POST/GET /v1/domains`.
 //! - [`suppressions`]: `GET/POST /v1/suppressions`, `DELETE /v1/suppressions/{email}`.
+//! - [`privacy`]: contacts, consents, data-subject export and erasure, the audit log.
 
 pub mod auth;
 pub mod compose;
@@ -18,6 +19,7 @@ pub mod domains;
 pub mod error;
 pub mod events;
 pub mod messages;
+pub mod privacy;
 pub mod suppressions;
 mod view;
 
@@ -29,6 +31,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 use postwerk_mta::context::Services;
 use postwerk_mta::engine::Engine;
+use postwerk_mta::guard::FailureGuard;
 
 /// Shared handler state.
 #[derive(Clone)]
@@ -37,12 +40,24 @@ pub struct AppState {
     pub services: Arc<Services>,
     /// The delivery engine (accepted mail is handed to it).
     pub engine: Arc<Engine>,
+    /// Invalid API keys per client address (brute-force protection).
+    pub key_failures: Arc<FailureGuard>,
 }
+
+/// Invalid API keys tolerated per client address within [`KEY_FAILURE_WINDOW`]
+/// before it gets `429` for the rest of the window.
+pub const MAX_KEY_FAILURES: u32 = 20;
+/// See [`MAX_KEY_FAILURES`].
+pub const KEY_FAILURE_WINDOW: std::time::Duration = std::time::Duration::from_secs(300);
 
 impl AppState {
     /// State over running services.
     pub fn new(services: Arc<Services>, engine: Arc<Engine>) -> Self {
-        AppState { services, engine }
+        AppState {
+            services,
+            engine,
+            key_failures: Arc::new(FailureGuard::new(MAX_KEY_FAILURES, KEY_FAILURE_WINDOW)),
+        }
     }
 }
 
@@ -68,6 +83,21 @@ pub fn router(state: AppState) -> Router {
             "/v1/suppressions/{email}",
             axum::routing::delete(suppressions::remove),
         )
+        .route(
+            "/v1/contacts/{email}",
+            axum::routing::put(privacy::put_contact).get(privacy::get_contact),
+        )
+        .route("/v1/contacts/{email}/consents", post(privacy::post_consent))
+        .route(
+            "/v1/contacts/{email}/consents/{purpose}",
+            axum::routing::delete(privacy::withdraw_consent),
+        )
+        .route("/v1/subjects/{email}/export", get(privacy::export))
+        .route(
+            "/v1/subjects/{email}",
+            axum::routing::delete(privacy::erase),
+        )
+        .route("/v1/audit", get(privacy::list_audit))
         .fallback(|| async { error::ApiError::not_found("endpoint") })
         .method_not_allowed_fallback(|| async {
             error::ApiError::new(
@@ -86,7 +116,8 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state))
+    let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await
 }

@@ -15,11 +15,14 @@
 
 pub mod accept;
 pub mod apikeys;
+pub mod audit;
 pub mod bounce;
+pub mod contacts;
 pub mod context;
 pub mod dkim;
 pub mod domains;
 pub mod engine;
+pub mod guard;
 pub mod inbound;
 pub mod job;
 pub mod outcome;

@@ -9,6 +9,7 @@ use postwerk_core::address::Address;
 use postwerk_core::config::Config;
 use postwerk_core::model::{SuppressionReason, parse_scopes};
 use postwerk_mta::apikeys;
+use postwerk_mta::audit::{self, Actor};
 use postwerk_mta::context::{DEFAULT_TENANT, Services};
 use postwerk_mta::domains::{self, DomainError};
 use postwerk_store::Store;
@@ -45,6 +46,75 @@ pub enum Command {
     /// Read bounces, complaints and auto-replies offline.
     #[command(subcommand)]
     Bounce(BounceCommand),
+    /// Manage tenants (organisations).
+    #[command(subcommand)]
+    Tenants(TenantsCommand),
+    /// The audit log.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+/// `postwerk tenants …`.
+#[derive(Subcommand)]
+pub enum TenantsCommand {
+    /// Create a tenant with its own data key; fails if the name is taken.
+    Create {
+        /// Unique name (letters, digits, `-`, `_`, `.`).
+        name: String,
+    },
+}
+
+/// `postwerk audit …`.
+#[derive(Subcommand)]
+pub enum AuditCommand {
+    /// Check the audit chain: prints the number of entries and the head hash (keep it
+    /// elsewhere to detect truncation), or names the first altered, removed, inserted
+    /// or moved entry and exits 1.
+    Verify,
+}
+
+/// `postwerk tenants …`.
+pub async fn tenants(cmd: TenantsCommand, config: Config) -> anyhow::Result<()> {
+    let TenantsCommand::Create { name } = cmd;
+    let valid = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+    if !valid {
+        bail!("tenant name: 1–64 letters, digits, '-', '_' or '.'");
+    }
+    let services = open(config).await?;
+    if services.store.get_tenant_by_name(&name).await?.is_some() {
+        bail!("tenant `{name}` already exists");
+    }
+    let tenant = services.ensure_tenant(&name).await?;
+    audit::record(
+        &services,
+        &Actor::cli(),
+        Some(&tenant.id),
+        "tenant.create",
+        Some(tenant.id.clone()),
+    )
+    .await?;
+    println!("Created tenant {} ({}).", tenant.name, tenant.id);
+    Ok(())
+}
+
+/// `postwerk audit verify`: exit status 1 when the chain is broken.
+pub async fn audit_verify(config: Config) -> anyhow::Result<bool> {
+    let services = open(config).await?;
+    match audit::verify(&services).await? {
+        Ok((n, head)) => {
+            let hex: String = head.iter().map(|b| format!("{b:02x}")).collect();
+            println!("audit chain intact: {n} entries, head {hex}");
+            Ok(true)
+        }
+        Err(e) => {
+            eprintln!("audit chain BROKEN: {e}");
+            Ok(false)
+        }
+    }
 }
 
 /// `postwerk bounce …`.
@@ -225,6 +295,14 @@ pub async fn keys(cmd: KeysCommand, config: Config) -> anyhow::Result<()> {
     let services = open(config).await?;
     let tenant = services.ensure_tenant(&k.tenant).await?;
     let (record, token) = apikeys::create_key(&services, &tenant.id, &k.name, scopes, None).await?;
+    audit::record(
+        &services,
+        &Actor::cli(),
+        Some(&tenant.id),
+        "key.create",
+        Some(record.id.clone()),
+    )
+    .await?;
     if k.quiet {
         println!("{token}");
     } else {

@@ -62,6 +62,12 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         Command::Keys(k) => cli::keys(k, config).await,
         Command::Domains(d) => cli::domains(d, config).await,
         Command::Suppressions(c) => cli::suppressions(c, config).await,
+        Command::Tenants(t) => cli::tenants(t, config).await,
+        Command::Audit(cli::AuditCommand::Verify) => match cli::audit_verify(config).await {
+            Ok(true) => Ok(()),
+            Ok(false) => std::process::exit(1),
+            Err(e) => Err(e),
+        },
         Command::Config(_) | Command::Bounce(_) => Ok(()),
     }
 }

@@ -4,7 +4,9 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use postwerk_mta::guard::FailureGuard;
 
 /// Most simultaneous sessions from one address.
 pub const MAX_SESSIONS_PER_IP: usize = 50;
@@ -14,10 +16,18 @@ pub const MAX_AUTH_FAILURES_PER_IP: u32 = 10;
 pub const AUTH_FAILURE_WINDOW: Duration = Duration::from_secs(300);
 
 /// Shared counters.
-#[derive(Default)]
 pub struct Limits {
     sessions: Mutex<HashMap<IpAddr, usize>>,
-    auth_failures: Mutex<HashMap<IpAddr, (u32, Instant)>>,
+    auth_failures: FailureGuard,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            sessions: Mutex::default(),
+            auth_failures: FailureGuard::new(MAX_AUTH_FAILURES_PER_IP, AUTH_FAILURE_WINDOW),
+        }
+    }
 }
 
 /// Holds one session slot; released on drop.
@@ -40,24 +50,12 @@ impl Limits {
 
     /// Records a failed AUTH from `ip`.
     pub fn auth_failed(&self, ip: IpAddr) {
-        let mut f = self.auth_failures.lock().unwrap_or_else(|e| e.into_inner());
-        let now = Instant::now();
-        let e = f.entry(ip).or_insert((0, now));
-        if now.duration_since(e.1) > AUTH_FAILURE_WINDOW {
-            *e = (0, now);
-        }
-        e.0 += 1;
-        if f.len() > 100_000 {
-            f.retain(|_, (_, t)| now.duration_since(*t) <= AUTH_FAILURE_WINDOW);
-        }
+        self.auth_failures.failed(ip);
     }
 
     /// Whether AUTH from `ip` is paused after too many failures.
     pub fn auth_blocked(&self, ip: IpAddr) -> bool {
-        let f = self.auth_failures.lock().unwrap_or_else(|e| e.into_inner());
-        f.get(&ip).is_some_and(|(n, t)| {
-            *n >= MAX_AUTH_FAILURES_PER_IP && t.elapsed() <= AUTH_FAILURE_WINDOW
-        })
+        self.auth_failures.blocked_for(ip).is_some()
     }
 }
 

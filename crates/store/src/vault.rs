@@ -130,6 +130,23 @@ impl TenantKeys {
         seal_with(&self.seal, context, plaintext)
     }
 
+    /// Creates a fresh per-record data key (a contact's), returned with its wrapped
+    /// form (sealed under this tenant's key, bound to `context`) for storage.
+    /// Deleting the wrapped key makes everything sealed with it unreadable, also in
+    /// backups (crypto-shredding).
+    pub fn new_record_key(&self, context: &str) -> (RecordKey, Vec<u8>) {
+        let mut raw = [0u8; 32];
+        rand::thread_rng().fill_bytes(&mut raw);
+        (RecordKey(aead_key(&raw)), self.seal(context, &raw))
+    }
+
+    /// Unwraps a record key stored with [`TenantKeys::new_record_key`].
+    pub fn open_record_key(&self, context: &str, wrapped: &[u8]) -> Result<RecordKey, VaultError> {
+        let raw = self.open(context, wrapped)?;
+        let raw: [u8; 32] = raw.try_into().map_err(|_| VaultError::Authentication)?;
+        Ok(RecordKey(aead_key(&raw)))
+    }
+
     /// Decrypts a value sealed with the same context.
     pub fn open(&self, context: &str, sealed: &[u8]) -> Result<Vec<u8>, VaultError> {
         open_with(&self.seal, context, sealed)
@@ -149,6 +166,21 @@ impl TenantKeys {
             .iter()
             .map(|b| format!("{b:02x}"))
             .collect()
+    }
+}
+
+/// A data key of one record (a contact), wrapped by the tenant key when stored.
+pub struct RecordKey(LessSafeKey);
+
+impl RecordKey {
+    /// Encrypts `plaintext`, bound to `context`.
+    pub fn seal(&self, context: &str, plaintext: &[u8]) -> Vec<u8> {
+        seal_with(&self.0, context, plaintext)
+    }
+
+    /// Decrypts a value sealed with the same context.
+    pub fn open(&self, context: &str, sealed: &[u8]) -> Result<Vec<u8>, VaultError> {
+        open_with(&self.0, context, sealed)
     }
 }
 
@@ -274,6 +306,22 @@ mod tests {
             k.seal("x", b"same"),
             "nonces must differ"
         );
+    }
+
+    #[test]
+    fn record_keys_are_separate_and_shred_with_their_wrapping() {
+        let k = keys();
+        let (key, wrapped) = k.new_record_key("contactkey:01");
+        let sealed = key.seal("contact:01", b"Zofia");
+        let reopened = k.open_record_key("contactkey:01", &wrapped).unwrap();
+        assert_eq!(reopened.open("contact:01", &sealed).unwrap(), b"Zofia");
+        assert!(k.open_record_key("contactkey:02", &wrapped).is_err());
+        let (other, _) = k.new_record_key("contactkey:01");
+        assert!(
+            other.open("contact:01", &sealed).is_err(),
+            "each record has its own key"
+        );
+        assert!(k.open("contact:01", &sealed).is_err(), "not the tenant key");
     }
 
     #[test]

@@ -1,0 +1,461 @@
+//! Personal data: contacts and consents (`/v1/contacts/…`), data-subject requests
+//! (`/v1/subjects/…`: export, erasure) and the audit log (`/v1/audit`).
+//!
+//! Every access to personal data is first written to the audit chain; if that fails,
+//! the access does not happen (503).
+
+use std::collections::BTreeMap;
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use postwerk_core::address::Address;
+use postwerk_core::model::{ConsentStatus, Scope};
+use postwerk_mta::audit::{self, Actor};
+use postwerk_mta::contacts::{self, Consent, ConsentEvidence, Contact, LAWFUL_BASES};
+use postwerk_mta::suppressions;
+use postwerk_store::Store;
+use postwerk_store::model::{EventFilter, MessageRecord};
+use postwerk_store::vault::TenantKeys;
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+
+use crate::AppState;
+use crate::auth::Caller;
+use crate::error::{ApiError, ApiJson};
+use crate::view;
+
+/// Events read per page while exporting.
+const EXPORT_PAGE: usize = 1000;
+
+/// `PUT /v1/contacts/{email}` body.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PutContact {
+    #[serde(default)]
+    attributes: Map<String, Value>,
+    #[serde(default)]
+    lists: Vec<String>,
+}
+
+/// `POST /v1/contacts/{email}/consents` body.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PostConsent {
+    purpose: String,
+    lawful_basis: String,
+    #[serde(default)]
+    source: Option<String>,
+    #[serde(default)]
+    wording: Option<String>,
+    #[serde(default)]
+    wording_version: Option<String>,
+    #[serde(default)]
+    ip: Option<String>,
+    #[serde(default)]
+    user_agent: Option<String>,
+    /// RFC 3339; default now.
+    #[serde(default)]
+    at: Option<String>,
+}
+
+/// `DELETE /v1/subjects/{email}` query.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EraseQuery {
+    #[serde(default)]
+    suppress: Option<bool>,
+}
+
+/// `GET /v1/audit` query.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditQuery {
+    #[serde(default)]
+    cursor: Option<String>,
+    #[serde(default)]
+    limit: Option<usize>,
+}
+
+fn parse_email(email: &str) -> Result<Address, ApiError> {
+    Address::parse(email).map_err(|e| ApiError::invalid("invalid_address", "email", e.to_string()))
+}
+
+fn actor(caller: &Caller) -> Actor {
+    Actor {
+        id: format!("key:{}", caller.key_id),
+        ip: caller.ip.clone(),
+    }
+}
+
+async fn keys(state: &AppState, caller: &Caller) -> Result<std::sync::Arc<TenantKeys>, ApiError> {
+    state
+        .services
+        .tenant_keys(&caller.tenant_id)
+        .await
+        .map_err(|e| ApiError::unavailable(&e))
+}
+
+/// Records an access before it happens.
+async fn audited(
+    state: &AppState,
+    caller: &Caller,
+    keys: &TenantKeys,
+    action: &str,
+    address: &Address,
+) -> Result<(), ApiError> {
+    audit::record(
+        &state.services,
+        &actor(caller),
+        Some(&caller.tenant_id),
+        action,
+        Some(audit::subject(keys, address)),
+    )
+    .await
+    .map(drop)
+    .map_err(|e| ApiError::unavailable(&e))
+}
+
+fn contact_json(c: &Contact) -> Value {
+    json!({
+        "email": c.email,
+        "attributes": c.attributes,
+        "lists": c.lists,
+        "restricted": c.restricted_at.is_some(),
+        "created_at": view::time(c.created_at),
+        "updated_at": view::time(c.updated_at),
+    })
+}
+
+fn consent_json(c: &Consent) -> Value {
+    let mut v = json!({
+        "id": c.seq.to_string(),
+        "purpose": c.purpose,
+        "status": c.status,
+        "at": view::time(c.at),
+    });
+    if let (Some(e), Some(obj)) = (&c.evidence, v.as_object_mut())
+        && let Ok(Value::Object(fields)) = serde_json::to_value(e)
+    {
+        obj.extend(fields);
+    }
+    v
+}
+
+/// `PUT /v1/contacts/{email}` (scope `write`): creates or rectifies a contact.
+pub async fn put_contact(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(email): Path<String>,
+    ApiJson(req): ApiJson<PutContact>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    caller.require(Scope::Write)?;
+    let address = parse_email(&email)?;
+    if req.lists.iter().any(|l| l.is_empty() || l.len() > 100) {
+        return Err(ApiError::invalid(
+            "invalid_list",
+            "lists",
+            "list names are 1–100 characters",
+        ));
+    }
+    let keys = keys(&state, &caller).await?;
+    audited(&state, &caller, &keys, "contact.upsert", &address).await?;
+    let (contact, created) = contacts::upsert(
+        &state.services,
+        &caller.tenant_id,
+        &address,
+        req.attributes,
+        req.lists,
+    )
+    .await
+    .map_err(|e| ApiError::unavailable(&e))?;
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(contact_json(&contact))))
+}
+
+/// `GET /v1/contacts/{email}` (scope `read`): the contact with its current consents.
+pub async fn get_contact(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(email): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(Scope::Read)?;
+    let address = parse_email(&email)?;
+    let keys = keys(&state, &caller).await?;
+    audited(&state, &caller, &keys, "contact.view", &address).await?;
+    let services = &state.services;
+    let contact = contacts::get(services, &caller.tenant_id, &address)
+        .await
+        .map_err(|e| ApiError::unavailable(&e))?
+        .ok_or_else(|| ApiError::not_found("contact"))?;
+    let history = contacts::consents(services, &caller.tenant_id, &address)
+        .await
+        .map_err(|e| ApiError::unavailable(&e))?;
+    let mut v = contact_json(&contact);
+    v["consents"] = contacts::current(&history)
+        .into_iter()
+        .map(consent_json)
+        .collect();
+    Ok(Json(v))
+}
+
+/// `POST /v1/contacts/{email}/consents` (scope `write`): appends a consent record.
+pub async fn post_consent(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(email): Path<String>,
+    ApiJson(req): ApiJson<PostConsent>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    caller.require(Scope::Write)?;
+    let address = parse_email(&email)?;
+    let purpose = req.purpose.trim();
+    if purpose.is_empty() || purpose.len() > 64 || purpose.contains(['/', ' ']) {
+        return Err(ApiError::invalid(
+            "invalid_purpose",
+            "purpose",
+            "a purpose is 1–64 characters without spaces or slashes",
+        ));
+    }
+    if !LAWFUL_BASES.contains(&req.lawful_basis.as_str()) {
+        return Err(ApiError::invalid(
+            "invalid_lawful_basis",
+            "lawful_basis",
+            format!("use one of {}", LAWFUL_BASES.join(", ")),
+        ));
+    }
+    let at = req
+        .at
+        .as_deref()
+        .map(|t| {
+            chrono::DateTime::parse_from_rfc3339(t)
+                .map(|t| t.timestamp_millis())
+                .map_err(|_| ApiError::invalid("invalid_time", "at", "use RFC 3339"))
+        })
+        .transpose()?;
+    let evidence = ConsentEvidence {
+        lawful_basis: Some(req.lawful_basis),
+        source: req.source,
+        wording: req.wording,
+        wording_version: req.wording_version,
+        ip: req.ip,
+        user_agent: req.user_agent,
+    };
+    let keys = keys(&state, &caller).await?;
+    audited(&state, &caller, &keys, "consent.record", &address).await?;
+    let consent = contacts::add_consent(
+        &state.services,
+        &caller.tenant_id,
+        &address,
+        purpose,
+        ConsentStatus::Active,
+        at,
+        &evidence,
+    )
+    .await
+    .map_err(|e| ApiError::unavailable(&e))?;
+    Ok((StatusCode::CREATED, Json(consent_json(&consent))))
+}
+
+/// `DELETE /v1/contacts/{email}/consents/{purpose}` (scope `write`): withdraws
+/// consent (recorded, never erased). 404 when none is given for the purpose.
+pub async fn withdraw_consent(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((email, purpose)): Path<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(Scope::Write)?;
+    let address = parse_email(&email)?;
+    let keys = keys(&state, &caller).await?;
+    audited(&state, &caller, &keys, "consent.withdraw", &address).await?;
+    let evidence = ConsentEvidence {
+        source: Some("api".into()),
+        ..Default::default()
+    };
+    let withdrawn = contacts::withdraw(
+        &state.services,
+        &caller.tenant_id,
+        &address,
+        &purpose,
+        &evidence,
+    )
+    .await
+    .map_err(|e| ApiError::unavailable(&e))?
+    .ok_or_else(|| ApiError::not_found("consent"))?;
+    Ok(Json(consent_json(&withdrawn)))
+}
+
+/// `GET /v1/subjects/{email}/export` (scope `export`): everything held on one
+/// person in the tenant, as one JSON document. 404 when nothing is held.
+pub async fn export(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(email): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(Scope::Export)?;
+    let address = parse_email(&email)?;
+    let keys = keys(&state, &caller).await?;
+    audited(&state, &caller, &keys, "subject.export", &address).await?;
+    let services = &state.services;
+    let tenant = &caller.tenant_id;
+    let unavailable = |e: &dyn std::fmt::Display| ApiError::unavailable(e);
+    let contact = contacts::get(services, tenant, &address)
+        .await
+        .map_err(|e| unavailable(&e))?;
+    let consents = contacts::consents(services, tenant, &address)
+        .await
+        .map_err(|e| unavailable(&e))?;
+    let hash = keys.blind_index(&address.normalized());
+    let mut events = Vec::new();
+    let mut after = None;
+    loop {
+        let page = services
+            .store
+            .list_events(EventFilter {
+                tenant_id: tenant.clone(),
+                rcpt_hash: Some(hash.clone()),
+                after_seq: after,
+                limit: EXPORT_PAGE,
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| unavailable(&e))?;
+        let full = page.len() == EXPORT_PAGE;
+        after = page.last().map(|e| e.seq).or(after);
+        events.extend(page);
+        if !full {
+            break;
+        }
+    }
+    let mut by_message: BTreeMap<String, Vec<Value>> = BTreeMap::new();
+    for e in &events {
+        by_message
+            .entry(e.message_id.clone())
+            .or_default()
+            .push(view::event(e, &keys));
+    }
+    let mut messages = Vec::new();
+    for (id, timeline) in by_message {
+        let Some(m) = services
+            .store
+            .get_message(tenant, &id)
+            .await
+            .map_err(|e| unavailable(&e))?
+        else {
+            continue;
+        };
+        messages.push(message_json(&m, &hash, timeline, &keys));
+    }
+    let listed = services
+        .store
+        .find_suppressions(tenant, vec![hash.clone()])
+        .await
+        .map_err(|e| unavailable(&e))?;
+    let suppressions: Vec<Value> = listed
+        .iter()
+        .filter(|s| s.address_enc.is_some())
+        .map(|s| {
+            json!({
+                "email": suppressions::address_of(&keys, s),
+                "stream": s.stream,
+                "reason": s.reason,
+                "created_at": view::time(s.created_at),
+            })
+        })
+        .collect();
+    if contact.is_none() && consents.is_empty() && messages.is_empty() && suppressions.is_empty() {
+        return Err(ApiError::not_found("data subject"));
+    }
+    Ok(Json(json!({
+        "email": address.to_string(),
+        "exported_at": view::time(postwerk_mta::context::now_ms()),
+        "contact": contact.as_ref().map(contact_json),
+        "consents": consents.iter().map(consent_json).collect::<Vec<_>>(),
+        "messages": messages,
+        "suppressions": suppressions,
+    })))
+}
+
+fn message_json(m: &MessageRecord, hash: &[u8], timeline: Vec<Value>, keys: &TenantKeys) -> Value {
+    let meta = view::meta(&m.id, &m.meta_enc, keys);
+    let status = m
+        .recipients
+        .iter()
+        .find(|r| r.rcpt_hash == hash)
+        .map(|r| r.status);
+    json!({
+        "id": m.id,
+        "stream": m.stream,
+        "created_at": view::time(m.created_at),
+        "subject": meta.subject,
+        "from": meta.from,
+        "tags": meta.tags,
+        "status": status,
+        "events": timeline,
+    })
+}
+
+/// `DELETE /v1/subjects/{email}` (scope `privacy`): erasure. Leaves a suppression
+/// tombstone (the hash only) unless `?suppress=false`.
+pub async fn erase(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(email): Path<String>,
+    query: Result<Query<EraseQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(Scope::Privacy)?;
+    let Query(q) = query.map_err(|e| ApiError::invalid("invalid_query", "query", e.body_text()))?;
+    let address = parse_email(&email)?;
+    let keys = keys(&state, &caller).await?;
+    audited(&state, &caller, &keys, "subject.erase", &address).await?;
+    let suppress = q.suppress.unwrap_or(true);
+    let erased = contacts::erase(&state.services, &caller.tenant_id, &address, suppress)
+        .await
+        .map_err(|e| ApiError::unavailable(&e))?;
+    Ok(Json(json!({
+        "erased": {
+            "contacts": erased.contacts,
+            "consents": erased.consents,
+            "recipients": erased.recipients,
+            "messages": erased.messages,
+            "events": erased.events,
+            "suppressions": erased.suppressions,
+        },
+        "suppressed": suppress,
+    })))
+}
+
+/// `GET /v1/audit` (scope `admin`): the tenant's audit entries, oldest first.
+pub async fn list_audit(
+    State(state): State<AppState>,
+    caller: Caller,
+    query: Result<Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(Scope::Admin)?;
+    let Query(q) = query.map_err(|e| ApiError::invalid("invalid_query", "query", e.body_text()))?;
+    let (after, limit) = view::page(q.cursor.as_deref(), q.limit)?;
+    let entries = state
+        .services
+        .store
+        .list_audit(Some(&caller.tenant_id), after, limit)
+        .await
+        .map_err(|e| ApiError::unavailable(&e))?;
+    let next = view::next_cursor(entries.iter().map(|e| e.seq), limit);
+    let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+    Ok(Json(json!({
+        "entries": entries.iter().map(|e| json!({
+            "id": e.seq.to_string(),
+            "at": view::time(e.at),
+            "actor": e.actor,
+            "action": e.action,
+            "target": e.target,
+            "ip": e.ip,
+            "hash": hex(&e.hash),
+            "prev_hash": hex(&e.prev_hash),
+        })).collect::<Vec<_>>(),
+        "next_cursor": next,
+    })))
+}

@@ -1,0 +1,346 @@
+//! Contacts and consent records, sealed under each contact's own data key.
+//!
+//! A contact is keyed by the blind index of its address. Its attributes and lists,
+//! and the evidence of every consent record, are sealed with a key of its own that
+//! the tenant key wraps: erasing the contact deletes that key, so copies of its data
+//! in backups cannot be opened any more (crypto-shredding). Consent records are
+//! append-only: a withdrawal is a new record, the history stays as evidence.
+
+use postwerk_core::address::Address;
+use postwerk_core::model::{ConsentStatus, SuppressionReason};
+use postwerk_store::Store;
+use postwerk_store::model::{ConsentRecord, ContactRecord, Erasure, SuppressionRecord};
+use postwerk_store::vault::{RecordKey, TenantKeys, VaultError};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::context::{ServiceError, Services, now_ms};
+
+/// What is sealed for a contact.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct ContactData {
+    email: String,
+    attributes: Map<String, Value>,
+    lists: Vec<String>,
+}
+
+/// A contact, opened.
+#[derive(Debug, Clone)]
+pub struct Contact {
+    /// The address as last given.
+    pub email: String,
+    /// Free-form attributes (`first_name`, …).
+    pub attributes: Map<String, Value>,
+    /// List memberships.
+    pub lists: Vec<String>,
+    /// When processing was restricted, if it is.
+    pub restricted_at: Option<i64>,
+    /// First seen.
+    pub created_at: i64,
+    /// Last change.
+    pub updated_at: i64,
+}
+
+/// The evidence kept with a consent record (sealed).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConsentEvidence {
+    /// `consent`, `contract`, `legal_obligation`, `vital_interests`, `public_task` or
+    /// `legitimate_interest` (GDPR Art. 6(1)).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lawful_basis: Option<String>,
+    /// Where it was collected (`signup-form`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    /// The text the person saw.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub wording: Option<String>,
+    /// The version of that text.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub wording_version: Option<String>,
+    /// The person's IP address at the time.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ip: Option<String>,
+    /// The person's user agent at the time.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_agent: Option<String>,
+}
+
+/// A consent record, opened.
+#[derive(Debug, Clone)]
+pub struct Consent {
+    /// Position in the history.
+    pub seq: i64,
+    /// Purpose.
+    pub purpose: String,
+    /// Active, pending or withdrawn.
+    pub status: ConsentStatus,
+    /// When.
+    pub at: i64,
+    /// The evidence (`None` only if it cannot be opened).
+    pub evidence: Option<ConsentEvidence>,
+}
+
+/// The lawful bases of GDPR Art. 6(1), as accepted in consent records.
+pub const LAWFUL_BASES: &[&str] = &[
+    "consent",
+    "contract",
+    "legal_obligation",
+    "vital_interests",
+    "public_task",
+    "legitimate_interest",
+];
+
+fn hex(hash: &[u8]) -> String {
+    hash.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A person's handle in one tenant: blind index and sealing contexts.
+struct Subject {
+    hash: Vec<u8>,
+    hex: String,
+}
+
+impl Subject {
+    fn of(keys: &TenantKeys, address: &Address) -> Self {
+        let hash = keys.blind_index(&address.normalized());
+        Subject {
+            hex: hex(&hash),
+            hash,
+        }
+    }
+    fn key_context(&self) -> String {
+        format!("contactkey:{}", self.hex)
+    }
+    fn data_context(&self) -> String {
+        format!("contact:{}", self.hex)
+    }
+    fn consent_context(&self) -> String {
+        format!("consent:{}", self.hex)
+    }
+}
+
+fn open_key(keys: &TenantKeys, s: &Subject, c: &ContactRecord) -> Result<RecordKey, VaultError> {
+    keys.open_record_key(&s.key_context(), &c.key_wrapped)
+}
+
+fn contact_of(key: &RecordKey, s: &Subject, c: &ContactRecord) -> Result<Contact, ServiceError> {
+    let data: ContactData = serde_json::from_slice(&key.open(&s.data_context(), &c.data_enc)?)
+        .map_err(|_| VaultError::Authentication)?;
+    Ok(Contact {
+        email: data.email,
+        attributes: data.attributes,
+        lists: data.lists,
+        restricted_at: c.restricted_at,
+        created_at: c.created_at,
+        updated_at: c.updated_at,
+    })
+}
+
+/// The stored contact and its opened key, if there is one.
+async fn load(
+    services: &Services,
+    keys: &TenantKeys,
+    tenant_id: &str,
+    s: &Subject,
+) -> Result<Option<(ContactRecord, RecordKey)>, ServiceError> {
+    let Some(record) = services.store.get_contact(tenant_id, &s.hash).await? else {
+        return Ok(None);
+    };
+    let key = open_key(keys, s, &record)?;
+    Ok(Some((record, key)))
+}
+
+/// Creates or replaces (rectifies) a contact's attributes and lists. Returns the
+/// contact and whether it was new.
+pub async fn upsert(
+    services: &Services,
+    tenant_id: &str,
+    address: &Address,
+    attributes: Map<String, Value>,
+    lists: Vec<String>,
+) -> Result<(Contact, bool), ServiceError> {
+    let keys = services.tenant_keys(tenant_id).await?;
+    let s = Subject::of(&keys, address);
+    let existing = load(services, &keys, tenant_id, &s).await?;
+    let data = ContactData {
+        email: address.to_string(),
+        attributes,
+        lists,
+    };
+    let now = now_ms();
+    let (key, key_wrapped, created_at, restricted_at) = match existing {
+        Some((rec, key)) => (key, rec.key_wrapped, rec.created_at, rec.restricted_at),
+        None => {
+            let (key, wrapped) = keys.new_record_key(&s.key_context());
+            (key, wrapped, now, None)
+        }
+    };
+    let json = serde_json::to_vec(&data).expect("contact serialises");
+    let record = ContactRecord {
+        tenant_id: tenant_id.to_string(),
+        rcpt_hash: s.hash.clone(),
+        key_wrapped,
+        data_enc: key.seal(&s.data_context(), &json),
+        restricted_at,
+        created_at,
+        updated_at: now,
+    };
+    let created = services.store.upsert_contact(record.clone()).await?;
+    Ok((contact_of(&key, &s, &record)?, created))
+}
+
+/// A contact, if the tenant has one for `address`.
+pub async fn get(
+    services: &Services,
+    tenant_id: &str,
+    address: &Address,
+) -> Result<Option<Contact>, ServiceError> {
+    let keys = services.tenant_keys(tenant_id).await?;
+    let s = Subject::of(&keys, address);
+    match load(services, &keys, tenant_id, &s).await? {
+        Some((record, key)) => Ok(Some(contact_of(&key, &s, &record)?)),
+        None => Ok(None),
+    }
+}
+
+/// Appends a consent record (creating an empty contact if there is none, whose key
+/// seals the evidence).
+pub async fn add_consent(
+    services: &Services,
+    tenant_id: &str,
+    address: &Address,
+    purpose: &str,
+    status: ConsentStatus,
+    at: Option<i64>,
+    evidence: &ConsentEvidence,
+) -> Result<Consent, ServiceError> {
+    let keys = services.tenant_keys(tenant_id).await?;
+    let s = Subject::of(&keys, address);
+    let key = match load(services, &keys, tenant_id, &s).await? {
+        Some((_, key)) => key,
+        None => {
+            upsert(services, tenant_id, address, Map::new(), Vec::new()).await?;
+            let (_, key) = load(services, &keys, tenant_id, &s)
+                .await?
+                .ok_or(ServiceError::UnknownTenant)?;
+            key
+        }
+    };
+    let at = at.unwrap_or_else(now_ms);
+    let json = serde_json::to_vec(evidence).expect("evidence serialises");
+    let seq = services
+        .store
+        .add_consent(ConsentRecord {
+            seq: 0,
+            tenant_id: tenant_id.to_string(),
+            rcpt_hash: s.hash.clone(),
+            purpose: purpose.to_string(),
+            status,
+            at,
+            record_enc: key.seal(&s.consent_context(), &json),
+        })
+        .await?;
+    Ok(Consent {
+        seq,
+        purpose: purpose.to_string(),
+        status,
+        at,
+        evidence: Some(evidence.clone()),
+    })
+}
+
+/// A person's consent history, oldest first.
+pub async fn consents(
+    services: &Services,
+    tenant_id: &str,
+    address: &Address,
+) -> Result<Vec<Consent>, ServiceError> {
+    let keys = services.tenant_keys(tenant_id).await?;
+    let s = Subject::of(&keys, address);
+    let key = load(services, &keys, tenant_id, &s).await?.map(|(_, k)| k);
+    let records = services.store.list_consents(tenant_id, &s.hash).await?;
+    Ok(records
+        .into_iter()
+        .map(|r| Consent {
+            evidence: key
+                .as_ref()
+                .and_then(|k| k.open(&s.consent_context(), &r.record_enc).ok())
+                .and_then(|b| serde_json::from_slice(&b).ok()),
+            seq: r.seq,
+            purpose: r.purpose,
+            status: r.status,
+            at: r.at,
+        })
+        .collect())
+}
+
+/// The current state of each purpose: its newest record.
+pub fn current(history: &[Consent]) -> Vec<&Consent> {
+    let mut latest: Vec<&Consent> = Vec::new();
+    for c in history {
+        match latest.iter_mut().find(|l| l.purpose == c.purpose) {
+            Some(l) => *l = c,
+            None => latest.push(c),
+        }
+    }
+    latest
+}
+
+/// Withdraws consent for `purpose` (a new `withdrawn` record); `None` when there is
+/// no active or pending consent for it.
+pub async fn withdraw(
+    services: &Services,
+    tenant_id: &str,
+    address: &Address,
+    purpose: &str,
+    evidence: &ConsentEvidence,
+) -> Result<Option<Consent>, ServiceError> {
+    let history = consents(services, tenant_id, address).await?;
+    let given = current(&history)
+        .iter()
+        .any(|c| c.purpose == purpose && c.status != ConsentStatus::Withdrawn);
+    if !given {
+        return Ok(None);
+    }
+    let c = add_consent(
+        services,
+        tenant_id,
+        address,
+        purpose,
+        ConsentStatus::Withdrawn,
+        None,
+        evidence,
+    )
+    .await?;
+    Ok(Some(c))
+}
+
+/// Erases everything held on a person in the tenant (see
+/// [`Store::erase_subject`]); with `tombstone`, leaves a suppression entry holding
+/// only the blind-index hash, so later sends to the address are dropped.
+pub async fn erase(
+    services: &Services,
+    tenant_id: &str,
+    address: &Address,
+    tombstone: bool,
+) -> Result<Erasure, ServiceError> {
+    let keys = services.tenant_keys(tenant_id).await?;
+    let s = Subject::of(&keys, address);
+    let erased = services.store.erase_subject(tenant_id, &s.hash).await?;
+    if tombstone {
+        services
+            .store
+            .add_suppression(SuppressionRecord {
+                seq: 0,
+                tenant_id: tenant_id.to_string(),
+                rcpt_hash: s.hash,
+                stream: None,
+                reason: SuppressionReason::Erasure,
+                created_at: now_ms(),
+                address_enc: None,
+                source: Some("erasure".into()),
+            })
+            .await?;
+    }
+    Ok(erased)
+}
