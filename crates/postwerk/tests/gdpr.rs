@@ -1,0 +1,286 @@
+//! The GDPR toolkit through the real front door: a contact with consent receives a
+//! message; the export holds all of it; erasure leaves nothing readable (grep of the
+//! data directory), only a hash tombstone that suppresses later sends; every access
+//! is in the audit chain, which `postwerk audit verify` checks and which detects
+//! tampering. Scopes and tenants fence it all.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Harness, Options, Sink};
+use serde_json::{Value, json};
+
+fn key(h: &Harness, tenant: Option<&str>, scopes: &str) -> String {
+    let mut args = vec![
+        "keys", "create", "--name", "t", "--scopes", scopes, "--quiet",
+    ];
+    if let Some(t) = tenant {
+        args.extend(["--tenant", t]);
+    }
+    let out = h.cli(&args);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+fn call(h: &Harness, key: &str, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+    h.request_with_key(method, path, body.as_ref(), &[], Some(key))
+}
+
+#[test]
+fn consent_export_erase_and_audit() {
+    let sink_dir = tempfile::tempdir().unwrap();
+    let sink = Sink::start(&sink_dir.path().join("sink"), false);
+    let mut h = Harness::start(Options {
+        route_port: Some(sink.port),
+        ..Default::default()
+    });
+    let admin = key(&h, None, "send,read,write,export,privacy,admin");
+    let sender = key(&h, None, "send");
+    assert!(h.cli(&["tenants", "create", "other"]).status.success());
+    assert!(
+        !h.cli(&["tenants", "create", "other"]).status.success(),
+        "duplicate name"
+    );
+    let other = key(&h, Some("other"), "send,read,write,export,privacy,admin");
+
+    let email = "zofia.marker7319@example.test";
+    let path = format!("/v1/contacts/{email}");
+    let body = json!({"attributes": {"first_name": "Zofia", "city": "Gdansk"}, "lists": ["news"]});
+    let (s, c) = call(&h, &admin, "PUT", &path, Some(body.clone()));
+    assert_eq!(s, 201, "{c}");
+    let rectified =
+        json!({"attributes": {"first_name": "Zofia", "city": "Sopot"}, "lists": ["news"]});
+    let (s, c) = call(&h, &admin, "PUT", &path, Some(rectified));
+    assert_eq!((s, &c["attributes"]["city"]), (200, &json!("Sopot")), "{c}");
+    let (s, e) = call(
+        &h,
+        &admin,
+        "PUT",
+        &path,
+        Some(json!({"attributes": {}, "colour": 1})),
+    );
+    assert_eq!(
+        (s, &e["error"]["code"]),
+        (400, &json!("unknown_field")),
+        "{e}"
+    );
+
+    let consent = json!({"purpose": "newsletter", "lawful_basis": "consent", "source": "signup-form",
+        "wording": "Yes, send me news", "wording_version": "v1", "ip": "198.51.100.4"});
+    let (s, c) = call(
+        &h,
+        &admin,
+        "POST",
+        &format!("{path}/consents"),
+        Some(consent),
+    );
+    assert_eq!(
+        (s, &c["status"], &c["wording"]),
+        (201, &json!("active"), &json!("Yes, send me news")),
+        "{c}"
+    );
+    let (s, c) = call(
+        &h,
+        &admin,
+        "POST",
+        &format!("{path}/consents"),
+        Some(json!({"purpose": "x", "lawful_basis": "because"})),
+    );
+    assert_eq!(
+        (s, &c["error"]["field"]),
+        (422, &json!("lawful_basis")),
+        "{c}"
+    );
+
+    let (s, sent) = call(
+        &h,
+        &admin,
+        "POST",
+        "/v1/messages",
+        Some(
+            json!({"from": "app@example.com", "to": [email], "subject": "Welcome Zofia", "text": "Hi"}),
+        ),
+    );
+    assert_eq!(s, 202, "{sent}");
+    let id = sent["id"].as_str().unwrap().to_string();
+    assert_eq!(
+        h.wait_final(&id, Duration::from_secs(20))["recipients"][0]["status"],
+        "delivered"
+    );
+
+    // Withdrawal is a record, not a deletion.
+    let (s, w) = call(
+        &h,
+        &admin,
+        "DELETE",
+        &format!("{path}/consents/newsletter"),
+        None,
+    );
+    assert_eq!((s, &w["status"]), (200, &json!("withdrawn")), "{w}");
+    let (s, _) = call(
+        &h,
+        &admin,
+        "DELETE",
+        &format!("{path}/consents/newsletter"),
+        None,
+    );
+    assert_eq!(s, 404, "nothing left to withdraw");
+
+    // Scopes and tenants fence personal data.
+    let export = format!("/v1/subjects/{email}/export");
+    assert_eq!(call(&h, &sender, "GET", &export, None).0, 403);
+    assert_eq!(
+        call(
+            &h,
+            &sender,
+            "DELETE",
+            &format!("/v1/subjects/{email}"),
+            None
+        )
+        .0,
+        403
+    );
+    assert_eq!(call(&h, &sender, "GET", &path, None).0, 403);
+    assert_eq!(call(&h, &other, "GET", &path, None).0, 404);
+    assert_eq!(call(&h, &other, "GET", &export, None).0, 404);
+
+    let (s, doc) = call(&h, &admin, "GET", &export, None);
+    assert_eq!(s, 200, "{doc}");
+    assert_eq!(doc["contact"]["attributes"]["city"], "Sopot");
+    let history: Vec<_> = doc["consents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(history, ["active", "withdrawn"]);
+    assert_eq!(doc["consents"][0]["wording"], "Yes, send me news");
+    let m = &doc["messages"][0];
+    assert_eq!(
+        (&m["id"], &m["subject"], &m["status"]),
+        (&json!(id), &json!("Welcome Zofia"), &json!("delivered")),
+        "{doc}"
+    );
+    let kinds: Vec<_> = m["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["accepted", "delivered"]);
+
+    // Erasure: 404 afterwards, later sends suppressed, an audit trail without the address.
+    let (s, erased) = call(&h, &admin, "DELETE", &format!("/v1/subjects/{email}"), None);
+    assert_eq!(s, 200, "{erased}");
+    assert_eq!(
+        (
+            &erased["erased"]["contacts"],
+            &erased["erased"]["events"],
+            &erased["erased"]["consents"]
+        ),
+        (&json!(1), &json!(2), &json!(2)),
+        "{erased}"
+    );
+    assert_eq!(call(&h, &admin, "GET", &export, None).0, 404);
+    assert_eq!(call(&h, &admin, "GET", &path, None).0, 404);
+    let (_, again) = call(
+        &h,
+        &admin,
+        "POST",
+        "/v1/messages",
+        Some(json!({"from": "app@example.com", "to": [email], "subject": "again", "text": "x"})),
+    );
+    assert_eq!(again["recipients"][0]["status"], "suppressed", "{again}");
+    let (_, v) = call(&h, &admin, "GET", &format!("/v1/messages/{id}"), None);
+    assert_eq!(
+        v["subject"],
+        Value::Null,
+        "erased message keeps no summary: {v}"
+    );
+
+    let (s, log) = call(&h, &admin, "GET", "/v1/audit", None);
+    assert_eq!(s, 200, "{log}");
+    let actions: Vec<_> = log["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    for a in [
+        "contact.upsert",
+        "consent.record",
+        "consent.withdraw",
+        "subject.export",
+        "subject.erase",
+    ] {
+        assert!(actions.contains(&a), "{a} missing from {actions:?}");
+    }
+    assert!(
+        !log.to_string().contains("zofia"),
+        "audit log holds the address"
+    );
+    assert_eq!(call(&h, &sender, "GET", "/v1/audit", None).0, 403);
+    let (_, theirs) = call(&h, &other, "GET", "/v1/audit", None);
+    assert!(
+        theirs["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["action"] != "subject.erase"),
+        "tenants see only their own audit entries"
+    );
+
+    // At rest: no trace of the person or their attributes; the chain verifies.
+    assert!(h.stop());
+    for needle in ["zofia.marker7319", "Zofia", "Sopot", "Gdansk"] {
+        let hits = common::files_containing(&h.data, needle.as_bytes());
+        assert!(hits.is_empty(), "{needle} in {hits:?}");
+    }
+    let out = h.cli(&["audit", "verify"]);
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success() && text.contains("audit chain intact"),
+        "{text}"
+    );
+
+    // Tampering with one entry is named.
+    let db = h.data.join("postwerk.db");
+    let status = std::process::Command::new("python3")
+        .args(["-c", "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute(\"UPDATE audit SET actor='cli' WHERE action='subject.erase'\"); c.commit()"])
+        .arg(&db)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = h.cli(&["audit", "verify"]);
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("was altered"), "{err}");
+}
+
+#[test]
+fn guessing_keys_is_throttled() {
+    let h = Harness::start(Options::default());
+    let mut last = (0, Value::Null);
+    for i in 0..=postwerk_api::MAX_KEY_FAILURES {
+        last = h.request_with_key(
+            "GET",
+            "/v1/events",
+            None,
+            &[],
+            Some(&format!("pw_live_guess{i}")),
+        );
+        if last.0 == 429 {
+            break;
+        }
+        assert_eq!(last.0, 401, "{:?}", last.1);
+    }
+    assert_eq!(last.0, 429, "{:?}", last.1);
+    assert_eq!(last.1["error"]["code"], "too_many_attempts");
+    // Even the right key is refused from that address until the window passes.
+    assert_eq!(h.get("/v1/events").0, 429);
+}
