@@ -293,7 +293,7 @@ fn finish(
             mail_from,
             meta,
             recipients,
-            suppressed: Default::default(),
+            held: Default::default(),
         },
         response,
     }

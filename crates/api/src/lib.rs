@@ -94,6 +94,10 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/v1/subjects/{email}/export", get(privacy::export))
         .route(
+            "/v1/subjects/{email}/restrict",
+            post(privacy::restrict).delete(privacy::lift_restriction),
+        )
+        .route(
             "/v1/subjects/{email}",
             axum::routing::delete(privacy::erase),
         )

@@ -202,10 +202,10 @@ async fn idempotent(
         return Ok(replay);
     }
     let (status, mut submissions, mut body) = prepare.await?;
-    accept::mark_suppressed(&state.services, &caller.tenant_id, &mut submissions)
+    accept::screen(&state.services, &caller.tenant_id, &mut submissions)
         .await
         .map_err(|e| ApiError::unavailable(&e))?;
-    mark_suppressed_in_response(&mut body, &submissions);
+    mark_held_in_response(&mut body, &submissions);
     if submissions.is_empty() {
         return Ok((status, Json(body)).into_response());
     }
@@ -240,10 +240,11 @@ async fn idempotent(
     }
 }
 
-/// Sets `"status": "suppressed"` on the response entries of suppressed recipients
-/// (single sends: `recipients`; batches: `results[].recipients`).
-fn mark_suppressed_in_response(body: &mut Value, submissions: &[Submission]) {
-    if submissions.iter().all(|s| s.suppressed.is_empty()) {
+/// Sets the status of held recipients (`suppressed`, `no_consent`, `restricted`) on
+/// their response entries (single sends: `recipients`; batches:
+/// `results[].recipients`).
+fn mark_held_in_response(body: &mut Value, submissions: &[Submission]) {
+    if submissions.iter().all(|s| s.held.is_empty()) {
         return;
     }
     let lists: Vec<&mut Value> = match body.get_mut("results").and_then(Value::as_array_mut) {
@@ -255,11 +256,11 @@ fn mark_suppressed_in_response(body: &mut Value, submissions: &[Submission]) {
     };
     for list in lists.into_iter().filter_map(Value::as_array_mut) {
         for r in list {
-            let suppressed = r["id"]
+            let held = r["id"]
                 .as_str()
-                .is_some_and(|id| submissions.iter().any(|s| s.suppressed.contains(id)));
-            if suppressed {
-                r["status"] = Value::from("suppressed");
+                .and_then(|id| submissions.iter().find_map(|s| s.held.get(id)));
+            if let Some(status) = held {
+                r["status"] = Value::from(status.as_str());
             }
         }
     }

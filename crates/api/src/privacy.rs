@@ -428,6 +428,46 @@ pub async fn erase(
     })))
 }
 
+/// `POST /v1/subjects/{email}/restrict` (scope `privacy`): restricts processing
+/// (Art. 18): data kept, nothing sent. `DELETE` on the same path lifts it.
+pub async fn restrict(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(email): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    set_restriction(state, caller, email, true).await
+}
+
+/// `DELETE /v1/subjects/{email}/restrict` (scope `privacy`): lifts a restriction.
+pub async fn lift_restriction(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(email): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    set_restriction(state, caller, email, false).await
+}
+
+async fn set_restriction(
+    state: AppState,
+    caller: Caller,
+    email: String,
+    restricted: bool,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(Scope::Privacy)?;
+    let address = parse_email(&email)?;
+    let keys = keys(&state, &caller).await?;
+    let action = if restricted {
+        "subject.restrict"
+    } else {
+        "subject.unrestrict"
+    };
+    audited(&state, &caller, &keys, action, &address).await?;
+    let contact = contacts::restrict(&state.services, &caller.tenant_id, &address, restricted)
+        .await
+        .map_err(|e| ApiError::unavailable(&e))?;
+    Ok(Json(contact_json(&contact)))
+}
+
 /// `GET /v1/audit` (scope `admin`): the tenant's audit entries, oldest first.
 pub async fn list_audit(
     State(state): State<AppState>,

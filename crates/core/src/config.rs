@@ -49,6 +49,26 @@ pub struct Config {
     pub dns: DnsConfig,
     /// SMTP front doors.
     pub smtp: SmtpConfig,
+    /// Personal data handling.
+    pub privacy: PrivacyConfig,
+}
+
+/// `[privacy]`: personal data handling.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PrivacyConfig {
+    /// Streams that send only to people with active consent for a purpose:
+    /// `consent_required = { broadcast = "marketing" }` (the default). Recipients
+    /// without it get status `no_consent` and are not sent to. `{}` turns gating off.
+    pub consent_required: std::collections::BTreeMap<String, String>,
+}
+
+impl Default for PrivacyConfig {
+    fn default() -> Self {
+        PrivacyConfig {
+            consent_required: [("broadcast".to_string(), "marketing".to_string())].into(),
+        }
+    }
 }
 
 /// `[http]`: the REST API.
@@ -138,6 +158,7 @@ impl Default for Config {
             delivery: DeliveryConfig::default(),
             dns: DnsConfig::default(),
             smtp: SmtpConfig::default(),
+            privacy: PrivacyConfig::default(),
         }
     }
 }
@@ -263,6 +284,20 @@ impl Config {
                 return Err(invalid(
                     &format!("smtp.submission.trusted[{i}].stream"),
                     "unknown stream (use transactional or broadcast)",
+                ));
+            }
+        }
+        for (stream, purpose) in &self.privacy.consent_required {
+            if !crate::model::DEFAULT_STREAMS.contains(&stream.as_str()) {
+                return Err(invalid(
+                    &format!("privacy.consent_required.{stream}"),
+                    "unknown stream (use transactional or broadcast)",
+                ));
+            }
+            if purpose.is_empty() || purpose.contains([' ', '/']) {
+                return Err(invalid(
+                    &format!("privacy.consent_required.{stream}"),
+                    "a purpose without spaces or slashes",
                 ));
             }
         }

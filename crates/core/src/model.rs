@@ -90,6 +90,11 @@ string_enum! {
         Expired => "expired",
         /// Not sent: the address is on the suppression list.
         Suppressed => "suppressed",
+        /// Not sent: the stream requires consent for a purpose and the person has not
+        /// given it (or withdrew it).
+        NoConsent => "no_consent",
+        /// Not sent: the person restricted processing of their data (GDPR Art. 18).
+        Restricted => "restricted",
     }
 }
 
@@ -98,7 +103,12 @@ impl RecipientStatus {
     pub fn is_final(self) -> bool {
         matches!(
             self,
-            Self::Delivered | Self::Bounced | Self::Expired | Self::Suppressed
+            Self::Delivered
+                | Self::Bounced
+                | Self::Expired
+                | Self::Suppressed
+                | Self::NoConsent
+                | Self::Restricted
         )
     }
 }
@@ -118,6 +128,10 @@ string_enum! {
         Expired => "expired",
         /// Not sent because the address is suppressed.
         Suppressed => "suppressed",
+        /// Not sent: no active consent for the purpose the stream requires.
+        NoConsent => "no_consent",
+        /// Not sent: processing of the person's data is restricted.
+        Restricted => "restricted",
         /// The recipient (or their provider's feedback loop) reported the message as
         /// spam; the address is suppressed for the stream.
         Complained => "complained",

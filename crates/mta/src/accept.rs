@@ -2,7 +2,7 @@
 //! seal the content and addresses with the tenant's key, compute blind indexes,
 //! commit durably (group commit), and only then hand the recipients to the engine.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use postwerk_core::address::Address;
@@ -31,9 +31,9 @@ pub struct Submission {
     pub meta: MessageMeta,
     /// `(rcpt_… id, address)` for each distinct recipient.
     pub recipients: Vec<(String, Address)>,
-    /// Ids of recipients on the suppression list (set by [`mark_suppressed`]): they are
-    /// recorded as `suppressed` and never sent.
-    pub suppressed: HashSet<String>,
+    /// Recipients that must not be sent to, by id, with the status they are recorded
+    /// with (`suppressed`, `no_consent`, `restricted`; set by [`screen`]).
+    pub held: HashMap<String, RecipientStatus>,
 }
 
 /// What is kept about a message besides its content (sealed as JSON).
@@ -78,35 +78,74 @@ pub fn idempotency_context(key_hash: &[u8]) -> String {
     format!("idem:{hex}")
 }
 
-/// Marks the recipients that are on the tenant's suppression list (for every stream or
-/// for the message's stream), with one store query for the whole batch.
-pub async fn mark_suppressed(
+/// Marks the recipients that must not be sent to, with one query of each kind for
+/// the whole batch: on the suppression list (for every stream or the message's
+/// stream) → `suppressed`; processing restricted → `restricted`; the stream requires
+/// consent for a purpose (`privacy.consent_required`) and the person has no active
+/// consent for it → `no_consent`.
+pub async fn screen(
     services: &Services,
     tenant_id: &str,
     submissions: &mut [Submission],
 ) -> Result<(), ServiceError> {
     let keys = services.tenant_keys(tenant_id).await?;
-    let hashes: Vec<Vec<u8>> = submissions
+    let hashed: Vec<Vec<Vec<u8>>> = submissions
         .iter()
-        .flat_map(|s| {
+        .map(|s| {
             s.recipients
                 .iter()
                 .map(|(_, a)| keys.blind_index(&a.normalized()))
+                .collect()
         })
         .collect();
-    let found = services.store.find_suppressions(tenant_id, hashes).await?;
-    if found.is_empty() {
-        return Ok(());
+    let all: Vec<Vec<u8>> = hashed.iter().flatten().cloned().collect();
+    let found = services
+        .store
+        .find_suppressions(tenant_id, all.clone())
+        .await?;
+    let required = &services.config.privacy.consent_required;
+    let mut purposes: Vec<&String> = submissions
+        .iter()
+        .filter_map(|s| required.get(&s.stream))
+        .collect();
+    purposes.sort();
+    purposes.dedup();
+    // Restrictions come with the first screen; one more per extra purpose.
+    let mut screens = Vec::new();
+    for purpose in purposes
+        .iter()
+        .map(|p| Some((*p).clone()))
+        .chain(purposes.is_empty().then_some(None))
+    {
+        let screen = services
+            .store
+            .screen_subjects(tenant_id, all.clone(), purpose.clone())
+            .await?;
+        screens.push((purpose, screen));
     }
-    for s in submissions.iter_mut() {
-        for (id, address) in &s.recipients {
-            let hash = keys.blind_index(&address.normalized());
-            let hit = found.iter().any(|f| {
+    let restricted = &screens[0].1.restricted;
+    for (s, hashes) in submissions.iter_mut().zip(hashed) {
+        let purpose = required.get(&s.stream);
+        let consented = purpose.and_then(|p| {
+            screens
+                .iter()
+                .find(|(q, _)| q.as_ref() == Some(p))
+                .map(|(_, screen)| &screen.consented)
+        });
+        for ((id, _), hash) in s.recipients.iter().zip(hashes) {
+            let suppressed = found.iter().any(|f| {
                 f.rcpt_hash == hash && f.stream.as_deref().is_none_or(|st| st == s.stream)
             });
-            if hit {
-                s.suppressed.insert(id.clone());
-            }
+            let status = if suppressed {
+                RecipientStatus::Suppressed
+            } else if restricted.contains(&hash) {
+                RecipientStatus::Restricted
+            } else if consented.is_some_and(|c| !c.contains(&hash)) {
+                RecipientStatus::NoConsent
+            } else {
+                continue;
+            };
+            s.held.insert(id.clone(), status);
         }
     }
     Ok(())
@@ -154,11 +193,7 @@ pub async fn accept(
                     rcpt_hash: keys.blind_index(&addr.normalized()),
                     address_enc: keys.seal(&format!("rcpt:{id}"), addr.to_string().as_bytes()),
                     domain: addr.domain().to_string(),
-                    status: if s.suppressed.contains(id) {
-                        RecipientStatus::Suppressed
-                    } else {
-                        RecipientStatus::Queued
-                    },
+                    status: s.held.get(id).copied().unwrap_or(RecipientStatus::Queued),
                 })
                 .collect(),
         });
@@ -186,7 +221,7 @@ pub async fn accept(
         for (s, hashes) in submissions.into_iter().zip(hashes) {
             let content = Content::new(s.content, s.from_domain, &s.stream);
             for ((id, address), rcpt_hash) in s.recipients.into_iter().zip(hashes) {
-                if s.suppressed.contains(&id) {
+                if s.held.contains_key(&id) {
                     continue;
                 }
                 jobs.push(Job {

@@ -315,6 +315,31 @@ pub async fn withdraw(
     Ok(Some(c))
 }
 
+/// Restricts processing of a person's data (`true`) or lifts the restriction: while
+/// restricted, nothing is sent to them (status `restricted`). Creates an empty
+/// contact to hold the restriction if there is none. Returns the contact.
+pub async fn restrict(
+    services: &Services,
+    tenant_id: &str,
+    address: &Address,
+    restricted: bool,
+) -> Result<Contact, ServiceError> {
+    let keys = services.tenant_keys(tenant_id).await?;
+    let s = Subject::of(&keys, address);
+    if load(services, &keys, tenant_id, &s).await?.is_none() {
+        upsert(services, tenant_id, address, Map::new(), Vec::new()).await?;
+    }
+    let at = restricted.then(now_ms);
+    services
+        .store
+        .restrict_contact(tenant_id, &s.hash, at)
+        .await?;
+    let (record, key) = load(services, &keys, tenant_id, &s)
+        .await?
+        .ok_or(ServiceError::UnknownTenant)?;
+    contact_of(&key, &s, &record)
+}
+
 /// Erases everything held on a person in the tenant (see
 /// [`Store::erase_subject`]); with `tombstone`, leaves a suppression entry holding
 /// only the blind-index hash, so later sends to the address are dropped.

@@ -284,3 +284,101 @@ fn guessing_keys_is_throttled() {
     // Even the right key is refused from that address until the window passes.
     assert_eq!(h.get("/v1/events").0, 429);
 }
+
+/// Broadcast mail goes only to people with active `marketing` consent (the default
+/// `privacy.consent_required`); a restricted person gets nothing on any stream until
+/// the restriction is lifted.
+#[test]
+fn consent_gates_broadcast_and_restriction_holds_everything() {
+    let sink_dir = tempfile::tempdir().unwrap();
+    let sink = Sink::start(&sink_dir.path().join("sink"), false);
+    let h = Harness::start(Options {
+        route_port: Some(sink.port),
+        ..Default::default()
+    });
+    let privacy = key(&h, None, "send,read,write,privacy");
+    let send = |to: &str, stream: &str| {
+        let (s, v) = call(
+            &h,
+            &privacy,
+            "POST",
+            "/v1/messages",
+            Some(
+                json!({"from": "news@example.com", "to": [to], "subject": "s", "text": "t", "stream": stream}),
+            ),
+        );
+        assert_eq!(s, 202, "{v}");
+        (
+            v["id"].as_str().unwrap().to_string(),
+            v["recipients"][0]["status"].as_str().unwrap().to_string(),
+        )
+    };
+    let consent = |to: &str| {
+        let body = json!({"purpose": "marketing", "lawful_basis": "consent", "source": "test"});
+        assert_eq!(
+            call(
+                &h,
+                &privacy,
+                "POST",
+                &format!("/v1/contacts/{to}/consents"),
+                Some(body)
+            )
+            .0,
+            201
+        );
+    };
+
+    let (id, status) = send("nobody@example.test", "broadcast");
+    assert_eq!(status, "no_consent");
+    let (_, v) = call(&h, &privacy, "GET", &format!("/v1/messages/{id}"), None);
+    assert_eq!(
+        (
+            &v["recipients"][0]["status"],
+            &v["recipients"][0]["events"][0]["type"]
+        ),
+        (&json!("no_consent"), &json!("no_consent")),
+        "{v}"
+    );
+    assert_eq!(
+        send("nobody@example.test", "transactional").1,
+        "queued",
+        "transactional needs no consent"
+    );
+
+    consent("fan@example.test");
+    let (id, status) = send("fan@example.test", "broadcast");
+    assert_eq!(status, "queued");
+    assert_eq!(
+        h.wait_final(&id, Duration::from_secs(20))["recipients"][0]["status"],
+        "delivered"
+    );
+    assert_eq!(
+        call(
+            &h,
+            &privacy,
+            "DELETE",
+            "/v1/contacts/fan@example.test/consents/marketing",
+            None
+        )
+        .0,
+        200
+    );
+    assert_eq!(
+        send("fan@example.test", "broadcast").1,
+        "no_consent",
+        "withdrawn consent gates again"
+    );
+
+    let restrict = "/v1/subjects/fan@example.test/restrict";
+    let (s, c) = call(&h, &privacy, "POST", restrict, None);
+    assert_eq!((s, &c["restricted"]), (200, &json!(true)), "{c}");
+    assert_eq!(send("fan@example.test", "transactional").1, "restricted");
+    let (s, c) = call(&h, &privacy, "DELETE", restrict, None);
+    assert_eq!((s, &c["restricted"]), (200, &json!(false)), "{c}");
+    assert_eq!(send("fan@example.test", "transactional").1, "queued");
+    assert_eq!(
+        call(&h, &h.key, "POST", restrict, None).0,
+        403,
+        "restriction needs the privacy scope"
+    );
+}

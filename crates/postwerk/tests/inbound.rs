@@ -104,6 +104,8 @@ fn reports_become_events_and_suppressions() {
     let h = Harness::start(Options {
         route_port: Some(sink.port),
         inbound: "feedback_addresses = [\"fbl@bounces.example.com\"]\n",
+        // Broadcast mail to people without recorded consent is tested in gdpr.rs.
+        extra: "[privacy]\nconsent_required = {}\n",
         ..Default::default()
     });
 

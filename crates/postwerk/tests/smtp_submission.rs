@@ -118,6 +118,8 @@ fn smtplib_submission_starttls_login_implicit_tls_pipelining_bdat() {
     let sink = Sink::start(&sink_dir.path().join("sink"), false);
     let h = Harness::start(Options {
         route_port: Some(sink.port),
+        // Broadcast without recorded consent is covered by gdpr.rs.
+        extra: "[privacy]\nconsent_required = {}\n",
         ..Default::default()
     });
     let out = python(
@@ -182,7 +184,7 @@ fn swaks_and_a_trusted_network() {
     let sink = Sink::start(&sink_dir.path().join("sink"), false);
     let h = Harness::start(Options {
         route_port: Some(sink.port),
-        extra: "[[smtp.submission.trusted]]\ncidr = \"127.0.0.0/8\"\ntenant = \"default\"\nstream = \"broadcast\"\n",
+        extra: "[[smtp.submission.trusted]]\ncidr = \"127.0.0.0/8\"\ntenant = \"default\"\nstream = \"broadcast\"\n[privacy]\nconsent_required = {}\n",
         ..Default::default()
     });
     let swaks = |args: &[&str]| {

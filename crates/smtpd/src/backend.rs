@@ -108,7 +108,7 @@ impl Backend for ServiceBackend {
             return Err(SubmitError::DomainNotRegistered);
         }
         let mut batch = [submission];
-        accept::mark_suppressed(&self.services, tenant_id, &mut batch)
+        accept::screen(&self.services, tenant_id, &mut batch)
             .await
             .map_err(|_| SubmitError::Unavailable)?;
         let [submission] = batch;

@@ -79,7 +79,7 @@ pub fn prepare(
             metadata: Default::default(),
         },
         recipients,
-        suppressed: Default::default(),
+        held: Default::default(),
     })
 }
 

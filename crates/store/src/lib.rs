@@ -171,6 +171,15 @@ pub trait Store: Send + Sync {
         tenant_id: &str,
         rcpt_hash: &[u8],
     ) -> impl Future<Output = StoreResult<Vec<ConsentRecord>>> + Send;
+    /// For a batch's recipients (`hashes`, repeats allowed): which belong to
+    /// restricted contacts and, with a `purpose`, which have active consent for it
+    /// (their newest record for the purpose is `active`).
+    fn screen_subjects(
+        &self,
+        tenant_id: &str,
+        hashes: Vec<Vec<u8>>,
+        purpose: Option<String>,
+    ) -> impl Future<Output = StoreResult<ConsentScreen>> + Send;
     /// Erases everything held on one person in a tenant, atomically: the contact and
     /// its consents; events with the hash; the address and hash of recipient rows
     /// (not yet final ones become `suppressed`); the content and summary of their
@@ -373,6 +382,14 @@ impl Store for AnyStore {
         rcpt_hash: &[u8],
     ) -> StoreResult<Vec<ConsentRecord>> {
         dispatch!(self.list_consents(tenant_id, rcpt_hash))
+    }
+    async fn screen_subjects(
+        &self,
+        tenant_id: &str,
+        hashes: Vec<Vec<u8>>,
+        purpose: Option<String>,
+    ) -> StoreResult<ConsentScreen> {
+        dispatch!(self.screen_subjects(tenant_id, hashes, purpose))
     }
     async fn erase_subject(&self, tenant_id: &str, rcpt_hash: &[u8]) -> StoreResult<Erasure> {
         dispatch!(self.erase_subject(tenant_id, rcpt_hash))

@@ -83,22 +83,25 @@ pub struct NewRecipient {
     pub address_enc: Vec<u8>,
     /// Recipient domain (routing and shaping key; not the address).
     pub domain: String,
-    /// `Queued` or `Suppressed`. A queued recipient is due at once (and leased with
-    /// the batch's lease, if any) and gets an `accepted` event; a suppressed one is
-    /// stored final, never due or leased, with a `suppressed` event instead. Any
-    /// other status makes `accept` refuse the whole batch.
+    /// `Queued`, or a status under which it is held and never sent: `Suppressed`,
+    /// `NoConsent`, `Restricted`. A queued recipient is due at once (and leased with
+    /// the batch's lease, if any) and gets an `accepted` event; a held one is stored
+    /// final, never due or leased, with the event of the same name instead. Any other
+    /// status makes `accept` refuse the whole batch.
     pub status: RecipientStatus,
 }
 
 impl NewRecipient {
-    /// True for a suppressed recipient, false for a queued one; an error (nothing
-    /// is stored) for a status `accept` does not take.
-    pub(crate) fn is_suppressed(&self) -> StoreResult<bool> {
+    /// `None` for a queued recipient; for a held one, the event it is recorded with;
+    /// an error (nothing is stored) for a status `accept` does not take.
+    pub(crate) fn held_event(&self) -> StoreResult<Option<EventType>> {
         match self.status {
-            RecipientStatus::Queued => Ok(false),
-            RecipientStatus::Suppressed => Ok(true),
+            RecipientStatus::Queued => Ok(None),
+            RecipientStatus::Suppressed => Ok(Some(EventType::Suppressed)),
+            RecipientStatus::NoConsent => Ok(Some(EventType::NoConsent)),
+            RecipientStatus::Restricted => Ok(Some(EventType::Restricted)),
             _ => Err(StoreError::Unavailable(
-                "accept: a new recipient must be queued or suppressed".into(),
+                "accept: a new recipient must be queued or held".into(),
             )),
         }
     }
@@ -420,6 +423,30 @@ pub struct ConsentRecord {
     /// Sealed JSON evidence (lawful basis, source, wording and version, IP, user
     /// agent) under the contact key, context `consent:<hex hash>`.
     pub record_enc: Vec<u8>,
+}
+
+/// Which of a batch's people may not be processed: their processing is restricted,
+/// or (when a purpose was asked about) they have no active consent for it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ConsentScreen {
+    /// Hashes of contacts whose processing is restricted.
+    pub restricted: Vec<Vec<u8>>,
+    /// Hashes whose newest consent record for the purpose is `active`.
+    pub consented: Vec<Vec<u8>>,
+}
+
+/// The hashes whose newest record (by `seq`) among `(seq, hash, status)` is
+/// `active`.
+pub(crate) fn latest_active(mut records: Vec<(i64, Vec<u8>, String)>) -> Vec<Vec<u8>> {
+    records.sort_unstable_by(|a, b| a.1.cmp(&b.1).then(a.0.cmp(&b.0)));
+    let mut active = Vec::new();
+    for (i, (_, hash, status)) in records.iter().enumerate() {
+        let newest = records.get(i + 1).is_none_or(|next| next.1 != *hash);
+        if newest && status == ConsentStatus::Active.as_str() {
+            active.push(hash.clone());
+        }
+    }
+    active
 }
 
 /// What erasing a person removed.

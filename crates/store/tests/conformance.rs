@@ -163,6 +163,8 @@ conformance! {
     contacts_and_consents => sqlite_contacts_and_consents, postgres_contacts_and_consents;
     erase_subject => sqlite_erase_subject, postgres_erase_subject;
     audit_chain => sqlite_audit_chain, postgres_audit_chain;
+    consent_screen_and_held_recipients =>
+        sqlite_consent_screen_and_held_recipients, postgres_consent_screen_and_held_recipients;
 }
 
 // ---------------------------------------------------------------------------------
@@ -363,6 +365,8 @@ mod fixtures {
             RecipientStatus::Bounced => EventType::Bounced,
             RecipientStatus::Expired => EventType::Expired,
             RecipientStatus::Suppressed => EventType::Suppressed,
+            RecipientStatus::NoConsent => EventType::NoConsent,
+            RecipientStatus::Restricted => EventType::Restricted,
         };
         DeliveryUpdate {
             recipient_id: rcpt.into(),
@@ -1467,6 +1471,101 @@ mod scenarios {
                 ..Erasure::default()
             }
         );
+    }
+
+    /// The screen names restricted contacts and those whose newest consent record
+    /// for the purpose is active; recipients held as `no_consent` or `restricted` are
+    /// stored final with their own event, never due.
+    pub async fn consent_screen_and_held_recipients(s: AnyStore) {
+        for (who, status, at) in [
+            ("p1", ConsentStatus::Active, 1),
+            ("p2", ConsentStatus::Active, 2),
+            ("p2", ConsentStatus::Withdrawn, 3),
+            ("p3", ConsentStatus::Withdrawn, 4),
+            ("p3", ConsentStatus::Active, 5),
+            ("p4", ConsentStatus::Pending, 6),
+        ] {
+            s.add_consent(consent("ten_a", who, "marketing", status, at))
+                .await
+                .expect("consent");
+        }
+        s.add_consent(consent("ten_a", "p5", "other", ConsentStatus::Active, 7))
+            .await
+            .expect("consent");
+        s.add_consent(consent(
+            "ten_b",
+            "p2",
+            "marketing",
+            ConsentStatus::Active,
+            8,
+        ))
+        .await
+        .expect("consent");
+        s.upsert_contact(contact("ten_a", "p6", "v", 1))
+            .await
+            .expect("contact");
+        s.restrict_contact("ten_a", &hash("p6"), Some(9))
+            .await
+            .expect("restrict");
+        let all: Vec<Vec<u8>> = ["p1", "p2", "p3", "p4", "p5", "p6", "p1"]
+            .iter()
+            .map(|p| hash(p))
+            .collect();
+        let mut screen = s
+            .screen_subjects("ten_a", all.clone(), Some("marketing".into()))
+            .await
+            .expect("screen");
+        screen.consented.sort();
+        assert_eq!(screen.consented, [hash("p1"), hash("p3")]);
+        assert_eq!(screen.restricted, [hash("p6")]);
+        let plain = s.screen_subjects("ten_a", all, None).await.expect("screen");
+        assert_eq!((plain.consented.len(), plain.restricted.len()), (0, 1));
+        assert_eq!(
+            s.screen_subjects("ten_a", vec![], None)
+                .await
+                .expect("empty"),
+            ConsentScreen::default()
+        );
+
+        let mut m = message("ten_a", "msg_1", 1_000, &["q", "n", "r"]);
+        m.recipients[1].status = RecipientStatus::NoConsent;
+        m.recipients[2].status = RecipientStatus::Restricted;
+        s.accept(AcceptBatch {
+            messages: vec![m],
+            idempotency: None,
+            lease: Some(("node".into(), 9_000)),
+        })
+        .await
+        .expect("accept");
+        let got = s
+            .get_message("ten_a", "msg_1")
+            .await
+            .expect("get")
+            .expect("message");
+        assert_eq!(
+            recipient_states(&got),
+            [
+                ("n", RecipientStatus::NoConsent, 0, None, 1_000),
+                ("q", RecipientStatus::Queued, 0, Some(1_000), 1_000),
+                ("r", RecipientStatus::Restricted, 0, None, 1_000),
+            ]
+        );
+        let kinds: Vec<_> = got
+            .events
+            .iter()
+            .map(|e| (e.recipient_id.as_str(), e.event_type))
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                ("q", EventType::Accepted),
+                ("n", EventType::NoConsent),
+                ("r", EventType::Restricted)
+            ]
+        );
+        let mut bad = message("ten_a", "msg_2", 1_000, &["x"]);
+        bad.recipients[0].status = RecipientStatus::Delivered;
+        assert!(s.accept(batch(vec![bad])).await.is_err());
     }
 
     /// The audit log chains each entry to the one committed before it, also under

@@ -432,20 +432,23 @@ impl PgStore {
         for m in msgs {
             for r in &m.recipients {
                 // A queued recipient is due at once (next_attempt_at = created_at)
-                // and leased with the batch; a suppressed one is final: never due,
-                // never leased.
-                let event = if r.is_suppressed()? {
-                    r_status.push(RecipientStatus::Suppressed.as_str());
-                    r_next.push(None);
-                    r_lease_node.push(None);
-                    r_lease_until.push(None);
-                    EventType::Suppressed
-                } else {
-                    r_status.push(RecipientStatus::Queued.as_str());
-                    r_next.push(Some(m.created_at));
-                    r_lease_node.push(lease_node);
-                    r_lease_until.push(lease_until);
-                    EventType::Accepted
+                // and leased with the batch; a held one is final: never due, never
+                // leased.
+                let event = match r.held_event()? {
+                    Some(event) => {
+                        r_status.push(r.status.as_str());
+                        r_next.push(None);
+                        r_lease_node.push(None);
+                        r_lease_until.push(None);
+                        event
+                    }
+                    None => {
+                        r_status.push(RecipientStatus::Queued.as_str());
+                        r_next.push(Some(m.created_at));
+                        r_lease_node.push(lease_node);
+                        r_lease_until.push(lease_until);
+                        EventType::Accepted
+                    }
                 };
                 r_id.push(r.id.as_str());
                 r_msg.push(m.id.as_str());
@@ -1226,6 +1229,20 @@ impl Store for PgStore {
         rcpt_hash: &[u8],
     ) -> StoreResult<Vec<ConsentRecord>> {
         retrying(|| self.list_consents_q(tenant_id, rcpt_hash)).await
+    }
+
+    async fn screen_subjects(
+        &self,
+        tenant_id: &str,
+        hashes: Vec<Vec<u8>>,
+        purpose: Option<String>,
+    ) -> StoreResult<ConsentScreen> {
+        let hashes = distinct_hashes(hashes);
+        if hashes.is_empty() {
+            return Ok(ConsentScreen::default());
+        }
+        let (hashes, purpose) = (&hashes, purpose.as_deref());
+        retrying(|| self.screen_subjects_q(tenant_id, hashes, purpose)).await
     }
 
     async fn erase_subject(&self, tenant_id: &str, rcpt_hash: &[u8]) -> StoreResult<Erasure> {

@@ -132,6 +132,55 @@ impl PgStore {
         rows.iter().map(consent_row).collect()
     }
 
+    pub(super) async fn screen_subjects_q(
+        &self,
+        tenant_id: &str,
+        hashes: &[Vec<u8>],
+        purpose: Option<&str>,
+    ) -> PgResult<ConsentScreen> {
+        const OP: &str = "screen_subjects";
+        let client = self.client().await?;
+        let restricted = client
+            .prepare_cached(
+                "SELECT rcpt_hash FROM contacts WHERE tenant_id = $1 AND restricted_at IS NOT NULL \
+                 AND rcpt_hash = ANY($2::bytea[])",
+            )
+            .await
+            .map_err(pg(OP))?;
+        let consents = client
+            .prepare_cached(
+                "SELECT seq, rcpt_hash, status FROM consents WHERE tenant_id = $1 AND purpose = $3 \
+                 AND rcpt_hash = ANY($2::bytea[])",
+            )
+            .await
+            .map_err(pg(OP))?;
+        let restricted = client
+            .query(&restricted, &[&tenant_id, &hashes])
+            .await
+            .map_err(pg(OP))?
+            .iter()
+            .map(|r| col(r, "rcpt_hash"))
+            .collect::<PgResult<Vec<Vec<u8>>>>()?;
+        let consented = match purpose {
+            None => Vec::new(),
+            Some(purpose) => {
+                let rows = client
+                    .query(&consents, &[&tenant_id, &hashes, &purpose])
+                    .await
+                    .map_err(pg(OP))?;
+                let records = rows
+                    .iter()
+                    .map(|r| Ok((col(r, "seq")?, col(r, "rcpt_hash")?, col(r, "status")?)))
+                    .collect::<PgResult<Vec<(i64, Vec<u8>, String)>>>()?;
+                latest_active(records)
+            }
+        };
+        Ok(ConsentScreen {
+            restricted,
+            consented,
+        })
+    }
+
     pub(super) async fn erase_subject_tx(
         &self,
         tenant_id: &str,

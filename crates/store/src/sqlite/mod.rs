@@ -735,6 +735,46 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn screen_subjects(
+        &self,
+        tenant_id: &str,
+        hashes: Vec<Vec<u8>>,
+        purpose: Option<String>,
+    ) -> StoreResult<ConsentScreen> {
+        let hashes = distinct_hashes(hashes);
+        if hashes.is_empty() {
+            return Ok(ConsentScreen::default());
+        }
+        let tenant_id = tenant_id.to_string();
+        self.read(move |c| {
+            let tx = c.unchecked_transaction().map_err(unavailable)?;
+            let restricted = rows_by_hashes(
+                &tx,
+                "SELECT rcpt_hash FROM contacts WHERE tenant_id = ?1 AND restricted_at IS NOT NULL \
+                 AND rcpt_hash IN",
+                &[&tenant_id],
+                &hashes,
+                |r| r.get::<_, Vec<u8>>(0),
+            )?;
+            let consented = match &purpose {
+                None => Vec::new(),
+                Some(purpose) => {
+                    let records = rows_by_hashes(
+                        &tx,
+                        "SELECT seq, rcpt_hash, status FROM consents WHERE tenant_id = ?1 AND purpose = ?2 \
+                         AND rcpt_hash IN",
+                        &[&tenant_id, purpose],
+                        &hashes,
+                        |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?, r.get::<_, String>(2)?)),
+                    )?;
+                    latest_active(records)
+                }
+            };
+            Ok(ConsentScreen { restricted, consented })
+        })
+        .await
+    }
+
     async fn erase_subject(&self, tenant_id: &str, rcpt_hash: &[u8]) -> StoreResult<Erasure> {
         let (tenant_id, rcpt_hash) = (tenant_id.to_string(), rcpt_hash.to_vec());
         self.writer
@@ -894,35 +934,14 @@ impl Store for SqliteStore {
         }
         let tenant_id = tenant_id.to_string();
         self.read(move |c| {
-            // Several chunks are read in one snapshot.
             let tx = c.unchecked_transaction().map_err(unavailable)?;
-            let mut rows = Vec::new();
-            for chunk in hashes.chunks(FIND_CHUNK) {
-                // Padded (by repeating a hash) to one of a few sizes, so that a
-                // handful of cached statements serve every batch.
-                let size = chunk.len().next_power_of_two().min(FIND_CHUNK);
-                let mut args: Vec<&dyn rusqlite::ToSql> = Vec::with_capacity(size + 1);
-                args.push(&tenant_id);
-                args.extend(chunk.iter().map(|h| h as &dyn rusqlite::ToSql));
-                let last = &chunk[chunk.len() - 1];
-                args.resize(size + 1, last as &dyn rusqlite::ToSql);
-                let placeholders = (2..=size + 1)
-                    .map(|i| format!("?{i}"))
-                    .collect::<Vec<_>>()
-                    .join(", ");
-                let mut stmt = tx
-                    .prepare_cached(&format!(
-                        "SELECT {SUPPRESSION_COLS} FROM suppressions \
-                         WHERE tenant_id = ?1 AND rcpt_hash IN ({placeholders})"
-                    ))
-                    .map_err(unavailable)?;
-                let found = stmt
-                    .query_map(args.as_slice(), suppression_row)
-                    .map_err(unavailable)?
-                    .collect::<rusqlite::Result<Vec<_>>>()
-                    .map_err(unavailable)?;
-                rows.extend(found);
-            }
+            let rows = rows_by_hashes(
+                &tx,
+                &format!("SELECT {SUPPRESSION_COLS} FROM suppressions WHERE tenant_id = ?1 AND rcpt_hash IN"),
+                &[&tenant_id],
+                &hashes,
+                suppression_row,
+            )?;
             drop(tx);
             let mut found = rows
                 .into_iter()
@@ -980,6 +999,41 @@ impl Store for SqliteStore {
 
 /// Most hashes per `find_suppressions` query (with the tenant: 500 parameters).
 const FIND_CHUNK: usize = 499;
+
+/// Runs `select` (ending in `… rcpt_hash IN`) for `hashes` in chunks, inside the
+/// caller's snapshot: `args` bind `?1…?k`, the hashes the placeholders after them.
+/// Chunks are padded (by repeating a hash) to one of a few sizes, so that a handful
+/// of cached statements serve every batch.
+fn rows_by_hashes<T>(
+    c: &Connection,
+    select: &str,
+    args: &[&dyn rusqlite::ToSql],
+    hashes: &[Vec<u8>],
+    row: impl Fn(&Row<'_>) -> rusqlite::Result<T>,
+) -> StoreResult<Vec<T>> {
+    let mut rows = Vec::new();
+    for chunk in hashes.chunks(FIND_CHUNK) {
+        let size = chunk.len().next_power_of_two().min(FIND_CHUNK);
+        let mut bound: Vec<&dyn rusqlite::ToSql> = args.to_vec();
+        bound.extend(chunk.iter().map(|h| h as &dyn rusqlite::ToSql));
+        let last = &chunk[chunk.len() - 1];
+        bound.resize(size + args.len(), last as &dyn rusqlite::ToSql);
+        let placeholders = (args.len() + 1..=args.len() + size)
+            .map(|i| format!("?{i}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let mut stmt = c
+            .prepare_cached(&format!("{select} ({placeholders})"))
+            .map_err(unavailable)?;
+        let found = stmt
+            .query_map(bound.as_slice(), &row)
+            .map_err(unavailable)?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(unavailable)?;
+        rows.extend(found);
+    }
+    Ok(rows)
+}
 
 const SUPPRESSION_COLS: &str =
     "seq, tenant_id, rcpt_hash, stream, reason, created_at, address_enc, source";
@@ -1067,23 +1121,16 @@ fn accept_in(c: &Connection, batch: &AcceptBatch) -> StoreResult<()> {
         .map_err(|e| conflict_or(e, "message"))?;
         for r in &m.recipients {
             // A queued recipient is due at once (and leased with the batch); a
-            // suppressed one is final: never due, never leased.
-            let (status, event, due, lease_node, lease_until) = if r.is_suppressed()? {
-                (
-                    RecipientStatus::Suppressed,
-                    EventType::Suppressed,
-                    None,
-                    None,
-                    None,
-                )
-            } else {
-                (
+            // held one is final: never due, never leased.
+            let (status, event, due, lease_node, lease_until) = match r.held_event()? {
+                Some(event) => (r.status, event, None, None, None),
+                None => (
                     RecipientStatus::Queued,
                     EventType::Accepted,
                     Some(m.created_at),
                     lease_node,
                     lease_until,
-                )
+                ),
             };
             rcpt.execute(params![
                 r.id,
