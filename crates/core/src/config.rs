@@ -51,6 +51,33 @@ pub struct Config {
     pub smtp: SmtpConfig,
     /// Personal data handling.
     pub privacy: PrivacyConfig,
+    /// How long data is kept.
+    pub retention: RetentionConfig,
+}
+
+/// `[retention]`: how long data is kept; a purge job enforces it continuously.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetentionConfig {
+    /// Message content and envelope, once every recipient is final. Default `7d`.
+    #[serde(deserialize_with = "de_duration", serialize_with = "ser_duration")]
+    pub content: Duration,
+    /// Events, and then the messages themselves (recipient rows, summaries). Default `30d`.
+    #[serde(deserialize_with = "de_duration", serialize_with = "ser_duration")]
+    pub events: Duration,
+    /// How often the purge job runs. Default `10m`.
+    #[serde(deserialize_with = "de_duration", serialize_with = "ser_duration")]
+    pub interval: Duration,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        RetentionConfig {
+            content: Duration::from_secs(7 * 86_400),
+            events: Duration::from_secs(30 * 86_400),
+            interval: Duration::from_secs(600),
+        }
+    }
 }
 
 /// `[privacy]`: personal data handling.
@@ -159,6 +186,7 @@ impl Default for Config {
             dns: DnsConfig::default(),
             smtp: SmtpConfig::default(),
             privacy: PrivacyConfig::default(),
+            retention: RetentionConfig::default(),
         }
     }
 }
@@ -300,6 +328,15 @@ impl Config {
                     "a purpose without spaces or slashes",
                 ));
             }
+        }
+        if self.retention.interval.is_zero() {
+            return Err(invalid("retention.interval", "must be more than 0"));
+        }
+        if self.retention.events < self.retention.content {
+            return Err(invalid(
+                "retention.events",
+                "must be at least retention.content (messages go with their events)",
+            ));
         }
         let inbound = &self.smtp.inbound;
         for (i, a) in inbound.feedback_addresses.iter().enumerate() {
@@ -611,6 +648,24 @@ nameservers = ["127.0.0.1:5353"]
             .to_string();
         assert!(err.contains("trusted[0].cidr"), "{err}");
         assert_eq!(parse_cidr("::1"), Some(("::1".parse().unwrap(), 128)));
+    }
+
+    #[test]
+    fn retention_and_privacy_sections() {
+        let c = Config::from_toml("", []).unwrap();
+        assert_eq!(c.retention.content, Duration::from_secs(7 * 86_400));
+        assert_eq!(c.retention.events, Duration::from_secs(30 * 86_400));
+        assert_eq!(c.privacy.consent_required["broadcast"], "marketing");
+        let c = Config::from_toml("[privacy]\nconsent_required = {}\n", []).unwrap();
+        assert!(c.privacy.consent_required.is_empty());
+        for (text, key) in [
+            ("[retention]\ncontent = \"40d\"\n", "retention.events"),
+            ("[retention]\ninterval = \"0s\"\n", "retention.interval"),
+            ("[privacy]\nconsent_required = { bulk = \"x\" }\n", "privacy.consent_required.bulk"),
+        ] {
+            let err = Config::from_toml(text, []).unwrap_err().to_string();
+            assert!(err.contains(key), "{text}: {err}");
+        }
     }
 
     #[test]

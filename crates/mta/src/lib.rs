@@ -30,6 +30,7 @@ pub mod queue;
 pub mod rawmsg;
 pub mod report;
 pub mod resolve;
+pub mod retention;
 pub mod smtp;
 pub mod suppressions;
 #[doc(hidden)]

@@ -37,6 +37,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         data_dir = %services.config.data_dir.display(),
         "postwerk listening"
     );
+    let purge = tokio::spawn(postwerk_mta::retention::run(services.clone()));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let smtp = start_smtp(&services, &engine, &stop_rx).await?;
     let state = AppState::new(services.clone(), engine.clone());
@@ -45,6 +46,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     for task in smtp {
         let _ = task.await;
     }
+    purge.abort();
     result.context("HTTP server failed")?;
     tracing::info!("shutting down: finishing deliveries in flight");
     engine.shutdown(SHUTDOWN_GRACE).await;

@@ -382,3 +382,33 @@ fn consent_gates_broadcast_and_restriction_holds_everything() {
         "restriction needs the privacy scope"
     );
 }
+
+/// The purge job enforces `[retention]`: a delivered message and its events are gone
+/// once the events retention has passed; Postwerk keeps nothing longer than told.
+#[test]
+fn retention_purges_delivered_mail() {
+    let sink_dir = tempfile::tempdir().unwrap();
+    let sink = Sink::start(&sink_dir.path().join("sink"), false);
+    let h = Harness::start(Options {
+        route_port: Some(sink.port),
+        extra: "[retention]\ncontent = \"1s\"\nevents = \"2s\"\ninterval = \"1s\"\n",
+        ..Default::default()
+    });
+    let (s, v) = h.post(
+        "/v1/messages",
+        json!({"from": "app@example.com", "to": ["short@example.test"], "subject": "s", "text": "t"}),
+    );
+    assert_eq!(s, 202, "{v}");
+    let id = v["id"].as_str().unwrap();
+    assert_eq!(
+        h.wait_final(id, Duration::from_secs(20))["recipients"][0]["status"],
+        "delivered"
+    );
+    let gone = common::wait_until(Duration::from_secs(10), || {
+        h.get(&format!("/v1/messages/{id}")).0 == 404
+    });
+    assert!(gone, "message still there after its retention");
+    let (_, events) = h.get(&format!("/v1/events?message_id={id}"));
+    assert_eq!(events["events"], json!([]), "{events}");
+    assert!(h.server_log().contains("retention purge"));
+}

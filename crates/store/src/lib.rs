@@ -190,6 +190,10 @@ pub trait Store: Send + Sync {
         rcpt_hash: &[u8],
     ) -> impl Future<Output = StoreResult<Erasure>> + Send;
 
+    /// Enforces retention (see [`Retention`]); returns what went. Messages with a
+    /// recipient still queued or deferred keep their content and rows.
+    fn purge(&self, r: Retention) -> impl Future<Output = StoreResult<Purged>> + Send;
+
     /// Appends an audit entry, chained to the newest one (see [`audit`]).
     fn append_audit(&self, d: AuditDraft) -> impl Future<Output = StoreResult<AuditRecord>> + Send;
     /// Audit entries in `seq` order after `after_seq`, optionally of one tenant, at
@@ -393,6 +397,9 @@ impl Store for AnyStore {
     }
     async fn erase_subject(&self, tenant_id: &str, rcpt_hash: &[u8]) -> StoreResult<Erasure> {
         dispatch!(self.erase_subject(tenant_id, rcpt_hash))
+    }
+    async fn purge(&self, r: Retention) -> StoreResult<Purged> {
+        dispatch!(self.purge(r))
     }
     async fn append_audit(&self, d: AuditDraft) -> StoreResult<AuditRecord> {
         dispatch!(self.append_audit(d))

@@ -534,3 +534,37 @@ impl AuditRecord {
         }
     }
 }
+
+/// Retention cutoffs (Unix ms): what was created before them goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retention {
+    /// Message content and envelope of messages whose recipients are all final.
+    pub content_before: i64,
+    /// Events; and messages (with their recipients) whose recipients are all final.
+    pub events_before: i64,
+    /// Idempotency-Key records.
+    pub idempotency_before: i64,
+    /// At most this many rows of each kind per call (the purge job calls again
+    /// until nothing is left), so a purge never holds the writer for long.
+    pub limit: usize,
+}
+
+/// What one purge removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Purged {
+    /// Messages whose content was purged.
+    pub contents: u64,
+    /// Events deleted.
+    pub events: u64,
+    /// Messages deleted (with their recipients).
+    pub messages: u64,
+    /// Idempotency records deleted.
+    pub idempotency: u64,
+}
+
+impl Purged {
+    /// True when nothing was left to purge.
+    pub fn is_empty(&self) -> bool {
+        *self == Purged::default()
+    }
+}

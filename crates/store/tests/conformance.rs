@@ -163,6 +163,7 @@ conformance! {
     contacts_and_consents => sqlite_contacts_and_consents, postgres_contacts_and_consents;
     erase_subject => sqlite_erase_subject, postgres_erase_subject;
     audit_chain => sqlite_audit_chain, postgres_audit_chain;
+    retention_purge => sqlite_retention_purge, postgres_retention_purge;
     consent_screen_and_held_recipients =>
         sqlite_consent_screen_and_held_recipients, postgres_consent_screen_and_held_recipients;
 }
@@ -1566,6 +1567,129 @@ mod scenarios {
         let mut bad = message("ten_a", "msg_2", 1_000, &["x"]);
         bad.recipients[0].status = RecipientStatus::Delivered;
         assert!(s.accept(batch(vec![bad])).await.is_err());
+    }
+
+    /// Retention: content of settled messages goes first, then events and the
+    /// messages themselves; anything still queued or deferred is kept whole; the
+    /// limit bounds each call.
+    pub async fn retention_purge(s: AnyStore) {
+        s.accept(batch(vec![
+            message("ten_a", "old_done", 1_000, &["a1"]),
+            message("ten_a", "old_busy", 1_000, &["b1", "b2"]),
+            message("ten_a", "new_done", 5_000, &["c1"]),
+        ]))
+        .await
+        .expect("accept");
+        s.claim_due("node", 6_000, 7_000, 10).await.expect("claim");
+        s.record_deliveries(vec![
+            update(
+                "ten_a",
+                "old_done",
+                "a1",
+                RecipientStatus::Delivered,
+                None,
+                1_100,
+            ),
+            update(
+                "ten_a",
+                "old_busy",
+                "b1",
+                RecipientStatus::Delivered,
+                None,
+                1_100,
+            ),
+            update(
+                "ten_a",
+                "old_busy",
+                "b2",
+                RecipientStatus::Deferred,
+                Some(9_000),
+                1_100,
+            ),
+            update(
+                "ten_a",
+                "new_done",
+                "c1",
+                RecipientStatus::Delivered,
+                None,
+                5_100,
+            ),
+        ])
+        .await
+        .expect("record");
+        let content = |s: &AnyStore, id: &'static str| {
+            let s = s.clone();
+            async move {
+                s.load_content(id)
+                    .await
+                    .expect("load")
+                    .map(|c| c.content_enc.is_some())
+            }
+        };
+        // Content retention only.
+        let p = s
+            .purge(Retention {
+                content_before: 2_000,
+                events_before: 0,
+                idempotency_before: 0,
+                limit: 100,
+            })
+            .await
+            .expect("purge");
+        assert_eq!(
+            p,
+            Purged {
+                contents: 1,
+                ..Purged::default()
+            }
+        );
+        assert_eq!(content(&s, "old_done").await, Some(false));
+        assert_eq!(
+            content(&s, "old_busy").await,
+            Some(true),
+            "a deferred recipient keeps its content"
+        );
+        assert_eq!(content(&s, "new_done").await, Some(true));
+        // Event retention, one row of each kind per call.
+        let r = Retention {
+            content_before: 2_000,
+            events_before: 2_000,
+            idempotency_before: 0,
+            limit: 1,
+        };
+        let first = s.purge(r).await.expect("purge");
+        assert_eq!((first.events, first.messages), (1, 1));
+        let mut total = first;
+        loop {
+            let p = s.purge(r).await.expect("purge");
+            if p.is_empty() {
+                break;
+            }
+            total.events += p.events;
+            total.messages += p.messages;
+        }
+        // Events before 2_000: accepted ×4 (at 1_000 ×3 and 5_000 ×1 — only three
+        // old) and three deliveries at 1_100.
+        assert_eq!((total.events, total.messages), (6, 1));
+        assert!(
+            s.get_message("ten_a", "old_done")
+                .await
+                .expect("get")
+                .is_none()
+        );
+        let busy = s
+            .get_message("ten_a", "old_busy")
+            .await
+            .expect("get")
+            .expect("kept");
+        assert_eq!(busy.recipients.len(), 2);
+        assert!(busy.events.is_empty(), "its old events went");
+        let fresh = s
+            .get_message("ten_a", "new_done")
+            .await
+            .expect("get")
+            .expect("kept");
+        assert_eq!(fresh.events.len(), 2);
     }
 
     /// The audit log chains each entry to the one committed before it, also under

@@ -1249,6 +1249,11 @@ impl Store for PgStore {
         retrying(|| self.erase_subject_tx(tenant_id, rcpt_hash)).await
     }
 
+    async fn purge(&self, r: Retention) -> StoreResult<Purged> {
+        let r = &r;
+        retrying(|| self.purge_tx(r)).await
+    }
+
     async fn append_audit(&self, d: AuditDraft) -> StoreResult<AuditRecord> {
         let d = &d;
         retrying(|| self.append_audit_tx(d)).await

@@ -227,6 +227,52 @@ impl PgStore {
         })
     }
 
+    pub(super) async fn purge_tx(&self, r: &Retention) -> PgResult<Purged> {
+        const OP: &str = "purge";
+        let limit = i64::try_from(r.limit.max(1)).unwrap_or(i64::MAX);
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(pg(OP))?;
+        let statements: [(&str, i64); 4] = [
+            (
+                "UPDATE messages SET content_enc = NULL, mail_from_enc = NULL WHERE id IN (\
+                 SELECT m.id FROM messages m WHERE m.created_at < $1 AND m.content_enc IS NOT NULL \
+                 AND NOT EXISTS (SELECT 1 FROM recipients r WHERE r.message_id = m.id AND r.status IN ('queued', 'deferred')) LIMIT $2)",
+                r.content_before,
+            ),
+            (
+                "DELETE FROM events WHERE seq IN (SELECT seq FROM events WHERE at < $1 LIMIT $2)",
+                r.events_before,
+            ),
+            (
+                "WITH gone AS (SELECT m.id FROM messages m WHERE m.created_at < $1 AND NOT EXISTS (SELECT 1 FROM recipients r WHERE r.message_id = m.id AND r.status IN ('queued', 'deferred')) LIMIT $2), \
+                 r AS (DELETE FROM recipients WHERE message_id IN (SELECT id FROM gone)) \
+                 DELETE FROM messages WHERE id IN (SELECT id FROM gone)",
+                r.events_before,
+            ),
+            (
+                "DELETE FROM idempotency WHERE (tenant_id, key_hash) IN (\
+                 SELECT tenant_id, key_hash FROM idempotency WHERE created_at < $1 LIMIT $2)",
+                r.idempotency_before,
+            ),
+        ];
+        let mut counts = [0u64; 4];
+        for (n, (sql, cutoff)) in counts.iter_mut().zip(statements) {
+            let stmt = tx.prepare_cached(sql).await.map_err(pg(OP))?;
+            *n = tx
+                .execute(&stmt, &[&cutoff, &limit])
+                .await
+                .map_err(pg(OP))?;
+        }
+        tx.commit().await.map_err(pg(OP))?;
+        let [contents, events, messages, idempotency] = counts;
+        Ok(Purged {
+            contents,
+            events,
+            messages,
+            idempotency,
+        })
+    }
+
     pub(super) async fn append_audit_tx(&self, d: &AuditDraft) -> PgResult<AuditRecord> {
         const OP: &str = "append_audit";
         let mut client = self.client().await?;

@@ -156,6 +156,7 @@ CREATE TABLE IF NOT EXISTS audit (
     hash BYTEA NOT NULL);
 CREATE INDEX IF NOT EXISTS audit_tenant ON audit (tenant_id, seq);
 CREATE INDEX IF NOT EXISTS recipients_hash ON recipients (tenant_id, rcpt_hash);
+CREATE INDEX IF NOT EXISTS messages_created ON messages (created_at);
 
 -- Raised to this file's version; never lowered (an older node starting later leaves
 -- it alone).

@@ -806,6 +806,50 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn purge(&self, r: Retention) -> StoreResult<Purged> {
+        self.writer
+            .write(Durability::Fsync, move |c| {
+                let limit = r.limit.max(1) as i64;
+                let run = |sql: &str, cutoff: i64| {
+                    c.prepare_cached(sql)
+                        .and_then(|mut st| st.execute(params![cutoff, limit]))
+                        .map(|n| n as u64)
+                        .map_err(unavailable)
+                };
+                let contents = run(
+                    "UPDATE messages SET content_enc = NULL, mail_from_enc = NULL WHERE id IN (\
+                     SELECT m.id FROM messages m WHERE m.created_at < ?1 AND m.content_enc IS NOT NULL \
+                     AND NOT EXISTS (SELECT 1 FROM recipients r WHERE r.message_id = m.id AND r.status IN ('queued', 'deferred')) LIMIT ?2)",
+                    r.content_before,
+                )?;
+                let events = run(
+                    "DELETE FROM events WHERE seq IN (SELECT seq FROM events WHERE at < ?1 LIMIT ?2)",
+                    r.events_before,
+                )?;
+                c.execute_batch(
+                    "CREATE TEMP TABLE IF NOT EXISTS purge_ids (id TEXT PRIMARY KEY); DELETE FROM temp.purge_ids;",
+                )
+                .map_err(unavailable)?;
+                c.prepare_cached(
+                    "INSERT INTO temp.purge_ids SELECT m.id FROM messages m WHERE m.created_at < ?1 \
+                     AND NOT EXISTS (SELECT 1 FROM recipients r WHERE r.message_id = m.id AND r.status IN ('queued', 'deferred')) LIMIT ?2",
+                )
+                .and_then(|mut st| st.execute(params![r.events_before, limit]))
+                .map_err(unavailable)?;
+                c.execute("DELETE FROM recipients WHERE message_id IN (SELECT id FROM temp.purge_ids)", [])
+                    .map_err(unavailable)?;
+                let messages = c
+                    .execute("DELETE FROM messages WHERE id IN (SELECT id FROM temp.purge_ids)", [])
+                    .map_err(unavailable)? as u64;
+                let idempotency = run(
+                    "DELETE FROM idempotency WHERE rowid IN (SELECT rowid FROM idempotency WHERE created_at < ?1 LIMIT ?2)",
+                    r.idempotency_before,
+                )?;
+                Ok(Purged { contents, events, messages, idempotency })
+            })
+            .await
+    }
+
     async fn append_audit(&self, d: AuditDraft) -> StoreResult<AuditRecord> {
         self.writer
             .write(Durability::Fsync, move |c| {

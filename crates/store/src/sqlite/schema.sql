@@ -59,6 +59,8 @@ CREATE TABLE IF NOT EXISTS audit (
     action TEXT NOT NULL, target TEXT, ip TEXT, prev_hash BLOB NOT NULL, hash BLOB NOT NULL);
 CREATE INDEX IF NOT EXISTS audit_tenant ON audit (tenant_id, seq);
 CREATE INDEX IF NOT EXISTS recipients_hash ON recipients (tenant_id, rcpt_hash);
+CREATE INDEX IF NOT EXISTS messages_created ON messages (created_at);
+CREATE INDEX IF NOT EXISTS events_at ON events (at);
 INSERT INTO meta (key, value) VALUES ('schema_version', '3')
     ON CONFLICT (key) DO UPDATE SET value = excluded.value
     WHERE CAST(meta.value AS INTEGER) < CAST(excluded.value AS INTEGER);
