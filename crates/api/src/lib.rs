@@ -12,6 +12,7 @@
 //! - [`domains`]: `POST/GET /v1/domains`.
 //! - [`suppressions`]: `GET/POST /v1/suppressions`, `DELETE /v1/suppressions/{email}`.
 //! - [`privacy`]: contacts, consents, data-subject export and erasure, the audit log.
+//! - [`requests`]: the register of data-subject requests.
 
 pub mod auth;
 pub mod compose;
@@ -20,6 +21,7 @@ pub mod error;
 pub mod events;
 pub mod messages;
 pub mod privacy;
+pub mod requests;
 pub mod suppressions;
 mod view;
 
@@ -102,6 +104,11 @@ pub fn router(state: AppState) -> Router {
             axum::routing::delete(privacy::erase),
         )
         .route("/v1/audit", get(privacy::list_audit))
+        .route(
+            "/v1/privacy/requests",
+            get(requests::list).post(requests::create),
+        )
+        .route("/v1/privacy/requests/{id}/close", post(requests::close))
         .fallback(|| async { error::ApiError::not_found("endpoint") })
         .method_not_allowed_fallback(|| async {
             error::ApiError::new(

@@ -10,9 +10,10 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use postwerk_core::address::Address;
-use postwerk_core::model::{ConsentStatus, Scope};
+use postwerk_core::model::{ConsentStatus, DsarKind, Scope};
 use postwerk_mta::audit::{self, Actor};
 use postwerk_mta::contacts::{self, Consent, ConsentEvidence, Contact, LAWFUL_BASES};
+use postwerk_mta::requests;
 use postwerk_mta::suppressions;
 use postwerk_store::Store;
 use postwerk_store::model::{EventFilter, MessageRecord};
@@ -110,6 +111,28 @@ async fn audited(
         Some(&caller.tenant_id),
         action,
         Some(audit::subject(keys, address)),
+    )
+    .await
+    .map(drop)
+    .map_err(|e| ApiError::unavailable(&e))
+}
+
+/// Registers a request carried out through the API as completed (`address` `None`
+/// after an erasure).
+async fn registered(
+    state: &AppState,
+    caller: &Caller,
+    kind: DsarKind,
+    address: Option<&Address>,
+) -> Result<(), ApiError> {
+    requests::register(
+        &state.services,
+        &caller.tenant_id,
+        kind,
+        address,
+        None,
+        Some("api".into()),
+        true,
     )
     .await
     .map(drop)
@@ -369,6 +392,7 @@ pub async fn export(
     if contact.is_none() && consents.is_empty() && messages.is_empty() && suppressions.is_empty() {
         return Err(ApiError::not_found("data subject"));
     }
+    registered(&state, &caller, DsarKind::Access, Some(&address)).await?;
     Ok(Json(json!({
         "email": address.to_string(),
         "exported_at": view::time(postwerk_mta::context::now_ms()),
@@ -415,6 +439,7 @@ pub async fn erase(
     let erased = contacts::erase(&state.services, &caller.tenant_id, &address, suppress)
         .await
         .map_err(|e| ApiError::unavailable(&e))?;
+    registered(&state, &caller, DsarKind::Erasure, None).await?;
     Ok(Json(json!({
         "erased": {
             "contacts": erased.contacts,
@@ -465,6 +490,9 @@ async fn set_restriction(
     let contact = contacts::restrict(&state.services, &caller.tenant_id, &address, restricted)
         .await
         .map_err(|e| ApiError::unavailable(&e))?;
+    if restricted {
+        registered(&state, &caller, DsarKind::Restriction, Some(&address)).await?;
+    }
     Ok(Json(contact_json(&contact)))
 }
 

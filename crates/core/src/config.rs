@@ -88,12 +88,17 @@ pub struct PrivacyConfig {
     /// `consent_required = { broadcast = "marketing" }` (the default). Recipients
     /// without it get status `no_consent` and are not sent to. `{}` turns gating off.
     pub consent_required: std::collections::BTreeMap<String, String>,
+    /// How long after receipt a data-subject request is due (the GDPR allows one
+    /// month; set a stricter internal target such as `7d`). Default `30d`.
+    #[serde(deserialize_with = "de_duration", serialize_with = "ser_duration")]
+    pub request_due: Duration,
 }
 
 impl Default for PrivacyConfig {
     fn default() -> Self {
         PrivacyConfig {
             consent_required: [("broadcast".to_string(), "marketing".to_string())].into(),
+            request_due: Duration::from_secs(30 * 86_400),
         }
     }
 }
@@ -661,7 +666,10 @@ nameservers = ["127.0.0.1:5353"]
         for (text, key) in [
             ("[retention]\ncontent = \"40d\"\n", "retention.events"),
             ("[retention]\ninterval = \"0s\"\n", "retention.interval"),
-            ("[privacy]\nconsent_required = { bulk = \"x\" }\n", "privacy.consent_required.bulk"),
+            (
+                "[privacy]\nconsent_required = { bulk = \"x\" }\n",
+                "privacy.consent_required.bulk",
+            ),
         ] {
             let err = Config::from_toml(text, []).unwrap_err().to_string();
             assert!(err.contains(key), "{text}: {err}");

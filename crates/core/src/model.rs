@@ -142,6 +142,34 @@ string_enum! {
 }
 
 string_enum! {
+    /// The data-subject rights a request can invoke (GDPR Art. 15–21).
+    DsarKind {
+        /// Access (Art. 15) and portability (Art. 20): an export.
+        Access => "access",
+        /// Erasure (Art. 17).
+        Erasure => "erasure",
+        /// Rectification (Art. 16).
+        Rectification => "rectification",
+        /// Restriction of processing (Art. 18).
+        Restriction => "restriction",
+        /// Objection (Art. 21).
+        Objection => "objection",
+    }
+}
+
+string_enum! {
+    /// Where a data-subject request stands.
+    DsarStatus {
+        /// Received, not yet answered.
+        Open => "open",
+        /// Carried out.
+        Completed => "completed",
+        /// Refused (with a reason in the note).
+        Rejected => "rejected",
+    }
+}
+
+string_enum! {
     /// Where a consent record stands.
     ConsentStatus {
         /// Given; processing for the purpose is allowed.

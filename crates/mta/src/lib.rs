@@ -29,6 +29,7 @@ pub mod outcome;
 pub mod queue;
 pub mod rawmsg;
 pub mod report;
+pub mod requests;
 pub mod resolve;
 pub mod retention;
 pub mod smtp;

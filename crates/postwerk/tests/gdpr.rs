@@ -27,6 +27,20 @@ fn key(h: &Harness, tenant: Option<&str>, scopes: &str) -> String {
     String::from_utf8(out.stdout).unwrap().trim().to_string()
 }
 
+/// RFC 3339 time `days` days ago.
+fn chrono_days_ago(days: u64) -> String {
+    let out = std::process::Command::new("date")
+        .args([
+            "-u",
+            "-d",
+            &format!("{days} days ago"),
+            "+%Y-%m-%dT%H:%M:%SZ",
+        ])
+        .output()
+        .unwrap();
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
 fn call(h: &Harness, key: &str, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
     h.request_with_key(method, path, body.as_ref(), &[], Some(key))
 }
@@ -233,6 +247,84 @@ fn consent_export_erase_and_audit() {
             .iter()
             .all(|e| e["action"] != "subject.erase"),
         "tenants see only their own audit entries"
+    );
+
+    // The register keeps that the access and the erasure happened, not who asked.
+    let (s, reg) = call(&h, &admin, "GET", "/v1/privacy/requests", None);
+    assert_eq!(s, 200, "{reg}");
+    let kinds: Vec<_> = reg["requests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["kind"].as_str().unwrap(),
+                r["status"].as_str().unwrap(),
+                r["email"].is_null(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            ("access", "completed", true),
+            ("erasure", "completed", true)
+        ],
+        "{reg}"
+    );
+    // A request received by letter 40 days ago is overdue until closed.
+    let received = chrono_days_ago(40);
+    let (s, r) = call(
+        &h,
+        &admin,
+        "POST",
+        "/v1/privacy/requests",
+        Some(
+            json!({"kind": "objection", "email": "other.person@example.test", "received_at": received, "note": "letter"}),
+        ),
+    );
+    assert_eq!(
+        (s, &r["status"], &r["overdue"]),
+        (201, &json!("open"), &json!(true)),
+        "{r}"
+    );
+    let rid = r["id"].as_str().unwrap().to_string();
+    let (_, overdue) = call(&h, &admin, "GET", "/v1/privacy/requests?overdue=true", None);
+    assert_eq!(
+        overdue["requests"].as_array().unwrap().len(),
+        1,
+        "{overdue}"
+    );
+    assert_eq!(overdue["requests"][0]["email"], "other.person@example.test");
+    let close = format!("/v1/privacy/requests/{rid}/close");
+    assert_eq!(
+        call(
+            &h,
+            &admin,
+            "POST",
+            &close,
+            Some(json!({"status": "completed"}))
+        )
+        .0,
+        200
+    );
+    assert_eq!(
+        call(
+            &h,
+            &admin,
+            "POST",
+            &close,
+            Some(json!({"status": "completed"}))
+        )
+        .0,
+        404,
+        "closed once"
+    );
+    let (_, overdue) = call(&h, &admin, "GET", "/v1/privacy/requests?overdue=true", None);
+    assert_eq!(overdue["requests"], json!([]));
+    assert_eq!(
+        call(&h, &sender, "GET", "/v1/privacy/requests", None).0,
+        403
     );
 
     // At rest: no trace of the person or their attributes; the chain verifies.

@@ -22,6 +22,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use model::*;
+use postwerk_core::model::DsarStatus;
 
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -189,6 +190,27 @@ pub trait Store: Send + Sync {
         tenant_id: &str,
         rcpt_hash: &[u8],
     ) -> impl Future<Output = StoreResult<Erasure>> + Send;
+
+    /// Records a data-subject request; returns its `seq`.
+    fn add_request(&self, r: DsarRecord) -> impl Future<Output = StoreResult<i64>> + Send;
+    /// Closes an open request (`completed` or `rejected`); `false` if the tenant has
+    /// no such open request.
+    fn close_request(
+        &self,
+        tenant_id: &str,
+        seq: i64,
+        status: DsarStatus,
+        at: i64,
+    ) -> impl Future<Output = StoreResult<bool>> + Send;
+    /// The tenant's requests in `seq` order after `after_seq`; with `open_due_before`,
+    /// only open ones due before that time (overdue), at most `limit`.
+    fn list_requests(
+        &self,
+        tenant_id: &str,
+        open_due_before: Option<i64>,
+        after_seq: Option<i64>,
+        limit: usize,
+    ) -> impl Future<Output = StoreResult<Vec<DsarRecord>>> + Send;
 
     /// Enforces retention (see [`Retention`]); returns what went. Messages with a
     /// recipient still queued or deferred keep their content and rows.
@@ -397,6 +419,27 @@ impl Store for AnyStore {
     }
     async fn erase_subject(&self, tenant_id: &str, rcpt_hash: &[u8]) -> StoreResult<Erasure> {
         dispatch!(self.erase_subject(tenant_id, rcpt_hash))
+    }
+    async fn add_request(&self, r: DsarRecord) -> StoreResult<i64> {
+        dispatch!(self.add_request(r))
+    }
+    async fn close_request(
+        &self,
+        tenant_id: &str,
+        seq: i64,
+        status: DsarStatus,
+        at: i64,
+    ) -> StoreResult<bool> {
+        dispatch!(self.close_request(tenant_id, seq, status, at))
+    }
+    async fn list_requests(
+        &self,
+        tenant_id: &str,
+        open_due_before: Option<i64>,
+        after_seq: Option<i64>,
+        limit: usize,
+    ) -> StoreResult<Vec<DsarRecord>> {
+        dispatch!(self.list_requests(tenant_id, open_due_before, after_seq, limit))
     }
     async fn purge(&self, r: Retention) -> StoreResult<Purged> {
         dispatch!(self.purge(r))

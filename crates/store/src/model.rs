@@ -2,7 +2,9 @@
 //! vault (`*_enc` fields) or as a blind index (`rcpt_hash`); the store never sees
 //! plaintext addresses or content. Times are Unix milliseconds.
 
-use postwerk_core::model::{ConsentStatus, EventType, RecipientStatus, Scope, SuppressionReason};
+use postwerk_core::model::{
+    ConsentStatus, DsarKind, DsarStatus, EventType, RecipientStatus, Scope, SuppressionReason,
+};
 
 use crate::{StoreError, StoreResult};
 
@@ -464,6 +466,8 @@ pub struct Erasure {
     pub events: u64,
     /// Suppression entries whose sealed address was removed (the hashes stay).
     pub suppressions: u64,
+    /// Register entries of earlier requests stripped of the address and hash.
+    pub requests: u64,
 }
 
 /// An audit entry to append: who did what to which target.
@@ -567,4 +571,27 @@ impl Purged {
     pub fn is_empty(&self) -> bool {
         *self == Purged::default()
     }
+}
+
+/// An entry of the register of data-subject requests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DsarRecord {
+    /// Assigned by the store; ignored on insert.
+    pub seq: i64,
+    /// Owning tenant.
+    pub tenant_id: String,
+    /// Which right.
+    pub kind: DsarKind,
+    /// Blind index of the person's address.
+    pub rcpt_hash: Vec<u8>,
+    /// When the request was received.
+    pub received_at: i64,
+    /// When it must be answered.
+    pub due_at: i64,
+    /// Open, completed or rejected.
+    pub status: DsarStatus,
+    /// When it was completed or rejected.
+    pub closed_at: Option<i64>,
+    /// Sealed JSON (`{"email", "note"}`), context `dsar:<hex hash>`.
+    pub detail_enc: Vec<u8>,
 }

@@ -18,7 +18,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use postwerk_core::model::{ConsentStatus, EventType, RecipientStatus, Scope, SuppressionReason};
+use postwerk_core::model::{
+    ConsentStatus, DsarKind, DsarStatus, EventType, RecipientStatus, Scope, SuppressionReason,
+};
 use postwerk_store::model::*;
 use postwerk_store::postgres::PgStore;
 use postwerk_store::{AnyStore, IDEMPOTENCY_TTL_MS, Store, StoreError};
@@ -164,6 +166,7 @@ conformance! {
     erase_subject => sqlite_erase_subject, postgres_erase_subject;
     audit_chain => sqlite_audit_chain, postgres_audit_chain;
     retention_purge => sqlite_retention_purge, postgres_retention_purge;
+    request_register => sqlite_request_register, postgres_request_register;
     consent_screen_and_held_recipients =>
         sqlite_consent_screen_and_held_recipients, postgres_consent_screen_and_held_recipients;
 }
@@ -1379,6 +1382,20 @@ mod scenarios {
         })
         .await
         .expect("suppress");
+        let request = s
+            .add_request(DsarRecord {
+                seq: 0,
+                tenant_id: "ten_a".into(),
+                kind: DsarKind::Access,
+                rcpt_hash: hash("p1"),
+                received_at: 1_000,
+                due_at: 2_000,
+                status: DsarStatus::Completed,
+                closed_at: Some(1_000),
+                detail_enc: b"sealed".to_vec(),
+            })
+            .await
+            .expect("request");
 
         let e = s.erase_subject("ten_a", &hash("p1")).await.expect("erase");
         assert_eq!(
@@ -1389,8 +1406,23 @@ mod scenarios {
                 recipients: 1,
                 messages: 1,
                 events: 1,
-                suppressions: 1
+                suppressions: 1,
+                requests: 1,
             }
+        );
+        let kept = s
+            .list_requests("ten_a", None, None, 10)
+            .await
+            .expect("register");
+        assert_eq!(
+            (
+                kept[0].seq,
+                kept[0].kind,
+                kept[0].rcpt_hash.is_empty(),
+                kept[0].detail_enc.is_empty()
+            ),
+            (request, DsarKind::Access, true, true),
+            "the request stays as evidence, without the person"
         );
         assert!(
             s.get_contact("ten_a", &hash("p1"))
@@ -1690,6 +1722,93 @@ mod scenarios {
             .expect("get")
             .expect("kept");
         assert_eq!(fresh.events.len(), 2);
+    }
+
+    /// The register of data-subject requests: open until closed once; overdue means
+    /// open and past due; tenants see only their own.
+    pub async fn request_register(s: AnyStore) {
+        let req = |tenant: &str, kind, due_at| DsarRecord {
+            seq: 0,
+            tenant_id: tenant.into(),
+            kind,
+            rcpt_hash: hash("p1"),
+            received_at: 1_000,
+            due_at,
+            status: DsarStatus::Open,
+            closed_at: None,
+            detail_enc: b"sealed".to_vec(),
+        };
+        let a = s
+            .add_request(req("ten_a", DsarKind::Access, 5_000))
+            .await
+            .expect("add");
+        let b = s
+            .add_request(req("ten_a", DsarKind::Erasure, 9_000))
+            .await
+            .expect("add");
+        let c = s
+            .add_request(req("ten_a", DsarKind::Objection, 2_000))
+            .await
+            .expect("add");
+        s.add_request(req("ten_b", DsarKind::Access, 1_500))
+            .await
+            .expect("add");
+        assert!(
+            s.close_request("ten_a", c, DsarStatus::Rejected, 1_900)
+                .await
+                .expect("close")
+        );
+        assert!(
+            !s.close_request("ten_a", c, DsarStatus::Completed, 2_000)
+                .await
+                .expect("twice")
+        );
+        assert!(
+            !s.close_request("ten_b", a, DsarStatus::Completed, 2_000)
+                .await
+                .expect("other tenant")
+        );
+        let all = s
+            .list_requests("ten_a", None, None, 100)
+            .await
+            .expect("list");
+        let got: Vec<_> = all
+            .iter()
+            .map(|r| (r.seq, r.kind, r.status, r.closed_at))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (a, DsarKind::Access, DsarStatus::Open, None),
+                (b, DsarKind::Erasure, DsarStatus::Open, None),
+                (c, DsarKind::Objection, DsarStatus::Rejected, Some(1_900)),
+            ]
+        );
+        assert_eq!(
+            (
+                all[0].rcpt_hash.clone(),
+                all[0].detail_enc.clone(),
+                all[0].received_at,
+                all[0].due_at
+            ),
+            (hash("p1"), b"sealed".to_vec(), 1_000, 5_000)
+        );
+        let overdue: Vec<_> = s
+            .list_requests("ten_a", Some(6_000), None, 100)
+            .await
+            .expect("overdue")
+            .iter()
+            .map(|r| r.seq)
+            .collect();
+        assert_eq!(overdue, [a]);
+        let page: Vec<_> = s
+            .list_requests("ten_a", None, Some(a), 1)
+            .await
+            .expect("page")
+            .iter()
+            .map(|r| r.seq)
+            .collect();
+        assert_eq!(page, [b]);
     }
 
     /// The audit log chains each entry to the one committed before it, also under

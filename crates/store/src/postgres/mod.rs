@@ -25,7 +25,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
-use postwerk_core::model::{EventType, RecipientStatus, SuppressionReason};
+use postwerk_core::model::{DsarStatus, EventType, RecipientStatus, SuppressionReason};
 use tokio_postgres::types::{FromSql, ToSql};
 use tokio_postgres::{NoTls, Row};
 
@@ -1247,6 +1247,31 @@ impl Store for PgStore {
 
     async fn erase_subject(&self, tenant_id: &str, rcpt_hash: &[u8]) -> StoreResult<Erasure> {
         retrying(|| self.erase_subject_tx(tenant_id, rcpt_hash)).await
+    }
+
+    async fn add_request(&self, r: DsarRecord) -> StoreResult<i64> {
+        let r = &r;
+        retrying(|| self.add_request_q(r)).await
+    }
+
+    async fn close_request(
+        &self,
+        tenant_id: &str,
+        seq: i64,
+        status: DsarStatus,
+        at: i64,
+    ) -> StoreResult<bool> {
+        retrying(|| self.close_request_q(tenant_id, seq, status, at)).await
+    }
+
+    async fn list_requests(
+        &self,
+        tenant_id: &str,
+        open_due_before: Option<i64>,
+        after_seq: Option<i64>,
+        limit: usize,
+    ) -> StoreResult<Vec<DsarRecord>> {
+        retrying(|| self.list_requests_q(tenant_id, open_due_before, after_seq, limit)).await
     }
 
     async fn purge(&self, r: Retention) -> StoreResult<Purged> {

@@ -1,6 +1,6 @@
 //! PostgreSQL queries for contacts, consents, erasure and the audit chain.
 
-use postwerk_core::model::ConsentStatus;
+use postwerk_core::model::{ConsentStatus, DsarKind, DsarStatus};
 use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
 
@@ -48,7 +48,87 @@ fn audit_row(r: &Row) -> PgResult<AuditRecord> {
     })
 }
 
+fn dsar_row(r: &Row) -> PgResult<DsarRecord> {
+    Ok(DsarRecord {
+        seq: col(r, "seq")?,
+        tenant_id: col(r, "tenant_id")?,
+        kind: col::<&str>(r, "kind")?
+            .parse::<DsarKind>()
+            .map_err(|_| corrupt("request kind"))?,
+        rcpt_hash: col(r, "rcpt_hash")?,
+        received_at: col(r, "received_at")?,
+        due_at: col(r, "due_at")?,
+        status: col::<&str>(r, "status")?
+            .parse::<DsarStatus>()
+            .map_err(|_| corrupt("request status"))?,
+        closed_at: col(r, "closed_at")?,
+        detail_enc: col(r, "detail_enc")?,
+    })
+}
+
 impl PgStore {
+    pub(super) async fn add_request_q(&self, r: &DsarRecord) -> PgResult<i64> {
+        let sql = "INSERT INTO dsar_requests (tenant_id, kind, rcpt_hash, received_at, due_at, status, closed_at, \
+                   detail_enc) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING seq";
+        let params: [&(dyn ToSql + Sync); 8] = [
+            &r.tenant_id,
+            &r.kind.as_str(),
+            &r.rcpt_hash,
+            &r.received_at,
+            &r.due_at,
+            &r.status.as_str(),
+            &r.closed_at,
+            &r.detail_enc,
+        ];
+        let row = self.one_opt("add_request", sql, &params).await?;
+        row.map_or(Err(corrupt("request seq")), |r| col(&r, "seq"))
+    }
+
+    pub(super) async fn close_request_q(
+        &self,
+        tenant_id: &str,
+        seq: i64,
+        status: DsarStatus,
+        at: i64,
+    ) -> PgResult<bool> {
+        let sql = "UPDATE dsar_requests SET status = $3, closed_at = $4 \
+                   WHERE tenant_id = $1 AND seq = $2 AND status = 'open'";
+        let n = self
+            .exec(
+                "close_request",
+                None,
+                sql,
+                &[&tenant_id, &seq, &status.as_str(), &at],
+            )
+            .await?;
+        Ok(n > 0)
+    }
+
+    pub(super) async fn list_requests_q(
+        &self,
+        tenant_id: &str,
+        open_due_before: Option<i64>,
+        after_seq: Option<i64>,
+        limit: usize,
+    ) -> PgResult<Vec<DsarRecord>> {
+        const OP: &str = "list_requests";
+        let limit = i64::try_from(limit.max(1)).unwrap_or(i64::MAX);
+        let after = after_seq.unwrap_or(0);
+        let client = self.client().await?;
+        let stmt = client
+            .prepare_cached(
+                "SELECT * FROM dsar_requests WHERE tenant_id = $1 AND seq > $2 \
+                 AND ($3::int8 IS NULL OR (status = 'open' AND due_at < $3)) ORDER BY seq LIMIT $4",
+            )
+            .await
+            .map_err(pg(OP))?;
+        let rows = client
+            .query(&stmt, &[&tenant_id, &after, &open_due_before, &limit])
+            .await
+            .map_err(pg(OP))?;
+        rows.iter().map(dsar_row).collect()
+    }
+
     pub(super) async fn upsert_contact_q(&self, c: &ContactRecord) -> PgResult<bool> {
         let sql = "INSERT INTO contacts (tenant_id, rcpt_hash, key_wrapped, data_enc, restricted_at, created_at, \
                    updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (tenant_id, rcpt_hash) DO UPDATE \
@@ -190,7 +270,7 @@ impl PgStore {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(pg(OP))?;
         let t: [&(dyn ToSql + Sync); 2] = [&tenant_id, &rcpt_hash];
-        let mut counts = [0u64; 6];
+        let mut counts = [0u64; 7];
         let statements = [
             "UPDATE messages SET content_enc = NULL, mail_from_enc = NULL, meta_enc = ''::bytea \
              WHERE id IN (SELECT message_id FROM recipients WHERE tenant_id = $1 AND rcpt_hash = $2)",
@@ -202,6 +282,8 @@ impl PgStore {
             "UPDATE recipients SET address_enc = ''::bytea, rcpt_hash = ''::bytea, next_attempt_at = NULL, \
              lease_node = NULL, lease_until = NULL, \
              status = CASE WHEN status IN ('queued', 'deferred') THEN 'suppressed' ELSE status END \
+             WHERE tenant_id = $1 AND rcpt_hash = $2",
+            "UPDATE dsar_requests SET rcpt_hash = ''::bytea, detail_enc = ''::bytea \
              WHERE tenant_id = $1 AND rcpt_hash = $2",
         ];
         for (n, sql) in counts.iter_mut().zip(statements) {
@@ -216,6 +298,7 @@ impl PgStore {
             events,
             suppressions,
             recipients,
+            requests,
         ] = counts;
         Ok(Erasure {
             contacts,
@@ -224,6 +307,7 @@ impl PgStore {
             messages,
             events,
             suppressions,
+            requests,
         })
     }
 

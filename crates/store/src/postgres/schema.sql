@@ -157,6 +157,17 @@ CREATE TABLE IF NOT EXISTS audit (
 CREATE INDEX IF NOT EXISTS audit_tenant ON audit (tenant_id, seq);
 CREATE INDEX IF NOT EXISTS recipients_hash ON recipients (tenant_id, rcpt_hash);
 CREATE INDEX IF NOT EXISTS messages_created ON messages (created_at);
+CREATE TABLE IF NOT EXISTS dsar_requests (
+    seq BIGSERIAL PRIMARY KEY,
+    tenant_id TEXT COLLATE "C" NOT NULL,
+    kind TEXT NOT NULL,
+    rcpt_hash BYTEA NOT NULL,
+    received_at BIGINT NOT NULL,
+    due_at BIGINT NOT NULL,
+    status TEXT NOT NULL,
+    closed_at BIGINT,
+    detail_enc BYTEA NOT NULL);
+CREATE INDEX IF NOT EXISTS dsar_tenant ON dsar_requests (tenant_id, seq);
 
 -- Raised to this file's version; never lowered (an older node starting later leaves
 -- it alone).

@@ -6,7 +6,9 @@ mod writer;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-use postwerk_core::model::{ConsentStatus, EventType, RecipientStatus, SuppressionReason};
+use postwerk_core::model::{
+    ConsentStatus, DsarKind, DsarStatus, EventType, RecipientStatus, SuppressionReason,
+};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, params};
 
 use crate::model::*;
@@ -800,10 +802,113 @@ impl Store for SqliteStore {
                          WHERE tenant_id = ?1 AND rcpt_hash = ?2",
                     )? as u64,
                     messages: messages as u64,
+                    requests: run(
+                        "UPDATE dsar_requests SET rcpt_hash = X'', detail_enc = X'' \
+                         WHERE tenant_id = ?1 AND rcpt_hash = ?2",
+                    )? as u64,
                 };
                 Ok(erasure)
             })
             .await
+    }
+
+    async fn add_request(&self, r: DsarRecord) -> StoreResult<i64> {
+        self.writer
+            .write(Durability::Fsync, move |c| {
+                c.prepare_cached(
+                    "INSERT INTO dsar_requests (tenant_id, kind, rcpt_hash, received_at, due_at, status, closed_at, \
+                     detail_enc) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                )
+                .and_then(|mut st| {
+                    st.execute(params![
+                        r.tenant_id,
+                        r.kind.as_str(),
+                        r.rcpt_hash,
+                        r.received_at,
+                        r.due_at,
+                        r.status.as_str(),
+                        r.closed_at,
+                        r.detail_enc
+                    ])
+                })
+                .map_err(unavailable)?;
+                Ok(c.last_insert_rowid())
+            })
+            .await
+    }
+
+    async fn close_request(
+        &self,
+        tenant_id: &str,
+        seq: i64,
+        status: DsarStatus,
+        at: i64,
+    ) -> StoreResult<bool> {
+        let tenant_id = tenant_id.to_string();
+        self.writer
+            .write(Durability::Fsync, move |c| {
+                c.prepare_cached(
+                    "UPDATE dsar_requests SET status = ?3, closed_at = ?4 \
+                     WHERE tenant_id = ?1 AND seq = ?2 AND status = 'open'",
+                )
+                .and_then(|mut st| st.execute(params![tenant_id, seq, status.as_str(), at]))
+                .map(|n| n > 0)
+                .map_err(unavailable)
+            })
+            .await
+    }
+
+    async fn list_requests(
+        &self,
+        tenant_id: &str,
+        open_due_before: Option<i64>,
+        after_seq: Option<i64>,
+        limit: usize,
+    ) -> StoreResult<Vec<DsarRecord>> {
+        let tenant_id = tenant_id.to_string();
+        self.read(move |c| {
+            let rows = c
+                .prepare_cached(
+                    "SELECT seq, kind, rcpt_hash, received_at, due_at, status, closed_at, detail_enc FROM dsar_requests \
+                     WHERE tenant_id = ?1 AND seq > ?2 AND (?3 IS NULL OR (status = 'open' AND due_at < ?3)) \
+                     ORDER BY seq LIMIT ?4",
+                )
+                .and_then(|mut st| {
+                    st.query_map(
+                        params![tenant_id, after_seq.unwrap_or(0), open_due_before, limit.max(1) as i64],
+                        |r| {
+                            Ok((
+                                r.get::<_, i64>(0)?,
+                                r.get::<_, String>(1)?,
+                                r.get::<_, Vec<u8>>(2)?,
+                                r.get::<_, i64>(3)?,
+                                r.get::<_, i64>(4)?,
+                                r.get::<_, String>(5)?,
+                                r.get::<_, Option<i64>>(6)?,
+                                r.get::<_, Vec<u8>>(7)?,
+                            ))
+                        },
+                    )?
+                    .collect::<rusqlite::Result<Vec<_>>>()
+                })
+                .map_err(unavailable)?;
+            rows.into_iter()
+                .map(|(seq, kind, rcpt_hash, received_at, due_at, status, closed_at, detail_enc)| {
+                    Ok(DsarRecord {
+                        seq,
+                        tenant_id: tenant_id.clone(),
+                        kind: kind.parse::<DsarKind>().map_err(|_| corrupt("request kind"))?,
+                        rcpt_hash,
+                        received_at,
+                        due_at,
+                        status: status.parse::<DsarStatus>().map_err(|_| corrupt("request status"))?,
+                        closed_at,
+                        detail_enc,
+                    })
+                })
+                .collect()
+        })
+        .await
     }
 
     async fn purge(&self, r: Retention) -> StoreResult<Purged> {

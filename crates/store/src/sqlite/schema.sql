@@ -60,6 +60,11 @@ CREATE TABLE IF NOT EXISTS audit (
 CREATE INDEX IF NOT EXISTS audit_tenant ON audit (tenant_id, seq);
 CREATE INDEX IF NOT EXISTS recipients_hash ON recipients (tenant_id, rcpt_hash);
 CREATE INDEX IF NOT EXISTS messages_created ON messages (created_at);
+CREATE TABLE IF NOT EXISTS dsar_requests (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, tenant_id TEXT NOT NULL, kind TEXT NOT NULL, rcpt_hash BLOB NOT NULL,
+    received_at INTEGER NOT NULL, due_at INTEGER NOT NULL, status TEXT NOT NULL, closed_at INTEGER,
+    detail_enc BLOB NOT NULL);
+CREATE INDEX IF NOT EXISTS dsar_tenant ON dsar_requests (tenant_id, seq);
 CREATE INDEX IF NOT EXISTS events_at ON events (at);
 INSERT INTO meta (key, value) VALUES ('schema_version', '3')
     ON CONFLICT (key) DO UPDATE SET value = excluded.value
