@@ -14,7 +14,6 @@ use postwerk_core::model::{ConsentStatus, DsarKind, Scope};
 use postwerk_mta::audit::{self, Actor};
 use postwerk_mta::contacts::{self, Consent, ConsentEvidence, Contact, LAWFUL_BASES};
 use postwerk_mta::requests;
-use postwerk_mta::suppressions;
 use postwerk_store::Store;
 use postwerk_store::model::{EventFilter, MessageRecord};
 use postwerk_store::vault::TenantKeys;
@@ -24,6 +23,7 @@ use serde_json::{Map, Value, json};
 use crate::AppState;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiJson};
+use crate::suppressions::{self, keys};
 use crate::view;
 
 /// Events read per page while exporting.
@@ -79,7 +79,7 @@ pub struct AuditQuery {
 }
 
 fn parse_email(email: &str) -> Result<Address, ApiError> {
-    Address::parse(email).map_err(|e| ApiError::invalid("invalid_address", "email", e.to_string()))
+    suppressions::parse_email(email, "email")
 }
 
 fn actor(caller: &Caller) -> Actor {
@@ -87,14 +87,6 @@ fn actor(caller: &Caller) -> Actor {
         id: format!("key:{}", caller.key_id),
         ip: caller.ip.clone(),
     }
-}
-
-async fn keys(state: &AppState, caller: &Caller) -> Result<std::sync::Arc<TenantKeys>, ApiError> {
-    state
-        .services
-        .tenant_keys(&caller.tenant_id)
-        .await
-        .map_err(|e| ApiError::unavailable(&e))
 }
 
 /// Records an access before it happens.
@@ -380,14 +372,7 @@ pub async fn export(
     let suppressions: Vec<Value> = listed
         .iter()
         .filter(|s| s.address_enc.is_some())
-        .map(|s| {
-            json!({
-                "email": suppressions::address_of(&keys, s),
-                "stream": s.stream,
-                "reason": s.reason,
-                "created_at": view::time(s.created_at),
-            })
-        })
+        .map(|s| suppressions::entry_json(&keys, s))
         .collect();
     if contact.is_none() && consents.is_empty() && messages.is_empty() && suppressions.is_empty() {
         return Err(ApiError::not_found("data subject"));

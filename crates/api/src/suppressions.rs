@@ -48,7 +48,8 @@ pub struct DeleteQuery {
     stream: Option<String>,
 }
 
-fn parse_email(email: &str, field: &str) -> Result<Address, ApiError> {
+/// An address from the request, or `422 invalid_address` naming `field`.
+pub(crate) fn parse_email(email: &str, field: &str) -> Result<Address, ApiError> {
     Address::parse(email).map_err(|e| ApiError::invalid("invalid_address", field, e.to_string()))
 }
 
@@ -63,7 +64,11 @@ fn check_stream(stream: Option<&str>) -> Result<(), ApiError> {
     }
 }
 
-async fn keys(state: &AppState, caller: &Caller) -> Result<std::sync::Arc<TenantKeys>, ApiError> {
+/// The caller's tenant keys, or 503.
+pub(crate) async fn keys(
+    state: &AppState,
+    caller: &Caller,
+) -> Result<std::sync::Arc<TenantKeys>, ApiError> {
     state
         .services
         .tenant_keys(&caller.tenant_id)
@@ -71,7 +76,8 @@ async fn keys(state: &AppState, caller: &Caller) -> Result<std::sync::Arc<Tenant
         .map_err(|e| ApiError::unavailable(&e))
 }
 
-fn entry_json(keys: &TenantKeys, e: &SuppressionRecord) -> Value {
+/// One suppression entry as JSON (the address opened, if it still can be).
+pub(crate) fn entry_json(keys: &TenantKeys, e: &SuppressionRecord) -> Value {
     json!({
         "email": suppressions::address_of(keys, e),
         "stream": e.stream,
