@@ -10,6 +10,7 @@
 //! - [`messages`]: `POST /v1/messages`, `/batch`, `/raw`; `GET /v1/messages/{id}`.
 //! - [`events`]: `GET /v1/events`.
 //! - [`domains`]: `POST/GET /v1/domains`.
+//! - [`keys`]: `/v1/keys`: list, create, rotate, revoke API keys.
 //! - [`suppressions`]: `GET/POST /v1/suppressions`, `DELETE /v1/suppressions/{email}`.
 //! - [`privacy`]: contacts, consents, data-subject export and erasure, the audit log.
 //! - [`requests`]: the register of data-subject requests.
@@ -19,6 +20,7 @@ pub mod compose;
 pub mod domains;
 pub mod error;
 pub mod events;
+pub mod keys;
 pub mod messages;
 pub mod privacy;
 pub mod requests;
@@ -104,6 +106,9 @@ pub fn router(state: AppState) -> Router {
             axum::routing::delete(privacy::erase),
         )
         .route("/v1/audit", get(privacy::list_audit))
+        .route("/v1/keys", get(keys::list).post(keys::create))
+        .route("/v1/keys/{id}", axum::routing::delete(keys::revoke))
+        .route("/v1/keys/{id}/rotate", post(keys::rotate))
         .route(
             "/v1/privacy/requests",
             get(requests::list).post(requests::create),

@@ -64,6 +64,56 @@ pub async fn create_key(
     Ok((record, token))
 }
 
+/// Why a key could not be revoked or rotated.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyChangeError {
+    /// The tenant has no such key, or it is revoked already.
+    #[error("no such active key")]
+    NotFound,
+    /// The store failed.
+    #[error(transparent)]
+    Service(#[from] ServiceError),
+}
+
+/// Revokes a tenant's key at once.
+pub async fn revoke(services: &Services, tenant_id: &str, id: &str) -> Result<(), KeyChangeError> {
+    let ended = services
+        .store
+        .end_api_key(tenant_id, id, now_ms(), true)
+        .await
+        .map_err(ServiceError::from)?;
+    if ended { Ok(()) } else { Err(KeyChangeError::NotFound) }
+}
+
+/// Rotates a tenant's key: a successor with the same name, scopes and expiry is
+/// created (its token returned, shown once), and the old key stays valid for
+/// `grace_ms` more (never longer than it already would).
+pub async fn rotate(
+    services: &Services,
+    tenant_id: &str,
+    id: &str,
+    grace_ms: i64,
+) -> Result<(ApiKeyRecord, String), KeyChangeError> {
+    let old = services
+        .store
+        .get_api_key(id)
+        .await
+        .map_err(ServiceError::from)?
+        .filter(|k| k.tenant_id == tenant_id && k.revoked_at.is_none())
+        .ok_or(KeyChangeError::NotFound)?;
+    let successor =
+        create_key(services, tenant_id, &old.name, old.scopes.clone(), old.expires_at).await?;
+    let ended = services
+        .store
+        .end_api_key(tenant_id, id, now_ms().saturating_add(grace_ms), false)
+        .await
+        .map_err(ServiceError::from)?;
+    if !ended {
+        return Err(KeyChangeError::NotFound);
+    }
+    Ok(successor)
+}
+
 /// Checks a presented token and returns its key record.
 pub async fn verify(services: &Services, token: &str) -> Result<ApiKeyRecord, KeyError> {
     let body = token.strip_prefix(PREFIX).ok_or(KeyError::Malformed)?;

@@ -7,8 +7,7 @@ use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
 use postwerk_core::address::Address;
 use postwerk_core::config::Config;
-use postwerk_core::model::{SuppressionReason, parse_scopes};
-use postwerk_mta::apikeys;
+use postwerk_core::model::SuppressionReason;
 use postwerk_mta::audit::{self, Actor};
 use postwerk_mta::context::{DEFAULT_TENANT, Services};
 use postwerk_mta::domains::{self, DomainError};
@@ -33,7 +32,7 @@ pub enum Command {
     Serve,
     /// Manage API keys.
     #[command(subcommand)]
-    Keys(KeysCommand),
+    Keys(crate::keys::KeysCommand),
     /// Manage sending domains.
     #[command(subcommand)]
     Domains(DomainsCommand),
@@ -214,30 +213,6 @@ pub struct SuppressionArgs {
     tenant: String,
 }
 
-/// `postwerk keys …`.
-#[derive(Subcommand)]
-pub enum KeysCommand {
-    /// Create an API key (printed once).
-    Create(KeyCreate),
-}
-
-/// `postwerk keys create` options.
-#[derive(Args)]
-pub struct KeyCreate {
-    /// A label for the key.
-    #[arg(long)]
-    name: String,
-    /// Comma-separated scopes: send, read, write, import, export, privacy, admin.
-    #[arg(long, default_value = "send")]
-    scopes: String,
-    /// Tenant (default: the install's default tenant).
-    #[arg(long, default_value = DEFAULT_TENANT)]
-    tenant: String,
-    /// Print only the key.
-    #[arg(long, short)]
-    quiet: bool,
-}
-
 /// `postwerk domains …`.
 #[derive(Subcommand)]
 pub enum DomainsCommand {
@@ -277,46 +252,13 @@ pub enum ConfigCommand {
     Check,
 }
 
-async fn open(config: Config) -> anyhow::Result<Arc<Services>> {
+/// Opens the store and keys named by the configuration.
+pub async fn open(config: Config) -> anyhow::Result<Arc<Services>> {
     Ok(Arc::new(
         Services::open(config)
             .await
             .context("cannot open the store")?,
     ))
-}
-
-/// `postwerk keys …`.
-pub async fn keys(cmd: KeysCommand, config: Config) -> anyhow::Result<()> {
-    let KeysCommand::Create(k) = cmd;
-    let scopes = parse_scopes(&k.scopes).context("--scopes")?;
-    if scopes.is_empty() {
-        bail!("--scopes: give at least one scope");
-    }
-    let services = open(config).await?;
-    let tenant = services.ensure_tenant(&k.tenant).await?;
-    let (record, token) = apikeys::create_key(&services, &tenant.id, &k.name, scopes, None).await?;
-    audit::record(
-        &services,
-        &Actor::cli(),
-        Some(&tenant.id),
-        "key.create",
-        Some(record.id.clone()),
-    )
-    .await?;
-    if k.quiet {
-        println!("{token}");
-    } else {
-        let scopes: Vec<_> = record.scopes.iter().map(|s| s.as_str()).collect();
-        println!(
-            "Created API key {} ({}) for tenant {} with scopes {}.",
-            record.id,
-            record.name,
-            tenant.name,
-            scopes.join(",")
-        );
-        println!("It is shown only once; store it now:\n\n{token}");
-    }
-    Ok(())
 }
 
 /// `postwerk domains …`.

@@ -5,6 +5,7 @@
 //! 2 usage or configuration error.
 
 mod cli;
+mod keys;
 mod serve;
 
 use std::path::{Path, PathBuf};
@@ -59,7 +60,7 @@ fn main() -> ExitCode {
 async fn run(command: Command, config: Config) -> anyhow::Result<()> {
     match command {
         Command::Serve => serve::serve(config).await,
-        Command::Keys(k) => cli::keys(k, config).await,
+        Command::Keys(k) => keys::run(k, config).await,
         Command::Domains(d) => cli::domains(d, config).await,
         Command::Suppressions(c) => cli::suppressions(c, config).await,
         Command::Tenants(t) => cli::tenants(t, config).await,

@@ -69,6 +69,21 @@ pub trait Store: Send + Sync {
     ) -> impl Future<Output = StoreResult<Option<ApiKeyRecord>>> + Send;
     /// Records the last use of a key.
     fn touch_api_key(&self, id: &str, at: i64) -> impl Future<Output = StoreResult<()>> + Send;
+    /// A tenant's API keys (revoked and expired ones included), oldest first.
+    fn list_api_keys(
+        &self,
+        tenant_id: &str,
+    ) -> impl Future<Output = StoreResult<Vec<ApiKeyRecord>>> + Send;
+    /// Ends a tenant's key: revokes it now (`revoke`), or brings its expiry forward to
+    /// `at` (rotation grace; a later expiry is kept shorter). `false` if the tenant
+    /// has no such key or it is already revoked.
+    fn end_api_key(
+        &self,
+        tenant_id: &str,
+        id: &str,
+        at: i64,
+        revoke: bool,
+    ) -> impl Future<Output = StoreResult<bool>> + Send;
 
     /// Registers a domain with its keys; `Conflict` if the tenant already has it.
     fn insert_domain(&self, domain: DomainRecord) -> impl Future<Output = StoreResult<()>> + Send;
@@ -327,6 +342,18 @@ impl Store for AnyStore {
     }
     async fn touch_api_key(&self, id: &str, at: i64) -> StoreResult<()> {
         dispatch!(self.touch_api_key(id, at))
+    }
+    async fn list_api_keys(&self, tenant_id: &str) -> StoreResult<Vec<ApiKeyRecord>> {
+        dispatch!(self.list_api_keys(tenant_id))
+    }
+    async fn end_api_key(
+        &self,
+        tenant_id: &str,
+        id: &str,
+        at: i64,
+        revoke: bool,
+    ) -> StoreResult<bool> {
+        dispatch!(self.end_api_key(tenant_id, id, at, revoke))
     }
     async fn insert_domain(&self, domain: DomainRecord) -> StoreResult<()> {
         dispatch!(self.insert_domain(domain))

@@ -167,6 +167,7 @@ conformance! {
     audit_chain => sqlite_audit_chain, postgres_audit_chain;
     retention_purge => sqlite_retention_purge, postgres_retention_purge;
     request_register => sqlite_request_register, postgres_request_register;
+    key_lifecycle => sqlite_key_lifecycle, postgres_key_lifecycle;
     consent_screen_and_held_recipients =>
         sqlite_consent_screen_and_held_recipients, postgres_consent_screen_and_held_recipients;
 }
@@ -1809,6 +1810,71 @@ mod scenarios {
             .map(|r| r.seq)
             .collect();
         assert_eq!(page, [b]);
+    }
+
+    /// Keys are listed per tenant; rotation brings the expiry forward (never
+    /// later), revocation is once; other tenants cannot touch them.
+    pub async fn key_lifecycle(s: AnyStore) {
+        let key = |id: &str, tenant: &str, created_at, expires_at| ApiKeyRecord {
+            id: id.into(),
+            tenant_id: tenant.into(),
+            name: id.into(),
+            secret_hash: vec![1],
+            scopes: vec![Scope::Send],
+            created_at,
+            expires_at,
+            revoked_at: None,
+            last_used_at: None,
+        };
+        s.insert_api_key(key("key_b", "ten_a", 2, None))
+            .await
+            .expect("insert");
+        s.insert_api_key(key("key_a", "ten_a", 1, Some(5_000)))
+            .await
+            .expect("insert");
+        s.insert_api_key(key("key_c", "ten_b", 1, None))
+            .await
+            .expect("insert");
+        let ids: Vec<_> = s
+            .list_api_keys("ten_a")
+            .await
+            .expect("list")
+            .into_iter()
+            .map(|k| k.id)
+            .collect();
+        assert_eq!(ids, ["key_a", "key_b"]);
+        assert!(
+            s.end_api_key("ten_a", "key_a", 9_000, false)
+                .await
+                .expect("rotate")
+        );
+        assert!(
+            s.end_api_key("ten_a", "key_b", 9_000, false)
+                .await
+                .expect("rotate")
+        );
+        let get = |id: &'static str| {
+            let s = s.clone();
+            async move { s.get_api_key(id).await.expect("get").expect("key") }
+        };
+        assert_eq!(get("key_a").await.expires_at, Some(5_000), "never later");
+        assert_eq!(get("key_b").await.expires_at, Some(9_000));
+        assert!(
+            !s.end_api_key("ten_b", "key_a", 1, true)
+                .await
+                .expect("other tenant")
+        );
+        assert!(
+            s.end_api_key("ten_a", "key_a", 7_000, true)
+                .await
+                .expect("revoke")
+        );
+        assert!(
+            !s.end_api_key("ten_a", "key_a", 8_000, true)
+                .await
+                .expect("twice")
+        );
+        assert_eq!(get("key_a").await.revoked_at, Some(7_000));
     }
 
     /// The audit log chains each entry to the one committed before it, also under

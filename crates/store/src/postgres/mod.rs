@@ -234,6 +234,21 @@ fn event_row(r: &Row) -> PgResult<EventRecord> {
     })
 }
 
+fn api_key_row(r: &Row) -> PgResult<ApiKeyRecord> {
+    Ok(ApiKeyRecord {
+        id: col(r, "id")?,
+        tenant_id: col(r, "tenant_id")?,
+        name: col(r, "name")?,
+        secret_hash: col(r, "secret_hash")?,
+        scopes: postwerk_core::model::parse_scopes(col(r, "scopes")?)
+            .map_err(|_| corrupt("scopes"))?,
+        created_at: col(r, "created_at")?,
+        expires_at: col(r, "expires_at")?,
+        revoked_at: col(r, "revoked_at")?,
+        last_used_at: col(r, "last_used_at")?,
+    })
+}
+
 fn recipient_row(r: &Row) -> PgResult<RecipientRecord> {
     Ok(RecipientRecord {
         id: col(r, "id")?,
@@ -1043,17 +1058,7 @@ impl Store for PgStore {
             let Some(r) = self.one_opt("get_api_key", sql, &[&id]).await? else {
                 return Ok(None);
             };
-            Ok(Some(ApiKeyRecord {
-                id: col(&r, "id")?,
-                tenant_id: col(&r, "tenant_id")?,
-                name: col(&r, "name")?,
-                secret_hash: col(&r, "secret_hash")?,
-                scopes: postwerk_core::model::parse_scopes(col(&r, "scopes")?).map_err(|_| corrupt("scopes"))?,
-                created_at: col(&r, "created_at")?,
-                expires_at: col(&r, "expires_at")?,
-                revoked_at: col(&r, "revoked_at")?,
-                last_used_at: col(&r, "last_used_at")?,
-            }))
+            Ok(Some(api_key_row(&r)?))
         })
         .await
     }
@@ -1065,6 +1070,43 @@ impl Store for PgStore {
         })
         .await
         .map(drop)
+    }
+
+    async fn list_api_keys(&self, tenant_id: &str) -> StoreResult<Vec<ApiKeyRecord>> {
+        retrying(|| async move {
+            const OP: &str = "list_api_keys";
+            let client = self.client().await?;
+            let stmt = client
+                .prepare_cached(
+                    "SELECT id, tenant_id, name, secret_hash, scopes, created_at, expires_at, revoked_at, \
+                     last_used_at FROM api_keys WHERE tenant_id = $1 ORDER BY created_at, id",
+                )
+                .await
+                .map_err(pg(OP))?;
+            let rows = client.query(&stmt, &[&tenant_id]).await.map_err(pg(OP))?;
+            rows.iter().map(api_key_row).collect()
+        })
+        .await
+    }
+
+    async fn end_api_key(
+        &self,
+        tenant_id: &str,
+        id: &str,
+        at: i64,
+        revoke: bool,
+    ) -> StoreResult<bool> {
+        retrying(|| async move {
+            let sql = if revoke {
+                "UPDATE api_keys SET revoked_at = $3 WHERE tenant_id = $1 AND id = $2 AND revoked_at IS NULL"
+            } else {
+                "UPDATE api_keys SET expires_at = LEAST(COALESCE(expires_at, $3), $3) \
+                 WHERE tenant_id = $1 AND id = $2 AND revoked_at IS NULL"
+            };
+            let n = self.exec("end_api_key", None, sql, &[&tenant_id, &id, &at]).await?;
+            Ok(n > 0)
+        })
+        .await
     }
 
     async fn insert_domain(&self, domain: DomainRecord) -> StoreResult<()> {

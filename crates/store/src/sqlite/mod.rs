@@ -271,6 +271,51 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn list_api_keys(&self, tenant_id: &str) -> StoreResult<Vec<ApiKeyRecord>> {
+        let tenant_id = tenant_id.to_string();
+        let rows = self
+            .read(move |c| {
+                c.prepare_cached(
+                    "SELECT id, tenant_id, name, secret_hash, scopes, created_at, expires_at, revoked_at, \
+                     last_used_at FROM api_keys WHERE tenant_id = ?1 ORDER BY created_at, id",
+                )
+                .and_then(|mut s| s.query_map([tenant_id], api_key_row)?.collect::<rusqlite::Result<Vec<_>>>())
+                .map_err(unavailable)
+            })
+            .await?;
+        rows.into_iter()
+            .map(|(mut k, scopes)| {
+                k.scopes =
+                    postwerk_core::model::parse_scopes(&scopes).map_err(|_| corrupt("scopes"))?;
+                Ok(k)
+            })
+            .collect()
+    }
+
+    async fn end_api_key(
+        &self,
+        tenant_id: &str,
+        id: &str,
+        at: i64,
+        revoke: bool,
+    ) -> StoreResult<bool> {
+        let (tenant_id, id) = (tenant_id.to_string(), id.to_string());
+        self.writer
+            .write(Durability::Fsync, move |c| {
+                let sql = if revoke {
+                    "UPDATE api_keys SET revoked_at = ?3 WHERE tenant_id = ?1 AND id = ?2 AND revoked_at IS NULL"
+                } else {
+                    "UPDATE api_keys SET expires_at = MIN(COALESCE(expires_at, ?3), ?3) \
+                     WHERE tenant_id = ?1 AND id = ?2 AND revoked_at IS NULL"
+                };
+                c.prepare_cached(sql)
+                    .and_then(|mut st| st.execute(params![tenant_id, id, at]))
+                    .map(|n| n > 0)
+                    .map_err(unavailable)
+            })
+            .await
+    }
+
     async fn insert_domain(&self, d: DomainRecord) -> StoreResult<()> {
         self.writer.write(Durability::Fsync, move |c| {
                 c.execute(

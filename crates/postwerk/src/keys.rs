@@ -1,0 +1,185 @@
+//! `postwerk keys …`: create, list, rotate and revoke API keys. Every change is
+//! written to the audit log.
+
+use anyhow::{Context, bail};
+use clap::{Args, Subcommand};
+use postwerk_core::config::{Config, parse_duration};
+use postwerk_core::model::parse_scopes;
+use postwerk_mta::apikeys;
+use postwerk_mta::audit::{self, Actor};
+use postwerk_mta::context::{DEFAULT_TENANT, Services, now_ms};
+use postwerk_store::Store;
+
+use crate::cli::open;
+
+/// `postwerk keys …`.
+#[derive(Subcommand)]
+pub enum KeysCommand {
+    /// Create an API key (printed once).
+    Create(KeyCreate),
+    /// List a tenant's keys (ids, names, scopes, state; never the secrets).
+    List {
+        /// Tenant (default: the install's default tenant).
+        #[arg(long, default_value = DEFAULT_TENANT)]
+        tenant: String,
+    },
+    /// Revoke a key at once.
+    Revoke {
+        /// The key's id (`key_…`).
+        id: String,
+        /// Tenant (default: the install's default tenant).
+        #[arg(long, default_value = DEFAULT_TENANT)]
+        tenant: String,
+    },
+    /// Create a successor (same name, scopes, expiry; printed once) and let the old
+    /// key work for a grace period.
+    Rotate {
+        /// The key's id (`key_…`).
+        id: String,
+        /// How long the old key stays valid, e.g. `24h`, `0s`.
+        #[arg(long, default_value = "24h")]
+        grace: String,
+        /// Tenant (default: the install's default tenant).
+        #[arg(long, default_value = DEFAULT_TENANT)]
+        tenant: String,
+        /// Print only the new key.
+        #[arg(long, short)]
+        quiet: bool,
+    },
+}
+
+/// `postwerk keys create` options.
+#[derive(Args)]
+pub struct KeyCreate {
+    /// A label for the key.
+    #[arg(long)]
+    name: String,
+    /// Comma-separated scopes: send, read, write, import, export, privacy, admin.
+    #[arg(long, default_value = "send")]
+    scopes: String,
+    /// Tenant (default: the install's default tenant; created if missing).
+    #[arg(long, default_value = DEFAULT_TENANT)]
+    tenant: String,
+    /// Lifetime, e.g. `90d` (default: no expiry).
+    #[arg(long)]
+    expires: Option<String>,
+    /// Print only the key.
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+async fn tenant_id(services: &Services, name: &str) -> anyhow::Result<String> {
+    Ok(services
+        .store
+        .get_tenant_by_name(name)
+        .await?
+        .with_context(|| format!("no tenant `{name}`"))?
+        .id)
+}
+
+fn millis(text: &str, flag: &str) -> anyhow::Result<i64> {
+    let d = parse_duration(text).with_context(|| format!("{flag}: use e.g. 90s, 24h, 30d"))?;
+    Ok(i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// Runs `postwerk keys …`.
+pub async fn run(cmd: KeysCommand, config: Config) -> anyhow::Result<()> {
+    match cmd {
+        KeysCommand::Create(k) => create(k, config).await,
+        KeysCommand::List { tenant } => {
+            let services = open(config).await?;
+            let tenant = tenant_id(&services, &tenant).await?;
+            let now = now_ms();
+            for k in services.store.list_api_keys(&tenant).await? {
+                let state = match (k.revoked_at, k.expires_at) {
+                    (Some(_), _) => "revoked",
+                    (None, Some(e)) if e <= now => "expired",
+                    (None, Some(_)) => "expiring",
+                    (None, None) => "active",
+                };
+                let scopes: Vec<_> = k.scopes.iter().map(|s| s.as_str()).collect();
+                println!("{}\t{}\t{}\t{state}", k.id, k.name, scopes.join(","));
+            }
+            Ok(())
+        }
+        KeysCommand::Revoke { id, tenant } => {
+            let services = open(config).await?;
+            let tenant = tenant_id(&services, &tenant).await?;
+            audit::record(
+                &services,
+                &Actor::cli(),
+                Some(&tenant),
+                "key.revoke",
+                Some(id.clone()),
+            )
+            .await?;
+            apikeys::revoke(&services, &tenant, &id).await?;
+            println!("Revoked {id}.");
+            Ok(())
+        }
+        KeysCommand::Rotate {
+            id,
+            grace,
+            tenant,
+            quiet,
+        } => {
+            let grace = millis(&grace, "--grace")?;
+            let services = open(config).await?;
+            let tenant = tenant_id(&services, &tenant).await?;
+            audit::record(
+                &services,
+                &Actor::cli(),
+                Some(&tenant),
+                "key.rotate",
+                Some(id.clone()),
+            )
+            .await?;
+            let (record, token) = apikeys::rotate(&services, &tenant, &id, grace).await?;
+            if quiet {
+                println!("{token}");
+            } else {
+                println!("Rotated {id}: its successor is {}.", record.id);
+                println!("It is shown only once; store it now:\n\n{token}");
+            }
+            Ok(())
+        }
+    }
+}
+
+async fn create(k: KeyCreate, config: Config) -> anyhow::Result<()> {
+    let scopes = parse_scopes(&k.scopes).context("--scopes")?;
+    if scopes.is_empty() {
+        bail!("--scopes: give at least one scope");
+    }
+    let expires_at = k
+        .expires
+        .as_deref()
+        .map(|e| millis(e, "--expires").map(|ms| now_ms().saturating_add(ms)))
+        .transpose()?;
+    let services = open(config).await?;
+    let tenant = services.ensure_tenant(&k.tenant).await?;
+    let (record, token) =
+        apikeys::create_key(&services, &tenant.id, &k.name, scopes, expires_at).await?;
+    audit::record(
+        &services,
+        &Actor::cli(),
+        Some(&tenant.id),
+        "key.create",
+        Some(record.id.clone()),
+    )
+    .await?;
+    if k.quiet {
+        println!("{token}");
+    } else {
+        let scopes: Vec<_> = record.scopes.iter().map(|s| s.as_str()).collect();
+        println!(
+            "Created API key {} ({}) for tenant {} with scopes {}.",
+            record.id,
+            record.name,
+            tenant.name,
+            scopes.join(",")
+        );
+        println!("It is shown only once; store it now:\n\n{token}");
+    }
+    Ok(())
+}
