@@ -99,10 +99,6 @@ pub async fn screen(
         })
         .collect();
     let all: Vec<Vec<u8>> = hashed.iter().flatten().cloned().collect();
-    let found = services
-        .store
-        .find_suppressions(tenant_id, all.clone())
-        .await?;
     let required = &services.config.privacy.consent_required;
     let mut purposes: Vec<&String> = submissions
         .iter()
@@ -110,7 +106,8 @@ pub async fn screen(
         .collect();
     purposes.sort();
     purposes.dedup();
-    // Restrictions come with the first screen; one more per extra purpose.
+    // One read covers suppressions, restrictions and the first purpose; one more
+    // per extra purpose (rare: a batch mixing consent-gated streams).
     let mut screens = Vec::new();
     for purpose in purposes
         .iter()
@@ -123,7 +120,7 @@ pub async fn screen(
             .await?;
         screens.push((purpose, screen));
     }
-    let restricted = &screens[0].1.restricted;
+    let (found, restricted) = (&screens[0].1.suppressions, &screens[0].1.restricted);
     for (s, hashes) in submissions.iter_mut().zip(hashed) {
         let purpose = required.get(&s.stream);
         let consented = purpose.and_then(|p| {

@@ -82,7 +82,11 @@ pub async fn revoke(services: &Services, tenant_id: &str, id: &str) -> Result<()
         .end_api_key(tenant_id, id, now_ms(), true)
         .await
         .map_err(ServiceError::from)?;
-    if ended { Ok(()) } else { Err(KeyChangeError::NotFound) }
+    if ended {
+        Ok(())
+    } else {
+        Err(KeyChangeError::NotFound)
+    }
 }
 
 /// Rotates a tenant's key: a successor with the same name, scopes and expiry is
@@ -101,8 +105,14 @@ pub async fn rotate(
         .map_err(ServiceError::from)?
         .filter(|k| k.tenant_id == tenant_id && k.revoked_at.is_none())
         .ok_or(KeyChangeError::NotFound)?;
-    let successor =
-        create_key(services, tenant_id, &old.name, old.scopes.clone(), old.expires_at).await?;
+    let successor = create_key(
+        services,
+        tenant_id,
+        &old.name,
+        old.scopes.clone(),
+        old.expires_at,
+    )
+    .await?;
     let ended = services
         .store
         .end_api_key(tenant_id, id, now_ms().saturating_add(grace_ms), false)

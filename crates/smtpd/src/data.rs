@@ -46,12 +46,28 @@ impl DataReceiver {
     /// `Some(n)` when the end-of-data line was found after `n` input bytes (the rest is
     /// the next command), or `None` when all of `input` was consumed and more is needed.
     pub fn feed(&mut self, input: &[u8], out: &mut Vec<u8>) -> Option<usize> {
-        for (i, &b) in input.iter().enumerate() {
+        let mut i = 0;
+        while i < input.len() {
+            if self.state == State::Mid {
+                // Inside a line only CR and LF matter: copy the run up to the next
+                // one at once (byte-at-a-time pushes were ~5 % of a session's CPU).
+                let run = input[i..]
+                    .iter()
+                    .position(|&b| b == b'\r' || b == b'\n')
+                    .unwrap_or(input.len() - i);
+                if run > 0 {
+                    self.push_run(out, &input[i..i + run]);
+                    i += run;
+                    continue;
+                }
+            }
+            let b = input[i];
+            i += 1;
             match (self.state, b) {
                 (State::Dot, b'\r') => self.state = State::DotCr,
                 (State::DotCr, b'\n') => {
                     self.state = State::LineStart;
-                    return Some(i + 1);
+                    return Some(i);
                 }
                 (State::DotCr, _) => {
                     // `.` CR x: a bare CR in a line whose leading dot was stuffing.
@@ -86,6 +102,14 @@ impl DataReceiver {
             _ => self.state = State::Mid,
         }
         self.push(out, b);
+    }
+
+    fn push_run(&mut self, out: &mut Vec<u8>, bytes: &[u8]) {
+        let room = self.limit.saturating_sub(out.len());
+        if bytes.len() > room {
+            self.oversized = true;
+        }
+        out.extend_from_slice(&bytes[..bytes.len().min(room)]);
     }
 
     fn push(&mut self, out: &mut Vec<u8>, b: u8) {

@@ -187,9 +187,10 @@ pub trait Store: Send + Sync {
         tenant_id: &str,
         rcpt_hash: &[u8],
     ) -> impl Future<Output = StoreResult<Vec<ConsentRecord>>> + Send;
-    /// For a batch's recipients (`hashes`, repeats allowed): which belong to
+    /// For a batch's recipients (`hashes`, repeats allowed), in one read: their
+    /// suppression entries (as [`Store::find_suppressions`]), which belong to
     /// restricted contacts and, with a `purpose`, which have active consent for it
-    /// (their newest record for the purpose is `active`).
+    /// (their newest record for the purpose is `active`). The acceptance check.
     fn screen_subjects(
         &self,
         tenant_id: &str,

@@ -427,10 +427,12 @@ pub struct ConsentRecord {
     pub record_enc: Vec<u8>,
 }
 
-/// Which of a batch's people may not be processed: their processing is restricted,
-/// or (when a purpose was asked about) they have no active consent for it.
+/// Which of a batch's people may not be mailed: suppressed, restricted, or (when a
+/// purpose was asked about) without active consent for it. Read in one snapshot.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ConsentScreen {
+    /// Every suppression entry (of any stream scope) of the hashes, in `seq` order.
+    pub suppressions: Vec<SuppressionRecord>,
     /// Hashes of contacts whose processing is restricted.
     pub restricted: Vec<Vec<u8>>,
     /// Hashes whose newest consent record for the purpose is `active`.

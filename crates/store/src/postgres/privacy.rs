@@ -5,7 +5,7 @@ use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
 
 use super::error::{PgResult, corrupt, pg};
-use super::{AUDIT_LOCK, PgStore, col};
+use super::{AUDIT_LOCK, PgStore, SUPPRESSION_COLS, col, suppression_row};
 use crate::model::*;
 
 fn contact_row(r: &Row) -> PgResult<ContactRecord> {
@@ -255,7 +255,22 @@ impl PgStore {
                 latest_active(records)
             }
         };
+        let suppressions = client
+            .prepare_cached(&format!(
+                "SELECT {SUPPRESSION_COLS} FROM suppressions \
+                 WHERE tenant_id = $1 AND rcpt_hash = ANY($2::bytea[]) ORDER BY seq"
+            ))
+            .await
+            .map_err(pg(OP))?;
+        let suppressions = client
+            .query(&suppressions, &[&tenant_id, &hashes])
+            .await
+            .map_err(pg(OP))?
+            .iter()
+            .map(suppression_row)
+            .collect::<PgResult<Vec<_>>>()?;
         Ok(ConsentScreen {
+            suppressions,
             restricted,
             consented,
         })

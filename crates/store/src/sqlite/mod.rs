@@ -817,7 +817,22 @@ impl Store for SqliteStore {
                     latest_active(records)
                 }
             };
-            Ok(ConsentScreen { restricted, consented })
+            let mut suppressions = rows_by_hashes(
+                &tx,
+                &format!("SELECT {SUPPRESSION_COLS} FROM suppressions WHERE tenant_id = ?1 AND rcpt_hash IN"),
+                &[&tenant_id],
+                &hashes,
+                suppression_row,
+            )?
+            .into_iter()
+            .map(typed_suppression)
+            .collect::<StoreResult<Vec<_>>>()?;
+            suppressions.sort_unstable_by_key(|s| s.seq);
+            Ok(ConsentScreen {
+                suppressions,
+                restricted,
+                consented,
+            })
         })
         .await
     }
