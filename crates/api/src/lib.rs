@@ -14,6 +14,7 @@
 //! - [`suppressions`]: `GET/POST /v1/suppressions`, `DELETE /v1/suppressions/{email}`.
 //! - [`privacy`]: contacts, consents, data-subject export and erasure, the audit log.
 //! - [`requests`]: the register of data-subject requests.
+//! - [`record`]: the record of processing activities (Art. 30).
 
 pub mod auth;
 pub mod compose;
@@ -23,6 +24,7 @@ pub mod events;
 pub mod keys;
 pub mod messages;
 pub mod privacy;
+pub mod record;
 pub mod requests;
 pub mod suppressions;
 mod view;
@@ -114,6 +116,7 @@ pub fn router(state: AppState) -> Router {
             get(requests::list).post(requests::create),
         )
         .route("/v1/privacy/requests/{id}/close", post(requests::close))
+        .route("/v1/privacy/record", get(record::get))
         .fallback(|| async { error::ApiError::not_found("endpoint") })
         .method_not_allowed_fallback(|| async {
             error::ApiError::new(

@@ -13,7 +13,9 @@ use std::time::Duration;
 
 use serde::{Deserialize, Deserializer, Serialize};
 
+mod privacy;
 mod smtp;
+pub use privacy::{PrivacyConfig, RetentionConfig, SubProcessor};
 pub use smtp::{InboundConfig, SmtpConfig, SubmissionConfig, TrustedNetwork, parse_cidr};
 
 /// Why a configuration was refused. The message names the key (and line, for files).
@@ -53,54 +55,6 @@ pub struct Config {
     pub privacy: PrivacyConfig,
     /// How long data is kept.
     pub retention: RetentionConfig,
-}
-
-/// `[retention]`: how long data is kept; a purge job enforces it continuously.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct RetentionConfig {
-    /// Message content and envelope, once every recipient is final. Default `7d`.
-    #[serde(deserialize_with = "de_duration", serialize_with = "ser_duration")]
-    pub content: Duration,
-    /// Events, and then the messages themselves (recipient rows, summaries). Default `30d`.
-    #[serde(deserialize_with = "de_duration", serialize_with = "ser_duration")]
-    pub events: Duration,
-    /// How often the purge job runs. Default `10m`.
-    #[serde(deserialize_with = "de_duration", serialize_with = "ser_duration")]
-    pub interval: Duration,
-}
-
-impl Default for RetentionConfig {
-    fn default() -> Self {
-        RetentionConfig {
-            content: Duration::from_secs(7 * 86_400),
-            events: Duration::from_secs(30 * 86_400),
-            interval: Duration::from_secs(600),
-        }
-    }
-}
-
-/// `[privacy]`: personal data handling.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct PrivacyConfig {
-    /// Streams that send only to people with active consent for a purpose:
-    /// `consent_required = { broadcast = "marketing" }` (the default). Recipients
-    /// without it get status `no_consent` and are not sent to. `{}` turns gating off.
-    pub consent_required: std::collections::BTreeMap<String, String>,
-    /// How long after receipt a data-subject request is due (the GDPR allows one
-    /// month; set a stricter internal target such as `7d`). Default `30d`.
-    #[serde(deserialize_with = "de_duration", serialize_with = "ser_duration")]
-    pub request_due: Duration,
-}
-
-impl Default for PrivacyConfig {
-    fn default() -> Self {
-        PrivacyConfig {
-            consent_required: [("broadcast".to_string(), "marketing".to_string())].into(),
-            request_due: Duration::from_secs(30 * 86_400),
-        }
-    }
 }
 
 /// `[http]`: the REST API.

@@ -504,3 +504,41 @@ fn retention_purges_delivered_mail() {
     assert_eq!(events["events"], json!([]), "{events}");
     assert!(h.server_log().contains("retention purge"));
 }
+
+/// `GET /v1/privacy/record` renders the Art. 30 record from the configuration, as
+/// JSON and Markdown; scope `privacy`.
+#[test]
+fn record_of_processing_comes_from_the_configuration() {
+    let h = Harness::start(Options {
+        extra: "[privacy]\ncontroller = \"Kursanbieter GmbH, Berlin\"\ndpo = \"dpo@kurse.example\"\ndata_locations = [\"Germany (own servers)\"]\n[[privacy.sub_processors]]\nname = \"Hetzner\"\npurpose = \"hosting\"\nlocation = \"Germany\"\n[retention]\ncontent = \"3d\"\n",
+        ..Default::default()
+    });
+    let privacy = key(&h, None, "privacy");
+    let (s, r) = call(&h, &privacy, "GET", "/v1/privacy/record", None);
+    assert_eq!(s, 200, "{r}");
+    assert_eq!(r["controller"], "Kursanbieter GmbH, Berlin");
+    assert_eq!(r["processors"][0]["name"], "Hetzner");
+    assert_eq!(r["retention"][0], json!(["message content", "3d"]));
+    let purposes: Vec<_> = r["purposes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["lawful_basis"].as_str().unwrap())
+        .collect();
+    assert_eq!(purposes, ["contract", "consent"]);
+    let (s, md) = call(
+        &h,
+        &privacy,
+        "GET",
+        "/v1/privacy/record?format=markdown",
+        None,
+    );
+    let md = md.as_str().unwrap_or_default().to_string();
+    assert!(
+        s == 200
+            && md.starts_with("# Record of processing activities")
+            && md.contains("- Hetzner — hosting (Germany)"),
+        "{md}"
+    );
+    assert_eq!(call(&h, &h.key, "GET", "/v1/privacy/record", None).0, 403);
+}
