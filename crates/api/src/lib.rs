@@ -15,12 +15,14 @@
 //! - [`privacy`]: contacts, consents, data-subject export and erasure, the audit log.
 //! - [`requests`]: the register of data-subject requests.
 //! - [`record`]: the record of processing activities (Art. 30).
+//! - [`incidents`]: the breach register (Art. 33/34).
 
 pub mod auth;
 pub mod compose;
 pub mod domains;
 pub mod error;
 pub mod events;
+pub mod incidents;
 pub mod keys;
 pub mod messages;
 pub mod privacy;
@@ -117,6 +119,11 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/v1/privacy/requests/{id}/close", post(requests::close))
         .route("/v1/privacy/record", get(record::get))
+        .route(
+            "/v1/privacy/incidents",
+            get(incidents::list).post(incidents::create),
+        )
+        .route("/v1/privacy/incidents/{id}/{step}", post(incidents::step))
         .fallback(|| async { error::ApiError::not_found("endpoint") })
         .method_not_allowed_fallback(|| async {
             error::ApiError::new(

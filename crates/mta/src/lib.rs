@@ -24,6 +24,7 @@ pub mod domains;
 pub mod engine;
 pub mod guard;
 pub mod inbound;
+pub mod incidents;
 pub mod job;
 pub mod outcome;
 pub mod queue;

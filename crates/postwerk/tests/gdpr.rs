@@ -542,3 +542,77 @@ fn record_of_processing_comes_from_the_configuration() {
     );
     assert_eq!(call(&h, &h.key, "GET", "/v1/privacy/record", None).0, 403);
 }
+
+/// The breach register: deadlines from detection (72 h authority, 24 h customers by
+/// default), overdue until each notification is recorded, once each.
+#[test]
+fn breach_register_tracks_deadlines() {
+    let h = Harness::start(Options::default());
+    let privacy = key(&h, None, "privacy,admin");
+    let detected = chrono_days_ago(2);
+    let (s, i) = call(
+        &h,
+        &privacy,
+        "POST",
+        "/v1/privacy/incidents",
+        Some(
+            json!({"title": "Laptop with an export lost", "affected": "about 40 contacts", "detected_at": detected}),
+        ),
+    );
+    assert_eq!(
+        (s, &i["overdue"], &i["title"]),
+        (201, &json!(true), &json!("Laptop with an export lost")),
+        "{i}"
+    );
+    let id = i["id"].as_str().unwrap().to_string();
+    let (_, fresh) = call(
+        &h,
+        &privacy,
+        "POST",
+        "/v1/privacy/incidents",
+        Some(json!({"title": "Misdirected mail"})),
+    );
+    assert_eq!(fresh["overdue"], false, "{fresh}");
+    let overdue = |h: &Harness| {
+        call(
+            h,
+            &privacy,
+            "GET",
+            "/v1/privacy/incidents?overdue=true",
+            None,
+        )
+        .1["incidents"]
+            .as_array()
+            .unwrap()
+            .len()
+    };
+    assert_eq!(overdue(&h), 1);
+    let step = |what: &str| {
+        call(
+            &h,
+            &privacy,
+            "POST",
+            &format!("/v1/privacy/incidents/{id}/{what}"),
+            None,
+        )
+        .0
+    };
+    assert_eq!(step("customers-notified"), 200);
+    assert_eq!(
+        overdue(&h),
+        0,
+        "48 h after detection only the customers' 24 h deadline had passed"
+    );
+    assert_eq!(step("customers-notified"), 404, "once");
+    assert_eq!(step("authority-notified"), 200);
+    assert_eq!(step("close"), 200);
+    assert_eq!(step("explode"), 404);
+    let (_, all) = call(&h, &privacy, "GET", "/v1/privacy/incidents", None);
+    assert!(all["incidents"][0]["closed_at"].is_string(), "{all}");
+    let (_, log) = call(&h, &privacy, "GET", "/v1/audit", None);
+    assert!(log.to_string().contains("incident.report"), "{log}");
+    assert_eq!(
+        call(&h, &h.key, "GET", "/v1/privacy/incidents", None).0,
+        403
+    );
+}

@@ -228,6 +228,27 @@ pub trait Store: Send + Sync {
         limit: usize,
     ) -> impl Future<Output = StoreResult<Vec<DsarRecord>>> + Send;
 
+    /// Records an incident in the breach register; returns its `seq`.
+    fn add_incident(&self, r: IncidentRecord) -> impl Future<Output = StoreResult<i64>> + Send;
+    /// Records a step on a tenant's incident (once each); `false` if there is no such
+    /// incident or the step was recorded already.
+    fn step_incident(
+        &self,
+        tenant_id: &str,
+        seq: i64,
+        step: IncidentStep,
+        at: i64,
+    ) -> impl Future<Output = StoreResult<bool>> + Send;
+    /// The tenant's incidents in `seq` order after `after_seq`; with `overdue_at`,
+    /// only those with a notification still missing past its deadline, at most `limit`.
+    fn list_incidents(
+        &self,
+        tenant_id: &str,
+        overdue_at: Option<i64>,
+        after_seq: Option<i64>,
+        limit: usize,
+    ) -> impl Future<Output = StoreResult<Vec<IncidentRecord>>> + Send;
+
     /// Enforces retention (see [`Retention`]); returns what went. Messages with a
     /// recipient still queued or deferred keep their content and rows.
     fn purge(&self, r: Retention) -> impl Future<Output = StoreResult<Purged>> + Send;
@@ -468,6 +489,27 @@ impl Store for AnyStore {
         limit: usize,
     ) -> StoreResult<Vec<DsarRecord>> {
         dispatch!(self.list_requests(tenant_id, open_due_before, after_seq, limit))
+    }
+    async fn add_incident(&self, r: IncidentRecord) -> StoreResult<i64> {
+        dispatch!(self.add_incident(r))
+    }
+    async fn step_incident(
+        &self,
+        tenant_id: &str,
+        seq: i64,
+        step: IncidentStep,
+        at: i64,
+    ) -> StoreResult<bool> {
+        dispatch!(self.step_incident(tenant_id, seq, step, at))
+    }
+    async fn list_incidents(
+        &self,
+        tenant_id: &str,
+        overdue_at: Option<i64>,
+        after_seq: Option<i64>,
+        limit: usize,
+    ) -> StoreResult<Vec<IncidentRecord>> {
+        dispatch!(self.list_incidents(tenant_id, overdue_at, after_seq, limit))
     }
     async fn purge(&self, r: Retention) -> StoreResult<Purged> {
         dispatch!(self.purge(r))

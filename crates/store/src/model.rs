@@ -597,3 +597,50 @@ pub struct DsarRecord {
     /// Sealed JSON (`{"email", "note"}`), context `dsar:<hex hash>`.
     pub detail_enc: Vec<u8>,
 }
+
+/// An entry of the breach register (GDPR Art. 33/34): a personal-data incident with
+/// its deadlines and what was done when.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IncidentRecord {
+    /// Assigned by the store; ignored on insert.
+    pub seq: i64,
+    /// Owning tenant.
+    pub tenant_id: String,
+    /// When the breach became known.
+    pub detected_at: i64,
+    /// When the supervisory authority must be notified (72 h after detection).
+    pub authority_due_at: i64,
+    /// When the affected customers must be told (configurable, default 24 h).
+    pub customers_due_at: i64,
+    /// When the authority was notified.
+    pub authority_notified_at: Option<i64>,
+    /// When the customers were told.
+    pub customers_notified_at: Option<i64>,
+    /// When the incident was closed.
+    pub closed_at: Option<i64>,
+    /// Sealed JSON (title, description, categories, measures), context
+    /// `incident:<tenant id>`.
+    pub detail_enc: Vec<u8>,
+}
+
+impl IncidentStep {
+    /// The column the step sets.
+    pub(crate) fn column(self) -> &'static str {
+        match self {
+            IncidentStep::AuthorityNotified => "authority_notified_at",
+            IncidentStep::CustomersNotified => "customers_notified_at",
+            IncidentStep::Closed => "closed_at",
+        }
+    }
+}
+
+/// A step recorded on an incident.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IncidentStep {
+    /// The supervisory authority was notified.
+    AuthorityNotified,
+    /// The customers were told.
+    CustomersNotified,
+    /// The incident is closed.
+    Closed,
+}

@@ -168,6 +168,7 @@ conformance! {
     retention_purge => sqlite_retention_purge, postgres_retention_purge;
     request_register => sqlite_request_register, postgres_request_register;
     key_lifecycle => sqlite_key_lifecycle, postgres_key_lifecycle;
+    breach_register => sqlite_breach_register, postgres_breach_register;
     consent_screen_and_held_recipients =>
         sqlite_consent_screen_and_held_recipients, postgres_consent_screen_and_held_recipients;
 }
@@ -1875,6 +1876,89 @@ mod scenarios {
                 .expect("twice")
         );
         assert_eq!(get("key_a").await.revoked_at, Some(7_000));
+    }
+
+    /// The breach register: each step is recorded once; an incident is overdue while
+    /// a notification is missing past its deadline; tenants see only their own.
+    pub async fn breach_register(s: AnyStore) {
+        let incident = |tenant: &str| IncidentRecord {
+            seq: 0,
+            tenant_id: tenant.into(),
+            detected_at: 1_000,
+            authority_due_at: 73_000,
+            customers_due_at: 25_000,
+            authority_notified_at: None,
+            customers_notified_at: None,
+            closed_at: None,
+            detail_enc: b"sealed".to_vec(),
+        };
+        let a = s.add_incident(incident("ten_a")).await.expect("add");
+        let b = s.add_incident(incident("ten_a")).await.expect("add");
+        s.add_incident(incident("ten_b")).await.expect("add");
+        let overdue = |at| {
+            let s = s.clone();
+            async move {
+                s.list_incidents("ten_a", Some(at), None, 10)
+                    .await
+                    .expect("list")
+                    .into_iter()
+                    .map(|i| i.seq)
+                    .collect::<Vec<_>>()
+            }
+        };
+        assert_eq!(overdue(20_000).await, Vec::<i64>::new());
+        assert_eq!(
+            overdue(30_000).await,
+            [a, b],
+            "customers not told after 24 h"
+        );
+        assert!(
+            s.step_incident("ten_a", a, IncidentStep::CustomersNotified, 20_000)
+                .await
+                .expect("step")
+        );
+        assert!(
+            !s.step_incident("ten_a", a, IncidentStep::CustomersNotified, 21_000)
+                .await
+                .expect("once")
+        );
+        assert!(
+            !s.step_incident("ten_b", b, IncidentStep::Closed, 1)
+                .await
+                .expect("other tenant")
+        );
+        assert_eq!(overdue(30_000).await, [b]);
+        assert_eq!(
+            overdue(80_000).await,
+            [a, b],
+            "authority not notified after 72 h"
+        );
+        assert!(
+            s.step_incident("ten_a", a, IncidentStep::AuthorityNotified, 60_000)
+                .await
+                .expect("step")
+        );
+        assert_eq!(overdue(80_000).await, [b]);
+        let all = s
+            .list_incidents("ten_a", None, None, 10)
+            .await
+            .expect("list");
+        assert_eq!(
+            (
+                all[0].customers_notified_at,
+                all[0].authority_notified_at,
+                all[0].closed_at,
+                all[0].detail_enc.clone()
+            ),
+            (Some(20_000), Some(60_000), None, b"sealed".to_vec())
+        );
+        assert_eq!(
+            s.list_incidents("ten_a", None, Some(a), 10)
+                .await
+                .expect("page")
+                .len(),
+            1
+        );
     }
 
     /// The audit log chains each entry to the one committed before it, also under

@@ -19,6 +19,10 @@ pub struct PrivacyConfig {
     /// month; set a stricter internal target such as `7d`). Default `30d`.
     #[serde(deserialize_with = "de_duration", serialize_with = "ser_duration")]
     pub request_due: Duration,
+    /// How soon after a personal-data breach is detected the affected customers must
+    /// be told (the authority deadline is the GDPR's 72 hours). Default `24h`.
+    #[serde(deserialize_with = "de_duration", serialize_with = "ser_duration")]
+    pub breach_customer_notice: Duration,
     /// The controller named in the record of processing (`GET /v1/privacy/record`),
     /// e.g. `"Example GmbH, Hauptstr. 1, Berlin"`.
     pub controller: String,
@@ -48,6 +52,7 @@ impl Default for PrivacyConfig {
         PrivacyConfig {
             consent_required: [("broadcast".to_string(), "marketing".to_string())].into(),
             request_due: Duration::from_secs(30 * 86_400),
+            breach_customer_notice: Duration::from_secs(24 * 3600),
             controller: String::new(),
             dpo: String::new(),
             data_locations: Vec::new(),

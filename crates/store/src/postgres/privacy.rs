@@ -48,6 +48,20 @@ fn audit_row(r: &Row) -> PgResult<AuditRecord> {
     })
 }
 
+fn incident_row(r: &Row) -> PgResult<IncidentRecord> {
+    Ok(IncidentRecord {
+        seq: col(r, "seq")?,
+        tenant_id: col(r, "tenant_id")?,
+        detected_at: col(r, "detected_at")?,
+        authority_due_at: col(r, "authority_due_at")?,
+        customers_due_at: col(r, "customers_due_at")?,
+        authority_notified_at: col(r, "authority_notified_at")?,
+        customers_notified_at: col(r, "customers_notified_at")?,
+        closed_at: col(r, "closed_at")?,
+        detail_enc: col(r, "detail_enc")?,
+    })
+}
+
 fn dsar_row(r: &Row) -> PgResult<DsarRecord> {
     Ok(DsarRecord {
         seq: col(r, "seq")?,
@@ -67,6 +81,66 @@ fn dsar_row(r: &Row) -> PgResult<DsarRecord> {
 }
 
 impl PgStore {
+    pub(super) async fn add_incident_q(&self, r: &IncidentRecord) -> PgResult<i64> {
+        let sql = "INSERT INTO incidents (tenant_id, detected_at, authority_due_at, customers_due_at, \
+                   authority_notified_at, customers_notified_at, closed_at, detail_enc) \
+                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING seq";
+        let params: [&(dyn ToSql + Sync); 8] = [
+            &r.tenant_id,
+            &r.detected_at,
+            &r.authority_due_at,
+            &r.customers_due_at,
+            &r.authority_notified_at,
+            &r.customers_notified_at,
+            &r.closed_at,
+            &r.detail_enc,
+        ];
+        let row = self.one_opt("add_incident", sql, &params).await?;
+        row.map_or(Err(corrupt("incident seq")), |r| col(&r, "seq"))
+    }
+
+    pub(super) async fn step_incident_q(
+        &self,
+        tenant_id: &str,
+        seq: i64,
+        step: IncidentStep,
+        at: i64,
+    ) -> PgResult<bool> {
+        let column = step.column();
+        let sql = format!(
+            "UPDATE incidents SET {column} = $3 WHERE tenant_id = $1 AND seq = $2 AND {column} IS NULL"
+        );
+        let n = self
+            .exec("step_incident", None, &sql, &[&tenant_id, &seq, &at])
+            .await?;
+        Ok(n > 0)
+    }
+
+    pub(super) async fn list_incidents_q(
+        &self,
+        tenant_id: &str,
+        overdue_at: Option<i64>,
+        after_seq: Option<i64>,
+        limit: usize,
+    ) -> PgResult<Vec<IncidentRecord>> {
+        const OP: &str = "list_incidents";
+        let limit = i64::try_from(limit.max(1)).unwrap_or(i64::MAX);
+        let after = after_seq.unwrap_or(0);
+        let client = self.client().await?;
+        let stmt = client
+            .prepare_cached(
+                "SELECT * FROM incidents WHERE tenant_id = $1 AND seq > $2 \
+                 AND ($3::int8 IS NULL OR (authority_notified_at IS NULL AND authority_due_at < $3) OR (customers_notified_at IS NULL AND customers_due_at < $3)) ORDER BY seq LIMIT $4",
+            )
+            .await
+            .map_err(pg(OP))?;
+        let rows = client
+            .query(&stmt, &[&tenant_id, &after, &overdue_at, &limit])
+            .await
+            .map_err(pg(OP))?;
+        rows.iter().map(incident_row).collect()
+    }
+
     pub(super) async fn add_request_q(&self, r: &DsarRecord) -> PgResult<i64> {
         let sql = "INSERT INTO dsar_requests (tenant_id, kind, rcpt_hash, received_at, due_at, status, closed_at, \
                    detail_enc) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING seq";

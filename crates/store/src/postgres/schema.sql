@@ -168,6 +168,17 @@ CREATE TABLE IF NOT EXISTS dsar_requests (
     closed_at BIGINT,
     detail_enc BYTEA NOT NULL);
 CREATE INDEX IF NOT EXISTS dsar_tenant ON dsar_requests (tenant_id, seq);
+CREATE TABLE IF NOT EXISTS incidents (
+    seq BIGSERIAL PRIMARY KEY,
+    tenant_id TEXT COLLATE "C" NOT NULL,
+    detected_at BIGINT NOT NULL,
+    authority_due_at BIGINT NOT NULL,
+    customers_due_at BIGINT NOT NULL,
+    authority_notified_at BIGINT,
+    customers_notified_at BIGINT,
+    closed_at BIGINT,
+    detail_enc BYTEA NOT NULL);
+CREATE INDEX IF NOT EXISTS incidents_tenant ON incidents (tenant_id, seq);
 
 -- Raised to this file's version; never lowered (an older node starting later leaves
 -- it alone).

@@ -971,6 +971,91 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn add_incident(&self, r: IncidentRecord) -> StoreResult<i64> {
+        self.writer
+            .write(Durability::Fsync, move |c| {
+                c.prepare_cached(
+                    "INSERT INTO incidents (tenant_id, detected_at, authority_due_at, customers_due_at, \
+                     authority_notified_at, customers_notified_at, closed_at, detail_enc) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                )
+                .and_then(|mut st| {
+                    st.execute(params![
+                        r.tenant_id,
+                        r.detected_at,
+                        r.authority_due_at,
+                        r.customers_due_at,
+                        r.authority_notified_at,
+                        r.customers_notified_at,
+                        r.closed_at,
+                        r.detail_enc
+                    ])
+                })
+                .map_err(unavailable)?;
+                Ok(c.last_insert_rowid())
+            })
+            .await
+    }
+
+    async fn step_incident(
+        &self,
+        tenant_id: &str,
+        seq: i64,
+        step: IncidentStep,
+        at: i64,
+    ) -> StoreResult<bool> {
+        let tenant_id = tenant_id.to_string();
+        self.writer
+            .write(Durability::Fsync, move |c| {
+                let column = step.column();
+                c.prepare_cached(&format!(
+                    "UPDATE incidents SET {column} = ?3 WHERE tenant_id = ?1 AND seq = ?2 AND {column} IS NULL"
+                ))
+                .and_then(|mut st| st.execute(params![tenant_id, seq, at]))
+                .map(|n| n > 0)
+                .map_err(unavailable)
+            })
+            .await
+    }
+
+    async fn list_incidents(
+        &self,
+        tenant_id: &str,
+        overdue_at: Option<i64>,
+        after_seq: Option<i64>,
+        limit: usize,
+    ) -> StoreResult<Vec<IncidentRecord>> {
+        let tenant_id = tenant_id.to_string();
+        self.read(move |c| {
+            c.prepare_cached(
+                "SELECT seq, detected_at, authority_due_at, customers_due_at, authority_notified_at, \
+                 customers_notified_at, closed_at, detail_enc FROM incidents \
+                 WHERE tenant_id = ?1 AND seq > ?2 AND (?3 IS NULL OR (authority_notified_at IS NULL AND authority_due_at < ?3) OR (customers_notified_at IS NULL AND customers_due_at < ?3)) ORDER BY seq LIMIT ?4",
+            )
+            .and_then(|mut st| {
+                st.query_map(
+                    params![tenant_id, after_seq.unwrap_or(0), overdue_at, limit.max(1) as i64],
+                    |r| {
+                        Ok(IncidentRecord {
+                            seq: r.get(0)?,
+                            tenant_id: tenant_id.clone(),
+                            detected_at: r.get(1)?,
+                            authority_due_at: r.get(2)?,
+                            customers_due_at: r.get(3)?,
+                            authority_notified_at: r.get(4)?,
+                            customers_notified_at: r.get(5)?,
+                            closed_at: r.get(6)?,
+                            detail_enc: r.get(7)?,
+                        })
+                    },
+                )?
+                .collect()
+            })
+            .map_err(unavailable)
+        })
+        .await
+    }
+
     async fn purge(&self, r: Retention) -> StoreResult<Purged> {
         self.writer
             .write(Durability::Fsync, move |c| {

@@ -65,6 +65,11 @@ CREATE TABLE IF NOT EXISTS dsar_requests (
     received_at INTEGER NOT NULL, due_at INTEGER NOT NULL, status TEXT NOT NULL, closed_at INTEGER,
     detail_enc BLOB NOT NULL);
 CREATE INDEX IF NOT EXISTS dsar_tenant ON dsar_requests (tenant_id, seq);
+CREATE TABLE IF NOT EXISTS incidents (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, tenant_id TEXT NOT NULL, detected_at INTEGER NOT NULL,
+    authority_due_at INTEGER NOT NULL, customers_due_at INTEGER NOT NULL, authority_notified_at INTEGER,
+    customers_notified_at INTEGER, closed_at INTEGER, detail_enc BLOB NOT NULL);
+CREATE INDEX IF NOT EXISTS incidents_tenant ON incidents (tenant_id, seq);
 CREATE INDEX IF NOT EXISTS events_at ON events (at);
 INSERT INTO meta (key, value) VALUES ('schema_version', '3')
     ON CONFLICT (key) DO UPDATE SET value = excluded.value
