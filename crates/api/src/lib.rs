@@ -13,6 +13,7 @@
 //! - [`keys`]: `/v1/keys`: list, create, rotate, revoke API keys.
 //! - [`suppressions`]: `GET/POST /v1/suppressions`, `DELETE /v1/suppressions/{email}`.
 //! - [`privacy`]: contacts, consents, data-subject export and erasure, the audit log.
+//! - [`export`]: the data-subject export document (API and CLI).
 //! - [`requests`]: the register of data-subject requests.
 //! - [`record`]: the record of processing activities (Art. 30).
 //! - [`incidents`]: the breach register (Art. 33/34).
@@ -22,6 +23,7 @@ pub mod compose;
 pub mod domains;
 pub mod error;
 pub mod events;
+pub mod export;
 pub mod incidents;
 pub mod keys;
 pub mod messages;

@@ -4,18 +4,15 @@
 //! Every access to personal data is first written to the audit chain; if that fails,
 //! the access does not happen (503).
 
-use std::collections::BTreeMap;
-
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use postwerk_core::address::Address;
 use postwerk_core::model::{ConsentStatus, DsarKind, Scope};
 use postwerk_mta::audit::{self, Actor};
-use postwerk_mta::contacts::{self, Consent, ConsentEvidence, Contact, LAWFUL_BASES};
+use postwerk_mta::contacts::{self, ConsentEvidence, LAWFUL_BASES};
 use postwerk_mta::requests;
 use postwerk_store::Store;
-use postwerk_store::model::{EventFilter, MessageRecord};
 use postwerk_store::vault::TenantKeys;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
@@ -23,11 +20,9 @@ use serde_json::{Map, Value, json};
 use crate::AppState;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiJson};
+use crate::export::{self, consent_json, contact_json};
 use crate::suppressions::{self, keys};
 use crate::view;
-
-/// Events read per page while exporting.
-const EXPORT_PAGE: usize = 1000;
 
 /// `PUT /v1/contacts/{email}` body.
 #[derive(Deserialize)]
@@ -129,32 +124,6 @@ async fn registered(
     .await
     .map(drop)
     .map_err(|e| ApiError::unavailable(&e))
-}
-
-fn contact_json(c: &Contact) -> Value {
-    json!({
-        "email": c.email,
-        "attributes": c.attributes,
-        "lists": c.lists,
-        "restricted": c.restricted_at.is_some(),
-        "created_at": view::time(c.created_at),
-        "updated_at": view::time(c.updated_at),
-    })
-}
-
-fn consent_json(c: &Consent) -> Value {
-    let mut v = json!({
-        "id": c.seq.to_string(),
-        "purpose": c.purpose,
-        "status": c.status,
-        "at": view::time(c.at),
-    });
-    if let (Some(e), Some(obj)) = (&c.evidence, v.as_object_mut())
-        && let Ok(Value::Object(fields)) = serde_json::to_value(e)
-    {
-        obj.extend(fields);
-    }
-    v
 }
 
 /// `PUT /v1/contacts/{email}` (scope `write`): creates or rectifies a contact.
@@ -314,97 +283,13 @@ pub async fn export(
     let address = parse_email(&email)?;
     let keys = keys(&state, &caller).await?;
     audited(&state, &caller, &keys, "subject.export", &address).await?;
-    let services = &state.services;
-    let tenant = &caller.tenant_id;
-    let unavailable = |e: &dyn std::fmt::Display| ApiError::unavailable(e);
-    let contact = contacts::get(services, tenant, &address)
-        .await
-        .map_err(|e| unavailable(&e))?;
-    let consents = contacts::consents(services, tenant, &address)
-        .await
-        .map_err(|e| unavailable(&e))?;
-    let hash = keys.blind_index(&address.normalized());
-    let mut events = Vec::new();
-    let mut after = None;
-    loop {
-        let page = services
-            .store
-            .list_events(EventFilter {
-                tenant_id: tenant.clone(),
-                rcpt_hash: Some(hash.clone()),
-                after_seq: after,
-                limit: EXPORT_PAGE,
-                ..Default::default()
-            })
+    let document =
+        export::subject_document(&state.services, &caller.tenant_id, &address, |_, _| {})
             .await
-            .map_err(|e| unavailable(&e))?;
-        let full = page.len() == EXPORT_PAGE;
-        after = page.last().map(|e| e.seq).or(after);
-        events.extend(page);
-        if !full {
-            break;
-        }
-    }
-    let mut by_message: BTreeMap<String, Vec<Value>> = BTreeMap::new();
-    for e in &events {
-        by_message
-            .entry(e.message_id.clone())
-            .or_default()
-            .push(view::event(e, &keys));
-    }
-    let mut messages = Vec::new();
-    for (id, timeline) in by_message {
-        let Some(m) = services
-            .store
-            .get_message(tenant, &id)
-            .await
-            .map_err(|e| unavailable(&e))?
-        else {
-            continue;
-        };
-        messages.push(message_json(&m, &hash, timeline, &keys));
-    }
-    let listed = services
-        .store
-        .find_suppressions(tenant, vec![hash.clone()])
-        .await
-        .map_err(|e| unavailable(&e))?;
-    let suppressions: Vec<Value> = listed
-        .iter()
-        .filter(|s| s.address_enc.is_some())
-        .map(|s| suppressions::entry_json(&keys, s))
-        .collect();
-    if contact.is_none() && consents.is_empty() && messages.is_empty() && suppressions.is_empty() {
-        return Err(ApiError::not_found("data subject"));
-    }
+            .map_err(|e| ApiError::unavailable(&e))?
+            .ok_or_else(|| ApiError::not_found("data subject"))?;
     registered(&state, &caller, DsarKind::Access, Some(&address)).await?;
-    Ok(Json(json!({
-        "email": address.to_string(),
-        "exported_at": view::time(postwerk_mta::context::now_ms()),
-        "contact": contact.as_ref().map(contact_json),
-        "consents": consents.iter().map(consent_json).collect::<Vec<_>>(),
-        "messages": messages,
-        "suppressions": suppressions,
-    })))
-}
-
-fn message_json(m: &MessageRecord, hash: &[u8], timeline: Vec<Value>, keys: &TenantKeys) -> Value {
-    let meta = view::meta(&m.id, &m.meta_enc, keys);
-    let status = m
-        .recipients
-        .iter()
-        .find(|r| r.rcpt_hash == hash)
-        .map(|r| r.status);
-    json!({
-        "id": m.id,
-        "stream": m.stream,
-        "created_at": view::time(m.created_at),
-        "subject": meta.subject,
-        "from": meta.from,
-        "tags": meta.tags,
-        "status": status,
-        "events": timeline,
-    })
+    Ok(Json(document))
 }
 
 /// `DELETE /v1/subjects/{email}` (scope `privacy`): erasure. Leaves a suppression

@@ -51,6 +51,9 @@ pub enum Command {
     /// The audit log.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Data-subject requests.
+    #[command(subcommand)]
+    Gdpr(crate::gdpr::GdprCommand),
 }
 
 /// `postwerk tenants …`.

@@ -5,6 +5,7 @@
 //! 2 usage or configuration error.
 
 mod cli;
+mod gdpr;
 mod keys;
 mod serve;
 
@@ -64,6 +65,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         Command::Domains(d) => cli::domains(d, config).await,
         Command::Suppressions(c) => cli::suppressions(c, config).await,
         Command::Tenants(t) => cli::tenants(t, config).await,
+        Command::Gdpr(g) => gdpr::run(g, config).await,
         Command::Audit(cli::AuditCommand::Verify) => match cli::audit_verify(config).await {
             Ok(true) => Ok(()),
             Ok(false) => std::process::exit(1),

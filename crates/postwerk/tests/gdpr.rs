@@ -188,6 +188,30 @@ fn consent_export_erase_and_audit() {
         .collect();
     assert_eq!(kinds, ["accepted", "delivered"]);
 
+    // The same document from the command line, into a private file.
+    let file = h.root.path().join("zofia-export.json");
+    let out = h.cli(&["gdpr", "export", email, "--out", file.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("exporting messages [##"),
+        "progress on stderr"
+    );
+    let cli_doc: Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+    assert_eq!(
+        (&cli_doc["contact"], &cli_doc["messages"][0]["status"]),
+        (&doc["contact"], &json!("delivered"))
+    );
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&file).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    std::fs::remove_file(&file).unwrap();
+
     // Erasure: 404 afterwards, later sends suppressed, an audit trail without the address.
     let (s, erased) = call(&h, &admin, "DELETE", &format!("/v1/subjects/{email}"), None);
     assert_eq!(s, 200, "{erased}");
@@ -267,6 +291,7 @@ fn consent_export_erase_and_audit() {
     assert_eq!(
         kinds,
         [
+            ("access", "completed", true),
             ("access", "completed", true),
             ("erasure", "completed", true)
         ],

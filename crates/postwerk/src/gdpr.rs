@@ -1,0 +1,87 @@
+//! `postwerk gdpr …`: data-subject requests from the command line.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use anyhow::{Context, bail};
+use clap::Subcommand;
+use postwerk_core::address::Address;
+use postwerk_core::config::Config;
+use postwerk_core::model::DsarKind;
+use postwerk_mta::audit::{self, Actor};
+use postwerk_mta::context::DEFAULT_TENANT;
+use postwerk_mta::requests;
+use postwerk_store::Store;
+use postwerk_store::vault::write_private_file;
+
+use crate::cli::open;
+
+/// `postwerk gdpr …`.
+#[derive(Subcommand)]
+pub enum GdprCommand {
+    /// Export everything held on a person (access, portability) to a JSON file
+    /// (mode 0600), with progress on stderr; audited and registered as a request.
+    Export {
+        /// The person's address.
+        email: String,
+        /// Where to write the document.
+        #[arg(long)]
+        out: PathBuf,
+        /// Tenant (default: the install's default tenant).
+        #[arg(long, default_value = DEFAULT_TENANT)]
+        tenant: String,
+    },
+}
+
+/// Runs `postwerk gdpr …`.
+pub async fn run(cmd: GdprCommand, config: Config) -> anyhow::Result<()> {
+    let GdprCommand::Export { email, out, tenant } = cmd;
+    let address = Address::parse(&email).with_context(|| format!("`{email}`"))?;
+    let services = open(config).await?;
+    let tenant = services
+        .store
+        .get_tenant_by_name(&tenant)
+        .await?
+        .with_context(|| format!("no tenant `{tenant}`"))?;
+    let keys = services.tenant_keys(&tenant.id).await?;
+    let target = audit::subject(&keys, &address);
+    audit::record(
+        &services,
+        &Actor::cli(),
+        Some(&tenant.id),
+        "subject.export",
+        Some(target),
+    )
+    .await?;
+    let mut stderr = std::io::stderr();
+    let document =
+        postwerk_api::export::subject_document(&services, &tenant.id, &address, |done, total| {
+            let width = 30;
+            let filled = (done * width).checked_div(total).unwrap_or(width);
+            let _ = write!(
+                stderr,
+                "\rexporting messages [{}{}] {done}/{total}",
+                "#".repeat(filled),
+                " ".repeat(width - filled)
+            );
+        })
+        .await?;
+    eprintln!();
+    let Some(document) = document else {
+        bail!("nothing is held on {email} in tenant {}", tenant.name);
+    };
+    let text = serde_json::to_vec_pretty(&document).expect("JSON serialises");
+    write_private_file(&out, &text).with_context(|| format!("cannot write {}", out.display()))?;
+    requests::register(
+        &services,
+        &tenant.id,
+        DsarKind::Access,
+        Some(&address),
+        None,
+        Some("cli".into()),
+        true,
+    )
+    .await?;
+    eprintln!("wrote {} ({} bytes)", out.display(), text.len());
+    Ok(())
+}
