@@ -5,6 +5,7 @@ use axum::http::StatusCode;
 use axum::http::request::Parts;
 use postwerk_core::model::Scope;
 use postwerk_mta::apikeys::{self, KeyError};
+use postwerk_mta::audit::{self, Actor};
 
 use crate::AppState;
 use crate::error::ApiError;
@@ -23,6 +24,30 @@ pub struct Caller {
 }
 
 impl Caller {
+    /// Writes an audit entry for this caller (actor `key:<id>`, its IP) before the
+    /// action it records; 503 if it cannot be written, so nothing happens unrecorded.
+    pub async fn audit(
+        &self,
+        state: &AppState,
+        action: &str,
+        target: String,
+    ) -> Result<(), ApiError> {
+        let actor = Actor {
+            id: format!("key:{}", self.key_id),
+            ip: self.ip.clone(),
+        };
+        audit::record(
+            &state.services,
+            &actor,
+            Some(&self.tenant_id),
+            action,
+            Some(target),
+        )
+        .await
+        .map(drop)
+        .map_err(|e| ApiError::unavailable(&e))
+    }
+
     /// 403 unless the key has `scope`.
     pub fn require(&self, scope: Scope) -> Result<(), ApiError> {
         if self.scopes.contains(&scope) {

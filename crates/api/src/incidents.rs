@@ -6,7 +6,6 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use postwerk_core::model::Scope;
-use postwerk_mta::audit::{self, Actor};
 use postwerk_mta::incidents::{self, Incident, IncidentDetail};
 use postwerk_store::model::IncidentStep;
 use serde::Deserialize;
@@ -68,28 +67,6 @@ fn incident_json(i: &Incident) -> Value {
     v
 }
 
-async fn audited(
-    state: &AppState,
-    caller: &Caller,
-    action: &str,
-    id: &str,
-) -> Result<(), ApiError> {
-    let actor = Actor {
-        id: format!("key:{}", caller.key_id),
-        ip: caller.ip.clone(),
-    };
-    audit::record(
-        &state.services,
-        &actor,
-        Some(&caller.tenant_id),
-        action,
-        Some(format!("incident:{id}")),
-    )
-    .await
-    .map(drop)
-    .map_err(|e| ApiError::unavailable(&e))
-}
-
 /// Registers a breach (201) with its deadlines.
 pub async fn create(
     State(state): State<AppState>,
@@ -107,11 +84,7 @@ pub async fn create(
     let detected_at = req
         .detected_at
         .as_deref()
-        .map(|t| {
-            chrono::DateTime::parse_from_rfc3339(t)
-                .map(|t| t.timestamp_millis())
-                .map_err(|_| ApiError::invalid("invalid_time", "detected_at", "use RFC 3339"))
-        })
+        .map(|t| view::rfc3339(t, "detected_at"))
         .transpose()?;
     let detail = IncidentDetail {
         title: req.title,
@@ -122,13 +95,13 @@ pub async fn create(
     let incident = incidents::report(&state.services, &caller.tenant_id, detected_at, &detail)
         .await
         .map_err(|e| ApiError::unavailable(&e))?;
-    audited(
-        &state,
-        &caller,
-        "incident.report",
-        &incident.record.seq.to_string(),
-    )
-    .await?;
+    caller
+        .audit(
+            &state,
+            "incident.report",
+            format!("incident:{}", incident.record.seq),
+        )
+        .await?;
     Ok((StatusCode::CREATED, Json(incident_json(&incident))))
 }
 
@@ -146,7 +119,9 @@ pub async fn step(
         _ => return Err(ApiError::not_found("endpoint")),
     };
     let seq: i64 = id.parse().map_err(|_| ApiError::not_found("incident"))?;
-    audited(&state, &caller, "incident.update", &id).await?;
+    caller
+        .audit(&state, "incident.update", format!("incident:{id}"))
+        .await?;
     let done = incidents::step(&state.services, &caller.tenant_id, seq, step)
         .await
         .map_err(|e| ApiError::unavailable(&e))?;

@@ -8,7 +8,6 @@ use axum::http::StatusCode;
 use postwerk_core::config::parse_duration;
 use postwerk_core::model::{Scope, parse_scopes};
 use postwerk_mta::apikeys::{self, KeyChangeError};
-use postwerk_mta::audit::{self, Actor};
 use postwerk_mta::context::now_ms;
 use postwerk_store::Store;
 use postwerk_store::model::ApiKeyRecord;
@@ -56,28 +55,6 @@ fn millis(text: &str, field: &str) -> Result<i64, ApiError> {
     parse_duration(text)
         .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
         .ok_or_else(|| ApiError::invalid("invalid_duration", field, "use e.g. 90s, 24h, 30d"))
-}
-
-async fn audited(
-    state: &AppState,
-    caller: &Caller,
-    action: &str,
-    id: &str,
-) -> Result<(), ApiError> {
-    let actor = Actor {
-        id: format!("key:{}", caller.key_id),
-        ip: caller.ip.clone(),
-    };
-    audit::record(
-        &state.services,
-        &actor,
-        Some(&caller.tenant_id),
-        action,
-        Some(id.to_string()),
-    )
-    .await
-    .map(drop)
-    .map_err(|e| ApiError::unavailable(&e))
 }
 
 fn change_error(e: KeyChangeError) -> ApiError {
@@ -139,7 +116,9 @@ pub async fn create(
     )
     .await
     .map_err(|e| ApiError::unavailable(&e))?;
-    audited(&state, &caller, "key.create", &record.id).await?;
+    caller
+        .audit(&state, "key.create", record.id.to_string())
+        .await?;
     let mut body = key_json(&record);
     body["key"] = Value::from(token);
     Ok((StatusCode::CREATED, Json(body)))
@@ -155,7 +134,7 @@ pub async fn rotate(
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     caller.require(Scope::Admin)?;
     let grace = millis(req.grace.as_deref().unwrap_or("24h"), "grace")?;
-    audited(&state, &caller, "key.rotate", &id).await?;
+    caller.audit(&state, "key.rotate", id.to_string()).await?;
     let (record, token) = apikeys::rotate(&state.services, &caller.tenant_id, &id, grace)
         .await
         .map_err(change_error)?;
@@ -173,7 +152,7 @@ pub async fn revoke(
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     caller.require(Scope::Admin)?;
-    audited(&state, &caller, "key.revoke", &id).await?;
+    caller.audit(&state, "key.revoke", id.to_string()).await?;
     apikeys::revoke(&state.services, &caller.tenant_id, &id)
         .await
         .map_err(change_error)?;

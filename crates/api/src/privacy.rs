@@ -9,7 +9,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use postwerk_core::address::Address;
 use postwerk_core::model::{ConsentStatus, DsarKind, Scope};
-use postwerk_mta::audit::{self, Actor};
+use postwerk_mta::audit;
 use postwerk_mta::contacts::{self, ConsentEvidence, LAWFUL_BASES};
 use postwerk_mta::requests;
 use postwerk_store::Store;
@@ -77,14 +77,7 @@ fn parse_email(email: &str) -> Result<Address, ApiError> {
     suppressions::parse_email(email, "email")
 }
 
-fn actor(caller: &Caller) -> Actor {
-    Actor {
-        id: format!("key:{}", caller.key_id),
-        ip: caller.ip.clone(),
-    }
-}
-
-/// Records an access before it happens.
+/// Records an access to a person's data before it happens.
 async fn audited(
     state: &AppState,
     caller: &Caller,
@@ -92,16 +85,9 @@ async fn audited(
     action: &str,
     address: &Address,
 ) -> Result<(), ApiError> {
-    audit::record(
-        &state.services,
-        &actor(caller),
-        Some(&caller.tenant_id),
-        action,
-        Some(audit::subject(keys, address)),
-    )
-    .await
-    .map(drop)
-    .map_err(|e| ApiError::unavailable(&e))
+    caller
+        .audit(state, action, audit::subject(keys, address))
+        .await
 }
 
 /// Registers a request carried out through the API as completed (`address` `None`
@@ -214,11 +200,7 @@ pub async fn post_consent(
     let at = req
         .at
         .as_deref()
-        .map(|t| {
-            chrono::DateTime::parse_from_rfc3339(t)
-                .map(|t| t.timestamp_millis())
-                .map_err(|_| ApiError::invalid("invalid_time", "at", "use RFC 3339"))
-        })
+        .map(|t| view::rfc3339(t, "at"))
         .transpose()?;
     let evidence = ConsentEvidence {
         lawful_basis: Some(req.lawful_basis),

@@ -82,11 +82,7 @@ pub async fn create(
     let received_at = req
         .received_at
         .as_deref()
-        .map(|t| {
-            chrono::DateTime::parse_from_rfc3339(t)
-                .map(|t| t.timestamp_millis())
-                .map_err(|_| ApiError::invalid("invalid_time", "received_at", "use RFC 3339"))
-        })
+        .map(|t| view::rfc3339(t, "received_at"))
         .transpose()?;
     let r = requests::register(
         &state.services,

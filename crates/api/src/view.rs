@@ -29,6 +29,13 @@ pub fn meta(message_id: &str, sealed: &[u8], keys: &TenantKeys) -> MessageMeta {
         .unwrap_or_default()
 }
 
+/// An RFC 3339 time from a request field as Unix milliseconds, or `422 invalid_time`.
+pub fn rfc3339(text: &str, field: &str) -> Result<i64, ApiError> {
+    chrono::DateTime::parse_from_rfc3339(text)
+        .map(|t| t.timestamp_millis())
+        .map_err(|_| ApiError::invalid("invalid_time", field, "use RFC 3339"))
+}
+
 /// One event with its opened details flattened in.
 pub fn event(e: &EventRecord, keys: &TenantKeys) -> Value {
     let mut v = json!({

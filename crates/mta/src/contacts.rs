@@ -150,6 +150,65 @@ async fn load(
     Ok(Some((record, key)))
 }
 
+/// Seals `data` and stores the contact under its existing key, or under a new key
+/// for a new contact. If a concurrent first write of the same contact won (the
+/// store keeps the first key), the data is sealed again under that key. Returns
+/// the stored row, its key, and whether this call created it.
+async fn save(
+    services: &Services,
+    keys: &TenantKeys,
+    tenant_id: &str,
+    s: &Subject,
+    data: &ContactData,
+    mut existing: Option<(ContactRecord, RecordKey)>,
+) -> Result<(ContactRecord, RecordKey, bool), ServiceError> {
+    let json = serde_json::to_vec(data).expect("contact serialises");
+    loop {
+        let now = now_ms();
+        let first = existing.is_none();
+        let (key, key_wrapped, created_at, restricted_at) = match existing.take() {
+            Some((rec, key)) => (key, rec.key_wrapped, rec.created_at, rec.restricted_at),
+            None => {
+                let (key, wrapped) = keys.new_record_key(&s.key_context());
+                (key, wrapped, now, None)
+            }
+        };
+        let record = ContactRecord {
+            tenant_id: tenant_id.to_string(),
+            rcpt_hash: s.hash.clone(),
+            key_wrapped,
+            data_enc: key.seal(&s.data_context(), &json),
+            restricted_at,
+            created_at,
+            updated_at: now,
+        };
+        let created = services.store.upsert_contact(record.clone()).await?;
+        if !first || created {
+            return Ok((record, key, created));
+        }
+        existing = load(services, keys, tenant_id, s).await?;
+    }
+}
+
+/// The contact's row and key, storing an empty contact first if there is none.
+async fn load_or_create(
+    services: &Services,
+    keys: &TenantKeys,
+    tenant_id: &str,
+    s: &Subject,
+    address: &Address,
+) -> Result<(ContactRecord, RecordKey), ServiceError> {
+    if let Some(found) = load(services, keys, tenant_id, s).await? {
+        return Ok(found);
+    }
+    let data = ContactData {
+        email: address.to_string(),
+        ..Default::default()
+    };
+    let (record, key, _) = save(services, keys, tenant_id, s, &data, None).await?;
+    Ok((record, key))
+}
+
 /// Creates or replaces (rectifies) a contact's attributes and lists. Returns the
 /// contact and whether it was new.
 pub async fn upsert(
@@ -167,25 +226,7 @@ pub async fn upsert(
         attributes,
         lists,
     };
-    let now = now_ms();
-    let (key, key_wrapped, created_at, restricted_at) = match existing {
-        Some((rec, key)) => (key, rec.key_wrapped, rec.created_at, rec.restricted_at),
-        None => {
-            let (key, wrapped) = keys.new_record_key(&s.key_context());
-            (key, wrapped, now, None)
-        }
-    };
-    let json = serde_json::to_vec(&data).expect("contact serialises");
-    let record = ContactRecord {
-        tenant_id: tenant_id.to_string(),
-        rcpt_hash: s.hash.clone(),
-        key_wrapped,
-        data_enc: key.seal(&s.data_context(), &json),
-        restricted_at,
-        created_at,
-        updated_at: now,
-    };
-    let created = services.store.upsert_contact(record.clone()).await?;
+    let (record, key, created) = save(services, &keys, tenant_id, &s, &data, existing).await?;
     Ok((contact_of(&key, &s, &record)?, created))
 }
 
@@ -216,16 +257,7 @@ pub async fn add_consent(
 ) -> Result<Consent, ServiceError> {
     let keys = services.tenant_keys(tenant_id).await?;
     let s = Subject::of(&keys, address);
-    let key = match load(services, &keys, tenant_id, &s).await? {
-        Some((_, key)) => key,
-        None => {
-            upsert(services, tenant_id, address, Map::new(), Vec::new()).await?;
-            let (_, key) = load(services, &keys, tenant_id, &s)
-                .await?
-                .ok_or(ServiceError::UnknownTenant)?;
-            key
-        }
-    };
+    let (_, key) = load_or_create(services, &keys, tenant_id, &s, address).await?;
     let at = at.unwrap_or_else(now_ms);
     let json = serde_json::to_vec(evidence).expect("evidence serialises");
     let seq = services
@@ -326,17 +358,13 @@ pub async fn restrict(
 ) -> Result<Contact, ServiceError> {
     let keys = services.tenant_keys(tenant_id).await?;
     let s = Subject::of(&keys, address);
-    if load(services, &keys, tenant_id, &s).await?.is_none() {
-        upsert(services, tenant_id, address, Map::new(), Vec::new()).await?;
-    }
+    let (mut record, key) = load_or_create(services, &keys, tenant_id, &s, address).await?;
     let at = restricted.then(now_ms);
     services
         .store
         .restrict_contact(tenant_id, &s.hash, at)
         .await?;
-    let (record, key) = load(services, &keys, tenant_id, &s)
-        .await?
-        .ok_or(ServiceError::UnknownTenant)?;
+    record.restricted_at = at;
     contact_of(&key, &s, &record)
 }
 
