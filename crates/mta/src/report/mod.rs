@@ -191,8 +191,11 @@ fn structured(message: &Message<'_>, depth: usize) -> Vec<Finding> {
         }
     }
     if !dsn.is_empty() {
-        for f in dsn.iter_mut().filter(|f| f.reply.is_none()) {
-            explain(f, message);
+        if dsn.iter().any(|f| f.reply.is_none()) {
+            let explanations = text::explanations(message);
+            for f in dsn.iter_mut().filter(|f| f.reply.is_none()) {
+                explain(f, &explanations);
+            }
         }
         return dsn;
     }
@@ -259,13 +262,17 @@ fn recipient_group(g: &Group) -> Option<Finding> {
 
 /// Fills in a DSN recipient's missing Diagnostic-Code from what the report's
 /// human-readable part says about that recipient, and classifies again.
-fn explain(f: &mut Finding, message: &Message<'_>) {
+fn explain(f: &mut Finding, explanations: &[(String, String)]) {
     let Some(recipient) = f.final_recipient.as_ref().or(f.recipient.as_ref()) else {
         return;
     };
-    let Some(text) = text::explanation(message, recipient) else {
+    let Some((_, text)) = explanations
+        .iter()
+        .find(|(r, _)| r.eq_ignore_ascii_case(recipient))
+    else {
         return;
     };
+    let text = text.clone();
     let classified = bounce::classify(0, f.status.as_deref(), &text);
     f.reason = classified.reason;
     f.hardbounce = f.kind == Kind::Bounced && classified.hard;

@@ -104,19 +104,20 @@ pub(super) fn failure_notice(message: &Message<'_>) -> Vec<Finding> {
         .collect()
 }
 
-/// What the human-readable part of a report says about `recipient` (from where the
-/// address is named to where the next one is), white space collapsed: the
-/// explanation for a DSN recipient group that has no Diagnostic-Code.
-pub(super) fn explanation(message: &Message<'_>, recipient: &str) -> Option<String> {
+/// What the human-readable part of a report says about each recipient it names
+/// (from where the address is named to where the next one is), white space
+/// collapsed: the explanations for DSN recipient groups without a Diagnostic-Code.
+pub(super) fn explanations(message: &Message<'_>) -> Vec<(String, String)> {
     let text = notice_text(message);
-    pieces(message, &text).into_iter().find_map(|(r, piece)| {
-        let r = r?;
-        if !r.eq_ignore_ascii_case(recipient) {
-            return None;
-        }
-        let at = piece.find(r.as_str()).unwrap_or(0);
-        Some(collapse(&piece[at..], MAX_REPLY))
-    })
+    pieces(message, &text)
+        .into_iter()
+        .filter_map(|(r, piece)| {
+            let r = r?;
+            let at = piece.find(r.as_str()).unwrap_or(0);
+            let explanation = collapse(&piece[at..], MAX_REPLY);
+            Some((r, explanation))
+        })
+        .collect()
 }
 
 /// The notice text split at each recipient it names (see [`per_recipient`]).
