@@ -15,8 +15,10 @@ use serde::{Deserialize, Deserializer, Serialize};
 
 mod privacy;
 mod smtp;
+mod webhooks;
 pub use privacy::{PrivacyConfig, RetentionConfig, SubProcessor};
 pub use smtp::{InboundConfig, SmtpConfig, SubmissionConfig, TrustedNetwork, parse_cidr};
+pub use webhooks::WebhooksConfig;
 
 /// Why a configuration was refused. The message names the key (and line, for files).
 #[derive(Debug, thiserror::Error)]
@@ -55,6 +57,8 @@ pub struct Config {
     pub privacy: PrivacyConfig,
     /// How long data is kept.
     pub retention: RetentionConfig,
+    /// Event notifications to customers' endpoints.
+    pub webhooks: WebhooksConfig,
 }
 
 /// `[http]`: the REST API.
@@ -146,6 +150,7 @@ impl Default for Config {
             smtp: SmtpConfig::default(),
             privacy: PrivacyConfig::default(),
             retention: RetentionConfig::default(),
+            webhooks: WebhooksConfig::default(),
         }
     }
 }

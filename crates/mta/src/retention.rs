@@ -1,7 +1,7 @@
 //! The purge job: enforces `[retention]` continuously. Every `interval` it purges
 //! message content older than `content` (once all recipients are final), then events
-//! and settled messages older than `events`, and Idempotency-Key records older than
-//! 24 hours — in bounded steps, so it never holds the store's writer for long.
+//! and settled messages older than `events`, Idempotency-Key records older than
+//! 24 hours and settled webhook deliveries older than `webhook_logs` — in bounded steps, so it never holds the store's writer for long.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,6 +22,7 @@ pub async fn purge_due(services: &Services, now: i64) -> Result<Purged, ServiceE
         content_before: now.saturating_sub(ms(r.content)),
         events_before: now.saturating_sub(ms(r.events)),
         idempotency_before: now - IDEMPOTENCY_TTL_MS,
+        webhook_logs_before: now.saturating_sub(ms(r.webhook_logs)),
         limit: STEP,
     };
     let mut total = Purged::default();
@@ -34,6 +35,7 @@ pub async fn purge_due(services: &Services, now: i64) -> Result<Purged, ServiceE
         total.events += p.events;
         total.messages += p.messages;
         total.idempotency += p.idempotency;
+        total.webhook_deliveries += p.webhook_deliveries;
         tokio::task::yield_now().await;
     }
 }
@@ -51,6 +53,7 @@ pub async fn run(services: Arc<Services>) {
                 events = p.events,
                 messages = p.messages,
                 idempotency = p.idempotency,
+                webhook_deliveries = p.webhook_deliveries,
                 "retention purge"
             ),
             Err(e) => tracing::warn!(error = %e, "retention purge failed; retrying next interval"),

@@ -264,6 +264,58 @@ pub trait Store: Send + Sync {
         limit: usize,
     ) -> impl Future<Output = StoreResult<Vec<AuditRecord>>> + Send;
 
+    /// Registers a webhook endpoint.
+    fn insert_webhook(&self, w: WebhookRecord) -> impl Future<Output = StoreResult<()>> + Send;
+    /// A tenant's endpoints (`Some`), or every endpoint (`None`), oldest first.
+    fn list_webhooks(
+        &self,
+        tenant_id: Option<&str>,
+    ) -> impl Future<Output = StoreResult<Vec<WebhookRecord>>> + Send;
+    /// Replaces an endpoint's URL, filters, secrets and state (matched by tenant and
+    /// id); `false` if the tenant has no such endpoint.
+    fn update_webhook(&self, w: WebhookRecord) -> impl Future<Output = StoreResult<bool>> + Send;
+    /// Removes an endpoint with its deliveries and attempts; `false` if there is none.
+    fn delete_webhook(
+        &self,
+        tenant_id: &str,
+        id: &str,
+    ) -> impl Future<Output = StoreResult<bool>> + Send;
+    /// Queues again, due at `now`, every event of the endpoint's tenant in
+    /// `[from, to)` (Unix ms) that matches its filters; returns how many deliveries
+    /// were queued.
+    fn replay_webhook(
+        &self,
+        tenant_id: &str,
+        id: &str,
+        from: i64,
+        to: i64,
+        now: i64,
+    ) -> impl Future<Output = StoreResult<u64>> + Send;
+    /// Leases up to `limit` due deliveries of enabled endpoints for `node` until
+    /// `lease_until`: for each (endpoint, message), only the one with the oldest
+    /// event still pending, so one message's events are posted in order.
+    fn claim_webhook_deliveries(
+        &self,
+        node: &str,
+        now: i64,
+        lease_until: i64,
+        limit: usize,
+    ) -> impl Future<Output = StoreResult<Vec<WebhookDelivery>>> + Send;
+    /// Applies an attempt's outcome (delivery state, next attempt, lease release, the
+    /// endpoint's failure run); `true` if this disabled the endpoint.
+    fn finish_webhook_delivery(
+        &self,
+        outcome: WebhookOutcome,
+    ) -> impl Future<Output = StoreResult<bool>> + Send;
+    /// An endpoint's attempts, newest first, before `before_seq`, at most `limit`.
+    fn list_webhook_attempts(
+        &self,
+        tenant_id: &str,
+        webhook_id: &str,
+        before_seq: Option<i64>,
+        limit: usize,
+    ) -> impl Future<Output = StoreResult<Vec<WebhookAttemptRecord>>> + Send;
+
     /// Adds an address to a tenant's suppression list. An entry is unique per
     /// (tenant, `rcpt_hash`, `stream`), `None` (every stream) being a scope of its
     /// own. Returns `true` if it was added, `false` if that entry already existed
@@ -524,6 +576,49 @@ impl Store for AnyStore {
         limit: usize,
     ) -> StoreResult<Vec<AuditRecord>> {
         dispatch!(self.list_audit(tenant_id, after_seq, limit))
+    }
+    async fn insert_webhook(&self, w: WebhookRecord) -> StoreResult<()> {
+        dispatch!(self.insert_webhook(w))
+    }
+    async fn list_webhooks(&self, tenant_id: Option<&str>) -> StoreResult<Vec<WebhookRecord>> {
+        dispatch!(self.list_webhooks(tenant_id))
+    }
+    async fn update_webhook(&self, w: WebhookRecord) -> StoreResult<bool> {
+        dispatch!(self.update_webhook(w))
+    }
+    async fn delete_webhook(&self, tenant_id: &str, id: &str) -> StoreResult<bool> {
+        dispatch!(self.delete_webhook(tenant_id, id))
+    }
+    async fn replay_webhook(
+        &self,
+        tenant_id: &str,
+        id: &str,
+        from: i64,
+        to: i64,
+        now: i64,
+    ) -> StoreResult<u64> {
+        dispatch!(self.replay_webhook(tenant_id, id, from, to, now))
+    }
+    async fn claim_webhook_deliveries(
+        &self,
+        node: &str,
+        now: i64,
+        lease_until: i64,
+        limit: usize,
+    ) -> StoreResult<Vec<WebhookDelivery>> {
+        dispatch!(self.claim_webhook_deliveries(node, now, lease_until, limit))
+    }
+    async fn finish_webhook_delivery(&self, outcome: WebhookOutcome) -> StoreResult<bool> {
+        dispatch!(self.finish_webhook_delivery(outcome))
+    }
+    async fn list_webhook_attempts(
+        &self,
+        tenant_id: &str,
+        webhook_id: &str,
+        before_seq: Option<i64>,
+        limit: usize,
+    ) -> StoreResult<Vec<WebhookAttemptRecord>> {
+        dispatch!(self.list_webhook_attempts(tenant_id, webhook_id, before_seq, limit))
     }
     async fn add_suppression(&self, s: SuppressionRecord) -> StoreResult<bool> {
         dispatch!(self.add_suppression(s))

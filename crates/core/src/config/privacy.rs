@@ -71,6 +71,9 @@ pub struct RetentionConfig {
     /// Events, and then the messages themselves (recipient rows, summaries). Default `30d`.
     #[serde(deserialize_with = "de_duration", serialize_with = "ser_duration")]
     pub events: Duration,
+    /// Webhook delivery records (attempts, status codes). Default `7d`.
+    #[serde(deserialize_with = "de_duration", serialize_with = "ser_duration")]
+    pub webhook_logs: Duration,
     /// How often the purge job runs. Default `10m`.
     #[serde(deserialize_with = "de_duration", serialize_with = "ser_duration")]
     pub interval: Duration,
@@ -81,6 +84,7 @@ impl Default for RetentionConfig {
         RetentionConfig {
             content: Duration::from_secs(7 * 86_400),
             events: Duration::from_secs(30 * 86_400),
+            webhook_logs: Duration::from_secs(7 * 86_400),
             interval: Duration::from_secs(600),
         }
     }

@@ -19,6 +19,7 @@
 
 mod error;
 mod privacy;
+mod webhooks;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -38,7 +39,7 @@ const SCHEMA: &str = include_str!("schema.sql");
 /// The version `schema.sql` creates (`meta.schema_version`). A database at an older
 /// version gets `schema.sql` run again (every statement is idempotent), which adds
 /// what is new: 2 added `suppressions`.
-const SCHEMA_VERSION: i64 = 3;
+const SCHEMA_VERSION: i64 = 4;
 
 /// Most pooled connections per node.
 const POOL_SIZE: usize = 16;
@@ -1358,6 +1359,60 @@ impl Store for PgStore {
         limit: usize,
     ) -> StoreResult<Vec<AuditRecord>> {
         retrying(|| self.list_audit_q(tenant_id, after_seq, limit)).await
+    }
+
+    async fn insert_webhook(&self, w: WebhookRecord) -> StoreResult<()> {
+        let w = &w;
+        retrying(|| self.insert_webhook_q(w)).await
+    }
+
+    async fn list_webhooks(&self, tenant_id: Option<&str>) -> StoreResult<Vec<WebhookRecord>> {
+        retrying(|| self.list_webhooks_q(tenant_id)).await
+    }
+
+    async fn update_webhook(&self, w: WebhookRecord) -> StoreResult<bool> {
+        let w = &w;
+        retrying(|| self.update_webhook_q(w)).await
+    }
+
+    async fn delete_webhook(&self, tenant_id: &str, id: &str) -> StoreResult<bool> {
+        retrying(|| self.delete_webhook_tx(tenant_id, id)).await
+    }
+
+    async fn replay_webhook(
+        &self,
+        tenant_id: &str,
+        id: &str,
+        from: i64,
+        to: i64,
+        now: i64,
+    ) -> StoreResult<u64> {
+        retrying(|| self.replay_webhook_q(tenant_id, id, from, to, now)).await
+    }
+
+    async fn claim_webhook_deliveries(
+        &self,
+        node: &str,
+        now: i64,
+        lease_until: i64,
+        limit: usize,
+    ) -> StoreResult<Vec<WebhookDelivery>> {
+        retrying(|| self.claim_webhook_deliveries_q(node, now, lease_until, limit)).await
+    }
+
+    async fn finish_webhook_delivery(&self, outcome: WebhookOutcome) -> StoreResult<bool> {
+        let o = &outcome;
+        retrying(|| self.finish_webhook_delivery_tx(o)).await
+    }
+
+    async fn list_webhook_attempts(
+        &self,
+        tenant_id: &str,
+        webhook_id: &str,
+        before_seq: Option<i64>,
+        limit: usize,
+    ) -> StoreResult<Vec<WebhookAttemptRecord>> {
+        retrying(|| self.list_webhook_attempts_q(tenant_id, webhook_id, before_seq, limit)).await
     }
 
     async fn add_suppression(&self, s: SuppressionRecord) -> StoreResult<bool> {

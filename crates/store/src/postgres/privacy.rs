@@ -379,6 +379,9 @@ impl PgStore {
             let stmt = tx.prepare_cached(sql).await.map_err(pg(OP))?;
             *n = tx.execute(&stmt, &t).await.map_err(pg(OP))?;
         }
+        let webhook_deliveries =
+            super::webhooks::delete_deliveries(&tx, OP, "tenant_id = $1 AND rcpt_hash = $2", &t)
+                .await?;
         tx.commit().await.map_err(pg(OP))?;
         let [
             messages,
@@ -397,6 +400,7 @@ impl PgStore {
             events,
             suppressions,
             requests,
+            webhook_deliveries,
         })
     }
 
@@ -436,6 +440,14 @@ impl PgStore {
                 .await
                 .map_err(pg(OP))?;
         }
+        let webhook_deliveries = super::webhooks::delete_deliveries(
+            &tx,
+            OP,
+            "seq IN (SELECT seq FROM webhook_deliveries WHERE created_at < $1 \
+             AND next_attempt_at IS NULL LIMIT $2)",
+            &[&r.webhook_logs_before, &limit],
+        )
+        .await?;
         tx.commit().await.map_err(pg(OP))?;
         let [contents, events, messages, idempotency] = counts;
         Ok(Purged {
@@ -443,6 +455,7 @@ impl PgStore {
             events,
             messages,
             idempotency,
+            webhook_deliveries,
         })
     }
 

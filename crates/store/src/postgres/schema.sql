@@ -1,4 +1,4 @@
--- Postwerk PostgreSQL schema, version 2: the same tables, columns and semantics as
+-- Postwerk PostgreSQL schema, version 4: the same tables, columns and semantics as
 -- sqlite/schema.sql. Personal data is stored only sealed (*_enc) or as a blind index
 -- (rcpt_hash). Times are Unix milliseconds (BIGINT).
 --
@@ -180,8 +180,70 @@ CREATE TABLE IF NOT EXISTS incidents (
     detail_enc BYTEA NOT NULL);
 CREATE INDEX IF NOT EXISTS incidents_tenant ON incidents (tenant_id, seq);
 
+-- Version 4: webhooks (see sqlite/schema.sql). The trigger queues deliveries in the
+-- event's own transaction.
+CREATE TABLE IF NOT EXISTS webhooks (
+    id TEXT COLLATE "C" PRIMARY KEY,
+    tenant_id TEXT COLLATE "C" NOT NULL,
+    url TEXT NOT NULL,
+    events TEXT NOT NULL,
+    streams TEXT NOT NULL,
+    secret_enc BYTEA NOT NULL,
+    previous_secret_enc BYTEA,
+    previous_until BIGINT,
+    created_at BIGINT NOT NULL,
+    disabled_at BIGINT,
+    failing_since BIGINT);
+CREATE INDEX IF NOT EXISTS webhooks_tenant ON webhooks (tenant_id);
+CREATE TABLE IF NOT EXISTS webhook_deliveries (
+    seq BIGSERIAL PRIMARY KEY,
+    webhook_id TEXT COLLATE "C" NOT NULL,
+    tenant_id TEXT COLLATE "C" NOT NULL,
+    event_seq BIGINT NOT NULL,
+    message_id TEXT COLLATE "C" NOT NULL,
+    rcpt_hash BYTEA NOT NULL,
+    state TEXT NOT NULL,
+    attempts BIGINT NOT NULL DEFAULT 0,
+    next_attempt_at BIGINT,
+    lease_node TEXT,
+    lease_until BIGINT,
+    created_at BIGINT NOT NULL);
+CREATE INDEX IF NOT EXISTS webhook_deliveries_due ON webhook_deliveries (next_attempt_at)
+    WHERE next_attempt_at IS NOT NULL;
+CREATE INDEX IF NOT EXISTS webhook_deliveries_order ON webhook_deliveries (webhook_id, message_id, event_seq)
+    WHERE next_attempt_at IS NOT NULL;
+CREATE INDEX IF NOT EXISTS webhook_deliveries_subject ON webhook_deliveries (tenant_id, rcpt_hash);
+CREATE INDEX IF NOT EXISTS webhook_deliveries_created ON webhook_deliveries (created_at);
+CREATE TABLE IF NOT EXISTS webhook_attempts (
+    seq BIGSERIAL PRIMARY KEY,
+    delivery_seq BIGINT NOT NULL,
+    webhook_id TEXT COLLATE "C" NOT NULL,
+    tenant_id TEXT COLLATE "C" NOT NULL,
+    event_seq BIGINT NOT NULL,
+    at BIGINT NOT NULL,
+    status_code BIGINT,
+    error TEXT,
+    duration_ms BIGINT NOT NULL,
+    state TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS webhook_attempts_hook ON webhook_attempts (webhook_id, seq);
+CREATE INDEX IF NOT EXISTS webhook_attempts_delivery ON webhook_attempts (delivery_seq);
+CREATE OR REPLACE FUNCTION events_to_webhooks() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO webhook_deliveries (webhook_id, tenant_id, event_seq, message_id, rcpt_hash, state,
+        next_attempt_at, created_at)
+    SELECT w.id, NEW.tenant_id, NEW.seq, NEW.message_id, NEW.rcpt_hash, 'pending', NEW.at, NEW.at
+    FROM webhooks w WHERE w.tenant_id = NEW.tenant_id AND w.disabled_at IS NULL
+        AND (w.events = '' OR strpos(w.events, ',' || NEW.type || ',') > 0)
+        AND (w.streams = '' OR strpos(w.streams,
+            ',' || (SELECT m.stream FROM messages m WHERE m.id = NEW.message_id) || ',') > 0);
+    RETURN NULL;
+END $$;
+DROP TRIGGER IF EXISTS events_to_webhooks ON events;
+CREATE TRIGGER events_to_webhooks AFTER INSERT ON events
+    FOR EACH ROW EXECUTE FUNCTION events_to_webhooks();
+
 -- Raised to this file's version; never lowered (an older node starting later leaves
 -- it alone).
-INSERT INTO meta (key, value) VALUES ('schema_version', '3')
+INSERT INTO meta (key, value) VALUES ('schema_version', '4')
     ON CONFLICT (key) DO UPDATE SET value = excluded.value
     WHERE meta.value::bigint < excluded.value::bigint;

@@ -1,6 +1,7 @@
 //! The embedded SQLite backend: one WAL-mode file, a group-committing writer thread
 //! ([`writer`]) and a small pool of reader connections used from blocking tasks.
 
+mod webhooks;
 mod writer;
 
 use std::path::Path;
@@ -866,6 +867,11 @@ impl Store for SqliteStore {
                         "UPDATE dsar_requests SET rcpt_hash = X'', detail_enc = X'' \
                          WHERE tenant_id = ?1 AND rcpt_hash = ?2",
                     )? as u64,
+                    webhook_deliveries: webhooks::delete_deliveries(
+                        c,
+                        "tenant_id = ?1 AND rcpt_hash = ?2",
+                        t,
+                    )?,
                 };
                 Ok(erasure)
             })
@@ -1095,7 +1101,13 @@ impl Store for SqliteStore {
                     "DELETE FROM idempotency WHERE rowid IN (SELECT rowid FROM idempotency WHERE created_at < ?1 LIMIT ?2)",
                     r.idempotency_before,
                 )?;
-                Ok(Purged { contents, events, messages, idempotency })
+                let webhook_deliveries = webhooks::delete_deliveries(
+                    c,
+                    "seq IN (SELECT seq FROM webhook_deliveries WHERE created_at < ?1 \
+                     AND next_attempt_at IS NULL LIMIT ?2)",
+                    params![r.webhook_logs_before, limit],
+                )?;
+                Ok(Purged { contents, events, messages, idempotency, webhook_deliveries })
             })
             .await
     }
@@ -1169,6 +1181,66 @@ impl Store for SqliteStore {
             })
             .map_err(unavailable)
         })
+        .await
+    }
+
+    async fn insert_webhook(&self, w: WebhookRecord) -> StoreResult<()> {
+        self.insert_webhook_w(w).await
+    }
+
+    async fn list_webhooks(&self, tenant_id: Option<&str>) -> StoreResult<Vec<WebhookRecord>> {
+        self.list_webhooks_r(tenant_id.map(str::to_string)).await
+    }
+
+    async fn update_webhook(&self, w: WebhookRecord) -> StoreResult<bool> {
+        self.update_webhook_w(w).await
+    }
+
+    async fn delete_webhook(&self, tenant_id: &str, id: &str) -> StoreResult<bool> {
+        self.delete_webhook_w(tenant_id.to_string(), id.to_string())
+            .await
+    }
+
+    async fn replay_webhook(
+        &self,
+        tenant_id: &str,
+        id: &str,
+        from: i64,
+        to: i64,
+        now: i64,
+    ) -> StoreResult<u64> {
+        self.replay_webhook_w(tenant_id.to_string(), id.to_string(), from, to, now)
+            .await
+    }
+
+    async fn claim_webhook_deliveries(
+        &self,
+        node: &str,
+        now: i64,
+        lease_until: i64,
+        limit: usize,
+    ) -> StoreResult<Vec<WebhookDelivery>> {
+        self.claim_webhook_deliveries_w(node.to_string(), now, lease_until, limit)
+            .await
+    }
+
+    async fn finish_webhook_delivery(&self, outcome: WebhookOutcome) -> StoreResult<bool> {
+        self.finish_webhook_delivery_w(outcome).await
+    }
+
+    async fn list_webhook_attempts(
+        &self,
+        tenant_id: &str,
+        webhook_id: &str,
+        before_seq: Option<i64>,
+        limit: usize,
+    ) -> StoreResult<Vec<WebhookAttemptRecord>> {
+        self.list_webhook_attempts_r(
+            tenant_id.to_string(),
+            webhook_id.to_string(),
+            before_seq,
+            limit,
+        )
         .await
     }
 

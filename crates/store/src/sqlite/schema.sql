@@ -1,4 +1,4 @@
--- Postwerk SQLite schema, version 2. Personal data is stored only sealed (*_enc) or as
+-- Postwerk SQLite schema, version 4. Personal data is stored only sealed (*_enc) or as
 -- a blind index (rcpt_hash). Times are Unix milliseconds.
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS tenants (
@@ -71,6 +71,42 @@ CREATE TABLE IF NOT EXISTS incidents (
     customers_notified_at INTEGER, closed_at INTEGER, detail_enc BLOB NOT NULL);
 CREATE INDEX IF NOT EXISTS incidents_tenant ON incidents (tenant_id, seq);
 CREATE INDEX IF NOT EXISTS events_at ON events (at);
-INSERT INTO meta (key, value) VALUES ('schema_version', '3')
+-- Version 4: webhooks. A trigger queues a delivery for every new event that an
+-- enabled endpoint of its tenant subscribes to, in the event's own transaction (an
+-- outbox: nothing is missed, nothing is posted before it is committed). `events` and
+-- `streams` are ',a,b,' lists, '' meaning all. A delivery is pending while
+-- next_attempt_at is set.
+CREATE TABLE IF NOT EXISTS webhooks (
+    id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL, url TEXT NOT NULL, events TEXT NOT NULL,
+    streams TEXT NOT NULL, secret_enc BLOB NOT NULL, previous_secret_enc BLOB, previous_until INTEGER,
+    created_at INTEGER NOT NULL, disabled_at INTEGER, failing_since INTEGER);
+CREATE INDEX IF NOT EXISTS webhooks_tenant ON webhooks (tenant_id);
+CREATE TABLE IF NOT EXISTS webhook_deliveries (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, webhook_id TEXT NOT NULL, tenant_id TEXT NOT NULL,
+    event_seq INTEGER NOT NULL, message_id TEXT NOT NULL, rcpt_hash BLOB NOT NULL, state TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0, next_attempt_at INTEGER, lease_node TEXT, lease_until INTEGER,
+    created_at INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS webhook_deliveries_due ON webhook_deliveries (next_attempt_at)
+    WHERE next_attempt_at IS NOT NULL;
+CREATE INDEX IF NOT EXISTS webhook_deliveries_order ON webhook_deliveries (webhook_id, message_id, event_seq)
+    WHERE next_attempt_at IS NOT NULL;
+CREATE INDEX IF NOT EXISTS webhook_deliveries_subject ON webhook_deliveries (tenant_id, rcpt_hash);
+CREATE INDEX IF NOT EXISTS webhook_deliveries_created ON webhook_deliveries (created_at);
+CREATE TABLE IF NOT EXISTS webhook_attempts (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, delivery_seq INTEGER NOT NULL, webhook_id TEXT NOT NULL,
+    tenant_id TEXT NOT NULL, event_seq INTEGER NOT NULL, at INTEGER NOT NULL, status_code INTEGER,
+    error TEXT, duration_ms INTEGER NOT NULL, state TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS webhook_attempts_hook ON webhook_attempts (webhook_id, seq);
+CREATE INDEX IF NOT EXISTS webhook_attempts_delivery ON webhook_attempts (delivery_seq);
+CREATE TRIGGER IF NOT EXISTS events_to_webhooks AFTER INSERT ON events BEGIN
+    INSERT INTO webhook_deliveries (webhook_id, tenant_id, event_seq, message_id, rcpt_hash, state,
+        next_attempt_at, created_at)
+    SELECT w.id, NEW.tenant_id, NEW.seq, NEW.message_id, NEW.rcpt_hash, 'pending', NEW.at, NEW.at
+    FROM webhooks w WHERE w.tenant_id = NEW.tenant_id AND w.disabled_at IS NULL
+        AND (w.events = '' OR instr(w.events, ',' || NEW.type || ',') > 0)
+        AND (w.streams = '' OR instr(w.streams,
+            ',' || (SELECT m.stream FROM messages m WHERE m.id = NEW.message_id) || ',') > 0);
+END;
+INSERT INTO meta (key, value) VALUES ('schema_version', '4')
     ON CONFLICT (key) DO UPDATE SET value = excluded.value
     WHERE CAST(meta.value AS INTEGER) < CAST(excluded.value AS INTEGER);

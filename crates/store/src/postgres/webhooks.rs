@@ -1,0 +1,303 @@
+//! PostgreSQL queries for webhook endpoints, their delivery queue and attempt log.
+
+use tokio_postgres::Row;
+use tokio_postgres::types::ToSql;
+
+use super::error::{PgResult, corrupt, pg};
+use super::{PgStore, col};
+use crate::model::*;
+
+fn webhook_row(r: &Row) -> PgResult<WebhookRecord> {
+    Ok(WebhookRecord {
+        id: col(r, "id")?,
+        tenant_id: col(r, "tenant_id")?,
+        url: col(r, "url")?,
+        events: decode_list(col(r, "events")?),
+        streams: decode_list(col(r, "streams")?),
+        secret_enc: col(r, "secret_enc")?,
+        previous_secret_enc: col(r, "previous_secret_enc")?,
+        previous_until: col(r, "previous_until")?,
+        created_at: col(r, "created_at")?,
+        disabled_at: col(r, "disabled_at")?,
+        failing_since: col(r, "failing_since")?,
+    })
+}
+
+fn attempt_row(r: &Row) -> PgResult<WebhookAttemptRecord> {
+    Ok(WebhookAttemptRecord {
+        seq: col(r, "seq")?,
+        delivery_seq: col(r, "delivery_seq")?,
+        webhook_id: col(r, "webhook_id")?,
+        tenant_id: col(r, "tenant_id")?,
+        event_seq: col(r, "event_seq")?,
+        at: col(r, "at")?,
+        status_code: col(r, "status_code")?,
+        error: col(r, "error")?,
+        duration_ms: col(r, "duration_ms")?,
+        state: WebhookDeliveryState::parse(col(r, "state")?)
+            .map_err(|_| corrupt("webhook delivery state"))?,
+    })
+}
+
+/// Deletes deliveries selected by `where_clause` (over `webhook_deliveries`) and their
+/// attempts, in `tx`; returns how many deliveries went.
+pub(super) async fn delete_deliveries(
+    tx: &deadpool_postgres::Transaction<'_>,
+    op: &'static str,
+    where_clause: &str,
+    params: &[&(dyn ToSql + Sync)],
+) -> PgResult<u64> {
+    let sql = format!(
+        "WITH gone AS (DELETE FROM webhook_deliveries WHERE {where_clause} RETURNING seq), \
+         a AS (DELETE FROM webhook_attempts WHERE delivery_seq IN (SELECT seq FROM gone)) \
+         SELECT count(*) FROM gone"
+    );
+    let stmt = tx.prepare_cached(&sql).await.map_err(pg(op))?;
+    let row = tx.query_one(&stmt, params).await.map_err(pg(op))?;
+    row.try_get::<_, i64>(0)
+        .map(|n| n as u64)
+        .map_err(|_| corrupt("count"))
+}
+
+impl PgStore {
+    pub(super) async fn insert_webhook_q(&self, w: &WebhookRecord) -> PgResult<()> {
+        let sql = "INSERT INTO webhooks (id, tenant_id, url, events, streams, secret_enc, \
+                   previous_secret_enc, previous_until, created_at, disabled_at, failing_since) \
+                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)";
+        let (events, streams) = (encode_list(&w.events), encode_list(&w.streams));
+        let params: [&(dyn ToSql + Sync); 11] = [
+            &w.id,
+            &w.tenant_id,
+            &w.url,
+            &events,
+            &streams,
+            &w.secret_enc,
+            &w.previous_secret_enc,
+            &w.previous_until,
+            &w.created_at,
+            &w.disabled_at,
+            &w.failing_since,
+        ];
+        self.exec("insert_webhook", Some("webhook"), sql, &params)
+            .await
+            .map(|_| ())
+    }
+
+    pub(super) async fn list_webhooks_q(
+        &self,
+        tenant_id: Option<&str>,
+    ) -> PgResult<Vec<WebhookRecord>> {
+        const OP: &str = "list_webhooks";
+        let client = self.client().await?;
+        let stmt = client
+            .prepare_cached(
+                "SELECT * FROM webhooks WHERE $1::text IS NULL OR tenant_id = $1 ORDER BY created_at, id",
+            )
+            .await
+            .map_err(pg(OP))?;
+        let rows = client.query(&stmt, &[&tenant_id]).await.map_err(pg(OP))?;
+        rows.iter().map(webhook_row).collect()
+    }
+
+    pub(super) async fn update_webhook_q(&self, w: &WebhookRecord) -> PgResult<bool> {
+        let sql = "UPDATE webhooks SET url = $3, events = $4, streams = $5, secret_enc = $6, \
+                   previous_secret_enc = $7, previous_until = $8, disabled_at = $9, failing_since = $10 \
+                   WHERE tenant_id = $1 AND id = $2";
+        let (events, streams) = (encode_list(&w.events), encode_list(&w.streams));
+        let params: [&(dyn ToSql + Sync); 10] = [
+            &w.tenant_id,
+            &w.id,
+            &w.url,
+            &events,
+            &streams,
+            &w.secret_enc,
+            &w.previous_secret_enc,
+            &w.previous_until,
+            &w.disabled_at,
+            &w.failing_since,
+        ];
+        Ok(self.exec("update_webhook", None, sql, &params).await? > 0)
+    }
+
+    pub(super) async fn delete_webhook_tx(&self, tenant_id: &str, id: &str) -> PgResult<bool> {
+        const OP: &str = "delete_webhook";
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(pg(OP))?;
+        let params: [&(dyn ToSql + Sync); 2] = [&tenant_id, &id];
+        delete_deliveries(&tx, OP, "tenant_id = $1 AND webhook_id = $2", &params).await?;
+        let stmt = tx
+            .prepare_cached("DELETE FROM webhooks WHERE tenant_id = $1 AND id = $2")
+            .await
+            .map_err(pg(OP))?;
+        let n = tx.execute(&stmt, &params).await.map_err(pg(OP))?;
+        tx.commit().await.map_err(pg(OP))?;
+        Ok(n > 0)
+    }
+
+    pub(super) async fn replay_webhook_q(
+        &self,
+        tenant_id: &str,
+        id: &str,
+        from: i64,
+        to: i64,
+        now: i64,
+    ) -> PgResult<u64> {
+        let sql = "INSERT INTO webhook_deliveries (webhook_id, tenant_id, event_seq, message_id, rcpt_hash, \
+                     state, next_attempt_at, created_at) \
+                   SELECT w.id, e.tenant_id, e.seq, e.message_id, e.rcpt_hash, 'pending', $5, $5 \
+                   FROM webhooks w JOIN events e ON e.tenant_id = w.tenant_id \
+                   WHERE w.tenant_id = $1 AND w.id = $2 AND e.at >= $3 AND e.at < $4 \
+                     AND (w.events = '' OR strpos(w.events, ',' || e.type || ',') > 0) \
+                     AND (w.streams = '' OR strpos(w.streams, \
+                          ',' || (SELECT m.stream FROM messages m WHERE m.id = e.message_id) || ',') > 0) \
+                   ORDER BY e.seq";
+        let params: [&(dyn ToSql + Sync); 5] = [&tenant_id, &id, &from, &to, &now];
+        self.exec("replay_webhook", None, sql, &params).await
+    }
+
+    pub(super) async fn claim_webhook_deliveries_q(
+        &self,
+        node: &str,
+        now: i64,
+        lease_until: i64,
+        limit: usize,
+    ) -> PgResult<Vec<WebhookDelivery>> {
+        const OP: &str = "claim_webhook_deliveries";
+        let limit = i64::try_from(limit.max(1)).unwrap_or(i64::MAX);
+        let client = self.client().await?;
+        let stmt = client
+            .prepare_cached(
+                "UPDATE webhook_deliveries SET lease_node = $1, lease_until = $2 WHERE seq IN (\
+                   SELECT d.seq FROM webhook_deliveries d \
+                   WHERE d.next_attempt_at <= $3 AND (d.lease_until IS NULL OR d.lease_until < $3) \
+                     AND d.webhook_id IN (SELECT id FROM webhooks WHERE disabled_at IS NULL) \
+                     AND NOT EXISTS (SELECT 1 FROM webhook_deliveries p \
+                       WHERE p.webhook_id = d.webhook_id AND p.message_id = d.message_id \
+                         AND p.next_attempt_at IS NOT NULL AND p.event_seq < d.event_seq) \
+                   ORDER BY d.next_attempt_at LIMIT $4 FOR UPDATE SKIP LOCKED) \
+                 RETURNING seq, webhook_id, tenant_id, event_seq, message_id, attempts",
+            )
+            .await
+            .map_err(pg(OP))?;
+        let rows = client
+            .query(&stmt, &[&node, &lease_until, &now, &limit])
+            .await
+            .map_err(pg(OP))?;
+        let mut deliveries = rows
+            .iter()
+            .map(|r| {
+                Ok(WebhookDelivery {
+                    seq: col(r, "seq")?,
+                    webhook_id: col(r, "webhook_id")?,
+                    tenant_id: col(r, "tenant_id")?,
+                    event_seq: col(r, "event_seq")?,
+                    message_id: col(r, "message_id")?,
+                    attempts: col(r, "attempts")?,
+                })
+            })
+            .collect::<PgResult<Vec<_>>>()?;
+        deliveries.sort_by_key(|d| d.seq);
+        Ok(deliveries)
+    }
+
+    pub(super) async fn finish_webhook_delivery_tx(&self, o: &WebhookOutcome) -> PgResult<bool> {
+        const OP: &str = "finish_webhook_delivery";
+        let a = &o.attempt;
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(pg(OP))?;
+        if o.record {
+            let stmt = tx
+                .prepare_cached(
+                    "INSERT INTO webhook_attempts (delivery_seq, webhook_id, tenant_id, event_seq, at, \
+                     status_code, error, duration_ms, state) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                )
+                .await
+                .map_err(pg(OP))?;
+            tx.execute(
+                &stmt,
+                &[
+                    &a.delivery_seq,
+                    &a.webhook_id,
+                    &a.tenant_id,
+                    &a.event_seq,
+                    &a.at,
+                    &a.status_code,
+                    &a.error,
+                    &a.duration_ms,
+                    &a.state.as_str(),
+                ],
+            )
+            .await
+            .map_err(pg(OP))?;
+        }
+        let stmt = tx
+            .prepare_cached(
+                "UPDATE webhook_deliveries SET state = $2, attempts = attempts + $3, next_attempt_at = $4, \
+                 lease_node = NULL, lease_until = NULL WHERE seq = $1",
+            )
+            .await
+            .map_err(pg(OP))?;
+        tx.execute(
+            &stmt,
+            &[
+                &a.delivery_seq,
+                &a.state.as_str(),
+                &i64::from(o.record),
+                &o.next_attempt_at,
+            ],
+        )
+        .await
+        .map_err(pg(OP))?;
+        let mut disabled = false;
+        if o.record {
+            if a.state == WebhookDeliveryState::Delivered {
+                let stmt = tx
+                    .prepare_cached("UPDATE webhooks SET failing_since = NULL WHERE id = $1")
+                    .await
+                    .map_err(pg(OP))?;
+                tx.execute(&stmt, &[&a.webhook_id]).await.map_err(pg(OP))?;
+            } else {
+                let stmt = tx
+                    .prepare_cached(
+                        "UPDATE webhooks SET failing_since = COALESCE(failing_since, $2), \
+                         disabled_at = CASE WHEN disabled_at IS NULL AND failing_since < $3 \
+                           THEN $2 ELSE disabled_at END \
+                         WHERE id = $1 RETURNING disabled_at IS NOT DISTINCT FROM $2 AS now_disabled",
+                    )
+                    .await
+                    .map_err(pg(OP))?;
+                let row = tx
+                    .query_opt(&stmt, &[&a.webhook_id, &a.at, &o.disable_failing_before])
+                    .await
+                    .map_err(pg(OP))?;
+                disabled = row.is_some_and(|r| r.try_get::<_, bool>(0).unwrap_or(false));
+            }
+        }
+        tx.commit().await.map_err(pg(OP))?;
+        Ok(disabled)
+    }
+
+    pub(super) async fn list_webhook_attempts_q(
+        &self,
+        tenant_id: &str,
+        webhook_id: &str,
+        before_seq: Option<i64>,
+        limit: usize,
+    ) -> PgResult<Vec<WebhookAttemptRecord>> {
+        const OP: &str = "list_webhook_attempts";
+        let limit = i64::try_from(limit.max(1)).unwrap_or(i64::MAX);
+        let client = self.client().await?;
+        let stmt = client
+            .prepare_cached(
+                "SELECT * FROM webhook_attempts WHERE tenant_id = $1 AND webhook_id = $2 \
+                 AND ($3::int8 IS NULL OR seq < $3) ORDER BY seq DESC LIMIT $4",
+            )
+            .await
+            .map_err(pg(OP))?;
+        let rows = client
+            .query(&stmt, &[&tenant_id, &webhook_id, &before_seq, &limit])
+            .await
+            .map_err(pg(OP))?;
+        rows.iter().map(attempt_row).collect()
+    }
+}
