@@ -5,7 +5,6 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use postwerk_core::config::parse_duration;
 use postwerk_core::model::{Scope, parse_scopes};
 use postwerk_mta::apikeys::{self, KeyChangeError};
 use postwerk_mta::context::now_ms;
@@ -49,12 +48,6 @@ fn key_json(k: &ApiKeyRecord) -> Value {
         "revoked_at": k.revoked_at.and_then(view::time),
         "last_used_at": k.last_used_at.and_then(view::time),
     })
-}
-
-fn millis(text: &str, field: &str) -> Result<i64, ApiError> {
-    parse_duration(text)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .ok_or_else(|| ApiError::invalid("invalid_duration", field, "use e.g. 90s, 24h, 30d"))
 }
 
 fn change_error(e: KeyChangeError) -> ApiError {
@@ -105,7 +98,7 @@ pub async fn create(
     let expires_at = req
         .expires_in
         .as_deref()
-        .map(|e| millis(e, "expires_in").map(|ms| now_ms().saturating_add(ms)))
+        .map(|e| view::duration_ms(e, "expires_in").map(|ms| now_ms().saturating_add(ms)))
         .transpose()?;
     let (record, token) = apikeys::create_key(
         &state.services,
@@ -133,7 +126,7 @@ pub async fn rotate(
     ApiJson(req): ApiJson<Rotate>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     caller.require(Scope::Admin)?;
-    let grace = millis(req.grace.as_deref().unwrap_or("24h"), "grace")?;
+    let grace = view::duration_ms(req.grace.as_deref().unwrap_or("24h"), "grace")?;
     caller.audit(&state, "key.rotate", id.to_string()).await?;
     let (record, token) = apikeys::rotate(&state.services, &caller.tenant_id, &id, grace)
         .await

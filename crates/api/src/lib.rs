@@ -17,6 +17,7 @@
 //! - [`requests`]: the register of data-subject requests.
 //! - [`record`]: the record of processing activities (Art. 30).
 //! - [`incidents`]: the breach register (Art. 33/34).
+//! - [`webhooks`]: `/v1/webhooks`: signed event posts, secret rotation, attempts, replay.
 
 pub mod auth;
 pub mod compose;
@@ -32,6 +33,7 @@ pub mod record;
 pub mod requests;
 pub mod suppressions;
 mod view;
+pub mod webhooks;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -126,6 +128,19 @@ pub fn router(state: AppState) -> Router {
             get(incidents::list).post(incidents::create),
         )
         .route("/v1/privacy/incidents/{id}/{step}", post(incidents::step))
+        .route("/v1/webhooks", get(webhooks::list).post(webhooks::create))
+        .route(
+            "/v1/webhooks/{id}",
+            get(webhooks::show)
+                .patch(webhooks::update)
+                .delete(webhooks::remove),
+        )
+        .route(
+            "/v1/webhooks/{id}/rotate-secret",
+            post(webhooks::rotate_secret),
+        )
+        .route("/v1/webhooks/{id}/replay", post(webhooks::replay))
+        .route("/v1/webhooks/{id}/attempts", get(webhooks::attempts))
         .fallback(|| async { error::ApiError::not_found("endpoint") })
         .method_not_allowed_fallback(|| async {
             error::ApiError::new(

@@ -1,33 +1,9 @@
-//! Opening sealed rows into API JSON. A value that fails to open (it cannot, short
-//! of tampering) is shown as null rather than failing the whole response.
+//! API views: sealed rows opened into JSON (shared with webhooks, see
+//! [`postwerk_mta::view`]), request times and pagination.
 
-use postwerk_mta::accept::MessageMeta;
-use postwerk_store::model::EventRecord;
-use postwerk_store::vault::TenantKeys;
-use serde_json::{Value, json};
+pub use postwerk_mta::view::{address, event, meta, time};
 
 use crate::error::ApiError;
-
-/// RFC 3339 time from Unix milliseconds.
-pub fn time(ms: i64) -> Option<String> {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
-}
-
-/// A recipient's address.
-pub fn address(recipient_id: &str, sealed: &[u8], keys: &TenantKeys) -> Option<String> {
-    keys.open(&format!("rcpt:{recipient_id}"), sealed)
-        .ok()
-        .and_then(|b| String::from_utf8(b).ok())
-}
-
-/// A message's summary.
-pub fn meta(message_id: &str, sealed: &[u8], keys: &TenantKeys) -> MessageMeta {
-    keys.open(&format!("meta:{message_id}"), sealed)
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok())
-        .unwrap_or_default()
-}
 
 /// An RFC 3339 time from a request field as Unix milliseconds, or `422 invalid_time`.
 pub fn rfc3339(text: &str, field: &str) -> Result<i64, ApiError> {
@@ -36,26 +12,12 @@ pub fn rfc3339(text: &str, field: &str) -> Result<i64, ApiError> {
         .map_err(|_| ApiError::invalid("invalid_time", field, "use RFC 3339"))
 }
 
-/// One event with its opened details flattened in.
-pub fn event(e: &EventRecord, keys: &TenantKeys) -> Value {
-    let mut v = json!({
-        "id": e.seq.to_string(),
-        "type": e.event_type,
-        "at": time(e.at),
-        "message_id": e.message_id,
-        "recipient_id": e.recipient_id,
-    });
-    let detail = e
-        .detail_enc
-        .as_ref()
-        .and_then(|d| keys.open(&format!("event:{}", e.recipient_id), d).ok())
-        .and_then(|b| serde_json::from_slice::<Value>(&b).ok());
-    if let (Some(Value::Object(d)), Some(obj)) = (detail, v.as_object_mut()) {
-        for (k, val) in d {
-            obj.entry(k).or_insert(val);
-        }
-    }
-    v
+/// A duration from a request field (`90s`, `24h`, `30d`) in milliseconds, or `422
+/// invalid_duration`.
+pub fn duration_ms(text: &str, field: &str) -> Result<i64, ApiError> {
+    postwerk_core::config::parse_duration(text)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .ok_or_else(|| ApiError::invalid("invalid_duration", field, "use e.g. 90s, 24h, 30d"))
 }
 
 /// Parses the `cursor` and `limit` of a paginated list (limit 1–1000, default 100).

@@ -12,6 +12,8 @@
 //! - [`queue`], [`job`], [`outcome`]: ready queue, work items, attempt results.
 //! - [`rawmsg`]: raw RFC 5322 helpers (header lookup, CRLF, Message-ID/Date).
 //! - [`dkim`], [`smtp`], [`resolve`]: DKIM signing, SMTP client, next hops.
+//! - [`view`]: sealed rows opened into JSON (API responses, webhook payloads).
+//! - [`webhooks`]: endpoints, Standard Webhooks signing, the delivery loop.
 
 pub mod accept;
 pub mod apikeys;
@@ -38,3 +40,5 @@ pub mod suppressions;
 #[doc(hidden)]
 pub mod testdns;
 pub mod verp;
+pub mod view;
+pub mod webhooks;

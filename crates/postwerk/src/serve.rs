@@ -38,6 +38,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         "postwerk listening"
     );
     let purge = tokio::spawn(postwerk_mta::retention::run(services.clone()));
+    let webhooks = tokio::spawn(postwerk_mta::webhooks::dispatch::run(services.clone()));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let smtp = start_smtp(&services, &engine, &stop_rx).await?;
     let state = AppState::new(services.clone(), engine.clone());
@@ -50,6 +51,8 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     result.context("HTTP server failed")?;
     tracing::info!("shutting down: finishing deliveries in flight");
     engine.shutdown(SHUTDOWN_GRACE).await;
+    // An interrupted post is retried when its lease expires (at-least-once).
+    webhooks.abort();
     tracing::info!("stopped");
     Ok(())
 }

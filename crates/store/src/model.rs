@@ -552,7 +552,8 @@ pub struct Retention {
     pub events_before: i64,
     /// Idempotency-Key records.
     pub idempotency_before: i64,
-    /// Webhook deliveries (final ones) and their attempts.
+    /// Webhook deliveries (whatever their state: retries end long before) and
+    /// their attempts.
     pub webhook_logs_before: i64,
     /// At most this many rows of each kind per call (the purge job calls again
     /// until nothing is left), so a purge never holds the writer for long.
@@ -570,7 +571,7 @@ pub struct Purged {
     pub messages: u64,
     /// Idempotency records deleted.
     pub idempotency: u64,
-    /// Final webhook deliveries deleted (with their attempts).
+    /// Webhook deliveries deleted (with their attempts).
     pub webhook_deliveries: u64,
 }
 

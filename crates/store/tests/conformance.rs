@@ -1549,6 +1549,27 @@ mod scenarios {
                 .is_empty()
         );
 
+        // Events keep queueing for a disabled endpoint, to be posted once it resumes.
+        s.accept(batch(vec![message("ten_a", "msg_2", 1_000, &["r3"])]))
+            .await
+            .expect("accept");
+        s.record_deliveries(vec![update(
+            "ten_a",
+            "msg_2",
+            "r3",
+            RecipientStatus::Delivered,
+            None,
+            45_000,
+        )])
+        .await
+        .expect("outcome");
+        assert!(
+            s.claim_webhook_deliveries("n", 50_000, 60_000, 10)
+                .await
+                .expect("claim")
+                .is_empty()
+        );
+
         let attempts = s
             .list_webhook_attempts("ten_a", "wh_1", None, 10)
             .await
@@ -1598,11 +1619,29 @@ mod scenarios {
             .claim_webhook_deliveries("n", 60_000, 70_000, 10)
             .await
             .expect("claim");
-        assert_eq!(left.len(), 1, "the replayed r1 delivery");
+        assert_eq!(
+            left.len(),
+            2,
+            "the replayed r1 delivery and the one that waited"
+        );
         assert!(
             !s.delete_webhook("ten_b", "wh_1")
                 .await
                 .expect("foreign delete")
+        );
+        let purged = s
+            .purge(Retention {
+                content_before: 0,
+                events_before: 0,
+                idempotency_before: 0,
+                webhook_logs_before: 2_050,
+                limit: 100,
+            })
+            .await
+            .expect("purge");
+        assert_eq!(
+            purged.webhook_deliveries, 1,
+            "only r1's first delivery is that old"
         );
         assert!(s.delete_webhook("ten_a", "wh_1").await.expect("delete"));
         assert!(

@@ -443,8 +443,7 @@ impl PgStore {
         let webhook_deliveries = super::webhooks::delete_deliveries(
             &tx,
             OP,
-            "seq IN (SELECT seq FROM webhook_deliveries WHERE created_at < $1 \
-             AND next_attempt_at IS NULL LIMIT $2)",
+            "seq IN (SELECT seq FROM webhook_deliveries WHERE created_at < $1 LIMIT $2)",
             &[&r.webhook_logs_before, &limit],
         )
         .await?;

@@ -232,7 +232,7 @@ BEGIN
     INSERT INTO webhook_deliveries (webhook_id, tenant_id, event_seq, message_id, rcpt_hash, state,
         next_attempt_at, created_at)
     SELECT w.id, NEW.tenant_id, NEW.seq, NEW.message_id, NEW.rcpt_hash, 'pending', NEW.at, NEW.at
-    FROM webhooks w WHERE w.tenant_id = NEW.tenant_id AND w.disabled_at IS NULL
+    FROM webhooks w WHERE w.tenant_id = NEW.tenant_id
         AND (w.events = '' OR strpos(w.events, ',' || NEW.type || ',') > 0)
         AND (w.streams = '' OR strpos(w.streams,
             ',' || (SELECT m.stream FROM messages m WHERE m.id = NEW.message_id) || ',') > 0);

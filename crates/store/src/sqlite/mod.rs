@@ -1103,8 +1103,7 @@ impl Store for SqliteStore {
                 )?;
                 let webhook_deliveries = webhooks::delete_deliveries(
                     c,
-                    "seq IN (SELECT seq FROM webhook_deliveries WHERE created_at < ?1 \
-                     AND next_attempt_at IS NULL LIMIT ?2)",
+                    "seq IN (SELECT seq FROM webhook_deliveries WHERE created_at < ?1 LIMIT ?2)",
                     params![r.webhook_logs_before, limit],
                 )?;
                 Ok(Purged { contents, events, messages, idempotency, webhook_deliveries })

@@ -72,7 +72,7 @@ CREATE TABLE IF NOT EXISTS incidents (
 CREATE INDEX IF NOT EXISTS incidents_tenant ON incidents (tenant_id, seq);
 CREATE INDEX IF NOT EXISTS events_at ON events (at);
 -- Version 4: webhooks. A trigger queues a delivery for every new event that an
--- enabled endpoint of its tenant subscribes to, in the event's own transaction (an
+-- endpoint of its tenant subscribes to (a disabled endpoint's deliveries wait), in the event's own transaction (an
 -- outbox: nothing is missed, nothing is posted before it is committed). `events` and
 -- `streams` are ',a,b,' lists, '' meaning all. A delivery is pending while
 -- next_attempt_at is set.
@@ -102,7 +102,7 @@ CREATE TRIGGER IF NOT EXISTS events_to_webhooks AFTER INSERT ON events BEGIN
     INSERT INTO webhook_deliveries (webhook_id, tenant_id, event_seq, message_id, rcpt_hash, state,
         next_attempt_at, created_at)
     SELECT w.id, NEW.tenant_id, NEW.seq, NEW.message_id, NEW.rcpt_hash, 'pending', NEW.at, NEW.at
-    FROM webhooks w WHERE w.tenant_id = NEW.tenant_id AND w.disabled_at IS NULL
+    FROM webhooks w WHERE w.tenant_id = NEW.tenant_id
         AND (w.events = '' OR instr(w.events, ',' || NEW.type || ',') > 0)
         AND (w.streams = '' OR instr(w.streams,
             ',' || (SELECT m.stream FROM messages m WHERE m.id = NEW.message_id) || ',') > 0);
