@@ -80,6 +80,7 @@ pub fn router(state: AppState) -> Router {
         .route("/", get(health))
         .route("/v1/health", get(health))
         .route("/v1/openapi.json", get(openapi))
+        .route("/metrics", get(metrics))
         .route("/v1/messages", post(messages::send))
         .route("/v1/messages/batch", post(messages::send_batch))
         .route("/v1/messages/raw", post(messages::send_raw))
@@ -175,6 +176,47 @@ async fn health(
         "store": state.services.store.backend_name(),
         "queue_ready": state.engine.ready_len(),
     }))
+}
+
+/// `GET /metrics`: Prometheus text (no authentication: it holds no personal data
+/// and no tenant names, only per-stream and per-result figures).
+async fn metrics(
+    axum::extract::State(state): axum::extract::State<AppState>,
+) -> Result<impl axum::response::IntoResponse, error::ApiError> {
+    use postwerk_store::Store;
+    let backlog = state
+        .services
+        .store
+        .backlog()
+        .await
+        .map_err(|e| error::ApiError::unavailable(&e))?;
+    let now = postwerk_mta::context::now_ms();
+    let gauges = postwerk_core::metrics::Gauges {
+        queue_depth: backlog
+            .streams
+            .iter()
+            .map(|s| (s.stream.clone(), s.recipients))
+            .collect(),
+        queue_oldest_seconds: backlog
+            .streams
+            .iter()
+            .map(|s| {
+                (
+                    s.stream.clone(),
+                    (now - s.oldest_created_at).max(0) as f64 / 1000.0,
+                )
+            })
+            .collect(),
+        ready: state.engine.ready_len() as u64,
+        webhook_backlog: backlog.webhook_deliveries,
+    };
+    Ok((
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        postwerk_core::metrics::render(&gauges),
+    ))
 }
 
 async fn openapi() -> impl axum::response::IntoResponse {

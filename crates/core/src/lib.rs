@@ -8,10 +8,12 @@
 //! - [`address`]: address and mailbox parsing and normalisation.
 //! - [`model`]: scopes, recipient states, event kinds, streams.
 //! - [`config`]: the `postwerk.toml` model, defaults, env overrides and validation.
+//! - [`metrics`]: process-wide counters and histograms, Prometheus text.
 //! - [`mime`]: rendering an API message into RFC 5322 / MIME bytes.
 
 pub mod address;
 pub mod config;
 pub mod id;
+pub mod metrics;
 pub mod mime;
 pub mod model;

@@ -213,10 +213,15 @@ pub async fn accept(
         }
         Err(e) => return Err(ServiceError::from(e).into()),
     }
+    for s in &submissions {
+        let queued = s.recipients.len().saturating_sub(s.held.len());
+        postwerk_core::metrics::ACCEPTED.add(&[&s.stream], queued as u64);
+    }
+    let accepted_at = std::time::Instant::now();
     if lease.is_some() {
         let mut jobs = Vec::new();
         for (s, hashes) in submissions.into_iter().zip(hashes) {
-            let content = Content::new(s.content, s.from_domain, &s.stream);
+            let content = Content::new(s.content, s.from_domain, &s.stream, Some(accepted_at));
             for ((id, address), rcpt_hash) in s.recipients.into_iter().zip(hashes) {
                 if s.held.contains_key(&id) {
                     continue;

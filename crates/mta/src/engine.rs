@@ -573,7 +573,7 @@ impl Engine {
         let message = keys
             .open(&format!("msg:{message_id}"), row.content_enc.as_ref()?)
             .ok()?;
-        Some(Content::new(message, row.from_domain, &row.stream))
+        Some(Content::new(message, row.from_domain, &row.stream, None))
     }
 
     async fn renew_loop(self: Arc<Self>) {

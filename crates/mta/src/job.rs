@@ -10,20 +10,33 @@ pub struct Content {
     pub message: Vec<u8>,
     /// Domain of the From address (selects the DKIM keys).
     pub from_domain: String,
+    /// The message's stream.
+    pub stream: String,
     /// Queue lane of the message's stream: 0 (`transactional`) is always served
     /// before 1 (`broadcast` and other bulk streams).
     pub lane: usize,
+    /// When this process accepted the message (`None` for mail loaded from the store
+    /// after a restart or a poll): the start of the delivery latency metric.
+    pub accepted_at: Option<std::time::Instant>,
     /// The DKIM-signed form, made once on first use and shared by all recipients.
     pub signed: OnceLock<Arc<Vec<u8>>>,
 }
 
 impl Content {
-    /// Wraps a rendered message of `stream`.
-    pub fn new(message: Vec<u8>, from_domain: String, stream: &str) -> Arc<Content> {
+    /// Wraps a rendered message of `stream`, accepted at `accepted_at` if by this
+    /// process.
+    pub fn new(
+        message: Vec<u8>,
+        from_domain: String,
+        stream: &str,
+        accepted_at: Option<std::time::Instant>,
+    ) -> Arc<Content> {
         Arc::new(Content {
             message,
             from_domain,
+            stream: stream.to_string(),
             lane: lane_of(stream),
+            accepted_at,
             signed: OnceLock::new(),
         })
     }

@@ -174,6 +174,7 @@ pub fn update_for(
             }
         }
     };
+    count(job, event, &detail);
     let detail_json = serde_json::to_vec(&detail).unwrap_or_default();
     DeliveryUpdate {
         recipient_id: job.recipient_id.clone(),
@@ -185,6 +186,18 @@ pub fn update_for(
         event,
         at: now,
         detail_enc: keys.seal(&format!("event:{}", job.recipient_id), &detail_json),
+    }
+}
+
+/// Adds an attempt's outcome to the delivery metrics.
+fn count(job: &Job, event: EventType, detail: &AttemptDetail) {
+    use postwerk_core::metrics::{DELIVERIES, DELIVERY_LATENCY};
+    let reason = detail.reason.map(|r| r.as_str()).unwrap_or("");
+    DELIVERIES.add(&[&job.content.stream, event.as_str(), reason], 1);
+    if event == EventType::Delivered
+        && let Some(t) = job.content.accepted_at
+    {
+        DELIVERY_LATENCY.observe(&[&job.content.stream], t.elapsed().as_secs_f64());
     }
 }
 

@@ -135,7 +135,7 @@ mod tests {
             address: Address::parse(&format!("u{n}@{domain}")).unwrap(),
             attempts: 0,
             expires_at: 0,
-            content: Content::new(Vec::new(), "example.com".into(), "broadcast"),
+            content: Content::new(Vec::new(), "example.com".into(), "broadcast", None),
         }
     }
 
@@ -162,7 +162,7 @@ mod tests {
         let q = ReadyQueue::new(1);
         q.push((1..=3).map(|n| job(n, "a.test")).collect());
         let mut urgent = job(9, "a.test");
-        urgent.content = Content::new(Vec::new(), "example.com".into(), "transactional");
+        urgent.content = Content::new(Vec::new(), "example.com".into(), "transactional", None);
         q.push(vec![urgent]);
         let order: Vec<String> = std::iter::from_fn(|| q.pop("a.test"))
             .map(|j| j.recipient_id)

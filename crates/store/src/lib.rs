@@ -41,6 +41,14 @@ pub enum StoreError {
 /// How long an Idempotency-Key is remembered (24 hours).
 pub const IDEMPOTENCY_TTL_MS: i64 = 24 * 3600 * 1000;
 
+/// The delivery queue by stream (both backends).
+const BACKLOG_SQL: &str = "SELECT m.stream AS stream, count(*) AS recipients, min(m.created_at) AS oldest \
+     FROM recipients r JOIN messages m ON m.id = r.message_id \
+     WHERE r.next_attempt_at IS NOT NULL GROUP BY m.stream ORDER BY m.stream";
+/// Webhook deliveries still pending (both backends).
+const WEBHOOK_BACKLOG_SQL: &str =
+    "SELECT count(*) FROM webhook_deliveries WHERE next_attempt_at IS NOT NULL";
+
 /// Result alias for store operations.
 pub type StoreResult<T> = Result<T, StoreError>;
 
@@ -263,6 +271,9 @@ pub trait Store: Send + Sync {
         after_seq: Option<i64>,
         limit: usize,
     ) -> impl Future<Output = StoreResult<Vec<AuditRecord>>> + Send;
+
+    /// What is waiting to be delivered or posted (for metrics and queue views).
+    fn backlog(&self) -> impl Future<Output = StoreResult<Backlog>> + Send;
 
     /// Registers a webhook endpoint.
     fn insert_webhook(&self, w: WebhookRecord) -> impl Future<Output = StoreResult<()>> + Send;
@@ -576,6 +587,9 @@ impl Store for AnyStore {
         limit: usize,
     ) -> StoreResult<Vec<AuditRecord>> {
         dispatch!(self.list_audit(tenant_id, after_seq, limit))
+    }
+    async fn backlog(&self) -> StoreResult<Backlog> {
+        dispatch!(self.backlog())
     }
     async fn insert_webhook(&self, w: WebhookRecord) -> StoreResult<()> {
         dispatch!(self.insert_webhook(w))

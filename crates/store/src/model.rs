@@ -773,6 +773,26 @@ pub struct WebhookOutcome {
     pub disable_failing_before: i64,
 }
 
+/// What is waiting: the delivery queue by stream and the webhook backlog.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Backlog {
+    /// Per stream: recipients queued or deferred, and the oldest one's message time.
+    pub streams: Vec<StreamBacklog>,
+    /// Webhook deliveries not yet posted successfully.
+    pub webhook_deliveries: u64,
+}
+
+/// One stream's share of the delivery queue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamBacklog {
+    /// The stream.
+    pub stream: String,
+    /// Recipients queued or deferred.
+    pub recipients: u64,
+    /// Acceptance time of the oldest one's message.
+    pub oldest_created_at: i64,
+}
+
 /// A filter list as stored: `,a,b,` (or `''` for all), so SQL can match `,x,`.
 pub(crate) fn encode_list(items: &[String]) -> String {
     if items.is_empty() {

@@ -175,6 +175,11 @@ async fn finish(
         ),
         (true, false, None) => (WebhookDeliveryState::Failed, None),
     };
+    let result = match state {
+        WebhookDeliveryState::Pending => "retry",
+        other => other.as_str(),
+    };
+    postwerk_core::metrics::WEBHOOK_POSTS.add(&[result], 1);
     let disable_after = services.config.webhooks.disable_after;
     let outcome = WebhookOutcome {
         attempt: WebhookAttemptRecord {

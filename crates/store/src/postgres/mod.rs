@@ -1361,6 +1361,10 @@ impl Store for PgStore {
         retrying(|| self.list_audit_q(tenant_id, after_seq, limit)).await
     }
 
+    async fn backlog(&self) -> StoreResult<Backlog> {
+        retrying(|| self.backlog_q()).await
+    }
+
     async fn insert_webhook(&self, w: WebhookRecord) -> StoreResult<()> {
         let w = &w;
         retrying(|| self.insert_webhook_q(w)).await

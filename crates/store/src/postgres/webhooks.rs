@@ -60,6 +60,42 @@ pub(super) async fn delete_deliveries(
 }
 
 impl PgStore {
+    pub(super) async fn backlog_q(&self) -> PgResult<Backlog> {
+        const OP: &str = "backlog";
+        let client = self.client().await?;
+        let stmt = client
+            .prepare_cached(crate::BACKLOG_SQL)
+            .await
+            .map_err(pg(OP))?;
+        let streams = client
+            .query(&stmt, &[])
+            .await
+            .map_err(pg(OP))?
+            .iter()
+            .map(|r| {
+                Ok(StreamBacklog {
+                    stream: col(r, "stream")?,
+                    recipients: col::<i64>(r, "recipients")? as u64,
+                    oldest_created_at: col(r, "oldest")?,
+                })
+            })
+            .collect::<PgResult<Vec<_>>>()?;
+        let stmt = client
+            .prepare_cached(crate::WEBHOOK_BACKLOG_SQL)
+            .await
+            .map_err(pg(OP))?;
+        let pending: i64 = client
+            .query_one(&stmt, &[])
+            .await
+            .map_err(pg(OP))?
+            .try_get(0)
+            .map_err(|_| corrupt("count"))?;
+        Ok(Backlog {
+            streams,
+            webhook_deliveries: pending as u64,
+        })
+    }
+
     pub(super) async fn insert_webhook_q(&self, w: &WebhookRecord) -> PgResult<()> {
         let sql = "INSERT INTO webhooks (id, tenant_id, url, events, streams, secret_enc, \
                    previous_secret_enc, previous_until, created_at, disabled_at, failing_since) \

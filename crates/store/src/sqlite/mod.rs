@@ -13,7 +13,7 @@ use postwerk_core::model::{
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, params};
 
 use crate::model::*;
-use crate::{IDEMPOTENCY_TTL_MS, Store, StoreError, StoreResult};
+use crate::{BACKLOG_SQL, IDEMPOTENCY_TTL_MS, Store, StoreError, StoreResult, WEBHOOK_BACKLOG_SQL};
 use writer::{Durability, Writer};
 
 const READERS: usize = 4;
@@ -1179,6 +1179,31 @@ impl Store for SqliteStore {
                 .collect()
             })
             .map_err(unavailable)
+        })
+        .await
+    }
+
+    async fn backlog(&self) -> StoreResult<Backlog> {
+        self.read(|c| {
+            let mut st = c.prepare_cached(BACKLOG_SQL).map_err(unavailable)?;
+            let streams = st
+                .query_map([], |r| {
+                    Ok(StreamBacklog {
+                        stream: r.get(0)?,
+                        recipients: r.get::<_, i64>(1)? as u64,
+                        oldest_created_at: r.get(2)?,
+                    })
+                })
+                .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
+                .map_err(unavailable)?;
+            let webhook_deliveries: i64 = c
+                .prepare_cached(WEBHOOK_BACKLOG_SQL)
+                .and_then(|mut st| st.query_row([], |r| r.get(0)))
+                .map_err(unavailable)?;
+            Ok(Backlog {
+                streams,
+                webhook_deliveries: webhook_deliveries as u64,
+            })
         })
         .await
     }

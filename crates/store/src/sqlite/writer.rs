@@ -143,7 +143,12 @@ fn run(conn: Connection, mut rx: mpsc::UnboundedReceiver<Job>) {
         for job in group.drain(..) {
             completions.push((job.run)(&conn));
         }
+        let started = std::time::Instant::now();
         let committed = conn.execute_batch("COMMIT").is_ok();
+        postwerk_core::metrics::STORE_COMMIT.observe(
+            &[if durable { "fsync" } else { "process" }],
+            started.elapsed().as_secs_f64(),
+        );
         if !committed {
             tracing::error!(
                 jobs = completions.len(),
