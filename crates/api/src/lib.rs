@@ -17,6 +17,7 @@
 //! - [`requests`]: the register of data-subject requests.
 //! - [`record`]: the record of processing activities (Art. 30).
 //! - [`incidents`]: the breach register (Art. 33/34).
+//! - [`unsubscribe`]: `/u/{token}`: RFC 8058 one-click unsubscribe (no key).
 //! - [`webhooks`]: `/v1/webhooks`: signed event posts, secret rotation, attempts, replay.
 
 pub mod auth;
@@ -32,6 +33,7 @@ pub mod privacy;
 pub mod record;
 pub mod requests;
 pub mod suppressions;
+pub mod unsubscribe;
 mod view;
 pub mod webhooks;
 
@@ -81,6 +83,10 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/health", get(health))
         .route("/v1/openapi.json", get(openapi))
         .route("/metrics", get(metrics))
+        .route(
+            "/u/{token}",
+            get(unsubscribe::page).post(unsubscribe::one_click),
+        )
         .route("/v1/messages", post(messages::send))
         .route("/v1/messages/batch", post(messages::send_batch))
         .route("/v1/messages/raw", post(messages::send_raw))

@@ -300,6 +300,7 @@ pub async fn erase(
             "messages": erased.messages,
             "events": erased.events,
             "suppressions": erased.suppressions,
+            "webhook_deliveries": erased.webhook_deliveries,
         },
         "suppressed": suppress,
     })))

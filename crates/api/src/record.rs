@@ -77,6 +77,7 @@ fn record(c: &Config) -> Record {
         retention: vec![
             ("message content", format_duration(r.content)),
             ("events and delivery logs", format_duration(r.events)),
+            ("webhook delivery records", format_duration(r.webhook_logs)),
             (
                 "data-subject requests, audit log",
                 "kept as evidence".to_string(),

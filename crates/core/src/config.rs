@@ -15,9 +15,11 @@ use serde::{Deserialize, Deserializer, Serialize};
 
 mod privacy;
 mod smtp;
+mod tracking;
 mod webhooks;
 pub use privacy::{PrivacyConfig, RetentionConfig, SubProcessor};
 pub use smtp::{InboundConfig, SmtpConfig, SubmissionConfig, TrustedNetwork, parse_cidr};
+pub use tracking::TrackingConfig;
 pub use webhooks::WebhooksConfig;
 
 /// Why a configuration was refused. The message names the key (and line, for files).
@@ -59,6 +61,8 @@ pub struct Config {
     pub retention: RetentionConfig,
     /// Event notifications to customers' endpoints.
     pub webhooks: WebhooksConfig,
+    /// Links in outgoing mail (unsubscribe).
+    pub tracking: TrackingConfig,
 }
 
 /// `[http]`: the REST API.
@@ -139,6 +143,18 @@ pub struct DnsConfig {
     pub nameservers: Vec<SocketAddr>,
 }
 
+impl Config {
+    /// The public base URL of link endpoints, without a trailing slash.
+    pub fn links_base_url(&self) -> String {
+        self.tracking
+            .base_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", self.http.listen))
+            .trim_end_matches('/')
+            .to_string()
+    }
+}
+
 impl Default for Config {
     fn default() -> Self {
         Config {
@@ -151,6 +167,7 @@ impl Default for Config {
             privacy: PrivacyConfig::default(),
             retention: RetentionConfig::default(),
             webhooks: WebhooksConfig::default(),
+            tracking: TrackingConfig::default(),
         }
     }
 }
@@ -223,6 +240,17 @@ impl Config {
                 "store.url",
                 "must start with sqlite:// or postgres://",
             ));
+        }
+        if let Some(url) = &self.tracking.base_url
+            && !((url.starts_with("https://") || url.starts_with("http://")) && url.len() > 8)
+        {
+            return Err(invalid(
+                "tracking.base_url",
+                "must be an http:// or https:// URL",
+            ));
+        }
+        if self.webhooks.timeout.is_zero() {
+            return Err(invalid("webhooks.timeout", "must be longer than 0s"));
         }
         if !is_hostname(&self.delivery.ehlo_name) {
             return Err(invalid("delivery.ehlo_name", "must be a host name"));
@@ -399,7 +427,7 @@ fn apply_env(
 /// `smtp.submission.listen`) among the default configuration's scalar and list keys,
 /// plus the optional keys that have no default value.
 fn env_path(table: &toml::Table, rest: &str) -> Option<Vec<String>> {
-    const OPTIONAL: &[&str] = &["url", "bounce_domain", "cert", "key"];
+    const OPTIONAL: &[&str] = &["url", "bounce_domain", "cert", "key", "base_url"];
     for (name, value) in table {
         if let Some(table) = value.as_table() {
             if let Some(inner) = rest.strip_prefix(&format!("{name}_")) {

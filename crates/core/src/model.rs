@@ -138,6 +138,9 @@ string_enum! {
         /// An automatic reply (RFC 3834: vacation, out of office) came back. Not a
         /// bounce: the recipient's status is unchanged.
         Autoreply => "autoreply",
+        /// The recipient unsubscribed (one-click or the confirmation page); the
+        /// address is suppressed for the stream.
+        Unsubscribed => "unsubscribed",
     }
 }
 

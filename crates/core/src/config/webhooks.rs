@@ -21,7 +21,8 @@ pub struct WebhooksConfig {
     #[serde(deserialize_with = "de_duration", serialize_with = "ser_duration")]
     pub timeout: Duration,
     /// An endpoint that has failed every attempt for this long is disabled (an audit
-    /// entry and a warning say so; `POST /v1/webhooks/{id}/enable` resumes it).
+    /// entry and a warning say so; `PATCH /v1/webhooks/{id}` with
+    /// `{"enabled": true}` resumes it).
     /// Default `3d`.
     #[serde(deserialize_with = "de_duration", serialize_with = "ser_duration")]
     pub disable_after: Duration,
