@@ -11,6 +11,7 @@ use postwerk_core::mime::{self, Attachment, MessageParts, MimeError};
 use postwerk_core::model::DEFAULT_STREAMS;
 use postwerk_mta::accept::{MessageMeta, Submission};
 use postwerk_mta::rawmsg::{add_missing_ids, find_header_end, header_value, normalize_crlf};
+use postwerk_mta::tracking::links::{Clicks, Linker};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
@@ -91,6 +92,21 @@ pub struct SendRequest {
     /// Client metadata (string, number or boolean values).
     #[serde(default)]
     pub metadata: Map<String, Value>,
+    /// Open and click tracking for this message (default: the stream's).
+    #[serde(default)]
+    pub track: Option<TrackInput>,
+}
+
+/// `"track": {"opens": true, "clicks": "html"}`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrackInput {
+    /// Add the open pixel to the HTML part.
+    #[serde(default)]
+    pub opens: Option<bool>,
+    /// Which links to track: `html`, `text`, `all` or `none`.
+    #[serde(default)]
+    pub clicks: Option<String>,
 }
 
 /// An attachment in a request.
@@ -142,8 +158,14 @@ pub struct Composed {
     pub response: Value,
 }
 
-/// Validates and renders a structured send. `ehlo_name` is the Message-ID domain.
-pub fn compose(req: &SendRequest, ehlo_name: &str) -> Result<Composed, ApiError> {
+/// Validates and renders a structured send. `ehlo_name` is the Message-ID domain;
+/// with a `linker`, links and the open pixel are added as the stream and the message
+/// ask.
+pub fn compose(
+    req: &SendRequest,
+    ehlo_name: &str,
+    linker: Option<&Linker<'_>>,
+) -> Result<Composed, ApiError> {
     let from = req
         .from
         .parse()
@@ -180,14 +202,15 @@ pub fn compose(req: &SendRequest, ehlo_name: &str) -> Result<Composed, ApiError>
     let id = new_id("msg");
     let message_id = format!("{id}@{ehlo_name}");
     let subject = req.subject.clone().unwrap_or_default();
+    let (text, html) = tracked_bodies(req, &stream, linker)?;
     let parts = MessageParts {
         from: &from,
         to: &to,
         cc: &cc,
         reply_to: reply_to.as_ref(),
         subject: &subject,
-        text: req.text.as_deref(),
-        html: req.html.as_deref(),
+        text: text.as_deref(),
+        html: html.as_deref(),
         headers: &headers,
         attachments: &attachments,
         message_id: &message_id,
@@ -336,6 +359,35 @@ fn unique_recipients<'a>(all: impl Iterator<Item = &'a Address>) -> Result<Vec<A
     Ok(unique)
 }
 
+/// The text and HTML bodies with tracking applied.
+fn tracked_bodies(
+    req: &SendRequest,
+    stream: &str,
+    linker: Option<&Linker<'_>>,
+) -> Result<(Option<String>, Option<String>), ApiError> {
+    let track = req.track.as_ref();
+    let clicks = track
+        .and_then(|t| t.clicks.as_deref())
+        .map(|c| {
+            Clicks::parse(c).ok_or_else(|| {
+                ApiError::invalid(
+                    "invalid_track",
+                    "track.clicks",
+                    "use html, text, all or none",
+                )
+            })
+        })
+        .transpose()?;
+    let Some(linker) = linker else {
+        return Ok((req.text.clone(), req.html.clone()));
+    };
+    let t = linker.track(stream, track.and_then(|t| t.opens), clicks);
+    Ok((
+        req.text.as_deref().map(|x| linker.text(x, t)),
+        req.html.as_deref().map(|h| linker.html(h, t)),
+    ))
+}
+
 fn stream_name(stream: Option<&str>) -> Result<String, ApiError> {
     let s = stream.unwrap_or("transactional");
     if DEFAULT_STREAMS.contains(&s) {
@@ -457,7 +509,7 @@ mod tests {
             "attachments": [{"filename": "a.pdf", "content_type": "application/pdf", "content": "JVBERi0=", "content_id": null}],
             "stream": "transactional", "tags": ["welcome"], "metadata": {"user": "7"}
         }));
-        let c = compose(&r, "mta.example.com").unwrap();
+        let c = compose(&r, "mta.example.com", None).unwrap();
         assert_eq!(c.submission.recipients.len(), 3);
         assert_eq!(c.submission.from_domain, "example.com");
         let text = String::from_utf8_lossy(&c.submission.content);
@@ -496,6 +548,11 @@ mod tests {
                 "stream",
             ),
             (
+                json!({"from": "a@example.com", "to": ["b@example.test"], "text": "t", "track": {"clicks": "some"}}),
+                "invalid_track",
+                "track.clicks",
+            ),
+            (
                 json!({"from": "a@example.com", "to": ["b@example.test"], "text": "t", "headers": {"Bcc": "x@y.z"}}),
                 "invalid_header",
                 "headers.Bcc",
@@ -512,7 +569,7 @@ mod tests {
             ),
         ];
         for (body, code, field) in cases {
-            let err = compose(&req(body.clone()), "h.example")
+            let err = compose(&req(body.clone()), "h.example", None)
                 .err()
                 .unwrap_or_else(|| panic!("{body} accepted"));
             assert_eq!(
@@ -525,6 +582,7 @@ mod tests {
         let err = compose(
             &req(json!({"from": "a@example.com", "to": many, "text": "t"})),
             "h.example",
+            None,
         )
         .err()
         .unwrap();
@@ -537,7 +595,7 @@ mod tests {
             json!({"from": "a@example.com", "to": ["B@example.test"], "cc": ["b@EXAMPLE.test"], "text": "t"}),
         );
         assert_eq!(
-            compose(&r, "h.example")
+            compose(&r, "h.example", None)
                 .unwrap()
                 .submission
                 .recipients

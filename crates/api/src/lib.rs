@@ -17,6 +17,7 @@
 //! - [`requests`]: the register of data-subject requests.
 //! - [`record`]: the record of processing activities (Art. 30).
 //! - [`incidents`]: the breach register (Art. 33/34).
+//! - [`tracking`]: `/t/o/…` open pixel and `/t/c/…` tracked links (no key).
 //! - [`unsubscribe`]: `/u/{token}`: RFC 8058 one-click unsubscribe (no key).
 //! - [`webhooks`]: `/v1/webhooks`: signed event posts, secret rotation, attempts, replay.
 
@@ -33,6 +34,7 @@ pub mod privacy;
 pub mod record;
 pub mod requests;
 pub mod suppressions;
+pub mod tracking;
 pub mod unsubscribe;
 mod view;
 pub mod webhooks;
@@ -56,6 +58,8 @@ pub struct AppState {
     pub engine: Arc<Engine>,
     /// Invalid API keys per client address (brute-force protection).
     pub key_failures: Arc<FailureGuard>,
+    /// Opens and clicks on their way to the store.
+    pub hits: postwerk_mta::tracking::hits::Recorder,
 }
 
 /// Invalid API keys tolerated per client address within [`KEY_FAILURE_WINDOW`]
@@ -68,6 +72,7 @@ impl AppState {
     /// State over running services.
     pub fn new(services: Arc<Services>, engine: Arc<Engine>) -> Self {
         AppState {
+            hits: postwerk_mta::tracking::hits::Recorder::start(services.clone()),
             services,
             engine,
             key_failures: Arc::new(FailureGuard::new(MAX_KEY_FAILURES, KEY_FAILURE_WINDOW)),
@@ -87,6 +92,8 @@ pub fn router(state: AppState) -> Router {
             "/u/{token}",
             get(unsubscribe::page).post(unsubscribe::one_click),
         )
+        .route("/t/o/{token}", get(tracking::open))
+        .route("/t/c/{token}/{tag}/{target}", get(tracking::click))
         .route("/v1/messages", post(messages::send))
         .route("/v1/messages/batch", post(messages::send_batch))
         .route("/v1/messages/raw", post(messages::send_raw))

@@ -21,6 +21,7 @@ use crate::auth::Caller;
 use crate::compose::{self, Composed, RawRequest, SendRequest};
 use crate::error::{ApiError, ApiJson};
 use crate::view;
+use postwerk_mta::tracking::links::Linker;
 
 /// Most messages in one batch request.
 pub const MAX_BATCH: usize = 500;
@@ -32,8 +33,9 @@ pub async fn send(
     headers: HeaderMap,
     ApiJson(req): ApiJson<SendRequest>,
 ) -> Result<Response, ApiError> {
+    let linker = Linker::new(&state.services.config, state.services.keys.master());
     send_one(&state, &caller, &headers, "from", |ehlo| {
-        compose::compose(&req, ehlo)
+        compose::compose(&req, ehlo, Some(&linker))
     })
     .await
 }
@@ -136,7 +138,12 @@ pub async fn send_batch(
 async fn compose_one(state: &AppState, caller: &Caller, raw: Value) -> Result<Composed, ApiError> {
     let req: SendRequest =
         serde_json::from_value(raw).map_err(|e| crate::error::data_error(&e.to_string()))?;
-    let composed = compose::compose(&req, &state.services.config.delivery.ehlo_name)?;
+    let linker = Linker::new(&state.services.config, state.services.keys.master());
+    let composed = compose::compose(
+        &req,
+        &state.services.config.delivery.ehlo_name,
+        Some(&linker),
+    )?;
     check_domain(
         state,
         &caller.tenant_id,

@@ -19,7 +19,7 @@ mod tracking;
 mod webhooks;
 pub use privacy::{PrivacyConfig, RetentionConfig, SubProcessor};
 pub use smtp::{InboundConfig, SmtpConfig, SubmissionConfig, TrustedNetwork, parse_cidr};
-pub use tracking::TrackingConfig;
+pub use tracking::{StoreIp, TrackingConfig};
 pub use webhooks::WebhooksConfig;
 
 /// Why a configuration was refused. The message names the key (and line, for files).

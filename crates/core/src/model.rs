@@ -141,6 +141,11 @@ string_enum! {
         /// The recipient unsubscribed (one-click or the confirmation page); the
         /// address is suppressed for the stream.
         Unsubscribed => "unsubscribed",
+        /// The open pixel was fetched (see the detail's `agent` and `machine`: privacy
+        /// proxies and scanners are flagged).
+        Opened => "opened",
+        /// A tracked link was followed (detail: `url`, `agent`, `machine`).
+        Clicked => "clicked",
     }
 }
 

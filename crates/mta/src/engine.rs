@@ -29,6 +29,7 @@ use crate::queue::ReadyQueue;
 use crate::resolve::MxResolver;
 use crate::smtp::{ClientConfig, SmtpClient, TlsMode};
 use crate::suppressions;
+use crate::tracking;
 use crate::unsubscribe;
 use crate::verp;
 
@@ -429,14 +430,15 @@ impl Engine {
     }
 
     /// The DKIM-signed message for `job`: signed once per message and shared by its
-    /// recipients, or, for streams with one-click unsubscribe, signed per recipient
-    /// with that recipient's `List-Unsubscribe` in front.
+    /// recipients, or signed per recipient when it is personal: with the recipient's
+    /// `List-Unsubscribe` in front (streams with one-click unsubscribe) and their token
+    /// in the tracking links.
     async fn signed(&self, job: &Job) -> Result<Arc<Vec<u8>>, String> {
         if let Some(s) = job.content.signed.get() {
             return Ok(s.clone());
         }
         let config = &self.services.config;
-        let personal = unsubscribe::applies(config, &job.content.stream, &job.content.message);
+        let unsub = unsubscribe::applies(config, &job.content.stream, &job.content.message);
         let signers = self
             .signers(&job.tenant_id, &job.content.from_domain)
             .await?;
@@ -453,16 +455,24 @@ impl Engine {
         // RSA signing is the costliest step of a delivery (≈0.85 ms of CPU): run it on
         // the blocking pool so the async workers keep serving sockets meanwhile.
         let content = job.content.clone();
-        if personal {
-            let keys = self
-                .services
-                .tenant_keys(&job.tenant_id)
-                .await
-                .map_err(|e| e.to_string())?;
-            let headers = unsubscribe::headers(config, &keys, &job.recipient_id);
+        if unsub || content.tracked {
+            let mut message = Vec::with_capacity(content.message.len() + 256);
+            if unsub {
+                let keys = self
+                    .services
+                    .tenant_keys(&job.tenant_id)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                message.extend_from_slice(
+                    unsubscribe::headers(config, &keys, &job.recipient_id).as_bytes(),
+                );
+            }
+            let token = tracking::token(self.services.keys.master(), &job.recipient_id);
             return tokio::task::spawn_blocking(move || {
-                let mut message = headers.into_bytes();
-                message.extend_from_slice(&content.message);
+                match tracking::personalise(&content.message, &token) {
+                    Some(personal) => message.extend_from_slice(&personal),
+                    None => message.extend_from_slice(&content.message),
+                }
                 dkim::sign_message(&signers, &message, now)
                     .map(Arc::new)
                     .map_err(|e| e.to_string())

@@ -167,7 +167,7 @@ async fn apply(
     let json = serde_json::to_vec(&detail).expect("detail serialises");
     services
         .store
-        .record_report(ReportUpdate {
+        .record_reports(vec![ReportUpdate {
             recipient_id: r.id.clone(),
             message_id: r.message_id.clone(),
             tenant_id: r.tenant_id.clone(),
@@ -176,7 +176,7 @@ async fn apply(
             status_if_delivered: (event == EventType::Bounced).then_some(RecipientStatus::Bounced),
             at: now_ms(),
             detail_enc: target.keys.seal(&format!("event:{}", r.id), &json),
-        })
+        }])
         .await?;
     tracing::info!(recipient_id = %r.id, message_id = %r.message_id, event = event.as_str(), "report recorded");
     let suppression = match finding.kind {

@@ -18,6 +18,8 @@ pub struct Content {
     /// When this process accepted the message (`None` for mail loaded from the store
     /// after a restart or a poll): the start of the delivery latency metric.
     pub accepted_at: Option<std::time::Instant>,
+    /// The body holds tracking links to personalise per recipient.
+    pub tracked: bool,
     /// The DKIM-signed form, made once on first use and shared by all recipients.
     pub signed: OnceLock<Arc<Vec<u8>>>,
 }
@@ -32,11 +34,12 @@ impl Content {
         accepted_at: Option<std::time::Instant>,
     ) -> Arc<Content> {
         Arc::new(Content {
-            message,
             from_domain,
             stream: stream.to_string(),
             lane: lane_of(stream),
             accepted_at,
+            tracked: crate::tracking::is_tracked(&message),
+            message,
             signed: OnceLock::new(),
         })
     }

@@ -12,6 +12,7 @@
 //! - [`queue`], [`job`], [`outcome`]: ready queue, work items, attempt results.
 //! - [`rawmsg`]: raw RFC 5322 helpers (header lookup, CRLF, Message-ID/Date).
 //! - [`dkim`], [`smtp`], [`resolve`]: DKIM signing, SMTP client, next hops.
+//! - [`tracking`]: open pixel, tracked links, batched recording of hits.
 //! - [`unsubscribe`]: RFC 8058 one-click unsubscribe links and their handling.
 //! - [`view`]: sealed rows opened into JSON (API responses, webhook payloads).
 //! - [`webhooks`]: endpoints, Standard Webhooks signing, the delivery loop.
@@ -40,6 +41,7 @@ pub mod smtp;
 pub mod suppressions;
 #[doc(hidden)]
 pub mod testdns;
+pub mod tracking;
 pub mod unsubscribe;
 pub mod verp;
 pub mod view;

@@ -86,7 +86,7 @@ pub async fn unsubscribe(
         return Ok(None);
     };
     let keys = services.tenant_keys(&r.tenant_id).await?;
-    if !constant_time_eq(
+    if !crate::tracking::constant_time_eq(
         keys.link_tag(PURPOSE, recipient_id).as_bytes(),
         tag.as_bytes(),
     ) {
@@ -117,7 +117,7 @@ pub async fn unsubscribe(
         let detail = serde_json::json!({"source": source, "stream": r.stream});
         services
             .store
-            .record_report(ReportUpdate {
+            .record_reports(vec![ReportUpdate {
                 recipient_id: r.id.clone(),
                 message_id: r.message_id.clone(),
                 tenant_id: r.tenant_id.clone(),
@@ -126,7 +126,7 @@ pub async fn unsubscribe(
                 status_if_delivered: None,
                 at: now_ms(),
                 detail_enc: keys.seal(&format!("event:{}", r.id), detail.to_string().as_bytes()),
-            })
+            }])
             .await?;
         tracing::info!(recipient_id = %r.id, stream = %r.stream, "unsubscribed");
     }
@@ -134,10 +134,6 @@ pub async fn unsubscribe(
         stream: r.stream,
         new,
     }))
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 #[cfg(test)]
@@ -152,12 +148,5 @@ mod tests {
         assert!(applies(&config, "broadcast", plain));
         assert!(!applies(&config, "transactional", plain));
         assert!(!applies(&config, "broadcast", own));
-    }
-
-    #[test]
-    fn compares_tags_exactly() {
-        assert!(constant_time_eq(b"abcd", b"abcd"));
-        assert!(!constant_time_eq(b"abcd", b"abce"));
-        assert!(!constant_time_eq(b"abcd", b"abc"));
     }
 }

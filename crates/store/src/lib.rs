@@ -166,9 +166,13 @@ pub trait Store: Send + Sync {
         &self,
         recipient_id: &str,
     ) -> impl Future<Output = StoreResult<Option<RecipientRef>>> + Send;
-    /// Appends a report's event and, if the recipient is `delivered` and the update
-    /// says so, changes its status, atomically. Leases and attempts are untouched.
-    fn record_report(&self, update: ReportUpdate) -> impl Future<Output = StoreResult<()>> + Send;
+    /// Appends each report's event and, if the recipient is `delivered` and the
+    /// update says so, changes its status; all in one transaction (reports, opens and
+    /// clicks are written in batches). Leases and attempts are untouched.
+    fn record_reports(
+        &self,
+        updates: Vec<ReportUpdate>,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
 
     /// Creates or replaces a contact (same tenant and hash); `true` if it was new.
     /// An existing contact keeps its data key and `created_at`.
@@ -490,8 +494,8 @@ impl Store for AnyStore {
     async fn find_recipient(&self, recipient_id: &str) -> StoreResult<Option<RecipientRef>> {
         dispatch!(self.find_recipient(recipient_id))
     }
-    async fn record_report(&self, update: ReportUpdate) -> StoreResult<()> {
-        dispatch!(self.record_report(update))
+    async fn record_reports(&self, updates: Vec<ReportUpdate>) -> StoreResult<()> {
+        dispatch!(self.record_reports(updates))
     }
     async fn upsert_contact(&self, c: ContactRecord) -> StoreResult<bool> {
         dispatch!(self.upsert_contact(c))

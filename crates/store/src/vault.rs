@@ -38,9 +38,11 @@ pub enum VaultError {
     Authentication,
 }
 
-/// The installation's master key. Only wraps and unwraps tenant data keys.
+/// The installation's master key. Wraps and unwraps tenant data keys, and
+/// authenticates link tokens that must be checked before the tenant is known.
 pub struct MasterKey {
     key: LessSafeKey,
+    links: hmac::Key,
 }
 
 impl MasterKey {
@@ -80,7 +82,18 @@ impl MasterKey {
     }
 
     fn from_bytes(raw: &[u8; 32]) -> Self {
-        MasterKey { key: aead_key(raw) }
+        let kdf = hmac::Key::new(hmac::HMAC_SHA256, raw);
+        let links = hmac::sign(&kdf, b"postwerk/links/v1");
+        MasterKey {
+            key: aead_key(raw),
+            links: hmac::Key::new(hmac::HMAC_SHA256, links.as_ref()),
+        }
+    }
+
+    /// The authenticator of a link token that is verified without a store lookup
+    /// (tracking pixels and redirects): see [`TenantKeys::link_tag`].
+    pub fn link_tag(&self, purpose: &str, token: &str) -> String {
+        tag_hex(&self.links, purpose, token)
     }
 
     /// Creates a fresh tenant data key and returns it wrapped for storage.
@@ -163,14 +176,7 @@ impl TenantKeys {
     /// HMAC over the purpose and the token, hex. Long enough that tokens cannot be
     /// forged or guessed over HTTP.
     pub fn link_tag(&self, purpose: &str, token: &str) -> String {
-        let mut ctx = hmac::Context::with_key(&self.verp);
-        ctx.update(purpose.as_bytes());
-        ctx.update(&[0]);
-        ctx.update(token.as_bytes());
-        ctx.sign().as_ref()[..16]
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect()
+        tag_hex(&self.verp, purpose, token)
     }
 
     /// A short authenticator for a VERP token (first 8 bytes of an HMAC, hex).
@@ -181,6 +187,18 @@ impl TenantKeys {
             .map(|b| format!("{b:02x}"))
             .collect()
     }
+}
+
+/// 16 bytes of an HMAC over `purpose`, a NUL and `token`, as 32 hex digits.
+fn tag_hex(key: &hmac::Key, purpose: &str, token: &str) -> String {
+    let mut ctx = hmac::Context::with_key(key);
+    ctx.update(purpose.as_bytes());
+    ctx.update(&[0]);
+    ctx.update(token.as_bytes());
+    ctx.sign().as_ref()[..16]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// A data key of one record (a contact), wrapped by the tenant key when stored.

@@ -2355,23 +2355,23 @@ mod scenarios {
         };
         // An auto-reply leaves the status; a bounce of a delivered recipient changes
         // it; a bounce of a queued (leased) recipient does not.
-        s.record_report(report("r1", EventType::Autoreply, None, 1_200))
+        s.record_reports(vec![report("r1", EventType::Autoreply, None, 1_200)])
             .await
             .expect("autoreply");
-        s.record_report(report(
+        s.record_reports(vec![report(
             "r1",
             EventType::Bounced,
             Some(RecipientStatus::Bounced),
             1_300,
-        ))
+        )])
         .await
         .expect("bounce");
-        s.record_report(report(
+        s.record_reports(vec![report(
             "r2",
             EventType::Bounced,
             Some(RecipientStatus::Bounced),
             1_400,
-        ))
+        )])
         .await
         .expect("bounce of queued");
         let m = s

@@ -1,5 +1,5 @@
-//! `[tracking]`: the public links Postwerk puts into mail (one-click unsubscribe now;
-//! open and click tracking use the same host).
+//! `[tracking]`: the public links Postwerk puts into mail: one-click unsubscribe,
+//! the open pixel and tracked links, all served under one base URL.
 
 use serde::{Deserialize, Serialize};
 
@@ -16,6 +16,27 @@ pub struct TrackingConfig {
     /// `List-Unsubscribe-Post: List-Unsubscribe=One-Click` (RFC 8058), unless the
     /// message brings its own `List-Unsubscribe`. Default `["broadcast"]`.
     pub unsubscribe_streams: Vec<String>,
+    /// Streams whose API-composed HTML mail gets the open pixel unless the message
+    /// says `"track": {"opens": false}`. Default `["broadcast"]` (never
+    /// `transactional` by default).
+    pub open_streams: Vec<String>,
+    /// Streams whose API-composed HTML links are tracked unless the message says
+    /// otherwise (`"track": {"clicks": "none|html|text|all"}`). Default `["broadcast"]`.
+    pub click_streams: Vec<String>,
+    /// What is kept of an opener's or clicker's IP address: `none` (the default) or
+    /// `truncated` (the /24 or /48 network).
+    pub store_ip: StoreIp,
+}
+
+/// What is kept of a tracked request's IP address.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StoreIp {
+    /// Nothing.
+    #[default]
+    None,
+    /// The /24 (IPv4) or /48 (IPv6) network.
+    Truncated,
 }
 
 impl Default for TrackingConfig {
@@ -23,6 +44,9 @@ impl Default for TrackingConfig {
         TrackingConfig {
             base_url: None,
             unsubscribe_streams: vec!["broadcast".into()],
+            open_streams: vec!["broadcast".into()],
+            click_streams: vec!["broadcast".into()],
+            store_ip: StoreIp::None,
         }
     }
 }

@@ -3,7 +3,7 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 
-use super::{BOUNDARY_MARK, MAX_LINE};
+use super::{BOUNDARY_MARK, MAX_LINE, RECIPIENT_PLACEHOLDER};
 
 /// RFC 2045 §6.7 maximum quoted-printable line length.
 pub(super) const QP_LINE: usize = 76;
@@ -136,6 +136,14 @@ pub(super) fn write_quoted_printable(out: &mut Vec<u8>, text: &str, has_cr: bool
                 if i + run == line.len() && run == QP_LINE - col {
                     take = run;
                 }
+                if take < run {
+                    take = unsplit(line, i, take);
+                    if take == 0 {
+                        out.extend_from_slice(b"=\r\n");
+                        col = 0;
+                        continue;
+                    }
+                }
                 out.extend_from_slice(&line[i..i + take]);
                 col += take;
                 i += take;
@@ -161,6 +169,20 @@ pub(super) fn write_quoted_printable(out: &mut Vec<u8>, text: &str, has_cr: bool
         if terminated {
             out.extend_from_slice(b"\r\n");
         }
+    }
+}
+
+/// Where to cut a literal run starting at `i` after `take` bytes so that no
+/// [`RECIPIENT_PLACEHOLDER`] is split by a soft line break (it is replaced per
+/// recipient after rendering and must stay contiguous).
+fn unsplit(line: &[u8], i: usize, take: usize) -> usize {
+    let p = RECIPIENT_PLACEHOLDER.as_bytes();
+    let cut = i + take;
+    let from = (cut + 1).saturating_sub(p.len()).max(i);
+    let to = (cut + p.len() - 1).min(line.len());
+    match line[from..to].windows(p.len()).position(|w| w == p) {
+        Some(at) if from + at < cut => from + at - i,
+        _ => take,
     }
 }
 

@@ -57,6 +57,13 @@ pub struct Attachment {
     pub content_id: Option<String>,
 }
 
+/// Stands for a per-recipient token in a rendered body (tracking links): 64
+/// URL-safe, quoted-printable-literal characters that the encoder never splits, so
+/// delivery can replace them byte for byte with the recipient's token of the same
+/// length.
+pub const RECIPIENT_PLACEHOLDER: &str =
+    "PWTRK_recipient_token_placeholder_000000000000000000000000000000";
+
 /// Everything needed to render one message, borrowed from the API request.
 #[derive(Debug, Clone, Copy)]
 pub struct MessageParts<'a> {

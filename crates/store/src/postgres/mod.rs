@@ -628,32 +628,34 @@ impl PgStore {
         tx.commit().await.map_err(pg(OP))
     }
 
-    async fn record_report_tx(&self, u: &ReportUpdate) -> PgResult<()> {
-        const OP: &str = "record_report";
+    async fn record_reports_tx(&self, updates: &[ReportUpdate]) -> PgResult<()> {
+        const OP: &str = "record_reports";
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(pg(OP))?;
-        if let Some(status) = u.status_if_delivered {
-            let update = tx
-                .prepare_cached(
-                    "UPDATE recipients SET status = $2, updated_at = $3 \
-                     WHERE id = $1 AND status = 'delivered'",
-                )
-                .await
-                .map_err(pg(OP))?;
-            tx.execute(&update, &[&u.recipient_id, &status.as_str(), &u.at])
-                .await
-                .map_err(pg(OP))?;
-        }
+        let update = tx
+            .prepare_cached(
+                "UPDATE recipients SET status = $2, updated_at = $3 \
+                 WHERE id = $1 AND status = 'delivered'",
+            )
+            .await
+            .map_err(pg(OP))?;
         let mut events = EventColumns::default();
-        events.push(
-            &u.tenant_id,
-            &u.message_id,
-            &u.recipient_id,
-            &u.rcpt_hash,
-            u.event,
-            u.at,
-            Some(u.detail_enc.as_slice()),
-        );
+        for u in updates {
+            if let Some(status) = u.status_if_delivered {
+                tx.execute(&update, &[&u.recipient_id, &status.as_str(), &u.at])
+                    .await
+                    .map_err(pg(OP))?;
+            }
+            events.push(
+                &u.tenant_id,
+                &u.message_id,
+                &u.recipient_id,
+                &u.rcpt_hash,
+                u.event,
+                u.at,
+                Some(u.detail_enc.as_slice()),
+            );
+        }
         events.append(&tx, OP).await?;
         tx.commit().await.map_err(pg(OP))
     }
@@ -1234,9 +1236,9 @@ impl Store for PgStore {
         .await
     }
 
-    async fn record_report(&self, update: ReportUpdate) -> StoreResult<()> {
-        let update = &update;
-        retrying(|| self.record_report_tx(update)).await
+    async fn record_reports(&self, updates: Vec<ReportUpdate>) -> StoreResult<()> {
+        let updates = &updates;
+        retrying(|| self.record_reports_tx(updates)).await
     }
 
     async fn upsert_contact(&self, c: ContactRecord) -> StoreResult<bool> {

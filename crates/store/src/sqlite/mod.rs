@@ -613,28 +613,32 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn record_report(&self, u: ReportUpdate) -> StoreResult<()> {
+    async fn record_reports(&self, updates: Vec<ReportUpdate>) -> StoreResult<()> {
         self.writer
             .write(Durability::Fsync, move |c| {
-                if let Some(status) = u.status_if_delivered {
-                    c.prepare_cached(
-                        "UPDATE recipients SET status = ?2, updated_at = ?3 \
+                for u in updates {
+                    if let Some(status) = u.status_if_delivered {
+                        c.prepare_cached(
+                            "UPDATE recipients SET status = ?2, updated_at = ?3 \
                          WHERE id = ?1 AND status = 'delivered'",
-                    )
-                    .and_then(|mut st| st.execute(params![u.recipient_id, status.as_str(), u.at]))
-                    .map_err(unavailable)?;
+                        )
+                        .and_then(|mut st| {
+                            st.execute(params![u.recipient_id, status.as_str(), u.at])
+                        })
+                        .map_err(unavailable)?;
+                    }
+                    insert_event_stmt(c)?
+                        .execute(params![
+                            u.tenant_id,
+                            u.message_id,
+                            u.recipient_id,
+                            u.rcpt_hash,
+                            u.event.as_str(),
+                            u.at,
+                            u.detail_enc
+                        ])
+                        .map_err(unavailable)?;
                 }
-                insert_event_stmt(c)?
-                    .execute(params![
-                        u.tenant_id,
-                        u.message_id,
-                        u.recipient_id,
-                        u.rcpt_hash,
-                        u.event.as_str(),
-                        u.at,
-                        u.detail_enc
-                    ])
-                    .map_err(unavailable)?;
                 Ok(())
             })
             .await

@@ -134,3 +134,46 @@ fn quoted_printable_matches_reference() {
         "only {soft_breaks} soft breaks exercised"
     );
 }
+
+/// The per-recipient placeholder is never split by a soft line break, at any column,
+/// so delivery can replace it byte for byte.
+#[test]
+fn recipient_placeholder_stays_whole() {
+    use crate::mime::RECIPIENT_PLACEHOLDER as P;
+    for offset in 0..80 {
+        let html = format!(
+            "é{}<a href=\"https://l.example/c/{P}/1\">x</a> {} <img src=\"https://l.example/o/{P}.gif\">",
+            "y".repeat(offset),
+            "z".repeat(offset * 2)
+        );
+        let mut fx = Fixture::new();
+        fx.html = Some(html.clone());
+        let out = fx.render();
+        let e = Entity::parse(&out);
+        let part = e
+            .parts
+            .iter()
+            .find(|p| {
+                p.header("Content-Type")
+                    .is_some_and(|c| c.starts_with("text/html"))
+            })
+            .expect("html part");
+        assert_eq!(
+            part.header("Content-Transfer-Encoding").unwrap(),
+            "quoted-printable"
+        );
+        let whole = part
+            .body
+            .windows(P.len())
+            .filter(|w| *w == P.as_bytes())
+            .count();
+        assert_eq!(whole, 2, "offset {offset}");
+        assert_eq!(part.decoded(), crlf(&html), "offset {offset}");
+        for line in part.body.split(|&b| b == b'\n') {
+            assert!(
+                line.strip_suffix(b"\r").unwrap_or(line).len() <= QP_LINE,
+                "offset {offset}"
+            );
+        }
+    }
+}

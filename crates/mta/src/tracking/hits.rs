@@ -1,0 +1,308 @@
+//! Opens and clicks as they arrive: who fetched (a person's mail client, a privacy
+//! proxy, a link scanner), and the batched recording of `opened` / `clicked` events.
+//!
+//! Handlers answer at once (pixel or redirect) and hand the hit to the [`Recorder`],
+//! which writes everything that arrived within [`BATCH_WINDOW`] in one transaction.
+//! A hit of a recipient who was erased, or whose processing is restricted, is dropped.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use postwerk_core::config::StoreIp;
+use postwerk_core::model::EventType;
+use postwerk_store::Store;
+use postwerk_store::model::ReportUpdate;
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+
+use crate::context::{ServiceError, Services};
+
+/// How long hits are gathered before they are written together.
+pub const BATCH_WINDOW: Duration = Duration::from_millis(50);
+/// Most hits written in one transaction.
+const MAX_BATCH: usize = 2_000;
+/// Hits waiting beyond this are dropped (and counted) rather than piling up memory.
+const QUEUE: usize = 100_000;
+
+/// What was fetched.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Kind {
+    /// The open pixel.
+    Open,
+    /// A tracked link, with its target.
+    Click(String),
+}
+
+/// One request to a tracking URL, already authenticated.
+#[derive(Debug, Clone)]
+pub struct Hit {
+    /// The recipient.
+    pub recipient_id: String,
+    /// Open or click.
+    pub kind: Kind,
+    /// When (Unix ms).
+    pub at: i64,
+    /// `User-Agent`, if any.
+    pub user_agent: Option<String>,
+    /// The client's address (kept only as configured).
+    pub ip: Option<IpAddr>,
+    /// `HEAD` (only scanners prefetch that way).
+    pub head: bool,
+}
+
+/// Who fetched a tracking URL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Agent {
+    /// A mail client or browser: a person.
+    Person,
+    /// Apple Mail Privacy Protection prefetches every image: not a person's open.
+    ApplePrivacyProxy,
+    /// Gmail's or Yahoo's image proxy: fetched when the person opens the mail.
+    ImageProxy,
+    /// A security scanner or bot following links before the person does.
+    Scanner,
+}
+
+impl Agent {
+    /// Classifies a hit by method, user agent and address.
+    pub fn of(hit: &Hit) -> Agent {
+        let ua = hit.user_agent.as_deref().unwrap_or("").to_ascii_lowercase();
+        const SCANNERS: [&str; 16] = [
+            "bot",
+            "spider",
+            "crawl",
+            "scan",
+            "preview",
+            "barracuda",
+            "proofpoint",
+            "mimecast",
+            "symantec",
+            "safelinks",
+            "python-",
+            "curl/",
+            "wget",
+            "go-http-client",
+            "java/",
+            "okhttp",
+        ];
+        let apple = matches!(hit.ip, Some(IpAddr::V4(v4)) if v4.octets()[0] == 17);
+        if hit.head || SCANNERS.iter().any(|s| ua.contains(s)) {
+            Agent::Scanner
+        } else if ua.contains("googleimageproxy") || ua.contains("yahoomailproxy") {
+            Agent::ImageProxy
+        } else if apple && hit.kind == Kind::Open {
+            Agent::ApplePrivacyProxy
+        } else if ua.is_empty() {
+            Agent::Scanner
+        } else {
+            Agent::Person
+        }
+    }
+
+    /// Stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Agent::Person => "person",
+            Agent::ApplePrivacyProxy => "apple_privacy_proxy",
+            Agent::ImageProxy => "image_proxy",
+            Agent::Scanner => "scanner",
+        }
+    }
+
+    /// Whether a machine, not the person, caused the hit.
+    pub fn is_machine(self) -> bool {
+        matches!(self, Agent::ApplePrivacyProxy | Agent::Scanner)
+    }
+}
+
+/// The address as stored: not at all, or truncated to its /24 or /48 network.
+pub fn kept_ip(ip: Option<IpAddr>, policy: StoreIp) -> Option<String> {
+    match (policy, ip?) {
+        (StoreIp::None, _) => None,
+        (StoreIp::Truncated, IpAddr::V4(v4)) => {
+            let [a, b, c, _] = v4.octets();
+            Some(format!("{a}.{b}.{c}.0/24"))
+        }
+        (StoreIp::Truncated, IpAddr::V6(v6)) => {
+            let s = v6.segments();
+            Some(format!("{:x}:{:x}:{:x}::/48", s[0], s[1], s[2]))
+        }
+    }
+}
+
+/// Hands hits to the background writer.
+#[derive(Clone)]
+pub struct Recorder {
+    tx: mpsc::Sender<Hit>,
+}
+
+impl Recorder {
+    /// Starts the writer task.
+    pub fn start(services: Arc<Services>) -> Recorder {
+        let (tx, rx) = mpsc::channel(QUEUE);
+        tokio::spawn(run(services, rx));
+        Recorder { tx }
+    }
+
+    /// Queues a hit; `false` if the queue is full (the hit is lost, not the request).
+    pub fn record(&self, hit: Hit) -> bool {
+        self.tx.try_send(hit).is_ok()
+    }
+}
+
+async fn run(services: Arc<Services>, mut rx: mpsc::Receiver<Hit>) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    while let Some(first) = rx.recv().await {
+        batch.push(first);
+        let deadline = tokio::time::Instant::now() + BATCH_WINDOW;
+        while batch.len() < MAX_BATCH {
+            match tokio::time::timeout_at(deadline, rx.recv()).await {
+                Ok(Some(hit)) => batch.push(hit),
+                _ => break,
+            }
+        }
+        let hits = std::mem::take(&mut batch);
+        let n = hits.len();
+        if let Err(e) = write(&services, hits).await {
+            tracing::error!(error = %e, hits = n, "could not record opens and clicks");
+        }
+    }
+}
+
+/// Resolves each hit's recipient, drops those not to be tracked, and writes the
+/// events in one transaction.
+pub async fn write(services: &Services, hits: Vec<Hit>) -> Result<usize, ServiceError> {
+    let mut recipients = HashMap::new();
+    let mut restricted: HashMap<(String, Vec<u8>), bool> = HashMap::new();
+    let mut updates = Vec::with_capacity(hits.len());
+    for hit in hits {
+        if !recipients.contains_key(&hit.recipient_id) {
+            let r = services.store.find_recipient(&hit.recipient_id).await?;
+            recipients.insert(hit.recipient_id.clone(), r);
+        }
+        let Some(Some(r)) = recipients.get(&hit.recipient_id) else {
+            continue;
+        };
+        if r.rcpt_hash.is_empty() {
+            continue; // erased
+        }
+        let key = (r.tenant_id.clone(), r.rcpt_hash.clone());
+        if !restricted.contains_key(&key) {
+            let contact = services
+                .store
+                .get_contact(&r.tenant_id, &r.rcpt_hash)
+                .await?;
+            restricted.insert(
+                key.clone(),
+                contact.is_some_and(|c| c.restricted_at.is_some()),
+            );
+        }
+        if restricted[&key] {
+            continue;
+        }
+        let keys = services.tenant_keys(&r.tenant_id).await?;
+        let agent = Agent::of(&hit);
+        let mut detail = json!({"agent": agent.as_str(), "machine": agent.is_machine()});
+        if let Some(ip) = kept_ip(hit.ip, services.config.tracking.store_ip) {
+            detail["ip"] = Value::from(ip);
+        }
+        let event = match hit.kind {
+            Kind::Open => EventType::Opened,
+            Kind::Click(url) => {
+                detail["url"] = Value::from(url);
+                EventType::Clicked
+            }
+        };
+        updates.push(ReportUpdate {
+            recipient_id: r.id.clone(),
+            message_id: r.message_id.clone(),
+            tenant_id: r.tenant_id.clone(),
+            rcpt_hash: r.rcpt_hash.clone(),
+            event,
+            status_if_delivered: None,
+            at: hit.at,
+            detail_enc: keys.seal(&format!("event:{}", r.id), detail.to_string().as_bytes()),
+        });
+    }
+    let n = updates.len();
+    if n > 0 {
+        services.store.record_reports(updates).await?;
+    }
+    Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hit(ua: Option<&str>, ip: &str, kind: Kind, head: bool) -> Hit {
+        Hit {
+            recipient_id: "rcpt_x".into(),
+            kind,
+            at: 0,
+            user_agent: ua.map(str::to_string),
+            ip: Some(ip.parse().unwrap()),
+            head,
+        }
+    }
+
+    #[test]
+    fn classifies_agents() {
+        let firefox =
+            Some("Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0");
+        let click = || Kind::Click("https://a.example".into());
+        assert_eq!(
+            Agent::of(&hit(firefox, "203.0.113.9", Kind::Open, false)),
+            Agent::Person
+        );
+        assert_eq!(
+            Agent::of(&hit(firefox, "17.58.1.2", Kind::Open, false)),
+            Agent::ApplePrivacyProxy
+        );
+        assert_eq!(
+            Agent::of(&hit(firefox, "17.58.1.2", click(), false)),
+            Agent::Person
+        );
+        assert_eq!(
+            Agent::of(&hit(firefox, "203.0.113.9", click(), true)),
+            Agent::Scanner
+        );
+        let gmail = Some(
+            "Mozilla/5.0 (Windows NT 5.1; rv:11.0) Gecko Firefox/11.0 (via ggpht.com GoogleImageProxy)",
+        );
+        assert_eq!(
+            Agent::of(&hit(gmail, "66.249.1.1", Kind::Open, false)),
+            Agent::ImageProxy
+        );
+        assert_eq!(
+            Agent::of(&hit(
+                Some("python-requests/2.31"),
+                "198.51.100.1",
+                click(),
+                false
+            )),
+            Agent::Scanner
+        );
+        assert_eq!(
+            Agent::of(&hit(None, "198.51.100.1", Kind::Open, false)),
+            Agent::Scanner
+        );
+    }
+
+    #[test]
+    fn addresses_are_dropped_or_truncated() {
+        let v4 = Some("203.0.113.77".parse().unwrap());
+        let v6 = Some("2001:db8:abcd:12::1".parse().unwrap());
+        assert_eq!(kept_ip(v4, StoreIp::None), None);
+        assert_eq!(
+            kept_ip(v4, StoreIp::Truncated).as_deref(),
+            Some("203.0.113.0/24")
+        );
+        assert_eq!(
+            kept_ip(v6, StoreIp::Truncated).as_deref(),
+            Some("2001:db8:abcd::/48")
+        );
+    }
+}

@@ -1,0 +1,134 @@
+//! Open and click tracking, privacy first.
+//!
+//! - [`links`]: rewriting an API message's HTML (and, if asked, text) at composition:
+//!   links go through `/t/c/…`, an invisible pixel loads `/t/o/…`. Each URL carries
+//!   [`RECIPIENT_PLACEHOLDER`], which delivery replaces with the recipient's token.
+//! - [`hits`]: classifying a request (person, privacy proxy, link scanner) and
+//!   recording `opened` / `clicked` events in batches.
+//!
+//! Tokens are `<recipient id>.<tag>`, the tag an HMAC under a key derived from the
+//! master key, so a request is verified without a lookup and a forged or guessed token
+//! gets `404` (never a redirect: no open redirect). Redirect targets are authenticated
+//! the same way. Tokens hold no personal data. IP addresses are not stored unless
+//! `[tracking] store_ip = "truncated"` (then /24 and /48). Restricted and erased people
+//! are not tracked: their hits are dropped.
+
+pub mod hits;
+pub mod links;
+
+use postwerk_core::config::Config;
+use postwerk_core::mime::RECIPIENT_PLACEHOLDER;
+use postwerk_store::vault::MasterKey;
+
+/// HMAC purpose of recipient tokens.
+const TOKEN: &str = "track";
+/// HMAC purpose of redirect targets.
+const TARGET: &str = "click";
+
+/// The recipient's token (same length as [`RECIPIENT_PLACEHOLDER`]).
+pub fn token(master: &MasterKey, recipient_id: &str) -> String {
+    format!("{recipient_id}.{}", master.link_tag(TOKEN, recipient_id))
+}
+
+/// The recipient id of a genuine token, else `None`.
+pub fn verify(master: &MasterKey, token: &str) -> Option<String> {
+    let (id, tag) = token.split_once('.')?;
+    let plausible = id.len() == 31
+        && id.starts_with("rcpt_")
+        && id[5..].bytes().all(|b| b.is_ascii_alphanumeric());
+    (plausible && constant_time_eq(master.link_tag(TOKEN, id).as_bytes(), tag.as_bytes()))
+        .then(|| id.to_string())
+}
+
+/// The authenticator of a redirect target.
+pub fn target_tag(master: &MasterKey, url: &str) -> String {
+    master.link_tag(TARGET, url)
+}
+
+/// Whether `tag` authenticates `url`.
+pub fn verify_target(master: &MasterKey, url: &str, tag: &str) -> bool {
+    constant_time_eq(target_tag(master, url).as_bytes(), tag.as_bytes())
+}
+
+/// Replaces every placeholder in a rendered message with the recipient's token;
+/// `None` if the message has none (then it is shared by all recipients).
+pub fn personalise(message: &[u8], token: &str) -> Option<Vec<u8>> {
+    let p = RECIPIENT_PLACEHOLDER.as_bytes();
+    debug_assert_eq!(token.len(), p.len());
+    let mut out: Option<Vec<u8>> = None;
+    let mut i = 0;
+    while let Some(at) = find(&message[i..], p) {
+        let o = out.get_or_insert_with(|| Vec::with_capacity(message.len()));
+        o.extend_from_slice(&message[i..i + at]);
+        o.extend_from_slice(token.as_bytes());
+        i += at + p.len();
+    }
+    out.map(|mut o| {
+        o.extend_from_slice(&message[i..]);
+        o
+    })
+}
+
+/// Whether a rendered message holds tracking links.
+pub fn is_tracked(message: &[u8]) -> bool {
+    find(message, RECIPIENT_PLACEHOLDER.as_bytes()).is_some()
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+/// The public base of link URLs.
+pub fn base_url(config: &Config) -> String {
+    config.links_base_url()
+}
+
+pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn master() -> MasterKey {
+        MasterKey::from_base64("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=").unwrap()
+    }
+
+    #[test]
+    fn tokens_verify_and_fill_the_placeholder_exactly() {
+        let m = master();
+        let id = postwerk_core::id::new_id("rcpt");
+        let t = token(&m, &id);
+        assert_eq!(t.len(), RECIPIENT_PLACEHOLDER.len());
+        assert_eq!(verify(&m, &t), Some(id.clone()));
+        let forged = format!("{}0", &t[..t.len() - 1]);
+        assert_ne!(forged, t);
+        assert_eq!(verify(&m, &forged), None);
+        assert_eq!(verify(&m, "rcpt_x.00"), None);
+        let other = MasterKey::from_base64("AQAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=").unwrap();
+        assert_eq!(verify(&other, &t), None, "another installation's token");
+
+        let msg = format!("a {RECIPIENT_PLACEHOLDER} b {RECIPIENT_PLACEHOLDER}");
+        let out = personalise(msg.as_bytes(), &t).unwrap();
+        assert_eq!(String::from_utf8(out).unwrap(), format!("a {t} b {t}"));
+        assert_eq!(personalise(b"no links", &t), None);
+        assert!(verify_target(
+            &m,
+            "https://x.example/?a=1",
+            &target_tag(&m, "https://x.example/?a=1")
+        ));
+        assert!(!verify_target(
+            &m,
+            "https://evil.example/",
+            &target_tag(&m, "https://x.example/")
+        ));
+    }
+
+    #[test]
+    fn compares_tags_exactly() {
+        assert!(constant_time_eq(b"abcd", b"abcd"));
+        assert!(!constant_time_eq(b"abcd", b"abce"));
+        assert!(!constant_time_eq(b"abcd", b"abc"));
+    }
+}

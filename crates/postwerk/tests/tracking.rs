@@ -1,0 +1,227 @@
+//! Open and click tracking through the real front door: broadcast HTML reaches the
+//! sink with a pixel and rewritten links carrying each recipient's own token (the
+//! copies stay DKIM-valid); the pixel answers a GIF, a link redirects to its original
+//! target, forged tokens and targets get 404; hits become `opened` / `clicked`
+//! events, scanners flagged as machines, no IP stored; a restricted person is not
+//! tracked; transactional mail is untouched unless the message asks.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Harness, Options, Sink, dkim_verify, wait_until};
+use serde_json::{Value, json};
+
+/// Decodes quoted-printable (soft breaks and `=XX`; lossy: only the URLs matter).
+fn unqp(body: &str) -> String {
+    let joined = body.replace("=\r\n", "");
+    let mut out = Vec::new();
+    let bytes = joined.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| u8::from_str_radix(&String::from_utf8_lossy(h), 16).ok());
+        if let (b'=', Some(b)) = (bytes[i], hex) {
+            out.push(b);
+            i += 3;
+            continue;
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The tracking URLs (`/t/o/…`, `/t/c/…`) in the copy delivered to `to`.
+fn links_for(sink: &Sink, to: &str) -> (Vec<String>, Vec<u8>) {
+    let (eml, _) = sink
+        .messages()
+        .into_iter()
+        .find(|(_, meta)| meta["rcpt"].to_string().contains(to))
+        .unwrap_or_else(|| panic!("no copy for {to}"));
+    let text = unqp(&String::from_utf8_lossy(&eml));
+    let urls: Vec<String> = text
+        .split(['"', '\'', ' ', '\r', '\n', '<', '>'])
+        .filter(|s| s.contains("/t/o/") || s.contains("/t/c/"))
+        .map(str::to_string)
+        .collect();
+    (urls, eml)
+}
+
+fn get(url: &str, ua: &str, head: bool) -> (u16, Option<String>, String) {
+    let agent = ureq::AgentBuilder::new().redirects(0).build();
+    let req = if head {
+        agent.head(url)
+    } else {
+        agent.get(url)
+    }
+    .set("User-Agent", ua);
+    let resp = match req.call() {
+        Ok(r) => r,
+        Err(ureq::Error::Status(_, r)) => r,
+        Err(e) => panic!("{url}: {e}"),
+    };
+    let status = resp.status();
+    let location = resp.header("Location").map(str::to_string);
+    let ctype = resp.content_type().to_string();
+    (status, location, ctype)
+}
+
+fn events(h: &Harness, kind: &str) -> Vec<Value> {
+    let (_, v) = h.get(&format!("/v1/events?type={kind}"));
+    v["events"].as_array().cloned().unwrap_or_default()
+}
+
+const FIREFOX: &str = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0";
+
+#[test]
+fn opens_and_clicks_are_tracked_per_recipient() {
+    let root = tempfile::tempdir().unwrap();
+    let sink = Sink::start(&root.path().join("sink"), false);
+    let h = Harness::start(Options {
+        route_port: Some(sink.port),
+        extra: "[privacy]\nconsent_required = {}\n",
+        ..Default::default()
+    });
+    let html = "<html><body><p>Grüße</p><a href=\"https://shop.example/sale?x=1&amp;y=2\">Sale</a></body></html>";
+    let (s, v) = h.post(
+        "/v1/messages",
+        json!({"from": "news@example.com", "to": ["ann@example.test", "bob@example.test"],
+               "subject": "Sale", "html": html, "text": "Sale at https://shop.example/sale", "stream": "broadcast"}),
+    );
+    assert_eq!(s, 202, "{v}");
+    let id = v["id"].as_str().unwrap().to_string();
+    h.wait_final(&id, Duration::from_secs(20));
+    let (ann, ann_eml) = links_for(&sink, "ann@example.test");
+    let (bob, _) = links_for(&sink, "bob@example.test");
+    assert_eq!(ann.len(), 2, "one pixel and one tracked link: {ann:?}");
+    assert!(
+        ann.iter().all(|u| !bob.contains(u)),
+        "each copy has its own token"
+    );
+    assert!(
+        ann.iter().all(|u| !u.contains("ann")),
+        "tokens hold no address"
+    );
+    let (_, domain) = h.get("/v1/domains/example.com");
+    let verified = dkim_verify(&domain, &ann_eml, root.path());
+    assert!(
+        !verified.is_empty() && verified.iter().all(|(_, ok)| *ok),
+        "{verified:?}"
+    );
+    let text = String::from_utf8_lossy(&ann_eml).to_string();
+    assert!(
+        text.contains("Sale at https://shop.example/sale"),
+        "text links untouched by default"
+    );
+
+    let pixel = ann.iter().find(|u| u.contains("/t/o/")).unwrap();
+    let link = ann.iter().find(|u| u.contains("/t/c/")).unwrap();
+    let (s, _, ctype) = get(pixel, FIREFOX, false);
+    assert_eq!((s, ctype.as_str()), (200, "image/gif"));
+    let (s, location, _) = get(link, FIREFOX, false);
+    assert_eq!(
+        (s, location.as_deref()),
+        (302, Some("https://shop.example/sale?x=1&y=2"))
+    );
+    let (s, _, _) = get(link, "Barracuda Sentinel (EE)", true);
+    assert_eq!(s, 302, "a scanner's HEAD is answered too");
+
+    // Forged tokens and targets: 404, never a redirect.
+    let forged_token = pixel.replacen("/t/o/rcpt_", "/t/o/rcpt_0", 1);
+    assert_eq!(get(&forged_token, FIREFOX, false).0, 404);
+    let (base, target) = link.rsplit_once('/').unwrap();
+    let evil = format!("{base}/aHR0cHM6Ly9ldmlsLmV4YW1wbGUv");
+    assert_ne!(target, "aHR0cHM6Ly9ldmlsLmV4YW1wbGUv");
+    let (s, location, _) = get(&evil, FIREFOX, false);
+    assert_eq!((s, location), (404, None), "no open redirect");
+
+    assert!(wait_until(Duration::from_secs(10), || events(
+        &h, "clicked"
+    )
+    .len()
+        == 2));
+    let opened = events(&h, "opened");
+    assert_eq!(opened.len(), 1, "{opened:?}");
+    assert_eq!(
+        (&opened[0]["agent"], &opened[0]["machine"]),
+        (&json!("person"), &json!(false))
+    );
+    assert!(
+        opened[0].get("ip").is_none(),
+        "no IP stored by default: {}",
+        opened[0]
+    );
+    let clicked = events(&h, "clicked");
+    assert_eq!(clicked[0]["url"], "https://shop.example/sale?x=1&y=2");
+    let machines: Vec<bool> = clicked
+        .iter()
+        .map(|e| e["machine"].as_bool().unwrap())
+        .collect();
+    assert_eq!(machines, vec![false, true], "{clicked:?}");
+    let (_, msg) = h.get(&format!("/v1/messages/{id}"));
+    assert!(
+        msg["recipients"].to_string().contains("opened"),
+        "on the recipient's timeline"
+    );
+
+    // A restricted person is not tracked.
+    let out = h.cli(&[
+        "keys", "create", "--name", "dpo", "--scopes", "privacy", "--quiet",
+    ]);
+    let dpo = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    let (s, _) = h.request_with_key(
+        "POST",
+        "/v1/subjects/bob@example.test/restrict",
+        Some(&json!({})),
+        &[],
+        Some(&dpo),
+    );
+    assert!(s == 200 || s == 201, "{s}");
+    let bob_pixel = bob.iter().find(|u| u.contains("/t/o/")).unwrap();
+    assert_eq!(
+        get(bob_pixel, FIREFOX, false).0,
+        200,
+        "the image still loads"
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(events(&h, "opened").len(), 1, "bob's open was not recorded");
+}
+
+#[test]
+fn transactional_mail_is_untracked_unless_asked() {
+    let root = tempfile::tempdir().unwrap();
+    let sink = Sink::start(&root.path().join("sink"), false);
+    let h = Harness::start(Options {
+        route_port: Some(sink.port),
+        ..Default::default()
+    });
+    let html = "<p><a href=\"https://app.example/reset\">Reset</a></p>";
+    for (to, track) in [
+        ("plain@example.test", Value::Null),
+        (
+            "asked@example.test",
+            json!({"opens": true, "clicks": "all"}),
+        ),
+    ] {
+        let mut body = json!({"from": "app@example.com", "to": [to], "subject": "Reset", "html": html, "text": "Go to https://app.example/reset now"});
+        if !track.is_null() {
+            body["track"] = track;
+        }
+        let (s, v) = h.post("/v1/messages", body);
+        assert_eq!(s, 202, "{v}");
+        h.wait_final(v["id"].as_str().unwrap(), Duration::from_secs(20));
+    }
+    let (plain, eml) = links_for(&sink, "plain@example.test");
+    assert!(plain.is_empty(), "{plain:?}");
+    assert!(String::from_utf8_lossy(&eml).contains("https://app.example/reset"));
+    let (asked, _) = links_for(&sink, "asked@example.test");
+    let clicks = asked.iter().filter(|u| u.contains("/t/c/")).count();
+    let pixels = asked.iter().filter(|u| u.contains("/t/o/")).count();
+    assert_eq!(
+        (pixels, clicks),
+        (1, 2),
+        "pixel, html link and text link: {asked:?}"
+    );
+}
