@@ -1,9 +1,10 @@
-//! `GET /v1/events?message_id=&recipient=&type=&since=&cursor=&limit=`.
+//! `GET /v1/events?message_id=&recipient=&type=&stream=&tag=&since=&until=&cursor=&limit=`.
 
 use axum::Json;
 use axum::extract::{Query, State};
 use postwerk_core::address::Address;
 use postwerk_core::model::{EventType, Scope};
+use postwerk_mta::accept::tag_hash;
 use postwerk_store::Store;
 use postwerk_store::model::EventFilter;
 use serde::Deserialize;
@@ -25,8 +26,14 @@ pub struct EventQuery {
     /// Only this event type.
     #[serde(rename = "type")]
     event_type: Option<String>,
+    /// Only events of messages of this stream.
+    stream: Option<String>,
+    /// Only events of messages with this tag (matched through a blind index).
+    tag: Option<String>,
     /// Only events at or after this time (RFC 3339 or Unix seconds).
     since: Option<String>,
+    /// Only events before this time (RFC 3339 or Unix seconds).
+    until: Option<String>,
     /// Continue after this cursor (`next_cursor` of the previous page).
     cursor: Option<String>,
     /// Page size, 1–1000 (default 100).
@@ -63,7 +70,17 @@ pub async fn list_events(
                 .map_err(|_| ApiError::invalid("invalid_type", "type", "unknown event type"))
         })
         .transpose()?;
-    let since = q.since.as_deref().map(parse_time).transpose()?;
+    let since = q
+        .since
+        .as_deref()
+        .map(|t| parse_time(t, "since"))
+        .transpose()?;
+    let until = q
+        .until
+        .as_deref()
+        .map(|t| parse_time(t, "until"))
+        .transpose()?;
+    let tag_hash = q.tag.as_deref().map(|t| tag_hash(&keys, t));
     let (after_seq, limit) = view::page(q.cursor.as_deref(), q.limit)?;
     let filter = EventFilter {
         tenant_id: caller.tenant_id.clone(),
@@ -71,6 +88,9 @@ pub async fn list_events(
         rcpt_hash,
         event_type,
         since,
+        until,
+        stream: q.stream,
+        tag_hash,
         after_seq,
         limit,
     };
@@ -87,11 +107,13 @@ pub async fn list_events(
     })))
 }
 
-fn parse_time(s: &str) -> Result<i64, ApiError> {
+fn parse_time(s: &str, field: &str) -> Result<i64, ApiError> {
     if let Ok(secs) = s.parse::<i64>() {
-        return Ok(secs * 1000);
+        return secs
+            .checked_mul(1000)
+            .ok_or_else(|| ApiError::invalid("invalid_time", field, "time out of range"));
     }
     chrono::DateTime::parse_from_rfc3339(s)
         .map(|t| t.timestamp_millis())
-        .map_err(|_| ApiError::invalid("invalid_time", "since", "use RFC 3339 or Unix seconds"))
+        .map_err(|_| ApiError::invalid("invalid_time", field, "use RFC 3339 or Unix seconds"))
 }

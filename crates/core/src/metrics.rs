@@ -190,6 +190,13 @@ pub static WEBHOOK_POSTS: CounterVec = CounterVec::new(
     &["result"],
 );
 
+/// Opens and clicks by outcome.
+pub static TRACKING_HITS: CounterVec = CounterVec::new(
+    "postwerk_tracking_hits_total",
+    "Open pixel and tracked link requests by kind (open, click) and result (recorded; skipped: erased, restricted or unknown recipient; dropped: queue full).",
+    &["kind", "result"],
+);
+
 /// Gauges read from stored state at scrape time.
 #[derive(Debug, Clone, Default)]
 pub struct Gauges {
@@ -256,6 +263,7 @@ pub fn render(g: &Gauges) -> String {
     DELIVERY_LATENCY.render(&mut out);
     STORE_COMMIT.render(&mut out);
     WEBHOOK_POSTS.render(&mut out);
+    TRACKING_HITS.render(&mut out);
     out
 }
 

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use postwerk_core::address::Address;
 use postwerk_core::model::RecipientStatus;
 use postwerk_store::model::{AcceptBatch, IdempotencyRecord, NewMessage, NewRecipient};
+use postwerk_store::vault::TenantKeys;
 use postwerk_store::{Store, StoreError};
 use serde::{Deserialize, Serialize};
 
@@ -177,6 +178,7 @@ pub async fn accept(
             expires_at,
             size: s.content.len() as i64,
             meta_enc: keys.seal(&format!("meta:{}", s.id), &meta),
+            tag_hashes: s.meta.tags.iter().map(|t| tag_hash(&keys, t)).collect(),
             content_enc: keys.seal(&format!("msg:{}", s.id), &s.content),
             mail_from_enc: s
                 .mail_from
@@ -241,4 +243,10 @@ pub async fn accept(
         engine.enqueue(jobs);
     }
     Ok(())
+}
+
+/// The blind index of a message tag (filtering by tag without storing tags plainly).
+/// The NUL prefix keeps tags apart from addresses in the same index key.
+pub fn tag_hash(keys: &TenantKeys, tag: &str) -> Vec<u8> {
+    keys.blind_index(&format!("\0tag\0{tag}"))
 }

@@ -139,6 +139,24 @@ fn full_message_is_delivered_signed_over_tls_and_logged() {
     ));
     assert_eq!(page2["events"].as_array().unwrap().len(), 2);
     assert!(page2["next_cursor"].is_null());
+
+    // Stream, tag and time-window filters.
+    let count = |q: &str| {
+        let (status, v) = h.get(&format!("/v1/events?{q}"));
+        assert_eq!(status, 200, "{q}: {v}");
+        v["events"].as_array().unwrap().len()
+    };
+    assert_eq!(count("stream=transactional&tag=welcome"), 6);
+    assert_eq!(count("tag=nope"), 0);
+    assert_eq!(count("stream=broadcast"), 0);
+    assert_eq!(count("until=2000-01-01T00:00:00Z"), 0);
+    assert_eq!(count("since=2000-01-01T00:00:00Z&until=4102444800"), 6);
+    let (status, bad) = h.get("/v1/events?until=yesterday");
+    assert_eq!(
+        (status, &bad["error"]["field"]),
+        (422, &json!("until")),
+        "{bad}"
+    );
 }
 
 #[test]

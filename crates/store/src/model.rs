@@ -134,6 +134,8 @@ pub struct NewMessage {
     pub mail_from_enc: Option<Vec<u8>>,
     /// Recipients (at least one).
     pub recipients: Vec<NewRecipient>,
+    /// Blind indexes of the message's tags (searchable without storing them plainly).
+    pub tag_hashes: Vec<Vec<u8>>,
 }
 
 /// A stored Idempotency-Key result.
@@ -337,6 +339,12 @@ pub struct EventFilter {
     pub event_type: Option<EventType>,
     /// Only events at or after this time.
     pub since: Option<i64>,
+    /// Only events before this time.
+    pub until: Option<i64>,
+    /// Only events of messages of this stream.
+    pub stream: Option<String>,
+    /// Only events of messages with this tag (blind index).
+    pub tag_hash: Option<Vec<u8>>,
     /// Only events with a larger sequence number (the cursor).
     pub after_seq: Option<i64>,
     /// At most this many.

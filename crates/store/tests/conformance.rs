@@ -347,6 +347,7 @@ mod fixtures {
                     status: RecipientStatus::Queued,
                 })
                 .collect(),
+            tag_hashes: vec![format!("tag:{id}").into_bytes(), b"tag:all".to_vec()],
         }
     }
 
@@ -2593,14 +2594,9 @@ mod scenarios {
         .await
         .expect("accept");
         s.accept(batch(vec![m3])).await.expect("accept");
-        s.accept(batch(vec![message(
-            "ten_a",
-            "msg_2",
-            2_000,
-            &["r2a", "r2b"],
-        )]))
-        .await
-        .expect("accept");
+        let mut m2 = message("ten_a", "msg_2", 2_000, &["r2a", "r2b"]);
+        m2.stream = "broadcast".into();
+        s.accept(batch(vec![m2])).await.expect("accept");
         s.record_deliveries(vec![
             update(
                 "ten_a",
@@ -2691,6 +2687,46 @@ mod scenarios {
                 ("r1a", Delivered),
                 ("r1b", Bounced)
             ])
+        );
+        let filtered = |f: EventFilter| {
+            let s = s.clone();
+            async move { timeline(&s.list_events(f).await.expect("list")) }
+        };
+        assert_eq!(
+            filtered(EventFilter {
+                stream: Some("broadcast".into()),
+                ..events("ten_a", 100)
+            })
+            .await,
+            tl(&[("r2a", Accepted), ("r2b", Accepted), ("r2a", Deferred)])
+        );
+        assert_eq!(
+            filtered(EventFilter {
+                tag_hash: Some(b"tag:msg_2".to_vec()),
+                until: Some(2_001),
+                ..events("ten_a", 100)
+            })
+            .await,
+            tl(&[("r2a", Accepted), ("r2b", Accepted)]),
+            "tag and time window"
+        );
+        assert_eq!(
+            filtered(EventFilter {
+                tag_hash: Some(b"tag:all".to_vec()),
+                ..events("ten_a", 100)
+            })
+            .await
+            .len(),
+            all.len(),
+            "a tag shared with tenant B's message matches only tenant A's"
+        );
+        assert!(
+            filtered(EventFilter {
+                tag_hash: Some(b"tag:msg_3".to_vec()),
+                ..events("ten_a", 100)
+            })
+            .await
+            .is_empty()
         );
         let other_tenant = s
             .list_events(EventFilter {

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use postwerk_core::config::StoreIp;
+use postwerk_core::metrics::TRACKING_HITS;
 use postwerk_core::model::EventType;
 use postwerk_store::Store;
 use postwerk_store::model::ReportUpdate;
@@ -33,6 +34,16 @@ pub enum Kind {
     Open,
     /// A tracked link, with its target.
     Click(String),
+}
+
+impl Kind {
+    /// `open` or `click` (metrics).
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Kind::Open => "open",
+            Kind::Click(_) => "click",
+        }
+    }
 }
 
 /// One request to a tracking URL, already authenticated.
@@ -148,7 +159,12 @@ impl Recorder {
 
     /// Queues a hit; `false` if the queue is full (the hit is lost, not the request).
     pub fn record(&self, hit: Hit) -> bool {
-        self.tx.try_send(hit).is_ok()
+        let kind = hit.kind.as_str();
+        let queued = self.tx.try_send(hit).is_ok();
+        if !queued {
+            TRACKING_HITS.add(&[kind, "dropped"], 1);
+        }
+        queued
     }
 }
 
@@ -177,7 +193,10 @@ pub async fn write(services: &Services, hits: Vec<Hit>) -> Result<usize, Service
     let mut recipients = HashMap::new();
     let mut restricted: HashMap<(String, Vec<u8>), bool> = HashMap::new();
     let mut updates = Vec::with_capacity(hits.len());
+    let mut counts: HashMap<(&'static str, &'static str), u64> = HashMap::new();
     for hit in hits {
+        let kind = hit.kind.as_str();
+        *counts.entry((kind, "skipped")).or_default() += 1;
         if !recipients.contains_key(&hit.recipient_id) {
             let r = services.store.find_recipient(&hit.recipient_id).await?;
             recipients.insert(hit.recipient_id.clone(), r);
@@ -215,6 +234,8 @@ pub async fn write(services: &Services, hits: Vec<Hit>) -> Result<usize, Service
                 EventType::Clicked
             }
         };
+        *counts.entry((kind, "skipped")).or_default() -= 1;
+        *counts.entry((kind, "recorded")).or_default() += 1;
         updates.push(ReportUpdate {
             recipient_id: r.id.clone(),
             message_id: r.message_id.clone(),
@@ -229,6 +250,9 @@ pub async fn write(services: &Services, hits: Vec<Hit>) -> Result<usize, Service
     let n = updates.len();
     if n > 0 {
         services.store.record_reports(updates).await?;
+    }
+    for ((kind, result), count) in counts {
+        TRACKING_HITS.add(&[kind, result], count);
     }
     Ok(n)
 }

@@ -544,6 +544,29 @@ impl PgStore {
         .await
         .map_err(conflict(OP, "recipient"))?;
 
+        let mut t_tenant: Vec<&str> = Vec::new();
+        let mut t_hash: Vec<&[u8]> = Vec::new();
+        let mut t_msg: Vec<&str> = Vec::new();
+        for m in msgs {
+            for h in &m.tag_hashes {
+                t_tenant.push(&m.tenant_id);
+                t_hash.push(h);
+                t_msg.push(&m.id);
+            }
+        }
+        if !t_msg.is_empty() {
+            let insert_tags = tx
+                .prepare_cached(
+                    "INSERT INTO message_tags (tenant_id, tag_hash, message_id) \
+                     SELECT * FROM UNNEST($1::text[], $2::bytea[], $3::text[]) ON CONFLICT DO NOTHING",
+                )
+                .await
+                .map_err(pg(OP))?;
+            tx.execute(&insert_tags, &[&t_tenant, &t_hash, &t_msg])
+                .await
+                .map_err(pg(OP))?;
+        }
+
         events.append(tx, OP).await
     }
 
@@ -706,22 +729,33 @@ impl PgStore {
         let mut args: Vec<&(dyn ToSql + Sync)> = vec![&f.tenant_id];
         let event_type = f.event_type.map(EventType::as_str);
         let limit = i64::try_from(f.limit.max(1)).unwrap_or(i64::MAX);
-        let filters: [(&str, Option<&(dyn ToSql + Sync)>); 5] = [
-            ("message_id =", f.message_id.as_ref().map(|v| v as _)),
-            ("rcpt_hash =", f.rcpt_hash.as_ref().map(|v| v as _)),
-            ("type =", event_type.as_ref().map(|v| v as _)),
-            ("at >=", f.since.as_ref().map(|v| v as _)),
-            ("seq >", f.after_seq.as_ref().map(|v| v as _)),
+        // Each clause names its parameter `{}`.
+        let filters: [(&str, Option<&(dyn ToSql + Sync)>); 8] = [
+            ("message_id = {}", f.message_id.as_ref().map(|v| v as _)),
+            ("rcpt_hash = {}", f.rcpt_hash.as_ref().map(|v| v as _)),
+            ("type = {}", event_type.as_ref().map(|v| v as _)),
+            ("at >= {}", f.since.as_ref().map(|v| v as _)),
+            ("at < {}", f.until.as_ref().map(|v| v as _)),
+            (
+                "message_id IN (SELECT id FROM messages WHERE tenant_id = $1 AND stream = {})",
+                f.stream.as_ref().map(|v| v as _),
+            ),
+            (
+                "message_id IN (SELECT message_id FROM message_tags WHERE tenant_id = $1 AND tag_hash = {})",
+                f.tag_hash.as_ref().map(|v| v as _),
+            ),
+            ("seq > {}", f.after_seq.as_ref().map(|v| v as _)),
         ];
         for (clause, value) in filters {
             if let Some(value) = value {
                 args.push(value);
-                sql.push_str(&format!(" AND {clause} ${}", args.len()));
+                let param = format!("${}", args.len());
+                sql.push_str(&format!(" AND {}", clause.replace("{}", &param)));
             }
         }
         args.push(&limit);
         sql.push_str(&format!(" ORDER BY seq LIMIT ${}", args.len()));
-        // At most 32 distinct statements (one per filter combination) per connection.
+        // One prepared statement per filter combination in use, per connection.
         let client = self.client().await?;
         let stmt = client.prepare_cached(&sql).await.map_err(pg(OP))?;
         let rows = client.query(&stmt, &args).await.map_err(pg(OP))?;

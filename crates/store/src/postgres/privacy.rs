@@ -422,7 +422,8 @@ impl PgStore {
             ),
             (
                 "WITH gone AS (SELECT m.id FROM messages m WHERE m.created_at < $1 AND NOT EXISTS (SELECT 1 FROM recipients r WHERE r.message_id = m.id AND r.status IN ('queued', 'deferred')) LIMIT $2), \
-                 r AS (DELETE FROM recipients WHERE message_id IN (SELECT id FROM gone)) \
+                 r AS (DELETE FROM recipients WHERE message_id IN (SELECT id FROM gone)), \
+                 t AS (DELETE FROM message_tags WHERE message_id IN (SELECT id FROM gone)) \
                  DELETE FROM messages WHERE id IN (SELECT id FROM gone)",
                 r.events_before,
             ),

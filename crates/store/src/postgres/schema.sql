@@ -242,6 +242,15 @@ DROP TRIGGER IF EXISTS events_to_webhooks ON events;
 CREATE TRIGGER events_to_webhooks AFTER INSERT ON events
     FOR EACH ROW EXECUTE FUNCTION events_to_webhooks();
 
+-- Message tags as blind indexes, for filtering events and messages by tag.
+CREATE TABLE IF NOT EXISTS message_tags (
+    tenant_id TEXT COLLATE "C" NOT NULL,
+    tag_hash BYTEA NOT NULL,
+    message_id TEXT COLLATE "C" NOT NULL,
+    PRIMARY KEY (tenant_id, tag_hash, message_id));
+CREATE INDEX IF NOT EXISTS message_tags_message ON message_tags (message_id);
+CREATE INDEX IF NOT EXISTS messages_stream ON messages (tenant_id, stream);
+
 -- Raised to this file's version; never lowered (an older node starting later leaves
 -- it alone).
 INSERT INTO meta (key, value) VALUES ('schema_version', '4')

@@ -435,24 +435,41 @@ impl Store for SqliteStore {
         self.read(move |c| {
             let mut sql = format!("SELECT {EVENT_COLS} FROM events WHERE tenant_id = ?1");
             let mut args: Vec<rusqlite::types::Value> = vec![f.tenant_id.clone().into()];
+            // `clause` names the new parameter `{}`.
             let mut push = |clause: &str, v: rusqlite::types::Value| {
                 args.push(v);
-                sql.push_str(&format!(" AND {clause} ?{}", args.len()));
+                let param = format!("?{}", args.len());
+                sql.push_str(&format!(" AND {}", clause.replace("{}", &param)));
             };
             if let Some(m) = &f.message_id {
-                push("message_id =", m.clone().into());
+                push("message_id = {}", m.clone().into());
             }
             if let Some(h) = &f.rcpt_hash {
-                push("rcpt_hash =", h.clone().into());
+                push("rcpt_hash = {}", h.clone().into());
             }
             if let Some(t) = f.event_type {
-                push("type =", t.as_str().to_string().into());
+                push("type = {}", t.as_str().to_string().into());
             }
             if let Some(s) = f.since {
-                push("at >=", s.into());
+                push("at >= {}", s.into());
+            }
+            if let Some(u) = f.until {
+                push("at < {}", u.into());
+            }
+            if let Some(s) = &f.stream {
+                push(
+                    "message_id IN (SELECT id FROM messages WHERE tenant_id = ?1 AND stream = {})",
+                    s.clone().into(),
+                );
+            }
+            if let Some(t) = &f.tag_hash {
+                push(
+                    "message_id IN (SELECT message_id FROM message_tags WHERE tenant_id = ?1 AND tag_hash = {})",
+                    t.clone().into(),
+                );
             }
             if let Some(a) = f.after_seq {
-                push("seq >", a.into());
+                push("seq > {}", a.into());
             }
             sql.push_str(&format!(" ORDER BY seq LIMIT {}", f.limit.max(1)));
             let mut stmt = c.prepare(&sql).map_err(unavailable)?;
@@ -1098,6 +1115,8 @@ impl Store for SqliteStore {
                 .map_err(unavailable)?;
                 c.execute("DELETE FROM recipients WHERE message_id IN (SELECT id FROM temp.purge_ids)", [])
                     .map_err(unavailable)?;
+                c.execute("DELETE FROM message_tags WHERE message_id IN (SELECT id FROM temp.purge_ids)", [])
+                    .map_err(unavailable)?;
                 let messages = c
                     .execute("DELETE FROM messages WHERE id IN (SELECT id FROM temp.purge_ids)", [])
                     .map_err(unavailable)? as u64;
@@ -1513,6 +1532,13 @@ fn accept_in(c: &Connection, batch: &AcceptBatch) -> StoreResult<()> {
             m.mail_from_enc
         ])
         .map_err(|e| conflict_or(e, "message"))?;
+        for h in &m.tag_hashes {
+            c.prepare_cached(
+                "INSERT OR IGNORE INTO message_tags (tenant_id, tag_hash, message_id) VALUES (?1, ?2, ?3)",
+            )
+            .and_then(|mut st| st.execute(params![m.tenant_id, h, m.id]))
+            .map_err(unavailable)?;
+        }
         for r in &m.recipients {
             // A queued recipient is due at once (and leased with the batch); a
             // held one is final: never due, never leased.

@@ -107,6 +107,12 @@ CREATE TRIGGER IF NOT EXISTS events_to_webhooks AFTER INSERT ON events BEGIN
         AND (w.streams = '' OR instr(w.streams,
             ',' || (SELECT m.stream FROM messages m WHERE m.id = NEW.message_id) || ',') > 0);
 END;
+-- Message tags as blind indexes, for filtering events and messages by tag.
+CREATE TABLE IF NOT EXISTS message_tags (
+    tenant_id TEXT NOT NULL, tag_hash BLOB NOT NULL, message_id TEXT NOT NULL,
+    PRIMARY KEY (tenant_id, tag_hash, message_id)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS message_tags_message ON message_tags (message_id);
+CREATE INDEX IF NOT EXISTS messages_stream ON messages (tenant_id, stream);
 INSERT INTO meta (key, value) VALUES ('schema_version', '4')
     ON CONFLICT (key) DO UPDATE SET value = excluded.value
     WHERE CAST(meta.value AS INTEGER) < CAST(excluded.value AS INTEGER);
