@@ -62,12 +62,12 @@ impl Caller {
     }
 }
 
-/// The peer's address, when the server runs with connection info.
-fn client_ip(parts: &Parts) -> Option<std::net::IpAddr> {
+/// The client's address, when the server runs with connection info.
+fn client_ip(parts: &Parts, state: &AppState) -> Option<std::net::IpAddr> {
     parts
         .extensions
         .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-        .map(|c| c.0.ip())
+        .map(|c| crate::client::address(c.0.ip(), &parts.headers, &state.proxies))
 }
 
 impl FromRequestParts<AppState> for Caller {
@@ -77,7 +77,7 @@ impl FromRequestParts<AppState> for Caller {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let ip = client_ip(parts);
+        let ip = client_ip(parts, state);
         if let Some(wait) = ip.and_then(|ip| state.key_failures.blocked_for(ip)) {
             return Err(ApiError::too_many_attempts(wait.as_secs().max(1)));
         }

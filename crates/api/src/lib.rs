@@ -5,6 +5,7 @@
 //! through [`error::ApiError`].
 //!
 //! - [`error`]: `{"error": {"code", "message", "field"}}` and the JSON extractor.
+//! - [`client`]: the client's address behind trusted reverse proxies.
 //! - [`auth`]: API keys → caller, tenant and scopes.
 //! - [`compose`]: request validation and MIME rendering.
 //! - [`messages`]: `POST /v1/messages`, `/batch`, `/raw`; `GET /v1/messages/{id}`.
@@ -22,6 +23,7 @@
 //! - [`webhooks`]: `/v1/webhooks`: signed event posts, secret rotation, attempts, replay.
 
 pub mod auth;
+pub mod client;
 pub mod compose;
 pub mod domains;
 pub mod error;
@@ -60,6 +62,8 @@ pub struct AppState {
     pub key_failures: Arc<FailureGuard>,
     /// Opens and clicks on their way to the store.
     pub hits: postwerk_mta::tracking::hits::Recorder,
+    /// `[http] trusted_proxies`, parsed.
+    pub proxies: Arc<Vec<postwerk_core::config::Cidr>>,
 }
 
 /// Invalid API keys tolerated per client address within [`KEY_FAILURE_WINDOW`]
@@ -73,6 +77,15 @@ impl AppState {
     pub fn new(services: Arc<Services>, engine: Arc<Engine>) -> Self {
         AppState {
             hits: postwerk_mta::tracking::hits::Recorder::start(services.clone()),
+            proxies: Arc::new(
+                services
+                    .config
+                    .http
+                    .trusted_proxies
+                    .iter()
+                    .filter_map(|c| postwerk_core::config::Cidr::parse(c))
+                    .collect(),
+            ),
             services,
             engine,
             key_failures: Arc::new(FailureGuard::new(MAX_KEY_FAILURES, KEY_FAILURE_WINDOW)),

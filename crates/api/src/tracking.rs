@@ -94,7 +94,7 @@ fn record(
             .get(header::USER_AGENT)
             .and_then(|v| v.to_str().ok())
             .map(str::to_string),
-        ip: Some(peer.ip()),
+        ip: Some(crate::client::address(peer.ip(), headers, &state.proxies)),
         head: method == Method::HEAD,
     };
     if !state.hits.record(hit) {

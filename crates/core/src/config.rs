@@ -18,7 +18,7 @@ mod smtp;
 mod tracking;
 mod webhooks;
 pub use privacy::{PrivacyConfig, RetentionConfig, SubProcessor};
-pub use smtp::{InboundConfig, SmtpConfig, SubmissionConfig, TrustedNetwork, parse_cidr};
+pub use smtp::{Cidr, InboundConfig, SmtpConfig, SubmissionConfig, TrustedNetwork, parse_cidr};
 pub use tracking::{StoreIp, TrackingConfig};
 pub use webhooks::WebhooksConfig;
 
@@ -73,6 +73,10 @@ pub struct HttpConfig {
     pub listen: SocketAddr,
     /// Largest accepted request body in bytes (a batch of messages). Default 64 MiB.
     pub max_body_bytes: usize,
+    /// Reverse proxies (CIDRs) whose `X-Forwarded-For` is believed: the client's
+    /// address is then the last one in that header not itself a trusted proxy (for
+    /// the audit log, rate limits and tracking). Default none.
+    pub trusted_proxies: Vec<String>,
 }
 
 /// `[store]`: the database.
@@ -177,6 +181,7 @@ impl Default for HttpConfig {
         HttpConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             max_body_bytes: 64 << 20,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -247,6 +252,17 @@ impl Config {
             return Err(invalid(
                 "tracking.base_url",
                 "must be an http:// or https:// URL",
+            ));
+        }
+        if let Some(bad) = self
+            .http
+            .trusted_proxies
+            .iter()
+            .find(|c| Cidr::parse(c).is_none())
+        {
+            return Err(invalid(
+                "http.trusted_proxies",
+                &format!("`{bad}` is not an address or CIDR"),
             ));
         }
         if self.webhooks.timeout.is_zero() {
