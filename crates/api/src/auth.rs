@@ -78,6 +78,18 @@ impl FromRequestParts<AppState> for Caller {
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         let ip = client_ip(parts, state);
+        // No key, no guess: a request without one is simply unauthorised.
+        let header = parts
+            .headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .ok_or_else(|| {
+                ApiError::new(
+                    StatusCode::UNAUTHORIZED,
+                    "missing_api_key",
+                    "send Authorization: Bearer <API key>",
+                )
+            })?;
         if let Some(wait) = ip.and_then(|ip| state.key_failures.blocked_for(ip)) {
             return Err(ApiError::too_many_attempts(wait.as_secs().max(1)));
         }
@@ -87,13 +99,6 @@ impl FromRequestParts<AppState> for Caller {
             }
             ApiError::new(StatusCode::UNAUTHORIZED, code, msg)
         };
-        let header = parts
-            .headers
-            .get(axum::http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .ok_or_else(|| {
-                unauthorized("missing_api_key", "send Authorization: Bearer <API key>")
-            })?;
         let token = header
             .strip_prefix("Bearer ")
             .or_else(|| header.strip_prefix("bearer "))

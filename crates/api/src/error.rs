@@ -130,17 +130,20 @@ impl IntoResponse for ApiError {
 }
 
 /// A JSON body extractor whose rejections are [`ApiError`]s: malformed JSON, a wrong
-/// content type, unknown keys and wrong types all get the JSON error shape.
+/// content type, unknown keys, wrong types and arrays where objects belong all get
+/// the JSON error shape (see [`crate::strict`]).
 pub struct ApiJson<T>(pub T);
 
 impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        match Json::<T>::from_request(req, state).await {
-            Ok(Json(v)) => Ok(ApiJson(v)),
-            Err(rejection) => Err(json_rejection(rejection)),
-        }
+        let Json(value) = Json::<serde_json::Value>::from_request(req, state)
+            .await
+            .map_err(json_rejection)?;
+        crate::strict::from_value(&value)
+            .map(ApiJson)
+            .map_err(|text| data_error(&text))
     }
 }
 

@@ -35,6 +35,7 @@ pub mod messages;
 pub mod privacy;
 pub mod record;
 pub mod requests;
+mod strict;
 pub mod suppressions;
 pub mod tracking;
 pub mod unsubscribe;
@@ -66,10 +67,8 @@ pub struct AppState {
     pub proxies: Arc<Vec<postwerk_core::config::Cidr>>,
 }
 
-/// Invalid API keys tolerated per client address within [`KEY_FAILURE_WINDOW`]
-/// before it gets `429` for the rest of the window.
-pub const MAX_KEY_FAILURES: u32 = 20;
-/// See [`MAX_KEY_FAILURES`].
+/// The window of `[http] max_key_failures`: a client address that presented that many
+/// invalid API keys within it gets `429` for the rest of it.
 pub const KEY_FAILURE_WINDOW: std::time::Duration = std::time::Duration::from_secs(300);
 
 impl AppState {
@@ -86,9 +85,12 @@ impl AppState {
                     .filter_map(|c| postwerk_core::config::Cidr::parse(c))
                     .collect(),
             ),
+            key_failures: Arc::new(FailureGuard::new(
+                services.config.http.max_key_failures,
+                KEY_FAILURE_WINDOW,
+            )),
             services,
             engine,
-            key_failures: Arc::new(FailureGuard::new(MAX_KEY_FAILURES, KEY_FAILURE_WINDOW)),
         }
     }
 }

@@ -34,7 +34,7 @@ pub async fn send(
     ApiJson(req): ApiJson<SendRequest>,
 ) -> Result<Response, ApiError> {
     let linker = Linker::new(&state.services.config, state.services.keys.master());
-    send_one(&state, &caller, &headers, "from", |ehlo| {
+    send_one(&state, &caller, &headers, "from", "messages", |ehlo| {
         compose::compose(&req, ehlo, Some(&linker))
     })
     .await
@@ -47,9 +47,14 @@ pub async fn send_raw(
     headers: HeaderMap,
     ApiJson(req): ApiJson<RawRequest>,
 ) -> Result<Response, ApiError> {
-    send_one(&state, &caller, &headers, "data.From", |ehlo| {
-        compose::compose_raw(&req, ehlo)
-    })
+    send_one(
+        &state,
+        &caller,
+        &headers,
+        "data.From",
+        "messages/raw",
+        |ehlo| compose::compose_raw(&req, ehlo),
+    )
     .await
 }
 
@@ -60,10 +65,11 @@ async fn send_one(
     caller: &Caller,
     headers: &HeaderMap,
     from_field: &str,
+    endpoint: &str,
     compose: impl FnOnce(&str) -> Result<Composed, ApiError>,
 ) -> Result<Response, ApiError> {
     caller.require(Scope::Send)?;
-    idempotent(state, caller, headers, async {
+    idempotent(state, caller, headers, endpoint, async {
         let composed = compose(&state.services.config.delivery.ehlo_name)?;
         check_domain(
             state,
@@ -105,7 +111,7 @@ pub async fn send_batch(
             format!("send 1 to {MAX_BATCH} messages"),
         ));
     }
-    idempotent(&state, &caller, &headers, async {
+    idempotent(&state, &caller, &headers, "messages/batch", async {
         let mut results = Vec::with_capacity(req.messages.len());
         let mut submissions = Vec::with_capacity(req.messages.len());
         for (i, raw) in req.messages.into_iter().enumerate() {
@@ -137,7 +143,7 @@ pub async fn send_batch(
 
 async fn compose_one(state: &AppState, caller: &Caller, raw: Value) -> Result<Composed, ApiError> {
     let req: SendRequest =
-        serde_json::from_value(raw).map_err(|e| crate::error::data_error(&e.to_string()))?;
+        crate::strict::from_value(&raw).map_err(|e| crate::error::data_error(&e))?;
     let linker = Linker::new(&state.services.config, state.services.keys.master());
     let composed = compose::compose(
         &req,
@@ -174,12 +180,14 @@ async fn check_domain(
 
 type Prepared = (StatusCode, Vec<Submission>, Value);
 
-/// Runs a send under the optional `Idempotency-Key`: a repeat within 24 h replays the
-/// first response and stores nothing.
+/// Runs a send under the optional `Idempotency-Key` (scoped to `endpoint`): a valid
+/// repeat within 24 h replays the first response and stores nothing; an invalid one
+/// gets its error.
 async fn idempotent(
     state: &AppState,
     caller: &Caller,
     headers: &HeaderMap,
+    endpoint: &str,
     prepare: impl Future<Output = Result<Prepared, ApiError>>,
 ) -> Result<Response, ApiError> {
     let key_hash = match headers.get("idempotency-key") {
@@ -196,19 +204,22 @@ async fn idempotent(
                         "Idempotency-Key must be 1–255 visible characters",
                     )
                 })?;
-            Some(
-                digest::digest(&digest::SHA256, key.as_bytes())
-                    .as_ref()
-                    .to_vec(),
-            )
+            // Scoped to the endpoint: the same key on another endpoint is another request.
+            let mut ctx = digest::Context::new(&digest::SHA256);
+            ctx.update(endpoint.as_bytes());
+            ctx.update(&[0]);
+            ctx.update(key.as_bytes());
+            Some(ctx.finish().as_ref().to_vec())
         }
     };
+    // Validate first: an invalid request is refused whatever key it carries; a valid
+    // one with a known key gets the stored result.
+    let (status, mut submissions, mut body) = prepare.await?;
     if let Some(hash) = &key_hash
         && let Some(replay) = replay(state, &caller.tenant_id, hash).await?
     {
         return Ok(replay);
     }
-    let (status, mut submissions, mut body) = prepare.await?;
     accept::screen(&state.services, &caller.tenant_id, &mut submissions)
         .await
         .map_err(|e| ApiError::unavailable(&e))?;

@@ -77,6 +77,9 @@ pub struct HttpConfig {
     /// address is then the last one in that header not itself a trusted proxy (for
     /// the audit log, rate limits and tracking). Default none.
     pub trusted_proxies: Vec<String>,
+    /// Invalid API keys one client address may present within 5 minutes before it
+    /// gets `429 too_many_attempts` for the rest of the window. Default 20.
+    pub max_key_failures: u32,
 }
 
 /// `[store]`: the database.
@@ -182,6 +185,7 @@ impl Default for HttpConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             max_body_bytes: 64 << 20,
             trusted_proxies: Vec::new(),
+            max_key_failures: 20,
         }
     }
 }

@@ -144,4 +144,50 @@ fn idempotency_key_replays_the_first_result_and_sends_nothing_more() {
         2,
         "a replay must not store a second message"
     );
+
+    // An invalid request is refused whatever key it carries; the same key on another
+    // endpoint is another request.
+    let (s, v) = h.request(
+        "POST",
+        "/v1/messages",
+        Some(
+            &json!({"from": "a@example.com", "to": ["b@example.test"], "text": "t", "track": "x"}),
+        ),
+        &[("Idempotency-Key", "order-42")],
+    );
+    assert_eq!((s, code(&v)), (400, "invalid_field"), "{v}");
+    let (s, batch) = h.request(
+        "POST",
+        "/v1/messages/batch",
+        Some(&json!({"messages": [body]})),
+        &[("Idempotency-Key", "order-42")],
+    );
+    assert_eq!(s, 202, "{batch}");
+    assert!(
+        batch["results"].is_array(),
+        "a batch answer, not the replayed single one: {batch}"
+    );
+}
+
+#[test]
+fn arrays_are_not_objects() {
+    let h = Harness::start(Options::default());
+    for (path, body) in [
+        ("/v1/messages", json!(["a@example.com", ["b@example.test"]])),
+        ("/v1/keys/key_x/rotate", json!([])),
+        (
+            "/v1/messages",
+            json!({"from": "a@example.com", "to": ["b@example.test"], "text": "t", "track": [true, "all"]}),
+        ),
+    ] {
+        let (s, v) = h.post(path, body.clone());
+        assert_eq!(s, 400, "{path} {body}: {v}");
+        assert!(
+            v["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("a JSON object"),
+            "{v}"
+        );
+    }
 }

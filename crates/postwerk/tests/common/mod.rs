@@ -175,6 +175,8 @@ pub struct Options<'a> {
     pub delivery: &'a str,
     /// Extra TOML appended at the end (other sections).
     pub extra: &'a str,
+    /// Extra TOML appended to the `[http]` section.
+    pub http: &'a str,
     /// Static route for `example.test`; `None` for no route.
     pub route_port: Option<u16>,
     /// Store URL override (PostgreSQL runs).
@@ -204,8 +206,9 @@ impl Harness {
             .unwrap_or_default();
         let (smtp, smtps, mx) = (free_port(), free_port(), free_port());
         let text = format!(
-            "data_dir = \"{}\"\n[http]\nlisten = \"{http}\"\n[store]\nurl = \"{store}\"\n[delivery]\nehlo_name = \"mta.postwerk.test\"\nbounce_domain = \"bounces.example.com\"\n{}\n[smtp.submission]\nlisten = \"127.0.0.1:{smtp}\"\nlisten_tls = \"127.0.0.1:{smtps}\"\n{}\n[smtp.inbound]\nlisten = \"127.0.0.1:{mx}\"\n{}\n{routes}{}\n",
+            "data_dir = \"{}\"\n[http]\nlisten = \"{http}\"\n{}\n[store]\nurl = \"{store}\"\n[delivery]\nehlo_name = \"mta.postwerk.test\"\nbounce_domain = \"bounces.example.com\"\n{}\n[smtp.submission]\nlisten = \"127.0.0.1:{smtp}\"\nlisten_tls = \"127.0.0.1:{smtps}\"\n{}\n[smtp.inbound]\nlisten = \"127.0.0.1:{mx}\"\n{}\n{routes}{}\n",
             data.display(),
+            opts.http,
             opts.delivery,
             opts.submission,
             opts.inbound,
