@@ -383,7 +383,9 @@ fn consent_export_erase_and_audit() {
 fn guessing_keys_is_throttled() {
     let h = Harness::start(Options::default());
     let mut last = (0, Value::Null);
-    let limit = postwerk_core::config::Config::default().http.max_key_failures;
+    let limit = postwerk_core::config::Config::default()
+        .http
+        .max_key_failures;
     for i in 0..=limit {
         last = h.request_with_key(
             "GET",
@@ -402,7 +404,10 @@ fn guessing_keys_is_throttled() {
     // Even the right key is refused from that address until the window passes; a
     // request with no key at all is plainly unauthorised.
     assert_eq!(h.get("/v1/events").0, 429);
-    assert_eq!(h.request_with_key("GET", "/v1/events", None, &[], None).0, 401);
+    assert_eq!(
+        h.request_with_key("GET", "/v1/events", None, &[], None).0,
+        401
+    );
 }
 
 #[test]
@@ -412,7 +417,16 @@ fn the_key_failure_limit_is_configurable() {
         ..Default::default()
     });
     let codes: Vec<u16> = (0..4)
-        .map(|i| h.request_with_key("GET", "/v1/events", None, &[], Some(&format!("pw_live_g{i}"))).0)
+        .map(|i| {
+            h.request_with_key(
+                "GET",
+                "/v1/events",
+                None,
+                &[],
+                Some(&format!("pw_live_g{i}")),
+            )
+            .0
+        })
         .collect();
     assert_eq!(codes, vec![401, 401, 401, 429]);
 }
