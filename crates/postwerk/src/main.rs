@@ -110,14 +110,21 @@ fn redact_url(url: &str) -> String {
     }
 }
 
+/// Logs to stderr: human-readable, or one JSON object per line with
+/// `POSTWERK_LOG_FORMAT=json` (for log shippers). Either way log lines name messages and
+/// recipients by id only, never an address or content.
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("POSTWERK_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .with_target(false)
-        .init();
+        .with_target(false);
+    if std::env::var("POSTWERK_LOG_FORMAT").is_ok_and(|f| f == "json") {
+        builder.json().flatten_event(true).init();
+    } else {
+        builder.init();
+    }
 }
 
 #[cfg(test)]

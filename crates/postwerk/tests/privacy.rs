@@ -30,6 +30,7 @@ fn no_plaintext_address_or_body_in_the_data_dir_or_logs() {
     let sink = Sink::start(&sink_dir.path().join("sink"), false);
     let mut h = Harness::start(Options {
         route_port: Some(sink.port),
+        log_json: true,
         ..Default::default()
     });
     let marker = format!("mk{}", std::process::id());
@@ -58,6 +59,14 @@ fn no_plaintext_address_or_body_in_the_data_dir_or_logs() {
         h.server_log().contains("delivery attempt"),
         "the log should still say what happened"
     );
+    for line in h.server_log().lines().filter(|l| !l.trim().is_empty()) {
+        let entry: serde_json::Value = serde_json::from_str(line)
+            .unwrap_or_else(|e| panic!("POSTWERK_LOG_FORMAT=json: not JSON ({e}): {line}"));
+        assert!(
+            entry["level"].is_string() && entry["timestamp"].is_string(),
+            "{line}"
+        );
+    }
     assert!(
         sink.messages()
             .iter()

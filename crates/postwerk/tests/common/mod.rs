@@ -166,6 +166,7 @@ pub struct Harness {
     child: Option<Child>,
     /// Captured server log.
     pub log: PathBuf,
+    log_json: bool,
 }
 
 /// Options for [`Harness::start`].
@@ -177,6 +178,8 @@ pub struct Options<'a> {
     pub extra: &'a str,
     /// Extra TOML appended to the `[http]` section.
     pub http: &'a str,
+    /// Serve with `POSTWERK_LOG_FORMAT=json`.
+    pub log_json: bool,
     /// Static route for `example.test`; `None` for no route.
     pub route_port: Option<u16>,
     /// Store URL override (PostgreSQL runs).
@@ -227,6 +230,7 @@ impl Harness {
             mx,
             child: None,
             log,
+            log_json: opts.log_json,
             root,
         };
         let out = h.cli(&[
@@ -276,6 +280,10 @@ impl Harness {
             .arg(&self.config)
             .arg("serve")
             .env("POSTWERK_LOG", "info")
+            .env(
+                "POSTWERK_LOG_FORMAT",
+                if self.log_json { "json" } else { "text" },
+            )
             .stdout(log.try_clone().unwrap())
             .stderr(log)
             .spawn()
