@@ -73,12 +73,12 @@ pub async fn list_events(
     let since = q
         .since
         .as_deref()
-        .map(|t| parse_time(t, "since"))
+        .map(|t| view::time_param(t, "since"))
         .transpose()?;
     let until = q
         .until
         .as_deref()
-        .map(|t| parse_time(t, "until"))
+        .map(|t| view::time_param(t, "until"))
         .transpose()?;
     let tag_hash = q.tag.as_deref().map(|t| tag_hash(&keys, t));
     let (after_seq, limit) = view::page(q.cursor.as_deref(), q.limit)?;
@@ -105,15 +105,4 @@ pub async fn list_events(
         "events": events.iter().map(|e| view::event(e, &keys)).collect::<Vec<_>>(),
         "next_cursor": next,
     })))
-}
-
-fn parse_time(s: &str, field: &str) -> Result<i64, ApiError> {
-    if let Ok(secs) = s.parse::<i64>() {
-        return secs
-            .checked_mul(1000)
-            .ok_or_else(|| ApiError::invalid("invalid_time", field, "time out of range"));
-    }
-    chrono::DateTime::parse_from_rfc3339(s)
-        .map(|t| t.timestamp_millis())
-        .map_err(|_| ApiError::invalid("invalid_time", field, "use RFC 3339 or Unix seconds"))
 }

@@ -109,7 +109,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/t/o/{token}", get(tracking::open))
         .route("/t/c/{token}/{tag}/{target}", get(tracking::click))
-        .route("/v1/messages", post(messages::send))
+        .route("/v1/messages", post(messages::send).get(messages::list))
         .route("/v1/messages/batch", post(messages::send_batch))
         .route("/v1/messages/raw", post(messages::send_raw))
         .route("/v1/messages/{id}", get(messages::get_message))

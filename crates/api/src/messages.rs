@@ -3,14 +3,17 @@
 use std::collections::HashMap;
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
+use postwerk_core::address::Address;
 use postwerk_core::model::Scope;
 use postwerk_mta::accept::{
     self, AcceptError, IdempotentResponse, Submission, idempotency_context,
 };
 use postwerk_mta::context::now_ms;
+use postwerk_store::model::{MessageFilter, MessageRecord};
+use postwerk_store::vault::TenantKeys;
 use postwerk_store::{IDEMPOTENCY_TTL_MS, Store};
 use ring::digest;
 use serde::Deserialize;
@@ -339,21 +342,127 @@ pub async fn get_message(
         .tenant_keys(&caller.tenant_id)
         .await
         .map_err(|e| ApiError::unavailable(&e))?;
+    Ok(Json(message_view(&record, &keys)))
+}
+
+/// `GET /v1/messages` query.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MessageQuery {
+    /// Only this stream.
+    stream: Option<String>,
+    /// Only messages with this tag (matched through a blind index).
+    tag: Option<String>,
+    /// Only messages to this address (matched through the blind index).
+    recipient: Option<String>,
+    /// Accepted at or after (RFC 3339 or Unix seconds).
+    since: Option<String>,
+    /// Accepted before (RFC 3339 or Unix seconds).
+    until: Option<String>,
+    /// `next_cursor` of the previous page.
+    cursor: Option<String>,
+    /// Page size, 1–1000 (default 100).
+    limit: Option<usize>,
+}
+
+/// `GET /v1/messages?stream=&tag=&recipient=&since=&until=&cursor=&limit=`: message
+/// search, newest first, each as `GET /v1/messages/{id}` shows it.
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    query: Result<Query<MessageQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(Scope::Read)?;
+    let Query(q) = query.map_err(|e| ApiError::invalid("invalid_query", "query", e.body_text()))?;
+    let keys = state
+        .services
+        .tenant_keys(&caller.tenant_id)
+        .await
+        .map_err(|e| ApiError::unavailable(&e))?;
+    let rcpt_hash = q
+        .recipient
+        .as_deref()
+        .map(|r| {
+            Address::parse(r)
+                .map(|a| keys.blind_index(&a.normalized()))
+                .map_err(|e| ApiError::invalid("invalid_address", "recipient", e.to_string()))
+        })
+        .transpose()?;
+    let limit = q.limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::invalid(
+            "invalid_limit",
+            "limit",
+            "limit must be 1–1000",
+        ));
+    }
+    let before_id = q
+        .cursor
+        .map(|c| {
+            let ok = c.starts_with("msg_")
+                && c.len() <= 64
+                && c[4..].bytes().all(|b| b.is_ascii_alphanumeric());
+            if ok {
+                Ok(c)
+            } else {
+                Err(ApiError::invalid(
+                    "invalid_cursor",
+                    "cursor",
+                    "invalid cursor",
+                ))
+            }
+        })
+        .transpose()?;
+    let filter = MessageFilter {
+        tenant_id: caller.tenant_id.clone(),
+        stream: q.stream,
+        tag_hash: q.tag.as_deref().map(|t| accept::tag_hash(&keys, t)),
+        rcpt_hash,
+        since: q
+            .since
+            .as_deref()
+            .map(|t| view::time_param(t, "since"))
+            .transpose()?,
+        until: q
+            .until
+            .as_deref()
+            .map(|t| view::time_param(t, "until"))
+            .transpose()?,
+        before_id,
+        limit,
+    };
+    let messages = state
+        .services
+        .store
+        .list_messages(filter)
+        .await
+        .map_err(|e| ApiError::unavailable(&e))?;
+    let next = (messages.len() == limit)
+        .then(|| messages.last().map(|m| m.id.clone()))
+        .flatten();
+    Ok(Json(json!({
+        "messages": messages.iter().map(|m| message_view(m, &keys)).collect::<Vec<_>>(),
+        "next_cursor": next,
+    })))
+}
+
+/// A message with each recipient's status and event timeline.
+fn message_view(record: &MessageRecord, keys: &TenantKeys) -> Value {
     let mut events_by_rcpt: HashMap<&str, Vec<Value>> = HashMap::new();
     for e in &record.events {
         events_by_rcpt
             .entry(e.recipient_id.as_str())
             .or_default()
-            .push(view::event(e, &keys));
+            .push(view::event(e, keys));
     }
-    let meta = view::meta(&record.id, &record.meta_enc, &keys);
+    let meta = view::meta(&record.id, &record.meta_enc, keys);
     let recipients: Vec<Value> = record
         .recipients
         .iter()
         .map(|r| {
             json!({
                 "id": r.id,
-                "email": view::address(&r.id, &r.address_enc, &keys),
+                "email": view::address(&r.id, &r.address_enc, keys),
                 "status": r.status,
                 "attempts": r.attempts,
                 "next_attempt_at": r.next_attempt_at.and_then(view::time),
@@ -362,7 +471,7 @@ pub async fn get_message(
             })
         })
         .collect();
-    Ok(Json(json!({
+    json!({
         "id": record.id,
         "stream": record.stream,
         "created_at": view::time(record.created_at),
@@ -371,5 +480,5 @@ pub async fn get_message(
         "tags": meta.tags,
         "metadata": meta.metadata,
         "recipients": recipients,
-    })))
+    })
 }

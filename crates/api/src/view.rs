@@ -20,6 +20,19 @@ pub fn duration_ms(text: &str, field: &str) -> Result<i64, ApiError> {
         .ok_or_else(|| ApiError::invalid("invalid_duration", field, "use e.g. 90s, 24h, 30d"))
 }
 
+/// A time query parameter (RFC 3339 or Unix seconds) as Unix milliseconds, or `422
+/// invalid_time`.
+pub fn time_param(s: &str, field: &str) -> Result<i64, ApiError> {
+    if let Ok(secs) = s.parse::<i64>() {
+        return secs
+            .checked_mul(1000)
+            .ok_or_else(|| ApiError::invalid("invalid_time", field, "time out of range"));
+    }
+    chrono::DateTime::parse_from_rfc3339(s)
+        .map(|t| t.timestamp_millis())
+        .map_err(|_| ApiError::invalid("invalid_time", field, "use RFC 3339 or Unix seconds"))
+}
+
 /// Parses the `cursor` and `limit` of a paginated list (limit 1–1000, default 100).
 pub fn page(cursor: Option<&str>, limit: Option<usize>) -> Result<(Option<i64>, usize), ApiError> {
     let after = cursor

@@ -157,6 +157,22 @@ fn full_message_is_delivered_signed_over_tls_and_logged() {
         (422, &json!("until")),
         "{bad}"
     );
+
+    // Message search: by tag, recipient (blind index) and stream, newest first.
+    let (status, found) = h.get("/v1/messages?tag=welcome&recipient=CAROL@example.test");
+    assert_eq!(status, 200, "{found}");
+    let list = found["messages"].as_array().unwrap();
+    assert_eq!(list.len(), 1, "{found}");
+    assert_eq!(list[0]["id"], id);
+    assert_eq!(list[0]["subject"], "Welcome");
+    assert_eq!(list[0]["recipients"].as_array().unwrap().len(), 3);
+    let (_, none) = h.get("/v1/messages?stream=broadcast");
+    assert_eq!(none["messages"], json!([]));
+    let (status, bad) = h.get("/v1/messages?cursor=x");
+    assert_eq!(
+        (status, &bad["error"]["code"]),
+        (422, &json!("invalid_cursor"))
+    );
 }
 
 #[test]

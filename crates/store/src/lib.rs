@@ -126,6 +126,11 @@ pub trait Store: Send + Sync {
         tenant_id: &str,
         id: &str,
     ) -> impl Future<Output = StoreResult<Option<MessageRecord>>> + Send;
+    /// Messages matching a filter, newest first, each with its recipients and events.
+    fn list_messages(
+        &self,
+        filter: MessageFilter,
+    ) -> impl Future<Output = StoreResult<Vec<MessageRecord>>> + Send;
     /// Events matching a filter, in sequence order.
     fn list_events(
         &self,
@@ -466,6 +471,9 @@ impl Store for AnyStore {
     }
     async fn get_message(&self, tenant_id: &str, id: &str) -> StoreResult<Option<MessageRecord>> {
         dispatch!(self.get_message(tenant_id, id))
+    }
+    async fn list_messages(&self, filter: MessageFilter) -> StoreResult<Vec<MessageRecord>> {
+        dispatch!(self.list_messages(filter))
     }
     async fn list_events(&self, filter: EventFilter) -> StoreResult<Vec<EventRecord>> {
         dispatch!(self.list_events(filter))

@@ -801,6 +801,27 @@ pub struct StreamBacklog {
     pub oldest_created_at: i64,
 }
 
+/// Which messages to list (newest first).
+#[derive(Debug, Clone, Default)]
+pub struct MessageFilter {
+    /// Owning tenant (always required).
+    pub tenant_id: String,
+    /// Only this stream.
+    pub stream: Option<String>,
+    /// Only messages with this tag (blind index).
+    pub tag_hash: Option<Vec<u8>>,
+    /// Only messages to this recipient (blind index).
+    pub rcpt_hash: Option<Vec<u8>>,
+    /// Only messages accepted at or after this time.
+    pub since: Option<i64>,
+    /// Only messages accepted before this time.
+    pub until: Option<i64>,
+    /// Only messages with a smaller id (ids grow with time: the cursor).
+    pub before_id: Option<String>,
+    /// At most this many.
+    pub limit: usize,
+}
+
 /// A filter list as stored: `,a,b,` (or `''` for all), so SQL can match `,x,`.
 pub(crate) fn encode_list(items: &[String]) -> String {
     if items.is_empty() {

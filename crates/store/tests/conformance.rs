@@ -172,6 +172,7 @@ conformance! {
     consent_screen_and_held_recipients =>
         sqlite_consent_screen_and_held_recipients, postgres_consent_screen_and_held_recipients;
     webhook_outbox => sqlite_webhook_outbox, postgres_webhook_outbox;
+    list_messages_filters => sqlite_list_messages_filters, postgres_list_messages_filters;
 }
 
 // ---------------------------------------------------------------------------------
@@ -1658,6 +1659,86 @@ mod scenarios {
                 .is_empty()
         );
         assert_eq!(s.list_webhooks(None).await.expect("all").len(), 2);
+    }
+
+    pub async fn list_messages_filters(s: AnyStore) {
+        seed_events(&s).await;
+        let ids = |f: MessageFilter| {
+            let s = s.clone();
+            async move {
+                s.list_messages(f)
+                    .await
+                    .expect("list")
+                    .iter()
+                    .map(|m| m.id.clone())
+                    .collect::<Vec<_>>()
+            }
+        };
+        let all = |limit| MessageFilter {
+            tenant_id: "ten_a".into(),
+            limit,
+            ..MessageFilter::default()
+        };
+        assert_eq!(
+            ids(all(10)).await,
+            vec!["msg_2", "msg_1"],
+            "newest first, own tenant"
+        );
+        assert_eq!(ids(all(1)).await, vec!["msg_2"]);
+        let page = MessageFilter {
+            before_id: Some("msg_2".into()),
+            ..all(10)
+        };
+        assert_eq!(ids(page).await, vec!["msg_1"], "the cursor");
+        let m = s.list_messages(all(10)).await.expect("list");
+        assert_eq!(m[1].recipients.len(), 2);
+        assert!(!m[1].events.is_empty());
+        for (filter, want) in [
+            (
+                MessageFilter {
+                    stream: Some("broadcast".into()),
+                    ..all(10)
+                },
+                vec!["msg_2"],
+            ),
+            (
+                MessageFilter {
+                    tag_hash: Some(b"tag:msg_1".to_vec()),
+                    ..all(10)
+                },
+                vec!["msg_1"],
+            ),
+            (
+                MessageFilter {
+                    rcpt_hash: Some(hash("r2b")),
+                    ..all(10)
+                },
+                vec!["msg_2"],
+            ),
+            (
+                MessageFilter {
+                    rcpt_hash: Some(hash("r3a")),
+                    ..all(10)
+                },
+                vec![],
+            ),
+            (
+                MessageFilter {
+                    since: Some(1_500),
+                    ..all(10)
+                },
+                vec!["msg_2"],
+            ),
+            (
+                MessageFilter {
+                    until: Some(1_500),
+                    ..all(10)
+                },
+                vec!["msg_1"],
+            ),
+        ] {
+            assert_eq!(ids(filter.clone()).await, want, "{filter:?}");
+        }
     }
 
     pub async fn erase_subject(s: AnyStore) {

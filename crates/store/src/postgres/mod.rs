@@ -723,6 +723,55 @@ impl PgStore {
         }))
     }
 
+    async fn list_messages_q(&self, f: &MessageFilter) -> PgResult<Vec<MessageRecord>> {
+        const OP: &str = "list_messages";
+        let mut sql = "SELECT id FROM messages WHERE tenant_id = $1".to_string();
+        let mut args: Vec<&(dyn ToSql + Sync)> = vec![&f.tenant_id];
+        let limit = i64::try_from(f.limit.max(1)).unwrap_or(i64::MAX);
+        // Each clause names its parameter `{}`.
+        let filters: [(&str, Option<&(dyn ToSql + Sync)>); 6] = [
+            ("stream = {}", f.stream.as_ref().map(|v| v as _)),
+            (
+                "id IN (SELECT message_id FROM message_tags WHERE tenant_id = $1 AND tag_hash = {})",
+                f.tag_hash.as_ref().map(|v| v as _),
+            ),
+            (
+                "id IN (SELECT message_id FROM recipients WHERE tenant_id = $1 AND rcpt_hash = {})",
+                f.rcpt_hash.as_ref().map(|v| v as _),
+            ),
+            ("created_at >= {}", f.since.as_ref().map(|v| v as _)),
+            ("created_at < {}", f.until.as_ref().map(|v| v as _)),
+            ("id < {}", f.before_id.as_ref().map(|v| v as _)),
+        ];
+        for (clause, value) in filters {
+            if let Some(value) = value {
+                args.push(value);
+                let param = format!("${}", args.len());
+                sql.push_str(&format!(" AND {}", clause.replace("{}", &param)));
+            }
+        }
+        args.push(&limit);
+        sql.push_str(&format!(" ORDER BY id DESC LIMIT ${}", args.len()));
+        let ids: Vec<String> = {
+            let client = self.client().await?;
+            let stmt = client.prepare_cached(&sql).await.map_err(pg(OP))?;
+            client
+                .query(&stmt, &args)
+                .await
+                .map_err(pg(OP))?
+                .iter()
+                .map(|r| col(r, "id"))
+                .collect::<PgResult<_>>()?
+        };
+        let mut out = Vec::with_capacity(ids.len());
+        for id in &ids {
+            if let Some(m) = self.get_message_q(&f.tenant_id, id).await? {
+                out.push(m);
+            }
+        }
+        Ok(out)
+    }
+
     async fn list_events_q(&self, f: &EventFilter) -> PgResult<Vec<EventRecord>> {
         const OP: &str = "list_events";
         let mut sql = format!("SELECT {EVENT_COLS} FROM events WHERE tenant_id = $1");
@@ -1191,6 +1240,11 @@ impl Store for PgStore {
 
     async fn get_message(&self, tenant_id: &str, id: &str) -> StoreResult<Option<MessageRecord>> {
         retrying(|| self.get_message_q(tenant_id, id)).await
+    }
+
+    async fn list_messages(&self, filter: MessageFilter) -> StoreResult<Vec<MessageRecord>> {
+        let filter = &filter;
+        retrying(|| self.list_messages_q(filter)).await
     }
 
     async fn list_events(&self, filter: EventFilter) -> StoreResult<Vec<EventRecord>> {

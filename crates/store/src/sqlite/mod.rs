@@ -431,6 +431,55 @@ impl Store for SqliteStore {
         self.read(move |c| get_message_in(c, &tenant_id, &id)).await
     }
 
+    async fn list_messages(&self, f: MessageFilter) -> StoreResult<Vec<MessageRecord>> {
+        self.read(move |c| {
+            let mut sql = "SELECT id FROM messages WHERE tenant_id = ?1".to_string();
+            let mut args: Vec<rusqlite::types::Value> = vec![f.tenant_id.clone().into()];
+            // `clause` names the new parameter `{}`.
+            let mut push = |clause: &str, v: rusqlite::types::Value| {
+                args.push(v);
+                let param = format!("?{}", args.len());
+                sql.push_str(&format!(" AND {}", clause.replace("{}", &param)));
+            };
+            if let Some(s) = &f.stream {
+                push("stream = {}", s.clone().into());
+            }
+            if let Some(t) = &f.tag_hash {
+                push(
+                    "id IN (SELECT message_id FROM message_tags WHERE tenant_id = ?1 AND tag_hash = {})",
+                    t.clone().into(),
+                );
+            }
+            if let Some(h) = &f.rcpt_hash {
+                push(
+                    "id IN (SELECT message_id FROM recipients WHERE tenant_id = ?1 AND rcpt_hash = {})",
+                    h.clone().into(),
+                );
+            }
+            if let Some(s) = f.since {
+                push("created_at >= {}", s.into());
+            }
+            if let Some(u) = f.until {
+                push("created_at < {}", u.into());
+            }
+            if let Some(b) = &f.before_id {
+                push("id < {}", b.clone().into());
+            }
+            sql.push_str(&format!(" ORDER BY id DESC LIMIT {}", f.limit.max(1)));
+            let ids = c
+                .prepare(&sql)
+                .and_then(|mut st| {
+                    st.query_map(rusqlite::params_from_iter(args), |r| r.get::<_, String>(0))?
+                        .collect::<rusqlite::Result<Vec<_>>>()
+                })
+                .map_err(unavailable)?;
+            ids.iter()
+                .filter_map(|id| get_message_in(c, &f.tenant_id, id).transpose())
+                .collect()
+        })
+        .await
+    }
+
     async fn list_events(&self, f: EventFilter) -> StoreResult<Vec<EventRecord>> {
         self.read(move |c| {
             let mut sql = format!("SELECT {EVENT_COLS} FROM events WHERE tenant_id = ?1");
