@@ -447,7 +447,14 @@ fn apply_env(
 /// `smtp.submission.listen`) among the default configuration's scalar and list keys,
 /// plus the optional keys that have no default value.
 fn env_path(table: &toml::Table, rest: &str) -> Option<Vec<String>> {
-    const OPTIONAL: &[&str] = &["url", "bounce_domain", "cert", "key", "base_url"];
+    const OPTIONAL: &[&str] = &[
+        "url",
+        "bounce_domain",
+        "cert",
+        "key",
+        "base_url",
+        "consent_purpose",
+    ];
     for (name, value) in table {
         if let Some(table) = value.as_table() {
             if let Some(inner) = rest.strip_prefix(&format!("{name}_")) {

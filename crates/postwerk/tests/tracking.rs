@@ -225,3 +225,46 @@ fn transactional_mail_is_untracked_unless_asked() {
         "pixel, html link and text link: {asked:?}"
     );
 }
+
+#[test]
+fn a_required_tracking_consent_is_honoured() {
+    let root = tempfile::tempdir().unwrap();
+    let sink = Sink::start(&root.path().join("sink"), false);
+    let h = Harness::start(Options {
+        route_port: Some(sink.port),
+        extra: "[privacy]\nconsent_required = {}\n[tracking]\nconsent_purpose = \"tracking\"\n",
+        ..Default::default()
+    });
+    let (s, _) = h.post(
+        "/v1/contacts/yes@example.test/consents",
+        json!({"purpose": "tracking", "lawful_basis": "consent", "source": "preferences",
+               "wording": "You may count my opens and clicks", "wording_version": "v1"}),
+    );
+    assert_eq!(s, 201);
+    let (s, v) = h.post(
+        "/v1/messages",
+        json!({"from": "news@example.com", "to": ["yes@example.test", "no@example.test"],
+               "subject": "News", "html": "<p>Hi</p>", "stream": "broadcast"}),
+    );
+    assert_eq!(s, 202, "{v}");
+    h.wait_final(v["id"].as_str().unwrap(), Duration::from_secs(20));
+    for to in ["yes@example.test", "no@example.test"] {
+        let (links, _) = links_for(&sink, to);
+        assert_eq!(get(&links[0], FIREFOX, false).0, 200);
+    }
+    assert!(wait_until(Duration::from_secs(10), || !events(
+        &h, "opened"
+    )
+    .is_empty()));
+    std::thread::sleep(Duration::from_millis(300));
+    let opened = events(&h, "opened");
+    assert_eq!(opened.len(), 1, "only the consented open: {opened:?}");
+    let (_, msg) = h.get(&format!("/v1/messages/{}", v["id"].as_str().unwrap()));
+    let yes = msg["recipients"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["email"] == "yes@example.test")
+        .unwrap();
+    assert_eq!(opened[0]["recipient_id"], yes["id"]);
+}

@@ -26,6 +26,11 @@ pub struct TrackingConfig {
     /// What is kept of an opener's or clicker's IP address: `none` (the default) or
     /// `truncated` (the /24 or /48 network).
     pub store_ip: StoreIp,
+    /// Record opens and clicks only of people with active consent for this purpose
+    /// (e.g. `"tracking"`, recorded with `POST /v1/contacts/{email}/consents`). Default
+    /// none: every tracked message's hits are recorded (restricted and erased people
+    /// never are).
+    pub consent_purpose: Option<String>,
 }
 
 /// What is kept of a tracked request's IP address.
@@ -47,6 +52,7 @@ impl Default for TrackingConfig {
             open_streams: vec!["broadcast".into()],
             click_streams: vec!["broadcast".into()],
             store_ip: StoreIp::None,
+            consent_purpose: None,
         }
     }
 }

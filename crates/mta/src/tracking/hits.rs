@@ -3,9 +3,10 @@
 //!
 //! Handlers answer at once (pixel or redirect) and hand the hit to the [`Recorder`],
 //! which writes everything that arrived within [`BATCH_WINDOW`] in one transaction.
-//! A hit of a recipient who was erased, or whose processing is restricted, is dropped.
+//! A hit of a recipient who was erased, whose processing is restricted or who lacks
+//! consent for `[tracking] consent_purpose` (when set) is dropped.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,7 +15,7 @@ use postwerk_core::config::StoreIp;
 use postwerk_core::metrics::TRACKING_HITS;
 use postwerk_core::model::EventType;
 use postwerk_store::Store;
-use postwerk_store::model::ReportUpdate;
+use postwerk_store::model::{RecipientRef, ReportUpdate};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
@@ -187,40 +188,30 @@ async fn run(services: Arc<Services>, mut rx: mpsc::Receiver<Hit>) {
     }
 }
 
-/// Resolves each hit's recipient, drops those not to be tracked, and writes the
-/// events in one transaction.
+/// Resolves each hit's recipient, drops those not to be tracked (erased, restricted,
+/// or without active consent for `[tracking] consent_purpose` when one is set) and
+/// writes the events in one transaction.
 pub async fn write(services: &Services, hits: Vec<Hit>) -> Result<usize, ServiceError> {
     let mut recipients = HashMap::new();
-    let mut restricted: HashMap<(String, Vec<u8>), bool> = HashMap::new();
-    let mut updates = Vec::with_capacity(hits.len());
-    let mut counts: HashMap<(&'static str, &'static str), u64> = HashMap::new();
-    for hit in hits {
-        let kind = hit.kind.as_str();
-        *counts.entry((kind, "skipped")).or_default() += 1;
+    for hit in &hits {
         if !recipients.contains_key(&hit.recipient_id) {
             let r = services.store.find_recipient(&hit.recipient_id).await?;
             recipients.insert(hit.recipient_id.clone(), r);
         }
-        let Some(Some(r)) = recipients.get(&hit.recipient_id) else {
-            continue;
+    }
+    let trackable = trackable(services, recipients.values().flatten()).await?;
+    let mut updates = Vec::with_capacity(hits.len());
+    let mut counts: HashMap<(&'static str, &'static str), u64> = HashMap::new();
+    for hit in hits {
+        let kind = hit.kind.as_str();
+        let r = match recipients.get(&hit.recipient_id) {
+            Some(Some(r)) if trackable.contains(&(r.tenant_id.clone(), r.rcpt_hash.clone())) => r,
+            _ => {
+                *counts.entry((kind, "skipped")).or_default() += 1;
+                continue;
+            }
         };
-        if r.rcpt_hash.is_empty() {
-            continue; // erased
-        }
-        let key = (r.tenant_id.clone(), r.rcpt_hash.clone());
-        if !restricted.contains_key(&key) {
-            let contact = services
-                .store
-                .get_contact(&r.tenant_id, &r.rcpt_hash)
-                .await?;
-            restricted.insert(
-                key.clone(),
-                contact.is_some_and(|c| c.restricted_at.is_some()),
-            );
-        }
-        if restricted[&key] {
-            continue;
-        }
+        *counts.entry((kind, "recorded")).or_default() += 1;
         let keys = services.tenant_keys(&r.tenant_id).await?;
         let agent = Agent::of(&hit);
         let mut detail = json!({"agent": agent.as_str(), "machine": agent.is_machine()});
@@ -234,8 +225,6 @@ pub async fn write(services: &Services, hits: Vec<Hit>) -> Result<usize, Service
                 EventType::Clicked
             }
         };
-        *counts.entry((kind, "skipped")).or_default() -= 1;
-        *counts.entry((kind, "recorded")).or_default() += 1;
         updates.push(ReportUpdate {
             recipient_id: r.id.clone(),
             message_id: r.message_id.clone(),
@@ -255,6 +244,38 @@ pub async fn write(services: &Services, hits: Vec<Hit>) -> Result<usize, Service
         TRACKING_HITS.add(&[kind, result], count);
     }
     Ok(n)
+}
+
+/// The (tenant, blind index) pairs among `recipients` that may be tracked: not erased
+/// (their hash is wiped), not restricted, and consented if a purpose is required. One
+/// screening read per tenant.
+async fn trackable<'a>(
+    services: &Services,
+    recipients: impl Iterator<Item = &'a RecipientRef>,
+) -> Result<HashSet<(String, Vec<u8>)>, ServiceError> {
+    let mut by_tenant: HashMap<&str, Vec<Vec<u8>>> = HashMap::new();
+    for r in recipients.filter(|r| !r.rcpt_hash.is_empty()) {
+        by_tenant
+            .entry(r.tenant_id.as_str())
+            .or_default()
+            .push(r.rcpt_hash.clone());
+    }
+    let purpose = services.config.tracking.consent_purpose.clone();
+    let mut out = HashSet::new();
+    for (tenant, hashes) in by_tenant {
+        let screen = services
+            .store
+            .screen_subjects(tenant, hashes.clone(), purpose.clone())
+            .await?;
+        let restricted: HashSet<&Vec<u8>> = screen.restricted.iter().collect();
+        let consented: HashSet<&Vec<u8>> = screen.consented.iter().collect();
+        for h in hashes {
+            if !restricted.contains(&h) && (purpose.is_none() || consented.contains(&h)) {
+                out.insert((tenant.to_string(), h));
+            }
+        }
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
