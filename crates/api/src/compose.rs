@@ -415,11 +415,11 @@ fn check_tags_metadata(
         ));
     }
     for (i, t) in tags.iter().enumerate() {
-        if t.is_empty() || t.len() > MAX_TAG_LEN || t.chars().any(char::is_control) {
+        if t.is_empty() || t.chars().count() > MAX_TAG_LEN || t.chars().any(char::is_control) {
             return Err(ApiError::invalid(
                 "invalid_tag",
                 format!("tags[{i}]"),
-                format!("tags are 1–{MAX_TAG_LEN} bytes of printable text"),
+                format!("tags are 1–{MAX_TAG_LEN} characters of printable text"),
             ));
         }
     }

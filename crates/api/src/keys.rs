@@ -78,7 +78,7 @@ pub async fn create(
     ApiJson(req): ApiJson<NewKey>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     caller.require(Scope::Admin)?;
-    if req.name.trim().is_empty() || req.name.len() > 100 {
+    if req.name.trim().is_empty() || req.name.chars().count() > 100 {
         return Err(ApiError::invalid(
             "invalid_name",
             "name",

@@ -121,7 +121,11 @@ pub async fn put_contact(
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     caller.require(Scope::Write)?;
     let address = parse_email(&email)?;
-    if req.lists.iter().any(|l| l.is_empty() || l.len() > 100) {
+    if req
+        .lists
+        .iter()
+        .any(|l| l.is_empty() || l.chars().count() > 100)
+    {
         return Err(ApiError::invalid(
             "invalid_list",
             "lists",
@@ -183,7 +187,7 @@ pub async fn post_consent(
     caller.require(Scope::Write)?;
     let address = parse_email(&email)?;
     let purpose = req.purpose.trim();
-    if purpose.is_empty() || purpose.len() > 64 || purpose.contains(['/', ' ']) {
+    if purpose.is_empty() || purpose.chars().count() > 64 || purpose.contains(['/', ' ']) {
         return Err(ApiError::invalid(
             "invalid_purpose",
             "purpose",

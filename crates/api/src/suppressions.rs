@@ -98,13 +98,18 @@ pub async fn add(
     check_stream(req.stream.as_deref())?;
     let reason = match req.reason.as_deref() {
         None => SuppressionReason::Manual,
-        Some(r) => r.parse().map_err(|_| {
-            ApiError::invalid(
-                "invalid_reason",
-                "reason",
-                "use hard_bounce, complaint, unsubscribe or manual",
-            )
-        })?,
+        // `erasure` entries are the tombstones of DELETE /v1/subjects, not set by hand.
+        Some(r) => r
+            .parse()
+            .ok()
+            .filter(|r| *r != SuppressionReason::Erasure)
+            .ok_or_else(|| {
+                ApiError::invalid(
+                    "invalid_reason",
+                    "reason",
+                    "use hard_bounce, complaint, unsubscribe or manual",
+                )
+            })?,
     };
     let keys = keys(&state, &caller).await?;
     let entry = suppressions::record(
