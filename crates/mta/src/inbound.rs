@@ -24,7 +24,7 @@ use serde::Serialize;
 use crate::apikeys::constant_time_eq;
 use crate::context::{ServiceError, Services, now_ms};
 use crate::report::{self, Finding, Kind, Source};
-use crate::{suppressions, verp};
+use crate::{suppressions, unsubscribe, verp};
 
 /// A recipient a report concerns, with its tenant's keys.
 struct Target {
@@ -49,11 +49,17 @@ struct ReportDetail<'a> {
     source: Source,
 }
 
-/// Whether the inbound MX takes mail for `rcpt`: a configured feedback address, or a
-/// VERP return path of a known recipient with a valid tag.
+/// Whether the inbound MX takes mail for `rcpt`: a configured feedback address, a
+/// VERP return path of a known recipient with a valid tag, or a genuine mailto
+/// unsubscribe address (`u+<token>`).
 pub async fn accepts(services: &Services, rcpt: &Address) -> Result<bool, ServiceError> {
     if is_feedback_address(services, rcpt) {
         return Ok(true);
+    }
+    if let Some(token) = unsubscribe::mailto_token(rcpt.local()) {
+        return Ok(unsubscribe::recipient_of(services, token, true)
+            .await?
+            .is_some());
     }
     match verp::parse_local(rcpt.local()) {
         Some((id, tag)) => Ok(verified(services, &id, &tag).await?.is_some()),
@@ -90,14 +96,31 @@ async fn verified(
     Ok(Some(Target { recipient, keys }))
 }
 
-/// Applies a message received for `rcpts` (already accepted by [`accepts`]).
-/// Returns how many recipients got an event; 0 when the message is not a report
-/// or names no known recipient (it is then dropped, as MXs of bounce domains do).
+/// Applies a message received for `rcpts` (already accepted by [`accepts`]): any
+/// message to a mailto unsubscribe address unsubscribes (RFC 2369; its content does not
+/// matter); reports become events. Returns how many recipients got an event; 0 when
+/// the message is not a report or names no known recipient (it is then dropped, as MXs
+/// of bounce domains do).
 pub async fn receive(
     services: &Services,
     rcpts: &[Address],
     raw: &[u8],
 ) -> Result<usize, ServiceError> {
+    let mut unsubscribed = 0;
+    for token in rcpts
+        .iter()
+        .filter_map(|r| unsubscribe::mailto_token(r.local()))
+    {
+        if unsubscribe::unsubscribe(services, token, "mailto")
+            .await?
+            .is_some()
+        {
+            unsubscribed += 1;
+        }
+    }
+    if unsubscribed > 0 {
+        return Ok(unsubscribed);
+    }
     let findings = report::parse(raw);
     if findings.is_empty() {
         tracing::info!("inbound message is not a bounce, complaint or auto-reply; dropped");

@@ -11,11 +11,13 @@
 //! enumerated. A `POST` to the link unsubscribes: the address is suppressed for the
 //! message's stream and an `unsubscribed` event is recorded.
 
+use std::sync::Arc;
+
 use postwerk_core::address::Address;
 use postwerk_core::config::Config;
 use postwerk_core::model::{EventType, SuppressionReason};
 use postwerk_store::Store;
-use postwerk_store::model::ReportUpdate;
+use postwerk_store::model::{RecipientRef, ReportUpdate};
 use postwerk_store::vault::TenantKeys;
 
 use crate::context::{ServiceError, Services, now_ms};
@@ -48,31 +50,49 @@ pub fn applies(config: &Config, stream: &str, message: &[u8]) -> bool {
         && rawmsg::header_value(message, "list-unsubscribe").is_none()
 }
 
-/// The two header fields (CRLF-terminated) to put in front of the message.
+/// The local-part prefix of mailto unsubscribe addresses at the bounce domain.
+pub const MAILTO_PREFIX: &str = "u+";
+/// Hex digits of the tag in a mailto address: a local part is at most 64 characters
+/// (RFC 5321), so mailto tokens carry 64 bits of the tag (guessing one means sending
+/// mail, which the inbound MX would take 2^63 times on average).
+const MAILTO_TAG: usize = 16;
+
+/// The two header fields (CRLF-terminated) to put in front of the message: the https
+/// one-click link and, when a bounce domain is configured (its MX is Postwerk's
+/// inbound MX), a `mailto:u+<token>@<bounce domain>` alternative.
 pub fn headers(config: &Config, keys: &TenantKeys, recipient_id: &str) -> String {
+    let mailto = config
+        .delivery
+        .bounce_domain
+        .as_deref()
+        .map(|d| {
+            let tag = &keys.link_tag(PURPOSE, recipient_id)[..MAILTO_TAG];
+            format!(", <mailto:{MAILTO_PREFIX}{recipient_id}.{tag}@{d}>")
+        })
+        .unwrap_or_default();
     format!(
-        "List-Unsubscribe: <{}>\r\nList-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n",
+        "List-Unsubscribe: <{}>{mailto}\r\nList-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n",
         url(config, keys, recipient_id)
     )
 }
 
-/// What a valid token led to.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Unsubscribed {
-    /// The stream the person left.
-    pub stream: String,
-    /// `false` if the address was already suppressed for it (or erased).
-    pub new: bool,
+/// The token of a mailto unsubscribe address's local part (`u+<token>`), if it is one.
+pub fn mailto_token(local: &str) -> Option<&str> {
+    let prefix = local.get(..MAILTO_PREFIX.len())?;
+    prefix
+        .eq_ignore_ascii_case(MAILTO_PREFIX)
+        .then(|| &local[MAILTO_PREFIX.len()..])
 }
 
-/// Unsubscribes the token's recipient from the message's stream; `None` for a token
-/// that is malformed, forged or names no recipient (answer 404, no redirect).
-/// `source` says how (`one-click`, `page`).
-pub async fn unsubscribe(
+/// The recipient a genuine token (a link's, or with `mailto` a mailto address's shorter
+/// one) names, with its tenant's keys; `None` for a token that is malformed, forged or
+/// names no recipient.
+pub async fn recipient_of(
     services: &Services,
     token: &str,
-    source: &str,
-) -> Result<Option<Unsubscribed>, ServiceError> {
+    mailto: bool,
+) -> Result<Option<(RecipientRef, Arc<TenantKeys>)>, ServiceError> {
+    let token = token.to_ascii_lowercase();
     let Some((recipient_id, tag)) = token.split_once('.') else {
         return Ok(None);
     };
@@ -86,12 +106,37 @@ pub async fn unsubscribe(
         return Ok(None);
     };
     let keys = services.tenant_keys(&r.tenant_id).await?;
-    if !crate::tracking::constant_time_eq(
-        keys.link_tag(PURPOSE, recipient_id).as_bytes(),
-        tag.as_bytes(),
-    ) {
+    let expected = keys.link_tag(PURPOSE, recipient_id);
+    let expected = if mailto {
+        &expected[..MAILTO_TAG]
+    } else {
+        &expected[..]
+    };
+    let genuine = crate::apikeys::constant_time_eq(expected.as_bytes(), tag.as_bytes());
+    Ok(genuine.then_some((r, keys)))
+}
+
+/// What a valid token led to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unsubscribed {
+    /// The stream the person left.
+    pub stream: String,
+    /// `false` if the address was already suppressed for it (or erased).
+    pub new: bool,
+}
+
+/// Unsubscribes the token's recipient from the message's stream; `None` for a token
+/// that is malformed, forged or names no recipient (answer 404, no redirect).
+/// `source` says how: `one-click` (the link's token) or `mailto` (the shorter token of a
+/// mailto address).
+pub async fn unsubscribe(
+    services: &Services,
+    token: &str,
+    source: &str,
+) -> Result<Option<Unsubscribed>, ServiceError> {
+    let Some((r, keys)) = recipient_of(services, token, source == "mailto").await? else {
         return Ok(None);
-    }
+    };
     let address = keys
         .open(&format!("rcpt:{}", r.id), &r.address_enc)
         .ok()

@@ -26,9 +26,27 @@ fn unsubscribe_url(sink: &Sink, to: &str) -> (String, Vec<u8>) {
     );
     let line = text
         .lines()
-        .find_map(|l| l.strip_prefix("List-Unsubscribe: <"))
+        .find_map(|l| l.strip_prefix("List-Unsubscribe: "))
         .expect("List-Unsubscribe header");
-    (line.trim_end_matches('>').to_string(), eml)
+    let uris: Vec<&str> = line
+        .split(", ")
+        .map(|u| u.trim_start_matches('<').trim_end_matches('>'))
+        .collect();
+    assert_eq!(uris.len(), 2, "https and mailto: {line}");
+    assert!(uris[1].starts_with("mailto:u+rcpt_") && uris[1].ends_with("@bounces.example.com"));
+    (uris[0].to_string(), eml)
+}
+
+/// The mailto URI of the copy for `to`.
+fn mailto(sink: &Sink, to: &str) -> String {
+    let (eml, _) = sink
+        .messages()
+        .into_iter()
+        .find(|(eml, _)| String::from_utf8_lossy(eml).contains(&format!("To: {to}")))
+        .expect("the message reached the sink");
+    let text = String::from_utf8_lossy(&eml).to_string();
+    let start = text.find("<mailto:").expect("mailto") + "<mailto:".len();
+    text[start..start + text[start..].find('>').unwrap()].to_string()
 }
 
 fn send(h: &Harness, to: &str, stream: &str) -> Value {
@@ -139,6 +157,34 @@ fn one_click_unsubscribes_from_the_stream() {
     assert_eq!(
         send(&h, to, "transactional")["recipients"][0]["status"],
         "delivered"
+    );
+
+    // The mailto alternative: any mail to it, through the inbound MX, unsubscribes.
+    let other = "writer@example.test";
+    send(&h, other, "broadcast");
+    let address = mailto(&sink, other);
+    let script = r#"
+import smtplib, sys
+s = smtplib.SMTP("127.0.0.1", int(sys.argv[1]), timeout=20)
+s.sendmail("writer@example.test", [sys.argv[2]], b"Subject: unsubscribe\r\n\r\nplease")
+s.quit()
+"#;
+    let ok = std::process::Command::new("python3")
+        .args(["-c", script, &h.mx.to_string(), &address])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "the inbound MX took the unsubscribe mail");
+    let (_, list) = h.get("/v1/suppressions?email=writer@example.test");
+    assert_eq!(list["suppressions"][0]["reason"], "unsubscribe", "{list}");
+    let (_, events) = h.get("/v1/events?type=unsubscribed");
+    assert!(
+        events["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["source"] == "mailto"),
+        "{events}"
     );
 
     let forged = format!("{}0", &path[..path.len() - 1]);
