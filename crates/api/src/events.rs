@@ -2,7 +2,6 @@
 
 use axum::Json;
 use axum::extract::{Query, State};
-use postwerk_core::address::Address;
 use postwerk_core::model::{EventType, Scope};
 use postwerk_mta::accept::tag_hash;
 use postwerk_store::Store;
@@ -53,15 +52,7 @@ pub async fn list_events(
         .tenant_keys(&caller.tenant_id)
         .await
         .map_err(|e| ApiError::unavailable(&e))?;
-    let rcpt_hash = q
-        .recipient
-        .as_deref()
-        .map(|r| {
-            Address::parse(r)
-                .map(|a| keys.blind_index(&a.normalized()))
-                .map_err(|e| ApiError::invalid("invalid_address", "recipient", e.to_string()))
-        })
-        .transpose()?;
+    let rcpt_hash = view::recipient_hash(&keys, q.recipient.as_deref())?;
     let event_type = q
         .event_type
         .as_deref()

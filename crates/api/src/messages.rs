@@ -6,7 +6,6 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use postwerk_core::address::Address;
 use postwerk_core::model::Scope;
 use postwerk_mta::accept::{
     self, AcceptError, IdempotentResponse, Submission, idempotency_context,
@@ -379,15 +378,7 @@ pub async fn list(
         .tenant_keys(&caller.tenant_id)
         .await
         .map_err(|e| ApiError::unavailable(&e))?;
-    let rcpt_hash = q
-        .recipient
-        .as_deref()
-        .map(|r| {
-            Address::parse(r)
-                .map(|a| keys.blind_index(&a.normalized()))
-                .map_err(|e| ApiError::invalid("invalid_address", "recipient", e.to_string()))
-        })
-        .transpose()?;
+    let rcpt_hash = view::recipient_hash(&keys, q.recipient.as_deref())?;
     let limit = q.limit.unwrap_or(100);
     if !(1..=1000).contains(&limit) {
         return Err(ApiError::invalid(

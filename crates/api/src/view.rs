@@ -33,6 +33,20 @@ pub fn time_param(s: &str, field: &str) -> Result<i64, ApiError> {
         .map_err(|_| ApiError::invalid("invalid_time", field, "use RFC 3339 or Unix seconds"))
 }
 
+/// The blind index of a `recipient` query parameter, or `422 invalid_address`.
+pub fn recipient_hash(
+    keys: &postwerk_store::vault::TenantKeys,
+    recipient: Option<&str>,
+) -> Result<Option<Vec<u8>>, ApiError> {
+    recipient
+        .map(|r| {
+            postwerk_core::address::Address::parse(r)
+                .map(|a| keys.blind_index(&a.normalized()))
+                .map_err(|e| ApiError::invalid("invalid_address", "recipient", e.to_string()))
+        })
+        .transpose()
+}
+
 /// Parses the `cursor` and `limit` of a paginated list (limit 1–1000, default 100).
 pub fn page(cursor: Option<&str>, limit: Option<usize>) -> Result<(Option<i64>, usize), ApiError> {
     let after = cursor

@@ -191,14 +191,13 @@ async fn apply(
     services
         .store
         .record_reports(vec![ReportUpdate {
-            recipient_id: r.id.clone(),
-            message_id: r.message_id.clone(),
-            tenant_id: r.tenant_id.clone(),
-            rcpt_hash: r.rcpt_hash.clone(),
-            event,
             status_if_delivered: (event == EventType::Bounced).then_some(RecipientStatus::Bounced),
-            at: now_ms(),
-            detail_enc: target.keys.seal(&format!("event:{}", r.id), &json),
+            ..ReportUpdate::about(
+                r,
+                event,
+                now_ms(),
+                target.keys.seal(&format!("event:{}", r.id), &json),
+            )
         }])
         .await?;
     tracing::info!(recipient_id = %r.id, message_id = %r.message_id, event = event.as_str(), "report recorded");

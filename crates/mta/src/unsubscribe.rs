@@ -162,16 +162,12 @@ pub async fn unsubscribe(
         let detail = serde_json::json!({"source": source, "stream": r.stream});
         services
             .store
-            .record_reports(vec![ReportUpdate {
-                recipient_id: r.id.clone(),
-                message_id: r.message_id.clone(),
-                tenant_id: r.tenant_id.clone(),
-                rcpt_hash: r.rcpt_hash.clone(),
-                event: EventType::Unsubscribed,
-                status_if_delivered: None,
-                at: now_ms(),
-                detail_enc: keys.seal(&format!("event:{}", r.id), detail.to_string().as_bytes()),
-            }])
+            .record_reports(vec![ReportUpdate::about(
+                &r,
+                EventType::Unsubscribed,
+                now_ms(),
+                keys.seal(&format!("event:{}", r.id), detail.to_string().as_bytes()),
+            )])
             .await?;
         tracing::info!(recipient_id = %r.id, stream = %r.stream, "unsubscribed");
     }

@@ -307,6 +307,22 @@ pub struct ReportUpdate {
     pub detail_enc: Vec<u8>,
 }
 
+impl ReportUpdate {
+    /// An event about recipient `r` that leaves its status alone.
+    pub fn about(r: &RecipientRef, event: EventType, at: i64, detail_enc: Vec<u8>) -> Self {
+        ReportUpdate {
+            recipient_id: r.id.clone(),
+            message_id: r.message_id.clone(),
+            tenant_id: r.tenant_id.clone(),
+            rcpt_hash: r.rcpt_hash.clone(),
+            event,
+            status_if_delivered: None,
+            at,
+            detail_enc,
+        }
+    }
+}
+
 /// A stored message with its recipients and events.
 #[derive(Debug, Clone)]
 pub struct MessageRecord {

@@ -225,16 +225,12 @@ pub async fn write(services: &Services, hits: Vec<Hit>) -> Result<usize, Service
                 EventType::Clicked
             }
         };
-        updates.push(ReportUpdate {
-            recipient_id: r.id.clone(),
-            message_id: r.message_id.clone(),
-            tenant_id: r.tenant_id.clone(),
-            rcpt_hash: r.rcpt_hash.clone(),
+        updates.push(ReportUpdate::about(
+            r,
             event,
-            status_if_delivered: None,
-            at: hit.at,
-            detail_enc: keys.seal(&format!("event:{}", r.id), detail.to_string().as_bytes()),
-        });
+            hit.at,
+            keys.seal(&format!("event:{}", r.id), detail.to_string().as_bytes()),
+        ));
     }
     let n = updates.len();
     if n > 0 {
