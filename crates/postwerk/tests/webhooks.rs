@@ -151,7 +151,8 @@ fn start() -> (Harness, Sink) {
 fn send(h: &Harness, to: &str) -> String {
     let (s, v) = h.post(
         "/v1/messages",
-        json!({"from": "app@example.com", "to": [to], "subject": "Hi", "text": "Hello"}),
+        json!({"from": "app@example.com", "to": [to], "subject": "Hi", "text": "Hello",
+               "tags": ["welcome"], "metadata": {"order": "42"}}),
     );
     assert_eq!(s, 202, "{v}");
     v["id"].as_str().unwrap().to_string()
@@ -197,6 +198,10 @@ fn signed_posts_in_order_with_retries() {
         assert_eq!(data["message_id"], msg.as_str());
         assert_eq!(data["recipient"], "hook-one@example.test");
         assert_eq!(data["stream"], "transactional");
+        assert_eq!(
+            (&data["tags"], &data["metadata"]),
+            (&json!(["welcome"]), &json!({"order": "42"}))
+        );
     }
     let (s, attempts) = h.get(&format!("/v1/webhooks/{id}/attempts"));
     assert_eq!(s, 200);

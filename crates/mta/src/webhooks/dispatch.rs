@@ -281,7 +281,7 @@ async fn post(
 
 /// The JSON posted for an event: `{"type", "timestamp", "data"}` (the Standard
 /// Webhooks envelope), `data` being the event as `GET /v1/events` shows it plus the
-/// recipient's address and the message's stream.
+/// recipient's address, the message's stream, and its tags and metadata.
 pub async fn payload(
     services: &Services,
     keys: &postwerk_store::vault::TenantKeys,
@@ -297,6 +297,16 @@ pub async fn payload(
             json!(view::address(&r.id, &r.address_enc, keys)),
         );
         obj.insert("stream".into(), json!(r.stream));
+    }
+    if let Ok(Some(m)) = services
+        .store
+        .get_message(&event.tenant_id, &event.message_id)
+        .await
+        && let Some(obj) = data.as_object_mut()
+    {
+        let meta = view::meta(&m.id, &m.meta_enc, keys);
+        obj.insert("tags".into(), json!(meta.tags));
+        obj.insert("metadata".into(), json!(meta.metadata));
     }
     json!({
         "type": event.event_type,
