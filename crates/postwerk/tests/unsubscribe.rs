@@ -187,7 +187,8 @@ s.quit()
         "{events}"
     );
 
-    let forged = format!("{}0", &path[..path.len() - 1]);
+    let last = if path.ends_with('0') { '1' } else { '0' };
+    let forged = format!("{}{last}", &path[..path.len() - 1]);
     for bad in [forged.as_str(), "/u/rcpt_x.00", "/u/nothing"] {
         let (s, _) = h.request_with_key("POST", bad, None, &[], None);
         assert_eq!(s, 404, "{bad}");
