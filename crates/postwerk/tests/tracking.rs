@@ -35,11 +35,7 @@ fn unqp(body: &str) -> String {
 
 /// The tracking URLs (`/t/o/…`, `/t/c/…`) in the copy delivered to `to`.
 fn links_for(sink: &Sink, to: &str) -> (Vec<String>, Vec<u8>) {
-    let (eml, _) = sink
-        .messages()
-        .into_iter()
-        .find(|(_, meta)| meta["rcpt"].to_string().contains(to))
-        .unwrap_or_else(|| panic!("no copy for {to}"));
+    let eml = sink.copy_for(to);
     let text = unqp(&String::from_utf8_lossy(&eml));
     let urls: Vec<String> = text
         .split(['"', '\'', ' ', '\r', '\n', '<', '>'])

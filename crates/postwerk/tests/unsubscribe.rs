@@ -14,11 +14,7 @@ use serde_json::{Value, json};
 
 /// The `List-Unsubscribe` URL of the single message in the sink for `to`.
 fn unsubscribe_url(sink: &Sink, to: &str) -> (String, Vec<u8>) {
-    let (eml, _) = sink
-        .messages()
-        .into_iter()
-        .find(|(eml, _)| String::from_utf8_lossy(eml).contains(&format!("To: {to}")))
-        .expect("the message reached the sink");
+    let eml = sink.copy_for(to);
     let text = String::from_utf8_lossy(&eml).to_string();
     assert!(
         text.contains("\r\nList-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n"),
@@ -39,12 +35,7 @@ fn unsubscribe_url(sink: &Sink, to: &str) -> (String, Vec<u8>) {
 
 /// The mailto URI of the copy for `to`.
 fn mailto(sink: &Sink, to: &str) -> String {
-    let (eml, _) = sink
-        .messages()
-        .into_iter()
-        .find(|(eml, _)| String::from_utf8_lossy(eml).contains(&format!("To: {to}")))
-        .expect("the message reached the sink");
-    let text = String::from_utf8_lossy(&eml).to_string();
+    let text = String::from_utf8_lossy(&sink.copy_for(to)).to_string();
     let start = text.find("<mailto:").expect("mailto") + "<mailto:".len();
     text[start..start + text[start..].find('>').unwrap()].to_string()
 }
@@ -107,11 +98,7 @@ fn one_click_unsubscribes_from_the_stream() {
 
     // Transactional mail carries no unsubscribe link.
     send(&h, "other@example.test", "transactional");
-    let (eml, _) = sink
-        .messages()
-        .into_iter()
-        .find(|(e, _)| String::from_utf8_lossy(e).contains("To: other@example.test"))
-        .unwrap();
+    let eml = sink.copy_for("other@example.test");
     assert!(!String::from_utf8_lossy(&eml).contains("List-Unsubscribe"));
 
     let path = url

@@ -109,6 +109,19 @@ impl Sink {
         }
     }
 
+    /// The raw copy delivered to envelope recipient `rcpt`.
+    pub fn copy_for(&self, rcpt: &str) -> Vec<u8> {
+        self.messages()
+            .into_iter()
+            .find(|(_, meta)| {
+                meta["rcpt"]
+                    .as_array()
+                    .is_some_and(|r| r.iter().any(|a| a == rcpt))
+            })
+            .unwrap_or_else(|| panic!("no copy for {rcpt} reached the sink"))
+            .0
+    }
+
     /// Messages received so far: (raw message, metadata JSON), in arrival order.
     pub fn messages(&self) -> Vec<(Vec<u8>, Value)> {
         let mut n = 1;
