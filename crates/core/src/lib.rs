@@ -17,3 +17,4 @@ pub mod id;
 pub mod metrics;
 pub mod mime;
 pub mod model;
+pub mod stream;

@@ -95,6 +95,11 @@ string_enum! {
         NoConsent => "no_consent",
         /// Not sent: the person restricted processing of their data (GDPR Art. 18).
         Restricted => "restricted",
+        /// Held: an operator suspended it (`postwerk queue suspend`) or its stream is
+        /// paused. Resuming queues it again.
+        Suspended => "suspended",
+        /// Not sent: the message was submitted while its stream was paused.
+        Rejected => "rejected",
     }
 }
 
@@ -109,6 +114,7 @@ impl RecipientStatus {
                 | Self::Suppressed
                 | Self::NoConsent
                 | Self::Restricted
+                | Self::Rejected
         )
     }
 }
@@ -146,6 +152,17 @@ string_enum! {
         Opened => "opened",
         /// A tracked link was followed (detail: `url`, `agent`, `machine`).
         Clicked => "clicked",
+        /// Not sent: the stream was paused when the message was submitted.
+        Rejected => "rejected",
+        /// The stream was paused (by the circuit breaker or an operator); its queued
+        /// mail is held. A stream event: no message or recipient.
+        StreamPaused => "stream_paused",
+        /// An operator resumed the stream; its held mail is queued again.
+        StreamResumed => "stream_resumed",
+        /// An operator suspended the recipient's delivery (`postwerk queue suspend`).
+        Suspended => "suspended",
+        /// An operator resumed or retried the recipient's delivery.
+        Resumed => "resumed",
     }
 }
 
@@ -290,8 +307,18 @@ impl BounceReason {
     }
 }
 
-/// The streams every tenant has. Custom streams come with the delivery engine.
+/// The streams every tenant has; tenants add their own (`POST /v1/streams`).
 pub const DEFAULT_STREAMS: &[&str] = &["transactional", "broadcast"];
+
+/// True for a well-formed stream name: 1–32 of `a-z`, `0-9`, `_`, `-`, starting with
+/// a letter or digit.
+pub fn is_stream_name(name: &str) -> bool {
+    (1..=32).contains(&name.len())
+        && name.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
+}
 
 /// Parses a comma-separated scope list such as `send,read`.
 pub fn parse_scopes(list: &str) -> Result<Vec<Scope>, UnknownVariant> {

@@ -45,6 +45,33 @@ pub const IDEMPOTENCY_TTL_MS: i64 = 24 * 3600 * 1000;
 const BACKLOG_SQL: &str = "SELECT m.stream AS stream, count(*) AS recipients, min(m.created_at) AS oldest \
      FROM recipients r JOIN messages m ON m.id = r.message_id \
      WHERE r.next_attempt_at IS NOT NULL GROUP BY m.stream ORDER BY m.stream";
+/// Waiting recipients grouped for `queue_depth` (both backends); `tenant` is the
+/// dialect's parameter for the optional tenant id.
+fn queue_depth_sql(tenant: &str) -> String {
+    format!(
+        "SELECT r.tenant_id, m.stream, r.domain, r.status, count(*) AS recipients, \
+         min(m.created_at) AS oldest FROM recipients r JOIN messages m ON m.id = r.message_id \
+         WHERE (r.next_attempt_at IS NOT NULL OR r.status = 'suspended') \
+         AND ({tenant} IS NULL OR r.tenant_id = {tenant}) \
+         GROUP BY r.tenant_id, m.stream, r.domain, r.status \
+         ORDER BY r.tenant_id, m.stream, r.domain, r.status"
+    )
+}
+
+/// The circuit breaker's figures for `stream_outcomes` (both backends; arguments are
+/// the dialect's parameters for tenant, stream and window): of the stream's most
+/// recently finished recipients, how many bounced and how many complained.
+fn stream_outcomes_sql(tenant: &str, stream: &str, window: &str) -> String {
+    format!(
+        "SELECT count(*) AS finished, sum(CASE WHEN recent.status = 'bounced' THEN 1 ELSE 0 END) AS bounced, \
+         sum(CASE WHEN EXISTS (SELECT 1 FROM events e WHERE e.message_id = recent.message_id \
+           AND e.recipient_id = recent.id AND e.type = 'complained') THEN 1 ELSE 0 END) AS complained \
+         FROM (SELECT r.id, r.message_id, r.status FROM recipients r JOIN messages m ON m.id = r.message_id \
+           WHERE r.tenant_id = {tenant} AND m.stream = {stream} AND r.status IN ('delivered', 'bounced') \
+           ORDER BY r.updated_at DESC LIMIT {window}) recent"
+    )
+}
+
 /// Webhook deliveries still pending (both backends).
 const WEBHOOK_BACKLOG_SQL: &str =
     "SELECT count(*) FROM webhook_deliveries WHERE next_attempt_at IS NOT NULL";
@@ -283,6 +310,48 @@ pub trait Store: Send + Sync {
 
     /// What is waiting to be delivered or posted (for metrics and queue views).
     fn backlog(&self) -> impl Future<Output = StoreResult<Backlog>> + Send;
+
+    /// Stored streams of a tenant (`None`: of every tenant), by tenant and name.
+    fn list_streams(
+        &self,
+        tenant_id: Option<&str>,
+    ) -> impl Future<Output = StoreResult<Vec<StreamRecord>>> + Send;
+    /// Adds a stream; `Conflict("stream")` if the tenant has one of that name.
+    fn insert_stream(&self, s: StreamRecord) -> impl Future<Output = StoreResult<()>> + Send;
+    /// Replaces a stream's settings, adding its row if it has none (a built-in stream).
+    fn put_stream_settings(
+        &self,
+        tenant_id: &str,
+        name: &str,
+        settings: String,
+        at: i64,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
+    /// Pauses a stream (its waiting mail, leased or not, is `suspended`) or resumes it
+    /// (its suspended mail is queued again, due now), and records the stream event,
+    /// atomically. `false` (nothing changed) if it already was in that state.
+    fn pause_stream(&self, p: StreamPause) -> impl Future<Output = StoreResult<bool>> + Send;
+    /// Applies a queue operation to the waiting recipients `sel` selects; returns how
+    /// many changed.
+    fn queue_action(
+        &self,
+        sel: QueueSelector,
+        action: QueueAction,
+        at: i64,
+    ) -> impl Future<Output = StoreResult<u64>> + Send;
+    /// Waiting recipients (queued, deferred, suspended) by tenant, stream, domain and
+    /// status.
+    fn queue_depth(
+        &self,
+        tenant_id: Option<&str>,
+    ) -> impl Future<Output = StoreResult<Vec<QueueDepth>>> + Send;
+    /// The outcomes of the `window` most recently finished (delivered or bounced)
+    /// recipients of a tenant's stream, with how many of them complained.
+    fn stream_outcomes(
+        &self,
+        tenant_id: &str,
+        stream: &str,
+        window: usize,
+    ) -> impl Future<Output = StoreResult<StreamOutcomes>> + Send;
 
     /// Registers a webhook endpoint.
     fn insert_webhook(&self, w: WebhookRecord) -> impl Future<Output = StoreResult<()>> + Send;
@@ -602,6 +671,43 @@ impl Store for AnyStore {
     }
     async fn backlog(&self) -> StoreResult<Backlog> {
         dispatch!(self.backlog())
+    }
+    async fn list_streams(&self, tenant_id: Option<&str>) -> StoreResult<Vec<StreamRecord>> {
+        dispatch!(self.list_streams(tenant_id))
+    }
+    async fn insert_stream(&self, s: StreamRecord) -> StoreResult<()> {
+        dispatch!(self.insert_stream(s))
+    }
+    async fn put_stream_settings(
+        &self,
+        tenant_id: &str,
+        name: &str,
+        settings: String,
+        at: i64,
+    ) -> StoreResult<()> {
+        dispatch!(self.put_stream_settings(tenant_id, name, settings, at))
+    }
+    async fn pause_stream(&self, p: StreamPause) -> StoreResult<bool> {
+        dispatch!(self.pause_stream(p))
+    }
+    async fn queue_action(
+        &self,
+        sel: QueueSelector,
+        action: QueueAction,
+        at: i64,
+    ) -> StoreResult<u64> {
+        dispatch!(self.queue_action(sel, action, at))
+    }
+    async fn queue_depth(&self, tenant_id: Option<&str>) -> StoreResult<Vec<QueueDepth>> {
+        dispatch!(self.queue_depth(tenant_id))
+    }
+    async fn stream_outcomes(
+        &self,
+        tenant_id: &str,
+        stream: &str,
+        window: usize,
+    ) -> StoreResult<StreamOutcomes> {
+        dispatch!(self.stream_outcomes(tenant_id, stream, window))
     }
     async fn insert_webhook(&self, w: WebhookRecord) -> StoreResult<()> {
         dispatch!(self.insert_webhook(w))

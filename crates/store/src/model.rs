@@ -86,7 +86,7 @@ pub struct NewRecipient {
     /// Recipient domain (routing and shaping key; not the address).
     pub domain: String,
     /// `Queued`, or a status under which it is held and never sent: `Suppressed`,
-    /// `NoConsent`, `Restricted`. A queued recipient is due at once (and leased with
+    /// `NoConsent`, `Restricted`, `Rejected`. A queued recipient is due at once (and leased with
     /// the batch's lease, if any) and gets an `accepted` event; a held one is stored
     /// final, never due or leased, with the event of the same name instead. Any other
     /// status makes `accept` refuse the whole batch.
@@ -102,6 +102,7 @@ impl NewRecipient {
             RecipientStatus::Suppressed => Ok(Some(EventType::Suppressed)),
             RecipientStatus::NoConsent => Ok(Some(EventType::NoConsent)),
             RecipientStatus::Restricted => Ok(Some(EventType::Restricted)),
+            RecipientStatus::Rejected => Ok(Some(EventType::Rejected)),
             _ => Err(StoreError::Unavailable(
                 "accept: a new recipient must be queued or held".into(),
             )),
@@ -242,6 +243,9 @@ pub struct EventRecord {
     /// Sealed JSON details, context `event:<recipient id>`; empty for `accepted` and
     /// for `suppressed` at acceptance.
     pub detail_enc: Option<Vec<u8>>,
+    /// The stream of a stream event (`stream_paused`, `stream_resumed`), whose
+    /// message and recipient ids are empty; `None` for a recipient's event.
+    pub stream: Option<String>,
 }
 
 /// A stored recipient.
@@ -853,4 +857,99 @@ pub(crate) fn decode_list(s: &str) -> Vec<String> {
         .filter(|p| !p.is_empty())
         .map(str::to_string)
         .collect()
+}
+
+/// A tenant's stream as stored: settings (the JSON of
+/// `postwerk_core::stream::StreamSettings`; no personal data) and pause state. The
+/// built-in streams have a row only once changed or paused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamRecord {
+    /// Owning tenant.
+    pub tenant_id: String,
+    /// Stream name.
+    pub name: String,
+    /// Settings as JSON.
+    pub settings: String,
+    /// Set while the stream is paused.
+    pub paused_at: Option<i64>,
+    /// Why it was paused (circuit breaker figures or an operator's note).
+    pub pause_reason: Option<String>,
+    /// Creation time.
+    pub created_at: i64,
+    /// Last change of settings or pause state.
+    pub updated_at: i64,
+}
+
+/// Pausing or resuming a stream, with the stream event that records it.
+#[derive(Debug, Clone)]
+pub struct StreamPause {
+    /// Owning tenant.
+    pub tenant_id: String,
+    /// Stream name.
+    pub stream: String,
+    /// `Some(reason)` pauses (holding the stream's waiting mail), `None` resumes
+    /// (queueing it again).
+    pub reason: Option<String>,
+    /// Settings JSON for the row if the stream has none yet (a built-in stream).
+    pub initial_settings: String,
+    /// Time.
+    pub at: i64,
+    /// Sealed details of the event (`stream:<name>` context), if any.
+    pub detail_enc: Option<Vec<u8>>,
+}
+
+/// Which waiting recipients a queue operation touches; every given field must match.
+#[derive(Debug, Clone, Default)]
+pub struct QueueSelector {
+    /// Only this tenant's.
+    pub tenant_id: Option<String>,
+    /// Only this stream's.
+    pub stream: Option<String>,
+    /// Only this recipient domain's.
+    pub domain: Option<String>,
+    /// Only this message's.
+    pub message_id: Option<String>,
+}
+
+/// What a queue operation does to the waiting recipients it selects. Recipients
+/// leased by a node (being delivered now) are left alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QueueAction {
+    /// Hold queued and deferred recipients (`suspended`, event `suspended`).
+    Suspend,
+    /// Queue suspended recipients again, due now (event `resumed`).
+    Resume,
+    /// Make deferred recipients due now (no event: only the schedule changes).
+    Retry,
+    /// Give up on queued, deferred and suspended recipients (`bounced`, event
+    /// `bounced` without a reply).
+    Bounce,
+}
+
+/// Waiting recipients of one (tenant, stream, domain, status) group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueDepth {
+    /// Owning tenant.
+    pub tenant_id: String,
+    /// Stream.
+    pub stream: String,
+    /// Recipient domain.
+    pub domain: String,
+    /// `queued`, `deferred` or `suspended`.
+    pub status: RecipientStatus,
+    /// How many.
+    pub recipients: u64,
+    /// Acceptance time of the oldest one's message.
+    pub oldest_created_at: i64,
+}
+
+/// The latest outcomes of a stream's mail, for the circuit breaker.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StreamOutcomes {
+    /// Recipients counted (the most recently finished, up to the window).
+    pub finished: u64,
+    /// Of those, bounced.
+    pub bounced: u64,
+    /// Of those, complained.
+    pub complained: u64,
 }

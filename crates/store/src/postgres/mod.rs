@@ -19,6 +19,7 @@
 
 mod error;
 mod privacy;
+mod streams;
 mod webhooks;
 
 use std::collections::HashMap;
@@ -39,7 +40,7 @@ const SCHEMA: &str = include_str!("schema.sql");
 /// The version `schema.sql` creates (`meta.schema_version`). A database at an older
 /// version gets `schema.sql` run again (every statement is idempotent), which adds
 /// what is new: 2 added `suppressions`.
-const SCHEMA_VERSION: i64 = 4;
+const SCHEMA_VERSION: i64 = 5;
 
 /// Most pooled connections per node.
 const POOL_SIZE: usize = 16;
@@ -218,7 +219,7 @@ fn dkim_row(r: &Row) -> PgResult<DkimKeyRecord> {
 }
 
 const EVENT_COLS: &str =
-    "seq, tenant_id, message_id, recipient_id, rcpt_hash, type, at, detail_enc";
+    "seq, tenant_id, message_id, recipient_id, rcpt_hash, type, at, detail_enc, stream";
 
 fn event_row(r: &Row) -> PgResult<EventRecord> {
     Ok(EventRecord {
@@ -232,6 +233,7 @@ fn event_row(r: &Row) -> PgResult<EventRecord> {
             .map_err(|_| corrupt("event type"))?,
         at: col(r, "at")?,
         detail_enc: col(r, "detail_enc")?,
+        stream: col(r, "stream")?,
     })
 }
 
@@ -786,7 +788,7 @@ impl PgStore {
             ("at >= {}", f.since.as_ref().map(|v| v as _)),
             ("at < {}", f.until.as_ref().map(|v| v as _)),
             (
-                "message_id IN (SELECT id FROM messages WHERE tenant_id = $1 AND stream = {})",
+                "(stream = {} OR message_id IN (SELECT id FROM messages WHERE tenant_id = $1 AND stream = {}))",
                 f.stream.as_ref().map(|v| v as _),
             ),
             (
@@ -1453,6 +1455,54 @@ impl Store for PgStore {
 
     async fn backlog(&self) -> StoreResult<Backlog> {
         retrying(|| self.backlog_q()).await
+    }
+
+    async fn list_streams(&self, tenant_id: Option<&str>) -> StoreResult<Vec<StreamRecord>> {
+        retrying(|| self.list_streams_q(tenant_id)).await
+    }
+
+    async fn insert_stream(&self, s: StreamRecord) -> StoreResult<()> {
+        let s = &s;
+        retrying(|| self.insert_stream_q(s)).await
+    }
+
+    async fn put_stream_settings(
+        &self,
+        tenant_id: &str,
+        name: &str,
+        settings: String,
+        at: i64,
+    ) -> StoreResult<()> {
+        let settings = &settings;
+        retrying(|| self.put_stream_settings_q(tenant_id, name, settings, at)).await
+    }
+
+    async fn pause_stream(&self, p: StreamPause) -> StoreResult<bool> {
+        let p = &p;
+        retrying(|| self.pause_stream_tx(p)).await
+    }
+
+    async fn queue_action(
+        &self,
+        sel: QueueSelector,
+        action: QueueAction,
+        at: i64,
+    ) -> StoreResult<u64> {
+        let sel = &sel;
+        retrying(|| self.queue_action_tx(sel, action, at)).await
+    }
+
+    async fn queue_depth(&self, tenant_id: Option<&str>) -> StoreResult<Vec<QueueDepth>> {
+        retrying(|| self.queue_depth_q(tenant_id)).await
+    }
+
+    async fn stream_outcomes(
+        &self,
+        tenant_id: &str,
+        stream: &str,
+        window: usize,
+    ) -> StoreResult<StreamOutcomes> {
+        retrying(|| self.stream_outcomes_q(tenant_id, stream, window)).await
     }
 
     async fn insert_webhook(&self, w: WebhookRecord) -> StoreResult<()> {

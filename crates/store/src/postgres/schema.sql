@@ -227,6 +227,9 @@ CREATE TABLE IF NOT EXISTS webhook_attempts (
     state TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS webhook_attempts_hook ON webhook_attempts (webhook_id, seq);
 CREATE INDEX IF NOT EXISTS webhook_attempts_delivery ON webhook_attempts (delivery_seq);
+-- Version 5: stream events (stream_paused, stream_resumed) name their stream here;
+-- their message and recipient ids are empty.
+ALTER TABLE events ADD COLUMN IF NOT EXISTS stream TEXT;
 CREATE OR REPLACE FUNCTION events_to_webhooks() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     INSERT INTO webhook_deliveries (webhook_id, tenant_id, event_seq, message_id, rcpt_hash, state,
@@ -234,8 +237,8 @@ BEGIN
     SELECT w.id, NEW.tenant_id, NEW.seq, NEW.message_id, NEW.rcpt_hash, 'pending', NEW.at, NEW.at
     FROM webhooks w WHERE w.tenant_id = NEW.tenant_id
         AND (w.events = '' OR strpos(w.events, ',' || NEW.type || ',') > 0)
-        AND (w.streams = '' OR strpos(w.streams,
-            ',' || (SELECT m.stream FROM messages m WHERE m.id = NEW.message_id) || ',') > 0);
+        AND (w.streams = '' OR strpos(w.streams, ',' || coalesce(NEW.stream,
+            (SELECT m.stream FROM messages m WHERE m.id = NEW.message_id)) || ',') > 0);
     RETURN NULL;
 END $$;
 DROP TRIGGER IF EXISTS events_to_webhooks ON events;
@@ -251,8 +254,21 @@ CREATE TABLE IF NOT EXISTS message_tags (
 CREATE INDEX IF NOT EXISTS message_tags_message ON message_tags (message_id);
 CREATE INDEX IF NOT EXISTS messages_stream ON messages (tenant_id, stream);
 
+-- Version 5: streams (see sqlite/schema.sql).
+CREATE TABLE IF NOT EXISTS streams (
+    tenant_id TEXT COLLATE "C" NOT NULL,
+    name TEXT COLLATE "C" NOT NULL,
+    settings TEXT NOT NULL,
+    paused_at BIGINT,
+    pause_reason TEXT,
+    created_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL,
+    PRIMARY KEY (tenant_id, name));
+CREATE INDEX IF NOT EXISTS recipients_recent ON recipients (tenant_id, updated_at);
+CREATE INDEX IF NOT EXISTS recipients_suspended ON recipients (tenant_id) WHERE status = 'suspended';
+
 -- Raised to this file's version; never lowered (an older node starting later leaves
 -- it alone).
-INSERT INTO meta (key, value) VALUES ('schema_version', '4')
+INSERT INTO meta (key, value) VALUES ('schema_version', '5')
     ON CONFLICT (key) DO UPDATE SET value = excluded.value
     WHERE meta.value::bigint < excluded.value::bigint;

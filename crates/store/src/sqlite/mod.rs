@@ -1,6 +1,7 @@
 //! The embedded SQLite backend: one WAL-mode file, a group-committing writer thread
 //! ([`writer`]) and a small pool of reader connections used from blocking tasks.
 
+mod streams;
 mod webhooks;
 mod writer;
 
@@ -60,6 +61,26 @@ fn open_connection(path: &Path, write: bool) -> StoreResult<Connection> {
     Ok(conn)
 }
 
+/// Version 5 for a database made by an older version: `events.stream`, and the
+/// webhook trigger renewed to read it (`schema.sql` then recreates it).
+fn add_event_stream_column(conn: &Connection) -> StoreResult<()> {
+    let has: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM pragma_table_info('events') WHERE name = 'stream'",
+            [],
+            |r| r.get(0),
+        )
+        .map_err(unavailable)?;
+    if has == 0 {
+        conn.execute_batch(
+            "ALTER TABLE events ADD COLUMN stream TEXT; DROP TRIGGER IF EXISTS events_to_webhooks;",
+        )
+        .and_then(|()| conn.execute_batch(include_str!("schema.sql")))
+        .map_err(unavailable)?;
+    }
+    Ok(())
+}
+
 impl SqliteStore {
     /// Opens (creating and migrating) the database file at `path`.
     pub async fn open(path: &Path) -> StoreResult<SqliteStore> {
@@ -71,6 +92,7 @@ impl SqliteStore {
             let conn = open_connection(&path, true)?;
             conn.execute_batch(include_str!("schema.sql"))
                 .map_err(unavailable)?;
+            add_event_stream_column(&conn)?;
             let readers = (0..READERS)
                 .map(|_| open_connection(&path, false))
                 .collect::<StoreResult<Vec<_>>>()?;
@@ -152,6 +174,7 @@ fn event_row(r: &Row<'_>) -> rusqlite::Result<(EventRecord, String)> {
             event_type: EventType::Accepted,
             at: r.get(6)?,
             detail_enc: r.get(7)?,
+            stream: r.get(8)?,
         },
         r.get(5)?,
     ))
@@ -163,7 +186,7 @@ fn typed_event((mut e, kind): (EventRecord, String)) -> StoreResult<EventRecord>
 }
 
 const EVENT_COLS: &str =
-    "seq, tenant_id, message_id, recipient_id, rcpt_hash, type, at, detail_enc";
+    "seq, tenant_id, message_id, recipient_id, rcpt_hash, type, at, detail_enc, stream";
 
 fn load_domain_keys(conn: &Connection, domain: &mut DomainRecord) -> StoreResult<()> {
     let mut stmt = conn
@@ -507,7 +530,7 @@ impl Store for SqliteStore {
             }
             if let Some(s) = &f.stream {
                 push(
-                    "message_id IN (SELECT id FROM messages WHERE tenant_id = ?1 AND stream = {})",
+                    "(stream = {} OR message_id IN (SELECT id FROM messages WHERE tenant_id = ?1 AND stream = {}))",
                     s.clone().into(),
                 );
             }
@@ -1253,6 +1276,52 @@ impl Store for SqliteStore {
             .map_err(unavailable)
         })
         .await
+    }
+
+    async fn list_streams(&self, tenant_id: Option<&str>) -> StoreResult<Vec<StreamRecord>> {
+        self.list_streams_r(tenant_id.map(str::to_string)).await
+    }
+
+    async fn insert_stream(&self, s: StreamRecord) -> StoreResult<()> {
+        self.insert_stream_w(s).await
+    }
+
+    async fn put_stream_settings(
+        &self,
+        tenant_id: &str,
+        name: &str,
+        settings: String,
+        at: i64,
+    ) -> StoreResult<()> {
+        self.put_stream_settings_w(tenant_id.to_string(), name.to_string(), settings, at)
+            .await
+    }
+
+    async fn pause_stream(&self, p: StreamPause) -> StoreResult<bool> {
+        self.pause_stream_w(p).await
+    }
+
+    async fn queue_action(
+        &self,
+        sel: QueueSelector,
+        action: QueueAction,
+        at: i64,
+    ) -> StoreResult<u64> {
+        self.queue_action_w(sel, action, at).await
+    }
+
+    async fn queue_depth(&self, tenant_id: Option<&str>) -> StoreResult<Vec<QueueDepth>> {
+        self.queue_depth_r(tenant_id.map(str::to_string)).await
+    }
+
+    async fn stream_outcomes(
+        &self,
+        tenant_id: &str,
+        stream: &str,
+        window: usize,
+    ) -> StoreResult<StreamOutcomes> {
+        self.stream_outcomes_r(tenant_id.to_string(), stream.to_string(), window)
+            .await
     }
 
     async fn backlog(&self) -> StoreResult<Backlog> {

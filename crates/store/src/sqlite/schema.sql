@@ -1,4 +1,4 @@
--- Postwerk SQLite schema, version 4. Personal data is stored only sealed (*_enc) or as
+-- Postwerk SQLite schema, version 5. Personal data is stored only sealed (*_enc) or as
 -- a blind index (rcpt_hash). Times are Unix milliseconds.
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS tenants (
@@ -28,7 +28,7 @@ CREATE INDEX IF NOT EXISTS recipients_lease ON recipients (lease_node) WHERE lea
 CREATE TABLE IF NOT EXISTS events (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, tenant_id TEXT NOT NULL, message_id TEXT NOT NULL,
     recipient_id TEXT NOT NULL, rcpt_hash BLOB NOT NULL, type TEXT NOT NULL, at INTEGER NOT NULL,
-    detail_enc BLOB);
+    detail_enc BLOB, stream TEXT);
 CREATE INDEX IF NOT EXISTS events_message ON events (message_id);
 CREATE INDEX IF NOT EXISTS events_tenant ON events (tenant_id, seq);
 CREATE INDEX IF NOT EXISTS events_rcpt ON events (tenant_id, rcpt_hash);
@@ -104,8 +104,8 @@ CREATE TRIGGER IF NOT EXISTS events_to_webhooks AFTER INSERT ON events BEGIN
     SELECT w.id, NEW.tenant_id, NEW.seq, NEW.message_id, NEW.rcpt_hash, 'pending', NEW.at, NEW.at
     FROM webhooks w WHERE w.tenant_id = NEW.tenant_id
         AND (w.events = '' OR instr(w.events, ',' || NEW.type || ',') > 0)
-        AND (w.streams = '' OR instr(w.streams,
-            ',' || (SELECT m.stream FROM messages m WHERE m.id = NEW.message_id) || ',') > 0);
+        AND (w.streams = '' OR instr(w.streams, ',' || coalesce(NEW.stream,
+            (SELECT m.stream FROM messages m WHERE m.id = NEW.message_id)) || ',') > 0);
 END;
 -- Message tags as blind indexes, for filtering events and messages by tag.
 CREATE TABLE IF NOT EXISTS message_tags (
@@ -113,6 +113,16 @@ CREATE TABLE IF NOT EXISTS message_tags (
     PRIMARY KEY (tenant_id, tag_hash, message_id)) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS message_tags_message ON message_tags (message_id);
 CREATE INDEX IF NOT EXISTS messages_stream ON messages (tenant_id, stream);
-INSERT INTO meta (key, value) VALUES ('schema_version', '4')
+-- Version 5: streams (settings JSON, pause state). Stream events (stream_paused,
+-- stream_resumed) have empty message and recipient ids and name their stream in
+-- events.stream (added by code to older databases, with the trigger above renewed).
+CREATE TABLE IF NOT EXISTS streams (
+    tenant_id TEXT NOT NULL, name TEXT NOT NULL, settings TEXT NOT NULL, paused_at INTEGER,
+    pause_reason TEXT, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL,
+    PRIMARY KEY (tenant_id, name));
+-- The circuit breaker reads a stream's most recently finished recipients.
+CREATE INDEX IF NOT EXISTS recipients_recent ON recipients (tenant_id, updated_at);
+CREATE INDEX IF NOT EXISTS recipients_suspended ON recipients (tenant_id) WHERE status = 'suspended';
+INSERT INTO meta (key, value) VALUES ('schema_version', '5')
     ON CONFLICT (key) DO UPDATE SET value = excluded.value
     WHERE CAST(meta.value AS INTEGER) < CAST(excluded.value AS INTEGER);

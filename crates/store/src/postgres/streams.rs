@@ -1,0 +1,300 @@
+//! PostgreSQL queries for streams (settings, pause), queue operations and the
+//! queue's depth.
+
+use tokio_postgres::Row;
+use tokio_postgres::types::ToSql;
+
+use super::error::{PgResult, conflict, corrupt, pg};
+use super::{EVENTS_LOCK, PgStore, col};
+use crate::model::*;
+use postwerk_core::model::EventType;
+
+fn stream_row(r: &Row) -> PgResult<StreamRecord> {
+    Ok(StreamRecord {
+        tenant_id: col(r, "tenant_id")?,
+        name: col(r, "name")?,
+        settings: col(r, "settings")?,
+        paused_at: col(r, "paused_at")?,
+        pause_reason: col(r, "pause_reason")?,
+        created_at: col(r, "created_at")?,
+        updated_at: col(r, "updated_at")?,
+    })
+}
+
+/// The recipients a selector picks (`r` = recipients; parameters $1 tenant, $2
+/// stream, $3 domain, $4 message, $5 now).
+const SELECTED: &str = "($1::text IS NULL OR r.tenant_id = $1) \
+     AND ($2::text IS NULL OR r.message_id IN (SELECT m.id FROM messages m WHERE m.stream = $2)) \
+     AND ($3::text IS NULL OR r.domain = $3) AND ($4::text IS NULL OR r.message_id = $4)";
+/// Waiting and not being delivered right now.
+const IDLE: &str =
+    "r.next_attempt_at IS NOT NULL AND (r.lease_until IS NULL OR r.lease_until < $5)";
+
+/// The row filter, new status expression, next attempt and event of an action.
+fn action_sql(action: QueueAction) -> (String, &'static str, &'static str, Option<EventType>) {
+    match action {
+        QueueAction::Suspend => (
+            IDLE.to_string(),
+            "'suspended'",
+            "NULL",
+            Some(EventType::Suspended),
+        ),
+        QueueAction::Resume => (
+            "r.status = 'suspended'".to_string(),
+            "CASE WHEN r.attempts > 0 THEN 'deferred' ELSE 'queued' END",
+            "$5",
+            Some(EventType::Resumed),
+        ),
+        QueueAction::Retry => (
+            format!("{IDLE} AND r.next_attempt_at > $5"),
+            "r.status",
+            "$5",
+            None,
+        ),
+        QueueAction::Bounce => (
+            format!("(({IDLE}) OR r.status = 'suspended')"),
+            "'bounced'",
+            "NULL",
+            Some(EventType::Bounced),
+        ),
+    }
+}
+
+/// Applies `action` to the selected recipients in `tx` (locking them in id order, as
+/// `record_deliveries` does), recording its event for each; returns how many changed.
+async fn apply(
+    tx: &deadpool_postgres::Transaction<'_>,
+    sel: &QueueSelector,
+    action: QueueAction,
+    at: i64,
+) -> PgResult<u64> {
+    const OP: &str = "queue_action";
+    let (filter, status, next, event) = action_sql(action);
+    let params: [&(dyn ToSql + Sync); 5] = [
+        &sel.tenant_id,
+        &sel.stream,
+        &sel.domain,
+        &sel.message_id,
+        &at,
+    ];
+    let update = tx
+        .prepare_cached(&format!(
+            "WITH picked AS (SELECT r.id FROM recipients r WHERE {SELECTED} AND {filter} \
+               ORDER BY r.id FOR UPDATE) \
+             UPDATE recipients r SET status = {status}, next_attempt_at = {next}, lease_node = NULL, \
+               lease_until = NULL, updated_at = $5 FROM picked WHERE r.id = picked.id \
+             RETURNING r.tenant_id, r.message_id, r.id, r.rcpt_hash"
+        ))
+        .await
+        .map_err(pg(OP))?;
+    let rows = tx.query(&update, &params).await.map_err(pg(OP))?;
+    if let Some(event) = event
+        && !rows.is_empty()
+    {
+        let mut cols: (Vec<String>, Vec<String>, Vec<String>, Vec<Vec<u8>>) = Default::default();
+        for r in &rows {
+            cols.0.push(col(r, "tenant_id")?);
+            cols.1.push(col(r, "message_id")?);
+            cols.2.push(col(r, "id")?);
+            cols.3.push(col(r, "rcpt_hash")?);
+        }
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&EVENTS_LOCK])
+            .await
+            .map_err(pg(OP))?;
+        tx.execute(
+            "INSERT INTO events (tenant_id, message_id, recipient_id, rcpt_hash, type, at) \
+             SELECT e.t, e.m, e.r, e.h, $5, $6 \
+             FROM UNNEST($1::text[], $2::text[], $3::text[], $4::bytea[]) AS e(t, m, r, h) ORDER BY e.r",
+            &[&cols.0, &cols.1, &cols.2, &cols.3, &event.as_str(), &at],
+        )
+        .await
+        .map_err(pg(OP))?;
+    }
+    Ok(rows.len() as u64)
+}
+
+impl PgStore {
+    pub(super) async fn list_streams_q(
+        &self,
+        tenant_id: Option<&str>,
+    ) -> PgResult<Vec<StreamRecord>> {
+        const OP: &str = "list_streams";
+        let client = self.client().await?;
+        let stmt = client
+            .prepare_cached(
+                "SELECT * FROM streams WHERE $1::text IS NULL OR tenant_id = $1 ORDER BY tenant_id, name",
+            )
+            .await
+            .map_err(pg(OP))?;
+        let rows = client.query(&stmt, &[&tenant_id]).await.map_err(pg(OP))?;
+        rows.iter().map(stream_row).collect()
+    }
+
+    pub(super) async fn insert_stream_q(&self, s: &StreamRecord) -> PgResult<()> {
+        let sql = "INSERT INTO streams (tenant_id, name, settings, paused_at, pause_reason, created_at, \
+                   updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7)";
+        let params: [&(dyn ToSql + Sync); 7] = [
+            &s.tenant_id,
+            &s.name,
+            &s.settings,
+            &s.paused_at,
+            &s.pause_reason,
+            &s.created_at,
+            &s.updated_at,
+        ];
+        self.exec("insert_stream", Some("stream"), sql, &params)
+            .await
+            .map(|_| ())
+    }
+
+    pub(super) async fn put_stream_settings_q(
+        &self,
+        tenant_id: &str,
+        name: &str,
+        settings: &str,
+        at: i64,
+    ) -> PgResult<()> {
+        let sql = "INSERT INTO streams (tenant_id, name, settings, created_at, updated_at) \
+                   VALUES ($1, $2, $3, $4, $4) ON CONFLICT (tenant_id, name) \
+                   DO UPDATE SET settings = excluded.settings, updated_at = excluded.updated_at";
+        let params: [&(dyn ToSql + Sync); 4] = [&tenant_id, &name, &settings, &at];
+        self.exec("put_stream_settings", None, sql, &params)
+            .await
+            .map(|_| ())
+    }
+
+    pub(super) async fn pause_stream_tx(&self, p: &StreamPause) -> PgResult<bool> {
+        const OP: &str = "pause_stream";
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(pg(OP))?;
+        // Create the row if needed, then lock it: concurrent pauses serialise here.
+        tx.execute(
+            "INSERT INTO streams (tenant_id, name, settings, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $4) ON CONFLICT (tenant_id, name) DO NOTHING",
+            &[&p.tenant_id, &p.stream, &p.initial_settings, &p.at],
+        )
+        .await
+        .map_err(conflict(OP, "stream"))?;
+        let row = tx
+            .query_one(
+                "SELECT paused_at FROM streams WHERE tenant_id = $1 AND name = $2 FOR UPDATE",
+                &[&p.tenant_id, &p.stream],
+            )
+            .await
+            .map_err(pg(OP))?;
+        if col::<Option<i64>>(&row, "paused_at")?.is_some() == p.reason.is_some() {
+            return Ok(false);
+        }
+        let paused_at = p.reason.as_ref().map(|_| p.at);
+        tx.execute(
+            "UPDATE streams SET paused_at = $3, pause_reason = $4, updated_at = $5 \
+             WHERE tenant_id = $1 AND name = $2",
+            &[&p.tenant_id, &p.stream, &paused_at, &p.reason, &p.at],
+        )
+        .await
+        .map_err(pg(OP))?;
+        let tenant = Some(p.tenant_id.clone());
+        let stream = Some(p.stream.clone());
+        let none: Option<String> = None;
+        let event = match p.reason {
+            // Leased mail is held too: the engine drops a paused stream's jobs.
+            Some(_) => {
+                tx.execute(
+                    &format!(
+                        "UPDATE recipients SET status = 'suspended', next_attempt_at = NULL, \
+                         lease_node = NULL, lease_until = NULL, updated_at = $5 WHERE id IN \
+                         (SELECT r.id FROM recipients r WHERE {SELECTED} \
+                          AND r.next_attempt_at IS NOT NULL ORDER BY r.id FOR UPDATE)"
+                    ),
+                    &[&tenant, &stream, &none, &none, &p.at],
+                )
+                .await
+                .map_err(pg(OP))?;
+                EventType::StreamPaused
+            }
+            None => {
+                let sel = QueueSelector {
+                    tenant_id: tenant,
+                    stream,
+                    ..QueueSelector::default()
+                };
+                apply(&tx, &sel, QueueAction::Resume, p.at).await?;
+                EventType::StreamResumed
+            }
+        };
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&EVENTS_LOCK])
+            .await
+            .map_err(pg(OP))?;
+        tx.execute(
+            "INSERT INTO events (tenant_id, message_id, recipient_id, rcpt_hash, type, at, detail_enc, stream) \
+             VALUES ($1, '', '', ''::bytea, $2, $3, $4, $5)",
+            &[&p.tenant_id, &event.as_str(), &p.at, &p.detail_enc, &p.stream],
+        )
+        .await
+        .map_err(pg(OP))?;
+        tx.commit().await.map_err(pg(OP))?;
+        Ok(true)
+    }
+
+    pub(super) async fn queue_action_tx(
+        &self,
+        sel: &QueueSelector,
+        action: QueueAction,
+        at: i64,
+    ) -> PgResult<u64> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(pg("queue_action"))?;
+        let n = apply(&tx, sel, action, at).await?;
+        tx.commit().await.map_err(pg("queue_action"))?;
+        Ok(n)
+    }
+
+    pub(super) async fn queue_depth_q(&self, tenant_id: Option<&str>) -> PgResult<Vec<QueueDepth>> {
+        const OP: &str = "queue_depth";
+        let client = self.client().await?;
+        let stmt = client
+            .prepare_cached(&crate::queue_depth_sql("$1::text"))
+            .await
+            .map_err(pg(OP))?;
+        let rows = client.query(&stmt, &[&tenant_id]).await.map_err(pg(OP))?;
+        rows.iter()
+            .map(|r| {
+                Ok(QueueDepth {
+                    tenant_id: col(r, "tenant_id")?,
+                    stream: col(r, "stream")?,
+                    domain: col(r, "domain")?,
+                    status: col::<&str>(r, "status")?
+                        .parse()
+                        .map_err(|_| corrupt("recipient status"))?,
+                    recipients: col::<i64>(r, "recipients")? as u64,
+                    oldest_created_at: col(r, "oldest")?,
+                })
+            })
+            .collect()
+    }
+
+    pub(super) async fn stream_outcomes_q(
+        &self,
+        tenant_id: &str,
+        stream: &str,
+        window: usize,
+    ) -> PgResult<StreamOutcomes> {
+        const OP: &str = "stream_outcomes";
+        let window = i64::try_from(window).unwrap_or(i64::MAX);
+        let client = self.client().await?;
+        let stmt = client
+            .prepare_cached(&crate::stream_outcomes_sql("$1", "$2", "$3"))
+            .await
+            .map_err(pg(OP))?;
+        let r = client
+            .query_one(&stmt, &[&tenant_id, &stream, &window])
+            .await
+            .map_err(pg(OP))?;
+        let count = |name| col::<Option<i64>>(&r, name).map(|n| n.unwrap_or(0) as u64);
+        Ok(StreamOutcomes {
+            finished: count("finished")?,
+            bounced: count("bounced")?,
+            complained: count("complained")?,
+        })
+    }
+}

@@ -1,0 +1,285 @@
+//! SQLite queries for streams (settings, pause), queue operations and the queue's
+//! depth.
+
+use rusqlite::{Connection, OptionalExtension, Row, params};
+
+use super::writer::Durability;
+use super::{SqliteStore, corrupt, unavailable};
+use crate::StoreResult;
+use crate::model::*;
+use postwerk_core::model::{EventType, RecipientStatus};
+
+const STREAM_COLS: &str =
+    "tenant_id, name, settings, paused_at, pause_reason, created_at, updated_at";
+
+fn stream_row(r: &Row<'_>) -> rusqlite::Result<StreamRecord> {
+    Ok(StreamRecord {
+        tenant_id: r.get(0)?,
+        name: r.get(1)?,
+        settings: r.get(2)?,
+        paused_at: r.get(3)?,
+        pause_reason: r.get(4)?,
+        created_at: r.get(5)?,
+        updated_at: r.get(6)?,
+    })
+}
+
+/// The recipients a selector picks (`r` = recipients; parameters ?1 tenant, ?2
+/// stream, ?3 domain, ?4 message, ?5 now).
+const SELECTED: &str = "(?1 IS NULL OR r.tenant_id = ?1) \
+     AND (?2 IS NULL OR r.message_id IN (SELECT m.id FROM messages m WHERE m.stream = ?2)) \
+     AND (?3 IS NULL OR r.domain = ?3) AND (?4 IS NULL OR r.message_id = ?4)";
+/// Waiting and not being delivered right now.
+const IDLE: &str =
+    "r.next_attempt_at IS NOT NULL AND (r.lease_until IS NULL OR r.lease_until < ?5)";
+
+/// The row filter, new status expression, next attempt and event of an action.
+fn action_sql(action: QueueAction) -> (String, &'static str, &'static str, Option<EventType>) {
+    match action {
+        QueueAction::Suspend => (
+            IDLE.to_string(),
+            "'suspended'",
+            "NULL",
+            Some(EventType::Suspended),
+        ),
+        QueueAction::Resume => (
+            "r.status = 'suspended'".to_string(),
+            "CASE WHEN r.attempts > 0 THEN 'deferred' ELSE 'queued' END",
+            "?5",
+            Some(EventType::Resumed),
+        ),
+        QueueAction::Retry => (
+            format!("{IDLE} AND r.next_attempt_at > ?5"),
+            "r.status",
+            "?5",
+            None,
+        ),
+        QueueAction::Bounce => (
+            format!("(({IDLE}) OR r.status = 'suspended')"),
+            "'bounced'",
+            "NULL",
+            Some(EventType::Bounced),
+        ),
+    }
+}
+
+/// Applies `action` to the selected recipients (inside the writer's transaction),
+/// recording its event for each; returns how many changed.
+fn apply(c: &Connection, sel: &QueueSelector, action: QueueAction, at: i64) -> StoreResult<u64> {
+    let (filter, status, next, event) = action_sql(action);
+    let args = params![sel.tenant_id, sel.stream, sel.domain, sel.message_id, at];
+    if let Some(event) = event {
+        c.prepare_cached(&format!(
+            "INSERT INTO events (tenant_id, message_id, recipient_id, rcpt_hash, type, at) \
+             SELECT r.tenant_id, r.message_id, r.id, r.rcpt_hash, '{}', ?5 FROM recipients r \
+             WHERE {SELECTED} AND {filter} ORDER BY r.id",
+            event.as_str()
+        ))
+        .and_then(|mut st| st.execute(args))
+        .map_err(unavailable)?;
+    }
+    c.prepare_cached(&format!(
+        "UPDATE recipients AS r SET status = {status}, next_attempt_at = {next}, lease_node = NULL, \
+         lease_until = NULL, updated_at = ?5 WHERE {SELECTED} AND {filter}"
+    ))
+    .and_then(|mut st| st.execute(args))
+    .map(|n| n as u64)
+    .map_err(unavailable)
+}
+
+impl SqliteStore {
+    pub(super) async fn list_streams_r(
+        &self,
+        tenant_id: Option<String>,
+    ) -> StoreResult<Vec<StreamRecord>> {
+        self.read(move |c| {
+            c.prepare_cached(&format!(
+                "SELECT {STREAM_COLS} FROM streams WHERE ?1 IS NULL OR tenant_id = ?1 \
+                 ORDER BY tenant_id, name"
+            ))
+            .and_then(|mut st| st.query_map([tenant_id], stream_row)?.collect())
+            .map_err(unavailable)
+        })
+        .await
+    }
+
+    pub(super) async fn insert_stream_w(&self, s: StreamRecord) -> StoreResult<()> {
+        self.writer
+            .write(Durability::Fsync, move |c| {
+                c.prepare_cached(&format!(
+                    "INSERT INTO streams ({STREAM_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
+                ))
+                .and_then(|mut st| {
+                    st.execute(params![
+                        s.tenant_id,
+                        s.name,
+                        s.settings,
+                        s.paused_at,
+                        s.pause_reason,
+                        s.created_at,
+                        s.updated_at
+                    ])
+                })
+                .map(|_| ())
+                .map_err(|e| super::conflict_or(e, "stream"))
+            })
+            .await
+    }
+
+    pub(super) async fn put_stream_settings_w(
+        &self,
+        tenant_id: String,
+        name: String,
+        settings: String,
+        at: i64,
+    ) -> StoreResult<()> {
+        self.writer
+            .write(Durability::Fsync, move |c| {
+                c.prepare_cached(
+                    "INSERT INTO streams (tenant_id, name, settings, created_at, updated_at) \
+                     VALUES (?1, ?2, ?3, ?4, ?4) ON CONFLICT (tenant_id, name) \
+                     DO UPDATE SET settings = excluded.settings, updated_at = excluded.updated_at",
+                )
+                .and_then(|mut st| st.execute(params![tenant_id, name, settings, at]))
+                .map(|_| ())
+                .map_err(unavailable)
+            })
+            .await
+    }
+
+    pub(super) async fn pause_stream_w(&self, p: StreamPause) -> StoreResult<bool> {
+        self.writer
+            .write(Durability::Fsync, move |c| {
+                let paused: Option<Option<i64>> = c
+                    .prepare_cached(
+                        "SELECT paused_at FROM streams WHERE tenant_id = ?1 AND name = ?2",
+                    )
+                    .and_then(|mut st| {
+                        st.query_row([&p.tenant_id, &p.stream], |r| r.get(0))
+                            .optional()
+                    })
+                    .map_err(unavailable)?;
+                if paused.flatten().is_some() == p.reason.is_some() {
+                    return Ok(false);
+                }
+                c.prepare_cached(
+                    "INSERT INTO streams (tenant_id, name, settings, paused_at, pause_reason, created_at, \
+                     updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6) ON CONFLICT (tenant_id, name) \
+                     DO UPDATE SET paused_at = excluded.paused_at, pause_reason = excluded.pause_reason, \
+                     updated_at = excluded.updated_at",
+                )
+                .and_then(|mut st| {
+                    st.execute(params![
+                        p.tenant_id,
+                        p.stream,
+                        p.initial_settings,
+                        p.reason.as_ref().map(|_| p.at),
+                        p.reason,
+                        p.at
+                    ])
+                })
+                .map_err(unavailable)?;
+                let sel = QueueSelector {
+                    tenant_id: Some(p.tenant_id.clone()),
+                    stream: Some(p.stream.clone()),
+                    ..QueueSelector::default()
+                };
+                let event = match p.reason {
+                    // Leased mail is held too: the engine drops a paused stream's jobs.
+                    Some(_) => {
+                        c.prepare_cached(&format!(
+                            "UPDATE recipients AS r SET status = 'suspended', next_attempt_at = NULL, \
+                             lease_node = NULL, lease_until = NULL, updated_at = ?5 \
+                             WHERE {SELECTED} AND r.next_attempt_at IS NOT NULL"
+                        ))
+                        .and_then(|mut st| {
+                            st.execute(params![sel.tenant_id, sel.stream, None::<String>, None::<String>, p.at])
+                        })
+                        .map_err(unavailable)?;
+                        EventType::StreamPaused
+                    }
+                    None => {
+                        apply(c, &sel, QueueAction::Resume, p.at)?;
+                        EventType::StreamResumed
+                    }
+                };
+                c.prepare_cached(
+                    "INSERT INTO events (tenant_id, message_id, recipient_id, rcpt_hash, type, at, \
+                     detail_enc, stream) VALUES (?1, '', '', x'', ?2, ?3, ?4, ?5)",
+                )
+                .and_then(|mut st| {
+                    st.execute(params![p.tenant_id, event.as_str(), p.at, p.detail_enc, p.stream])
+                })
+                .map_err(unavailable)?;
+                Ok(true)
+            })
+            .await
+    }
+
+    pub(super) async fn queue_action_w(
+        &self,
+        sel: QueueSelector,
+        action: QueueAction,
+        at: i64,
+    ) -> StoreResult<u64> {
+        self.writer
+            .write(Durability::Fsync, move |c| apply(c, &sel, action, at))
+            .await
+    }
+
+    pub(super) async fn queue_depth_r(
+        &self,
+        tenant_id: Option<String>,
+    ) -> StoreResult<Vec<QueueDepth>> {
+        self.read(move |c| {
+            let rows: Vec<(QueueDepth, String)> = c
+                .prepare_cached(&crate::queue_depth_sql("?1"))
+                .and_then(|mut st| {
+                    st.query_map([tenant_id], |r| {
+                        Ok((
+                            QueueDepth {
+                                tenant_id: r.get(0)?,
+                                stream: r.get(1)?,
+                                domain: r.get(2)?,
+                                status: RecipientStatus::Queued,
+                                recipients: r.get::<_, i64>(4)? as u64,
+                                oldest_created_at: r.get(5)?,
+                            },
+                            r.get(3)?,
+                        ))
+                    })?
+                    .collect()
+                })
+                .map_err(unavailable)?;
+            rows.into_iter()
+                .map(|(mut d, status)| {
+                    d.status = status.parse().map_err(|_| corrupt("recipient status"))?;
+                    Ok(d)
+                })
+                .collect()
+        })
+        .await
+    }
+
+    pub(super) async fn stream_outcomes_r(
+        &self,
+        tenant_id: String,
+        stream: String,
+        window: usize,
+    ) -> StoreResult<StreamOutcomes> {
+        self.read(move |c| {
+            c.prepare_cached(&crate::stream_outcomes_sql("?1", "?2", "?3"))
+                .and_then(|mut st| {
+                    st.query_row(params![tenant_id, stream, window as i64], |r| {
+                        Ok(StreamOutcomes {
+                            finished: r.get::<_, i64>(0)? as u64,
+                            bounced: r.get::<_, Option<i64>>(1)?.unwrap_or(0) as u64,
+                            complained: r.get::<_, Option<i64>>(2)?.unwrap_or(0) as u64,
+                        })
+                    })
+                })
+                .map_err(unavailable)
+        })
+        .await
+    }
+}
