@@ -59,15 +59,16 @@ fn queue_depth_sql(tenant: &str) -> String {
 }
 
 /// The circuit breaker's figures for `stream_outcomes` (both backends; arguments are
-/// the dialect's parameters for tenant, stream and window): of the stream's most
+/// the dialect's parameters for tenant, stream, since and window): of the stream's most
 /// recently finished recipients, how many bounced and how many complained.
-fn stream_outcomes_sql(tenant: &str, stream: &str, window: &str) -> String {
+fn stream_outcomes_sql(tenant: &str, stream: &str, since: &str, window: &str) -> String {
     format!(
         "SELECT count(*) AS finished, sum(CASE WHEN recent.status = 'bounced' THEN 1 ELSE 0 END) AS bounced, \
          sum(CASE WHEN EXISTS (SELECT 1 FROM events e WHERE e.message_id = recent.message_id \
            AND e.recipient_id = recent.id AND e.type = 'complained') THEN 1 ELSE 0 END) AS complained \
          FROM (SELECT r.id, r.message_id, r.status FROM recipients r JOIN messages m ON m.id = r.message_id \
            WHERE r.tenant_id = {tenant} AND m.stream = {stream} AND r.status IN ('delivered', 'bounced') \
+           AND r.updated_at > {since} \
            ORDER BY r.updated_at DESC LIMIT {window}) recent"
     )
 }
@@ -345,11 +346,13 @@ pub trait Store: Send + Sync {
         tenant_id: Option<&str>,
     ) -> impl Future<Output = StoreResult<Vec<QueueDepth>>> + Send;
     /// The outcomes of the `window` most recently finished (delivered or bounced)
-    /// recipients of a tenant's stream, with how many of them complained.
+    /// recipients of a tenant's stream, finished after `since`, with how many of them
+    /// complained.
     fn stream_outcomes(
         &self,
         tenant_id: &str,
         stream: &str,
+        since: i64,
         window: usize,
     ) -> impl Future<Output = StoreResult<StreamOutcomes>> + Send;
 
@@ -705,9 +708,10 @@ impl Store for AnyStore {
         &self,
         tenant_id: &str,
         stream: &str,
+        since: i64,
         window: usize,
     ) -> StoreResult<StreamOutcomes> {
-        dispatch!(self.stream_outcomes(tenant_id, stream, window))
+        dispatch!(self.stream_outcomes(tenant_id, stream, since, window))
     }
     async fn insert_webhook(&self, w: WebhookRecord) -> StoreResult<()> {
         dispatch!(self.insert_webhook(w))

@@ -874,6 +874,8 @@ pub struct StreamRecord {
     pub paused_at: Option<i64>,
     /// Why it was paused (circuit breaker figures or an operator's note).
     pub pause_reason: Option<String>,
+    /// When it was last resumed (the circuit breaker counts only later outcomes).
+    pub resumed_at: Option<i64>,
     /// Creation time.
     pub created_at: i64,
     /// Last change of settings or pause state.

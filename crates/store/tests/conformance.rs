@@ -1692,6 +1692,7 @@ mod scenarios {
             settings: settings.into(),
             paused_at: None,
             pause_reason: None,
+            resumed_at: None,
             created_at: 100,
             updated_at: 100,
         };
@@ -1799,6 +1800,11 @@ mod scenarios {
             s.pause_stream(stream_pause("broadcast", None, 4_000))
                 .await
                 .expect("resume")
+        );
+        let row = s.list_streams(Some("ten_a")).await.expect("list").remove(0);
+        assert_eq!(
+            (row.paused_at, row.resumed_at, row.updated_at),
+            (None, Some(4_000), 4_000)
         );
         assert!(
             !s.pause_stream(stream_pause("broadcast", None, 4_100))
@@ -2068,7 +2074,7 @@ mod scenarios {
         .await
         .expect("complaint");
         assert_eq!(
-            s.stream_outcomes("ten_a", "broadcast", 500)
+            s.stream_outcomes("ten_a", "broadcast", 0, 500)
                 .await
                 .expect("outcomes"),
             StreamOutcomes {
@@ -2079,7 +2085,7 @@ mod scenarios {
         );
         // The window holds the most recent: r2 (delivered), r3, r4 (complained).
         assert_eq!(
-            s.stream_outcomes("ten_a", "broadcast", 3)
+            s.stream_outcomes("ten_a", "broadcast", 0, 3)
                 .await
                 .expect("window"),
             StreamOutcomes {
@@ -2089,7 +2095,7 @@ mod scenarios {
             }
         );
         assert_eq!(
-            s.stream_outcomes("ten_a", "transactional", 500)
+            s.stream_outcomes("ten_a", "transactional", 0, 500)
                 .await
                 .expect("other stream"),
             StreamOutcomes {
@@ -2099,10 +2105,21 @@ mod scenarios {
             }
         );
         assert_eq!(
-            s.stream_outcomes("ten_b", "broadcast", 500)
+            s.stream_outcomes("ten_b", "broadcast", 0, 500)
                 .await
                 .expect("other tenant"),
             StreamOutcomes::default()
+        );
+        // Only outcomes after a resumption count.
+        assert_eq!(
+            s.stream_outcomes("ten_a", "broadcast", 2_002, 500)
+                .await
+                .expect("since"),
+            StreamOutcomes {
+                finished: 2,
+                bounced: 0,
+                complained: 1
+            }
         );
     }
 

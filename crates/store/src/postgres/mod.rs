@@ -1500,9 +1500,10 @@ impl Store for PgStore {
         &self,
         tenant_id: &str,
         stream: &str,
+        since: i64,
         window: usize,
     ) -> StoreResult<StreamOutcomes> {
-        retrying(|| self.stream_outcomes_q(tenant_id, stream, window)).await
+        retrying(|| self.stream_outcomes_q(tenant_id, stream, since, window)).await
     }
 
     async fn insert_webhook(&self, w: WebhookRecord) -> StoreResult<()> {

@@ -261,6 +261,7 @@ CREATE TABLE IF NOT EXISTS streams (
     settings TEXT NOT NULL,
     paused_at BIGINT,
     pause_reason TEXT,
+    resumed_at BIGINT,
     created_at BIGINT NOT NULL,
     updated_at BIGINT NOT NULL,
     PRIMARY KEY (tenant_id, name));

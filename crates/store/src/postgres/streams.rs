@@ -16,6 +16,7 @@ fn stream_row(r: &Row) -> PgResult<StreamRecord> {
         settings: col(r, "settings")?,
         paused_at: col(r, "paused_at")?,
         pause_reason: col(r, "pause_reason")?,
+        resumed_at: col(r, "resumed_at")?,
         created_at: col(r, "created_at")?,
         updated_at: col(r, "updated_at")?,
     })
@@ -131,14 +132,15 @@ impl PgStore {
     }
 
     pub(super) async fn insert_stream_q(&self, s: &StreamRecord) -> PgResult<()> {
-        let sql = "INSERT INTO streams (tenant_id, name, settings, paused_at, pause_reason, created_at, \
-                   updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7)";
-        let params: [&(dyn ToSql + Sync); 7] = [
+        let sql = "INSERT INTO streams (tenant_id, name, settings, paused_at, pause_reason, resumed_at, \
+                   created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+        let params: [&(dyn ToSql + Sync); 8] = [
             &s.tenant_id,
             &s.name,
             &s.settings,
             &s.paused_at,
             &s.pause_reason,
+            &s.resumed_at,
             &s.created_at,
             &s.updated_at,
         ];
@@ -187,7 +189,8 @@ impl PgStore {
         }
         let paused_at = p.reason.as_ref().map(|_| p.at);
         tx.execute(
-            "UPDATE streams SET paused_at = $3, pause_reason = $4, updated_at = $5 \
+            "UPDATE streams SET paused_at = $3, pause_reason = $4, updated_at = $5, \
+             resumed_at = CASE WHEN $3::int8 IS NULL THEN $5 ELSE resumed_at END \
              WHERE tenant_id = $1 AND name = $2",
             &[&p.tenant_id, &p.stream, &paused_at, &p.reason, &p.at],
         )
@@ -277,17 +280,18 @@ impl PgStore {
         &self,
         tenant_id: &str,
         stream: &str,
+        since: i64,
         window: usize,
     ) -> PgResult<StreamOutcomes> {
         const OP: &str = "stream_outcomes";
         let window = i64::try_from(window).unwrap_or(i64::MAX);
         let client = self.client().await?;
         let stmt = client
-            .prepare_cached(&crate::stream_outcomes_sql("$1", "$2", "$3"))
+            .prepare_cached(&crate::stream_outcomes_sql("$1", "$2", "$3", "$4"))
             .await
             .map_err(pg(OP))?;
         let r = client
-            .query_one(&stmt, &[&tenant_id, &stream, &window])
+            .query_one(&stmt, &[&tenant_id, &stream, &since, &window])
             .await
             .map_err(pg(OP))?;
         let count = |name| col::<Option<i64>>(&r, name).map(|n| n.unwrap_or(0) as u64);

@@ -1318,9 +1318,10 @@ impl Store for SqliteStore {
         &self,
         tenant_id: &str,
         stream: &str,
+        since: i64,
         window: usize,
     ) -> StoreResult<StreamOutcomes> {
-        self.stream_outcomes_r(tenant_id.to_string(), stream.to_string(), window)
+        self.stream_outcomes_r(tenant_id.to_string(), stream.to_string(), since, window)
             .await
     }
 

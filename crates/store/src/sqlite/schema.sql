@@ -118,7 +118,7 @@ CREATE INDEX IF NOT EXISTS messages_stream ON messages (tenant_id, stream);
 -- events.stream (added by code to older databases, with the trigger above renewed).
 CREATE TABLE IF NOT EXISTS streams (
     tenant_id TEXT NOT NULL, name TEXT NOT NULL, settings TEXT NOT NULL, paused_at INTEGER,
-    pause_reason TEXT, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL,
+    pause_reason TEXT, resumed_at INTEGER, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL,
     PRIMARY KEY (tenant_id, name));
 -- The circuit breaker reads a stream's most recently finished recipients.
 CREATE INDEX IF NOT EXISTS recipients_recent ON recipients (tenant_id, updated_at);

@@ -10,7 +10,7 @@ use crate::model::*;
 use postwerk_core::model::{EventType, RecipientStatus};
 
 const STREAM_COLS: &str =
-    "tenant_id, name, settings, paused_at, pause_reason, created_at, updated_at";
+    "tenant_id, name, settings, paused_at, pause_reason, resumed_at, created_at, updated_at";
 
 fn stream_row(r: &Row<'_>) -> rusqlite::Result<StreamRecord> {
     Ok(StreamRecord {
@@ -19,8 +19,9 @@ fn stream_row(r: &Row<'_>) -> rusqlite::Result<StreamRecord> {
         settings: r.get(2)?,
         paused_at: r.get(3)?,
         pause_reason: r.get(4)?,
-        created_at: r.get(5)?,
-        updated_at: r.get(6)?,
+        resumed_at: r.get(5)?,
+        created_at: r.get(6)?,
+        updated_at: r.get(7)?,
     })
 }
 
@@ -107,7 +108,7 @@ impl SqliteStore {
         self.writer
             .write(Durability::Fsync, move |c| {
                 c.prepare_cached(&format!(
-                    "INSERT INTO streams ({STREAM_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
+                    "INSERT INTO streams ({STREAM_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
                 ))
                 .and_then(|mut st| {
                     st.execute(params![
@@ -116,6 +117,7 @@ impl SqliteStore {
                         s.settings,
                         s.paused_at,
                         s.pause_reason,
+                        s.resumed_at,
                         s.created_at,
                         s.updated_at
                     ])
@@ -163,9 +165,11 @@ impl SqliteStore {
                     return Ok(false);
                 }
                 c.prepare_cached(
-                    "INSERT INTO streams (tenant_id, name, settings, paused_at, pause_reason, created_at, \
-                     updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6) ON CONFLICT (tenant_id, name) \
-                     DO UPDATE SET paused_at = excluded.paused_at, pause_reason = excluded.pause_reason, \
+                    "INSERT INTO streams (tenant_id, name, settings, paused_at, pause_reason, resumed_at, \
+                     created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?7, ?6, ?6) \
+                     ON CONFLICT (tenant_id, name) DO UPDATE SET paused_at = excluded.paused_at, \
+                     pause_reason = excluded.pause_reason, \
+                     resumed_at = coalesce(excluded.resumed_at, streams.resumed_at), \
                      updated_at = excluded.updated_at",
                 )
                 .and_then(|mut st| {
@@ -175,7 +179,8 @@ impl SqliteStore {
                         p.initial_settings,
                         p.reason.as_ref().map(|_| p.at),
                         p.reason,
-                        p.at
+                        p.at,
+                        p.reason.is_none().then_some(p.at)
                     ])
                 })
                 .map_err(unavailable)?;
@@ -265,12 +270,13 @@ impl SqliteStore {
         &self,
         tenant_id: String,
         stream: String,
+        since: i64,
         window: usize,
     ) -> StoreResult<StreamOutcomes> {
         self.read(move |c| {
-            c.prepare_cached(&crate::stream_outcomes_sql("?1", "?2", "?3"))
+            c.prepare_cached(&crate::stream_outcomes_sql("?1", "?2", "?3", "?4"))
                 .and_then(|mut st| {
-                    st.query_row(params![tenant_id, stream, window as i64], |r| {
+                    st.query_row(params![tenant_id, stream, since, window as i64], |r| {
                         Ok(StreamOutcomes {
                             finished: r.get::<_, i64>(0)? as u64,
                             bounced: r.get::<_, Option<i64>>(1)?.unwrap_or(0) as u64,
