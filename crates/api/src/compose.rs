@@ -2,15 +2,16 @@
 //! from the domain-registration check, which the caller supplies.
 
 use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use postwerk_core::address::{Address, Mailbox, MailboxInput};
 use postwerk_core::id::new_id;
 use postwerk_core::mime::{self, Attachment, MessageParts, MimeError};
-use postwerk_core::model::DEFAULT_STREAMS;
 use postwerk_mta::accept::{MessageMeta, Submission};
 use postwerk_mta::rawmsg::{add_missing_ids, find_header_end, header_value, normalize_crlf};
+use postwerk_mta::streams::Stream;
 use postwerk_mta::tracking::links::{Clicks, Linker};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
@@ -165,6 +166,7 @@ pub fn compose(
     req: &SendRequest,
     ehlo_name: &str,
     linker: Option<&Linker<'_>>,
+    streams: &[Arc<Stream>],
 ) -> Result<Composed, ApiError> {
     let from = req
         .from
@@ -182,7 +184,7 @@ pub fn compose(
         })
         .transpose()?;
     let recipients = unique_recipients(to.iter().chain(&cc).chain(&bcc).map(|m| &m.address))?;
-    let stream = stream_name(req.stream.as_deref())?;
+    let stream = stream_named(req.stream.as_deref(), streams)?;
     let (tags, metadata) = check_tags_metadata(&req.tags, &req.metadata)?;
     let headers: Vec<(String, String)> = req
         .headers
@@ -219,12 +221,17 @@ pub fn compose(
     let content = mime::render(&parts).map_err(mime_error)?;
     check_size(content.len())?;
     let meta = message_meta(&from, Some(subject), tags, metadata);
+    let stream = stream.name.clone();
     Ok(finish(id, stream, &from, content, None, meta, recipients))
 }
 
 /// Validates a raw send: the message must have a From header whose domain the
 /// tenant sends from; Message-ID and Date are added when missing.
-pub fn compose_raw(req: &RawRequest, ehlo_name: &str) -> Result<Composed, ApiError> {
+pub fn compose_raw(
+    req: &RawRequest,
+    ehlo_name: &str,
+    streams: &[Arc<Stream>],
+) -> Result<Composed, ApiError> {
     let mail_from = Address::parse(&req.mail_from)
         .map_err(|e| ApiError::invalid("invalid_address", "mail_from", e.to_string()))?;
     let rcpts = req
@@ -238,7 +245,7 @@ pub fn compose_raw(req: &RawRequest, ehlo_name: &str) -> Result<Composed, ApiErr
         })
         .collect::<Result<Vec<_>, _>>()?;
     let recipients = unique_recipients(rcpts.iter()).map_err(|e| e.with_field("rcpt_to"))?;
-    let stream = stream_name(req.stream.as_deref())?;
+    let stream = stream_named(req.stream.as_deref(), streams)?.name.clone();
     let (tags, metadata) = check_tags_metadata(&req.tags, &req.metadata)?;
     let decoded = B64
         .decode(req.data.trim())
@@ -362,7 +369,7 @@ fn unique_recipients<'a>(all: impl Iterator<Item = &'a Address>) -> Result<Vec<A
 /// The text and HTML bodies with tracking applied.
 fn tracked_bodies(
     req: &SendRequest,
-    stream: &str,
+    stream: &Stream,
     linker: Option<&Linker<'_>>,
 ) -> Result<(Option<String>, Option<String>), ApiError> {
     let track = req.track.as_ref();
@@ -388,17 +395,14 @@ fn tracked_bodies(
     ))
 }
 
-fn stream_name(stream: Option<&str>) -> Result<String, ApiError> {
-    let s = stream.unwrap_or("transactional");
-    if DEFAULT_STREAMS.contains(&s) {
-        Ok(s.to_string())
-    } else {
-        Err(ApiError::invalid(
-            "unknown_stream",
-            "stream",
-            "unknown stream (use transactional or broadcast)",
-        ))
-    }
+/// The stream a message names (default `transactional`) among the tenant's.
+fn stream_named(requested: Option<&str>, streams: &[Arc<Stream>]) -> Result<Arc<Stream>, ApiError> {
+    let name = requested.unwrap_or("transactional");
+    streams
+        .iter()
+        .find(|s| s.name == name)
+        .cloned()
+        .ok_or_else(crate::streams::unknown_stream)
 }
 
 type TagsAndMetadata = (Vec<String>, Map<String, Value>);
@@ -494,6 +498,13 @@ fn check_size(len: usize) -> Result<(), ApiError> {
 mod tests {
     use super::*;
 
+    fn builtin() -> Vec<Arc<Stream>> {
+        postwerk_core::model::DEFAULT_STREAMS
+            .iter()
+            .map(|n| Arc::new(Stream::initial(n)))
+            .collect()
+    }
+
     fn req(v: Value) -> SendRequest {
         serde_json::from_value(v).unwrap()
     }
@@ -509,7 +520,7 @@ mod tests {
             "attachments": [{"filename": "a.pdf", "content_type": "application/pdf", "content": "JVBERi0=", "content_id": null}],
             "stream": "transactional", "tags": ["welcome"], "metadata": {"user": "7"}
         }));
-        let c = compose(&r, "mta.example.com", None).unwrap();
+        let c = compose(&r, "mta.example.com", None, &builtin()).unwrap();
         assert_eq!(c.submission.recipients.len(), 3);
         assert_eq!(c.submission.from_domain, "example.com");
         let text = String::from_utf8_lossy(&c.submission.content);
@@ -569,7 +580,7 @@ mod tests {
             ),
         ];
         for (body, code, field) in cases {
-            let err = compose(&req(body.clone()), "h.example", None)
+            let err = compose(&req(body.clone()), "h.example", None, &builtin())
                 .err()
                 .unwrap_or_else(|| panic!("{body} accepted"));
             assert_eq!(
@@ -583,6 +594,7 @@ mod tests {
             &req(json!({"from": "a@example.com", "to": many, "text": "t"})),
             "h.example",
             None,
+            &builtin(),
         )
         .err()
         .unwrap();
@@ -595,7 +607,7 @@ mod tests {
             json!({"from": "a@example.com", "to": ["B@example.test"], "cc": ["b@EXAMPLE.test"], "text": "t"}),
         );
         assert_eq!(
-            compose(&r, "h.example", None)
+            compose(&r, "h.example", None, &builtin())
                 .unwrap()
                 .submission
                 .recipients
@@ -608,7 +620,7 @@ mod tests {
     fn raw_messages_get_crlf_message_id_and_date() {
         let data = B64.encode("From: Alice <alice@example.com>\nSubject: Hi\n\nbody\n");
         let r: RawRequest = serde_json::from_value(json!({"mail_from": "alice@example.com", "rcpt_to": ["bob@example.test"], "data": data})).unwrap();
-        let c = compose_raw(&r, "mta.example.com").unwrap();
+        let c = compose_raw(&r, "mta.example.com", &builtin()).unwrap();
         let text = String::from_utf8(c.submission.content.clone()).unwrap();
         assert!(text.starts_with("Message-ID: <msg_"), "{text}");
         assert!(
@@ -619,7 +631,10 @@ mod tests {
         assert_eq!(c.submission.meta.subject.as_deref(), Some("Hi"));
         let bad: RawRequest = serde_json::from_value(json!({"mail_from": "a@example.com", "rcpt_to": ["b@example.test"], "data": B64.encode("Subject: x\n\nb")})).unwrap();
         assert_eq!(
-            compose_raw(&bad, "h.example").err().unwrap().code,
+            compose_raw(&bad, "h.example", &builtin())
+                .err()
+                .unwrap()
+                .code,
             "missing_from_header"
         );
     }

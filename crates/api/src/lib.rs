@@ -33,8 +33,10 @@ pub mod incidents;
 pub mod keys;
 pub mod messages;
 pub mod privacy;
+pub mod queue;
 pub mod record;
 pub mod requests;
+pub mod streams;
 mod strict;
 pub mod suppressions;
 pub mod tracking;
@@ -157,6 +159,15 @@ pub fn router(state: AppState) -> Router {
             get(incidents::list).post(incidents::create),
         )
         .route("/v1/privacy/incidents/{id}/{step}", post(incidents::step))
+        .route("/v1/queue", get(queue::show))
+        .route("/v1/queue/{action}", post(queue::act))
+        .route("/v1/streams", get(streams::list).post(streams::create))
+        .route(
+            "/v1/streams/{name}",
+            get(streams::show).patch(streams::update),
+        )
+        .route("/v1/streams/{name}/pause", post(streams::pause))
+        .route("/v1/streams/{name}/resume", post(streams::resume))
         .route("/v1/webhooks", get(webhooks::list).post(webhooks::create))
         .route(
             "/v1/webhooks/{id}",

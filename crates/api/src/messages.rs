@@ -1,6 +1,7 @@
 //! Sending and reading messages.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
@@ -11,6 +12,7 @@ use postwerk_mta::accept::{
     self, AcceptError, IdempotentResponse, Submission, idempotency_context,
 };
 use postwerk_mta::context::now_ms;
+use postwerk_mta::streams::Stream;
 use postwerk_store::model::{MessageFilter, MessageRecord};
 use postwerk_store::vault::TenantKeys;
 use postwerk_store::{IDEMPOTENCY_TTL_MS, Store};
@@ -36,8 +38,9 @@ pub async fn send(
     ApiJson(req): ApiJson<SendRequest>,
 ) -> Result<Response, ApiError> {
     let linker = Linker::new(&state.services.config, state.services.keys.master());
+    let streams = streams_for(&state, &caller, req.stream.as_deref()).await?;
     send_one(&state, &caller, &headers, "from", "messages", |ehlo| {
-        compose::compose(&req, ehlo, Some(&linker))
+        compose::compose(&req, ehlo, Some(&linker), &streams)
     })
     .await
 }
@@ -49,15 +52,33 @@ pub async fn send_raw(
     headers: HeaderMap,
     ApiJson(req): ApiJson<RawRequest>,
 ) -> Result<Response, ApiError> {
+    let streams = streams_for(&state, &caller, req.stream.as_deref()).await?;
     send_one(
         &state,
         &caller,
         &headers,
         "data.From",
         "messages/raw",
-        |ehlo| compose::compose_raw(&req, ehlo),
+        |ehlo| compose::compose_raw(&req, ehlo, &streams),
     )
     .await
+}
+
+/// The caller's streams, reloaded first when the request names one this node does
+/// not know yet (added on another node a moment ago).
+async fn streams_for(
+    state: &AppState,
+    caller: &Caller,
+    requested: Option<&str>,
+) -> Result<Vec<Arc<Stream>>, ApiError> {
+    let streams = &state.services.streams;
+    if let Some(name) = requested {
+        streams
+            .find(&state.services.store, &caller.tenant_id, name)
+            .await
+            .map_err(|e| ApiError::unavailable(&e))?;
+    }
+    Ok(streams.list(&caller.tenant_id))
 }
 
 /// One message: compose (with the Message-ID domain), check that the From domain
@@ -147,10 +168,12 @@ async fn compose_one(state: &AppState, caller: &Caller, raw: Value) -> Result<Co
     let req: SendRequest =
         crate::strict::from_value(&raw).map_err(|e| crate::error::data_error(&e))?;
     let linker = Linker::new(&state.services.config, state.services.keys.master());
+    let streams = streams_for(state, caller, req.stream.as_deref()).await?;
     let composed = compose::compose(
         &req,
         &state.services.config.delivery.ehlo_name,
         Some(&linker),
+        &streams,
     )?;
     check_domain(
         state,

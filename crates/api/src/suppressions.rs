@@ -6,7 +6,7 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use postwerk_core::address::Address;
-use postwerk_core::model::{DEFAULT_STREAMS, Scope, SuppressionReason};
+use postwerk_core::model::{Scope, SuppressionReason};
 use postwerk_mta::suppressions;
 use postwerk_store::Store;
 use postwerk_store::model::SuppressionRecord;
@@ -53,15 +53,22 @@ pub(crate) fn parse_email(email: &str, field: &str) -> Result<Address, ApiError>
     Address::parse(email).map_err(|e| ApiError::invalid("invalid_address", field, e.to_string()))
 }
 
-fn check_stream(stream: Option<&str>) -> Result<(), ApiError> {
-    match stream {
-        Some(s) if !DEFAULT_STREAMS.contains(&s) => Err(ApiError::invalid(
-            "unknown_stream",
-            "stream",
-            "unknown stream (use transactional or broadcast)",
-        )),
-        _ => Ok(()),
-    }
+/// A named stream must be one of the caller's.
+async fn check_stream(
+    state: &AppState,
+    caller: &Caller,
+    stream: Option<&str>,
+) -> Result<(), ApiError> {
+    let Some(name) = stream else {
+        return Ok(());
+    };
+    let found = state
+        .services
+        .streams
+        .find(&state.services.store, &caller.tenant_id, name)
+        .await
+        .map_err(|e| ApiError::unavailable(&e))?;
+    found.map(drop).ok_or_else(crate::streams::unknown_stream)
 }
 
 /// The caller's tenant keys, or 503.
@@ -95,7 +102,7 @@ pub async fn add(
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     caller.require(Scope::Write)?;
     let address = parse_email(&req.email, "email")?;
-    check_stream(req.stream.as_deref())?;
+    check_stream(&state, &caller, req.stream.as_deref()).await?;
     let reason = match req.reason.as_deref() {
         None => SuppressionReason::Manual,
         // `erasure` entries are the tombstones of DELETE /v1/subjects, not set by hand.
@@ -176,7 +183,7 @@ pub async fn remove(
 ) -> Result<StatusCode, ApiError> {
     caller.require(Scope::Write)?;
     let Query(q) = query.map_err(|e| ApiError::invalid("invalid_query", "query", e.body_text()))?;
-    check_stream(q.stream.as_deref())?;
+    check_stream(&state, &caller, q.stream.as_deref()).await?;
     let address = parse_email(&email, "email")?;
     let keys = keys(&state, &caller).await?;
     let removed = state

@@ -13,10 +13,12 @@ use std::time::Duration;
 
 use serde::{Deserialize, Deserializer, Serialize};
 
+mod breaker;
 mod privacy;
 mod smtp;
 mod tracking;
 mod webhooks;
+pub use breaker::CircuitBreakerConfig;
 pub use privacy::{PrivacyConfig, RetentionConfig, SubProcessor};
 pub use smtp::{Cidr, InboundConfig, SmtpConfig, SubmissionConfig, TrustedNetwork, parse_cidr};
 pub use tracking::{StoreIp, TrackingConfig};
@@ -63,6 +65,8 @@ pub struct Config {
     pub webhooks: WebhooksConfig,
     /// Links in outgoing mail (unsubscribe).
     pub tracking: TrackingConfig,
+    /// Automatic pausing of streams whose mail draws complaints or bounces.
+    pub circuit_breaker: CircuitBreakerConfig,
 }
 
 /// `[http]`: the REST API.
@@ -175,6 +179,7 @@ impl Default for Config {
             retention: RetentionConfig::default(),
             webhooks: WebhooksConfig::default(),
             tracking: TrackingConfig::default(),
+            circuit_breaker: CircuitBreakerConfig::default(),
         }
     }
 }
@@ -320,18 +325,18 @@ impl Config {
                     "must be address/prefix, e.g. 127.0.0.0/8",
                 ));
             }
-            if !crate::model::DEFAULT_STREAMS.contains(&t.stream.as_str()) {
+            if !crate::model::is_stream_name(t.stream.as_str()) {
                 return Err(invalid(
                     &format!("smtp.submission.trusted[{i}].stream"),
-                    "unknown stream (use transactional or broadcast)",
+                    "not a stream name (1–32 of a-z, 0-9, _ and -)",
                 ));
             }
         }
         for (stream, purpose) in &self.privacy.consent_required {
-            if !crate::model::DEFAULT_STREAMS.contains(&stream.as_str()) {
+            if !crate::model::is_stream_name(stream.as_str()) {
                 return Err(invalid(
                     &format!("privacy.consent_required.{stream}"),
-                    "unknown stream (use transactional or broadcast)",
+                    "not a stream name (1–32 of a-z, 0-9, _ and -)",
                 ));
             }
             if purpose.is_empty() || purpose.contains([' ', '/']) {
@@ -340,6 +345,24 @@ impl Config {
                     "a purpose without spaces or slashes",
                 ));
             }
+        }
+        let cb = &self.circuit_breaker;
+        for (key, rate) in [
+            ("circuit_breaker.complaint_rate", cb.complaint_rate),
+            ("circuit_breaker.bounce_rate", cb.bounce_rate),
+        ] {
+            if !(rate > 0.0 && rate < 1.0) {
+                return Err(invalid(
+                    key,
+                    "a share between 0 and 1, e.g. 0.003 for 0.3 %",
+                ));
+            }
+        }
+        if cb.window < 100 || cb.check_every.is_zero() {
+            return Err(invalid(
+                "circuit_breaker.window",
+                "at least 100 messages, checked more often than never",
+            ));
         }
         if self.retention.interval.is_zero() {
             return Err(invalid("retention.interval", "must be more than 0"));
@@ -681,9 +704,14 @@ nameservers = ["127.0.0.1:5353"]
             ("[retention]\ncontent = \"40d\"\n", "retention.events"),
             ("[retention]\ninterval = \"0s\"\n", "retention.interval"),
             (
-                "[privacy]\nconsent_required = { bulk = \"x\" }\n",
-                "privacy.consent_required.bulk",
+                "[privacy]\nconsent_required = { \"Bulk Mail\" = \"x\" }\n",
+                "privacy.consent_required.Bulk Mail",
             ),
+            (
+                "[circuit_breaker]\ncomplaint_rate = 3.0\n",
+                "circuit_breaker.complaint_rate",
+            ),
+            ("[circuit_breaker]\nwindow = 10\n", "circuit_breaker.window"),
         ] {
             let err = Config::from_toml(text, []).unwrap_err().to_string();
             assert!(err.contains(key), "{text}: {err}");

@@ -115,10 +115,16 @@ impl StreamSettings {
     /// The wait before retry number `attempt` (1 = the first retry) when the stream
     /// has its own schedule; `None` means the server's exponential back-off.
     pub fn retry_after(&self, attempt: i64) -> Option<Duration> {
-        let last = self.retry.len().checked_sub(1)?;
-        let step = usize::try_from(attempt.max(1) - 1).unwrap_or(usize::MAX);
-        Some(self.retry[step.min(last)])
+        retry_wait(&self.retry, attempt)
     }
+}
+
+/// The wait before retry number `attempt` (1 = the first) under `schedule`: the
+/// n-th interval, the last one repeating; `None` for an empty schedule.
+pub fn retry_wait(schedule: &[Duration], attempt: i64) -> Option<Duration> {
+    let last = schedule.len().checked_sub(1)?;
+    let step = usize::try_from(attempt.max(1) - 1).unwrap_or(usize::MAX);
+    Some(schedule[step.min(last)])
 }
 
 fn ser_durations<S: Serializer>(list: &[Duration], s: S) -> Result<S::Ok, S::Error> {

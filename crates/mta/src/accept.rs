@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use crate::context::{ServiceError, Services, now_ms};
 use crate::engine::Engine;
 use crate::job::{Content, Job};
+use crate::streams::Stream;
 
 /// A validated message ready to be stored.
 pub struct Submission {
@@ -80,7 +81,7 @@ pub fn idempotency_context(key_hash: &[u8]) -> String {
 }
 
 /// Marks the recipients that must not be sent to, with one query of each kind for
-/// the whole batch: on the suppression list (for every stream or the message's
+/// the whole batch: all of a paused stream's → `rejected`; on the suppression list (for every stream or the message's
 /// stream) → `suppressed`; processing restricted → `restricted`; the stream requires
 /// consent for a purpose (`privacy.consent_required`) and the person has no active
 /// consent for it → `no_consent`.
@@ -123,6 +124,16 @@ pub async fn screen(
     }
     let (found, restricted) = (&screens[0].1.suppressions, &screens[0].1.restricted);
     for (s, hashes) in submissions.iter_mut().zip(hashed) {
+        if services
+            .streams
+            .get(tenant_id, &s.stream)
+            .is_some_and(|st| st.is_paused())
+        {
+            for (id, _) in &s.recipients {
+                s.held.insert(id.clone(), RecipientStatus::Rejected);
+            }
+            continue;
+        }
         let purpose = required.get(&s.stream);
         let consented = purpose.and_then(|p| {
             screens
@@ -160,14 +171,28 @@ pub async fn accept(
 ) -> Result<(), AcceptError> {
     let keys = services.tenant_keys(tenant_id).await?;
     let now = now_ms();
-    let expires_at = now + services.config.delivery.expiry.as_millis() as i64;
+    let streams: Vec<Arc<Stream>> = submissions
+        .iter()
+        .map(|s| {
+            services
+                .streams
+                .get(tenant_id, &s.stream)
+                .unwrap_or_else(|| Arc::new(Stream::initial(&s.stream)))
+        })
+        .collect();
+    let expiry = |stream: &Stream| {
+        let max_age = stream.settings.max_age;
+        now + max_age
+            .unwrap_or(services.config.delivery.expiry)
+            .as_millis() as i64
+    };
     let lease = engine.lease_for_new();
     let mut batch = AcceptBatch {
         messages: Vec::with_capacity(submissions.len()),
         idempotency: None,
         lease: lease.clone(),
     };
-    for s in &submissions {
+    for (s, stream) in submissions.iter().zip(&streams) {
         let meta = serde_json::to_vec(&s.meta).unwrap_or_default();
         batch.messages.push(NewMessage {
             id: s.id.clone(),
@@ -175,7 +200,7 @@ pub async fn accept(
             stream: s.stream.clone(),
             from_domain: s.from_domain.clone(),
             created_at: now,
-            expires_at,
+            expires_at: expiry(stream),
             size: s.content.len() as i64,
             meta_enc: keys.seal(&format!("meta:{}", s.id), &meta),
             tag_hashes: s.meta.tags.iter().map(|t| tag_hash(&keys, t)).collect(),
@@ -222,8 +247,9 @@ pub async fn accept(
     let accepted_at = std::time::Instant::now();
     if lease.is_some() {
         let mut jobs = Vec::new();
-        for (s, hashes) in submissions.into_iter().zip(hashes) {
-            let content = Content::new(s.content, s.from_domain, &s.stream, Some(accepted_at));
+        for ((s, hashes), stream) in submissions.into_iter().zip(hashes).zip(&streams) {
+            let expires_at = expiry(stream);
+            let content = Content::new(s.content, s.from_domain, stream, Some(accepted_at));
             for ((id, address), rcpt_hash) in s.recipients.into_iter().zip(hashes) {
                 if s.held.contains_key(&id) {
                     continue;

@@ -33,6 +33,14 @@ impl Actor {
             ip: None,
         }
     }
+
+    /// Postwerk itself (a background job acting on its own).
+    pub fn system() -> Self {
+        Actor {
+            id: "system".into(),
+            ip: None,
+        }
+    }
 }
 
 /// Appends an entry. Callers record before they act on personal data (an access

@@ -11,6 +11,9 @@ use postwerk_store::model::TenantRecord;
 use postwerk_store::vault::{KeyRing, MasterKey, TenantKeys, VaultError, write_private_file};
 use postwerk_store::{AnyStore, Store, StoreError};
 
+use crate::breaker::Breaker;
+use crate::streams::StreamDirectory;
+
 /// The tenant of a single-organisation install.
 pub const DEFAULT_TENANT: &str = "default";
 
@@ -41,6 +44,10 @@ pub struct Services {
     pub config: Arc<Config>,
     /// This node's stable identity (leases are taken in its name).
     pub node_id: String,
+    /// Every tenant's streams (settings, pause state).
+    pub streams: StreamDirectory,
+    /// Streams due for a circuit-breaker check.
+    pub breaker: Breaker,
     /// `(tenant, domain)` pairs known to be registered (positive answers only).
     registered: RwLock<HashSet<(String, String)>>,
 }
@@ -55,11 +62,15 @@ impl Services {
         let master = MasterKey::load_or_create(&dir, env_key.as_deref())?;
         let node_id = load_or_create_node_id(&dir)?;
         let store = AnyStore::open(&config.store_url()).await?;
+        let streams = StreamDirectory::default();
+        streams.refresh(&store).await?;
         Ok(Services {
             store,
             keys: KeyRing::new(master),
             config: Arc::new(config),
             node_id,
+            streams,
+            breaker: Breaker::default(),
             registered: RwLock::default(),
         })
     }

@@ -28,6 +28,7 @@ use crate::outcome::{
 use crate::queue::ReadyQueue;
 use crate::resolve::MxResolver;
 use crate::smtp::{ClientConfig, SmtpClient, TlsMode};
+use crate::streams::Stream;
 use crate::suppressions;
 use crate::tracking;
 use crate::unsubscribe;
@@ -38,6 +39,8 @@ const LEASE: Duration = Duration::from_secs(600);
 const LEASE_RENEW: Duration = Duration::from_secs(60);
 /// How often the store is asked for due recipients.
 const POLL_EVERY: Duration = Duration::from_secs(1);
+/// Streams are reloaded every this many polls (changes made on other nodes).
+const STREAMS_RELOAD_POLLS: u64 = 5;
 /// The poller leaves work in the store while this many jobs wait in memory.
 const MAX_READY: usize = 20_000;
 /// An idle connection waits this long for more mail before QUIT.
@@ -272,19 +275,31 @@ impl Engine {
     }
 
     async fn next_job(&self, domain: &str) -> Option<Job> {
-        if let Some(job) = self.queue.pop(domain) {
+        if let Some(job) = self.pop_live(domain) {
             return Some(job);
         }
         let deadline = tokio::time::Instant::now() + IDLE;
         loop {
             let notified = self.wake.notified();
-            if let Some(job) = self.queue.pop(domain) {
+            if let Some(job) = self.pop_live(domain) {
                 return Some(job);
             }
             if self.is_stopping() || tokio::time::timeout_at(deadline, notified).await.is_err() {
-                return self.queue.pop(domain);
+                return self.pop_live(domain);
             }
         }
+    }
+
+    /// The next job for `domain` whose stream is not paused. A paused stream's jobs
+    /// are dropped: pausing already held them in the store (`suspended`, lease
+    /// cleared), and resuming queues them again.
+    fn pop_live(&self, domain: &str) -> Option<Job> {
+        while let Some(job) = self.queue.pop(domain) {
+            if !self.stream_of(&job).is_paused() {
+                return Some(job);
+            }
+        }
+        None
     }
 
     async fn deliver(
@@ -321,6 +336,11 @@ impl Engine {
             }
         };
         let hard = detail.classify(verdict, classification);
+        if verdict == Verdict::Permanent {
+            self.services
+                .breaker
+                .mark(&job.tenant_id, &job.content.stream);
+        }
         tracing::info!(
             message_id = %job.message_id,
             recipient_id = %job.recipient_id, mx,
@@ -380,6 +400,11 @@ impl Engine {
         let mut updates = Vec::with_capacity(jobs.len());
         let mut suppressed = Vec::new();
         for job in &jobs {
+            if verdict == Verdict::Permanent {
+                self.services
+                    .breaker
+                    .mark(&job.tenant_id, &job.content.stream);
+            }
             if let Ok(keys) = self.services.tenant_keys(&job.tenant_id).await {
                 if hard {
                     suppressed.push(self.hard_bounce_entry(&keys, job));
@@ -438,7 +463,8 @@ impl Engine {
             return Ok(s.clone());
         }
         let config = &self.services.config;
-        let unsub = unsubscribe::applies(config, &job.content.stream, &job.content.message);
+        let stream = self.stream_of(job);
+        let unsub = unsubscribe::applies(config, &stream, &job.content.message);
         let signers = self
             .signers(&job.tenant_id, &job.content.from_domain)
             .await?;
@@ -492,6 +518,15 @@ impl Engine {
         .map_err(|e| e.to_string())?
     }
 
+    /// The job's stream as currently configured.
+    fn stream_of(&self, job: &Job) -> Arc<Stream> {
+        let found = self
+            .services
+            .streams
+            .get(&job.tenant_id, &job.content.stream);
+        found.unwrap_or_else(|| Arc::new(Stream::initial(&job.content.stream)))
+    }
+
     async fn signers(&self, tenant_id: &str, domain: &str) -> Result<Arc<Vec<DkimSigner>>, String> {
         let key = (tenant_id.to_string(), domain.to_string());
         if let Some(s) = self.signers.read().ok().and_then(|m| m.get(&key).cloned()) {
@@ -531,8 +566,15 @@ impl Engine {
 
     async fn poll_loop(self: Arc<Self>) {
         let mut tick = tokio::time::interval(POLL_EVERY);
+        let mut polls = 0u64;
         while !self.is_stopping() {
             tick.tick().await;
+            polls += 1;
+            if polls.is_multiple_of(STREAMS_RELOAD_POLLS)
+                && let Err(e) = self.services.streams.refresh(&self.services.store).await
+            {
+                tracing::error!(error = %e, "could not reload streams");
+            }
             if self.queue.len() >= MAX_READY {
                 continue;
             }
@@ -606,7 +648,9 @@ impl Engine {
         let message = keys
             .open(&format!("msg:{message_id}"), row.content_enc.as_ref()?)
             .ok()?;
-        Some(Content::new(message, row.from_domain, &row.stream, None))
+        let stream = self.services.streams.get(&row.tenant_id, &row.stream);
+        let stream = stream.unwrap_or_else(|| Arc::new(Stream::initial(&row.stream)));
+        Some(Content::new(message, row.from_domain, &stream, None))
     }
 
     async fn renew_loop(self: Arc<Self>) {

@@ -201,6 +201,9 @@ async fn apply(
         }])
         .await?;
     tracing::info!(recipient_id = %r.id, message_id = %r.message_id, event = event.as_str(), "report recorded");
+    if matches!(event, EventType::Bounced | EventType::Complained) {
+        services.breaker.mark(&r.tenant_id, &r.stream);
+    }
     let suppression = match finding.kind {
         Kind::Bounced if finding.hardbounce => Some((SuppressionReason::HardBounce, None)),
         Kind::Complained => Some((SuppressionReason::Complaint, Some(r.stream.as_str()))),

@@ -4,6 +4,8 @@ use std::sync::{Arc, OnceLock};
 
 use postwerk_core::address::Address;
 
+use crate::streams::Stream;
+
 /// A message's content as delivery needs it, shared by all its recipients.
 pub struct Content {
     /// The rendered RFC 5322 message (plaintext: lives in memory only).
@@ -12,9 +14,11 @@ pub struct Content {
     pub from_domain: String,
     /// The message's stream.
     pub stream: String,
-    /// Queue lane of the message's stream: 0 (`transactional`) is always served
-    /// before 1 (`broadcast` and other bulk streams).
+    /// Queue lane: the stream's priority (0, `transactional` by default, is served
+    /// first; a lane never waits behind a later one).
     pub lane: usize,
+    /// The stream's retry schedule (empty: the server's exponential back-off).
+    pub retry: Vec<std::time::Duration>,
     /// When this process accepted the message (`None` for mail loaded from the store
     /// after a restart or a poll): the start of the delivery latency metric.
     pub accepted_at: Option<std::time::Instant>,
@@ -30,13 +34,14 @@ impl Content {
     pub fn new(
         message: Vec<u8>,
         from_domain: String,
-        stream: &str,
+        stream: &Stream,
         accepted_at: Option<std::time::Instant>,
     ) -> Arc<Content> {
         Arc::new(Content {
             from_domain,
-            stream: stream.to_string(),
-            lane: lane_of(stream),
+            stream: stream.name.clone(),
+            lane: usize::from(stream.settings.priority).min(LANES - 1),
+            retry: stream.settings.retry.clone(),
             accepted_at,
             tracked: crate::tracking::is_tracked(&message),
             message,
@@ -45,13 +50,8 @@ impl Content {
     }
 }
 
-/// Number of priority lanes in the ready queue.
-pub const LANES: usize = 2;
-
-/// The lane of a stream: transactional mail never waits behind bulk mail.
-pub fn lane_of(stream: &str) -> usize {
-    if stream == "transactional" { 0 } else { 1 }
-}
+/// Number of priority lanes in the ready queue: one per stream priority.
+pub const LANES: usize = postwerk_core::stream::LOWEST_PRIORITY as usize + 1;
 
 /// One recipient to deliver to.
 pub struct Job {

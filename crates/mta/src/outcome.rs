@@ -164,7 +164,9 @@ pub fn update_for(
         Verdict::Delivered => (RecipientStatus::Delivered, EventType::Delivered, None),
         Verdict::Permanent => (RecipientStatus::Bounced, EventType::Bounced, None),
         Verdict::Transient => {
-            let next = now + retry.delay(attempt).as_millis() as i64;
+            let wait = postwerk_core::stream::retry_wait(&job.content.retry, attempt)
+                .unwrap_or_else(|| retry.delay(attempt));
+            let next = now + wait.as_millis() as i64;
             if next > job.expires_at {
                 (RecipientStatus::Expired, EventType::Expired, None)
             } else {

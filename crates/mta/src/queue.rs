@@ -124,6 +124,7 @@ impl ReadyQueue {
 mod tests {
     use super::*;
     use crate::job::Content;
+    use crate::streams::Stream;
     use postwerk_core::address::Address;
 
     fn job(n: usize, domain: &str) -> Job {
@@ -135,7 +136,12 @@ mod tests {
             address: Address::parse(&format!("u{n}@{domain}")).unwrap(),
             attempts: 0,
             expires_at: 0,
-            content: Content::new(Vec::new(), "example.com".into(), "broadcast", None),
+            content: Content::new(
+                Vec::new(),
+                "example.com".into(),
+                &Stream::initial("broadcast"),
+                None,
+            ),
         }
     }
 
@@ -162,7 +168,12 @@ mod tests {
         let q = ReadyQueue::new(1);
         q.push((1..=3).map(|n| job(n, "a.test")).collect());
         let mut urgent = job(9, "a.test");
-        urgent.content = Content::new(Vec::new(), "example.com".into(), "transactional", None);
+        urgent.content = Content::new(
+            Vec::new(),
+            "example.com".into(),
+            &Stream::initial("transactional"),
+            None,
+        );
         q.push(vec![urgent]);
         let order: Vec<String> = std::iter::from_fn(|| q.pop("a.test"))
             .map(|j| j.recipient_id)

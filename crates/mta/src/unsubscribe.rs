@@ -11,6 +11,7 @@
 //! enumerated. A `POST` to the link unsubscribes: the address is suppressed for the
 //! message's stream and an `unsubscribed` event is recorded.
 
+use crate::streams::Stream;
 use std::sync::Arc;
 
 use postwerk_core::address::Address;
@@ -40,13 +41,11 @@ pub fn url(config: &Config, keys: &TenantKeys, recipient_id: &str) -> String {
     )
 }
 
-/// Whether mail of `stream` gets the headers, and `message` does not bring its own.
-pub fn applies(config: &Config, stream: &str, message: &[u8]) -> bool {
-    config
-        .tracking
-        .unsubscribe_streams
-        .iter()
-        .any(|s| s == stream)
+/// Whether mail of `stream` gets the headers (its `unsubscribe` setting, else
+/// `[tracking] unsubscribe_streams`), and `message` does not bring its own.
+pub fn applies(config: &Config, stream: &Stream, message: &[u8]) -> bool {
+    let listed = || config.tracking.unsubscribe_streams.contains(&stream.name);
+    stream.settings.unsubscribe.unwrap_or_else(listed)
         && rawmsg::header_value(message, "list-unsubscribe").is_none()
 }
 
@@ -186,8 +185,15 @@ mod tests {
         let config = Config::default();
         let plain = b"From: a@example.com\r\nSubject: x\r\n\r\nbody";
         let own = b"From: a@example.com\r\nList-Unsubscribe: <mailto:u@example.com>\r\n\r\nbody";
-        assert!(applies(&config, "broadcast", plain));
-        assert!(!applies(&config, "transactional", plain));
-        assert!(!applies(&config, "broadcast", own));
+        let broadcast = Stream::initial("broadcast");
+        let mut transactional = Stream::initial("transactional");
+        assert!(applies(&config, &broadcast, plain));
+        assert!(!applies(&config, &transactional, plain));
+        assert!(!applies(&config, &broadcast, own));
+        transactional.settings.unsubscribe = Some(true);
+        assert!(
+            applies(&config, &transactional, plain),
+            "the stream's own setting"
+        );
     }
 }

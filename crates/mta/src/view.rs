@@ -29,19 +29,34 @@ pub fn meta(message_id: &str, sealed: &[u8], keys: &TenantKeys) -> MessageMeta {
         .unwrap_or_default()
 }
 
-/// One event with its opened details flattened in.
+/// The sealing context of a stream event's details.
+pub fn stream_event_context(stream: &str) -> String {
+    format!("stream:{stream}")
+}
+
+/// One event with its opened details flattened in. A stream event (`stream_paused`,
+/// `stream_resumed`) names its stream instead of a message and recipient.
 pub fn event(e: &EventRecord, keys: &TenantKeys) -> Value {
     let mut v = json!({
         "id": e.seq.to_string(),
         "type": e.event_type,
         "at": time(e.at),
-        "message_id": e.message_id,
-        "recipient_id": e.recipient_id,
     });
+    let context = match &e.stream {
+        Some(stream) => {
+            v["stream"] = json!(stream);
+            stream_event_context(stream)
+        }
+        None => {
+            v["message_id"] = json!(e.message_id);
+            v["recipient_id"] = json!(e.recipient_id);
+            format!("event:{}", e.recipient_id)
+        }
+    };
     let detail = e
         .detail_enc
         .as_ref()
-        .and_then(|d| keys.open(&format!("event:{}", e.recipient_id), d).ok())
+        .and_then(|d| keys.open(&context, d).ok())
         .and_then(|b| serde_json::from_slice::<Value>(&b).ok());
     if let (Some(Value::Object(d)), Some(obj)) = (detail, v.as_object_mut()) {
         for (k, val) in d {

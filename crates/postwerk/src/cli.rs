@@ -54,6 +54,12 @@ pub enum Command {
     /// Data-subject requests.
     #[command(subcommand)]
     Gdpr(crate::gdpr::GdprCommand),
+    /// Manage streams (priority, pool, retries, pause).
+    #[command(subcommand)]
+    Streams(crate::streams::StreamsCommand),
+    /// Inspect and act on the delivery queue.
+    #[command(subcommand)]
+    Queue(crate::streams::QueueCommand),
 }
 
 /// `postwerk tenants …`.

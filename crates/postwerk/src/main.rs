@@ -8,6 +8,7 @@ mod cli;
 mod gdpr;
 mod keys;
 mod serve;
+mod streams;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -66,6 +67,8 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         Command::Suppressions(c) => cli::suppressions(c, config).await,
         Command::Tenants(t) => cli::tenants(t, config).await,
         Command::Gdpr(g) => gdpr::run(g, config).await,
+        Command::Streams(s) => streams::streams(s, config).await,
+        Command::Queue(q) => streams::queue(q, config).await,
         Command::Audit(cli::AuditCommand::Verify) => match cli::audit_verify(config).await {
             Ok(true) => Ok(()),
             Ok(false) => std::process::exit(1),

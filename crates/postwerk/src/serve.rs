@@ -39,6 +39,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     );
     let purge = tokio::spawn(postwerk_mta::retention::run(services.clone()));
     let webhooks = tokio::spawn(postwerk_mta::webhooks::dispatch::run(services.clone()));
+    let breaker = tokio::spawn(postwerk_mta::breaker::run(services.clone()));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let smtp = start_smtp(&services, &engine, &stop_rx).await?;
     let state = AppState::new(services.clone(), engine.clone());
@@ -48,6 +49,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         let _ = task.await;
     }
     purge.abort();
+    breaker.abort();
     result.context("HTTP server failed")?;
     tracing::info!("shutting down: finishing deliveries in flight");
     engine.shutdown(SHUTDOWN_GRACE).await;

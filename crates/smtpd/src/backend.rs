@@ -31,6 +31,9 @@ pub enum SubmitError {
     /// The From domain is not registered for the tenant: 550 5.7.1.
     #[error("from domain not registered")]
     DomainNotRegistered,
+    /// The tenant has no stream of the name the message asks for: 550 5.6.0.
+    #[error("unknown stream")]
+    UnknownStream,
     /// Store failure: 451 4.3.0. Nothing was stored.
     #[error("store unavailable")]
     Unavailable,
@@ -106,6 +109,15 @@ impl Backend for ServiceBackend {
             .map_err(|_| SubmitError::Unavailable)?;
         if !registered {
             return Err(SubmitError::DomainNotRegistered);
+        }
+        let stream = self
+            .services
+            .streams
+            .find(&self.services.store, tenant_id, &submission.stream)
+            .await
+            .map_err(|_| SubmitError::Unavailable)?;
+        if stream.is_none() {
+            return Err(SubmitError::UnknownStream);
         }
         let mut batch = [submission];
         accept::screen(&self.services, tenant_id, &mut batch)

@@ -4,7 +4,7 @@
 
 use postwerk_core::address::{Address, Mailbox};
 use postwerk_core::id::new_id;
-use postwerk_core::model::DEFAULT_STREAMS;
+use postwerk_core::model::is_stream_name;
 use postwerk_mta::accept::{MessageMeta, Submission};
 use postwerk_mta::rawmsg::{add_missing_ids, find_header_end, header_value, remove_header};
 
@@ -35,7 +35,7 @@ pub fn prepare(
         .and_then(|v| Mailbox::parse(&v).ok())
         .ok_or(reply::NO_FROM)?;
     let stream = match header_value(&content[..header_end], "x-postwerk-stream") {
-        Some(s) if DEFAULT_STREAMS.contains(&s.as_str()) => s,
+        Some(s) if is_stream_name(&s) => s,
         Some(_) => return Err(reply::BAD_POSTWERK_HEADER),
         None => identity.stream.clone(),
     };
@@ -124,7 +124,7 @@ mod tests {
             (b"Subject: x\r\n\r\nb\r\n", reply::NO_FROM),
             (b"From: nobody\r\n\r\nb\r\n", reply::NO_FROM),
             (
-                b"From: a@example.com\r\nX-Postwerk-Stream: bulk\r\n\r\nb\r\n",
+                b"From: a@example.com\r\nX-Postwerk-Stream: Bulk mail\r\n\r\nb\r\n",
                 reply::BAD_POSTWERK_HEADER,
             ),
         ];

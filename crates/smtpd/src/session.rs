@@ -654,6 +654,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin, B: Backend> Session<S, B> {
                 Flow::Continue
             }
             Err(SubmitError::DomainNotRegistered) => self.send(reply::FROM_NOT_REGISTERED),
+            Err(SubmitError::UnknownStream) => self.send(reply::BAD_POSTWERK_HEADER),
             Err(SubmitError::Unavailable) => self.send(reply::STORE_FAILED),
         }
     }

@@ -26,6 +26,9 @@ impl Backend for Fake {
         if s.from_domain != "example.com" {
             return Err(SubmitError::DomainNotRegistered);
         }
+        if !postwerk_core::model::DEFAULT_STREAMS.contains(&s.stream.as_str()) {
+            return Err(SubmitError::UnknownStream);
+        }
         if s.meta.subject.as_deref() == Some("store fails") {
             return Err(SubmitError::Unavailable);
         }
@@ -376,6 +379,10 @@ async fn message_checks_after_data() {
         ("Subject: no from\r\n\r\nx\r\n", "550 5.6.0"),
         (
             "From: a@example.com\r\nX-Postwerk-Stream: nope\r\n\r\nx\r\n",
+            "550 5.6.0",
+        ),
+        (
+            "From: a@example.com\r\nX-Postwerk-Stream: Not a name\r\n\r\nx\r\n",
             "550 5.6.0",
         ),
         (

@@ -1,6 +1,7 @@
 //! Link rewriting at composition. Only messages composed from the API's JSON are
 //! rewritten (raw MIME and SMTP submissions are sent as they are).
 
+use crate::streams::Stream;
 use std::sync::OnceLock;
 
 use base64::Engine as _;
@@ -46,23 +47,28 @@ pub struct Track {
 }
 
 impl Track {
-    /// The stream's defaults (`[tracking] open_streams`, `click_streams`) with the
-    /// message's own choices on top.
+    /// The stream's defaults (its settings, else `[tracking] open_streams`,
+    /// `click_streams`) with the message's own choices on top.
     pub fn resolve(
         config: &Config,
-        stream: &str,
+        stream: &Stream,
         opens: Option<bool>,
         clicks: Option<Clicks>,
     ) -> Track {
         let t = &config.tracking;
-        let listed = |streams: &[String]| streams.iter().any(|s| s == stream);
+        let listed = |streams: &[String]| streams.contains(&stream.name);
+        let own = &stream.settings;
         Track {
-            opens: opens.unwrap_or_else(|| listed(&t.open_streams)),
-            clicks: clicks.unwrap_or(if listed(&t.click_streams) {
-                Clicks::Html
-            } else {
-                Clicks::None
-            }),
+            opens: opens
+                .or(own.track_opens)
+                .unwrap_or_else(|| listed(&t.open_streams)),
+            clicks: clicks
+                .or_else(|| own.track_clicks.as_deref().and_then(Clicks::parse))
+                .unwrap_or(if listed(&t.click_streams) {
+                    Clicks::Html
+                } else {
+                    Clicks::None
+                }),
         }
     }
 }
@@ -85,7 +91,7 @@ impl<'a> Linker<'a> {
     }
 
     /// What a message of `stream` tracks, with the message's own choices.
-    pub fn track(&self, stream: &str, opens: Option<bool>, clicks: Option<Clicks>) -> Track {
+    pub fn track(&self, stream: &Stream, opens: Option<bool>, clicks: Option<Clicks>) -> Track {
         Track::resolve(self.config, stream, opens, clicks)
     }
 
@@ -221,7 +227,9 @@ mod tests {
     #[test]
     fn stream_defaults_and_overrides() {
         let config = Config::default();
-        let b = Track::resolve(&config, "broadcast", None, None);
+        let broadcast = Stream::initial("broadcast");
+        let transactional = Stream::initial("transactional");
+        let b = Track::resolve(&config, &broadcast, None, None);
         assert_eq!(
             b,
             Track {
@@ -229,7 +237,7 @@ mod tests {
                 clicks: Clicks::Html
             }
         );
-        let t = Track::resolve(&config, "transactional", None, None);
+        let t = Track::resolve(&config, &transactional, None, None);
         assert_eq!(
             t,
             Track {
@@ -237,12 +245,23 @@ mod tests {
                 clicks: Clicks::None
             }
         );
-        let forced = Track::resolve(&config, "transactional", Some(true), Some(Clicks::Text));
+        let forced = Track::resolve(&config, &transactional, Some(true), Some(Clicks::Text));
         assert_eq!(
             forced,
             Track {
                 opens: true,
                 clicks: Clicks::Text
+            }
+        );
+        // A stream's own settings come before the configuration's lists.
+        let mut quiet = Stream::initial("broadcast");
+        quiet.settings.track_opens = Some(false);
+        quiet.settings.track_clicks = Some("all".into());
+        assert_eq!(
+            Track::resolve(&config, &quiet, None, None),
+            Track {
+                opens: false,
+                clicks: Clicks::All
             }
         );
     }

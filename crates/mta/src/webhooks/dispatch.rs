@@ -206,13 +206,9 @@ async fn finish(
             tenant = %hook.tenant_id,
             "webhook endpoint disabled: every attempt failed for longer than webhooks.disable_after"
         );
-        let system = Actor {
-            id: "system".into(),
-            ip: None,
-        };
         audit::record(
             services,
-            &system,
+            &Actor::system(),
             Some(&hook.tenant_id),
             "webhook.disabled",
             Some(hook.id.clone()),

@@ -15,7 +15,7 @@ pub mod sign;
 pub mod target;
 
 use postwerk_core::id::new_id;
-use postwerk_core::model::EventType;
+use postwerk_core::model::{EventType, is_stream_name};
 use postwerk_store::Store;
 use postwerk_store::model::WebhookRecord;
 use postwerk_store::vault::TenantKeys;
@@ -59,15 +59,8 @@ impl Subscription {
             e.parse::<EventType>()
                 .map_err(|_| WebhookError::UnknownEvent(e.clone()))?;
         }
-        for s in &self.streams {
-            let ok = !s.is_empty()
-                && s.len() <= 64
-                && s.bytes().all(|b| {
-                    b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_'
-                });
-            if !ok {
-                return Err(WebhookError::InvalidStream(s.clone()));
-            }
+        if let Some(s) = self.streams.iter().find(|s| !is_stream_name(s)) {
+            return Err(WebhookError::InvalidStream(s.clone()));
         }
         Target::parse(&self.url)?
             .resolve(&services.config.webhooks)
