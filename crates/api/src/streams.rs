@@ -1,6 +1,8 @@
 //! `/v1/streams`: the tenant's streams, their settings and pause state (scope
 //! `write` to change, `read` to list). Every change is written to the audit log.
 
+use std::sync::Arc;
+
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -72,9 +74,30 @@ fn settings_from(object: Map<String, Value>) -> Result<StreamSettings, ApiError>
     crate::strict::from_value(&Value::Object(object)).map_err(|e| crate::error::data_error(&e))
 }
 
+/// Reloads the streams (other nodes and the CLI change them too), then reads the
+/// caller's stream `name`.
+async fn fresh(state: &AppState, caller: &Caller, name: &str) -> Result<Arc<Stream>, ApiError> {
+    reload(state).await?;
+    state
+        .services
+        .streams
+        .get(&caller.tenant_id, name)
+        .ok_or_else(|| ApiError::not_found("stream"))
+}
+
+async fn reload(state: &AppState) -> Result<(), ApiError> {
+    let services = &state.services;
+    services
+        .streams
+        .refresh(&services.store)
+        .await
+        .map_err(|e| ApiError::unavailable(&e))
+}
+
 /// `GET /v1/streams`: the built-in streams, then the tenant's own.
 pub async fn list(State(state): State<AppState>, caller: Caller) -> Result<Json<Value>, ApiError> {
     caller.require(Scope::Read)?;
+    reload(&state).await?;
     let streams = state.services.streams.list(&caller.tenant_id);
     Ok(Json(
         json!({"streams": streams.iter().map(|s| stream_json(s)).collect::<Vec<_>>()}),
@@ -122,13 +145,7 @@ pub async fn show(
     Path(name): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     caller.require(Scope::Read)?;
-    let stream = state
-        .services
-        .streams
-        .find(&state.services.store, &caller.tenant_id, &name)
-        .await
-        .map_err(|e| ApiError::unavailable(&e))?
-        .ok_or_else(|| ApiError::not_found("stream"))?;
+    let stream = fresh(&state, &caller, &name).await?;
     Ok(Json(stream_json(&stream)))
 }
 
@@ -141,13 +158,7 @@ pub async fn update(
     ApiJson(change): ApiJson<Map<String, Value>>,
 ) -> Result<Json<Value>, ApiError> {
     caller.require(Scope::Write)?;
-    let current = state
-        .services
-        .streams
-        .find(&state.services.store, &caller.tenant_id, &name)
-        .await
-        .map_err(|e| ApiError::unavailable(&e))?
-        .ok_or_else(|| ApiError::not_found("stream"))?;
+    let current = fresh(&state, &caller, &name).await?;
     let Ok(Value::Object(mut merged)) = serde_json::to_value(&current.settings) else {
         return Err(ApiError::unavailable(&"stream settings do not serialise"));
     };

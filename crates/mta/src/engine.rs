@@ -274,7 +274,7 @@ impl Engine {
         }
     }
 
-    async fn next_job(&self, domain: &str) -> Option<Job> {
+    async fn next_job(self: &Arc<Self>, domain: &str) -> Option<Job> {
         if let Some(job) = self.pop_live(domain) {
             return Some(job);
         }
@@ -291,15 +291,30 @@ impl Engine {
     }
 
     /// The next job for `domain` whose stream is not paused. A paused stream's jobs
-    /// are dropped: pausing already held them in the store (`suspended`, lease
-    /// cleared), and resuming queues them again.
-    fn pop_live(&self, domain: &str) -> Option<Job> {
-        while let Some(job) = self.queue.pop(domain) {
-            if !self.stream_of(&job).is_paused() {
-                return Some(job);
+    /// are set aside: pausing already held them in the store (`suspended`, lease
+    /// cleared). Their leases are given back all the same, in case this node has not
+    /// yet seen a resumption made elsewhere: the poller then claims them again.
+    fn pop_live(self: &Arc<Self>, domain: &str) -> Option<Job> {
+        let mut set_aside = Vec::new();
+        let live = loop {
+            match self.queue.pop(domain) {
+                Some(job) if self.stream_of(&job).is_paused() => set_aside.push(job.recipient_id),
+                other => break other,
             }
+        };
+        if !set_aside.is_empty() {
+            let engine = self.clone();
+            tokio::spawn(async move {
+                let store = &engine.services.store;
+                if let Err(e) = store
+                    .release_recipients(&engine.services.node_id, set_aside)
+                    .await
+                {
+                    tracing::error!(error = %e, "could not release the leases of a paused stream's mail");
+                }
+            });
         }
-        None
+        live
     }
 
     async fn deliver(

@@ -182,6 +182,13 @@ pub trait Store: Send + Sync {
     ) -> impl Future<Output = StoreResult<()>> + Send;
     /// Drops every lease held by `node` (at start-up, after a crash).
     fn release_leases(&self, node: &str) -> impl Future<Output = StoreResult<u64>> + Send;
+    /// Drops `node`'s leases on these recipients (jobs it will not deliver now; the
+    /// poller claims them again when due).
+    fn release_recipients(
+        &self,
+        node: &str,
+        ids: Vec<String>,
+    ) -> impl Future<Output = StoreResult<u64>> + Send;
     /// What delivery needs of a message.
     fn load_content(
         &self,
@@ -564,6 +571,9 @@ impl Store for AnyStore {
     }
     async fn release_leases(&self, node: &str) -> StoreResult<u64> {
         dispatch!(self.release_leases(node))
+    }
+    async fn release_recipients(&self, node: &str, ids: Vec<String>) -> StoreResult<u64> {
+        dispatch!(self.release_recipients(node, ids))
     }
     async fn load_content(&self, message_id: &str) -> StoreResult<Option<MessageContent>> {
         dispatch!(self.load_content(message_id))

@@ -2010,6 +2010,26 @@ mod scenarios {
                 .iter()
                 .all(|id| id != "r1" && id != "r2")
         );
+        // A node gives back a lease it will not use; another's lease is not its to drop.
+        let held = s.claim_due("n2", 70_000, 90_000, 10).await.expect("claim");
+        assert!(!held.is_empty());
+        let held_ids = ids(&held);
+        assert_eq!(
+            s.release_recipients("n1", held_ids.clone())
+                .await
+                .expect("not n1's"),
+            0
+        );
+        assert_eq!(
+            s.release_recipients("n2", held_ids.clone())
+                .await
+                .expect("release"),
+            held_ids.len() as u64
+        );
+        assert_eq!(
+            ids(&s.claim_due("n3", 70_000, 90_000, 10).await.expect("claim")),
+            held_ids
+        );
         let b = s
             .get_message("ten_b", "msg_3")
             .await

@@ -1270,6 +1270,13 @@ impl Store for PgStore {
             .map(drop)
     }
 
+    async fn release_recipients(&self, node: &str, ids: Vec<String>) -> StoreResult<u64> {
+        let sql = "UPDATE recipients SET lease_node = NULL, lease_until = NULL WHERE id IN \
+                   (SELECT id FROM recipients WHERE id = ANY($2) AND lease_node = $1 ORDER BY id FOR UPDATE)";
+        let params: [&(dyn ToSql + Sync); 2] = [&node, &ids];
+        retrying(|| self.exec("release_recipients", None, sql, &params)).await
+    }
+
     async fn release_leases(&self, node: &str) -> StoreResult<u64> {
         retrying(|| {
             self.update_leases(

@@ -616,6 +616,25 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn release_recipients(&self, node: &str, ids: Vec<String>) -> StoreResult<u64> {
+        let node = node.to_string();
+        self.writer
+            .write(Durability::Process, move |c| {
+                let mut st = c
+                    .prepare_cached(
+                        "UPDATE recipients SET lease_node = NULL, lease_until = NULL \
+                         WHERE id = ?1 AND lease_node = ?2",
+                    )
+                    .map_err(unavailable)?;
+                ids.iter().try_fold(0u64, |n, id| {
+                    st.execute(params![id, node])
+                        .map(|k| n + k as u64)
+                        .map_err(unavailable)
+                })
+            })
+            .await
+    }
+
     async fn load_content(&self, message_id: &str) -> StoreResult<Option<MessageContent>> {
         let id = message_id.to_string();
         self.read(move |c| {
