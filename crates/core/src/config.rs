@@ -14,11 +14,13 @@ use std::time::Duration;
 use serde::{Deserialize, Deserializer, Serialize};
 
 mod breaker;
+mod egress;
 mod privacy;
 mod smtp;
 mod tracking;
 mod webhooks;
 pub use breaker::CircuitBreakerConfig;
+pub use egress::{EgressConfig, OverCap, PoolConfig, PoolMember, SourceConfig, epoch_day};
 pub use privacy::{PrivacyConfig, RetentionConfig, SubProcessor};
 pub use smtp::{Cidr, InboundConfig, SmtpConfig, SubmissionConfig, TrustedNetwork, parse_cidr};
 pub use tracking::{StoreIp, TrackingConfig};
@@ -67,6 +69,8 @@ pub struct Config {
     pub tracking: TrackingConfig,
     /// Automatic pausing of streams whose mail draws complaints or bounces.
     pub circuit_breaker: CircuitBreakerConfig,
+    /// Local addresses and pools outbound mail leaves from.
+    pub egress: EgressConfig,
 }
 
 /// `[http]`: the REST API.
@@ -180,6 +184,7 @@ impl Default for Config {
             webhooks: WebhooksConfig::default(),
             tracking: TrackingConfig::default(),
             circuit_breaker: CircuitBreakerConfig::default(),
+            egress: EgressConfig::default(),
         }
     }
 }
@@ -241,10 +246,6 @@ impl Config {
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
-        let invalid = |key: &str, reason: &str| ConfigError::Invalid {
-            key: key.into(),
-            reason: reason.into(),
-        };
         if let Some(url) = &self.store.url
             && !(url.starts_with("sqlite://")
                 || url.starts_with("postgres://")
@@ -346,6 +347,7 @@ impl Config {
                 ));
             }
         }
+        self.egress.validate()?;
         let cb = &self.circuit_breaker;
         for (key, rate) in [
             ("circuit_breaker.complaint_rate", cb.complaint_rate),
@@ -389,6 +391,14 @@ impl Config {
             ));
         }
         Ok(())
+    }
+}
+
+/// A [`ConfigError::Invalid`] naming `key`.
+fn invalid(key: &str, reason: &str) -> ConfigError {
+    ConfigError::Invalid {
+        key: key.into(),
+        reason: reason.into(),
     }
 }
 

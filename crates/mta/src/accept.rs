@@ -249,6 +249,7 @@ pub async fn accept(
         let mut jobs = Vec::new();
         for ((s, hashes), stream) in submissions.into_iter().zip(hashes).zip(&streams) {
             let expires_at = expiry(stream);
+            let pool = services.egress.pool_for(services, tenant_id, stream).await;
             let content = Content::new(s.content, s.from_domain, stream, Some(accepted_at));
             for ((id, address), rcpt_hash) in s.recipients.into_iter().zip(hashes) {
                 if s.held.contains_key(&id) {
@@ -263,6 +264,7 @@ pub async fn accept(
                     attempts: 0,
                     expires_at,
                     content: content.clone(),
+                    pool: pool.clone(),
                 });
             }
         }

@@ -12,6 +12,7 @@ use postwerk_store::vault::{KeyRing, MasterKey, TenantKeys, VaultError, write_pr
 use postwerk_store::{AnyStore, Store, StoreError};
 
 use crate::breaker::Breaker;
+use crate::egress::Egress;
 use crate::streams::StreamDirectory;
 
 /// The tenant of a single-organisation install.
@@ -48,6 +49,8 @@ pub struct Services {
     pub streams: StreamDirectory,
     /// Streams due for a circuit-breaker check.
     pub breaker: Breaker,
+    /// Egress sources and pools.
+    pub egress: Egress,
     /// `(tenant, domain)` pairs known to be registered (positive answers only).
     registered: RwLock<HashSet<(String, String)>>,
 }
@@ -64,6 +67,7 @@ impl Services {
         let store = AnyStore::open(&config.store_url()).await?;
         let streams = StreamDirectory::default();
         streams.refresh(&store).await?;
+        let egress = Egress::new(&config);
         Ok(Services {
             store,
             keys: KeyRing::new(master),
@@ -71,6 +75,7 @@ impl Services {
             node_id,
             streams,
             breaker: Breaker::default(),
+            egress,
             registered: RwLock::default(),
         })
     }

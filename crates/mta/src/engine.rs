@@ -21,13 +21,14 @@ use tokio::sync::{Notify, Semaphore};
 
 use crate::context::{ServiceError, Services, now_ms};
 use crate::dkim::{self, DkimSigner};
-use crate::job::{Content, Job};
+use crate::egress::{self, Pick, Source};
+use crate::job::{Content, Job, Route};
 use crate::outcome::{
     AttemptDetail, RetryPolicy, TlsDetail, Verdict, classify_local, judge, update_for,
 };
 use crate::queue::ReadyQueue;
 use crate::resolve::MxResolver;
-use crate::smtp::{ClientConfig, SmtpClient, TlsMode};
+use crate::smtp::{ClientConfig, SmtpClient, SmtpError, TlsMode};
 use crate::streams::Stream;
 use crate::suppressions;
 use crate::tracking;
@@ -43,6 +44,8 @@ const POLL_EVERY: Duration = Duration::from_secs(1);
 const STREAMS_RELOAD_POLLS: u64 = 5;
 /// The poller leaves work in the store while this many jobs wait in memory.
 const MAX_READY: usize = 20_000;
+/// Sources of a pool tried for one connection when addresses cannot be bound.
+const MAX_SOURCE_TRIES: usize = 4;
 /// An idle connection waits this long for more mail before QUIT.
 const IDLE: Duration = Duration::from_secs(2);
 
@@ -152,8 +155,8 @@ impl Engine {
 
     /// Queues jobs whose lease this node holds.
     pub fn enqueue(self: &Arc<Self>, jobs: Vec<Job>) {
-        for domain in self.queue.push(jobs) {
-            self.spawn_worker(domain);
+        for route in self.queue.push(jobs) {
+            self.spawn_worker(route);
         }
         // Idle connections waiting for more mail pick up the new jobs at once.
         self.wake.notify_waiters();
@@ -191,17 +194,15 @@ impl Engine {
         }
     }
 
-    fn spawn_worker(self: &Arc<Self>, domain: String) {
+    fn spawn_worker(self: &Arc<Self>, route: Route) {
         self.workers.fetch_add(1, Ordering::AcqRel);
         let engine = self.clone();
         tokio::spawn(async move {
-            let mut domain = domain;
             loop {
-                engine.run_connection(&domain).await;
-                if !engine.queue.worker_done(&domain, engine.is_stopping()) {
+                engine.run_connection(&route).await;
+                if !engine.queue.worker_done(&route, engine.is_stopping()) {
                     break;
                 }
-                domain = domain.clone();
             }
             if engine.workers.fetch_sub(1, Ordering::AcqRel) == 1 {
                 engine.idle_workers.notify_waiters();
@@ -209,14 +210,16 @@ impl Engine {
         });
     }
 
-    /// One connection's life: resolve, connect, deliver jobs until idle, quit.
-    async fn run_connection(self: &Arc<Self>, domain: &str) {
+    /// One connection's life: resolve, pick an egress source, connect, deliver jobs
+    /// until idle (or the source's warm-up cap), quit.
+    async fn run_connection(self: &Arc<Self>, route: &Route) {
         let Ok(_slot) = self.slots.clone().acquire_owned().await else {
             return;
         };
         if self.is_stopping() {
             return;
         }
+        let domain = route.domain.as_str();
         let hops = match self.resolver.resolve(domain).await {
             Ok(h) => h,
             Err(e) => {
@@ -229,43 +232,40 @@ impl Engine {
                     reply: format!("DNS: {e}"),
                     ..Default::default()
                 };
-                self.fail_destination(domain, verdict, detail).await;
+                self.fail_destination(route, verdict, detail).await;
                 return;
             }
         };
-        let mut last_error = String::from("no address to connect to");
-        let mut client = None;
-        'hops: for hop in &hops {
-            for addr in &hop.addrs {
-                match SmtpClient::connect(*addr, &hop.host, &self.client).await {
-                    Ok(c) => {
-                        client = Some((c, hop.host.clone()));
-                        break 'hops;
-                    }
-                    Err(e) => last_error = format!("{} [{}]: {e}", hop.host, addr.ip()),
-                }
+        let (mut client, mx, source) = match self.connect(route, &hops).await {
+            Ok(connected) => connected,
+            Err(reply) => {
+                tracing::warn!(domain, error = %reply, "destination unreachable");
+                let detail = AttemptDetail {
+                    reply,
+                    ..Default::default()
+                };
+                self.fail_destination(route, Verdict::Transient, detail)
+                    .await;
+                return;
             }
-        }
-        let Some((mut client, mx)) = client else {
-            tracing::warn!(domain, error = %last_error, "destination unreachable");
-            let detail = AttemptDetail {
-                reply: last_error,
-                ..Default::default()
-            };
-            self.fail_destination(domain, Verdict::Transient, detail)
-                .await;
-            return;
         };
         let mut sent = 0usize;
         while !self.is_stopping()
             && client.is_usable()
             && sent < self.services.config.delivery.max_messages_per_connection
+            && source
+                .as_ref()
+                .is_none_or(|s| s.has_room(egress::day_of(now_ms())))
         {
-            let Some(job) = self.next_job(domain).await else {
+            let Some(job) = self.next_job(route).await else {
                 break;
             };
             sent += 1;
-            let (update, suppression) = self.deliver(&mut client, &mx, job).await;
+            if let Some(s) = &source {
+                s.count(egress::day_of(now_ms()));
+            }
+            let (update, suppression) =
+                self.deliver(&mut client, &mx, source.as_deref(), job).await;
             self.record(vec![update], suppression.into_iter().collect())
                 .await;
         }
@@ -274,18 +274,74 @@ impl Engine {
         }
     }
 
-    async fn next_job(self: &Arc<Self>, domain: &str) -> Option<Job> {
-        if let Some(job) = self.pop_live(domain) {
+    /// Connects to the first reachable address of `hops`, from a source of the
+    /// route's pool if it has one. A source whose address cannot be bound is set
+    /// aside for [`egress::UNHEALTHY_FOR`] and another source of the pool is tried.
+    /// The error is the reply recorded with the deferral.
+    async fn connect(
+        &self,
+        route: &Route,
+        hops: &[crate::resolve::NextHop],
+    ) -> Result<(SmtpClient, String, Option<Arc<Source>>), String> {
+        let mut last_error = String::from("no address to connect to");
+        let mut tries = 0;
+        loop {
+            let (config, source) = match &route.pool {
+                None => (self.client.clone(), None),
+                Some(pool) => match self.services.egress.pick(pool, now_ms()) {
+                    Pick::Source(s) => {
+                        let config = ClientConfig {
+                            ehlo_name: s.ehlo_name.clone(),
+                            source_ip: Some(s.address),
+                            ..self.client.clone()
+                        };
+                        (config, Some(s))
+                    }
+                    Pick::Wait(reason) => return Err(format!("local: {reason}")),
+                },
+            };
+            for hop in hops {
+                for addr in &hop.addrs {
+                    match SmtpClient::connect(*addr, &hop.host, &config).await {
+                        Ok(c) => return Ok((c, hop.host.clone(), source)),
+                        Err(SmtpError::Connect(e))
+                            if e.kind() == std::io::ErrorKind::AddrNotAvailable
+                                && let Some(s) = &source =>
+                        {
+                            tracing::warn!(source = %s.name, address = %s.address, error = %e,
+                                "egress source cannot be bound; its pool's other sources take over");
+                            s.mark_unhealthy(now_ms() + egress::UNHEALTHY_FOR.as_millis() as i64);
+                            last_error =
+                                format!("local: egress source {} ({}): {e}", s.name, s.address);
+                            break;
+                        }
+                        Err(e) => last_error = format!("{} [{}]: {e}", hop.host, addr.ip()),
+                    }
+                }
+                if source.as_ref().is_some_and(|s| !s.is_healthy(now_ms())) {
+                    break;
+                }
+            }
+            tries += 1;
+            let retry = source.is_some_and(|s| !s.is_healthy(now_ms())) && tries < MAX_SOURCE_TRIES;
+            if !retry {
+                return Err(last_error);
+            }
+        }
+    }
+
+    async fn next_job(self: &Arc<Self>, route: &Route) -> Option<Job> {
+        if let Some(job) = self.pop_live(route) {
             return Some(job);
         }
         let deadline = tokio::time::Instant::now() + IDLE;
         loop {
             let notified = self.wake.notified();
-            if let Some(job) = self.pop_live(domain) {
+            if let Some(job) = self.pop_live(route) {
                 return Some(job);
             }
             if self.is_stopping() || tokio::time::timeout_at(deadline, notified).await.is_err() {
-                return self.pop_live(domain);
+                return self.pop_live(route);
             }
         }
     }
@@ -294,10 +350,10 @@ impl Engine {
     /// are set aside: pausing already held them in the store (`suspended`, lease
     /// cleared). Their leases are given back all the same, in case this node has not
     /// yet seen a resumption made elsewhere: the poller then claims them again.
-    fn pop_live(self: &Arc<Self>, domain: &str) -> Option<Job> {
+    fn pop_live(self: &Arc<Self>, route: &Route) -> Option<Job> {
         let mut set_aside = Vec::new();
         let live = loop {
-            match self.queue.pop(domain) {
+            match self.queue.pop(route) {
                 Some(job) if self.stream_of(&job).is_paused() => set_aside.push(job.recipient_id),
                 other => break other,
             }
@@ -321,6 +377,7 @@ impl Engine {
         &self,
         client: &mut SmtpClient,
         mx: &str,
+        source: Option<&Source>,
         job: Job,
     ) -> (DeliveryUpdate, Option<SuppressionRecord>) {
         let keys = self.services.tenant_keys(&job.tenant_id).await;
@@ -331,6 +388,8 @@ impl Engine {
         let mut detail = AttemptDetail {
             mx: Some(mx.to_string()),
             ip: Some(client.peer_addr().ip().to_string()),
+            source: source.map(|s| s.name.clone()),
+            source_ip: source.map(|s| s.address.to_string()),
             tls,
             ..Default::default()
         };
@@ -409,9 +468,9 @@ impl Engine {
     }
 
     /// Defers or bounces every job waiting for a destination that failed as a whole.
-    async fn fail_destination(&self, domain: &str, verdict: Verdict, mut detail: AttemptDetail) {
+    async fn fail_destination(&self, route: &Route, verdict: Verdict, mut detail: AttemptDetail) {
         let hard = detail.classify(verdict, Some(classify_local(verdict, &detail.reply)));
-        let jobs = self.queue.drain(domain);
+        let jobs = self.queue.drain(route);
         let mut updates = Vec::with_capacity(jobs.len());
         let mut suppressed = Vec::new();
         for job in &jobs {
@@ -640,6 +699,13 @@ impl Engine {
             else {
                 continue;
             };
+            let stream = self.services.streams.get(&d.tenant_id, &content.stream);
+            let stream = stream.unwrap_or_else(|| Arc::new(Stream::initial(&content.stream)));
+            let pool = self
+                .services
+                .egress
+                .pool_for(&self.services, &d.tenant_id, &stream)
+                .await;
             jobs.push(Job {
                 recipient_id: d.id,
                 message_id: d.message_id,
@@ -649,6 +715,7 @@ impl Engine {
                 attempts: d.attempts,
                 expires_at: d.expires_at,
                 content: content.clone(),
+                pool,
             });
         }
         jobs

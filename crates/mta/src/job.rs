@@ -71,11 +71,31 @@ pub struct Job {
     pub expires_at: i64,
     /// The content.
     pub content: Arc<Content>,
+    /// The egress pool it leaves from (`None`: the host's default address).
+    pub pool: Option<Arc<str>>,
+}
+
+/// Where a connection goes: a recipient domain, from an egress pool. The ready queue
+/// and the connection workers are keyed by it, so pools never share a connection.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Route {
+    /// The egress pool (`None`: the host's default address).
+    pub pool: Option<Arc<str>>,
+    /// The recipient domain.
+    pub domain: String,
 }
 
 impl Job {
-    /// The recipient domain: the queue and routing key.
+    /// The recipient domain.
     pub fn domain(&self) -> &str {
         self.address.domain()
+    }
+
+    /// The queue and connection key.
+    pub fn route(&self) -> Route {
+        Route {
+            pool: self.pool.clone(),
+            domain: self.domain().to_string(),
+        }
     }
 }

@@ -26,6 +26,7 @@ pub mod contacts;
 pub mod context;
 pub mod dkim;
 pub mod domains;
+pub mod egress;
 pub mod engine;
 pub mod guard;
 pub mod inbound;

@@ -46,6 +46,12 @@ pub struct AttemptDetail {
     /// Remote IP address.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ip: Option<String>,
+    /// The egress source the connection left from (its configured name).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    /// The local IP address the connection left from, when an egress source set it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source_ip: Option<String>,
     /// TLS version and cipher, when TLS was used.
     pub tls: Option<TlsDetail>,
     /// 1 for the first attempt.

@@ -10,7 +10,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use crate::job::{Job, LANES};
+use crate::job::{Job, LANES, Route};
 
 #[derive(Default)]
 struct Destination {
@@ -28,9 +28,9 @@ impl Destination {
     }
 }
 
-/// Ready jobs by destination domain.
+/// Ready jobs by route (egress pool and destination domain).
 pub struct ReadyQueue {
-    destinations: Mutex<HashMap<String, Destination>>,
+    destinations: Mutex<HashMap<Route, Destination>>,
     per_destination: usize,
     len: AtomicUsize,
 }
@@ -55,17 +55,17 @@ impl ReadyQueue {
         self.len() == 0
     }
 
-    /// Adds jobs; returns the domains for which a new worker should be started (one
+    /// Adds jobs; returns the routes for which a new worker should be started (one
     /// entry per worker). A worker is added while the backlog exceeds the workers
-    /// already serving the domain, up to the per-destination limit.
-    pub fn push(&self, jobs: Vec<Job>) -> Vec<String> {
+    /// already serving the route, up to the per-destination limit.
+    pub fn push(&self, jobs: Vec<Job>) -> Vec<Route> {
         let mut spawn = Vec::new();
         let Ok(mut map) = self.destinations.lock() else {
             return spawn;
         };
         self.len.fetch_add(jobs.len(), Ordering::Relaxed);
         for job in jobs {
-            let dest = map.entry(job.domain().to_string()).or_default();
+            let dest = map.entry(job.route()).or_default();
             dest.lanes[job.content.lane.min(LANES - 1)].push_back(job);
         }
         for (domain, dest) in map.iter_mut() {
@@ -77,36 +77,36 @@ impl ReadyQueue {
         spawn
     }
 
-    /// The next job for `domain`, if any.
-    pub fn pop(&self, domain: &str) -> Option<Job> {
+    /// The next job for `route`, if any.
+    pub fn pop(&self, route: &Route) -> Option<Job> {
         let mut map = self.destinations.lock().ok()?;
-        let job = map.get_mut(domain)?.pop();
+        let job = map.get_mut(route)?.pop();
         if job.is_some() {
             self.len.fetch_sub(1, Ordering::Relaxed);
         }
         job
     }
 
-    /// Takes every waiting job of `domain` (the destination failed as a whole).
-    pub fn drain(&self, domain: &str) -> Vec<Job> {
+    /// Takes every waiting job of `route` (the destination failed as a whole).
+    pub fn drain(&self, route: &Route) -> Vec<Job> {
         let Ok(mut map) = self.destinations.lock() else {
             return Vec::new();
         };
         let jobs: Vec<Job> = map
-            .get_mut(domain)
+            .get_mut(route)
             .map(|d| d.lanes.iter_mut().flat_map(|l| l.drain(..)).collect())
             .unwrap_or_default();
         self.len.fetch_sub(jobs.len(), Ordering::Relaxed);
         jobs
     }
 
-    /// A worker for `domain` ends. Returns true if it should be replaced because jobs
+    /// A worker for `route` ends. Returns true if it should be replaced because jobs
     /// are still waiting (the caller then starts a new worker; the count is kept).
-    pub fn worker_done(&self, domain: &str, stopping: bool) -> bool {
+    pub fn worker_done(&self, route: &Route, stopping: bool) -> bool {
         let Ok(mut map) = self.destinations.lock() else {
             return false;
         };
-        let Some(dest) = map.get_mut(domain) else {
+        let Some(dest) = map.get_mut(route) else {
             return false;
         };
         if !stopping && dest.len() > 0 {
@@ -114,7 +114,7 @@ impl ReadyQueue {
         }
         dest.workers = dest.workers.saturating_sub(1);
         if dest.workers == 0 && dest.len() == 0 {
-            map.remove(domain);
+            map.remove(route);
         }
         false
     }
@@ -142,13 +142,21 @@ mod tests {
                 &Stream::initial("broadcast"),
                 None,
             ),
+            pool: None,
+        }
+    }
+
+    fn route(domain: &str) -> Route {
+        Route {
+            pool: None,
+            domain: domain.into(),
         }
     }
 
     #[test]
     fn workers_grow_with_backlog_up_to_the_limit() {
         let q = ReadyQueue::new(3);
-        assert_eq!(q.push(vec![job(1, "a.test")]), vec!["a.test".to_string()]);
+        assert_eq!(q.push(vec![job(1, "a.test")]), vec![route("a.test")]);
         assert_eq!(
             q.push(vec![job(2, "a.test")]).len(),
             1,
@@ -159,8 +167,23 @@ mod tests {
             1,
             "capped at 3"
         );
-        assert_eq!(q.push(vec![job(10, "b.test")]), vec!["b.test".to_string()]);
+        assert_eq!(q.push(vec![job(10, "b.test")]), vec![route("b.test")]);
         assert_eq!(q.len(), 10);
+    }
+
+    #[test]
+    fn pools_do_not_share_a_route() {
+        let q = ReadyQueue::new(1);
+        let mut pooled = job(2, "a.test");
+        pooled.pool = Some("bulk".into());
+        let spawned = q.push(vec![job(1, "a.test"), pooled]);
+        assert_eq!(spawned.len(), 2, "one worker per pool: {spawned:?}");
+        let bulk = Route {
+            pool: Some("bulk".into()),
+            domain: "a.test".into(),
+        };
+        assert_eq!(q.pop(&bulk).unwrap().recipient_id, "rcpt_2");
+        assert_eq!(q.pop(&route("a.test")).unwrap().recipient_id, "rcpt_1");
     }
 
     #[test]
@@ -175,7 +198,7 @@ mod tests {
             None,
         );
         q.push(vec![urgent]);
-        let order: Vec<String> = std::iter::from_fn(|| q.pop("a.test"))
+        let order: Vec<String> = std::iter::from_fn(|| q.pop(&route("a.test")))
             .map(|j| j.recipient_id)
             .collect();
         assert_eq!(order, ["rcpt_9", "rcpt_1", "rcpt_2", "rcpt_3"]);
@@ -185,17 +208,17 @@ mod tests {
     fn pop_is_fifo_per_domain_and_workers_are_replaced_while_jobs_wait() {
         let q = ReadyQueue::new(1);
         q.push(vec![job(1, "a.test"), job(2, "a.test")]);
-        assert_eq!(q.pop("a.test").unwrap().recipient_id, "rcpt_1");
-        assert!(q.worker_done("a.test", false), "a job still waits");
-        assert_eq!(q.pop("a.test").unwrap().recipient_id, "rcpt_2");
-        assert!(q.pop("a.test").is_none());
-        assert!(!q.worker_done("a.test", false));
+        assert_eq!(q.pop(&route("a.test")).unwrap().recipient_id, "rcpt_1");
+        assert!(q.worker_done(&route("a.test"), false), "a job still waits");
+        assert_eq!(q.pop(&route("a.test")).unwrap().recipient_id, "rcpt_2");
+        assert!(q.pop(&route("a.test")).is_none());
+        assert!(!q.worker_done(&route("a.test"), false));
         assert_eq!(
             q.push(vec![job(3, "a.test")]).len(),
             1,
             "worker count went back to 0"
         );
-        assert_eq!(q.drain("a.test").len(), 1);
+        assert_eq!(q.drain(&route("a.test")).len(), 1);
         assert!(q.is_empty());
     }
 }

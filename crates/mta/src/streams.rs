@@ -170,7 +170,15 @@ impl From<StoreError> for StreamError {
     }
 }
 
-fn check(name: &str, settings: &StreamSettings) -> Result<(), StreamError> {
+fn check(services: &Services, name: &str, settings: &StreamSettings) -> Result<(), StreamError> {
+    if let Some(pool) = &settings.pool
+        && !services.egress.has_pool(pool)
+    {
+        return Err(StreamError::Invalid(
+            "pool",
+            format!("no pool named `{pool}` in [[egress.pools]]"),
+        ));
+    }
     if !is_stream_name(name) {
         return Err(StreamError::Invalid(
             "name",
@@ -189,7 +197,7 @@ pub async fn create(
     name: &str,
     settings: StreamSettings,
 ) -> Result<Arc<Stream>, StreamError> {
-    check(name, &settings)?;
+    check(services, name, &settings)?;
     if DEFAULT_STREAMS.contains(&name) {
         return Err(StreamError::Exists);
     }
@@ -219,7 +227,7 @@ pub async fn update(
     name: &str,
     settings: StreamSettings,
 ) -> Result<Arc<Stream>, StreamError> {
-    check(name, &settings)?;
+    check(services, name, &settings)?;
     known(services, tenant_id, name).await?;
     let json = serde_json::to_string(&settings).unwrap_or_default();
     services

@@ -271,7 +271,7 @@ fn pausing_holds_waiting_mail_and_rejects_new_mail() {
     assert!(
         sink.messages()
             .iter()
-            .all(|(_, env)| env["rcpt_tos"] != json!(["new@example.test"])),
+            .all(|(_, env)| env["rcpt"] != json!(["new@example.test"])),
         "rejected mail was delivered"
     );
     let (status, again) = h.post("/v1/streams/broadcast/resume", json!({}));

@@ -43,6 +43,7 @@ async def handle(reader, writer):
             if not line: break
             cmd = line.decode("utf-8", "replace").rstrip("\r\n"); up = cmd.upper()
             if up.startswith("EHLO") or up.startswith("HELO"):
+                state["ehlo"] = cmd[5:].strip()
                 ext = [b"250-sink.test", b"250-PIPELINING", b"250-8BITMIME", b"250-SMTPUTF8", b"250-ENHANCEDSTATUSCODES"]
                 if tls and not state["tls"]: ext.append(b"250-STARTTLS")
                 ext.append(b"250 SIZE 52428800")
@@ -80,7 +81,7 @@ async def handle(reader, writer):
                 count += 1; n = count
                 tmp = os.path.join(args.dir, f"{n}.eml.tmp")
                 with open(tmp, "wb") as f: f.write(b"".join(chunks))
-                meta = {"peer": peer[0], "mail_from": mail_from, "rcpt": rcpts, "tls": state["tls"], "t": time.time()}
+                meta = {"peer": peer[0], "ehlo": state.get("ehlo"), "mail_from": mail_from, "rcpt": rcpts, "tls": state["tls"], "t": time.time()}
                 with open(os.path.join(args.dir, f"{n}.json"), "w") as f: json.dump(meta, f)
                 os.rename(tmp, os.path.join(args.dir, f"{n}.eml"))
                 writer.write(b"250 2.0.0 queued as %d\r\n" % n)

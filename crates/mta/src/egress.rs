@@ -1,0 +1,347 @@
+//! Egress at run time: which pool a message leaves from, and which source (local
+//! address and EHLO name) of the pool a new connection binds, honouring weights,
+//! warm-up caps and source health.
+//!
+//! A source whose address cannot be bound is unhealthy for [`UNHEALTHY_FOR`]; the
+//! pool's other sources take its traffic meanwhile. Warm-up counts are kept per UTC
+//! day in memory (a restart starts the day's count again).
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use postwerk_core::config::{Config, OverCap, epoch_day};
+use postwerk_store::Store;
+
+use crate::context::Services;
+use crate::streams::Stream;
+
+/// How long a source that could not be bound is left out.
+pub const UNHEALTHY_FOR: Duration = Duration::from_secs(60);
+
+/// One local address mail leaves from.
+pub struct Source {
+    /// Its name in the configuration.
+    pub name: String,
+    /// The local address bound before connecting.
+    pub address: IpAddr,
+    /// The EHLO name sent from it.
+    pub ehlo_name: String,
+    warmup: Vec<u64>,
+    warmup_start: i64,
+    day: AtomicI64,
+    sent: AtomicU64,
+    unhealthy_until: AtomicI64,
+}
+
+impl Source {
+    /// Today's cap, `None` when uncapped.
+    fn cap(&self, today: i64) -> Option<u64> {
+        let day = usize::try_from(today - self.warmup_start).ok()?;
+        self.warmup.get(day).copied()
+    }
+
+    fn sent_today(&self, today: i64) -> u64 {
+        if self.day.swap(today, Ordering::AcqRel) != today {
+            self.sent.store(0, Ordering::Release);
+        }
+        self.sent.load(Ordering::Acquire)
+    }
+
+    /// True while today's warm-up cap allows another message.
+    pub fn has_room(&self, today: i64) -> bool {
+        self.cap(today)
+            .is_none_or(|cap| self.sent_today(today) < cap)
+    }
+
+    /// Counts a message sent from this source today.
+    pub fn count(&self, today: i64) {
+        self.sent_today(today);
+        self.sent.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// False while the source is set aside (its address could not be bound).
+    pub fn is_healthy(&self, now_ms: i64) -> bool {
+        self.unhealthy_until.load(Ordering::Acquire) <= now_ms
+    }
+
+    /// Leaves the source out until `until` (its address could not be bound).
+    pub fn mark_unhealthy(&self, until_ms: i64) {
+        self.unhealthy_until.store(until_ms, Ordering::Release);
+    }
+}
+
+/// A pool: its sources in weighted round-robin order.
+struct Pool {
+    name: String,
+    cycle: Vec<Arc<Source>>,
+    over_cap: OverCap,
+    next: AtomicU64,
+}
+
+/// Where a new connection of a pool comes from.
+pub enum Pick {
+    /// Bind this source.
+    Source(Arc<Source>),
+    /// No source can send now; the reason is recorded with the deferral.
+    Wait(String),
+}
+
+/// The configured sources and pools.
+pub struct Egress {
+    pools: HashMap<String, Pool>,
+    default_pool: Option<String>,
+    stream_pools: HashMap<String, String>,
+    tenant_pools: HashMap<String, String>,
+    /// Tenant names by id (tenant pools are configured by name).
+    tenant_names: RwLock<HashMap<String, String>>,
+}
+
+/// The UTC day number of Unix milliseconds.
+pub fn day_of(ms: i64) -> i64 {
+    ms.div_euclid(86_400_000)
+}
+
+impl Egress {
+    /// Builds the runtime view of a validated configuration.
+    pub fn new(config: &Config) -> Egress {
+        let eg = &config.egress;
+        let sources: HashMap<&str, Arc<Source>> = eg
+            .sources
+            .iter()
+            .map(|s| {
+                let source = Source {
+                    name: s.name.clone(),
+                    address: s.address,
+                    ehlo_name: s
+                        .ehlo_name
+                        .clone()
+                        .unwrap_or_else(|| config.delivery.ehlo_name.clone()),
+                    warmup: s.warmup.clone(),
+                    warmup_start: s.warmup_start.as_deref().and_then(epoch_day).unwrap_or(0),
+                    day: AtomicI64::new(0),
+                    sent: AtomicU64::new(0),
+                    unhealthy_until: AtomicI64::new(0),
+                };
+                (s.name.as_str(), Arc::new(source))
+            })
+            .collect();
+        let pools = eg
+            .pools
+            .iter()
+            .map(|p| {
+                let weighted: Vec<(Arc<Source>, u32)> = p
+                    .sources
+                    .iter()
+                    .filter_map(|m| {
+                        sources
+                            .get(m.source.as_str())
+                            .map(|s| (s.clone(), m.weight))
+                    })
+                    .collect();
+                let pool = Pool {
+                    name: p.name.clone(),
+                    cycle: interleave(&weighted),
+                    over_cap: p.over_cap,
+                    next: AtomicU64::new(0),
+                };
+                (p.name.clone(), pool)
+            })
+            .collect();
+        let owned = |m: &std::collections::BTreeMap<String, String>| {
+            m.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+        };
+        Egress {
+            pools,
+            default_pool: eg.default_pool.clone(),
+            stream_pools: owned(&eg.stream_pools),
+            tenant_pools: owned(&eg.tenant_pools),
+            tenant_names: RwLock::default(),
+        }
+    }
+
+    /// True when a pool of that name is configured.
+    pub fn has_pool(&self, name: &str) -> bool {
+        self.pools.contains_key(name)
+    }
+
+    /// The pool mail of `stream` leaves from: the stream's own, else the tenant's,
+    /// else the stream name's, else the default; `None` for the host's default address.
+    pub async fn pool_for(
+        &self,
+        services: &Services,
+        tenant_id: &str,
+        stream: &Stream,
+    ) -> Option<Arc<str>> {
+        if let Some(p) = stream.settings.pool.as_deref().filter(|p| self.has_pool(p)) {
+            return Some(p.into());
+        }
+        if !self.tenant_pools.is_empty()
+            && let Some(name) = self.tenant_name(services, tenant_id).await
+            && let Some(p) = self.tenant_pools.get(&name)
+        {
+            return Some(p.as_str().into());
+        }
+        self.stream_pools
+            .get(&stream.name)
+            .or(self.default_pool.as_ref())
+            .map(|p| p.as_str().into())
+    }
+
+    async fn tenant_name(&self, services: &Services, tenant_id: &str) -> Option<String> {
+        if let Some(n) = self.tenant_names.read().ok()?.get(tenant_id) {
+            return Some(n.clone());
+        }
+        let tenant = services.store.get_tenant(tenant_id).await.ok()??;
+        if let Ok(mut names) = self.tenant_names.write() {
+            names.insert(tenant_id.to_string(), tenant.name.clone());
+        }
+        Some(tenant.name)
+    }
+
+    /// A source of `pool` for a new connection at `now_ms`: the next by weight that
+    /// is healthy and under its warm-up cap (`spill`), or, in a `wait` pool, the next
+    /// healthy one only if it is under its cap.
+    pub fn pick(&self, pool: &str, now_ms: i64) -> Pick {
+        let Some(p) = self.pools.get(pool) else {
+            return Pick::Wait(format!("egress pool `{pool}` is not configured"));
+        };
+        let today = day_of(now_ms);
+        let n = p.cycle.len();
+        let start = p.next.fetch_add(1, Ordering::Relaxed) as usize;
+        for k in 0..n {
+            let s = &p.cycle[(start + k) % n];
+            if !s.is_healthy(now_ms) {
+                continue;
+            }
+            if s.has_room(today) {
+                return Pick::Source(s.clone());
+            }
+            if p.over_cap == OverCap::Wait {
+                return Pick::Wait(format!(
+                    "egress source `{}` reached its warm-up cap for today",
+                    s.name
+                ));
+            }
+        }
+        Pick::Wait(format!(
+            "no source of egress pool `{}` is usable now (warm-up caps reached or addresses unavailable)",
+            p.name
+        ))
+    }
+}
+
+/// Sources repeated by weight and interleaved (smooth weighted round robin), so
+/// that consecutive connections alternate rather than run in blocks.
+fn interleave(weighted: &[(Arc<Source>, u32)]) -> Vec<Arc<Source>> {
+    let total: i64 = weighted.iter().map(|(_, w)| i64::from(*w)).sum();
+    let mut current = vec![0i64; weighted.len()];
+    let mut out = Vec::with_capacity(usize::try_from(total).unwrap_or(0));
+    for _ in 0..total {
+        for (c, (_, w)) in current.iter_mut().zip(weighted) {
+            *c += i64::from(*w);
+        }
+        let Some(best) = (0..weighted.len()).max_by_key(|&i| (current[i], -(i as i64))) else {
+            break;
+        };
+        current[best] -= total;
+        out.push(weighted[best].0.clone());
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(extra: &str) -> Config {
+        let text = format!(
+            "[egress]\ndefault_pool = \"bulk\"\nstream_pools = {{ transactional = \"tx\" }}\n\
+             [[egress.sources]]\nname = \"a\"\naddress = \"127.0.0.2\"\n\
+             [[egress.sources]]\nname = \"b\"\naddress = \"127.0.0.3\"\nehlo_name = \"b.example.com\"\n{extra}\n\
+             [[egress.pools]]\nname = \"tx\"\nsources = [{{ source = \"a\" }}]\n\
+             [[egress.pools]]\nname = \"bulk\"\nsources = [{{ source = \"a\" }}, {{ source = \"b\", weight = 3 }}]\n"
+        );
+        Config::from_toml(&text, []).unwrap()
+    }
+
+    fn picks(e: &Egress, pool: &str, n: usize, now: i64) -> Vec<String> {
+        (0..n)
+            .map(|_| match e.pick(pool, now) {
+                Pick::Source(s) => s.name.clone(),
+                Pick::Wait(r) => format!("wait: {r}"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn connections_are_spread_by_weight_and_interleaved() {
+        let e = Egress::new(&config(""));
+        assert_eq!(picks(&e, "bulk", 4, 0), ["b", "a", "b", "b"]);
+        assert_eq!(picks(&e, "tx", 2, 0), ["a", "a"]);
+        let Pick::Source(b) = e.pick("bulk", 0) else {
+            panic!()
+        };
+        assert_eq!(
+            (b.ehlo_name.as_str(), b.address.to_string()),
+            ("b.example.com", "127.0.0.3".into())
+        );
+    }
+
+    #[test]
+    fn unhealthy_sources_are_skipped_until_they_recover() {
+        let e = Egress::new(&config(""));
+        let Pick::Source(b) = e.pick("bulk", 0) else {
+            panic!()
+        };
+        b.mark_unhealthy(1_000);
+        assert_eq!(picks(&e, "bulk", 3, 500), ["a", "a", "a"]);
+        assert!(picks(&e, "bulk", 4, 1_000).contains(&"b".to_string()));
+    }
+
+    #[test]
+    fn warmup_caps_spill_or_wait() {
+        let day = epoch_day("2026-11-20").unwrap();
+        let now = day * 86_400_000 + 1;
+        let capped = "warmup = [2, 4]\nwarmup_start = \"2026-11-20\"";
+        let e = Egress::new(&config(capped));
+        let Pick::Source(b) = e.pick("bulk", now) else {
+            panic!()
+        };
+        assert_eq!(b.name, "b");
+        b.count(day);
+        b.count(day);
+        assert!(!b.has_room(day), "day 0 allows 2");
+        assert_eq!(
+            picks(&e, "bulk", 4, now),
+            ["a", "a", "a", "a"],
+            "spills to a"
+        );
+        assert!(
+            b.has_room(day + 1),
+            "day 1 allows 4 and the count starts again"
+        );
+        assert!(
+            b.has_room(day + 2) && b.cap(day + 2).is_none(),
+            "uncapped after the schedule"
+        );
+
+        let mut waiting = config(capped);
+        waiting.egress.pools[1].over_cap = OverCap::Wait;
+        let e = Egress::new(&waiting);
+        let Pick::Source(b) = e.pick("bulk", now) else {
+            panic!()
+        };
+        b.count(day);
+        b.count(day);
+        let waits = picks(&e, "bulk", 4, now);
+        assert!(
+            waits
+                .iter()
+                .any(|p| p.starts_with("wait: egress source `b`")),
+            "{waits:?}"
+        );
+    }
+}

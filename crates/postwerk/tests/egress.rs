@@ -1,0 +1,225 @@
+//! Egress pools on loopback: each stream and tenant leaves from its pool's addresses
+//! (the sink records the peer address and EHLO name), a source whose address cannot
+//! be bound is set aside while the pool's other sources carry the mail, and bad pool
+//! configuration is refused naming the key.
+
+mod common;
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use common::{Harness, Options, Sink};
+use serde_json::{Value, json};
+
+const POOLS: &str = r#"
+[privacy]
+consent_required = {}
+[egress]
+stream_pools = { transactional = "tx", broadcast = "bulk" }
+tenant_pools = { acme = "acme" }
+[[egress.sources]]
+name = "ip2"
+address = "127.0.0.2"
+ehlo_name = "tx.postwerk.test"
+[[egress.sources]]
+name = "ip3"
+address = "127.0.0.3"
+ehlo_name = "bulk.postwerk.test"
+[[egress.sources]]
+name = "ip4"
+address = "127.0.0.4"
+[[egress.sources]]
+name = "unbound"
+address = "192.0.2.1"
+[[egress.pools]]
+name = "tx"
+sources = [{ source = "ip2" }]
+[[egress.pools]]
+name = "bulk"
+sources = [{ source = "ip3" }, { source = "unbound" }]
+[[egress.pools]]
+name = "acme"
+sources = [{ source = "ip4" }]
+"#;
+
+/// Sends one message per (stream, recipient) with `key`; returns the message ids.
+fn send_all(h: &Harness, key: &str, sends: &[(&str, &str)]) -> Vec<String> {
+    sends
+        .iter()
+        .map(|(stream, to)| {
+            let body =
+                json!({"from": "app@example.com", "to": [to], "text": "t", "stream": stream});
+            let (status, resp) =
+                h.request_with_key("POST", "/v1/messages", Some(&body), &[], Some(key));
+            assert_eq!(status, 202, "{resp}");
+            resp["id"].as_str().unwrap().to_string()
+        })
+        .collect()
+}
+
+/// (peer address, EHLO name) of each recipient's delivered copy.
+fn origins(sink: &Sink) -> HashMap<String, (String, String)> {
+    sink.messages()
+        .into_iter()
+        .map(|(_, meta)| {
+            let rcpt = meta["rcpt"][0].as_str().unwrap_or_default().to_string();
+            let peer = meta["peer"].as_str().unwrap_or_default().to_string();
+            let ehlo = meta["ehlo"].as_str().unwrap_or_default().to_string();
+            (rcpt, (peer, ehlo))
+        })
+        .collect()
+}
+
+#[test]
+fn streams_and_tenants_leave_from_their_pools() {
+    let sink_dir = tempfile::tempdir().unwrap();
+    let sink = Sink::start(&sink_dir.path().join("sink"), false);
+    let h = Harness::start(Options {
+        route_port: Some(sink.port),
+        extra: POOLS,
+        // One message per connection: every message picks a source anew.
+        delivery: "max_messages_per_connection = 1",
+        ..Default::default()
+    });
+    let (status, created) = h.post("/v1/streams", json!({"name": "receipts", "pool": "tx"}));
+    assert_eq!(status, 201, "{created}");
+    let (status, err) = h.post("/v1/streams", json!({"name": "alerts", "pool": "nowhere"}));
+    assert_eq!(
+        (status, &err["error"]["field"]),
+        (422, &json!("pool")),
+        "{err}"
+    );
+
+    for args in [
+        vec!["tenants", "create", "acme"],
+        vec!["domains", "add", "example.com", "--tenant", "acme"],
+    ] {
+        let out = h.cli(&args);
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let out = h.cli(&[
+        "keys",
+        "create",
+        "--name",
+        "acme",
+        "--tenant",
+        "acme",
+        "--scopes",
+        "send,read",
+        "--quiet",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let acme_key = String::from_utf8(out.stdout).unwrap().trim().to_string();
+
+    let mut ids = send_all(
+        &h,
+        &h.key,
+        &[
+            ("transactional", "t1@example.test"),
+            ("transactional", "t2@example.test"),
+            ("broadcast", "b1@example.test"),
+            ("broadcast", "b2@example.test"),
+            ("broadcast", "b3@example.test"),
+            ("receipts", "r1@example.test"),
+        ],
+    );
+    ids.extend(send_all(&h, &acme_key, &[("broadcast", "a1@example.test")]));
+    assert!(
+        sink.wait_for(ids.len(), Duration::from_secs(30)),
+        "delivered {} of {}",
+        sink.count(),
+        ids.len()
+    );
+
+    let origins = origins(&sink);
+    let from = |rcpt: &str| origins.get(rcpt).cloned().unwrap_or_default();
+    for rcpt in ["t1@example.test", "t2@example.test", "r1@example.test"] {
+        assert_eq!(
+            from(rcpt),
+            ("127.0.0.2".into(), "tx.postwerk.test".into()),
+            "{rcpt}"
+        );
+    }
+    // The pool's other source cannot be bound (192.0.2.1 is not on this host): it is
+    // set aside and 127.0.0.3 carries all of the pool's mail.
+    for rcpt in ["b1@example.test", "b2@example.test", "b3@example.test"] {
+        assert_eq!(
+            from(rcpt),
+            ("127.0.0.3".into(), "bulk.postwerk.test".into()),
+            "{rcpt}"
+        );
+    }
+    assert_eq!(
+        from("a1@example.test").0,
+        "127.0.0.4",
+        "the tenant's dedicated address"
+    );
+    assert_eq!(
+        from("a1@example.test").1,
+        "mta.postwerk.test",
+        "default EHLO name"
+    );
+
+    // The timeline names the source.
+    let (_, view) = h.get(&format!("/v1/messages/{}", ids[2]));
+    let delivered: Vec<&Value> = view["recipients"][0]["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["type"] == "delivered")
+        .collect();
+    assert_eq!(delivered.len(), 1, "{view}");
+    assert_eq!(
+        (&delivered[0]["source"], &delivered[0]["source_ip"]),
+        (&json!("ip3"), &json!("127.0.0.3"))
+    );
+    assert!(
+        h.server_log().contains("egress source cannot be bound"),
+        "the unusable source is reported"
+    );
+}
+
+#[test]
+fn bad_pool_configuration_is_refused_naming_the_key() {
+    let root = tempfile::tempdir().unwrap();
+    let cases = [
+        (
+            POOLS.replace(
+                "sources = [{ source = \"ip2\" }]",
+                "sources = [{ source = \"ip9\" }]",
+            ),
+            "egress.pools[0].sources[0].source",
+        ),
+        (
+            POOLS.replace(
+                "tenant_pools = { acme = \"acme\" }",
+                "tenant_pools = { acme = \"gone\" }",
+            ),
+            "egress.tenant_pools.acme",
+        ),
+        (
+            POOLS.replace("address = \"127.0.0.4\"", "address = \"localhost\""),
+            "address",
+        ),
+    ];
+    for (text, key) in cases {
+        let path = root.path().join("postwerk.toml");
+        std::fs::write(&path, &text).unwrap();
+        let out = std::process::Command::new(common::bin())
+            .arg("--config")
+            .arg(&path)
+            .args(["config", "check"])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success() && err.contains(key), "{key}: {err}");
+    }
+}
