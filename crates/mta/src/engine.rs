@@ -28,6 +28,7 @@ use crate::outcome::{
 };
 use crate::queue::ReadyQueue;
 use crate::resolve::MxResolver;
+use crate::slots::Slots;
 use crate::smtp::{ClientConfig, SmtpClient, SmtpError, TlsMode};
 use crate::streams::Stream;
 use crate::suppressions;
@@ -66,7 +67,8 @@ pub struct Engine {
     resolver: MxResolver,
     client: ClientConfig,
     retry: RetryPolicy,
-    slots: Arc<Semaphore>,
+    /// Connection slots, served by priority with per-lane reservations.
+    slots: Arc<Slots>,
     /// Bulk lanes sign on all cores but one at a time, so that a transactional message
     /// (which skips this) never queues behind bulk signatures for CPU.
     bulk_signing: Semaphore,
@@ -127,7 +129,7 @@ impl Engine {
                 base: cfg.retry_base,
                 max: cfg.retry_max,
             },
-            slots: Arc::new(Semaphore::new(cfg.max_connections)),
+            slots: Slots::new(cfg.max_connections),
             bulk_signing: Semaphore::new(bulk_signers()),
             signers: RwLock::new(HashMap::new()),
             wake: Notify::new(),
@@ -136,6 +138,9 @@ impl Engine {
             idle_workers: Notify::new(),
             services,
         });
+        engine
+            .slots
+            .reserve(engine.services.streams.reserved_shares());
         tokio::spawn(engine.clone().poll_loop());
         tokio::spawn(engine.clone().renew_loop());
         Ok(engine)
@@ -213,9 +218,10 @@ impl Engine {
     /// One connection's life: resolve, pick an egress source, connect, deliver jobs
     /// until idle (or the source's warm-up cap), quit.
     async fn run_connection(self: &Arc<Self>, route: &Route) {
-        let Ok(_slot) = self.slots.clone().acquire_owned().await else {
+        let Some(lane) = self.queue.best_lane(route) else {
             return;
         };
+        let _slot = self.slots.acquire(lane).await;
         if self.is_stopping() {
             return;
         }
@@ -644,10 +650,11 @@ impl Engine {
         while !self.is_stopping() {
             tick.tick().await;
             polls += 1;
-            if polls.is_multiple_of(STREAMS_RELOAD_POLLS)
-                && let Err(e) = self.services.streams.refresh(&self.services.store).await
-            {
-                tracing::error!(error = %e, "could not reload streams");
+            if polls.is_multiple_of(STREAMS_RELOAD_POLLS) {
+                match self.services.streams.refresh(&self.services.store).await {
+                    Ok(()) => self.slots.reserve(self.services.streams.reserved_shares()),
+                    Err(e) => tracing::error!(error = %e, "could not reload streams"),
+                }
             }
             if self.queue.len() >= MAX_READY {
                 continue;

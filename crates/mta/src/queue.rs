@@ -77,6 +77,12 @@ impl ReadyQueue {
         spawn
     }
 
+    /// The highest-priority lane with jobs waiting for `route`.
+    pub fn best_lane(&self, route: &Route) -> Option<usize> {
+        let map = self.destinations.lock().ok()?;
+        map.get(route)?.lanes.iter().position(|l| !l.is_empty())
+    }
+
     /// The next job for `route`, if any.
     pub fn pop(&self, route: &Route) -> Option<Job> {
         let mut map = self.destinations.lock().ok()?;

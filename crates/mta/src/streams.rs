@@ -130,6 +130,18 @@ impl StreamDirectory {
         Ok(self.get(tenant_id, name))
     }
 
+    /// The connection share reserved per priority lane: the largest `reserved_share`
+    /// of any stream of that priority (the built-in streams' defaults included).
+    pub fn reserved_shares(&self) -> [u8; crate::job::LANES] {
+        let mut shares = [0u8; crate::job::LANES];
+        let builtin = DEFAULT_STREAMS.iter().map(|n| Arc::new(Stream::initial(n)));
+        for s in self.snapshot().values().cloned().chain(builtin) {
+            let lane = usize::from(s.settings.priority).min(crate::job::LANES - 1);
+            shares[lane] = shares[lane].max(s.settings.reserved_share);
+        }
+        shares
+    }
+
     /// A tenant's streams: the built-in ones first, then the tenant's own by name.
     pub fn list(&self, tenant_id: &str) -> Vec<Arc<Stream>> {
         let rows = self.snapshot();
