@@ -136,6 +136,9 @@ pub struct DeliveryConfig {
     /// SMTP command timeout. Default `60s`.
     #[serde(deserialize_with = "de_duration", serialize_with = "ser_duration")]
     pub command_timeout: Duration,
+    /// A traffic-shaping file (TOML, see [`crate::shaping`]) whose rules are matched
+    /// before the built-in ones. Default none: the built-in rules only.
+    pub shaping: Option<PathBuf>,
 }
 
 /// Outbound STARTTLS policy.
@@ -215,11 +218,26 @@ impl Default for DeliveryConfig {
             retry_max: Duration::from_secs(3600),
             tls: TlsPolicy::Opportunistic,
             command_timeout: Duration::from_secs(60),
+            shaping: None,
         }
     }
 }
 
 impl Config {
+    /// The traffic-shaping rules: the built-in ones with `delivery.shaping`'s first.
+    /// Errors name the file, key and reason.
+    pub fn shaping(&self) -> Result<crate::shaping::Shaping, ConfigError> {
+        let Some(path) = &self.delivery.shaping else {
+            return crate::shaping::Shaping::load(None);
+        };
+        let shown = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Invalid {
+            key: "delivery.shaping".into(),
+            reason: format!("{shown}: {e}"),
+        })?;
+        crate::shaping::Shaping::load(Some((&shown, &text)))
+    }
+
     /// Parses a TOML document, applies `POSTWERK_*` overrides from `env`, and validates.
     pub fn from_toml(
         text: &str,
@@ -348,6 +366,7 @@ impl Config {
             }
         }
         self.egress.validate()?;
+        self.shaping()?;
         let cb = &self.circuit_breaker;
         for (key, rate) in [
             ("circuit_breaker.complaint_rate", cb.complaint_rate),

@@ -17,4 +17,5 @@ pub mod id;
 pub mod metrics;
 pub mod mime;
 pub mod model;
+pub mod shaping;
 pub mod stream;

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use postwerk_core::address::Address;
 use postwerk_core::config::TlsPolicy;
-use postwerk_core::model::SuppressionReason;
+use postwerk_core::model::{RecipientStatus, SuppressionReason};
 use postwerk_store::Store;
 use postwerk_store::model::{DeliveryUpdate, SuppressionRecord};
 use postwerk_store::vault::TenantKeys;
@@ -28,6 +28,7 @@ use crate::outcome::{
 };
 use crate::queue::ReadyQueue;
 use crate::resolve::MxResolver;
+use crate::shaper::{self, Shaper};
 use crate::slots::Slots;
 use crate::smtp::{ClientConfig, SmtpClient, SmtpError, TlsMode};
 use crate::streams::Stream;
@@ -69,6 +70,8 @@ pub struct Engine {
     retry: RetryPolicy,
     /// Connection slots, served by priority with per-lane reservations.
     slots: Arc<Slots>,
+    /// Per-site limits and adaptive back-off.
+    shaper: Shaper,
     /// Bulk lanes sign on all cores but one at a time, so that a transactional message
     /// (which skips this) never queues behind bulk signatures for CPU.
     bulk_signing: Semaphore,
@@ -85,6 +88,9 @@ pub enum EngineError {
     /// DNS resolver configuration failed.
     #[error("resolver: {0}")]
     Resolver(String),
+    /// The traffic-shaping file could not be read or is invalid.
+    #[error("traffic shaping: {0}")]
+    Shaping(String),
     /// Store failure.
     #[error(transparent)]
     Service(#[from] ServiceError),
@@ -95,6 +101,10 @@ impl Engine {
     /// the poller and lease renewal in the background.
     pub async fn start(services: Arc<Services>) -> Result<Arc<Engine>, EngineError> {
         let cfg = &services.config.delivery;
+        let shaping = services
+            .config
+            .shaping()
+            .map_err(|e| EngineError::Shaping(e.to_string()))?;
         let resolver = MxResolver::new(&cfg.routes, &services.config.dns.nameservers)
             .map_err(|e| EngineError::Resolver(e.to_string()))?
             .with_smtp_port(cfg.smtp_port);
@@ -130,6 +140,7 @@ impl Engine {
                 max: cfg.retry_max,
             },
             slots: Slots::new(cfg.max_connections),
+            shaper: Shaper::new(shaping),
             bulk_signing: Semaphore::new(bulk_signers()),
             signers: RwLock::new(HashMap::new()),
             wake: Notify::new(),
@@ -221,7 +232,6 @@ impl Engine {
         let Some(lane) = self.queue.best_lane(route) else {
             return;
         };
-        let _slot = self.slots.acquire(lane).await;
         if self.is_stopping() {
             return;
         }
@@ -242,9 +252,21 @@ impl Engine {
                 return;
             }
         };
+        let hosts: Vec<&str> = hops.iter().map(|h| h.host.as_str()).collect();
+        let site = self.shaper.site(route.pool.as_ref(), &hosts);
+        let Some(_site_connection) = site.connection(lane == 0).await else {
+            return;
+        };
+        let _slot = self.slots.acquire(lane).await;
+        if self.is_stopping() {
+            return;
+        }
         let (mut client, mx, source) = match self.connect(route, &hops).await {
             Ok(connected) => connected,
             Err(reply) => {
+                if shaper::is_throttling(&reply, None) {
+                    site.throttled();
+                }
                 tracing::warn!(domain, error = %reply, "destination unreachable");
                 let detail = AttemptDetail {
                     reply,
@@ -255,10 +277,16 @@ impl Engine {
                 return;
             }
         };
+        let per_connection = self
+            .services
+            .config
+            .delivery
+            .max_messages_per_connection
+            .min(site.limits.deliveries_per_connection);
         let mut sent = 0usize;
         while !self.is_stopping()
             && client.is_usable()
-            && sent < self.services.config.delivery.max_messages_per_connection
+            && sent < per_connection
             && source
                 .as_ref()
                 .is_none_or(|s| s.has_room(egress::day_of(now_ms())))
@@ -267,13 +295,24 @@ impl Engine {
                 break;
             };
             sent += 1;
+            site.pace(job.content.lane == 0).await;
             if let Some(s) = &source {
                 s.count(egress::day_of(now_ms()));
             }
-            let (update, suppression) =
+            let (update, suppression, throttled) =
                 self.deliver(&mut client, &mx, source.as_deref(), job).await;
+            let delivered = update.status == RecipientStatus::Delivered;
             self.record(vec![update], suppression.into_iter().collect())
                 .await;
+            if throttled {
+                // The site asked us to slow down: close, and let the back-off decide
+                // when to come back.
+                site.throttled();
+                break;
+            }
+            if delivered {
+                site.delivered();
+            }
         }
         if client.is_usable() {
             client.quit().await;
@@ -385,7 +424,7 @@ impl Engine {
         mx: &str,
         source: Option<&Source>,
         job: Job,
-    ) -> (DeliveryUpdate, Option<SuppressionRecord>) {
+    ) -> (DeliveryUpdate, Option<SuppressionRecord>, bool) {
         let keys = self.services.tenant_keys(&job.tenant_id).await;
         let tls = client.tls_info().map(|t| TlsDetail {
             version: t.version.clone(),
@@ -416,6 +455,8 @@ impl Engine {
             }
         };
         let hard = detail.classify(verdict, classification);
+        let throttled =
+            verdict == Verdict::Transient && shaper::is_throttling(&detail.reply, detail.reason);
         if verdict == Verdict::Permanent {
             self.services
                 .breaker
@@ -430,7 +471,7 @@ impl Engine {
             Ok(keys) => {
                 let suppression = hard.then(|| self.hard_bounce_entry(&keys, &job));
                 let update = update_for(&job, verdict, detail, now_ms(), &self.retry, &keys);
-                (update, suppression)
+                (update, suppression, throttled)
             }
             Err(_) => {
                 let keys = self.fallback_keys();
@@ -442,7 +483,7 @@ impl Engine {
                     &self.retry,
                     &keys,
                 );
-                (update, None)
+                (update, None, throttled)
             }
         }
     }

@@ -40,6 +40,7 @@ pub mod report;
 pub mod requests;
 pub mod resolve;
 pub mod retention;
+pub mod shaper;
 pub mod slots;
 pub mod smtp;
 pub mod streams;

@@ -5,6 +5,7 @@ Stores each accepted message as DIR/<n>.eml with DIR/<n>.json (peer, envelope, T
 Supports PIPELINING, 8BITMIME, SMTPUTF8 and, with --cert/--key, STARTTLS.
 Scripted behaviour by recipient local-part prefix:
   hard*   -> 550 5.1.1 at RCPT          soft*  -> 451 4.2.0 at RCPT (always)
+  throttle* -> 421 4.7.0 "too many connections" at RCPT (always)
   flaky*  -> 451 4.3.0 at RCPT on the first attempt for that address, then accepted
   drop*   -> connection closed in the middle of DATA on the first attempt, then accepted
 usage: sink.py HOST PORT DIR [--cert FILE --key FILE]
@@ -27,6 +28,7 @@ def rcpt_reply(rcpt):
     local = rcpt.split("@")[0].lower()
     if local.startswith("hard"): return b"550 5.1.1 <%s>: user unknown\r\n" % rcpt.encode()
     if local.startswith("soft"): return b"451 4.2.0 mailbox busy, try later\r\n"
+    if local.startswith("throttle"): return b"421 4.7.0 too many connections, slow down\r\n"
     if local.startswith("flaky") and rcpt not in seen:
         seen.add(rcpt); return b"451 4.3.0 temporary failure\r\n"
     return b"250 2.1.5 ok\r\n"
