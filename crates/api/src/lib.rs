@@ -36,6 +36,7 @@ pub mod privacy;
 pub mod queue;
 pub mod record;
 pub mod requests;
+pub mod stats;
 pub mod streams;
 mod strict;
 pub mod suppressions;
@@ -159,6 +160,7 @@ pub fn router(state: AppState) -> Router {
             get(incidents::list).post(incidents::create),
         )
         .route("/v1/privacy/incidents/{id}/{step}", post(incidents::step))
+        .route("/v1/stats", get(stats::stats))
         .route("/v1/queue", get(queue::show))
         .route("/v1/queue/{action}", post(queue::act))
         .route("/v1/streams", get(streams::list).post(streams::create))

@@ -270,6 +270,7 @@ impl Engine {
                 tracing::warn!(domain, error = %reply, "destination unreachable");
                 let detail = AttemptDetail {
                     reply,
+                    site: Some(site.name.clone()),
                     ..Default::default()
                 };
                 self.fail_destination(route, Verdict::Transient, detail)
@@ -299,8 +300,9 @@ impl Engine {
             if let Some(s) = &source {
                 s.count(egress::day_of(now_ms()));
             }
-            let (update, suppression, throttled) =
-                self.deliver(&mut client, &mx, source.as_deref(), job).await;
+            let (update, suppression, throttled) = self
+                .deliver(&mut client, &mx, source.as_deref(), &site.name, job)
+                .await;
             let delivered = update.status == RecipientStatus::Delivered;
             self.record(vec![update], suppression.into_iter().collect())
                 .await;
@@ -423,6 +425,7 @@ impl Engine {
         client: &mut SmtpClient,
         mx: &str,
         source: Option<&Source>,
+        site: &str,
         job: Job,
     ) -> (DeliveryUpdate, Option<SuppressionRecord>, bool) {
         let keys = self.services.tenant_keys(&job.tenant_id).await;
@@ -435,6 +438,7 @@ impl Engine {
             ip: Some(client.peer_addr().ip().to_string()),
             source: source.map(|s| s.name.clone()),
             source_ip: source.map(|s| s.address.to_string()),
+            site: Some(site.to_string()),
             tls,
             ..Default::default()
         };

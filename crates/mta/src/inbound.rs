@@ -17,7 +17,7 @@ use std::sync::Arc;
 use postwerk_core::address::Address;
 use postwerk_core::model::{BounceReason, EventType, RecipientStatus, SuppressionReason};
 use postwerk_store::Store;
-use postwerk_store::model::{RecipientRef, ReportUpdate};
+use postwerk_store::model::{RecipientRef, ReportUpdate, StatDims};
 use postwerk_store::vault::TenantKeys;
 use serde::Serialize;
 
@@ -192,6 +192,11 @@ async fn apply(
         .store
         .record_reports(vec![ReportUpdate {
             status_if_delivered: (event == EventType::Bounced).then_some(RecipientStatus::Bounced),
+            dims: StatDims {
+                stream: r.stream.clone(),
+                reason: finding.reason.as_str().to_string(),
+                ..StatDims::default()
+            },
             ..ReportUpdate::about(
                 r,
                 event,

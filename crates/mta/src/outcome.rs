@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use postwerk_core::model::{BounceReason, EventType, RecipientStatus};
-use postwerk_store::model::DeliveryUpdate;
+use postwerk_store::model::{DeliveryUpdate, StatDims};
 use postwerk_store::vault::TenantKeys;
 use rand::Rng;
 use serde::Serialize;
@@ -52,6 +52,9 @@ pub struct AttemptDetail {
     /// The local IP address the connection left from, when an egress source set it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub source_ip: Option<String>,
+    /// The destination site (traffic-shaping name: a provider, or the MX host set).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub site: Option<String>,
     /// TLS version and cipher, when TLS was used.
     pub tls: Option<TlsDetail>,
     /// 1 for the first attempt.
@@ -183,6 +186,16 @@ pub fn update_for(
         }
     };
     count(job, event, &detail);
+    let dims = StatDims {
+        stream: job.content.stream.clone(),
+        pool: job.pool.as_deref().unwrap_or_default().to_string(),
+        source: detail.source.clone().unwrap_or_default(),
+        site: detail.site.clone().unwrap_or_default(),
+        reason: detail
+            .reason
+            .map(|r| r.as_str().to_string())
+            .unwrap_or_default(),
+    };
     let detail_json = serde_json::to_vec(&detail).unwrap_or_default();
     DeliveryUpdate {
         recipient_id: job.recipient_id.clone(),
@@ -194,6 +207,7 @@ pub fn update_for(
         event,
         at: now,
         detail_enc: keys.seal(&format!("event:{}", job.recipient_id), &detail_json),
+        dims,
     }
 }
 

@@ -185,6 +185,22 @@ fn streams_and_tenants_leave_from_their_pools() {
         h.server_log().contains("egress source cannot be bound"),
         "the unusable source is reported"
     );
+
+    // Statistics by pool, source and site.
+    let delivered = |query: &str| {
+        let (status, body) = h.get(&format!("/v1/stats?{query}"));
+        assert_eq!(status, 200, "{body}");
+        body["totals"]["delivered"].as_u64().unwrap_or(0)
+    };
+    assert_eq!(delivered("pool=bulk"), 3);
+    assert_eq!(delivered("source=ip2"), 3);
+    assert_eq!(delivered("pool=tx&stream=receipts"), 1);
+    assert_eq!(
+        delivered("site=127.0.0.1"),
+        6,
+        "the default tenant's mail; acme's is its own"
+    );
+    assert_eq!(delivered("source=unbound"), 0);
 }
 
 #[test]

@@ -333,6 +333,48 @@ fn circuit_breaker_pauses_a_stream_that_bounces_too_much() {
         !stream(&h, "transactional")["paused"].as_bool().unwrap(),
         "other streams run on"
     );
+
+    // The same figures in the deliverability statistics.
+    let all_sent = wait_until(Duration::from_secs(30), || {
+        h.get("/v1/stats?stream=broadcast").1["totals"]["delivered"] == 90
+    });
+    let (status, stats) = h.get("/v1/stats?stream=broadcast&interval=hour");
+    assert!(all_sent, "{stats}");
+    assert_eq!(status, 200, "{stats}");
+    let totals = &stats["totals"];
+    assert_eq!(
+        (&totals["bounced"], &totals["bounced_by_reason"]),
+        (&json!(10), &json!({"userunknown": 10})),
+        "{stats}"
+    );
+    assert_eq!(totals["rates"]["bounce"], 0.1, "{stats}");
+    assert_eq!(stats["interval"], "hour");
+    let buckets = stats["buckets"].as_array().unwrap();
+    assert!(
+        buckets.len() >= 48,
+        "empty hours are listed too: {}",
+        buckets.len()
+    );
+    assert_eq!(
+        buckets
+            .iter()
+            .map(|b| b["delivered"].as_u64().unwrap())
+            .sum::<u64>(),
+        90
+    );
+    let (_, other) = h.get("/v1/stats?stream=transactional");
+    assert_eq!(other["totals"]["delivered"], 0);
+    let (status, err) = h.get("/v1/stats?interval=week");
+    assert_eq!(
+        (status, &err["error"]["code"]),
+        (422, &json!("invalid_interval"))
+    );
+    let (status, err) = h.get("/v1/stats?interval=hour&from=2020-01-01T00:00:00Z");
+    assert_eq!(
+        (status, &err["error"]["code"]),
+        (422, &json!("invalid_range")),
+        "{err}"
+    );
     let rejected = send(&h, "broadcast", "later@example.test");
     assert_eq!(rejected["recipients"][0]["status"], "rejected");
 

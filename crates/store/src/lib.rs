@@ -16,6 +16,7 @@ pub mod audit;
 pub mod model;
 pub mod postgres;
 pub mod sqlite;
+pub mod stats;
 pub mod vault;
 
 use std::future::Future;
@@ -318,6 +319,9 @@ pub trait Store: Send + Sync {
 
     /// What is waiting to be delivered or posted (for metrics and queue views).
     fn backlog(&self) -> impl Future<Output = StoreResult<Backlog>> + Send;
+
+    /// Event counts by hour, event type and bounce reason for a filter.
+    fn stats(&self, f: StatsFilter) -> impl Future<Output = StoreResult<Vec<StatRow>>> + Send;
 
     /// Stored streams of a tenant (`None`: of every tenant), by tenant and name.
     fn list_streams(
@@ -684,6 +688,9 @@ impl Store for AnyStore {
     }
     async fn backlog(&self) -> StoreResult<Backlog> {
         dispatch!(self.backlog())
+    }
+    async fn stats(&self, f: StatsFilter) -> StoreResult<Vec<StatRow>> {
+        dispatch!(self.stats(f))
     }
     async fn list_streams(&self, tenant_id: Option<&str>) -> StoreResult<Vec<StreamRecord>> {
         dispatch!(self.list_streams(tenant_id))

@@ -221,6 +221,56 @@ pub struct DeliveryUpdate {
     pub at: i64,
     /// Sealed JSON details (reply, MX, IP, TLS), context `event:<recipient id>`.
     pub detail_enc: Vec<u8>,
+    /// Where the attempt went, for the deliverability statistics.
+    pub dims: StatDims,
+}
+
+/// What deliverability statistics are broken down by (empty: unknown or none). No
+/// personal data: streams, pools, sources, sites and bounce reasons only.
+#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct StatDims {
+    /// Stream.
+    pub stream: String,
+    /// Egress pool.
+    pub pool: String,
+    /// Egress source.
+    pub source: String,
+    /// Destination site.
+    pub site: String,
+    /// Bounce reason of a failure.
+    pub reason: String,
+}
+
+/// Which statistics to read: a tenant's, over `[from, to)`, optionally narrowed.
+#[derive(Debug, Clone, Default)]
+pub struct StatsFilter {
+    /// Owning tenant.
+    pub tenant_id: String,
+    /// Start (Unix ms, rounded down to the hour by the store's buckets).
+    pub from: i64,
+    /// End (exclusive).
+    pub to: i64,
+    /// Only this stream.
+    pub stream: Option<String>,
+    /// Only this egress pool.
+    pub pool: Option<String>,
+    /// Only this egress source.
+    pub source: Option<String>,
+    /// Only this destination site.
+    pub site: Option<String>,
+}
+
+/// Events of one kind (and bounce reason) in one hour.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatRow {
+    /// Start of the hour (Unix ms).
+    pub bucket: i64,
+    /// Event type.
+    pub event: EventType,
+    /// Bounce reason (empty for none).
+    pub reason: String,
+    /// How many.
+    pub count: u64,
 }
 
 /// A stored event.
@@ -309,6 +359,8 @@ pub struct ReportUpdate {
     pub at: i64,
     /// Sealed JSON details, context `event:<recipient id>`.
     pub detail_enc: Vec<u8>,
+    /// For the deliverability statistics (the stream, and a bounce's reason).
+    pub dims: StatDims,
 }
 
 impl ReportUpdate {
@@ -323,6 +375,10 @@ impl ReportUpdate {
             status_if_delivered: None,
             at,
             detail_enc,
+            dims: StatDims {
+                stream: r.stream.clone(),
+                ..StatDims::default()
+            },
         }
     }
 }

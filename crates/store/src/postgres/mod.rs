@@ -32,7 +32,7 @@ use tokio_postgres::types::{FromSql, ToSql};
 use tokio_postgres::{NoTls, Row};
 
 use crate::model::*;
-use crate::{IDEMPOTENCY_TTL_MS, Store, StoreError, StoreResult};
+use crate::{IDEMPOTENCY_TTL_MS, Store, StoreError, StoreResult, stats};
 use error::{Failure, PgResult, conflict, corrupt, pg};
 
 /// The schema, applied idempotently at start-up.
@@ -191,6 +191,41 @@ where
             Err(f) => return Err(f.into_store()),
         }
     }
+}
+
+/// Adds statistics increments in `tx` (in key order: no deadlocks between writers).
+async fn add_stats(
+    tx: &deadpool_postgres::Transaction<'_>,
+    op: &'static str,
+    adds: &[stats::StatAdd<'_>],
+) -> PgResult<()> {
+    if adds.is_empty() {
+        return Ok(());
+    }
+    let stmt = tx
+        .prepare_cached(&stats::upsert_sql(|n| format!("${n}")))
+        .await
+        .map_err(pg(op))?;
+    for a in adds {
+        let d = a.dims;
+        tx.execute(
+            &stmt,
+            &[
+                &a.tenant_id,
+                &a.bucket,
+                &d.stream,
+                &d.pool,
+                &d.source,
+                &d.site,
+                &a.event,
+                &d.reason,
+                &a.count,
+            ],
+        )
+        .await
+        .map_err(pg(op))?;
+    }
+    Ok(())
 }
 
 /// Reads column `name`, or fails as corrupt.
@@ -649,6 +684,12 @@ impl PgStore {
         tx.execute(&update, &[&ids, &statuses, &nexts, &ats, &counts])
             .await
             .map_err(pg(OP))?;
+        let adds = stats::aggregate(
+            updates
+                .iter()
+                .map(|u| (u.tenant_id.as_str(), u.at, &u.dims, u.event)),
+        );
+        add_stats(&tx, OP, &adds).await?;
         events.append(&tx, OP).await?;
         tx.commit().await.map_err(pg(OP))
     }
@@ -681,6 +722,12 @@ impl PgStore {
                 Some(u.detail_enc.as_slice()),
             );
         }
+        let adds = stats::aggregate(
+            updates
+                .iter()
+                .map(|u| (u.tenant_id.as_str(), u.at, &u.dims, u.event)),
+        );
+        add_stats(&tx, OP, &adds).await?;
         events.append(&tx, OP).await?;
         tx.commit().await.map_err(pg(OP))
     }
@@ -1462,6 +1509,11 @@ impl Store for PgStore {
 
     async fn backlog(&self) -> StoreResult<Backlog> {
         retrying(|| self.backlog_q()).await
+    }
+
+    async fn stats(&self, f: StatsFilter) -> StoreResult<Vec<StatRow>> {
+        let f = &f;
+        retrying(|| self.stats_q(f)).await
     }
 
     async fn list_streams(&self, tenant_id: Option<&str>) -> StoreResult<Vec<StreamRecord>> {

@@ -266,6 +266,13 @@ CREATE TABLE IF NOT EXISTS streams (
     updated_at BIGINT NOT NULL,
     PRIMARY KEY (tenant_id, name));
 CREATE INDEX IF NOT EXISTS recipients_recent ON recipients (tenant_id, updated_at);
+-- Deliverability statistics: event counts per hour and dimension ('' = none). No
+-- personal data.
+CREATE TABLE IF NOT EXISTS delivery_stats (
+    tenant_id TEXT NOT NULL, bucket BIGINT NOT NULL, stream TEXT NOT NULL, pool TEXT NOT NULL,
+    source TEXT NOT NULL, site TEXT NOT NULL, event TEXT NOT NULL, reason TEXT NOT NULL,
+    count BIGINT NOT NULL,
+    PRIMARY KEY (tenant_id, bucket, stream, pool, source, site, event, reason));
 CREATE INDEX IF NOT EXISTS recipients_suspended ON recipients (tenant_id) WHERE status = 'suspended';
 
 -- Raised to this file's version; never lowered (an older node starting later leaves

@@ -239,6 +239,45 @@ impl PgStore {
         Ok(true)
     }
 
+    pub(super) async fn stats_q(&self, f: &StatsFilter) -> PgResult<Vec<StatRow>> {
+        const OP: &str = "stats";
+        let client = self.client().await?;
+        let stmt = client
+            .prepare_cached(&crate::stats::query_sql(|n| match n {
+                1..=3 => format!("${n}"),
+                _ => format!("${n}::text"),
+            }))
+            .await
+            .map_err(pg(OP))?;
+        let rows = client
+            .query(
+                &stmt,
+                &[
+                    &f.tenant_id,
+                    &f.from,
+                    &f.to,
+                    &f.stream,
+                    &f.pool,
+                    &f.source,
+                    &f.site,
+                ],
+            )
+            .await
+            .map_err(pg(OP))?;
+        rows.iter()
+            .map(|r| {
+                Ok(StatRow {
+                    bucket: col(r, "bucket")?,
+                    event: col::<&str>(r, "event")?
+                        .parse()
+                        .map_err(|_| corrupt("event type"))?,
+                    reason: col(r, "reason")?,
+                    count: col::<i64>(r, "count")? as u64,
+                })
+            })
+            .collect()
+    }
+
     pub(super) async fn queue_action_tx(
         &self,
         sel: &QueueSelector,

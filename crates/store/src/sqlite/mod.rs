@@ -681,7 +681,7 @@ impl Store for SqliteStore {
                     ])
                     .map_err(unavailable)?;
                 }
-                Ok(())
+                add_stats(c, updates.iter().map(|u| (u.tenant_id.as_str(), u.at, &u.dims, u.event)))
             })
             .await
     }
@@ -724,7 +724,7 @@ impl Store for SqliteStore {
     async fn record_reports(&self, updates: Vec<ReportUpdate>) -> StoreResult<()> {
         self.writer
             .write(Durability::Fsync, move |c| {
-                for u in updates {
+                for u in &updates {
                     if let Some(status) = u.status_if_delivered {
                         c.prepare_cached(
                             "UPDATE recipients SET status = ?2, updated_at = ?3 \
@@ -747,7 +747,12 @@ impl Store for SqliteStore {
                         ])
                         .map_err(unavailable)?;
                 }
-                Ok(())
+                add_stats(
+                    c,
+                    updates
+                        .iter()
+                        .map(|u| (u.tenant_id.as_str(), u.at, &u.dims, u.event)),
+                )
             })
             .await
     }
@@ -1297,6 +1302,10 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn stats(&self, f: StatsFilter) -> StoreResult<Vec<StatRow>> {
+        self.stats_r(f).await
+    }
+
     async fn list_streams(&self, tenant_id: Option<&str>) -> StoreResult<Vec<StreamRecord>> {
         self.list_streams_r(tenant_id.map(str::to_string)).await
     }
@@ -1618,6 +1627,33 @@ fn scopes_text(scopes: &[postwerk_core::model::Scope]) -> String {
         .map(|s| s.as_str())
         .collect::<Vec<_>>()
         .join(",")
+}
+
+/// Adds the statistics of `events` (tenant, time, dimensions, type) in the writer's
+/// transaction.
+fn add_stats<'a>(
+    c: &Connection,
+    events: impl Iterator<Item = (&'a str, i64, &'a StatDims, EventType)>,
+) -> StoreResult<()> {
+    let mut st = c
+        .prepare_cached(&crate::stats::upsert_sql(|n| format!("?{n}")))
+        .map_err(unavailable)?;
+    for a in crate::stats::aggregate(events) {
+        let d = a.dims;
+        st.execute(params![
+            a.tenant_id,
+            a.bucket,
+            d.stream,
+            d.pool,
+            d.source,
+            d.site,
+            a.event,
+            d.reason,
+            a.count
+        ])
+        .map_err(unavailable)?;
+    }
+    Ok(())
 }
 
 fn insert_event_stmt(c: &Connection) -> StoreResult<rusqlite::CachedStatement<'_>> {

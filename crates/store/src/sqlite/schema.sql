@@ -122,6 +122,13 @@ CREATE TABLE IF NOT EXISTS streams (
     PRIMARY KEY (tenant_id, name));
 -- The circuit breaker reads a stream's most recently finished recipients.
 CREATE INDEX IF NOT EXISTS recipients_recent ON recipients (tenant_id, updated_at);
+-- Deliverability statistics: event counts per hour and dimension ('' = none). No
+-- personal data.
+CREATE TABLE IF NOT EXISTS delivery_stats (
+    tenant_id TEXT NOT NULL, bucket INTEGER NOT NULL, stream TEXT NOT NULL, pool TEXT NOT NULL,
+    source TEXT NOT NULL, site TEXT NOT NULL, event TEXT NOT NULL, reason TEXT NOT NULL,
+    count INTEGER NOT NULL,
+    PRIMARY KEY (tenant_id, bucket, stream, pool, source, site, event, reason));
 CREATE INDEX IF NOT EXISTS recipients_suspended ON recipients (tenant_id) WHERE status = 'suspended';
 INSERT INTO meta (key, value) VALUES ('schema_version', '5')
     ON CONFLICT (key) DO UPDATE SET value = excluded.value

@@ -221,6 +221,40 @@ impl SqliteStore {
             .await
     }
 
+    pub(super) async fn stats_r(&self, f: StatsFilter) -> StoreResult<Vec<StatRow>> {
+        self.read(move |c| {
+            let rows: Vec<(i64, String, String, i64)> = c
+                .prepare_cached(&crate::stats::query_sql(|n| format!("?{n}")))
+                .and_then(|mut st| {
+                    st.query_map(
+                        params![
+                            f.tenant_id,
+                            f.from,
+                            f.to,
+                            f.stream,
+                            f.pool,
+                            f.source,
+                            f.site
+                        ],
+                        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+                    )?
+                    .collect()
+                })
+                .map_err(unavailable)?;
+            rows.into_iter()
+                .map(|(bucket, event, reason, count)| {
+                    Ok(StatRow {
+                        bucket,
+                        event: event.parse().map_err(|_| corrupt("event type"))?,
+                        reason,
+                        count: count as u64,
+                    })
+                })
+                .collect()
+        })
+        .await
+    }
+
     pub(super) async fn queue_action_w(
         &self,
         sel: QueueSelector,
