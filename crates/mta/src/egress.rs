@@ -162,6 +162,28 @@ impl Egress {
         }
     }
 
+    /// Sets today's warm-up counts from the statistics (after a restart), so that a
+    /// restart does not start the day's cap again.
+    pub async fn load_counts(
+        &self,
+        store: &impl Store,
+        now_ms: i64,
+    ) -> Result<(), postwerk_store::StoreError> {
+        let today = day_of(now_ms);
+        let counts = store.attempts_by_source(today * 86_400_000).await?;
+        for pool in self.pools.values() {
+            for s in &pool.cycle {
+                let n = counts
+                    .iter()
+                    .find(|(name, _)| *name == s.name)
+                    .map_or(0, |(_, n)| *n);
+                s.day.store(today, Ordering::Release);
+                s.sent.store(n, Ordering::Release);
+            }
+        }
+        Ok(())
+    }
+
     /// True when a pool of that name is configured.
     pub fn has_pool(&self, name: &str) -> bool {
         self.pools.contains_key(name)

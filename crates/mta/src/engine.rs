@@ -152,6 +152,12 @@ impl Engine {
         engine
             .slots
             .reserve(engine.services.streams.reserved_shares());
+        engine
+            .services
+            .egress
+            .load_counts(&engine.services.store, now_ms())
+            .await
+            .map_err(ServiceError::from)?;
         tokio::spawn(engine.clone().poll_loop());
         tokio::spawn(engine.clone().renew_loop());
         Ok(engine)

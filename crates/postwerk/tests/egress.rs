@@ -239,3 +239,61 @@ fn bad_pool_configuration_is_refused_naming_the_key() {
         assert!(!out.status.success() && err.contains(key), "{key}: {err}");
     }
 }
+
+#[test]
+fn warmup_caps_hold_mail_and_survive_a_restart() {
+    let sink_dir = tempfile::tempdir().unwrap();
+    let sink = Sink::start(&sink_dir.path().join("sink"), false);
+    let date = std::process::Command::new("date")
+        .args(["-u", "+%F"])
+        .output()
+        .unwrap();
+    let today = String::from_utf8(date.stdout).unwrap().trim().to_string();
+    let pools = format!(
+        "[privacy]\nconsent_required = {{}}\n[egress]\ndefault_pool = \"new\"\n\
+         [[egress.sources]]\nname = \"fresh\"\naddress = \"127.0.0.5\"\nwarmup = [2, 1000]\nwarmup_start = \"{today}\"\n\
+         [[egress.pools]]\nname = \"new\"\nsources = [{{ source = \"fresh\" }}]\nover_cap = \"wait\"\n"
+    );
+    let mut h = Harness::start(Options {
+        route_port: Some(sink.port),
+        extra: &pools,
+        delivery: "max_messages_per_connection = 1",
+        ..Default::default()
+    });
+    let to: Vec<String> = (1..=4).map(|i| format!("w{i}@example.test")).collect();
+    let sends: Vec<(&str, &str)> = to.iter().map(|t| ("broadcast", t.as_str())).collect();
+    let ids = send_all(&h, &h.key.clone(), &sends);
+    let settled = common::wait_until(Duration::from_secs(30), || {
+        let statuses: Vec<String> = ids
+            .iter()
+            .map(|id| h.get(&format!("/v1/messages/{id}")).1["recipients"][0]["status"].to_string())
+            .collect();
+        statuses.iter().filter(|s| s.contains("delivered")).count() == 2
+            && statuses.iter().filter(|s| s.contains("deferred")).count() == 2
+    });
+    assert!(settled, "day 0 allows 2 messages from the new address");
+    assert!(origins(&sink).values().all(|(peer, _)| peer == "127.0.0.5"));
+    let (_, view) = h.get("/v1/events?type=deferred");
+    assert!(
+        view.to_string().contains("reached its warm-up cap"),
+        "{view}"
+    );
+
+    // After a restart the day's count is still 2: retried mail keeps waiting.
+    assert!(h.stop(), "clean stop");
+    h.serve();
+    let out = h.cli(&["queue", "retry", "--domain", "example.test"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let retried = common::wait_until(Duration::from_secs(20), || {
+        h.get("/v1/events?type=deferred").1["events"]
+            .as_array()
+            .map_or(0, Vec::len)
+            >= 4
+    });
+    assert!(retried, "the retried mail was attempted again and deferred");
+    assert_eq!(sink.count(), 2, "the cap held across the restart");
+}

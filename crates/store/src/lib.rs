@@ -322,6 +322,12 @@ pub trait Store: Send + Sync {
 
     /// Event counts by hour, event type and bounce reason for a filter.
     fn stats(&self, f: StatsFilter) -> impl Future<Output = StoreResult<Vec<StatRow>>> + Send;
+    /// Delivery attempts (delivered, deferred, bounced) per egress source, every
+    /// tenant, since `since` (hour buckets): warm-up counts survive restarts.
+    fn attempts_by_source(
+        &self,
+        since: i64,
+    ) -> impl Future<Output = StoreResult<Vec<(String, u64)>>> + Send;
 
     /// Stored streams of a tenant (`None`: of every tenant), by tenant and name.
     fn list_streams(
@@ -691,6 +697,9 @@ impl Store for AnyStore {
     }
     async fn stats(&self, f: StatsFilter) -> StoreResult<Vec<StatRow>> {
         dispatch!(self.stats(f))
+    }
+    async fn attempts_by_source(&self, since: i64) -> StoreResult<Vec<(String, u64)>> {
+        dispatch!(self.attempts_by_source(since))
     }
     async fn list_streams(&self, tenant_id: Option<&str>) -> StoreResult<Vec<StreamRecord>> {
         dispatch!(self.list_streams(tenant_id))

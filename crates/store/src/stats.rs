@@ -87,6 +87,15 @@ pub(crate) fn query_sql(p: impl Fn(usize) -> String) -> String {
     )
 }
 
+/// Attempts per source since a bucket (parameter 1).
+pub(crate) fn by_source_sql(p1: &str) -> String {
+    format!(
+        "SELECT source, CAST(sum(count) AS BIGINT) AS count FROM delivery_stats \
+         WHERE bucket >= {p1} AND source <> '' AND event IN ('delivered', 'deferred', 'bounced') \
+         GROUP BY source ORDER BY source"
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2292,6 +2292,17 @@ mod scenarios {
                 .len(),
             3
         );
+        assert_eq!(
+            s.attempts_by_source(0).await.expect("by source"),
+            [("ip3".to_string(), 5)],
+            "every tenant's attempts; the complaint is no attempt"
+        );
+        assert!(
+            s.attempts_by_source(7_200_000)
+                .await
+                .expect("later")
+                .is_empty()
+        );
         let b = s
             .stats(filter(|f| f.tenant_id = "ten_b".into()))
             .await

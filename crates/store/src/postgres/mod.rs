@@ -1516,6 +1516,24 @@ impl Store for PgStore {
         retrying(|| self.stats_q(f)).await
     }
 
+    async fn attempts_by_source(&self, since: i64) -> StoreResult<Vec<(String, u64)>> {
+        retrying(|| async {
+            let client = self.client().await?;
+            let stmt = client
+                .prepare_cached(&stats::by_source_sql("$1"))
+                .await
+                .map_err(pg("attempts_by_source"))?;
+            let rows = client
+                .query(&stmt, &[&since])
+                .await
+                .map_err(pg("attempts_by_source"))?;
+            rows.iter()
+                .map(|r| Ok((col(r, "source")?, col::<i64>(r, "count")? as u64)))
+                .collect()
+        })
+        .await
+    }
+
     async fn list_streams(&self, tenant_id: Option<&str>) -> StoreResult<Vec<StreamRecord>> {
         retrying(|| self.list_streams_q(tenant_id)).await
     }

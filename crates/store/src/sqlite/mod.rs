@@ -1306,6 +1306,18 @@ impl Store for SqliteStore {
         self.stats_r(f).await
     }
 
+    async fn attempts_by_source(&self, since: i64) -> StoreResult<Vec<(String, u64)>> {
+        self.read(move |c| {
+            c.prepare_cached(&crate::stats::by_source_sql("?1"))
+                .and_then(|mut st| {
+                    st.query_map([since], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as u64)))?
+                        .collect()
+                })
+                .map_err(unavailable)
+        })
+        .await
+    }
+
     async fn list_streams(&self, tenant_id: Option<&str>) -> StoreResult<Vec<StreamRecord>> {
         self.list_streams_r(tenant_id.map(str::to_string)).await
     }
