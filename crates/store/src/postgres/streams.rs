@@ -7,6 +7,7 @@ use tokio_postgres::types::ToSql;
 use super::error::{PgResult, conflict, corrupt, pg};
 use super::{EVENTS_LOCK, PgStore, col};
 use crate::model::*;
+use crate::queue_sql::{self, ActionSql, POSTGRES};
 use postwerk_core::model::EventType;
 
 fn stream_row(r: &Row) -> PgResult<StreamRecord> {
@@ -22,45 +23,6 @@ fn stream_row(r: &Row) -> PgResult<StreamRecord> {
     })
 }
 
-/// The recipients a selector picks (`r` = recipients; parameters $1 tenant, $2
-/// stream, $3 domain, $4 message, $5 now).
-const SELECTED: &str = "($1::text IS NULL OR r.tenant_id = $1) \
-     AND ($2::text IS NULL OR r.message_id IN (SELECT m.id FROM messages m WHERE m.stream = $2)) \
-     AND ($3::text IS NULL OR r.domain = $3) AND ($4::text IS NULL OR r.message_id = $4)";
-/// Waiting and not being delivered right now.
-const IDLE: &str =
-    "r.next_attempt_at IS NOT NULL AND (r.lease_until IS NULL OR r.lease_until < $5)";
-
-/// The row filter, new status expression, next attempt and event of an action.
-fn action_sql(action: QueueAction) -> (String, &'static str, &'static str, Option<EventType>) {
-    match action {
-        QueueAction::Suspend => (
-            IDLE.to_string(),
-            "'suspended'",
-            "NULL",
-            Some(EventType::Suspended),
-        ),
-        QueueAction::Resume => (
-            "r.status = 'suspended'".to_string(),
-            "CASE WHEN r.attempts > 0 THEN 'deferred' ELSE 'queued' END",
-            "$5",
-            Some(EventType::Resumed),
-        ),
-        QueueAction::Retry => (
-            format!("{IDLE} AND r.next_attempt_at > $5"),
-            "r.status",
-            "$5",
-            None,
-        ),
-        QueueAction::Bounce => (
-            format!("(({IDLE}) OR r.status = 'suspended')"),
-            "'bounced'",
-            "NULL",
-            Some(EventType::Bounced),
-        ),
-    }
-}
-
 /// Applies `action` to the selected recipients in `tx` (locking them in id order, as
 /// `record_deliveries` does), recording its event for each; returns how many changed.
 async fn apply(
@@ -70,7 +32,13 @@ async fn apply(
     at: i64,
 ) -> PgResult<u64> {
     const OP: &str = "queue_action";
-    let (filter, status, next, event) = action_sql(action);
+    let ActionSql {
+        filter,
+        status,
+        next,
+        event,
+    } = queue_sql::action(&POSTGRES, action);
+    let selected = queue_sql::selected(&POSTGRES);
     let params: [&(dyn ToSql + Sync); 5] = [
         &sel.tenant_id,
         &sel.stream,
@@ -80,7 +48,7 @@ async fn apply(
     ];
     let update = tx
         .prepare_cached(&format!(
-            "WITH picked AS (SELECT r.id FROM recipients r WHERE {SELECTED} AND {filter} \
+            "WITH picked AS (SELECT r.id FROM recipients r WHERE {selected} AND {filter} \
                ORDER BY r.id FOR UPDATE) \
              UPDATE recipients r SET status = {status}, next_attempt_at = {next}, lease_node = NULL, \
                lease_until = NULL, updated_at = $5 FROM picked WHERE r.id = picked.id \
@@ -206,8 +174,9 @@ impl PgStore {
                     &format!(
                         "UPDATE recipients SET status = 'suspended', next_attempt_at = NULL, \
                          lease_node = NULL, lease_until = NULL, updated_at = $5 WHERE id IN \
-                         (SELECT r.id FROM recipients r WHERE {SELECTED} \
-                          AND r.next_attempt_at IS NOT NULL ORDER BY r.id FOR UPDATE)"
+                         (SELECT r.id FROM recipients r WHERE {} \
+                          AND r.next_attempt_at IS NOT NULL ORDER BY r.id FOR UPDATE)",
+                        queue_sql::selected(&POSTGRES)
                     ),
                     &[&tenant, &stream, &none, &none, &p.at],
                 )

@@ -7,6 +7,7 @@ use super::writer::Durability;
 use super::{SqliteStore, corrupt, unavailable};
 use crate::StoreResult;
 use crate::model::*;
+use crate::queue_sql::{self, ActionSql, SQLITE};
 use postwerk_core::model::{EventType, RecipientStatus};
 
 const STREAM_COLS: &str =
@@ -25,55 +26,22 @@ fn stream_row(r: &Row<'_>) -> rusqlite::Result<StreamRecord> {
     })
 }
 
-/// The recipients a selector picks (`r` = recipients; parameters ?1 tenant, ?2
-/// stream, ?3 domain, ?4 message, ?5 now).
-const SELECTED: &str = "(?1 IS NULL OR r.tenant_id = ?1) \
-     AND (?2 IS NULL OR r.message_id IN (SELECT m.id FROM messages m WHERE m.stream = ?2)) \
-     AND (?3 IS NULL OR r.domain = ?3) AND (?4 IS NULL OR r.message_id = ?4)";
-/// Waiting and not being delivered right now.
-const IDLE: &str =
-    "r.next_attempt_at IS NOT NULL AND (r.lease_until IS NULL OR r.lease_until < ?5)";
-
-/// The row filter, new status expression, next attempt and event of an action.
-fn action_sql(action: QueueAction) -> (String, &'static str, &'static str, Option<EventType>) {
-    match action {
-        QueueAction::Suspend => (
-            IDLE.to_string(),
-            "'suspended'",
-            "NULL",
-            Some(EventType::Suspended),
-        ),
-        QueueAction::Resume => (
-            "r.status = 'suspended'".to_string(),
-            "CASE WHEN r.attempts > 0 THEN 'deferred' ELSE 'queued' END",
-            "?5",
-            Some(EventType::Resumed),
-        ),
-        QueueAction::Retry => (
-            format!("{IDLE} AND r.next_attempt_at > ?5"),
-            "r.status",
-            "?5",
-            None,
-        ),
-        QueueAction::Bounce => (
-            format!("(({IDLE}) OR r.status = 'suspended')"),
-            "'bounced'",
-            "NULL",
-            Some(EventType::Bounced),
-        ),
-    }
-}
-
 /// Applies `action` to the selected recipients (inside the writer's transaction),
 /// recording its event for each; returns how many changed.
 fn apply(c: &Connection, sel: &QueueSelector, action: QueueAction, at: i64) -> StoreResult<u64> {
-    let (filter, status, next, event) = action_sql(action);
+    let ActionSql {
+        filter,
+        status,
+        next,
+        event,
+    } = queue_sql::action(&SQLITE, action);
+    let selected = queue_sql::selected(&SQLITE);
     let args = params![sel.tenant_id, sel.stream, sel.domain, sel.message_id, at];
     if let Some(event) = event {
         c.prepare_cached(&format!(
             "INSERT INTO events (tenant_id, message_id, recipient_id, rcpt_hash, type, at) \
              SELECT r.tenant_id, r.message_id, r.id, r.rcpt_hash, '{}', ?5 FROM recipients r \
-             WHERE {SELECTED} AND {filter} ORDER BY r.id",
+             WHERE {selected} AND {filter} ORDER BY r.id",
             event.as_str()
         ))
         .and_then(|mut st| st.execute(args))
@@ -81,7 +49,7 @@ fn apply(c: &Connection, sel: &QueueSelector, action: QueueAction, at: i64) -> S
     }
     c.prepare_cached(&format!(
         "UPDATE recipients AS r SET status = {status}, next_attempt_at = {next}, lease_node = NULL, \
-         lease_until = NULL, updated_at = ?5 WHERE {SELECTED} AND {filter}"
+         lease_until = NULL, updated_at = ?5 WHERE {selected} AND {filter}"
     ))
     .and_then(|mut st| st.execute(args))
     .map(|n| n as u64)
@@ -195,7 +163,8 @@ impl SqliteStore {
                         c.prepare_cached(&format!(
                             "UPDATE recipients AS r SET status = 'suspended', next_attempt_at = NULL, \
                              lease_node = NULL, lease_until = NULL, updated_at = ?5 \
-                             WHERE {SELECTED} AND r.next_attempt_at IS NOT NULL"
+                             WHERE {} AND r.next_attempt_at IS NOT NULL",
+                            queue_sql::selected(&SQLITE)
                         ))
                         .and_then(|mut st| {
                             st.execute(params![sel.tenant_id, sel.stream, None::<String>, None::<String>, p.at])
