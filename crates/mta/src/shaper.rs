@@ -28,9 +28,11 @@ const FIRST_BACKOFF: Duration = Duration::from_secs(10);
 /// The longest back-off.
 const MAX_BACKOFF: Duration = Duration::from_secs(300);
 
-/// True when a failed attempt's reply asks the sender to slow down.
+/// True when a failed attempt's reply asks the sender to slow down: a 421 (also as
+/// the greeting of a refused connection) or a reason saying so.
 pub fn is_throttling(reply: &str, reason: Option<BounceReason>) -> bool {
     reply.starts_with("421")
+        || reply.contains(": 421 ")
         || matches!(
             reason,
             Some(BounceReason::TooManyConn | BounceReason::Speeding)
@@ -248,6 +250,10 @@ mod tests {
     #[test]
     fn throttling_replies() {
         assert!(is_throttling("421 4.7.0 try again later", None));
+        assert!(is_throttling(
+            "mx.example [192.0.2.1]: rejected at greeting: 421 4.7.0 go away",
+            None
+        ));
         assert!(is_throttling(
             "451 4.7.1 rate limited",
             Some(BounceReason::Speeding)
