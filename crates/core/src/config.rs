@@ -530,6 +530,9 @@ fn typed_like(default: Option<&toml::Value>, raw: &str) -> Result<toml::Value, S
         Some(toml::Value::Integer(_)) => {
             toml::Value::Integer(raw.parse().map_err(|_| "expected an integer".to_string())?)
         }
+        Some(toml::Value::Float(_)) => {
+            toml::Value::Float(raw.parse().map_err(|_| "expected a number".to_string())?)
+        }
         Some(toml::Value::Boolean(_)) => toml::Value::Boolean(
             raw.parse()
                 .map_err(|_| "expected true or false".to_string())?,
@@ -672,9 +675,14 @@ nameservers = ["127.0.0.1:5353"]
             ("POSTWERK_SMTP_SUBMISSION_ENABLED".into(), "false".into()),
             ("POSTWERK_SMTP_SUBMISSION_CERT".into(), "/etc/c.pem".into()),
             ("POSTWERK_SMTP_SUBMISSION_KEY".into(), "/etc/k.pem".into()),
+            (
+                "POSTWERK_CIRCUIT_BREAKER_COMPLAINT_RATE".into(),
+                "0.001".into(),
+            ),
         ];
         let c = Config::from_toml(SAMPLE, env).unwrap();
         assert_eq!(c.http.listen.port(), 9999);
+        assert_eq!(c.circuit_breaker.complaint_rate, 0.001, "numbers");
         assert_eq!(c.delivery.ehlo_name, "mx.env.test");
         assert_eq!(c.delivery.max_connections, 7);
         assert_eq!(c.dns.nameservers.len(), 2);
