@@ -4,7 +4,8 @@
 //!
 //! A source whose address cannot be bound is unhealthy for [`UNHEALTHY_FOR`]; the
 //! pool's other sources take its traffic meanwhile. Warm-up counts are kept per UTC
-//! day in memory (a restart starts the day's count again).
+//! day in memory and read back from the statistics at start (see
+//! [`Egress::load_counts`]).
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -56,10 +57,16 @@ impl Source {
             .is_none_or(|cap| self.sent_today(today) < cap)
     }
 
-    /// Counts a message sent from this source today.
-    pub fn count(&self, today: i64) {
+    /// Takes one message from today's allowance: false (nothing taken) when the cap
+    /// is reached. Atomic, so concurrent connections never overshoot the cap.
+    pub fn try_take(&self, today: i64) -> bool {
         self.sent_today(today);
-        self.sent.fetch_add(1, Ordering::AcqRel);
+        let cap = self.cap(today);
+        self.sent
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                cap.is_none_or(|c| n < c).then_some(n + 1)
+            })
+            .is_ok()
     }
 
     /// False while the source is set aside (its address could not be bound).
@@ -333,9 +340,8 @@ mod tests {
             panic!()
         };
         assert_eq!(b.name, "b");
-        b.count(day);
-        b.count(day);
-        assert!(!b.has_room(day), "day 0 allows 2");
+        assert!(b.try_take(day) && b.try_take(day));
+        assert!(!b.try_take(day) && !b.has_room(day), "day 0 allows 2");
         assert_eq!(
             picks(&e, "bulk", 4, now),
             ["a", "a", "a", "a"],
@@ -356,8 +362,7 @@ mod tests {
         let Pick::Source(b) = e.pick("bulk", now) else {
             panic!()
         };
-        b.count(day);
-        b.count(day);
+        assert!(b.try_take(day) && b.try_take(day));
         let waits = picks(&e, "bulk", 4, now);
         assert!(
             waits

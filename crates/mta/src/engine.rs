@@ -301,11 +301,16 @@ impl Engine {
             let Some(job) = self.next_job(route).await else {
                 break;
             };
+            if let Some(s) = &source
+                && !s.try_take(egress::day_of(now_ms()))
+            {
+                // Another connection used the source's last message of today: the job
+                // goes back, and the next connection spills or waits.
+                self.enqueue(vec![job]);
+                break;
+            }
             sent += 1;
             site.pace(job.content.lane == 0).await;
-            if let Some(s) = &source {
-                s.count(egress::day_of(now_ms()));
-            }
             let (update, suppression, throttled) = self
                 .deliver(&mut client, &mx, source.as_deref(), &site.name, job)
                 .await;
