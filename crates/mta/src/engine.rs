@@ -149,9 +149,9 @@ impl Engine {
             idle_workers: Notify::new(),
             services,
         });
-        engine
-            .slots
-            .reserve(engine.services.streams.reserved_shares());
+        let shares = engine.services.streams.reserved_shares();
+        engine.slots.reserve(shares);
+        engine.shaper.reserve(shares);
         engine
             .services
             .egress
@@ -260,7 +260,7 @@ impl Engine {
         };
         let hosts: Vec<&str> = hops.iter().map(|h| h.host.as_str()).collect();
         let site = self.shaper.site(route.pool.as_ref(), &hosts);
-        let Some(_site_connection) = site.connection(lane == 0).await else {
+        let Some(_site_connection) = site.connection(lane).await else {
             return;
         };
         let _slot = self.slots.acquire(lane).await;
@@ -708,7 +708,11 @@ impl Engine {
             polls += 1;
             if polls.is_multiple_of(STREAMS_RELOAD_POLLS) {
                 match self.services.streams.refresh(&self.services.store).await {
-                    Ok(()) => self.slots.reserve(self.services.streams.reserved_shares()),
+                    Ok(()) => {
+                        let shares = self.services.streams.reserved_shares();
+                        self.slots.reserve(shares);
+                        self.shaper.reserve(shares);
+                    }
                     Err(e) => tracing::error!(error = %e, "could not reload streams"),
                 }
             }

@@ -14,9 +14,10 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::job::LANES;
+use crate::slots::{Slot, Slots};
 use postwerk_core::model::BounceReason;
 use postwerk_core::shaping::{Limits, Shaping};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 
 /// The lowest share of the configured message rate the back-off goes down to.
@@ -53,15 +54,19 @@ pub struct Site {
     pub name: String,
     /// Its configured limits.
     pub limits: Limits,
-    connections: Arc<Semaphore>,
+    /// The site's connections, handed out by priority with the streams' reserved
+    /// shares (as the engine's global slots).
+    connections: Arc<Slots>,
     pace: Mutex<Pace>,
 }
 
 impl Site {
-    fn new(name: String, limits: Limits) -> Site {
+    fn new(name: String, limits: Limits, shares: [u8; LANES]) -> Site {
         let now = Instant::now();
+        let connections = Slots::new(limits.max_connections);
+        connections.reserve(shares);
         Site {
-            connections: Arc::new(Semaphore::new(limits.max_connections)),
+            connections,
             name,
             limits,
             pace: Mutex::new(Pace {
@@ -74,10 +79,12 @@ impl Site {
         }
     }
 
-    /// Waits for a connection to the site: a free connection, then the end of any
-    /// back-off hold (not for `urgent` mail) and the new-connection rate.
-    pub async fn connection(&self, urgent: bool) -> Option<OwnedSemaphorePermit> {
-        let permit = self.connections.clone().acquire_owned().await.ok()?;
+    /// Waits for a connection to the site for mail of `lane`: a free connection (by
+    /// priority; lane 0 may use the connections reserved for it), then the end of any
+    /// back-off hold (not for lane 0) and the new-connection rate.
+    pub async fn connection(&self, lane: usize) -> Option<Slot> {
+        let urgent = lane == 0;
+        let permit = self.connections.acquire(lane).await;
         let wait_until = {
             let mut p = self.pace.lock().ok()?;
             let now = Instant::now();
@@ -154,6 +161,8 @@ type SiteKey = (Option<Arc<str>>, String);
 pub struct Shaper {
     rules: Shaping,
     sites: Mutex<HashMap<SiteKey, Arc<Site>>>,
+    /// Connection shares reserved per lane (from the streams).
+    shares: Mutex<[u8; LANES]>,
 }
 
 impl Shaper {
@@ -162,6 +171,19 @@ impl Shaper {
         Shaper {
             rules,
             sites: Mutex::default(),
+            shares: Mutex::default(),
+        }
+    }
+
+    /// Sets the connection shares reserved per lane, for every site.
+    pub fn reserve(&self, shares: [u8; LANES]) {
+        if let Ok(mut s) = self.shares.lock() {
+            *s = shares;
+        }
+        if let Ok(sites) = self.sites.lock() {
+            for site in sites.values() {
+                site.connections.reserve(shares);
+            }
         }
     }
 
@@ -169,12 +191,13 @@ impl Shaper {
     pub fn site(&self, pool: Option<&Arc<str>>, hosts: &[&str]) -> Arc<Site> {
         let site = self.rules.site(hosts);
         let key = (pool.cloned(), site.name.clone());
+        let shares = self.shares.lock().map(|s| *s).unwrap_or_default();
         let Ok(mut sites) = self.sites.lock() else {
-            return Arc::new(Site::new(site.name, site.limits));
+            return Arc::new(Site::new(site.name, site.limits, shares));
         };
         sites
             .entry(key)
-            .or_insert_with(|| Arc::new(Site::new(site.name, site.limits)))
+            .or_insert_with(|| Arc::new(Site::new(site.name, site.limits, shares)))
             .clone()
     }
 }
@@ -192,6 +215,7 @@ mod tests {
                 deliveries_per_connection: 10,
                 connections_per_minute: per_minute,
             },
+            [0; LANES],
         )
     }
 
@@ -238,13 +262,37 @@ mod tests {
     async fn connections_are_limited_and_rate_limited() {
         let s = site(0.0, 6);
         let start = Instant::now();
-        let a = s.connection(false).await.unwrap();
-        let _b = s.connection(false).await.unwrap();
+        let a = s.connection(5).await.unwrap();
+        let _b = s.connection(5).await.unwrap();
         assert_eq!(start.elapsed(), Duration::from_secs(10), "6 per minute");
-        let third = tokio::time::timeout(Duration::from_secs(60), s.connection(false)).await;
+        let third = tokio::time::timeout(Duration::from_secs(60), s.connection(5)).await;
         assert!(third.is_err(), "2 connections at most");
         drop(a);
-        assert!(s.connection(false).await.is_some());
+        assert!(s.connection(5).await.is_some());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn bulk_cannot_take_a_sites_last_connections_from_transactional_mail() {
+        let mut shares = [0; LANES];
+        shares[0] = 20;
+        let limits = Limits {
+            max_connections: 10,
+            messages_per_second: 0.0,
+            deliveries_per_connection: 10,
+            connections_per_minute: 0,
+        };
+        let s = Site::new("lab".into(), limits, shares);
+        let mut bulk = Vec::new();
+        for _ in 0..8 {
+            bulk.push(s.connection(5).await.unwrap());
+        }
+        let more_bulk = tokio::time::timeout(Duration::from_secs(1), s.connection(5)).await;
+        assert!(
+            more_bulk.is_err(),
+            "2 of 10 connections are kept for lane 0"
+        );
+        let urgent = tokio::time::timeout(Duration::from_secs(1), s.connection(0)).await;
+        assert!(urgent.is_ok_and(|c| c.is_some()));
     }
 
     #[test]
