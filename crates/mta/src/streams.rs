@@ -69,29 +69,38 @@ impl Stream {
     }
 }
 
-/// Every stored stream, by (tenant id, name).
-type Rows = HashMap<(String, String), Arc<Stream>>;
+/// Every stored stream, by tenant id, then name (looked up by `&str`: the engine
+/// asks once per job).
+type Rows = HashMap<String, HashMap<String, Arc<Stream>>>;
 
 /// The in-memory copy of the `streams` table.
-#[derive(Default)]
 pub struct StreamDirectory {
     rows: RwLock<Arc<Rows>>,
+    /// The built-in streams as every tenant without a row of its own has them.
+    builtin: Vec<Arc<Stream>>,
+}
+
+impl Default for StreamDirectory {
+    fn default() -> Self {
+        StreamDirectory {
+            rows: RwLock::default(),
+            builtin: DEFAULT_STREAMS
+                .iter()
+                .map(|n| Arc::new(Stream::initial(n)))
+                .collect(),
+        }
+    }
 }
 
 impl StreamDirectory {
     /// Reloads every stream from the store.
     pub async fn refresh(&self, store: &impl Store) -> Result<(), StoreError> {
-        let rows: Rows = store
-            .list_streams(None)
-            .await?
-            .iter()
-            .map(|r| {
-                (
-                    (r.tenant_id.clone(), r.name.clone()),
-                    Arc::new(Stream::from_record(r)),
-                )
-            })
-            .collect();
+        let mut rows = Rows::new();
+        for r in store.list_streams(None).await? {
+            rows.entry(r.tenant_id.clone())
+                .or_default()
+                .insert(r.name.clone(), Arc::new(Stream::from_record(&r)));
+        }
         if let Ok(mut w) = self.rows.write() {
             *w = Arc::new(rows);
         }
@@ -104,12 +113,11 @@ impl StreamDirectory {
 
     /// A tenant's stream as last loaded; `None` for an unknown custom stream.
     pub fn get(&self, tenant_id: &str, name: &str) -> Option<Arc<Stream>> {
-        let key = (tenant_id.to_string(), name.to_string());
-        self.snapshot().get(&key).cloned().or_else(|| {
-            DEFAULT_STREAMS
-                .contains(&name)
-                .then(|| Arc::new(Stream::initial(name)))
-        })
+        let own = self
+            .snapshot()
+            .get(tenant_id)
+            .and_then(|t| t.get(name).cloned());
+        own.or_else(|| self.builtin.iter().find(|s| s.name == name).cloned())
     }
 
     /// A tenant's stream, reloading once if it is not known here yet (it may have
@@ -134,8 +142,8 @@ impl StreamDirectory {
     /// of any stream of that priority (the built-in streams' defaults included).
     pub fn reserved_shares(&self) -> [u8; crate::job::LANES] {
         let mut shares = [0u8; crate::job::LANES];
-        let builtin = DEFAULT_STREAMS.iter().map(|n| Arc::new(Stream::initial(n)));
-        for s in self.snapshot().values().cloned().chain(builtin) {
+        let rows = self.snapshot();
+        for s in rows.values().flat_map(HashMap::values).chain(&self.builtin) {
             let lane = usize::from(s.settings.priority).min(crate::job::LANES - 1);
             shares[lane] = shares[lane].max(s.settings.reserved_share);
         }
@@ -146,9 +154,11 @@ impl StreamDirectory {
     pub fn list(&self, tenant_id: &str) -> Vec<Arc<Stream>> {
         let rows = self.snapshot();
         let mut own: Vec<Arc<Stream>> = rows
-            .iter()
-            .filter(|((t, n), _)| t == tenant_id && !DEFAULT_STREAMS.contains(&n.as_str()))
-            .map(|(_, s)| s.clone())
+            .get(tenant_id)
+            .into_iter()
+            .flat_map(HashMap::values)
+            .filter(|s| !s.builtin)
+            .cloned()
             .collect();
         own.sort_by(|a, b| a.name.cmp(&b.name));
         DEFAULT_STREAMS
@@ -316,11 +326,11 @@ mod tests {
             created_at: 1,
             updated_at: 1,
         };
-        let rows: Rows = [(
-            ("ten_a".to_string(), "newsletters".to_string()),
+        let own = [(
+            "newsletters".to_string(),
             Arc::new(Stream::from_record(&custom)),
-        )]
-        .into();
+        )];
+        let rows: Rows = [("ten_a".to_string(), own.into())].into();
         *dir.rows.write().unwrap() = Arc::new(rows);
         let tx = dir.get("ten_b", "transactional").expect("built in");
         assert_eq!((tx.settings.priority, tx.builtin), (0, true));

@@ -13,6 +13,8 @@ use postwerk_store::Store;
 use postwerk_store::model::{QueueAction, QueueSelector};
 use serde_json::{Value, json};
 
+use postwerk_api::streams::stream_json;
+
 use crate::cli::open;
 
 /// `postwerk streams …`.
@@ -111,7 +113,7 @@ impl StreamArgs {
 
 fn print_streams(list: &[std::sync::Arc<Stream>], as_json: bool) {
     if as_json {
-        let all: Vec<Value> = list.iter().map(|s| stream_value(s)).collect();
+        let all: Vec<Value> = list.iter().map(|s| stream_json(s)).collect();
         println!("{}", serde_json::to_string_pretty(&all).unwrap_or_default());
         return;
     }
@@ -125,16 +127,6 @@ fn print_streams(list: &[std::sync::Arc<Stream>], as_json: bool) {
         let (priority, share) = (s.settings.priority, s.settings.reserved_share);
         println!("{}\t{priority}\t{share}%\t{pool}\t{state}", s.name);
     }
-}
-
-fn stream_value(s: &Stream) -> Value {
-    let mut v = json!({"name": s.name, "paused": s.is_paused(), "pause_reason": s.pause_reason});
-    if let (Some(obj), Ok(Value::Object(settings))) =
-        (v.as_object_mut(), serde_json::to_value(&s.settings))
-    {
-        obj.extend(settings);
-    }
-    v
 }
 
 /// `postwerk streams …`.
