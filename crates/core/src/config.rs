@@ -15,12 +15,14 @@ use serde::{Deserialize, Deserializer, Serialize};
 
 mod breaker;
 mod egress;
+mod mta_sts;
 mod privacy;
 mod smtp;
 mod tracking;
 mod webhooks;
 pub use breaker::CircuitBreakerConfig;
 pub use egress::{EgressConfig, OverCap, PoolConfig, PoolMember, SourceConfig, epoch_day};
+pub use mta_sts::MtaStsConfig;
 pub use privacy::{PrivacyConfig, RetentionConfig, SubProcessor};
 pub use smtp::{Cidr, InboundConfig, SmtpConfig, SubmissionConfig, TrustedNetwork, parse_cidr};
 pub use tracking::{StoreIp, TrackingConfig};
@@ -71,6 +73,8 @@ pub struct Config {
     pub circuit_breaker: CircuitBreakerConfig,
     /// Local addresses and pools outbound mail leaves from.
     pub egress: EgressConfig,
+    /// Recipient domains' MTA-STS policies.
+    pub mta_sts: MtaStsConfig,
 }
 
 /// `[http]`: the REST API.
@@ -188,6 +192,7 @@ impl Default for Config {
             tracking: TrackingConfig::default(),
             circuit_breaker: CircuitBreakerConfig::default(),
             egress: EgressConfig::default(),
+            mta_sts: MtaStsConfig::default(),
         }
     }
 }
@@ -292,6 +297,12 @@ impl Config {
                 "http.trusted_proxies",
                 &format!("`{bad}` is not an address or CIDR"),
             ));
+        }
+        if self.mta_sts.policy_port == 0 {
+            return Err(invalid("mta_sts.policy_port", "must be a port number"));
+        }
+        if self.mta_sts.fetch_timeout.is_zero() {
+            return Err(invalid("mta_sts.fetch_timeout", "must be longer than 0s"));
         }
         if self.webhooks.timeout.is_zero() {
             return Err(invalid("webhooks.timeout", "must be longer than 0s"));
@@ -506,6 +517,7 @@ fn env_path(table: &toml::Table, rest: &str) -> Option<Vec<String>> {
         "key",
         "base_url",
         "consent_purpose",
+        "ca_file",
     ];
     for (name, value) in table {
         if let Some(table) = value.as_table() {

@@ -23,6 +23,7 @@ use crate::context::{ServiceError, Services, now_ms};
 use crate::dkim::{self, DkimSigner};
 use crate::egress::{self, Pick, Source};
 use crate::job::{Content, Job, Route};
+use crate::mta_sts::{self, MtaSts};
 use crate::outcome::{
     AttemptDetail, RetryPolicy, TlsDetail, Verdict, classify_local, judge, update_for,
 };
@@ -54,6 +55,22 @@ const IDLE: Duration = Duration::from_secs(2);
 /// DKIM signers by (tenant id, From domain).
 type SignerCache = HashMap<(String, String), Arc<Vec<DkimSigner>>>;
 
+/// The MTA-STS client's settings from `[mta_sts]`, with its trust anchors loaded.
+fn mta_sts_settings(
+    cfg: &postwerk_core::config::MtaStsConfig,
+) -> Result<mta_sts::Settings, EngineError> {
+    let anchors = match &cfg.ca_file {
+        Some(path) => crate::trust::load_anchors(path).map_err(EngineError::TrustAnchors)?,
+        None => Vec::new(),
+    };
+    Ok(mta_sts::Settings {
+        enabled: cfg.enabled,
+        policy_port: cfg.policy_port,
+        fetch_timeout: cfg.fetch_timeout,
+        trust: crate::trust::verifying_config(&anchors).map_err(EngineError::TrustAnchors)?,
+    })
+}
+
 /// How many bulk messages may be signed at once: one core stays free for
 /// transactional mail, the API and the store (RSA signing saturates a core).
 fn bulk_signers() -> usize {
@@ -66,6 +83,7 @@ pub struct Engine {
     services: Arc<Services>,
     queue: ReadyQueue,
     resolver: MxResolver,
+    mta_sts: MtaSts,
     client: ClientConfig,
     retry: RetryPolicy,
     /// Connection slots, served by priority with per-lane reservations.
@@ -91,6 +109,9 @@ pub enum EngineError {
     /// The traffic-shaping file could not be read or is invalid.
     #[error("traffic shaping: {0}")]
     Shaping(String),
+    /// `mta_sts.ca_file` could not be read or holds no usable certificate.
+    #[error("mta_sts.ca_file: {0}")]
+    TrustAnchors(String),
     /// Store failure.
     #[error(transparent)]
     Service(#[from] ServiceError),
@@ -116,10 +137,12 @@ impl Engine {
                 TlsPolicy::Required => TlsMode::Required,
                 TlsPolicy::Disabled => TlsMode::Disabled,
             },
+            trust: None,
             connect_timeout: Duration::from_secs(30),
             command_timeout: cfg.command_timeout,
             data_timeout: cfg.command_timeout * 3,
         };
+        let mta_sts = MtaSts::new(mta_sts_settings(&services.config.mta_sts)?);
         let released = services
             .store
             .release_leases(&services.node_id)
@@ -134,6 +157,7 @@ impl Engine {
         let engine = Arc::new(Engine {
             queue: ReadyQueue::new(cfg.max_connections_per_destination),
             resolver,
+            mta_sts,
             client,
             retry: RetryPolicy {
                 base: cfg.retry_base,
@@ -258,6 +282,21 @@ impl Engine {
                 return;
             }
         };
+        let policy = self.mta_sts.policy(domain, &self.resolver).await;
+        let plan = match mta_sts::plan(domain, policy.as_deref(), hops) {
+            Ok(plan) => plan,
+            Err(reply) => {
+                tracing::warn!(domain, "no MX host matches the domain's MTA-STS policy");
+                let detail = AttemptDetail {
+                    reply,
+                    ..Default::default()
+                };
+                self.fail_destination(route, Verdict::Transient, detail)
+                    .await;
+                return;
+            }
+        };
+        let hops = plan.hops;
         let hosts: Vec<&str> = hops.iter().map(|h| h.host.as_str()).collect();
         let site = self.shaper.site(route.pool.as_ref(), &hosts);
         let Some(_site_connection) = site.connection(lane).await else {
@@ -267,9 +306,14 @@ impl Engine {
         if self.is_stopping() {
             return;
         }
-        let (mut client, mx, source) = match self.connect(route, &hops).await {
+        let (mut client, mx, source) = match self.connect(route, &hops, plan.verify).await {
             Ok(connected) => connected,
             Err(reply) => {
+                let reply = if plan.verify {
+                    format!("MTA-STS: no MX host with verified TLS: {reply}")
+                } else {
+                    reply
+                };
                 if shaper::is_throttling(&reply, None) {
                     site.throttled();
                 }
@@ -333,25 +377,36 @@ impl Engine {
     }
 
     /// Connects to the first reachable address of `hops`, from a source of the
-    /// route's pool if it has one. A source whose address cannot be bound is set
-    /// aside for [`egress::UNHEALTHY_FOR`] and another source of the pool is tried.
-    /// The error is the reply recorded with the deferral.
+    /// route's pool if it has one; with `verify`, only over TLS with a certificate
+    /// valid for the MX host (MTA-STS `enforce`). A source whose address cannot be
+    /// bound is set aside for [`egress::UNHEALTHY_FOR`] and another source of the pool
+    /// is tried. The error is the reply recorded with the deferral.
     async fn connect(
         &self,
         route: &Route,
         hops: &[crate::resolve::NextHop],
+        verify: bool,
     ) -> Result<(SmtpClient, String, Option<Arc<Source>>), String> {
         let mut last_error = String::from("no address to connect to");
         let mut tries = 0;
+        let base = if verify {
+            ClientConfig {
+                tls: TlsMode::Verified,
+                trust: Some(self.mta_sts.trust()),
+                ..self.client.clone()
+            }
+        } else {
+            self.client.clone()
+        };
         loop {
             let (config, source) = match &route.pool {
-                None => (self.client.clone(), None),
+                None => (base.clone(), None),
                 Some(pool) => match self.services.egress.pick(pool, now_ms()) {
                     Pick::Source(s) => {
                         let config = ClientConfig {
                             ehlo_name: s.ehlo_name.clone(),
                             source_ip: Some(s.address),
-                            ..self.client.clone()
+                            ..base.clone()
                         };
                         (config, Some(s))
                     }
@@ -443,6 +498,7 @@ impl Engine {
         let tls = client.tls_info().map(|t| TlsDetail {
             version: t.version.clone(),
             cipher: t.cipher.clone(),
+            verified: t.verified,
         });
         let mut detail = AttemptDetail {
             mx: Some(mx.to_string()),

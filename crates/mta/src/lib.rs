@@ -12,6 +12,7 @@
 //! - [`queue`], [`job`], [`outcome`]: ready queue, work items, attempt results.
 //! - [`rawmsg`]: raw RFC 5322 helpers (header lookup, CRLF, Message-ID/Date).
 //! - [`dkim`], [`smtp`], [`resolve`]: DKIM signing, SMTP client, next hops.
+//! - [`mta_sts`], [`trust`]: MTA-STS policies (RFC 8461), certificate trust anchors.
 //! - [`tracking`]: open pixel, tracked links, batched recording of hits.
 //! - [`unsubscribe`]: RFC 8058 one-click unsubscribe links and their handling.
 //! - [`view`]: sealed rows opened into JSON (API responses, webhook payloads).
@@ -32,6 +33,7 @@ pub mod guard;
 pub mod inbound;
 pub mod incidents;
 pub mod job;
+pub mod mta_sts;
 pub mod outcome;
 pub mod queue;
 pub mod queue_ops;
@@ -48,6 +50,7 @@ pub mod suppressions;
 #[doc(hidden)]
 pub mod testdns;
 pub mod tracking;
+pub mod trust;
 pub mod unsubscribe;
 pub mod verp;
 pub mod view;

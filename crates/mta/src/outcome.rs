@@ -32,6 +32,9 @@ pub struct TlsDetail {
     pub version: String,
     /// Cipher suite.
     pub cipher: String,
+    /// The certificate was verified for the MX host (required by an MTA-STS
+    /// `enforce` policy; otherwise TLS is opportunistic and unverified).
+    pub verified: bool,
 }
 
 /// What is recorded (sealed) with the event of an attempt.

@@ -266,6 +266,42 @@ impl MxResolver {
         }])
     }
 
+    /// True when `domain` has a static route (MX lookup and MTA-STS do not apply).
+    pub fn is_routed(&self, domain: &str) -> bool {
+        self.routes
+            .contains_key(&domain.trim_end_matches('.').to_ascii_lowercase())
+    }
+
+    /// The TXT records of `name`, each one's strings joined: empty when the name or
+    /// its TXT records do not exist.
+    pub async fn txt(&self, name: &str) -> Result<Vec<String>, ResolveError> {
+        match self.resolver.txt_lookup(fqdn(name)).await {
+            Ok(lookup) => Ok(lookup
+                .iter()
+                .map(|txt| {
+                    txt.txt_data()
+                        .iter()
+                        .map(|part| String::from_utf8_lossy(part))
+                        .collect()
+                })
+                .collect()),
+            Err(e) => match classify(&e) {
+                Failure::NxDomain | Failure::NoData => Ok(Vec::new()),
+                Failure::Temporary(m) => Err(ResolveError::Temporary(m)),
+            },
+        }
+    }
+
+    /// The addresses of `host` (A and AAAA, IPv4 first) with `port`; empty when it has
+    /// none.
+    pub async fn host_addrs(&self, host: &str, port: u16) -> Result<Vec<SocketAddr>, ResolveError> {
+        match self.addrs(host, port).await {
+            Ok(addrs) => Ok(addrs),
+            Err(Failure::NxDomain | Failure::NoData) => Ok(Vec::new()),
+            Err(Failure::Temporary(m)) => Err(ResolveError::Temporary(m)),
+        }
+    }
+
     /// A and AAAA of `host`, IPv4 first.
     async fn addrs(&self, host: &str, port: u16) -> Result<Vec<SocketAddr>, Failure> {
         if let Ok(ip) = host.parse::<IpAddr>() {

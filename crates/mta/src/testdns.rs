@@ -1,4 +1,4 @@
-//! A tiny authoritative DNS responder for tests: answers MX, A and AAAA queries from a fixed
+//! A tiny authoritative DNS responder for tests: answers MX, A, AAAA and TXT queries from a fixed
 //! table over real UDP and TCP sockets on 127.0.0.1 (same port for both).
 //!
 //! Names with no record at all get NXDOMAIN; known names without the asked type get an empty
@@ -14,6 +14,7 @@ use tokio::task::JoinHandle;
 const TYPE_A: u16 = 1;
 const TYPE_SOA: u16 = 6;
 const TYPE_MX: u16 = 15;
+const TYPE_TXT: u16 = 16;
 const TYPE_AAAA: u16 = 28;
 
 /// One entry of the responder's table. Names are case-insensitive, trailing dot optional.
@@ -41,6 +42,13 @@ pub enum TestRecord {
         name: String,
         /// Address.
         ip: Ipv6Addr,
+    },
+    /// A TXT record with one string (at most 255 bytes).
+    Txt {
+        /// Owner name.
+        name: String,
+        /// The text.
+        text: String,
     },
     /// Every query for this name gets SERVFAIL.
     ServFail {
@@ -77,6 +85,14 @@ impl TestRecord {
         }
     }
 
+    /// `name TXT "text"`.
+    pub fn txt(name: &str, text: &str) -> Self {
+        Self::Txt {
+            name: norm(name),
+            text: text.into(),
+        }
+    }
+
     /// SERVFAIL for every query about `name`.
     pub fn servfail(name: &str) -> Self {
         Self::ServFail { name: norm(name) }
@@ -87,6 +103,7 @@ impl TestRecord {
             Self::Mx { name, .. }
             | Self::A { name, .. }
             | Self::Aaaa { name, .. }
+            | Self::Txt { name, .. }
             | Self::ServFail { name } => name,
         }
     }
@@ -220,6 +237,11 @@ fn respond(query: &[u8], records: &[TestRecord]) -> Option<Vec<u8>> {
             }
             TestRecord::A { ip, .. } => (TYPE_A, ip.octets().to_vec()),
             TestRecord::Aaaa { ip, .. } => (TYPE_AAAA, ip.octets().to_vec()),
+            TestRecord::Txt { text, .. } => {
+                let mut d = vec![u8::try_from(text.len()).unwrap_or(255)];
+                d.extend_from_slice(&text.as_bytes()[..usize::from(d[0])]);
+                (TYPE_TXT, d)
+            }
             TestRecord::ServFail { .. } => continue,
         };
         if rtype == qtype {

@@ -3,6 +3,7 @@
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -143,20 +144,30 @@ impl SmtpClient {
         if cfg.tls == TlsMode::Disabled {
             return Ok(client);
         }
+        let required = matches!(cfg.tls, TlsMode::Required | TlsMode::Verified);
         if !client.caps.starttls {
-            return match cfg.tls {
-                TlsMode::Required => Err(SmtpError::Tls("STARTTLS not offered".into())),
-                _ => Ok(client),
+            return if required {
+                Err(SmtpError::Tls("STARTTLS not offered".into()))
+            } else {
+                Ok(client)
             };
         }
         let reply = client.command(SmtpStage::StartTls, b"STARTTLS\r\n").await?;
         if reply.code != 220 {
-            return match cfg.tls {
-                TlsMode::Required => Err(SmtpError::Rejected(SmtpStage::StartTls, reply)),
-                _ => Ok(client), // opportunistic: carry on in plaintext
+            return if required {
+                Err(SmtpError::Rejected(SmtpStage::StartTls, reply))
+            } else {
+                Ok(client) // opportunistic: carry on in plaintext
             };
         }
-        client.start_tls(tls_server_name).await?;
+        let verify = match cfg.tls {
+            TlsMode::Verified => Some(match &cfg.trust {
+                Some(trust) => trust.clone(),
+                None => crate::trust::verifying_config(&[]).map_err(SmtpError::Tls)?,
+            }),
+            _ => None,
+        };
+        client.start_tls(tls_server_name, verify).await?;
         client.ehlo(&cfg.ehlo_name).await?;
         Ok(client)
     }
@@ -183,7 +194,13 @@ impl SmtpClient {
         Ok(())
     }
 
-    async fn start_tls(&mut self, server_name: &str) -> Result<(), SmtpError> {
+    /// TLS on the connection. With `verify`, the certificate must be valid for
+    /// `server_name` under those roots; without, any certificate is taken.
+    async fn start_tls(
+        &mut self,
+        server_name: &str,
+        verify: Option<Arc<rustls::ClientConfig>>,
+    ) -> Result<(), SmtpError> {
         // Anything received before the handshake would be plaintext injection (CVE-2011-0411).
         if self.reader.has_buffered() {
             self.usable = false;
@@ -199,9 +216,21 @@ impl SmtpClient {
                 "already using TLS".into(),
             ));
         };
-        let name = ServerName::try_from(server_name.to_owned())
-            .unwrap_or_else(|_| ServerName::IpAddress(self.peer.ip().into()));
-        let connector = TlsConnector::from(tls_client_config()?);
+        let verified = verify.is_some();
+        let name = match ServerName::try_from(server_name.to_owned()) {
+            Ok(name @ ServerName::DnsName(_)) => name,
+            _ if verified => {
+                self.usable = false;
+                return Err(SmtpError::Tls(format!(
+                    "{server_name} is not a host name a certificate can be verified for"
+                )));
+            }
+            _ => ServerName::IpAddress(self.peer.ip().into()),
+        };
+        let connector = TlsConnector::from(match verify {
+            Some(config) => config,
+            None => tls_client_config()?,
+        });
         let tls = match timeout(self.command_timeout, connector.connect(name, tcp)).await {
             Ok(Ok(tls)) => tls,
             Ok(Err(e)) => {
@@ -224,6 +253,7 @@ impl SmtpClient {
                 .and_then(|s| s.suite().as_str())
                 .unwrap_or("unknown")
                 .to_owned(),
+            verified,
         });
         self.stream = Stream::Tls(Box::new(tls));
         Ok(())

@@ -106,6 +106,9 @@ pub enum TlsMode {
     Opportunistic,
     /// Fail unless STARTTLS succeeds; certificates are still not verified (Postfix `encrypt`).
     Required,
+    /// Fail unless STARTTLS succeeds with a certificate valid for the MX host name,
+    /// verified against [`ClientConfig::trust`] (MTA-STS `enforce`, Postfix `secure`).
+    Verified,
 }
 
 /// Per-connection client settings.
@@ -117,6 +120,8 @@ pub struct ClientConfig {
     pub source_ip: Option<IpAddr>,
     /// STARTTLS policy.
     pub tls: TlsMode,
+    /// Trust anchors for [`TlsMode::Verified`] (`None`: Mozilla's roots).
+    pub trust: Option<Arc<rustls::ClientConfig>>,
     /// TCP connect timeout.
     pub connect_timeout: Duration,
     /// Timeout for the greeting, each command reply and the TLS handshake.
@@ -132,6 +137,8 @@ pub struct TlsInfo {
     pub version: String,
     /// Cipher suite, e.g. `TLS13_AES_256_GCM_SHA384`.
     pub cipher: String,
+    /// The certificate was verified for the host name ([`TlsMode::Verified`]).
+    pub verified: bool,
 }
 
 /// Result of one mail transaction on a connection.

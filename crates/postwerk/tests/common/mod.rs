@@ -51,46 +51,26 @@ pub struct Sink {
 }
 
 impl Sink {
-    /// Starts a sink storing into `dir`; with `tls`, it offers STARTTLS.
+    /// Starts a sink storing into `dir`; with `tls`, it offers STARTTLS (self-signed).
     pub fn start(dir: &Path, tls: bool) -> Sink {
-        Self::launch(dir, free_port(), tls)
+        let cert = tls.then(|| self_signed_certificate(dir));
+        Self::start_at(dir, "127.0.0.1", free_port(), cert)
     }
 
     /// Starts a plain sink on a given port.
     pub fn start_on(dir: &Path, port: u16) -> Sink {
-        Self::launch(dir, port, false)
+        Self::start_at(dir, "127.0.0.1", port, None)
     }
 
-    fn launch(dir: &Path, port: u16, tls: bool) -> Sink {
+    /// Starts a sink on `ip:port`; with `cert` (certificate and key PEM files), it
+    /// offers STARTTLS with that certificate.
+    pub fn start_at(dir: &Path, ip: &str, port: u16, cert: Option<(PathBuf, PathBuf)>) -> Sink {
         let mut cmd = Command::new("python3");
         cmd.arg(support("sink.py"))
-            .arg("127.0.0.1")
+            .arg(ip)
             .arg(port.to_string())
             .arg(dir);
-        if tls {
-            let (cert, key) = (dir.with_extension("crt"), dir.with_extension("key"));
-            let ok = Command::new("openssl")
-                .args([
-                    "req",
-                    "-x509",
-                    "-newkey",
-                    "rsa:2048",
-                    "-nodes",
-                    "-days",
-                    "1",
-                    "-subj",
-                    "/CN=sink.test",
-                ])
-                .arg("-keyout")
-                .arg(&key)
-                .arg("-out")
-                .arg(&cert)
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status()
-                .expect("openssl")
-                .success();
-            assert!(ok, "openssl could not make a test certificate");
+        if let Some((cert, key)) = cert {
             cmd.arg("--cert").arg(cert).arg("--key").arg(key);
         }
         let child = cmd
@@ -156,6 +136,39 @@ impl Drop for Sink {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Runs `openssl` with `args`; panics when it fails (test helper).
+pub fn openssl(args: &[&str]) {
+    let ok = Command::new("openssl")
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .expect("openssl")
+        .success();
+    assert!(ok, "openssl {args:?} failed");
+}
+
+/// A self-signed certificate for `sink.test` next to `dir`: (certificate, key).
+fn self_signed_certificate(dir: &Path) -> (PathBuf, PathBuf) {
+    let (cert, key) = (dir.with_extension("crt"), dir.with_extension("key"));
+    openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "1",
+        "-subj",
+        "/CN=sink.test",
+        "-keyout",
+        key.to_str().unwrap(),
+        "-out",
+        cert.to_str().unwrap(),
+    ]);
+    (cert, key)
 }
 
 /// A running `postwerk serve` with its own data directory, a key and a domain.

@@ -142,8 +142,11 @@ fn public_types_and_futures_are_send() {
 }
 
 fn tls_server_config() -> Arc<rustls::ServerConfig> {
+    tls_server_config_for(&rcgen::generate_simple_self_signed(vec!["mx.test".to_owned()]).unwrap())
+}
+
+fn tls_server_config_for(cert: &rcgen::CertifiedKey<rcgen::KeyPair>) -> Arc<rustls::ServerConfig> {
     use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
-    let cert = rcgen::generate_simple_self_signed(vec!["mx.test".to_owned()]).unwrap();
     let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(cert.signing_key.serialize_der()));
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let config = rustls::ServerConfig::builder_with_provider(provider)
@@ -153,6 +156,62 @@ fn tls_server_config() -> Arc<rustls::ServerConfig> {
         .with_single_cert(vec![cert.cert.der().clone()], key)
         .unwrap();
     Arc::new(config)
+}
+
+#[tokio::test]
+async fn verified_tls_needs_a_trusted_certificate_for_the_host_name() {
+    let cert = rcgen::generate_simple_self_signed(vec!["mx.test".to_owned()]).unwrap();
+    let server_tls = Some(tls_server_config_for(&cert));
+    let trusting = crate::trust::verifying_config(&[cert.cert.der().clone()]).unwrap();
+    let cases = [
+        ("Mozilla's roots only", None, "mx.test", false),
+        (
+            "trusted, wrong name",
+            Some(trusting.clone()),
+            "other.test",
+            false,
+        ),
+        (
+            "trusted, IP instead of a name",
+            Some(trusting.clone()),
+            "127.0.0.1",
+            false,
+        ),
+        ("trusted, right name", Some(trusting), "mx.test", true),
+    ];
+    for (name, trust, host, ok) in cases {
+        let (addr, server) = start(Script {
+            tls: server_tls.clone(),
+            ..OK
+        })
+        .await;
+        let cfg = ClientConfig {
+            trust,
+            ..config(TlsMode::Verified)
+        };
+        match SmtpClient::connect(addr, host, &cfg).await {
+            Ok(client) => {
+                assert!(ok, "{name}: connected");
+                assert!(client.tls_info().unwrap().verified, "{name}");
+                client.quit().await;
+            }
+            Err(e) => {
+                assert!(!ok, "{name}: {e}");
+                assert!(matches!(e, SmtpError::Tls(_)), "{name}: {e}");
+            }
+        }
+        server.abort();
+    }
+    // Without STARTTLS on offer, verified TLS cannot happen at all.
+    let (addr, server) = start(OK).await;
+    let err = SmtpClient::connect(addr, "mx.test", &config(TlsMode::Verified))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        SmtpError::Tls("STARTTLS not offered".into()).to_string()
+    );
+    server.abort();
 }
 
 #[tokio::test]

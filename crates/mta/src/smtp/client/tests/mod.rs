@@ -157,6 +157,7 @@ fn config(tls: TlsMode) -> ClientConfig {
         ehlo_name: "client.test".into(),
         source_ip: Some("127.0.0.1".parse().unwrap()),
         tls,
+        trust: None,
         connect_timeout: Duration::from_secs(5),
         command_timeout: Duration::from_secs(5),
         data_timeout: Duration::from_secs(5),
