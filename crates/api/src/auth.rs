@@ -1,14 +1,15 @@
 //! `Authorization: Bearer <key>` → the caller's tenant and scopes.
 
 use axum::extract::FromRequestParts;
-use axum::http::StatusCode;
 use axum::http::request::Parts;
+use axum::http::{Extensions, HeaderMap, StatusCode};
 use postwerk_core::model::Scope;
 use postwerk_mta::apikeys::{self, KeyError};
 use postwerk_mta::audit::{self, Actor};
 
 use crate::AppState;
 use crate::error::ApiError;
+use crate::ratelimit::Quota;
 
 /// An authenticated caller.
 #[derive(Debug, Clone)]
@@ -63,11 +64,14 @@ impl Caller {
 }
 
 /// The client's address, when the server runs with connection info.
-fn client_ip(parts: &Parts, state: &AppState) -> Option<std::net::IpAddr> {
-    parts
-        .extensions
+pub(crate) fn client_ip(
+    extensions: &Extensions,
+    headers: &HeaderMap,
+    state: &AppState,
+) -> Option<std::net::IpAddr> {
+    extensions
         .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-        .map(|c| crate::client::address(c.0.ip(), &parts.headers, &state.proxies))
+        .map(|c| crate::client::address(c.0.ip(), headers, &state.proxies))
 }
 
 impl FromRequestParts<AppState> for Caller {
@@ -77,7 +81,7 @@ impl FromRequestParts<AppState> for Caller {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let ip = client_ip(parts, state);
+        let ip = client_ip(&parts.extensions, &parts.headers, state);
         // No key, no guess: a request without one is simply unauthorised.
         let header = parts
             .headers
@@ -105,12 +109,21 @@ impl FromRequestParts<AppState> for Caller {
             .ok_or_else(|| unauthorized("invalid_api_key", "expected a Bearer token"))?
             .trim();
         match apikeys::verify(&state.services, token).await {
-            Ok(key) => Ok(Caller {
-                key_id: key.id,
-                tenant_id: key.tenant_id,
-                scopes: key.scopes,
-                ip: ip.map(|ip| ip.to_string()),
-            }),
+            Ok(key) => {
+                let decision = state.services.limits.key(&key.id, None, &key.tenant_id);
+                if let Some(quota) = parts.extensions.get::<Quota>() {
+                    quota.record(decision);
+                }
+                if !decision.allowed {
+                    return Err(crate::ratelimit::refused(decision));
+                }
+                Ok(Caller {
+                    key_id: key.id,
+                    tenant_id: key.tenant_id,
+                    scopes: key.scopes,
+                    ip: ip.map(|ip| ip.to_string()),
+                })
+            }
             Err(KeyError::Unavailable) => Err(ApiError::unavailable(&"key store unavailable")),
             Err(KeyError::Revoked) => {
                 Err(unauthorized("api_key_revoked", "this API key was revoked"))

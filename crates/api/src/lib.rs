@@ -7,6 +7,7 @@
 //! - [`error`]: `{"error": {"code", "message", "field"}}` and the JSON extractor.
 //! - [`client`]: the client's address behind trusted reverse proxies.
 //! - [`auth`]: API keys → caller, tenant and scopes.
+//! - [`ratelimit`]: request limits per address, key and tenant; `RateLimit-*` headers.
 //! - [`compose`]: request validation and MIME rendering.
 //! - [`messages`]: `POST /v1/messages`, `/batch`, `/raw`; `GET /v1/messages/{id}`.
 //! - [`events`]: `GET /v1/events`.
@@ -34,6 +35,7 @@ pub mod keys;
 pub mod messages;
 pub mod privacy;
 pub mod queue;
+pub mod ratelimit;
 pub mod record;
 pub mod requests;
 pub mod stats;
@@ -192,6 +194,10 @@ pub fn router(state: AppState) -> Router {
             )
         })
         .layer(DefaultBodyLimit::max(limit))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            ratelimit::limit,
+        ))
         .with_state(state)
 }
 

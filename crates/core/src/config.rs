@@ -17,6 +17,7 @@ mod breaker;
 mod egress;
 mod mta_sts;
 mod privacy;
+mod ratelimits;
 mod smtp;
 mod tracking;
 mod webhooks;
@@ -24,6 +25,7 @@ pub use breaker::CircuitBreakerConfig;
 pub use egress::{EgressConfig, OverCap, PoolConfig, PoolMember, SourceConfig, epoch_day};
 pub use mta_sts::MtaStsConfig;
 pub use privacy::{PrivacyConfig, RetentionConfig, SubProcessor};
+pub use ratelimits::RateLimitsConfig;
 pub use smtp::{Cidr, InboundConfig, SmtpConfig, SubmissionConfig, TrustedNetwork, parse_cidr};
 pub use tracking::{StoreIp, TrackingConfig};
 pub use webhooks::WebhooksConfig;
@@ -75,6 +77,8 @@ pub struct Config {
     pub egress: EgressConfig,
     /// Recipient domains' MTA-STS policies.
     pub mta_sts: MtaStsConfig,
+    /// Request rate limits per API key, tenant and client address.
+    pub rate_limits: RateLimitsConfig,
 }
 
 /// `[http]`: the REST API.
@@ -193,6 +197,7 @@ impl Default for Config {
             circuit_breaker: CircuitBreakerConfig::default(),
             egress: EgressConfig::default(),
             mta_sts: MtaStsConfig::default(),
+            rate_limits: RateLimitsConfig::default(),
         }
     }
 }
@@ -297,6 +302,9 @@ impl Config {
                 "http.trusted_proxies",
                 &format!("`{bad}` is not an address or CIDR"),
             ));
+        }
+        if self.rate_limits.window.is_zero() {
+            return Err(invalid("rate_limits.window", "must be longer than 0s"));
         }
         if self.mta_sts.policy_port == 0 {
             return Err(invalid("mta_sts.policy_port", "must be a port number"));

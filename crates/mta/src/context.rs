@@ -51,6 +51,8 @@ pub struct Services {
     pub breaker: Breaker,
     /// Egress sources and pools.
     pub egress: Egress,
+    /// Request rate limits (API and SMTP).
+    pub limits: crate::ratelimit::RequestLimits,
     /// `(tenant, domain)` pairs known to be registered (positive answers only).
     registered: RwLock<HashSet<(String, String)>>,
 }
@@ -68,6 +70,7 @@ impl Services {
         let streams = StreamDirectory::default();
         streams.refresh(&store).await?;
         let egress = Egress::new(&config);
+        let limits = crate::ratelimit::RequestLimits::new(&config.rate_limits);
         Ok(Services {
             store,
             keys: KeyRing::new(master),
@@ -76,6 +79,7 @@ impl Services {
             streams,
             breaker: Breaker::default(),
             egress,
+            limits,
             registered: RwLock::default(),
         })
     }

@@ -37,6 +37,7 @@ pub mod mta_sts;
 pub mod outcome;
 pub mod queue;
 pub mod queue_ops;
+pub mod ratelimit;
 pub mod rawmsg;
 pub mod report;
 pub mod requests;

@@ -109,7 +109,7 @@ pub async fn prepare(services: Arc<Services>, engine: Arc<Engine>) -> Result<Pre
         Arc::new(Context {
             config,
             backend: ServiceBackend::new(services.clone(), engine.clone()),
-            limits: Default::default(),
+            limits: limits::Limits::new(&services.config.rate_limits),
         })
     };
     Ok(Prepared {

@@ -1,12 +1,15 @@
-//! Per-address limits shared by all sessions: simultaneous sessions, and AUTH
-//! failures (after too many, AUTH from that address is refused for a pause).
+//! Per-address limits shared by all sessions: simultaneous sessions, AUTH attempts
+//! (`[rate_limits] smtp_auth_per_ip`), and AUTH failures (after too many, AUTH from
+//! that address is refused for a pause).
 
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::Duration;
 
+use postwerk_core::config::RateLimitsConfig;
 use postwerk_mta::guard::FailureGuard;
+use postwerk_mta::ratelimit::RateLimiter;
 
 /// Most simultaneous sessions from one address.
 pub const MAX_SESSIONS_PER_IP: usize = 50;
@@ -19,14 +22,13 @@ pub const AUTH_FAILURE_WINDOW: Duration = Duration::from_secs(300);
 pub struct Limits {
     sessions: Mutex<HashMap<IpAddr, usize>>,
     auth_failures: FailureGuard,
+    auth_attempts: RateLimiter<IpAddr>,
+    auth_per_window: u32,
 }
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits {
-            sessions: Mutex::default(),
-            auth_failures: FailureGuard::new(MAX_AUTH_FAILURES_PER_IP, AUTH_FAILURE_WINDOW),
-        }
+        Limits::new(&RateLimitsConfig::default())
     }
 }
 
@@ -37,6 +39,28 @@ pub struct SessionSlot<'a> {
 }
 
 impl Limits {
+    /// Limits with the AUTH attempt rate of `rate_limits`.
+    pub fn new(rate_limits: &RateLimitsConfig) -> Self {
+        Limits {
+            sessions: Mutex::default(),
+            auth_failures: FailureGuard::new(MAX_AUTH_FAILURES_PER_IP, AUTH_FAILURE_WINDOW),
+            auth_attempts: RateLimiter::new(rate_limits.window),
+            auth_per_window: rate_limits.smtp_auth_per_ip,
+        }
+    }
+
+    /// Counts an AUTH attempt from `ip`: `Err(seconds to wait)` over the rate limit.
+    pub fn auth_attempt(&self, ip: IpAddr) -> Result<(), u64> {
+        let d = self
+            .auth_attempts
+            .check(ip, self.auth_per_window, std::time::Instant::now());
+        if d.allowed {
+            Ok(())
+        } else {
+            Err(d.retry_after.as_secs().max(1))
+        }
+    }
+
     /// Takes a session slot for `ip`, or `None` when it has too many.
     pub fn open_session(&self, ip: IpAddr) -> Option<SessionSlot<'_>> {
         let mut s = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
@@ -94,5 +118,17 @@ mod tests {
             l.auth_failed(ip);
         }
         assert!(l.auth_blocked(ip));
+    }
+
+    #[test]
+    fn auth_attempts_are_rate_limited_per_address() {
+        let l = Limits::new(&RateLimitsConfig {
+            smtp_auth_per_ip: 3,
+            ..Default::default()
+        });
+        let (a, b): (IpAddr, IpAddr) = ("192.0.2.1".parse().unwrap(), "192.0.2.2".parse().unwrap());
+        assert!((0..3).all(|_| l.auth_attempt(a).is_ok()));
+        assert_eq!(l.auth_attempt(a), Err(20), "one attempt per 20 s refills");
+        assert!(l.auth_attempt(b).is_ok());
     }
 }

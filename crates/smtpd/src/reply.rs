@@ -146,5 +146,11 @@ pub const TOO_BUSY: Reply = Reply::new(
     "4.7.0",
     "Too many connections or failures from your address, try later",
 );
+/// Too many AUTH attempts from this address (`[rate_limits] smtp_auth_per_ip`).
+pub const AUTH_RATE_LIMITED: Reply = Reply::new(
+    454,
+    "4.7.0",
+    "Too many authentication attempts from your address, try later",
+);
 /// Shutdown.
 pub const SHUTTING_DOWN: Reply = Reply::new(421, "4.3.2", "Service shutting down");

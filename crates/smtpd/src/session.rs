@@ -414,6 +414,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin, B: Backend> Session<S, B> {
                 if self.ctx.limits.auth_blocked(self.peer) {
                     return self.send(reply::TOO_BUSY);
                 }
+                if let Err(wait) = self.ctx.limits.auth_attempt(self.peer) {
+                    tracing::info!(peer = %self.peer, wait, "smtp auth rate limited");
+                    return self.send(reply::AUTH_RATE_LIMITED);
+                }
                 let initial = initial.map(|s| s.as_bytes().to_vec());
                 if mechanism.eq_ignore_ascii_case("PLAIN") {
                     match initial {

@@ -1,0 +1,151 @@
+//! Issue 6, rate limits through the real front doors: API keys, tenants and client
+//! addresses are limited by GCRA (`[rate_limits]`); answers carry `RateLimit-*`
+//! headers and a refusal is `429 rate_limited` with `Retry-After`. SMTP AUTH attempts
+//! are limited per address (`454 4.7.0`).
+
+mod common;
+
+use std::process::Command;
+
+use common::{Harness, Options};
+use serde_json::Value;
+
+/// `GET path` with `key`: status, the `RateLimit-*`/`Retry-After` headers, body.
+fn get(h: &Harness, key: &str, path: &str) -> (u16, Vec<(String, String)>, Value) {
+    let result = ureq::get(&format!("http://{}{path}", h.http))
+        .set("Authorization", &format!("Bearer {key}"))
+        .call();
+    let resp = match result {
+        Ok(r) | Err(ureq::Error::Status(_, r)) => r,
+        Err(e) => panic!("GET {path}: {e}"),
+    };
+    let headers = [
+        "ratelimit-limit",
+        "ratelimit-remaining",
+        "ratelimit-reset",
+        "ratelimit-policy",
+        "retry-after",
+    ]
+    .iter()
+    .filter_map(|n| resp.header(n).map(|v| (n.to_string(), v.to_string())))
+    .collect();
+    let status = resp.status();
+    let body = resp.into_json().unwrap_or(Value::Null);
+    (status, headers, body)
+}
+
+fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    headers
+        .iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v.as_str())
+}
+
+fn new_key(h: &Harness) -> String {
+    let out = h.cli(&[
+        "keys", "create", "--name", "second", "--scopes", "read", "--quiet",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+#[test]
+fn keys_and_tenants_are_limited_with_ratelimit_headers_and_429() {
+    let h = Harness::start(Options {
+        extra: "[rate_limits]\nwindow = \"1m\"\nper_key = 5\nper_tenant = 8\n",
+        ..Default::default()
+    });
+    for left in (0..5).rev() {
+        let (status, headers, body) = get(&h, &h.key, "/v1/domains");
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(header(&headers, "ratelimit-limit"), Some("5"));
+        assert_eq!(
+            header(&headers, "ratelimit-remaining"),
+            Some(left.to_string().as_str())
+        );
+        assert_eq!(header(&headers, "ratelimit-policy"), Some("5;w=60"));
+    }
+    let (status, headers, body) = get(&h, &h.key, "/v1/domains");
+    assert_eq!(status, 429, "{body}");
+    assert_eq!(body["error"]["code"], "rate_limited");
+    assert_eq!(
+        header(&headers, "retry-after"),
+        Some("12"),
+        "one request per 12 s refills"
+    );
+    assert_eq!(header(&headers, "ratelimit-remaining"), Some("0"));
+
+    // Another key of the same tenant has its own allowance, but the tenant's limit (8)
+    // covers both: 5 were used, 3 are left.
+    let second = new_key(&h);
+    for _ in 0..3 {
+        let (status, _, body) = get(&h, &second, "/v1/domains");
+        assert_eq!(status, 200, "{body}");
+    }
+    let (status, _, body) = get(&h, &second, "/v1/domains");
+    assert_eq!(status, 429, "the tenant's limit: {body}");
+
+    // Invalid keys are not counted against anyone's allowance, and unauthenticated
+    // endpoints carry no limit headers.
+    let (status, headers, _) = get(&h, "pw_live_forged", "/v1/health");
+    assert_eq!(status, 200);
+    assert_eq!(
+        header(&headers, "ratelimit-limit"),
+        Some("120000"),
+        "the address limit"
+    );
+}
+
+#[test]
+fn client_addresses_are_limited_before_keys_are_checked() {
+    let h = Harness::start(Options {
+        extra: "[rate_limits]\nper_ip = 3\n",
+        ..Default::default()
+    });
+    for _ in 0..3 {
+        assert_eq!(get(&h, &h.key, "/v1/domains").0, 200);
+    }
+    let (status, headers, body) = get(&h, "pw_live_anything", "/v1/domains");
+    assert_eq!(status, 429, "{body}");
+    assert_eq!(body["error"]["code"], "rate_limited");
+    assert_eq!(header(&headers, "retry-after"), Some("20"));
+}
+
+#[test]
+fn smtp_auth_attempts_are_limited_per_address() {
+    let h = Harness::start(Options {
+        extra: "[rate_limits]\nsmtp_auth_per_ip = 2\n",
+        ..Default::default()
+    });
+    let script = r#"
+import base64, smtplib, ssl, sys
+port, key = int(sys.argv[1]), sys.argv[2]
+ctx = ssl.create_default_context(); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE
+codes = []
+for password in [key, key, key]:
+    s = smtplib.SMTP("127.0.0.1", port, timeout=10); s.starttls(context=ctx); s.ehlo("client.test")
+    code, msg = s.docmd("AUTH", "PLAIN " + base64.b64encode(b"\0apikey\0" + password.encode()).decode())
+    codes.append(f"{code} {msg.decode().split()[0]}")
+    s.quit()
+print("|".join(codes))
+"#;
+    let out = Command::new("python3")
+        .args(["-c", script, &h.smtp.to_string(), &h.key])
+        .output()
+        .expect("python3");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "235 2.7.0|235 2.7.0|454 4.7.0",
+        "{}",
+        h.server_log()
+    );
+}
