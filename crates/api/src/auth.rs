@@ -110,7 +110,17 @@ impl FromRequestParts<AppState> for Caller {
             .trim();
         match apikeys::verify(&state.services, token).await {
             Ok(key) => {
-                let decision = state.services.limits.key(&key.id, None, &key.tenant_id);
+                if !apikeys::allows_address(&key, ip) {
+                    return Err(ApiError::new(
+                        StatusCode::FORBIDDEN,
+                        "ip_not_allowed",
+                        "this API key may not be used from this address",
+                    ));
+                }
+                let decision = state
+                    .services
+                    .limits
+                    .key(&key.id, key.rate_limit, &key.tenant_id);
                 if let Some(quota) = parts.extensions.get::<Quota>() {
                     quota.record(decision);
                 }

@@ -27,6 +27,12 @@ pub struct NewKey {
     /// Lifetime (`90d`); default none.
     #[serde(default)]
     expires_in: Option<String>,
+    /// Addresses or CIDRs the key may be used from; default any.
+    #[serde(default)]
+    allowed_ips: Vec<String>,
+    /// The key's own request limit per rate-limit window; default the server's.
+    #[serde(default)]
+    rate_limit: Option<u32>,
 }
 
 /// `POST /v1/keys/{id}/rotate` body.
@@ -47,6 +53,8 @@ fn key_json(k: &ApiKeyRecord) -> Value {
         "expires_at": k.expires_at.and_then(view::time),
         "revoked_at": k.revoked_at.and_then(view::time),
         "last_used_at": k.last_used_at.and_then(view::time),
+        "allowed_ips": k.allowed_ips,
+        "rate_limit": k.rate_limit,
     })
 }
 
@@ -100,15 +108,36 @@ pub async fn create(
         .as_deref()
         .map(|e| view::duration_ms(e, "expires_in").map(|ms| now_ms().saturating_add(ms)))
         .transpose()?;
-    let (record, token) = apikeys::create_key(
-        &state.services,
-        &caller.tenant_id,
-        &req.name,
+    let allowed_ips = req
+        .allowed_ips
+        .iter()
+        .map(|c| {
+            apikeys::parse_allowed_ip(c).ok_or_else(|| {
+                ApiError::invalid(
+                    "invalid_allowed_ips",
+                    "allowed_ips",
+                    format!("`{c}` is not an address or CIDR"),
+                )
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    if req.rate_limit == Some(0) {
+        return Err(ApiError::invalid(
+            "invalid_rate_limit",
+            "rate_limit",
+            "a rate limit is at least 1 request per window",
+        ));
+    }
+    let spec = apikeys::KeySpec {
+        name: req.name,
         scopes,
         expires_at,
-    )
-    .await
-    .map_err(|e| ApiError::unavailable(&e))?;
+        allowed_ips,
+        rate_limit: req.rate_limit,
+    };
+    let (record, token) = apikeys::create_key(&state.services, &caller.tenant_id, spec)
+        .await
+        .map_err(|e| ApiError::unavailable(&e))?;
     caller
         .audit(&state, "key.create", record.id.to_string())
         .await?;

@@ -4,6 +4,9 @@
 //! key without revealing it (it is safe to log); only SHA-256 of the secret part is
 //! stored, and comparison is constant-time.
 
+use std::net::IpAddr;
+
+use postwerk_core::config::Cidr;
 use postwerk_core::id::{new_id, random_token};
 use postwerk_core::model::Scope;
 use postwerk_store::Store;
@@ -38,13 +41,56 @@ pub enum KeyError {
     Unavailable,
 }
 
+/// What a new key is and may do.
+#[derive(Debug, Clone, Default)]
+pub struct KeySpec {
+    /// Human label.
+    pub name: String,
+    /// What it may do.
+    pub scopes: Vec<Scope>,
+    /// When it stops working.
+    pub expires_at: Option<i64>,
+    /// Client addresses (CIDRs, validated) it may be used from; empty: any.
+    pub allowed_ips: Vec<String>,
+    /// Its own request limit per rate-limit window.
+    pub rate_limit: Option<u32>,
+}
+
+impl KeySpec {
+    /// The spec of an existing key (for its successor).
+    pub fn of(key: &ApiKeyRecord) -> Self {
+        KeySpec {
+            name: key.name.clone(),
+            scopes: key.scopes.clone(),
+            expires_at: key.expires_at,
+            allowed_ips: key.allowed_ips.clone(),
+            rate_limit: key.rate_limit,
+        }
+    }
+}
+
+/// Checks an allowlist entry: an address or CIDR; returns it normalised.
+pub fn parse_allowed_ip(entry: &str) -> Option<String> {
+    Cidr::parse(entry.trim()).map(|_| entry.trim().to_string())
+}
+
+/// Whether `key` may be used from `ip` (`None`: address unknown, refused when the key
+/// has an allowlist).
+pub fn allows_address(key: &ApiKeyRecord, ip: Option<IpAddr>) -> bool {
+    key.allowed_ips.is_empty()
+        || ip.is_some_and(|ip| {
+            key.allowed_ips
+                .iter()
+                .filter_map(|c| Cidr::parse(c))
+                .any(|c| c.contains(ip))
+        })
+}
+
 /// Creates a key for `tenant_id`; returns the record and the token (shown once).
 pub async fn create_key(
     services: &Services,
     tenant_id: &str,
-    name: &str,
-    scopes: Vec<Scope>,
-    expires_at: Option<i64>,
+    spec: KeySpec,
 ) -> Result<(ApiKeyRecord, String), ServiceError> {
     let id = new_id("key");
     let secret = random_token(SECRET_LEN);
@@ -52,13 +98,15 @@ pub async fn create_key(
     let record = ApiKeyRecord {
         id,
         tenant_id: tenant_id.to_string(),
-        name: name.to_string(),
+        name: spec.name,
         secret_hash: hash(&secret),
-        scopes,
+        scopes: spec.scopes,
         created_at: now_ms(),
-        expires_at,
+        expires_at: spec.expires_at,
         revoked_at: None,
         last_used_at: None,
+        allowed_ips: spec.allowed_ips,
+        rate_limit: spec.rate_limit,
     };
     services.store.insert_api_key(record.clone()).await?;
     Ok((record, token))
@@ -89,7 +137,8 @@ pub async fn revoke(services: &Services, tenant_id: &str, id: &str) -> Result<()
     }
 }
 
-/// Rotates a tenant's key: a successor with the same name, scopes and expiry is
+/// Rotates a tenant's key: a successor with the same name, scopes, expiry, allowlist
+/// and rate limit is
 /// created (its token returned, shown once), and the old key stays valid for
 /// `grace_ms` more (never longer than it already would).
 pub async fn rotate(
@@ -105,14 +154,7 @@ pub async fn rotate(
         .map_err(ServiceError::from)?
         .filter(|k| k.tenant_id == tenant_id && k.revoked_at.is_none())
         .ok_or(KeyChangeError::NotFound)?;
-    let successor = create_key(
-        services,
-        tenant_id,
-        &old.name,
-        old.scopes.clone(),
-        old.expires_at,
-    )
-    .await?;
+    let successor = create_key(services, tenant_id, KeySpec::of(&old)).await?;
     let ended = services
         .store
         .end_api_key(tenant_id, id, now_ms().saturating_add(grace_ms), false)

@@ -63,6 +63,12 @@ pub struct KeyCreate {
     /// Lifetime, e.g. `90d` (default: no expiry).
     #[arg(long)]
     expires: Option<String>,
+    /// An address or CIDR the key may be used from (repeatable; default: any).
+    #[arg(long = "allow-ip", value_name = "CIDR")]
+    allow_ip: Vec<String>,
+    /// The key's own request limit per `[rate_limits] window` (default: `per_key`).
+    #[arg(long)]
+    rate_limit: Option<u32>,
     /// Print only the key.
     #[arg(long, short)]
     quiet: bool,
@@ -156,10 +162,27 @@ async fn create(k: KeyCreate, config: Config) -> anyhow::Result<()> {
         .as_deref()
         .map(|e| millis(e, "--expires").map(|ms| now_ms().saturating_add(ms)))
         .transpose()?;
+    if k.rate_limit == Some(0) {
+        bail!("--rate-limit: at least 1 request per window");
+    }
+    let allowed_ips = k
+        .allow_ip
+        .iter()
+        .map(|c| {
+            apikeys::parse_allowed_ip(c)
+                .with_context(|| format!("--allow-ip: `{c}` is not an address or CIDR"))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
     let services = open(config).await?;
     let tenant = services.ensure_tenant(&k.tenant).await?;
-    let (record, token) =
-        apikeys::create_key(&services, &tenant.id, &k.name, scopes, expires_at).await?;
+    let spec = apikeys::KeySpec {
+        name: k.name,
+        scopes,
+        expires_at,
+        allowed_ips,
+        rate_limit: k.rate_limit,
+    };
+    let (record, token) = apikeys::create_key(&services, &tenant.id, spec).await?;
     audit::record(
         &services,
         &Actor::cli(),

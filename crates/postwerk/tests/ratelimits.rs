@@ -149,3 +149,91 @@ print("|".join(codes))
         h.server_log()
     );
 }
+
+fn cli_key(h: &Harness, extra: &[&str]) -> String {
+    let mut args = vec![
+        "keys",
+        "create",
+        "--name",
+        "k",
+        "--scopes",
+        "send,read,admin",
+        "--quiet",
+    ];
+    args.extend_from_slice(extra);
+    let out = h.cli(&args);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+#[test]
+fn keys_carry_their_own_address_allowlist_and_rate_limit() {
+    let h = Harness::start(Options::default());
+    let elsewhere = cli_key(&h, &["--allow-ip", "10.0.0.0/8", "--allow-ip", "192.0.2.7"]);
+    let (status, _, body) = get(&h, &elsewhere, "/v1/domains");
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(body["error"]["code"], "ip_not_allowed");
+    let here = cli_key(&h, &["--allow-ip", "127.0.0.1"]);
+    assert_eq!(get(&h, &here, "/v1/domains").0, 200);
+    let bad = h.cli(&["keys", "create", "--name", "x", "--allow-ip", "not-an-ip"]);
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("--allow-ip"));
+
+    // Through the API: a key limited to 2 requests per window, from loopback only.
+    let (status, created) = h.request_with_key(
+        "POST",
+        "/v1/keys",
+        Some(&serde_json::json!({"name": "limited", "scopes": ["read"], "allowed_ips": ["127.0.0.0/8"], "rate_limit": 2})),
+        &[],
+        Some(&here),
+    );
+    assert_eq!(status, 201, "{created}");
+    assert_eq!(created["allowed_ips"], serde_json::json!(["127.0.0.0/8"]));
+    assert_eq!(created["rate_limit"], 2);
+    let limited = created["key"].as_str().unwrap();
+    for _ in 0..2 {
+        let (status, headers, _) = get(&h, limited, "/v1/domains");
+        assert_eq!(status, 200);
+        assert_eq!(header(&headers, "ratelimit-limit"), Some("2"));
+    }
+    assert_eq!(get(&h, limited, "/v1/domains").0, 429);
+    let (status, body) = h.request_with_key(
+        "POST",
+        "/v1/keys",
+        Some(&serde_json::json!({"name": "bad", "scopes": ["read"], "allowed_ips": ["300.1.1.1"]})),
+        &[],
+        Some(&here),
+    );
+    assert_eq!(
+        (status, &body["error"]["code"]),
+        (422, &Value::from("invalid_allowed_ips")),
+        "{body}"
+    );
+
+    // SMTP AUTH honours the allowlist too.
+    let script = r#"
+import base64, smtplib, ssl, sys
+port = int(sys.argv[1])
+ctx = ssl.create_default_context(); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE
+codes = []
+for key in sys.argv[2:]:
+    s = smtplib.SMTP("127.0.0.1", port, timeout=10); s.starttls(context=ctx); s.ehlo("client.test")
+    code, _ = s.docmd("AUTH", "PLAIN " + base64.b64encode(b"\0apikey\0" + key.encode()).decode())
+    codes.append(str(code)); s.quit()
+print("|".join(codes))
+"#;
+    let out = Command::new("python3")
+        .args(["-c", script, &h.smtp.to_string(), &elsewhere, &here])
+        .output()
+        .expect("python3");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "535|235",
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

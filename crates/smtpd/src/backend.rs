@@ -42,11 +42,12 @@ pub enum SubmitError {
 /// The services a session uses.
 pub trait Backend: Send + Sync + 'static {
     /// Checks `AUTH` credentials: user `apikey` or the key's id, password an API key
-    /// with scope `send`.
+    /// with scope `send` that may be used from `peer`.
     fn authenticate(
         &self,
         user: &str,
         password: &str,
+        peer: std::net::IpAddr,
     ) -> impl Future<Output = Result<Identity, AuthError>> + Send;
 
     /// Checks the From domain, then commits the message durably and queues it.
@@ -85,13 +86,21 @@ impl ServiceBackend {
 }
 
 impl Backend for ServiceBackend {
-    async fn authenticate(&self, user: &str, password: &str) -> Result<Identity, AuthError> {
+    async fn authenticate(
+        &self,
+        user: &str,
+        password: &str,
+        peer: std::net::IpAddr,
+    ) -> Result<Identity, AuthError> {
         let key = match apikeys::verify(&self.services, password).await {
             Ok(k) => k,
             Err(KeyError::Unavailable) => return Err(AuthError::Unavailable),
             Err(_) => return Err(AuthError::Invalid),
         };
-        if !(user == "apikey" || user == key.id) || !key.scopes.contains(&Scope::Send) {
+        if !(user == "apikey" || user == key.id)
+            || !key.scopes.contains(&Scope::Send)
+            || !apikeys::allows_address(&key, Some(peer))
+        {
             return Err(AuthError::Invalid);
         }
         tracing::info!(key = %key.id, "smtp auth");

@@ -57,7 +57,8 @@ impl Limits {
         if d.allowed {
             Ok(())
         } else {
-            Err(d.retry_after.as_secs().max(1))
+            let wait = d.retry_after;
+            Err((wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1))
         }
     }
 

@@ -589,7 +589,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin, B: Backend> Session<S, B> {
     }
 
     async fn check_credentials(&mut self, user: &str, pass: &str) -> Flow {
-        let result = self.ctx.backend.authenticate(user, pass).await;
+        let result = self.ctx.backend.authenticate(user, pass, self.peer).await;
         self.auth_result(result)
     }
 

@@ -14,7 +14,12 @@ struct Fake {
 }
 
 impl Backend for Fake {
-    async fn authenticate(&self, user: &str, password: &str) -> Result<Identity, AuthError> {
+    async fn authenticate(
+        &self,
+        user: &str,
+        password: &str,
+        _peer: std::net::IpAddr,
+    ) -> Result<Identity, AuthError> {
         match (user, password) {
             ("apikey" | "key_1", "good") => Ok(identity("ten_auth", "transactional")),
             (_, "down") => Err(AuthError::Unavailable),

@@ -42,6 +42,10 @@ pub struct ApiKeyRecord {
     pub revoked_at: Option<i64>,
     /// Last successful use (updated at most once a minute).
     pub last_used_at: Option<i64>,
+    /// Client addresses (CIDRs) the key may be used from; empty: any.
+    pub allowed_ips: Vec<String>,
+    /// Requests per rate-limit window for this key (`None`: `[rate_limits] per_key`).
+    pub rate_limit: Option<u32>,
 }
 
 /// One DKIM key of a sending domain.
@@ -1010,4 +1014,19 @@ pub struct StreamOutcomes {
     pub bounced: u64,
     /// Of those, complained.
     pub complained: u64,
+}
+
+/// A comma-separated list column as its items (`NULL` or empty: none).
+pub fn split_list(text: Option<&str>) -> Vec<String> {
+    text.into_iter()
+        .flat_map(|t| t.split(','))
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+/// Items as a comma-separated list column (`NULL` for none).
+pub fn join_list(items: &[String]) -> Option<String> {
+    (!items.is_empty()).then(|| items.join(","))
 }

@@ -236,8 +236,8 @@ async fn postgres_concurrent_migrations() {
     .await;
 }
 
-/// A database created before the suppression list (schema version 1) gets it when a
-/// newer node starts, and the version is raised.
+/// A database created before the suppression list (schema version 1) and per-key
+/// limits (version 6) gets them when a newer node starts, and the version is raised.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_upgrade_adds_suppressions() {
     with_pg_database(|url| async move {
@@ -249,11 +249,14 @@ async fn postgres_upgrade_adds_suppressions() {
             let _ = connection.await;
         });
         db.batch_execute(
-            "DROP TABLE suppressions; UPDATE meta SET value = '1' WHERE key = 'schema_version'",
+            "DROP TABLE suppressions; ALTER TABLE api_keys DROP COLUMN allowed_ips; \
+             ALTER TABLE api_keys DROP COLUMN rate_limit; \
+             UPDATE meta SET value = '1' WHERE key = 'schema_version'",
         )
         .await
         .expect("downgrade to version 1");
         let store = AnyStore::open(&url).await.expect("upgrade");
+        fixtures::key_limits_survive(&store).await;
         let h = fixtures::hash("alice");
         let rec = fixtures::suppression("ten_a", &h, None, SuppressionReason::Manual, 1_000);
         assert!(store.add_suppression(rec).await.expect("add"));
@@ -270,7 +273,7 @@ async fn postgres_upgrade_adds_suppressions() {
             .await
             .expect("version")
             .get(0);
-        assert_eq!(version, "5");
+        assert_eq!(version, "6");
     })
     .await;
 }
@@ -284,10 +287,13 @@ async fn sqlite_upgrade_adds_suppressions() {
     drop(AnyStore::open(&url).await.expect("create"));
     let db = rusqlite::Connection::open(&path).expect("open");
     db.execute_batch(
-        "DROP TABLE suppressions; UPDATE meta SET value = '1' WHERE key = 'schema_version'",
+        "DROP TABLE suppressions; ALTER TABLE api_keys DROP COLUMN allowed_ips; \
+         ALTER TABLE api_keys DROP COLUMN rate_limit; \
+         UPDATE meta SET value = '1' WHERE key = 'schema_version'",
     )
     .expect("downgrade to version 1");
     let store = AnyStore::open(&url).await.expect("upgrade");
+    fixtures::key_limits_survive(&store).await;
     let h = fixtures::hash("alice");
     let rec = fixtures::suppression("ten_a", &h, None, SuppressionReason::Manual, 1_000);
     assert!(store.add_suppression(rec).await.expect("add"));
@@ -306,7 +312,7 @@ async fn sqlite_upgrade_adds_suppressions() {
             |r| r.get(0),
         )
         .expect("version");
-    assert_eq!(version, "5");
+    assert_eq!(version, "6");
 }
 
 // ---------------------------------------------------------------------------------
@@ -435,6 +441,33 @@ mod fixtures {
         m
     }
 
+    /// An API key with an allowlist and a rate limit is stored and read back whole.
+    pub async fn key_limits_survive(store: &AnyStore) {
+        let key = ApiKeyRecord {
+            id: "key_upgraded".into(),
+            tenant_id: "ten_a".into(),
+            name: "upgraded".into(),
+            secret_hash: vec![1; 32],
+            scopes: vec![Scope::Send],
+            created_at: 1,
+            expires_at: None,
+            revoked_at: None,
+            last_used_at: None,
+            allowed_ips: vec!["192.0.2.0/24".into()],
+            rate_limit: Some(10),
+        };
+        store.insert_api_key(key).await.expect("insert key");
+        let got = store
+            .get_api_key("key_upgraded")
+            .await
+            .expect("get")
+            .expect("key");
+        assert_eq!(
+            (got.allowed_ips, got.rate_limit),
+            (vec!["192.0.2.0/24".to_string()], Some(10))
+        );
+    }
+
     pub fn suppression(
         tenant: &str,
         hash: &[u8],
@@ -526,6 +559,8 @@ mod scenarios {
             expires_at: Some(99_000),
             revoked_at: None,
             last_used_at: None,
+            allowed_ips: vec!["10.0.0.0/8".into(), "2001:db8::/32".into()],
+            rate_limit: Some(120),
         };
         s.insert_api_key(key.clone()).await.expect("insert key");
         let got = s
@@ -543,6 +578,8 @@ mod scenarios {
             "scopes come back parsed and sorted"
         );
         assert_eq!(got.created_at, 1_000);
+        assert_eq!(got.allowed_ips, key.allowed_ips);
+        assert_eq!(got.rate_limit, Some(120));
         assert_eq!(got.expires_at, Some(99_000));
         assert_eq!(got.revoked_at, None);
         assert_eq!(got.last_used_at, None);
@@ -2863,6 +2900,8 @@ mod scenarios {
             expires_at,
             revoked_at: None,
             last_used_at: None,
+            allowed_ips: Vec::new(),
+            rate_limit: None,
         };
         s.insert_api_key(key("key_b", "ten_a", 2, None))
             .await

@@ -40,7 +40,7 @@ const SCHEMA: &str = include_str!("schema.sql");
 /// The version `schema.sql` creates (`meta.schema_version`). A database at an older
 /// version gets `schema.sql` run again (every statement is idempotent), which adds
 /// what is new: 2 added `suppressions`.
-const SCHEMA_VERSION: i64 = 5;
+const SCHEMA_VERSION: i64 = 6;
 
 /// Most pooled connections per node.
 const POOL_SIZE: usize = 16;
@@ -284,6 +284,8 @@ fn api_key_row(r: &Row) -> PgResult<ApiKeyRecord> {
         expires_at: col(r, "expires_at")?,
         revoked_at: col(r, "revoked_at")?,
         last_used_at: col(r, "last_used_at")?,
+        allowed_ips: crate::model::split_list(col::<Option<String>>(r, "allowed_ips")?.as_deref()),
+        rate_limit: col::<Option<i64>>(r, "rate_limit")?.and_then(|n| u32::try_from(n).ok()),
     })
 }
 
@@ -1174,12 +1176,23 @@ impl Store for PgStore {
 
     async fn insert_api_key(&self, k: ApiKeyRecord) -> StoreResult<()> {
         let scopes = &scopes_text(&k.scopes);
+        let allowed_ips = &crate::model::join_list(&k.allowed_ips);
+        let rate_limit = &k.rate_limit.map(i64::from);
         let k = &k;
         retrying(|| async move {
-            let sql = "INSERT INTO api_keys (id, tenant_id, name, secret_hash, scopes, created_at, expires_at) \
-                       VALUES ($1, $2, $3, $4, $5, $6, $7)";
-            let params: [&(dyn ToSql + Sync); 7] =
-                [&k.id, &k.tenant_id, &k.name, &k.secret_hash, scopes, &k.created_at, &k.expires_at];
+            let sql = "INSERT INTO api_keys (id, tenant_id, name, secret_hash, scopes, created_at, expires_at, \
+                       allowed_ips, rate_limit) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
+            let params: [&(dyn ToSql + Sync); 9] = [
+                &k.id,
+                &k.tenant_id,
+                &k.name,
+                &k.secret_hash,
+                scopes,
+                &k.created_at,
+                &k.expires_at,
+                allowed_ips,
+                rate_limit,
+            ];
             self.exec("insert_api_key", Some("api key"), sql, &params).await
         })
         .await
@@ -1189,7 +1202,7 @@ impl Store for PgStore {
     async fn get_api_key(&self, id: &str) -> StoreResult<Option<ApiKeyRecord>> {
         retrying(|| async move {
             let sql = "SELECT id, tenant_id, name, secret_hash, scopes, created_at, expires_at, revoked_at, \
-                       last_used_at FROM api_keys WHERE id = $1";
+                       last_used_at, allowed_ips, rate_limit FROM api_keys WHERE id = $1";
             let Some(r) = self.one_opt("get_api_key", sql, &[&id]).await? else {
                 return Ok(None);
             };
@@ -1214,7 +1227,7 @@ impl Store for PgStore {
             let stmt = client
                 .prepare_cached(
                     "SELECT id, tenant_id, name, secret_hash, scopes, created_at, expires_at, revoked_at, \
-                     last_used_at FROM api_keys WHERE tenant_id = $1 ORDER BY created_at, id",
+                     last_used_at, allowed_ips, rate_limit FROM api_keys WHERE tenant_id = $1 ORDER BY created_at, id",
                 )
                 .await
                 .map_err(pg(OP))?;

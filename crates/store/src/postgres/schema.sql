@@ -1,4 +1,4 @@
--- Postwerk PostgreSQL schema, version 4: the same tables, columns and semantics as
+-- Postwerk PostgreSQL schema, version 6: the same tables, columns and semantics as
 -- sqlite/schema.sql. Personal data is stored only sealed (*_enc) or as a blind index
 -- (rcpt_hash). Times are Unix milliseconds (BIGINT).
 --
@@ -27,7 +27,11 @@ CREATE TABLE IF NOT EXISTS api_keys (
     created_at BIGINT NOT NULL,
     expires_at BIGINT,
     revoked_at BIGINT,
-    last_used_at BIGINT);
+    last_used_at BIGINT,
+    allowed_ips TEXT,
+    rate_limit BIGINT);
+ALTER TABLE api_keys ADD COLUMN IF NOT EXISTS allowed_ips TEXT;
+ALTER TABLE api_keys ADD COLUMN IF NOT EXISTS rate_limit BIGINT;
 
 CREATE TABLE IF NOT EXISTS domains (
     tenant_id TEXT COLLATE "C" NOT NULL,
@@ -277,6 +281,6 @@ CREATE INDEX IF NOT EXISTS recipients_suspended ON recipients (tenant_id) WHERE 
 
 -- Raised to this file's version; never lowered (an older node starting later leaves
 -- it alone).
-INSERT INTO meta (key, value) VALUES ('schema_version', '5')
+INSERT INTO meta (key, value) VALUES ('schema_version', '6')
     ON CONFLICT (key) DO UPDATE SET value = excluded.value
     WHERE meta.value::bigint < excluded.value::bigint;

@@ -81,6 +81,26 @@ fn add_event_stream_column(conn: &Connection) -> StoreResult<()> {
     Ok(())
 }
 
+/// Version 6 for a database made by an older version: per-key address allowlists and
+/// rate limits.
+fn add_api_key_limit_columns(conn: &Connection) -> StoreResult<()> {
+    let has: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM pragma_table_info('api_keys') WHERE name = 'allowed_ips'",
+            [],
+            |r| r.get(0),
+        )
+        .map_err(unavailable)?;
+    if has == 0 {
+        conn.execute_batch(
+            "ALTER TABLE api_keys ADD COLUMN allowed_ips TEXT; \
+             ALTER TABLE api_keys ADD COLUMN rate_limit INTEGER;",
+        )
+        .map_err(unavailable)?;
+    }
+    Ok(())
+}
+
 impl SqliteStore {
     /// Opens (creating and migrating) the database file at `path`.
     pub async fn open(path: &Path) -> StoreResult<SqliteStore> {
@@ -93,6 +113,7 @@ impl SqliteStore {
             conn.execute_batch(include_str!("schema.sql"))
                 .map_err(unavailable)?;
             add_event_stream_column(&conn)?;
+            add_api_key_limit_columns(&conn)?;
             let readers = (0..READERS)
                 .map(|_| open_connection(&path, false))
                 .collect::<StoreResult<Vec<_>>>()?;
@@ -158,6 +179,8 @@ fn api_key_row(r: &Row<'_>) -> rusqlite::Result<(ApiKeyRecord, String)> {
             expires_at: r.get(6)?,
             revoked_at: r.get(7)?,
             last_used_at: r.get(8)?,
+            allowed_ips: crate::model::split_list(r.get::<_, Option<String>>(9)?.as_deref()),
+            rate_limit: r.get(10)?,
         },
         r.get(4)?,
     ))
@@ -251,9 +274,19 @@ impl Store for SqliteStore {
         let scopes = scopes_text(&k.scopes);
         self.writer.write(Durability::Fsync, move |c| {
                 c.execute(
-                    "INSERT INTO api_keys (id, tenant_id, name, secret_hash, scopes, created_at, expires_at) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                    params![k.id, k.tenant_id, k.name, k.secret_hash, scopes, k.created_at, k.expires_at],
+                    "INSERT INTO api_keys (id, tenant_id, name, secret_hash, scopes, created_at, expires_at, \
+                     allowed_ips, rate_limit) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                    params![
+                        k.id,
+                        k.tenant_id,
+                        k.name,
+                        k.secret_hash,
+                        scopes,
+                        k.created_at,
+                        k.expires_at,
+                        crate::model::join_list(&k.allowed_ips),
+                        k.rate_limit
+                    ],
                 )
                 .map_err(|e| conflict_or(e, "api key"))?;
                 Ok(())
@@ -267,7 +300,7 @@ impl Store for SqliteStore {
             .read(move |c| {
                 c.prepare_cached(
                     "SELECT id, tenant_id, name, secret_hash, scopes, created_at, expires_at, revoked_at, \
-                     last_used_at FROM api_keys WHERE id = ?1",
+                     last_used_at, allowed_ips, rate_limit FROM api_keys WHERE id = ?1",
                 )
                 .and_then(|mut s| s.query_row([id], api_key_row).optional())
                 .map_err(unavailable)
@@ -301,7 +334,7 @@ impl Store for SqliteStore {
             .read(move |c| {
                 c.prepare_cached(
                     "SELECT id, tenant_id, name, secret_hash, scopes, created_at, expires_at, revoked_at, \
-                     last_used_at FROM api_keys WHERE tenant_id = ?1 ORDER BY created_at, id",
+                     last_used_at, allowed_ips, rate_limit FROM api_keys WHERE tenant_id = ?1 ORDER BY created_at, id",
                 )
                 .and_then(|mut s| s.query_map([tenant_id], api_key_row)?.collect::<rusqlite::Result<Vec<_>>>())
                 .map_err(unavailable)

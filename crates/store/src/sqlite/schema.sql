@@ -1,4 +1,4 @@
--- Postwerk SQLite schema, version 5. Personal data is stored only sealed (*_enc) or as
+-- Postwerk SQLite schema, version 6. Personal data is stored only sealed (*_enc) or as
 -- a blind index (rcpt_hash). Times are Unix milliseconds.
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS tenants (
@@ -6,7 +6,7 @@ CREATE TABLE IF NOT EXISTS tenants (
 CREATE TABLE IF NOT EXISTS api_keys (
     id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL, name TEXT NOT NULL, secret_hash BLOB NOT NULL,
     scopes TEXT NOT NULL, created_at INTEGER NOT NULL, expires_at INTEGER, revoked_at INTEGER,
-    last_used_at INTEGER);
+    last_used_at INTEGER, allowed_ips TEXT, rate_limit INTEGER);
 CREATE TABLE IF NOT EXISTS domains (
     tenant_id TEXT NOT NULL, name TEXT NOT NULL, created_at INTEGER NOT NULL, PRIMARY KEY (tenant_id, name));
 CREATE TABLE IF NOT EXISTS dkim_keys (
@@ -130,6 +130,6 @@ CREATE TABLE IF NOT EXISTS delivery_stats (
     count INTEGER NOT NULL,
     PRIMARY KEY (tenant_id, bucket, stream, pool, source, site, event, reason));
 CREATE INDEX IF NOT EXISTS recipients_suspended ON recipients (tenant_id) WHERE status = 'suspended';
-INSERT INTO meta (key, value) VALUES ('schema_version', '5')
+INSERT INTO meta (key, value) VALUES ('schema_version', '6')
     ON CONFLICT (key) DO UPDATE SET value = excluded.value
     WHERE CAST(meta.value AS INTEGER) < CAST(excluded.value AS INTEGER);
