@@ -1,6 +1,6 @@
 //! `Authorization: Bearer <key>` → the caller's tenant and scopes.
 
-use axum::extract::FromRequestParts;
+use axum::extract::{FromRequestParts, MatchedPath};
 use axum::http::request::Parts;
 use axum::http::{Extensions, HeaderMap, StatusCode};
 use postwerk_core::model::Scope;
@@ -10,6 +10,7 @@ use postwerk_mta::audit::{self, Actor};
 use crate::AppState;
 use crate::error::ApiError;
 use crate::ratelimit::Quota;
+use crate::scopes;
 
 /// An authenticated caller.
 #[derive(Debug, Clone)]
@@ -47,19 +48,6 @@ impl Caller {
         .await
         .map(drop)
         .map_err(|e| ApiError::unavailable(&e))
-    }
-
-    /// 403 unless the key has `scope`.
-    pub fn require(&self, scope: Scope) -> Result<(), ApiError> {
-        if self.scopes.contains(&scope) {
-            Ok(())
-        } else {
-            Err(ApiError::new(
-                StatusCode::FORBIDDEN,
-                "insufficient_scope",
-                format!("this API key lacks the `{scope}` scope"),
-            ))
-        }
     }
 }
 
@@ -126,6 +114,28 @@ impl FromRequestParts<AppState> for Caller {
                 }
                 if !decision.allowed {
                     return Err(crate::ratelimit::refused(decision));
+                }
+                let operation = parts
+                    .extensions
+                    .get::<MatchedPath>()
+                    .map(MatchedPath::as_str);
+                match operation.and_then(|path| scopes::required(&parts.method, path)) {
+                    Some(scope) if key.scopes.contains(&scope) => {}
+                    Some(scope) => {
+                        return Err(ApiError::new(
+                            StatusCode::FORBIDDEN,
+                            "insufficient_scope",
+                            format!("this API key lacks the `{scope}` scope"),
+                        ));
+                    }
+                    // Fail closed: an operation must document its scope to be usable.
+                    None => {
+                        return Err(ApiError::new(
+                            StatusCode::FORBIDDEN,
+                            "insufficient_scope",
+                            "this operation documents no scope",
+                        ));
+                    }
                 }
                 Ok(Caller {
                     key_id: key.id,

@@ -2,7 +2,7 @@
 
 use axum::Json;
 use axum::extract::{Query, State};
-use postwerk_core::model::{EventType, Scope};
+use postwerk_core::model::EventType;
 use postwerk_mta::accept::tag_hash;
 use postwerk_store::Store;
 use postwerk_store::model::EventFilter;
@@ -45,7 +45,6 @@ pub async fn list_events(
     caller: Caller,
     query: Result<Query<EventQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require(Scope::Read)?;
     let Query(q) = query.map_err(|e| ApiError::invalid("invalid_query", "query", e.body_text()))?;
     let keys = state
         .services

@@ -5,7 +5,6 @@
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use postwerk_core::model::Scope;
 use postwerk_mta::incidents::{self, Incident, IncidentDetail};
 use postwerk_store::model::IncidentStep;
 use serde::Deserialize;
@@ -73,7 +72,6 @@ pub async fn create(
     caller: Caller,
     ApiJson(req): ApiJson<NewIncident>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    caller.require(Scope::Privacy)?;
     if req.title.trim().is_empty() {
         return Err(ApiError::invalid(
             "invalid_title",
@@ -111,7 +109,6 @@ pub async fn step(
     caller: Caller,
     Path((id, step)): Path<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require(Scope::Privacy)?;
     let step = match step.as_str() {
         "authority-notified" => IncidentStep::AuthorityNotified,
         "customers-notified" => IncidentStep::CustomersNotified,
@@ -138,7 +135,6 @@ pub async fn list(
     caller: Caller,
     query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require(Scope::Privacy)?;
     let Query(q) = query.map_err(|e| ApiError::invalid("invalid_query", "query", e.body_text()))?;
     let (after, limit) = view::page(q.cursor.as_deref(), q.limit)?;
     let page = incidents::list(

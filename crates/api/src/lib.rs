@@ -8,6 +8,7 @@
 //! - [`client`]: the client's address behind trusted reverse proxies.
 //! - [`auth`]: API keys → caller, tenant and scopes.
 //! - [`ratelimit`]: request limits per address, key and tenant; `RateLimit-*` headers.
+//! - [`scopes`]: the scope each operation needs, read from the OpenAPI document.
 //! - [`compose`]: request validation and MIME rendering.
 //! - [`messages`]: `POST /v1/messages`, `/batch`, `/raw`; `GET /v1/messages/{id}`.
 //! - [`events`]: `GET /v1/events`.
@@ -38,6 +39,7 @@ pub mod queue;
 pub mod ratelimit;
 pub mod record;
 pub mod requests;
+pub mod scopes;
 pub mod stats;
 pub mod streams;
 mod strict;
@@ -269,6 +271,6 @@ async fn metrics(
 async fn openapi() -> impl axum::response::IntoResponse {
     (
         [(axum::http::header::CONTENT_TYPE, "application/json")],
-        include_str!("../../../docs/openapi.json"),
+        scopes::OPENAPI,
     )
 }

@@ -7,7 +7,6 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use postwerk_core::model::Scope;
 use postwerk_mta::accept::{
     self, AcceptError, IdempotentResponse, Submission, idempotency_context,
 };
@@ -91,7 +90,6 @@ async fn send_one(
     endpoint: &str,
     compose: impl FnOnce(&str) -> Result<Composed, ApiError>,
 ) -> Result<Response, ApiError> {
-    caller.require(Scope::Send)?;
     idempotent(state, caller, headers, endpoint, async {
         let composed = compose(&state.services.config.delivery.ehlo_name)?;
         check_domain(
@@ -126,7 +124,6 @@ pub async fn send_batch(
     headers: HeaderMap,
     ApiJson(req): ApiJson<BatchRequest>,
 ) -> Result<Response, ApiError> {
-    caller.require(Scope::Send)?;
     if req.messages.is_empty() || req.messages.len() > MAX_BATCH {
         return Err(ApiError::invalid(
             "invalid_batch",
@@ -351,7 +348,6 @@ pub async fn get_message(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require(Scope::Read)?;
     let record = state
         .services
         .store
@@ -394,7 +390,6 @@ pub async fn list(
     caller: Caller,
     query: Result<Query<MessageQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require(Scope::Read)?;
     let Query(q) = query.map_err(|e| ApiError::invalid("invalid_query", "query", e.body_text()))?;
     let keys = state
         .services

@@ -8,7 +8,7 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use postwerk_core::address::Address;
-use postwerk_core::model::{ConsentStatus, DsarKind, Scope};
+use postwerk_core::model::{ConsentStatus, DsarKind};
 use postwerk_mta::audit;
 use postwerk_mta::contacts::{self, ConsentEvidence, LAWFUL_BASES};
 use postwerk_mta::requests;
@@ -119,7 +119,6 @@ pub async fn put_contact(
     Path(email): Path<String>,
     ApiJson(req): ApiJson<PutContact>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    caller.require(Scope::Write)?;
     let address = parse_email(&email)?;
     if req
         .lists
@@ -157,7 +156,6 @@ pub async fn get_contact(
     caller: Caller,
     Path(email): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require(Scope::Read)?;
     let address = parse_email(&email)?;
     let keys = keys(&state, &caller).await?;
     audited(&state, &caller, &keys, "contact.view", &address).await?;
@@ -184,7 +182,6 @@ pub async fn post_consent(
     Path(email): Path<String>,
     ApiJson(req): ApiJson<PostConsent>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    caller.require(Scope::Write)?;
     let address = parse_email(&email)?;
     let purpose = req.purpose.trim();
     if purpose.is_empty() || purpose.chars().count() > 64 || purpose.contains(['/', ' ']) {
@@ -237,7 +234,6 @@ pub async fn withdraw_consent(
     caller: Caller,
     Path((email, purpose)): Path<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require(Scope::Write)?;
     let address = parse_email(&email)?;
     let keys = keys(&state, &caller).await?;
     audited(&state, &caller, &keys, "consent.withdraw", &address).await?;
@@ -265,7 +261,6 @@ pub async fn export(
     caller: Caller,
     Path(email): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require(Scope::Export)?;
     let address = parse_email(&email)?;
     let keys = keys(&state, &caller).await?;
     audited(&state, &caller, &keys, "subject.export", &address).await?;
@@ -286,7 +281,6 @@ pub async fn erase(
     Path(email): Path<String>,
     query: Result<Query<EraseQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require(Scope::Privacy)?;
     let Query(q) = query.map_err(|e| ApiError::invalid("invalid_query", "query", e.body_text()))?;
     let address = parse_email(&email)?;
     let keys = keys(&state, &caller).await?;
@@ -335,7 +329,6 @@ async fn set_restriction(
     email: String,
     restricted: bool,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require(Scope::Privacy)?;
     let address = parse_email(&email)?;
     let keys = keys(&state, &caller).await?;
     let action = if restricted {
@@ -359,7 +352,6 @@ pub async fn list_audit(
     caller: Caller,
     query: Result<Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require(Scope::Admin)?;
     let Query(q) = query.map_err(|e| ApiError::invalid("invalid_query", "query", e.body_text()))?;
     let (after, limit) = view::page(q.cursor.as_deref(), q.limit)?;
     let entries = state

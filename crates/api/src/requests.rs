@@ -6,7 +6,7 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use postwerk_core::address::Address;
-use postwerk_core::model::{DsarKind, DsarStatus, Scope};
+use postwerk_core::model::{DsarKind, DsarStatus};
 use postwerk_mta::requests::{self, Request};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -69,7 +69,6 @@ pub async fn create(
     caller: Caller,
     ApiJson(req): ApiJson<NewRequest>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    caller.require(Scope::Privacy)?;
     let kind: DsarKind = req.kind.parse().map_err(|_| {
         ApiError::invalid(
             "invalid_kind",
@@ -106,7 +105,6 @@ pub async fn close(
     Path(id): Path<String>,
     ApiJson(req): ApiJson<Close>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require(Scope::Privacy)?;
     let status = match req.status.parse() {
         Ok(s @ (DsarStatus::Completed | DsarStatus::Rejected)) => s,
         _ => {
@@ -133,7 +131,6 @@ pub async fn list(
     caller: Caller,
     query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require(Scope::Privacy)?;
     let Query(q) = query.map_err(|e| ApiError::invalid("invalid_query", "query", e.body_text()))?;
     let (after, limit) = view::page(q.cursor.as_deref(), q.limit)?;
     let page = requests::list(

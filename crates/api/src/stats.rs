@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use axum::Json;
 use axum::extract::{Query, State};
-use postwerk_core::model::{EventType, Scope};
+use postwerk_core::model::EventType;
 use postwerk_mta::context::now_ms;
 use postwerk_store::Store;
 use postwerk_store::model::{StatRow, StatsFilter};
@@ -110,7 +110,6 @@ pub async fn stats(
     caller: Caller,
     query: Result<Query<StatsQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require(Scope::Read)?;
     let Query(q) = query.map_err(|e| ApiError::invalid("invalid_query", "query", e.body_text()))?;
     let (interval, width) = match q.interval.as_deref().unwrap_or("day") {
         "day" => ("day", DAY_MS),

@@ -6,7 +6,7 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use postwerk_core::address::Address;
-use postwerk_core::model::{Scope, SuppressionReason};
+use postwerk_core::model::SuppressionReason;
 use postwerk_mta::suppressions;
 use postwerk_store::Store;
 use postwerk_store::model::SuppressionRecord;
@@ -100,7 +100,6 @@ pub async fn add(
     caller: Caller,
     ApiJson(req): ApiJson<AddSuppression>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    caller.require(Scope::Write)?;
     let address = parse_email(&req.email, "email")?;
     check_stream(&state, &caller, req.stream.as_deref()).await?;
     let reason = match req.reason.as_deref() {
@@ -150,7 +149,6 @@ pub async fn list(
     caller: Caller,
     query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require(Scope::Read)?;
     let Query(q) = query.map_err(|e| ApiError::invalid("invalid_query", "query", e.body_text()))?;
     let keys = keys(&state, &caller).await?;
     let hash = q
@@ -181,7 +179,6 @@ pub async fn remove(
     Path(email): Path<String>,
     query: Result<Query<DeleteQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<StatusCode, ApiError> {
-    caller.require(Scope::Write)?;
     let Query(q) = query.map_err(|e| ApiError::invalid("invalid_query", "query", e.body_text()))?;
     check_stream(&state, &caller, q.stream.as_deref()).await?;
     let address = parse_email(&email, "email")?;

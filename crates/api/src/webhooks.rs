@@ -5,7 +5,6 @@
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use postwerk_core::model::Scope;
 use postwerk_mta::context::now_ms;
 use postwerk_mta::webhooks::target::TargetError;
 use postwerk_mta::webhooks::{self, Subscription, WebhookError};
@@ -130,7 +129,6 @@ pub async fn create(
     caller: Caller,
     ApiJson(req): ApiJson<NewWebhook>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    caller.require(Scope::Write)?;
     let sub = Subscription {
         url: req.url,
         events: req.events,
@@ -149,7 +147,6 @@ pub async fn create(
 
 /// `GET /v1/webhooks`: the tenant's endpoints (never their secrets).
 pub async fn list(State(state): State<AppState>, caller: Caller) -> Result<Json<Value>, ApiError> {
-    caller.require(Scope::Read)?;
     let hooks = state
         .services
         .store
@@ -167,7 +164,6 @@ pub async fn show(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require(Scope::Read)?;
     Ok(Json(webhook_json(&load(&state, &caller, &id).await?)))
 }
 
@@ -178,7 +174,6 @@ pub async fn update(
     Path(id): Path<String>,
     ApiJson(req): ApiJson<WebhookChange>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require(Scope::Write)?;
     let mut w = load(&state, &caller, &id).await?;
     let sub = Subscription {
         url: req.url.unwrap_or_else(|| w.url.clone()),
@@ -211,7 +206,6 @@ pub async fn remove(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    caller.require(Scope::Write)?;
     load(&state, &caller, &id).await?;
     caller.audit(&state, "webhook.delete", id.clone()).await?;
     let removed = state
@@ -235,7 +229,6 @@ pub async fn rotate_secret(
     Path(id): Path<String>,
     ApiJson(req): ApiJson<RotateSecret>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require(Scope::Write)?;
     let grace = view::duration_ms(req.grace.as_deref().unwrap_or("24h"), "grace")?;
     load(&state, &caller, &id).await?;
     caller
@@ -258,7 +251,6 @@ pub async fn replay(
     Path(id): Path<String>,
     ApiJson(req): ApiJson<Replay>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    caller.require(Scope::Write)?;
     let now = now_ms();
     let from = view::rfc3339(&req.from, "from")?;
     let to = req
@@ -292,7 +284,6 @@ pub async fn attempts(
     Path(id): Path<String>,
     query: Result<Query<AttemptQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require(Scope::Read)?;
     let Query(q) = query.map_err(|e| ApiError::invalid("invalid_query", "query", e.body_text()))?;
     let (before, limit) = view::page(q.cursor.as_deref(), q.limit)?;
     load(&state, &caller, &id).await?;

@@ -99,13 +99,13 @@ impl<K: Hash + Eq> RateLimiter<K> {
     }
 }
 
-/// The server's request limits (`[rate_limits]`), shared by the API and SMTP.
+/// The API's request limits (`[rate_limits]`; SMTP AUTH attempts are limited by the
+/// SMTP server with its own [`RateLimiter`]).
 pub struct RequestLimits {
     config: RateLimitsConfig,
     keys: RateLimiter<String>,
     tenants: RateLimiter<String>,
     ips: RateLimiter<IpAddr>,
-    smtp_auth: RateLimiter<IpAddr>,
 }
 
 impl RequestLimits {
@@ -115,7 +115,6 @@ impl RequestLimits {
             keys: RateLimiter::new(config.window),
             tenants: RateLimiter::new(config.window),
             ips: RateLimiter::new(config.window),
-            smtp_auth: RateLimiter::new(config.window),
             config: config.clone(),
         }
     }
@@ -142,12 +141,6 @@ impl RequestLimits {
             .tenants
             .check(tenant_id.to_string(), self.config.per_tenant, now);
         key.tighter(tenant)
-    }
-
-    /// Counts an SMTP AUTH attempt from `ip`.
-    pub fn smtp_auth(&self, ip: IpAddr) -> Decision {
-        self.smtp_auth
-            .check(ip, self.config.smtp_auth_per_ip, Instant::now())
     }
 }
 

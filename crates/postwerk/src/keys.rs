@@ -104,7 +104,20 @@ pub async fn run(cmd: KeysCommand, config: Config) -> anyhow::Result<()> {
                     (None, None) => "active",
                 };
                 let scopes: Vec<_> = k.scopes.iter().map(|s| s.as_str()).collect();
-                println!("{}\t{}\t{}\t{state}", k.id, k.name, scopes.join(","));
+                let from = if k.allowed_ips.is_empty() {
+                    "any address".to_string()
+                } else {
+                    k.allowed_ips.join(",")
+                };
+                let limit = k
+                    .rate_limit
+                    .map_or("default limit".into(), |n| format!("{n}/window"));
+                println!(
+                    "{}\t{}\t{}\t{state}\t{from}\t{limit}",
+                    k.id,
+                    k.name,
+                    scopes.join(",")
+                );
             }
             Ok(())
         }

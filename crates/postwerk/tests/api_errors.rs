@@ -172,6 +172,18 @@ fn idempotency_key_replays_the_first_result_and_sends_nothing_more() {
 #[test]
 fn arrays_are_not_objects() {
     let h = Harness::start(Options::default());
+    // The scope is checked before the body is read: rotating needs `admin`.
+    let out = h.cli(&[
+        "keys",
+        "create",
+        "--name",
+        "admin",
+        "--scopes",
+        "send,admin",
+        "--quiet",
+    ]);
+    assert!(out.status.success());
+    let admin = String::from_utf8(out.stdout).unwrap().trim().to_string();
     for (path, body) in [
         ("/v1/messages", json!(["a@example.com", ["b@example.test"]])),
         ("/v1/keys/key_x/rotate", json!([])),
@@ -180,7 +192,7 @@ fn arrays_are_not_objects() {
             json!({"from": "a@example.com", "to": ["b@example.test"], "text": "t", "track": [true, "all"]}),
         ),
     ] {
-        let (s, v) = h.post(path, body.clone());
+        let (s, v) = h.request_with_key("POST", path, Some(&body), &[], Some(&admin));
         assert_eq!(s, 400, "{path} {body}: {v}");
         assert!(
             v["error"]["message"]

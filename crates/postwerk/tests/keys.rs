@@ -143,7 +143,9 @@ fn create_rotate_revoke() {
     let out = h.cli(&["keys", "list"]);
     let text = String::from_utf8_lossy(&out.stdout).to_string();
     assert!(
-        text.contains(&format!("{id2}\tci\tread\trevoked")),
+        text.contains(&format!(
+            "{id2}\tci\tread\trevoked\tany address\tdefault limit"
+        )),
         "{text}"
     );
     assert!(h.cli(&["keys", "revoke", &id]).status.success());
