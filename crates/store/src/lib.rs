@@ -123,6 +123,40 @@ pub trait Store: Send + Sync {
         revoke: bool,
     ) -> impl Future<Output = StoreResult<bool>> + Send;
 
+    /// Stores a new user; `Conflict("user")` if the address already has an account.
+    fn insert_user(&self, user: UserRecord) -> impl Future<Output = StoreResult<()>> + Send;
+    /// A user by id.
+    fn get_user(&self, id: &str) -> impl Future<Output = StoreResult<Option<UserRecord>>> + Send;
+    /// The user whose address has this blind index.
+    fn find_user(
+        &self,
+        email_index: &str,
+    ) -> impl Future<Output = StoreResult<Option<UserRecord>>> + Send;
+    /// A tenant's users, oldest first.
+    fn list_users(
+        &self,
+        tenant_id: &str,
+    ) -> impl Future<Output = StoreResult<Vec<UserRecord>>> + Send;
+    /// Writes a user's changeable fields (password, role, scopes, second factor,
+    /// disabling, sign-in failures, session cut-off).
+    fn update_user(&self, user: UserRecord) -> impl Future<Output = StoreResult<()>> + Send;
+    /// Stores a new session.
+    fn insert_session(
+        &self,
+        session: SessionRecord,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
+    /// A session by the hash of its token.
+    fn get_session(
+        &self,
+        id_hash: Vec<u8>,
+    ) -> impl Future<Output = StoreResult<Option<SessionRecord>>> + Send;
+    /// Ends a session at `at`; `false` if it was unknown or already ended.
+    fn end_session(
+        &self,
+        id_hash: Vec<u8>,
+        at: i64,
+    ) -> impl Future<Output = StoreResult<bool>> + Send;
+
     /// Registers a domain with its keys; `Conflict` if the tenant already has it.
     fn insert_domain(&self, domain: DomainRecord) -> impl Future<Output = StoreResult<()>> + Send;
     /// A tenant's domain with its DKIM keys.
@@ -520,6 +554,30 @@ impl Store for AnyStore {
     }
     async fn insert_api_key(&self, key: ApiKeyRecord) -> StoreResult<()> {
         dispatch!(self.insert_api_key(key))
+    }
+    async fn insert_user(&self, user: UserRecord) -> StoreResult<()> {
+        dispatch!(self.insert_user(user))
+    }
+    async fn get_user(&self, id: &str) -> StoreResult<Option<UserRecord>> {
+        dispatch!(self.get_user(id))
+    }
+    async fn find_user(&self, email_index: &str) -> StoreResult<Option<UserRecord>> {
+        dispatch!(self.find_user(email_index))
+    }
+    async fn list_users(&self, tenant_id: &str) -> StoreResult<Vec<UserRecord>> {
+        dispatch!(self.list_users(tenant_id))
+    }
+    async fn update_user(&self, user: UserRecord) -> StoreResult<()> {
+        dispatch!(self.update_user(user))
+    }
+    async fn insert_session(&self, session: SessionRecord) -> StoreResult<()> {
+        dispatch!(self.insert_session(session))
+    }
+    async fn get_session(&self, id_hash: Vec<u8>) -> StoreResult<Option<SessionRecord>> {
+        dispatch!(self.get_session(id_hash))
+    }
+    async fn end_session(&self, id_hash: Vec<u8>, at: i64) -> StoreResult<bool> {
+        dispatch!(self.end_session(id_hash, at))
     }
     async fn get_api_key(&self, id: &str) -> StoreResult<Option<ApiKeyRecord>> {
         dispatch!(self.get_api_key(id))

@@ -1030,3 +1030,55 @@ pub fn split_list(text: Option<&str>) -> Vec<String> {
 pub fn join_list(items: &[String]) -> Option<String> {
     (!items.is_empty()).then(|| items.join(","))
 }
+
+/// A person who signs in with a password (dashboard and API sessions).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserRecord {
+    /// `usr_…`.
+    pub id: String,
+    /// The tenant the user belongs to.
+    pub tenant_id: String,
+    /// Blind index of the normalised email address (unique across tenants: the
+    /// address alone names the account at login).
+    pub email_index: String,
+    /// The address, sealed under the tenant key.
+    pub email_enc: Vec<u8>,
+    /// Argon2id hash in PHC string form.
+    pub password_hash: String,
+    /// `owner`, `admin`, `developer`, `analyst`, `sender` or `custom`.
+    pub role: String,
+    /// What the user may do (from the role, or chosen for `custom`).
+    pub scopes: Vec<postwerk_core::model::Scope>,
+    /// The TOTP secret and recovery codes, sealed (`None`: no second factor).
+    pub totp_enc: Option<Vec<u8>>,
+    /// Creation time.
+    pub created_at: i64,
+    /// Set when disabled (sign-in refused, sessions ended).
+    pub disabled_at: Option<i64>,
+    /// Failed sign-ins since the last success.
+    pub failed_logins: i64,
+    /// Sign-in refused until then (after too many failures).
+    pub locked_until: Option<i64>,
+    /// Sessions created before this time are no longer valid (forced logout,
+    /// password change).
+    pub sessions_valid_after: i64,
+}
+
+/// A signed-in session (its token is held by the browser; only a hash is stored).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionRecord {
+    /// SHA-256 of the session token.
+    pub id_hash: Vec<u8>,
+    /// The user.
+    pub user_id: String,
+    /// The user's tenant.
+    pub tenant_id: String,
+    /// SHA-256 of the CSRF token that state-changing requests must carry.
+    pub csrf_hash: Vec<u8>,
+    /// Sign-in time.
+    pub created_at: i64,
+    /// End of the session.
+    pub expires_at: i64,
+    /// Set at logout.
+    pub revoked_at: Option<i64>,
+}

@@ -168,6 +168,7 @@ conformance! {
     retention_purge => sqlite_retention_purge, postgres_retention_purge;
     request_register => sqlite_request_register, postgres_request_register;
     key_lifecycle => sqlite_key_lifecycle, postgres_key_lifecycle;
+    users_and_sessions => sqlite_users_and_sessions, postgres_users_and_sessions;
     breach_register => sqlite_breach_register, postgres_breach_register;
     consent_screen_and_held_recipients =>
         sqlite_consent_screen_and_held_recipients, postgres_consent_screen_and_held_recipients;
@@ -273,7 +274,7 @@ async fn postgres_upgrade_adds_suppressions() {
             .await
             .expect("version")
             .get(0);
-        assert_eq!(version, "6");
+        assert_eq!(version, "7");
     })
     .await;
 }
@@ -312,7 +313,7 @@ async fn sqlite_upgrade_adds_suppressions() {
             |r| r.get(0),
         )
         .expect("version");
-    assert_eq!(version, "6");
+    assert_eq!(version, "7");
 }
 
 // ---------------------------------------------------------------------------------
@@ -2885,6 +2886,83 @@ mod scenarios {
             .map(|r| r.seq)
             .collect();
         assert_eq!(page, [b]);
+    }
+
+    /// Users are unique by address across tenants, listed per tenant and updated
+    /// whole; sessions are found by token hash and end once.
+    pub async fn users_and_sessions(s: AnyStore) {
+        let user = |id: &str, tenant: &str, index: &str| UserRecord {
+            id: id.into(),
+            tenant_id: tenant.into(),
+            email_index: index.into(),
+            email_enc: vec![1, 2, 3],
+            password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into(),
+            role: "analyst".into(),
+            scopes: vec![Scope::Read],
+            totp_enc: None,
+            created_at: 1,
+            disabled_at: None,
+            failed_logins: 0,
+            locked_until: None,
+            sessions_valid_after: 0,
+        };
+        s.insert_user(user("usr_a", "ten_a", "idx-a"))
+            .await
+            .expect("insert");
+        s.insert_user(user("usr_b", "ten_b", "idx-b"))
+            .await
+            .expect("insert");
+        assert!(matches!(
+            s.insert_user(user("usr_c", "ten_b", "idx-a")).await,
+            Err(StoreError::Conflict("user"))
+        ));
+        let mut a = s.find_user("idx-a").await.expect("find").expect("user a");
+        assert_eq!(a, user("usr_a", "ten_a", "idx-a"));
+        assert!(s.find_user("idx-x").await.expect("find").is_none());
+        let listed: Vec<String> = s
+            .list_users("ten_b")
+            .await
+            .expect("list")
+            .into_iter()
+            .map(|u| u.id)
+            .collect();
+        assert_eq!(listed, ["usr_b"]);
+        a.role = "custom".into();
+        a.scopes = vec![Scope::Send, Scope::Read];
+        a.totp_enc = Some(vec![9; 40]);
+        a.failed_logins = 3;
+        a.locked_until = Some(50);
+        a.disabled_at = Some(60);
+        a.sessions_valid_after = 70;
+        a.password_hash = "changed".into();
+        s.update_user(a.clone()).await.expect("update");
+        let mut expected = a.clone();
+        expected.scopes = vec![Scope::Read, Scope::Send];
+        assert_eq!(s.get_user("usr_a").await.expect("get"), Some(expected));
+
+        let session = SessionRecord {
+            id_hash: vec![7; 32],
+            user_id: "usr_a".into(),
+            tenant_id: "ten_a".into(),
+            csrf_hash: vec![8; 32],
+            created_at: 100,
+            expires_at: 1_000,
+            revoked_at: None,
+        };
+        s.insert_session(session.clone()).await.expect("session");
+        assert_eq!(
+            s.get_session(vec![7; 32]).await.expect("get"),
+            Some(session.clone())
+        );
+        assert!(s.end_session(vec![7; 32], 200).await.expect("end"));
+        assert!(!s.end_session(vec![7; 32], 300).await.expect("end"), "once");
+        let ended = s
+            .get_session(vec![7; 32])
+            .await
+            .expect("get")
+            .expect("kept");
+        assert_eq!(ended.revoked_at, Some(200));
+        assert!(s.get_session(vec![6; 32]).await.expect("get").is_none());
     }
 
     /// Keys are listed per tenant; rotation brings the expiry forward (never

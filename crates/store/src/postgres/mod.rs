@@ -20,6 +20,7 @@
 mod error;
 mod privacy;
 mod streams;
+mod users;
 mod webhooks;
 
 use std::collections::HashMap;
@@ -40,7 +41,7 @@ const SCHEMA: &str = include_str!("schema.sql");
 /// The version `schema.sql` creates (`meta.schema_version`). A database at an older
 /// version gets `schema.sql` run again (every statement is idempotent), which adds
 /// what is new: 2 added `suppressions`.
-const SCHEMA_VERSION: i64 = 6;
+const SCHEMA_VERSION: i64 = 7;
 
 /// Most pooled connections per node.
 const POOL_SIZE: usize = 16;
@@ -1545,6 +1546,45 @@ impl Store for PgStore {
                 .collect()
         })
         .await
+    }
+
+    async fn insert_user(&self, user: UserRecord) -> StoreResult<()> {
+        let user = &user;
+        retrying(|| self.insert_user_q(user)).await
+    }
+
+    async fn get_user(&self, id: &str) -> StoreResult<Option<UserRecord>> {
+        Ok(retrying(|| self.users_where_q("id", id)).await?.pop())
+    }
+
+    async fn find_user(&self, email_index: &str) -> StoreResult<Option<UserRecord>> {
+        Ok(retrying(|| self.users_where_q("email_index", email_index))
+            .await?
+            .pop())
+    }
+
+    async fn list_users(&self, tenant_id: &str) -> StoreResult<Vec<UserRecord>> {
+        retrying(|| self.users_where_q("tenant_id", tenant_id)).await
+    }
+
+    async fn update_user(&self, user: UserRecord) -> StoreResult<()> {
+        let user = &user;
+        retrying(|| self.update_user_q(user)).await
+    }
+
+    async fn insert_session(&self, session: SessionRecord) -> StoreResult<()> {
+        let session = &session;
+        retrying(|| self.insert_session_q(session)).await
+    }
+
+    async fn get_session(&self, id_hash: Vec<u8>) -> StoreResult<Option<SessionRecord>> {
+        let id_hash = &id_hash;
+        retrying(|| self.get_session_q(id_hash)).await
+    }
+
+    async fn end_session(&self, id_hash: Vec<u8>, at: i64) -> StoreResult<bool> {
+        let id_hash = &id_hash;
+        retrying(|| self.end_session_q(id_hash, at)).await
     }
 
     async fn list_streams(&self, tenant_id: Option<&str>) -> StoreResult<Vec<StreamRecord>> {

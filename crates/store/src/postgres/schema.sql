@@ -1,4 +1,4 @@
--- Postwerk PostgreSQL schema, version 6: the same tables, columns and semantics as
+-- Postwerk PostgreSQL schema, version 7: the same tables, columns and semantics as
 -- sqlite/schema.sql. Personal data is stored only sealed (*_enc) or as a blind index
 -- (rcpt_hash). Times are Unix milliseconds (BIGINT).
 --
@@ -281,6 +281,30 @@ CREATE INDEX IF NOT EXISTS recipients_suspended ON recipients (tenant_id) WHERE 
 
 -- Raised to this file's version; never lowered (an older node starting later leaves
 -- it alone).
-INSERT INTO meta (key, value) VALUES ('schema_version', '6')
+CREATE TABLE IF NOT EXISTS users (
+    id TEXT COLLATE "C" PRIMARY KEY,
+    tenant_id TEXT COLLATE "C" NOT NULL,
+    email_index TEXT COLLATE "C" NOT NULL UNIQUE,
+    email_enc BYTEA NOT NULL,
+    password_hash TEXT NOT NULL,
+    role TEXT NOT NULL,
+    scopes TEXT NOT NULL,
+    totp_enc BYTEA,
+    created_at BIGINT NOT NULL,
+    disabled_at BIGINT,
+    failed_logins BIGINT NOT NULL DEFAULT 0,
+    locked_until BIGINT,
+    sessions_valid_after BIGINT NOT NULL DEFAULT 0);
+CREATE INDEX IF NOT EXISTS users_tenant ON users (tenant_id, created_at);
+CREATE TABLE IF NOT EXISTS sessions (
+    id_hash BYTEA PRIMARY KEY,
+    user_id TEXT COLLATE "C" NOT NULL,
+    tenant_id TEXT COLLATE "C" NOT NULL,
+    csrf_hash BYTEA NOT NULL,
+    created_at BIGINT NOT NULL,
+    expires_at BIGINT NOT NULL,
+    revoked_at BIGINT);
+CREATE INDEX IF NOT EXISTS sessions_expiry ON sessions (expires_at);
+INSERT INTO meta (key, value) VALUES ('schema_version', '7')
     ON CONFLICT (key) DO UPDATE SET value = excluded.value
     WHERE meta.value::bigint < excluded.value::bigint;

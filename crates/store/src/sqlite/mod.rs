@@ -2,6 +2,7 @@
 //! ([`writer`]) and a small pool of reader connections used from blocking tasks.
 
 mod streams;
+mod users;
 mod webhooks;
 mod writer;
 
@@ -1330,6 +1331,41 @@ impl Store for SqliteStore {
                 .map_err(unavailable)
         })
         .await
+    }
+
+    async fn insert_user(&self, user: UserRecord) -> StoreResult<()> {
+        self.insert_user_w(user).await
+    }
+
+    async fn get_user(&self, id: &str) -> StoreResult<Option<UserRecord>> {
+        Ok(self.users_where_r("id", id.to_string()).await?.pop())
+    }
+
+    async fn find_user(&self, email_index: &str) -> StoreResult<Option<UserRecord>> {
+        Ok(self
+            .users_where_r("email_index", email_index.to_string())
+            .await?
+            .pop())
+    }
+
+    async fn list_users(&self, tenant_id: &str) -> StoreResult<Vec<UserRecord>> {
+        self.users_where_r("tenant_id", tenant_id.to_string()).await
+    }
+
+    async fn update_user(&self, user: UserRecord) -> StoreResult<()> {
+        self.update_user_w(user).await
+    }
+
+    async fn insert_session(&self, session: SessionRecord) -> StoreResult<()> {
+        self.insert_session_w(session).await
+    }
+
+    async fn get_session(&self, id_hash: Vec<u8>) -> StoreResult<Option<SessionRecord>> {
+        self.get_session_r(id_hash).await
+    }
+
+    async fn end_session(&self, id_hash: Vec<u8>, at: i64) -> StoreResult<bool> {
+        self.end_session_w(id_hash, at).await
     }
 
     async fn list_streams(&self, tenant_id: Option<&str>) -> StoreResult<Vec<StreamRecord>> {

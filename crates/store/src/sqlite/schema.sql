@@ -1,4 +1,4 @@
--- Postwerk SQLite schema, version 6. Personal data is stored only sealed (*_enc) or as
+-- Postwerk SQLite schema, version 7. Personal data is stored only sealed (*_enc) or as
 -- a blind index (rcpt_hash). Times are Unix milliseconds.
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS tenants (
@@ -130,6 +130,18 @@ CREATE TABLE IF NOT EXISTS delivery_stats (
     count INTEGER NOT NULL,
     PRIMARY KEY (tenant_id, bucket, stream, pool, source, site, event, reason));
 CREATE INDEX IF NOT EXISTS recipients_suspended ON recipients (tenant_id) WHERE status = 'suspended';
-INSERT INTO meta (key, value) VALUES ('schema_version', '6')
+CREATE TABLE IF NOT EXISTS users (
+    id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL, email_index TEXT NOT NULL UNIQUE,
+    email_enc BLOB NOT NULL, password_hash TEXT NOT NULL, role TEXT NOT NULL, scopes TEXT NOT NULL,
+    totp_enc BLOB, created_at INTEGER NOT NULL, disabled_at INTEGER,
+    failed_logins INTEGER NOT NULL DEFAULT 0, locked_until INTEGER,
+    sessions_valid_after INTEGER NOT NULL DEFAULT 0);
+CREATE INDEX IF NOT EXISTS users_tenant ON users (tenant_id, created_at);
+CREATE TABLE IF NOT EXISTS sessions (
+    id_hash BLOB PRIMARY KEY, user_id TEXT NOT NULL, tenant_id TEXT NOT NULL,
+    csrf_hash BLOB NOT NULL, created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL,
+    revoked_at INTEGER);
+CREATE INDEX IF NOT EXISTS sessions_expiry ON sessions (expires_at);
+INSERT INTO meta (key, value) VALUES ('schema_version', '7')
     ON CONFLICT (key) DO UPDATE SET value = excluded.value
     WHERE CAST(meta.value AS INTEGER) < CAST(excluded.value AS INTEGER);

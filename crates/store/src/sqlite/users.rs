@@ -1,0 +1,188 @@
+//! SQLite queries for users and their sessions.
+
+use rusqlite::{OptionalExtension, Row, params};
+
+use super::writer::Durability;
+use super::{SqliteStore, conflict_or, corrupt, scopes_text, unavailable};
+use crate::StoreResult;
+use crate::model::{SessionRecord, UserRecord};
+
+const USER_COLS: &str = "id, tenant_id, email_index, email_enc, password_hash, role, scopes, \
+     totp_enc, created_at, disabled_at, failed_logins, locked_until, sessions_valid_after";
+const SESSION_COLS: &str =
+    "id_hash, user_id, tenant_id, csrf_hash, created_at, expires_at, revoked_at";
+
+/// A user row, with its scopes still as text.
+fn user_row(r: &Row<'_>) -> rusqlite::Result<(UserRecord, String)> {
+    Ok((
+        UserRecord {
+            id: r.get(0)?,
+            tenant_id: r.get(1)?,
+            email_index: r.get(2)?,
+            email_enc: r.get(3)?,
+            password_hash: r.get(4)?,
+            role: r.get(5)?,
+            scopes: Vec::new(),
+            totp_enc: r.get(7)?,
+            created_at: r.get(8)?,
+            disabled_at: r.get(9)?,
+            failed_logins: r.get(10)?,
+            locked_until: r.get(11)?,
+            sessions_valid_after: r.get(12)?,
+        },
+        r.get(6)?,
+    ))
+}
+
+fn with_scopes((mut user, scopes): (UserRecord, String)) -> StoreResult<UserRecord> {
+    user.scopes = postwerk_core::model::parse_scopes(&scopes).map_err(|_| corrupt("scopes"))?;
+    Ok(user)
+}
+
+fn session_row(r: &Row<'_>) -> rusqlite::Result<SessionRecord> {
+    Ok(SessionRecord {
+        id_hash: r.get(0)?,
+        user_id: r.get(1)?,
+        tenant_id: r.get(2)?,
+        csrf_hash: r.get(3)?,
+        created_at: r.get(4)?,
+        expires_at: r.get(5)?,
+        revoked_at: r.get(6)?,
+    })
+}
+
+impl SqliteStore {
+    pub(super) async fn insert_user_w(&self, u: UserRecord) -> StoreResult<()> {
+        let scopes = scopes_text(&u.scopes);
+        self.writer
+            .write(Durability::Fsync, move |c| {
+                c.prepare_cached(&format!(
+                    "INSERT INTO users ({USER_COLS}) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
+                ))
+                .and_then(|mut st| {
+                    st.execute(params![
+                        u.id,
+                        u.tenant_id,
+                        u.email_index,
+                        u.email_enc,
+                        u.password_hash,
+                        u.role,
+                        scopes,
+                        u.totp_enc,
+                        u.created_at,
+                        u.disabled_at,
+                        u.failed_logins,
+                        u.locked_until,
+                        u.sessions_valid_after
+                    ])
+                })
+                .map_err(|e| conflict_or(e, "user"))?;
+                Ok(())
+            })
+            .await
+    }
+
+    /// The users matching `column = value` (`id`, `email_index` or `tenant_id`).
+    pub(super) async fn users_where_r(
+        &self,
+        column: &'static str,
+        value: String,
+    ) -> StoreResult<Vec<UserRecord>> {
+        let rows = self
+            .read(move |c| {
+                c.prepare_cached(&format!(
+                    "SELECT {USER_COLS} FROM users WHERE {column} = ?1 ORDER BY created_at, id"
+                ))
+                .and_then(|mut st| {
+                    st.query_map([value], user_row)?
+                        .collect::<Result<Vec<_>, _>>()
+                })
+                .map_err(unavailable)
+            })
+            .await?;
+        rows.into_iter().map(with_scopes).collect()
+    }
+
+    pub(super) async fn update_user_w(&self, u: UserRecord) -> StoreResult<()> {
+        let scopes = scopes_text(&u.scopes);
+        self.writer
+            .write(Durability::Fsync, move |c| {
+                c.prepare_cached(
+                    "UPDATE users SET password_hash = ?2, role = ?3, scopes = ?4, totp_enc = ?5, \
+                     disabled_at = ?6, failed_logins = ?7, locked_until = ?8, \
+                     sessions_valid_after = ?9 WHERE id = ?1",
+                )
+                .and_then(|mut st| {
+                    st.execute(params![
+                        u.id,
+                        u.password_hash,
+                        u.role,
+                        scopes,
+                        u.totp_enc,
+                        u.disabled_at,
+                        u.failed_logins,
+                        u.locked_until,
+                        u.sessions_valid_after
+                    ])
+                })
+                .map_err(unavailable)?;
+                Ok(())
+            })
+            .await
+    }
+
+    pub(super) async fn insert_session_w(&self, s: SessionRecord) -> StoreResult<()> {
+        self.writer
+            .write(Durability::Fsync, move |c| {
+                // Sessions that ended more than a day ago go with each new one.
+                c.prepare_cached("DELETE FROM sessions WHERE expires_at < ?1")
+                    .and_then(|mut st| st.execute([s.created_at - 86_400_000]))
+                    .map_err(unavailable)?;
+                c.prepare_cached(&format!(
+                    "INSERT INTO sessions ({SESSION_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
+                ))
+                .and_then(|mut st| {
+                    st.execute(params![
+                        s.id_hash,
+                        s.user_id,
+                        s.tenant_id,
+                        s.csrf_hash,
+                        s.created_at,
+                        s.expires_at,
+                        s.revoked_at
+                    ])
+                })
+                .map_err(|e| conflict_or(e, "session"))?;
+                Ok(())
+            })
+            .await
+    }
+
+    pub(super) async fn get_session_r(
+        &self,
+        id_hash: Vec<u8>,
+    ) -> StoreResult<Option<SessionRecord>> {
+        self.read(move |c| {
+            c.prepare_cached(&format!(
+                "SELECT {SESSION_COLS} FROM sessions WHERE id_hash = ?1"
+            ))
+            .and_then(|mut st| st.query_row([id_hash], session_row).optional())
+            .map_err(unavailable)
+        })
+        .await
+    }
+
+    pub(super) async fn end_session_w(&self, id_hash: Vec<u8>, at: i64) -> StoreResult<bool> {
+        self.writer
+            .write(Durability::Fsync, move |c| {
+                c.prepare_cached(
+                    "UPDATE sessions SET revoked_at = ?2 WHERE id_hash = ?1 AND revoked_at IS NULL",
+                )
+                .and_then(|mut st| st.execute(params![id_hash, at]))
+                .map(|n| n > 0)
+                .map_err(unavailable)
+            })
+            .await
+    }
+}
