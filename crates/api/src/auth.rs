@@ -15,8 +15,8 @@ use crate::scopes;
 /// An authenticated caller.
 #[derive(Debug, Clone)]
 pub struct Caller {
-    /// The key's id (safe to log).
-    pub key_id: String,
+    /// Who is calling, safe to log: `key:<key id>` or `user:<user id>`.
+    pub principal: String,
     /// The tenant the key belongs to.
     pub tenant_id: String,
     /// What the key may do.
@@ -26,7 +26,7 @@ pub struct Caller {
 }
 
 impl Caller {
-    /// Writes an audit entry for this caller (actor `key:<id>`, its IP) before the
+    /// Writes an audit entry for this caller (actor: its principal, its IP) before the
     /// action it records; 503 if it cannot be written, so nothing happens unrecorded.
     pub async fn audit(
         &self,
@@ -35,7 +35,7 @@ impl Caller {
         target: String,
     ) -> Result<(), ApiError> {
         let actor = Actor {
-            id: format!("key:{}", self.key_id),
+            id: self.principal.clone(),
             ip: self.ip.clone(),
         };
         audit::record(
@@ -70,18 +70,28 @@ impl FromRequestParts<AppState> for Caller {
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         let ip = client_ip(&parts.extensions, &parts.headers, state);
-        // No key, no guess: a request without one is simply unauthorised.
         let header = parts
             .headers
             .get(axum::http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .ok_or_else(|| {
-                ApiError::new(
-                    StatusCode::UNAUTHORIZED,
-                    "missing_api_key",
-                    "send Authorization: Bearer <API key>",
-                )
-            })?;
+            .and_then(|v| v.to_str().ok());
+        let Some(header) = header else {
+            // A signed-in user's browser sends its session cookie instead.
+            if let Some(user) = crate::session::SessionUser::from_parts(parts, state).await? {
+                let caller = Caller {
+                    principal: format!("user:{}", user.user.id),
+                    tenant_id: user.user.tenant_id,
+                    scopes: user.user.scopes,
+                    ip: ip.map(|ip| ip.to_string()),
+                };
+                return caller.admit(parts, state, None);
+            }
+            // No key, no guess: a request without one is simply unauthorised.
+            return Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "missing_api_key",
+                "send Authorization: Bearer <API key>, or sign in",
+            ));
+        };
         if let Some(wait) = ip.and_then(|ip| state.key_failures.blocked_for(ip)) {
             return Err(ApiError::too_many_attempts(wait.as_secs().max(1)));
         }
@@ -105,44 +115,13 @@ impl FromRequestParts<AppState> for Caller {
                         "this API key may not be used from this address",
                     ));
                 }
-                let decision = state
-                    .services
-                    .limits
-                    .key(&key.id, key.rate_limit, &key.tenant_id);
-                if let Some(quota) = parts.extensions.get::<Quota>() {
-                    quota.record(decision);
-                }
-                if !decision.allowed {
-                    return Err(crate::ratelimit::refused(decision));
-                }
-                let operation = parts
-                    .extensions
-                    .get::<MatchedPath>()
-                    .map(MatchedPath::as_str);
-                match operation.and_then(|path| scopes::required(&parts.method, path)) {
-                    Some(scope) if key.scopes.contains(&scope) => {}
-                    Some(scope) => {
-                        return Err(ApiError::new(
-                            StatusCode::FORBIDDEN,
-                            "insufficient_scope",
-                            format!("this API key lacks the `{scope}` scope"),
-                        ));
-                    }
-                    // Fail closed: an operation must document its scope to be usable.
-                    None => {
-                        return Err(ApiError::new(
-                            StatusCode::FORBIDDEN,
-                            "insufficient_scope",
-                            "this operation documents no scope",
-                        ));
-                    }
-                }
-                Ok(Caller {
-                    key_id: key.id,
+                let caller = Caller {
+                    principal: format!("key:{}", key.id),
                     tenant_id: key.tenant_id,
                     scopes: key.scopes,
                     ip: ip.map(|ip| ip.to_string()),
-                })
+                };
+                caller.admit(parts, state, key.rate_limit)
             }
             Err(KeyError::Unavailable) => Err(ApiError::unavailable(&"key store unavailable")),
             Err(KeyError::Revoked) => {
@@ -154,6 +133,46 @@ impl FromRequestParts<AppState> for Caller {
             Err(KeyError::Malformed | KeyError::Invalid) => {
                 Err(unauthorized("invalid_api_key", "invalid API key"))
             }
+        }
+    }
+}
+
+impl Caller {
+    /// Counts the request against the caller's and its tenant's rate limits
+    /// (`rate_limit`: the key's own), then checks the operation's documented scope.
+    fn admit(
+        self,
+        parts: &Parts,
+        state: &AppState,
+        rate_limit: Option<u32>,
+    ) -> Result<Caller, ApiError> {
+        let decision = state
+            .services
+            .limits
+            .key(&self.principal, rate_limit, &self.tenant_id);
+        if let Some(quota) = parts.extensions.get::<Quota>() {
+            quota.record(decision);
+        }
+        if !decision.allowed {
+            return Err(crate::ratelimit::refused(decision));
+        }
+        let operation = parts
+            .extensions
+            .get::<MatchedPath>()
+            .map(MatchedPath::as_str);
+        match operation.and_then(|path| scopes::required(&parts.method, path)) {
+            Some(scope) if self.scopes.contains(&scope) => Ok(self),
+            Some(scope) => Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "insufficient_scope",
+                format!("this API key or user lacks the `{scope}` scope"),
+            )),
+            // Fail closed: an operation must document its scope to be usable.
+            None => Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "insufficient_scope",
+                "this operation documents no scope",
+            )),
         }
     }
 }

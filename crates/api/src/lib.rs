@@ -14,6 +14,8 @@
 //! - [`events`]: `GET /v1/events`.
 //! - [`domains`]: `POST/GET /v1/domains`.
 //! - [`keys`]: `/v1/keys`: list, create, rotate, revoke API keys.
+//! - [`session`]: `/v1/auth/…`: sign-in, the session cookie and CSRF token, logout.
+//! - [`users`]: `/v1/users`: people with roles; disabling, forced logout, passwords.
 //! - [`suppressions`]: `GET/POST /v1/suppressions`, `DELETE /v1/suppressions/{email}`.
 //! - [`privacy`]: contacts, consents, data-subject export and erasure, the audit log.
 //! - [`export`]: the data-subject export document (API and CLI).
@@ -40,12 +42,14 @@ pub mod ratelimit;
 pub mod record;
 pub mod requests;
 pub mod scopes;
+pub mod session;
 pub mod stats;
 pub mod streams;
 mod strict;
 pub mod suppressions;
 pub mod tracking;
 pub mod unsubscribe;
+pub mod users;
 mod view;
 pub mod webhooks;
 
@@ -150,6 +154,13 @@ pub fn router(state: AppState) -> Router {
             axum::routing::delete(privacy::erase),
         )
         .route("/v1/audit", get(privacy::list_audit))
+        .route("/v1/auth/login", post(session::login))
+        .route("/v1/auth/session", get(session::show))
+        .route("/v1/auth/logout", post(session::logout))
+        .route("/v1/users", get(users::list).post(users::create))
+        .route("/v1/users/{id}", get(users::show).delete(users::disable))
+        .route("/v1/users/{id}/logout", post(users::force_logout))
+        .route("/v1/users/{id}/password", post(users::set_password))
         .route("/v1/keys", get(keys::list).post(keys::create))
         .route("/v1/keys/{id}", axum::routing::delete(keys::revoke))
         .route("/v1/keys/{id}/rotate", post(keys::rotate))

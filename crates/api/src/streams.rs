@@ -214,7 +214,7 @@ async fn set_paused(
     caller
         .audit(state, action, format!("stream:{name}"))
         .await?;
-    let detail = json!({"reason": reason, "by": format!("key:{}", caller.key_id)});
+    let detail = json!({"reason": reason, "by": caller.principal});
     let (stream, _) = streams::set_paused(&state.services, &caller.tenant_id, name, reason, detail)
         .await
         .map_err(stream_error)?;

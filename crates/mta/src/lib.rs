@@ -53,6 +53,7 @@ pub mod testdns;
 pub mod tracking;
 pub mod trust;
 pub mod unsubscribe;
+pub mod users;
 pub mod verp;
 pub mod view;
 pub mod webhooks;

@@ -33,6 +33,9 @@ pub enum Command {
     /// Manage API keys.
     #[command(subcommand)]
     Keys(crate::keys::KeysCommand),
+    /// Manage users (people who sign in with a password).
+    #[command(subcommand)]
+    Users(crate::users::UsersCommand),
     /// Manage sending domains.
     #[command(subcommand)]
     Domains(DomainsCommand),

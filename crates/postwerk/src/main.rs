@@ -9,6 +9,7 @@ mod gdpr;
 mod keys;
 mod serve;
 mod streams;
+mod users;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -63,6 +64,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
     match command {
         Command::Serve => serve::serve(config).await,
         Command::Keys(k) => keys::run(k, config).await,
+        Command::Users(u) => users::run(u, config).await,
         Command::Domains(d) => cli::domains(d, config).await,
         Command::Suppressions(c) => cli::suppressions(c, config).await,
         Command::Tenants(t) => cli::tenants(t, config).await,

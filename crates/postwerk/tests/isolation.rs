@@ -118,6 +118,7 @@ fn every_operation_takes_exactly_its_documented_scope() {
 /// Tenant A's resources, made through the API, and what must never leak from them.
 struct TenantA {
     message: String,
+    user: String,
     webhook: String,
     key: String,
     request: String,
@@ -172,6 +173,13 @@ fn create_tenant_a(h: &Harness, a: &str) -> TenantA {
         .as_str()
         .unwrap()
         .to_string();
+    let user = post(
+        "/v1/users",
+        json!({"email": "user-a@example.org", "password": "user-a-password", "role": "analyst"}),
+    )["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let (_, keys) = call(h, a, "GET", "/v1/keys", None);
     let keys: Value = serde_json::from_str(&keys).unwrap();
     let key = keys["keys"][0]["id"].as_str().unwrap().to_string();
@@ -183,6 +191,8 @@ fn create_tenant_a(h: &Harness, a: &str) -> TenantA {
         .expect("A's DKIM public key");
     let markers = [
         &message,
+        &user,
+        "user-a@example.org",
         &webhook,
         &key,
         &request,
@@ -203,6 +213,7 @@ fn create_tenant_a(h: &Harness, a: &str) -> TenantA {
     .collect();
     TenantA {
         message,
+        user,
         webhook,
         key,
         request,
@@ -235,6 +246,7 @@ fn tenant_b_never_reaches_tenant_a() {
         ("id", t) if t.starts_with("/v1/messages/") => a.message.clone(),
         ("id", t) if t.starts_with("/v1/webhooks/") => a.webhook.clone(),
         ("id", t) if t.starts_with("/v1/keys/") => a.key.clone(),
+        ("id", t) if t.starts_with("/v1/users/") => a.user.clone(),
         ("id", t) if t.starts_with("/v1/privacy/requests/") => a.request.clone(),
         ("id", t) if t.starts_with("/v1/privacy/incidents/") => a.incident.clone(),
         ("email", _) => "probe-a@example.test".into(),
@@ -251,6 +263,7 @@ fn tenant_b_never_reaches_tenant_a() {
         ("PATCH", "/v1/streams/{name}") => Some(json!({"priority": 9})),
         ("POST", "/v1/queue/{action}") => Some(json!({"message_id": a.message})),
         ("POST", "/v1/webhooks/{id}/replay") => Some(json!({"from": "2026-01-01T00:00:00Z"})),
+        ("POST", "/v1/users/{id}/password") => Some(json!({"password": "taken-over-by-b"})),
         ("POST", "/v1/privacy/requests/{id}/close") => Some(json!({"status": "rejected"})),
         _ => None,
     };
@@ -306,6 +319,11 @@ fn tenant_b_never_reaches_tenant_a() {
             .all(|k| k["revoked_at"].is_null()),
         "{keys}"
     );
+    let user = get(&format!("/v1/users/{}", a.user));
+    assert!(user["disabled_at"].is_null(), "{user}");
+    let login = json!({"email": "user-a@example.org", "password": "user-a-password"});
+    let (status, _) = call(&h, "none", "POST", "/v1/auth/login", Some(&login));
+    assert_eq!(status, 200, "A's user still signs in with A's password");
     let requests = get("/v1/privacy/requests");
     assert!(requests.to_string().contains(&a.request));
 }

@@ -1,0 +1,225 @@
+//! Sign-in for people: `POST /v1/auth/login` opens a session (an `HttpOnly`, `Secure`,
+//! `SameSite=Strict` cookie) and returns a CSRF token that every state-changing request
+//! made with the session must send as `X-CSRF-Token`; `GET /v1/auth/session` describes
+//! it, `POST /v1/auth/logout` ends it. With a session, the whole API answers with the
+//! user's scopes, exactly as with an API key.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use postwerk_mta::audit::{self, Actor};
+use postwerk_mta::users::{self, LoginError};
+use postwerk_store::model::{SessionRecord, UserRecord};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::AppState;
+use crate::error::{ApiError, ApiJson};
+use crate::view;
+
+/// The session cookie's name.
+pub const COOKIE: &str = "pw_session";
+
+/// A request's live session and its user.
+pub struct SessionUser {
+    /// The session.
+    pub session: SessionRecord,
+    /// Its user.
+    pub user: UserRecord,
+    /// The session token (from the cookie).
+    pub token: String,
+}
+
+/// The value of cookie `name`, if the request carries it.
+fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .find_map(|pair| {
+            let (key, value) = pair.trim().split_once('=')?;
+            (key == name).then_some(value)
+        })
+}
+
+impl SessionUser {
+    /// The request's session: `Ok(None)` without a session cookie; 401 for a session
+    /// that ended; 403 when a state-changing request lacks the session's CSRF token.
+    pub async fn from_parts(parts: &Parts, state: &AppState) -> Result<Option<Self>, ApiError> {
+        let Some(token) = cookie(&parts.headers, COOKIE) else {
+            return Ok(None);
+        };
+        let (session, user) = users::session(&state.services, token)
+            .await
+            .map_err(|e| ApiError::unavailable(&e))?
+            .ok_or_else(|| {
+                ApiError::new(
+                    StatusCode::UNAUTHORIZED,
+                    "session_expired",
+                    "the session has ended; sign in again",
+                )
+            })?;
+        let safe = matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS);
+        let csrf = parts
+            .headers
+            .get("x-csrf-token")
+            .and_then(|v| v.to_str().ok());
+        if !safe && !csrf.is_some_and(|t| users::csrf_matches(&session, t)) {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "csrf_token_invalid",
+                "send the session's CSRF token as X-CSRF-Token",
+            ));
+        }
+        Ok(Some(SessionUser {
+            session,
+            user,
+            token: token.to_string(),
+        }))
+    }
+
+    async fn required(parts: &Parts, state: &AppState) -> Result<Self, ApiError> {
+        Self::from_parts(parts, state).await?.ok_or_else(|| {
+            ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "not_signed_in",
+                "sign in with POST /v1/auth/login",
+            )
+        })
+    }
+}
+
+impl axum::extract::FromRequestParts<AppState> for SessionUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        Self::required(parts, state).await
+    }
+}
+
+/// A user as the API shows it (to the user and to the tenant's admins).
+pub async fn user_json(state: &AppState, u: &UserRecord) -> Result<serde_json::Value, ApiError> {
+    let email = users::email_of(&state.services, u)
+        .await
+        .map_err(|e| ApiError::unavailable(&e))?;
+    Ok(json!({
+        "id": u.id,
+        "email": email,
+        "role": u.role,
+        "scopes": u.scopes,
+        "created_at": view::time(u.created_at),
+        "disabled_at": u.disabled_at.and_then(view::time),
+        "locked_until": u.locked_until.and_then(view::time),
+    }))
+}
+
+/// `POST /v1/auth/login` body.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Login {
+    email: String,
+    password: String,
+}
+
+fn session_cookie(token: &str, max_age_s: i64) -> HeaderValue {
+    HeaderValue::from_str(&format!(
+        "{COOKIE}={token}; Path=/; HttpOnly; Secure; SameSite=Strict; Max-Age={max_age_s}"
+    ))
+    .expect("a token is a valid header value")
+}
+
+/// `POST /v1/auth/login`: a session cookie and its CSRF token, or 401
+/// `invalid_credentials`, 429 `account_locked` / `too_many_attempts` with
+/// `Retry-After`, 403 `account_disabled`.
+pub async fn login(
+    State(state): State<AppState>,
+    parts: Parts,
+    ApiJson(req): ApiJson<Login>,
+) -> Result<Response, ApiError> {
+    let ip = crate::auth::client_ip(&parts.extensions, &parts.headers, &state);
+    if let Some(wait) = ip.and_then(|ip| state.key_failures.blocked_for(ip)) {
+        return Err(ApiError::too_many_attempts(wait.as_secs().max(1)));
+    }
+    let (user, session) = match users::login(&state.services, &req.email, &req.password).await {
+        Ok(signed_in) => signed_in,
+        Err(LoginError::Invalid) => {
+            if let Some(ip) = ip {
+                state.key_failures.failed(ip);
+            }
+            return Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "invalid_credentials",
+                "wrong email address or password",
+            ));
+        }
+        Err(LoginError::Locked(ms)) => {
+            let seconds = u64::try_from((ms + 999) / 1000).unwrap_or(1).max(1);
+            let mut e = ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "account_locked",
+                format!("too many failed sign-ins; retry in {seconds} s"),
+            );
+            e.retry_after = Some(seconds);
+            return Err(e);
+        }
+        Err(LoginError::Disabled) => {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "account_disabled",
+                "this account is disabled",
+            ));
+        }
+        Err(LoginError::Service(e)) => return Err(ApiError::unavailable(&e)),
+    };
+    let actor = Actor {
+        id: format!("user:{}", user.id),
+        ip: ip.map(|ip| ip.to_string()),
+    };
+    audit::record(
+        &state.services,
+        &actor,
+        Some(&user.tenant_id),
+        "user.login",
+        Some(user.id.clone()),
+    )
+    .await
+    .map_err(|e| ApiError::unavailable(&e))?;
+    let body = json!({
+        "user": user_json(&state, &user).await?,
+        "csrf_token": session.csrf_token,
+        "expires_at": view::time(session.expires_at),
+    });
+    let mut response = (StatusCode::OK, Json(body)).into_response();
+    response.headers_mut().insert(
+        header::SET_COOKIE,
+        session_cookie(&session.token, users::SESSION_MS / 1000),
+    );
+    Ok(response)
+}
+
+/// `GET /v1/auth/session`: the signed-in user and when the session ends.
+pub async fn show(
+    State(state): State<AppState>,
+    me: SessionUser,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    Ok(Json(json!({
+        "user": user_json(&state, &me.user).await?,
+        "tenant_id": me.user.tenant_id,
+        "expires_at": view::time(me.session.expires_at),
+    })))
+}
+
+/// `POST /v1/auth/logout`: ends the session (204) and clears the cookie.
+pub async fn logout(State(state): State<AppState>, me: SessionUser) -> Result<Response, ApiError> {
+    users::logout(&state.services, &me.token)
+        .await
+        .map_err(|e| ApiError::unavailable(&e))?;
+    let mut response = StatusCode::NO_CONTENT.into_response();
+    response
+        .headers_mut()
+        .insert(header::SET_COOKIE, session_cookie("", 0));
+    Ok(response)
+}

@@ -1,0 +1,157 @@
+//! `/v1/users` (scope `admin`): the tenant's users — list, create with a role, show,
+//! disable, force a logout, set a new password. Every change is audited first.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use postwerk_core::model::parse_scopes;
+use postwerk_mta::context::now_ms;
+use postwerk_mta::users::{self, UserError};
+use postwerk_store::Store;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::AppState;
+use crate::auth::Caller;
+use crate::error::{ApiError, ApiJson};
+use crate::session::user_json;
+
+/// `POST /v1/users` body.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewUser {
+    email: String,
+    password: String,
+    role: String,
+    /// For role `custom` only.
+    #[serde(default)]
+    scopes: Vec<String>,
+}
+
+/// `POST /v1/users/{id}/password` body.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewPassword {
+    password: String,
+}
+
+fn user_error(e: UserError) -> ApiError {
+    match e {
+        UserError::InvalidEmail => {
+            ApiError::invalid("invalid_address", "email", "not an email address")
+        }
+        UserError::WeakPassword => ApiError::invalid("weak_password", "password", e.to_string()),
+        UserError::InvalidRole => ApiError::invalid("invalid_role", "role", e.to_string()),
+        UserError::Exists => ApiError::new(StatusCode::CONFLICT, "user_exists", e.to_string()),
+        UserError::NotFound => ApiError::not_found("user"),
+        UserError::Hashing(_) | UserError::Service(_) => ApiError::unavailable(&e),
+    }
+}
+
+/// `GET /v1/users`: the tenant's users, oldest first (never their passwords).
+pub async fn list(State(state): State<AppState>, caller: Caller) -> Result<Json<Value>, ApiError> {
+    let all = state
+        .services
+        .store
+        .list_users(&caller.tenant_id)
+        .await
+        .map_err(|e| ApiError::unavailable(&e))?;
+    let mut shown = Vec::with_capacity(all.len());
+    for u in &all {
+        shown.push(user_json(&state, u).await?);
+    }
+    Ok(Json(json!({"users": shown})))
+}
+
+/// `POST /v1/users`: a new user (201).
+pub async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(req): ApiJson<NewUser>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let scopes = parse_scopes(&req.scopes.join(",")).map_err(|_| {
+        ApiError::invalid(
+            "invalid_scopes",
+            "scopes",
+            "use send, read, write, import, export, privacy, admin",
+        )
+    })?;
+    let user = users::create_user(
+        &state.services,
+        &caller.tenant_id,
+        &req.email,
+        &req.password,
+        &req.role,
+        scopes,
+    )
+    .await
+    .map_err(user_error)?;
+    caller.audit(&state, "user.create", user.id.clone()).await?;
+    Ok((StatusCode::CREATED, Json(user_json(&state, &user).await?)))
+}
+
+/// `GET /v1/users/{id}`.
+pub async fn show(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let user = users::get(&state.services, &caller.tenant_id, &id)
+        .await
+        .map_err(user_error)?;
+    Ok(Json(user_json(&state, &user).await?))
+}
+
+/// `DELETE /v1/users/{id}`: disables the user and ends its sessions (204).
+pub async fn disable(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let mut user = users::get(&state.services, &caller.tenant_id, &id)
+        .await
+        .map_err(user_error)?;
+    caller.audit(&state, "user.disable", id).await?;
+    let now = now_ms();
+    user.disabled_at.get_or_insert(now);
+    user.sessions_valid_after = now;
+    users::save(&state.services, user)
+        .await
+        .map_err(|e| ApiError::unavailable(&e))?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /v1/users/{id}/logout`: ends every session of the user now (204).
+pub async fn force_logout(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let mut user = users::get(&state.services, &caller.tenant_id, &id)
+        .await
+        .map_err(user_error)?;
+    caller.audit(&state, "user.logout", id).await?;
+    user.sessions_valid_after = now_ms();
+    users::save(&state.services, user)
+        .await
+        .map_err(|e| ApiError::unavailable(&e))?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /v1/users/{id}/password`: sets a new password, lifts a lock and ends every
+/// session of the user (204).
+pub async fn set_password(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiJson(req): ApiJson<NewPassword>,
+) -> Result<StatusCode, ApiError> {
+    let user = users::get(&state.services, &caller.tenant_id, &id)
+        .await
+        .map_err(user_error)?;
+    caller.audit(&state, "user.password", id).await?;
+    users::set_password(&state.services, user, &req.password)
+        .await
+        .map_err(user_error)?;
+    Ok(StatusCode::NO_CONTENT)
+}

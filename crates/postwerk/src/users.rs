@@ -1,0 +1,179 @@
+//! `postwerk users …`: people who sign in (create with a role, list, disable, force a
+//! logout, set a password). Passwords are read from standard input, never from the
+//! command line. Every change is written to the audit log.
+
+use std::io::BufRead as _;
+
+use anyhow::{Context, bail};
+use clap::Subcommand;
+use postwerk_core::config::Config;
+use postwerk_core::model::parse_scopes;
+use postwerk_mta::audit::{self, Actor};
+use postwerk_mta::context::{DEFAULT_TENANT, Services, now_ms};
+use postwerk_mta::users;
+use postwerk_store::Store;
+
+use crate::cli::open;
+
+/// `postwerk users …`.
+#[derive(Subcommand)]
+pub enum UsersCommand {
+    /// Create a user; the password is the first line of standard input.
+    Create {
+        /// The user's email address (the sign-in name).
+        email: String,
+        /// owner, admin, developer, analyst, sender, or custom (with --scopes).
+        #[arg(long)]
+        role: String,
+        /// Comma-separated scopes for role `custom`.
+        #[arg(long, default_value = "")]
+        scopes: String,
+        /// Tenant (default: the install's default tenant; created if missing).
+        #[arg(long, default_value = DEFAULT_TENANT)]
+        tenant: String,
+    },
+    /// List a tenant's users (id, email, role, scopes, state).
+    List {
+        /// Tenant (default: the install's default tenant).
+        #[arg(long, default_value = DEFAULT_TENANT)]
+        tenant: String,
+    },
+    /// Disable a user and end its sessions.
+    Disable {
+        /// The user's id (`usr_…`).
+        id: String,
+        /// Tenant (default: the install's default tenant).
+        #[arg(long, default_value = DEFAULT_TENANT)]
+        tenant: String,
+    },
+    /// End every session of a user now.
+    Logout {
+        /// The user's id (`usr_…`).
+        id: String,
+        /// Tenant (default: the install's default tenant).
+        #[arg(long, default_value = DEFAULT_TENANT)]
+        tenant: String,
+    },
+    /// Set a user's password (first line of standard input); ends its sessions.
+    Password {
+        /// The user's id (`usr_…`).
+        id: String,
+        /// Tenant (default: the install's default tenant).
+        #[arg(long, default_value = DEFAULT_TENANT)]
+        tenant: String,
+    },
+}
+
+fn password_from_stdin() -> anyhow::Result<String> {
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .context("reading the password from standard input")?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_string())
+}
+
+async fn audited(
+    services: &Services,
+    tenant_id: &str,
+    action: &str,
+    id: &str,
+) -> anyhow::Result<()> {
+    audit::record(
+        services,
+        &Actor::cli(),
+        Some(tenant_id),
+        action,
+        Some(id.to_string()),
+    )
+    .await?;
+    Ok(())
+}
+
+/// Runs `postwerk users …`.
+pub async fn run(cmd: UsersCommand, config: Config) -> anyhow::Result<()> {
+    match cmd {
+        UsersCommand::Create {
+            email,
+            role,
+            scopes,
+            tenant,
+        } => {
+            let scopes = parse_scopes(&scopes).context("--scopes")?;
+            let password = password_from_stdin()?;
+            let services = open(config).await?;
+            let tenant = services.ensure_tenant(&tenant).await?;
+            let user =
+                users::create_user(&services, &tenant.id, &email, &password, &role, scopes).await?;
+            audited(&services, &tenant.id, "user.create", &user.id).await?;
+            println!("{}", user.id);
+        }
+        UsersCommand::List { tenant } => {
+            let services = open(config).await?;
+            let tenant = services
+                .store
+                .get_tenant_by_name(&tenant)
+                .await?
+                .with_context(|| format!("no tenant `{tenant}`"))?;
+            for u in services.store.list_users(&tenant.id).await? {
+                let state = if u.disabled_at.is_some() {
+                    "disabled"
+                } else if u.locked_until.is_some_and(|t| t > now_ms()) {
+                    "locked"
+                } else {
+                    "active"
+                };
+                let scopes: Vec<_> = u.scopes.iter().map(|s| s.as_str()).collect();
+                let email = users::email_of(&services, &u).await?;
+                println!(
+                    "{}\t{email}\t{}\t{}\t{state}",
+                    u.id,
+                    u.role,
+                    scopes.join(",")
+                );
+            }
+        }
+        UsersCommand::Disable { id, tenant } => {
+            change(config, &tenant, &id, Change::Disable).await?
+        }
+        UsersCommand::Logout { id, tenant } => change(config, &tenant, &id, Change::Logout).await?,
+        UsersCommand::Password { id, tenant } => {
+            let password = password_from_stdin()?;
+            change(config, &tenant, &id, Change::Password(password)).await?;
+        }
+    }
+    Ok(())
+}
+
+enum Change {
+    Disable,
+    Logout,
+    Password(String),
+}
+
+async fn change(config: Config, tenant: &str, id: &str, change: Change) -> anyhow::Result<()> {
+    let services = open(config).await?;
+    let Some(tenant) = services.store.get_tenant_by_name(tenant).await? else {
+        bail!("no tenant `{tenant}`");
+    };
+    let mut user = users::get(&services, &tenant.id, id).await?;
+    let now = now_ms();
+    match change {
+        Change::Disable => {
+            audited(&services, &tenant.id, "user.disable", id).await?;
+            user.disabled_at.get_or_insert(now);
+            user.sessions_valid_after = now;
+            users::save(&services, user).await?;
+        }
+        Change::Logout => {
+            audited(&services, &tenant.id, "user.logout", id).await?;
+            user.sessions_valid_after = now;
+            users::save(&services, user).await?;
+        }
+        Change::Password(password) => {
+            audited(&services, &tenant.id, "user.password", id).await?;
+            users::set_password(&services, user, &password).await?;
+        }
+    }
+    Ok(())
+}
