@@ -157,6 +157,11 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/auth/login", post(session::login))
         .route("/v1/auth/session", get(session::show))
         .route("/v1/auth/logout", post(session::logout))
+        .route(
+            "/v1/auth/totp",
+            post(session::totp_enrol).delete(session::totp_remove),
+        )
+        .route("/v1/auth/totp/confirm", post(session::totp_confirm))
         .route("/v1/users", get(users::list).post(users::create))
         .route("/v1/users/{id}", get(users::show).delete(users::disable))
         .route("/v1/users/{id}/logout", post(users::force_logout))

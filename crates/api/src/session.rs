@@ -10,6 +10,7 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use postwerk_mta::audit::{self, Actor};
+use postwerk_mta::totp::SecondFactor;
 use postwerk_mta::users::{self, LoginError};
 use postwerk_store::model::{SessionRecord, UserRecord};
 use serde::Deserialize;
@@ -122,6 +123,19 @@ pub async fn user_json(state: &AppState, u: &UserRecord) -> Result<serde_json::V
 pub struct Login {
     email: String,
     password: String,
+    /// The current TOTP code, for users with a second factor.
+    #[serde(default)]
+    totp: Option<String>,
+    /// A recovery code instead of a TOTP code (each works once).
+    #[serde(default)]
+    recovery_code: Option<String>,
+}
+
+/// `POST /v1/auth/totp/confirm` and `DELETE /v1/auth/totp` body.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TotpCode {
+    totp: String,
 }
 
 fn session_cookie(token: &str, max_age_s: i64) -> HeaderValue {
@@ -143,7 +157,13 @@ pub async fn login(
     if let Some(wait) = ip.and_then(|ip| state.key_failures.blocked_for(ip)) {
         return Err(ApiError::too_many_attempts(wait.as_secs().max(1)));
     }
-    let (user, session) = match users::login(&state.services, &req.email, &req.password).await {
+    let presented = match (&req.totp, &req.recovery_code) {
+        (Some(code), _) => users::Presented::Code(code),
+        (None, Some(code)) => users::Presented::Recovery(code),
+        (None, None) => users::Presented::Nothing,
+    };
+    let signed_in = users::login(&state.services, &req.email, &req.password, presented).await;
+    let (user, session) = match signed_in {
         Ok(signed_in) => signed_in,
         Err(LoginError::Invalid) => {
             if let Some(ip) = ip {
@@ -164,6 +184,20 @@ pub async fn login(
             );
             e.retry_after = Some(seconds);
             return Err(e);
+        }
+        Err(LoginError::SecondFactorRequired) => {
+            return Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "totp_required",
+                "this account has a second factor: send `totp` (or `recovery_code`)",
+            ));
+        }
+        Err(LoginError::InvalidSecondFactor) => {
+            return Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "invalid_totp",
+                "wrong or already used code",
+            ));
         }
         Err(LoginError::Disabled) => {
             return Err(ApiError::new(
@@ -222,4 +256,114 @@ pub async fn logout(State(state): State<AppState>, me: SessionUser) -> Result<Re
         .headers_mut()
         .insert(header::SET_COOKIE, session_cookie("", 0));
     Ok(response)
+}
+
+/// `POST /v1/auth/totp`: starts enrolment in a second factor: the secret, its
+/// `otpauth://` URI and the URI as a QR code (SVG). Confirm with a first code.
+pub async fn totp_enrol(
+    State(state): State<AppState>,
+    me: SessionUser,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let current = users::second_factor(&state.services, &me.user)
+        .await
+        .map_err(|e| ApiError::unavailable(&e))?;
+    if current.is_some_and(|f| f.confirmed) {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "totp_enabled",
+            "a second factor is already set up; remove it first",
+        ));
+    }
+    let factor = SecondFactor::generate();
+    let email = users::email_of(&state.services, &me.user)
+        .await
+        .map_err(|e| ApiError::unavailable(&e))?;
+    let uri = factor.uri(&email);
+    let qr = qrcode::QrCode::new(uri.as_bytes())
+        .map(|q| {
+            q.render::<qrcode::render::svg::Color>()
+                .min_dimensions(200, 200)
+                .build()
+        })
+        .map_err(|e| ApiError::unavailable(&e))?;
+    users::set_second_factor(&state.services, me.user, Some(&factor))
+        .await
+        .map_err(|e| ApiError::unavailable(&e))?;
+    Ok(Json(json!({
+        "secret": factor.secret_base32(),
+        "otpauth_uri": uri,
+        "qr_svg": qr,
+    })))
+}
+
+/// `POST /v1/auth/totp/confirm`: the first code turns the second factor on; answers
+/// the recovery codes (shown once).
+pub async fn totp_confirm(
+    State(state): State<AppState>,
+    me: SessionUser,
+    ApiJson(req): ApiJson<TotpCode>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let pending = users::second_factor(&state.services, &me.user)
+        .await
+        .map_err(|e| ApiError::unavailable(&e))?
+        .filter(|f| !f.confirmed);
+    let Some(mut factor) = pending else {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "totp_not_pending",
+            "start with POST /v1/auth/totp",
+        ));
+    };
+    if !factor.accept_code(&req.totp, postwerk_mta::context::now_ms() / 1000) {
+        return Err(ApiError::invalid("invalid_totp", "totp", "wrong code"));
+    }
+    factor.confirmed = true;
+    let codes = factor.new_recovery_codes();
+    me.audit(&state, "user.totp_enable").await?;
+    users::set_second_factor(&state.services, me.user, Some(&factor))
+        .await
+        .map_err(|e| ApiError::unavailable(&e))?;
+    Ok(Json(json!({"recovery_codes": codes})))
+}
+
+/// `DELETE /v1/auth/totp`: removes the second factor, given a current code (204).
+pub async fn totp_remove(
+    State(state): State<AppState>,
+    me: SessionUser,
+    ApiJson(req): ApiJson<TotpCode>,
+) -> Result<StatusCode, ApiError> {
+    let factor = users::second_factor(&state.services, &me.user)
+        .await
+        .map_err(|e| ApiError::unavailable(&e))?;
+    let Some(mut factor) = factor.filter(|f| f.confirmed) else {
+        return Err(ApiError::not_found("second factor"));
+    };
+    if !factor.accept_code(&req.totp, postwerk_mta::context::now_ms() / 1000) {
+        return Err(ApiError::invalid("invalid_totp", "totp", "wrong code"));
+    }
+    me.audit(&state, "user.totp_disable").await?;
+    users::set_second_factor(&state.services, me.user, None)
+        .await
+        .map_err(|e| ApiError::unavailable(&e))?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+impl SessionUser {
+    /// Writes an audit entry for the signed-in user about itself.
+    async fn audit(&self, state: &AppState, action: &str) -> Result<(), ApiError> {
+        let actor = Actor {
+            id: format!("user:{}", self.user.id),
+            ip: None,
+        };
+        audit::record(
+            &state.services,
+            &actor,
+            Some(&self.user.tenant_id),
+            action,
+            Some(self.user.id.clone()),
+        )
+        .await
+        .map(drop)
+        .map_err(|e| ApiError::unavailable(&e))
+    }
 }

@@ -50,6 +50,7 @@ pub mod streams;
 pub mod suppressions;
 #[doc(hidden)]
 pub mod testdns;
+pub mod totp;
 pub mod tracking;
 pub mod trust;
 pub mod unsubscribe;

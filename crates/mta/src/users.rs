@@ -21,6 +21,7 @@ use postwerk_store::model::{SessionRecord, UserRecord};
 use ring::digest;
 
 use crate::context::{ServiceError, Services, now_ms};
+use crate::totp::SecondFactor;
 
 /// Shortest password accepted.
 pub const MIN_PASSWORD: usize = 10;
@@ -90,6 +91,12 @@ pub enum LoginError {
     /// The account is disabled.
     #[error("account disabled")]
     Disabled,
+    /// The account has a second factor: a code or a recovery code is needed.
+    #[error("second factor required")]
+    SecondFactorRequired,
+    /// The code or recovery code was wrong (counts as a failed sign-in).
+    #[error("wrong second factor")]
+    InvalidSecondFactor,
     /// The store failed.
     #[error(transparent)]
     Service(#[from] ServiceError),
@@ -223,11 +230,72 @@ pub async fn set_password(
     Ok(save(services, user).await?)
 }
 
-/// Signs in: checks the lock, the password, and opens a session.
+/// A second factor presented at sign-in.
+#[derive(Debug, Clone, Copy)]
+pub enum Presented<'a> {
+    /// None.
+    Nothing,
+    /// A TOTP code.
+    Code(&'a str),
+    /// A recovery code (used up).
+    Recovery(&'a str),
+}
+
+/// The user's second factor, if one was set up (confirmed or not).
+pub async fn second_factor(
+    services: &Services,
+    user: &UserRecord,
+) -> Result<Option<SecondFactor>, ServiceError> {
+    let Some(sealed) = &user.totp_enc else {
+        return Ok(None);
+    };
+    let keys = services.tenant_keys(&user.tenant_id).await?;
+    let plain = keys.open(&format!("totp:{}", user.id), sealed)?;
+    serde_json::from_slice(&plain).map(Some).map_err(|e| {
+        ServiceError::Store(postwerk_store::StoreError::Corrupt(format!(
+            "second factor: {e}"
+        )))
+    })
+}
+
+/// Stores (sealed) or removes the user's second factor; saves the user.
+pub async fn set_second_factor(
+    services: &Services,
+    mut user: UserRecord,
+    factor: Option<&SecondFactor>,
+) -> Result<UserRecord, ServiceError> {
+    user.totp_enc = match factor {
+        Some(f) => {
+            let keys = services.tenant_keys(&user.tenant_id).await?;
+            let json = serde_json::to_vec(f).expect("a second factor serialises");
+            Some(keys.seal(&format!("totp:{}", user.id), &json))
+        }
+        None => None,
+    };
+    save(services, user.clone()).await?;
+    Ok(user)
+}
+
+/// Counts a failed sign-in, locking the account once there are too many.
+async fn failed(services: &Services, mut user: UserRecord, now: i64) -> Result<(), ServiceError> {
+    user.failed_logins += 1;
+    let over = user.failed_logins - FAILURES_BEFORE_LOCK;
+    if over >= 0 {
+        let lock = FIRST_LOCK_MS
+            .saturating_mul(1i64 << over.min(20))
+            .min(MAX_LOCK_MS);
+        user.locked_until = Some(now + lock);
+    }
+    save(services, user).await
+}
+
+/// Signs in: checks the lock, the password, the second factor if the user has one,
+/// and opens a session.
 pub async fn login(
     services: &Services,
     email: &str,
     password: &str,
+    presented: Presented<'_>,
 ) -> Result<(UserRecord, NewSession), LoginError> {
     let found = match Address::parse(email) {
         Ok(address) => services
@@ -247,19 +315,26 @@ pub async fn login(
         return Err(LoginError::Locked(until - now));
     }
     if !password_matches(password, &user.password_hash) {
-        user.failed_logins += 1;
-        let over = user.failed_logins - FAILURES_BEFORE_LOCK;
-        if over >= 0 {
-            let lock = FIRST_LOCK_MS
-                .saturating_mul(1i64 << over.min(20))
-                .min(MAX_LOCK_MS);
-            user.locked_until = Some(now + lock);
-        }
-        save(services, user).await?;
+        failed(services, user, now).await?;
         return Err(LoginError::Invalid);
     }
     if user.disabled_at.is_some() {
         return Err(LoginError::Disabled);
+    }
+    if let Some(mut factor) = second_factor(services, &user)
+        .await?
+        .filter(|f| f.confirmed)
+    {
+        let accepted = match presented {
+            Presented::Nothing => return Err(LoginError::SecondFactorRequired),
+            Presented::Code(code) => factor.accept_code(code, now / 1000),
+            Presented::Recovery(code) => factor.accept_recovery_code(code),
+        };
+        if !accepted {
+            failed(services, user, now).await?;
+            return Err(LoginError::InvalidSecondFactor);
+        }
+        user = set_second_factor(services, user, Some(&factor)).await?;
     }
     user.failed_logins = 0;
     user.locked_until = None;

@@ -270,3 +270,117 @@ fn repeated_failures_lock_the_account_and_an_admin_can_reset_it() {
         "{list}"
     );
 }
+
+/// The TOTP code of `secret` (base32) for step `now / 30 + offset`, computed by Python's
+/// standard library: an independent implementation of RFC 6238.
+fn totp(secret: &str, offset: i64) -> String {
+    let script = r#"
+import base64, hashlib, hmac, struct, sys, time
+secret = base64.b32decode(sys.argv[1] + "=" * (-len(sys.argv[1]) % 8))
+step = int(time.time()) // 30 + int(sys.argv[2])
+mac = hmac.new(secret, struct.pack(">q", step), hashlib.sha1).digest()
+o = mac[19] & 15
+print("%06d" % ((struct.unpack(">I", mac[o:o + 4])[0] & 0x7fffffff) % 1000000))
+"#;
+    let out = Command::new("python3")
+        .args(["-c", script, secret, &offset.to_string()])
+        .output()
+        .unwrap();
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+#[test]
+fn a_second_factor_is_enrolled_confirmed_and_then_required() {
+    let h = Harness::start(Options::default());
+    create_user(&h, "mfa@example.org", "developer", "mfa-password-1");
+    let mut browser = Browser {
+        h: &h,
+        cookie: None,
+        csrf: None,
+    };
+    assert_eq!(browser.login("mfa@example.org", "mfa-password-1").0, 200);
+    let (status, enrol, _) = browser.request("POST", "/v1/auth/totp", None);
+    assert_eq!(status, 200, "{enrol}");
+    let secret = enrol["secret"].as_str().unwrap().to_string();
+    let uri = enrol["otpauth_uri"].as_str().unwrap();
+    assert!(
+        uri.starts_with("otpauth://totp/Postwerk:mfa%40example.org?secret="),
+        "{uri}"
+    );
+    assert!(uri.contains(&secret));
+    assert!(
+        enrol["qr_svg"].as_str().unwrap().contains("<svg"),
+        "a QR code to scan"
+    );
+
+    // Until confirmed, sign-in needs no code.
+    let mut other = Browser {
+        h: &h,
+        cookie: None,
+        csrf: None,
+    };
+    assert_eq!(other.login("mfa@example.org", "mfa-password-1").0, 200);
+    let (status, err, _) = browser.request(
+        "POST",
+        "/v1/auth/totp/confirm",
+        Some(json!({"totp": "000000"})),
+    );
+    assert_eq!(
+        (status, &err["error"]["code"]),
+        (422, &json!("invalid_totp"))
+    );
+    let (status, confirmed, _) = browser.request(
+        "POST",
+        "/v1/auth/totp/confirm",
+        Some(json!({"totp": totp(&secret, 0)})),
+    );
+    assert_eq!(status, 200, "{confirmed}");
+    let recovery: Vec<String> =
+        serde_json::from_value(confirmed["recovery_codes"].clone()).unwrap();
+    assert_eq!(recovery.len(), 10);
+
+    let mut fresh = Browser {
+        h: &h,
+        cookie: None,
+        csrf: None,
+    };
+    let (status, err, _) = fresh.login("mfa@example.org", "mfa-password-1");
+    assert_eq!(
+        (status, &err["error"]["code"]),
+        (401, &json!("totp_required"))
+    );
+    let wrong = json!({"email": "mfa@example.org", "password": "mfa-password-1", "totp": "123456"});
+    let (status, err, _) = fresh.request("POST", "/v1/auth/login", Some(wrong));
+    assert_eq!(
+        (status, &err["error"]["code"]),
+        (401, &json!("invalid_totp"))
+    );
+    // The confirming code's step is used up; the next step's code (within the allowed
+    // drift) signs in.
+    let next =
+        json!({"email": "mfa@example.org", "password": "mfa-password-1", "totp": totp(&secret, 1)});
+    assert_eq!(
+        fresh
+            .request("POST", "/v1/auth/login", Some(next.clone()))
+            .0,
+        200
+    );
+    let (status, err, _) = fresh.request("POST", "/v1/auth/login", Some(next));
+    assert_eq!(
+        (status, &err["error"]["code"]),
+        (401, &json!("invalid_totp")),
+        "a code works once"
+    );
+    let by_recovery = json!({"email": "mfa@example.org", "password": "mfa-password-1", "recovery_code": recovery[0]});
+    assert_eq!(
+        fresh
+            .request("POST", "/v1/auth/login", Some(by_recovery.clone()))
+            .0,
+        200
+    );
+    assert_eq!(
+        fresh.request("POST", "/v1/auth/login", Some(by_recovery)).0,
+        401,
+        "and so does a recovery code"
+    );
+}
