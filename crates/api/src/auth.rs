@@ -77,6 +77,7 @@ impl FromRequestParts<AppState> for Caller {
         let Some(header) = header else {
             // A signed-in user's browser sends its session cookie instead.
             if let Some(user) = crate::session::SessionUser::from_parts(parts, state).await? {
+                user.check_second_factor(state).await?;
                 let caller = Caller {
                     principal: format!("user:{}", user.user.id),
                     tenant_id: user.user.tenant_id,

@@ -166,6 +166,10 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/users/{id}", get(users::show).delete(users::disable))
         .route("/v1/users/{id}/logout", post(users::force_logout))
         .route("/v1/users/{id}/password", post(users::set_password))
+        .route(
+            "/v1/users/{id}/totp",
+            axum::routing::delete(users::remove_totp),
+        )
         .route("/v1/keys", get(keys::list).post(keys::create))
         .route("/v1/keys/{id}", axum::routing::delete(keys::revoke))
         .route("/v1/keys/{id}/rotate", post(keys::rotate))

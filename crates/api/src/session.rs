@@ -31,6 +31,19 @@ pub struct SessionUser {
     pub user: UserRecord,
     /// The session token (from the cookie).
     pub token: String,
+    /// The tenant requires a second factor.
+    pub require_totp: bool,
+    /// The client's address.
+    pub ip: Option<std::net::IpAddr>,
+}
+
+/// 403 `login_address_not_allowed`: the tenant's allowlist does not include the client.
+fn address_not_allowed() -> ApiError {
+    ApiError::new(
+        StatusCode::FORBIDDEN,
+        "login_address_not_allowed",
+        "the tenant does not allow sign-in from this address",
+    )
 }
 
 /// The value of cookie `name`, if the request carries it.
@@ -63,6 +76,13 @@ impl SessionUser {
                     "the session has ended; sign in again",
                 )
             })?;
+        let ip = crate::auth::client_ip(&parts.extensions, &parts.headers, state);
+        let policy = users::policy(&state.services, &user)
+            .await
+            .map_err(|e| ApiError::unavailable(&e))?;
+        if !users::address_allowed(&policy, ip) {
+            return Err(address_not_allowed());
+        }
         let safe = matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS);
         let csrf = parts
             .headers
@@ -79,6 +99,8 @@ impl SessionUser {
             session,
             user,
             token: token.to_string(),
+            require_totp: policy.require_totp,
+            ip,
         }))
     }
 
@@ -162,7 +184,7 @@ pub async fn login(
         (None, Some(code)) => users::Presented::Recovery(code),
         (None, None) => users::Presented::Nothing,
     };
-    let signed_in = users::login(&state.services, &req.email, &req.password, presented).await;
+    let signed_in = users::login(&state.services, &req.email, &req.password, presented, ip).await;
     let (user, session) = match signed_in {
         Ok(signed_in) => signed_in,
         Err(LoginError::Invalid) => {
@@ -193,12 +215,16 @@ pub async fn login(
             ));
         }
         Err(LoginError::InvalidSecondFactor) => {
+            if let Some(ip) = ip {
+                state.key_failures.failed(ip);
+            }
             return Err(ApiError::new(
                 StatusCode::UNAUTHORIZED,
                 "invalid_totp",
                 "wrong or already used code",
             ));
         }
+        Err(LoginError::AddressNotAllowed) => return Err(address_not_allowed()),
         Err(LoginError::Disabled) => {
             return Err(ApiError::new(
                 StatusCode::FORBIDDEN,
@@ -349,11 +375,30 @@ pub async fn totp_remove(
 }
 
 impl SessionUser {
+    /// 403 `totp_enrolment_required` while the tenant requires a second factor that the
+    /// user has not set up (the session may only be used to set it up).
+    pub async fn check_second_factor(&self, state: &AppState) -> Result<(), ApiError> {
+        if !self.require_totp {
+            return Ok(());
+        }
+        let factor = users::second_factor(&state.services, &self.user)
+            .await
+            .map_err(|e| ApiError::unavailable(&e))?;
+        if factor.is_some_and(|f| f.confirmed) {
+            return Ok(());
+        }
+        Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "totp_enrolment_required",
+            "the tenant requires a second factor: set one up with POST /v1/auth/totp",
+        ))
+    }
+
     /// Writes an audit entry for the signed-in user about itself.
     async fn audit(&self, state: &AppState, action: &str) -> Result<(), ApiError> {
         let actor = Actor {
             id: format!("user:{}", self.user.id),
-            ip: None,
+            ip: self.ip.map(|ip| ip.to_string()),
         };
         audit::record(
             &state.services,

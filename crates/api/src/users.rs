@@ -155,3 +155,21 @@ pub async fn set_password(
         .map_err(user_error)?;
     Ok(StatusCode::NO_CONTENT)
 }
+
+/// `DELETE /v1/users/{id}/totp`: removes the user's second factor (a lost device; the
+/// user sets up a new one) and ends its sessions (204).
+pub async fn remove_totp(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let mut user = users::get(&state.services, &caller.tenant_id, &id)
+        .await
+        .map_err(user_error)?;
+    caller.audit(&state, "user.totp_remove", id).await?;
+    user.sessions_valid_after = now_ms();
+    users::set_second_factor(&state.services, user, None)
+        .await
+        .map_err(|e| ApiError::unavailable(&e))?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Deserializer, Serialize};
 
+mod auth;
 mod breaker;
 mod egress;
 mod mta_sts;
@@ -21,6 +22,7 @@ mod ratelimits;
 mod smtp;
 mod tracking;
 mod webhooks;
+pub use auth::{AuthConfig, TenantAuthConfig};
 pub use breaker::CircuitBreakerConfig;
 pub use egress::{EgressConfig, OverCap, PoolConfig, PoolMember, SourceConfig, epoch_day};
 pub use mta_sts::MtaStsConfig;
@@ -79,6 +81,8 @@ pub struct Config {
     pub mta_sts: MtaStsConfig,
     /// Request rate limits per API key, tenant and client address.
     pub rate_limits: RateLimitsConfig,
+    /// Sign-in policies for users, per tenant.
+    pub auth: AuthConfig,
 }
 
 /// `[http]`: the REST API.
@@ -198,6 +202,7 @@ impl Default for Config {
             egress: EgressConfig::default(),
             mta_sts: MtaStsConfig::default(),
             rate_limits: RateLimitsConfig::default(),
+            auth: AuthConfig::default(),
         }
     }
 }
@@ -302,6 +307,18 @@ impl Config {
                 "http.trusted_proxies",
                 &format!("`{bad}` is not an address or CIDR"),
             ));
+        }
+        for (tenant, policy) in &self.auth.tenants {
+            if let Some(bad) = policy
+                .login_allowlist
+                .iter()
+                .find(|c| Cidr::parse(c).is_none())
+            {
+                return Err(invalid(
+                    &format!("auth.tenants.{tenant}.login_allowlist"),
+                    &format!("`{bad}` is not an address or CIDR"),
+                ));
+            }
         }
         if self.rate_limits.window.is_zero() {
             return Err(invalid("rate_limits.window", "must be longer than 0s"));

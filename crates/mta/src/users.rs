@@ -22,6 +22,8 @@ use ring::digest;
 
 use crate::context::{ServiceError, Services, now_ms};
 use crate::totp::SecondFactor;
+use postwerk_core::config::{Cidr, TenantAuthConfig};
+use std::net::IpAddr;
 
 /// Shortest password accepted.
 pub const MIN_PASSWORD: usize = 10;
@@ -97,6 +99,9 @@ pub enum LoginError {
     /// The code or recovery code was wrong (counts as a failed sign-in).
     #[error("wrong second factor")]
     InvalidSecondFactor,
+    /// The tenant does not allow sign-in from the client's address.
+    #[error("sign-in not allowed from this address")]
+    AddressNotAllowed,
     /// The store failed.
     #[error(transparent)]
     Service(#[from] ServiceError),
@@ -289,13 +294,40 @@ async fn failed(services: &Services, mut user: UserRecord, now: i64) -> Result<(
     save(services, user).await
 }
 
-/// Signs in: checks the lock, the password, the second factor if the user has one,
-/// and opens a session.
+/// The sign-in policy of the user's tenant (`[auth.tenants.<name>]`).
+pub async fn policy(
+    services: &Services,
+    user: &UserRecord,
+) -> Result<TenantAuthConfig, ServiceError> {
+    let tenant = services
+        .store
+        .get_tenant(&user.tenant_id)
+        .await?
+        .ok_or(ServiceError::UnknownTenant)?;
+    Ok(services.config.auth.tenant(&tenant.name))
+}
+
+/// Whether `policy` lets a user sign in or use a session from `ip` (`None`: unknown
+/// address, refused when the policy has an allowlist).
+pub fn address_allowed(policy: &TenantAuthConfig, ip: Option<IpAddr>) -> bool {
+    policy.login_allowlist.is_empty()
+        || ip.is_some_and(|ip| {
+            policy
+                .login_allowlist
+                .iter()
+                .filter_map(|c| Cidr::parse(c))
+                .any(|c| c.contains(ip))
+        })
+}
+
+/// Signs in from `ip`: checks the lock, the password, the tenant's address allowlist,
+/// the second factor if the user has one, and opens a session.
 pub async fn login(
     services: &Services,
     email: &str,
     password: &str,
     presented: Presented<'_>,
+    ip: Option<IpAddr>,
 ) -> Result<(UserRecord, NewSession), LoginError> {
     let found = match Address::parse(email) {
         Ok(address) => services
@@ -320,6 +352,9 @@ pub async fn login(
     }
     if user.disabled_at.is_some() {
         return Err(LoginError::Disabled);
+    }
+    if !address_allowed(&policy(services, &user).await?, ip) {
+        return Err(LoginError::AddressNotAllowed);
     }
     if let Some(mut factor) = second_factor(services, &user)
         .await?

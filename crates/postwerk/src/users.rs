@@ -54,6 +54,14 @@ pub enum UsersCommand {
         #[arg(long, default_value = DEFAULT_TENANT)]
         tenant: String,
     },
+    /// Remove a user's second factor (a lost device); ends its sessions.
+    RemoveTotp {
+        /// The user's id (`usr_…`).
+        id: String,
+        /// Tenant (default: the install's default tenant).
+        #[arg(long, default_value = DEFAULT_TENANT)]
+        tenant: String,
+    },
     /// Set a user's password (first line of standard input); ends its sessions.
     Password {
         /// The user's id (`usr_…`).
@@ -137,6 +145,9 @@ pub async fn run(cmd: UsersCommand, config: Config) -> anyhow::Result<()> {
             change(config, &tenant, &id, Change::Disable).await?
         }
         UsersCommand::Logout { id, tenant } => change(config, &tenant, &id, Change::Logout).await?,
+        UsersCommand::RemoveTotp { id, tenant } => {
+            change(config, &tenant, &id, Change::RemoveTotp).await?;
+        }
         UsersCommand::Password { id, tenant } => {
             let password = password_from_stdin()?;
             change(config, &tenant, &id, Change::Password(password)).await?;
@@ -148,6 +159,7 @@ pub async fn run(cmd: UsersCommand, config: Config) -> anyhow::Result<()> {
 enum Change {
     Disable,
     Logout,
+    RemoveTotp,
     Password(String),
 }
 
@@ -169,6 +181,11 @@ async fn change(config: Config, tenant: &str, id: &str, change: Change) -> anyho
             audited(&services, &tenant.id, "user.logout", id).await?;
             user.sessions_valid_after = now;
             users::save(&services, user).await?;
+        }
+        Change::RemoveTotp => {
+            audited(&services, &tenant.id, "user.totp_remove", id).await?;
+            user.sessions_valid_after = now;
+            users::set_second_factor(&services, user, None).await?;
         }
         Change::Password(password) => {
             audited(&services, &tenant.id, "user.password", id).await?;

@@ -14,10 +14,15 @@ use serde_json::{Value, json};
 
 /// `postwerk users create EMAIL --role ROLE` with the password on standard input.
 fn create_user(h: &Harness, email: &str, role: &str, password: &str) -> String {
+    create_user_in(h, "default", email, role, password)
+}
+
+/// The same in tenant `tenant`.
+fn create_user_in(h: &Harness, tenant: &str, email: &str, role: &str, password: &str) -> String {
     let mut child = Command::new(bin())
         .arg("--config")
         .arg(&h.config)
-        .args(["users", "create", email, "--role", role])
+        .args(["users", "create", email, "--role", role, "--tenant", tenant])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -292,7 +297,7 @@ print("%06d" % ((struct.unpack(">I", mac[o:o + 4])[0] & 0x7fffffff) % 1000000))
 #[test]
 fn a_second_factor_is_enrolled_confirmed_and_then_required() {
     let h = Harness::start(Options::default());
-    create_user(&h, "mfa@example.org", "developer", "mfa-password-1");
+    let id = create_user(&h, "mfa@example.org", "developer", "mfa-password-1");
     let mut browser = Browser {
         h: &h,
         cookie: None,
@@ -383,4 +388,78 @@ fn a_second_factor_is_enrolled_confirmed_and_then_required() {
         401,
         "and so does a recovery code"
     );
+
+    // Device and codes lost: an admin removes the factor; the user signs in without.
+    let out = h.cli(&["users", "remove-totp", &id]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        fresh.request("GET", "/v1/auth/session", None).0,
+        401,
+        "sessions ended"
+    );
+    assert_eq!(fresh.login("mfa@example.org", "mfa-password-1").0, 200);
+}
+
+#[test]
+fn tenants_can_require_a_second_factor_and_restrict_sign_in_addresses() {
+    let h = Harness::start(Options {
+        extra: "[auth.tenants.default]\nrequire_totp = true\n\
+                [auth.tenants.branch]\nlogin_allowlist = [\"10.0.0.0/8\"]\n",
+        ..Default::default()
+    });
+    create_user(&h, "must-enrol@example.org", "admin", "enrol-password-1");
+    create_user_in(
+        &h,
+        "branch",
+        "remote@example.org",
+        "admin",
+        "remote-password-1",
+    );
+
+    // The branch office only signs in from its own network: refused here, even with
+    // the right password.
+    let mut remote = Browser {
+        h: &h,
+        cookie: None,
+        csrf: None,
+    };
+    let (status, err, _) = remote.login("remote@example.org", "remote-password-1");
+    assert_eq!(
+        (status, &err["error"]["code"]),
+        (403, &json!("login_address_not_allowed"))
+    );
+
+    // The default tenant requires a second factor: until it is set up, the session only
+    // serves setting it up.
+    let mut browser = Browser {
+        h: &h,
+        cookie: None,
+        csrf: None,
+    };
+    assert_eq!(
+        browser
+            .login("must-enrol@example.org", "enrol-password-1")
+            .0,
+        200
+    );
+    let (status, err, _) = browser.request("GET", "/v1/domains", None);
+    assert_eq!(
+        (status, &err["error"]["code"]),
+        (403, &json!("totp_enrolment_required"))
+    );
+    let (_, enrol, _) = browser.request("POST", "/v1/auth/totp", None);
+    let secret = enrol["secret"].as_str().unwrap().to_string();
+    let (status, _, _) = browser.request(
+        "POST",
+        "/v1/auth/totp/confirm",
+        Some(json!({"totp": totp(&secret, 0)})),
+    );
+    assert_eq!(status, 200);
+    assert_eq!(browser.request("GET", "/v1/domains", None).0, 200);
+    // API keys are not users: the policy does not apply to them.
+    assert_eq!(h.get("/v1/domains").0, 200);
 }
