@@ -137,7 +137,9 @@ pub fn router(state: AppState) -> Router {
         )
         .route(
             "/v1/contacts/{email}",
-            axum::routing::put(privacy::put_contact).get(privacy::get_contact),
+            axum::routing::put(privacy::put_contact)
+                .get(privacy::get_contact)
+                .delete(privacy::delete_contact),
         )
         .route("/v1/contacts/{email}/consents", post(privacy::post_consent))
         .route(

@@ -175,6 +175,27 @@ pub async fn get_contact(
     Ok(Json(v))
 }
 
+/// `DELETE /v1/contacts/{email}` (scope `write`): deletes the contact's profile
+/// (attributes, lists); the consent history stays as evidence (204). Erasing the
+/// person entirely is `DELETE /v1/subjects/{email}`.
+pub async fn delete_contact(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(email): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let address = parse_email(&email)?;
+    let keys = keys(&state, &caller).await?;
+    audited(&state, &caller, &keys, "contact.delete", &address).await?;
+    let deleted = contacts::delete(&state.services, &caller.tenant_id, &address)
+        .await
+        .map_err(|e| ApiError::unavailable(&e))?;
+    if deleted {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::not_found("contact"))
+    }
+}
+
 /// `POST /v1/contacts/{email}/consents` (scope `write`): appends a consent record.
 pub async fn post_consent(
     State(state): State<AppState>,

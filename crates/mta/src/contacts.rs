@@ -22,6 +22,10 @@ struct ContactData {
     email: String,
     attributes: Map<String, Value>,
     lists: Vec<String>,
+    /// The profile was deleted: only the address and the key remain, for the consent
+    /// evidence sealed under it.
+    #[serde(default)]
+    deleted: bool,
 }
 
 /// A contact, opened.
@@ -123,9 +127,15 @@ fn open_key(keys: &TenantKeys, s: &Subject, c: &ContactRecord) -> Result<RecordK
     keys.open_record_key(&s.key_context(), &c.key_wrapped)
 }
 
+fn data_of(key: &RecordKey, s: &Subject, c: &ContactRecord) -> Result<ContactData, ServiceError> {
+    Ok(
+        serde_json::from_slice(&key.open(&s.data_context(), &c.data_enc)?)
+            .map_err(|_| VaultError::Authentication)?,
+    )
+}
+
 fn contact_of(key: &RecordKey, s: &Subject, c: &ContactRecord) -> Result<Contact, ServiceError> {
-    let data: ContactData = serde_json::from_slice(&key.open(&s.data_context(), &c.data_enc)?)
-        .map_err(|_| VaultError::Authentication)?;
+    let data = data_of(key, s, c)?;
     Ok(Contact {
         email: data.email,
         attributes: data.attributes,
@@ -225,6 +235,7 @@ pub async fn upsert(
         email: address.to_string(),
         attributes,
         lists,
+        deleted: false,
     };
     let (record, key, created) = save(services, &keys, tenant_id, &s, &data, existing).await?;
     Ok((contact_of(&key, &s, &record)?, created))
@@ -239,9 +250,36 @@ pub async fn get(
     let keys = services.tenant_keys(tenant_id).await?;
     let s = Subject::of(&keys, address);
     match load(services, &keys, tenant_id, &s).await? {
-        Some((record, key)) => Ok(Some(contact_of(&key, &s, &record)?)),
-        None => Ok(None),
+        Some((record, key)) if !data_of(&key, &s, &record)?.deleted => {
+            Ok(Some(contact_of(&key, &s, &record)?))
+        }
+        _ => Ok(None),
     }
+}
+
+/// Deletes a contact's profile (attributes and lists). Unlike erasure, the consent
+/// history stays as evidence, sealed under the contact's key, which stays too.
+/// Returns false if the tenant has no such contact (or it was deleted already).
+pub async fn delete(
+    services: &Services,
+    tenant_id: &str,
+    address: &Address,
+) -> Result<bool, ServiceError> {
+    let keys = services.tenant_keys(tenant_id).await?;
+    let s = Subject::of(&keys, address);
+    let Some((record, key)) = load(services, &keys, tenant_id, &s).await? else {
+        return Ok(false);
+    };
+    if data_of(&key, &s, &record)?.deleted {
+        return Ok(false);
+    }
+    let data = ContactData {
+        email: address.to_string(),
+        deleted: true,
+        ..Default::default()
+    };
+    save(services, &keys, tenant_id, &s, &data, Some((record, key))).await?;
+    Ok(true)
 }
 
 /// Appends a consent record (creating an empty contact if there is none, whose key

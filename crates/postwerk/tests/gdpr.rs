@@ -670,3 +670,57 @@ fn breach_register_tracks_deadlines() {
         403
     );
 }
+
+#[test]
+fn deleting_a_contact_keeps_its_consent_evidence_unlike_erasure() {
+    let h = Harness::start(Options::default());
+    let k = key(&h, None, "read,write,export");
+    let path = "/v1/contacts/kept.evidence@example.test";
+    let (s, _) = call(
+        &h,
+        &k,
+        "PUT",
+        path,
+        Some(json!({"attributes": {"city": "Torun-7d1e"}, "lists": ["news"]})),
+    );
+    assert_eq!(s, 201);
+    let consent = json!({"purpose": "newsletter", "lawful_basis": "consent", "source": "form",
+                         "wording": "Send me news-5a9c", "wording_version": "v1"});
+    assert_eq!(
+        call(&h, &k, "POST", &format!("{path}/consents"), Some(consent)).0,
+        201
+    );
+
+    assert_eq!(call(&h, &k, "DELETE", path, None).0, 204);
+    let (s, v) = call(&h, &k, "GET", path, None);
+    assert_eq!((s, &v["error"]["code"]), (404, &json!("not_found")), "{v}");
+    assert_eq!(call(&h, &k, "DELETE", path, None).0, 404, "once");
+    let (s, export) = call(
+        &h,
+        &k,
+        "GET",
+        "/v1/subjects/kept.evidence@example.test/export",
+        None,
+    );
+    assert_eq!(s, 200, "{export}");
+    let text = export.to_string();
+    assert!(
+        text.contains("Send me news-5a9c"),
+        "the consent evidence stays: {text}"
+    );
+    assert!(!text.contains("Torun-7d1e"), "the profile is gone: {text}");
+
+    // A new PUT makes a fresh profile.
+    let (s, v) = call(
+        &h,
+        &k,
+        "PUT",
+        path,
+        Some(json!({"attributes": {"city": "Gdynia"}})),
+    );
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(
+        call(&h, &k, "GET", path, None).1["attributes"]["city"],
+        "Gdynia"
+    );
+}
