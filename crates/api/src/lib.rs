@@ -24,11 +24,13 @@
 //! - [`incidents`]: the breach register (Art. 33/34).
 //! - [`tracking`]: `/t/o/…` open pixel and `/t/c/…` tracked links (no key).
 //! - [`unsubscribe`]: `/u/{token}`: RFC 8058 one-click unsubscribe (no key).
+//! - [`confirm`]: `/c/{token}`: double opt-in confirmation links (no key).
 //! - [`webhooks`]: `/v1/webhooks`: signed event posts, secret rotation, attempts, replay.
 
 pub mod auth;
 pub mod client;
 pub mod compose;
+pub mod confirm;
 pub mod domains;
 pub mod error;
 pub mod events;
@@ -118,6 +120,7 @@ pub fn router(state: AppState) -> Router {
             "/u/{token}",
             get(unsubscribe::page).post(unsubscribe::one_click),
         )
+        .route("/c/{token}", get(confirm::page).post(confirm::confirm))
         .route("/t/o/{token}", get(tracking::open))
         .route("/t/c/{token}/{tag}/{target}", get(tracking::click))
         .route("/v1/messages", post(messages::send).get(messages::list))

@@ -80,6 +80,51 @@ async fn streams_for(
     Ok(streams.list(&caller.tenant_id))
 }
 
+/// A message the server writes for the caller (a double opt-in's confirmation),
+/// composed and checked like `POST /v1/messages` (without tracking) but not yet sent.
+pub(crate) struct Outgoing {
+    /// Its message id.
+    pub id: String,
+    prepared: Prepared,
+}
+
+impl Outgoing {
+    /// Composes `req` and checks its From domain (reported as `from_field`).
+    pub(crate) async fn compose(
+        state: &AppState,
+        caller: &Caller,
+        req: &SendRequest,
+        from_field: &str,
+    ) -> Result<Outgoing, ApiError> {
+        let streams = streams_for(state, caller, req.stream.as_deref()).await?;
+        let ehlo = &state.services.config.delivery.ehlo_name;
+        let composed = compose::compose(req, ehlo, None, &streams)?;
+        let domain = &composed.submission.from_domain;
+        check_domain(state, &caller.tenant_id, domain, from_field).await?;
+        Ok(Outgoing {
+            id: composed.response["id"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+            prepared: (
+                StatusCode::ACCEPTED,
+                vec![composed.submission],
+                composed.response,
+            ),
+        })
+    }
+
+    /// Screens and accepts it for delivery.
+    pub(crate) async fn send(self, state: &AppState, caller: &Caller) -> Result<(), ApiError> {
+        let prepared = self.prepared;
+        idempotent(state, caller, &HeaderMap::new(), "messages", async {
+            Ok(prepared)
+        })
+        .await
+        .map(drop)
+    }
+}
+
 /// One message: compose (with the Message-ID domain), check that the From domain
 /// (reported as `from_field`) is registered, accept.
 async fn send_one(

@@ -53,7 +53,28 @@ pub struct PostConsent {
     /// RFC 3339; default now.
     #[serde(default)]
     at: Option<String>,
+    /// Record the consent as `pending` and send the person a confirmation link.
+    #[serde(default)]
+    double_opt_in: Option<DoubleOptIn>,
 }
+
+/// The confirmation message of a double opt-in (sent on the `transactional` stream).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DoubleOptIn {
+    /// Sender on a registered domain (as `from` of `POST /v1/messages`).
+    from: Value,
+    /// Subject.
+    subject: String,
+    /// Plain text; must contain `{{confirm_url}}`.
+    text: String,
+    /// Optional HTML; if given, must contain `{{confirm_url}}` too.
+    #[serde(default)]
+    html: Option<String>,
+}
+
+/// Where the confirmation link goes in a double opt-in message.
+const CONFIRM_PLACEHOLDER: &str = "{{confirm_url}}";
 
 /// `DELETE /v1/subjects/{email}` query.
 #[derive(Deserialize)]
@@ -175,6 +196,44 @@ pub async fn get_contact(
     Ok(Json(v))
 }
 
+/// The confirmation message of a double opt-in, with the link filled in.
+fn confirmation_message(
+    state: &AppState,
+    keys: &postwerk_store::vault::TenantKeys,
+    caller: &Caller,
+    address: &Address,
+    purpose: &str,
+    d: &DoubleOptIn,
+) -> Result<crate::compose::SendRequest, ApiError> {
+    let missing = |field: &str| {
+        ApiError::invalid(
+            "missing_confirm_url",
+            format!("double_opt_in.{field}"),
+            "the message must contain {{confirm_url}}",
+        )
+    };
+    if !d.text.contains(CONFIRM_PLACEHOLDER) {
+        return Err(missing("text"));
+    }
+    if d.html
+        .as_ref()
+        .is_some_and(|h| !h.contains(CONFIRM_PLACEHOLDER))
+    {
+        return Err(missing("html"));
+    }
+    let token = contacts::confirmation_token(keys, &caller.tenant_id, address, purpose);
+    let url = format!("{}/c/{token}", state.services.config.links_base_url());
+    serde_json::from_value(serde_json::json!({
+        "from": d.from,
+        "to": [address.to_string()],
+        "subject": d.subject,
+        "text": d.text.replace(CONFIRM_PLACEHOLDER, &url),
+        "html": d.html.as_ref().map(|h| h.replace(CONFIRM_PLACEHOLDER, &url)),
+        "stream": "transactional",
+    }))
+    .map_err(|e| ApiError::invalid("invalid_double_opt_in", "double_opt_in", e.to_string()))
+}
+
 /// `DELETE /v1/contacts/{email}` (scope `write`): deletes the contact's profile
 /// (attributes, lists); the consent history stays as evidence (204). Erasing the
 /// person entirely is `DELETE /v1/subjects/{email}`.
@@ -231,21 +290,51 @@ pub async fn post_consent(
         wording_version: req.wording_version,
         ip: req.ip,
         user_agent: req.user_agent,
+        confirms: None,
     };
     let keys = keys(&state, &caller).await?;
+    if req.double_opt_in.is_some()
+        && !purpose
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+    {
+        return Err(ApiError::invalid(
+            "invalid_purpose",
+            "purpose",
+            "a double opt-in purpose uses letters, digits, '.', '_' and '-' (it is part of the link)",
+        ));
+    }
+    // A double opt-in's message is composed and checked before anything is recorded.
+    let confirmation = match &req.double_opt_in {
+        Some(d) => {
+            let message = confirmation_message(&state, &keys, &caller, &address, purpose, d)?;
+            let from = "double_opt_in.from";
+            Some(crate::messages::Outgoing::compose(&state, &caller, &message, from).await?)
+        }
+        None => None,
+    };
     audited(&state, &caller, &keys, "consent.record", &address).await?;
+    let status = match confirmation {
+        Some(_) => ConsentStatus::Pending,
+        None => ConsentStatus::Active,
+    };
     let consent = contacts::add_consent(
         &state.services,
         &caller.tenant_id,
         &address,
         purpose,
-        ConsentStatus::Active,
+        status,
         at,
         &evidence,
     )
     .await
     .map_err(|e| ApiError::unavailable(&e))?;
-    Ok((StatusCode::CREATED, Json(consent_json(&consent))))
+    let mut body = consent_json(&consent);
+    if let Some(message) = confirmation {
+        body["confirmation_message_id"] = Value::from(message.id.clone());
+        message.send(&state, &caller).await?;
+    }
+    Ok((StatusCode::CREATED, Json(body)))
 }
 
 /// `DELETE /v1/contacts/{email}/consents/{purpose}` (scope `write`): withdraws

@@ -67,6 +67,10 @@ pub struct ConsentEvidence {
     /// The person's user agent at the time.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub user_agent: Option<String>,
+    /// For a double opt-in confirmation: the history position of the pending record it
+    /// confirms (`ip` and `user_agent` are then those of the click).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confirms: Option<i64>,
 }
 
 /// A consent record, opened.
@@ -96,6 +100,104 @@ pub const LAWFUL_BASES: &[&str] = &[
 
 fn hex(hash: &[u8]) -> String {
     hash.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn unhex(text: &str) -> Option<Vec<u8>> {
+    text.len().is_multiple_of(2).then_some(()).and_then(|()| {
+        (0..text.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
+            .collect()
+    })
+}
+
+/// HMAC purpose of double opt-in confirmation tokens.
+const CONFIRM_PURPOSE: &str = "confirm-consent";
+
+/// The token of the link that confirms `address`'s pending `purpose` consent:
+/// `<tenant id>.<blind index>.<purpose>.<tag>`, with the tag an HMAC under the tenant
+/// key. It holds no personal data and cannot be forged.
+pub fn confirmation_token(
+    keys: &TenantKeys,
+    tenant_id: &str,
+    address: &Address,
+    purpose: &str,
+) -> String {
+    let s = Subject::of(keys, address);
+    let tag = keys.link_tag(CONFIRM_PURPOSE, &format!("{}.{purpose}", s.hex));
+    format!("{tenant_id}.{}.{purpose}.{tag}", s.hex)
+}
+
+/// What a confirmation link did.
+#[derive(Debug)]
+pub enum Confirmation {
+    /// The pending consent is now active (a new record).
+    Confirmed,
+    /// It had been confirmed already.
+    AlreadyActive,
+    /// No such link, or nothing pending for it (withdrawn, erased).
+    Invalid,
+}
+
+/// Confirms the pending consent a confirmation link names, recording the click's
+/// address and user agent with the new `active` record.
+pub async fn confirm(
+    services: &Services,
+    token: &str,
+    ip: Option<String>,
+    user_agent: Option<String>,
+) -> Result<Confirmation, ServiceError> {
+    let parsed = token.rsplit_once('.').and_then(|(rest, tag)| {
+        let mut parts = rest.splitn(3, '.');
+        Some((parts.next()?, parts.next()?, parts.next()?, tag))
+    });
+    let Some((tenant_id, hash_hex, purpose, tag)) = parsed else {
+        return Ok(Confirmation::Invalid);
+    };
+    let keys = match services.tenant_keys(tenant_id).await {
+        Ok(keys) => keys,
+        Err(ServiceError::UnknownTenant) => return Ok(Confirmation::Invalid),
+        Err(e) => return Err(e),
+    };
+    let expected = keys.link_tag(CONFIRM_PURPOSE, &format!("{hash_hex}.{purpose}"));
+    let Some(hash) = unhex(hash_hex)
+        .filter(|_| crate::apikeys::constant_time_eq(expected.as_bytes(), tag.as_bytes()))
+    else {
+        return Ok(Confirmation::Invalid);
+    };
+    let s = Subject {
+        hash,
+        hex: hash_hex.to_string(),
+    };
+    let Some((record, key)) = load(services, &keys, tenant_id, &s).await? else {
+        return Ok(Confirmation::Invalid);
+    };
+    let address = Address::parse(&data_of(&key, &s, &record)?.email)
+        .map_err(|_| VaultError::Authentication)?;
+    let history = consents(services, tenant_id, &address).await?;
+    let latest = current(&history).into_iter().find(|c| c.purpose == purpose);
+    let pending = match latest {
+        Some(c) if c.status == ConsentStatus::Active => return Ok(Confirmation::AlreadyActive),
+        Some(c) if c.status == ConsentStatus::Pending => c,
+        _ => return Ok(Confirmation::Invalid),
+    };
+    let evidence = ConsentEvidence {
+        ip,
+        user_agent,
+        confirms: Some(pending.seq),
+        ..pending.evidence.clone().unwrap_or_default()
+    };
+    add_consent(
+        services,
+        tenant_id,
+        &address,
+        purpose,
+        ConsentStatus::Active,
+        None,
+        &evidence,
+    )
+    .await?;
+    Ok(Confirmation::Confirmed)
 }
 
 /// A person's handle in one tenant: blind index and sealing contexts.

@@ -724,3 +724,107 @@ fn deleting_a_contact_keeps_its_consent_evidence_unlike_erasure() {
         "Gdynia"
     );
 }
+
+/// The decoded text part of a raw message (Python's email package: an independent
+/// MIME and quoted-printable decoder).
+fn text_part(eml: &[u8], scratch: &std::path::Path) -> String {
+    let path = scratch.join("confirm.eml");
+    std::fs::write(&path, eml).unwrap();
+    let out = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import email,sys;from email import policy\n\
+             m=email.message_from_binary_file(open(sys.argv[1],'rb'),policy=policy.default)\n\
+             print(m.get_body(preferencelist=('plain',)).get_content())",
+        ])
+        .arg(&path)
+        .output()
+        .unwrap();
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn double_opt_in_consent_is_pending_until_the_link_is_confirmed() {
+    let sink_dir = tempfile::tempdir().unwrap();
+    let sink = Sink::start(&sink_dir.path().join("sink"), false);
+    let h = Harness::start(Options {
+        route_port: Some(sink.port),
+        ..Default::default()
+    });
+    let k = key(&h, None, "send,read,write");
+    let person = "double.opt@example.test";
+    let body = json!({"purpose": "marketing", "lawful_basis": "consent", "source": "signup-form",
+        "wording": "Yes, send me offers", "wording_version": "v2", "ip": "192.0.2.10",
+        "double_opt_in": {"from": "news@example.com", "subject": "Please confirm",
+                          "text": "Confirm your subscription: {{confirm_url}}\n"}});
+    let (s, pending) = call(
+        &h,
+        &k,
+        "POST",
+        &format!("/v1/contacts/{person}/consents"),
+        Some(body),
+    );
+    assert_eq!(s, 201, "{pending}");
+    assert_eq!(pending["status"], "pending");
+    assert!(
+        pending["confirmation_message_id"]
+            .as_str()
+            .unwrap()
+            .starts_with("msg_")
+    );
+
+    // Pending consent does not let marketing through.
+    let broadcast = json!({"from": "news@example.com", "to": [person], "subject": "Offer", "text": "t", "stream": "broadcast"});
+    let (_, sent) = call(&h, &k, "POST", "/v1/messages", Some(broadcast.clone()));
+    assert_eq!(sent["recipients"][0]["status"], "no_consent", "{sent}");
+
+    assert!(
+        sink.wait_for(1, Duration::from_secs(30)),
+        "{}",
+        h.server_log()
+    );
+    let text = text_part(&sink.copy_for(person), sink_dir.path());
+    let url = text
+        .split_whitespace()
+        .find(|w| w.contains("/c/"))
+        .unwrap_or_else(|| panic!("no link in {text}"))
+        .to_string();
+    let page = ureq::get(&url).call().unwrap().into_string().unwrap();
+    assert!(
+        page.contains("method=\"post\""),
+        "GET only shows a button: {page}"
+    );
+    let (_, contact) = call(&h, &k, "GET", &format!("/v1/contacts/{person}"), None);
+    assert_eq!(
+        contact["consents"][0]["status"], "pending",
+        "GET confirmed nothing"
+    );
+
+    let forged = format!("{}0", url.trim_end_matches(|c: char| c.is_ascii_hexdigit()));
+    let refused = ureq::post(&forged).call();
+    assert!(
+        matches!(refused, Err(ureq::Error::Status(404, _))),
+        "forged link"
+    );
+    let done = ureq::post(&url)
+        .set("User-Agent", "ConfirmTest/1.0")
+        .call()
+        .unwrap();
+    assert_eq!(done.status(), 200);
+
+    let (_, contact) = call(&h, &k, "GET", &format!("/v1/contacts/{person}"), None);
+    let consent = &contact["consents"][0];
+    assert_eq!(consent["status"], "active", "{contact}");
+    assert_eq!(
+        consent["confirms"].to_string(),
+        pending["id"].as_str().unwrap()
+    );
+    assert_eq!(consent["ip"], "127.0.0.1", "the click's address");
+    assert_eq!(consent["user_agent"], "ConfirmTest/1.0");
+    assert_eq!(
+        consent["wording"], "Yes, send me offers",
+        "the evidence carries over"
+    );
+    let (_, sent) = call(&h, &k, "POST", "/v1/messages", Some(broadcast));
+    assert_eq!(sent["recipients"][0]["status"], "queued", "{sent}");
+}
