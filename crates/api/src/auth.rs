@@ -10,7 +10,7 @@ use postwerk_mta::audit::{self, Actor};
 use crate::AppState;
 use crate::error::ApiError;
 use crate::ratelimit::Quota;
-use crate::scopes;
+use crate::{scopes, subaccounts};
 
 /// An authenticated caller.
 #[derive(Debug, Clone)]
@@ -84,7 +84,7 @@ impl FromRequestParts<AppState> for Caller {
                     scopes: user.user.scopes,
                     ip: ip.map(|ip| ip.to_string()),
                 };
-                return caller.admit(parts, state, None);
+                return caller.admit(parts, state, None).await;
             }
             // No key, no guess: a request without one is simply unauthorised.
             return Err(ApiError::new(
@@ -122,7 +122,7 @@ impl FromRequestParts<AppState> for Caller {
                     scopes: key.scopes,
                     ip: ip.map(|ip| ip.to_string()),
                 };
-                caller.admit(parts, state, key.rate_limit)
+                caller.admit(parts, state, key.rate_limit).await
             }
             Err(KeyError::Unavailable) => Err(ApiError::unavailable(&"key store unavailable")),
             Err(KeyError::Revoked) => {
@@ -140,9 +140,10 @@ impl FromRequestParts<AppState> for Caller {
 
 impl Caller {
     /// Counts the request against the caller's and its tenant's rate limits
-    /// (`rate_limit`: the key's own), then checks the operation's documented scope.
-    fn admit(
-        self,
+    /// (`rate_limit`: the key's own), checks the operation's documented scope, and with
+    /// `X-Postwerk-Subaccount` (and `admin`) moves the caller to that sub-account.
+    async fn admit(
+        mut self,
         parts: &Parts,
         state: &AppState,
         rate_limit: Option<u32>,
@@ -162,18 +163,35 @@ impl Caller {
             .get::<MatchedPath>()
             .map(MatchedPath::as_str);
         match operation.and_then(|path| scopes::required(&parts.method, path)) {
-            Some(scope) if self.scopes.contains(&scope) => Ok(self),
-            Some(scope) => Err(ApiError::new(
-                StatusCode::FORBIDDEN,
-                "insufficient_scope",
-                format!("this API key or user lacks the `{scope}` scope"),
-            )),
+            Some(scope) if self.scopes.contains(&scope) => {}
+            Some(scope) => {
+                return Err(ApiError::new(
+                    StatusCode::FORBIDDEN,
+                    "insufficient_scope",
+                    format!("this API key or user lacks the `{scope}` scope"),
+                ));
+            }
             // Fail closed: an operation must document its scope to be usable.
-            None => Err(ApiError::new(
-                StatusCode::FORBIDDEN,
-                "insufficient_scope",
-                "this operation documents no scope",
-            )),
+            None => {
+                return Err(ApiError::new(
+                    StatusCode::FORBIDDEN,
+                    "insufficient_scope",
+                    "this operation documents no scope",
+                ));
+            }
         }
+        if let Some(child) = parts.headers.get(subaccounts::HEADER) {
+            // The parent's admins act on a sub-account.
+            if !self.scopes.contains(&Scope::Admin) {
+                return Err(ApiError::new(
+                    StatusCode::FORBIDDEN,
+                    "insufficient_scope",
+                    "acting on a sub-account needs the `admin` scope",
+                ));
+            }
+            let id = child.to_str().map_err(|_| subaccounts::not_found())?;
+            self.tenant_id = subaccounts::child_of(state, &self.tenant_id, id).await?.id;
+        }
+        Ok(self)
     }
 }

@@ -16,6 +16,7 @@
 //! - [`keys`]: `/v1/keys`: list, create, rotate, revoke API keys.
 //! - [`session`]: `/v1/auth/…`: sign-in, the session cookie and CSRF token, logout.
 //! - [`users`]: `/v1/users`: people with roles; disabling, forced logout, passwords.
+//! - [`subaccounts`]: `/v1/subaccounts`; acting on one with `X-Postwerk-Subaccount`.
 //! - [`suppressions`]: `GET/POST /v1/suppressions`, `DELETE /v1/suppressions/{email}`.
 //! - [`privacy`]: contacts, consents, data-subject export and erasure, the audit log.
 //! - [`export`]: the data-subject export document (API and CLI).
@@ -48,6 +49,7 @@ pub mod session;
 pub mod stats;
 pub mod streams;
 mod strict;
+pub mod subaccounts;
 pub mod suppressions;
 pub mod tracking;
 pub mod unsubscribe;
@@ -167,6 +169,10 @@ pub fn router(state: AppState) -> Router {
             post(session::totp_enrol).delete(session::totp_remove),
         )
         .route("/v1/auth/totp/confirm", post(session::totp_confirm))
+        .route(
+            "/v1/subaccounts",
+            get(subaccounts::list).post(subaccounts::create),
+        )
         .route("/v1/users", get(users::list).post(users::create))
         .route("/v1/users/{id}", get(users::show).delete(users::disable))
         .route("/v1/users/{id}/logout", post(users::force_logout))

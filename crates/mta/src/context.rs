@@ -115,6 +115,25 @@ impl Services {
         Ok(found)
     }
 
+    /// Creates tenant `name` with a fresh data key; a sub-account of `parent_id` if
+    /// given. `Store(Conflict)` if the name is taken.
+    pub async fn create_tenant(
+        &self,
+        name: &str,
+        parent_id: Option<&str>,
+    ) -> Result<TenantRecord, ServiceError> {
+        let id = new_id("ten");
+        let tenant = TenantRecord {
+            wrapped_key: self.keys.master().new_wrapped_tenant_key(&id),
+            id,
+            name: name.to_string(),
+            created_at: now_ms(),
+            parent_id: parent_id.map(str::to_string),
+        };
+        self.store.insert_tenant(tenant.clone()).await?;
+        Ok(tenant)
+    }
+
     /// The tenant called `name`, created with a fresh data key if it does not exist.
     pub async fn ensure_tenant(&self, name: &str) -> Result<TenantRecord, ServiceError> {
         if let Some(t) = self.store.get_tenant_by_name(name).await? {
@@ -126,6 +145,7 @@ impl Services {
             id,
             name: name.to_string(),
             created_at: now_ms(),
+            parent_id: None,
         };
         match self.store.insert_tenant(tenant.clone()).await {
             Ok(()) => Ok(tenant),
@@ -138,6 +158,15 @@ impl Services {
             Err(e) => Err(e.into()),
         }
     }
+}
+
+/// Whether `name` is a valid tenant name: 1–64 letters, digits, `-`, `_` or `.`.
+pub fn valid_tenant_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
 }
 
 /// The current time in Unix milliseconds.

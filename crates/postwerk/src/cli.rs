@@ -72,6 +72,9 @@ pub enum TenantsCommand {
     Create {
         /// Unique name (letters, digits, `-`, `_`, `.`).
         name: String,
+        /// Make it a sub-account of this tenant (its admins may act on it).
+        #[arg(long)]
+        parent: Option<String>,
     },
 }
 
@@ -86,20 +89,26 @@ pub enum AuditCommand {
 
 /// `postwerk tenants …`.
 pub async fn tenants(cmd: TenantsCommand, config: Config) -> anyhow::Result<()> {
-    let TenantsCommand::Create { name } = cmd;
-    let valid = !name.is_empty()
-        && name.len() <= 64
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
-    if !valid {
+    let TenantsCommand::Create { name, parent } = cmd;
+    if !postwerk_mta::context::valid_tenant_name(&name) {
         bail!("tenant name: 1–64 letters, digits, '-', '_' or '.'");
     }
     let services = open(config).await?;
     if services.store.get_tenant_by_name(&name).await?.is_some() {
         bail!("tenant `{name}` already exists");
     }
-    let tenant = services.ensure_tenant(&name).await?;
+    let parent = match parent {
+        Some(p) => {
+            let found = services.store.get_tenant_by_name(&p).await?;
+            let found = found.with_context(|| format!("--parent: no tenant `{p}`"))?;
+            if found.parent_id.is_some() {
+                bail!("--parent: `{p}` is itself a sub-account");
+            }
+            Some(found.id)
+        }
+        None => None,
+    };
+    let tenant = services.create_tenant(&name, parent.as_deref()).await?;
     audit::record(
         &services,
         &Actor::cli(),

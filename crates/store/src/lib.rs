@@ -92,6 +92,11 @@ pub trait Store: Send + Sync {
         &self,
         id: &str,
     ) -> impl Future<Output = StoreResult<Option<TenantRecord>>> + Send;
+    /// A tenant's sub-accounts, oldest first.
+    fn list_subaccounts(
+        &self,
+        parent_id: &str,
+    ) -> impl Future<Output = StoreResult<Vec<TenantRecord>>> + Send;
     /// A tenant by unique name.
     fn get_tenant_by_name(
         &self,
@@ -554,6 +559,9 @@ impl Store for AnyStore {
     }
     async fn insert_api_key(&self, key: ApiKeyRecord) -> StoreResult<()> {
         dispatch!(self.insert_api_key(key))
+    }
+    async fn list_subaccounts(&self, parent_id: &str) -> StoreResult<Vec<TenantRecord>> {
+        dispatch!(self.list_subaccounts(parent_id))
     }
     async fn insert_user(&self, user: UserRecord) -> StoreResult<()> {
         dispatch!(self.insert_user(user))

@@ -19,6 +19,8 @@ pub struct TenantRecord {
     pub wrapped_key: Vec<u8>,
     /// Creation time.
     pub created_at: i64,
+    /// For a sub-account: the parent tenant, whose admins may act on it.
+    pub parent_id: Option<String>,
 }
 
 /// An API key. The secret is stored only as a SHA-256 hash.

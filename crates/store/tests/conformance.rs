@@ -251,13 +251,14 @@ async fn postgres_upgrade_adds_suppressions() {
         });
         db.batch_execute(
             "DROP TABLE suppressions; ALTER TABLE api_keys DROP COLUMN allowed_ips; \
-             ALTER TABLE api_keys DROP COLUMN rate_limit; \
+             ALTER TABLE api_keys DROP COLUMN rate_limit; ALTER TABLE tenants DROP COLUMN parent_id; \
              UPDATE meta SET value = '1' WHERE key = 'schema_version'",
         )
         .await
         .expect("downgrade to version 1");
         let store = AnyStore::open(&url).await.expect("upgrade");
         fixtures::key_limits_survive(&store).await;
+    fixtures::subaccounts_survive(&store).await;
         let h = fixtures::hash("alice");
         let rec = fixtures::suppression("ten_a", &h, None, SuppressionReason::Manual, 1_000);
         assert!(store.add_suppression(rec).await.expect("add"));
@@ -274,7 +275,7 @@ async fn postgres_upgrade_adds_suppressions() {
             .await
             .expect("version")
             .get(0);
-        assert_eq!(version, "7");
+        assert_eq!(version, "8");
     })
     .await;
 }
@@ -289,12 +290,13 @@ async fn sqlite_upgrade_adds_suppressions() {
     let db = rusqlite::Connection::open(&path).expect("open");
     db.execute_batch(
         "DROP TABLE suppressions; ALTER TABLE api_keys DROP COLUMN allowed_ips; \
-         ALTER TABLE api_keys DROP COLUMN rate_limit; \
+         ALTER TABLE api_keys DROP COLUMN rate_limit; ALTER TABLE tenants DROP COLUMN parent_id; \
          UPDATE meta SET value = '1' WHERE key = 'schema_version'",
     )
     .expect("downgrade to version 1");
     let store = AnyStore::open(&url).await.expect("upgrade");
     fixtures::key_limits_survive(&store).await;
+    fixtures::subaccounts_survive(&store).await;
     let h = fixtures::hash("alice");
     let rec = fixtures::suppression("ten_a", &h, None, SuppressionReason::Manual, 1_000);
     assert!(store.add_suppression(rec).await.expect("add"));
@@ -313,7 +315,7 @@ async fn sqlite_upgrade_adds_suppressions() {
             |r| r.get(0),
         )
         .expect("version");
-    assert_eq!(version, "7");
+    assert_eq!(version, "8");
 }
 
 // ---------------------------------------------------------------------------------
@@ -329,6 +331,7 @@ mod fixtures {
             name: name.into(),
             wrapped_key: format!("wrapped:{id}").into_bytes(),
             created_at: 1_000,
+            parent_id: None,
         }
     }
 
@@ -440,6 +443,38 @@ mod fixtures {
             }
         }
         m
+    }
+
+    /// A sub-account is stored with its parent and listed under it.
+    pub async fn subaccounts_survive(store: &AnyStore) {
+        store
+            .insert_tenant(tenant("ten_parent", "parent"))
+            .await
+            .expect("parent");
+        let mut child = tenant("ten_child", "child");
+        child.parent_id = Some("ten_parent".into());
+        store.insert_tenant(child.clone()).await.expect("child");
+        store
+            .insert_tenant(tenant("ten_other", "other"))
+            .await
+            .expect("other");
+        let children = store.list_subaccounts("ten_parent").await.expect("list");
+        assert_eq!(children.len(), 1);
+        assert_eq!(children[0].id, "ten_child");
+        assert_eq!(children[0].parent_id.as_deref(), Some("ten_parent"));
+        let got = store
+            .get_tenant("ten_child")
+            .await
+            .expect("get")
+            .expect("child");
+        assert_eq!(got.parent_id.as_deref(), Some("ten_parent"));
+        assert!(
+            store
+                .list_subaccounts("ten_other")
+                .await
+                .expect("list")
+                .is_empty()
+        );
     }
 
     /// An API key with an allowlist and a rate limit is stored and read back whole.

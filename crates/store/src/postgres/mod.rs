@@ -41,7 +41,7 @@ const SCHEMA: &str = include_str!("schema.sql");
 /// The version `schema.sql` creates (`meta.schema_version`). A database at an older
 /// version gets `schema.sql` run again (every statement is idempotent), which adds
 /// what is new: 2 added `suppressions`.
-const SCHEMA_VERSION: i64 = 7;
+const SCHEMA_VERSION: i64 = 8;
 
 /// Most pooled connections per node.
 const POOL_SIZE: usize = 16;
@@ -240,6 +240,7 @@ fn tenant_row(r: &Row) -> PgResult<TenantRecord> {
         name: col(r, "name")?,
         wrapped_key: col(r, "wrapped_key")?,
         created_at: col(r, "created_at")?,
+        parent_id: col(r, "parent_id")?,
     })
 }
 
@@ -1141,9 +1142,10 @@ impl Store for PgStore {
     async fn insert_tenant(&self, t: TenantRecord) -> StoreResult<()> {
         let t = &t;
         retrying(|| async move {
-            let sql =
-                "INSERT INTO tenants (id, name, wrapped_key, created_at) VALUES ($1, $2, $3, $4)";
-            let params: [&(dyn ToSql + Sync); 4] = [&t.id, &t.name, &t.wrapped_key, &t.created_at];
+            let sql = "INSERT INTO tenants (id, name, wrapped_key, created_at, parent_id) \
+                       VALUES ($1, $2, $3, $4, $5)";
+            let params: [&(dyn ToSql + Sync); 5] =
+                [&t.id, &t.name, &t.wrapped_key, &t.created_at, &t.parent_id];
             self.exec("insert_tenant", Some("tenant"), sql, &params)
                 .await
         })
@@ -1153,7 +1155,8 @@ impl Store for PgStore {
 
     async fn get_tenant(&self, id: &str) -> StoreResult<Option<TenantRecord>> {
         retrying(|| async move {
-            let sql = "SELECT id, name, wrapped_key, created_at FROM tenants WHERE id = $1";
+            let sql =
+                "SELECT id, name, wrapped_key, created_at, parent_id FROM tenants WHERE id = $1";
             self.one_opt("get_tenant", sql, &[&id])
                 .await?
                 .as_ref()
@@ -1163,9 +1166,27 @@ impl Store for PgStore {
         .await
     }
 
+    async fn list_subaccounts(&self, parent_id: &str) -> StoreResult<Vec<TenantRecord>> {
+        retrying(|| async move {
+            const OP: &str = "list_subaccounts";
+            let client = self.client().await?;
+            let stmt = client
+                .prepare_cached(
+                    "SELECT id, name, wrapped_key, created_at, parent_id FROM tenants \
+                     WHERE parent_id = $1 ORDER BY created_at, id",
+                )
+                .await
+                .map_err(pg(OP))?;
+            let rows = client.query(&stmt, &[&parent_id]).await.map_err(pg(OP))?;
+            rows.iter().map(tenant_row).collect()
+        })
+        .await
+    }
+
     async fn get_tenant_by_name(&self, name: &str) -> StoreResult<Option<TenantRecord>> {
         retrying(|| async move {
-            let sql = "SELECT id, name, wrapped_key, created_at FROM tenants WHERE name = $1";
+            let sql =
+                "SELECT id, name, wrapped_key, created_at, parent_id FROM tenants WHERE name = $1";
             self.one_opt("get_tenant_by_name", sql, &[&name])
                 .await?
                 .as_ref()

@@ -1,4 +1,4 @@
--- Postwerk PostgreSQL schema, version 7: the same tables, columns and semantics as
+-- Postwerk PostgreSQL schema, version 8: the same tables, columns and semantics as
 -- sqlite/schema.sql. Personal data is stored only sealed (*_enc) or as a blind index
 -- (rcpt_hash). Times are Unix milliseconds (BIGINT).
 --
@@ -16,7 +16,9 @@ CREATE TABLE IF NOT EXISTS tenants (
     id TEXT COLLATE "C" PRIMARY KEY,
     name TEXT COLLATE "C" NOT NULL UNIQUE,
     wrapped_key BYTEA NOT NULL,
-    created_at BIGINT NOT NULL);
+    created_at BIGINT NOT NULL,
+    parent_id TEXT COLLATE "C");
+ALTER TABLE tenants ADD COLUMN IF NOT EXISTS parent_id TEXT COLLATE "C";
 
 CREATE TABLE IF NOT EXISTS api_keys (
     id TEXT COLLATE "C" PRIMARY KEY,
@@ -305,6 +307,6 @@ CREATE TABLE IF NOT EXISTS sessions (
     expires_at BIGINT NOT NULL,
     revoked_at BIGINT);
 CREATE INDEX IF NOT EXISTS sessions_expiry ON sessions (expires_at);
-INSERT INTO meta (key, value) VALUES ('schema_version', '7')
+INSERT INTO meta (key, value) VALUES ('schema_version', '8')
     ON CONFLICT (key) DO UPDATE SET value = excluded.value
     WHERE meta.value::bigint < excluded.value::bigint;

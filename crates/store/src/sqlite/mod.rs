@@ -83,6 +83,22 @@ fn add_event_stream_column(conn: &Connection) -> StoreResult<()> {
     Ok(())
 }
 
+/// Version 8 for a database made by an older version: sub-accounts.
+fn add_tenant_parent_column(conn: &Connection) -> StoreResult<()> {
+    let has: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM pragma_table_info('tenants') WHERE name = 'parent_id'",
+            [],
+            |r| r.get(0),
+        )
+        .map_err(unavailable)?;
+    if has == 0 {
+        conn.execute_batch("ALTER TABLE tenants ADD COLUMN parent_id TEXT;")
+            .map_err(unavailable)?;
+    }
+    Ok(())
+}
+
 /// Version 6 for a database made by an older version: per-key address allowlists and
 /// rate limits.
 fn add_api_key_limit_columns(conn: &Connection) -> StoreResult<()> {
@@ -116,6 +132,7 @@ impl SqliteStore {
                 .map_err(unavailable)?;
             add_event_stream_column(&conn)?;
             add_api_key_limit_columns(&conn)?;
+            add_tenant_parent_column(&conn)?;
             let readers = (0..READERS)
                 .map(|_| open_connection(&path, false))
                 .collect::<StoreResult<Vec<_>>>()?;
@@ -166,6 +183,7 @@ fn tenant_row(r: &Row<'_>) -> rusqlite::Result<TenantRecord> {
         name: r.get(1)?,
         wrapped_key: r.get(2)?,
         created_at: r.get(3)?,
+        parent_id: r.get(4)?,
     })
 }
 
@@ -241,8 +259,8 @@ impl Store for SqliteStore {
     async fn insert_tenant(&self, t: TenantRecord) -> StoreResult<()> {
         self.writer.write(Durability::Fsync, move |c| {
                 c.execute(
-                    "INSERT INTO tenants (id, name, wrapped_key, created_at) VALUES (?1, ?2, ?3, ?4)",
-                    params![t.id, t.name, t.wrapped_key, t.created_at],
+                    "INSERT INTO tenants (id, name, wrapped_key, created_at, parent_id) VALUES (?1, ?2, ?3, ?4, ?5)",
+                    params![t.id, t.name, t.wrapped_key, t.created_at, t.parent_id],
                 )
                 .map_err(|e| conflict_or(e, "tenant"))?;
                 Ok(())
@@ -253,9 +271,24 @@ impl Store for SqliteStore {
     async fn get_tenant(&self, id: &str) -> StoreResult<Option<TenantRecord>> {
         let id = id.to_string();
         self.read(move |c| {
-            c.prepare_cached("SELECT id, name, wrapped_key, created_at FROM tenants WHERE id = ?1")
-                .and_then(|mut s| s.query_row([id], tenant_row).optional())
-                .map_err(unavailable)
+            c.prepare_cached(
+                "SELECT id, name, wrapped_key, created_at, parent_id FROM tenants WHERE id = ?1",
+            )
+            .and_then(|mut s| s.query_row([id], tenant_row).optional())
+            .map_err(unavailable)
+        })
+        .await
+    }
+
+    async fn list_subaccounts(&self, parent_id: &str) -> StoreResult<Vec<TenantRecord>> {
+        let parent_id = parent_id.to_string();
+        self.read(move |c| {
+            c.prepare_cached(
+                "SELECT id, name, wrapped_key, created_at, parent_id FROM tenants \
+                 WHERE parent_id = ?1 ORDER BY created_at, id",
+            )
+            .and_then(|mut s| s.query_map([parent_id], tenant_row)?.collect())
+            .map_err(unavailable)
         })
         .await
     }
@@ -264,7 +297,7 @@ impl Store for SqliteStore {
         let name = name.to_string();
         self.read(move |c| {
             c.prepare_cached(
-                "SELECT id, name, wrapped_key, created_at FROM tenants WHERE name = ?1",
+                "SELECT id, name, wrapped_key, created_at, parent_id FROM tenants WHERE name = ?1",
             )
             .and_then(|mut s| s.query_row([name], tenant_row).optional())
             .map_err(unavailable)

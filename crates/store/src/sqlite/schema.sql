@@ -1,8 +1,9 @@
--- Postwerk SQLite schema, version 7. Personal data is stored only sealed (*_enc) or as
+-- Postwerk SQLite schema, version 8. Personal data is stored only sealed (*_enc) or as
 -- a blind index (rcpt_hash). Times are Unix milliseconds.
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS tenants (
-    id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, wrapped_key BLOB NOT NULL, created_at INTEGER NOT NULL);
+    id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, wrapped_key BLOB NOT NULL, created_at INTEGER NOT NULL,
+    parent_id TEXT);
 CREATE TABLE IF NOT EXISTS api_keys (
     id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL, name TEXT NOT NULL, secret_hash BLOB NOT NULL,
     scopes TEXT NOT NULL, created_at INTEGER NOT NULL, expires_at INTEGER, revoked_at INTEGER,
@@ -142,6 +143,6 @@ CREATE TABLE IF NOT EXISTS sessions (
     csrf_hash BLOB NOT NULL, created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL,
     revoked_at INTEGER);
 CREATE INDEX IF NOT EXISTS sessions_expiry ON sessions (expires_at);
-INSERT INTO meta (key, value) VALUES ('schema_version', '7')
+INSERT INTO meta (key, value) VALUES ('schema_version', '8')
     ON CONFLICT (key) DO UPDATE SET value = excluded.value
     WHERE CAST(meta.value AS INTEGER) < CAST(excluded.value AS INTEGER);

@@ -1,0 +1,117 @@
+//! `/v1/subaccounts` (scope `admin`): a tenant's sub-accounts — tenants of their own
+//! (keys, domains, streams, data and data key) that the parent's admins may act on.
+//! A request with `X-Postwerk-Subaccount: <tenant id>`, made with a key or session
+//! holding `admin`, acts on that sub-account instead of the caller's tenant. One level:
+//! a sub-account has no sub-accounts.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use postwerk_mta::context::{ServiceError, valid_tenant_name};
+use postwerk_store::model::TenantRecord;
+use postwerk_store::{Store, StoreError};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::AppState;
+use crate::auth::Caller;
+use crate::error::{ApiError, ApiJson};
+use crate::view;
+
+/// The request header naming the sub-account to act on.
+pub const HEADER: &str = "x-postwerk-subaccount";
+
+/// `POST /v1/subaccounts` body.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewSubaccount {
+    name: String,
+}
+
+fn subaccount_json(t: &TenantRecord) -> Value {
+    json!({
+        "id": t.id,
+        "name": t.name,
+        "parent_id": t.parent_id,
+        "created_at": view::time(t.created_at),
+    })
+}
+
+/// 404 for a sub-account the caller's tenant does not have (never telling whether
+/// the tenant exists elsewhere).
+pub fn not_found() -> ApiError {
+    ApiError::not_found("subaccount")
+}
+
+/// The sub-account `id` of `parent_id`, for [`HEADER`].
+pub async fn child_of(
+    state: &AppState,
+    parent_id: &str,
+    id: &str,
+) -> Result<TenantRecord, ApiError> {
+    state
+        .services
+        .store
+        .get_tenant(id)
+        .await
+        .map_err(|e| ApiError::unavailable(&e))?
+        .filter(|t| t.parent_id.as_deref() == Some(parent_id))
+        .ok_or_else(not_found)
+}
+
+/// `GET /v1/subaccounts`: the tenant's sub-accounts, oldest first.
+pub async fn list(State(state): State<AppState>, caller: Caller) -> Result<Json<Value>, ApiError> {
+    let children = state
+        .services
+        .store
+        .list_subaccounts(&caller.tenant_id)
+        .await
+        .map_err(|e| ApiError::unavailable(&e))?;
+    Ok(Json(
+        json!({"subaccounts": children.iter().map(subaccount_json).collect::<Vec<_>>()}),
+    ))
+}
+
+/// `POST /v1/subaccounts`: a new sub-account (201) with its own data key.
+pub async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(req): ApiJson<NewSubaccount>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    if !valid_tenant_name(&req.name) {
+        return Err(ApiError::invalid(
+            "invalid_name",
+            "name",
+            "1–64 letters, digits, '-', '_' or '.'",
+        ));
+    }
+    let own = state
+        .services
+        .store
+        .get_tenant(&caller.tenant_id)
+        .await
+        .map_err(|e| ApiError::unavailable(&e))?;
+    if own.is_some_and(|t| t.parent_id.is_some()) {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "nested_subaccount",
+            "a sub-account cannot have sub-accounts",
+        ));
+    }
+    caller
+        .audit(&state, "subaccount.create", req.name.clone())
+        .await?;
+    match state
+        .services
+        .create_tenant(&req.name, Some(&caller.tenant_id))
+        .await
+    {
+        Ok(child) => Ok((StatusCode::CREATED, Json(subaccount_json(&child)))),
+        Err(ServiceError::Store(StoreError::Conflict(_))) => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "name_taken",
+            "a tenant of this name exists",
+        )),
+        Err(e) => Err(ApiError::unavailable(&e)),
+    }
+}
