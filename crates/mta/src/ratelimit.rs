@@ -99,8 +99,9 @@ impl<K: Hash + Eq> RateLimiter<K> {
     }
 }
 
-/// The API's request limits (`[rate_limits]`; SMTP AUTH attempts are limited by the
-/// SMTP server with its own [`RateLimiter`]).
+/// The request limits of `[rate_limits]` per address, key and tenant, shared by the API
+/// and SMTP submission (SMTP AUTH attempts are limited by the SMTP server with its own
+/// [`RateLimiter`]).
 pub struct RequestLimits {
     config: RateLimitsConfig,
     keys: RateLimiter<String>,

@@ -237,3 +237,45 @@ print("|".join(codes))
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn smtp_submissions_count_against_the_keys_limit() {
+    let h = Harness::start(Options::default());
+    let out = h.cli(&[
+        "keys",
+        "create",
+        "--name",
+        "smtp",
+        "--scopes",
+        "send",
+        "--rate-limit",
+        "2",
+        "--quiet",
+    ]);
+    assert!(out.status.success());
+    let key = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    let script = r#"
+import base64, smtplib, ssl, sys
+port, key = int(sys.argv[1]), sys.argv[2]
+ctx = ssl.create_default_context(); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE
+s = smtplib.SMTP("127.0.0.1", port, timeout=10); s.starttls(context=ctx); s.ehlo("client.test")
+s.docmd("AUTH", "PLAIN " + base64.b64encode(b"\0apikey\0" + key.encode()).decode())
+codes = []
+for i in range(3):
+    s.mail("app@example.com"); s.rcpt("limit@example.test")
+    code, msg = s.data(b"From: app@example.com\r\nSubject: %d\r\n\r\nhi\r\n" % i)
+    codes.append(f"{code} {msg.decode().split()[0]}")
+s.quit()
+print("|".join(codes))
+"#;
+    let out = Command::new("python3")
+        .args(["-c", script, &h.smtp.to_string(), &key])
+        .output()
+        .expect("python3");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "250 2.0.0|250 2.0.0|451 4.7.1",
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

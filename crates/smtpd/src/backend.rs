@@ -37,6 +37,9 @@ pub enum SubmitError {
     /// Store failure: 451 4.3.0. Nothing was stored.
     #[error("store unavailable")]
     Unavailable,
+    /// The key's or tenant's rate limit is used up: 451 4.7.1. Nothing was stored.
+    #[error("rate limited")]
+    RateLimited,
 }
 
 /// The services a session uses.
@@ -50,10 +53,11 @@ pub trait Backend: Send + Sync + 'static {
         peer: std::net::IpAddr,
     ) -> impl Future<Output = Result<Identity, AuthError>> + Send;
 
-    /// Checks the From domain, then commits the message durably and queues it.
+    /// Counts the submission against the identity's rate limits, checks the From
+    /// domain, then commits the message durably and queues it.
     fn submit(
         &self,
-        tenant_id: &str,
+        identity: &Identity,
         submission: Submission,
     ) -> impl Future<Output = Result<(), SubmitError>> + Send;
 
@@ -107,10 +111,20 @@ impl Backend for ServiceBackend {
         Ok(Identity {
             tenant_id: key.tenant_id,
             stream: "transactional".into(),
+            principal: format!("key:{}", key.id),
+            rate_limit: key.rate_limit,
         })
     }
 
-    async fn submit(&self, tenant_id: &str, submission: Submission) -> Result<(), SubmitError> {
+    async fn submit(&self, identity: &Identity, submission: Submission) -> Result<(), SubmitError> {
+        let tenant_id = identity.tenant_id.as_str();
+        let allowance =
+            self.services
+                .limits
+                .key(&identity.principal, identity.rate_limit, tenant_id);
+        if !allowance.allowed {
+            return Err(SubmitError::RateLimited);
+        }
         let registered = self
             .services
             .domain_registered(tenant_id, &submission.from_domain)

@@ -83,6 +83,8 @@ pub async fn prepare(services: Arc<Services>, engine: Arc<Engine>) -> Result<Pre
             identity: message::Identity {
                 tenant_id: tenant.id,
                 stream: t.stream.clone(),
+                principal: format!("network:{}", t.cidr),
+                rate_limit: None,
             },
         });
     }

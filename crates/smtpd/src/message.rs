@@ -20,6 +20,10 @@ pub struct Identity {
     pub tenant_id: String,
     /// Default stream for this client's mail.
     pub stream: String,
+    /// Who is submitting, for rate limits: `key:<key id>` or `network:<cidr>`.
+    pub principal: String,
+    /// The API key's own rate limit, if it has one.
+    pub rate_limit: Option<u32>,
 }
 
 /// Builds the submission for a CRLF message received over SMTP.
@@ -91,6 +95,8 @@ mod tests {
         Identity {
             tenant_id: "ten_1".into(),
             stream: "transactional".into(),
+            principal: "key:key_1".into(),
+            rate_limit: None,
         }
     }
 

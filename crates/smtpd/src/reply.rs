@@ -152,5 +152,7 @@ pub const AUTH_RATE_LIMITED: Reply = Reply::new(
     "4.7.0",
     "Too many authentication attempts from your address, try later",
 );
+/// The key's or tenant's `[rate_limits]` allowance is used up.
+pub const RATE_LIMITED: Reply = Reply::new(451, "4.7.1", "Rate limit exceeded, try again later");
 /// Shutdown.
 pub const SHUTTING_DOWN: Reply = Reply::new(421, "4.3.2", "Service shutting down");

@@ -645,12 +645,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin, B: Backend> Session<S, B> {
             Err(r) => return self.send(r),
         };
         let id = submission.id.clone();
-        match self
-            .ctx
-            .backend
-            .submit(&identity.tenant_id, submission)
-            .await
-        {
+        match self.ctx.backend.submit(&identity, submission).await {
             Ok(()) => {
                 tracing::info!(message = %id, peer = %self.peer, "smtp message accepted");
                 let line = format!("250 2.0.0 Ok: queued as {id}\r\n");
@@ -660,6 +655,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin, B: Backend> Session<S, B> {
             Err(SubmitError::DomainNotRegistered) => self.send(reply::FROM_NOT_REGISTERED),
             Err(SubmitError::UnknownStream) => self.send(reply::BAD_POSTWERK_HEADER),
             Err(SubmitError::Unavailable) => self.send(reply::STORE_FAILED),
+            Err(SubmitError::RateLimited) => self.send(reply::RATE_LIMITED),
         }
     }
 }

@@ -27,7 +27,8 @@ impl Backend for Fake {
         }
     }
 
-    async fn submit(&self, tenant_id: &str, s: Submission) -> Result<(), SubmitError> {
+    async fn submit(&self, identity: &Identity, s: Submission) -> Result<(), SubmitError> {
+        let tenant_id = identity.tenant_id.as_str();
         if s.from_domain != "example.com" {
             return Err(SubmitError::DomainNotRegistered);
         }
@@ -63,6 +64,8 @@ fn identity(tenant: &str, stream: &str) -> Identity {
     Identity {
         tenant_id: tenant.into(),
         stream: stream.into(),
+        principal: "key:key_1".into(),
+        rate_limit: None,
     }
 }
 

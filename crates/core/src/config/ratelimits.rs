@@ -14,10 +14,11 @@ pub struct RateLimitsConfig {
     /// The window the limits count over. Default `1m`.
     #[serde(deserialize_with = "de_duration", serialize_with = "ser_duration")]
     pub window: Duration,
-    /// API requests per window per API key, unless the key has its own limit.
-    /// Default `60000`.
+    /// API requests and SMTP submissions per window per API key (a trusted network
+    /// counts as one), unless the key has its own limit. Default `60000`.
     pub per_key: u32,
-    /// API requests per window per tenant, all its keys together. Default `120000`.
+    /// API requests and SMTP submissions per window per tenant, all its keys and
+    /// users together. Default `120000`.
     pub per_tenant: u32,
     /// API requests per window per client address, counted before the key is
     /// checked. Default `120000`.
