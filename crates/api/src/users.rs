@@ -8,6 +8,7 @@ use postwerk_core::model::parse_scopes;
 use postwerk_mta::context::now_ms;
 use postwerk_mta::users::{self, UserError};
 use postwerk_store::Store;
+use postwerk_store::model::UserRecord;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -102,23 +103,37 @@ pub async fn show(
     Ok(Json(user_json(&state, &user).await?))
 }
 
+/// Audits `action` on the tenant's user `id`, then applies `change` to it and saves.
+async fn change_user(
+    state: &AppState,
+    caller: &Caller,
+    id: String,
+    action: &str,
+    change: impl FnOnce(&mut UserRecord),
+) -> Result<StatusCode, ApiError> {
+    let mut user = users::get(&state.services, &caller.tenant_id, &id)
+        .await
+        .map_err(user_error)?;
+    caller.audit(state, action, id).await?;
+    change(&mut user);
+    users::save(&state.services, user)
+        .await
+        .map_err(|e| ApiError::unavailable(&e))?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
 /// `DELETE /v1/users/{id}`: disables the user and ends its sessions (204).
 pub async fn disable(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    let mut user = users::get(&state.services, &caller.tenant_id, &id)
-        .await
-        .map_err(user_error)?;
-    caller.audit(&state, "user.disable", id).await?;
-    let now = now_ms();
-    user.disabled_at.get_or_insert(now);
-    user.sessions_valid_after = now;
-    users::save(&state.services, user)
-        .await
-        .map_err(|e| ApiError::unavailable(&e))?;
-    Ok(StatusCode::NO_CONTENT)
+    change_user(&state, &caller, id, "user.disable", |user| {
+        let now = now_ms();
+        user.disabled_at.get_or_insert(now);
+        user.sessions_valid_after = now;
+    })
+    .await
 }
 
 /// `POST /v1/users/{id}/logout`: ends every session of the user now (204).
@@ -127,15 +142,24 @@ pub async fn force_logout(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    let mut user = users::get(&state.services, &caller.tenant_id, &id)
-        .await
-        .map_err(user_error)?;
-    caller.audit(&state, "user.logout", id).await?;
-    user.sessions_valid_after = now_ms();
-    users::save(&state.services, user)
-        .await
-        .map_err(|e| ApiError::unavailable(&e))?;
-    Ok(StatusCode::NO_CONTENT)
+    change_user(&state, &caller, id, "user.logout", |user| {
+        user.sessions_valid_after = now_ms();
+    })
+    .await
+}
+
+/// `DELETE /v1/users/{id}/totp`: removes the user's second factor (a lost device; the
+/// user sets up a new one) and ends its sessions (204).
+pub async fn remove_totp(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    change_user(&state, &caller, id, "user.totp_remove", |user| {
+        user.totp_enc = None;
+        user.sessions_valid_after = now_ms();
+    })
+    .await
 }
 
 /// `POST /v1/users/{id}/password`: sets a new password, lifts a lock and ends every
@@ -153,23 +177,5 @@ pub async fn set_password(
     users::set_password(&state.services, user, &req.password)
         .await
         .map_err(user_error)?;
-    Ok(StatusCode::NO_CONTENT)
-}
-
-/// `DELETE /v1/users/{id}/totp`: removes the user's second factor (a lost device; the
-/// user sets up a new one) and ends its sessions (204).
-pub async fn remove_totp(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(id): Path<String>,
-) -> Result<StatusCode, ApiError> {
-    let mut user = users::get(&state.services, &caller.tenant_id, &id)
-        .await
-        .map_err(user_error)?;
-    caller.audit(&state, "user.totp_remove", id).await?;
-    user.sessions_valid_after = now_ms();
-    users::set_second_factor(&state.services, user, None)
-        .await
-        .map_err(|e| ApiError::unavailable(&e))?;
     Ok(StatusCode::NO_CONTENT)
 }

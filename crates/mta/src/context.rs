@@ -139,23 +139,15 @@ impl Services {
         if let Some(t) = self.store.get_tenant_by_name(name).await? {
             return Ok(t);
         }
-        let id = new_id("ten");
-        let tenant = TenantRecord {
-            wrapped_key: self.keys.master().new_wrapped_tenant_key(&id),
-            id,
-            name: name.to_string(),
-            created_at: now_ms(),
-            parent_id: None,
-        };
-        match self.store.insert_tenant(tenant.clone()).await {
-            Ok(()) => Ok(tenant),
+        match self.create_tenant(name, None).await {
+            Ok(tenant) => Ok(tenant),
             // Another process (serve and a CLI command) created it at the same moment.
-            Err(StoreError::Conflict(_)) => self
+            Err(ServiceError::Store(StoreError::Conflict(_))) => self
                 .store
                 .get_tenant_by_name(name)
                 .await?
                 .ok_or(ServiceError::UnknownTenant),
-            Err(e) => Err(e.into()),
+            Err(e) => Err(e),
         }
     }
 }

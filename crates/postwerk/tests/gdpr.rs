@@ -12,19 +12,7 @@ use common::{Harness, Options, Sink};
 use serde_json::{Value, json};
 
 fn key(h: &Harness, tenant: Option<&str>, scopes: &str) -> String {
-    let mut args = vec![
-        "keys", "create", "--name", "t", "--scopes", scopes, "--quiet",
-    ];
-    if let Some(t) = tenant {
-        args.extend(["--tenant", t]);
-    }
-    let out = h.cli(&args);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
+    h.new_key(tenant, scopes, &[])
 }
 
 /// RFC 3339 time `days` days ago.

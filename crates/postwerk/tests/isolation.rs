@@ -31,19 +31,7 @@ fn documented_operations() -> Vec<(String, String, String)> {
 }
 
 fn key(h: &Harness, tenant: Option<&str>, scopes: &str) -> String {
-    let mut args = vec![
-        "keys", "create", "--name", "iso", "--scopes", scopes, "--quiet",
-    ];
-    if let Some(t) = tenant {
-        args.extend(["--tenant", t]);
-    }
-    let out = h.cli(&args);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
+    h.new_key(tenant, scopes, &[])
 }
 
 /// Sends `method path` with a JSON body (`{}` unless given) for mutating methods; the

@@ -42,15 +42,7 @@ fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
 }
 
 fn new_key(h: &Harness) -> String {
-    let out = h.cli(&[
-        "keys", "create", "--name", "second", "--scopes", "read", "--quiet",
-    ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
+    h.new_key(None, "read", &[])
 }
 
 #[test]
@@ -151,23 +143,7 @@ print("|".join(codes))
 }
 
 fn cli_key(h: &Harness, extra: &[&str]) -> String {
-    let mut args = vec![
-        "keys",
-        "create",
-        "--name",
-        "k",
-        "--scopes",
-        "send,read,admin",
-        "--quiet",
-    ];
-    args.extend_from_slice(extra);
-    let out = h.cli(&args);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
+    h.new_key(None, "send,read,admin", extra)
 }
 
 #[test]
@@ -241,19 +217,7 @@ print("|".join(codes))
 #[test]
 fn smtp_submissions_count_against_the_keys_limit() {
     let h = Harness::start(Options::default());
-    let out = h.cli(&[
-        "keys",
-        "create",
-        "--name",
-        "smtp",
-        "--scopes",
-        "send",
-        "--rate-limit",
-        "2",
-        "--quiet",
-    ]);
-    assert!(out.status.success());
-    let key = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    let key = h.new_key(None, "send", &["--rate-limit", "2"]);
     let script = r#"
 import base64, smtplib, ssl, sys
 port, key = int(sys.argv[1]), sys.argv[2]

@@ -8,15 +8,7 @@ use common::{Harness, Options};
 use serde_json::{Value, json};
 
 fn key(h: &Harness, tenant: &str, scopes: &str) -> String {
-    let out = h.cli(&[
-        "keys", "create", "--tenant", tenant, "--name", "k", "--scopes", scopes, "--quiet",
-    ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
+    h.new_key(Some(tenant), scopes, &[])
 }
 
 fn call(

@@ -294,6 +294,25 @@ impl Harness {
             .expect("run postwerk")
     }
 
+    /// A new API key (the token) with `scopes` for `tenant` (`None`: the default
+    /// tenant), made by `postwerk keys create`, with `extra` flags.
+    pub fn new_key(&self, tenant: Option<&str>, scopes: &str, extra: &[&str]) -> String {
+        let mut args = vec![
+            "keys", "create", "--name", "k", "--scopes", scopes, "--quiet",
+        ];
+        if let Some(t) = tenant {
+            args.extend(["--tenant", t]);
+        }
+        args.extend_from_slice(extra);
+        let out = self.cli(&args);
+        assert!(
+            out.status.success(),
+            "keys create: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap().trim().to_string()
+    }
+
     /// Starts (or restarts) `postwerk serve` and waits until the API answers.
     pub fn serve(&mut self) {
         let log = std::fs::OpenOptions::new()
