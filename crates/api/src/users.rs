@@ -6,9 +6,8 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use postwerk_core::model::parse_scopes;
 use postwerk_mta::context::now_ms;
-use postwerk_mta::users::{self, UserError};
+use postwerk_mta::users::{self, AdminChange, UserError};
 use postwerk_store::Store;
-use postwerk_store::model::UserRecord;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -103,20 +102,19 @@ pub async fn show(
     Ok(Json(user_json(&state, &user).await?))
 }
 
-/// Audits `action` on the tenant's user `id`, then applies `change` to it and saves.
+/// Audits and applies an admin's `change` to the tenant's user `id` (204).
 async fn change_user(
     state: &AppState,
     caller: &Caller,
     id: String,
-    action: &str,
-    change: impl FnOnce(&mut UserRecord),
+    change: AdminChange,
 ) -> Result<StatusCode, ApiError> {
-    let mut user = users::get(&state.services, &caller.tenant_id, &id)
+    let user = users::get(&state.services, &caller.tenant_id, &id)
         .await
         .map_err(user_error)?;
-    caller.audit(state, action, id).await?;
-    change(&mut user);
-    users::save(&state.services, user)
+    caller.audit(state, change.action(), id).await?;
+    change
+        .apply(&state.services, user, now_ms())
         .await
         .map_err(|e| ApiError::unavailable(&e))?;
     Ok(StatusCode::NO_CONTENT)
@@ -128,12 +126,7 @@ pub async fn disable(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    change_user(&state, &caller, id, "user.disable", |user| {
-        let now = now_ms();
-        user.disabled_at.get_or_insert(now);
-        user.sessions_valid_after = now;
-    })
-    .await
+    change_user(&state, &caller, id, AdminChange::Disable).await
 }
 
 /// `POST /v1/users/{id}/logout`: ends every session of the user now (204).
@@ -142,10 +135,7 @@ pub async fn force_logout(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    change_user(&state, &caller, id, "user.logout", |user| {
-        user.sessions_valid_after = now_ms();
-    })
-    .await
+    change_user(&state, &caller, id, AdminChange::Logout).await
 }
 
 /// `DELETE /v1/users/{id}/totp`: removes the user's second factor (a lost device; the
@@ -155,11 +145,7 @@ pub async fn remove_totp(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    change_user(&state, &caller, id, "user.totp_remove", |user| {
-        user.totp_enc = None;
-        user.sessions_valid_after = now_ms();
-    })
-    .await
+    change_user(&state, &caller, id, AdminChange::RemoveSecondFactor).await
 }
 
 /// `POST /v1/users/{id}/password`: sets a new password, lifts a lock and ends every

@@ -221,6 +221,46 @@ pub async fn save(services: &Services, user: UserRecord) -> Result<(), ServiceEr
     services.store.update_user(user).await.map_err(Into::into)
 }
 
+/// What an admin can do to a user besides setting its password.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AdminChange {
+    /// Refuse sign-in from now on and end every session.
+    Disable,
+    /// End every session now.
+    Logout,
+    /// Remove the second factor (a lost device) and end every session.
+    RemoveSecondFactor,
+}
+
+impl AdminChange {
+    /// The audit action recorded for it.
+    pub fn action(self) -> &'static str {
+        match self {
+            AdminChange::Disable => "user.disable",
+            AdminChange::Logout => "user.logout",
+            AdminChange::RemoveSecondFactor => "user.totp_remove",
+        }
+    }
+
+    /// Applies it to `user` at `now` and saves the user.
+    pub async fn apply(
+        self,
+        services: &Services,
+        mut user: UserRecord,
+        now: i64,
+    ) -> Result<(), ServiceError> {
+        match self {
+            AdminChange::Disable => {
+                user.disabled_at.get_or_insert(now);
+            }
+            AdminChange::Logout => {}
+            AdminChange::RemoveSecondFactor => user.totp_enc = None,
+        }
+        user.sessions_valid_after = now;
+        save(services, user).await
+    }
+}
+
 /// Sets a new password and ends every session of the user.
 pub async fn set_password(
     services: &Services,

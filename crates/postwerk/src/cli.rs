@@ -12,6 +12,7 @@ use postwerk_mta::audit::{self, Actor};
 use postwerk_mta::context::{DEFAULT_TENANT, Services};
 use postwerk_mta::domains::{self, DomainError};
 use postwerk_store::Store;
+use postwerk_store::model::TenantRecord;
 
 /// Postwerk: self-hosted, GDPR-first email delivery.
 #[derive(Parser)]
@@ -271,6 +272,26 @@ pub struct TenantArg {
 pub enum ConfigCommand {
     /// Validate the configuration (file given with --config) and exit.
     Check,
+}
+
+/// The tenant called `name`, or an error naming it.
+pub async fn tenant_named(services: &Services, name: &str) -> anyhow::Result<TenantRecord> {
+    services
+        .store
+        .get_tenant_by_name(name)
+        .await?
+        .with_context(|| format!("no tenant `{name}`"))
+}
+
+/// Writes an audit entry by the CLI (actor `cli`) about `target` in `tenant_id`.
+pub async fn audited(
+    services: &Services,
+    tenant_id: Option<&str>,
+    action: &str,
+    target: String,
+) -> anyhow::Result<()> {
+    audit::record(services, &Actor::cli(), tenant_id, action, Some(target)).await?;
+    Ok(())
 }
 
 /// Opens the store and keys named by the configuration.

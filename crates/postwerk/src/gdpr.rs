@@ -8,10 +8,9 @@ use clap::Subcommand;
 use postwerk_core::address::Address;
 use postwerk_core::config::Config;
 use postwerk_core::model::DsarKind;
-use postwerk_mta::audit::{self, Actor};
+use postwerk_mta::audit;
 use postwerk_mta::context::DEFAULT_TENANT;
 use postwerk_mta::requests;
-use postwerk_store::Store;
 use postwerk_store::vault::write_private_file;
 
 use crate::cli::open;
@@ -38,21 +37,10 @@ pub async fn run(cmd: GdprCommand, config: Config) -> anyhow::Result<()> {
     let GdprCommand::Export { email, out, tenant } = cmd;
     let address = Address::parse(&email).with_context(|| format!("`{email}`"))?;
     let services = open(config).await?;
-    let tenant = services
-        .store
-        .get_tenant_by_name(&tenant)
-        .await?
-        .with_context(|| format!("no tenant `{tenant}`"))?;
+    let tenant = crate::cli::tenant_named(&services, &tenant).await?;
     let keys = services.tenant_keys(&tenant.id).await?;
     let target = audit::subject(&keys, &address);
-    audit::record(
-        &services,
-        &Actor::cli(),
-        Some(&tenant.id),
-        "subject.export",
-        Some(target),
-    )
-    .await?;
+    crate::cli::audited(&services, Some(&tenant.id), "subject.export", target).await?;
     let mut stderr = std::io::stderr();
     let document =
         postwerk_api::export::subject_document(&services, &tenant.id, &address, |done, total| {

@@ -6,11 +6,10 @@ use clap::{Args, Subcommand};
 use postwerk_core::config::{Config, parse_duration};
 use postwerk_core::model::parse_scopes;
 use postwerk_mta::apikeys;
-use postwerk_mta::audit::{self, Actor};
-use postwerk_mta::context::{DEFAULT_TENANT, Services, now_ms};
+use postwerk_mta::context::{DEFAULT_TENANT, now_ms};
 use postwerk_store::Store;
 
-use crate::cli::open;
+use crate::cli::{audited, open, tenant_named};
 
 /// `postwerk keys …`.
 #[derive(Subcommand)]
@@ -74,15 +73,6 @@ pub struct KeyCreate {
     quiet: bool,
 }
 
-async fn tenant_id(services: &Services, name: &str) -> anyhow::Result<String> {
-    Ok(services
-        .store
-        .get_tenant_by_name(name)
-        .await?
-        .with_context(|| format!("no tenant `{name}`"))?
-        .id)
-}
-
 fn millis(text: &str, flag: &str) -> anyhow::Result<i64> {
     let d = parse_duration(text).with_context(|| format!("{flag}: use e.g. 90s, 24h, 30d"))?;
     Ok(i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
@@ -94,7 +84,7 @@ pub async fn run(cmd: KeysCommand, config: Config) -> anyhow::Result<()> {
         KeysCommand::Create(k) => create(k, config).await,
         KeysCommand::List { tenant } => {
             let services = open(config).await?;
-            let tenant = tenant_id(&services, &tenant).await?;
+            let tenant = tenant_named(&services, &tenant).await?.id;
             let now = now_ms();
             for k in services.store.list_api_keys(&tenant).await? {
                 let state = match (k.revoked_at, k.expires_at) {
@@ -123,15 +113,8 @@ pub async fn run(cmd: KeysCommand, config: Config) -> anyhow::Result<()> {
         }
         KeysCommand::Revoke { id, tenant } => {
             let services = open(config).await?;
-            let tenant = tenant_id(&services, &tenant).await?;
-            audit::record(
-                &services,
-                &Actor::cli(),
-                Some(&tenant),
-                "key.revoke",
-                Some(id.clone()),
-            )
-            .await?;
+            let tenant = tenant_named(&services, &tenant).await?.id;
+            audited(&services, Some(&tenant), "key.revoke", id.clone()).await?;
             apikeys::revoke(&services, &tenant, &id).await?;
             println!("Revoked {id}.");
             Ok(())
@@ -144,15 +127,8 @@ pub async fn run(cmd: KeysCommand, config: Config) -> anyhow::Result<()> {
         } => {
             let grace = millis(&grace, "--grace")?;
             let services = open(config).await?;
-            let tenant = tenant_id(&services, &tenant).await?;
-            audit::record(
-                &services,
-                &Actor::cli(),
-                Some(&tenant),
-                "key.rotate",
-                Some(id.clone()),
-            )
-            .await?;
+            let tenant = tenant_named(&services, &tenant).await?.id;
+            audited(&services, Some(&tenant), "key.rotate", id.clone()).await?;
             let (record, token) = apikeys::rotate(&services, &tenant, &id, grace).await?;
             if quiet {
                 println!("{token}");
@@ -196,14 +172,7 @@ async fn create(k: KeyCreate, config: Config) -> anyhow::Result<()> {
         rate_limit: k.rate_limit,
     };
     let (record, token) = apikeys::create_key(&services, &tenant.id, spec).await?;
-    audit::record(
-        &services,
-        &Actor::cli(),
-        Some(&tenant.id),
-        "key.create",
-        Some(record.id.clone()),
-    )
-    .await?;
+    audited(&services, Some(&tenant.id), "key.create", record.id.clone()).await?;
     if k.quiet {
         println!("{token}");
     } else {

@@ -6,7 +6,7 @@ use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 use postwerk_core::config::Config;
 use postwerk_core::stream::StreamSettings;
-use postwerk_mta::audit::{self, Actor};
+use postwerk_mta::audit::Actor;
 use postwerk_mta::context::{DEFAULT_TENANT, Services, now_ms};
 use postwerk_mta::streams::{self, Stream};
 use postwerk_store::Store;
@@ -185,15 +185,7 @@ async fn audit(
     action: &str,
     name: &str,
 ) -> anyhow::Result<()> {
-    audit::record(
-        services,
-        &Actor::cli(),
-        Some(tenant_id),
-        action,
-        Some(format!("stream:{name}")),
-    )
-    .await?;
-    Ok(())
+    crate::cli::audited(services, Some(tenant_id), action, format!("stream:{name}")).await
 }
 
 /// `postwerk queue …`.
@@ -263,12 +255,12 @@ pub async fn queue(cmd: QueueCommand, config: Config) -> anyhow::Result<()> {
         message_id: filter.message,
     };
     let name = postwerk_mta::queue_ops::action_name(action);
-    audit::record(
+    let target = postwerk_mta::queue_ops::describe(&selector);
+    crate::cli::audited(
         &services,
-        &Actor::cli(),
         tenant_id.as_deref(),
         &format!("queue.{name}"),
-        Some(postwerk_mta::queue_ops::describe(&selector)),
+        target,
     )
     .await?;
     let n = services

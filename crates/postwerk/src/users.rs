@@ -4,16 +4,15 @@
 
 use std::io::BufRead as _;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use clap::Subcommand;
 use postwerk_core::config::Config;
 use postwerk_core::model::parse_scopes;
-use postwerk_mta::audit::{self, Actor};
-use postwerk_mta::context::{DEFAULT_TENANT, Services, now_ms};
-use postwerk_mta::users;
+use postwerk_mta::context::{DEFAULT_TENANT, now_ms};
+use postwerk_mta::users::{self, AdminChange};
 use postwerk_store::Store;
 
-use crate::cli::open;
+use crate::cli::{audited, open, tenant_named};
 
 /// `postwerk users …`.
 #[derive(Subcommand)]
@@ -81,23 +80,6 @@ fn password_from_stdin() -> anyhow::Result<String> {
     Ok(line.trim_end_matches(['\r', '\n']).to_string())
 }
 
-async fn audited(
-    services: &Services,
-    tenant_id: &str,
-    action: &str,
-    id: &str,
-) -> anyhow::Result<()> {
-    audit::record(
-        services,
-        &Actor::cli(),
-        Some(tenant_id),
-        action,
-        Some(id.to_string()),
-    )
-    .await?;
-    Ok(())
-}
-
 /// Runs `postwerk users …`.
 pub async fn run(cmd: UsersCommand, config: Config) -> anyhow::Result<()> {
     match cmd {
@@ -113,16 +95,12 @@ pub async fn run(cmd: UsersCommand, config: Config) -> anyhow::Result<()> {
             let tenant = services.ensure_tenant(&tenant).await?;
             let user =
                 users::create_user(&services, &tenant.id, &email, &password, &role, scopes).await?;
-            audited(&services, &tenant.id, "user.create", &user.id).await?;
+            audited(&services, Some(&tenant.id), "user.create", user.id.clone()).await?;
             println!("{}", user.id);
         }
         UsersCommand::List { tenant } => {
             let services = open(config).await?;
-            let tenant = services
-                .store
-                .get_tenant_by_name(&tenant)
-                .await?
-                .with_context(|| format!("no tenant `{tenant}`"))?;
+            let tenant = tenant_named(&services, &tenant).await?;
             for u in services.store.list_users(&tenant.id).await? {
                 let state = if u.disabled_at.is_some() {
                     "disabled"
@@ -142,11 +120,19 @@ pub async fn run(cmd: UsersCommand, config: Config) -> anyhow::Result<()> {
             }
         }
         UsersCommand::Disable { id, tenant } => {
-            change(config, &tenant, &id, Change::Disable).await?
+            change(config, &tenant, &id, Change::Admin(AdminChange::Disable)).await?
         }
-        UsersCommand::Logout { id, tenant } => change(config, &tenant, &id, Change::Logout).await?,
+        UsersCommand::Logout { id, tenant } => {
+            change(config, &tenant, &id, Change::Admin(AdminChange::Logout)).await?
+        }
         UsersCommand::RemoveTotp { id, tenant } => {
-            change(config, &tenant, &id, Change::RemoveTotp).await?;
+            change(
+                config,
+                &tenant,
+                &id,
+                Change::Admin(AdminChange::RemoveSecondFactor),
+            )
+            .await?;
         }
         UsersCommand::Password { id, tenant } => {
             let password = password_from_stdin()?;
@@ -156,39 +142,23 @@ pub async fn run(cmd: UsersCommand, config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A change to one user, by id.
 enum Change {
-    Disable,
-    Logout,
-    RemoveTotp,
+    Admin(AdminChange),
     Password(String),
 }
 
 async fn change(config: Config, tenant: &str, id: &str, change: Change) -> anyhow::Result<()> {
     let services = open(config).await?;
-    let Some(tenant) = services.store.get_tenant_by_name(tenant).await? else {
-        bail!("no tenant `{tenant}`");
-    };
-    let mut user = users::get(&services, &tenant.id, id).await?;
-    let now = now_ms();
+    let tenant = tenant_named(&services, tenant).await?;
+    let user = users::get(&services, &tenant.id, id).await?;
     match change {
-        Change::Disable => {
-            audited(&services, &tenant.id, "user.disable", id).await?;
-            user.disabled_at.get_or_insert(now);
-            user.sessions_valid_after = now;
-            users::save(&services, user).await?;
-        }
-        Change::Logout => {
-            audited(&services, &tenant.id, "user.logout", id).await?;
-            user.sessions_valid_after = now;
-            users::save(&services, user).await?;
-        }
-        Change::RemoveTotp => {
-            audited(&services, &tenant.id, "user.totp_remove", id).await?;
-            user.sessions_valid_after = now;
-            users::set_second_factor(&services, user, None).await?;
+        Change::Admin(c) => {
+            audited(&services, Some(&tenant.id), c.action(), id.to_string()).await?;
+            c.apply(&services, user, now_ms()).await?;
         }
         Change::Password(password) => {
-            audited(&services, &tenant.id, "user.password", id).await?;
+            audited(&services, Some(&tenant.id), "user.password", id.to_string()).await?;
             users::set_password(&services, user, &password).await?;
         }
     }
