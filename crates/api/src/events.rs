@@ -91,6 +91,13 @@ pub async fn list_events(
         .await
         .map_err(|e| ApiError::unavailable(&e))?;
     let next = view::next_cursor(events.iter().map(|e| e.seq), limit);
+    let keys = crate::suppressions::people(
+        &state,
+        &caller,
+        events.iter().map(|e| e.rcpt_hash.as_slice()),
+        false,
+    )
+    .await?;
     Ok(Json(json!({
         "events": events.iter().map(|e| view::event(e, &keys)).collect::<Vec<_>>(),
         "next_cursor": next,

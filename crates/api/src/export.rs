@@ -7,9 +7,9 @@ use std::collections::BTreeMap;
 use postwerk_core::address::Address;
 use postwerk_mta::contacts::{self, Consent, Contact};
 use postwerk_mta::context::{ServiceError, Services, now_ms};
+use postwerk_mta::subjects::SubjectKeys;
 use postwerk_store::Store;
 use postwerk_store::model::{EventFilter, MessageRecord};
-use postwerk_store::vault::TenantKeys;
 use serde_json::{Value, json};
 
 use crate::{suppressions, view};
@@ -49,6 +49,7 @@ pub async fn subject_document(
             break;
         }
     }
+    let keys = services.subject_keys(tenant_id, [hash.as_slice()]).await?;
     let mut by_message: BTreeMap<String, Vec<Value>> = BTreeMap::new();
     for e in &events {
         by_message
@@ -115,8 +116,8 @@ pub(crate) fn consent_json(c: &Consent) -> Value {
     v
 }
 
-fn message_json(m: &MessageRecord, hash: &[u8], timeline: Vec<Value>, keys: &TenantKeys) -> Value {
-    let meta = view::meta(&m.id, &m.meta_enc, keys);
+fn message_json(m: &MessageRecord, hash: &[u8], timeline: Vec<Value>, keys: &SubjectKeys) -> Value {
+    let meta = view::meta(&m.id, Some(hash), &m.meta_enc, keys);
     let status = m
         .recipients
         .iter()

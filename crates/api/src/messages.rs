@@ -12,8 +12,8 @@ use postwerk_mta::accept::{
 };
 use postwerk_mta::context::now_ms;
 use postwerk_mta::streams::Stream;
+use postwerk_mta::subjects::SubjectKeys;
 use postwerk_store::model::{MessageFilter, MessageRecord};
-use postwerk_store::vault::TenantKeys;
 use postwerk_store::{IDEMPOTENCY_TTL_MS, Store};
 use ring::digest;
 use serde::Deserialize;
@@ -400,11 +400,7 @@ pub async fn get_message(
         .await
         .map_err(|e| ApiError::unavailable(&e))?
         .ok_or_else(|| ApiError::not_found("message"))?;
-    let keys = state
-        .services
-        .tenant_keys(&caller.tenant_id)
-        .await
-        .map_err(|e| ApiError::unavailable(&e))?;
+    let keys = people_of(&state, &caller, std::slice::from_ref(&record)).await?;
     Ok(Json(message_view(&record, &keys)))
 }
 
@@ -494,14 +490,29 @@ pub async fn list(
     let next = (messages.len() == limit)
         .then(|| messages.last().map(|m| m.id.clone()))
         .flatten();
+    let keys = people_of(&state, &caller, &messages).await?;
     Ok(Json(json!({
         "messages": messages.iter().map(|m| message_view(m, &keys)).collect::<Vec<_>>(),
         "next_cursor": next,
     })))
 }
 
+/// The keys of the recipients of `messages`.
+async fn people_of(
+    state: &AppState,
+    caller: &Caller,
+    messages: &[MessageRecord],
+) -> Result<SubjectKeys, ApiError> {
+    let hashes: Vec<&[u8]> = messages
+        .iter()
+        .flat_map(|m| &m.recipients)
+        .map(|r| r.rcpt_hash.as_slice())
+        .collect();
+    crate::suppressions::people(state, caller, hashes, false).await
+}
+
 /// A message with each recipient's status and event timeline.
-fn message_view(record: &MessageRecord, keys: &TenantKeys) -> Value {
+fn message_view(record: &MessageRecord, keys: &SubjectKeys) -> Value {
     let mut events_by_rcpt: HashMap<&str, Vec<Value>> = HashMap::new();
     for e in &record.events {
         events_by_rcpt
@@ -509,14 +520,18 @@ fn message_view(record: &MessageRecord, keys: &TenantKeys) -> Value {
             .or_default()
             .push(view::event(e, keys));
     }
-    let meta = view::meta(&record.id, &record.meta_enc, keys);
+    let sole = match record.recipients.as_slice() {
+        [only] => Some(only.rcpt_hash.as_slice()),
+        _ => None,
+    };
+    let meta = view::meta(&record.id, sole, &record.meta_enc, keys);
     let recipients: Vec<Value> = record
         .recipients
         .iter()
         .map(|r| {
             json!({
                 "id": r.id,
-                "email": view::address(&r.id, &r.address_enc, keys),
+                "email": view::address(&r.id, &r.rcpt_hash, &r.address_enc, keys),
                 "status": r.status,
                 "attempts": r.attempts,
                 "next_attempt_at": r.next_attempt_at.and_then(view::time),

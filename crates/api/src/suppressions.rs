@@ -7,6 +7,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use postwerk_core::address::Address;
 use postwerk_core::model::SuppressionReason;
+use postwerk_mta::subjects::SubjectKeys;
 use postwerk_mta::suppressions;
 use postwerk_store::Store;
 use postwerk_store::model::SuppressionRecord;
@@ -83,8 +84,27 @@ pub(crate) async fn keys(
         .map_err(|e| ApiError::unavailable(&e))
 }
 
+/// The tenant's keys with those of the people `hashes` (made for new people with
+/// `create`).
+pub(crate) async fn people<'a>(
+    state: &AppState,
+    caller: &Caller,
+    hashes: impl IntoIterator<Item = &'a [u8]>,
+    create: bool,
+) -> Result<SubjectKeys, ApiError> {
+    let services = &state.services;
+    let loaded = if create {
+        services
+            .subject_keys_creating(&caller.tenant_id, hashes)
+            .await
+    } else {
+        services.subject_keys(&caller.tenant_id, hashes).await
+    };
+    loaded.map_err(|e| ApiError::unavailable(&e))
+}
+
 /// One suppression entry as JSON (the address opened, if it still can be).
-pub(crate) fn entry_json(keys: &TenantKeys, e: &SuppressionRecord) -> Value {
+pub(crate) fn entry_json(keys: &SubjectKeys, e: &SuppressionRecord) -> Value {
     json!({
         "email": suppressions::address_of(keys, e),
         "stream": e.stream,
@@ -117,7 +137,10 @@ pub async fn add(
                 )
             })?,
     };
-    let keys = keys(&state, &caller).await?;
+    let hash = keys(&state, &caller)
+        .await?
+        .blind_index(&address.normalized());
+    let keys = people(&state, &caller, [hash.as_slice()], true).await?;
     let entry = suppressions::record(
         &keys,
         &caller.tenant_id,
@@ -165,6 +188,13 @@ pub async fn list(
         .await
         .map_err(|e| ApiError::unavailable(&e))?;
     let next = view::next_cursor(entries.iter().map(|e| e.seq), limit);
+    let keys = people(
+        &state,
+        &caller,
+        entries.iter().map(|e| e.rcpt_hash.as_slice()),
+        false,
+    )
+    .await?;
     Ok(Json(json!({
         "suppressions": entries.iter().map(|e| entry_json(&keys, e)).collect::<Vec<_>>(),
         "next_cursor": next,

@@ -192,8 +192,25 @@ pub async fn accept(
         idempotency: None,
         lease: lease.clone(),
     };
-    for (s, stream) in submissions.iter().zip(&streams) {
+    let hashes: Vec<Vec<Vec<u8>>> = submissions
+        .iter()
+        .map(|s| {
+            s.recipients
+                .iter()
+                .map(|(_, a)| keys.blind_index(&a.normalized()))
+                .collect()
+        })
+        .collect();
+    let people = services
+        .subject_keys_creating(tenant_id, hashes.iter().flatten().map(Vec::as_slice))
+        .await?;
+    for ((s, stream), hashes) in submissions.iter().zip(&streams).zip(&hashes) {
         let meta = serde_json::to_vec(&s.meta).unwrap_or_default();
+        // What is about the one recipient of a message is theirs; shared otherwise.
+        let sole = match hashes.as_slice() {
+            [only] => Some(only.as_slice()),
+            _ => None,
+        };
         batch.messages.push(NewMessage {
             id: s.id.clone(),
             tenant_id: tenant_id.to_string(),
@@ -202,9 +219,9 @@ pub async fn accept(
             created_at: now,
             expires_at: expiry(stream),
             size: s.content.len() as i64,
-            meta_enc: keys.seal(&format!("meta:{}", s.id), &meta),
+            meta_enc: people.seal(sole, &format!("meta:{}", s.id), &meta),
             tag_hashes: s.meta.tags.iter().map(|t| tag_hash(&keys, t)).collect(),
-            content_enc: keys.seal(&format!("msg:{}", s.id), &s.content),
+            content_enc: people.seal(sole, &format!("msg:{}", s.id), &s.content),
             mail_from_enc: s
                 .mail_from
                 .as_ref()
@@ -212,10 +229,15 @@ pub async fn accept(
             recipients: s
                 .recipients
                 .iter()
-                .map(|(id, addr)| NewRecipient {
+                .zip(hashes)
+                .map(|((id, addr), hash)| NewRecipient {
                     id: id.clone(),
-                    rcpt_hash: keys.blind_index(&addr.normalized()),
-                    address_enc: keys.seal(&format!("rcpt:{id}"), addr.to_string().as_bytes()),
+                    rcpt_hash: hash.clone(),
+                    address_enc: people.seal(
+                        Some(hash),
+                        &format!("rcpt:{id}"),
+                        addr.to_string().as_bytes(),
+                    ),
                     domain: addr.domain().to_string(),
                     status: s.held.get(id).copied().unwrap_or(RecipientStatus::Queued),
                 })
@@ -228,11 +250,6 @@ pub async fn accept(
         key_hash: i.key_hash,
         created_at: now,
     });
-    let hashes: Vec<Vec<Vec<u8>>> = batch
-        .messages
-        .iter()
-        .map(|m| m.recipients.iter().map(|r| r.rcpt_hash.clone()).collect())
-        .collect();
     match services.store.accept(batch).await {
         Ok(()) => {}
         Err(StoreError::Conflict("idempotency key")) => {

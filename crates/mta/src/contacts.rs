@@ -1,8 +1,8 @@
-//! Contacts and consent records, sealed under each contact's own data key.
+//! Contacts and consent records, sealed under the person's own data key.
 //!
 //! A contact is keyed by the blind index of its address. Its attributes and lists,
-//! and the evidence of every consent record, are sealed with a key of its own that
-//! the tenant key wraps: erasing the contact deletes that key, so copies of its data
+//! and the evidence of every consent record, are sealed with the person's key (see
+//! [`crate::subjects`]): erasing the person deletes that key, so copies of their data
 //! in backups cannot be opened any more (crypto-shredding). Consent records are
 //! append-only: a withdrawal is a new record, the history stays as evidence.
 
@@ -13,6 +13,7 @@ use postwerk_store::model::{ConsentRecord, ContactRecord, Erasure, SuppressionRe
 use postwerk_store::vault::{RecordKey, TenantKeys, VaultError};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+use std::sync::Arc;
 
 use crate::context::{ServiceError, Services, now_ms};
 
@@ -169,7 +170,7 @@ pub async fn confirm(
         hash,
         hex: hash_hex.to_string(),
     };
-    let Some((record, key)) = load(services, &keys, tenant_id, &s).await? else {
+    let Some((record, key)) = load(services, tenant_id, &s).await? else {
         return Ok(Confirmation::Invalid);
     };
     let address = Address::parse(&data_of(&key, &s, &record)?.email)
@@ -214,19 +215,12 @@ impl Subject {
             hash,
         }
     }
-    fn key_context(&self) -> String {
-        format!("contactkey:{}", self.hex)
-    }
     fn data_context(&self) -> String {
         format!("contact:{}", self.hex)
     }
     fn consent_context(&self) -> String {
         format!("consent:{}", self.hex)
     }
-}
-
-fn open_key(keys: &TenantKeys, s: &Subject, c: &ContactRecord) -> Result<RecordKey, VaultError> {
-    keys.open_record_key(&s.key_context(), &c.key_wrapped)
 }
 
 fn data_of(key: &RecordKey, s: &Subject, c: &ContactRecord) -> Result<ContactData, ServiceError> {
@@ -248,76 +242,71 @@ fn contact_of(key: &RecordKey, s: &Subject, c: &ContactRecord) -> Result<Contact
     })
 }
 
-/// The stored contact and its opened key, if there is one.
+/// The stored contact and the person's key, if there is a contact.
 async fn load(
     services: &Services,
-    keys: &TenantKeys,
     tenant_id: &str,
     s: &Subject,
-) -> Result<Option<(ContactRecord, RecordKey)>, ServiceError> {
+) -> Result<Option<(ContactRecord, Arc<RecordKey>)>, ServiceError> {
     let Some(record) = services.store.get_contact(tenant_id, &s.hash).await? else {
         return Ok(None);
     };
-    let key = open_key(keys, s, &record)?;
+    let key = services
+        .person_key(tenant_id, &s.hash, false)
+        .await?
+        .ok_or(VaultError::Authentication)?;
     Ok(Some((record, key)))
 }
 
-/// Seals `data` and stores the contact under its existing key, or under a new key
-/// for a new contact. If a concurrent first write of the same contact won (the
-/// store keeps the first key), the data is sealed again under that key. Returns
-/// the stored row, its key, and whether this call created it.
+/// Seals `data` under the person's key (made now for a new person) and stores the
+/// contact. Returns the stored row, the key, and whether this call created the
+/// contact.
 async fn save(
     services: &Services,
-    keys: &TenantKeys,
     tenant_id: &str,
     s: &Subject,
     data: &ContactData,
-    mut existing: Option<(ContactRecord, RecordKey)>,
-) -> Result<(ContactRecord, RecordKey, bool), ServiceError> {
-    let json = serde_json::to_vec(data).expect("contact serialises");
-    loop {
-        let now = now_ms();
-        let first = existing.is_none();
-        let (key, key_wrapped, created_at, restricted_at) = match existing.take() {
-            Some((rec, key)) => (key, rec.key_wrapped, rec.created_at, rec.restricted_at),
-            None => {
-                let (key, wrapped) = keys.new_record_key(&s.key_context());
-                (key, wrapped, now, None)
-            }
-        };
-        let record = ContactRecord {
-            tenant_id: tenant_id.to_string(),
-            rcpt_hash: s.hash.clone(),
-            key_wrapped,
-            data_enc: key.seal(&s.data_context(), &json),
-            restricted_at,
-            created_at,
-            updated_at: now,
-        };
-        let created = services.store.upsert_contact(record.clone()).await?;
-        if !first || created {
-            return Ok((record, key, created));
+    existing: Option<(ContactRecord, Arc<RecordKey>)>,
+) -> Result<(ContactRecord, Arc<RecordKey>, bool), ServiceError> {
+    let now = now_ms();
+    let (key, created_at, restricted_at) = match existing {
+        Some((rec, key)) => (key, rec.created_at, rec.restricted_at),
+        None => {
+            let key = services
+                .person_key(tenant_id, &s.hash, true)
+                .await?
+                .ok_or(VaultError::Authentication)?;
+            (key, now, None)
         }
-        existing = load(services, keys, tenant_id, s).await?;
-    }
+    };
+    let json = serde_json::to_vec(data).expect("contact serialises");
+    let record = ContactRecord {
+        tenant_id: tenant_id.to_string(),
+        rcpt_hash: s.hash.clone(),
+        data_enc: key.seal(&s.data_context(), &json),
+        restricted_at,
+        created_at,
+        updated_at: now,
+    };
+    let created = services.store.upsert_contact(record.clone()).await?;
+    Ok((record, key, created))
 }
 
 /// The contact's row and key, storing an empty contact first if there is none.
 async fn load_or_create(
     services: &Services,
-    keys: &TenantKeys,
     tenant_id: &str,
     s: &Subject,
     address: &Address,
-) -> Result<(ContactRecord, RecordKey), ServiceError> {
-    if let Some(found) = load(services, keys, tenant_id, s).await? {
+) -> Result<(ContactRecord, Arc<RecordKey>), ServiceError> {
+    if let Some(found) = load(services, tenant_id, s).await? {
         return Ok(found);
     }
     let data = ContactData {
         email: address.to_string(),
         ..Default::default()
     };
-    let (record, key, _) = save(services, keys, tenant_id, s, &data, None).await?;
+    let (record, key, _) = save(services, tenant_id, s, &data, None).await?;
     Ok((record, key))
 }
 
@@ -332,14 +321,14 @@ pub async fn upsert(
 ) -> Result<(Contact, bool), ServiceError> {
     let keys = services.tenant_keys(tenant_id).await?;
     let s = Subject::of(&keys, address);
-    let existing = load(services, &keys, tenant_id, &s).await?;
+    let existing = load(services, tenant_id, &s).await?;
     let data = ContactData {
         email: address.to_string(),
         attributes,
         lists,
         deleted: false,
     };
-    let (record, key, created) = save(services, &keys, tenant_id, &s, &data, existing).await?;
+    let (record, key, created) = save(services, tenant_id, &s, &data, existing).await?;
     Ok((contact_of(&key, &s, &record)?, created))
 }
 
@@ -351,7 +340,7 @@ pub async fn get(
 ) -> Result<Option<Contact>, ServiceError> {
     let keys = services.tenant_keys(tenant_id).await?;
     let s = Subject::of(&keys, address);
-    match load(services, &keys, tenant_id, &s).await? {
+    match load(services, tenant_id, &s).await? {
         Some((record, key)) if !data_of(&key, &s, &record)?.deleted => {
             Ok(Some(contact_of(&key, &s, &record)?))
         }
@@ -369,7 +358,7 @@ pub async fn delete(
 ) -> Result<bool, ServiceError> {
     let keys = services.tenant_keys(tenant_id).await?;
     let s = Subject::of(&keys, address);
-    let Some((record, key)) = load(services, &keys, tenant_id, &s).await? else {
+    let Some((record, key)) = load(services, tenant_id, &s).await? else {
         return Ok(false);
     };
     if data_of(&key, &s, &record)?.deleted {
@@ -380,7 +369,7 @@ pub async fn delete(
         deleted: true,
         ..Default::default()
     };
-    save(services, &keys, tenant_id, &s, &data, Some((record, key))).await?;
+    save(services, tenant_id, &s, &data, Some((record, key))).await?;
     Ok(true)
 }
 
@@ -397,7 +386,7 @@ pub async fn add_consent(
 ) -> Result<Consent, ServiceError> {
     let keys = services.tenant_keys(tenant_id).await?;
     let s = Subject::of(&keys, address);
-    let (_, key) = load_or_create(services, &keys, tenant_id, &s, address).await?;
+    let (_, key) = load_or_create(services, tenant_id, &s, address).await?;
     let at = at.unwrap_or_else(now_ms);
     let json = serde_json::to_vec(evidence).expect("evidence serialises");
     let seq = services
@@ -429,7 +418,7 @@ pub async fn consents(
 ) -> Result<Vec<Consent>, ServiceError> {
     let keys = services.tenant_keys(tenant_id).await?;
     let s = Subject::of(&keys, address);
-    let key = load(services, &keys, tenant_id, &s).await?.map(|(_, k)| k);
+    let key = load(services, tenant_id, &s).await?.map(|(_, k)| k);
     let records = services.store.list_consents(tenant_id, &s.hash).await?;
     Ok(records
         .into_iter()
@@ -498,7 +487,7 @@ pub async fn restrict(
 ) -> Result<Contact, ServiceError> {
     let keys = services.tenant_keys(tenant_id).await?;
     let s = Subject::of(&keys, address);
-    let (mut record, key) = load_or_create(services, &keys, tenant_id, &s, address).await?;
+    let (mut record, key) = load_or_create(services, tenant_id, &s, address).await?;
     let at = restricted.then(now_ms);
     services
         .store
@@ -520,6 +509,7 @@ pub async fn erase(
     let keys = services.tenant_keys(tenant_id).await?;
     let s = Subject::of(&keys, address);
     let erased = services.store.erase_subject(tenant_id, &s.hash).await?;
+    services.forget_person_key(tenant_id, &s.hash);
     if tombstone {
         services
             .store

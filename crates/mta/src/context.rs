@@ -55,6 +55,8 @@ pub struct Services {
     pub limits: crate::ratelimit::RequestLimits,
     /// `(tenant, domain)` pairs known to be registered (positive answers only).
     registered: RwLock<HashSet<(String, String)>>,
+    /// Recently used keys of data subjects.
+    pub(crate) subject_cache: crate::subjects::SubjectKeyCache,
 }
 
 impl Services {
@@ -81,6 +83,7 @@ impl Services {
             egress,
             limits,
             registered: RwLock::default(),
+            subject_cache: Default::default(),
         })
     }
 

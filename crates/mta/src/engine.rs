@@ -16,7 +16,6 @@ use postwerk_core::config::TlsPolicy;
 use postwerk_core::model::{RecipientStatus, SuppressionReason};
 use postwerk_store::Store;
 use postwerk_store::model::{DeliveryUpdate, SuppressionRecord};
-use postwerk_store::vault::TenantKeys;
 use tokio::sync::{Notify, Semaphore};
 
 use crate::context::{ServiceError, Services, now_ms};
@@ -33,6 +32,7 @@ use crate::shaper::{self, Shaper};
 use crate::slots::Slots;
 use crate::smtp::{ClientConfig, SmtpClient, SmtpError, TlsMode};
 use crate::streams::Stream;
+use crate::subjects::SubjectKeys;
 use crate::suppressions;
 use crate::tracking;
 use crate::unsubscribe;
@@ -494,7 +494,10 @@ impl Engine {
         site: &str,
         job: Job,
     ) -> (DeliveryUpdate, Option<SuppressionRecord>, bool) {
-        let keys = self.services.tenant_keys(&job.tenant_id).await;
+        let keys = self
+            .services
+            .subject_keys(&job.tenant_id, [job.rcpt_hash.as_slice()])
+            .await;
         let tls = client.tls_info().map(|t| TlsDetail {
             version: t.version.clone(),
             cipher: t.cipher.clone(),
@@ -559,7 +562,7 @@ impl Engine {
         }
     }
 
-    fn hard_bounce_entry(&self, keys: &TenantKeys, job: &Job) -> SuppressionRecord {
+    fn hard_bounce_entry(&self, keys: &SubjectKeys, job: &Job) -> SuppressionRecord {
         suppressions::record(
             keys,
             &job.tenant_id,
@@ -572,17 +575,13 @@ impl Engine {
 
     /// Keys are always loadable once a job exists; this exists only so that a vault
     /// failure cannot lose the attempt record. It seals nothing readable.
-    fn fallback_keys(&self) -> TenantKeys {
-        let wrapped = self
-            .services
-            .keys
-            .master()
-            .new_wrapped_tenant_key("fallback");
-        self.services
-            .keys
-            .master()
+    fn fallback_keys(&self) -> SubjectKeys {
+        let master = self.services.keys.master();
+        let wrapped = master.new_wrapped_tenant_key("fallback");
+        let keys = master
             .unwrap_tenant_key("fallback", &wrapped)
-            .expect("freshly wrapped key unwraps")
+            .expect("freshly wrapped key unwraps");
+        SubjectKeys::tenant_only(Arc::new(keys))
     }
 
     /// Defers or bounces every job waiting for a destination that failed as a whole.
@@ -597,7 +596,11 @@ impl Engine {
                     .breaker
                     .mark(&job.tenant_id, &job.content.stream);
             }
-            if let Ok(keys) = self.services.tenant_keys(&job.tenant_id).await {
+            if let Ok(keys) = self
+                .services
+                .subject_keys(&job.tenant_id, [job.rcpt_hash.as_slice()])
+                .await
+            {
                 if hard {
                     suppressed.push(self.hard_bounce_entry(&keys, job));
                 }
@@ -800,18 +803,38 @@ impl Engine {
 
     async fn jobs_from_due(&self, due: Vec<postwerk_store::model::DueRecipient>) -> Vec<Job> {
         let mut contents: HashMap<String, Option<Arc<Content>>> = HashMap::new();
+        let mut tenants: HashMap<String, SubjectKeys> = HashMap::new();
+        for d in &due {
+            if tenants.contains_key(&d.tenant_id) {
+                continue;
+            }
+            let hashes = due
+                .iter()
+                .filter(|o| o.tenant_id == d.tenant_id)
+                .map(|o| o.rcpt_hash.as_slice());
+            match self.services.subject_keys(&d.tenant_id, hashes).await {
+                Ok(keys) => {
+                    tenants.insert(d.tenant_id.clone(), keys);
+                }
+                Err(e) => tracing::error!(error = %e, "cannot load keys for due deliveries"),
+            }
+        }
         let mut jobs = Vec::with_capacity(due.len());
         for d in due {
-            let Ok(keys) = self.services.tenant_keys(&d.tenant_id).await else {
+            let Some(keys) = tenants.get(&d.tenant_id) else {
                 continue;
             };
             if !contents.contains_key(&d.message_id) {
-                let content = self.load_content(&d.message_id, &keys).await;
+                let content = self.load_content(&d.message_id, &d.rcpt_hash, keys).await;
                 contents.insert(d.message_id.clone(), content);
             }
             let (Some(Some(content)), Ok(addr)) = (
                 contents.get(&d.message_id),
-                keys.open(&format!("rcpt:{}", d.id), &d.address_enc),
+                keys.open(
+                    Some(&d.rcpt_hash),
+                    &format!("rcpt:{}", d.id),
+                    &d.address_enc,
+                ),
             ) else {
                 tracing::error!(recipient_id = %d.id, "cannot load a due delivery; it stays queued");
                 continue;
@@ -844,14 +867,21 @@ impl Engine {
         jobs
     }
 
+    /// A message's content, for delivery to the recipient `rcpt_hash` (whose key
+    /// seals it if they are its only recipient).
     async fn load_content(
         &self,
         message_id: &str,
-        keys: &postwerk_store::vault::TenantKeys,
+        rcpt_hash: &[u8],
+        keys: &SubjectKeys,
     ) -> Option<Arc<Content>> {
         let row = self.services.store.load_content(message_id).await.ok()??;
         let message = keys
-            .open(&format!("msg:{message_id}"), row.content_enc.as_ref()?)
+            .open(
+                Some(rcpt_hash),
+                &format!("msg:{message_id}"),
+                row.content_enc.as_ref()?,
+            )
             .ok()?;
         let stream = self.services.streams.get(&row.tenant_id, &row.stream);
         let stream = stream.unwrap_or_else(|| Arc::new(Stream::initial(&row.stream)));

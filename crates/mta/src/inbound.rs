@@ -12,13 +12,11 @@
 //!
 //! Privacy: logs name recipients by id only.
 
-use std::sync::Arc;
-
+use crate::subjects::SubjectKeys;
 use postwerk_core::address::Address;
 use postwerk_core::model::{BounceReason, EventType, RecipientStatus, SuppressionReason};
 use postwerk_store::Store;
 use postwerk_store::model::{RecipientRef, ReportUpdate, StatDims};
-use postwerk_store::vault::TenantKeys;
 use serde::Serialize;
 
 use crate::apikeys::constant_time_eq;
@@ -29,7 +27,7 @@ use crate::{suppressions, unsubscribe, verp};
 /// A recipient a report concerns, with its tenant's keys.
 struct Target {
     recipient: RecipientRef,
-    keys: Arc<TenantKeys>,
+    keys: SubjectKeys,
 }
 
 /// What is sealed into a report's event.
@@ -88,8 +86,10 @@ async fn verified(
     let Some(recipient) = services.store.find_recipient(id).await? else {
         return Ok(None);
     };
-    let keys = services.tenant_keys(&recipient.tenant_id).await?;
-    let expected = keys.verp_tag(id);
+    let keys = services
+        .subject_keys(&recipient.tenant_id, [recipient.rcpt_hash.as_slice()])
+        .await?;
+    let expected = keys.tenant().verp_tag(id);
     if !constant_time_eq(expected.as_bytes(), tag.as_bytes()) {
         return Ok(None);
     }
@@ -157,7 +157,11 @@ async fn apply(
     let r = &target.recipient;
     let address = target
         .keys
-        .open(&format!("rcpt:{}", r.id), &r.address_enc)
+        .open(
+            Some(&r.rcpt_hash),
+            &format!("rcpt:{}", r.id),
+            &r.address_enc,
+        )
         .ok()
         .and_then(|b| String::from_utf8(b).ok())
         .and_then(|a| Address::parse(&a).ok());
@@ -201,7 +205,9 @@ async fn apply(
                 r,
                 event,
                 now_ms(),
-                target.keys.seal(&format!("event:{}", r.id), &json),
+                target
+                    .keys
+                    .seal(Some(&r.rcpt_hash), &format!("event:{}", r.id), &json),
             )
         }])
         .await?;

@@ -15,6 +15,7 @@
 //! - [`mta_sts`], [`trust`]: MTA-STS policies (RFC 8461), certificate trust anchors.
 //! - [`tracking`]: open pixel, tracked links, batched recording of hits.
 //! - [`unsubscribe`]: RFC 8058 one-click unsubscribe links and their handling.
+//! - [`subjects`]: every data subject's own key (crypto-shredding).
 //! - [`view`]: sealed rows opened into JSON (API responses, webhook payloads).
 //! - [`webhooks`]: endpoints, Standard Webhooks signing, the delivery loop.
 
@@ -47,6 +48,7 @@ pub mod shaper;
 pub mod slots;
 pub mod smtp;
 pub mod streams;
+pub mod subjects;
 pub mod suppressions;
 #[doc(hidden)]
 pub mod testdns;

@@ -4,9 +4,9 @@
 
 use std::time::Duration;
 
+use crate::subjects::SubjectKeys;
 use postwerk_core::model::{BounceReason, EventType, RecipientStatus};
 use postwerk_store::model::{DeliveryUpdate, StatDims};
-use postwerk_store::vault::TenantKeys;
 use rand::Rng;
 use serde::Serialize;
 
@@ -168,7 +168,7 @@ pub fn update_for(
     mut detail: AttemptDetail,
     now: i64,
     retry: &RetryPolicy,
-    keys: &TenantKeys,
+    keys: &SubjectKeys,
 ) -> DeliveryUpdate {
     let attempt = job.attempts + 1;
     detail.attempt = attempt;
@@ -209,7 +209,11 @@ pub fn update_for(
         next_attempt_at: next,
         event,
         at: now,
-        detail_enc: keys.seal(&format!("event:{}", job.recipient_id), &detail_json),
+        detail_enc: keys.seal(
+            Some(&job.rcpt_hash),
+            &format!("event:{}", job.recipient_id),
+            &detail_json,
+        ),
         dims,
     }
 }

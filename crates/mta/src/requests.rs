@@ -7,11 +7,11 @@
 //! removes it (and the blind index) from their earlier entries, which keep only
 //! their kind, dates and status as evidence.
 
+use crate::subjects::SubjectKeys;
 use postwerk_core::address::Address;
 use postwerk_core::model::{DsarKind, DsarStatus};
 use postwerk_store::Store;
 use postwerk_store::model::DsarRecord;
-use postwerk_store::vault::TenantKeys;
 use serde::{Deserialize, Serialize};
 
 use crate::context::{ServiceError, Services, now_ms};
@@ -51,9 +51,9 @@ fn context(hash: &[u8]) -> String {
     format!("dsar:{hex}")
 }
 
-fn open(keys: &TenantKeys, r: DsarRecord) -> Request {
+fn open(keys: &SubjectKeys, r: DsarRecord) -> Request {
     let detail: Option<Detail> = keys
-        .open(&context(&r.rcpt_hash), &r.detail_enc)
+        .open(Some(&r.rcpt_hash), &context(&r.rcpt_hash), &r.detail_enc)
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok());
     Request {
@@ -81,10 +81,13 @@ pub async fn register(
     note: Option<String>,
     completed: bool,
 ) -> Result<Request, ServiceError> {
-    let keys = services.tenant_keys(tenant_id).await?;
+    let tenant = services.tenant_keys(tenant_id).await?;
     let hash = address
-        .map(|a| keys.blind_index(&a.normalized()))
+        .map(|a| tenant.blind_index(&a.normalized()))
         .unwrap_or_default();
+    let keys = services
+        .subject_keys_creating(tenant_id, [hash.as_slice()])
+        .await?;
     let now = now_ms();
     let received_at = received_at.unwrap_or(now);
     let due = i64::try_from(services.config.privacy.request_due.as_millis()).unwrap_or(i64::MAX);
@@ -97,7 +100,7 @@ pub async fn register(
         seq: 0,
         tenant_id: tenant_id.to_string(),
         kind,
-        detail_enc: keys.seal(&context(&hash), &json),
+        detail_enc: keys.seal(Some(&hash), &context(&hash), &json),
         rcpt_hash: hash,
         received_at,
         due_at: received_at.saturating_add(due),
@@ -133,10 +136,12 @@ pub async fn list(
     after: Option<i64>,
     limit: usize,
 ) -> Result<Vec<Request>, ServiceError> {
-    let keys = services.tenant_keys(tenant_id).await?;
     let records = services
         .store
         .list_requests(tenant_id, overdue.then(now_ms), after, limit)
+        .await?;
+    let keys = services
+        .subject_keys(tenant_id, records.iter().map(|r| r.rcpt_hash.as_slice()))
         .await?;
     Ok(records.into_iter().map(|r| open(&keys, r)).collect())
 }

@@ -6,9 +6,9 @@ use postwerk_core::address::Address;
 use postwerk_core::model::SuppressionReason;
 use postwerk_store::Store;
 use postwerk_store::model::SuppressionRecord;
-use postwerk_store::vault::TenantKeys;
 
 use crate::context::{ServiceError, Services, now_ms};
+use crate::subjects::SubjectKeys;
 
 /// The context under which a suppressed address is sealed.
 pub fn sealing_context(rcpt_hash: &[u8]) -> String {
@@ -16,20 +16,26 @@ pub fn sealing_context(rcpt_hash: &[u8]) -> String {
     format!("supp:{hex}")
 }
 
-/// A suppression entry for `address`, sealed with the tenant's keys.
+/// A suppression entry for `address`, sealed under the person's key (which `keys`
+/// should hold).
 pub fn record(
-    keys: &TenantKeys,
+    keys: &SubjectKeys,
     tenant_id: &str,
     address: &Address,
     reason: SuppressionReason,
     stream: Option<&str>,
     source: &str,
 ) -> SuppressionRecord {
-    let rcpt_hash = keys.blind_index(&address.normalized());
+    let rcpt_hash = keys.tenant().blind_index(&address.normalized());
+    let sealed = keys.seal(
+        Some(&rcpt_hash),
+        &sealing_context(&rcpt_hash),
+        address.to_string().as_bytes(),
+    );
     SuppressionRecord {
         seq: 0,
         tenant_id: tenant_id.to_string(),
-        address_enc: Some(keys.seal(&sealing_context(&rcpt_hash), address.to_string().as_bytes())),
+        address_enc: Some(sealed),
         rcpt_hash,
         stream: stream.map(str::to_string),
         reason,
@@ -47,14 +53,26 @@ pub async fn suppress(
     stream: Option<&str>,
     source: &str,
 ) -> Result<bool, ServiceError> {
-    let keys = services.tenant_keys(tenant_id).await?;
+    let hash = services
+        .tenant_keys(tenant_id)
+        .await?
+        .blind_index(&address.normalized());
+    let keys = services
+        .subject_keys_creating(tenant_id, [hash.as_slice()])
+        .await?;
     let entry = record(&keys, tenant_id, address, reason, stream, source);
     Ok(services.store.add_suppression(entry).await?)
 }
 
 /// The listed address, if it can still be opened (it cannot after erasure).
-pub fn address_of(keys: &TenantKeys, entry: &SuppressionRecord) -> Option<String> {
+pub fn address_of(keys: &SubjectKeys, entry: &SuppressionRecord) -> Option<String> {
     let sealed = entry.address_enc.as_ref()?;
-    let plain = keys.open(&sealing_context(&entry.rcpt_hash), sealed).ok()?;
+    let plain = keys
+        .open(
+            Some(&entry.rcpt_hash),
+            &sealing_context(&entry.rcpt_hash),
+            sealed,
+        )
+        .ok()?;
     String::from_utf8(plain).ok()
 }

@@ -12,8 +12,8 @@
 //! message's stream and an `unsubscribed` event is recorded.
 
 use crate::streams::Stream;
-use std::sync::Arc;
 
+use crate::subjects::SubjectKeys;
 use postwerk_core::address::Address;
 use postwerk_core::config::Config;
 use postwerk_core::model::{EventType, SuppressionReason};
@@ -90,7 +90,7 @@ pub async fn recipient_of(
     services: &Services,
     token: &str,
     mailto: bool,
-) -> Result<Option<(RecipientRef, Arc<TenantKeys>)>, ServiceError> {
+) -> Result<Option<(RecipientRef, SubjectKeys)>, ServiceError> {
     let token = token.to_ascii_lowercase();
     let Some((recipient_id, tag)) = token.split_once('.') else {
         return Ok(None);
@@ -104,8 +104,10 @@ pub async fn recipient_of(
     let Some(r) = services.store.find_recipient(recipient_id).await? else {
         return Ok(None);
     };
-    let keys = services.tenant_keys(&r.tenant_id).await?;
-    let expected = keys.link_tag(PURPOSE, recipient_id);
+    let keys = services
+        .subject_keys(&r.tenant_id, [r.rcpt_hash.as_slice()])
+        .await?;
+    let expected = keys.tenant().link_tag(PURPOSE, recipient_id);
     let expected = if mailto {
         &expected[..MAILTO_TAG]
     } else {
@@ -137,7 +139,11 @@ pub async fn unsubscribe(
         return Ok(None);
     };
     let address = keys
-        .open(&format!("rcpt:{}", r.id), &r.address_enc)
+        .open(
+            Some(&r.rcpt_hash),
+            &format!("rcpt:{}", r.id),
+            &r.address_enc,
+        )
         .ok()
         .and_then(|b| String::from_utf8(b).ok())
         .and_then(|a| Address::parse(&a).ok());
@@ -165,7 +171,11 @@ pub async fn unsubscribe(
                 &r,
                 EventType::Unsubscribed,
                 now_ms(),
-                keys.seal(&format!("event:{}", r.id), detail.to_string().as_bytes()),
+                keys.seal(
+                    Some(&r.rcpt_hash),
+                    &format!("event:{}", r.id),
+                    detail.to_string().as_bytes(),
+                ),
             )])
             .await?;
         tracing::info!(recipient_id = %r.id, stream = %r.stream, "unsubscribed");

@@ -3,10 +3,10 @@
 //! document.
 
 use postwerk_store::model::EventRecord;
-use postwerk_store::vault::TenantKeys;
 use serde_json::{Value, json};
 
 use crate::accept::MessageMeta;
+use crate::subjects::SubjectKeys;
 
 /// RFC 3339 time from Unix milliseconds.
 pub fn time(ms: i64) -> Option<String> {
@@ -14,16 +14,27 @@ pub fn time(ms: i64) -> Option<String> {
         .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
 }
 
-/// A recipient's address.
-pub fn address(recipient_id: &str, sealed: &[u8], keys: &TenantKeys) -> Option<String> {
-    keys.open(&format!("rcpt:{recipient_id}"), sealed)
+/// A recipient's address (`keys` holding the key of the person `rcpt_hash`).
+pub fn address(
+    recipient_id: &str,
+    rcpt_hash: &[u8],
+    sealed: &[u8],
+    keys: &SubjectKeys,
+) -> Option<String> {
+    keys.open(Some(rcpt_hash), &format!("rcpt:{recipient_id}"), sealed)
         .ok()
         .and_then(|b| String::from_utf8(b).ok())
 }
 
-/// A message's summary.
-pub fn meta(message_id: &str, sealed: &[u8], keys: &TenantKeys) -> MessageMeta {
-    keys.open(&format!("meta:{message_id}"), sealed)
+/// A message's summary. `rcpt_hash` names one of its recipients: their key opens it
+/// if they are the only one, the tenant key otherwise.
+pub fn meta(
+    message_id: &str,
+    rcpt_hash: Option<&[u8]>,
+    sealed: &[u8],
+    keys: &SubjectKeys,
+) -> MessageMeta {
+    keys.open(rcpt_hash, &format!("meta:{message_id}"), sealed)
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok())
         .unwrap_or_default()
@@ -36,7 +47,7 @@ pub fn stream_event_context(stream: &str) -> String {
 
 /// One event with its opened details flattened in. A stream event (`stream_paused`,
 /// `stream_resumed`) names its stream instead of a message and recipient.
-pub fn event(e: &EventRecord, keys: &TenantKeys) -> Value {
+pub fn event(e: &EventRecord, keys: &SubjectKeys) -> Value {
     let mut v = json!({
         "id": e.seq.to_string(),
         "type": e.event_type,
@@ -56,7 +67,7 @@ pub fn event(e: &EventRecord, keys: &TenantKeys) -> Value {
     let detail = e
         .detail_enc
         .as_ref()
-        .and_then(|d| keys.open(&context, d).ok())
+        .and_then(|d| keys.open(Some(&e.rcpt_hash), &context, d).ok())
         .and_then(|b| serde_json::from_slice::<Value>(&b).ok());
     if let (Some(Value::Object(d)), Some(obj)) = (detail, v.as_object_mut()) {
         for (k, val) in d {

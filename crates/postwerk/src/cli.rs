@@ -373,8 +373,11 @@ pub async fn suppressions(cmd: SuppressionsCommand, config: Config) -> anyhow::R
                     .store
                     .list_suppressions(&tenant.id, hash.clone(), after, 1000)
                     .await?;
+                let people = services
+                    .subject_keys(&tenant.id, page.iter().map(|e| e.rcpt_hash.as_slice()))
+                    .await?;
                 for e in &page {
-                    let address = postwerk_mta::suppressions::address_of(&keys, e)
+                    let address = postwerk_mta::suppressions::address_of(&people, e)
                         .unwrap_or_else(|| "(erased)".into());
                     let stream = e.stream.as_deref().unwrap_or("*");
                     println!("{address}\t{stream}\t{}", e.reason);

@@ -290,7 +290,24 @@ pub trait Store: Send + Sync {
         hashes: Vec<Vec<u8>>,
         purpose: Option<String>,
     ) -> impl Future<Output = StoreResult<ConsentScreen>> + Send;
-    /// Erases everything held on one person in a tenant, atomically: the contact and
+    /// The data keys of the people with these blind indexes (repeats allowed); a
+    /// person without one is left out.
+    fn subject_keys(
+        &self,
+        tenant_id: &str,
+        hashes: Vec<Vec<u8>>,
+    ) -> impl Future<Output = StoreResult<Vec<SubjectKey>>> + Send;
+    /// Stores each candidate as its person's key unless they have one already, and
+    /// returns the stored key of every candidate's person (so of concurrent first
+    /// writers, all get the one that won). Durable no later than the caller's next
+    /// durable write, which is all that data sealed under it needs.
+    fn ensure_subject_keys(
+        &self,
+        tenant_id: &str,
+        candidates: Vec<SubjectKey>,
+    ) -> impl Future<Output = StoreResult<Vec<SubjectKey>>> + Send;
+    /// Erases everything held on one person in a tenant, atomically: their data key;
+    /// the contact and
     /// its consents; events with the hash; the address and hash of recipient rows
     /// (not yet final ones become `suppressed`); the content and summary of their
     /// messages; the sealed address of suppression entries (their hashes stay).
@@ -699,6 +716,20 @@ impl Store for AnyStore {
         purpose: Option<String>,
     ) -> StoreResult<ConsentScreen> {
         dispatch!(self.screen_subjects(tenant_id, hashes, purpose))
+    }
+    async fn subject_keys(
+        &self,
+        tenant_id: &str,
+        hashes: Vec<Vec<u8>>,
+    ) -> StoreResult<Vec<SubjectKey>> {
+        dispatch!(self.subject_keys(tenant_id, hashes))
+    }
+    async fn ensure_subject_keys(
+        &self,
+        tenant_id: &str,
+        candidates: Vec<SubjectKey>,
+    ) -> StoreResult<Vec<SubjectKey>> {
+        dispatch!(self.ensure_subject_keys(tenant_id, candidates))
     }
     async fn erase_subject(&self, tenant_id: &str, rcpt_hash: &[u8]) -> StoreResult<Erasure> {
         dispatch!(self.erase_subject(tenant_id, rcpt_hash))

@@ -475,18 +475,15 @@ pub(crate) fn distinct_hashes(mut hashes: Vec<Vec<u8>>) -> Vec<Vec<u8>> {
     hashes
 }
 
-/// A contact: a person the tenant mails, with attributes and lists. The contact has
-/// its own data key (wrapped by the tenant key): erasing the contact destroys it, so
-/// copies of its sealed data in backups can no longer be opened.
+/// A contact: a person the tenant mails, with attributes and lists, sealed under the
+/// person's [`SubjectKey`].
 #[derive(Debug, Clone)]
 pub struct ContactRecord {
     /// Owning tenant.
     pub tenant_id: String,
     /// Blind index of the normalised address (the key).
     pub rcpt_hash: Vec<u8>,
-    /// The contact's data key, wrapped by the tenant key.
-    pub key_wrapped: Vec<u8>,
-    /// Sealed JSON (`{"email", "attributes", "lists"}`) under the contact key, context
+    /// Sealed JSON (`{"email", "attributes", "lists"}`) under the subject key, context
     /// `contact:<hex hash>`.
     pub data_enc: Vec<u8>,
     /// When processing was restricted (Art. 18), if it is.
@@ -513,7 +510,7 @@ pub struct ConsentRecord {
     /// When it was given, requested or withdrawn.
     pub at: i64,
     /// Sealed JSON evidence (lawful basis, source, wording and version, IP, user
-    /// agent) under the contact key, context `consent:<hex hash>`.
+    /// agent) under the subject key, context `consent:<hex hash>`.
     pub record_enc: Vec<u8>,
 }
 
@@ -543,9 +540,26 @@ pub(crate) fn latest_active(mut records: Vec<(i64, Vec<u8>, String)>) -> Vec<Vec
     active
 }
 
+/// A data subject's own data key (see [`crate::vault::TenantKeys::new_record_key`]):
+/// personal data about one person in one tenant is sealed under it. The live store is
+/// its only home: backups leave it out, so erasure (which deletes it) also shreds
+/// copies of the person's data in backups.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubjectKey {
+    /// Blind index of the person's normalised address.
+    pub rcpt_hash: Vec<u8>,
+    /// The key, wrapped by the tenant key.
+    pub key_wrapped: Vec<u8>,
+    /// When it was made (Unix ms).
+    pub created_at: i64,
+}
+
 /// What erasing a person removed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Erasure {
+    /// The person's data key destroyed (0 or 1): what is left of them anywhere,
+    /// backups included, can no longer be opened.
+    pub keys: u64,
     /// Contacts removed (0 or 1).
     pub contacts: u64,
     /// Consent records removed.

@@ -164,6 +164,7 @@ conformance! {
     reports_after_delivery => sqlite_reports_after_delivery, postgres_reports_after_delivery;
     contacts_and_consents => sqlite_contacts_and_consents, postgres_contacts_and_consents;
     erase_subject => sqlite_erase_subject, postgres_erase_subject;
+    subject_keys => sqlite_subject_keys, postgres_subject_keys;
     audit_chain => sqlite_audit_chain, postgres_audit_chain;
     retention_purge => sqlite_retention_purge, postgres_retention_purge;
     request_register => sqlite_request_register, postgres_request_register;
@@ -252,6 +253,9 @@ async fn postgres_upgrade_adds_suppressions() {
         db.batch_execute(
             "DROP TABLE suppressions; ALTER TABLE api_keys DROP COLUMN allowed_ips; \
              ALTER TABLE api_keys DROP COLUMN rate_limit; ALTER TABLE tenants DROP COLUMN parent_id; \
+             DROP TABLE subject_keys; ALTER TABLE contacts ADD COLUMN key_wrapped BYTEA NOT NULL DEFAULT ''; \
+             INSERT INTO contacts (tenant_id, rcpt_hash, key_wrapped, data_enc, created_at, updated_at) \
+             VALUES ('ten_a', 'hash:legacy'::bytea, 'legacy-key'::bytea, 'v'::bytea, 7, 7); \
              UPDATE meta SET value = '1' WHERE key = 'schema_version'",
         )
         .await
@@ -259,6 +263,7 @@ async fn postgres_upgrade_adds_suppressions() {
         let store = AnyStore::open(&url).await.expect("upgrade");
         fixtures::key_limits_survive(&store).await;
     fixtures::subaccounts_survive(&store).await;
+    scenarios::contact_keys_moved(&store).await;
         let h = fixtures::hash("alice");
         let rec = fixtures::suppression("ten_a", &h, None, SuppressionReason::Manual, 1_000);
         assert!(store.add_suppression(rec).await.expect("add"));
@@ -275,7 +280,7 @@ async fn postgres_upgrade_adds_suppressions() {
             .await
             .expect("version")
             .get(0);
-        assert_eq!(version, "8");
+        assert_eq!(version, "9");
     })
     .await;
 }
@@ -291,12 +296,16 @@ async fn sqlite_upgrade_adds_suppressions() {
     db.execute_batch(
         "DROP TABLE suppressions; ALTER TABLE api_keys DROP COLUMN allowed_ips; \
          ALTER TABLE api_keys DROP COLUMN rate_limit; ALTER TABLE tenants DROP COLUMN parent_id; \
+         DROP TABLE subject_keys; ALTER TABLE contacts ADD COLUMN key_wrapped BLOB NOT NULL DEFAULT x''; \
+         INSERT INTO contacts (tenant_id, rcpt_hash, key_wrapped, data_enc, created_at, updated_at) \
+         VALUES ('ten_a', CAST('hash:legacy' AS BLOB), CAST('legacy-key' AS BLOB), x'76', 7, 7); \
          UPDATE meta SET value = '1' WHERE key = 'schema_version'",
     )
     .expect("downgrade to version 1");
     let store = AnyStore::open(&url).await.expect("upgrade");
     fixtures::key_limits_survive(&store).await;
     fixtures::subaccounts_survive(&store).await;
+    scenarios::contact_keys_moved(&store).await;
     let h = fixtures::hash("alice");
     let rec = fixtures::suppression("ten_a", &h, None, SuppressionReason::Manual, 1_000);
     assert!(store.add_suppression(rec).await.expect("add"));
@@ -315,7 +324,7 @@ async fn sqlite_upgrade_adds_suppressions() {
             |r| r.get(0),
         )
         .expect("version");
-    assert_eq!(version, "8");
+    assert_eq!(version, "9");
 }
 
 // ---------------------------------------------------------------------------------
@@ -1285,7 +1294,6 @@ mod scenarios {
         ContactRecord {
             tenant_id: tenant.into(),
             rcpt_hash: hash(who),
-            key_wrapped: format!("key:{who}:{at}").into_bytes(),
             data_enc: data.as_bytes().to_vec(),
             restricted_at: None,
             created_at: at,
@@ -1311,6 +1319,101 @@ mod scenarios {
         }
     }
 
+    fn subject_key(who: &str, key: &str) -> SubjectKey {
+        SubjectKey {
+            rcpt_hash: hash(who),
+            key_wrapped: key.as_bytes().to_vec(),
+            created_at: 1_000,
+        }
+    }
+
+    /// A person's key is stored once (the first writer's wins, also within one
+    /// call), per tenant, and erasure destroys it.
+    pub async fn subject_keys(s: AnyStore) {
+        let stored = |mut keys: Vec<SubjectKey>| {
+            keys.sort_by(|a, b| a.rcpt_hash.cmp(&b.rcpt_hash));
+            keys.into_iter()
+                .map(|k| String::from_utf8(k.key_wrapped).expect("utf-8"))
+                .collect::<Vec<_>>()
+        };
+        let first = s
+            .ensure_subject_keys(
+                "ten_a",
+                vec![subject_key("p1", "k1"), subject_key("p1", "k1-again")],
+            )
+            .await
+            .expect("ensure");
+        assert_eq!(stored(first), ["k1"]);
+        let both = s
+            .ensure_subject_keys(
+                "ten_a",
+                vec![subject_key("p1", "late"), subject_key("p2", "k2")],
+            )
+            .await
+            .expect("ensure");
+        assert_eq!(stored(both), ["k1", "k2"], "an existing key is kept");
+        let other = s
+            .ensure_subject_keys("ten_b", vec![subject_key("p1", "b1")])
+            .await
+            .expect("ensure");
+        assert_eq!(stored(other), ["b1"], "keys are per tenant");
+        let read = s
+            .subject_keys(
+                "ten_a",
+                vec![hash("p2"), hash("p1"), hash("p2"), hash("nobody")],
+            )
+            .await
+            .expect("read");
+        assert_eq!(stored(read), ["k1", "k2"]);
+        assert_eq!(
+            s.erase_subject("ten_a", &hash("p1"))
+                .await
+                .expect("erase")
+                .keys,
+            1
+        );
+        let left = s
+            .subject_keys("ten_a", vec![hash("p1"), hash("p2")])
+            .await
+            .expect("read");
+        assert_eq!(stored(left), ["k2"]);
+        let again = s
+            .ensure_subject_keys("ten_a", vec![subject_key("p1", "fresh")])
+            .await
+            .expect("ensure");
+        assert_eq!(
+            stored(again),
+            ["fresh"],
+            "after erasure a new key is a new one"
+        );
+        assert_eq!(
+            stored(
+                s.subject_keys("ten_b", vec![hash("p1")])
+                    .await
+                    .expect("read")
+            ),
+            ["b1"],
+            "erasure in one tenant leaves the other's key"
+        );
+    }
+
+    /// A contact key of a database older than version 9 became the person's key.
+    pub async fn contact_keys_moved(s: &AnyStore) {
+        let keys = s
+            .subject_keys("ten_a", vec![hash("legacy")])
+            .await
+            .expect("read");
+        assert_eq!(keys.len(), 1);
+        assert_eq!(keys[0].key_wrapped, b"legacy-key");
+        assert_eq!(keys[0].created_at, 7);
+        let c = s
+            .get_contact("ten_a", &hash("legacy"))
+            .await
+            .expect("get")
+            .expect("the contact stays");
+        assert_eq!(c.data_enc, b"v");
+    }
+
     /// Contacts upsert (keeping their key and creation time), are per tenant, can be
     /// restricted; consent records are append-only history.
     pub async fn contacts_and_consents(s: AnyStore) {
@@ -1330,14 +1433,8 @@ mod scenarios {
             .expect("get")
             .expect("contact");
         assert_eq!(
-            (
-                c.key_wrapped,
-                c.data_enc,
-                c.created_at,
-                c.updated_at,
-                c.restricted_at
-            ),
-            (b"key:p1:1000".to_vec(), b"v2".to_vec(), 1_000, 2_000, None)
+            (c.data_enc, c.created_at, c.updated_at, c.restricted_at),
+            (b"v2".to_vec(), 1_000, 2_000, None)
         );
         assert!(
             s.get_contact("ten_b", &hash("p1"))
@@ -2506,10 +2603,17 @@ mod scenarios {
             .await
             .expect("request");
 
+        s.ensure_subject_keys(
+            "ten_a",
+            vec![subject_key("p1", "k1"), subject_key("p3", "k3")],
+        )
+        .await
+        .expect("keys");
         let e = s.erase_subject("ten_a", &hash("p1")).await.expect("erase");
         assert_eq!(
             e,
             Erasure {
+                keys: 1,
                 contacts: 1,
                 consents: 1,
                 recipients: 1,

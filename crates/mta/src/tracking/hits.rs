@@ -212,7 +212,9 @@ pub async fn write(services: &Services, hits: Vec<Hit>) -> Result<usize, Service
             }
         };
         *counts.entry((kind, "recorded")).or_default() += 1;
-        let keys = services.tenant_keys(&r.tenant_id).await?;
+        let keys = services
+            .subject_keys(&r.tenant_id, [r.rcpt_hash.as_slice()])
+            .await?;
         let agent = Agent::of(&hit);
         let mut detail = json!({"agent": agent.as_str(), "machine": agent.is_machine()});
         if let Some(ip) = kept_ip(hit.ip, services.config.tracking.store_ip) {
@@ -229,7 +231,11 @@ pub async fn write(services: &Services, hits: Vec<Hit>) -> Result<usize, Service
             r,
             event,
             hit.at,
-            keys.seal(&format!("event:{}", r.id), detail.to_string().as_bytes()),
+            keys.seal(
+                Some(&r.rcpt_hash),
+                &format!("event:{}", r.id),
+                detail.to_string().as_bytes(),
+            ),
         ));
     }
     let n = updates.len();

@@ -22,6 +22,7 @@ use super::http::{self, PostError};
 use super::target::Target;
 use crate::audit::{self, Actor};
 use crate::context::{ServiceError, Services, now_ms};
+use crate::subjects::SubjectKeys;
 use crate::view;
 
 /// Wait before retry *n* (after the n-th failed attempt).
@@ -243,7 +244,7 @@ async fn post(
     event: &EventRecord,
 ) -> Result<u16, PostError> {
     let keys = services
-        .tenant_keys(&hook.tenant_id)
+        .subject_keys(&hook.tenant_id, [event.rcpt_hash.as_slice()])
         .await
         .map_err(|e| PostError::Protocol(format!("tenant keys: {e}")))?;
     let body = payload(services, &keys, event)
@@ -258,7 +259,12 @@ async fn post(
     let now = now_ms();
     let id = format!("evt_{}", event.seq);
     let timestamp = now / 1000;
-    let signature = super::sign::header(&super::secrets(&keys, hook, now), &id, timestamp, &body);
+    let signature = super::sign::header(
+        &super::secrets(keys.tenant(), hook, now),
+        &id,
+        timestamp,
+        &body,
+    );
     let headers = [
         ("webhook-id", id),
         ("webhook-timestamp", timestamp.to_string()),
@@ -278,11 +284,7 @@ async fn post(
 /// The JSON posted for an event: `{"type", "timestamp", "data"}` (the Standard
 /// Webhooks envelope), `data` being the event as `GET /v1/events` shows it plus the
 /// recipient's address, the message's stream, and its tags and metadata.
-pub async fn payload(
-    services: &Services,
-    keys: &postwerk_store::vault::TenantKeys,
-    event: &EventRecord,
-) -> Value {
+pub async fn payload(services: &Services, keys: &SubjectKeys, event: &EventRecord) -> Value {
     let mut data = view::event(event, keys);
     if let Ok(Some(r)) = services.store.find_recipient(&event.recipient_id).await
         && r.tenant_id == event.tenant_id
@@ -290,7 +292,7 @@ pub async fn payload(
     {
         obj.insert(
             "recipient".into(),
-            json!(view::address(&r.id, &r.address_enc, keys)),
+            json!(view::address(&r.id, &r.rcpt_hash, &r.address_enc, keys)),
         );
         obj.insert("stream".into(), json!(r.stream));
     }
@@ -300,7 +302,7 @@ pub async fn payload(
         .await
         && let Some(obj) = data.as_object_mut()
     {
-        let meta = view::meta(&m.id, &m.meta_enc, keys);
+        let meta = view::meta(&m.id, Some(&event.rcpt_hash), &m.meta_enc, keys);
         obj.insert("tags".into(), json!(meta.tags));
         obj.insert("metadata".into(), json!(meta.metadata));
     }

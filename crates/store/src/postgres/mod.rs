@@ -41,7 +41,7 @@ const SCHEMA: &str = include_str!("schema.sql");
 /// The version `schema.sql` creates (`meta.schema_version`). A database at an older
 /// version gets `schema.sql` run again (every statement is idempotent), which adds
 /// what is new: 2 added `suppressions`.
-const SCHEMA_VERSION: i64 = 8;
+const SCHEMA_VERSION: i64 = 9;
 
 /// Most pooled connections per node.
 const POOL_SIZE: usize = 16;
@@ -1467,6 +1467,31 @@ impl Store for PgStore {
         }
         let (hashes, purpose) = (&hashes, purpose.as_deref());
         retrying(|| self.screen_subjects_q(tenant_id, hashes, purpose)).await
+    }
+
+    async fn subject_keys(
+        &self,
+        tenant_id: &str,
+        hashes: Vec<Vec<u8>>,
+    ) -> StoreResult<Vec<SubjectKey>> {
+        let hashes = distinct_hashes(hashes);
+        if hashes.is_empty() {
+            return Ok(Vec::new());
+        }
+        let hashes = &hashes;
+        retrying(|| self.subject_keys_q(tenant_id, hashes)).await
+    }
+
+    async fn ensure_subject_keys(
+        &self,
+        tenant_id: &str,
+        candidates: Vec<SubjectKey>,
+    ) -> StoreResult<Vec<SubjectKey>> {
+        if candidates.is_empty() {
+            return Ok(Vec::new());
+        }
+        let candidates = &candidates;
+        retrying(|| self.ensure_subject_keys_q(tenant_id, candidates)).await
     }
 
     async fn erase_subject(&self, tenant_id: &str, rcpt_hash: &[u8]) -> StoreResult<Erasure> {

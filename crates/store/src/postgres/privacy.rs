@@ -12,11 +12,18 @@ fn contact_row(r: &Row) -> PgResult<ContactRecord> {
     Ok(ContactRecord {
         tenant_id: col(r, "tenant_id")?,
         rcpt_hash: col(r, "rcpt_hash")?,
-        key_wrapped: col(r, "key_wrapped")?,
         data_enc: col(r, "data_enc")?,
         restricted_at: col(r, "restricted_at")?,
         created_at: col(r, "created_at")?,
         updated_at: col(r, "updated_at")?,
+    })
+}
+
+fn subject_key_row(r: &Row) -> PgResult<SubjectKey> {
+    Ok(SubjectKey {
+        rcpt_hash: col(r, "rcpt_hash")?,
+        key_wrapped: col(r, "key_wrapped")?,
+        created_at: col(r, "created_at")?,
     })
 }
 
@@ -204,14 +211,13 @@ impl PgStore {
     }
 
     pub(super) async fn upsert_contact_q(&self, c: &ContactRecord) -> PgResult<bool> {
-        let sql = "INSERT INTO contacts (tenant_id, rcpt_hash, key_wrapped, data_enc, restricted_at, created_at, \
-                   updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (tenant_id, rcpt_hash) DO UPDATE \
+        let sql = "INSERT INTO contacts (tenant_id, rcpt_hash, data_enc, restricted_at, created_at, \
+                   updated_at) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (tenant_id, rcpt_hash) DO UPDATE \
                    SET data_enc = excluded.data_enc, updated_at = excluded.updated_at \
                    RETURNING (xmax = 0) AS inserted";
-        let params: [&(dyn ToSql + Sync); 7] = [
+        let params: [&(dyn ToSql + Sync); 6] = [
             &c.tenant_id,
             &c.rcpt_hash,
-            &c.key_wrapped,
             &c.data_enc,
             &c.restricted_at,
             &c.created_at,
@@ -350,6 +356,54 @@ impl PgStore {
         })
     }
 
+    pub(super) async fn subject_keys_q(
+        &self,
+        tenant_id: &str,
+        hashes: &[Vec<u8>],
+    ) -> PgResult<Vec<SubjectKey>> {
+        let sql = "SELECT rcpt_hash, key_wrapped, created_at FROM subject_keys \
+                   WHERE tenant_id = $1 AND rcpt_hash = ANY($2::bytea[])";
+        let client = self.client().await?;
+        let stmt = client
+            .prepare_cached(sql)
+            .await
+            .map_err(pg("subject_keys"))?;
+        let rows = client
+            .query(&stmt, &[&tenant_id, &hashes])
+            .await
+            .map_err(pg("subject_keys"))?;
+        rows.iter().map(subject_key_row).collect()
+    }
+
+    pub(super) async fn ensure_subject_keys_q(
+        &self,
+        tenant_id: &str,
+        candidates: &[SubjectKey],
+    ) -> PgResult<Vec<SubjectKey>> {
+        const OP: &str = "ensure_subject_keys";
+        let hashes: Vec<&[u8]> = candidates.iter().map(|k| k.rcpt_hash.as_slice()).collect();
+        let wrapped: Vec<&[u8]> = candidates
+            .iter()
+            .map(|k| k.key_wrapped.as_slice())
+            .collect();
+        let created: Vec<i64> = candidates.iter().map(|k| k.created_at).collect();
+        let client = self.client().await?;
+        let insert = client
+            .prepare_cached(
+                "INSERT INTO subject_keys (tenant_id, rcpt_hash, key_wrapped, created_at) \
+                 SELECT $1, h, k, c FROM unnest($2::bytea[], $3::bytea[], $4::int8[]) AS u(h, k, c) \
+                 ON CONFLICT DO NOTHING",
+            )
+            .await
+            .map_err(pg(OP))?;
+        client
+            .execute(&insert, &[&tenant_id, &hashes, &wrapped, &created])
+            .await
+            .map_err(pg(OP))?;
+        let hashes = distinct_hashes(hashes.into_iter().map(<[u8]>::to_vec).collect());
+        self.subject_keys_q(tenant_id, &hashes).await
+    }
+
     pub(super) async fn erase_subject_tx(
         &self,
         tenant_id: &str,
@@ -359,8 +413,9 @@ impl PgStore {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(pg(OP))?;
         let t: [&(dyn ToSql + Sync); 2] = [&tenant_id, &rcpt_hash];
-        let mut counts = [0u64; 7];
+        let mut counts = [0u64; 8];
         let statements = [
+            "DELETE FROM subject_keys WHERE tenant_id = $1 AND rcpt_hash = $2",
             "UPDATE messages SET content_enc = NULL, mail_from_enc = NULL, meta_enc = ''::bytea \
              WHERE id IN (SELECT message_id FROM recipients WHERE tenant_id = $1 AND rcpt_hash = $2)",
             "DELETE FROM contacts WHERE tenant_id = $1 AND rcpt_hash = $2",
@@ -384,6 +439,7 @@ impl PgStore {
                 .await?;
         tx.commit().await.map_err(pg(OP))?;
         let [
+            keys,
             messages,
             contacts,
             consents,
@@ -393,6 +449,7 @@ impl PgStore {
             requests,
         ] = counts;
         Ok(Erasure {
+            keys,
             contacts,
             consents,
             recipients,

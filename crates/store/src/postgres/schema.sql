@@ -1,4 +1,4 @@
--- Postwerk PostgreSQL schema, version 8: the same tables, columns and semantics as
+-- Postwerk PostgreSQL schema, version 9: the same tables, columns and semantics as
 -- sqlite/schema.sql. Personal data is stored only sealed (*_enc) or as a blind index
 -- (rcpt_hash). Times are Unix milliseconds (BIGINT).
 --
@@ -135,7 +135,6 @@ CREATE INDEX IF NOT EXISTS suppressions_tenant ON suppressions (tenant_id, seq);
 CREATE TABLE IF NOT EXISTS contacts (
     tenant_id TEXT COLLATE "C" NOT NULL,
     rcpt_hash BYTEA NOT NULL,
-    key_wrapped BYTEA NOT NULL,
     data_enc BYTEA NOT NULL,
     restricted_at BIGINT,
     created_at BIGINT NOT NULL,
@@ -307,6 +306,25 @@ CREATE TABLE IF NOT EXISTS sessions (
     expires_at BIGINT NOT NULL,
     revoked_at BIGINT);
 CREATE INDEX IF NOT EXISTS sessions_expiry ON sessions (expires_at);
-INSERT INTO meta (key, value) VALUES ('schema_version', '8')
+-- Version 9: every data subject's own data key, wrapped by the tenant key (until
+-- version 9, contacts.key_wrapped, moved here). Personal data about a person is
+-- sealed under it; erasure deletes the row (crypto-shredding). Backups never contain
+-- this table's rows.
+CREATE TABLE IF NOT EXISTS subject_keys (
+    tenant_id TEXT COLLATE "C" NOT NULL,
+    rcpt_hash BYTEA NOT NULL,
+    key_wrapped BYTEA NOT NULL,
+    created_at BIGINT NOT NULL,
+    PRIMARY KEY (tenant_id, rcpt_hash));
+DO $$ BEGIN
+    IF EXISTS (SELECT 1 FROM information_schema.columns WHERE table_schema = current_schema()
+               AND table_name = 'contacts' AND column_name = 'key_wrapped') THEN
+        INSERT INTO subject_keys (tenant_id, rcpt_hash, key_wrapped, created_at)
+            SELECT tenant_id, rcpt_hash, key_wrapped, created_at FROM contacts
+            ON CONFLICT DO NOTHING;
+        ALTER TABLE contacts DROP COLUMN key_wrapped;
+    END IF;
+END $$;
+INSERT INTO meta (key, value) VALUES ('schema_version', '9')
     ON CONFLICT (key) DO UPDATE SET value = excluded.value
     WHERE meta.value::bigint < excluded.value::bigint;

@@ -83,6 +83,29 @@ fn add_event_stream_column(conn: &Connection) -> StoreResult<()> {
     Ok(())
 }
 
+/// Version 9 for a database made by an older version: contacts' data keys move to
+/// `subject_keys` (where every person's key now lives) and leave the contacts table.
+fn move_contact_keys(conn: &Connection) -> StoreResult<()> {
+    let has: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM pragma_table_info('contacts') WHERE name = 'key_wrapped'",
+            [],
+            |r| r.get(0),
+        )
+        .map_err(unavailable)?;
+    if has > 0 {
+        conn.execute_batch(
+            "BEGIN; \
+             INSERT OR IGNORE INTO subject_keys (tenant_id, rcpt_hash, key_wrapped, created_at) \
+             SELECT tenant_id, rcpt_hash, key_wrapped, created_at FROM contacts; \
+             ALTER TABLE contacts DROP COLUMN key_wrapped; \
+             COMMIT;",
+        )
+        .map_err(unavailable)?;
+    }
+    Ok(())
+}
+
 /// Version 8 for a database made by an older version: sub-accounts.
 fn add_tenant_parent_column(conn: &Connection) -> StoreResult<()> {
     let has: i64 = conn
@@ -133,6 +156,7 @@ impl SqliteStore {
             add_event_stream_column(&conn)?;
             add_api_key_limit_columns(&conn)?;
             add_tenant_parent_column(&conn)?;
+            move_contact_keys(&conn)?;
             let readers = (0..READERS)
                 .map(|_| open_connection(&path, false))
                 .collect::<StoreResult<Vec<_>>>()?;
@@ -813,15 +837,14 @@ impl Store for SqliteStore {
                     .and_then(|mut st| st.exists(params![c.tenant_id, c.rcpt_hash]))
                     .map_err(unavailable)?;
                 tx.prepare_cached(
-                    "INSERT INTO contacts (tenant_id, rcpt_hash, key_wrapped, data_enc, restricted_at, created_at, \
-                     updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (tenant_id, rcpt_hash) DO UPDATE \
+                    "INSERT INTO contacts (tenant_id, rcpt_hash, data_enc, restricted_at, created_at, \
+                     updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (tenant_id, rcpt_hash) DO UPDATE \
                      SET data_enc = excluded.data_enc, updated_at = excluded.updated_at",
                 )
                 .and_then(|mut st| {
                     st.execute(params![
                         c.tenant_id,
                         c.rcpt_hash,
-                        c.key_wrapped,
                         c.data_enc,
                         c.restricted_at,
                         c.created_at,
@@ -842,7 +865,7 @@ impl Store for SqliteStore {
         let (tenant_id, rcpt_hash) = (tenant_id.to_string(), rcpt_hash.to_vec());
         self.read(move |c| {
             c.prepare_cached(
-                "SELECT key_wrapped, data_enc, restricted_at, created_at, updated_at FROM contacts \
+                "SELECT data_enc, restricted_at, created_at, updated_at FROM contacts \
                  WHERE tenant_id = ?1 AND rcpt_hash = ?2",
             )
             .and_then(|mut st| {
@@ -850,11 +873,10 @@ impl Store for SqliteStore {
                     Ok(ContactRecord {
                         tenant_id: tenant_id.clone(),
                         rcpt_hash: rcpt_hash.clone(),
-                        key_wrapped: r.get(0)?,
-                        data_enc: r.get(1)?,
-                        restricted_at: r.get(2)?,
-                        created_at: r.get(3)?,
-                        updated_at: r.get(4)?,
+                        data_enc: r.get(0)?,
+                        restricted_at: r.get(1)?,
+                        created_at: r.get(2)?,
+                        updated_at: r.get(3)?,
                     })
                 })
                 .optional()
@@ -1003,6 +1025,48 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn subject_keys(
+        &self,
+        tenant_id: &str,
+        hashes: Vec<Vec<u8>>,
+    ) -> StoreResult<Vec<SubjectKey>> {
+        let hashes = distinct_hashes(hashes);
+        if hashes.is_empty() {
+            return Ok(Vec::new());
+        }
+        let tenant_id = tenant_id.to_string();
+        self.read(move |c| select_subject_keys(c, &tenant_id, &hashes))
+            .await
+    }
+
+    async fn ensure_subject_keys(
+        &self,
+        tenant_id: &str,
+        candidates: Vec<SubjectKey>,
+    ) -> StoreResult<Vec<SubjectKey>> {
+        if candidates.is_empty() {
+            return Ok(Vec::new());
+        }
+        let tenant_id = tenant_id.to_string();
+        self.writer
+            .write(Durability::Process, move |c| {
+                let mut insert = c
+                    .prepare_cached(
+                        "INSERT OR IGNORE INTO subject_keys (tenant_id, rcpt_hash, key_wrapped, created_at) \
+                         VALUES (?1, ?2, ?3, ?4)",
+                    )
+                    .map_err(unavailable)?;
+                for k in &candidates {
+                    insert
+                        .execute(params![tenant_id, k.rcpt_hash, k.key_wrapped, k.created_at])
+                        .map_err(unavailable)?;
+                }
+                let hashes = distinct_hashes(candidates.into_iter().map(|k| k.rcpt_hash).collect());
+                select_subject_keys(c, &tenant_id, &hashes)
+            })
+            .await
+    }
+
     async fn erase_subject(&self, tenant_id: &str, rcpt_hash: &[u8]) -> StoreResult<Erasure> {
         let (tenant_id, rcpt_hash) = (tenant_id.to_string(), rcpt_hash.to_vec());
         self.writer
@@ -1014,6 +1078,7 @@ impl Store for SqliteStore {
                      WHERE id IN (SELECT message_id FROM recipients WHERE tenant_id = ?1 AND rcpt_hash = ?2)",
                 )?;
                 let erasure = Erasure {
+                    keys: run("DELETE FROM subject_keys WHERE tenant_id = ?1 AND rcpt_hash = ?2")? as u64,
                     contacts: run("DELETE FROM contacts WHERE tenant_id = ?1 AND rcpt_hash = ?2")? as u64,
                     consents: run("DELETE FROM consents WHERE tenant_id = ?1 AND rcpt_hash = ?2")? as u64,
                     events: run("DELETE FROM events WHERE tenant_id = ?1 AND rcpt_hash = ?2")? as u64,
@@ -1659,6 +1724,27 @@ const FIND_CHUNK: usize = 499;
 /// caller's snapshot: `args` bind `?1…?k`, the hashes the placeholders after them.
 /// Chunks are padded (by repeating a hash) to one of a few sizes, so that a handful
 /// of cached statements serve every batch.
+/// The stored keys of `hashes` (distinct) in a tenant.
+fn select_subject_keys(
+    c: &Connection,
+    tenant_id: &str,
+    hashes: &[Vec<u8>],
+) -> StoreResult<Vec<SubjectKey>> {
+    rows_by_hashes(
+        c,
+        "SELECT rcpt_hash, key_wrapped, created_at FROM subject_keys WHERE tenant_id = ?1 AND rcpt_hash IN",
+        &[&tenant_id],
+        hashes,
+        |r| {
+            Ok(SubjectKey {
+                rcpt_hash: r.get(0)?,
+                key_wrapped: r.get(1)?,
+                created_at: r.get(2)?,
+            })
+        },
+    )
+}
+
 fn rows_by_hashes<T>(
     c: &Connection,
     select: &str,

@@ -1,4 +1,4 @@
--- Postwerk SQLite schema, version 8. Personal data is stored only sealed (*_enc) or as
+-- Postwerk SQLite schema, version 9. Personal data is stored only sealed (*_enc) or as
 -- a blind index (rcpt_hash). Times are Unix milliseconds.
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS tenants (
@@ -48,7 +48,7 @@ CREATE UNIQUE INDEX IF NOT EXISTS suppressions_scope ON suppressions (tenant_id,
 CREATE INDEX IF NOT EXISTS suppressions_tenant ON suppressions (tenant_id, seq);
 -- Version 3: contacts, consents (append-only), the audit chain.
 CREATE TABLE IF NOT EXISTS contacts (
-    tenant_id TEXT NOT NULL, rcpt_hash BLOB NOT NULL, key_wrapped BLOB NOT NULL, data_enc BLOB NOT NULL,
+    tenant_id TEXT NOT NULL, rcpt_hash BLOB NOT NULL, data_enc BLOB NOT NULL,
     restricted_at INTEGER, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL,
     PRIMARY KEY (tenant_id, rcpt_hash));
 CREATE TABLE IF NOT EXISTS consents (
@@ -143,6 +143,12 @@ CREATE TABLE IF NOT EXISTS sessions (
     csrf_hash BLOB NOT NULL, created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL,
     revoked_at INTEGER);
 CREATE INDEX IF NOT EXISTS sessions_expiry ON sessions (expires_at);
-INSERT INTO meta (key, value) VALUES ('schema_version', '8')
+-- Version 9: every data subject's own data key, wrapped by the tenant key (until
+-- version 9, contacts.key_wrapped). Personal data about a person is sealed under it;
+-- erasure deletes the row (crypto-shredding). Backups never contain this table.
+CREATE TABLE IF NOT EXISTS subject_keys (
+    tenant_id TEXT NOT NULL, rcpt_hash BLOB NOT NULL, key_wrapped BLOB NOT NULL, created_at INTEGER NOT NULL,
+    PRIMARY KEY (tenant_id, rcpt_hash)) WITHOUT ROWID;
+INSERT INTO meta (key, value) VALUES ('schema_version', '9')
     ON CONFLICT (key) DO UPDATE SET value = excluded.value
     WHERE CAST(meta.value AS INTEGER) < CAST(excluded.value AS INTEGER);

@@ -1,0 +1,251 @@
+//! Data subjects' own keys, for crypto-shredding.
+//!
+//! Every person a tenant holds data on (by blind index) has a data key of their own,
+//! wrapped by the tenant key and stored in the live store only (backups leave it
+//! out). What is about one person is sealed under it: their contact and consents,
+//! their recipient rows' addresses, their events' details, and the content and
+//! summary of a message sent to them alone. Erasure deletes the key, so any copy left
+//! behind (a backup, a stale replica) can no longer be opened.
+//!
+//! Data about several people (a message to many) is sealed under the tenant key, as
+//! is everything written before schema version 9: [`SubjectKeys::open`] falls back
+//! to it.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use postwerk_store::Store;
+use postwerk_store::model::SubjectKey;
+use postwerk_store::vault::{RecordKey, TenantKeys, VaultError};
+
+use crate::context::{ServiceError, Services, now_ms};
+
+/// Unwrapped keys held in memory at most this long, so a key erased by another node
+/// is not used for long.
+const CACHE_TTL: Duration = Duration::from_secs(60);
+/// Cached keys at most (the cache starts over when full).
+const CACHE_CAPACITY: usize = 100_000;
+
+/// The wrapping context of a person's key. (It names contacts, the first data sealed
+/// under these keys: keys made before version 9 were contacts' keys.)
+fn key_context(hash: &[u8]) -> String {
+    let hex: String = hash.iter().map(|b| format!("{b:02x}")).collect();
+    format!("contactkey:{hex}")
+}
+
+/// A tenant's keys together with the keys of some of its people.
+pub struct SubjectKeys {
+    tenant: Arc<TenantKeys>,
+    people: HashMap<Vec<u8>, Arc<RecordKey>>,
+}
+
+impl SubjectKeys {
+    /// A tenant's keys with nobody's in particular.
+    pub fn tenant_only(tenant: Arc<TenantKeys>) -> Self {
+        SubjectKeys {
+            tenant,
+            people: HashMap::new(),
+        }
+    }
+
+    /// The tenant's keys.
+    pub fn tenant(&self) -> &TenantKeys {
+        &self.tenant
+    }
+
+    /// The key of the person with blind index `hash`, if loaded.
+    pub fn person(&self, hash: &[u8]) -> Option<Arc<RecordKey>> {
+        self.people.get(hash).cloned()
+    }
+
+    /// Seals data about the person `hash` under their key, or under the tenant key
+    /// when it is about nobody in particular (`None`) or several people.
+    pub fn seal(&self, hash: Option<&[u8]>, context: &str, plaintext: &[u8]) -> Vec<u8> {
+        match hash.and_then(|h| self.people.get(h)) {
+            Some(key) => key.seal(context, plaintext),
+            None => self.tenant.seal(context, plaintext),
+        }
+    }
+
+    /// Opens a value sealed by [`SubjectKeys::seal`]: under the person's key if it is
+    /// loaded, else (several people, or written before version 9) the tenant key.
+    pub fn open(
+        &self,
+        hash: Option<&[u8]>,
+        context: &str,
+        sealed: &[u8],
+    ) -> Result<Vec<u8>, VaultError> {
+        if let Some(key) = hash.and_then(|h| self.people.get(h))
+            && let Ok(plain) = key.open(context, sealed)
+        {
+            return Ok(plain);
+        }
+        self.tenant.open(context, sealed)
+    }
+}
+
+/// A cached key: when it was loaded, and the key.
+type Cached = (Instant, Arc<RecordKey>);
+
+/// Recently used unwrapped keys of people, by tenant and blind index.
+#[derive(Default)]
+pub struct SubjectKeyCache {
+    keys: Mutex<HashMap<(String, Vec<u8>), Cached>>,
+}
+
+impl SubjectKeyCache {
+    fn get(&self, tenant_id: &str, hash: &[u8]) -> Option<Arc<RecordKey>> {
+        let keys = self.keys.lock().ok()?;
+        let (at, key) = keys.get(&(tenant_id.to_string(), hash.to_vec()))?;
+        (at.elapsed() < CACHE_TTL).then(|| key.clone())
+    }
+
+    fn put(&self, tenant_id: &str, hash: Vec<u8>, key: Arc<RecordKey>) {
+        if let Ok(mut keys) = self.keys.lock() {
+            if keys.len() >= CACHE_CAPACITY {
+                keys.clear();
+            }
+            keys.insert((tenant_id.to_string(), hash), (Instant::now(), key));
+        }
+    }
+
+    /// Forgets a person's key (after erasure).
+    fn forget(&self, tenant_id: &str, hash: &[u8]) {
+        if let Ok(mut keys) = self.keys.lock() {
+            keys.remove(&(tenant_id.to_string(), hash.to_vec()));
+        }
+    }
+}
+
+impl Services {
+    /// The tenant's keys and those of the people `hashes` that have one. Empty hashes
+    /// (erased recipients) are skipped.
+    pub async fn subject_keys<'a>(
+        &self,
+        tenant_id: &str,
+        hashes: impl IntoIterator<Item = &'a [u8]>,
+    ) -> Result<SubjectKeys, ServiceError> {
+        self.load_subject_keys(tenant_id, hashes, false).await
+    }
+
+    /// As [`Services::subject_keys`], making a key for each person that has none
+    /// (before data about them is first written).
+    pub async fn subject_keys_creating<'a>(
+        &self,
+        tenant_id: &str,
+        hashes: impl IntoIterator<Item = &'a [u8]>,
+    ) -> Result<SubjectKeys, ServiceError> {
+        self.load_subject_keys(tenant_id, hashes, true).await
+    }
+
+    /// The key of one person; with `create`, made if they have none.
+    pub async fn person_key(
+        &self,
+        tenant_id: &str,
+        hash: &[u8],
+        create: bool,
+    ) -> Result<Option<Arc<RecordKey>>, ServiceError> {
+        let keys = self.load_subject_keys(tenant_id, [hash], create).await?;
+        Ok(keys.person(hash))
+    }
+
+    /// Forgets a person's key in this node's cache (after erasure).
+    pub(crate) fn forget_person_key(&self, tenant_id: &str, hash: &[u8]) {
+        self.subject_cache.forget(tenant_id, hash);
+    }
+
+    async fn load_subject_keys<'a>(
+        &self,
+        tenant_id: &str,
+        hashes: impl IntoIterator<Item = &'a [u8]>,
+        create: bool,
+    ) -> Result<SubjectKeys, ServiceError> {
+        let tenant = self.tenant_keys(tenant_id).await?;
+        let mut people = HashMap::new();
+        let mut missing = Vec::new();
+        for hash in hashes.into_iter().filter(|h| !h.is_empty()) {
+            if people.contains_key(hash) {
+                continue;
+            }
+            match self.subject_cache.get(tenant_id, hash) {
+                Some(key) => {
+                    people.insert(hash.to_vec(), key);
+                }
+                None if !missing.contains(&hash) => missing.push(hash),
+                None => {}
+            }
+        }
+        if !missing.is_empty() {
+            let stored = if create {
+                let now = now_ms();
+                let candidates = missing
+                    .iter()
+                    .map(|h| SubjectKey {
+                        rcpt_hash: h.to_vec(),
+                        key_wrapped: tenant.new_record_key(&key_context(h)).1,
+                        created_at: now,
+                    })
+                    .collect();
+                self.store
+                    .ensure_subject_keys(tenant_id, candidates)
+                    .await?
+            } else {
+                let hashes = missing.iter().map(|h| h.to_vec()).collect();
+                self.store.subject_keys(tenant_id, hashes).await?
+            };
+            for k in stored {
+                let key =
+                    Arc::new(tenant.open_record_key(&key_context(&k.rcpt_hash), &k.key_wrapped)?);
+                self.subject_cache
+                    .put(tenant_id, k.rcpt_hash.clone(), key.clone());
+                people.insert(k.rcpt_hash, key);
+            }
+        }
+        Ok(SubjectKeys { tenant, people })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use base64::Engine;
+    use postwerk_store::vault::MasterKey;
+
+    fn tenant() -> Arc<TenantKeys> {
+        let raw = base64::engine::general_purpose::STANDARD.encode([3u8; 32]);
+        let master = MasterKey::from_base64(&raw).unwrap();
+        Arc::new(
+            master
+                .unwrap_tenant_key("t", &master.new_wrapped_tenant_key("t"))
+                .unwrap(),
+        )
+    }
+
+    #[test]
+    fn a_persons_data_opens_only_with_their_key_and_shared_data_with_the_tenant_key() {
+        let tenant = tenant();
+        let (alice, _) = tenant.new_record_key(&key_context(b"a"));
+        let mut people = HashMap::new();
+        people.insert(b"a".to_vec(), Arc::new(alice));
+        let keys = SubjectKeys {
+            tenant: tenant.clone(),
+            people,
+        };
+        let about_alice = keys.seal(Some(b"a"), "rcpt:1", b"alice@example.test");
+        assert!(tenant.open("rcpt:1", &about_alice).is_err());
+        assert_eq!(
+            keys.open(Some(b"a"), "rcpt:1", &about_alice).unwrap(),
+            b"alice@example.test"
+        );
+        let shredded = SubjectKeys {
+            tenant: tenant.clone(),
+            people: HashMap::new(),
+        };
+        assert!(shredded.open(Some(b"a"), "rcpt:1", &about_alice).is_err());
+        let shared = keys.seal(Some(b"nobody-loaded"), "msg:1", b"to many");
+        assert_eq!(shredded.open(None, "msg:1", &shared).unwrap(), b"to many");
+        let legacy = tenant.seal("rcpt:2", b"old");
+        assert_eq!(keys.open(Some(b"a"), "rcpt:2", &legacy).unwrap(), b"old");
+    }
+}
