@@ -15,7 +15,8 @@
 //! - [`domains`]: `POST/GET /v1/domains`.
 //! - [`keys`]: `/v1/keys`: list, create, rotate, revoke API keys.
 //! - [`session`]: `/v1/auth/…`: sign-in, the session cookie and CSRF token, logout.
-//! - [`users`]: `/v1/users`: people with roles; disabling, forced logout, passwords.
+//! - [`users`]: `/v1/users`: people with roles; disabling, deleting, forced logout,
+//!   passwords.
 //! - [`subaccounts`]: `/v1/subaccounts`; acting on one with `X-Postwerk-Subaccount`.
 //! - [`suppressions`]: `GET/POST /v1/suppressions`, `DELETE /v1/suppressions/{email}`.
 //! - [`privacy`]: contacts, consents, data-subject export and erasure, the audit log.
@@ -174,7 +175,8 @@ pub fn router(state: AppState) -> Router {
             get(subaccounts::list).post(subaccounts::create),
         )
         .route("/v1/users", get(users::list).post(users::create))
-        .route("/v1/users/{id}", get(users::show).delete(users::disable))
+        .route("/v1/users/{id}", get(users::show).delete(users::delete))
+        .route("/v1/users/{id}/disable", post(users::disable))
         .route("/v1/users/{id}/logout", post(users::force_logout))
         .route("/v1/users/{id}/password", post(users::set_password))
         .route(

@@ -120,7 +120,16 @@ async fn change_user(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// `DELETE /v1/users/{id}`: disables the user and ends its sessions (204).
+/// `DELETE /v1/users/{id}`: deletes the user and its sessions (204).
+pub async fn delete(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    change_user(&state, &caller, id, AdminChange::Delete).await
+}
+
+/// `POST /v1/users/{id}/disable`: disables the user and ends its sessions (204).
 pub async fn disable(
     State(state): State<AppState>,
     caller: Caller,

@@ -230,6 +230,8 @@ pub enum AdminChange {
     Logout,
     /// Remove the second factor (a lost device) and end every session.
     RemoveSecondFactor,
+    /// Delete the account and its sessions.
+    Delete,
 }
 
 impl AdminChange {
@@ -239,10 +241,11 @@ impl AdminChange {
             AdminChange::Disable => "user.disable",
             AdminChange::Logout => "user.logout",
             AdminChange::RemoveSecondFactor => "user.totp_remove",
+            AdminChange::Delete => "user.delete",
         }
     }
 
-    /// Applies it to `user` at `now` and saves the user.
+    /// Applies it to `user` at `now` and saves (or deletes) the user.
     pub async fn apply(
         self,
         services: &Services,
@@ -255,6 +258,7 @@ impl AdminChange {
             }
             AdminChange::Logout => {}
             AdminChange::RemoveSecondFactor => user.totp_enc = None,
+            AdminChange::Delete => return Ok(services.store.delete_user(&user.id).await?),
         }
         user.sessions_valid_after = now;
         save(services, user).await

@@ -1,4 +1,4 @@
-//! `postwerk users …`: people who sign in (create with a role, list, disable, force a
+//! `postwerk users …`: people who sign in (create with a role, list, disable, delete, force a
 //! logout, set a password). Passwords are read from standard input, never from the
 //! command line. Every change is written to the audit log.
 
@@ -39,6 +39,14 @@ pub enum UsersCommand {
     },
     /// Disable a user and end its sessions.
     Disable {
+        /// The user's id (`usr_…`).
+        id: String,
+        /// Tenant (default: the install's default tenant).
+        #[arg(long, default_value = DEFAULT_TENANT)]
+        tenant: String,
+    },
+    /// Delete a user and its sessions.
+    Delete {
         /// The user's id (`usr_…`).
         id: String,
         /// Tenant (default: the install's default tenant).
@@ -121,6 +129,9 @@ pub async fn run(cmd: UsersCommand, config: Config) -> anyhow::Result<()> {
         }
         UsersCommand::Disable { id, tenant } => {
             change(config, &tenant, &id, Change::Admin(AdminChange::Disable)).await?
+        }
+        UsersCommand::Delete { id, tenant } => {
+            change(config, &tenant, &id, Change::Admin(AdminChange::Delete)).await?
         }
         UsersCommand::Logout { id, tenant } => {
             change(config, &tenant, &id, Change::Admin(AdminChange::Logout)).await?

@@ -253,7 +253,7 @@ fn repeated_failures_lock_the_account_and_an_admin_can_reset_it() {
     // Disabled users cannot sign in; their sessions end.
     assert_eq!(
         admin
-            .request("DELETE", &format!("/v1/users/{target}"), None)
+            .request("POST", &format!("/v1/users/{target}/disable"), None)
             .0,
         204
     );
@@ -273,6 +273,29 @@ fn repeated_failures_lock_the_account_and_an_admin_can_reset_it() {
             "{target}\ttarget@example.org\tsender\tsend\tdisabled"
         )),
         "{list}"
+    );
+
+    // Deleting removes the account: the id is unknown, the address free again.
+    assert_eq!(
+        admin
+            .request("DELETE", &format!("/v1/users/{target}"), None)
+            .0,
+        204
+    );
+    assert_eq!(
+        admin.request("GET", &format!("/v1/users/{target}"), None).0,
+        404
+    );
+    let out = h.cli(&["users", "list"]);
+    assert!(!String::from_utf8_lossy(&out.stdout).contains(&target));
+    let again = create_user(&h, "target@example.org", "sender", "yet-another-pass-3");
+    assert_ne!(again, target);
+    let out = h.cli(&["users", "delete", &again]);
+    assert!(out.status.success(), "{out:?}");
+    let (status, err, _) = attacker.login("target@example.org", "yet-another-pass-3");
+    assert_eq!(
+        (status, &err["error"]["code"]),
+        (401, &json!("invalid_credentials"))
     );
 }
 

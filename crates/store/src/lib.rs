@@ -145,6 +145,8 @@ pub trait Store: Send + Sync {
     /// Writes a user's changeable fields (password, role, scopes, second factor,
     /// disabling, sign-in failures, session cut-off).
     fn update_user(&self, user: UserRecord) -> impl Future<Output = StoreResult<()>> + Send;
+    /// Deletes a user and its sessions (its sealed address goes with it).
+    fn delete_user(&self, id: &str) -> impl Future<Output = StoreResult<()>> + Send;
     /// Stores a new session.
     fn insert_session(
         &self,
@@ -594,6 +596,9 @@ impl Store for AnyStore {
     }
     async fn update_user(&self, user: UserRecord) -> StoreResult<()> {
         dispatch!(self.update_user(user))
+    }
+    async fn delete_user(&self, id: &str) -> StoreResult<()> {
+        dispatch!(self.delete_user(id))
     }
     async fn insert_session(&self, session: SessionRecord) -> StoreResult<()> {
         dispatch!(self.insert_session(session))

@@ -3102,6 +3102,13 @@ mod scenarios {
             .expect("kept");
         assert_eq!(ended.revoked_at, Some(200));
         assert!(s.get_session(vec![6; 32]).await.expect("get").is_none());
+
+        s.delete_user("usr_a").await.expect("delete");
+        assert_eq!(s.get_user("usr_a").await.expect("get"), None);
+        assert!(
+            s.get_session(vec![7; 32]).await.expect("get").is_none(),
+            "its sessions go with it"
+        );
     }
 
     /// Keys are listed per tenant; rotation brings the expiry forward (never

@@ -1618,6 +1618,10 @@ impl Store for PgStore {
         retrying(|| self.update_user_q(user)).await
     }
 
+    async fn delete_user(&self, id: &str) -> StoreResult<()> {
+        retrying(|| self.delete_user_tx(id)).await
+    }
+
     async fn insert_session(&self, session: SessionRecord) -> StoreResult<()> {
         let session = &session;
         retrying(|| self.insert_session_q(session)).await

@@ -82,6 +82,19 @@ impl PgStore {
         rows.iter().map(user_row).collect()
     }
 
+    pub(super) async fn delete_user_tx(&self, id: &str) -> PgResult<()> {
+        const OP: &str = "delete_user";
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(pg(OP))?;
+        for sql in [
+            "DELETE FROM sessions WHERE user_id = $1",
+            "DELETE FROM users WHERE id = $1",
+        ] {
+            tx.execute(sql, &[&id]).await.map_err(pg(OP))?;
+        }
+        tx.commit().await.map_err(pg(OP))
+    }
+
     pub(super) async fn update_user_q(&self, u: &UserRecord) -> PgResult<()> {
         let sql = "UPDATE users SET password_hash = $2, role = $3, scopes = $4, totp_enc = $5, \
                    disabled_at = $6, failed_logins = $7, locked_until = $8, sessions_valid_after = $9 \

@@ -1454,6 +1454,10 @@ impl Store for SqliteStore {
         self.update_user_w(user).await
     }
 
+    async fn delete_user(&self, id: &str) -> StoreResult<()> {
+        self.delete_user_w(id.to_string()).await
+    }
+
     async fn insert_session(&self, session: SessionRecord) -> StoreResult<()> {
         self.insert_session_w(session).await
     }

@@ -104,6 +104,17 @@ impl SqliteStore {
         rows.into_iter().map(with_scopes).collect()
     }
 
+    pub(super) async fn delete_user_w(&self, id: String) -> StoreResult<()> {
+        self.writer
+            .write(Durability::Fsync, move |c| {
+                c.execute("DELETE FROM sessions WHERE user_id = ?1", params![id])
+                    .and_then(|_| c.execute("DELETE FROM users WHERE id = ?1", params![id]))
+                    .map_err(unavailable)?;
+                Ok(())
+            })
+            .await
+    }
+
     pub(super) async fn update_user_w(&self, u: UserRecord) -> StoreResult<()> {
         let scopes = scopes_text(&u.scopes);
         self.writer
