@@ -7,7 +7,7 @@ use axum::Json;
 use axum::extract::{Query, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use postwerk_core::config::{Config, format_duration};
+use postwerk_core::config::{Config, RetentionConfig, format_duration};
 use serde::{Deserialize, Serialize};
 
 use crate::AppState;
@@ -38,7 +38,7 @@ struct Record {
     purposes: Vec<Purpose>,
     data_subjects: Vec<&'static str>,
     data_categories: Vec<&'static str>,
-    retention: Vec<(&'static str, String)>,
+    retention: Vec<(String, String)>,
     processors: Vec<postwerk_core::config::SubProcessor>,
     data_locations: Vec<String>,
     transfers_outside_eea: &'static str,
@@ -73,27 +73,51 @@ fn record(c: &Config) -> Record {
             "consent records (wording, source, IP address, user agent)",
             "IP addresses of API callers (audit log)",
         ],
-        retention: vec![
-            ("message content", format_duration(r.content)),
-            ("events and delivery logs", format_duration(r.events)),
-            ("webhook delivery records", format_duration(r.webhook_logs)),
-            (
-                "data-subject requests, audit log",
-                "kept as evidence".to_string(),
-            ),
-        ],
+        retention: retention(r),
         processors: c.privacy.sub_processors.clone(),
         data_locations: c.privacy.data_locations.clone(),
         transfers_outside_eea: "none by Postwerk itself: mail goes only to the recipients' own mail servers",
         security_measures: vec![
-            "personal data encrypted at rest (AES-256-GCM) under per-tenant keys, contact data under per-contact keys",
+            "personal data encrypted at rest (AES-256-GCM) under a key per tenant and, for data about one person, a key per person",
             "addresses looked up through an HMAC blind index; none in logs",
             "TLS for submission and, where offered, for delivery",
             "scoped, hashed, expiring and revocable API keys; brute-force throttling",
             "hash-chained audit log of every access to personal data",
-            "retention enforced by a purge job; erasure destroys the contact's key",
+            "retention enforced by a purge job; erasure destroys the person's key, so copies in backups cannot be read",
         ],
     }
+}
+
+/// The retention periods: the defaults, then those of streams that differ.
+fn retention(r: &RetentionConfig) -> Vec<(String, String)> {
+    let mut periods = vec![
+        ("message content".to_string(), format_duration(r.content)),
+        (
+            "events and delivery logs".to_string(),
+            format_duration(r.events),
+        ),
+        (
+            "webhook delivery records".to_string(),
+            format_duration(r.webhook_logs),
+        ),
+    ];
+    for (stream, p) in &r.streams {
+        let kinds = [
+            ("message content", p.content),
+            ("events and delivery logs", p.events),
+            ("webhook delivery records", p.webhook_logs),
+        ];
+        for (what, period) in kinds {
+            if let Some(d) = period {
+                periods.push((format!("{what}, stream {stream}"), format_duration(d)));
+            }
+        }
+    }
+    periods.push((
+        "data-subject requests, audit log".to_string(),
+        "kept as evidence".to_string(),
+    ));
+    periods
 }
 
 fn markdown(r: &Record) -> String {

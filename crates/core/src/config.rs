@@ -26,7 +26,7 @@ pub use auth::{AuthConfig, TenantAuthConfig};
 pub use breaker::CircuitBreakerConfig;
 pub use egress::{EgressConfig, OverCap, PoolConfig, PoolMember, SourceConfig, epoch_day};
 pub use mta_sts::MtaStsConfig;
-pub use privacy::{PrivacyConfig, RetentionConfig, SubProcessor};
+pub use privacy::{PrivacyConfig, RetentionConfig, RetentionPeriods, SubProcessor};
 pub use ratelimits::RateLimitsConfig;
 pub use smtp::{Cidr, InboundConfig, SmtpConfig, SubmissionConfig, TrustedNetwork, parse_cidr};
 pub use tracking::{StoreIp, TrackingConfig};
@@ -424,11 +424,30 @@ impl Config {
         if self.retention.interval.is_zero() {
             return Err(invalid("retention.interval", "must be more than 0"));
         }
-        if self.retention.events < self.retention.content {
-            return Err(invalid(
-                "retention.events",
-                "must be at least retention.content (messages go with their events)",
-            ));
+        for (key, periods) in self.retention.policies() {
+            let tenant_level = key.starts_with("retention.tenants.") && !key.contains(".streams.");
+            if !periods.streams.is_empty() && !tenant_level {
+                return Err(invalid(
+                    &format!("{key}.streams"),
+                    "streams are set under [retention.streams] or a tenant's section",
+                ));
+            }
+            if periods
+                .events
+                .is_some_and(|e| e < periods.content.unwrap_or_default())
+            {
+                return Err(invalid(
+                    &format!("{key}.events"),
+                    "must be at least its content period (messages go with their events)",
+                ));
+            }
+            if [periods.content, periods.events, periods.webhook_logs]
+                .iter()
+                .flatten()
+                .any(Duration::is_zero)
+            {
+                return Err(invalid(&key, "periods must be more than 0"));
+            }
         }
         let inbound = &self.smtp.inbound;
         for (i, a) in inbound.feedback_addresses.iter().enumerate() {
@@ -627,6 +646,17 @@ fn ser_duration<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Er
     s.serialize_str(&format_duration(*d))
 }
 
+fn de_opt_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    de_duration(d).map(Some)
+}
+
+fn ser_opt_duration<S: serde::Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+    match d {
+        Some(d) => ser_duration(d, s),
+        None => s.serialize_none(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -786,10 +816,49 @@ nameservers = ["127.0.0.1:5353"]
                 "circuit_breaker.complaint_rate",
             ),
             ("[circuit_breaker]\nwindow = 10\n", "circuit_breaker.window"),
+            (
+                "[retention.streams.broadcast]\ncontent = \"0s\"\n",
+                "retention.streams.broadcast",
+            ),
+            (
+                "[retention.tenants.acme.streams.tx]\ncontent = \"9d\"\nevents = \"8d\"\n",
+                "retention.tenants.acme.streams.tx.events",
+            ),
+            (
+                "[retention.streams.broadcast.streams.x]\ncontent = \"1d\"\n",
+                "retention.streams.broadcast.streams",
+            ),
+            (
+                "[retention.tenants.acme]\nkeep = \"1d\"\n",
+                "unknown field `keep`",
+            ),
         ] {
             let err = Config::from_toml(text, []).unwrap_err().to_string();
             assert!(err.contains(key), "{text}: {err}");
         }
+        let c = Config::from_toml(
+            "[retention.streams.broadcast]\ncontent = \"2d\"\n\
+             [retention.tenants.acme]\nevents = \"90d\"\n\
+             [retention.tenants.acme.streams.transactional]\ncontent = \"30d\"\n",
+            [],
+        )
+        .unwrap();
+        let keys: Vec<String> = c.retention.policies().into_iter().map(|(k, _)| k).collect();
+        assert_eq!(
+            keys,
+            [
+                "retention",
+                "retention.streams.broadcast",
+                "retention.tenants.acme",
+                "retention.tenants.acme.streams.transactional"
+            ]
+        );
+        let acme = &c.retention.tenants["acme"];
+        assert_eq!(acme.events, Some(Duration::from_secs(90 * 86_400)));
+        assert_eq!(
+            acme.streams["transactional"].content,
+            Some(Duration::from_secs(30 * 86_400))
+        );
     }
 
     #[test]

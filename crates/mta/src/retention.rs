@@ -1,12 +1,15 @@
 //! The purge job: enforces `[retention]` continuously. Every `interval` it purges
 //! message content older than `content` (once all recipients are final), then events
 //! and settled messages older than `events`, Idempotency-Key records older than
-//! 24 hours and settled webhook deliveries older than `webhook_logs` — in bounded steps, so it never holds the store's writer for long.
+//! 24 hours and webhook deliveries older than `webhook_logs` — each period that of the
+//! row's tenant and stream (`[retention.tenants.*]`, `[retention.streams.*]`) — in
+//! bounded steps, so it never holds the store's writer for long.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use postwerk_store::model::{Purged, Retention};
+use postwerk_core::config::RetentionPeriods;
+use postwerk_store::model::{Purged, Retention, RetentionPeriods as Periods, RetentionPolicy};
 use postwerk_store::{IDEMPOTENCY_TTL_MS, Store};
 
 use crate::context::{ServiceError, Services, now_ms};
@@ -14,20 +17,63 @@ use crate::context::{ServiceError, Services, now_ms};
 /// Rows of each kind per purge step.
 const STEP: usize = 5_000;
 
+/// Milliseconds of a period.
+fn ms(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// A policy of one level of `[retention]`.
+fn policy(
+    tenant_id: Option<&str>,
+    stream: Option<&str>,
+    periods: &RetentionPeriods,
+) -> RetentionPolicy {
+    RetentionPolicy {
+        tenant_id: tenant_id.map(str::to_string),
+        stream: stream.map(str::to_string),
+        content: periods.content.map(ms),
+        events: periods.events.map(ms),
+        webhook_logs: periods.webhook_logs.map(ms),
+    }
+}
+
+/// What `[retention]` removes at `now`: the defaults, and the policies of streams
+/// and of tenants (by id; a tenant named but not created has none yet).
+pub async fn retention_at(services: &Services, now: i64) -> Result<Retention, ServiceError> {
+    let r = &services.config.retention;
+    let mut policies: Vec<RetentionPolicy> = r
+        .streams
+        .iter()
+        .map(|(stream, p)| policy(None, Some(stream), p))
+        .collect();
+    for (name, t) in &r.tenants {
+        let Some(tenant) = services.store.get_tenant_by_name(name).await? else {
+            continue;
+        };
+        policies.push(policy(Some(&tenant.id), None, t));
+        for (stream, p) in &t.streams {
+            policies.push(policy(Some(&tenant.id), Some(stream), p));
+        }
+    }
+    Ok(Retention {
+        now,
+        default: Periods {
+            content: ms(r.content),
+            events: ms(r.events),
+            webhook_logs: ms(r.webhook_logs),
+        },
+        policies,
+        idempotency_before: now - IDEMPOTENCY_TTL_MS,
+        limit: STEP,
+    })
+}
+
 /// Purges everything due at `now` (Unix ms): steps until nothing is left.
 pub async fn purge_due(services: &Services, now: i64) -> Result<Purged, ServiceError> {
-    let r = &services.config.retention;
-    let ms = |d: Duration| i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
-    let cutoffs = Retention {
-        content_before: now.saturating_sub(ms(r.content)),
-        events_before: now.saturating_sub(ms(r.events)),
-        idempotency_before: now - IDEMPOTENCY_TTL_MS,
-        webhook_logs_before: now.saturating_sub(ms(r.webhook_logs)),
-        limit: STEP,
-    };
+    let retention = retention_at(services, now).await?;
     let mut total = Purged::default();
     loop {
-        let p = services.store.purge(cutoffs).await?;
+        let p = services.store.purge(retention.clone()).await?;
         if p.is_empty() {
             return Ok(total);
         }

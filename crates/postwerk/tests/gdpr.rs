@@ -518,26 +518,35 @@ fn consent_gates_broadcast_and_restriction_holds_everything() {
 }
 
 /// The purge job enforces `[retention]`: a delivered message and its events are gone
-/// once the events retention has passed; Postwerk keeps nothing longer than told.
+/// once the events retention has passed; Postwerk keeps nothing longer than told. A
+/// tenant's periods for a stream override the defaults.
 #[test]
 fn retention_purges_delivered_mail() {
     let sink_dir = tempfile::tempdir().unwrap();
     let sink = Sink::start(&sink_dir.path().join("sink"), false);
     let h = Harness::start(Options {
         route_port: Some(sink.port),
-        extra: "[retention]\ncontent = \"1s\"\nevents = \"2s\"\ninterval = \"1s\"\n",
+        extra: "[privacy]\nconsent_required = {}\n\
+                [retention]\ncontent = \"1s\"\nevents = \"2s\"\ninterval = \"1s\"\n\
+                [retention.streams.broadcast]\ncontent = \"1h\"\n\
+                [retention.tenants.default.streams.broadcast]\nevents = \"1h\"\n",
         ..Default::default()
     });
-    let (s, v) = h.post(
-        "/v1/messages",
-        json!({"from": "app@example.com", "to": ["short@example.test"], "subject": "s", "text": "t"}),
-    );
-    assert_eq!(s, 202, "{v}");
-    let id = v["id"].as_str().unwrap();
-    assert_eq!(
-        h.wait_final(id, Duration::from_secs(20))["recipients"][0]["status"],
-        "delivered"
-    );
+    let send = |stream: &str| {
+        let (s, v) = h.post(
+            "/v1/messages",
+            json!({"from": "app@example.com", "to": ["short@example.test"], "subject": "s",
+                   "text": "t", "stream": stream}),
+        );
+        assert_eq!(s, 202, "{v}");
+        let id = v["id"].as_str().unwrap().to_string();
+        assert_eq!(
+            h.wait_final(&id, Duration::from_secs(20))["recipients"][0]["status"],
+            "delivered"
+        );
+        id
+    };
+    let (id, kept) = (send("transactional"), send("broadcast"));
     let gone = common::wait_until(Duration::from_secs(10), || {
         h.get(&format!("/v1/messages/{id}")).0 == 404
     });
@@ -545,6 +554,17 @@ fn retention_purges_delivered_mail() {
     let (_, events) = h.get(&format!("/v1/events?message_id={id}"));
     assert_eq!(events["events"], json!([]), "{events}");
     assert!(h.server_log().contains("retention purge"));
+    let (status, message) = h.get(&format!("/v1/messages/{kept}"));
+    assert_eq!(
+        status, 200,
+        "the broadcast stream keeps its mail for an hour"
+    );
+    assert!(
+        message["recipients"][0]["events"]
+            .as_array()
+            .is_some_and(|e| !e.is_empty()),
+        "{message}"
+    );
 }
 
 /// `GET /v1/privacy/record` renders the Art. 30 record from the configuration, as

@@ -16,6 +16,7 @@ pub mod audit;
 pub mod model;
 pub mod postgres;
 mod queue_sql;
+mod retention_sql;
 pub mod sqlite;
 pub mod stats;
 pub mod vault;

@@ -647,21 +647,104 @@ impl AuditRecord {
     }
 }
 
-/// Retention cutoffs (Unix ms): what was created before them goes.
+/// How long data is kept (milliseconds), by kind.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetentionPeriods {
+    /// Message content and envelope, once every recipient of the message is final.
+    pub content: i64,
+    /// Events; then messages (with their recipients) whose recipients are all final.
+    pub events: i64,
+    /// Webhook deliveries (whatever their state: retries end long before) and their
+    /// attempts.
+    pub webhook_logs: i64,
+}
+
+/// Periods for one tenant, one stream (of every tenant), or one stream of one tenant;
+/// a period left `None` is taken from the next less specific policy.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RetentionPolicy {
+    /// The tenant (id), or every tenant.
+    pub tenant_id: Option<String>,
+    /// The stream, or every stream.
+    pub stream: Option<String>,
+    /// Message content.
+    pub content: Option<i64>,
+    /// Events and messages.
+    pub events: Option<i64>,
+    /// Webhook delivery logs.
+    pub webhook_logs: Option<i64>,
+}
+
+/// What a purge at `now` removes. For each row, the most specific policy that sets
+/// the period wins: tenant and stream, then tenant, then stream, then `default`.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Retention {
-    /// Message content and envelope of messages whose recipients are all final.
-    pub content_before: i64,
-    /// Events; and messages (with their recipients) whose recipients are all final.
-    pub events_before: i64,
-    /// Idempotency-Key records.
+    /// The time of the purge (Unix ms).
+    pub now: i64,
+    /// The installation's periods.
+    pub default: RetentionPeriods,
+    /// Periods of tenants and streams that differ.
+    pub policies: Vec<RetentionPolicy>,
+    /// Idempotency-Key records created before this go.
     pub idempotency_before: i64,
-    /// Webhook deliveries (whatever their state: retries end long before) and
-    /// their attempts.
-    pub webhook_logs_before: i64,
     /// At most this many rows of each kind per call (the purge job calls again
     /// until nothing is left), so a purge never holds the writer for long.
     pub limit: usize,
+}
+
+/// A kind of data with its own retention period.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RetentionKind {
+    /// Message content and envelope.
+    Content,
+    /// Events and messages.
+    Events,
+    /// Webhook delivery logs.
+    WebhookLogs,
+}
+
+impl RetentionKind {
+    /// Its column in the policy table the purge queries join.
+    pub(crate) fn column(self) -> &'static str {
+        match self {
+            RetentionKind::Content => "content",
+            RetentionKind::Events => "events",
+            RetentionKind::WebhookLogs => "webhook_logs",
+        }
+    }
+}
+
+impl RetentionPeriods {
+    /// The period of `kind`.
+    pub fn of(&self, kind: RetentionKind) -> i64 {
+        match kind {
+            RetentionKind::Content => self.content,
+            RetentionKind::Events => self.events,
+            RetentionKind::WebhookLogs => self.webhook_logs,
+        }
+    }
+}
+
+impl RetentionPolicy {
+    /// The period of `kind`, if this policy sets it.
+    pub fn of(&self, kind: RetentionKind) -> Option<i64> {
+        match kind {
+            RetentionKind::Content => self.content,
+            RetentionKind::Events => self.events,
+            RetentionKind::WebhookLogs => self.webhook_logs,
+        }
+    }
+}
+
+impl Retention {
+    /// The shortest period of `kind` over every policy: nothing younger can go,
+    /// which lets a purge narrow its scan with the time indexes.
+    pub fn shortest(&self, kind: RetentionKind) -> i64 {
+        self.policies
+            .iter()
+            .filter_map(|p| p.of(kind))
+            .fold(self.default.of(kind), i64::min)
+    }
 }
 
 /// What one purge removed.

@@ -167,6 +167,7 @@ conformance! {
     subject_keys => sqlite_subject_keys, postgres_subject_keys;
     audit_chain => sqlite_audit_chain, postgres_audit_chain;
     retention_purge => sqlite_retention_purge, postgres_retention_purge;
+    retention_policies => sqlite_retention_policies, postgres_retention_policies;
     request_register => sqlite_request_register, postgres_request_register;
     key_lifecycle => sqlite_key_lifecycle, postgres_key_lifecycle;
     users_and_sessions => sqlite_users_and_sessions, postgres_users_and_sessions;
@@ -372,6 +373,23 @@ mod fixtures {
                 })
                 .collect(),
             tag_hashes: vec![format!("tag:{id}").into_bytes(), b"tag:all".to_vec()],
+        }
+    }
+
+    /// A purge whose default periods end at these times (no policies, no
+    /// idempotency records).
+    pub fn cutoffs(content: i64, events: i64, webhook_logs: i64, limit: usize) -> Retention {
+        const NOW: i64 = 1_000_000;
+        Retention {
+            now: NOW,
+            default: RetentionPeriods {
+                content: NOW - content,
+                events: NOW - events,
+                webhook_logs: NOW - webhook_logs,
+            },
+            policies: Vec::new(),
+            idempotency_before: 0,
+            limit,
         }
     }
 
@@ -1808,16 +1826,7 @@ mod scenarios {
                 .await
                 .expect("foreign delete")
         );
-        let purged = s
-            .purge(Retention {
-                content_before: 0,
-                events_before: 0,
-                idempotency_before: 0,
-                webhook_logs_before: 2_050,
-                limit: 100,
-            })
-            .await
-            .expect("purge");
+        let purged = s.purge(cutoffs(0, 0, 2_050, 100)).await.expect("purge");
         assert_eq!(
             purged.webhook_deliveries, 1,
             "only r1's first delivery is that old"
@@ -2873,16 +2882,7 @@ mod scenarios {
             }
         };
         // Content retention only.
-        let p = s
-            .purge(Retention {
-                content_before: 2_000,
-                events_before: 0,
-                idempotency_before: 0,
-                webhook_logs_before: 0,
-                limit: 100,
-            })
-            .await
-            .expect("purge");
+        let p = s.purge(cutoffs(2_000, 0, 0, 100)).await.expect("purge");
         assert_eq!(
             p,
             Purged {
@@ -2898,18 +2898,12 @@ mod scenarios {
         );
         assert_eq!(content(&s, "new_done").await, Some(true));
         // Event retention, one row of each kind per call.
-        let r = Retention {
-            content_before: 2_000,
-            events_before: 2_000,
-            idempotency_before: 0,
-            webhook_logs_before: 0,
-            limit: 1,
-        };
-        let first = s.purge(r).await.expect("purge");
+        let r = cutoffs(2_000, 2_000, 0, 1);
+        let first = s.purge(r.clone()).await.expect("purge");
         assert_eq!((first.events, first.messages), (1, 1));
         let mut total = first;
         loop {
-            let p = s.purge(r).await.expect("purge");
+            let p = s.purge(r.clone()).await.expect("purge");
             if p.is_empty() {
                 break;
             }
@@ -2938,6 +2932,88 @@ mod scenarios {
             .expect("get")
             .expect("kept");
         assert_eq!(fresh.events.len(), 2);
+    }
+
+    /// Periods of a tenant, of a stream and of one tenant's stream override the
+    /// default, the most specific first, one kind at a time.
+    pub async fn retention_policies(s: AnyStore) {
+        let in_stream = |mut m: NewMessage, stream: &str| {
+            m.stream = stream.into();
+            m
+        };
+        s.accept(batch(vec![
+            in_stream(message("ten_a", "a_bulk", 1_000, &["r1"]), "broadcast"),
+            in_stream(message("ten_a", "a_tx", 1_000, &["r2"]), "transactional"),
+            in_stream(message("ten_b", "b_bulk", 1_000, &["r3"]), "broadcast"),
+            in_stream(message("ten_b", "b_tx", 1_000, &["r4"]), "transactional"),
+        ]))
+        .await
+        .expect("accept");
+        s.claim_due("node", 2_000, 3_000, 10).await.expect("claim");
+        let done = [
+            ("ten_a", "a_bulk", "r1"),
+            ("ten_a", "a_tx", "r2"),
+            ("ten_b", "b_bulk", "r3"),
+            ("ten_b", "b_tx", "r4"),
+        ]
+        .map(|(t, m, r)| update(t, m, r, RecipientStatus::Delivered, None, 1_100));
+        s.record_deliveries(done.to_vec()).await.expect("record");
+        let policy = |tenant: Option<&str>,
+                      stream: Option<&str>,
+                      content: Option<i64>,
+                      events: Option<i64>| RetentionPolicy {
+            tenant_id: tenant.map(Into::into),
+            stream: stream.map(Into::into),
+            content,
+            events,
+            webhook_logs: None,
+        };
+        // Now 11_000; by default everything is kept (periods of 100 s).
+        let mut r = cutoffs(0, 0, 0, 100);
+        r.now = 11_000;
+        r.default = RetentionPeriods {
+            content: 100_000,
+            events: 100_000,
+            webhook_logs: 100_000,
+        };
+        r.policies = vec![
+            policy(None, Some("broadcast"), Some(5_000), None),
+            policy(Some("ten_a"), None, Some(5_000), None),
+            policy(Some("ten_a"), Some("broadcast"), Some(50_000), None),
+        ];
+        let p = s.purge(r.clone()).await.expect("purge");
+        assert_eq!((p.contents, p.events, p.messages), (2, 0, 0));
+        let content = |id: &'static str| {
+            let s = s.clone();
+            async move {
+                s.load_content(id)
+                    .await
+                    .expect("load")
+                    .map(|c| c.content_enc.is_some())
+            }
+        };
+        assert_eq!(content("b_bulk").await, Some(false), "the stream's period");
+        assert_eq!(content("a_tx").await, Some(false), "the tenant's period");
+        assert_eq!(
+            content("a_bulk").await,
+            Some(true),
+            "the tenant's period for the stream beats both"
+        );
+        assert_eq!(content("b_tx").await, Some(true), "the default");
+        // Events: tenant a's period applies to its broadcast stream too, whose own
+        // policy leaves events unset.
+        r.policies[1].events = Some(5_000);
+        let p = s.purge(r).await.expect("purge");
+        assert_eq!((p.contents, p.events, p.messages), (0, 4, 2));
+        for (tenant, id, kept) in [
+            ("ten_a", "a_bulk", false),
+            ("ten_a", "a_tx", false),
+            ("ten_b", "b_bulk", true),
+            ("ten_b", "b_tx", true),
+        ] {
+            let found = s.get_message(tenant, id).await.expect("get");
+            assert_eq!(found.is_some(), kept, "{id}");
+        }
     }
 
     /// The register of data-subject requests: open until closed once; overdue means

@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::{de_duration, ser_duration};
+use super::{de_duration, de_opt_duration, ser_duration, ser_opt_duration};
+use std::collections::BTreeMap;
 
 /// `[privacy]`: personal data handling.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -77,6 +78,76 @@ pub struct RetentionConfig {
     /// How often the purge job runs. Default `10m`.
     #[serde(deserialize_with = "de_duration", serialize_with = "ser_duration")]
     pub interval: Duration,
+    /// Periods of a stream in every tenant: `[retention.streams.broadcast] content = "2d"`.
+    pub streams: BTreeMap<String, RetentionPeriods>,
+    /// Periods of one tenant, by name, with its streams' inside:
+    /// `[retention.tenants.acme] events = "90d"`,
+    /// `[retention.tenants.acme.streams.transactional] content = "30d"`.
+    pub tenants: BTreeMap<String, RetentionPeriods>,
+}
+
+/// Periods that differ from the defaults; what is left out is taken from the next
+/// less specific level (tenant and stream, tenant, stream, `[retention]`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetentionPeriods {
+    /// Message content and envelope.
+    #[serde(
+        default,
+        deserialize_with = "de_opt_duration",
+        serialize_with = "ser_opt_duration",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub content: Option<Duration>,
+    /// Events and messages.
+    #[serde(
+        default,
+        deserialize_with = "de_opt_duration",
+        serialize_with = "ser_opt_duration",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub events: Option<Duration>,
+    /// Webhook delivery logs.
+    #[serde(
+        default,
+        deserialize_with = "de_opt_duration",
+        serialize_with = "ser_opt_duration",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub webhook_logs: Option<Duration>,
+    /// A tenant's streams' periods (`[retention.tenants.<name>.streams.<stream>]`;
+    /// only in a tenant's section).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub streams: BTreeMap<String, RetentionPeriods>,
+}
+
+impl RetentionConfig {
+    /// Every level's periods with the configuration key naming it (for errors), the
+    /// defaults first. A tenant's entry includes its streams; they follow it too.
+    pub fn policies(&self) -> Vec<(String, RetentionPeriods)> {
+        let mut all = vec![(
+            "retention".to_string(),
+            RetentionPeriods {
+                content: Some(self.content),
+                events: Some(self.events),
+                webhook_logs: Some(self.webhook_logs),
+                streams: BTreeMap::new(),
+            },
+        )];
+        for (stream, p) in &self.streams {
+            all.push((format!("retention.streams.{stream}"), p.clone()));
+        }
+        for (tenant, t) in &self.tenants {
+            all.push((format!("retention.tenants.{tenant}"), t.clone()));
+            for (stream, p) in &t.streams {
+                all.push((
+                    format!("retention.tenants.{tenant}.streams.{stream}"),
+                    p.clone(),
+                ));
+            }
+        }
+        all
+    }
 }
 
 impl Default for RetentionConfig {
@@ -86,6 +157,8 @@ impl Default for RetentionConfig {
             events: Duration::from_secs(30 * 86_400),
             webhook_logs: Duration::from_secs(7 * 86_400),
             interval: Duration::from_secs(600),
+            streams: BTreeMap::new(),
+            tenants: BTreeMap::new(),
         }
     }
 }

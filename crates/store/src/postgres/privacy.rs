@@ -462,51 +462,72 @@ impl PgStore {
     }
 
     pub(super) async fn purge_tx(&self, r: &Retention) -> PgResult<Purged> {
+        use crate::model::RetentionKind::{Content, Events, WebhookLogs};
+        use crate::queue_sql::POSTGRES;
+        use crate::retention_sql as sql;
         const OP: &str = "purge";
-        let limit = i64::try_from(r.limit.max(1)).unwrap_or(i64::MAX);
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(pg(OP))?;
-        let statements: [(&str, i64); 4] = [
+        tx.batch_execute(&format!(
+            "CREATE TEMP TABLE IF NOT EXISTS {} ON COMMIT DELETE ROWS",
+            sql::POLICY_TABLE
+        ))
+        .await
+        .map_err(pg(OP))?;
+        let rows: Vec<_> = r.policies.iter().map(sql::policy_row).collect();
+        let tenants: Vec<&str> = rows.iter().map(|(t, _, _)| t.as_str()).collect();
+        let streams: Vec<&str> = rows.iter().map(|(_, s, _)| s.as_str()).collect();
+        let [contents, events, webhook_logs]: [Vec<Option<i64>>; 3] =
+            std::array::from_fn(|k| rows.iter().map(|(_, _, p)| p[k]).collect());
+        tx.execute(
+            "INSERT INTO retention_policy SELECT * FROM unnest($1::text[], $2::text[], $3::int8[], \
+             $4::int8[], $5::int8[])",
+            &[&tenants, &streams, &contents, &events, &webhook_logs],
+        )
+        .await
+        .map_err(pg(OP))?;
+        let statements = [
+            (sql::content(&POSTGRES), Content),
+            (sql::events(&POSTGRES), Events),
             (
-                "UPDATE messages SET content_enc = NULL, mail_from_enc = NULL WHERE id IN (\
-                 SELECT m.id FROM messages m WHERE m.created_at < $1 AND m.content_enc IS NOT NULL \
-                 AND NOT EXISTS (SELECT 1 FROM recipients r WHERE r.message_id = m.id AND r.status IN ('queued', 'deferred')) LIMIT $2)",
-                r.content_before,
-            ),
-            (
-                "DELETE FROM events WHERE seq IN (SELECT seq FROM events WHERE at < $1 LIMIT $2)",
-                r.events_before,
-            ),
-            (
-                "WITH gone AS (SELECT m.id FROM messages m WHERE m.created_at < $1 AND NOT EXISTS (SELECT 1 FROM recipients r WHERE r.message_id = m.id AND r.status IN ('queued', 'deferred')) LIMIT $2), \
-                 r AS (DELETE FROM recipients WHERE message_id IN (SELECT id FROM gone)), \
-                 t AS (DELETE FROM message_tags WHERE message_id IN (SELECT id FROM gone)) \
-                 DELETE FROM messages WHERE id IN (SELECT id FROM gone)",
-                r.events_before,
-            ),
-            (
-                "DELETE FROM idempotency WHERE (tenant_id, key_hash) IN (\
-                 SELECT tenant_id, key_hash FROM idempotency WHERE created_at < $1 LIMIT $2)",
-                r.idempotency_before,
+                format!(
+                    "WITH gone AS ({}), \
+                     r AS (DELETE FROM recipients WHERE message_id IN (SELECT id FROM gone)), \
+                     t AS (DELETE FROM message_tags WHERE message_id IN (SELECT id FROM gone)) \
+                     DELETE FROM messages WHERE id IN (SELECT id FROM gone)",
+                    sql::messages(&POSTGRES)
+                ),
+                Events,
             ),
         ];
-        let mut counts = [0u64; 4];
-        for (n, (sql, cutoff)) in counts.iter_mut().zip(statements) {
-            let stmt = tx.prepare_cached(sql).await.map_err(pg(OP))?;
+        let mut counts = [0u64; 3];
+        for (n, (statement, kind)) in counts.iter_mut().zip(statements) {
+            let stmt = tx.prepare_cached(&statement).await.map_err(pg(OP))?;
+            let [now, shortest, default, limit] = sql::params(r, kind);
             *n = tx
-                .execute(&stmt, &[&cutoff, &limit])
+                .execute(&stmt, &[&now, &shortest, &default, &limit])
                 .await
                 .map_err(pg(OP))?;
         }
+        let limit = sql::params(r, Events)[3];
+        let idempotency = tx
+            .execute(
+                "DELETE FROM idempotency WHERE (tenant_id, key_hash) IN (\
+                 SELECT tenant_id, key_hash FROM idempotency WHERE created_at < $1 LIMIT $2)",
+                &[&r.idempotency_before, &limit],
+            )
+            .await
+            .map_err(pg(OP))?;
+        let [now, shortest, default, limit] = sql::params(r, WebhookLogs);
         let webhook_deliveries = super::webhooks::delete_deliveries(
             &tx,
             OP,
-            "seq IN (SELECT seq FROM webhook_deliveries WHERE created_at < $1 LIMIT $2)",
-            &[&r.webhook_logs_before, &limit],
+            &sql::webhook_deliveries(&POSTGRES),
+            &[&now, &shortest, &default, &limit],
         )
         .await?;
         tx.commit().await.map_err(pg(OP))?;
-        let [contents, events, messages, idempotency] = counts;
+        let [contents, events, messages] = counts;
         Ok(Purged {
             contents,
             events,

@@ -1293,35 +1293,34 @@ impl Store for SqliteStore {
     }
 
     async fn purge(&self, r: Retention) -> StoreResult<Purged> {
+        use crate::model::RetentionKind::{Content, Events, WebhookLogs};
+        use crate::queue_sql::SQLITE;
+        use crate::retention_sql as sql;
         self.writer
             .write(Durability::Fsync, move |c| {
-                let limit = r.limit.max(1) as i64;
-                let run = |sql: &str, cutoff: i64| {
-                    c.prepare_cached(sql)
-                        .and_then(|mut st| st.execute(params![cutoff, limit]))
+                c.execute_batch(&format!(
+                    "CREATE TEMP TABLE IF NOT EXISTS {}; DELETE FROM temp.retention_policy; \
+                     CREATE TEMP TABLE IF NOT EXISTS purge_ids (id TEXT PRIMARY KEY); DELETE FROM temp.purge_ids;",
+                    sql::POLICY_TABLE
+                ))
+                .map_err(unavailable)?;
+                let mut insert = c
+                    .prepare_cached("INSERT INTO temp.retention_policy VALUES (?1, ?2, ?3, ?4, ?5)")
+                    .map_err(unavailable)?;
+                for (tenant, stream, [content, events, webhook_logs]) in r.policies.iter().map(sql::policy_row) {
+                    insert
+                        .execute(params![tenant, stream, content, events, webhook_logs])
+                        .map_err(unavailable)?;
+                }
+                let run = |statement: String, kind| {
+                    c.prepare_cached(&statement)
+                        .and_then(|mut st| st.execute(sql::params(&r, kind)))
                         .map(|n| n as u64)
                         .map_err(unavailable)
                 };
-                let contents = run(
-                    "UPDATE messages SET content_enc = NULL, mail_from_enc = NULL WHERE id IN (\
-                     SELECT m.id FROM messages m WHERE m.created_at < ?1 AND m.content_enc IS NOT NULL \
-                     AND NOT EXISTS (SELECT 1 FROM recipients r WHERE r.message_id = m.id AND r.status IN ('queued', 'deferred')) LIMIT ?2)",
-                    r.content_before,
-                )?;
-                let events = run(
-                    "DELETE FROM events WHERE seq IN (SELECT seq FROM events WHERE at < ?1 LIMIT ?2)",
-                    r.events_before,
-                )?;
-                c.execute_batch(
-                    "CREATE TEMP TABLE IF NOT EXISTS purge_ids (id TEXT PRIMARY KEY); DELETE FROM temp.purge_ids;",
-                )
-                .map_err(unavailable)?;
-                c.prepare_cached(
-                    "INSERT INTO temp.purge_ids SELECT m.id FROM messages m WHERE m.created_at < ?1 \
-                     AND NOT EXISTS (SELECT 1 FROM recipients r WHERE r.message_id = m.id AND r.status IN ('queued', 'deferred')) LIMIT ?2",
-                )
-                .and_then(|mut st| st.execute(params![r.events_before, limit]))
-                .map_err(unavailable)?;
+                let contents = run(sql::content(&SQLITE), Content)?;
+                let events = run(sql::events(&SQLITE), Events)?;
+                run(format!("INSERT INTO temp.purge_ids {}", sql::messages(&SQLITE)), Events)?;
                 c.execute("DELETE FROM recipients WHERE message_id IN (SELECT id FROM temp.purge_ids)", [])
                     .map_err(unavailable)?;
                 c.execute("DELETE FROM message_tags WHERE message_id IN (SELECT id FROM temp.purge_ids)", [])
@@ -1329,14 +1328,16 @@ impl Store for SqliteStore {
                 let messages = c
                     .execute("DELETE FROM messages WHERE id IN (SELECT id FROM temp.purge_ids)", [])
                     .map_err(unavailable)? as u64;
-                let idempotency = run(
-                    "DELETE FROM idempotency WHERE rowid IN (SELECT rowid FROM idempotency WHERE created_at < ?1 LIMIT ?2)",
-                    r.idempotency_before,
-                )?;
+                let idempotency = c
+                    .prepare_cached(
+                        "DELETE FROM idempotency WHERE rowid IN (SELECT rowid FROM idempotency WHERE created_at < ?1 LIMIT ?2)",
+                    )
+                    .and_then(|mut st| st.execute(params![r.idempotency_before, sql::params(&r, Events)[3]]))
+                    .map_err(unavailable)? as u64;
                 let webhook_deliveries = webhooks::delete_deliveries(
                     c,
-                    "seq IN (SELECT seq FROM webhook_deliveries WHERE created_at < ?1 LIMIT ?2)",
-                    params![r.webhook_logs_before, limit],
+                    &sql::webhook_deliveries(&SQLITE),
+                    sql::params(&r, WebhookLogs),
                 )?;
                 Ok(Purged { contents, events, messages, idempotency, webhook_deliveries })
             })
