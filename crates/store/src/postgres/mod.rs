@@ -17,6 +17,7 @@
 //!   happens anyway rolls back and the whole transaction is re-run (a few times).
 //! - Errors never carry row values (see [`error`]).
 
+pub(crate) mod backup;
 mod error;
 mod privacy;
 mod streams;
@@ -1471,6 +1472,12 @@ impl Store for PgStore {
 
     async fn erase_subject(&self, tenant_id: &str, rcpt_hash: &[u8]) -> StoreResult<Erasure> {
         retrying(|| self.erase_subject_tx(tenant_id, rcpt_hash)).await
+    }
+
+    async fn drop_unkeyed_subjects(&self) -> StoreResult<u64> {
+        // TODO(subject-keys): delete the personal rows of subjects without a row in
+        // `subject_keys` once that table exists (see `crate::backup`).
+        Ok(0)
     }
 
     async fn add_request(&self, r: DsarRecord) -> StoreResult<i64> {

@@ -1,0 +1,191 @@
+//! Whole-database dump and restore for PostgreSQL with `pg_dump` and `pg_restore`
+//! (see [`crate::backup`]).
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use super::error::{Failure, PgResult, corrupt, pg};
+use super::{PgStore, col, retrying};
+use crate::backup::{SUBJECT_KEYS_TABLE, SubjectKey};
+use crate::{StoreError, StoreResult};
+
+/// How long a restore waits for other sessions (a `serve` that was just stopped) to
+/// leave the database before it refuses.
+const IDLE_WAIT: Duration = Duration::from_secs(10);
+
+/// Dumps the database at `url` into the new file `out` (`pg_dump --format=custom`,
+/// one consistent transaction) without the data of `subject_keys`; returns the
+/// schema version.
+pub(crate) async fn snapshot(url: &str, out: &Path) -> StoreResult<i64> {
+    let store = PgStore::connect(url).await?;
+    let mut dump = Command::new("pg_dump");
+    dump.args(["--format=custom", "--no-owner", "--no-privileges"])
+        .arg(format!("--exclude-table-data=*.{SUBJECT_KEYS_TABLE}"))
+        .arg("--file")
+        .arg(out)
+        .arg("--dbname")
+        .arg(url);
+    run("pg_dump", dump).await?;
+    store.schema_version().await
+}
+
+/// Takes the live subject keys out of the database at `url` (after checking that
+/// nobody else is connected to it) and restores `archive` over it
+/// (`pg_restore --clean --if-exists`, one transaction). Returns the live keys.
+pub(crate) async fn swap_in(url: &str, archive: &Path) -> StoreResult<Vec<SubjectKey>> {
+    let keys = {
+        let store = PgStore::connect(url).await?;
+        store.wait_until_alone().await?;
+        store.subject_keys().await?
+    };
+    let mut restore = Command::new("pg_restore");
+    restore
+        .args([
+            "--clean",
+            "--if-exists",
+            "--no-owner",
+            "--no-privileges",
+            "--single-transaction",
+            "--exit-on-error",
+        ])
+        .arg("--dbname")
+        .arg(url)
+        .arg(archive);
+    run("pg_restore", restore).await?;
+    Ok(keys)
+}
+
+/// Runs a PostgreSQL client program; its standard error becomes the error message
+/// (it names objects, not row values).
+async fn run(name: &'static str, mut cmd: Command) -> StoreResult<()> {
+    let out = tokio::task::spawn_blocking(move || cmd.output())
+        .await
+        .map_err(|e| StoreError::Unavailable(e.to_string()))?
+        .map_err(|e| StoreError::Unavailable(format!("cannot run {name}: {e}")))?;
+    if out.status.success() {
+        return Ok(());
+    }
+    Err(StoreError::Unavailable(format!(
+        "{name} failed ({}): {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr).trim()
+    )))
+}
+
+impl PgStore {
+    /// Inserts (or replaces) subject keys; returns how many. Nothing is written when
+    /// there are none, so this works on a schema without `subject_keys`.
+    pub(crate) async fn put_subject_keys(&self, keys: Vec<SubjectKey>) -> StoreResult<u64> {
+        if keys.is_empty() {
+            return Ok(0);
+        }
+        let keys = &keys;
+        retrying(|| async move {
+            let mut client = self.client().await?;
+            let tx = client.transaction().await.map_err(pg("subject keys"))?;
+            let st = tx
+                .prepare(&format!(
+                    "INSERT INTO {SUBJECT_KEYS_TABLE} (tenant_id, rcpt_hash, key_wrapped, created_at) \
+                     VALUES ($1, $2, $3, $4) ON CONFLICT (tenant_id, rcpt_hash) DO UPDATE \
+                     SET key_wrapped = EXCLUDED.key_wrapped, created_at = EXCLUDED.created_at"
+                ))
+                .await
+                .map_err(pg("subject keys"))?;
+            for k in keys {
+                tx.execute(&st, &[&k.tenant_id, &k.rcpt_hash, &k.key_wrapped, &k.created_at])
+                    .await
+                    .map_err(pg("subject keys"))?;
+            }
+            tx.commit().await.map_err(pg("subject keys"))?;
+            Ok(keys.len() as u64)
+        })
+        .await
+    }
+
+    /// Every row of `subject_keys`; none if the table does not exist.
+    async fn subject_keys(&self) -> StoreResult<Vec<SubjectKey>> {
+        self.subject_keys_q().await.map_err(Failure::into_store)
+    }
+
+    async fn subject_keys_q(&self) -> PgResult<Vec<SubjectKey>> {
+        let client = self.client().await?;
+        let exists: bool = client
+            .query_one(
+                &format!("SELECT to_regclass('{SUBJECT_KEYS_TABLE}') IS NOT NULL"),
+                &[],
+            )
+            .await
+            .map_err(pg("subject keys"))?
+            .try_get(0)
+            .map_err(|_| corrupt("subject keys"))?;
+        if !exists {
+            return Ok(Vec::new());
+        }
+        let sql = format!(
+            "SELECT tenant_id, rcpt_hash, key_wrapped, created_at FROM {SUBJECT_KEYS_TABLE}"
+        );
+        let rows = client.query(&sql, &[]).await.map_err(pg("subject keys"))?;
+        rows.iter()
+            .map(|r| -> PgResult<SubjectKey> {
+                Ok(SubjectKey {
+                    tenant_id: col(r, "tenant_id")?,
+                    rcpt_hash: col(r, "rcpt_hash")?,
+                    key_wrapped: col(r, "key_wrapped")?,
+                    created_at: col(r, "created_at")?,
+                })
+            })
+            .collect()
+    }
+
+    /// `meta.schema_version`.
+    async fn schema_version(&self) -> StoreResult<i64> {
+        self.schema_version_q().await.map_err(Failure::into_store)
+    }
+
+    async fn schema_version_q(&self) -> PgResult<i64> {
+        let row = self
+            .client()
+            .await?
+            .query_one("SELECT value FROM meta WHERE key = 'schema_version'", &[])
+            .await
+            .map_err(pg("schema version"))?;
+        col::<String>(&row, "value")?
+            .parse::<i64>()
+            .map_err(|_| corrupt("schema version"))
+    }
+
+    /// Sessions on this database other than this one's.
+    async fn other_sessions(&self) -> PgResult<i64> {
+        self.client()
+            .await?
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() \
+                 AND backend_type = 'client backend' AND pid <> pg_backend_pid()",
+                &[],
+            )
+            .await
+            .map_err(pg("sessions"))?
+            .try_get(0)
+            .map_err(|_| corrupt("sessions"))
+    }
+
+    /// Waits (up to [`IDLE_WAIT`]) until this is the only session on the database;
+    /// refuses with the number of other sessions if it is not.
+    async fn wait_until_alone(&self) -> StoreResult<()> {
+        let deadline = tokio::time::Instant::now() + IDLE_WAIT;
+        loop {
+            let others = self.other_sessions().await.map_err(Failure::into_store)?;
+            if others == 0 {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(StoreError::Unavailable(format!(
+                    "{others} other session(s) are connected to the database \
+                     (stop every `postwerk serve` first)"
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+}
