@@ -157,8 +157,8 @@ impl Setup {
     }
 }
 
-/// Backup, change, restore: the backup's state is back.
-fn round_trip(s: &mut Setup) {
+/// Backup, change (and `after_backup`), restore: the backup's state is back.
+fn round_trip(s: &mut Setup, after_backup: impl FnOnce()) {
     let entries = s.audit_entries();
     let file = s.backup();
     use std::os::unix::fs::PermissionsExt;
@@ -183,6 +183,7 @@ fn round_trip(s: &mut Setup) {
     assert!(checked.contains("\tOK "), "{checked}");
 
     // Changed after the backup: the restore undoes it.
+    after_backup();
     assert_eq!(s.put_contact("Later").0, 200);
     let refused = s.restore(&file);
     assert!(!refused.status.success(), "restore while serve runs");
@@ -232,7 +233,7 @@ fn round_trip(s: &mut Setup) {
 #[test]
 fn backup_is_encrypted_and_restores_into_a_stopped_instance() {
     let mut s = setup(None);
-    round_trip(&mut s);
+    round_trip(&mut s, || {});
     let aside: Vec<_> = std::fs::read_dir(&s.h.data)
         .unwrap()
         .flatten()
@@ -281,24 +282,48 @@ fn postgres_backup_round_trip() {
         return;
     };
     let db = format!("postwerk_backup_{}", std::process::id());
-    let psql = |sql: &str| {
-        let ok = Command::new("psql")
-            .arg(&admin)
-            .arg("-qc")
-            .arg(sql)
-            .status()
-            .expect("psql")
-            .success();
-        assert!(ok, "psql failed: {sql}");
+    let psql = |url: &str, sql: &str| {
+        let out = Command::new("psql")
+            .args([url, "-Atqc", sql])
+            .output()
+            .expect("psql");
+        assert!(out.status.success(), "psql failed: {sql}: {}", text(&out).1);
+        String::from_utf8(out.stdout).unwrap().trim().to_string()
     };
-    psql(&format!("DROP DATABASE IF EXISTS {db}"));
-    psql(&format!("CREATE DATABASE {db}"));
+    psql(&admin, &format!("DROP DATABASE IF EXISTS {db}"));
+    psql(&admin, &format!("CREATE DATABASE {db}"));
     let url = match admin.rfind('/') {
         Some(i) => format!("{}/{db}", &admin[..i]),
         None => panic!("POSTWERK_TEST_PG_URL needs a database path"),
     };
-    let mut s = setup(Some(url));
-    round_trip(&mut s);
+    let mut s = setup(Some(url.clone()));
+    // Stand-in subject keys (of made-up subjects): the backup must not carry them,
+    // the restore must bring back the live ones.
+    let key = |hash: &str| {
+        format!(
+            "INSERT INTO subject_keys SELECT id, '\\x{hash}', '\\x5345435245544b4559', 1 \
+             FROM tenants WHERE name = 'acme'"
+        )
+    };
+    psql(
+        &url,
+        &format!(
+            "CREATE TABLE IF NOT EXISTS subject_keys (tenant_id TEXT NOT NULL, rcpt_hash BYTEA \
+             NOT NULL, key_wrapped BYTEA NOT NULL, created_at BIGINT NOT NULL, \
+             PRIMARY KEY (tenant_id, rcpt_hash)); {}",
+            key("a0")
+        ),
+    );
+    round_trip(&mut s, || {
+        psql(&url, "DELETE FROM subject_keys WHERE rcpt_hash = '\\xa0'");
+        psql(&url, &key("b0"));
+    });
+    let hashes = psql(
+        &url,
+        "SELECT string_agg(encode(rcpt_hash, 'hex'), ',') FROM subject_keys \
+         WHERE key_wrapped = '\\x5345435245544b4559'",
+    );
+    assert_eq!(hashes, "b0", "erased key stays gone, live key is back");
     assert!(s.h.stop());
-    psql(&format!("DROP DATABASE IF EXISTS {db}"));
+    psql(&admin, &format!("DROP DATABASE IF EXISTS {db}"));
 }

@@ -10,7 +10,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::{AnyStore, Location, Store, StoreError, StoreResult, postgres, sqlite};
+use crate::{Location, Store, StoreError, StoreResult, postgres, sqlite};
 
 /// The table whose rows no snapshot holds.
 pub const SUBJECT_KEYS_TABLE: &str = "subject_keys";
@@ -85,27 +85,50 @@ impl Location {
     /// must not be in use (an SQLite file open elsewhere or other sessions on the
     /// PostgreSQL database are refused before anything changes). An existing SQLite
     /// database is kept as `<db>.pre-restore-<stamp>`; `snapshot` is consumed.
+    ///
+    /// The live keys are never only in memory: PostgreSQL restores and reinserts
+    /// them in one transaction; for SQLite they stay in the file set aside, which an
+    /// error after the swap names.
     pub async fn restore(&self, snapshot: &Path, stamp: &str) -> StoreResult<Restored> {
-        let (keys, set_aside) = match self {
+        match self {
             Location::Sqlite(db) => {
-                let (db, snapshot) = (db.clone(), snapshot.to_path_buf());
-                let aside = sqlite::backup::aside_name(&db, stamp);
-                blocking(move || sqlite::backup::swap_in(&db, &snapshot, &aside)).await?
+                let (path, snapshot) = (db.clone(), snapshot.to_path_buf());
+                let aside = sqlite::backup::aside_name(db, stamp);
+                let kept = aside.clone();
+                let (keys, set_aside) =
+                    blocking(move || sqlite::backup::swap_in(&path, &snapshot, &kept)).await?;
+                let reattach = async {
+                    // Opening migrates an older snapshot (creating `subject_keys`).
+                    let store = sqlite::SqliteStore::open(db).await?;
+                    let keys_reattached = store.put_subject_keys(keys).await?;
+                    Ok((keys_reattached, store.drop_unkeyed_subjects().await?))
+                };
+                let (keys_reattached, rows_dropped) =
+                    reattach.await.map_err(|e: StoreError| match &set_aside {
+                        Some(old) => StoreError::Unavailable(format!(
+                            "{e}; the previous database, with the live subject keys, is {}: \
+                             move it back to {} before trying again",
+                            old.display(),
+                            db.display()
+                        )),
+                        None => e,
+                    })?;
+                Ok(Restored {
+                    set_aside,
+                    keys_reattached,
+                    rows_dropped,
+                })
             }
-            Location::Postgres(url) => (postgres::backup::swap_in(url, snapshot).await?, None),
-        };
-        // Opening migrates an older snapshot, which creates the table if it lacked it.
-        let store = AnyStore::open_at(self).await?;
-        let keys_reattached = match &store {
-            AnyStore::Sqlite(s) => s.put_subject_keys(keys).await?,
-            AnyStore::Postgres(s) => s.put_subject_keys(keys).await?,
-        };
-        let rows_dropped = store.drop_unkeyed_subjects().await?;
-        Ok(Restored {
-            set_aside,
-            keys_reattached,
-            rows_dropped,
-        })
+            Location::Postgres(url) => {
+                let keys_reattached = postgres::backup::swap_in(url, snapshot).await?;
+                let store = postgres::PgStore::connect(url).await?;
+                Ok(Restored {
+                    set_aside: None,
+                    keys_reattached,
+                    rows_dropped: store.drop_unkeyed_subjects().await?,
+                })
+            }
+        }
     }
 }
 

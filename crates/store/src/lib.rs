@@ -556,17 +556,12 @@ pub enum AnyStore {
 impl AnyStore {
     /// Opens (and migrates) the store named by a `sqlite://PATH` or `postgres://…` URL.
     pub async fn open(url: &str) -> StoreResult<AnyStore> {
-        Self::open_at(&Location::parse(url)?).await
-    }
-
-    /// Opens (and migrates) the store at `location`.
-    pub async fn open_at(location: &Location) -> StoreResult<AnyStore> {
-        Ok(match location {
+        Ok(match Location::parse(url)? {
             Location::Sqlite(path) => {
-                AnyStore::Sqlite(Arc::new(sqlite::SqliteStore::open(path).await?))
+                AnyStore::Sqlite(Arc::new(sqlite::SqliteStore::open(&path).await?))
             }
             Location::Postgres(url) => {
-                AnyStore::Postgres(Arc::new(postgres::PgStore::connect(url).await?))
+                AnyStore::Postgres(Arc::new(postgres::PgStore::connect(&url).await?))
             }
         })
     }

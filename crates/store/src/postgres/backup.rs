@@ -1,12 +1,13 @@
 //! Whole-database dump and restore for PostgreSQL with `pg_dump` and `pg_restore`
 //! (see [`crate::backup`]).
 
+use std::io::Write;
 use std::path::Path;
-use std::process::Command;
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use super::error::{Failure, PgResult, corrupt, pg};
-use super::{PgStore, col, retrying};
+use super::{PgStore, col};
 use crate::backup::{SUBJECT_KEYS_TABLE, SubjectKey};
 use crate::{StoreError, StoreResult};
 
@@ -31,29 +32,87 @@ pub(crate) async fn snapshot(url: &str, out: &Path) -> StoreResult<i64> {
 }
 
 /// Takes the live subject keys out of the database at `url` (after checking that
-/// nobody else is connected to it) and restores `archive` over it
-/// (`pg_restore --clean --if-exists`, one transaction). Returns the live keys.
-pub(crate) async fn swap_in(url: &str, archive: &Path) -> StoreResult<Vec<SubjectKey>> {
+/// nobody else is connected to it) and restores `archive` over it: the SQL of
+/// `pg_restore --clean --if-exists` and then the keys go through `psql` in one
+/// transaction, so either both land or nothing changes. Returns the number of keys.
+pub(crate) async fn swap_in(url: &str, archive: &Path) -> StoreResult<u64> {
     let keys = {
         let store = PgStore::connect(url).await?;
         store.wait_until_alone().await?;
         store.subject_keys().await?
     };
-    let mut restore = Command::new("pg_restore");
-    restore
-        .args([
-            "--clean",
-            "--if-exists",
-            "--no-owner",
-            "--no-privileges",
-            "--single-transaction",
-            "--exit-on-error",
-        ])
-        .arg("--dbname")
-        .arg(url)
-        .arg(archive);
-    run("pg_restore", restore).await?;
-    Ok(keys)
+    let count = keys.len() as u64;
+    let (url, archive) = (url.to_string(), archive.to_path_buf());
+    tokio::task::spawn_blocking(move || restore_with_keys(&url, &archive, &keys))
+        .await
+        .map_err(|e| StoreError::Unavailable(e.to_string()))??;
+    Ok(count)
+}
+
+fn restore_with_keys(url: &str, archive: &Path, keys: &[SubjectKey]) -> StoreResult<()> {
+    let spawn = |name: &str, cmd: &mut Command| {
+        cmd.stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| StoreError::Unavailable(format!("cannot run {name}: {e}")))
+    };
+    let mut restore = spawn(
+        "pg_restore",
+        Command::new("pg_restore")
+            .args(["--clean", "--if-exists", "--no-owner", "--no-privileges"])
+            .args(["--file", "-"])
+            .arg(archive)
+            .stdout(Stdio::piped()),
+    )?;
+    let mut psql = spawn(
+        "psql",
+        Command::new("psql")
+            .args(["-X", "-q", "--single-transaction", "-v", "ON_ERROR_STOP=1"])
+            .arg("--dbname")
+            .arg(url)
+            // Without notices (`DROP … IF EXISTS` skipping), stderr stays small.
+            .env("PGOPTIONS", "-c client_min_messages=warning")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null()),
+    )?;
+    let mut sql = psql.stdin.take().expect("piped");
+    let mut script = restore.stdout.take().expect("piped");
+    // A write error means psql stopped; its own error is the one to report.
+    let _ = std::io::copy(&mut script, &mut sql).and_then(|_| {
+        // The dump empties search_path; the keys go where the store finds them.
+        writeln!(sql, "RESET search_path;")?;
+        for k in keys {
+            writeln!(sql, "{}", insert_key(k))?;
+        }
+        Ok(())
+    });
+    drop((sql, script));
+    let restored = restore.wait_with_output();
+    let applied = psql.wait_with_output();
+    for (name, out) in [("pg_restore", restored), ("psql", applied)] {
+        let out = out.map_err(|e| StoreError::Unavailable(format!("{name}: {e}")))?;
+        if !out.status.success() {
+            return Err(StoreError::Unavailable(format!(
+                "{name} failed ({}), nothing was changed: {}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr).trim()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The statement that puts one key back (values as literals: the keys are wrapped).
+fn insert_key(k: &SubjectKey) -> String {
+    let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+    format!(
+        "INSERT INTO {SUBJECT_KEYS_TABLE} (tenant_id, rcpt_hash, key_wrapped, created_at) \
+         VALUES ('{}', '\\x{}', '\\x{}', {}) ON CONFLICT (tenant_id, rcpt_hash) DO UPDATE \
+         SET key_wrapped = EXCLUDED.key_wrapped, created_at = EXCLUDED.created_at;",
+        k.tenant_id.replace('\'', "''"),
+        hex(&k.rcpt_hash),
+        hex(&k.key_wrapped),
+        k.created_at
+    )
 }
 
 /// Runs a PostgreSQL client program; its standard error becomes the error message
@@ -74,35 +133,6 @@ async fn run(name: &'static str, mut cmd: Command) -> StoreResult<()> {
 }
 
 impl PgStore {
-    /// Inserts (or replaces) subject keys; returns how many. Nothing is written when
-    /// there are none, so this works on a schema without `subject_keys`.
-    pub(crate) async fn put_subject_keys(&self, keys: Vec<SubjectKey>) -> StoreResult<u64> {
-        if keys.is_empty() {
-            return Ok(0);
-        }
-        let keys = &keys;
-        retrying(|| async move {
-            let mut client = self.client().await?;
-            let tx = client.transaction().await.map_err(pg("subject keys"))?;
-            let st = tx
-                .prepare(&format!(
-                    "INSERT INTO {SUBJECT_KEYS_TABLE} (tenant_id, rcpt_hash, key_wrapped, created_at) \
-                     VALUES ($1, $2, $3, $4) ON CONFLICT (tenant_id, rcpt_hash) DO UPDATE \
-                     SET key_wrapped = EXCLUDED.key_wrapped, created_at = EXCLUDED.created_at"
-                ))
-                .await
-                .map_err(pg("subject keys"))?;
-            for k in keys {
-                tx.execute(&st, &[&k.tenant_id, &k.rcpt_hash, &k.key_wrapped, &k.created_at])
-                    .await
-                    .map_err(pg("subject keys"))?;
-            }
-            tx.commit().await.map_err(pg("subject keys"))?;
-            Ok(keys.len() as u64)
-        })
-        .await
-    }
-
     /// Every row of `subject_keys`; none if the table does not exist.
     async fn subject_keys(&self) -> StoreResult<Vec<SubjectKey>> {
         self.subject_keys_q().await.map_err(Failure::into_store)
