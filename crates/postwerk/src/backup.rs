@@ -98,14 +98,9 @@ fn dir_or_default(dir: Option<PathBuf>, config: &Config) -> anyhow::Result<PathB
 }
 
 /// A plaintext working file, removed however the command ends.
-pub(crate) struct Scratch(PathBuf);
+pub(crate) struct Scratch(pub(crate) PathBuf);
 
 impl Scratch {
-    /// Names a file that does not exist yet.
-    pub(crate) fn new(path: PathBuf) -> Self {
-        Scratch(path)
-    }
-
     /// Its path.
     pub(crate) fn path(&self) -> &Path {
         &self.0
@@ -122,7 +117,7 @@ impl Drop for Scratch {
 fn scratch(location: &Location, config: &Config, what: &str) -> anyhow::Result<Scratch> {
     let dir = location.scratch_dir(&config.data_dir);
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    Ok(Scratch::new(
+    Ok(Scratch(
         dir.join(format!(".{what}-{}.tmp", random_token(12))),
     ))
 }
@@ -197,11 +192,14 @@ pub async fn restore(args: RestoreArgs, config: Config) -> anyhow::Result<()> {
     let location = Location::parse(&config.store_url())?;
     let plain = scratch(&location, &config, "restore")?;
     // Decrypted and checked whole before the live store is touched.
-    let mut payload = archive::private_file(plain.path())?;
-    let manifest = archive::read(&args.file, &identities, &mut payload)?;
-    payload
-        .sync_all()
-        .with_context(|| format!("cannot write {}", plain.path().display()))?;
+    let manifest = {
+        let mut payload = archive::private_file(plain.path())?;
+        let manifest = archive::read(&args.file, &identities, &mut payload)?;
+        payload
+            .sync_all()
+            .with_context(|| format!("cannot write {}", plain.path().display()))?;
+        manifest
+    };
     if manifest.store != location.kind() {
         bail!(
             "{} is a backup of a {} store; store.url names a {} store",

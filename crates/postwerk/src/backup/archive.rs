@@ -126,7 +126,7 @@ pub fn write(
     payload: &Path,
     recipients: &[age::x25519::Recipient],
 ) -> anyhow::Result<()> {
-    let tmp = super::Scratch::new(out.with_extension("age.tmp"));
+    let tmp = super::Scratch(out.with_extension("age.tmp"));
     let file = private_file(tmp.path())?;
     let encryptor =
         age::Encryptor::with_recipients(recipients.iter().map(|r| r as &dyn age::Recipient))
