@@ -812,6 +812,16 @@ nameservers = ["127.0.0.1:5353"]
         .unwrap();
         assert_eq!(c.backup.age_recipients().unwrap()[0].to_string(), key);
         assert_eq!(c.backup.keep_days, 30);
+        let env = [
+            (
+                "POSTWERK_BACKUP_RECIPIENTS".to_string(),
+                format!("{key}, {key}"),
+            ),
+            ("POSTWERK_BACKUP_DIR".into(), "/var/backups/pw".into()),
+        ];
+        let c = Config::from_toml("", env).unwrap();
+        assert_eq!(c.backup.age_recipients().unwrap().len(), 2);
+        assert_eq!(c.backup.dir, Some(PathBuf::from("/var/backups/pw")));
         let err = Config::from_toml("[backup]\nrecipients = [\"age1nope\"]\n", [])
             .unwrap_err()
             .to_string();
