@@ -14,6 +14,7 @@ use std::time::Duration;
 use serde::{Deserialize, Deserializer, Serialize};
 
 mod auth;
+mod backup;
 mod breaker;
 mod egress;
 mod mta_sts;
@@ -23,6 +24,7 @@ mod smtp;
 mod tracking;
 mod webhooks;
 pub use auth::{AuthConfig, TenantAuthConfig};
+pub use backup::BackupConfig;
 pub use breaker::CircuitBreakerConfig;
 pub use egress::{EgressConfig, OverCap, PoolConfig, PoolMember, SourceConfig, epoch_day};
 pub use mta_sts::MtaStsConfig;
@@ -83,6 +85,8 @@ pub struct Config {
     pub rate_limits: RateLimitsConfig,
     /// Sign-in policies for users, per tenant.
     pub auth: AuthConfig,
+    /// Encrypted backups.
+    pub backup: BackupConfig,
 }
 
 /// `[http]`: the REST API.
@@ -203,6 +207,7 @@ impl Default for Config {
             mta_sts: MtaStsConfig::default(),
             rate_limits: RateLimitsConfig::default(),
             auth: AuthConfig::default(),
+            backup: BackupConfig::default(),
         }
     }
 }
@@ -458,6 +463,7 @@ impl Config {
                 ));
             }
         }
+        self.backup.age_recipients()?;
         if inbound.max_message_bytes == 0 {
             return Err(invalid(
                 "smtp.inbound.max_message_bytes",
@@ -562,6 +568,7 @@ fn env_path(table: &toml::Table, rest: &str) -> Option<Vec<String>> {
         "base_url",
         "consent_purpose",
         "ca_file",
+        "dir",
     ];
     for (name, value) in table {
         if let Some(table) = value.as_table() {
@@ -859,6 +866,35 @@ nameservers = ["127.0.0.1:5353"]
             acme.streams["transactional"].content,
             Some(Duration::from_secs(30 * 86_400))
         );
+    }
+
+    #[test]
+    fn backup_section() {
+        let c = Config::from_toml("", []).unwrap();
+        assert!(c.backup.recipients.is_empty() && c.backup.dir.is_none());
+        assert_eq!(c.backup.keep_days, 7);
+        let key = "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p";
+        let c = Config::from_toml(
+            &format!("[backup]\nrecipients = [\"{key}\"]\ndir = \"/srv/backups\"\n"),
+            [("POSTWERK_BACKUP_KEEP_DAYS".to_string(), "30".to_string())],
+        )
+        .unwrap();
+        assert_eq!(c.backup.age_recipients().unwrap()[0].to_string(), key);
+        assert_eq!(c.backup.keep_days, 30);
+        let env = [
+            (
+                "POSTWERK_BACKUP_RECIPIENTS".to_string(),
+                format!("{key}, {key}"),
+            ),
+            ("POSTWERK_BACKUP_DIR".into(), "/var/backups/pw".into()),
+        ];
+        let c = Config::from_toml("", env).unwrap();
+        assert_eq!(c.backup.age_recipients().unwrap().len(), 2);
+        assert_eq!(c.backup.dir, Some(PathBuf::from("/var/backups/pw")));
+        let err = Config::from_toml("[backup]\nrecipients = [\"age1nope\"]\n", [])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("backup.recipients[0]"), "{err}");
     }
 
     #[test]

@@ -64,6 +64,12 @@ pub enum Command {
     /// Inspect and act on the delivery queue.
     #[command(subcommand)]
     Queue(crate::streams::QueueCommand),
+    /// Encrypted backups of the store.
+    #[command(subcommand)]
+    Backup(crate::backup::BackupCommand),
+    /// Replace the store with a backup (stop `postwerk serve` first). Subject keys
+    /// come from the current database: people erased since the backup stay erased.
+    Restore(crate::backup::RestoreArgs),
 }
 
 /// `postwerk tenants …`.

@@ -44,14 +44,8 @@ pub async fn run(cmd: GdprCommand, config: Config) -> anyhow::Result<()> {
     let mut stderr = std::io::stderr();
     let document =
         postwerk_api::export::subject_document(&services, &tenant.id, &address, |done, total| {
-            let width = 30;
-            let filled = (done * width).checked_div(total).unwrap_or(width);
-            let _ = write!(
-                stderr,
-                "\rexporting messages [{}{}] {done}/{total}",
-                "#".repeat(filled),
-                " ".repeat(width - filled)
-            );
+            let bar = crate::progress::bar(done as u64, total as u64);
+            let _ = write!(stderr, "\rexporting messages {bar} {done}/{total}");
         })
         .await?;
     eprintln!();

@@ -1,12 +1,15 @@
 //! `postwerk`: the command line. `serve` runs the platform; the other commands
-//! administer the store named in the configuration (they work while serve runs).
+//! administer the store named in the configuration (they work while serve runs;
+//! `restore` does not).
 //!
 //! This is the only place that turns errors into exit codes: 0 success, 1 failure,
 //! 2 usage or configuration error.
 
+mod backup;
 mod cli;
 mod gdpr;
 mod keys;
+mod progress;
 mod serve;
 mod streams;
 mod users;
@@ -71,6 +74,8 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         Command::Gdpr(g) => gdpr::run(g, config).await,
         Command::Streams(s) => streams::streams(s, config).await,
         Command::Queue(q) => streams::queue(q, config).await,
+        Command::Backup(b) => backup::run(b, config).await,
+        Command::Restore(r) => backup::restore(r, config).await,
         Command::Audit(cli::AuditCommand::Verify) => match cli::audit_verify(config).await {
             Ok(true) => Ok(()),
             Ok(false) => std::process::exit(1),

@@ -8,11 +8,14 @@
 //!   ever sees sealed bytes and HMACs: it must never receive, log or return a
 //!   plaintext address or message body.
 //! - [`model`]: the rows.
+//! - [`backup`]: whole-store snapshots and restores for `postwerk backup` (the subject
+//!   keys stay in the live database).
 //!
 //! Callers use [`AnyStore`], which dispatches to a backend by enum (no boxing on the
 //! hot path). Every backend passes the same conformance suite (`tests/conformance.rs`).
 
 pub mod audit;
+pub mod backup;
 pub mod model;
 pub mod postgres;
 mod queue_sql;
@@ -22,6 +25,7 @@ pub mod stats;
 pub mod vault;
 
 use std::future::Future;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use model::*;
@@ -319,6 +323,10 @@ pub trait Store: Send + Sync {
         tenant_id: &str,
         rcpt_hash: &[u8],
     ) -> impl Future<Output = StoreResult<Erasure>> + Send;
+    /// The people (tenant, blind index) with personal rows but no key in
+    /// `subject_keys`: after a restore, those erased since the backup was taken (their
+    /// key was destroyed, so their rows cannot be read anyway).
+    fn unkeyed_subjects(&self) -> impl Future<Output = StoreResult<Vec<(String, Vec<u8>)>>> + Send;
 
     /// Records a data-subject request; returns its `seq`.
     fn add_request(&self, r: DsarRecord) -> impl Future<Output = StoreResult<i64>> + Send;
@@ -522,6 +530,38 @@ pub trait Store: Send + Sync {
     ) -> impl Future<Output = StoreResult<Vec<SuppressionRecord>>> + Send;
 }
 
+/// A store named by its URL, for whole-store operations.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Location {
+    /// The SQLite database file.
+    Sqlite(PathBuf),
+    /// A PostgreSQL connection URL.
+    Postgres(String),
+}
+
+impl Location {
+    /// Parses a `sqlite://PATH` or `postgres://…` store URL.
+    pub fn parse(url: &str) -> StoreResult<Location> {
+        if let Some(path) = url.strip_prefix("sqlite://") {
+            Ok(Location::Sqlite(PathBuf::from(path)))
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Location::Postgres(url.to_string()))
+        } else {
+            Err(StoreError::Unavailable(
+                "store.url must be sqlite:// or postgres://".into(),
+            ))
+        }
+    }
+
+    /// `sqlite` or `postgres`, as in [`backup::Snapshot::store`].
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Location::Sqlite(_) => "sqlite",
+            Location::Postgres(_) => "postgres",
+        }
+    }
+}
+
 /// A store backend chosen at run time.
 #[derive(Clone)]
 pub enum AnyStore {
@@ -534,19 +574,14 @@ pub enum AnyStore {
 impl AnyStore {
     /// Opens (and migrates) the store named by a `sqlite://PATH` or `postgres://…` URL.
     pub async fn open(url: &str) -> StoreResult<AnyStore> {
-        if let Some(path) = url.strip_prefix("sqlite://") {
-            Ok(AnyStore::Sqlite(Arc::new(
-                sqlite::SqliteStore::open(path.as_ref()).await?,
-            )))
-        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            Ok(AnyStore::Postgres(Arc::new(
-                postgres::PgStore::connect(url).await?,
-            )))
-        } else {
-            Err(StoreError::Unavailable(
-                "store.url must be sqlite:// or postgres://".into(),
-            ))
-        }
+        Ok(match Location::parse(url)? {
+            Location::Sqlite(path) => {
+                AnyStore::Sqlite(Arc::new(sqlite::SqliteStore::open(&path).await?))
+            }
+            Location::Postgres(url) => {
+                AnyStore::Postgres(Arc::new(postgres::PgStore::connect(&url).await?))
+            }
+        })
     }
 
     /// `sqlite` or `postgres`.
@@ -557,6 +592,18 @@ impl AnyStore {
         }
     }
 }
+
+/// The people with personal rows and no data key (see [`Store::unkeyed_subjects`]),
+/// in either dialect.
+const UNKEYED_SUBJECTS_SQL: &str = "SELECT s.tenant_id, s.rcpt_hash FROM (\
+     SELECT tenant_id, rcpt_hash FROM contacts \
+     UNION SELECT tenant_id, rcpt_hash FROM consents \
+     UNION SELECT tenant_id, rcpt_hash FROM recipients WHERE length(rcpt_hash) > 0 \
+     UNION SELECT tenant_id, rcpt_hash FROM events WHERE length(rcpt_hash) > 0 \
+     UNION SELECT tenant_id, rcpt_hash FROM suppressions WHERE address_enc IS NOT NULL \
+     UNION SELECT tenant_id, rcpt_hash FROM dsar_requests WHERE length(rcpt_hash) > 0) s \
+     WHERE NOT EXISTS (SELECT 1 FROM subject_keys k WHERE k.tenant_id = s.tenant_id \
+     AND k.rcpt_hash = s.rcpt_hash)";
 
 macro_rules! dispatch {
     ($self:ident . $method:ident ( $($arg:expr),* )) => {
@@ -739,6 +786,9 @@ impl Store for AnyStore {
     }
     async fn erase_subject(&self, tenant_id: &str, rcpt_hash: &[u8]) -> StoreResult<Erasure> {
         dispatch!(self.erase_subject(tenant_id, rcpt_hash))
+    }
+    async fn unkeyed_subjects(&self) -> StoreResult<Vec<(String, Vec<u8>)>> {
+        dispatch!(self.unkeyed_subjects())
     }
     async fn add_request(&self, r: DsarRecord) -> StoreResult<i64> {
         dispatch!(self.add_request(r))

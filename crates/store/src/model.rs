@@ -578,6 +578,21 @@ pub struct Erasure {
     pub webhook_deliveries: u64,
 }
 
+impl Erasure {
+    /// Rows changed in all.
+    pub fn rows(&self) -> u64 {
+        self.keys
+            + self.contacts
+            + self.consents
+            + self.recipients
+            + self.messages
+            + self.events
+            + self.suppressions
+            + self.requests
+            + self.webhook_deliveries
+    }
+}
+
 /// An audit entry to append: who did what to which target.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditDraft {

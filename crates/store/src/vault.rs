@@ -25,7 +25,8 @@ use ring::hmac;
 
 const VERSION: u8 = 1;
 const TAG_LEN: usize = 16;
-const MASTER_KEY_FILE: &str = "master.key";
+/// The master key's file in the data directory (unless `POSTWERK_MASTER_KEY` is set).
+pub const MASTER_KEY_FILE: &str = "master.key";
 
 /// Why a vault operation failed. Never carries plaintext.
 #[derive(Debug, thiserror::Error)]

@@ -17,6 +17,7 @@
 //!   happens anyway rolls back and the whole transaction is re-run (a few times).
 //! - Errors never carry row values (see [`error`]).
 
+pub(crate) mod backup;
 mod error;
 mod privacy;
 mod streams;
@@ -1496,6 +1497,10 @@ impl Store for PgStore {
 
     async fn erase_subject(&self, tenant_id: &str, rcpt_hash: &[u8]) -> StoreResult<Erasure> {
         retrying(|| self.erase_subject_tx(tenant_id, rcpt_hash)).await
+    }
+
+    async fn unkeyed_subjects(&self) -> StoreResult<Vec<(String, Vec<u8>)>> {
+        retrying(|| self.unkeyed_subjects_q()).await
     }
 
     async fn add_request(&self, r: DsarRecord) -> StoreResult<i64> {

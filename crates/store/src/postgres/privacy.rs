@@ -356,6 +356,18 @@ impl PgStore {
         })
     }
 
+    pub(super) async fn unkeyed_subjects_q(&self) -> PgResult<Vec<(String, Vec<u8>)>> {
+        const OP: &str = "unkeyed_subjects";
+        let client = self.client().await?;
+        let rows = client
+            .query(crate::UNKEYED_SUBJECTS_SQL, &[])
+            .await
+            .map_err(pg(OP))?;
+        rows.iter()
+            .map(|r| Ok((col(r, "tenant_id")?, col(r, "rcpt_hash")?)))
+            .collect()
+    }
+
     pub(super) async fn subject_keys_q(
         &self,
         tenant_id: &str,

@@ -1,6 +1,7 @@
 //! The embedded SQLite backend: one WAL-mode file, a group-committing writer thread
 //! ([`writer`]) and a small pool of reader connections used from blocking tasks.
 
+pub(crate) mod backup;
 mod streams;
 mod users;
 mod webhooks;
@@ -1106,6 +1107,18 @@ impl Store for SqliteStore {
                 Ok(erasure)
             })
             .await
+    }
+
+    async fn unkeyed_subjects(&self) -> StoreResult<Vec<(String, Vec<u8>)>> {
+        self.read(|c| {
+            c.prepare(crate::UNKEYED_SUBJECTS_SQL)
+                .and_then(|mut st| {
+                    st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                        .collect::<rusqlite::Result<Vec<_>>>()
+                })
+                .map_err(unavailable)
+        })
+        .await
     }
 
     async fn add_request(&self, r: DsarRecord) -> StoreResult<i64> {
