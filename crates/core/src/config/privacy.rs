@@ -77,6 +77,10 @@ pub struct RetentionConfig {
     /// How often the purge job runs. Default `10m`.
     #[serde(deserialize_with = "de_duration", serialize_with = "ser_duration")]
     pub interval: Duration,
+    /// How long a cancelled tenant can be reactivated before all its data, and then
+    /// its data key, are deleted. Default `90d`.
+    #[serde(deserialize_with = "de_duration", serialize_with = "ser_duration")]
+    pub cancelled_tenants: Duration,
 }
 
 impl Default for RetentionConfig {
@@ -86,6 +90,7 @@ impl Default for RetentionConfig {
             events: Duration::from_secs(30 * 86_400),
             webhook_logs: Duration::from_secs(7 * 86_400),
             interval: Duration::from_secs(600),
+            cancelled_tenants: Duration::from_secs(90 * 86_400),
         }
     }
 }
