@@ -6,6 +6,7 @@ use axum::http::{Extensions, HeaderMap, StatusCode};
 use postwerk_core::model::Scope;
 use postwerk_mta::apikeys::{self, KeyError};
 use postwerk_mta::audit::{self, Actor};
+use postwerk_mta::tenants;
 
 use crate::AppState;
 use crate::error::ApiError;
@@ -26,21 +27,25 @@ pub struct Caller {
 }
 
 impl Caller {
-    /// Writes an audit entry for this caller (actor: its principal, its IP) before the
-    /// action it records; 503 if it cannot be written, so nothing happens unrecorded.
+    /// The caller as the audit log names it: its principal, its IP.
+    pub fn actor(&self) -> Actor {
+        Actor {
+            id: self.principal.clone(),
+            ip: self.ip.clone(),
+        }
+    }
+
+    /// Writes an audit entry for this caller before the action it records; 503 if it
+    /// cannot be written, so nothing happens unrecorded.
     pub async fn audit(
         &self,
         state: &AppState,
         action: &str,
         target: String,
     ) -> Result<(), ApiError> {
-        let actor = Actor {
-            id: self.principal.clone(),
-            ip: self.ip.clone(),
-        };
         audit::record(
             &state.services,
-            &actor,
+            &self.actor(),
             Some(&self.tenant_id),
             action,
             Some(target),
@@ -139,9 +144,11 @@ impl FromRequestParts<AppState> for Caller {
 }
 
 impl Caller {
-    /// Counts the request against the caller's and its tenant's rate limits
+    /// Counts the request against the caller's and its tenant's rate limits, refuses
+    /// a cancelled tenant (`403 tenant_cancelled`)
     /// (`rate_limit`: the key's own), checks the operation's documented scope, and with
-    /// `X-Postwerk-Subaccount` (and `admin`) moves the caller to that sub-account.
+    /// `X-Postwerk-Subaccount` (and `admin`) moves the caller to that sub-account
+    /// unless it is cancelled.
     async fn admit(
         mut self,
         parts: &Parts,
@@ -158,6 +165,7 @@ impl Caller {
         if !decision.allowed {
             return Err(crate::ratelimit::refused(decision));
         }
+        tenants::ensure_active(&state.services, &self.tenant_id).await?;
         let operation = parts
             .extensions
             .get::<MatchedPath>()
@@ -190,7 +198,9 @@ impl Caller {
                 ));
             }
             let id = child.to_str().map_err(|_| subaccounts::not_found())?;
-            self.tenant_id = subaccounts::child_of(state, &self.tenant_id, id).await?.id;
+            let child = subaccounts::child_of(state, &self.tenant_id, id).await?;
+            tenants::check_active(&state.services, &child)?;
+            self.tenant_id = child.id;
         }
         Ok(self)
     }

@@ -111,6 +111,29 @@ impl ApiError {
     }
 }
 
+impl From<postwerk_mta::tenants::TenantError> for ApiError {
+    fn from(e: postwerk_mta::tenants::TenantError) -> Self {
+        use postwerk_mta::tenants::TenantError;
+        let (code, message) = match e {
+            TenantError::Cancelled { deletion_due } => {
+                return ApiError::new(
+                    StatusCode::FORBIDDEN,
+                    "tenant_cancelled",
+                    format!(
+                        "this tenant is cancelled; its data will be deleted at {} unless it is reactivated",
+                        crate::view::time(deletion_due).unwrap_or_default()
+                    ),
+                );
+            }
+            TenantError::NotCancelled => ("tenant_not_cancelled", e.to_string()),
+            TenantError::ParentCancelled => ("parent_cancelled", e.to_string()),
+            TenantError::GraceOver => ("grace_period_over", e.to_string()),
+            TenantError::Service(e) => return ApiError::unavailable(&e),
+        };
+        ApiError::new(StatusCode::CONFLICT, code, message)
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut response = (

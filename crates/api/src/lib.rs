@@ -174,6 +174,14 @@ pub fn router(state: AppState) -> Router {
             "/v1/subaccounts",
             get(subaccounts::list).post(subaccounts::create),
         )
+        .route(
+            "/v1/subaccounts/{id}",
+            axum::routing::delete(subaccounts::cancel),
+        )
+        .route(
+            "/v1/subaccounts/{id}/reactivate",
+            post(subaccounts::reactivate),
+        )
         .route("/v1/users", get(users::list).post(users::create))
         .route("/v1/users/{id}", get(users::show).delete(users::delete))
         .route("/v1/users/{id}/disable", post(users::disable))

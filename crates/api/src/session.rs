@@ -232,6 +232,7 @@ pub async fn login(
                 "this account is disabled",
             ));
         }
+        Err(LoginError::Tenant(e)) => return Err(e.into()),
         Err(LoginError::Service(e)) => return Err(ApiError::unavailable(&e)),
     };
     let actor = Actor {

@@ -2,12 +2,14 @@
 //! (keys, domains, streams, data and data key) that the parent's admins may act on.
 //! A request with `X-Postwerk-Subaccount: <tenant id>`, made with a key or session
 //! holding `admin`, acts on that sub-account instead of the caller's tenant. One level:
-//! a sub-account has no sub-accounts.
+//! a sub-account has no sub-accounts. `DELETE` cancels one (see
+//! [`postwerk_mta::tenants`]), `POST …/reactivate` lifts that within the grace period.
 
 use axum::Json;
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use postwerk_mta::context::{ServiceError, valid_tenant_name};
+use postwerk_mta::tenants;
 use postwerk_store::model::TenantRecord;
 use postwerk_store::{Store, StoreError};
 use serde::Deserialize;
@@ -28,12 +30,14 @@ pub struct NewSubaccount {
     name: String,
 }
 
-fn subaccount_json(t: &TenantRecord) -> Value {
+fn subaccount_json(state: &AppState, t: &TenantRecord) -> Value {
     json!({
         "id": t.id,
         "name": t.name,
         "parent_id": t.parent_id,
         "created_at": view::time(t.created_at),
+        "cancelled_at": t.cancelled_at.and_then(view::time),
+        "deletion_due": t.cancelled_at.and_then(|at| view::time(tenants::deletion_due(&state.services, at))),
     })
 }
 
@@ -68,7 +72,7 @@ pub async fn list(State(state): State<AppState>, caller: Caller) -> Result<Json<
         .await
         .map_err(|e| ApiError::unavailable(&e))?;
     Ok(Json(
-        json!({"subaccounts": children.iter().map(subaccount_json).collect::<Vec<_>>()}),
+        json!({"subaccounts": children.iter().map(|t| subaccount_json(&state, t)).collect::<Vec<_>>()}),
     ))
 }
 
@@ -106,7 +110,7 @@ pub async fn create(
         .create_tenant(&req.name, Some(&caller.tenant_id))
         .await
     {
-        Ok(child) => Ok((StatusCode::CREATED, Json(subaccount_json(&child)))),
+        Ok(child) => Ok((StatusCode::CREATED, Json(subaccount_json(&state, &child)))),
         Err(ServiceError::Store(StoreError::Conflict(_))) => Err(ApiError::new(
             StatusCode::CONFLICT,
             "name_taken",
@@ -114,4 +118,30 @@ pub async fn create(
         )),
         Err(e) => Err(ApiError::unavailable(&e)),
     }
+}
+
+/// `DELETE /v1/subaccounts/{id}`: cancels the sub-account (202): its keys and users
+/// are refused and its mail held at once; its data is deleted at `deletion_due`.
+pub async fn cancel(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let child = child_of(&state, &caller.tenant_id, &id).await?;
+    tenants::cancel(&state.services, &caller.actor(), &child).await?;
+    let child = child_of(&state, &caller.tenant_id, &id).await?;
+    Ok((StatusCode::ACCEPTED, Json(subaccount_json(&state, &child))))
+}
+
+/// `POST /v1/subaccounts/{id}/reactivate`: lifts the cancellation while the grace
+/// period lasts and queues the held mail again.
+pub async fn reactivate(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let child = child_of(&state, &caller.tenant_id, &id).await?;
+    tenants::reactivate(&state.services, &caller.actor(), &child).await?;
+    let child = child_of(&state, &caller.tenant_id, &id).await?;
+    Ok(Json(subaccount_json(&state, &child)))
 }

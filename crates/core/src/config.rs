@@ -808,6 +808,20 @@ nameservers = ["127.0.0.1:5353"]
         let c = Config::from_toml("", []).unwrap();
         assert_eq!(c.retention.content, Duration::from_secs(7 * 86_400));
         assert_eq!(c.retention.events, Duration::from_secs(30 * 86_400));
+        assert_eq!(
+            c.retention.cancelled_tenants,
+            Duration::from_secs(90 * 86_400)
+        );
+        let c = Config::from_toml(
+            "[retention]
+cancelled_tenants = \"1s\"\ninterval = \"1s\"\n",
+            [],
+        )
+        .unwrap();
+        assert_eq!(
+            (c.retention.cancelled_tenants, c.retention.interval),
+            (Duration::from_secs(1), Duration::from_secs(1))
+        );
         assert_eq!(c.privacy.consent_required["broadcast"], "marketing");
         let c = Config::from_toml("[privacy]\nconsent_required = {}\n", []).unwrap();
         assert!(c.privacy.consent_required.is_empty());

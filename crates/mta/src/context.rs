@@ -47,6 +47,8 @@ pub struct Services {
     pub node_id: String,
     /// Every tenant's streams (settings, pause state).
     pub streams: StreamDirectory,
+    /// The cancelled tenants (their mail is not delivered).
+    pub cancelled: crate::tenants::CancelledTenants,
     /// Streams due for a circuit-breaker check.
     pub breaker: Breaker,
     /// Egress sources and pools.
@@ -71,6 +73,8 @@ impl Services {
         let store = AnyStore::open(&config.store_url()).await?;
         let streams = StreamDirectory::default();
         streams.refresh(&store).await?;
+        let cancelled = crate::tenants::CancelledTenants::default();
+        cancelled.refresh(&store).await?;
         let egress = Egress::new(&config);
         let limits = crate::ratelimit::RequestLimits::new(&config.rate_limits);
         Ok(Services {
@@ -79,6 +83,7 @@ impl Services {
             config: Arc::new(config),
             node_id,
             streams,
+            cancelled,
             breaker: Breaker::default(),
             egress,
             limits,
@@ -132,6 +137,7 @@ impl Services {
             name: name.to_string(),
             created_at: now_ms(),
             parent_id: parent_id.map(str::to_string),
+            cancelled_at: None,
         };
         self.store.insert_tenant(tenant.clone()).await?;
         Ok(tenant)

@@ -459,15 +459,21 @@ impl Engine {
         }
     }
 
-    /// The next job for `domain` whose stream is not paused. A paused stream's jobs
-    /// are set aside: pausing already held them in the store (`suspended`, lease
-    /// cleared). Their leases are given back all the same, in case this node has not
-    /// yet seen a resumption made elsewhere: the poller then claims them again.
+    /// The next job for `domain` whose stream is not paused and whose tenant is not
+    /// cancelled. Other jobs are set aside: pausing or cancelling already held them in
+    /// the store (`suspended`, lease cleared). Their leases are given back all the
+    /// same, in case this node has not yet seen a resumption made elsewhere: the
+    /// poller then claims them again.
     fn pop_live(self: &Arc<Self>, route: &Route) -> Option<Job> {
         let mut set_aside = Vec::new();
         let live = loop {
             match self.queue.pop(route) {
-                Some(job) if self.stream_of(&job).is_paused() => set_aside.push(job.recipient_id),
+                Some(job)
+                    if self.stream_of(&job).is_paused()
+                        || self.services.cancelled.contains(&job.tenant_id) =>
+                {
+                    set_aside.push(job.recipient_id)
+                }
                 other => break other,
             }
         };
@@ -479,7 +485,7 @@ impl Engine {
                     .release_recipients(&engine.services.node_id, set_aside)
                     .await
                 {
-                    tracing::error!(error = %e, "could not release the leases of a paused stream's mail");
+                    tracing::error!(error = %e, "could not release the leases of held mail");
                 }
             });
         }
@@ -773,6 +779,9 @@ impl Engine {
                         self.shaper.reserve(shares);
                     }
                     Err(e) => tracing::error!(error = %e, "could not reload streams"),
+                }
+                if let Err(e) = self.services.cancelled.refresh(&self.services.store).await {
+                    tracing::error!(error = %e, "could not reload the cancelled tenants");
                 }
             }
             if self.queue.len() >= MAX_READY {

@@ -50,6 +50,7 @@ pub mod smtp;
 pub mod streams;
 pub mod subjects;
 pub mod suppressions;
+pub mod tenants;
 #[doc(hidden)]
 pub mod testdns;
 pub mod totp;

@@ -1,6 +1,7 @@
-//! The purge job: enforces `[retention]` continuously. Every `interval` it purges
-//! message content older than `content` (once all recipients are final), then events
-//! and settled messages older than `events`, Idempotency-Key records older than
+//! The purge job: enforces `[retention]` continuously. Every `interval` it deletes the
+//! tenants cancelled longer than `cancelled_tenants` ago (see [`crate::tenants`]),
+//! purges message content older than `content` (once all recipients are final), then
+//! events and settled messages older than `events`, Idempotency-Key records older than
 //! 24 hours and webhook deliveries older than `webhook_logs` — each period that of the
 //! row's tenant and stream (`[retention.tenants.*]`, `[retention.streams.*]`) — in
 //! bounded steps, so it never holds the store's writer for long.
@@ -68,8 +69,10 @@ pub async fn retention_at(services: &Services, now: i64) -> Result<Retention, Se
     })
 }
 
-/// Purges everything due at `now` (Unix ms): steps until nothing is left.
+/// Purges everything due at `now` (Unix ms): steps until nothing is left. Returns
+/// what was purged besides the deleted tenants (which are logged one by one).
 pub async fn purge_due(services: &Services, now: i64) -> Result<Purged, ServiceError> {
+    crate::tenants::delete_due(services, now).await?;
     let retention = retention_at(services, now).await?;
     let mut total = Purged::default();
     loop {
@@ -104,5 +107,92 @@ pub async fn run(services: Arc<Services>) {
             ),
             Err(e) => tracing::warn!(error = %e, "retention purge failed; retrying next interval"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use postwerk_core::config::Config;
+
+    use super::*;
+    use crate::audit::Actor;
+
+    /// A cancelled tenant is deleted by the first purge after its grace period, key
+    /// and all, and nothing of another tenant is.
+    #[tokio::test]
+    async fn a_cancelled_tenant_is_deleted_after_its_grace_period() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = format!(
+            "data_dir = \"{}\"\n[retention]\ncancelled_tenants = \"1h\"\n",
+            dir.path().display()
+        );
+        let services = Services::open(Config::from_toml(&text, []).unwrap())
+            .await
+            .unwrap();
+        let gone = services.create_tenant("gone", None).await.unwrap();
+        let child = services
+            .create_tenant("gone-child", Some(&gone.id))
+            .await
+            .unwrap();
+        let kept = services.create_tenant("kept", None).await.unwrap();
+        for t in [&gone, &child, &kept] {
+            crate::apikeys::create_key(&services, &t.id, Default::default())
+                .await
+                .unwrap();
+        }
+        let due = crate::tenants::cancel(&services, &Actor::cli(), &gone)
+            .await
+            .unwrap();
+        let cancelled_at = services
+            .store
+            .get_tenant(&gone.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .cancelled_at
+            .unwrap();
+        assert_eq!(due, cancelled_at + 3_600_000);
+
+        purge_due(&services, due - 1).await.unwrap();
+        for t in [&gone, &child, &kept] {
+            assert!(services.store.get_tenant(&t.id).await.unwrap().is_some());
+            assert_eq!(services.store.list_api_keys(&t.id).await.unwrap().len(), 1);
+        }
+
+        purge_due(&services, due + 1).await.unwrap();
+        for t in [&gone, &child] {
+            assert!(services.store.get_tenant(&t.id).await.unwrap().is_none());
+            assert!(
+                services
+                    .store
+                    .list_api_keys(&t.id)
+                    .await
+                    .unwrap()
+                    .is_empty()
+            );
+            assert!(
+                services.tenant_keys(&t.id).await.is_err(),
+                "the key is gone"
+            );
+        }
+        assert!(services.store.get_tenant(&kept.id).await.unwrap().is_some());
+        assert_eq!(
+            services.store.list_api_keys(&kept.id).await.unwrap().len(),
+            1
+        );
+        let deleted = services
+            .store
+            .list_audit(Some(&gone.id), None, 100)
+            .await
+            .unwrap();
+        let actions: Vec<(&str, &str)> = deleted
+            .iter()
+            .map(|e| (e.actor.as_str(), e.action.as_str()))
+            .collect();
+        assert_eq!(
+            actions,
+            [("cli", "tenant.cancel"), ("system", "tenant.delete")]
+        );
+        assert!(crate::audit::verify(&services).await.unwrap().is_ok());
     }
 }

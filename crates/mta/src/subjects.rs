@@ -116,6 +116,13 @@ impl SubjectKeyCache {
             keys.remove(&(tenant_id.to_string(), hash.to_vec()));
         }
     }
+
+    /// Forgets the keys of a tenant's people (after the tenant's deletion).
+    pub(crate) fn forget_tenant(&self, tenant_id: &str) {
+        if let Ok(mut keys) = self.keys.lock() {
+            keys.retain(|(tenant, _), _| tenant != tenant_id);
+        }
+    }
 }
 
 impl Services {

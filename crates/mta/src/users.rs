@@ -102,6 +102,9 @@ pub enum LoginError {
     /// The tenant does not allow sign-in from the client's address.
     #[error("sign-in not allowed from this address")]
     AddressNotAllowed,
+    /// The user's tenant is cancelled (or gone).
+    #[error(transparent)]
+    Tenant(#[from] crate::tenants::TenantError),
     /// The store failed.
     #[error(transparent)]
     Service(#[from] ServiceError),
@@ -364,8 +367,9 @@ pub fn address_allowed(policy: &TenantAuthConfig, ip: Option<IpAddr>) -> bool {
         })
 }
 
-/// Signs in from `ip`: checks the lock, the password, the tenant's address allowlist,
-/// the second factor if the user has one, and opens a session.
+/// Signs in from `ip`: checks the lock, the password, that the tenant is not
+/// cancelled, the tenant's address allowlist, the second factor if the user has one,
+/// and opens a session.
 pub async fn login(
     services: &Services,
     email: &str,
@@ -397,6 +401,7 @@ pub async fn login(
     if user.disabled_at.is_some() {
         return Err(LoginError::Disabled);
     }
+    crate::tenants::ensure_active(services, &user.tenant_id).await?;
     if !address_allowed(&policy(services, &user).await?, ip) {
         return Err(LoginError::AddressNotAllowed);
     }

@@ -11,6 +11,8 @@ use postwerk_core::model::SuppressionReason;
 use postwerk_mta::audit::{self, Actor};
 use postwerk_mta::context::{DEFAULT_TENANT, Services};
 use postwerk_mta::domains::{self, DomainError};
+use postwerk_mta::tenants::{self, TenantError};
+use postwerk_mta::view;
 use postwerk_store::Store;
 use postwerk_store::model::TenantRecord;
 
@@ -83,6 +85,22 @@ pub enum TenantsCommand {
         #[arg(long)]
         parent: Option<String>,
     },
+    /// List tenants: id, name, parent, state (`active`, or `cancelled (deletion due
+    /// <time>)`).
+    List,
+    /// Cancel a tenant now, with its sub-accounts: its keys, users and SMTP credentials
+    /// are refused and its waiting mail held; all its data and its data key are deleted
+    /// after `[retention] cancelled_tenants`.
+    Cancel {
+        /// The tenant's name.
+        name: String,
+    },
+    /// Lift a tenant's cancellation while the grace period lasts (with the
+    /// sub-accounts cancelled with it); its held mail is queued again.
+    Reactivate {
+        /// The tenant's name.
+        name: String,
+    },
 }
 
 /// `postwerk audit …`.
@@ -96,12 +114,74 @@ pub enum AuditCommand {
 
 /// `postwerk tenants …`.
 pub async fn tenants(cmd: TenantsCommand, config: Config) -> anyhow::Result<()> {
-    let TenantsCommand::Create { name, parent } = cmd;
-    if !postwerk_mta::context::valid_tenant_name(&name) {
+    let services = open(config).await?;
+    match cmd {
+        TenantsCommand::Create { name, parent } => create_tenant(&services, &name, parent).await,
+        TenantsCommand::List => {
+            let all = services.store.list_tenants(None).await?;
+            let name_of = |id: &str| {
+                all.iter()
+                    .find(|t| t.id == id)
+                    .map_or(id.to_string(), |t| t.name.clone())
+            };
+            for t in &all {
+                let parent = t.parent_id.as_deref().map_or("-".into(), name_of);
+                let state = match t.cancelled_at {
+                    Some(at) => format!(
+                        "cancelled (deletion due {})",
+                        rfc3339(tenants::deletion_due(&services, at))
+                    ),
+                    None => "active".into(),
+                };
+                println!("{}\t{}\t{parent}\t{state}", t.id, t.name);
+            }
+            Ok(())
+        }
+        TenantsCommand::Cancel { name } => {
+            let tenant = tenant_named(&services, &name).await?;
+            match tenants::cancel(&services, &Actor::cli(), &tenant).await {
+                Ok(due) => {
+                    println!(
+                        "Cancelled tenant {name}; its data will be deleted at {}.",
+                        rfc3339(due)
+                    );
+                    Ok(())
+                }
+                Err(TenantError::Cancelled { deletion_due }) => bail!(
+                    "tenant `{name}` is already cancelled (deletion due {})",
+                    rfc3339(deletion_due)
+                ),
+                Err(e) => Err(e.into()),
+            }
+        }
+        TenantsCommand::Reactivate { name } => {
+            let tenant = tenant_named(&services, &name).await?;
+            match tenants::reactivate(&services, &Actor::cli(), &tenant).await {
+                Ok(()) => {
+                    println!("Reactivated tenant {name}.");
+                    Ok(())
+                }
+                Err(TenantError::Service(e)) => Err(e.into()),
+                Err(e) => bail!("tenant `{name}`: {e}"),
+            }
+        }
+    }
+}
+
+/// A time for people to read (RFC 3339, UTC).
+fn rfc3339(ms: i64) -> String {
+    view::time(ms).unwrap_or_else(|| ms.to_string())
+}
+
+async fn create_tenant(
+    services: &Services,
+    name: &str,
+    parent: Option<String>,
+) -> anyhow::Result<()> {
+    if !postwerk_mta::context::valid_tenant_name(name) {
         bail!("tenant name: 1–64 letters, digits, '-', '_' or '.'");
     }
-    let services = open(config).await?;
-    if services.store.get_tenant_by_name(&name).await?.is_some() {
+    if services.store.get_tenant_by_name(name).await?.is_some() {
         bail!("tenant `{name}` already exists");
     }
     let parent = match parent {
@@ -111,13 +191,16 @@ pub async fn tenants(cmd: TenantsCommand, config: Config) -> anyhow::Result<()> 
             if found.parent_id.is_some() {
                 bail!("--parent: `{p}` is itself a sub-account");
             }
+            if found.cancelled_at.is_some() {
+                bail!("--parent: `{p}` is cancelled");
+            }
             Some(found.id)
         }
         None => None,
     };
-    let tenant = services.create_tenant(&name, parent.as_deref()).await?;
+    let tenant = services.create_tenant(name, parent.as_deref()).await?;
     audit::record(
-        &services,
+        services,
         &Actor::cli(),
         Some(&tenant.id),
         "tenant.create",

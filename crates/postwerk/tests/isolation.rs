@@ -111,6 +111,7 @@ struct TenantA {
     key: String,
     request: String,
     incident: String,
+    subaccount: String,
     /// Strings that appear only in A's data.
     markers: Vec<String>,
 }
@@ -168,6 +169,10 @@ fn create_tenant_a(h: &Harness, a: &str) -> TenantA {
         .as_str()
         .unwrap()
         .to_string();
+    let subaccount = post("/v1/subaccounts", json!({"name": "a-child-9d41"}))["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let (_, keys) = call(h, a, "GET", "/v1/keys", None);
     let keys: Value = serde_json::from_str(&keys).unwrap();
     let key = keys["keys"][0]["id"].as_str().unwrap().to_string();
@@ -185,6 +190,7 @@ fn create_tenant_a(h: &Harness, a: &str) -> TenantA {
         &key,
         &request,
         &incident,
+        &subaccount,
         &dkim,
         "Marker-A-7f3c",
         "Wording-A-91d2",
@@ -206,6 +212,7 @@ fn create_tenant_a(h: &Harness, a: &str) -> TenantA {
         key,
         request,
         incident,
+        subaccount,
         markers,
     }
 }
@@ -237,6 +244,7 @@ fn tenant_b_never_reaches_tenant_a() {
         ("id", t) if t.starts_with("/v1/users/") => a.user.clone(),
         ("id", t) if t.starts_with("/v1/privacy/requests/") => a.request.clone(),
         ("id", t) if t.starts_with("/v1/privacy/incidents/") => a.incident.clone(),
+        ("id", t) if t.starts_with("/v1/subaccounts/") => a.subaccount.clone(),
         ("email", _) => "probe-a@example.test".into(),
         ("domain", _) => "example.com".into(),
         ("name", _) => "a-only".into(),

@@ -149,3 +149,58 @@ fn a_parents_admins_act_on_sub_accounts_and_nobody_else_does() {
     let out = h.cli(&["tenants", "create", "deeper", "--parent", "shop-uk"]);
     assert!(!out.status.success(), "one level only");
 }
+
+#[test]
+fn a_parents_admin_cancels_and_reactivates_a_sub_account() {
+    let h = Harness::start(Options::default());
+    let admin = key(&h, "default", "read,admin");
+    let (s, child) = call(
+        &h,
+        &admin,
+        "POST",
+        "/v1/subaccounts",
+        Some(json!({"name": "shop-eu"})),
+        None,
+    );
+    assert_eq!(s, 201, "{child}");
+    assert_eq!(child["cancelled_at"], Value::Null);
+    let id = child["id"].as_str().unwrap().to_string();
+    let child_key = key(&h, "shop-eu", "read");
+    let path = format!("/v1/subaccounts/{id}");
+
+    let (s, cancelled) = call(&h, &admin, "DELETE", &path, None, None);
+    assert_eq!(s, 202, "{cancelled}");
+    assert!(
+        cancelled["deletion_due"].as_str().unwrap() > cancelled["cancelled_at"].as_str().unwrap()
+    );
+    let (s, err) = call(&h, &child_key, "GET", "/v1/messages", None, None);
+    assert_eq!(
+        (s, &err["error"]["code"]),
+        (403, &json!("tenant_cancelled"))
+    );
+    let (s, err) = call(&h, &admin, "GET", "/v1/messages", None, Some(&id));
+    assert_eq!(
+        (s, &err["error"]["code"]),
+        (403, &json!("tenant_cancelled"))
+    );
+    let (s, _) = call(&h, &admin, "DELETE", &path, None, None);
+    assert_eq!(s, 403, "already cancelled");
+
+    let reactivate = format!("{path}/reactivate");
+    let (s, back) = call(&h, &admin, "POST", &reactivate, None, None);
+    assert_eq!((s, &back["cancelled_at"]), (200, &Value::Null), "{back}");
+    assert_eq!(
+        call(&h, &child_key, "GET", "/v1/messages", None, None).0,
+        200
+    );
+    let (s, err) = call(&h, &admin, "POST", &reactivate, None, None);
+    assert_eq!(
+        (s, &err["error"]["code"]),
+        (409, &json!("tenant_not_cancelled"))
+    );
+    // Only the parent's admins reach it.
+    let (s, _) = call(&h, &child_key, "DELETE", &path, None, None);
+    assert_eq!(s, 403);
+    let audit = h.cli(&["audit", "verify"]);
+    assert!(audit.status.success());
+}

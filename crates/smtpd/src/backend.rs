@@ -8,9 +8,10 @@ use postwerk_core::address::Address;
 use postwerk_core::model::Scope;
 use postwerk_mta::accept::{self, Submission};
 use postwerk_mta::apikeys::{self, KeyError};
-use postwerk_mta::context::Services;
+use postwerk_mta::context::{ServiceError, Services};
 use postwerk_mta::engine::Engine;
 use postwerk_mta::inbound;
+use postwerk_mta::tenants::{self, TenantError};
 
 use crate::message::Identity;
 
@@ -23,6 +24,9 @@ pub enum AuthError {
     /// The key store could not be asked: 454.
     #[error("key store unavailable")]
     Unavailable,
+    /// Valid credentials, but the tenant is cancelled: 535 5.7.1.
+    #[error("tenant cancelled")]
+    TenantCancelled,
 }
 
 /// Why a message was not committed.
@@ -40,6 +44,21 @@ pub enum SubmitError {
     /// The key's or tenant's rate limit is used up: 451 4.7.1. Nothing was stored.
     #[error("rate limited")]
     RateLimited,
+    /// The tenant was cancelled since AUTH: 550 5.7.1. Nothing was stored.
+    #[error("tenant cancelled")]
+    TenantCancelled,
+}
+
+/// Whether the tenant may still use its credentials: `Ok(false)` once cancelled (or
+/// deleted).
+async fn tenant_active(services: &Services, tenant_id: &str) -> Result<bool, ()> {
+    match tenants::ensure_active(services, tenant_id).await {
+        Ok(()) => Ok(true),
+        Err(TenantError::Cancelled { .. } | TenantError::Service(ServiceError::UnknownTenant)) => {
+            Ok(false)
+        }
+        Err(_) => Err(()),
+    }
 }
 
 /// The services a session uses.
@@ -107,6 +126,11 @@ impl Backend for ServiceBackend {
         {
             return Err(AuthError::Invalid);
         }
+        match tenant_active(&self.services, &key.tenant_id).await {
+            Ok(true) => {}
+            Ok(false) => return Err(AuthError::TenantCancelled),
+            Err(()) => return Err(AuthError::Unavailable),
+        }
         tracing::info!(key = %key.id, "smtp auth");
         Ok(Identity {
             tenant_id: key.tenant_id,
@@ -124,6 +148,11 @@ impl Backend for ServiceBackend {
                 .key(&identity.principal, identity.rate_limit, tenant_id);
         if !allowance.allowed {
             return Err(SubmitError::RateLimited);
+        }
+        match tenant_active(&self.services, tenant_id).await {
+            Ok(true) => {}
+            Ok(false) => return Err(SubmitError::TenantCancelled),
+            Err(()) => return Err(SubmitError::Unavailable),
         }
         let registered = self
             .services

@@ -94,6 +94,12 @@ pub const UNKNOWN_MECHANISM: Reply =
     Reply::new(504, "5.5.4", "Unrecognized authentication mechanism");
 /// Wrong credentials.
 pub const AUTH_FAILED: Reply = Reply::new(535, "5.7.8", "Authentication credentials invalid");
+/// Valid credentials of a cancelled tenant.
+pub const TENANT_CANCELLED: Reply =
+    Reply::new(535, "5.7.1", "Account cancelled: authentication refused");
+/// A message from a session whose tenant was cancelled after AUTH.
+pub const TENANT_CANCELLED_SUBMIT: Reply =
+    Reply::new(550, "5.7.1", "Account cancelled: message not accepted");
 /// The client cancelled AUTH with `*`.
 pub const AUTH_CANCELLED: Reply = Reply::new(501, "5.7.0", "Authentication cancelled");
 /// The key store could not be asked.

@@ -600,6 +600,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin, B: Backend> Session<S, B> {
                 self.send(reply::AUTH_OK)
             }
             Err(AuthError::Unavailable) => self.send(reply::AUTH_UNAVAILABLE),
+            Err(AuthError::TenantCancelled) => {
+                tracing::info!(peer = %self.peer, "smtp auth refused: tenant cancelled");
+                self.send(reply::TENANT_CANCELLED)
+            }
             Err(AuthError::Invalid) => {
                 self.auth_failures += 1;
                 self.ctx.limits.auth_failed(self.peer);
@@ -656,6 +660,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin, B: Backend> Session<S, B> {
             Err(SubmitError::UnknownStream) => self.send(reply::BAD_POSTWERK_HEADER),
             Err(SubmitError::Unavailable) => self.send(reply::STORE_FAILED),
             Err(SubmitError::RateLimited) => self.send(reply::RATE_LIMITED),
+            Err(SubmitError::TenantCancelled) => self.send(reply::TENANT_CANCELLED_SUBMIT),
         }
     }
 }

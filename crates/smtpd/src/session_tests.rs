@@ -23,6 +23,7 @@ impl Backend for Fake {
         match (user, password) {
             ("apikey" | "key_1", "good") => Ok(identity("ten_auth", "transactional")),
             (_, "down") => Err(AuthError::Unavailable),
+            ("apikey", "cancelled") => Err(AuthError::TenantCancelled),
             _ => Err(AuthError::Invalid),
         }
     }
@@ -233,6 +234,12 @@ async fn auth_plain_login_and_failures() {
     t.cmd("AUTH LOGIN YXBpa2V5", "334 UGFzc3dvcmQ6").await;
     t.cmd("*", "501 5.7.0").await;
     t.cmd("AUTH PLAIN AGFwaWtleQBkb3du", "454 4.7.0").await; // down
+    // apikey / cancelled: refused, but not counted as a failed guess
+    t.cmd(
+        "AUTH PLAIN AGFwaWtleQBjYW5jZWxsZWQ=",
+        "535 5.7.1 Account cancelled",
+    )
+    .await;
     t.cmd("AUTH PLAIN AGFwaWtleQBiYWQ=", "535 5.7.8").await;
     t.cmd("AUTH PLAIN AGFwaWtleQBiYWQ=", "535 5.7.8").await;
     t.send(b"AUTH PLAIN AGFwaWtleQBiYWQ=\r\n").await;

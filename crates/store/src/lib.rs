@@ -80,6 +80,57 @@ fn stream_outcomes_sql(tenant: &str, stream: &str, since: &str, window: &str) ->
     )
 }
 
+/// Every table holding a tenant's data besides `tenants`, with its key columns, in
+/// the order [`Store::delete_tenant_data`] empties them: rows that point at others go
+/// first. (The `audit` table is not among them: its entries stay.)
+pub const TENANT_TABLES: [(&str, &str); 21] = [
+    ("webhook_attempts", "seq"),
+    ("webhook_deliveries", "seq"),
+    ("webhooks", "id"),
+    ("message_tags", "tag_hash, message_id"),
+    ("events", "seq"),
+    ("recipients", "id"),
+    ("messages", "id"),
+    ("idempotency", "key_hash"),
+    ("suppressions", "seq"),
+    ("consents", "seq"),
+    ("contacts", "rcpt_hash"),
+    ("subject_keys", "rcpt_hash"),
+    ("dsar_requests", "seq"),
+    ("incidents", "seq"),
+    (
+        "delivery_stats",
+        "bucket, stream, pool, source, site, event, reason",
+    ),
+    ("streams", "name"),
+    ("sessions", "id_hash"),
+    ("users", "id"),
+    ("api_keys", "id"),
+    ("dkim_keys", "id"),
+    ("domains", "name"),
+];
+
+/// The statements of [`Store::delete_tenant_data`] that empty [`TENANT_TABLES`], in
+/// order (both backends; `t` and `n` are the dialect's parameters for the tenant id
+/// and the limit). Webhook attempts are found through their endpoint: the table has
+/// no tenant index.
+fn tenant_data_sql(t: &str, n: &str) -> Vec<String> {
+    TENANT_TABLES
+        .iter()
+        .map(|&(table, key)| {
+            let rows = if table == "webhook_attempts" {
+                format!(
+                    "SELECT a.seq FROM webhook_attempts a JOIN webhooks w ON w.id = a.webhook_id \
+                     WHERE w.tenant_id = {t}"
+                )
+            } else {
+                format!("SELECT {key} FROM {table} WHERE tenant_id = {t}")
+            };
+            format!("DELETE FROM {table} WHERE tenant_id = {t} AND ({key}) IN ({rows} LIMIT {n})")
+        })
+        .collect()
+}
+
 /// Webhook deliveries still pending (both backends).
 const WEBHOOK_BACKLOG_SQL: &str =
     "SELECT count(*) FROM webhook_deliveries WHERE next_attempt_at IS NOT NULL";
@@ -107,6 +158,33 @@ pub trait Store: Send + Sync {
         &self,
         name: &str,
     ) -> impl Future<Output = StoreResult<Option<TenantRecord>>> + Send;
+
+    /// Tenants, oldest first: every one (`None`), or those cancelled before
+    /// `cancelled_before` (due for deletion).
+    fn list_tenants(
+        &self,
+        cancelled_before: Option<i64>,
+    ) -> impl Future<Output = StoreResult<Vec<TenantRecord>>> + Send;
+    /// `Some(t)`: cancels a tenant at `t`, with each of its sub-accounts not cancelled
+    /// yet, and holds their waiting mail (`suspended`, leased or not, as a stream pause
+    /// does). `None`: reactivates it, with the sub-accounts cancelled with it or after,
+    /// and queues their held mail again, due `at` (see [`QueueAction::Resume`]).
+    /// Atomic; `false` (nothing changed) if the tenant is unknown or already so.
+    fn set_tenant_cancelled(
+        &self,
+        tenant_id: &str,
+        cancelled_at: Option<i64>,
+        at: i64,
+    ) -> impl Future<Output = StoreResult<bool>> + Send;
+    /// One bounded step of deleting a tenant: up to `limit` rows of the first of
+    /// [`TENANT_TABLES`] that still has any of its rows, or, once none has, the tenant
+    /// row itself with its wrapped data key (the key's destruction). Returns the rows deleted, 0 once
+    /// the tenant is gone. Audit entries stay (the chain must keep verifying).
+    fn delete_tenant_data(
+        &self,
+        tenant_id: &str,
+        limit: usize,
+    ) -> impl Future<Output = StoreResult<u64>> + Send;
 
     /// Stores a new API key.
     fn insert_api_key(&self, key: ApiKeyRecord) -> impl Future<Output = StoreResult<()>> + Send;
@@ -623,6 +701,20 @@ impl Store for AnyStore {
     }
     async fn get_tenant_by_name(&self, name: &str) -> StoreResult<Option<TenantRecord>> {
         dispatch!(self.get_tenant_by_name(name))
+    }
+    async fn list_tenants(&self, cancelled_before: Option<i64>) -> StoreResult<Vec<TenantRecord>> {
+        dispatch!(self.list_tenants(cancelled_before))
+    }
+    async fn set_tenant_cancelled(
+        &self,
+        tenant_id: &str,
+        cancelled_at: Option<i64>,
+        at: i64,
+    ) -> StoreResult<bool> {
+        dispatch!(self.set_tenant_cancelled(tenant_id, cancelled_at, at))
+    }
+    async fn delete_tenant_data(&self, tenant_id: &str, limit: usize) -> StoreResult<u64> {
+        dispatch!(self.delete_tenant_data(tenant_id, limit))
     }
     async fn insert_api_key(&self, key: ApiKeyRecord) -> StoreResult<()> {
         dispatch!(self.insert_api_key(key))

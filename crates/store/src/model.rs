@@ -21,6 +21,9 @@ pub struct TenantRecord {
     pub created_at: i64,
     /// For a sub-account: the parent tenant, whose admins may act on it.
     pub parent_id: Option<String>,
+    /// Set while the tenant is cancelled: its keys and users are refused, its mail is
+    /// held, and its data is deleted once `[retention] cancelled_tenants` has passed.
+    pub cancelled_at: Option<i64>,
 }
 
 /// An API key. The secret is stored only as a SHA-256 hash.
@@ -1093,7 +1096,8 @@ pub struct QueueSelector {
 pub enum QueueAction {
     /// Hold queued and deferred recipients (`suspended`, event `suspended`).
     Suspend,
-    /// Queue suspended recipients again, due now (event `resumed`).
+    /// Queue suspended recipients again, due now (event `resumed`); those of a
+    /// cancelled tenant or a paused stream stay held.
     Resume,
     /// Make deferred recipients due now (no event: only the schedule changes).
     Retry,

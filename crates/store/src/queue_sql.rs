@@ -38,6 +38,12 @@ pub(crate) fn selected(d: &Dialect) -> String {
     )
 }
 
+/// Suspended recipients that stay held whatever resumes them: those of a cancelled
+/// tenant or of a paused stream.
+const HELD: &str = "EXISTS (SELECT 1 FROM tenants t WHERE t.id = r.tenant_id AND t.cancelled_at IS NOT NULL) \
+     OR EXISTS (SELECT 1 FROM messages m JOIN streams s ON s.tenant_id = m.tenant_id AND s.name = m.stream \
+     WHERE m.id = r.message_id AND s.paused_at IS NOT NULL)";
+
 /// What an action does: the rows it takes (besides the selector), their new status
 /// and next attempt (parameter 5 is now), and the event recorded for each.
 pub(crate) struct ActionSql {
@@ -62,7 +68,7 @@ pub(crate) fn action(d: &Dialect, action: QueueAction) -> ActionSql {
             Some(EventType::Suspended),
         ),
         QueueAction::Resume => (
-            "r.status = 'suspended'".to_string(),
+            format!("r.status = 'suspended' AND NOT ({HELD})"),
             "CASE WHEN r.attempts > 0 THEN 'deferred' ELSE 'queued' END",
             now.clone(),
             Some(EventType::Resumed),

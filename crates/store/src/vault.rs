@@ -242,6 +242,13 @@ impl KeyRing {
         self.tenants.read().ok()?.get(tenant_id).cloned()
     }
 
+    /// Drops a tenant's cached keys (its data key was destroyed).
+    pub fn forget(&self, tenant_id: &str) {
+        if let Ok(mut map) = self.tenants.write() {
+            map.remove(tenant_id);
+        }
+    }
+
     /// Unwraps (once) and caches a tenant's keys.
     pub fn unwrap(&self, tenant_id: &str, wrapped: &[u8]) -> Result<Arc<TenantKeys>, VaultError> {
         if let Some(keys) = self.cached(tenant_id) {

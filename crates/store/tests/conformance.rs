@@ -23,7 +23,7 @@ use postwerk_core::model::{
 };
 use postwerk_store::model::*;
 use postwerk_store::postgres::PgStore;
-use postwerk_store::{AnyStore, IDEMPOTENCY_TTL_MS, Store, StoreError};
+use postwerk_store::{AnyStore, IDEMPOTENCY_TTL_MS, Store, StoreError, TENANT_TABLES};
 
 const PG_URL_VAR: &str = "POSTWERK_TEST_PG_URL";
 
@@ -180,6 +180,8 @@ conformance! {
     queue_actions => sqlite_queue_actions, postgres_queue_actions;
     stream_outcomes => sqlite_stream_outcomes, postgres_stream_outcomes;
     delivery_stats => sqlite_delivery_stats, postgres_delivery_stats;
+    tenant_cancellation => sqlite_tenant_cancellation, postgres_tenant_cancellation;
+    tenant_deletion => sqlite_tenant_deletion, postgres_tenant_deletion;
 }
 
 // ---------------------------------------------------------------------------------
@@ -254,6 +256,7 @@ async fn postgres_upgrade_adds_suppressions() {
         db.batch_execute(
             "DROP TABLE suppressions; ALTER TABLE api_keys DROP COLUMN allowed_ips; \
              ALTER TABLE api_keys DROP COLUMN rate_limit; ALTER TABLE tenants DROP COLUMN parent_id; \
+             ALTER TABLE tenants DROP COLUMN cancelled_at; \
              DROP TABLE subject_keys; ALTER TABLE contacts ADD COLUMN key_wrapped BYTEA NOT NULL DEFAULT ''; \
              INSERT INTO contacts (tenant_id, rcpt_hash, key_wrapped, data_enc, created_at, updated_at) \
              VALUES ('ten_a', 'hash:legacy'::bytea, 'legacy-key'::bytea, 'v'::bytea, 7, 7); \
@@ -297,6 +300,7 @@ async fn sqlite_upgrade_adds_suppressions() {
     db.execute_batch(
         "DROP TABLE suppressions; ALTER TABLE api_keys DROP COLUMN allowed_ips; \
          ALTER TABLE api_keys DROP COLUMN rate_limit; ALTER TABLE tenants DROP COLUMN parent_id; \
+             ALTER TABLE tenants DROP COLUMN cancelled_at; \
          DROP TABLE subject_keys; ALTER TABLE contacts ADD COLUMN key_wrapped BLOB NOT NULL DEFAULT x''; \
          INSERT INTO contacts (tenant_id, rcpt_hash, key_wrapped, data_enc, created_at, updated_at) \
          VALUES ('ten_a', CAST('hash:legacy' AS BLOB), CAST('legacy-key' AS BLOB), x'76', 7, 7); \
@@ -342,6 +346,7 @@ mod fixtures {
             wrapped_key: format!("wrapped:{id}").into_bytes(),
             created_at: 1_000,
             parent_id: None,
+            cancelled_at: None,
         }
     }
 
@@ -502,6 +507,14 @@ mod fixtures {
                 .expect("list")
                 .is_empty()
         );
+        assert!(
+            store
+                .set_tenant_cancelled("ten_parent", Some(5), 5)
+                .await
+                .expect("cancel")
+        );
+        let got = store.get_tenant("ten_child").await.expect("get");
+        assert_eq!(got.expect("child").cancelled_at, Some(5));
     }
 
     /// An API key with an allowlist and a rate limit is stored and read back whole.
@@ -4624,6 +4637,465 @@ mod scenarios {
             found.iter().map(|s| s.created_at).collect::<Vec<_>>(),
             [1_002, 1_003]
         );
+    }
+
+    /// The waiting recipients' statuses of a message, by recipient id.
+    async fn statuses(s: &AnyStore, tenant: &str, message: &str) -> Vec<RecipientStatus> {
+        let m = s.get_message(tenant, message).await.expect("get");
+        m.expect("message")
+            .recipients
+            .iter()
+            .map(|r| r.status)
+            .collect()
+    }
+
+    /// Cancelling a tenant cancels its active sub-accounts and holds their waiting
+    /// mail, leased or not; nothing resumes it but reactivation, which lifts the
+    /// sub-accounts cancelled with the tenant (not one cancelled before) and queues
+    /// the mail again (not a paused stream's).
+    pub async fn tenant_cancellation(s: AnyStore) {
+        use RecipientStatus::{Queued, Suspended};
+        let mut child = tenant("ten_c", "child");
+        child.parent_id = Some("ten_p".into());
+        let mut early = tenant("ten_e", "early");
+        early.parent_id = Some("ten_p".into());
+        for t in [
+            tenant("ten_p", "parent"),
+            child,
+            early,
+            tenant("ten_o", "other"),
+        ] {
+            s.insert_tenant(t).await.expect("tenant");
+        }
+        s.accept(batch(vec![
+            message("ten_p", "msg_p", 1_000, &["p1", "p2"]),
+            message("ten_c", "msg_c", 1_000, &["c1"]),
+            message("ten_o", "msg_o", 1_000, &["o1"]),
+        ]))
+        .await
+        .expect("accept");
+        // p1 is being delivered (leased) when the tenant is cancelled: it is held too.
+        let leased = s.claim_due("n", 1_000, 60_000, 1).await.expect("claim");
+        assert_eq!(ids(&leased), ["p1"]);
+        assert!(
+            s.set_tenant_cancelled("ten_e", Some(1_500), 1_500)
+                .await
+                .expect("early")
+        );
+        assert!(
+            s.set_tenant_cancelled("ten_p", Some(2_000), 2_000)
+                .await
+                .expect("cancel")
+        );
+        assert!(
+            !s.set_tenant_cancelled("ten_p", Some(3_000), 3_000)
+                .await
+                .expect("again"),
+            "already cancelled"
+        );
+        assert!(
+            !s.set_tenant_cancelled("ten_x", Some(3_000), 3_000)
+                .await
+                .expect("unknown")
+        );
+        let cancelled = |id: &str| {
+            let s = s.clone();
+            let id = id.to_string();
+            async move {
+                s.get_tenant(&id)
+                    .await
+                    .expect("get")
+                    .expect("tenant")
+                    .cancelled_at
+            }
+        };
+        assert_eq!(cancelled("ten_p").await, Some(2_000));
+        assert_eq!(cancelled("ten_c").await, Some(2_000));
+        assert_eq!(cancelled("ten_e").await, Some(1_500), "kept its own time");
+        assert_eq!(cancelled("ten_o").await, None);
+        assert_eq!(statuses(&s, "ten_p", "msg_p").await, [Suspended, Suspended]);
+        assert_eq!(statuses(&s, "ten_c", "msg_c").await, [Suspended]);
+        assert_eq!(statuses(&s, "ten_o", "msg_o").await, [Queued]);
+        let due = s.claim_due("n", 100_000, 160_000, 10).await.expect("claim");
+        assert_eq!(ids(&due), ["o1"], "held mail is not delivered");
+
+        let listed = |before| {
+            let s = s.clone();
+            async move {
+                let mut ids: Vec<String> = s
+                    .list_tenants(before)
+                    .await
+                    .expect("list")
+                    .into_iter()
+                    .map(|t| t.id)
+                    .collect();
+                ids.sort();
+                ids
+            }
+        };
+        assert_eq!(listed(None).await, ["ten_c", "ten_e", "ten_o", "ten_p"]);
+        assert_eq!(listed(Some(2_000)).await, ["ten_e"]);
+        assert_eq!(listed(Some(2_001)).await, ["ten_c", "ten_e", "ten_p"]);
+
+        // Neither a queue resume nor a stream resume releases a cancelled tenant's mail.
+        let all = QueueSelector::default();
+        assert_eq!(
+            s.queue_action(all.clone(), QueueAction::Resume, 2_500)
+                .await
+                .expect("resume"),
+            0
+        );
+        s.pause_stream(StreamPause {
+            tenant_id: "ten_p".into(),
+            stream: "transactional".into(),
+            reason: Some("manual".into()),
+            initial_settings: "{}".into(),
+            at: 2_600,
+            detail_enc: None,
+        })
+        .await
+        .expect("pause");
+
+        assert!(
+            s.set_tenant_cancelled("ten_p", None, 3_000)
+                .await
+                .expect("reactivate")
+        );
+        assert!(
+            !s.set_tenant_cancelled("ten_p", None, 3_000)
+                .await
+                .expect("again")
+        );
+        assert_eq!(cancelled("ten_p").await, None);
+        assert_eq!(cancelled("ten_c").await, None);
+        assert_eq!(
+            cancelled("ten_e").await,
+            Some(1_500),
+            "cancelled on its own"
+        );
+        assert_eq!(statuses(&s, "ten_c", "msg_c").await, [Queued]);
+        assert_eq!(
+            statuses(&s, "ten_p", "msg_p").await,
+            [Suspended, Suspended],
+            "the paused stream's mail stays held"
+        );
+        let due = s.claim_due("n", 100_000, 160_000, 10).await.expect("claim");
+        assert_eq!(ids(&due), ["c1"]);
+    }
+
+    /// Fills every table of `TENANT_TABLES` for `t` (ids made unique with it) and
+    /// writes an audit entry about it.
+    async fn populate(s: &AnyStore, t: &str) {
+        let at = 10_000;
+        s.insert_tenant(tenant(t, t)).await.expect("tenant");
+        s.insert_api_key(ApiKeyRecord {
+            id: format!("key_{t}"),
+            tenant_id: t.into(),
+            name: "k".into(),
+            secret_hash: vec![1; 32],
+            scopes: vec![Scope::Send],
+            created_at: at,
+            expires_at: None,
+            revoked_at: None,
+            last_used_at: None,
+            allowed_ips: Vec::new(),
+            rate_limit: None,
+        })
+        .await
+        .expect("key");
+        s.insert_domain(DomainRecord {
+            tenant_id: t.into(),
+            name: "example.com".into(),
+            created_at: at,
+            keys: vec![dkim(&format!("dkim_{t}"), "rsa2026", at)],
+        })
+        .await
+        .expect("domain");
+        s.insert_webhook(WebhookRecord {
+            id: format!("wh_{t}"),
+            tenant_id: t.into(),
+            url: "https://hooks.example/".into(),
+            events: Vec::new(),
+            streams: Vec::new(),
+            secret_enc: b"sealed".to_vec(),
+            previous_secret_enc: None,
+            previous_until: None,
+            created_at: at,
+            disabled_at: None,
+            failing_since: None,
+        })
+        .await
+        .expect("webhook");
+        let (m, r1, r2) = (format!("msg_{t}"), format!("r1_{t}"), format!("r2_{t}"));
+        s.accept(AcceptBatch {
+            messages: vec![message(t, &m, at, &[&r1, &r2])],
+            idempotency: Some(idem(t, at, "resp")),
+            lease: None,
+        })
+        .await
+        .expect("accept");
+        s.record_deliveries(vec![update(
+            t,
+            &m,
+            &r1,
+            RecipientStatus::Delivered,
+            None,
+            at,
+        )])
+        .await
+        .expect("deliver");
+        for d in s
+            .claim_webhook_deliveries("n", at, at + 1_000, 100)
+            .await
+            .expect("claim")
+        {
+            s.finish_webhook_delivery(WebhookOutcome {
+                attempt: WebhookAttemptRecord {
+                    seq: 0,
+                    delivery_seq: d.seq,
+                    webhook_id: d.webhook_id.clone(),
+                    tenant_id: d.tenant_id.clone(),
+                    event_seq: d.event_seq,
+                    at,
+                    status_code: Some(200),
+                    error: None,
+                    duration_ms: 5,
+                    state: WebhookDeliveryState::Delivered,
+                },
+                next_attempt_at: None,
+                record: true,
+                disable_failing_before: 0,
+            })
+            .await
+            .expect("finish");
+        }
+        let rec = suppression(t, &hash("p1"), None, SuppressionReason::Manual, at);
+        s.add_suppression(rec).await.expect("suppression");
+        s.upsert_contact(contact(t, "p1", "data", at))
+            .await
+            .expect("contact");
+        s.add_consent(consent(t, "p1", "marketing", ConsentStatus::Active, at))
+            .await
+            .expect("consent");
+        s.ensure_subject_keys(t, vec![subject_key("p1", "key")])
+            .await
+            .expect("subject key");
+        s.add_request(DsarRecord {
+            seq: 0,
+            tenant_id: t.into(),
+            kind: DsarKind::Access,
+            rcpt_hash: hash("p1"),
+            received_at: at,
+            due_at: at,
+            status: DsarStatus::Open,
+            closed_at: None,
+            detail_enc: b"sealed".to_vec(),
+        })
+        .await
+        .expect("request");
+        s.add_incident(IncidentRecord {
+            seq: 0,
+            tenant_id: t.into(),
+            detected_at: at,
+            authority_due_at: at,
+            customers_due_at: at,
+            authority_notified_at: None,
+            customers_notified_at: None,
+            closed_at: None,
+            detail_enc: b"sealed".to_vec(),
+        })
+        .await
+        .expect("incident");
+        s.put_stream_settings(t, "broadcast", "{}".into(), at)
+            .await
+            .expect("stream");
+        s.insert_user(UserRecord {
+            id: format!("usr_{t}"),
+            tenant_id: t.into(),
+            email_index: format!("idx_{t}"),
+            email_enc: vec![1],
+            password_hash: "hash".into(),
+            role: "admin".into(),
+            scopes: vec![Scope::Admin],
+            totp_enc: None,
+            created_at: at,
+            disabled_at: None,
+            failed_logins: 0,
+            locked_until: None,
+            sessions_valid_after: 0,
+        })
+        .await
+        .expect("user");
+        s.insert_session(SessionRecord {
+            id_hash: t.as_bytes().to_vec(),
+            user_id: format!("usr_{t}"),
+            tenant_id: t.into(),
+            csrf_hash: vec![8; 32],
+            created_at: at,
+            expires_at: at * 2,
+            revoked_at: None,
+        })
+        .await
+        .expect("session");
+        s.append_audit(AuditDraft {
+            at,
+            tenant_id: Some(t.into()),
+            actor: "cli".into(),
+            action: "tenant.create".into(),
+            target: Some(t.into()),
+            ip: None,
+        })
+        .await
+        .expect("audit");
+    }
+
+    /// How many rows of each kind the store shows of tenant `t`.
+    async fn holdings(s: &AnyStore, t: &str) -> Vec<(&'static str, usize)> {
+        let messages = MessageFilter {
+            tenant_id: t.into(),
+            limit: 100,
+            ..MessageFilter::default()
+        };
+        let stats = StatsFilter {
+            tenant_id: t.into(),
+            from: 0,
+            to: i64::MAX,
+            stream: None,
+            pool: None,
+            source: None,
+            site: None,
+        };
+        let p1 = || vec![hash("p1")];
+        vec![
+            (
+                "tenant",
+                s.get_tenant(t).await.expect("tenant").iter().count(),
+            ),
+            ("api keys", s.list_api_keys(t).await.expect("keys").len()),
+            ("domains", s.list_domains(t).await.expect("domains").len()),
+            (
+                "webhooks",
+                s.list_webhooks(Some(t)).await.expect("hooks").len(),
+            ),
+            (
+                "webhook attempts",
+                s.list_webhook_attempts(t, &format!("wh_{t}"), None, 100)
+                    .await
+                    .expect("attempts")
+                    .len(),
+            ),
+            (
+                "messages",
+                s.list_messages(messages).await.expect("messages").len(),
+            ),
+            (
+                "events",
+                s.list_events(events(t, 100)).await.expect("events").len(),
+            ),
+            (
+                "idempotency",
+                s.get_idempotency(t, &[0xab; 32], 0)
+                    .await
+                    .expect("idem")
+                    .iter()
+                    .count(),
+            ),
+            (
+                "suppressions",
+                s.find_suppressions(t, p1()).await.expect("supp").len(),
+            ),
+            (
+                "contacts",
+                s.get_contact(t, &hash("p1"))
+                    .await
+                    .expect("contact")
+                    .iter()
+                    .count(),
+            ),
+            (
+                "consents",
+                s.list_consents(t, &hash("p1"))
+                    .await
+                    .expect("consents")
+                    .len(),
+            ),
+            (
+                "subject keys",
+                s.subject_keys(t, p1()).await.expect("keys").len(),
+            ),
+            (
+                "requests",
+                s.list_requests(t, None, None, 100)
+                    .await
+                    .expect("dsar")
+                    .len(),
+            ),
+            (
+                "incidents",
+                s.list_incidents(t, None, None, 100)
+                    .await
+                    .expect("inc")
+                    .len(),
+            ),
+            ("stats", s.stats(stats).await.expect("stats").len()),
+            (
+                "streams",
+                s.list_streams(Some(t)).await.expect("streams").len(),
+            ),
+            ("users", s.list_users(t).await.expect("users").len()),
+            (
+                "sessions",
+                s.get_session(t.as_bytes().to_vec())
+                    .await
+                    .expect("session")
+                    .iter()
+                    .count(),
+            ),
+            (
+                "audit",
+                s.list_audit(Some(t), None, 100).await.expect("audit").len(),
+            ),
+        ]
+    }
+
+    /// Deleting a tenant in bounded steps removes every row of it — its wrapped key
+    /// last — and nothing of anyone else; its audit entries stay.
+    pub async fn tenant_deletion(s: AnyStore) {
+        populate(&s, "ten_a").await;
+        populate(&s, "ten_b").await;
+        let before = holdings(&s, "ten_b").await;
+        let held = holdings(&s, "ten_a").await;
+        assert!(held.iter().all(|&(_, n)| n > 0), "{held:?}");
+        let mut steps = 0;
+        loop {
+            let deleted = s.delete_tenant_data("ten_a", 2).await.expect("delete");
+            assert!(deleted <= 2, "bounded: {deleted}");
+            if deleted == 0 {
+                break;
+            }
+            steps += 1;
+            let gone = s.get_tenant("ten_a").await.expect("get").is_none();
+            if gone {
+                assert!(
+                    holdings(&s, "ten_a")
+                        .await
+                        .iter()
+                        .all(|&(what, n)| n == 0 || what == "audit"),
+                    "the key goes last"
+                );
+            }
+        }
+        assert!(steps > TENANT_TABLES.len(), "{steps} steps");
+        let after = holdings(&s, "ten_a").await;
+        for (what, n) in &after {
+            assert_eq!(
+                *n,
+                usize::from(*what == "audit"),
+                "{what} of ten_a: {after:?}"
+            );
+        }
+        assert_eq!(holdings(&s, "ten_b").await, before, "ten_b untouched");
+        assert_eq!(s.delete_tenant_data("ten_a", 2).await.expect("again"), 0);
     }
 }
 

@@ -78,6 +78,10 @@ pub struct RetentionConfig {
     /// How often the purge job runs. Default `10m`.
     #[serde(deserialize_with = "de_duration", serialize_with = "ser_duration")]
     pub interval: Duration,
+    /// How long a cancelled tenant can be reactivated before all its data, and then
+    /// its data key, are deleted. Default `90d`.
+    #[serde(deserialize_with = "de_duration", serialize_with = "ser_duration")]
+    pub cancelled_tenants: Duration,
     /// Periods of a stream in every tenant: `[retention.streams.broadcast] content = "2d"`.
     pub streams: BTreeMap<String, RetentionPeriods>,
     /// Periods of one tenant, by name, with its streams' inside:
@@ -159,6 +163,7 @@ impl Default for RetentionConfig {
             interval: Duration::from_secs(600),
             streams: BTreeMap::new(),
             tenants: BTreeMap::new(),
+            cancelled_tenants: Duration::from_secs(90 * 86_400),
         }
     }
 }

@@ -21,6 +21,7 @@ pub(crate) mod backup;
 mod error;
 mod privacy;
 mod streams;
+mod tenants;
 mod users;
 mod webhooks;
 
@@ -235,6 +236,9 @@ fn col<'a, T: FromSql<'a>>(row: &'a Row, name: &str) -> PgResult<T> {
     row.try_get(name).map_err(|_| corrupt(name))
 }
 
+/// The columns [`tenant_row`] reads.
+const TENANT_COLS: &str = "id, name, wrapped_key, created_at, parent_id, cancelled_at";
+
 fn tenant_row(r: &Row) -> PgResult<TenantRecord> {
     Ok(TenantRecord {
         id: col(r, "id")?,
@@ -242,6 +246,7 @@ fn tenant_row(r: &Row) -> PgResult<TenantRecord> {
         wrapped_key: col(r, "wrapped_key")?,
         created_at: col(r, "created_at")?,
         parent_id: col(r, "parent_id")?,
+        cancelled_at: col(r, "cancelled_at")?,
     })
 }
 
@@ -1143,11 +1148,17 @@ impl Store for PgStore {
     async fn insert_tenant(&self, t: TenantRecord) -> StoreResult<()> {
         let t = &t;
         retrying(|| async move {
-            let sql = "INSERT INTO tenants (id, name, wrapped_key, created_at, parent_id) \
-                       VALUES ($1, $2, $3, $4, $5)";
-            let params: [&(dyn ToSql + Sync); 5] =
-                [&t.id, &t.name, &t.wrapped_key, &t.created_at, &t.parent_id];
-            self.exec("insert_tenant", Some("tenant"), sql, &params)
+            let sql =
+                format!("INSERT INTO tenants ({TENANT_COLS}) VALUES ($1, $2, $3, $4, $5, $6)");
+            let params: [&(dyn ToSql + Sync); 6] = [
+                &t.id,
+                &t.name,
+                &t.wrapped_key,
+                &t.created_at,
+                &t.parent_id,
+                &t.cancelled_at,
+            ];
+            self.exec("insert_tenant", Some("tenant"), &sql, &params)
                 .await
         })
         .await
@@ -1156,9 +1167,8 @@ impl Store for PgStore {
 
     async fn get_tenant(&self, id: &str) -> StoreResult<Option<TenantRecord>> {
         retrying(|| async move {
-            let sql =
-                "SELECT id, name, wrapped_key, created_at, parent_id FROM tenants WHERE id = $1";
-            self.one_opt("get_tenant", sql, &[&id])
+            let sql = format!("SELECT {TENANT_COLS} FROM tenants WHERE id = $1");
+            self.one_opt("get_tenant", &sql, &[&id])
                 .await?
                 .as_ref()
                 .map(tenant_row)
@@ -1172,10 +1182,9 @@ impl Store for PgStore {
             const OP: &str = "list_subaccounts";
             let client = self.client().await?;
             let stmt = client
-                .prepare_cached(
-                    "SELECT id, name, wrapped_key, created_at, parent_id FROM tenants \
-                     WHERE parent_id = $1 ORDER BY created_at, id",
-                )
+                .prepare_cached(&format!(
+                    "SELECT {TENANT_COLS} FROM tenants WHERE parent_id = $1 ORDER BY created_at, id"
+                ))
                 .await
                 .map_err(pg(OP))?;
             let rows = client.query(&stmt, &[&parent_id]).await.map_err(pg(OP))?;
@@ -1186,15 +1195,31 @@ impl Store for PgStore {
 
     async fn get_tenant_by_name(&self, name: &str) -> StoreResult<Option<TenantRecord>> {
         retrying(|| async move {
-            let sql =
-                "SELECT id, name, wrapped_key, created_at, parent_id FROM tenants WHERE name = $1";
-            self.one_opt("get_tenant_by_name", sql, &[&name])
+            let sql = format!("SELECT {TENANT_COLS} FROM tenants WHERE name = $1");
+            self.one_opt("get_tenant_by_name", &sql, &[&name])
                 .await?
                 .as_ref()
                 .map(tenant_row)
                 .transpose()
         })
         .await
+    }
+
+    async fn list_tenants(&self, cancelled_before: Option<i64>) -> StoreResult<Vec<TenantRecord>> {
+        retrying(|| self.list_tenants_q(cancelled_before)).await
+    }
+
+    async fn set_tenant_cancelled(
+        &self,
+        tenant_id: &str,
+        cancelled_at: Option<i64>,
+        at: i64,
+    ) -> StoreResult<bool> {
+        retrying(|| self.set_tenant_cancelled_tx(tenant_id, cancelled_at, at)).await
+    }
+
+    async fn delete_tenant_data(&self, tenant_id: &str, limit: usize) -> StoreResult<u64> {
+        retrying(|| self.delete_tenant_data_tx(tenant_id, limit)).await
     }
 
     async fn insert_api_key(&self, k: ApiKeyRecord) -> StoreResult<()> {

@@ -17,8 +17,10 @@ CREATE TABLE IF NOT EXISTS tenants (
     name TEXT COLLATE "C" NOT NULL UNIQUE,
     wrapped_key BYTEA NOT NULL,
     created_at BIGINT NOT NULL,
-    parent_id TEXT COLLATE "C");
+    parent_id TEXT COLLATE "C",
+    cancelled_at BIGINT);
 ALTER TABLE tenants ADD COLUMN IF NOT EXISTS parent_id TEXT COLLATE "C";
+ALTER TABLE tenants ADD COLUMN IF NOT EXISTS cancelled_at BIGINT;
 
 CREATE TABLE IF NOT EXISTS api_keys (
     id TEXT COLLATE "C" PRIMARY KEY,

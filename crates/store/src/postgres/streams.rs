@@ -25,7 +25,7 @@ fn stream_row(r: &Row) -> PgResult<StreamRecord> {
 
 /// Applies `action` to the selected recipients in `tx` (locking them in id order, as
 /// `record_deliveries` does), recording its event for each; returns how many changed.
-async fn apply(
+pub(super) async fn apply(
     tx: &deadpool_postgres::Transaction<'_>,
     sel: &QueueSelector,
     action: QueueAction,
@@ -80,6 +80,34 @@ async fn apply(
         .map_err(pg(OP))?;
     }
     Ok(rows.len() as u64)
+}
+
+/// Holds the selected recipients' waiting mail in `tx`, leased or not (`suspended`,
+/// no due time, lease cleared): the engine drops the jobs it already has.
+pub(super) async fn hold(
+    tx: &deadpool_postgres::Transaction<'_>,
+    op: &'static str,
+    sel: &QueueSelector,
+    at: i64,
+) -> PgResult<u64> {
+    tx.execute(
+        &format!(
+            "UPDATE recipients SET status = 'suspended', next_attempt_at = NULL, \
+             lease_node = NULL, lease_until = NULL, updated_at = $5 WHERE id IN \
+             (SELECT r.id FROM recipients r WHERE {} \
+              AND r.next_attempt_at IS NOT NULL ORDER BY r.id FOR UPDATE)",
+            queue_sql::selected(&POSTGRES)
+        ),
+        &[
+            &sel.tenant_id,
+            &sel.stream,
+            &sel.domain,
+            &sel.message_id,
+            &at,
+        ],
+    )
+    .await
+    .map_err(pg(op))
 }
 
 impl PgStore {
@@ -164,32 +192,17 @@ impl PgStore {
         )
         .await
         .map_err(pg(OP))?;
-        let tenant = Some(p.tenant_id.clone());
-        let stream = Some(p.stream.clone());
-        let none: Option<String> = None;
+        let sel = QueueSelector {
+            tenant_id: Some(p.tenant_id.clone()),
+            stream: Some(p.stream.clone()),
+            ..QueueSelector::default()
+        };
         let event = match p.reason {
-            // Leased mail is held too: the engine drops a paused stream's jobs.
             Some(_) => {
-                tx.execute(
-                    &format!(
-                        "UPDATE recipients SET status = 'suspended', next_attempt_at = NULL, \
-                         lease_node = NULL, lease_until = NULL, updated_at = $5 WHERE id IN \
-                         (SELECT r.id FROM recipients r WHERE {} \
-                          AND r.next_attempt_at IS NOT NULL ORDER BY r.id FOR UPDATE)",
-                        queue_sql::selected(&POSTGRES)
-                    ),
-                    &[&tenant, &stream, &none, &none, &p.at],
-                )
-                .await
-                .map_err(pg(OP))?;
+                hold(&tx, OP, &sel, p.at).await?;
                 EventType::StreamPaused
             }
             None => {
-                let sel = QueueSelector {
-                    tenant_id: tenant,
-                    stream,
-                    ..QueueSelector::default()
-                };
                 apply(&tx, &sel, QueueAction::Resume, p.at).await?;
                 EventType::StreamResumed
             }

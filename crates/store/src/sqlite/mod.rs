@@ -3,6 +3,7 @@
 
 pub(crate) mod backup;
 mod streams;
+mod tenants;
 mod users;
 mod webhooks;
 mod writer;
@@ -123,6 +124,22 @@ fn add_tenant_parent_column(conn: &Connection) -> StoreResult<()> {
     Ok(())
 }
 
+/// Version 9 for a database made by an earlier build of it: tenant cancellation.
+fn add_tenant_cancelled_column(conn: &Connection) -> StoreResult<()> {
+    let has: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM pragma_table_info('tenants') WHERE name = 'cancelled_at'",
+            [],
+            |r| r.get(0),
+        )
+        .map_err(unavailable)?;
+    if has == 0 {
+        conn.execute_batch("ALTER TABLE tenants ADD COLUMN cancelled_at INTEGER;")
+            .map_err(unavailable)?;
+    }
+    Ok(())
+}
+
 /// Version 6 for a database made by an older version: per-key address allowlists and
 /// rate limits.
 fn add_api_key_limit_columns(conn: &Connection) -> StoreResult<()> {
@@ -157,6 +174,7 @@ impl SqliteStore {
             add_event_stream_column(&conn)?;
             add_api_key_limit_columns(&conn)?;
             add_tenant_parent_column(&conn)?;
+            add_tenant_cancelled_column(&conn)?;
             move_contact_keys(&conn)?;
             let readers = (0..READERS)
                 .map(|_| open_connection(&path, false))
@@ -202,6 +220,9 @@ fn corrupt(what: &str) -> StoreError {
     StoreError::Corrupt(what.to_string())
 }
 
+/// The columns [`tenant_row`] reads.
+const TENANT_COLS: &str = "id, name, wrapped_key, created_at, parent_id, cancelled_at";
+
 fn tenant_row(r: &Row<'_>) -> rusqlite::Result<TenantRecord> {
     Ok(TenantRecord {
         id: r.get(0)?,
@@ -209,6 +230,7 @@ fn tenant_row(r: &Row<'_>) -> rusqlite::Result<TenantRecord> {
         wrapped_key: r.get(2)?,
         created_at: r.get(3)?,
         parent_id: r.get(4)?,
+        cancelled_at: r.get(5)?,
     })
 }
 
@@ -282,10 +304,18 @@ fn load_domain_keys(conn: &Connection, domain: &mut DomainRecord) -> StoreResult
 
 impl Store for SqliteStore {
     async fn insert_tenant(&self, t: TenantRecord) -> StoreResult<()> {
-        self.writer.write(Durability::Fsync, move |c| {
+        self.writer
+            .write(Durability::Fsync, move |c| {
                 c.execute(
-                    "INSERT INTO tenants (id, name, wrapped_key, created_at, parent_id) VALUES (?1, ?2, ?3, ?4, ?5)",
-                    params![t.id, t.name, t.wrapped_key, t.created_at, t.parent_id],
+                    &format!("INSERT INTO tenants ({TENANT_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"),
+                    params![
+                        t.id,
+                        t.name,
+                        t.wrapped_key,
+                        t.created_at,
+                        t.parent_id,
+                        t.cancelled_at
+                    ],
                 )
                 .map_err(|e| conflict_or(e, "tenant"))?;
                 Ok(())
@@ -296,11 +326,9 @@ impl Store for SqliteStore {
     async fn get_tenant(&self, id: &str) -> StoreResult<Option<TenantRecord>> {
         let id = id.to_string();
         self.read(move |c| {
-            c.prepare_cached(
-                "SELECT id, name, wrapped_key, created_at, parent_id FROM tenants WHERE id = ?1",
-            )
-            .and_then(|mut s| s.query_row([id], tenant_row).optional())
-            .map_err(unavailable)
+            c.prepare_cached(&format!("SELECT {TENANT_COLS} FROM tenants WHERE id = ?1"))
+                .and_then(|mut s| s.query_row([id], tenant_row).optional())
+                .map_err(unavailable)
         })
         .await
     }
@@ -308,10 +336,9 @@ impl Store for SqliteStore {
     async fn list_subaccounts(&self, parent_id: &str) -> StoreResult<Vec<TenantRecord>> {
         let parent_id = parent_id.to_string();
         self.read(move |c| {
-            c.prepare_cached(
-                "SELECT id, name, wrapped_key, created_at, parent_id FROM tenants \
-                 WHERE parent_id = ?1 ORDER BY created_at, id",
-            )
+            c.prepare_cached(&format!(
+                "SELECT {TENANT_COLS} FROM tenants WHERE parent_id = ?1 ORDER BY created_at, id"
+            ))
             .and_then(|mut s| s.query_map([parent_id], tenant_row)?.collect())
             .map_err(unavailable)
         })
@@ -321,13 +348,32 @@ impl Store for SqliteStore {
     async fn get_tenant_by_name(&self, name: &str) -> StoreResult<Option<TenantRecord>> {
         let name = name.to_string();
         self.read(move |c| {
-            c.prepare_cached(
-                "SELECT id, name, wrapped_key, created_at, parent_id FROM tenants WHERE name = ?1",
-            )
+            c.prepare_cached(&format!(
+                "SELECT {TENANT_COLS} FROM tenants WHERE name = ?1"
+            ))
             .and_then(|mut s| s.query_row([name], tenant_row).optional())
             .map_err(unavailable)
         })
         .await
+    }
+
+    async fn list_tenants(&self, cancelled_before: Option<i64>) -> StoreResult<Vec<TenantRecord>> {
+        self.list_tenants_r(cancelled_before).await
+    }
+
+    async fn set_tenant_cancelled(
+        &self,
+        tenant_id: &str,
+        cancelled_at: Option<i64>,
+        at: i64,
+    ) -> StoreResult<bool> {
+        self.set_tenant_cancelled_w(tenant_id.to_string(), cancelled_at, at)
+            .await
+    }
+
+    async fn delete_tenant_data(&self, tenant_id: &str, limit: usize) -> StoreResult<u64> {
+        self.delete_tenant_data_w(tenant_id.to_string(), limit)
+            .await
     }
 
     async fn insert_api_key(&self, k: ApiKeyRecord) -> StoreResult<()> {

@@ -28,7 +28,12 @@ fn stream_row(r: &Row<'_>) -> rusqlite::Result<StreamRecord> {
 
 /// Applies `action` to the selected recipients (inside the writer's transaction),
 /// recording its event for each; returns how many changed.
-fn apply(c: &Connection, sel: &QueueSelector, action: QueueAction, at: i64) -> StoreResult<u64> {
+pub(super) fn apply(
+    c: &Connection,
+    sel: &QueueSelector,
+    action: QueueAction,
+    at: i64,
+) -> StoreResult<u64> {
     let ActionSql {
         filter,
         status,
@@ -52,6 +57,28 @@ fn apply(c: &Connection, sel: &QueueSelector, action: QueueAction, at: i64) -> S
          lease_until = NULL, updated_at = ?5 WHERE {selected} AND {filter}"
     ))
     .and_then(|mut st| st.execute(args))
+    .map(|n| n as u64)
+    .map_err(unavailable)
+}
+
+/// Holds the selected recipients' waiting mail, leased or not (`suspended`, no due
+/// time, lease cleared): the engine drops the jobs it already has.
+pub(super) fn hold(c: &Connection, sel: &QueueSelector, at: i64) -> StoreResult<u64> {
+    c.prepare_cached(&format!(
+        "UPDATE recipients AS r SET status = 'suspended', next_attempt_at = NULL, \
+         lease_node = NULL, lease_until = NULL, updated_at = ?5 \
+         WHERE {} AND r.next_attempt_at IS NOT NULL",
+        queue_sql::selected(&SQLITE)
+    ))
+    .and_then(|mut st| {
+        st.execute(params![
+            sel.tenant_id,
+            sel.stream,
+            sel.domain,
+            sel.message_id,
+            at
+        ])
+    })
     .map(|n| n as u64)
     .map_err(unavailable)
 }
@@ -158,18 +185,8 @@ impl SqliteStore {
                     ..QueueSelector::default()
                 };
                 let event = match p.reason {
-                    // Leased mail is held too: the engine drops a paused stream's jobs.
                     Some(_) => {
-                        c.prepare_cached(&format!(
-                            "UPDATE recipients AS r SET status = 'suspended', next_attempt_at = NULL, \
-                             lease_node = NULL, lease_until = NULL, updated_at = ?5 \
-                             WHERE {} AND r.next_attempt_at IS NOT NULL",
-                            queue_sql::selected(&SQLITE)
-                        ))
-                        .and_then(|mut st| {
-                            st.execute(params![sel.tenant_id, sel.stream, None::<String>, None::<String>, p.at])
-                        })
-                        .map_err(unavailable)?;
+                        hold(c, &sel, p.at)?;
                         EventType::StreamPaused
                     }
                     None => {
