@@ -324,6 +324,7 @@ fn finish(
             meta,
             recipients,
             held: Default::default(),
+            erased: Default::default(),
         },
         response,
     }

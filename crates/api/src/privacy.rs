@@ -402,6 +402,7 @@ pub async fn erase(
     registered(&state, &caller, DsarKind::Erasure, None).await?;
     Ok(Json(json!({
         "erased": {
+            "keys": erased.keys,
             "contacts": erased.contacts,
             "consents": erased.consents,
             "recipients": erased.recipients,

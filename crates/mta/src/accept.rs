@@ -2,11 +2,11 @@
 //! seal the content and addresses with the tenant's key, compute blind indexes,
 //! commit durably (group commit), and only then hand the recipients to the engine.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use postwerk_core::address::Address;
-use postwerk_core::model::RecipientStatus;
+use postwerk_core::model::{RecipientStatus, SuppressionReason};
 use postwerk_store::model::{AcceptBatch, IdempotencyRecord, NewMessage, NewRecipient};
 use postwerk_store::vault::TenantKeys;
 use postwerk_store::{Store, StoreError};
@@ -36,6 +36,9 @@ pub struct Submission {
     /// Recipients that must not be sent to, by id, with the status they are recorded
     /// with (`suppressed`, `no_consent`, `restricted`; set by [`screen`]).
     pub held: HashMap<String, RecipientStatus>,
+    /// Held recipients whose address was erased (an erasure tombstone): stored without
+    /// address or blind index, so nothing about the person is collected again.
+    pub erased: HashSet<String>,
 }
 
 /// What is kept about a message besides its content (sealed as JSON).
@@ -142,10 +145,19 @@ pub async fn screen(
                 .map(|(_, screen)| &screen.consented)
         });
         for ((id, _), hash) in s.recipients.iter().zip(hashes) {
-            let suppressed = found.iter().any(|f| {
-                f.rcpt_hash == hash && f.stream.as_deref().is_none_or(|st| st == s.stream)
-            });
-            let status = if suppressed {
+            let suppressions: Vec<_> = found
+                .iter()
+                .filter(|f| {
+                    f.rcpt_hash == hash && f.stream.as_deref().is_none_or(|st| st == s.stream)
+                })
+                .collect();
+            if suppressions
+                .iter()
+                .any(|f| f.reason == SuppressionReason::Erasure)
+            {
+                s.erased.insert(id.clone());
+            }
+            let status = if !suppressions.is_empty() {
                 RecipientStatus::Suppressed
             } else if restricted.contains(&hash) {
                 RecipientStatus::Restricted
@@ -192,12 +204,16 @@ pub async fn accept(
         idempotency: None,
         lease: lease.clone(),
     };
+    // An erased person's recipient rows get no blind index (and no key is made).
     let hashes: Vec<Vec<Vec<u8>>> = submissions
         .iter()
         .map(|s| {
             s.recipients
                 .iter()
-                .map(|(_, a)| keys.blind_index(&a.normalized()))
+                .map(|(id, a)| match s.erased.contains(id) {
+                    true => Vec::new(),
+                    false => keys.blind_index(&a.normalized()),
+                })
                 .collect()
         })
         .collect();
@@ -233,11 +249,14 @@ pub async fn accept(
                 .map(|((id, addr), hash)| NewRecipient {
                     id: id.clone(),
                     rcpt_hash: hash.clone(),
-                    address_enc: people.seal(
-                        Some(hash),
-                        &format!("rcpt:{id}"),
-                        addr.to_string().as_bytes(),
-                    ),
+                    address_enc: match hash.is_empty() {
+                        true => Vec::new(),
+                        false => people.seal(
+                            Some(hash),
+                            &format!("rcpt:{id}"),
+                            addr.to_string().as_bytes(),
+                        ),
+                    },
                     domain: addr.domain().to_string(),
                     status: s.held.get(id).copied().unwrap_or(RecipientStatus::Queued),
                 })

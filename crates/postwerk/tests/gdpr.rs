@@ -207,9 +207,10 @@ fn consent_export_erase_and_audit() {
         (
             &erased["erased"]["contacts"],
             &erased["erased"]["events"],
-            &erased["erased"]["consents"]
+            &erased["erased"]["consents"],
+            &erased["erased"]["keys"]
         ),
-        (&json!(1), &json!(2), &json!(2)),
+        (&json!(1), &json!(2), &json!(2), &json!(1)),
         "{erased}"
     );
     assert_eq!(call(&h, &admin, "GET", &export, None).0, 404);
@@ -222,6 +223,12 @@ fn consent_export_erase_and_audit() {
         Some(json!({"from": "app@example.com", "to": [email], "subject": "again", "text": "x"})),
     );
     assert_eq!(again["recipients"][0]["status"], "suppressed", "{again}");
+    // … and nothing about the person is collected again: no address, no blind index
+    // (so the export still finds nothing).
+    let again_id = again["id"].as_str().unwrap();
+    let (_, stored) = call(&h, &admin, "GET", &format!("/v1/messages/{again_id}"), None);
+    assert_eq!(stored["recipients"][0]["email"], Value::Null, "{stored}");
+    assert_eq!(call(&h, &admin, "GET", &export, None).0, 404);
     let (_, v) = call(&h, &admin, "GET", &format!("/v1/messages/{id}"), None);
     assert_eq!(
         v["subject"],

@@ -84,6 +84,7 @@ pub fn prepare(
         },
         recipients,
         held: Default::default(),
+        erased: Default::default(),
     })
 }
 
