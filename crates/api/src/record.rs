@@ -114,7 +114,11 @@ fn retention(r: &RetentionConfig) -> Vec<(String, String)> {
         }
     }
     periods.push((
-        "data-subject requests, audit log".to_string(),
+        "audit log (accesses, admin actions, IP addresses)".to_string(),
+        format_duration(r.audit_log),
+    ));
+    periods.push((
+        "data-subject requests".to_string(),
         "kept as evidence".to_string(),
     ));
     periods

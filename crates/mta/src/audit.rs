@@ -86,5 +86,6 @@ pub async fn verify(
             break;
         }
     }
-    Ok(audit::verify(all))
+    let anchor = services.store.audit_anchor().await?;
+    Ok(audit::verify(anchor, all))
 }

@@ -3,7 +3,8 @@
 //! purges message content older than `content` (once all recipients are final), then
 //! events and settled messages older than `events`, Idempotency-Key records older than
 //! 24 hours and webhook deliveries older than `webhook_logs` — each period that of the
-//! row's tenant and stream (`[retention.tenants.*]`, `[retention.streams.*]`) — in
+//! row's tenant and stream (`[retention.tenants.*]`, `[retention.streams.*]`) — and
+//! audit entries older than `audit_log` (the chain stays verifiable from an anchor), in
 //! bounded steps, so it never holds the store's writer for long.
 
 use std::sync::Arc;
@@ -74,12 +75,15 @@ pub async fn retention_at(services: &Services, now: i64) -> Result<Retention, Se
 pub async fn purge_due(services: &Services, now: i64) -> Result<Purged, ServiceError> {
     crate::tenants::delete_due(services, now).await?;
     let retention = retention_at(services, now).await?;
+    let audit_before = now.saturating_sub(ms(services.config.retention.audit_log));
     let mut total = Purged::default();
     loop {
-        let p = services.store.purge(retention.clone()).await?;
+        let mut p = services.store.purge(retention.clone()).await?;
+        p.audit = services.store.prune_audit(audit_before, STEP).await?;
         if p.is_empty() {
             return Ok(total);
         }
+        total.audit += p.audit;
         total.contents += p.contents;
         total.events += p.events;
         total.messages += p.messages;
@@ -103,6 +107,7 @@ pub async fn run(services: Arc<Services>) {
                 messages = p.messages,
                 idempotency = p.idempotency,
                 webhook_deliveries = p.webhook_deliveries,
+                audit = p.audit,
                 "retention purge"
             ),
             Err(e) => tracing::warn!(error = %e, "retention purge failed; retrying next interval"),
@@ -194,5 +199,38 @@ mod tests {
             [("cli", "tenant.cancel"), ("system", "tenant.delete")]
         );
         assert!(crate::audit::verify(&services).await.unwrap().is_ok());
+    }
+
+    /// The audit log keeps `audit_log` (injected clock): older entries are pruned, and
+    /// `audit verify` still passes from the anchor.
+    #[tokio::test]
+    async fn old_audit_entries_are_pruned_and_the_chain_still_verifies() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = format!(
+            "data_dir = \"{}\"\n[retention]\naudit_log = \"1d\"\n",
+            dir.path().display()
+        );
+        let services = Services::open(Config::from_toml(&text, []).unwrap())
+            .await
+            .unwrap();
+        for name in ["a", "b", "c"] {
+            let t = services.create_tenant(name, None).await.unwrap();
+            crate::tenants::cancel(&services, &Actor::cli(), &t)
+                .await
+                .unwrap();
+            // Entries a few milliseconds apart, so each has its own time.
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        let entries = services.store.list_audit(None, None, 100).await.unwrap();
+        assert_eq!(entries.len(), 3);
+        let day = 86_400_000;
+        let p = purge_due(&services, entries[0].at + day).await.unwrap();
+        assert_eq!(p.audit, 0, "nothing is a day old yet");
+        let p = purge_due(&services, entries[1].at + day + 1).await.unwrap();
+        assert_eq!(p.audit, 2, "{p:?}");
+        let left = services.store.list_audit(None, None, 100).await.unwrap();
+        assert_eq!(left, entries[2..]);
+        let (n, head) = crate::audit::verify(&services).await.unwrap().unwrap();
+        assert_eq!((n as usize, head), (left.len(), entries[2].hash.clone()));
     }
 }

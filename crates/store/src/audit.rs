@@ -47,17 +47,50 @@ pub enum ChainBreak {
     Unlinked {
         /// The entry whose `prev_hash` does not match.
         seq: i64,
-        /// The entry before it (0: the start of the chain).
+        /// The entry before it (0: the start of the chain; after pruning, the last
+        /// pruned entry).
         after: i64,
     },
 }
 
-/// Checks entries given in `seq` order; returns how many there were and the head
-/// hash, or the first break.
+/// The `meta` key of the anchor of a pruned chain (`<seq>:<hex hash>`).
+pub(crate) const ANCHOR_KEY: &str = "audit_anchor";
+
+/// The anchor as stored in `meta`.
+pub(crate) fn anchor_text(seq: i64, hash: &[u8]) -> String {
+    let hex: String = hash.iter().map(|b| format!("{b:02x}")).collect();
+    format!("{seq}:{hex}")
+}
+
+/// An anchor read back from `meta` (`None` if malformed).
+pub(crate) fn parse_anchor(text: &str) -> Option<(i64, Vec<u8>)> {
+    let (seq, hex) = text.split_once(':')?;
+    let hash = (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok())
+        .collect::<Option<Vec<u8>>>()?;
+    Some((seq.parse().ok()?, hash))
+}
+
+/// Of the oldest entries (`(seq, at, hash)` in `seq` order), the last of the leading
+/// run created before `before`: where a prune stops.
+pub(crate) fn prune_point(oldest: &[(i64, i64, Vec<u8>)], before: i64) -> Option<(i64, Vec<u8>)> {
+    oldest
+        .iter()
+        .take_while(|(_, at, _)| *at < before)
+        .last()
+        .map(|(seq, _, hash)| (*seq, hash.clone()))
+}
+
+/// Checks entries given in `seq` order, starting from `anchor` (the last pruned
+/// entry, if the oldest entries were pruned by retention); returns how many there
+/// were and the head hash, or the first break.
 pub fn verify(
+    anchor: Option<(i64, Vec<u8>)>,
     entries: impl IntoIterator<Item = AuditRecord>,
 ) -> Result<(u64, Vec<u8>), ChainBreak> {
-    let (mut count, mut prev, mut after) = (0u64, GENESIS.to_vec(), 0i64);
+    let (after, prev) = anchor.unwrap_or((0, GENESIS.to_vec()));
+    let (mut count, mut prev, mut after) = (0u64, prev, after);
     for e in entries {
         if e.prev_hash != prev {
             return Err(ChainBreak::Unlinked { seq: e.seq, after });
@@ -97,24 +130,24 @@ mod tests {
     #[test]
     fn intact_chain_verifies_and_every_tampering_is_named() {
         let good = chain(5);
-        let (n, head) = verify(good.clone()).unwrap();
+        let (n, head) = verify(None, good.clone()).unwrap();
         assert_eq!((n, head), (5, good[4].hash.clone()));
 
         let mut altered = good.clone();
         altered[2].action = "subject.erase".into();
-        assert_eq!(verify(altered), Err(ChainBreak::Altered { seq: 3 }));
+        assert_eq!(verify(None, altered), Err(ChainBreak::Altered { seq: 3 }));
 
         let mut removed = good.clone();
         removed.remove(1);
         assert_eq!(
-            verify(removed),
+            verify(None, removed),
             Err(ChainBreak::Unlinked { seq: 3, after: 1 })
         );
 
         let mut swapped = good.clone();
         swapped.swap(3, 4);
         assert_eq!(
-            verify(swapped),
+            verify(None, swapped),
             Err(ChainBreak::Unlinked { seq: 5, after: 3 })
         );
 
@@ -123,7 +156,7 @@ mod tests {
         fake.seq = 99;
         inserted.insert(2, fake);
         assert_eq!(
-            verify(inserted),
+            verify(None, inserted),
             Err(ChainBreak::Unlinked { seq: 99, after: 2 })
         );
 
@@ -132,8 +165,36 @@ mod tests {
         rehashed[1].actor = "someone else".into();
         rehashed[1].hash = chain_hash(&rehashed[1].prev_hash, &rehashed[1].draft());
         assert_eq!(
-            verify(rehashed),
+            verify(None, rehashed),
             Err(ChainBreak::Unlinked { seq: 3, after: 2 })
+        );
+    }
+
+    #[test]
+    fn a_pruned_chain_verifies_from_its_anchor_and_only_from_it() {
+        let good = chain(5);
+        let oldest: Vec<_> = good.iter().map(|e| (e.seq, e.at, e.hash.clone())).collect();
+        let anchor = prune_point(&oldest, 1_003).expect("entries 1 and 2 are older");
+        assert_eq!(anchor, (2, good[1].hash.clone()));
+        assert_eq!(prune_point(&oldest, 1_000), None);
+        assert_eq!(
+            parse_anchor(&anchor_text(anchor.0, &anchor.1)),
+            Some(anchor.clone())
+        );
+        let rest = good[2..].to_vec();
+        assert_eq!(
+            verify(Some(anchor.clone()), rest.clone()).map(|(n, _)| n),
+            Ok(3)
+        );
+        assert_eq!(
+            verify(None, rest),
+            Err(ChainBreak::Unlinked { seq: 3, after: 0 }),
+            "without its anchor a pruned chain does not verify"
+        );
+        assert_eq!(
+            verify(Some(anchor), good[3..].to_vec()),
+            Err(ChainBreak::Unlinked { seq: 4, after: 2 }),
+            "an entry removed after the anchor is named"
         );
     }
 }

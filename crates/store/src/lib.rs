@@ -463,6 +463,18 @@ pub trait Store: Send + Sync {
         limit: usize,
     ) -> impl Future<Output = StoreResult<Vec<AuditRecord>>> + Send;
 
+    /// Deletes the oldest audit entries created before `before` (at most `limit`, a
+    /// leading run in `seq` order) and records the last one deleted as the chain's
+    /// anchor ([`Store::audit_anchor`]); returns how many went.
+    fn prune_audit(
+        &self,
+        before: i64,
+        limit: usize,
+    ) -> impl Future<Output = StoreResult<u64>> + Send;
+    /// Where the remaining audit chain starts: the `seq` and hash of the last pruned
+    /// entry, or `None` if none was ever pruned (the chain starts at genesis).
+    fn audit_anchor(&self) -> impl Future<Output = StoreResult<Option<(i64, Vec<u8>)>>> + Send;
+
     /// What is waiting to be delivered or posted (for metrics and queue views).
     fn backlog(&self) -> impl Future<Output = StoreResult<Backlog>> + Send;
 
@@ -937,6 +949,12 @@ impl Store for AnyStore {
         limit: usize,
     ) -> StoreResult<Vec<AuditRecord>> {
         dispatch!(self.list_audit(tenant_id, after_seq, limit))
+    }
+    async fn prune_audit(&self, before: i64, limit: usize) -> StoreResult<u64> {
+        dispatch!(self.prune_audit(before, limit))
+    }
+    async fn audit_anchor(&self) -> StoreResult<Option<(i64, Vec<u8>)>> {
+        dispatch!(self.audit_anchor())
     }
     async fn backlog(&self) -> StoreResult<Backlog> {
         dispatch!(self.backlog())

@@ -778,6 +778,9 @@ pub struct Purged {
     pub idempotency: u64,
     /// Webhook deliveries deleted (with their attempts).
     pub webhook_deliveries: u64,
+    /// Audit entries pruned (older than the audit log's period; filled in by the
+    /// purge job, not by [`crate::Store::purge`]).
+    pub audit: u64,
 }
 
 impl Purged {

@@ -78,6 +78,11 @@ pub struct RetentionConfig {
     /// How often the purge job runs. Default `10m`.
     #[serde(deserialize_with = "de_duration", serialize_with = "ser_duration")]
     pub interval: Duration,
+    /// The audit log (accesses to personal data, admin actions, sign-ins, with IP
+    /// addresses). The oldest entries are pruned; the chain still verifies from the
+    /// last pruned one. Default `365d`.
+    #[serde(deserialize_with = "de_duration", serialize_with = "ser_duration")]
+    pub audit_log: Duration,
     /// How long a cancelled tenant can be reactivated before all its data, and then
     /// its data key, are deleted. Default `90d`.
     #[serde(deserialize_with = "de_duration", serialize_with = "ser_duration")]
@@ -163,6 +168,7 @@ impl Default for RetentionConfig {
             interval: Duration::from_secs(600),
             streams: BTreeMap::new(),
             tenants: BTreeMap::new(),
+            audit_log: Duration::from_secs(365 * 86_400),
             cancelled_tenants: Duration::from_secs(90 * 86_400),
         }
     }

@@ -1588,6 +1588,14 @@ impl Store for PgStore {
         retrying(|| self.append_audit_tx(d)).await
     }
 
+    async fn prune_audit(&self, before: i64, limit: usize) -> StoreResult<u64> {
+        retrying(|| self.prune_audit_tx(before, limit)).await
+    }
+
+    async fn audit_anchor(&self) -> StoreResult<Option<(i64, Vec<u8>)>> {
+        retrying(|| self.audit_anchor_q()).await
+    }
+
     async fn list_audit(
         &self,
         tenant_id: Option<&str>,

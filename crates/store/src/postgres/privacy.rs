@@ -546,6 +546,7 @@ impl PgStore {
             messages,
             idempotency,
             webhook_deliveries,
+            audit: 0,
         })
     }
 
@@ -590,6 +591,60 @@ impl PgStore {
         let seq: i64 = col(&row, "seq")?;
         tx.commit().await.map_err(pg(OP))?;
         Ok(AuditRecord::from_draft(seq, d.clone(), prev, hash))
+    }
+
+    pub(super) async fn prune_audit_tx(&self, before: i64, limit: usize) -> PgResult<u64> {
+        const OP: &str = "prune_audit";
+        let limit = i64::try_from(limit.max(1)).unwrap_or(i64::MAX);
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(pg(OP))?;
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&AUDIT_LOCK])
+            .await
+            .map_err(pg(OP))?;
+        let oldest = tx
+            .query(
+                "SELECT seq, at, hash FROM audit ORDER BY seq LIMIT $1",
+                &[&limit],
+            )
+            .await
+            .map_err(pg(OP))?
+            .iter()
+            .map(|r| Ok((col(r, "seq")?, col(r, "at")?, col(r, "hash")?)))
+            .collect::<PgResult<Vec<(i64, i64, Vec<u8>)>>>()?;
+        let Some((seq, hash)) = crate::audit::prune_point(&oldest, before) else {
+            return Ok(0);
+        };
+        tx.execute(
+            "INSERT INTO meta (key, value) VALUES ($1, $2) \
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            &[
+                &crate::audit::ANCHOR_KEY,
+                &crate::audit::anchor_text(seq, &hash),
+            ],
+        )
+        .await
+        .map_err(pg(OP))?;
+        let n = tx
+            .execute("DELETE FROM audit WHERE seq <= $1", &[&seq])
+            .await
+            .map_err(pg(OP))?;
+        tx.commit().await.map_err(pg(OP))?;
+        Ok(n)
+    }
+
+    pub(super) async fn audit_anchor_q(&self) -> PgResult<Option<(i64, Vec<u8>)>> {
+        let row = self
+            .one_opt(
+                "audit_anchor",
+                "SELECT value FROM meta WHERE key = $1",
+                &[&crate::audit::ANCHOR_KEY],
+            )
+            .await?;
+        row.map(|r| {
+            let text: String = col(&r, "value")?;
+            crate::audit::parse_anchor(&text).ok_or_else(|| corrupt("audit anchor"))
+        })
+        .transpose()
     }
 
     pub(super) async fn list_audit_q(

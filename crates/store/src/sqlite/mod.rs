@@ -1398,7 +1398,7 @@ impl Store for SqliteStore {
                     &sql::webhook_deliveries(&SQLITE),
                     sql::params(&r, WebhookLogs),
                 )?;
-                Ok(Purged { contents, events, messages, idempotency, webhook_deliveries })
+                Ok(Purged { contents, events, messages, idempotency, webhook_deliveries, audit: 0 })
             })
             .await
     }
@@ -1437,6 +1437,48 @@ impl Store for SqliteStore {
                 ))
             })
             .await
+    }
+
+    async fn prune_audit(&self, before: i64, limit: usize) -> StoreResult<u64> {
+        self.writer
+            .write(Durability::Fsync, move |c| {
+                let oldest = c
+                    .prepare_cached("SELECT seq, at, hash FROM audit ORDER BY seq LIMIT ?1")
+                    .and_then(|mut st| {
+                        st.query_map([limit.max(1) as i64], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                            .collect::<rusqlite::Result<Vec<_>>>()
+                    })
+                    .map_err(unavailable)?;
+                let Some((seq, hash)) = crate::audit::prune_point(&oldest, before) else {
+                    return Ok(0);
+                };
+                c.execute(
+                    "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                    params![crate::audit::ANCHOR_KEY, crate::audit::anchor_text(seq, &hash)],
+                )
+                .and_then(|_| c.execute("DELETE FROM audit WHERE seq <= ?1", [seq]))
+                .map(|n| n as u64)
+                .map_err(unavailable)
+            })
+            .await
+    }
+
+    async fn audit_anchor(&self) -> StoreResult<Option<(i64, Vec<u8>)>> {
+        let text: Option<String> = self
+            .read(|c| {
+                c.query_row(
+                    "SELECT value FROM meta WHERE key = ?1",
+                    [crate::audit::ANCHOR_KEY],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(unavailable)
+            })
+            .await?;
+        text.map(|t| {
+            crate::audit::parse_anchor(&t).ok_or(StoreError::Corrupt("audit anchor".into()))
+        })
+        .transpose()
     }
 
     async fn list_audit(
