@@ -486,3 +486,36 @@ pub fn files_containing(dir: &Path, needle: &[u8]) -> Vec<PathBuf> {
     }
     hits
 }
+
+/// Decodes quoted-printable (soft breaks and `=XX`; lossy: only the URLs matter).
+fn unqp(body: &str) -> String {
+    let joined = body.replace("=\r\n", "");
+    let mut out = Vec::new();
+    let bytes = joined.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| u8::from_str_radix(&String::from_utf8_lossy(h), 16).ok());
+        if let (b'=', Some(b)) = (bytes[i], hex) {
+            out.push(b);
+            i += 3;
+            continue;
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The tracking URLs (`/t/o/…`, `/t/c/…`) in the copy delivered to `to`.
+pub fn links_for(sink: &Sink, to: &str) -> (Vec<String>, Vec<u8>) {
+    let eml = sink.copy_for(to);
+    let text = unqp(&String::from_utf8_lossy(&eml));
+    let urls: Vec<String> = text
+        .split(['"', '\'', ' ', '\r', '\n', '<', '>'])
+        .filter(|s| s.contains("/t/o/") || s.contains("/t/c/"))
+        .map(str::to_string)
+        .collect();
+    (urls, eml)
+}
