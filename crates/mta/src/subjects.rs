@@ -11,7 +11,7 @@
 //! is everything written before schema version 9: [`SubjectKeys::open`] falls back
 //! to it.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -25,7 +25,7 @@ use crate::context::{ServiceError, Services, now_ms};
 /// is not used for long.
 const CACHE_TTL: Duration = Duration::from_secs(60);
 /// Cached keys at most (the cache starts over when full).
-const CACHE_CAPACITY: usize = 100_000;
+const CACHE_CAPACITY: usize = 10_000;
 
 /// The wrapping context of a person's key. (It names contacts, the first data sealed
 /// under these keys: keys made before version 9 were contacts' keys.)
@@ -171,29 +171,33 @@ impl Services {
         let tenant = self.tenant_keys(tenant_id).await?;
         let mut people = HashMap::new();
         let mut missing = Vec::new();
+        let mut seen = HashSet::new();
         for hash in hashes.into_iter().filter(|h| !h.is_empty()) {
-            if people.contains_key(hash) {
+            if !seen.insert(hash) {
                 continue;
             }
             match self.subject_cache.get(tenant_id, hash) {
                 Some(key) => {
                     people.insert(hash.to_vec(), key);
                 }
-                None if !missing.contains(&hash) => missing.push(hash),
-                None => {}
+                None => missing.push(hash),
             }
         }
         if !missing.is_empty() {
+            // Fresh keys by hash, usable as they are if they are the ones stored.
+            let mut fresh = HashMap::new();
             let stored = if create {
                 let now = now_ms();
-                let candidates = missing
-                    .iter()
-                    .map(|h| SubjectKey {
+                let mut candidates = Vec::with_capacity(missing.len());
+                for h in &missing {
+                    let (key, wrapped) = tenant.new_record_key(&key_context(h));
+                    fresh.insert(h.to_vec(), (key, wrapped.clone()));
+                    candidates.push(SubjectKey {
                         rcpt_hash: h.to_vec(),
-                        key_wrapped: tenant.new_record_key(&key_context(h)).1,
+                        key_wrapped: wrapped,
                         created_at: now,
-                    })
-                    .collect();
+                    });
+                }
                 self.store
                     .ensure_subject_keys(tenant_id, candidates)
                     .await?
@@ -202,8 +206,12 @@ impl Services {
                 self.store.subject_keys(tenant_id, hashes).await?
             };
             for k in stored {
-                let key =
-                    Arc::new(tenant.open_record_key(&key_context(&k.rcpt_hash), &k.key_wrapped)?);
+                let key = match fresh.remove(&k.rcpt_hash) {
+                    Some((key, wrapped)) if wrapped == k.key_wrapped => Arc::new(key),
+                    _ => Arc::new(
+                        tenant.open_record_key(&key_context(&k.rcpt_hash), &k.key_wrapped)?,
+                    ),
+                };
                 self.subject_cache
                     .put(tenant_id, k.rcpt_hash.clone(), key.clone());
                 people.insert(k.rcpt_hash, key);

@@ -404,16 +404,32 @@ impl PgStore {
             .prepare_cached(
                 "INSERT INTO subject_keys (tenant_id, rcpt_hash, key_wrapped, created_at) \
                  SELECT $1, h, k, c FROM unnest($2::bytea[], $3::bytea[], $4::int8[]) AS u(h, k, c) \
-                 ON CONFLICT DO NOTHING",
+                 ON CONFLICT DO NOTHING RETURNING rcpt_hash, key_wrapped, created_at",
             )
             .await
             .map_err(pg(OP))?;
-        client
-            .execute(&insert, &[&tenant_id, &hashes, &wrapped, &created])
+        // The candidates stored now are their people's keys; only the people whose
+        // candidate lost to a stored key are read back.
+        let mut stored = client
+            .query(&insert, &[&tenant_id, &hashes, &wrapped, &created])
             .await
-            .map_err(pg(OP))?;
-        let hashes = distinct_hashes(hashes.into_iter().map(<[u8]>::to_vec).collect());
-        self.subject_keys_q(tenant_id, &hashes).await
+            .map_err(pg(OP))?
+            .iter()
+            .map(subject_key_row)
+            .collect::<PgResult<Vec<_>>>()?;
+        let won: std::collections::HashSet<&[u8]> =
+            stored.iter().map(|k| k.rcpt_hash.as_slice()).collect();
+        let lost = distinct_hashes(
+            hashes
+                .into_iter()
+                .filter(|h| !won.contains(h))
+                .map(<[u8]>::to_vec)
+                .collect(),
+        );
+        if !lost.is_empty() {
+            stored.extend(self.subject_keys_q(tenant_id, &lost).await?);
+        }
+        Ok(stored)
     }
 
     pub(super) async fn erase_subject_tx(

@@ -1103,13 +1103,24 @@ impl Store for SqliteStore {
                          VALUES (?1, ?2, ?3, ?4)",
                     )
                     .map_err(unavailable)?;
-                for k in &candidates {
-                    insert
+                // The candidates stored now are their people's keys; only those that
+                // lost to a stored key are read back.
+                let (mut stored, mut lost) = (Vec::with_capacity(candidates.len()), Vec::new());
+                for k in candidates {
+                    let inserted = insert
                         .execute(params![tenant_id, k.rcpt_hash, k.key_wrapped, k.created_at])
                         .map_err(unavailable)?;
+                    if inserted == 1 {
+                        stored.push(k);
+                    } else {
+                        lost.push(k.rcpt_hash);
+                    }
                 }
-                let hashes = distinct_hashes(candidates.into_iter().map(|k| k.rcpt_hash).collect());
-                select_subject_keys(c, &tenant_id, &hashes)
+                let won: std::collections::HashSet<&[u8]> =
+                    stored.iter().map(|k| k.rcpt_hash.as_slice()).collect();
+                lost.retain(|h| !won.contains(h.as_slice()));
+                stored.extend(select_subject_keys(c, &tenant_id, &distinct_hashes(lost))?);
+                Ok(stored)
             })
             .await
     }
