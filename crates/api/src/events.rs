@@ -91,7 +91,7 @@ pub async fn list_events(
         .await
         .map_err(|e| ApiError::unavailable(&e))?;
     let next = view::next_cursor(events.iter().map(|e| e.seq), limit);
-    let keys = crate::suppressions::people(
+    let keys = view::people(
         &state,
         &caller,
         events.iter().map(|e| e.rcpt_hash.as_slice()),

@@ -508,7 +508,7 @@ async fn people_of(
         .flat_map(|m| &m.recipients)
         .map(|r| r.rcpt_hash.as_slice())
         .collect();
-    crate::suppressions::people(state, caller, hashes, false).await
+    view::people(state, caller, hashes, false).await
 }
 
 /// A message with each recipient's status and event timeline.

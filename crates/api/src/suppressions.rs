@@ -84,25 +84,6 @@ pub(crate) async fn keys(
         .map_err(|e| ApiError::unavailable(&e))
 }
 
-/// The tenant's keys with those of the people `hashes` (made for new people with
-/// `create`).
-pub(crate) async fn people<'a>(
-    state: &AppState,
-    caller: &Caller,
-    hashes: impl IntoIterator<Item = &'a [u8]>,
-    create: bool,
-) -> Result<SubjectKeys, ApiError> {
-    let services = &state.services;
-    let loaded = if create {
-        services
-            .subject_keys_creating(&caller.tenant_id, hashes)
-            .await
-    } else {
-        services.subject_keys(&caller.tenant_id, hashes).await
-    };
-    loaded.map_err(|e| ApiError::unavailable(&e))
-}
-
 /// One suppression entry as JSON (the address opened, if it still can be).
 pub(crate) fn entry_json(keys: &SubjectKeys, e: &SuppressionRecord) -> Value {
     json!({
@@ -140,7 +121,7 @@ pub async fn add(
     let hash = keys(&state, &caller)
         .await?
         .blind_index(&address.normalized());
-    let keys = people(&state, &caller, [hash.as_slice()], true).await?;
+    let keys = view::people(&state, &caller, [hash.as_slice()], true).await?;
     let entry = suppressions::record(
         &keys,
         &caller.tenant_id,
@@ -188,7 +169,7 @@ pub async fn list(
         .await
         .map_err(|e| ApiError::unavailable(&e))?;
     let next = view::next_cursor(entries.iter().map(|e| e.seq), limit);
-    let keys = people(
+    let keys = view::people(
         &state,
         &caller,
         entries.iter().map(|e| e.rcpt_hash.as_slice()),

@@ -1,8 +1,12 @@
 //! API views: sealed rows opened into JSON (shared with webhooks, see
-//! [`postwerk_mta::view`]), request times and pagination.
+//! [`postwerk_mta::view`]) with the keys that open them, request times and pagination.
 
 pub use postwerk_mta::view::{address, event, meta, time};
 
+use postwerk_mta::subjects::SubjectKeys;
+
+use crate::AppState;
+use crate::auth::Caller;
 use crate::error::ApiError;
 
 /// An RFC 3339 time from a request field as Unix milliseconds, or `422 invalid_time`.
@@ -73,4 +77,23 @@ pub fn next_cursor(
 ) -> Option<String> {
     let full = seqs.len() == limit;
     seqs.last().filter(|_| full).map(|s| s.to_string())
+}
+
+/// The tenant's keys with those of the people `hashes` (made for new people with
+/// `create`).
+pub async fn people<'a>(
+    state: &AppState,
+    caller: &Caller,
+    hashes: impl IntoIterator<Item = &'a [u8]>,
+    create: bool,
+) -> Result<SubjectKeys, ApiError> {
+    let services = &state.services;
+    let loaded = if create {
+        services
+            .subject_keys_creating(&caller.tenant_id, hashes)
+            .await
+    } else {
+        services.subject_keys(&caller.tenant_id, hashes).await
+    };
+    loaded.map_err(|e| ApiError::unavailable(&e))
 }

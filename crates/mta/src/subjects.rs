@@ -88,39 +88,58 @@ impl SubjectKeys {
 /// A cached key: when it was loaded, and the key.
 type Cached = (Instant, Arc<RecordKey>);
 
-/// Recently used unwrapped keys of people, by tenant and blind index.
+/// Recently used unwrapped keys of people, by tenant and then blind index (so a
+/// lookup allocates nothing).
 #[derive(Default)]
 pub struct SubjectKeyCache {
-    keys: Mutex<HashMap<(String, Vec<u8>), Cached>>,
+    keys: Mutex<Tenants>,
+}
+
+/// The cache's map: tenant id → blind index → key.
+#[derive(Default)]
+struct Tenants {
+    by_tenant: HashMap<String, HashMap<Vec<u8>, Cached>>,
+    len: usize,
 }
 
 impl SubjectKeyCache {
     fn get(&self, tenant_id: &str, hash: &[u8]) -> Option<Arc<RecordKey>> {
         let keys = self.keys.lock().ok()?;
-        let (at, key) = keys.get(&(tenant_id.to_string(), hash.to_vec()))?;
+        let (at, key) = keys.by_tenant.get(tenant_id)?.get(hash)?;
         (at.elapsed() < CACHE_TTL).then(|| key.clone())
     }
 
     fn put(&self, tenant_id: &str, hash: Vec<u8>, key: Arc<RecordKey>) {
         if let Ok(mut keys) = self.keys.lock() {
-            if keys.len() >= CACHE_CAPACITY {
-                keys.clear();
+            if keys.len >= CACHE_CAPACITY {
+                *keys = Tenants::default();
             }
-            keys.insert((tenant_id.to_string(), hash), (Instant::now(), key));
+            let people = keys.by_tenant.entry(tenant_id.to_string()).or_default();
+            if people.insert(hash, (Instant::now(), key)).is_none() {
+                keys.len += 1;
+            }
         }
     }
 
     /// Forgets a person's key (after erasure).
     fn forget(&self, tenant_id: &str, hash: &[u8]) {
         if let Ok(mut keys) = self.keys.lock() {
-            keys.remove(&(tenant_id.to_string(), hash.to_vec()));
+            let removed = keys
+                .by_tenant
+                .get_mut(tenant_id)
+                .and_then(|people| people.remove(hash));
+            if removed.is_some() {
+                keys.len -= 1;
+            }
         }
     }
 
     /// Forgets the keys of a tenant's people (after the tenant's deletion).
     pub(crate) fn forget_tenant(&self, tenant_id: &str) {
-        if let Ok(mut keys) = self.keys.lock() {
-            keys.retain(|(tenant, _), _| tenant != tenant_id);
+        if let Ok(mut keys) = self.keys.lock()
+            && let Some(people) = keys.by_tenant.remove(tenant_id)
+        {
+            keys.len -= people.len();
         }
     }
 }

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::{de_duration, de_opt_duration, ser_duration, ser_opt_duration};
+use super::{de_duration, ser_duration};
 use std::collections::BTreeMap;
 
 /// `[privacy]`: personal data handling.
@@ -103,24 +103,21 @@ pub struct RetentionPeriods {
     /// Message content and envelope.
     #[serde(
         default,
-        deserialize_with = "de_opt_duration",
-        serialize_with = "ser_opt_duration",
+        with = "super::opt_duration",
         skip_serializing_if = "Option::is_none"
     )]
     pub content: Option<Duration>,
     /// Events and messages.
     #[serde(
         default,
-        deserialize_with = "de_opt_duration",
-        serialize_with = "ser_opt_duration",
+        with = "super::opt_duration",
         skip_serializing_if = "Option::is_none"
     )]
     pub events: Option<Duration>,
     /// Webhook delivery logs.
     #[serde(
         default,
-        deserialize_with = "de_opt_duration",
-        serialize_with = "ser_opt_duration",
+        with = "super::opt_duration",
         skip_serializing_if = "Option::is_none"
     )]
     pub webhook_logs: Option<Duration>,
