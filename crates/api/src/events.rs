@@ -91,11 +91,11 @@ pub async fn list_events(
         .await
         .map_err(|e| ApiError::unavailable(&e))?;
     let next = view::next_cursor(events.iter().map(|e| e.seq), limit);
-    let keys = view::people(
+    let keys = view::read_people(
         &state,
         &caller,
+        "event.list",
         events.iter().map(|e| e.rcpt_hash.as_slice()),
-        false,
     )
     .await?;
     Ok(Json(json!({

@@ -400,7 +400,13 @@ pub async fn get_message(
         .await
         .map_err(|e| ApiError::unavailable(&e))?
         .ok_or_else(|| ApiError::not_found("message"))?;
-    let keys = people_of(&state, &caller, std::slice::from_ref(&record)).await?;
+    let keys = people_of(
+        &state,
+        &caller,
+        "message.view",
+        std::slice::from_ref(&record),
+    )
+    .await?;
     Ok(Json(message_view(&record, &keys)))
 }
 
@@ -490,25 +496,25 @@ pub async fn list(
     let next = (messages.len() == limit)
         .then(|| messages.last().map(|m| m.id.clone()))
         .flatten();
-    let keys = people_of(&state, &caller, &messages).await?;
+    let keys = people_of(&state, &caller, "message.list", &messages).await?;
     Ok(Json(json!({
         "messages": messages.iter().map(|m| message_view(m, &keys)).collect::<Vec<_>>(),
         "next_cursor": next,
     })))
 }
 
-/// The keys of the recipients of `messages`.
+/// The keys of the recipients of `messages`, after auditing the read as `action`.
 async fn people_of(
     state: &AppState,
     caller: &Caller,
+    action: &str,
     messages: &[MessageRecord],
 ) -> Result<SubjectKeys, ApiError> {
-    let hashes: Vec<&[u8]> = messages
+    let hashes = messages
         .iter()
         .flat_map(|m| &m.recipients)
-        .map(|r| r.rcpt_hash.as_slice())
-        .collect();
-    view::people(state, caller, hashes, false).await
+        .map(|r| r.rcpt_hash.as_slice());
+    view::read_people(state, caller, action, hashes).await
 }
 
 /// A message with each recipient's status and event timeline.

@@ -135,6 +135,7 @@ pub async fn list(
     let (after, limit) = view::page(q.cursor.as_deref(), q.limit)?;
     let page = requests::list(
         &state.services,
+        &caller.actor(),
         &caller.tenant_id,
         q.overdue.unwrap_or(false),
         after,

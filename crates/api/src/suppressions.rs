@@ -121,7 +121,7 @@ pub async fn add(
     let hash = keys(&state, &caller)
         .await?
         .blind_index(&address.normalized());
-    let keys = view::people(&state, &caller, [hash.as_slice()], true).await?;
+    let keys = view::people_creating(&state, &caller, [hash.as_slice()]).await?;
     let entry = suppressions::record(
         &keys,
         &caller.tenant_id,
@@ -169,11 +169,11 @@ pub async fn list(
         .await
         .map_err(|e| ApiError::unavailable(&e))?;
     let next = view::next_cursor(entries.iter().map(|e| e.seq), limit);
-    let keys = view::people(
+    let keys = view::read_people(
         &state,
         &caller,
+        "suppression.list",
         entries.iter().map(|e| e.rcpt_hash.as_slice()),
-        false,
     )
     .await?;
     Ok(Json(json!({

@@ -79,21 +79,36 @@ pub fn next_cursor(
     seqs.last().filter(|_| full).map(|s| s.to_string())
 }
 
-/// The tenant's keys with those of the people `hashes` (made for new people with
-/// `create`).
-pub async fn people<'a>(
+/// The tenant's keys with those of the people `hashes`, made for those who have none
+/// yet: for writes that store a person's data.
+pub async fn people_creating<'a>(
     state: &AppState,
     caller: &Caller,
     hashes: impl IntoIterator<Item = &'a [u8]>,
-    create: bool,
 ) -> Result<SubjectKeys, ApiError> {
-    let services = &state.services;
-    let loaded = if create {
-        services
-            .subject_keys_creating(&caller.tenant_id, hashes)
-            .await
-    } else {
-        services.subject_keys(&caller.tenant_id, hashes).await
-    };
-    loaded.map_err(|e| ApiError::unavailable(&e))
+    state
+        .services
+        .subject_keys_creating(&caller.tenant_id, hashes)
+        .await
+        .map_err(|e| ApiError::unavailable(&e))
+}
+
+/// The keys that open the data of the people `hashes` for `caller` to read, after the
+/// read is written to the audit chain as `action` naming those people by blind index
+/// (see [`postwerk_mta::audit::subjects`]); `503` and nothing shown if it cannot be.
+pub async fn read_people<'a>(
+    state: &AppState,
+    caller: &Caller,
+    action: &str,
+    hashes: impl IntoIterator<Item = &'a [u8]>,
+) -> Result<SubjectKeys, ApiError> {
+    let hashes: Vec<&[u8]> = hashes.into_iter().collect();
+    if let Some(target) = postwerk_mta::audit::subjects(hashes.iter().copied()) {
+        caller.audit(state, action, target).await?;
+    }
+    state
+        .services
+        .subject_keys(&caller.tenant_id, hashes)
+        .await
+        .map_err(|e| ApiError::unavailable(&e))
 }

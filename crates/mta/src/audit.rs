@@ -65,9 +65,41 @@ pub async fn record(
 
 /// The audit target naming a person: a short form of their blind index.
 pub fn subject(keys: &TenantKeys, address: &Address) -> String {
-    let hash = keys.blind_index(&address.normalized());
+    subject_of(&keys.blind_index(&address.normalized()))
+}
+
+/// The audit target naming the person of a stored blind index (`rcpt:` and its first
+/// eight bytes in hex), the same form [`subject`] gives for their address.
+pub fn subject_of(hash: &[u8]) -> String {
     let hex: String = hash.iter().take(8).map(|b| format!("{b:02x}")).collect();
     format!("rcpt:{hex}")
+}
+
+/// People named in one read's audit entry; the rest are counted (`+N more`), so a
+/// page of a thousand rows does not write a thousand-name entry.
+const MAX_NAMED: usize = 50;
+
+/// The audit target of a read that shows the data of the people `hashes` (blind
+/// indexes, duplicates allowed): each named once, in order, up to [`MAX_NAMED`], then
+/// `+N more`. `None` when the read shows nobody's data.
+pub fn subjects<'a>(hashes: impl IntoIterator<Item = &'a [u8]>) -> Option<String> {
+    let mut seen = std::collections::HashSet::new();
+    let people: Vec<&[u8]> = hashes
+        .into_iter()
+        .filter(|h| !h.is_empty() && seen.insert(*h))
+        .collect();
+    if people.is_empty() {
+        return None;
+    }
+    let mut target: Vec<String> = people
+        .iter()
+        .take(MAX_NAMED)
+        .map(|h| subject_of(h))
+        .collect();
+    if people.len() > MAX_NAMED {
+        target.push(format!("+{} more", people.len() - MAX_NAMED));
+    }
+    Some(target.join(" "))
 }
 
 /// Reads the whole chain in order and checks it: `Ok((entries, head hash))` or the
@@ -88,4 +120,22 @@ pub async fn verify(
     }
     let anchor = services.store.audit_anchor().await?;
     Ok(audit::verify(anchor, all))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_read_names_each_person_once_and_counts_the_rest() {
+        let a = [0xabu8; 32];
+        let b = [0x01u8; 32];
+        let target = subjects([&a[..], &b[..], &a[..], &[][..]]).expect("two people");
+        assert_eq!(target, "rcpt:abababababababab rcpt:0101010101010101");
+        assert_eq!(subjects([&[][..]]), None);
+        let many: Vec<[u8; 32]> = (0..=MAX_NAMED as u8 + 2).map(|i| [i; 32]).collect();
+        let target = subjects(many.iter().map(|h| &h[..])).expect("many people");
+        assert_eq!(target.matches("rcpt:").count(), MAX_NAMED);
+        assert!(target.ends_with(" +3 more"), "{target}");
+    }
 }

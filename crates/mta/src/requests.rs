@@ -14,6 +14,7 @@ use postwerk_store::Store;
 use postwerk_store::model::DsarRecord;
 use serde::{Deserialize, Serialize};
 
+use crate::audit::{self, Actor};
 use crate::context::{ServiceError, Services, now_ms};
 
 /// What is sealed with a request.
@@ -129,8 +130,10 @@ pub async fn close(
 }
 
 /// A page of the register; with `overdue`, only open requests past their due date.
+/// The read is audited as `request.list` (naming the people) before it is opened.
 pub async fn list(
     services: &Services,
+    actor: &Actor,
     tenant_id: &str,
     overdue: bool,
     after: Option<i64>,
@@ -140,6 +143,16 @@ pub async fn list(
         .store
         .list_requests(tenant_id, overdue.then(now_ms), after, limit)
         .await?;
+    if let Some(target) = audit::subjects(records.iter().map(|r| r.rcpt_hash.as_slice())) {
+        audit::record(
+            services,
+            actor,
+            Some(tenant_id),
+            "request.list",
+            Some(target),
+        )
+        .await?;
+    }
     let keys = services
         .subject_keys(tenant_id, records.iter().map(|r| r.rcpt_hash.as_slice()))
         .await?;
