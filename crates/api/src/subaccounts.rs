@@ -76,6 +76,15 @@ pub async fn list(State(state): State<AppState>, caller: Caller) -> Result<Json<
     ))
 }
 
+/// The installation-wide tenant name of the sub-account `name` of `parent`:
+/// `parent/name`. Tenant names are unique across the installation; a plain name chosen
+/// through the API would answer `409` when another customer already used it, telling
+/// one tenant about another. `/` is not allowed in a name, so these never collide with
+/// a top-level tenant's.
+fn tenant_name(parent: &str, name: &str) -> String {
+    format!("{parent}/{name}")
+}
+
 /// `POST /v1/subaccounts`: a new sub-account (201) with its own data key.
 pub async fn create(
     State(state): State<AppState>,
@@ -94,27 +103,29 @@ pub async fn create(
         .store
         .get_tenant(&caller.tenant_id)
         .await
-        .map_err(|e| ApiError::unavailable(&e))?;
-    if own.is_some_and(|t| t.parent_id.is_some()) {
+        .map_err(|e| ApiError::unavailable(&e))?
+        .ok_or_else(|| ApiError::unavailable(&ServiceError::UnknownTenant))?;
+    if own.parent_id.is_some() {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
             "nested_subaccount",
             "a sub-account cannot have sub-accounts",
         ));
     }
+    let name = tenant_name(&own.name, &req.name);
     caller
-        .audit(&state, "subaccount.create", req.name.clone())
+        .audit(&state, "subaccount.create", name.clone())
         .await?;
     match state
         .services
-        .create_tenant(&req.name, Some(&caller.tenant_id))
+        .create_tenant(&name, Some(&caller.tenant_id))
         .await
     {
         Ok(child) => Ok((StatusCode::CREATED, Json(subaccount_json(&state, &child)))),
         Err(ServiceError::Store(StoreError::Conflict(_))) => Err(ApiError::new(
             StatusCode::CONFLICT,
             "name_taken",
-            "a tenant of this name exists",
+            "this tenant already has a sub-account of this name",
         )),
         Err(e) => Err(ApiError::unavailable(&e)),
     }

@@ -51,6 +51,24 @@ fn a_parents_admins_act_on_sub_accounts_and_nobody_else_does() {
         None,
     );
     assert_eq!((s, &dup["error"]["code"]), (409, &json!("name_taken")));
+    // The name is the parent's to choose: another tenant's sub-account of the same
+    // name neither collides nor tells that this one exists.
+    assert_eq!(child["name"], "default/shop-eu", "{child}");
+    assert!(h.cli(&["tenants", "create", "rival"]).status.success());
+    let rival = key(&h, "rival", "admin");
+    let (s, theirs) = call(
+        &h,
+        &rival,
+        "POST",
+        "/v1/subaccounts",
+        Some(json!({"name": "shop-eu"})),
+        None,
+    );
+    assert_eq!(
+        (s, &theirs["name"]),
+        (201, &json!("rival/shop-eu")),
+        "{theirs}"
+    );
 
     // The parent's admin gives the sub-account a domain and a key.
     let as_child = Some(child_id.as_str());
@@ -99,7 +117,7 @@ fn a_parents_admins_act_on_sub_accounts_and_nobody_else_does() {
     // The sub-account cannot reach up, nor nest.
     let (s, _) = call(&h, &child_key, "GET", "/v1/domains/example.com", None, None);
     assert_eq!(s, 404);
-    let child_admin = key(&h, "shop-eu", "read,admin");
+    let child_admin = key(&h, "default/shop-eu", "read,admin");
     let (s, v) = call(
         &h,
         &child_admin,
@@ -165,7 +183,7 @@ fn a_parents_admin_cancels_and_reactivates_a_sub_account() {
     assert_eq!(s, 201, "{child}");
     assert_eq!(child["cancelled_at"], Value::Null);
     let id = child["id"].as_str().unwrap().to_string();
-    let child_key = key(&h, "shop-eu", "read");
+    let child_key = key(&h, "default/shop-eu", "read");
     let path = format!("/v1/subaccounts/{id}");
 
     let (s, cancelled) = call(&h, &admin, "DELETE", &path, None, None);
