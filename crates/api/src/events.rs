@@ -57,7 +57,7 @@ pub async fn list_events(
         .as_deref()
         .map(|t| {
             t.parse::<EventType>()
-                .map_err(|_| ApiError::invalid("invalid_type", "type", "unknown event type"))
+                .map_err(|e| ApiError::invalid("invalid_type", "type", e.to_string()))
         })
         .transpose()?;
     let since = q

@@ -3,6 +3,13 @@
 //! Parsing is deliberately strict about what an API client may send (an `addr-spec`
 //! with a dot-atom or quoted local part and a hostname domain) and lenient about
 //! display names. Errors never repeat the address back: it is personal data.
+//!
+//! Every address has one canonical form, [`Address::normalized`], from which every blind
+//! index is computed (suppressions, tombstones, contacts, searches): the domain in
+//! A-labels (IDNA 2008 / UTS-46, see [`normalize_domain`]), lower case, without a
+//! trailing dot; the local part lower-cased. `kai@bücher.test`, `kai@BÜCHER.test` and
+//! `kai@xn--bcher-kva.test` are one address. For an ASCII address this is the lower-cased
+//! address, as it always was, so stored blind indexes of ASCII addresses stay valid.
 
 use std::fmt;
 
@@ -34,7 +41,9 @@ pub enum AddressError {
     ControlCharacter,
 }
 
-/// A validated `local@domain` address. The domain is stored lower-cased.
+/// A validated `local@domain` address. The local part is kept as sent; the domain is
+/// stored in its canonical form (A-labels, lower case, no trailing dot), so only a
+/// non-ASCII local part needs SMTPUTF8.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Address {
     local: String,
@@ -62,12 +71,17 @@ impl Address {
         if !valid_local(local) {
             return Err(AddressError::BadLocalPart);
         }
-        if !valid_domain(domain) {
-            return Err(AddressError::BadDomain);
+        let domain = match domain.strip_prefix('[').and_then(|d| d.strip_suffix(']')) {
+            Some(literal) if valid_literal(literal) => domain.to_ascii_lowercase(),
+            Some(_) => return Err(AddressError::BadDomain),
+            None => normalize_domain(domain)?,
+        };
+        if local.len() + 1 + domain.len() > 254 {
+            return Err(AddressError::TooLong);
         }
         Ok(Address {
             local: local.to_string(),
-            domain: domain.to_ascii_lowercase(),
+            domain,
         })
     }
 
@@ -76,18 +90,21 @@ impl Address {
         &self.local
     }
 
-    /// The domain, lower-cased.
+    /// The domain in its canonical form: A-labels, lower case, no trailing dot (or an
+    /// address literal such as `[127.0.0.1]`).
     pub fn domain(&self) -> &str {
         &self.domain
     }
 
-    /// True if the address needs the SMTPUTF8 extension (non-ASCII characters).
+    /// True if the address needs the SMTPUTF8 extension: a non-ASCII local part (the
+    /// domain is always sent in A-labels).
     pub fn is_utf8(&self) -> bool {
         !self.local.is_ascii() || !self.domain.is_ascii()
     }
 
-    /// The canonical form used for the blind index and suppression matching:
-    /// the whole address lower-cased.
+    /// The canonical form every blind index is computed from (suppressions,
+    /// tombstones, contacts, searches): the local part lower-cased, `@`, the canonical
+    /// domain. For ASCII addresses: the whole address lower-cased.
     pub fn normalized(&self) -> String {
         format!("{}@{}", self.local.to_lowercase(), self.domain)
     }
@@ -191,22 +208,50 @@ fn valid_local(local: &str) -> bool {
             .all(|c| c.is_alphanumeric() || c == '.' || SPECIALS.contains(c) || !c.is_ascii())
 }
 
-fn valid_domain(domain: &str) -> bool {
-    if let Some(literal) = domain.strip_prefix('[').and_then(|d| d.strip_suffix(']')) {
-        return literal.parse::<std::net::IpAddr>().is_ok()
-            || literal
-                .strip_prefix("IPv6:")
-                .is_some_and(|v6| v6.parse::<std::net::Ipv6Addr>().is_ok());
+/// The canonical form of a host name, the one every comparison and blind index uses:
+/// IDNA 2008 as UTS-46 maps it (non-transitional: `ß` stays `ß`) to A-labels, lower
+/// case, without a trailing dot. `Bücher.TEST.`, `BÜCHER.test` and
+/// `xn--bcher-kva.test` all become `xn--bcher-kva.test`; an ASCII name is only
+/// lower-cased. A name needs at least two labels of letters, digits and inner hyphens,
+/// each at most 63 octets, 253 in all.
+pub fn normalize_domain(name: &str) -> Result<String, AddressError> {
+    use idna::uts46::{AsciiDenyList, DnsLength, Hyphens, Uts46};
+    let name = name.trim();
+    let name = name.strip_suffix('.').unwrap_or(name);
+    if name.is_empty() || name.len() > 253 * 4 {
+        return Err(AddressError::BadDomain);
     }
-    let domain = domain.strip_suffix('.').unwrap_or(domain);
-    domain.contains('.')
-        && domain.split('.').all(|label| {
+    let ascii = Uts46::new()
+        .to_ascii(
+            name.as_bytes(),
+            AsciiDenyList::STD3,
+            Hyphens::CheckFirstLast,
+            DnsLength::Verify,
+        )
+        .map_err(|_| AddressError::BadDomain)?;
+    let valid = ascii.contains('.')
+        && ascii.split('.').all(|label| {
             !label.is_empty()
                 && label.len() <= 63
                 && !label.starts_with('-')
                 && !label.ends_with('-')
-                && label.chars().all(|c| c.is_alphanumeric() || c == '-')
-        })
+                && label
+                    .bytes()
+                    .all(|c| c.is_ascii_alphanumeric() || c == b'-')
+        });
+    if valid {
+        Ok(ascii.into_owned())
+    } else {
+        Err(AddressError::BadDomain)
+    }
+}
+
+/// An address literal: `127.0.0.1` or `IPv6:::1` (between the brackets).
+fn valid_literal(literal: &str) -> bool {
+    literal.parse::<std::net::IpAddr>().is_ok()
+        || literal
+            .strip_prefix("IPv6:")
+            .is_some_and(|v6| v6.parse::<std::net::Ipv6Addr>().is_ok())
 }
 
 #[cfg(test)]
@@ -258,6 +303,71 @@ mod tests {
         }
         let long_local = format!("{}@example.com", "a".repeat(65));
         assert_eq!(Address::parse(&long_local), Err(AddressError::TooLong));
+    }
+
+    #[test]
+    fn international_domains_have_one_canonical_form() {
+        let canonical = "kai@xn--bcher-kva.test";
+        for spelling in [
+            "kai@bücher.test",
+            "kai@BÜCHER.test",
+            "kai@Bücher.Test.",
+            "kai@xn--bcher-kva.test",
+            "kai@XN--BCHER-KVA.TEST",
+            "Kai@bücher.test",
+        ] {
+            let a = Address::parse(spelling).unwrap();
+            assert_eq!(a.normalized(), canonical, "{spelling}");
+            assert_eq!(a.domain(), "xn--bcher-kva.test", "{spelling}");
+            assert!(
+                !a.is_utf8(),
+                "{spelling}: an A-label domain needs no SMTPUTF8"
+            );
+        }
+        assert_eq!(
+            Address::parse("Kai@bücher.test").unwrap().to_string(),
+            "Kai@xn--bcher-kva.test",
+            "the local part is kept as sent"
+        );
+        // UTS-46 maps full-width dots and letters; ß is kept (non-transitional).
+        assert_eq!(
+            normalize_domain("ｅｘａｍｐｌｅ。ｃｏｍ").unwrap(),
+            "example.com"
+        );
+        assert_eq!(normalize_domain("straße.de").unwrap(), "xn--strae-oqa.de");
+        let jorg = Address::parse("jörg@müller.de").unwrap();
+        assert_eq!(jorg.domain(), "xn--mller-kva.de");
+        assert!(jorg.is_utf8(), "a non-ASCII local part needs SMTPUTF8");
+        assert_eq!(jorg.normalized(), "jörg@xn--mller-kva.de");
+    }
+
+    #[test]
+    fn ascii_canonical_form_is_unchanged() {
+        // Stored blind indexes of ASCII addresses were computed from the lower-cased
+        // address: they must still match.
+        for (input, want) in [
+            ("Bob.Smith+Tag@Example.COM", "bob.smith+tag@example.com"),
+            ("x@[127.0.0.1]", "x@[127.0.0.1]"),
+            ("a@b-c--d.example", "a@b-c--d.example"),
+        ] {
+            assert_eq!(Address::parse(input).unwrap().normalized(), want);
+        }
+    }
+
+    #[test]
+    fn refuses_invalid_international_domains() {
+        for bad in [
+            "kai@xn--a.test",
+            "kai@bü_cher.test",
+            "kai@-bücher.test",
+            "kai@bücher",
+            "kai@[bücher]",
+            "kai@a..test",
+        ] {
+            assert_eq!(Address::parse(bad), Err(AddressError::BadDomain), "{bad}");
+        }
+        let long = format!("kai@{}.test", "ü".repeat(60));
+        assert!(Address::parse(&long).is_err(), "an A-label over 63 octets");
     }
 
     #[test]

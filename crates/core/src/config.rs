@@ -127,7 +127,9 @@ pub struct DeliveryConfig {
     /// domain (then the printed bounce MX record must not replace the domain's own MX).
     pub bounce_domain: Option<String>,
     /// Static next hops per recipient domain: `"example.test" = "127.0.0.1:2626"`
-    /// (tests, smarthosts). Other domains are delivered by MX lookup.
+    /// (tests, smarthosts). Other domains are delivered by MX lookup. A key may be an
+    /// international name in either form (`"exämple.test"` or `"xn--exmple-cua.test"`):
+    /// both route the same recipients.
     pub routes: BTreeMap<String, String>,
     /// Port of recipients' MX hosts. Default 25; change it only for tests and labs
     /// (static routes carry their own port).
@@ -186,6 +188,40 @@ impl Config {
             .unwrap_or_else(|| format!("http://{}", self.http.listen))
             .trim_end_matches('/')
             .to_string()
+    }
+}
+
+impl Config {
+    /// A warning when the links put into mail (unsubscribe, open pixel, tracked links)
+    /// are on — any of `[tracking]`'s stream lists is non-empty, as by default — and
+    /// their base URL is one recipients cannot use: a loopback or unspecified host
+    /// (`base_url` unset gives `http://` + `[http] listen`), or plain `http`. `serve` logs
+    /// it and `config check` prints it.
+    pub fn link_warning(&self) -> Option<String> {
+        let t = &self.tracking;
+        if t.unsubscribe_streams.is_empty()
+            && t.open_streams.is_empty()
+            && t.click_streams.is_empty()
+        {
+            return None;
+        }
+        let base = self.links_base_url();
+        let origin = if t.base_url.is_some() {
+            "[tracking] base_url"
+        } else {
+            "[tracking] base_url is unset, so the [http] listen address"
+        };
+        let reason = if tracking::is_local_url(&base) {
+            "a loopback or unspecified address recipients cannot reach"
+        } else if base.starts_with("http://") {
+            "plain http (mailbox providers expect https for one-click unsubscribe)"
+        } else {
+            return None;
+        };
+        Some(format!(
+            "links in outgoing mail (unsubscribe, tracking) point at {base}: {origin} is {reason}; \
+             set [tracking] base_url to this server's public https URL"
+        ))
     }
 }
 
@@ -347,7 +383,7 @@ impl Config {
         }
         for (domain, hop) in &self.delivery.routes {
             let key = format!("delivery.routes.\"{domain}\"");
-            if !is_hostname(domain) {
+            if crate::address::normalize_domain(domain).is_err() {
                 return Err(invalid(&key, "route key must be a domain name"));
             }
             if parse_next_hop(hop).is_none() {
@@ -516,22 +552,106 @@ fn is_hostname(name: &str) -> bool {
         })
 }
 
-/// Applies `POSTWERK_<SECTION>_<KEY>` variables. The key path is found by matching the
-/// variable against the default configuration's sections; values are typed like the
-/// default (numbers, booleans, comma-separated lists). Unrelated `POSTWERK_*`
-/// variables (e.g. `POSTWERK_MASTER_KEY`) are ignored.
+/// `POSTWERK_*` variables Postwerk reads that are not configuration keys.
+/// `POSTWERK_TEST_PG_URL` is read by the test suite only.
+pub const OTHER_ENV_VARIABLES: &[&str] = &[
+    "POSTWERK_CONFIG",
+    "POSTWERK_MASTER_KEY",
+    "POSTWERK_BACKUP_IDENTITY",
+    "POSTWERK_LOG",
+    "POSTWERK_LOG_FORMAT",
+    "POSTWERK_TEST_PG_URL",
+];
+
+/// Keys without a default value (absent from the serialised default configuration)
+/// that an environment variable may still set.
+pub const OPTIONAL_KEYS: &[&str] = &[
+    "store.url",
+    "delivery.bounce_domain",
+    "smtp.submission.cert",
+    "smtp.submission.key",
+    "tracking.base_url",
+    "tracking.consent_purpose",
+    "mta_sts.ca_file",
+    "backup.dir",
+];
+
+/// Every configuration key an environment variable can set, by variable name
+/// (`POSTWERK_SMTP_SUBMISSION_LISTEN` → `["smtp", "submission", "listen"]`): the
+/// default configuration's scalar and list keys, plus [`OPTIONAL_KEYS`].
+fn env_keys(defaults: &toml::Table) -> BTreeMap<String, Vec<String>> {
+    fn walk(table: &toml::Table, path: &mut Vec<String>, out: &mut BTreeMap<String, Vec<String>>) {
+        for (name, value) in table {
+            path.push(name.clone());
+            match value.as_table() {
+                Some(inner) => walk(inner, path, out),
+                None => {
+                    out.insert(env_name(path), path.clone());
+                }
+            }
+            path.pop();
+        }
+    }
+    let mut out = BTreeMap::new();
+    walk(defaults, &mut Vec::new(), &mut out);
+    for key in OPTIONAL_KEYS {
+        let path: Vec<String> = key.split('.').map(String::from).collect();
+        out.insert(env_name(&path), path);
+    }
+    out
+}
+
+/// `["smtp", "submission", "listen"]` → `POSTWERK_SMTP_SUBMISSION_LISTEN`.
+fn env_name(path: &[String]) -> String {
+    format!("POSTWERK_{}", path.join("_").to_ascii_uppercase())
+}
+
+fn default_table() -> Result<toml::Table, ConfigError> {
+    toml::Table::try_from(Config::default()).map_err(|e| ConfigError::Parse(e.to_string()))
+}
+
+/// The `POSTWERK_*` variables in `env` that Postwerk does not read (a misspelt
+/// `POSTWERK_HTTP_LISTN` would otherwise be ignored silently), each with the known
+/// variable closest to it (`POSTWERK_HTTP_LISTEN`).
+pub fn unknown_env_variables(
+    env: impl IntoIterator<Item = (String, String)>,
+) -> Vec<(String, String)> {
+    let Ok(defaults) = default_table() else {
+        return Vec::new();
+    };
+    let keys = env_keys(&defaults);
+    let known: Vec<&str> = keys
+        .keys()
+        .map(String::as_str)
+        .chain(OTHER_ENV_VARIABLES.iter().copied())
+        .collect();
+    env.into_iter()
+        .map(|(name, _)| name)
+        .filter(|name| name.starts_with("POSTWERK_"))
+        .filter(|name| !known.contains(&name.to_ascii_uppercase().as_str()))
+        .map(|name| {
+            let upper = name.to_ascii_uppercase();
+            let closest = known
+                .iter()
+                .min_by_key(|k| strsim::levenshtein(&upper, k))
+                .map_or_else(String::new, |k| k.to_string());
+            (name, closest)
+        })
+        .collect()
+}
+
+/// Applies `POSTWERK_<SECTION>_<KEY>` variables. The key path is found among the
+/// default configuration's keys (see [`env_keys`]); values are typed like the default
+/// (numbers, booleans, comma-separated lists). Other `POSTWERK_*` variables are left
+/// alone here: [`unknown_env_variables`] names the ones nothing reads.
 fn apply_env(
     doc: &mut toml::Table,
     env: impl IntoIterator<Item = (String, String)>,
 ) -> Result<(), ConfigError> {
-    let defaults =
-        toml::Table::try_from(Config::default()).map_err(|e| ConfigError::Parse(e.to_string()))?;
+    let defaults = default_table()?;
+    let keys = env_keys(&defaults);
     for (name, value) in env {
-        let Some(rest) = name.strip_prefix("POSTWERK_") else {
-            continue;
-        };
-        let rest = rest.to_ascii_lowercase();
-        let Some(path) = env_path(&defaults, &rest) else {
+        let Some(path) = keys.get(&name.to_ascii_uppercase()) else {
             continue;
         };
         let (key, parents) = path.split_last().expect("non-empty path");
@@ -554,38 +674,6 @@ fn apply_env(
         table.insert(key.clone(), typed);
     }
     Ok(())
-}
-
-/// Finds the key path named by `rest` (e.g. `smtp_submission_listen` →
-/// `smtp.submission.listen`) among the default configuration's scalar and list keys,
-/// plus the optional keys that have no default value.
-fn env_path(table: &toml::Table, rest: &str) -> Option<Vec<String>> {
-    const OPTIONAL: &[&str] = &[
-        "url",
-        "bounce_domain",
-        "cert",
-        "key",
-        "base_url",
-        "consent_purpose",
-        "ca_file",
-        "dir",
-    ];
-    for (name, value) in table {
-        if let Some(table) = value.as_table() {
-            if let Some(inner) = rest.strip_prefix(&format!("{name}_")) {
-                if let Some(mut path) = env_path(table, inner) {
-                    path.insert(0, name.clone());
-                    return Some(path);
-                }
-                if OPTIONAL.contains(&inner) && !table.contains_key(inner) {
-                    return Some(vec![name.clone(), inner.to_string()]);
-                }
-            }
-        } else if name == rest {
-            return Some(vec![rest.to_string()]);
-        }
-    }
-    None
 }
 
 fn typed_like(default: Option<&toml::Value>, raw: &str) -> Result<toml::Value, String> {
@@ -782,6 +870,86 @@ nameservers = ["127.0.0.1:5353"]
                 .to_string()
                 .contains("MAX_CONNECTIONS")
         );
+    }
+
+    #[test]
+    fn unknown_environment_variables_are_named_with_the_closest_known_one() {
+        let env = |pairs: &[&str]| -> Vec<(String, String)> {
+            pairs
+                .iter()
+                .map(|n| (n.to_string(), "x".to_string()))
+                .collect()
+        };
+        let found = unknown_env_variables(env(&[
+            "POSTWERK_HTTP_LISTN",
+            "POSTWERK_HTTP_LISTEN",
+            "POSTWERK_MASTER_KEY",
+            "POSTWERK_STORE_URL",
+            "POSTWERK_SMTP_SUBMISSION_CERT",
+            "POSTWERK_LOGFORMAT",
+            "POSTWERK_TRACKING_BASEURL",
+            "HOME",
+        ]));
+        assert_eq!(
+            found,
+            [
+                ("POSTWERK_HTTP_LISTN".into(), "POSTWERK_HTTP_LISTEN".into()),
+                ("POSTWERK_LOGFORMAT".into(), "POSTWERK_LOG_FORMAT".into()),
+                (
+                    "POSTWERK_TRACKING_BASEURL".into(),
+                    "POSTWERK_TRACKING_BASE_URL".into()
+                ),
+            ]
+        );
+        // Every documented override is known.
+        let overrides = env(&[
+            "POSTWERK_DATA_DIR",
+            "POSTWERK_PRIVACY_CONSENT_REQUIRED_BROADCAST",
+            "POSTWERK_DELIVERY_BOUNCE_DOMAIN",
+            "POSTWERK_MTA_STS_CA_FILE",
+            "POSTWERK_BACKUP_DIR",
+            "POSTWERK_TRACKING_CONSENT_PURPOSE",
+        ]);
+        assert_eq!(unknown_env_variables(overrides), []);
+    }
+
+    #[test]
+    fn warns_about_links_recipients_cannot_use() {
+        let warning = |text: &str| Config::from_toml(text, []).unwrap().link_warning();
+        let w = warning("").expect("the default links point at the listen address");
+        assert!(
+            w.contains("http://127.0.0.1:8080") && w.contains("loopback"),
+            "{w}"
+        );
+        let w = warning("[http]\nlisten = \"0.0.0.0:8080\"\n").unwrap();
+        assert!(w.contains("http://0.0.0.0:8080"), "{w}");
+        let w = warning("[tracking]\nbase_url = \"http://links.example.com\"\n").unwrap();
+        assert!(w.contains("plain http"), "{w}");
+        let w = warning("[tracking]\nbase_url = \"https://localhost:8443\"\n").unwrap();
+        assert!(w.contains("loopback"), "{w}");
+        assert_eq!(
+            warning("[tracking]\nbase_url = \"https://links.example.com\"\n"),
+            None
+        );
+        let off = "[tracking]\nunsubscribe_streams = []\nopen_streams = []\nclick_streams = []\n";
+        assert_eq!(warning(off), None, "no links in mail, nothing to warn of");
+    }
+
+    #[test]
+    fn international_route_keys_are_accepted() {
+        let c = Config::from_toml(
+            "[delivery.routes]\n\"exämple.test\" = \"127.0.0.1:2626\"\n",
+            [],
+        )
+        .unwrap();
+        assert!(c.delivery.routes.contains_key("exämple.test"));
+        let err = Config::from_toml(
+            "[delivery.routes]\n\"ex ample.test\" = \"127.0.0.1:1\"\n",
+            [],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("route key must be a domain name"), "{err}");
     }
 
     #[test]

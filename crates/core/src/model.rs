@@ -44,16 +44,46 @@ macro_rules! string_enum {
         impl FromStr for $name {
             type Err = UnknownVariant;
             fn from_str(s: &str) -> Result<Self, Self::Err> {
-                match s { $($text => Ok($name::$variant),)+ _ => Err(UnknownVariant(stringify!($name))) }
+                match s {
+                    $($text => Ok($name::$variant),)+
+                    _ => Err(UnknownVariant::new(stringify!($name), s, &[$($text),+])),
+                }
             }
         }
     };
 }
 
-/// A string that names no variant of the enum in the message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("unknown {0} value")]
-pub struct UnknownVariant(pub &'static str);
+/// A string that names no variant of an enum. The message names the value given
+/// (cut to 64 characters) and lists the valid ones: ``unknown scope `raed` (valid: send,
+/// read, write, import, export, privacy, admin)``.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown {kind} `{value}` (valid: {})", valid.join(", "))]
+pub struct UnknownVariant {
+    /// What was asked for, in words: `scope`, `suppression reason`.
+    pub kind: String,
+    /// The value given.
+    pub value: String,
+    /// Every valid value.
+    pub valid: &'static [&'static str],
+}
+
+impl UnknownVariant {
+    /// `value` is no `type_name` (a CamelCase enum name); `valid` are the values that are.
+    fn new(type_name: &str, value: &str, valid: &'static [&'static str]) -> Self {
+        let mut kind = String::new();
+        for (i, c) in type_name.chars().enumerate() {
+            if c.is_uppercase() && i > 0 {
+                kind.push(' ');
+            }
+            kind.extend(c.to_lowercase());
+        }
+        UnknownVariant {
+            kind,
+            value: value.chars().take(64).collect(),
+            valid,
+        }
+    }
+}
 
 string_enum! {
     /// What an API key or user may do.
@@ -347,6 +377,23 @@ mod tests {
             vec![Scope::Read, Scope::Send]
         );
         assert!(parse_scopes("send,root").is_err());
+    }
+
+    #[test]
+    fn unknown_values_are_named_with_the_valid_ones() {
+        assert_eq!(
+            parse_scopes("send,raed").unwrap_err().to_string(),
+            "unknown scope `raed` (valid: send, read, write, import, export, privacy, admin)"
+        );
+        let err = "spam".parse::<SuppressionReason>().unwrap_err().to_string();
+        assert!(
+            err.starts_with("unknown suppression reason `spam` (valid: hard_bounce, complaint,"),
+            "{err}"
+        );
+        let long = "x".repeat(1000);
+        let err = long.parse::<EventType>().unwrap_err();
+        assert_eq!(err.value.len(), 64, "a long value is cut");
+        assert_eq!(err.kind, "event type");
     }
 
     #[test]

@@ -40,19 +40,11 @@ pub struct DnsRecord {
     pub purpose: &'static str,
 }
 
-/// Normalises and validates a domain name (lower case, no trailing dot).
+/// Normalises and validates a domain name: the canonical form of
+/// [`postwerk_core::address::normalize_domain`] (A-labels, lower case, no trailing dot),
+/// so `bücher.example` is registered, shown and matched as `xn--bcher-kva.example`.
 pub fn normalize_domain(name: &str) -> Result<String, DomainError> {
-    let d = name.trim().trim_end_matches('.').to_ascii_lowercase();
-    let ok = d.contains('.')
-        && d.len() <= 253
-        && d.split('.').all(|l| {
-            !l.is_empty()
-                && l.len() <= 63
-                && !l.starts_with('-')
-                && !l.ends_with('-')
-                && l.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-')
-        });
-    if ok { Ok(d) } else { Err(DomainError::Invalid) }
+    postwerk_core::address::normalize_domain(name).map_err(|_| DomainError::Invalid)
 }
 
 /// Registers `name` for a tenant with a new RSA-2048 and a new Ed25519 DKIM key.
@@ -145,6 +137,10 @@ mod tests {
     #[test]
     fn normalizes_domains() {
         assert_eq!(normalize_domain("Example.COM.").unwrap(), "example.com");
+        assert_eq!(
+            normalize_domain("Bücher.Example").unwrap(),
+            "xn--bcher-kva.example"
+        );
         for bad in [
             "",
             "localhost",

@@ -136,7 +136,8 @@ impl std::fmt::Debug for MxResolver {
 }
 
 impl MxResolver {
-    /// `routes`: recipient domain -> `"host:port"` | `"[host]:port"` | `"[host]"` | `"host"`
+    /// `routes`: recipient domain (any spelling: keys are put in the canonical form of
+    /// [`postwerk_core::address::normalize_domain`], A-labels) -> `"host:port"` | `"[host]:port"` | `"[host]"` | `"host"`
     /// (port 25); a route host is resolved with A/AAAA, never MX. `nameservers`: empty = system
     /// resolver (`/etc/resolv.conf`), else these servers over UDP and TCP (any port).
     pub fn new(
@@ -147,7 +148,9 @@ impl MxResolver {
             .iter()
             .map(|(domain, route)| {
                 let route = parse_route(route).map_err(ResolveError::Config)?;
-                Ok((domain.trim_end_matches('.').to_ascii_lowercase(), route))
+                let domain = postwerk_core::address::normalize_domain(domain)
+                    .map_err(|_| ResolveError::Config(format!("invalid route key {domain:?}")))?;
+                Ok((domain, route))
             })
             .collect::<Result<BTreeMap<_, _>, ResolveError>>()?;
         let mut builder = if nameservers.is_empty() {
@@ -379,6 +382,7 @@ mod tests {
             ("bracketname.test", "[mx2.example.test]"),
             ("plain.test", "mx1.example.test"),
             ("Upper.TEST", "127.0.0.2:26"),
+            ("exämple.test", "127.0.0.3:27"),
             ("norouteaddr.test", "missing.test:25"),
         ]
         .into_iter()
@@ -409,6 +413,7 @@ mod tests {
             ("bracketname.test", &["mx2.example.test - 192.0.2.3:25"]),
             ("plain.test", &["mx1.example.test - 192.0.2.1:25"]),
             ("upper.test", &["127.0.0.2 - 127.0.0.2:26"]),
+            ("xn--exmple-cua.test", &["127.0.0.3 - 127.0.0.3:27"]),
             ("norouteaddr.test", &["temporary"]),
             ("", &["NoSuchDomain permanent=true"]),
         ];

@@ -38,7 +38,7 @@ pub enum BackupCommand {
         /// Directory (default: `backup.dir`).
         #[arg(long, value_name = "DIR")]
         dir: Option<PathBuf>,
-        /// One JSON array instead of a table.
+        /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
         /// Also decrypt each backup with this identity file, check it whole and show
@@ -244,6 +244,10 @@ fn list(dir: &Path, json: bool, identity: Option<&Path>) -> anyhow::Result<()> {
     let identities = identity.map(archive::identities).transpose()?;
     let mut failed = 0;
     let mut rows = Vec::new();
+    if !json {
+        let check = if identities.is_some() { "\tCHECK" } else { "" };
+        println!("CREATED\tBYTES\tFILE{check}");
+    }
     for found in archive::scan(dir)? {
         let checked = identities
             .as_ref()
@@ -270,13 +274,13 @@ fn list(dir: &Path, json: bool, identity: Option<&Path>) -> anyhow::Result<()> {
             _ => String::new(),
         };
         println!(
-            "{created}\t{:>10}\t{}{status}",
+            "{created}\t{}\t{}{status}",
             found.bytes,
             found.path.display()
         );
     }
     if json {
-        println!("{}", serde_json::Value::Array(rows));
+        println!("{}", serde_json::to_string_pretty(&rows)?);
     }
     if failed > 0 {
         bail!("{failed} backup(s) failed the check");

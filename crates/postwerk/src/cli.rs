@@ -15,6 +15,9 @@ use postwerk_mta::tenants::{self, TenantError};
 use postwerk_mta::view;
 use postwerk_store::Store;
 use postwerk_store::model::TenantRecord;
+use serde_json::json;
+
+use crate::listing::Listing;
 
 /// Postwerk: self-hosted, GDPR-first email delivery.
 #[derive(Parser)]
@@ -87,7 +90,11 @@ pub enum TenantsCommand {
     },
     /// List tenants: id, name, parent, state (`active`, or `cancelled (deletion due
     /// <time>)`).
-    List,
+    List {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
     /// Cancel a tenant now, with its sub-accounts: its keys, users and SMTP credentials
     /// are refused and its waiting mail held; all its data and its data key are deleted
     /// after `[retention] cancelled_tenants`.
@@ -117,15 +124,15 @@ pub async fn tenants(cmd: TenantsCommand, config: Config) -> anyhow::Result<()> 
     let services = open(config).await?;
     match cmd {
         TenantsCommand::Create { name, parent } => create_tenant(&services, &name, parent).await,
-        TenantsCommand::List => {
+        TenantsCommand::List { json } => {
             let all = services.store.list_tenants(None).await?;
-            let name_of = |id: &str| {
-                all.iter()
-                    .find(|t| t.id == id)
-                    .map_or(id.to_string(), |t| t.name.clone())
-            };
+            let name_of = |id: &str| all.iter().find(|t| t.id == id).map(|t| t.name.clone());
+            let mut list = Listing::new(&["id", "name", "parent", "state"]);
             for t in &all {
-                let parent = t.parent_id.as_deref().map_or("-".into(), name_of);
+                let parent = t
+                    .parent_id
+                    .as_deref()
+                    .map(|p| name_of(p).unwrap_or(p.into()));
                 let state = match t.cancelled_at {
                     Some(at) => format!(
                         "cancelled (deletion due {})",
@@ -133,8 +140,9 @@ pub async fn tenants(cmd: TenantsCommand, config: Config) -> anyhow::Result<()> 
                     ),
                     None => "active".into(),
                 };
-                println!("{}\t{}\t{parent}\t{state}", t.id, t.name);
+                list.row([json!(t.id), json!(t.name), json!(parent), json!(state)]);
             }
+            list.print(json);
             Ok(())
         }
         TenantsCommand::Cancel { name } => {
@@ -187,7 +195,7 @@ async fn create_tenant(
     let parent = match parent {
         Some(p) => {
             let found = services.store.get_tenant_by_name(&p).await?;
-            let found = found.with_context(|| format!("--parent: no tenant `{p}`"))?;
+            let found = found.with_context(|| format!("--parent: no tenant '{p}'"))?;
             if found.parent_id.is_some() {
                 bail!("--parent: `{p}` is itself a sub-account");
             }
@@ -293,14 +301,18 @@ pub fn bounce(cmd: &BounceCommand) -> std::process::ExitCode {
 /// `postwerk suppressions …`.
 #[derive(Subcommand)]
 pub enum SuppressionsCommand {
-    /// List suppressed addresses (optionally one).
+    /// List suppressed addresses (optionally one): email, stream (`-`: every stream),
+    /// reason, time added.
     List {
         /// Only this address.
         #[arg(long)]
         email: Option<String>,
-        /// Tenant (default: the install's default tenant).
+        /// Tenant, made by `tenants create` (default: the install's default tenant).
         #[arg(long, default_value = DEFAULT_TENANT)]
         tenant: String,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
     },
     /// Suppress an address.
     Add(SuppressionArgs),
@@ -319,7 +331,7 @@ pub struct SuppressionArgs {
     /// Reason for `add`: hard_bounce, complaint, unsubscribe or manual.
     #[arg(long, default_value = "manual")]
     reason: String,
-    /// Tenant (default: the install's default tenant).
+    /// Tenant, made by `tenants create` (default: the install's default tenant).
     #[arg(long, default_value = DEFAULT_TENANT)]
     tenant: String,
 }
@@ -331,7 +343,7 @@ pub enum DomainsCommand {
     Add(DomainArg),
     /// Show a domain's DNS records.
     Show(DomainArg),
-    /// List domains.
+    /// List domains: name, time registered.
     List(TenantArg),
 }
 
@@ -340,7 +352,7 @@ pub enum DomainsCommand {
 pub struct DomainArg {
     /// The domain, e.g. example.com.
     domain: String,
-    /// Tenant (default: the install's default tenant).
+    /// Tenant, made by `tenants create` (default: the install's default tenant).
     #[arg(long, default_value = DEFAULT_TENANT)]
     tenant: String,
     /// Print JSON instead of a table.
@@ -348,12 +360,15 @@ pub struct DomainArg {
     json: bool,
 }
 
-/// A tenant argument.
+/// A tenant argument, for a listing.
 #[derive(Args)]
 pub struct TenantArg {
-    /// Tenant (default: the install's default tenant).
+    /// Tenant, made by `tenants create` (default: the install's default tenant).
     #[arg(long, default_value = DEFAULT_TENANT)]
     tenant: String,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    json: bool,
 }
 
 /// `postwerk config …`.
@@ -363,13 +378,24 @@ pub enum ConfigCommand {
     Check,
 }
 
-/// The tenant called `name`, or an error naming it.
+/// The tenant called `name`, or the error `no tenant 'name'`.
 pub async fn tenant_named(services: &Services, name: &str) -> anyhow::Result<TenantRecord> {
     services
         .store
         .get_tenant_by_name(name)
         .await?
-        .with_context(|| format!("no tenant `{name}`"))
+        .with_context(|| format!("no tenant '{name}'"))
+}
+
+/// The tenant a command's `--tenant` names. Only `tenants create` creates tenants: a
+/// name that does not exist is the error `no tenant 'name'`, so a typo never makes a
+/// tenant with its own data key. The exception is the default tenant, made on first
+/// use so that a fresh install works without `tenants create`.
+pub async fn tenant_for(services: &Services, name: &str) -> anyhow::Result<TenantRecord> {
+    if name == DEFAULT_TENANT {
+        return Ok(services.ensure_tenant(name).await?);
+    }
+    tenant_named(services, name).await
 }
 
 /// Writes an audit entry by the CLI (actor `cli`) about `target` in `tenant_id`.
@@ -397,7 +423,7 @@ pub async fn domains(cmd: DomainsCommand, config: Config) -> anyhow::Result<()> 
     let services = open(config).await?;
     match cmd {
         DomainsCommand::Add(d) => {
-            let tenant = services.ensure_tenant(&d.tenant).await?;
+            let tenant = tenant_for(&services, &d.tenant).await?;
             let record = match domains::create_domain(&services, &tenant.id, &d.domain).await {
                 Ok(r) => r,
                 Err(DomainError::Exists) => bail!(
@@ -409,7 +435,7 @@ pub async fn domains(cmd: DomainsCommand, config: Config) -> anyhow::Result<()> 
             print_domain(&services, &record, d.json);
         }
         DomainsCommand::Show(d) => {
-            let tenant = services.ensure_tenant(&d.tenant).await?;
+            let tenant = tenant_for(&services, &d.tenant).await?;
             let name = domains::normalize_domain(&d.domain)?;
             let Some(record) = services.store.get_domain(&tenant.id, &name).await? else {
                 bail!("{name} is not registered");
@@ -417,10 +443,12 @@ pub async fn domains(cmd: DomainsCommand, config: Config) -> anyhow::Result<()> 
             print_domain(&services, &record, d.json);
         }
         DomainsCommand::List(t) => {
-            let tenant = services.ensure_tenant(&t.tenant).await?;
+            let tenant = tenant_for(&services, &t.tenant).await?;
+            let mut list = Listing::new(&["domain", "created_at"]);
             for d in services.store.list_domains(&tenant.id).await? {
-                println!("{}", d.name);
+                list.row([json!(d.name), json!(rfc3339(d.created_at))]);
             }
+            list.print(t.json);
         }
     }
     Ok(())
@@ -444,18 +472,34 @@ fn print_domain(services: &Services, d: &postwerk_store::model::DomainRecord, js
     }
 }
 
+/// The reason `suppressions add --reason` names: any but `erasure`, whose entries
+/// only erasing a person makes.
+fn manual_reason(text: &str) -> anyhow::Result<SuppressionReason> {
+    match text.parse() {
+        Ok(r) if r != SuppressionReason::Erasure => Ok(r),
+        _ => bail!(
+            "--reason: unknown reason `{text}` (valid: hard_bounce, complaint, unsubscribe, manual)"
+        ),
+    }
+}
+
 /// `postwerk suppressions …`.
 pub async fn suppressions(cmd: SuppressionsCommand, config: Config) -> anyhow::Result<()> {
     let services = open(config).await?;
     match cmd {
-        SuppressionsCommand::List { email, tenant } => {
-            let tenant = services.ensure_tenant(&tenant).await?;
+        SuppressionsCommand::List {
+            email,
+            tenant,
+            json,
+        } => {
+            let tenant = tenant_for(&services, &tenant).await?;
             let keys = services.tenant_keys(&tenant.id).await?;
             let hash = email
                 .as_deref()
                 .map(|e| Address::parse(e).map(|a| keys.blind_index(&a.normalized())))
                 .transpose()
                 .context("--email")?;
+            let mut list = Listing::new(&["email", "stream", "reason", "created_at"]);
             let mut after = None;
             loop {
                 let page = services
@@ -468,19 +512,24 @@ pub async fn suppressions(cmd: SuppressionsCommand, config: Config) -> anyhow::R
                 for e in &page {
                     let address = postwerk_mta::suppressions::address_of(&people, e)
                         .unwrap_or_else(|| "(erased)".into());
-                    let stream = e.stream.as_deref().unwrap_or("*");
-                    println!("{address}\t{stream}\t{}", e.reason);
+                    list.row([
+                        json!(address),
+                        json!(e.stream.as_deref().filter(|s| !s.is_empty())),
+                        json!(e.reason),
+                        json!(rfc3339(e.created_at)),
+                    ]);
                 }
                 match page.last() {
                     Some(last) if page.len() == 1000 => after = Some(last.seq),
                     _ => break,
                 }
             }
+            list.print(json);
         }
         SuppressionsCommand::Add(a) => {
-            let tenant = services.ensure_tenant(&a.tenant).await?;
+            let tenant = tenant_for(&services, &a.tenant).await?;
             let address = Address::parse(&a.email).context("not a valid address")?;
-            let reason: SuppressionReason = a.reason.parse().context("--reason")?;
+            let reason = manual_reason(&a.reason)?;
             let added = postwerk_mta::suppressions::suppress(
                 &services,
                 &tenant.id,
@@ -500,7 +549,7 @@ pub async fn suppressions(cmd: SuppressionsCommand, config: Config) -> anyhow::R
             );
         }
         SuppressionsCommand::Remove(a) => {
-            let tenant = services.ensure_tenant(&a.tenant).await?;
+            let tenant = tenant_for(&services, &a.tenant).await?;
             let keys = services.tenant_keys(&tenant.id).await?;
             let address = Address::parse(&a.email).context("not a valid address")?;
             let removed = services

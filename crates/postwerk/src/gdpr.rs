@@ -26,7 +26,7 @@ pub enum GdprCommand {
         /// Where to write the document.
         #[arg(long)]
         out: PathBuf,
-        /// Tenant (default: the install's default tenant).
+        /// Tenant, made by `tenants create` (default: the install's default tenant).
         #[arg(long, default_value = DEFAULT_TENANT)]
         tenant: String,
     },
@@ -37,7 +37,7 @@ pub async fn run(cmd: GdprCommand, config: Config) -> anyhow::Result<()> {
     let GdprCommand::Export { email, out, tenant } = cmd;
     let address = Address::parse(&email).with_context(|| format!("`{email}`"))?;
     let services = open(config).await?;
-    let tenant = crate::cli::tenant_named(&services, &tenant).await?;
+    let tenant = crate::cli::tenant_for(&services, &tenant).await?;
     let keys = services.tenant_keys(&tenant.id).await?;
     let target = audit::subject(&keys, &address);
     crate::cli::audited(&services, Some(&tenant.id), "subject.export", target).await?;

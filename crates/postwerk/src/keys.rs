@@ -9,24 +9,31 @@ use postwerk_mta::apikeys;
 use postwerk_mta::context::{DEFAULT_TENANT, now_ms};
 use postwerk_store::Store;
 
-use crate::cli::{audited, open, tenant_named};
+use serde_json::json;
+
+use crate::cli::{audited, open, tenant_for};
+use crate::listing::Listing;
 
 /// `postwerk keys …`.
 #[derive(Subcommand)]
 pub enum KeysCommand {
     /// Create an API key (printed once).
     Create(KeyCreate),
-    /// List a tenant's keys (ids, names, scopes, state; never the secrets).
+    /// List a tenant's keys: id, name, scopes, state, allowed addresses, own rate
+    /// limit (never the secrets).
     List {
-        /// Tenant (default: the install's default tenant).
+        /// Tenant, made by `tenants create` (default: the install's default tenant).
         #[arg(long, default_value = DEFAULT_TENANT)]
         tenant: String,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
     },
     /// Revoke a key at once.
     Revoke {
         /// The key's id (`key_…`).
         id: String,
-        /// Tenant (default: the install's default tenant).
+        /// Tenant, made by `tenants create` (default: the install's default tenant).
         #[arg(long, default_value = DEFAULT_TENANT)]
         tenant: String,
     },
@@ -38,7 +45,7 @@ pub enum KeysCommand {
         /// How long the old key stays valid, e.g. `24h`, `0s`.
         #[arg(long, default_value = "24h")]
         grace: String,
-        /// Tenant (default: the install's default tenant).
+        /// Tenant, made by `tenants create` (default: the install's default tenant).
         #[arg(long, default_value = DEFAULT_TENANT)]
         tenant: String,
         /// Print only the new key.
@@ -56,7 +63,7 @@ pub struct KeyCreate {
     /// Comma-separated scopes: send, read, write, import, export, privacy, admin.
     #[arg(long, default_value = "send")]
     scopes: String,
-    /// Tenant (default: the install's default tenant; created if missing).
+    /// Tenant, made by `tenants create` (default: the install's default tenant).
     #[arg(long, default_value = DEFAULT_TENANT)]
     tenant: String,
     /// Lifetime, e.g. `90d` (default: no expiry).
@@ -82,10 +89,12 @@ fn millis(text: &str, flag: &str) -> anyhow::Result<i64> {
 pub async fn run(cmd: KeysCommand, config: Config) -> anyhow::Result<()> {
     match cmd {
         KeysCommand::Create(k) => create(k, config).await,
-        KeysCommand::List { tenant } => {
+        KeysCommand::List { tenant, json } => {
             let services = open(config).await?;
-            let tenant = tenant_named(&services, &tenant).await?.id;
+            let tenant = tenant_for(&services, &tenant).await?.id;
             let now = now_ms();
+            let mut list =
+                Listing::new(&["id", "name", "scopes", "state", "allowed_ips", "rate_limit"]);
             for k in services.store.list_api_keys(&tenant).await? {
                 let state = match (k.revoked_at, k.expires_at) {
                     (Some(_), _) => "revoked",
@@ -94,26 +103,21 @@ pub async fn run(cmd: KeysCommand, config: Config) -> anyhow::Result<()> {
                     (None, None) => "active",
                 };
                 let scopes: Vec<_> = k.scopes.iter().map(|s| s.as_str()).collect();
-                let from = if k.allowed_ips.is_empty() {
-                    "any address".to_string()
-                } else {
-                    k.allowed_ips.join(",")
-                };
-                let limit = k
-                    .rate_limit
-                    .map_or("default limit".into(), |n| format!("{n}/window"));
-                println!(
-                    "{}\t{}\t{}\t{state}\t{from}\t{limit}",
-                    k.id,
-                    k.name,
-                    scopes.join(",")
-                );
+                list.row([
+                    json!(k.id),
+                    json!(k.name),
+                    json!(scopes),
+                    json!(state),
+                    json!(k.allowed_ips),
+                    json!(k.rate_limit),
+                ]);
             }
+            list.print(json);
             Ok(())
         }
         KeysCommand::Revoke { id, tenant } => {
             let services = open(config).await?;
-            let tenant = tenant_named(&services, &tenant).await?.id;
+            let tenant = tenant_for(&services, &tenant).await?.id;
             audited(&services, Some(&tenant), "key.revoke", id.clone()).await?;
             apikeys::revoke(&services, &tenant, &id).await?;
             println!("Revoked {id}.");
@@ -127,7 +131,7 @@ pub async fn run(cmd: KeysCommand, config: Config) -> anyhow::Result<()> {
         } => {
             let grace = millis(&grace, "--grace")?;
             let services = open(config).await?;
-            let tenant = tenant_named(&services, &tenant).await?.id;
+            let tenant = tenant_for(&services, &tenant).await?.id;
             audited(&services, Some(&tenant), "key.rotate", id.clone()).await?;
             let (record, token) = apikeys::rotate(&services, &tenant, &id, grace).await?;
             if quiet {
@@ -163,7 +167,7 @@ async fn create(k: KeyCreate, config: Config) -> anyhow::Result<()> {
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
     let services = open(config).await?;
-    let tenant = services.ensure_tenant(&k.tenant).await?;
+    let tenant = tenant_for(&services, &k.tenant).await?;
     let spec = apikeys::KeySpec {
         name: k.name,
         scopes,

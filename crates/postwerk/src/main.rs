@@ -6,9 +6,11 @@
 //! 2 usage or configuration error.
 
 mod backup;
+mod check;
 mod cli;
 mod gdpr;
 mod keys;
+mod listing;
 mod progress;
 mod serve;
 mod streams;
@@ -36,13 +38,12 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    if let Command::Config(cli::ConfigCommand::Check) = cli.command {
-        println!(
-            "configuration OK: store {}, http {}",
-            redact_url(&config.store_url()),
-            config.http.listen
-        );
-        return ExitCode::SUCCESS;
+    let unknown_env = postwerk_core::config::unknown_env_variables(std::env::vars());
+    let checking = matches!(cli.command, Command::Config(cli::ConfigCommand::Check));
+    if !checking {
+        for (variable, closest) in &unknown_env {
+            tracing::warn!(%variable, %closest, "unknown environment variable ignored");
+        }
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -54,6 +55,12 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if checking {
+        return match runtime.block_on(check::run(&config, &unknown_env)) {
+            true => ExitCode::SUCCESS,
+            false => ExitCode::from(2),
+        };
+    }
     match runtime.block_on(run(cli.command, config)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -106,20 +113,6 @@ fn load_config(path: Option<&Path>) -> anyhow::Result<Config> {
     })
 }
 
-/// Hides a password in a store URL.
-fn redact_url(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(s), Some(at)) if at > s => {
-            let creds = &url[s + 3..at];
-            match creds.split_once(':') {
-                Some((user, _)) => format!("{}{user}:***{}", &url[..s + 3], &url[at..]),
-                None => url.to_string(),
-            }
-        }
-        _ => url.to_string(),
-    }
-}
-
 /// Logs to stderr: human-readable, or one JSON object per line with
 /// `POSTWERK_LOG_FORMAT=json` (for log shippers). Either way log lines name messages and
 /// recipients by id only, never an address or content.
@@ -134,20 +127,5 @@ fn init_logging() {
         builder.json().flatten_event(true).init();
     } else {
         builder.init();
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn redacts_passwords() {
-        assert_eq!(
-            redact_url("postgres://u:secret@h/db"),
-            "postgres://u:***@h/db"
-        );
-        assert_eq!(redact_url("postgres://u@h/db"), "postgres://u@h/db");
-        assert_eq!(redact_url("sqlite://./x.db"), "sqlite://./x.db");
     }
 }

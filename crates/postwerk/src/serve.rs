@@ -37,6 +37,9 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         data_dir = %services.config.data_dir.display(),
         "postwerk listening"
     );
+    if let Some(warning) = services.config.link_warning() {
+        tracing::warn!("{warning}");
+    }
     let purge = tokio::spawn(postwerk_mta::retention::run(services.clone()));
     let webhooks = tokio::spawn(postwerk_mta::webhooks::dispatch::run(services.clone()));
     let breaker = tokio::spawn(postwerk_mta::breaker::run(services.clone()));

@@ -15,14 +15,14 @@ use serde_json::{Value, json};
 
 use postwerk_api::streams::stream_json;
 
-use crate::cli::open;
+use crate::cli::{open, tenant_for};
 
 /// `postwerk streams …`.
 #[derive(Subcommand)]
 pub enum StreamsCommand {
     /// List the tenant's streams with their settings and state.
     List {
-        /// Tenant (default: the install's default tenant).
+        /// Tenant, made by `tenants create` (default: the install's default tenant).
         #[arg(long, default_value = DEFAULT_TENANT)]
         tenant: String,
         /// Print JSON instead of a table.
@@ -40,7 +40,7 @@ pub enum StreamsCommand {
         /// Why (shown on the stream and in its `stream_paused` event).
         #[arg(long, default_value = "paused by an operator")]
         reason: String,
-        /// Tenant (default: the install's default tenant).
+        /// Tenant, made by `tenants create` (default: the install's default tenant).
         #[arg(long, default_value = DEFAULT_TENANT)]
         tenant: String,
     },
@@ -48,7 +48,7 @@ pub enum StreamsCommand {
     Resume {
         /// The stream.
         name: String,
-        /// Tenant (default: the install's default tenant).
+        /// Tenant, made by `tenants create` (default: the install's default tenant).
         #[arg(long, default_value = DEFAULT_TENANT)]
         tenant: String,
     },
@@ -83,7 +83,7 @@ pub struct StreamArgs {
     /// One-click unsubscribe headers.
     #[arg(long)]
     unsubscribe: Option<bool>,
-    /// Tenant (default: the install's default tenant).
+    /// Tenant, made by `tenants create` (default: the install's default tenant).
     #[arg(long, default_value = DEFAULT_TENANT)]
     tenant: String,
 }
@@ -135,18 +135,18 @@ pub async fn streams(cmd: StreamsCommand, config: Config) -> anyhow::Result<()> 
     let cli = Actor::cli();
     let stream = match cmd {
         StreamsCommand::List { tenant, json } => {
-            let tenant = services.ensure_tenant(&tenant).await?;
+            let tenant = tenant_for(&services, &tenant).await?;
             print_streams(&services.streams.list(&tenant.id), json);
             return Ok(());
         }
         StreamsCommand::Add(a) => {
-            let tenant = services.ensure_tenant(&a.tenant).await?;
+            let tenant = tenant_for(&services, &a.tenant).await?;
             let settings = a.settings(&StreamSettings::default())?;
             audit(&services, &tenant.id, "stream.create", &a.name).await?;
             streams::create(&services, &tenant.id, &a.name, settings).await?
         }
         StreamsCommand::Update(a) => {
-            let tenant = services.ensure_tenant(&a.tenant).await?;
+            let tenant = tenant_for(&services, &a.tenant).await?;
             let Some(current) = services.streams.get(&tenant.id, &a.name) else {
                 bail!("unknown stream `{}`", a.name);
             };
@@ -159,7 +159,7 @@ pub async fn streams(cmd: StreamsCommand, config: Config) -> anyhow::Result<()> 
             reason,
             tenant,
         } => {
-            let tenant = services.ensure_tenant(&tenant).await?;
+            let tenant = tenant_for(&services, &tenant).await?;
             audit(&services, &tenant.id, "stream.pause", &name).await?;
             let detail = json!({"reason": reason, "by": cli.id});
             streams::set_paused(&services, &tenant.id, &name, Some(reason), detail)
@@ -167,7 +167,7 @@ pub async fn streams(cmd: StreamsCommand, config: Config) -> anyhow::Result<()> 
                 .0
         }
         StreamsCommand::Resume { name, tenant } => {
-            let tenant = services.ensure_tenant(&tenant).await?;
+            let tenant = tenant_for(&services, &tenant).await?;
             audit(&services, &tenant.id, "stream.resume", &name).await?;
             let detail = json!({"by": cli.id});
             streams::set_paused(&services, &tenant.id, &name, None, detail)
@@ -213,13 +213,13 @@ pub enum QueueCommand {
 /// Which waiting mail a queue operation touches. At least one filter is required.
 #[derive(Args)]
 pub struct QueueFilter {
-    /// Tenant name.
+    /// Tenant name (made by `tenants create`).
     #[arg(long)]
     tenant: Option<String>,
     /// Stream.
     #[arg(long)]
     stream: Option<String>,
-    /// Recipient domain.
+    /// Recipient domain (an international one in either form).
     #[arg(long)]
     domain: Option<String>,
     /// Message id (`msg_…`).
@@ -245,13 +245,18 @@ pub async fn queue(cmd: QueueCommand, config: Config) -> anyhow::Result<()> {
         bail!("name what to act on: --tenant, --stream, --domain and/or --message");
     }
     let tenant_id = match &filter.tenant {
-        Some(name) => Some(services.ensure_tenant(name).await?.id),
+        Some(name) => Some(tenant_for(&services, name).await?.id),
         None => None,
     };
     let selector = QueueSelector {
         tenant_id: tenant_id.clone(),
         stream: filter.stream,
-        domain: filter.domain,
+        domain: filter
+            .domain
+            .as_deref()
+            .map(postwerk_core::address::normalize_domain)
+            .transpose()
+            .context("--domain")?,
         message_id: filter.message,
     };
     let name = postwerk_mta::queue_ops::action_name(action);
@@ -273,7 +278,7 @@ pub async fn queue(cmd: QueueCommand, config: Config) -> anyhow::Result<()> {
 
 async fn list(services: &Services, tenant: Option<String>, as_json: bool) -> anyhow::Result<()> {
     let tenant_id = match tenant {
-        Some(name) => Some(services.ensure_tenant(&name).await?.id),
+        Some(name) => Some(tenant_for(services, &name).await?.id),
         None => None,
     };
     let view = postwerk_mta::queue_ops::view(services, tenant_id.as_deref()).await?;

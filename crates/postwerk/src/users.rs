@@ -1,10 +1,11 @@
 //! `postwerk users …`: people who sign in (create with a role, list, disable, delete, force a
-//! logout, set a password). Passwords are read from standard input, never from the
-//! command line. Every change is written to the audit log.
+//! logout, set a password). Passwords are asked for without echo in a terminal or read
+//! from standard input, never from the command line. Every change is written to the
+//! audit log.
 
-use std::io::BufRead as _;
+use std::io::{BufRead as _, IsTerminal as _};
 
-use anyhow::Context;
+use anyhow::{Context, bail};
 use clap::Subcommand;
 use postwerk_core::config::Config;
 use postwerk_core::model::parse_scopes;
@@ -12,12 +13,16 @@ use postwerk_mta::context::{DEFAULT_TENANT, now_ms};
 use postwerk_mta::users::{self, AdminChange};
 use postwerk_store::Store;
 
-use crate::cli::{audited, open, tenant_named};
+use serde_json::json;
+
+use crate::cli::{audited, open, tenant_for};
+use crate::listing::Listing;
 
 /// `postwerk users …`.
 #[derive(Subcommand)]
 pub enum UsersCommand {
-    /// Create a user; the password is the first line of standard input.
+    /// Create a user. The password is asked for twice without echo in a terminal;
+    /// piped, it is the first line of standard input.
     Create {
         /// The user's email address (the sign-in name).
         email: String,
@@ -27,21 +32,24 @@ pub enum UsersCommand {
         /// Comma-separated scopes for role `custom`.
         #[arg(long, default_value = "")]
         scopes: String,
-        /// Tenant (default: the install's default tenant; created if missing).
+        /// Tenant, made by `tenants create` (default: the install's default tenant).
         #[arg(long, default_value = DEFAULT_TENANT)]
         tenant: String,
     },
-    /// List a tenant's users (id, email, role, scopes, state).
+    /// List a tenant's users: id, email, role, scopes, state.
     List {
-        /// Tenant (default: the install's default tenant).
+        /// Tenant, made by `tenants create` (default: the install's default tenant).
         #[arg(long, default_value = DEFAULT_TENANT)]
         tenant: String,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
     },
     /// Disable a user and end its sessions.
     Disable {
         /// The user's id (`usr_…`).
         id: String,
-        /// Tenant (default: the install's default tenant).
+        /// Tenant, made by `tenants create` (default: the install's default tenant).
         #[arg(long, default_value = DEFAULT_TENANT)]
         tenant: String,
     },
@@ -49,7 +57,7 @@ pub enum UsersCommand {
     Delete {
         /// The user's id (`usr_…`).
         id: String,
-        /// Tenant (default: the install's default tenant).
+        /// Tenant, made by `tenants create` (default: the install's default tenant).
         #[arg(long, default_value = DEFAULT_TENANT)]
         tenant: String,
     },
@@ -57,7 +65,7 @@ pub enum UsersCommand {
     Logout {
         /// The user's id (`usr_…`).
         id: String,
-        /// Tenant (default: the install's default tenant).
+        /// Tenant, made by `tenants create` (default: the install's default tenant).
         #[arg(long, default_value = DEFAULT_TENANT)]
         tenant: String,
     },
@@ -65,21 +73,54 @@ pub enum UsersCommand {
     RemoveTotp {
         /// The user's id (`usr_…`).
         id: String,
-        /// Tenant (default: the install's default tenant).
+        /// Tenant, made by `tenants create` (default: the install's default tenant).
         #[arg(long, default_value = DEFAULT_TENANT)]
         tenant: String,
     },
-    /// Set a user's password (first line of standard input); ends its sessions.
+    /// Set a user's password (asked for as by `create`); ends its sessions.
     Password {
         /// The user's id (`usr_…`).
         id: String,
-        /// Tenant (default: the install's default tenant).
+        /// Tenant, made by `tenants create` (default: the install's default tenant).
         #[arg(long, default_value = DEFAULT_TENANT)]
         tenant: String,
     },
 }
 
-fn password_from_stdin() -> anyhow::Result<String> {
+/// The password for `users create` and `users password`. From a terminal it is asked
+/// for twice, without echo, and both must match; otherwise (piped) it is the first line
+/// of standard input.
+fn new_password() -> anyhow::Result<String> {
+    let stdin = std::io::stdin();
+    if !stdin.is_terminal() {
+        return first_line();
+    }
+    let password = hidden_prompt("Password: ")?;
+    if hidden_prompt("Repeat the password: ")? != password {
+        bail!("the passwords do not match; nothing was changed");
+    }
+    Ok(password)
+}
+
+/// Turns the terminal's echo off, prints `prompt` on standard error and reads a line
+/// (the newline is still echoed); then restores the echo.
+fn hidden_prompt(prompt: &str) -> anyhow::Result<String> {
+    use rustix::termios::{LocalModes, OptionalActions, tcgetattr, tcsetattr};
+    let stdin = std::io::stdin();
+    let saved = tcgetattr(&stdin).context("reading the terminal settings")?;
+    let mut quiet = saved.clone();
+    quiet.local_modes.remove(LocalModes::ECHO);
+    quiet.local_modes.insert(LocalModes::ECHONL);
+    tcsetattr(&stdin, OptionalActions::Now, &quiet).context("turning the terminal echo off")?;
+    // Only now: what is typed after the prompt is never echoed.
+    eprint!("{prompt}");
+    let line = first_line();
+    tcsetattr(&stdin, OptionalActions::Now, &saved).context("turning the terminal echo on")?;
+    line
+}
+
+/// The next line of standard input, without its line ending.
+fn first_line() -> anyhow::Result<String> {
     let mut line = String::new();
     std::io::stdin()
         .lock()
@@ -98,17 +139,18 @@ pub async fn run(cmd: UsersCommand, config: Config) -> anyhow::Result<()> {
             tenant,
         } => {
             let scopes = parse_scopes(&scopes).context("--scopes")?;
-            let password = password_from_stdin()?;
+            let password = new_password()?;
             let services = open(config).await?;
-            let tenant = services.ensure_tenant(&tenant).await?;
+            let tenant = tenant_for(&services, &tenant).await?;
             let user =
                 users::create_user(&services, &tenant.id, &email, &password, &role, scopes).await?;
             audited(&services, Some(&tenant.id), "user.create", user.id.clone()).await?;
             println!("{}", user.id);
         }
-        UsersCommand::List { tenant } => {
+        UsersCommand::List { tenant, json } => {
             let services = open(config).await?;
-            let tenant = tenant_named(&services, &tenant).await?;
+            let tenant = tenant_for(&services, &tenant).await?;
+            let mut list = Listing::new(&["id", "email", "role", "scopes", "state"]);
             for u in services.store.list_users(&tenant.id).await? {
                 let state = if u.disabled_at.is_some() {
                     "disabled"
@@ -119,13 +161,15 @@ pub async fn run(cmd: UsersCommand, config: Config) -> anyhow::Result<()> {
                 };
                 let scopes: Vec<_> = u.scopes.iter().map(|s| s.as_str()).collect();
                 let email = users::email_of(&services, &u).await?;
-                println!(
-                    "{}\t{email}\t{}\t{}\t{state}",
-                    u.id,
-                    u.role,
-                    scopes.join(",")
-                );
+                list.row([
+                    json!(u.id),
+                    json!(email),
+                    json!(u.role),
+                    json!(scopes),
+                    json!(state),
+                ]);
             }
+            list.print(json);
         }
         UsersCommand::Disable { id, tenant } => {
             change(config, &tenant, &id, Change::Admin(AdminChange::Disable)).await?
@@ -146,7 +190,7 @@ pub async fn run(cmd: UsersCommand, config: Config) -> anyhow::Result<()> {
             .await?;
         }
         UsersCommand::Password { id, tenant } => {
-            let password = password_from_stdin()?;
+            let password = new_password()?;
             change(config, &tenant, &id, Change::Password(password)).await?;
         }
     }
@@ -161,7 +205,7 @@ enum Change {
 
 async fn change(config: Config, tenant: &str, id: &str, change: Change) -> anyhow::Result<()> {
     let services = open(config).await?;
-    let tenant = tenant_named(&services, tenant).await?;
+    let tenant = tenant_for(&services, tenant).await?;
     let user = users::get(&services, &tenant.id, id).await?;
     match change {
         Change::Admin(c) => {

@@ -435,6 +435,7 @@ fn tenants_can_require_a_second_factor_and_restrict_sign_in_addresses() {
         ..Default::default()
     });
     create_user(&h, "must-enrol@example.org", "admin", "enrol-password-1");
+    assert!(h.cli(&["tenants", "create", "branch"]).status.success());
     create_user_in(
         &h,
         "branch",

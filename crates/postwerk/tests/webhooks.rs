@@ -315,6 +315,7 @@ fn bad_targets_and_other_tenants_are_refused() {
     let (s, hook) = h.post("/v1/webhooks", json!({"url": "http://127.0.0.1:9/x"}));
     assert_eq!(s, 201, "{hook}");
     let id = hook["id"].as_str().unwrap();
+    assert!(h.cli(&["tenants", "create", "other"]).status.success());
     let out = h.cli(&[
         "keys",
         "create",

@@ -167,6 +167,8 @@ impl TenantKeys {
     }
 
     /// The blind index of a normalised address: HMAC-SHA256 under the tenant's index key.
+    /// Give it `Address::normalized()` (postwerk-core), the one canonical form (domain in
+    /// IDNA A-labels), so that every spelling of an address has the same index.
     pub fn blind_index(&self, normalized_address: &str) -> Vec<u8> {
         hmac::sign(&self.index, normalized_address.as_bytes())
             .as_ref()

@@ -44,6 +44,23 @@ pub enum StoreIp {
     Truncated,
 }
 
+/// True when the host of `url` (`scheme://host[:port]/…`) is `localhost`, a
+/// `*.localhost` name, a loopback address or the unspecified address (`0.0.0.0`, `::`).
+pub(crate) fn is_local_url(url: &str) -> bool {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let hostport = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let host = match hostport.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(""),
+        None => hostport.split(':').next().unwrap_or(""),
+    };
+    let host = host.trim_end_matches('.').to_ascii_lowercase();
+    match host.parse::<std::net::IpAddr>() {
+        Ok(ip) => ip.is_loopback() || ip.is_unspecified(),
+        Err(_) => host == "localhost" || host.ends_with(".localhost"),
+    }
+}
+
 impl Default for TrackingConfig {
     fn default() -> Self {
         TrackingConfig {
@@ -53,6 +70,37 @@ impl Default for TrackingConfig {
             click_streams: vec!["broadcast".into()],
             store_ip: StoreIp::None,
             consent_purpose: None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_local_url;
+
+    #[test]
+    fn finds_local_hosts() {
+        for local in [
+            "http://127.0.0.1:8080",
+            "https://127.8.9.1/x",
+            "http://[::1]:8080/",
+            "http://0.0.0.0:8080",
+            "http://[::]:80",
+            "https://localhost",
+            "https://LocalHost.:443/u",
+            "https://app.localhost",
+            "http://user@127.0.0.1/",
+        ] {
+            assert!(is_local_url(local), "{local}");
+        }
+        for public in [
+            "https://links.example.com",
+            "http://links.example.com:8080/path",
+            "https://192.0.2.7",
+            "https://[2001:db8::1]:443",
+            "https://localhost.example.com",
+        ] {
+            assert!(!is_local_url(public), "{public}");
         }
     }
 }

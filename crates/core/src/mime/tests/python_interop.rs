@@ -104,7 +104,7 @@ print(json.dumps({
         v["to"],
         serde_json::json!([
             ["Smith, Bob", "bob@example.net"],
-            ["Jörg", "jörg@müller.de"]
+            ["Jörg", "jörg@xn--mller-kva.de"]
         ])
     );
     assert_eq!(v["custom"], "Frühling 2026");
