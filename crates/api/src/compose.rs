@@ -204,7 +204,7 @@ pub fn compose(
     let id = new_id("msg");
     let message_id = format!("{id}@{ehlo_name}");
     let subject = req.subject.clone().unwrap_or_default();
-    let (text, html) = tracked_bodies(req, &stream, linker)?;
+    let (text, html) = tracked_bodies(req, &stream, linker, &id)?;
     let parts = MessageParts {
         from: &from,
         to: &to,
@@ -367,11 +367,12 @@ fn unique_recipients<'a>(all: impl Iterator<Item = &'a Address>) -> Result<Vec<A
     Ok(unique)
 }
 
-/// The text and HTML bodies with tracking applied.
+/// The text and HTML bodies of message `id` with tracking applied.
 fn tracked_bodies(
     req: &SendRequest,
     stream: &Stream,
     linker: Option<&Linker<'_>>,
+    id: &str,
 ) -> Result<(Option<String>, Option<String>), ApiError> {
     let track = req.track.as_ref();
     let clicks = track
@@ -391,8 +392,8 @@ fn tracked_bodies(
     };
     let t = linker.track(stream, track.and_then(|t| t.opens), clicks);
     Ok((
-        req.text.as_deref().map(|x| linker.text(x, t)),
-        req.html.as_deref().map(|h| linker.html(h, t)),
+        req.text.as_deref().map(|x| linker.text(x, t, id)),
+        req.html.as_deref().map(|h| linker.html(h, t, id)),
     ))
 }
 

@@ -40,6 +40,13 @@ pub async fn create(
             "domain already registered",
         )
         .with_field("domain")),
+        // The name is public DNS information: saying that it is taken reveals nothing.
+        Err(DomainError::Taken) => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "domain_taken",
+            "another account has registered this domain; if it is yours, ask the operator",
+        )
+        .with_field("domain")),
         Err(e) => Err(ApiError::unavailable(&e)),
     }
 }

@@ -2,7 +2,9 @@
 //! on the public link host. No API key: the signed token is the authority, checked
 //! without a lookup, so these answer fast; the hit is recorded in the background in
 //! batches (see [`postwerk_mta::tracking::hits`]). A malformed or forged token or
-//! target gets `404`, never a redirect.
+//! target gets `404`, never a redirect. A click also needs the token's recipient to
+//! belong to the message the target was sent in (one read): else `404`, so a target
+//! from one tenant's mail cannot put clicks into another tenant's events.
 
 use std::net::SocketAddr;
 
@@ -11,7 +13,8 @@ use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use postwerk_mta::context::now_ms;
 use postwerk_mta::tracking::hits::{Hit, Kind};
-use postwerk_mta::tracking::{self, links};
+use postwerk_mta::tracking::{self, TargetOf, links};
+use postwerk_store::Store;
 
 use crate::AppState;
 
@@ -44,7 +47,10 @@ pub async fn open(
         .into_response()
 }
 
-/// `GET /t/c/{token}/{tag}/{target}`: redirects to the authenticated target.
+/// `GET /t/c/{token}/{tag}/{target}`: redirects to the authenticated target, and
+/// records the click if the token's recipient got the message the target was sent
+/// in. A recipient no longer stored (retention) still gets the redirect, unrecorded;
+/// so do links of mail composed before targets were bound to their message.
 pub async fn click(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -53,20 +59,27 @@ pub async fn click(
     Path((token, tag, target)): Path<(String, String, String)>,
 ) -> Response {
     let master = state.services.keys.master();
-    let (Some(recipient_id), Some(url)) = (
+    let (Some(recipient_id), Some((url, of))) = (
         tracking::verify(master, &token),
         links::target(master, &tag, &target),
     ) else {
         return not_found();
     };
-    record(
-        &state,
-        recipient_id,
-        Kind::Click(url.clone()),
-        peer,
-        &method,
-        &headers,
-    );
+    if let TargetOf::Message(message_id) = of {
+        match state.services.store.find_recipient(&recipient_id).await {
+            Ok(Some(r)) if r.message_id != message_id => return not_found(),
+            Ok(Some(_)) => record(
+                &state,
+                recipient_id,
+                Kind::Click(url.clone()),
+                peer,
+                &method,
+                &headers,
+            ),
+            Ok(None) => {}
+            Err(e) => tracing::warn!(error = %e, "a click was not recorded"),
+        }
+    }
     (
         StatusCode::FOUND,
         [

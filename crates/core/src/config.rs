@@ -134,6 +134,11 @@ pub struct DeliveryConfig {
     /// Port of recipients' MX hosts. Default 25; change it only for tests and labs
     /// (static routes carry their own port).
     pub smtp_port: u16,
+    /// Also deliver to MX hosts (and fetch MTA-STS policies from hosts) on loopback,
+    /// private, link-local and reserved addresses. Default `false`: a recipient domain
+    /// is a tenant's choice, and its DNS must not reach into the operator's network.
+    /// Only for closed networks and tests; `routes` are never restricted.
+    pub allow_private_mx: bool,
     /// Upper bound on simultaneous outbound SMTP connections. Default 64.
     pub max_connections: usize,
     /// Upper bound on simultaneous connections to one destination. Default 32.
@@ -266,6 +271,7 @@ impl Default for DeliveryConfig {
             bounce_domain: None,
             routes: BTreeMap::new(),
             smtp_port: 25,
+            allow_private_mx: false,
             max_connections: 64,
             max_connections_per_destination: 32,
             max_messages_per_connection: 1000,

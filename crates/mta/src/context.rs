@@ -1,9 +1,10 @@
 //! The shared services every front door and the delivery engine use: the store, the
 //! key ring, the configuration and this node's identity.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
 
 use postwerk_core::config::Config;
 use postwerk_core::id::{new_id, random_token};
@@ -14,6 +15,11 @@ use postwerk_store::{AnyStore, Store, StoreError};
 use crate::breaker::Breaker;
 use crate::egress::Egress;
 use crate::streams::StreamDirectory;
+
+/// How long a positive [`Services::domain_registered`] answer is reused: a domain an
+/// operator removed from a tenant stops being usable by it within this time on every
+/// node.
+pub const REGISTERED_TTL: Duration = Duration::from_secs(60);
 
 /// The tenant of a single-organisation install.
 pub const DEFAULT_TENANT: &str = "default";
@@ -55,8 +61,9 @@ pub struct Services {
     pub egress: Egress,
     /// Request rate limits (API and SMTP).
     pub limits: crate::ratelimit::RequestLimits,
-    /// `(tenant, domain)` pairs known to be registered (positive answers only).
-    registered: RwLock<HashSet<(String, String)>>,
+    /// `(tenant, domain)` pairs known to be registered, with when that was read
+    /// (positive answers only, reused for [`REGISTERED_TTL`]).
+    registered: RwLock<HashMap<(String, String), Instant>>,
     /// Recently used keys of data subjects.
     pub(crate) subject_cache: crate::subjects::SubjectKeyCache,
 }
@@ -105,20 +112,32 @@ impl Services {
         Ok(self.keys.unwrap(&tenant.id, &tenant.wrapped_key)?)
     }
 
-    /// True when `domain` is registered for the tenant (a sending domain). Positive
-    /// answers are cached: the hot path of every front door asks this per message.
+    /// True when `domain` (exactly: no parent or child domain counts) is registered
+    /// for the tenant and no other tenant holds it: a name still held by several
+    /// tenants (a database from before names were unique) is refused to all of them
+    /// until an operator resolves it. Positive answers are cached for
+    /// [`REGISTERED_TTL`]: the hot path of every front door asks this per message.
     pub async fn domain_registered(
         &self,
         tenant_id: &str,
         domain: &str,
     ) -> Result<bool, StoreError> {
         let key = (tenant_id.to_string(), domain.to_string());
-        if self.registered.read().is_ok_and(|s| s.contains(&key)) {
+        let fresh = |at: &Instant| at.elapsed() < REGISTERED_TTL;
+        if self
+            .registered
+            .read()
+            .is_ok_and(|s| s.get(&key).is_some_and(fresh))
+        {
             return Ok(true);
         }
-        let found = self.store.get_domain(tenant_id, domain).await?.is_some();
-        if found && let Ok(mut s) = self.registered.write() {
-            s.insert(key);
+        let found = self.store.domain_owners(domain).await? == [tenant_id];
+        if let Ok(mut s) = self.registered.write() {
+            if found {
+                s.insert(key, Instant::now());
+            } else {
+                s.remove(&key);
+            }
         }
         Ok(found)
     }

@@ -18,6 +18,10 @@ pub enum DomainError {
     /// The tenant already has this domain.
     #[error("domain already registered")]
     Exists,
+    /// Another tenant of the installation holds this domain (a name belongs to one
+    /// tenant: otherwise tenants could send as each other).
+    #[error("domain registered by another account")]
+    Taken,
     /// Key generation failed.
     #[error("key generation failed: {0}")]
     KeyGeneration(String),
@@ -48,12 +52,16 @@ pub fn normalize_domain(name: &str) -> Result<String, DomainError> {
 }
 
 /// Registers `name` for a tenant with a new RSA-2048 and a new Ed25519 DKIM key.
+/// A name belongs to at most one tenant: `Taken` if another one holds it (decided
+/// atomically by the store when two tenants add it at once).
 pub async fn create_domain(
     services: &Services,
     tenant_id: &str,
     name: &str,
 ) -> Result<DomainRecord, DomainError> {
     let name = normalize_domain(name)?;
+    // Checked first to spare the key generation; the insert decides races.
+    held_by(services, tenant_id, &name).await?;
     let keys = services.tenant_keys(tenant_id).await?;
     // RSA key generation takes a noticeable moment: keep it off the async workers.
     let (rsa, ed) = tokio::task::spawn_blocking(|| {
@@ -83,9 +91,45 @@ pub async fn create_domain(
     };
     match services.store.insert_domain(domain.clone()).await {
         Ok(()) => Ok(domain),
-        Err(postwerk_store::StoreError::Conflict(_)) => Err(DomainError::Exists),
+        Err(postwerk_store::StoreError::Conflict("domain")) => {
+            held_by(services, tenant_id, &domain.name).await?;
+            Err(DomainError::Exists)
+        }
         Err(e) => Err(ServiceError::from(e).into()),
     }
+}
+
+/// `Exists` if the tenant holds `name`, `Taken` if another tenant does.
+async fn held_by(services: &Services, tenant_id: &str, name: &str) -> Result<(), DomainError> {
+    let owners = services
+        .store
+        .domain_owners(name)
+        .await
+        .map_err(ServiceError::from)?;
+    if owners.iter().any(|o| o == tenant_id) {
+        Err(DomainError::Exists)
+    } else if owners.is_empty() {
+        Ok(())
+    } else {
+        Err(DomainError::Taken)
+    }
+}
+
+/// Removes a tenant's domain and its DKIM keys (an operator's command: to move a
+/// domain to another tenant, remove it here and add it there); `false` if the tenant
+/// did not have it. Running servers stop accepting mail from it for that tenant
+/// within [`crate::context::REGISTERED_TTL`].
+pub async fn remove_domain(
+    services: &Services,
+    tenant_id: &str,
+    name: &str,
+) -> Result<bool, DomainError> {
+    let name = normalize_domain(name)?;
+    Ok(services
+        .store
+        .delete_domain(tenant_id, &name)
+        .await
+        .map_err(ServiceError::from)?)
 }
 
 /// The records to publish for a domain: a DKIM TXT per key, SPF for the envelope

@@ -128,7 +128,8 @@ impl Engine {
             .map_err(|e| EngineError::Shaping(e.to_string()))?;
         let resolver = MxResolver::new(&cfg.routes, &services.config.dns.nameservers)
             .map_err(|e| EngineError::Resolver(e.to_string()))?
-            .with_smtp_port(cfg.smtp_port);
+            .with_smtp_port(cfg.smtp_port)
+            .allow_private(cfg.allow_private_mx);
         let client = ClientConfig {
             ehlo_name: cfg.ehlo_name.clone(),
             source_ip: None,

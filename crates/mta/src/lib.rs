@@ -35,6 +35,7 @@ pub mod inbound;
 pub mod incidents;
 pub mod job;
 pub mod mta_sts;
+pub mod netclass;
 pub mod outcome;
 pub mod queue;
 pub mod queue_ops;

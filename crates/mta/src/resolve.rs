@@ -1,4 +1,9 @@
 //! Next-hop resolution: static routes, MX records (RFC 5321 §5.1), null MX (RFC 7505).
+//!
+//! A recipient domain is the tenant's choice, so what its DNS says is too: MX hosts
+//! (and implicit MX) on loopback, private, link-local, reserved and other non-public
+//! addresses ([`crate::netclass`]) are refused, unless `[delivery] allow_private_mx`
+//! (closed networks, tests). Static routes are the operator's and go anywhere.
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
@@ -12,6 +17,8 @@ use hickory_resolver::proto::op::ResponseCode;
 use hickory_resolver::proto::xfer::Protocol;
 use hickory_resolver::{Resolver, TokioResolver};
 use rand::seq::SliceRandom as _;
+
+use crate::netclass::{self, Class};
 
 /// One host to try, with its addresses (IPv4 first, then IPv6).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,6 +43,9 @@ pub enum ResolveError {
     /// No MX host (or, without MX, the domain itself) has an address.
     #[error("no address for the domain's mail hosts")]
     NoAddresses,
+    /// The mail hosts have addresses, but none is public (retried: DNS may change).
+    #[error("no public address for the MX: private, loopback and reserved addresses are refused")]
+    NoPublicAddress,
     /// DNS failure worth retrying (SERVFAIL, timeout, unreachable resolver, static route host
     /// not resolvable).
     #[error("temporary DNS failure: {0}")]
@@ -125,6 +135,7 @@ pub struct MxResolver {
     resolver: TokioResolver,
     routes: BTreeMap<String, Route>,
     smtp_port: u16,
+    allow_private: bool,
 }
 
 impl std::fmt::Debug for MxResolver {
@@ -175,6 +186,7 @@ impl MxResolver {
             resolver: builder.build(),
             routes,
             smtp_port: 25,
+            allow_private: false,
         })
     }
 
@@ -182,6 +194,13 @@ impl MxResolver {
     /// Only tests and unusual lab setups need this; static routes carry their own port.
     pub fn with_smtp_port(mut self, port: u16) -> Self {
         self.smtp_port = port;
+        self
+    }
+
+    /// Also connects to MX hosts (and MTA-STS policy hosts) on non-public addresses
+    /// (`[delivery] allow_private_mx`).
+    pub fn allow_private(mut self, allow: bool) -> Self {
+        self.allow_private = allow;
         self
     }
 
@@ -204,14 +223,16 @@ impl MxResolver {
                     Failure::NxDomain => Err(ResolveError::NoSuchDomain),
                     Failure::Temporary(m) => Err(ResolveError::Temporary(m)),
                     Failure::NoData => match self.addrs(&domain, self.smtp_port).await {
-                        Ok(addrs) if !addrs.is_empty() => Ok(vec![NextHop {
-                            host: domain,
-                            addrs,
-                            preference: None,
-                        }]),
-                        Ok(_) | Err(Failure::NxDomain | Failure::NoData) => {
-                            Err(ResolveError::NoAddresses)
-                        }
+                        Ok(addrs) if addrs.is_empty() => Err(ResolveError::NoAddresses),
+                        Ok(addrs) => match self.reachable(addrs) {
+                            addrs if addrs.is_empty() => Err(ResolveError::NoPublicAddress),
+                            addrs => Ok(vec![NextHop {
+                                host: domain,
+                                addrs,
+                                preference: None,
+                            }]),
+                        },
+                        Err(Failure::NxDomain | Failure::NoData) => Err(ResolveError::NoAddresses),
                         Err(Failure::Temporary(m)) => Err(ResolveError::Temporary(m)),
                     },
                 };
@@ -231,21 +252,29 @@ impl MxResolver {
 
         let mut hops = Vec::with_capacity(mxs.len());
         let mut temporary = None;
+        let mut refused = false;
         for (preference, host) in mxs {
             match self.addrs(&host, self.smtp_port).await {
-                Ok(addrs) if !addrs.is_empty() => hops.push(NextHop {
-                    host,
-                    addrs,
-                    preference: Some(preference),
-                }),
+                Ok(addrs) if !addrs.is_empty() => {
+                    let addrs = self.reachable(addrs);
+                    refused |= addrs.is_empty();
+                    if !addrs.is_empty() {
+                        hops.push(NextHop {
+                            host,
+                            addrs,
+                            preference: Some(preference),
+                        });
+                    }
+                }
                 Ok(_) | Err(Failure::NxDomain | Failure::NoData) => {}
                 Err(Failure::Temporary(m)) => temporary = Some(m),
             }
         }
-        match (hops.is_empty(), temporary) {
-            (false, _) => Ok(hops),
-            (true, Some(m)) => Err(ResolveError::Temporary(m)),
-            (true, None) => Err(ResolveError::NoAddresses),
+        match (hops.is_empty(), temporary, refused) {
+            (false, ..) => Ok(hops),
+            (true, Some(m), _) => Err(ResolveError::Temporary(m)),
+            (true, None, true) => Err(ResolveError::NoPublicAddress),
+            (true, None, false) => Err(ResolveError::NoAddresses),
         }
     }
 
@@ -295,21 +324,31 @@ impl MxResolver {
         }
     }
 
-    /// The addresses of `host` (A and AAAA, IPv4 first) with `port`; empty when it has
+    /// The addresses of `host` (A and AAAA, IPv4 first) with `port` that the policy
+    /// lets Postwerk connect to (see [`MxResolver::allow_private`]); empty when it has
     /// none.
     pub async fn host_addrs(&self, host: &str, port: u16) -> Result<Vec<SocketAddr>, ResolveError> {
         match self.addrs(host, port).await {
-            Ok(addrs) => Ok(addrs),
+            Ok(addrs) => Ok(self.reachable(addrs)),
             Err(Failure::NxDomain | Failure::NoData) => Ok(Vec::new()),
             Err(Failure::Temporary(m)) => Err(ResolveError::Temporary(m)),
         }
     }
 
-    /// A and AAAA of `host`, IPv4 first.
+    /// `addrs` without those the policy refuses: only public ones, unless private
+    /// addresses are allowed (then all but unspecified and multicast ones).
+    fn reachable(&self, mut addrs: Vec<SocketAddr>) -> Vec<SocketAddr> {
+        addrs.retain(|a| {
+            let ip = a.ip();
+            netclass::classify(ip) == Class::Public
+                || (self.allow_private && !ip.is_unspecified() && !ip.is_multicast())
+        });
+        addrs
+    }
+
+    /// A and AAAA of the host name `host` (never read as an IP literal: an MX named
+    /// `10.0.0.5.` is a name), IPv4 first.
     async fn addrs(&self, host: &str, port: u16) -> Result<Vec<SocketAddr>, Failure> {
-        if let Ok(ip) = host.parse::<IpAddr>() {
-            return Ok(vec![SocketAddr::new(ip, port)]);
-        }
         let lookup = self
             .resolver
             .lookup_ip(fqdn(host))
@@ -388,7 +427,9 @@ mod tests {
         .into_iter()
         .map(|(d, r)| (d.to_owned(), r.to_owned()))
         .collect();
-        let resolver = MxResolver::new(&routes, &[dns]).unwrap();
+        let resolver = MxResolver::new(&routes, &[dns])
+            .unwrap()
+            .allow_private(true);
         let cases: &[(&str, &[&str])] = &[
             (
                 "implicit.test",
@@ -426,7 +467,9 @@ mod tests {
     #[tokio::test]
     async fn mx_preference_order_with_shuffled_ties() {
         let (dns, _handle) = TestDns::start(records()).await.unwrap();
-        let resolver = MxResolver::new(&BTreeMap::new(), &[dns]).unwrap();
+        let resolver = MxResolver::new(&BTreeMap::new(), &[dns])
+            .unwrap()
+            .allow_private(true);
         let first = "mx1.example.test 10 192.0.2.1:25";
         let second = "mx1b.example.test 10 192.0.2.2:25,[2001:db8::2]:25";
         let last = "mx2.example.test 20 192.0.2.3:25";
@@ -439,6 +482,88 @@ mod tests {
             orders.insert(got[0].clone());
         }
         assert_eq!(orders.len(), 2, "equal preferences must be shuffled");
+    }
+
+    #[tokio::test]
+    async fn non_public_mx_addresses_are_refused_unless_allowed() {
+        let (dns, _handle) = TestDns::start(vec![
+            TestRecord::mx("inside.test", 10, "mx.inside.test"),
+            TestRecord::addr("mx.inside.test", "10.0.0.5"),
+            TestRecord::mx("meta.test", 10, "mx.meta.test"),
+            TestRecord::addr("mx.meta.test", "169.254.169.254"),
+            TestRecord::mx("loop.test", 10, "mx.loop.test"),
+            TestRecord::addr("mx.loop.test", "127.0.0.1"),
+            TestRecord::addr("mx.loop.test", "::1"),
+            TestRecord::addr("implicit-private.test", "192.168.1.20"),
+            TestRecord::mx("zero.test", 10, "mx.zero.test"),
+            TestRecord::addr("mx.zero.test", "0.0.0.0"),
+            // An MX "named" like an address is a name, not an IP literal.
+            TestRecord::mx("literal.test", 10, "10.0.0.5."),
+            // A public MX is used and the private one skipped.
+            TestRecord::mx("mixed.test", 10, "mx.inside.test"),
+            TestRecord::mx("mixed.test", 20, "mx.public.test"),
+            TestRecord::addr("mx.public.test", "93.184.216.34"),
+            TestRecord::addr("mx.public.test", "10.1.1.1"),
+        ])
+        .await
+        .unwrap();
+        let routes = BTreeMap::from([("routed.test".to_owned(), "10.9.9.9:2525".to_owned())]);
+        let strict = MxResolver::new(&routes, &[dns]).unwrap();
+        let lab = MxResolver::new(&routes, &[dns])
+            .unwrap()
+            .allow_private(true);
+        let refused = "NoPublicAddress permanent=false";
+        let cases: &[(&str, &str, &str)] = &[
+            ("inside.test", refused, "mx.inside.test 10 10.0.0.5:25"),
+            ("meta.test", refused, "mx.meta.test 10 169.254.169.254:25"),
+            (
+                "loop.test",
+                refused,
+                "mx.loop.test 10 127.0.0.1:25,[::1]:25",
+            ),
+            (
+                "implicit-private.test",
+                refused,
+                "implicit-private.test - 192.168.1.20:25",
+            ),
+            ("zero.test", refused, refused),
+            (
+                "literal.test",
+                "NoAddresses permanent=true",
+                "NoAddresses permanent=true",
+            ),
+            (
+                "mixed.test",
+                "mx.public.test 20 93.184.216.34:25",
+                "mx.inside.test 10 10.0.0.5:25",
+            ),
+            // The operator's routes go anywhere.
+            (
+                "routed.test",
+                "10.9.9.9 - 10.9.9.9:2525",
+                "10.9.9.9 - 10.9.9.9:2525",
+            ),
+        ];
+        for (domain, by_default, allowed) in cases {
+            assert_eq!(
+                summary(&strict.resolve(domain).await),
+                [*by_default],
+                "{domain}"
+            );
+            assert_eq!(summary(&lab.resolve(domain).await)[0], *allowed, "{domain}");
+        }
+        assert!(
+            strict
+                .host_addrs("mx.inside.test", 443)
+                .await
+                .unwrap()
+                .is_empty(),
+            "MTA-STS policy hosts follow the same policy"
+        );
+        assert_eq!(
+            strict.host_addrs("mx.public.test", 443).await.unwrap(),
+            ["93.184.216.34:443".parse::<SocketAddr>().unwrap()]
+        );
     }
 
     #[test]

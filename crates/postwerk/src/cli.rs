@@ -345,6 +345,8 @@ pub enum DomainsCommand {
     Show(DomainArg),
     /// List domains: name, time registered.
     List(TenantArg),
+    /// Remove a tenant's domain and its DKIM keys (e.g. to move it to another tenant).
+    Remove(DomainArg),
 }
 
 /// A domain argument.
@@ -430,6 +432,12 @@ pub async fn domains(cmd: DomainsCommand, config: Config) -> anyhow::Result<()> 
                     "{} is already registered (see `postwerk domains show`)",
                     d.domain
                 ),
+                Err(DomainError::Taken) => bail!(
+                    "{} is registered by another tenant; a domain belongs to one tenant \
+                     (to move it: `postwerk domains remove {} --tenant <that tenant>`)",
+                    d.domain,
+                    d.domain
+                ),
                 Err(e) => return Err(e.into()),
             };
             print_domain(&services, &record, d.json);
@@ -441,6 +449,15 @@ pub async fn domains(cmd: DomainsCommand, config: Config) -> anyhow::Result<()> 
                 bail!("{name} is not registered");
             };
             print_domain(&services, &record, d.json);
+        }
+        DomainsCommand::Remove(d) => {
+            let tenant = services.ensure_tenant(&d.tenant).await?;
+            let name = domains::normalize_domain(&d.domain)?;
+            if !domains::remove_domain(&services, &tenant.id, &name).await? {
+                bail!("{name} is not registered for tenant {}", d.tenant);
+            }
+            audited(&services, Some(&tenant.id), "domain.remove", name.clone()).await?;
+            println!("removed {name} from tenant {}", d.tenant);
         }
         DomainsCommand::List(t) => {
             let tenant = tenant_for(&services, &t.tenant).await?;

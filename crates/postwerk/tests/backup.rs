@@ -49,7 +49,7 @@ fn setup(store_url: Option<String>) -> Setup {
         ..Default::default()
     });
     ok(h.cli(&["tenants", "create", "acme"]));
-    ok(h.cli(&["domains", "add", "example.com", "--tenant", "acme"]));
+    ok(h.cli(&["domains", "add", "acme.example", "--tenant", "acme"]));
     let admin = h.new_key(Some("acme"), "send,read,write,export,privacy,admin", &[]);
 
     let identity = h.root.path().join("backup-identity.txt");
@@ -88,7 +88,9 @@ fn setup(store_url: Option<String>) -> Setup {
     let (st, sent) = s.call(
         "POST",
         "/v1/messages",
-        Some(json!({"from": "app@example.com", "to": [s.email], "subject": "Hello", "text": "Hi"})),
+        Some(
+            json!({"from": "app@acme.example", "to": [s.email], "subject": "Hello", "text": "Hi"}),
+        ),
     );
     assert_eq!(st, 202, "{sent}");
     let path = format!("/v1/messages/{}", sent["id"].as_str().unwrap());

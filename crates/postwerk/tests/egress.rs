@@ -42,13 +42,13 @@ name = "acme"
 sources = [{ source = "ip4" }]
 "#;
 
-/// Sends one message per (stream, recipient) with `key`; returns the message ids.
-fn send_all(h: &Harness, key: &str, sends: &[(&str, &str)]) -> Vec<String> {
+/// Sends one message per (stream, recipient) from `from` with `key`; returns the
+/// message ids.
+fn send_all(h: &Harness, key: &str, from: &str, sends: &[(&str, &str)]) -> Vec<String> {
     sends
         .iter()
         .map(|(stream, to)| {
-            let body =
-                json!({"from": "app@example.com", "to": [to], "text": "t", "stream": stream});
+            let body = json!({"from": from, "to": [to], "text": "t", "stream": stream});
             let (status, resp) =
                 h.request_with_key("POST", "/v1/messages", Some(&body), &[], Some(key));
             assert_eq!(status, 202, "{resp}");
@@ -92,7 +92,7 @@ fn streams_and_tenants_leave_from_their_pools() {
 
     for args in [
         vec!["tenants", "create", "acme"],
-        vec!["domains", "add", "example.com", "--tenant", "acme"],
+        vec!["domains", "add", "acme.example", "--tenant", "acme"],
     ] {
         let out = h.cli(&args);
         assert!(
@@ -122,6 +122,7 @@ fn streams_and_tenants_leave_from_their_pools() {
     let mut ids = send_all(
         &h,
         &h.key,
+        "app@example.com",
         &[
             ("transactional", "t1@example.test"),
             ("transactional", "t2@example.test"),
@@ -131,7 +132,12 @@ fn streams_and_tenants_leave_from_their_pools() {
             ("receipts", "r1@example.test"),
         ],
     );
-    ids.extend(send_all(&h, &acme_key, &[("broadcast", "a1@example.test")]));
+    ids.extend(send_all(
+        &h,
+        &acme_key,
+        "app@acme.example",
+        &[("broadcast", "a1@example.test")],
+    ));
     assert!(
         sink.wait_for(ids.len(), Duration::from_secs(30)),
         "delivered {} of {}",
@@ -262,7 +268,7 @@ fn warmup_caps_hold_mail_and_survive_a_restart() {
     });
     let to: Vec<String> = (1..=4).map(|i| format!("w{i}@example.test")).collect();
     let sends: Vec<(&str, &str)> = to.iter().map(|t| ("broadcast", t.as_str())).collect();
-    let ids = send_all(&h, &h.key.clone(), &sends);
+    let ids = send_all(&h, &h.key.clone(), "app@example.com", &sends);
     let settled = common::wait_until(Duration::from_secs(30), || {
         let statuses: Vec<String> = ids
             .iter()

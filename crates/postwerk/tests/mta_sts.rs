@@ -201,7 +201,8 @@ fn enforce_policies_pick_the_mx_and_require_verified_tls_testing_policies_do_not
             TestRecord::addr("other.example.info", "127.0.0.2"),
         ]))
         .unwrap();
-    let delivery = format!("smtp_port = {smtp_port}\nretry_base = \"1h\"");
+    // The DNS server and the MX hosts are on loopback.
+    let delivery = format!("smtp_port = {smtp_port}\nretry_base = \"1h\"\nallow_private_mx = true");
     let extra = format!(
         "[dns]\nnameservers = [\"{dns}\"]\n[mta_sts]\nca_file = \"{}\"\npolicy_port = {policy_port}",
         ca.display()

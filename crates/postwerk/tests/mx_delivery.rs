@@ -6,7 +6,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Harness, Options, Sink};
+use common::{Harness, Options, Sink, free_port, wait_until};
 use postwerk_mta::testdns::{TestDns, TestRecord};
 use serde_json::json;
 
@@ -20,11 +20,14 @@ fn delivers_by_mx_preference_and_bounces_null_mx_and_nxdomain() {
             TestRecord::addr("down.example.net", "127.0.0.2"),
             TestRecord::addr("mx1.example.net", "127.0.0.1"),
             TestRecord::mx("nullmx.example.net", 0, "."),
+            // A name, not the IP literal 127.0.0.1.
+            TestRecord::mx("literal.example.net", 10, "127.0.0.1."),
         ]))
         .unwrap();
     let sink_dir = tempfile::tempdir().unwrap();
     let sink = Sink::start(&sink_dir.path().join("sink"), false);
-    let delivery = format!("smtp_port = {}", sink.port);
+    // The MX hosts are on loopback.
+    let delivery = format!("smtp_port = {}\nallow_private_mx = true", sink.port);
     let extra = format!("[dns]\nnameservers = [\"{dns}\"]");
     let h = Harness::start(Options {
         delivery: &delivery,
@@ -34,7 +37,7 @@ fn delivers_by_mx_preference_and_bounces_null_mx_and_nxdomain() {
 
     let (s, sent) = h.post(
         "/v1/messages",
-        json!({"from": "a@example.com", "to": ["user@example.net", "user@nullmx.example.net", "user@nx.example.net"], "text": "t"}),
+        json!({"from": "a@example.com", "to": ["user@example.net", "user@nullmx.example.net", "user@nx.example.net", "user@literal.example.net"], "text": "t"}),
     );
     assert_eq!(s, 202, "{sent}");
     let view = h.wait_final(sent["id"].as_str().unwrap(), Duration::from_secs(30));
@@ -57,7 +60,11 @@ fn delivers_by_mx_preference_and_bounces_null_mx_and_nxdomain() {
     );
     assert_eq!(delivered["ip"], "127.0.0.1");
 
-    for email in ["user@nullmx.example.net", "user@nx.example.net"] {
+    for email in [
+        "user@nullmx.example.net",
+        "user@nx.example.net",
+        "user@literal.example.net",
+    ] {
         let r = rcpt(email);
         assert_eq!(r["status"], "bounced", "{email}: {r}");
         let reply = r["events"].as_array().unwrap().last().unwrap()["reply"]
@@ -69,4 +76,58 @@ fn delivers_by_mx_preference_and_bounces_null_mx_and_nxdomain() {
     assert!(sink.wait_for(1, Duration::from_secs(5)));
     assert_eq!(sink.messages().len(), 1);
     assert_eq!(sink.messages()[0].1["rcpt"][0], "user@example.net");
+}
+
+/// A recipient domain is the tenant's choice: an MX on a loopback (private,
+/// link-local …) address is not connected to unless the operator allows it, and the
+/// reply names the policy without echoing the address.
+#[test]
+fn mx_on_a_loopback_address_is_refused_by_default() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let (dns, _dns_handle) = runtime
+        .block_on(TestDns::start(vec![
+            TestRecord::mx("inside.example.net", 10, "mx.inside.example.net"),
+            TestRecord::addr("mx.inside.example.net", "127.0.0.3"),
+            TestRecord::addr("implicit.example.net", "127.0.0.3"),
+        ]))
+        .unwrap();
+    let sink_dir = tempfile::tempdir().unwrap();
+    let sink = Sink::start_at(
+        &sink_dir.path().join("sink"),
+        "127.0.0.3",
+        free_port(),
+        None,
+    );
+    let delivery = format!("smtp_port = {}\nretry_base = \"1h\"", sink.port);
+    let extra = format!("[dns]\nnameservers = [\"{dns}\"]");
+    let h = Harness::start(Options {
+        delivery: &delivery,
+        extra: &extra,
+        ..Default::default()
+    });
+    let (s, sent) = h.post(
+        "/v1/messages",
+        json!({"from": "a@example.com", "to": ["user@inside.example.net", "user@implicit.example.net"], "text": "t"}),
+    );
+    assert_eq!(s, 202, "{sent}");
+    let id = sent["id"].as_str().unwrap();
+    let mut view = serde_json::Value::Null;
+    let deferred = wait_until(Duration::from_secs(30), || {
+        view = h.get(&format!("/v1/messages/{id}")).1;
+        view["recipients"]
+            .as_array()
+            .is_some_and(|rs| rs.iter().all(|r| r["status"] == "deferred"))
+    });
+    assert!(deferred, "{view}\n{}", h.server_log());
+    for r in view["recipients"].as_array().unwrap() {
+        let last = r["events"].as_array().unwrap().last().unwrap().clone();
+        let reply = last["reply"].as_str().unwrap();
+        assert_eq!(
+            reply,
+            "DNS: no public address for the MX: private, loopback and reserved addresses are refused",
+            "{r}"
+        );
+        assert!(last["ip"].is_null() && last["mx"].is_null(), "{last}");
+    }
+    assert_eq!(sink.count(), 0, "nothing may reach the loopback MX");
 }

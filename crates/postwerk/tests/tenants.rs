@@ -32,10 +32,10 @@ fn a_cancelled_tenant_is_refused_then_reactivated_or_deleted() {
         ..Default::default()
     });
     cli_ok(&h, &["tenants", "create", "shop"]);
-    cli_ok(&h, &["domains", "add", "example.com", "--tenant", "shop"]);
+    cli_ok(&h, &["domains", "add", "shop.example", "--tenant", "shop"]);
     let key = h.new_key(Some("shop"), "send,read", &[]);
     let mail =
-        json!({"from": "a@example.com", "to": ["b@example.test"], "subject": "Hi", "text": "Hi"});
+        json!({"from": "a@shop.example", "to": ["b@example.test"], "subject": "Hi", "text": "Hi"});
     let (s, sent) = h.request_with_key("POST", "/v1/messages", Some(&mail), &[], Some(&key));
     assert_eq!(s, 202, "{sent}");
 

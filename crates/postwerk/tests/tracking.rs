@@ -231,3 +231,94 @@ fn a_required_tracking_consent_is_honoured() {
         .unwrap();
     assert_eq!(opened[0]["recipient_id"], yes["id"]);
 }
+
+/// A tracked link's tag is bound to the message it was sent in: combined with the
+/// token of a recipient of another message (another tenant's, or the same tenant's)
+/// it gets 404 and records nothing, so no tenant can put clicks with its own URLs into
+/// another tenant's events.
+#[test]
+fn a_link_tag_counts_only_with_its_own_messages_recipients() {
+    let root = tempfile::tempdir().unwrap();
+    let sink = Sink::start(&root.path().join("sink"), false);
+    let h = Harness::start(Options {
+        route_port: Some(sink.port),
+        extra: "[privacy]\nconsent_required = {}\n",
+        ..Default::default()
+    });
+    for args in [
+        vec!["tenants", "create", "mallory"],
+        vec!["domains", "add", "mallory.example", "--tenant", "mallory"],
+    ] {
+        let out = h.cli(&args);
+        assert!(out.status.success(), "{args:?}: {out:?}");
+    }
+    let mallory = h.new_key(Some("mallory"), "send,read", &[]);
+    let broadcast = |key: &str, from: &str, to: &str, url: &str| {
+        let html = format!("<html><body><a href=\"{url}\">Go</a></body></html>");
+        let (s, v) = h.request_with_key(
+            "POST",
+            "/v1/messages",
+            Some(&json!({"from": from, "to": [to], "subject": "Hi", "html": html, "stream": "broadcast"})),
+            &[],
+            Some(key),
+        );
+        assert_eq!(s, 202, "{v}");
+        h.wait_final(v["id"].as_str().unwrap(), Duration::from_secs(20));
+        let (links, _) = links_for(&sink, to);
+        links.into_iter().find(|u| u.contains("/t/c/")).unwrap()
+    };
+    let ann = broadcast(
+        &h.key,
+        "news@example.com",
+        "ann@example.test",
+        "https://shop.example/sale",
+    );
+    let bob = broadcast(
+        &h.key,
+        "news@example.com",
+        "bob@example.test",
+        "https://shop.example/other",
+    );
+    let evil = broadcast(
+        &mallory,
+        "x@mallory.example",
+        "mal@example.test",
+        "https://evil.example/phish",
+    );
+    // `<base>/t/c/<token>` and `<tag>/<target>`.
+    let split = |link: &str| {
+        let mut parts = link.rsplitn(3, '/');
+        let (target, tag, token_part) = (
+            parts.next().unwrap(),
+            parts.next().unwrap(),
+            parts.next().unwrap(),
+        );
+        (token_part.to_string(), format!("{tag}/{target}"))
+    };
+    let (ann_token, ann_target) = split(&ann);
+    let (bob_token, _) = split(&bob);
+    let (_, evil_target) = split(&evil);
+    for forged in [
+        format!("{ann_token}/{evil_target}"),
+        format!("{bob_token}/{ann_target}"),
+    ] {
+        let (s, location, _) = get(&forged, FIREFOX, false);
+        assert_eq!((s, location), (404, None), "{forged}");
+    }
+    // The genuine links work; then only their clicks are there.
+    assert_eq!(
+        get(&ann, FIREFOX, false).1.as_deref(),
+        Some("https://shop.example/sale")
+    );
+    assert_eq!(
+        get(&evil, FIREFOX, false).1.as_deref(),
+        Some("https://evil.example/phish")
+    );
+    assert!(wait_until(Duration::from_secs(10), || !events(
+        &h, "clicked"
+    )
+    .is_empty()));
+    let clicked = events(&h, "clicked");
+    let urls: Vec<&str> = clicked.iter().map(|e| e["url"].as_str().unwrap()).collect();
+    assert_eq!(urls, ["https://shop.example/sale"], "{clicked:?}");
+}

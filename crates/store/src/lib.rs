@@ -131,6 +131,38 @@ fn tenant_data_sql(t: &str, n: &str) -> Vec<String> {
         .collect()
 }
 
+/// Domain names held by more than one tenant, each with its holders' tenant names,
+/// oldest registration first (both backends). Names used to be unique per tenant
+/// only; a database from then keeps every holder, no tenant may send
+/// from a contested name (see `domain_registered` in postwerk-mta), and the unique
+/// index [`UNIQUE_DOMAINS_SQL`] waits until an operator has removed all but one.
+pub const CONTESTED_DOMAINS_SQL: &str = "SELECT d.name, t.name FROM domains d \
+     JOIN tenants t ON t.id = d.tenant_id \
+     WHERE d.name IN (SELECT name FROM domains GROUP BY name HAVING count(*) > 1) \
+     ORDER BY d.name, d.created_at, t.name";
+
+/// A domain name belongs to at most one tenant (both backends; made at start-up, see
+/// [`CONTESTED_DOMAINS_SQL`]).
+const UNIQUE_DOMAINS_SQL: &str = "CREATE UNIQUE INDEX IF NOT EXISTS domains_name ON domains (name)";
+
+/// Logs each contested domain (rows of [`CONTESTED_DOMAINS_SQL`]) with the command
+/// that resolves it.
+fn warn_contested(rows: &[(String, String)]) {
+    let mut by_name: std::collections::BTreeMap<&str, Vec<&str>> = Default::default();
+    for (domain, tenant) in rows {
+        by_name.entry(domain).or_default().push(tenant);
+    }
+    for (domain, tenants) in by_name {
+        tracing::warn!(
+            domain,
+            tenants = %tenants.join(", "),
+            "a domain is registered by more than one tenant (a database from before names \
+             were unique): no tenant may send from it until an operator keeps one holder \
+             with `postwerk domains remove {domain} --tenant <tenant>` for each other one"
+        );
+    }
+}
+
 /// Webhook deliveries still pending (both backends).
 const WEBHOOK_BACKLOG_SQL: &str =
     "SELECT count(*) FROM webhook_deliveries WHERE next_attempt_at IS NOT NULL";
@@ -247,8 +279,19 @@ pub trait Store: Send + Sync {
         at: i64,
     ) -> impl Future<Output = StoreResult<bool>> + Send;
 
-    /// Registers a domain with its keys; `Conflict` if the tenant already has it.
+    /// Registers a domain with its keys; `Conflict("domain")` if any tenant holds the
+    /// name (a name belongs to one tenant of the installation: atomic, a unique index).
     fn insert_domain(&self, domain: DomainRecord) -> impl Future<Output = StoreResult<()>> + Send;
+    /// The tenants holding the domain `name`, oldest registration first: none or one,
+    /// except in a database from before names were unique that still holds a name in
+    /// several tenants (see [`CONTESTED_DOMAINS_SQL`]).
+    fn domain_owners(&self, name: &str) -> impl Future<Output = StoreResult<Vec<String>>> + Send;
+    /// Removes a tenant's domain and its DKIM keys; `false` if it had none.
+    fn delete_domain(
+        &self,
+        tenant_id: &str,
+        name: &str,
+    ) -> impl Future<Output = StoreResult<bool>> + Send;
     /// A tenant's domain with its DKIM keys.
     fn get_domain(
         &self,
@@ -781,6 +824,12 @@ impl Store for AnyStore {
     }
     async fn insert_domain(&self, domain: DomainRecord) -> StoreResult<()> {
         dispatch!(self.insert_domain(domain))
+    }
+    async fn domain_owners(&self, name: &str) -> StoreResult<Vec<String>> {
+        dispatch!(self.domain_owners(name))
+    }
+    async fn delete_domain(&self, tenant_id: &str, name: &str) -> StoreResult<bool> {
+        dispatch!(self.delete_domain(tenant_id, name))
     }
     async fn get_domain(&self, tenant_id: &str, name: &str) -> StoreResult<Option<DomainRecord>> {
         dispatch!(self.get_domain(tenant_id, name))

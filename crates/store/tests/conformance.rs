@@ -143,6 +143,7 @@ conformance! {
     tenants => sqlite_tenants, postgres_tenants;
     api_keys => sqlite_api_keys, postgres_api_keys;
     domains => sqlite_domains, postgres_domains;
+    concurrent_domain_adds => sqlite_concurrent_domain_adds, postgres_concurrent_domain_adds;
     accept_and_get_message => sqlite_accept_and_get_message, postgres_accept_and_get_message;
     accept_conflicts_are_atomic => sqlite_accept_conflicts_are_atomic, postgres_accept_conflicts_are_atomic;
     idempotency => sqlite_idempotency, postgres_idempotency;
@@ -330,6 +331,88 @@ async fn sqlite_upgrade_adds_suppressions() {
         )
         .expect("version");
     assert_eq!(version, "9");
+}
+
+/// Names two tenants hold in a database from before domain names were unique
+/// (`bytea` is the dialect's binary type).
+fn contested_sql(bytea: &str) -> String {
+    format!(
+        "DROP INDEX domains_name; \
+         INSERT INTO tenants (id, name, wrapped_key, created_at) VALUES \
+         ('ten_a', 'acme', CAST('k' AS {bytea}), 1), ('ten_b', 'squatter', CAST('k' AS {bytea}), 2); \
+         INSERT INTO domains (tenant_id, name, created_at) VALUES \
+         ('ten_a', 'shop.example', 10), ('ten_b', 'shop.example', 20), ('ten_b', 'own.example', 30)"
+    )
+}
+
+/// Opens a database holding a contested name: the store starts, both holders are
+/// listed (oldest first) and the name stays refused to a third tenant only once the
+/// operator removed one holder and the store started again (the index is made then).
+async fn contested_domains_resolve(url: &str) {
+    let store = AnyStore::open(url)
+        .await
+        .expect("a contested name does not stop the start");
+    assert_eq!(
+        store.domain_owners("shop.example").await.expect("owners"),
+        ["ten_a", "ten_b"]
+    );
+    assert_eq!(
+        store.domain_owners("own.example").await.expect("owners"),
+        ["ten_b"]
+    );
+    assert!(
+        store
+            .delete_domain("ten_b", "shop.example")
+            .await
+            .expect("the operator removes the squatter's")
+    );
+    drop(store);
+    let store = AnyStore::open(url).await.expect("reopen");
+    let third = DomainRecord {
+        tenant_id: "ten_c".into(),
+        name: "shop.example".into(),
+        created_at: 40,
+        keys: Vec::new(),
+    };
+    assert!(matches!(
+        store.insert_domain(third).await,
+        Err(StoreError::Conflict("domain"))
+    ));
+    assert_eq!(
+        store.domain_owners("shop.example").await.expect("owners"),
+        ["ten_a"]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_contested_domains_from_an_old_database() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let path = dir.path().join("postwerk.db");
+    let url = format!("sqlite://{}", path.display());
+    drop(AnyStore::open(&url).await.expect("create"));
+    let db = rusqlite::Connection::open(&path).expect("open");
+    db.execute_batch(&contested_sql("BLOB"))
+        .expect("an old database");
+    drop(db);
+    contested_domains_resolve(&url).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_contested_domains_from_an_old_database() {
+    with_pg_database(|url| async move {
+        drop(PgStore::connect(&url).await.expect("create"));
+        let (db, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+            .await
+            .expect("connect");
+        tokio::spawn(async move {
+            let _ = connection.await;
+        });
+        db.batch_execute(&contested_sql("BYTEA"))
+            .await
+            .expect("an old database");
+        contested_domains_resolve(&url).await;
+    })
+    .await;
 }
 
 // ---------------------------------------------------------------------------------
@@ -831,7 +914,8 @@ mod scenarios {
         );
         assert_eq!(s.list_domains("ten_a").await.expect("list").len(), 2);
 
-        // Per-tenant isolation.
+        // A name belongs to one tenant: another tenant's insert is refused and adds
+        // nothing.
         assert!(
             s.get_domain("ten_b", "example.com")
                 .await
@@ -839,27 +923,115 @@ mod scenarios {
                 .is_none()
         );
         assert!(s.list_domains("ten_b").await.expect("list").is_empty());
-        s.insert_domain(DomainRecord {
+        let squat = DomainRecord {
             tenant_id: "ten_b".into(),
             name: "example.com".into(),
             created_at: 5_000,
             keys: vec![dkim("dkim_b", "b2026", 5_000)],
-        })
-        .await
-        .expect("another tenant may register the same name");
-        let b = s
-            .get_domain("ten_b", "example.com")
-            .await
-            .expect("get")
-            .expect("domain");
-        assert_eq!(b.keys.len(), 1);
-        assert_eq!(b.keys[0].id, "dkim_b");
+        };
+        assert!(is_conflict(s.insert_domain(squat.clone()).await, "domain"));
+        assert!(s.list_domains("ten_b").await.expect("list").is_empty());
+        assert_eq!(
+            s.domain_owners("example.com").await.expect("owners"),
+            ["ten_a"]
+        );
+        assert!(
+            s.domain_owners("unknown.example")
+                .await
+                .expect("owners")
+                .is_empty()
+        );
         let a = s
             .get_domain("ten_a", "example.com")
             .await
             .expect("get")
             .expect("domain");
         assert_eq!(a.keys.len(), 2, "tenant A's keys are untouched");
+
+        // Removing it (another tenant's removal does nothing) frees the name with its
+        // keys; then the other tenant may register it, and its key ids may be reused.
+        assert!(
+            !s.delete_domain("ten_b", "example.com")
+                .await
+                .expect("delete")
+        );
+        assert!(
+            s.delete_domain("ten_a", "example.com")
+                .await
+                .expect("delete")
+        );
+        assert!(
+            !s.delete_domain("ten_a", "example.com")
+                .await
+                .expect("delete again")
+        );
+        assert!(
+            s.get_domain("ten_a", "example.com")
+                .await
+                .expect("get")
+                .is_none()
+        );
+        let left: Vec<String> = s
+            .list_domains("ten_a")
+            .await
+            .expect("list")
+            .into_iter()
+            .map(|d| d.name)
+            .collect();
+        assert_eq!(left, ["alpha.example"]);
+        let mut moved = squat;
+        moved.keys.push(dkim("dkim_1", "reused", 5_000));
+        s.insert_domain(moved).await.expect("the freed name");
+        assert_eq!(
+            s.domain_owners("example.com").await.expect("owners"),
+            ["ten_b"]
+        );
+        assert_eq!(
+            s.get_domain("ten_b", "example.com")
+                .await
+                .expect("get")
+                .expect("domain")
+                .keys
+                .len(),
+            2
+        );
+    }
+
+    /// Tenants adding the same name at once: exactly one of them gets it.
+    pub async fn concurrent_domain_adds(s: AnyStore) {
+        let s = Arc::new(s);
+        for round in 0..5 {
+            let name = format!("race{round}.example");
+            let adds = (0..6).map(|t| {
+                let (s, name) = (s.clone(), name.clone());
+                tokio::spawn(async move {
+                    s.insert_domain(DomainRecord {
+                        tenant_id: format!("ten_{t}"),
+                        name,
+                        created_at: 1_000,
+                        keys: vec![dkim(&format!("dkim_{round}_{t}"), "s", 1_000)],
+                    })
+                    .await
+                })
+            });
+            let mut won = 0;
+            for add in adds.collect::<Vec<_>>() {
+                match add.await.expect("task") {
+                    Ok(()) => won += 1,
+                    Err(StoreError::Conflict("domain")) => {}
+                    Err(e) => panic!("unexpected {e:?}"),
+                }
+            }
+            assert_eq!(won, 1, "{name}");
+            let owners = s.domain_owners(&name).await.expect("owners");
+            assert_eq!(owners.len(), 1, "{name}");
+            let d = s
+                .get_domain(&owners[0], &name)
+                .await
+                .expect("get")
+                .expect("the winner's domain");
+            assert_eq!(d.keys.len(), 1, "only the winner's key is stored");
+        }
     }
 
     pub async fn accept_and_get_message(s: AnyStore) {

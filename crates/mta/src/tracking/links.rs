@@ -11,6 +11,8 @@ use postwerk_core::mime::RECIPIENT_PLACEHOLDER;
 use postwerk_store::vault::MasterKey;
 use regex::Regex;
 
+use super::TargetOf;
+
 /// Which links are rewritten.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Clicks {
@@ -95,13 +97,20 @@ impl<'a> Linker<'a> {
         Track::resolve(self.config, stream, opens, clicks)
     }
 
-    /// The HTML body with tracked links and, if asked, the pixel.
-    pub fn html(&self, html: &str, track: Track) -> String {
+    /// The HTML body of message `message_id` with tracked links and, if asked, the
+    /// pixel.
+    pub fn html(&self, html: &str, track: Track, message_id: &str) -> String {
         let mut out = if matches!(track.clicks, Clicks::Html | Clicks::All) {
             href_re()
                 .replace_all(html, |c: &regex::Captures<'_>| {
                     let url = c[3].replace("&amp;", "&");
-                    format!("{}{}{}{}", &c[1], &c[2], self.click_url(&url), &c[4])
+                    format!(
+                        "{}{}{}{}",
+                        &c[1],
+                        &c[2],
+                        self.click_url(&url, message_id),
+                        &c[4]
+                    )
                 })
                 .into_owned()
         } else {
@@ -121,21 +130,24 @@ impl<'a> Linker<'a> {
         out
     }
 
-    /// The text body with tracked URLs (only with `clicks` `text` or `all`).
-    pub fn text(&self, text: &str, track: Track) -> String {
+    /// The text body of message `message_id` with tracked URLs (only with `clicks`
+    /// `text` or `all`).
+    pub fn text(&self, text: &str, track: Track, message_id: &str) -> String {
         if !matches!(track.clicks, Clicks::Text | Clicks::All) {
             return text.to_string();
         }
         url_re()
-            .replace_all(text, |c: &regex::Captures<'_>| self.click_url(&c[0]))
+            .replace_all(text, |c: &regex::Captures<'_>| {
+                self.click_url(&c[0], message_id)
+            })
             .into_owned()
     }
 
-    fn click_url(&self, url: &str) -> String {
+    fn click_url(&self, url: &str, message_id: &str) -> String {
         format!(
             "{}/t/c/{RECIPIENT_PLACEHOLDER}/{}/{}",
             self.base,
-            super::target_tag(self.master, url),
+            super::target_tag(self.master, message_id, url),
             URL_SAFE_NO_PAD.encode(url)
         )
     }
@@ -160,12 +172,13 @@ fn find_ci(hay: &str, needle: &str) -> Option<usize> {
     hay.to_ascii_lowercase().rfind(needle)
 }
 
-/// The target of a click URL's last two segments (`<tag>/<base64url>`), if
-/// authentic.
-pub fn target(master: &MasterKey, tag: &str, encoded: &str) -> Option<String> {
+/// The target of a click URL's last two segments (`<tag>/<base64url>`) and what it
+/// was sent in, if authentic.
+pub fn target(master: &MasterKey, tag: &str, encoded: &str) -> Option<(String, TargetOf)> {
     let url = String::from_utf8(URL_SAFE_NO_PAD.decode(encoded).ok()?).ok()?;
     let allowed = url.starts_with("https://") || url.starts_with("http://");
-    (allowed && super::verify_target(master, &url, tag)).then_some(url)
+    let of = super::verify_target(master, &url, tag).filter(|_| allowed)?;
+    Some((url, of))
 }
 
 #[cfg(test)]
@@ -182,6 +195,7 @@ mod tests {
         let mut config = Config::default();
         config.tracking.base_url = Some("https://links.example".into());
         let l = Linker::new(&config, &m);
+        let msg = postwerk_core::id::new_id("msg");
         let all = Track {
             opens: true,
             clicks: Clicks::All,
@@ -190,6 +204,7 @@ mod tests {
             "<html><body><a class=x HREF='https://shop.example/a?b=1&amp;c=2'>A</a> \
              <a href=\"mailto:x@example.com\">m</a> <a href=\"#top\">t</a></BODY></html>",
             all,
+            &msg,
         );
         assert!(!html.contains("shop.example"), "{html}");
         assert!(html.contains("href=\"mailto:x@example.com\"") && html.contains("href=\"#top\""));
@@ -202,8 +217,11 @@ mod tests {
         let link = &html[start..html[start..].find('\'').unwrap() + start];
         let parts: Vec<&str> = link.rsplitn(3, '/').collect();
         assert_eq!(
-            target(&m, parts[1], parts[0]).as_deref(),
-            Some("https://shop.example/a?b=1&c=2")
+            target(&m, parts[1], parts[0]),
+            Some((
+                "https://shop.example/a?b=1&c=2".to_string(),
+                TargetOf::Message(msg.clone())
+            ))
         );
         assert_eq!(
             target(&m, parts[1], "aHR0cHM6Ly9ldmlsLmV4YW1wbGUv"),
@@ -211,7 +229,11 @@ mod tests {
             "forged target"
         );
 
-        let text = l.text("See https://shop.example/x. Or http://a.example/(b)", all);
+        let text = l.text(
+            "See https://shop.example/x. Or http://a.example/(b)",
+            all,
+            &msg,
+        );
         assert_eq!(text.matches("/t/c/").count(), 2, "{text}");
         assert!(text.contains("/t/c/") && text.contains(". Or "), "{text}");
         let none = Track {
@@ -219,7 +241,7 @@ mod tests {
             clicks: Clicks::None,
         };
         assert_eq!(
-            l.html("<a href=\"https://a.example\">a</a>", none),
+            l.html("<a href=\"https://a.example\">a</a>", none, &msg),
             "<a href=\"https://a.example\">a</a>"
         );
     }

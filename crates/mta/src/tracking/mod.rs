@@ -9,7 +9,11 @@
 //! Tokens are `<recipient id>.<tag>`, the tag an HMAC under a key derived from the
 //! master key, so a request is verified without a lookup and a forged or guessed token
 //! gets `404` (never a redirect: no open redirect). Redirect targets are authenticated
-//! the same way. Tokens hold no personal data. IP addresses are not stored unless
+//! the same way, bound to the message they were sent in (`<message id>.<HMAC over
+//! message id and URL>`), and a click counts only for a recipient of that message: a
+//! tag from one message's link combined with another message's recipient token gets
+//! `404` (a tenant cannot put clicks into another tenant's events). Tokens hold no
+//! personal data. IP addresses are not stored unless
 //! `[tracking] store_ip = "truncated"` (then /24 and /48). Restricted and erased people
 //! are not tracked: their hits are dropped.
 
@@ -24,8 +28,11 @@ use crate::apikeys::constant_time_eq;
 
 /// HMAC purpose of recipient tokens.
 const TOKEN: &str = "track";
-/// HMAC purpose of redirect targets.
-const TARGET: &str = "click";
+/// HMAC purpose of redirect targets bound to their message.
+const TARGET: &str = "click.message";
+/// HMAC purpose of redirect targets in mail composed before targets were bound to
+/// their message: they still redirect, but their clicks are not recorded.
+const LEGACY_TARGET: &str = "click";
 
 /// The recipient's token (same length as [`RECIPIENT_PLACEHOLDER`]).
 pub fn token(master: &MasterKey, recipient_id: &str) -> String {
@@ -35,21 +42,51 @@ pub fn token(master: &MasterKey, recipient_id: &str) -> String {
 /// The recipient id of a genuine token, else `None`.
 pub fn verify(master: &MasterKey, token: &str) -> Option<String> {
     let (id, tag) = token.split_once('.')?;
-    let plausible = id.len() == 31
-        && id.starts_with("rcpt_")
-        && id[5..].bytes().all(|b| b.is_ascii_alphanumeric());
-    (plausible && constant_time_eq(master.link_tag(TOKEN, id).as_bytes(), tag.as_bytes()))
+    (is_id(id, "rcpt_") && constant_time_eq(master.link_tag(TOKEN, id).as_bytes(), tag.as_bytes()))
         .then(|| id.to_string())
 }
 
-/// The authenticator of a redirect target.
-pub fn target_tag(master: &MasterKey, url: &str) -> String {
-    master.link_tag(TARGET, url)
+/// Whether `id` has the form of a Postwerk id with `prefix` (`rcpt_`, `msg_`).
+fn is_id(id: &str, prefix: &str) -> bool {
+    id.len() == prefix.len() + 26
+        && id.starts_with(prefix)
+        && id[prefix.len()..]
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric())
 }
 
-/// Whether `tag` authenticates `url`.
-pub fn verify_target(master: &MasterKey, url: &str, tag: &str) -> bool {
-    constant_time_eq(target_tag(master, url).as_bytes(), tag.as_bytes())
+/// The authenticator of a redirect target sent in message `message_id`:
+/// `<message id>.<tag>`.
+pub fn target_tag(master: &MasterKey, message_id: &str, url: &str) -> String {
+    let tag = master.link_tag(TARGET, &format!("{message_id}\n{url}"));
+    format!("{message_id}.{tag}")
+}
+
+/// What a genuine target tag authenticates `url` for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TargetOf {
+    /// A link of this message: its clicks count for the message's recipients only.
+    Message(String),
+    /// A link of mail composed before targets were bound to their message: it
+    /// redirects, but its clicks are not recorded.
+    Legacy,
+}
+
+/// What `tag` authenticates `url` for, or `None` if it does not.
+pub fn verify_target(master: &MasterKey, url: &str, tag: &str) -> Option<TargetOf> {
+    match tag.split_once('.') {
+        Some((message_id, _)) => (is_id(message_id, "msg_")
+            && constant_time_eq(
+                target_tag(master, message_id, url).as_bytes(),
+                tag.as_bytes(),
+            ))
+        .then(|| TargetOf::Message(message_id.to_string())),
+        None => constant_time_eq(
+            master.link_tag(LEGACY_TARGET, url).as_bytes(),
+            tag.as_bytes(),
+        )
+        .then_some(TargetOf::Legacy),
+    }
 }
 
 /// Replaces every placeholder in a rendered message with the recipient's token;
@@ -113,15 +150,25 @@ mod tests {
         let out = personalise(msg.as_bytes(), &t).unwrap();
         assert_eq!(String::from_utf8(out).unwrap(), format!("a {t} b {t}"));
         assert_eq!(personalise(b"no links", &t), None);
-        assert!(verify_target(
-            &m,
-            "https://x.example/?a=1",
-            &target_tag(&m, "https://x.example/?a=1")
-        ));
-        assert!(!verify_target(
-            &m,
-            "https://evil.example/",
-            &target_tag(&m, "https://x.example/")
-        ));
+        let msg = postwerk_core::id::new_id("msg");
+        let url = "https://x.example/?a=1";
+        let tag = target_tag(&m, &msg, url);
+        assert_eq!(
+            verify_target(&m, url, &tag),
+            Some(TargetOf::Message(msg.clone()))
+        );
+        assert_eq!(verify_target(&m, "https://evil.example/", &tag), None);
+        let other_msg = postwerk_core::id::new_id("msg");
+        let (_, mac) = tag.split_once('.').unwrap();
+        assert_eq!(
+            verify_target(&m, url, &format!("{other_msg}.{mac}")),
+            None,
+            "a tag is bound to its message"
+        );
+        assert_eq!(verify_target(&other, url, &tag), None);
+        // Links composed before targets were bound to a message.
+        let legacy = m.link_tag(LEGACY_TARGET, url);
+        assert_eq!(verify_target(&m, url, &legacy), Some(TargetOf::Legacy));
+        assert_eq!(verify_target(&m, "https://evil.example/", &legacy), None);
     }
 }

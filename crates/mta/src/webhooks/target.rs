@@ -4,9 +4,11 @@
 //! registration and again before every attempt, and the connection goes to the address
 //! that was checked (no DNS rebinding between check and connect).
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, SocketAddr};
 
 use postwerk_core::config::WebhooksConfig;
+
+use crate::netclass::{Class, classify};
 
 /// A parsed endpoint URL.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -126,62 +128,6 @@ impl Target {
             )),
             Class::Private | Class::Public => Ok(()),
         }
-    }
-}
-
-/// What kind of address an IP is, for the policy.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Class {
-    Public,
-    Loopback,
-    /// RFC 1918, CGNAT, link-local (cloud metadata lives here), unique-local IPv6.
-    Private,
-    /// Unspecified, multicast, broadcast, documentation and other reserved ranges.
-    Unusable,
-}
-
-fn classify(ip: IpAddr) -> Class {
-    match ip {
-        IpAddr::V4(v4) => classify_v4(v4),
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => classify_v4(v4),
-            None => classify_v6(v6),
-        },
-    }
-}
-
-fn classify_v4(ip: Ipv4Addr) -> Class {
-    let [a, b, ..] = ip.octets();
-    if ip.is_loopback() {
-        Class::Loopback
-    } else if ip.is_private() || ip.is_link_local() || (a == 100 && (64..128).contains(&b)) {
-        Class::Private
-    } else if ip.is_unspecified()
-        || ip.is_multicast()
-        || ip.is_broadcast()
-        || ip.is_documentation()
-        || a == 0
-        || a >= 240
-    {
-        Class::Unusable
-    } else {
-        Class::Public
-    }
-}
-
-fn classify_v6(ip: Ipv6Addr) -> Class {
-    let first = ip.segments()[0];
-    if ip.is_loopback() {
-        Class::Loopback
-    } else if (first & 0xfe00) == 0xfc00 || (first & 0xffc0) == 0xfe80 {
-        Class::Private
-    } else if ip.is_unspecified()
-        || ip.is_multicast()
-        || first == 0x2001 && ip.segments()[1] == 0xdb8
-    {
-        Class::Unusable
-    } else {
-        Class::Public
     }
 }
 

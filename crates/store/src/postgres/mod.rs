@@ -158,6 +158,7 @@ impl PgStore {
             tx.batch_execute(SCHEMA).await.map_err(pg("migrate"))?;
             tracing::info!(version = SCHEMA_VERSION, "postgres schema migrated");
         }
+        unique_domain_names(&tx).await?;
         tx.commit().await.map_err(pg("migrate"))?;
         let sync: String = client
             .query_one("SHOW synchronous_commit", &[])
@@ -171,6 +172,37 @@ impl PgStore {
                  Postwerk needs it on"
             );
         }
+        Ok(())
+    }
+}
+
+/// The unique index on domain names, unless the database still holds a
+/// name in several tenants (then each is logged, and the index is made at the first
+/// start after an operator resolved them). Checked at every start until it exists.
+async fn unique_domain_names(tx: &tokio_postgres::Transaction<'_>) -> PgResult<()> {
+    let missing: bool = tx
+        .query_one("SELECT to_regclass('domains_name') IS NULL", &[])
+        .await
+        .map_err(pg("migrate"))?
+        .try_get(0)
+        .map_err(|_| corrupt("domains_name check"))?;
+    if !missing {
+        return Ok(());
+    }
+    let contested = tx
+        .query(crate::CONTESTED_DOMAINS_SQL, &[])
+        .await
+        .map_err(pg("migrate"))?
+        .iter()
+        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+        .collect::<Result<Vec<(String, String)>, tokio_postgres::Error>>()
+        .map_err(|_| corrupt("contested domains"))?;
+    if contested.is_empty() {
+        tx.batch_execute(crate::UNIQUE_DOMAINS_SQL)
+            .await
+            .map_err(pg("migrate"))
+    } else {
+        crate::warn_contested(&contested);
         Ok(())
     }
 }
@@ -1308,6 +1340,47 @@ impl Store for PgStore {
     async fn insert_domain(&self, domain: DomainRecord) -> StoreResult<()> {
         let domain = &domain;
         retrying(|| self.insert_domain_tx(domain)).await
+    }
+
+    async fn domain_owners(&self, name: &str) -> StoreResult<Vec<String>> {
+        retrying(|| async move {
+            const OP: &str = "domain_owners";
+            let client = self.client().await?;
+            let stmt = client
+                .prepare_cached(
+                    "SELECT tenant_id FROM domains WHERE name = $1 ORDER BY created_at, tenant_id",
+                )
+                .await
+                .map_err(pg(OP))?;
+            let rows = client.query(&stmt, &[&name]).await.map_err(pg(OP))?;
+            rows.iter().map(|r| col(r, "tenant_id")).collect()
+        })
+        .await
+    }
+
+    async fn delete_domain(&self, tenant_id: &str, name: &str) -> StoreResult<bool> {
+        retrying(|| async move {
+            const OP: &str = "delete_domain";
+            let mut client = self.client().await?;
+            let tx = client.transaction().await.map_err(pg(OP))?;
+            let params: [&(dyn ToSql + Sync); 2] = [&tenant_id, &name];
+            tx.execute(
+                "DELETE FROM dkim_keys WHERE tenant_id = $1 AND domain = $2",
+                &params,
+            )
+            .await
+            .map_err(pg(OP))?;
+            let n = tx
+                .execute(
+                    "DELETE FROM domains WHERE tenant_id = $1 AND name = $2",
+                    &params,
+                )
+                .await
+                .map_err(pg(OP))?;
+            tx.commit().await.map_err(pg(OP))?;
+            Ok(n > 0)
+        })
+        .await
     }
 
     async fn get_domain(&self, tenant_id: &str, name: &str) -> StoreResult<Option<DomainRecord>> {

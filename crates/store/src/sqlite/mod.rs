@@ -160,6 +160,23 @@ fn add_api_key_limit_columns(conn: &Connection) -> StoreResult<()> {
     Ok(())
 }
 
+/// The unique index on domain names, unless the database still holds a
+/// name in several tenants (then each is logged, and the index is made at the first
+/// start after an operator resolved them).
+fn unique_domain_names(conn: &Connection) -> StoreResult<()> {
+    let contested: Vec<(String, String)> = conn
+        .prepare(crate::CONTESTED_DOMAINS_SQL)
+        .and_then(|mut s| s.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect())
+        .map_err(unavailable)?;
+    if contested.is_empty() {
+        conn.execute_batch(crate::UNIQUE_DOMAINS_SQL)
+            .map_err(unavailable)
+    } else {
+        crate::warn_contested(&contested);
+        Ok(())
+    }
+}
+
 impl SqliteStore {
     /// Opens (creating and migrating) the database file at `path`.
     pub async fn open(path: &Path) -> StoreResult<SqliteStore> {
@@ -176,6 +193,7 @@ impl SqliteStore {
             add_tenant_parent_column(&conn)?;
             add_tenant_cancelled_column(&conn)?;
             move_contact_keys(&conn)?;
+            unique_domain_names(&conn)?;
             let readers = (0..READERS)
                 .map(|_| open_connection(&path, false))
                 .collect::<StoreResult<Vec<_>>>()?;
@@ -498,6 +516,38 @@ impl Store for SqliteStore {
                     .map_err(|e| conflict_or(e, "dkim key"))?;
                 }
                 Ok(())
+            })
+            .await
+    }
+
+    async fn domain_owners(&self, name: &str) -> StoreResult<Vec<String>> {
+        let name = name.to_string();
+        self.read(move |c| {
+            c.prepare_cached(
+                "SELECT tenant_id FROM domains WHERE name = ?1 ORDER BY created_at, tenant_id",
+            )
+            .and_then(|mut s| s.query_map([name], |r| r.get(0))?.collect())
+            .map_err(unavailable)
+        })
+        .await
+    }
+
+    async fn delete_domain(&self, tenant_id: &str, name: &str) -> StoreResult<bool> {
+        let (tenant_id, name) = (tenant_id.to_string(), name.to_string());
+        self.writer
+            .write(Durability::Fsync, move |c| {
+                c.execute(
+                    "DELETE FROM dkim_keys WHERE tenant_id = ?1 AND domain = ?2",
+                    params![tenant_id, name],
+                )
+                .map_err(unavailable)?;
+                let n = c
+                    .execute(
+                        "DELETE FROM domains WHERE tenant_id = ?1 AND name = ?2",
+                        params![tenant_id, name],
+                    )
+                    .map_err(unavailable)?;
+                Ok(n > 0)
             })
             .await
     }
