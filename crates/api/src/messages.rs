@@ -283,7 +283,7 @@ async fn idempotent(
     // one with a known key gets the stored result.
     let (status, mut submissions, mut body) = prepare.await?;
     if let Some(hash) = &key_hash
-        && let Some(replay) = replay(state, &caller.tenant_id, hash).await?
+        && let Some(replay) = replay(state, caller, hash).await?
     {
         return Ok(replay);
     }
@@ -296,8 +296,11 @@ async fn idempotent(
     }
     let record = key_hash.as_ref().map(|h| IdempotentResponse {
         key_hash: h.clone(),
-        response: serde_json::to_vec(&json!({"status": status.as_u16(), "body": body}))
-            .unwrap_or_default(),
+        response: serde_json::to_vec(&json!({
+            "status": status.as_u16(),
+            "body": without_addresses(&body),
+        }))
+        .unwrap_or_default(),
     });
     match accept::accept(
         &state.services,
@@ -311,15 +314,13 @@ async fn idempotent(
         Ok(()) => Ok((status, Json(body)).into_response()),
         Err(AcceptError::IdempotencyKeyUsed) => {
             let hash = key_hash.unwrap_or_default();
-            replay(state, &caller.tenant_id, &hash)
-                .await?
-                .ok_or_else(|| {
-                    ApiError::new(
-                        StatusCode::CONFLICT,
-                        "idempotency_conflict",
-                        "a request with this Idempotency-Key is in progress",
-                    )
-                })
+            replay(state, caller, &hash).await?.ok_or_else(|| {
+                ApiError::new(
+                    StatusCode::CONFLICT,
+                    "idempotency_conflict",
+                    "a request with this Idempotency-Key is in progress",
+                )
+            })
         }
         Err(AcceptError::Service(e)) => Err(ApiError::unavailable(&e)),
     }
@@ -332,15 +333,8 @@ fn mark_held_in_response(body: &mut Value, submissions: &[Submission]) {
     if submissions.iter().all(|s| s.held.is_empty()) {
         return;
     }
-    let lists: Vec<&mut Value> = match body.get_mut("results").and_then(Value::as_array_mut) {
-        Some(results) => results
-            .iter_mut()
-            .filter_map(|r| r.get_mut("recipients"))
-            .collect(),
-        None => body.get_mut("recipients").into_iter().collect(),
-    };
-    for list in lists.into_iter().filter_map(Value::as_array_mut) {
-        for r in list {
+    for message in messages_in(body) {
+        for r in recipients_in(message) {
             let held = r["id"]
                 .as_str()
                 .and_then(|id| submissions.iter().find_map(|s| s.held.get(id)));
@@ -351,11 +345,83 @@ fn mark_held_in_response(body: &mut Value, submissions: &[Submission]) {
     }
 }
 
+/// The accepted messages of a send response: the body itself (single sends) or each
+/// entry of `results` (batches).
+fn messages_in(body: &mut Value) -> Vec<&mut Value> {
+    if body.get("results").is_some_and(Value::is_array) {
+        return body["results"]
+            .as_array_mut()
+            .into_iter()
+            .flatten()
+            .collect();
+    }
+    vec![body]
+}
+
+/// The `recipients` entries of one message of a send response.
+fn recipients_in(message: &mut Value) -> impl Iterator<Item = &mut Value> {
+    message
+        .get_mut("recipients")
+        .and_then(Value::as_array_mut)
+        .into_iter()
+        .flatten()
+}
+
+/// A send response as stored for an Idempotency-Key: without the recipients'
+/// addresses (sealed under the tenant key, they would outlive the erasure of the
+/// people they name). A replay reads them back from the recipient rows.
+fn without_addresses(body: &Value) -> Value {
+    let mut stored = body.clone();
+    for message in messages_in(&mut stored) {
+        for r in recipients_in(message) {
+            if let Some(r) = r.as_object_mut() {
+                r.remove("email");
+            }
+        }
+    }
+    stored
+}
+
+/// Puts each recipient's address back into a stored send response, from its
+/// recipient row: `null` once the person was erased (or the message purged).
+async fn with_addresses(
+    state: &AppState,
+    caller: &Caller,
+    body: &mut Value,
+) -> Result<(), ApiError> {
+    for message in messages_in(body) {
+        let Some(id) = message["id"].as_str() else {
+            continue;
+        };
+        let record = state
+            .services
+            .store
+            .get_message(&caller.tenant_id, id)
+            .await
+            .map_err(|e| ApiError::unavailable(&e))?;
+        let records = Vec::from_iter(record);
+        let keys = people_of(state, caller, &records).await?;
+        let rows = records.iter().flat_map(|m| &m.recipients);
+        let addresses: HashMap<&str, String> = rows
+            .filter_map(|r| {
+                let address = view::address(&r.id, &r.rcpt_hash, &r.address_enc, &keys)?;
+                Some((r.id.as_str(), address))
+            })
+            .collect();
+        for r in recipients_in(message) {
+            let address = r["id"].as_str().and_then(|id| addresses.get(id)).cloned();
+            r["email"] = Value::from(address);
+        }
+    }
+    Ok(())
+}
+
 async fn replay(
     state: &AppState,
-    tenant_id: &str,
+    caller: &Caller,
     key_hash: &[u8],
 ) -> Result<Option<Response>, ApiError> {
+    let tenant_id = caller.tenant_id.as_str();
     let since = now_ms() - IDEMPOTENCY_TTL_MS;
     let Some(rec) = state
         .services
@@ -379,7 +445,9 @@ async fn replay(
         .as_u64()
         .and_then(|s| StatusCode::from_u16(s as u16).ok())
         .unwrap_or(StatusCode::ACCEPTED);
-    let mut resp = (status, Json(stored["body"].clone())).into_response();
+    let mut body = stored["body"].clone();
+    with_addresses(state, caller, &mut body).await?;
+    let mut resp = (status, Json(body)).into_response();
     resp.headers_mut().insert(
         "idempotent-replayed",
         axum::http::HeaderValue::from_static("true"),
@@ -556,4 +624,29 @@ fn message_view(record: &MessageRecord, keys: &SubjectKeys) -> Value {
         "metadata": meta.metadata,
         "recipients": recipients,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stored_responses_hold_no_addresses() {
+        let single = json!({"id": "msg_1", "recipients": [
+            {"id": "rcpt_1", "email": "a@example.test", "status": "queued"}]});
+        assert_eq!(
+            without_addresses(&single),
+            json!({"id": "msg_1", "recipients": [{"id": "rcpt_1", "status": "queued"}]})
+        );
+        let batch = json!({"results": [
+            {"id": "msg_2", "recipients": [{"id": "rcpt_2", "email": "b@example.test", "status": "suppressed"}]},
+            {"error": {"code": "invalid_address", "field": "messages[1].to"}}]});
+        let stored = without_addresses(&batch);
+        assert!(!stored.to_string().contains("example.test"), "{stored}");
+        assert_eq!(
+            stored["results"][0]["recipients"][0]["status"],
+            "suppressed"
+        );
+        assert_eq!(stored["results"][1], batch["results"][1]);
+    }
 }

@@ -6,9 +6,9 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use postwerk_core::address::Address;
-use postwerk_core::model::SuppressionReason;
+use postwerk_core::model::{Scope, SuppressionReason};
 use postwerk_mta::subjects::SubjectKeys;
-use postwerk_mta::suppressions;
+use postwerk_mta::{audit, suppressions};
 use postwerk_store::Store;
 use postwerk_store::model::SuppressionRecord;
 use postwerk_store::vault::TenantKeys;
@@ -131,10 +131,7 @@ pub async fn add(
         "api",
     );
     let body = entry_json(&keys, &entry);
-    let added = state
-        .services
-        .store
-        .add_suppression(entry)
+    let added = suppressions::add(&state.services, entry)
         .await
         .map_err(|e| ApiError::unavailable(&e))?;
     Ok((
@@ -148,6 +145,9 @@ pub async fn add(
 }
 
 /// Lists entries, optionally for one address, with cursor pagination (scope `read`).
+/// Erasure tombstones are listed only to callers that also have the `privacy` scope:
+/// that a person asked to be erased is theirs to know (a page may then hold fewer
+/// entries than `limit`; `next_cursor` still says whether more follow).
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
@@ -169,6 +169,11 @@ pub async fn list(
         .await
         .map_err(|e| ApiError::unavailable(&e))?;
     let next = view::next_cursor(entries.iter().map(|e| e.seq), limit);
+    let privacy = caller.scopes.contains(&Scope::Privacy);
+    let entries: Vec<SuppressionRecord> = entries
+        .into_iter()
+        .filter(|e| privacy || e.reason != SuppressionReason::Erasure)
+        .collect();
     let keys = view::read_people(
         &state,
         &caller,
@@ -183,7 +188,11 @@ pub async fn list(
 }
 
 /// Removes an address (for one stream with `?stream=`, else the all-streams entry)
-/// (scope `write`). 404 when it was not listed.
+/// (scope `write`), audited as `suppression.remove` with the person's blind index.
+/// 404 when it was not listed. An erasure tombstone is refused (`409
+/// erasure_tombstone`) unless the caller also has the `privacy` scope (the erased
+/// person asked to receive mail again); lifting one is audited as
+/// `suppression.remove_erasure`.
 pub async fn remove(
     State(state): State<AppState>,
     caller: Caller,
@@ -194,14 +203,34 @@ pub async fn remove(
     check_stream(&state, &caller, q.stream.as_deref()).await?;
     let address = parse_email(&email, "email")?;
     let keys = keys(&state, &caller).await?;
-    let removed = state
-        .services
-        .store
-        .remove_suppression(
-            &caller.tenant_id,
-            &keys.blind_index(&address.normalized()),
-            q.stream.as_deref(),
-        )
+    let hash = keys.blind_index(&address.normalized());
+    let store = &state.services.store;
+    // One entry per stream scope: a handful at most.
+    let entries = store
+        .list_suppressions(&caller.tenant_id, Some(hash.clone()), None, 1000)
+        .await
+        .map_err(|e| ApiError::unavailable(&e))?;
+    let entry = entries
+        .iter()
+        .find(|e| e.stream == q.stream)
+        .ok_or_else(|| ApiError::not_found("suppression"))?;
+    let tombstone = entry.reason == SuppressionReason::Erasure;
+    if tombstone && !caller.scopes.contains(&Scope::Privacy) {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "erasure_tombstone",
+            "the address was erased (DELETE /v1/subjects); only a key with the privacy scope can lift its tombstone",
+        ));
+    }
+    let action = match tombstone {
+        true => "suppression.remove_erasure",
+        false => "suppression.remove",
+    };
+    caller
+        .audit(&state, action, audit::subject(&keys, &address))
+        .await?;
+    let removed = store
+        .remove_suppression(&caller.tenant_id, &hash, q.stream.as_deref(), tombstone)
         .await
         .map_err(|e| ApiError::unavailable(&e))?;
     if removed == 0 {

@@ -7,7 +7,7 @@
 //! append-only: a withdrawal is a new record, the history stays as evidence.
 
 use postwerk_core::address::Address;
-use postwerk_core::model::{ConsentStatus, SuppressionReason};
+use postwerk_core::model::{ConsentStatus, RecipientStatus, SuppressionReason};
 use postwerk_store::Store;
 use postwerk_store::model::{ConsentRecord, ContactRecord, Erasure, SuppressionRecord};
 use postwerk_store::vault::{RecordKey, TenantKeys, VaultError};
@@ -16,6 +16,7 @@ use serde_json::{Map, Value};
 use std::sync::Arc;
 
 use crate::context::{ServiceError, Services, now_ms};
+use crate::suppressions;
 
 /// What is sealed for a contact.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -447,8 +448,9 @@ pub fn current(history: &[Consent]) -> Vec<&Consent> {
     latest
 }
 
-/// Withdraws consent for `purpose` (a new `withdrawn` record); `None` when there is
-/// no active or pending consent for it.
+/// Withdraws consent for `purpose` (a new `withdrawn` record) and stops the person's
+/// waiting mail of the streams that require it (`privacy.consent_required`) as
+/// `no_consent`; `None` when there is no active or pending consent for it.
 pub async fn withdraw(
     services: &Services,
     tenant_id: &str,
@@ -473,12 +475,23 @@ pub async fn withdraw(
         evidence,
     )
     .await?;
+    let hash = services
+        .tenant_keys(tenant_id)
+        .await?
+        .blind_index(&address.normalized());
+    let gated = services.config.privacy.consent_required.iter();
+    for (stream, _) in gated.filter(|(_, p)| p.as_str() == purpose) {
+        let status = RecipientStatus::NoConsent;
+        suppressions::stop_waiting(services, tenant_id, &hash, Some(stream.as_str()), status)
+            .await?;
+    }
     Ok(Some(c))
 }
 
 /// Restricts processing of a person's data (`true`) or lifts the restriction: while
-/// restricted, nothing is sent to them (status `restricted`). Creates an empty
-/// contact to hold the restriction if there is none. Returns the contact.
+/// restricted, nothing is sent to them (status `restricted`), and their mail already
+/// waiting (of every stream) is stopped as `restricted` too. Creates an empty contact
+/// to hold the restriction if there is none. Returns the contact.
 pub async fn restrict(
     services: &Services,
     tenant_id: &str,
@@ -493,6 +506,10 @@ pub async fn restrict(
         .store
         .restrict_contact(tenant_id, &s.hash, at)
         .await?;
+    if restricted {
+        let status = RecipientStatus::Restricted;
+        suppressions::stop_waiting(services, tenant_id, &s.hash, None, status).await?;
+    }
     record.restricted_at = at;
     contact_of(&key, &s, &record)
 }

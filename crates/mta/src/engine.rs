@@ -444,7 +444,42 @@ impl Engine {
         }
     }
 
+    /// The next job for `route` whose recipient is still waiting in the store: mail
+    /// stopped since it was queued in memory (erasure, restriction, unsubscribe,
+    /// consent withdrawal, a new suppression entry) is dropped here, before delivery.
     async fn next_job(self: &Arc<Self>, route: &Route) -> Option<Job> {
+        loop {
+            let job = self.next_live(route).await?;
+            if self.still_waiting(&job).await {
+                return Some(job);
+            }
+        }
+    }
+
+    /// Whether the job's recipient is still to be delivered (not final in the store).
+    /// If the store cannot tell, it is delivered as it would have been without the
+    /// check (its outcome is recorded once the store answers again).
+    async fn still_waiting(&self, job: &Job) -> bool {
+        match self.services.store.find_recipient(&job.recipient_id).await {
+            Ok(found) => {
+                let status = found.map(|r| r.status);
+                let waiting = status.is_some_and(|s| !s.is_final());
+                if !waiting {
+                    tracing::info!(recipient_id = %job.recipient_id,
+                        status = status.map_or("gone", |s| s.as_str()),
+                        "not delivered: the recipient's mail was stopped while it waited");
+                }
+                waiting
+            }
+            Err(e) => {
+                tracing::warn!(recipient_id = %job.recipient_id, error = %e,
+                    "could not check that the recipient still waits; delivering");
+                true
+            }
+        }
+    }
+
+    async fn next_live(self: &Arc<Self>, route: &Route) -> Option<Job> {
         if let Some(job) = self.pop_live(route) {
             return Some(job);
         }

@@ -223,7 +223,7 @@ async fn apply(
     if let (Some((reason, stream)), Some(address)) = (suppression, &address) {
         let entry =
             suppressions::record(&target.keys, &r.tenant_id, address, reason, stream, &r.id);
-        services.store.add_suppression(entry).await?;
+        suppressions::add(services, entry).await?;
     }
     Ok(())
 }

@@ -3,9 +3,9 @@
 //! address sealed beside it so that an operator can still see what is listed.
 
 use postwerk_core::address::Address;
-use postwerk_core::model::SuppressionReason;
+use postwerk_core::model::{RecipientStatus, SuppressionReason};
 use postwerk_store::Store;
-use postwerk_store::model::SuppressionRecord;
+use postwerk_store::model::{MailStop, SuppressionRecord};
 
 use crate::context::{ServiceError, Services, now_ms};
 use crate::subjects::SubjectKeys;
@@ -61,7 +61,52 @@ pub async fn suppress(
         .subject_keys_creating(tenant_id, [hash.as_slice()])
         .await?;
     let entry = record(&keys, tenant_id, address, reason, stream, source);
-    Ok(services.store.add_suppression(entry).await?)
+    add(services, entry).await
+}
+
+/// Stores `entry` and stops the person's waiting mail it covers (of its stream, or of
+/// every stream) as acceptance would have: `suppressed`, with a `suppressed` event.
+/// `Ok(false)` if that entry already existed (waiting mail is stopped all the same).
+pub async fn add(services: &Services, entry: SuppressionRecord) -> Result<bool, ServiceError> {
+    let (tenant_id, hash, stream) = (
+        entry.tenant_id.clone(),
+        entry.rcpt_hash.clone(),
+        entry.stream.clone(),
+    );
+    let added = services.store.add_suppression(entry).await?;
+    let status = RecipientStatus::Suppressed;
+    stop_waiting(services, &tenant_id, &hash, stream.as_deref(), status).await?;
+    Ok(added)
+}
+
+/// Stops the waiting mail (queued, deferred, suspended) of the person with blind index
+/// `rcpt_hash` of `stream` (`None`: every stream) with the final `status`
+/// (`suppressed`, `restricted` or `no_consent`), each recipient with an event of that
+/// name; mail the engine holds in memory is dropped before delivery. Returns how many
+/// recipients stopped.
+pub async fn stop_waiting(
+    services: &Services,
+    tenant_id: &str,
+    rcpt_hash: &[u8],
+    stream: Option<&str>,
+    status: RecipientStatus,
+) -> Result<u64, ServiceError> {
+    let stop = MailStop {
+        tenant_id: tenant_id.to_string(),
+        rcpt_hash: rcpt_hash.to_vec(),
+        stream: stream.map(str::to_string),
+        status,
+        at: now_ms(),
+    };
+    let stopped = services.store.stop_subject_mail(stop).await?;
+    if stopped > 0 {
+        tracing::info!(
+            stopped,
+            status = status.as_str(),
+            "stopped a person's waiting mail"
+        );
+    }
+    Ok(stopped)
 }
 
 /// The listed address, if it can still be opened (it cannot after erasure).

@@ -162,7 +162,7 @@ pub async fn unsubscribe(
         Some(&r.stream),
         &r.id,
     );
-    let new = services.store.add_suppression(entry).await?;
+    let new = suppressions::add(services, entry).await?;
     if new {
         let detail = serde_json::json!({"source": source, "stream": r.stream});
         services

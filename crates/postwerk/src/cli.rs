@@ -575,10 +575,14 @@ pub async fn suppressions(cmd: SuppressionsCommand, config: Config) -> anyhow::R
                     &tenant.id,
                     &keys.blind_index(&address.normalized()),
                     a.stream.as_deref(),
+                    false,
                 )
                 .await?;
             if removed == 0 {
-                bail!("that address is not suppressed (for that stream scope)");
+                bail!(
+                    "that address is not suppressed (for that stream scope), or it is an erasure \
+                     tombstone (lifted only with DELETE /v1/suppressions/{{email}} and the privacy scope)"
+                );
             }
             println!("removed");
         }

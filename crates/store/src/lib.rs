@@ -364,7 +364,9 @@ pub trait Store: Send + Sync {
         message_id: &str,
     ) -> impl Future<Output = StoreResult<Option<MessageContent>>> + Send;
     /// Applies delivery outcomes (status, next attempt, lease release) and appends
-    /// their events, atomically.
+    /// their events, atomically. A recipient whose mail was stopped meanwhile
+    /// ([`Store::stop_subject_mail`], erasure) keeps its status unless the outcome is
+    /// `delivered` (which did happen); the event is recorded either way.
     fn record_deliveries(
         &self,
         updates: Vec<DeliveryUpdate>,
@@ -444,6 +446,12 @@ pub trait Store: Send + Sync {
         tenant_id: &str,
         rcpt_hash: &[u8],
     ) -> impl Future<Output = StoreResult<Erasure>> + Send;
+    /// Stops a person's waiting mail (queued, deferred or suspended, leased or not) of
+    /// one stream or of every stream: each recipient gets the stop's final status (no
+    /// next attempt, no lease) and an event of the same name, atomically. The engine
+    /// checks a job's status before delivering it, so jobs it already holds in memory
+    /// are dropped too. Returns how many recipients stopped.
+    fn stop_subject_mail(&self, stop: MailStop) -> impl Future<Output = StoreResult<u64>> + Send;
     /// The people (tenant, blind index) with personal rows but no key in
     /// `subject_keys`: after a restore, those erased since the backup was taken (their
     /// key was destroyed, so their rows cannot be read anyway).
@@ -635,13 +643,14 @@ pub trait Store: Send + Sync {
         s: SuppressionRecord,
     ) -> impl Future<Output = StoreResult<bool>> + Send;
     /// Removes exactly one scope of an address's suppression (`stream` `None` = the
-    /// every-stream entry; other scopes stay). Returns the number of entries removed
-    /// (0 or 1).
+    /// every-stream entry; other scopes stay). An erasure tombstone (reason `erasure`)
+    /// is removed only with `erasure`. Returns the number of entries removed (0 or 1).
     fn remove_suppression(
         &self,
         tenant_id: &str,
         rcpt_hash: &[u8],
         stream: Option<&str>,
+        erasure: bool,
     ) -> impl Future<Output = StoreResult<u64>> + Send;
     /// Every suppression (of any stream scope) of any of `hashes` in the tenant, in
     /// `seq` order: the acceptance check for a whole batch, in one query per at most
@@ -940,6 +949,9 @@ impl Store for AnyStore {
     async fn erase_subject(&self, tenant_id: &str, rcpt_hash: &[u8]) -> StoreResult<Erasure> {
         dispatch!(self.erase_subject(tenant_id, rcpt_hash))
     }
+    async fn stop_subject_mail(&self, stop: MailStop) -> StoreResult<u64> {
+        dispatch!(self.stop_subject_mail(stop))
+    }
     async fn unkeyed_subjects(&self) -> StoreResult<Vec<(String, Vec<u8>)>> {
         dispatch!(self.unkeyed_subjects())
     }
@@ -1103,8 +1115,9 @@ impl Store for AnyStore {
         tenant_id: &str,
         rcpt_hash: &[u8],
         stream: Option<&str>,
+        erasure: bool,
     ) -> StoreResult<u64> {
-        dispatch!(self.remove_suppression(tenant_id, rcpt_hash, stream))
+        dispatch!(self.remove_suppression(tenant_id, rcpt_hash, stream, erasure))
     }
     async fn find_suppressions(
         &self,

@@ -1080,6 +1080,39 @@ pub struct StreamPause {
     pub detail_enc: Option<Vec<u8>>,
 }
 
+/// A person's waiting mail to stop ([`crate::Store::stop_subject_mail`]): after a
+/// restriction, an unsubscribe, a consent withdrawal or a new suppression entry, as
+/// acceptance would have held it.
+#[derive(Debug, Clone)]
+pub struct MailStop {
+    /// The tenant.
+    pub tenant_id: String,
+    /// The person's blind index (never empty: erased rows have none and are left alone).
+    pub rcpt_hash: Vec<u8>,
+    /// Only mail of this stream; `None`: of every stream.
+    pub stream: Option<String>,
+    /// The final status given: `suppressed`, `restricted` or `no_consent` (the event
+    /// recorded has the same name).
+    pub status: RecipientStatus,
+    /// When.
+    pub at: i64,
+}
+
+impl MailStop {
+    /// The event recorded with the status; an error (nothing changes) for a status
+    /// that does not stop mail.
+    pub(crate) fn event(&self) -> StoreResult<EventType> {
+        match self.status {
+            RecipientStatus::Suppressed => Ok(EventType::Suppressed),
+            RecipientStatus::Restricted => Ok(EventType::Restricted),
+            RecipientStatus::NoConsent => Ok(EventType::NoConsent),
+            _ => Err(StoreError::Unavailable(
+                "stop_subject_mail: the status must be suppressed, restricted or no_consent".into(),
+            )),
+        }
+    }
+}
+
 /// Which waiting recipients a queue operation touches; every given field must match.
 #[derive(Debug, Clone, Default)]
 pub struct QueueSelector {

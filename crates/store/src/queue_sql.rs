@@ -93,3 +93,26 @@ pub(crate) fn action(d: &Dialect, action: QueueAction) -> ActionSql {
         event,
     }
 }
+
+/// The final statuses a person's mail is stopped with (see
+/// [`crate::Store::stop_subject_mail`]). A delivery attempt that was in flight when the
+/// mail was stopped cannot make such a recipient waiting again (or bounced, as a whole
+/// destination failing would): only a delivery, which did happen, replaces the status.
+pub(crate) const STOPPED: &str = "'suppressed', 'restricted', 'no_consent'";
+
+/// The condition under which a delivery outcome (status parameter `status`) is
+/// applied to the recipient `r`: it was not stopped meanwhile, or it was delivered all
+/// the same.
+pub(crate) fn outcome_applies(r: &str, status: &str) -> String {
+    format!("({r}.status NOT IN ({STOPPED}) OR {status} = 'delivered')")
+}
+
+/// A person's waiting recipients, leased or not (`r` = recipients; parameters 1
+/// tenant, 2 blind index, 3 stream or NULL for every stream).
+pub(crate) fn subject_waiting(d: &Dialect) -> String {
+    let (t, h, s) = ((d.param)(1), (d.param)(2), (d.text)(3));
+    format!(
+        "r.tenant_id = {t} AND r.rcpt_hash = {h} AND r.status IN ('queued', 'deferred', 'suspended') \
+         AND ({s} IS NULL OR r.message_id IN (SELECT m.id FROM messages m WHERE m.stream = {s}))"
+    )
+}

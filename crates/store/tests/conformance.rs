@@ -179,6 +179,8 @@ conformance! {
     list_messages_filters => sqlite_list_messages_filters, postgres_list_messages_filters;
     streams_pause_and_resume => sqlite_streams_pause_and_resume, postgres_streams_pause_and_resume;
     queue_actions => sqlite_queue_actions, postgres_queue_actions;
+    stop_subject_mail => sqlite_stop_subject_mail, postgres_stop_subject_mail;
+    erasure_tombstones_stay => sqlite_erasure_tombstones_stay, postgres_erasure_tombstones_stay;
     stream_outcomes => sqlite_stream_outcomes, postgres_stream_outcomes;
     delivery_stats => sqlite_delivery_stats, postgres_delivery_stats;
     tenant_cancellation => sqlite_tenant_cancellation, postgres_tenant_cancellation;
@@ -2244,6 +2246,251 @@ mod scenarios {
     }
 
     /// Queue operations touch only the selected, idle recipients and record events.
+    /// A person's waiting mail (queued, deferred, suspended; leased or not) of one
+    /// stream or all is stopped with a final status and its event; other people,
+    /// tenants and final recipients are untouched; a late outcome of an attempt in
+    /// flight cannot make a stopped recipient waiting again.
+    pub async fn stop_subject_mail(s: AnyStore) {
+        // The person p1 has: msg_1 (transactional, with p2), msg_2 (broadcast, to be
+        // deferred), msg_3 (broadcast, to be suspended), msg_5 (delivered); msg_4 is
+        // another tenant's mail to the same hash.
+        let to_p1 = |tenant: &str, id: &str, rcpt: &str, stream: &str| {
+            let mut m = message(tenant, id, 1_000, &[rcpt]);
+            m.stream = stream.into();
+            m.recipients[0].rcpt_hash = hash("p1");
+            m
+        };
+        s.accept(batch(vec![
+            message("ten_a", "msg_1", 1_000, &["p1", "p2"]),
+            to_p1("ten_a", "msg_2", "p1b", "broadcast"),
+            to_p1("ten_a", "msg_3", "p1c", "broadcast"),
+            to_p1("ten_b", "msg_4", "p1d", "broadcast"),
+            to_p1("ten_a", "msg_5", "p1e", "broadcast"),
+        ]))
+        .await
+        .expect("accept");
+        let deferred = update(
+            "ten_a",
+            "msg_2",
+            "p1b",
+            RecipientStatus::Deferred,
+            Some(90_000),
+            1_100,
+        );
+        let delivered = update(
+            "ten_a",
+            "msg_5",
+            "p1e",
+            RecipientStatus::Delivered,
+            None,
+            1_100,
+        );
+        s.record_deliveries(vec![deferred, delivered])
+            .await
+            .expect("outcomes");
+        let msg_3 = QueueSelector {
+            message_id: Some("msg_3".into()),
+            ..QueueSelector::default()
+        };
+        s.queue_action(msg_3, QueueAction::Suspend, 1_200)
+            .await
+            .expect("suspend");
+        assert_eq!(
+            ids(&s.claim_due("n1", 1_300, 60_000, 10).await.expect("claim")),
+            ["p1", "p1d", "p2"]
+        );
+        let stop = |stream: Option<&str>, status, at| MailStop {
+            tenant_id: "ten_a".into(),
+            rcpt_hash: hash("p1"),
+            stream: stream.map(str::to_string),
+            status,
+            at,
+        };
+        let suppressed = RecipientStatus::Suppressed;
+        assert_eq!(
+            s.stop_subject_mail(stop(Some("broadcast"), suppressed, 2_000))
+                .await
+                .expect("stop broadcast"),
+            2,
+            "the deferred and the suspended broadcast; not the transactional one"
+        );
+        let restricted = RecipientStatus::Restricted;
+        assert_eq!(
+            s.stop_subject_mail(stop(None, restricted, 3_000))
+                .await
+                .expect("stop all"),
+            1,
+            "the leased transactional one"
+        );
+        assert_eq!(
+            s.stop_subject_mail(stop(None, restricted, 3_500))
+                .await
+                .expect("again"),
+            0
+        );
+        let state = |id: &'static str| {
+            let s = &s;
+            async move {
+                let m = s.get_message("ten_a", id).await.expect("get").expect(id);
+                let states: Vec<_> = recipient_states(&m)
+                    .into_iter()
+                    .map(|(r, st, _, next, at)| (r.to_string(), st, next, at))
+                    .collect();
+                let last = |r: &str| {
+                    m.events
+                        .iter()
+                        .filter(|e| e.recipient_id == r)
+                        .map(|e| (e.event_type, e.at, e.rcpt_hash.clone()))
+                        .next_back()
+                };
+                (states, last("p1"), last(m.recipients[0].id.as_str()))
+            }
+        };
+        let (states, p1_event, _) = state("msg_1").await;
+        assert_eq!(
+            states,
+            [
+                ("p1".to_string(), restricted, None, 3_000),
+                (
+                    "p2".to_string(),
+                    RecipientStatus::Queued,
+                    Some(1_000),
+                    1_000
+                ),
+            ]
+        );
+        assert_eq!(p1_event, Some((EventType::Restricted, 3_000, hash("p1"))));
+        for (id, rcpt) in [("msg_2", "p1b"), ("msg_3", "p1c")] {
+            let (states, _, event) = state(id).await;
+            assert_eq!(states, [(rcpt.to_string(), suppressed, None, 2_000)]);
+            assert_eq!(event, Some((EventType::Suppressed, 2_000, hash("p1"))));
+        }
+        let (states, _, _) = state("msg_5").await;
+        assert_eq!(states[0].1, RecipientStatus::Delivered, "final mail stays");
+        let other = s
+            .get_message("ten_b", "msg_4")
+            .await
+            .expect("get")
+            .expect("msg_4");
+        assert_eq!(
+            other.recipients[0].status,
+            RecipientStatus::Queued,
+            "other tenant"
+        );
+        // Nothing stopped is due again; p2 and ten_b's p1d are, once their lease ran out.
+        assert_eq!(
+            ids(&s
+                .claim_due("n2", 100_000, 200_000, 10)
+                .await
+                .expect("claim")),
+            ["p1d", "p2"]
+        );
+        // The attempt that was in flight for p1 ends: a deferral does not make it
+        // waiting again, nor does a bounce change it; a delivery did happen and is
+        // recorded as such.
+        s.record_deliveries(vec![update(
+            "ten_a",
+            "msg_1",
+            "p1",
+            RecipientStatus::Deferred,
+            Some(150_000),
+            4_000,
+        )])
+        .await
+        .expect("late deferral");
+        let (states, p1_event, _) = state("msg_1").await;
+        assert_eq!(states[0], ("p1".to_string(), restricted, None, 3_000));
+        assert_eq!(
+            p1_event.map(|e| e.0),
+            Some(EventType::Deferred),
+            "the attempt is on record"
+        );
+        assert!(
+            ids(&s
+                .claim_due("n2", 160_000, 300_000, 10)
+                .await
+                .expect("claim"))
+            .iter()
+            .all(|id| id != "p1")
+        );
+        s.record_deliveries(vec![update(
+            "ten_a",
+            "msg_2",
+            "p1b",
+            RecipientStatus::Bounced,
+            None,
+            4_500,
+        )])
+        .await
+        .expect("late bounce");
+        let (states, _, event) = state("msg_2").await;
+        assert_eq!(states[0].1, suppressed);
+        assert_eq!(event.map(|e| e.0), Some(EventType::Bounced));
+        s.record_deliveries(vec![update(
+            "ten_a",
+            "msg_3",
+            "p1c",
+            RecipientStatus::Delivered,
+            None,
+            5_000,
+        )])
+        .await
+        .expect("late delivery");
+        let (states, _, _) = state("msg_3").await;
+        assert_eq!(states[0].1, RecipientStatus::Delivered);
+        // An erased row (no hash) is never matched; only stopping statuses are taken.
+        let mut nobody = stop(None, suppressed, 6_000);
+        nobody.rcpt_hash = Vec::new();
+        assert_eq!(s.stop_subject_mail(nobody).await.expect("empty hash"), 0);
+        assert!(
+            s.stop_subject_mail(stop(None, RecipientStatus::Delivered, 6_000))
+                .await
+                .is_err()
+        );
+    }
+
+    /// An erasure tombstone is removed only when the caller says so; other entries of
+    /// the same address as before.
+    pub async fn erasure_tombstones_stay(s: AnyStore) {
+        use SuppressionReason::{Erasure, Manual};
+        let h = hash("gone");
+        s.add_suppression(suppression("ten_a", &h, None, Erasure, 1_000))
+            .await
+            .expect("tombstone");
+        s.add_suppression(suppression("ten_a", &h, Some("broadcast"), Manual, 2_000))
+            .await
+            .expect("manual");
+        assert_eq!(
+            s.remove_suppression("ten_a", &h, None, false)
+                .await
+                .expect("refused"),
+            0
+        );
+        let listed = |s: &AnyStore| {
+            let s = s.clone();
+            let h = h.clone();
+            async move {
+                let entries = s.list_suppressions("ten_a", Some(h), None, 10).await;
+                let entries = entries.expect("list");
+                entries.into_iter().map(|e| e.reason).collect::<Vec<_>>()
+            }
+        };
+        assert_eq!(listed(&s).await, [Erasure, Manual]);
+        assert_eq!(
+            s.remove_suppression("ten_a", &h, Some("broadcast"), false)
+                .await
+                .expect("manual entry"),
+            1
+        );
+        assert_eq!(
+            s.remove_suppression("ten_a", &h, None, true)
+                .await
+                .expect("lifted"),
+            1
+        );
+        assert!(listed(&s).await.is_empty());
+    }
+
     pub async fn queue_actions(s: AnyStore) {
         let mut other = message("ten_a", "msg_2", 1_500, &["r3"]);
         other.recipients[0].domain = "example.org".into();
@@ -4694,20 +4941,20 @@ mod scenarios {
 
         // remove: exactly the scope named.
         assert_eq!(
-            s.remove_suppression("ten_a", &h1, Some("other"))
+            s.remove_suppression("ten_a", &h1, Some("other"), false)
                 .await
                 .expect("remove"),
             0,
             "no such scope"
         );
         assert_eq!(
-            s.remove_suppression("ten_a", &h1, Some("broadcast"))
+            s.remove_suppression("ten_a", &h1, Some("broadcast"), false)
                 .await
                 .expect("remove"),
             1
         );
         assert_eq!(
-            s.remove_suppression("ten_a", &h1, Some("broadcast"))
+            s.remove_suppression("ten_a", &h1, Some("broadcast"), false)
                 .await
                 .expect("remove"),
             0,
@@ -4723,7 +4970,7 @@ mod scenarios {
             "the every-stream entry stays"
         );
         assert_eq!(
-            s.remove_suppression("ten_c", &h1, None)
+            s.remove_suppression("ten_c", &h1, None, false)
                 .await
                 .expect("remove"),
             0,
@@ -4731,7 +4978,7 @@ mod scenarios {
         );
         for h in [&h1, &h2, &h3] {
             assert_eq!(
-                s.remove_suppression("ten_a", h, None)
+                s.remove_suppression("ten_a", h, None, false)
                     .await
                     .expect("remove"),
                 1

@@ -713,12 +713,13 @@ impl PgStore {
             .await
             .map_err(pg(OP))?;
         let update = tx
-            .prepare_cached(
+            .prepare_cached(&format!(
                 "UPDATE recipients r SET status = u.status, next_attempt_at = u.next_attempt_at, \
                  attempts = r.attempts + u.n, lease_node = NULL, lease_until = NULL, updated_at = u.at \
                  FROM UNNEST($1::text[], $2::text[], $3::int8[], $4::int8[], $5::int8[]) \
-                 AS u(id, status, next_attempt_at, at, n) WHERE r.id = u.id",
-            )
+                 AS u(id, status, next_attempt_at, at, n) WHERE r.id = u.id AND {}",
+                crate::queue_sql::outcome_applies("r", "u.status")
+            ))
             .await
             .map_err(pg(OP))?;
         // Lock in id order first: concurrent writers then never deadlock.
@@ -1597,6 +1598,11 @@ impl Store for PgStore {
         retrying(|| self.erase_subject_tx(tenant_id, rcpt_hash)).await
     }
 
+    async fn stop_subject_mail(&self, stop: MailStop) -> StoreResult<u64> {
+        let stop = &stop;
+        retrying(|| self.stop_subject_mail_tx(stop)).await
+    }
+
     async fn unkeyed_subjects(&self) -> StoreResult<Vec<(String, Vec<u8>)>> {
         retrying(|| self.unkeyed_subjects_q()).await
     }
@@ -1861,16 +1867,17 @@ impl Store for PgStore {
         tenant_id: &str,
         rcpt_hash: &[u8],
         stream: Option<&str>,
+        erasure: bool,
     ) -> StoreResult<u64> {
         let stream = stream_scope(stream);
         retrying(|| async move {
-            let sql =
-                "DELETE FROM suppressions WHERE tenant_id = $1 AND rcpt_hash = $2 AND stream = $3";
+            let sql = "DELETE FROM suppressions WHERE tenant_id = $1 AND rcpt_hash = $2 AND stream = $3 \
+                       AND ($4 OR reason <> 'erasure')";
             self.exec(
                 "remove_suppression",
                 None,
                 sql,
-                &[&tenant_id, &rcpt_hash, &stream],
+                &[&tenant_id, &rcpt_hash, &stream, &erasure],
             )
             .await
         })

@@ -57,29 +57,43 @@ pub(super) async fn apply(
         .await
         .map_err(pg(OP))?;
     let rows = tx.query(&update, &params).await.map_err(pg(OP))?;
-    if let Some(event) = event
-        && !rows.is_empty()
-    {
-        let mut cols: (Vec<String>, Vec<String>, Vec<String>, Vec<Vec<u8>>) = Default::default();
-        for r in &rows {
-            cols.0.push(col(r, "tenant_id")?);
-            cols.1.push(col(r, "message_id")?);
-            cols.2.push(col(r, "id")?);
-            cols.3.push(col(r, "rcpt_hash")?);
-        }
-        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&EVENTS_LOCK])
-            .await
-            .map_err(pg(OP))?;
-        tx.execute(
-            "INSERT INTO events (tenant_id, message_id, recipient_id, rcpt_hash, type, at) \
-             SELECT e.t, e.m, e.r, e.h, $5, $6 \
-             FROM UNNEST($1::text[], $2::text[], $3::text[], $4::bytea[]) AS e(t, m, r, h) ORDER BY e.r",
-            &[&cols.0, &cols.1, &cols.2, &cols.3, &event.as_str(), &at],
-        )
-        .await
-        .map_err(pg(OP))?;
+    if let Some(event) = event {
+        record_events(tx, OP, &rows, event, at).await?;
     }
     Ok(rows.len() as u64)
+}
+
+/// Records `event` at `at` for each updated recipient row (`tenant_id`, `message_id`,
+/// `id`, `rcpt_hash`), in id order.
+async fn record_events(
+    tx: &deadpool_postgres::Transaction<'_>,
+    op: &'static str,
+    rows: &[Row],
+    event: EventType,
+    at: i64,
+) -> PgResult<()> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let mut cols: (Vec<String>, Vec<String>, Vec<String>, Vec<Vec<u8>>) = Default::default();
+    for r in rows {
+        cols.0.push(col(r, "tenant_id")?);
+        cols.1.push(col(r, "message_id")?);
+        cols.2.push(col(r, "id")?);
+        cols.3.push(col(r, "rcpt_hash")?);
+    }
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&EVENTS_LOCK])
+        .await
+        .map_err(pg(op))?;
+    tx.execute(
+        "INSERT INTO events (tenant_id, message_id, recipient_id, rcpt_hash, type, at) \
+         SELECT e.t, e.m, e.r, e.h, $5, $6 \
+         FROM UNNEST($1::text[], $2::text[], $3::text[], $4::bytea[]) AS e(t, m, r, h) ORDER BY e.r",
+        &[&cols.0, &cols.1, &cols.2, &cols.3, &event.as_str(), &at],
+    )
+    .await
+    .map_err(pg(op))?;
+    Ok(())
 }
 
 /// Holds the selected recipients' waiting mail in `tx`, leased or not (`suspended`,
@@ -111,6 +125,44 @@ pub(super) async fn hold(
 }
 
 impl PgStore {
+    /// Stops a person's waiting mail (see [`crate::Store::stop_subject_mail`]),
+    /// locking the recipients in id order as `record_deliveries` does.
+    pub(super) async fn stop_subject_mail_tx(&self, stop: &MailStop) -> PgResult<u64> {
+        const OP: &str = "stop_subject_mail";
+        let event = stop.event()?;
+        if stop.rcpt_hash.is_empty() {
+            return Ok(0);
+        }
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(pg(OP))?;
+        let update = tx
+            .prepare_cached(&format!(
+                "WITH picked AS (SELECT r.id FROM recipients r WHERE {} ORDER BY r.id FOR UPDATE) \
+                 UPDATE recipients r SET status = $4, next_attempt_at = NULL, lease_node = NULL, \
+                   lease_until = NULL, updated_at = $5 FROM picked WHERE r.id = picked.id \
+                 RETURNING r.tenant_id, r.message_id, r.id, r.rcpt_hash",
+                queue_sql::subject_waiting(&POSTGRES)
+            ))
+            .await
+            .map_err(pg(OP))?;
+        let rows = tx
+            .query(
+                &update,
+                &[
+                    &stop.tenant_id,
+                    &stop.rcpt_hash,
+                    &stop.stream,
+                    &stop.status.as_str(),
+                    &stop.at,
+                ],
+            )
+            .await
+            .map_err(pg(OP))?;
+        record_events(&tx, OP, &rows, event, stop.at).await?;
+        tx.commit().await.map_err(pg(OP))?;
+        Ok(rows.len() as u64)
+    }
+
     pub(super) async fn list_streams_q(
         &self,
         tenant_id: Option<&str>,

@@ -850,10 +850,11 @@ impl Store for SqliteStore {
     async fn record_deliveries(&self, updates: Vec<DeliveryUpdate>) -> StoreResult<()> {
         self.writer.write(Durability::Process, move |c| {
                 let mut upd = c
-                    .prepare_cached(
-                        "UPDATE recipients SET status = ?2, next_attempt_at = ?3, attempts = attempts + 1, \
-                         lease_node = NULL, lease_until = NULL, updated_at = ?4 WHERE id = ?1",
-                    )
+                    .prepare_cached(&format!(
+                        "UPDATE recipients AS r SET status = ?2, next_attempt_at = ?3, attempts = attempts + 1, \
+                         lease_node = NULL, lease_until = NULL, updated_at = ?4 WHERE id = ?1 AND {}",
+                        crate::queue_sql::outcome_applies("r", "?2")
+                    ))
                     .map_err(unavailable)?;
                 for u in &updates {
                     upd.execute(params![u.recipient_id, u.status.as_str(), u.next_attempt_at, u.at])
@@ -1214,6 +1215,10 @@ impl Store for SqliteStore {
                 Ok(erasure)
             })
             .await
+    }
+
+    async fn stop_subject_mail(&self, stop: MailStop) -> StoreResult<u64> {
+        self.stop_subject_mail_w(stop).await
     }
 
     async fn unkeyed_subjects(&self) -> StoreResult<Vec<(String, Vec<u8>)>> {
@@ -1795,15 +1800,17 @@ impl Store for SqliteStore {
         tenant_id: &str,
         rcpt_hash: &[u8],
         stream: Option<&str>,
+        erasure: bool,
     ) -> StoreResult<u64> {
         let (tenant_id, rcpt_hash) = (tenant_id.to_string(), rcpt_hash.to_vec());
         let stream = stream_scope(stream).to_string();
         self.writer
             .write(Durability::Fsync, move |c| {
                 c.prepare_cached(
-                    "DELETE FROM suppressions WHERE tenant_id = ?1 AND rcpt_hash = ?2 AND stream = ?3",
+                    "DELETE FROM suppressions WHERE tenant_id = ?1 AND rcpt_hash = ?2 AND stream = ?3 \
+                     AND (?4 OR reason <> 'erasure')",
                 )
-                .and_then(|mut st| st.execute(params![tenant_id, rcpt_hash, stream]))
+                .and_then(|mut st| st.execute(params![tenant_id, rcpt_hash, stream, erasure]))
                 .map(|n| n as u64)
                 .map_err(unavailable)
             })

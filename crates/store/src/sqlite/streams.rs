@@ -83,7 +83,45 @@ pub(super) fn hold(c: &Connection, sel: &QueueSelector, at: i64) -> StoreResult<
     .map_err(unavailable)
 }
 
+/// Stops a person's waiting mail (inside the writer's transaction; see
+/// [`crate::Store::stop_subject_mail`]); returns how many recipients stopped.
+fn stop_subject_mail(c: &Connection, stop: &MailStop) -> StoreResult<u64> {
+    let event = stop.event()?;
+    if stop.rcpt_hash.is_empty() {
+        return Ok(0);
+    }
+    let waiting = queue_sql::subject_waiting(&SQLITE);
+    let args = params![
+        stop.tenant_id,
+        stop.rcpt_hash,
+        stop.stream,
+        stop.status.as_str(),
+        event.as_str(),
+        stop.at
+    ];
+    c.prepare_cached(&format!(
+        "INSERT INTO events (tenant_id, message_id, recipient_id, rcpt_hash, type, at) \
+         SELECT r.tenant_id, r.message_id, r.id, r.rcpt_hash, ?5, ?6 FROM recipients r \
+         WHERE {waiting} ORDER BY r.id"
+    ))
+    .and_then(|mut st| st.execute(args))
+    .map_err(unavailable)?;
+    c.prepare_cached(&format!(
+        "UPDATE recipients AS r SET status = ?4, next_attempt_at = NULL, lease_node = NULL, \
+         lease_until = NULL, updated_at = ?6 WHERE {waiting}"
+    ))
+    .and_then(|mut st| st.execute(args))
+    .map(|n| n as u64)
+    .map_err(unavailable)
+}
+
 impl SqliteStore {
+    pub(super) async fn stop_subject_mail_w(&self, stop: MailStop) -> StoreResult<u64> {
+        self.writer
+            .write(Durability::Fsync, move |c| stop_subject_mail(c, &stop))
+            .await
+    }
+
     pub(super) async fn list_streams_r(
         &self,
         tenant_id: Option<String>,
