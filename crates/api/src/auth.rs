@@ -3,9 +3,11 @@
 use axum::extract::{FromRequestParts, MatchedPath};
 use axum::http::request::Parts;
 use axum::http::{Extensions, HeaderMap, StatusCode};
+use postwerk_core::metrics::{self, AuthFailure};
 use postwerk_core::model::Scope;
 use postwerk_mta::apikeys::{self, KeyError};
 use postwerk_mta::audit::{self, Actor};
+use postwerk_mta::auth_failures;
 use postwerk_mta::tenants;
 
 use crate::AppState;
@@ -99,6 +101,7 @@ impl FromRequestParts<AppState> for Caller {
             ));
         };
         if let Some(wait) = ip.and_then(|ip| state.key_failures.blocked_for(ip)) {
+            metrics::auth_failure(AuthFailure::Throttled);
             return Err(ApiError::too_many_attempts(wait.as_secs().max(1)));
         }
         let unauthorized = |code: &'static str, msg: &str| {
@@ -107,12 +110,14 @@ impl FromRequestParts<AppState> for Caller {
             }
             ApiError::new(StatusCode::UNAUTHORIZED, code, msg)
         };
-        let token = header
+        let bearer = header
             .strip_prefix("Bearer ")
-            .or_else(|| header.strip_prefix("bearer "))
-            .ok_or_else(|| unauthorized("invalid_api_key", "expected a Bearer token"))?
-            .trim();
-        match apikeys::verify(&state.services, token).await {
+            .or_else(|| header.strip_prefix("bearer "));
+        let Some(token) = bearer.map(str::trim) else {
+            auth_failures::record(&state.services, AuthFailure::ApiKey, None, None, ip).await;
+            return Err(unauthorized("invalid_api_key", "expected a Bearer token"));
+        };
+        match apikeys::verify_from(&state.services, token, ip).await {
             Ok(key) => {
                 if !apikeys::allows_address(&key, ip) {
                     return Err(ApiError::new(

@@ -9,9 +9,11 @@ use axum::extract::State;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use postwerk_core::metrics::{self, AuthFailure};
 use postwerk_mta::audit::{self, Actor};
+use postwerk_mta::tenants;
 use postwerk_mta::totp::SecondFactor;
-use postwerk_mta::users::{self, LoginError};
+use postwerk_mta::users::{self, Credentials, LoginError};
 use postwerk_store::model::{SessionRecord, UserRecord};
 use serde::Deserialize;
 use serde_json::json;
@@ -61,7 +63,9 @@ fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 
 impl SessionUser {
     /// The request's session: `Ok(None)` without a session cookie; 401 for a session
-    /// that ended; 403 when a state-changing request lacks the session's CSRF token.
+    /// that ended; 403 when the user's tenant is cancelled, when its sign-in rules do
+    /// not allow the client's address, or when a state-changing request lacks the
+    /// session's CSRF token.
     pub async fn from_parts(parts: &Parts, state: &AppState) -> Result<Option<Self>, ApiError> {
         let Some(token) = cookie(&parts.headers, COOKIE) else {
             return Ok(None);
@@ -77,6 +81,7 @@ impl SessionUser {
                 )
             })?;
         let ip = crate::auth::client_ip(&parts.extensions, &parts.headers, state);
+        tenants::ensure_active(&state.services, &user.tenant_id).await?;
         let policy = users::policy(&state.services, &user)
             .await
             .map_err(|e| ApiError::unavailable(&e))?;
@@ -151,6 +156,10 @@ pub struct Login {
     /// A recovery code instead of a TOTP code (each works once).
     #[serde(default)]
     recovery_code: Option<String>,
+    /// The tenant (by name) whose account to sign in to, for an address with accounts
+    /// in several tenants.
+    #[serde(default)]
+    tenant: Option<String>,
 }
 
 /// `POST /v1/auth/totp/confirm` and `DELETE /v1/auth/totp` body.
@@ -176,7 +185,10 @@ pub async fn login(
     ApiJson(req): ApiJson<Login>,
 ) -> Result<Response, ApiError> {
     let ip = crate::auth::client_ip(&parts.extensions, &parts.headers, &state);
-    if let Some(wait) = ip.and_then(|ip| state.key_failures.blocked_for(ip)) {
+    // The attempt takes its place in the client's failure allowance before the
+    // password is checked, and gives it back unless it failed.
+    if let Some(Err(wait)) = ip.map(|ip| state.key_failures.attempt(ip)) {
+        metrics::auth_failure(AuthFailure::Throttled);
         return Err(ApiError::too_many_attempts(wait.as_secs().max(1)));
     }
     let presented = match (&req.totp, &req.recovery_code) {
@@ -184,13 +196,21 @@ pub async fn login(
         (None, Some(code)) => users::Presented::Recovery(code),
         (None, None) => users::Presented::Nothing,
     };
-    let signed_in = users::login(&state.services, &req.email, &req.password, presented, ip).await;
+    let creds = Credentials {
+        email: &req.email,
+        password: &req.password,
+        tenant: req.tenant.as_deref(),
+        presented,
+    };
+    let signed_in = users::login(&state.services, creds, ip).await;
+    if let Some(ip) = ip
+        && !signed_in.as_ref().is_err_and(LoginError::is_failure)
+    {
+        state.key_failures.release(ip);
+    }
     let (user, session) = match signed_in {
         Ok(signed_in) => signed_in,
         Err(LoginError::Invalid) => {
-            if let Some(ip) = ip {
-                state.key_failures.failed(ip);
-            }
             return Err(ApiError::new(
                 StatusCode::UNAUTHORIZED,
                 "invalid_credentials",
@@ -215,9 +235,6 @@ pub async fn login(
             ));
         }
         Err(LoginError::InvalidSecondFactor) => {
-            if let Some(ip) = ip {
-                state.key_failures.failed(ip);
-            }
             return Err(ApiError::new(
                 StatusCode::UNAUTHORIZED,
                 "invalid_totp",
@@ -285,6 +302,27 @@ pub async fn logout(State(state): State<AppState>, me: SessionUser) -> Result<Re
     Ok(response)
 }
 
+/// Stores the user's new second factor (`None`: removes it) unless it changed since
+/// the request read it: `409 totp_changed` then (another session's code, or an admin's
+/// removal, came first and stands).
+async fn store_factor(
+    state: &AppState,
+    user: UserRecord,
+    factor: Option<&SecondFactor>,
+) -> Result<(), ApiError> {
+    users::set_second_factor(&state.services, user, factor)
+        .await
+        .map_err(|e| ApiError::unavailable(&e))?
+        .map(drop)
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::CONFLICT,
+                "totp_changed",
+                "the second factor was changed meanwhile; start again",
+            )
+        })
+}
+
 /// `POST /v1/auth/totp`: starts enrolment in a second factor: the secret, its
 /// `otpauth://` URI and the URI as a QR code (SVG). Confirm with a first code.
 pub async fn totp_enrol(
@@ -313,9 +351,7 @@ pub async fn totp_enrol(
                 .build()
         })
         .map_err(|e| ApiError::unavailable(&e))?;
-    users::set_second_factor(&state.services, me.user, Some(&factor))
-        .await
-        .map_err(|e| ApiError::unavailable(&e))?;
+    store_factor(&state, me.user, Some(&factor)).await?;
     Ok(Json(json!({
         "secret": factor.secret_base32(),
         "otpauth_uri": uri,
@@ -347,9 +383,7 @@ pub async fn totp_confirm(
     factor.confirmed = true;
     let codes = factor.new_recovery_codes();
     me.audit(&state, "user.totp_enable").await?;
-    users::set_second_factor(&state.services, me.user, Some(&factor))
-        .await
-        .map_err(|e| ApiError::unavailable(&e))?;
+    store_factor(&state, me.user, Some(&factor)).await?;
     Ok(Json(json!({"recovery_codes": codes})))
 }
 
@@ -369,9 +403,7 @@ pub async fn totp_remove(
         return Err(ApiError::invalid("invalid_totp", "totp", "wrong code"));
     }
     me.audit(&state, "user.totp_disable").await?;
-    users::set_second_factor(&state.services, me.user, None)
-        .await
-        .map_err(|e| ApiError::unavailable(&e))?;
+    store_factor(&state, me.user, None).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

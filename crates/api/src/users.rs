@@ -63,7 +63,8 @@ pub async fn list(State(state): State<AppState>, caller: Caller) -> Result<Json<
     Ok(Json(json!({"users": shown})))
 }
 
-/// `POST /v1/users`: a new user (201).
+/// `POST /v1/users`: a new user (201), audited (`user.create`) before it is stored;
+/// `409 user_exists` only for an address that has an account in the caller's tenant.
 pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
@@ -78,6 +79,7 @@ pub async fn create(
     })?;
     let user = users::create_user(
         &state.services,
+        &caller.actor(),
         &caller.tenant_id,
         &req.email,
         &req.password,
@@ -86,7 +88,6 @@ pub async fn create(
     )
     .await
     .map_err(user_error)?;
-    caller.audit(&state, "user.create", user.id.clone()).await?;
     Ok((StatusCode::CREATED, Json(user_json(&state, &user).await?)))
 }
 

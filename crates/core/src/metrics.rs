@@ -197,6 +197,49 @@ pub static TRACKING_HITS: CounterVec = CounterVec::new(
     &["kind", "result"],
 );
 
+/// Refused credentials, by kind (see [`AuthFailure`]).
+pub static AUTH_FAILURES: CounterVec = CounterVec::new(
+    "postwerk_auth_failures_total",
+    "Refused credentials by kind (password, second_factor, locked, throttled, api_key, smtp_auth).",
+    &["kind"],
+);
+
+/// Why a credential was refused: the `kind` of `postwerk_auth_failures_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthFailure {
+    /// A sign-in with a wrong password or an address without an account.
+    Password,
+    /// A sign-in with the right password and a wrong or used second factor.
+    SecondFactor,
+    /// A sign-in to a locked account.
+    Locked,
+    /// A sign-in or an API key refused unseen: its client had too many failures.
+    Throttled,
+    /// An API key that is malformed, unknown, wrong, revoked or expired.
+    ApiKey,
+    /// A failed SMTP AUTH.
+    SmtpAuth,
+}
+
+impl AuthFailure {
+    /// The label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuthFailure::Password => "password",
+            AuthFailure::SecondFactor => "second_factor",
+            AuthFailure::Locked => "locked",
+            AuthFailure::Throttled => "throttled",
+            AuthFailure::ApiKey => "api_key",
+            AuthFailure::SmtpAuth => "smtp_auth",
+        }
+    }
+}
+
+/// Counts one refused credential of `kind`.
+pub fn auth_failure(kind: AuthFailure) {
+    AUTH_FAILURES.add(&[kind.as_str()], 1);
+}
+
 /// Gauges read from stored state at scrape time.
 #[derive(Debug, Clone, Default)]
 pub struct Gauges {
@@ -264,6 +307,7 @@ pub fn render(g: &Gauges) -> String {
     STORE_COMMIT.render(&mut out);
     WEBHOOK_POSTS.render(&mut out);
     TRACKING_HITS.render(&mut out);
+    AUTH_FAILURES.render(&mut out);
     out
 }
 

@@ -8,6 +8,7 @@ use std::net::IpAddr;
 
 use postwerk_core::config::Cidr;
 use postwerk_core::id::{new_id, random_token};
+use postwerk_core::metrics::AuthFailure;
 use postwerk_core::model::Scope;
 use postwerk_store::Store;
 use postwerk_store::model::ApiKeyRecord;
@@ -168,9 +169,40 @@ pub async fn rotate(
 
 /// Checks a presented token and returns its key record.
 pub async fn verify(services: &Services, token: &str) -> Result<ApiKeyRecord, KeyError> {
-    let body = token.strip_prefix(PREFIX).ok_or(KeyError::Malformed)?;
+    check(services, token).await.map_err(|(e, _)| e)
+}
+
+/// [`verify`] for a client at `ip` that also records a refusal (see
+/// [`crate::auth_failures`]): kind `api_key`, naming the key by its id and with its
+/// tenant when the key exists (a wrong secret, revoked, expired), with neither when it
+/// does not; never the token. A store outage is not a refusal.
+pub async fn verify_from(
+    services: &Services,
+    token: &str,
+    ip: Option<IpAddr>,
+) -> Result<ApiKeyRecord, KeyError> {
+    match check(services, token).await {
+        Ok(key) => Ok(key),
+        Err((KeyError::Unavailable, _)) => Err(KeyError::Unavailable),
+        Err((e, key)) => {
+            let tenant = key.as_ref().map(|k| k.tenant_id.as_str());
+            let target = key.as_ref().map(|k| format!("key:{}", k.id));
+            crate::auth_failures::record(services, AuthFailure::ApiKey, tenant, target, ip).await;
+            Err(e)
+        }
+    }
+}
+
+/// [`verify`], with the refused key's record when it exists.
+async fn check(
+    services: &Services,
+    token: &str,
+) -> Result<ApiKeyRecord, (KeyError, Option<ApiKeyRecord>)> {
+    let body = token
+        .strip_prefix(PREFIX)
+        .ok_or((KeyError::Malformed, None))?;
     if body.len() != ID_LEN + SECRET_LEN || !body.is_ascii() {
-        return Err(KeyError::Malformed);
+        return Err((KeyError::Malformed, None));
     }
     let (id_part, secret) = body.split_at(ID_LEN);
     let id = format!("key_{id_part}");
@@ -178,17 +210,17 @@ pub async fn verify(services: &Services, token: &str) -> Result<ApiKeyRecord, Ke
         .store
         .get_api_key(&id)
         .await
-        .map_err(|_| KeyError::Unavailable)?
-        .ok_or(KeyError::Invalid)?;
+        .map_err(|_| (KeyError::Unavailable, None))?
+        .ok_or((KeyError::Invalid, None))?;
     if !constant_time_eq(&key.secret_hash, &hash(secret)) {
-        return Err(KeyError::Invalid);
+        return Err((KeyError::Invalid, Some(key)));
     }
     let now = now_ms();
     if key.revoked_at.is_some() {
-        return Err(KeyError::Revoked);
+        return Err((KeyError::Revoked, Some(key)));
     }
     if key.expires_at.is_some_and(|e| e <= now) {
-        return Err(KeyError::Expired);
+        return Err((KeyError::Expired, Some(key)));
     }
     if key.last_used_at.is_none_or(|t| now - t > TOUCH_EVERY_MS) {
         // Best effort: a failed bookkeeping write must not refuse the request.

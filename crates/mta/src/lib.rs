@@ -22,6 +22,7 @@
 pub mod accept;
 pub mod apikeys;
 pub mod audit;
+pub mod auth_failures;
 pub mod bounce;
 pub mod breaker;
 pub mod contacts;

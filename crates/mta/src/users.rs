@@ -1,29 +1,48 @@
 //! Users: people who sign in with an address and a password, with a role that grants
 //! scopes, and the sessions they sign in to.
 //!
-//! - Passwords are hashed with Argon2id at OWASP's parameters (19 MiB, 2 passes, 1 lane).
-//! - The address is sealed under the tenant key; the account is found by a blind index
-//!   under the master key, so an address names one account across tenants.
-//! - Failed sign-ins lock the account for a time that doubles with each further
+//! - Passwords are hashed with Argon2id at OWASP's parameters (19 MiB, 2 passes, 1 lane),
+//!   on blocking threads, at most [`argon2_permits`] at a time: sign-in bursts queue
+//!   there instead of stalling the async workers.
+//! - The address is sealed under the tenant key; accounts are found by a blind index
+//!   under the master key. An address has at most one account per tenant; sign-in may
+//!   name the tenant, else the password is tried on each of the address's accounts.
+//! - Every sign-in attempt is counted as a failure on the account before the password is
+//!   checked (one atomic store statement, which also sets the lock), and taken back if
+//!   it was not one: concurrent guesses each count, and no more than the allowance is
+//!   ever verified. Failures lock the account for a time that doubles with each further
 //!   failure; a lock answers `Locked` with the time left, even for the right password.
+//!   An address without an account locks the same way (in memory), so the answer does
+//!   not tell whether it has one.
+//! - Sign-in writes only its own columns. Admin changes (new password, disabling,
+//!   forced logout, removing the second factor) raise the user's session generation in
+//!   the same statement; a session is valid only with the generation it was opened
+//!   with, and it is opened only if the generation is still the one the sign-in read.
+//!   An admin's change therefore always wins over a concurrent sign-in.
 //! - A session token is 32 random bytes shown once to the browser; the store keeps its
 //!   SHA-256, and a CSRF token's SHA-256 that state-changing requests must present.
-//!   Forced logout and password changes end every earlier session.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{LazyLock, Mutex};
 
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
 use postwerk_core::address::Address;
+use postwerk_core::config::{Cidr, TenantAuthConfig};
 use postwerk_core::id::{new_id, random_token};
+use postwerk_core::metrics::AuthFailure;
 use postwerk_core::model::Scope;
 use postwerk_store::Store;
-use postwerk_store::model::{SessionRecord, UserRecord};
+use postwerk_store::model::{LockPolicy, Reservation, SessionRecord, UserChange, UserRecord};
 use ring::digest;
+use tokio::sync::Semaphore;
 
+use crate::audit::{self, Actor};
+use crate::auth_failures;
 use crate::context::{ServiceError, Services, now_ms};
 use crate::totp::SecondFactor;
-use postwerk_core::config::{Cidr, TenantAuthConfig};
-use std::net::IpAddr;
 
 /// Shortest password accepted.
 pub const MIN_PASSWORD: usize = 10;
@@ -37,6 +56,15 @@ pub const FIRST_LOCK_MS: i64 = 60_000;
 pub const MAX_LOCK_MS: i64 = 3_600_000;
 /// How long a session lasts.
 pub const SESSION_MS: i64 = 12 * 3_600_000;
+/// Most accounts of one address a sign-in without `tenant` tries (oldest first).
+pub const MAX_ACCOUNTS_TRIED: usize = 5;
+
+/// The lockout rule as the store applies it.
+const LOCK_POLICY: LockPolicy = LockPolicy {
+    failures_before_lock: FAILURES_BEFORE_LOCK,
+    first_lock_ms: FIRST_LOCK_MS,
+    max_lock_ms: MAX_LOCK_MS,
+};
 
 /// The built-in roles and their scopes; `custom` takes the scopes it is given.
 pub const ROLES: [&str; 6] = ["owner", "admin", "developer", "analyst", "sender", "custom"];
@@ -67,8 +95,8 @@ pub enum UserError {
         "role must be owner, admin, developer, analyst, sender, or custom with scopes (only custom takes scopes)"
     )]
     InvalidRole,
-    /// The address already has an account.
-    #[error("this address already has an account")]
+    /// The address already has an account in the tenant.
+    #[error("this address already has an account in this tenant")]
     Exists,
     /// No such user in the tenant.
     #[error("no such user")]
@@ -110,6 +138,17 @@ pub enum LoginError {
     Service(#[from] ServiceError),
 }
 
+impl LoginError {
+    /// Whether the attempt counts as a failed credential (towards the client's
+    /// failure guard).
+    pub fn is_failure(&self) -> bool {
+        matches!(
+            self,
+            LoginError::Invalid | LoginError::Locked(_) | LoginError::InvalidSecondFactor
+        )
+    }
+}
+
 /// A new session's tokens (shown once: the cookie and the CSRF token).
 pub struct NewSession {
     /// The session cookie's value.
@@ -125,8 +164,24 @@ fn argon2() -> Argon2<'static> {
     Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
 }
 
+/// How many Argon2id computations run at once: one per core.
+pub fn argon2_permits() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get())
+}
+
+/// Runs `f` (Argon2id work) on a blocking thread once one of [`argon2_permits`] is free.
+async fn on_argon2_thread<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, String> {
+    static PERMITS: LazyLock<Semaphore> = LazyLock::new(|| Semaphore::new(argon2_permits()));
+    let _permit = PERMITS.acquire().await.map_err(|e| e.to_string())?;
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| e.to_string())
+}
+
 /// The Argon2id PHC string of `password`.
-fn hash_password(password: &str) -> Result<String, UserError> {
+fn hash_password_now(password: &str) -> Result<String, UserError> {
     let salt = SaltString::generate(&mut OsRng);
     argon2()
         .hash_password(password.as_bytes(), &salt)
@@ -134,8 +189,24 @@ fn hash_password(password: &str) -> Result<String, UserError> {
         .map_err(|e| UserError::Hashing(e.to_string()))
 }
 
-fn password_matches(password: &str, phc: &str) -> bool {
+/// [`hash_password_now`] off the async workers.
+async fn hash_password(password: &str) -> Result<String, UserError> {
+    let password = password.to_string();
+    on_argon2_thread(move || hash_password_now(&password))
+        .await
+        .map_err(UserError::Hashing)?
+}
+
+fn password_matches_now(password: &str, phc: &str) -> bool {
     PasswordHash::new(phc).is_ok_and(|h| argon2().verify_password(password.as_bytes(), &h).is_ok())
+}
+
+/// [`password_matches_now`] off the async workers.
+async fn password_matches(password: &str, phc: &str) -> bool {
+    let (password, phc) = (password.to_string(), phc.to_string());
+    on_argon2_thread(move || password_matches_now(&password, &phc))
+        .await
+        .unwrap_or(false)
 }
 
 fn sha256(token: &str) -> Vec<u8> {
@@ -144,7 +215,7 @@ fn sha256(token: &str) -> Vec<u8> {
         .to_vec()
 }
 
-/// The blind index an address's account is found by.
+/// The blind index an address's accounts are found by.
 fn email_index(services: &Services, address: &Address) -> String {
     services
         .keys
@@ -161,9 +232,12 @@ fn check_password(password: &str) -> Result<(), UserError> {
     }
 }
 
-/// Creates a user of `tenant_id` with `role` (`custom`: exactly `scopes`).
+/// Creates a user of `tenant_id` with `role` (`custom`: exactly `scopes`). The
+/// creation is audited (`user.create` by `actor`) before the user is stored, so no
+/// user exists unrecorded.
 pub async fn create_user(
     services: &Services,
+    actor: &Actor,
     tenant_id: &str,
     email: &str,
     password: &str,
@@ -184,7 +258,7 @@ pub async fn create_user(
         email_enc: keys.seal(&format!("user:{id}"), address.normalized().as_bytes()),
         id,
         tenant_id: tenant_id.to_string(),
-        password_hash: hash_password(password)?,
+        password_hash: hash_password(password).await?,
         role: role.to_string(),
         scopes,
         totp_enc: None,
@@ -192,8 +266,16 @@ pub async fn create_user(
         disabled_at: None,
         failed_logins: 0,
         locked_until: None,
-        sessions_valid_after: 0,
+        session_gen: 0,
     };
+    audit::record(
+        services,
+        actor,
+        Some(tenant_id),
+        "user.create",
+        Some(user.id.clone()),
+    )
+    .await?;
     match services.store.insert_user(user.clone()).await {
         Ok(()) => Ok(user),
         Err(postwerk_store::StoreError::Conflict(_)) => Err(UserError::Exists),
@@ -217,11 +299,6 @@ pub async fn get(services: &Services, tenant_id: &str, id: &str) -> Result<UserR
         .map_err(ServiceError::from)?
         .filter(|u| u.tenant_id == tenant_id)
         .ok_or(UserError::NotFound)
-}
-
-/// Saves a changed user.
-pub async fn save(services: &Services, user: UserRecord) -> Result<(), ServiceError> {
-    services.store.update_user(user).await.map_err(Into::into)
 }
 
 /// What an admin can do to a user besides setting its password.
@@ -248,38 +325,39 @@ impl AdminChange {
         }
     }
 
-    /// Applies it to `user` at `now` and saves (or deletes) the user.
+    /// Applies it to `user` at `now` (one atomic store change that also ends every
+    /// session, whatever a concurrent sign-in does), or deletes the user.
     pub async fn apply(
         self,
         services: &Services,
-        mut user: UserRecord,
+        user: UserRecord,
         now: i64,
     ) -> Result<(), ServiceError> {
-        match self {
-            AdminChange::Disable => {
-                user.disabled_at.get_or_insert(now);
-            }
-            AdminChange::Logout => {}
-            AdminChange::RemoveSecondFactor => user.totp_enc = None,
+        let change = match self {
+            AdminChange::Disable => UserChange::Disable(now),
+            AdminChange::Logout => UserChange::Logout,
+            AdminChange::RemoveSecondFactor => UserChange::RemoveSecondFactor,
             AdminChange::Delete => return Ok(services.store.delete_user(&user.id).await?),
-        }
-        user.sessions_valid_after = now;
-        save(services, user).await
+        };
+        services.store.change_user(&user.id, change).await?;
+        Ok(())
     }
 }
 
-/// Sets a new password and ends every session of the user.
+/// Sets a new password, lifts a lock and ends every session of the user.
 pub async fn set_password(
     services: &Services,
-    mut user: UserRecord,
+    user: UserRecord,
     password: &str,
 ) -> Result<(), UserError> {
     check_password(password)?;
-    user.password_hash = hash_password(password)?;
-    user.sessions_valid_after = now_ms();
-    user.failed_logins = 0;
-    user.locked_until = None;
-    Ok(save(services, user).await?)
+    let hash = hash_password(password).await?;
+    services
+        .store
+        .change_user(&user.id, UserChange::Password(hash))
+        .await
+        .map_err(ServiceError::from)?;
+    Ok(())
 }
 
 /// A second factor presented at sign-in.
@@ -310,13 +388,15 @@ pub async fn second_factor(
     })
 }
 
-/// Stores (sealed) or removes the user's second factor; saves the user.
+/// Replaces the user's second factor (sealed; `None` removes it) if it is still the
+/// one `user` was read with: `Ok(None)` when it changed meanwhile (a code or recovery
+/// code used concurrently, or an admin's removal), which then wins.
 pub async fn set_second_factor(
     services: &Services,
     mut user: UserRecord,
     factor: Option<&SecondFactor>,
-) -> Result<UserRecord, ServiceError> {
-    user.totp_enc = match factor {
+) -> Result<Option<UserRecord>, ServiceError> {
+    let sealed = match factor {
         Some(f) => {
             let keys = services.tenant_keys(&user.tenant_id).await?;
             let json = serde_json::to_vec(f).expect("a second factor serialises");
@@ -324,21 +404,14 @@ pub async fn set_second_factor(
         }
         None => None,
     };
-    save(services, user.clone()).await?;
-    Ok(user)
-}
-
-/// Counts a failed sign-in, locking the account once there are too many.
-async fn failed(services: &Services, mut user: UserRecord, now: i64) -> Result<(), ServiceError> {
-    user.failed_logins += 1;
-    let over = user.failed_logins - FAILURES_BEFORE_LOCK;
-    if over >= 0 {
-        let lock = FIRST_LOCK_MS
-            .saturating_mul(1i64 << over.min(20))
-            .min(MAX_LOCK_MS);
-        user.locked_until = Some(now + lock);
-    }
-    save(services, user).await
+    let swapped = services
+        .store
+        .swap_second_factor(&user.id, user.totp_enc.clone(), sealed.clone())
+        .await?;
+    Ok(swapped.then(|| {
+        user.totp_enc = sealed;
+        user
+    }))
 }
 
 /// The sign-in policy of the user's tenant (`[auth.tenants.<name>]`).
@@ -367,44 +440,221 @@ pub fn address_allowed(policy: &TenantAuthConfig, ip: Option<IpAddr>) -> bool {
         })
 }
 
-/// Signs in from `ip`: checks the lock, the password, that the tenant is not
-/// cancelled, the tenant's address allowlist, the second factor if the user has one,
-/// and opens a session.
+/// The lock a failure count sets, as the store computes it (ms), if any.
+fn lock_ms(failures: i64) -> Option<i64> {
+    let over = failures - FAILURES_BEFORE_LOCK;
+    (over >= 0).then(|| {
+        FIRST_LOCK_MS
+            .saturating_mul(1i64 << over.min(20))
+            .min(MAX_LOCK_MS)
+    })
+}
+
+/// Addresses without an account lock like accounts do (failure count, lock end), per
+/// node, so that `Locked` does not tell them apart.
+static PHANTOMS: LazyLock<Mutex<HashMap<String, (i64, i64)>>> =
+    LazyLock::new(|| Mutex::new(HashMap::new()));
+/// Addresses without an account tracked before expired ones are swept.
+const PHANTOMS_SWEEP_AT: usize = 100_000;
+
+/// Counts a failed sign-in to an address without an account: `Err(ms)` while locked.
+fn phantom_attempt(key: &str, now: i64) -> Result<(), i64> {
+    let mut all = PHANTOMS.lock().unwrap_or_else(|e| e.into_inner());
+    if all.len() > PHANTOMS_SWEEP_AT {
+        all.retain(|_, (_, until)| *until + MAX_LOCK_MS > now);
+    }
+    let (failures, until) = all.entry(key.to_string()).or_insert((0, 0));
+    if *until > now {
+        return Err(*until - now);
+    }
+    *failures += 1;
+    if let Some(ms) = lock_ms(*failures) {
+        *until = now + ms;
+    }
+    Ok(())
+}
+
+/// What a sign-in presents.
+#[derive(Debug, Clone, Copy)]
+pub struct Credentials<'a> {
+    /// The address.
+    pub email: &'a str,
+    /// The password.
+    pub password: &'a str,
+    /// The tenant (by name) whose account is meant; `None`: any of the address's.
+    pub tenant: Option<&'a str>,
+    /// The second factor.
+    pub presented: Presented<'a>,
+}
+
+/// An account whose attempt is counted (see [`Store::reserve_login`]).
+struct Counted {
+    user: UserRecord,
+    lock: Option<i64>,
+    previous_lock: Option<i64>,
+}
+
+impl Counted {
+    /// Takes the attempt back: it was not a failure.
+    async fn release(&self, services: &Services) -> Result<(), ServiceError> {
+        Ok(services
+            .store
+            .release_login(&self.user.id, self.lock, self.previous_lock)
+            .await?)
+    }
+}
+
+/// The accounts a sign-in means: the address's, in the named tenant if any, at most
+/// [`MAX_ACCOUNTS_TRIED`]; and the address's blind index (`None`: not an address).
+async fn accounts(
+    services: &Services,
+    creds: &Credentials<'_>,
+) -> Result<(Vec<UserRecord>, Option<String>), ServiceError> {
+    let Ok(address) = Address::parse(creds.email) else {
+        return Ok((Vec::new(), None));
+    };
+    let index = email_index(services, &address);
+    let mut found = services.store.find_users(&index).await?;
+    if let Some(name) = creds.tenant {
+        let tenant = services.store.get_tenant_by_name(name).await?;
+        found.retain(|u| tenant.as_ref().is_some_and(|t| t.id == u.tenant_id));
+    }
+    found.truncate(MAX_ACCOUNTS_TRIED);
+    Ok((found, Some(index)))
+}
+
+/// A sign-in to an address without an account (or not an address): it locks as an
+/// account would, costs the same Argon2id verification, and is refused.
+async fn no_account(
+    services: &Services,
+    creds: &Credentials<'_>,
+    index: Option<String>,
+    ip: Option<IpAddr>,
+    now: i64,
+) -> LoginError {
+    let target = index.as_deref().map(auth_failures::unknown_address);
+    if let Some(index) = &index {
+        let key = format!("{}/{index}", creds.tenant.unwrap_or(""));
+        if let Err(ms) = phantom_attempt(&key, now) {
+            auth_failures::record(services, AuthFailure::Locked, None, target, ip).await;
+            return LoginError::Locked(ms);
+        }
+    }
+    let _ = password_matches(creds.password, DUMMY_HASH).await;
+    auth_failures::record(services, AuthFailure::Password, None, target, ip).await;
+    LoginError::Invalid
+}
+
+/// Signs in from `ip`: counts the attempt on each meant account (refusing locked
+/// ones), checks the password, that the tenant is not cancelled, the tenant's address
+/// allowlist, the second factor if the user has one, and opens a session unless an
+/// admin changed the user meanwhile. Refusals that count are recorded (metric and
+/// audit log).
 pub async fn login(
     services: &Services,
-    email: &str,
-    password: &str,
-    presented: Presented<'_>,
+    creds: Credentials<'_>,
     ip: Option<IpAddr>,
 ) -> Result<(UserRecord, NewSession), LoginError> {
-    let found = match Address::parse(email) {
-        Ok(address) => services
-            .store
-            .find_user(&email_index(services, &address))
-            .await
-            .map_err(ServiceError::from)?,
-        Err(_) => None,
-    };
-    let Some(mut user) = found else {
-        // The same work as for a real account, so timing does not tell them apart.
-        let _ = password_matches(password, DUMMY_HASH);
-        return Err(LoginError::Invalid);
-    };
     let now = now_ms();
-    if let Some(until) = user.locked_until.filter(|&t| t > now) {
-        return Err(LoginError::Locked(until - now));
+    let (found, index) = accounts(services, &creds).await?;
+    if found.is_empty() {
+        return Err(no_account(services, &creds, index, ip, now).await);
     }
-    if !password_matches(password, &user.password_hash) {
-        failed(services, user, now).await?;
+    let mut counted = Vec::with_capacity(found.len());
+    let mut locked: Vec<(UserRecord, i64)> = Vec::new();
+    for user in found {
+        match services
+            .store
+            .reserve_login(&user.id, now, LOCK_POLICY)
+            .await
+            .map_err(ServiceError::from)?
+        {
+            Reservation::Counted {
+                lock,
+                previous_lock,
+            } => counted.push(Counted {
+                user,
+                lock,
+                previous_lock,
+            }),
+            Reservation::Locked(until) => locked.push((user, until)),
+            Reservation::NoUser => {}
+        }
+    }
+    if counted.is_empty() {
+        for (user, _) in &locked {
+            let target = Some(user.id.clone());
+            auth_failures::record(
+                services,
+                AuthFailure::Locked,
+                Some(&user.tenant_id),
+                target,
+                ip,
+            )
+            .await;
+        }
+        return Err(match locked.iter().map(|(_, until)| until).min() {
+            Some(until) => LoginError::Locked((until - now).max(1)),
+            None => LoginError::Invalid,
+        });
+    }
+    let mut winner = None;
+    for (i, c) in counted.iter().enumerate() {
+        if password_matches(creds.password, &c.user.password_hash).await {
+            winner = Some(i);
+            break;
+        }
+    }
+    let Some(winner) = winner else {
+        for c in &counted {
+            let target = Some(c.user.id.clone());
+            auth_failures::record(
+                services,
+                AuthFailure::Password,
+                Some(&c.user.tenant_id),
+                target,
+                ip,
+            )
+            .await;
+        }
         return Err(LoginError::Invalid);
+    };
+    let winner = counted.swap_remove(winner);
+    // The password opened another account: these attempts were no failures.
+    for other in &counted {
+        other.release(services).await?;
     }
+    let outcome = open(services, &winner.user, creds.presented, ip, now).await;
+    match &outcome {
+        Err(LoginError::InvalidSecondFactor) => {
+            let target = Some(winner.user.id.clone());
+            let tenant = Some(winner.user.tenant_id.as_str());
+            auth_failures::record(services, AuthFailure::SecondFactor, tenant, target, ip).await;
+        }
+        Err(_) => winner.release(services).await?,
+        Ok(_) => {}
+    }
+    outcome
+}
+
+/// The rest of a sign-in whose password was right: the checks after it, the second
+/// factor, and the session (opened only if no admin changed the user since `user` was
+/// read; that clears the failure count).
+async fn open(
+    services: &Services,
+    user: &UserRecord,
+    presented: Presented<'_>,
+    ip: Option<IpAddr>,
+    now: i64,
+) -> Result<(UserRecord, NewSession), LoginError> {
     if user.disabled_at.is_some() {
         return Err(LoginError::Disabled);
     }
     crate::tenants::ensure_active(services, &user.tenant_id).await?;
-    if !address_allowed(&policy(services, &user).await?, ip) {
+    if !address_allowed(&policy(services, user).await?, ip) {
         return Err(LoginError::AddressNotAllowed);
     }
+    let mut user = user.clone();
     if let Some(mut factor) = second_factor(services, &user)
         .await?
         .filter(|f| f.confirmed)
@@ -415,22 +665,22 @@ pub async fn login(
             Presented::Recovery(code) => factor.accept_recovery_code(code),
         };
         if !accepted {
-            failed(services, user, now).await?;
             return Err(LoginError::InvalidSecondFactor);
         }
-        user = set_second_factor(services, user, Some(&factor)).await?;
+        // The step or recovery code is used up only if nobody used it (or changed
+        // the factor) meanwhile.
+        user = set_second_factor(services, user, Some(&factor))
+            .await?
+            .ok_or(LoginError::InvalidSecondFactor)?;
     }
-    user.failed_logins = 0;
-    user.locked_until = None;
-    save(services, user.clone()).await?;
     let session = NewSession {
         token: random_token(32),
         csrf_token: random_token(32),
         expires_at: now + SESSION_MS,
     };
-    services
+    let opened = services
         .store
-        .insert_session(SessionRecord {
+        .open_session(SessionRecord {
             id_hash: sha256(&session.token),
             user_id: user.id.clone(),
             tenant_id: user.tenant_id.clone(),
@@ -438,9 +688,17 @@ pub async fn login(
             created_at: now,
             expires_at: session.expires_at,
             revoked_at: None,
+            user_gen: user.session_gen,
         })
         .await
         .map_err(ServiceError::from)?;
+    if !opened {
+        // An admin disabled the user, set a new password, removed its second factor or
+        // forced a logout while this sign-in ran: that wins.
+        return Err(LoginError::Invalid);
+    }
+    user.failed_logins = 0;
+    user.locked_until = None;
     Ok((user, session))
 }
 
@@ -448,7 +706,8 @@ pub async fn login(
 const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$ZHVtbXlzYWx0ZHVtbXk$0nOFWNk9cc6OaGaYcsAmQ8WCqJXLdF5LJUXtqYgkz/Y";
 
 /// The live session of `token` and its user; `None` for an unknown, ended or
-/// expired session, a disabled user, or one logged out since.
+/// expired session, a disabled user, or one an admin changed since (forced logout,
+/// new password, second factor removed).
 pub async fn session(
     services: &Services,
     token: &str,
@@ -462,7 +721,7 @@ pub async fn session(
     }
     let user = services.store.get_user(&session.user_id).await?;
     Ok(user
-        .filter(|u| u.disabled_at.is_none() && session.created_at >= u.sessions_valid_after)
+        .filter(|u| u.disabled_at.is_none() && session.user_gen == u.session_gen)
         .map(|u| (session, u)))
 }
 
@@ -482,15 +741,22 @@ mod tests {
 
     #[test]
     fn passwords_hash_with_argon2id_and_verify() {
-        let phc = hash_password("correct horse battery").unwrap();
+        let phc = hash_password_now("correct horse battery").unwrap();
         assert!(phc.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{phc}");
-        assert!(password_matches("correct horse battery", &phc));
-        assert!(!password_matches("wrong horse battery", &phc));
-        assert!(!password_matches("anything", "not a hash"));
+        assert!(password_matches_now("correct horse battery", &phc));
+        assert!(!password_matches_now("wrong horse battery", &phc));
+        assert!(!password_matches_now("anything", "not a hash"));
         assert!(
             PasswordHash::new(DUMMY_HASH).is_ok(),
             "the dummy hash parses, so unknown addresses cost the same"
         );
+    }
+
+    #[tokio::test]
+    async fn argon2_runs_off_the_async_workers() {
+        let phc = hash_password("correct horse battery").await.unwrap();
+        assert!(password_matches("correct horse battery", &phc).await);
+        assert!(!password_matches("wrong horse battery", &phc).await);
     }
 
     #[test]
@@ -502,5 +768,24 @@ mod tests {
         assert!(role_scopes("root").is_none());
         assert!(check_password("short").is_err());
         assert!(check_password("long enough!").is_ok());
+    }
+
+    #[test]
+    fn addresses_without_an_account_lock_like_accounts() {
+        let key = "test/unknown-address-lock";
+        let now = 1_000_000;
+        for _ in 0..FAILURES_BEFORE_LOCK {
+            assert!(phantom_attempt(key, now).is_ok());
+        }
+        assert_eq!(phantom_attempt(key, now + 1), Err(FIRST_LOCK_MS - 1));
+        // After the lock, the next failure locks for twice as long.
+        assert!(phantom_attempt(key, now + FIRST_LOCK_MS).is_ok());
+        assert_eq!(
+            phantom_attempt(key, now + FIRST_LOCK_MS + 1),
+            Err(2 * FIRST_LOCK_MS - 1)
+        );
+        assert_eq!(lock_ms(4), None);
+        assert_eq!(lock_ms(5), Some(FIRST_LOCK_MS));
+        assert_eq!(lock_ms(40), Some(MAX_LOCK_MS));
     }
 }

@@ -9,6 +9,7 @@ use anyhow::{Context, bail};
 use clap::Subcommand;
 use postwerk_core::config::Config;
 use postwerk_core::model::parse_scopes;
+use postwerk_mta::audit::Actor;
 use postwerk_mta::context::{DEFAULT_TENANT, now_ms};
 use postwerk_mta::users::{self, AdminChange};
 use postwerk_store::Store;
@@ -142,9 +143,16 @@ pub async fn run(cmd: UsersCommand, config: Config) -> anyhow::Result<()> {
             let password = new_password()?;
             let services = open(config).await?;
             let tenant = tenant_for(&services, &tenant).await?;
-            let user =
-                users::create_user(&services, &tenant.id, &email, &password, &role, scopes).await?;
-            audited(&services, Some(&tenant.id), "user.create", user.id.clone()).await?;
+            let user = users::create_user(
+                &services,
+                &Actor::cli(),
+                &tenant.id,
+                &email,
+                &password,
+                &role,
+                scopes,
+            )
+            .await?;
             println!("{}", user.id);
         }
         UsersCommand::List { tenant, json } => {

@@ -243,30 +243,68 @@ pub trait Store: Send + Sync {
         revoke: bool,
     ) -> impl Future<Output = StoreResult<bool>> + Send;
 
-    /// Stores a new user; `Conflict("user")` if the address already has an account.
+    /// Stores a new user; `Conflict("user")` if the address already has an account in
+    /// the user's tenant.
     fn insert_user(&self, user: UserRecord) -> impl Future<Output = StoreResult<()>> + Send;
     /// A user by id.
     fn get_user(&self, id: &str) -> impl Future<Output = StoreResult<Option<UserRecord>>> + Send;
-    /// The user whose address has this blind index.
-    fn find_user(
+    /// The accounts whose address has this blind index (one per tenant at most),
+    /// oldest first.
+    fn find_users(
         &self,
         email_index: &str,
-    ) -> impl Future<Output = StoreResult<Option<UserRecord>>> + Send;
+    ) -> impl Future<Output = StoreResult<Vec<UserRecord>>> + Send;
     /// A tenant's users, oldest first.
     fn list_users(
         &self,
         tenant_id: &str,
     ) -> impl Future<Output = StoreResult<Vec<UserRecord>>> + Send;
-    /// Writes a user's changeable fields (password, role, scopes, second factor,
-    /// disabling, sign-in failures, session cut-off).
-    fn update_user(&self, user: UserRecord) -> impl Future<Output = StoreResult<()>> + Send;
-    /// Deletes a user and its sessions (its sealed address goes with it).
-    fn delete_user(&self, id: &str) -> impl Future<Output = StoreResult<()>> + Send;
-    /// Stores a new session.
-    fn insert_session(
+    /// Counts a sign-in attempt as a failure before its password is checked, in one
+    /// statement: unless the account is locked at `at`, `failed_logins` goes up by one
+    /// and, once it reaches `policy.failures_before_lock`, `locked_until` is set (the
+    /// first lock, doubled for each further failure, at most the longest). Concurrent
+    /// attempts each count.
+    fn reserve_login(
+        &self,
+        id: &str,
+        at: i64,
+        policy: LockPolicy,
+    ) -> impl Future<Output = StoreResult<Reservation>> + Send;
+    /// Takes back one counted attempt that turned out not to be a failure: the count
+    /// goes down by one (not below zero) and, if `locked_until` is still `lock` (the
+    /// lock the attempt set), it is put back to `previous_lock`.
+    fn release_login(
+        &self,
+        id: &str,
+        lock: Option<i64>,
+        previous_lock: Option<i64>,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
+    /// Opens a session after a successful sign-in, atomically: only while the user is
+    /// not disabled and its `session_gen` is still `session.user_gen` (no admin change
+    /// since the sign-in read the user), it clears the failure count and the lock and
+    /// stores the session. `false` (nothing stored) otherwise.
+    fn open_session(
         &self,
         session: SessionRecord,
-    ) -> impl Future<Output = StoreResult<()>> + Send;
+    ) -> impl Future<Output = StoreResult<bool>> + Send;
+    /// Applies an admin's change and raises `session_gen` (ending every session) in
+    /// one statement; `false` if there is no such user.
+    fn change_user(
+        &self,
+        id: &str,
+        change: UserChange,
+    ) -> impl Future<Output = StoreResult<bool>> + Send;
+    /// Sets the user's sealed second factor to `new` only if it is still `expected`
+    /// (compare-and-set: a code's step or a recovery code is used once, and a
+    /// concurrent change wins); `false` if it was not.
+    fn swap_second_factor(
+        &self,
+        id: &str,
+        expected: Option<Vec<u8>>,
+        new: Option<Vec<u8>>,
+    ) -> impl Future<Output = StoreResult<bool>> + Send;
+    /// Deletes a user and its sessions (its sealed address goes with it).
+    fn delete_user(&self, id: &str) -> impl Future<Output = StoreResult<()>> + Send;
     /// A session by the hash of its token.
     fn get_session(
         &self,
@@ -792,20 +830,44 @@ impl Store for AnyStore {
     async fn get_user(&self, id: &str) -> StoreResult<Option<UserRecord>> {
         dispatch!(self.get_user(id))
     }
-    async fn find_user(&self, email_index: &str) -> StoreResult<Option<UserRecord>> {
-        dispatch!(self.find_user(email_index))
+    async fn find_users(&self, email_index: &str) -> StoreResult<Vec<UserRecord>> {
+        dispatch!(self.find_users(email_index))
     }
     async fn list_users(&self, tenant_id: &str) -> StoreResult<Vec<UserRecord>> {
         dispatch!(self.list_users(tenant_id))
     }
-    async fn update_user(&self, user: UserRecord) -> StoreResult<()> {
-        dispatch!(self.update_user(user))
+    async fn reserve_login(
+        &self,
+        id: &str,
+        at: i64,
+        policy: LockPolicy,
+    ) -> StoreResult<Reservation> {
+        dispatch!(self.reserve_login(id, at, policy))
+    }
+    async fn release_login(
+        &self,
+        id: &str,
+        lock: Option<i64>,
+        previous_lock: Option<i64>,
+    ) -> StoreResult<()> {
+        dispatch!(self.release_login(id, lock, previous_lock))
+    }
+    async fn open_session(&self, session: SessionRecord) -> StoreResult<bool> {
+        dispatch!(self.open_session(session))
+    }
+    async fn change_user(&self, id: &str, change: UserChange) -> StoreResult<bool> {
+        dispatch!(self.change_user(id, change))
+    }
+    async fn swap_second_factor(
+        &self,
+        id: &str,
+        expected: Option<Vec<u8>>,
+        new: Option<Vec<u8>>,
+    ) -> StoreResult<bool> {
+        dispatch!(self.swap_second_factor(id, expected, new))
     }
     async fn delete_user(&self, id: &str) -> StoreResult<()> {
         dispatch!(self.delete_user(id))
-    }
-    async fn insert_session(&self, session: SessionRecord) -> StoreResult<()> {
-        dispatch!(self.insert_session(session))
     }
     async fn get_session(&self, id_hash: Vec<u8>) -> StoreResult<Option<SessionRecord>> {
         dispatch!(self.get_session(id_hash))

@@ -1192,8 +1192,8 @@ pub struct UserRecord {
     pub id: String,
     /// The tenant the user belongs to.
     pub tenant_id: String,
-    /// Blind index of the normalised email address (unique across tenants: the
-    /// address alone names the account at login).
+    /// Blind index of the normalised email address (unique per tenant; the same
+    /// address may have an account in several tenants).
     pub email_index: String,
     /// The address, sealed under the tenant key.
     pub email_enc: Vec<u8>,
@@ -1213,9 +1213,53 @@ pub struct UserRecord {
     pub failed_logins: i64,
     /// Sign-in refused until then (after too many failures).
     pub locked_until: Option<i64>,
-    /// Sessions created before this time are no longer valid (forced logout,
-    /// password change).
-    pub sessions_valid_after: i64,
+    /// Raised by every change that ends the user's sessions (forced logout, new
+    /// password, disabling, second factor removed by an admin): a session is valid only
+    /// while its [`SessionRecord::user_gen`] equals it.
+    pub session_gen: i64,
+}
+
+/// When failed sign-ins lock an account ([`crate::Store::reserve_login`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LockPolicy {
+    /// The failure count at which the account locks.
+    pub failures_before_lock: i64,
+    /// The first lock (ms); each further failure doubles it.
+    pub first_lock_ms: i64,
+    /// The longest lock (ms).
+    pub max_lock_ms: i64,
+}
+
+/// The answer of [`crate::Store::reserve_login`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reservation {
+    /// The attempt is counted as a failure until released or followed by a session;
+    /// `lock` is the lock this attempt set (it reached the threshold), if any, and
+    /// `previous_lock` the end of the lock before it.
+    Counted {
+        /// The lock this attempt set.
+        lock: Option<i64>,
+        /// `locked_until` before this attempt.
+        previous_lock: Option<i64>,
+    },
+    /// The account is locked until then; nothing was counted.
+    Locked(i64),
+    /// No such user.
+    NoUser,
+}
+
+/// An admin's change to a user; each ends the user's sessions (raises
+/// [`UserRecord::session_gen`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UserChange {
+    /// A new password hash; also clears the failure count and the lock.
+    Password(String),
+    /// Disabled at this time (an earlier time is kept).
+    Disable(i64),
+    /// Only the sessions end.
+    Logout,
+    /// The second factor is removed.
+    RemoveSecondFactor,
 }
 
 /// A signed-in session (its token is held by the browser; only a hash is stored).
@@ -1235,4 +1279,6 @@ pub struct SessionRecord {
     pub expires_at: i64,
     /// Set at logout.
     pub revoked_at: Option<i64>,
+    /// The user's [`UserRecord::session_gen`] at sign-in.
+    pub user_gen: i64,
 }

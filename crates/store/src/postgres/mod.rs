@@ -43,7 +43,7 @@ const SCHEMA: &str = include_str!("schema.sql");
 /// The version `schema.sql` creates (`meta.schema_version`). A database at an older
 /// version gets `schema.sql` run again (every statement is idempotent), which adds
 /// what is new: 2 added `suppressions`.
-const SCHEMA_VERSION: i64 = 9;
+const SCHEMA_VERSION: i64 = 10;
 
 /// Most pooled connections per node.
 const POOL_SIZE: usize = 16;
@@ -1720,28 +1720,54 @@ impl Store for PgStore {
         Ok(retrying(|| self.users_where_q("id", id)).await?.pop())
     }
 
-    async fn find_user(&self, email_index: &str) -> StoreResult<Option<UserRecord>> {
-        Ok(retrying(|| self.users_where_q("email_index", email_index))
-            .await?
-            .pop())
+    async fn find_users(&self, email_index: &str) -> StoreResult<Vec<UserRecord>> {
+        retrying(|| self.users_where_q("email_index", email_index)).await
     }
 
     async fn list_users(&self, tenant_id: &str) -> StoreResult<Vec<UserRecord>> {
         retrying(|| self.users_where_q("tenant_id", tenant_id)).await
     }
 
-    async fn update_user(&self, user: UserRecord) -> StoreResult<()> {
-        let user = &user;
-        retrying(|| self.update_user_q(user)).await
+    async fn reserve_login(
+        &self,
+        id: &str,
+        at: i64,
+        policy: LockPolicy,
+    ) -> StoreResult<Reservation> {
+        retrying(|| self.reserve_login_tx(id, at, policy)).await
+    }
+
+    async fn release_login(
+        &self,
+        id: &str,
+        lock: Option<i64>,
+        previous_lock: Option<i64>,
+    ) -> StoreResult<()> {
+        retrying(|| self.release_login_q(id, lock, previous_lock)).await
+    }
+
+    async fn open_session(&self, session: SessionRecord) -> StoreResult<bool> {
+        let session = &session;
+        retrying(|| self.open_session_tx(session)).await
+    }
+
+    async fn change_user(&self, id: &str, change: UserChange) -> StoreResult<bool> {
+        let change = &change;
+        retrying(|| self.change_user_q(id, change)).await
+    }
+
+    async fn swap_second_factor(
+        &self,
+        id: &str,
+        expected: Option<Vec<u8>>,
+        new: Option<Vec<u8>>,
+    ) -> StoreResult<bool> {
+        let (expected, new) = (&expected, &new);
+        retrying(|| self.swap_second_factor_q(id, expected, new)).await
     }
 
     async fn delete_user(&self, id: &str) -> StoreResult<()> {
         retrying(|| self.delete_user_tx(id)).await
-    }
-
-    async fn insert_session(&self, session: SessionRecord) -> StoreResult<()> {
-        let session = &session;
-        retrying(|| self.insert_session_q(session)).await
     }
 
     async fn get_session(&self, id_hash: Vec<u8>) -> StoreResult<Option<SessionRecord>> {

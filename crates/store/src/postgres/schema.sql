@@ -1,4 +1,4 @@
--- Postwerk PostgreSQL schema, version 9: the same tables, columns and semantics as
+-- Postwerk PostgreSQL schema, version 10: the same tables, columns and semantics as
 -- sqlite/schema.sql. Personal data is stored only sealed (*_enc) or as a blind index
 -- (rcpt_hash). Times are Unix milliseconds (BIGINT).
 --
@@ -287,7 +287,7 @@ CREATE INDEX IF NOT EXISTS recipients_suspended ON recipients (tenant_id) WHERE 
 CREATE TABLE IF NOT EXISTS users (
     id TEXT COLLATE "C" PRIMARY KEY,
     tenant_id TEXT COLLATE "C" NOT NULL,
-    email_index TEXT COLLATE "C" NOT NULL UNIQUE,
+    email_index TEXT COLLATE "C" NOT NULL,
     email_enc BYTEA NOT NULL,
     password_hash TEXT NOT NULL,
     role TEXT NOT NULL,
@@ -297,7 +297,7 @@ CREATE TABLE IF NOT EXISTS users (
     disabled_at BIGINT,
     failed_logins BIGINT NOT NULL DEFAULT 0,
     locked_until BIGINT,
-    sessions_valid_after BIGINT NOT NULL DEFAULT 0);
+    session_gen BIGINT NOT NULL DEFAULT 0);
 CREATE INDEX IF NOT EXISTS users_tenant ON users (tenant_id, created_at);
 CREATE TABLE IF NOT EXISTS sessions (
     id_hash BYTEA PRIMARY KEY,
@@ -306,7 +306,25 @@ CREATE TABLE IF NOT EXISTS sessions (
     csrf_hash BYTEA NOT NULL,
     created_at BIGINT NOT NULL,
     expires_at BIGINT NOT NULL,
-    revoked_at BIGINT);
+    revoked_at BIGINT,
+    user_gen BIGINT NOT NULL DEFAULT 0);
+-- Version 10: an address has at most one account per tenant (until version 10, one
+-- across all tenants), and sessions are valid while their `user_gen` is the user's
+-- `session_gen`, which every admin change that ends sessions raises (until version 10,
+-- `sessions_valid_after`, a time; sessions it had ended are deleted).
+ALTER TABLE users DROP CONSTRAINT IF EXISTS users_email_index_key;
+CREATE UNIQUE INDEX IF NOT EXISTS users_tenant_email ON users (tenant_id, email_index);
+CREATE INDEX IF NOT EXISTS users_email ON users (email_index);
+ALTER TABLE users ADD COLUMN IF NOT EXISTS session_gen BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE sessions ADD COLUMN IF NOT EXISTS user_gen BIGINT NOT NULL DEFAULT 0;
+DO $$ BEGIN
+    IF EXISTS (SELECT 1 FROM information_schema.columns WHERE table_schema = current_schema()
+               AND table_name = 'users' AND column_name = 'sessions_valid_after') THEN
+        DELETE FROM sessions s USING users u
+            WHERE u.id = s.user_id AND s.created_at < u.sessions_valid_after;
+        ALTER TABLE users DROP COLUMN sessions_valid_after;
+    END IF;
+END $$;
 CREATE INDEX IF NOT EXISTS sessions_expiry ON sessions (expires_at);
 -- Version 9: every data subject's own data key, wrapped by the tenant key (until
 -- version 9, contacts.key_wrapped, moved here). Personal data about a person is
@@ -327,6 +345,6 @@ DO $$ BEGIN
         ALTER TABLE contacts DROP COLUMN key_wrapped;
     END IF;
 END $$;
-INSERT INTO meta (key, value) VALUES ('schema_version', '9')
+INSERT INTO meta (key, value) VALUES ('schema_version', '10')
     ON CONFLICT (key) DO UPDATE SET value = excluded.value
     WHERE meta.value::bigint < excluded.value::bigint;

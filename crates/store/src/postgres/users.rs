@@ -3,9 +3,9 @@
 use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
 
-use super::error::{PgResult, corrupt, pg};
+use super::error::{PgResult, conflict, corrupt, pg};
 use super::{PgStore, col, scopes_text};
-use crate::model::{SessionRecord, UserRecord};
+use crate::model::{LockPolicy, Reservation, SessionRecord, UserChange, UserRecord};
 
 fn user_row(r: &Row) -> PgResult<UserRecord> {
     Ok(UserRecord {
@@ -22,7 +22,7 @@ fn user_row(r: &Row) -> PgResult<UserRecord> {
         disabled_at: col(r, "disabled_at")?,
         failed_logins: col(r, "failed_logins")?,
         locked_until: col(r, "locked_until")?,
-        sessions_valid_after: col(r, "sessions_valid_after")?,
+        session_gen: col(r, "session_gen")?,
     })
 }
 
@@ -35,13 +35,14 @@ fn session_row(r: &Row) -> PgResult<SessionRecord> {
         created_at: col(r, "created_at")?,
         expires_at: col(r, "expires_at")?,
         revoked_at: col(r, "revoked_at")?,
+        user_gen: col(r, "user_gen")?,
     })
 }
 
 impl PgStore {
     pub(super) async fn insert_user_q(&self, u: &UserRecord) -> PgResult<()> {
         let sql = "INSERT INTO users (id, tenant_id, email_index, email_enc, password_hash, role, scopes, \
-                   totp_enc, created_at, disabled_at, failed_logins, locked_until, sessions_valid_after) \
+                   totp_enc, created_at, disabled_at, failed_logins, locked_until, session_gen) \
                    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)";
         let scopes = scopes_text(&u.scopes);
         let params: [&(dyn ToSql + Sync); 13] = [
@@ -57,7 +58,7 @@ impl PgStore {
             &u.disabled_at,
             &u.failed_logins,
             &u.locked_until,
-            &u.sessions_valid_after,
+            &u.session_gen,
         ];
         self.exec("insert_user", Some("user"), sql, &params)
             .await
@@ -95,38 +96,93 @@ impl PgStore {
         tx.commit().await.map_err(pg(OP))
     }
 
-    pub(super) async fn update_user_q(&self, u: &UserRecord) -> PgResult<()> {
-        let sql = "UPDATE users SET password_hash = $2, role = $3, scopes = $4, totp_enc = $5, \
-                   disabled_at = $6, failed_logins = $7, locked_until = $8, sessions_valid_after = $9 \
-                   WHERE id = $1";
-        let scopes = scopes_text(&u.scopes);
-        let params: [&(dyn ToSql + Sync); 9] = [
-            &u.id,
-            &u.password_hash,
-            &u.role,
-            &scopes,
-            &u.totp_enc,
-            &u.disabled_at,
-            &u.failed_logins,
-            &u.locked_until,
-            &u.sessions_valid_after,
-        ];
-        self.exec("update_user", None, sql, &params).await.map(drop)
+    pub(super) async fn reserve_login_tx(
+        &self,
+        id: &str,
+        at: i64,
+        p: LockPolicy,
+    ) -> PgResult<Reservation> {
+        const OP: &str = "reserve_login";
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(pg(OP))?;
+        let Some(row) = tx
+            .query_opt(
+                "SELECT locked_until FROM users WHERE id = $1 FOR UPDATE",
+                &[&id],
+            )
+            .await
+            .map_err(pg(OP))?
+        else {
+            return Ok(Reservation::NoUser);
+        };
+        let previous_lock: Option<i64> = col(&row, "locked_until")?;
+        if let Some(until) = previous_lock.filter(|&t| t > at) {
+            return Ok(Reservation::Locked(until));
+        }
+        let row = tx
+            .query_one(
+                "UPDATE users SET failed_logins = failed_logins + 1, \
+                 locked_until = CASE WHEN failed_logins + 1 >= $3::bigint \
+                   THEN $2::bigint + LEAST($5::bigint, \
+                     $4::bigint << LEAST(failed_logins + 1 - $3::bigint, 20)::int) \
+                   ELSE locked_until END \
+                 WHERE id = $1 RETURNING failed_logins, locked_until",
+                &[
+                    &id,
+                    &at,
+                    &p.failures_before_lock,
+                    &p.first_lock_ms,
+                    &p.max_lock_ms,
+                ],
+            )
+            .await
+            .map_err(pg(OP))?;
+        tx.commit().await.map_err(pg(OP))?;
+        let count: i64 = col(&row, "failed_logins")?;
+        let locked_until: Option<i64> = col(&row, "locked_until")?;
+        Ok(Reservation::Counted {
+            lock: locked_until.filter(|_| count >= p.failures_before_lock),
+            previous_lock,
+        })
     }
 
-    pub(super) async fn insert_session_q(&self, s: &SessionRecord) -> PgResult<()> {
+    pub(super) async fn release_login_q(
+        &self,
+        id: &str,
+        lock: Option<i64>,
+        previous_lock: Option<i64>,
+    ) -> PgResult<()> {
+        let sql = "UPDATE users SET failed_logins = GREATEST(failed_logins - 1, 0), \
+                   locked_until = CASE WHEN locked_until = $2 THEN $3 ELSE locked_until END \
+                   WHERE id = $1";
+        self.exec("release_login", None, sql, &[&id, &lock, &previous_lock])
+            .await
+            .map(drop)
+    }
+
+    pub(super) async fn open_session_tx(&self, s: &SessionRecord) -> PgResult<bool> {
+        const OP: &str = "open_session";
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(pg(OP))?;
+        // The row stays locked until commit: an admin's change waits for the session
+        // to be stored and then ends it, or came first and the sign-in opens nothing.
+        let current = tx
+            .execute(
+                "UPDATE users SET failed_logins = 0, locked_until = NULL \
+                 WHERE id = $1 AND session_gen = $2 AND disabled_at IS NULL",
+                &[&s.user_id, &s.user_gen],
+            )
+            .await
+            .map_err(pg(OP))?;
+        if current == 0 {
+            return Ok(false);
+        }
         // Sessions that ended more than a day ago go with each new one.
         let cutoff = s.created_at - 86_400_000;
-        self.exec(
-            "insert_session",
-            None,
-            "DELETE FROM sessions WHERE expires_at < $1",
-            &[&cutoff],
-        )
-        .await?;
-        let sql = "INSERT INTO sessions (id_hash, user_id, tenant_id, csrf_hash, created_at, expires_at, \
-                   revoked_at) VALUES ($1, $2, $3, $4, $5, $6, $7)";
-        let params: [&(dyn ToSql + Sync); 7] = [
+        tx.execute("DELETE FROM sessions WHERE expires_at < $1", &[&cutoff])
+            .await
+            .map_err(pg(OP))?;
+        let params: [&(dyn ToSql + Sync); 8] = [
             &s.id_hash,
             &s.user_id,
             &s.tenant_id,
@@ -134,10 +190,57 @@ impl PgStore {
             &s.created_at,
             &s.expires_at,
             &s.revoked_at,
+            &s.user_gen,
         ];
-        self.exec("insert_session", Some("session"), sql, &params)
-            .await
-            .map(drop)
+        tx.execute(
+            "INSERT INTO sessions (id_hash, user_id, tenant_id, csrf_hash, created_at, \
+             expires_at, revoked_at, user_gen) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            &params,
+        )
+        .await
+        .map_err(conflict(OP, "session"))?;
+        tx.commit().await.map_err(pg(OP))?;
+        Ok(true)
+    }
+
+    pub(super) async fn change_user_q(&self, id: &str, change: &UserChange) -> PgResult<bool> {
+        const BUMP: &str = "UPDATE users SET session_gen = session_gen + 1";
+        let n = match change {
+            UserChange::Password(hash) => {
+                let sql = format!(
+                    "{BUMP}, password_hash = $2, failed_logins = 0, locked_until = NULL \
+                     WHERE id = $1"
+                );
+                self.exec("change_user", None, &sql, &[&id, hash]).await?
+            }
+            UserChange::Disable(at) => {
+                let sql = format!("{BUMP}, disabled_at = COALESCE(disabled_at, $2) WHERE id = $1");
+                self.exec("change_user", None, &sql, &[&id, at]).await?
+            }
+            UserChange::Logout => {
+                let sql = format!("{BUMP} WHERE id = $1");
+                self.exec("change_user", None, &sql, &[&id]).await?
+            }
+            UserChange::RemoveSecondFactor => {
+                let sql = format!("{BUMP}, totp_enc = NULL WHERE id = $1");
+                self.exec("change_user", None, &sql, &[&id]).await?
+            }
+        };
+        Ok(n > 0)
+    }
+
+    pub(super) async fn swap_second_factor_q(
+        &self,
+        id: &str,
+        expected: &Option<Vec<u8>>,
+        new: &Option<Vec<u8>>,
+    ) -> PgResult<bool> {
+        let sql =
+            "UPDATE users SET totp_enc = $3 WHERE id = $1 AND totp_enc IS NOT DISTINCT FROM $2";
+        Ok(self
+            .exec("swap_second_factor", None, sql, &[&id, expected, new])
+            .await?
+            > 0)
     }
 
     pub(super) async fn get_session_q(&self, id_hash: &[u8]) -> PgResult<Option<SessionRecord>> {

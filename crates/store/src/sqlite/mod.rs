@@ -108,6 +108,40 @@ fn move_contact_keys(conn: &Connection) -> StoreResult<()> {
     Ok(())
 }
 
+/// Version 10 for a database made by an older version: accounts unique per tenant and
+/// address (the table is rebuilt without the global `UNIQUE`), and session generations
+/// instead of `sessions_valid_after` (sessions it had already ended are deleted).
+fn per_tenant_users(conn: &Connection) -> StoreResult<()> {
+    let has: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM pragma_table_info('users') WHERE name = 'sessions_valid_after'",
+            [],
+            |r| r.get(0),
+        )
+        .map_err(unavailable)?;
+    if has == 0 {
+        return Ok(());
+    }
+    const KEPT: &str = "id, tenant_id, email_index, email_enc, password_hash, role, scopes, \
+                        totp_enc, created_at, disabled_at, failed_logins, locked_until";
+    conn.execute_batch(
+        "BEGIN; \
+         DELETE FROM sessions WHERE created_at < \
+           (SELECT u.sessions_valid_after FROM users u WHERE u.id = sessions.user_id); \
+         ALTER TABLE sessions ADD COLUMN user_gen INTEGER NOT NULL DEFAULT 0; \
+         DROP INDEX IF EXISTS users_tenant; DROP INDEX IF EXISTS users_tenant_email; \
+         DROP INDEX IF EXISTS users_email; \
+         ALTER TABLE users RENAME TO users_v9;",
+    )
+    .and_then(|()| conn.execute_batch(include_str!("schema.sql")))
+    .and_then(|()| {
+        conn.execute_batch(&format!(
+            "INSERT INTO users ({KEPT}) SELECT {KEPT} FROM users_v9; DROP TABLE users_v9; COMMIT;"
+        ))
+    })
+    .map_err(unavailable)
+}
+
 /// Version 8 for a database made by an older version: sub-accounts.
 fn add_tenant_parent_column(conn: &Connection) -> StoreResult<()> {
     let has: i64 = conn
@@ -194,6 +228,7 @@ impl SqliteStore {
             add_tenant_cancelled_column(&conn)?;
             move_contact_keys(&conn)?;
             unique_domain_names(&conn)?;
+            per_tenant_users(&conn)?;
             let readers = (0..READERS)
                 .map(|_| open_connection(&path, false))
                 .collect::<StoreResult<Vec<_>>>()?;
@@ -1607,27 +1642,54 @@ impl Store for SqliteStore {
         Ok(self.users_where_r("id", id.to_string()).await?.pop())
     }
 
-    async fn find_user(&self, email_index: &str) -> StoreResult<Option<UserRecord>> {
-        Ok(self
-            .users_where_r("email_index", email_index.to_string())
-            .await?
-            .pop())
+    async fn find_users(&self, email_index: &str) -> StoreResult<Vec<UserRecord>> {
+        self.users_where_r("email_index", email_index.to_string())
+            .await
     }
 
     async fn list_users(&self, tenant_id: &str) -> StoreResult<Vec<UserRecord>> {
         self.users_where_r("tenant_id", tenant_id.to_string()).await
     }
 
-    async fn update_user(&self, user: UserRecord) -> StoreResult<()> {
-        self.update_user_w(user).await
+    async fn reserve_login(
+        &self,
+        id: &str,
+        at: i64,
+        policy: LockPolicy,
+    ) -> StoreResult<Reservation> {
+        self.reserve_login_w(id.to_string(), at, policy).await
+    }
+
+    async fn release_login(
+        &self,
+        id: &str,
+        lock: Option<i64>,
+        previous_lock: Option<i64>,
+    ) -> StoreResult<()> {
+        self.release_login_w(id.to_string(), lock, previous_lock)
+            .await
+    }
+
+    async fn open_session(&self, session: SessionRecord) -> StoreResult<bool> {
+        self.open_session_w(session).await
+    }
+
+    async fn change_user(&self, id: &str, change: UserChange) -> StoreResult<bool> {
+        self.change_user_w(id.to_string(), change).await
+    }
+
+    async fn swap_second_factor(
+        &self,
+        id: &str,
+        expected: Option<Vec<u8>>,
+        new: Option<Vec<u8>>,
+    ) -> StoreResult<bool> {
+        self.swap_second_factor_w(id.to_string(), expected, new)
+            .await
     }
 
     async fn delete_user(&self, id: &str) -> StoreResult<()> {
         self.delete_user_w(id.to_string()).await
-    }
-
-    async fn insert_session(&self, session: SessionRecord) -> StoreResult<()> {
-        self.insert_session_w(session).await
     }
 
     async fn get_session(&self, id_hash: Vec<u8>) -> StoreResult<Option<SessionRecord>> {

@@ -1,4 +1,4 @@
--- Postwerk SQLite schema, version 9. Personal data is stored only sealed (*_enc) or as
+-- Postwerk SQLite schema, version 10. Personal data is stored only sealed (*_enc) or as
 -- a blind index (rcpt_hash). Times are Unix milliseconds.
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS tenants (
@@ -131,17 +131,23 @@ CREATE TABLE IF NOT EXISTS delivery_stats (
     count INTEGER NOT NULL,
     PRIMARY KEY (tenant_id, bucket, stream, pool, source, site, event, reason));
 CREATE INDEX IF NOT EXISTS recipients_suspended ON recipients (tenant_id) WHERE status = 'suspended';
+-- Version 10: an address has at most one account per tenant (until version 10, one
+-- across all tenants), and sessions are valid while their `user_gen` is the user's
+-- `session_gen`, which every admin change that ends sessions raises (until version 10,
+-- `sessions_valid_after`, a time).
 CREATE TABLE IF NOT EXISTS users (
-    id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL, email_index TEXT NOT NULL UNIQUE,
+    id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL, email_index TEXT NOT NULL,
     email_enc BLOB NOT NULL, password_hash TEXT NOT NULL, role TEXT NOT NULL, scopes TEXT NOT NULL,
     totp_enc BLOB, created_at INTEGER NOT NULL, disabled_at INTEGER,
     failed_logins INTEGER NOT NULL DEFAULT 0, locked_until INTEGER,
-    sessions_valid_after INTEGER NOT NULL DEFAULT 0);
+    session_gen INTEGER NOT NULL DEFAULT 0);
 CREATE INDEX IF NOT EXISTS users_tenant ON users (tenant_id, created_at);
+CREATE UNIQUE INDEX IF NOT EXISTS users_tenant_email ON users (tenant_id, email_index);
+CREATE INDEX IF NOT EXISTS users_email ON users (email_index);
 CREATE TABLE IF NOT EXISTS sessions (
     id_hash BLOB PRIMARY KEY, user_id TEXT NOT NULL, tenant_id TEXT NOT NULL,
     csrf_hash BLOB NOT NULL, created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL,
-    revoked_at INTEGER);
+    revoked_at INTEGER, user_gen INTEGER NOT NULL DEFAULT 0);
 CREATE INDEX IF NOT EXISTS sessions_expiry ON sessions (expires_at);
 -- Version 9: every data subject's own data key, wrapped by the tenant key (until
 -- version 9, contacts.key_wrapped). Personal data about a person is sealed under it;
@@ -149,6 +155,6 @@ CREATE INDEX IF NOT EXISTS sessions_expiry ON sessions (expires_at);
 CREATE TABLE IF NOT EXISTS subject_keys (
     tenant_id TEXT NOT NULL, rcpt_hash BLOB NOT NULL, key_wrapped BLOB NOT NULL, created_at INTEGER NOT NULL,
     PRIMARY KEY (tenant_id, rcpt_hash)) WITHOUT ROWID;
-INSERT INTO meta (key, value) VALUES ('schema_version', '9')
+INSERT INTO meta (key, value) VALUES ('schema_version', '10')
     ON CONFLICT (key) DO UPDATE SET value = excluded.value
     WHERE CAST(meta.value AS INTEGER) < CAST(excluded.value AS INTEGER);

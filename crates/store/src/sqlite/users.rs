@@ -5,12 +5,12 @@ use rusqlite::{OptionalExtension, Row, params};
 use super::writer::Durability;
 use super::{SqliteStore, conflict_or, corrupt, scopes_text, unavailable};
 use crate::StoreResult;
-use crate::model::{SessionRecord, UserRecord};
+use crate::model::{LockPolicy, Reservation, SessionRecord, UserChange, UserRecord};
 
 const USER_COLS: &str = "id, tenant_id, email_index, email_enc, password_hash, role, scopes, \
-     totp_enc, created_at, disabled_at, failed_logins, locked_until, sessions_valid_after";
+     totp_enc, created_at, disabled_at, failed_logins, locked_until, session_gen";
 const SESSION_COLS: &str =
-    "id_hash, user_id, tenant_id, csrf_hash, created_at, expires_at, revoked_at";
+    "id_hash, user_id, tenant_id, csrf_hash, created_at, expires_at, revoked_at, user_gen";
 
 /// A user row, with its scopes still as text.
 fn user_row(r: &Row<'_>) -> rusqlite::Result<(UserRecord, String)> {
@@ -28,7 +28,7 @@ fn user_row(r: &Row<'_>) -> rusqlite::Result<(UserRecord, String)> {
             disabled_at: r.get(9)?,
             failed_logins: r.get(10)?,
             locked_until: r.get(11)?,
-            sessions_valid_after: r.get(12)?,
+            session_gen: r.get(12)?,
         },
         r.get(6)?,
     ))
@@ -48,6 +48,7 @@ fn session_row(r: &Row<'_>) -> rusqlite::Result<SessionRecord> {
         created_at: r.get(4)?,
         expires_at: r.get(5)?,
         revoked_at: r.get(6)?,
+        user_gen: r.get(7)?,
     })
 }
 
@@ -74,7 +75,7 @@ impl SqliteStore {
                         u.disabled_at,
                         u.failed_logins,
                         u.locked_until,
-                        u.sessions_valid_after
+                        u.session_gen
                     ])
                 })
                 .map_err(|e| conflict_or(e, "user"))?;
@@ -115,43 +116,92 @@ impl SqliteStore {
             .await
     }
 
-    pub(super) async fn update_user_w(&self, u: UserRecord) -> StoreResult<()> {
-        let scopes = scopes_text(&u.scopes);
+    pub(super) async fn reserve_login_w(
+        &self,
+        id: String,
+        at: i64,
+        p: LockPolicy,
+    ) -> StoreResult<Reservation> {
+        self.writer
+            .write(Durability::Fsync, move |c| {
+                let previous: Option<Option<i64>> = c
+                    .prepare_cached("SELECT locked_until FROM users WHERE id = ?1")
+                    .and_then(|mut st| st.query_row([&id], |r| r.get(0)).optional())
+                    .map_err(unavailable)?;
+                let Some(previous_lock) = previous else {
+                    return Ok(Reservation::NoUser);
+                };
+                if let Some(until) = previous_lock.filter(|&t| t > at) {
+                    return Ok(Reservation::Locked(until));
+                }
+                let (count, locked_until): (i64, Option<i64>) = c
+                    .prepare_cached(
+                        "UPDATE users SET failed_logins = failed_logins + 1, \
+                         locked_until = CASE WHEN failed_logins + 1 >= ?3 \
+                           THEN ?2 + min(?5, ?4 << min(failed_logins + 1 - ?3, 20)) \
+                           ELSE locked_until END \
+                         WHERE id = ?1 RETURNING failed_logins, locked_until",
+                    )
+                    .and_then(|mut st| {
+                        st.query_row(
+                            params![
+                                id,
+                                at,
+                                p.failures_before_lock,
+                                p.first_lock_ms,
+                                p.max_lock_ms
+                            ],
+                            |r| Ok((r.get(0)?, r.get(1)?)),
+                        )
+                    })
+                    .map_err(unavailable)?;
+                Ok(Reservation::Counted {
+                    lock: locked_until.filter(|_| count >= p.failures_before_lock),
+                    previous_lock,
+                })
+            })
+            .await
+    }
+
+    pub(super) async fn release_login_w(
+        &self,
+        id: String,
+        lock: Option<i64>,
+        previous_lock: Option<i64>,
+    ) -> StoreResult<()> {
         self.writer
             .write(Durability::Fsync, move |c| {
                 c.prepare_cached(
-                    "UPDATE users SET password_hash = ?2, role = ?3, scopes = ?4, totp_enc = ?5, \
-                     disabled_at = ?6, failed_logins = ?7, locked_until = ?8, \
-                     sessions_valid_after = ?9 WHERE id = ?1",
+                    "UPDATE users SET failed_logins = max(failed_logins - 1, 0), \
+                     locked_until = CASE WHEN locked_until = ?2 THEN ?3 ELSE locked_until END \
+                     WHERE id = ?1",
                 )
-                .and_then(|mut st| {
-                    st.execute(params![
-                        u.id,
-                        u.password_hash,
-                        u.role,
-                        scopes,
-                        u.totp_enc,
-                        u.disabled_at,
-                        u.failed_logins,
-                        u.locked_until,
-                        u.sessions_valid_after
-                    ])
-                })
+                .and_then(|mut st| st.execute(params![id, lock, previous_lock]))
                 .map_err(unavailable)?;
                 Ok(())
             })
             .await
     }
 
-    pub(super) async fn insert_session_w(&self, s: SessionRecord) -> StoreResult<()> {
+    pub(super) async fn open_session_w(&self, s: SessionRecord) -> StoreResult<bool> {
         self.writer
             .write(Durability::Fsync, move |c| {
+                let current = c
+                    .prepare_cached(
+                        "UPDATE users SET failed_logins = 0, locked_until = NULL \
+                         WHERE id = ?1 AND session_gen = ?2 AND disabled_at IS NULL",
+                    )
+                    .and_then(|mut st| st.execute(params![s.user_id, s.user_gen]))
+                    .map_err(unavailable)?;
+                if current == 0 {
+                    return Ok(false);
+                }
                 // Sessions that ended more than a day ago go with each new one.
                 c.prepare_cached("DELETE FROM sessions WHERE expires_at < ?1")
                     .and_then(|mut st| st.execute([s.created_at - 86_400_000]))
                     .map_err(unavailable)?;
                 c.prepare_cached(&format!(
-                    "INSERT INTO sessions ({SESSION_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
+                    "INSERT INTO sessions ({SESSION_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
                 ))
                 .and_then(|mut st| {
                     st.execute(params![
@@ -161,11 +211,55 @@ impl SqliteStore {
                         s.csrf_hash,
                         s.created_at,
                         s.expires_at,
-                        s.revoked_at
+                        s.revoked_at,
+                        s.user_gen
                     ])
                 })
                 .map_err(|e| conflict_or(e, "session"))?;
-                Ok(())
+                Ok(true)
+            })
+            .await
+    }
+
+    pub(super) async fn change_user_w(&self, id: String, change: UserChange) -> StoreResult<bool> {
+        self.writer
+            .write(Durability::Fsync, move |c| {
+                const BUMP: &str = "UPDATE users SET session_gen = session_gen + 1";
+                match change {
+                    UserChange::Password(hash) => c.execute(
+                        &format!(
+                            "{BUMP}, password_hash = ?2, failed_logins = 0, locked_until = NULL \
+                             WHERE id = ?1"
+                        ),
+                        params![id, hash],
+                    ),
+                    UserChange::Disable(at) => c.execute(
+                        &format!("{BUMP}, disabled_at = coalesce(disabled_at, ?2) WHERE id = ?1"),
+                        params![id, at],
+                    ),
+                    UserChange::Logout => c.execute(&format!("{BUMP} WHERE id = ?1"), [&id]),
+                    UserChange::RemoveSecondFactor => {
+                        c.execute(&format!("{BUMP}, totp_enc = NULL WHERE id = ?1"), [&id])
+                    }
+                }
+                .map(|n| n > 0)
+                .map_err(unavailable)
+            })
+            .await
+    }
+
+    pub(super) async fn swap_second_factor_w(
+        &self,
+        id: String,
+        expected: Option<Vec<u8>>,
+        new: Option<Vec<u8>>,
+    ) -> StoreResult<bool> {
+        self.writer
+            .write(Durability::Fsync, move |c| {
+                c.prepare_cached("UPDATE users SET totp_enc = ?3 WHERE id = ?1 AND totp_enc IS ?2")
+                    .and_then(|mut st| st.execute(params![id, expected, new]))
+                    .map(|n| n > 0)
+                    .map_err(unavailable)
             })
             .await
     }
