@@ -400,7 +400,7 @@ async fn with_addresses(
             .await
             .map_err(|e| ApiError::unavailable(&e))?;
         let records = Vec::from_iter(record);
-        let keys = people_of(state, caller, &records).await?;
+        let keys = people_of(state, caller, "message.replay", &records).await?;
         let rows = records.iter().flat_map(|m| &m.recipients);
         let addresses: HashMap<&str, String> = rows
             .filter_map(|r| {
