@@ -9,6 +9,7 @@ mod backup;
 mod cli;
 mod gdpr;
 mod keys;
+mod panic;
 mod progress;
 mod serve;
 mod streams;
@@ -24,6 +25,7 @@ use postwerk_core::config::Config;
 use cli::{Cli, Command};
 
 fn main() -> ExitCode {
+    panic::install();
     let cli = Cli::parse();
     if let Command::Bounce(b) = &cli.command {
         return cli::bounce(b);
