@@ -10,7 +10,9 @@ use postwerk_core::address::{Address, Mailbox, MailboxInput};
 use postwerk_core::id::new_id;
 use postwerk_core::mime::{self, Attachment, MessageParts, MimeError};
 use postwerk_mta::accept::{MessageMeta, Submission};
-use postwerk_mta::rawmsg::{add_missing_ids, find_header_end, header_value, normalize_crlf};
+use postwerk_mta::rawmsg::{
+    FromError, add_missing_ids, find_header_end, header_value, normalize_crlf, single_from,
+};
 use postwerk_mta::streams::Stream;
 use postwerk_mta::tracking::links::{Clicks, Linker};
 use serde::Deserialize;
@@ -259,15 +261,13 @@ pub fn compose_raw(
             "no header/body separator (empty line)",
         )
     })?;
-    let from_value = header_value(&message[..header_end], "from").ok_or_else(|| {
-        ApiError::invalid(
-            "missing_from_header",
-            "data",
-            "the message has no From header",
-        )
+    let from = single_from(&message[..header_end]).map_err(|e| match e {
+        FromError::Missing => ApiError::invalid("missing_from_header", "data", e.to_string()),
+        FromError::MultipleHeaders | FromError::MultipleMailboxes => {
+            ApiError::invalid("multiple_from", "data.From", e.to_string())
+        }
+        FromError::Invalid(a) => ApiError::invalid("invalid_address", "data.From", a.to_string()),
     })?;
-    let from = Mailbox::parse(&from_value)
-        .map_err(|e| ApiError::invalid("invalid_address", "data.From", e.to_string()))?;
     let id = new_id("msg");
     add_missing_ids(&mut message, header_end, &id, ehlo_name);
     let subject = header_value(&message, "subject");
@@ -281,6 +281,33 @@ pub fn compose_raw(
         meta,
         recipients,
     ))
+}
+
+/// The fuzz entry for the send request types (`fuzz/fuzz_targets/api_json.rs`, and the
+/// corpus replay in `tests/fuzz_corpora.rs`): a request body is decoded the way
+/// [`ApiJson`](crate::error::ApiJson) decodes it (JSON, then the strict decoder) into
+/// [`SendRequest`] and [`RawRequest`], and whatever decodes is composed against the
+/// built-in streams. Any outcome but a panic is fine.
+#[doc(hidden)]
+pub fn fuzz_requests(body: &[u8]) {
+    let Ok(value) = serde_json::from_slice::<Value>(body) else {
+        return;
+    };
+    let streams = builtin_streams();
+    if let Ok(req) = crate::strict::from_value::<SendRequest>(&value) {
+        let _ = compose(&req, "mta.example.com", None, &streams);
+    }
+    if let Ok(req) = crate::strict::from_value::<RawRequest>(&value) {
+        let _ = compose_raw(&req, "mta.example.com", &streams);
+    }
+}
+
+/// The built-in streams as a new tenant has them.
+fn builtin_streams() -> Vec<Arc<Stream>> {
+    postwerk_core::model::DEFAULT_STREAMS
+        .iter()
+        .map(|n| Arc::new(Stream::initial(n)))
+        .collect()
 }
 
 fn message_meta(
@@ -500,13 +527,6 @@ fn check_size(len: usize) -> Result<(), ApiError> {
 mod tests {
     use super::*;
 
-    fn builtin() -> Vec<Arc<Stream>> {
-        postwerk_core::model::DEFAULT_STREAMS
-            .iter()
-            .map(|n| Arc::new(Stream::initial(n)))
-            .collect()
-    }
-
     fn req(v: Value) -> SendRequest {
         serde_json::from_value(v).unwrap()
     }
@@ -522,7 +542,7 @@ mod tests {
             "attachments": [{"filename": "a.pdf", "content_type": "application/pdf", "content": "JVBERi0=", "content_id": null}],
             "stream": "transactional", "tags": ["welcome"], "metadata": {"user": "7"}
         }));
-        let c = compose(&r, "mta.example.com", None, &builtin()).unwrap();
+        let c = compose(&r, "mta.example.com", None, &builtin_streams()).unwrap();
         assert_eq!(c.submission.recipients.len(), 3);
         assert_eq!(c.submission.from_domain, "example.com");
         let text = String::from_utf8_lossy(&c.submission.content);
@@ -582,7 +602,7 @@ mod tests {
             ),
         ];
         for (body, code, field) in cases {
-            let err = compose(&req(body.clone()), "h.example", None, &builtin())
+            let err = compose(&req(body.clone()), "h.example", None, &builtin_streams())
                 .err()
                 .unwrap_or_else(|| panic!("{body} accepted"));
             assert_eq!(
@@ -596,7 +616,7 @@ mod tests {
             &req(json!({"from": "a@example.com", "to": many, "text": "t"})),
             "h.example",
             None,
-            &builtin(),
+            &builtin_streams(),
         )
         .err()
         .unwrap();
@@ -609,7 +629,7 @@ mod tests {
             json!({"from": "a@example.com", "to": ["B@example.test"], "cc": ["b@EXAMPLE.test"], "text": "t"}),
         );
         assert_eq!(
-            compose(&r, "h.example", None, &builtin())
+            compose(&r, "h.example", None, &builtin_streams())
                 .unwrap()
                 .submission
                 .recipients
@@ -622,7 +642,7 @@ mod tests {
     fn raw_messages_get_crlf_message_id_and_date() {
         let data = B64.encode("From: Alice <alice@example.com>\nSubject: Hi\n\nbody\n");
         let r: RawRequest = serde_json::from_value(json!({"mail_from": "alice@example.com", "rcpt_to": ["bob@example.test"], "data": data})).unwrap();
-        let c = compose_raw(&r, "mta.example.com", &builtin()).unwrap();
+        let c = compose_raw(&r, "mta.example.com", &builtin_streams()).unwrap();
         let text = String::from_utf8(c.submission.content.clone()).unwrap();
         assert!(text.starts_with("Message-ID: <msg_"), "{text}");
         assert!(
@@ -633,11 +653,58 @@ mod tests {
         assert_eq!(c.submission.meta.subject.as_deref(), Some("Hi"));
         let bad: RawRequest = serde_json::from_value(json!({"mail_from": "a@example.com", "rcpt_to": ["b@example.test"], "data": B64.encode("Subject: x\n\nb")})).unwrap();
         assert_eq!(
-            compose_raw(&bad, "h.example", &builtin())
+            compose_raw(&bad, "h.example", &builtin_streams())
                 .err()
                 .unwrap()
                 .code,
             "missing_from_header"
         );
+    }
+
+    #[test]
+    fn raw_messages_need_exactly_one_from_mailbox() {
+        for message in [
+            "From: a@example.com\nFrom: b@evil.test\nSubject: x\n\nb\n",
+            "From: b@evil.test, Alice <a@example.com>\nSubject: x\n\nb\n",
+        ] {
+            let r: RawRequest = serde_json::from_value(json!({"mail_from": "a@example.com", "rcpt_to": ["b@example.test"], "data": B64.encode(message)})).unwrap();
+            let e = compose_raw(&r, "h.example", &builtin_streams())
+                .err()
+                .unwrap();
+            assert_eq!(
+                (e.code, e.status.as_u16()),
+                ("multiple_from", 422),
+                "{message}"
+            );
+        }
+    }
+
+    /// Every committed fuzz corpus file decodes and composes without panicking.
+    #[test]
+    fn replays_the_fuzz_corpus() {
+        for (path, data) in fuzz_corpus("api_json") {
+            eprintln!("{}", path.display());
+            fuzz_requests(&data);
+        }
+    }
+
+    /// Every file of the committed fuzz corpus `fuzz/corpus/{target}` (see fuzz/README.md).
+    fn fuzz_corpus(target: &str) -> Vec<(std::path::PathBuf, Vec<u8>)> {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../fuzz/corpus")
+            .join(target);
+        let mut files: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+            .map(|e| e.unwrap().path())
+            .collect();
+        files.sort();
+        assert!(files.len() >= 5, "{}: corpus too small", dir.display());
+        files
+            .into_iter()
+            .map(|p| {
+                let data = std::fs::read(&p).unwrap();
+                (p, data)
+            })
+            .collect()
     }
 }

@@ -2,6 +2,8 @@
 //! line-ending normalisation, header lookup and removal, Message-ID/Date insertion.
 //! Pure; header values are returned to the caller, never logged.
 
+use postwerk_core::address::{AddressError, Mailbox};
+
 /// Converts bare LF and bare CR line endings to CRLF.
 pub fn normalize_crlf(data: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(data.len() + data.len() / 50);
@@ -35,8 +37,14 @@ pub fn find_header_end(message: &[u8]) -> Option<usize> {
 
 /// The unfolded value of the first header called `name` (case-insensitive).
 pub fn header_value(headers: &[u8], name: &str) -> Option<String> {
+    header_values(headers, name).into_iter().next()
+}
+
+/// The unfolded values of every header called `name` (case-insensitive), in order.
+pub fn header_values(headers: &[u8], name: &str) -> Vec<String> {
     let text = String::from_utf8_lossy(headers);
     let mut lines = text.split("\r\n").peekable();
+    let mut values = Vec::new();
     while let Some(line) = lines.next() {
         if line.is_empty() {
             break;
@@ -51,10 +59,68 @@ pub fn header_value(headers: &[u8], name: &str) -> Option<String> {
                 value.push_str(cont.trim());
                 lines.next();
             }
-            return Some(value);
+            values.push(value);
         }
     }
-    None
+    values
+}
+
+/// Why a message's From header is not exactly one valid mailbox.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FromError {
+    /// No From header.
+    #[error("the message has no From header")]
+    Missing,
+    /// More than one From header.
+    #[error("the message has more than one From header")]
+    MultipleHeaders,
+    /// One From header naming more than one mailbox (or a group).
+    #[error("the From header names more than one mailbox")]
+    MultipleMailboxes,
+    /// The mailbox is not valid.
+    #[error("invalid From mailbox: {0}")]
+    Invalid(#[from] AddressError),
+}
+
+/// The one mailbox of the header block's From header. Two From headers, or a From
+/// with two mailboxes (`a@x.example, b@y.example`), are refused: the registered-domain
+/// check would look at one of them while a mail reader may show the other. Used by
+/// both doors that take whole messages (raw API sends and SMTP submission).
+pub fn single_from(headers: &[u8]) -> Result<Mailbox, FromError> {
+    let mut values = header_values(headers, "from").into_iter();
+    let value = values.next().ok_or(FromError::Missing)?;
+    if values.next().is_some() {
+        return Err(FromError::MultipleHeaders);
+    }
+    if has_list_separator(&value) {
+        return Err(FromError::MultipleMailboxes);
+    }
+    Ok(Mailbox::parse(&value)?)
+}
+
+/// Whether a header value has a `,` (mailbox list) or `:`/`;` (group) outside quoted
+/// strings, comments and angle brackets.
+fn has_list_separator(value: &str) -> bool {
+    let (mut quoted, mut escaped, mut comment, mut angle) = (false, false, 0u32, false);
+    for c in value.chars() {
+        if escaped {
+            escaped = false;
+            continue;
+        }
+        match c {
+            '\\' if quoted || comment > 0 => escaped = true,
+            '"' if comment == 0 && !angle => quoted = !quoted,
+            _ if quoted => {}
+            '(' => comment += 1,
+            ')' if comment > 0 => comment -= 1,
+            _ if comment > 0 => {}
+            '<' => angle = true,
+            '>' => angle = false,
+            ',' | ';' | ':' if !angle => return true,
+            _ => {}
+        }
+    }
+    false
 }
 
 /// Removes every header called `name` (with its folded continuation lines) from the
@@ -136,5 +202,60 @@ mod tests {
         assert_eq!(&m[end..end + 2], b"\r\n");
         assert_eq!(find_header_end(b"\r\nbody"), Some(0));
         assert_eq!(find_header_end(b"From: x"), None);
+    }
+
+    #[test]
+    fn exactly_one_from_mailbox() {
+        let from = |h: &str| single_from(h.as_bytes()).map(|m| m.address.to_string());
+        for ok in [
+            "From: a@example.com\r\n",
+            "From: \"Doe, Jane\" <jane@example.com>\r\n",
+            "From: (work, main) Jane <jane@example.com>\r\nTo: x@y.test, z@y.test\r\n",
+            "Subject: s\r\nfrom:\r\n  Jane <jane@example.com>\r\n",
+        ] {
+            assert!(from(ok).is_ok(), "{ok}: {:?}", from(ok));
+        }
+        let cases = [
+            ("Subject: x\r\n", FromError::Missing),
+            (
+                "From: a@example.com\r\nFrom: b@evil.test\r\n",
+                FromError::MultipleHeaders,
+            ),
+            (
+                "From: a@example.com\r\nSubject: s\r\nFROM : a@example.com\r\n",
+                FromError::MultipleHeaders,
+            ),
+            (
+                "From: b@evil.test, Bob <a@example.com>\r\n",
+                FromError::MultipleMailboxes,
+            ),
+            (
+                "From: <b@evil.test>,\r\n <a@example.com>\r\n",
+                FromError::MultipleMailboxes,
+            ),
+            (
+                "From: friends: b@evil.test, a@example.com;\r\n",
+                FromError::MultipleMailboxes,
+            ),
+            (
+                "From: nobody\r\n",
+                FromError::Invalid(AddressError::MissingAt),
+            ),
+        ];
+        for (headers, want) in cases {
+            assert_eq!(single_from(headers.as_bytes()), Err(want), "{headers}");
+        }
+    }
+
+    /// Every committed address fuzz corpus file is read without panicking.
+    #[test]
+    fn replays_the_address_fuzz_corpus() {
+        for (path, data) in crate::report::tests::fuzz_corpus("address") {
+            eprintln!("{}", path.display());
+            let text = String::from_utf8_lossy(&data);
+            let _ = postwerk_core::address::Address::parse(&text);
+            let _ = Mailbox::parse(&text);
+            let _ = single_from(&data);
+        }
     }
 }

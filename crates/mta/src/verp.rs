@@ -19,7 +19,7 @@ pub fn parse_local(local: &str) -> Option<(String, String)> {
     }
     let (id, tag) = local[PREFIX.len()..].rsplit_once('-')?;
     let well_formed = id.len() > 5
-        && id[..5].eq_ignore_ascii_case("rcpt_")
+        && id.get(..5).is_some_and(|p| p.eq_ignore_ascii_case("rcpt_"))
         && id[5..].bytes().all(|b| b.is_ascii_alphanumeric())
         && !tag.is_empty()
         && tag.bytes().all(|b| b.is_ascii_hexdigit());
@@ -46,6 +46,10 @@ mod tests {
             "b+rcpt_01-xyz",
             "x+rcpt_01-0a",
             "b+rcpt_-0a",
+            // A multi-byte character across byte 5 of the id used to panic the
+            // inbound MX's RCPT check.
+            "b+rcpt\u{e9}01-0a",
+            "b+rcp\u{e9}_01-0a",
         ] {
             assert_eq!(parse_local(bad), None, "{bad}");
         }

@@ -11,6 +11,7 @@ mod cli;
 mod gdpr;
 mod keys;
 mod listing;
+mod panic;
 mod progress;
 mod serve;
 mod streams;
@@ -26,6 +27,7 @@ use postwerk_core::config::Config;
 use cli::{Cli, Command};
 
 fn main() -> ExitCode {
+    panic::install();
     let cli = Cli::parse();
     if let Command::Bounce(b) = &cli.command {
         return cli::bounce(b);

@@ -175,6 +175,35 @@ fn reports_become_events_and_suppressions() {
         "{e}"
     );
 
+    // A failure notice in German without a DSN part, with two-byte characters from
+    // near byte 2000 of its text on (which used to panic the session, so the bounce
+    // was lost); two paddings, so that one character straddles byte 2000 whatever
+    // the parser does to line endings.
+    for pad in [1998, 1999] {
+        let rcpt = format!("weg{pad}@example.test");
+        let (id, verp) = delivered(&h, &sink, &rcpt, "transactional");
+        let mut notice = format!(
+            "From: MAILER-DAEMON@mx.example.test\r\nTo: {verp}\r\nSubject: Unzustellbar: Hello\r\n\
+             MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\
+             Content-Transfer-Encoding: 8bit\r\n\r\n\
+             Ihre Nachricht an {rcpt} konnte nicht zugestellt werden.\r\n\
+             550 5.1.1 Empf\u{e4}nger unbekannt.\r\n"
+        );
+        let text_start = notice.find("\r\n\r\n").unwrap() + 4;
+        while notice.len() - text_start < pad {
+            notice.push('x');
+        }
+        notice.push_str(&"\u{e4}\u{f6}\u{fc}".repeat(4));
+        notice.push_str("\r\n");
+        assert_eq!(smtp_send(h.mx, &[&verp], &notice), "ok", "{pad}");
+        let (status, e) = last_event(&h, &id, "bounced");
+        assert_eq!(
+            (status.as_str(), e["status"].as_str(), e["source"].as_str()),
+            ("bounced", Some("5.1.1"), Some("text")),
+            "{pad}: {e}"
+        );
+    }
+
     // An auto-reply is recorded as such, never as a bounce.
     let (id, verp) = delivered(&h, &sink, "away@example.test", "transactional");
     let reply = format!(

@@ -3,7 +3,8 @@
 //! Only `<CRLF>.<CRLF>` ends DATA. A bare LF or bare CR anywhere makes the message
 //! *tainted*: it is still read to its real end (so that nothing after a fake end is
 //! taken as commands) and then refused as a whole — the defence against SMTP
-//! smuggling (CVE-2023-51766 and relatives).
+//! smuggling (CVE-2023-51766 and relatives). A NUL byte anywhere is flagged the same
+//! way: a next hop that drops NULs would read `<CRLF>NUL.<CRLF>` as an end of data.
 
 /// Where the DATA receiver is within the current line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,6 +28,8 @@ pub struct DataReceiver {
     limit: usize,
     /// The message contained a bare LF or bare CR.
     pub tainted: bool,
+    /// The message contained a NUL byte.
+    pub nul: bool,
     /// The message was larger than the limit (the excess was dropped).
     pub oversized: bool,
 }
@@ -38,6 +41,7 @@ impl DataReceiver {
             state: State::LineStart,
             limit,
             tainted: false,
+            nul: false,
             oversized: false,
         }
     }
@@ -105,6 +109,9 @@ impl DataReceiver {
     }
 
     fn push_run(&mut self, out: &mut Vec<u8>, bytes: &[u8]) {
+        if bytes.contains(&0) {
+            self.nul = true;
+        }
         let room = self.limit.saturating_sub(out.len());
         if bytes.len() > room {
             self.oversized = true;
@@ -113,6 +120,9 @@ impl DataReceiver {
     }
 
     fn push(&mut self, out: &mut Vec<u8>, b: u8) {
+        if b == 0 {
+            self.nul = true;
+        }
         if out.len() < self.limit {
             out.push(b);
         } else {
@@ -121,17 +131,22 @@ impl DataReceiver {
     }
 }
 
-/// Checks BDAT chunks for bare LF / bare CR across chunk boundaries.
+/// Checks BDAT chunks for bare LF / bare CR across chunk boundaries, and for NUL.
 #[derive(Debug, Default)]
 pub struct LineEndingCheck {
     pending_cr: bool,
     /// A bare LF or CR was seen.
     pub tainted: bool,
+    /// A NUL byte was seen.
+    pub nul: bool,
 }
 
 impl LineEndingCheck {
     /// Inspects the next bytes of the message.
     pub fn feed(&mut self, bytes: &[u8]) {
+        if bytes.contains(&0) {
+            self.nul = true;
+        }
         for &b in bytes {
             match (self.pending_cr, b) {
                 (true, b'\n') => self.pending_cr = false,
@@ -155,8 +170,75 @@ impl LineEndingCheck {
     }
 }
 
+/// The fuzz entry for the receivers (`fuzz/fuzz_targets/data_receiver.rs`, and the
+/// corpus replay in `tests/fuzz_corpora.rs`). The first byte picks where the rest is
+/// cut in two; panics unless feeding in two pieces equals feeding at once (for DATA at
+/// two size limits, and for the BDAT check), an untainted end of data is a real
+/// `<CRLF>.<CRLF>` with the body before it unstuffed, and the flags say exactly
+/// whether a NUL, bare LF or bare CR was there.
+#[doc(hidden)]
+pub fn fuzz_receivers(data: &[u8]) {
+    let Some((&cut, input)) = data.split_first() else {
+        return;
+    };
+    let cut = usize::from(cut).min(input.len());
+    for limit in [1 << 20, 64] {
+        let whole = run_data(limit, &[input]);
+        assert_eq!(run_data(limit, &[&input[..cut], &input[cut..]]), whole);
+        let (end, out, tainted, nul, oversized) = whole;
+        let Some(n) = end else { continue };
+        let read = &input[..n];
+        if !tainted && !oversized {
+            assert!(
+                read == b".\r\n" || read.ends_with(b"\r\n.\r\n"),
+                "false end"
+            );
+            let mut unstuffed = Vec::new();
+            for line in read[..n - 3].split_inclusive(|&b| b == b'\n') {
+                unstuffed.extend_from_slice(line.strip_prefix(b".").unwrap_or(line));
+            }
+            assert_eq!(out, unstuffed, "body is not the unstuffed input");
+        }
+        assert_eq!(nul, read.contains(&0), "NUL flag");
+    }
+    let check = |pieces: &[&[u8]]| {
+        let mut c = LineEndingCheck::default();
+        for p in pieces {
+            c.feed(p);
+        }
+        c.finish();
+        (c.tainted, c.nul)
+    };
+    let whole = check(&[input]);
+    assert_eq!(check(&[&input[..cut], &input[cut..]]), whole);
+    let bare = input.windows(2).any(|w| w[0] == b'\r' && w[1] != b'\n')
+        || input.last() == Some(&b'\r')
+        || input
+            .iter()
+            .enumerate()
+            .any(|(i, &b)| b == b'\n' && (i == 0 || input[i - 1] != b'\r'));
+    assert_eq!(whole, (bare, input.contains(&0)), "BDAT flags");
+}
+
+/// What a DATA receiver made of its input: (end offset, body, tainted, nul, oversized).
+type DataRun = (Option<usize>, Vec<u8>, bool, bool, bool);
+
+/// Feeds `pieces` to a DATA receiver until it finds the end.
+fn run_data(limit: usize, pieces: &[&[u8]]) -> DataRun {
+    let mut r = DataReceiver::new(limit);
+    let mut out = Vec::new();
+    let mut offset = 0;
+    for p in pieces {
+        if let Some(n) = r.feed(p, &mut out) {
+            return (Some(offset + n), out, r.tainted, r.nul, r.oversized);
+        }
+        offset += p.len();
+    }
+    (None, out, r.tainted, r.nul, r.oversized)
+}
+
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use proptest::prelude::*;
 
@@ -196,6 +278,29 @@ mod tests {
                 String::from_utf8_lossy(input)
             );
         }
+    }
+
+    #[test]
+    fn nul_bytes_are_flagged() {
+        for input in [
+            &b"a\r\n\x00.\r\nb\r\n.\r\n"[..],
+            b"a\r\n.\x00\r\nb\r\n.\r\n",
+            b"\x00\r\n.\r\n",
+            b"a\x00b\r\n.\r\n",
+        ] {
+            let mut r = DataReceiver::new(1 << 20);
+            let mut out = Vec::new();
+            assert_eq!(r.feed(input, &mut out), Some(input.len()), "{input:?}");
+            assert!(r.nul && !r.tainted, "{input:?}");
+        }
+        let mut r = DataReceiver::new(1 << 20);
+        r.feed(b"a\r\n.\r\n", &mut Vec::new());
+        assert!(!r.nul);
+        let mut c = LineEndingCheck::default();
+        c.feed(b"a\r\n");
+        assert!(!c.nul);
+        c.feed(b"\x00.\r\n");
+        assert!(c.nul && !c.tainted);
     }
 
     #[test]
@@ -246,5 +351,34 @@ mod tests {
                 prop_assert!(n == 3 && input.starts_with(b".\r\n") || input[..n].ends_with(b"\r\n.\r\n"));
             }
         }
+    }
+
+    /// Every committed fuzz corpus file keeps the receivers' invariants.
+    #[test]
+    fn replays_the_fuzz_corpus() {
+        for (path, data) in fuzz_corpus("data_receiver") {
+            eprintln!("{}", path.display());
+            fuzz_receivers(&data);
+        }
+    }
+
+    /// Every file of the committed fuzz corpus `fuzz/corpus/{target}` (see fuzz/README.md).
+    pub(crate) fn fuzz_corpus(target: &str) -> Vec<(std::path::PathBuf, Vec<u8>)> {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../fuzz/corpus")
+            .join(target);
+        let mut files: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+            .map(|e| e.unwrap().path())
+            .collect();
+        files.sort();
+        assert!(files.len() >= 5, "{}: corpus too small", dir.display());
+        files
+            .into_iter()
+            .map(|p| {
+                let data = std::fs::read(&p).unwrap();
+                (p, data)
+            })
+            .collect()
     }
 }

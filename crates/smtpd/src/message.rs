@@ -2,11 +2,13 @@
 //! `X-Postwerk-*` headers, find the From domain, add Message-ID/Date when missing.
 //! Pure; the From-domain registration check belongs to the [`Backend`](crate::backend::Backend).
 
-use postwerk_core::address::{Address, Mailbox};
+use postwerk_core::address::Address;
 use postwerk_core::id::new_id;
 use postwerk_core::model::is_stream_name;
 use postwerk_mta::accept::{MessageMeta, Submission};
-use postwerk_mta::rawmsg::{add_missing_ids, find_header_end, header_value, remove_header};
+use postwerk_mta::rawmsg::{
+    FromError, add_missing_ids, find_header_end, header_value, remove_header, single_from,
+};
 
 use crate::reply::{self, Reply};
 
@@ -35,9 +37,10 @@ pub fn prepare(
     host: &str,
 ) -> Result<Submission, Reply> {
     let mut header_end = find_header_end(&content).unwrap_or(content.len());
-    let from = header_value(&content[..header_end], "from")
-        .and_then(|v| Mailbox::parse(&v).ok())
-        .ok_or(reply::NO_FROM)?;
+    let from = single_from(&content[..header_end]).map_err(|e| match e {
+        FromError::MultipleHeaders | FromError::MultipleMailboxes => reply::MULTIPLE_FROM,
+        FromError::Missing | FromError::Invalid(_) => reply::NO_FROM,
+    })?;
     let stream = match header_value(&content[..header_end], "x-postwerk-stream") {
         Some(s) if is_stream_name(&s) => s,
         Some(_) => return Err(reply::BAD_POSTWERK_HEADER),
@@ -130,6 +133,14 @@ mod tests {
         let cases: &[(&[u8], Reply)] = &[
             (b"Subject: x\r\n\r\nb\r\n", reply::NO_FROM),
             (b"From: nobody\r\n\r\nb\r\n", reply::NO_FROM),
+            (
+                b"From: a@example.com\r\nFrom: b@evil.test\r\n\r\nb\r\n",
+                reply::MULTIPLE_FROM,
+            ),
+            (
+                b"From: b@evil.test, A <a@example.com>\r\n\r\nb\r\n",
+                reply::MULTIPLE_FROM,
+            ),
             (
                 b"From: a@example.com\r\nX-Postwerk-Stream: Bulk mail\r\n\r\nb\r\n",
                 reply::BAD_POSTWERK_HEADER,

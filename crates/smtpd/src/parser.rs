@@ -170,7 +170,10 @@ pub fn parse(line: &[u8]) -> Result<Command<'_>, ParseError> {
 /// Splits `FROM:<path> params` into the path (without brackets) and the parameters.
 fn path_arg<'a>(rest: &'a str, keyword: &str) -> Result<(&'a str, &'a str), ParseError> {
     let syntax = ParseError::Syntax("expected FROM:<address> / TO:<address>");
-    if rest.len() < keyword.len() || !rest[..keyword.len()].eq_ignore_ascii_case(keyword) {
+    // Compared as bytes: the keyword is ASCII, so a match ends on a character boundary
+    // (slicing the text at `keyword.len()` could cut a character: `FROMé:`).
+    let head = rest.as_bytes().get(..keyword.len()).ok_or(syntax)?;
+    if !head.eq_ignore_ascii_case(keyword.as_bytes()) {
         return Err(syntax);
     }
     let rest = rest[keyword.len()..].trim_start();
@@ -294,6 +297,19 @@ mod tests {
             ("BDAT -1", ParseError::Syntax("BDAT needs a chunk size")),
             ("BDAT 1 FIRST", ParseError::Syntax("BDAT size [LAST]")),
             ("AUTH", ParseError::Syntax("AUTH needs a mechanism")),
+            // A multi-byte character where the keyword's colon belongs used to panic.
+            (
+                "MAIL FROM\u{e9}:<a@b.example>",
+                ParseError::Syntax("expected FROM:<address> / TO:<address>"),
+            ),
+            (
+                "RCPT T\u{e9}:<a@b.example>",
+                ParseError::Syntax("expected FROM:<address> / TO:<address>"),
+            ),
+            (
+                "MAIL \u{e9}",
+                ParseError::Syntax("expected FROM:<address> / TO:<address>"),
+            ),
         ];
         for (line, want) in bad {
             assert_eq!(parse(line.as_bytes()), Err(*want), "{line}");
@@ -305,13 +321,22 @@ mod tests {
         #[test]
         fn never_panics(line in proptest::collection::vec(prop_oneof![
             Just(b' '), Just(b':'), Just(b'<'), Just(b'>'), Just(b'@'), Just(b'='), Just(b'.'),
-            Just(b'a'), Just(b'0'), Just(0xC3u8), Just(b'\t'),
+            Just(b'a'), Just(b'0'), Just(0xC3u8), Just(0xA9u8), Just(b'\t'),
             Just(b'M'), Just(b'A'), Just(b'I'), Just(b'L'), Just(b'F'), Just(b'R'), Just(b'O'),
         ], 0..48), verb in proptest::sample::select(
-            &["MAIL FROM:", "RCPT TO:", "BDAT ", "AUTH ", "EHLO ", ""][..])) {
+            &["MAIL FROM:", "MAIL FROM", "RCPT TO:", "RCPT TO", "BDAT ", "AUTH ", "EHLO ", ""][..])) {
             let mut input = verb.as_bytes().to_vec();
             input.extend_from_slice(&line);
             let _ = parse(&input);
+        }
+    }
+
+    /// Every committed fuzz corpus file parses or fails without panicking.
+    #[test]
+    fn replays_the_fuzz_corpus() {
+        for (path, data) in crate::data::tests::fuzz_corpus("smtp_command") {
+            eprintln!("{}", path.display());
+            let _ = parse(&data);
         }
     }
 }

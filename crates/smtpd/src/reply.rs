@@ -120,11 +120,20 @@ pub const BARE_LINE_ENDING: Reply = Reply::new(
     "5.6.11",
     "Bare LF or bare CR in message; use CRLF line endings",
 );
+/// A NUL byte in the message (SMTP smuggling defence: a next hop that drops NULs
+/// could see an end of data).
+pub const NUL_IN_MESSAGE: Reply = Reply::new(554, "5.6.0", "NUL bytes are not allowed in messages");
 /// From domain not registered for the tenant.
 pub const FROM_NOT_REGISTERED: Reply = Reply::new(
     550,
     "5.7.1",
     "From domain is not registered for this account",
+);
+/// Two From headers, or one naming two mailboxes.
+pub const MULTIPLE_FROM: Reply = Reply::new(
+    550,
+    "5.7.1",
+    "Message must have exactly one From header with one mailbox",
 );
 /// No usable From header.
 pub const NO_FROM: Reply = Reply::new(550, "5.6.0", "Message needs one valid From header");

@@ -120,6 +120,16 @@ struct Transaction {
     oversized: bool,
 }
 
+/// What the DATA or BDAT receiver found wrong with a whole message.
+struct Flaws {
+    /// A bare LF or bare CR.
+    tainted: bool,
+    /// A NUL byte.
+    nul: bool,
+    /// Over the size limit.
+    oversized: bool,
+}
+
 enum Flow {
     Continue,
     NeedMore,
@@ -286,9 +296,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin, B: Backend> Session<S, B> {
                     }
                     Some(n) => {
                         self.buf.drain(..n);
-                        let (tainted, oversized) = (r.tainted, r.oversized);
+                        let flaws = Flaws {
+                            tainted: r.tainted,
+                            nul: r.nul,
+                            oversized: r.oversized,
+                        };
                         self.mode = Mode::Command;
-                        self.finish_message(tainted, oversized).await
+                        self.finish_message(flaws).await
                     }
                 }
             }
@@ -330,8 +344,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin, B: Backend> Session<S, B> {
                 let tx = self.tx.as_mut().expect("BDAT without transaction");
                 let mut check = tx.bdat.take().unwrap_or_default();
                 check.finish();
-                let oversized = tx.oversized;
-                self.finish_message(check.tainted, oversized).await
+                let flaws = Flaws {
+                    tainted: check.tainted,
+                    nul: check.nul,
+                    oversized: tx.oversized,
+                };
+                self.finish_message(flaws).await
             }
             _ => {
                 let Some(lf) = self.buf.iter().position(|&b| b == b'\n') else {
@@ -618,15 +636,19 @@ impl<S: AsyncRead + AsyncWrite + Unpin, B: Backend> Session<S, B> {
     }
 
     /// The end of DATA or of the last BDAT chunk: refuse, or commit and answer 250.
-    async fn finish_message(&mut self, tainted: bool, oversized: bool) -> Flow {
+    async fn finish_message(&mut self, flaws: Flaws) -> Flow {
         let Some(tx) = self.tx.take() else {
             return self.error(reply::BAD_SEQUENCE);
         };
-        if tainted {
+        if flaws.tainted {
             tracing::info!(peer = %self.peer, "smtp message refused: bare LF or CR");
             return self.send(reply::BARE_LINE_ENDING);
         }
-        if oversized || tx.oversized {
+        if flaws.nul {
+            tracing::info!(peer = %self.peer, "smtp message refused: NUL byte");
+            return self.send(reply::NUL_IN_MESSAGE);
+        }
+        if flaws.oversized || tx.oversized {
             return self.send(reply::TOO_BIG);
         }
         if self.ctx.config.role == Role::Inbound {

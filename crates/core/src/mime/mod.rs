@@ -28,6 +28,7 @@
 
 mod attachment;
 mod body;
+mod fuzz;
 mod headers;
 mod multipart;
 #[cfg(test)]
@@ -39,6 +40,9 @@ use crate::address::Mailbox;
 use attachment::MAX_CONTENT_ID;
 use headers::is_atext;
 use multipart::Plan;
+
+#[doc(hidden)]
+pub use fuzz::render_fields;
 
 /// A file attached to a message.
 #[derive(Debug, Clone, PartialEq, Eq)]

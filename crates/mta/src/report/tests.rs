@@ -146,3 +146,61 @@ proptest! {
         let _ = parse(&mutated);
     }
 }
+
+/// A failure notice in another language whose text has a multi-byte character across
+/// byte 2000 (where the delay wording is looked for) used to panic the inbound
+/// session, so the bounce was never recorded. It is read like any other notice.
+#[test]
+fn multi_byte_character_across_the_delay_window_is_read() {
+    for pad in 1990..2002 {
+        let mut raw = String::from(
+            "From: MAILER-DAEMON@mx.example.net\r\nTo: b+x@bounces.example.com\r\n\
+             Subject: Unzustellbar\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n",
+        );
+        let body_start = raw.len();
+        raw.push_str("Die Nachricht an kai@example.org konnte nicht zugestellt werden: 550 5.1.1 unbekannt. ");
+        while raw.len() - body_start < pad {
+            raw.push('x');
+        }
+        // Two-byte characters from here on: one of them straddles byte 2000 of the text.
+        for _ in 0..20 {
+            raw.push_str("äöü");
+        }
+        raw.push_str("\r\n");
+        let found = parse(raw.as_bytes());
+        assert_eq!(found.len(), 1, "pad {pad}: {found:?}");
+        assert_eq!(found[0].kind, Kind::Bounced);
+        assert_eq!(found[0].recipient.as_deref(), Some("kai@example.org"));
+        assert_eq!(found[0].status.as_deref(), Some("5.1.1"));
+    }
+}
+
+/// Every committed fuzz corpus file is read without panicking.
+#[test]
+fn replays_the_fuzz_corpus() {
+    for (path, data) in fuzz_corpus("report") {
+        eprintln!("{}", path.display());
+        let _ = parse(&data);
+        let _ = verp_tokens(&data);
+    }
+}
+
+/// Every file of the committed fuzz corpus `fuzz/corpus/{target}` (see fuzz/README.md).
+pub(crate) fn fuzz_corpus(target: &str) -> Vec<(std::path::PathBuf, Vec<u8>)> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../fuzz/corpus")
+        .join(target);
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    assert!(files.len() >= 5, "{}: corpus too small", dir.display());
+    files
+        .into_iter()
+        .map(|p| {
+            let data = std::fs::read(&p).unwrap();
+            (p, data)
+        })
+        .collect()
+}

@@ -136,7 +136,9 @@ fn is_delay(subject: &str, text: &str) -> bool {
     if FAILED_SUBJECT.is_match(subject) && !subject.to_ascii_lowercase().contains("delay") {
         return false;
     }
-    DELAY_SUBJECT.is_match(subject) || DELAY_TEXT.is_match(&text[..text.len().min(2000)])
+    // The first 2000 bytes, cut on a character boundary (a notice in another language
+    // has multi-byte characters anywhere).
+    DELAY_SUBJECT.is_match(subject) || DELAY_TEXT.is_match(&text[..text.floor_char_boundary(2000)])
 }
 
 /// The notice's own text: its text parts (not the returned message, not returned
@@ -165,11 +167,7 @@ fn notice_text(message: &Message<'_>) -> String {
     {
         text.push_str(&body);
     }
-    let mut end = text.len().min(MAX_TEXT);
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    text.truncate(end);
+    text.truncate(text.floor_char_boundary(MAX_TEXT));
     if let Some(m) = RETURNED.find(&text) {
         text.truncate(m.start());
     }
@@ -213,8 +211,12 @@ fn per_recipient<'t>(text: &'t str, own: &[String]) -> Vec<(Option<String>, &'t 
         }
         let mut addr = m.as_str().trim_matches('.');
         // X.400 gateways write `SMTP=user@example.com`.
-        if addr.len() > 5 && addr[..5].eq_ignore_ascii_case("smtp=") {
-            addr = &addr[5..];
+        if let Some(rest) = addr
+            .get(..5)
+            .filter(|p| p.eq_ignore_ascii_case("smtp="))
+            .map(|p| &addr[p.len()..])
+        {
+            addr = rest;
         }
         let addr = addr.to_string();
         let lower = addr.to_ascii_lowercase();
