@@ -5,12 +5,15 @@
 //! service is unavailable and are logged (without personal data) here.
 
 use axum::Json;
-use axum::extract::rejection::JsonRejection;
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, FailedToBufferBody};
 use axum::extract::{FromRequest, Request};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+
+use crate::strict::DecodeError;
 
 /// An API error.
 #[derive(Debug, Clone)]
@@ -154,19 +157,43 @@ impl IntoResponse for ApiError {
 
 /// A JSON body extractor whose rejections are [`ApiError`]s: malformed JSON, a wrong
 /// content type, unknown keys, wrong types and arrays where objects belong all get
-/// the JSON error shape (see [`crate::strict`]).
+/// the JSON error shape. The body (at most the route's limit, see
+/// [`crate::BodyLimits`]) is decoded straight into `T` (see [`crate::strict`]).
 pub struct ApiJson<T>(pub T);
 
 impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let Json(value) = Json::<serde_json::Value>::from_request(req, state)
+        if !json_content_type(req.headers()) {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "send Content-Type: application/json",
+            ));
+        }
+        let limit = req.extensions().get::<crate::BodyLimit>().map(|l| l.0);
+        let declared = req
+            .headers()
+            .get(axum::http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+        if let (Some(limit), Some(declared)) = (limit, declared)
+            && declared > limit as u64
+        {
+            return Err(too_large());
+        }
+        let bytes = Bytes::from_request(req, state)
             .await
-            .map_err(json_rejection)?;
-        crate::strict::from_value(&value)
-            .map(ApiJson)
-            .map_err(|text| data_error(&text))
+            .map_err(body_rejection)?;
+        match crate::strict::from_slice(&bytes) {
+            Ok(value) => Ok(ApiJson(value)),
+            Err(DecodeError::Data(text)) => Err(data_error(&text)),
+            Err(DecodeError::Syntax(text)) => Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_json",
+                format!("malformed JSON: {text}"),
+            )),
+        }
     }
 }
 
@@ -185,40 +212,48 @@ impl<S: Send + Sync, T: DeserializeOwned> axum::extract::OptionalFromRequest<S> 
     }
 }
 
-fn json_rejection(r: JsonRejection) -> ApiError {
-    match r {
-        JsonRejection::MissingJsonContentType(_) => ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
-            "send Content-Type: application/json",
-        ),
-        JsonRejection::JsonSyntaxError(e) => ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_json",
-            format!("malformed JSON: {}", source_text(&e)),
-        ),
-        JsonRejection::JsonDataError(e) => data_error(&source_text(&e)),
-        JsonRejection::BytesRejection(_) => ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "payload_too_large",
-            "request body too large or unreadable",
-        ),
-        other => ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-            other.body_text(),
-        ),
-    }
+/// `application/json` or `application/<something>+json`, parameters allowed.
+fn json_content_type(headers: &axum::http::HeaderMap) -> bool {
+    let Some(value) = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let essence = value.split(';').next().unwrap_or_default().trim();
+    let Some((kind, subtype)) = essence.split_once('/') else {
+        return false;
+    };
+    kind.eq_ignore_ascii_case("application")
+        && (subtype.eq_ignore_ascii_case("json") || subtype.to_ascii_lowercase().ends_with("+json"))
 }
 
-fn source_text(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(inner) = cur {
-        s = inner.to_string();
-        cur = inner.source();
+fn too_large() -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "payload_too_large",
+        "request body too large for this endpoint",
+    )
+}
+
+/// Why the body could not be read: over the route's limit (413), or the client
+/// stopped sending it (408, see [`crate::listener`]).
+fn body_rejection(r: BytesRejection) -> ApiError {
+    if crate::listener::is_body_timeout(&r) {
+        return ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "body_timeout",
+            "the request body did not arrive in time",
+        );
     }
-    s
+    match r {
+        BytesRejection::FailedToBufferBody(FailedToBufferBody::LengthLimitError(_)) => too_large(),
+        _ => ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "the request body could not be read",
+        ),
+    }
 }
 
 /// Maps a serde data error (`unknown field`, `missing field`, wrong type) to a 400

@@ -28,6 +28,7 @@
 //! - [`unsubscribe`]: `/u/{token}`: RFC 8058 one-click unsubscribe (no key).
 //! - [`confirm`]: `/c/{token}`: double opt-in confirmation links (no key).
 //! - [`webhooks`]: `/v1/webhooks`: signed event posts, secret rotation, attempts, replay.
+//! - [`listener`]: the HTTP listener's timeouts and connection caps.
 
 pub mod auth;
 pub mod client;
@@ -39,6 +40,7 @@ pub mod events;
 pub mod export;
 pub mod incidents;
 pub mod keys;
+pub mod listener;
 pub mod messages;
 pub mod privacy;
 pub mod queue;
@@ -111,10 +113,42 @@ impl AppState {
     }
 }
 
+/// Most bytes of a request body on endpoints that take a small JSON object (sign-in,
+/// users, keys, streams, webhooks, …): a body over it is refused (`413`) before it is
+/// read into memory.
+pub const SMALL_BODY_BYTES: usize = 16 * 1024;
+
+/// Most bytes of a request body for contacts (attributes) and consents (a double
+/// opt-in's confirmation message).
+pub const CONTACT_BODY_BYTES: usize = 64 * 1024;
+
+/// The body limit of the route a request matched (see [`limited`]).
+#[derive(Debug, Clone, Copy)]
+pub struct BodyLimit(pub usize);
+
+/// `routes` with request bodies limited to `bytes`: a body whose `Content-Length`
+/// says more is refused before any of it is read, others as soon as they pass it.
+fn limited(routes: Router<AppState>, bytes: usize) -> Router<AppState> {
+    routes
+        .layer(DefaultBodyLimit::max(bytes))
+        .layer(axum::Extension(BodyLimit(bytes)))
+}
+
 /// The API router.
 pub fn router(state: AppState) -> Router {
-    let limit = state.services.config.http.max_body_bytes;
-    Router::new()
+    let sends = Router::new()
+        .route("/v1/messages", post(messages::send).get(messages::list))
+        .route("/v1/messages/batch", post(messages::send_batch))
+        .route("/v1/messages/raw", post(messages::send_raw));
+    let contacts = Router::new()
+        .route(
+            "/v1/contacts/{email}",
+            axum::routing::put(privacy::put_contact)
+                .get(privacy::get_contact)
+                .delete(privacy::delete_contact),
+        )
+        .route("/v1/contacts/{email}/consents", post(privacy::post_consent));
+    let small = Router::new()
         .route("/", get(health))
         .route("/v1/health", get(health))
         .route("/v1/openapi.json", get(openapi))
@@ -126,9 +160,6 @@ pub fn router(state: AppState) -> Router {
         .route("/c/{token}", get(confirm::page).post(confirm::confirm))
         .route("/t/o/{token}", get(tracking::open))
         .route("/t/c/{token}/{tag}/{target}", get(tracking::click))
-        .route("/v1/messages", post(messages::send).get(messages::list))
-        .route("/v1/messages/batch", post(messages::send_batch))
-        .route("/v1/messages/raw", post(messages::send_raw))
         .route("/v1/messages/{id}", get(messages::get_message))
         .route("/v1/events", get(events::list_events))
         .route("/v1/domains", post(domains::create).get(domains::list))
@@ -141,13 +172,6 @@ pub fn router(state: AppState) -> Router {
             "/v1/suppressions/{email}",
             axum::routing::delete(suppressions::remove),
         )
-        .route(
-            "/v1/contacts/{email}",
-            axum::routing::put(privacy::put_contact)
-                .get(privacy::get_contact)
-                .delete(privacy::delete_contact),
-        )
-        .route("/v1/contacts/{email}/consents", post(privacy::post_consent))
         .route(
             "/v1/contacts/{email}/consents/{purpose}",
             axum::routing::delete(privacy::withdraw_consent),
@@ -227,7 +251,11 @@ pub fn router(state: AppState) -> Router {
             post(webhooks::rotate_secret),
         )
         .route("/v1/webhooks/{id}/replay", post(webhooks::replay))
-        .route("/v1/webhooks/{id}/attempts", get(webhooks::attempts))
+        .route("/v1/webhooks/{id}/attempts", get(webhooks::attempts));
+    let limit = state.services.config.http.max_body_bytes;
+    limited(small, SMALL_BODY_BYTES)
+        .merge(limited(contacts, CONTACT_BODY_BYTES))
+        .merge(limited(sends, limit))
         .fallback(|| async { error::ApiError::not_found("endpoint") })
         .method_not_allowed_fallback(|| async {
             error::ApiError::new(
@@ -236,7 +264,6 @@ pub fn router(state: AppState) -> Router {
                 "method not allowed on this endpoint",
             )
         })
-        .layer(DefaultBodyLimit::max(limit))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             ratelimit::limit,
@@ -244,16 +271,15 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Serves the API on `listener` until `shutdown` resolves, then drains requests.
+/// Serves the API on `listener` until `shutdown` resolves, then drains requests, with
+/// the timeouts and connection caps of `[http]` (see [`listener`]).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
+    let limits = listener::Limits::new(&state.services.config.http, state.proxies.clone());
+    listener::serve(listener, router(state), limits, shutdown).await
 }
 
 async fn health(

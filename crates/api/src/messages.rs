@@ -114,14 +114,32 @@ impl Outgoing {
         })
     }
 
-    /// Screens and accepts it for delivery.
-    pub(crate) async fn send(self, state: &AppState, caller: &Caller) -> Result<(), ApiError> {
-        let prepared = self.prepared;
-        idempotent(state, caller, &HeaderMap::new(), "messages", async {
-            Ok(prepared)
-        })
+    /// Screens it and, unless its recipient is held (suppressed, no consent,
+    /// restricted, or the stream is paused: that status is returned and nothing is
+    /// stored), accepts it for delivery.
+    pub(crate) async fn send(
+        self,
+        state: &AppState,
+        caller: &Caller,
+    ) -> Result<Option<postwerk_core::model::RecipientStatus>, ApiError> {
+        let (_, mut submissions, _) = self.prepared;
+        let services = &state.services;
+        accept::screen(services, &caller.tenant_id, &mut submissions)
+            .await
+            .map_err(|e| ApiError::unavailable(&e))?;
+        if let Some(held) = submissions.iter().flat_map(|s| s.held.values()).next() {
+            return Ok(Some(*held));
+        }
+        accept::accept(
+            services,
+            &state.engine,
+            &caller.tenant_id,
+            submissions,
+            None,
+        )
         .await
-        .map(drop)
+        .map_err(|e| ApiError::unavailable(&e))?;
+        Ok(None)
     }
 }
 

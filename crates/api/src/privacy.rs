@@ -314,7 +314,26 @@ pub async fn post_consent(
         None => None,
     };
     audited(&state, &caller, &keys, "consent.record", &address).await?;
-    let status = match confirmation {
+    // The confirmation goes out first: a pending consent is recorded only once its
+    // message was accepted (a failed or held send leaves nothing behind).
+    let confirmation_id = match confirmation {
+        Some(message) => {
+            let id = message.id.clone();
+            if let Some(held) = message.send(&state, &caller).await? {
+                return Err(ApiError::invalid(
+                    "confirmation_not_sent",
+                    "double_opt_in",
+                    format!(
+                        "the confirmation message cannot be sent (the recipient would be {}); no consent was recorded",
+                        held.as_str()
+                    ),
+                ));
+            }
+            Some(id)
+        }
+        None => None,
+    };
+    let status = match confirmation_id {
         Some(_) => ConsentStatus::Pending,
         None => ConsentStatus::Active,
     };
@@ -330,9 +349,8 @@ pub async fn post_consent(
     .await
     .map_err(|e| ApiError::unavailable(&e))?;
     let mut body = consent_json(&consent);
-    if let Some(message) = confirmation {
-        body["confirmation_message_id"] = Value::from(message.id.clone());
-        message.send(&state, &caller).await?;
+    if let Some(id) = confirmation_id {
+        body["confirmation_message_id"] = Value::from(id);
     }
     Ok((StatusCode::CREATED, Json(body)))
 }

@@ -7,7 +7,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use postwerk_core::stream::StreamSettings;
-use postwerk_mta::streams::{self, Stream, StreamError};
+use postwerk_mta::streams::{self, ChangedBy, Stream, StreamError};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
@@ -64,6 +64,9 @@ fn stream_error(e: StreamError) -> ApiError {
         ),
         StreamError::Unknown => ApiError::not_found("stream"),
         StreamError::Invalid(field, reason) => ApiError::invalid("invalid_stream", field, reason),
+        StreamError::Forbidden(field, code, reason) => {
+            ApiError::new(StatusCode::FORBIDDEN, code, reason).with_field(field)
+        }
         StreamError::Service(e) => ApiError::unavailable(&e),
     }
 }
@@ -129,9 +132,15 @@ pub async fn create(
     caller
         .audit(&state, "stream.create", format!("stream:{name}"))
         .await?;
-    let stream = streams::create(&state.services, &caller.tenant_id, &name, settings)
-        .await
-        .map_err(stream_error)?;
+    let stream = streams::create(
+        &state.services,
+        &caller.tenant_id,
+        &name,
+        settings,
+        ChangedBy::Tenant,
+    )
+    .await
+    .map_err(stream_error)?;
     Ok((StatusCode::CREATED, Json(stream_json(&stream))))
 }
 
@@ -162,9 +171,15 @@ pub async fn update(
     caller
         .audit(&state, "stream.update", format!("stream:{name}"))
         .await?;
-    let stream = streams::update(&state.services, &caller.tenant_id, &name, settings)
-        .await
-        .map_err(stream_error)?;
+    let stream = streams::update(
+        &state.services,
+        &caller.tenant_id,
+        &name,
+        settings,
+        ChangedBy::Tenant,
+    )
+    .await
+    .map_err(stream_error)?;
     Ok(Json(stream_json(&stream)))
 }
 

@@ -104,6 +104,21 @@ pub struct HttpConfig {
     /// Invalid API keys one client address may present within 5 minutes before it
     /// gets `429 too_many_attempts` for the rest of the window. Default 20.
     pub max_key_failures: u32,
+    /// Open HTTP connections in all; one more is answered `503 too_many_connections`
+    /// and closed. Default 1024.
+    pub max_connections: usize,
+    /// Open HTTP connections from one client address (IPv6: one /64); one more is
+    /// answered `503 too_many_connections` and closed. `trusted_proxies` count only
+    /// against `max_connections`. Default 128.
+    pub max_connections_per_ip: usize,
+    /// How long a client may take to send a request's headers, and how long an idle
+    /// keep-alive connection stays open; then the connection is closed. Default `30s`.
+    #[serde(deserialize_with = "de_duration", serialize_with = "ser_duration")]
+    pub header_timeout: Duration,
+    /// How long a request body may pause (no bytes arriving); then the request is
+    /// answered `408 body_timeout` and the connection closed. Default `30s`.
+    #[serde(deserialize_with = "de_duration", serialize_with = "ser_duration")]
+    pub body_timeout: Duration,
 }
 
 /// `[store]`: the database.
@@ -260,6 +275,10 @@ impl Default for HttpConfig {
             max_body_bytes: 64 << 20,
             trusted_proxies: Vec::new(),
             max_key_failures: 20,
+            max_connections: 1024,
+            max_connections_per_ip: 128,
+            header_timeout: Duration::from_secs(30),
+            body_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -354,6 +373,25 @@ impl Config {
                 "http.trusted_proxies",
                 &format!("`{bad}` is not an address or CIDR"),
             ));
+        }
+        for (key, n) in [
+            ("http.max_connections", self.http.max_connections),
+            (
+                "http.max_connections_per_ip",
+                self.http.max_connections_per_ip,
+            ),
+        ] {
+            if n == 0 {
+                return Err(invalid(key, "must be at least 1"));
+            }
+        }
+        for (key, d) in [
+            ("http.header_timeout", self.http.header_timeout),
+            ("http.body_timeout", self.http.body_timeout),
+        ] {
+            if d.is_zero() {
+                return Err(invalid(key, "must be longer than 0s"));
+            }
         }
         for (tenant, policy) in &self.auth.tenants {
             if let Some(bad) = policy

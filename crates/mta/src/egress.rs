@@ -86,6 +86,19 @@ struct Pool {
     cycle: Vec<Arc<Source>>,
     over_cap: OverCap,
     next: AtomicU64,
+    /// The tenants (by name) whose dedicated pool it is; empty: open to all.
+    owners: Vec<String>,
+    /// Open to every tenant although it has owners.
+    shared: bool,
+}
+
+impl Pool {
+    /// True when a stream of tenant `tenant_name` may leave from this pool.
+    fn open_to(&self, tenant_name: Option<&str>) -> bool {
+        self.shared
+            || self.owners.is_empty()
+            || tenant_name.is_some_and(|t| self.owners.iter().any(|o| o == t))
+    }
 }
 
 /// Where a new connection of a pool comes from.
@@ -153,6 +166,13 @@ impl Egress {
                     cycle: interleave(&weighted),
                     over_cap: p.over_cap,
                     next: AtomicU64::new(0),
+                    owners: eg
+                        .tenant_pools
+                        .iter()
+                        .filter(|(_, pool)| **pool == p.name)
+                        .map(|(tenant, _)| tenant.clone())
+                        .collect(),
+                    shared: p.shared,
                 };
                 (p.name.clone(), pool)
             })
@@ -196,21 +216,39 @@ impl Egress {
         self.pools.contains_key(name)
     }
 
-    /// The pool mail of `stream` leaves from: the stream's own, else the tenant's,
-    /// else the stream name's, else the default; `None` for the host's default address.
+    /// True when tenant `tenant_id` may name pool `pool` as a stream's `pool`: the
+    /// pool is configured and is the tenant's own (`tenant_pools`), `shared`, or no
+    /// tenant's.
+    pub async fn may_use(&self, services: &Services, tenant_id: &str, pool: &str) -> bool {
+        let name = self.tenant_name(services, tenant_id).await;
+        self.pools
+            .get(pool)
+            .is_some_and(|p| p.open_to(name.as_deref()))
+    }
+
+    /// The pool mail of `stream` leaves from: the stream's own (if the tenant may use
+    /// it, see [`Egress::may_use`]), else the tenant's, else the stream name's, else
+    /// the default; `None` for the host's default address.
     pub async fn pool_for(
         &self,
         services: &Services,
         tenant_id: &str,
         stream: &Stream,
     ) -> Option<Arc<str>> {
-        if let Some(p) = stream.settings.pool.as_deref().filter(|p| self.has_pool(p)) {
+        let name = if self.tenant_pools.is_empty() {
+            None
+        } else {
+            self.tenant_name(services, tenant_id).await
+        };
+        if let Some(p) = stream.settings.pool.as_deref()
+            && self
+                .pools
+                .get(p)
+                .is_some_and(|p| p.open_to(name.as_deref()))
+        {
             return Some(p.into());
         }
-        if !self.tenant_pools.is_empty()
-            && let Some(name) = self.tenant_name(services, tenant_id).await
-            && let Some(p) = self.tenant_pools.get(&name)
-        {
+        if let Some(p) = name.and_then(|n| self.tenant_pools.get(&n)) {
             return Some(p.as_str().into());
         }
         self.stream_pools
@@ -316,6 +354,25 @@ mod tests {
         assert_eq!(
             (b.ehlo_name.as_str(), b.address.to_string()),
             ("b.example.com", "127.0.0.3".into())
+        );
+    }
+
+    #[test]
+    fn dedicated_pools_are_open_to_their_tenants_and_shared_ones_to_all() {
+        let mut c = config("");
+        c.egress.tenant_pools = [("acme", "tx"), ("beta", "tx"), ("gamma", "bulk")]
+            .map(|(t, p)| (t.to_string(), p.to_string()))
+            .into();
+        c.egress.pools[1].shared = true;
+        let e = Egress::new(&c);
+        let open = |pool: &str, tenant: Option<&str>| e.pools[pool].open_to(tenant);
+        assert!(open("tx", Some("acme")) && open("tx", Some("beta")));
+        assert!(!open("tx", Some("evil")) && !open("tx", None));
+        assert!(open("bulk", Some("evil")), "shared");
+        let unowned = Egress::new(&config(""));
+        assert!(
+            unowned.pools["tx"].open_to(Some("evil")),
+            "no owner: open to all"
         );
     }
 

@@ -181,6 +181,10 @@ pub enum StreamError {
     /// A setting is out of range (field, reason).
     #[error("{0}: {1}")]
     Invalid(&'static str, String),
+    /// A setting the caller may not give (field, code, reason): a pool that is not
+    /// open to the tenant, or one only the operator may set.
+    #[error("{0}: {2}")]
+    Forbidden(&'static str, &'static str, String),
     /// Store or vault failure.
     #[error(transparent)]
     Service(#[from] ServiceError),
@@ -192,15 +196,30 @@ impl From<StoreError> for StreamError {
     }
 }
 
-fn check(services: &Services, name: &str, settings: &StreamSettings) -> Result<(), StreamError> {
-    if let Some(pool) = &settings.pool
-        && !services.egress.has_pool(pool)
-    {
-        return Err(StreamError::Invalid(
-            "pool",
-            format!("no pool named `{pool}` in [[egress.pools]]"),
-        ));
-    }
+/// The largest `reserved_share` a tenant may give a stream (percent); more, like
+/// priority 0, holds connection slots back from every tenant's mail and is the
+/// operator's to set.
+pub const TENANT_MAX_RESERVED_SHARE: u8 = 10;
+
+/// Who changes a stream's settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChangedBy {
+    /// The installation's operator (the CLI): any setting.
+    Operator,
+    /// The tenant (the API): settings that affect its own mail only.
+    Tenant,
+}
+
+/// Checks `settings` for stream `name` of `tenant_id`, replacing `current`
+/// (a new stream's: the defaults).
+async fn check(
+    services: &Services,
+    tenant_id: &str,
+    name: &str,
+    current: &StreamSettings,
+    settings: &StreamSettings,
+    by: ChangedBy,
+) -> Result<(), StreamError> {
     if !is_stream_name(name) {
         return Err(StreamError::Invalid(
             "name",
@@ -209,17 +228,58 @@ fn check(services: &Services, name: &str, settings: &StreamSettings) -> Result<(
     }
     settings
         .validate()
-        .map_err(|(field, reason)| StreamError::Invalid(field, reason))
+        .map_err(|(field, reason)| StreamError::Invalid(field, reason))?;
+    if let Some(pool) = &settings.pool {
+        if !services.egress.has_pool(pool) {
+            return Err(StreamError::Invalid(
+                "pool",
+                format!("no pool named `{pool}` in [[egress.pools]]"),
+            ));
+        }
+        if !services.egress.may_use(services, tenant_id, pool).await {
+            return Err(StreamError::Forbidden(
+                "pool",
+                "pool_not_allowed",
+                format!(
+                    "pool `{pool}` is dedicated to another tenant (a tenant may use its own pool, shared pools and pools dedicated to no tenant)"
+                ),
+            ));
+        }
+    }
+    if by == ChangedBy::Operator {
+        return Ok(());
+    }
+    let operator_only =
+        |field, reason: String| Err(StreamError::Forbidden(field, "operator_only", reason));
+    if settings.priority == 0 && current.priority != 0 {
+        return operator_only(
+            "priority",
+            "priority 0 is set by the operator (postwerk streams update --priority 0); a tenant may use 1–9".into(),
+        );
+    }
+    if settings.reserved_share > TENANT_MAX_RESERVED_SHARE
+        && settings.reserved_share > current.reserved_share
+    {
+        return operator_only(
+            "reserved_share",
+            format!(
+                "a reserved_share above {TENANT_MAX_RESERVED_SHARE} is set by the operator (postwerk streams update --reserved-share)"
+            ),
+        );
+    }
+    Ok(())
 }
 
-/// Adds a custom stream.
+/// Adds a custom stream (`by` the operator or the tenant, see [`ChangedBy`]).
 pub async fn create(
     services: &Services,
     tenant_id: &str,
     name: &str,
     settings: StreamSettings,
+    by: ChangedBy,
 ) -> Result<Arc<Stream>, StreamError> {
-    check(services, name, &settings)?;
+    let defaults = StreamSettings::default();
+    check(services, tenant_id, name, &defaults, &settings, by).await?;
     if DEFAULT_STREAMS.contains(&name) {
         return Err(StreamError::Exists);
     }
@@ -242,15 +302,16 @@ pub async fn create(
     reloaded(services, tenant_id, name).await
 }
 
-/// Replaces a stream's settings.
+/// Replaces a stream's settings (`by` the operator or the tenant, see [`ChangedBy`]).
 pub async fn update(
     services: &Services,
     tenant_id: &str,
     name: &str,
     settings: StreamSettings,
+    by: ChangedBy,
 ) -> Result<Arc<Stream>, StreamError> {
-    check(services, name, &settings)?;
-    known(services, tenant_id, name).await?;
+    let current = known(services, tenant_id, name).await?;
+    check(services, tenant_id, name, &current.settings, &settings, by).await?;
     let json = serde_json::to_string(&settings).unwrap_or_default();
     services
         .store

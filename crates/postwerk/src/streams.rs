@@ -8,7 +8,7 @@ use postwerk_core::config::Config;
 use postwerk_core::stream::StreamSettings;
 use postwerk_mta::audit::Actor;
 use postwerk_mta::context::{DEFAULT_TENANT, Services, now_ms};
-use postwerk_mta::streams::{self, Stream};
+use postwerk_mta::streams::{self, ChangedBy, Stream};
 use postwerk_store::Store;
 use postwerk_store::model::{QueueAction, QueueSelector};
 use serde_json::{Value, json};
@@ -143,7 +143,14 @@ pub async fn streams(cmd: StreamsCommand, config: Config) -> anyhow::Result<()> 
             let tenant = tenant_for(&services, &a.tenant).await?;
             let settings = a.settings(&StreamSettings::default())?;
             audit(&services, &tenant.id, "stream.create", &a.name).await?;
-            streams::create(&services, &tenant.id, &a.name, settings).await?
+            streams::create(
+                &services,
+                &tenant.id,
+                &a.name,
+                settings,
+                ChangedBy::Operator,
+            )
+            .await?
         }
         StreamsCommand::Update(a) => {
             let tenant = tenant_for(&services, &a.tenant).await?;
@@ -152,7 +159,14 @@ pub async fn streams(cmd: StreamsCommand, config: Config) -> anyhow::Result<()> 
             };
             let settings = a.settings(&current.settings)?;
             audit(&services, &tenant.id, "stream.update", &a.name).await?;
-            streams::update(&services, &tenant.id, &a.name, settings).await?
+            streams::update(
+                &services,
+                &tenant.id,
+                &a.name,
+                settings,
+                ChangedBy::Operator,
+            )
+            .await?
         }
         StreamsCommand::Pause {
             name,

@@ -303,3 +303,164 @@ fn warmup_caps_hold_mail_and_survive_a_restart() {
     assert!(retried, "the retried mail was attempted again and deferred");
     assert_eq!(sink.count(), 2, "the cap held across the restart");
 }
+
+/// Runs SQL on the instance's SQLite database with Python's sqlite3 (the server keeps
+/// running: this is what an older version, or a change made behind the API's back,
+/// left in the table).
+fn sqlite(h: &Harness, sql: &str) {
+    let out = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute(sys.argv[2]); c.commit()",
+        ])
+        .arg(h.data.join("postwerk.db"))
+        .arg(sql)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{sql}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn a_tenant_uses_only_its_own_shared_and_unowned_pools() {
+    let sink_dir = tempfile::tempdir().unwrap();
+    let sink = Sink::start(&sink_dir.path().join("sink"), false);
+    let pools = format!(
+        "{POOLS}\n[[egress.pools]]\nname = \"partner\"\nsources = [{{ source = \"ip2\" }}]\nshared = true\n"
+    )
+    .replace(
+        "tenant_pools = { acme = \"acme\" }",
+        "tenant_pools = { acme = \"acme\", beta = \"partner\" }",
+    );
+    let h = Harness::start(Options {
+        route_port: Some(sink.port),
+        extra: &pools,
+        ..Default::default()
+    });
+    for t in ["acme", "evil"] {
+        for args in [
+            vec!["tenants", "create", t],
+            vec!["domains", "add", &format!("{t}.example"), "--tenant", t],
+        ] {
+            let out = h.cli(&args);
+            assert!(out.status.success(), "{args:?}: {out:?}");
+        }
+    }
+    let evil = h.new_key(Some("evil"), "send,read,write", &[]);
+    let acme = h.new_key(Some("acme"), "send,read,write", &[]);
+    let call = |key: &str, method: &str, path: &str, body: Value| {
+        h.request_with_key(method, path, Some(&body), &[], Some(key))
+    };
+
+    // Another tenant's dedicated pool: refused on update and on create.
+    let tx = "/v1/streams/transactional";
+    for (method, path, body) in [
+        ("PATCH", tx, json!({"pool": "acme"})),
+        (
+            "POST",
+            "/v1/streams",
+            json!({"name": "sneaky", "pool": "acme"}),
+        ),
+    ] {
+        let (status, err) = call(&evil, method, path, body);
+        assert_eq!(
+            (status, &err["error"]["code"], &err["error"]["field"]),
+            (403, &json!("pool_not_allowed"), &json!("pool")),
+            "{method} {path}: {err}"
+        );
+    }
+    // Its own, a shared one (though beta's), and one that is nobody's.
+    let (status, own) = call(&acme, "PATCH", tx, json!({"pool": "acme"}));
+    assert_eq!((status, &own["pool"]), (200, &json!("acme")), "{own}");
+    for pool in ["partner", "tx"] {
+        let (status, v) = call(&evil, "PATCH", tx, json!({"pool": pool}));
+        assert_eq!((status, &v["pool"]), (200, &json!(pool)), "{v}");
+    }
+
+    // Priority 0 and a large reserved share are the operator's.
+    let bc = "/v1/streams/broadcast";
+    for (body, field) in [
+        (json!({"priority": 0}), "priority"),
+        (json!({"reserved_share": 11}), "reserved_share"),
+        (json!({"name": "urgent", "priority": 0}), "priority"),
+        (
+            json!({"name": "urgent", "reserved_share": 50}),
+            "reserved_share",
+        ),
+    ] {
+        let path = if body.get("name").is_some() {
+            "/v1/streams"
+        } else {
+            bc
+        };
+        let method = if path == bc { "PATCH" } else { "POST" };
+        let (status, err) = call(&evil, method, path, body.clone());
+        assert_eq!(
+            (status, &err["error"]["code"], &err["error"]["field"]),
+            (403, &json!("operator_only"), &json!(field)),
+            "{body}: {err}"
+        );
+    }
+    let (status, v) = call(
+        &evil,
+        "PATCH",
+        bc,
+        json!({"priority": 1, "reserved_share": 10}),
+    );
+    assert_eq!((status, &v["reserved_share"]), (200, &json!(10)), "{v}");
+    // What the operator gave stays changeable in other respects.
+    let (status, v) = call(&evil, "PATCH", tx, json!({"track_opens": false}));
+    assert_eq!(
+        (status, &v["priority"], &v["reserved_share"]),
+        (200, &json!(0), &json!(20)),
+        "{v}"
+    );
+    let out = h.cli(&[
+        "streams",
+        "update",
+        "broadcast",
+        "--tenant",
+        "evil",
+        "--priority",
+        "0",
+        "--reserved-share",
+        "30",
+    ]);
+    assert!(out.status.success(), "the operator may: {out:?}");
+    let out = h.cli(&[
+        "streams",
+        "update",
+        "broadcast",
+        "--tenant",
+        "evil",
+        "--pool",
+        "acme",
+    ]);
+    assert!(
+        !out.status.success() && String::from_utf8_lossy(&out.stderr).contains("acme"),
+        "a stream's pool is open to its tenant, whoever sets it: {out:?}"
+    );
+
+    // A foreign pool already stored (before this rule) is not used: the mail leaves
+    // from the tenant's own route (here the default: no pool, the host's address).
+    sqlite(
+        &h,
+        "UPDATE streams SET settings = json_set(settings, '$.pool', 'acme') \
+         WHERE tenant_id = (SELECT id FROM tenants WHERE name = 'evil') AND name = 'broadcast'",
+    );
+    let (_, stream) = h.request_with_key("GET", bc, None, &[], Some(&evil));
+    assert_eq!(stream["pool"], "acme", "the stored row: {stream}");
+    let body = json!({"from": "app@evil.example", "to": ["stolen@example.test"], "text": "t",
+                      "stream": "broadcast"});
+    let (status, v) = call(&evil, "POST", "/v1/messages", body);
+    assert_eq!(status, 202, "{v}");
+    assert!(sink.wait_for(1, Duration::from_secs(30)), "delivered");
+    assert_ne!(
+        origins(&sink)["stolen@example.test"].0,
+        "127.0.0.4",
+        "not from acme's address"
+    );
+}

@@ -843,3 +843,129 @@ fn double_opt_in_consent_is_pending_until_the_link_is_confirmed() {
     let (_, sent) = call(&h, &k, "POST", "/v1/messages", Some(broadcast));
     assert_eq!(sent["recipients"][0]["status"], "queued", "{sent}");
 }
+
+/// Runs SQL on the instance's SQLite database with Python's sqlite3 while it serves.
+fn sqlite(h: &Harness, sql: &str) {
+    let out = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.executescript(sys.argv[2]); c.commit()",
+        ])
+        .arg(h.data.join("postwerk.db"))
+        .arg(sql)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{sql}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn no_pending_consent_without_an_accepted_confirmation() {
+    let sink_dir = tempfile::tempdir().unwrap();
+    let sink = Sink::start(&sink_dir.path().join("sink"), false);
+    let h = Harness::start(Options {
+        route_port: Some(sink.port),
+        ..Default::default()
+    });
+    let k = key(&h, None, "send,read,write");
+    let person = "never.confirmed@example.test";
+    let consent = json!({"purpose": "marketing", "lawful_basis": "consent",
+        "double_opt_in": {"from": "news@example.com", "subject": "Please confirm",
+                          "text": "Confirm: {{confirm_url}}\n"}});
+    let post = || {
+        call(
+            &h,
+            &k,
+            "POST",
+            &format!("/v1/contacts/{person}/consents"),
+            Some(consent.clone()),
+        )
+    };
+    let consents = || {
+        let (s, contact) = call(&h, &k, "GET", &format!("/v1/contacts/{person}"), None);
+        match s {
+            404 => Vec::new(),
+            200 => contact["consents"].as_array().cloned().unwrap_or_default(),
+            other => panic!("GET contact: {other} {contact}"),
+        }
+    };
+
+    // The store refuses the confirmation message: 503, and no consent is left behind.
+    sqlite(
+        &h,
+        "CREATE TRIGGER no_mail BEFORE INSERT ON messages BEGIN SELECT RAISE(ABORT, 'injected'); END;",
+    );
+    let (s, err) = post();
+    assert_eq!(
+        (s, &err["error"]["code"]),
+        (503, &json!("unavailable")),
+        "{err}"
+    );
+    assert_eq!(
+        consents(),
+        Vec::<Value>::new(),
+        "a pending consent survived the 503"
+    );
+    sqlite(&h, "DROP TRIGGER no_mail;");
+
+    // The confirmation would be held (a paused stream, a suppressed address): 422.
+    let (s, v) = h.post("/v1/streams/transactional/pause", json!({"reason": "test"}));
+    assert_eq!(s, 200, "{v}");
+    let (s, err) = post();
+    assert_eq!(
+        (s, &err["error"]["code"], &err["error"]["field"]),
+        (
+            422,
+            &json!("confirmation_not_sent"),
+            &json!("double_opt_in")
+        ),
+        "{err}"
+    );
+    assert!(
+        err["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("rejected"),
+        "{err}"
+    );
+    let (s, v) = h.post("/v1/streams/transactional/resume", json!({}));
+    assert_eq!(s, 200, "{v}");
+    let (s, v) = h.post(
+        "/v1/suppressions",
+        json!({"email": person, "reason": "manual"}),
+    );
+    assert!(s == 201 || s == 200, "{s} {v}");
+    let (s, err) = post();
+    assert_eq!(
+        (s, &err["error"]["code"]),
+        (422, &json!("confirmation_not_sent")),
+        "{err}"
+    );
+    assert!(
+        err["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("suppressed"),
+        "{err}"
+    );
+    assert_eq!(consents(), Vec::<Value>::new());
+
+    // Once the message can go, the consent is pending and its message is on its way.
+    let (s, _) = h.request("DELETE", &format!("/v1/suppressions/{person}"), None, &[]);
+    assert_eq!(s, 204);
+    let (s, pending) = post();
+    assert_eq!(
+        (s, &pending["status"]),
+        (201, &json!("pending")),
+        "{pending}"
+    );
+    let statuses: Vec<Value> = consents().iter().map(|c| c["status"].clone()).collect();
+    assert_eq!(statuses, [json!("pending")]);
+    assert!(
+        sink.wait_for(1, Duration::from_secs(30)),
+        "the confirmation is delivered"
+    );
+}

@@ -288,6 +288,17 @@ fn bad_targets_and_other_tenants_are_refused() {
         ("http://93.184.216.34/hook", "invalid_url"),
         ("https://10.1.2.3/hook", "forbidden_url"),
         ("https://169.254.169.254/latest/meta-data", "forbidden_url"),
+        // The same addresses inside IPv6: NAT64, 6to4, Teredo.
+        (
+            "https://[64:ff9b::a9fe:a9fe]/latest/meta-data",
+            "forbidden_url",
+        ),
+        ("https://[64:ff9b::a01:203]/hook", "forbidden_url"),
+        ("https://[2002:a9fe:a9fe::1]/hook", "forbidden_url"),
+        (
+            "https://[2001:0:5db8:d822::f5ff:fffe]/hook",
+            "forbidden_url",
+        ),
         ("ftp://example.com/", "invalid_url"),
     ] {
         let (s, v) = h.post("/v1/webhooks", json!({"url": url}));
@@ -341,4 +352,72 @@ fn bad_targets_and_other_tenants_are_refused() {
     let (s, _) = h.request("DELETE", &format!("/v1/webhooks/{id}"), None, &[]);
     assert_eq!(s, 204);
     assert_eq!(h.get(&format!("/v1/webhooks/{id}")).0, 404);
+}
+
+#[test]
+fn a_cancelled_tenants_deliveries_are_held_until_it_is_reactivated() {
+    let (h, _sink) = start();
+    let admin = h.new_key(None, "send,read,write,admin", &[]);
+    let (s, shop) = h.request_with_key(
+        "POST",
+        "/v1/subaccounts",
+        Some(&json!({"name": "shop"})),
+        &[],
+        Some(&admin),
+    );
+    assert_eq!(s, 201, "{shop}");
+    let shop_id = shop["id"].as_str().unwrap().to_string();
+    let as_shop = |method: &str, path: &str, body: Option<Value>| {
+        h.request_with_key(
+            method,
+            path,
+            body.as_ref(),
+            &[("X-Postwerk-Subaccount", &shop_id)],
+            Some(&admin),
+        )
+    };
+    let (s, v) = as_shop(
+        "POST",
+        "/v1/domains",
+        Some(json!({"domain": "shop.example"})),
+    );
+    assert_eq!(s, 201, "{v}");
+    // The first post fails: the delivery waits for its retry (5 s).
+    let rx = Receiver::start(1);
+    let (s, v) = as_shop(
+        "POST",
+        "/v1/webhooks",
+        Some(json!({"url": rx.url(), "events": ["delivered"]})),
+    );
+    assert_eq!(s, 201, "{v}");
+    let (s, v) = as_shop(
+        "POST",
+        "/v1/messages",
+        Some(json!({"from": "app@shop.example", "to": ["held@example.test"], "text": "t"})),
+    );
+    assert_eq!(s, 202, "{v}");
+    rx.wait(1);
+
+    let (s, v) = h.request_with_key(
+        "DELETE",
+        &format!("/v1/subaccounts/{shop_id}"),
+        None,
+        &[],
+        Some(&admin),
+    );
+    assert_eq!(s, 202, "{v}");
+    // The retry falls due while the tenant is cancelled: nothing is posted.
+    std::thread::sleep(Duration::from_secs(10));
+    assert_eq!(rx.posts().len(), 1, "a cancelled tenant's webhook posted");
+
+    let (s, v) = h.request_with_key(
+        "POST",
+        &format!("/v1/subaccounts/{shop_id}/reactivate"),
+        None,
+        &[],
+        Some(&admin),
+    );
+    assert_eq!(s, 200, "{v}");
+    let posts = rx.wait(2);
+    assert_eq!(posts[1].json()["type"], "delivered", "held, not dropped");
 }

@@ -25,7 +25,9 @@ pub struct EgressConfig {
     /// "bulk" }`. A stream's own `pool` setting comes first.
     pub stream_pools: BTreeMap<String, String>,
     /// Pools by tenant name: dedicated IPs. The tenant's mail leaves from its pool
-    /// unless the stream names its own.
+    /// unless the stream names its own. A pool named here is dedicated: only the
+    /// tenants mapped to it may name it as a stream's `pool`, unless the pool is
+    /// `shared`. A pool no tenant is mapped to is open to every tenant.
     pub tenant_pools: BTreeMap<String, String>,
 }
 
@@ -64,6 +66,10 @@ pub struct PoolConfig {
     /// the next day's cap).
     #[serde(default)]
     pub over_cap: OverCap,
+    /// Every tenant may name this pool as a stream's `pool`, even though it is some
+    /// tenant's in `tenant_pools`. Default false (a tenant's pool is its own).
+    #[serde(default)]
+    pub shared: bool,
 }
 
 /// A source in a pool.
@@ -213,6 +219,7 @@ over_cap = "wait"
 [[egress.pools]]
 name = "acme"
 sources = [{ source = "ip3" }]
+shared = true
 "#;
 
     #[test]
@@ -223,6 +230,7 @@ sources = [{ source = "ip3" }]
         assert_eq!(c.egress.pools[0].sources[0].weight, 1, "default weight");
         assert_eq!(c.egress.pools[1].over_cap, OverCap::Wait);
         assert_eq!(c.egress.pools[0].over_cap, OverCap::Spill);
+        assert!(c.egress.pools[2].shared && !c.egress.pools[0].shared);
         assert_eq!(super::epoch_day("1970-01-02"), Some(1));
     }
 

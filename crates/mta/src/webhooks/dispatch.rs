@@ -5,7 +5,8 @@
 //! `[webhooks] disable_after` is disabled, with an audit entry and a warning.
 //!
 //! The payload is rendered from the event at send time and never stored: erasing or
-//! purging the event leaves nothing to post (the delivery is dropped).
+//! purging the event leaves nothing to post (the delivery is dropped). A cancelled
+//! tenant's deliveries are held (put back, nothing posted) until it is reactivated.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -46,6 +47,9 @@ const BATCH: usize = 32;
 const LEASE: Duration = Duration::from_secs(120);
 /// Pause when nothing is due.
 const IDLE: Duration = Duration::from_millis(200);
+/// How long a cancelled tenant's delivery is put back before it is looked at again
+/// (posted if the tenant was reactivated meanwhile).
+pub const HOLD: Duration = Duration::from_secs(30);
 
 /// Runs until the task is dropped.
 pub async fn run(services: Arc<Services>) {
@@ -105,6 +109,9 @@ async fn deliver(
 ) -> Result<(), ServiceError> {
     let started = Instant::now();
     let at = now_ms();
+    if services.cancelled.contains(&d.tenant_id) {
+        return hold(services, d, at).await;
+    }
     let event = match hook {
         Some(_) => load_event(services, d).await?,
         None => None,
@@ -122,6 +129,31 @@ async fn deliver(
         Some(hook),
     )
     .await
+}
+
+/// Puts a cancelled tenant's delivery back for [`HOLD`], with no attempt recorded:
+/// nothing is posted for a cancelled tenant; if it is reactivated, the delivery goes
+/// out; if it is deleted, the delivery goes with its data.
+async fn hold(services: &Services, d: &WebhookDelivery, at: i64) -> Result<(), ServiceError> {
+    let outcome = WebhookOutcome {
+        attempt: WebhookAttemptRecord {
+            seq: 0,
+            delivery_seq: d.seq,
+            webhook_id: d.webhook_id.clone(),
+            tenant_id: d.tenant_id.clone(),
+            event_seq: d.event_seq,
+            at,
+            status_code: None,
+            error: None,
+            duration_ms: 0,
+            state: WebhookDeliveryState::Pending,
+        },
+        next_attempt_at: Some(at + i64::try_from(HOLD.as_millis()).unwrap_or(i64::MAX)),
+        record: false,
+        disable_failing_before: 0,
+    };
+    services.store.finish_webhook_delivery(outcome).await?;
+    Ok(())
 }
 
 /// What one attempt produced.

@@ -1,6 +1,7 @@
 //! Which URLs an endpoint may have: `https://` on public addresses; `http://` only on
 //! loopback with `[webhooks] allow_loopback`; private, link-local, CGNAT and metadata
-//! addresses only with `allow_private`. The check runs on every resolved address, at
+//! addresses only with `allow_private`. An IPv6 address that carries an IPv4 one
+//! (IPv4-mapped, NAT64, 6to4, Teredo) is judged by that IPv4 address. The check runs on every resolved address, at
 //! registration and again before every attempt, and the connection goes to the address
 //! that was checked (no DNS rebinding between check and connect).
 
@@ -192,6 +193,27 @@ mod tests {
             verdict("https://0.0.0.0/", &policy(true, true))
                 .await
                 .is_err()
+        );
+    }
+
+    #[tokio::test]
+    async fn embedded_private_addresses_are_refused_even_with_allow_loopback() {
+        let dev = policy(true, false);
+        for url in [
+            "https://[64:ff9b::a9fe:a9fe]/latest/meta-data",
+            "https://[2002:a00:1::1]/",
+            "http://[64:ff9b::7f00:1]/",
+            "https://[64:ff9b::7f00:1]/",
+            "https://[2001:0:5db8:d822::f5ff:fffe]/",
+        ] {
+            assert!(
+                matches!(verdict(url, &dev).await, Err(TargetError::Forbidden(_))),
+                "{url}"
+            );
+        }
+        assert_eq!(
+            verdict("https://[64:ff9b::5db8:d822]/hook", &dev).await,
+            Ok(())
         );
     }
 
