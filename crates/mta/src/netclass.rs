@@ -93,7 +93,6 @@ fn classify_v6(ip: Ipv6Addr) -> Class {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
