@@ -523,6 +523,11 @@ pub async fn suppressions(cmd: SuppressionsCommand, config: Config) -> anyhow::R
                     .store
                     .list_suppressions(&tenant.id, hash.clone(), after, 1000)
                     .await?;
+                // The operator reads people's addresses: on the audit chain first, as
+                // through the API.
+                if let Some(target) = audit::subjects(page.iter().map(|e| e.rcpt_hash.as_slice())) {
+                    audited(&services, Some(&tenant.id), "suppression.list", target).await?;
+                }
                 let people = services
                     .subject_keys(&tenant.id, page.iter().map(|e| e.rcpt_hash.as_slice()))
                     .await?;

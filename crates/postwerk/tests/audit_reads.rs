@@ -112,6 +112,25 @@ fn reads_of_personal_data_are_audited_by_blind_index() {
     );
     assert_eq!(entries(&h, &admin, "event.list").len(), before);
 
+    // The operator's `suppressions list` shows addresses too.
+    let before = entries(&h, &admin, "suppression.list").len();
+    let out = h.cli(&["suppressions", "list"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains(email));
+    let listed = entries(&h, &admin, "suppression.list");
+    assert_eq!(listed.len(), before + 1);
+    assert_eq!(listed.last().unwrap()["actor"], "cli");
+    assert!(
+        listed.last().unwrap()["target"]
+            .as_str()
+            .unwrap()
+            .contains(&person)
+    );
+
     let (_, log) = get(&admin, "/v1/audit?limit=1000");
     let text = log.to_string();
     assert!(
