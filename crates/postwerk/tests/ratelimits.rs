@@ -243,3 +243,61 @@ print("|".join(codes))
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn failed_smtp_auth_is_counted_and_audited() {
+    let h = Harness::start(Options::default());
+    let admin = h.new_key(None, "admin", &[]);
+    // A real key without the `send` scope, then one that does not exist.
+    let reader = h.new_key(None, "read", &[]);
+    let script = r#"
+import base64, smtplib, ssl, sys
+port = int(sys.argv[1])
+ctx = ssl.create_default_context(); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE
+codes = []
+for password in sys.argv[2:]:
+    s = smtplib.SMTP("127.0.0.1", port, timeout=10); s.starttls(context=ctx); s.ehlo("client.test")
+    code, _ = s.docmd("AUTH", "PLAIN " + base64.b64encode(b"\0apikey\0" + password.encode()).decode())
+    codes.append(str(code))
+    s.quit()
+print("|".join(codes))
+"#;
+    let out = Command::new("python3")
+        .args([
+            "-c",
+            script,
+            &h.smtp.to_string(),
+            &reader,
+            "pw_live_nosuchkey",
+        ])
+        .output()
+        .expect("python3");
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "535|535");
+    let metrics = ureq::get(&format!("http://{}/metrics", h.http))
+        .call()
+        .unwrap()
+        .into_string()
+        .unwrap();
+    assert!(
+        metrics.contains("postwerk_auth_failures_total{kind=\"smtp_auth\"} 2"),
+        "{metrics}"
+    );
+    let (_, log) = h.request_with_key("GET", "/v1/audit?limit=1000", None, &[], Some(&admin));
+    let refused: Vec<&Value> = log["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "auth_failure.smtp_auth")
+        .collect();
+    assert_eq!(
+        refused.len(),
+        1,
+        "the known key's refusal in its tenant's log: {log}"
+    );
+    assert_eq!(refused[0]["actor"], "anonymous");
+    assert!(refused[0]["target"].as_str().unwrap().starts_with("key:"));
+    assert!(
+        !log.to_string().contains(&reader),
+        "the audit log holds a key"
+    );
+}

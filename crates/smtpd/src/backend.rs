@@ -2,12 +2,15 @@
 //! run without a store: check credentials, check a From domain, commit a message.
 
 use std::future::Future;
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use postwerk_core::address::Address;
+use postwerk_core::metrics::AuthFailure;
 use postwerk_core::model::Scope;
 use postwerk_mta::accept::{self, Submission};
 use postwerk_mta::apikeys::{self, KeyError};
+use postwerk_mta::auth_failures;
 use postwerk_mta::context::{ServiceError, Services};
 use postwerk_mta::engine::Engine;
 use postwerk_mta::inbound;
@@ -106,6 +109,13 @@ impl ServiceBackend {
     pub fn new(services: Arc<Services>, engine: Arc<Engine>) -> Self {
         ServiceBackend { services, engine }
     }
+
+    /// Counts and audits a failed AUTH (see [`auth_failures`]): the key's tenant and
+    /// `key:<id>` when the key exists but may not submit here.
+    async fn refused(&self, tenant_id: Option<&str>, target: Option<String>, peer: IpAddr) {
+        let kind = AuthFailure::SmtpAuth;
+        auth_failures::record(&self.services, kind, tenant_id, target, Some(peer)).await;
+    }
 }
 
 impl Backend for ServiceBackend {
@@ -118,12 +128,17 @@ impl Backend for ServiceBackend {
         let key = match apikeys::verify(&self.services, password).await {
             Ok(k) => k,
             Err(KeyError::Unavailable) => return Err(AuthError::Unavailable),
-            Err(_) => return Err(AuthError::Invalid),
+            Err(_) => {
+                self.refused(None, None, peer).await;
+                return Err(AuthError::Invalid);
+            }
         };
         if !(user == "apikey" || user == key.id)
             || !key.scopes.contains(&Scope::Send)
             || !apikeys::allows_address(&key, Some(peer))
         {
+            let target = Some(format!("key:{}", key.id));
+            self.refused(Some(&key.tenant_id), target, peer).await;
             return Err(AuthError::Invalid);
         }
         match tenant_active(&self.services, &key.tenant_id).await {
