@@ -294,8 +294,9 @@ async fn health(
     }))
 }
 
-/// `GET /metrics`: Prometheus text (no authentication: it holds no personal data
-/// and no tenant names, only per-stream and per-result figures).
+/// `GET /metrics`: Prometheus text (no authentication: it holds no personal data,
+/// no tenant names and no tenant-chosen stream names, only figures per built-in
+/// stream, `custom`, result and reason).
 async fn metrics(
     axum::extract::State(state): axum::extract::State<AppState>,
 ) -> Result<impl axum::response::IntoResponse, error::ApiError> {
@@ -307,21 +308,24 @@ async fn metrics(
         .await
         .map_err(|e| error::ApiError::unavailable(&e))?;
     let now = postwerk_mta::context::now_ms();
+    // Per label (tenants' own streams fold into `custom`): the recipients waiting and
+    // the oldest one's age.
+    let mut by_label: std::collections::BTreeMap<&str, (u64, i64)> = Default::default();
+    for s in &backlog.streams {
+        let entry = by_label
+            .entry(postwerk_core::metrics::stream_label(&s.stream))
+            .or_insert((0, i64::MAX));
+        entry.0 += s.recipients;
+        entry.1 = entry.1.min(s.oldest_created_at);
+    }
     let gauges = postwerk_core::metrics::Gauges {
-        queue_depth: backlog
-            .streams
+        queue_depth: by_label
             .iter()
-            .map(|s| (s.stream.clone(), s.recipients))
+            .map(|(label, (n, _))| (label.to_string(), *n))
             .collect(),
-        queue_oldest_seconds: backlog
-            .streams
+        queue_oldest_seconds: by_label
             .iter()
-            .map(|s| {
-                (
-                    s.stream.clone(),
-                    (now - s.oldest_created_at).max(0) as f64 / 1000.0,
-                )
-            })
+            .map(|(label, (_, oldest))| (label.to_string(), (now - oldest).max(0) as f64 / 1000.0))
             .collect(),
         ready: state.engine.ready_len() as u64,
         webhook_backlog: backlog.webhook_deliveries,

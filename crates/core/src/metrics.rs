@@ -159,6 +159,19 @@ fn escape(v: &str) -> String {
         .replace('\n', "\\n")
 }
 
+/// The `stream` label of a stream: its name for the built-in streams
+/// (`transactional`, `broadcast`), `custom` for any stream a tenant created. Tenants
+/// name their own streams, and `/metrics` is one page for the whole installation:
+/// their names would tell one customer's campaigns to anyone who can scrape it, and
+/// every new name would add series that live as long as the process.
+pub fn stream_label(stream: &str) -> &str {
+    if crate::model::DEFAULT_STREAMS.contains(&stream) {
+        stream
+    } else {
+        "custom"
+    }
+}
+
 /// Messages accepted, by stream.
 pub static ACCEPTED: CounterVec = CounterVec::new(
     "postwerk_messages_accepted_total",

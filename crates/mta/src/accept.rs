@@ -278,7 +278,10 @@ pub async fn accept(
     }
     for s in &submissions {
         let queued = s.recipients.len().saturating_sub(s.held.len());
-        postwerk_core::metrics::ACCEPTED.add(&[&s.stream], queued as u64);
+        postwerk_core::metrics::ACCEPTED.add(
+            &[postwerk_core::metrics::stream_label(&s.stream)],
+            queued as u64,
+        );
     }
     let accepted_at = std::time::Instant::now();
     if lease.is_some() {

@@ -222,11 +222,12 @@ pub fn update_for(
 fn count(job: &Job, event: EventType, detail: &AttemptDetail) {
     use postwerk_core::metrics::{DELIVERIES, DELIVERY_LATENCY};
     let reason = detail.reason.map(|r| r.as_str()).unwrap_or("");
-    DELIVERIES.add(&[&job.content.stream, event.as_str(), reason], 1);
+    let stream = postwerk_core::metrics::stream_label(&job.content.stream);
+    DELIVERIES.add(&[stream, event.as_str(), reason], 1);
     if event == EventType::Delivered
         && let Some(t) = job.content.accepted_at
     {
-        DELIVERY_LATENCY.observe(&[&job.content.stream], t.elapsed().as_secs_f64());
+        DELIVERY_LATENCY.observe(&[stream], t.elapsed().as_secs_f64());
     }
 }
 
