@@ -1,13 +1,12 @@
 #!/usr/bin/env bash
 # Fuzzes each target in turn for SECONDS (default 600), one process at a time, stopping
-# a target at its first crash. Inputs: corpus/<target> if present, else seeds/<target>.
+# a target at its first crash, starting from corpus/<target>.
 set -u
 cd "$(dirname "$0")"
 secs=${SECONDS_PER_TARGET:-600}
 targets=${*:-smtp_command data_receiver report mime api_json config address}
 for t in $targets; do
   input=corpus/$t
-  [ -d "$input" ] || input=seeds/$t
   rm -rf "out/$t" && mkdir -p out
   AFL_SKIP_CPUFREQ=1 AFL_I_DONT_CARE_ABOUT_MISSING_CRASHES=1 AFL_NO_UI=1 \
   AFL_BENCH_UNTIL_CRASH=1 AFL_NO_AFFINITY=1 \
