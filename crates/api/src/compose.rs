@@ -253,6 +253,15 @@ pub fn compose_raw(
         .decode(req.data.trim())
         .map_err(|_| ApiError::invalid("invalid_base64", "data", "data is not valid base64"))?;
     check_size(decoded.len())?;
+    // A receiver that drops NUL bytes could read `\r\n\0.\r\n` as the end of data and
+    // take what follows as a second message (SMTP smuggling); SMTP refuses them too.
+    if decoded.contains(&0) {
+        return Err(ApiError::invalid(
+            "nul_byte",
+            "data",
+            "the message contains a NUL byte",
+        ));
+    }
     let mut message = normalize_crlf(&decoded);
     let header_end = find_header_end(&message).ok_or_else(|| {
         ApiError::invalid(
@@ -676,6 +685,20 @@ mod tests {
                 ("multiple_from", 422),
                 "{message}"
             );
+        }
+    }
+
+    #[test]
+    fn raw_messages_with_nul_bytes_are_refused() {
+        for message in [
+            "From: a@example.com\nSubject: x\n\nbefore\r\n\0.\r\nafter\n",
+            "From: a@example.com\nSubject: x\n\nbefore\r\n.\0\r\nafter\n",
+        ] {
+            let r: RawRequest = serde_json::from_value(json!({"mail_from": "a@example.com", "rcpt_to": ["b@example.test"], "data": B64.encode(message)})).unwrap();
+            let e = compose_raw(&r, "h.example", &builtin_streams())
+                .err()
+                .unwrap();
+            assert_eq!((e.code, e.status.as_u16()), ("nul_byte", 422));
         }
     }
 

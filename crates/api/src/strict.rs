@@ -73,8 +73,15 @@ impl<'de, D: Deserializer<'de>> Deserializer<'de> for Strict<D> {
         deserialize_i64 deserialize_i128 deserialize_u8 deserialize_u16 deserialize_u32
         deserialize_u64 deserialize_u128 deserialize_f32 deserialize_f64 deserialize_char
         deserialize_str deserialize_string deserialize_bytes deserialize_byte_buf
-        deserialize_option deserialize_unit deserialize_seq deserialize_map
+        deserialize_option deserialize_unit deserialize_seq
         deserialize_identifier deserialize_ignored_any
+    }
+
+    fn deserialize_map<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Self::Error> {
+        // Through `deserialize_any`, so that a JSON `null` reaches the map's
+        // `visit_unit`: a `serde_json::Map` field (metadata, contact attributes, a
+        // stream's changes) documented as nullable takes `null` as `{}`.
+        self.0.deserialize_any(Wrap(visitor))
     }
 
     fn deserialize_struct<V: Visitor<'de>>(
@@ -376,6 +383,22 @@ mod tests {
         assert!(typed.starts_with("list[0]: "), "{typed}");
         let inner: Outer = from_slice(br#"{"name": "x", "inner": null}"#).unwrap();
         assert_eq!(inner.inner, None);
+    }
+
+    #[test]
+    fn a_null_json_map_is_empty_and_a_null_struct_is_refused() {
+        let map: serde_json::Map<String, Value> = from_slice(b"null").unwrap();
+        assert!(map.is_empty());
+        let map: serde_json::Map<String, Value> = from_slice(br#"{"a": 1}"#).unwrap();
+        assert_eq!(map["a"], 1);
+        assert!(matches!(
+            from_slice::<serde_json::Map<String, Value>>(b"[]"),
+            Err(DecodeError::Data(_))
+        ));
+        assert!(matches!(
+            from_slice::<Outer>(b"null"),
+            Err(DecodeError::Data(_))
+        ));
     }
 
     #[test]

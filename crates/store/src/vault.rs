@@ -182,7 +182,11 @@ impl TenantKeys {
         tag_hex(&self.verp, purpose, token)
     }
 
-    /// A short authenticator for a VERP token (first 8 bytes of an HMAC, hex).
+    /// A short authenticator for a VERP token: the first 5 bytes of an HMAC, as 10 hex
+    /// digits (40 bits), short so that the bounce address's local part stays within
+    /// RFC 5321's 64 octets. A forger must guess it over SMTP, where each session ends
+    /// after a few refused recipients; bounces already in flight carry this length, so
+    /// it cannot grow without accepting both for a retry period.
     pub fn verp_tag(&self, token: &str) -> String {
         let tag = hmac::sign(&self.verp, token.as_bytes());
         tag.as_ref()[..5]

@@ -289,7 +289,7 @@ async fn postgres_upgrade_adds_suppressions() {
             .await
             .expect("version")
             .get(0);
-        assert_eq!(version, "9");
+        assert_eq!(version, "10");
     })
     .await;
 }
@@ -334,7 +334,7 @@ async fn sqlite_upgrade_adds_suppressions() {
             |r| r.get(0),
         )
         .expect("version");
-    assert_eq!(version, "9");
+    assert_eq!(version, "10");
 }
 
 /// Names two tenants hold in a database from before domain names were unique
@@ -5480,7 +5480,8 @@ mod scenarios {
         .expect("key");
         s.insert_domain(DomainRecord {
             tenant_id: t.into(),
-            name: "example.com".into(),
+            // A domain belongs to one tenant: each has its own.
+            name: format!("{t}.example"),
             created_at: at,
             keys: vec![dkim(&format!("dkim_{t}"), "rsa2026", at)],
         })

@@ -179,7 +179,7 @@ mod tests {
         .unwrap();
         drop(conn);
         let snap = dir.path().join("snap.db");
-        assert_eq!(snapshot(&db, &snap).unwrap(), 9);
+        assert_eq!(snapshot(&db, &snap).unwrap(), 10);
         assert!(keys_of(&snap).is_empty());
         let bytes = std::fs::read(&snap).unwrap();
         assert!(
