@@ -247,10 +247,12 @@ mod tests {
         }
     }
 
+    include!(concat!(env!("CARGO_MANIFEST_DIR"), "/../../fuzz/corpus.rs"));
+
     /// Every committed address fuzz corpus file is read without panicking.
     #[test]
     fn replays_the_address_fuzz_corpus() {
-        for (path, data) in crate::report::tests::fuzz_corpus("address") {
+        for (path, data) in fuzz_corpus("address") {
             eprintln!("{}", path.display());
             let text = String::from_utf8_lossy(&data);
             let _ = postwerk_core::address::Address::parse(&text);

@@ -331,10 +331,12 @@ mod tests {
         }
     }
 
+    include!(concat!(env!("CARGO_MANIFEST_DIR"), "/../../fuzz/corpus.rs"));
+
     /// Every committed fuzz corpus file parses or fails without panicking.
     #[test]
     fn replays_the_fuzz_corpus() {
-        for (path, data) in crate::data::tests::fuzz_corpus("smtp_command") {
+        for (path, data) in fuzz_corpus("smtp_command") {
             eprintln!("{}", path.display());
             let _ = parse(&data);
         }

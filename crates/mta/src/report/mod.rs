@@ -306,4 +306,4 @@ fn feedback(groups: &[Group], returned: Option<&Message<'_>>, report: &Message<'
 }
 
 #[cfg(test)]
-pub(crate) mod tests;
+mod tests;
