@@ -7,35 +7,13 @@
 
 mod common;
 
-use std::io::Write as _;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{Harness, Options, bin};
+use common::{Harness, Options};
 use serde_json::{Value, json};
-
-/// `postwerk users create EMAIL --role ROLE --tenant TENANT`, the password on stdin.
-fn create_user(h: &Harness, tenant: &str, email: &str, role: &str, password: &str) -> String {
-    let mut child = Command::new(bin())
-        .arg("--config")
-        .arg(&h.config)
-        .args(["users", "create", email, "--role", role, "--tenant", tenant])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    writeln!(child.stdin.take().unwrap(), "{password}").unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
-}
 
 /// `POST /v1/auth/login` with `body`: the status, the JSON answer and the session
 /// cookie (`pw_session=…`) when one was set.
@@ -157,13 +135,7 @@ fn an_admins_emergency_action_wins_over_concurrent_sign_ins() {
 
     // A new password while the old one keeps being tried: only the new one works, and
     // no session survives (none opened with the old password after the change either).
-    let id = create_user(
-        &h,
-        "default",
-        "reset@example.org",
-        "sender",
-        "old-password-1",
-    );
+    let id = h.create_user("default", "reset@example.org", "sender", "old-password-1");
     let (opened, _) = race(&h, "reset@example.org", "old-password-1", || {
         as_admin(
             "POST",
@@ -179,13 +151,7 @@ fn an_admins_emergency_action_wins_over_concurrent_sign_ins() {
     assert_eq!((status, code(&body)), (401, "invalid_credentials"));
 
     // Disabling: sign-in refused from then on, every session ended.
-    let id = create_user(
-        &h,
-        "default",
-        "disable@example.org",
-        "sender",
-        "disable-pass-1",
-    );
+    let id = h.create_user("default", "disable@example.org", "sender", "disable-pass-1");
     let (opened, _) = race(&h, "disable@example.org", "disable-pass-1", || {
         as_admin("POST", &format!("/v1/users/{id}/disable"), None)
     });
@@ -198,13 +164,7 @@ fn an_admins_emergency_action_wins_over_concurrent_sign_ins() {
     assert!(shown["disabled_at"].is_string(), "{shown}");
 
     // Forced logout: every session opened before it ends, and stays ended.
-    let id = create_user(
-        &h,
-        "default",
-        "logout@example.org",
-        "sender",
-        "logout-pass-1",
-    );
+    let id = h.create_user("default", "logout@example.org", "sender", "logout-pass-1");
     let (opened, sent) = race(&h, "logout@example.org", "logout-pass-1", || {
         as_admin("POST", &format!("/v1/users/{id}/logout"), None)
     });
@@ -242,7 +202,7 @@ fn a_removed_second_factor_stays_removed_and_each_recovery_code_works_once() {
         ..Default::default()
     });
     let admin = h.new_key(None, "admin", &[]);
-    let id = create_user(&h, "default", "mfa@example.org", "sender", "mfa-password-1");
+    let id = h.create_user("default", "mfa@example.org", "sender", "mfa-password-1");
     let (status, body, cookie) = sign_in(&h, "mfa@example.org", "mfa-password-1");
     assert_eq!(status, 200);
     let cookie = cookie.unwrap();
@@ -375,8 +335,7 @@ fn a_burst_of_guesses_is_verified_no_more_often_than_allowed() {
         http: "max_key_failures = 40",
         ..Default::default()
     });
-    create_user(
-        &h,
+    h.create_user(
         "default",
         "target@example.org",
         "sender",
@@ -494,7 +453,7 @@ fn accounts_are_per_tenant_and_no_answer_tells_tenants_apart() {
 fn a_cancelled_tenants_sessions_are_refused_on_every_route() {
     let h = Harness::start(Options::default());
     assert!(h.cli(&["tenants", "create", "shop"]).status.success());
-    create_user(&h, "shop", "owner@shop.example", "owner", "shop-password-1");
+    h.create_user("shop", "owner@shop.example", "owner", "shop-password-1");
     let (status, body, cookie) = sign_in(&h, "owner@shop.example", "shop-password-1");
     assert_eq!(status, 200, "{body}");
     let cookie = cookie.unwrap();
@@ -521,13 +480,7 @@ fn a_cancelled_tenants_sessions_are_refused_on_every_route() {
 fn failed_sign_ins_and_refused_keys_are_counted_and_audited() {
     let h = Harness::start(Options::default());
     let admin = h.new_key(None, "admin", &[]);
-    let id = create_user(
-        &h,
-        "default",
-        "audited@example.org",
-        "sender",
-        "audited-pass-1",
-    );
+    let id = h.create_user("default", "audited@example.org", "sender", "audited-pass-1");
     let (status, _, _) = sign_in(&h, "audited@example.org", "wrong-password-x");
     assert_eq!(status, 401);
     let (status, _, _) = sign_in(&h, "unknown@example.org", "wrong-password-x");

@@ -6,36 +6,14 @@
 
 mod common;
 
-use std::io::Write as _;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
-use common::{Harness, Options, bin, files_containing};
+use common::{Harness, Options, files_containing};
 use serde_json::{Value, json};
 
 /// `postwerk users create EMAIL --role ROLE` with the password on standard input.
 fn create_user(h: &Harness, email: &str, role: &str, password: &str) -> String {
-    create_user_in(h, "default", email, role, password)
-}
-
-/// The same in tenant `tenant`.
-fn create_user_in(h: &Harness, tenant: &str, email: &str, role: &str, password: &str) -> String {
-    let mut child = Command::new(bin())
-        .arg("--config")
-        .arg(&h.config)
-        .args(["users", "create", email, "--role", role, "--tenant", tenant])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    writeln!(child.stdin.take().unwrap(), "{password}").unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
+    h.create_user("default", email, role, password)
 }
 
 /// A browser-like client: keeps the session cookie, sends the CSRF token.
@@ -436,13 +414,7 @@ fn tenants_can_require_a_second_factor_and_restrict_sign_in_addresses() {
     });
     create_user(&h, "must-enrol@example.org", "admin", "enrol-password-1");
     assert!(h.cli(&["tenants", "create", "branch"]).status.success());
-    create_user_in(
-        &h,
-        "branch",
-        "remote@example.org",
-        "admin",
-        "remote-password-1",
-    );
+    h.create_user("branch", "remote@example.org", "admin", "remote-password-1");
 
     // The branch office only signs in from its own network: refused here, even with
     // the right password.

@@ -364,6 +364,29 @@ impl Harness {
         c.wait().map(|s| s.success()).unwrap_or(false)
     }
 
+    /// `postwerk users create EMAIL --role ROLE --tenant TENANT` with the password on
+    /// standard input; the new user's id.
+    pub fn create_user(&self, tenant: &str, email: &str, role: &str, password: &str) -> String {
+        use std::io::Write;
+        let mut child = Command::new(bin())
+            .arg("--config")
+            .arg(&self.config)
+            .args(["users", "create", email, "--role", role, "--tenant", tenant])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        writeln!(child.stdin.take().unwrap(), "{password}").unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap().trim().to_string()
+    }
+
     /// An HTTP request with this instance's key; returns (status, JSON body).
     pub fn request(
         &self,
