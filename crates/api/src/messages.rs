@@ -8,7 +8,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use postwerk_mta::accept::{
-    self, AcceptError, IdempotentResponse, Submission, idempotency_context,
+    self, AcceptError, IdempotentResponse, Pipeline, Refusal, Submission, idempotency_context,
 };
 use postwerk_mta::context::now_ms;
 use postwerk_mta::streams::Stream;
@@ -100,7 +100,7 @@ impl Outgoing {
         let ehlo = &state.services.config.delivery.ehlo_name;
         let composed = compose::compose(req, ehlo, None, &streams)?;
         let domain = &composed.submission.from_domain;
-        check_domain(state, &caller.tenant_id, domain, from_field).await?;
+        check_domain(state, caller, domain, from_field).await?;
         Ok(Outgoing {
             id: composed.response["id"]
                 .as_str()
@@ -122,23 +122,19 @@ impl Outgoing {
         state: &AppState,
         caller: &Caller,
     ) -> Result<Option<postwerk_core::model::RecipientStatus>, ApiError> {
-        let (_, mut submissions, _) = self.prepared;
-        let services = &state.services;
-        accept::screen(services, &caller.tenant_id, &mut submissions)
+        let (_, submissions, _) = self.prepared;
+        let screened = pipeline(state, caller)
+            .screen(submissions)
             .await
             .map_err(|e| ApiError::unavailable(&e))?;
-        if let Some(held) = submissions.iter().flat_map(|s| s.held.values()).next() {
+        let mut held = screened.submissions().iter().flat_map(|s| s.held.values());
+        if let Some(held) = held.next() {
             return Ok(Some(*held));
         }
-        accept::accept(
-            services,
-            &state.engine,
-            &caller.tenant_id,
-            submissions,
-            None,
-        )
-        .await
-        .map_err(|e| ApiError::unavailable(&e))?;
+        screened
+            .commit(None)
+            .await
+            .map_err(|e| ApiError::unavailable(&e))?;
         Ok(None)
     }
 }
@@ -155,13 +151,7 @@ async fn send_one(
 ) -> Result<Response, ApiError> {
     idempotent(state, caller, headers, endpoint, async {
         let composed = compose(&state.services.config.delivery.ehlo_name)?;
-        check_domain(
-            state,
-            &caller.tenant_id,
-            &composed.submission.from_domain,
-            from_field,
-        )
-        .await?;
+        check_domain(state, caller, &composed.submission.from_domain, from_field).await?;
         Ok((
             StatusCode::ACCEPTED,
             vec![composed.submission],
@@ -235,26 +225,25 @@ async fn compose_one(state: &AppState, caller: &Caller, raw: Value) -> Result<Co
         Some(&linker),
         &streams,
     )?;
-    check_domain(
-        state,
-        &caller.tenant_id,
-        &composed.submission.from_domain,
-        "from",
-    )
-    .await?;
+    check_domain(state, caller, &composed.submission.from_domain, "from").await?;
     Ok(composed)
 }
 
-/// 422 `domain_not_registered` unless the tenant registered `domain`.
+/// The submission pipeline of the caller's tenant.
+fn pipeline<'a>(state: &'a AppState, caller: &'a Caller) -> Pipeline<'a> {
+    Pipeline::new(&state.services, &state.engine, &caller.tenant_id)
+}
+
+/// 422 `domain_not_registered` unless the caller's tenant registered `domain`.
 async fn check_domain(
     state: &AppState,
-    tenant_id: &str,
+    caller: &Caller,
     domain: &str,
     field: &str,
 ) -> Result<(), ApiError> {
-    match state.services.domain_registered(tenant_id, domain).await {
-        Ok(true) => Ok(()),
-        Ok(false) => Err(ApiError::invalid(
+    match pipeline(state, caller).check_domain(domain).await {
+        Ok(()) => Ok(()),
+        Err(Refusal::DomainNotRegistered) => Err(ApiError::invalid(
             "domain_not_registered",
             field,
             "the From domain is not registered; add it with POST /v1/domains or `postwerk domains add`",
@@ -299,17 +288,18 @@ async fn idempotent(
     };
     // Validate first: an invalid request is refused whatever key it carries; a valid
     // one with a known key gets the stored result.
-    let (status, mut submissions, mut body) = prepare.await?;
+    let (status, submissions, mut body) = prepare.await?;
     if let Some(hash) = &key_hash
         && let Some(replay) = replay(state, caller, hash).await?
     {
         return Ok(replay);
     }
-    accept::screen(&state.services, &caller.tenant_id, &mut submissions)
+    let screened = pipeline(state, caller)
+        .screen(submissions)
         .await
         .map_err(|e| ApiError::unavailable(&e))?;
-    mark_held_in_response(&mut body, &submissions);
-    if submissions.is_empty() {
+    mark_held_in_response(&mut body, screened.submissions());
+    if screened.submissions().is_empty() {
         return Ok((status, Json(body)).into_response());
     }
     let record = key_hash.as_ref().map(|h| IdempotentResponse {
@@ -320,15 +310,7 @@ async fn idempotent(
         }))
         .unwrap_or_default(),
     });
-    match accept::accept(
-        &state.services,
-        &state.engine,
-        &caller.tenant_id,
-        submissions,
-        record,
-    )
-    .await
-    {
+    match screened.commit(record).await {
         Ok(()) => Ok((status, Json(body)).into_response()),
         Err(AcceptError::IdempotencyKeyUsed) => {
             let hash = key_hash.unwrap_or_default();

@@ -21,7 +21,7 @@ use tokio::sync::{Notify, Semaphore};
 use crate::context::{ServiceError, Services, now_ms};
 use crate::dkim::{self, DkimSigner};
 use crate::egress::{self, Pick, Source};
-use crate::job::{Content, Job, Route};
+use crate::job::{Content, Job, Outbound, Route};
 use crate::mta_sts::{self, MtaSts};
 use crate::outcome::{
     AttemptDetail, RetryPolicy, TlsDetail, Verdict, classify_local, judge, update_for,
@@ -897,17 +897,13 @@ impl Engine {
                 .egress
                 .pool_for(&self.services, &d.tenant_id, &stream)
                 .await;
-            jobs.push(Job {
-                recipient_id: d.id,
-                message_id: d.message_id,
-                tenant_id: d.tenant_id,
-                rcpt_hash: d.rcpt_hash,
-                address,
-                attempts: d.attempts,
-                expires_at: d.expires_at,
-                content: content.clone(),
-                pool,
-            });
+            let message = Outbound {
+                tenant_id: &d.tenant_id,
+                message_id: &d.message_id,
+                content,
+                pool: &pool,
+            };
+            jobs.push(message.job(d.id, d.rcpt_hash, address, d.attempts, d.expires_at));
         }
         jobs
     }

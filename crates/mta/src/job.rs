@@ -75,6 +75,45 @@ pub struct Job {
     pub pool: Option<Arc<str>>,
 }
 
+/// What the jobs of one message share: whose it is, its content and the egress pool
+/// it leaves from.
+pub struct Outbound<'a> {
+    /// Owning tenant.
+    pub tenant_id: &'a str,
+    /// `msg_…`.
+    pub message_id: &'a str,
+    /// The content.
+    pub content: &'a Arc<Content>,
+    /// The egress pool (`None`: the host's default address).
+    pub pool: &'a Option<Arc<str>>,
+}
+
+impl Outbound<'_> {
+    /// The job of one recipient of the message, `attempts` made so far, retried until
+    /// `expires_at`. The one constructor of jobs: the accept pipeline's (new mail) and
+    /// the engine's poller's (mail loaded from the store).
+    pub fn job(
+        &self,
+        recipient_id: String,
+        rcpt_hash: Vec<u8>,
+        address: Address,
+        attempts: i64,
+        expires_at: i64,
+    ) -> Job {
+        Job {
+            recipient_id,
+            message_id: self.message_id.to_string(),
+            tenant_id: self.tenant_id.to_string(),
+            rcpt_hash,
+            address,
+            attempts,
+            expires_at,
+            content: self.content.clone(),
+            pool: self.pool.clone(),
+        }
+    }
+}
+
 /// Where a connection goes: a recipient domain, from an egress pool. The ready queue
 /// and the connection workers are keyed by it, so pools never share a connection.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

@@ -8,13 +8,12 @@ use std::sync::Arc;
 use postwerk_core::address::Address;
 use postwerk_core::metrics::AuthFailure;
 use postwerk_core::model::Scope;
-use postwerk_mta::accept::{self, Submission};
+use postwerk_mta::accept::{Pipeline, Refusal, Submission};
 use postwerk_mta::apikeys::{self, KeyError};
 use postwerk_mta::auth_failures;
-use postwerk_mta::context::{ServiceError, Services};
+use postwerk_mta::context::Services;
 use postwerk_mta::engine::Engine;
 use postwerk_mta::inbound;
-use postwerk_mta::tenants::{self, TenantError};
 
 use crate::message::Identity;
 
@@ -50,18 +49,6 @@ pub enum SubmitError {
     /// The tenant was cancelled since AUTH: 550 5.7.1. Nothing was stored.
     #[error("tenant cancelled")]
     TenantCancelled,
-}
-
-/// Whether the tenant may still use its credentials: `Ok(false)` once cancelled (or
-/// deleted).
-async fn tenant_active(services: &Services, tenant_id: &str) -> Result<bool, ()> {
-    match tenants::ensure_active(services, tenant_id).await {
-        Ok(()) => Ok(true),
-        Err(TenantError::Cancelled { .. } | TenantError::Service(ServiceError::UnknownTenant)) => {
-            Ok(false)
-        }
-        Err(_) => Err(()),
-    }
 }
 
 /// The services a session uses.
@@ -110,6 +97,11 @@ impl ServiceBackend {
         ServiceBackend { services, engine }
     }
 
+    /// The submission pipeline of `tenant_id`.
+    fn pipeline<'a>(&'a self, tenant_id: &'a str) -> Pipeline<'a> {
+        Pipeline::new(&self.services, &self.engine, tenant_id)
+    }
+
     /// Counts and audits a failed AUTH (see [`auth_failures`]): the key's tenant and
     /// `key:<id>` when the key exists but may not submit here.
     async fn refused(&self, tenant_id: Option<&str>, target: Option<String>, peer: IpAddr) {
@@ -141,10 +133,10 @@ impl Backend for ServiceBackend {
             self.refused(Some(&key.tenant_id), target, peer).await;
             return Err(AuthError::Invalid);
         }
-        match tenant_active(&self.services, &key.tenant_id).await {
-            Ok(true) => {}
-            Ok(false) => return Err(AuthError::TenantCancelled),
-            Err(()) => return Err(AuthError::Unavailable),
+        match self.pipeline(&key.tenant_id).check_tenant().await {
+            Ok(()) => {}
+            Err(Refusal::TenantCancelled) => return Err(AuthError::TenantCancelled),
+            Err(_) => return Err(AuthError::Unavailable),
         }
         tracing::info!(key = %key.id, "smtp auth");
         Ok(Identity {
@@ -164,45 +156,19 @@ impl Backend for ServiceBackend {
         if !allowance.allowed {
             return Err(SubmitError::RateLimited);
         }
-        match tenant_active(&self.services, tenant_id).await {
-            Ok(true) => {}
-            Ok(false) => return Err(SubmitError::TenantCancelled),
-            Err(()) => return Err(SubmitError::Unavailable),
-        }
-        let registered = self
-            .services
-            .domain_registered(tenant_id, &submission.from_domain)
+        let refused = |e| match e {
+            Refusal::TenantCancelled => SubmitError::TenantCancelled,
+            Refusal::DomainNotRegistered => SubmitError::DomainNotRegistered,
+            Refusal::UnknownStream => SubmitError::UnknownStream,
+            Refusal::Accept(e) => {
+                tracing::warn!(error = %e, "smtp submission not stored");
+                SubmitError::Unavailable
+            }
+        };
+        self.pipeline(tenant_id)
+            .submit(vec![submission], None)
             .await
-            .map_err(|_| SubmitError::Unavailable)?;
-        if !registered {
-            return Err(SubmitError::DomainNotRegistered);
-        }
-        let stream = self
-            .services
-            .streams
-            .find(&self.services.store, tenant_id, &submission.stream)
-            .await
-            .map_err(|_| SubmitError::Unavailable)?;
-        if stream.is_none() {
-            return Err(SubmitError::UnknownStream);
-        }
-        let mut batch = [submission];
-        accept::screen(&self.services, tenant_id, &mut batch)
-            .await
-            .map_err(|_| SubmitError::Unavailable)?;
-        let [submission] = batch;
-        accept::accept(
-            &self.services,
-            &self.engine,
-            tenant_id,
-            vec![submission],
-            None,
-        )
-        .await
-        .map_err(|e| {
-            tracing::warn!(error = %e, "smtp submission not stored");
-            SubmitError::Unavailable
-        })
+            .map_err(refused)
     }
 
     async fn accepts_recipient(&self, rcpt: &Address) -> Result<bool, SubmitError> {
