@@ -3,7 +3,6 @@
 use axum::Json;
 use axum::extract::{Query, State};
 use postwerk_core::model::EventType;
-use postwerk_mta::accept::tag_hash;
 use postwerk_store::Store;
 use postwerk_store::model::EventFilter;
 use serde::Deserialize;
@@ -70,7 +69,7 @@ pub async fn list_events(
         .as_deref()
         .map(|t| view::time_param(t, "until"))
         .transpose()?;
-    let tag_hash = q.tag.as_deref().map(|t| tag_hash(&keys, t));
+    let tag_hash = q.tag.as_deref().map(|t| keys.tag_index(t));
     let (after_seq, limit) = view::page(q.cursor.as_deref(), q.limit)?;
     let filter = EventFilter {
         tenant_id: caller.tenant_id.clone(),

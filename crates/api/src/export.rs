@@ -28,7 +28,7 @@ pub async fn subject_document(
     let keys = services.tenant_keys(tenant_id).await?;
     let contact = contacts::get(services, tenant_id, address).await?;
     let consents = contacts::consents(services, tenant_id, address).await?;
-    let hash = keys.blind_index(&address.normalized());
+    let hash = keys.blind_index(address);
     let mut events = Vec::new();
     let mut after = None;
     loop {

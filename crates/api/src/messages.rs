@@ -1,5 +1,6 @@
 //! Sending and reading messages.
 
+use postwerk_store::vault::SealContext;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -7,9 +8,7 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use postwerk_mta::accept::{
-    self, AcceptError, IdempotentResponse, Pipeline, Refusal, Submission, idempotency_context,
-};
+use postwerk_mta::accept::{AcceptError, IdempotentResponse, Pipeline, Refusal, Submission};
 use postwerk_mta::context::now_ms;
 use postwerk_mta::streams::Stream;
 use postwerk_mta::subjects::SubjectKeys;
@@ -438,7 +437,7 @@ async fn replay(
         .await
         .map_err(|e| ApiError::unavailable(&e))?;
     let stored = keys
-        .open(&idempotency_context(key_hash), &rec.response_enc)
+        .open(SealContext::Idempotency(key_hash), &rec.response_enc)
         .map_err(|e| ApiError::unavailable(&e))?;
     let stored: Value = serde_json::from_slice(&stored).map_err(|e| ApiError::unavailable(&e))?;
     let status = stored["status"]
@@ -540,7 +539,7 @@ pub async fn list(
     let filter = MessageFilter {
         tenant_id: caller.tenant_id.clone(),
         stream: q.stream,
-        tag_hash: q.tag.as_deref().map(|t| accept::tag_hash(&keys, t)),
+        tag_hash: q.tag.as_deref().map(|t| keys.tag_index(t)),
         rcpt_hash,
         since: q
             .since

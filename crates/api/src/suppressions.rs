@@ -118,9 +118,7 @@ pub async fn add(
                 )
             })?,
     };
-    let hash = keys(&state, &caller)
-        .await?
-        .blind_index(&address.normalized());
+    let hash = keys(&state, &caller).await?.blind_index(&address);
     let keys = view::people_creating(&state, &caller, [hash.as_slice()]).await?;
     let entry = suppressions::record(
         &keys,
@@ -160,7 +158,7 @@ pub async fn list(
         .as_deref()
         .map(|e| parse_email(e, "email"))
         .transpose()?
-        .map(|a| keys.blind_index(&a.normalized()));
+        .map(|a| keys.blind_index(&a));
     let (after, limit) = view::page(q.cursor.as_deref(), q.limit)?;
     let entries = state
         .services
@@ -203,7 +201,7 @@ pub async fn remove(
     check_stream(&state, &caller, q.stream.as_deref()).await?;
     let address = parse_email(&email, "email")?;
     let keys = keys(&state, &caller).await?;
-    let hash = keys.blind_index(&address.normalized());
+    let hash = keys.blind_index(&address);
     let store = &state.services.store;
     // One entry per stream scope: a handful at most.
     let entries = store

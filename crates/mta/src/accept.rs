@@ -9,7 +9,7 @@ use std::sync::Arc;
 use postwerk_core::address::Address;
 use postwerk_core::model::{RecipientStatus, SuppressionReason};
 use postwerk_store::model::{AcceptBatch, IdempotencyRecord, NewMessage, NewRecipient};
-use postwerk_store::vault::TenantKeys;
+use postwerk_store::vault::{SealContext, TenantKeys};
 use postwerk_store::{Store, StoreError};
 use serde::{Deserialize, Serialize};
 
@@ -78,12 +78,6 @@ pub struct IdempotentResponse {
     pub key_hash: Vec<u8>,
     /// The response body to replay.
     pub response: Vec<u8>,
-}
-
-/// The context under which an idempotent response is sealed.
-pub fn idempotency_context(key_hash: &[u8]) -> String {
-    let hex: String = key_hash.iter().map(|b| format!("{b:02x}")).collect();
-    format!("idem:{hex}")
 }
 
 /// Why a submission was refused before anything was stored (the checks of
@@ -209,7 +203,7 @@ impl<'a> Pipeline<'a> {
             .map(|s| {
                 s.recipients
                     .iter()
-                    .map(|(_, a)| keys.blind_index(&a.normalized()))
+                    .map(|(_, a)| keys.blind_index(a))
                     .collect()
             })
             .collect();
@@ -371,13 +365,13 @@ impl Screened<'_> {
                 created_at: now,
                 expires_at: expiry(stream),
                 size: s.content.len() as i64,
-                meta_enc: people.seal(sole, &format!("meta:{}", s.id), &meta),
-                tag_hashes: s.meta.tags.iter().map(|t| tag_hash(keys, t)).collect(),
-                content_enc: people.seal(sole, &format!("msg:{}", s.id), &s.content),
+                meta_enc: people.seal(sole, SealContext::Meta(&s.id), &meta),
+                tag_hashes: s.meta.tags.iter().map(|t| keys.tag_index(t)).collect(),
+                content_enc: people.seal(sole, SealContext::Content(&s.id), &s.content),
                 mail_from_enc: s
                     .mail_from
                     .as_ref()
-                    .map(|a| keys.seal(&format!("from:{}", s.id), a.to_string().as_bytes())),
+                    .map(|a| keys.seal(SealContext::MailFrom(&s.id), a.to_string().as_bytes())),
                 recipients: s
                     .recipients
                     .iter()
@@ -389,7 +383,7 @@ impl Screened<'_> {
                             true => Vec::new(),
                             false => people.seal(
                                 Some(hash),
-                                &format!("rcpt:{id}"),
+                                SealContext::Recipient(id),
                                 addr.to_string().as_bytes(),
                             ),
                         },
@@ -401,7 +395,7 @@ impl Screened<'_> {
         }
         batch.idempotency = idempotency.map(|i| IdempotencyRecord {
             tenant_id: tenant_id.to_string(),
-            response_enc: keys.seal(&idempotency_context(&i.key_hash), &i.response),
+            response_enc: keys.seal(SealContext::Idempotency(&i.key_hash), &i.response),
             key_hash: i.key_hash,
             created_at: now,
         });
@@ -442,10 +436,4 @@ impl Screened<'_> {
         }
         Ok(())
     }
-}
-
-/// The blind index of a message tag (filtering by tag without storing tags plainly).
-/// The NUL prefix keeps tags apart from addresses in the same index key.
-pub fn tag_hash(keys: &TenantKeys, tag: &str) -> Vec<u8> {
-    keys.blind_index(&format!("\0tag\0{tag}"))
 }

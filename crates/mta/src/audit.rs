@@ -65,7 +65,7 @@ pub async fn record(
 
 /// The audit target naming a person: a short form of their blind index.
 pub fn subject(keys: &TenantKeys, address: &Address) -> String {
-    subject_of(&keys.blind_index(&address.normalized()))
+    subject_of(&keys.blind_index(address))
 }
 
 /// The audit target naming the person of a stored blind index (`rcpt:` and its first

@@ -10,7 +10,7 @@ use postwerk_core::address::Address;
 use postwerk_core::model::{ConsentStatus, RecipientStatus, SuppressionReason};
 use postwerk_store::Store;
 use postwerk_store::model::{ConsentRecord, ContactRecord, Erasure, SuppressionRecord};
-use postwerk_store::vault::{RecordKey, TenantKeys, VaultError};
+use postwerk_store::vault::{RecordKey, SealContext, TenantKeys, VaultError};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::sync::Arc;
@@ -210,23 +210,23 @@ struct Subject {
 
 impl Subject {
     fn of(keys: &TenantKeys, address: &Address) -> Self {
-        let hash = keys.blind_index(&address.normalized());
+        let hash = keys.blind_index(address);
         Subject {
             hex: hex(&hash),
             hash,
         }
     }
-    fn data_context(&self) -> String {
-        format!("contact:{}", self.hex)
+    fn data_context(&self) -> SealContext<'_> {
+        SealContext::Contact(&self.hash)
     }
-    fn consent_context(&self) -> String {
-        format!("consent:{}", self.hex)
+    fn consent_context(&self) -> SealContext<'_> {
+        SealContext::Consent(&self.hash)
     }
 }
 
 fn data_of(key: &RecordKey, s: &Subject, c: &ContactRecord) -> Result<ContactData, ServiceError> {
     Ok(
-        serde_json::from_slice(&key.open(&s.data_context(), &c.data_enc)?)
+        serde_json::from_slice(&key.open(s.data_context(), &c.data_enc)?)
             .map_err(|_| VaultError::Authentication)?,
     )
 }
@@ -284,7 +284,7 @@ async fn save(
     let record = ContactRecord {
         tenant_id: tenant_id.to_string(),
         rcpt_hash: s.hash.clone(),
-        data_enc: key.seal(&s.data_context(), &json),
+        data_enc: key.seal(s.data_context(), &json),
         restricted_at,
         created_at,
         updated_at: now,
@@ -399,7 +399,7 @@ pub async fn add_consent(
             purpose: purpose.to_string(),
             status,
             at,
-            record_enc: key.seal(&s.consent_context(), &json),
+            record_enc: key.seal(s.consent_context(), &json),
         })
         .await?;
     Ok(Consent {
@@ -426,7 +426,7 @@ pub async fn consents(
         .map(|r| Consent {
             evidence: key
                 .as_ref()
-                .and_then(|k| k.open(&s.consent_context(), &r.record_enc).ok())
+                .and_then(|k| k.open(s.consent_context(), &r.record_enc).ok())
                 .and_then(|b| serde_json::from_slice(&b).ok()),
             seq: r.seq,
             purpose: r.purpose,
@@ -475,10 +475,7 @@ pub async fn withdraw(
         evidence,
     )
     .await?;
-    let hash = services
-        .tenant_keys(tenant_id)
-        .await?
-        .blind_index(&address.normalized());
+    let hash = services.tenant_keys(tenant_id).await?.blind_index(address);
     let gated = services.config.privacy.consent_required.iter();
     for (stream, _) in gated.filter(|(_, p)| p.as_str() == purpose) {
         let status = RecipientStatus::NoConsent;

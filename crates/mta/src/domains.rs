@@ -4,6 +4,7 @@ use postwerk_core::config::Config;
 use postwerk_core::id::new_id;
 use postwerk_store::Store;
 use postwerk_store::model::{DkimKeyRecord, DomainRecord};
+use postwerk_store::vault::SealContext;
 use serde::Serialize;
 
 use crate::context::{ServiceError, Services, now_ms};
@@ -75,7 +76,7 @@ pub async fn create_domain(
     let record = |material: DkimKeyMaterial, suffix: &str| {
         let id = new_id("dkim");
         DkimKeyRecord {
-            private_key_enc: keys.seal(&format!("dkim:{id}"), &material.private_pkcs8_der),
+            private_key_enc: keys.seal(SealContext::Dkim(&id), &material.private_pkcs8_der),
             id,
             selector: format!("pw{stamp}{suffix}"),
             algorithm: material.algorithm.as_str().to_string(),

@@ -6,6 +6,7 @@
 //! committed. A worker waits for that commit before it takes the next job, so after
 //! a crash at most one delivery per connection can be repeated.
 
+use postwerk_store::vault::SealContext;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
@@ -784,7 +785,7 @@ impl Engine {
         let mut signers = Vec::with_capacity(record.keys.len());
         for k in &record.keys {
             let der = keys
-                .open(&format!("dkim:{}", k.id), &k.private_key_enc)
+                .open(SealContext::Dkim(&k.id), &k.private_key_enc)
                 .map_err(|e| e.to_string())?;
             let algorithm = k
                 .algorithm
@@ -877,7 +878,7 @@ impl Engine {
                 contents.get(&d.message_id),
                 keys.open(
                     Some(&d.rcpt_hash),
-                    &format!("rcpt:{}", d.id),
+                    SealContext::Recipient(&d.id),
                     &d.address_enc,
                 ),
             ) else {
@@ -920,7 +921,7 @@ impl Engine {
         let message = keys
             .open(
                 Some(rcpt_hash),
-                &format!("msg:{message_id}"),
+                SealContext::Content(message_id),
                 row.content_enc.as_ref()?,
             )
             .ok()?;

@@ -17,6 +17,7 @@ use postwerk_core::address::Address;
 use postwerk_core::model::{BounceReason, EventType, RecipientStatus, SuppressionReason};
 use postwerk_store::Store;
 use postwerk_store::model::{RecipientRef, ReportUpdate, StatDims};
+use postwerk_store::vault::SealContext;
 use serde::Serialize;
 
 use crate::apikeys::constant_time_eq;
@@ -159,7 +160,7 @@ async fn apply(
         .keys
         .open(
             Some(&r.rcpt_hash),
-            &format!("rcpt:{}", r.id),
+            SealContext::Recipient(&r.id),
             &r.address_enc,
         )
         .ok()
@@ -207,7 +208,7 @@ async fn apply(
                 now_ms(),
                 target
                     .keys
-                    .seal(Some(&r.rcpt_hash), &format!("event:{}", r.id), &json),
+                    .seal(Some(&r.rcpt_hash), SealContext::Event(&r.id), &json),
             )
         }])
         .await?;

@@ -5,7 +5,7 @@
 
 use postwerk_store::Store;
 use postwerk_store::model::{IncidentRecord, IncidentStep};
-use postwerk_store::vault::TenantKeys;
+use postwerk_store::vault::{SealContext, TenantKeys};
 use serde::{Deserialize, Serialize};
 
 use crate::context::{ServiceError, Services, now_ms};
@@ -38,13 +38,9 @@ pub struct Incident {
     pub detail: Option<IncidentDetail>,
 }
 
-fn context(tenant_id: &str) -> String {
-    format!("incident:{tenant_id}")
-}
-
 fn open(keys: &TenantKeys, record: IncidentRecord) -> Incident {
     let detail = keys
-        .open(&context(&record.tenant_id), &record.detail_enc)
+        .open(SealContext::Incident(&record.tenant_id), &record.detail_enc)
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok());
     Incident { record, detail }
@@ -71,7 +67,7 @@ pub async fn report(
         authority_notified_at: None,
         customers_notified_at: None,
         closed_at: None,
-        detail_enc: keys.seal(&context(tenant_id), &json),
+        detail_enc: keys.seal(SealContext::Incident(tenant_id), &json),
     };
     record.seq = services.store.add_incident(record.clone()).await?;
     Ok(open(&keys, record))

@@ -2,6 +2,7 @@
 //! 2xx → delivered, 5xx → bounced, anything else → deferred with exponential
 //! back-off and jitter, or expired once the next attempt would be past the expiry.
 
+use postwerk_store::vault::SealContext;
 use std::time::Duration;
 
 use crate::subjects::SubjectKeys;
@@ -211,7 +212,7 @@ pub fn update_for(
         at: now,
         detail_enc: keys.seal(
             Some(&job.rcpt_hash),
-            &format!("event:{}", job.recipient_id),
+            SealContext::Event(&job.recipient_id),
             &detail_json,
         ),
         dims,

@@ -12,6 +12,7 @@ use postwerk_core::address::Address;
 use postwerk_core::model::{DsarKind, DsarStatus};
 use postwerk_store::Store;
 use postwerk_store::model::DsarRecord;
+use postwerk_store::vault::SealContext;
 use serde::{Deserialize, Serialize};
 
 use crate::audit::{self, Actor};
@@ -47,14 +48,13 @@ pub struct Request {
     pub closed_at: Option<i64>,
 }
 
-fn context(hash: &[u8]) -> String {
-    let hex: String = hash.iter().map(|b| format!("{b:02x}")).collect();
-    format!("dsar:{hex}")
-}
-
 fn open(keys: &SubjectKeys, r: DsarRecord) -> Request {
     let detail: Option<Detail> = keys
-        .open(Some(&r.rcpt_hash), &context(&r.rcpt_hash), &r.detail_enc)
+        .open(
+            Some(&r.rcpt_hash),
+            SealContext::SubjectRequest(&r.rcpt_hash),
+            &r.detail_enc,
+        )
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok());
     Request {
@@ -83,9 +83,7 @@ pub async fn register(
     completed: bool,
 ) -> Result<Request, ServiceError> {
     let tenant = services.tenant_keys(tenant_id).await?;
-    let hash = address
-        .map(|a| tenant.blind_index(&a.normalized()))
-        .unwrap_or_default();
+    let hash = address.map(|a| tenant.blind_index(a)).unwrap_or_default();
     let keys = services
         .subject_keys_creating(tenant_id, [hash.as_slice()])
         .await?;
@@ -101,7 +99,7 @@ pub async fn register(
         seq: 0,
         tenant_id: tenant_id.to_string(),
         kind,
-        detail_enc: keys.seal(Some(&hash), &context(&hash), &json),
+        detail_enc: keys.seal(Some(&hash), SealContext::SubjectRequest(&hash), &json),
         rcpt_hash: hash,
         received_at,
         due_at: received_at.saturating_add(due),

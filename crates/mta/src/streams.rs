@@ -6,6 +6,7 @@
 //! it once per job, without waiting. It is reloaded after every change made here
 //! and, by the engine, every few seconds (changes made on other nodes).
 
+use postwerk_store::vault::SealContext;
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
@@ -16,7 +17,6 @@ use postwerk_store::{Store, StoreError};
 use serde_json::Value;
 
 use crate::context::{ServiceError, Services, now_ms};
-use crate::view;
 
 /// A stream as delivery and the API see it.
 #[derive(Debug, Clone, PartialEq)]
@@ -340,7 +340,7 @@ pub async fn set_paused(
             reason,
             initial_settings: serde_json::to_string(&stream.settings).unwrap_or_default(),
             at: now_ms(),
-            detail_enc: Some(keys.seal(&view::stream_event_context(name), &detail)),
+            detail_enc: Some(keys.seal(SealContext::StreamEvent(name), &detail)),
         })
         .await?;
     Ok((reloaded(services, tenant_id, name).await?, changed))

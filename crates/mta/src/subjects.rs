@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use postwerk_store::Store;
 use postwerk_store::model::SubjectKey;
-use postwerk_store::vault::{RecordKey, TenantKeys, VaultError};
+use postwerk_store::vault::{RecordKey, SealContext, TenantKeys, VaultError};
 
 use crate::context::{ServiceError, Services, now_ms};
 
@@ -26,13 +26,6 @@ use crate::context::{ServiceError, Services, now_ms};
 const CACHE_TTL: Duration = Duration::from_secs(60);
 /// Cached keys at most (the cache starts over when full).
 const CACHE_CAPACITY: usize = 10_000;
-
-/// The wrapping context of a person's key. (It names contacts, the first data sealed
-/// under these keys: keys made before version 9 were contacts' keys.)
-fn key_context(hash: &[u8]) -> String {
-    let hex: String = hash.iter().map(|b| format!("{b:02x}")).collect();
-    format!("contactkey:{hex}")
-}
 
 /// A tenant's keys together with the keys of some of its people.
 pub struct SubjectKeys {
@@ -61,7 +54,7 @@ impl SubjectKeys {
 
     /// Seals data about the person `hash` under their key, or under the tenant key
     /// when it is about nobody in particular (`None`) or several people.
-    pub fn seal(&self, hash: Option<&[u8]>, context: &str, plaintext: &[u8]) -> Vec<u8> {
+    pub fn seal(&self, hash: Option<&[u8]>, context: SealContext<'_>, plaintext: &[u8]) -> Vec<u8> {
         match hash.and_then(|h| self.people.get(h)) {
             Some(key) => key.seal(context, plaintext),
             None => self.tenant.seal(context, plaintext),
@@ -73,7 +66,7 @@ impl SubjectKeys {
     pub fn open(
         &self,
         hash: Option<&[u8]>,
-        context: &str,
+        context: SealContext<'_>,
         sealed: &[u8],
     ) -> Result<Vec<u8>, VaultError> {
         if let Some(key) = hash.and_then(|h| self.people.get(h))
@@ -209,7 +202,7 @@ impl Services {
                 let now = now_ms();
                 let mut candidates = Vec::with_capacity(missing.len());
                 for h in &missing {
-                    let (key, wrapped) = tenant.new_record_key(&key_context(h));
+                    let (key, wrapped) = tenant.new_record_key(SealContext::PersonKey(h));
                     fresh.insert(h.to_vec(), (key, wrapped.clone()));
                     candidates.push(SubjectKey {
                         rcpt_hash: h.to_vec(),
@@ -225,12 +218,14 @@ impl Services {
                 self.store.subject_keys(tenant_id, hashes).await?
             };
             for k in stored {
-                let key = match fresh.remove(&k.rcpt_hash) {
-                    Some((key, wrapped)) if wrapped == k.key_wrapped => Arc::new(key),
-                    _ => Arc::new(
-                        tenant.open_record_key(&key_context(&k.rcpt_hash), &k.key_wrapped)?,
-                    ),
-                };
+                let key =
+                    match fresh.remove(&k.rcpt_hash) {
+                        Some((key, wrapped)) if wrapped == k.key_wrapped => Arc::new(key),
+                        _ => Arc::new(tenant.open_record_key(
+                            SealContext::PersonKey(&k.rcpt_hash),
+                            &k.key_wrapped,
+                        )?),
+                    };
                 self.subject_cache
                     .put(tenant_id, k.rcpt_hash.clone(), key.clone());
                 people.insert(k.rcpt_hash, key);
@@ -246,6 +241,8 @@ mod tests {
     use base64::Engine;
     use postwerk_store::vault::MasterKey;
 
+    const RCPT_1: SealContext = SealContext::Recipient("1");
+
     fn tenant() -> Arc<TenantKeys> {
         let raw = base64::engine::general_purpose::STANDARD.encode([3u8; 32]);
         let master = MasterKey::from_base64(&raw).unwrap();
@@ -259,27 +256,40 @@ mod tests {
     #[test]
     fn a_persons_data_opens_only_with_their_key_and_shared_data_with_the_tenant_key() {
         let tenant = tenant();
-        let (alice, _) = tenant.new_record_key(&key_context(b"a"));
+        let (alice, _) = tenant.new_record_key(SealContext::PersonKey(b"a"));
         let mut people = HashMap::new();
         people.insert(b"a".to_vec(), Arc::new(alice));
         let keys = SubjectKeys {
             tenant: tenant.clone(),
             people,
         };
-        let about_alice = keys.seal(Some(b"a"), "rcpt:1", b"alice@example.test");
-        assert!(tenant.open("rcpt:1", &about_alice).is_err());
+        let about_alice = keys.seal(Some(b"a"), RCPT_1, b"alice@example.test");
+        assert!(tenant.open(RCPT_1, &about_alice).is_err());
         assert_eq!(
-            keys.open(Some(b"a"), "rcpt:1", &about_alice).unwrap(),
+            keys.open(Some(b"a"), RCPT_1, &about_alice).unwrap(),
             b"alice@example.test"
         );
         let shredded = SubjectKeys {
             tenant: tenant.clone(),
             people: HashMap::new(),
         };
-        assert!(shredded.open(Some(b"a"), "rcpt:1", &about_alice).is_err());
-        let shared = keys.seal(Some(b"nobody-loaded"), "msg:1", b"to many");
-        assert_eq!(shredded.open(None, "msg:1", &shared).unwrap(), b"to many");
-        let legacy = tenant.seal("rcpt:2", b"old");
-        assert_eq!(keys.open(Some(b"a"), "rcpt:2", &legacy).unwrap(), b"old");
+        assert!(shredded.open(Some(b"a"), RCPT_1, &about_alice).is_err());
+        let shared = keys.seal(
+            Some(b"nobody-loaded"),
+            SealContext::Content("1"),
+            b"to many",
+        );
+        assert_eq!(
+            shredded
+                .open(None, SealContext::Content("1"), &shared)
+                .unwrap(),
+            b"to many"
+        );
+        let legacy = tenant.seal(SealContext::Recipient("2"), b"old");
+        assert_eq!(
+            keys.open(Some(b"a"), SealContext::Recipient("2"), &legacy)
+                .unwrap(),
+            b"old"
+        );
     }
 }

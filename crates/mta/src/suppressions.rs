@@ -6,15 +6,10 @@ use postwerk_core::address::Address;
 use postwerk_core::model::{RecipientStatus, SuppressionReason};
 use postwerk_store::Store;
 use postwerk_store::model::{MailStop, SuppressionRecord};
+use postwerk_store::vault::SealContext;
 
 use crate::context::{ServiceError, Services, now_ms};
 use crate::subjects::SubjectKeys;
-
-/// The context under which a suppressed address is sealed.
-pub fn sealing_context(rcpt_hash: &[u8]) -> String {
-    let hex: String = rcpt_hash.iter().map(|b| format!("{b:02x}")).collect();
-    format!("supp:{hex}")
-}
 
 /// A suppression entry for `address`, sealed under the person's key (which `keys`
 /// should hold).
@@ -26,10 +21,10 @@ pub fn record(
     stream: Option<&str>,
     source: &str,
 ) -> SuppressionRecord {
-    let rcpt_hash = keys.tenant().blind_index(&address.normalized());
+    let rcpt_hash = keys.tenant().blind_index(address);
     let sealed = keys.seal(
         Some(&rcpt_hash),
-        &sealing_context(&rcpt_hash),
+        SealContext::Suppression(&rcpt_hash),
         address.to_string().as_bytes(),
     );
     SuppressionRecord {
@@ -53,10 +48,7 @@ pub async fn suppress(
     stream: Option<&str>,
     source: &str,
 ) -> Result<bool, ServiceError> {
-    let hash = services
-        .tenant_keys(tenant_id)
-        .await?
-        .blind_index(&address.normalized());
+    let hash = services.tenant_keys(tenant_id).await?.blind_index(address);
     let keys = services
         .subject_keys_creating(tenant_id, [hash.as_slice()])
         .await?;
@@ -115,7 +107,7 @@ pub fn address_of(keys: &SubjectKeys, entry: &SuppressionRecord) -> Option<Strin
     let plain = keys
         .open(
             Some(&entry.rcpt_hash),
-            &sealing_context(&entry.rcpt_hash),
+            SealContext::Suppression(&entry.rcpt_hash),
             sealed,
         )
         .ok()?;

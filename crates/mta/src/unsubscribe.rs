@@ -19,7 +19,7 @@ use postwerk_core::config::Config;
 use postwerk_core::model::{EventType, SuppressionReason};
 use postwerk_store::Store;
 use postwerk_store::model::{RecipientRef, ReportUpdate};
-use postwerk_store::vault::TenantKeys;
+use postwerk_store::vault::{SealContext, TenantKeys};
 
 use crate::context::{ServiceError, Services, now_ms};
 use crate::{rawmsg, suppressions};
@@ -141,7 +141,7 @@ pub async fn unsubscribe(
     let address = keys
         .open(
             Some(&r.rcpt_hash),
-            &format!("rcpt:{}", r.id),
+            SealContext::Recipient(&r.id),
             &r.address_enc,
         )
         .ok()
@@ -173,7 +173,7 @@ pub async fn unsubscribe(
                 now_ms(),
                 keys.seal(
                     Some(&r.rcpt_hash),
-                    &format!("event:{}", r.id),
+                    SealContext::Event(&r.id),
                     detail.to_string().as_bytes(),
                 ),
             )])

@@ -22,6 +22,7 @@
 //! - A session token is 32 random bytes shown once to the browser; the store keeps its
 //!   SHA-256, and a CSRF token's SHA-256 that state-changing requests must present.
 
+use postwerk_store::vault::SealContext;
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{LazyLock, Mutex};
@@ -255,7 +256,7 @@ pub async fn create_user(
     let id = new_id("usr");
     let user = UserRecord {
         email_index: email_index(services, &address),
-        email_enc: keys.seal(&format!("user:{id}"), address.normalized().as_bytes()),
+        email_enc: keys.seal(SealContext::UserEmail(&id), address.normalized().as_bytes()),
         id,
         tenant_id: tenant_id.to_string(),
         password_hash: hash_password(password).await?,
@@ -286,7 +287,7 @@ pub async fn create_user(
 /// A user's address (opened from its seal).
 pub async fn email_of(services: &Services, user: &UserRecord) -> Result<String, ServiceError> {
     let keys = services.tenant_keys(&user.tenant_id).await?;
-    let plain = keys.open(&format!("user:{}", user.id), &user.email_enc)?;
+    let plain = keys.open(SealContext::UserEmail(&user.id), &user.email_enc)?;
     Ok(String::from_utf8_lossy(&plain).into_owned())
 }
 
@@ -380,7 +381,7 @@ pub async fn second_factor(
         return Ok(None);
     };
     let keys = services.tenant_keys(&user.tenant_id).await?;
-    let plain = keys.open(&format!("totp:{}", user.id), sealed)?;
+    let plain = keys.open(SealContext::Totp(&user.id), sealed)?;
     serde_json::from_slice(&plain).map(Some).map_err(|e| {
         ServiceError::Store(postwerk_store::StoreError::Corrupt(format!(
             "second factor: {e}"
@@ -400,7 +401,7 @@ pub async fn set_second_factor(
         Some(f) => {
             let keys = services.tenant_keys(&user.tenant_id).await?;
             let json = serde_json::to_vec(f).expect("a second factor serialises");
-            Some(keys.seal(&format!("totp:{}", user.id), &json))
+            Some(keys.seal(SealContext::Totp(&user.id), &json))
         }
         None => None,
     };

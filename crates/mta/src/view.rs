@@ -3,6 +3,7 @@
 //! document.
 
 use postwerk_store::model::EventRecord;
+use postwerk_store::vault::SealContext;
 use serde_json::{Value, json};
 
 use crate::accept::MessageMeta;
@@ -21,9 +22,13 @@ pub fn address(
     sealed: &[u8],
     keys: &SubjectKeys,
 ) -> Option<String> {
-    keys.open(Some(rcpt_hash), &format!("rcpt:{recipient_id}"), sealed)
-        .ok()
-        .and_then(|b| String::from_utf8(b).ok())
+    keys.open(
+        Some(rcpt_hash),
+        SealContext::Recipient(recipient_id),
+        sealed,
+    )
+    .ok()
+    .and_then(|b| String::from_utf8(b).ok())
 }
 
 /// A message's summary. `rcpt_hash` names one of its recipients: their key opens it
@@ -34,15 +39,10 @@ pub fn meta(
     sealed: &[u8],
     keys: &SubjectKeys,
 ) -> MessageMeta {
-    keys.open(rcpt_hash, &format!("meta:{message_id}"), sealed)
+    keys.open(rcpt_hash, SealContext::Meta(message_id), sealed)
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok())
         .unwrap_or_default()
-}
-
-/// The sealing context of a stream event's details.
-pub fn stream_event_context(stream: &str) -> String {
-    format!("stream:{stream}")
 }
 
 /// One event with its opened details flattened in. A stream event (`stream_paused`,
@@ -56,18 +56,18 @@ pub fn event(e: &EventRecord, keys: &SubjectKeys) -> Value {
     let context = match &e.stream {
         Some(stream) => {
             v["stream"] = json!(stream);
-            stream_event_context(stream)
+            SealContext::StreamEvent(stream)
         }
         None => {
             v["message_id"] = json!(e.message_id);
             v["recipient_id"] = json!(e.recipient_id);
-            format!("event:{}", e.recipient_id)
+            SealContext::Event(&e.recipient_id)
         }
     };
     let detail = e
         .detail_enc
         .as_ref()
-        .and_then(|d| keys.open(Some(&e.rcpt_hash), &context, d).ok())
+        .and_then(|d| keys.open(Some(&e.rcpt_hash), context, d).ok())
         .and_then(|b| serde_json::from_slice::<Value>(&b).ok());
     if let (Some(Value::Object(d)), Some(obj)) = (detail, v.as_object_mut()) {
         for (k, val) in d {

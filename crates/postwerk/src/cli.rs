@@ -513,7 +513,7 @@ pub async fn suppressions(cmd: SuppressionsCommand, config: Config) -> anyhow::R
             let keys = services.tenant_keys(&tenant.id).await?;
             let hash = email
                 .as_deref()
-                .map(|e| Address::parse(e).map(|a| keys.blind_index(&a.normalized())))
+                .map(|e| Address::parse(e).map(|a| keys.blind_index(&a)))
                 .transpose()
                 .context("--email")?;
             let mut list = Listing::new(&["email", "stream", "reason", "created_at"]);
@@ -578,7 +578,7 @@ pub async fn suppressions(cmd: SuppressionsCommand, config: Config) -> anyhow::R
                 .store
                 .remove_suppression(
                     &tenant.id,
-                    &keys.blind_index(&address.normalized()),
+                    &keys.blind_index(&address),
                     a.stream.as_deref(),
                     false,
                 )

@@ -9,7 +9,7 @@
 //! - an HMAC key that authenticates VERP tokens.
 //!
 //! Every sealed value is `0x01 ‖ nonce(12) ‖ ciphertext ‖ tag(16)` and is bound to a
-//! context string (e.g. `rcpt:<id>`) as associated data, so a ciphertext cannot be
+//! [`SealContext`] (e.g. `rcpt:<id>`) as associated data, so a ciphertext cannot be
 //! moved to another row. Nothing in this module logs.
 
 use std::collections::HashMap;
@@ -17,11 +17,15 @@ use std::io::Write;
 use std::path::Path;
 use std::sync::{Arc, RwLock};
 
+use std::fmt;
+
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use rand::RngCore;
 use ring::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 use ring::hmac;
+
+use postwerk_core::address::Address;
 
 const VERSION: u8 = 1;
 const TAG_LEN: usize = 16;
@@ -37,6 +41,82 @@ pub enum VaultError {
     /// A sealed value did not authenticate (wrong key, wrong context, or tampering).
     #[error("sealed value failed to authenticate")]
     Authentication,
+}
+
+/// What a sealed value is bound to (its associated data): the row and field it
+/// belongs to, so that a ciphertext cannot be moved to another. Each is written as
+/// `<kind>:<id>` (ids of hashes in lowercase hex): these bytes are in every existing
+/// database and must never change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SealContext<'a> {
+    /// A tenant's data key, wrapped by the master key: `tenant:<tenant id>`.
+    Tenant(&'a str),
+    /// A recipient's address: `rcpt:<recipient id>`.
+    Recipient(&'a str),
+    /// A message's summary: `meta:<message id>`.
+    Meta(&'a str),
+    /// A message's content: `msg:<message id>`.
+    Content(&'a str),
+    /// A message's explicit envelope sender: `from:<message id>`.
+    MailFrom(&'a str),
+    /// The details of a recipient's event: `event:<recipient id>`.
+    Event(&'a str),
+    /// The details of a stream's event: `stream:<stream name>`.
+    StreamEvent(&'a str),
+    /// An Idempotency-Key's stored response: `idem:<key hash>`.
+    Idempotency(&'a [u8]),
+    /// A person's own data key: `contactkey:<blind index>` (it names contacts, the
+    /// first data sealed under these keys).
+    PersonKey(&'a [u8]),
+    /// A contact's data: `contact:<blind index>`.
+    Contact(&'a [u8]),
+    /// A contact's consent record: `consent:<blind index>`.
+    Consent(&'a [u8]),
+    /// A suppressed address: `supp:<blind index>`.
+    Suppression(&'a [u8]),
+    /// A data subject request's details: `dsar:<blind index>`.
+    SubjectRequest(&'a [u8]),
+    /// A domain's DKIM private key: `dkim:<key id>`.
+    Dkim(&'a str),
+    /// A user's email address: `user:<user id>`.
+    UserEmail(&'a str),
+    /// A user's TOTP secret: `totp:<user id>`.
+    Totp(&'a str),
+    /// A tenant's incident details: `incident:<tenant id>`.
+    Incident(&'a str),
+    /// A webhook's signing secret: `webhook:<webhook id>`.
+    WebhookSecret(&'a str),
+}
+
+impl fmt::Display for SealContext<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (kind, id) = match *self {
+            SealContext::Tenant(id) => ("tenant", id),
+            SealContext::Recipient(id) => ("rcpt", id),
+            SealContext::Meta(id) => ("meta", id),
+            SealContext::Content(id) => ("msg", id),
+            SealContext::MailFrom(id) => ("from", id),
+            SealContext::Event(id) => ("event", id),
+            SealContext::StreamEvent(name) => ("stream", name),
+            SealContext::Dkim(id) => ("dkim", id),
+            SealContext::UserEmail(id) => ("user", id),
+            SealContext::Totp(id) => ("totp", id),
+            SealContext::Incident(id) => ("incident", id),
+            SealContext::WebhookSecret(id) => ("webhook", id),
+            SealContext::Idempotency(hash) => return write_hex(f, "idem", hash),
+            SealContext::PersonKey(hash) => return write_hex(f, "contactkey", hash),
+            SealContext::Contact(hash) => return write_hex(f, "contact", hash),
+            SealContext::Consent(hash) => return write_hex(f, "consent", hash),
+            SealContext::Suppression(hash) => return write_hex(f, "supp", hash),
+            SealContext::SubjectRequest(hash) => return write_hex(f, "dsar", hash),
+        };
+        write!(f, "{kind}:{id}")
+    }
+}
+
+fn write_hex(f: &mut fmt::Formatter<'_>, kind: &str, bytes: &[u8]) -> fmt::Result {
+    write!(f, "{kind}:")?;
+    bytes.iter().try_for_each(|b| write!(f, "{b:02x}"))
 }
 
 /// The installation's master key. Wraps and unwraps tenant data keys, and
@@ -101,7 +181,7 @@ impl MasterKey {
     pub fn new_wrapped_tenant_key(&self, tenant_id: &str) -> Vec<u8> {
         let mut raw = [0u8; 32];
         rand::thread_rng().fill_bytes(&mut raw);
-        seal_with(&self.key, &format!("tenant:{tenant_id}"), &raw)
+        seal_with(&self.key, SealContext::Tenant(tenant_id), &raw)
     }
 
     /// Unwraps a stored tenant data key into the tenant's working keys.
@@ -110,7 +190,7 @@ impl MasterKey {
         tenant_id: &str,
         wrapped: &[u8],
     ) -> Result<TenantKeys, VaultError> {
-        let raw = open_with(&self.key, &format!("tenant:{tenant_id}"), wrapped)?;
+        let raw = open_with(&self.key, SealContext::Tenant(tenant_id), wrapped)?;
         let raw: [u8; 32] = raw.try_into().map_err(|_| VaultError::Authentication)?;
         Ok(TenantKeys::derive(&raw))
     }
@@ -139,8 +219,8 @@ impl TenantKeys {
         }
     }
 
-    /// Encrypts `plaintext`, bound to `context` (e.g. `msg:<id>`).
-    pub fn seal(&self, context: &str, plaintext: &[u8]) -> Vec<u8> {
+    /// Encrypts `plaintext`, bound to `context`.
+    pub fn seal(&self, context: SealContext<'_>, plaintext: &[u8]) -> Vec<u8> {
         seal_with(&self.seal, context, plaintext)
     }
 
@@ -148,31 +228,43 @@ impl TenantKeys {
     /// form (sealed under this tenant's key, bound to `context`) for storage.
     /// Deleting the wrapped key makes everything sealed with it unreadable, also in
     /// backups (crypto-shredding).
-    pub fn new_record_key(&self, context: &str) -> (RecordKey, Vec<u8>) {
+    pub fn new_record_key(&self, context: SealContext<'_>) -> (RecordKey, Vec<u8>) {
         let mut raw = [0u8; 32];
         rand::thread_rng().fill_bytes(&mut raw);
         (RecordKey(aead_key(&raw)), self.seal(context, &raw))
     }
 
     /// Unwraps a record key stored with [`TenantKeys::new_record_key`].
-    pub fn open_record_key(&self, context: &str, wrapped: &[u8]) -> Result<RecordKey, VaultError> {
+    pub fn open_record_key(
+        &self,
+        context: SealContext<'_>,
+        wrapped: &[u8],
+    ) -> Result<RecordKey, VaultError> {
         let raw = self.open(context, wrapped)?;
         let raw: [u8; 32] = raw.try_into().map_err(|_| VaultError::Authentication)?;
         Ok(RecordKey(aead_key(&raw)))
     }
 
     /// Decrypts a value sealed with the same context.
-    pub fn open(&self, context: &str, sealed: &[u8]) -> Result<Vec<u8>, VaultError> {
+    pub fn open(&self, context: SealContext<'_>, sealed: &[u8]) -> Result<Vec<u8>, VaultError> {
         open_with(&self.seal, context, sealed)
     }
 
-    /// The blind index of a normalised address: HMAC-SHA256 under the tenant's index key.
-    /// Give it `Address::normalized()` (postwerk-core), the one canonical form (domain in
-    /// IDNA A-labels), so that every spelling of an address has the same index.
-    pub fn blind_index(&self, normalized_address: &str) -> Vec<u8> {
-        hmac::sign(&self.index, normalized_address.as_bytes())
-            .as_ref()
-            .to_vec()
+    /// The blind index of an address: HMAC-SHA256 under the tenant's index key of
+    /// its one canonical form ([`Address::normalized`], domain in IDNA A-labels), so
+    /// that every spelling of an address has the same index.
+    pub fn blind_index(&self, address: &Address) -> Vec<u8> {
+        self.index(&address.normalized())
+    }
+
+    /// The blind index of a message tag (filtering by tag without storing tags
+    /// plainly). The NUL prefix keeps tags apart from addresses in the same index.
+    pub fn tag_index(&self, tag: &str) -> Vec<u8> {
+        self.index(&format!("\0tag\0{tag}"))
+    }
+
+    fn index(&self, text: &str) -> Vec<u8> {
+        hmac::sign(&self.index, text.as_bytes()).as_ref().to_vec()
     }
 
     /// The authenticator of a link token (unsubscribe, tracking): 16 bytes of an
@@ -213,12 +305,12 @@ pub struct RecordKey(LessSafeKey);
 
 impl RecordKey {
     /// Encrypts `plaintext`, bound to `context`.
-    pub fn seal(&self, context: &str, plaintext: &[u8]) -> Vec<u8> {
+    pub fn seal(&self, context: SealContext<'_>, plaintext: &[u8]) -> Vec<u8> {
         seal_with(&self.0, context, plaintext)
     }
 
     /// Decrypts a value sealed with the same context.
-    pub fn open(&self, context: &str, sealed: &[u8]) -> Result<Vec<u8>, VaultError> {
+    pub fn open(&self, context: SealContext<'_>, sealed: &[u8]) -> Result<Vec<u8>, VaultError> {
         open_with(&self.0, context, sealed)
     }
 }
@@ -272,7 +364,8 @@ fn aead_key(raw: &[u8; 32]) -> LessSafeKey {
     LessSafeKey::new(UnboundKey::new(&AES_256_GCM, raw).expect("AES-256 key is 32 bytes"))
 }
 
-fn seal_with(key: &LessSafeKey, context: &str, plaintext: &[u8]) -> Vec<u8> {
+fn seal_with(key: &LessSafeKey, context: SealContext<'_>, plaintext: &[u8]) -> Vec<u8> {
+    let context = context.to_string();
     let mut nonce = [0u8; NONCE_LEN];
     rand::thread_rng().fill_bytes(&mut nonce);
     let mut out = Vec::with_capacity(1 + NONCE_LEN + plaintext.len() + TAG_LEN);
@@ -290,7 +383,12 @@ fn seal_with(key: &LessSafeKey, context: &str, plaintext: &[u8]) -> Vec<u8> {
     out
 }
 
-fn open_with(key: &LessSafeKey, context: &str, sealed: &[u8]) -> Result<Vec<u8>, VaultError> {
+fn open_with(
+    key: &LessSafeKey,
+    context: SealContext<'_>,
+    sealed: &[u8],
+) -> Result<Vec<u8>, VaultError> {
+    let context = context.to_string();
     if sealed.len() < 1 + NONCE_LEN + TAG_LEN || sealed[0] != VERSION {
         return Err(VaultError::Authentication);
     }
@@ -336,38 +434,73 @@ mod tests {
         master.unwrap_tenant_key("t1", &wrapped).unwrap()
     }
 
+    const RCPT_1: SealContext = SealContext::Recipient("1");
+
     #[test]
     fn seal_open_round_trip_and_context_binding() {
         let k = keys();
-        let sealed = k.seal("rcpt:1", b"bob@example.test");
+        let sealed = k.seal(RCPT_1, b"bob@example.test");
         assert!(!sealed.windows(3).any(|w| w == b"bob"));
-        assert_eq!(k.open("rcpt:1", &sealed).unwrap(), b"bob@example.test");
-        assert!(k.open("rcpt:2", &sealed).is_err(), "context must be bound");
+        assert_eq!(k.open(RCPT_1, &sealed).unwrap(), b"bob@example.test");
+        let other = SealContext::Recipient("2");
+        assert!(k.open(other, &sealed).is_err(), "context must be bound");
+        let meta = SealContext::Meta("1");
+        assert!(k.open(meta, &sealed).is_err(), "kind must be bound");
         let mut tampered = sealed.clone();
         let last = tampered.len() - 1;
         tampered[last] ^= 1;
-        assert!(k.open("rcpt:1", &tampered).is_err());
+        assert!(k.open(RCPT_1, &tampered).is_err());
         assert_ne!(
-            k.seal("x", b"same"),
-            k.seal("x", b"same"),
+            k.seal(RCPT_1, b"same"),
+            k.seal(RCPT_1, b"same"),
             "nonces must differ"
         );
     }
 
     #[test]
+    fn seal_contexts_keep_their_stored_bytes() {
+        let hash: &[u8] = &[0x0a, 0xff];
+        let cases = [
+            (SealContext::Tenant("ten_1"), "tenant:ten_1"),
+            (SealContext::Recipient("rcpt_1"), "rcpt:rcpt_1"),
+            (SealContext::Meta("msg_1"), "meta:msg_1"),
+            (SealContext::Content("msg_1"), "msg:msg_1"),
+            (SealContext::MailFrom("msg_1"), "from:msg_1"),
+            (SealContext::Event("rcpt_1"), "event:rcpt_1"),
+            (SealContext::StreamEvent("news"), "stream:news"),
+            (SealContext::Idempotency(hash), "idem:0aff"),
+            (SealContext::PersonKey(hash), "contactkey:0aff"),
+            (SealContext::Contact(hash), "contact:0aff"),
+            (SealContext::Consent(hash), "consent:0aff"),
+            (SealContext::Suppression(hash), "supp:0aff"),
+            (SealContext::SubjectRequest(hash), "dsar:0aff"),
+            (SealContext::Dkim("dk_1"), "dkim:dk_1"),
+            (SealContext::UserEmail("usr_1"), "user:usr_1"),
+            (SealContext::Totp("usr_1"), "totp:usr_1"),
+            (SealContext::Incident("ten_1"), "incident:ten_1"),
+            (SealContext::WebhookSecret("wh_1"), "webhook:wh_1"),
+        ];
+        for (context, bytes) in cases {
+            assert_eq!(context.to_string(), bytes);
+        }
+    }
+
+    #[test]
     fn record_keys_are_separate_and_shred_with_their_wrapping() {
         let k = keys();
-        let (key, wrapped) = k.new_record_key("contactkey:01");
-        let sealed = key.seal("contact:01", b"Zofia");
-        let reopened = k.open_record_key("contactkey:01", &wrapped).unwrap();
-        assert_eq!(reopened.open("contact:01", &sealed).unwrap(), b"Zofia");
-        assert!(k.open_record_key("contactkey:02", &wrapped).is_err());
-        let (other, _) = k.new_record_key("contactkey:01");
+        let (key_of_1, contact_1) = (SealContext::PersonKey(&[1]), SealContext::Contact(&[1]));
+        let (key, wrapped) = k.new_record_key(key_of_1);
+        let sealed = key.seal(contact_1, b"Zofia");
+        let reopened = k.open_record_key(key_of_1, &wrapped).unwrap();
+        assert_eq!(reopened.open(contact_1, &sealed).unwrap(), b"Zofia");
+        let key_of_2 = SealContext::PersonKey(&[2]);
+        assert!(k.open_record_key(key_of_2, &wrapped).is_err());
+        let (other, _) = k.new_record_key(key_of_1);
         assert!(
-            other.open("contact:01", &sealed).is_err(),
+            other.open(contact_1, &sealed).is_err(),
             "each record has its own key"
         );
-        assert!(k.open("contact:01", &sealed).is_err(), "not the tenant key");
+        assert!(k.open(contact_1, &sealed).is_err(), "not the tenant key");
     }
 
     #[test]
@@ -382,13 +515,17 @@ mod tests {
     #[test]
     fn blind_index_is_deterministic_per_tenant() {
         let (a, b) = (keys(), keys());
-        assert_eq!(a.blind_index("x@y.z"), a.blind_index("x@y.z"));
-        assert_ne!(a.blind_index("x@y.z"), a.blind_index("x@y.zz"));
+        let address = |s| Address::parse(s).unwrap();
+        let x = address("x@y.z");
+        assert_eq!(a.blind_index(&x), a.blind_index(&address("x@Y.Z")));
+        assert_eq!(a.blind_index(&x), a.index("x@y.z"), "the normalised form");
+        assert_ne!(a.blind_index(&x), a.blind_index(&address("x@y.zz")));
         assert_ne!(
-            a.blind_index("x@y.z"),
-            b.blind_index("x@y.z"),
+            a.blind_index(&x),
+            b.blind_index(&x),
             "tenants must not share an index"
         );
+        assert_eq!(a.tag_index("t"), a.index("\0tag\0t"));
     }
 
     #[test]

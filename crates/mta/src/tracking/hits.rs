@@ -6,6 +6,7 @@
 //! A hit of a recipient who was erased, whose processing is restricted or who lacks
 //! consent for `[tracking] consent_purpose` (when set) is dropped.
 
+use postwerk_store::vault::SealContext;
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -233,7 +234,7 @@ pub async fn write(services: &Services, hits: Vec<Hit>) -> Result<usize, Service
             hit.at,
             keys.seal(
                 Some(&r.rcpt_hash),
-                &format!("event:{}", r.id),
+                SealContext::Event(&r.id),
                 detail.to_string().as_bytes(),
             ),
         ));

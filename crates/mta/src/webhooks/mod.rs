@@ -18,7 +18,7 @@ use postwerk_core::id::new_id;
 use postwerk_core::model::{EventType, is_stream_name};
 use postwerk_store::Store;
 use postwerk_store::model::WebhookRecord;
-use postwerk_store::vault::TenantKeys;
+use postwerk_store::vault::{SealContext, TenantKeys};
 
 use crate::context::{ServiceError, Services, now_ms};
 use target::{Target, TargetError};
@@ -80,7 +80,7 @@ pub async fn create(
     let id = new_id("wh");
     let secret = sign::new_secret();
     let record = WebhookRecord {
-        secret_enc: keys.seal(&secret_context(&id), secret.as_bytes()),
+        secret_enc: keys.seal(SealContext::WebhookSecret(&id), secret.as_bytes()),
         id,
         tenant_id: tenant_id.to_string(),
         url: sub.url,
@@ -129,7 +129,7 @@ pub async fn rotate_secret(
     let secret = sign::new_secret();
     w.previous_secret_enc = Some(std::mem::replace(
         &mut w.secret_enc,
-        keys.seal(&secret_context(&w.id), secret.as_bytes()),
+        keys.seal(SealContext::WebhookSecret(&w.id), secret.as_bytes()),
     ));
     w.previous_until = Some(now_ms().saturating_add(grace_ms));
     if !services.store.update_webhook(w.clone()).await? {
@@ -142,7 +142,7 @@ pub async fn rotate_secret(
 /// during a rotation's overlap, the previous one.
 pub fn secrets(keys: &TenantKeys, w: &WebhookRecord, now: i64) -> Vec<String> {
     let open = |sealed: &[u8]| {
-        keys.open(&secret_context(&w.id), sealed)
+        keys.open(SealContext::WebhookSecret(&w.id), sealed)
             .ok()
             .and_then(|b| String::from_utf8(b).ok())
     };
@@ -153,10 +153,6 @@ pub fn secrets(keys: &TenantKeys, w: &WebhookRecord, now: i64) -> Vec<String> {
         out.extend(open(prev));
     }
     out
-}
-
-fn secret_context(id: &str) -> String {
-    format!("webhook:{id}")
 }
 
 fn dedup(mut v: Vec<String>) -> Vec<String> {
