@@ -54,7 +54,7 @@ impl Caller {
         )
         .await
         .map(drop)
-        .map_err(|e| ApiError::unavailable(&e))
+        .map_err(ApiError::from)
     }
 }
 

@@ -62,20 +62,14 @@ pub async fn show(
         .services
         .store
         .get_domain(&caller.tenant_id, &name)
-        .await
-        .map_err(|e| ApiError::unavailable(&e))?
+        .await?
         .ok_or_else(|| ApiError::not_found("domain"))?;
     Ok(Json(domain_json(&state, &d)))
 }
 
 /// All domains of the caller's tenant (scope `read`).
 pub async fn list(State(state): State<AppState>, caller: Caller) -> Result<Json<Value>, ApiError> {
-    let all = state
-        .services
-        .store
-        .list_domains(&caller.tenant_id)
-        .await
-        .map_err(|e| ApiError::unavailable(&e))?;
+    let all = state.services.store.list_domains(&caller.tenant_id).await?;
     Ok(Json(
         json!({ "domains": all.iter().map(|d| domain_json(&state, d)).collect::<Vec<_>>() }),
     ))

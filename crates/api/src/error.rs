@@ -2,13 +2,18 @@
 //! `{"error": {"code", "message", "field"}}` with the right status.
 //!
 //! Client mistakes carry their own message; internal failures say only that the
-//! service is unavailable and are logged (without personal data) here.
+//! service is unavailable. Their cause travels with the response and is logged
+//! (without personal data) by one middleware, [`log_cause`]. The `From` impls turn
+//! the services' and the store's failures into errors, so handlers use `?`.
+
+use std::sync::Arc;
 
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, FailedToBufferBody};
-use axum::extract::{FromRequest, Request};
+use axum::extract::{FromRequest, FromRequestParts, Query, Request};
 use axum::http::StatusCode;
+use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -28,7 +33,15 @@ pub struct ApiError {
     pub field: Option<String>,
     /// Seconds to wait before retrying (sent as `Retry-After`), for 429 and 503.
     pub retry_after: Option<u64>,
+    /// What failed inside, for the log (internal failures only; never sent).
+    cause: Option<Cause>,
 }
+
+/// The cause of an internal failure, carried from the error to the response's
+/// extensions for [`log_cause`]. Error texts of the store and the vault: they hold
+/// no address or body.
+#[derive(Debug, Clone)]
+struct Cause(Arc<str>);
 
 #[derive(Serialize)]
 struct Body<'a> {
@@ -56,6 +69,7 @@ impl ApiError {
             message: message.into(),
             field: None,
             retry_after: None,
+            cause: None,
         }
     }
 
@@ -94,14 +108,24 @@ impl ApiError {
         )
     }
 
-    /// 503: the store failed; nothing was acknowledged.
+    /// 503: the store failed; nothing was acknowledged. `cause` is logged when the
+    /// response leaves (see [`log_cause`]).
     pub fn unavailable(cause: &dyn std::fmt::Display) -> Self {
-        tracing::error!(error = %cause, "request failed on an internal error");
-        ApiError::new(
+        let mut e = ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "unavailable",
             "service temporarily unavailable; nothing was stored, retry later",
-        )
+        );
+        e.cause = Some(Cause(cause.to_string().into()));
+        e
+    }
+
+    /// Logs the cause of an internal failure that is not itself the response (an
+    /// entry of a batch's results); [`log_cause`] logs the others.
+    pub fn log_cause(&self) {
+        if let Some(Cause(cause)) = &self.cause {
+            log_internal(cause);
+        }
     }
 
     /// The error as the JSON object nested under `"error"`.
@@ -114,6 +138,8 @@ impl ApiError {
     }
 }
 
+/// A tenant state that forbids the request (403 `tenant_cancelled`, 409 for a
+/// reactivation that cannot be), or an internal failure (503).
 impl From<postwerk_mta::tenants::TenantError> for ApiError {
     fn from(e: postwerk_mta::tenants::TenantError) -> Self {
         use postwerk_mta::tenants::TenantError;
@@ -137,6 +163,40 @@ impl From<postwerk_mta::tenants::TenantError> for ApiError {
     }
 }
 
+/// Internal failures of the services (store, vault, unknown tenant): 503.
+impl From<postwerk_mta::context::ServiceError> for ApiError {
+    fn from(e: postwerk_mta::context::ServiceError) -> Self {
+        ApiError::unavailable(&e)
+    }
+}
+
+/// A store failure: 503.
+impl From<postwerk_store::StoreError> for ApiError {
+    fn from(e: postwerk_store::StoreError) -> Self {
+        ApiError::unavailable(&e)
+    }
+}
+
+/// A key that could not be loaded or a sealed value that did not open: 503.
+impl From<postwerk_store::vault::VaultError> for ApiError {
+    fn from(e: postwerk_store::vault::VaultError) -> Self {
+        ApiError::unavailable(&e)
+    }
+}
+
+/// The middleware that logs the cause of every internal failure answered (the
+/// error response carries it in its extensions, see [`ApiError::unavailable`]).
+pub async fn log_cause(mut response: Response) -> Response {
+    if let Some(Cause(cause)) = response.extensions_mut().remove::<Cause>() {
+        log_internal(&cause);
+    }
+    response
+}
+
+fn log_internal(cause: &str) {
+    tracing::error!(error = %cause, "request failed on an internal error");
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut response = (
@@ -151,7 +211,24 @@ impl IntoResponse for ApiError {
                 .headers_mut()
                 .insert(axum::http::header::RETRY_AFTER, s.into());
         }
+        if let Some(cause) = self.cause {
+            response.extensions_mut().insert(cause);
+        }
         response
+    }
+}
+
+/// A query-string extractor whose rejection is a 422 `invalid_query` [`ApiError`].
+pub struct ApiQuery<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match Query::<T>::from_request_parts(parts, state).await {
+            Ok(Query(q)) => Ok(ApiQuery(q)),
+            Err(e) => Err(ApiError::invalid("invalid_query", "query", e.body_text())),
+        }
     }
 }
 
@@ -293,6 +370,23 @@ pub(crate) fn data_error(text: &str) -> ApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn an_internal_cause_reaches_the_log_middleware_and_never_the_client() {
+        let e = ApiError::unavailable(&"database is locked");
+        let response = e.clone().into_response();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        let cause = response.extensions().get::<Cause>().map(|c| c.0.clone());
+        assert_eq!(cause.as_deref(), Some("database is locked"));
+        let response = log_cause(response).await;
+        assert!(response.extensions().get::<Cause>().is_none());
+        let body = axum::body::to_bytes(response.into_body(), 4096)
+            .await
+            .unwrap();
+        assert!(!String::from_utf8_lossy(&body).contains("locked"));
+        let client_error = ApiError::not_found("message").into_response();
+        assert!(client_error.extensions().get::<Cause>().is_none());
+    }
 
     #[test]
     fn serde_errors_name_the_field() {

@@ -1,7 +1,7 @@
 //! `GET /v1/events?message_id=&recipient=&type=&stream=&tag=&since=&until=&cursor=&limit=`.
 
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use postwerk_core::model::EventType;
 use postwerk_store::Store;
 use postwerk_store::model::EventFilter;
@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use crate::AppState;
 use crate::auth::Caller;
-use crate::error::ApiError;
+use crate::error::{ApiError, ApiQuery};
 use crate::view;
 
 /// Query parameters.
@@ -42,14 +42,9 @@ pub struct EventQuery {
 pub async fn list_events(
     State(state): State<AppState>,
     caller: Caller,
-    query: Result<Query<EventQuery>, axum::extract::rejection::QueryRejection>,
+    ApiQuery(q): ApiQuery<EventQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    let Query(q) = query.map_err(|e| ApiError::invalid("invalid_query", "query", e.body_text()))?;
-    let keys = state
-        .services
-        .tenant_keys(&caller.tenant_id)
-        .await
-        .map_err(|e| ApiError::unavailable(&e))?;
+    let keys = state.services.tenant_keys(&caller.tenant_id).await?;
     let rcpt_hash = view::recipient_hash(&keys, q.recipient.as_deref())?;
     let event_type = q
         .event_type
@@ -83,12 +78,7 @@ pub async fn list_events(
         after_seq,
         limit,
     };
-    let events = state
-        .services
-        .store
-        .list_events(filter)
-        .await
-        .map_err(|e| ApiError::unavailable(&e))?;
+    let events = state.services.store.list_events(filter).await?;
     let next = view::next_cursor(events.iter().map(|e| e.seq), limit);
     let keys = view::read_people(
         &state,

@@ -3,7 +3,7 @@
 //! (scope `privacy`). Every entry is audited.
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use postwerk_mta::incidents::{self, Incident, IncidentDetail};
 use postwerk_store::model::IncidentStep;
@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 
 use crate::AppState;
 use crate::auth::Caller;
-use crate::error::{ApiError, ApiJson};
+use crate::error::{ApiError, ApiJson, ApiQuery};
 use crate::view;
 
 /// `POST /v1/privacy/incidents` body.
@@ -90,9 +90,8 @@ pub async fn create(
         affected: req.affected,
         measures: req.measures,
     };
-    let incident = incidents::report(&state.services, &caller.tenant_id, detected_at, &detail)
-        .await
-        .map_err(|e| ApiError::unavailable(&e))?;
+    let incident =
+        incidents::report(&state.services, &caller.tenant_id, detected_at, &detail).await?;
     caller
         .audit(
             &state,
@@ -119,9 +118,7 @@ pub async fn step(
     caller
         .audit(&state, "incident.update", format!("incident:{id}"))
         .await?;
-    let done = incidents::step(&state.services, &caller.tenant_id, seq, step)
-        .await
-        .map_err(|e| ApiError::unavailable(&e))?;
+    let done = incidents::step(&state.services, &caller.tenant_id, seq, step).await?;
     if !done {
         return Err(ApiError::not_found("incident without that step"));
     }
@@ -133,9 +130,8 @@ pub async fn step(
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
-    query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+    ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    let Query(q) = query.map_err(|e| ApiError::invalid("invalid_query", "query", e.body_text()))?;
     let (after, limit) = view::page(q.cursor.as_deref(), q.limit)?;
     let page = incidents::list(
         &state.services,
@@ -144,8 +140,7 @@ pub async fn list(
         after,
         limit,
     )
-    .await
-    .map_err(|e| ApiError::unavailable(&e))?;
+    .await?;
     let next = view::next_cursor(page.iter().map(|i| i.record.seq), limit);
     Ok(Json(json!({
         "incidents": page.iter().map(incident_json).collect::<Vec<_>>(),

@@ -71,8 +71,7 @@ pub async fn list(State(state): State<AppState>, caller: Caller) -> Result<Json<
         .services
         .store
         .list_api_keys(&caller.tenant_id)
-        .await
-        .map_err(|e| ApiError::unavailable(&e))?;
+        .await?;
     Ok(Json(
         json!({"keys": keys.iter().map(key_json).collect::<Vec<_>>()}),
     ))
@@ -133,9 +132,7 @@ pub async fn create(
         allowed_ips,
         rate_limit: req.rate_limit,
     };
-    let (record, token) = apikeys::create_key(&state.services, &caller.tenant_id, spec)
-        .await
-        .map_err(|e| ApiError::unavailable(&e))?;
+    let (record, token) = apikeys::create_key(&state.services, &caller.tenant_id, spec).await?;
     caller
         .audit(&state, "key.create", record.id.to_string())
         .await?;

@@ -268,6 +268,7 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             ratelimit::limit,
         ))
+        .layer(axum::middleware::map_response(error::log_cause))
         .with_state(state)
 }
 
@@ -301,12 +302,7 @@ async fn metrics(
     axum::extract::State(state): axum::extract::State<AppState>,
 ) -> Result<impl axum::response::IntoResponse, error::ApiError> {
     use postwerk_store::Store;
-    let backlog = state
-        .services
-        .store
-        .backlog()
-        .await
-        .map_err(|e| error::ApiError::unavailable(&e))?;
+    let backlog = state.services.store.backlog().await?;
     let now = postwerk_mta::context::now_ms();
     // Per label (tenants' own streams fold into `custom`): the recipients waiting and
     // the oldest one's age.

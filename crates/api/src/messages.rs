@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use postwerk_mta::accept::{AcceptError, IdempotentResponse, Pipeline, Refusal, Submission};
@@ -21,7 +21,7 @@ use serde_json::{Value, json};
 use crate::AppState;
 use crate::auth::Caller;
 use crate::compose::{self, Composed, RawRequest, SendRequest};
-use crate::error::{ApiError, ApiJson};
+use crate::error::{ApiError, ApiJson, ApiQuery};
 use crate::view;
 use postwerk_mta::tracking::links::Linker;
 
@@ -73,8 +73,7 @@ async fn streams_for(
     if let Some(name) = requested {
         streams
             .find(&state.services.store, &caller.tenant_id, name)
-            .await
-            .map_err(|e| ApiError::unavailable(&e))?;
+            .await?;
     }
     Ok(streams.list(&caller.tenant_id))
 }
@@ -122,10 +121,7 @@ impl Outgoing {
         caller: &Caller,
     ) -> Result<Option<postwerk_core::model::RecipientStatus>, ApiError> {
         let (_, submissions, _) = self.prepared;
-        let screened = pipeline(state, caller)
-            .screen(submissions)
-            .await
-            .map_err(|e| ApiError::unavailable(&e))?;
+        let screened = pipeline(state, caller).screen(submissions).await?;
         let mut held = screened.submissions().iter().flat_map(|s| s.held.values());
         if let Some(held) = held.next() {
             return Ok(Some(*held));
@@ -196,6 +192,7 @@ pub async fn send_batch(
                     results.push(response);
                 }
                 Err(mut e) => {
+                    e.log_cause();
                     if let Some(f) = e.field.take() {
                         e.field = Some(format!("messages[{i}].{f}"));
                     }
@@ -293,10 +290,7 @@ async fn idempotent(
     {
         return Ok(replay);
     }
-    let screened = pipeline(state, caller)
-        .screen(submissions)
-        .await
-        .map_err(|e| ApiError::unavailable(&e))?;
+    let screened = pipeline(state, caller).screen(submissions).await?;
     mark_held_in_response(&mut body, screened.submissions());
     if screened.submissions().is_empty() {
         return Ok((status, Json(body)).into_response());
@@ -396,8 +390,7 @@ async fn with_addresses(
             .services
             .store
             .get_message(&caller.tenant_id, id)
-            .await
-            .map_err(|e| ApiError::unavailable(&e))?;
+            .await?;
         let records = Vec::from_iter(record);
         let keys = people_of(state, caller, "message.replay", &records).await?;
         let rows = records.iter().flat_map(|m| &m.recipients);
@@ -426,19 +419,12 @@ async fn replay(
         .services
         .store
         .get_idempotency(tenant_id, key_hash, since)
-        .await
-        .map_err(|e| ApiError::unavailable(&e))?
+        .await?
     else {
         return Ok(None);
     };
-    let keys = state
-        .services
-        .tenant_keys(tenant_id)
-        .await
-        .map_err(|e| ApiError::unavailable(&e))?;
-    let stored = keys
-        .open(SealContext::Idempotency(key_hash), &rec.response_enc)
-        .map_err(|e| ApiError::unavailable(&e))?;
+    let keys = state.services.tenant_keys(tenant_id).await?;
+    let stored = keys.open(SealContext::Idempotency(key_hash), &rec.response_enc)?;
     let stored: Value = serde_json::from_slice(&stored).map_err(|e| ApiError::unavailable(&e))?;
     let status = stored["status"]
         .as_u64()
@@ -464,8 +450,7 @@ pub async fn get_message(
         .services
         .store
         .get_message(&caller.tenant_id, &id)
-        .await
-        .map_err(|e| ApiError::unavailable(&e))?
+        .await?
         .ok_or_else(|| ApiError::not_found("message"))?;
     let keys = people_of(
         &state,
@@ -502,14 +487,9 @@ pub struct MessageQuery {
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
-    query: Result<Query<MessageQuery>, axum::extract::rejection::QueryRejection>,
+    ApiQuery(q): ApiQuery<MessageQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    let Query(q) = query.map_err(|e| ApiError::invalid("invalid_query", "query", e.body_text()))?;
-    let keys = state
-        .services
-        .tenant_keys(&caller.tenant_id)
-        .await
-        .map_err(|e| ApiError::unavailable(&e))?;
+    let keys = state.services.tenant_keys(&caller.tenant_id).await?;
     let rcpt_hash = view::recipient_hash(&keys, q.recipient.as_deref())?;
     let limit = q.limit.unwrap_or(100);
     if !(1..=1000).contains(&limit) {
@@ -554,12 +534,7 @@ pub async fn list(
         before_id,
         limit,
     };
-    let messages = state
-        .services
-        .store
-        .list_messages(filter)
-        .await
-        .map_err(|e| ApiError::unavailable(&e))?;
+    let messages = state.services.store.list_messages(filter).await?;
     let next = (messages.len() == limit)
         .then(|| messages.last().map(|m| m.id.clone()))
         .flatten();

@@ -5,7 +5,7 @@
 //! the access does not happen (503).
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use postwerk_core::address::Address;
 use postwerk_core::model::{ConsentStatus, DsarKind};
@@ -19,7 +19,7 @@ use serde_json::{Map, Value, json};
 
 use crate::AppState;
 use crate::auth::Caller;
-use crate::error::{ApiError, ApiJson};
+use crate::error::{ApiError, ApiJson, ApiQuery};
 use crate::export::{self, consent_json, contact_json};
 use crate::suppressions::{self, keys};
 use crate::view;
@@ -130,7 +130,7 @@ async fn registered(
     )
     .await
     .map(drop)
-    .map_err(|e| ApiError::unavailable(&e))
+    .map_err(ApiError::from)
 }
 
 /// `PUT /v1/contacts/{email}` (scope `write`): creates or rectifies a contact.
@@ -161,8 +161,7 @@ pub async fn put_contact(
         req.attributes,
         req.lists,
     )
-    .await
-    .map_err(|e| ApiError::unavailable(&e))?;
+    .await?;
     let status = if created {
         StatusCode::CREATED
     } else {
@@ -182,12 +181,9 @@ pub async fn get_contact(
     audited(&state, &caller, &keys, "contact.view", &address).await?;
     let services = &state.services;
     let contact = contacts::get(services, &caller.tenant_id, &address)
-        .await
-        .map_err(|e| ApiError::unavailable(&e))?
+        .await?
         .ok_or_else(|| ApiError::not_found("contact"))?;
-    let history = contacts::consents(services, &caller.tenant_id, &address)
-        .await
-        .map_err(|e| ApiError::unavailable(&e))?;
+    let history = contacts::consents(services, &caller.tenant_id, &address).await?;
     let mut v = contact_json(&contact);
     v["consents"] = contacts::current(&history)
         .into_iter()
@@ -245,9 +241,7 @@ pub async fn delete_contact(
     let address = parse_email(&email)?;
     let keys = keys(&state, &caller).await?;
     audited(&state, &caller, &keys, "contact.delete", &address).await?;
-    let deleted = contacts::delete(&state.services, &caller.tenant_id, &address)
-        .await
-        .map_err(|e| ApiError::unavailable(&e))?;
+    let deleted = contacts::delete(&state.services, &caller.tenant_id, &address).await?;
     if deleted {
         Ok(StatusCode::NO_CONTENT)
     } else {
@@ -346,8 +340,7 @@ pub async fn post_consent(
         at,
         &evidence,
     )
-    .await
-    .map_err(|e| ApiError::unavailable(&e))?;
+    .await?;
     let mut body = consent_json(&consent);
     if let Some(id) = confirmation_id {
         body["confirmation_message_id"] = Value::from(id);
@@ -376,8 +369,7 @@ pub async fn withdraw_consent(
         &purpose,
         &evidence,
     )
-    .await
-    .map_err(|e| ApiError::unavailable(&e))?
+    .await?
     .ok_or_else(|| ApiError::not_found("consent"))?;
     Ok(Json(consent_json(&withdrawn)))
 }
@@ -394,8 +386,7 @@ pub async fn export(
     audited(&state, &caller, &keys, "subject.export", &address).await?;
     let document =
         export::subject_document(&state.services, &caller.tenant_id, &address, |_, _| {})
-            .await
-            .map_err(|e| ApiError::unavailable(&e))?
+            .await?
             .ok_or_else(|| ApiError::not_found("data subject"))?;
     registered(&state, &caller, DsarKind::Access, Some(&address)).await?;
     Ok(Json(document))
@@ -407,16 +398,13 @@ pub async fn erase(
     State(state): State<AppState>,
     caller: Caller,
     Path(email): Path<String>,
-    query: Result<Query<EraseQuery>, axum::extract::rejection::QueryRejection>,
+    ApiQuery(q): ApiQuery<EraseQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    let Query(q) = query.map_err(|e| ApiError::invalid("invalid_query", "query", e.body_text()))?;
     let address = parse_email(&email)?;
     let keys = keys(&state, &caller).await?;
     audited(&state, &caller, &keys, "subject.erase", &address).await?;
     let suppress = q.suppress.unwrap_or(true);
-    let erased = contacts::erase(&state.services, &caller.tenant_id, &address, suppress)
-        .await
-        .map_err(|e| ApiError::unavailable(&e))?;
+    let erased = contacts::erase(&state.services, &caller.tenant_id, &address, suppress).await?;
     registered(&state, &caller, DsarKind::Erasure, None).await?;
     Ok(Json(json!({
         "erased": {
@@ -466,9 +454,8 @@ async fn set_restriction(
         "subject.unrestrict"
     };
     audited(&state, &caller, &keys, action, &address).await?;
-    let contact = contacts::restrict(&state.services, &caller.tenant_id, &address, restricted)
-        .await
-        .map_err(|e| ApiError::unavailable(&e))?;
+    let contact =
+        contacts::restrict(&state.services, &caller.tenant_id, &address, restricted).await?;
     if restricted {
         registered(&state, &caller, DsarKind::Restriction, Some(&address)).await?;
     }
@@ -479,16 +466,14 @@ async fn set_restriction(
 pub async fn list_audit(
     State(state): State<AppState>,
     caller: Caller,
-    query: Result<Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
+    ApiQuery(q): ApiQuery<AuditQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    let Query(q) = query.map_err(|e| ApiError::invalid("invalid_query", "query", e.body_text()))?;
     let (after, limit) = view::page(q.cursor.as_deref(), q.limit)?;
     let entries = state
         .services
         .store
         .list_audit(Some(&caller.tenant_id), after, limit)
-        .await
-        .map_err(|e| ApiError::unavailable(&e))?;
+        .await?;
     let next = view::next_cursor(entries.iter().map(|e| e.seq), limit);
     let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
     Ok(Json(json!({

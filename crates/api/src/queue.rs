@@ -26,9 +26,7 @@ pub struct QueueFilter {
 
 /// `GET /v1/queue`: totals, per stream, per domain, and every group.
 pub async fn show(State(state): State<AppState>, caller: Caller) -> Result<Json<Value>, ApiError> {
-    let view = queue_ops::view(&state.services, Some(&caller.tenant_id))
-        .await
-        .map_err(|e| ApiError::unavailable(&e))?;
+    let view = queue_ops::view(&state.services, Some(&caller.tenant_id)).await?;
     Ok(Json(view))
 }
 
@@ -66,7 +64,6 @@ pub async fn act(
         .services
         .store
         .queue_action(selector, action, now_ms())
-        .await
-        .map_err(|e| ApiError::unavailable(&e))?;
+        .await?;
     Ok(Json(json!({"action": name, "recipients": changed})))
 }

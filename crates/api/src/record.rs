@@ -4,7 +4,7 @@
 //! security measures — as JSON, or as Markdown with `?format=markdown`.
 
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use postwerk_core::config::{Config, RetentionConfig, format_duration};
@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::AppState;
 use crate::auth::Caller;
-use crate::error::ApiError;
+use crate::error::{ApiError, ApiQuery};
 
 /// `GET /v1/privacy/record` query.
 #[derive(Deserialize)]
@@ -182,9 +182,8 @@ pub async fn get(
     State(state): State<AppState>,
     // Authenticates the key and checks its scope; the record is not per tenant.
     _caller: Caller,
-    query: Result<Query<RecordQuery>, axum::extract::rejection::QueryRejection>,
+    ApiQuery(q): ApiQuery<RecordQuery>,
 ) -> Result<Response, ApiError> {
-    let Query(q) = query.map_err(|e| ApiError::invalid("invalid_query", "query", e.body_text()))?;
     let r = record(&state.services.config);
     match q.format.as_deref() {
         None | Some("json") => Ok(Json(r).into_response()),

@@ -3,7 +3,7 @@
 //! through `/v1/subjects/…` are registered there automatically as completed.
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use postwerk_core::address::Address;
 use postwerk_core::model::{DsarKind, DsarStatus};
@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 
 use crate::AppState;
 use crate::auth::Caller;
-use crate::error::{ApiError, ApiJson};
+use crate::error::{ApiError, ApiJson, ApiQuery};
 use crate::view;
 
 /// `POST /v1/privacy/requests` body.
@@ -92,8 +92,7 @@ pub async fn create(
         req.note,
         false,
     )
-    .await
-    .map_err(|e| ApiError::unavailable(&e))?;
+    .await?;
     Ok((StatusCode::CREATED, Json(request_json(&r))))
 }
 
@@ -116,9 +115,7 @@ pub async fn close(
         }
     };
     let id: i64 = id.parse().map_err(|_| ApiError::not_found("request"))?;
-    let closed = requests::close(&state.services, &caller.tenant_id, id, status)
-        .await
-        .map_err(|e| ApiError::unavailable(&e))?;
+    let closed = requests::close(&state.services, &caller.tenant_id, id, status).await?;
     if !closed {
         return Err(ApiError::not_found("open request"));
     }
@@ -129,9 +126,8 @@ pub async fn close(
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
-    query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+    ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    let Query(q) = query.map_err(|e| ApiError::invalid("invalid_query", "query", e.body_text()))?;
     let (after, limit) = view::page(q.cursor.as_deref(), q.limit)?;
     let page = requests::list(
         &state.services,
@@ -141,8 +137,7 @@ pub async fn list(
         after,
         limit,
     )
-    .await
-    .map_err(|e| ApiError::unavailable(&e))?;
+    .await?;
     let next = view::next_cursor(page.iter().map(|r| r.id), limit);
     Ok(Json(json!({
         "requests": page.iter().map(request_json).collect::<Vec<_>>(),

@@ -71,8 +71,7 @@ impl SessionUser {
             return Ok(None);
         };
         let (session, user) = users::session(&state.services, token)
-            .await
-            .map_err(|e| ApiError::unavailable(&e))?
+            .await?
             .ok_or_else(|| {
                 ApiError::new(
                     StatusCode::UNAUTHORIZED,
@@ -82,9 +81,7 @@ impl SessionUser {
             })?;
         let ip = crate::auth::client_ip(&parts.extensions, &parts.headers, state);
         tenants::ensure_active(&state.services, &user.tenant_id).await?;
-        let policy = users::policy(&state.services, &user)
-            .await
-            .map_err(|e| ApiError::unavailable(&e))?;
+        let policy = users::policy(&state.services, &user).await?;
         if !users::address_allowed(&policy, ip) {
             return Err(address_not_allowed());
         }
@@ -130,9 +127,7 @@ impl axum::extract::FromRequestParts<AppState> for SessionUser {
 
 /// A user as the API shows it (to the user and to the tenant's admins).
 pub async fn user_json(state: &AppState, u: &UserRecord) -> Result<serde_json::Value, ApiError> {
-    let email = users::email_of(&state.services, u)
-        .await
-        .map_err(|e| ApiError::unavailable(&e))?;
+    let email = users::email_of(&state.services, u).await?;
     Ok(json!({
         "id": u.id,
         "email": email,
@@ -263,8 +258,7 @@ pub async fn login(
         "user.login",
         Some(user.id.clone()),
     )
-    .await
-    .map_err(|e| ApiError::unavailable(&e))?;
+    .await?;
     let body = json!({
         "user": user_json(&state, &user).await?,
         "csrf_token": session.csrf_token,
@@ -292,9 +286,7 @@ pub async fn show(
 
 /// `POST /v1/auth/logout`: ends the session (204) and clears the cookie.
 pub async fn logout(State(state): State<AppState>, me: SessionUser) -> Result<Response, ApiError> {
-    users::logout(&state.services, &me.token)
-        .await
-        .map_err(|e| ApiError::unavailable(&e))?;
+    users::logout(&state.services, &me.token).await?;
     let mut response = StatusCode::NO_CONTENT.into_response();
     response
         .headers_mut()
@@ -311,8 +303,7 @@ async fn store_factor(
     factor: Option<&SecondFactor>,
 ) -> Result<(), ApiError> {
     users::set_second_factor(&state.services, user, factor)
-        .await
-        .map_err(|e| ApiError::unavailable(&e))?
+        .await?
         .map(drop)
         .ok_or_else(|| {
             ApiError::new(
@@ -329,9 +320,7 @@ pub async fn totp_enrol(
     State(state): State<AppState>,
     me: SessionUser,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let current = users::second_factor(&state.services, &me.user)
-        .await
-        .map_err(|e| ApiError::unavailable(&e))?;
+    let current = users::second_factor(&state.services, &me.user).await?;
     if current.is_some_and(|f| f.confirmed) {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
@@ -340,9 +329,7 @@ pub async fn totp_enrol(
         ));
     }
     let factor = SecondFactor::generate();
-    let email = users::email_of(&state.services, &me.user)
-        .await
-        .map_err(|e| ApiError::unavailable(&e))?;
+    let email = users::email_of(&state.services, &me.user).await?;
     let uri = factor.uri(&email);
     let qr = qrcode::QrCode::new(uri.as_bytes())
         .map(|q| {
@@ -367,8 +354,7 @@ pub async fn totp_confirm(
     ApiJson(req): ApiJson<TotpCode>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let pending = users::second_factor(&state.services, &me.user)
-        .await
-        .map_err(|e| ApiError::unavailable(&e))?
+        .await?
         .filter(|f| !f.confirmed);
     let Some(mut factor) = pending else {
         return Err(ApiError::new(
@@ -393,9 +379,7 @@ pub async fn totp_remove(
     me: SessionUser,
     ApiJson(req): ApiJson<TotpCode>,
 ) -> Result<StatusCode, ApiError> {
-    let factor = users::second_factor(&state.services, &me.user)
-        .await
-        .map_err(|e| ApiError::unavailable(&e))?;
+    let factor = users::second_factor(&state.services, &me.user).await?;
     let Some(mut factor) = factor.filter(|f| f.confirmed) else {
         return Err(ApiError::not_found("second factor"));
     };
@@ -414,9 +398,7 @@ impl SessionUser {
         if !self.require_totp {
             return Ok(());
         }
-        let factor = users::second_factor(&state.services, &self.user)
-            .await
-            .map_err(|e| ApiError::unavailable(&e))?;
+        let factor = users::second_factor(&state.services, &self.user).await?;
         if factor.is_some_and(|f| f.confirmed) {
             return Ok(());
         }
@@ -442,6 +424,6 @@ impl SessionUser {
         )
         .await
         .map(drop)
-        .map_err(|e| ApiError::unavailable(&e))
+        .map_err(ApiError::from)
     }
 }

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use postwerk_core::model::EventType;
 use postwerk_mta::context::now_ms;
 use postwerk_store::Store;
@@ -16,7 +16,7 @@ use serde_json::{Map, Value, json};
 
 use crate::AppState;
 use crate::auth::Caller;
-use crate::error::ApiError;
+use crate::error::{ApiError, ApiQuery};
 use crate::view;
 
 /// Most buckets one request may span.
@@ -108,9 +108,8 @@ impl Counts {
 pub async fn stats(
     State(state): State<AppState>,
     caller: Caller,
-    query: Result<Query<StatsQuery>, axum::extract::rejection::QueryRejection>,
+    ApiQuery(q): ApiQuery<StatsQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    let Query(q) = query.map_err(|e| ApiError::invalid("invalid_query", "query", e.body_text()))?;
     let (interval, width) = match q.interval.as_deref().unwrap_or("day") {
         "day" => ("day", DAY_MS),
         "hour" => ("hour", BUCKET_MS),
@@ -173,8 +172,7 @@ pub async fn stats(
             source: q.source,
             site: q.site,
         })
-        .await
-        .map_err(|e| ApiError::unavailable(&e))?;
+        .await?;
     let mut buckets: BTreeMap<i64, Counts> = (0..(end - first) / width)
         .map(|i| (first + i * width, Counts::default()))
         .collect();

@@ -93,7 +93,7 @@ async fn reload(state: &AppState) -> Result<(), ApiError> {
         .streams
         .refresh(&services.store)
         .await
-        .map_err(|e| ApiError::unavailable(&e))
+        .map_err(ApiError::from)
 }
 
 /// `GET /v1/streams`: the built-in streams, then the tenant's own.

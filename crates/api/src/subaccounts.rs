@@ -57,8 +57,7 @@ pub async fn child_of(
         .services
         .store
         .get_tenant(id)
-        .await
-        .map_err(|e| ApiError::unavailable(&e))?
+        .await?
         .filter(|t| t.parent_id.as_deref() == Some(parent_id))
         .ok_or_else(not_found)
 }
@@ -69,8 +68,7 @@ pub async fn list(State(state): State<AppState>, caller: Caller) -> Result<Json<
         .services
         .store
         .list_subaccounts(&caller.tenant_id)
-        .await
-        .map_err(|e| ApiError::unavailable(&e))?;
+        .await?;
     Ok(Json(
         json!({"subaccounts": children.iter().map(|t| subaccount_json(&state, t)).collect::<Vec<_>>()}),
     ))
@@ -102,8 +100,7 @@ pub async fn create(
         .services
         .store
         .get_tenant(&caller.tenant_id)
-        .await
-        .map_err(|e| ApiError::unavailable(&e))?
+        .await?
         .ok_or_else(|| ApiError::unavailable(&ServiceError::UnknownTenant))?;
     if own.parent_id.is_some() {
         return Err(ApiError::new(

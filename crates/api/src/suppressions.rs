@@ -3,7 +3,7 @@
 //! by hashing the query.
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use postwerk_core::address::Address;
 use postwerk_core::model::{Scope, SuppressionReason};
@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 
 use crate::AppState;
 use crate::auth::Caller;
-use crate::error::{ApiError, ApiJson};
+use crate::error::{ApiError, ApiJson, ApiQuery};
 use crate::view;
 
 /// `POST /v1/suppressions` body.
@@ -67,8 +67,7 @@ async fn check_stream(
         .services
         .streams
         .find(&state.services.store, &caller.tenant_id, name)
-        .await
-        .map_err(|e| ApiError::unavailable(&e))?;
+        .await?;
     found.map(drop).ok_or_else(crate::streams::unknown_stream)
 }
 
@@ -81,7 +80,7 @@ pub(crate) async fn keys(
         .services
         .tenant_keys(&caller.tenant_id)
         .await
-        .map_err(|e| ApiError::unavailable(&e))
+        .map_err(ApiError::from)
 }
 
 /// One suppression entry as JSON (the address opened, if it still can be).
@@ -129,9 +128,7 @@ pub async fn add(
         "api",
     );
     let body = entry_json(&keys, &entry);
-    let added = suppressions::add(&state.services, entry)
-        .await
-        .map_err(|e| ApiError::unavailable(&e))?;
+    let added = suppressions::add(&state.services, entry).await?;
     Ok((
         if added {
             StatusCode::CREATED
@@ -149,9 +146,8 @@ pub async fn add(
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
-    query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+    ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    let Query(q) = query.map_err(|e| ApiError::invalid("invalid_query", "query", e.body_text()))?;
     let keys = keys(&state, &caller).await?;
     let hash = q
         .email
@@ -164,8 +160,7 @@ pub async fn list(
         .services
         .store
         .list_suppressions(&caller.tenant_id, hash, after, limit)
-        .await
-        .map_err(|e| ApiError::unavailable(&e))?;
+        .await?;
     let next = view::next_cursor(entries.iter().map(|e| e.seq), limit);
     let privacy = caller.scopes.contains(&Scope::Privacy);
     let entries: Vec<SuppressionRecord> = entries
@@ -195,9 +190,8 @@ pub async fn remove(
     State(state): State<AppState>,
     caller: Caller,
     Path(email): Path<String>,
-    query: Result<Query<DeleteQuery>, axum::extract::rejection::QueryRejection>,
+    ApiQuery(q): ApiQuery<DeleteQuery>,
 ) -> Result<StatusCode, ApiError> {
-    let Query(q) = query.map_err(|e| ApiError::invalid("invalid_query", "query", e.body_text()))?;
     check_stream(&state, &caller, q.stream.as_deref()).await?;
     let address = parse_email(&email, "email")?;
     let keys = keys(&state, &caller).await?;
@@ -206,8 +200,7 @@ pub async fn remove(
     // One entry per stream scope: a handful at most.
     let entries = store
         .list_suppressions(&caller.tenant_id, Some(hash.clone()), None, 1000)
-        .await
-        .map_err(|e| ApiError::unavailable(&e))?;
+        .await?;
     let entry = entries
         .iter()
         .find(|e| e.stream == q.stream)
@@ -229,8 +222,7 @@ pub async fn remove(
         .await?;
     let removed = store
         .remove_suppression(&caller.tenant_id, &hash, q.stream.as_deref(), tombstone)
-        .await
-        .map_err(|e| ApiError::unavailable(&e))?;
+        .await?;
     if removed == 0 {
         return Err(ApiError::not_found("suppression"));
     }

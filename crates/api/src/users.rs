@@ -50,12 +50,7 @@ fn user_error(e: UserError) -> ApiError {
 
 /// `GET /v1/users`: the tenant's users, oldest first (never their passwords).
 pub async fn list(State(state): State<AppState>, caller: Caller) -> Result<Json<Value>, ApiError> {
-    let all = state
-        .services
-        .store
-        .list_users(&caller.tenant_id)
-        .await
-        .map_err(|e| ApiError::unavailable(&e))?;
+    let all = state.services.store.list_users(&caller.tenant_id).await?;
     let mut shown = Vec::with_capacity(all.len());
     for u in &all {
         shown.push(user_json(&state, u).await?);
@@ -114,10 +109,7 @@ async fn change_user(
         .await
         .map_err(user_error)?;
     caller.audit(state, change.action(), id).await?;
-    change
-        .apply(&state.services, user, now_ms())
-        .await
-        .map_err(|e| ApiError::unavailable(&e))?;
+    change.apply(&state.services, user, now_ms()).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

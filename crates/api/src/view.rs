@@ -90,7 +90,7 @@ pub async fn people_creating<'a>(
         .services
         .subject_keys_creating(&caller.tenant_id, hashes)
         .await
-        .map_err(|e| ApiError::unavailable(&e))
+        .map_err(ApiError::from)
 }
 
 /// The keys that open the data of the people `hashes` for `caller` to read, after the
@@ -110,5 +110,5 @@ pub async fn read_people<'a>(
         .services
         .subject_keys(&caller.tenant_id, hashes)
         .await
-        .map_err(|e| ApiError::unavailable(&e))
+        .map_err(ApiError::from)
 }

@@ -3,7 +3,7 @@
 //! and at rotation; every change is written to the audit log.
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use postwerk_mta::context::now_ms;
 use postwerk_mta::webhooks::target::TargetError;
@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 
 use crate::AppState;
 use crate::auth::Caller;
-use crate::error::{ApiError, ApiJson};
+use crate::error::{ApiError, ApiJson, ApiQuery};
 use crate::view;
 
 /// `POST /v1/webhooks` body.
@@ -118,8 +118,7 @@ fn webhook_error(e: WebhookError) -> ApiError {
 
 async fn load(state: &AppState, caller: &Caller, id: &str) -> Result<WebhookRecord, ApiError> {
     webhooks::find(&state.services, &caller.tenant_id, id)
-        .await
-        .map_err(|e| ApiError::unavailable(&e))?
+        .await?
         .ok_or_else(|| ApiError::not_found("webhook"))
 }
 
@@ -151,8 +150,7 @@ pub async fn list(State(state): State<AppState>, caller: Caller) -> Result<Json<
         .services
         .store
         .list_webhooks(Some(&caller.tenant_id))
-        .await
-        .map_err(|e| ApiError::unavailable(&e))?;
+        .await?;
     Ok(Json(
         json!({"webhooks": hooks.iter().map(webhook_json).collect::<Vec<_>>()}),
     ))
@@ -188,12 +186,7 @@ pub async fn update(
         _ => {}
     }
     caller.audit(&state, "webhook.update", id.clone()).await?;
-    let updated = state
-        .services
-        .store
-        .update_webhook(w.clone())
-        .await
-        .map_err(|e| ApiError::unavailable(&e))?;
+    let updated = state.services.store.update_webhook(w.clone()).await?;
     if !updated {
         return Err(ApiError::not_found("webhook"));
     }
@@ -212,8 +205,7 @@ pub async fn remove(
         .services
         .store
         .delete_webhook(&caller.tenant_id, &id)
-        .await
-        .map_err(|e| ApiError::unavailable(&e))?;
+        .await?;
     if removed {
         Ok(StatusCode::NO_CONTENT)
     } else {
@@ -235,8 +227,7 @@ pub async fn rotate_secret(
         .audit(&state, "webhook.rotate_secret", id.clone())
         .await?;
     let (record, secret) = webhooks::rotate_secret(&state.services, &caller.tenant_id, &id, grace)
-        .await
-        .map_err(|e| ApiError::unavailable(&e))?
+        .await?
         .ok_or_else(|| ApiError::not_found("webhook"))?;
     let mut body = webhook_json(&record);
     body["secret"] = Value::from(secret);
@@ -272,8 +263,7 @@ pub async fn replay(
         .services
         .store
         .replay_webhook(&caller.tenant_id, &id, from, to, now)
-        .await
-        .map_err(|e| ApiError::unavailable(&e))?;
+        .await?;
     Ok((StatusCode::ACCEPTED, Json(json!({"queued": queued}))))
 }
 
@@ -282,17 +272,15 @@ pub async fn attempts(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-    query: Result<Query<AttemptQuery>, axum::extract::rejection::QueryRejection>,
+    ApiQuery(q): ApiQuery<AttemptQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    let Query(q) = query.map_err(|e| ApiError::invalid("invalid_query", "query", e.body_text()))?;
     let (before, limit) = view::page(q.cursor.as_deref(), q.limit)?;
     load(&state, &caller, &id).await?;
     let attempts = state
         .services
         .store
         .list_webhook_attempts(&caller.tenant_id, &id, before, limit)
-        .await
-        .map_err(|e| ApiError::unavailable(&e))?;
+        .await?;
     let next = view::next_cursor(attempts.iter().map(|a| a.seq), limit);
     Ok(Json(json!({
         "attempts": attempts.iter().map(attempt_json).collect::<Vec<_>>(),
