@@ -4,7 +4,8 @@
 //! Handlers never log request bodies or addresses; errors reach the wire only
 //! through [`error::ApiError`].
 //!
-//! - [`error`]: `{"error": {"code", "message", "field"}}` and the JSON extractor.
+//! - [`error`]: `{"error": {"code", "message", "field"}}`, the `From` impls of
+//!   internal failures, the JSON and query extractors, the cause-logging middleware.
 //! - [`client`]: the client's address behind trusted reverse proxies.
 //! - [`auth`]: API keys → caller, tenant and scopes.
 //! - [`ratelimit`]: request limits per address, key and tenant; `RateLimit-*` headers.

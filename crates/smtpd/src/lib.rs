@@ -13,7 +13,7 @@
 //! - [`reply`]: every reply with its enhanced status code.
 //! - [`session`]: the session state machine, generic over the stream.
 //! - [`message`]: received bytes → [`Submission`](postwerk_mta::accept::Submission).
-//! - [`backend`]: credentials, domain check and commit, behind a trait.
+//! - [`backend`]: credentials, then the submission pipeline, behind a trait.
 //! - [`limits`]: per-address session and AUTH-failure limits.
 //! - [`tls`]: certificates (generated, loaded, reloaded on renewal).
 //! - [`server`]: the listeners.
