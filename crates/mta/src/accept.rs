@@ -93,7 +93,8 @@ pub enum Refusal {
     /// The tenant has no stream of the name the message asks for.
     #[error("unknown stream")]
     UnknownStream,
-    /// Screening or committing failed (see [`AcceptError`]).
+    /// The store or the vault failed (in a check, screening or the commit), or the
+    /// Idempotency-Key was used concurrently: see [`AcceptError`]. Nothing was stored.
     #[error(transparent)]
     Accept(#[from] AcceptError),
 }
