@@ -36,7 +36,6 @@ use regex::Regex;
 use serde::Serialize;
 use std::sync::LazyLock;
 
-use crate::bounce;
 use fields::{Group, parse_groups, strip_type};
 
 /// How deep forwarded messages are searched for a report.

@@ -3,6 +3,7 @@
 //! connect from an egress source, deliver live jobs until idle (or a cap), quit.
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use postwerk_core::model::RecipientStatus;
