@@ -4,6 +4,6 @@ fn main() {
         let text = String::from_utf8_lossy(data);
         let _ = postwerk_core::address::Address::parse(&text);
         let _ = postwerk_core::address::Mailbox::parse(&text);
-        let _ = postwerk_mta::rawmsg::single_from(data);
+        let _ = postwerk_core::rawmsg::single_from(data);
     });
 }

@@ -9,10 +9,10 @@ use base64::engine::general_purpose::STANDARD as B64;
 use postwerk_core::address::{Address, Mailbox, MailboxInput};
 use postwerk_core::id::new_id;
 use postwerk_core::mime::{self, Attachment, MessageParts, MimeError};
-use postwerk_mta::accept::{MessageMeta, Submission};
-use postwerk_mta::rawmsg::{
+use postwerk_core::rawmsg::{
     FromError, add_missing_ids, find_header_end, header_value, normalize_crlf, single_from,
 };
+use postwerk_mta::accept::{MessageMeta, Submission};
 use postwerk_mta::streams::Stream;
 use postwerk_mta::tracking::links::{Clicks, Linker};
 use serde::Deserialize;

@@ -10,6 +10,10 @@
 //! - [`config`]: the `postwerk.toml` model, defaults, env overrides and validation.
 //! - [`metrics`]: process-wide counters and histograms, Prometheus text.
 //! - [`mime`]: rendering an API message into RFC 5322 / MIME bytes.
+//! - [`rawmsg`]: raw RFC 5322 bytes (line endings, header lookup and removal, From,
+//!   Message-ID/Date insertion).
+//! - [`shaping`]: traffic-shaping rules per destination site (built-in and operator's).
+//! - [`stream`]: stream settings (priority, reserved share, retry, tracking defaults).
 
 pub mod address;
 pub mod config;
@@ -17,5 +21,6 @@ pub mod id;
 pub mod metrics;
 pub mod mime;
 pub mod model;
+pub mod rawmsg;
 pub mod shaping;
 pub mod stream;

@@ -2,13 +2,13 @@
 
 use postwerk_core::config::Config;
 use postwerk_core::id::new_id;
+use postwerk_dkim::{self as dkim, DkimAlgorithm, DkimKeyMaterial};
 use postwerk_store::Store;
 use postwerk_store::model::{DkimKeyRecord, DomainRecord};
 use postwerk_store::vault::SealContext;
 use serde::Serialize;
 
 use crate::context::{ServiceError, Services, now_ms};
-use crate::dkim::{self, DkimAlgorithm, DkimKeyMaterial};
 
 /// Why a domain could not be registered.
 #[derive(Debug, thiserror::Error)]

@@ -15,6 +15,7 @@
 use crate::subjects::SubjectKeys;
 use postwerk_core::address::Address;
 use postwerk_core::model::{BounceReason, EventType, RecipientStatus, SuppressionReason};
+use postwerk_reports::{self as report, Finding, Kind, Source, verp};
 use postwerk_store::Store;
 use postwerk_store::model::{RecipientRef, ReportUpdate, StatDims};
 use postwerk_store::vault::SealContext;
@@ -22,8 +23,7 @@ use serde::Serialize;
 
 use crate::apikeys::constant_time_eq;
 use crate::context::{ServiceError, Services, now_ms};
-use crate::report::{self, Finding, Kind, Source};
-use crate::{suppressions, unsubscribe, verp};
+use crate::{suppressions, unsubscribe};
 
 /// A recipient a report concerns, with its tenant's keys.
 struct Target {

@@ -7,13 +7,13 @@ use std::time::Duration;
 
 use crate::subjects::SubjectKeys;
 use postwerk_core::model::{BounceReason, EventType, RecipientStatus};
+use postwerk_reports::bounce::{self, Classification};
+use postwerk_smtp_client::{SmtpError, TransactionResult};
 use postwerk_store::model::{DeliveryUpdate, StatDims};
 use rand::Rng;
 use serde::Serialize;
 
-use crate::bounce::{self, Classification};
 use crate::job::Job;
-use crate::smtp::{SmtpError, TransactionResult};
 
 /// How an attempt ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

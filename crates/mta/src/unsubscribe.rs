@@ -17,12 +17,13 @@ use crate::subjects::SubjectKeys;
 use postwerk_core::address::Address;
 use postwerk_core::config::Config;
 use postwerk_core::model::{EventType, SuppressionReason};
+use postwerk_core::rawmsg;
 use postwerk_store::Store;
 use postwerk_store::model::{RecipientRef, ReportUpdate};
 use postwerk_store::vault::{SealContext, TenantKeys};
 
 use crate::context::{ServiceError, Services, now_ms};
-use crate::{rawmsg, suppressions};
+use crate::suppressions;
 
 /// HMAC purpose of unsubscribe tokens.
 const PURPOSE: &str = "unsubscribe";

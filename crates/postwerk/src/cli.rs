@@ -257,7 +257,7 @@ struct ClassifyLine<'a> {
     status: Option<&'a str>,
     reply: Option<&'a str>,
     feedback_type: Option<&'a str>,
-    kind: postwerk_mta::report::Kind,
+    kind: postwerk_reports::Kind,
 }
 
 /// `postwerk bounce classify FILE`: needs no configuration or store.
@@ -278,7 +278,7 @@ pub fn bounce(cmd: &BounceCommand) -> std::process::ExitCode {
             return ExitCode::from(2);
         }
     };
-    let findings = postwerk_mta::report::parse(&raw);
+    let findings = postwerk_reports::parse(&raw);
     if findings.is_empty() {
         eprintln!("postwerk: not a bounce, delay notice, complaint or auto-reply");
         return ExitCode::from(1);

@@ -274,7 +274,7 @@ fn reports_become_events_and_suppressions() {
 #[test]
 fn bounce_classify_prints_one_line_per_recipient() {
     let fixtures =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../mta/tests/fixtures/reports");
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../reports/tests/fixtures/reports");
     let out = Command::new(common::bin())
         .args(["bounce", "classify"])
         .arg(fixtures.join("postfix-dsn-multi.eml"))

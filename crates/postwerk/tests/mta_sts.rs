@@ -14,7 +14,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use common::{Harness, Options, Sink, free_port, openssl, wait_until};
-use postwerk_mta::testdns::{TestDns, TestRecord};
+use postwerk_dns::testdns::{TestDns, TestRecord};
 use serde_json::json;
 
 /// A private CA and one certificate it signed for `names`: (CA certificate,

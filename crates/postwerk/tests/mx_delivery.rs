@@ -7,7 +7,7 @@ mod common;
 use std::time::Duration;
 
 use common::{Harness, Options, Sink, free_port, wait_until};
-use postwerk_mta::testdns::{TestDns, TestRecord};
+use postwerk_dns::testdns::{TestDns, TestRecord};
 use serde_json::json;
 
 #[test]

@@ -5,10 +5,10 @@
 use postwerk_core::address::Address;
 use postwerk_core::id::new_id;
 use postwerk_core::model::is_stream_name;
-use postwerk_mta::accept::{MessageMeta, Submission};
-use postwerk_mta::rawmsg::{
+use postwerk_core::rawmsg::{
     FromError, add_missing_ids, find_header_end, header_value, remove_header, single_from,
 };
+use postwerk_mta::accept::{MessageMeta, Submission};
 
 use crate::reply::{self, Reply};
 

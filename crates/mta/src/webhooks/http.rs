@@ -128,7 +128,8 @@ fn tls_config() -> Arc<rustls::ClientConfig> {
     static CONFIG: OnceLock<Arc<rustls::ClientConfig>> = OnceLock::new();
     CONFIG
         .get_or_init(|| {
-            crate::trust::verifying_config(&[]).expect("ring supports the default TLS versions")
+            postwerk_dns::trust::verifying_config(&[])
+                .expect("ring supports the default TLS versions")
         })
         .clone()
 }

@@ -8,8 +8,7 @@
 use std::net::{IpAddr, SocketAddr};
 
 use postwerk_core::config::WebhooksConfig;
-
-use crate::netclass::{Class, classify};
+use postwerk_dns::netclass::{Class, classify};
 
 /// A parsed endpoint URL.
 #[derive(Debug, Clone, PartialEq, Eq)]

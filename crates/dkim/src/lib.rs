@@ -3,6 +3,13 @@
 //! Canonicalisation is always `relaxed/relaxed`. The body hash and the canonical
 //! form of the signed header fields are computed once per message and shared by
 //! every signer; each signer then only hashes/signs its own `DKIM-Signature`.
+//!
+//! Pure computation on bytes: no store, no I/O. postwerk-mta signs with it; domain
+//! registration generates keys and DNS records with it.
+//!
+//! - `canon`: relaxed canonicalisation and splitting a message into header and body.
+//! - this file: algorithms, key generation ([`generate_rsa_2048`], [`generate_ed25519`]),
+//!   the DNS TXT value ([`dns_txt_value`]), signers ([`DkimSigner`], [`sign_message`]).
 
 mod canon;
 #[cfg(test)]

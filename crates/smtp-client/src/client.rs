@@ -163,7 +163,7 @@ impl SmtpClient {
         let verify = match cfg.tls {
             TlsMode::Verified => Some(match &cfg.trust {
                 Some(trust) => trust.clone(),
-                None => crate::trust::verifying_config(&[]).map_err(SmtpError::Tls)?,
+                None => postwerk_dns::trust::verifying_config(&[]).map_err(SmtpError::Tls)?,
             }),
             _ => None,
         };

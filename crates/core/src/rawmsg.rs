@@ -2,7 +2,7 @@
 //! line-ending normalisation, header lookup and removal, Message-ID/Date insertion.
 //! Pure; header values are returned to the caller, never logged.
 
-use postwerk_core::address::{AddressError, Mailbox};
+use crate::address::{AddressError, Mailbox};
 
 /// Converts bare LF and bare CR line endings to CRLF.
 pub fn normalize_crlf(data: &[u8]) -> Vec<u8> {
@@ -255,7 +255,7 @@ mod tests {
         for (path, data) in fuzz_corpus("address") {
             eprintln!("{}", path.display());
             let text = String::from_utf8_lossy(&data);
-            let _ = postwerk_core::address::Address::parse(&text);
+            let _ = crate::address::Address::parse(&text);
             let _ = Mailbox::parse(&text);
             let _ = single_from(&data);
         }

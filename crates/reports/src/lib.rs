@@ -13,9 +13,22 @@
 //! markers. Anything else is not a report.
 //!
 //! Privacy: findings hold addresses and server texts; callers seal them, never log.
+//!
+//! Pure: no store, no services, no I/O. The delivery engine (postwerk-mta) classifies
+//! replies with [`bounce`] and writes return paths with [`verp`]; the inbound MX reads
+//! what comes back with [`parse`] and [`verp_tokens`].
+//!
+//! - [`bounce`]: the bounce classifier (SMTP replies, DSN statuses, local failures) and
+//!   its rules file.
+//! - [`verp`]: VERP return paths (`b+<recipient id>-<tag>@<bounce domain>`).
+//! - [`fields`]: the field blocks of DSN and ARF reports.
+//! - `text`: failure notices written for people, and auto-replies.
+//! - this file: [`Finding`]s, [`parse`] and [`verp_tokens`].
 
+pub mod bounce;
 pub mod fields;
 mod text;
+pub mod verp;
 
 use mail_parser::{Message, MessageParser, MimeHeaders, PartType};
 use postwerk_core::model::BounceReason;
@@ -23,7 +36,6 @@ use regex::Regex;
 use serde::Serialize;
 use std::sync::LazyLock;
 
-use crate::bounce;
 use fields::{Group, parse_groups, strip_type};
 
 /// How deep forwarded messages are searched for a report.

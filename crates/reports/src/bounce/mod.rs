@@ -35,7 +35,7 @@ pub const MAX_TEXT: usize = 4096;
 /// in one overlapping search, which needs ~3 MiB of states with today's rules; at
 /// regex's 2 MiB default the cache thrashes and regex falls back to a much slower
 /// engine: ~320 µs per classification instead of ~1.7 µs in a release build (~170 µs
-/// against ~6 µs unoptimised). Measure with `cargo run --release -p postwerk-mta
+/// against ~6 µs unoptimised). Measure with `cargo run --release -p postwerk-reports
 /// --example bounce_bench` when adding rules; a sudden drop in throughput means raising
 /// this limit or simplifying patterns.
 const DFA_CACHE: usize = 8 << 20;

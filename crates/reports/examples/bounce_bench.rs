@@ -1,5 +1,5 @@
 //! Bounce classification throughput:
-//! `cargo run --release -p postwerk-mta --example bounce_bench`.
+//! `cargo run --release -p postwerk-reports --example bounce_bench`.
 //!
 //! Classifies the unit tests' replies (`src/bounce/cases.rs`: the engine's own failures,
 //! big providers, common MTAs, status-only and code-only replies, DSN texts) over and over,
@@ -14,7 +14,7 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use postwerk_core::model::BounceReason::{self, *};
-use postwerk_mta::bounce;
+use postwerk_reports::bounce;
 
 /// `(code, enhanced, text, reason, hard)`; only the inputs are used here.
 type Case = (u16, Option<&'static str>, &'static str, BounceReason, bool);

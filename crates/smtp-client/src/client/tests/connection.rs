@@ -126,11 +126,11 @@ async fn server_closing_mid_data_is_a_transient_io_error() {
 fn public_types_and_futures_are_send() {
     fn send<T: Send>(_: &T) {}
     fn send_sync<T: Send + Sync>() {}
-    send_sync::<crate::dkim::DkimSigner>();
-    send_sync::<crate::resolve::MxResolver>();
+    send_sync::<postwerk_dkim::DkimSigner>();
+    send_sync::<postwerk_dns::resolve::MxResolver>();
     send_sync::<SmtpError>();
     #[allow(dead_code)]
-    fn futures(c: &mut SmtpClient, r: &crate::resolve::MxResolver, cfg: &ClientConfig) {
+    fn futures(c: &mut SmtpClient, r: &postwerk_dns::resolve::MxResolver, cfg: &ClientConfig) {
         send(&SmtpClient::connect(
             "127.0.0.1:25".parse().unwrap(),
             "",
@@ -162,7 +162,7 @@ fn tls_server_config_for(cert: &rcgen::CertifiedKey<rcgen::KeyPair>) -> Arc<rust
 async fn verified_tls_needs_a_trusted_certificate_for_the_host_name() {
     let cert = rcgen::generate_simple_self_signed(vec!["mx.test".to_owned()]).unwrap();
     let server_tls = Some(tls_server_config_for(&cert));
-    let trusting = crate::trust::verifying_config(&[cert.cert.der().clone()]).unwrap();
+    let trusting = postwerk_dns::trust::verifying_config(&[cert.cert.der().clone()]).unwrap();
     let cases = [
         ("Mozilla's roots only", None, "mx.test", false),
         (

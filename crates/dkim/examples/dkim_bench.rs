@@ -1,11 +1,11 @@
-//! DKIM signing throughput: `cargo run --release -p postwerk-mta --example dkim_bench`.
+//! DKIM signing throughput: `cargo run --release -p postwerk-dkim --example dkim_bench`.
 //!
 //! Signs a ~5 KB message single-threaded for about 3 s per configuration and prints
 //! messages/s for RSA-2048, Ed25519 and both signers together.
 
 use std::time::{Duration, Instant};
 
-use postwerk_mta::dkim::{self, DkimAlgorithm, DkimError, DkimSigner};
+use postwerk_dkim::{self as dkim, DkimAlgorithm, DkimError, DkimSigner};
 
 fn message() -> Vec<u8> {
     let mut m = b"From: Sender <sender@example.com>\r\n\

@@ -2,6 +2,16 @@
 //!
 //! Errors never carry server text or addresses in their `Display`; the full reply (whose
 //! text may quote addresses) is available through [`SmtpError::reply`].
+//!
+//! This crate knows nothing of Postwerk's store or services: the delivery engine
+//! (postwerk-mta) hands it an address, a configuration and a message.
+//!
+//! - `client`: one connection ([`SmtpClient`]): greeting, EHLO, STARTTLS, pipelined
+//!   transactions, QUIT.
+//! - `reply`: replies with their enhanced status codes ([`SmtpReply`], [`EnhancedCode`])
+//!   and the reader that parses them off the wire.
+//! - this file: configuration ([`ClientConfig`], [`TlsMode`]), errors and their stages,
+//!   transaction results, server capabilities, the TLS client configuration.
 
 mod client;
 mod reply;

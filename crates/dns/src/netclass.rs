@@ -1,5 +1,5 @@
 //! What kind of address an IP is, for the policies on where Postwerk connects on a
-//! tenant's behalf: webhook endpoints ([`crate::webhooks::target`]) and recipients'
+//! tenant's behalf: webhook endpoints (postwerk-mta's `webhooks::target`) and recipients'
 //! MX hosts ([`crate::resolve`]). Only [`Class::Public`] addresses are reachable by
 //! default; the rest would let a tenant probe or reach the operator's own network.
 
