@@ -35,6 +35,11 @@ pub fn random_token(len: usize) -> String {
         .collect()
 }
 
+/// Compares two byte strings in time that depends only on their lengths.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -54,5 +59,11 @@ mod tests {
         let t = random_token(32);
         assert_eq!(t.len(), 32);
         assert!(t.bytes().all(|c| ALPHABET.contains(&c)));
+    }
+    #[test]
+    fn constant_time_eq_compares_contents_and_lengths() {
+        assert!(constant_time_eq(b"ab", b"ab"));
+        assert!(!constant_time_eq(b"ab", b"ac"));
+        assert!(!constant_time_eq(b"ab", b"abc"));
     }
 }

@@ -4,7 +4,7 @@
 //! This crate does no I/O: no sockets, no files beyond parsing text it is handed, no
 //! logging. Its errors never contain an email address.
 //!
-//! - [`id`]: time-ordered prefixed identifiers and random tokens.
+//! - [`id`]: time-ordered prefixed identifiers, random tokens, constant-time comparison.
 //! - [`address`]: address and mailbox parsing and normalisation.
 //! - [`model`]: scopes, recipient states, event kinds, streams.
 //! - [`config`]: the `postwerk.toml` model, defaults, env overrides and validation.
@@ -13,7 +13,8 @@
 //! - [`rawmsg`]: raw RFC 5322 bytes (line endings, header lookup and removal, From,
 //!   Message-ID/Date insertion).
 //! - [`shaping`]: traffic-shaping rules per destination site (built-in and operator's).
-//! - [`stream`]: stream settings (priority, reserved share, retry, tracking defaults).
+//! - [`stream`]: stream settings (priority, reserved share, retry, tracking defaults),
+//!   the priority lanes.
 
 pub mod address;
 pub mod config;

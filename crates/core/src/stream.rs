@@ -16,6 +16,9 @@ use crate::config::{format_duration, parse_duration};
 /// The lowest priority (priorities run from 0, served first, to this).
 pub const LOWEST_PRIORITY: u8 = 9;
 
+/// Number of priority lanes in the ready queue: one per stream priority.
+pub const LANES: usize = LOWEST_PRIORITY as usize + 1;
+
 /// Most retry intervals a schedule may list.
 const MAX_RETRY_STEPS: usize = 20;
 

@@ -163,7 +163,7 @@ pub async fn confirm(
     };
     let expected = keys.link_tag(CONFIRM_PURPOSE, &format!("{hash_hex}.{purpose}"));
     let Some(hash) = unhex(hash_hex)
-        .filter(|_| crate::apikeys::constant_time_eq(expected.as_bytes(), tag.as_bytes()))
+        .filter(|_| postwerk_core::id::constant_time_eq(expected.as_bytes(), tag.as_bytes()))
     else {
         return Ok(Confirmation::Invalid);
     };

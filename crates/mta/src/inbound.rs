@@ -21,9 +21,9 @@ use postwerk_store::model::{RecipientRef, ReportUpdate, StatDims};
 use postwerk_store::vault::SealContext;
 use serde::Serialize;
 
-use crate::apikeys::constant_time_eq;
 use crate::context::{ServiceError, Services, now_ms};
 use crate::{suppressions, unsubscribe};
+use postwerk_core::id::constant_time_eq;
 
 /// A recipient a report concerns, with its tenant's keys.
 struct Target {

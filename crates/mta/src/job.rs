@@ -3,6 +3,7 @@
 use std::sync::{Arc, OnceLock};
 
 use postwerk_core::address::Address;
+use postwerk_core::stream::LANES;
 
 use crate::streams::Stream;
 
@@ -49,9 +50,6 @@ impl Content {
         })
     }
 }
-
-/// Number of priority lanes in the ready queue: one per stream priority.
-pub const LANES: usize = postwerk_core::stream::LOWEST_PRIORITY as usize + 1;
 
 /// One recipient to deliver to.
 pub struct Job {

@@ -10,7 +10,8 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use crate::job::{Job, LANES, Route};
+use crate::job::{Job, Route};
+use postwerk_core::stream::LANES;
 
 #[derive(Default)]
 struct Destination {

@@ -14,10 +14,10 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crate::job::LANES;
 use crate::slots::{Slot, Slots};
 use postwerk_core::model::BounceReason;
 use postwerk_core::shaping::{Limits, Shaping};
+use postwerk_core::stream::LANES;
 use tokio::time::Instant;
 
 /// The lowest share of the configured message rate the back-off goes down to.

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::oneshot;
 
-use crate::job::LANES;
+use postwerk_core::stream::LANES;
 
 #[derive(Default)]
 struct State {

@@ -140,11 +140,11 @@ impl StreamDirectory {
 
     /// The connection share reserved per priority lane: the largest `reserved_share`
     /// of any stream of that priority (the built-in streams' defaults included).
-    pub fn reserved_shares(&self) -> [u8; crate::job::LANES] {
-        let mut shares = [0u8; crate::job::LANES];
+    pub fn reserved_shares(&self) -> [u8; postwerk_core::stream::LANES] {
+        let mut shares = [0u8; postwerk_core::stream::LANES];
         let rows = self.snapshot();
         for s in rows.values().flat_map(HashMap::values).chain(&self.builtin) {
-            let lane = usize::from(s.settings.priority).min(crate::job::LANES - 1);
+            let lane = usize::from(s.settings.priority).min(postwerk_core::stream::LANES - 1);
             shares[lane] = shares[lane].max(s.settings.reserved_share);
         }
         shares

@@ -114,7 +114,7 @@ pub async fn recipient_of(
     } else {
         &expected[..]
     };
-    let genuine = crate::apikeys::constant_time_eq(expected.as_bytes(), tag.as_bytes());
+    let genuine = postwerk_core::id::constant_time_eq(expected.as_bytes(), tag.as_bytes());
     Ok(genuine.then_some((r, keys)))
 }
 

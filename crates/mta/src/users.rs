@@ -728,7 +728,7 @@ pub async fn session(
 
 /// Whether `csrf_token` is the session's.
 pub fn csrf_matches(session: &SessionRecord, csrf_token: &str) -> bool {
-    crate::apikeys::constant_time_eq(&session.csrf_hash, &sha256(csrf_token))
+    postwerk_core::id::constant_time_eq(&session.csrf_hash, &sha256(csrf_token))
 }
 
 /// Ends the session of `token` (logout).

@@ -24,7 +24,7 @@ use postwerk_core::config::Config;
 use postwerk_core::mime::RECIPIENT_PLACEHOLDER;
 use postwerk_store::vault::MasterKey;
 
-use crate::apikeys::constant_time_eq;
+use postwerk_core::id::constant_time_eq;
 
 /// HMAC purpose of recipient tokens.
 const TOKEN: &str = "track";
