@@ -3,12 +3,12 @@
 use axum::extract::{FromRequestParts, MatchedPath};
 use axum::http::request::Parts;
 use axum::http::{Extensions, HeaderMap, StatusCode};
+use postwerk_accounts::apikeys::{self, KeyError};
+use postwerk_accounts::auth_failures;
 use postwerk_core::metrics::{self, AuthFailure};
 use postwerk_core::model::Scope;
-use postwerk_mta::apikeys::{self, KeyError};
-use postwerk_mta::audit::{self, Actor};
-use postwerk_mta::auth_failures;
-use postwerk_mta::tenants;
+use postwerk_services::audit::{self, Actor};
+use postwerk_services::tenants;
 
 use crate::AppState;
 use crate::error::ApiError;

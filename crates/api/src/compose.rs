@@ -13,8 +13,8 @@ use postwerk_core::rawmsg::{
     FromError, add_missing_ids, find_header_end, header_value, normalize_crlf, single_from,
 };
 use postwerk_mta::accept::{MessageMeta, Submission};
-use postwerk_mta::streams::Stream;
 use postwerk_mta::tracking::links::{Clicks, Linker};
+use postwerk_services::streams::Stream;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 

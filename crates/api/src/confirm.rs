@@ -11,7 +11,7 @@ use axum::extract::{Path, State};
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use axum::response::Response;
-use postwerk_mta::contacts::{self, Confirmation};
+use postwerk_privacy::contacts::{self, Confirmation};
 
 use crate::AppState;
 use crate::unsubscribe::{escape, html, not_found};

@@ -140,9 +140,9 @@ impl ApiError {
 
 /// A tenant state that forbids the request (403 `tenant_cancelled`, 409 for a
 /// reactivation that cannot be), or an internal failure (503).
-impl From<postwerk_mta::tenants::TenantError> for ApiError {
-    fn from(e: postwerk_mta::tenants::TenantError) -> Self {
-        use postwerk_mta::tenants::TenantError;
+impl From<postwerk_services::tenants::TenantError> for ApiError {
+    fn from(e: postwerk_services::tenants::TenantError) -> Self {
+        use postwerk_services::tenants::TenantError;
         let (code, message) = match e {
             TenantError::Cancelled { deletion_due } => {
                 return ApiError::new(
@@ -164,8 +164,8 @@ impl From<postwerk_mta::tenants::TenantError> for ApiError {
 }
 
 /// Internal failures of the services (store, vault, unknown tenant): 503.
-impl From<postwerk_mta::context::ServiceError> for ApiError {
-    fn from(e: postwerk_mta::context::ServiceError) -> Self {
+impl From<postwerk_services::context::ServiceError> for ApiError {
+    fn from(e: postwerk_services::context::ServiceError) -> Self {
         ApiError::unavailable(&e)
     }
 }

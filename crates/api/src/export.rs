@@ -5,9 +5,9 @@
 use std::collections::BTreeMap;
 
 use postwerk_core::address::Address;
-use postwerk_mta::contacts::{self, Consent, Contact};
-use postwerk_mta::context::{ServiceError, Services, now_ms};
-use postwerk_mta::subjects::SubjectKeys;
+use postwerk_privacy::contacts::{self, Consent, Contact};
+use postwerk_services::context::{ServiceError, Services, now_ms};
+use postwerk_services::subjects::SubjectKeys;
 use postwerk_store::Store;
 use postwerk_store::model::{EventFilter, MessageRecord};
 use serde_json::{Value, json};

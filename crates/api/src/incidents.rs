@@ -5,7 +5,7 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use postwerk_mta::incidents::{self, Incident, IncidentDetail};
+use postwerk_privacy::incidents::{self, Incident, IncidentDetail};
 use postwerk_store::model::IncidentStep;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -45,7 +45,7 @@ pub struct ListQuery {
 
 fn incident_json(i: &Incident) -> Value {
     let r = &i.record;
-    let now = postwerk_mta::context::now_ms();
+    let now = postwerk_services::context::now_ms();
     let late = |done: Option<i64>, due: i64| done.is_none() && due < now;
     let mut v = json!({
         "id": r.seq.to_string(),

@@ -5,9 +5,9 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use postwerk_accounts::apikeys::{self, KeyChangeError};
 use postwerk_core::model::parse_scopes;
-use postwerk_mta::apikeys::{self, KeyChangeError};
-use postwerk_mta::context::now_ms;
+use postwerk_services::context::now_ms;
 use postwerk_store::Store;
 use postwerk_store::model::ApiKeyRecord;
 use serde::Deserialize;

@@ -67,9 +67,9 @@ use std::sync::Arc;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
-use postwerk_mta::context::Services;
+use postwerk_accounts::guard::FailureGuard;
 use postwerk_mta::engine::Engine;
-use postwerk_mta::guard::FailureGuard;
+use postwerk_services::context::Services;
 
 /// Shared handler state.
 #[derive(Clone)]
@@ -304,7 +304,7 @@ async fn metrics(
 ) -> Result<impl axum::response::IntoResponse, error::ApiError> {
     use postwerk_store::Store;
     let backlog = state.services.store.backlog().await?;
-    let now = postwerk_mta::context::now_ms();
+    let now = postwerk_services::context::now_ms();
     // Per label (tenants' own streams fold into `custom`): the recipients waiting and
     // the oldest one's age.
     let mut by_label: std::collections::BTreeMap<&str, (u64, i64)> = Default::default();

@@ -11,7 +11,7 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use postwerk_mta::ratelimit::Decision;
+use postwerk_services::ratelimit::Decision;
 
 use crate::AppState;
 use crate::error::ApiError;

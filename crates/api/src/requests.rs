@@ -7,7 +7,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use postwerk_core::address::Address;
 use postwerk_core::model::{DsarKind, DsarStatus};
-use postwerk_mta::requests::{self, Request};
+use postwerk_privacy::requests::{self, Request};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -59,7 +59,7 @@ pub fn request_json(r: &Request) -> Value {
         "due_at": view::time(r.due_at),
         "status": r.status,
         "closed_at": r.closed_at.and_then(view::time),
-        "overdue": r.status == DsarStatus::Open && r.due_at < postwerk_mta::context::now_ms(),
+        "overdue": r.status == DsarStatus::Open && r.due_at < postwerk_services::context::now_ms(),
     })
 }
 

@@ -9,11 +9,11 @@ use axum::extract::State;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use postwerk_accounts::totp::SecondFactor;
+use postwerk_accounts::users::{self, Credentials, LoginError};
 use postwerk_core::metrics::{self, AuthFailure};
-use postwerk_mta::audit::{self, Actor};
-use postwerk_mta::tenants;
-use postwerk_mta::totp::SecondFactor;
-use postwerk_mta::users::{self, Credentials, LoginError};
+use postwerk_services::audit::{self, Actor};
+use postwerk_services::tenants;
 use postwerk_store::model::{SessionRecord, UserRecord};
 use serde::Deserialize;
 use serde_json::json;
@@ -363,7 +363,7 @@ pub async fn totp_confirm(
             "start with POST /v1/auth/totp",
         ));
     };
-    if !factor.accept_code(&req.totp, postwerk_mta::context::now_ms() / 1000) {
+    if !factor.accept_code(&req.totp, postwerk_services::context::now_ms() / 1000) {
         return Err(ApiError::invalid("invalid_totp", "totp", "wrong code"));
     }
     factor.confirmed = true;
@@ -383,7 +383,7 @@ pub async fn totp_remove(
     let Some(mut factor) = factor.filter(|f| f.confirmed) else {
         return Err(ApiError::not_found("second factor"));
     };
-    if !factor.accept_code(&req.totp, postwerk_mta::context::now_ms() / 1000) {
+    if !factor.accept_code(&req.totp, postwerk_services::context::now_ms() / 1000) {
         return Err(ApiError::invalid("invalid_totp", "totp", "wrong code"));
     }
     me.audit(&state, "user.totp_disable").await?;

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use axum::Json;
 use axum::extract::State;
 use postwerk_core::model::EventType;
-use postwerk_mta::context::now_ms;
+use postwerk_services::context::now_ms;
 use postwerk_store::Store;
 use postwerk_store::model::{StatRow, StatsFilter};
 use postwerk_store::stats::{BUCKET_MS, bucket_of};

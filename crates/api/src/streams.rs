@@ -7,7 +7,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use postwerk_core::stream::StreamSettings;
-use postwerk_mta::streams::{self, ChangedBy, Stream, StreamError};
+use postwerk_services::streams::{self, ChangedBy, Stream, StreamError};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 

@@ -3,13 +3,13 @@
 //! A request with `X-Postwerk-Subaccount: <tenant id>`, made with a key or session
 //! holding `admin`, acts on that sub-account instead of the caller's tenant. One level:
 //! a sub-account has no sub-accounts. `DELETE` cancels one (see
-//! [`postwerk_mta::tenants`]), `POST …/reactivate` lifts that within the grace period.
+//! [`postwerk_services::tenants`]), `POST …/reactivate` lifts that within the grace period.
 
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use postwerk_mta::context::{ServiceError, valid_tenant_name};
-use postwerk_mta::tenants;
+use postwerk_services::context::{ServiceError, valid_tenant_name};
+use postwerk_services::tenants;
 use postwerk_store::model::TenantRecord;
 use postwerk_store::{Store, StoreError};
 use serde::Deserialize;

@@ -11,9 +11,9 @@ use std::net::SocketAddr;
 use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use postwerk_mta::context::now_ms;
 use postwerk_mta::tracking::hits::{Hit, Kind};
 use postwerk_mta::tracking::{self, TargetOf, links};
+use postwerk_services::context::now_ms;
 use postwerk_store::Store;
 
 use crate::AppState;

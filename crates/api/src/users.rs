@@ -4,9 +4,9 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use postwerk_accounts::users::{self, AdminChange, UserError};
 use postwerk_core::model::parse_scopes;
-use postwerk_mta::context::now_ms;
-use postwerk_mta::users::{self, AdminChange, UserError};
+use postwerk_services::context::now_ms;
 use postwerk_store::Store;
 use serde::Deserialize;
 use serde_json::{Value, json};

@@ -3,7 +3,7 @@
 
 pub use postwerk_mta::view::{address, event, meta, time};
 
-use postwerk_mta::subjects::SubjectKeys;
+use postwerk_services::subjects::SubjectKeys;
 
 use crate::AppState;
 use crate::auth::Caller;
@@ -95,7 +95,7 @@ pub async fn people_creating<'a>(
 
 /// The keys that open the data of the people `hashes` for `caller` to read, after the
 /// read is written to the audit chain as `action` naming those people by blind index
-/// (see [`postwerk_mta::audit::subjects`]); `503` and nothing shown if it cannot be.
+/// (see [`postwerk_services::audit::subjects`]); `503` and nothing shown if it cannot be.
 pub async fn read_people<'a>(
     state: &AppState,
     caller: &Caller,
@@ -103,7 +103,7 @@ pub async fn read_people<'a>(
     hashes: impl IntoIterator<Item = &'a [u8]>,
 ) -> Result<SubjectKeys, ApiError> {
     let hashes: Vec<&[u8]> = hashes.into_iter().collect();
-    if let Some(target) = postwerk_mta::audit::subjects(hashes.iter().copied()) {
+    if let Some(target) = postwerk_services::audit::subjects(hashes.iter().copied()) {
         caller.audit(state, action, target).await?;
     }
     state

@@ -5,9 +5,9 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use postwerk_mta::context::now_ms;
 use postwerk_mta::webhooks::target::TargetError;
 use postwerk_mta::webhooks::{self, Subscription, WebhookError};
+use postwerk_services::context::now_ms;
 use postwerk_store::Store;
 use postwerk_store::model::{WebhookAttemptRecord, WebhookRecord};
 use serde::Deserialize;

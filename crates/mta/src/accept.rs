@@ -13,11 +13,11 @@ use postwerk_store::vault::{SealContext, TenantKeys};
 use postwerk_store::{Store, StoreError};
 use serde::{Deserialize, Serialize};
 
-use crate::context::{ServiceError, Services, now_ms};
 use crate::engine::Engine;
 use crate::job::{Content, Outbound};
-use crate::streams::Stream;
-use crate::tenants::{self, TenantError};
+use postwerk_services::context::{ServiceError, Services, now_ms};
+use postwerk_services::streams::Stream;
+use postwerk_services::tenants::{self, TenantError};
 
 /// A validated message ready to be stored.
 pub struct Submission {

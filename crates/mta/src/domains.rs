@@ -8,7 +8,7 @@ use postwerk_store::model::{DkimKeyRecord, DomainRecord};
 use postwerk_store::vault::SealContext;
 use serde::Serialize;
 
-use crate::context::{ServiceError, Services, now_ms};
+use postwerk_services::context::{ServiceError, Services, now_ms};
 
 /// Why a domain could not be registered.
 #[derive(Debug, thiserror::Error)]
@@ -119,7 +119,7 @@ async fn held_by(services: &Services, tenant_id: &str, name: &str) -> Result<(),
 /// Removes a tenant's domain and its DKIM keys (an operator's command: to move a
 /// domain to another tenant, remove it here and add it there); `false` if the tenant
 /// did not have it. Running servers stop accepting mail from it for that tenant
-/// within [`crate::context::REGISTERED_TTL`].
+/// within [`postwerk_services::context::REGISTERED_TTL`].
 pub async fn remove_domain(
     services: &Services,
     tenant_id: &str,

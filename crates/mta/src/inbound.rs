@@ -12,18 +12,19 @@
 //!
 //! Privacy: logs name recipients by id only.
 
-use crate::subjects::SubjectKeys;
 use postwerk_core::address::Address;
 use postwerk_core::model::{BounceReason, EventType, RecipientStatus, SuppressionReason};
 use postwerk_reports::{self as report, Finding, Kind, Source, verp};
+use postwerk_services::subjects::SubjectKeys;
 use postwerk_store::Store;
 use postwerk_store::model::{RecipientRef, ReportUpdate, StatDims};
 use postwerk_store::vault::SealContext;
 use serde::Serialize;
 
-use crate::context::{ServiceError, Services, now_ms};
-use crate::{suppressions, unsubscribe};
+use crate::unsubscribe;
 use postwerk_core::id::constant_time_eq;
+use postwerk_privacy::suppressions;
+use postwerk_services::context::{ServiceError, Services, now_ms};
 
 /// A recipient a report concerns, with its tenant's keys.
 struct Target {

@@ -5,7 +5,7 @@ use std::sync::{Arc, OnceLock};
 use postwerk_core::address::Address;
 use postwerk_core::stream::LANES;
 
-use crate::streams::Stream;
+use postwerk_services::streams::Stream;
 
 /// A message's content as delivery needs it, shared by all its recipients.
 pub struct Content {

@@ -5,9 +5,9 @@
 use postwerk_store::vault::SealContext;
 use std::time::Duration;
 
-use crate::subjects::SubjectKeys;
 use postwerk_core::model::{BounceReason, EventType, RecipientStatus};
 use postwerk_reports::bounce::{self, Classification};
+use postwerk_services::subjects::SubjectKeys;
 use postwerk_smtp_client::{SmtpError, TransactionResult};
 use postwerk_store::model::{DeliveryUpdate, StatDims};
 use rand::Rng;

@@ -131,8 +131,8 @@ impl ReadyQueue {
 mod tests {
     use super::*;
     use crate::job::Content;
-    use crate::streams::Stream;
     use postwerk_core::address::Address;
+    use postwerk_services::streams::Stream;
 
     fn job(n: usize, domain: &str) -> Job {
         Job {

@@ -7,8 +7,8 @@ use postwerk_store::Store;
 use postwerk_store::model::{QueueAction, QueueDepth, QueueSelector};
 use serde_json::{Value, json};
 
-use crate::context::{ServiceError, Services, now_ms};
 use crate::view;
+use postwerk_services::context::{ServiceError, Services, now_ms};
 
 /// Most domains listed in the view (the largest backlogs).
 const TOP_DOMAINS: usize = 100;

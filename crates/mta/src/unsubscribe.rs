@@ -11,19 +11,19 @@
 //! enumerated. A `POST` to the link unsubscribes: the address is suppressed for the
 //! message's stream and an `unsubscribed` event is recorded.
 
-use crate::streams::Stream;
+use postwerk_services::streams::Stream;
 
-use crate::subjects::SubjectKeys;
 use postwerk_core::address::Address;
 use postwerk_core::config::Config;
 use postwerk_core::model::{EventType, SuppressionReason};
 use postwerk_core::rawmsg;
+use postwerk_services::subjects::SubjectKeys;
 use postwerk_store::Store;
 use postwerk_store::model::{RecipientRef, ReportUpdate};
 use postwerk_store::vault::{SealContext, TenantKeys};
 
-use crate::context::{ServiceError, Services, now_ms};
-use crate::suppressions;
+use postwerk_privacy::suppressions;
+use postwerk_services::context::{ServiceError, Services, now_ms};
 
 /// HMAC purpose of unsubscribe tokens.
 const PURPOSE: &str = "unsubscribe";

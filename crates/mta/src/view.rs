@@ -7,7 +7,7 @@ use postwerk_store::vault::SealContext;
 use serde_json::{Value, json};
 
 use crate::accept::MessageMeta;
-use crate::subjects::SubjectKeys;
+use postwerk_services::subjects::SubjectKeys;
 
 /// RFC 3339 time from Unix milliseconds.
 pub fn time(ms: i64) -> Option<String> {

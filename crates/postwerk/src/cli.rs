@@ -8,11 +8,11 @@ use clap::{Args, Parser, Subcommand};
 use postwerk_core::address::Address;
 use postwerk_core::config::Config;
 use postwerk_core::model::SuppressionReason;
-use postwerk_mta::audit::{self, Actor};
-use postwerk_mta::context::{DEFAULT_TENANT, Services};
 use postwerk_mta::domains::{self, DomainError};
-use postwerk_mta::tenants::{self, TenantError};
 use postwerk_mta::view;
+use postwerk_services::audit::{self, Actor};
+use postwerk_services::context::{DEFAULT_TENANT, Services};
+use postwerk_services::tenants::{self, TenantError};
 use postwerk_store::Store;
 use postwerk_store::model::TenantRecord;
 use serde_json::json;
@@ -186,7 +186,7 @@ async fn create_tenant(
     name: &str,
     parent: Option<String>,
 ) -> anyhow::Result<()> {
-    if !postwerk_mta::context::valid_tenant_name(name) {
+    if !postwerk_services::context::valid_tenant_name(name) {
         bail!("tenant name: 1–64 letters, digits, '-', '_' or '.'");
     }
     if services.store.get_tenant_by_name(name).await?.is_some() {
@@ -532,7 +532,7 @@ pub async fn suppressions(cmd: SuppressionsCommand, config: Config) -> anyhow::R
                     .subject_keys(&tenant.id, page.iter().map(|e| e.rcpt_hash.as_slice()))
                     .await?;
                 for e in &page {
-                    let address = postwerk_mta::suppressions::address_of(&people, e)
+                    let address = postwerk_privacy::suppressions::address_of(&people, e)
                         .unwrap_or_else(|| "(erased)".into());
                     list.row([
                         json!(address),
@@ -552,7 +552,7 @@ pub async fn suppressions(cmd: SuppressionsCommand, config: Config) -> anyhow::R
             let tenant = tenant_for(&services, &a.tenant).await?;
             let address = Address::parse(&a.email).context("not a valid address")?;
             let reason = manual_reason(&a.reason)?;
-            let added = postwerk_mta::suppressions::suppress(
+            let added = postwerk_privacy::suppressions::suppress(
                 &services,
                 &tenant.id,
                 &address,

@@ -8,9 +8,9 @@ use clap::Subcommand;
 use postwerk_core::address::Address;
 use postwerk_core::config::Config;
 use postwerk_core::model::DsarKind;
-use postwerk_mta::audit;
-use postwerk_mta::context::DEFAULT_TENANT;
-use postwerk_mta::requests;
+use postwerk_privacy::requests;
+use postwerk_services::audit;
+use postwerk_services::context::DEFAULT_TENANT;
 use postwerk_store::vault::write_private_file;
 
 use crate::cli::open;

@@ -3,10 +3,10 @@
 
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
+use postwerk_accounts::apikeys;
 use postwerk_core::config::{Config, parse_duration};
 use postwerk_core::model::parse_scopes;
-use postwerk_mta::apikeys;
-use postwerk_mta::context::{DEFAULT_TENANT, now_ms};
+use postwerk_services::context::{DEFAULT_TENANT, now_ms};
 use postwerk_store::Store;
 
 use serde_json::json;

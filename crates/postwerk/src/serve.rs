@@ -7,8 +7,8 @@ use std::time::Duration;
 use anyhow::Context;
 use postwerk_api::AppState;
 use postwerk_core::config::Config;
-use postwerk_mta::context::{DEFAULT_TENANT, Services};
 use postwerk_mta::engine::Engine;
+use postwerk_services::context::{DEFAULT_TENANT, Services};
 
 /// How long in-flight deliveries may take to finish at shutdown.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
@@ -40,9 +40,9 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     if let Some(warning) = services.config.link_warning() {
         tracing::warn!("{warning}");
     }
-    let purge = tokio::spawn(postwerk_mta::retention::run(services.clone()));
+    let purge = tokio::spawn(postwerk_privacy::retention::run(services.clone()));
     let webhooks = tokio::spawn(postwerk_mta::webhooks::dispatch::run(services.clone()));
-    let breaker = tokio::spawn(postwerk_mta::breaker::run(services.clone()));
+    let breaker = tokio::spawn(postwerk_services::breaker::run(services.clone()));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let smtp = start_smtp(&services, &engine, &stop_rx).await?;
     let state = AppState::new(services.clone(), engine.clone());

@@ -7,11 +7,11 @@ use std::io::{BufRead as _, IsTerminal as _};
 
 use anyhow::{Context, bail};
 use clap::Subcommand;
+use postwerk_accounts::users::{self, AdminChange};
 use postwerk_core::config::Config;
 use postwerk_core::model::parse_scopes;
-use postwerk_mta::audit::Actor;
-use postwerk_mta::context::{DEFAULT_TENANT, now_ms};
-use postwerk_mta::users::{self, AdminChange};
+use postwerk_services::audit::Actor;
+use postwerk_services::context::{DEFAULT_TENANT, now_ms};
 use postwerk_store::Store;
 
 use serde_json::json;

@@ -5,15 +5,15 @@ use std::future::Future;
 use std::net::IpAddr;
 use std::sync::Arc;
 
+use postwerk_accounts::apikeys::{self, KeyError};
+use postwerk_accounts::auth_failures;
 use postwerk_core::address::Address;
 use postwerk_core::metrics::AuthFailure;
 use postwerk_core::model::Scope;
 use postwerk_mta::accept::{Pipeline, Refusal, Submission};
-use postwerk_mta::apikeys::{self, KeyError};
-use postwerk_mta::auth_failures;
-use postwerk_mta::context::Services;
 use postwerk_mta::engine::Engine;
 use postwerk_mta::inbound;
+use postwerk_services::context::Services;
 
 use crate::message::Identity;
 

@@ -31,8 +31,8 @@ pub mod tls;
 use std::sync::Arc;
 
 use postwerk_core::config::{Config, parse_cidr};
-use postwerk_mta::context::Services;
 use postwerk_mta::engine::Engine;
+use postwerk_services::context::Services;
 
 pub use backend::{Backend, ServiceBackend};
 pub use server::{Mode, run};

@@ -7,9 +7,9 @@ use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::Duration;
 
+use postwerk_accounts::guard::FailureGuard;
 use postwerk_core::config::RateLimitsConfig;
-use postwerk_mta::guard::FailureGuard;
-use postwerk_mta::ratelimit::RateLimiter;
+use postwerk_services::ratelimit::RateLimiter;
 
 /// Most simultaneous sessions from one address.
 pub const MAX_SESSIONS_PER_IP: usize = 50;

@@ -11,13 +11,13 @@ use postwerk_store::Store;
 use postwerk_store::model::{DeliveryUpdate, SuppressionRecord};
 
 use super::Engine;
-use crate::context::now_ms;
-use crate::egress::Source;
 use crate::job::{Job, Route};
 use crate::outcome::{AttemptDetail, TlsDetail, Verdict, classify_local, judge, update_for};
 use crate::shaper;
-use crate::subjects::SubjectKeys;
-use crate::suppressions;
+use postwerk_privacy::suppressions;
+use postwerk_services::context::now_ms;
+use postwerk_services::egress::Source;
+use postwerk_services::subjects::SubjectKeys;
 
 impl Engine {
     pub(super) async fn deliver(

@@ -34,13 +34,13 @@ use postwerk_smtp_client::{ClientConfig, TlsMode};
 use postwerk_store::Store;
 use tokio::sync::{Notify, Semaphore};
 
-use crate::context::{ServiceError, Services, now_ms};
 use crate::job::Job;
 use crate::outcome::RetryPolicy;
 use crate::queue::ReadyQueue;
 use crate::shaper::Shaper;
 use crate::slots::Slots;
-use crate::streams::Stream;
+use postwerk_services::context::{ServiceError, Services, now_ms};
+use postwerk_services::streams::Stream;
 
 /// How long a lease on a recipient lasts; renewed every [`LEASE_RENEW`].
 const LEASE: Duration = Duration::from_secs(600);

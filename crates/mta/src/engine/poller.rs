@@ -11,10 +11,10 @@ use postwerk_store::Store;
 use postwerk_store::vault::SealContext;
 
 use super::{Engine, LEASE, LEASE_RENEW, MAX_READY};
-use crate::context::now_ms;
 use crate::job::{Content, Job, Outbound};
-use crate::streams::Stream;
-use crate::subjects::SubjectKeys;
+use postwerk_services::context::now_ms;
+use postwerk_services::streams::Stream;
+use postwerk_services::subjects::SubjectKeys;
 
 /// How often the store is asked for due recipients.
 const POLL_EVERY: Duration = Duration::from_secs(1);

@@ -10,10 +10,10 @@ use postwerk_store::Store;
 use postwerk_store::vault::SealContext;
 
 use super::Engine;
-use crate::context::now_ms;
 use crate::job::Job;
 use crate::tracking;
 use crate::unsubscribe;
+use postwerk_services::context::now_ms;
 
 impl Engine {
     /// The DKIM-signed message for `job`: signed once per message and shared by its

@@ -13,11 +13,11 @@ use postwerk_smtp_client::{ClientConfig, SmtpClient, SmtpError, TlsMode};
 use postwerk_store::Store;
 
 use super::Engine;
-use crate::context::now_ms;
-use crate::egress::{self, Pick, Source};
 use crate::job::{Job, Route};
 use crate::outcome::{AttemptDetail, Verdict};
 use crate::shaper;
+use postwerk_services::context::now_ms;
+use postwerk_services::egress::{self, Pick, Source};
 
 /// Sources of a pool tried for one connection when addresses cannot be bound.
 const MAX_SOURCE_TRIES: usize = 4;

@@ -20,7 +20,7 @@ use postwerk_store::model::{RecipientRef, ReportUpdate};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
-use crate::context::{ServiceError, Services};
+use postwerk_services::context::{ServiceError, Services};
 
 /// How long hits are gathered before they are written together.
 pub const BATCH_WINDOW: Duration = Duration::from_millis(50);

@@ -1,7 +1,7 @@
 //! Link rewriting at composition. Only messages composed from the API's JSON are
 //! rewritten (raw MIME and SMTP submissions are sent as they are).
 
-use crate::streams::Stream;
+use postwerk_services::streams::Stream;
 use std::sync::OnceLock;
 
 use base64::Engine as _;

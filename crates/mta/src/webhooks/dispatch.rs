@@ -21,10 +21,10 @@ use serde_json::{Value, json};
 
 use super::http::{self, PostError};
 use super::target::Target;
-use crate::audit::{self, Actor};
-use crate::context::{ServiceError, Services, now_ms};
-use crate::subjects::SubjectKeys;
 use crate::view;
+use postwerk_services::audit::{self, Actor};
+use postwerk_services::context::{ServiceError, Services, now_ms};
+use postwerk_services::subjects::SubjectKeys;
 
 /// Wait before retry *n* (after the n-th failed attempt).
 pub const BACKOFF: [Duration; 11] = [

@@ -20,7 +20,7 @@ use postwerk_store::Store;
 use postwerk_store::model::WebhookRecord;
 use postwerk_store::vault::{SealContext, TenantKeys};
 
-use crate::context::{ServiceError, Services, now_ms};
+use postwerk_services::context::{ServiceError, Services, now_ms};
 use target::{Target, TargetError};
 
 /// Why an endpoint could not be registered or changed.

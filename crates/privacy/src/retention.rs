@@ -1,5 +1,5 @@
 //! The purge job: enforces `[retention]` continuously. Every `interval` it deletes the
-//! tenants cancelled longer than `cancelled_tenants` ago (see [`crate::tenants`]),
+//! tenants cancelled longer than `cancelled_tenants` ago (see [`postwerk_services::tenants`]),
 //! purges message content older than `content` (once all recipients are final), then
 //! events and settled messages older than `events`, Idempotency-Key records older than
 //! 24 hours and webhook deliveries older than `webhook_logs` — each period that of the
@@ -14,7 +14,7 @@ use postwerk_core::config::RetentionPeriods;
 use postwerk_store::model::{Purged, Retention, RetentionPeriods as Periods, RetentionPolicy};
 use postwerk_store::{IDEMPOTENCY_TTL_MS, Store};
 
-use crate::context::{ServiceError, Services, now_ms};
+use postwerk_services::context::{ServiceError, Services, now_ms};
 
 /// Rows of each kind per purge step.
 const STEP: usize = 5_000;
@@ -73,7 +73,7 @@ pub async fn retention_at(services: &Services, now: i64) -> Result<Retention, Se
 /// Purges everything due at `now` (Unix ms): steps until nothing is left. Returns
 /// what was purged besides the deleted tenants (which are logged one by one).
 pub async fn purge_due(services: &Services, now: i64) -> Result<Purged, ServiceError> {
-    crate::tenants::delete_due(services, now).await?;
+    postwerk_services::tenants::delete_due(services, now).await?;
     let retention = retention_at(services, now).await?;
     let audit_before = now.saturating_sub(ms(services.config.retention.audit_log));
     let mut total = Purged::default();
@@ -120,7 +120,7 @@ mod tests {
     use postwerk_core::config::Config;
 
     use super::*;
-    use crate::audit::Actor;
+    use postwerk_services::audit::Actor;
 
     /// A cancelled tenant is deleted by the first purge after its grace period, key
     /// and all, and nothing of another tenant is.
@@ -141,11 +141,11 @@ mod tests {
             .unwrap();
         let kept = services.create_tenant("kept", None).await.unwrap();
         for t in [&gone, &child, &kept] {
-            crate::apikeys::create_key(&services, &t.id, Default::default())
+            postwerk_accounts::apikeys::create_key(&services, &t.id, Default::default())
                 .await
                 .unwrap();
         }
-        let due = crate::tenants::cancel(&services, &Actor::cli(), &gone)
+        let due = postwerk_services::tenants::cancel(&services, &Actor::cli(), &gone)
             .await
             .unwrap();
         let cancelled_at = services
@@ -198,7 +198,12 @@ mod tests {
             actions,
             [("cli", "tenant.cancel"), ("system", "tenant.delete")]
         );
-        assert!(crate::audit::verify(&services).await.unwrap().is_ok());
+        assert!(
+            postwerk_services::audit::verify(&services)
+                .await
+                .unwrap()
+                .is_ok()
+        );
     }
 
     /// The audit log keeps `audit_log` (injected clock): older entries are pruned, and
@@ -215,7 +220,7 @@ mod tests {
             .unwrap();
         for name in ["a", "b", "c"] {
             let t = services.create_tenant(name, None).await.unwrap();
-            crate::tenants::cancel(&services, &Actor::cli(), &t)
+            postwerk_services::tenants::cancel(&services, &Actor::cli(), &t)
                 .await
                 .unwrap();
             // Entries a few milliseconds apart, so each has its own time.
@@ -230,7 +235,10 @@ mod tests {
         assert_eq!(p.audit, 2, "{p:?}");
         let left = services.store.list_audit(None, None, 100).await.unwrap();
         assert_eq!(left, entries[2..]);
-        let (n, head) = crate::audit::verify(&services).await.unwrap().unwrap();
+        let (n, head) = postwerk_services::audit::verify(&services)
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!((n as usize, head), (left.len(), entries[2].hash.clone()));
     }
 }

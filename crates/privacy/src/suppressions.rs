@@ -8,8 +8,8 @@ use postwerk_store::Store;
 use postwerk_store::model::{MailStop, SuppressionRecord};
 use postwerk_store::vault::SealContext;
 
-use crate::context::{ServiceError, Services, now_ms};
-use crate::subjects::SubjectKeys;
+use postwerk_services::context::{ServiceError, Services, now_ms};
+use postwerk_services::subjects::SubjectKeys;
 
 /// A suppression entry for `address`, sealed under the person's key (which `keys`
 /// should hold).

@@ -2,7 +2,7 @@
 //!
 //! A contact is keyed by the blind index of its address. Its attributes and lists,
 //! and the evidence of every consent record, are sealed with the person's key (see
-//! [`crate::subjects`]): erasing the person deletes that key, so copies of their data
+//! [`postwerk_services::subjects`]): erasing the person deletes that key, so copies of their data
 //! in backups cannot be opened any more (crypto-shredding). Consent records are
 //! append-only: a withdrawal is a new record, the history stays as evidence.
 
@@ -15,8 +15,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::sync::Arc;
 
-use crate::context::{ServiceError, Services, now_ms};
 use crate::suppressions;
+use postwerk_services::context::{ServiceError, Services, now_ms};
 
 /// What is sealed for a contact.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]

@@ -170,7 +170,7 @@ impl Services {
     }
 
     /// Forgets a person's key in this node's cache (after erasure).
-    pub(crate) fn forget_person_key(&self, tenant_id: &str, hash: &[u8]) {
+    pub fn forget_person_key(&self, tenant_id: &str, hash: &[u8]) {
         self.subject_cache.forget(tenant_id, hash);
     }
 

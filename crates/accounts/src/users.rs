@@ -40,10 +40,10 @@ use postwerk_store::model::{LockPolicy, Reservation, SessionRecord, UserChange, 
 use ring::digest;
 use tokio::sync::Semaphore;
 
-use crate::audit::{self, Actor};
 use crate::auth_failures;
-use crate::context::{ServiceError, Services, now_ms};
 use crate::totp::SecondFactor;
+use postwerk_services::audit::{self, Actor};
+use postwerk_services::context::{ServiceError, Services, now_ms};
 
 /// Shortest password accepted.
 pub const MIN_PASSWORD: usize = 10;
@@ -133,7 +133,7 @@ pub enum LoginError {
     AddressNotAllowed,
     /// The user's tenant is cancelled (or gone).
     #[error(transparent)]
-    Tenant(#[from] crate::tenants::TenantError),
+    Tenant(#[from] postwerk_services::tenants::TenantError),
     /// The store failed.
     #[error(transparent)]
     Service(#[from] ServiceError),
@@ -651,7 +651,7 @@ async fn open(
     if user.disabled_at.is_some() {
         return Err(LoginError::Disabled);
     }
-    crate::tenants::ensure_active(services, &user.tenant_id).await?;
+    postwerk_services::tenants::ensure_active(services, &user.tenant_id).await?;
     if !address_allowed(&policy(services, user).await?, ip) {
         return Err(LoginError::AddressNotAllowed);
     }

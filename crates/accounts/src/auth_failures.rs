@@ -17,8 +17,8 @@ use std::time::{Duration, Instant};
 
 use postwerk_core::metrics::{self, AuthFailure};
 
-use crate::audit::{self, Actor};
-use crate::context::Services;
+use postwerk_services::audit::{self, Actor};
+use postwerk_services::context::Services;
 
 /// Most failure entries a node writes to the audit log per minute.
 pub const AUDITED_PER_MINUTE: u32 = 60;

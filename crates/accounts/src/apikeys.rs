@@ -14,7 +14,7 @@ use postwerk_store::Store;
 use postwerk_store::model::ApiKeyRecord;
 use ring::digest;
 
-use crate::context::{ServiceError, Services, now_ms};
+use postwerk_services::context::{ServiceError, Services, now_ms};
 
 const PREFIX: &str = "pw_live_";
 const ID_LEN: usize = 26;

@@ -8,7 +8,7 @@ use postwerk_store::model::{IncidentRecord, IncidentStep};
 use postwerk_store::vault::{SealContext, TenantKeys};
 use serde::{Deserialize, Serialize};
 
-use crate::context::{ServiceError, Services, now_ms};
+use postwerk_services::context::{ServiceError, Services, now_ms};
 
 /// The GDPR's deadline for notifying the supervisory authority (Art. 33(1)).
 pub const AUTHORITY_DEADLINE_MS: i64 = 72 * 3600 * 1000;

@@ -7,16 +7,16 @@
 //! removes it (and the blind index) from their earlier entries, which keep only
 //! their kind, dates and status as evidence.
 
-use crate::subjects::SubjectKeys;
 use postwerk_core::address::Address;
 use postwerk_core::model::{DsarKind, DsarStatus};
+use postwerk_services::subjects::SubjectKeys;
 use postwerk_store::Store;
 use postwerk_store::model::DsarRecord;
 use postwerk_store::vault::SealContext;
 use serde::{Deserialize, Serialize};
 
-use crate::audit::{self, Actor};
-use crate::context::{ServiceError, Services, now_ms};
+use postwerk_services::audit::{self, Actor};
+use postwerk_services::context::{ServiceError, Services, now_ms};
 
 /// What is sealed with a request.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]

@@ -1,0 +1,17 @@
+//! Postwerk's privacy services: the records GDPR asks for and the jobs that honour
+//! data subjects' rights.
+//!
+//! Privacy rule: nothing in this crate logs an address, a subject or a body;
+//! addresses are kept sealed, found by blind index.
+//!
+//! - [`suppressions`]: the suppression list (blind indexes, sealed addresses).
+//! - [`contacts`]: contacts and consent records.
+//! - [`requests`]: the register of data-subject requests (GDPR Art. 12).
+//! - [`incidents`]: the breach register (GDPR Art. 33/34).
+//! - [`retention`]: the purge job enforcing `[retention]`.
+
+pub mod contacts;
+pub mod incidents;
+pub mod requests;
+pub mod retention;
+pub mod suppressions;
