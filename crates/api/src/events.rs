@@ -4,8 +4,8 @@ use axum::Json;
 use axum::extract::{Query, State};
 use postwerk_core::model::EventType;
 use postwerk_mta::accept::tag_hash;
-use postwerk_store::Store;
 use postwerk_store::model::EventFilter;
+use postwerk_store::prelude::*;
 use serde::Deserialize;
 use serde_json::{Value, json};
 

@@ -300,7 +300,7 @@ async fn health(
 async fn metrics(
     axum::extract::State(state): axum::extract::State<AppState>,
 ) -> Result<impl axum::response::IntoResponse, error::ApiError> {
-    use postwerk_store::Store;
+    use postwerk_store::prelude::*;
     let backlog = state
         .services
         .store

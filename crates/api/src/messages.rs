@@ -13,8 +13,9 @@ use postwerk_mta::accept::{
 use postwerk_mta::context::now_ms;
 use postwerk_mta::streams::Stream;
 use postwerk_mta::subjects::SubjectKeys;
+use postwerk_store::IDEMPOTENCY_TTL_MS;
 use postwerk_store::model::{MessageFilter, MessageRecord};
-use postwerk_store::{IDEMPOTENCY_TTL_MS, Store};
+use postwerk_store::prelude::*;
 use ring::digest;
 use serde::Deserialize;
 use serde_json::{Value, json};

@@ -12,7 +12,7 @@ use postwerk_core::model::{ConsentStatus, DsarKind};
 use postwerk_mta::audit;
 use postwerk_mta::contacts::{self, ConsentEvidence, LAWFUL_BASES};
 use postwerk_mta::requests;
-use postwerk_store::Store;
+use postwerk_store::prelude::*;
 use postwerk_store::vault::TenantKeys;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};

@@ -2,8 +2,8 @@
 
 use postwerk_core::config::Config;
 use postwerk_core::id::new_id;
-use postwerk_store::Store;
 use postwerk_store::model::{DkimKeyRecord, DomainRecord};
+use postwerk_store::prelude::*;
 use serde::Serialize;
 
 use crate::context::{ServiceError, Services, now_ms};

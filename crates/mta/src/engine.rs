@@ -14,8 +14,8 @@ use std::time::Duration;
 use postwerk_core::address::Address;
 use postwerk_core::config::TlsPolicy;
 use postwerk_core::model::{RecipientStatus, SuppressionReason};
-use postwerk_store::Store;
 use postwerk_store::model::{DeliveryUpdate, SuppressionRecord};
+use postwerk_store::prelude::*;
 use tokio::sync::{Notify, Semaphore};
 
 use crate::context::{ServiceError, Services, now_ms};

@@ -15,8 +15,8 @@
 use crate::subjects::SubjectKeys;
 use postwerk_core::address::Address;
 use postwerk_core::model::{BounceReason, EventType, RecipientStatus, SuppressionReason};
-use postwerk_store::Store;
 use postwerk_store::model::{RecipientRef, ReportUpdate, StatDims};
+use postwerk_store::prelude::*;
 use serde::Serialize;
 
 use crate::apikeys::constant_time_eq;

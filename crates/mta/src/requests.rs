@@ -10,8 +10,8 @@
 use crate::subjects::SubjectKeys;
 use postwerk_core::address::Address;
 use postwerk_core::model::{DsarKind, DsarStatus};
-use postwerk_store::Store;
 use postwerk_store::model::DsarRecord;
+use postwerk_store::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::audit::{self, Actor};

@@ -4,8 +4,8 @@
 
 use postwerk_core::address::Address;
 use postwerk_core::model::{RecipientStatus, SuppressionReason};
-use postwerk_store::Store;
 use postwerk_store::model::{MailStop, SuppressionRecord};
+use postwerk_store::prelude::*;
 
 use crate::context::{ServiceError, Services, now_ms};
 use crate::subjects::SubjectKeys;

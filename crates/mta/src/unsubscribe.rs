@@ -17,8 +17,8 @@ use crate::subjects::SubjectKeys;
 use postwerk_core::address::Address;
 use postwerk_core::config::Config;
 use postwerk_core::model::{EventType, SuppressionReason};
-use postwerk_store::Store;
 use postwerk_store::model::{RecipientRef, ReportUpdate};
+use postwerk_store::prelude::*;
 use postwerk_store::vault::TenantKeys;
 
 use crate::context::{ServiceError, Services, now_ms};

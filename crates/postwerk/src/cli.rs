@@ -13,8 +13,8 @@ use postwerk_mta::context::{DEFAULT_TENANT, Services};
 use postwerk_mta::domains::{self, DomainError};
 use postwerk_mta::tenants::{self, TenantError};
 use postwerk_mta::view;
-use postwerk_store::Store;
 use postwerk_store::model::TenantRecord;
+use postwerk_store::prelude::*;
 use serde_json::json;
 
 use crate::listing::Listing;

@@ -12,7 +12,7 @@ use postwerk_core::model::parse_scopes;
 use postwerk_mta::audit::Actor;
 use postwerk_mta::context::{DEFAULT_TENANT, now_ms};
 use postwerk_mta::users::{self, AdminChange};
-use postwerk_store::Store;
+use postwerk_store::prelude::*;
 
 use serde_json::json;
 

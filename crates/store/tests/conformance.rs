@@ -23,7 +23,8 @@ use postwerk_core::model::{
 };
 use postwerk_store::model::*;
 use postwerk_store::postgres::PgStore;
-use postwerk_store::{AnyStore, IDEMPOTENCY_TTL_MS, Store, StoreError, TENANT_TABLES};
+use postwerk_store::prelude::*;
+use postwerk_store::{AnyStore, IDEMPOTENCY_TTL_MS, StoreError, TENANT_TABLES};
 
 const PG_URL_VAR: &str = "POSTWERK_TEST_PG_URL";
 

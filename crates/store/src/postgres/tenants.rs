@@ -3,6 +3,7 @@
 
 use super::error::{PgResult, pg};
 use super::streams::{apply, hold};
+use super::*;
 use super::{PgStore, TENANT_COLS, col, tenant_row};
 use crate::model::*;
 
@@ -107,5 +108,167 @@ impl PgStore {
         }
         tx.commit().await.map_err(pg(OP))?;
         Ok(deleted)
+    }
+}
+
+impl TenantStore for PgStore {
+    async fn insert_tenant(&self, t: TenantRecord) -> StoreResult<()> {
+        let t = &t;
+        retrying(|| async move {
+            let sql =
+                format!("INSERT INTO tenants ({TENANT_COLS}) VALUES ($1, $2, $3, $4, $5, $6)");
+            let params: [&(dyn ToSql + Sync); 6] = [
+                &t.id,
+                &t.name,
+                &t.wrapped_key,
+                &t.created_at,
+                &t.parent_id,
+                &t.cancelled_at,
+            ];
+            self.exec("insert_tenant", Some("tenant"), &sql, &params)
+                .await
+        })
+        .await
+        .map(drop)
+    }
+
+    async fn get_tenant(&self, id: &str) -> StoreResult<Option<TenantRecord>> {
+        retrying(|| async move {
+            let sql = format!("SELECT {TENANT_COLS} FROM tenants WHERE id = $1");
+            self.one_opt("get_tenant", &sql, &[&id])
+                .await?
+                .as_ref()
+                .map(tenant_row)
+                .transpose()
+        })
+        .await
+    }
+
+    async fn list_subaccounts(&self, parent_id: &str) -> StoreResult<Vec<TenantRecord>> {
+        retrying(|| async move {
+            const OP: &str = "list_subaccounts";
+            let client = self.client().await?;
+            let stmt = client
+                .prepare_cached(&format!(
+                    "SELECT {TENANT_COLS} FROM tenants WHERE parent_id = $1 ORDER BY created_at, id"
+                ))
+                .await
+                .map_err(pg(OP))?;
+            let rows = client.query(&stmt, &[&parent_id]).await.map_err(pg(OP))?;
+            rows.iter().map(tenant_row).collect()
+        })
+        .await
+    }
+
+    async fn get_tenant_by_name(&self, name: &str) -> StoreResult<Option<TenantRecord>> {
+        retrying(|| async move {
+            let sql = format!("SELECT {TENANT_COLS} FROM tenants WHERE name = $1");
+            self.one_opt("get_tenant_by_name", &sql, &[&name])
+                .await?
+                .as_ref()
+                .map(tenant_row)
+                .transpose()
+        })
+        .await
+    }
+
+    async fn list_tenants(&self, cancelled_before: Option<i64>) -> StoreResult<Vec<TenantRecord>> {
+        retrying(|| self.list_tenants_q(cancelled_before)).await
+    }
+
+    async fn set_tenant_cancelled(
+        &self,
+        tenant_id: &str,
+        cancelled_at: Option<i64>,
+        at: i64,
+    ) -> StoreResult<bool> {
+        retrying(|| self.set_tenant_cancelled_tx(tenant_id, cancelled_at, at)).await
+    }
+
+    async fn delete_tenant_data(&self, tenant_id: &str, limit: usize) -> StoreResult<u64> {
+        retrying(|| self.delete_tenant_data_tx(tenant_id, limit)).await
+    }
+
+    async fn insert_api_key(&self, k: ApiKeyRecord) -> StoreResult<()> {
+        let scopes = &scopes_text(&k.scopes);
+        let allowed_ips = &crate::model::join_list(&k.allowed_ips);
+        let rate_limit = &k.rate_limit.map(i64::from);
+        let k = &k;
+        retrying(|| async move {
+            let sql = "INSERT INTO api_keys (id, tenant_id, name, secret_hash, scopes, created_at, expires_at, \
+                       allowed_ips, rate_limit) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
+            let params: [&(dyn ToSql + Sync); 9] = [
+                &k.id,
+                &k.tenant_id,
+                &k.name,
+                &k.secret_hash,
+                scopes,
+                &k.created_at,
+                &k.expires_at,
+                allowed_ips,
+                rate_limit,
+            ];
+            self.exec("insert_api_key", Some("api key"), sql, &params).await
+        })
+        .await
+        .map(drop)
+    }
+
+    async fn get_api_key(&self, id: &str) -> StoreResult<Option<ApiKeyRecord>> {
+        retrying(|| async move {
+            let sql = "SELECT id, tenant_id, name, secret_hash, scopes, created_at, expires_at, revoked_at, \
+                       last_used_at, allowed_ips, rate_limit FROM api_keys WHERE id = $1";
+            let Some(r) = self.one_opt("get_api_key", sql, &[&id]).await? else {
+                return Ok(None);
+            };
+            Ok(Some(api_key_row(&r)?))
+        })
+        .await
+    }
+
+    async fn touch_api_key(&self, id: &str, at: i64) -> StoreResult<()> {
+        retrying(|| async move {
+            let sql = "UPDATE api_keys SET last_used_at = $2 WHERE id = $1";
+            self.exec("touch_api_key", None, sql, &[&id, &at]).await
+        })
+        .await
+        .map(drop)
+    }
+
+    async fn list_api_keys(&self, tenant_id: &str) -> StoreResult<Vec<ApiKeyRecord>> {
+        retrying(|| async move {
+            const OP: &str = "list_api_keys";
+            let client = self.client().await?;
+            let stmt = client
+                .prepare_cached(
+                    "SELECT id, tenant_id, name, secret_hash, scopes, created_at, expires_at, revoked_at, \
+                     last_used_at, allowed_ips, rate_limit FROM api_keys WHERE tenant_id = $1 ORDER BY created_at, id",
+                )
+                .await
+                .map_err(pg(OP))?;
+            let rows = client.query(&stmt, &[&tenant_id]).await.map_err(pg(OP))?;
+            rows.iter().map(api_key_row).collect()
+        })
+        .await
+    }
+
+    async fn end_api_key(
+        &self,
+        tenant_id: &str,
+        id: &str,
+        at: i64,
+        revoke: bool,
+    ) -> StoreResult<bool> {
+        retrying(|| async move {
+            let sql = if revoke {
+                "UPDATE api_keys SET revoked_at = $3 WHERE tenant_id = $1 AND id = $2 AND revoked_at IS NULL"
+            } else {
+                "UPDATE api_keys SET expires_at = LEAST(COALESCE(expires_at, $3), $3) \
+                 WHERE tenant_id = $1 AND id = $2 AND revoked_at IS NULL"
+            };
+            let n = self.exec("end_api_key", None, sql, &[&tenant_id, &id, &at]).await?;
+            Ok(n > 0)
+        })
+        .await
     }
 }

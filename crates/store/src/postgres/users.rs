@@ -4,6 +4,7 @@ use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
 
 use super::error::{PgResult, conflict, corrupt, pg};
+use super::*;
 use super::{PgStore, col, scopes_text};
 use crate::model::{LockPolicy, Reservation, SessionRecord, UserChange, UserRecord};
 
@@ -260,5 +261,76 @@ impl PgStore {
             .exec("end_session", None, sql, &[&id_hash, &at])
             .await?
             > 0)
+    }
+}
+
+impl UserStore for PgStore {
+    async fn insert_user(&self, user: UserRecord) -> StoreResult<()> {
+        let user = &user;
+        retrying(|| self.insert_user_q(user)).await
+    }
+
+    async fn get_user(&self, id: &str) -> StoreResult<Option<UserRecord>> {
+        Ok(retrying(|| self.users_where_q("id", id)).await?.pop())
+    }
+
+    async fn find_users(&self, email_index: &str) -> StoreResult<Vec<UserRecord>> {
+        retrying(|| self.users_where_q("email_index", email_index)).await
+    }
+
+    async fn list_users(&self, tenant_id: &str) -> StoreResult<Vec<UserRecord>> {
+        retrying(|| self.users_where_q("tenant_id", tenant_id)).await
+    }
+
+    async fn reserve_login(
+        &self,
+        id: &str,
+        at: i64,
+        policy: LockPolicy,
+    ) -> StoreResult<Reservation> {
+        retrying(|| self.reserve_login_tx(id, at, policy)).await
+    }
+
+    async fn release_login(
+        &self,
+        id: &str,
+        lock: Option<i64>,
+        previous_lock: Option<i64>,
+    ) -> StoreResult<()> {
+        retrying(|| self.release_login_q(id, lock, previous_lock)).await
+    }
+
+    async fn open_session(&self, session: SessionRecord) -> StoreResult<bool> {
+        let session = &session;
+        retrying(|| self.open_session_tx(session)).await
+    }
+
+    async fn change_user(&self, id: &str, change: UserChange) -> StoreResult<bool> {
+        let change = &change;
+        retrying(|| self.change_user_q(id, change)).await
+    }
+
+    async fn swap_second_factor(
+        &self,
+        id: &str,
+        expected: Option<Vec<u8>>,
+        new: Option<Vec<u8>>,
+    ) -> StoreResult<bool> {
+        let (expected, new) = (&expected, &new);
+        retrying(|| self.swap_second_factor_q(id, expected, new)).await
+    }
+
+    async fn delete_user(&self, id: &str) -> StoreResult<()> {
+        retrying(|| self.delete_user_tx(id)).await
+    }
+
+    async fn get_session(&self, id_hash: Vec<u8>) -> StoreResult<Option<SessionRecord>> {
+        let id_hash = &id_hash;
+        retrying(|| self.get_session_q(id_hash)).await
+    }
+
+    async fn end_session(&self, id_hash: Vec<u8>, at: i64) -> StoreResult<bool> {
+        let id_hash = &id_hash;
+        retrying(|| self.end_session_q(id_hash, at)).await
     }
 }

@@ -4,6 +4,7 @@
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::writer::Durability;
+use super::*;
 use super::{SqliteStore, corrupt, unavailable};
 use crate::StoreResult;
 use crate::model::*;
@@ -84,7 +85,7 @@ pub(super) fn hold(c: &Connection, sel: &QueueSelector, at: i64) -> StoreResult<
 }
 
 /// Stops a person's waiting mail (inside the writer's transaction; see
-/// [`crate::Store::stop_subject_mail`]); returns how many recipients stopped.
+/// [`crate::PrivacyStore::stop_subject_mail`]); returns how many recipients stopped.
 fn stop_subject_mail(c: &Connection, stop: &MailStop) -> StoreResult<u64> {
     let event = stop.event()?;
     if stop.rcpt_hash.is_empty() {
@@ -345,5 +346,41 @@ impl SqliteStore {
                 .map_err(unavailable)
         })
         .await
+    }
+}
+
+impl StreamStore for SqliteStore {
+    async fn list_streams(&self, tenant_id: Option<&str>) -> StoreResult<Vec<StreamRecord>> {
+        self.list_streams_r(tenant_id.map(str::to_string)).await
+    }
+
+    async fn insert_stream(&self, s: StreamRecord) -> StoreResult<()> {
+        self.insert_stream_w(s).await
+    }
+
+    async fn put_stream_settings(
+        &self,
+        tenant_id: &str,
+        name: &str,
+        settings: String,
+        at: i64,
+    ) -> StoreResult<()> {
+        self.put_stream_settings_w(tenant_id.to_string(), name.to_string(), settings, at)
+            .await
+    }
+
+    async fn pause_stream(&self, p: StreamPause) -> StoreResult<bool> {
+        self.pause_stream_w(p).await
+    }
+
+    async fn stream_outcomes(
+        &self,
+        tenant_id: &str,
+        stream: &str,
+        since: i64,
+        window: usize,
+    ) -> StoreResult<StreamOutcomes> {
+        self.stream_outcomes_r(tenant_id.to_string(), stream.to_string(), since, window)
+            .await
     }
 }

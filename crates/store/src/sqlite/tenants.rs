@@ -5,6 +5,7 @@ use rusqlite::{OptionalExtension, params};
 
 use super::streams::{apply, hold};
 use super::writer::Durability;
+use super::*;
 use super::{SqliteStore, TENANT_COLS, tenant_row, unavailable};
 use crate::StoreResult;
 use crate::model::*;
@@ -94,6 +95,184 @@ impl SqliteStore {
                 c.prepare_cached("DELETE FROM tenants WHERE id = ?1")
                     .and_then(|mut s| s.execute([&tenant_id]))
                     .map(|n| n as u64)
+                    .map_err(unavailable)
+            })
+            .await
+    }
+}
+
+impl TenantStore for SqliteStore {
+    async fn insert_tenant(&self, t: TenantRecord) -> StoreResult<()> {
+        self.writer
+            .write(Durability::Fsync, move |c| {
+                c.execute(
+                    &format!("INSERT INTO tenants ({TENANT_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"),
+                    params![
+                        t.id,
+                        t.name,
+                        t.wrapped_key,
+                        t.created_at,
+                        t.parent_id,
+                        t.cancelled_at
+                    ],
+                )
+                .map_err(|e| conflict_or(e, "tenant"))?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn get_tenant(&self, id: &str) -> StoreResult<Option<TenantRecord>> {
+        let id = id.to_string();
+        self.read(move |c| {
+            c.prepare_cached(&format!("SELECT {TENANT_COLS} FROM tenants WHERE id = ?1"))
+                .and_then(|mut s| s.query_row([id], tenant_row).optional())
+                .map_err(unavailable)
+        })
+        .await
+    }
+
+    async fn list_subaccounts(&self, parent_id: &str) -> StoreResult<Vec<TenantRecord>> {
+        let parent_id = parent_id.to_string();
+        self.read(move |c| {
+            c.prepare_cached(&format!(
+                "SELECT {TENANT_COLS} FROM tenants WHERE parent_id = ?1 ORDER BY created_at, id"
+            ))
+            .and_then(|mut s| s.query_map([parent_id], tenant_row)?.collect())
+            .map_err(unavailable)
+        })
+        .await
+    }
+
+    async fn get_tenant_by_name(&self, name: &str) -> StoreResult<Option<TenantRecord>> {
+        let name = name.to_string();
+        self.read(move |c| {
+            c.prepare_cached(&format!(
+                "SELECT {TENANT_COLS} FROM tenants WHERE name = ?1"
+            ))
+            .and_then(|mut s| s.query_row([name], tenant_row).optional())
+            .map_err(unavailable)
+        })
+        .await
+    }
+
+    async fn list_tenants(&self, cancelled_before: Option<i64>) -> StoreResult<Vec<TenantRecord>> {
+        self.list_tenants_r(cancelled_before).await
+    }
+
+    async fn set_tenant_cancelled(
+        &self,
+        tenant_id: &str,
+        cancelled_at: Option<i64>,
+        at: i64,
+    ) -> StoreResult<bool> {
+        self.set_tenant_cancelled_w(tenant_id.to_string(), cancelled_at, at)
+            .await
+    }
+
+    async fn delete_tenant_data(&self, tenant_id: &str, limit: usize) -> StoreResult<u64> {
+        self.delete_tenant_data_w(tenant_id.to_string(), limit)
+            .await
+    }
+
+    async fn insert_api_key(&self, k: ApiKeyRecord) -> StoreResult<()> {
+        let scopes = scopes_text(&k.scopes);
+        self.writer.write(Durability::Fsync, move |c| {
+                c.execute(
+                    "INSERT INTO api_keys (id, tenant_id, name, secret_hash, scopes, created_at, expires_at, \
+                     allowed_ips, rate_limit) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                    params![
+                        k.id,
+                        k.tenant_id,
+                        k.name,
+                        k.secret_hash,
+                        scopes,
+                        k.created_at,
+                        k.expires_at,
+                        crate::model::join_list(&k.allowed_ips),
+                        k.rate_limit
+                    ],
+                )
+                .map_err(|e| conflict_or(e, "api key"))?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn get_api_key(&self, id: &str) -> StoreResult<Option<ApiKeyRecord>> {
+        let id = id.to_string();
+        let row = self
+            .read(move |c| {
+                c.prepare_cached(
+                    "SELECT id, tenant_id, name, secret_hash, scopes, created_at, expires_at, revoked_at, \
+                     last_used_at, allowed_ips, rate_limit FROM api_keys WHERE id = ?1",
+                )
+                .and_then(|mut s| s.query_row([id], api_key_row).optional())
+                .map_err(unavailable)
+            })
+            .await?;
+        row.map(|(mut k, scopes)| {
+            k.scopes =
+                postwerk_core::model::parse_scopes(&scopes).map_err(|_| corrupt("scopes"))?;
+            Ok(k)
+        })
+        .transpose()
+    }
+
+    async fn touch_api_key(&self, id: &str, at: i64) -> StoreResult<()> {
+        let id = id.to_string();
+        self.writer
+            .write(Durability::Process, move |c| {
+                c.execute(
+                    "UPDATE api_keys SET last_used_at = ?2 WHERE id = ?1",
+                    params![id, at],
+                )
+                .map_err(unavailable)?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn list_api_keys(&self, tenant_id: &str) -> StoreResult<Vec<ApiKeyRecord>> {
+        let tenant_id = tenant_id.to_string();
+        let rows = self
+            .read(move |c| {
+                c.prepare_cached(
+                    "SELECT id, tenant_id, name, secret_hash, scopes, created_at, expires_at, revoked_at, \
+                     last_used_at, allowed_ips, rate_limit FROM api_keys WHERE tenant_id = ?1 ORDER BY created_at, id",
+                )
+                .and_then(|mut s| s.query_map([tenant_id], api_key_row)?.collect::<rusqlite::Result<Vec<_>>>())
+                .map_err(unavailable)
+            })
+            .await?;
+        rows.into_iter()
+            .map(|(mut k, scopes)| {
+                k.scopes =
+                    postwerk_core::model::parse_scopes(&scopes).map_err(|_| corrupt("scopes"))?;
+                Ok(k)
+            })
+            .collect()
+    }
+
+    async fn end_api_key(
+        &self,
+        tenant_id: &str,
+        id: &str,
+        at: i64,
+        revoke: bool,
+    ) -> StoreResult<bool> {
+        let (tenant_id, id) = (tenant_id.to_string(), id.to_string());
+        self.writer
+            .write(Durability::Fsync, move |c| {
+                let sql = if revoke {
+                    "UPDATE api_keys SET revoked_at = ?3 WHERE tenant_id = ?1 AND id = ?2 AND revoked_at IS NULL"
+                } else {
+                    "UPDATE api_keys SET expires_at = MIN(COALESCE(expires_at, ?3), ?3) \
+                     WHERE tenant_id = ?1 AND id = ?2 AND revoked_at IS NULL"
+                };
+                c.prepare_cached(sql)
+                    .and_then(|mut st| st.execute(params![tenant_id, id, at]))
+                    .map(|n| n > 0)
                     .map_err(unavailable)
             })
             .await

@@ -3,6 +3,7 @@
 use rusqlite::{OptionalExtension, Row, params};
 
 use super::writer::Durability;
+use super::*;
 use super::{SqliteStore, conflict_or, corrupt, scopes_text, unavailable};
 use crate::StoreResult;
 use crate::model::{LockPolicy, Reservation, SessionRecord, UserChange, UserRecord};
@@ -289,5 +290,73 @@ impl SqliteStore {
                 .map_err(unavailable)
             })
             .await
+    }
+}
+
+impl UserStore for SqliteStore {
+    async fn insert_user(&self, user: UserRecord) -> StoreResult<()> {
+        self.insert_user_w(user).await
+    }
+
+    async fn get_user(&self, id: &str) -> StoreResult<Option<UserRecord>> {
+        Ok(self.users_where_r("id", id.to_string()).await?.pop())
+    }
+
+    async fn find_users(&self, email_index: &str) -> StoreResult<Vec<UserRecord>> {
+        self.users_where_r("email_index", email_index.to_string())
+            .await
+    }
+
+    async fn list_users(&self, tenant_id: &str) -> StoreResult<Vec<UserRecord>> {
+        self.users_where_r("tenant_id", tenant_id.to_string()).await
+    }
+
+    async fn reserve_login(
+        &self,
+        id: &str,
+        at: i64,
+        policy: LockPolicy,
+    ) -> StoreResult<Reservation> {
+        self.reserve_login_w(id.to_string(), at, policy).await
+    }
+
+    async fn release_login(
+        &self,
+        id: &str,
+        lock: Option<i64>,
+        previous_lock: Option<i64>,
+    ) -> StoreResult<()> {
+        self.release_login_w(id.to_string(), lock, previous_lock)
+            .await
+    }
+
+    async fn open_session(&self, session: SessionRecord) -> StoreResult<bool> {
+        self.open_session_w(session).await
+    }
+
+    async fn change_user(&self, id: &str, change: UserChange) -> StoreResult<bool> {
+        self.change_user_w(id.to_string(), change).await
+    }
+
+    async fn swap_second_factor(
+        &self,
+        id: &str,
+        expected: Option<Vec<u8>>,
+        new: Option<Vec<u8>>,
+    ) -> StoreResult<bool> {
+        self.swap_second_factor_w(id.to_string(), expected, new)
+            .await
+    }
+
+    async fn delete_user(&self, id: &str) -> StoreResult<()> {
+        self.delete_user_w(id.to_string()).await
+    }
+
+    async fn get_session(&self, id_hash: Vec<u8>) -> StoreResult<Option<SessionRecord>> {
+        self.get_session_r(id_hash).await
+    }
+
+    async fn end_session(&self, id_hash: Vec<u8>, at: i64) -> StoreResult<bool> {
+        self.end_session_w(id_hash, at).await
     }
 }

@@ -3,6 +3,7 @@
 use rusqlite::{Connection, Row, params};
 
 use super::writer::Durability;
+use super::*;
 use super::{SqliteStore, unavailable};
 use crate::StoreResult;
 use crate::model::*;
@@ -320,6 +321,68 @@ impl SqliteStore {
                 })
                 .collect()
         })
+        .await
+    }
+}
+
+impl WebhookStore for SqliteStore {
+    async fn insert_webhook(&self, w: WebhookRecord) -> StoreResult<()> {
+        self.insert_webhook_w(w).await
+    }
+
+    async fn list_webhooks(&self, tenant_id: Option<&str>) -> StoreResult<Vec<WebhookRecord>> {
+        self.list_webhooks_r(tenant_id.map(str::to_string)).await
+    }
+
+    async fn update_webhook(&self, w: WebhookRecord) -> StoreResult<bool> {
+        self.update_webhook_w(w).await
+    }
+
+    async fn delete_webhook(&self, tenant_id: &str, id: &str) -> StoreResult<bool> {
+        self.delete_webhook_w(tenant_id.to_string(), id.to_string())
+            .await
+    }
+
+    async fn replay_webhook(
+        &self,
+        tenant_id: &str,
+        id: &str,
+        from: i64,
+        to: i64,
+        now: i64,
+    ) -> StoreResult<u64> {
+        self.replay_webhook_w(tenant_id.to_string(), id.to_string(), from, to, now)
+            .await
+    }
+
+    async fn claim_webhook_deliveries(
+        &self,
+        node: &str,
+        now: i64,
+        lease_until: i64,
+        limit: usize,
+    ) -> StoreResult<Vec<WebhookDelivery>> {
+        self.claim_webhook_deliveries_w(node.to_string(), now, lease_until, limit)
+            .await
+    }
+
+    async fn finish_webhook_delivery(&self, outcome: WebhookOutcome) -> StoreResult<bool> {
+        self.finish_webhook_delivery_w(outcome).await
+    }
+
+    async fn list_webhook_attempts(
+        &self,
+        tenant_id: &str,
+        webhook_id: &str,
+        before_seq: Option<i64>,
+        limit: usize,
+    ) -> StoreResult<Vec<WebhookAttemptRecord>> {
+        self.list_webhook_attempts_r(
+            tenant_id.to_string(),
+            webhook_id.to_string(),
+            before_seq,
+            limit,
+        )
         .await
     }
 }

@@ -1,0 +1,55 @@
+//! The store's tenants area: tenants, their sub-accounts and their API keys.
+
+use crate::StoreResult;
+use crate::model::*;
+
+store_area! {
+    /// Tenants, their sub-accounts and their API keys.
+    TenantStore {
+        /// Creates a tenant; `Conflict` if the name is taken.
+        fn insert_tenant(&self, tenant: TenantRecord) -> StoreResult<()>;
+        /// A tenant by id.
+        fn get_tenant(&self, id: &str) -> StoreResult<Option<TenantRecord>>;
+        /// A tenant's sub-accounts, oldest first.
+        fn list_subaccounts(&self, parent_id: &str) -> StoreResult<Vec<TenantRecord>>;
+        /// A tenant by unique name.
+        fn get_tenant_by_name(&self, name: &str) -> StoreResult<Option<TenantRecord>>;
+        /// Tenants, oldest first: every one (`None`), or those cancelled before
+        /// `cancelled_before` (due for deletion).
+        fn list_tenants(&self, cancelled_before: Option<i64>) -> StoreResult<Vec<TenantRecord>>;
+        /// `Some(t)`: cancels a tenant at `t`, with each of its sub-accounts not cancelled
+        /// yet, and holds their waiting mail (`suspended`, leased or not, as a stream pause
+        /// does). `None`: reactivates it, with the sub-accounts cancelled with it or after,
+        /// and queues their held mail again, due `at` (see [`QueueAction::Resume`]).
+        /// Atomic; `false` (nothing changed) if the tenant is unknown or already so.
+        fn set_tenant_cancelled(
+            &self,
+            tenant_id: &str,
+            cancelled_at: Option<i64>,
+            at: i64,
+        ) -> StoreResult<bool>;
+        /// One bounded step of deleting a tenant: up to `limit` rows of the first of
+        /// [`TENANT_TABLES`](crate::TENANT_TABLES) that still has any of its rows, or, once none has, the tenant
+        /// row itself with its wrapped data key (the key's destruction). Returns the rows deleted, 0 once
+        /// the tenant is gone. Audit entries stay (the chain must keep verifying).
+        fn delete_tenant_data(&self, tenant_id: &str, limit: usize) -> StoreResult<u64>;
+        /// Stores a new API key.
+        fn insert_api_key(&self, key: ApiKeyRecord) -> StoreResult<()>;
+        /// An API key by id.
+        fn get_api_key(&self, id: &str) -> StoreResult<Option<ApiKeyRecord>>;
+        /// Records the last use of a key.
+        fn touch_api_key(&self, id: &str, at: i64) -> StoreResult<()>;
+        /// A tenant's API keys (revoked and expired ones included), oldest first.
+        fn list_api_keys(&self, tenant_id: &str) -> StoreResult<Vec<ApiKeyRecord>>;
+        /// Ends a tenant's key: revokes it now (`revoke`), or brings its expiry forward to
+        /// `at` (rotation grace; a later expiry is kept shorter). `false` if the tenant
+        /// has no such key or it is already revoked.
+        fn end_api_key(
+            &self,
+            tenant_id: &str,
+            id: &str,
+            at: i64,
+            revoke: bool,
+        ) -> StoreResult<bool>;
+    }
+}

@@ -1,0 +1,58 @@
+//! The store's users area: console users, their sign-in accounting and their sessions.
+
+use crate::StoreResult;
+use crate::model::*;
+
+store_area! {
+    /// Console users, their sign-in accounting and their sessions.
+    UserStore {
+        /// Stores a new user; `Conflict("user")` if the address already has an account in
+        /// the user's tenant.
+        fn insert_user(&self, user: UserRecord) -> StoreResult<()>;
+        /// A user by id.
+        fn get_user(&self, id: &str) -> StoreResult<Option<UserRecord>>;
+        /// The accounts whose address has this blind index (one per tenant at most),
+        /// oldest first.
+        fn find_users(&self, email_index: &str) -> StoreResult<Vec<UserRecord>>;
+        /// A tenant's users, oldest first.
+        fn list_users(&self, tenant_id: &str) -> StoreResult<Vec<UserRecord>>;
+        /// Counts a sign-in attempt as a failure before its password is checked, in one
+        /// statement: unless the account is locked at `at`, `failed_logins` goes up by one
+        /// and, once it reaches `policy.failures_before_lock`, `locked_until` is set (the
+        /// first lock, doubled for each further failure, at most the longest). Concurrent
+        /// attempts each count.
+        fn reserve_login(&self, id: &str, at: i64, policy: LockPolicy) -> StoreResult<Reservation>;
+        /// Takes back one counted attempt that turned out not to be a failure: the count
+        /// goes down by one (not below zero) and, if `locked_until` is still `lock` (the
+        /// lock the attempt set), it is put back to `previous_lock`.
+        fn release_login(
+            &self,
+            id: &str,
+            lock: Option<i64>,
+            previous_lock: Option<i64>,
+        ) -> StoreResult<()>;
+        /// Opens a session after a successful sign-in, atomically: only while the user is
+        /// not disabled and its `session_gen` is still `session.user_gen` (no admin change
+        /// since the sign-in read the user), it clears the failure count and the lock and
+        /// stores the session. `false` (nothing stored) otherwise.
+        fn open_session(&self, session: SessionRecord) -> StoreResult<bool>;
+        /// Applies an admin's change and raises `session_gen` (ending every session) in
+        /// one statement; `false` if there is no such user.
+        fn change_user(&self, id: &str, change: UserChange) -> StoreResult<bool>;
+        /// Sets the user's sealed second factor to `new` only if it is still `expected`
+        /// (compare-and-set: a code's step or a recovery code is used once, and a
+        /// concurrent change wins); `false` if it was not.
+        fn swap_second_factor(
+            &self,
+            id: &str,
+            expected: Option<Vec<u8>>,
+            new: Option<Vec<u8>>,
+        ) -> StoreResult<bool>;
+        /// Deletes a user and its sessions (its sealed address goes with it).
+        fn delete_user(&self, id: &str) -> StoreResult<()>;
+        /// A session by the hash of its token.
+        fn get_session(&self, id_hash: Vec<u8>) -> StoreResult<Option<SessionRecord>>;
+        /// Ends a session at `at`; `false` if it was unknown or already ended.
+        fn end_session(&self, id_hash: Vec<u8>, at: i64) -> StoreResult<bool>;
+    }
+}
