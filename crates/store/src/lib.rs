@@ -29,6 +29,7 @@
 //!   keys stay in the live database).
 //! - [`prelude`]: every store trait, for `use postwerk_store::prelude::*`.
 //! - `queue_sql`, `retention_sql` (private): SQL shared by both backends.
+//! - `row` (private): column access for both drivers, under each row type's one decoder.
 //!
 //! Callers use [`AnyStore`], which dispatches to a backend by enum (no boxing on the
 //! hot path). Every backend passes the same conformance suite (`tests/conformance`).
@@ -77,6 +78,7 @@ pub mod privacy;
 pub mod queue;
 mod queue_sql;
 mod retention_sql;
+mod row;
 pub mod sqlite;
 pub mod stats;
 pub mod streams;

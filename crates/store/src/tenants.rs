@@ -2,6 +2,48 @@
 
 use crate::StoreResult;
 use crate::model::*;
+use crate::row::Columns;
+
+/// The columns [`tenant_row`] reads.
+pub(crate) const TENANT_COLS: &str = "id, name, wrapped_key, created_at, parent_id, cancelled_at";
+
+/// The columns [`api_key_row`] reads.
+pub(crate) const API_KEY_COLS: &str = "id, tenant_id, name, secret_hash, scopes, created_at, \
+     expires_at, revoked_at, last_used_at, allowed_ips, rate_limit";
+
+/// A tenant row (both backends).
+pub(crate) fn tenant_row<R: Columns>(r: &R) -> Result<TenantRecord, R::Error> {
+    Ok(TenantRecord {
+        id: r.get("id")?,
+        name: r.get("name")?,
+        wrapped_key: r.get("wrapped_key")?,
+        created_at: r.get("created_at")?,
+        parent_id: r.get("parent_id")?,
+        cancelled_at: r.get("cancelled_at")?,
+    })
+}
+
+/// An API key row (both backends). Scopes that do not parse and a rate limit that is
+/// not a `u32` make the row corrupt.
+pub(crate) fn api_key_row<R: Columns>(r: &R) -> Result<ApiKeyRecord, R::Error> {
+    let scopes: String = r.get("scopes")?;
+    let rate_limit: Option<i64> = r.get("rate_limit")?;
+    Ok(ApiKeyRecord {
+        id: r.get("id")?,
+        tenant_id: r.get("tenant_id")?,
+        name: r.get("name")?,
+        secret_hash: r.get("secret_hash")?,
+        scopes: postwerk_core::model::parse_scopes(&scopes).map_err(|_| R::corrupt("scopes"))?,
+        created_at: r.get("created_at")?,
+        expires_at: r.get("expires_at")?,
+        revoked_at: r.get("revoked_at")?,
+        last_used_at: r.get("last_used_at")?,
+        allowed_ips: split_list(r.get::<Option<String>>("allowed_ips")?.as_deref()),
+        rate_limit: rate_limit
+            .map(|n| u32::try_from(n).map_err(|_| R::corrupt("rate_limit")))
+            .transpose()?,
+    })
+}
 
 store_area! {
     /// Tenants, their sub-accounts and their API keys.

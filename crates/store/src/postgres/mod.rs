@@ -21,7 +21,7 @@ mod audit;
 pub(crate) mod backup;
 mod compliance;
 mod domains;
-mod error;
+pub(crate) mod error;
 mod privacy;
 mod queue;
 mod stats;
@@ -275,20 +275,6 @@ fn col<'a, T: FromSql<'a>>(row: &'a Row, name: &str) -> PgResult<T> {
     row.try_get(name).map_err(|_| corrupt(name))
 }
 
-/// The columns [`tenant_row`] reads.
-const TENANT_COLS: &str = "id, name, wrapped_key, created_at, parent_id, cancelled_at";
-
-fn tenant_row(r: &Row) -> PgResult<TenantRecord> {
-    Ok(TenantRecord {
-        id: col(r, "id")?,
-        name: col(r, "name")?,
-        wrapped_key: col(r, "wrapped_key")?,
-        created_at: col(r, "created_at")?,
-        parent_id: col(r, "parent_id")?,
-        cancelled_at: col(r, "cancelled_at")?,
-    })
-}
-
 fn dkim_row(r: &Row) -> PgResult<DkimKeyRecord> {
     Ok(DkimKeyRecord {
         id: col(r, "id")?,
@@ -316,23 +302,6 @@ fn event_row(r: &Row) -> PgResult<EventRecord> {
         at: col(r, "at")?,
         detail_enc: col(r, "detail_enc")?,
         stream: col(r, "stream")?,
-    })
-}
-
-fn api_key_row(r: &Row) -> PgResult<ApiKeyRecord> {
-    Ok(ApiKeyRecord {
-        id: col(r, "id")?,
-        tenant_id: col(r, "tenant_id")?,
-        name: col(r, "name")?,
-        secret_hash: col(r, "secret_hash")?,
-        scopes: postwerk_core::model::parse_scopes(col(r, "scopes")?)
-            .map_err(|_| corrupt("scopes"))?,
-        created_at: col(r, "created_at")?,
-        expires_at: col(r, "expires_at")?,
-        revoked_at: col(r, "revoked_at")?,
-        last_used_at: col(r, "last_used_at")?,
-        allowed_ips: crate::model::split_list(col::<Option<String>>(r, "allowed_ips")?.as_deref()),
-        rate_limit: col::<Option<i64>>(r, "rate_limit")?.and_then(|n| u32::try_from(n).ok()),
     })
 }
 

@@ -4,8 +4,9 @@
 use super::error::{PgResult, pg};
 use super::streams::{apply, hold};
 use super::*;
-use super::{PgStore, TENANT_COLS, col, tenant_row};
+use super::{PgStore, col};
 use crate::model::*;
+use crate::tenants::{API_KEY_COLS, TENANT_COLS, api_key_row, tenant_row};
 
 impl PgStore {
     pub(super) async fn list_tenants_q(
@@ -216,9 +217,8 @@ impl TenantStore for PgStore {
 
     async fn get_api_key(&self, id: &str) -> StoreResult<Option<ApiKeyRecord>> {
         retrying(|| async move {
-            let sql = "SELECT id, tenant_id, name, secret_hash, scopes, created_at, expires_at, revoked_at, \
-                       last_used_at, allowed_ips, rate_limit FROM api_keys WHERE id = $1";
-            let Some(r) = self.one_opt("get_api_key", sql, &[&id]).await? else {
+            let sql = format!("SELECT {API_KEY_COLS} FROM api_keys WHERE id = $1");
+            let Some(r) = self.one_opt("get_api_key", &sql, &[&id]).await? else {
                 return Ok(None);
             };
             Ok(Some(api_key_row(&r)?))
@@ -240,10 +240,9 @@ impl TenantStore for PgStore {
             const OP: &str = "list_api_keys";
             let client = self.client().await?;
             let stmt = client
-                .prepare_cached(
-                    "SELECT id, tenant_id, name, secret_hash, scopes, created_at, expires_at, revoked_at, \
-                     last_used_at, allowed_ips, rate_limit FROM api_keys WHERE tenant_id = $1 ORDER BY created_at, id",
-                )
+                .prepare_cached(&format!(
+                    "SELECT {API_KEY_COLS} FROM api_keys WHERE tenant_id = $1 ORDER BY created_at, id"
+                ))
                 .await
                 .map_err(pg(OP))?;
             let rows = client.query(&stmt, &[&tenant_id]).await.map_err(pg(OP))?;

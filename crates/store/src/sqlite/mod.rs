@@ -37,8 +37,20 @@ pub struct SqliteStore {
     path: std::path::PathBuf,
 }
 
+/// A driver error as the store's: a row that did not decode (carried as a conversion
+/// failure, see [`crate::row::Columns`]) is that error, anything else `Unavailable`.
 pub(crate) fn unavailable(e: rusqlite::Error) -> StoreError {
-    StoreError::Unavailable(e.to_string())
+    match e {
+        rusqlite::Error::FromSqlConversionFailure(at, ty, carried) => {
+            match carried.downcast::<StoreError>() {
+                Ok(store) => *store,
+                Err(other) => StoreError::Unavailable(
+                    rusqlite::Error::FromSqlConversionFailure(at, ty, other).to_string(),
+                ),
+            }
+        }
+        other => StoreError::Unavailable(other.to_string()),
+    }
 }
 
 fn conflict_or(e: rusqlite::Error, what: &'static str) -> StoreError {
@@ -279,39 +291,6 @@ impl SqliteStore {
 
 fn corrupt(what: &str) -> StoreError {
     StoreError::Corrupt(what.to_string())
-}
-
-/// The columns [`tenant_row`] reads.
-const TENANT_COLS: &str = "id, name, wrapped_key, created_at, parent_id, cancelled_at";
-
-fn tenant_row(r: &Row<'_>) -> rusqlite::Result<TenantRecord> {
-    Ok(TenantRecord {
-        id: r.get(0)?,
-        name: r.get(1)?,
-        wrapped_key: r.get(2)?,
-        created_at: r.get(3)?,
-        parent_id: r.get(4)?,
-        cancelled_at: r.get(5)?,
-    })
-}
-
-fn api_key_row(r: &Row<'_>) -> rusqlite::Result<(ApiKeyRecord, String)> {
-    Ok((
-        ApiKeyRecord {
-            id: r.get(0)?,
-            tenant_id: r.get(1)?,
-            name: r.get(2)?,
-            secret_hash: r.get(3)?,
-            scopes: Vec::new(),
-            created_at: r.get(5)?,
-            expires_at: r.get(6)?,
-            revoked_at: r.get(7)?,
-            last_used_at: r.get(8)?,
-            allowed_ips: crate::model::split_list(r.get::<_, Option<String>>(9)?.as_deref()),
-            rate_limit: r.get(10)?,
-        },
-        r.get(4)?,
-    ))
 }
 
 fn event_row(r: &Row<'_>) -> rusqlite::Result<(EventRecord, String)> {

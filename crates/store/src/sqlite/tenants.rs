@@ -6,9 +6,10 @@ use rusqlite::{OptionalExtension, params};
 use super::streams::{apply, hold};
 use super::writer::Durability;
 use super::*;
-use super::{SqliteStore, TENANT_COLS, tenant_row, unavailable};
+use super::{SqliteStore, unavailable};
 use crate::StoreResult;
 use crate::model::*;
+use crate::tenants::{API_KEY_COLS, TENANT_COLS, api_key_row, tenant_row};
 
 impl SqliteStore {
     pub(super) async fn list_tenants_r(
@@ -20,7 +21,10 @@ impl SqliteStore {
                 "SELECT {TENANT_COLS} FROM tenants WHERE ?1 IS NULL OR cancelled_at < ?1 \
                  ORDER BY created_at, id"
             ))
-            .and_then(|mut s| s.query_map([cancelled_before], tenant_row)?.collect())
+            .and_then(|mut s| {
+                s.query_map([cancelled_before], |r| tenant_row(r))?
+                    .collect()
+            })
             .map_err(unavailable)
         })
         .await
@@ -126,7 +130,7 @@ impl TenantStore for SqliteStore {
         let id = id.to_string();
         self.read(move |c| {
             c.prepare_cached(&format!("SELECT {TENANT_COLS} FROM tenants WHERE id = ?1"))
-                .and_then(|mut s| s.query_row([id], tenant_row).optional())
+                .and_then(|mut s| s.query_row([id], |r| tenant_row(r)).optional())
                 .map_err(unavailable)
         })
         .await
@@ -138,7 +142,7 @@ impl TenantStore for SqliteStore {
             c.prepare_cached(&format!(
                 "SELECT {TENANT_COLS} FROM tenants WHERE parent_id = ?1 ORDER BY created_at, id"
             ))
-            .and_then(|mut s| s.query_map([parent_id], tenant_row)?.collect())
+            .and_then(|mut s| s.query_map([parent_id], |r| tenant_row(r))?.collect())
             .map_err(unavailable)
         })
         .await
@@ -150,7 +154,7 @@ impl TenantStore for SqliteStore {
             c.prepare_cached(&format!(
                 "SELECT {TENANT_COLS} FROM tenants WHERE name = ?1"
             ))
-            .and_then(|mut s| s.query_row([name], tenant_row).optional())
+            .and_then(|mut s| s.query_row([name], |r| tenant_row(r)).optional())
             .map_err(unavailable)
         })
         .await
@@ -201,22 +205,14 @@ impl TenantStore for SqliteStore {
 
     async fn get_api_key(&self, id: &str) -> StoreResult<Option<ApiKeyRecord>> {
         let id = id.to_string();
-        let row = self
-            .read(move |c| {
-                c.prepare_cached(
-                    "SELECT id, tenant_id, name, secret_hash, scopes, created_at, expires_at, revoked_at, \
-                     last_used_at, allowed_ips, rate_limit FROM api_keys WHERE id = ?1",
-                )
-                .and_then(|mut s| s.query_row([id], api_key_row).optional())
-                .map_err(unavailable)
-            })
-            .await?;
-        row.map(|(mut k, scopes)| {
-            k.scopes =
-                postwerk_core::model::parse_scopes(&scopes).map_err(|_| corrupt("scopes"))?;
-            Ok(k)
+        self.read(move |c| {
+            c.prepare_cached(&format!(
+                "SELECT {API_KEY_COLS} FROM api_keys WHERE id = ?1"
+            ))
+            .and_then(|mut s| s.query_row([id], |r| api_key_row(r)).optional())
+            .map_err(unavailable)
         })
-        .transpose()
+        .await
     }
 
     async fn touch_api_key(&self, id: &str, at: i64) -> StoreResult<()> {
@@ -235,23 +231,17 @@ impl TenantStore for SqliteStore {
 
     async fn list_api_keys(&self, tenant_id: &str) -> StoreResult<Vec<ApiKeyRecord>> {
         let tenant_id = tenant_id.to_string();
-        let rows = self
-            .read(move |c| {
-                c.prepare_cached(
-                    "SELECT id, tenant_id, name, secret_hash, scopes, created_at, expires_at, revoked_at, \
-                     last_used_at, allowed_ips, rate_limit FROM api_keys WHERE tenant_id = ?1 ORDER BY created_at, id",
-                )
-                .and_then(|mut s| s.query_map([tenant_id], api_key_row)?.collect::<rusqlite::Result<Vec<_>>>())
-                .map_err(unavailable)
+        self.read(move |c| {
+            c.prepare_cached(&format!(
+                "SELECT {API_KEY_COLS} FROM api_keys WHERE tenant_id = ?1 ORDER BY created_at, id"
+            ))
+            .and_then(|mut s| {
+                s.query_map([tenant_id], |r| api_key_row(r))?
+                    .collect::<rusqlite::Result<Vec<_>>>()
             })
-            .await?;
-        rows.into_iter()
-            .map(|(mut k, scopes)| {
-                k.scopes =
-                    postwerk_core::model::parse_scopes(&scopes).map_err(|_| corrupt("scopes"))?;
-                Ok(k)
-            })
-            .collect()
+            .map_err(unavailable)
+        })
+        .await
     }
 
     async fn end_api_key(
