@@ -2,6 +2,24 @@
 
 use crate::StoreResult;
 use crate::model::*;
+use crate::row::Columns;
+
+pub(crate) const STREAM_COLS: &str =
+    "tenant_id, name, settings, paused_at, pause_reason, resumed_at, created_at, updated_at";
+
+/// A row of `stream` (both backends).
+pub(crate) fn stream_row<R: Columns>(r: &R) -> Result<StreamRecord, R::Error> {
+    Ok(StreamRecord {
+        tenant_id: r.get("tenant_id")?,
+        name: r.get("name")?,
+        settings: r.get("settings")?,
+        paused_at: r.get("paused_at")?,
+        pause_reason: r.get("pause_reason")?,
+        resumed_at: r.get("resumed_at")?,
+        created_at: r.get("created_at")?,
+        updated_at: r.get("updated_at")?,
+    })
+}
 
 store_area! {
     /// Message streams: their settings, pauses and the circuit breaker's figures.

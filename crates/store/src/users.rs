@@ -2,6 +2,47 @@
 
 use crate::StoreResult;
 use crate::model::*;
+use crate::row::Columns;
+
+pub(crate) const USER_COLS: &str = "id, tenant_id, email_index, email_enc, password_hash, role, scopes, \
+     totp_enc, created_at, disabled_at, failed_logins, locked_until, session_gen";
+
+pub(crate) const SESSION_COLS: &str =
+    "id_hash, user_id, tenant_id, csrf_hash, created_at, expires_at, revoked_at, user_gen";
+
+/// A row of `user` (both backends).
+pub(crate) fn user_row<R: Columns>(r: &R) -> Result<UserRecord, R::Error> {
+    Ok(UserRecord {
+        id: r.get("id")?,
+        tenant_id: r.get("tenant_id")?,
+        email_index: r.get("email_index")?,
+        email_enc: r.get("email_enc")?,
+        password_hash: r.get("password_hash")?,
+        role: r.get("role")?,
+        scopes: postwerk_core::model::parse_scopes(&r.get::<String>("scopes")?)
+            .map_err(|_| R::corrupt("scopes"))?,
+        totp_enc: r.get("totp_enc")?,
+        created_at: r.get("created_at")?,
+        disabled_at: r.get("disabled_at")?,
+        failed_logins: r.get("failed_logins")?,
+        locked_until: r.get("locked_until")?,
+        session_gen: r.get("session_gen")?,
+    })
+}
+
+/// A row of `session` (both backends).
+pub(crate) fn session_row<R: Columns>(r: &R) -> Result<SessionRecord, R::Error> {
+    Ok(SessionRecord {
+        id_hash: r.get("id_hash")?,
+        user_id: r.get("user_id")?,
+        tenant_id: r.get("tenant_id")?,
+        csrf_hash: r.get("csrf_hash")?,
+        created_at: r.get("created_at")?,
+        expires_at: r.get("expires_at")?,
+        revoked_at: r.get("revoked_at")?,
+        user_gen: r.get("user_gen")?,
+    })
+}
 
 store_area! {
     /// Console users, their sign-in accounting and their sessions.

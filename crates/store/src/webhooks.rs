@@ -2,6 +2,28 @@
 
 use crate::StoreResult;
 use crate::model::*;
+use crate::row::Columns;
+
+/// The columns [`webhook_row`] reads.
+pub(crate) const WEBHOOK_COLS: &str = "id, tenant_id, url, events, streams, secret_enc, previous_secret_enc, \
+    previous_until, created_at, disabled_at, failing_since";
+
+/// A row of `webhook` (both backends).
+pub(crate) fn webhook_row<R: Columns>(r: &R) -> Result<WebhookRecord, R::Error> {
+    Ok(WebhookRecord {
+        id: r.get("id")?,
+        tenant_id: r.get("tenant_id")?,
+        url: r.get("url")?,
+        events: decode_list(&r.get::<String>("events")?),
+        streams: decode_list(&r.get::<String>("streams")?),
+        secret_enc: r.get("secret_enc")?,
+        previous_secret_enc: r.get("previous_secret_enc")?,
+        previous_until: r.get("previous_until")?,
+        created_at: r.get("created_at")?,
+        disabled_at: r.get("disabled_at")?,
+        failing_since: r.get("failing_since")?,
+    })
+}
 
 store_area! {
     /// Webhook endpoints, their deliveries and attempts.

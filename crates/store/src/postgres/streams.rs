@@ -9,20 +9,8 @@ use super::*;
 use super::{EVENTS_LOCK, PgStore, col};
 use crate::model::*;
 use crate::queue_sql::{self, ActionSql, POSTGRES};
+use crate::streams::stream_row;
 use postwerk_core::model::EventType;
-
-fn stream_row(r: &Row) -> PgResult<StreamRecord> {
-    Ok(StreamRecord {
-        tenant_id: col(r, "tenant_id")?,
-        name: col(r, "name")?,
-        settings: col(r, "settings")?,
-        paused_at: col(r, "paused_at")?,
-        pause_reason: col(r, "pause_reason")?,
-        resumed_at: col(r, "resumed_at")?,
-        created_at: col(r, "created_at")?,
-        updated_at: col(r, "updated_at")?,
-    })
-}
 
 /// Applies `action` to the selected recipients in `tx` (locking them in id order, as
 /// `record_deliveries` does), recording its event for each; returns how many changed.

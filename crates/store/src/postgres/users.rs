@@ -1,44 +1,12 @@
 //! PostgreSQL queries for users and their sessions.
 
-use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
 
-use super::error::{PgResult, conflict, corrupt, pg};
+use super::error::{PgResult, conflict, pg};
 use super::*;
 use super::{PgStore, col, scopes_text};
 use crate::model::{LockPolicy, Reservation, SessionRecord, UserChange, UserRecord};
-
-fn user_row(r: &Row) -> PgResult<UserRecord> {
-    Ok(UserRecord {
-        id: col(r, "id")?,
-        tenant_id: col(r, "tenant_id")?,
-        email_index: col(r, "email_index")?,
-        email_enc: col(r, "email_enc")?,
-        password_hash: col(r, "password_hash")?,
-        role: col(r, "role")?,
-        scopes: postwerk_core::model::parse_scopes(col(r, "scopes")?)
-            .map_err(|_| corrupt("scopes"))?,
-        totp_enc: col(r, "totp_enc")?,
-        created_at: col(r, "created_at")?,
-        disabled_at: col(r, "disabled_at")?,
-        failed_logins: col(r, "failed_logins")?,
-        locked_until: col(r, "locked_until")?,
-        session_gen: col(r, "session_gen")?,
-    })
-}
-
-fn session_row(r: &Row) -> PgResult<SessionRecord> {
-    Ok(SessionRecord {
-        id_hash: col(r, "id_hash")?,
-        user_id: col(r, "user_id")?,
-        tenant_id: col(r, "tenant_id")?,
-        csrf_hash: col(r, "csrf_hash")?,
-        created_at: col(r, "created_at")?,
-        expires_at: col(r, "expires_at")?,
-        revoked_at: col(r, "revoked_at")?,
-        user_gen: col(r, "user_gen")?,
-    })
-}
+use crate::users::{session_row, user_row};
 
 impl PgStore {
     pub(super) async fn insert_user_q(&self, u: &UserRecord) -> PgResult<()> {

@@ -7,22 +7,7 @@ use super::error::{PgResult, corrupt, pg};
 use super::*;
 use super::{PgStore, col};
 use crate::model::*;
-
-fn webhook_row(r: &Row) -> PgResult<WebhookRecord> {
-    Ok(WebhookRecord {
-        id: col(r, "id")?,
-        tenant_id: col(r, "tenant_id")?,
-        url: col(r, "url")?,
-        events: decode_list(col(r, "events")?),
-        streams: decode_list(col(r, "streams")?),
-        secret_enc: col(r, "secret_enc")?,
-        previous_secret_enc: col(r, "previous_secret_enc")?,
-        previous_until: col(r, "previous_until")?,
-        created_at: col(r, "created_at")?,
-        disabled_at: col(r, "disabled_at")?,
-        failing_since: col(r, "failing_since")?,
-    })
-}
+use crate::webhooks::webhook_row;
 
 fn attempt_row(r: &Row) -> PgResult<WebhookAttemptRecord> {
     Ok(WebhookAttemptRecord {

@@ -1,7 +1,7 @@
 //! SQLite queries for streams (settings, pause), queue operations and the queue's
 //! depth.
 
-use rusqlite::{Connection, OptionalExtension, Row, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
 use super::writer::Durability;
 use super::*;
@@ -9,23 +9,8 @@ use super::{SqliteStore, corrupt, unavailable};
 use crate::StoreResult;
 use crate::model::*;
 use crate::queue_sql::{self, ActionSql, SQLITE};
+use crate::streams::{STREAM_COLS, stream_row};
 use postwerk_core::model::{EventType, RecipientStatus};
-
-const STREAM_COLS: &str =
-    "tenant_id, name, settings, paused_at, pause_reason, resumed_at, created_at, updated_at";
-
-fn stream_row(r: &Row<'_>) -> rusqlite::Result<StreamRecord> {
-    Ok(StreamRecord {
-        tenant_id: r.get(0)?,
-        name: r.get(1)?,
-        settings: r.get(2)?,
-        paused_at: r.get(3)?,
-        pause_reason: r.get(4)?,
-        resumed_at: r.get(5)?,
-        created_at: r.get(6)?,
-        updated_at: r.get(7)?,
-    })
-}
 
 /// Applies `action` to the selected recipients (inside the writer's transaction),
 /// recording its event for each; returns how many changed.
@@ -132,7 +117,7 @@ impl SqliteStore {
                 "SELECT {STREAM_COLS} FROM streams WHERE ?1 IS NULL OR tenant_id = ?1 \
                  ORDER BY tenant_id, name"
             ))
-            .and_then(|mut st| st.query_map([tenant_id], stream_row)?.collect())
+            .and_then(|mut st| st.query_map([tenant_id], |r| stream_row(r))?.collect())
             .map_err(unavailable)
         })
         .await

@@ -1,57 +1,13 @@
 //! SQLite queries for users and their sessions.
 
-use rusqlite::{OptionalExtension, Row, params};
+use rusqlite::{OptionalExtension, params};
 
 use super::writer::Durability;
 use super::*;
-use super::{SqliteStore, conflict_or, corrupt, scopes_text, unavailable};
+use super::{SqliteStore, conflict_or, scopes_text, unavailable};
 use crate::StoreResult;
 use crate::model::{LockPolicy, Reservation, SessionRecord, UserChange, UserRecord};
-
-const USER_COLS: &str = "id, tenant_id, email_index, email_enc, password_hash, role, scopes, \
-     totp_enc, created_at, disabled_at, failed_logins, locked_until, session_gen";
-const SESSION_COLS: &str =
-    "id_hash, user_id, tenant_id, csrf_hash, created_at, expires_at, revoked_at, user_gen";
-
-/// A user row, with its scopes still as text.
-fn user_row(r: &Row<'_>) -> rusqlite::Result<(UserRecord, String)> {
-    Ok((
-        UserRecord {
-            id: r.get(0)?,
-            tenant_id: r.get(1)?,
-            email_index: r.get(2)?,
-            email_enc: r.get(3)?,
-            password_hash: r.get(4)?,
-            role: r.get(5)?,
-            scopes: Vec::new(),
-            totp_enc: r.get(7)?,
-            created_at: r.get(8)?,
-            disabled_at: r.get(9)?,
-            failed_logins: r.get(10)?,
-            locked_until: r.get(11)?,
-            session_gen: r.get(12)?,
-        },
-        r.get(6)?,
-    ))
-}
-
-fn with_scopes((mut user, scopes): (UserRecord, String)) -> StoreResult<UserRecord> {
-    user.scopes = postwerk_core::model::parse_scopes(&scopes).map_err(|_| corrupt("scopes"))?;
-    Ok(user)
-}
-
-fn session_row(r: &Row<'_>) -> rusqlite::Result<SessionRecord> {
-    Ok(SessionRecord {
-        id_hash: r.get(0)?,
-        user_id: r.get(1)?,
-        tenant_id: r.get(2)?,
-        csrf_hash: r.get(3)?,
-        created_at: r.get(4)?,
-        expires_at: r.get(5)?,
-        revoked_at: r.get(6)?,
-        user_gen: r.get(7)?,
-    })
-}
+use crate::users::{SESSION_COLS, USER_COLS, session_row, user_row};
 
 impl SqliteStore {
     pub(super) async fn insert_user_w(&self, u: UserRecord) -> StoreResult<()> {
@@ -91,19 +47,17 @@ impl SqliteStore {
         column: &'static str,
         value: String,
     ) -> StoreResult<Vec<UserRecord>> {
-        let rows = self
-            .read(move |c| {
-                c.prepare_cached(&format!(
-                    "SELECT {USER_COLS} FROM users WHERE {column} = ?1 ORDER BY created_at, id"
-                ))
-                .and_then(|mut st| {
-                    st.query_map([value], user_row)?
-                        .collect::<Result<Vec<_>, _>>()
-                })
-                .map_err(unavailable)
+        self.read(move |c| {
+            c.prepare_cached(&format!(
+                "SELECT {USER_COLS} FROM users WHERE {column} = ?1 ORDER BY created_at, id"
+            ))
+            .and_then(|mut st| {
+                st.query_map([value], |r| user_row(r))?
+                    .collect::<Result<Vec<_>, _>>()
             })
-            .await?;
-        rows.into_iter().map(with_scopes).collect()
+            .map_err(unavailable)
+        })
+        .await
     }
 
     pub(super) async fn delete_user_w(&self, id: String) -> StoreResult<()> {
@@ -273,7 +227,7 @@ impl SqliteStore {
             c.prepare_cached(&format!(
                 "SELECT {SESSION_COLS} FROM sessions WHERE id_hash = ?1"
             ))
-            .and_then(|mut st| st.query_row([id_hash], session_row).optional())
+            .and_then(|mut st| st.query_row([id_hash], |r| session_row(r)).optional())
             .map_err(unavailable)
         })
         .await

@@ -1,33 +1,14 @@
 //! SQLite queries for webhook endpoints, their delivery queue and attempt log.
 
-use rusqlite::{Connection, Row, params};
+use rusqlite::{Connection, params};
 
 use super::writer::Durability;
 use super::*;
 use super::{SqliteStore, unavailable};
 use crate::StoreResult;
+use crate::model::encode_list;
 use crate::model::*;
-use crate::model::{decode_list, encode_list};
-
-/// The columns [`webhook_row`] reads.
-const WEBHOOK_COLS: &str = "id, tenant_id, url, events, streams, secret_enc, previous_secret_enc, \
-    previous_until, created_at, disabled_at, failing_since";
-
-fn webhook_row(r: &Row<'_>) -> rusqlite::Result<WebhookRecord> {
-    Ok(WebhookRecord {
-        id: r.get(0)?,
-        tenant_id: r.get(1)?,
-        url: r.get(2)?,
-        events: decode_list(&r.get::<_, String>(3)?),
-        streams: decode_list(&r.get::<_, String>(4)?),
-        secret_enc: r.get(5)?,
-        previous_secret_enc: r.get(6)?,
-        previous_until: r.get(7)?,
-        created_at: r.get(8)?,
-        disabled_at: r.get(9)?,
-        failing_since: r.get(10)?,
-    })
-}
+use crate::webhooks::{WEBHOOK_COLS, webhook_row};
 
 /// Deletes a tenant's deliveries (and their attempts) selected by `where_clause` over
 /// `webhook_deliveries`, with `?1` = tenant; returns how many deliveries went.
@@ -89,7 +70,7 @@ impl SqliteStore {
                      ORDER BY created_at, id"
                 ))
                 .map_err(unavailable)?;
-            st.query_map(params![tenant_id], webhook_row)
+            st.query_map(params![tenant_id], |r| webhook_row(r))
                 .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
                 .map_err(unavailable)
         })
