@@ -2,6 +2,26 @@
 
 use crate::StoreResult;
 use crate::model::*;
+use crate::row::Columns;
+
+/// The columns [`event_row`] reads.
+pub(crate) const EVENT_COLS: &str =
+    "seq, tenant_id, message_id, recipient_id, rcpt_hash, type, at, detail_enc, stream";
+
+/// An event row (both backends).
+pub(crate) fn event_row<R: Columns>(r: &R) -> Result<EventRecord, R::Error> {
+    Ok(EventRecord {
+        seq: r.get("seq")?,
+        tenant_id: r.get("tenant_id")?,
+        message_id: r.get("message_id")?,
+        recipient_id: r.get("recipient_id")?,
+        rcpt_hash: r.get("rcpt_hash")?,
+        event_type: r.parse("type", "event type")?,
+        at: r.get("at")?,
+        detail_enc: r.get("detail_enc")?,
+        stream: r.get("stream")?,
+    })
+}
 
 store_area! {
     /// Messages, their recipients and events: acceptance, the delivery queue and its outcomes.

@@ -2,6 +2,8 @@
 //! decoder (written over [`Columns`]) for both backends. A column that is missing, of
 //! another type or out of range for its field makes the row `Corrupt(column)` on both.
 
+use std::str::FromStr;
+
 use crate::StoreError;
 
 /// A column value both drivers can read.
@@ -20,6 +22,9 @@ pub(crate) trait Columns {
     fn get<T: Value>(&self, name: &str) -> Result<T, Self::Error>;
     /// The error of a row whose column `name` does not decode.
     fn corrupt(name: &str) -> Self::Error;
+    /// Text column `name` parsed as a `T` (read in place, not copied), or
+    /// [`Columns::corrupt`] of `what`.
+    fn parse<T: FromStr>(&self, name: &str, what: &str) -> Result<T, Self::Error>;
 }
 
 impl Columns for rusqlite::Row<'_> {
@@ -36,6 +41,11 @@ impl Columns for rusqlite::Row<'_> {
             Box::new(StoreError::Corrupt(name.to_string())),
         )
     }
+    fn parse<T: FromStr>(&self, name: &str, what: &str) -> Result<T, Self::Error> {
+        let text = self.get_ref(name).ok().and_then(|v| v.as_str().ok());
+        text.and_then(|s| s.parse().ok())
+            .ok_or_else(|| Self::corrupt(what))
+    }
 }
 
 impl Columns for tokio_postgres::Row {
@@ -45,5 +55,10 @@ impl Columns for tokio_postgres::Row {
     }
     fn corrupt(name: &str) -> Self::Error {
         crate::postgres::error::corrupt(name)
+    }
+    fn parse<T: FromStr>(&self, name: &str, what: &str) -> Result<T, Self::Error> {
+        let text = self.try_get::<_, &str>(name).ok();
+        text.and_then(|s| s.parse().ok())
+            .ok_or_else(|| Self::corrupt(what))
     }
 }

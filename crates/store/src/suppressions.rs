@@ -2,6 +2,25 @@
 
 use crate::StoreResult;
 use crate::model::*;
+use crate::row::Columns;
+
+/// The columns [`suppression_row`] reads.
+pub(crate) const SUPPRESSION_COLS: &str =
+    "seq, tenant_id, rcpt_hash, stream, reason, created_at, address_enc, source";
+
+/// A suppression row (both backends).
+pub(crate) fn suppression_row<R: Columns>(r: &R) -> Result<SuppressionRecord, R::Error> {
+    Ok(SuppressionRecord {
+        seq: r.get("seq")?,
+        tenant_id: r.get("tenant_id")?,
+        rcpt_hash: r.get("rcpt_hash")?,
+        stream: scope_stream(r.get("stream")?),
+        reason: r.parse("reason", "suppression reason")?,
+        created_at: r.get("created_at")?,
+        address_enc: r.get("address_enc")?,
+        source: r.get("source")?,
+    })
+}
 
 store_area! {
     /// Suppression lists.

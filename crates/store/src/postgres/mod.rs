@@ -36,12 +36,14 @@ use std::future::Future;
 use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
-use postwerk_core::model::{DsarStatus, EventType, RecipientStatus, SuppressionReason};
+use postwerk_core::model::{DsarStatus, EventType, RecipientStatus};
 use tokio_postgres::types::{FromSql, ToSql};
 use tokio_postgres::{NoTls, Row};
 
 use crate::model::*;
 use crate::prelude::*;
+use crate::queue::{EVENT_COLS, event_row};
+use crate::suppressions::{SUPPRESSION_COLS, suppression_row};
 use crate::{IDEMPOTENCY_TTL_MS, StoreError, StoreResult};
 use error::{Failure, PgResult, conflict, corrupt, pg};
 
@@ -286,25 +288,6 @@ fn dkim_row(r: &Row) -> PgResult<DkimKeyRecord> {
     })
 }
 
-const EVENT_COLS: &str =
-    "seq, tenant_id, message_id, recipient_id, rcpt_hash, type, at, detail_enc, stream";
-
-fn event_row(r: &Row) -> PgResult<EventRecord> {
-    Ok(EventRecord {
-        seq: col(r, "seq")?,
-        tenant_id: col(r, "tenant_id")?,
-        message_id: col(r, "message_id")?,
-        recipient_id: col(r, "recipient_id")?,
-        rcpt_hash: col(r, "rcpt_hash")?,
-        event_type: col::<&str>(r, "type")?
-            .parse::<EventType>()
-            .map_err(|_| corrupt("event type"))?,
-        at: col(r, "at")?,
-        detail_enc: col(r, "detail_enc")?,
-        stream: col(r, "stream")?,
-    })
-}
-
 fn recipient_row(r: &Row) -> PgResult<RecipientRecord> {
     Ok(RecipientRecord {
         id: col(r, "id")?,
@@ -317,24 +300,6 @@ fn recipient_row(r: &Row) -> PgResult<RecipientRecord> {
         attempts: col(r, "attempts")?,
         next_attempt_at: col(r, "next_attempt_at")?,
         updated_at: col(r, "updated_at")?,
-    })
-}
-
-const SUPPRESSION_COLS: &str =
-    "seq, tenant_id, rcpt_hash, stream, reason, created_at, address_enc, source";
-
-fn suppression_row(r: &Row) -> PgResult<SuppressionRecord> {
-    Ok(SuppressionRecord {
-        seq: col(r, "seq")?,
-        tenant_id: col(r, "tenant_id")?,
-        rcpt_hash: col(r, "rcpt_hash")?,
-        stream: scope_stream(col(r, "stream")?),
-        reason: col::<&str>(r, "reason")?
-            .parse::<SuppressionReason>()
-            .map_err(|_| corrupt("suppression reason"))?,
-        created_at: col(r, "created_at")?,
-        address_enc: col(r, "address_enc")?,
-        source: col(r, "source")?,
     })
 }
 

@@ -6,8 +6,9 @@ use tokio_postgres::types::ToSql;
 
 use super::error::{PgResult, corrupt, pg};
 use super::*;
-use super::{AUDIT_LOCK, PgStore, SUPPRESSION_COLS, col, suppression_row};
+use super::{AUDIT_LOCK, PgStore, col};
 use crate::model::*;
+use crate::suppressions::{SUPPRESSION_COLS, suppression_row};
 
 fn contact_row(r: &Row) -> PgResult<ContactRecord> {
     Ok(ContactRecord {

@@ -18,13 +18,13 @@ mod writer;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-use postwerk_core::model::{
-    ConsentStatus, DsarKind, DsarStatus, EventType, RecipientStatus, SuppressionReason,
-};
+use postwerk_core::model::{ConsentStatus, DsarKind, DsarStatus, EventType, RecipientStatus};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, params};
 
 use crate::model::*;
 use crate::prelude::*;
+use crate::queue::{EVENT_COLS, event_row};
+use crate::suppressions::{SUPPRESSION_COLS, suppression_row};
 use crate::{BACKLOG_SQL, IDEMPOTENCY_TTL_MS, StoreError, StoreResult, WEBHOOK_BACKLOG_SQL};
 use writer::{Durability, Writer};
 
@@ -293,31 +293,6 @@ fn corrupt(what: &str) -> StoreError {
     StoreError::Corrupt(what.to_string())
 }
 
-fn event_row(r: &Row<'_>) -> rusqlite::Result<(EventRecord, String)> {
-    Ok((
-        EventRecord {
-            seq: r.get(0)?,
-            tenant_id: r.get(1)?,
-            message_id: r.get(2)?,
-            recipient_id: r.get(3)?,
-            rcpt_hash: r.get(4)?,
-            event_type: EventType::Accepted,
-            at: r.get(6)?,
-            detail_enc: r.get(7)?,
-            stream: r.get(8)?,
-        },
-        r.get(5)?,
-    ))
-}
-
-fn typed_event((mut e, kind): (EventRecord, String)) -> StoreResult<EventRecord> {
-    e.event_type = kind.parse().map_err(|_| corrupt("event type"))?;
-    Ok(e)
-}
-
-const EVENT_COLS: &str =
-    "seq, tenant_id, message_id, recipient_id, rcpt_hash, type, at, detail_enc, stream";
-
 fn load_domain_keys(conn: &Connection, domain: &mut DomainRecord) -> StoreResult<()> {
     let mut stmt = conn
         .prepare_cached(
@@ -399,32 +374,6 @@ fn rows_by_hashes<T>(
         rows.extend(found);
     }
     Ok(rows)
-}
-
-const SUPPRESSION_COLS: &str =
-    "seq, tenant_id, rcpt_hash, stream, reason, created_at, address_enc, source";
-
-fn suppression_row(r: &Row<'_>) -> rusqlite::Result<(SuppressionRecord, String)> {
-    Ok((
-        SuppressionRecord {
-            seq: r.get(0)?,
-            tenant_id: r.get(1)?,
-            rcpt_hash: r.get(2)?,
-            stream: scope_stream(r.get(3)?),
-            reason: SuppressionReason::Manual,
-            created_at: r.get(5)?,
-            address_enc: r.get(6)?,
-            source: r.get(7)?,
-        },
-        r.get(4)?,
-    ))
-}
-
-fn typed_suppression(
-    (mut s, reason): (SuppressionRecord, String),
-) -> StoreResult<SuppressionRecord> {
-    s.reason = reason.parse().map_err(|_| corrupt("suppression reason"))?;
-    Ok(s)
 }
 
 fn scopes_text(scopes: &[postwerk_core::model::Scope]) -> String {
@@ -706,13 +655,10 @@ fn get_message_in(c: &Connection, tenant_id: &str, id: &str) -> StoreResult<Opti
             "SELECT {EVENT_COLS} FROM events WHERE message_id = ?1 ORDER BY seq"
         ))
         .and_then(|mut s| {
-            s.query_map([id], event_row)?
+            s.query_map([id], |r| event_row(r))?
                 .collect::<rusqlite::Result<Vec<_>>>()
         })
-        .map_err(unavailable)?
-        .into_iter()
-        .map(typed_event)
-        .collect::<StoreResult<Vec<_>>>()?;
+        .map_err(unavailable)?;
     Ok(Some(MessageRecord {
         id: id.to_string(),
         tenant_id: tenant_id.to_string(),

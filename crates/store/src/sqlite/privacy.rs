@@ -184,11 +184,8 @@ impl PrivacyStore for SqliteStore {
                 &format!("SELECT {SUPPRESSION_COLS} FROM suppressions WHERE tenant_id = ?1 AND rcpt_hash IN"),
                 &[&tenant_id],
                 &hashes,
-                suppression_row,
-            )?
-            .into_iter()
-            .map(typed_suppression)
-            .collect::<StoreResult<Vec<_>>>()?;
+                |r| suppression_row(r),
+            )?;
             suppressions.sort_unstable_by_key(|s| s.seq);
             Ok(ConsentScreen {
                 suppressions,

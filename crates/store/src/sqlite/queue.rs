@@ -133,12 +133,10 @@ impl QueueStore for SqliteStore {
             }
             sql.push_str(&format!(" ORDER BY seq LIMIT {}", f.limit.max(1)));
             let mut stmt = c.prepare(&sql).map_err(unavailable)?;
-            let rows = stmt
-                .query_map(rusqlite::params_from_iter(args), event_row)
+            stmt.query_map(rusqlite::params_from_iter(args), |r| event_row(r))
                 .map_err(unavailable)?
                 .collect::<rusqlite::Result<Vec<_>>>()
-                .map_err(unavailable)?;
-            rows.into_iter().map(typed_event).collect()
+                .map_err(unavailable)
         })
         .await
     }

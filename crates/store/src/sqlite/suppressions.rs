@@ -67,13 +67,10 @@ impl SuppressionStore for SqliteStore {
                 &format!("SELECT {SUPPRESSION_COLS} FROM suppressions WHERE tenant_id = ?1 AND rcpt_hash IN"),
                 &[&tenant_id],
                 &hashes,
-                suppression_row,
+                |r| suppression_row(r),
             )?;
             drop(tx);
-            let mut found = rows
-                .into_iter()
-                .map(typed_suppression)
-                .collect::<StoreResult<Vec<_>>>()?;
+            let mut found = rows;
             found.sort_unstable_by_key(|s| s.seq);
             Ok(found)
         })
@@ -114,11 +111,11 @@ impl SuppressionStore for SqliteStore {
             let rows = c
                 .prepare_cached(&sql)
                 .and_then(|mut st| {
-                    st.query_map(rusqlite::params_from_iter(args), suppression_row)?
+                    st.query_map(rusqlite::params_from_iter(args), |r| suppression_row(r))?
                         .collect::<rusqlite::Result<Vec<_>>>()
                 })
                 .map_err(unavailable)?;
-            rows.into_iter().map(typed_suppression).collect()
+            Ok(rows)
         })
         .await
     }
