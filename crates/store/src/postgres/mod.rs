@@ -3,7 +3,7 @@
 //! recipient is handed to two nodes.
 //!
 //! Behaviour matches the SQLite backend exactly (the conformance suite in
-//! `tests/conformance.rs` runs against both). Notes on how:
+//! `tests/conformance` runs against both). Notes on how:
 //!
 //! - Every write is one transaction committed with the server's `synchronous_commit`
 //!   (never lowered here): a future resolving `Ok` means the write is durable.
@@ -16,6 +16,16 @@
 //!   so concurrent writers cannot deadlock; a deadlock or serialization failure that
 //!   happens anyway rolls back and the whole transaction is re-run (a few times).
 //! - Errors never carry row values (see [`error`]).
+//!
+//! Each area of the store has a file of the same name here and in `postgres/`
+//! (`tenants`, `users`, `domains`, `queue`, `privacy`, `compliance`, `audit`, `stats`,
+//! `streams`, `webhooks`, `suppressions`), implementing that area's trait of the
+//! crate root with this backend's execution; the row decoders and shared SQL live in
+//! the crate's area modules. Helper suffixes, the same in both backends: `_q` one
+//! query outside a write transaction, `_tx` work inside a write transaction, `_in` a
+//! step given an open connection or transaction.
+//! Besides: `backup` (dump and restore with `pg_dump` and `pg_restore`) and [`error`]
+//! (error mapping without row values).
 
 mod audit;
 pub(crate) mod backup;

@@ -1,5 +1,15 @@
 //! The embedded SQLite backend: one WAL-mode file, a group-committing writer thread
-//! ([`writer`]) and a small pool of reader connections used from blocking tasks.
+//! and a small pool of reader connections used from blocking tasks.
+//!
+//! Each area of the store has a file of the same name here and in `postgres/`
+//! (`tenants`, `users`, `domains`, `queue`, `privacy`, `compliance`, `audit`, `stats`,
+//! `streams`, `webhooks`, `suppressions`), implementing that area's trait of the
+//! crate root with this backend's execution; the row decoders and shared SQL live in
+//! the crate's area modules. Helper suffixes, the same in both backends: `_q` one
+//! query outside a write transaction, `_tx` work inside a write transaction, `_in` a
+//! step given an open connection or transaction.
+//! Besides: `backup` (snapshots and restores of the file) and `writer` (the writer
+//! thread and its group commit).
 
 mod audit;
 pub(crate) mod backup;

@@ -291,7 +291,7 @@ impl PrivacyStore for SqliteStore {
     }
 
     async fn stop_subject_mail(&self, stop: MailStop) -> StoreResult<u64> {
-        self.stop_subject_mail_w(stop).await
+        self.stop_subject_mail_tx(stop).await
     }
 
     async fn unkeyed_subjects(&self) -> StoreResult<Vec<(String, Vec<u8>)>> {

@@ -330,11 +330,11 @@ impl QueueStore for SqliteStore {
         action: QueueAction,
         at: i64,
     ) -> StoreResult<u64> {
-        self.queue_action_w(sel, action, at).await
+        self.queue_action_tx(sel, action, at).await
     }
 
     async fn queue_depth(&self, tenant_id: Option<&str>) -> StoreResult<Vec<QueueDepth>> {
-        self.queue_depth_r(tenant_id.map(str::to_string)).await
+        self.queue_depth_q(tenant_id.map(str::to_string)).await
     }
 
     async fn backlog(&self) -> StoreResult<Backlog> {

@@ -4,7 +4,7 @@ use super::*;
 
 impl StatsStore for SqliteStore {
     async fn stats(&self, f: StatsFilter) -> StoreResult<Vec<StatRow>> {
-        self.stats_r(f).await
+        self.stats_q(f).await
     }
 
     async fn attempts_by_source(&self, since: i64) -> StoreResult<Vec<(String, u64)>> {

@@ -102,13 +102,13 @@ fn stop_subject_mail(c: &Connection, stop: &MailStop) -> StoreResult<u64> {
 }
 
 impl SqliteStore {
-    pub(super) async fn stop_subject_mail_w(&self, stop: MailStop) -> StoreResult<u64> {
+    pub(super) async fn stop_subject_mail_tx(&self, stop: MailStop) -> StoreResult<u64> {
         self.writer
             .write(Durability::Fsync, move |c| stop_subject_mail(c, &stop))
             .await
     }
 
-    pub(super) async fn list_streams_r(
+    pub(super) async fn list_streams_q(
         &self,
         tenant_id: Option<String>,
     ) -> StoreResult<Vec<StreamRecord>> {
@@ -123,7 +123,7 @@ impl SqliteStore {
         .await
     }
 
-    pub(super) async fn insert_stream_w(&self, s: StreamRecord) -> StoreResult<()> {
+    pub(super) async fn insert_stream_tx(&self, s: StreamRecord) -> StoreResult<()> {
         self.writer
             .write(Durability::Fsync, move |c| {
                 c.prepare_cached(&format!(
@@ -147,7 +147,7 @@ impl SqliteStore {
             .await
     }
 
-    pub(super) async fn put_stream_settings_w(
+    pub(super) async fn put_stream_settings_tx(
         &self,
         tenant_id: String,
         name: String,
@@ -168,7 +168,7 @@ impl SqliteStore {
             .await
     }
 
-    pub(super) async fn pause_stream_w(&self, p: StreamPause) -> StoreResult<bool> {
+    pub(super) async fn pause_stream_tx(&self, p: StreamPause) -> StoreResult<bool> {
         self.writer
             .write(Durability::Fsync, move |c| {
                 let paused: Option<Option<i64>> = c
@@ -231,7 +231,7 @@ impl SqliteStore {
             .await
     }
 
-    pub(super) async fn stats_r(&self, f: StatsFilter) -> StoreResult<Vec<StatRow>> {
+    pub(super) async fn stats_q(&self, f: StatsFilter) -> StoreResult<Vec<StatRow>> {
         self.read(move |c| {
             let rows: Vec<(i64, String, String, i64)> = c
                 .prepare_cached(&crate::stats::query_sql(|n| format!("?{n}")))
@@ -265,7 +265,7 @@ impl SqliteStore {
         .await
     }
 
-    pub(super) async fn queue_action_w(
+    pub(super) async fn queue_action_tx(
         &self,
         sel: QueueSelector,
         action: QueueAction,
@@ -276,7 +276,7 @@ impl SqliteStore {
             .await
     }
 
-    pub(super) async fn queue_depth_r(
+    pub(super) async fn queue_depth_q(
         &self,
         tenant_id: Option<String>,
     ) -> StoreResult<Vec<QueueDepth>> {
@@ -310,7 +310,7 @@ impl SqliteStore {
         .await
     }
 
-    pub(super) async fn stream_outcomes_r(
+    pub(super) async fn stream_outcomes_q(
         &self,
         tenant_id: String,
         stream: String,
@@ -336,11 +336,11 @@ impl SqliteStore {
 
 impl StreamStore for SqliteStore {
     async fn list_streams(&self, tenant_id: Option<&str>) -> StoreResult<Vec<StreamRecord>> {
-        self.list_streams_r(tenant_id.map(str::to_string)).await
+        self.list_streams_q(tenant_id.map(str::to_string)).await
     }
 
     async fn insert_stream(&self, s: StreamRecord) -> StoreResult<()> {
-        self.insert_stream_w(s).await
+        self.insert_stream_tx(s).await
     }
 
     async fn put_stream_settings(
@@ -350,12 +350,12 @@ impl StreamStore for SqliteStore {
         settings: String,
         at: i64,
     ) -> StoreResult<()> {
-        self.put_stream_settings_w(tenant_id.to_string(), name.to_string(), settings, at)
+        self.put_stream_settings_tx(tenant_id.to_string(), name.to_string(), settings, at)
             .await
     }
 
     async fn pause_stream(&self, p: StreamPause) -> StoreResult<bool> {
-        self.pause_stream_w(p).await
+        self.pause_stream_tx(p).await
     }
 
     async fn stream_outcomes(
@@ -365,7 +365,7 @@ impl StreamStore for SqliteStore {
         since: i64,
         window: usize,
     ) -> StoreResult<StreamOutcomes> {
-        self.stream_outcomes_r(tenant_id.to_string(), stream.to_string(), since, window)
+        self.stream_outcomes_q(tenant_id.to_string(), stream.to_string(), since, window)
             .await
     }
 }

@@ -12,7 +12,7 @@ use crate::model::*;
 use crate::tenants::{API_KEY_COLS, TENANT_COLS, api_key_row, tenant_row};
 
 impl SqliteStore {
-    pub(super) async fn list_tenants_r(
+    pub(super) async fn list_tenants_q(
         &self,
         cancelled_before: Option<i64>,
     ) -> StoreResult<Vec<TenantRecord>> {
@@ -30,7 +30,7 @@ impl SqliteStore {
         .await
     }
 
-    pub(super) async fn set_tenant_cancelled_w(
+    pub(super) async fn set_tenant_cancelled_tx(
         &self,
         tenant_id: String,
         cancelled_at: Option<i64>,
@@ -79,7 +79,7 @@ impl SqliteStore {
             .await
     }
 
-    pub(super) async fn delete_tenant_data_w(
+    pub(super) async fn delete_tenant_data_tx(
         &self,
         tenant_id: String,
         limit: usize,
@@ -161,7 +161,7 @@ impl TenantStore for SqliteStore {
     }
 
     async fn list_tenants(&self, cancelled_before: Option<i64>) -> StoreResult<Vec<TenantRecord>> {
-        self.list_tenants_r(cancelled_before).await
+        self.list_tenants_q(cancelled_before).await
     }
 
     async fn set_tenant_cancelled(
@@ -170,12 +170,12 @@ impl TenantStore for SqliteStore {
         cancelled_at: Option<i64>,
         at: i64,
     ) -> StoreResult<bool> {
-        self.set_tenant_cancelled_w(tenant_id.to_string(), cancelled_at, at)
+        self.set_tenant_cancelled_tx(tenant_id.to_string(), cancelled_at, at)
             .await
     }
 
     async fn delete_tenant_data(&self, tenant_id: &str, limit: usize) -> StoreResult<u64> {
-        self.delete_tenant_data_w(tenant_id.to_string(), limit)
+        self.delete_tenant_data_tx(tenant_id.to_string(), limit)
             .await
     }
 

@@ -10,7 +10,7 @@ use crate::model::{LockPolicy, Reservation, SessionRecord, UserChange, UserRecor
 use crate::users::{SESSION_COLS, USER_COLS, session_row, user_row};
 
 impl SqliteStore {
-    pub(super) async fn insert_user_w(&self, u: UserRecord) -> StoreResult<()> {
+    pub(super) async fn insert_user_tx(&self, u: UserRecord) -> StoreResult<()> {
         let scopes = scopes_text(&u.scopes);
         self.writer
             .write(Durability::Fsync, move |c| {
@@ -42,7 +42,7 @@ impl SqliteStore {
     }
 
     /// The users matching `column = value` (`id`, `email_index` or `tenant_id`).
-    pub(super) async fn users_where_r(
+    pub(super) async fn users_where_q(
         &self,
         column: &'static str,
         value: String,
@@ -60,7 +60,7 @@ impl SqliteStore {
         .await
     }
 
-    pub(super) async fn delete_user_w(&self, id: String) -> StoreResult<()> {
+    pub(super) async fn delete_user_tx(&self, id: String) -> StoreResult<()> {
         self.writer
             .write(Durability::Fsync, move |c| {
                 c.execute("DELETE FROM sessions WHERE user_id = ?1", params![id])
@@ -71,7 +71,7 @@ impl SqliteStore {
             .await
     }
 
-    pub(super) async fn reserve_login_w(
+    pub(super) async fn reserve_login_tx(
         &self,
         id: String,
         at: i64,
@@ -118,7 +118,7 @@ impl SqliteStore {
             .await
     }
 
-    pub(super) async fn release_login_w(
+    pub(super) async fn release_login_tx(
         &self,
         id: String,
         lock: Option<i64>,
@@ -138,7 +138,7 @@ impl SqliteStore {
             .await
     }
 
-    pub(super) async fn open_session_w(&self, s: SessionRecord) -> StoreResult<bool> {
+    pub(super) async fn open_session_tx(&self, s: SessionRecord) -> StoreResult<bool> {
         self.writer
             .write(Durability::Fsync, move |c| {
                 let current = c
@@ -176,7 +176,7 @@ impl SqliteStore {
             .await
     }
 
-    pub(super) async fn change_user_w(&self, id: String, change: UserChange) -> StoreResult<bool> {
+    pub(super) async fn change_user_tx(&self, id: String, change: UserChange) -> StoreResult<bool> {
         self.writer
             .write(Durability::Fsync, move |c| {
                 const BUMP: &str = "UPDATE users SET session_gen = session_gen + 1";
@@ -203,7 +203,7 @@ impl SqliteStore {
             .await
     }
 
-    pub(super) async fn swap_second_factor_w(
+    pub(super) async fn swap_second_factor_tx(
         &self,
         id: String,
         expected: Option<Vec<u8>>,
@@ -219,7 +219,7 @@ impl SqliteStore {
             .await
     }
 
-    pub(super) async fn get_session_r(
+    pub(super) async fn get_session_q(
         &self,
         id_hash: Vec<u8>,
     ) -> StoreResult<Option<SessionRecord>> {
@@ -233,7 +233,7 @@ impl SqliteStore {
         .await
     }
 
-    pub(super) async fn end_session_w(&self, id_hash: Vec<u8>, at: i64) -> StoreResult<bool> {
+    pub(super) async fn end_session_tx(&self, id_hash: Vec<u8>, at: i64) -> StoreResult<bool> {
         self.writer
             .write(Durability::Fsync, move |c| {
                 c.prepare_cached(
@@ -249,20 +249,20 @@ impl SqliteStore {
 
 impl UserStore for SqliteStore {
     async fn insert_user(&self, user: UserRecord) -> StoreResult<()> {
-        self.insert_user_w(user).await
+        self.insert_user_tx(user).await
     }
 
     async fn get_user(&self, id: &str) -> StoreResult<Option<UserRecord>> {
-        Ok(self.users_where_r("id", id.to_string()).await?.pop())
+        Ok(self.users_where_q("id", id.to_string()).await?.pop())
     }
 
     async fn find_users(&self, email_index: &str) -> StoreResult<Vec<UserRecord>> {
-        self.users_where_r("email_index", email_index.to_string())
+        self.users_where_q("email_index", email_index.to_string())
             .await
     }
 
     async fn list_users(&self, tenant_id: &str) -> StoreResult<Vec<UserRecord>> {
-        self.users_where_r("tenant_id", tenant_id.to_string()).await
+        self.users_where_q("tenant_id", tenant_id.to_string()).await
     }
 
     async fn reserve_login(
@@ -271,7 +271,7 @@ impl UserStore for SqliteStore {
         at: i64,
         policy: LockPolicy,
     ) -> StoreResult<Reservation> {
-        self.reserve_login_w(id.to_string(), at, policy).await
+        self.reserve_login_tx(id.to_string(), at, policy).await
     }
 
     async fn release_login(
@@ -280,16 +280,16 @@ impl UserStore for SqliteStore {
         lock: Option<i64>,
         previous_lock: Option<i64>,
     ) -> StoreResult<()> {
-        self.release_login_w(id.to_string(), lock, previous_lock)
+        self.release_login_tx(id.to_string(), lock, previous_lock)
             .await
     }
 
     async fn open_session(&self, session: SessionRecord) -> StoreResult<bool> {
-        self.open_session_w(session).await
+        self.open_session_tx(session).await
     }
 
     async fn change_user(&self, id: &str, change: UserChange) -> StoreResult<bool> {
-        self.change_user_w(id.to_string(), change).await
+        self.change_user_tx(id.to_string(), change).await
     }
 
     async fn swap_second_factor(
@@ -298,19 +298,19 @@ impl UserStore for SqliteStore {
         expected: Option<Vec<u8>>,
         new: Option<Vec<u8>>,
     ) -> StoreResult<bool> {
-        self.swap_second_factor_w(id.to_string(), expected, new)
+        self.swap_second_factor_tx(id.to_string(), expected, new)
             .await
     }
 
     async fn delete_user(&self, id: &str) -> StoreResult<()> {
-        self.delete_user_w(id.to_string()).await
+        self.delete_user_tx(id.to_string()).await
     }
 
     async fn get_session(&self, id_hash: Vec<u8>) -> StoreResult<Option<SessionRecord>> {
-        self.get_session_r(id_hash).await
+        self.get_session_q(id_hash).await
     }
 
     async fn end_session(&self, id_hash: Vec<u8>, at: i64) -> StoreResult<bool> {
-        self.end_session_w(id_hash, at).await
+        self.end_session_tx(id_hash, at).await
     }
 }

@@ -32,7 +32,7 @@ pub(crate) fn delete_deliveries(
 }
 
 impl SqliteStore {
-    pub(super) async fn insert_webhook_w(&self, w: WebhookRecord) -> StoreResult<()> {
+    pub(super) async fn insert_webhook_tx(&self, w: WebhookRecord) -> StoreResult<()> {
         self.writer
             .write(Durability::Fsync, move |c| {
                 c.prepare_cached(&format!(
@@ -59,7 +59,7 @@ impl SqliteStore {
             .await
     }
 
-    pub(super) async fn list_webhooks_r(
+    pub(super) async fn list_webhooks_q(
         &self,
         tenant_id: Option<String>,
     ) -> StoreResult<Vec<WebhookRecord>> {
@@ -77,7 +77,7 @@ impl SqliteStore {
         .await
     }
 
-    pub(super) async fn update_webhook_w(&self, w: WebhookRecord) -> StoreResult<bool> {
+    pub(super) async fn update_webhook_tx(&self, w: WebhookRecord) -> StoreResult<bool> {
         self.writer
             .write(Durability::Fsync, move |c| {
                 c.prepare_cached(
@@ -105,7 +105,7 @@ impl SqliteStore {
             .await
     }
 
-    pub(super) async fn delete_webhook_w(
+    pub(super) async fn delete_webhook_tx(
         &self,
         tenant_id: String,
         id: String,
@@ -125,7 +125,7 @@ impl SqliteStore {
             .await
     }
 
-    pub(super) async fn replay_webhook_w(
+    pub(super) async fn replay_webhook_tx(
         &self,
         tenant_id: String,
         id: String,
@@ -153,7 +153,7 @@ impl SqliteStore {
             .await
     }
 
-    pub(super) async fn claim_webhook_deliveries_w(
+    pub(super) async fn claim_webhook_deliveries_tx(
         &self,
         node: String,
         now: i64,
@@ -194,7 +194,7 @@ impl SqliteStore {
             .await
     }
 
-    pub(super) async fn finish_webhook_delivery_w(&self, o: WebhookOutcome) -> StoreResult<bool> {
+    pub(super) async fn finish_webhook_delivery_tx(&self, o: WebhookOutcome) -> StoreResult<bool> {
         self.writer
             .write(Durability::Process, move |c| {
                 let a = &o.attempt;
@@ -256,7 +256,7 @@ impl SqliteStore {
             .await
     }
 
-    pub(super) async fn list_webhook_attempts_r(
+    pub(super) async fn list_webhook_attempts_q(
         &self,
         tenant_id: String,
         webhook_id: String,
@@ -308,19 +308,19 @@ impl SqliteStore {
 
 impl WebhookStore for SqliteStore {
     async fn insert_webhook(&self, w: WebhookRecord) -> StoreResult<()> {
-        self.insert_webhook_w(w).await
+        self.insert_webhook_tx(w).await
     }
 
     async fn list_webhooks(&self, tenant_id: Option<&str>) -> StoreResult<Vec<WebhookRecord>> {
-        self.list_webhooks_r(tenant_id.map(str::to_string)).await
+        self.list_webhooks_q(tenant_id.map(str::to_string)).await
     }
 
     async fn update_webhook(&self, w: WebhookRecord) -> StoreResult<bool> {
-        self.update_webhook_w(w).await
+        self.update_webhook_tx(w).await
     }
 
     async fn delete_webhook(&self, tenant_id: &str, id: &str) -> StoreResult<bool> {
-        self.delete_webhook_w(tenant_id.to_string(), id.to_string())
+        self.delete_webhook_tx(tenant_id.to_string(), id.to_string())
             .await
     }
 
@@ -332,7 +332,7 @@ impl WebhookStore for SqliteStore {
         to: i64,
         now: i64,
     ) -> StoreResult<u64> {
-        self.replay_webhook_w(tenant_id.to_string(), id.to_string(), from, to, now)
+        self.replay_webhook_tx(tenant_id.to_string(), id.to_string(), from, to, now)
             .await
     }
 
@@ -343,12 +343,12 @@ impl WebhookStore for SqliteStore {
         lease_until: i64,
         limit: usize,
     ) -> StoreResult<Vec<WebhookDelivery>> {
-        self.claim_webhook_deliveries_w(node.to_string(), now, lease_until, limit)
+        self.claim_webhook_deliveries_tx(node.to_string(), now, lease_until, limit)
             .await
     }
 
     async fn finish_webhook_delivery(&self, outcome: WebhookOutcome) -> StoreResult<bool> {
-        self.finish_webhook_delivery_w(outcome).await
+        self.finish_webhook_delivery_tx(outcome).await
     }
 
     async fn list_webhook_attempts(
@@ -358,7 +358,7 @@ impl WebhookStore for SqliteStore {
         before_seq: Option<i64>,
         limit: usize,
     ) -> StoreResult<Vec<WebhookAttemptRecord>> {
-        self.list_webhook_attempts_r(
+        self.list_webhook_attempts_q(
             tenant_id.to_string(),
             webhook_id.to_string(),
             before_seq,
