@@ -30,6 +30,7 @@
 //! - [`prelude`]: every store trait, for `use postwerk_store::prelude::*`.
 //! - `queue_sql`, `retention_sql` (private): SQL shared by both backends.
 //! - `row` (private): column access for both drivers, under each row type's one decoder.
+//! - `sql` (private): statements written once for both dialects (the `sql!` macro).
 //!
 //! Callers use [`AnyStore`], which dispatches to a backend by enum (no boxing on the
 //! hot path). Every backend passes the same conformance suite (`tests/conformance`).
@@ -68,6 +69,15 @@ macro_rules! store_area {
     };
 }
 
+/// Declares statements of both backends (see [`sql::Sql`]): each
+/// `NAME = "format string with $N parameters", args…;` becomes a `static NAME`.
+macro_rules! sql {
+    ($($(#[$doc:meta])* $name:ident = $($fmt:expr),+;)+) => {$(
+        $(#[$doc])*
+        pub(crate) static $name: $crate::sql::Sql = $crate::sql::Sql::new(|| format!($($fmt),+));
+    )+};
+}
+
 pub mod audit;
 pub mod backup;
 pub mod compliance;
@@ -79,6 +89,7 @@ pub mod queue;
 mod queue_sql;
 mod retention_sql;
 mod row;
+mod sql;
 pub mod sqlite;
 pub mod stats;
 pub mod streams;

@@ -45,6 +45,44 @@ pub(crate) fn api_key_row<R: Columns>(r: &R) -> Result<ApiKeyRecord, R::Error> {
     })
 }
 
+sql! {
+    /// Tenants, oldest first: every one (`$1` NULL) or those cancelled before `$1`.
+    LIST_TENANTS = "SELECT {TENANT_COLS} FROM tenants WHERE CAST($1 AS BIGINT) IS NULL \
+         OR cancelled_at < $1 ORDER BY created_at, id";
+    /// Cancels tenant `$1` and its sub-accounts not cancelled yet at `$2`.
+    CANCEL_TENANTS = "UPDATE tenants SET cancelled_at = $2 WHERE (id = $1 OR parent_id = $1) \
+         AND cancelled_at IS NULL RETURNING id";
+    /// Reactivates tenant `$1` and its sub-accounts cancelled with it (`$2`) or after.
+    REACTIVATE_TENANTS = "UPDATE tenants SET cancelled_at = NULL WHERE id = $1 \
+         OR (parent_id = $1 AND cancelled_at >= $2) RETURNING id";
+    /// The last step of deleting a tenant.
+    DELETE_TENANT = "DELETE FROM tenants WHERE id = $1";
+    /// A new tenant, in [`TENANT_COLS`] order.
+    INSERT_TENANT = "INSERT INTO tenants ({TENANT_COLS}) VALUES ($1, $2, $3, $4, $5, $6)";
+    /// A tenant by id.
+    GET_TENANT = "SELECT {TENANT_COLS} FROM tenants WHERE id = $1";
+    /// A tenant's sub-accounts, oldest first.
+    LIST_SUBACCOUNTS = "SELECT {TENANT_COLS} FROM tenants WHERE parent_id = $1 ORDER BY created_at, id";
+    /// A tenant by name.
+    GET_TENANT_BY_NAME = "SELECT {TENANT_COLS} FROM tenants WHERE name = $1";
+    /// A new API key.
+    INSERT_API_KEY = "INSERT INTO api_keys (id, tenant_id, name, secret_hash, scopes, created_at, \
+         expires_at, allowed_ips, rate_limit) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
+    /// An API key by id.
+    GET_API_KEY = "SELECT {API_KEY_COLS} FROM api_keys WHERE id = $1";
+    /// Records a key's last use.
+    TOUCH_API_KEY = "UPDATE api_keys SET last_used_at = $2 WHERE id = $1";
+    /// A tenant's keys, oldest first.
+    LIST_API_KEYS = "SELECT {API_KEY_COLS} FROM api_keys WHERE tenant_id = $1 ORDER BY created_at, id";
+    /// Revokes tenant `$1`'s key `$2` at `$3`.
+    REVOKE_API_KEY = "UPDATE api_keys SET revoked_at = $3 WHERE tenant_id = $1 AND id = $2 \
+         AND revoked_at IS NULL";
+    /// Brings tenant `$1`'s key `$2` to expire at `$3` at the latest.
+    EXPIRE_API_KEY = "UPDATE api_keys SET expires_at = CASE WHEN expires_at IS NOT NULL \
+         AND expires_at < $3 THEN expires_at ELSE $3 END \
+         WHERE tenant_id = $1 AND id = $2 AND revoked_at IS NULL";
+}
+
 store_area! {
     /// Tenants, their sub-accounts and their API keys.
     TenantStore {

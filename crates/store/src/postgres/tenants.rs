@@ -6,7 +6,7 @@ use super::streams::{apply, hold};
 use super::*;
 use super::{PgStore, col};
 use crate::model::*;
-use crate::tenants::{API_KEY_COLS, TENANT_COLS, api_key_row, tenant_row};
+use crate::tenants::*;
 
 impl PgStore {
     pub(super) async fn list_tenants_q(
@@ -16,10 +16,7 @@ impl PgStore {
         const OP: &str = "list_tenants";
         let client = self.client().await?;
         let stmt = client
-            .prepare_cached(&format!(
-                "SELECT {TENANT_COLS} FROM tenants WHERE $1::int8 IS NULL OR cancelled_at < $1 \
-                 ORDER BY created_at, id"
-            ))
+            .prepare_cached(LIST_TENANTS.pg())
             .await
             .map_err(pg(OP))?;
         let rows = client
@@ -53,14 +50,8 @@ impl PgStore {
             return Ok(false);
         }
         let sql = match cancelled_at {
-            Some(_) => {
-                "UPDATE tenants SET cancelled_at = $2 WHERE (id = $1 OR parent_id = $1) \
-                 AND cancelled_at IS NULL RETURNING id"
-            }
-            None => {
-                "UPDATE tenants SET cancelled_at = NULL WHERE id = $1 \
-                 OR (parent_id = $1 AND cancelled_at >= $2) RETURNING id"
-            }
+            Some(_) => CANCEL_TENANTS.pg(),
+            None => REACTIVATE_TENANTS.pg(),
         };
         // $2: the new cancellation time, or the one being lifted.
         let changed = tx
@@ -103,7 +94,7 @@ impl PgStore {
         }
         if deleted == 0 {
             deleted = tx
-                .execute("DELETE FROM tenants WHERE id = $1", &[&tenant_id])
+                .execute(DELETE_TENANT.pg(), &[&tenant_id])
                 .await
                 .map_err(pg(OP))?;
         }
@@ -116,8 +107,6 @@ impl TenantStore for PgStore {
     async fn insert_tenant(&self, t: TenantRecord) -> StoreResult<()> {
         let t = &t;
         retrying(|| async move {
-            let sql =
-                format!("INSERT INTO tenants ({TENANT_COLS}) VALUES ($1, $2, $3, $4, $5, $6)");
             let params: [&(dyn ToSql + Sync); 6] = [
                 &t.id,
                 &t.name,
@@ -126,7 +115,7 @@ impl TenantStore for PgStore {
                 &t.parent_id,
                 &t.cancelled_at,
             ];
-            self.exec("insert_tenant", Some("tenant"), &sql, &params)
+            self.exec("insert_tenant", Some("tenant"), INSERT_TENANT.pg(), &params)
                 .await
         })
         .await
@@ -135,8 +124,7 @@ impl TenantStore for PgStore {
 
     async fn get_tenant(&self, id: &str) -> StoreResult<Option<TenantRecord>> {
         retrying(|| async move {
-            let sql = format!("SELECT {TENANT_COLS} FROM tenants WHERE id = $1");
-            self.one_opt("get_tenant", &sql, &[&id])
+            self.one_opt("get_tenant", GET_TENANT.pg(), &[&id])
                 .await?
                 .as_ref()
                 .map(tenant_row)
@@ -150,9 +138,7 @@ impl TenantStore for PgStore {
             const OP: &str = "list_subaccounts";
             let client = self.client().await?;
             let stmt = client
-                .prepare_cached(&format!(
-                    "SELECT {TENANT_COLS} FROM tenants WHERE parent_id = $1 ORDER BY created_at, id"
-                ))
+                .prepare_cached(LIST_SUBACCOUNTS.pg())
                 .await
                 .map_err(pg(OP))?;
             let rows = client.query(&stmt, &[&parent_id]).await.map_err(pg(OP))?;
@@ -163,8 +149,7 @@ impl TenantStore for PgStore {
 
     async fn get_tenant_by_name(&self, name: &str) -> StoreResult<Option<TenantRecord>> {
         retrying(|| async move {
-            let sql = format!("SELECT {TENANT_COLS} FROM tenants WHERE name = $1");
-            self.one_opt("get_tenant_by_name", &sql, &[&name])
+            self.one_opt("get_tenant_by_name", GET_TENANT_BY_NAME.pg(), &[&name])
                 .await?
                 .as_ref()
                 .map(tenant_row)
@@ -196,8 +181,6 @@ impl TenantStore for PgStore {
         let rate_limit = &k.rate_limit.map(i64::from);
         let k = &k;
         retrying(|| async move {
-            let sql = "INSERT INTO api_keys (id, tenant_id, name, secret_hash, scopes, created_at, expires_at, \
-                       allowed_ips, rate_limit) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
             let params: [&(dyn ToSql + Sync); 9] = [
                 &k.id,
                 &k.tenant_id,
@@ -209,7 +192,13 @@ impl TenantStore for PgStore {
                 allowed_ips,
                 rate_limit,
             ];
-            self.exec("insert_api_key", Some("api key"), sql, &params).await
+            self.exec(
+                "insert_api_key",
+                Some("api key"),
+                INSERT_API_KEY.pg(),
+                &params,
+            )
+            .await
         })
         .await
         .map(drop)
@@ -217,8 +206,10 @@ impl TenantStore for PgStore {
 
     async fn get_api_key(&self, id: &str) -> StoreResult<Option<ApiKeyRecord>> {
         retrying(|| async move {
-            let sql = format!("SELECT {API_KEY_COLS} FROM api_keys WHERE id = $1");
-            let Some(r) = self.one_opt("get_api_key", &sql, &[&id]).await? else {
+            let Some(r) = self
+                .one_opt("get_api_key", GET_API_KEY.pg(), &[&id])
+                .await?
+            else {
                 return Ok(None);
             };
             Ok(Some(api_key_row(&r)?))
@@ -228,8 +219,8 @@ impl TenantStore for PgStore {
 
     async fn touch_api_key(&self, id: &str, at: i64) -> StoreResult<()> {
         retrying(|| async move {
-            let sql = "UPDATE api_keys SET last_used_at = $2 WHERE id = $1";
-            self.exec("touch_api_key", None, sql, &[&id, &at]).await
+            self.exec("touch_api_key", None, TOUCH_API_KEY.pg(), &[&id, &at])
+                .await
         })
         .await
         .map(drop)
@@ -240,9 +231,7 @@ impl TenantStore for PgStore {
             const OP: &str = "list_api_keys";
             let client = self.client().await?;
             let stmt = client
-                .prepare_cached(&format!(
-                    "SELECT {API_KEY_COLS} FROM api_keys WHERE tenant_id = $1 ORDER BY created_at, id"
-                ))
+                .prepare_cached(LIST_API_KEYS.pg())
                 .await
                 .map_err(pg(OP))?;
             let rows = client.query(&stmt, &[&tenant_id]).await.map_err(pg(OP))?;
@@ -260,12 +249,13 @@ impl TenantStore for PgStore {
     ) -> StoreResult<bool> {
         retrying(|| async move {
             let sql = if revoke {
-                "UPDATE api_keys SET revoked_at = $3 WHERE tenant_id = $1 AND id = $2 AND revoked_at IS NULL"
+                &REVOKE_API_KEY
             } else {
-                "UPDATE api_keys SET expires_at = LEAST(COALESCE(expires_at, $3), $3) \
-                 WHERE tenant_id = $1 AND id = $2 AND revoked_at IS NULL"
+                &EXPIRE_API_KEY
             };
-            let n = self.exec("end_api_key", None, sql, &[&tenant_id, &id, &at]).await?;
+            let n = self
+                .exec("end_api_key", None, sql.pg(), &[&tenant_id, &id, &at])
+                .await?;
             Ok(n > 0)
         })
         .await

@@ -9,7 +9,7 @@ use super::*;
 use super::{SqliteStore, unavailable};
 use crate::StoreResult;
 use crate::model::*;
-use crate::tenants::{API_KEY_COLS, TENANT_COLS, api_key_row, tenant_row};
+use crate::tenants::*;
 
 impl SqliteStore {
     pub(super) async fn list_tenants_q(
@@ -17,15 +17,12 @@ impl SqliteStore {
         cancelled_before: Option<i64>,
     ) -> StoreResult<Vec<TenantRecord>> {
         self.read(move |c| {
-            c.prepare_cached(&format!(
-                "SELECT {TENANT_COLS} FROM tenants WHERE ?1 IS NULL OR cancelled_at < ?1 \
-                 ORDER BY created_at, id"
-            ))
-            .and_then(|mut s| {
-                s.query_map([cancelled_before], |r| tenant_row(r))?
-                    .collect()
-            })
-            .map_err(unavailable)
+            c.prepare_cached(LIST_TENANTS.sqlite())
+                .and_then(|mut s| {
+                    s.query_map([cancelled_before], |r| tenant_row(r))?
+                        .collect()
+                })
+                .map_err(unavailable)
         })
         .await
     }
@@ -49,14 +46,8 @@ impl SqliteStore {
                     return Ok(false);
                 }
                 let changed: Vec<String> = match cancelled_at {
-                    Some(_) => c.prepare_cached(
-                        "UPDATE tenants SET cancelled_at = ?2 WHERE (id = ?1 OR parent_id = ?1) \
-                         AND cancelled_at IS NULL RETURNING id",
-                    ),
-                    None => c.prepare_cached(
-                        "UPDATE tenants SET cancelled_at = NULL WHERE id = ?1 \
-                         OR (parent_id = ?1 AND cancelled_at >= ?2) RETURNING id",
-                    ),
+                    Some(_) => c.prepare_cached(CANCEL_TENANTS.sqlite()),
+                    None => c.prepare_cached(REACTIVATE_TENANTS.sqlite()),
                 }
                 // ?2: the new cancellation time, or the one being lifted.
                 .and_then(|mut s| {
@@ -96,7 +87,7 @@ impl SqliteStore {
                         return Ok(deleted as u64);
                     }
                 }
-                c.prepare_cached("DELETE FROM tenants WHERE id = ?1")
+                c.prepare_cached(DELETE_TENANT.sqlite())
                     .and_then(|mut s| s.execute([&tenant_id]))
                     .map(|n| n as u64)
                     .map_err(unavailable)
@@ -110,7 +101,7 @@ impl TenantStore for SqliteStore {
         self.writer
             .write(Durability::Fsync, move |c| {
                 c.execute(
-                    &format!("INSERT INTO tenants ({TENANT_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"),
+                    INSERT_TENANT.sqlite(),
                     params![
                         t.id,
                         t.name,
@@ -129,7 +120,7 @@ impl TenantStore for SqliteStore {
     async fn get_tenant(&self, id: &str) -> StoreResult<Option<TenantRecord>> {
         let id = id.to_string();
         self.read(move |c| {
-            c.prepare_cached(&format!("SELECT {TENANT_COLS} FROM tenants WHERE id = ?1"))
+            c.prepare_cached(GET_TENANT.sqlite())
                 .and_then(|mut s| s.query_row([id], |r| tenant_row(r)).optional())
                 .map_err(unavailable)
         })
@@ -139,11 +130,9 @@ impl TenantStore for SqliteStore {
     async fn list_subaccounts(&self, parent_id: &str) -> StoreResult<Vec<TenantRecord>> {
         let parent_id = parent_id.to_string();
         self.read(move |c| {
-            c.prepare_cached(&format!(
-                "SELECT {TENANT_COLS} FROM tenants WHERE parent_id = ?1 ORDER BY created_at, id"
-            ))
-            .and_then(|mut s| s.query_map([parent_id], |r| tenant_row(r))?.collect())
-            .map_err(unavailable)
+            c.prepare_cached(LIST_SUBACCOUNTS.sqlite())
+                .and_then(|mut s| s.query_map([parent_id], |r| tenant_row(r))?.collect())
+                .map_err(unavailable)
         })
         .await
     }
@@ -151,11 +140,9 @@ impl TenantStore for SqliteStore {
     async fn get_tenant_by_name(&self, name: &str) -> StoreResult<Option<TenantRecord>> {
         let name = name.to_string();
         self.read(move |c| {
-            c.prepare_cached(&format!(
-                "SELECT {TENANT_COLS} FROM tenants WHERE name = ?1"
-            ))
-            .and_then(|mut s| s.query_row([name], |r| tenant_row(r)).optional())
-            .map_err(unavailable)
+            c.prepare_cached(GET_TENANT_BY_NAME.sqlite())
+                .and_then(|mut s| s.query_row([name], |r| tenant_row(r)).optional())
+                .map_err(unavailable)
         })
         .await
     }
@@ -181,10 +168,10 @@ impl TenantStore for SqliteStore {
 
     async fn insert_api_key(&self, k: ApiKeyRecord) -> StoreResult<()> {
         let scopes = scopes_text(&k.scopes);
-        self.writer.write(Durability::Fsync, move |c| {
+        self.writer
+            .write(Durability::Fsync, move |c| {
                 c.execute(
-                    "INSERT INTO api_keys (id, tenant_id, name, secret_hash, scopes, created_at, expires_at, \
-                     allowed_ips, rate_limit) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                    INSERT_API_KEY.sqlite(),
                     params![
                         k.id,
                         k.tenant_id,
@@ -206,11 +193,9 @@ impl TenantStore for SqliteStore {
     async fn get_api_key(&self, id: &str) -> StoreResult<Option<ApiKeyRecord>> {
         let id = id.to_string();
         self.read(move |c| {
-            c.prepare_cached(&format!(
-                "SELECT {API_KEY_COLS} FROM api_keys WHERE id = ?1"
-            ))
-            .and_then(|mut s| s.query_row([id], |r| api_key_row(r)).optional())
-            .map_err(unavailable)
+            c.prepare_cached(GET_API_KEY.sqlite())
+                .and_then(|mut s| s.query_row([id], |r| api_key_row(r)).optional())
+                .map_err(unavailable)
         })
         .await
     }
@@ -219,11 +204,8 @@ impl TenantStore for SqliteStore {
         let id = id.to_string();
         self.writer
             .write(Durability::Process, move |c| {
-                c.execute(
-                    "UPDATE api_keys SET last_used_at = ?2 WHERE id = ?1",
-                    params![id, at],
-                )
-                .map_err(unavailable)?;
+                c.execute(TOUCH_API_KEY.sqlite(), params![id, at])
+                    .map_err(unavailable)?;
                 Ok(())
             })
             .await
@@ -232,14 +214,12 @@ impl TenantStore for SqliteStore {
     async fn list_api_keys(&self, tenant_id: &str) -> StoreResult<Vec<ApiKeyRecord>> {
         let tenant_id = tenant_id.to_string();
         self.read(move |c| {
-            c.prepare_cached(&format!(
-                "SELECT {API_KEY_COLS} FROM api_keys WHERE tenant_id = ?1 ORDER BY created_at, id"
-            ))
-            .and_then(|mut s| {
-                s.query_map([tenant_id], |r| api_key_row(r))?
-                    .collect::<rusqlite::Result<Vec<_>>>()
-            })
-            .map_err(unavailable)
+            c.prepare_cached(LIST_API_KEYS.sqlite())
+                .and_then(|mut s| {
+                    s.query_map([tenant_id], |r| api_key_row(r))?
+                        .collect::<rusqlite::Result<Vec<_>>>()
+                })
+                .map_err(unavailable)
         })
         .await
     }
@@ -255,12 +235,11 @@ impl TenantStore for SqliteStore {
         self.writer
             .write(Durability::Fsync, move |c| {
                 let sql = if revoke {
-                    "UPDATE api_keys SET revoked_at = ?3 WHERE tenant_id = ?1 AND id = ?2 AND revoked_at IS NULL"
+                    &REVOKE_API_KEY
                 } else {
-                    "UPDATE api_keys SET expires_at = MIN(COALESCE(expires_at, ?3), ?3) \
-                     WHERE tenant_id = ?1 AND id = ?2 AND revoked_at IS NULL"
+                    &EXPIRE_API_KEY
                 };
-                c.prepare_cached(sql)
+                c.prepare_cached(sql.sqlite())
                     .and_then(|mut st| st.execute(params![tenant_id, id, at]))
                     .map(|n| n > 0)
                     .map_err(unavailable)
