@@ -44,6 +44,55 @@ pub(crate) fn session_row<R: Columns>(r: &R) -> Result<SessionRecord, R::Error> 
     })
 }
 
+sql! {
+    /// A new user, in [`USER_COLS`] order.
+    INSERT_USER = "INSERT INTO users ({USER_COLS}) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)";
+    /// A user by id.
+    USERS_BY_ID = "SELECT {USER_COLS} FROM users WHERE id = $1 ORDER BY created_at, id";
+    /// The accounts of an address's blind index, oldest first.
+    USERS_BY_EMAIL = "SELECT {USER_COLS} FROM users WHERE email_index = $1 ORDER BY created_at, id";
+    /// A tenant's users, oldest first.
+    USERS_OF_TENANT = "SELECT {USER_COLS} FROM users WHERE tenant_id = $1 ORDER BY created_at, id";
+    /// A user's sessions (before the user goes).
+    DELETE_USER_SESSIONS = "DELETE FROM sessions WHERE user_id = $1";
+    /// A user.
+    DELETE_USER = "DELETE FROM users WHERE id = $1";
+    /// Clears the failure count of user `$1` if its session generation is still `$2`
+    /// and it is not disabled (a sign-in that may open its session).
+    SIGNED_IN = "UPDATE users SET failed_logins = 0, locked_until = NULL \
+         WHERE id = $1 AND session_gen = $2 AND disabled_at IS NULL";
+    /// Sessions that ended before `$1`.
+    DELETE_ENDED_SESSIONS = "DELETE FROM sessions WHERE expires_at < $1";
+    /// A new session, in [`SESSION_COLS`] order.
+    INSERT_SESSION = "INSERT INTO sessions ({SESSION_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+    /// Sets user `$1`'s password `$2` (and clears its lock), ending its sessions.
+    SET_PASSWORD = "{BUMP}, password_hash = $2, failed_logins = 0, locked_until = NULL WHERE id = $1";
+    /// Disables user `$1` at `$2` (unless it was already), ending its sessions.
+    DISABLE_USER = "{BUMP}, disabled_at = COALESCE(disabled_at, $2) WHERE id = $1";
+    /// Ends user `$1`'s sessions.
+    LOG_OUT_USER = "{BUMP} WHERE id = $1";
+    /// Removes user `$1`'s second factor, ending its sessions.
+    REMOVE_SECOND_FACTOR = "{BUMP}, totp_enc = NULL WHERE id = $1";
+    /// A session by the hash of its token.
+    GET_SESSION = "SELECT {SESSION_COLS} FROM sessions WHERE id_hash = $1";
+    /// Ends session `$1` at `$2`.
+    END_SESSION = "UPDATE sessions SET revoked_at = $2 WHERE id_hash = $1 AND revoked_at IS NULL";
+}
+
+/// Starts every admin change of a user: a new session generation ends its sessions.
+const BUMP: &str = "UPDATE users SET session_gen = session_gen + 1";
+
+/// The statement of an admin's change.
+pub(crate) fn change_sql(change: &UserChange) -> &'static crate::sql::Sql {
+    match change {
+        UserChange::Password(_) => &SET_PASSWORD,
+        UserChange::Disable(_) => &DISABLE_USER,
+        UserChange::Logout => &LOG_OUT_USER,
+        UserChange::RemoveSecondFactor => &REMOVE_SECOND_FACTOR,
+    }
+}
+
 store_area! {
     /// Console users, their sign-in accounting and their sessions.
     UserStore {

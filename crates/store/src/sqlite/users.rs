@@ -3,59 +3,54 @@
 use rusqlite::{OptionalExtension, params};
 
 use super::writer::Durability;
-use super::*;
 use super::{SqliteStore, conflict_or, scopes_text, unavailable};
 use crate::StoreResult;
 use crate::model::{LockPolicy, Reservation, SessionRecord, UserChange, UserRecord};
-use crate::users::{SESSION_COLS, USER_COLS, session_row, user_row};
+use crate::sql::Sql;
+use crate::users::*;
 
 impl SqliteStore {
     pub(super) async fn insert_user_tx(&self, u: UserRecord) -> StoreResult<()> {
         let scopes = scopes_text(&u.scopes);
         self.writer
             .write(Durability::Fsync, move |c| {
-                c.prepare_cached(&format!(
-                    "INSERT INTO users ({USER_COLS}) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
-                ))
-                .and_then(|mut st| {
-                    st.execute(params![
-                        u.id,
-                        u.tenant_id,
-                        u.email_index,
-                        u.email_enc,
-                        u.password_hash,
-                        u.role,
-                        scopes,
-                        u.totp_enc,
-                        u.created_at,
-                        u.disabled_at,
-                        u.failed_logins,
-                        u.locked_until,
-                        u.session_gen
-                    ])
-                })
-                .map_err(|e| conflict_or(e, "user"))?;
+                c.prepare_cached(INSERT_USER.sqlite())
+                    .and_then(|mut st| {
+                        st.execute(params![
+                            u.id,
+                            u.tenant_id,
+                            u.email_index,
+                            u.email_enc,
+                            u.password_hash,
+                            u.role,
+                            scopes,
+                            u.totp_enc,
+                            u.created_at,
+                            u.disabled_at,
+                            u.failed_logins,
+                            u.locked_until,
+                            u.session_gen
+                        ])
+                    })
+                    .map_err(|e| conflict_or(e, "user"))?;
                 Ok(())
             })
             .await
     }
 
-    /// The users matching `column = value` (`id`, `email_index` or `tenant_id`).
+    /// The users `select` (one of this area's) finds with `value`.
     pub(super) async fn users_where_q(
         &self,
-        column: &'static str,
+        select: &'static Sql,
         value: String,
     ) -> StoreResult<Vec<UserRecord>> {
         self.read(move |c| {
-            c.prepare_cached(&format!(
-                "SELECT {USER_COLS} FROM users WHERE {column} = ?1 ORDER BY created_at, id"
-            ))
-            .and_then(|mut st| {
-                st.query_map([value], |r| user_row(r))?
-                    .collect::<Result<Vec<_>, _>>()
-            })
-            .map_err(unavailable)
+            c.prepare_cached(select.sqlite())
+                .and_then(|mut st| {
+                    st.query_map([value], |r| user_row(r))?
+                        .collect::<Result<Vec<_>, _>>()
+                })
+                .map_err(unavailable)
         })
         .await
     }
@@ -63,8 +58,8 @@ impl SqliteStore {
     pub(super) async fn delete_user_tx(&self, id: String) -> StoreResult<()> {
         self.writer
             .write(Durability::Fsync, move |c| {
-                c.execute("DELETE FROM sessions WHERE user_id = ?1", params![id])
-                    .and_then(|_| c.execute("DELETE FROM users WHERE id = ?1", params![id]))
+                c.execute(DELETE_USER_SESSIONS.sqlite(), params![id])
+                    .and_then(|_| c.execute(DELETE_USER.sqlite(), params![id]))
                     .map_err(unavailable)?;
                 Ok(())
             })
@@ -142,35 +137,30 @@ impl SqliteStore {
         self.writer
             .write(Durability::Fsync, move |c| {
                 let current = c
-                    .prepare_cached(
-                        "UPDATE users SET failed_logins = 0, locked_until = NULL \
-                         WHERE id = ?1 AND session_gen = ?2 AND disabled_at IS NULL",
-                    )
+                    .prepare_cached(SIGNED_IN.sqlite())
                     .and_then(|mut st| st.execute(params![s.user_id, s.user_gen]))
                     .map_err(unavailable)?;
                 if current == 0 {
                     return Ok(false);
                 }
                 // Sessions that ended more than a day ago go with each new one.
-                c.prepare_cached("DELETE FROM sessions WHERE expires_at < ?1")
+                c.prepare_cached(DELETE_ENDED_SESSIONS.sqlite())
                     .and_then(|mut st| st.execute([s.created_at - 86_400_000]))
                     .map_err(unavailable)?;
-                c.prepare_cached(&format!(
-                    "INSERT INTO sessions ({SESSION_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
-                ))
-                .and_then(|mut st| {
-                    st.execute(params![
-                        s.id_hash,
-                        s.user_id,
-                        s.tenant_id,
-                        s.csrf_hash,
-                        s.created_at,
-                        s.expires_at,
-                        s.revoked_at,
-                        s.user_gen
-                    ])
-                })
-                .map_err(|e| conflict_or(e, "session"))?;
+                c.prepare_cached(INSERT_SESSION.sqlite())
+                    .and_then(|mut st| {
+                        st.execute(params![
+                            s.id_hash,
+                            s.user_id,
+                            s.tenant_id,
+                            s.csrf_hash,
+                            s.created_at,
+                            s.expires_at,
+                            s.revoked_at,
+                            s.user_gen
+                        ])
+                    })
+                    .map_err(|e| conflict_or(e, "session"))?;
                 Ok(true)
             })
             .await
@@ -179,23 +169,11 @@ impl SqliteStore {
     pub(super) async fn change_user_tx(&self, id: String, change: UserChange) -> StoreResult<bool> {
         self.writer
             .write(Durability::Fsync, move |c| {
-                const BUMP: &str = "UPDATE users SET session_gen = session_gen + 1";
+                let sql = change_sql(&change).sqlite();
                 match change {
-                    UserChange::Password(hash) => c.execute(
-                        &format!(
-                            "{BUMP}, password_hash = ?2, failed_logins = 0, locked_until = NULL \
-                             WHERE id = ?1"
-                        ),
-                        params![id, hash],
-                    ),
-                    UserChange::Disable(at) => c.execute(
-                        &format!("{BUMP}, disabled_at = coalesce(disabled_at, ?2) WHERE id = ?1"),
-                        params![id, at],
-                    ),
-                    UserChange::Logout => c.execute(&format!("{BUMP} WHERE id = ?1"), [&id]),
-                    UserChange::RemoveSecondFactor => {
-                        c.execute(&format!("{BUMP}, totp_enc = NULL WHERE id = ?1"), [&id])
-                    }
+                    UserChange::Password(hash) => c.execute(sql, params![id, hash]),
+                    UserChange::Disable(at) => c.execute(sql, params![id, at]),
+                    UserChange::Logout | UserChange::RemoveSecondFactor => c.execute(sql, [&id]),
                 }
                 .map(|n| n > 0)
                 .map_err(unavailable)
@@ -224,11 +202,9 @@ impl SqliteStore {
         id_hash: Vec<u8>,
     ) -> StoreResult<Option<SessionRecord>> {
         self.read(move |c| {
-            c.prepare_cached(&format!(
-                "SELECT {SESSION_COLS} FROM sessions WHERE id_hash = ?1"
-            ))
-            .and_then(|mut st| st.query_row([id_hash], |r| session_row(r)).optional())
-            .map_err(unavailable)
+            c.prepare_cached(GET_SESSION.sqlite())
+                .and_then(|mut st| st.query_row([id_hash], |r| session_row(r)).optional())
+                .map_err(unavailable)
         })
         .await
     }
@@ -236,12 +212,10 @@ impl SqliteStore {
     pub(super) async fn end_session_tx(&self, id_hash: Vec<u8>, at: i64) -> StoreResult<bool> {
         self.writer
             .write(Durability::Fsync, move |c| {
-                c.prepare_cached(
-                    "UPDATE sessions SET revoked_at = ?2 WHERE id_hash = ?1 AND revoked_at IS NULL",
-                )
-                .and_then(|mut st| st.execute(params![id_hash, at]))
-                .map(|n| n > 0)
-                .map_err(unavailable)
+                c.prepare_cached(END_SESSION.sqlite())
+                    .and_then(|mut st| st.execute(params![id_hash, at]))
+                    .map(|n| n > 0)
+                    .map_err(unavailable)
             })
             .await
     }
@@ -253,16 +227,20 @@ impl UserStore for SqliteStore {
     }
 
     async fn get_user(&self, id: &str) -> StoreResult<Option<UserRecord>> {
-        Ok(self.users_where_q("id", id.to_string()).await?.pop())
+        Ok(self
+            .users_where_q(&USERS_BY_ID, id.to_string())
+            .await?
+            .pop())
     }
 
     async fn find_users(&self, email_index: &str) -> StoreResult<Vec<UserRecord>> {
-        self.users_where_q("email_index", email_index.to_string())
+        self.users_where_q(&USERS_BY_EMAIL, email_index.to_string())
             .await
     }
 
     async fn list_users(&self, tenant_id: &str) -> StoreResult<Vec<UserRecord>> {
-        self.users_where_q("tenant_id", tenant_id.to_string()).await
+        self.users_where_q(&USERS_OF_TENANT, tenant_id.to_string())
+            .await
     }
 
     async fn reserve_login(
