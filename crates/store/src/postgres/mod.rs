@@ -287,17 +287,6 @@ fn col<'a, T: FromSql<'a>>(row: &'a Row, name: &str) -> PgResult<T> {
     row.try_get(name).map_err(|_| corrupt(name))
 }
 
-fn dkim_row(r: &Row) -> PgResult<DkimKeyRecord> {
-    Ok(DkimKeyRecord {
-        id: col(r, "id")?,
-        selector: col(r, "selector")?,
-        algorithm: col(r, "algorithm")?,
-        private_key_enc: col(r, "private_key_enc")?,
-        public_key: col(r, "public_key")?,
-        created_at: col(r, "created_at")?,
-    })
-}
-
 fn recipient_row(r: &Row) -> PgResult<RecipientRecord> {
     Ok(RecipientRecord {
         id: col(r, "id")?,
@@ -923,116 +912,6 @@ impl PgStore {
             None => client.execute(&stmt, &[&node]).await,
         }
         .map_err(pg(op))
-    }
-
-    async fn insert_domain_tx(&self, d: &DomainRecord) -> PgResult<()> {
-        const OP: &str = "insert_domain";
-        let mut client = self.client().await?;
-        let tx = client.transaction().await.map_err(pg(OP))?;
-        let domain = tx
-            .prepare_cached("INSERT INTO domains (tenant_id, name, created_at) VALUES ($1, $2, $3)")
-            .await
-            .map_err(pg(OP))?;
-        let key = tx
-            .prepare_cached(
-                "INSERT INTO dkim_keys (id, tenant_id, domain, selector, algorithm, private_key_enc, public_key, \
-                 created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-            )
-            .await
-            .map_err(pg(OP))?;
-        tx.execute(&domain, &[&d.tenant_id, &d.name, &d.created_at])
-            .await
-            .map_err(conflict(OP, "domain"))?;
-        for k in &d.keys {
-            tx.execute(
-                &key,
-                &[
-                    &k.id,
-                    &d.tenant_id,
-                    &d.name,
-                    &k.selector,
-                    &k.algorithm,
-                    &k.private_key_enc,
-                    &k.public_key,
-                    &k.created_at,
-                ],
-            )
-            .await
-            .map_err(conflict(OP, "dkim key"))?;
-        }
-        tx.commit().await.map_err(pg(OP))
-    }
-
-    async fn get_domain_q(&self, tenant_id: &str, name: &str) -> PgResult<Option<DomainRecord>> {
-        const OP: &str = "get_domain";
-        let client = self.client().await?;
-        let head = client
-            .prepare_cached("SELECT created_at FROM domains WHERE tenant_id = $1 AND name = $2")
-            .await
-            .map_err(pg(OP))?;
-        let keys = client
-            .prepare_cached(
-                "SELECT id, selector, algorithm, private_key_enc, public_key, created_at FROM dkim_keys \
-                 WHERE tenant_id = $1 AND domain = $2 ORDER BY created_at, id",
-            )
-            .await
-            .map_err(pg(OP))?;
-        let params: [&(dyn ToSql + Sync); 2] = [&tenant_id, &name];
-        let (head, keys) = tokio::try_join!(
-            client.query_opt(&head, &params),
-            client.query(&keys, &params)
-        )
-        .map_err(pg(OP))?;
-        let Some(head) = head else { return Ok(None) };
-        Ok(Some(DomainRecord {
-            tenant_id: tenant_id.to_string(),
-            name: name.to_string(),
-            created_at: col(&head, "created_at")?,
-            keys: keys.iter().map(dkim_row).collect::<PgResult<_>>()?,
-        }))
-    }
-
-    async fn list_domains_q(&self, tenant_id: &str) -> PgResult<Vec<DomainRecord>> {
-        const OP: &str = "list_domains";
-        let client = self.client().await?;
-        let domains = client
-            .prepare_cached(
-                "SELECT name, created_at FROM domains WHERE tenant_id = $1 ORDER BY name",
-            )
-            .await
-            .map_err(pg(OP))?;
-        let keys = client
-            .prepare_cached(
-                "SELECT domain, id, selector, algorithm, private_key_enc, public_key, created_at FROM dkim_keys \
-                 WHERE tenant_id = $1 ORDER BY domain, created_at, id",
-            )
-            .await
-            .map_err(pg(OP))?;
-        let params: [&(dyn ToSql + Sync); 1] = [&tenant_id];
-        let (domains, keys) = tokio::try_join!(
-            client.query(&domains, &params),
-            client.query(&keys, &params)
-        )
-        .map_err(pg(OP))?;
-        let mut keys_by_domain: HashMap<String, Vec<DkimKeyRecord>> = HashMap::new();
-        for k in &keys {
-            keys_by_domain
-                .entry(col(k, "domain")?)
-                .or_default()
-                .push(dkim_row(k)?);
-        }
-        domains
-            .iter()
-            .map(|d| {
-                let name: String = col(d, "name")?;
-                Ok(DomainRecord {
-                    tenant_id: tenant_id.to_string(),
-                    keys: keys_by_domain.remove(&name).unwrap_or_default(),
-                    name,
-                    created_at: col(d, "created_at")?,
-                })
-            })
-            .collect()
     }
 
     async fn add_suppression_tx(&self, s: &SuppressionRecord) -> PgResult<bool> {

@@ -1,21 +1,28 @@
 //! SQLite: the domains area ([`crate::DomainStore`]).
 
 use super::*;
+use crate::domains::*;
 
 impl DomainStore for SqliteStore {
     async fn insert_domain(&self, d: DomainRecord) -> StoreResult<()> {
-        self.writer.write(Durability::Fsync, move |c| {
+        self.writer
+            .write(Durability::Fsync, move |c| {
                 c.execute(
-                    "INSERT INTO domains (tenant_id, name, created_at) VALUES (?1, ?2, ?3)",
+                    INSERT_DOMAIN.sqlite(),
                     params![d.tenant_id, d.name, d.created_at],
                 )
                 .map_err(|e| conflict_or(e, "domain"))?;
                 for k in &d.keys {
                     c.execute(
-                        "INSERT INTO dkim_keys (id, tenant_id, domain, selector, algorithm, private_key_enc, \
-                         public_key, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                        INSERT_DKIM_KEY.sqlite(),
                         params![
-                            k.id, d.tenant_id, d.name, k.selector, k.algorithm, k.private_key_enc, k.public_key,
+                            k.id,
+                            d.tenant_id,
+                            d.name,
+                            k.selector,
+                            k.algorithm,
+                            k.private_key_enc,
+                            k.public_key,
                             k.created_at
                         ],
                     )
@@ -29,11 +36,9 @@ impl DomainStore for SqliteStore {
     async fn domain_owners(&self, name: &str) -> StoreResult<Vec<String>> {
         let name = name.to_string();
         self.read(move |c| {
-            c.prepare_cached(
-                "SELECT tenant_id FROM domains WHERE name = ?1 ORDER BY created_at, tenant_id",
-            )
-            .and_then(|mut s| s.query_map([name], |r| r.get(0))?.collect())
-            .map_err(unavailable)
+            c.prepare_cached(DOMAIN_OWNERS.sqlite())
+                .and_then(|mut s| s.query_map([name], |r| r.get(0))?.collect())
+                .map_err(unavailable)
         })
         .await
     }
@@ -42,16 +47,10 @@ impl DomainStore for SqliteStore {
         let (tenant_id, name) = (tenant_id.to_string(), name.to_string());
         self.writer
             .write(Durability::Fsync, move |c| {
-                c.execute(
-                    "DELETE FROM dkim_keys WHERE tenant_id = ?1 AND domain = ?2",
-                    params![tenant_id, name],
-                )
-                .map_err(unavailable)?;
+                c.execute(DELETE_DOMAIN_KEYS.sqlite(), params![tenant_id, name])
+                    .map_err(unavailable)?;
                 let n = c
-                    .execute(
-                        "DELETE FROM domains WHERE tenant_id = ?1 AND name = ?2",
-                        params![tenant_id, name],
-                    )
+                    .execute(DELETE_DOMAIN.sqlite(), params![tenant_id, name])
                     .map_err(unavailable)?;
                 Ok(n > 0)
             })
@@ -62,7 +61,7 @@ impl DomainStore for SqliteStore {
         let (tenant_id, name) = (tenant_id.to_string(), name.to_string());
         self.read(move |c| {
             let found = c
-                .prepare_cached("SELECT created_at FROM domains WHERE tenant_id = ?1 AND name = ?2")
+                .prepare_cached(DOMAIN_CREATED.sqlite())
                 .and_then(|mut s| {
                     s.query_row(params![tenant_id, name], |r| r.get::<_, i64>(0))
                         .optional()
@@ -87,9 +86,7 @@ impl DomainStore for SqliteStore {
         let tenant_id = tenant_id.to_string();
         self.read(move |c| {
             let mut domains: Vec<DomainRecord> = c
-                .prepare_cached(
-                    "SELECT name, created_at FROM domains WHERE tenant_id = ?1 ORDER BY name",
-                )
+                .prepare_cached(LIST_DOMAINS.sqlite())
                 .and_then(|mut s| {
                     s.query_map([&tenant_id], |r| {
                         Ok(DomainRecord {
@@ -109,4 +106,16 @@ impl DomainStore for SqliteStore {
         })
         .await
     }
+}
+
+/// Reads the keys of `domain` into it.
+fn load_domain_keys(conn: &Connection, domain: &mut DomainRecord) -> StoreResult<()> {
+    domain.keys = conn
+        .prepare_cached(DOMAIN_KEYS.sqlite())
+        .and_then(|mut stmt| {
+            stmt.query_map(params![domain.tenant_id, domain.name], |r| dkim_row(r))?
+                .collect::<rusqlite::Result<_>>()
+        })
+        .map_err(unavailable)?;
+    Ok(())
 }

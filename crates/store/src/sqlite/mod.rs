@@ -303,30 +303,6 @@ fn corrupt(what: &str) -> StoreError {
     StoreError::Corrupt(what.to_string())
 }
 
-fn load_domain_keys(conn: &Connection, domain: &mut DomainRecord) -> StoreResult<()> {
-    let mut stmt = conn
-        .prepare_cached(
-            "SELECT id, selector, algorithm, private_key_enc, public_key, created_at FROM dkim_keys \
-             WHERE tenant_id = ?1 AND domain = ?2 ORDER BY created_at, id",
-        )
-        .map_err(unavailable)?;
-    domain.keys = stmt
-        .query_map(params![domain.tenant_id, domain.name], |r| {
-            Ok(DkimKeyRecord {
-                id: r.get(0)?,
-                selector: r.get(1)?,
-                algorithm: r.get(2)?,
-                private_key_enc: r.get(3)?,
-                public_key: r.get(4)?,
-                created_at: r.get(5)?,
-            })
-        })
-        .map_err(unavailable)?
-        .collect::<rusqlite::Result<_>>()
-        .map_err(unavailable)?;
-    Ok(())
-}
-
 /// Most hashes per `find_suppressions` query (with the tenant: 500 parameters).
 const FIND_CHUNK: usize = 499;
 
