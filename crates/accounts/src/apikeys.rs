@@ -10,8 +10,8 @@ use postwerk_core::config::Cidr;
 use postwerk_core::id::{constant_time_eq, new_id, random_token};
 use postwerk_core::metrics::AuthFailure;
 use postwerk_core::model::Scope;
-use postwerk_store::Store;
 use postwerk_store::model::ApiKeyRecord;
+use postwerk_store::prelude::*;
 use ring::digest;
 
 use postwerk_services::context::{ServiceError, Services, now_ms};

@@ -35,8 +35,8 @@ use postwerk_core::config::{Cidr, TenantAuthConfig};
 use postwerk_core::id::{new_id, random_token};
 use postwerk_core::metrics::AuthFailure;
 use postwerk_core::model::Scope;
-use postwerk_store::Store;
 use postwerk_store::model::{LockPolicy, Reservation, SessionRecord, UserChange, UserRecord};
+use postwerk_store::prelude::*;
 use ring::digest;
 use tokio::sync::Semaphore;
 

@@ -4,8 +4,8 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use postwerk_mta::domains::{self, DomainError};
-use postwerk_store::Store;
 use postwerk_store::model::DomainRecord;
+use postwerk_store::prelude::*;
 use serde::Deserialize;
 use serde_json::{Value, json};
 

@@ -3,8 +3,8 @@
 use axum::Json;
 use axum::extract::State;
 use postwerk_core::model::EventType;
-use postwerk_store::Store;
 use postwerk_store::model::EventFilter;
+use postwerk_store::prelude::*;
 use serde::Deserialize;
 use serde_json::{Value, json};
 

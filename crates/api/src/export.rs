@@ -8,8 +8,8 @@ use postwerk_core::address::Address;
 use postwerk_privacy::contacts::{self, Consent, Contact};
 use postwerk_services::context::{ServiceError, Services, now_ms};
 use postwerk_services::subjects::SubjectKeys;
-use postwerk_store::Store;
 use postwerk_store::model::{EventFilter, MessageRecord};
+use postwerk_store::prelude::*;
 use serde_json::{Value, json};
 
 use crate::{suppressions, view};

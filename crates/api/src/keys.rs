@@ -8,8 +8,8 @@ use axum::http::StatusCode;
 use postwerk_accounts::apikeys::{self, KeyChangeError};
 use postwerk_core::model::parse_scopes;
 use postwerk_services::context::now_ms;
-use postwerk_store::Store;
 use postwerk_store::model::ApiKeyRecord;
+use postwerk_store::prelude::*;
 use serde::Deserialize;
 use serde_json::{Value, json};
 

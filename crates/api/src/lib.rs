@@ -302,7 +302,7 @@ async fn health(
 async fn metrics(
     axum::extract::State(state): axum::extract::State<AppState>,
 ) -> Result<impl axum::response::IntoResponse, error::ApiError> {
-    use postwerk_store::Store;
+    use postwerk_store::prelude::*;
     let backlog = state.services.store.backlog().await?;
     let now = postwerk_services::context::now_ms();
     // Per label (tenants' own streams fold into `custom`): the recipients waiting and

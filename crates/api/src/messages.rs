@@ -12,8 +12,9 @@ use postwerk_mta::accept::{AcceptError, IdempotentResponse, Pipeline, Refusal, S
 use postwerk_services::context::now_ms;
 use postwerk_services::streams::Stream;
 use postwerk_services::subjects::SubjectKeys;
+use postwerk_store::IDEMPOTENCY_TTL_MS;
 use postwerk_store::model::{MessageFilter, MessageRecord};
-use postwerk_store::{IDEMPOTENCY_TTL_MS, Store};
+use postwerk_store::prelude::*;
 use ring::digest;
 use serde::Deserialize;
 use serde_json::{Value, json};

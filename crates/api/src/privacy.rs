@@ -12,7 +12,7 @@ use postwerk_core::model::{ConsentStatus, DsarKind};
 use postwerk_privacy::contacts::{self, ConsentEvidence, LAWFUL_BASES};
 use postwerk_privacy::requests;
 use postwerk_services::audit;
-use postwerk_store::Store;
+use postwerk_store::prelude::*;
 use postwerk_store::vault::TenantKeys;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};

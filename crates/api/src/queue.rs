@@ -5,8 +5,8 @@ use axum::Json;
 use axum::extract::{Path, State};
 use postwerk_mta::queue_ops;
 use postwerk_services::context::now_ms;
-use postwerk_store::Store;
 use postwerk_store::model::{QueueAction, QueueSelector};
+use postwerk_store::prelude::*;
 use serde::Deserialize;
 use serde_json::{Value, json};
 

@@ -10,8 +10,9 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use postwerk_services::context::{ServiceError, valid_tenant_name};
 use postwerk_services::tenants;
+use postwerk_store::StoreError;
 use postwerk_store::model::TenantRecord;
-use postwerk_store::{Store, StoreError};
+use postwerk_store::prelude::*;
 use serde::Deserialize;
 use serde_json::{Value, json};
 

@@ -14,7 +14,7 @@ use axum::response::{IntoResponse, Response};
 use postwerk_mta::tracking::hits::{Hit, Kind};
 use postwerk_mta::tracking::{self, TargetOf, links};
 use postwerk_services::context::now_ms;
-use postwerk_store::Store;
+use postwerk_store::prelude::*;
 
 use crate::AppState;
 

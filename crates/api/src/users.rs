@@ -7,7 +7,7 @@ use axum::http::StatusCode;
 use postwerk_accounts::users::{self, AdminChange, UserError};
 use postwerk_core::model::parse_scopes;
 use postwerk_services::context::now_ms;
-use postwerk_store::Store;
+use postwerk_store::prelude::*;
 use serde::Deserialize;
 use serde_json::{Value, json};
 

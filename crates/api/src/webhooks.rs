@@ -8,8 +8,8 @@ use axum::http::StatusCode;
 use postwerk_mta::webhooks::target::TargetError;
 use postwerk_mta::webhooks::{self, Subscription, WebhookError};
 use postwerk_services::context::now_ms;
-use postwerk_store::Store;
 use postwerk_store::model::{WebhookAttemptRecord, WebhookRecord};
+use postwerk_store::prelude::*;
 use serde::Deserialize;
 use serde_json::{Value, json};
 

@@ -8,9 +8,10 @@ use std::sync::Arc;
 
 use postwerk_core::address::Address;
 use postwerk_core::model::{RecipientStatus, SuppressionReason};
+use postwerk_store::StoreError;
 use postwerk_store::model::{AcceptBatch, IdempotencyRecord, NewMessage, NewRecipient};
+use postwerk_store::prelude::*;
 use postwerk_store::vault::{SealContext, TenantKeys};
-use postwerk_store::{Store, StoreError};
 use serde::{Deserialize, Serialize};
 
 use crate::engine::Engine;

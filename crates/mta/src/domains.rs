@@ -3,8 +3,8 @@
 use postwerk_core::config::Config;
 use postwerk_core::id::new_id;
 use postwerk_dkim::{self as dkim, DkimAlgorithm, DkimKeyMaterial};
-use postwerk_store::Store;
 use postwerk_store::model::{DkimKeyRecord, DomainRecord};
+use postwerk_store::prelude::*;
 use postwerk_store::vault::SealContext;
 use serde::Serialize;
 

@@ -16,8 +16,8 @@ use postwerk_core::address::Address;
 use postwerk_core::model::{BounceReason, EventType, RecipientStatus, SuppressionReason};
 use postwerk_reports::{self as report, Finding, Kind, Source, verp};
 use postwerk_services::subjects::SubjectKeys;
-use postwerk_store::Store;
 use postwerk_store::model::{RecipientRef, ReportUpdate, StatDims};
+use postwerk_store::prelude::*;
 use postwerk_store::vault::SealContext;
 use serde::Serialize;
 

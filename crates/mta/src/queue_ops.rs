@@ -3,8 +3,8 @@
 
 use std::collections::BTreeMap;
 
-use postwerk_store::Store;
 use postwerk_store::model::{QueueAction, QueueDepth, QueueSelector};
+use postwerk_store::prelude::*;
 use serde_json::{Value, json};
 
 use crate::view;

@@ -18,8 +18,8 @@ use postwerk_core::config::Config;
 use postwerk_core::model::{EventType, SuppressionReason};
 use postwerk_core::rawmsg;
 use postwerk_services::subjects::SubjectKeys;
-use postwerk_store::Store;
 use postwerk_store::model::{RecipientRef, ReportUpdate};
+use postwerk_store::prelude::*;
 use postwerk_store::vault::{SealContext, TenantKeys};
 
 use postwerk_privacy::suppressions;

@@ -13,8 +13,8 @@ use postwerk_mta::view;
 use postwerk_services::audit::{self, Actor};
 use postwerk_services::context::{DEFAULT_TENANT, Services};
 use postwerk_services::tenants::{self, TenantError};
-use postwerk_store::Store;
 use postwerk_store::model::TenantRecord;
+use postwerk_store::prelude::*;
 use serde_json::json;
 
 use crate::listing::Listing;

@@ -7,7 +7,7 @@ use postwerk_accounts::apikeys;
 use postwerk_core::config::{Config, parse_duration};
 use postwerk_core::model::parse_scopes;
 use postwerk_services::context::{DEFAULT_TENANT, now_ms};
-use postwerk_store::Store;
+use postwerk_store::prelude::*;
 
 use serde_json::json;
 

@@ -9,8 +9,8 @@ use postwerk_core::stream::StreamSettings;
 use postwerk_services::audit::Actor;
 use postwerk_services::context::{DEFAULT_TENANT, Services, now_ms};
 use postwerk_services::streams::{self, ChangedBy, Stream};
-use postwerk_store::Store;
 use postwerk_store::model::{QueueAction, QueueSelector};
+use postwerk_store::prelude::*;
 use serde_json::{Value, json};
 
 use postwerk_api::streams::stream_json;

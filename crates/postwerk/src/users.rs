@@ -12,7 +12,7 @@ use postwerk_core::config::Config;
 use postwerk_core::model::parse_scopes;
 use postwerk_services::audit::Actor;
 use postwerk_services::context::{DEFAULT_TENANT, now_ms};
-use postwerk_store::Store;
+use postwerk_store::prelude::*;
 
 use serde_json::json;
 

@@ -8,8 +8,8 @@
 
 use postwerk_core::address::Address;
 use postwerk_core::model::{ConsentStatus, RecipientStatus, SuppressionReason};
-use postwerk_store::Store;
 use postwerk_store::model::{ConsentRecord, ContactRecord, Erasure, SuppressionRecord};
+use postwerk_store::prelude::*;
 use postwerk_store::vault::{RecordKey, SealContext, TenantKeys, VaultError};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};

@@ -3,8 +3,8 @@
 //! customers within `privacy.breach_customer_notice` — and when each was met. The
 //! description is sealed.
 
-use postwerk_store::Store;
 use postwerk_store::model::{IncidentRecord, IncidentStep};
+use postwerk_store::prelude::*;
 use postwerk_store::vault::{SealContext, TenantKeys};
 use serde::{Deserialize, Serialize};
 

@@ -10,8 +10,8 @@
 use postwerk_core::address::Address;
 use postwerk_core::model::{DsarKind, DsarStatus};
 use postwerk_services::subjects::SubjectKeys;
-use postwerk_store::Store;
 use postwerk_store::model::DsarRecord;
+use postwerk_store::prelude::*;
 use postwerk_store::vault::SealContext;
 use serde::{Deserialize, Serialize};
 

@@ -11,8 +11,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use postwerk_core::config::RetentionPeriods;
+use postwerk_store::IDEMPOTENCY_TTL_MS;
 use postwerk_store::model::{Purged, Retention, RetentionPeriods as Periods, RetentionPolicy};
-use postwerk_store::{IDEMPOTENCY_TTL_MS, Store};
+use postwerk_store::prelude::*;
 
 use postwerk_services::context::{ServiceError, Services, now_ms};
 

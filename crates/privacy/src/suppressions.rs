@@ -4,8 +4,8 @@
 
 use postwerk_core::address::Address;
 use postwerk_core::model::{RecipientStatus, SuppressionReason};
-use postwerk_store::Store;
 use postwerk_store::model::{MailStop, SuppressionRecord};
+use postwerk_store::prelude::*;
 use postwerk_store::vault::SealContext;
 
 use postwerk_services::context::{ServiceError, Services, now_ms};

@@ -6,9 +6,9 @@
 //! erased without itself holding the address.
 
 use postwerk_core::address::Address;
-use postwerk_store::Store;
 use postwerk_store::audit::{self, ChainBreak};
 use postwerk_store::model::{AuditDraft, AuditRecord};
+use postwerk_store::prelude::*;
 use postwerk_store::vault::TenantKeys;
 
 use crate::context::{ServiceError, Services, now_ms};

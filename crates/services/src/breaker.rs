@@ -11,8 +11,8 @@ use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 
 use postwerk_core::config::CircuitBreakerConfig;
-use postwerk_store::Store;
 use postwerk_store::model::StreamOutcomes;
+use postwerk_store::prelude::*;
 use serde_json::json;
 
 use crate::audit::{self, Actor};

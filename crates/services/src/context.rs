@@ -9,8 +9,9 @@ use std::time::{Duration, Instant};
 use postwerk_core::config::Config;
 use postwerk_core::id::{new_id, random_token};
 use postwerk_store::model::TenantRecord;
+use postwerk_store::prelude::*;
 use postwerk_store::vault::{KeyRing, MasterKey, TenantKeys, VaultError, write_private_file};
-use postwerk_store::{AnyStore, Store, StoreError};
+use postwerk_store::{AnyStore, StoreError};
 
 use crate::breaker::Breaker;
 use crate::egress::Egress;

@@ -14,7 +14,7 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use postwerk_core::config::{Config, OverCap, epoch_day};
-use postwerk_store::Store;
+use postwerk_store::prelude::*;
 
 use crate::context::Services;
 use crate::streams::Stream;

@@ -12,8 +12,9 @@ use std::sync::{Arc, RwLock};
 
 use postwerk_core::model::{DEFAULT_STREAMS, is_stream_name};
 use postwerk_core::stream::StreamSettings;
+use postwerk_store::StoreError;
 use postwerk_store::model::{StreamPause, StreamRecord};
-use postwerk_store::{Store, StoreError};
+use postwerk_store::prelude::*;
 use serde_json::Value;
 
 use crate::context::{ServiceError, Services, now_ms};

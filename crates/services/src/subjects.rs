@@ -15,8 +15,8 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use postwerk_store::Store;
 use postwerk_store::model::SubjectKey;
+use postwerk_store::prelude::*;
 use postwerk_store::vault::{RecordKey, SealContext, TenantKeys, VaultError};
 
 use crate::context::{ServiceError, Services, now_ms};

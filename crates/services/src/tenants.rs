@@ -11,8 +11,9 @@
 use std::collections::HashSet;
 use std::sync::{Arc, RwLock};
 
+use postwerk_store::StoreError;
 use postwerk_store::model::TenantRecord;
-use postwerk_store::{Store, StoreError};
+use postwerk_store::prelude::*;
 
 use crate::audit::{self, Actor};
 use crate::context::{ServiceError, Services, now_ms};

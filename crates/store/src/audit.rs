@@ -7,6 +7,7 @@
 
 use ring::digest::{SHA256, digest};
 
+use crate::StoreResult;
 use crate::model::{AuditDraft, AuditRecord};
 
 /// The `prev_hash` of the first entry.
@@ -103,6 +104,29 @@ pub fn verify(
         count += 1;
     }
     Ok((count, prev))
+}
+
+store_area! {
+    /// The audit chain's entries.
+    AuditStore {
+        /// Appends an audit entry, chained to the newest one (see [`audit`](crate::audit)).
+        fn append_audit(&self, d: AuditDraft) -> StoreResult<AuditRecord>;
+        /// Audit entries in `seq` order after `after_seq`, optionally of one tenant, at
+        /// most `limit`.
+        fn list_audit(
+            &self,
+            tenant_id: Option<&str>,
+            after_seq: Option<i64>,
+            limit: usize,
+        ) -> StoreResult<Vec<AuditRecord>>;
+        /// Deletes the oldest audit entries created before `before` (at most `limit`, a
+        /// leading run in `seq` order) and records the last one deleted as the chain's
+        /// anchor ([`AuditStore::audit_anchor`]); returns how many went.
+        fn prune_audit(&self, before: i64, limit: usize) -> StoreResult<u64>;
+        /// Where the remaining audit chain starts: the `seq` and hash of the last pruned
+        /// entry, or `None` if none was ever pruned (the chain starts at genesis).
+        fn audit_anchor(&self) -> StoreResult<Option<(i64, Vec<u8>)>>;
+    }
 }
 
 #[cfg(test)]

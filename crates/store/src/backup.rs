@@ -5,12 +5,13 @@
 //! snapshot: the live database is the key store. A restore therefore takes the live
 //! subject keys out of the current database, puts the snapshot in its place, puts the
 //! live keys back and erases the people whose key is gone
-//! ([`Store::unkeyed_subjects`]): a person erased after the snapshot was taken
+//! ([`PrivacyStore::unkeyed_subjects`]): a person erased after the snapshot was taken
 //! stays erased. Both steps work whether or not the schema has `subject_keys` yet.
 
 use std::path::{Path, PathBuf};
 
-use crate::{Location, Store, StoreError, StoreResult, postgres, sqlite};
+use crate::prelude::*;
+use crate::{Location, StoreError, StoreResult, postgres, sqlite};
 
 /// The table whose rows no snapshot holds.
 pub const SUBJECT_KEYS_TABLE: &str = "subject_keys";
@@ -132,7 +133,7 @@ impl Location {
     }
 }
 
-/// Erases (as [`Store::erase_subject`]) every person whose key is gone; returns the
+/// Erases (as [`PrivacyStore::erase_subject`]) every person whose key is gone; returns the
 /// number of rows changed.
 async fn drop_unkeyed_subjects(store: &impl Store) -> StoreResult<u64> {
     let mut rows = 0;

@@ -779,7 +779,7 @@ pub struct Purged {
     /// Webhook deliveries deleted (with their attempts).
     pub webhook_deliveries: u64,
     /// Audit entries pruned (older than the audit log's period; filled in by the
-    /// purge job, not by [`crate::Store::purge`]).
+    /// purge job, not by [`crate::ComplianceStore::purge`]).
     pub audit: u64,
 }
 
@@ -1080,7 +1080,7 @@ pub struct StreamPause {
     pub detail_enc: Option<Vec<u8>>,
 }
 
-/// A person's waiting mail to stop ([`crate::Store::stop_subject_mail`]): after a
+/// A person's waiting mail to stop ([`crate::PrivacyStore::stop_subject_mail`]): after a
 /// restriction, an unsubscribe, a consent withdrawal or a new suppression entry, as
 /// acceptance would have held it.
 #[derive(Debug, Clone)]
@@ -1219,7 +1219,7 @@ pub struct UserRecord {
     pub session_gen: i64,
 }
 
-/// When failed sign-ins lock an account ([`crate::Store::reserve_login`]).
+/// When failed sign-ins lock an account ([`crate::UserStore::reserve_login`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LockPolicy {
     /// The failure count at which the account locks.
@@ -1230,7 +1230,7 @@ pub struct LockPolicy {
     pub max_lock_ms: i64,
 }
 
-/// The answer of [`crate::Store::reserve_login`].
+/// The answer of [`crate::UserStore::reserve_login`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Reservation {
     /// The attempt is counted as a failure until released or followed by a session;

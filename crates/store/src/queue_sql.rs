@@ -95,7 +95,7 @@ pub(crate) fn action(d: &Dialect, action: QueueAction) -> ActionSql {
 }
 
 /// The final statuses a person's mail is stopped with (see
-/// [`crate::Store::stop_subject_mail`]). A delivery attempt that was in flight when the
+/// [`crate::PrivacyStore::stop_subject_mail`]). A delivery attempt that was in flight when the
 /// mail was stopped cannot make such a recipient waiting again (or bounced, as a whole
 /// destination failing would): only a delivery, which did happen, replaces the status.
 pub(crate) const STOPPED: &str = "'suppressed', 'restricted', 'no_consent'";

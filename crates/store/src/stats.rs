@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 
 use postwerk_core::model::EventType;
 
-use crate::model::StatDims;
+use crate::StoreResult;
+use crate::model::{StatDims, StatRow, StatsFilter};
 
 /// Width of a statistics bucket (one hour).
 pub const BUCKET_MS: i64 = 3_600_000;
@@ -94,6 +95,17 @@ pub(crate) fn by_source_sql(p1: &str) -> String {
          WHERE bucket >= {p1} AND source <> '' AND event IN ('delivered', 'deferred', 'bounced') \
          GROUP BY source ORDER BY source"
     )
+}
+
+store_area! {
+    /// Deliverability statistics.
+    StatsStore {
+        /// Event counts by hour, event type and bounce reason for a filter.
+        fn stats(&self, f: StatsFilter) -> StoreResult<Vec<StatRow>>;
+        /// Delivery attempts (delivered, deferred, bounced) per egress source, every
+        /// tenant, since `since` (hour buckets): warm-up counts survive restarts.
+        fn attempts_by_source(&self, since: i64) -> StoreResult<Vec<(String, u64)>>;
+    }
 }
 
 #[cfg(test)]

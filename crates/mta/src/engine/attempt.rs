@@ -7,8 +7,8 @@ use std::sync::Arc;
 use postwerk_core::model::SuppressionReason;
 use postwerk_reports::verp;
 use postwerk_smtp_client::SmtpClient;
-use postwerk_store::Store;
 use postwerk_store::model::{DeliveryUpdate, SuppressionRecord};
+use postwerk_store::prelude::*;
 
 use super::Engine;
 use crate::job::{Job, Route};

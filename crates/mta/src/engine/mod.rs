@@ -31,7 +31,7 @@ use postwerk_dkim::DkimSigner;
 use postwerk_dns::mta_sts::{self, MtaSts};
 use postwerk_dns::resolve::MxResolver;
 use postwerk_smtp_client::{ClientConfig, TlsMode};
-use postwerk_store::Store;
+use postwerk_store::prelude::*;
 use tokio::sync::{Notify, Semaphore};
 
 use crate::job::Job;

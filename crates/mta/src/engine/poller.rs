@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use postwerk_core::address::Address;
-use postwerk_store::Store;
+use postwerk_store::prelude::*;
 use postwerk_store::vault::SealContext;
 
 use super::{Engine, LEASE, LEASE_RENEW, MAX_READY};

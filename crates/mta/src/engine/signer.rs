@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use postwerk_dkim::{self as dkim, DkimSigner};
-use postwerk_store::Store;
+use postwerk_store::prelude::*;
 use postwerk_store::vault::SealContext;
 
 use super::Engine;

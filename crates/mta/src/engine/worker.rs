@@ -10,7 +10,7 @@ use postwerk_core::model::RecipientStatus;
 use postwerk_dns::mta_sts;
 use postwerk_dns::resolve::NextHop;
 use postwerk_smtp_client::{ClientConfig, SmtpClient, SmtpError, TlsMode};
-use postwerk_store::Store;
+use postwerk_store::prelude::*;
 
 use super::Engine;
 use crate::job::{Job, Route};

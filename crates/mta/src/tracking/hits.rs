@@ -15,8 +15,8 @@ use std::time::Duration;
 use postwerk_core::config::StoreIp;
 use postwerk_core::metrics::TRACKING_HITS;
 use postwerk_core::model::EventType;
-use postwerk_store::Store;
 use postwerk_store::model::{RecipientRef, ReportUpdate};
+use postwerk_store::prelude::*;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 

@@ -12,11 +12,11 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use postwerk_store::Store;
 use postwerk_store::model::{
     EventFilter, EventRecord, WebhookAttemptRecord, WebhookDelivery, WebhookDeliveryState,
     WebhookOutcome, WebhookRecord,
 };
+use postwerk_store::prelude::*;
 use serde_json::{Value, json};
 
 use super::http::{self, PostError};

@@ -16,8 +16,8 @@ pub mod target;
 
 use postwerk_core::id::new_id;
 use postwerk_core::model::{EventType, is_stream_name};
-use postwerk_store::Store;
 use postwerk_store::model::WebhookRecord;
+use postwerk_store::prelude::*;
 use postwerk_store::vault::{SealContext, TenantKeys};
 
 use postwerk_services::context::{ServiceError, Services, now_ms};

@@ -12,7 +12,7 @@ use tokio_postgres::error::SqlState;
 use crate::StoreError;
 
 /// Why an internal operation failed.
-pub(super) enum Failure {
+pub(crate) enum Failure {
     /// A deadlock or serialization failure: the transaction was rolled back and may
     /// be run again as a whole.
     Transient(StoreError),
@@ -112,6 +112,6 @@ pub(super) fn pool(e: PoolError) -> Failure {
 }
 
 /// A column that could not be decoded.
-pub(super) fn corrupt(what: &str) -> Failure {
+pub(crate) fn corrupt(what: &str) -> Failure {
     Failure::Final(StoreError::Corrupt(what.to_string()))
 }

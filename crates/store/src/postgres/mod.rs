@@ -3,7 +3,7 @@
 //! recipient is handed to two nodes.
 //!
 //! Behaviour matches the SQLite backend exactly (the conformance suite in
-//! `tests/conformance.rs` runs against both). Notes on how:
+//! `tests/conformance` runs against both). Notes on how:
 //!
 //! - Every write is one transaction committed with the server's `synchronous_commit`
 //!   (never lowered here): a future resolving `Ok` means the write is durable.
@@ -16,11 +16,27 @@
 //!   so concurrent writers cannot deadlock; a deadlock or serialization failure that
 //!   happens anyway rolls back and the whole transaction is re-run (a few times).
 //! - Errors never carry row values (see [`error`]).
+//!
+//! Each area of the store has a file of the same name here and in `postgres/`
+//! (`tenants`, `users`, `domains`, `queue`, `privacy`, `compliance`, `audit`, `stats`,
+//! `streams`, `webhooks`, `suppressions`), implementing that area's trait of the
+//! crate root with this backend's execution; the row decoders and shared SQL live in
+//! the crate's area modules. Helper suffixes, the same in both backends: `_q` one
+//! query outside a write transaction, `_tx` work inside a write transaction, `_in` a
+//! step given an open connection or transaction.
+//! Besides: `backup` (dump and restore with `pg_dump` and `pg_restore`) and [`error`]
+//! (error mapping without row values).
 
+mod audit;
 pub(crate) mod backup;
-mod error;
+mod compliance;
+mod domains;
+pub(crate) mod error;
 mod privacy;
+mod queue;
+mod stats;
 mod streams;
+mod suppressions;
 mod tenants;
 mod users;
 mod webhooks;
@@ -30,12 +46,15 @@ use std::future::Future;
 use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
-use postwerk_core::model::{DsarStatus, EventType, RecipientStatus, SuppressionReason};
+use postwerk_core::model::{DsarStatus, EventType, RecipientStatus};
 use tokio_postgres::types::{FromSql, ToSql};
 use tokio_postgres::{NoTls, Row};
 
 use crate::model::*;
-use crate::{IDEMPOTENCY_TTL_MS, Store, StoreError, StoreResult, stats};
+use crate::prelude::*;
+use crate::queue::{EVENT_COLS, event_row};
+use crate::suppressions::{SUPPRESSION_COLS, suppression_row};
+use crate::{IDEMPOTENCY_TTL_MS, StoreError, StoreResult};
 use error::{Failure, PgResult, conflict, corrupt, pg};
 
 /// The schema, applied idempotently at start-up.
@@ -232,13 +251,13 @@ where
 async fn add_stats(
     tx: &deadpool_postgres::Transaction<'_>,
     op: &'static str,
-    adds: &[stats::StatAdd<'_>],
+    adds: &[crate::stats::StatAdd<'_>],
 ) -> PgResult<()> {
     if adds.is_empty() {
         return Ok(());
     }
     let stmt = tx
-        .prepare_cached(&stats::upsert_sql(|n| format!("${n}")))
+        .prepare_cached(&crate::stats::upsert_sql(|n| format!("${n}")))
         .await
         .map_err(pg(op))?;
     for a in adds {
@@ -268,67 +287,6 @@ fn col<'a, T: FromSql<'a>>(row: &'a Row, name: &str) -> PgResult<T> {
     row.try_get(name).map_err(|_| corrupt(name))
 }
 
-/// The columns [`tenant_row`] reads.
-const TENANT_COLS: &str = "id, name, wrapped_key, created_at, parent_id, cancelled_at";
-
-fn tenant_row(r: &Row) -> PgResult<TenantRecord> {
-    Ok(TenantRecord {
-        id: col(r, "id")?,
-        name: col(r, "name")?,
-        wrapped_key: col(r, "wrapped_key")?,
-        created_at: col(r, "created_at")?,
-        parent_id: col(r, "parent_id")?,
-        cancelled_at: col(r, "cancelled_at")?,
-    })
-}
-
-fn dkim_row(r: &Row) -> PgResult<DkimKeyRecord> {
-    Ok(DkimKeyRecord {
-        id: col(r, "id")?,
-        selector: col(r, "selector")?,
-        algorithm: col(r, "algorithm")?,
-        private_key_enc: col(r, "private_key_enc")?,
-        public_key: col(r, "public_key")?,
-        created_at: col(r, "created_at")?,
-    })
-}
-
-const EVENT_COLS: &str =
-    "seq, tenant_id, message_id, recipient_id, rcpt_hash, type, at, detail_enc, stream";
-
-fn event_row(r: &Row) -> PgResult<EventRecord> {
-    Ok(EventRecord {
-        seq: col(r, "seq")?,
-        tenant_id: col(r, "tenant_id")?,
-        message_id: col(r, "message_id")?,
-        recipient_id: col(r, "recipient_id")?,
-        rcpt_hash: col(r, "rcpt_hash")?,
-        event_type: col::<&str>(r, "type")?
-            .parse::<EventType>()
-            .map_err(|_| corrupt("event type"))?,
-        at: col(r, "at")?,
-        detail_enc: col(r, "detail_enc")?,
-        stream: col(r, "stream")?,
-    })
-}
-
-fn api_key_row(r: &Row) -> PgResult<ApiKeyRecord> {
-    Ok(ApiKeyRecord {
-        id: col(r, "id")?,
-        tenant_id: col(r, "tenant_id")?,
-        name: col(r, "name")?,
-        secret_hash: col(r, "secret_hash")?,
-        scopes: postwerk_core::model::parse_scopes(col(r, "scopes")?)
-            .map_err(|_| corrupt("scopes"))?,
-        created_at: col(r, "created_at")?,
-        expires_at: col(r, "expires_at")?,
-        revoked_at: col(r, "revoked_at")?,
-        last_used_at: col(r, "last_used_at")?,
-        allowed_ips: crate::model::split_list(col::<Option<String>>(r, "allowed_ips")?.as_deref()),
-        rate_limit: col::<Option<i64>>(r, "rate_limit")?.and_then(|n| u32::try_from(n).ok()),
-    })
-}
-
 fn recipient_row(r: &Row) -> PgResult<RecipientRecord> {
     Ok(RecipientRecord {
         id: col(r, "id")?,
@@ -341,24 +299,6 @@ fn recipient_row(r: &Row) -> PgResult<RecipientRecord> {
         attempts: col(r, "attempts")?,
         next_attempt_at: col(r, "next_attempt_at")?,
         updated_at: col(r, "updated_at")?,
-    })
-}
-
-const SUPPRESSION_COLS: &str =
-    "seq, tenant_id, rcpt_hash, stream, reason, created_at, address_enc, source";
-
-fn suppression_row(r: &Row) -> PgResult<SuppressionRecord> {
-    Ok(SuppressionRecord {
-        seq: col(r, "seq")?,
-        tenant_id: col(r, "tenant_id")?,
-        rcpt_hash: col(r, "rcpt_hash")?,
-        stream: scope_stream(col(r, "stream")?),
-        reason: col::<&str>(r, "reason")?
-            .parse::<SuppressionReason>()
-            .map_err(|_| corrupt("suppression reason"))?,
-        created_at: col(r, "created_at")?,
-        address_enc: col(r, "address_enc")?,
-        source: col(r, "source")?,
     })
 }
 
@@ -727,7 +667,7 @@ impl PgStore {
         tx.execute(&update, &[&ids, &statuses, &nexts, &ats, &counts])
             .await
             .map_err(pg(OP))?;
-        let adds = stats::aggregate(
+        let adds = crate::stats::aggregate(
             updates
                 .iter()
                 .map(|u| (u.tenant_id.as_str(), u.at, &u.dims, u.event)),
@@ -765,7 +705,7 @@ impl PgStore {
                 Some(u.detail_enc.as_slice()),
             );
         }
-        let adds = stats::aggregate(
+        let adds = crate::stats::aggregate(
             updates
                 .iter()
                 .map(|u| (u.tenant_id.as_str(), u.at, &u.dims, u.event)),
@@ -974,116 +914,6 @@ impl PgStore {
         .map_err(pg(op))
     }
 
-    async fn insert_domain_tx(&self, d: &DomainRecord) -> PgResult<()> {
-        const OP: &str = "insert_domain";
-        let mut client = self.client().await?;
-        let tx = client.transaction().await.map_err(pg(OP))?;
-        let domain = tx
-            .prepare_cached("INSERT INTO domains (tenant_id, name, created_at) VALUES ($1, $2, $3)")
-            .await
-            .map_err(pg(OP))?;
-        let key = tx
-            .prepare_cached(
-                "INSERT INTO dkim_keys (id, tenant_id, domain, selector, algorithm, private_key_enc, public_key, \
-                 created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-            )
-            .await
-            .map_err(pg(OP))?;
-        tx.execute(&domain, &[&d.tenant_id, &d.name, &d.created_at])
-            .await
-            .map_err(conflict(OP, "domain"))?;
-        for k in &d.keys {
-            tx.execute(
-                &key,
-                &[
-                    &k.id,
-                    &d.tenant_id,
-                    &d.name,
-                    &k.selector,
-                    &k.algorithm,
-                    &k.private_key_enc,
-                    &k.public_key,
-                    &k.created_at,
-                ],
-            )
-            .await
-            .map_err(conflict(OP, "dkim key"))?;
-        }
-        tx.commit().await.map_err(pg(OP))
-    }
-
-    async fn get_domain_q(&self, tenant_id: &str, name: &str) -> PgResult<Option<DomainRecord>> {
-        const OP: &str = "get_domain";
-        let client = self.client().await?;
-        let head = client
-            .prepare_cached("SELECT created_at FROM domains WHERE tenant_id = $1 AND name = $2")
-            .await
-            .map_err(pg(OP))?;
-        let keys = client
-            .prepare_cached(
-                "SELECT id, selector, algorithm, private_key_enc, public_key, created_at FROM dkim_keys \
-                 WHERE tenant_id = $1 AND domain = $2 ORDER BY created_at, id",
-            )
-            .await
-            .map_err(pg(OP))?;
-        let params: [&(dyn ToSql + Sync); 2] = [&tenant_id, &name];
-        let (head, keys) = tokio::try_join!(
-            client.query_opt(&head, &params),
-            client.query(&keys, &params)
-        )
-        .map_err(pg(OP))?;
-        let Some(head) = head else { return Ok(None) };
-        Ok(Some(DomainRecord {
-            tenant_id: tenant_id.to_string(),
-            name: name.to_string(),
-            created_at: col(&head, "created_at")?,
-            keys: keys.iter().map(dkim_row).collect::<PgResult<_>>()?,
-        }))
-    }
-
-    async fn list_domains_q(&self, tenant_id: &str) -> PgResult<Vec<DomainRecord>> {
-        const OP: &str = "list_domains";
-        let client = self.client().await?;
-        let domains = client
-            .prepare_cached(
-                "SELECT name, created_at FROM domains WHERE tenant_id = $1 ORDER BY name",
-            )
-            .await
-            .map_err(pg(OP))?;
-        let keys = client
-            .prepare_cached(
-                "SELECT domain, id, selector, algorithm, private_key_enc, public_key, created_at FROM dkim_keys \
-                 WHERE tenant_id = $1 ORDER BY domain, created_at, id",
-            )
-            .await
-            .map_err(pg(OP))?;
-        let params: [&(dyn ToSql + Sync); 1] = [&tenant_id];
-        let (domains, keys) = tokio::try_join!(
-            client.query(&domains, &params),
-            client.query(&keys, &params)
-        )
-        .map_err(pg(OP))?;
-        let mut keys_by_domain: HashMap<String, Vec<DkimKeyRecord>> = HashMap::new();
-        for k in &keys {
-            keys_by_domain
-                .entry(col(k, "domain")?)
-                .or_default()
-                .push(dkim_row(k)?);
-        }
-        domains
-            .iter()
-            .map(|d| {
-                let name: String = col(d, "name")?;
-                Ok(DomainRecord {
-                    tenant_id: tenant_id.to_string(),
-                    keys: keys_by_domain.remove(&name).unwrap_or_default(),
-                    name,
-                    created_at: col(d, "created_at")?,
-                })
-            })
-            .collect()
-    }
-
     async fn add_suppression_tx(&self, s: &SuppressionRecord) -> PgResult<bool> {
         const OP: &str = "add_suppression";
         let mut client = self.client().await?;
@@ -1174,779 +1004,5 @@ impl PgStore {
             Some(what) => result.map_err(conflict(op, what)),
             None => result.map_err(pg(op)),
         }
-    }
-}
-
-impl Store for PgStore {
-    async fn insert_tenant(&self, t: TenantRecord) -> StoreResult<()> {
-        let t = &t;
-        retrying(|| async move {
-            let sql =
-                format!("INSERT INTO tenants ({TENANT_COLS}) VALUES ($1, $2, $3, $4, $5, $6)");
-            let params: [&(dyn ToSql + Sync); 6] = [
-                &t.id,
-                &t.name,
-                &t.wrapped_key,
-                &t.created_at,
-                &t.parent_id,
-                &t.cancelled_at,
-            ];
-            self.exec("insert_tenant", Some("tenant"), &sql, &params)
-                .await
-        })
-        .await
-        .map(drop)
-    }
-
-    async fn get_tenant(&self, id: &str) -> StoreResult<Option<TenantRecord>> {
-        retrying(|| async move {
-            let sql = format!("SELECT {TENANT_COLS} FROM tenants WHERE id = $1");
-            self.one_opt("get_tenant", &sql, &[&id])
-                .await?
-                .as_ref()
-                .map(tenant_row)
-                .transpose()
-        })
-        .await
-    }
-
-    async fn list_subaccounts(&self, parent_id: &str) -> StoreResult<Vec<TenantRecord>> {
-        retrying(|| async move {
-            const OP: &str = "list_subaccounts";
-            let client = self.client().await?;
-            let stmt = client
-                .prepare_cached(&format!(
-                    "SELECT {TENANT_COLS} FROM tenants WHERE parent_id = $1 ORDER BY created_at, id"
-                ))
-                .await
-                .map_err(pg(OP))?;
-            let rows = client.query(&stmt, &[&parent_id]).await.map_err(pg(OP))?;
-            rows.iter().map(tenant_row).collect()
-        })
-        .await
-    }
-
-    async fn get_tenant_by_name(&self, name: &str) -> StoreResult<Option<TenantRecord>> {
-        retrying(|| async move {
-            let sql = format!("SELECT {TENANT_COLS} FROM tenants WHERE name = $1");
-            self.one_opt("get_tenant_by_name", &sql, &[&name])
-                .await?
-                .as_ref()
-                .map(tenant_row)
-                .transpose()
-        })
-        .await
-    }
-
-    async fn list_tenants(&self, cancelled_before: Option<i64>) -> StoreResult<Vec<TenantRecord>> {
-        retrying(|| self.list_tenants_q(cancelled_before)).await
-    }
-
-    async fn set_tenant_cancelled(
-        &self,
-        tenant_id: &str,
-        cancelled_at: Option<i64>,
-        at: i64,
-    ) -> StoreResult<bool> {
-        retrying(|| self.set_tenant_cancelled_tx(tenant_id, cancelled_at, at)).await
-    }
-
-    async fn delete_tenant_data(&self, tenant_id: &str, limit: usize) -> StoreResult<u64> {
-        retrying(|| self.delete_tenant_data_tx(tenant_id, limit)).await
-    }
-
-    async fn insert_api_key(&self, k: ApiKeyRecord) -> StoreResult<()> {
-        let scopes = &scopes_text(&k.scopes);
-        let allowed_ips = &crate::model::join_list(&k.allowed_ips);
-        let rate_limit = &k.rate_limit.map(i64::from);
-        let k = &k;
-        retrying(|| async move {
-            let sql = "INSERT INTO api_keys (id, tenant_id, name, secret_hash, scopes, created_at, expires_at, \
-                       allowed_ips, rate_limit) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
-            let params: [&(dyn ToSql + Sync); 9] = [
-                &k.id,
-                &k.tenant_id,
-                &k.name,
-                &k.secret_hash,
-                scopes,
-                &k.created_at,
-                &k.expires_at,
-                allowed_ips,
-                rate_limit,
-            ];
-            self.exec("insert_api_key", Some("api key"), sql, &params).await
-        })
-        .await
-        .map(drop)
-    }
-
-    async fn get_api_key(&self, id: &str) -> StoreResult<Option<ApiKeyRecord>> {
-        retrying(|| async move {
-            let sql = "SELECT id, tenant_id, name, secret_hash, scopes, created_at, expires_at, revoked_at, \
-                       last_used_at, allowed_ips, rate_limit FROM api_keys WHERE id = $1";
-            let Some(r) = self.one_opt("get_api_key", sql, &[&id]).await? else {
-                return Ok(None);
-            };
-            Ok(Some(api_key_row(&r)?))
-        })
-        .await
-    }
-
-    async fn touch_api_key(&self, id: &str, at: i64) -> StoreResult<()> {
-        retrying(|| async move {
-            let sql = "UPDATE api_keys SET last_used_at = $2 WHERE id = $1";
-            self.exec("touch_api_key", None, sql, &[&id, &at]).await
-        })
-        .await
-        .map(drop)
-    }
-
-    async fn list_api_keys(&self, tenant_id: &str) -> StoreResult<Vec<ApiKeyRecord>> {
-        retrying(|| async move {
-            const OP: &str = "list_api_keys";
-            let client = self.client().await?;
-            let stmt = client
-                .prepare_cached(
-                    "SELECT id, tenant_id, name, secret_hash, scopes, created_at, expires_at, revoked_at, \
-                     last_used_at, allowed_ips, rate_limit FROM api_keys WHERE tenant_id = $1 ORDER BY created_at, id",
-                )
-                .await
-                .map_err(pg(OP))?;
-            let rows = client.query(&stmt, &[&tenant_id]).await.map_err(pg(OP))?;
-            rows.iter().map(api_key_row).collect()
-        })
-        .await
-    }
-
-    async fn end_api_key(
-        &self,
-        tenant_id: &str,
-        id: &str,
-        at: i64,
-        revoke: bool,
-    ) -> StoreResult<bool> {
-        retrying(|| async move {
-            let sql = if revoke {
-                "UPDATE api_keys SET revoked_at = $3 WHERE tenant_id = $1 AND id = $2 AND revoked_at IS NULL"
-            } else {
-                "UPDATE api_keys SET expires_at = LEAST(COALESCE(expires_at, $3), $3) \
-                 WHERE tenant_id = $1 AND id = $2 AND revoked_at IS NULL"
-            };
-            let n = self.exec("end_api_key", None, sql, &[&tenant_id, &id, &at]).await?;
-            Ok(n > 0)
-        })
-        .await
-    }
-
-    async fn insert_domain(&self, domain: DomainRecord) -> StoreResult<()> {
-        let domain = &domain;
-        retrying(|| self.insert_domain_tx(domain)).await
-    }
-
-    async fn domain_owners(&self, name: &str) -> StoreResult<Vec<String>> {
-        retrying(|| async move {
-            const OP: &str = "domain_owners";
-            let client = self.client().await?;
-            let stmt = client
-                .prepare_cached(
-                    "SELECT tenant_id FROM domains WHERE name = $1 ORDER BY created_at, tenant_id",
-                )
-                .await
-                .map_err(pg(OP))?;
-            let rows = client.query(&stmt, &[&name]).await.map_err(pg(OP))?;
-            rows.iter().map(|r| col(r, "tenant_id")).collect()
-        })
-        .await
-    }
-
-    async fn delete_domain(&self, tenant_id: &str, name: &str) -> StoreResult<bool> {
-        retrying(|| async move {
-            const OP: &str = "delete_domain";
-            let mut client = self.client().await?;
-            let tx = client.transaction().await.map_err(pg(OP))?;
-            let params: [&(dyn ToSql + Sync); 2] = [&tenant_id, &name];
-            tx.execute(
-                "DELETE FROM dkim_keys WHERE tenant_id = $1 AND domain = $2",
-                &params,
-            )
-            .await
-            .map_err(pg(OP))?;
-            let n = tx
-                .execute(
-                    "DELETE FROM domains WHERE tenant_id = $1 AND name = $2",
-                    &params,
-                )
-                .await
-                .map_err(pg(OP))?;
-            tx.commit().await.map_err(pg(OP))?;
-            Ok(n > 0)
-        })
-        .await
-    }
-
-    async fn get_domain(&self, tenant_id: &str, name: &str) -> StoreResult<Option<DomainRecord>> {
-        retrying(|| self.get_domain_q(tenant_id, name)).await
-    }
-
-    async fn list_domains(&self, tenant_id: &str) -> StoreResult<Vec<DomainRecord>> {
-        retrying(|| self.list_domains_q(tenant_id)).await
-    }
-
-    async fn accept(&self, batch: AcceptBatch) -> StoreResult<()> {
-        let batch = &batch;
-        retrying(|| self.accept_tx(batch)).await
-    }
-
-    async fn get_idempotency(
-        &self,
-        tenant_id: &str,
-        key_hash: &[u8],
-        since: i64,
-    ) -> StoreResult<Option<IdempotencyRecord>> {
-        retrying(|| async move {
-            let sql = "SELECT created_at, response_enc FROM idempotency \
-                       WHERE tenant_id = $1 AND key_hash = $2 AND created_at >= $3";
-            let Some(r) = self
-                .one_opt("get_idempotency", sql, &[&tenant_id, &key_hash, &since])
-                .await?
-            else {
-                return Ok(None);
-            };
-            Ok(Some(IdempotencyRecord {
-                tenant_id: tenant_id.to_string(),
-                key_hash: key_hash.to_vec(),
-                created_at: col(&r, "created_at")?,
-                response_enc: col(&r, "response_enc")?,
-            }))
-        })
-        .await
-    }
-
-    async fn get_message(&self, tenant_id: &str, id: &str) -> StoreResult<Option<MessageRecord>> {
-        retrying(|| self.get_message_q(tenant_id, id)).await
-    }
-
-    async fn list_messages(&self, filter: MessageFilter) -> StoreResult<Vec<MessageRecord>> {
-        let filter = &filter;
-        retrying(|| self.list_messages_q(filter)).await
-    }
-
-    async fn list_events(&self, filter: EventFilter) -> StoreResult<Vec<EventRecord>> {
-        let filter = &filter;
-        retrying(|| self.list_events_q(filter)).await
-    }
-
-    async fn claim_due(
-        &self,
-        node: &str,
-        now: i64,
-        lease_until: i64,
-        limit: usize,
-    ) -> StoreResult<Vec<DueRecipient>> {
-        retrying(|| self.claim_due_q(node, now, lease_until, limit)).await
-    }
-
-    async fn renew_leases(&self, node: &str, lease_until: i64) -> StoreResult<()> {
-        retrying(|| self.update_leases("renew_leases", "lease_until = $2", node, Some(lease_until)))
-            .await
-            .map(drop)
-    }
-
-    async fn release_recipients(&self, node: &str, ids: Vec<String>) -> StoreResult<u64> {
-        let sql = "UPDATE recipients SET lease_node = NULL, lease_until = NULL WHERE id IN \
-                   (SELECT id FROM recipients WHERE id = ANY($2) AND lease_node = $1 ORDER BY id FOR UPDATE)";
-        let params: [&(dyn ToSql + Sync); 2] = [&node, &ids];
-        retrying(|| self.exec("release_recipients", None, sql, &params)).await
-    }
-
-    async fn release_leases(&self, node: &str) -> StoreResult<u64> {
-        retrying(|| {
-            self.update_leases(
-                "release_leases",
-                "lease_node = NULL, lease_until = NULL",
-                node,
-                None,
-            )
-        })
-        .await
-    }
-
-    async fn load_content(&self, message_id: &str) -> StoreResult<Option<MessageContent>> {
-        retrying(|| async move {
-            let sql = "SELECT tenant_id, stream, from_domain, content_enc, mail_from_enc FROM messages WHERE id = $1";
-            let Some(r) = self.one_opt("load_content", sql, &[&message_id]).await? else {
-                return Ok(None);
-            };
-            Ok(Some(MessageContent {
-                tenant_id: col(&r, "tenant_id")?,
-                stream: col(&r, "stream")?,
-                from_domain: col(&r, "from_domain")?,
-                content_enc: col(&r, "content_enc")?,
-                mail_from_enc: col(&r, "mail_from_enc")?,
-            }))
-        })
-        .await
-    }
-
-    async fn record_deliveries(&self, updates: Vec<DeliveryUpdate>) -> StoreResult<()> {
-        let updates = &updates;
-        retrying(|| self.record_deliveries_tx(updates)).await
-    }
-
-    async fn find_recipient(&self, recipient_id: &str) -> StoreResult<Option<RecipientRef>> {
-        retrying(|| async move {
-            let sql = "SELECT r.message_id, r.tenant_id, m.stream, r.rcpt_hash, r.address_enc, r.status \
-                       FROM recipients r JOIN messages m ON m.id = r.message_id WHERE r.id = $1";
-            let Some(r) = self.one_opt("find_recipient", sql, &[&recipient_id]).await? else {
-                return Ok(None);
-            };
-            Ok(Some(RecipientRef {
-                id: recipient_id.to_string(),
-                message_id: col(&r, "message_id")?,
-                tenant_id: col(&r, "tenant_id")?,
-                stream: col(&r, "stream")?,
-                rcpt_hash: col(&r, "rcpt_hash")?,
-                address_enc: col(&r, "address_enc")?,
-                status: col::<&str>(&r, "status")?
-                    .parse::<RecipientStatus>()
-                    .map_err(|_| corrupt("recipient status"))?,
-            }))
-        })
-        .await
-    }
-
-    async fn record_reports(&self, updates: Vec<ReportUpdate>) -> StoreResult<()> {
-        let updates = &updates;
-        retrying(|| self.record_reports_tx(updates)).await
-    }
-
-    async fn upsert_contact(&self, c: ContactRecord) -> StoreResult<bool> {
-        let c = &c;
-        retrying(|| self.upsert_contact_q(c)).await
-    }
-
-    async fn get_contact(
-        &self,
-        tenant_id: &str,
-        rcpt_hash: &[u8],
-    ) -> StoreResult<Option<ContactRecord>> {
-        retrying(|| self.get_contact_q(tenant_id, rcpt_hash)).await
-    }
-
-    async fn restrict_contact(
-        &self,
-        tenant_id: &str,
-        rcpt_hash: &[u8],
-        restricted_at: Option<i64>,
-    ) -> StoreResult<bool> {
-        retrying(|| self.restrict_contact_q(tenant_id, rcpt_hash, restricted_at)).await
-    }
-
-    async fn add_consent(&self, c: ConsentRecord) -> StoreResult<i64> {
-        let c = &c;
-        retrying(|| self.add_consent_q(c)).await
-    }
-
-    async fn list_consents(
-        &self,
-        tenant_id: &str,
-        rcpt_hash: &[u8],
-    ) -> StoreResult<Vec<ConsentRecord>> {
-        retrying(|| self.list_consents_q(tenant_id, rcpt_hash)).await
-    }
-
-    async fn screen_subjects(
-        &self,
-        tenant_id: &str,
-        hashes: Vec<Vec<u8>>,
-        purpose: Option<String>,
-    ) -> StoreResult<ConsentScreen> {
-        let hashes = distinct_hashes(hashes);
-        if hashes.is_empty() {
-            return Ok(ConsentScreen::default());
-        }
-        let (hashes, purpose) = (&hashes, purpose.as_deref());
-        retrying(|| self.screen_subjects_q(tenant_id, hashes, purpose)).await
-    }
-
-    async fn subject_keys(
-        &self,
-        tenant_id: &str,
-        hashes: Vec<Vec<u8>>,
-    ) -> StoreResult<Vec<SubjectKey>> {
-        let hashes = distinct_hashes(hashes);
-        if hashes.is_empty() {
-            return Ok(Vec::new());
-        }
-        let hashes = &hashes;
-        retrying(|| self.subject_keys_q(tenant_id, hashes)).await
-    }
-
-    async fn ensure_subject_keys(
-        &self,
-        tenant_id: &str,
-        candidates: Vec<SubjectKey>,
-    ) -> StoreResult<Vec<SubjectKey>> {
-        if candidates.is_empty() {
-            return Ok(Vec::new());
-        }
-        let candidates = &candidates;
-        retrying(|| self.ensure_subject_keys_q(tenant_id, candidates)).await
-    }
-
-    async fn erase_subject(&self, tenant_id: &str, rcpt_hash: &[u8]) -> StoreResult<Erasure> {
-        retrying(|| self.erase_subject_tx(tenant_id, rcpt_hash)).await
-    }
-
-    async fn stop_subject_mail(&self, stop: MailStop) -> StoreResult<u64> {
-        let stop = &stop;
-        retrying(|| self.stop_subject_mail_tx(stop)).await
-    }
-
-    async fn unkeyed_subjects(&self) -> StoreResult<Vec<(String, Vec<u8>)>> {
-        retrying(|| self.unkeyed_subjects_q()).await
-    }
-
-    async fn add_request(&self, r: DsarRecord) -> StoreResult<i64> {
-        let r = &r;
-        retrying(|| self.add_request_q(r)).await
-    }
-
-    async fn close_request(
-        &self,
-        tenant_id: &str,
-        seq: i64,
-        status: DsarStatus,
-        at: i64,
-    ) -> StoreResult<bool> {
-        retrying(|| self.close_request_q(tenant_id, seq, status, at)).await
-    }
-
-    async fn list_requests(
-        &self,
-        tenant_id: &str,
-        open_due_before: Option<i64>,
-        after_seq: Option<i64>,
-        limit: usize,
-    ) -> StoreResult<Vec<DsarRecord>> {
-        retrying(|| self.list_requests_q(tenant_id, open_due_before, after_seq, limit)).await
-    }
-
-    async fn add_incident(&self, r: IncidentRecord) -> StoreResult<i64> {
-        let r = &r;
-        retrying(|| self.add_incident_q(r)).await
-    }
-
-    async fn step_incident(
-        &self,
-        tenant_id: &str,
-        seq: i64,
-        step: IncidentStep,
-        at: i64,
-    ) -> StoreResult<bool> {
-        retrying(|| self.step_incident_q(tenant_id, seq, step, at)).await
-    }
-
-    async fn list_incidents(
-        &self,
-        tenant_id: &str,
-        overdue_at: Option<i64>,
-        after_seq: Option<i64>,
-        limit: usize,
-    ) -> StoreResult<Vec<IncidentRecord>> {
-        retrying(|| self.list_incidents_q(tenant_id, overdue_at, after_seq, limit)).await
-    }
-
-    async fn purge(&self, r: Retention) -> StoreResult<Purged> {
-        let r = &r;
-        retrying(|| self.purge_tx(r)).await
-    }
-
-    async fn append_audit(&self, d: AuditDraft) -> StoreResult<AuditRecord> {
-        let d = &d;
-        retrying(|| self.append_audit_tx(d)).await
-    }
-
-    async fn prune_audit(&self, before: i64, limit: usize) -> StoreResult<u64> {
-        retrying(|| self.prune_audit_tx(before, limit)).await
-    }
-
-    async fn audit_anchor(&self) -> StoreResult<Option<(i64, Vec<u8>)>> {
-        retrying(|| self.audit_anchor_q()).await
-    }
-
-    async fn list_audit(
-        &self,
-        tenant_id: Option<&str>,
-        after_seq: Option<i64>,
-        limit: usize,
-    ) -> StoreResult<Vec<AuditRecord>> {
-        retrying(|| self.list_audit_q(tenant_id, after_seq, limit)).await
-    }
-
-    async fn backlog(&self) -> StoreResult<Backlog> {
-        retrying(|| self.backlog_q()).await
-    }
-
-    async fn stats(&self, f: StatsFilter) -> StoreResult<Vec<StatRow>> {
-        let f = &f;
-        retrying(|| self.stats_q(f)).await
-    }
-
-    async fn attempts_by_source(&self, since: i64) -> StoreResult<Vec<(String, u64)>> {
-        retrying(|| async {
-            let client = self.client().await?;
-            let stmt = client
-                .prepare_cached(&stats::by_source_sql("$1"))
-                .await
-                .map_err(pg("attempts_by_source"))?;
-            let rows = client
-                .query(&stmt, &[&since])
-                .await
-                .map_err(pg("attempts_by_source"))?;
-            rows.iter()
-                .map(|r| Ok((col(r, "source")?, col::<i64>(r, "count")? as u64)))
-                .collect()
-        })
-        .await
-    }
-
-    async fn insert_user(&self, user: UserRecord) -> StoreResult<()> {
-        let user = &user;
-        retrying(|| self.insert_user_q(user)).await
-    }
-
-    async fn get_user(&self, id: &str) -> StoreResult<Option<UserRecord>> {
-        Ok(retrying(|| self.users_where_q("id", id)).await?.pop())
-    }
-
-    async fn find_users(&self, email_index: &str) -> StoreResult<Vec<UserRecord>> {
-        retrying(|| self.users_where_q("email_index", email_index)).await
-    }
-
-    async fn list_users(&self, tenant_id: &str) -> StoreResult<Vec<UserRecord>> {
-        retrying(|| self.users_where_q("tenant_id", tenant_id)).await
-    }
-
-    async fn reserve_login(
-        &self,
-        id: &str,
-        at: i64,
-        policy: LockPolicy,
-    ) -> StoreResult<Reservation> {
-        retrying(|| self.reserve_login_tx(id, at, policy)).await
-    }
-
-    async fn release_login(
-        &self,
-        id: &str,
-        lock: Option<i64>,
-        previous_lock: Option<i64>,
-    ) -> StoreResult<()> {
-        retrying(|| self.release_login_q(id, lock, previous_lock)).await
-    }
-
-    async fn open_session(&self, session: SessionRecord) -> StoreResult<bool> {
-        let session = &session;
-        retrying(|| self.open_session_tx(session)).await
-    }
-
-    async fn change_user(&self, id: &str, change: UserChange) -> StoreResult<bool> {
-        let change = &change;
-        retrying(|| self.change_user_q(id, change)).await
-    }
-
-    async fn swap_second_factor(
-        &self,
-        id: &str,
-        expected: Option<Vec<u8>>,
-        new: Option<Vec<u8>>,
-    ) -> StoreResult<bool> {
-        let (expected, new) = (&expected, &new);
-        retrying(|| self.swap_second_factor_q(id, expected, new)).await
-    }
-
-    async fn delete_user(&self, id: &str) -> StoreResult<()> {
-        retrying(|| self.delete_user_tx(id)).await
-    }
-
-    async fn get_session(&self, id_hash: Vec<u8>) -> StoreResult<Option<SessionRecord>> {
-        let id_hash = &id_hash;
-        retrying(|| self.get_session_q(id_hash)).await
-    }
-
-    async fn end_session(&self, id_hash: Vec<u8>, at: i64) -> StoreResult<bool> {
-        let id_hash = &id_hash;
-        retrying(|| self.end_session_q(id_hash, at)).await
-    }
-
-    async fn list_streams(&self, tenant_id: Option<&str>) -> StoreResult<Vec<StreamRecord>> {
-        retrying(|| self.list_streams_q(tenant_id)).await
-    }
-
-    async fn insert_stream(&self, s: StreamRecord) -> StoreResult<()> {
-        let s = &s;
-        retrying(|| self.insert_stream_q(s)).await
-    }
-
-    async fn put_stream_settings(
-        &self,
-        tenant_id: &str,
-        name: &str,
-        settings: String,
-        at: i64,
-    ) -> StoreResult<()> {
-        let settings = &settings;
-        retrying(|| self.put_stream_settings_q(tenant_id, name, settings, at)).await
-    }
-
-    async fn pause_stream(&self, p: StreamPause) -> StoreResult<bool> {
-        let p = &p;
-        retrying(|| self.pause_stream_tx(p)).await
-    }
-
-    async fn queue_action(
-        &self,
-        sel: QueueSelector,
-        action: QueueAction,
-        at: i64,
-    ) -> StoreResult<u64> {
-        let sel = &sel;
-        retrying(|| self.queue_action_tx(sel, action, at)).await
-    }
-
-    async fn queue_depth(&self, tenant_id: Option<&str>) -> StoreResult<Vec<QueueDepth>> {
-        retrying(|| self.queue_depth_q(tenant_id)).await
-    }
-
-    async fn stream_outcomes(
-        &self,
-        tenant_id: &str,
-        stream: &str,
-        since: i64,
-        window: usize,
-    ) -> StoreResult<StreamOutcomes> {
-        retrying(|| self.stream_outcomes_q(tenant_id, stream, since, window)).await
-    }
-
-    async fn insert_webhook(&self, w: WebhookRecord) -> StoreResult<()> {
-        let w = &w;
-        retrying(|| self.insert_webhook_q(w)).await
-    }
-
-    async fn list_webhooks(&self, tenant_id: Option<&str>) -> StoreResult<Vec<WebhookRecord>> {
-        retrying(|| self.list_webhooks_q(tenant_id)).await
-    }
-
-    async fn update_webhook(&self, w: WebhookRecord) -> StoreResult<bool> {
-        let w = &w;
-        retrying(|| self.update_webhook_q(w)).await
-    }
-
-    async fn delete_webhook(&self, tenant_id: &str, id: &str) -> StoreResult<bool> {
-        retrying(|| self.delete_webhook_tx(tenant_id, id)).await
-    }
-
-    async fn replay_webhook(
-        &self,
-        tenant_id: &str,
-        id: &str,
-        from: i64,
-        to: i64,
-        now: i64,
-    ) -> StoreResult<u64> {
-        retrying(|| self.replay_webhook_q(tenant_id, id, from, to, now)).await
-    }
-
-    async fn claim_webhook_deliveries(
-        &self,
-        node: &str,
-        now: i64,
-        lease_until: i64,
-        limit: usize,
-    ) -> StoreResult<Vec<WebhookDelivery>> {
-        retrying(|| self.claim_webhook_deliveries_q(node, now, lease_until, limit)).await
-    }
-
-    async fn finish_webhook_delivery(&self, outcome: WebhookOutcome) -> StoreResult<bool> {
-        let o = &outcome;
-        retrying(|| self.finish_webhook_delivery_tx(o)).await
-    }
-
-    async fn list_webhook_attempts(
-        &self,
-        tenant_id: &str,
-        webhook_id: &str,
-        before_seq: Option<i64>,
-        limit: usize,
-    ) -> StoreResult<Vec<WebhookAttemptRecord>> {
-        retrying(|| self.list_webhook_attempts_q(tenant_id, webhook_id, before_seq, limit)).await
-    }
-
-    async fn add_suppression(&self, s: SuppressionRecord) -> StoreResult<bool> {
-        let s = &s;
-        retrying(|| self.add_suppression_tx(s)).await
-    }
-
-    async fn remove_suppression(
-        &self,
-        tenant_id: &str,
-        rcpt_hash: &[u8],
-        stream: Option<&str>,
-        erasure: bool,
-    ) -> StoreResult<u64> {
-        let stream = stream_scope(stream);
-        retrying(|| async move {
-            let sql = "DELETE FROM suppressions WHERE tenant_id = $1 AND rcpt_hash = $2 AND stream = $3 \
-                       AND ($4 OR reason <> 'erasure')";
-            self.exec(
-                "remove_suppression",
-                None,
-                sql,
-                &[&tenant_id, &rcpt_hash, &stream, &erasure],
-            )
-            .await
-        })
-        .await
-    }
-
-    async fn find_suppressions(
-        &self,
-        tenant_id: &str,
-        hashes: Vec<Vec<u8>>,
-    ) -> StoreResult<Vec<SuppressionRecord>> {
-        let hashes = distinct_hashes(hashes);
-        if hashes.is_empty() {
-            return Ok(Vec::new());
-        }
-        let hashes = &hashes;
-        retrying(|| async move {
-            const OP: &str = "find_suppressions";
-            let client = self.client().await?;
-            let stmt = client
-                .prepare_cached(&format!(
-                    "SELECT {SUPPRESSION_COLS} FROM suppressions \
-                     WHERE tenant_id = $1 AND rcpt_hash = ANY($2::bytea[]) ORDER BY seq"
-                ))
-                .await
-                .map_err(pg(OP))?;
-            let rows = client
-                .query(&stmt, &[&tenant_id, hashes])
-                .await
-                .map_err(pg(OP))?;
-            rows.iter().map(suppression_row).collect()
-        })
-        .await
-    }
-
-    async fn list_suppressions(
-        &self,
-        tenant_id: &str,
-        rcpt_hash: Option<Vec<u8>>,
-        after_seq: Option<i64>,
-        limit: usize,
-    ) -> StoreResult<Vec<SuppressionRecord>> {
-        let rcpt_hash = rcpt_hash.as_deref();
-        retrying(|| self.list_suppressions_q(tenant_id, rcpt_hash, after_seq, limit)).await
     }
 }

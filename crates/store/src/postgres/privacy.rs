@@ -5,8 +5,10 @@ use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
 
 use super::error::{PgResult, corrupt, pg};
-use super::{AUDIT_LOCK, PgStore, SUPPRESSION_COLS, col, suppression_row};
+use super::*;
+use super::{AUDIT_LOCK, PgStore, col};
 use crate::model::*;
+use crate::suppressions::{SUPPRESSION_COLS, suppression_row};
 
 fn contact_row(r: &Row) -> PgResult<ContactRecord> {
     Ok(ContactRecord {
@@ -685,5 +687,94 @@ impl PgStore {
             .await
             .map_err(pg(OP))?;
         rows.iter().map(audit_row).collect()
+    }
+}
+
+impl PrivacyStore for PgStore {
+    async fn upsert_contact(&self, c: ContactRecord) -> StoreResult<bool> {
+        let c = &c;
+        retrying(|| self.upsert_contact_q(c)).await
+    }
+
+    async fn get_contact(
+        &self,
+        tenant_id: &str,
+        rcpt_hash: &[u8],
+    ) -> StoreResult<Option<ContactRecord>> {
+        retrying(|| self.get_contact_q(tenant_id, rcpt_hash)).await
+    }
+
+    async fn restrict_contact(
+        &self,
+        tenant_id: &str,
+        rcpt_hash: &[u8],
+        restricted_at: Option<i64>,
+    ) -> StoreResult<bool> {
+        retrying(|| self.restrict_contact_q(tenant_id, rcpt_hash, restricted_at)).await
+    }
+
+    async fn add_consent(&self, c: ConsentRecord) -> StoreResult<i64> {
+        let c = &c;
+        retrying(|| self.add_consent_q(c)).await
+    }
+
+    async fn list_consents(
+        &self,
+        tenant_id: &str,
+        rcpt_hash: &[u8],
+    ) -> StoreResult<Vec<ConsentRecord>> {
+        retrying(|| self.list_consents_q(tenant_id, rcpt_hash)).await
+    }
+
+    async fn screen_subjects(
+        &self,
+        tenant_id: &str,
+        hashes: Vec<Vec<u8>>,
+        purpose: Option<String>,
+    ) -> StoreResult<ConsentScreen> {
+        let hashes = distinct_hashes(hashes);
+        if hashes.is_empty() {
+            return Ok(ConsentScreen::default());
+        }
+        let (hashes, purpose) = (&hashes, purpose.as_deref());
+        retrying(|| self.screen_subjects_q(tenant_id, hashes, purpose)).await
+    }
+
+    async fn subject_keys(
+        &self,
+        tenant_id: &str,
+        hashes: Vec<Vec<u8>>,
+    ) -> StoreResult<Vec<SubjectKey>> {
+        let hashes = distinct_hashes(hashes);
+        if hashes.is_empty() {
+            return Ok(Vec::new());
+        }
+        let hashes = &hashes;
+        retrying(|| self.subject_keys_q(tenant_id, hashes)).await
+    }
+
+    async fn ensure_subject_keys(
+        &self,
+        tenant_id: &str,
+        candidates: Vec<SubjectKey>,
+    ) -> StoreResult<Vec<SubjectKey>> {
+        if candidates.is_empty() {
+            return Ok(Vec::new());
+        }
+        let candidates = &candidates;
+        retrying(|| self.ensure_subject_keys_q(tenant_id, candidates)).await
+    }
+
+    async fn erase_subject(&self, tenant_id: &str, rcpt_hash: &[u8]) -> StoreResult<Erasure> {
+        retrying(|| self.erase_subject_tx(tenant_id, rcpt_hash)).await
+    }
+
+    async fn stop_subject_mail(&self, stop: MailStop) -> StoreResult<u64> {
+        let stop = &stop;
+        retrying(|| self.stop_subject_mail_tx(stop)).await
+    }
+
+    async fn unkeyed_subjects(&self) -> StoreResult<Vec<(String, Vec<u8>)>> {
+        retrying(|| self.unkeyed_subjects_q()).await
     }
 }

@@ -5,23 +5,12 @@ use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
 
 use super::error::{PgResult, conflict, corrupt, pg};
+use super::*;
 use super::{EVENTS_LOCK, PgStore, col};
 use crate::model::*;
 use crate::queue_sql::{self, ActionSql, POSTGRES};
+use crate::streams::stream_row;
 use postwerk_core::model::EventType;
-
-fn stream_row(r: &Row) -> PgResult<StreamRecord> {
-    Ok(StreamRecord {
-        tenant_id: col(r, "tenant_id")?,
-        name: col(r, "name")?,
-        settings: col(r, "settings")?,
-        paused_at: col(r, "paused_at")?,
-        pause_reason: col(r, "pause_reason")?,
-        resumed_at: col(r, "resumed_at")?,
-        created_at: col(r, "created_at")?,
-        updated_at: col(r, "updated_at")?,
-    })
-}
 
 /// Applies `action` to the selected recipients in `tx` (locking them in id order, as
 /// `record_deliveries` does), recording its event for each; returns how many changed.
@@ -125,7 +114,7 @@ pub(super) async fn hold(
 }
 
 impl PgStore {
-    /// Stops a person's waiting mail (see [`crate::Store::stop_subject_mail`]),
+    /// Stops a person's waiting mail (see [`crate::PrivacyStore::stop_subject_mail`]),
     /// locking the recipients in id order as `record_deliveries` does.
     pub(super) async fn stop_subject_mail_tx(&self, stop: &MailStop) -> PgResult<u64> {
         const OP: &str = "stop_subject_mail";
@@ -373,5 +362,42 @@ impl PgStore {
             bounced: count("bounced")?,
             complained: count("complained")?,
         })
+    }
+}
+
+impl StreamStore for PgStore {
+    async fn list_streams(&self, tenant_id: Option<&str>) -> StoreResult<Vec<StreamRecord>> {
+        retrying(|| self.list_streams_q(tenant_id)).await
+    }
+
+    async fn insert_stream(&self, s: StreamRecord) -> StoreResult<()> {
+        let s = &s;
+        retrying(|| self.insert_stream_q(s)).await
+    }
+
+    async fn put_stream_settings(
+        &self,
+        tenant_id: &str,
+        name: &str,
+        settings: String,
+        at: i64,
+    ) -> StoreResult<()> {
+        let settings = &settings;
+        retrying(|| self.put_stream_settings_q(tenant_id, name, settings, at)).await
+    }
+
+    async fn pause_stream(&self, p: StreamPause) -> StoreResult<bool> {
+        let p = &p;
+        retrying(|| self.pause_stream_tx(p)).await
+    }
+
+    async fn stream_outcomes(
+        &self,
+        tenant_id: &str,
+        stream: &str,
+        since: i64,
+        window: usize,
+    ) -> StoreResult<StreamOutcomes> {
+        retrying(|| self.stream_outcomes_q(tenant_id, stream, since, window)).await
     }
 }

@@ -3,8 +3,10 @@
 
 use super::error::{PgResult, pg};
 use super::streams::{apply, hold};
-use super::{PgStore, TENANT_COLS, col, tenant_row};
+use super::*;
+use super::{PgStore, col};
 use crate::model::*;
+use crate::tenants::*;
 
 impl PgStore {
     pub(super) async fn list_tenants_q(
@@ -14,10 +16,7 @@ impl PgStore {
         const OP: &str = "list_tenants";
         let client = self.client().await?;
         let stmt = client
-            .prepare_cached(&format!(
-                "SELECT {TENANT_COLS} FROM tenants WHERE $1::int8 IS NULL OR cancelled_at < $1 \
-                 ORDER BY created_at, id"
-            ))
+            .prepare_cached(LIST_TENANTS.pg())
             .await
             .map_err(pg(OP))?;
         let rows = client
@@ -51,14 +50,8 @@ impl PgStore {
             return Ok(false);
         }
         let sql = match cancelled_at {
-            Some(_) => {
-                "UPDATE tenants SET cancelled_at = $2 WHERE (id = $1 OR parent_id = $1) \
-                 AND cancelled_at IS NULL RETURNING id"
-            }
-            None => {
-                "UPDATE tenants SET cancelled_at = NULL WHERE id = $1 \
-                 OR (parent_id = $1 AND cancelled_at >= $2) RETURNING id"
-            }
+            Some(_) => CANCEL_TENANTS.pg(),
+            None => REACTIVATE_TENANTS.pg(),
         };
         // $2: the new cancellation time, or the one being lifted.
         let changed = tx
@@ -101,11 +94,170 @@ impl PgStore {
         }
         if deleted == 0 {
             deleted = tx
-                .execute("DELETE FROM tenants WHERE id = $1", &[&tenant_id])
+                .execute(DELETE_TENANT.pg(), &[&tenant_id])
                 .await
                 .map_err(pg(OP))?;
         }
         tx.commit().await.map_err(pg(OP))?;
         Ok(deleted)
+    }
+}
+
+impl TenantStore for PgStore {
+    async fn insert_tenant(&self, t: TenantRecord) -> StoreResult<()> {
+        let t = &t;
+        retrying(|| async move {
+            let params: [&(dyn ToSql + Sync); 6] = [
+                &t.id,
+                &t.name,
+                &t.wrapped_key,
+                &t.created_at,
+                &t.parent_id,
+                &t.cancelled_at,
+            ];
+            self.exec("insert_tenant", Some("tenant"), INSERT_TENANT.pg(), &params)
+                .await
+        })
+        .await
+        .map(drop)
+    }
+
+    async fn get_tenant(&self, id: &str) -> StoreResult<Option<TenantRecord>> {
+        retrying(|| async move {
+            self.one_opt("get_tenant", GET_TENANT.pg(), &[&id])
+                .await?
+                .as_ref()
+                .map(tenant_row)
+                .transpose()
+        })
+        .await
+    }
+
+    async fn list_subaccounts(&self, parent_id: &str) -> StoreResult<Vec<TenantRecord>> {
+        retrying(|| async move {
+            const OP: &str = "list_subaccounts";
+            let client = self.client().await?;
+            let stmt = client
+                .prepare_cached(LIST_SUBACCOUNTS.pg())
+                .await
+                .map_err(pg(OP))?;
+            let rows = client.query(&stmt, &[&parent_id]).await.map_err(pg(OP))?;
+            rows.iter().map(tenant_row).collect()
+        })
+        .await
+    }
+
+    async fn get_tenant_by_name(&self, name: &str) -> StoreResult<Option<TenantRecord>> {
+        retrying(|| async move {
+            self.one_opt("get_tenant_by_name", GET_TENANT_BY_NAME.pg(), &[&name])
+                .await?
+                .as_ref()
+                .map(tenant_row)
+                .transpose()
+        })
+        .await
+    }
+
+    async fn list_tenants(&self, cancelled_before: Option<i64>) -> StoreResult<Vec<TenantRecord>> {
+        retrying(|| self.list_tenants_q(cancelled_before)).await
+    }
+
+    async fn set_tenant_cancelled(
+        &self,
+        tenant_id: &str,
+        cancelled_at: Option<i64>,
+        at: i64,
+    ) -> StoreResult<bool> {
+        retrying(|| self.set_tenant_cancelled_tx(tenant_id, cancelled_at, at)).await
+    }
+
+    async fn delete_tenant_data(&self, tenant_id: &str, limit: usize) -> StoreResult<u64> {
+        retrying(|| self.delete_tenant_data_tx(tenant_id, limit)).await
+    }
+
+    async fn insert_api_key(&self, k: ApiKeyRecord) -> StoreResult<()> {
+        let scopes = &scopes_text(&k.scopes);
+        let allowed_ips = &crate::model::join_list(&k.allowed_ips);
+        let rate_limit = &k.rate_limit.map(i64::from);
+        let k = &k;
+        retrying(|| async move {
+            let params: [&(dyn ToSql + Sync); 9] = [
+                &k.id,
+                &k.tenant_id,
+                &k.name,
+                &k.secret_hash,
+                scopes,
+                &k.created_at,
+                &k.expires_at,
+                allowed_ips,
+                rate_limit,
+            ];
+            self.exec(
+                "insert_api_key",
+                Some("api key"),
+                INSERT_API_KEY.pg(),
+                &params,
+            )
+            .await
+        })
+        .await
+        .map(drop)
+    }
+
+    async fn get_api_key(&self, id: &str) -> StoreResult<Option<ApiKeyRecord>> {
+        retrying(|| async move {
+            let Some(r) = self
+                .one_opt("get_api_key", GET_API_KEY.pg(), &[&id])
+                .await?
+            else {
+                return Ok(None);
+            };
+            Ok(Some(api_key_row(&r)?))
+        })
+        .await
+    }
+
+    async fn touch_api_key(&self, id: &str, at: i64) -> StoreResult<()> {
+        retrying(|| async move {
+            self.exec("touch_api_key", None, TOUCH_API_KEY.pg(), &[&id, &at])
+                .await
+        })
+        .await
+        .map(drop)
+    }
+
+    async fn list_api_keys(&self, tenant_id: &str) -> StoreResult<Vec<ApiKeyRecord>> {
+        retrying(|| async move {
+            const OP: &str = "list_api_keys";
+            let client = self.client().await?;
+            let stmt = client
+                .prepare_cached(LIST_API_KEYS.pg())
+                .await
+                .map_err(pg(OP))?;
+            let rows = client.query(&stmt, &[&tenant_id]).await.map_err(pg(OP))?;
+            rows.iter().map(api_key_row).collect()
+        })
+        .await
+    }
+
+    async fn end_api_key(
+        &self,
+        tenant_id: &str,
+        id: &str,
+        at: i64,
+        revoke: bool,
+    ) -> StoreResult<bool> {
+        retrying(|| async move {
+            let sql = if revoke {
+                &REVOKE_API_KEY
+            } else {
+                &EXPIRE_API_KEY
+            };
+            let n = self
+                .exec("end_api_key", None, sql.pg(), &[&tenant_id, &id, &at])
+                .await?;
+            Ok(n > 0)
+        })
+        .await
     }
 }

@@ -1,49 +1,16 @@
 //! PostgreSQL queries for users and their sessions.
 
-use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
 
-use super::error::{PgResult, conflict, corrupt, pg};
+use super::error::{PgResult, conflict, pg};
+use super::*;
 use super::{PgStore, col, scopes_text};
 use crate::model::{LockPolicy, Reservation, SessionRecord, UserChange, UserRecord};
-
-fn user_row(r: &Row) -> PgResult<UserRecord> {
-    Ok(UserRecord {
-        id: col(r, "id")?,
-        tenant_id: col(r, "tenant_id")?,
-        email_index: col(r, "email_index")?,
-        email_enc: col(r, "email_enc")?,
-        password_hash: col(r, "password_hash")?,
-        role: col(r, "role")?,
-        scopes: postwerk_core::model::parse_scopes(col(r, "scopes")?)
-            .map_err(|_| corrupt("scopes"))?,
-        totp_enc: col(r, "totp_enc")?,
-        created_at: col(r, "created_at")?,
-        disabled_at: col(r, "disabled_at")?,
-        failed_logins: col(r, "failed_logins")?,
-        locked_until: col(r, "locked_until")?,
-        session_gen: col(r, "session_gen")?,
-    })
-}
-
-fn session_row(r: &Row) -> PgResult<SessionRecord> {
-    Ok(SessionRecord {
-        id_hash: col(r, "id_hash")?,
-        user_id: col(r, "user_id")?,
-        tenant_id: col(r, "tenant_id")?,
-        csrf_hash: col(r, "csrf_hash")?,
-        created_at: col(r, "created_at")?,
-        expires_at: col(r, "expires_at")?,
-        revoked_at: col(r, "revoked_at")?,
-        user_gen: col(r, "user_gen")?,
-    })
-}
+use crate::sql::Sql;
+use crate::users::*;
 
 impl PgStore {
     pub(super) async fn insert_user_q(&self, u: &UserRecord) -> PgResult<()> {
-        let sql = "INSERT INTO users (id, tenant_id, email_index, email_enc, password_hash, role, scopes, \
-                   totp_enc, created_at, disabled_at, failed_logins, locked_until, session_gen) \
-                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)";
         let scopes = scopes_text(&u.scopes);
         let params: [&(dyn ToSql + Sync); 13] = [
             &u.id,
@@ -60,25 +27,20 @@ impl PgStore {
             &u.locked_until,
             &u.session_gen,
         ];
-        self.exec("insert_user", Some("user"), sql, &params)
+        self.exec("insert_user", Some("user"), INSERT_USER.pg(), &params)
             .await
             .map(drop)
     }
 
-    /// The users matching `column = value` (`id`, `email_index` or `tenant_id`).
+    /// The users `select` (one of this area's) finds with `value`.
     pub(super) async fn users_where_q(
         &self,
-        column: &'static str,
+        select: &'static Sql,
         value: &str,
     ) -> PgResult<Vec<UserRecord>> {
         const OP: &str = "users";
         let client = self.client().await?;
-        let stmt = client
-            .prepare_cached(&format!(
-                "SELECT * FROM users WHERE {column} = $1 ORDER BY created_at, id"
-            ))
-            .await
-            .map_err(pg(OP))?;
+        let stmt = client.prepare_cached(select.pg()).await.map_err(pg(OP))?;
         let rows = client.query(&stmt, &[&value]).await.map_err(pg(OP))?;
         rows.iter().map(user_row).collect()
     }
@@ -87,11 +49,8 @@ impl PgStore {
         const OP: &str = "delete_user";
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(pg(OP))?;
-        for sql in [
-            "DELETE FROM sessions WHERE user_id = $1",
-            "DELETE FROM users WHERE id = $1",
-        ] {
-            tx.execute(sql, &[&id]).await.map_err(pg(OP))?;
+        for sql in [&DELETE_USER_SESSIONS, &DELETE_USER] {
+            tx.execute(sql.pg(), &[&id]).await.map_err(pg(OP))?;
         }
         tx.commit().await.map_err(pg(OP))
     }
@@ -167,11 +126,7 @@ impl PgStore {
         // The row stays locked until commit: an admin's change waits for the session
         // to be stored and then ends it, or came first and the sign-in opens nothing.
         let current = tx
-            .execute(
-                "UPDATE users SET failed_logins = 0, locked_until = NULL \
-                 WHERE id = $1 AND session_gen = $2 AND disabled_at IS NULL",
-                &[&s.user_id, &s.user_gen],
-            )
+            .execute(SIGNED_IN.pg(), &[&s.user_id, &s.user_gen])
             .await
             .map_err(pg(OP))?;
         if current == 0 {
@@ -179,7 +134,7 @@ impl PgStore {
         }
         // Sessions that ended more than a day ago go with each new one.
         let cutoff = s.created_at - 86_400_000;
-        tx.execute("DELETE FROM sessions WHERE expires_at < $1", &[&cutoff])
+        tx.execute(DELETE_ENDED_SESSIONS.pg(), &[&cutoff])
             .await
             .map_err(pg(OP))?;
         let params: [&(dyn ToSql + Sync); 8] = [
@@ -192,38 +147,20 @@ impl PgStore {
             &s.revoked_at,
             &s.user_gen,
         ];
-        tx.execute(
-            "INSERT INTO sessions (id_hash, user_id, tenant_id, csrf_hash, created_at, \
-             expires_at, revoked_at, user_gen) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-            &params,
-        )
-        .await
-        .map_err(conflict(OP, "session"))?;
+        tx.execute(INSERT_SESSION.pg(), &params)
+            .await
+            .map_err(conflict(OP, "session"))?;
         tx.commit().await.map_err(pg(OP))?;
         Ok(true)
     }
 
     pub(super) async fn change_user_q(&self, id: &str, change: &UserChange) -> PgResult<bool> {
-        const BUMP: &str = "UPDATE users SET session_gen = session_gen + 1";
+        let sql = change_sql(change).pg();
         let n = match change {
-            UserChange::Password(hash) => {
-                let sql = format!(
-                    "{BUMP}, password_hash = $2, failed_logins = 0, locked_until = NULL \
-                     WHERE id = $1"
-                );
-                self.exec("change_user", None, &sql, &[&id, hash]).await?
-            }
-            UserChange::Disable(at) => {
-                let sql = format!("{BUMP}, disabled_at = COALESCE(disabled_at, $2) WHERE id = $1");
-                self.exec("change_user", None, &sql, &[&id, at]).await?
-            }
-            UserChange::Logout => {
-                let sql = format!("{BUMP} WHERE id = $1");
-                self.exec("change_user", None, &sql, &[&id]).await?
-            }
-            UserChange::RemoveSecondFactor => {
-                let sql = format!("{BUMP}, totp_enc = NULL WHERE id = $1");
-                self.exec("change_user", None, &sql, &[&id]).await?
+            UserChange::Password(hash) => self.exec("change_user", None, sql, &[&id, hash]).await?,
+            UserChange::Disable(at) => self.exec("change_user", None, sql, &[&id, at]).await?,
+            UserChange::Logout | UserChange::RemoveSecondFactor => {
+                self.exec("change_user", None, sql, &[&id]).await?
             }
         };
         Ok(n > 0)
@@ -245,20 +182,88 @@ impl PgStore {
 
     pub(super) async fn get_session_q(&self, id_hash: &[u8]) -> PgResult<Option<SessionRecord>> {
         let row = self
-            .one_opt(
-                "get_session",
-                "SELECT * FROM sessions WHERE id_hash = $1",
-                &[&id_hash],
-            )
+            .one_opt("get_session", GET_SESSION.pg(), &[&id_hash])
             .await?;
         row.as_ref().map(session_row).transpose()
     }
 
     pub(super) async fn end_session_q(&self, id_hash: &[u8], at: i64) -> PgResult<bool> {
-        let sql = "UPDATE sessions SET revoked_at = $2 WHERE id_hash = $1 AND revoked_at IS NULL";
         Ok(self
-            .exec("end_session", None, sql, &[&id_hash, &at])
+            .exec("end_session", None, END_SESSION.pg(), &[&id_hash, &at])
             .await?
             > 0)
+    }
+}
+
+impl UserStore for PgStore {
+    async fn insert_user(&self, user: UserRecord) -> StoreResult<()> {
+        let user = &user;
+        retrying(|| self.insert_user_q(user)).await
+    }
+
+    async fn get_user(&self, id: &str) -> StoreResult<Option<UserRecord>> {
+        Ok(retrying(|| self.users_where_q(&USERS_BY_ID, id))
+            .await?
+            .pop())
+    }
+
+    async fn find_users(&self, email_index: &str) -> StoreResult<Vec<UserRecord>> {
+        retrying(|| self.users_where_q(&USERS_BY_EMAIL, email_index)).await
+    }
+
+    async fn list_users(&self, tenant_id: &str) -> StoreResult<Vec<UserRecord>> {
+        retrying(|| self.users_where_q(&USERS_OF_TENANT, tenant_id)).await
+    }
+
+    async fn reserve_login(
+        &self,
+        id: &str,
+        at: i64,
+        policy: LockPolicy,
+    ) -> StoreResult<Reservation> {
+        retrying(|| self.reserve_login_tx(id, at, policy)).await
+    }
+
+    async fn release_login(
+        &self,
+        id: &str,
+        lock: Option<i64>,
+        previous_lock: Option<i64>,
+    ) -> StoreResult<()> {
+        retrying(|| self.release_login_q(id, lock, previous_lock)).await
+    }
+
+    async fn open_session(&self, session: SessionRecord) -> StoreResult<bool> {
+        let session = &session;
+        retrying(|| self.open_session_tx(session)).await
+    }
+
+    async fn change_user(&self, id: &str, change: UserChange) -> StoreResult<bool> {
+        let change = &change;
+        retrying(|| self.change_user_q(id, change)).await
+    }
+
+    async fn swap_second_factor(
+        &self,
+        id: &str,
+        expected: Option<Vec<u8>>,
+        new: Option<Vec<u8>>,
+    ) -> StoreResult<bool> {
+        let (expected, new) = (&expected, &new);
+        retrying(|| self.swap_second_factor_q(id, expected, new)).await
+    }
+
+    async fn delete_user(&self, id: &str) -> StoreResult<()> {
+        retrying(|| self.delete_user_tx(id)).await
+    }
+
+    async fn get_session(&self, id_hash: Vec<u8>) -> StoreResult<Option<SessionRecord>> {
+        let id_hash = &id_hash;
+        retrying(|| self.get_session_q(id_hash)).await
+    }
+
+    async fn end_session(&self, id_hash: Vec<u8>, at: i64) -> StoreResult<bool> {
+        let id_hash = &id_hash;
+        retrying(|| self.end_session_q(id_hash, at)).await
     }
 }

@@ -4,24 +4,10 @@ use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
 
 use super::error::{PgResult, corrupt, pg};
+use super::*;
 use super::{PgStore, col};
 use crate::model::*;
-
-fn webhook_row(r: &Row) -> PgResult<WebhookRecord> {
-    Ok(WebhookRecord {
-        id: col(r, "id")?,
-        tenant_id: col(r, "tenant_id")?,
-        url: col(r, "url")?,
-        events: decode_list(col(r, "events")?),
-        streams: decode_list(col(r, "streams")?),
-        secret_enc: col(r, "secret_enc")?,
-        previous_secret_enc: col(r, "previous_secret_enc")?,
-        previous_until: col(r, "previous_until")?,
-        created_at: col(r, "created_at")?,
-        disabled_at: col(r, "disabled_at")?,
-        failing_since: col(r, "failing_since")?,
-    })
-}
+use crate::webhooks::webhook_row;
 
 fn attempt_row(r: &Row) -> PgResult<WebhookAttemptRecord> {
     Ok(WebhookAttemptRecord {
@@ -335,5 +321,61 @@ impl PgStore {
             .await
             .map_err(pg(OP))?;
         rows.iter().map(attempt_row).collect()
+    }
+}
+
+impl WebhookStore for PgStore {
+    async fn insert_webhook(&self, w: WebhookRecord) -> StoreResult<()> {
+        let w = &w;
+        retrying(|| self.insert_webhook_q(w)).await
+    }
+
+    async fn list_webhooks(&self, tenant_id: Option<&str>) -> StoreResult<Vec<WebhookRecord>> {
+        retrying(|| self.list_webhooks_q(tenant_id)).await
+    }
+
+    async fn update_webhook(&self, w: WebhookRecord) -> StoreResult<bool> {
+        let w = &w;
+        retrying(|| self.update_webhook_q(w)).await
+    }
+
+    async fn delete_webhook(&self, tenant_id: &str, id: &str) -> StoreResult<bool> {
+        retrying(|| self.delete_webhook_tx(tenant_id, id)).await
+    }
+
+    async fn replay_webhook(
+        &self,
+        tenant_id: &str,
+        id: &str,
+        from: i64,
+        to: i64,
+        now: i64,
+    ) -> StoreResult<u64> {
+        retrying(|| self.replay_webhook_q(tenant_id, id, from, to, now)).await
+    }
+
+    async fn claim_webhook_deliveries(
+        &self,
+        node: &str,
+        now: i64,
+        lease_until: i64,
+        limit: usize,
+    ) -> StoreResult<Vec<WebhookDelivery>> {
+        retrying(|| self.claim_webhook_deliveries_q(node, now, lease_until, limit)).await
+    }
+
+    async fn finish_webhook_delivery(&self, outcome: WebhookOutcome) -> StoreResult<bool> {
+        let o = &outcome;
+        retrying(|| self.finish_webhook_delivery_tx(o)).await
+    }
+
+    async fn list_webhook_attempts(
+        &self,
+        tenant_id: &str,
+        webhook_id: &str,
+        before_seq: Option<i64>,
+        limit: usize,
+    ) -> StoreResult<Vec<WebhookAttemptRecord>> {
+        retrying(|| self.list_webhook_attempts_q(tenant_id, webhook_id, before_seq, limit)).await
     }
 }

@@ -1,30 +1,16 @@
 //! SQLite queries for streams (settings, pause), queue operations and the queue's
 //! depth.
 
-use rusqlite::{Connection, OptionalExtension, Row, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
 use super::writer::Durability;
+use super::*;
 use super::{SqliteStore, corrupt, unavailable};
 use crate::StoreResult;
 use crate::model::*;
 use crate::queue_sql::{self, ActionSql, SQLITE};
+use crate::streams::{STREAM_COLS, stream_row};
 use postwerk_core::model::{EventType, RecipientStatus};
-
-const STREAM_COLS: &str =
-    "tenant_id, name, settings, paused_at, pause_reason, resumed_at, created_at, updated_at";
-
-fn stream_row(r: &Row<'_>) -> rusqlite::Result<StreamRecord> {
-    Ok(StreamRecord {
-        tenant_id: r.get(0)?,
-        name: r.get(1)?,
-        settings: r.get(2)?,
-        paused_at: r.get(3)?,
-        pause_reason: r.get(4)?,
-        resumed_at: r.get(5)?,
-        created_at: r.get(6)?,
-        updated_at: r.get(7)?,
-    })
-}
 
 /// Applies `action` to the selected recipients (inside the writer's transaction),
 /// recording its event for each; returns how many changed.
@@ -84,7 +70,7 @@ pub(super) fn hold(c: &Connection, sel: &QueueSelector, at: i64) -> StoreResult<
 }
 
 /// Stops a person's waiting mail (inside the writer's transaction; see
-/// [`crate::Store::stop_subject_mail`]); returns how many recipients stopped.
+/// [`crate::PrivacyStore::stop_subject_mail`]); returns how many recipients stopped.
 fn stop_subject_mail(c: &Connection, stop: &MailStop) -> StoreResult<u64> {
     let event = stop.event()?;
     if stop.rcpt_hash.is_empty() {
@@ -116,13 +102,13 @@ fn stop_subject_mail(c: &Connection, stop: &MailStop) -> StoreResult<u64> {
 }
 
 impl SqliteStore {
-    pub(super) async fn stop_subject_mail_w(&self, stop: MailStop) -> StoreResult<u64> {
+    pub(super) async fn stop_subject_mail_tx(&self, stop: MailStop) -> StoreResult<u64> {
         self.writer
             .write(Durability::Fsync, move |c| stop_subject_mail(c, &stop))
             .await
     }
 
-    pub(super) async fn list_streams_r(
+    pub(super) async fn list_streams_q(
         &self,
         tenant_id: Option<String>,
     ) -> StoreResult<Vec<StreamRecord>> {
@@ -131,13 +117,13 @@ impl SqliteStore {
                 "SELECT {STREAM_COLS} FROM streams WHERE ?1 IS NULL OR tenant_id = ?1 \
                  ORDER BY tenant_id, name"
             ))
-            .and_then(|mut st| st.query_map([tenant_id], stream_row)?.collect())
+            .and_then(|mut st| st.query_map([tenant_id], |r| stream_row(r))?.collect())
             .map_err(unavailable)
         })
         .await
     }
 
-    pub(super) async fn insert_stream_w(&self, s: StreamRecord) -> StoreResult<()> {
+    pub(super) async fn insert_stream_tx(&self, s: StreamRecord) -> StoreResult<()> {
         self.writer
             .write(Durability::Fsync, move |c| {
                 c.prepare_cached(&format!(
@@ -161,7 +147,7 @@ impl SqliteStore {
             .await
     }
 
-    pub(super) async fn put_stream_settings_w(
+    pub(super) async fn put_stream_settings_tx(
         &self,
         tenant_id: String,
         name: String,
@@ -182,7 +168,7 @@ impl SqliteStore {
             .await
     }
 
-    pub(super) async fn pause_stream_w(&self, p: StreamPause) -> StoreResult<bool> {
+    pub(super) async fn pause_stream_tx(&self, p: StreamPause) -> StoreResult<bool> {
         self.writer
             .write(Durability::Fsync, move |c| {
                 let paused: Option<Option<i64>> = c
@@ -245,7 +231,7 @@ impl SqliteStore {
             .await
     }
 
-    pub(super) async fn stats_r(&self, f: StatsFilter) -> StoreResult<Vec<StatRow>> {
+    pub(super) async fn stats_q(&self, f: StatsFilter) -> StoreResult<Vec<StatRow>> {
         self.read(move |c| {
             let rows: Vec<(i64, String, String, i64)> = c
                 .prepare_cached(&crate::stats::query_sql(|n| format!("?{n}")))
@@ -279,7 +265,7 @@ impl SqliteStore {
         .await
     }
 
-    pub(super) async fn queue_action_w(
+    pub(super) async fn queue_action_tx(
         &self,
         sel: QueueSelector,
         action: QueueAction,
@@ -290,7 +276,7 @@ impl SqliteStore {
             .await
     }
 
-    pub(super) async fn queue_depth_r(
+    pub(super) async fn queue_depth_q(
         &self,
         tenant_id: Option<String>,
     ) -> StoreResult<Vec<QueueDepth>> {
@@ -324,7 +310,7 @@ impl SqliteStore {
         .await
     }
 
-    pub(super) async fn stream_outcomes_r(
+    pub(super) async fn stream_outcomes_q(
         &self,
         tenant_id: String,
         stream: String,
@@ -345,5 +331,41 @@ impl SqliteStore {
                 .map_err(unavailable)
         })
         .await
+    }
+}
+
+impl StreamStore for SqliteStore {
+    async fn list_streams(&self, tenant_id: Option<&str>) -> StoreResult<Vec<StreamRecord>> {
+        self.list_streams_q(tenant_id.map(str::to_string)).await
+    }
+
+    async fn insert_stream(&self, s: StreamRecord) -> StoreResult<()> {
+        self.insert_stream_tx(s).await
+    }
+
+    async fn put_stream_settings(
+        &self,
+        tenant_id: &str,
+        name: &str,
+        settings: String,
+        at: i64,
+    ) -> StoreResult<()> {
+        self.put_stream_settings_tx(tenant_id.to_string(), name.to_string(), settings, at)
+            .await
+    }
+
+    async fn pause_stream(&self, p: StreamPause) -> StoreResult<bool> {
+        self.pause_stream_tx(p).await
+    }
+
+    async fn stream_outcomes(
+        &self,
+        tenant_id: &str,
+        stream: &str,
+        since: i64,
+        window: usize,
+    ) -> StoreResult<StreamOutcomes> {
+        self.stream_outcomes_q(tenant_id.to_string(), stream.to_string(), since, window)
+            .await
     }
 }

@@ -1,122 +1,72 @@
 //! SQLite queries for users and their sessions.
 
-use rusqlite::{OptionalExtension, Row, params};
+use rusqlite::{OptionalExtension, params};
 
 use super::writer::Durability;
-use super::{SqliteStore, conflict_or, corrupt, scopes_text, unavailable};
+use super::{SqliteStore, conflict_or, scopes_text, unavailable};
 use crate::StoreResult;
 use crate::model::{LockPolicy, Reservation, SessionRecord, UserChange, UserRecord};
-
-const USER_COLS: &str = "id, tenant_id, email_index, email_enc, password_hash, role, scopes, \
-     totp_enc, created_at, disabled_at, failed_logins, locked_until, session_gen";
-const SESSION_COLS: &str =
-    "id_hash, user_id, tenant_id, csrf_hash, created_at, expires_at, revoked_at, user_gen";
-
-/// A user row, with its scopes still as text.
-fn user_row(r: &Row<'_>) -> rusqlite::Result<(UserRecord, String)> {
-    Ok((
-        UserRecord {
-            id: r.get(0)?,
-            tenant_id: r.get(1)?,
-            email_index: r.get(2)?,
-            email_enc: r.get(3)?,
-            password_hash: r.get(4)?,
-            role: r.get(5)?,
-            scopes: Vec::new(),
-            totp_enc: r.get(7)?,
-            created_at: r.get(8)?,
-            disabled_at: r.get(9)?,
-            failed_logins: r.get(10)?,
-            locked_until: r.get(11)?,
-            session_gen: r.get(12)?,
-        },
-        r.get(6)?,
-    ))
-}
-
-fn with_scopes((mut user, scopes): (UserRecord, String)) -> StoreResult<UserRecord> {
-    user.scopes = postwerk_core::model::parse_scopes(&scopes).map_err(|_| corrupt("scopes"))?;
-    Ok(user)
-}
-
-fn session_row(r: &Row<'_>) -> rusqlite::Result<SessionRecord> {
-    Ok(SessionRecord {
-        id_hash: r.get(0)?,
-        user_id: r.get(1)?,
-        tenant_id: r.get(2)?,
-        csrf_hash: r.get(3)?,
-        created_at: r.get(4)?,
-        expires_at: r.get(5)?,
-        revoked_at: r.get(6)?,
-        user_gen: r.get(7)?,
-    })
-}
+use crate::sql::Sql;
+use crate::users::*;
 
 impl SqliteStore {
-    pub(super) async fn insert_user_w(&self, u: UserRecord) -> StoreResult<()> {
+    pub(super) async fn insert_user_tx(&self, u: UserRecord) -> StoreResult<()> {
         let scopes = scopes_text(&u.scopes);
         self.writer
             .write(Durability::Fsync, move |c| {
-                c.prepare_cached(&format!(
-                    "INSERT INTO users ({USER_COLS}) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
-                ))
-                .and_then(|mut st| {
-                    st.execute(params![
-                        u.id,
-                        u.tenant_id,
-                        u.email_index,
-                        u.email_enc,
-                        u.password_hash,
-                        u.role,
-                        scopes,
-                        u.totp_enc,
-                        u.created_at,
-                        u.disabled_at,
-                        u.failed_logins,
-                        u.locked_until,
-                        u.session_gen
-                    ])
-                })
-                .map_err(|e| conflict_or(e, "user"))?;
+                c.prepare_cached(INSERT_USER.sqlite())
+                    .and_then(|mut st| {
+                        st.execute(params![
+                            u.id,
+                            u.tenant_id,
+                            u.email_index,
+                            u.email_enc,
+                            u.password_hash,
+                            u.role,
+                            scopes,
+                            u.totp_enc,
+                            u.created_at,
+                            u.disabled_at,
+                            u.failed_logins,
+                            u.locked_until,
+                            u.session_gen
+                        ])
+                    })
+                    .map_err(|e| conflict_or(e, "user"))?;
                 Ok(())
             })
             .await
     }
 
-    /// The users matching `column = value` (`id`, `email_index` or `tenant_id`).
-    pub(super) async fn users_where_r(
+    /// The users `select` (one of this area's) finds with `value`.
+    pub(super) async fn users_where_q(
         &self,
-        column: &'static str,
+        select: &'static Sql,
         value: String,
     ) -> StoreResult<Vec<UserRecord>> {
-        let rows = self
-            .read(move |c| {
-                c.prepare_cached(&format!(
-                    "SELECT {USER_COLS} FROM users WHERE {column} = ?1 ORDER BY created_at, id"
-                ))
+        self.read(move |c| {
+            c.prepare_cached(select.sqlite())
                 .and_then(|mut st| {
-                    st.query_map([value], user_row)?
+                    st.query_map([value], |r| user_row(r))?
                         .collect::<Result<Vec<_>, _>>()
                 })
                 .map_err(unavailable)
-            })
-            .await?;
-        rows.into_iter().map(with_scopes).collect()
+        })
+        .await
     }
 
-    pub(super) async fn delete_user_w(&self, id: String) -> StoreResult<()> {
+    pub(super) async fn delete_user_tx(&self, id: String) -> StoreResult<()> {
         self.writer
             .write(Durability::Fsync, move |c| {
-                c.execute("DELETE FROM sessions WHERE user_id = ?1", params![id])
-                    .and_then(|_| c.execute("DELETE FROM users WHERE id = ?1", params![id]))
+                c.execute(DELETE_USER_SESSIONS.sqlite(), params![id])
+                    .and_then(|_| c.execute(DELETE_USER.sqlite(), params![id]))
                     .map_err(unavailable)?;
                 Ok(())
             })
             .await
     }
 
-    pub(super) async fn reserve_login_w(
+    pub(super) async fn reserve_login_tx(
         &self,
         id: String,
         at: i64,
@@ -163,7 +113,7 @@ impl SqliteStore {
             .await
     }
 
-    pub(super) async fn release_login_w(
+    pub(super) async fn release_login_tx(
         &self,
         id: String,
         lock: Option<i64>,
@@ -183,64 +133,47 @@ impl SqliteStore {
             .await
     }
 
-    pub(super) async fn open_session_w(&self, s: SessionRecord) -> StoreResult<bool> {
+    pub(super) async fn open_session_tx(&self, s: SessionRecord) -> StoreResult<bool> {
         self.writer
             .write(Durability::Fsync, move |c| {
                 let current = c
-                    .prepare_cached(
-                        "UPDATE users SET failed_logins = 0, locked_until = NULL \
-                         WHERE id = ?1 AND session_gen = ?2 AND disabled_at IS NULL",
-                    )
+                    .prepare_cached(SIGNED_IN.sqlite())
                     .and_then(|mut st| st.execute(params![s.user_id, s.user_gen]))
                     .map_err(unavailable)?;
                 if current == 0 {
                     return Ok(false);
                 }
                 // Sessions that ended more than a day ago go with each new one.
-                c.prepare_cached("DELETE FROM sessions WHERE expires_at < ?1")
+                c.prepare_cached(DELETE_ENDED_SESSIONS.sqlite())
                     .and_then(|mut st| st.execute([s.created_at - 86_400_000]))
                     .map_err(unavailable)?;
-                c.prepare_cached(&format!(
-                    "INSERT INTO sessions ({SESSION_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
-                ))
-                .and_then(|mut st| {
-                    st.execute(params![
-                        s.id_hash,
-                        s.user_id,
-                        s.tenant_id,
-                        s.csrf_hash,
-                        s.created_at,
-                        s.expires_at,
-                        s.revoked_at,
-                        s.user_gen
-                    ])
-                })
-                .map_err(|e| conflict_or(e, "session"))?;
+                c.prepare_cached(INSERT_SESSION.sqlite())
+                    .and_then(|mut st| {
+                        st.execute(params![
+                            s.id_hash,
+                            s.user_id,
+                            s.tenant_id,
+                            s.csrf_hash,
+                            s.created_at,
+                            s.expires_at,
+                            s.revoked_at,
+                            s.user_gen
+                        ])
+                    })
+                    .map_err(|e| conflict_or(e, "session"))?;
                 Ok(true)
             })
             .await
     }
 
-    pub(super) async fn change_user_w(&self, id: String, change: UserChange) -> StoreResult<bool> {
+    pub(super) async fn change_user_tx(&self, id: String, change: UserChange) -> StoreResult<bool> {
         self.writer
             .write(Durability::Fsync, move |c| {
-                const BUMP: &str = "UPDATE users SET session_gen = session_gen + 1";
+                let sql = change_sql(&change).sqlite();
                 match change {
-                    UserChange::Password(hash) => c.execute(
-                        &format!(
-                            "{BUMP}, password_hash = ?2, failed_logins = 0, locked_until = NULL \
-                             WHERE id = ?1"
-                        ),
-                        params![id, hash],
-                    ),
-                    UserChange::Disable(at) => c.execute(
-                        &format!("{BUMP}, disabled_at = coalesce(disabled_at, ?2) WHERE id = ?1"),
-                        params![id, at],
-                    ),
-                    UserChange::Logout => c.execute(&format!("{BUMP} WHERE id = ?1"), [&id]),
-                    UserChange::RemoveSecondFactor => {
-                        c.execute(&format!("{BUMP}, totp_enc = NULL WHERE id = ?1"), [&id])
-                    }
+                    UserChange::Password(hash) => c.execute(sql, params![id, hash]),
+                    UserChange::Disable(at) => c.execute(sql, params![id, at]),
+                    UserChange::Logout | UserChange::RemoveSecondFactor => c.execute(sql, [&id]),
                 }
                 .map(|n| n > 0)
                 .map_err(unavailable)
@@ -248,7 +181,7 @@ impl SqliteStore {
             .await
     }
 
-    pub(super) async fn swap_second_factor_w(
+    pub(super) async fn swap_second_factor_tx(
         &self,
         id: String,
         expected: Option<Vec<u8>>,
@@ -264,30 +197,98 @@ impl SqliteStore {
             .await
     }
 
-    pub(super) async fn get_session_r(
+    pub(super) async fn get_session_q(
         &self,
         id_hash: Vec<u8>,
     ) -> StoreResult<Option<SessionRecord>> {
         self.read(move |c| {
-            c.prepare_cached(&format!(
-                "SELECT {SESSION_COLS} FROM sessions WHERE id_hash = ?1"
-            ))
-            .and_then(|mut st| st.query_row([id_hash], session_row).optional())
-            .map_err(unavailable)
+            c.prepare_cached(GET_SESSION.sqlite())
+                .and_then(|mut st| st.query_row([id_hash], |r| session_row(r)).optional())
+                .map_err(unavailable)
         })
         .await
     }
 
-    pub(super) async fn end_session_w(&self, id_hash: Vec<u8>, at: i64) -> StoreResult<bool> {
+    pub(super) async fn end_session_tx(&self, id_hash: Vec<u8>, at: i64) -> StoreResult<bool> {
         self.writer
             .write(Durability::Fsync, move |c| {
-                c.prepare_cached(
-                    "UPDATE sessions SET revoked_at = ?2 WHERE id_hash = ?1 AND revoked_at IS NULL",
-                )
-                .and_then(|mut st| st.execute(params![id_hash, at]))
-                .map(|n| n > 0)
-                .map_err(unavailable)
+                c.prepare_cached(END_SESSION.sqlite())
+                    .and_then(|mut st| st.execute(params![id_hash, at]))
+                    .map(|n| n > 0)
+                    .map_err(unavailable)
             })
             .await
+    }
+}
+
+impl UserStore for SqliteStore {
+    async fn insert_user(&self, user: UserRecord) -> StoreResult<()> {
+        self.insert_user_tx(user).await
+    }
+
+    async fn get_user(&self, id: &str) -> StoreResult<Option<UserRecord>> {
+        Ok(self
+            .users_where_q(&USERS_BY_ID, id.to_string())
+            .await?
+            .pop())
+    }
+
+    async fn find_users(&self, email_index: &str) -> StoreResult<Vec<UserRecord>> {
+        self.users_where_q(&USERS_BY_EMAIL, email_index.to_string())
+            .await
+    }
+
+    async fn list_users(&self, tenant_id: &str) -> StoreResult<Vec<UserRecord>> {
+        self.users_where_q(&USERS_OF_TENANT, tenant_id.to_string())
+            .await
+    }
+
+    async fn reserve_login(
+        &self,
+        id: &str,
+        at: i64,
+        policy: LockPolicy,
+    ) -> StoreResult<Reservation> {
+        self.reserve_login_tx(id.to_string(), at, policy).await
+    }
+
+    async fn release_login(
+        &self,
+        id: &str,
+        lock: Option<i64>,
+        previous_lock: Option<i64>,
+    ) -> StoreResult<()> {
+        self.release_login_tx(id.to_string(), lock, previous_lock)
+            .await
+    }
+
+    async fn open_session(&self, session: SessionRecord) -> StoreResult<bool> {
+        self.open_session_tx(session).await
+    }
+
+    async fn change_user(&self, id: &str, change: UserChange) -> StoreResult<bool> {
+        self.change_user_tx(id.to_string(), change).await
+    }
+
+    async fn swap_second_factor(
+        &self,
+        id: &str,
+        expected: Option<Vec<u8>>,
+        new: Option<Vec<u8>>,
+    ) -> StoreResult<bool> {
+        self.swap_second_factor_tx(id.to_string(), expected, new)
+            .await
+    }
+
+    async fn delete_user(&self, id: &str) -> StoreResult<()> {
+        self.delete_user_tx(id.to_string()).await
+    }
+
+    async fn get_session(&self, id_hash: Vec<u8>) -> StoreResult<Option<SessionRecord>> {
+        self.get_session_q(id_hash).await
+    }
+
+    async fn end_session(&self, id_hash: Vec<u8>, at: i64) -> StoreResult<bool> {
+        self.end_session_tx(id_hash, at).await
     }
 }

@@ -1,32 +1,14 @@
 //! SQLite queries for webhook endpoints, their delivery queue and attempt log.
 
-use rusqlite::{Connection, Row, params};
+use rusqlite::{Connection, params};
 
 use super::writer::Durability;
+use super::*;
 use super::{SqliteStore, unavailable};
 use crate::StoreResult;
+use crate::model::encode_list;
 use crate::model::*;
-use crate::model::{decode_list, encode_list};
-
-/// The columns [`webhook_row`] reads.
-const WEBHOOK_COLS: &str = "id, tenant_id, url, events, streams, secret_enc, previous_secret_enc, \
-    previous_until, created_at, disabled_at, failing_since";
-
-fn webhook_row(r: &Row<'_>) -> rusqlite::Result<WebhookRecord> {
-    Ok(WebhookRecord {
-        id: r.get(0)?,
-        tenant_id: r.get(1)?,
-        url: r.get(2)?,
-        events: decode_list(&r.get::<_, String>(3)?),
-        streams: decode_list(&r.get::<_, String>(4)?),
-        secret_enc: r.get(5)?,
-        previous_secret_enc: r.get(6)?,
-        previous_until: r.get(7)?,
-        created_at: r.get(8)?,
-        disabled_at: r.get(9)?,
-        failing_since: r.get(10)?,
-    })
-}
+use crate::webhooks::{WEBHOOK_COLS, webhook_row};
 
 /// Deletes a tenant's deliveries (and their attempts) selected by `where_clause` over
 /// `webhook_deliveries`, with `?1` = tenant; returns how many deliveries went.
@@ -50,7 +32,7 @@ pub(crate) fn delete_deliveries(
 }
 
 impl SqliteStore {
-    pub(super) async fn insert_webhook_w(&self, w: WebhookRecord) -> StoreResult<()> {
+    pub(super) async fn insert_webhook_tx(&self, w: WebhookRecord) -> StoreResult<()> {
         self.writer
             .write(Durability::Fsync, move |c| {
                 c.prepare_cached(&format!(
@@ -77,7 +59,7 @@ impl SqliteStore {
             .await
     }
 
-    pub(super) async fn list_webhooks_r(
+    pub(super) async fn list_webhooks_q(
         &self,
         tenant_id: Option<String>,
     ) -> StoreResult<Vec<WebhookRecord>> {
@@ -88,14 +70,14 @@ impl SqliteStore {
                      ORDER BY created_at, id"
                 ))
                 .map_err(unavailable)?;
-            st.query_map(params![tenant_id], webhook_row)
+            st.query_map(params![tenant_id], |r| webhook_row(r))
                 .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
                 .map_err(unavailable)
         })
         .await
     }
 
-    pub(super) async fn update_webhook_w(&self, w: WebhookRecord) -> StoreResult<bool> {
+    pub(super) async fn update_webhook_tx(&self, w: WebhookRecord) -> StoreResult<bool> {
         self.writer
             .write(Durability::Fsync, move |c| {
                 c.prepare_cached(
@@ -123,7 +105,7 @@ impl SqliteStore {
             .await
     }
 
-    pub(super) async fn delete_webhook_w(
+    pub(super) async fn delete_webhook_tx(
         &self,
         tenant_id: String,
         id: String,
@@ -143,7 +125,7 @@ impl SqliteStore {
             .await
     }
 
-    pub(super) async fn replay_webhook_w(
+    pub(super) async fn replay_webhook_tx(
         &self,
         tenant_id: String,
         id: String,
@@ -171,7 +153,7 @@ impl SqliteStore {
             .await
     }
 
-    pub(super) async fn claim_webhook_deliveries_w(
+    pub(super) async fn claim_webhook_deliveries_tx(
         &self,
         node: String,
         now: i64,
@@ -212,7 +194,7 @@ impl SqliteStore {
             .await
     }
 
-    pub(super) async fn finish_webhook_delivery_w(&self, o: WebhookOutcome) -> StoreResult<bool> {
+    pub(super) async fn finish_webhook_delivery_tx(&self, o: WebhookOutcome) -> StoreResult<bool> {
         self.writer
             .write(Durability::Process, move |c| {
                 let a = &o.attempt;
@@ -274,7 +256,7 @@ impl SqliteStore {
             .await
     }
 
-    pub(super) async fn list_webhook_attempts_r(
+    pub(super) async fn list_webhook_attempts_q(
         &self,
         tenant_id: String,
         webhook_id: String,
@@ -320,6 +302,68 @@ impl SqliteStore {
                 })
                 .collect()
         })
+        .await
+    }
+}
+
+impl WebhookStore for SqliteStore {
+    async fn insert_webhook(&self, w: WebhookRecord) -> StoreResult<()> {
+        self.insert_webhook_tx(w).await
+    }
+
+    async fn list_webhooks(&self, tenant_id: Option<&str>) -> StoreResult<Vec<WebhookRecord>> {
+        self.list_webhooks_q(tenant_id.map(str::to_string)).await
+    }
+
+    async fn update_webhook(&self, w: WebhookRecord) -> StoreResult<bool> {
+        self.update_webhook_tx(w).await
+    }
+
+    async fn delete_webhook(&self, tenant_id: &str, id: &str) -> StoreResult<bool> {
+        self.delete_webhook_tx(tenant_id.to_string(), id.to_string())
+            .await
+    }
+
+    async fn replay_webhook(
+        &self,
+        tenant_id: &str,
+        id: &str,
+        from: i64,
+        to: i64,
+        now: i64,
+    ) -> StoreResult<u64> {
+        self.replay_webhook_tx(tenant_id.to_string(), id.to_string(), from, to, now)
+            .await
+    }
+
+    async fn claim_webhook_deliveries(
+        &self,
+        node: &str,
+        now: i64,
+        lease_until: i64,
+        limit: usize,
+    ) -> StoreResult<Vec<WebhookDelivery>> {
+        self.claim_webhook_deliveries_tx(node.to_string(), now, lease_until, limit)
+            .await
+    }
+
+    async fn finish_webhook_delivery(&self, outcome: WebhookOutcome) -> StoreResult<bool> {
+        self.finish_webhook_delivery_tx(outcome).await
+    }
+
+    async fn list_webhook_attempts(
+        &self,
+        tenant_id: &str,
+        webhook_id: &str,
+        before_seq: Option<i64>,
+        limit: usize,
+    ) -> StoreResult<Vec<WebhookAttemptRecord>> {
+        self.list_webhook_attempts_q(
+            tenant_id.to_string(),
+            webhook_id.to_string(),
+            before_seq,
+            limit,
+        )
         .await
     }
 }

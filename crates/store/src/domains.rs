@@ -1,0 +1,61 @@
+//! The store's domains area: sending domains and their DKIM keys.
+
+use crate::StoreResult;
+use crate::model::*;
+use crate::row::Columns;
+
+sql! {
+    /// A new domain.
+    INSERT_DOMAIN = "INSERT INTO domains (tenant_id, name, created_at) VALUES ($1, $2, $3)";
+    /// A new DKIM key of a domain.
+    INSERT_DKIM_KEY = "INSERT INTO dkim_keys (id, tenant_id, domain, selector, algorithm, \
+         private_key_enc, public_key, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+    /// The tenants holding a domain name, oldest registration first.
+    DOMAIN_OWNERS = "SELECT tenant_id FROM domains WHERE name = $1 ORDER BY created_at, tenant_id";
+    /// A tenant's domain's keys (before the domain goes).
+    DELETE_DOMAIN_KEYS = "DELETE FROM dkim_keys WHERE tenant_id = $1 AND domain = $2";
+    /// A tenant's domain.
+    DELETE_DOMAIN = "DELETE FROM domains WHERE tenant_id = $1 AND name = $2";
+    /// When a tenant's domain was registered (none if it is not).
+    DOMAIN_CREATED = "SELECT created_at FROM domains WHERE tenant_id = $1 AND name = $2";
+    /// A tenant's domain's keys, oldest first.
+    DOMAIN_KEYS = "SELECT {DKIM_COLS} FROM dkim_keys \
+         WHERE tenant_id = $1 AND domain = $2 ORDER BY created_at, id";
+    /// A tenant's domains by name.
+    LIST_DOMAINS = "SELECT name, created_at FROM domains WHERE tenant_id = $1 ORDER BY name";
+}
+
+/// The columns [`dkim_row`] reads.
+pub(crate) const DKIM_COLS: &str =
+    "id, selector, algorithm, private_key_enc, public_key, created_at";
+
+/// A DKIM key row (both backends).
+pub(crate) fn dkim_row<R: Columns>(r: &R) -> Result<DkimKeyRecord, R::Error> {
+    Ok(DkimKeyRecord {
+        id: r.get("id")?,
+        selector: r.get("selector")?,
+        algorithm: r.get("algorithm")?,
+        private_key_enc: r.get("private_key_enc")?,
+        public_key: r.get("public_key")?,
+        created_at: r.get("created_at")?,
+    })
+}
+
+store_area! {
+    /// Sending domains and their DKIM keys.
+    DomainStore {
+        /// Registers a domain with its keys; `Conflict("domain")` if any tenant holds the
+        /// name (a name belongs to one tenant of the installation: atomic, a unique index).
+        fn insert_domain(&self, domain: DomainRecord) -> StoreResult<()>;
+        /// The tenants holding the domain `name`, oldest registration first: none or one,
+        /// except in a database from before names were unique that still holds a name in
+        /// several tenants (see [`CONTESTED_DOMAINS_SQL`](crate::CONTESTED_DOMAINS_SQL)).
+        fn domain_owners(&self, name: &str) -> StoreResult<Vec<String>>;
+        /// Removes a tenant's domain and its DKIM keys; `false` if it had none.
+        fn delete_domain(&self, tenant_id: &str, name: &str) -> StoreResult<bool>;
+        /// A tenant's domain with its DKIM keys.
+        fn get_domain(&self, tenant_id: &str, name: &str) -> StoreResult<Option<DomainRecord>>;
+        /// All domains of a tenant.
+        fn list_domains(&self, tenant_id: &str) -> StoreResult<Vec<DomainRecord>>;
+    }
+}

@@ -1,0 +1,156 @@
+//! PostgreSQL: the domains area ([`crate::DomainStore`]).
+
+use super::*;
+use crate::domains::*;
+
+impl DomainStore for PgStore {
+    async fn insert_domain(&self, domain: DomainRecord) -> StoreResult<()> {
+        let domain = &domain;
+        retrying(|| self.insert_domain_tx(domain)).await
+    }
+
+    async fn domain_owners(&self, name: &str) -> StoreResult<Vec<String>> {
+        retrying(|| async move {
+            const OP: &str = "domain_owners";
+            let client = self.client().await?;
+            let stmt = client
+                .prepare_cached(DOMAIN_OWNERS.pg())
+                .await
+                .map_err(pg(OP))?;
+            let rows = client.query(&stmt, &[&name]).await.map_err(pg(OP))?;
+            rows.iter().map(|r| col(r, "tenant_id")).collect()
+        })
+        .await
+    }
+
+    async fn delete_domain(&self, tenant_id: &str, name: &str) -> StoreResult<bool> {
+        retrying(|| async move {
+            const OP: &str = "delete_domain";
+            let mut client = self.client().await?;
+            let tx = client.transaction().await.map_err(pg(OP))?;
+            let params: [&(dyn ToSql + Sync); 2] = [&tenant_id, &name];
+            tx.execute(DELETE_DOMAIN_KEYS.pg(), &params)
+                .await
+                .map_err(pg(OP))?;
+            let n = tx
+                .execute(DELETE_DOMAIN.pg(), &params)
+                .await
+                .map_err(pg(OP))?;
+            tx.commit().await.map_err(pg(OP))?;
+            Ok(n > 0)
+        })
+        .await
+    }
+
+    async fn get_domain(&self, tenant_id: &str, name: &str) -> StoreResult<Option<DomainRecord>> {
+        retrying(|| self.get_domain_q(tenant_id, name)).await
+    }
+
+    async fn list_domains(&self, tenant_id: &str) -> StoreResult<Vec<DomainRecord>> {
+        retrying(|| self.list_domains_q(tenant_id)).await
+    }
+}
+
+impl PgStore {
+    async fn insert_domain_tx(&self, d: &DomainRecord) -> PgResult<()> {
+        const OP: &str = "insert_domain";
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(pg(OP))?;
+        let domain = tx
+            .prepare_cached(INSERT_DOMAIN.pg())
+            .await
+            .map_err(pg(OP))?;
+        let key = tx
+            .prepare_cached(INSERT_DKIM_KEY.pg())
+            .await
+            .map_err(pg(OP))?;
+        tx.execute(&domain, &[&d.tenant_id, &d.name, &d.created_at])
+            .await
+            .map_err(conflict(OP, "domain"))?;
+        for k in &d.keys {
+            tx.execute(
+                &key,
+                &[
+                    &k.id,
+                    &d.tenant_id,
+                    &d.name,
+                    &k.selector,
+                    &k.algorithm,
+                    &k.private_key_enc,
+                    &k.public_key,
+                    &k.created_at,
+                ],
+            )
+            .await
+            .map_err(conflict(OP, "dkim key"))?;
+        }
+        tx.commit().await.map_err(pg(OP))
+    }
+
+    async fn get_domain_q(&self, tenant_id: &str, name: &str) -> PgResult<Option<DomainRecord>> {
+        const OP: &str = "get_domain";
+        let client = self.client().await?;
+        let head = client
+            .prepare_cached(DOMAIN_CREATED.pg())
+            .await
+            .map_err(pg(OP))?;
+        let keys = client
+            .prepare_cached(DOMAIN_KEYS.pg())
+            .await
+            .map_err(pg(OP))?;
+        let params: [&(dyn ToSql + Sync); 2] = [&tenant_id, &name];
+        let (head, keys) = tokio::try_join!(
+            client.query_opt(&head, &params),
+            client.query(&keys, &params)
+        )
+        .map_err(pg(OP))?;
+        let Some(head) = head else { return Ok(None) };
+        Ok(Some(DomainRecord {
+            tenant_id: tenant_id.to_string(),
+            name: name.to_string(),
+            created_at: col(&head, "created_at")?,
+            keys: keys.iter().map(dkim_row).collect::<PgResult<_>>()?,
+        }))
+    }
+
+    async fn list_domains_q(&self, tenant_id: &str) -> PgResult<Vec<DomainRecord>> {
+        const OP: &str = "list_domains";
+        let client = self.client().await?;
+        let domains = client
+            .prepare_cached(LIST_DOMAINS.pg())
+            .await
+            .map_err(pg(OP))?;
+        let keys = client
+            .prepare_cached(
+                "SELECT domain, id, selector, algorithm, private_key_enc, public_key, created_at FROM dkim_keys \
+                 WHERE tenant_id = $1 ORDER BY domain, created_at, id",
+            )
+            .await
+            .map_err(pg(OP))?;
+        let params: [&(dyn ToSql + Sync); 1] = [&tenant_id];
+        let (domains, keys) = tokio::try_join!(
+            client.query(&domains, &params),
+            client.query(&keys, &params)
+        )
+        .map_err(pg(OP))?;
+        let mut keys_by_domain: HashMap<String, Vec<DkimKeyRecord>> = HashMap::new();
+        for k in &keys {
+            keys_by_domain
+                .entry(col(k, "domain")?)
+                .or_default()
+                .push(dkim_row(k)?);
+        }
+        domains
+            .iter()
+            .map(|d| {
+                let name: String = col(d, "name")?;
+                Ok(DomainRecord {
+                    tenant_id: tenant_id.to_string(),
+                    keys: keys_by_domain.remove(&name).unwrap_or_default(),
+                    name,
+                    created_at: col(d, "created_at")?,
+                })
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,54 @@
+//! The store's streams area: message streams: their settings, pauses and the circuit breaker's figures.
+
+use crate::StoreResult;
+use crate::model::*;
+use crate::row::Columns;
+
+pub(crate) const STREAM_COLS: &str =
+    "tenant_id, name, settings, paused_at, pause_reason, resumed_at, created_at, updated_at";
+
+/// A row of `stream` (both backends).
+pub(crate) fn stream_row<R: Columns>(r: &R) -> Result<StreamRecord, R::Error> {
+    Ok(StreamRecord {
+        tenant_id: r.get("tenant_id")?,
+        name: r.get("name")?,
+        settings: r.get("settings")?,
+        paused_at: r.get("paused_at")?,
+        pause_reason: r.get("pause_reason")?,
+        resumed_at: r.get("resumed_at")?,
+        created_at: r.get("created_at")?,
+        updated_at: r.get("updated_at")?,
+    })
+}
+
+store_area! {
+    /// Message streams: their settings, pauses and the circuit breaker's figures.
+    StreamStore {
+        /// Stored streams of a tenant (`None`: of every tenant), by tenant and name.
+        fn list_streams(&self, tenant_id: Option<&str>) -> StoreResult<Vec<StreamRecord>>;
+        /// Adds a stream; `Conflict("stream")` if the tenant has one of that name.
+        fn insert_stream(&self, s: StreamRecord) -> StoreResult<()>;
+        /// Replaces a stream's settings, adding its row if it has none (a built-in stream).
+        fn put_stream_settings(
+            &self,
+            tenant_id: &str,
+            name: &str,
+            settings: String,
+            at: i64,
+        ) -> StoreResult<()>;
+        /// Pauses a stream (its waiting mail, leased or not, is `suspended`) or resumes it
+        /// (its suspended mail is queued again, due now), and records the stream event,
+        /// atomically. `false` (nothing changed) if it already was in that state.
+        fn pause_stream(&self, p: StreamPause) -> StoreResult<bool>;
+        /// The outcomes of the `window` most recently finished (delivered or bounced)
+        /// recipients of a tenant's stream, finished after `since`, with how many of them
+        /// complained.
+        fn stream_outcomes(
+            &self,
+            tenant_id: &str,
+            stream: &str,
+            since: i64,
+            window: usize,
+        ) -> StoreResult<StreamOutcomes>;
+    }
+}

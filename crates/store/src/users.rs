@@ -1,0 +1,148 @@
+//! The store's users area: console users, their sign-in accounting and their sessions.
+
+use crate::StoreResult;
+use crate::model::*;
+use crate::row::Columns;
+
+pub(crate) const USER_COLS: &str = "id, tenant_id, email_index, email_enc, password_hash, role, scopes, \
+     totp_enc, created_at, disabled_at, failed_logins, locked_until, session_gen";
+
+pub(crate) const SESSION_COLS: &str =
+    "id_hash, user_id, tenant_id, csrf_hash, created_at, expires_at, revoked_at, user_gen";
+
+/// A row of `user` (both backends).
+pub(crate) fn user_row<R: Columns>(r: &R) -> Result<UserRecord, R::Error> {
+    Ok(UserRecord {
+        id: r.get("id")?,
+        tenant_id: r.get("tenant_id")?,
+        email_index: r.get("email_index")?,
+        email_enc: r.get("email_enc")?,
+        password_hash: r.get("password_hash")?,
+        role: r.get("role")?,
+        scopes: postwerk_core::model::parse_scopes(&r.get::<String>("scopes")?)
+            .map_err(|_| R::corrupt("scopes"))?,
+        totp_enc: r.get("totp_enc")?,
+        created_at: r.get("created_at")?,
+        disabled_at: r.get("disabled_at")?,
+        failed_logins: r.get("failed_logins")?,
+        locked_until: r.get("locked_until")?,
+        session_gen: r.get("session_gen")?,
+    })
+}
+
+/// A row of `session` (both backends).
+pub(crate) fn session_row<R: Columns>(r: &R) -> Result<SessionRecord, R::Error> {
+    Ok(SessionRecord {
+        id_hash: r.get("id_hash")?,
+        user_id: r.get("user_id")?,
+        tenant_id: r.get("tenant_id")?,
+        csrf_hash: r.get("csrf_hash")?,
+        created_at: r.get("created_at")?,
+        expires_at: r.get("expires_at")?,
+        revoked_at: r.get("revoked_at")?,
+        user_gen: r.get("user_gen")?,
+    })
+}
+
+sql! {
+    /// A new user, in [`USER_COLS`] order.
+    INSERT_USER = "INSERT INTO users ({USER_COLS}) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)";
+    /// A user by id.
+    USERS_BY_ID = "SELECT {USER_COLS} FROM users WHERE id = $1 ORDER BY created_at, id";
+    /// The accounts of an address's blind index, oldest first.
+    USERS_BY_EMAIL = "SELECT {USER_COLS} FROM users WHERE email_index = $1 ORDER BY created_at, id";
+    /// A tenant's users, oldest first.
+    USERS_OF_TENANT = "SELECT {USER_COLS} FROM users WHERE tenant_id = $1 ORDER BY created_at, id";
+    /// A user's sessions (before the user goes).
+    DELETE_USER_SESSIONS = "DELETE FROM sessions WHERE user_id = $1";
+    /// A user.
+    DELETE_USER = "DELETE FROM users WHERE id = $1";
+    /// Clears the failure count of user `$1` if its session generation is still `$2`
+    /// and it is not disabled (a sign-in that may open its session).
+    SIGNED_IN = "UPDATE users SET failed_logins = 0, locked_until = NULL \
+         WHERE id = $1 AND session_gen = $2 AND disabled_at IS NULL";
+    /// Sessions that ended before `$1`.
+    DELETE_ENDED_SESSIONS = "DELETE FROM sessions WHERE expires_at < $1";
+    /// A new session, in [`SESSION_COLS`] order.
+    INSERT_SESSION = "INSERT INTO sessions ({SESSION_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+    /// Sets user `$1`'s password `$2` (and clears its lock), ending its sessions.
+    SET_PASSWORD = "{BUMP}, password_hash = $2, failed_logins = 0, locked_until = NULL WHERE id = $1";
+    /// Disables user `$1` at `$2` (unless it was already), ending its sessions.
+    DISABLE_USER = "{BUMP}, disabled_at = COALESCE(disabled_at, $2) WHERE id = $1";
+    /// Ends user `$1`'s sessions.
+    LOG_OUT_USER = "{BUMP} WHERE id = $1";
+    /// Removes user `$1`'s second factor, ending its sessions.
+    REMOVE_SECOND_FACTOR = "{BUMP}, totp_enc = NULL WHERE id = $1";
+    /// A session by the hash of its token.
+    GET_SESSION = "SELECT {SESSION_COLS} FROM sessions WHERE id_hash = $1";
+    /// Ends session `$1` at `$2`.
+    END_SESSION = "UPDATE sessions SET revoked_at = $2 WHERE id_hash = $1 AND revoked_at IS NULL";
+}
+
+/// Starts every admin change of a user: a new session generation ends its sessions.
+const BUMP: &str = "UPDATE users SET session_gen = session_gen + 1";
+
+/// The statement of an admin's change.
+pub(crate) fn change_sql(change: &UserChange) -> &'static crate::sql::Sql {
+    match change {
+        UserChange::Password(_) => &SET_PASSWORD,
+        UserChange::Disable(_) => &DISABLE_USER,
+        UserChange::Logout => &LOG_OUT_USER,
+        UserChange::RemoveSecondFactor => &REMOVE_SECOND_FACTOR,
+    }
+}
+
+store_area! {
+    /// Console users, their sign-in accounting and their sessions.
+    UserStore {
+        /// Stores a new user; `Conflict("user")` if the address already has an account in
+        /// the user's tenant.
+        fn insert_user(&self, user: UserRecord) -> StoreResult<()>;
+        /// A user by id.
+        fn get_user(&self, id: &str) -> StoreResult<Option<UserRecord>>;
+        /// The accounts whose address has this blind index (one per tenant at most),
+        /// oldest first.
+        fn find_users(&self, email_index: &str) -> StoreResult<Vec<UserRecord>>;
+        /// A tenant's users, oldest first.
+        fn list_users(&self, tenant_id: &str) -> StoreResult<Vec<UserRecord>>;
+        /// Counts a sign-in attempt as a failure before its password is checked, in one
+        /// statement: unless the account is locked at `at`, `failed_logins` goes up by one
+        /// and, once it reaches `policy.failures_before_lock`, `locked_until` is set (the
+        /// first lock, doubled for each further failure, at most the longest). Concurrent
+        /// attempts each count.
+        fn reserve_login(&self, id: &str, at: i64, policy: LockPolicy) -> StoreResult<Reservation>;
+        /// Takes back one counted attempt that turned out not to be a failure: the count
+        /// goes down by one (not below zero) and, if `locked_until` is still `lock` (the
+        /// lock the attempt set), it is put back to `previous_lock`.
+        fn release_login(
+            &self,
+            id: &str,
+            lock: Option<i64>,
+            previous_lock: Option<i64>,
+        ) -> StoreResult<()>;
+        /// Opens a session after a successful sign-in, atomically: only while the user is
+        /// not disabled and its `session_gen` is still `session.user_gen` (no admin change
+        /// since the sign-in read the user), it clears the failure count and the lock and
+        /// stores the session. `false` (nothing stored) otherwise.
+        fn open_session(&self, session: SessionRecord) -> StoreResult<bool>;
+        /// Applies an admin's change and raises `session_gen` (ending every session) in
+        /// one statement; `false` if there is no such user.
+        fn change_user(&self, id: &str, change: UserChange) -> StoreResult<bool>;
+        /// Sets the user's sealed second factor to `new` only if it is still `expected`
+        /// (compare-and-set: a code's step or a recovery code is used once, and a
+        /// concurrent change wins); `false` if it was not.
+        fn swap_second_factor(
+            &self,
+            id: &str,
+            expected: Option<Vec<u8>>,
+            new: Option<Vec<u8>>,
+        ) -> StoreResult<bool>;
+        /// Deletes a user and its sessions (its sealed address goes with it).
+        fn delete_user(&self, id: &str) -> StoreResult<()>;
+        /// A session by the hash of its token.
+        fn get_session(&self, id_hash: Vec<u8>) -> StoreResult<Option<SessionRecord>>;
+        /// Ends a session at `at`; `false` if it was unknown or already ended.
+        fn end_session(&self, id_hash: Vec<u8>, at: i64) -> StoreResult<bool>;
+    }
+}
