@@ -144,10 +144,7 @@ async fn transactions_table() {
         ),
     ];
     for (name, script, n, expected, transcript) in cases {
-        let (addr, server) = start(script).await;
-        let mut client = SmtpClient::connect(addr, "mx.test", &config(TlsMode::Opportunistic))
-            .await
-            .unwrap();
+        let (mut client, server) = connected(script, TlsMode::Opportunistic).await;
         let result = client
             .send(
                 "s@example.com",
@@ -218,10 +215,7 @@ async fn pipelined_message_is_dot_stuffed_and_connection_reused() {
 
 #[tokio::test]
 async fn large_message_is_sent_in_chunks() {
-    let (addr, server) = start(OK).await;
-    let mut client = SmtpClient::connect(addr, "mx.test", &config(TlsMode::Disabled))
-        .await
-        .unwrap();
+    let (mut client, server) = connected(OK, TlsMode::Disabled).await;
     let mut message = b"Subject: big\r\n\r\n".to_vec();
     while message.len() < 3 * WRITE_CHUNK {
         message.extend_from_slice(b".dotted line of text that is 40 bytes\r\n");
@@ -245,10 +239,7 @@ async fn smtputf8_parameter() {
         caps: &["PIPELINING", "SMTPUTF8"],
         ..OK
     };
-    let (addr, server) = start(script).await;
-    let mut client = SmtpClient::connect(addr, "mx.test", &config(TlsMode::Disabled))
-        .await
-        .unwrap();
+    let (mut client, server) = connected(script, TlsMode::Disabled).await;
     let result = client
         .send(
             "s@example.com",
@@ -264,10 +255,7 @@ async fn smtputf8_parameter() {
         "MAIL FROM:<s@example.com> SMTPUTF8"
     );
 
-    let (addr, server) = start(OK).await;
-    let mut client = SmtpClient::connect(addr, "mx.test", &config(TlsMode::Disabled))
-        .await
-        .unwrap();
+    let (mut client, server) = connected(OK, TlsMode::Disabled).await;
     let result = client
         .send(
             "s@example.com",
