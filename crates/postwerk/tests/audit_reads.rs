@@ -24,12 +24,8 @@ fn entries(h: &Harness, admin: &str, action: &str) -> Vec<Value> {
 
 #[test]
 fn reads_of_personal_data_are_audited_by_blind_index() {
-    let sink_dir = tempfile::tempdir().unwrap();
-    let sink = Sink::start(&sink_dir.path().join("sink"), false);
-    let mut h = Harness::start(Options {
-        route_port: Some(sink.port),
-        ..Default::default()
-    });
+    let sink = Sink::temp(false);
+    let mut h = Harness::start(Options::to(&sink));
     let admin = h.new_key(None, "send,read,write,export,privacy,admin", &[]);
     let reader = h.new_key(None, "read", &[]);
     let email = "audited.reader4711@example.test";

@@ -19,7 +19,6 @@ use serde_json::{Value, json};
 struct Setup {
     h: Harness,
     _sink: Sink,
-    _sink_dir: tempfile::TempDir,
     admin: String,
     email: String,
     marker: String,
@@ -41,12 +40,10 @@ fn ok(out: Output) -> (String, String) {
 }
 
 fn setup(store_url: Option<String>) -> Setup {
-    let sink_dir = tempfile::tempdir().unwrap();
-    let sink = Sink::start(&sink_dir.path().join("sink"), false);
+    let sink = Sink::temp(false);
     let h = Harness::start(Options {
-        route_port: Some(sink.port),
         store_url,
-        ..Default::default()
+        ..Options::to(&sink)
     });
     ok(h.cli(&["tenants", "create", "acme"]));
     ok(h.cli(&["domains", "add", "acme.example", "--tenant", "acme"]));
@@ -76,7 +73,6 @@ fn setup(store_url: Option<String>) -> Setup {
     let s = Setup {
         h,
         _sink: sink,
-        _sink_dir: sink_dir,
         admin,
         email,
         marker,

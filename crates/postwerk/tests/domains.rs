@@ -7,7 +7,6 @@
 
 mod common;
 
-use std::process::Command;
 use std::thread;
 
 use common::{Harness, Options};
@@ -41,26 +40,6 @@ fn send(h: &Harness, key: &str, from: &str) -> (u16, Value) {
 
 fn code(v: &Value) -> &Value {
     &v["error"]["code"]
-}
-
-/// Runs SQL on the SQLite database with an independent client (Python's sqlite3).
-fn sqlite(h: &Harness, sql: &str) -> String {
-    let out = Command::new("python3")
-        .args([
-            "-c",
-            "import sqlite3, sys\nc = sqlite3.connect(sys.argv[1])\n\
-             rows = c.execute(sys.argv[2]).fetchall()\nc.commit()\nprint(rows)",
-        ])
-        .arg(h.data.join("postwerk.db"))
-        .arg(sql)
-        .output()
-        .expect("python3");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
 }
 
 #[test]
@@ -158,9 +137,8 @@ fn a_domain_belongs_to_one_tenant() {
     // A database from before names were unique, holding example.com in both tenants:
     // the server starts, says what to do, and neither tenant may send from it.
     assert!(h.stop());
-    sqlite(&h, "DROP INDEX domains_name");
-    sqlite(
-        &h,
+    h.sqlite("DROP INDEX domains_name");
+    h.sqlite(
         "INSERT INTO domains (tenant_id, name, created_at) \
          SELECT id, 'example.com', 9999999999999 FROM tenants WHERE name = 'b'",
     );
@@ -183,10 +161,8 @@ fn a_domain_belongs_to_one_tenant() {
     assert!(h.stop());
     h.serve();
     assert_eq!(send(&h, &h.key, "billing@example.com").0, 202);
-    let index = sqlite(
-        &h,
-        "SELECT name FROM sqlite_master WHERE type = 'index' AND name = 'domains_name'",
-    );
+    let index =
+        h.sqlite("SELECT name FROM sqlite_master WHERE type = 'index' AND name = 'domains_name'");
     assert!(
         index.contains("domains_name"),
         "the unique index is made: {index}"

@@ -37,12 +37,10 @@ fn database_outage_gives_503_and_loses_nothing() {
     psql(&admin, &format!("CREATE DATABASE {name} OWNER {name}"));
     let url = format!("postgres://{name}@127.0.0.1/{name}");
 
-    let sink_dir = tempfile::tempdir().unwrap();
-    let sink = Sink::start(&sink_dir.path().join("sink"), false);
+    let sink = Sink::temp(false);
     let h = Harness::start(Options {
-        route_port: Some(sink.port),
         store_url: Some(url),
-        ..Default::default()
+        ..Options::to(&sink)
     });
     let send = |i: usize| {
         h.post(

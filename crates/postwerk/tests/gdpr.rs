@@ -35,12 +35,8 @@ fn call(h: &Harness, key: &str, method: &str, path: &str, body: Option<Value>) -
 
 #[test]
 fn consent_export_erase_and_audit() {
-    let sink_dir = tempfile::tempdir().unwrap();
-    let sink = Sink::start(&sink_dir.path().join("sink"), false);
-    let mut h = Harness::start(Options {
-        route_port: Some(sink.port),
-        ..Default::default()
-    });
+    let sink = Sink::temp(false);
+    let mut h = Harness::start(Options::to(&sink));
     let admin = key(&h, None, "send,read,write,export,privacy,admin");
     let sender = key(&h, None, "send");
     assert!(h.cli(&["tenants", "create", "other"]).status.success());
@@ -431,12 +427,8 @@ fn the_key_failure_limit_is_configurable() {
 /// the restriction is lifted.
 #[test]
 fn consent_gates_broadcast_and_restriction_holds_everything() {
-    let sink_dir = tempfile::tempdir().unwrap();
-    let sink = Sink::start(&sink_dir.path().join("sink"), false);
-    let h = Harness::start(Options {
-        route_port: Some(sink.port),
-        ..Default::default()
-    });
+    let sink = Sink::temp(false);
+    let h = Harness::start(Options::to(&sink));
     let privacy = key(&h, None, "send,read,write,privacy");
     let send = |to: &str, stream: &str| {
         let (s, v) = call(
@@ -529,15 +521,13 @@ fn consent_gates_broadcast_and_restriction_holds_everything() {
 /// tenant's periods for a stream override the defaults.
 #[test]
 fn retention_purges_delivered_mail() {
-    let sink_dir = tempfile::tempdir().unwrap();
-    let sink = Sink::start(&sink_dir.path().join("sink"), false);
+    let sink = Sink::temp(false);
     let h = Harness::start(Options {
-        route_port: Some(sink.port),
         extra: "[privacy]\nconsent_required = {}\n\
                 [retention]\ncontent = \"1s\"\nevents = \"2s\"\ninterval = \"1s\"\n\
                 [retention.streams.broadcast]\ncontent = \"1h\"\n\
                 [retention.tenants.default.streams.broadcast]\nevents = \"1h\"\n",
-        ..Default::default()
+        ..Options::to(&sink)
     });
     let send = |stream: &str| {
         let (s, v) = h.post(
@@ -762,10 +752,7 @@ fn text_part(eml: &[u8], scratch: &std::path::Path) -> String {
 fn double_opt_in_consent_is_pending_until_the_link_is_confirmed() {
     let sink_dir = tempfile::tempdir().unwrap();
     let sink = Sink::start(&sink_dir.path().join("sink"), false);
-    let h = Harness::start(Options {
-        route_port: Some(sink.port),
-        ..Default::default()
-    });
+    let h = Harness::start(Options::to(&sink));
     let k = key(&h, None, "send,read,write");
     let person = "double.opt@example.test";
     let body = json!({"purpose": "marketing", "lawful_basis": "consent", "source": "signup-form",
@@ -844,32 +831,10 @@ fn double_opt_in_consent_is_pending_until_the_link_is_confirmed() {
     assert_eq!(sent["recipients"][0]["status"], "queued", "{sent}");
 }
 
-/// Runs SQL on the instance's SQLite database with Python's sqlite3 while it serves.
-fn sqlite(h: &Harness, sql: &str) {
-    let out = std::process::Command::new("python3")
-        .args([
-            "-c",
-            "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.executescript(sys.argv[2]); c.commit()",
-        ])
-        .arg(h.data.join("postwerk.db"))
-        .arg(sql)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{sql}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 #[test]
 fn no_pending_consent_without_an_accepted_confirmation() {
-    let sink_dir = tempfile::tempdir().unwrap();
-    let sink = Sink::start(&sink_dir.path().join("sink"), false);
-    let h = Harness::start(Options {
-        route_port: Some(sink.port),
-        ..Default::default()
-    });
+    let sink = Sink::temp(false);
+    let h = Harness::start(Options::to(&sink));
     let k = key(&h, None, "send,read,write");
     let person = "never.confirmed@example.test";
     let consent = json!({"purpose": "marketing", "lawful_basis": "consent",
@@ -894,9 +859,7 @@ fn no_pending_consent_without_an_accepted_confirmation() {
     };
 
     // The store refuses the confirmation message: 503, and no consent is left behind.
-    sqlite(
-        &h,
-        "CREATE TRIGGER no_mail BEFORE INSERT ON messages BEGIN SELECT RAISE(ABORT, 'injected'); END;",
+    h.sqlite("CREATE TRIGGER no_mail BEFORE INSERT ON messages BEGIN SELECT RAISE(ABORT, 'injected'); END;",
     );
     let (s, err) = post();
     assert_eq!(
@@ -909,7 +872,7 @@ fn no_pending_consent_without_an_accepted_confirmation() {
         Vec::<Value>::new(),
         "a pending consent survived the 503"
     );
-    sqlite(&h, "DROP TRIGGER no_mail;");
+    h.sqlite("DROP TRIGGER no_mail;");
 
     // The confirmation would be held (a paused stream, a suppressed address): 422.
     let (s, v) = h.post("/v1/streams/transactional/pause", json!({"reason": "test"}));

@@ -52,13 +52,11 @@ print(",".join(sorted(hits)))
 }
 
 fn proof(store_url: Option<String>) {
-    let sink_dir = tempfile::tempdir().unwrap();
-    let sink = Sink::start(&sink_dir.path().join("sink"), false);
+    let sink = Sink::temp(false);
     let pg = store_url.clone();
     let mut h = Harness::start(Options {
-        route_port: Some(sink.port),
         store_url,
-        ..Default::default()
+        ..Options::to(&sink)
     });
     let admin = h.new_key(None, "send,read,write,export,privacy,admin", &[]);
     let call = |h: &Harness, method: &str, path: &str, body: Option<Value>| {

@@ -28,10 +28,7 @@ fn value(text: &str, series: &str) -> Option<f64> {
 fn figures_follow_real_traffic() {
     let root = tempfile::tempdir().unwrap();
     let sink = Sink::start(root.path(), false);
-    let h = Harness::start(Options {
-        route_port: Some(sink.port),
-        ..Default::default()
-    });
+    let h = Harness::start(Options::to(&sink));
     let before = scrape(&h);
     assert!(
         before.contains("# TYPE postwerk_deliveries_total counter"),

@@ -24,8 +24,7 @@ fn delivers_by_mx_preference_and_bounces_null_mx_and_nxdomain() {
             TestRecord::mx("literal.example.net", 10, "127.0.0.1."),
         ]))
         .unwrap();
-    let sink_dir = tempfile::tempdir().unwrap();
-    let sink = Sink::start(&sink_dir.path().join("sink"), false);
+    let sink = Sink::temp(false);
     // The MX hosts are on loopback.
     let delivery = format!("smtp_port = {}\nallow_private_mx = true", sink.port);
     let extra = format!("[dns]\nnameservers = [\"{dns}\"]");

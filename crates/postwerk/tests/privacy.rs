@@ -26,12 +26,10 @@ fn send_markers(h: &Harness, marker: &str, n: usize) -> Vec<String> {
 
 #[test]
 fn no_plaintext_address_or_body_in_the_data_dir_or_logs() {
-    let sink_dir = tempfile::tempdir().unwrap();
-    let sink = Sink::start(&sink_dir.path().join("sink"), false);
+    let sink = Sink::temp(false);
     let mut h = Harness::start(Options {
-        route_port: Some(sink.port),
         log_json: true,
-        ..Default::default()
+        ..Options::to(&sink)
     });
     let marker = format!("mk{}", std::process::id());
     let ids = send_markers(&h, &marker, 20);
@@ -98,12 +96,10 @@ fn no_plaintext_address_in_a_postgres_dump() {
         Some(i) => format!("{}/{db}", &admin[..i]),
         None => panic!("POSTWERK_TEST_PG_URL needs a database path"),
     };
-    let sink_dir = tempfile::tempdir().unwrap();
-    let sink = Sink::start(&sink_dir.path().join("sink"), false);
+    let sink = Sink::temp(false);
     let mut h = Harness::start(Options {
-        route_port: Some(sink.port),
         store_url: Some(url.clone()),
-        ..Default::default()
+        ..Options::to(&sink)
     });
     let marker = format!("pg{}", std::process::id());
     let ids = send_markers(&h, &marker, 5);

@@ -20,12 +20,10 @@ fn kinds(r: &Value) -> Vec<String> {
 
 #[test]
 fn temporary_failures_are_retried_and_permanent_ones_bounce() {
-    let sink_dir = tempfile::tempdir().unwrap();
-    let sink = Sink::start(&sink_dir.path().join("sink"), false);
+    let sink = Sink::temp(false);
     let h = Harness::start(Options {
-        route_port: Some(sink.port),
         delivery: "retry_base = \"1s\"\nretry_max = \"2s\"\nexpiry = \"8s\"",
-        ..Default::default()
+        ..Options::to(&sink)
     });
     let (s, sent) = h.post(
         "/v1/messages",

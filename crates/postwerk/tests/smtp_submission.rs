@@ -117,10 +117,9 @@ fn smtplib_submission_starttls_login_implicit_tls_pipelining_bdat() {
     let sink_dir = tempfile::tempdir().unwrap();
     let sink = Sink::start(&sink_dir.path().join("sink"), false);
     let h = Harness::start(Options {
-        route_port: Some(sink.port),
         // Broadcast without recorded consent is covered by gdpr.rs.
         extra: "[privacy]\nconsent_required = {}\n",
-        ..Default::default()
+        ..Options::to(&sink)
     });
     let out = python(
         CLIENTS,
@@ -180,12 +179,10 @@ fn smtplib_submission_starttls_login_implicit_tls_pipelining_bdat() {
 
 #[test]
 fn swaks_and_a_trusted_network() {
-    let sink_dir = tempfile::tempdir().unwrap();
-    let sink = Sink::start(&sink_dir.path().join("sink"), false);
+    let sink = Sink::temp(false);
     let h = Harness::start(Options {
-        route_port: Some(sink.port),
         extra: "[[smtp.submission.trusted]]\ncidr = \"127.0.0.0/8\"\ntenant = \"default\"\nstream = \"broadcast\"\n[privacy]\nconsent_required = {}\n",
-        ..Default::default()
+        ..Options::to(&sink)
     });
     let swaks = |args: &[&str]| {
         let out = Command::new("swaks")

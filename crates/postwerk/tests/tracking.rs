@@ -43,9 +43,8 @@ fn opens_and_clicks_are_tracked_per_recipient() {
     let root = tempfile::tempdir().unwrap();
     let sink = Sink::start(&root.path().join("sink"), false);
     let h = Harness::start(Options {
-        route_port: Some(sink.port),
         extra: "[privacy]\nconsent_required = {}\n",
-        ..Default::default()
+        ..Options::to(&sink)
     });
     let html = "<html><body><p>Grüße</p><a href=\"https://shop.example/sale?x=1&amp;y=2\">Sale</a></body></html>";
     let (s, v) = h.post(
@@ -154,12 +153,8 @@ fn opens_and_clicks_are_tracked_per_recipient() {
 
 #[test]
 fn transactional_mail_is_untracked_unless_asked() {
-    let root = tempfile::tempdir().unwrap();
-    let sink = Sink::start(&root.path().join("sink"), false);
-    let h = Harness::start(Options {
-        route_port: Some(sink.port),
-        ..Default::default()
-    });
+    let sink = Sink::temp(false);
+    let h = Harness::start(Options::to(&sink));
     let html = "<p><a href=\"https://app.example/reset\">Reset</a></p>";
     for (to, track) in [
         ("plain@example.test", Value::Null),
@@ -191,12 +186,10 @@ fn transactional_mail_is_untracked_unless_asked() {
 
 #[test]
 fn a_required_tracking_consent_is_honoured() {
-    let root = tempfile::tempdir().unwrap();
-    let sink = Sink::start(&root.path().join("sink"), false);
+    let sink = Sink::temp(false);
     let h = Harness::start(Options {
-        route_port: Some(sink.port),
         extra: "[privacy]\nconsent_required = {}\n[tracking]\nconsent_purpose = \"tracking\"\n",
-        ..Default::default()
+        ..Options::to(&sink)
     });
     let (s, _) = h.post(
         "/v1/contacts/yes@example.test/consents",
@@ -238,12 +231,10 @@ fn a_required_tracking_consent_is_honoured() {
 /// another tenant's events.
 #[test]
 fn a_link_tag_counts_only_with_its_own_messages_recipients() {
-    let root = tempfile::tempdir().unwrap();
-    let sink = Sink::start(&root.path().join("sink"), false);
+    let sink = Sink::temp(false);
     let h = Harness::start(Options {
-        route_port: Some(sink.port),
         extra: "[privacy]\nconsent_required = {}\n",
-        ..Default::default()
+        ..Options::to(&sink)
     });
     for args in [
         vec!["tenants", "create", "mallory"],

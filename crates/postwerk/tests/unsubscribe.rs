@@ -54,9 +54,8 @@ fn one_click_unsubscribes_from_the_stream() {
     let root = tempfile::tempdir().unwrap();
     let sink = Sink::start(&root.path().join("sink"), false);
     let h = Harness::start(Options {
-        route_port: Some(sink.port),
         extra: "[privacy]\nconsent_required = {}\n",
-        ..Default::default()
+        ..Options::to(&sink)
     });
     let to = "reader@example.test";
     let view = send(&h, to, "broadcast");

@@ -141,9 +141,8 @@ fn start() -> (Harness, Sink) {
     let sink = Sink::start(root.path(), false);
     std::mem::forget(root);
     let h = Harness::start(Options {
-        route_port: Some(sink.port),
         extra: "[webhooks]\nallow_loopback = true\n",
-        ..Default::default()
+        ..Options::to(&sink)
     });
     (h, sink)
 }

@@ -48,9 +48,21 @@ pub struct Sink {
     /// Where it stores messages.
     pub dir: PathBuf,
     child: Child,
+    /// The scratch directory holding `dir` when the sink made its own (removed after
+    /// the sink is stopped).
+    scratch: Option<tempfile::TempDir>,
 }
 
 impl Sink {
+    /// Starts a sink storing into a scratch directory of its own; with `tls`, it
+    /// offers STARTTLS (self-signed).
+    pub fn temp(tls: bool) -> Sink {
+        let scratch = tempfile::tempdir().unwrap();
+        let mut sink = Self::start(&scratch.path().join("sink"), tls);
+        sink.scratch = Some(scratch);
+        sink
+    }
+
     /// Starts a sink storing into `dir`; with `tls`, it offers STARTTLS (self-signed).
     pub fn start(dir: &Path, tls: bool) -> Sink {
         let cert = tls.then(|| self_signed_certificate(dir));
@@ -86,6 +98,7 @@ impl Sink {
             port,
             dir: dir.to_path_buf(),
             child,
+            scratch: None,
         }
     }
 
@@ -218,6 +231,16 @@ pub struct Options<'a> {
     pub inbound: &'a str,
 }
 
+impl Options<'_> {
+    /// The default options with `example.test` routed to `sink`.
+    pub fn to(sink: &Sink) -> Self {
+        Options {
+            route_port: Some(sink.port),
+            ..Default::default()
+        }
+    }
+}
+
 impl Harness {
     /// Writes the config, creates a key and the domain example.com with the CLI,
     /// and starts `postwerk serve`.
@@ -282,6 +305,28 @@ impl Harness {
         );
         h.serve();
         h
+    }
+
+    /// Runs one SQL statement on the instance's SQLite database with an independent
+    /// client (Python's sqlite3), behind the server's back, and commits; returns the
+    /// rows it produced as Python prints them.
+    pub fn sqlite(&self, sql: &str) -> String {
+        let out = Command::new("python3")
+            .args([
+                "-c",
+                "import sqlite3, sys\nc = sqlite3.connect(sys.argv[1])\n\
+                 rows = c.execute(sys.argv[2]).fetchall()\nc.commit()\nprint(rows)",
+            ])
+            .arg(self.data.join("postwerk.db"))
+            .arg(sql)
+            .output()
+            .expect("python3");
+        assert!(
+            out.status.success(),
+            "{sql}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
     }
 
     /// Runs a CLI command against this instance's config.
