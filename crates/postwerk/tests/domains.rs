@@ -12,16 +12,6 @@ use std::thread;
 use common::{Harness, Options};
 use serde_json::{Value, json};
 
-fn cli_ok(h: &Harness, args: &[&str]) -> String {
-    let out = h.cli(args);
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
 fn add(h: &Harness, key: &str, domain: &str) -> (u16, Value) {
     h.request_with_key(
         "POST",
@@ -45,7 +35,7 @@ fn code(v: &Value) -> &Value {
 #[test]
 fn a_domain_belongs_to_one_tenant() {
     let mut h = Harness::start(Options::default());
-    cli_ok(&h, &["tenants", "create", "b"]);
+    h.cli_ok(&["tenants", "create", "b"]);
     let b = h.new_key(Some("b"), "send,read,write", &[]);
 
     // Tenant B cannot take the default tenant's example.com, however it is written.
@@ -107,7 +97,7 @@ fn a_domain_belongs_to_one_tenant() {
     assert_eq!(add(&h, &b, "squat.example").0, 201);
     let (s, err) = add(&h, &h.key, "squat.example");
     assert_eq!((s, code(&err)), (409, &json!("domain_taken")));
-    let out = cli_ok(&h, &["domains", "remove", "squat.example", "--tenant", "b"]);
+    let out = h.cli_ok(&["domains", "remove", "squat.example", "--tenant", "b"]);
     assert!(out.contains("removed squat.example"), "{out}");
     assert!(
         !h.cli(&["domains", "remove", "squat.example", "--tenant", "b"])
@@ -157,7 +147,7 @@ fn a_domain_belongs_to_one_tenant() {
             "{err}"
         );
     }
-    cli_ok(&h, &["domains", "remove", "example.com", "--tenant", "b"]);
+    h.cli_ok(&["domains", "remove", "example.com", "--tenant", "b"]);
     assert!(h.stop());
     h.serve();
     assert_eq!(send(&h, &h.key, "billing@example.com").0, 202);

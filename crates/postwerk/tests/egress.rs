@@ -99,23 +99,7 @@ fn streams_and_tenants_leave_from_their_pools() {
             String::from_utf8_lossy(&out.stderr)
         );
     }
-    let out = h.cli(&[
-        "keys",
-        "create",
-        "--name",
-        "acme",
-        "--tenant",
-        "acme",
-        "--scopes",
-        "send,read",
-        "--quiet",
-    ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let acme_key = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    let acme_key = h.named_key("acme", Some("acme"), "send,read", &[]);
 
     let mut ids = send_all(
         &h,

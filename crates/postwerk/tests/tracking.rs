@@ -129,10 +129,7 @@ fn opens_and_clicks_are_tracked_per_recipient() {
     );
 
     // A restricted person is not tracked.
-    let out = h.cli(&[
-        "keys", "create", "--name", "dpo", "--scopes", "privacy", "--quiet",
-    ]);
-    let dpo = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    let dpo = h.named_key("dpo", None, "privacy", &[]);
     let (s, _) = h.request_with_key(
         "POST",
         "/v1/subjects/bob@example.test/restrict",

@@ -326,18 +326,7 @@ fn bad_targets_and_other_tenants_are_refused() {
     assert_eq!(s, 201, "{hook}");
     let id = hook["id"].as_str().unwrap();
     assert!(h.cli(&["tenants", "create", "other"]).status.success());
-    let out = h.cli(&[
-        "keys",
-        "create",
-        "--name",
-        "b",
-        "--scopes",
-        "read,write",
-        "--tenant",
-        "other",
-        "--quiet",
-    ]);
-    let other = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    let other = h.named_key("b", Some("other"), "read,write", &[]);
     for (method, path) in [
         ("GET", format!("/v1/webhooks/{id}")),
         ("GET", format!("/v1/webhooks/{id}/attempts")),

@@ -339,11 +339,33 @@ impl Harness {
             .expect("run postwerk")
     }
 
+    /// Runs a CLI command that must succeed; returns its standard output.
+    pub fn cli_ok(&self, args: &[&str]) -> String {
+        let out = self.cli(args);
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
     /// A new API key (the token) with `scopes` for `tenant` (`None`: the default
     /// tenant), made by `postwerk keys create`, with `extra` flags.
     pub fn new_key(&self, tenant: Option<&str>, scopes: &str, extra: &[&str]) -> String {
+        self.named_key("k", tenant, scopes, extra)
+    }
+
+    /// [`Harness::new_key`] with the key's `name`.
+    pub fn named_key(
+        &self,
+        name: &str,
+        tenant: Option<&str>,
+        scopes: &str,
+        extra: &[&str],
+    ) -> String {
         let mut args = vec![
-            "keys", "create", "--name", "k", "--scopes", scopes, "--quiet",
+            "keys", "create", "--name", name, "--scopes", scopes, "--quiet",
         ];
         if let Some(t) = tenant {
             args.extend(["--tenant", t]);
@@ -441,6 +463,24 @@ impl Harness {
         headers: &[(&str, &str)],
     ) -> (u16, Value) {
         self.request_with_key(method, path, body, headers, Some(&self.key))
+    }
+
+    /// An HTTP request with `key` and no extra headers.
+    pub fn call(&self, key: &str, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+        self.request_with_key(method, path, body.as_ref(), &[], Some(key))
+    }
+
+    /// The audit entries of `action` (`GET /v1/audit`, up to 1000, with `key`).
+    pub fn audit_entries(&self, key: &str, action: &str) -> Vec<Value> {
+        let (s, log) = self.call(key, "GET", "/v1/audit?limit=1000", None);
+        assert_eq!(s, 200, "{log}");
+        log["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["action"] == action)
+            .cloned()
+            .collect()
     }
 
     /// An HTTP request with a given key (or none).
