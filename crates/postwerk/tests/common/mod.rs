@@ -465,6 +465,14 @@ impl Harness {
         self.request_with_key(method, path, body, headers, Some(&self.key))
     }
 
+    /// `POST /v1/messages` with this instance's key, which must answer 202; returns
+    /// the answer.
+    pub fn send(&self, message: Value) -> Value {
+        let (s, sent) = self.post("/v1/messages", message);
+        assert_eq!(s, 202, "{sent}");
+        sent
+    }
+
     /// An HTTP request with `key` and no extra headers.
     pub fn call(&self, key: &str, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
         self.request_with_key(method, path, body.as_ref(), &[], Some(key))
