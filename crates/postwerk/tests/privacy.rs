@@ -6,7 +6,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Harness, Options, Sink, files_containing};
+use common::{Harness, Options, Sink, files_containing, fresh_pg_database, pg_admin_url, psql};
 use serde_json::json;
 
 fn send_markers(h: &Harness, marker: &str, n: usize) -> Vec<String> {
@@ -73,27 +73,11 @@ fn no_plaintext_address_or_body_in_the_data_dir_or_logs() {
 
 #[test]
 fn no_plaintext_address_in_a_postgres_dump() {
-    let Some(admin) = std::env::var("POSTWERK_TEST_PG_URL").ok() else {
-        println!("PostgreSQL skipped: POSTWERK_TEST_PG_URL not set");
+    let Some(admin) = pg_admin_url() else {
         return;
     };
     let db = format!("postwerk_e2e_{}", std::process::id());
-    let psql = |sql: &str| {
-        let ok = std::process::Command::new("psql")
-            .arg(&admin)
-            .arg("-qc")
-            .arg(sql)
-            .status()
-            .expect("psql")
-            .success();
-        assert!(ok, "psql failed: {sql}");
-    };
-    psql(&format!("DROP DATABASE IF EXISTS {db}"));
-    psql(&format!("CREATE DATABASE {db}"));
-    let url = match admin.rfind('/') {
-        Some(i) => format!("{}/{db}", &admin[..i]),
-        None => panic!("POSTWERK_TEST_PG_URL needs a database path"),
-    };
+    let url = fresh_pg_database(&admin, &db);
     let sink = Sink::temp(false);
     let mut h = Harness::start(Options {
         store_url: Some(url.clone()),
@@ -129,5 +113,5 @@ fn no_plaintext_address_in_a_postgres_dump() {
         "marker found hex-encoded (bytea) in pg_dump"
     );
     assert!(files_containing(&h.data, marker.as_bytes()).is_empty());
-    psql(&format!("DROP DATABASE IF EXISTS {db}"));
+    psql(&admin, &format!("DROP DATABASE IF EXISTS {db}"));
 }

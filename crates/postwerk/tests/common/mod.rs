@@ -41,6 +41,42 @@ pub fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
     f()
 }
 
+/// The test PostgreSQL server's admin URL (`POSTWERK_TEST_PG_URL`); `None`, saying
+/// the test is skipped, when it is not set.
+pub fn pg_admin_url() -> Option<String> {
+    let url = std::env::var("POSTWERK_TEST_PG_URL").ok();
+    if url.is_none() {
+        println!("PostgreSQL skipped: POSTWERK_TEST_PG_URL not set");
+    }
+    url
+}
+
+/// Runs `sql` with `psql` on `url`, which must succeed; returns its unaligned,
+/// trimmed output.
+pub fn psql(url: &str, sql: &str) -> String {
+    let out = Command::new("psql")
+        .args([url, "-Atqc", sql])
+        .output()
+        .expect("psql");
+    assert!(
+        out.status.success(),
+        "psql {sql}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+/// An empty database `db` (dropped first if it exists) on the server of `admin`;
+/// returns its URL.
+pub fn fresh_pg_database(admin: &str, db: &str) -> String {
+    psql(admin, &format!("DROP DATABASE IF EXISTS {db}"));
+    psql(admin, &format!("CREATE DATABASE {db}"));
+    match admin.rfind('/') {
+        Some(i) => format!("{}/{db}", &admin[..i]),
+        None => panic!("POSTWERK_TEST_PG_URL needs a database path"),
+    }
+}
+
 /// The Python SMTP receiver (tests/support/sink.py).
 pub struct Sink {
     /// Its port on 127.0.0.1.
