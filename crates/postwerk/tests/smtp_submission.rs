@@ -9,25 +9,8 @@ mod common;
 use std::process::Command;
 use std::time::Duration;
 
-use common::{Harness, Options, Sink, dkim_verify};
+use common::{Harness, Options, Sink, dkim_verify, python};
 use serde_json::Value;
-
-/// Runs a Python script with arguments; returns its stdout, panics with its output.
-fn python(script: &str, args: &[String]) -> String {
-    let out = Command::new("python3")
-        .arg("-c")
-        .arg(script)
-        .args(args)
-        .output()
-        .expect("python3");
-    assert!(
-        out.status.success(),
-        "python failed:\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
 
 const CLIENTS: &str = r#"
 import smtplib, ssl, socket, sys, json, base64
@@ -123,7 +106,7 @@ fn smtplib_submission_starttls_login_implicit_tls_pipelining_bdat() {
     });
     let out = python(
         CLIENTS,
-        &[h.smtp.to_string(), h.smtps.to_string(), h.key.clone()],
+        &[&h.smtp.to_string(), &h.smtps.to_string(), &h.key],
     );
     let ids: Value = serde_json::from_str(out.trim()).unwrap();
     assert!(

@@ -41,6 +41,40 @@ pub fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
     f()
 }
 
+/// Runs a Python script with arguments, which must succeed; returns its stdout
+/// (the assertion shows its stdout and stderr).
+pub fn python(script: &str, args: &[&str]) -> String {
+    let out = Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .args(args)
+        .output()
+        .expect("python3");
+    assert!(
+        out.status.success(),
+        "python failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// The TOTP code of `secret` (base32) for step `now / 30 + offset`, computed by
+/// Python's standard library: an independent implementation of RFC 6238.
+pub fn totp(secret: &str, offset: i64) -> String {
+    let script = r#"
+import base64, hashlib, hmac, struct, sys, time
+secret = base64.b32decode(sys.argv[1] + "=" * (-len(sys.argv[1]) % 8))
+step = int(time.time()) // 30 + int(sys.argv[2])
+mac = hmac.new(secret, struct.pack(">q", step), hashlib.sha1).digest()
+o = mac[19] & 15
+print("%06d" % ((struct.unpack(">I", mac[o:o + 4])[0] & 0x7fffffff) % 1000000))
+"#;
+    python(script, &[secret, &offset.to_string()])
+        .trim()
+        .to_string()
+}
+
 /// The test PostgreSQL server's admin URL (`POSTWERK_TEST_PG_URL`); `None`, saying
 /// the test is skipped, when it is not set.
 pub fn pg_admin_url() -> Option<String> {
