@@ -233,6 +233,18 @@ async fn large_message_is_sent_in_chunks() {
     assert_eq!(seen.messages[0].len(), message.len() + lines + 3);
 }
 
+/// A message to an internationalised recipient, asking for SMTPUTF8.
+async fn send_utf8(client: &mut SmtpClient) -> Result<TransactionResult, SmtpError> {
+    client
+        .send(
+            "s@example.com",
+            &["j\u{fc}rgen@example.net"],
+            b"x\r\n",
+            true,
+        )
+        .await
+}
+
 #[tokio::test]
 async fn smtputf8_parameter() {
     let script = Script {
@@ -240,14 +252,7 @@ async fn smtputf8_parameter() {
         ..OK
     };
     let (mut client, server) = connected(script, TlsMode::Disabled).await;
-    let result = client
-        .send(
-            "s@example.com",
-            &["j\u{fc}rgen@example.net"],
-            b"x\r\n",
-            true,
-        )
-        .await;
+    let result = send_utf8(&mut client).await;
     assert_eq!(summary(&result), "ok 250 [250] 250");
     client.quit().await;
     assert_eq!(
@@ -256,14 +261,7 @@ async fn smtputf8_parameter() {
     );
 
     let (mut client, server) = connected(OK, TlsMode::Disabled).await;
-    let result = client
-        .send(
-            "s@example.com",
-            &["j\u{fc}rgen@example.net"],
-            b"x\r\n",
-            true,
-        )
-        .await;
+    let result = send_utf8(&mut client).await;
     let err = result.unwrap_err();
     assert_eq!(err.to_string(), "rejected at mail from: 553 5.6.7");
     assert!(err.is_permanent());
