@@ -31,18 +31,6 @@ pub struct NewIncident {
     detected_at: Option<String>,
 }
 
-/// `GET /v1/privacy/incidents` query.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ListQuery {
-    #[serde(default)]
-    overdue: Option<bool>,
-    #[serde(default)]
-    cursor: Option<String>,
-    #[serde(default)]
-    limit: Option<usize>,
-}
-
 fn incident_json(i: &Incident) -> Value {
     let r = &i.record;
     let now = postwerk_services::context::now_ms();
@@ -130,7 +118,7 @@ pub async fn step(
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
-    ApiQuery(q): ApiQuery<ListQuery>,
+    ApiQuery(q): ApiQuery<view::RegisterQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let (after, limit) = view::page(q.cursor.as_deref(), q.limit)?;
     let page = incidents::list(

@@ -111,6 +111,20 @@ async fn audited(
         .await
 }
 
+/// The person a subject handler's path names, with the access recorded before
+/// anything else is read: parses `email`, fetches the tenant's keys, audits `action`.
+async fn audited_subject(
+    state: &AppState,
+    caller: &Caller,
+    email: &str,
+    action: &str,
+) -> Result<Address, ApiError> {
+    let address = parse_email(email)?;
+    let keys = keys(state, caller).await?;
+    audited(state, caller, &keys, action, &address).await?;
+    Ok(address)
+}
+
 /// Registers a request carried out through the API as completed (`address` `None`
 /// after an erasure).
 async fn registered(
@@ -176,9 +190,7 @@ pub async fn get_contact(
     caller: Caller,
     Path(email): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let address = parse_email(&email)?;
-    let keys = keys(&state, &caller).await?;
-    audited(&state, &caller, &keys, "contact.view", &address).await?;
+    let address = audited_subject(&state, &caller, &email, "contact.view").await?;
     let services = &state.services;
     let contact = contacts::get(services, &caller.tenant_id, &address)
         .await?
@@ -238,9 +250,7 @@ pub async fn delete_contact(
     caller: Caller,
     Path(email): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    let address = parse_email(&email)?;
-    let keys = keys(&state, &caller).await?;
-    audited(&state, &caller, &keys, "contact.delete", &address).await?;
+    let address = audited_subject(&state, &caller, &email, "contact.delete").await?;
     let deleted = contacts::delete(&state.services, &caller.tenant_id, &address).await?;
     if deleted {
         Ok(StatusCode::NO_CONTENT)
@@ -355,9 +365,7 @@ pub async fn withdraw_consent(
     caller: Caller,
     Path((email, purpose)): Path<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
-    let address = parse_email(&email)?;
-    let keys = keys(&state, &caller).await?;
-    audited(&state, &caller, &keys, "consent.withdraw", &address).await?;
+    let address = audited_subject(&state, &caller, &email, "consent.withdraw").await?;
     let evidence = ConsentEvidence {
         source: Some("api".into()),
         ..Default::default()
@@ -381,9 +389,7 @@ pub async fn export(
     caller: Caller,
     Path(email): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let address = parse_email(&email)?;
-    let keys = keys(&state, &caller).await?;
-    audited(&state, &caller, &keys, "subject.export", &address).await?;
+    let address = audited_subject(&state, &caller, &email, "subject.export").await?;
     let document =
         export::subject_document(&state.services, &caller.tenant_id, &address, |_, _| {})
             .await?
@@ -400,9 +406,7 @@ pub async fn erase(
     Path(email): Path<String>,
     ApiQuery(q): ApiQuery<EraseQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    let address = parse_email(&email)?;
-    let keys = keys(&state, &caller).await?;
-    audited(&state, &caller, &keys, "subject.erase", &address).await?;
+    let address = audited_subject(&state, &caller, &email, "subject.erase").await?;
     let suppress = q.suppress.unwrap_or(true);
     let erased = contacts::erase(&state.services, &caller.tenant_id, &address, suppress).await?;
     registered(&state, &caller, DsarKind::Erasure, None).await?;
@@ -446,14 +450,12 @@ async fn set_restriction(
     email: String,
     restricted: bool,
 ) -> Result<Json<Value>, ApiError> {
-    let address = parse_email(&email)?;
-    let keys = keys(&state, &caller).await?;
     let action = if restricted {
         "subject.restrict"
     } else {
         "subject.unrestrict"
     };
-    audited(&state, &caller, &keys, action, &address).await?;
+    let address = audited_subject(&state, &caller, &email, action).await?;
     let contact =
         contacts::restrict(&state.services, &caller.tenant_id, &address, restricted).await?;
     if restricted {

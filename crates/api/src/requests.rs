@@ -36,18 +36,6 @@ pub struct Close {
     status: String,
 }
 
-/// `GET /v1/privacy/requests` query.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ListQuery {
-    #[serde(default)]
-    overdue: Option<bool>,
-    #[serde(default)]
-    cursor: Option<String>,
-    #[serde(default)]
-    limit: Option<usize>,
-}
-
 /// One register entry as JSON.
 pub fn request_json(r: &Request) -> Value {
     json!({
@@ -126,7 +114,7 @@ pub async fn close(
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
-    ApiQuery(q): ApiQuery<ListQuery>,
+    ApiQuery(q): ApiQuery<view::RegisterQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let (after, limit) = view::page(q.cursor.as_deref(), q.limit)?;
     let page = requests::list(

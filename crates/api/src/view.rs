@@ -9,6 +9,19 @@ use crate::AppState;
 use crate::auth::Caller;
 use crate::error::ApiError;
 
+/// The query of a register listing (`GET /v1/privacy/requests`, `/incidents`):
+/// `overdue=true` keeps the entries past a deadline; `cursor` and `limit` page.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterQuery {
+    #[serde(default)]
+    pub(crate) overdue: Option<bool>,
+    #[serde(default)]
+    pub(crate) cursor: Option<String>,
+    #[serde(default)]
+    pub(crate) limit: Option<usize>,
+}
+
 /// An RFC 3339 time from a request field as Unix milliseconds, or `422 invalid_time`.
 pub fn rfc3339(text: &str, field: &str) -> Result<i64, ApiError> {
     chrono::DateTime::parse_from_rfc3339(text)

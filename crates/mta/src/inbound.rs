@@ -157,15 +157,7 @@ async fn apply(
     findings: &[Finding],
 ) -> Result<(), ServiceError> {
     let r = &target.recipient;
-    let address = target
-        .keys
-        .open(
-            Some(&r.rcpt_hash),
-            SealContext::Recipient(&r.id),
-            &r.address_enc,
-        )
-        .ok()
-        .and_then(|b| String::from_utf8(b).ok())
+    let address = crate::view::address(&r.id, &r.rcpt_hash, &r.address_enc, &target.keys)
         .and_then(|a| Address::parse(&a).ok());
     let names = |f: &&Finding| {
         let Some(address) = &address else {

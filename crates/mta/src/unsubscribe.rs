@@ -139,14 +139,7 @@ pub async fn unsubscribe(
     let Some((r, keys)) = recipient_of(services, token, source == "mailto").await? else {
         return Ok(None);
     };
-    let address = keys
-        .open(
-            Some(&r.rcpt_hash),
-            SealContext::Recipient(&r.id),
-            &r.address_enc,
-        )
-        .ok()
-        .and_then(|b| String::from_utf8(b).ok())
+    let address = crate::view::address(&r.id, &r.rcpt_hash, &r.address_enc, &keys)
         .and_then(|a| Address::parse(&a).ok());
     let Some(address) = address else {
         // Erased: the tombstone already stops all mail; nothing to record.

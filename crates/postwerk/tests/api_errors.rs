@@ -24,10 +24,7 @@ fn bad_requests_get_precise_errors() {
     let forged = format!("{}{last}", &h.key[..h.key.len() - 1]);
     let (s, v) = h.request_with_key("POST", "/v1/messages", Some(&ok), &[], Some(&forged));
     assert_eq!((s, code(&v)), (401, "invalid_api_key"));
-    let out = h.cli(&[
-        "keys", "create", "--name", "reader", "--scopes", "read", "--quiet",
-    ]);
-    let reader = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    let reader = h.named_key("reader", None, "read", &[]);
     let (s, v) = h.request_with_key("POST", "/v1/messages", Some(&ok), &[], Some(&reader));
     assert_eq!((s, code(&v)), (403, "insufficient_scope"));
 
@@ -173,17 +170,7 @@ fn idempotency_key_replays_the_first_result_and_sends_nothing_more() {
 fn arrays_are_not_objects() {
     let h = Harness::start(Options::default());
     // The scope is checked before the body is read: rotating needs `admin`.
-    let out = h.cli(&[
-        "keys",
-        "create",
-        "--name",
-        "admin",
-        "--scopes",
-        "send,admin",
-        "--quiet",
-    ]);
-    assert!(out.status.success());
-    let admin = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    let admin = h.named_key("admin", None, "send,admin", &[]);
     for (path, body) in [
         ("/v1/messages", json!(["a@example.com", ["b@example.test"]])),
         ("/v1/keys/key_x/rotate", json!([])),

@@ -7,29 +7,12 @@ mod common;
 use std::time::Duration;
 
 use common::{Harness, Options, Sink};
-use serde_json::{Value, json};
-
-/// The audit entries of `action`, oldest first.
-fn entries(h: &Harness, admin: &str, action: &str) -> Vec<Value> {
-    let (s, log) = h.request_with_key("GET", "/v1/audit?limit=1000", None, &[], Some(admin));
-    assert_eq!(s, 200, "{log}");
-    log["entries"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|e| e["action"] == action)
-        .cloned()
-        .collect()
-}
+use serde_json::json;
 
 #[test]
 fn reads_of_personal_data_are_audited_by_blind_index() {
-    let sink_dir = tempfile::tempdir().unwrap();
-    let sink = Sink::start(&sink_dir.path().join("sink"), false);
-    let mut h = Harness::start(Options {
-        route_port: Some(sink.port),
-        ..Default::default()
-    });
+    let sink = Sink::temp(false);
+    let mut h = Harness::start(Options::to(&sink));
     let admin = h.new_key(None, "send,read,write,export,privacy,admin", &[]);
     let reader = h.new_key(None, "read", &[]);
     let email = "audited.reader4711@example.test";
@@ -59,7 +42,7 @@ fn reads_of_personal_data_are_audited_by_blind_index() {
 
     // The person's blind-index form, from an audited export (already audited before).
     assert_eq!(get(&admin, &format!("/v1/subjects/{email}/export")).0, 200);
-    let export = &entries(&h, &admin, "subject.export")[0];
+    let export = &h.audit_entries(&admin, "subject.export")[0];
     let person = export["target"].as_str().unwrap().to_string();
     let admin_actor = export["actor"].as_str().unwrap().to_string();
     assert!(person.starts_with("rcpt:"), "{person}");
@@ -80,7 +63,7 @@ fn reads_of_personal_data_are_audited_by_blind_index() {
         "event.list",
         "suppression.list",
     ] {
-        let found = entries(&h, &admin, action);
+        let found = h.audit_entries(&admin, action);
         let entry = found
             .last()
             .unwrap_or_else(|| panic!("no {action} entry in the audit log"));
@@ -96,7 +79,7 @@ fn reads_of_personal_data_are_audited_by_blind_index() {
         );
     }
     // A message to two people names both; a read that shows nobody writes nothing.
-    let view = entries(&h, &admin, "message.view");
+    let view = h.audit_entries(&admin, "message.view");
     assert_eq!(
         view.last().unwrap()["target"]
             .as_str()
@@ -105,15 +88,15 @@ fn reads_of_personal_data_are_audited_by_blind_index() {
             .count(),
         2
     );
-    let before = entries(&h, &admin, "event.list").len();
+    let before = h.audit_entries(&admin, "event.list").len();
     assert_eq!(
         get(&reader, "/v1/events?recipient=nobody@example.test").0,
         200
     );
-    assert_eq!(entries(&h, &admin, "event.list").len(), before);
+    assert_eq!(h.audit_entries(&admin, "event.list").len(), before);
 
     // The operator's `suppressions list` shows addresses too.
-    let before = entries(&h, &admin, "suppression.list").len();
+    let before = h.audit_entries(&admin, "suppression.list").len();
     let out = h.cli(&["suppressions", "list"]);
     assert!(
         out.status.success(),
@@ -121,7 +104,7 @@ fn reads_of_personal_data_are_audited_by_blind_index() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains(email));
-    let listed = entries(&h, &admin, "suppression.list");
+    let listed = h.audit_entries(&admin, "suppression.list");
     assert_eq!(listed.len(), before + 1);
     assert_eq!(listed.last().unwrap()["actor"], "cli");
     assert!(

@@ -11,7 +11,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use common::{Harness, Options, Sink, bin, files_containing, wait_until};
+use common::{
+    Harness, Options, Sink, bin, files_containing, fresh_pg_database, pg_admin_url, psql,
+    wait_until,
+};
 use serde_json::{Value, json};
 
 /// A running instance with a tenant, a contact carrying a marker that was sent a
@@ -19,7 +22,6 @@ use serde_json::{Value, json};
 struct Setup {
     h: Harness,
     _sink: Sink,
-    _sink_dir: tempfile::TempDir,
     admin: String,
     email: String,
     marker: String,
@@ -41,12 +43,10 @@ fn ok(out: Output) -> (String, String) {
 }
 
 fn setup(store_url: Option<String>) -> Setup {
-    let sink_dir = tempfile::tempdir().unwrap();
-    let sink = Sink::start(&sink_dir.path().join("sink"), false);
+    let sink = Sink::temp(false);
     let h = Harness::start(Options {
-        route_port: Some(sink.port),
         store_url,
-        ..Default::default()
+        ..Options::to(&sink)
     });
     ok(h.cli(&["tenants", "create", "acme"]));
     ok(h.cli(&["domains", "add", "acme.example", "--tenant", "acme"]));
@@ -76,7 +76,6 @@ fn setup(store_url: Option<String>) -> Setup {
     let s = Setup {
         h,
         _sink: sink,
-        _sink_dir: sink_dir,
         admin,
         email,
         marker,
@@ -276,25 +275,11 @@ fn a_backup_taken_before_an_erasure_does_not_bring_the_person_back() {
 
 #[test]
 fn postgres_backup_round_trip() {
-    let Some(admin) = std::env::var("POSTWERK_TEST_PG_URL").ok() else {
-        println!("PostgreSQL skipped: POSTWERK_TEST_PG_URL not set");
+    let Some(admin) = pg_admin_url() else {
         return;
     };
     let db = format!("postwerk_backup_{}", std::process::id());
-    let psql = |url: &str, sql: &str| {
-        let out = Command::new("psql")
-            .args([url, "-Atqc", sql])
-            .output()
-            .expect("psql");
-        assert!(out.status.success(), "psql failed: {sql}: {}", text(&out).1);
-        String::from_utf8(out.stdout).unwrap().trim().to_string()
-    };
-    psql(&admin, &format!("DROP DATABASE IF EXISTS {db}"));
-    psql(&admin, &format!("CREATE DATABASE {db}"));
-    let url = match admin.rfind('/') {
-        Some(i) => format!("{}/{db}", &admin[..i]),
-        None => panic!("POSTWERK_TEST_PG_URL needs a database path"),
-    };
+    let url = fresh_pg_database(&admin, &db);
     let mut s = setup(Some(url.clone()));
     // Stand-in subject keys (of made-up subjects): the backup must not carry them,
     // the restore must bring back the live ones.

@@ -76,8 +76,7 @@ fn send_status(h: &Harness, from: &str, to: &str) -> (u16, Value) {
 
 #[test]
 fn an_international_address_is_one_address() {
-    let scratch = tempfile::tempdir().unwrap();
-    let sink = Sink::start(&scratch.path().join("sink"), false);
+    let sink = Sink::temp(false);
     let routes = format!(
         "[delivery.routes]\n\"exämple.test\" = \"127.0.0.1:{}\"\n",
         sink.port

@@ -16,14 +16,12 @@ const CONCURRENCY: usize = 16;
 
 #[test]
 fn kill_9_during_delivery_loses_nothing() {
-    let sink_dir = tempfile::tempdir().unwrap();
-    let sink = Sink::start(&sink_dir.path().join("sink"), false);
+    let sink = Sink::temp(false);
     let delivery =
         format!("max_connections = {CONCURRENCY}\nmax_connections_per_destination = {CONCURRENCY}");
     let mut h = Harness::start(Options {
-        route_port: Some(sink.port),
         delivery: &delivery,
-        ..Default::default()
+        ..Options::to(&sink)
     });
     for start in (0..N).step_by(500) {
         let msgs: Vec<_> = (start..start + 500)

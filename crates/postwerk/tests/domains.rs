@@ -7,21 +7,10 @@
 
 mod common;
 
-use std::process::Command;
 use std::thread;
 
 use common::{Harness, Options};
 use serde_json::{Value, json};
-
-fn cli_ok(h: &Harness, args: &[&str]) -> String {
-    let out = h.cli(args);
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
 
 fn add(h: &Harness, key: &str, domain: &str) -> (u16, Value) {
     h.request_with_key(
@@ -43,30 +32,10 @@ fn code(v: &Value) -> &Value {
     &v["error"]["code"]
 }
 
-/// Runs SQL on the SQLite database with an independent client (Python's sqlite3).
-fn sqlite(h: &Harness, sql: &str) -> String {
-    let out = Command::new("python3")
-        .args([
-            "-c",
-            "import sqlite3, sys\nc = sqlite3.connect(sys.argv[1])\n\
-             rows = c.execute(sys.argv[2]).fetchall()\nc.commit()\nprint(rows)",
-        ])
-        .arg(h.data.join("postwerk.db"))
-        .arg(sql)
-        .output()
-        .expect("python3");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
 #[test]
 fn a_domain_belongs_to_one_tenant() {
     let mut h = Harness::start(Options::default());
-    cli_ok(&h, &["tenants", "create", "b"]);
+    h.cli_ok(&["tenants", "create", "b"]);
     let b = h.new_key(Some("b"), "send,read,write", &[]);
 
     // Tenant B cannot take the default tenant's example.com, however it is written.
@@ -128,7 +97,7 @@ fn a_domain_belongs_to_one_tenant() {
     assert_eq!(add(&h, &b, "squat.example").0, 201);
     let (s, err) = add(&h, &h.key, "squat.example");
     assert_eq!((s, code(&err)), (409, &json!("domain_taken")));
-    let out = cli_ok(&h, &["domains", "remove", "squat.example", "--tenant", "b"]);
+    let out = h.cli_ok(&["domains", "remove", "squat.example", "--tenant", "b"]);
     assert!(out.contains("removed squat.example"), "{out}");
     assert!(
         !h.cli(&["domains", "remove", "squat.example", "--tenant", "b"])
@@ -158,9 +127,8 @@ fn a_domain_belongs_to_one_tenant() {
     // A database from before names were unique, holding example.com in both tenants:
     // the server starts, says what to do, and neither tenant may send from it.
     assert!(h.stop());
-    sqlite(&h, "DROP INDEX domains_name");
-    sqlite(
-        &h,
+    h.sqlite("DROP INDEX domains_name");
+    h.sqlite(
         "INSERT INTO domains (tenant_id, name, created_at) \
          SELECT id, 'example.com', 9999999999999 FROM tenants WHERE name = 'b'",
     );
@@ -179,14 +147,12 @@ fn a_domain_belongs_to_one_tenant() {
             "{err}"
         );
     }
-    cli_ok(&h, &["domains", "remove", "example.com", "--tenant", "b"]);
+    h.cli_ok(&["domains", "remove", "example.com", "--tenant", "b"]);
     assert!(h.stop());
     h.serve();
     assert_eq!(send(&h, &h.key, "billing@example.com").0, 202);
-    let index = sqlite(
-        &h,
-        "SELECT name FROM sqlite_master WHERE type = 'index' AND name = 'domains_name'",
-    );
+    let index =
+        h.sqlite("SELECT name FROM sqlite_master WHERE type = 'index' AND name = 'domains_name'");
     assert!(
         index.contains("domains_name"),
         "the unique index is made: {index}"

@@ -72,14 +72,12 @@ fn origins(sink: &Sink) -> HashMap<String, (String, String)> {
 
 #[test]
 fn streams_and_tenants_leave_from_their_pools() {
-    let sink_dir = tempfile::tempdir().unwrap();
-    let sink = Sink::start(&sink_dir.path().join("sink"), false);
+    let sink = Sink::temp(false);
     let h = Harness::start(Options {
-        route_port: Some(sink.port),
         extra: POOLS,
         // One message per connection: every message picks a source anew.
         delivery: "max_messages_per_connection = 1",
-        ..Default::default()
+        ..Options::to(&sink)
     });
     let (status, created) = h.post("/v1/streams", json!({"name": "receipts", "pool": "tx"}));
     assert_eq!(status, 201, "{created}");
@@ -101,23 +99,7 @@ fn streams_and_tenants_leave_from_their_pools() {
             String::from_utf8_lossy(&out.stderr)
         );
     }
-    let out = h.cli(&[
-        "keys",
-        "create",
-        "--name",
-        "acme",
-        "--tenant",
-        "acme",
-        "--scopes",
-        "send,read",
-        "--quiet",
-    ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let acme_key = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    let acme_key = h.named_key("acme", Some("acme"), "send,read", &[]);
 
     let mut ids = send_all(
         &h,
@@ -248,8 +230,7 @@ fn bad_pool_configuration_is_refused_naming_the_key() {
 
 #[test]
 fn warmup_caps_hold_mail_and_survive_a_restart() {
-    let sink_dir = tempfile::tempdir().unwrap();
-    let sink = Sink::start(&sink_dir.path().join("sink"), false);
+    let sink = Sink::temp(false);
     let date = std::process::Command::new("date")
         .args(["-u", "+%F"])
         .output()
@@ -261,10 +242,9 @@ fn warmup_caps_hold_mail_and_survive_a_restart() {
          [[egress.pools]]\nname = \"new\"\nsources = [{{ source = \"fresh\" }}]\nover_cap = \"wait\"\n"
     );
     let mut h = Harness::start(Options {
-        route_port: Some(sink.port),
         extra: &pools,
         delivery: "max_messages_per_connection = 1",
-        ..Default::default()
+        ..Options::to(&sink)
     });
     let to: Vec<String> = (1..=4).map(|i| format!("w{i}@example.test")).collect();
     let sends: Vec<(&str, &str)> = to.iter().map(|t| ("broadcast", t.as_str())).collect();
@@ -304,30 +284,9 @@ fn warmup_caps_hold_mail_and_survive_a_restart() {
     assert_eq!(sink.count(), 2, "the cap held across the restart");
 }
 
-/// Runs SQL on the instance's SQLite database with Python's sqlite3 (the server keeps
-/// running: this is what an older version, or a change made behind the API's back,
-/// left in the table).
-fn sqlite(h: &Harness, sql: &str) {
-    let out = std::process::Command::new("python3")
-        .args([
-            "-c",
-            "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute(sys.argv[2]); c.commit()",
-        ])
-        .arg(h.data.join("postwerk.db"))
-        .arg(sql)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{sql}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 #[test]
 fn a_tenant_uses_only_its_own_shared_and_unowned_pools() {
-    let sink_dir = tempfile::tempdir().unwrap();
-    let sink = Sink::start(&sink_dir.path().join("sink"), false);
+    let sink = Sink::temp(false);
     let pools = format!(
         "{POOLS}\n[[egress.pools]]\nname = \"partner\"\nsources = [{{ source = \"ip2\" }}]\nshared = true\n"
     )
@@ -336,9 +295,8 @@ fn a_tenant_uses_only_its_own_shared_and_unowned_pools() {
         "tenant_pools = { acme = \"acme\", beta = \"partner\" }",
     );
     let h = Harness::start(Options {
-        route_port: Some(sink.port),
         extra: &pools,
-        ..Default::default()
+        ..Options::to(&sink)
     });
     for t in ["acme", "evil"] {
         for args in [
@@ -446,8 +404,7 @@ fn a_tenant_uses_only_its_own_shared_and_unowned_pools() {
 
     // A foreign pool already stored (before this rule) is not used: the mail leaves
     // from the tenant's own route (here the default: no pool, the host's address).
-    sqlite(
-        &h,
+    h.sqlite(
         "UPDATE streams SET settings = json_set(settings, '$.pool', 'acme') \
          WHERE tenant_id = (SELECT id FROM tenants WHERE name = 'evil') AND name = 'broadcast'",
     );

@@ -7,27 +7,12 @@ mod common;
 use std::process::Command;
 use std::time::Duration;
 
-use common::{Harness, Options, Sink};
+use common::{Harness, Options, Sink, pg_admin_url, psql};
 use serde_json::json;
-
-fn psql(url: &str, sql: &str) {
-    let out = Command::new("psql")
-        .arg(url)
-        .arg("-qtAc")
-        .arg(sql)
-        .output()
-        .expect("psql");
-    assert!(
-        out.status.success(),
-        "psql {sql}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
 
 #[test]
 fn database_outage_gives_503_and_loses_nothing() {
-    let Some(admin) = std::env::var("POSTWERK_TEST_PG_URL").ok() else {
-        println!("PostgreSQL skipped: POSTWERK_TEST_PG_URL not set");
+    let Some(admin) = pg_admin_url() else {
         return;
     };
     let name = format!("pw_fault_{}", std::process::id());
@@ -37,12 +22,10 @@ fn database_outage_gives_503_and_loses_nothing() {
     psql(&admin, &format!("CREATE DATABASE {name} OWNER {name}"));
     let url = format!("postgres://{name}@127.0.0.1/{name}");
 
-    let sink_dir = tempfile::tempdir().unwrap();
-    let sink = Sink::start(&sink_dir.path().join("sink"), false);
+    let sink = Sink::temp(false);
     let h = Harness::start(Options {
-        route_port: Some(sink.port),
         store_url: Some(url),
-        ..Default::default()
+        ..Options::to(&sink)
     });
     let send = |i: usize| {
         h.post(

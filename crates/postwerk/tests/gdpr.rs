@@ -29,18 +29,10 @@ fn chrono_days_ago(days: u64) -> String {
     String::from_utf8(out.stdout).unwrap().trim().to_string()
 }
 
-fn call(h: &Harness, key: &str, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
-    h.request_with_key(method, path, body.as_ref(), &[], Some(key))
-}
-
 #[test]
 fn consent_export_erase_and_audit() {
-    let sink_dir = tempfile::tempdir().unwrap();
-    let sink = Sink::start(&sink_dir.path().join("sink"), false);
-    let mut h = Harness::start(Options {
-        route_port: Some(sink.port),
-        ..Default::default()
-    });
+    let sink = Sink::temp(false);
+    let mut h = Harness::start(Options::to(&sink));
     let admin = key(&h, None, "send,read,write,export,privacy,admin");
     let sender = key(&h, None, "send");
     assert!(h.cli(&["tenants", "create", "other"]).status.success());
@@ -53,14 +45,13 @@ fn consent_export_erase_and_audit() {
     let email = "zofia.marker7319@example.test";
     let path = format!("/v1/contacts/{email}");
     let body = json!({"attributes": {"first_name": "Zofia", "city": "Gdansk"}, "lists": ["news"]});
-    let (s, c) = call(&h, &admin, "PUT", &path, Some(body.clone()));
+    let (s, c) = h.call(&admin, "PUT", &path, Some(body.clone()));
     assert_eq!(s, 201, "{c}");
     let rectified =
         json!({"attributes": {"first_name": "Zofia", "city": "Sopot"}, "lists": ["news"]});
-    let (s, c) = call(&h, &admin, "PUT", &path, Some(rectified));
+    let (s, c) = h.call(&admin, "PUT", &path, Some(rectified));
     assert_eq!((s, &c["attributes"]["city"]), (200, &json!("Sopot")), "{c}");
-    let (s, e) = call(
-        &h,
+    let (s, e) = h.call(
         &admin,
         "PUT",
         &path,
@@ -74,20 +65,13 @@ fn consent_export_erase_and_audit() {
 
     let consent = json!({"purpose": "newsletter", "lawful_basis": "consent", "source": "signup-form",
         "wording": "Yes, send me news", "wording_version": "v1", "ip": "198.51.100.4"});
-    let (s, c) = call(
-        &h,
-        &admin,
-        "POST",
-        &format!("{path}/consents"),
-        Some(consent),
-    );
+    let (s, c) = h.call(&admin, "POST", &format!("{path}/consents"), Some(consent));
     assert_eq!(
         (s, &c["status"], &c["wording"]),
         (201, &json!("active"), &json!("Yes, send me news")),
         "{c}"
     );
-    let (s, c) = call(
-        &h,
+    let (s, c) = h.call(
         &admin,
         "POST",
         &format!("{path}/consents"),
@@ -99,9 +83,7 @@ fn consent_export_erase_and_audit() {
         "{c}"
     );
 
-    let (s, sent) = call(
-        &h,
-        &admin,
+    let (s, sent) = h.call(&admin,
         "POST",
         "/v1/messages",
         Some(
@@ -116,16 +98,14 @@ fn consent_export_erase_and_audit() {
     );
 
     // Withdrawal is a record, not a deletion.
-    let (s, w) = call(
-        &h,
+    let (s, w) = h.call(
         &admin,
         "DELETE",
         &format!("{path}/consents/newsletter"),
         None,
     );
     assert_eq!((s, &w["status"]), (200, &json!("withdrawn")), "{w}");
-    let (s, _) = call(
-        &h,
+    let (s, _) = h.call(
         &admin,
         "DELETE",
         &format!("{path}/consents/newsletter"),
@@ -135,23 +115,17 @@ fn consent_export_erase_and_audit() {
 
     // Scopes and tenants fence personal data.
     let export = format!("/v1/subjects/{email}/export");
-    assert_eq!(call(&h, &sender, "GET", &export, None).0, 403);
+    assert_eq!(h.call(&sender, "GET", &export, None).0, 403);
     assert_eq!(
-        call(
-            &h,
-            &sender,
-            "DELETE",
-            &format!("/v1/subjects/{email}"),
-            None
-        )
-        .0,
+        h.call(&sender, "DELETE", &format!("/v1/subjects/{email}"), None)
+            .0,
         403
     );
-    assert_eq!(call(&h, &sender, "GET", &path, None).0, 403);
-    assert_eq!(call(&h, &other, "GET", &path, None).0, 404);
-    assert_eq!(call(&h, &other, "GET", &export, None).0, 404);
+    assert_eq!(h.call(&sender, "GET", &path, None).0, 403);
+    assert_eq!(h.call(&other, "GET", &path, None).0, 404);
+    assert_eq!(h.call(&other, "GET", &export, None).0, 404);
 
-    let (s, doc) = call(&h, &admin, "GET", &export, None);
+    let (s, doc) = h.call(&admin, "GET", &export, None);
     assert_eq!(s, 200, "{doc}");
     assert_eq!(doc["contact"]["attributes"]["city"], "Sopot");
     let history: Vec<_> = doc["consents"]
@@ -201,7 +175,7 @@ fn consent_export_erase_and_audit() {
     std::fs::remove_file(&file).unwrap();
 
     // Erasure: 404 afterwards, later sends suppressed, an audit trail without the address.
-    let (s, erased) = call(&h, &admin, "DELETE", &format!("/v1/subjects/{email}"), None);
+    let (s, erased) = h.call(&admin, "DELETE", &format!("/v1/subjects/{email}"), None);
     assert_eq!(s, 200, "{erased}");
     assert_eq!(
         (
@@ -213,10 +187,9 @@ fn consent_export_erase_and_audit() {
         (&json!(1), &json!(2), &json!(2), &json!(1)),
         "{erased}"
     );
-    assert_eq!(call(&h, &admin, "GET", &export, None).0, 404);
-    assert_eq!(call(&h, &admin, "GET", &path, None).0, 404);
-    let (_, again) = call(
-        &h,
+    assert_eq!(h.call(&admin, "GET", &export, None).0, 404);
+    assert_eq!(h.call(&admin, "GET", &path, None).0, 404);
+    let (_, again) = h.call(
         &admin,
         "POST",
         "/v1/messages",
@@ -226,17 +199,17 @@ fn consent_export_erase_and_audit() {
     // … and nothing about the person is collected again: no address, no blind index
     // (so the export still finds nothing).
     let again_id = again["id"].as_str().unwrap();
-    let (_, stored) = call(&h, &admin, "GET", &format!("/v1/messages/{again_id}"), None);
+    let (_, stored) = h.call(&admin, "GET", &format!("/v1/messages/{again_id}"), None);
     assert_eq!(stored["recipients"][0]["email"], Value::Null, "{stored}");
-    assert_eq!(call(&h, &admin, "GET", &export, None).0, 404);
-    let (_, v) = call(&h, &admin, "GET", &format!("/v1/messages/{id}"), None);
+    assert_eq!(h.call(&admin, "GET", &export, None).0, 404);
+    let (_, v) = h.call(&admin, "GET", &format!("/v1/messages/{id}"), None);
     assert_eq!(
         v["subject"],
         Value::Null,
         "erased message keeps no summary: {v}"
     );
 
-    let (s, log) = call(&h, &admin, "GET", "/v1/audit", None);
+    let (s, log) = h.call(&admin, "GET", "/v1/audit", None);
     assert_eq!(s, 200, "{log}");
     let actions: Vec<_> = log["entries"]
         .as_array()
@@ -257,8 +230,8 @@ fn consent_export_erase_and_audit() {
         !log.to_string().contains("zofia"),
         "audit log holds the address"
     );
-    assert_eq!(call(&h, &sender, "GET", "/v1/audit", None).0, 403);
-    let (_, theirs) = call(&h, &other, "GET", "/v1/audit", None);
+    assert_eq!(h.call(&sender, "GET", "/v1/audit", None).0, 403);
+    let (_, theirs) = h.call(&other, "GET", "/v1/audit", None);
     assert!(
         theirs["entries"]
             .as_array()
@@ -269,7 +242,7 @@ fn consent_export_erase_and_audit() {
     );
 
     // The register keeps that the access and the erasure happened, not who asked.
-    let (s, reg) = call(&h, &admin, "GET", "/v1/privacy/requests", None);
+    let (s, reg) = h.call(&admin, "GET", "/v1/privacy/requests", None);
     assert_eq!(s, 200, "{reg}");
     let kinds: Vec<_> = reg["requests"]
         .as_array()
@@ -294,9 +267,7 @@ fn consent_export_erase_and_audit() {
     );
     // A request received by letter 40 days ago is overdue until closed.
     let received = chrono_days_ago(40);
-    let (s, r) = call(
-        &h,
-        &admin,
+    let (s, r) = h.call(&admin,
         "POST",
         "/v1/privacy/requests",
         Some(
@@ -309,7 +280,7 @@ fn consent_export_erase_and_audit() {
         "{r}"
     );
     let rid = r["id"].as_str().unwrap().to_string();
-    let (_, overdue) = call(&h, &admin, "GET", "/v1/privacy/requests?overdue=true", None);
+    let (_, overdue) = h.call(&admin, "GET", "/v1/privacy/requests?overdue=true", None);
     assert_eq!(
         overdue["requests"].as_array().unwrap().len(),
         1,
@@ -318,34 +289,19 @@ fn consent_export_erase_and_audit() {
     assert_eq!(overdue["requests"][0]["email"], "other.person@example.test");
     let close = format!("/v1/privacy/requests/{rid}/close");
     assert_eq!(
-        call(
-            &h,
-            &admin,
-            "POST",
-            &close,
-            Some(json!({"status": "completed"}))
-        )
-        .0,
+        h.call(&admin, "POST", &close, Some(json!({"status": "completed"})))
+            .0,
         200
     );
     assert_eq!(
-        call(
-            &h,
-            &admin,
-            "POST",
-            &close,
-            Some(json!({"status": "completed"}))
-        )
-        .0,
+        h.call(&admin, "POST", &close, Some(json!({"status": "completed"})))
+            .0,
         404,
         "closed once"
     );
-    let (_, overdue) = call(&h, &admin, "GET", "/v1/privacy/requests?overdue=true", None);
+    let (_, overdue) = h.call(&admin, "GET", "/v1/privacy/requests?overdue=true", None);
     assert_eq!(overdue["requests"], json!([]));
-    assert_eq!(
-        call(&h, &sender, "GET", "/v1/privacy/requests", None).0,
-        403
-    );
+    assert_eq!(h.call(&sender, "GET", "/v1/privacy/requests", None).0, 403);
 
     // At rest: no trace of the person or their attributes; the chain verifies.
     assert!(h.stop());
@@ -431,17 +387,11 @@ fn the_key_failure_limit_is_configurable() {
 /// the restriction is lifted.
 #[test]
 fn consent_gates_broadcast_and_restriction_holds_everything() {
-    let sink_dir = tempfile::tempdir().unwrap();
-    let sink = Sink::start(&sink_dir.path().join("sink"), false);
-    let h = Harness::start(Options {
-        route_port: Some(sink.port),
-        ..Default::default()
-    });
+    let sink = Sink::temp(false);
+    let h = Harness::start(Options::to(&sink));
     let privacy = key(&h, None, "send,read,write,privacy");
     let send = |to: &str, stream: &str| {
-        let (s, v) = call(
-            &h,
-            &privacy,
+        let (s, v) = h.call(&privacy,
             "POST",
             "/v1/messages",
             Some(
@@ -457,8 +407,7 @@ fn consent_gates_broadcast_and_restriction_holds_everything() {
     let consent = |to: &str| {
         let body = json!({"purpose": "marketing", "lawful_basis": "consent", "source": "test"});
         assert_eq!(
-            call(
-                &h,
+            h.call(
                 &privacy,
                 "POST",
                 &format!("/v1/contacts/{to}/consents"),
@@ -471,7 +420,7 @@ fn consent_gates_broadcast_and_restriction_holds_everything() {
 
     let (id, status) = send("nobody@example.test", "broadcast");
     assert_eq!(status, "no_consent");
-    let (_, v) = call(&h, &privacy, "GET", &format!("/v1/messages/{id}"), None);
+    let (_, v) = h.call(&privacy, "GET", &format!("/v1/messages/{id}"), None);
     assert_eq!(
         (
             &v["recipients"][0]["status"],
@@ -494,8 +443,7 @@ fn consent_gates_broadcast_and_restriction_holds_everything() {
         "delivered"
     );
     assert_eq!(
-        call(
-            &h,
+        h.call(
             &privacy,
             "DELETE",
             "/v1/contacts/fan@example.test/consents/marketing",
@@ -511,14 +459,14 @@ fn consent_gates_broadcast_and_restriction_holds_everything() {
     );
 
     let restrict = "/v1/subjects/fan@example.test/restrict";
-    let (s, c) = call(&h, &privacy, "POST", restrict, None);
+    let (s, c) = h.call(&privacy, "POST", restrict, None);
     assert_eq!((s, &c["restricted"]), (200, &json!(true)), "{c}");
     assert_eq!(send("fan@example.test", "transactional").1, "restricted");
-    let (s, c) = call(&h, &privacy, "DELETE", restrict, None);
+    let (s, c) = h.call(&privacy, "DELETE", restrict, None);
     assert_eq!((s, &c["restricted"]), (200, &json!(false)), "{c}");
     assert_eq!(send("fan@example.test", "transactional").1, "queued");
     assert_eq!(
-        call(&h, &h.key, "POST", restrict, None).0,
+        h.call(&h.key, "POST", restrict, None).0,
         403,
         "restriction needs the privacy scope"
     );
@@ -529,23 +477,19 @@ fn consent_gates_broadcast_and_restriction_holds_everything() {
 /// tenant's periods for a stream override the defaults.
 #[test]
 fn retention_purges_delivered_mail() {
-    let sink_dir = tempfile::tempdir().unwrap();
-    let sink = Sink::start(&sink_dir.path().join("sink"), false);
+    let sink = Sink::temp(false);
     let h = Harness::start(Options {
-        route_port: Some(sink.port),
         extra: "[privacy]\nconsent_required = {}\n\
                 [retention]\ncontent = \"1s\"\nevents = \"2s\"\ninterval = \"1s\"\n\
                 [retention.streams.broadcast]\ncontent = \"1h\"\n\
                 [retention.tenants.default.streams.broadcast]\nevents = \"1h\"\n",
-        ..Default::default()
+        ..Options::to(&sink)
     });
     let send = |stream: &str| {
-        let (s, v) = h.post(
-            "/v1/messages",
+        let v = h.send(
             json!({"from": "app@example.com", "to": ["short@example.test"], "subject": "s",
                    "text": "t", "stream": stream}),
         );
-        assert_eq!(s, 202, "{v}");
         let id = v["id"].as_str().unwrap().to_string();
         assert_eq!(
             h.wait_final(&id, Duration::from_secs(20))["recipients"][0]["status"],
@@ -583,7 +527,7 @@ fn record_of_processing_comes_from_the_configuration() {
         ..Default::default()
     });
     let privacy = key(&h, None, "privacy");
-    let (s, r) = call(&h, &privacy, "GET", "/v1/privacy/record", None);
+    let (s, r) = h.call(&privacy, "GET", "/v1/privacy/record", None);
     assert_eq!(s, 200, "{r}");
     assert_eq!(r["controller"], "Kursanbieter GmbH, Berlin");
     assert_eq!(r["processors"][0]["name"], "Hetzner");
@@ -595,13 +539,7 @@ fn record_of_processing_comes_from_the_configuration() {
         .map(|p| p["lawful_basis"].as_str().unwrap())
         .collect();
     assert_eq!(purposes, ["contract", "consent"]);
-    let (s, md) = call(
-        &h,
-        &privacy,
-        "GET",
-        "/v1/privacy/record?format=markdown",
-        None,
-    );
+    let (s, md) = h.call(&privacy, "GET", "/v1/privacy/record?format=markdown", None);
     let md = md.as_str().unwrap_or_default().to_string();
     assert!(
         s == 200
@@ -609,7 +547,7 @@ fn record_of_processing_comes_from_the_configuration() {
             && md.contains("- Hetzner — hosting (Germany)"),
         "{md}"
     );
-    assert_eq!(call(&h, &h.key, "GET", "/v1/privacy/record", None).0, 403);
+    assert_eq!(h.call(&h.key, "GET", "/v1/privacy/record", None).0, 403);
 }
 
 /// The breach register: deadlines from detection (72 h authority, 24 h customers by
@@ -619,9 +557,7 @@ fn breach_register_tracks_deadlines() {
     let h = Harness::start(Options::default());
     let privacy = key(&h, None, "privacy,admin");
     let detected = chrono_days_ago(2);
-    let (s, i) = call(
-        &h,
-        &privacy,
+    let (s, i) = h.call(&privacy,
         "POST",
         "/v1/privacy/incidents",
         Some(
@@ -634,8 +570,7 @@ fn breach_register_tracks_deadlines() {
         "{i}"
     );
     let id = i["id"].as_str().unwrap().to_string();
-    let (_, fresh) = call(
-        &h,
+    let (_, fresh) = h.call(
         &privacy,
         "POST",
         "/v1/privacy/incidents",
@@ -643,22 +578,15 @@ fn breach_register_tracks_deadlines() {
     );
     assert_eq!(fresh["overdue"], false, "{fresh}");
     let overdue = |h: &Harness| {
-        call(
-            h,
-            &privacy,
-            "GET",
-            "/v1/privacy/incidents?overdue=true",
-            None,
-        )
-        .1["incidents"]
+        h.call(&privacy, "GET", "/v1/privacy/incidents?overdue=true", None)
+            .1["incidents"]
             .as_array()
             .unwrap()
             .len()
     };
     assert_eq!(overdue(&h), 1);
     let step = |what: &str| {
-        call(
-            &h,
+        h.call(
             &privacy,
             "POST",
             &format!("/v1/privacy/incidents/{id}/{what}"),
@@ -676,14 +604,11 @@ fn breach_register_tracks_deadlines() {
     assert_eq!(step("authority-notified"), 200);
     assert_eq!(step("close"), 200);
     assert_eq!(step("explode"), 404);
-    let (_, all) = call(&h, &privacy, "GET", "/v1/privacy/incidents", None);
+    let (_, all) = h.call(&privacy, "GET", "/v1/privacy/incidents", None);
     assert!(all["incidents"][0]["closed_at"].is_string(), "{all}");
-    let (_, log) = call(&h, &privacy, "GET", "/v1/audit", None);
+    let (_, log) = h.call(&privacy, "GET", "/v1/audit", None);
     assert!(log.to_string().contains("incident.report"), "{log}");
-    assert_eq!(
-        call(&h, &h.key, "GET", "/v1/privacy/incidents", None).0,
-        403
-    );
+    assert_eq!(h.call(&h.key, "GET", "/v1/privacy/incidents", None).0, 403);
 }
 
 #[test]
@@ -691,8 +616,7 @@ fn deleting_a_contact_keeps_its_consent_evidence_unlike_erasure() {
     let h = Harness::start(Options::default());
     let k = key(&h, None, "read,write,export");
     let path = "/v1/contacts/kept.evidence@example.test";
-    let (s, _) = call(
-        &h,
+    let (s, _) = h.call(
         &k,
         "PUT",
         path,
@@ -702,16 +626,16 @@ fn deleting_a_contact_keeps_its_consent_evidence_unlike_erasure() {
     let consent = json!({"purpose": "newsletter", "lawful_basis": "consent", "source": "form",
                          "wording": "Send me news-5a9c", "wording_version": "v1"});
     assert_eq!(
-        call(&h, &k, "POST", &format!("{path}/consents"), Some(consent)).0,
+        h.call(&k, "POST", &format!("{path}/consents"), Some(consent))
+            .0,
         201
     );
 
-    assert_eq!(call(&h, &k, "DELETE", path, None).0, 204);
-    let (s, v) = call(&h, &k, "GET", path, None);
+    assert_eq!(h.call(&k, "DELETE", path, None).0, 204);
+    let (s, v) = h.call(&k, "GET", path, None);
     assert_eq!((s, &v["error"]["code"]), (404, &json!("not_found")), "{v}");
-    assert_eq!(call(&h, &k, "DELETE", path, None).0, 404, "once");
-    let (s, export) = call(
-        &h,
+    assert_eq!(h.call(&k, "DELETE", path, None).0, 404, "once");
+    let (s, export) = h.call(
         &k,
         "GET",
         "/v1/subjects/kept.evidence@example.test/export",
@@ -726,8 +650,7 @@ fn deleting_a_contact_keeps_its_consent_evidence_unlike_erasure() {
     assert!(!text.contains("Torun-7d1e"), "the profile is gone: {text}");
 
     // A new PUT makes a fresh profile.
-    let (s, v) = call(
-        &h,
+    let (s, v) = h.call(
         &k,
         "PUT",
         path,
@@ -735,7 +658,7 @@ fn deleting_a_contact_keeps_its_consent_evidence_unlike_erasure() {
     );
     assert_eq!(s, 200, "{v}");
     assert_eq!(
-        call(&h, &k, "GET", path, None).1["attributes"]["city"],
+        h.call(&k, "GET", path, None).1["attributes"]["city"],
         "Gdynia"
     );
 }
@@ -762,18 +685,14 @@ fn text_part(eml: &[u8], scratch: &std::path::Path) -> String {
 fn double_opt_in_consent_is_pending_until_the_link_is_confirmed() {
     let sink_dir = tempfile::tempdir().unwrap();
     let sink = Sink::start(&sink_dir.path().join("sink"), false);
-    let h = Harness::start(Options {
-        route_port: Some(sink.port),
-        ..Default::default()
-    });
+    let h = Harness::start(Options::to(&sink));
     let k = key(&h, None, "send,read,write");
     let person = "double.opt@example.test";
     let body = json!({"purpose": "marketing", "lawful_basis": "consent", "source": "signup-form",
         "wording": "Yes, send me offers", "wording_version": "v2", "ip": "192.0.2.10",
         "double_opt_in": {"from": "news@example.com", "subject": "Please confirm",
                           "text": "Confirm your subscription: {{confirm_url}}\n"}});
-    let (s, pending) = call(
-        &h,
+    let (s, pending) = h.call(
         &k,
         "POST",
         &format!("/v1/contacts/{person}/consents"),
@@ -790,7 +709,7 @@ fn double_opt_in_consent_is_pending_until_the_link_is_confirmed() {
 
     // Pending consent does not let marketing through.
     let broadcast = json!({"from": "news@example.com", "to": [person], "subject": "Offer", "text": "t", "stream": "broadcast"});
-    let (_, sent) = call(&h, &k, "POST", "/v1/messages", Some(broadcast.clone()));
+    let (_, sent) = h.call(&k, "POST", "/v1/messages", Some(broadcast.clone()));
     assert_eq!(sent["recipients"][0]["status"], "no_consent", "{sent}");
 
     assert!(
@@ -809,7 +728,7 @@ fn double_opt_in_consent_is_pending_until_the_link_is_confirmed() {
         page.contains("method=\"post\""),
         "GET only shows a button: {page}"
     );
-    let (_, contact) = call(&h, &k, "GET", &format!("/v1/contacts/{person}"), None);
+    let (_, contact) = h.call(&k, "GET", &format!("/v1/contacts/{person}"), None);
     assert_eq!(
         contact["consents"][0]["status"], "pending",
         "GET confirmed nothing"
@@ -827,7 +746,7 @@ fn double_opt_in_consent_is_pending_until_the_link_is_confirmed() {
         .unwrap();
     assert_eq!(done.status(), 200);
 
-    let (_, contact) = call(&h, &k, "GET", &format!("/v1/contacts/{person}"), None);
+    let (_, contact) = h.call(&k, "GET", &format!("/v1/contacts/{person}"), None);
     let consent = &contact["consents"][0];
     assert_eq!(consent["status"], "active", "{contact}");
     assert_eq!(
@@ -840,44 +759,21 @@ fn double_opt_in_consent_is_pending_until_the_link_is_confirmed() {
         consent["wording"], "Yes, send me offers",
         "the evidence carries over"
     );
-    let (_, sent) = call(&h, &k, "POST", "/v1/messages", Some(broadcast));
+    let (_, sent) = h.call(&k, "POST", "/v1/messages", Some(broadcast));
     assert_eq!(sent["recipients"][0]["status"], "queued", "{sent}");
-}
-
-/// Runs SQL on the instance's SQLite database with Python's sqlite3 while it serves.
-fn sqlite(h: &Harness, sql: &str) {
-    let out = std::process::Command::new("python3")
-        .args([
-            "-c",
-            "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.executescript(sys.argv[2]); c.commit()",
-        ])
-        .arg(h.data.join("postwerk.db"))
-        .arg(sql)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{sql}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 #[test]
 fn no_pending_consent_without_an_accepted_confirmation() {
-    let sink_dir = tempfile::tempdir().unwrap();
-    let sink = Sink::start(&sink_dir.path().join("sink"), false);
-    let h = Harness::start(Options {
-        route_port: Some(sink.port),
-        ..Default::default()
-    });
+    let sink = Sink::temp(false);
+    let h = Harness::start(Options::to(&sink));
     let k = key(&h, None, "send,read,write");
     let person = "never.confirmed@example.test";
     let consent = json!({"purpose": "marketing", "lawful_basis": "consent",
         "double_opt_in": {"from": "news@example.com", "subject": "Please confirm",
                           "text": "Confirm: {{confirm_url}}\n"}});
     let post = || {
-        call(
-            &h,
+        h.call(
             &k,
             "POST",
             &format!("/v1/contacts/{person}/consents"),
@@ -885,7 +781,7 @@ fn no_pending_consent_without_an_accepted_confirmation() {
         )
     };
     let consents = || {
-        let (s, contact) = call(&h, &k, "GET", &format!("/v1/contacts/{person}"), None);
+        let (s, contact) = h.call(&k, "GET", &format!("/v1/contacts/{person}"), None);
         match s {
             404 => Vec::new(),
             200 => contact["consents"].as_array().cloned().unwrap_or_default(),
@@ -894,9 +790,7 @@ fn no_pending_consent_without_an_accepted_confirmation() {
     };
 
     // The store refuses the confirmation message: 503, and no consent is left behind.
-    sqlite(
-        &h,
-        "CREATE TRIGGER no_mail BEFORE INSERT ON messages BEGIN SELECT RAISE(ABORT, 'injected'); END;",
+    h.sqlite("CREATE TRIGGER no_mail BEFORE INSERT ON messages BEGIN SELECT RAISE(ABORT, 'injected'); END;",
     );
     let (s, err) = post();
     assert_eq!(
@@ -909,7 +803,7 @@ fn no_pending_consent_without_an_accepted_confirmation() {
         Vec::<Value>::new(),
         "a pending consent survived the 503"
     );
-    sqlite(&h, "DROP TRIGGER no_mail;");
+    h.sqlite("DROP TRIGGER no_mail;");
 
     // The confirmation would be held (a paused stream, a suppressed address): 422.
     let (s, v) = h.post("/v1/streams/transactional/pause", json!({"reason": "test"}));

@@ -11,7 +11,10 @@ use std::path::Path;
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use common::{Harness, Options, Sink, files_containing, links_for, wait_until};
+use common::{
+    Harness, Options, Sink, files_containing, fresh_pg_database, links_for, pg_admin_url,
+    wait_until,
+};
 use serde_json::{Value, json};
 
 fn ok(out: Output) -> String {
@@ -52,13 +55,11 @@ print(",".join(sorted(hits)))
 }
 
 fn proof(store_url: Option<String>) {
-    let sink_dir = tempfile::tempdir().unwrap();
-    let sink = Sink::start(&sink_dir.path().join("sink"), false);
+    let sink = Sink::temp(false);
     let pg = store_url.clone();
     let mut h = Harness::start(Options {
-        route_port: Some(sink.port),
         store_url,
-        ..Default::default()
+        ..Options::to(&sink)
     });
     let admin = h.new_key(None, "send,read,write,export,privacy,admin", &[]);
     let call = |h: &Harness, method: &str, path: &str, body: Option<Value>| {
@@ -192,23 +193,9 @@ fn gdpr_proof_on_sqlite() {
 
 #[test]
 fn gdpr_proof_on_postgres() {
-    let Some(admin) = std::env::var("POSTWERK_TEST_PG_URL").ok() else {
-        println!("PostgreSQL skipped: POSTWERK_TEST_PG_URL not set");
+    let Some(admin) = pg_admin_url() else {
         return;
     };
     let db = format!("postwerk_proof_{}", std::process::id());
-    for sql in [
-        format!("DROP DATABASE IF EXISTS {db}"),
-        format!("CREATE DATABASE {db}"),
-    ] {
-        ok(Command::new("psql")
-            .args([admin.as_str(), "-Atqc", &sql])
-            .output()
-            .unwrap());
-    }
-    let url = match admin.rfind('/') {
-        Some(i) => format!("{}/{db}", &admin[..i]),
-        None => panic!("POSTWERK_TEST_PG_URL needs a database path"),
-    };
-    proof(Some(url));
+    proof(Some(fresh_pg_database(&admin, &db)));
 }

@@ -99,10 +99,9 @@ impl Client {
 
 fn harness(sink: &Sink) -> Harness {
     Harness::start(Options {
-        route_port: Some(sink.port),
         inbound: "feedback_addresses = [\"fbl@bounces.example.com\"]\n",
         extra: "[[smtp.submission.trusted]]\ncidr = \"127.0.0.1\"\n",
-        ..Default::default()
+        ..Options::to(sink)
     })
 }
 
@@ -113,8 +112,7 @@ fn assert_no_panic(h: &Harness) {
 
 #[test]
 fn commands_that_panicked_get_5xx_and_the_session_goes_on() {
-    let sink_dir = tempfile::tempdir().unwrap();
-    let sink = Sink::start(&sink_dir.path().join("sink"), false);
+    let sink = Sink::temp(false);
     let h = harness(&sink);
     for port in [h.smtp, h.mx] {
         let mut c = Client::connect(port);
@@ -147,8 +145,7 @@ fn commands_that_panicked_get_5xx_and_the_session_goes_on() {
 
 #[test]
 fn nul_bytes_in_data_or_bdat_are_refused_on_both_listeners() {
-    let sink_dir = tempfile::tempdir().unwrap();
-    let sink = Sink::start(&sink_dir.path().join("sink"), false);
+    let sink = Sink::temp(false);
     let h = harness(&sink);
     let smuggled = |nul_line: &[u8]| {
         let mut m = b"From: app@example.com\r\nSubject: s\r\n\r\na\r\n".to_vec();
@@ -210,8 +207,7 @@ fn nul_bytes_in_data_or_bdat_are_refused_on_both_listeners() {
 
 #[test]
 fn more_than_one_from_is_refused_by_the_api_and_smtp() {
-    let sink_dir = tempfile::tempdir().unwrap();
-    let sink = Sink::start(&sink_dir.path().join("sink"), false);
+    let sink = Sink::temp(false);
     let h = harness(&sink);
     let bad = [
         "From: app@example.com\r\nFrom: ceo@other.example\r\nSubject: s\r\n\r\nb\r\n",

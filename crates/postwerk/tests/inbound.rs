@@ -99,14 +99,12 @@ fn dsn(verp: &str, rcpt: &str, action: &str, status: &str, diagnostic: &str) -> 
 
 #[test]
 fn reports_become_events_and_suppressions() {
-    let sink_dir = tempfile::tempdir().unwrap();
-    let sink = Sink::start(&sink_dir.path().join("sink"), false);
+    let sink = Sink::temp(false);
     let h = Harness::start(Options {
-        route_port: Some(sink.port),
         inbound: "feedback_addresses = [\"fbl@bounces.example.com\"]\n",
         // Broadcast mail to people without recorded consent is tested in gdpr.rs.
         extra: "[privacy]\nconsent_required = {}\n",
-        ..Default::default()
+        ..Options::to(&sink)
     });
 
     // Nobody else's mail is taken: not an open relay, no forged VERP tags.

@@ -5,30 +5,10 @@
 mod common;
 
 use common::Harness;
-use serde_json::{Value, json};
+use serde_json::json;
 
 fn admin_key(h: &Harness, tenant: &str) -> String {
-    let out = h.cli(&[
-        "keys",
-        "create",
-        "--name",
-        "admin",
-        "--scopes",
-        "admin,read",
-        "--tenant",
-        tenant,
-        "--quiet",
-    ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
-}
-
-fn call(h: &Harness, key: &str, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
-    h.request_with_key(method, path, body.as_ref(), &[], Some(key))
+    h.named_key("admin", Some(tenant), "admin,read", &[])
 }
 
 #[test]
@@ -38,8 +18,7 @@ fn create_rotate_revoke() {
     assert!(h.cli(&["tenants", "create", "other"]).status.success());
     let other = admin_key(&h, "other");
 
-    let (s, k) = call(
-        &h,
+    let (s, k) = h.call(
         &admin,
         "POST",
         "/v1/keys",
@@ -54,14 +33,13 @@ fn create_rotate_revoke() {
         token.starts_with("pw_live_") && k["expires_at"].is_string(),
         "{k}"
     );
-    assert_eq!(call(&h, &token, "GET", "/v1/events", None).0, 200);
+    assert_eq!(h.call(&token, "GET", "/v1/events", None).0, 200);
     assert_eq!(
-        call(&h, &token, "GET", "/v1/keys", None).0,
+        h.call(&token, "GET", "/v1/keys", None).0,
         403,
         "read scope is not admin"
     );
-    let (s, e) = call(
-        &h,
+    let (s, e) = h.call(
         &admin,
         "POST",
         "/v1/keys",
@@ -74,8 +52,7 @@ fn create_rotate_revoke() {
     );
 
     // Rotation with grace: both work; without grace: only the successor.
-    let (s, r1) = call(
-        &h,
+    let (s, r1) = h.call(
         &admin,
         "POST",
         &format!("/v1/keys/{id}/rotate"),
@@ -83,49 +60,48 @@ fn create_rotate_revoke() {
     );
     assert_eq!((s, &r1["replaces"]), (201, &json!(id)), "{r1}");
     let t1 = r1["key"].as_str().unwrap().to_string();
-    assert_eq!(call(&h, &token, "GET", "/v1/events", None).0, 200);
-    assert_eq!(call(&h, &t1, "GET", "/v1/events", None).0, 200);
+    assert_eq!(h.call(&token, "GET", "/v1/events", None).0, 200);
+    assert_eq!(h.call(&t1, "GET", "/v1/events", None).0, 200);
     let id1 = r1["id"].as_str().unwrap().to_string();
-    let (s, r2) = call(
-        &h,
+    let (s, r2) = h.call(
         &admin,
         "POST",
         &format!("/v1/keys/{id1}/rotate"),
         Some(json!({"grace": "0s"})),
     );
     assert_eq!(s, 201, "{r2}");
-    let (s, e) = call(&h, &t1, "GET", "/v1/events", None);
+    let (s, e) = h.call(&t1, "GET", "/v1/events", None);
     assert_eq!(
         (s, &e["error"]["code"]),
         (401, &json!("api_key_expired")),
         "{e}"
     );
     let t2 = r2["key"].as_str().unwrap().to_string();
-    assert_eq!(call(&h, &t2, "GET", "/v1/events", None).0, 200);
+    assert_eq!(h.call(&t2, "GET", "/v1/events", None).0, 200);
 
     // Revocation is immediate; another tenant cannot revoke or see it.
     let id2 = r2["id"].as_str().unwrap().to_string();
     assert_eq!(
-        call(&h, &other, "DELETE", &format!("/v1/keys/{id2}"), None).0,
+        h.call(&other, "DELETE", &format!("/v1/keys/{id2}"), None).0,
         404
     );
     assert_eq!(
-        call(&h, &admin, "DELETE", &format!("/v1/keys/{id2}"), None).0,
+        h.call(&admin, "DELETE", &format!("/v1/keys/{id2}"), None).0,
         204
     );
-    let (s, e) = call(&h, &t2, "GET", "/v1/events", None);
+    let (s, e) = h.call(&t2, "GET", "/v1/events", None);
     assert_eq!(
         (s, &e["error"]["code"]),
         (401, &json!("api_key_revoked")),
         "{e}"
     );
     assert_eq!(
-        call(&h, &admin, "DELETE", &format!("/v1/keys/{id2}"), None).0,
+        h.call(&admin, "DELETE", &format!("/v1/keys/{id2}"), None).0,
         404,
         "already revoked"
     );
 
-    let (_, list) = call(&h, &admin, "GET", "/v1/keys", None);
+    let (_, list) = h.call(&admin, "GET", "/v1/keys", None);
     let ids: Vec<_> = list["keys"]
         .as_array()
         .unwrap()
@@ -137,7 +113,7 @@ fn create_rotate_revoke() {
         !list.to_string().contains("pw_live_"),
         "secrets are never listed"
     );
-    let (_, theirs) = call(&h, &other, "GET", "/v1/keys", None);
+    let (_, theirs) = h.call(&other, "GET", "/v1/keys", None);
     assert_eq!(theirs["keys"].as_array().unwrap().len(), 1, "{theirs}");
 
     // The CLI sees the same keys and can revoke; all of it is in the audit log.
@@ -148,7 +124,7 @@ fn create_rotate_revoke() {
         "{text}"
     );
     assert!(h.cli(&["keys", "revoke", &id]).status.success());
-    assert_eq!(call(&h, &token, "GET", "/v1/events", None).0, 401);
+    assert_eq!(h.call(&token, "GET", "/v1/events", None).0, 401);
     assert!(!h.cli(&["keys", "revoke", &id]).status.success(), "twice");
     let log = h.cli(&["audit", "verify"]);
     assert!(

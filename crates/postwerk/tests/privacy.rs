@@ -6,19 +6,17 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Harness, Options, Sink, files_containing};
+use common::{Harness, Options, Sink, files_containing, fresh_pg_database, pg_admin_url, psql};
 use serde_json::json;
 
 fn send_markers(h: &Harness, marker: &str, n: usize) -> Vec<String> {
     (0..n)
         .map(|i| {
-            let (s, v) = h.post(
-                "/v1/messages",
+            let v = h.send(
                 json!({"from": "Sender <sender@example.com>", "to": [format!("{marker}-{i}@example.test")],
                        "subject": format!("subject {marker}"), "text": format!("body {marker} {i}"),
-                       "metadata": {"note": marker}}),
+                       "metadata": {"note": marker}})
             );
-            assert_eq!(s, 202, "{v}");
             v["id"].as_str().unwrap().to_string()
         })
         .collect()
@@ -26,12 +24,10 @@ fn send_markers(h: &Harness, marker: &str, n: usize) -> Vec<String> {
 
 #[test]
 fn no_plaintext_address_or_body_in_the_data_dir_or_logs() {
-    let sink_dir = tempfile::tempdir().unwrap();
-    let sink = Sink::start(&sink_dir.path().join("sink"), false);
+    let sink = Sink::temp(false);
     let mut h = Harness::start(Options {
-        route_port: Some(sink.port),
         log_json: true,
-        ..Default::default()
+        ..Options::to(&sink)
     });
     let marker = format!("mk{}", std::process::id());
     let ids = send_markers(&h, &marker, 20);
@@ -77,33 +73,15 @@ fn no_plaintext_address_or_body_in_the_data_dir_or_logs() {
 
 #[test]
 fn no_plaintext_address_in_a_postgres_dump() {
-    let Some(admin) = std::env::var("POSTWERK_TEST_PG_URL").ok() else {
-        println!("PostgreSQL skipped: POSTWERK_TEST_PG_URL not set");
+    let Some(admin) = pg_admin_url() else {
         return;
     };
     let db = format!("postwerk_e2e_{}", std::process::id());
-    let psql = |sql: &str| {
-        let ok = std::process::Command::new("psql")
-            .arg(&admin)
-            .arg("-qc")
-            .arg(sql)
-            .status()
-            .expect("psql")
-            .success();
-        assert!(ok, "psql failed: {sql}");
-    };
-    psql(&format!("DROP DATABASE IF EXISTS {db}"));
-    psql(&format!("CREATE DATABASE {db}"));
-    let url = match admin.rfind('/') {
-        Some(i) => format!("{}/{db}", &admin[..i]),
-        None => panic!("POSTWERK_TEST_PG_URL needs a database path"),
-    };
-    let sink_dir = tempfile::tempdir().unwrap();
-    let sink = Sink::start(&sink_dir.path().join("sink"), false);
+    let url = fresh_pg_database(&admin, &db);
+    let sink = Sink::temp(false);
     let mut h = Harness::start(Options {
-        route_port: Some(sink.port),
         store_url: Some(url.clone()),
-        ..Default::default()
+        ..Options::to(&sink)
     });
     let marker = format!("pg{}", std::process::id());
     let ids = send_markers(&h, &marker, 5);
@@ -135,5 +113,5 @@ fn no_plaintext_address_in_a_postgres_dump() {
         "marker found hex-encoded (bytea) in pg_dump"
     );
     assert!(files_containing(&h.data, marker.as_bytes()).is_empty());
-    psql(&format!("DROP DATABASE IF EXISTS {db}"));
+    psql(&admin, &format!("DROP DATABASE IF EXISTS {db}"));
 }

@@ -17,14 +17,10 @@ use std::time::Duration;
 use common::{Harness, Options, Sink, wait_until};
 use serde_json::{Value, json};
 
-fn call(h: &Harness, key: &str, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
-    h.request_with_key(method, path, body.as_ref(), &[], Some(key))
-}
-
 /// Sends a text message of `stream` to `to`; returns the response body.
 fn send(h: &Harness, key: &str, to: &[&str], stream: &str) -> Value {
     let body = json!({"from": "news@example.com", "to": to, "subject": "s", "text": "t", "stream": stream});
-    let (s, v) = call(h, key, "POST", "/v1/messages", Some(body));
+    let (s, v) = h.call(key, "POST", "/v1/messages", Some(body));
     assert_eq!(s, 202, "{v}");
     v
 }
@@ -46,19 +42,6 @@ fn recipient(h: &Harness, id: &str, email: &str) -> (String, Vec<String>) {
     )
 }
 
-/// The audit entries of the tenant with `action`.
-fn audited(h: &Harness, admin: &str, action: &str) -> Vec<Value> {
-    let (s, log) = call(h, admin, "GET", "/v1/audit", None);
-    assert_eq!(s, 200, "{log}");
-    log["entries"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|e| e["action"] == action)
-        .cloned()
-        .collect()
-}
-
 #[test]
 fn erasure_tombstone_is_kept_from_write_keys_and_removals_are_audited() {
     let h = Harness::start(Options::default());
@@ -66,13 +49,7 @@ fn erasure_tombstone_is_kept_from_write_keys_and_removals_are_audited() {
     let admin = h.new_key(None, "admin", &[]);
     let gone = "gone.marker4711@example.test";
 
-    let (s, v) = call(
-        &h,
-        &privacy,
-        "DELETE",
-        &format!("/v1/subjects/{gone}"),
-        None,
-    );
+    let (s, v) = h.call(&privacy, "DELETE", &format!("/v1/subjects/{gone}"), None);
     assert_eq!(s, 200, "{v}");
     let path = format!("/v1/suppressions/{gone}");
     let (s, v) = h.request("DELETE", &path, None, &[]);
@@ -90,7 +67,7 @@ fn erasure_tombstone_is_kept_from_write_keys_and_removals_are_audited() {
     let query = format!("/v1/suppressions?email={gone}");
     assert_eq!(h.get(&query).1["suppressions"], json!([]));
     assert_eq!(h.get("/v1/suppressions").1["suppressions"], json!([]));
-    let (_, listed) = call(&h, &privacy, "GET", &query, None);
+    let (_, listed) = h.call(&privacy, "GET", &query, None);
     assert_eq!(listed["suppressions"][0]["reason"], "erasure", "{listed}");
 
     // An ordinary entry is removed with a write key, and the removal is audited
@@ -102,19 +79,22 @@ fn erasure_tombstone_is_kept_from_write_keys_and_removals_are_audited() {
     assert_eq!(s, 204);
     let (s, _) = h.request("DELETE", &format!("/v1/suppressions/{other}"), None, &[]);
     assert_eq!(s, 404);
-    let removals = audited(&h, &admin, "suppression.remove");
+    let removals = h.audit_entries(&admin, "suppression.remove");
     assert_eq!(removals.len(), 1, "{removals:?}");
     let target = removals[0]["target"].as_str().unwrap();
     assert!(
         target.starts_with("rcpt:") && !target.contains("kept"),
         "{target}"
     );
-    assert!(audited(&h, &admin, "suppression.remove_erasure").is_empty());
+    assert!(
+        h.audit_entries(&admin, "suppression.remove_erasure")
+            .is_empty()
+    );
 
     // A privacy key may lift the tombstone (the person asked for mail again): audited.
-    let (s, v) = call(&h, &privacy, "DELETE", &path, None);
+    let (s, v) = h.call(&privacy, "DELETE", &path, None);
     assert_eq!(s, 204, "{v}");
-    let lifted = audited(&h, &admin, "suppression.remove_erasure");
+    let lifted = h.audit_entries(&admin, "suppression.remove_erasure");
     assert_eq!(lifted.len(), 1, "{lifted:?}");
     assert_ne!(lifted[0]["target"], removals[0]["target"]);
     assert_eq!(
@@ -186,8 +166,7 @@ fn restriction_unsubscribe_suppression_and_withdrawal_stop_deferred_mail() {
     );
 
     // Two people act while their mail is deferred, two while it is suspended.
-    let (s, v) = call(
-        &h,
+    let (s, v) = h.call(
         &privacy,
         "POST",
         &format!("/v1/subjects/{restricted}/restrict"),
@@ -342,8 +321,7 @@ fn mail_queued_in_memory_is_dropped_when_the_person_is_restricted() {
         .load(Ordering::SeqCst)
         == 1));
     let held = send(&h, &h.key, &["held@example.test"], "transactional");
-    let (s, v) = call(
-        &h,
+    let (s, v) = h.call(
         &privacy,
         "POST",
         "/v1/subjects/held@example.test/restrict",
@@ -394,13 +372,7 @@ fn idempotent_replay_after_erasure_holds_no_address() {
         "a replay answers as the first time"
     );
 
-    let (s, v) = call(
-        &h,
-        &privacy,
-        "DELETE",
-        &format!("/v1/subjects/{gone}"),
-        None,
-    );
+    let (s, v) = h.call(&privacy, "DELETE", &format!("/v1/subjects/{gone}"), None);
     assert_eq!(s, 200, "{v}");
     let (s, replay) = send();
     assert_eq!(s, 202, "{replay}");

@@ -5,9 +5,7 @@
 
 mod common;
 
-use std::process::Command;
-
-use common::{Harness, Options};
+use common::{Harness, Options, python};
 use serde_json::Value;
 
 /// `GET path` with `key`: status, the `RateLimit-*`/`Retry-After` headers, body.
@@ -125,17 +123,9 @@ for password in [key, key, key]:
     s.quit()
 print("|".join(codes))
 "#;
-    let out = Command::new("python3")
-        .args(["-c", script, &h.smtp.to_string(), &h.key])
-        .output()
-        .expect("python3");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = python(script, &[&h.smtp.to_string(), &h.key]);
     assert_eq!(
-        String::from_utf8_lossy(&out.stdout).trim(),
+        out.trim(),
         "235 2.7.0|235 2.7.0|454 4.7.0",
         "{}",
         h.server_log()
@@ -202,16 +192,8 @@ for key in sys.argv[2:]:
     codes.append(str(code)); s.quit()
 print("|".join(codes))
 "#;
-    let out = Command::new("python3")
-        .args(["-c", script, &h.smtp.to_string(), &elsewhere, &here])
-        .output()
-        .expect("python3");
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout).trim(),
-        "535|235",
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = python(script, &[&h.smtp.to_string(), &elsewhere, &here]);
+    assert_eq!(out.trim(), "535|235");
 }
 
 #[test]
@@ -232,16 +214,8 @@ for i in range(3):
 s.quit()
 print("|".join(codes))
 "#;
-    let out = Command::new("python3")
-        .args(["-c", script, &h.smtp.to_string(), &key])
-        .output()
-        .expect("python3");
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout).trim(),
-        "250 2.0.0|250 2.0.0|451 4.7.1",
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = python(script, &[&h.smtp.to_string(), &key]);
+    assert_eq!(out.trim(), "250 2.0.0|250 2.0.0|451 4.7.1");
 }
 
 #[test]
@@ -262,17 +236,8 @@ for password in sys.argv[2:]:
     s.quit()
 print("|".join(codes))
 "#;
-    let out = Command::new("python3")
-        .args([
-            "-c",
-            script,
-            &h.smtp.to_string(),
-            &reader,
-            "pw_live_nosuchkey",
-        ])
-        .output()
-        .expect("python3");
-    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "535|535");
+    let out = python(script, &[&h.smtp.to_string(), &reader, "pw_live_nosuchkey"]);
+    assert_eq!(out.trim(), "535|535");
     let metrics = ureq::get(&format!("http://{}/metrics", h.http))
         .call()
         .unwrap()

@@ -20,18 +20,14 @@ fn kinds(r: &Value) -> Vec<String> {
 
 #[test]
 fn temporary_failures_are_retried_and_permanent_ones_bounce() {
-    let sink_dir = tempfile::tempdir().unwrap();
-    let sink = Sink::start(&sink_dir.path().join("sink"), false);
+    let sink = Sink::temp(false);
     let h = Harness::start(Options {
-        route_port: Some(sink.port),
         delivery: "retry_base = \"1s\"\nretry_max = \"2s\"\nexpiry = \"8s\"",
-        ..Default::default()
+        ..Options::to(&sink)
     });
-    let (s, sent) = h.post(
-        "/v1/messages",
-        json!({"from": "a@example.com", "to": ["flaky1@example.test", "hard1@example.test", "drop1@example.test", "soft1@example.test"], "text": "t"}),
+    let sent = h.send(
+        json!({"from": "a@example.com", "to": ["flaky1@example.test", "hard1@example.test", "drop1@example.test", "soft1@example.test"], "text": "t"})
     );
-    assert_eq!(s, 202, "{sent}");
     let id = sent["id"].as_str().unwrap();
     let view = h.wait_final(id, Duration::from_secs(40));
     let by_email = |e: &str| -> Value {

@@ -14,10 +14,7 @@ use serde_json::json;
 fn full_message_is_delivered_signed_over_tls_and_logged() {
     let sink_dir = tempfile::tempdir().unwrap();
     let sink = Sink::start(&sink_dir.path().join("sink"), true);
-    let h = Harness::start(Options {
-        route_port: Some(sink.port),
-        ..Default::default()
-    });
+    let h = Harness::start(Options::to(&sink));
 
     let (status, domain) = h.get("/v1/domains/example.com");
     assert_eq!(status, 200, "{domain}");
@@ -177,12 +174,8 @@ fn full_message_is_delivered_signed_over_tls_and_logged() {
 
 #[test]
 fn raw_and_batch_sends_are_delivered() {
-    let sink_dir = tempfile::tempdir().unwrap();
-    let sink = Sink::start(&sink_dir.path().join("sink"), false);
-    let h = Harness::start(Options {
-        route_port: Some(sink.port),
-        ..Default::default()
-    });
+    let sink = Sink::temp(false);
+    let h = Harness::start(Options::to(&sink));
     let data = base64::engine::general_purpose::STANDARD.encode(
         "From: App <app@example.com>\nTo: raw@example.test\nSubject: Raw one\n\nraw body\n",
     );

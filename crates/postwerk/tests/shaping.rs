@@ -55,10 +55,9 @@ fn a_sites_message_rate_paces_bulk_mail() {
     let sink = Sink::start(&root.path().join("sink"), false);
     let shaping = shaping_file(root.path(), 4.0);
     let h = Harness::start(Options {
-        route_port: Some(sink.port),
         delivery: &shaping,
         extra: NO_CONSENT_GATE,
-        ..Default::default()
+        ..Options::to(&sink)
     });
     let to: Vec<String> = (0..9).map(|i| format!("b{i}@example.test")).collect();
     batch(
@@ -85,10 +84,9 @@ fn throttling_backs_off_bulk_mail_while_transactional_goes_first() {
     let sink = Sink::start(&root.path().join("sink"), false);
     let shaping = shaping_file(root.path(), 100.0);
     let h = Harness::start(Options {
-        route_port: Some(sink.port),
         delivery: &shaping,
         extra: NO_CONSENT_GATE,
-        ..Default::default()
+        ..Options::to(&sink)
     });
     let (status, body) = h.post(
         "/v1/messages",

@@ -7,12 +7,11 @@
 
 mod common;
 
-use std::process::Command;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{Harness, Options};
+use common::{Harness, Options, totp};
 use serde_json::{Value, json};
 
 /// `POST /v1/auth/login` with `body`: the status, the JSON answer and the session
@@ -179,22 +178,6 @@ fn an_admins_emergency_action_wins_over_concurrent_sign_ins() {
     assert_eq!(session_status(&h, &cookie.unwrap()), 200);
 }
 
-/// The current TOTP code of a base32 `secret`, by Python's standard library.
-fn totp(secret: &str) -> String {
-    let script = r#"
-import base64, hashlib, hmac, struct, sys, time
-secret = base64.b32decode(sys.argv[1] + "=" * (-len(sys.argv[1]) % 8))
-mac = hmac.new(secret, struct.pack(">q", int(time.time()) // 30), hashlib.sha1).digest()
-o = mac[19] & 15
-print("%06d" % ((struct.unpack(">I", mac[o:o + 4])[0] & 0x7fffffff) % 1000000))
-"#;
-    let out = Command::new("python3")
-        .args(["-c", script, secret])
-        .output()
-        .unwrap();
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
-}
-
 #[test]
 fn a_removed_second_factor_stays_removed_and_each_recovery_code_works_once() {
     let h = Harness::start(Options {
@@ -221,7 +204,7 @@ fn a_removed_second_factor_stays_removed_and_each_recovery_code_works_once() {
     let secret = enrol["secret"].as_str().unwrap().to_string();
     let (status, enrolled) = with_session(
         "/v1/auth/totp/confirm",
-        Some(json!({"totp": totp(&secret)})),
+        Some(json!({"totp": totp(&secret, 0)})),
     );
     assert_eq!(status, 200, "{enrolled}");
     let codes: Vec<String> = serde_json::from_value(enrolled["recovery_codes"].clone()).unwrap();

@@ -9,25 +9,8 @@ mod common;
 use std::process::Command;
 use std::time::Duration;
 
-use common::{Harness, Options, Sink, dkim_verify};
+use common::{Harness, Options, Sink, dkim_verify, python};
 use serde_json::Value;
-
-/// Runs a Python script with arguments; returns its stdout, panics with its output.
-fn python(script: &str, args: &[String]) -> String {
-    let out = Command::new("python3")
-        .arg("-c")
-        .arg(script)
-        .args(args)
-        .output()
-        .expect("python3");
-    assert!(
-        out.status.success(),
-        "python failed:\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
 
 const CLIENTS: &str = r#"
 import smtplib, ssl, socket, sys, json, base64
@@ -117,14 +100,13 @@ fn smtplib_submission_starttls_login_implicit_tls_pipelining_bdat() {
     let sink_dir = tempfile::tempdir().unwrap();
     let sink = Sink::start(&sink_dir.path().join("sink"), false);
     let h = Harness::start(Options {
-        route_port: Some(sink.port),
         // Broadcast without recorded consent is covered by gdpr.rs.
         extra: "[privacy]\nconsent_required = {}\n",
-        ..Default::default()
+        ..Options::to(&sink)
     });
     let out = python(
         CLIENTS,
-        &[h.smtp.to_string(), h.smtps.to_string(), h.key.clone()],
+        &[&h.smtp.to_string(), &h.smtps.to_string(), &h.key],
     );
     let ids: Value = serde_json::from_str(out.trim()).unwrap();
     assert!(
@@ -180,12 +162,10 @@ fn smtplib_submission_starttls_login_implicit_tls_pipelining_bdat() {
 
 #[test]
 fn swaks_and_a_trusted_network() {
-    let sink_dir = tempfile::tempdir().unwrap();
-    let sink = Sink::start(&sink_dir.path().join("sink"), false);
+    let sink = Sink::temp(false);
     let h = Harness::start(Options {
-        route_port: Some(sink.port),
         extra: "[[smtp.submission.trusted]]\ncidr = \"127.0.0.0/8\"\ntenant = \"default\"\nstream = \"broadcast\"\n[privacy]\nconsent_required = {}\n",
-        ..Default::default()
+        ..Options::to(&sink)
     });
     let swaks = |args: &[&str]| {
         let out = Command::new("swaks")

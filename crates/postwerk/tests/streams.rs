@@ -12,15 +12,13 @@ use serde_json::{Value, json};
 const NO_CONSENT_GATE: &str = "[privacy]\nconsent_required = {}\n";
 
 /// A sink and a server routing example.test to it, with `extra` configuration.
-fn server(extra: &str) -> (tempfile::TempDir, Sink, Harness) {
-    let sink_dir = tempfile::tempdir().unwrap();
-    let sink = Sink::start(&sink_dir.path().join("sink"), false);
+fn server(extra: &str) -> (Sink, Harness) {
+    let sink = Sink::temp(false);
     let h = Harness::start(Options {
-        route_port: Some(sink.port),
         extra,
-        ..Default::default()
+        ..Options::to(&sink)
     });
-    (sink_dir, sink, h)
+    (sink, h)
 }
 
 fn send(h: &Harness, stream: &str, to: &str) -> Value {
@@ -59,7 +57,7 @@ fn stream(h: &Harness, name: &str) -> Value {
 
 #[test]
 fn custom_streams_by_api_and_cli() {
-    let (_sink_dir, _sink, h) = server(NO_CONSENT_GATE);
+    let (_sink, h) = server(NO_CONSENT_GATE);
 
     let (status, created) = h.post(
         "/v1/streams",
@@ -200,7 +198,7 @@ fn custom_streams_by_api_and_cli() {
 
 #[test]
 fn pausing_holds_waiting_mail_and_rejects_new_mail() {
-    let (_sink_dir, sink, h) = server(NO_CONSENT_GATE);
+    let (sink, h) = server(NO_CONSENT_GATE);
     let waiting = send(&h, "broadcast", "soft1@example.test");
     let waiting_id = waiting["id"].as_str().unwrap();
     wait_status(&h, waiting_id, "deferred");
@@ -282,7 +280,7 @@ fn pausing_holds_waiting_mail_and_rejects_new_mail() {
 #[test]
 fn circuit_breaker_pauses_a_stream_that_bounces_too_much() {
     let extra = format!("{NO_CONSENT_GATE}[circuit_breaker]\nwindow = 100\ncheck_every = \"1s\"\n");
-    let (_sink_dir, _sink, h) = server(&extra);
+    let (_sink, h) = server(&extra);
     // 100 broadcast messages, 10 to unknown users: a 10 % hard-bounce rate.
     let messages: Vec<Value> = (0..100)
         .map(|i| {
@@ -389,7 +387,7 @@ fn circuit_breaker_pauses_a_stream_that_bounces_too_much() {
 
 #[test]
 fn queue_operations_by_api_and_cli() {
-    let (_sink_dir, sink, h) = server("");
+    let (sink, h) = server("");
     let ids: Vec<String> = (1..=3)
         .map(|i| {
             send(&h, "transactional", &format!("soft{i}@example.test"))["id"]

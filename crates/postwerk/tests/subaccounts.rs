@@ -26,44 +26,35 @@ fn call(
     h.request_with_key(method, path, body.as_ref(), &headers, Some(key))
 }
 
+/// `POST /v1/subaccounts` named `name`, with `key`.
+fn create_subaccount(h: &Harness, key: &str, name: &str) -> (u16, Value) {
+    call(
+        h,
+        key,
+        "POST",
+        "/v1/subaccounts",
+        Some(json!({"name": name})),
+        None,
+    )
+}
+
 #[test]
 fn a_parents_admins_act_on_sub_accounts_and_nobody_else_does() {
     let h = Harness::start(Options::default());
     let admin = key(&h, "default", "send,read,write,admin");
-    let (s, child) = call(
-        &h,
-        &admin,
-        "POST",
-        "/v1/subaccounts",
-        Some(json!({"name": "shop-eu"})),
-        None,
-    );
+    let (s, child) = create_subaccount(&h, &admin, "shop-eu");
     assert_eq!(s, 201, "{child}");
     let child_id = child["id"].as_str().unwrap().to_string();
     let (_, list) = call(&h, &admin, "GET", "/v1/subaccounts", None, None);
     assert_eq!(list["subaccounts"][0]["id"], child_id.as_str());
-    let (s, dup) = call(
-        &h,
-        &admin,
-        "POST",
-        "/v1/subaccounts",
-        Some(json!({"name": "shop-eu"})),
-        None,
-    );
+    let (s, dup) = create_subaccount(&h, &admin, "shop-eu");
     assert_eq!((s, &dup["error"]["code"]), (409, &json!("name_taken")));
     // The name is the parent's to choose: another tenant's sub-account of the same
     // name neither collides nor tells that this one exists.
     assert_eq!(child["name"], "default/shop-eu", "{child}");
     assert!(h.cli(&["tenants", "create", "rival"]).status.success());
     let rival = key(&h, "rival", "admin");
-    let (s, theirs) = call(
-        &h,
-        &rival,
-        "POST",
-        "/v1/subaccounts",
-        Some(json!({"name": "shop-eu"})),
-        None,
-    );
+    let (s, theirs) = create_subaccount(&h, &rival, "shop-eu");
     assert_eq!(
         (s, &theirs["name"]),
         (201, &json!("rival/shop-eu")),
@@ -118,14 +109,7 @@ fn a_parents_admins_act_on_sub_accounts_and_nobody_else_does() {
     let (s, _) = call(&h, &child_key, "GET", "/v1/domains/example.com", None, None);
     assert_eq!(s, 404);
     let child_admin = key(&h, "default/shop-eu", "read,admin");
-    let (s, v) = call(
-        &h,
-        &child_admin,
-        "POST",
-        "/v1/subaccounts",
-        Some(json!({"name": "nested"})),
-        None,
-    );
+    let (s, v) = create_subaccount(&h, &child_admin, "nested");
     assert_eq!((s, &v["error"]["code"]), (403, &json!("nested_subaccount")));
     let parent_id = child["parent_id"].as_str().unwrap();
     assert_eq!(
@@ -172,14 +156,7 @@ fn a_parents_admins_act_on_sub_accounts_and_nobody_else_does() {
 fn a_parents_admin_cancels_and_reactivates_a_sub_account() {
     let h = Harness::start(Options::default());
     let admin = key(&h, "default", "read,admin");
-    let (s, child) = call(
-        &h,
-        &admin,
-        "POST",
-        "/v1/subaccounts",
-        Some(json!({"name": "shop-eu"})),
-        None,
-    );
+    let (s, child) = create_subaccount(&h, &admin, "shop-eu");
     assert_eq!(s, 201, "{child}");
     assert_eq!(child["cancelled_at"], Value::Null);
     let id = child["id"].as_str().unwrap().to_string();

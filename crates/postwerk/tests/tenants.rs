@@ -11,16 +11,6 @@ use std::time::Duration;
 use common::{Harness, Options, wait_until};
 use serde_json::json;
 
-fn cli_ok(h: &Harness, args: &[&str]) -> String {
-    let out = h.cli(args);
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
 fn status(h: &Harness, key: &str) -> (u16, serde_json::Value) {
     h.request_with_key("GET", "/v1/messages", None, &[], Some(key))
 }
@@ -31,15 +21,15 @@ fn a_cancelled_tenant_is_refused_then_reactivated_or_deleted() {
         extra: "[retention]\ninterval = \"1s\"\n",
         ..Default::default()
     });
-    cli_ok(&h, &["tenants", "create", "shop"]);
-    cli_ok(&h, &["domains", "add", "shop.example", "--tenant", "shop"]);
+    h.cli_ok(&["tenants", "create", "shop"]);
+    h.cli_ok(&["domains", "add", "shop.example", "--tenant", "shop"]);
     let key = h.new_key(Some("shop"), "send,read", &[]);
     let mail =
         json!({"from": "a@shop.example", "to": ["b@example.test"], "subject": "Hi", "text": "Hi"});
     let (s, sent) = h.request_with_key("POST", "/v1/messages", Some(&mail), &[], Some(&key));
     assert_eq!(s, 202, "{sent}");
 
-    let out = cli_ok(&h, &["tenants", "cancel", "shop"]);
+    let out = h.cli_ok(&["tenants", "cancel", "shop"]);
     assert!(out.contains("will be deleted at"), "{out}");
     let (s, err) = status(&h, &key);
     assert_eq!(
@@ -48,7 +38,7 @@ fn a_cancelled_tenant_is_refused_then_reactivated_or_deleted() {
     );
     let (s, _) = h.request_with_key("POST", "/v1/messages", Some(&mail), &[], Some(&key));
     assert_eq!(s, 403, "nothing new is accepted");
-    let list = cli_ok(&h, &["tenants", "list"]);
+    let list = h.cli_ok(&["tenants", "list"]);
     assert!(
         list.lines()
             .any(|l| l.contains("\tshop\t-\tcancelled (deletion due ")),
@@ -57,9 +47,9 @@ fn a_cancelled_tenant_is_refused_then_reactivated_or_deleted() {
     assert!(!h.cli(&["tenants", "cancel", "shop"]).status.success());
     assert_eq!(status(&h, &h.key).0, 200, "other tenants are untouched");
 
-    cli_ok(&h, &["tenants", "reactivate", "shop"]);
+    h.cli_ok(&["tenants", "reactivate", "shop"]);
     assert_eq!(status(&h, &key).0, 200);
-    assert!(cli_ok(&h, &["tenants", "list"]).contains("\tshop\t-\tactive"));
+    assert!(h.cli_ok(&["tenants", "list"]).contains("\tshop\t-\tactive"));
 
     // With a grace period of a second, the next cancellation ends in deletion.
     h.stop();
@@ -69,9 +59,9 @@ fn a_cancelled_tenant_is_refused_then_reactivated_or_deleted() {
         .unwrap();
     writeln!(config, "cancelled_tenants = \"1s\"").unwrap();
     h.serve();
-    cli_ok(&h, &["tenants", "cancel", "shop"]);
+    h.cli_ok(&["tenants", "cancel", "shop"]);
     let gone = wait_until(Duration::from_secs(30), || {
-        !cli_ok(&h, &["tenants", "list"]).contains("\tshop\t")
+        !h.cli_ok(&["tenants", "list"]).contains("\tshop\t")
     });
     assert!(gone, "not deleted: {}", h.server_log());
     let (s, err) = status(&h, &key);
@@ -83,5 +73,8 @@ fn a_cancelled_tenant_is_refused_then_reactivated_or_deleted() {
         !log.contains("b@example.test"),
         "no personal data in the log"
     );
-    assert!(cli_ok(&h, &["audit", "verify"]).contains("audit chain intact"));
+    assert!(
+        h.cli_ok(&["audit", "verify"])
+            .contains("audit chain intact")
+    );
 }

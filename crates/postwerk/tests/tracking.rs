@@ -43,17 +43,14 @@ fn opens_and_clicks_are_tracked_per_recipient() {
     let root = tempfile::tempdir().unwrap();
     let sink = Sink::start(&root.path().join("sink"), false);
     let h = Harness::start(Options {
-        route_port: Some(sink.port),
         extra: "[privacy]\nconsent_required = {}\n",
-        ..Default::default()
+        ..Options::to(&sink)
     });
     let html = "<html><body><p>Grüße</p><a href=\"https://shop.example/sale?x=1&amp;y=2\">Sale</a></body></html>";
-    let (s, v) = h.post(
-        "/v1/messages",
+    let v = h.send(
         json!({"from": "news@example.com", "to": ["ann@example.test", "bob@example.test"],
-               "subject": "Sale", "html": html, "text": "Sale at https://shop.example/sale", "stream": "broadcast"}),
+               "subject": "Sale", "html": html, "text": "Sale at https://shop.example/sale", "stream": "broadcast"})
     );
-    assert_eq!(s, 202, "{v}");
     let id = v["id"].as_str().unwrap().to_string();
     h.wait_final(&id, Duration::from_secs(20));
     let (ann, ann_eml) = links_for(&sink, "ann@example.test");
@@ -130,10 +127,7 @@ fn opens_and_clicks_are_tracked_per_recipient() {
     );
 
     // A restricted person is not tracked.
-    let out = h.cli(&[
-        "keys", "create", "--name", "dpo", "--scopes", "privacy", "--quiet",
-    ]);
-    let dpo = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    let dpo = h.named_key("dpo", None, "privacy", &[]);
     let (s, _) = h.request_with_key(
         "POST",
         "/v1/subjects/bob@example.test/restrict",
@@ -154,12 +148,8 @@ fn opens_and_clicks_are_tracked_per_recipient() {
 
 #[test]
 fn transactional_mail_is_untracked_unless_asked() {
-    let root = tempfile::tempdir().unwrap();
-    let sink = Sink::start(&root.path().join("sink"), false);
-    let h = Harness::start(Options {
-        route_port: Some(sink.port),
-        ..Default::default()
-    });
+    let sink = Sink::temp(false);
+    let h = Harness::start(Options::to(&sink));
     let html = "<p><a href=\"https://app.example/reset\">Reset</a></p>";
     for (to, track) in [
         ("plain@example.test", Value::Null),
@@ -172,8 +162,7 @@ fn transactional_mail_is_untracked_unless_asked() {
         if !track.is_null() {
             body["track"] = track;
         }
-        let (s, v) = h.post("/v1/messages", body);
-        assert_eq!(s, 202, "{v}");
+        let v = h.send(body);
         h.wait_final(v["id"].as_str().unwrap(), Duration::from_secs(20));
     }
     let (plain, eml) = links_for(&sink, "plain@example.test");
@@ -191,12 +180,10 @@ fn transactional_mail_is_untracked_unless_asked() {
 
 #[test]
 fn a_required_tracking_consent_is_honoured() {
-    let root = tempfile::tempdir().unwrap();
-    let sink = Sink::start(&root.path().join("sink"), false);
+    let sink = Sink::temp(false);
     let h = Harness::start(Options {
-        route_port: Some(sink.port),
         extra: "[privacy]\nconsent_required = {}\n[tracking]\nconsent_purpose = \"tracking\"\n",
-        ..Default::default()
+        ..Options::to(&sink)
     });
     let (s, _) = h.post(
         "/v1/contacts/yes@example.test/consents",
@@ -204,12 +191,10 @@ fn a_required_tracking_consent_is_honoured() {
                "wording": "You may count my opens and clicks", "wording_version": "v1"}),
     );
     assert_eq!(s, 201);
-    let (s, v) = h.post(
-        "/v1/messages",
+    let v = h.send(
         json!({"from": "news@example.com", "to": ["yes@example.test", "no@example.test"],
                "subject": "News", "html": "<p>Hi</p>", "stream": "broadcast"}),
     );
-    assert_eq!(s, 202, "{v}");
     h.wait_final(v["id"].as_str().unwrap(), Duration::from_secs(20));
     for to in ["yes@example.test", "no@example.test"] {
         let (links, _) = links_for(&sink, to);
@@ -238,12 +223,10 @@ fn a_required_tracking_consent_is_honoured() {
 /// another tenant's events.
 #[test]
 fn a_link_tag_counts_only_with_its_own_messages_recipients() {
-    let root = tempfile::tempdir().unwrap();
-    let sink = Sink::start(&root.path().join("sink"), false);
+    let sink = Sink::temp(false);
     let h = Harness::start(Options {
-        route_port: Some(sink.port),
         extra: "[privacy]\nconsent_required = {}\n",
-        ..Default::default()
+        ..Options::to(&sink)
     });
     for args in [
         vec!["tenants", "create", "mallory"],

@@ -41,11 +41,9 @@ fn mailto(sink: &Sink, to: &str) -> String {
 }
 
 fn send(h: &Harness, to: &str, stream: &str) -> Value {
-    let (s, v) = h.post(
-        "/v1/messages",
-        json!({"from": "news@example.com", "to": [to], "subject": "News", "text": "Hi", "stream": stream}),
+    let v = h.send(
+        json!({"from": "news@example.com", "to": [to], "subject": "News", "text": "Hi", "stream": stream})
     );
-    assert_eq!(s, 202, "{v}");
     h.wait_final(v["id"].as_str().unwrap(), Duration::from_secs(20))
 }
 
@@ -54,9 +52,8 @@ fn one_click_unsubscribes_from_the_stream() {
     let root = tempfile::tempdir().unwrap();
     let sink = Sink::start(&root.path().join("sink"), false);
     let h = Harness::start(Options {
-        route_port: Some(sink.port),
         extra: "[privacy]\nconsent_required = {}\n",
-        ..Default::default()
+        ..Options::to(&sink)
     });
     let to = "reader@example.test";
     let view = send(&h, to, "broadcast");
@@ -184,10 +181,8 @@ s.quit()
 
 /// The per-recipient status in the send response.
 fn send_status(h: &Harness, to: &str, stream: &str) -> String {
-    let (s, v) = h.post(
-        "/v1/messages",
-        json!({"from": "news@example.com", "to": [to], "subject": "News", "text": "Hi", "stream": stream}),
+    let v = h.send(
+        json!({"from": "news@example.com", "to": [to], "subject": "News", "text": "Hi", "stream": stream})
     );
-    assert_eq!(s, 202, "{v}");
     v["recipients"][0]["status"].as_str().unwrap().to_string()
 }

@@ -6,9 +6,7 @@
 
 mod common;
 
-use std::process::Command;
-
-use common::{Harness, Options, files_containing};
+use common::{Harness, Options, files_containing, totp};
 use serde_json::{Value, json};
 
 /// `postwerk users create EMAIL --role ROLE` with the password on standard input.
@@ -275,24 +273,6 @@ fn repeated_failures_lock_the_account_and_an_admin_can_reset_it() {
         (status, &err["error"]["code"]),
         (401, &json!("invalid_credentials"))
     );
-}
-
-/// The TOTP code of `secret` (base32) for step `now / 30 + offset`, computed by Python's
-/// standard library: an independent implementation of RFC 6238.
-fn totp(secret: &str, offset: i64) -> String {
-    let script = r#"
-import base64, hashlib, hmac, struct, sys, time
-secret = base64.b32decode(sys.argv[1] + "=" * (-len(sys.argv[1]) % 8))
-step = int(time.time()) // 30 + int(sys.argv[2])
-mac = hmac.new(secret, struct.pack(">q", step), hashlib.sha1).digest()
-o = mac[19] & 15
-print("%06d" % ((struct.unpack(">I", mac[o:o + 4])[0] & 0x7fffffff) % 1000000))
-"#;
-    let out = Command::new("python3")
-        .args(["-c", script, secret, &offset.to_string()])
-        .output()
-        .unwrap();
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
 }
 
 #[test]

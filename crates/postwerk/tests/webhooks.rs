@@ -141,20 +141,17 @@ fn start() -> (Harness, Sink) {
     let sink = Sink::start(root.path(), false);
     std::mem::forget(root);
     let h = Harness::start(Options {
-        route_port: Some(sink.port),
         extra: "[webhooks]\nallow_loopback = true\n",
-        ..Default::default()
+        ..Options::to(&sink)
     });
     (h, sink)
 }
 
 fn send(h: &Harness, to: &str) -> String {
-    let (s, v) = h.post(
-        "/v1/messages",
+    let v = h.send(
         json!({"from": "app@example.com", "to": [to], "subject": "Hi", "text": "Hello",
                "tags": ["welcome"], "metadata": {"order": "42"}}),
     );
-    assert_eq!(s, 202, "{v}");
     v["id"].as_str().unwrap().to_string()
 }
 
@@ -327,18 +324,7 @@ fn bad_targets_and_other_tenants_are_refused() {
     assert_eq!(s, 201, "{hook}");
     let id = hook["id"].as_str().unwrap();
     assert!(h.cli(&["tenants", "create", "other"]).status.success());
-    let out = h.cli(&[
-        "keys",
-        "create",
-        "--name",
-        "b",
-        "--scopes",
-        "read,write",
-        "--tenant",
-        "other",
-        "--quiet",
-    ]);
-    let other = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    let other = h.named_key("b", Some("other"), "read,write", &[]);
     for (method, path) in [
         ("GET", format!("/v1/webhooks/{id}")),
         ("GET", format!("/v1/webhooks/{id}/attempts")),

@@ -153,6 +153,16 @@ fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 mod tests {
     use super::*;
 
+    /// Gives `path` a modification time `secs` seconds ahead, as a renewal would.
+    fn touch_later(path: &Path, secs: u64) {
+        std::fs::File::options()
+            .write(true)
+            .open(path)
+            .unwrap()
+            .set_modified(SystemTime::now() + Duration::from_secs(secs))
+            .unwrap();
+    }
+
     #[test]
     fn dev_cert_is_generated_once_and_reloads() {
         let dir = std::env::temp_dir().join(format!("pw-smtpd-tls-{}", std::process::id()));
@@ -172,13 +182,7 @@ mod tests {
         // check interval; a broken file keeps the old certificate.
         std::fs::remove_file(&cert).unwrap();
         ensure_dev_cert(&dir, "mta.example.test").unwrap();
-        let later = SystemTime::now() + Duration::from_secs(10);
-        std::fs::File::options()
-            .write(true)
-            .open(&cert)
-            .unwrap()
-            .set_modified(later)
-            .unwrap();
+        touch_later(&cert, 10);
         assert!(
             Arc::ptr_eq(&before, tls.acceptor().config()),
             "checked too early"
@@ -190,13 +194,7 @@ mod tests {
             "renewed certificate not loaded"
         );
         std::fs::write(&cert, "garbage").unwrap();
-        let later = SystemTime::now() + Duration::from_secs(20);
-        std::fs::File::options()
-            .write(true)
-            .open(&cert)
-            .unwrap()
-            .set_modified(later)
-            .unwrap();
+        touch_later(&cert, 20);
         *tls.last_check.lock().unwrap() = Instant::now() - RELOAD_CHECK * 2;
         assert!(
             Arc::ptr_eq(&renewed, tls.acceptor().config()),

@@ -68,7 +68,7 @@ pub async fn run(services: Arc<Services>) {
 /// Claims and posts one batch; returns how many deliveries were handled.
 pub async fn round(services: &Arc<Services>) -> Result<usize, ServiceError> {
     let now = now_ms();
-    let lease = i64::try_from(LEASE.as_millis()).unwrap_or(i64::MAX);
+    let lease = millis(LEASE);
     let claimed = services
         .store
         .claim_webhook_deliveries(&services.node_id, now, now + lease, BATCH)
@@ -120,7 +120,7 @@ async fn deliver(
         return finish(services, d, at, Attempt::dropped(), None).await;
     };
     let result = post(services, hook, &event).await;
-    let duration_ms = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
+    let duration_ms = millis(started.elapsed());
     finish(
         services,
         d,
@@ -136,19 +136,8 @@ async fn deliver(
 /// out; if it is deleted, the delivery goes with its data.
 async fn hold(services: &Services, d: &WebhookDelivery, at: i64) -> Result<(), ServiceError> {
     let outcome = WebhookOutcome {
-        attempt: WebhookAttemptRecord {
-            seq: 0,
-            delivery_seq: d.seq,
-            webhook_id: d.webhook_id.clone(),
-            tenant_id: d.tenant_id.clone(),
-            event_seq: d.event_seq,
-            at,
-            status_code: None,
-            error: None,
-            duration_ms: 0,
-            state: WebhookDeliveryState::Pending,
-        },
-        next_attempt_at: Some(at + i64::try_from(HOLD.as_millis()).unwrap_or(i64::MAX)),
+        attempt: Attempt::dropped().record(d, at, WebhookDeliveryState::Pending),
+        next_attempt_at: Some(at + millis(HOLD)),
         record: false,
         disable_failing_before: 0,
     };
@@ -189,6 +178,32 @@ impl Attempt {
             sent: true,
         }
     }
+
+    /// The row recording this attempt on delivery `d`, leaving it in `state`.
+    fn record(
+        self,
+        d: &WebhookDelivery,
+        at: i64,
+        state: WebhookDeliveryState,
+    ) -> WebhookAttemptRecord {
+        WebhookAttemptRecord {
+            seq: 0,
+            delivery_seq: d.seq,
+            webhook_id: d.webhook_id.clone(),
+            tenant_id: d.tenant_id.clone(),
+            event_seq: d.event_seq,
+            at,
+            status_code: self.status_code,
+            error: self.error,
+            duration_ms: self.duration_ms,
+            state,
+        }
+    }
+}
+
+/// A duration in whole milliseconds, saturating.
+fn millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
 async fn finish(
@@ -202,10 +217,7 @@ async fn finish(
     let (state, next_attempt_at) = match (a.sent, a.ok, retry) {
         (false, _, _) => (WebhookDeliveryState::Dropped, None),
         (true, true, _) => (WebhookDeliveryState::Delivered, None),
-        (true, false, Some(wait)) => (
-            WebhookDeliveryState::Pending,
-            Some(at + i64::try_from(wait.as_millis()).unwrap_or(i64::MAX)),
-        ),
+        (true, false, Some(wait)) => (WebhookDeliveryState::Pending, Some(at + millis(*wait))),
         (true, false, None) => (WebhookDeliveryState::Failed, None),
     };
     let result = match state {
@@ -214,23 +226,12 @@ async fn finish(
     };
     postwerk_core::metrics::WEBHOOK_POSTS.add(&[result], 1);
     let disable_after = services.config.webhooks.disable_after;
+    let record = a.sent;
     let outcome = WebhookOutcome {
-        attempt: WebhookAttemptRecord {
-            seq: 0,
-            delivery_seq: d.seq,
-            webhook_id: d.webhook_id.clone(),
-            tenant_id: d.tenant_id.clone(),
-            event_seq: d.event_seq,
-            at,
-            status_code: a.status_code,
-            error: a.error,
-            duration_ms: a.duration_ms,
-            state,
-        },
+        attempt: a.record(d, at, state),
         next_attempt_at,
-        record: a.sent,
-        disable_failing_before: at
-            .saturating_sub(i64::try_from(disable_after.as_millis()).unwrap_or(i64::MAX)),
+        record,
+        disable_failing_before: at.saturating_sub(millis(disable_after)),
     };
     let disabled = services.store.finish_webhook_delivery(outcome).await?;
     if disabled && let Some(hook) = hook {

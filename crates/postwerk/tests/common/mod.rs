@@ -41,6 +41,76 @@ pub fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
     f()
 }
 
+/// Runs a Python script with arguments, which must succeed; returns its stdout
+/// (the assertion shows its stdout and stderr).
+pub fn python(script: &str, args: &[&str]) -> String {
+    let out = Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .args(args)
+        .output()
+        .expect("python3");
+    assert!(
+        out.status.success(),
+        "python failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// The TOTP code of `secret` (base32) for step `now / 30 + offset`, computed by
+/// Python's standard library: an independent implementation of RFC 6238.
+pub fn totp(secret: &str, offset: i64) -> String {
+    let script = r#"
+import base64, hashlib, hmac, struct, sys, time
+secret = base64.b32decode(sys.argv[1] + "=" * (-len(sys.argv[1]) % 8))
+step = int(time.time()) // 30 + int(sys.argv[2])
+mac = hmac.new(secret, struct.pack(">q", step), hashlib.sha1).digest()
+o = mac[19] & 15
+print("%06d" % ((struct.unpack(">I", mac[o:o + 4])[0] & 0x7fffffff) % 1000000))
+"#;
+    python(script, &[secret, &offset.to_string()])
+        .trim()
+        .to_string()
+}
+
+/// The test PostgreSQL server's admin URL (`POSTWERK_TEST_PG_URL`); `None`, saying
+/// the test is skipped, when it is not set.
+pub fn pg_admin_url() -> Option<String> {
+    let url = std::env::var("POSTWERK_TEST_PG_URL").ok();
+    if url.is_none() {
+        println!("PostgreSQL skipped: POSTWERK_TEST_PG_URL not set");
+    }
+    url
+}
+
+/// Runs `sql` with `psql` on `url`, which must succeed; returns its unaligned,
+/// trimmed output.
+pub fn psql(url: &str, sql: &str) -> String {
+    let out = Command::new("psql")
+        .args([url, "-Atqc", sql])
+        .output()
+        .expect("psql");
+    assert!(
+        out.status.success(),
+        "psql {sql}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+/// An empty database `db` (dropped first if it exists) on the server of `admin`;
+/// returns its URL.
+pub fn fresh_pg_database(admin: &str, db: &str) -> String {
+    psql(admin, &format!("DROP DATABASE IF EXISTS {db}"));
+    psql(admin, &format!("CREATE DATABASE {db}"));
+    match admin.rfind('/') {
+        Some(i) => format!("{}/{db}", &admin[..i]),
+        None => panic!("POSTWERK_TEST_PG_URL needs a database path"),
+    }
+}
+
 /// The Python SMTP receiver (tests/support/sink.py).
 pub struct Sink {
     /// Its port on 127.0.0.1.
@@ -48,9 +118,21 @@ pub struct Sink {
     /// Where it stores messages.
     pub dir: PathBuf,
     child: Child,
+    /// The scratch directory holding `dir` when the sink made its own (removed after
+    /// the sink is stopped).
+    scratch: Option<tempfile::TempDir>,
 }
 
 impl Sink {
+    /// Starts a sink storing into a scratch directory of its own; with `tls`, it
+    /// offers STARTTLS (self-signed).
+    pub fn temp(tls: bool) -> Sink {
+        let scratch = tempfile::tempdir().unwrap();
+        let mut sink = Self::start(&scratch.path().join("sink"), tls);
+        sink.scratch = Some(scratch);
+        sink
+    }
+
     /// Starts a sink storing into `dir`; with `tls`, it offers STARTTLS (self-signed).
     pub fn start(dir: &Path, tls: bool) -> Sink {
         let cert = tls.then(|| self_signed_certificate(dir));
@@ -86,6 +168,7 @@ impl Sink {
             port,
             dir: dir.to_path_buf(),
             child,
+            scratch: None,
         }
     }
 
@@ -218,6 +301,16 @@ pub struct Options<'a> {
     pub inbound: &'a str,
 }
 
+impl Options<'_> {
+    /// The default options with `example.test` routed to `sink`.
+    pub fn to(sink: &Sink) -> Self {
+        Options {
+            route_port: Some(sink.port),
+            ..Default::default()
+        }
+    }
+}
+
 impl Harness {
     /// Writes the config, creates a key and the domain example.com with the CLI,
     /// and starts `postwerk serve`.
@@ -284,6 +377,28 @@ impl Harness {
         h
     }
 
+    /// Runs one SQL statement on the instance's SQLite database with an independent
+    /// client (Python's sqlite3), behind the server's back, and commits; returns the
+    /// rows it produced as Python prints them.
+    pub fn sqlite(&self, sql: &str) -> String {
+        let out = Command::new("python3")
+            .args([
+                "-c",
+                "import sqlite3, sys\nc = sqlite3.connect(sys.argv[1])\n\
+                 rows = c.execute(sys.argv[2]).fetchall()\nc.commit()\nprint(rows)",
+            ])
+            .arg(self.data.join("postwerk.db"))
+            .arg(sql)
+            .output()
+            .expect("python3");
+        assert!(
+            out.status.success(),
+            "{sql}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
     /// Runs a CLI command against this instance's config.
     pub fn cli(&self, args: &[&str]) -> Output {
         Command::new(bin())
@@ -294,11 +409,33 @@ impl Harness {
             .expect("run postwerk")
     }
 
+    /// Runs a CLI command that must succeed; returns its standard output.
+    pub fn cli_ok(&self, args: &[&str]) -> String {
+        let out = self.cli(args);
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
     /// A new API key (the token) with `scopes` for `tenant` (`None`: the default
     /// tenant), made by `postwerk keys create`, with `extra` flags.
     pub fn new_key(&self, tenant: Option<&str>, scopes: &str, extra: &[&str]) -> String {
+        self.named_key("k", tenant, scopes, extra)
+    }
+
+    /// [`Harness::new_key`] with the key's `name`.
+    pub fn named_key(
+        &self,
+        name: &str,
+        tenant: Option<&str>,
+        scopes: &str,
+        extra: &[&str],
+    ) -> String {
         let mut args = vec![
-            "keys", "create", "--name", "k", "--scopes", scopes, "--quiet",
+            "keys", "create", "--name", name, "--scopes", scopes, "--quiet",
         ];
         if let Some(t) = tenant {
             args.extend(["--tenant", t]);
@@ -396,6 +533,32 @@ impl Harness {
         headers: &[(&str, &str)],
     ) -> (u16, Value) {
         self.request_with_key(method, path, body, headers, Some(&self.key))
+    }
+
+    /// `POST /v1/messages` with this instance's key, which must answer 202; returns
+    /// the answer.
+    pub fn send(&self, message: Value) -> Value {
+        let (s, sent) = self.post("/v1/messages", message);
+        assert_eq!(s, 202, "{sent}");
+        sent
+    }
+
+    /// An HTTP request with `key` and no extra headers.
+    pub fn call(&self, key: &str, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+        self.request_with_key(method, path, body.as_ref(), &[], Some(key))
+    }
+
+    /// The audit entries of `action` (`GET /v1/audit`, up to 1000, with `key`).
+    pub fn audit_entries(&self, key: &str, action: &str) -> Vec<Value> {
+        let (s, log) = self.call(key, "GET", "/v1/audit?limit=1000", None);
+        assert_eq!(s, 200, "{log}");
+        log["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["action"] == action)
+            .cloned()
+            .collect()
     }
 
     /// An HTTP request with a given key (or none).

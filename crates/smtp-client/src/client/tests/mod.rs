@@ -65,6 +65,15 @@ async fn start(script: Script) -> (SocketAddr, JoinHandle<Seen>) {
     (addr, handle)
 }
 
+/// A scripted server and a client connected to it as `mx.test` with `tls`.
+async fn connected(script: Script, tls: TlsMode) -> (SmtpClient, JoinHandle<Seen>) {
+    let (addr, server) = start(script).await;
+    let client = SmtpClient::connect(addr, "mx.test", &config(tls))
+        .await
+        .unwrap();
+    (client, server)
+}
+
 /// Serves one session; returns the plain stream when the client asked for STARTTLS.
 async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
     stream: S,

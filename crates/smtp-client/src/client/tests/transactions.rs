@@ -144,10 +144,7 @@ async fn transactions_table() {
         ),
     ];
     for (name, script, n, expected, transcript) in cases {
-        let (addr, server) = start(script).await;
-        let mut client = SmtpClient::connect(addr, "mx.test", &config(TlsMode::Opportunistic))
-            .await
-            .unwrap();
+        let (mut client, server) = connected(script, TlsMode::Opportunistic).await;
         let result = client
             .send(
                 "s@example.com",
@@ -218,10 +215,7 @@ async fn pipelined_message_is_dot_stuffed_and_connection_reused() {
 
 #[tokio::test]
 async fn large_message_is_sent_in_chunks() {
-    let (addr, server) = start(OK).await;
-    let mut client = SmtpClient::connect(addr, "mx.test", &config(TlsMode::Disabled))
-        .await
-        .unwrap();
+    let (mut client, server) = connected(OK, TlsMode::Disabled).await;
     let mut message = b"Subject: big\r\n\r\n".to_vec();
     while message.len() < 3 * WRITE_CHUNK {
         message.extend_from_slice(b".dotted line of text that is 40 bytes\r\n");
@@ -239,24 +233,26 @@ async fn large_message_is_sent_in_chunks() {
     assert_eq!(seen.messages[0].len(), message.len() + lines + 3);
 }
 
-#[tokio::test]
-async fn smtputf8_parameter() {
-    let script = Script {
-        caps: &["PIPELINING", "SMTPUTF8"],
-        ..OK
-    };
-    let (addr, server) = start(script).await;
-    let mut client = SmtpClient::connect(addr, "mx.test", &config(TlsMode::Disabled))
-        .await
-        .unwrap();
-    let result = client
+/// A message to an internationalised recipient, asking for SMTPUTF8.
+async fn send_utf8(client: &mut SmtpClient) -> Result<TransactionResult, SmtpError> {
+    client
         .send(
             "s@example.com",
             &["j\u{fc}rgen@example.net"],
             b"x\r\n",
             true,
         )
-        .await;
+        .await
+}
+
+#[tokio::test]
+async fn smtputf8_parameter() {
+    let script = Script {
+        caps: &["PIPELINING", "SMTPUTF8"],
+        ..OK
+    };
+    let (mut client, server) = connected(script, TlsMode::Disabled).await;
+    let result = send_utf8(&mut client).await;
     assert_eq!(summary(&result), "ok 250 [250] 250");
     client.quit().await;
     assert_eq!(
@@ -264,18 +260,8 @@ async fn smtputf8_parameter() {
         "MAIL FROM:<s@example.com> SMTPUTF8"
     );
 
-    let (addr, server) = start(OK).await;
-    let mut client = SmtpClient::connect(addr, "mx.test", &config(TlsMode::Disabled))
-        .await
-        .unwrap();
-    let result = client
-        .send(
-            "s@example.com",
-            &["j\u{fc}rgen@example.net"],
-            b"x\r\n",
-            true,
-        )
-        .await;
+    let (mut client, server) = connected(OK, TlsMode::Disabled).await;
+    let result = send_utf8(&mut client).await;
     let err = result.unwrap_err();
     assert_eq!(err.to_string(), "rejected at mail from: 553 5.6.7");
     assert!(err.is_permanent());
