@@ -30,6 +30,11 @@
 //! - [`confirm`]: `/c/{token}`: double opt-in confirmation links (no key).
 //! - [`webhooks`]: `/v1/webhooks`: signed event posts, secret rotation, attempts, replay.
 //! - [`listener`]: the HTTP listener's timeouts and connection caps.
+//! - [`queue`]: `/v1/queue`: the tenant's waiting mail and operations on it.
+//! - [`stats`]: `GET /v1/stats`: deliverability per hour or day.
+//! - [`streams`]: `/v1/streams`: streams, their settings and pause state.
+//! - [`view`]: sealed rows opened into JSON, request times and pagination.
+//! - `strict` (private): strict JSON decoding of request bodies straight from bytes.
 
 pub mod auth;
 pub mod client;

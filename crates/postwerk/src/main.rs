@@ -4,6 +4,15 @@
 //!
 //! This is the only place that turns errors into exit codes: 0 success, 1 failure,
 //! 2 usage or configuration error.
+//!
+//! - `cli`: command-line definitions and the administrative commands.
+//! - `serve`: `postwerk serve` (store, engine, HTTP API, SMTP listeners, graceful shutdown).
+//! - `check`: `postwerk config check`.
+//! - `keys`, `users`, `streams` (also `queue`), `gdpr`: those command groups, audited.
+//! - `backup`: `postwerk backup …` and `postwerk restore`.
+//! - `listing`: the shared output of the `list` commands (table or `--json`).
+//! - `progress`: progress bars on standard error.
+//! - `panic`: the panic hook that keeps input out of panic messages.
 
 mod backup;
 mod check;
