@@ -6,7 +6,7 @@ use tokio_postgres::types::ToSql;
 
 use super::error::{PgResult, corrupt, pg};
 use super::*;
-use super::{AUDIT_LOCK, PgStore, col};
+use super::{PgStore, col};
 use crate::model::*;
 use crate::suppressions::{SUPPRESSION_COLS, suppression_row};
 
@@ -40,20 +40,6 @@ fn consent_row(r: &Row) -> PgResult<ConsentRecord> {
             .map_err(|_| corrupt("consent status"))?,
         at: col(r, "at")?,
         record_enc: col(r, "record_enc")?,
-    })
-}
-
-fn audit_row(r: &Row) -> PgResult<AuditRecord> {
-    Ok(AuditRecord {
-        seq: col(r, "seq")?,
-        at: col(r, "at")?,
-        tenant_id: col(r, "tenant_id")?,
-        actor: col(r, "actor")?,
-        action: col(r, "action")?,
-        target: col(r, "target")?,
-        ip: col(r, "ip")?,
-        prev_hash: col(r, "prev_hash")?,
-        hash: col(r, "hash")?,
     })
 }
 
@@ -566,127 +552,6 @@ impl PgStore {
             webhook_deliveries,
             audit: 0,
         })
-    }
-
-    pub(super) async fn append_audit_tx(&self, d: &AuditDraft) -> PgResult<AuditRecord> {
-        const OP: &str = "append_audit";
-        let mut client = self.client().await?;
-        let tx = client.transaction().await.map_err(pg(OP))?;
-        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&AUDIT_LOCK])
-            .await
-            .map_err(pg(OP))?;
-        let prev: Vec<u8> = tx
-            .query_opt("SELECT hash FROM audit ORDER BY seq DESC LIMIT 1", &[])
-            .await
-            .map_err(pg(OP))?
-            .map(|r| col(&r, "hash"))
-            .transpose()?
-            .unwrap_or_else(|| crate::audit::GENESIS.to_vec());
-        let hash = crate::audit::chain_hash(&prev, d);
-        let stmt = tx
-            .prepare_cached(
-                "INSERT INTO audit (at, tenant_id, actor, action, target, ip, prev_hash, hash) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING seq",
-            )
-            .await
-            .map_err(pg(OP))?;
-        let row = tx
-            .query_one(
-                &stmt,
-                &[
-                    &d.at,
-                    &d.tenant_id,
-                    &d.actor,
-                    &d.action,
-                    &d.target,
-                    &d.ip,
-                    &prev,
-                    &hash,
-                ],
-            )
-            .await
-            .map_err(pg(OP))?;
-        let seq: i64 = col(&row, "seq")?;
-        tx.commit().await.map_err(pg(OP))?;
-        Ok(AuditRecord::from_draft(seq, d.clone(), prev, hash))
-    }
-
-    pub(super) async fn prune_audit_tx(&self, before: i64, limit: usize) -> PgResult<u64> {
-        const OP: &str = "prune_audit";
-        let limit = i64::try_from(limit.max(1)).unwrap_or(i64::MAX);
-        let mut client = self.client().await?;
-        let tx = client.transaction().await.map_err(pg(OP))?;
-        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&AUDIT_LOCK])
-            .await
-            .map_err(pg(OP))?;
-        let oldest = tx
-            .query(
-                "SELECT seq, at, hash FROM audit ORDER BY seq LIMIT $1",
-                &[&limit],
-            )
-            .await
-            .map_err(pg(OP))?
-            .iter()
-            .map(|r| Ok((col(r, "seq")?, col(r, "at")?, col(r, "hash")?)))
-            .collect::<PgResult<Vec<(i64, i64, Vec<u8>)>>>()?;
-        let Some((seq, hash)) = crate::audit::prune_point(&oldest, before) else {
-            return Ok(0);
-        };
-        tx.execute(
-            "INSERT INTO meta (key, value) VALUES ($1, $2) \
-             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-            &[
-                &crate::audit::ANCHOR_KEY,
-                &crate::audit::anchor_text(seq, &hash),
-            ],
-        )
-        .await
-        .map_err(pg(OP))?;
-        let n = tx
-            .execute("DELETE FROM audit WHERE seq <= $1", &[&seq])
-            .await
-            .map_err(pg(OP))?;
-        tx.commit().await.map_err(pg(OP))?;
-        Ok(n)
-    }
-
-    pub(super) async fn audit_anchor_q(&self) -> PgResult<Option<(i64, Vec<u8>)>> {
-        let row = self
-            .one_opt(
-                "audit_anchor",
-                "SELECT value FROM meta WHERE key = $1",
-                &[&crate::audit::ANCHOR_KEY],
-            )
-            .await?;
-        row.map(|r| {
-            let text: String = col(&r, "value")?;
-            crate::audit::parse_anchor(&text).ok_or_else(|| corrupt("audit anchor"))
-        })
-        .transpose()
-    }
-
-    pub(super) async fn list_audit_q(
-        &self,
-        tenant_id: Option<&str>,
-        after_seq: Option<i64>,
-        limit: usize,
-    ) -> PgResult<Vec<AuditRecord>> {
-        const OP: &str = "list_audit";
-        let limit = i64::try_from(limit.max(1)).unwrap_or(i64::MAX);
-        let after = after_seq.unwrap_or(0);
-        let client = self.client().await?;
-        let stmt = client
-            .prepare_cached(
-                "SELECT * FROM audit WHERE seq > $1 AND ($2::text IS NULL OR tenant_id = $2) \
-                 ORDER BY seq LIMIT $3",
-            )
-            .await
-            .map_err(pg(OP))?;
-        let rows = client
-            .query(&stmt, &[&after, &tenant_id, &limit])
-            .await
-            .map_err(pg(OP))?;
-        rows.iter().map(audit_row).collect()
     }
 }
 
