@@ -914,6 +914,20 @@ impl PgStore {
         .map_err(pg(op))
     }
 
+    /// The rows of `sql`, each decoded by `decode`.
+    async fn list<T>(
+        &self,
+        op: &'static str,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+        decode: fn(&Row) -> PgResult<T>,
+    ) -> PgResult<Vec<T>> {
+        let client = self.client().await?;
+        let stmt = client.prepare_cached(sql).await.map_err(pg(op))?;
+        let rows = client.query(&stmt, params).await.map_err(pg(op))?;
+        rows.iter().map(decode).collect()
+    }
+
     async fn one_opt(
         &self,
         op: &'static str,
