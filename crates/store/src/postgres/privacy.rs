@@ -1,4 +1,4 @@
-//! PostgreSQL queries for contacts, consents, erasure and the audit chain.
+//! PostgreSQL queries for contacts, consents, erasure and the retention purge.
 
 use postwerk_core::model::ConsentStatus;
 use tokio_postgres::Row;
