@@ -9,6 +9,7 @@ use ring::digest::{SHA256, digest};
 
 use crate::StoreResult;
 use crate::model::{AuditDraft, AuditRecord};
+use crate::row::Columns;
 
 /// The `prev_hash` of the first entry.
 pub const GENESIS: [u8; 32] = [0; 32];
@@ -104,6 +105,50 @@ pub fn verify(
         count += 1;
     }
     Ok((count, prev))
+}
+
+/// The columns [`audit_row`] reads.
+pub(crate) const AUDIT_COLS: &str =
+    "seq, at, tenant_id, actor, action, target, ip, prev_hash, hash";
+
+/// An audit row (both backends).
+pub(crate) fn audit_row<R: Columns>(r: &R) -> Result<AuditRecord, R::Error> {
+    Ok(AuditRecord {
+        seq: r.get("seq")?,
+        at: r.get("at")?,
+        tenant_id: r.get("tenant_id")?,
+        actor: r.get("actor")?,
+        action: r.get("action")?,
+        target: r.get("target")?,
+        ip: r.get("ip")?,
+        prev_hash: r.get("prev_hash")?,
+        hash: r.get("hash")?,
+    })
+}
+
+/// A row of [`OLDEST_AUDIT`]: what [`prune_point`] reads (both backends).
+pub(crate) fn prune_row<R: Columns>(r: &R) -> Result<(i64, i64, Vec<u8>), R::Error> {
+    Ok((r.get("seq")?, r.get("at")?, r.get("hash")?))
+}
+
+sql! {
+    /// The newest entry's hash (the next entry's `prev_hash`).
+    LAST_AUDIT_HASH = "SELECT hash FROM audit ORDER BY seq DESC LIMIT 1";
+    /// A new entry (`$1`..`$8`: at, tenant, actor, action, target, ip, prev_hash, hash).
+    INSERT_AUDIT = "INSERT INTO audit (at, tenant_id, actor, action, target, ip, prev_hash, hash) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING seq";
+    /// The oldest `$1` entries, for [`prune_row`].
+    OLDEST_AUDIT = "SELECT seq, at, hash FROM audit ORDER BY seq LIMIT $1";
+    /// Sets meta key `$1` to `$2` (the anchor of a pruned chain).
+    SET_AUDIT_ANCHOR = "INSERT INTO meta (key, value) VALUES ($1, $2) \
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value";
+    /// Removes the entries up to `$1`.
+    PRUNE_AUDIT = "DELETE FROM audit WHERE seq <= $1";
+    /// Meta key `$1`'s value (the anchor).
+    AUDIT_ANCHOR = "SELECT value FROM meta WHERE key = $1";
+    /// Entries after `$1`, of tenant `$2` (NULL: every one), at most `$3`.
+    LIST_AUDIT = "SELECT {AUDIT_COLS} FROM audit WHERE seq > $1 \
+         AND (CAST($2 AS TEXT) IS NULL OR tenant_id = $2) ORDER BY seq LIMIT $3";
 }
 
 store_area! {

@@ -4,6 +4,78 @@ use postwerk_core::model::DsarStatus;
 
 use crate::StoreResult;
 use crate::model::*;
+use crate::row::Columns;
+
+/// The columns [`dsar_row`] reads.
+pub(crate) const DSAR_COLS: &str =
+    "seq, tenant_id, kind, rcpt_hash, received_at, due_at, status, closed_at, detail_enc";
+
+/// The columns [`incident_row`] reads.
+pub(crate) const INCIDENT_COLS: &str = "seq, tenant_id, detected_at, authority_due_at, \
+     customers_due_at, authority_notified_at, customers_notified_at, closed_at, detail_enc";
+
+/// A data-subject request row (both backends).
+pub(crate) fn dsar_row<R: Columns>(r: &R) -> Result<DsarRecord, R::Error> {
+    Ok(DsarRecord {
+        seq: r.get("seq")?,
+        tenant_id: r.get("tenant_id")?,
+        kind: r.parse("kind", "request kind")?,
+        rcpt_hash: r.get("rcpt_hash")?,
+        received_at: r.get("received_at")?,
+        due_at: r.get("due_at")?,
+        status: r.parse("status", "request status")?,
+        closed_at: r.get("closed_at")?,
+        detail_enc: r.get("detail_enc")?,
+    })
+}
+
+/// An incident row (both backends).
+pub(crate) fn incident_row<R: Columns>(r: &R) -> Result<IncidentRecord, R::Error> {
+    Ok(IncidentRecord {
+        seq: r.get("seq")?,
+        tenant_id: r.get("tenant_id")?,
+        detected_at: r.get("detected_at")?,
+        authority_due_at: r.get("authority_due_at")?,
+        customers_due_at: r.get("customers_due_at")?,
+        authority_notified_at: r.get("authority_notified_at")?,
+        customers_notified_at: r.get("customers_notified_at")?,
+        closed_at: r.get("closed_at")?,
+        detail_enc: r.get("detail_enc")?,
+    })
+}
+
+/// The statement recording `step` on incident `$2` of tenant `$1` at `$3`, unless
+/// that step is recorded already (one text per step).
+pub(crate) fn step_incident_sql(step: IncidentStep) -> String {
+    let column = step.column();
+    format!(
+        "UPDATE incidents SET {column} = $3 WHERE tenant_id = $1 AND seq = $2 AND {column} IS NULL"
+    )
+}
+
+sql! {
+    /// A new request (`$1`..`$8` in column order); returns its `seq`.
+    ADD_REQUEST = "INSERT INTO dsar_requests (tenant_id, kind, rcpt_hash, received_at, due_at, \
+         status, closed_at, detail_enc) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING seq";
+    /// Closes open request `$2` of tenant `$1` with status `$3` at `$4`.
+    CLOSE_REQUEST = "UPDATE dsar_requests SET status = $3, closed_at = $4 \
+         WHERE tenant_id = $1 AND seq = $2 AND status = 'open'";
+    /// Tenant `$1`'s requests after `$2`, only those open and due before `$3` if given,
+    /// at most `$4`.
+    LIST_REQUESTS = "SELECT {DSAR_COLS} FROM dsar_requests WHERE tenant_id = $1 AND seq > $2 \
+         AND (CAST($3 AS BIGINT) IS NULL OR (status = 'open' AND due_at < $3)) \
+         ORDER BY seq LIMIT $4";
+    /// A new incident (`$1`..`$8` in column order); returns its `seq`.
+    ADD_INCIDENT = "INSERT INTO incidents (tenant_id, detected_at, authority_due_at, \
+         customers_due_at, authority_notified_at, customers_notified_at, closed_at, detail_enc) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING seq";
+    /// Tenant `$1`'s incidents after `$2`, only those with a notification overdue at
+    /// `$3` if given, at most `$4`.
+    LIST_INCIDENTS = "SELECT {INCIDENT_COLS} FROM incidents WHERE tenant_id = $1 AND seq > $2 \
+         AND (CAST($3 AS BIGINT) IS NULL \
+         OR (authority_notified_at IS NULL AND authority_due_at < $3) \
+         OR (customers_notified_at IS NULL AND customers_due_at < $3)) ORDER BY seq LIMIT $4";
+}
 
 store_area! {
     /// The registers of data-subject requests and incidents, and the retention purge.

@@ -225,7 +225,7 @@ fn tenant_data_sql(t: &str, n: &str) -> Vec<String> {
 /// Domain names held by more than one tenant, each with its holders' tenant names,
 /// oldest registration first (both backends). Names used to be unique per tenant
 /// only; a database from then keeps every holder, no tenant may send
-/// from a contested name (see `domain_registered` in postwerk-mta), and the unique
+/// from a contested name (see `domain_registered` in postwerk-services), and the unique
 /// index [`UNIQUE_DOMAINS_SQL`] waits until an operator has removed all but one.
 pub const CONTESTED_DOMAINS_SQL: &str = "SELECT d.name, t.name FROM domains d \
      JOIN tenants t ON t.id = d.tenant_id \

@@ -34,7 +34,7 @@ impl Sql {
 }
 
 /// `text` with each `$` that starts a parameter (a digit follows) made `?`.
-fn sqlite_params(text: &str) -> String {
+pub(crate) fn sqlite_params(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut chars = text.chars().peekable();
     while let Some(c) = chars.next() {

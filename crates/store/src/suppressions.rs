@@ -22,6 +22,36 @@ pub(crate) fn suppression_row<R: Columns>(r: &R) -> Result<SuppressionRecord, R:
     })
 }
 
+sql! {
+    /// A new suppression (`$1`..`$7`: tenant, hash, stream scope, reason, time,
+    /// sealed address, source), unless that entry exists.
+    ADD_SUPPRESSION = "INSERT INTO suppressions (tenant_id, rcpt_hash, stream, reason, created_at, \
+         address_enc, source) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+         ON CONFLICT (tenant_id, rcpt_hash, stream) DO NOTHING";
+    /// Removes one scope (`$3`) of hash `$2`'s suppression in tenant `$1`; an erasure
+    /// tombstone only if `$4`.
+    REMOVE_SUPPRESSION = "DELETE FROM suppressions WHERE tenant_id = $1 AND rcpt_hash = $2 \
+         AND stream = $3 AND ($4 OR reason <> 'erasure')";
+}
+
+/// The statement listing a tenant's suppressions from `from` (the table, perhaps with
+/// an index hint): tenant `$1`, then the hash and the cursor if given, then the limit.
+/// One statement per filter combination (four), each able to use its index.
+pub(crate) fn list_suppressions_sql(from: &str, by_hash: bool, after_seq: bool) -> String {
+    let mut sql = format!("SELECT {SUPPRESSION_COLS} FROM {from} WHERE tenant_id = $1");
+    let mut n = 1;
+    if by_hash {
+        n += 1;
+        sql.push_str(&format!(" AND rcpt_hash = ${n}"));
+    }
+    if after_seq {
+        n += 1;
+        sql.push_str(&format!(" AND seq > ${n}"));
+    }
+    sql.push_str(&format!(" ORDER BY seq LIMIT ${}", n + 1));
+    sql
+}
+
 store_area! {
     /// Suppression lists.
     SuppressionStore {

@@ -1,6 +1,7 @@
 //! PostgreSQL: the audit area ([`crate::AuditStore`]).
 
 use super::*;
+use crate::audit::*;
 
 impl AuditStore for PgStore {
     async fn append_audit(&self, d: AuditDraft) -> StoreResult<AuditRecord> {
@@ -23,5 +24,118 @@ impl AuditStore for PgStore {
         limit: usize,
     ) -> StoreResult<Vec<AuditRecord>> {
         retrying(|| self.list_audit_q(tenant_id, after_seq, limit)).await
+    }
+}
+
+impl PgStore {
+    /// Appends `d` under [`AUDIT_LOCK`] (PostgreSQL's own: each entry chains to the
+    /// one committed before it).
+    async fn append_audit_tx(&self, d: &AuditDraft) -> PgResult<AuditRecord> {
+        const OP: &str = "append_audit";
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(pg(OP))?;
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&AUDIT_LOCK])
+            .await
+            .map_err(pg(OP))?;
+        let prev: Vec<u8> = tx
+            .query_opt(LAST_AUDIT_HASH.pg(), &[])
+            .await
+            .map_err(pg(OP))?
+            .map(|r| col(&r, "hash"))
+            .transpose()?
+            .unwrap_or_else(|| crate::audit::GENESIS.to_vec());
+        let hash = crate::audit::chain_hash(&prev, d);
+        let stmt = tx.prepare_cached(INSERT_AUDIT.pg()).await.map_err(pg(OP))?;
+        let row = tx
+            .query_one(
+                &stmt,
+                &[
+                    &d.at,
+                    &d.tenant_id,
+                    &d.actor,
+                    &d.action,
+                    &d.target,
+                    &d.ip,
+                    &prev,
+                    &hash,
+                ],
+            )
+            .await
+            .map_err(pg(OP))?;
+        let seq: i64 = col(&row, "seq")?;
+        tx.commit().await.map_err(pg(OP))?;
+        Ok(AuditRecord::from_draft(seq, d.clone(), prev, hash))
+    }
+
+    /// Prunes under [`AUDIT_LOCK`], as [`AuditStore::prune_audit`].
+    async fn prune_audit_tx(&self, before: i64, limit: usize) -> PgResult<u64> {
+        const OP: &str = "prune_audit";
+        let limit = i64::try_from(limit.max(1)).unwrap_or(i64::MAX);
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(pg(OP))?;
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&AUDIT_LOCK])
+            .await
+            .map_err(pg(OP))?;
+        let oldest = tx
+            .query(OLDEST_AUDIT.pg(), &[&limit])
+            .await
+            .map_err(pg(OP))?
+            .iter()
+            .map(prune_row)
+            .collect::<PgResult<Vec<_>>>()?;
+        let Some((seq, hash)) = crate::audit::prune_point(&oldest, before) else {
+            return Ok(0);
+        };
+        tx.execute(
+            SET_AUDIT_ANCHOR.pg(),
+            &[
+                &crate::audit::ANCHOR_KEY,
+                &crate::audit::anchor_text(seq, &hash),
+            ],
+        )
+        .await
+        .map_err(pg(OP))?;
+        let n = tx
+            .execute(PRUNE_AUDIT.pg(), &[&seq])
+            .await
+            .map_err(pg(OP))?;
+        tx.commit().await.map_err(pg(OP))?;
+        Ok(n)
+    }
+
+    async fn audit_anchor_q(&self) -> PgResult<Option<(i64, Vec<u8>)>> {
+        let row = self
+            .one_opt(
+                "audit_anchor",
+                AUDIT_ANCHOR.pg(),
+                &[&crate::audit::ANCHOR_KEY],
+            )
+            .await?;
+        row.map(|r| {
+            let text: String = col(&r, "value")?;
+            crate::audit::parse_anchor(&text).ok_or_else(|| corrupt("audit anchor"))
+        })
+        .transpose()
+    }
+
+    async fn list_audit_q(
+        &self,
+        tenant_id: Option<&str>,
+        after_seq: Option<i64>,
+        limit: usize,
+    ) -> PgResult<Vec<AuditRecord>> {
+        const OP: &str = "list_audit";
+        let limit = i64::try_from(limit.max(1)).unwrap_or(i64::MAX);
+        let after = after_seq.unwrap_or(0);
+        let client = self.client().await?;
+        let stmt = client
+            .prepare_cached(LIST_AUDIT.pg())
+            .await
+            .map_err(pg(OP))?;
+        let rows = client
+            .query(&stmt, &[&after, &tenant_id, &limit])
+            .await
+            .map_err(pg(OP))?;
+        rows.iter().map(audit_row).collect()
     }
 }

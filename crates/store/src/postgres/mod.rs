@@ -914,69 +914,18 @@ impl PgStore {
         .map_err(pg(op))
     }
 
-    async fn add_suppression_tx(&self, s: &SuppressionRecord) -> PgResult<bool> {
-        const OP: &str = "add_suppression";
-        let mut client = self.client().await?;
-        let tx = client.transaction().await.map_err(pg(OP))?;
-        let lock = tx
-            .prepare_cached("SELECT pg_advisory_xact_lock($1)")
-            .await
-            .map_err(pg(OP))?;
-        let insert = tx
-            .prepare_cached(
-                "INSERT INTO suppressions (tenant_id, rcpt_hash, stream, reason, created_at, address_enc, source) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (tenant_id, rcpt_hash, stream) DO NOTHING",
-            )
-            .await
-            .map_err(pg(OP))?;
-        tx.execute(&lock, &[&SUPPRESSIONS_LOCK])
-            .await
-            .map_err(pg(OP))?;
-        let n = tx
-            .execute(
-                &insert,
-                &[
-                    &s.tenant_id,
-                    &s.rcpt_hash,
-                    &stream_scope(s.stream.as_deref()),
-                    &s.reason.as_str(),
-                    &s.created_at,
-                    &s.address_enc,
-                    &s.source,
-                ],
-            )
-            .await
-            .map_err(pg(OP))?;
-        tx.commit().await.map_err(pg(OP))?;
-        Ok(n > 0)
-    }
-
-    async fn list_suppressions_q(
+    /// The rows of `sql`, each decoded by `decode`.
+    async fn list<T>(
         &self,
-        tenant_id: &str,
-        rcpt_hash: Option<&[u8]>,
-        after_seq: Option<i64>,
-        limit: usize,
-    ) -> PgResult<Vec<SuppressionRecord>> {
-        const OP: &str = "list_suppressions";
-        let limit = i64::try_from(limit.max(1)).unwrap_or(i64::MAX);
-        // One statement per filter combination (four), each able to use its index.
-        let mut sql = format!("SELECT {SUPPRESSION_COLS} FROM suppressions WHERE tenant_id = $1");
-        let mut args: Vec<&(dyn ToSql + Sync)> = vec![&tenant_id];
-        if let Some(h) = &rcpt_hash {
-            args.push(h);
-            sql.push_str(&format!(" AND rcpt_hash = ${}", args.len()));
-        }
-        if let Some(a) = &after_seq {
-            args.push(a);
-            sql.push_str(&format!(" AND seq > ${}", args.len()));
-        }
-        args.push(&limit);
-        sql.push_str(&format!(" ORDER BY seq LIMIT ${}", args.len()));
+        op: &'static str,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+        decode: fn(&Row) -> PgResult<T>,
+    ) -> PgResult<Vec<T>> {
         let client = self.client().await?;
-        let stmt = client.prepare_cached(&sql).await.map_err(pg(OP))?;
-        let rows = client.query(&stmt, &args).await.map_err(pg(OP))?;
-        rows.iter().map(suppression_row).collect()
+        let stmt = client.prepare_cached(sql).await.map_err(pg(op))?;
+        let rows = client.query(&stmt, params).await.map_err(pg(op))?;
+        rows.iter().map(decode).collect()
     }
 
     async fn one_opt(

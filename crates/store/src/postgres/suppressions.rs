@@ -1,6 +1,7 @@
 //! PostgreSQL: the suppressions area ([`crate::SuppressionStore`]).
 
 use super::*;
+use crate::suppressions::{ADD_SUPPRESSION, REMOVE_SUPPRESSION, list_suppressions_sql};
 
 impl SuppressionStore for PgStore {
     async fn add_suppression(&self, s: SuppressionRecord) -> StoreResult<bool> {
@@ -17,12 +18,10 @@ impl SuppressionStore for PgStore {
     ) -> StoreResult<u64> {
         let stream = stream_scope(stream);
         retrying(|| async move {
-            let sql = "DELETE FROM suppressions WHERE tenant_id = $1 AND rcpt_hash = $2 AND stream = $3 \
-                       AND ($4 OR reason <> 'erasure')";
             self.exec(
                 "remove_suppression",
                 None,
-                sql,
+                REMOVE_SUPPRESSION.pg(),
                 &[&tenant_id, &rcpt_hash, &stream, &erasure],
             )
             .await
@@ -43,6 +42,7 @@ impl SuppressionStore for PgStore {
         retrying(|| async move {
             const OP: &str = "find_suppressions";
             let client = self.client().await?;
+            // PostgreSQL's own: every hash in one array parameter (SQLite: chunked `IN`).
             let stmt = client
                 .prepare_cached(&format!(
                     "SELECT {SUPPRESSION_COLS} FROM suppressions \
@@ -68,5 +68,67 @@ impl SuppressionStore for PgStore {
     ) -> StoreResult<Vec<SuppressionRecord>> {
         let rcpt_hash = rcpt_hash.as_deref();
         retrying(|| self.list_suppressions_q(tenant_id, rcpt_hash, after_seq, limit)).await
+    }
+}
+
+impl PgStore {
+    /// Adds `s` under [`SUPPRESSIONS_LOCK`] (PostgreSQL's own: `seq` order is then
+    /// commit order).
+    async fn add_suppression_tx(&self, s: &SuppressionRecord) -> PgResult<bool> {
+        const OP: &str = "add_suppression";
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(pg(OP))?;
+        let lock = tx
+            .prepare_cached("SELECT pg_advisory_xact_lock($1)")
+            .await
+            .map_err(pg(OP))?;
+        let insert = tx
+            .prepare_cached(ADD_SUPPRESSION.pg())
+            .await
+            .map_err(pg(OP))?;
+        tx.execute(&lock, &[&SUPPRESSIONS_LOCK])
+            .await
+            .map_err(pg(OP))?;
+        let n = tx
+            .execute(
+                &insert,
+                &[
+                    &s.tenant_id,
+                    &s.rcpt_hash,
+                    &stream_scope(s.stream.as_deref()),
+                    &s.reason.as_str(),
+                    &s.created_at,
+                    &s.address_enc,
+                    &s.source,
+                ],
+            )
+            .await
+            .map_err(pg(OP))?;
+        tx.commit().await.map_err(pg(OP))?;
+        Ok(n > 0)
+    }
+
+    async fn list_suppressions_q(
+        &self,
+        tenant_id: &str,
+        rcpt_hash: Option<&[u8]>,
+        after_seq: Option<i64>,
+        limit: usize,
+    ) -> PgResult<Vec<SuppressionRecord>> {
+        const OP: &str = "list_suppressions";
+        let limit = i64::try_from(limit.max(1)).unwrap_or(i64::MAX);
+        let sql = list_suppressions_sql("suppressions", rcpt_hash.is_some(), after_seq.is_some());
+        let mut args: Vec<&(dyn ToSql + Sync)> = vec![&tenant_id];
+        if let Some(h) = &rcpt_hash {
+            args.push(h);
+        }
+        if let Some(a) = &after_seq {
+            args.push(a);
+        }
+        args.push(&limit);
+        let client = self.client().await?;
+        let stmt = client.prepare_cached(&sql).await.map_err(pg(OP))?;
+        let rows = client.query(&stmt, &args).await.map_err(pg(OP))?;
+        rows.iter().map(suppression_row).collect()
     }
 }

@@ -1,40 +1,37 @@
 //! SQLite: the audit area ([`crate::AuditStore`]).
 
 use super::*;
+use crate::audit::*;
 
 impl AuditStore for SqliteStore {
     async fn append_audit(&self, d: AuditDraft) -> StoreResult<AuditRecord> {
         self.writer
             .write(Durability::Fsync, move |c| {
                 let prev: Vec<u8> = c
-                    .prepare_cached("SELECT hash FROM audit ORDER BY seq DESC LIMIT 1")
+                    .prepare_cached(LAST_AUDIT_HASH.sqlite())
                     .and_then(|mut st| st.query_row([], |r| r.get(0)).optional())
                     .map_err(unavailable)?
-                    .unwrap_or_else(|| crate::audit::GENESIS.to_vec());
-                let hash = crate::audit::chain_hash(&prev, &d);
-                c.prepare_cached(
-                    "INSERT INTO audit (at, tenant_id, actor, action, target, ip, prev_hash, hash) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                )
-                .and_then(|mut st| {
-                    st.execute(params![
-                        d.at,
-                        d.tenant_id,
-                        d.actor,
-                        d.action,
-                        d.target,
-                        d.ip,
-                        prev,
-                        hash
-                    ])
-                })
-                .map_err(unavailable)?;
-                Ok(AuditRecord::from_draft(
-                    c.last_insert_rowid(),
-                    d,
-                    prev,
-                    hash,
-                ))
+                    .unwrap_or_else(|| GENESIS.to_vec());
+                let hash = chain_hash(&prev, &d);
+                let seq = c
+                    .prepare_cached(INSERT_AUDIT.sqlite())
+                    .and_then(|mut st| {
+                        st.query_row(
+                            params![
+                                d.at,
+                                d.tenant_id,
+                                d.actor,
+                                d.action,
+                                d.target,
+                                d.ip,
+                                prev,
+                                hash
+                            ],
+                            |r| r.get(0),
+                        )
+                    })
+                    .map_err(unavailable)?;
+                Ok(AuditRecord::from_draft(seq, d, prev, hash))
             })
             .await
     }
@@ -43,20 +40,20 @@ impl AuditStore for SqliteStore {
         self.writer
             .write(Durability::Fsync, move |c| {
                 let oldest = c
-                    .prepare_cached("SELECT seq, at, hash FROM audit ORDER BY seq LIMIT ?1")
+                    .prepare_cached(OLDEST_AUDIT.sqlite())
                     .and_then(|mut st| {
-                        st.query_map([limit.max(1) as i64], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                        st.query_map([limit.max(1) as i64], |r| prune_row(r))?
                             .collect::<rusqlite::Result<Vec<_>>>()
                     })
                     .map_err(unavailable)?;
-                let Some((seq, hash)) = crate::audit::prune_point(&oldest, before) else {
+                let Some((seq, hash)) = prune_point(&oldest, before) else {
                     return Ok(0);
                 };
                 c.execute(
-                    "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                    params![crate::audit::ANCHOR_KEY, crate::audit::anchor_text(seq, &hash)],
+                    SET_AUDIT_ANCHOR.sqlite(),
+                    params![ANCHOR_KEY, anchor_text(seq, &hash)],
                 )
-                .and_then(|_| c.execute("DELETE FROM audit WHERE seq <= ?1", [seq]))
+                .and_then(|_| c.execute(PRUNE_AUDIT.sqlite(), [seq]))
                 .map(|n| n as u64)
                 .map_err(unavailable)
             })
@@ -66,19 +63,13 @@ impl AuditStore for SqliteStore {
     async fn audit_anchor(&self) -> StoreResult<Option<(i64, Vec<u8>)>> {
         let text: Option<String> = self
             .read(|c| {
-                c.query_row(
-                    "SELECT value FROM meta WHERE key = ?1",
-                    [crate::audit::ANCHOR_KEY],
-                    |r| r.get(0),
-                )
-                .optional()
-                .map_err(unavailable)
+                c.query_row(AUDIT_ANCHOR.sqlite(), [ANCHOR_KEY], |r| r.get(0))
+                    .optional()
+                    .map_err(unavailable)
             })
             .await?;
-        text.map(|t| {
-            crate::audit::parse_anchor(&t).ok_or(StoreError::Corrupt("audit anchor".into()))
-        })
-        .transpose()
+        text.map(|t| parse_anchor(&t).ok_or(StoreError::Corrupt("audit anchor".into())))
+            .transpose()
     }
 
     async fn list_audit(
@@ -89,30 +80,15 @@ impl AuditStore for SqliteStore {
     ) -> StoreResult<Vec<AuditRecord>> {
         let tenant_id = tenant_id.map(str::to_string);
         self.read(move |c| {
-            c.prepare_cached(
-                "SELECT seq, at, tenant_id, actor, action, target, ip, prev_hash, hash FROM audit \
-                 WHERE seq > ?1 AND (?2 IS NULL OR tenant_id = ?2) ORDER BY seq LIMIT ?3",
-            )
-            .and_then(|mut st| {
-                st.query_map(
-                    params![after_seq.unwrap_or(0), tenant_id, limit.max(1) as i64],
-                    |r| {
-                        Ok(AuditRecord {
-                            seq: r.get(0)?,
-                            at: r.get(1)?,
-                            tenant_id: r.get(2)?,
-                            actor: r.get(3)?,
-                            action: r.get(4)?,
-                            target: r.get(5)?,
-                            ip: r.get(6)?,
-                            prev_hash: r.get(7)?,
-                            hash: r.get(8)?,
-                        })
-                    },
-                )?
-                .collect()
-            })
-            .map_err(unavailable)
+            c.prepare_cached(LIST_AUDIT.sqlite())
+                .and_then(|mut st| {
+                    st.query_map(
+                        params![after_seq.unwrap_or(0), tenant_id, limit.max(1) as i64],
+                        |r| audit_row(r),
+                    )?
+                    .collect()
+                })
+                .map_err(unavailable)
         })
         .await
     }

@@ -1,29 +1,30 @@
 //! SQLite: the compliance area ([`crate::ComplianceStore`]).
 
 use super::*;
+use crate::compliance::*;
+use crate::sql::sqlite_params;
 
 impl ComplianceStore for SqliteStore {
     async fn add_request(&self, r: DsarRecord) -> StoreResult<i64> {
         self.writer
             .write(Durability::Fsync, move |c| {
-                c.prepare_cached(
-                    "INSERT INTO dsar_requests (tenant_id, kind, rcpt_hash, received_at, due_at, status, closed_at, \
-                     detail_enc) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                )
-                .and_then(|mut st| {
-                    st.execute(params![
-                        r.tenant_id,
-                        r.kind.as_str(),
-                        r.rcpt_hash,
-                        r.received_at,
-                        r.due_at,
-                        r.status.as_str(),
-                        r.closed_at,
-                        r.detail_enc
-                    ])
-                })
-                .map_err(unavailable)?;
-                Ok(c.last_insert_rowid())
+                c.prepare_cached(ADD_REQUEST.sqlite())
+                    .and_then(|mut st| {
+                        st.query_row(
+                            params![
+                                r.tenant_id,
+                                r.kind.as_str(),
+                                r.rcpt_hash,
+                                r.received_at,
+                                r.due_at,
+                                r.status.as_str(),
+                                r.closed_at,
+                                r.detail_enc
+                            ],
+                            |row| row.get(0),
+                        )
+                    })
+                    .map_err(unavailable)
             })
             .await
     }
@@ -38,13 +39,10 @@ impl ComplianceStore for SqliteStore {
         let tenant_id = tenant_id.to_string();
         self.writer
             .write(Durability::Fsync, move |c| {
-                c.prepare_cached(
-                    "UPDATE dsar_requests SET status = ?3, closed_at = ?4 \
-                     WHERE tenant_id = ?1 AND seq = ?2 AND status = 'open'",
-                )
-                .and_then(|mut st| st.execute(params![tenant_id, seq, status.as_str(), at]))
-                .map(|n| n > 0)
-                .map_err(unavailable)
+                c.prepare_cached(CLOSE_REQUEST.sqlite())
+                    .and_then(|mut st| st.execute(params![tenant_id, seq, status.as_str(), at]))
+                    .map(|n| n > 0)
+                    .map_err(unavailable)
             })
             .await
     }
@@ -58,46 +56,20 @@ impl ComplianceStore for SqliteStore {
     ) -> StoreResult<Vec<DsarRecord>> {
         let tenant_id = tenant_id.to_string();
         self.read(move |c| {
-            let rows = c
-                .prepare_cached(
-                    "SELECT seq, kind, rcpt_hash, received_at, due_at, status, closed_at, detail_enc FROM dsar_requests \
-                     WHERE tenant_id = ?1 AND seq > ?2 AND (?3 IS NULL OR (status = 'open' AND due_at < ?3)) \
-                     ORDER BY seq LIMIT ?4",
-                )
+            c.prepare_cached(LIST_REQUESTS.sqlite())
                 .and_then(|mut st| {
                     st.query_map(
-                        params![tenant_id, after_seq.unwrap_or(0), open_due_before, limit.max(1) as i64],
-                        |r| {
-                            Ok((
-                                r.get::<_, i64>(0)?,
-                                r.get::<_, String>(1)?,
-                                r.get::<_, Vec<u8>>(2)?,
-                                r.get::<_, i64>(3)?,
-                                r.get::<_, i64>(4)?,
-                                r.get::<_, String>(5)?,
-                                r.get::<_, Option<i64>>(6)?,
-                                r.get::<_, Vec<u8>>(7)?,
-                            ))
-                        },
+                        params![
+                            tenant_id,
+                            after_seq.unwrap_or(0),
+                            open_due_before,
+                            limit.max(1) as i64
+                        ],
+                        |r| dsar_row(r),
                     )?
-                    .collect::<rusqlite::Result<Vec<_>>>()
+                    .collect()
                 })
-                .map_err(unavailable)?;
-            rows.into_iter()
-                .map(|(seq, kind, rcpt_hash, received_at, due_at, status, closed_at, detail_enc)| {
-                    Ok(DsarRecord {
-                        seq,
-                        tenant_id: tenant_id.clone(),
-                        kind: kind.parse::<DsarKind>().map_err(|_| corrupt("request kind"))?,
-                        rcpt_hash,
-                        received_at,
-                        due_at,
-                        status: status.parse::<DsarStatus>().map_err(|_| corrupt("request status"))?,
-                        closed_at,
-                        detail_enc,
-                    })
-                })
-                .collect()
+                .map_err(unavailable)
         })
         .await
     }
@@ -105,25 +77,23 @@ impl ComplianceStore for SqliteStore {
     async fn add_incident(&self, r: IncidentRecord) -> StoreResult<i64> {
         self.writer
             .write(Durability::Fsync, move |c| {
-                c.prepare_cached(
-                    "INSERT INTO incidents (tenant_id, detected_at, authority_due_at, customers_due_at, \
-                     authority_notified_at, customers_notified_at, closed_at, detail_enc) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                )
-                .and_then(|mut st| {
-                    st.execute(params![
-                        r.tenant_id,
-                        r.detected_at,
-                        r.authority_due_at,
-                        r.customers_due_at,
-                        r.authority_notified_at,
-                        r.customers_notified_at,
-                        r.closed_at,
-                        r.detail_enc
-                    ])
-                })
-                .map_err(unavailable)?;
-                Ok(c.last_insert_rowid())
+                c.prepare_cached(ADD_INCIDENT.sqlite())
+                    .and_then(|mut st| {
+                        st.query_row(
+                            params![
+                                r.tenant_id,
+                                r.detected_at,
+                                r.authority_due_at,
+                                r.customers_due_at,
+                                r.authority_notified_at,
+                                r.customers_notified_at,
+                                r.closed_at,
+                                r.detail_enc
+                            ],
+                            |row| row.get(0),
+                        )
+                    })
+                    .map_err(unavailable)
             })
             .await
     }
@@ -138,13 +108,10 @@ impl ComplianceStore for SqliteStore {
         let tenant_id = tenant_id.to_string();
         self.writer
             .write(Durability::Fsync, move |c| {
-                let column = step.column();
-                c.prepare_cached(&format!(
-                    "UPDATE incidents SET {column} = ?3 WHERE tenant_id = ?1 AND seq = ?2 AND {column} IS NULL"
-                ))
-                .and_then(|mut st| st.execute(params![tenant_id, seq, at]))
-                .map(|n| n > 0)
-                .map_err(unavailable)
+                c.prepare_cached(&sqlite_params(&step_incident_sql(step)))
+                    .and_then(|mut st| st.execute(params![tenant_id, seq, at]))
+                    .map(|n| n > 0)
+                    .map_err(unavailable)
             })
             .await
     }
@@ -158,31 +125,20 @@ impl ComplianceStore for SqliteStore {
     ) -> StoreResult<Vec<IncidentRecord>> {
         let tenant_id = tenant_id.to_string();
         self.read(move |c| {
-            c.prepare_cached(
-                "SELECT seq, detected_at, authority_due_at, customers_due_at, authority_notified_at, \
-                 customers_notified_at, closed_at, detail_enc FROM incidents \
-                 WHERE tenant_id = ?1 AND seq > ?2 AND (?3 IS NULL OR (authority_notified_at IS NULL AND authority_due_at < ?3) OR (customers_notified_at IS NULL AND customers_due_at < ?3)) ORDER BY seq LIMIT ?4",
-            )
-            .and_then(|mut st| {
-                st.query_map(
-                    params![tenant_id, after_seq.unwrap_or(0), overdue_at, limit.max(1) as i64],
-                    |r| {
-                        Ok(IncidentRecord {
-                            seq: r.get(0)?,
-                            tenant_id: tenant_id.clone(),
-                            detected_at: r.get(1)?,
-                            authority_due_at: r.get(2)?,
-                            customers_due_at: r.get(3)?,
-                            authority_notified_at: r.get(4)?,
-                            customers_notified_at: r.get(5)?,
-                            closed_at: r.get(6)?,
-                            detail_enc: r.get(7)?,
-                        })
-                    },
-                )?
-                .collect()
-            })
-            .map_err(unavailable)
+            c.prepare_cached(LIST_INCIDENTS.sqlite())
+                .and_then(|mut st| {
+                    st.query_map(
+                        params![
+                            tenant_id,
+                            after_seq.unwrap_or(0),
+                            overdue_at,
+                            limit.max(1) as i64
+                        ],
+                        |r| incident_row(r),
+                    )?
+                    .collect()
+                })
+                .map_err(unavailable)
         })
         .await
     }

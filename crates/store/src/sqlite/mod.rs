@@ -28,7 +28,7 @@ mod writer;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-use postwerk_core::model::{ConsentStatus, DsarKind, DsarStatus, EventType, RecipientStatus};
+use postwerk_core::model::{ConsentStatus, DsarStatus, EventType, RecipientStatus};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, params};
 
 use crate::model::*;

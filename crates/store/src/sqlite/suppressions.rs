@@ -1,29 +1,27 @@
 //! SQLite: the suppressions area ([`crate::SuppressionStore`]).
 
 use super::*;
+use crate::sql::sqlite_params;
+use crate::suppressions::{ADD_SUPPRESSION, REMOVE_SUPPRESSION, list_suppressions_sql};
 
 impl SuppressionStore for SqliteStore {
     async fn add_suppression(&self, s: SuppressionRecord) -> StoreResult<bool> {
         self.writer
             .write(Durability::Fsync, move |c| {
-                c.prepare_cached(
-                    "INSERT INTO suppressions (tenant_id, rcpt_hash, stream, reason, created_at, address_enc, \
-                     source) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) \
-                     ON CONFLICT (tenant_id, rcpt_hash, stream) DO NOTHING",
-                )
-                .and_then(|mut st| {
-                    st.execute(params![
-                        s.tenant_id,
-                        s.rcpt_hash,
-                        stream_scope(s.stream.as_deref()),
-                        s.reason.as_str(),
-                        s.created_at,
-                        s.address_enc,
-                        s.source
-                    ])
-                })
-                .map(|n| n > 0)
-                .map_err(unavailable)
+                c.prepare_cached(ADD_SUPPRESSION.sqlite())
+                    .and_then(|mut st| {
+                        st.execute(params![
+                            s.tenant_id,
+                            s.rcpt_hash,
+                            stream_scope(s.stream.as_deref()),
+                            s.reason.as_str(),
+                            s.created_at,
+                            s.address_enc,
+                            s.source
+                        ])
+                    })
+                    .map(|n| n > 0)
+                    .map_err(unavailable)
             })
             .await
     }
@@ -39,13 +37,10 @@ impl SuppressionStore for SqliteStore {
         let stream = stream_scope(stream).to_string();
         self.writer
             .write(Durability::Fsync, move |c| {
-                c.prepare_cached(
-                    "DELETE FROM suppressions WHERE tenant_id = ?1 AND rcpt_hash = ?2 AND stream = ?3 \
-                     AND (?4 OR reason <> 'erasure')",
-                )
-                .and_then(|mut st| st.execute(params![tenant_id, rcpt_hash, stream, erasure]))
-                .map(|n| n as u64)
-                .map_err(unavailable)
+                c.prepare_cached(REMOVE_SUPPRESSION.sqlite())
+                    .and_then(|mut st| st.execute(params![tenant_id, rcpt_hash, stream, erasure]))
+                    .map(|n| n as u64)
+                    .map_err(unavailable)
             })
             .await
     }
@@ -61,6 +56,7 @@ impl SuppressionStore for SqliteStore {
         }
         let tenant_id = tenant_id.to_string();
         self.read(move |c| {
+            // SQLite's own: chunked `IN` lists (PostgreSQL: one array parameter).
             let tx = c.unchecked_transaction().map_err(unavailable)?;
             let rows = rows_by_hashes(
                 &tx,
@@ -87,27 +83,26 @@ impl SuppressionStore for SqliteStore {
         let tenant_id = tenant_id.to_string();
         let limit = i64::try_from(limit.max(1)).unwrap_or(i64::MAX);
         self.read(move |c| {
-            // One statement per filter combination (four). By hash: the few entries of
-            // one address through the scope index (without statistics SQLite would
-            // rather walk the tenant's whole list in seq order to skip the sort).
+            // By hash: the few entries of one address through the scope index (without
+            // statistics SQLite would rather walk the tenant's whole list in seq order to
+            // skip the sort).
             let index = match rcpt_hash {
                 Some(_) => "suppressions_scope",
                 None => "suppressions_tenant",
             };
-            let mut sql = format!(
-                "SELECT {SUPPRESSION_COLS} FROM suppressions INDEXED BY {index} WHERE tenant_id = ?1"
-            );
+            let sql = sqlite_params(&list_suppressions_sql(
+                &format!("suppressions INDEXED BY {index}"),
+                rcpt_hash.is_some(),
+                after_seq.is_some(),
+            ));
             let mut args: Vec<rusqlite::types::Value> = vec![tenant_id.into()];
             if let Some(h) = rcpt_hash {
                 args.push(h.into());
-                sql.push_str(&format!(" AND rcpt_hash = ?{}", args.len()));
             }
             if let Some(a) = after_seq {
                 args.push(a.into());
-                sql.push_str(&format!(" AND seq > ?{}", args.len()));
             }
             args.push(limit.into());
-            sql.push_str(&format!(" ORDER BY seq LIMIT ?{}", args.len()));
             let rows = c
                 .prepare_cached(&sql)
                 .and_then(|mut st| {
