@@ -26,3 +26,38 @@ impl StatsStore for PgStore {
         .await
     }
 }
+
+/// Adds statistics increments in `tx` (in key order: no deadlocks between writers).
+pub(super) async fn add_stats(
+    tx: &deadpool_postgres::Transaction<'_>,
+    op: &'static str,
+    adds: &[crate::stats::StatAdd<'_>],
+) -> PgResult<()> {
+    if adds.is_empty() {
+        return Ok(());
+    }
+    let stmt = tx
+        .prepare_cached(&crate::stats::upsert_sql(|n| format!("${n}")))
+        .await
+        .map_err(pg(op))?;
+    for a in adds {
+        let d = a.dims;
+        tx.execute(
+            &stmt,
+            &[
+                &a.tenant_id,
+                &a.bucket,
+                &d.stream,
+                &d.pool,
+                &d.source,
+                &d.site,
+                &a.event,
+                &d.reason,
+                &a.count,
+            ],
+        )
+        .await
+        .map_err(pg(op))?;
+    }
+    Ok(())
+}
