@@ -8,6 +8,7 @@ use postwerk_core::model::EventType;
 
 use crate::StoreResult;
 use crate::model::{StatDims, StatRow, StatsFilter};
+use crate::row::Columns;
 
 /// Width of a statistics bucket (one hour).
 pub const BUCKET_MS: i64 = 3_600_000;
@@ -49,52 +50,39 @@ pub(crate) fn aggregate<'a>(
         .collect()
 }
 
-/// The upsert adding one increment (parameters: tenant, bucket, stream, pool, source,
-/// site, event, reason, count; `p(n)` names parameter n in the dialect).
-pub(crate) fn upsert_sql(p: impl Fn(usize) -> String) -> String {
-    format!(
-        "INSERT INTO delivery_stats (tenant_id, bucket, stream, pool, source, site, event, reason, count) \
-         VALUES ({}, {}, {}, {}, {}, {}, {}, {}, {}) \
+/// A row of the statistics query ([`STATS_QUERY`], both backends).
+pub(crate) fn stat_row<R: Columns>(r: &R) -> Result<StatRow, R::Error> {
+    Ok(StatRow {
+        bucket: r.get("bucket")?,
+        event: r.parse("event", "event type")?,
+        reason: r.get("reason")?,
+        count: r.get::<i64>("count")? as u64,
+    })
+}
+
+/// A row of [`ATTEMPTS_BY_SOURCE`] (both backends): the source and its attempts.
+pub(crate) fn source_row<R: Columns>(r: &R) -> Result<(String, u64), R::Error> {
+    Ok((r.get("source")?, r.get::<i64>("count")? as u64))
+}
+
+sql! {
+    /// The upsert adding one increment (parameters: tenant, bucket, stream, pool,
+    /// source, site, event, reason, count).
+    UPSERT_STAT = "INSERT INTO delivery_stats (tenant_id, bucket, stream, pool, source, site, event, \
+         reason, count) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
          ON CONFLICT (tenant_id, bucket, stream, pool, source, site, event, reason) \
-         DO UPDATE SET count = delivery_stats.count + excluded.count",
-        p(1),
-        p(2),
-        p(3),
-        p(4),
-        p(5),
-        p(6),
-        p(7),
-        p(8),
-        p(9)
-    )
-}
-
-/// The query summing a filter's rows by hour, event and reason (parameters: tenant,
-/// from, to, stream, pool, source, site; optional ones may be NULL).
-pub(crate) fn query_sql(p: impl Fn(usize) -> String) -> String {
-    format!(
-        "SELECT bucket, event, reason, CAST(sum(count) AS BIGINT) AS count FROM delivery_stats \
-         WHERE tenant_id = {} AND bucket >= {} AND bucket < {} \
-         AND ({s} IS NULL OR stream = {s}) AND ({po} IS NULL OR pool = {po}) \
-         AND ({so} IS NULL OR source = {so}) AND ({si} IS NULL OR site = {si}) \
-         GROUP BY bucket, event, reason ORDER BY bucket, event, reason",
-        p(1),
-        p(2),
-        p(3),
-        s = p(4),
-        po = p(5),
-        so = p(6),
-        si = p(7),
-    )
-}
-
-/// Attempts per source since a bucket (parameter 1).
-pub(crate) fn by_source_sql(p1: &str) -> String {
-    format!(
-        "SELECT source, CAST(sum(count) AS BIGINT) AS count FROM delivery_stats \
-         WHERE bucket >= {p1} AND source <> '' AND event IN ('delivered', 'deferred', 'bounced') \
-         GROUP BY source ORDER BY source"
-    )
+         DO UPDATE SET count = delivery_stats.count + excluded.count";
+    /// The query summing a filter's rows by hour, event and reason (parameters: tenant,
+    /// from, to, stream, pool, source, site; the last four may be NULL).
+    STATS_QUERY = "SELECT bucket, event, reason, CAST(sum(count) AS BIGINT) AS count \
+         FROM delivery_stats WHERE tenant_id = $1 AND bucket >= $2 AND bucket < $3 \
+         AND (CAST($4 AS TEXT) IS NULL OR stream = $4) AND (CAST($5 AS TEXT) IS NULL OR pool = $5) \
+         AND (CAST($6 AS TEXT) IS NULL OR source = $6) AND (CAST($7 AS TEXT) IS NULL OR site = $7) \
+         GROUP BY bucket, event, reason ORDER BY bucket, event, reason";
+    /// Attempts per source since bucket `$1`.
+    ATTEMPTS_BY_SOURCE = "SELECT source, CAST(sum(count) AS BIGINT) AS count FROM delivery_stats \
+         WHERE bucket >= $1 AND source <> '' AND event IN ('delivered', 'deferred', 'bounced') \
+         GROUP BY source ORDER BY source";
 }
 
 store_area! {

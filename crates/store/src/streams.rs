@@ -4,6 +4,7 @@ use crate::StoreResult;
 use crate::model::*;
 use crate::row::Columns;
 
+/// The columns [`stream_row`] reads.
 pub(crate) const STREAM_COLS: &str =
     "tenant_id, name, settings, paused_at, pause_reason, resumed_at, created_at, updated_at";
 
@@ -19,6 +20,19 @@ pub(crate) fn stream_row<R: Columns>(r: &R) -> Result<StreamRecord, R::Error> {
         created_at: r.get("created_at")?,
         updated_at: r.get("updated_at")?,
     })
+}
+
+sql! {
+    /// Streams by tenant and name: every tenant's (`$1` NULL) or tenant `$1`'s.
+    LIST_STREAMS = "SELECT {STREAM_COLS} FROM streams WHERE CAST($1 AS TEXT) IS NULL \
+         OR tenant_id = $1 ORDER BY tenant_id, name";
+    /// A new stream, in [`STREAM_COLS`] order.
+    INSERT_STREAM = "INSERT INTO streams ({STREAM_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+    /// Tenant `$1`'s stream `$2` takes settings `$3` at `$4`; a stream without a row
+    /// (a built-in one) gets one.
+    PUT_STREAM_SETTINGS = "INSERT INTO streams (tenant_id, name, settings, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $4) ON CONFLICT (tenant_id, name) \
+         DO UPDATE SET settings = excluded.settings, updated_at = excluded.updated_at";
 }
 
 store_area! {

@@ -154,3 +154,34 @@ impl PgStore {
             .collect()
     }
 }
+
+/// The unique index on domain names, unless the database still holds a
+/// name in several tenants (then each is logged, and the index is made at the first
+/// start after an operator resolved them). Checked at every start until it exists.
+pub(super) async fn unique_domain_names(tx: &tokio_postgres::Transaction<'_>) -> PgResult<()> {
+    let missing: bool = tx
+        .query_one("SELECT to_regclass('domains_name') IS NULL", &[])
+        .await
+        .map_err(pg("migrate"))?
+        .try_get(0)
+        .map_err(|_| corrupt("domains_name check"))?;
+    if !missing {
+        return Ok(());
+    }
+    let contested = tx
+        .query(crate::CONTESTED_DOMAINS_SQL, &[])
+        .await
+        .map_err(pg("migrate"))?
+        .iter()
+        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+        .collect::<Result<Vec<(String, String)>, tokio_postgres::Error>>()
+        .map_err(|_| corrupt("contested domains"))?;
+    if contested.is_empty() {
+        tx.batch_execute(crate::UNIQUE_DOMAINS_SQL)
+            .await
+            .map_err(pg("migrate"))
+    } else {
+        crate::warn_contested(&contested);
+        Ok(())
+    }
+}

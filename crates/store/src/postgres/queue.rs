@@ -1,5 +1,6 @@
 //! PostgreSQL: the queue area ([`crate::QueueStore`]).
 
+use super::stats::add_stats;
 use super::*;
 
 impl QueueStore for PgStore {
@@ -147,5 +148,626 @@ impl QueueStore for PgStore {
 
     async fn queue_depth(&self, tenant_id: Option<&str>) -> StoreResult<Vec<QueueDepth>> {
         retrying(|| self.queue_depth_q(tenant_id)).await
+    }
+}
+
+/// Decodes a recipient row (its columns by name).
+fn recipient_row(r: &Row) -> PgResult<RecipientRecord> {
+    Ok(RecipientRecord {
+        id: col(r, "id")?,
+        rcpt_hash: col(r, "rcpt_hash")?,
+        address_enc: col(r, "address_enc")?,
+        domain: col(r, "domain")?,
+        status: col::<&str>(r, "status")?
+            .parse::<RecipientStatus>()
+            .map_err(|_| corrupt("recipient status"))?,
+        attempts: col(r, "attempts")?,
+        next_attempt_at: col(r, "next_attempt_at")?,
+        updated_at: col(r, "updated_at")?,
+    })
+}
+
+/// Events to append, column by column (the `UNNEST` arrays), in `seq` order.
+#[derive(Default)]
+struct EventColumns<'a> {
+    tenant_id: Vec<&'a str>,
+    message_id: Vec<&'a str>,
+    recipient_id: Vec<&'a str>,
+    rcpt_hash: Vec<&'a [u8]>,
+    kind: Vec<&'static str>,
+    at: Vec<i64>,
+    detail_enc: Vec<Option<&'a [u8]>>,
+}
+
+impl<'a> EventColumns<'a> {
+    #[allow(clippy::too_many_arguments)]
+    fn push(
+        &mut self,
+        tenant_id: &'a str,
+        message_id: &'a str,
+        recipient_id: &'a str,
+        rcpt_hash: &'a [u8],
+        kind: EventType,
+        at: i64,
+        detail_enc: Option<&'a [u8]>,
+    ) {
+        self.tenant_id.push(tenant_id);
+        self.message_id.push(message_id);
+        self.recipient_id.push(recipient_id);
+        self.rcpt_hash.push(rcpt_hash);
+        self.kind.push(kind.as_str());
+        self.at.push(at);
+        self.detail_enc.push(detail_enc);
+    }
+
+    /// Appends the events as the last statement before commit, under
+    /// [`EVENTS_LOCK`].
+    async fn append(
+        &self,
+        tx: &deadpool_postgres::Transaction<'_>,
+        op: &'static str,
+    ) -> PgResult<()> {
+        if self.at.is_empty() {
+            return Ok(());
+        }
+        let lock = tx
+            .prepare_cached("SELECT pg_advisory_xact_lock($1)")
+            .await
+            .map_err(pg(op))?;
+        let insert = tx
+            .prepare_cached(
+                "INSERT INTO events (tenant_id, message_id, recipient_id, rcpt_hash, type, at, detail_enc) \
+                 SELECT e.tenant_id, e.message_id, e.recipient_id, e.rcpt_hash, e.type, e.at, e.detail_enc \
+                 FROM UNNEST($1::text[], $2::text[], $3::text[], $4::bytea[], $5::text[], $6::int8[], $7::bytea[]) \
+                 WITH ORDINALITY AS e(tenant_id, message_id, recipient_id, rcpt_hash, type, at, detail_enc, ord) \
+                 ORDER BY e.ord",
+            )
+            .await
+            .map_err(pg(op))?;
+        tx.execute(&lock, &[&EVENTS_LOCK]).await.map_err(pg(op))?;
+        tx.execute(
+            &insert,
+            &[
+                &self.tenant_id,
+                &self.message_id,
+                &self.recipient_id,
+                &self.rcpt_hash,
+                &self.kind,
+                &self.at,
+                &self.detail_enc,
+            ],
+        )
+        .await
+        .map_err(pg(op))?;
+        Ok(())
+    }
+}
+
+impl PgStore {
+    async fn accept_tx(&self, batch: &AcceptBatch) -> PgResult<()> {
+        const OP: &str = "accept";
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(pg(OP))?;
+        if let Some(i) = &batch.idempotency {
+            // Overwrites a record only once it is older than the TTL; otherwise the
+            // key is taken. A concurrent accept with the same key waits for ours.
+            let stmt = tx
+                .prepare_cached(
+                    "INSERT INTO idempotency (tenant_id, key_hash, created_at, response_enc) \
+                     VALUES ($1, $2, $3, $4) \
+                     ON CONFLICT (tenant_id, key_hash) DO UPDATE SET created_at = excluded.created_at, \
+                     response_enc = excluded.response_enc WHERE idempotency.created_at < $5",
+                )
+                .await
+                .map_err(pg(OP))?;
+            let older_than = i.created_at.saturating_sub(IDEMPOTENCY_TTL_MS);
+            let n = tx
+                .execute(
+                    &stmt,
+                    &[
+                        &i.tenant_id,
+                        &i.key_hash,
+                        &i.created_at,
+                        &i.response_enc,
+                        &older_than,
+                    ],
+                )
+                .await
+                .map_err(conflict(OP, "idempotency key"))?;
+            if n == 0 {
+                return Err(StoreError::Conflict("idempotency key").into());
+            }
+        }
+        if !batch.messages.is_empty() {
+            self.insert_messages(&tx, batch).await?;
+        }
+        tx.commit().await.map_err(pg(OP))
+    }
+
+    async fn insert_messages(
+        &self,
+        tx: &deadpool_postgres::Transaction<'_>,
+        batch: &AcceptBatch,
+    ) -> PgResult<()> {
+        const OP: &str = "accept";
+        let msgs = &batch.messages;
+        let n_rcpts: usize = msgs.iter().map(|m| m.recipients.len()).sum();
+
+        let m_id: Vec<&str> = msgs.iter().map(|m| m.id.as_str()).collect();
+        let m_tenant: Vec<&str> = msgs.iter().map(|m| m.tenant_id.as_str()).collect();
+        let m_stream: Vec<&str> = msgs.iter().map(|m| m.stream.as_str()).collect();
+        let m_from: Vec<&str> = msgs.iter().map(|m| m.from_domain.as_str()).collect();
+        let m_created: Vec<i64> = msgs.iter().map(|m| m.created_at).collect();
+        let m_expires: Vec<i64> = msgs.iter().map(|m| m.expires_at).collect();
+        let m_size: Vec<i64> = msgs.iter().map(|m| m.size).collect();
+        let m_meta: Vec<&[u8]> = msgs.iter().map(|m| m.meta_enc.as_slice()).collect();
+        let m_content: Vec<&[u8]> = msgs.iter().map(|m| m.content_enc.as_slice()).collect();
+        let m_mail_from: Vec<Option<&[u8]>> =
+            msgs.iter().map(|m| m.mail_from_enc.as_deref()).collect();
+
+        let mut r_id = Vec::with_capacity(n_rcpts);
+        let mut r_msg = Vec::with_capacity(n_rcpts);
+        let mut r_tenant = Vec::with_capacity(n_rcpts);
+        let mut r_hash = Vec::with_capacity(n_rcpts);
+        let mut r_addr = Vec::with_capacity(n_rcpts);
+        let mut r_domain = Vec::with_capacity(n_rcpts);
+        let mut r_at = Vec::with_capacity(n_rcpts);
+        let mut r_status = Vec::with_capacity(n_rcpts);
+        let mut r_next: Vec<Option<i64>> = Vec::with_capacity(n_rcpts);
+        let mut r_lease_node: Vec<Option<&str>> = Vec::with_capacity(n_rcpts);
+        let mut r_lease_until: Vec<Option<i64>> = Vec::with_capacity(n_rcpts);
+        let (lease_node, lease_until) = match &batch.lease {
+            Some((node, until)) => (Some(node.as_str()), Some(*until)),
+            None => (None, None),
+        };
+        let mut events = EventColumns::default();
+        for m in msgs {
+            for r in &m.recipients {
+                // A queued recipient is due at once (next_attempt_at = created_at)
+                // and leased with the batch; a held one is final: never due, never
+                // leased.
+                let event = match r.held_event()? {
+                    Some(event) => {
+                        r_status.push(r.status.as_str());
+                        r_next.push(None);
+                        r_lease_node.push(None);
+                        r_lease_until.push(None);
+                        event
+                    }
+                    None => {
+                        r_status.push(RecipientStatus::Queued.as_str());
+                        r_next.push(Some(m.created_at));
+                        r_lease_node.push(lease_node);
+                        r_lease_until.push(lease_until);
+                        EventType::Accepted
+                    }
+                };
+                r_id.push(r.id.as_str());
+                r_msg.push(m.id.as_str());
+                r_tenant.push(m.tenant_id.as_str());
+                r_hash.push(r.rcpt_hash.as_slice());
+                r_addr.push(r.address_enc.as_slice());
+                r_domain.push(r.domain.as_str());
+                r_at.push(m.created_at);
+                events.push(
+                    &m.tenant_id,
+                    &m.id,
+                    &r.id,
+                    &r.rcpt_hash,
+                    event,
+                    m.created_at,
+                    None,
+                );
+            }
+        }
+
+        let insert_msgs = tx
+            .prepare_cached(
+                "INSERT INTO messages (id, tenant_id, stream, from_domain, created_at, expires_at, size, \
+                 meta_enc, content_enc, mail_from_enc) \
+                 SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::int8[], $6::int8[], \
+                 $7::int8[], $8::bytea[], $9::bytea[], $10::bytea[])",
+            )
+            .await
+            .map_err(pg(OP))?;
+        tx.execute(
+            &insert_msgs,
+            &[
+                &m_id,
+                &m_tenant,
+                &m_stream,
+                &m_from,
+                &m_created,
+                &m_expires,
+                &m_size,
+                &m_meta,
+                &m_content,
+                &m_mail_from,
+            ],
+        )
+        .await
+        .map_err(conflict(OP, "message"))?;
+
+        let insert_rcpts = tx
+            .prepare_cached(
+                "INSERT INTO recipients (id, message_id, tenant_id, rcpt_hash, address_enc, domain, status, \
+                 attempts, next_attempt_at, lease_node, lease_until, updated_at) \
+                 SELECT r.id, r.message_id, r.tenant_id, r.rcpt_hash, r.address_enc, r.domain, r.status, 0, \
+                 r.next_attempt_at, r.lease_node, r.lease_until, r.at \
+                 FROM UNNEST($1::text[], $2::text[], $3::text[], $4::bytea[], $5::bytea[], $6::text[], \
+                 $7::int8[], $8::text[], $9::int8[], $10::text[], $11::int8[]) \
+                 AS r(id, message_id, tenant_id, rcpt_hash, address_enc, domain, at, status, next_attempt_at, \
+                 lease_node, lease_until)",
+            )
+            .await
+            .map_err(pg(OP))?;
+        tx.execute(
+            &insert_rcpts,
+            &[
+                &r_id,
+                &r_msg,
+                &r_tenant,
+                &r_hash,
+                &r_addr,
+                &r_domain,
+                &r_at,
+                &r_status,
+                &r_next,
+                &r_lease_node,
+                &r_lease_until,
+            ],
+        )
+        .await
+        .map_err(conflict(OP, "recipient"))?;
+
+        let mut t_tenant: Vec<&str> = Vec::new();
+        let mut t_hash: Vec<&[u8]> = Vec::new();
+        let mut t_msg: Vec<&str> = Vec::new();
+        for m in msgs {
+            for h in &m.tag_hashes {
+                t_tenant.push(&m.tenant_id);
+                t_hash.push(h);
+                t_msg.push(&m.id);
+            }
+        }
+        if !t_msg.is_empty() {
+            let insert_tags = tx
+                .prepare_cached(
+                    "INSERT INTO message_tags (tenant_id, tag_hash, message_id) \
+                     SELECT * FROM UNNEST($1::text[], $2::bytea[], $3::text[]) ON CONFLICT DO NOTHING",
+                )
+                .await
+                .map_err(pg(OP))?;
+            tx.execute(&insert_tags, &[&t_tenant, &t_hash, &t_msg])
+                .await
+                .map_err(pg(OP))?;
+        }
+
+        events.append(tx, OP).await
+    }
+
+    async fn record_deliveries_tx(&self, updates: &[DeliveryUpdate]) -> PgResult<()> {
+        const OP: &str = "record_deliveries";
+        if updates.is_empty() {
+            return Ok(());
+        }
+        // One row per recipient with the effect of applying its updates in order (as
+        // SQLite does one UPDATE each): the last status, next attempt and time win,
+        // and attempts grows by the number of updates.
+        struct Folded<'a> {
+            id: &'a str,
+            status: &'static str,
+            next_attempt_at: Option<i64>,
+            at: i64,
+            count: i64,
+        }
+        let mut by_id: HashMap<&str, usize> = HashMap::with_capacity(updates.len());
+        let mut folded: Vec<Folded<'_>> = Vec::with_capacity(updates.len());
+        let mut events = EventColumns::default();
+        for u in updates {
+            match by_id.get(u.recipient_id.as_str()) {
+                Some(&i) => {
+                    let f = &mut folded[i];
+                    f.status = u.status.as_str();
+                    f.next_attempt_at = u.next_attempt_at;
+                    f.at = u.at;
+                    f.count += 1;
+                }
+                None => {
+                    by_id.insert(&u.recipient_id, folded.len());
+                    folded.push(Folded {
+                        id: &u.recipient_id,
+                        status: u.status.as_str(),
+                        next_attempt_at: u.next_attempt_at,
+                        at: u.at,
+                        count: 1,
+                    });
+                }
+            }
+            events.push(
+                &u.tenant_id,
+                &u.message_id,
+                &u.recipient_id,
+                &u.rcpt_hash,
+                u.event,
+                u.at,
+                Some(u.detail_enc.as_slice()),
+            );
+        }
+        folded.sort_unstable_by(|a, b| a.id.cmp(b.id));
+        let ids: Vec<&str> = folded.iter().map(|f| f.id).collect();
+        let statuses: Vec<&str> = folded.iter().map(|f| f.status).collect();
+        let nexts: Vec<Option<i64>> = folded.iter().map(|f| f.next_attempt_at).collect();
+        let ats: Vec<i64> = folded.iter().map(|f| f.at).collect();
+        let counts: Vec<i64> = folded.iter().map(|f| f.count).collect();
+
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(pg(OP))?;
+        let lock = tx
+            .prepare_cached(
+                "SELECT id FROM recipients WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE",
+            )
+            .await
+            .map_err(pg(OP))?;
+        let update = tx
+            .prepare_cached(&format!(
+                "UPDATE recipients r SET status = u.status, next_attempt_at = u.next_attempt_at, \
+                 attempts = r.attempts + u.n, lease_node = NULL, lease_until = NULL, updated_at = u.at \
+                 FROM UNNEST($1::text[], $2::text[], $3::int8[], $4::int8[], $5::int8[]) \
+                 AS u(id, status, next_attempt_at, at, n) WHERE r.id = u.id AND {}",
+                crate::queue_sql::outcome_applies("r", "u.status")
+            ))
+            .await
+            .map_err(pg(OP))?;
+        // Lock in id order first: concurrent writers then never deadlock.
+        tx.query(&lock, &[&ids]).await.map_err(pg(OP))?;
+        tx.execute(&update, &[&ids, &statuses, &nexts, &ats, &counts])
+            .await
+            .map_err(pg(OP))?;
+        let adds = crate::stats::aggregate(
+            updates
+                .iter()
+                .map(|u| (u.tenant_id.as_str(), u.at, &u.dims, u.event)),
+        );
+        add_stats(&tx, OP, &adds).await?;
+        events.append(&tx, OP).await?;
+        tx.commit().await.map_err(pg(OP))
+    }
+
+    async fn record_reports_tx(&self, updates: &[ReportUpdate]) -> PgResult<()> {
+        const OP: &str = "record_reports";
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(pg(OP))?;
+        let update = tx
+            .prepare_cached(
+                "UPDATE recipients SET status = $2, updated_at = $3 \
+                 WHERE id = $1 AND status = 'delivered'",
+            )
+            .await
+            .map_err(pg(OP))?;
+        let mut events = EventColumns::default();
+        for u in updates {
+            if let Some(status) = u.status_if_delivered {
+                tx.execute(&update, &[&u.recipient_id, &status.as_str(), &u.at])
+                    .await
+                    .map_err(pg(OP))?;
+            }
+            events.push(
+                &u.tenant_id,
+                &u.message_id,
+                &u.recipient_id,
+                &u.rcpt_hash,
+                u.event,
+                u.at,
+                Some(u.detail_enc.as_slice()),
+            );
+        }
+        let adds = crate::stats::aggregate(
+            updates
+                .iter()
+                .map(|u| (u.tenant_id.as_str(), u.at, &u.dims, u.event)),
+        );
+        add_stats(&tx, OP, &adds).await?;
+        events.append(&tx, OP).await?;
+        tx.commit().await.map_err(pg(OP))
+    }
+
+    async fn get_message_q(&self, tenant_id: &str, id: &str) -> PgResult<Option<MessageRecord>> {
+        const OP: &str = "get_message";
+        let client = self.client().await?;
+        let head = client
+            .prepare_cached("SELECT stream, created_at, meta_enc FROM messages WHERE id = $1 AND tenant_id = $2")
+            .await
+            .map_err(pg(OP))?;
+        let rcpts = client
+            .prepare_cached(
+                "SELECT id, rcpt_hash, address_enc, domain, status, attempts, next_attempt_at, updated_at \
+                 FROM recipients WHERE message_id = $1 AND tenant_id = $2 ORDER BY id",
+            )
+            .await
+            .map_err(pg(OP))?;
+        let evs = client
+            .prepare_cached(&format!(
+                "SELECT {EVENT_COLS} FROM events WHERE message_id = $1 AND tenant_id = $2 ORDER BY seq"
+            ))
+            .await
+            .map_err(pg(OP))?;
+        // Pipelined: one round trip for the three queries.
+        let params: [&(dyn ToSql + Sync); 2] = [&id, &tenant_id];
+        let (head, rcpts, evs) = tokio::try_join!(
+            client.query_opt(&head, &params),
+            client.query(&rcpts, &params),
+            client.query(&evs, &params),
+        )
+        .map_err(pg(OP))?;
+        let Some(head) = head else { return Ok(None) };
+        Ok(Some(MessageRecord {
+            id: id.to_string(),
+            tenant_id: tenant_id.to_string(),
+            stream: col(&head, "stream")?,
+            created_at: col(&head, "created_at")?,
+            meta_enc: col(&head, "meta_enc")?,
+            recipients: rcpts.iter().map(recipient_row).collect::<PgResult<_>>()?,
+            events: evs.iter().map(event_row).collect::<PgResult<_>>()?,
+        }))
+    }
+
+    async fn list_messages_q(&self, f: &MessageFilter) -> PgResult<Vec<MessageRecord>> {
+        const OP: &str = "list_messages";
+        let mut sql = "SELECT id FROM messages WHERE tenant_id = $1".to_string();
+        let mut args: Vec<&(dyn ToSql + Sync)> = vec![&f.tenant_id];
+        let limit = i64::try_from(f.limit.max(1)).unwrap_or(i64::MAX);
+        // Each clause names its parameter `{}`.
+        let filters: [(&str, Option<&(dyn ToSql + Sync)>); 6] = [
+            ("stream = {}", f.stream.as_ref().map(|v| v as _)),
+            (
+                "id IN (SELECT message_id FROM message_tags WHERE tenant_id = $1 AND tag_hash = {})",
+                f.tag_hash.as_ref().map(|v| v as _),
+            ),
+            (
+                "id IN (SELECT message_id FROM recipients WHERE tenant_id = $1 AND rcpt_hash = {})",
+                f.rcpt_hash.as_ref().map(|v| v as _),
+            ),
+            ("created_at >= {}", f.since.as_ref().map(|v| v as _)),
+            ("created_at < {}", f.until.as_ref().map(|v| v as _)),
+            ("id < {}", f.before_id.as_ref().map(|v| v as _)),
+        ];
+        for (clause, value) in filters {
+            if let Some(value) = value {
+                args.push(value);
+                let param = format!("${}", args.len());
+                sql.push_str(&format!(" AND {}", clause.replace("{}", &param)));
+            }
+        }
+        args.push(&limit);
+        sql.push_str(&format!(" ORDER BY id DESC LIMIT ${}", args.len()));
+        let ids: Vec<String> = {
+            let client = self.client().await?;
+            let stmt = client.prepare_cached(&sql).await.map_err(pg(OP))?;
+            client
+                .query(&stmt, &args)
+                .await
+                .map_err(pg(OP))?
+                .iter()
+                .map(|r| col(r, "id"))
+                .collect::<PgResult<_>>()?
+        };
+        let mut out = Vec::with_capacity(ids.len());
+        for id in &ids {
+            if let Some(m) = self.get_message_q(&f.tenant_id, id).await? {
+                out.push(m);
+            }
+        }
+        Ok(out)
+    }
+
+    async fn list_events_q(&self, f: &EventFilter) -> PgResult<Vec<EventRecord>> {
+        const OP: &str = "list_events";
+        let mut sql = format!("SELECT {EVENT_COLS} FROM events WHERE tenant_id = $1");
+        let mut args: Vec<&(dyn ToSql + Sync)> = vec![&f.tenant_id];
+        let event_type = f.event_type.map(EventType::as_str);
+        let limit = i64::try_from(f.limit.max(1)).unwrap_or(i64::MAX);
+        // Each clause names its parameter `{}`.
+        let filters: [(&str, Option<&(dyn ToSql + Sync)>); 8] = [
+            ("message_id = {}", f.message_id.as_ref().map(|v| v as _)),
+            ("rcpt_hash = {}", f.rcpt_hash.as_ref().map(|v| v as _)),
+            ("type = {}", event_type.as_ref().map(|v| v as _)),
+            ("at >= {}", f.since.as_ref().map(|v| v as _)),
+            ("at < {}", f.until.as_ref().map(|v| v as _)),
+            (
+                "(stream = {} OR message_id IN (SELECT id FROM messages WHERE tenant_id = $1 AND stream = {}))",
+                f.stream.as_ref().map(|v| v as _),
+            ),
+            (
+                "message_id IN (SELECT message_id FROM message_tags WHERE tenant_id = $1 AND tag_hash = {})",
+                f.tag_hash.as_ref().map(|v| v as _),
+            ),
+            ("seq > {}", f.after_seq.as_ref().map(|v| v as _)),
+        ];
+        for (clause, value) in filters {
+            if let Some(value) = value {
+                args.push(value);
+                let param = format!("${}", args.len());
+                sql.push_str(&format!(" AND {}", clause.replace("{}", &param)));
+            }
+        }
+        args.push(&limit);
+        sql.push_str(&format!(" ORDER BY seq LIMIT ${}", args.len()));
+        // One prepared statement per filter combination in use, per connection.
+        let client = self.client().await?;
+        let stmt = client.prepare_cached(&sql).await.map_err(pg(OP))?;
+        let rows = client.query(&stmt, &args).await.map_err(pg(OP))?;
+        rows.iter().map(event_row).collect()
+    }
+
+    async fn claim_due_q(
+        &self,
+        node: &str,
+        now: i64,
+        lease_until: i64,
+        limit: usize,
+    ) -> PgResult<Vec<DueRecipient>> {
+        const OP: &str = "claim_due";
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let client = self.client().await?;
+        // SKIP LOCKED: concurrent claimers on other nodes pass over each other's rows
+        // instead of waiting, and never get the same recipient (a row leased by a
+        // committed claim fails the lease test on re-check). MATERIALIZED makes the
+        // LIMITed selection run exactly once.
+        let stmt = client
+            .prepare_cached(
+                "WITH due AS MATERIALIZED (\
+                   SELECT id FROM recipients WHERE next_attempt_at <= $3 \
+                   AND (lease_until IS NULL OR lease_until < $3) \
+                   ORDER BY next_attempt_at LIMIT $4 FOR UPDATE SKIP LOCKED) \
+                 UPDATE recipients r SET lease_node = $1, lease_until = $2 \
+                 WHERE r.id IN (SELECT id FROM due) \
+                 RETURNING r.id, r.message_id, r.tenant_id, r.rcpt_hash, r.address_enc, r.domain, r.attempts, \
+                   (SELECT m.expires_at FROM messages m WHERE m.id = r.message_id) AS expires_at",
+            )
+            .await
+            .map_err(pg(OP))?;
+        let rows = client
+            .query(&stmt, &[&node, &lease_until, &now, &limit])
+            .await
+            .map_err(pg(OP))?;
+        rows.iter()
+            .map(|r| {
+                Ok(DueRecipient {
+                    id: col(r, "id")?,
+                    message_id: col(r, "message_id")?,
+                    tenant_id: col(r, "tenant_id")?,
+                    rcpt_hash: col(r, "rcpt_hash")?,
+                    address_enc: col(r, "address_enc")?,
+                    domain: col(r, "domain")?,
+                    attempts: col(r, "attempts")?,
+                    expires_at: col::<Option<i64>>(r, "expires_at")?.unwrap_or(0),
+                })
+            })
+            .collect()
+    }
+
+    /// Updates every recipient leased by `node`, locking them in id order (so this
+    /// cannot deadlock with `record_deliveries`). Returns the number of rows.
+    async fn update_leases(
+        &self,
+        op: &'static str,
+        set: &'static str,
+        node: &str,
+        until: Option<i64>,
+    ) -> PgResult<u64> {
+        let client = self.client().await?;
+        let stmt = client
+            .prepare_cached(&format!(
+                "UPDATE recipients SET {set} WHERE id IN (\
+                   SELECT id FROM recipients WHERE lease_node = $1 ORDER BY id FOR UPDATE)"
+            ))
+            .await
+            .map_err(pg(op))?;
+        match until {
+            Some(until) => client.execute(&stmt, &[&node, &until]).await,
+            None => client.execute(&stmt, &[&node]).await,
+        }
+        .map_err(pg(op))
     }
 }

@@ -9,7 +9,7 @@ use super::*;
 use super::{EVENTS_LOCK, PgStore, col};
 use crate::model::*;
 use crate::queue_sql::{self, ActionSql, POSTGRES};
-use crate::streams::stream_row;
+use crate::streams::*;
 use postwerk_core::model::EventType;
 
 /// Applies `action` to the selected recipients in `tx` (locking them in id order, as
@@ -156,21 +156,11 @@ impl PgStore {
         &self,
         tenant_id: Option<&str>,
     ) -> PgResult<Vec<StreamRecord>> {
-        const OP: &str = "list_streams";
-        let client = self.client().await?;
-        let stmt = client
-            .prepare_cached(
-                "SELECT * FROM streams WHERE $1::text IS NULL OR tenant_id = $1 ORDER BY tenant_id, name",
-            )
+        self.list("list_streams", LIST_STREAMS.pg(), &[&tenant_id], stream_row)
             .await
-            .map_err(pg(OP))?;
-        let rows = client.query(&stmt, &[&tenant_id]).await.map_err(pg(OP))?;
-        rows.iter().map(stream_row).collect()
     }
 
     pub(super) async fn insert_stream_q(&self, s: &StreamRecord) -> PgResult<()> {
-        let sql = "INSERT INTO streams (tenant_id, name, settings, paused_at, pause_reason, resumed_at, \
-                   created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
         let params: [&(dyn ToSql + Sync); 8] = [
             &s.tenant_id,
             &s.name,
@@ -181,7 +171,7 @@ impl PgStore {
             &s.created_at,
             &s.updated_at,
         ];
-        self.exec("insert_stream", Some("stream"), sql, &params)
+        self.exec("insert_stream", Some("stream"), INSERT_STREAM.pg(), &params)
             .await
             .map(|_| ())
     }
@@ -193,13 +183,15 @@ impl PgStore {
         settings: &str,
         at: i64,
     ) -> PgResult<()> {
-        let sql = "INSERT INTO streams (tenant_id, name, settings, created_at, updated_at) \
-                   VALUES ($1, $2, $3, $4, $4) ON CONFLICT (tenant_id, name) \
-                   DO UPDATE SET settings = excluded.settings, updated_at = excluded.updated_at";
         let params: [&(dyn ToSql + Sync); 4] = [&tenant_id, &name, &settings, &at];
-        self.exec("put_stream_settings", None, sql, &params)
-            .await
-            .map(|_| ())
+        self.exec(
+            "put_stream_settings",
+            None,
+            PUT_STREAM_SETTINGS.pg(),
+            &params,
+        )
+        .await
+        .map(|_| ())
     }
 
     pub(super) async fn pause_stream_tx(&self, p: &StreamPause) -> PgResult<bool> {
@@ -260,45 +252,6 @@ impl PgStore {
         .map_err(pg(OP))?;
         tx.commit().await.map_err(pg(OP))?;
         Ok(true)
-    }
-
-    pub(super) async fn stats_q(&self, f: &StatsFilter) -> PgResult<Vec<StatRow>> {
-        const OP: &str = "stats";
-        let client = self.client().await?;
-        let stmt = client
-            .prepare_cached(&crate::stats::query_sql(|n| match n {
-                1..=3 => format!("${n}"),
-                _ => format!("${n}::text"),
-            }))
-            .await
-            .map_err(pg(OP))?;
-        let rows = client
-            .query(
-                &stmt,
-                &[
-                    &f.tenant_id,
-                    &f.from,
-                    &f.to,
-                    &f.stream,
-                    &f.pool,
-                    &f.source,
-                    &f.site,
-                ],
-            )
-            .await
-            .map_err(pg(OP))?;
-        rows.iter()
-            .map(|r| {
-                Ok(StatRow {
-                    bucket: col(r, "bucket")?,
-                    event: col::<&str>(r, "event")?
-                        .parse()
-                        .map_err(|_| corrupt("event type"))?,
-                    reason: col(r, "reason")?,
-                    count: col::<i64>(r, "count")? as u64,
-                })
-            })
-            .collect()
     }
 
     pub(super) async fn queue_action_tx(

@@ -261,3 +261,12 @@ impl TenantStore for PgStore {
         .await
     }
 }
+
+/// The scopes as stored: their names, comma-separated.
+pub(super) fn scopes_text(scopes: &[postwerk_core::model::Scope]) -> String {
+    scopes
+        .iter()
+        .map(|s| s.as_str())
+        .collect::<Vec<_>>()
+        .join(",")
+}

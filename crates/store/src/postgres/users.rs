@@ -3,8 +3,9 @@
 use tokio_postgres::types::ToSql;
 
 use super::error::{PgResult, conflict, pg};
+use super::tenants::scopes_text;
 use super::*;
-use super::{PgStore, col, scopes_text};
+use super::{PgStore, col};
 use crate::model::{LockPolicy, Reservation, SessionRecord, UserChange, UserRecord};
 use crate::sql::Sql;
 use crate::users::*;

@@ -1,29 +1,12 @@
 //! PostgreSQL queries for webhook endpoints, their delivery queue and attempt log.
 
-use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
 
 use super::error::{PgResult, corrupt, pg};
 use super::*;
 use super::{PgStore, col};
 use crate::model::*;
-use crate::webhooks::webhook_row;
-
-fn attempt_row(r: &Row) -> PgResult<WebhookAttemptRecord> {
-    Ok(WebhookAttemptRecord {
-        seq: col(r, "seq")?,
-        delivery_seq: col(r, "delivery_seq")?,
-        webhook_id: col(r, "webhook_id")?,
-        tenant_id: col(r, "tenant_id")?,
-        event_seq: col(r, "event_seq")?,
-        at: col(r, "at")?,
-        status_code: col(r, "status_code")?,
-        error: col(r, "error")?,
-        duration_ms: col(r, "duration_ms")?,
-        state: WebhookDeliveryState::parse(col(r, "state")?)
-            .map_err(|_| corrupt("webhook delivery state"))?,
-    })
-}
+use crate::webhooks::*;
 
 /// Deletes deliveries selected by `where_clause` (over `webhook_deliveries`) and their
 /// attempts, in `tx`; returns how many deliveries went.
@@ -83,9 +66,6 @@ impl PgStore {
     }
 
     pub(super) async fn insert_webhook_q(&self, w: &WebhookRecord) -> PgResult<()> {
-        let sql = "INSERT INTO webhooks (id, tenant_id, url, events, streams, secret_enc, \
-                   previous_secret_enc, previous_until, created_at, disabled_at, failing_since) \
-                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)";
         let (events, streams) = (encode_list(&w.events), encode_list(&w.streams));
         let params: [&(dyn ToSql + Sync); 11] = [
             &w.id,
@@ -100,9 +80,14 @@ impl PgStore {
             &w.disabled_at,
             &w.failing_since,
         ];
-        self.exec("insert_webhook", Some("webhook"), sql, &params)
-            .await
-            .map(|_| ())
+        self.exec(
+            "insert_webhook",
+            Some("webhook"),
+            INSERT_WEBHOOK.pg(),
+            &params,
+        )
+        .await
+        .map(|_| ())
     }
 
     pub(super) async fn list_webhooks_q(
@@ -112,9 +97,7 @@ impl PgStore {
         const OP: &str = "list_webhooks";
         let client = self.client().await?;
         let stmt = client
-            .prepare_cached(
-                "SELECT * FROM webhooks WHERE $1::text IS NULL OR tenant_id = $1 ORDER BY created_at, id",
-            )
+            .prepare_cached(LIST_WEBHOOKS.pg())
             .await
             .map_err(pg(OP))?;
         let rows = client.query(&stmt, &[&tenant_id]).await.map_err(pg(OP))?;
@@ -122,9 +105,6 @@ impl PgStore {
     }
 
     pub(super) async fn update_webhook_q(&self, w: &WebhookRecord) -> PgResult<bool> {
-        let sql = "UPDATE webhooks SET url = $3, events = $4, streams = $5, secret_enc = $6, \
-                   previous_secret_enc = $7, previous_until = $8, disabled_at = $9, failing_since = $10 \
-                   WHERE tenant_id = $1 AND id = $2";
         let (events, streams) = (encode_list(&w.events), encode_list(&w.streams));
         let params: [&(dyn ToSql + Sync); 10] = [
             &w.tenant_id,
@@ -138,7 +118,10 @@ impl PgStore {
             &w.disabled_at,
             &w.failing_since,
         ];
-        Ok(self.exec("update_webhook", None, sql, &params).await? > 0)
+        Ok(self
+            .exec("update_webhook", None, UPDATE_WEBHOOK.pg(), &params)
+            .await?
+            > 0)
     }
 
     pub(super) async fn delete_webhook_tx(&self, tenant_id: &str, id: &str) -> PgResult<bool> {
@@ -148,7 +131,7 @@ impl PgStore {
         let params: [&(dyn ToSql + Sync); 2] = [&tenant_id, &id];
         delete_deliveries(&tx, OP, "tenant_id = $1 AND webhook_id = $2", &params).await?;
         let stmt = tx
-            .prepare_cached("DELETE FROM webhooks WHERE tenant_id = $1 AND id = $2")
+            .prepare_cached(DELETE_WEBHOOK.pg())
             .await
             .map_err(pg(OP))?;
         let n = tx.execute(&stmt, &params).await.map_err(pg(OP))?;
@@ -164,17 +147,9 @@ impl PgStore {
         to: i64,
         now: i64,
     ) -> PgResult<u64> {
-        let sql = "INSERT INTO webhook_deliveries (webhook_id, tenant_id, event_seq, message_id, rcpt_hash, \
-                     state, next_attempt_at, created_at) \
-                   SELECT w.id, e.tenant_id, e.seq, e.message_id, e.rcpt_hash, 'pending', $5, $5 \
-                   FROM webhooks w JOIN events e ON e.tenant_id = w.tenant_id \
-                   WHERE w.tenant_id = $1 AND w.id = $2 AND e.at >= $3 AND e.at < $4 \
-                     AND (w.events = '' OR strpos(w.events, ',' || e.type || ',') > 0) \
-                     AND (w.streams = '' OR strpos(w.streams, \
-                          ',' || (SELECT m.stream FROM messages m WHERE m.id = e.message_id) || ',') > 0) \
-                   ORDER BY e.seq";
         let params: [&(dyn ToSql + Sync); 5] = [&tenant_id, &id, &from, &to, &now];
-        self.exec("replay_webhook", None, sql, &params).await
+        self.exec("replay_webhook", None, REPLAY_WEBHOOK_PG.pg(), &params)
+            .await
     }
 
     pub(super) async fn claim_webhook_deliveries_q(
@@ -188,17 +163,7 @@ impl PgStore {
         let limit = i64::try_from(limit.max(1)).unwrap_or(i64::MAX);
         let client = self.client().await?;
         let stmt = client
-            .prepare_cached(
-                "UPDATE webhook_deliveries SET lease_node = $1, lease_until = $2 WHERE seq IN (\
-                   SELECT d.seq FROM webhook_deliveries d \
-                   WHERE d.next_attempt_at <= $3 AND (d.lease_until IS NULL OR d.lease_until < $3) \
-                     AND d.webhook_id IN (SELECT id FROM webhooks WHERE disabled_at IS NULL) \
-                     AND NOT EXISTS (SELECT 1 FROM webhook_deliveries p \
-                       WHERE p.webhook_id = d.webhook_id AND p.message_id = d.message_id \
-                         AND p.next_attempt_at IS NOT NULL AND p.event_seq < d.event_seq) \
-                   ORDER BY d.next_attempt_at LIMIT $4 FOR UPDATE SKIP LOCKED) \
-                 RETURNING seq, webhook_id, tenant_id, event_seq, message_id, attempts",
-            )
+            .prepare_cached(CLAIM_DELIVERIES_LOCKED.pg())
             .await
             .map_err(pg(OP))?;
         let rows = client
@@ -207,16 +172,7 @@ impl PgStore {
             .map_err(pg(OP))?;
         let mut deliveries = rows
             .iter()
-            .map(|r| {
-                Ok(WebhookDelivery {
-                    seq: col(r, "seq")?,
-                    webhook_id: col(r, "webhook_id")?,
-                    tenant_id: col(r, "tenant_id")?,
-                    event_seq: col(r, "event_seq")?,
-                    message_id: col(r, "message_id")?,
-                    attempts: col(r, "attempts")?,
-                })
-            })
+            .map(delivery_row)
             .collect::<PgResult<Vec<_>>>()?;
         deliveries.sort_by_key(|d| d.seq);
         Ok(deliveries)
@@ -229,10 +185,7 @@ impl PgStore {
         let tx = client.transaction().await.map_err(pg(OP))?;
         if o.record {
             let stmt = tx
-                .prepare_cached(
-                    "INSERT INTO webhook_attempts (delivery_seq, webhook_id, tenant_id, event_seq, at, \
-                     status_code, error, duration_ms, state) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-                )
+                .prepare_cached(INSERT_ATTEMPT.pg())
                 .await
                 .map_err(pg(OP))?;
             tx.execute(
@@ -253,10 +206,7 @@ impl PgStore {
             .map_err(pg(OP))?;
         }
         let stmt = tx
-            .prepare_cached(
-                "UPDATE webhook_deliveries SET state = $2, attempts = attempts + $3, next_attempt_at = $4, \
-                 lease_node = NULL, lease_until = NULL WHERE seq = $1",
-            )
+            .prepare_cached(FINISH_DELIVERY.pg())
             .await
             .map_err(pg(OP))?;
         tx.execute(
@@ -274,11 +224,13 @@ impl PgStore {
         if o.record {
             if a.state == WebhookDeliveryState::Delivered {
                 let stmt = tx
-                    .prepare_cached("UPDATE webhooks SET failing_since = NULL WHERE id = $1")
+                    .prepare_cached(CLEAR_FAILING.pg())
                     .await
                     .map_err(pg(OP))?;
                 tx.execute(&stmt, &[&a.webhook_id]).await.map_err(pg(OP))?;
             } else {
+                // PostgreSQL's own: the failure run and the disabling in one statement
+                // that says whether it disabled (SQLite: two statements).
                 let stmt = tx
                     .prepare_cached(
                         "UPDATE webhooks SET failing_since = COALESCE(failing_since, $2), \
@@ -310,10 +262,7 @@ impl PgStore {
         let limit = i64::try_from(limit.max(1)).unwrap_or(i64::MAX);
         let client = self.client().await?;
         let stmt = client
-            .prepare_cached(
-                "SELECT * FROM webhook_attempts WHERE tenant_id = $1 AND webhook_id = $2 \
-                 AND ($3::int8 IS NULL OR seq < $3) ORDER BY seq DESC LIMIT $4",
-            )
+            .prepare_cached(LIST_ATTEMPTS.pg())
             .await
             .map_err(pg(OP))?;
         let rows = client

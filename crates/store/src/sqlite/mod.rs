@@ -377,7 +377,7 @@ fn add_stats<'a>(
     events: impl Iterator<Item = (&'a str, i64, &'a StatDims, EventType)>,
 ) -> StoreResult<()> {
     let mut st = c
-        .prepare_cached(&crate::stats::upsert_sql(|n| format!("?{n}")))
+        .prepare_cached(crate::stats::UPSERT_STAT.sqlite())
         .map_err(unavailable)?;
     for a in crate::stats::aggregate(events) {
         let d = a.dims;

@@ -1,6 +1,7 @@
 //! SQLite: the stats area ([`crate::StatsStore`]).
 
 use super::*;
+use crate::stats::*;
 
 impl StatsStore for SqliteStore {
     async fn stats(&self, f: StatsFilter) -> StoreResult<Vec<StatRow>> {
@@ -9,10 +10,32 @@ impl StatsStore for SqliteStore {
 
     async fn attempts_by_source(&self, since: i64) -> StoreResult<Vec<(String, u64)>> {
         self.read(move |c| {
-            c.prepare_cached(&crate::stats::by_source_sql("?1"))
+            c.prepare_cached(ATTEMPTS_BY_SOURCE.sqlite())
+                .and_then(|mut st| st.query_map([since], |r| source_row(r))?.collect())
+                .map_err(unavailable)
+        })
+        .await
+    }
+}
+
+impl SqliteStore {
+    pub(super) async fn stats_q(&self, f: StatsFilter) -> StoreResult<Vec<StatRow>> {
+        self.read(move |c| {
+            c.prepare_cached(STATS_QUERY.sqlite())
                 .and_then(|mut st| {
-                    st.query_map([since], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as u64)))?
-                        .collect()
+                    st.query_map(
+                        params![
+                            f.tenant_id,
+                            f.from,
+                            f.to,
+                            f.stream,
+                            f.pool,
+                            f.source,
+                            f.site
+                        ],
+                        |r| stat_row(r),
+                    )?
+                    .collect()
                 })
                 .map_err(unavailable)
         })

@@ -4,12 +4,11 @@
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::writer::Durability;
-use super::*;
 use super::{SqliteStore, corrupt, unavailable};
 use crate::StoreResult;
 use crate::model::*;
 use crate::queue_sql::{self, ActionSql, SQLITE};
-use crate::streams::{STREAM_COLS, stream_row};
+use crate::streams::*;
 use postwerk_core::model::{EventType, RecipientStatus};
 
 /// Applies `action` to the selected recipients (inside the writer's transaction),
@@ -113,12 +112,9 @@ impl SqliteStore {
         tenant_id: Option<String>,
     ) -> StoreResult<Vec<StreamRecord>> {
         self.read(move |c| {
-            c.prepare_cached(&format!(
-                "SELECT {STREAM_COLS} FROM streams WHERE ?1 IS NULL OR tenant_id = ?1 \
-                 ORDER BY tenant_id, name"
-            ))
-            .and_then(|mut st| st.query_map([tenant_id], |r| stream_row(r))?.collect())
-            .map_err(unavailable)
+            c.prepare_cached(LIST_STREAMS.sqlite())
+                .and_then(|mut st| st.query_map([tenant_id], |r| stream_row(r))?.collect())
+                .map_err(unavailable)
         })
         .await
     }
@@ -126,23 +122,21 @@ impl SqliteStore {
     pub(super) async fn insert_stream_tx(&self, s: StreamRecord) -> StoreResult<()> {
         self.writer
             .write(Durability::Fsync, move |c| {
-                c.prepare_cached(&format!(
-                    "INSERT INTO streams ({STREAM_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
-                ))
-                .and_then(|mut st| {
-                    st.execute(params![
-                        s.tenant_id,
-                        s.name,
-                        s.settings,
-                        s.paused_at,
-                        s.pause_reason,
-                        s.resumed_at,
-                        s.created_at,
-                        s.updated_at
-                    ])
-                })
-                .map(|_| ())
-                .map_err(|e| super::conflict_or(e, "stream"))
+                c.prepare_cached(INSERT_STREAM.sqlite())
+                    .and_then(|mut st| {
+                        st.execute(params![
+                            s.tenant_id,
+                            s.name,
+                            s.settings,
+                            s.paused_at,
+                            s.pause_reason,
+                            s.resumed_at,
+                            s.created_at,
+                            s.updated_at
+                        ])
+                    })
+                    .map(|_| ())
+                    .map_err(|e| super::conflict_or(e, "stream"))
             })
             .await
     }
@@ -156,14 +150,10 @@ impl SqliteStore {
     ) -> StoreResult<()> {
         self.writer
             .write(Durability::Fsync, move |c| {
-                c.prepare_cached(
-                    "INSERT INTO streams (tenant_id, name, settings, created_at, updated_at) \
-                     VALUES (?1, ?2, ?3, ?4, ?4) ON CONFLICT (tenant_id, name) \
-                     DO UPDATE SET settings = excluded.settings, updated_at = excluded.updated_at",
-                )
-                .and_then(|mut st| st.execute(params![tenant_id, name, settings, at]))
-                .map(|_| ())
-                .map_err(unavailable)
+                c.prepare_cached(PUT_STREAM_SETTINGS.sqlite())
+                    .and_then(|mut st| st.execute(params![tenant_id, name, settings, at]))
+                    .map(|_| ())
+                    .map_err(unavailable)
             })
             .await
     }
@@ -229,40 +219,6 @@ impl SqliteStore {
                 Ok(true)
             })
             .await
-    }
-
-    pub(super) async fn stats_q(&self, f: StatsFilter) -> StoreResult<Vec<StatRow>> {
-        self.read(move |c| {
-            let rows: Vec<(i64, String, String, i64)> = c
-                .prepare_cached(&crate::stats::query_sql(|n| format!("?{n}")))
-                .and_then(|mut st| {
-                    st.query_map(
-                        params![
-                            f.tenant_id,
-                            f.from,
-                            f.to,
-                            f.stream,
-                            f.pool,
-                            f.source,
-                            f.site
-                        ],
-                        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
-                    )?
-                    .collect()
-                })
-                .map_err(unavailable)?;
-            rows.into_iter()
-                .map(|(bucket, event, reason, count)| {
-                    Ok(StatRow {
-                        bucket,
-                        event: event.parse().map_err(|_| corrupt("event type"))?,
-                        reason,
-                        count: count as u64,
-                    })
-                })
-                .collect()
-        })
-        .await
     }
 
     pub(super) async fn queue_action_tx(

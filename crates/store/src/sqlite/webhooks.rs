@@ -3,12 +3,11 @@
 use rusqlite::{Connection, params};
 
 use super::writer::Durability;
-use super::*;
 use super::{SqliteStore, unavailable};
 use crate::StoreResult;
 use crate::model::encode_list;
 use crate::model::*;
-use crate::webhooks::{WEBHOOK_COLS, webhook_row};
+use crate::webhooks::*;
 
 /// Deletes a tenant's deliveries (and their attempts) selected by `where_clause` over
 /// `webhook_deliveries`, with `?1` = tenant; returns how many deliveries went.
@@ -35,26 +34,24 @@ impl SqliteStore {
     pub(super) async fn insert_webhook_tx(&self, w: WebhookRecord) -> StoreResult<()> {
         self.writer
             .write(Durability::Fsync, move |c| {
-                c.prepare_cached(&format!(
-                    "INSERT INTO webhooks ({WEBHOOK_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
-                ))
-                .and_then(|mut st| {
-                    st.execute(params![
-                        w.id,
-                        w.tenant_id,
-                        w.url,
-                        encode_list(&w.events),
-                        encode_list(&w.streams),
-                        w.secret_enc,
-                        w.previous_secret_enc,
-                        w.previous_until,
-                        w.created_at,
-                        w.disabled_at,
-                        w.failing_since
-                    ])
-                })
-                .map(|_| ())
-                .map_err(|e| super::conflict_or(e, "webhook"))
+                c.prepare_cached(INSERT_WEBHOOK.sqlite())
+                    .and_then(|mut st| {
+                        st.execute(params![
+                            w.id,
+                            w.tenant_id,
+                            w.url,
+                            encode_list(&w.events),
+                            encode_list(&w.streams),
+                            w.secret_enc,
+                            w.previous_secret_enc,
+                            w.previous_until,
+                            w.created_at,
+                            w.disabled_at,
+                            w.failing_since
+                        ])
+                    })
+                    .map(|_| ())
+                    .map_err(|e| super::conflict_or(e, "webhook"))
             })
             .await
     }
@@ -65,10 +62,7 @@ impl SqliteStore {
     ) -> StoreResult<Vec<WebhookRecord>> {
         self.read(move |c| {
             let mut st = c
-                .prepare_cached(&format!(
-                    "SELECT {WEBHOOK_COLS} FROM webhooks WHERE ?1 IS NULL OR tenant_id = ?1 \
-                     ORDER BY created_at, id"
-                ))
+                .prepare_cached(LIST_WEBHOOKS.sqlite())
                 .map_err(unavailable)?;
             st.query_map(params![tenant_id], |r| webhook_row(r))
                 .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
@@ -80,27 +74,23 @@ impl SqliteStore {
     pub(super) async fn update_webhook_tx(&self, w: WebhookRecord) -> StoreResult<bool> {
         self.writer
             .write(Durability::Fsync, move |c| {
-                c.prepare_cached(
-                    "UPDATE webhooks SET url = ?3, events = ?4, streams = ?5, secret_enc = ?6, \
-                     previous_secret_enc = ?7, previous_until = ?8, disabled_at = ?9, failing_since = ?10 \
-                     WHERE tenant_id = ?1 AND id = ?2",
-                )
-                .and_then(|mut st| {
-                    st.execute(params![
-                        w.tenant_id,
-                        w.id,
-                        w.url,
-                        encode_list(&w.events),
-                        encode_list(&w.streams),
-                        w.secret_enc,
-                        w.previous_secret_enc,
-                        w.previous_until,
-                        w.disabled_at,
-                        w.failing_since
-                    ])
-                })
-                .map(|n| n > 0)
-                .map_err(unavailable)
+                c.prepare_cached(UPDATE_WEBHOOK.sqlite())
+                    .and_then(|mut st| {
+                        st.execute(params![
+                            w.tenant_id,
+                            w.id,
+                            w.url,
+                            encode_list(&w.events),
+                            encode_list(&w.streams),
+                            w.secret_enc,
+                            w.previous_secret_enc,
+                            w.previous_until,
+                            w.disabled_at,
+                            w.failing_since
+                        ])
+                    })
+                    .map(|n| n > 0)
+                    .map_err(unavailable)
             })
             .await
     }
@@ -117,7 +107,7 @@ impl SqliteStore {
                     "tenant_id = ?1 AND webhook_id = ?2",
                     params![tenant_id, id],
                 )?;
-                c.prepare_cached("DELETE FROM webhooks WHERE tenant_id = ?1 AND id = ?2")
+                c.prepare_cached(DELETE_WEBHOOK.sqlite())
                     .and_then(|mut st| st.execute(params![tenant_id, id]))
                     .map(|n| n > 0)
                     .map_err(unavailable)
@@ -135,20 +125,10 @@ impl SqliteStore {
     ) -> StoreResult<u64> {
         self.writer
             .write(Durability::Fsync, move |c| {
-                c.prepare_cached(
-                    "INSERT INTO webhook_deliveries (webhook_id, tenant_id, event_seq, message_id, rcpt_hash, \
-                       state, next_attempt_at, created_at) \
-                     SELECT w.id, e.tenant_id, e.seq, e.message_id, e.rcpt_hash, 'pending', ?5, ?5 \
-                     FROM webhooks w JOIN events e ON e.tenant_id = w.tenant_id \
-                     WHERE w.tenant_id = ?1 AND w.id = ?2 AND e.at >= ?3 AND e.at < ?4 \
-                       AND (w.events = '' OR instr(w.events, ',' || e.type || ',') > 0) \
-                       AND (w.streams = '' OR instr(w.streams, \
-                            ',' || (SELECT m.stream FROM messages m WHERE m.id = e.message_id) || ',') > 0) \
-                     ORDER BY e.seq",
-                )
-                .and_then(|mut st| st.execute(params![tenant_id, id, from, to, now]))
-                .map(|n| n as u64)
-                .map_err(unavailable)
+                c.prepare_cached(REPLAY_WEBHOOK_SQLITE.sqlite())
+                    .and_then(|mut st| st.execute(params![tenant_id, id, from, to, now]))
+                    .map(|n| n as u64)
+                    .map_err(unavailable)
             })
             .await
     }
@@ -163,28 +143,11 @@ impl SqliteStore {
         self.writer
             .write(Durability::Process, move |c| {
                 let mut st = c
-                    .prepare_cached(
-                        "UPDATE webhook_deliveries SET lease_node = ?1, lease_until = ?2 WHERE seq IN (\
-                           SELECT d.seq FROM webhook_deliveries d \
-                           WHERE d.next_attempt_at <= ?3 AND (d.lease_until IS NULL OR d.lease_until < ?3) \
-                             AND d.webhook_id IN (SELECT id FROM webhooks WHERE disabled_at IS NULL) \
-                             AND NOT EXISTS (SELECT 1 FROM webhook_deliveries p \
-                               WHERE p.webhook_id = d.webhook_id AND p.message_id = d.message_id \
-                                 AND p.next_attempt_at IS NOT NULL AND p.event_seq < d.event_seq) \
-                           ORDER BY d.next_attempt_at LIMIT ?4) \
-                         RETURNING seq, webhook_id, tenant_id, event_seq, message_id, attempts",
-                    )
+                    .prepare_cached(CLAIM_DELIVERIES.sqlite())
                     .map_err(unavailable)?;
                 let mut rows = st
                     .query_map(params![node, lease_until, now, limit as i64], |r| {
-                        Ok(WebhookDelivery {
-                            seq: r.get(0)?,
-                            webhook_id: r.get(1)?,
-                            tenant_id: r.get(2)?,
-                            event_seq: r.get(3)?,
-                            message_id: r.get(4)?,
-                            attempts: r.get(5)?,
-                        })
+                        delivery_row(r)
                     })
                     .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
                     .map_err(unavailable)?;
@@ -199,47 +162,43 @@ impl SqliteStore {
             .write(Durability::Process, move |c| {
                 let a = &o.attempt;
                 if o.record {
-                    c.prepare_cached(
-                        "INSERT INTO webhook_attempts (delivery_seq, webhook_id, tenant_id, event_seq, at, \
-                         status_code, error, duration_ms, state) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-                    )
+                    c.prepare_cached(INSERT_ATTEMPT.sqlite())
+                        .and_then(|mut st| {
+                            st.execute(params![
+                                a.delivery_seq,
+                                a.webhook_id,
+                                a.tenant_id,
+                                a.event_seq,
+                                a.at,
+                                a.status_code,
+                                a.error,
+                                a.duration_ms,
+                                a.state.as_str()
+                            ])
+                        })
+                        .map_err(unavailable)?;
+                }
+                c.prepare_cached(FINISH_DELIVERY.sqlite())
                     .and_then(|mut st| {
                         st.execute(params![
                             a.delivery_seq,
-                            a.webhook_id,
-                            a.tenant_id,
-                            a.event_seq,
-                            a.at,
-                            a.status_code,
-                            a.error,
-                            a.duration_ms,
-                            a.state.as_str()
+                            a.state.as_str(),
+                            i64::from(o.record),
+                            o.next_attempt_at
                         ])
                     })
                     .map_err(unavailable)?;
-                }
-                c.prepare_cached(
-                    "UPDATE webhook_deliveries SET state = ?2, attempts = attempts + ?3, next_attempt_at = ?4, \
-                     lease_node = NULL, lease_until = NULL WHERE seq = ?1",
-                )
-                .and_then(|mut st| {
-                    st.execute(params![
-                        a.delivery_seq,
-                        a.state.as_str(),
-                        i64::from(o.record),
-                        o.next_attempt_at
-                    ])
-                })
-                .map_err(unavailable)?;
                 if !o.record {
                     return Ok(false);
                 }
                 if a.state == WebhookDeliveryState::Delivered {
-                    c.prepare_cached("UPDATE webhooks SET failing_since = NULL WHERE id = ?1")
+                    c.prepare_cached(CLEAR_FAILING.sqlite())
                         .and_then(|mut st| st.execute(params![a.webhook_id]))
                         .map_err(unavailable)?;
                     return Ok(false);
                 }
+                // SQLite's own: the failure run, then the disabling, whose row count
+                // says whether it disabled (PostgreSQL: one statement).
                 c.prepare_cached(
                     "UPDATE webhooks SET failing_since = COALESCE(failing_since, ?2) WHERE id = ?1",
                 )
@@ -249,7 +208,9 @@ impl SqliteStore {
                     "UPDATE webhooks SET disabled_at = ?2 \
                      WHERE id = ?1 AND disabled_at IS NULL AND failing_since < ?3",
                 )
-                .and_then(|mut st| st.execute(params![a.webhook_id, a.at, o.disable_failing_before]))
+                .and_then(|mut st| {
+                    st.execute(params![a.webhook_id, a.at, o.disable_failing_before])
+                })
                 .map(|n| n > 0)
                 .map_err(unavailable)
             })
@@ -264,43 +225,15 @@ impl SqliteStore {
         limit: usize,
     ) -> StoreResult<Vec<WebhookAttemptRecord>> {
         self.read(move |c| {
-            let mut st = c
-                .prepare_cached(
-                    "SELECT seq, delivery_seq, webhook_id, tenant_id, event_seq, at, status_code, error, \
-                     duration_ms, state FROM webhook_attempts \
-                     WHERE tenant_id = ?1 AND webhook_id = ?2 AND (?3 IS NULL OR seq < ?3) \
-                     ORDER BY seq DESC LIMIT ?4",
-                )
-                .map_err(unavailable)?;
-            let rows = st
-                .query_map(
-                    params![tenant_id, webhook_id, before_seq, limit.max(1) as i64],
-                    |r| {
-                        Ok((
-                            WebhookAttemptRecord {
-                                seq: r.get(0)?,
-                                delivery_seq: r.get(1)?,
-                                webhook_id: r.get(2)?,
-                                tenant_id: r.get(3)?,
-                                event_seq: r.get(4)?,
-                                at: r.get(5)?,
-                                status_code: r.get(6)?,
-                                error: r.get(7)?,
-                                duration_ms: r.get(8)?,
-                                state: WebhookDeliveryState::Pending,
-                            },
-                            r.get::<_, String>(9)?,
-                        ))
-                    },
-                )
-                .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
-                .map_err(unavailable)?;
-            rows.into_iter()
-                .map(|(mut a, state)| {
-                    a.state = WebhookDeliveryState::parse(&state)?;
-                    Ok(a)
+            c.prepare_cached(LIST_ATTEMPTS.sqlite())
+                .and_then(|mut st| {
+                    st.query_map(
+                        params![tenant_id, webhook_id, before_seq, limit.max(1) as i64],
+                        |r| attempt_row(r),
+                    )?
+                    .collect()
                 })
-                .collect()
+                .map_err(unavailable)
         })
         .await
     }
