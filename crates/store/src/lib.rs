@@ -356,15 +356,3 @@ impl AnyStore {
         }
     }
 }
-
-/// The people with personal rows and no data key (see [`PrivacyStore::unkeyed_subjects`]),
-/// in either dialect.
-const UNKEYED_SUBJECTS_SQL: &str = "SELECT s.tenant_id, s.rcpt_hash FROM (\
-     SELECT tenant_id, rcpt_hash FROM contacts \
-     UNION SELECT tenant_id, rcpt_hash FROM consents \
-     UNION SELECT tenant_id, rcpt_hash FROM recipients WHERE length(rcpt_hash) > 0 \
-     UNION SELECT tenant_id, rcpt_hash FROM events WHERE length(rcpt_hash) > 0 \
-     UNION SELECT tenant_id, rcpt_hash FROM suppressions WHERE address_enc IS NOT NULL \
-     UNION SELECT tenant_id, rcpt_hash FROM dsar_requests WHERE length(rcpt_hash) > 0) s \
-     WHERE NOT EXISTS (SELECT 1 FROM subject_keys k WHERE k.tenant_id = s.tenant_id \
-     AND k.rcpt_hash = s.rcpt_hash)";

@@ -3,6 +3,7 @@
 use crate::StoreResult;
 use crate::model::*;
 use crate::row::Columns;
+use crate::sql::Sql;
 
 /// The columns [`suppression_row`] reads.
 pub(crate) const SUPPRESSION_COLS: &str =
@@ -32,12 +33,16 @@ sql! {
     /// tombstone only if `$4`.
     REMOVE_SUPPRESSION = "DELETE FROM suppressions WHERE tenant_id = $1 AND rcpt_hash = $2 \
          AND stream = $3 AND ($4 OR reason <> 'erasure')";
+    /// Tenant `$1`'s suppressions of blind indexes `$2` (an array: SQLite binds it as
+    /// chunked `IN` lists), in `seq` order.
+    FIND_SUPPRESSIONS = "SELECT {SUPPRESSION_COLS} FROM suppressions \
+         WHERE tenant_id = $1 AND rcpt_hash = ANY($2) ORDER BY seq";
 }
 
 /// The statement listing a tenant's suppressions from `from` (the table, perhaps with
 /// an index hint): tenant `$1`, then the hash and the cursor if given, then the limit.
 /// One statement per filter combination (four), each able to use its index.
-pub(crate) fn list_suppressions_sql(from: &str, by_hash: bool, after_seq: bool) -> String {
+fn list_suppressions_sql(from: &str, by_hash: bool, after_seq: bool) -> String {
     let mut sql = format!("SELECT {SUPPRESSION_COLS} FROM {from} WHERE tenant_id = $1");
     let mut n = 1;
     if by_hash {
@@ -50,6 +55,49 @@ pub(crate) fn list_suppressions_sql(from: &str, by_hash: bool, after_seq: bool) 
     }
     sql.push_str(&format!(" ORDER BY seq LIMIT ${}", n + 1));
     sql
+}
+
+/// SQLite's table for the list by hash: the few entries of one address through the
+/// scope index (without statistics SQLite would rather walk the tenant's whole list
+/// in seq order to skip the sort).
+const BY_SCOPE: &str = "suppressions INDEXED BY suppressions_scope";
+/// SQLite's table for the list of a whole tenant.
+const BY_TENANT: &str = "suppressions INDEXED BY suppressions_tenant";
+
+/// [`list_suppressions_sql`] by `[by_hash][after_seq]`, PostgreSQL's planner
+/// choosing the index.
+static LIST_SUPPRESSIONS: [[Sql; 2]; 2] = [
+    [
+        Sql::new(|| list_suppressions_sql("suppressions", false, false)),
+        Sql::new(|| list_suppressions_sql("suppressions", false, true)),
+    ],
+    [
+        Sql::new(|| list_suppressions_sql("suppressions", true, false)),
+        Sql::new(|| list_suppressions_sql("suppressions", true, true)),
+    ],
+];
+
+/// [`LIST_SUPPRESSIONS`] with SQLite's index hints.
+static LIST_SUPPRESSIONS_INDEXED: [[Sql; 2]; 2] = [
+    [
+        Sql::new(|| list_suppressions_sql(BY_TENANT, false, false)),
+        Sql::new(|| list_suppressions_sql(BY_TENANT, false, true)),
+    ],
+    [
+        Sql::new(|| list_suppressions_sql(BY_SCOPE, true, false)),
+        Sql::new(|| list_suppressions_sql(BY_SCOPE, true, true)),
+    ],
+];
+
+/// The list's statement for PostgreSQL: tenant `$1`, the hash if `by_hash`, the
+/// cursor if `after_seq`, then the limit.
+pub(crate) fn list_suppressions(by_hash: bool, after_seq: bool) -> &'static Sql {
+    &LIST_SUPPRESSIONS[usize::from(by_hash)][usize::from(after_seq)]
+}
+
+/// [`list_suppressions`] for SQLite (with index hints).
+pub(crate) fn list_suppressions_indexed(by_hash: bool, after_seq: bool) -> &'static Sql {
+    &LIST_SUPPRESSIONS_INDEXED[usize::from(by_hash)][usize::from(after_seq)]
 }
 
 store_area! {

@@ -53,7 +53,7 @@ use tokio_postgres::{NoTls, Row};
 use crate::model::*;
 use crate::prelude::*;
 use crate::queue::{EVENT_COLS, event_row};
-use crate::suppressions::{SUPPRESSION_COLS, suppression_row};
+use crate::suppressions::suppression_row;
 use crate::{IDEMPOTENCY_TTL_MS, StoreError, StoreResult};
 use error::{Failure, PgResult, conflict, corrupt, pg};
 

@@ -1,54 +1,17 @@
 //! PostgreSQL queries for contacts, consents, erasure and the retention purge.
 
-use postwerk_core::model::ConsentStatus;
-use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
 
+use super::PgStore;
 use super::error::{PgResult, corrupt, pg};
 use super::*;
-use super::{PgStore, col};
 use crate::model::*;
-use crate::suppressions::{SUPPRESSION_COLS, suppression_row};
-
-fn contact_row(r: &Row) -> PgResult<ContactRecord> {
-    Ok(ContactRecord {
-        tenant_id: col(r, "tenant_id")?,
-        rcpt_hash: col(r, "rcpt_hash")?,
-        data_enc: col(r, "data_enc")?,
-        restricted_at: col(r, "restricted_at")?,
-        created_at: col(r, "created_at")?,
-        updated_at: col(r, "updated_at")?,
-    })
-}
-
-fn subject_key_row(r: &Row) -> PgResult<SubjectKey> {
-    Ok(SubjectKey {
-        rcpt_hash: col(r, "rcpt_hash")?,
-        key_wrapped: col(r, "key_wrapped")?,
-        created_at: col(r, "created_at")?,
-    })
-}
-
-fn consent_row(r: &Row) -> PgResult<ConsentRecord> {
-    Ok(ConsentRecord {
-        seq: col(r, "seq")?,
-        tenant_id: col(r, "tenant_id")?,
-        rcpt_hash: col(r, "rcpt_hash")?,
-        purpose: col(r, "purpose")?,
-        status: col::<&str>(r, "status")?
-            .parse::<ConsentStatus>()
-            .map_err(|_| corrupt("consent status"))?,
-        at: col(r, "at")?,
-        record_enc: col(r, "record_enc")?,
-    })
-}
+use crate::privacy::*;
+use crate::row::Columns;
+use crate::suppressions::FIND_SUPPRESSIONS;
 
 impl PgStore {
     pub(super) async fn upsert_contact_q(&self, c: &ContactRecord) -> PgResult<bool> {
-        let sql = "INSERT INTO contacts (tenant_id, rcpt_hash, data_enc, restricted_at, created_at, \
-                   updated_at) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (tenant_id, rcpt_hash) DO UPDATE \
-                   SET data_enc = excluded.data_enc, updated_at = excluded.updated_at \
-                   RETURNING (xmax = 0) AS inserted";
         let params: [&(dyn ToSql + Sync); 6] = [
             &c.tenant_id,
             &c.rcpt_hash,
@@ -57,8 +20,10 @@ impl PgStore {
             &c.created_at,
             &c.updated_at,
         ];
-        let row = self.one_opt("upsert_contact", sql, &params).await?;
-        row.map_or(Ok(false), |r| col(&r, "inserted"))
+        let row = self
+            .one_opt("upsert_contact", UPSERT_CONTACT_RETURNING.pg(), &params)
+            .await?;
+        row.map_or(Ok(false), |r| Columns::get(&r, "inserted"))
     }
 
     pub(super) async fn get_contact_q(
@@ -66,8 +31,7 @@ impl PgStore {
         tenant_id: &str,
         rcpt_hash: &[u8],
     ) -> PgResult<Option<ContactRecord>> {
-        let sql = "SELECT * FROM contacts WHERE tenant_id = $1 AND rcpt_hash = $2";
-        self.one_opt("get_contact", sql, &[&tenant_id, &rcpt_hash])
+        self.one_opt("get_contact", GET_CONTACT.pg(), &[&tenant_id, &rcpt_hash])
             .await?
             .map(|r| contact_row(&r))
             .transpose()
@@ -79,12 +43,11 @@ impl PgStore {
         rcpt_hash: &[u8],
         restricted_at: Option<i64>,
     ) -> PgResult<bool> {
-        let sql = "UPDATE contacts SET restricted_at = $3 WHERE tenant_id = $1 AND rcpt_hash = $2";
         let n = self
             .exec(
                 "restrict_contact",
                 None,
-                sql,
+                RESTRICT_CONTACT.pg(),
                 &[&tenant_id, &rcpt_hash, &restricted_at],
             )
             .await?;
@@ -92,8 +55,6 @@ impl PgStore {
     }
 
     pub(super) async fn add_consent_q(&self, c: &ConsentRecord) -> PgResult<i64> {
-        let sql = "INSERT INTO consents (tenant_id, rcpt_hash, purpose, status, at, record_enc) \
-                   VALUES ($1, $2, $3, $4, $5, $6) RETURNING seq";
         let params: [&(dyn ToSql + Sync); 6] = [
             &c.tenant_id,
             &c.rcpt_hash,
@@ -102,8 +63,10 @@ impl PgStore {
             &c.at,
             &c.record_enc,
         ];
-        let row = self.one_opt("add_consent", sql, &params).await?;
-        row.map_or(Err(corrupt("consent seq")), |r| col(&r, "seq"))
+        let row = self
+            .one_opt("add_consent", ADD_CONSENT.pg(), &params)
+            .await?;
+        row.map_or(Err(corrupt("consent seq")), |r| Columns::get(&r, "seq"))
     }
 
     pub(super) async fn list_consents_q(
@@ -111,19 +74,13 @@ impl PgStore {
         tenant_id: &str,
         rcpt_hash: &[u8],
     ) -> PgResult<Vec<ConsentRecord>> {
-        const OP: &str = "list_consents";
-        let client = self.client().await?;
-        let stmt = client
-            .prepare_cached(
-                "SELECT * FROM consents WHERE tenant_id = $1 AND rcpt_hash = $2 ORDER BY seq",
-            )
-            .await
-            .map_err(pg(OP))?;
-        let rows = client
-            .query(&stmt, &[&tenant_id, &rcpt_hash])
-            .await
-            .map_err(pg(OP))?;
-        rows.iter().map(consent_row).collect()
+        self.list(
+            "list_consents",
+            LIST_CONSENTS.pg(),
+            &[&tenant_id, &rcpt_hash],
+            consent_row,
+        )
+        .await
     }
 
     pub(super) async fn screen_subjects_q(
@@ -135,17 +92,11 @@ impl PgStore {
         const OP: &str = "screen_subjects";
         let client = self.client().await?;
         let restricted = client
-            .prepare_cached(
-                "SELECT rcpt_hash FROM contacts WHERE tenant_id = $1 AND restricted_at IS NOT NULL \
-                 AND rcpt_hash = ANY($2::bytea[])",
-            )
+            .prepare_cached(RESTRICTED_AMONG.pg())
             .await
             .map_err(pg(OP))?;
         let consents = client
-            .prepare_cached(
-                "SELECT seq, rcpt_hash, status FROM consents WHERE tenant_id = $1 AND purpose = $3 \
-                 AND rcpt_hash = ANY($2::bytea[])",
-            )
+            .prepare_cached(CONSENTS_AMONG.pg())
             .await
             .map_err(pg(OP))?;
         let restricted = client
@@ -153,27 +104,24 @@ impl PgStore {
             .await
             .map_err(pg(OP))?
             .iter()
-            .map(|r| col(r, "rcpt_hash"))
-            .collect::<PgResult<Vec<Vec<u8>>>>()?;
+            .map(hash_row)
+            .collect::<PgResult<Vec<_>>>()?;
         let consented = match purpose {
             None => Vec::new(),
             Some(purpose) => {
                 let rows = client
-                    .query(&consents, &[&tenant_id, &hashes, &purpose])
+                    .query(&consents, &[&tenant_id, &purpose, &hashes])
                     .await
                     .map_err(pg(OP))?;
                 let records = rows
                     .iter()
-                    .map(|r| Ok((col(r, "seq")?, col(r, "rcpt_hash")?, col(r, "status")?)))
-                    .collect::<PgResult<Vec<(i64, Vec<u8>, String)>>>()?;
+                    .map(consent_mark_row)
+                    .collect::<PgResult<Vec<_>>>()?;
                 latest_active(records)
             }
         };
         let suppressions = client
-            .prepare_cached(&format!(
-                "SELECT {SUPPRESSION_COLS} FROM suppressions \
-                 WHERE tenant_id = $1 AND rcpt_hash = ANY($2::bytea[]) ORDER BY seq"
-            ))
+            .prepare_cached(FIND_SUPPRESSIONS.pg())
             .await
             .map_err(pg(OP))?;
         let suppressions = client
@@ -194,12 +142,10 @@ impl PgStore {
         const OP: &str = "unkeyed_subjects";
         let client = self.client().await?;
         let rows = client
-            .query(crate::UNKEYED_SUBJECTS_SQL, &[])
+            .query(UNKEYED_SUBJECTS.pg(), &[])
             .await
             .map_err(pg(OP))?;
-        rows.iter()
-            .map(|r| Ok((col(r, "tenant_id")?, col(r, "rcpt_hash")?)))
-            .collect()
+        rows.iter().map(subject_row).collect()
     }
 
     pub(super) async fn subject_keys_q(
@@ -207,18 +153,13 @@ impl PgStore {
         tenant_id: &str,
         hashes: &[Vec<u8>],
     ) -> PgResult<Vec<SubjectKey>> {
-        let sql = "SELECT rcpt_hash, key_wrapped, created_at FROM subject_keys \
-                   WHERE tenant_id = $1 AND rcpt_hash = ANY($2::bytea[])";
-        let client = self.client().await?;
-        let stmt = client
-            .prepare_cached(sql)
-            .await
-            .map_err(pg("subject_keys"))?;
-        let rows = client
-            .query(&stmt, &[&tenant_id, &hashes])
-            .await
-            .map_err(pg("subject_keys"))?;
-        rows.iter().map(subject_key_row).collect()
+        self.list(
+            "subject_keys",
+            SUBJECT_KEYS_AMONG.pg(),
+            &[&tenant_id, &hashes],
+            subject_key_row,
+        )
+        .await
     }
 
     pub(super) async fn ensure_subject_keys_q(
@@ -234,6 +175,7 @@ impl PgStore {
             .collect();
         let created: Vec<i64> = candidates.iter().map(|k| k.created_at).collect();
         let client = self.client().await?;
+        // PostgreSQL's own: the candidates in one statement (SQLite: one each).
         let insert = client
             .prepare_cached(
                 "INSERT INTO subject_keys (tenant_id, rcpt_hash, key_wrapped, created_at) \
@@ -276,51 +218,14 @@ impl PgStore {
         let tx = client.transaction().await.map_err(pg(OP))?;
         let t: [&(dyn ToSql + Sync); 2] = [&tenant_id, &rcpt_hash];
         let mut counts = [0u64; 8];
-        let statements = [
-            "DELETE FROM subject_keys WHERE tenant_id = $1 AND rcpt_hash = $2",
-            "UPDATE messages SET content_enc = NULL, mail_from_enc = NULL, meta_enc = ''::bytea \
-             WHERE id IN (SELECT message_id FROM recipients WHERE tenant_id = $1 AND rcpt_hash = $2)",
-            "DELETE FROM contacts WHERE tenant_id = $1 AND rcpt_hash = $2",
-            "DELETE FROM consents WHERE tenant_id = $1 AND rcpt_hash = $2",
-            "DELETE FROM events WHERE tenant_id = $1 AND rcpt_hash = $2",
-            "UPDATE suppressions SET address_enc = NULL WHERE tenant_id = $1 AND rcpt_hash = $2 \
-             AND address_enc IS NOT NULL",
-            "UPDATE recipients SET address_enc = ''::bytea, rcpt_hash = ''::bytea, next_attempt_at = NULL, \
-             lease_node = NULL, lease_until = NULL, \
-             status = CASE WHEN status IN ('queued', 'deferred') THEN 'suppressed' ELSE status END \
-             WHERE tenant_id = $1 AND rcpt_hash = $2",
-            "UPDATE dsar_requests SET rcpt_hash = ''::bytea, detail_enc = ''::bytea \
-             WHERE tenant_id = $1 AND rcpt_hash = $2",
-        ];
-        for (n, sql) in counts.iter_mut().zip(statements) {
-            let stmt = tx.prepare_cached(sql).await.map_err(pg(OP))?;
+        for (n, sql) in counts.iter_mut().zip(ERASE_PG) {
+            let stmt = tx.prepare_cached(sql.pg()).await.map_err(pg(OP))?;
             *n = tx.execute(&stmt, &t).await.map_err(pg(OP))?;
         }
         let webhook_deliveries =
-            super::webhooks::delete_deliveries(&tx, OP, "tenant_id = $1 AND rcpt_hash = $2", &t)
-                .await?;
+            super::webhooks::delete_deliveries(&tx, OP, ERASE_DELIVERIES_WHERE, &t).await?;
         tx.commit().await.map_err(pg(OP))?;
-        let [
-            keys,
-            messages,
-            contacts,
-            consents,
-            events,
-            suppressions,
-            recipients,
-            requests,
-        ] = counts;
-        Ok(Erasure {
-            keys,
-            contacts,
-            consents,
-            recipients,
-            messages,
-            events,
-            suppressions,
-            requests,
-            webhook_deliveries,
-        })
+        Ok(erasure(counts, webhook_deliveries))
     }
 
     pub(super) async fn purge_tx(&self, r: &Retention) -> PgResult<Purged> {

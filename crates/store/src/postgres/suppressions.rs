@@ -1,7 +1,9 @@
 //! PostgreSQL: the suppressions area ([`crate::SuppressionStore`]).
 
 use super::*;
-use crate::suppressions::{ADD_SUPPRESSION, REMOVE_SUPPRESSION, list_suppressions_sql};
+use crate::suppressions::{
+    ADD_SUPPRESSION, FIND_SUPPRESSIONS, REMOVE_SUPPRESSION, list_suppressions,
+};
 
 impl SuppressionStore for PgStore {
     async fn add_suppression(&self, s: SuppressionRecord) -> StoreResult<bool> {
@@ -42,12 +44,8 @@ impl SuppressionStore for PgStore {
         retrying(|| async move {
             const OP: &str = "find_suppressions";
             let client = self.client().await?;
-            // PostgreSQL's own: every hash in one array parameter (SQLite: chunked `IN`).
             let stmt = client
-                .prepare_cached(&format!(
-                    "SELECT {SUPPRESSION_COLS} FROM suppressions \
-                     WHERE tenant_id = $1 AND rcpt_hash = ANY($2::bytea[]) ORDER BY seq"
-                ))
+                .prepare_cached(FIND_SUPPRESSIONS.pg())
                 .await
                 .map_err(pg(OP))?;
             let rows = client
@@ -117,7 +115,7 @@ impl PgStore {
     ) -> PgResult<Vec<SuppressionRecord>> {
         const OP: &str = "list_suppressions";
         let limit = i64::try_from(limit.max(1)).unwrap_or(i64::MAX);
-        let sql = list_suppressions_sql("suppressions", rcpt_hash.is_some(), after_seq.is_some());
+        let sql = list_suppressions(rcpt_hash.is_some(), after_seq.is_some());
         let mut args: Vec<&(dyn ToSql + Sync)> = vec![&tenant_id];
         if let Some(h) = &rcpt_hash {
             args.push(h);
@@ -127,7 +125,7 @@ impl PgStore {
         }
         args.push(&limit);
         let client = self.client().await?;
-        let stmt = client.prepare_cached(&sql).await.map_err(pg(OP))?;
+        let stmt = client.prepare_cached(sql.pg()).await.map_err(pg(OP))?;
         let rows = client.query(&stmt, &args).await.map_err(pg(OP))?;
         rows.iter().map(suppression_row).collect()
     }

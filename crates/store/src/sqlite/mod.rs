@@ -28,13 +28,13 @@ mod writer;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-use postwerk_core::model::{ConsentStatus, DsarStatus, EventType, RecipientStatus};
+use postwerk_core::model::{DsarStatus, EventType, RecipientStatus};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, params};
 
 use crate::model::*;
 use crate::prelude::*;
 use crate::queue::{EVENT_COLS, event_row};
-use crate::suppressions::{SUPPRESSION_COLS, suppression_row};
+use crate::suppressions::suppression_row;
 use crate::{BACKLOG_SQL, IDEMPOTENCY_TTL_MS, StoreError, StoreResult, WEBHOOK_BACKLOG_SQL};
 use writer::{Durability, Writer};
 
@@ -301,65 +301,6 @@ impl SqliteStore {
 
 fn corrupt(what: &str) -> StoreError {
     StoreError::Corrupt(what.to_string())
-}
-
-/// Most hashes per `find_suppressions` query (with the tenant: 500 parameters).
-const FIND_CHUNK: usize = 499;
-
-/// Runs `select` (ending in `… rcpt_hash IN`) for `hashes` in chunks, inside the
-/// caller's snapshot: `args` bind `?1…?k`, the hashes the placeholders after them.
-/// Chunks are padded (by repeating a hash) to one of a few sizes, so that a handful
-/// of cached statements serve every batch.
-/// The stored keys of `hashes` (distinct) in a tenant.
-fn select_subject_keys(
-    c: &Connection,
-    tenant_id: &str,
-    hashes: &[Vec<u8>],
-) -> StoreResult<Vec<SubjectKey>> {
-    rows_by_hashes(
-        c,
-        "SELECT rcpt_hash, key_wrapped, created_at FROM subject_keys WHERE tenant_id = ?1 AND rcpt_hash IN",
-        &[&tenant_id],
-        hashes,
-        |r| {
-            Ok(SubjectKey {
-                rcpt_hash: r.get(0)?,
-                key_wrapped: r.get(1)?,
-                created_at: r.get(2)?,
-            })
-        },
-    )
-}
-
-fn rows_by_hashes<T>(
-    c: &Connection,
-    select: &str,
-    args: &[&dyn rusqlite::ToSql],
-    hashes: &[Vec<u8>],
-    row: impl Fn(&Row<'_>) -> rusqlite::Result<T>,
-) -> StoreResult<Vec<T>> {
-    let mut rows = Vec::new();
-    for chunk in hashes.chunks(FIND_CHUNK) {
-        let size = chunk.len().next_power_of_two().min(FIND_CHUNK);
-        let mut bound: Vec<&dyn rusqlite::ToSql> = args.to_vec();
-        bound.extend(chunk.iter().map(|h| h as &dyn rusqlite::ToSql));
-        let last = &chunk[chunk.len() - 1];
-        bound.resize(size + args.len(), last as &dyn rusqlite::ToSql);
-        let placeholders = (args.len() + 1..=args.len() + size)
-            .map(|i| format!("?{i}"))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let mut stmt = c
-            .prepare_cached(&format!("{select} ({placeholders})"))
-            .map_err(unavailable)?;
-        let found = stmt
-            .query_map(bound.as_slice(), &row)
-            .map_err(unavailable)?
-            .collect::<rusqlite::Result<Vec<_>>>()
-            .map_err(unavailable)?;
-        rows.extend(found);
-    }
-    Ok(rows)
 }
 
 fn scopes_text(scopes: &[postwerk_core::model::Scope]) -> String {

@@ -1,8 +1,53 @@
 //! SQLite: the suppressions area ([`crate::SuppressionStore`]).
 
 use super::*;
-use crate::sql::sqlite_params;
-use crate::suppressions::{ADD_SUPPRESSION, REMOVE_SUPPRESSION, list_suppressions_sql};
+use crate::sql::Sql;
+use crate::suppressions::{
+    ADD_SUPPRESSION, FIND_SUPPRESSIONS, REMOVE_SUPPRESSION, list_suppressions_indexed,
+};
+
+/// Most hashes per chunk of [`rows_by_hashes`] (with the tenant: 500 parameters).
+const FIND_CHUNK: usize = 499;
+
+/// Runs `select`, whose last parameter (after the `args`, which bind `?1…?k`) is an
+/// array of blind indexes written `= ANY(?k+1)`, for `hashes` in chunks inside the
+/// caller's snapshot. SQLite's own: it has no arrays, so each chunk is bound as an
+/// `IN` list of the placeholders after the `args` (PostgreSQL binds one array).
+/// Chunks are padded (by repeating a hash) to one of a few sizes, so that a handful
+/// of cached statements serve every batch.
+pub(super) fn rows_by_hashes<T>(
+    c: &Connection,
+    select: &Sql,
+    args: &[&dyn rusqlite::ToSql],
+    hashes: &[Vec<u8>],
+    row: impl Fn(&Row<'_>) -> rusqlite::Result<T>,
+) -> StoreResult<Vec<T>> {
+    let array = format!("= ANY(?{})", args.len() + 1);
+    debug_assert!(select.sqlite().contains(&array), "no hash array");
+    let mut rows = Vec::new();
+    for chunk in hashes.chunks(FIND_CHUNK) {
+        let size = chunk.len().next_power_of_two().min(FIND_CHUNK);
+        let mut bound: Vec<&dyn rusqlite::ToSql> = args.to_vec();
+        bound.extend(chunk.iter().map(|h| h as &dyn rusqlite::ToSql));
+        let last = &chunk[chunk.len() - 1];
+        bound.resize(size + args.len(), last as &dyn rusqlite::ToSql);
+        let placeholders = (args.len() + 1..=args.len() + size)
+            .map(|i| format!("?{i}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = select
+            .sqlite()
+            .replacen(&array, &format!("IN ({placeholders})"), 1);
+        let mut stmt = c.prepare_cached(&sql).map_err(unavailable)?;
+        let found = stmt
+            .query_map(bound.as_slice(), &row)
+            .map_err(unavailable)?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(unavailable)?;
+        rows.extend(found);
+    }
+    Ok(rows)
+}
 
 impl SuppressionStore for SqliteStore {
     async fn add_suppression(&self, s: SuppressionRecord) -> StoreResult<bool> {
@@ -56,17 +101,11 @@ impl SuppressionStore for SqliteStore {
         }
         let tenant_id = tenant_id.to_string();
         self.read(move |c| {
-            // SQLite's own: chunked `IN` lists (PostgreSQL: one array parameter).
             let tx = c.unchecked_transaction().map_err(unavailable)?;
-            let rows = rows_by_hashes(
-                &tx,
-                &format!("SELECT {SUPPRESSION_COLS} FROM suppressions WHERE tenant_id = ?1 AND rcpt_hash IN"),
-                &[&tenant_id],
-                &hashes,
-                |r| suppression_row(r),
-            )?;
+            let mut found = rows_by_hashes(&tx, &FIND_SUPPRESSIONS, &[&tenant_id], &hashes, |r| {
+                suppression_row(r)
+            })?;
             drop(tx);
-            let mut found = rows;
             found.sort_unstable_by_key(|s| s.seq);
             Ok(found)
         })
@@ -83,18 +122,7 @@ impl SuppressionStore for SqliteStore {
         let tenant_id = tenant_id.to_string();
         let limit = i64::try_from(limit.max(1)).unwrap_or(i64::MAX);
         self.read(move |c| {
-            // By hash: the few entries of one address through the scope index (without
-            // statistics SQLite would rather walk the tenant's whole list in seq order to
-            // skip the sort).
-            let index = match rcpt_hash {
-                Some(_) => "suppressions_scope",
-                None => "suppressions_tenant",
-            };
-            let sql = sqlite_params(&list_suppressions_sql(
-                &format!("suppressions INDEXED BY {index}"),
-                rcpt_hash.is_some(),
-                after_seq.is_some(),
-            ));
+            let sql = list_suppressions_indexed(rcpt_hash.is_some(), after_seq.is_some());
             let mut args: Vec<rusqlite::types::Value> = vec![tenant_id.into()];
             if let Some(h) = rcpt_hash {
                 args.push(h.into());
@@ -104,7 +132,7 @@ impl SuppressionStore for SqliteStore {
             }
             args.push(limit.into());
             let rows = c
-                .prepare_cached(&sql)
+                .prepare_cached(sql.sqlite())
                 .and_then(|mut st| {
                     st.query_map(rusqlite::params_from_iter(args), |r| suppression_row(r))?
                         .collect::<rusqlite::Result<Vec<_>>>()
