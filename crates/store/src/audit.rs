@@ -131,6 +131,12 @@ pub(crate) fn prune_row<R: Columns>(r: &R) -> Result<(i64, i64, Vec<u8>), R::Err
     Ok((r.get("seq")?, r.get("at")?, r.get("hash")?))
 }
 
+/// A row of [`AUDIT_ANCHOR`]: the anchor (both backends); one that does not parse
+/// makes it corrupt.
+pub(crate) fn anchor_row<R: Columns>(r: &R) -> Result<(i64, Vec<u8>), R::Error> {
+    parse_anchor(&r.get::<String>("value")?).ok_or_else(|| R::corrupt("audit anchor"))
+}
+
 sql! {
     /// The newest entry's hash (the next entry's `prev_hash`).
     LAST_AUDIT_HASH = "SELECT hash FROM audit ORDER BY seq DESC LIMIT 1";

@@ -5,6 +5,7 @@ use postwerk_core::model::DsarStatus;
 use crate::StoreResult;
 use crate::model::*;
 use crate::row::Columns;
+use crate::sql::Sql;
 
 /// The columns [`dsar_row`] reads.
 pub(crate) const DSAR_COLS: &str =
@@ -44,16 +45,30 @@ pub(crate) fn incident_row<R: Columns>(r: &R) -> Result<IncidentRecord, R::Error
     })
 }
 
-/// The statement recording `step` on incident `$2` of tenant `$1` at `$3`, unless
-/// that step is recorded already (one text per step).
-pub(crate) fn step_incident_sql(step: IncidentStep) -> String {
-    let column = step.column();
+/// The statement recording the step stored in `column` on incident `$2` of tenant
+/// `$1` at `$3`, unless that step is recorded already.
+fn step_sql(column: &str) -> String {
     format!(
         "UPDATE incidents SET {column} = $3 WHERE tenant_id = $1 AND seq = $2 AND {column} IS NULL"
     )
 }
 
+/// The statement recording `step` (see [`step_sql`]).
+pub(crate) fn step_incident_sql(step: IncidentStep) -> &'static Sql {
+    match step {
+        IncidentStep::AuthorityNotified => &STEP_AUTHORITY_NOTIFIED,
+        IncidentStep::CustomersNotified => &STEP_CUSTOMERS_NOTIFIED,
+        IncidentStep::Closed => &STEP_CLOSED,
+    }
+}
+
 sql! {
+    /// [`step_sql`] of the authority's notification.
+    STEP_AUTHORITY_NOTIFIED = "{}", step_sql(IncidentStep::AuthorityNotified.column());
+    /// [`step_sql`] of the customers' notification.
+    STEP_CUSTOMERS_NOTIFIED = "{}", step_sql(IncidentStep::CustomersNotified.column());
+    /// [`step_sql`] of the closing.
+    STEP_CLOSED = "{}", step_sql(IncidentStep::Closed.column());
     /// A new request (`$1`..`$8` in column order); returns its `seq`.
     ADD_REQUEST = "INSERT INTO dsar_requests (tenant_id, kind, rcpt_hash, received_at, due_at, \
          status, closed_at, detail_enc) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING seq";

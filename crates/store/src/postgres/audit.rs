@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::audit::*;
+use crate::row::Columns;
 
 impl AuditStore for PgStore {
     async fn append_audit(&self, d: AuditDraft) -> StoreResult<AuditRecord> {
@@ -41,7 +42,7 @@ impl PgStore {
             .query_opt(LAST_AUDIT_HASH.pg(), &[])
             .await
             .map_err(pg(OP))?
-            .map(|r| col(&r, "hash"))
+            .map(|r| Columns::get(&r, "hash"))
             .transpose()?
             .unwrap_or_else(|| crate::audit::GENESIS.to_vec());
         let hash = crate::audit::chain_hash(&prev, d);
@@ -62,7 +63,7 @@ impl PgStore {
             )
             .await
             .map_err(pg(OP))?;
-        let seq: i64 = col(&row, "seq")?;
+        let seq: i64 = Columns::get(&row, "seq")?;
         tx.commit().await.map_err(pg(OP))?;
         Ok(AuditRecord::from_draft(seq, d.clone(), prev, hash))
     }
@@ -111,11 +112,7 @@ impl PgStore {
                 &[&crate::audit::ANCHOR_KEY],
             )
             .await?;
-        row.map(|r| {
-            let text: String = col(&r, "value")?;
-            crate::audit::parse_anchor(&text).ok_or_else(|| corrupt("audit anchor"))
-        })
-        .transpose()
+        row.as_ref().map(anchor_row).transpose()
     }
 
     async fn list_audit_q(

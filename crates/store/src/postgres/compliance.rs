@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::compliance::*;
+use crate::row::Columns;
 
 impl ComplianceStore for PgStore {
     async fn add_request(&self, r: DsarRecord) -> StoreResult<i64> {
@@ -75,7 +76,7 @@ impl PgStore {
         let row = self
             .one_opt("add_incident", ADD_INCIDENT.pg(), &params)
             .await?;
-        row.map_or(Err(corrupt("incident seq")), |r| col(&r, "seq"))
+        row.map_or(Err(corrupt("incident seq")), |r| Columns::get(&r, "seq"))
     }
 
     async fn step_incident_q(
@@ -85,9 +86,9 @@ impl PgStore {
         step: IncidentStep,
         at: i64,
     ) -> PgResult<bool> {
-        let sql = step_incident_sql(step);
+        let sql = step_incident_sql(step).pg();
         let n = self
-            .exec("step_incident", None, &sql, &[&tenant_id, &seq, &at])
+            .exec("step_incident", None, sql, &[&tenant_id, &seq, &at])
             .await?;
         Ok(n > 0)
     }
@@ -120,7 +121,7 @@ impl PgStore {
         let row = self
             .one_opt("add_request", ADD_REQUEST.pg(), &params)
             .await?;
-        row.map_or(Err(corrupt("request seq")), |r| col(&r, "seq"))
+        row.map_or(Err(corrupt("request seq")), |r| Columns::get(&r, "seq"))
     }
 
     async fn close_request_q(

@@ -9,7 +9,7 @@ impl AuditStore for SqliteStore {
             .write(Durability::Fsync, move |c| {
                 let prev: Vec<u8> = c
                     .prepare_cached(LAST_AUDIT_HASH.sqlite())
-                    .and_then(|mut st| st.query_row([], |r| r.get(0)).optional())
+                    .and_then(|mut st| st.query_row([], |r| r.get("hash")).optional())
                     .map_err(unavailable)?
                     .unwrap_or_else(|| GENESIS.to_vec());
                 let hash = chain_hash(&prev, &d);
@@ -27,7 +27,7 @@ impl AuditStore for SqliteStore {
                                 prev,
                                 hash
                             ],
-                            |r| r.get(0),
+                            |r| r.get("seq"),
                         )
                     })
                     .map_err(unavailable)?;
@@ -61,15 +61,12 @@ impl AuditStore for SqliteStore {
     }
 
     async fn audit_anchor(&self) -> StoreResult<Option<(i64, Vec<u8>)>> {
-        let text: Option<String> = self
-            .read(|c| {
-                c.query_row(AUDIT_ANCHOR.sqlite(), [ANCHOR_KEY], |r| r.get(0))
-                    .optional()
-                    .map_err(unavailable)
-            })
-            .await?;
-        text.map(|t| parse_anchor(&t).ok_or(StoreError::Corrupt("audit anchor".into())))
-            .transpose()
+        self.read(|c| {
+            c.query_row(AUDIT_ANCHOR.sqlite(), [ANCHOR_KEY], |r| anchor_row(r))
+                .optional()
+                .map_err(unavailable)
+        })
+        .await
     }
 
     async fn list_audit(

@@ -2,7 +2,6 @@
 
 use super::*;
 use crate::compliance::*;
-use crate::sql::sqlite_params;
 
 impl ComplianceStore for SqliteStore {
     async fn add_request(&self, r: DsarRecord) -> StoreResult<i64> {
@@ -21,7 +20,7 @@ impl ComplianceStore for SqliteStore {
                                 r.closed_at,
                                 r.detail_enc
                             ],
-                            |row| row.get(0),
+                            |row| row.get("seq"),
                         )
                     })
                     .map_err(unavailable)
@@ -90,7 +89,7 @@ impl ComplianceStore for SqliteStore {
                                 r.closed_at,
                                 r.detail_enc
                             ],
-                            |row| row.get(0),
+                            |row| row.get("seq"),
                         )
                     })
                     .map_err(unavailable)
@@ -108,7 +107,7 @@ impl ComplianceStore for SqliteStore {
         let tenant_id = tenant_id.to_string();
         self.writer
             .write(Durability::Fsync, move |c| {
-                c.prepare_cached(&sqlite_params(&step_incident_sql(step)))
+                c.prepare_cached(step_incident_sql(step).sqlite())
                     .and_then(|mut st| st.execute(params![tenant_id, seq, at]))
                     .map(|n| n > 0)
                     .map_err(unavailable)
