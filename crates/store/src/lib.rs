@@ -201,27 +201,6 @@ pub const TENANT_TABLES: [(&str, &str); 21] = [
     ("domains", "name"),
 ];
 
-/// The statements of [`TenantStore::delete_tenant_data`] that empty [`TENANT_TABLES`], in
-/// order (both backends; `t` and `n` are the dialect's parameters for the tenant id
-/// and the limit). Webhook attempts are found through their endpoint: the table has
-/// no tenant index.
-fn tenant_data_sql(t: &str, n: &str) -> Vec<String> {
-    TENANT_TABLES
-        .iter()
-        .map(|&(table, key)| {
-            let rows = if table == "webhook_attempts" {
-                format!(
-                    "SELECT a.seq FROM webhook_attempts a JOIN webhooks w ON w.id = a.webhook_id \
-                     WHERE w.tenant_id = {t}"
-                )
-            } else {
-                format!("SELECT {key} FROM {table} WHERE tenant_id = {t}")
-            };
-            format!("DELETE FROM {table} WHERE tenant_id = {t} AND ({key}) IN ({rows} LIMIT {n})")
-        })
-        .collect()
-}
-
 /// Domain names held by more than one tenant, each with its holders' tenant names,
 /// oldest registration first (both backends). Names used to be unique per tenant
 /// only; a database from then keeps every holder, no tenant may send

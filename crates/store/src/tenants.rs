@@ -1,8 +1,11 @@
 //! The store's tenants area: tenants, their sub-accounts and their API keys.
 
-use crate::StoreResult;
+use std::sync::LazyLock;
+
 use crate::model::*;
 use crate::row::Columns;
+use crate::sql::sqlite_params;
+use crate::{StoreResult, TENANT_TABLES};
 
 /// The columns [`tenant_row`] reads.
 pub(crate) const TENANT_COLS: &str = "id, name, wrapped_key, created_at, parent_id, cancelled_at";
@@ -77,10 +80,55 @@ sql! {
     /// Revokes tenant `$1`'s key `$2` at `$3`.
     REVOKE_API_KEY = "UPDATE api_keys SET revoked_at = $3 WHERE tenant_id = $1 AND id = $2 \
          AND revoked_at IS NULL";
+    /// Tenant `$1`'s cancellation time, with PostgreSQL's row lock.
+    CANCELLED_AT_FOR_UPDATE = "{}", cancelled_at_sql(" FOR UPDATE");
+    /// Tenant `$1`'s cancellation time, for SQLite's single writer.
+    CANCELLED_AT = "{}", cancelled_at_sql("");
     /// Brings tenant `$1`'s key `$2` to expire at `$3` at the latest.
     EXPIRE_API_KEY = "UPDATE api_keys SET expires_at = CASE WHEN expires_at IS NOT NULL \
          AND expires_at < $3 THEN expires_at ELSE $3 END \
          WHERE tenant_id = $1 AND id = $2 AND revoked_at IS NULL";
+}
+
+/// The scopes as stored: their names, comma-separated (both backends).
+pub(crate) fn scopes_text(scopes: &[postwerk_core::model::Scope]) -> String {
+    scopes
+        .iter()
+        .map(|s| s.as_str())
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// The statements of [`TenantStore::delete_tenant_data`] that empty [`TENANT_TABLES`],
+/// in order (`$1` tenant, `$2` limit). Webhook attempts are found through their
+/// endpoint: the table has no tenant index.
+fn tenant_data_sql() -> Vec<String> {
+    TENANT_TABLES
+        .iter()
+        .map(|&(table, key)| {
+            let rows = if table == "webhook_attempts" {
+                "SELECT a.seq FROM webhook_attempts a JOIN webhooks w ON w.id = a.webhook_id \
+                 WHERE w.tenant_id = $1"
+                    .to_string()
+            } else {
+                format!("SELECT {key} FROM {table} WHERE tenant_id = $1")
+            };
+            format!("DELETE FROM {table} WHERE tenant_id = $1 AND ({key}) IN ({rows} LIMIT $2)")
+        })
+        .collect()
+}
+
+/// [`tenant_data_sql`] in PostgreSQL, made once.
+pub(crate) static TENANT_DATA_PG: LazyLock<Vec<String>> = LazyLock::new(tenant_data_sql);
+
+/// [`tenant_data_sql`] in SQLite, made once.
+pub(crate) static TENANT_DATA_SQLITE: LazyLock<Vec<String>> =
+    LazyLock::new(|| TENANT_DATA_PG.iter().map(|s| sqlite_params(s)).collect());
+
+/// Tenant `$1`'s cancellation time, with `lock` after it (PostgreSQL's `FOR UPDATE`;
+/// SQLite's single writer needs none).
+fn cancelled_at_sql(lock: &str) -> String {
+    format!("SELECT cancelled_at FROM tenants WHERE id = $1{lock}")
 }
 
 store_area! {

@@ -78,6 +78,47 @@ sql! {
     GET_SESSION = "SELECT {SESSION_COLS} FROM sessions WHERE id_hash = $1";
     /// Ends session `$1` at `$2`.
     END_SESSION = "UPDATE sessions SET revoked_at = $2 WHERE id_hash = $1 AND revoked_at IS NULL";
+    /// User `$1`'s lock, with PostgreSQL's row lock (held until the count is taken).
+    LOCKED_UNTIL_FOR_UPDATE = "{}", locked_until_sql(" FOR UPDATE");
+    /// User `$1`'s lock, for SQLite's single writer.
+    LOCKED_UNTIL = "{}", locked_until_sql("");
+    /// The failure count, PostgreSQL's function.
+    COUNT_FAILURE_PG = "{}", count_failure_sql("LEAST");
+    /// The failure count, SQLite's function.
+    COUNT_FAILURE_SQLITE = "{}", count_failure_sql("min");
+    /// Takes back one failure of user `$1` (not below zero) and puts its lock back to
+    /// `$3` if it is still `$2`.
+    RELEASE_LOGIN = "UPDATE users SET \
+         failed_logins = CASE WHEN failed_logins > 0 THEN failed_logins - 1 ELSE 0 END, \
+         locked_until = CASE WHEN locked_until = $2 THEN $3 ELSE locked_until END WHERE id = $1";
+    /// User `$1`'s second factor becomes `$3` if it is still `$2`.
+    SWAP_SECOND_FACTOR = "UPDATE users SET totp_enc = $3 \
+         WHERE id = $1 AND totp_enc IS NOT DISTINCT FROM $2";
+}
+
+/// User `$1`'s lock (`locked_until`), with `lock` after it (PostgreSQL's
+/// `FOR UPDATE`; SQLite's single writer needs none).
+fn locked_until_sql(lock: &str) -> String {
+    format!("SELECT locked_until FROM users WHERE id = $1{lock}")
+}
+
+/// Counts a failure of user `$1` at `$2`, read by [`failure_count_row`]: from the
+/// `$3`th failure on, the account is locked for `$4` ms doubled per further failure,
+/// at most `$5`; `least` is the dialect's smaller-of function (`LEAST` or `min`).
+fn count_failure_sql(least: &str) -> String {
+    format!(
+        "UPDATE users SET failed_logins = failed_logins + 1, \
+         locked_until = CASE WHEN failed_logins + 1 >= CAST($3 AS BIGINT) \
+           THEN CAST($2 AS BIGINT) + {least}(CAST($5 AS BIGINT), \
+             CAST($4 AS BIGINT) << CAST({least}(failed_logins + 1 - CAST($3 AS BIGINT), 20) AS INT)) \
+           ELSE locked_until END \
+         WHERE id = $1 RETURNING failed_logins, locked_until"
+    )
+}
+
+/// A row of the failure count: `(failed_logins, locked_until)` (both backends).
+pub(crate) fn failure_count_row<R: Columns>(r: &R) -> Result<(i64, Option<i64>), R::Error> {
+    Ok((r.get("failed_logins")?, r.get("locked_until")?))
 }
 
 /// Starts every admin change of a user: a new session generation ends its sessions.

@@ -1,11 +1,12 @@
 //! PostgreSQL queries for a tenant's life cycle: listing, cancellation and the
 //! deletion of a cancelled tenant's data.
 
+use super::PgStore;
 use super::error::{PgResult, pg};
 use super::streams::{apply, hold};
 use super::*;
-use super::{PgStore, col};
 use crate::model::*;
+use crate::row::Columns;
 use crate::tenants::*;
 
 impl PgStore {
@@ -36,16 +37,13 @@ impl PgStore {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(pg(OP))?;
         let row = tx
-            .query_opt(
-                "SELECT cancelled_at FROM tenants WHERE id = $1 FOR UPDATE",
-                &[&tenant_id],
-            )
+            .query_opt(CANCELLED_AT_FOR_UPDATE.pg(), &[&tenant_id])
             .await
             .map_err(pg(OP))?;
         let Some(row) = row else {
             return Ok(false);
         };
-        let current: Option<i64> = col(&row, "cancelled_at")?;
+        let current: Option<i64> = Columns::get(&row, "cancelled_at")?;
         if current.is_some() == cancelled_at.is_some() {
             return Ok(false);
         }
@@ -60,7 +58,7 @@ impl PgStore {
             .map_err(pg(OP))?;
         for row in &changed {
             let sel = QueueSelector {
-                tenant_id: Some(col(row, "id")?),
+                tenant_id: Some(Columns::get(row, "id")?),
                 ..QueueSelector::default()
             };
             match cancelled_at {
@@ -82,8 +80,8 @@ impl PgStore {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(pg(OP))?;
         let mut deleted = 0;
-        for sql in crate::tenant_data_sql("$1", "$2") {
-            let stmt = tx.prepare_cached(&sql).await.map_err(pg(OP))?;
+        for sql in TENANT_DATA_PG.iter() {
+            let stmt = tx.prepare_cached(sql).await.map_err(pg(OP))?;
             deleted = tx
                 .execute(&stmt, &[&tenant_id, &limit])
                 .await
@@ -260,13 +258,4 @@ impl TenantStore for PgStore {
         })
         .await
     }
-}
-
-/// The scopes as stored: their names, comma-separated.
-pub(super) fn scopes_text(scopes: &[postwerk_core::model::Scope]) -> String {
-    scopes
-        .iter()
-        .map(|s| s.as_str())
-        .collect::<Vec<_>>()
-        .join(",")
 }

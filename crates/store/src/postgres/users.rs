@@ -2,12 +2,13 @@
 
 use tokio_postgres::types::ToSql;
 
+use super::PgStore;
 use super::error::{PgResult, conflict, pg};
-use super::tenants::scopes_text;
 use super::*;
-use super::{PgStore, col};
 use crate::model::{LockPolicy, Reservation, SessionRecord, UserChange, UserRecord};
+use crate::row::Columns;
 use crate::sql::Sql;
+use crate::tenants::scopes_text;
 use crate::users::*;
 
 impl PgStore {
@@ -66,27 +67,19 @@ impl PgStore {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(pg(OP))?;
         let Some(row) = tx
-            .query_opt(
-                "SELECT locked_until FROM users WHERE id = $1 FOR UPDATE",
-                &[&id],
-            )
+            .query_opt(LOCKED_UNTIL_FOR_UPDATE.pg(), &[&id])
             .await
             .map_err(pg(OP))?
         else {
             return Ok(Reservation::NoUser);
         };
-        let previous_lock: Option<i64> = col(&row, "locked_until")?;
+        let previous_lock: Option<i64> = Columns::get(&row, "locked_until")?;
         if let Some(until) = previous_lock.filter(|&t| t > at) {
             return Ok(Reservation::Locked(until));
         }
         let row = tx
             .query_one(
-                "UPDATE users SET failed_logins = failed_logins + 1, \
-                 locked_until = CASE WHEN failed_logins + 1 >= $3::bigint \
-                   THEN $2::bigint + LEAST($5::bigint, \
-                     $4::bigint << LEAST(failed_logins + 1 - $3::bigint, 20)::int) \
-                   ELSE locked_until END \
-                 WHERE id = $1 RETURNING failed_logins, locked_until",
+                COUNT_FAILURE_PG.pg(),
                 &[
                     &id,
                     &at,
@@ -98,8 +91,7 @@ impl PgStore {
             .await
             .map_err(pg(OP))?;
         tx.commit().await.map_err(pg(OP))?;
-        let count: i64 = col(&row, "failed_logins")?;
-        let locked_until: Option<i64> = col(&row, "locked_until")?;
+        let (count, locked_until) = failure_count_row(&row)?;
         Ok(Reservation::Counted {
             lock: locked_until.filter(|_| count >= p.failures_before_lock),
             previous_lock,
@@ -112,10 +104,8 @@ impl PgStore {
         lock: Option<i64>,
         previous_lock: Option<i64>,
     ) -> PgResult<()> {
-        let sql = "UPDATE users SET failed_logins = GREATEST(failed_logins - 1, 0), \
-                   locked_until = CASE WHEN locked_until = $2 THEN $3 ELSE locked_until END \
-                   WHERE id = $1";
-        self.exec("release_login", None, sql, &[&id, &lock, &previous_lock])
+        let params: [&(dyn ToSql + Sync); 3] = [&id, &lock, &previous_lock];
+        self.exec("release_login", None, RELEASE_LOGIN.pg(), &params)
             .await
             .map(drop)
     }
@@ -173,10 +163,9 @@ impl PgStore {
         expected: &Option<Vec<u8>>,
         new: &Option<Vec<u8>>,
     ) -> PgResult<bool> {
-        let sql =
-            "UPDATE users SET totp_enc = $3 WHERE id = $1 AND totp_enc IS NOT DISTINCT FROM $2";
+        let params: [&(dyn ToSql + Sync); 3] = [&id, expected, new];
         Ok(self
-            .exec("swap_second_factor", None, sql, &[&id, expected, new])
+            .exec("swap_second_factor", None, SWAP_SECOND_FACTOR.pg(), &params)
             .await?
             > 0)
     }

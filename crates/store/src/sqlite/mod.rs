@@ -303,14 +303,6 @@ fn corrupt(what: &str) -> StoreError {
     StoreError::Corrupt(what.to_string())
 }
 
-fn scopes_text(scopes: &[postwerk_core::model::Scope]) -> String {
-    scopes
-        .iter()
-        .map(|s| s.as_str())
-        .collect::<Vec<_>>()
-        .join(",")
-}
-
 /// Adds the statistics of `events` (tenant, time, dimensions, type) in the writer's
 /// transaction.
 fn add_stats<'a>(

@@ -36,8 +36,11 @@ impl SqliteStore {
         self.writer
             .write(Durability::Fsync, move |c| {
                 let current: Option<Option<i64>> = c
-                    .prepare_cached("SELECT cancelled_at FROM tenants WHERE id = ?1")
-                    .and_then(|mut s| s.query_row([&tenant_id], |r| r.get(0)).optional())
+                    .prepare_cached(CANCELLED_AT.sqlite())
+                    .and_then(|mut s| {
+                        s.query_row([&tenant_id], |r| r.get("cancelled_at"))
+                            .optional()
+                    })
                     .map_err(unavailable)?;
                 let Some(current) = current else {
                     return Ok(false);
@@ -51,8 +54,10 @@ impl SqliteStore {
                 }
                 // ?2: the new cancellation time, or the one being lifted.
                 .and_then(|mut s| {
-                    s.query_map(params![tenant_id, cancelled_at.or(current)], |r| r.get(0))?
-                        .collect()
+                    s.query_map(params![tenant_id, cancelled_at.or(current)], |r| {
+                        r.get("id")
+                    })?
+                    .collect()
                 })
                 .map_err(unavailable)?;
                 for id in changed {
@@ -78,9 +83,9 @@ impl SqliteStore {
         let limit = i64::try_from(limit.max(1)).unwrap_or(i64::MAX);
         self.writer
             .write(Durability::Fsync, move |c| {
-                for sql in crate::tenant_data_sql("?1", "?2") {
+                for sql in TENANT_DATA_SQLITE.iter() {
                     let deleted = c
-                        .prepare_cached(&sql)
+                        .prepare_cached(sql)
                         .and_then(|mut s| s.execute(params![tenant_id, limit]))
                         .map_err(unavailable)?;
                     if deleted > 0 {

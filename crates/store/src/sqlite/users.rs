@@ -3,10 +3,11 @@
 use rusqlite::{OptionalExtension, params};
 
 use super::writer::Durability;
-use super::{SqliteStore, conflict_or, scopes_text, unavailable};
+use super::{SqliteStore, conflict_or, unavailable};
 use crate::StoreResult;
 use crate::model::{LockPolicy, Reservation, SessionRecord, UserChange, UserRecord};
 use crate::sql::Sql;
+use crate::tenants::scopes_text;
 use crate::users::*;
 
 impl SqliteStore {
@@ -75,8 +76,8 @@ impl SqliteStore {
         self.writer
             .write(Durability::Fsync, move |c| {
                 let previous: Option<Option<i64>> = c
-                    .prepare_cached("SELECT locked_until FROM users WHERE id = ?1")
-                    .and_then(|mut st| st.query_row([&id], |r| r.get(0)).optional())
+                    .prepare_cached(LOCKED_UNTIL.sqlite())
+                    .and_then(|mut st| st.query_row([&id], |r| r.get("locked_until")).optional())
                     .map_err(unavailable)?;
                 let Some(previous_lock) = previous else {
                     return Ok(Reservation::NoUser);
@@ -85,13 +86,7 @@ impl SqliteStore {
                     return Ok(Reservation::Locked(until));
                 }
                 let (count, locked_until): (i64, Option<i64>) = c
-                    .prepare_cached(
-                        "UPDATE users SET failed_logins = failed_logins + 1, \
-                         locked_until = CASE WHEN failed_logins + 1 >= ?3 \
-                           THEN ?2 + min(?5, ?4 << min(failed_logins + 1 - ?3, 20)) \
-                           ELSE locked_until END \
-                         WHERE id = ?1 RETURNING failed_logins, locked_until",
-                    )
+                    .prepare_cached(COUNT_FAILURE_SQLITE.sqlite())
                     .and_then(|mut st| {
                         st.query_row(
                             params![
@@ -101,7 +96,7 @@ impl SqliteStore {
                                 p.first_lock_ms,
                                 p.max_lock_ms
                             ],
-                            |r| Ok((r.get(0)?, r.get(1)?)),
+                            |r| failure_count_row(r),
                         )
                     })
                     .map_err(unavailable)?;
@@ -121,13 +116,9 @@ impl SqliteStore {
     ) -> StoreResult<()> {
         self.writer
             .write(Durability::Fsync, move |c| {
-                c.prepare_cached(
-                    "UPDATE users SET failed_logins = max(failed_logins - 1, 0), \
-                     locked_until = CASE WHEN locked_until = ?2 THEN ?3 ELSE locked_until END \
-                     WHERE id = ?1",
-                )
-                .and_then(|mut st| st.execute(params![id, lock, previous_lock]))
-                .map_err(unavailable)?;
+                c.prepare_cached(RELEASE_LOGIN.sqlite())
+                    .and_then(|mut st| st.execute(params![id, lock, previous_lock]))
+                    .map_err(unavailable)?;
                 Ok(())
             })
             .await
@@ -189,7 +180,7 @@ impl SqliteStore {
     ) -> StoreResult<bool> {
         self.writer
             .write(Durability::Fsync, move |c| {
-                c.prepare_cached("UPDATE users SET totp_enc = ?3 WHERE id = ?1 AND totp_enc IS ?2")
+                c.prepare_cached(SWAP_SECOND_FACTOR.sqlite())
                     .and_then(|mut st| st.execute(params![id, expected, new]))
                     .map(|n| n > 0)
                     .map_err(unavailable)
