@@ -16,13 +16,51 @@ sql! {
     DELETE_DOMAIN_KEYS = "DELETE FROM dkim_keys WHERE tenant_id = $1 AND domain = $2";
     /// A tenant's domain.
     DELETE_DOMAIN = "DELETE FROM domains WHERE tenant_id = $1 AND name = $2";
-    /// When a tenant's domain was registered (none if it is not).
-    DOMAIN_CREATED = "SELECT created_at FROM domains WHERE tenant_id = $1 AND name = $2";
-    /// A tenant's domain's keys, oldest first.
+    /// Tenant `$1`'s domain `$2`, for [`domain_row`].
+    GET_DOMAIN = "SELECT {DOMAIN_COLS} FROM domains WHERE tenant_id = $1 AND name = $2";
+    /// Tenant `$1`'s domain `$2`'s keys, oldest first.
     DOMAIN_KEYS = "SELECT {DKIM_COLS} FROM dkim_keys \
          WHERE tenant_id = $1 AND domain = $2 ORDER BY created_at, id";
-    /// A tenant's domains by name.
-    LIST_DOMAINS = "SELECT name, created_at FROM domains WHERE tenant_id = $1 ORDER BY name";
+    /// Tenant `$1`'s domains by name, for [`domain_row`].
+    LIST_DOMAINS = "SELECT {DOMAIN_COLS} FROM domains WHERE tenant_id = $1 ORDER BY name";
+    /// Tenant `$1`'s keys of every domain, by domain and then oldest first, for
+    /// [`domain_key_row`].
+    TENANT_DKIM_KEYS = "SELECT domain, {DKIM_COLS} FROM dkim_keys WHERE tenant_id = $1 \
+         ORDER BY domain, created_at, id";
+}
+
+/// The columns [`domain_row`] reads.
+const DOMAIN_COLS: &str = "tenant_id, name, created_at";
+
+/// A row of `domains`, without its keys (both backends).
+pub(crate) fn domain_row<R: Columns>(r: &R) -> Result<DomainRecord, R::Error> {
+    Ok(DomainRecord {
+        tenant_id: r.get("tenant_id")?,
+        name: r.get("name")?,
+        created_at: r.get("created_at")?,
+        keys: Vec::new(),
+    })
+}
+
+/// A DKIM key with its domain's name (both backends).
+pub(crate) fn domain_key_row<R: Columns>(r: &R) -> Result<(String, DkimKeyRecord), R::Error> {
+    Ok((r.get("domain")?, dkim_row(r)?))
+}
+
+/// `domains` (of one tenant) with their keys from `keys` (domain name, key; in order).
+pub(crate) fn with_keys(
+    mut domains: Vec<DomainRecord>,
+    keys: Vec<(String, DkimKeyRecord)>,
+) -> Vec<DomainRecord> {
+    let mut by_domain: std::collections::HashMap<String, Vec<DkimKeyRecord>> =
+        std::collections::HashMap::new();
+    for (domain, key) in keys {
+        by_domain.entry(domain).or_default().push(key);
+    }
+    for d in &mut domains {
+        d.keys = by_domain.remove(&d.name).unwrap_or_default();
+    }
+    domains
 }
 
 /// The columns [`dkim_row`] reads.

@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::domains::*;
+use crate::row::Columns;
 
 impl DomainStore for PgStore {
     async fn insert_domain(&self, domain: DomainRecord) -> StoreResult<()> {
@@ -18,7 +19,7 @@ impl DomainStore for PgStore {
                 .await
                 .map_err(pg(OP))?;
             let rows = client.query(&stmt, &[&name]).await.map_err(pg(OP))?;
-            rows.iter().map(|r| col(r, "tenant_id")).collect()
+            rows.iter().map(|r| Columns::get(r, "tenant_id")).collect()
         })
         .await
     }
@@ -91,7 +92,7 @@ impl PgStore {
         const OP: &str = "get_domain";
         let client = self.client().await?;
         let head = client
-            .prepare_cached(DOMAIN_CREATED.pg())
+            .prepare_cached(GET_DOMAIN.pg())
             .await
             .map_err(pg(OP))?;
         let keys = client
@@ -106,10 +107,8 @@ impl PgStore {
         .map_err(pg(OP))?;
         let Some(head) = head else { return Ok(None) };
         Ok(Some(DomainRecord {
-            tenant_id: tenant_id.to_string(),
-            name: name.to_string(),
-            created_at: col(&head, "created_at")?,
             keys: keys.iter().map(dkim_row).collect::<PgResult<_>>()?,
+            ..domain_row(&head)?
         }))
     }
 
@@ -121,10 +120,7 @@ impl PgStore {
             .await
             .map_err(pg(OP))?;
         let keys = client
-            .prepare_cached(
-                "SELECT domain, id, selector, algorithm, private_key_enc, public_key, created_at FROM dkim_keys \
-                 WHERE tenant_id = $1 ORDER BY domain, created_at, id",
-            )
+            .prepare_cached(TENANT_DKIM_KEYS.pg())
             .await
             .map_err(pg(OP))?;
         let params: [&(dyn ToSql + Sync); 1] = [&tenant_id];
@@ -133,25 +129,9 @@ impl PgStore {
             client.query(&keys, &params)
         )
         .map_err(pg(OP))?;
-        let mut keys_by_domain: HashMap<String, Vec<DkimKeyRecord>> = HashMap::new();
-        for k in &keys {
-            keys_by_domain
-                .entry(col(k, "domain")?)
-                .or_default()
-                .push(dkim_row(k)?);
-        }
-        domains
-            .iter()
-            .map(|d| {
-                let name: String = col(d, "name")?;
-                Ok(DomainRecord {
-                    tenant_id: tenant_id.to_string(),
-                    keys: keys_by_domain.remove(&name).unwrap_or_default(),
-                    name,
-                    created_at: col(d, "created_at")?,
-                })
-            })
-            .collect()
+        let domains = domains.iter().map(domain_row).collect::<PgResult<_>>()?;
+        let keys = keys.iter().map(domain_key_row).collect::<PgResult<_>>()?;
+        Ok(with_keys(domains, keys))
     }
 }
 

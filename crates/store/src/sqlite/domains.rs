@@ -37,7 +37,7 @@ impl DomainStore for SqliteStore {
         let name = name.to_string();
         self.read(move |c| {
             c.prepare_cached(DOMAIN_OWNERS.sqlite())
-                .and_then(|mut s| s.query_map([name], |r| r.get(0))?.collect())
+                .and_then(|mut s| s.query_map([name], |r| r.get("tenant_id"))?.collect())
                 .map_err(unavailable)
         })
         .await
@@ -61,22 +61,22 @@ impl DomainStore for SqliteStore {
         let (tenant_id, name) = (tenant_id.to_string(), name.to_string());
         self.read(move |c| {
             let found = c
-                .prepare_cached(DOMAIN_CREATED.sqlite())
+                .prepare_cached(GET_DOMAIN.sqlite())
                 .and_then(|mut s| {
-                    s.query_row(params![tenant_id, name], |r| r.get::<_, i64>(0))
+                    s.query_row(params![tenant_id, name], |r| domain_row(r))
                         .optional()
                 })
                 .map_err(unavailable)?;
-            let Some(created_at) = found else {
+            let Some(mut d) = found else {
                 return Ok(None);
             };
-            let mut d = DomainRecord {
-                tenant_id,
-                name,
-                created_at,
-                keys: Vec::new(),
-            };
-            load_domain_keys(c, &mut d)?;
+            d.keys = c
+                .prepare_cached(DOMAIN_KEYS.sqlite())
+                .and_then(|mut s| {
+                    s.query_map(params![tenant_id, name], |r| dkim_row(r))?
+                        .collect()
+                })
+                .map_err(unavailable)?;
             Ok(Some(d))
         })
         .await
@@ -85,37 +85,16 @@ impl DomainStore for SqliteStore {
     async fn list_domains(&self, tenant_id: &str) -> StoreResult<Vec<DomainRecord>> {
         let tenant_id = tenant_id.to_string();
         self.read(move |c| {
-            let mut domains: Vec<DomainRecord> = c
+            let domains = c
                 .prepare_cached(LIST_DOMAINS.sqlite())
-                .and_then(|mut s| {
-                    s.query_map([&tenant_id], |r| {
-                        Ok(DomainRecord {
-                            tenant_id: tenant_id.clone(),
-                            name: r.get(0)?,
-                            created_at: r.get(1)?,
-                            keys: Vec::new(),
-                        })
-                    })?
-                    .collect()
-                })
+                .and_then(|mut s| s.query_map([&tenant_id], |r| domain_row(r))?.collect())
                 .map_err(unavailable)?;
-            for d in &mut domains {
-                load_domain_keys(c, d)?;
-            }
-            Ok(domains)
+            let keys = c
+                .prepare_cached(TENANT_DKIM_KEYS.sqlite())
+                .and_then(|mut s| s.query_map([&tenant_id], |r| domain_key_row(r))?.collect())
+                .map_err(unavailable)?;
+            Ok(with_keys(domains, keys))
         })
         .await
     }
-}
-
-/// Reads the keys of `domain` into it.
-fn load_domain_keys(conn: &Connection, domain: &mut DomainRecord) -> StoreResult<()> {
-    domain.keys = conn
-        .prepare_cached(DOMAIN_KEYS.sqlite())
-        .and_then(|mut stmt| {
-            stmt.query_map(params![domain.tenant_id, domain.name], |r| dkim_row(r))?
-                .collect::<rusqlite::Result<_>>()
-        })
-        .map_err(unavailable)?;
-    Ok(())
 }
