@@ -150,6 +150,9 @@ sql! {
     /// address (the hashes stay).
     ERASE_SUPPRESSIONS = "UPDATE suppressions SET address_enc = NULL \
          WHERE tenant_id = $1 AND rcpt_hash = $2 AND address_enc IS NOT NULL";
+    /// The where clause (over `webhook_deliveries`) of the deliveries an erasure
+    /// removes: tenant `$1`'s of blind index `$2`.
+    ERASE_DELIVERIES_WHERE = "tenant_id = $1 AND rcpt_hash = $2";
     /// [`erase_messages_sql`] in PostgreSQL.
     ERASE_MESSAGES_PG = "{}", erase_messages_sql("''::bytea");
     /// [`erase_messages_sql`] in SQLite.
@@ -163,10 +166,6 @@ sql! {
     /// [`erase_requests_sql`] in SQLite.
     ERASE_REQUESTS_SQLITE = "{}", erase_requests_sql("X''");
 }
-
-/// The where clause (over `webhook_deliveries`) of the deliveries an erasure removes:
-/// tenant `$1`'s of blind index `$2`.
-pub(crate) const ERASE_DELIVERIES_WHERE: &str = "tenant_id = $1 AND rcpt_hash = $2";
 
 /// The erasure's statements in PostgreSQL (each `$1` tenant, `$2` blind index), in the
 /// order of [`erasure`]'s counts.

@@ -4,9 +4,11 @@ use crate::StoreResult;
 use crate::model::*;
 use crate::row::Columns;
 
+/// The columns [`user_row`] reads.
 pub(crate) const USER_COLS: &str = "id, tenant_id, email_index, email_enc, password_hash, role, scopes, \
      totp_enc, created_at, disabled_at, failed_logins, locked_until, session_gen";
 
+/// The columns [`session_row`] reads.
 pub(crate) const SESSION_COLS: &str =
     "id_hash, user_id, tenant_id, csrf_hash, created_at, expires_at, revoked_at, user_gen";
 

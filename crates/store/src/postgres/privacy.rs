@@ -223,7 +223,7 @@ impl PgStore {
             *n = tx.execute(&stmt, &t).await.map_err(pg(OP))?;
         }
         let webhook_deliveries =
-            super::webhooks::delete_deliveries(&tx, OP, ERASE_DELIVERIES_WHERE, &t).await?;
+            super::webhooks::delete_deliveries(&tx, OP, ERASE_DELIVERIES_WHERE.pg(), &t).await?;
         tx.commit().await.map_err(pg(OP))?;
         Ok(erasure(counts, webhook_deliveries))
     }

@@ -179,6 +179,7 @@ impl PrivacyStore for SqliteStore {
         let tenant_id = tenant_id.to_string();
         self.writer
             .write(Durability::Process, move |c| {
+                // SQLite's own: one statement per candidate (PostgreSQL: one UNNEST).
                 let mut insert = c
                     .prepare_cached(
                         "INSERT OR IGNORE INTO subject_keys (tenant_id, rcpt_hash, key_wrapped, created_at) \
@@ -219,11 +220,8 @@ impl PrivacyStore for SqliteStore {
                         .and_then(|mut st| st.execute(t))
                         .map_err(unavailable)? as u64;
                 }
-                let webhook_deliveries = webhooks::delete_deliveries(
-                    c,
-                    &crate::sql::sqlite_params(ERASE_DELIVERIES_WHERE),
-                    t,
-                )?;
+                let webhook_deliveries =
+                    webhooks::delete_deliveries(c, ERASE_DELIVERIES_WHERE.sqlite(), t)?;
                 Ok(erasure(counts, webhook_deliveries))
             })
             .await
