@@ -3,6 +3,8 @@
 //! acceptance and events (see [`insert_rows`]) and the per-row writes its single
 //! writer makes instead of PostgreSQL's batches.
 
+use std::sync::OnceLock;
+
 use postwerk_core::model::{EventType, RecipientStatus};
 use rusqlite::{Connection, OptionalExtension, params};
 
@@ -17,9 +19,49 @@ use crate::{IDEMPOTENCY_TTL_MS, StoreError, StoreResult};
 /// Most rows in one multi-row `INSERT` (a power of two: see [`insert_rows`]).
 const ROWS_PER_INSERT: usize = 512;
 
-/// Inserts `rows` with multi-row `INSERT … VALUES` statements: `head` is
-/// `INSERT INTO t (columns) VALUES`, `tuple` one row's placeholders (`(?, ?, …)`),
-/// `bind` one row's values in the same order.
+/// The multi-row `INSERT … VALUES` statements of one table, one per chunk size (a
+/// power of two up to [`ROWS_PER_INSERT`]), each written on first use.
+struct MultiInsert {
+    /// `INSERT INTO t (columns) VALUES`.
+    head: &'static str,
+    /// One row's placeholders (`(?, ?, …)`).
+    tuple: &'static str,
+    /// The statement of `2^i` rows at `i`.
+    texts: [OnceLock<String>; ROWS_PER_INSERT.ilog2() as usize + 1],
+}
+
+impl MultiInsert {
+    /// The statements of `head` with rows of `tuple`.
+    const fn new(head: &'static str, tuple: &'static str) -> MultiInsert {
+        MultiInsert {
+            head,
+            tuple,
+            texts: [const { OnceLock::new() }; ROWS_PER_INSERT.ilog2() as usize + 1],
+        }
+    }
+
+    /// The statement of `size` rows (a power of two up to [`ROWS_PER_INSERT`]).
+    fn text(&self, size: usize) -> &str {
+        self.texts[size.ilog2() as usize]
+            .get_or_init(|| format!("{} {}", self.head, vec![self.tuple; size].join(", ")))
+    }
+}
+
+/// The events' inserts (see [`insert_events`]).
+static EVENT_INSERTS: MultiInsert = MultiInsert::new(
+    "INSERT INTO events (tenant_id, message_id, recipient_id, rcpt_hash, type, at, detail_enc) VALUES",
+    "(?, ?, ?, ?, ?, ?, ?)",
+);
+
+/// The recipients' inserts of acceptance.
+static RECIPIENT_INSERTS: MultiInsert = MultiInsert::new(
+    "INSERT INTO recipients (id, message_id, tenant_id, rcpt_hash, address_enc, domain, status, attempts, \
+     next_attempt_at, lease_node, lease_until, updated_at) VALUES",
+    "(?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?)",
+);
+
+/// Inserts `rows` with `table`'s multi-row statements, `bind` giving one row's values
+/// in its placeholders' order.
 ///
 /// One statement per row made large writes quadratic. Inside the writer's per-job
 /// SAVEPOINT, each statement that may have to be undone on its own (one that fires a
@@ -33,8 +75,7 @@ const ROWS_PER_INSERT: usize = 512;
 /// two, so a table needs at most ten statement shapes, all of them cached.
 fn insert_rows<'a, R, const N: usize>(
     c: &Connection,
-    head: &str,
-    tuple: &str,
+    table: &MultiInsert,
     rows: &'a [R],
     bind: impl Fn(&'a R) -> [&'a dyn rusqlite::ToSql; N],
 ) -> rusqlite::Result<()> {
@@ -42,8 +83,7 @@ fn insert_rows<'a, R, const N: usize>(
     while !rest.is_empty() {
         let size = ROWS_PER_INSERT.min(1 << rest.len().ilog2());
         let (chunk, tail) = rest.split_at(size);
-        let sql = format!("{head} {}", vec![tuple; size].join(", "));
-        c.prepare_cached(&sql)?
+        c.prepare_cached(table.text(size))?
             .execute(rusqlite::params_from_iter(chunk.iter().flat_map(&bind)))?;
         rest = tail;
     }
@@ -83,13 +123,17 @@ event_row_from!(DeliveryUpdate, ReportUpdate);
 
 /// Appends `events` in order (the webhook trigger fires for each row, as before).
 fn insert_events(c: &Connection, events: &[EventRow<'_>]) -> StoreResult<()> {
-    insert_rows(
-        c,
-        "INSERT INTO events (tenant_id, message_id, recipient_id, rcpt_hash, type, at, detail_enc) VALUES",
-        "(?, ?, ?, ?, ?, ?, ?)",
-        events,
-        |e| [&e.tenant_id, &e.message_id, &e.recipient_id, &e.rcpt_hash, &e.kind, &e.at, &e.detail_enc],
-    )
+    insert_rows(c, &EVENT_INSERTS, events, |e| {
+        [
+            &e.tenant_id,
+            &e.message_id,
+            &e.recipient_id,
+            &e.rcpt_hash,
+            &e.kind,
+            &e.at,
+            &e.detail_enc,
+        ]
+    })
     .map_err(unavailable)
 }
 
@@ -192,28 +236,21 @@ fn accept_in(c: &Connection, batch: &AcceptBatch) -> StoreResult<()> {
     }
     // Recipients and events in bulk, after all messages (the webhook trigger reads
     // an event's message); events keep the order of the per-recipient inserts.
-    insert_rows(
-        c,
-        "INSERT INTO recipients (id, message_id, tenant_id, rcpt_hash, address_enc, domain, status, attempts, \
-         next_attempt_at, lease_node, lease_until, updated_at) VALUES",
-        "(?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?)",
-        &rcpts,
-        |r| {
-            [
-                &r.recipient.id,
-                &r.message.id,
-                &r.message.tenant_id,
-                &r.recipient.rcpt_hash,
-                &r.recipient.address_enc,
-                &r.recipient.domain,
-                &r.status,
-                &r.due,
-                &r.lease_node,
-                &r.lease_until,
-                &r.message.created_at,
-            ]
-        },
-    )
+    insert_rows(c, &RECIPIENT_INSERTS, &rcpts, |r| {
+        [
+            &r.recipient.id,
+            &r.message.id,
+            &r.message.tenant_id,
+            &r.recipient.rcpt_hash,
+            &r.recipient.address_enc,
+            &r.recipient.domain,
+            &r.status,
+            &r.due,
+            &r.lease_node,
+            &r.lease_until,
+            &r.message.created_at,
+        ]
+    })
     .map_err(|e| conflict_or(e, "recipient"))?;
     insert_events(c, &events)
 }
@@ -472,5 +509,21 @@ impl QueueStore for SqliteStore {
             })
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_chunk_size_has_its_statement() {
+        assert_eq!(
+            EVENT_INSERTS.text(1),
+            format!("{} {}", EVENT_INSERTS.head, EVENT_INSERTS.tuple)
+        );
+        for size in [2, 4, ROWS_PER_INSERT] {
+            assert_eq!(RECIPIENT_INSERTS.text(size).matches("(?, ").count(), size);
+        }
     }
 }
