@@ -44,12 +44,19 @@ fn claim_sql(lock: &str) -> String {
     )
 }
 
-/// `set` applied to every recipient leased by node `$1`, with `lock` on the
-/// subquery's rows.
-fn leases_sql(set: &str, lock: &str) -> String {
+/// What renewing a lease sets (`$2` the new end).
+const RENEW: &str = "lease_until = $2";
+
+/// What dropping a lease sets.
+const RELEASE: &str = "lease_node = NULL, lease_until = NULL";
+
+/// `set` applied to the recipients leased by node `$1` that also meet `cond` (`""`
+/// for all), their rows first locked in id order (PostgreSQL; SQLite's single writer
+/// updates them directly).
+fn leases_locked(set: &str, cond: &str) -> String {
     format!(
         "UPDATE recipients SET {set} WHERE id IN (\
-           SELECT r.id FROM recipients r WHERE r.lease_node = $1{lock})"
+           SELECT r.id FROM recipients r WHERE r.lease_node = $1{cond}{LOCK_IN_ORDER})"
     )
 }
 
@@ -80,22 +87,18 @@ sql! {
     /// The claim, for SQLite's single writer.
     CLAIM_DUE = "{}", claim_sql("");
     /// Node `$1`'s leases extended to `$2`, its rows locked in id order (PostgreSQL).
-    RENEW_LEASES_LOCKED = "{}", leases_sql("lease_until = $2", LOCK_IN_ORDER);
+    RENEW_LEASES_LOCKED = "{}", leases_locked(RENEW, "");
     /// Node `$1`'s leases extended to `$2` (SQLite).
-    RENEW_LEASES = "{}", leases_sql("lease_until = $2", "");
+    RENEW_LEASES = "UPDATE recipients SET {RENEW} WHERE lease_node = $1";
     /// Node `$1`'s leases dropped, its rows locked in id order (PostgreSQL).
-    RELEASE_LEASES_LOCKED = "{}", leases_sql("lease_node = NULL, lease_until = NULL", LOCK_IN_ORDER);
+    RELEASE_LEASES_LOCKED = "{}", leases_locked(RELEASE, "");
     /// Node `$1`'s leases dropped (SQLite).
-    RELEASE_LEASES = "{}", leases_sql("lease_node = NULL, lease_until = NULL", "");
+    RELEASE_LEASES = "UPDATE recipients SET {RELEASE} WHERE lease_node = $1";
     /// Node `$1`'s lease on recipient `$2` dropped (SQLite, once per recipient).
-    RELEASE_RECIPIENT = "UPDATE recipients SET lease_node = NULL, lease_until = NULL \
-         WHERE id = $2 AND lease_node = $1";
+    RELEASE_RECIPIENT = "UPDATE recipients SET {RELEASE} WHERE id = $2 AND lease_node = $1";
     /// Node `$1`'s leases on the recipients of array `$2` dropped, their rows locked in
     /// id order (PostgreSQL).
-    RELEASE_RECIPIENTS_LOCKED = "{}", leases_sql(
-        "lease_node = NULL, lease_until = NULL",
-        &format!(" AND r.id = ANY($2){LOCK_IN_ORDER}"),
-    );
+    RELEASE_RECIPIENTS_LOCKED = "{}", leases_locked(RELEASE, " AND r.id = ANY($2)");
     /// What delivery needs of message `$1`.
     LOAD_CONTENT = "SELECT {CONTENT_COLS} FROM messages WHERE id = $1";
     /// One delivery outcome (SQLite, once per update): recipient `$1` takes status
