@@ -28,7 +28,8 @@
 //! - [`backup`]: whole-store snapshots and restores for `postwerk backup` (the subject
 //!   keys stay in the live database).
 //! - [`prelude`]: every store trait, for `use postwerk_store::prelude::*`.
-//! - `queue_sql`, `retention_sql` (private): SQL shared by both backends.
+//! - `queue_sql` (private): the queue area's statements, for both backends.
+//! - `retention_sql` (private): the retention purge's statements, for both backends.
 //! - `row` (private): column access for both drivers, under each row type's one decoder.
 //! - `sql` (private): statements written once for both dialects (the `sql!` macro).
 //!
@@ -139,23 +140,6 @@ pub enum StoreError {
 /// How long an Idempotency-Key is remembered (24 hours).
 pub const IDEMPOTENCY_TTL_MS: i64 = 24 * 3600 * 1000;
 
-/// The delivery queue by stream (both backends).
-const BACKLOG_SQL: &str = "SELECT m.stream AS stream, count(*) AS recipients, min(m.created_at) AS oldest \
-     FROM recipients r JOIN messages m ON m.id = r.message_id \
-     WHERE r.next_attempt_at IS NOT NULL GROUP BY m.stream ORDER BY m.stream";
-/// Waiting recipients grouped for `queue_depth` (both backends); `tenant` is the
-/// dialect's parameter for the optional tenant id.
-fn queue_depth_sql(tenant: &str) -> String {
-    format!(
-        "SELECT r.tenant_id, m.stream, r.domain, r.status, count(*) AS recipients, \
-         min(m.created_at) AS oldest FROM recipients r JOIN messages m ON m.id = r.message_id \
-         WHERE (r.next_attempt_at IS NOT NULL OR r.status = 'suspended') \
-         AND ({tenant} IS NULL OR r.tenant_id = {tenant}) \
-         GROUP BY r.tenant_id, m.stream, r.domain, r.status \
-         ORDER BY r.tenant_id, m.stream, r.domain, r.status"
-    )
-}
-
 /// The circuit breaker's figures for `stream_outcomes` (both backends; arguments are
 /// the dialect's parameters for tenant, stream, since and window): of the stream's most
 /// recently finished recipients, how many bounced and how many complained.
@@ -232,10 +216,6 @@ fn warn_contested(rows: &[(String, String)]) {
         );
     }
 }
-
-/// Webhook deliveries still pending (both backends).
-const WEBHOOK_BACKLOG_SQL: &str =
-    "SELECT count(*) FROM webhook_deliveries WHERE next_attempt_at IS NOT NULL";
 
 /// Result alias for store operations.
 pub type StoreResult<T> = Result<T, StoreError>;

@@ -23,6 +23,124 @@ pub(crate) fn event_row<R: Columns>(r: &R) -> Result<EventRecord, R::Error> {
     })
 }
 
+/// The columns [`idempotency_row`] reads (also the insert's, in order).
+pub(crate) const IDEMPOTENCY_COLS: &str = "tenant_id, key_hash, created_at, response_enc";
+
+/// A row of `idempotency` (both backends).
+pub(crate) fn idempotency_row<R: Columns>(r: &R) -> Result<IdempotencyRecord, R::Error> {
+    Ok(IdempotencyRecord {
+        tenant_id: r.get("tenant_id")?,
+        key_hash: r.get("key_hash")?,
+        created_at: r.get("created_at")?,
+        response_enc: r.get("response_enc")?,
+    })
+}
+
+/// The columns [`message_head_row`] reads.
+pub(crate) const MESSAGE_HEAD_COLS: &str = "id, tenant_id, stream, created_at, meta_enc";
+
+/// A message without its recipients and events (both backends; the caller adds
+/// them).
+pub(crate) fn message_head_row<R: Columns>(r: &R) -> Result<MessageRecord, R::Error> {
+    Ok(MessageRecord {
+        id: r.get("id")?,
+        tenant_id: r.get("tenant_id")?,
+        stream: r.get("stream")?,
+        created_at: r.get("created_at")?,
+        meta_enc: r.get("meta_enc")?,
+        recipients: Vec::new(),
+        events: Vec::new(),
+    })
+}
+
+/// The columns [`recipient_row`] reads.
+pub(crate) const RECIPIENT_COLS: &str =
+    "id, rcpt_hash, address_enc, domain, status, attempts, next_attempt_at, updated_at";
+
+/// A recipient of a [`MessageRecord`] (both backends); a status that does not parse
+/// makes it corrupt.
+pub(crate) fn recipient_row<R: Columns>(r: &R) -> Result<RecipientRecord, R::Error> {
+    Ok(RecipientRecord {
+        id: r.get("id")?,
+        rcpt_hash: r.get("rcpt_hash")?,
+        address_enc: r.get("address_enc")?,
+        domain: r.get("domain")?,
+        status: r.parse("status", "recipient status")?,
+        attempts: r.get("attempts")?,
+        next_attempt_at: r.get("next_attempt_at")?,
+        updated_at: r.get("updated_at")?,
+    })
+}
+
+/// A leased recipient, as a claim returns it (both backends); a message without an
+/// expiry time gives 0.
+pub(crate) fn due_row<R: Columns>(r: &R) -> Result<DueRecipient, R::Error> {
+    Ok(DueRecipient {
+        id: r.get("id")?,
+        message_id: r.get("message_id")?,
+        tenant_id: r.get("tenant_id")?,
+        rcpt_hash: r.get("rcpt_hash")?,
+        address_enc: r.get("address_enc")?,
+        domain: r.get("domain")?,
+        attempts: r.get("attempts")?,
+        expires_at: r.get::<Option<i64>>("expires_at")?.unwrap_or(0),
+    })
+}
+
+/// The columns [`content_row`] reads.
+pub(crate) const CONTENT_COLS: &str = "tenant_id, stream, from_domain, content_enc, mail_from_enc";
+
+/// What delivery needs of a message (both backends).
+pub(crate) fn content_row<R: Columns>(r: &R) -> Result<MessageContent, R::Error> {
+    Ok(MessageContent {
+        tenant_id: r.get("tenant_id")?,
+        stream: r.get("stream")?,
+        from_domain: r.get("from_domain")?,
+        content_enc: r.get("content_enc")?,
+        mail_from_enc: r.get("mail_from_enc")?,
+    })
+}
+
+/// A recipient found by id, with its message's tenant and stream (both backends).
+pub(crate) fn recipient_ref_row<R: Columns>(r: &R) -> Result<RecipientRef, R::Error> {
+    Ok(RecipientRef {
+        id: r.get("id")?,
+        message_id: r.get("message_id")?,
+        tenant_id: r.get("tenant_id")?,
+        stream: r.get("stream")?,
+        rcpt_hash: r.get("rcpt_hash")?,
+        address_enc: r.get("address_enc")?,
+        status: r.parse("status", "recipient status")?,
+    })
+}
+
+/// A stream's share of the delivery queue (both backends).
+pub(crate) fn stream_backlog_row<R: Columns>(r: &R) -> Result<StreamBacklog, R::Error> {
+    Ok(StreamBacklog {
+        stream: r.get("stream")?,
+        recipients: r.get::<i64>("recipients")? as u64,
+        oldest_created_at: r.get("oldest")?,
+    })
+}
+
+/// The pending webhook deliveries, as counted for the backlog (both backends).
+pub(crate) fn pending_row<R: Columns>(r: &R) -> Result<u64, R::Error> {
+    Ok(r.get::<i64>("pending")? as u64)
+}
+
+/// A group of waiting recipients (both backends); a status that does not parse makes
+/// it corrupt.
+pub(crate) fn depth_row<R: Columns>(r: &R) -> Result<QueueDepth, R::Error> {
+    Ok(QueueDepth {
+        tenant_id: r.get("tenant_id")?,
+        stream: r.get("stream")?,
+        domain: r.get("domain")?,
+        status: r.parse("status", "recipient status")?,
+        recipients: r.get::<i64>("recipients")? as u64,
+        oldest_created_at: r.get("oldest")?,
+    })
+}
+
 store_area! {
     /// Messages, their recipients and events: acceptance, the delivery queue and its outcomes.
     QueueStore {

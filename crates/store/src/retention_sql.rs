@@ -1,12 +1,11 @@
-//! SQL shared by both backends for the retention purge, written once with the
-//! dialect's parameter syntax. Every statement takes parameters 1 `now`, 2 the
-//! shortest period of its kind (so the time indexes narrow the scan), 3 the default
-//! period and 4 the row limit. The periods of tenants and streams come from a
+//! The retention purge's statements, written once for both backends with `$N`
+//! parameters (see `crate::sql`). Every statement takes `$1` now, `$2` the shortest
+//! period of its kind (so the time indexes narrow the scan), `$3` the default period
+//! and `$4` the row limit. The periods of tenants and streams come from a
 //! `retention_policy` table that the backend fills for each purge, `''` standing for
 //! every tenant or every stream.
 
 use crate::model::{Retention, RetentionKind, RetentionPolicy};
-use crate::queue_sql::Dialect;
 
 /// The policy table's columns (a temporary table in both backends).
 pub(crate) const POLICY_TABLE: &str = "retention_policy (tenant_id TEXT NOT NULL, \
@@ -34,17 +33,16 @@ pub(crate) fn params(r: &Retention, kind: RetentionKind) -> [i64; 4] {
 
 /// True when `at` (a time column of a row of `tenant` and `stream`, SQL
 /// expressions) is older than the row's period of `kind`.
-fn expired(d: &Dialect, kind: RetentionKind, at: &str, tenant: &str, stream: &str) -> String {
+fn expired(kind: RetentionKind, at: &str, tenant: &str, stream: &str) -> String {
     let column = kind.column();
     let period = |t: &str, s: &str| {
         format!(
             "(SELECT p.{column} FROM retention_policy p WHERE p.tenant_id = {t} AND p.stream = {s})"
         )
     };
-    let int = |n| format!("CAST({} AS BIGINT)", (d.param)(n));
-    let (now, shortest, default) = (int(1), int(2), int(3));
     format!(
-        "{at} < {now} - {shortest} AND {at} < {now} - coalesce({}, {}, {}, {default})",
+        "{at} < CAST($1 AS BIGINT) - CAST($2 AS BIGINT) \
+         AND {at} < CAST($1 AS BIGINT) - coalesce({}, {}, {}, CAST($3 AS BIGINT))",
         period(tenant, stream),
         period(tenant, "''"),
         period("''", stream),
@@ -55,61 +53,27 @@ fn expired(d: &Dialect, kind: RetentionKind, at: &str, tenant: &str, stream: &st
 const SETTLED: &str = "NOT EXISTS (SELECT 1 FROM recipients r WHERE r.message_id = m.id \
                        AND r.status IN ('queued', 'deferred'))";
 
-/// Clears the content and envelope of settled messages past their content period.
-pub(crate) fn content(d: &Dialect) -> String {
-    format!(
-        "UPDATE messages SET content_enc = NULL, mail_from_enc = NULL WHERE id IN (\
-         SELECT m.id FROM messages m WHERE m.content_enc IS NOT NULL AND {} AND {SETTLED} LIMIT {})",
-        expired(
-            d,
-            RetentionKind::Content,
-            "m.created_at",
-            "m.tenant_id",
-            "m.stream"
-        ),
-        (d.param)(4),
-    )
-}
+/// The stream of event `e`: its own, else its message's, else `''`.
+const EVENT_STREAM: &str =
+    "coalesce(e.stream, (SELECT m.stream FROM messages m WHERE m.id = e.message_id), '')";
 
-/// Deletes events past their period (that of their message's stream).
-pub(crate) fn events(d: &Dialect) -> String {
-    let stream =
-        "coalesce(e.stream, (SELECT m.stream FROM messages m WHERE m.id = e.message_id), '')";
-    format!(
-        "DELETE FROM events WHERE seq IN (SELECT e.seq FROM events e WHERE {} LIMIT {})",
-        expired(d, RetentionKind::Events, "e.at", "e.tenant_id", stream),
-        (d.param)(4),
-    )
-}
+/// The stream of webhook delivery `w`: its message's, else `''`.
+const DELIVERY_STREAM: &str =
+    "coalesce((SELECT m.stream FROM messages m WHERE m.id = w.message_id), '')";
 
-/// Selects the ids of settled messages past their events period (to delete with
-/// their recipients and tags).
-pub(crate) fn messages(d: &Dialect) -> String {
-    format!(
-        "SELECT m.id FROM messages m WHERE {} AND {SETTLED} LIMIT {}",
-        expired(
-            d,
-            RetentionKind::Events,
-            "m.created_at",
-            "m.tenant_id",
-            "m.stream"
-        ),
-        (d.param)(4),
-    )
-}
-
-/// The condition on `webhook_deliveries` of the deliveries past their period.
-pub(crate) fn webhook_deliveries(d: &Dialect) -> String {
-    let stream = "coalesce((SELECT m.stream FROM messages m WHERE m.id = w.message_id), '')";
-    format!(
-        "seq IN (SELECT w.seq FROM webhook_deliveries w WHERE {} LIMIT {})",
-        expired(
-            d,
-            RetentionKind::WebhookLogs,
-            "w.created_at",
-            "w.tenant_id",
-            stream
-        ),
-        (d.param)(4),
-    )
+sql! {
+    /// Clears the content and envelope of settled messages past their content period.
+    CONTENT = "UPDATE messages SET content_enc = NULL, mail_from_enc = NULL WHERE id IN (\
+         SELECT m.id FROM messages m WHERE m.content_enc IS NOT NULL AND {} AND {SETTLED} LIMIT $4)",
+        expired(RetentionKind::Content, "m.created_at", "m.tenant_id", "m.stream");
+    /// Deletes events past their period (that of their message's stream).
+    EVENTS = "DELETE FROM events WHERE seq IN (SELECT e.seq FROM events e WHERE {} LIMIT $4)",
+        expired(RetentionKind::Events, "e.at", "e.tenant_id", EVENT_STREAM);
+    /// Selects the ids of settled messages past their events period (to delete with
+    /// their recipients and tags).
+    MESSAGES = "SELECT m.id FROM messages m WHERE {} AND {SETTLED} LIMIT $4",
+        expired(RetentionKind::Events, "m.created_at", "m.tenant_id", "m.stream");
+    /// The condition on `webhook_deliveries` of the deliveries past their period.
+    WEBHOOK_DELIVERIES = "seq IN (SELECT w.seq FROM webhook_deliveries w WHERE {} LIMIT $4)",
+        expired(RetentionKind::WebhookLogs, "w.created_at", "w.tenant_id", DELIVERY_STREAM);
 }

@@ -41,20 +41,18 @@ mod tenants;
 mod users;
 mod webhooks;
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
-use postwerk_core::model::{DsarStatus, EventType, RecipientStatus};
+use postwerk_core::model::DsarStatus;
 use tokio_postgres::types::{FromSql, ToSql};
 use tokio_postgres::{NoTls, Row};
 
 use crate::model::*;
 use crate::prelude::*;
-use crate::queue::{EVENT_COLS, event_row};
 use crate::suppressions::suppression_row;
-use crate::{IDEMPOTENCY_TTL_MS, StoreError, StoreResult};
+use crate::{StoreError, StoreResult};
 use error::{Failure, PgResult, conflict, corrupt, pg};
 
 /// The schema, applied idempotently at start-up.

@@ -230,7 +230,6 @@ impl PgStore {
 
     pub(super) async fn purge_tx(&self, r: &Retention) -> PgResult<Purged> {
         use crate::model::RetentionKind::{Content, Events, WebhookLogs};
-        use crate::queue_sql::POSTGRES;
         use crate::retention_sql as sql;
         const OP: &str = "purge";
         let mut client = self.client().await?;
@@ -254,15 +253,15 @@ impl PgStore {
         .await
         .map_err(pg(OP))?;
         let statements = [
-            (sql::content(&POSTGRES), Content),
-            (sql::events(&POSTGRES), Events),
+            (sql::CONTENT.pg().to_string(), Content),
+            (sql::EVENTS.pg().to_string(), Events),
             (
                 format!(
                     "WITH gone AS ({}), \
                      r AS (DELETE FROM recipients WHERE message_id IN (SELECT id FROM gone)), \
                      t AS (DELETE FROM message_tags WHERE message_id IN (SELECT id FROM gone)) \
                      DELETE FROM messages WHERE id IN (SELECT id FROM gone)",
-                    sql::messages(&POSTGRES)
+                    sql::MESSAGES.pg()
                 ),
                 Events,
             ),
@@ -289,7 +288,7 @@ impl PgStore {
         let webhook_deliveries = super::webhooks::delete_deliveries(
             &tx,
             OP,
-            &sql::webhook_deliveries(&POSTGRES),
+            sql::WEBHOOK_DELIVERIES.pg(),
             &[&now, &shortest, &default, &limit],
         )
         .await?;

@@ -1,7 +1,20 @@
-//! PostgreSQL: the queue area ([`crate::QueueStore`]).
+//! PostgreSQL: the queue area ([`crate::QueueStore`]). The statements are the
+//! queue area's (`crate::queue_sql`); this backend's own are the batch writes with
+//! `UNNEST` over arrays (acceptance, events, delivery outcomes), the row locks taken
+//! in id order, and the appending of events under [`EVENTS_LOCK`].
 
+use std::collections::HashMap;
+
+use postwerk_core::model::{EventType, RecipientStatus};
+use tokio_postgres::types::ToSql;
+
+use super::error::{PgResult, conflict, pg};
 use super::stats::add_stats;
-use super::*;
+use super::{EVENTS_LOCK, PgStore, retrying};
+use crate::model::*;
+use crate::queue::*;
+use crate::queue_sql::*;
+use crate::{IDEMPOTENCY_TTL_MS, StoreError, StoreResult};
 
 impl QueueStore for PgStore {
     async fn accept(&self, batch: AcceptBatch) -> StoreResult<()> {
@@ -16,20 +29,12 @@ impl QueueStore for PgStore {
         since: i64,
     ) -> StoreResult<Option<IdempotencyRecord>> {
         retrying(|| async move {
-            let sql = "SELECT created_at, response_enc FROM idempotency \
-                       WHERE tenant_id = $1 AND key_hash = $2 AND created_at >= $3";
-            let Some(r) = self
-                .one_opt("get_idempotency", sql, &[&tenant_id, &key_hash, &since])
+            let params: [&(dyn ToSql + Sync); 3] = [&tenant_id, &key_hash, &since];
+            self.one_opt("get_idempotency", GET_IDEMPOTENCY.pg(), &params)
                 .await?
-            else {
-                return Ok(None);
-            };
-            Ok(Some(IdempotencyRecord {
-                tenant_id: tenant_id.to_string(),
-                key_hash: key_hash.to_vec(),
-                created_at: col(&r, "created_at")?,
-                response_enc: col(&r, "response_enc")?,
-            }))
+                .as_ref()
+                .map(idempotency_row)
+                .transpose()
         })
         .await
     }
@@ -59,43 +64,37 @@ impl QueueStore for PgStore {
     }
 
     async fn renew_leases(&self, node: &str, lease_until: i64) -> StoreResult<()> {
-        retrying(|| self.update_leases("renew_leases", "lease_until = $2", node, Some(lease_until)))
+        let params: [&(dyn ToSql + Sync); 2] = [&node, &lease_until];
+        retrying(|| self.exec("renew_leases", None, RENEW_LEASES_LOCKED.pg(), &params))
             .await
             .map(drop)
     }
 
     async fn release_recipients(&self, node: &str, ids: Vec<String>) -> StoreResult<u64> {
-        let sql = "UPDATE recipients SET lease_node = NULL, lease_until = NULL WHERE id IN \
-                   (SELECT id FROM recipients WHERE id = ANY($2) AND lease_node = $1 ORDER BY id FOR UPDATE)";
         let params: [&(dyn ToSql + Sync); 2] = [&node, &ids];
-        retrying(|| self.exec("release_recipients", None, sql, &params)).await
-    }
-
-    async fn release_leases(&self, node: &str) -> StoreResult<u64> {
         retrying(|| {
-            self.update_leases(
-                "release_leases",
-                "lease_node = NULL, lease_until = NULL",
-                node,
+            self.exec(
+                "release_recipients",
                 None,
+                RELEASE_RECIPIENTS_LOCKED.pg(),
+                &params,
             )
         })
         .await
     }
 
+    async fn release_leases(&self, node: &str) -> StoreResult<u64> {
+        let params: [&(dyn ToSql + Sync); 1] = [&node];
+        retrying(|| self.exec("release_leases", None, RELEASE_LEASES_LOCKED.pg(), &params)).await
+    }
+
     async fn load_content(&self, message_id: &str) -> StoreResult<Option<MessageContent>> {
         retrying(|| async move {
-            let sql = "SELECT tenant_id, stream, from_domain, content_enc, mail_from_enc FROM messages WHERE id = $1";
-            let Some(r) = self.one_opt("load_content", sql, &[&message_id]).await? else {
-                return Ok(None);
-            };
-            Ok(Some(MessageContent {
-                tenant_id: col(&r, "tenant_id")?,
-                stream: col(&r, "stream")?,
-                from_domain: col(&r, "from_domain")?,
-                content_enc: col(&r, "content_enc")?,
-                mail_from_enc: col(&r, "mail_from_enc")?,
-            }))
+            self.one_opt("load_content", LOAD_CONTENT.pg(), &[&message_id])
+                .await?
+                .as_ref()
+                .map(content_row)
+                .transpose()
         })
         .await
     }
@@ -107,22 +106,11 @@ impl QueueStore for PgStore {
 
     async fn find_recipient(&self, recipient_id: &str) -> StoreResult<Option<RecipientRef>> {
         retrying(|| async move {
-            let sql = "SELECT r.message_id, r.tenant_id, m.stream, r.rcpt_hash, r.address_enc, r.status \
-                       FROM recipients r JOIN messages m ON m.id = r.message_id WHERE r.id = $1";
-            let Some(r) = self.one_opt("find_recipient", sql, &[&recipient_id]).await? else {
-                return Ok(None);
-            };
-            Ok(Some(RecipientRef {
-                id: recipient_id.to_string(),
-                message_id: col(&r, "message_id")?,
-                tenant_id: col(&r, "tenant_id")?,
-                stream: col(&r, "stream")?,
-                rcpt_hash: col(&r, "rcpt_hash")?,
-                address_enc: col(&r, "address_enc")?,
-                status: col::<&str>(&r, "status")?
-                    .parse::<RecipientStatus>()
-                    .map_err(|_| corrupt("recipient status"))?,
-            }))
+            self.one_opt("find_recipient", FIND_RECIPIENT.pg(), &[&recipient_id])
+                .await?
+                .as_ref()
+                .map(recipient_ref_row)
+                .transpose()
         })
         .await
     }
@@ -149,22 +137,6 @@ impl QueueStore for PgStore {
     async fn queue_depth(&self, tenant_id: Option<&str>) -> StoreResult<Vec<QueueDepth>> {
         retrying(|| self.queue_depth_q(tenant_id)).await
     }
-}
-
-/// Decodes a recipient row (its columns by name).
-fn recipient_row(r: &Row) -> PgResult<RecipientRecord> {
-    Ok(RecipientRecord {
-        id: col(r, "id")?,
-        rcpt_hash: col(r, "rcpt_hash")?,
-        address_enc: col(r, "address_enc")?,
-        domain: col(r, "domain")?,
-        status: col::<&str>(r, "status")?
-            .parse::<RecipientStatus>()
-            .map_err(|_| corrupt("recipient status"))?,
-        attempts: col(r, "attempts")?,
-        next_attempt_at: col(r, "next_attempt_at")?,
-        updated_at: col(r, "updated_at")?,
-    })
 }
 
 /// Events to append, column by column (the `UNNEST` arrays), in `seq` order.
@@ -252,12 +224,7 @@ impl PgStore {
             // Overwrites a record only once it is older than the TTL; otherwise the
             // key is taken. A concurrent accept with the same key waits for ours.
             let stmt = tx
-                .prepare_cached(
-                    "INSERT INTO idempotency (tenant_id, key_hash, created_at, response_enc) \
-                     VALUES ($1, $2, $3, $4) \
-                     ON CONFLICT (tenant_id, key_hash) DO UPDATE SET created_at = excluded.created_at, \
-                     response_enc = excluded.response_enc WHERE idempotency.created_at < $5",
-                )
+                .prepare_cached(INSERT_IDEMPOTENCY.pg())
                 .await
                 .map_err(pg(OP))?;
             let older_than = i.created_at.saturating_sub(IDEMPOTENCY_TTL_MS);
@@ -504,19 +471,11 @@ impl PgStore {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(pg(OP))?;
         let lock = tx
-            .prepare_cached(
-                "SELECT id FROM recipients WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE",
-            )
+            .prepare_cached(LOCK_RECIPIENTS.pg())
             .await
             .map_err(pg(OP))?;
         let update = tx
-            .prepare_cached(&format!(
-                "UPDATE recipients r SET status = u.status, next_attempt_at = u.next_attempt_at, \
-                 attempts = r.attempts + u.n, lease_node = NULL, lease_until = NULL, updated_at = u.at \
-                 FROM UNNEST($1::text[], $2::text[], $3::int8[], $4::int8[], $5::int8[]) \
-                 AS u(id, status, next_attempt_at, at, n) WHERE r.id = u.id AND {}",
-                crate::queue_sql::outcome_applies("r", "u.status")
-            ))
+            .prepare_cached(RECORD_DELIVERIES_BATCH.pg())
             .await
             .map_err(pg(OP))?;
         // Lock in id order first: concurrent writers then never deadlock.
@@ -539,10 +498,7 @@ impl PgStore {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(pg(OP))?;
         let update = tx
-            .prepare_cached(
-                "UPDATE recipients SET status = $2, updated_at = $3 \
-                 WHERE id = $1 AND status = 'delivered'",
-            )
+            .prepare_cached(REPORT_STATUS.pg())
             .await
             .map_err(pg(OP))?;
         let mut events = EventColumns::default();
@@ -576,20 +532,15 @@ impl PgStore {
         const OP: &str = "get_message";
         let client = self.client().await?;
         let head = client
-            .prepare_cached("SELECT stream, created_at, meta_enc FROM messages WHERE id = $1 AND tenant_id = $2")
+            .prepare_cached(MESSAGE_HEAD.pg())
             .await
             .map_err(pg(OP))?;
         let rcpts = client
-            .prepare_cached(
-                "SELECT id, rcpt_hash, address_enc, domain, status, attempts, next_attempt_at, updated_at \
-                 FROM recipients WHERE message_id = $1 AND tenant_id = $2 ORDER BY id",
-            )
+            .prepare_cached(MESSAGE_RECIPIENTS.pg())
             .await
             .map_err(pg(OP))?;
         let evs = client
-            .prepare_cached(&format!(
-                "SELECT {EVENT_COLS} FROM events WHERE message_id = $1 AND tenant_id = $2 ORDER BY seq"
-            ))
+            .prepare_cached(MESSAGE_EVENTS.pg())
             .await
             .map_err(pg(OP))?;
         // Pipelined: one round trip for the three queries.
@@ -601,55 +552,26 @@ impl PgStore {
         )
         .map_err(pg(OP))?;
         let Some(head) = head else { return Ok(None) };
-        Ok(Some(MessageRecord {
-            id: id.to_string(),
-            tenant_id: tenant_id.to_string(),
-            stream: col(&head, "stream")?,
-            created_at: col(&head, "created_at")?,
-            meta_enc: col(&head, "meta_enc")?,
-            recipients: rcpts.iter().map(recipient_row).collect::<PgResult<_>>()?,
-            events: evs.iter().map(event_row).collect::<PgResult<_>>()?,
-        }))
+        let mut message = message_head_row(&head)?;
+        message.recipients = rcpts.iter().map(recipient_row).collect::<PgResult<_>>()?;
+        message.events = evs.iter().map(event_row).collect::<PgResult<_>>()?;
+        Ok(Some(message))
     }
 
     async fn list_messages_q(&self, f: &MessageFilter) -> PgResult<Vec<MessageRecord>> {
         const OP: &str = "list_messages";
-        let mut sql = "SELECT id FROM messages WHERE tenant_id = $1".to_string();
-        let mut args: Vec<&(dyn ToSql + Sync)> = vec![&f.tenant_id];
-        let limit = i64::try_from(f.limit.max(1)).unwrap_or(i64::MAX);
-        // Each clause names its parameter `{}`.
-        let filters: [(&str, Option<&(dyn ToSql + Sync)>); 6] = [
-            ("stream = {}", f.stream.as_ref().map(|v| v as _)),
-            (
-                "id IN (SELECT message_id FROM message_tags WHERE tenant_id = $1 AND tag_hash = {})",
-                f.tag_hash.as_ref().map(|v| v as _),
-            ),
-            (
-                "id IN (SELECT message_id FROM recipients WHERE tenant_id = $1 AND rcpt_hash = {})",
-                f.rcpt_hash.as_ref().map(|v| v as _),
-            ),
-            ("created_at >= {}", f.since.as_ref().map(|v| v as _)),
-            ("created_at < {}", f.until.as_ref().map(|v| v as _)),
-            ("id < {}", f.before_id.as_ref().map(|v| v as _)),
-        ];
-        for (clause, value) in filters {
-            if let Some(value) = value {
-                args.push(value);
-                let param = format!("${}", args.len());
-                sql.push_str(&format!(" AND {}", clause.replace("{}", &param)));
-            }
-        }
-        args.push(&limit);
-        sql.push_str(&format!(" ORDER BY id DESC LIMIT ${}", args.len()));
+        let q = messages_query(f);
+        let args: Vec<_> = q.args.iter().map(Arg::pg).collect();
         let ids: Vec<String> = {
             let client = self.client().await?;
-            let stmt = client.prepare_cached(&sql).await.map_err(pg(OP))?;
+            // One prepared statement per filter combination in use, per connection.
+            let stmt = client.prepare_cached(&q.text).await.map_err(pg(OP))?;
             client
                 .query(&stmt, &args)
                 .await
                 .map_err(pg(OP))?
                 .iter()
-                .map(|r| col(r, "id"))
+                .map(|r| crate::row::Columns::get(r, "id"))
                 .collect::<PgResult<_>>()?
         };
         let mut out = Vec::with_capacity(ids.len());
@@ -663,41 +585,9 @@ impl PgStore {
 
     async fn list_events_q(&self, f: &EventFilter) -> PgResult<Vec<EventRecord>> {
         const OP: &str = "list_events";
-        let mut sql = format!("SELECT {EVENT_COLS} FROM events WHERE tenant_id = $1");
-        let mut args: Vec<&(dyn ToSql + Sync)> = vec![&f.tenant_id];
-        let event_type = f.event_type.map(EventType::as_str);
-        let limit = i64::try_from(f.limit.max(1)).unwrap_or(i64::MAX);
-        // Each clause names its parameter `{}`.
-        let filters: [(&str, Option<&(dyn ToSql + Sync)>); 8] = [
-            ("message_id = {}", f.message_id.as_ref().map(|v| v as _)),
-            ("rcpt_hash = {}", f.rcpt_hash.as_ref().map(|v| v as _)),
-            ("type = {}", event_type.as_ref().map(|v| v as _)),
-            ("at >= {}", f.since.as_ref().map(|v| v as _)),
-            ("at < {}", f.until.as_ref().map(|v| v as _)),
-            (
-                "(stream = {} OR message_id IN (SELECT id FROM messages WHERE tenant_id = $1 AND stream = {}))",
-                f.stream.as_ref().map(|v| v as _),
-            ),
-            (
-                "message_id IN (SELECT message_id FROM message_tags WHERE tenant_id = $1 AND tag_hash = {})",
-                f.tag_hash.as_ref().map(|v| v as _),
-            ),
-            ("seq > {}", f.after_seq.as_ref().map(|v| v as _)),
-        ];
-        for (clause, value) in filters {
-            if let Some(value) = value {
-                args.push(value);
-                let param = format!("${}", args.len());
-                sql.push_str(&format!(" AND {}", clause.replace("{}", &param)));
-            }
-        }
-        args.push(&limit);
-        sql.push_str(&format!(" ORDER BY seq LIMIT ${}", args.len()));
-        // One prepared statement per filter combination in use, per connection.
-        let client = self.client().await?;
-        let stmt = client.prepare_cached(&sql).await.map_err(pg(OP))?;
-        let rows = client.query(&stmt, &args).await.map_err(pg(OP))?;
-        rows.iter().map(event_row).collect()
+        let q = events_query(f);
+        let args: Vec<_> = q.args.iter().map(Arg::pg).collect();
+        self.list(OP, &q.text, &args, event_row).await
     }
 
     async fn claim_due_q(
@@ -709,65 +599,34 @@ impl PgStore {
     ) -> PgResult<Vec<DueRecipient>> {
         const OP: &str = "claim_due";
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let client = self.client().await?;
-        // SKIP LOCKED: concurrent claimers on other nodes pass over each other's rows
-        // instead of waiting, and never get the same recipient (a row leased by a
-        // committed claim fails the lease test on re-check). MATERIALIZED makes the
-        // LIMITed selection run exactly once.
-        let stmt = client
-            .prepare_cached(
-                "WITH due AS MATERIALIZED (\
-                   SELECT id FROM recipients WHERE next_attempt_at <= $3 \
-                   AND (lease_until IS NULL OR lease_until < $3) \
-                   ORDER BY next_attempt_at LIMIT $4 FOR UPDATE SKIP LOCKED) \
-                 UPDATE recipients r SET lease_node = $1, lease_until = $2 \
-                 WHERE r.id IN (SELECT id FROM due) \
-                 RETURNING r.id, r.message_id, r.tenant_id, r.rcpt_hash, r.address_enc, r.domain, r.attempts, \
-                   (SELECT m.expires_at FROM messages m WHERE m.id = r.message_id) AS expires_at",
-            )
-            .await
-            .map_err(pg(OP))?;
-        let rows = client
-            .query(&stmt, &[&node, &lease_until, &now, &limit])
-            .await
-            .map_err(pg(OP))?;
-        rows.iter()
-            .map(|r| {
-                Ok(DueRecipient {
-                    id: col(r, "id")?,
-                    message_id: col(r, "message_id")?,
-                    tenant_id: col(r, "tenant_id")?,
-                    rcpt_hash: col(r, "rcpt_hash")?,
-                    address_enc: col(r, "address_enc")?,
-                    domain: col(r, "domain")?,
-                    attempts: col(r, "attempts")?,
-                    expires_at: col::<Option<i64>>(r, "expires_at")?.unwrap_or(0),
-                })
-            })
-            .collect()
+        let params: [&(dyn ToSql + Sync); 4] = [&node, &lease_until, &now, &limit];
+        self.list(OP, CLAIM_DUE_LOCKED.pg(), &params, due_row).await
     }
 
-    /// Updates every recipient leased by `node`, locking them in id order (so this
-    /// cannot deadlock with `record_deliveries`). Returns the number of rows.
-    async fn update_leases(
-        &self,
-        op: &'static str,
-        set: &'static str,
-        node: &str,
-        until: Option<i64>,
-    ) -> PgResult<u64> {
+    pub(super) async fn backlog_q(&self) -> PgResult<Backlog> {
+        const OP: &str = "backlog";
         let client = self.client().await?;
-        let stmt = client
-            .prepare_cached(&format!(
-                "UPDATE recipients SET {set} WHERE id IN (\
-                   SELECT id FROM recipients WHERE lease_node = $1 ORDER BY id FOR UPDATE)"
-            ))
+        let stmt = client.prepare_cached(BACKLOG.pg()).await.map_err(pg(OP))?;
+        let streams = client
+            .query(&stmt, &[])
             .await
-            .map_err(pg(op))?;
-        match until {
-            Some(until) => client.execute(&stmt, &[&node, &until]).await,
-            None => client.execute(&stmt, &[&node]).await,
-        }
-        .map_err(pg(op))
+            .map_err(pg(OP))?
+            .iter()
+            .map(stream_backlog_row)
+            .collect::<PgResult<_>>()?;
+        let stmt = client
+            .prepare_cached(WEBHOOK_BACKLOG.pg())
+            .await
+            .map_err(pg(OP))?;
+        let pending = client.query_one(&stmt, &[]).await.map_err(pg(OP))?;
+        Ok(Backlog {
+            streams,
+            webhook_deliveries: pending_row(&pending)?,
+        })
+    }
+
+    pub(super) async fn queue_depth_q(&self, tenant_id: Option<&str>) -> PgResult<Vec<QueueDepth>> {
+        self.list("queue_depth", QUEUE_DEPTH.pg(), &[&tenant_id], depth_row)
+            .await
     }
 }

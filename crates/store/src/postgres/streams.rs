@@ -1,14 +1,14 @@
-//! PostgreSQL queries for streams (settings, pause), queue operations and the
-//! queue's depth.
+//! PostgreSQL queries for streams (settings, pause) and queue operations (their
+//! statements are the queue area's, in `crate::queue_sql`).
 
 use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
 
-use super::error::{PgResult, conflict, corrupt, pg};
+use super::error::{PgResult, conflict, pg};
 use super::*;
 use super::{EVENTS_LOCK, PgStore, col};
 use crate::model::*;
-use crate::queue_sql::{self, ActionSql, POSTGRES};
+use crate::queue_sql::{APPLY_LOCKED, HOLD_LOCKED, STOP_SUBJECT_LOCKED, action_event};
 use crate::streams::*;
 use postwerk_core::model::EventType;
 
@@ -21,13 +21,6 @@ pub(super) async fn apply(
     at: i64,
 ) -> PgResult<u64> {
     const OP: &str = "queue_action";
-    let ActionSql {
-        filter,
-        status,
-        next,
-        event,
-    } = queue_sql::action(&POSTGRES, action);
-    let selected = queue_sql::selected(&POSTGRES);
     let params: [&(dyn ToSql + Sync); 5] = [
         &sel.tenant_id,
         &sel.stream,
@@ -36,17 +29,11 @@ pub(super) async fn apply(
         &at,
     ];
     let update = tx
-        .prepare_cached(&format!(
-            "WITH picked AS (SELECT r.id FROM recipients r WHERE {selected} AND {filter} \
-               ORDER BY r.id FOR UPDATE) \
-             UPDATE recipients r SET status = {status}, next_attempt_at = {next}, lease_node = NULL, \
-               lease_until = NULL, updated_at = $5 FROM picked WHERE r.id = picked.id \
-             RETURNING r.tenant_id, r.message_id, r.id, r.rcpt_hash"
-        ))
+        .prepare_cached(APPLY_LOCKED.of(action).pg())
         .await
         .map_err(pg(OP))?;
     let rows = tx.query(&update, &params).await.map_err(pg(OP))?;
-    if let Some(event) = event {
+    if let Some(event) = action_event(action) {
         record_events(tx, OP, &rows, event, at).await?;
     }
     Ok(rows.len() as u64)
@@ -94,13 +81,7 @@ pub(super) async fn hold(
     at: i64,
 ) -> PgResult<u64> {
     tx.execute(
-        &format!(
-            "UPDATE recipients SET status = 'suspended', next_attempt_at = NULL, \
-             lease_node = NULL, lease_until = NULL, updated_at = $5 WHERE id IN \
-             (SELECT r.id FROM recipients r WHERE {} \
-              AND r.next_attempt_at IS NOT NULL ORDER BY r.id FOR UPDATE)",
-            queue_sql::selected(&POSTGRES)
-        ),
+        HOLD_LOCKED.pg(),
         &[
             &sel.tenant_id,
             &sel.stream,
@@ -125,13 +106,7 @@ impl PgStore {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(pg(OP))?;
         let update = tx
-            .prepare_cached(&format!(
-                "WITH picked AS (SELECT r.id FROM recipients r WHERE {} ORDER BY r.id FOR UPDATE) \
-                 UPDATE recipients r SET status = $4, next_attempt_at = NULL, lease_node = NULL, \
-                   lease_until = NULL, updated_at = $5 FROM picked WHERE r.id = picked.id \
-                 RETURNING r.tenant_id, r.message_id, r.id, r.rcpt_hash",
-                queue_sql::subject_waiting(&POSTGRES)
-            ))
+            .prepare_cached(STOP_SUBJECT_LOCKED.pg())
             .await
             .map_err(pg(OP))?;
         let rows = tx
@@ -265,30 +240,6 @@ impl PgStore {
         let n = apply(&tx, sel, action, at).await?;
         tx.commit().await.map_err(pg("queue_action"))?;
         Ok(n)
-    }
-
-    pub(super) async fn queue_depth_q(&self, tenant_id: Option<&str>) -> PgResult<Vec<QueueDepth>> {
-        const OP: &str = "queue_depth";
-        let client = self.client().await?;
-        let stmt = client
-            .prepare_cached(&crate::queue_depth_sql("$1::text"))
-            .await
-            .map_err(pg(OP))?;
-        let rows = client.query(&stmt, &[&tenant_id]).await.map_err(pg(OP))?;
-        rows.iter()
-            .map(|r| {
-                Ok(QueueDepth {
-                    tenant_id: col(r, "tenant_id")?,
-                    stream: col(r, "stream")?,
-                    domain: col(r, "domain")?,
-                    status: col::<&str>(r, "status")?
-                        .parse()
-                        .map_err(|_| corrupt("recipient status"))?,
-                    recipients: col::<i64>(r, "recipients")? as u64,
-                    oldest_created_at: col(r, "oldest")?,
-                })
-            })
-            .collect()
     }
 
     pub(super) async fn stream_outcomes_q(

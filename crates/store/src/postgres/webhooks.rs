@@ -2,9 +2,9 @@
 
 use tokio_postgres::types::ToSql;
 
+use super::PgStore;
 use super::error::{PgResult, corrupt, pg};
 use super::*;
-use super::{PgStore, col};
 use crate::model::*;
 use crate::webhooks::*;
 
@@ -29,42 +29,6 @@ pub(super) async fn delete_deliveries(
 }
 
 impl PgStore {
-    pub(super) async fn backlog_q(&self) -> PgResult<Backlog> {
-        const OP: &str = "backlog";
-        let client = self.client().await?;
-        let stmt = client
-            .prepare_cached(crate::BACKLOG_SQL)
-            .await
-            .map_err(pg(OP))?;
-        let streams = client
-            .query(&stmt, &[])
-            .await
-            .map_err(pg(OP))?
-            .iter()
-            .map(|r| {
-                Ok(StreamBacklog {
-                    stream: col(r, "stream")?,
-                    recipients: col::<i64>(r, "recipients")? as u64,
-                    oldest_created_at: col(r, "oldest")?,
-                })
-            })
-            .collect::<PgResult<Vec<_>>>()?;
-        let stmt = client
-            .prepare_cached(crate::WEBHOOK_BACKLOG_SQL)
-            .await
-            .map_err(pg(OP))?;
-        let pending: i64 = client
-            .query_one(&stmt, &[])
-            .await
-            .map_err(pg(OP))?
-            .try_get(0)
-            .map_err(|_| corrupt("count"))?;
-        Ok(Backlog {
-            streams,
-            webhook_deliveries: pending as u64,
-        })
-    }
-
     pub(super) async fn insert_webhook_q(&self, w: &WebhookRecord) -> PgResult<()> {
         let (events, streams) = (encode_list(&w.events), encode_list(&w.streams));
         let params: [&(dyn ToSql + Sync); 11] = [

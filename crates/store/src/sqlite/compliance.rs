@@ -144,7 +144,6 @@ impl ComplianceStore for SqliteStore {
 
     async fn purge(&self, r: Retention) -> StoreResult<Purged> {
         use crate::model::RetentionKind::{Content, Events, WebhookLogs};
-        use crate::queue_sql::SQLITE;
         use crate::retention_sql as sql;
         self.writer
             .write(Durability::Fsync, move |c| {
@@ -168,9 +167,9 @@ impl ComplianceStore for SqliteStore {
                         .map(|n| n as u64)
                         .map_err(unavailable)
                 };
-                let contents = run(sql::content(&SQLITE), Content)?;
-                let events = run(sql::events(&SQLITE), Events)?;
-                run(format!("INSERT INTO temp.purge_ids {}", sql::messages(&SQLITE)), Events)?;
+                let contents = run(sql::CONTENT.sqlite().to_string(), Content)?;
+                let events = run(sql::EVENTS.sqlite().to_string(), Events)?;
+                run(format!("INSERT INTO temp.purge_ids {}", sql::MESSAGES.sqlite()), Events)?;
                 c.execute("DELETE FROM recipients WHERE message_id IN (SELECT id FROM temp.purge_ids)", [])
                     .map_err(unavailable)?;
                 c.execute("DELETE FROM message_tags WHERE message_id IN (SELECT id FROM temp.purge_ids)", [])
@@ -186,7 +185,7 @@ impl ComplianceStore for SqliteStore {
                     .map_err(unavailable)? as u64;
                 let webhook_deliveries = webhooks::delete_deliveries(
                     c,
-                    &sql::webhook_deliveries(&SQLITE),
+                    sql::WEBHOOK_DELIVERIES.sqlite(),
                     sql::params(&r, WebhookLogs),
                 )?;
                 Ok(Purged { contents, events, messages, idempotency, webhook_deliveries, audit: 0 })

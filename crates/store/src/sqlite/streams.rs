@@ -1,15 +1,17 @@
-//! SQLite queries for streams (settings, pause), queue operations and the queue's
-//! depth.
+//! SQLite queries for streams (settings, pause) and queue operations (their
+//! statements are the queue area's, in `crate::queue_sql`).
 
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::writer::Durability;
-use super::{SqliteStore, corrupt, unavailable};
+use super::{SqliteStore, unavailable};
 use crate::StoreResult;
 use crate::model::*;
-use crate::queue_sql::{self, ActionSql, SQLITE};
+use crate::queue_sql::{
+    APPLY, APPLY_EVENTS, HOLD, STOP_SUBJECT, STOP_SUBJECT_EVENTS, action_event,
+};
 use crate::streams::*;
-use postwerk_core::model::{EventType, RecipientStatus};
+use postwerk_core::model::EventType;
 
 /// Applies `action` to the selected recipients (inside the writer's transaction),
 /// recording its event for each; returns how many changed.
@@ -19,53 +21,33 @@ pub(super) fn apply(
     action: QueueAction,
     at: i64,
 ) -> StoreResult<u64> {
-    let ActionSql {
-        filter,
-        status,
-        next,
-        event,
-    } = queue_sql::action(&SQLITE, action);
-    let selected = queue_sql::selected(&SQLITE);
     let args = params![sel.tenant_id, sel.stream, sel.domain, sel.message_id, at];
-    if let Some(event) = event {
-        c.prepare_cached(&format!(
-            "INSERT INTO events (tenant_id, message_id, recipient_id, rcpt_hash, type, at) \
-             SELECT r.tenant_id, r.message_id, r.id, r.rcpt_hash, '{}', ?5 FROM recipients r \
-             WHERE {selected} AND {filter} ORDER BY r.id",
-            event.as_str()
-        ))
-        .and_then(|mut st| st.execute(args))
-        .map_err(unavailable)?;
+    if action_event(action).is_some() {
+        c.prepare_cached(APPLY_EVENTS.of(action).sqlite())
+            .and_then(|mut st| st.execute(args))
+            .map_err(unavailable)?;
     }
-    c.prepare_cached(&format!(
-        "UPDATE recipients AS r SET status = {status}, next_attempt_at = {next}, lease_node = NULL, \
-         lease_until = NULL, updated_at = ?5 WHERE {selected} AND {filter}"
-    ))
-    .and_then(|mut st| st.execute(args))
-    .map(|n| n as u64)
-    .map_err(unavailable)
+    c.prepare_cached(APPLY.of(action).sqlite())
+        .and_then(|mut st| st.execute(args))
+        .map(|n| n as u64)
+        .map_err(unavailable)
 }
 
 /// Holds the selected recipients' waiting mail, leased or not (`suspended`, no due
 /// time, lease cleared): the engine drops the jobs it already has.
 pub(super) fn hold(c: &Connection, sel: &QueueSelector, at: i64) -> StoreResult<u64> {
-    c.prepare_cached(&format!(
-        "UPDATE recipients AS r SET status = 'suspended', next_attempt_at = NULL, \
-         lease_node = NULL, lease_until = NULL, updated_at = ?5 \
-         WHERE {} AND r.next_attempt_at IS NOT NULL",
-        queue_sql::selected(&SQLITE)
-    ))
-    .and_then(|mut st| {
-        st.execute(params![
-            sel.tenant_id,
-            sel.stream,
-            sel.domain,
-            sel.message_id,
-            at
-        ])
-    })
-    .map(|n| n as u64)
-    .map_err(unavailable)
+    c.prepare_cached(HOLD.sqlite())
+        .and_then(|mut st| {
+            st.execute(params![
+                sel.tenant_id,
+                sel.stream,
+                sel.domain,
+                sel.message_id,
+                at
+            ])
+        })
+        .map(|n| n as u64)
+        .map_err(unavailable)
 }
 
 /// Stops a person's waiting mail (inside the writer's transaction; see
@@ -75,7 +57,6 @@ fn stop_subject_mail(c: &Connection, stop: &MailStop) -> StoreResult<u64> {
     if stop.rcpt_hash.is_empty() {
         return Ok(0);
     }
-    let waiting = queue_sql::subject_waiting(&SQLITE);
     let args = params![
         stop.tenant_id,
         stop.rcpt_hash,
@@ -84,20 +65,13 @@ fn stop_subject_mail(c: &Connection, stop: &MailStop) -> StoreResult<u64> {
         event.as_str(),
         stop.at
     ];
-    c.prepare_cached(&format!(
-        "INSERT INTO events (tenant_id, message_id, recipient_id, rcpt_hash, type, at) \
-         SELECT r.tenant_id, r.message_id, r.id, r.rcpt_hash, ?5, ?6 FROM recipients r \
-         WHERE {waiting} ORDER BY r.id"
-    ))
-    .and_then(|mut st| st.execute(args))
-    .map_err(unavailable)?;
-    c.prepare_cached(&format!(
-        "UPDATE recipients AS r SET status = ?4, next_attempt_at = NULL, lease_node = NULL, \
-         lease_until = NULL, updated_at = ?6 WHERE {waiting}"
-    ))
-    .and_then(|mut st| st.execute(args))
-    .map(|n| n as u64)
-    .map_err(unavailable)
+    c.prepare_cached(STOP_SUBJECT_EVENTS.sqlite())
+        .and_then(|mut st| st.execute(args))
+        .map_err(unavailable)?;
+    c.prepare_cached(STOP_SUBJECT.sqlite())
+        .and_then(|mut st| st.execute(args))
+        .map(|n| n as u64)
+        .map_err(unavailable)
 }
 
 impl SqliteStore {
@@ -230,40 +204,6 @@ impl SqliteStore {
         self.writer
             .write(Durability::Fsync, move |c| apply(c, &sel, action, at))
             .await
-    }
-
-    pub(super) async fn queue_depth_q(
-        &self,
-        tenant_id: Option<String>,
-    ) -> StoreResult<Vec<QueueDepth>> {
-        self.read(move |c| {
-            let rows: Vec<(QueueDepth, String)> = c
-                .prepare_cached(&crate::queue_depth_sql("?1"))
-                .and_then(|mut st| {
-                    st.query_map([tenant_id], |r| {
-                        Ok((
-                            QueueDepth {
-                                tenant_id: r.get(0)?,
-                                stream: r.get(1)?,
-                                domain: r.get(2)?,
-                                status: RecipientStatus::Queued,
-                                recipients: r.get::<_, i64>(4)? as u64,
-                                oldest_created_at: r.get(5)?,
-                            },
-                            r.get(3)?,
-                        ))
-                    })?
-                    .collect()
-                })
-                .map_err(unavailable)?;
-            rows.into_iter()
-                .map(|(mut d, status)| {
-                    d.status = status.parse().map_err(|_| corrupt("recipient status"))?;
-                    Ok(d)
-                })
-                .collect()
-        })
-        .await
     }
 
     pub(super) async fn stream_outcomes_q(
