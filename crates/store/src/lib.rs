@@ -31,6 +31,8 @@
 //! - `queue_sql` (private): the queue area's statements, for both backends.
 //! - `retention_sql` (private): the retention purge's statements, for both backends.
 //! - `row` (private): column access for both drivers, under each row type's one decoder.
+//! - `run` (private): one statement run by either backend, under the operations each
+//!   area writes once (its `shared` list).
 //! - `sql` (private): statements written once for both dialects (the `sql!` macro).
 //!
 //! Callers use [`AnyStore`], which dispatches to a backend by enum (no boxing on the
@@ -39,6 +41,9 @@
 /// Declares one area's sub-trait of [`Store`] from its list of signatures (each
 /// written as `fn name(&self, args) -> StoreResult<T>;`, the future being `Send`),
 /// and implements it for [`AnyStore`] by dispatching every method to the backend.
+/// Operations that are one statement on both backends follow in a `shared { … }`
+/// list with their one body, written over [`run::Run`] (the trait's supertrait): they
+/// become the trait's default methods, which no backend writes again.
 macro_rules! store_area {
     (
         $(#[$doc:meta])*
@@ -48,13 +53,26 @@ macro_rules! store_area {
                 fn $name:ident(&self $(, $arg:ident : $ty:ty)* $(,)?) -> $ret:ty;
             )*
         }
+        $(shared {
+            $(
+                $(#[$sdoc:meta])*
+                fn $sname:ident(&$sself:ident $(, $sarg:ident : $sty:ty)* $(,)?) -> $sret:ty $sbody:block
+            )*
+        })?
     ) => {
         $(#[$doc])*
-        pub trait $area: Send + Sync {
+        pub trait $area: $crate::run::Run {
             $(
                 $(#[$fdoc])*
                 fn $name(&self $(, $arg: $ty)*) -> impl std::future::Future<Output = $ret> + Send;
             )*
+            $($(
+                $(#[$sdoc])*
+                // `self` is the caller's token, so that the body's `self` names it.
+                fn $sname(&$sself $(, $sarg: $sty)*) -> impl std::future::Future<Output = $sret> + Send {
+                    async move $sbody
+                }
+            )*)?
         }
 
         impl $area for $crate::AnyStore {
@@ -68,6 +86,12 @@ macro_rules! store_area {
             )*
         }
     };
+}
+
+/// `args![a, b, …]`: the parameters `$1, $2, …` of a statement run through
+/// [`run::Run`], each converted into an owned [`run::Arg`].
+macro_rules! args {
+    ($($arg:expr),* $(,)?) => { vec![$($crate::run::Arg::from($arg)),*] };
 }
 
 /// Declares statements of both backends (see [`sql::Sql`]): each
@@ -90,6 +114,7 @@ pub mod queue;
 mod queue_sql;
 mod retention_sql;
 mod row;
+mod run;
 mod sql;
 pub mod sqlite;
 pub mod stats;
@@ -139,21 +164,6 @@ pub enum StoreError {
 
 /// How long an Idempotency-Key is remembered (24 hours).
 pub const IDEMPOTENCY_TTL_MS: i64 = 24 * 3600 * 1000;
-
-/// The circuit breaker's figures for `stream_outcomes` (both backends; arguments are
-/// the dialect's parameters for tenant, stream, since and window): of the stream's most
-/// recently finished recipients, how many bounced and how many complained.
-fn stream_outcomes_sql(tenant: &str, stream: &str, since: &str, window: &str) -> String {
-    format!(
-        "SELECT count(*) AS finished, sum(CASE WHEN recent.status = 'bounced' THEN 1 ELSE 0 END) AS bounced, \
-         sum(CASE WHEN EXISTS (SELECT 1 FROM events e WHERE e.message_id = recent.message_id \
-           AND e.recipient_id = recent.id AND e.type = 'complained') THEN 1 ELSE 0 END) AS complained \
-         FROM (SELECT r.id, r.message_id, r.status FROM recipients r JOIN messages m ON m.id = r.message_id \
-           WHERE r.tenant_id = {tenant} AND m.stream = {stream} AND r.status IN ('delivered', 'bounced') \
-           AND r.updated_at > {since} \
-           ORDER BY r.updated_at DESC LIMIT {window}) recent"
-    )
-}
 
 /// Every table holding a tenant's data besides `tenants`, with its key columns, in
 /// the order [`TenantStore::delete_tenant_data`] empties them: rows that point at others go

@@ -9,6 +9,7 @@ use postwerk_core::model::EventType;
 
 use crate::model::{EventFilter, MessageFilter, QueueAction};
 use crate::queue::{CONTENT_COLS, EVENT_COLS, IDEMPOTENCY_COLS, MESSAGE_HEAD_COLS, RECIPIENT_COLS};
+use crate::run::Arg;
 use crate::sql::Sql;
 
 /// PostgreSQL's row locks on the recipients a subquery picks, taken in id order (so
@@ -141,57 +142,26 @@ sql! {
          ORDER BY r.tenant_id, m.stream, r.domain, r.status";
 }
 
-/// A filter value of [`messages_query`] and [`events_query`], bound by either driver.
-pub(crate) enum Arg<'a> {
-    /// A text.
-    Text(&'a str),
-    /// Bytes (a blind index).
-    Bytes(&'a [u8]),
-    /// An integer (a time, a sequence number, the limit).
-    Int(i64),
-}
-
-impl Arg<'_> {
-    /// The value for tokio-postgres.
-    pub(crate) fn pg(&self) -> &(dyn tokio_postgres::types::ToSql + Sync) {
-        match self {
-            Arg::Text(v) => v,
-            Arg::Bytes(v) => v,
-            Arg::Int(v) => v,
-        }
-    }
-}
-
-impl rusqlite::ToSql for Arg<'_> {
-    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
-        match self {
-            Arg::Text(v) => v.to_sql(),
-            Arg::Bytes(v) => v.to_sql(),
-            Arg::Int(v) => v.to_sql(),
-        }
-    }
-}
-
 /// A filtered query: its text with `$N` parameters (the same for every filter with
 /// the same fields set) and its values, `args[i]` binding `$(i+1)`.
-pub(crate) struct Filtered<'a> {
+pub(crate) struct Filtered {
     /// The statement.
     pub text: String,
     /// Its parameters, in order.
-    pub args: Vec<Arg<'a>>,
+    pub args: Vec<Arg>,
 }
 
-impl<'a> Filtered<'a> {
+impl Filtered {
     /// `head` (whose only parameter is `$1`, `first`), then each set filter's clause
     /// (its parameter written `{}`, which may repeat) joined with `AND`, then `tail`
     /// followed by the limit's parameter.
     fn build(
         head: &str,
-        first: Arg<'a>,
-        filters: impl IntoIterator<Item = (&'static str, Option<Arg<'a>>)>,
+        first: Arg,
+        filters: impl IntoIterator<Item = (&'static str, Option<Arg>)>,
         tail: &str,
         limit: usize,
-    ) -> Filtered<'a> {
+    ) -> Filtered {
         let mut text = head.to_string();
         let mut args = vec![first];
         for (clause, value) in filters {
@@ -202,30 +172,30 @@ impl<'a> Filtered<'a> {
                 text.push_str(&clause.replace("{}", &param));
             }
         }
-        args.push(Arg::Int(i64::try_from(limit.max(1)).unwrap_or(i64::MAX)));
+        args.push(Arg::from(limit.max(1)));
         text.push_str(&format!(" {tail} ${}", args.len()));
         Filtered { text, args }
     }
 }
 
 /// The ids of the messages `f` selects, newest first (rows with column `id`).
-pub(crate) fn messages_query(f: &MessageFilter) -> Filtered<'_> {
+pub(crate) fn messages_query(f: &MessageFilter) -> Filtered {
     Filtered::build(
         "SELECT id FROM messages WHERE tenant_id = $1",
-        Arg::Text(&f.tenant_id),
+        Arg::from(&f.tenant_id),
         [
-            ("stream = {}", f.stream.as_deref().map(Arg::Text)),
+            ("stream = {}", f.stream.as_deref().map(Arg::from)),
             (
                 "id IN (SELECT message_id FROM message_tags WHERE tenant_id = $1 AND tag_hash = {})",
-                f.tag_hash.as_deref().map(Arg::Bytes),
+                f.tag_hash.as_deref().map(Arg::from),
             ),
             (
                 "id IN (SELECT message_id FROM recipients WHERE tenant_id = $1 AND rcpt_hash = {})",
-                f.rcpt_hash.as_deref().map(Arg::Bytes),
+                f.rcpt_hash.as_deref().map(Arg::from),
             ),
-            ("created_at >= {}", f.since.map(Arg::Int)),
-            ("created_at < {}", f.until.map(Arg::Int)),
-            ("id < {}", f.before_id.as_deref().map(Arg::Text)),
+            ("created_at >= {}", f.since.map(Arg::from)),
+            ("created_at < {}", f.until.map(Arg::from)),
+            ("id < {}", f.before_id.as_deref().map(Arg::from)),
         ],
         "ORDER BY id DESC LIMIT",
         f.limit,
@@ -233,25 +203,25 @@ pub(crate) fn messages_query(f: &MessageFilter) -> Filtered<'_> {
 }
 
 /// The events `f` selects, in sequence order (rows of [`crate::queue::event_row`]).
-pub(crate) fn events_query(f: &EventFilter) -> Filtered<'_> {
+pub(crate) fn events_query(f: &EventFilter) -> Filtered {
     Filtered::build(
         &format!("SELECT {EVENT_COLS} FROM events WHERE tenant_id = $1"),
-        Arg::Text(&f.tenant_id),
+        Arg::from(&f.tenant_id),
         [
-            ("message_id = {}", f.message_id.as_deref().map(Arg::Text)),
-            ("rcpt_hash = {}", f.rcpt_hash.as_deref().map(Arg::Bytes)),
-            ("type = {}", f.event_type.map(|t| Arg::Text(t.as_str()))),
-            ("at >= {}", f.since.map(Arg::Int)),
-            ("at < {}", f.until.map(Arg::Int)),
+            ("message_id = {}", f.message_id.as_deref().map(Arg::from)),
+            ("rcpt_hash = {}", f.rcpt_hash.as_deref().map(Arg::from)),
+            ("type = {}", f.event_type.map(|t| Arg::from(t.as_str()))),
+            ("at >= {}", f.since.map(Arg::from)),
+            ("at < {}", f.until.map(Arg::from)),
             (
                 "(stream = {} OR message_id IN (SELECT id FROM messages WHERE tenant_id = $1 AND stream = {}))",
-                f.stream.as_deref().map(Arg::Text),
+                f.stream.as_deref().map(Arg::from),
             ),
             (
                 "message_id IN (SELECT message_id FROM message_tags WHERE tenant_id = $1 AND tag_hash = {})",
-                f.tag_hash.as_deref().map(Arg::Bytes),
+                f.tag_hash.as_deref().map(Arg::from),
             ),
-            ("seq > {}", f.after_seq.map(Arg::Int)),
+            ("seq > {}", f.after_seq.map(Arg::from)),
         ],
         "ORDER BY seq LIMIT",
         f.limit,
@@ -448,10 +418,7 @@ mod tests {
             "SELECT id FROM messages WHERE tenant_id = $1 AND stream = $2 \
              AND created_at >= $3 ORDER BY id DESC LIMIT $4"
         );
-        assert!(matches!(
-            q.args.as_slice(),
-            [Arg::Text("t"), Arg::Text("s"), Arg::Int(5), Arg::Int(1)]
-        ));
+        assert_eq!(q.args, args!["t", "s", 5i64, 1usize]);
         let f = EventFilter {
             tenant_id: "t".into(),
             stream: Some("s".into()),

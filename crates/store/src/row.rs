@@ -7,15 +7,12 @@ use std::str::FromStr;
 use crate::StoreError;
 
 /// A column value both drivers can read.
-pub(crate) trait Value:
-    rusqlite::types::FromSql + for<'a> tokio_postgres::types::FromSql<'a>
-{
-}
+pub trait Value: rusqlite::types::FromSql + for<'a> tokio_postgres::types::FromSql<'a> {}
 
 impl<T: rusqlite::types::FromSql + for<'a> tokio_postgres::types::FromSql<'a>> Value for T {}
 
 /// A result row of either backend.
-pub(crate) trait Columns {
+pub trait Columns {
     /// The driver's error (each backend turns it into a [`StoreError`] its own way).
     type Error;
     /// Column `name`, or [`Columns::corrupt`] of it.

@@ -6,8 +6,10 @@
 use std::sync::OnceLock;
 
 /// One statement of both backends.
-pub(crate) struct Sql {
+pub struct Sql {
     build: fn() -> String,
+    /// SQLite's own text (with `$N` parameters), where a construct differs.
+    build_sqlite: Option<fn() -> String>,
     pg: OnceLock<String>,
     sqlite: OnceLock<String>,
 }
@@ -17,6 +19,18 @@ impl Sql {
     pub(crate) const fn new(build: fn() -> String) -> Sql {
         Sql {
             build,
+            build_sqlite: None,
+            pg: OnceLock::new(),
+            sqlite: OnceLock::new(),
+        }
+    }
+
+    /// A statement whose dialects differ in a construct (a function's name, say):
+    /// `pg` and `sqlite` write it for each, both with `$N` parameters.
+    pub(crate) const fn per_dialect(pg: fn() -> String, sqlite: fn() -> String) -> Sql {
+        Sql {
+            build: pg,
+            build_sqlite: Some(sqlite),
             pg: OnceLock::new(),
             sqlite: OnceLock::new(),
         }
@@ -29,7 +43,10 @@ impl Sql {
 
     /// SQLite's text: every `$N` parameter written `?N`.
     pub(crate) fn sqlite(&self) -> &str {
-        self.sqlite.get_or_init(|| sqlite_params(self.pg()))
+        self.sqlite.get_or_init(|| match self.build_sqlite {
+            Some(build) => sqlite_params(&build()),
+            None => sqlite_params(self.pg()),
+        })
     }
 }
 
@@ -57,5 +74,11 @@ mod tests {
         static S: Sql = Sql::new(|| format!("SELECT {} WHERE id = $1", "id"));
         assert_eq!(S.pg(), "SELECT id WHERE id = $1");
         assert_eq!(S.sqlite(), "SELECT id WHERE id = ?1");
+        static D: Sql = Sql::per_dialect(
+            || "SELECT strpos(a, $1)".into(),
+            || "SELECT instr(a, $1)".into(),
+        );
+        assert_eq!(D.pg(), "SELECT strpos(a, $1)");
+        assert_eq!(D.sqlite(), "SELECT instr(a, ?1)");
     }
 }

@@ -9,6 +9,7 @@ use postwerk_core::model::EventType;
 use crate::StoreResult;
 use crate::model::{StatDims, StatRow, StatsFilter};
 use crate::row::Columns;
+use crate::run::FromRow;
 
 /// Width of a statistics bucket (one hour).
 pub const BUCKET_MS: i64 = 3_600_000;
@@ -50,19 +51,28 @@ pub(crate) fn aggregate<'a>(
         .collect()
 }
 
-/// A row of the statistics query ([`STATS_QUERY`], both backends).
-pub(crate) fn stat_row<R: Columns>(r: &R) -> Result<StatRow, R::Error> {
-    Ok(StatRow {
-        bucket: r.get("bucket")?,
-        event: r.parse("event", "event type")?,
-        reason: r.get("reason")?,
-        count: r.get::<i64>("count")? as u64,
-    })
+/// A row of the statistics query ([`STATS_QUERY`]).
+impl FromRow for StatRow {
+    fn from_row<R: Columns>(r: &R) -> Result<Self, R::Error> {
+        Ok(StatRow {
+            bucket: r.get("bucket")?,
+            event: r.parse("event", "event type")?,
+            reason: r.get("reason")?,
+            count: r.get::<i64>("count")? as u64,
+        })
+    }
 }
 
-/// A row of [`ATTEMPTS_BY_SOURCE`] (both backends): the source and its attempts.
-pub(crate) fn source_row<R: Columns>(r: &R) -> Result<(String, u64), R::Error> {
-    Ok((r.get("source")?, r.get::<i64>("count")? as u64))
+/// A row of [`ATTEMPTS_BY_SOURCE`]: the source and its attempts.
+struct SourceAttempts(String, u64);
+
+impl FromRow for SourceAttempts {
+    fn from_row<R: Columns>(r: &R) -> Result<Self, R::Error> {
+        Ok(SourceAttempts(
+            r.get("source")?,
+            r.get::<i64>("count")? as u64,
+        ))
+    }
 }
 
 sql! {
@@ -87,12 +97,20 @@ sql! {
 
 store_area! {
     /// Deliverability statistics.
-    StatsStore {
+    StatsStore {}
+    shared {
         /// Event counts by hour, event type and bounce reason for a filter.
-        fn stats(&self, f: StatsFilter) -> StoreResult<Vec<StatRow>>;
+        fn stats(&self, f: StatsFilter) -> StoreResult<Vec<StatRow>> {
+            let args = args![f.tenant_id, f.from, f.to, f.stream, f.pool, f.source, f.site];
+            self.rows("stats", &STATS_QUERY, args).await
+        }
         /// Delivery attempts (delivered, deferred, bounced) per egress source, every
         /// tenant, since `since` (hour buckets): warm-up counts survive restarts.
-        fn attempts_by_source(&self, since: i64) -> StoreResult<Vec<(String, u64)>>;
+        fn attempts_by_source(&self, since: i64) -> StoreResult<Vec<(String, u64)>> {
+            let rows: Vec<SourceAttempts> =
+                self.rows("attempts_by_source", &ATTEMPTS_BY_SOURCE, args![since]).await?;
+            Ok(rows.into_iter().map(|SourceAttempts(s, n)| (s, n)).collect())
+        }
     }
 }
 

@@ -3,63 +3,68 @@
 use crate::StoreResult;
 use crate::model::*;
 use crate::row::Columns;
+use crate::run::FromRow;
 
-/// The columns [`webhook_row`] reads.
+/// The columns a [`WebhookRecord`] is read from.
 pub(crate) const WEBHOOK_COLS: &str = "id, tenant_id, url, events, streams, secret_enc, previous_secret_enc, \
     previous_until, created_at, disabled_at, failing_since";
 
-/// A row of `webhook` (both backends).
-pub(crate) fn webhook_row<R: Columns>(r: &R) -> Result<WebhookRecord, R::Error> {
-    Ok(WebhookRecord {
-        id: r.get("id")?,
-        tenant_id: r.get("tenant_id")?,
-        url: r.get("url")?,
-        events: decode_list(&r.get::<String>("events")?),
-        streams: decode_list(&r.get::<String>("streams")?),
-        secret_enc: r.get("secret_enc")?,
-        previous_secret_enc: r.get("previous_secret_enc")?,
-        previous_until: r.get("previous_until")?,
-        created_at: r.get("created_at")?,
-        disabled_at: r.get("disabled_at")?,
-        failing_since: r.get("failing_since")?,
-    })
+impl FromRow for WebhookRecord {
+    fn from_row<R: Columns>(r: &R) -> Result<Self, R::Error> {
+        Ok(WebhookRecord {
+            id: r.get("id")?,
+            tenant_id: r.get("tenant_id")?,
+            url: r.get("url")?,
+            events: decode_list(&r.get::<String>("events")?),
+            streams: decode_list(&r.get::<String>("streams")?),
+            secret_enc: r.get("secret_enc")?,
+            previous_secret_enc: r.get("previous_secret_enc")?,
+            previous_until: r.get("previous_until")?,
+            created_at: r.get("created_at")?,
+            disabled_at: r.get("disabled_at")?,
+            failing_since: r.get("failing_since")?,
+        })
+    }
 }
 
-/// The columns [`attempt_row`] reads.
+/// The columns a [`WebhookAttemptRecord`] is read from.
 const ATTEMPT_COLS: &str = "seq, delivery_seq, webhook_id, tenant_id, event_seq, at, status_code, \
     error, duration_ms, state";
 
-/// The columns [`delivery_row`] reads (what a claim returns).
+/// The columns a [`WebhookDelivery`] is read from (what a claim returns).
 const DELIVERY_COLS: &str = "seq, webhook_id, tenant_id, event_seq, message_id, attempts";
 
-/// A row of `webhook_attempts` (both backends); a state that does not parse makes it
-/// corrupt.
-pub(crate) fn attempt_row<R: Columns>(r: &R) -> Result<WebhookAttemptRecord, R::Error> {
-    Ok(WebhookAttemptRecord {
-        seq: r.get("seq")?,
-        delivery_seq: r.get("delivery_seq")?,
-        webhook_id: r.get("webhook_id")?,
-        tenant_id: r.get("tenant_id")?,
-        event_seq: r.get("event_seq")?,
-        at: r.get("at")?,
-        status_code: r.get("status_code")?,
-        error: r.get("error")?,
-        duration_ms: r.get("duration_ms")?,
-        state: WebhookDeliveryState::parse(&r.get::<String>("state")?)
-            .map_err(|_| R::corrupt("webhook delivery state"))?,
-    })
+/// A row of `webhook_attempts`; a state that does not parse makes it corrupt.
+impl FromRow for WebhookAttemptRecord {
+    fn from_row<R: Columns>(r: &R) -> Result<Self, R::Error> {
+        Ok(WebhookAttemptRecord {
+            seq: r.get("seq")?,
+            delivery_seq: r.get("delivery_seq")?,
+            webhook_id: r.get("webhook_id")?,
+            tenant_id: r.get("tenant_id")?,
+            event_seq: r.get("event_seq")?,
+            at: r.get("at")?,
+            status_code: r.get("status_code")?,
+            error: r.get("error")?,
+            duration_ms: r.get("duration_ms")?,
+            state: WebhookDeliveryState::parse(&r.get::<String>("state")?)
+                .map_err(|_| R::corrupt("webhook delivery state"))?,
+        })
+    }
 }
 
-/// A claimed delivery (both backends).
-pub(crate) fn delivery_row<R: Columns>(r: &R) -> Result<WebhookDelivery, R::Error> {
-    Ok(WebhookDelivery {
-        seq: r.get("seq")?,
-        webhook_id: r.get("webhook_id")?,
-        tenant_id: r.get("tenant_id")?,
-        event_seq: r.get("event_seq")?,
-        message_id: r.get("message_id")?,
-        attempts: r.get("attempts")?,
-    })
+/// A claimed delivery.
+impl FromRow for WebhookDelivery {
+    fn from_row<R: Columns>(r: &R) -> Result<Self, R::Error> {
+        Ok(WebhookDelivery {
+            seq: r.get("seq")?,
+            webhook_id: r.get("webhook_id")?,
+            tenant_id: r.get("tenant_id")?,
+            event_seq: r.get("event_seq")?,
+            message_id: r.get("message_id")?,
+            attempts: r.get("attempts")?,
+        })
+    }
 }
 
 /// The claim of due deliveries (see [`WebhookStore::claim_webhook_deliveries`]) with
@@ -109,10 +114,6 @@ sql! {
          WHERE tenant_id = $1 AND id = $2";
     /// Tenant `$1`'s endpoint `$2` goes (after its deliveries and attempts).
     DELETE_WEBHOOK = "DELETE FROM webhooks WHERE tenant_id = $1 AND id = $2";
-    /// The replay, PostgreSQL's search function.
-    REPLAY_WEBHOOK_PG = "{}", replay_sql("strpos");
-    /// The replay, SQLite's search function.
-    REPLAY_WEBHOOK_SQLITE = "{}", replay_sql("instr");
     /// The claim, with PostgreSQL's row locks.
     CLAIM_DELIVERIES_LOCKED = "{}", claim_sql(" FOR UPDATE SKIP LOCKED");
     /// The claim, for SQLite's single writer.
@@ -133,29 +134,15 @@ sql! {
          ORDER BY seq DESC LIMIT $4";
 }
 
+/// The replay, with each dialect's substring search.
+static REPLAY_WEBHOOK: crate::sql::Sql =
+    crate::sql::Sql::per_dialect(|| replay_sql("strpos"), || replay_sql("instr"));
+
 store_area! {
     /// Webhook endpoints, their deliveries and attempts.
     WebhookStore {
-        /// Registers a webhook endpoint.
-        fn insert_webhook(&self, w: WebhookRecord) -> StoreResult<()>;
-        /// A tenant's endpoints (`Some`), or every endpoint (`None`), oldest first.
-        fn list_webhooks(&self, tenant_id: Option<&str>) -> StoreResult<Vec<WebhookRecord>>;
-        /// Replaces an endpoint's URL, filters, secrets and state (matched by tenant and
-        /// id); `false` if the tenant has no such endpoint.
-        fn update_webhook(&self, w: WebhookRecord) -> StoreResult<bool>;
         /// Removes an endpoint with its deliveries and attempts; `false` if there is none.
         fn delete_webhook(&self, tenant_id: &str, id: &str) -> StoreResult<bool>;
-        /// Queues again, due at `now`, every event of the endpoint's tenant in
-        /// `[from, to)` (Unix ms) that matches its filters; returns how many deliveries
-        /// were queued.
-        fn replay_webhook(
-            &self,
-            tenant_id: &str,
-            id: &str,
-            from: i64,
-            to: i64,
-            now: i64,
-        ) -> StoreResult<u64>;
         /// Leases up to `limit` due deliveries of enabled endpoints for `node` until
         /// `lease_until`: for each (endpoint, message), only the one with the oldest
         /// event still pending, so one message's events are posted in order.
@@ -169,6 +156,62 @@ store_area! {
         /// Applies an attempt's outcome (delivery state, next attempt, lease release, the
         /// endpoint's failure run); `true` if this disabled the endpoint.
         fn finish_webhook_delivery(&self, outcome: WebhookOutcome) -> StoreResult<bool>;
+    }
+    shared {
+        /// Registers a webhook endpoint.
+        fn insert_webhook(&self, w: WebhookRecord) -> StoreResult<()> {
+            let args = args![
+                w.id,
+                w.tenant_id,
+                w.url,
+                encode_list(&w.events),
+                encode_list(&w.streams),
+                w.secret_enc,
+                w.previous_secret_enc,
+                w.previous_until,
+                w.created_at,
+                w.disabled_at,
+                w.failing_since,
+            ];
+            self.write("insert_webhook", Some("webhook"), &INSERT_WEBHOOK, args)
+                .await
+                .map(drop)
+        }
+        /// A tenant's endpoints (`Some`), or every endpoint (`None`), oldest first.
+        fn list_webhooks(&self, tenant_id: Option<&str>) -> StoreResult<Vec<WebhookRecord>> {
+            self.rows("list_webhooks", &LIST_WEBHOOKS, args![tenant_id]).await
+        }
+        /// Replaces an endpoint's URL, filters, secrets and state (matched by tenant and
+        /// id); `false` if the tenant has no such endpoint.
+        fn update_webhook(&self, w: WebhookRecord) -> StoreResult<bool> {
+            let args = args![
+                w.tenant_id,
+                w.id,
+                w.url,
+                encode_list(&w.events),
+                encode_list(&w.streams),
+                w.secret_enc,
+                w.previous_secret_enc,
+                w.previous_until,
+                w.disabled_at,
+                w.failing_since,
+            ];
+            Ok(self.write("update_webhook", None, &UPDATE_WEBHOOK, args).await? > 0)
+        }
+        /// Queues again, due at `now`, every event of the endpoint's tenant in
+        /// `[from, to)` (Unix ms) that matches its filters; returns how many deliveries
+        /// were queued.
+        fn replay_webhook(
+            &self,
+            tenant_id: &str,
+            id: &str,
+            from: i64,
+            to: i64,
+            now: i64,
+        ) -> StoreResult<u64> {
+            let args = args![tenant_id, id, from, to, now];
+            self.write("replay_webhook", None, &REPLAY_WEBHOOK, args).await
+        }
         /// An endpoint's attempts, newest first, before `before_seq`, at most `limit`.
         fn list_webhook_attempts(
             &self,
@@ -176,6 +219,9 @@ store_area! {
             webhook_id: &str,
             before_seq: Option<i64>,
             limit: usize,
-        ) -> StoreResult<Vec<WebhookAttemptRecord>>;
+        ) -> StoreResult<Vec<WebhookAttemptRecord>> {
+            let args = args![tenant_id, webhook_id, before_seq, limit.max(1)];
+            self.rows("list_webhook_attempts", &LIST_ATTEMPTS, args).await
+        }
     }
 }

@@ -12,7 +12,7 @@ use tokio_postgres::error::SqlState;
 use crate::StoreError;
 
 /// Why an internal operation failed.
-pub(crate) enum Failure {
+pub enum Failure {
     /// A deadlock or serialization failure: the transaction was rolled back and may
     /// be run again as a whole.
     Transient(StoreError),

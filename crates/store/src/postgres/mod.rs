@@ -34,6 +34,7 @@ mod domains;
 pub(crate) mod error;
 mod privacy;
 mod queue;
+mod run;
 mod stats;
 mod streams;
 mod suppressions;

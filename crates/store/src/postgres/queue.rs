@@ -561,7 +561,7 @@ impl PgStore {
     async fn list_messages_q(&self, f: &MessageFilter) -> PgResult<Vec<MessageRecord>> {
         const OP: &str = "list_messages";
         let q = messages_query(f);
-        let args: Vec<_> = q.args.iter().map(Arg::pg).collect();
+        let args = super::run::params(&q.args);
         let ids: Vec<String> = {
             let client = self.client().await?;
             // One prepared statement per filter combination in use, per connection.
@@ -586,7 +586,7 @@ impl PgStore {
     async fn list_events_q(&self, f: &EventFilter) -> PgResult<Vec<EventRecord>> {
         const OP: &str = "list_events";
         let q = events_query(f);
-        let args: Vec<_> = q.args.iter().map(Arg::pg).collect();
+        let args = super::run::params(&q.args);
         self.list(OP, &q.text, &args, event_row).await
     }
 

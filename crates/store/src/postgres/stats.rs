@@ -1,27 +1,11 @@
-//! PostgreSQL: the stats area ([`crate::StatsStore`]).
+//! PostgreSQL: the stats area ([`crate::StatsStore`]): every operation is one
+//! statement written once (the area's `shared` list); here, the increments added by the
+//! writes that record events.
 
 use super::*;
 use crate::stats::*;
 
-impl StatsStore for PgStore {
-    async fn stats(&self, f: StatsFilter) -> StoreResult<Vec<StatRow>> {
-        let f = &f;
-        retrying(|| self.stats_q(f)).await
-    }
-
-    async fn attempts_by_source(&self, since: i64) -> StoreResult<Vec<(String, u64)>> {
-        retrying(|| async move {
-            self.list(
-                "attempts_by_source",
-                ATTEMPTS_BY_SOURCE.pg(),
-                &[&since],
-                source_row,
-            )
-            .await
-        })
-        .await
-    }
-}
+impl StatsStore for PgStore {}
 
 /// Adds statistics increments in `tx` (in key order: no deadlocks between writers).
 pub(super) async fn add_stats(
@@ -53,20 +37,4 @@ pub(super) async fn add_stats(
         .map_err(pg(op))?;
     }
     Ok(())
-}
-
-impl PgStore {
-    pub(super) async fn stats_q(&self, f: &StatsFilter) -> PgResult<Vec<StatRow>> {
-        let params: [&(dyn ToSql + Sync); 7] = [
-            &f.tenant_id,
-            &f.from,
-            &f.to,
-            &f.stream,
-            &f.pool,
-            &f.source,
-            &f.site,
-        ];
-        self.list("stats", STATS_QUERY.pg(), &params, stat_row)
-            .await
-    }
 }

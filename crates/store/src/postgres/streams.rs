@@ -127,48 +127,6 @@ impl PgStore {
         Ok(rows.len() as u64)
     }
 
-    pub(super) async fn list_streams_q(
-        &self,
-        tenant_id: Option<&str>,
-    ) -> PgResult<Vec<StreamRecord>> {
-        self.list("list_streams", LIST_STREAMS.pg(), &[&tenant_id], stream_row)
-            .await
-    }
-
-    pub(super) async fn insert_stream_q(&self, s: &StreamRecord) -> PgResult<()> {
-        let params: [&(dyn ToSql + Sync); 8] = [
-            &s.tenant_id,
-            &s.name,
-            &s.settings,
-            &s.paused_at,
-            &s.pause_reason,
-            &s.resumed_at,
-            &s.created_at,
-            &s.updated_at,
-        ];
-        self.exec("insert_stream", Some("stream"), INSERT_STREAM.pg(), &params)
-            .await
-            .map(|_| ())
-    }
-
-    pub(super) async fn put_stream_settings_q(
-        &self,
-        tenant_id: &str,
-        name: &str,
-        settings: &str,
-        at: i64,
-    ) -> PgResult<()> {
-        let params: [&(dyn ToSql + Sync); 4] = [&tenant_id, &name, &settings, &at];
-        self.exec(
-            "put_stream_settings",
-            None,
-            PUT_STREAM_SETTINGS.pg(),
-            &params,
-        )
-        .await
-        .map(|_| ())
-    }
-
     pub(super) async fn pause_stream_tx(&self, p: &StreamPause) -> PgResult<bool> {
         const OP: &str = "pause_stream";
         let mut client = self.client().await?;
@@ -241,67 +199,11 @@ impl PgStore {
         tx.commit().await.map_err(pg("queue_action"))?;
         Ok(n)
     }
-
-    pub(super) async fn stream_outcomes_q(
-        &self,
-        tenant_id: &str,
-        stream: &str,
-        since: i64,
-        window: usize,
-    ) -> PgResult<StreamOutcomes> {
-        const OP: &str = "stream_outcomes";
-        let window = i64::try_from(window).unwrap_or(i64::MAX);
-        let client = self.client().await?;
-        let stmt = client
-            .prepare_cached(&crate::stream_outcomes_sql("$1", "$2", "$3", "$4"))
-            .await
-            .map_err(pg(OP))?;
-        let r = client
-            .query_one(&stmt, &[&tenant_id, &stream, &since, &window])
-            .await
-            .map_err(pg(OP))?;
-        let count = |name| col::<Option<i64>>(&r, name).map(|n| n.unwrap_or(0) as u64);
-        Ok(StreamOutcomes {
-            finished: count("finished")?,
-            bounced: count("bounced")?,
-            complained: count("complained")?,
-        })
-    }
 }
 
 impl StreamStore for PgStore {
-    async fn list_streams(&self, tenant_id: Option<&str>) -> StoreResult<Vec<StreamRecord>> {
-        retrying(|| self.list_streams_q(tenant_id)).await
-    }
-
-    async fn insert_stream(&self, s: StreamRecord) -> StoreResult<()> {
-        let s = &s;
-        retrying(|| self.insert_stream_q(s)).await
-    }
-
-    async fn put_stream_settings(
-        &self,
-        tenant_id: &str,
-        name: &str,
-        settings: String,
-        at: i64,
-    ) -> StoreResult<()> {
-        let settings = &settings;
-        retrying(|| self.put_stream_settings_q(tenant_id, name, settings, at)).await
-    }
-
     async fn pause_stream(&self, p: StreamPause) -> StoreResult<bool> {
         let p = &p;
         retrying(|| self.pause_stream_tx(p)).await
-    }
-
-    async fn stream_outcomes(
-        &self,
-        tenant_id: &str,
-        stream: &str,
-        since: i64,
-        window: usize,
-    ) -> StoreResult<StreamOutcomes> {
-        retrying(|| self.stream_outcomes_q(tenant_id, stream, since, window)).await
     }
 }

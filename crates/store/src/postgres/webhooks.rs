@@ -6,6 +6,7 @@ use super::PgStore;
 use super::error::{PgResult, corrupt, pg};
 use super::*;
 use crate::model::*;
+use crate::run::FromRow;
 use crate::webhooks::*;
 
 /// Deletes deliveries selected by `where_clause` (over `webhook_deliveries`) and their
@@ -29,65 +30,6 @@ pub(super) async fn delete_deliveries(
 }
 
 impl PgStore {
-    pub(super) async fn insert_webhook_q(&self, w: &WebhookRecord) -> PgResult<()> {
-        let (events, streams) = (encode_list(&w.events), encode_list(&w.streams));
-        let params: [&(dyn ToSql + Sync); 11] = [
-            &w.id,
-            &w.tenant_id,
-            &w.url,
-            &events,
-            &streams,
-            &w.secret_enc,
-            &w.previous_secret_enc,
-            &w.previous_until,
-            &w.created_at,
-            &w.disabled_at,
-            &w.failing_since,
-        ];
-        self.exec(
-            "insert_webhook",
-            Some("webhook"),
-            INSERT_WEBHOOK.pg(),
-            &params,
-        )
-        .await
-        .map(|_| ())
-    }
-
-    pub(super) async fn list_webhooks_q(
-        &self,
-        tenant_id: Option<&str>,
-    ) -> PgResult<Vec<WebhookRecord>> {
-        const OP: &str = "list_webhooks";
-        let client = self.client().await?;
-        let stmt = client
-            .prepare_cached(LIST_WEBHOOKS.pg())
-            .await
-            .map_err(pg(OP))?;
-        let rows = client.query(&stmt, &[&tenant_id]).await.map_err(pg(OP))?;
-        rows.iter().map(webhook_row).collect()
-    }
-
-    pub(super) async fn update_webhook_q(&self, w: &WebhookRecord) -> PgResult<bool> {
-        let (events, streams) = (encode_list(&w.events), encode_list(&w.streams));
-        let params: [&(dyn ToSql + Sync); 10] = [
-            &w.tenant_id,
-            &w.id,
-            &w.url,
-            &events,
-            &streams,
-            &w.secret_enc,
-            &w.previous_secret_enc,
-            &w.previous_until,
-            &w.disabled_at,
-            &w.failing_since,
-        ];
-        Ok(self
-            .exec("update_webhook", None, UPDATE_WEBHOOK.pg(), &params)
-            .await?
-            > 0)
-    }
-
     pub(super) async fn delete_webhook_tx(&self, tenant_id: &str, id: &str) -> PgResult<bool> {
         const OP: &str = "delete_webhook";
         let mut client = self.client().await?;
@@ -101,19 +43,6 @@ impl PgStore {
         let n = tx.execute(&stmt, &params).await.map_err(pg(OP))?;
         tx.commit().await.map_err(pg(OP))?;
         Ok(n > 0)
-    }
-
-    pub(super) async fn replay_webhook_q(
-        &self,
-        tenant_id: &str,
-        id: &str,
-        from: i64,
-        to: i64,
-        now: i64,
-    ) -> PgResult<u64> {
-        let params: [&(dyn ToSql + Sync); 5] = [&tenant_id, &id, &from, &to, &now];
-        self.exec("replay_webhook", None, REPLAY_WEBHOOK_PG.pg(), &params)
-            .await
     }
 
     pub(super) async fn claim_webhook_deliveries_q(
@@ -136,7 +65,7 @@ impl PgStore {
             .map_err(pg(OP))?;
         let mut deliveries = rows
             .iter()
-            .map(delivery_row)
+            .map(WebhookDelivery::from_row)
             .collect::<PgResult<Vec<_>>>()?;
         deliveries.sort_by_key(|d| d.seq);
         Ok(deliveries)
@@ -214,57 +143,11 @@ impl PgStore {
         tx.commit().await.map_err(pg(OP))?;
         Ok(disabled)
     }
-
-    pub(super) async fn list_webhook_attempts_q(
-        &self,
-        tenant_id: &str,
-        webhook_id: &str,
-        before_seq: Option<i64>,
-        limit: usize,
-    ) -> PgResult<Vec<WebhookAttemptRecord>> {
-        const OP: &str = "list_webhook_attempts";
-        let limit = i64::try_from(limit.max(1)).unwrap_or(i64::MAX);
-        let client = self.client().await?;
-        let stmt = client
-            .prepare_cached(LIST_ATTEMPTS.pg())
-            .await
-            .map_err(pg(OP))?;
-        let rows = client
-            .query(&stmt, &[&tenant_id, &webhook_id, &before_seq, &limit])
-            .await
-            .map_err(pg(OP))?;
-        rows.iter().map(attempt_row).collect()
-    }
 }
 
 impl WebhookStore for PgStore {
-    async fn insert_webhook(&self, w: WebhookRecord) -> StoreResult<()> {
-        let w = &w;
-        retrying(|| self.insert_webhook_q(w)).await
-    }
-
-    async fn list_webhooks(&self, tenant_id: Option<&str>) -> StoreResult<Vec<WebhookRecord>> {
-        retrying(|| self.list_webhooks_q(tenant_id)).await
-    }
-
-    async fn update_webhook(&self, w: WebhookRecord) -> StoreResult<bool> {
-        let w = &w;
-        retrying(|| self.update_webhook_q(w)).await
-    }
-
     async fn delete_webhook(&self, tenant_id: &str, id: &str) -> StoreResult<bool> {
         retrying(|| self.delete_webhook_tx(tenant_id, id)).await
-    }
-
-    async fn replay_webhook(
-        &self,
-        tenant_id: &str,
-        id: &str,
-        from: i64,
-        to: i64,
-        now: i64,
-    ) -> StoreResult<u64> {
-        retrying(|| self.replay_webhook_q(tenant_id, id, from, to, now)).await
     }
 
     async fn claim_webhook_deliveries(
@@ -280,15 +163,5 @@ impl WebhookStore for PgStore {
     async fn finish_webhook_delivery(&self, outcome: WebhookOutcome) -> StoreResult<bool> {
         let o = &outcome;
         retrying(|| self.finish_webhook_delivery_tx(o)).await
-    }
-
-    async fn list_webhook_attempts(
-        &self,
-        tenant_id: &str,
-        webhook_id: &str,
-        before_seq: Option<i64>,
-        limit: usize,
-    ) -> StoreResult<Vec<WebhookAttemptRecord>> {
-        retrying(|| self.list_webhook_attempts_q(tenant_id, webhook_id, before_seq, limit)).await
     }
 }

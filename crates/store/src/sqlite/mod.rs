@@ -17,6 +17,7 @@ mod compliance;
 mod domains;
 mod privacy;
 mod queue;
+mod run;
 mod stats;
 mod streams;
 mod suppressions;

@@ -1,4 +1,6 @@
-//! SQLite: the stats area ([`crate::StatsStore`]).
+//! SQLite: the stats area ([`crate::StatsStore`]): every operation is one statement
+//! written once (the area's `shared` list); here, the increments added by the writes
+//! that record events.
 
 use super::*;
 use crate::stats::*;
@@ -30,42 +32,4 @@ pub(super) fn add_stats<'a>(
     Ok(())
 }
 
-impl StatsStore for SqliteStore {
-    async fn stats(&self, f: StatsFilter) -> StoreResult<Vec<StatRow>> {
-        self.stats_q(f).await
-    }
-
-    async fn attempts_by_source(&self, since: i64) -> StoreResult<Vec<(String, u64)>> {
-        self.read(move |c| {
-            c.prepare_cached(ATTEMPTS_BY_SOURCE.sqlite())
-                .and_then(|mut st| st.query_map([since], |r| source_row(r))?.collect())
-                .map_err(unavailable)
-        })
-        .await
-    }
-}
-
-impl SqliteStore {
-    pub(super) async fn stats_q(&self, f: StatsFilter) -> StoreResult<Vec<StatRow>> {
-        self.read(move |c| {
-            c.prepare_cached(STATS_QUERY.sqlite())
-                .and_then(|mut st| {
-                    st.query_map(
-                        params![
-                            f.tenant_id,
-                            f.from,
-                            f.to,
-                            f.stream,
-                            f.pool,
-                            f.source,
-                            f.site
-                        ],
-                        |r| stat_row(r),
-                    )?
-                    .collect()
-                })
-                .map_err(unavailable)
-        })
-        .await
-    }
-}
+impl StatsStore for SqliteStore {}

@@ -81,57 +81,6 @@ impl SqliteStore {
             .await
     }
 
-    pub(super) async fn list_streams_q(
-        &self,
-        tenant_id: Option<String>,
-    ) -> StoreResult<Vec<StreamRecord>> {
-        self.read(move |c| {
-            c.prepare_cached(LIST_STREAMS.sqlite())
-                .and_then(|mut st| st.query_map([tenant_id], |r| stream_row(r))?.collect())
-                .map_err(unavailable)
-        })
-        .await
-    }
-
-    pub(super) async fn insert_stream_tx(&self, s: StreamRecord) -> StoreResult<()> {
-        self.writer
-            .write(Durability::Fsync, move |c| {
-                c.prepare_cached(INSERT_STREAM.sqlite())
-                    .and_then(|mut st| {
-                        st.execute(params![
-                            s.tenant_id,
-                            s.name,
-                            s.settings,
-                            s.paused_at,
-                            s.pause_reason,
-                            s.resumed_at,
-                            s.created_at,
-                            s.updated_at
-                        ])
-                    })
-                    .map(|_| ())
-                    .map_err(|e| super::conflict_or(e, "stream"))
-            })
-            .await
-    }
-
-    pub(super) async fn put_stream_settings_tx(
-        &self,
-        tenant_id: String,
-        name: String,
-        settings: String,
-        at: i64,
-    ) -> StoreResult<()> {
-        self.writer
-            .write(Durability::Fsync, move |c| {
-                c.prepare_cached(PUT_STREAM_SETTINGS.sqlite())
-                    .and_then(|mut st| st.execute(params![tenant_id, name, settings, at]))
-                    .map(|_| ())
-                    .map_err(unavailable)
-            })
-            .await
-    }
-
     pub(super) async fn pause_stream_tx(&self, p: StreamPause) -> StoreResult<bool> {
         self.writer
             .write(Durability::Fsync, move |c| {
@@ -205,63 +154,10 @@ impl SqliteStore {
             .write(Durability::Fsync, move |c| apply(c, &sel, action, at))
             .await
     }
-
-    pub(super) async fn stream_outcomes_q(
-        &self,
-        tenant_id: String,
-        stream: String,
-        since: i64,
-        window: usize,
-    ) -> StoreResult<StreamOutcomes> {
-        self.read(move |c| {
-            c.prepare_cached(&crate::stream_outcomes_sql("?1", "?2", "?3", "?4"))
-                .and_then(|mut st| {
-                    st.query_row(params![tenant_id, stream, since, window as i64], |r| {
-                        Ok(StreamOutcomes {
-                            finished: r.get::<_, i64>(0)? as u64,
-                            bounced: r.get::<_, Option<i64>>(1)?.unwrap_or(0) as u64,
-                            complained: r.get::<_, Option<i64>>(2)?.unwrap_or(0) as u64,
-                        })
-                    })
-                })
-                .map_err(unavailable)
-        })
-        .await
-    }
 }
 
 impl StreamStore for SqliteStore {
-    async fn list_streams(&self, tenant_id: Option<&str>) -> StoreResult<Vec<StreamRecord>> {
-        self.list_streams_q(tenant_id.map(str::to_string)).await
-    }
-
-    async fn insert_stream(&self, s: StreamRecord) -> StoreResult<()> {
-        self.insert_stream_tx(s).await
-    }
-
-    async fn put_stream_settings(
-        &self,
-        tenant_id: &str,
-        name: &str,
-        settings: String,
-        at: i64,
-    ) -> StoreResult<()> {
-        self.put_stream_settings_tx(tenant_id.to_string(), name.to_string(), settings, at)
-            .await
-    }
-
     async fn pause_stream(&self, p: StreamPause) -> StoreResult<bool> {
         self.pause_stream_tx(p).await
-    }
-
-    async fn stream_outcomes(
-        &self,
-        tenant_id: &str,
-        stream: &str,
-        since: i64,
-        window: usize,
-    ) -> StoreResult<StreamOutcomes> {
-        self.stream_outcomes_q(tenant_id.to_string(), stream.to_string(), since, window)
-            .await
     }
 }

@@ -5,8 +5,8 @@ use rusqlite::{Connection, params};
 use super::writer::Durability;
 use super::{SqliteStore, unavailable};
 use crate::StoreResult;
-use crate::model::encode_list;
 use crate::model::*;
+use crate::run::FromRow;
 use crate::webhooks::*;
 
 /// Deletes a tenant's deliveries (and their attempts) selected by `where_clause` over
@@ -31,70 +31,6 @@ pub(crate) fn delete_deliveries(
 }
 
 impl SqliteStore {
-    pub(super) async fn insert_webhook_tx(&self, w: WebhookRecord) -> StoreResult<()> {
-        self.writer
-            .write(Durability::Fsync, move |c| {
-                c.prepare_cached(INSERT_WEBHOOK.sqlite())
-                    .and_then(|mut st| {
-                        st.execute(params![
-                            w.id,
-                            w.tenant_id,
-                            w.url,
-                            encode_list(&w.events),
-                            encode_list(&w.streams),
-                            w.secret_enc,
-                            w.previous_secret_enc,
-                            w.previous_until,
-                            w.created_at,
-                            w.disabled_at,
-                            w.failing_since
-                        ])
-                    })
-                    .map(|_| ())
-                    .map_err(|e| super::conflict_or(e, "webhook"))
-            })
-            .await
-    }
-
-    pub(super) async fn list_webhooks_q(
-        &self,
-        tenant_id: Option<String>,
-    ) -> StoreResult<Vec<WebhookRecord>> {
-        self.read(move |c| {
-            let mut st = c
-                .prepare_cached(LIST_WEBHOOKS.sqlite())
-                .map_err(unavailable)?;
-            st.query_map(params![tenant_id], |r| webhook_row(r))
-                .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
-                .map_err(unavailable)
-        })
-        .await
-    }
-
-    pub(super) async fn update_webhook_tx(&self, w: WebhookRecord) -> StoreResult<bool> {
-        self.writer
-            .write(Durability::Fsync, move |c| {
-                c.prepare_cached(UPDATE_WEBHOOK.sqlite())
-                    .and_then(|mut st| {
-                        st.execute(params![
-                            w.tenant_id,
-                            w.id,
-                            w.url,
-                            encode_list(&w.events),
-                            encode_list(&w.streams),
-                            w.secret_enc,
-                            w.previous_secret_enc,
-                            w.previous_until,
-                            w.disabled_at,
-                            w.failing_since
-                        ])
-                    })
-                    .map(|n| n > 0)
-                    .map_err(unavailable)
-            })
-            .await
-    }
-
     pub(super) async fn delete_webhook_tx(
         &self,
         tenant_id: String,
@@ -115,24 +51,6 @@ impl SqliteStore {
             .await
     }
 
-    pub(super) async fn replay_webhook_tx(
-        &self,
-        tenant_id: String,
-        id: String,
-        from: i64,
-        to: i64,
-        now: i64,
-    ) -> StoreResult<u64> {
-        self.writer
-            .write(Durability::Fsync, move |c| {
-                c.prepare_cached(REPLAY_WEBHOOK_SQLITE.sqlite())
-                    .and_then(|mut st| st.execute(params![tenant_id, id, from, to, now]))
-                    .map(|n| n as u64)
-                    .map_err(unavailable)
-            })
-            .await
-    }
-
     pub(super) async fn claim_webhook_deliveries_tx(
         &self,
         node: String,
@@ -147,7 +65,7 @@ impl SqliteStore {
                     .map_err(unavailable)?;
                 let mut rows = st
                     .query_map(params![node, lease_until, now, limit as i64], |r| {
-                        delivery_row(r)
+                        WebhookDelivery::from_row(r)
                     })
                     .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
                     .map_err(unavailable)?;
@@ -216,56 +134,11 @@ impl SqliteStore {
             })
             .await
     }
-
-    pub(super) async fn list_webhook_attempts_q(
-        &self,
-        tenant_id: String,
-        webhook_id: String,
-        before_seq: Option<i64>,
-        limit: usize,
-    ) -> StoreResult<Vec<WebhookAttemptRecord>> {
-        self.read(move |c| {
-            c.prepare_cached(LIST_ATTEMPTS.sqlite())
-                .and_then(|mut st| {
-                    st.query_map(
-                        params![tenant_id, webhook_id, before_seq, limit.max(1) as i64],
-                        |r| attempt_row(r),
-                    )?
-                    .collect()
-                })
-                .map_err(unavailable)
-        })
-        .await
-    }
 }
 
 impl WebhookStore for SqliteStore {
-    async fn insert_webhook(&self, w: WebhookRecord) -> StoreResult<()> {
-        self.insert_webhook_tx(w).await
-    }
-
-    async fn list_webhooks(&self, tenant_id: Option<&str>) -> StoreResult<Vec<WebhookRecord>> {
-        self.list_webhooks_q(tenant_id.map(str::to_string)).await
-    }
-
-    async fn update_webhook(&self, w: WebhookRecord) -> StoreResult<bool> {
-        self.update_webhook_tx(w).await
-    }
-
     async fn delete_webhook(&self, tenant_id: &str, id: &str) -> StoreResult<bool> {
         self.delete_webhook_tx(tenant_id.to_string(), id.to_string())
-            .await
-    }
-
-    async fn replay_webhook(
-        &self,
-        tenant_id: &str,
-        id: &str,
-        from: i64,
-        to: i64,
-        now: i64,
-    ) -> StoreResult<u64> {
-        self.replay_webhook_tx(tenant_id.to_string(), id.to_string(), from, to, now)
             .await
     }
 
@@ -282,21 +155,5 @@ impl WebhookStore for SqliteStore {
 
     async fn finish_webhook_delivery(&self, outcome: WebhookOutcome) -> StoreResult<bool> {
         self.finish_webhook_delivery_tx(outcome).await
-    }
-
-    async fn list_webhook_attempts(
-        &self,
-        tenant_id: &str,
-        webhook_id: &str,
-        before_seq: Option<i64>,
-        limit: usize,
-    ) -> StoreResult<Vec<WebhookAttemptRecord>> {
-        self.list_webhook_attempts_q(
-            tenant_id.to_string(),
-            webhook_id.to_string(),
-            before_seq,
-            limit,
-        )
-        .await
     }
 }

@@ -1,0 +1,44 @@
+//! PostgreSQL's [`Run`]: one statement on a pooled connection (its own transaction),
+//! re-run after a deadlock or serialization failure like every transaction here.
+
+use tokio_postgres::types::ToSql;
+
+use super::error::pg;
+use super::{PgStore, retrying};
+use crate::StoreResult;
+use crate::run::{Arg, FromRow, Run};
+use crate::sql::Sql;
+
+/// `args` as the driver's parameter list.
+pub(super) fn params(args: &[Arg]) -> Vec<&(dyn ToSql + Sync)> {
+    args.iter().map(|a| a as &(dyn ToSql + Sync)).collect()
+}
+
+impl Run for PgStore {
+    async fn rows<T: FromRow>(
+        &self,
+        op: &'static str,
+        sql: &'static Sql,
+        args: Vec<Arg>,
+    ) -> StoreResult<Vec<T>> {
+        let args = &args;
+        retrying(|| async move {
+            let client = self.client().await?;
+            let stmt = client.prepare_cached(sql.pg()).await.map_err(pg(op))?;
+            let rows = client.query(&stmt, &params(args)).await.map_err(pg(op))?;
+            rows.iter().map(T::from_row).collect()
+        })
+        .await
+    }
+
+    async fn write(
+        &self,
+        op: &'static str,
+        unique: Option<&'static str>,
+        sql: &'static Sql,
+        args: Vec<Arg>,
+    ) -> StoreResult<u64> {
+        let args = &args;
+        retrying(|| async move { self.exec(op, unique, sql.pg(), &params(args)).await }).await
+    }
+}

@@ -1,0 +1,206 @@
+//! Running one statement on either backend, so that an area's operations that are a
+//! single statement are written once (as default methods of the area's trait, see
+//! `store_area!`) instead of once per backend.
+//!
+//! - [`Arg`]: an owned statement parameter both drivers bind (SQLite's statements run
+//!   on another thread, so parameters cannot borrow the caller's values).
+//! - [`FromRow`]: a row type with its one decoder over [`Columns`].
+//! - [`Run`]: what each backend provides: the rows of a query, or the count of a
+//!   write; PostgreSQL's re-runs after a deadlock, SQLite's group-commits.
+
+use std::future::Future;
+
+use crate::StoreResult;
+use crate::row::Columns;
+use crate::sql::Sql;
+
+/// An owned statement parameter.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Arg {
+    /// SQL `NULL` (any type).
+    Null,
+    /// An integer (`BIGINT` or `INTEGER`).
+    Int(i64),
+    /// Text.
+    Text(String),
+    /// Bytes (`BYTEA` or `BLOB`).
+    Bytes(Vec<u8>),
+}
+
+impl From<i64> for Arg {
+    fn from(v: i64) -> Arg {
+        Arg::Int(v)
+    }
+}
+
+impl From<usize> for Arg {
+    /// A count or limit (saturating at `i64::MAX`).
+    fn from(v: usize) -> Arg {
+        Arg::Int(i64::try_from(v).unwrap_or(i64::MAX))
+    }
+}
+
+impl From<&str> for Arg {
+    fn from(v: &str) -> Arg {
+        Arg::Text(v.to_string())
+    }
+}
+
+impl From<String> for Arg {
+    fn from(v: String) -> Arg {
+        Arg::Text(v)
+    }
+}
+
+impl From<&String> for Arg {
+    fn from(v: &String) -> Arg {
+        Arg::Text(v.clone())
+    }
+}
+
+impl From<&[u8]> for Arg {
+    fn from(v: &[u8]) -> Arg {
+        Arg::Bytes(v.to_vec())
+    }
+}
+
+impl From<Vec<u8>> for Arg {
+    fn from(v: Vec<u8>) -> Arg {
+        Arg::Bytes(v)
+    }
+}
+
+impl From<&Vec<u8>> for Arg {
+    fn from(v: &Vec<u8>) -> Arg {
+        Arg::Bytes(v.clone())
+    }
+}
+
+impl<T: Into<Arg>> From<Option<T>> for Arg {
+    fn from(v: Option<T>) -> Arg {
+        v.map_or(Arg::Null, Into::into)
+    }
+}
+
+impl rusqlite::ToSql for Arg {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        use rusqlite::types::{ToSqlOutput, ValueRef};
+        Ok(ToSqlOutput::Borrowed(match self {
+            Arg::Null => ValueRef::Null,
+            Arg::Int(v) => ValueRef::Integer(*v),
+            Arg::Text(v) => ValueRef::Text(v.as_bytes()),
+            Arg::Bytes(v) => ValueRef::Blob(v),
+        }))
+    }
+}
+
+impl tokio_postgres::types::ToSql for Arg {
+    /// Binds as the parameter's type: an integer also fits an `INTEGER` parameter when
+    /// in range; anything else the inner value's own conversion refuses.
+    fn to_sql(
+        &self,
+        ty: &tokio_postgres::types::Type,
+        out: &mut bytes::BytesMut,
+    ) -> Result<tokio_postgres::types::IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        use tokio_postgres::types::{IsNull, Type};
+        match self {
+            Arg::Null => Ok(IsNull::Yes),
+            Arg::Int(v) if *ty == Type::INT4 => i32::try_from(*v)?.to_sql_checked(ty, out),
+            Arg::Int(v) => v.to_sql_checked(ty, out),
+            Arg::Text(v) => v.to_sql_checked(ty, out),
+            Arg::Bytes(v) => v.to_sql_checked(ty, out),
+        }
+    }
+
+    fn accepts(_: &tokio_postgres::types::Type) -> bool {
+        true
+    }
+
+    tokio_postgres::types::to_sql_checked!();
+}
+
+/// A row type with its one decoder (by column name), for both backends.
+pub trait FromRow: Sized + Send + 'static {
+    /// The row `r` as a `Self`, or the driver's corrupt error naming the column.
+    fn from_row<R: Columns>(r: &R) -> Result<Self, R::Error>;
+}
+
+/// One statement, run by a backend: the supertrait of every area's trait, whose
+/// single-statement operations are written once over it.
+pub trait Run: Send + Sync {
+    /// The rows `sql` returns for `args`, decoded (`op` names the operation in errors).
+    fn rows<T: FromRow>(
+        &self,
+        op: &'static str,
+        sql: &'static Sql,
+        args: Vec<Arg>,
+    ) -> impl Future<Output = StoreResult<Vec<T>>> + Send;
+
+    /// Runs the write `sql` for `args`, durably; returns how many rows it changed. A
+    /// uniqueness violation is `Conflict(unique)` when `unique` names the thing.
+    fn write(
+        &self,
+        op: &'static str,
+        unique: Option<&'static str>,
+        sql: &'static Sql,
+        args: Vec<Arg>,
+    ) -> impl Future<Output = StoreResult<u64>> + Send;
+
+    /// The first row `sql` returns for `args`, if any.
+    fn row<T: FromRow>(
+        &self,
+        op: &'static str,
+        sql: &'static Sql,
+        args: Vec<Arg>,
+    ) -> impl Future<Output = StoreResult<Option<T>>> + Send {
+        async move { Ok(self.rows(op, sql, args).await?.into_iter().next()) }
+    }
+}
+
+impl Run for crate::AnyStore {
+    async fn rows<T: FromRow>(
+        &self,
+        op: &'static str,
+        sql: &'static Sql,
+        args: Vec<Arg>,
+    ) -> StoreResult<Vec<T>> {
+        match self {
+            crate::AnyStore::Sqlite(s) => s.rows(op, sql, args).await,
+            crate::AnyStore::Postgres(s) => s.rows(op, sql, args).await,
+        }
+    }
+
+    async fn write(
+        &self,
+        op: &'static str,
+        unique: Option<&'static str>,
+        sql: &'static Sql,
+        args: Vec<Arg>,
+    ) -> StoreResult<u64> {
+        match self {
+            crate::AnyStore::Sqlite(s) => s.write(op, unique, sql, args).await,
+            crate::AnyStore::Postgres(s) => s.write(op, unique, sql, args).await,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn arguments_convert_as_their_values() {
+        let none: Option<&str> = None;
+        assert_eq!(
+            args![7i64, "t", none, Some(3usize), &b"h"[..]],
+            vec![
+                Arg::Int(7),
+                Arg::Text("t".into()),
+                Arg::Null,
+                Arg::Int(3),
+                Arg::Bytes(b"h".to_vec())
+            ]
+        );
+        assert_eq!(Arg::from(usize::MAX), Arg::Int(i64::MAX));
+    }
+}
