@@ -36,7 +36,7 @@ pub async fn subject_document(
             .store
             .list_events(EventFilter {
                 tenant_id: tenant_id.to_string(),
-                rcpt_hash: Some(hash.clone()),
+                rcpt_hash: Some(hash.to_vec()),
                 after_seq: after,
                 limit: PAGE,
                 ..Default::default()
@@ -68,7 +68,7 @@ pub async fn subject_document(
     progress(total, total);
     let listed = services
         .store
-        .find_suppressions(tenant_id, vec![hash.clone()])
+        .find_suppressions(tenant_id, vec![hash.to_vec()])
         .await?;
     let suppressions: Vec<Value> = listed
         .iter()

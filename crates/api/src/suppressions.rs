@@ -155,7 +155,7 @@ pub async fn list(
         .as_deref()
         .map(|e| parse_email(e, "email"))
         .transpose()?
-        .map(|a| keys.blind_index(&a));
+        .map(|a| keys.blind_index(&a).into_bytes());
     let (after, limit) = view::page(q.cursor.as_deref(), q.limit)?;
     let entries = state
         .services
@@ -200,7 +200,7 @@ pub async fn remove(
     let store = &state.services.store;
     // One entry per stream scope: a handful at most.
     let entries = store
-        .list_suppressions(&caller.tenant_id, Some(hash.clone()), None, 1000)
+        .list_suppressions(&caller.tenant_id, Some(hash.to_vec()), None, 1000)
         .await?;
     let entry = entries
         .iter()

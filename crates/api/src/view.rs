@@ -58,7 +58,7 @@ pub fn recipient_hash(
     recipient
         .map(|r| {
             postwerk_core::address::Address::parse(r)
-                .map(|a| keys.blind_index(&a))
+                .map(|a| keys.blind_index(&a).into_bytes())
                 .map_err(|e| ApiError::invalid("invalid_address", "recipient", e.to_string()))
         })
         .transpose()

@@ -205,7 +205,7 @@ impl<'a> Pipeline<'a> {
             .map(|s| {
                 s.recipients
                     .iter()
-                    .map(|(_, a)| keys.blind_index(a))
+                    .map(|(_, a)| keys.blind_index(a).into_bytes())
                     .collect()
             })
             .collect();

@@ -513,7 +513,7 @@ pub async fn suppressions(cmd: SuppressionsCommand, config: Config) -> anyhow::R
             let keys = services.tenant_keys(&tenant.id).await?;
             let hash = email
                 .as_deref()
-                .map(|e| Address::parse(e).map(|a| keys.blind_index(&a)))
+                .map(|e| Address::parse(e).map(|a| keys.blind_index(&a).into_bytes()))
                 .transpose()
                 .context("--email")?;
             let mut list = Listing::new(&["email", "stream", "reason", "created_at"]);

@@ -213,7 +213,7 @@ impl Subject {
         let hash = keys.blind_index(address);
         Subject {
             hex: hex(&hash),
-            hash,
+            hash: hash.into_bytes(),
         }
     }
     fn data_context(&self) -> SealContext<'_> {

@@ -83,7 +83,10 @@ pub async fn register(
     completed: bool,
 ) -> Result<Request, ServiceError> {
     let tenant = services.tenant_keys(tenant_id).await?;
-    let hash = address.map(|a| tenant.blind_index(a)).unwrap_or_default();
+    // A request without an address (about a person named otherwise) has no index.
+    let hash = address
+        .map(|a| tenant.blind_index(a).into_bytes())
+        .unwrap_or_default();
     let keys = services
         .subject_keys_creating(tenant_id, [hash.as_slice()])
         .await?;

@@ -31,7 +31,7 @@ pub fn record(
         seq: 0,
         tenant_id: tenant_id.to_string(),
         address_enc: Some(sealed),
-        rcpt_hash,
+        rcpt_hash: rcpt_hash.into_bytes(),
         stream: stream.map(str::to_string),
         reason,
         created_at: now_ms(),

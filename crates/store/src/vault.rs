@@ -253,8 +253,8 @@ impl TenantKeys {
     /// The blind index of an address: HMAC-SHA256 under the tenant's index key of
     /// its one canonical form ([`Address::normalized`], domain in IDNA A-labels), so
     /// that every spelling of an address has the same index.
-    pub fn blind_index(&self, address: &Address) -> Vec<u8> {
-        self.index(&address.normalized())
+    pub fn blind_index(&self, address: &Address) -> BlindIndex {
+        BlindIndex(self.index(&address.normalized()))
     }
 
     /// The blind index of a message tag (filtering by tag without storing tags
@@ -285,6 +285,44 @@ impl TenantKeys {
             .iter()
             .map(|b| format!("{b:02x}"))
             .collect()
+    }
+}
+
+/// The blind index of a person's address (see [`TenantKeys::blind_index`]): what the
+/// store keeps and looks people up by instead of the address. Made only from a parsed
+/// [`Address`], so no caller can index an unnormalised spelling; read as bytes
+/// (`&[u8]` through `Deref`) or turned into them ([`BlindIndex::into_bytes`]) for a row.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct BlindIndex(Vec<u8>);
+
+impl BlindIndex {
+    /// The index's bytes, for a store lookup.
+    pub fn as_slice(&self) -> &[u8] {
+        &self.0
+    }
+
+    /// The index's bytes, for a row.
+    pub fn into_bytes(self) -> Vec<u8> {
+        self.0
+    }
+}
+
+impl std::ops::Deref for BlindIndex {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl AsRef<[u8]> for BlindIndex {
+    fn as_ref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl From<BlindIndex> for Vec<u8> {
+    fn from(index: BlindIndex) -> Vec<u8> {
+        index.0
     }
 }
 
@@ -518,7 +556,11 @@ mod tests {
         let address = |s| Address::parse(s).unwrap();
         let x = address("x@y.z");
         assert_eq!(a.blind_index(&x), a.blind_index(&address("x@Y.Z")));
-        assert_eq!(a.blind_index(&x), a.index("x@y.z"), "the normalised form");
+        assert_eq!(
+            a.blind_index(&x).into_bytes(),
+            a.index("x@y.z"),
+            "the normalised form"
+        );
         assert_ne!(a.blind_index(&x), a.blind_index(&address("x@y.zz")));
         assert_ne!(
             a.blind_index(&x),
