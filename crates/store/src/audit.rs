@@ -10,6 +10,7 @@ use ring::digest::{SHA256, digest};
 use crate::StoreResult;
 use crate::model::{AuditDraft, AuditRecord};
 use crate::row::Columns;
+use crate::run::FromRow;
 
 /// The `prev_hash` of the first entry.
 pub const GENESIS: [u8; 32] = [0; 32];
@@ -107,23 +108,25 @@ pub fn verify(
     Ok((count, prev))
 }
 
-/// The columns [`audit_row`] reads.
+/// The columns an [`AuditRecord`] is read from.
 pub(crate) const AUDIT_COLS: &str =
     "seq, at, tenant_id, actor, action, target, ip, prev_hash, hash";
 
-/// An audit row (both backends).
-pub(crate) fn audit_row<R: Columns>(r: &R) -> Result<AuditRecord, R::Error> {
-    Ok(AuditRecord {
-        seq: r.get("seq")?,
-        at: r.get("at")?,
-        tenant_id: r.get("tenant_id")?,
-        actor: r.get("actor")?,
-        action: r.get("action")?,
-        target: r.get("target")?,
-        ip: r.get("ip")?,
-        prev_hash: r.get("prev_hash")?,
-        hash: r.get("hash")?,
-    })
+/// An audit row.
+impl FromRow for AuditRecord {
+    fn from_row<R: Columns>(r: &R) -> Result<Self, R::Error> {
+        Ok(AuditRecord {
+            seq: r.get("seq")?,
+            at: r.get("at")?,
+            tenant_id: r.get("tenant_id")?,
+            actor: r.get("actor")?,
+            action: r.get("action")?,
+            target: r.get("target")?,
+            ip: r.get("ip")?,
+            prev_hash: r.get("prev_hash")?,
+            hash: r.get("hash")?,
+        })
+    }
 }
 
 /// A row of [`OLDEST_AUDIT`]: what [`prune_point`] reads (both backends).
@@ -131,10 +134,16 @@ pub(crate) fn prune_row<R: Columns>(r: &R) -> Result<(i64, i64, Vec<u8>), R::Err
     Ok((r.get("seq")?, r.get("at")?, r.get("hash")?))
 }
 
-/// A row of [`AUDIT_ANCHOR`]: the anchor (both backends); one that does not parse
+/// A row of [`AUDIT_ANCHOR`]: the anchor's `seq` and hash; one that does not parse
 /// makes it corrupt.
-pub(crate) fn anchor_row<R: Columns>(r: &R) -> Result<(i64, Vec<u8>), R::Error> {
-    parse_anchor(&r.get::<String>("value")?).ok_or_else(|| R::corrupt("audit anchor"))
+struct Anchor(i64, Vec<u8>);
+
+impl FromRow for Anchor {
+    fn from_row<R: Columns>(r: &R) -> Result<Self, R::Error> {
+        parse_anchor(&r.get::<String>("value")?)
+            .map(|(seq, hash)| Anchor(seq, hash))
+            .ok_or_else(|| R::corrupt("audit anchor"))
+    }
 }
 
 sql! {
@@ -162,6 +171,12 @@ store_area! {
     AuditStore {
         /// Appends an audit entry, chained to the newest one (see [`audit`](crate::audit)).
         fn append_audit(&self, d: AuditDraft) -> StoreResult<AuditRecord>;
+        /// Deletes the oldest audit entries created before `before` (at most `limit`, a
+        /// leading run in `seq` order) and records the last one deleted as the chain's
+        /// anchor ([`AuditStore::audit_anchor`]); returns how many went.
+        fn prune_audit(&self, before: i64, limit: usize) -> StoreResult<u64>;
+    }
+    shared {
         /// Audit entries in `seq` order after `after_seq`, optionally of one tenant, at
         /// most `limit`.
         fn list_audit(
@@ -169,14 +184,17 @@ store_area! {
             tenant_id: Option<&str>,
             after_seq: Option<i64>,
             limit: usize,
-        ) -> StoreResult<Vec<AuditRecord>>;
-        /// Deletes the oldest audit entries created before `before` (at most `limit`, a
-        /// leading run in `seq` order) and records the last one deleted as the chain's
-        /// anchor ([`AuditStore::audit_anchor`]); returns how many went.
-        fn prune_audit(&self, before: i64, limit: usize) -> StoreResult<u64>;
+        ) -> StoreResult<Vec<AuditRecord>> {
+            let args = args![after_seq.unwrap_or(0), tenant_id, limit.max(1)];
+            self.rows("list_audit", &LIST_AUDIT, args).await
+        }
         /// Where the remaining audit chain starts: the `seq` and hash of the last pruned
         /// entry, or `None` if none was ever pruned (the chain starts at genesis).
-        fn audit_anchor(&self) -> StoreResult<Option<(i64, Vec<u8>)>>;
+        fn audit_anchor(&self) -> StoreResult<Option<(i64, Vec<u8>)>> {
+            let anchor: Option<Anchor> =
+                self.row("audit_anchor", &AUDIT_ANCHOR, args![ANCHOR_KEY]).await?;
+            Ok(anchor.map(|Anchor(seq, hash)| (seq, hash)))
+        }
     }
 }
 

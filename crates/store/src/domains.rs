@@ -3,6 +3,7 @@
 use crate::StoreResult;
 use crate::model::*;
 use crate::row::Columns;
+use crate::run::FromRow;
 
 sql! {
     /// A new domain.
@@ -16,12 +17,12 @@ sql! {
     DELETE_DOMAIN_KEYS = "DELETE FROM dkim_keys WHERE tenant_id = $1 AND domain = $2";
     /// A tenant's domain.
     DELETE_DOMAIN = "DELETE FROM domains WHERE tenant_id = $1 AND name = $2";
-    /// Tenant `$1`'s domain `$2`, for [`domain_row`].
+    /// Tenant `$1`'s domain `$2`, without its keys.
     GET_DOMAIN = "SELECT {DOMAIN_COLS} FROM domains WHERE tenant_id = $1 AND name = $2";
     /// Tenant `$1`'s domain `$2`'s keys, oldest first.
     DOMAIN_KEYS = "SELECT {DKIM_COLS} FROM dkim_keys \
          WHERE tenant_id = $1 AND domain = $2 ORDER BY created_at, id";
-    /// Tenant `$1`'s domains by name, for [`domain_row`].
+    /// Tenant `$1`'s domains by name, without their keys.
     LIST_DOMAINS = "SELECT {DOMAIN_COLS} FROM domains WHERE tenant_id = $1 ORDER BY name";
     /// Tenant `$1`'s keys of every domain, by domain and then oldest first, for
     /// [`domain_key_row`].
@@ -29,22 +30,33 @@ sql! {
          ORDER BY domain, created_at, id";
 }
 
-/// The columns [`domain_row`] reads.
+/// The columns a [`DomainRecord`] is read from.
 const DOMAIN_COLS: &str = "tenant_id, name, created_at";
 
-/// A row of `domains`, without its keys (both backends).
-pub(crate) fn domain_row<R: Columns>(r: &R) -> Result<DomainRecord, R::Error> {
-    Ok(DomainRecord {
-        tenant_id: r.get("tenant_id")?,
-        name: r.get("name")?,
-        created_at: r.get("created_at")?,
-        keys: Vec::new(),
-    })
+/// A row of `domains`, without its keys.
+impl FromRow for DomainRecord {
+    fn from_row<R: Columns>(r: &R) -> Result<Self, R::Error> {
+        Ok(DomainRecord {
+            tenant_id: r.get("tenant_id")?,
+            name: r.get("name")?,
+            created_at: r.get("created_at")?,
+            keys: Vec::new(),
+        })
+    }
 }
 
-/// A DKIM key with its domain's name (both backends).
+/// A DKIM key with its domain's name (both backends' [`TENANT_DKIM_KEYS`]).
 pub(crate) fn domain_key_row<R: Columns>(r: &R) -> Result<(String, DkimKeyRecord), R::Error> {
-    Ok((r.get("domain")?, dkim_row(r)?))
+    Ok((r.get("domain")?, DkimKeyRecord::from_row(r)?))
+}
+
+/// A row of [`DOMAIN_OWNERS`]: a tenant holding the name.
+struct DomainOwner(String);
+
+impl FromRow for DomainOwner {
+    fn from_row<R: Columns>(r: &R) -> Result<Self, R::Error> {
+        Ok(DomainOwner(r.get("tenant_id")?))
+    }
 }
 
 /// `domains` (of one tenant) with their keys from `keys` (domain name, key; in order).
@@ -63,20 +75,22 @@ pub(crate) fn with_keys(
     domains
 }
 
-/// The columns [`dkim_row`] reads.
+/// The columns a [`DkimKeyRecord`] is read from.
 pub(crate) const DKIM_COLS: &str =
     "id, selector, algorithm, private_key_enc, public_key, created_at";
 
-/// A DKIM key row (both backends).
-pub(crate) fn dkim_row<R: Columns>(r: &R) -> Result<DkimKeyRecord, R::Error> {
-    Ok(DkimKeyRecord {
-        id: r.get("id")?,
-        selector: r.get("selector")?,
-        algorithm: r.get("algorithm")?,
-        private_key_enc: r.get("private_key_enc")?,
-        public_key: r.get("public_key")?,
-        created_at: r.get("created_at")?,
-    })
+/// A DKIM key row.
+impl FromRow for DkimKeyRecord {
+    fn from_row<R: Columns>(r: &R) -> Result<Self, R::Error> {
+        Ok(DkimKeyRecord {
+            id: r.get("id")?,
+            selector: r.get("selector")?,
+            algorithm: r.get("algorithm")?,
+            private_key_enc: r.get("private_key_enc")?,
+            public_key: r.get("public_key")?,
+            created_at: r.get("created_at")?,
+        })
+    }
 }
 
 store_area! {
@@ -85,15 +99,21 @@ store_area! {
         /// Registers a domain with its keys; `Conflict("domain")` if any tenant holds the
         /// name (a name belongs to one tenant of the installation: atomic, a unique index).
         fn insert_domain(&self, domain: DomainRecord) -> StoreResult<()>;
-        /// The tenants holding the domain `name`, oldest registration first: none or one,
-        /// except in a database from before names were unique that still holds a name in
-        /// several tenants (see [`CONTESTED_DOMAINS_SQL`](crate::CONTESTED_DOMAINS_SQL)).
-        fn domain_owners(&self, name: &str) -> StoreResult<Vec<String>>;
         /// Removes a tenant's domain and its DKIM keys; `false` if it had none.
         fn delete_domain(&self, tenant_id: &str, name: &str) -> StoreResult<bool>;
         /// A tenant's domain with its DKIM keys.
         fn get_domain(&self, tenant_id: &str, name: &str) -> StoreResult<Option<DomainRecord>>;
         /// All domains of a tenant.
         fn list_domains(&self, tenant_id: &str) -> StoreResult<Vec<DomainRecord>>;
+    }
+    shared {
+        /// The tenants holding the domain `name`, oldest registration first: none or one,
+        /// except in a database from before names were unique that still holds a name in
+        /// several tenants (see [`CONTESTED_DOMAINS_SQL`](crate::CONTESTED_DOMAINS_SQL)).
+        fn domain_owners(&self, name: &str) -> StoreResult<Vec<String>> {
+            let owners: Vec<DomainOwner> =
+                self.rows("domain_owners", &DOMAIN_OWNERS, args![name]).await?;
+            Ok(owners.into_iter().map(|DomainOwner(t)| t).collect())
+        }
     }
 }

@@ -5,8 +5,9 @@
 //! - [`Arg`]: an owned statement parameter both drivers bind (SQLite's statements run
 //!   on another thread, so parameters cannot borrow the caller's values).
 //! - [`FromRow`]: a row type with its one decoder over [`Columns`].
-//! - [`Run`]: what each backend provides: the rows of a query, or the count of a
-//!   write; PostgreSQL's re-runs after a deadlock, SQLite's group-commits.
+//! - [`Run`]: what each backend provides: the rows of a query, the count of a write,
+//!   or the rows a write returns; PostgreSQL's re-runs after a deadlock, SQLite's
+//!   group-commits.
 
 use std::future::Future;
 
@@ -146,6 +147,16 @@ pub trait Run: Send + Sync {
         args: Vec<Arg>,
     ) -> impl Future<Output = StoreResult<u64>> + Send;
 
+    /// Runs the write `sql` for `args`, durably, as [`Run::write`]; returns the rows
+    /// it returns (`RETURNING`), decoded.
+    fn write_rows<T: FromRow>(
+        &self,
+        op: &'static str,
+        unique: Option<&'static str>,
+        sql: &'static Sql,
+        args: Vec<Arg>,
+    ) -> impl Future<Output = StoreResult<Vec<T>>> + Send;
+
     /// The first row `sql` returns for `args`, if any.
     fn row<T: FromRow>(
         &self,
@@ -154,6 +165,21 @@ pub trait Run: Send + Sync {
         args: Vec<Arg>,
     ) -> impl Future<Output = StoreResult<Option<T>>> + Send {
         async move { Ok(self.rows(op, sql, args).await?.into_iter().next()) }
+    }
+
+    /// The first row the write `sql` returns for `args`, if any (see
+    /// [`Run::write_rows`]).
+    fn write_row<T: FromRow>(
+        &self,
+        op: &'static str,
+        unique: Option<&'static str>,
+        sql: &'static Sql,
+        args: Vec<Arg>,
+    ) -> impl Future<Output = StoreResult<Option<T>>> + Send {
+        async move {
+            let rows = self.write_rows(op, unique, sql, args).await?;
+            Ok(rows.into_iter().next())
+        }
     }
 }
 
@@ -180,6 +206,19 @@ impl Run for crate::AnyStore {
         match self {
             crate::AnyStore::Sqlite(s) => s.write(op, unique, sql, args).await,
             crate::AnyStore::Postgres(s) => s.write(op, unique, sql, args).await,
+        }
+    }
+
+    async fn write_rows<T: FromRow>(
+        &self,
+        op: &'static str,
+        unique: Option<&'static str>,
+        sql: &'static Sql,
+        args: Vec<Arg>,
+    ) -> StoreResult<Vec<T>> {
+        match self {
+            crate::AnyStore::Sqlite(s) => s.write_rows(op, unique, sql, args).await,
+            crate::AnyStore::Postgres(s) => s.write_rows(op, unique, sql, args).await,
         }
     }
 }

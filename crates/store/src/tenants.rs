@@ -4,48 +4,54 @@ use std::sync::LazyLock;
 
 use crate::model::*;
 use crate::row::Columns;
+use crate::run::FromRow;
 use crate::sql::sqlite_params;
 use crate::{StoreResult, TENANT_TABLES};
 
-/// The columns [`tenant_row`] reads.
+/// The columns a [`TenantRecord`] is read from.
 pub(crate) const TENANT_COLS: &str = "id, name, wrapped_key, created_at, parent_id, cancelled_at";
 
-/// The columns [`api_key_row`] reads.
+/// The columns an [`ApiKeyRecord`] is read from.
 pub(crate) const API_KEY_COLS: &str = "id, tenant_id, name, secret_hash, scopes, created_at, \
      expires_at, revoked_at, last_used_at, allowed_ips, rate_limit";
 
-/// A tenant row (both backends).
-pub(crate) fn tenant_row<R: Columns>(r: &R) -> Result<TenantRecord, R::Error> {
-    Ok(TenantRecord {
-        id: r.get("id")?,
-        name: r.get("name")?,
-        wrapped_key: r.get("wrapped_key")?,
-        created_at: r.get("created_at")?,
-        parent_id: r.get("parent_id")?,
-        cancelled_at: r.get("cancelled_at")?,
-    })
+/// A tenant row.
+impl FromRow for TenantRecord {
+    fn from_row<R: Columns>(r: &R) -> Result<Self, R::Error> {
+        Ok(TenantRecord {
+            id: r.get("id")?,
+            name: r.get("name")?,
+            wrapped_key: r.get("wrapped_key")?,
+            created_at: r.get("created_at")?,
+            parent_id: r.get("parent_id")?,
+            cancelled_at: r.get("cancelled_at")?,
+        })
+    }
 }
 
-/// An API key row (both backends). Scopes that do not parse and a rate limit that is
-/// not a `u32` make the row corrupt.
-pub(crate) fn api_key_row<R: Columns>(r: &R) -> Result<ApiKeyRecord, R::Error> {
-    let scopes: String = r.get("scopes")?;
-    let rate_limit: Option<i64> = r.get("rate_limit")?;
-    Ok(ApiKeyRecord {
-        id: r.get("id")?,
-        tenant_id: r.get("tenant_id")?,
-        name: r.get("name")?,
-        secret_hash: r.get("secret_hash")?,
-        scopes: postwerk_core::model::parse_scopes(&scopes).map_err(|_| R::corrupt("scopes"))?,
-        created_at: r.get("created_at")?,
-        expires_at: r.get("expires_at")?,
-        revoked_at: r.get("revoked_at")?,
-        last_used_at: r.get("last_used_at")?,
-        allowed_ips: split_list(r.get::<Option<String>>("allowed_ips")?.as_deref()),
-        rate_limit: rate_limit
-            .map(|n| u32::try_from(n).map_err(|_| R::corrupt("rate_limit")))
-            .transpose()?,
-    })
+/// An API key row. Scopes that do not parse and a rate limit that is not a `u32` make
+/// the row corrupt.
+impl FromRow for ApiKeyRecord {
+    fn from_row<R: Columns>(r: &R) -> Result<Self, R::Error> {
+        let scopes: String = r.get("scopes")?;
+        let rate_limit: Option<i64> = r.get("rate_limit")?;
+        Ok(ApiKeyRecord {
+            id: r.get("id")?,
+            tenant_id: r.get("tenant_id")?,
+            name: r.get("name")?,
+            secret_hash: r.get("secret_hash")?,
+            scopes: postwerk_core::model::parse_scopes(&scopes)
+                .map_err(|_| R::corrupt("scopes"))?,
+            created_at: r.get("created_at")?,
+            expires_at: r.get("expires_at")?,
+            revoked_at: r.get("revoked_at")?,
+            last_used_at: r.get("last_used_at")?,
+            allowed_ips: split_list(r.get::<Option<String>>("allowed_ips")?.as_deref()),
+            rate_limit: rate_limit
+                .map(|n| u32::try_from(n).map_err(|_| R::corrupt("rate_limit")))
+                .transpose()?,
+        })
+    }
 }
 
 sql! {
@@ -134,17 +140,6 @@ fn cancelled_at_sql(lock: &str) -> String {
 store_area! {
     /// Tenants, their sub-accounts and their API keys.
     TenantStore {
-        /// Creates a tenant; `Conflict` if the name is taken.
-        fn insert_tenant(&self, tenant: TenantRecord) -> StoreResult<()>;
-        /// A tenant by id.
-        fn get_tenant(&self, id: &str) -> StoreResult<Option<TenantRecord>>;
-        /// A tenant's sub-accounts, oldest first.
-        fn list_subaccounts(&self, parent_id: &str) -> StoreResult<Vec<TenantRecord>>;
-        /// A tenant by unique name.
-        fn get_tenant_by_name(&self, name: &str) -> StoreResult<Option<TenantRecord>>;
-        /// Tenants, oldest first: every one (`None`), or those cancelled before
-        /// `cancelled_before` (due for deletion).
-        fn list_tenants(&self, cancelled_before: Option<i64>) -> StoreResult<Vec<TenantRecord>>;
         /// `Some(t)`: cancels a tenant at `t`, with each of its sub-accounts not cancelled
         /// yet, and holds their waiting mail (`suspended`, leased or not, as a stream pause
         /// does). `None`: reactivates it, with the sub-accounts cancelled with it or after,
@@ -161,14 +156,68 @@ store_area! {
         /// row itself with its wrapped data key (the key's destruction). Returns the rows deleted, 0 once
         /// the tenant is gone. Audit entries stay (the chain must keep verifying).
         fn delete_tenant_data(&self, tenant_id: &str, limit: usize) -> StoreResult<u64>;
-        /// Stores a new API key.
-        fn insert_api_key(&self, key: ApiKeyRecord) -> StoreResult<()>;
-        /// An API key by id.
-        fn get_api_key(&self, id: &str) -> StoreResult<Option<ApiKeyRecord>>;
         /// Records the last use of a key.
         fn touch_api_key(&self, id: &str, at: i64) -> StoreResult<()>;
+    }
+    shared {
+        /// Creates a tenant; `Conflict` if the name is taken.
+        fn insert_tenant(&self, tenant: TenantRecord) -> StoreResult<()> {
+            let t = tenant;
+            let args = args![
+                t.id,
+                t.name,
+                t.wrapped_key,
+                t.created_at,
+                t.parent_id,
+                t.cancelled_at,
+            ];
+            self.write("insert_tenant", Some("tenant"), &INSERT_TENANT, args)
+                .await
+                .map(drop)
+        }
+        /// A tenant by id.
+        fn get_tenant(&self, id: &str) -> StoreResult<Option<TenantRecord>> {
+            self.row("get_tenant", &GET_TENANT, args![id]).await
+        }
+        /// A tenant's sub-accounts, oldest first.
+        fn list_subaccounts(&self, parent_id: &str) -> StoreResult<Vec<TenantRecord>> {
+            self.rows("list_subaccounts", &LIST_SUBACCOUNTS, args![parent_id]).await
+        }
+        /// A tenant by unique name.
+        fn get_tenant_by_name(&self, name: &str) -> StoreResult<Option<TenantRecord>> {
+            self.row("get_tenant_by_name", &GET_TENANT_BY_NAME, args![name]).await
+        }
+        /// Tenants, oldest first: every one (`None`), or those cancelled before
+        /// `cancelled_before` (due for deletion).
+        fn list_tenants(&self, cancelled_before: Option<i64>) -> StoreResult<Vec<TenantRecord>> {
+            self.rows("list_tenants", &LIST_TENANTS, args![cancelled_before]).await
+        }
+        /// Stores a new API key.
+        fn insert_api_key(&self, key: ApiKeyRecord) -> StoreResult<()> {
+            let k = key;
+            let args = args![
+                k.id,
+                k.tenant_id,
+                k.name,
+                k.secret_hash,
+                scopes_text(&k.scopes),
+                k.created_at,
+                k.expires_at,
+                join_list(&k.allowed_ips),
+                k.rate_limit.map(i64::from),
+            ];
+            self.write("insert_api_key", Some("api key"), &INSERT_API_KEY, args)
+                .await
+                .map(drop)
+        }
+        /// An API key by id.
+        fn get_api_key(&self, id: &str) -> StoreResult<Option<ApiKeyRecord>> {
+            self.row("get_api_key", &GET_API_KEY, args![id]).await
+        }
         /// A tenant's API keys (revoked and expired ones included), oldest first.
-        fn list_api_keys(&self, tenant_id: &str) -> StoreResult<Vec<ApiKeyRecord>>;
+        fn list_api_keys(&self, tenant_id: &str) -> StoreResult<Vec<ApiKeyRecord>> {
+            self.rows("list_api_keys", &LIST_API_KEYS, args![tenant_id]).await
+        }
         /// Ends a tenant's key: revokes it now (`revoke`), or brings its expiry forward to
         /// `at` (rotation grace; a later expiry is kept shorter). `false` if the tenant
         /// has no such key or it is already revoked.
@@ -178,6 +227,13 @@ store_area! {
             id: &str,
             at: i64,
             revoke: bool,
-        ) -> StoreResult<bool>;
+        ) -> StoreResult<bool> {
+            let sql = if revoke {
+                &REVOKE_API_KEY
+            } else {
+                &EXPIRE_API_KEY
+            };
+            Ok(self.write("end_api_key", None, sql, args![tenant_id, id, at]).await? > 0)
+        }
     }
 }

@@ -3,47 +3,53 @@
 use crate::StoreResult;
 use crate::model::*;
 use crate::row::Columns;
+use crate::run::FromRow;
+use crate::tenants::scopes_text;
 
-/// The columns [`user_row`] reads.
+/// The columns a [`UserRecord`] is read from.
 pub(crate) const USER_COLS: &str = "id, tenant_id, email_index, email_enc, password_hash, role, scopes, \
      totp_enc, created_at, disabled_at, failed_logins, locked_until, session_gen";
 
-/// The columns [`session_row`] reads.
+/// The columns a [`SessionRecord`] is read from.
 pub(crate) const SESSION_COLS: &str =
     "id_hash, user_id, tenant_id, csrf_hash, created_at, expires_at, revoked_at, user_gen";
 
-/// A row of `user` (both backends).
-pub(crate) fn user_row<R: Columns>(r: &R) -> Result<UserRecord, R::Error> {
-    Ok(UserRecord {
-        id: r.get("id")?,
-        tenant_id: r.get("tenant_id")?,
-        email_index: r.get("email_index")?,
-        email_enc: r.get("email_enc")?,
-        password_hash: r.get("password_hash")?,
-        role: r.get("role")?,
-        scopes: postwerk_core::model::parse_scopes(&r.get::<String>("scopes")?)
-            .map_err(|_| R::corrupt("scopes"))?,
-        totp_enc: r.get("totp_enc")?,
-        created_at: r.get("created_at")?,
-        disabled_at: r.get("disabled_at")?,
-        failed_logins: r.get("failed_logins")?,
-        locked_until: r.get("locked_until")?,
-        session_gen: r.get("session_gen")?,
-    })
+/// A row of `users`; scopes that do not parse make it corrupt.
+impl FromRow for UserRecord {
+    fn from_row<R: Columns>(r: &R) -> Result<Self, R::Error> {
+        Ok(UserRecord {
+            id: r.get("id")?,
+            tenant_id: r.get("tenant_id")?,
+            email_index: r.get("email_index")?,
+            email_enc: r.get("email_enc")?,
+            password_hash: r.get("password_hash")?,
+            role: r.get("role")?,
+            scopes: postwerk_core::model::parse_scopes(&r.get::<String>("scopes")?)
+                .map_err(|_| R::corrupt("scopes"))?,
+            totp_enc: r.get("totp_enc")?,
+            created_at: r.get("created_at")?,
+            disabled_at: r.get("disabled_at")?,
+            failed_logins: r.get("failed_logins")?,
+            locked_until: r.get("locked_until")?,
+            session_gen: r.get("session_gen")?,
+        })
+    }
 }
 
-/// A row of `session` (both backends).
-pub(crate) fn session_row<R: Columns>(r: &R) -> Result<SessionRecord, R::Error> {
-    Ok(SessionRecord {
-        id_hash: r.get("id_hash")?,
-        user_id: r.get("user_id")?,
-        tenant_id: r.get("tenant_id")?,
-        csrf_hash: r.get("csrf_hash")?,
-        created_at: r.get("created_at")?,
-        expires_at: r.get("expires_at")?,
-        revoked_at: r.get("revoked_at")?,
-        user_gen: r.get("user_gen")?,
-    })
+/// A row of `sessions`.
+impl FromRow for SessionRecord {
+    fn from_row<R: Columns>(r: &R) -> Result<Self, R::Error> {
+        Ok(SessionRecord {
+            id_hash: r.get("id_hash")?,
+            user_id: r.get("user_id")?,
+            tenant_id: r.get("tenant_id")?,
+            csrf_hash: r.get("csrf_hash")?,
+            created_at: r.get("created_at")?,
+            expires_at: r.get("expires_at")?,
+            revoked_at: r.get("revoked_at")?,
+            user_gen: r.get("user_gen")?,
+        })
+    }
 }
 
 sql! {
@@ -139,22 +145,58 @@ pub(crate) fn change_sql(change: &UserChange) -> &'static crate::sql::Sql {
 store_area! {
     /// Console users, their sign-in accounting and their sessions.
     UserStore {
-        /// Stores a new user; `Conflict("user")` if the address already has an account in
-        /// the user's tenant.
-        fn insert_user(&self, user: UserRecord) -> StoreResult<()>;
-        /// A user by id.
-        fn get_user(&self, id: &str) -> StoreResult<Option<UserRecord>>;
-        /// The accounts whose address has this blind index (one per tenant at most),
-        /// oldest first.
-        fn find_users(&self, email_index: &str) -> StoreResult<Vec<UserRecord>>;
-        /// A tenant's users, oldest first.
-        fn list_users(&self, tenant_id: &str) -> StoreResult<Vec<UserRecord>>;
         /// Counts a sign-in attempt as a failure before its password is checked, in one
         /// statement: unless the account is locked at `at`, `failed_logins` goes up by one
         /// and, once it reaches `policy.failures_before_lock`, `locked_until` is set (the
         /// first lock, doubled for each further failure, at most the longest). Concurrent
         /// attempts each count.
         fn reserve_login(&self, id: &str, at: i64, policy: LockPolicy) -> StoreResult<Reservation>;
+        /// Opens a session after a successful sign-in, atomically: only while the user is
+        /// not disabled and its `session_gen` is still `session.user_gen` (no admin change
+        /// since the sign-in read the user), it clears the failure count and the lock and
+        /// stores the session. `false` (nothing stored) otherwise.
+        fn open_session(&self, session: SessionRecord) -> StoreResult<bool>;
+        /// Deletes a user and its sessions (its sealed address goes with it).
+        fn delete_user(&self, id: &str) -> StoreResult<()>;
+    }
+    shared {
+        /// Stores a new user; `Conflict("user")` if the address already has an account in
+        /// the user's tenant.
+        fn insert_user(&self, user: UserRecord) -> StoreResult<()> {
+            let u = user;
+            let args = args![
+                u.id,
+                u.tenant_id,
+                u.email_index,
+                u.email_enc,
+                u.password_hash,
+                u.role,
+                scopes_text(&u.scopes),
+                u.totp_enc,
+                u.created_at,
+                u.disabled_at,
+                u.failed_logins,
+                u.locked_until,
+                u.session_gen,
+            ];
+            self.write("insert_user", Some("user"), &INSERT_USER, args)
+                .await
+                .map(drop)
+        }
+        /// A user by id.
+        fn get_user(&self, id: &str) -> StoreResult<Option<UserRecord>> {
+            let mut users: Vec<UserRecord> = self.rows("get_user", &USERS_BY_ID, args![id]).await?;
+            Ok(users.pop())
+        }
+        /// The accounts whose address has this blind index (one per tenant at most),
+        /// oldest first.
+        fn find_users(&self, email_index: &str) -> StoreResult<Vec<UserRecord>> {
+            self.rows("find_users", &USERS_BY_EMAIL, args![email_index]).await
+        }
+        /// A tenant's users, oldest first.
+        fn list_users(&self, tenant_id: &str) -> StoreResult<Vec<UserRecord>> {
+            self.rows("list_users", &USERS_OF_TENANT, args![tenant_id]).await
+        }
         /// Takes back one counted attempt that turned out not to be a failure: the count
         /// goes down by one (not below zero) and, if `locked_until` is still `lock` (the
         /// lock the attempt set), it is put back to `previous_lock`.
@@ -163,15 +205,23 @@ store_area! {
             id: &str,
             lock: Option<i64>,
             previous_lock: Option<i64>,
-        ) -> StoreResult<()>;
-        /// Opens a session after a successful sign-in, atomically: only while the user is
-        /// not disabled and its `session_gen` is still `session.user_gen` (no admin change
-        /// since the sign-in read the user), it clears the failure count and the lock and
-        /// stores the session. `false` (nothing stored) otherwise.
-        fn open_session(&self, session: SessionRecord) -> StoreResult<bool>;
+        ) -> StoreResult<()> {
+            let args = args![id, lock, previous_lock];
+            self.write("release_login", None, &RELEASE_LOGIN, args)
+                .await
+                .map(drop)
+        }
         /// Applies an admin's change and raises `session_gen` (ending every session) in
         /// one statement; `false` if there is no such user.
-        fn change_user(&self, id: &str, change: UserChange) -> StoreResult<bool>;
+        fn change_user(&self, id: &str, change: UserChange) -> StoreResult<bool> {
+            let sql = change_sql(&change);
+            let args = match change {
+                UserChange::Password(hash) => args![id, hash],
+                UserChange::Disable(at) => args![id, at],
+                UserChange::Logout | UserChange::RemoveSecondFactor => args![id],
+            };
+            Ok(self.write("change_user", None, sql, args).await? > 0)
+        }
         /// Sets the user's sealed second factor to `new` only if it is still `expected`
         /// (compare-and-set: a code's step or a recovery code is used once, and a
         /// concurrent change wins); `false` if it was not.
@@ -180,12 +230,17 @@ store_area! {
             id: &str,
             expected: Option<Vec<u8>>,
             new: Option<Vec<u8>>,
-        ) -> StoreResult<bool>;
-        /// Deletes a user and its sessions (its sealed address goes with it).
-        fn delete_user(&self, id: &str) -> StoreResult<()>;
+        ) -> StoreResult<bool> {
+            let args = args![id, expected, new];
+            Ok(self.write("swap_second_factor", None, &SWAP_SECOND_FACTOR, args).await? > 0)
+        }
         /// A session by the hash of its token.
-        fn get_session(&self, id_hash: Vec<u8>) -> StoreResult<Option<SessionRecord>>;
+        fn get_session(&self, id_hash: Vec<u8>) -> StoreResult<Option<SessionRecord>> {
+            self.row("get_session", &GET_SESSION, args![id_hash]).await
+        }
         /// Ends a session at `at`; `false` if it was unknown or already ended.
-        fn end_session(&self, id_hash: Vec<u8>, at: i64) -> StoreResult<bool>;
+        fn end_session(&self, id_hash: Vec<u8>, at: i64) -> StoreResult<bool> {
+            Ok(self.write("end_session", None, &END_SESSION, args![id_hash, at]).await? > 0)
+        }
     }
 }

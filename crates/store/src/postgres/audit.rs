@@ -13,19 +13,6 @@ impl AuditStore for PgStore {
     async fn prune_audit(&self, before: i64, limit: usize) -> StoreResult<u64> {
         retrying(|| self.prune_audit_tx(before, limit)).await
     }
-
-    async fn audit_anchor(&self) -> StoreResult<Option<(i64, Vec<u8>)>> {
-        retrying(|| self.audit_anchor_q()).await
-    }
-
-    async fn list_audit(
-        &self,
-        tenant_id: Option<&str>,
-        after_seq: Option<i64>,
-        limit: usize,
-    ) -> StoreResult<Vec<AuditRecord>> {
-        retrying(|| self.list_audit_q(tenant_id, after_seq, limit)).await
-    }
 }
 
 impl PgStore {
@@ -102,37 +89,5 @@ impl PgStore {
             .map_err(pg(OP))?;
         tx.commit().await.map_err(pg(OP))?;
         Ok(n)
-    }
-
-    async fn audit_anchor_q(&self) -> PgResult<Option<(i64, Vec<u8>)>> {
-        let row = self
-            .one_opt(
-                "audit_anchor",
-                AUDIT_ANCHOR.pg(),
-                &[&crate::audit::ANCHOR_KEY],
-            )
-            .await?;
-        row.as_ref().map(anchor_row).transpose()
-    }
-
-    async fn list_audit_q(
-        &self,
-        tenant_id: Option<&str>,
-        after_seq: Option<i64>,
-        limit: usize,
-    ) -> PgResult<Vec<AuditRecord>> {
-        const OP: &str = "list_audit";
-        let limit = i64::try_from(limit.max(1)).unwrap_or(i64::MAX);
-        let after = after_seq.unwrap_or(0);
-        let client = self.client().await?;
-        let stmt = client
-            .prepare_cached(LIST_AUDIT.pg())
-            .await
-            .map_err(pg(OP))?;
-        let rows = client
-            .query(&stmt, &[&after, &tenant_id, &limit])
-            .await
-            .map_err(pg(OP))?;
-        rows.iter().map(audit_row).collect()
     }
 }

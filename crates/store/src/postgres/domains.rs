@@ -2,26 +2,12 @@
 
 use super::*;
 use crate::domains::*;
-use crate::row::Columns;
+use crate::run::FromRow;
 
 impl DomainStore for PgStore {
     async fn insert_domain(&self, domain: DomainRecord) -> StoreResult<()> {
         let domain = &domain;
         retrying(|| self.insert_domain_tx(domain)).await
-    }
-
-    async fn domain_owners(&self, name: &str) -> StoreResult<Vec<String>> {
-        retrying(|| async move {
-            const OP: &str = "domain_owners";
-            let client = self.client().await?;
-            let stmt = client
-                .prepare_cached(DOMAIN_OWNERS.pg())
-                .await
-                .map_err(pg(OP))?;
-            let rows = client.query(&stmt, &[&name]).await.map_err(pg(OP))?;
-            rows.iter().map(|r| Columns::get(r, "tenant_id")).collect()
-        })
-        .await
     }
 
     async fn delete_domain(&self, tenant_id: &str, name: &str) -> StoreResult<bool> {
@@ -107,8 +93,11 @@ impl PgStore {
         .map_err(pg(OP))?;
         let Some(head) = head else { return Ok(None) };
         Ok(Some(DomainRecord {
-            keys: keys.iter().map(dkim_row).collect::<PgResult<_>>()?,
-            ..domain_row(&head)?
+            keys: keys
+                .iter()
+                .map(DkimKeyRecord::from_row)
+                .collect::<PgResult<_>>()?,
+            ..DomainRecord::from_row(&head)?
         }))
     }
 
@@ -129,7 +118,10 @@ impl PgStore {
             client.query(&keys, &params)
         )
         .map_err(pg(OP))?;
-        let domains = domains.iter().map(domain_row).collect::<PgResult<_>>()?;
+        let domains = domains
+            .iter()
+            .map(DomainRecord::from_row)
+            .collect::<PgResult<_>>()?;
         let keys = keys.iter().map(domain_key_row).collect::<PgResult<_>>()?;
         Ok(with_keys(domains, keys))
     }

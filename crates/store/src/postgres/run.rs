@@ -3,7 +3,7 @@
 
 use tokio_postgres::types::ToSql;
 
-use super::error::pg;
+use super::error::{conflict, pg};
 use super::{PgStore, retrying};
 use crate::StoreResult;
 use crate::run::{Arg, FromRow, Run};
@@ -40,5 +40,26 @@ impl Run for PgStore {
     ) -> StoreResult<u64> {
         let args = &args;
         retrying(|| async move { self.exec(op, unique, sql.pg(), &params(args)).await }).await
+    }
+
+    async fn write_rows<T: FromRow>(
+        &self,
+        op: &'static str,
+        unique: Option<&'static str>,
+        sql: &'static Sql,
+        args: Vec<Arg>,
+    ) -> StoreResult<Vec<T>> {
+        let args = &args;
+        retrying(|| async move {
+            let client = self.client().await?;
+            let stmt = client.prepare_cached(sql.pg()).await.map_err(pg(op))?;
+            let result = client.query(&stmt, &params(args)).await;
+            let rows = match unique {
+                Some(what) => result.map_err(conflict(op, what)),
+                None => result.map_err(pg(op)),
+            }?;
+            rows.iter().map(T::from_row).collect()
+        })
+        .await
     }
 }

@@ -59,34 +59,4 @@ impl AuditStore for SqliteStore {
             })
             .await
     }
-
-    async fn audit_anchor(&self) -> StoreResult<Option<(i64, Vec<u8>)>> {
-        self.read(|c| {
-            c.query_row(AUDIT_ANCHOR.sqlite(), [ANCHOR_KEY], |r| anchor_row(r))
-                .optional()
-                .map_err(unavailable)
-        })
-        .await
-    }
-
-    async fn list_audit(
-        &self,
-        tenant_id: Option<&str>,
-        after_seq: Option<i64>,
-        limit: usize,
-    ) -> StoreResult<Vec<AuditRecord>> {
-        let tenant_id = tenant_id.map(str::to_string);
-        self.read(move |c| {
-            c.prepare_cached(LIST_AUDIT.sqlite())
-                .and_then(|mut st| {
-                    st.query_map(
-                        params![after_seq.unwrap_or(0), tenant_id, limit.max(1) as i64],
-                        |r| audit_row(r),
-                    )?
-                    .collect()
-                })
-                .map_err(unavailable)
-        })
-        .await
-    }
 }

@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::domains::*;
+use crate::run::FromRow;
 
 impl DomainStore for SqliteStore {
     async fn insert_domain(&self, d: DomainRecord) -> StoreResult<()> {
@@ -33,16 +34,6 @@ impl DomainStore for SqliteStore {
             .await
     }
 
-    async fn domain_owners(&self, name: &str) -> StoreResult<Vec<String>> {
-        let name = name.to_string();
-        self.read(move |c| {
-            c.prepare_cached(DOMAIN_OWNERS.sqlite())
-                .and_then(|mut s| s.query_map([name], |r| r.get("tenant_id"))?.collect())
-                .map_err(unavailable)
-        })
-        .await
-    }
-
     async fn delete_domain(&self, tenant_id: &str, name: &str) -> StoreResult<bool> {
         let (tenant_id, name) = (tenant_id.to_string(), name.to_string());
         self.writer
@@ -63,7 +54,7 @@ impl DomainStore for SqliteStore {
             let found = c
                 .prepare_cached(GET_DOMAIN.sqlite())
                 .and_then(|mut s| {
-                    s.query_row(params![tenant_id, name], |r| domain_row(r))
+                    s.query_row(params![tenant_id, name], |r| DomainRecord::from_row(r))
                         .optional()
                 })
                 .map_err(unavailable)?;
@@ -73,7 +64,7 @@ impl DomainStore for SqliteStore {
             d.keys = c
                 .prepare_cached(DOMAIN_KEYS.sqlite())
                 .and_then(|mut s| {
-                    s.query_map(params![tenant_id, name], |r| dkim_row(r))?
+                    s.query_map(params![tenant_id, name], |r| DkimKeyRecord::from_row(r))?
                         .collect()
                 })
                 .map_err(unavailable)?;
@@ -87,7 +78,10 @@ impl DomainStore for SqliteStore {
         self.read(move |c| {
             let domains = c
                 .prepare_cached(LIST_DOMAINS.sqlite())
-                .and_then(|mut s| s.query_map([&tenant_id], |r| domain_row(r))?.collect())
+                .and_then(|mut s| {
+                    s.query_map([&tenant_id], |r| DomainRecord::from_row(r))?
+                        .collect()
+                })
                 .map_err(unavailable)?;
             let keys = c
                 .prepare_cached(TENANT_DKIM_KEYS.sqlite())

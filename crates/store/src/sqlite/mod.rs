@@ -29,7 +29,7 @@ mod writer;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-use postwerk_core::model::{DsarStatus, EventType};
+use postwerk_core::model::EventType;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, params};
 
 use crate::model::*;

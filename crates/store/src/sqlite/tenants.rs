@@ -5,28 +5,12 @@ use rusqlite::{OptionalExtension, params};
 
 use super::streams::{apply, hold};
 use super::writer::Durability;
-use super::*;
 use super::{SqliteStore, unavailable};
 use crate::StoreResult;
 use crate::model::*;
 use crate::tenants::*;
 
 impl SqliteStore {
-    pub(super) async fn list_tenants_q(
-        &self,
-        cancelled_before: Option<i64>,
-    ) -> StoreResult<Vec<TenantRecord>> {
-        self.read(move |c| {
-            c.prepare_cached(LIST_TENANTS.sqlite())
-                .and_then(|mut s| {
-                    s.query_map([cancelled_before], |r| tenant_row(r))?
-                        .collect()
-                })
-                .map_err(unavailable)
-        })
-        .await
-    }
-
     pub(super) async fn set_tenant_cancelled_tx(
         &self,
         tenant_id: String,
@@ -102,60 +86,6 @@ impl SqliteStore {
 }
 
 impl TenantStore for SqliteStore {
-    async fn insert_tenant(&self, t: TenantRecord) -> StoreResult<()> {
-        self.writer
-            .write(Durability::Fsync, move |c| {
-                c.execute(
-                    INSERT_TENANT.sqlite(),
-                    params![
-                        t.id,
-                        t.name,
-                        t.wrapped_key,
-                        t.created_at,
-                        t.parent_id,
-                        t.cancelled_at
-                    ],
-                )
-                .map_err(|e| conflict_or(e, "tenant"))?;
-                Ok(())
-            })
-            .await
-    }
-
-    async fn get_tenant(&self, id: &str) -> StoreResult<Option<TenantRecord>> {
-        let id = id.to_string();
-        self.read(move |c| {
-            c.prepare_cached(GET_TENANT.sqlite())
-                .and_then(|mut s| s.query_row([id], |r| tenant_row(r)).optional())
-                .map_err(unavailable)
-        })
-        .await
-    }
-
-    async fn list_subaccounts(&self, parent_id: &str) -> StoreResult<Vec<TenantRecord>> {
-        let parent_id = parent_id.to_string();
-        self.read(move |c| {
-            c.prepare_cached(LIST_SUBACCOUNTS.sqlite())
-                .and_then(|mut s| s.query_map([parent_id], |r| tenant_row(r))?.collect())
-                .map_err(unavailable)
-        })
-        .await
-    }
-
-    async fn get_tenant_by_name(&self, name: &str) -> StoreResult<Option<TenantRecord>> {
-        let name = name.to_string();
-        self.read(move |c| {
-            c.prepare_cached(GET_TENANT_BY_NAME.sqlite())
-                .and_then(|mut s| s.query_row([name], |r| tenant_row(r)).optional())
-                .map_err(unavailable)
-        })
-        .await
-    }
-
-    async fn list_tenants(&self, cancelled_before: Option<i64>) -> StoreResult<Vec<TenantRecord>> {
-        self.list_tenants_q(cancelled_before).await
-    }
-
     async fn set_tenant_cancelled(
         &self,
         tenant_id: &str,
@@ -171,40 +101,6 @@ impl TenantStore for SqliteStore {
             .await
     }
 
-    async fn insert_api_key(&self, k: ApiKeyRecord) -> StoreResult<()> {
-        let scopes = scopes_text(&k.scopes);
-        self.writer
-            .write(Durability::Fsync, move |c| {
-                c.execute(
-                    INSERT_API_KEY.sqlite(),
-                    params![
-                        k.id,
-                        k.tenant_id,
-                        k.name,
-                        k.secret_hash,
-                        scopes,
-                        k.created_at,
-                        k.expires_at,
-                        crate::model::join_list(&k.allowed_ips),
-                        k.rate_limit
-                    ],
-                )
-                .map_err(|e| conflict_or(e, "api key"))?;
-                Ok(())
-            })
-            .await
-    }
-
-    async fn get_api_key(&self, id: &str) -> StoreResult<Option<ApiKeyRecord>> {
-        let id = id.to_string();
-        self.read(move |c| {
-            c.prepare_cached(GET_API_KEY.sqlite())
-                .and_then(|mut s| s.query_row([id], |r| api_key_row(r)).optional())
-                .map_err(unavailable)
-        })
-        .await
-    }
-
     async fn touch_api_key(&self, id: &str, at: i64) -> StoreResult<()> {
         let id = id.to_string();
         self.writer
@@ -212,42 +108,6 @@ impl TenantStore for SqliteStore {
                 c.execute(TOUCH_API_KEY.sqlite(), params![id, at])
                     .map_err(unavailable)?;
                 Ok(())
-            })
-            .await
-    }
-
-    async fn list_api_keys(&self, tenant_id: &str) -> StoreResult<Vec<ApiKeyRecord>> {
-        let tenant_id = tenant_id.to_string();
-        self.read(move |c| {
-            c.prepare_cached(LIST_API_KEYS.sqlite())
-                .and_then(|mut s| {
-                    s.query_map([tenant_id], |r| api_key_row(r))?
-                        .collect::<rusqlite::Result<Vec<_>>>()
-                })
-                .map_err(unavailable)
-        })
-        .await
-    }
-
-    async fn end_api_key(
-        &self,
-        tenant_id: &str,
-        id: &str,
-        at: i64,
-        revoke: bool,
-    ) -> StoreResult<bool> {
-        let (tenant_id, id) = (tenant_id.to_string(), id.to_string());
-        self.writer
-            .write(Durability::Fsync, move |c| {
-                let sql = if revoke {
-                    &REVOKE_API_KEY
-                } else {
-                    &EXPIRE_API_KEY
-                };
-                c.prepare_cached(sql.sqlite())
-                    .and_then(|mut st| st.execute(params![tenant_id, id, at]))
-                    .map(|n| n > 0)
-                    .map_err(unavailable)
             })
             .await
     }
