@@ -26,6 +26,14 @@ pub enum Arg {
     Text(String),
     /// Bytes (`BYTEA` or `BLOB`).
     Bytes(Vec<u8>),
+    /// A truth value (`BOOLEAN`; SQLite's 0 or 1).
+    Bool(bool),
+}
+
+impl From<bool> for Arg {
+    fn from(v: bool) -> Arg {
+        Arg::Bool(v)
+    }
 }
 
 impl From<i64> for Arg {
@@ -91,6 +99,7 @@ impl rusqlite::ToSql for Arg {
             Arg::Int(v) => ValueRef::Integer(*v),
             Arg::Text(v) => ValueRef::Text(v.as_bytes()),
             Arg::Bytes(v) => ValueRef::Blob(v),
+            Arg::Bool(v) => ValueRef::Integer(i64::from(*v)),
         }))
     }
 }
@@ -110,6 +119,7 @@ impl tokio_postgres::types::ToSql for Arg {
             Arg::Int(v) => v.to_sql_checked(ty, out),
             Arg::Text(v) => v.to_sql_checked(ty, out),
             Arg::Bytes(v) => v.to_sql_checked(ty, out),
+            Arg::Bool(v) => v.to_sql_checked(ty, out),
         }
     }
 
@@ -134,6 +144,15 @@ pub trait Run: Send + Sync {
         &self,
         op: &'static str,
         sql: &'static Sql,
+        args: Vec<Arg>,
+    ) -> impl Future<Output = StoreResult<Vec<T>>> + Send;
+
+    /// [`Run::rows`] of a statement built at run time (`text`, with `$N` parameters),
+    /// such as a filter's: each distinct text is prepared once per connection.
+    fn rows_of<T: FromRow>(
+        &self,
+        op: &'static str,
+        text: String,
         args: Vec<Arg>,
     ) -> impl Future<Output = StoreResult<Vec<T>>> + Send;
 
@@ -196,6 +215,18 @@ impl Run for crate::AnyStore {
         }
     }
 
+    async fn rows_of<T: FromRow>(
+        &self,
+        op: &'static str,
+        text: String,
+        args: Vec<Arg>,
+    ) -> StoreResult<Vec<T>> {
+        match self {
+            crate::AnyStore::Sqlite(s) => s.rows_of(op, text, args).await,
+            crate::AnyStore::Postgres(s) => s.rows_of(op, text, args).await,
+        }
+    }
+
     async fn write(
         &self,
         op: &'static str,
@@ -231,13 +262,14 @@ mod tests {
     fn arguments_convert_as_their_values() {
         let none: Option<&str> = None;
         assert_eq!(
-            args![7i64, "t", none, Some(3usize), &b"h"[..]],
+            args![7i64, "t", none, Some(3usize), &b"h"[..], true],
             vec![
                 Arg::Int(7),
                 Arg::Text("t".into()),
                 Arg::Null,
                 Arg::Int(3),
-                Arg::Bytes(b"h".to_vec())
+                Arg::Bytes(b"h".to_vec()),
+                Arg::Bool(true)
             ]
         );
         assert_eq!(Arg::from(usize::MAX), Arg::Int(i64::MAX));

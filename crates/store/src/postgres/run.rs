@@ -14,6 +14,30 @@ pub(super) fn params(args: &[Arg]) -> Vec<&(dyn ToSql + Sync)> {
     args.iter().map(|a| a as &(dyn ToSql + Sync)).collect()
 }
 
+impl PgStore {
+    /// The rows `text` returns for `args`, decoded; a uniqueness violation is
+    /// `Conflict(unique)` when `unique` names the thing.
+    async fn query_rows<T: FromRow>(
+        &self,
+        op: &'static str,
+        unique: Option<&'static str>,
+        text: &str,
+        args: &[Arg],
+    ) -> StoreResult<Vec<T>> {
+        retrying(|| async move {
+            let client = self.client().await?;
+            let stmt = client.prepare_cached(text).await.map_err(pg(op))?;
+            let rows = client.query(&stmt, &params(args)).await;
+            let rows = match unique {
+                Some(what) => rows.map_err(conflict(op, what))?,
+                None => rows.map_err(pg(op))?,
+            };
+            rows.iter().map(T::from_row).collect()
+        })
+        .await
+    }
+}
+
 impl Run for PgStore {
     async fn rows<T: FromRow>(
         &self,
@@ -21,14 +45,16 @@ impl Run for PgStore {
         sql: &'static Sql,
         args: Vec<Arg>,
     ) -> StoreResult<Vec<T>> {
-        let args = &args;
-        retrying(|| async move {
-            let client = self.client().await?;
-            let stmt = client.prepare_cached(sql.pg()).await.map_err(pg(op))?;
-            let rows = client.query(&stmt, &params(args)).await.map_err(pg(op))?;
-            rows.iter().map(T::from_row).collect()
-        })
-        .await
+        self.query_rows(op, None, sql.pg(), &args).await
+    }
+
+    async fn rows_of<T: FromRow>(
+        &self,
+        op: &'static str,
+        text: String,
+        args: Vec<Arg>,
+    ) -> StoreResult<Vec<T>> {
+        self.query_rows(op, None, &text, &args).await
     }
 
     async fn write(
@@ -49,17 +75,6 @@ impl Run for PgStore {
         sql: &'static Sql,
         args: Vec<Arg>,
     ) -> StoreResult<Vec<T>> {
-        let args = &args;
-        retrying(|| async move {
-            let client = self.client().await?;
-            let stmt = client.prepare_cached(sql.pg()).await.map_err(pg(op))?;
-            let result = client.query(&stmt, &params(args)).await;
-            let rows = match unique {
-                Some(what) => result.map_err(conflict(op, what)),
-                None => result.map_err(pg(op)),
-            }?;
-            rows.iter().map(T::from_row).collect()
-        })
-        .await
+        self.query_rows(op, unique, sql.pg(), &args).await
     }
 }
