@@ -3,63 +3,81 @@
 use crate::StoreResult;
 use crate::model::*;
 use crate::row::Columns;
+use crate::run::FromRow;
 use crate::sql::Sql;
 
-/// The columns [`contact_row`] reads.
+/// The columns a [`ContactRecord`] is read from.
 const CONTACT_COLS: &str = "tenant_id, rcpt_hash, data_enc, restricted_at, created_at, updated_at";
 
-/// A row of `contacts` (both backends).
-pub(crate) fn contact_row<R: Columns>(r: &R) -> Result<ContactRecord, R::Error> {
-    Ok(ContactRecord {
-        tenant_id: r.get("tenant_id")?,
-        rcpt_hash: r.get("rcpt_hash")?,
-        data_enc: r.get("data_enc")?,
-        restricted_at: r.get("restricted_at")?,
-        created_at: r.get("created_at")?,
-        updated_at: r.get("updated_at")?,
-    })
+impl FromRow for ContactRecord {
+    fn from_row<R: Columns>(r: &R) -> Result<Self, R::Error> {
+        Ok(ContactRecord {
+            tenant_id: r.get("tenant_id")?,
+            rcpt_hash: r.get("rcpt_hash")?,
+            data_enc: r.get("data_enc")?,
+            restricted_at: r.get("restricted_at")?,
+            created_at: r.get("created_at")?,
+            updated_at: r.get("updated_at")?,
+        })
+    }
 }
 
-/// The columns [`consent_row`] reads.
+/// The columns a [`ConsentRecord`] is read from.
 const CONSENT_COLS: &str = "seq, tenant_id, rcpt_hash, purpose, status, at, record_enc";
 
-/// A row of `consents` (both backends); a status that does not parse makes it corrupt.
-pub(crate) fn consent_row<R: Columns>(r: &R) -> Result<ConsentRecord, R::Error> {
-    Ok(ConsentRecord {
-        seq: r.get("seq")?,
-        tenant_id: r.get("tenant_id")?,
-        rcpt_hash: r.get("rcpt_hash")?,
-        purpose: r.get("purpose")?,
-        status: r.parse("status", "consent status")?,
-        at: r.get("at")?,
-        record_enc: r.get("record_enc")?,
-    })
+/// A row of `consents`; a status that does not parse makes it corrupt.
+impl FromRow for ConsentRecord {
+    fn from_row<R: Columns>(r: &R) -> Result<Self, R::Error> {
+        Ok(ConsentRecord {
+            seq: r.get("seq")?,
+            tenant_id: r.get("tenant_id")?,
+            rcpt_hash: r.get("rcpt_hash")?,
+            purpose: r.get("purpose")?,
+            status: r.parse("status", "consent status")?,
+            at: r.get("at")?,
+            record_enc: r.get("record_enc")?,
+        })
+    }
+}
+
+/// A new consent record's `seq` ([`ADD_CONSENT`]'s row).
+struct ConsentSeq(i64);
+
+impl FromRow for ConsentSeq {
+    fn from_row<R: Columns>(r: &R) -> Result<Self, R::Error> {
+        Ok(ConsentSeq(r.get("seq")?))
+    }
 }
 
 /// A consent record as the screen weighs it (see [`latest_active`]): `(seq, blind
-/// index, status)` (both backends).
+/// index, status)` (both backends' screens).
 pub(crate) fn consent_mark_row<R: Columns>(r: &R) -> Result<(i64, Vec<u8>, String), R::Error> {
     Ok((r.get("seq")?, r.get("rcpt_hash")?, r.get("status")?))
 }
 
-/// The columns [`subject_key_row`] reads.
+/// The columns a [`SubjectKey`] is read from.
 const SUBJECT_KEY_COLS: &str = "rcpt_hash, key_wrapped, created_at";
 
-/// A row of `subject_keys` (both backends).
-pub(crate) fn subject_key_row<R: Columns>(r: &R) -> Result<SubjectKey, R::Error> {
-    Ok(SubjectKey {
-        rcpt_hash: r.get("rcpt_hash")?,
-        key_wrapped: r.get("key_wrapped")?,
-        created_at: r.get("created_at")?,
-    })
+impl FromRow for SubjectKey {
+    fn from_row<R: Columns>(r: &R) -> Result<Self, R::Error> {
+        Ok(SubjectKey {
+            rcpt_hash: r.get("rcpt_hash")?,
+            key_wrapped: r.get("key_wrapped")?,
+            created_at: r.get("created_at")?,
+        })
+    }
 }
 
-/// A person: `(tenant, blind index)` (both backends).
-pub(crate) fn subject_row<R: Columns>(r: &R) -> Result<(String, Vec<u8>), R::Error> {
-    Ok((r.get("tenant_id")?, r.get("rcpt_hash")?))
+/// A person ([`UNKEYED_SUBJECTS`]'s row): tenant and blind index.
+struct Subject(String, Vec<u8>);
+
+impl FromRow for Subject {
+    fn from_row<R: Columns>(r: &R) -> Result<Self, R::Error> {
+        Ok(Subject(r.get("tenant_id")?, r.get("rcpt_hash")?))
+    }
 }
 
-/// A blind index alone (both backends).
+/// A blind index alone (both backends' screens).
 pub(crate) fn hash_row<R: Columns>(r: &R) -> Result<Vec<u8>, R::Error> {
     r.get("rcpt_hash")
 }
@@ -128,7 +146,7 @@ sql! {
     SUBJECT_KEYS_AMONG = "SELECT {SUBJECT_KEY_COLS} FROM subject_keys WHERE tenant_id = $1 \
          AND rcpt_hash = ANY($2)";
     /// The people with personal rows and no data key (see
-    /// [`PrivacyStore::unkeyed_subjects`]), read by [`subject_row`].
+    /// [`PrivacyStore::unkeyed_subjects`]), read as [`Subject`]s.
     UNKEYED_SUBJECTS = "SELECT s.tenant_id, s.rcpt_hash FROM (\
          SELECT tenant_id, rcpt_hash FROM contacts \
          UNION SELECT tenant_id, rcpt_hash FROM consents \
@@ -224,28 +242,6 @@ store_area! {
         /// Creates or replaces a contact (same tenant and hash); `true` if it was new.
         /// An existing contact keeps its data key and `created_at`.
         fn upsert_contact(&self, c: ContactRecord) -> StoreResult<bool>;
-        /// A contact by blind index.
-        fn get_contact(
-            &self,
-            tenant_id: &str,
-            rcpt_hash: &[u8],
-        ) -> StoreResult<Option<ContactRecord>>;
-        /// Sets or lifts (`None`) a contact's processing restriction; `false` if there is
-        /// no such contact.
-        fn restrict_contact(
-            &self,
-            tenant_id: &str,
-            rcpt_hash: &[u8],
-            restricted_at: Option<i64>,
-        ) -> StoreResult<bool>;
-        /// Appends a consent record; returns its `seq`.
-        fn add_consent(&self, c: ConsentRecord) -> StoreResult<i64>;
-        /// A person's consent records, oldest first (the full history).
-        fn list_consents(
-            &self,
-            tenant_id: &str,
-            rcpt_hash: &[u8],
-        ) -> StoreResult<Vec<ConsentRecord>>;
         /// For a batch's recipients (`hashes`, repeats allowed), in one read: their
         /// suppression entries (as [`SuppressionStore::find_suppressions`]), which belong to
         /// restricted contacts and, with a `purpose`, which have active consent for it
@@ -284,9 +280,59 @@ store_area! {
         /// checks a job's status before delivering it, so jobs it already holds in memory
         /// are dropped too. Returns how many recipients stopped.
         fn stop_subject_mail(&self, stop: MailStop) -> StoreResult<u64>;
+    }
+    shared {
+        /// A contact by blind index.
+        fn get_contact(
+            &self,
+            tenant_id: &str,
+            rcpt_hash: &[u8],
+        ) -> StoreResult<Option<ContactRecord>> {
+            self.row("get_contact", &GET_CONTACT, args![tenant_id, rcpt_hash])
+                .await
+        }
+        /// Sets or lifts (`None`) a contact's processing restriction; `false` if there is
+        /// no such contact.
+        fn restrict_contact(
+            &self,
+            tenant_id: &str,
+            rcpt_hash: &[u8],
+            restricted_at: Option<i64>,
+        ) -> StoreResult<bool> {
+            let args = args![tenant_id, rcpt_hash, restricted_at];
+            Ok(self.write("restrict_contact", None, &RESTRICT_CONTACT, args).await? > 0)
+        }
+        /// Appends a consent record; returns its `seq`.
+        fn add_consent(&self, c: ConsentRecord) -> StoreResult<i64> {
+            let args = args![
+                c.tenant_id,
+                c.rcpt_hash,
+                c.purpose,
+                c.status.as_str(),
+                c.at,
+                c.record_enc,
+            ];
+            match self.write_row("add_consent", None, &ADD_CONSENT, args).await? {
+                Some(ConsentSeq(seq)) => Ok(seq),
+                None => Err(crate::StoreError::Corrupt("consent seq".into())),
+            }
+        }
+        /// A person's consent records, oldest first (the full history).
+        fn list_consents(
+            &self,
+            tenant_id: &str,
+            rcpt_hash: &[u8],
+        ) -> StoreResult<Vec<ConsentRecord>> {
+            self.rows("list_consents", &LIST_CONSENTS, args![tenant_id, rcpt_hash])
+                .await
+        }
         /// The people (tenant, blind index) with personal rows but no key in
         /// `subject_keys`: after a restore, those erased since the backup was taken (their
         /// key was destroyed, so their rows cannot be read anyway).
-        fn unkeyed_subjects(&self) -> StoreResult<Vec<(String, Vec<u8>)>>;
+        fn unkeyed_subjects(&self) -> StoreResult<Vec<(String, Vec<u8>)>> {
+            let rows: Vec<Subject> =
+                self.rows("unkeyed_subjects", &UNKEYED_SUBJECTS, args![]).await?;
+            Ok(rows.into_iter().map(|Subject(t, h)| (t, h)).collect())
+        }
     }
 }

@@ -3,11 +3,12 @@
 use tokio_postgres::types::ToSql;
 
 use super::PgStore;
-use super::error::{PgResult, corrupt, pg};
+use super::error::{PgResult, pg};
 use super::*;
 use crate::model::*;
 use crate::privacy::*;
 use crate::row::Columns;
+use crate::run::FromRow;
 use crate::suppressions::FIND_SUPPRESSIONS;
 
 impl PgStore {
@@ -24,63 +25,6 @@ impl PgStore {
             .one_opt("upsert_contact", UPSERT_CONTACT_RETURNING.pg(), &params)
             .await?;
         row.map_or(Ok(false), |r| Columns::get(&r, "inserted"))
-    }
-
-    pub(super) async fn get_contact_q(
-        &self,
-        tenant_id: &str,
-        rcpt_hash: &[u8],
-    ) -> PgResult<Option<ContactRecord>> {
-        self.one_opt("get_contact", GET_CONTACT.pg(), &[&tenant_id, &rcpt_hash])
-            .await?
-            .map(|r| contact_row(&r))
-            .transpose()
-    }
-
-    pub(super) async fn restrict_contact_q(
-        &self,
-        tenant_id: &str,
-        rcpt_hash: &[u8],
-        restricted_at: Option<i64>,
-    ) -> PgResult<bool> {
-        let n = self
-            .exec(
-                "restrict_contact",
-                None,
-                RESTRICT_CONTACT.pg(),
-                &[&tenant_id, &rcpt_hash, &restricted_at],
-            )
-            .await?;
-        Ok(n > 0)
-    }
-
-    pub(super) async fn add_consent_q(&self, c: &ConsentRecord) -> PgResult<i64> {
-        let params: [&(dyn ToSql + Sync); 6] = [
-            &c.tenant_id,
-            &c.rcpt_hash,
-            &c.purpose,
-            &c.status.as_str(),
-            &c.at,
-            &c.record_enc,
-        ];
-        let row = self
-            .one_opt("add_consent", ADD_CONSENT.pg(), &params)
-            .await?;
-        row.map_or(Err(corrupt("consent seq")), |r| Columns::get(&r, "seq"))
-    }
-
-    pub(super) async fn list_consents_q(
-        &self,
-        tenant_id: &str,
-        rcpt_hash: &[u8],
-    ) -> PgResult<Vec<ConsentRecord>> {
-        self.list(
-            "list_consents",
-            LIST_CONSENTS.pg(),
-            &[&tenant_id, &rcpt_hash],
-            consent_row,
-        )
-        .await
     }
 
     pub(super) async fn screen_subjects_q(
@@ -138,16 +82,6 @@ impl PgStore {
         })
     }
 
-    pub(super) async fn unkeyed_subjects_q(&self) -> PgResult<Vec<(String, Vec<u8>)>> {
-        const OP: &str = "unkeyed_subjects";
-        let client = self.client().await?;
-        let rows = client
-            .query(UNKEYED_SUBJECTS.pg(), &[])
-            .await
-            .map_err(pg(OP))?;
-        rows.iter().map(subject_row).collect()
-    }
-
     pub(super) async fn subject_keys_q(
         &self,
         tenant_id: &str,
@@ -157,7 +91,7 @@ impl PgStore {
             "subject_keys",
             SUBJECT_KEYS_AMONG.pg(),
             &[&tenant_id, &hashes],
-            subject_key_row,
+            SubjectKey::from_row,
         )
         .await
     }
@@ -191,7 +125,7 @@ impl PgStore {
             .await
             .map_err(pg(OP))?
             .iter()
-            .map(subject_key_row)
+            .map(SubjectKey::from_row)
             .collect::<PgResult<Vec<_>>>()?;
         let won: std::collections::HashSet<&[u8]> =
             stored.iter().map(|k| k.rcpt_hash.as_slice()).collect();
@@ -311,36 +245,6 @@ impl PrivacyStore for PgStore {
         retrying(|| self.upsert_contact_q(c)).await
     }
 
-    async fn get_contact(
-        &self,
-        tenant_id: &str,
-        rcpt_hash: &[u8],
-    ) -> StoreResult<Option<ContactRecord>> {
-        retrying(|| self.get_contact_q(tenant_id, rcpt_hash)).await
-    }
-
-    async fn restrict_contact(
-        &self,
-        tenant_id: &str,
-        rcpt_hash: &[u8],
-        restricted_at: Option<i64>,
-    ) -> StoreResult<bool> {
-        retrying(|| self.restrict_contact_q(tenant_id, rcpt_hash, restricted_at)).await
-    }
-
-    async fn add_consent(&self, c: ConsentRecord) -> StoreResult<i64> {
-        let c = &c;
-        retrying(|| self.add_consent_q(c)).await
-    }
-
-    async fn list_consents(
-        &self,
-        tenant_id: &str,
-        rcpt_hash: &[u8],
-    ) -> StoreResult<Vec<ConsentRecord>> {
-        retrying(|| self.list_consents_q(tenant_id, rcpt_hash)).await
-    }
-
     async fn screen_subjects(
         &self,
         tenant_id: &str,
@@ -387,9 +291,5 @@ impl PrivacyStore for PgStore {
     async fn stop_subject_mail(&self, stop: MailStop) -> StoreResult<u64> {
         let stop = &stop;
         retrying(|| self.stop_subject_mail_tx(stop)).await
-    }
-
-    async fn unkeyed_subjects(&self) -> StoreResult<Vec<(String, Vec<u8>)>> {
-        retrying(|| self.unkeyed_subjects_q()).await
     }
 }

@@ -3,6 +3,7 @@
 use super::suppressions::rows_by_hashes;
 use super::*;
 use crate::privacy::*;
+use crate::run::FromRow;
 use crate::suppressions::FIND_SUPPRESSIONS;
 
 /// The stored keys of `hashes` (distinct) in a tenant.
@@ -12,7 +13,7 @@ fn select_subject_keys(
     hashes: &[Vec<u8>],
 ) -> StoreResult<Vec<SubjectKey>> {
     rows_by_hashes(c, &SUBJECT_KEYS_AMONG, &[&tenant_id], hashes, |r| {
-        subject_key_row(r)
+        SubjectKey::from_row(r)
     })
 }
 
@@ -39,79 +40,6 @@ impl PrivacyStore for SqliteStore {
                 Ok(!existed)
             })
             .await
-    }
-
-    async fn get_contact(
-        &self,
-        tenant_id: &str,
-        rcpt_hash: &[u8],
-    ) -> StoreResult<Option<ContactRecord>> {
-        let (tenant_id, rcpt_hash) = (tenant_id.to_string(), rcpt_hash.to_vec());
-        self.read(move |c| {
-            c.prepare_cached(GET_CONTACT.sqlite())
-                .and_then(|mut st| {
-                    st.query_row(params![tenant_id, rcpt_hash], |r| contact_row(r))
-                        .optional()
-                })
-                .map_err(unavailable)
-        })
-        .await
-    }
-
-    async fn restrict_contact(
-        &self,
-        tenant_id: &str,
-        rcpt_hash: &[u8],
-        restricted_at: Option<i64>,
-    ) -> StoreResult<bool> {
-        let (tenant_id, rcpt_hash) = (tenant_id.to_string(), rcpt_hash.to_vec());
-        self.writer
-            .write(Durability::Fsync, move |c| {
-                c.prepare_cached(RESTRICT_CONTACT.sqlite())
-                    .and_then(|mut st| st.execute(params![tenant_id, rcpt_hash, restricted_at]))
-                    .map(|n| n > 0)
-                    .map_err(unavailable)
-            })
-            .await
-    }
-
-    async fn add_consent(&self, k: ConsentRecord) -> StoreResult<i64> {
-        self.writer
-            .write(Durability::Fsync, move |c| {
-                c.prepare_cached(ADD_CONSENT.sqlite())
-                    .and_then(|mut st| {
-                        st.query_row(
-                            params![
-                                k.tenant_id,
-                                k.rcpt_hash,
-                                k.purpose,
-                                k.status.as_str(),
-                                k.at,
-                                k.record_enc
-                            ],
-                            |r| r.get("seq"),
-                        )
-                    })
-                    .map_err(unavailable)
-            })
-            .await
-    }
-
-    async fn list_consents(
-        &self,
-        tenant_id: &str,
-        rcpt_hash: &[u8],
-    ) -> StoreResult<Vec<ConsentRecord>> {
-        let (tenant_id, rcpt_hash) = (tenant_id.to_string(), rcpt_hash.to_vec());
-        self.read(move |c| {
-            c.prepare_cached(LIST_CONSENTS.sqlite())
-                .and_then(|mut st| {
-                    st.query_map(params![tenant_id, rcpt_hash], |r| consent_row(r))?
-                        .collect()
-                })
-                .map_err(unavailable)
-        })
-        .await
     }
 
     async fn screen_subjects(
@@ -229,14 +157,5 @@ impl PrivacyStore for SqliteStore {
 
     async fn stop_subject_mail(&self, stop: MailStop) -> StoreResult<u64> {
         self.stop_subject_mail_tx(stop).await
-    }
-
-    async fn unkeyed_subjects(&self) -> StoreResult<Vec<(String, Vec<u8>)>> {
-        self.read(|c| {
-            c.prepare(UNKEYED_SUBJECTS.sqlite())
-                .and_then(|mut st| st.query_map([], |r| subject_row(r))?.collect())
-                .map_err(unavailable)
-        })
-        .await
     }
 }
