@@ -3,24 +3,27 @@
 use crate::StoreResult;
 use crate::model::*;
 use crate::row::Columns;
+use crate::run::{Arg, FromRow};
 use crate::sql::Sql;
 
-/// The columns [`suppression_row`] reads.
+/// The columns a [`SuppressionRecord`] is read from.
 pub(crate) const SUPPRESSION_COLS: &str =
     "seq, tenant_id, rcpt_hash, stream, reason, created_at, address_enc, source";
 
-/// A suppression row (both backends).
-pub(crate) fn suppression_row<R: Columns>(r: &R) -> Result<SuppressionRecord, R::Error> {
-    Ok(SuppressionRecord {
-        seq: r.get("seq")?,
-        tenant_id: r.get("tenant_id")?,
-        rcpt_hash: r.get("rcpt_hash")?,
-        stream: scope_stream(r.get("stream")?),
-        reason: r.parse("reason", "suppression reason")?,
-        created_at: r.get("created_at")?,
-        address_enc: r.get("address_enc")?,
-        source: r.get("source")?,
-    })
+/// A suppression row; a reason that does not parse makes it corrupt.
+impl FromRow for SuppressionRecord {
+    fn from_row<R: Columns>(r: &R) -> Result<Self, R::Error> {
+        Ok(SuppressionRecord {
+            seq: r.get("seq")?,
+            tenant_id: r.get("tenant_id")?,
+            rcpt_hash: r.get("rcpt_hash")?,
+            stream: scope_stream(r.get("stream")?),
+            reason: r.parse("reason", "suppression reason")?,
+            created_at: r.get("created_at")?,
+            address_enc: r.get("address_enc")?,
+            source: r.get("source")?,
+        })
+    }
 }
 
 sql! {
@@ -64,41 +67,30 @@ const BY_SCOPE: &str = "suppressions INDEXED BY suppressions_scope";
 /// SQLite's table for the list of a whole tenant.
 const BY_TENANT: &str = "suppressions INDEXED BY suppressions_tenant";
 
-/// [`list_suppressions_sql`] by `[by_hash][after_seq]`, PostgreSQL's planner
-/// choosing the index.
+/// [`list_suppressions_sql`] by `[by_hash][after_seq]`, PostgreSQL's planner choosing
+/// the index, SQLite's told it ([`BY_TENANT`], [`BY_SCOPE`]).
 static LIST_SUPPRESSIONS: [[Sql; 2]; 2] = [
     [
-        Sql::new(|| list_suppressions_sql("suppressions", false, false)),
-        Sql::new(|| list_suppressions_sql("suppressions", false, true)),
+        Sql::per_dialect(
+            || list_suppressions_sql("suppressions", false, false),
+            || list_suppressions_sql(BY_TENANT, false, false),
+        ),
+        Sql::per_dialect(
+            || list_suppressions_sql("suppressions", false, true),
+            || list_suppressions_sql(BY_TENANT, false, true),
+        ),
     ],
     [
-        Sql::new(|| list_suppressions_sql("suppressions", true, false)),
-        Sql::new(|| list_suppressions_sql("suppressions", true, true)),
+        Sql::per_dialect(
+            || list_suppressions_sql("suppressions", true, false),
+            || list_suppressions_sql(BY_SCOPE, true, false),
+        ),
+        Sql::per_dialect(
+            || list_suppressions_sql("suppressions", true, true),
+            || list_suppressions_sql(BY_SCOPE, true, true),
+        ),
     ],
 ];
-
-/// [`LIST_SUPPRESSIONS`] with SQLite's index hints.
-static LIST_SUPPRESSIONS_INDEXED: [[Sql; 2]; 2] = [
-    [
-        Sql::new(|| list_suppressions_sql(BY_TENANT, false, false)),
-        Sql::new(|| list_suppressions_sql(BY_TENANT, false, true)),
-    ],
-    [
-        Sql::new(|| list_suppressions_sql(BY_SCOPE, true, false)),
-        Sql::new(|| list_suppressions_sql(BY_SCOPE, true, true)),
-    ],
-];
-
-/// The list's statement for PostgreSQL: tenant `$1`, the hash if `by_hash`, the
-/// cursor if `after_seq`, then the limit.
-pub(crate) fn list_suppressions(by_hash: bool, after_seq: bool) -> &'static Sql {
-    &LIST_SUPPRESSIONS[usize::from(by_hash)][usize::from(after_seq)]
-}
-
-/// [`list_suppressions`] for SQLite (with index hints).
-pub(crate) fn list_suppressions_indexed(by_hash: bool, after_seq: bool) -> &'static Sql {
-    &LIST_SUPPRESSIONS_INDEXED[usize::from(by_hash)][usize::from(after_seq)]
-}
 
 store_area! {
     /// Suppression lists.
@@ -108,6 +100,16 @@ store_area! {
         /// own. Returns `true` if it was added, `false` if that entry already existed
         /// (which is then left unchanged). `s.seq` is ignored: the store assigns it.
         fn add_suppression(&self, s: SuppressionRecord) -> StoreResult<bool>;
+        /// Every suppression (of any stream scope) of any of `hashes` in the tenant, in
+        /// `seq` order: the acceptance check for a whole batch, in one query per at most
+        /// a few hundred distinct hashes. The caller decides which scopes apply.
+        fn find_suppressions(
+            &self,
+            tenant_id: &str,
+            hashes: Vec<Vec<u8>>,
+        ) -> StoreResult<Vec<SuppressionRecord>>;
+    }
+    shared {
         /// Removes exactly one scope of an address's suppression (`stream` `None` = the
         /// every-stream entry; other scopes stay). An erasure tombstone (reason `erasure`)
         /// is removed only with `erasure`. Returns the number of entries removed (0 or 1).
@@ -117,15 +119,11 @@ store_area! {
             rcpt_hash: &[u8],
             stream: Option<&str>,
             erasure: bool,
-        ) -> StoreResult<u64>;
-        /// Every suppression (of any stream scope) of any of `hashes` in the tenant, in
-        /// `seq` order: the acceptance check for a whole batch, in one query per at most
-        /// a few hundred distinct hashes. The caller decides which scopes apply.
-        fn find_suppressions(
-            &self,
-            tenant_id: &str,
-            hashes: Vec<Vec<u8>>,
-        ) -> StoreResult<Vec<SuppressionRecord>>;
+        ) -> StoreResult<u64> {
+            let args = args![tenant_id, rcpt_hash, stream_scope(stream), erasure];
+            self.write("remove_suppression", None, &REMOVE_SUPPRESSION, args)
+                .await
+        }
         /// A tenant's suppressions in `seq` order: only those of `rcpt_hash` if given,
         /// only those with a larger `seq` than `after_seq` (the cursor) if given, at most
         /// `limit` (0 is treated as 1).
@@ -135,6 +133,29 @@ store_area! {
             rcpt_hash: Option<Vec<u8>>,
             after_seq: Option<i64>,
             limit: usize,
-        ) -> StoreResult<Vec<SuppressionRecord>>;
+        ) -> StoreResult<Vec<SuppressionRecord>> {
+            let sql = &LIST_SUPPRESSIONS[usize::from(rcpt_hash.is_some())]
+                [usize::from(after_seq.is_some())];
+            let mut args = args![tenant_id];
+            args.extend(rcpt_hash.map(Arg::from));
+            args.extend(after_seq.map(Arg::from));
+            args.push(Arg::from(limit.max(1)));
+            self.rows("list_suppressions", sql, args).await
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_sqlite_is_told_the_index() {
+        for (by_hash, index) in [(0, BY_TENANT), (1, BY_SCOPE)] {
+            for sql in &LIST_SUPPRESSIONS[by_hash] {
+                assert!(sql.sqlite().contains(index));
+                assert!(!sql.pg().contains("INDEXED BY"));
+            }
+        }
     }
 }

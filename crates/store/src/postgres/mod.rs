@@ -51,7 +51,6 @@ use tokio_postgres::{NoTls, Row};
 
 use crate::model::*;
 use crate::prelude::*;
-use crate::suppressions::suppression_row;
 use crate::{StoreError, StoreResult};
 use error::{Failure, PgResult, conflict, corrupt, pg};
 

@@ -73,7 +73,7 @@ impl PgStore {
             .await
             .map_err(pg(OP))?
             .iter()
-            .map(suppression_row)
+            .map(SuppressionRecord::from_row)
             .collect::<PgResult<Vec<_>>>()?;
         Ok(ConsentScreen {
             suppressions,

@@ -1,34 +1,13 @@
 //! PostgreSQL: the suppressions area ([`crate::SuppressionStore`]).
 
 use super::*;
-use crate::suppressions::{
-    ADD_SUPPRESSION, FIND_SUPPRESSIONS, REMOVE_SUPPRESSION, list_suppressions,
-};
+use crate::run::FromRow;
+use crate::suppressions::{ADD_SUPPRESSION, FIND_SUPPRESSIONS};
 
 impl SuppressionStore for PgStore {
     async fn add_suppression(&self, s: SuppressionRecord) -> StoreResult<bool> {
         let s = &s;
         retrying(|| self.add_suppression_tx(s)).await
-    }
-
-    async fn remove_suppression(
-        &self,
-        tenant_id: &str,
-        rcpt_hash: &[u8],
-        stream: Option<&str>,
-        erasure: bool,
-    ) -> StoreResult<u64> {
-        let stream = stream_scope(stream);
-        retrying(|| async move {
-            self.exec(
-                "remove_suppression",
-                None,
-                REMOVE_SUPPRESSION.pg(),
-                &[&tenant_id, &rcpt_hash, &stream, &erasure],
-            )
-            .await
-        })
-        .await
     }
 
     async fn find_suppressions(
@@ -52,20 +31,9 @@ impl SuppressionStore for PgStore {
                 .query(&stmt, &[&tenant_id, hashes])
                 .await
                 .map_err(pg(OP))?;
-            rows.iter().map(suppression_row).collect()
+            rows.iter().map(SuppressionRecord::from_row).collect()
         })
         .await
-    }
-
-    async fn list_suppressions(
-        &self,
-        tenant_id: &str,
-        rcpt_hash: Option<Vec<u8>>,
-        after_seq: Option<i64>,
-        limit: usize,
-    ) -> StoreResult<Vec<SuppressionRecord>> {
-        let rcpt_hash = rcpt_hash.as_deref();
-        retrying(|| self.list_suppressions_q(tenant_id, rcpt_hash, after_seq, limit)).await
     }
 }
 
@@ -104,29 +72,5 @@ impl PgStore {
             .map_err(pg(OP))?;
         tx.commit().await.map_err(pg(OP))?;
         Ok(n > 0)
-    }
-
-    async fn list_suppressions_q(
-        &self,
-        tenant_id: &str,
-        rcpt_hash: Option<&[u8]>,
-        after_seq: Option<i64>,
-        limit: usize,
-    ) -> PgResult<Vec<SuppressionRecord>> {
-        const OP: &str = "list_suppressions";
-        let limit = i64::try_from(limit.max(1)).unwrap_or(i64::MAX);
-        let sql = list_suppressions(rcpt_hash.is_some(), after_seq.is_some());
-        let mut args: Vec<&(dyn ToSql + Sync)> = vec![&tenant_id];
-        if let Some(h) = &rcpt_hash {
-            args.push(h);
-        }
-        if let Some(a) = &after_seq {
-            args.push(a);
-        }
-        args.push(&limit);
-        let client = self.client().await?;
-        let stmt = client.prepare_cached(sql.pg()).await.map_err(pg(OP))?;
-        let rows = client.query(&stmt, &args).await.map_err(pg(OP))?;
-        rows.iter().map(suppression_row).collect()
     }
 }

@@ -34,7 +34,6 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, params};
 
 use crate::model::*;
 use crate::prelude::*;
-use crate::suppressions::suppression_row;
 use crate::{StoreError, StoreResult};
 use writer::{Durability, Writer};
 

@@ -70,7 +70,7 @@ impl PrivacyStore for SqliteStore {
             };
             let mut suppressions =
                 rows_by_hashes(&tx, &FIND_SUPPRESSIONS, &[&tenant_id], &hashes, |r| {
-                    suppression_row(r)
+                    SuppressionRecord::from_row(r)
                 })?;
             suppressions.sort_unstable_by_key(|s| s.seq);
             Ok(ConsentScreen {

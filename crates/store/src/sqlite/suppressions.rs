@@ -1,10 +1,9 @@
 //! SQLite: the suppressions area ([`crate::SuppressionStore`]).
 
 use super::*;
+use crate::run::FromRow;
 use crate::sql::Sql;
-use crate::suppressions::{
-    ADD_SUPPRESSION, FIND_SUPPRESSIONS, REMOVE_SUPPRESSION, list_suppressions_indexed,
-};
+use crate::suppressions::{ADD_SUPPRESSION, FIND_SUPPRESSIONS};
 
 /// Most hashes per chunk of [`rows_by_hashes`] (with the tenant: 500 parameters).
 const FIND_CHUNK: usize = 499;
@@ -71,25 +70,6 @@ impl SuppressionStore for SqliteStore {
             .await
     }
 
-    async fn remove_suppression(
-        &self,
-        tenant_id: &str,
-        rcpt_hash: &[u8],
-        stream: Option<&str>,
-        erasure: bool,
-    ) -> StoreResult<u64> {
-        let (tenant_id, rcpt_hash) = (tenant_id.to_string(), rcpt_hash.to_vec());
-        let stream = stream_scope(stream).to_string();
-        self.writer
-            .write(Durability::Fsync, move |c| {
-                c.prepare_cached(REMOVE_SUPPRESSION.sqlite())
-                    .and_then(|mut st| st.execute(params![tenant_id, rcpt_hash, stream, erasure]))
-                    .map(|n| n as u64)
-                    .map_err(unavailable)
-            })
-            .await
-    }
-
     async fn find_suppressions(
         &self,
         tenant_id: &str,
@@ -103,42 +83,11 @@ impl SuppressionStore for SqliteStore {
         self.read(move |c| {
             let tx = c.unchecked_transaction().map_err(unavailable)?;
             let mut found = rows_by_hashes(&tx, &FIND_SUPPRESSIONS, &[&tenant_id], &hashes, |r| {
-                suppression_row(r)
+                SuppressionRecord::from_row(r)
             })?;
             drop(tx);
             found.sort_unstable_by_key(|s| s.seq);
             Ok(found)
-        })
-        .await
-    }
-
-    async fn list_suppressions(
-        &self,
-        tenant_id: &str,
-        rcpt_hash: Option<Vec<u8>>,
-        after_seq: Option<i64>,
-        limit: usize,
-    ) -> StoreResult<Vec<SuppressionRecord>> {
-        let tenant_id = tenant_id.to_string();
-        let limit = i64::try_from(limit.max(1)).unwrap_or(i64::MAX);
-        self.read(move |c| {
-            let sql = list_suppressions_indexed(rcpt_hash.is_some(), after_seq.is_some());
-            let mut args: Vec<rusqlite::types::Value> = vec![tenant_id.into()];
-            if let Some(h) = rcpt_hash {
-                args.push(h.into());
-            }
-            if let Some(a) = after_seq {
-                args.push(a.into());
-            }
-            args.push(limit.into());
-            let rows = c
-                .prepare_cached(sql.sqlite())
-                .and_then(|mut st| {
-                    st.query_map(rusqlite::params_from_iter(args), |r| suppression_row(r))?
-                        .collect::<rusqlite::Result<Vec<_>>>()
-                })
-                .map_err(unavailable)?;
-            Ok(rows)
         })
         .await
     }
