@@ -202,7 +202,7 @@ pub(crate) fn messages_query(f: &MessageFilter) -> Filtered {
     )
 }
 
-/// The events `f` selects, in sequence order (rows of [`crate::queue::event_row`]).
+/// The events `f` selects, in sequence order (rows of [`crate::model::EventRecord`]).
 pub(crate) fn events_query(f: &EventFilter) -> Filtered {
     Filtered::build(
         &format!("SELECT {EVENT_COLS} FROM events WHERE tenant_id = $1"),

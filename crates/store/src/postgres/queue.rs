@@ -14,29 +14,13 @@ use super::{EVENTS_LOCK, PgStore, retrying};
 use crate::model::*;
 use crate::queue::*;
 use crate::queue_sql::*;
+use crate::run::FromRow;
 use crate::{IDEMPOTENCY_TTL_MS, StoreError, StoreResult};
 
 impl QueueStore for PgStore {
     async fn accept(&self, batch: AcceptBatch) -> StoreResult<()> {
         let batch = &batch;
         retrying(|| self.accept_tx(batch)).await
-    }
-
-    async fn get_idempotency(
-        &self,
-        tenant_id: &str,
-        key_hash: &[u8],
-        since: i64,
-    ) -> StoreResult<Option<IdempotencyRecord>> {
-        retrying(|| async move {
-            let params: [&(dyn ToSql + Sync); 3] = [&tenant_id, &key_hash, &since];
-            self.one_opt("get_idempotency", GET_IDEMPOTENCY.pg(), &params)
-                .await?
-                .as_ref()
-                .map(idempotency_row)
-                .transpose()
-        })
-        .await
     }
 
     async fn get_message(&self, tenant_id: &str, id: &str) -> StoreResult<Option<MessageRecord>> {
@@ -46,11 +30,6 @@ impl QueueStore for PgStore {
     async fn list_messages(&self, filter: MessageFilter) -> StoreResult<Vec<MessageRecord>> {
         let filter = &filter;
         retrying(|| self.list_messages_q(filter)).await
-    }
-
-    async fn list_events(&self, filter: EventFilter) -> StoreResult<Vec<EventRecord>> {
-        let filter = &filter;
-        retrying(|| self.list_events_q(filter)).await
     }
 
     async fn claim_due(
@@ -88,40 +67,14 @@ impl QueueStore for PgStore {
         retrying(|| self.exec("release_leases", None, RELEASE_LEASES_LOCKED.pg(), &params)).await
     }
 
-    async fn load_content(&self, message_id: &str) -> StoreResult<Option<MessageContent>> {
-        retrying(|| async move {
-            self.one_opt("load_content", LOAD_CONTENT.pg(), &[&message_id])
-                .await?
-                .as_ref()
-                .map(content_row)
-                .transpose()
-        })
-        .await
-    }
-
     async fn record_deliveries(&self, updates: Vec<DeliveryUpdate>) -> StoreResult<()> {
         let updates = &updates;
         retrying(|| self.record_deliveries_tx(updates)).await
     }
 
-    async fn find_recipient(&self, recipient_id: &str) -> StoreResult<Option<RecipientRef>> {
-        retrying(|| async move {
-            self.one_opt("find_recipient", FIND_RECIPIENT.pg(), &[&recipient_id])
-                .await?
-                .as_ref()
-                .map(recipient_ref_row)
-                .transpose()
-        })
-        .await
-    }
-
     async fn record_reports(&self, updates: Vec<ReportUpdate>) -> StoreResult<()> {
         let updates = &updates;
         retrying(|| self.record_reports_tx(updates)).await
-    }
-
-    async fn backlog(&self) -> StoreResult<Backlog> {
-        retrying(|| self.backlog_q()).await
     }
 
     async fn queue_action(
@@ -132,10 +85,6 @@ impl QueueStore for PgStore {
     ) -> StoreResult<u64> {
         let sel = &sel;
         retrying(|| self.queue_action_tx(sel, action, at)).await
-    }
-
-    async fn queue_depth(&self, tenant_id: Option<&str>) -> StoreResult<Vec<QueueDepth>> {
-        retrying(|| self.queue_depth_q(tenant_id)).await
     }
 }
 
@@ -552,9 +501,15 @@ impl PgStore {
         )
         .map_err(pg(OP))?;
         let Some(head) = head else { return Ok(None) };
-        let mut message = message_head_row(&head)?;
-        message.recipients = rcpts.iter().map(recipient_row).collect::<PgResult<_>>()?;
-        message.events = evs.iter().map(event_row).collect::<PgResult<_>>()?;
+        let mut message = MessageRecord::from_row(&head)?;
+        message.recipients = rcpts
+            .iter()
+            .map(RecipientRecord::from_row)
+            .collect::<PgResult<_>>()?;
+        message.events = evs
+            .iter()
+            .map(EventRecord::from_row)
+            .collect::<PgResult<_>>()?;
         Ok(Some(message))
     }
 
@@ -583,13 +538,6 @@ impl PgStore {
         Ok(out)
     }
 
-    async fn list_events_q(&self, f: &EventFilter) -> PgResult<Vec<EventRecord>> {
-        const OP: &str = "list_events";
-        let q = events_query(f);
-        let args = super::run::params(&q.args);
-        self.list(OP, &q.text, &args, event_row).await
-    }
-
     async fn claim_due_q(
         &self,
         node: &str,
@@ -600,33 +548,7 @@ impl PgStore {
         const OP: &str = "claim_due";
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let params: [&(dyn ToSql + Sync); 4] = [&node, &lease_until, &now, &limit];
-        self.list(OP, CLAIM_DUE_LOCKED.pg(), &params, due_row).await
-    }
-
-    pub(super) async fn backlog_q(&self) -> PgResult<Backlog> {
-        const OP: &str = "backlog";
-        let client = self.client().await?;
-        let stmt = client.prepare_cached(BACKLOG.pg()).await.map_err(pg(OP))?;
-        let streams = client
-            .query(&stmt, &[])
-            .await
-            .map_err(pg(OP))?
-            .iter()
-            .map(stream_backlog_row)
-            .collect::<PgResult<_>>()?;
-        let stmt = client
-            .prepare_cached(WEBHOOK_BACKLOG.pg())
-            .await
-            .map_err(pg(OP))?;
-        let pending = client.query_one(&stmt, &[]).await.map_err(pg(OP))?;
-        Ok(Backlog {
-            streams,
-            webhook_deliveries: pending_row(&pending)?,
-        })
-    }
-
-    pub(super) async fn queue_depth_q(&self, tenant_id: Option<&str>) -> PgResult<Vec<QueueDepth>> {
-        self.list("queue_depth", QUEUE_DEPTH.pg(), &[&tenant_id], depth_row)
+        self.list(OP, CLAIM_DUE_LOCKED.pg(), &params, DueRecipient::from_row)
             .await
     }
 }

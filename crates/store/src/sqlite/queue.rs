@@ -14,6 +14,7 @@ use super::{SqliteStore, conflict_or, unavailable};
 use crate::model::*;
 use crate::queue::*;
 use crate::queue_sql::*;
+use crate::run::FromRow;
 use crate::{IDEMPOTENCY_TTL_MS, StoreError, StoreResult};
 
 /// Most rows in one multi-row `INSERT` (a power of two: see [`insert_rows`]).
@@ -260,7 +261,7 @@ fn get_message_in(c: &Connection, tenant_id: &str, id: &str) -> StoreResult<Opti
     let Some(mut message) = c
         .prepare_cached(MESSAGE_HEAD.sqlite())
         .and_then(|mut s| {
-            s.query_row([id, tenant_id], |r| message_head_row(r))
+            s.query_row([id, tenant_id], |r| MessageRecord::from_row(r))
                 .optional()
         })
         .map_err(unavailable)?
@@ -270,13 +271,16 @@ fn get_message_in(c: &Connection, tenant_id: &str, id: &str) -> StoreResult<Opti
     message.recipients = c
         .prepare_cached(MESSAGE_RECIPIENTS.sqlite())
         .and_then(|mut s| {
-            s.query_map([id, tenant_id], |r| recipient_row(r))?
+            s.query_map([id, tenant_id], |r| RecipientRecord::from_row(r))?
                 .collect()
         })
         .map_err(unavailable)?;
     message.events = c
         .prepare_cached(MESSAGE_EVENTS.sqlite())
-        .and_then(|mut s| s.query_map([id, tenant_id], |r| event_row(r))?.collect())
+        .and_then(|mut s| {
+            s.query_map([id, tenant_id], |r| EventRecord::from_row(r))?
+                .collect()
+        })
         .map_err(unavailable)?;
     Ok(Some(message))
 }
@@ -286,24 +290,6 @@ impl QueueStore for SqliteStore {
         self.writer
             .write(Durability::Fsync, move |c| accept_in(c, &batch))
             .await
-    }
-
-    async fn get_idempotency(
-        &self,
-        tenant_id: &str,
-        key_hash: &[u8],
-        since: i64,
-    ) -> StoreResult<Option<IdempotencyRecord>> {
-        let (tenant_id, key_hash) = (tenant_id.to_string(), key_hash.to_vec());
-        self.read(move |c| {
-            c.prepare_cached(GET_IDEMPOTENCY.sqlite())
-                .and_then(|mut s| {
-                    s.query_row(params![tenant_id, key_hash, since], |r| idempotency_row(r))
-                        .optional()
-                })
-                .map_err(unavailable)
-        })
-        .await
     }
 
     async fn get_message(&self, tenant_id: &str, id: &str) -> StoreResult<Option<MessageRecord>> {
@@ -330,19 +316,6 @@ impl QueueStore for SqliteStore {
         .await
     }
 
-    async fn list_events(&self, f: EventFilter) -> StoreResult<Vec<EventRecord>> {
-        self.read(move |c| {
-            let q = events_query(&f);
-            c.prepare_cached(&crate::sql::sqlite_params(&q.text))
-                .and_then(|mut st| {
-                    st.query_map(rusqlite::params_from_iter(&q.args), |r| event_row(r))?
-                        .collect()
-                })
-                .map_err(unavailable)
-        })
-        .await
-    }
-
     async fn claim_due(
         &self,
         node: &str,
@@ -356,7 +329,7 @@ impl QueueStore for SqliteStore {
                 c.prepare_cached(CLAIM_DUE.sqlite())
                     .and_then(|mut st| {
                         st.query_map(params![node, lease_until, now, limit as i64], |r| {
-                            due_row(r)
+                            DueRecipient::from_row(r)
                         })?
                         .collect()
                     })
@@ -405,16 +378,6 @@ impl QueueStore for SqliteStore {
             .await
     }
 
-    async fn load_content(&self, message_id: &str) -> StoreResult<Option<MessageContent>> {
-        let id = message_id.to_string();
-        self.read(move |c| {
-            c.prepare_cached(LOAD_CONTENT.sqlite())
-                .and_then(|mut s| s.query_row([id], |r| content_row(r)).optional())
-                .map_err(unavailable)
-        })
-        .await
-    }
-
     async fn record_deliveries(&self, updates: Vec<DeliveryUpdate>) -> StoreResult<()> {
         self.writer
             .write(Durability::Process, move |c| {
@@ -439,16 +402,6 @@ impl QueueStore for SqliteStore {
                 )
             })
             .await
-    }
-
-    async fn find_recipient(&self, recipient_id: &str) -> StoreResult<Option<RecipientRef>> {
-        let id = recipient_id.to_string();
-        self.read(move |c| {
-            c.prepare_cached(FIND_RECIPIENT.sqlite())
-                .and_then(|mut s| s.query_row([id], |r| recipient_ref_row(r)).optional())
-                .map_err(unavailable)
-        })
-        .await
     }
 
     async fn record_reports(&self, updates: Vec<ReportUpdate>) -> StoreResult<()> {
@@ -481,34 +434,6 @@ impl QueueStore for SqliteStore {
         at: i64,
     ) -> StoreResult<u64> {
         self.queue_action_tx(sel, action, at).await
-    }
-
-    async fn queue_depth(&self, tenant_id: Option<&str>) -> StoreResult<Vec<QueueDepth>> {
-        let tenant_id = tenant_id.map(str::to_string);
-        self.read(move |c| {
-            c.prepare_cached(QUEUE_DEPTH.sqlite())
-                .and_then(|mut st| st.query_map([tenant_id], |r| depth_row(r))?.collect())
-                .map_err(unavailable)
-        })
-        .await
-    }
-
-    async fn backlog(&self) -> StoreResult<Backlog> {
-        self.read(|c| {
-            let streams = c
-                .prepare_cached(BACKLOG.sqlite())
-                .and_then(|mut st| st.query_map([], |r| stream_backlog_row(r))?.collect())
-                .map_err(unavailable)?;
-            let webhook_deliveries = c
-                .prepare_cached(WEBHOOK_BACKLOG.sqlite())
-                .and_then(|mut st| st.query_row([], |r| pending_row(r)))
-                .map_err(unavailable)?;
-            Ok(Backlog {
-                streams,
-                webhook_deliveries,
-            })
-        })
-        .await
     }
 }
 
