@@ -243,7 +243,7 @@ store_area! {
         /// An existing contact keeps its data key and `created_at`.
         fn upsert_contact(&self, c: ContactRecord) -> StoreResult<bool>;
         /// For a batch's recipients (`hashes`, repeats allowed), in one read: their
-        /// suppression entries (as [`SuppressionStore::find_suppressions`]), which belong to
+        /// suppression entries (as [`crate::SuppressionStore::find_suppressions`]), which belong to
         /// restricted contacts and, with a `purpose`, which have active consent for it
         /// (their newest record for the purpose is `active`). The acceptance check.
         fn screen_subjects(

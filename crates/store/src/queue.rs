@@ -191,7 +191,7 @@ store_area! {
         fn release_recipients(&self, node: &str, ids: Vec<String>) -> StoreResult<u64>;
         /// Applies delivery outcomes (status, next attempt, lease release) and appends
         /// their events, atomically. A recipient whose mail was stopped meanwhile
-        /// ([`PrivacyStore::stop_subject_mail`], erasure) keeps its status unless the outcome is
+        /// ([`crate::PrivacyStore::stop_subject_mail`], erasure) keeps its status unless the outcome is
         /// `delivered` (which did happen); the event is recorded either way.
         fn record_deliveries(&self, updates: Vec<DeliveryUpdate>) -> StoreResult<()>;
         /// Appends each report's event and, if the recipient is `delivered` and the
