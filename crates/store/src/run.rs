@@ -5,9 +5,9 @@
 //! - [`Arg`]: an owned statement parameter both drivers bind (SQLite's statements run
 //!   on another thread, so parameters cannot borrow the caller's values).
 //! - [`FromRow`]: a row type with its one decoder over [`Columns`].
-//! - [`Run`]: what each backend provides: the rows of a query, the count of a write,
-//!   or the rows a write returns; PostgreSQL's re-runs after a deadlock, SQLite's
-//!   group-commits.
+//! - [`Run`]: what each backend provides: the rows of a query (also of one built at
+//!   run time), the count of a write, or the rows a write returns; PostgreSQL's
+//!   re-runs after a deadlock, SQLite's group-commits.
 
 use std::future::Future;
 
