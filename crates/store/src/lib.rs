@@ -230,38 +230,31 @@ fn warn_contested(rows: &[(String, String)]) {
 /// Result alias for store operations.
 pub type StoreResult<T> = Result<T, StoreError>;
 
-/// The storage contract shared by all backends: every area's operations. Every write
-/// is durable (committed and fsynced) when its future resolves with `Ok`.
-pub trait Store:
-    TenantStore
-    + UserStore
-    + DomainStore
-    + QueueStore
-    + PrivacyStore
-    + ComplianceStore
-    + AuditStore
-    + StatsStore
-    + StreamStore
-    + WebhookStore
-    + SuppressionStore
-{
+/// Declares [`Store`], the umbrella of the areas' traits, and implements it for every
+/// type that implements them all (the list written once).
+macro_rules! umbrella {
+    ($($area:ident),+) => {
+        /// The storage contract shared by all backends: every area's operations. Every
+        /// write is durable (committed and fsynced) when its future resolves with `Ok`.
+        pub trait Store: $($area +)+ {}
+
+        impl<T: $($area +)+> Store for T {}
+    };
 }
 
-impl<
-    T: TenantStore
-        + UserStore
-        + DomainStore
-        + QueueStore
-        + PrivacyStore
-        + ComplianceStore
-        + AuditStore
-        + StatsStore
-        + StreamStore
-        + WebhookStore
-        + SuppressionStore,
-> Store for T
-{
-}
+umbrella!(
+    TenantStore,
+    UserStore,
+    DomainStore,
+    QueueStore,
+    PrivacyStore,
+    ComplianceStore,
+    AuditStore,
+    StatsStore,
+    StreamStore,
+    WebhookStore,
+    SuppressionStore
+);
 
 /// A store named by its URL, for whole-store operations.
 #[derive(Debug, Clone, PartialEq, Eq)]
