@@ -11,6 +11,8 @@
 use std::path::{Path, PathBuf};
 
 use crate::prelude::*;
+use crate::row::Columns;
+use crate::run::FromRow;
 use crate::{Location, StoreError, StoreResult, postgres, sqlite};
 
 /// The table whose rows no snapshot holds.
@@ -27,6 +29,20 @@ pub struct StoredSubjectKey {
     pub key_wrapped: Vec<u8>,
     /// When the key was made (ms since the epoch).
     pub created_at: i64,
+}
+
+/// The columns a [`StoredSubjectKey`] is read from.
+pub(crate) const STORED_KEY_COLS: &str = "tenant_id, rcpt_hash, key_wrapped, created_at";
+
+impl FromRow for StoredSubjectKey {
+    fn from_row<R: Columns>(r: &R) -> Result<Self, R::Error> {
+        Ok(StoredSubjectKey {
+            tenant_id: r.get("tenant_id")?,
+            rcpt_hash: r.get("rcpt_hash")?,
+            key_wrapped: r.get("key_wrapped")?,
+            created_at: r.get("created_at")?,
+        })
+    }
 }
 
 /// What a snapshot holds.

@@ -6,9 +6,11 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use super::PgStore;
 use super::error::{Failure, PgResult, corrupt, pg};
-use super::{PgStore, col};
-use crate::backup::{SUBJECT_KEYS_TABLE, StoredSubjectKey};
+use crate::backup::{STORED_KEY_COLS, SUBJECT_KEYS_TABLE, StoredSubjectKey};
+use crate::row::Columns;
+use crate::run::FromRow;
 use crate::{StoreError, StoreResult};
 
 /// How long a restore waits for other sessions (a `serve` that was just stopped) to
@@ -152,20 +154,9 @@ impl PgStore {
         if !exists {
             return Ok(Vec::new());
         }
-        let sql = format!(
-            "SELECT tenant_id, rcpt_hash, key_wrapped, created_at FROM {SUBJECT_KEYS_TABLE}"
-        );
+        let sql = format!("SELECT {STORED_KEY_COLS} FROM {SUBJECT_KEYS_TABLE}");
         let rows = client.query(&sql, &[]).await.map_err(pg("subject keys"))?;
-        rows.iter()
-            .map(|r| -> PgResult<StoredSubjectKey> {
-                Ok(StoredSubjectKey {
-                    tenant_id: col(r, "tenant_id")?,
-                    rcpt_hash: col(r, "rcpt_hash")?,
-                    key_wrapped: col(r, "key_wrapped")?,
-                    created_at: col(r, "created_at")?,
-                })
-            })
-            .collect()
+        rows.iter().map(StoredSubjectKey::from_row).collect()
     }
 
     /// `meta.schema_version`.
@@ -180,7 +171,7 @@ impl PgStore {
             .query_one("SELECT value FROM meta WHERE key = 'schema_version'", &[])
             .await
             .map_err(pg("schema version"))?;
-        col::<String>(&row, "value")?
+        Columns::get::<String>(&row, "value")?
             .parse::<i64>()
             .map_err(|_| corrupt("schema version"))
     }

@@ -46,11 +46,12 @@ use std::future::Future;
 use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
-use tokio_postgres::types::{FromSql, ToSql};
+use tokio_postgres::types::ToSql;
 use tokio_postgres::{NoTls, Row};
 
 use crate::model::*;
 use crate::prelude::*;
+use crate::row::Columns;
 use crate::{StoreError, StoreResult};
 use error::{Failure, PgResult, conflict, corrupt, pg};
 
@@ -164,7 +165,7 @@ impl PgStore {
                 .await
                 .map_err(pg("migrate"))?;
             match row {
-                Some(r) => col::<String>(&r, "value")?.parse::<i64>().ok(),
+                Some(r) => Columns::get::<String>(&r, "value")?.parse::<i64>().ok(),
                 None => None,
             }
         } else {
@@ -211,11 +212,6 @@ where
             Err(f) => return Err(f.into_store()),
         }
     }
-}
-
-/// Reads column `name`, or fails as corrupt.
-fn col<'a, T: FromSql<'a>>(row: &'a Row, name: &str) -> PgResult<T> {
-    row.try_get(name).map_err(|_| corrupt(name))
 }
 
 impl PgStore {

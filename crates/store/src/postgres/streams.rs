@@ -6,7 +6,7 @@ use tokio_postgres::types::ToSql;
 
 use super::error::{PgResult, conflict, pg};
 use super::*;
-use super::{EVENTS_LOCK, PgStore, col};
+use super::{EVENTS_LOCK, PgStore};
 use crate::model::*;
 use crate::queue_sql::{APPLY_LOCKED, HOLD_LOCKED, STOP_SUBJECT_LOCKED, action_event};
 use crate::streams::*;
@@ -53,10 +53,10 @@ async fn record_events(
     }
     let mut cols: (Vec<String>, Vec<String>, Vec<String>, Vec<Vec<u8>>) = Default::default();
     for r in rows {
-        cols.0.push(col(r, "tenant_id")?);
-        cols.1.push(col(r, "message_id")?);
-        cols.2.push(col(r, "id")?);
-        cols.3.push(col(r, "rcpt_hash")?);
+        cols.0.push(Columns::get(r, "tenant_id")?);
+        cols.1.push(Columns::get(r, "message_id")?);
+        cols.2.push(Columns::get(r, "id")?);
+        cols.3.push(Columns::get(r, "rcpt_hash")?);
     }
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&EVENTS_LOCK])
         .await
@@ -146,7 +146,7 @@ impl PgStore {
             )
             .await
             .map_err(pg(OP))?;
-        if col::<Option<i64>>(&row, "paused_at")?.is_some() == p.reason.is_some() {
+        if Columns::get::<Option<i64>>(&row, "paused_at")?.is_some() == p.reason.is_some() {
             return Ok(false);
         }
         let paused_at = p.reason.as_ref().map(|_| p.at);

@@ -5,7 +5,8 @@ use std::path::{Path, PathBuf};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{SqliteStore, open_connection, unavailable};
-use crate::backup::{SUBJECT_KEYS_TABLE, StoredSubjectKey};
+use crate::backup::{STORED_KEY_COLS, SUBJECT_KEYS_TABLE, StoredSubjectKey};
+use crate::run::FromRow;
 use crate::sqlite::writer::Durability;
 use crate::{StoreError, StoreResult};
 
@@ -133,19 +134,12 @@ fn has_subject_keys(conn: &Connection) -> StoreResult<bool> {
 fn read_subject_keys(conn: &Connection) -> StoreResult<Vec<StoredSubjectKey>> {
     let mut st = conn
         .prepare(&format!(
-            "SELECT tenant_id, rcpt_hash, key_wrapped, created_at FROM {SUBJECT_KEYS_TABLE}"
+            "SELECT {STORED_KEY_COLS} FROM {SUBJECT_KEYS_TABLE}"
         ))
         .map_err(unavailable)?;
-    st.query_map([], |r| {
-        Ok(StoredSubjectKey {
-            tenant_id: r.get(0)?,
-            rcpt_hash: r.get(1)?,
-            key_wrapped: r.get(2)?,
-            created_at: r.get(3)?,
-        })
-    })
-    .and_then(|rows| rows.collect())
-    .map_err(unavailable)
+    st.query_map([], |r| StoredSubjectKey::from_row(r))
+        .and_then(|rows| rows.collect())
+        .map_err(unavailable)
 }
 
 /// `db` with `suffix` appended to its file name (`-wal`, `-shm`).
