@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{Harness, Options};
+use common::{Harness, Options, Sink};
 use serde_json::{Value, json};
 
 fn code(v: &Value) -> &str {
@@ -112,7 +112,12 @@ fn bad_requests_get_precise_errors() {
 
 #[test]
 fn idempotency_key_replays_the_first_result_and_sends_nothing_more() {
-    let h = Harness::start(Options::default());
+    // Delivered to a sink: without a route, example.test does not resolve, the first
+    // message bounces and suppresses the address, and a third message sent after that
+    // bounce is recorded `suppressed`, not `accepted`.
+    let sink_dir = tempfile::tempdir().unwrap();
+    let sink = Sink::start(sink_dir.path(), false);
+    let h = Harness::start(Options::to(&sink));
     let body = json!({"from": "a@example.com", "to": ["b@example.test"], "text": "t"});
     let (s1, first) = h.request(
         "POST",
