@@ -102,8 +102,10 @@ fn replay_sql(find: &str) -> String {
 }
 
 sql! {
-    /// A new endpoint, in [`WEBHOOK_COLS`] order.
-    INSERT_WEBHOOK = "INSERT INTO webhooks ({WEBHOOK_COLS}) \
+    /// A new endpoint: `$1`..`$10` as for [`UPDATE_WEBHOOK`] (see `endpoint_args`),
+    /// `$11` its creation time.
+    INSERT_WEBHOOK = "INSERT INTO webhooks (tenant_id, id, url, events, streams, secret_enc, \
+         previous_secret_enc, previous_until, disabled_at, failing_since, created_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)";
     /// Endpoints, oldest first: every one (`$1` NULL) or tenant `$1`'s.
     LIST_WEBHOOKS = "SELECT {WEBHOOK_COLS} FROM webhooks WHERE CAST($1 AS TEXT) IS NULL \
@@ -134,6 +136,23 @@ sql! {
          ORDER BY seq DESC LIMIT $4";
 }
 
+/// An endpoint's tenant, id, URL, filters, secrets and state: `$1`..`$10` of
+/// [`UPDATE_WEBHOOK`] and [`INSERT_WEBHOOK`].
+fn endpoint_args(w: WebhookRecord) -> Vec<crate::run::Arg> {
+    args![
+        w.tenant_id,
+        w.id,
+        w.url,
+        encode_list(&w.events),
+        encode_list(&w.streams),
+        w.secret_enc,
+        w.previous_secret_enc,
+        w.previous_until,
+        w.disabled_at,
+        w.failing_since,
+    ]
+}
+
 /// The replay, with each dialect's substring search.
 static REPLAY_WEBHOOK: crate::sql::Sql =
     crate::sql::Sql::per_dialect(|| replay_sql("strpos"), || replay_sql("instr"));
@@ -160,19 +179,9 @@ store_area! {
     shared {
         /// Registers a webhook endpoint.
         fn insert_webhook(&self, w: WebhookRecord) -> StoreResult<()> {
-            let args = args![
-                w.id,
-                w.tenant_id,
-                w.url,
-                encode_list(&w.events),
-                encode_list(&w.streams),
-                w.secret_enc,
-                w.previous_secret_enc,
-                w.previous_until,
-                w.created_at,
-                w.disabled_at,
-                w.failing_since,
-            ];
+            let created_at = w.created_at;
+            let mut args = endpoint_args(w);
+            args.push(created_at.into());
             self.write("insert_webhook", Some("webhook"), &INSERT_WEBHOOK, args)
                 .await
                 .map(drop)
@@ -184,18 +193,7 @@ store_area! {
         /// Replaces an endpoint's URL, filters, secrets and state (matched by tenant and
         /// id); `false` if the tenant has no such endpoint.
         fn update_webhook(&self, w: WebhookRecord) -> StoreResult<bool> {
-            let args = args![
-                w.tenant_id,
-                w.id,
-                w.url,
-                encode_list(&w.events),
-                encode_list(&w.streams),
-                w.secret_enc,
-                w.previous_secret_enc,
-                w.previous_until,
-                w.disabled_at,
-                w.failing_since,
-            ];
+            let args = endpoint_args(w);
             Ok(self.write("update_webhook", None, &UPDATE_WEBHOOK, args).await? > 0)
         }
         /// Queues again, due at `now`, every event of the endpoint's tenant in
