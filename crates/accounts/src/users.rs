@@ -361,6 +361,21 @@ pub async fn set_password(
     Ok(())
 }
 
+/// A user's change of their own password: `Ok(false)` (nothing changed) unless
+/// `current` is their password. Ends every session of the user, like
+/// [`set_password`].
+pub async fn change_own_password(
+    services: &Services,
+    user: UserRecord,
+    current: &str,
+    password: &str,
+) -> Result<bool, UserError> {
+    if !password_matches(current, &user.password_hash).await {
+        return Ok(false);
+    }
+    set_password(services, user, password).await.map(|()| true)
+}
+
 /// A second factor presented at sign-in.
 #[derive(Debug, Clone, Copy)]
 pub enum Presented<'a> {
@@ -724,6 +739,33 @@ pub async fn session(
     Ok(user
         .filter(|u| u.disabled_at.is_none() && session.user_gen == u.session_gen)
         .map(|u| (session, u)))
+}
+
+/// The user's sessions that still sign in, newest first.
+pub async fn live_sessions(
+    services: &Services,
+    user: &UserRecord,
+) -> Result<Vec<SessionRecord>, ServiceError> {
+    let sessions = services.store.live_sessions(&user.id, now_ms()).await?;
+    Ok(sessions
+        .into_iter()
+        .filter(|s| s.user_gen == user.session_gen)
+        .collect())
+}
+
+/// Ends `user`'s session whose token hashes to `id_hash`; `false` if it is not one
+/// of theirs or has already ended.
+pub async fn end_own_session(
+    services: &Services,
+    user: &UserRecord,
+    id_hash: Vec<u8>,
+) -> Result<bool, ServiceError> {
+    match services.store.get_session(id_hash.clone()).await? {
+        Some(s) if s.user_id == user.id => {
+            Ok(services.store.end_session(id_hash, now_ms()).await?)
+        }
+        _ => Ok(false),
+    }
 }
 
 /// Whether `csrf_token` is the session's.

@@ -1,4 +1,5 @@
-//! `POST /v1/domains`, `GET /v1/domains`, `GET /v1/domains/{domain}`.
+//! `POST /v1/domains`, `GET /v1/domains`, `GET /v1/domains/{domain}`,
+//! `GET /v1/domains/{domain}/check`.
 
 use axum::Json;
 use axum::extract::{Path, State};
@@ -65,6 +66,30 @@ pub async fn show(
         .await?
         .ok_or_else(|| ApiError::not_found("domain"))?;
     Ok(Json(domain_json(&state, &d)))
+}
+
+/// `GET /v1/domains/{domain}/check` (scope `read`): each record to publish with what
+/// DNS holds at its name now (`found`, `missing`, `different`, or `unknown` when the
+/// lookup failed), looked up with the resolver delivery uses.
+pub async fn check(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let name = domains::normalize_domain(&name).map_err(|_| ApiError::not_found("domain"))?;
+    let d = state
+        .services
+        .store
+        .get_domain(&caller.tenant_id, &name)
+        .await?
+        .ok_or_else(|| ApiError::not_found("domain"))?;
+    let records = domains::dns_records(&d, &state.services.config);
+    let checked = domains::check_records(state.engine.resolver(), records).await;
+    Ok(Json(json!({
+        "domain": d.name,
+        "records": checked,
+        "checked_at": view::time(postwerk_services::context::now_ms()),
+    })))
 }
 
 /// All domains of the caller's tenant (scope `read`).

@@ -155,7 +155,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/v1/contacts/{email}/consents", post(privacy::post_consent));
     let small = Router::new()
-        .route("/", get(health))
+        .route("/", get(root))
         .route("/v1/health", get(health))
         .route("/v1/openapi.json", get(openapi))
         .route("/metrics", get(metrics))
@@ -170,6 +170,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/events", get(events::list_events))
         .route("/v1/domains", post(domains::create).get(domains::list))
         .route("/v1/domains/{domain}", get(domains::show))
+        .route("/v1/domains/{domain}/check", get(domains::check))
         .route(
             "/v1/suppressions",
             get(suppressions::list).post(suppressions::add),
@@ -192,9 +193,16 @@ pub fn router(state: AppState) -> Router {
             axum::routing::delete(privacy::erase),
         )
         .route("/v1/audit", get(privacy::list_audit))
+        .route("/v1/audit/verify", get(privacy::verify_audit))
         .route("/v1/auth/login", post(session::login))
         .route("/v1/auth/session", get(session::show))
         .route("/v1/auth/logout", post(session::logout))
+        .route("/v1/auth/sessions", get(session::sessions))
+        .route("/v1/auth/password", post(session::change_password))
+        .route(
+            "/v1/auth/sessions/{id}",
+            axum::routing::delete(session::end_session),
+        )
         .route(
             "/v1/auth/totp",
             post(session::totp_enrol).delete(session::totp_remove),
@@ -278,15 +286,34 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Serves the API on `listener` until `shutdown` resolves, then drains requests, with
-/// the timeouts and connection caps of `[http]` (see [`listener`]).
+/// Serves `app` (the API's [`router`], with whatever else shares the listener) on
+/// `listener` until `shutdown` resolves, then drains requests, with the timeouts and
+/// connection caps of `[http]` (see [`listener`]).
 pub async fn serve(
     listener: tokio::net::TcpListener,
-    state: AppState,
+    state: &AppState,
+    app: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let limits = listener::Limits::new(&state.services.config.http, state.proxies.clone());
-    listener::serve(listener, router(state), limits, shutdown).await
+    listener::serve(listener, app, limits, shutdown).await
+}
+
+/// `GET /`: the service's health as JSON; a browser (`Accept: text/html`) is sent to
+/// the console.
+async fn root(
+    state: axum::extract::State<AppState>,
+    headers: axum::http::HeaderMap,
+) -> axum::response::Response {
+    use axum::response::IntoResponse as _;
+    let browser = headers
+        .get(axum::http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|accept| accept.contains("text/html"));
+    if browser {
+        return axum::response::Redirect::to("/ui/").into_response();
+    }
+    health(state).await.into_response()
 }
 
 async fn health(

@@ -201,6 +201,7 @@ pub async fn get_contact(
         .into_iter()
         .map(consent_json)
         .collect();
+    v["consent_history"] = history.iter().map(consent_json).collect();
     Ok(Json(v))
 }
 
@@ -491,4 +492,21 @@ pub async fn list_audit(
         })).collect::<Vec<_>>(),
         "next_cursor": next,
     })))
+}
+
+/// `GET /v1/audit/verify` (scope `admin`): reads the whole hash chain and checks it:
+/// `{"intact": true, "entries", "head"}`, or `{"intact": false, "error"}` naming the
+/// first break (as `postwerk audit verify` does).
+pub async fn verify_audit(
+    State(state): State<AppState>,
+    _caller: Caller,
+) -> Result<Json<Value>, ApiError> {
+    Ok(Json(match audit::verify(&state.services).await? {
+        Ok((entries, head)) => json!({
+            "intact": true,
+            "entries": entries,
+            "head": head.iter().map(|b| format!("{b:02x}")).collect::<String>(),
+        }),
+        Err(e) => json!({"intact": false, "error": e.to_string()}),
+    }))
 }

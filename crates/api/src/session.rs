@@ -49,7 +49,7 @@ fn address_not_allowed() -> ApiError {
 }
 
 /// The value of cookie `name`, if the request carries it.
-fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers
         .get_all(header::COOKIE)
         .iter()
@@ -67,6 +67,27 @@ impl SessionUser {
     /// not allow the client's address, or when a state-changing request lacks the
     /// session's CSRF token.
     pub async fn from_parts(parts: &Parts, state: &AppState) -> Result<Option<Self>, ApiError> {
+        let Some(me) = Self::from_cookie(parts, state).await? else {
+            return Ok(None);
+        };
+        let safe = matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS);
+        let csrf = parts
+            .headers
+            .get("x-csrf-token")
+            .and_then(|v| v.to_str().ok());
+        if !safe && !csrf.is_some_and(|t| users::csrf_matches(&me.session, t)) {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "csrf_token_invalid",
+                "send the session's CSRF token as X-CSRF-Token",
+            ));
+        }
+        Ok(Some(me))
+    }
+
+    /// The request's session as [`SessionUser::from_parts`] finds it, without looking
+    /// for the CSRF header: for the console, which checks the token its forms carry.
+    pub async fn from_cookie(parts: &Parts, state: &AppState) -> Result<Option<Self>, ApiError> {
         let Some(token) = cookie(&parts.headers, COOKIE) else {
             return Ok(None);
         };
@@ -84,18 +105,6 @@ impl SessionUser {
         let policy = users::policy(&state.services, &user).await?;
         if !users::address_allowed(&policy, ip) {
             return Err(address_not_allowed());
-        }
-        let safe = matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS);
-        let csrf = parts
-            .headers
-            .get("x-csrf-token")
-            .and_then(|v| v.to_str().ok());
-        if !safe && !csrf.is_some_and(|t| users::csrf_matches(&session, t)) {
-            return Err(ApiError::new(
-                StatusCode::FORBIDDEN,
-                "csrf_token_invalid",
-                "send the session's CSRF token as X-CSRF-Token",
-            ));
         }
         Ok(Some(SessionUser {
             session,
@@ -155,6 +164,14 @@ pub struct Login {
     /// in several tenants.
     #[serde(default)]
     tenant: Option<String>,
+}
+
+/// `POST /v1/auth/password` body.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OwnPassword {
+    current_password: String,
+    password: String,
 }
 
 /// `POST /v1/auth/totp/confirm` and `DELETE /v1/auth/totp` body.
@@ -282,6 +299,74 @@ pub async fn show(
         "tenant_id": me.user.tenant_id,
         "expires_at": view::time(me.session.expires_at),
     })))
+}
+
+/// `GET /v1/auth/sessions`: the user's live sessions, newest first; `current` marks
+/// the one making the request. A session's `id` is the hash of its token (the token
+/// itself is never shown).
+pub async fn sessions(
+    State(state): State<AppState>,
+    me: SessionUser,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+    let list = users::live_sessions(&state.services, &me.user).await?;
+    Ok(Json(json!({
+        "sessions": list.iter().map(|s| json!({
+            "id": hex(&s.id_hash),
+            "created_at": view::time(s.created_at),
+            "expires_at": view::time(s.expires_at),
+            "current": s.id_hash == me.session.id_hash,
+        })).collect::<Vec<_>>(),
+    })))
+}
+
+/// `DELETE /v1/auth/sessions/{id}`: ends one of the user's own sessions (204); 404
+/// for an id that is not one of their live sessions.
+pub async fn end_session(
+    State(state): State<AppState>,
+    me: SessionUser,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let id_hash = (id.len() == 64)
+        .then(|| {
+            (0..32)
+                .map(|i| u8::from_str_radix(&id[2 * i..2 * i + 2], 16).ok())
+                .collect::<Option<Vec<u8>>>()
+        })
+        .flatten()
+        .ok_or_else(|| ApiError::not_found("session"))?;
+    if !users::end_own_session(&state.services, &me.user, id_hash).await? {
+        return Err(ApiError::not_found("session"));
+    }
+    me.audit(&state, "user.session_end").await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /v1/auth/password`: the signed-in user changes their own password, given the
+/// current one (204; `422 wrong_password` otherwise). Every session of the user ends,
+/// this one too: they sign in again with the new password.
+pub async fn change_password(
+    State(state): State<AppState>,
+    me: SessionUser,
+    ApiJson(req): ApiJson<OwnPassword>,
+) -> Result<StatusCode, ApiError> {
+    me.audit(&state, "user.password_change").await?;
+    let changed = users::change_own_password(
+        &state.services,
+        me.user,
+        &req.current_password,
+        &req.password,
+    )
+    .await
+    .map_err(crate::users::user_error)?;
+    if !changed {
+        return Err(ApiError::invalid(
+            "wrong_password",
+            "current_password",
+            "the current password is wrong",
+        ));
+    }
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// `POST /v1/auth/logout`: ends the session (204) and clears the cookie.

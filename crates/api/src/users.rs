@@ -35,7 +35,8 @@ pub struct NewPassword {
     password: String,
 }
 
-fn user_error(e: UserError) -> ApiError {
+/// The API error for a user change that failed.
+pub(crate) fn user_error(e: UserError) -> ApiError {
     match e {
         UserError::InvalidEmail => {
             ApiError::invalid("invalid_address", "email", "not an email address")

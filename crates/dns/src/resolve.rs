@@ -324,6 +324,31 @@ impl MxResolver {
         }
     }
 
+    /// The MX records of `name` as `preference host` (host without the trailing dot),
+    /// lowest preference first: empty when the name or its MX records do not exist.
+    pub async fn mx(&self, name: &str) -> Result<Vec<(u16, String)>, ResolveError> {
+        match self.resolver.mx_lookup(fqdn(name)).await {
+            Ok(lookup) => {
+                let mut hosts: Vec<(u16, String)> = lookup
+                    .iter()
+                    .map(|mx| {
+                        let host = mx.exchange().to_ascii();
+                        (
+                            mx.preference(),
+                            host.trim_end_matches('.').to_ascii_lowercase(),
+                        )
+                    })
+                    .collect();
+                hosts.sort();
+                Ok(hosts)
+            }
+            Err(e) => match classify(&e) {
+                Failure::NxDomain | Failure::NoData => Ok(Vec::new()),
+                Failure::Temporary(m) => Err(ResolveError::Temporary(m)),
+            },
+        }
+    }
+
     /// The addresses of `host` (A and AAAA, IPv4 first) with `port` that the policy
     /// lets Postwerk connect to (see [`MxResolver::allow_private`]); empty when it has
     /// none.

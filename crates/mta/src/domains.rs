@@ -175,6 +175,108 @@ pub fn dns_records(domain: &DomainRecord, config: &Config) -> Vec<DnsRecord> {
     out
 }
 
+/// How a published record compares with the one to publish.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RecordStatus {
+    /// Published as it should be.
+    Found,
+    /// Nothing of the kind is published at the name.
+    Missing,
+    /// A record of the kind is published there, with other data.
+    Different,
+    /// The lookup failed (try again).
+    Unknown,
+}
+
+/// A record to publish, with what DNS holds at its name.
+#[derive(Debug, Clone, Serialize)]
+pub struct CheckedRecord {
+    /// The record.
+    #[serde(flatten)]
+    pub record: DnsRecord,
+    /// How DNS compares.
+    pub status: RecordStatus,
+    /// The records of the kind found at the name (TXT data, or `preference host` for MX).
+    pub published: Vec<String>,
+}
+
+/// TXT data compared without the spaces around `;` separators and case-insensitively
+/// for tags such as `v=DKIM1` (the key data is base64 and compares as written).
+fn same_txt(a: &str, b: &str) -> bool {
+    let norm = |s: &str| -> Vec<String> {
+        s.split(';')
+            .map(|p| p.split_whitespace().collect::<String>())
+            .filter(|p| !p.is_empty())
+            .collect()
+    };
+    norm(a) == norm(b)
+}
+
+/// Whether a published TXT record is of the same kind as `record` (a DKIM key, an SPF
+/// policy, a DMARC policy).
+fn same_kind(record: &DnsRecord, published: &str) -> bool {
+    let p = published.trim_start().to_ascii_lowercase();
+    match record.purpose {
+        "spf" => p.starts_with("v=spf1"),
+        "dmarc" => p.starts_with("v=dmarc1"),
+        _ => p.starts_with("v=dkim1") || p.contains("p="),
+    }
+}
+
+/// Looks each record up with `resolver` and compares it with what DNS holds. A DMARC
+/// policy counts as found whatever its policy (`p=none` is only the first step).
+pub async fn check_records(
+    resolver: &postwerk_dns::resolve::MxResolver,
+    records: Vec<DnsRecord>,
+) -> Vec<CheckedRecord> {
+    let mut out = Vec::with_capacity(records.len());
+    for record in records {
+        let (status, published) = if record.record_type == "MX" {
+            match resolver.mx(&record.name).await {
+                Ok(hosts) => {
+                    let want = record.value.split_whitespace().last().unwrap_or_default();
+                    let want = want.trim_end_matches('.').to_ascii_lowercase();
+                    let status = if hosts.iter().any(|(_, h)| *h == want) {
+                        RecordStatus::Found
+                    } else if hosts.is_empty() {
+                        RecordStatus::Missing
+                    } else {
+                        RecordStatus::Different
+                    };
+                    let shown = hosts.iter().map(|(p, h)| format!("{p} {h}.")).collect();
+                    (status, shown)
+                }
+                Err(_) => (RecordStatus::Unknown, Vec::new()),
+            }
+        } else {
+            match resolver.txt(&record.name).await {
+                Ok(txts) => {
+                    let kind: Vec<String> =
+                        txts.into_iter().filter(|t| same_kind(&record, t)).collect();
+                    let status = if kind.iter().any(|t| same_txt(t, &record.value))
+                        || (record.purpose == "dmarc" && !kind.is_empty())
+                    {
+                        RecordStatus::Found
+                    } else if kind.is_empty() {
+                        RecordStatus::Missing
+                    } else {
+                        RecordStatus::Different
+                    };
+                    (status, kind)
+                }
+                Err(_) => (RecordStatus::Unknown, Vec::new()),
+            }
+        };
+        out.push(CheckedRecord {
+            record,
+            status,
+            published,
+        });
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -46,7 +46,9 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let smtp = start_smtp(&services, &engine, &stop_rx).await?;
     let state = AppState::new(services.clone(), engine.clone());
-    let result = postwerk_api::serve(listener, state, shutdown_signal()).await;
+    let api = postwerk_api::router(state.clone());
+    let app = postwerk_console::router(state.clone(), api.clone()).merge(api);
+    let result = postwerk_api::serve(listener, &state, app, shutdown_signal()).await;
     let _ = stop_tx.send(true);
     for task in smtp {
         let _ = task.await;

@@ -84,6 +84,9 @@ sql! {
     REMOVE_SECOND_FACTOR = "{BUMP}, totp_enc = NULL WHERE id = $1";
     /// A session by the hash of its token.
     GET_SESSION = "SELECT {SESSION_COLS} FROM sessions WHERE id_hash = $1";
+    /// User `$1`'s sessions live at `$2`, newest first.
+    LIVE_SESSIONS = "SELECT {SESSION_COLS} FROM sessions WHERE user_id = $1 \
+        AND revoked_at IS NULL AND expires_at > $2 ORDER BY created_at DESC";
     /// Ends session `$1` at `$2`.
     END_SESSION = "UPDATE sessions SET revoked_at = $2 WHERE id_hash = $1 AND revoked_at IS NULL";
     /// User `$1`'s lock, with PostgreSQL's row lock (held until the count is taken).
@@ -237,6 +240,12 @@ store_area! {
         /// A session by the hash of its token.
         fn get_session(&self, id_hash: Vec<u8>) -> StoreResult<Option<SessionRecord>> {
             self.row("get_session", &GET_SESSION, args![id_hash]).await
+        }
+        /// User `user_id`'s sessions that are live at `now` (not ended, not expired),
+        /// newest first. A session of an older `session_gen` is listed until it
+        /// expires, though it no longer signs anyone in.
+        fn live_sessions(&self, user_id: &str, now: i64) -> StoreResult<Vec<SessionRecord>> {
+            self.rows("live_sessions", &LIVE_SESSIONS, args![user_id, now]).await
         }
         /// Ends a session at `at`; `false` if it was unknown or already ended.
         fn end_session(&self, id_hash: Vec<u8>, at: i64) -> StoreResult<bool> {

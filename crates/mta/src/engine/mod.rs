@@ -115,6 +115,11 @@ pub enum EngineError {
 }
 
 impl Engine {
+    /// The resolver deliveries use (for DNS checks that should see what delivery sees).
+    pub fn resolver(&self) -> &MxResolver {
+        &self.resolver
+    }
+
     /// Starts the engine: releases leases this node held before a restart, then runs
     /// the poller and lease renewal in the background.
     pub async fn start(services: Arc<Services>) -> Result<Arc<Engine>, EngineError> {

@@ -1,0 +1,181 @@
+//! `/ui/keys`: API keys created with scopes, expiry and an address allowlist (the
+//! key shown once), rotated with a grace period, revoked.
+
+use askama::Template;
+use axum::extract::Path;
+use axum::http::{Method, StatusCode};
+use axum::response::Response;
+use postwerk_core::model::Scope;
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+
+use crate::api::path_segment;
+use crate::page::{Chrome, PageError, Posted, Visit, done, render};
+
+/// A key shown once, right after it was made.
+pub struct NewSecret {
+    /// The key's name.
+    pub name: String,
+    /// The secret.
+    pub key: String,
+}
+
+#[derive(Template)]
+#[template(path = "keys.html")]
+struct KeysPage {
+    c: Chrome,
+    keys: Vec<Map<String, Value>>,
+    scopes: Vec<&'static str>,
+    secret: Option<NewSecret>,
+    error: Option<String>,
+}
+
+async fn show(
+    visit: Visit,
+    secret: Option<NewSecret>,
+    error: Option<String>,
+) -> Result<Response, PageError> {
+    visit.require("GET", "/v1/keys")?;
+    let list: Value = visit
+        .api
+        .get("/v1/keys")
+        .await
+        .map_err(|f| PageError::api(visit.lang, f))?;
+    let page = KeysPage {
+        c: visit.chrome("keys.title", "/ui/keys"),
+        keys: list["keys"]
+            .as_array()
+            .map(|a| a.iter().filter_map(|k| k.as_object().cloned()).collect())
+            .unwrap_or_default(),
+        scopes: Scope::ALL.iter().map(|s| s.as_str()).collect(),
+        secret,
+        error,
+    };
+    Ok(render(&page))
+}
+
+/// `GET /ui/keys`.
+pub async fn page(visit: Visit) -> Result<Response, PageError> {
+    show(visit, None, None).await
+}
+
+/// A key being made. Checkbox `scope` repeats, once per scope ticked.
+#[derive(Deserialize)]
+pub struct NewKeyForm {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    expires_in: String,
+    /// Addresses or networks, separated by commas or spaces.
+    #[serde(default)]
+    allowed_ips: String,
+}
+
+/// `POST /ui/keys`: makes a key and shows it once.
+pub async fn create(Posted(visit, form): Posted<NewKeyForm>) -> Result<Response, PageError> {
+    create_with(visit, form).await
+}
+
+async fn create_with(visit: Visit, form: NewKeyForm) -> Result<Response, PageError> {
+    visit.require("POST", "/v1/keys")?;
+    let mut body = json!({
+        "name": form.name.trim(),
+        "scopes": visit.form_values("scope"),
+        "allowed_ips": form.allowed_ips.split([',', ' ', '\n']).map(str::trim).filter(|s| !s.is_empty()).collect::<Vec<_>>(),
+    });
+    if !form.expires_in.trim().is_empty() {
+        body["expires_in"] = Value::from(form.expires_in.trim());
+    }
+    match visit
+        .api
+        .send::<Value>(Method::POST, "/v1/keys", Some(body))
+        .await
+    {
+        Ok(made) => {
+            let secret = NewSecret {
+                name: made["name"].as_str().unwrap_or_default().to_string(),
+                key: made["key"].as_str().unwrap_or_default().to_string(),
+            };
+            show(visit, Some(secret), None).await
+        }
+        Err(f) if f.status == StatusCode::UNPROCESSABLE_ENTITY => {
+            show(visit, None, Some(f.message)).await
+        }
+        Err(f) => Err(PageError::api(visit.lang, f)),
+    }
+}
+
+/// A rotation: how long the old secret keeps working.
+#[derive(Deserialize)]
+pub struct RotateForm {
+    #[serde(default)]
+    grace: String,
+}
+
+/// `POST /ui/keys/{id}/rotate`: a new secret, shown once; the old one works until the
+/// grace period ends.
+pub async fn rotate(
+    Path(id): Path<String>,
+    Posted(visit, form): Posted<RotateForm>,
+) -> Result<Response, PageError> {
+    visit.require("POST", "/v1/keys/{id}/rotate")?;
+    let grace = if form.grace.trim().is_empty() {
+        "24h"
+    } else {
+        form.grace.trim()
+    };
+    let path = format!("/v1/keys/{}/rotate", path_segment(&id));
+    match visit
+        .api
+        .send::<Value>(Method::POST, &path, Some(json!({"grace": grace})))
+        .await
+    {
+        Ok(made) => {
+            let secret = NewSecret {
+                name: made["name"].as_str().unwrap_or_default().to_string(),
+                key: made["key"].as_str().unwrap_or_default().to_string(),
+            };
+            show(visit, Some(secret), None).await
+        }
+        Err(f) if f.status == StatusCode::UNPROCESSABLE_ENTITY => {
+            show(visit, None, Some(f.message)).await
+        }
+        Err(f) => Err(PageError::api(visit.lang, f)),
+    }
+}
+
+/// An empty form.
+#[derive(Deserialize)]
+pub struct Empty {}
+
+/// `POST /ui/keys/{id}/revoke`.
+pub async fn revoke(
+    Path(id): Path<String>,
+    Posted(visit, Empty {}): Posted<Empty>,
+) -> Result<Response, PageError> {
+    visit.require("DELETE", "/v1/keys/{id}")?;
+    visit
+        .api
+        .send::<Value>(
+            Method::DELETE,
+            &format!("/v1/keys/{}", path_segment(&id)),
+            None,
+        )
+        .await
+        .map_err(|f| PageError::api(visit.lang, f))?;
+    Ok(done("/ui/keys", "key_revoked"))
+}
+
+/// A key's field as text (lists joined).
+pub fn key_field(key: &Map<String, Value>, name: &str) -> String {
+    match key.get(name) {
+        Some(Value::Array(items)) => items
+            .iter()
+            .filter_map(Value::as_str)
+            .collect::<Vec<_>>()
+            .join(", "),
+        Some(Value::String(s)) => crate::view::time(s),
+        Some(Value::Null) | None => String::new(),
+        Some(other) => other.to_string(),
+    }
+}

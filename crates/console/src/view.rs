@@ -1,0 +1,107 @@
+//! The API's answers as pages show them: times in UTC, chart labels, countdowns to a
+//! deadline, and the shapes several pages read.
+
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+
+/// Now, in Unix seconds.
+pub fn now_s() -> i64 {
+    Utc::now().timestamp()
+}
+
+fn parse(rfc3339: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(rfc3339)
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
+}
+
+/// An API time (`2026-12-07T14:00:00Z`) as `2026-12-07 14:00:00 UTC`.
+pub fn time(rfc3339: &str) -> String {
+    parse(rfc3339).map_or_else(
+        || rfc3339.to_string(),
+        |t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
+    )
+}
+
+/// An optional API time, or an empty string.
+pub fn opt_time(rfc3339: &Option<String>) -> String {
+    rfc3339.as_deref().map(time).unwrap_or_default()
+}
+
+/// An hour bucket's label (`14:00`).
+pub fn hour_label(rfc3339: &str) -> String {
+    parse(rfc3339).map_or_else(String::new, |t| t.format("%H:00").to_string())
+}
+
+/// A day bucket's label (`12-07`).
+pub fn day_label(rfc3339: &str) -> String {
+    parse(rfc3339).map_or_else(String::new, |t| t.format("%m-%d").to_string())
+}
+
+/// The time left until `rfc3339` (`31 h 5 min`), or how long ago it passed
+/// (`-2 h 0 min`).
+pub fn countdown(rfc3339: &str) -> String {
+    let Some(due) = parse(rfc3339) else {
+        return String::new();
+    };
+    let minutes = (due - Utc::now()).num_minutes();
+    let sign = if minutes < 0 { "-" } else { "" };
+    let minutes = minutes.abs();
+    format!("{sign}{} h {} min", minutes / 60, minutes % 60)
+}
+
+/// A stream as `GET /v1/streams` shows it.
+#[derive(Deserialize, Clone)]
+pub struct Stream {
+    /// Its name.
+    pub name: String,
+    /// Built in (`transactional`, `broadcast`) or the tenant's own.
+    #[serde(default)]
+    pub builtin: bool,
+    /// Paused.
+    #[serde(default)]
+    pub paused: bool,
+    /// Since when.
+    #[serde(default)]
+    pub paused_at: Option<String>,
+    /// Why (by an operator, or the breaker's reason).
+    #[serde(default)]
+    pub pause_reason: Option<String>,
+    /// Delivery priority.
+    #[serde(default)]
+    pub priority: u64,
+    /// The share of delivery capacity reserved for it, in percent.
+    #[serde(default)]
+    pub reserved_share: u64,
+    /// Its IP pool.
+    #[serde(default)]
+    pub pool: Option<String>,
+    /// Retry schedule.
+    #[serde(default)]
+    pub retry: Vec<String>,
+    /// Open tracking by default.
+    #[serde(default)]
+    pub track_opens: Option<bool>,
+    /// Click tracking by default.
+    #[serde(default)]
+    pub track_clicks: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_read_as_utc() {
+        assert_eq!(time("2026-12-07T14:05:09Z"), "2026-12-07 14:05:09 UTC");
+        assert_eq!(hour_label("2026-12-07T14:00:00Z"), "14:00");
+        assert_eq!(day_label("2026-12-07T00:00:00Z"), "12-07");
+        assert_eq!(time("not a time"), "not a time");
+        let later = (Utc::now() + chrono::Duration::minutes(125)).to_rfc3339();
+        assert!(
+            countdown(&later).starts_with("2 h 4"),
+            "{}",
+            countdown(&later)
+        );
+    }
+}
