@@ -117,7 +117,7 @@ pub fn router(app: AppState, api: Router) -> Router {
         .route("/ui/assets/console.css", get(stylesheet))
         .route("/ui/assets/console.js", get(script))
         .route("/ui/{*rest}", get(not_found).post(not_found))
-        .layer(axum::middleware::map_response(security::headers))
+        .layer(axum::middleware::from_fn(security::headers))
         .with_state(console)
 }
 
