@@ -43,6 +43,7 @@ impl Failure {
 }
 
 /// The API, called on behalf of one browser request.
+#[derive(Clone)]
 pub struct Api {
     router: Router,
     headers: HeaderMap,

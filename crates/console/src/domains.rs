@@ -2,14 +2,18 @@
 //! publish, each with a copy button and its live status (found, missing, different),
 //! looked up when the page is opened.
 
+use std::collections::{HashMap, HashSet};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
 use askama::Template;
-use axum::extract::Path;
+use axum::extract::{Path, State};
 use axum::http::{Method, StatusCode};
 use axum::response::Response;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::api::path_segment;
+use crate::api::{Api, path_segment};
 use crate::page::{Chrome, PageError, Posted, Visit, render};
 
 /// A domain in the list.
@@ -89,7 +93,7 @@ pub async fn add(Posted(visit, form): Posted<AddForm>) -> Result<Response, PageE
 }
 
 /// A record to publish and how DNS compares.
-#[derive(Deserialize)]
+#[derive(Deserialize, Clone)]
 pub struct Record {
     /// `TXT` or `MX`.
     #[serde(rename = "type")]
@@ -123,14 +127,89 @@ struct DomainPage {
     checked_at: String,
 }
 
+/// How long a domain's DNS check is fresh enough for the overview's alerts.
+const CHECK_FRESH: Duration = Duration::from_secs(15 * 60);
+
+/// The latest DNS check of each tenant's domains, for the overview: it alerts on
+/// records that are missing or differ without waiting for DNS (a stale or absent
+/// result is refreshed in the background; the domain's page always looks up live).
+#[derive(Default)]
+pub struct DnsChecks {
+    results: Mutex<HashMap<(String, String), (Instant, Vec<Record>)>>,
+    running: Mutex<HashSet<(String, String)>>,
+}
+
+impl DnsChecks {
+    fn remember(&self, tenant: &str, domain: &str, records: Vec<Record>) {
+        let mut results = self.results.lock().unwrap_or_else(|e| e.into_inner());
+        results.insert((tenant.into(), domain.into()), (Instant::now(), records));
+    }
+
+    /// The records of `domain` that were missing or differed at its last check (none
+    /// if it was never checked), starting a check in the background when the last one
+    /// is stale.
+    pub fn problems(
+        self: &std::sync::Arc<Self>,
+        api: &Api,
+        tenant: &str,
+        domain: &str,
+    ) -> Vec<Record> {
+        let key = (tenant.to_string(), domain.to_string());
+        let (fresh, bad) = {
+            let results = self.results.lock().unwrap_or_else(|e| e.into_inner());
+            match results.get(&key) {
+                Some((at, records)) => (
+                    at.elapsed() < CHECK_FRESH,
+                    records
+                        .iter()
+                        .filter(|r| r.status == "missing" || r.status == "different")
+                        .cloned()
+                        .collect(),
+                ),
+                None => (false, Vec::new()),
+            }
+        };
+        let start = !fresh
+            && self
+                .running
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(key.clone());
+        if start {
+            let (checks, api) = (self.clone(), api.clone());
+            tokio::spawn(async move {
+                let path = format!("/v1/domains/{}/check", path_segment(&key.1));
+                if let Ok(checked) = api.get::<Checked>(&path).await {
+                    checks.remember(&key.0, &key.1, checked.records);
+                }
+                checks
+                    .running
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .remove(&key);
+            });
+        }
+        bad
+    }
+}
+
 /// `GET /ui/domains/{domain}`.
-pub async fn show(visit: Visit, Path(name): Path<String>) -> Result<Response, PageError> {
+pub async fn show(
+    State(console): State<crate::Console>,
+    visit: Visit,
+    Path(name): Path<String>,
+) -> Result<Response, PageError> {
     visit.require("GET", "/v1/domains/{domain}/check")?;
     let checked: Checked = visit
         .api
         .get(&format!("/v1/domains/{}/check", path_segment(&name)))
         .await
         .map_err(|f| PageError::api(visit.lang, f))?;
+    console.dns.remember(
+        &visit.me.user.tenant_id,
+        &checked.domain,
+        checked.records.clone(),
+    );
     let page = DomainPage {
         c: visit.chrome("domain.title", "/ui/domains"),
         domain: checked.domain,

@@ -48,11 +48,17 @@ pub struct Console {
     pub app: AppState,
     /// The REST API, called in-process.
     pub api: Router,
+    /// The latest DNS check of each domain, for the overview's alerts.
+    pub dns: std::sync::Arc<domains::DnsChecks>,
 }
 
 /// The console's routes under `/ui/`, to merge with the API's router.
 pub fn router(app: AppState, api: Router) -> Router {
-    let console = Console { app, api };
+    let console = Console {
+        app,
+        api,
+        dns: Default::default(),
+    };
     Router::new()
         .route(
             "/ui",

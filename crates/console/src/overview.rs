@@ -8,6 +8,10 @@ use askama::Template;
 use axum::response::{IntoResponse as _, Response};
 use serde::Deserialize;
 
+use axum::extract::State;
+use serde_json::Value;
+
+use crate::Console;
 use crate::chart::{Chart, Series};
 use crate::page::{Chrome, PageError, Visit, render};
 use crate::view;
@@ -61,7 +65,7 @@ pub struct Alert {
     /// In words.
     pub text: String,
     /// Where to act on it.
-    pub link: &'static str,
+    pub link: String,
 }
 
 #[derive(Template)]
@@ -141,7 +145,7 @@ struct Incidents {
 }
 
 /// `GET /ui/`.
-pub async fn page(visit: Visit) -> Result<Response, PageError> {
+pub async fn page(State(console): State<Console>, visit: Visit) -> Result<Response, PageError> {
     let c = visit.chrome("overview.title", "/ui/");
     let lang = visit.lang;
     let fail = |f| PageError::api(lang, f);
@@ -185,9 +189,33 @@ pub async fn page(visit: Visit) -> Result<Response, PageError> {
                 Some(r) => c.with("overview.alert_paused_reason", &format!("{}: {r}", s.name)),
                 None => c.with("overview.alert_paused", &s.name),
             },
-            link: "/ui/streams",
+            link: "/ui/streams".into(),
         })
         .collect();
+    let domains: Value = visit.api.get("/v1/domains").await.map_err(fail)?;
+    for name in domains["domains"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|d| d["domain"].as_str())
+    {
+        let bad = console
+            .dns
+            .problems(&visit.api, &visit.me.user.tenant_id, name);
+        if !bad.is_empty() {
+            let names: Vec<String> = bad
+                .iter()
+                .map(|r| format!("{} ({})", r.purpose, r.status))
+                .collect();
+            alerts.push(Alert {
+                text: c.with(
+                    "overview.alert_dns",
+                    &format!("{name}: {}", names.join(", ")),
+                ),
+                link: format!("/ui/domains/{}", crate::api::path_segment(name)),
+            });
+        }
+    }
     if visit.may("GET", "/v1/privacy/requests") {
         let overdue: Requests = visit
             .api
@@ -197,7 +225,7 @@ pub async fn page(visit: Visit) -> Result<Response, PageError> {
         if !overdue.requests.is_empty() {
             alerts.push(Alert {
                 text: c.with("overview.alert_requests", &overdue.requests.len()),
-                link: "/ui/privacy",
+                link: "/ui/privacy".into(),
             });
         }
         let incidents: Incidents = visit.api.get("/v1/privacy/incidents").await.map_err(fail)?;
@@ -222,7 +250,7 @@ pub async fn page(visit: Visit) -> Result<Response, PageError> {
             }
             alerts.push(Alert {
                 text,
-                link: "/ui/privacy",
+                link: "/ui/privacy".into(),
             });
         }
     }
