@@ -135,9 +135,12 @@ const CHECK_FRESH: Duration = Duration::from_secs(15 * 60);
 /// result is refreshed in the background; the domain's page always looks up live).
 #[derive(Default)]
 pub struct DnsChecks {
-    results: Mutex<HashMap<(String, String), (Instant, Vec<Record>)>>,
-    running: Mutex<HashSet<(String, String)>>,
+    results: Mutex<HashMap<TenantDomain, (Instant, Vec<Record>)>>,
+    running: Mutex<HashSet<TenantDomain>>,
 }
+
+/// A tenant's id and one of its domains.
+type TenantDomain = (String, String);
 
 impl DnsChecks {
     fn remember(&self, tenant: &str, domain: &str, records: Vec<Record>) {
