@@ -134,28 +134,35 @@ impl Drop for TestDnsHandle {
 impl TestDns {
     /// Binds UDP and TCP on the same 127.0.0.1 port and serves `records` until the handle drops.
     pub async fn start(records: Vec<TestRecord>) -> std::io::Result<(SocketAddr, TestDnsHandle)> {
-        let records = Arc::new(records);
         let mut last_err = None;
         for _ in 0..20 {
-            let udp = UdpSocket::bind("127.0.0.1:0").await?;
-            let addr = udp.local_addr()?;
-            let tcp = match TcpListener::bind(addr).await {
-                Ok(tcp) => tcp,
-                Err(e) => {
-                    last_err = Some(e);
-                    continue;
-                }
-            };
-            let udp_task = tokio::spawn(serve_udp(udp, records.clone()));
-            let tcp_task = tokio::spawn(serve_tcp(tcp, records));
-            return Ok((
-                addr,
-                TestDnsHandle {
-                    tasks: vec![udp_task, tcp_task],
-                },
-            ));
+            match Self::start_at(SocketAddr::from(([127, 0, 0, 1], 0)), records.clone()).await {
+                Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => last_err = Some(e),
+                started => return started,
+            }
         }
         Err(last_err.unwrap_or_else(|| std::io::ErrorKind::AddrInUse.into()))
+    }
+
+    /// Serves `records` on UDP and TCP at `addr` (port 0: one free port for both), for a
+    /// test that must name the server before it knows the records (a server configured
+    /// with it creates the keys to publish).
+    pub async fn start_at(
+        addr: SocketAddr,
+        records: Vec<TestRecord>,
+    ) -> std::io::Result<(SocketAddr, TestDnsHandle)> {
+        let records = Arc::new(records);
+        let udp = UdpSocket::bind(addr).await?;
+        let addr = udp.local_addr()?;
+        let tcp = TcpListener::bind(addr).await?;
+        let udp_task = tokio::spawn(serve_udp(udp, records.clone()));
+        let tcp_task = tokio::spawn(serve_tcp(tcp, records));
+        Ok((
+            addr,
+            TestDnsHandle {
+                tasks: vec![udp_task, tcp_task],
+            },
+        ))
     }
 }
 
@@ -238,8 +245,15 @@ fn respond(query: &[u8], records: &[TestRecord]) -> Option<Vec<u8>> {
             TestRecord::A { ip, .. } => (TYPE_A, ip.octets().to_vec()),
             TestRecord::Aaaa { ip, .. } => (TYPE_AAAA, ip.octets().to_vec()),
             TestRecord::Txt { text, .. } => {
-                let mut d = vec![u8::try_from(text.len()).unwrap_or(255)];
-                d.extend_from_slice(&text.as_bytes()[..usize::from(d[0])]);
+                // One character-string per 255 bytes, as a long DKIM key is published.
+                let mut d = Vec::with_capacity(text.len() + text.len() / 255 + 1);
+                for chunk in text.as_bytes().chunks(255) {
+                    d.push(u8::try_from(chunk.len()).unwrap_or(255));
+                    d.extend_from_slice(chunk);
+                }
+                if text.is_empty() {
+                    d.push(0);
+                }
                 (TYPE_TXT, d)
             }
             TestRecord::ServFail { .. } => continue,
