@@ -92,6 +92,9 @@ pub struct AuditQuery {
     cursor: Option<String>,
     #[serde(default)]
     limit: Option<usize>,
+    /// `asc` (default: oldest first) or `desc` (newest first).
+    #[serde(default)]
+    order: Option<String>,
 }
 
 fn parse_email(email: &str) -> Result<Address, ApiError> {
@@ -465,18 +468,27 @@ async fn set_restriction(
     Ok(Json(contact_json(&contact)))
 }
 
-/// `GET /v1/audit` (scope `admin`): the tenant's audit entries, oldest first.
+/// `GET /v1/audit` (scope `admin`): the tenant's audit entries, oldest first
+/// (`?order=desc`: newest first; the cursor then pages back in time).
 pub async fn list_audit(
     State(state): State<AppState>,
     caller: Caller,
     ApiQuery(q): ApiQuery<AuditQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    let (after, limit) = view::page(q.cursor.as_deref(), q.limit)?;
-    let entries = state
-        .services
-        .store
-        .list_audit(Some(&caller.tenant_id), after, limit)
-        .await?;
+    let (cursor, limit) = view::page(q.cursor.as_deref(), q.limit)?;
+    let store = &state.services.store;
+    let tenant = Some(caller.tenant_id.as_str());
+    let entries = match q.order.as_deref() {
+        None | Some("asc") => store.list_audit(tenant, cursor, limit).await?,
+        Some("desc") => store.list_audit_newest(tenant, cursor, limit).await?,
+        Some(_) => {
+            return Err(ApiError::invalid(
+                "invalid_order",
+                "order",
+                "use asc or desc",
+            ));
+        }
+    };
     let next = view::next_cursor(entries.iter().map(|e| e.seq), limit);
     let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
     Ok(Json(json!({

@@ -487,7 +487,11 @@ pub async fn audit(visit: Visit, Query(filter): Query<AuditFilter>) -> Result<Re
         .api
         .get(&format!(
             "/v1/audit{}",
-            query(&[("cursor", &filter.cursor), ("limit", "200")])
+            query(&[
+                ("order", "desc"),
+                ("cursor", &filter.cursor),
+                ("limit", "200")
+            ])
         ))
         .await
         .map_err(fail)?;

@@ -439,3 +439,140 @@ fn tenants_can_require_a_second_factor_and_restrict_sign_in_addresses() {
     // API keys are not users: the policy does not apply to them.
     assert_eq!(h.get("/v1/domains").0, 200);
 }
+
+#[test]
+fn users_list_and_end_their_own_sessions_and_change_their_own_password() {
+    let h = Harness::start(Options::default());
+    create_user(&h, "dev@example.org", "developer", "developer-password-1");
+    create_user(&h, "other@example.org", "developer", "other-password-1");
+    create_user(&h, "owner@example.org", "owner", "owner-password-1");
+    let new_browser = || Browser {
+        h: &h,
+        cookie: None,
+        csrf: None,
+    };
+    let (mut laptop, mut phone, mut other) = (new_browser(), new_browser(), new_browser());
+    assert_eq!(
+        laptop.login("dev@example.org", "developer-password-1").0,
+        200
+    );
+    assert_eq!(
+        phone.login("dev@example.org", "developer-password-1").0,
+        200
+    );
+    assert_eq!(other.login("other@example.org", "other-password-1").0, 200);
+
+    // Each session sees the user's two, newest first, its own marked current.
+    let (status, list, _) = laptop.request("GET", "/v1/auth/sessions", None);
+    assert_eq!(status, 200, "{list}");
+    let sessions = list["sessions"].as_array().unwrap().clone();
+    assert_eq!(sessions.len(), 2, "{list}");
+    assert!(sessions[0]["created_at"].as_str() >= sessions[1]["created_at"].as_str());
+    let current: Vec<bool> = sessions.iter().map(|s| s["current"] == true).collect();
+    assert_eq!(current.iter().filter(|c| **c).count(), 1, "{list}");
+    let phone_id = sessions[usize::from(current[0])]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(phone_id.len(), 64);
+    assert!(
+        !list.to_string().contains(
+            phone
+                .cookie
+                .as_ref()
+                .unwrap()
+                .trim_start_matches("pw_session=")
+        ),
+        "the token itself is never shown"
+    );
+
+    // Another user cannot end it; the user can, and only that session ends.
+    let path = format!("/v1/auth/sessions/{phone_id}");
+    assert_eq!(other.request("DELETE", &path, None).0, 404);
+    assert_eq!(phone.request("GET", "/v1/auth/session", None).0, 200);
+    assert_eq!(laptop.request("DELETE", &path, None).0, 204);
+    assert_eq!(phone.request("GET", "/v1/auth/session", None).0, 401);
+    assert_eq!(laptop.request("GET", "/v1/auth/session", None).0, 200);
+    assert_eq!(
+        laptop.request("DELETE", &path, None).0,
+        404,
+        "ended already"
+    );
+
+    // Without the admin scope, a user changes their own password, given the current one.
+    let change = |b: &Browser, current: &str| {
+        b.request(
+            "POST",
+            "/v1/auth/password",
+            Some(json!({"current_password": current, "password": "a new and longer passphrase"})),
+        )
+    };
+    let (status, err, _) = change(&laptop, "not-the-password");
+    assert_eq!(
+        (status, &err["error"]["code"]),
+        (422, &json!("wrong_password")),
+        "{err}"
+    );
+    assert_eq!(change(&laptop, "developer-password-1").0, 204);
+    assert_eq!(
+        laptop.request("GET", "/v1/auth/session", None).0,
+        401,
+        "every session ends"
+    );
+    assert_eq!(
+        new_browser()
+            .login("dev@example.org", "developer-password-1")
+            .0,
+        401
+    );
+    assert_eq!(
+        new_browser()
+            .login("dev@example.org", "a new and longer passphrase")
+            .0,
+        200
+    );
+
+    // Both changes are in the audit log, newest first with order=desc.
+    let mut owner = new_browser();
+    assert_eq!(owner.login("owner@example.org", "owner-password-1").0, 200);
+    let get = |path: &str| {
+        let (status, body, _) = owner.request("GET", path, None);
+        (status, body)
+    };
+    let (status, log) = get("/v1/audit?order=desc&limit=1000");
+    assert_eq!(status, 200, "{log}");
+    let actions: Vec<&str> = log["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    let at = |action: &str| {
+        actions
+            .iter()
+            .position(|a| *a == action)
+            .unwrap_or(usize::MAX)
+    };
+    assert!(
+        at("user.password_change") < at("user.session_end"),
+        "{actions:?}"
+    );
+    assert!(at("user.session_end") < usize::MAX);
+    let (_, oldest_first) = get("/v1/audit?limit=1000");
+    let ids = |v: &Value| -> Vec<String> {
+        v["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let mut reversed = ids(&oldest_first);
+    reversed.reverse();
+    assert_eq!(ids(&log), reversed);
+    assert_eq!(get("/v1/audit?order=sideways").0, 422);
+    let (status, chain) = get("/v1/audit/verify");
+    assert_eq!(status, 200, "{chain}");
+    assert_eq!(chain["intact"], true, "{chain}");
+    assert!(chain["entries"].as_u64().unwrap() >= actions.len() as u64);
+}

@@ -164,6 +164,9 @@ sql! {
     /// Entries after `$1`, of tenant `$2` (NULL: every one), at most `$3`.
     LIST_AUDIT = "SELECT {AUDIT_COLS} FROM audit WHERE seq > $1 \
          AND (CAST($2 AS TEXT) IS NULL OR tenant_id = $2) ORDER BY seq LIMIT $3";
+    /// The same, newest first, before `$1`.
+    LIST_AUDIT_NEWEST = "SELECT {AUDIT_COLS} FROM audit WHERE seq < $1 \
+         AND (CAST($2 AS TEXT) IS NULL OR tenant_id = $2) ORDER BY seq DESC LIMIT $3";
 }
 
 store_area! {
@@ -187,6 +190,17 @@ store_area! {
         ) -> StoreResult<Vec<AuditRecord>> {
             let args = args![after_seq.unwrap_or(0), tenant_id, limit.max(1)];
             self.rows("list_audit", &LIST_AUDIT, args).await
+        }
+        /// Like [`AuditStore::list_audit`], newest first: the entries before `before_seq`
+        /// (all of them without it), at most `limit`.
+        fn list_audit_newest(
+            &self,
+            tenant_id: Option<&str>,
+            before_seq: Option<i64>,
+            limit: usize,
+        ) -> StoreResult<Vec<AuditRecord>> {
+            let args = args![before_seq.unwrap_or(i64::MAX), tenant_id, limit.max(1)];
+            self.rows("list_audit_newest", &LIST_AUDIT_NEWEST, args).await
         }
         /// Where the remaining audit chain starts: the `seq` and hash of the last pruned
         /// entry, or `None` if none was ever pruned (the chain starts at genesis).

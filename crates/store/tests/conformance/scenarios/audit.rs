@@ -36,6 +36,26 @@ pub async fn audit_chain(s: AnyStore) {
     assert_eq!(s.audit_anchor().await.expect("anchor"), None);
     let page = s.list_audit(None, Some(all[9].seq), 5).await.expect("page");
     assert_eq!(page, all[10..15]);
+    // Newest first: the last five, then the five before the tenth, backwards.
+    let newest = s.list_audit_newest(None, None, 5).await.expect("newest");
+    let expected: Vec<_> = all[15..].iter().rev().cloned().collect();
+    assert_eq!(newest, expected);
+    let back = s
+        .list_audit_newest(None, Some(all[10].seq), 5)
+        .await
+        .expect("back");
+    let expected: Vec<_> = all[5..10].iter().rev().cloned().collect();
+    assert_eq!(back, expected);
+    let tenant_b = s
+        .list_audit_newest(Some("ten_b"), None, 100)
+        .await
+        .expect("tenant");
+    assert_eq!(tenant_b.len(), 10);
+    assert!(
+        tenant_b
+            .iter()
+            .all(|e| e.tenant_id.as_deref() == Some("ten_b"))
+    );
     let a = s
         .list_audit(Some("ten_a"), None, 100)
         .await
