@@ -239,6 +239,18 @@ def owner_message(page):
     goto(page, "/ui/")
     axe_check(page, "owner", "overview")
     shot(page, "overview")
+    # Keyboard: the first Tab reaches the skip link, which moves on to the content.
+    page.keyboard.press("Tab")
+    focused = page.evaluate("document.activeElement.textContent.trim()")
+    check(focused == "Skip to content", f"the first Tab stop is the skip link ({focused!r})")
+    page.keyboard.press("Enter")
+    check(page.url.endswith("#main"), "the skip link goes to the main content")
+    goto(page, "/ui/messages")
+    page.get_by_label("Recipient", exact=True).fill("nobody.e2e@example.test")
+    page.get_by_role("button", name="Search", exact=True).click()
+    page.wait_for_load_state()
+    check(page.locator("tbody tr", has_text=RECIPIENT).count() == 0,
+          "a search for another address does not show the message")
     goto(page, "/ui/messages")
     page.get_by_label("Recipient", exact=True).fill(RECIPIENT)
     page.get_by_role("button", name="Search", exact=True).click()
@@ -347,6 +359,26 @@ def owner_other_pages(page):
     axe_check(page, "owner", "not found")
 
 
+def owner_german(page):
+    """The console in German (the account's language): lang="de" and no violations."""
+    goto(page, "/ui/account")
+    page.get_by_label("Language of the console", exact=True).select_option("de")
+    page.get_by_role("button", name="Save", exact=True).click()
+    page.wait_for_load_state()
+    for path, label in [("/ui/", "overview"), ("/ui/streams", "streams"),
+                        ("/ui/privacy", "privacy"), ("/ui/account", "account")]:
+        goto(page, path)
+        check(page.locator("html").get_attribute("lang") == "de", f"{label} in German has lang=de")
+        axe_check(page, "owner (de)", label)
+    check(page.get_by_role("button", name="Abmelden", exact=True).is_visible(),
+          "the console speaks German")
+    page.get_by_label("Sprache der Konsole", exact=True).select_option("en")
+    page.get_by_role("button", name="Speichern", exact=True).click()
+    page.wait_for_load_state()
+    check(page.get_by_role("button", name="Sign out", exact=True).is_visible(),
+          "and English again")
+
+
 def owner_makes_analyst(page):
     goto(page, "/ui/users")
     page.get_by_label("Email", exact=True).fill(ANALYST)
@@ -416,6 +448,7 @@ def main():
         step("streams", owner_stream, page)
         step("API keys", owner_keys, page)
         step("other pages", owner_other_pages, page)
+        step("German", owner_german, page)
         step("users", owner_makes_analyst, page)
         step("privacy desk", owner_privacy, page)
 
@@ -426,7 +459,7 @@ def main():
         step("analyst", analyst, apage)
         browser.close()
 
-    for who in (RECIPIENT, OWNER, ANALYST):
+    for who in (RECIPIENT, OWNER, ANALYST, "nobody.e2e@example.test"):
         leaked = [u for u in request_urls if who.lower() in u.lower()]
         check(not leaked, f"{who} appears in no request URL" + (f" ({leaked[0][:120]})" if leaked else ""))
     for problem in header_problems[:10]:
