@@ -411,7 +411,9 @@ def analyst(page):
     forged = page.request.post(BASE + "/ui/streams/broadcast/pause",
                                form={"csrf": csrf, "reason": "forged"}, max_redirects=0)
     check(forged.status == 403, f"a forged pause by the analyst gets 403 ({forged.status})")
-    check("Not allowed" in forged.text(), "the forged pause gets the 'Not allowed' page")
+    # Refused for the role, with a valid token (not as an expired form).
+    check("Your role does not allow this" in forged.text(),
+          "the forged pause gets the 'Not allowed' page for the analyst's role")
     goto(page, "/ui/streams")
     check(page.get_by_role("button", name=re.compile("^Resume")).count() == 0
           and "forged" not in page.inner_text("main"), "the stream was not paused")
