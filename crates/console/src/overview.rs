@@ -205,7 +205,7 @@ pub async fn page(State(console): State<Console>, visit: Visit) -> Result<Respon
         if !bad.is_empty() {
             let names: Vec<String> = bad
                 .iter()
-                .map(|r| format!("{} ({})", r.purpose, r.status))
+                .map(|r| format!("{} {} ({})", r.purpose, r.name, r.status))
                 .collect();
             alerts.push(Alert {
                 text: c.with(
