@@ -34,7 +34,8 @@ THREADS = int(os.environ.get("THREADS", "8"))
 KEEP = os.environ.get("KEEP", "0") == "1"          # keep the work directory (reuse with WORK=)
 WORK = os.environ.get("WORK")                       # reuse a filled work dir: skip the fill
 STORE_URL = os.environ.get("POSTWERK_STORE_URL")
-PER_MESSAGE, PER_BATCH = 50, 100
+PER_MESSAGE = int(os.environ.get("RCPTS", "50"))  # recipients per message in the fill
+PER_BATCH = 100
 TARGET_MS = 50.0
 PASSWORD = "bench-console-password-1"
 OWNER = "owner@example.com"

@@ -23,7 +23,7 @@ CREATE TABLE IF NOT EXISTS recipients (
     address_enc BLOB NOT NULL, domain TEXT NOT NULL, status TEXT NOT NULL,
     attempts INTEGER NOT NULL DEFAULT 0, next_attempt_at INTEGER, lease_node TEXT, lease_until INTEGER,
     updated_at INTEGER NOT NULL);
-CREATE INDEX IF NOT EXISTS recipients_message ON recipients (message_id);
+CREATE INDEX IF NOT EXISTS recipients_message_tenant ON recipients (message_id, tenant_id);
 CREATE INDEX IF NOT EXISTS recipients_due ON recipients (next_attempt_at) WHERE next_attempt_at IS NOT NULL;
 CREATE INDEX IF NOT EXISTS recipients_lease ON recipients (lease_node) WHERE lease_node IS NOT NULL;
 CREATE TABLE IF NOT EXISTS events (
@@ -155,6 +155,13 @@ CREATE INDEX IF NOT EXISTS sessions_expiry ON sessions (expires_at);
 CREATE TABLE IF NOT EXISTS subject_keys (
     tenant_id TEXT NOT NULL, rcpt_hash BLOB NOT NULL, key_wrapped BLOB NOT NULL, created_at INTEGER NOT NULL,
     PRIMARY KEY (tenant_id, rcpt_hash)) WITHOUT ROWID;
+-- A message's recipients are read by message and tenant: without planner statistics
+-- SQLite chose recipients_recent (tenant_id) for that and walked all of the tenant's
+-- recipients (the console's message pages took seconds with a million events). The
+-- message-only index goes (the pair serves its lookups), and the newest messages of a
+-- tenant are read from (tenant_id, id) instead of sorting all of them.
+DROP INDEX IF EXISTS recipients_message;
+CREATE INDEX IF NOT EXISTS messages_tenant_id ON messages (tenant_id, id);
 INSERT INTO meta (key, value) VALUES ('schema_version', '10')
     ON CONFLICT (key) DO UPDATE SET value = excluded.value
     WHERE CAST(meta.value AS INTEGER) < CAST(excluded.value AS INTEGER);
