@@ -27,6 +27,7 @@ struct LoginPage<'a> {
     csrf: &'a str,
     email: &'a str,
     error: Option<&'a str>,
+    notice: Option<&'a str>,
 }
 
 fn random_token() -> String {
@@ -43,8 +44,15 @@ fn cookie(name: &str, value: &str, path: &str, max_age_s: i64) -> HeaderValue {
     .expect("tokens are valid header values")
 }
 
-/// The sign-in page (status `status`, with `error` shown), with a fresh form token.
-fn login_page(lang: Lang, status: StatusCode, email: &str, error: Option<&str>) -> Response {
+/// The sign-in page (status `status`, with `error` or `notice` shown), with a fresh
+/// form token.
+fn login_page(
+    lang: Lang,
+    status: StatusCode,
+    email: &str,
+    error: Option<&str>,
+    notice: Option<&str>,
+) -> Response {
     let token = random_token();
     let page = LoginPage {
         lang,
@@ -52,6 +60,7 @@ fn login_page(lang: Lang, status: StatusCode, email: &str, error: Option<&str>) 
         csrf: &token,
         email,
         error,
+        notice,
     };
     let mut response = (status, render(&page)).into_response();
     response.headers_mut().insert(
@@ -61,9 +70,12 @@ fn login_page(lang: Lang, status: StatusCode, email: &str, error: Option<&str>) 
     response
 }
 
-/// `GET /ui/login`.
-pub async fn page(headers: HeaderMap) -> Response {
-    login_page(Lang::of(&headers), StatusCode::OK, "", None)
+/// `GET /ui/login` (`?done=password_changed` after a password change: says so).
+pub async fn page(headers: HeaderMap, uri: axum::http::Uri) -> Response {
+    let lang = Lang::of(&headers);
+    let changed = uri.query() == Some("done=password_changed");
+    let notice = changed.then(|| lang.words().get("done.password_changed"));
+    login_page(lang, StatusCode::OK, "", None, notice)
 }
 
 /// The sign-in form.
@@ -92,7 +104,7 @@ pub async fn submit(
     let expected = page::cookie(&parts.headers, LOGIN_COOKIE);
     if form.csrf.is_empty() || expected != Some(form.csrf.as_str()) {
         let error = words.get("login.expired");
-        return login_page(lang, StatusCode::FORBIDDEN, &form.email, Some(error));
+        return login_page(lang, StatusCode::FORBIDDEN, &form.email, Some(error), None);
     }
     let code = form.code.trim();
     let mut body = json!({"email": form.email, "password": form.password});
@@ -136,7 +148,13 @@ pub async fn submit(
                 _ if failure.status.is_server_error() => "error.unavailable",
                 _ => "login.invalid",
             };
-            login_page(lang, failure.status, &form.email, Some(words.get(key)))
+            login_page(
+                lang,
+                failure.status,
+                &form.email,
+                Some(words.get(key)),
+                None,
+            )
         }
     }
 }
