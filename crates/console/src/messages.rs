@@ -157,7 +157,7 @@ async fn results(visit: Visit, form: SearchForm, searched: bool) -> Result<Respo
                 ("since", &since.map(|t| t.to_string()).unwrap_or_default()),
                 ("until", &until.map(|t| t.to_string()).unwrap_or_default()),
                 ("cursor", &form.cursor),
-                ("limit", "20"),
+                ("limit", "10"),
             ])
         );
         match visit.api.get::<MessageList>(&path).await {
