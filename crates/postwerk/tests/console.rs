@@ -56,6 +56,21 @@ fn the_console_works_in_a_real_browser() {
     let (owner, password) = ("owner@example.org", "owner-password-e2e-1");
     h.create_user("default", owner, "owner", password);
 
+    // A browser opening / lands on the console; API clients keep the JSON.
+    let agent = ureq::AgentBuilder::new().redirects(0).build();
+    let root = format!("http://{}/", h.http);
+    let browser = agent
+        .get(&root)
+        .set("Accept", "text/html,application/xhtml+xml,*/*;q=0.8")
+        .call()
+        .expect("GET / as a browser");
+    assert_eq!(
+        (browser.status(), browser.header("location")),
+        (303, Some("/ui/"))
+    );
+    let health: serde_json::Value = agent.get(&root).call().unwrap().into_json().unwrap();
+    assert_eq!(health["status"], "ok", "{health}");
+
     // One delivered message to a person the privacy desk later exports and erases.
     let recipient = "erin.e2e@example.test";
     let sent = h.send(json!({
