@@ -52,19 +52,28 @@ pub async fn create(
     }
 }
 
+/// The caller's domain `name` (normalised as on registration), or 404.
+async fn registered(
+    state: &AppState,
+    caller: &Caller,
+    name: &str,
+) -> Result<DomainRecord, ApiError> {
+    let name = domains::normalize_domain(name).map_err(|_| ApiError::not_found("domain"))?;
+    state
+        .services
+        .store
+        .get_domain(&caller.tenant_id, &name)
+        .await?
+        .ok_or_else(|| ApiError::not_found("domain"))
+}
+
 /// One domain with its DNS records (scope `read`).
 pub async fn show(
     State(state): State<AppState>,
     caller: Caller,
     Path(name): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let name = domains::normalize_domain(&name).map_err(|_| ApiError::not_found("domain"))?;
-    let d = state
-        .services
-        .store
-        .get_domain(&caller.tenant_id, &name)
-        .await?
-        .ok_or_else(|| ApiError::not_found("domain"))?;
+    let d = registered(&state, &caller, &name).await?;
     Ok(Json(domain_json(&state, &d)))
 }
 
@@ -76,13 +85,7 @@ pub async fn check(
     caller: Caller,
     Path(name): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let name = domains::normalize_domain(&name).map_err(|_| ApiError::not_found("domain"))?;
-    let d = state
-        .services
-        .store
-        .get_domain(&caller.tenant_id, &name)
-        .await?
-        .ok_or_else(|| ApiError::not_found("domain"))?;
+    let d = registered(&state, &caller, &name).await?;
     let records = domains::dns_records(&d, &state.services.config);
     let checked = domains::check_records(state.engine.resolver(), records).await;
     Ok(Json(json!({

@@ -9,7 +9,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::i18n::LANG_COOKIE;
-use crate::page::{Chrome, PageError, Posted, Visit, done, render};
+use crate::page::{Chrome, Empty, Outcome, PageError, Posted, Visit, done, render};
 
 /// A second factor being set up: the QR code and the secret to type instead.
 pub struct Enrolment {
@@ -76,6 +76,15 @@ async fn show(visit: Visit, extra: Extra) -> Result<Response, PageError> {
     Ok(render(&page))
 }
 
+/// The account page with `message` (the API's, or the catalogue's) as the error.
+async fn refused(visit: Visit, message: String) -> Result<Response, PageError> {
+    let extra = Extra {
+        error: Some(message),
+        ..Extra::default()
+    };
+    show(visit, extra).await
+}
+
 /// `GET /ui/account`.
 pub async fn page(visit: Visit) -> Result<Response, PageError> {
     show(visit, Extra::default()).await
@@ -95,36 +104,21 @@ pub struct PasswordForm {
 /// `POST /ui/account/password`: sets a new password given the current one; every
 /// session ends, so the user signs in again.
 pub async fn password(Posted(visit, form): Posted<PasswordForm>) -> Result<Response, PageError> {
-    let words = visit.lang.words();
     if form.password != form.confirm {
-        let error = Some(words.get("account.password_mismatch").to_string());
-        return show(
-            visit,
-            Extra {
-                error,
-                ..Extra::default()
-            },
-        )
-        .await;
+        let error = visit
+            .lang
+            .words()
+            .get("account.password_mismatch")
+            .to_string();
+        return refused(visit, error).await;
     }
     let body = json!({"current_password": form.current, "password": form.password});
     match visit
-        .api
-        .send::<Value>(Method::POST, "/v1/auth/password", Some(body))
-        .await
+        .act::<Value>(Method::POST, "/v1/auth/password", Some(body))
+        .await?
     {
-        Ok(_) => Ok(done("/ui/login", "password_changed")),
-        Err(f) if f.status == StatusCode::UNPROCESSABLE_ENTITY => {
-            show(
-                visit,
-                Extra {
-                    error: Some(f.message),
-                    ..Extra::default()
-                },
-            )
-            .await
-        }
-        Err(f) => Err(PageError::api(visit.lang, f)),
+        Outcome::Done(_) => Ok(done("/ui/login", "password_changed")),
+        Outcome::Refused(message) => refused(visit, message).await,
     }
 }
 
@@ -147,18 +141,13 @@ pub async fn language(Posted(_visit, form): Posted<LanguageForm>) -> Response {
     response
 }
 
-/// An empty form.
-#[derive(Deserialize)]
-pub struct Empty {}
-
 /// `POST /ui/account/totp`: starts setting up a second factor.
 pub async fn totp_enrol(Posted(visit, Empty {}): Posted<Empty>) -> Result<Response, PageError> {
     match visit
-        .api
-        .send::<Value>(Method::POST, "/v1/auth/totp", None)
-        .await
+        .act::<Value>(Method::POST, "/v1/auth/totp", None)
+        .await?
     {
-        Ok(started) => {
+        Outcome::Done(started) => {
             let svg = started["qr_svg"].as_str().unwrap_or_default();
             let enrolment = Enrolment {
                 qr: format!(
@@ -167,26 +156,13 @@ pub async fn totp_enrol(Posted(visit, Empty {}): Posted<Empty>) -> Result<Respon
                 ),
                 secret: started["secret"].as_str().unwrap_or_default().to_string(),
             };
-            show(
-                visit,
-                Extra {
-                    enrolment: Some(enrolment),
-                    ..Extra::default()
-                },
-            )
-            .await
+            let extra = Extra {
+                enrolment: Some(enrolment),
+                ..Extra::default()
+            };
+            show(visit, extra).await
         }
-        Err(f) if f.status == StatusCode::CONFLICT => {
-            show(
-                visit,
-                Extra {
-                    error: Some(f.message),
-                    ..Extra::default()
-                },
-            )
-            .await
-        }
-        Err(f) => Err(PageError::api(visit.lang, f)),
+        Outcome::Refused(message) => refused(visit, message).await,
     }
 }
 
@@ -202,12 +178,11 @@ pub struct CodeForm {
 pub async fn totp_confirm(Posted(visit, form): Posted<CodeForm>) -> Result<Response, PageError> {
     let body = json!({"totp": form.code.trim()});
     match visit
-        .api
-        .send::<Value>(Method::POST, "/v1/auth/totp/confirm", Some(body))
-        .await
+        .act::<Value>(Method::POST, "/v1/auth/totp/confirm", Some(body))
+        .await?
     {
-        Ok(done) => {
-            let recovery_codes = done["recovery_codes"]
+        Outcome::Done(confirmed) => {
+            let recovery_codes = confirmed["recovery_codes"]
                 .as_array()
                 .map(|a| {
                     a.iter()
@@ -215,26 +190,13 @@ pub async fn totp_confirm(Posted(visit, form): Posted<CodeForm>) -> Result<Respo
                         .collect()
                 })
                 .unwrap_or_default();
-            show(
-                visit,
-                Extra {
-                    recovery_codes,
-                    ..Extra::default()
-                },
-            )
-            .await
+            let extra = Extra {
+                recovery_codes,
+                ..Extra::default()
+            };
+            show(visit, extra).await
         }
-        Err(f) if f.status.is_client_error() && f.status != StatusCode::UNAUTHORIZED => {
-            show(
-                visit,
-                Extra {
-                    error: Some(f.message),
-                    ..Extra::default()
-                },
-            )
-            .await
-        }
-        Err(f) => Err(PageError::api(visit.lang, f)),
+        Outcome::Refused(message) => refused(visit, message).await,
     }
 }
 
@@ -242,33 +204,23 @@ pub async fn totp_confirm(Posted(visit, form): Posted<CodeForm>) -> Result<Respo
 pub async fn totp_remove(Posted(visit, form): Posted<CodeForm>) -> Result<Response, PageError> {
     let body = json!({"totp": form.code.trim()});
     match visit
-        .api
-        .send::<Value>(Method::DELETE, "/v1/auth/totp", Some(body))
-        .await
+        .act::<Value>(Method::DELETE, "/v1/auth/totp", Some(body))
+        .await?
     {
-        Ok(_) => Ok(done("/ui/account", "totp_removed")),
-        Err(f) if f.status.is_client_error() && f.status != StatusCode::UNAUTHORIZED => {
-            show(
-                visit,
-                Extra {
-                    error: Some(f.message),
-                    ..Extra::default()
-                },
-            )
-            .await
-        }
-        Err(f) => Err(PageError::api(visit.lang, f)),
+        Outcome::Done(_) => Ok(done("/ui/account", "totp_removed")),
+        Outcome::Refused(message) => refused(visit, message).await,
     }
 }
 
-/// The session to end (`id`), or every other one (`others`).
+/// The session to end.
 #[derive(Deserialize)]
 pub struct EndForm {
     #[serde(default)]
     id: String,
 }
 
-/// `POST /ui/account/sessions/end`: ends one of the user's sessions.
+/// `POST /ui/account/sessions/end`: ends one of the user's sessions (one that ended
+/// meanwhile counts as ended).
 pub async fn end_sessions(Posted(visit, form): Posted<EndForm>) -> Result<Response, PageError> {
     let path = format!("/v1/auth/sessions/{}", crate::api::path_segment(&form.id));
     match visit.api.send::<Value>(Method::DELETE, &path, None).await {

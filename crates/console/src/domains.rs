@@ -8,13 +8,13 @@ use std::time::{Duration, Instant};
 
 use askama::Template;
 use axum::extract::{Path, State};
-use axum::http::{Method, StatusCode};
+use axum::http::Method;
 use axum::response::Response;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::api::{Api, path_segment};
-use crate::page::{Chrome, PageError, Posted, Visit, render};
+use crate::page::{Chrome, Outcome, PageError, Posted, Visit, render};
 
 /// A domain in the list.
 #[derive(Deserialize)]
@@ -72,23 +72,15 @@ pub async fn add(Posted(visit, form): Posted<AddForm>) -> Result<Response, PageE
     visit.require("POST", "/v1/domains")?;
     let body = json!({"domain": form.domain.trim()});
     match visit
-        .api
-        .send::<Value>(Method::POST, "/v1/domains", Some(body))
-        .await
+        .act::<Value>(Method::POST, "/v1/domains", Some(body))
+        .await?
     {
-        Ok(made) => {
+        Outcome::Done(made) => {
             let name = made["domain"].as_str().unwrap_or_default();
-            Ok(crate::page::done(
-                &format!("/ui/domains/{}", path_segment(name)),
-                "domain_added",
-            ))
+            let page = format!("/ui/domains/{}", path_segment(name));
+            Ok(crate::page::done(&page, "domain_added"))
         }
-        Err(f)
-            if f.status == StatusCode::UNPROCESSABLE_ENTITY || f.status == StatusCode::CONFLICT =>
-        {
-            list(visit, Some(f.message)).await
-        }
-        Err(f) => Err(PageError::api(visit.lang, f)),
+        Outcome::Refused(message) => list(visit, Some(message)).await,
     }
 }
 

@@ -3,14 +3,14 @@
 
 use askama::Template;
 use axum::extract::Path;
-use axum::http::{Method, StatusCode};
+use axum::http::Method;
 use axum::response::Response;
 use postwerk_core::model::Scope;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use crate::api::path_segment;
-use crate::page::{Chrome, PageError, Posted, Visit, done, render};
+use crate::page::{Chrome, Empty, Outcome, PageError, Posted, Visit, done, render};
 
 /// A key shown once, right after it was made.
 pub struct NewSecret {
@@ -43,10 +43,7 @@ async fn show(
         .map_err(|f| PageError::api(visit.lang, f))?;
     let page = KeysPage {
         c: visit.chrome("keys.title", "/ui/keys"),
-        keys: list["keys"]
-            .as_array()
-            .map(|a| a.iter().filter_map(|k| k.as_object().cloned()).collect())
-            .unwrap_or_default(),
+        keys: crate::view::objects(&list["keys"]),
         scopes: Scope::ALL.iter().map(|s| s.as_str()).collect(),
         secret,
         error,
@@ -73,35 +70,38 @@ pub struct NewKeyForm {
 
 /// `POST /ui/keys`: makes a key and shows it once.
 pub async fn create(Posted(visit, form): Posted<NewKeyForm>) -> Result<Response, PageError> {
-    create_with(visit, form).await
-}
-
-async fn create_with(visit: Visit, form: NewKeyForm) -> Result<Response, PageError> {
     visit.require("POST", "/v1/keys")?;
+    let allowed_ips: Vec<&str> = form
+        .allowed_ips
+        .split([',', ' ', '\n'])
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .collect();
     let mut body = json!({
         "name": form.name.trim(),
         "scopes": visit.form_values("scope"),
-        "allowed_ips": form.allowed_ips.split([',', ' ', '\n']).map(str::trim).filter(|s| !s.is_empty()).collect::<Vec<_>>(),
+        "allowed_ips": allowed_ips,
     });
     if !form.expires_in.trim().is_empty() {
         body["expires_in"] = Value::from(form.expires_in.trim());
     }
-    match visit
-        .api
-        .send::<Value>(Method::POST, "/v1/keys", Some(body))
-        .await
-    {
-        Ok(made) => {
+    let outcome = visit.act(Method::POST, "/v1/keys", Some(body)).await?;
+    shown_once(visit, outcome).await
+}
+
+/// The keys page after a key was made or rotated: its secret, shown once, or why the
+/// API refused.
+async fn shown_once(visit: Visit, outcome: Outcome<Value>) -> Result<Response, PageError> {
+    match outcome {
+        Outcome::Done(made) => {
+            let text = |field: &str| made[field].as_str().unwrap_or_default().to_string();
             let secret = NewSecret {
-                name: made["name"].as_str().unwrap_or_default().to_string(),
-                key: made["key"].as_str().unwrap_or_default().to_string(),
+                name: text("name"),
+                key: text("key"),
             };
             show(visit, Some(secret), None).await
         }
-        Err(f) if f.status == StatusCode::UNPROCESSABLE_ENTITY => {
-            show(visit, None, Some(f.message)).await
-        }
-        Err(f) => Err(PageError::api(visit.lang, f)),
+        Outcome::Refused(message) => show(visit, None, Some(message)).await,
     }
 }
 
@@ -112,6 +112,14 @@ pub struct RotateForm {
     grace: String,
 }
 
+/// The grace period a rotation form asks for (`24h` when left empty).
+pub fn grace(form: &RotateForm) -> &str {
+    match form.grace.trim() {
+        "" => "24h",
+        grace => grace,
+    }
+}
+
 /// `POST /ui/keys/{id}/rotate`: a new secret, shown once; the old one works until the
 /// grace period ends.
 pub async fn rotate(
@@ -119,34 +127,11 @@ pub async fn rotate(
     Posted(visit, form): Posted<RotateForm>,
 ) -> Result<Response, PageError> {
     visit.require("POST", "/v1/keys/{id}/rotate")?;
-    let grace = if form.grace.trim().is_empty() {
-        "24h"
-    } else {
-        form.grace.trim()
-    };
     let path = format!("/v1/keys/{}/rotate", path_segment(&id));
-    match visit
-        .api
-        .send::<Value>(Method::POST, &path, Some(json!({"grace": grace})))
-        .await
-    {
-        Ok(made) => {
-            let secret = NewSecret {
-                name: made["name"].as_str().unwrap_or_default().to_string(),
-                key: made["key"].as_str().unwrap_or_default().to_string(),
-            };
-            show(visit, Some(secret), None).await
-        }
-        Err(f) if f.status == StatusCode::UNPROCESSABLE_ENTITY => {
-            show(visit, None, Some(f.message)).await
-        }
-        Err(f) => Err(PageError::api(visit.lang, f)),
-    }
+    let body = json!({"grace": grace(&form)});
+    let outcome = visit.act(Method::POST, &path, Some(body)).await?;
+    shown_once(visit, outcome).await
 }
-
-/// An empty form.
-#[derive(Deserialize)]
-pub struct Empty {}
 
 /// `POST /ui/keys/{id}/revoke`.
 pub async fn revoke(

@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use crate::Console;
 use crate::api::Api;
 use crate::i18n::{Catalogue, Lang};
-use crate::page::{self, CSRF_COOKIE, PageError, Posted, render};
+use crate::page::{self, CSRF_COOKIE, Empty, PageError, Posted, render};
 
 /// The sign-in form's token cookie (set with the form, compared with its copy).
 const LOGIN_COOKIE: &str = "pw_login";
@@ -158,10 +158,6 @@ pub async fn submit(
         }
     }
 }
-
-/// An empty form (only its CSRF token).
-#[derive(Deserialize)]
-pub struct Empty {}
 
 /// `POST /ui/logout`: ends the session and clears the console's cookies.
 pub async fn logout(Posted(visit, Empty {}): Posted<Empty>) -> Response {

@@ -284,6 +284,40 @@ impl<T: DeserializeOwned> FromRequest<Console> for Posted<T> {
     }
 }
 
+/// A form with no fields but its CSRF token (a button that acts).
+#[derive(serde::Deserialize)]
+pub struct Empty {}
+
+/// What an action's API call came to.
+pub enum Outcome<T> {
+    /// Done; the API's answer.
+    Done(T),
+    /// Refused for a reason the user can fix (422, 409): the API's message, to show on
+    /// the page with the form again.
+    Refused(String),
+}
+
+impl Visit {
+    /// Calls `method path` with `body` for an action: a refusal the user can fix is
+    /// [`Outcome::Refused`], any other failure an error page.
+    pub async fn act<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> Result<Outcome<T>, PageError> {
+        match self.api.send(method, path, body).await {
+            Ok(answer) => Ok(Outcome::Done(answer)),
+            Err(f)
+                if [StatusCode::UNPROCESSABLE_ENTITY, StatusCode::CONFLICT].contains(&f.status) =>
+            {
+                Ok(Outcome::Refused(f.message))
+            }
+            Err(f) => Err(PageError::api(self.lang, f)),
+        }
+    }
+}
+
 /// A page could not be shown.
 #[derive(Debug)]
 pub enum PageError {

@@ -13,7 +13,7 @@ use serde_json::{Map, Value, json};
 
 use crate::api::{path_segment, query};
 use crate::messages::Message;
-use crate::page::{Chrome, PageError, Posted, Visit, done, download, render};
+use crate::page::{Chrome, Empty, Outcome, PageError, Posted, Visit, done, download, render};
 
 /// The kinds of data-subject request the register takes.
 const REQUEST_KINDS: [&str; 5] = [
@@ -131,7 +131,10 @@ async fn desk(
             .get("/v1/privacy/incidents?limit=200")
             .await
             .map_err(fail)?;
-        (entries(&r["requests"]), entries(&i["incidents"]))
+        (
+            crate::view::objects(&r["requests"]),
+            crate::view::objects(&i["incidents"]),
+        )
     } else {
         (Vec::new(), Vec::new())
     };
@@ -159,12 +162,6 @@ async fn desk(
         record,
     };
     Ok(render(&page))
-}
-
-fn entries(list: &Value) -> Vec<Entry> {
-    list.as_array()
-        .map(|a| a.iter().filter_map(|e| e.as_object().cloned()).collect())
-        .unwrap_or_default()
 }
 
 fn require_desk(visit: &Visit) -> Result<(), PageError> {
@@ -339,15 +336,11 @@ pub async fn new_request(Posted(visit, form): Posted<RequestForm>) -> Result<Res
         body["note"] = Value::from(form.note.trim());
     }
     match visit
-        .api
-        .send::<Value>(Method::POST, "/v1/privacy/requests", Some(body))
-        .await
+        .act::<Value>(Method::POST, "/v1/privacy/requests", Some(body))
+        .await?
     {
-        Ok(_) => Ok(done("/ui/privacy", "request_registered")),
-        Err(f) if f.status == StatusCode::UNPROCESSABLE_ENTITY => {
-            desk(&visit, None, false, Some(f.message)).await
-        }
-        Err(f) => Err(PageError::api(visit.lang, f)),
+        Outcome::Done(_) => Ok(done("/ui/privacy", "request_registered")),
+        Outcome::Refused(message) => desk(&visit, None, false, Some(message)).await,
     }
 }
 
@@ -402,21 +395,13 @@ pub async fn new_incident(
         }
     }
     match visit
-        .api
-        .send::<Value>(Method::POST, "/v1/privacy/incidents", Some(body))
-        .await
+        .act::<Value>(Method::POST, "/v1/privacy/incidents", Some(body))
+        .await?
     {
-        Ok(_) => Ok(done("/ui/privacy", "incident_registered")),
-        Err(f) if f.status == StatusCode::UNPROCESSABLE_ENTITY => {
-            desk(&visit, None, false, Some(f.message)).await
-        }
-        Err(f) => Err(PageError::api(visit.lang, f)),
+        Outcome::Done(_) => Ok(done("/ui/privacy", "incident_registered")),
+        Outcome::Refused(message) => desk(&visit, None, false, Some(message)).await,
     }
 }
-
-/// An empty form.
-#[derive(Deserialize)]
-pub struct Empty {}
 
 /// `POST /ui/privacy/incidents/{id}/{step}` (`authority-notified`,
 /// `customers-notified`, `close`).
@@ -495,7 +480,7 @@ pub async fn audit(visit: Visit, Query(filter): Query<AuditFilter>) -> Result<Re
         ))
         .await
         .map_err(fail)?;
-    let entries = entries(&list["entries"])
+    let entries = crate::view::objects(&list["entries"])
         .into_iter()
         .filter(|e| filter.action.is_empty() || field(e, "action").contains(filter.action.trim()))
         .filter(|e| filter.actor.is_empty() || field(e, "actor").contains(filter.actor.trim()))

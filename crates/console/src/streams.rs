@@ -10,7 +10,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::api::path_segment;
-use crate::page::{Chrome, PageError, Posted, Visit, done, render};
+use crate::page::{Chrome, Empty, PageError, Posted, Visit, done, render};
 use crate::view::{self, Stream};
 
 /// A line of the queue: a stream or a domain and its waiting recipients.
@@ -134,10 +134,6 @@ pub async fn pause(
         .map_err(|f| PageError::api(visit.lang, f))?;
     Ok(done("/ui/streams", "paused"))
 }
-
-/// An empty form.
-#[derive(Deserialize)]
-pub struct Empty {}
 
 /// `POST /ui/streams/{name}/resume`.
 pub async fn resume(

@@ -8,7 +8,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use crate::api::{path_segment, query};
-use crate::page::{Chrome, PageError, Posted, Visit, done, render};
+use crate::page::{Chrome, Outcome, PageError, Posted, Visit, done, render};
 use crate::privacy::field;
 
 #[derive(Template)]
@@ -49,10 +49,7 @@ async fn list(
     );
     let (entries, next_cursor, error) = match visit.api.get::<Value>(&path).await {
         Ok(list) => (
-            list["suppressions"]
-                .as_array()
-                .map(|a| a.iter().filter_map(|e| e.as_object().cloned()).collect())
-                .unwrap_or_default(),
+            crate::view::objects(&list["suppressions"]),
             list["next_cursor"].as_str().map(str::to_string),
             error,
         ),
@@ -113,15 +110,11 @@ pub async fn add(Posted(visit, form): Posted<EntryForm>) -> Result<Response, Pag
         body["reason"] = Value::from(form.reason.as_str());
     }
     match visit
-        .api
-        .send::<Value>(Method::POST, "/v1/suppressions", Some(body))
-        .await
+        .act::<Value>(Method::POST, "/v1/suppressions", Some(body))
+        .await?
     {
-        Ok(_) => Ok(done("/ui/suppressions", "suppression_added")),
-        Err(f) if f.status == StatusCode::UNPROCESSABLE_ENTITY => {
-            list(visit, SearchForm::default(), Some(f.message)).await
-        }
-        Err(f) => Err(PageError::api(visit.lang, f)),
+        Outcome::Done(_) => Ok(done("/ui/suppressions", "suppression_added")),
+        Outcome::Refused(message) => list(visit, SearchForm::default(), Some(message)).await,
     }
 }
 

@@ -3,13 +3,13 @@
 
 use askama::Template;
 use axum::extract::Path;
-use axum::http::{Method, StatusCode};
+use axum::http::Method;
 use axum::response::Response;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use crate::api::path_segment;
-use crate::page::{Chrome, PageError, Posted, Visit, done, render};
+use crate::page::{Chrome, Empty, Outcome, PageError, Posted, Visit, done, render};
 
 /// The roles a new user can be given (`custom` takes ticked scopes).
 const ROLES: [&str; 6] = postwerk_accounts::users::ROLES;
@@ -34,10 +34,7 @@ async fn show(visit: Visit, error: Option<String>) -> Result<Response, PageError
         .map_err(|f| PageError::api(visit.lang, f))?;
     let page = UsersPage {
         c: visit.chrome("users.title", "/ui/users"),
-        users: list["users"]
-            .as_array()
-            .map(|a| a.iter().filter_map(|u| u.as_object().cloned()).collect())
-            .unwrap_or_default(),
+        users: crate::view::objects(&list["users"]),
         roles: &ROLES,
         scopes: postwerk_core::model::Scope::ALL
             .iter()
@@ -74,23 +71,13 @@ pub async fn create(Posted(visit, form): Posted<NewUserForm>) -> Result<Response
         body["scopes"] = json!(visit.form_values("scope"));
     }
     match visit
-        .api
-        .send::<Value>(Method::POST, "/v1/users", Some(body))
-        .await
+        .act::<Value>(Method::POST, "/v1/users", Some(body))
+        .await?
     {
-        Ok(_) => Ok(done("/ui/users", "user_created")),
-        Err(f)
-            if f.status == StatusCode::UNPROCESSABLE_ENTITY || f.status == StatusCode::CONFLICT =>
-        {
-            show(visit, Some(f.message)).await
-        }
-        Err(f) => Err(PageError::api(visit.lang, f)),
+        Outcome::Done(_) => Ok(done("/ui/users", "user_created")),
+        Outcome::Refused(message) => show(visit, Some(message)).await,
     }
 }
-
-/// An empty form.
-#[derive(Deserialize)]
-pub struct Empty {}
 
 /// `POST /ui/users/{id}/{action}`: `disable`, `logout` (end every session),
 /// `remove-totp` (a lost second factor) or `delete`.
@@ -127,13 +114,8 @@ pub async fn act(
         _ => return Err(PageError::not_found(visit.lang)),
     };
     visit.require(method.as_str(), route)?;
-    match visit.api.send::<Value>(method, &path, None).await {
-        Ok(_) => Ok(done("/ui/users", notice)),
-        Err(f)
-            if f.status == StatusCode::UNPROCESSABLE_ENTITY || f.status == StatusCode::CONFLICT =>
-        {
-            show(visit, Some(f.message)).await
-        }
-        Err(f) => Err(PageError::api(visit.lang, f)),
+    match visit.act::<Value>(method, &path, None).await? {
+        Outcome::Done(_) => Ok(done("/ui/users", notice)),
+        Outcome::Refused(message) => show(visit, Some(message)).await,
     }
 }

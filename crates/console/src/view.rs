@@ -50,6 +50,13 @@ pub fn countdown(rfc3339: &str) -> String {
     format!("{sign}{} h {} min", minutes / 60, minutes % 60)
 }
 
+/// The objects of a JSON array (`[]` for anything else): the rows of a list answer.
+pub fn objects(list: &serde_json::Value) -> Vec<serde_json::Map<String, serde_json::Value>> {
+    list.as_array()
+        .map(|a| a.iter().filter_map(|e| e.as_object().cloned()).collect())
+        .unwrap_or_default()
+}
+
 /// A stream as `GET /v1/streams` shows it.
 #[derive(Deserialize, Clone)]
 pub struct Stream {

@@ -3,13 +3,14 @@
 
 use askama::Template;
 use axum::extract::Path;
-use axum::http::{Method, StatusCode};
+use axum::http::Method;
 use axum::response::Response;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use crate::api::{path_segment, query};
-use crate::page::{Chrome, PageError, Posted, Visit, done, render};
+use crate::keys::RotateForm;
+use crate::page::{Chrome, Empty, Outcome, PageError, Posted, Visit, done, render};
 
 /// The event types an endpoint can subscribe to (none ticked: all of them).
 pub const EVENTS: [&str; 14] = [
@@ -55,19 +56,13 @@ async fn list(
         .map_err(|f| PageError::api(visit.lang, f))?;
     let page = WebhooksPage {
         c: visit.chrome("webhooks.title", "/ui/webhooks"),
-        hooks: entries(&list["webhooks"]),
+        hooks: crate::view::objects(&list["webhooks"]),
         events: &EVENTS,
         secret,
         can_change: visit.may("POST", "/v1/webhooks"),
         error,
     };
     Ok(render(&page))
-}
-
-fn entries(list: &Value) -> Vec<Entry> {
-    list.as_array()
-        .map(|a| a.iter().filter_map(|e| e.as_object().cloned()).collect())
-        .unwrap_or_default()
 }
 
 /// `GET /ui/webhooks`.
@@ -100,18 +95,14 @@ pub async fn create(Posted(visit, form): Posted<HookForm>) -> Result<Response, P
     visit.require("POST", "/v1/webhooks")?;
     let body = subscription(&visit, &form);
     match visit
-        .api
-        .send::<Value>(Method::POST, "/v1/webhooks", Some(body))
-        .await
+        .act::<Value>(Method::POST, "/v1/webhooks", Some(body))
+        .await?
     {
-        Ok(made) => {
+        Outcome::Done(made) => {
             let secret = made["secret"].as_str().map(str::to_string);
             list(visit, secret, None).await
         }
-        Err(f) if f.status == StatusCode::UNPROCESSABLE_ENTITY => {
-            list(visit, None, Some(f.message)).await
-        }
-        Err(f) => Err(PageError::api(visit.lang, f)),
+        Outcome::Refused(message) => list(visit, None, Some(message)).await,
     }
 }
 
@@ -161,7 +152,7 @@ async fn detail(
     let page = WebhookPage {
         c: visit.chrome("webhook.title", "/ui/webhooks"),
         hook,
-        attempts: entries(&attempts["attempts"]),
+        attempts: crate::view::objects(&attempts["attempts"]),
         next_cursor: attempts["next_cursor"].as_str().map(str::to_string),
         events: &EVENTS,
         secret,
@@ -189,54 +180,43 @@ pub async fn update(
     let mut body = subscription(&visit, &form);
     body["enabled"] = Value::Bool(form.enabled == "on");
     let path = format!("/v1/webhooks/{}", path_segment(&id));
-    match visit
-        .api
-        .send::<Value>(Method::PATCH, &path, Some(body))
-        .await
-    {
-        Ok(_) => Ok(done(
-            &format!("/ui/webhooks/{}", path_segment(&id)),
-            "webhook_saved",
+    after(visit, &id, "webhook_saved", Method::PATCH, &path, body).await
+}
+
+/// An action on webhook `id`: back to its page with the notice `done_key`, or the page
+/// again with why the API refused.
+async fn after(
+    visit: Visit,
+    id: &str,
+    done_key: &str,
+    method: Method,
+    path: &str,
+    body: Value,
+) -> Result<Response, PageError> {
+    match visit.act::<Value>(method, path, Some(body)).await? {
+        Outcome::Done(_) => Ok(done(
+            &format!("/ui/webhooks/{}", path_segment(id)),
+            done_key,
         )),
-        Err(f) if f.status == StatusCode::UNPROCESSABLE_ENTITY => {
-            detail(visit, &id, "", None, Some(f.message)).await
-        }
-        Err(f) => Err(PageError::api(visit.lang, f)),
+        Outcome::Refused(message) => detail(visit, id, "", None, Some(message)).await,
     }
 }
 
-/// How long the old secret keeps working.
-#[derive(Deserialize)]
-pub struct RotateForm {
-    #[serde(default)]
-    grace: String,
-}
-
-/// `POST /ui/webhooks/{id}/rotate`: a new secret, shown once.
+/// `POST /ui/webhooks/{id}/rotate`: a new secret, shown once (the old one works for the
+/// grace period).
 pub async fn rotate(
     Path(id): Path<String>,
     Posted(visit, form): Posted<RotateForm>,
 ) -> Result<Response, PageError> {
     visit.require("POST", "/v1/webhooks/{id}/rotate-secret")?;
-    let grace = if form.grace.trim().is_empty() {
-        "24h"
-    } else {
-        form.grace.trim()
-    };
     let path = format!("/v1/webhooks/{}/rotate-secret", path_segment(&id));
-    match visit
-        .api
-        .send::<Value>(Method::POST, &path, Some(json!({"grace": grace})))
-        .await
-    {
-        Ok(made) => {
+    let body = json!({"grace": crate::keys::grace(&form)});
+    match visit.act::<Value>(Method::POST, &path, Some(body)).await? {
+        Outcome::Done(made) => {
             let secret = made["secret"].as_str().map(str::to_string);
             detail(visit, &id, "", secret, None).await
         }
-        Err(f) if f.status == StatusCode::UNPROCESSABLE_ENTITY => {
-            detail(visit, &id, "", None, Some(f.message)).await
-        }
-        Err(f) => Err(PageError::api(visit.lang, f)),
+        Outcome::Refused(message) => detail(visit, &id, "", None, Some(message)).await,
     }
 }
 
@@ -277,25 +257,8 @@ pub async fn replay(
         body["to"] = Value::from(to);
     }
     let path = format!("/v1/webhooks/{}/replay", path_segment(&id));
-    match visit
-        .api
-        .send::<Value>(Method::POST, &path, Some(body))
-        .await
-    {
-        Ok(_) => Ok(done(
-            &format!("/ui/webhooks/{}", path_segment(&id)),
-            "webhook_replayed",
-        )),
-        Err(f) if f.status == StatusCode::UNPROCESSABLE_ENTITY => {
-            detail(visit, &id, "", None, Some(f.message)).await
-        }
-        Err(f) => Err(PageError::api(visit.lang, f)),
-    }
+    after(visit, &id, "webhook_replayed", Method::POST, &path, body).await
 }
-
-/// An empty form.
-#[derive(Deserialize)]
-pub struct Empty {}
 
 /// `POST /ui/webhooks/{id}/delete`.
 pub async fn remove(
