@@ -460,7 +460,7 @@ pub async fn get_message(
         std::slice::from_ref(&record),
     )
     .await?;
-    Ok(Json(message_view(&record, &keys)))
+    Ok(Json(message_view(&record, &keys, true)))
 }
 
 /// `GET /v1/messages` query.
@@ -481,10 +481,13 @@ pub struct MessageQuery {
     cursor: Option<String>,
     /// Page size, 1–1000 (default 100).
     limit: Option<usize>,
+    /// `false`: each recipient without its events (a lighter list; default `true`).
+    events: Option<bool>,
 }
 
-/// `GET /v1/messages?stream=&tag=&recipient=&since=&until=&cursor=&limit=`: message
-/// search, newest first, each as `GET /v1/messages/{id}` shows it.
+/// `GET /v1/messages?stream=&tag=&recipient=&since=&until=&cursor=&limit=&events=`:
+/// message search, newest first, each as `GET /v1/messages/{id}` shows it (without the
+/// recipients' events with `events=false`).
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
@@ -535,13 +538,14 @@ pub async fn list(
         before_id,
         limit,
     };
+    let with_events = q.events.unwrap_or(true);
     let messages = state.services.store.list_messages(filter).await?;
     let next = (messages.len() == limit)
         .then(|| messages.last().map(|m| m.id.clone()))
         .flatten();
     let keys = people_of(&state, &caller, "message.list", &messages).await?;
     Ok(Json(json!({
-        "messages": messages.iter().map(|m| message_view(m, &keys)).collect::<Vec<_>>(),
+        "messages": messages.iter().map(|m| message_view(m, &keys, with_events)).collect::<Vec<_>>(),
         "next_cursor": next,
     })))
 }
@@ -560,10 +564,10 @@ async fn people_of(
     view::read_people(state, caller, action, hashes).await
 }
 
-/// A message with each recipient's status and event timeline.
-fn message_view(record: &MessageRecord, keys: &SubjectKeys) -> Value {
+/// A message with each recipient's status and, `with_events`, its event timeline.
+fn message_view(record: &MessageRecord, keys: &SubjectKeys, with_events: bool) -> Value {
     let mut events_by_rcpt: HashMap<&str, Vec<Value>> = HashMap::new();
-    for e in &record.events {
+    for e in record.events.iter().filter(|_| with_events) {
         events_by_rcpt
             .entry(e.recipient_id.as_str())
             .or_default()
@@ -578,15 +582,21 @@ fn message_view(record: &MessageRecord, keys: &SubjectKeys) -> Value {
         .recipients
         .iter()
         .map(|r| {
-            json!({
+            let mut v = json!({
                 "id": r.id,
                 "email": view::address(&r.id, &r.rcpt_hash, &r.address_enc, keys),
                 "status": r.status,
                 "attempts": r.attempts,
                 "next_attempt_at": r.next_attempt_at.and_then(view::time),
                 "updated_at": view::time(r.updated_at),
-                "events": events_by_rcpt.remove(r.id.as_str()).unwrap_or_default(),
-            })
+            });
+            if with_events {
+                v["events"] = events_by_rcpt
+                    .remove(r.id.as_str())
+                    .unwrap_or_default()
+                    .into();
+            }
+            v
         })
         .collect();
     json!({

@@ -157,7 +157,8 @@ async fn results(visit: Visit, form: SearchForm, searched: bool) -> Result<Respo
                 ("since", &since.map(|t| t.to_string()).unwrap_or_default()),
                 ("until", &until.map(|t| t.to_string()).unwrap_or_default()),
                 ("cursor", &form.cursor),
-                ("limit", "10"),
+                ("limit", "25"),
+                ("events", "false"),
             ])
         );
         match visit.api.get::<MessageList>(&path).await {

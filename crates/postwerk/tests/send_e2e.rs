@@ -163,6 +163,18 @@ fn full_message_is_delivered_signed_over_tls_and_logged() {
     assert_eq!(list[0]["id"], id);
     assert_eq!(list[0]["subject"], "Welcome");
     assert_eq!(list[0]["recipients"].as_array().unwrap().len(), 3);
+    assert!(list[0]["recipients"][0]["events"].is_array(), "{found}");
+    let (status, light) = h.get("/v1/messages?recipient=carol@example.test&events=false");
+    assert_eq!(status, 200, "{light}");
+    let rcpt = &light["messages"][0]["recipients"][0];
+    assert_eq!(
+        rcpt["status"], list[0]["recipients"][0]["status"],
+        "{light}"
+    );
+    assert!(
+        rcpt.get("events").is_none(),
+        "events=false leaves them out: {light}"
+    );
     let (_, none) = h.get("/v1/messages?stream=broadcast");
     assert_eq!(none["messages"], json!([]));
     let (status, bad) = h.get("/v1/messages?cursor=x");
