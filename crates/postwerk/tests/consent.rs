@@ -151,6 +151,24 @@ fn double_opt_in_consent_is_pending_until_the_link_is_confirmed() {
     let (_, contact) = h.call(&k, "GET", &format!("/v1/contacts/{person}"), None);
     let consent = &contact["consents"][0];
     assert_eq!(consent["status"], "active", "{contact}");
+    // The history keeps both records, oldest first: the pending request with its
+    // wording and source, then the confirmation.
+    let history = contact["consent_history"].as_array().unwrap();
+    assert_eq!(history.len(), 2, "{contact}");
+    assert_eq!(
+        (
+            &history[0]["status"],
+            &history[0]["wording"],
+            &history[0]["source"]
+        ),
+        (
+            &json!("pending"),
+            &json!("Yes, send me offers"),
+            &json!("signup-form")
+        ),
+        "{contact}"
+    );
+    assert_eq!(history[1]["id"], consent["id"], "{contact}");
     assert_eq!(
         consent["confirms"].to_string(),
         pending["id"].as_str().unwrap()
