@@ -303,6 +303,11 @@ def owner_keys(page):
     check(api_status(key, "/v1/messages") == 200, "the new key reads the API (200)")
     goto(page, "/ui/keys")
     check(key not in page.content(), "the key is not shown again")
+    # Revoking asks first: dismissed, nothing happens; accepted, the key is revoked.
+    page.once("dialog", lambda dialog: dialog.dismiss())
+    page.get_by_role("button", name="Revoke console-e2e", exact=True).click()
+    check(api_status(key, "/v1/messages") == 200, "a dismissed confirmation revokes nothing")
+    page.once("dialog", lambda dialog: dialog.accept())
     page.get_by_role("button", name="Revoke console-e2e", exact=True).click()
     page.wait_for_load_state()
     status = api_status(key, "/v1/messages")
