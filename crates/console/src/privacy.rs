@@ -78,6 +78,10 @@ struct PrivacyPage {
     can_change: bool,
     can_audit: bool,
     record: String,
+    /// Where the registers' pages start, and where the next ones do.
+    cursors: Cursors,
+    requests_next: Option<String>,
+    incidents_next: Option<String>,
 }
 
 /// A text field of a register entry.
@@ -112,31 +116,47 @@ pub fn evidence(consent: &Entry) -> Vec<(String, String)> {
         .collect()
 }
 
-/// What the desk shows besides a person.
+/// Where the desk's registers start (`?requests=` and `?incidents=`: the
+/// `next_cursor` of the page before; sequence numbers, no personal data).
+#[derive(Deserialize, Default)]
+pub struct Cursors {
+    #[serde(default)]
+    requests: String,
+    #[serde(default)]
+    incidents: String,
+}
+
+/// The desk's registers from their first entries, with a person or an error.
 async fn desk(
     visit: &Visit,
     person: Option<Person>,
     looked_up: bool,
     error: Option<String>,
 ) -> Result<Response, PageError> {
+    desk_at(visit, person, looked_up, error, Cursors::default()).await
+}
+
+/// What the desk shows besides a person: the registers (50 entries a page from
+/// `cursors`), the Art. 30 record.
+async fn desk_at(
+    visit: &Visit,
+    person: Option<Person>,
+    looked_up: bool,
+    error: Option<String>,
+    cursors: Cursors,
+) -> Result<Response, PageError> {
     let fail = |f| PageError::api(visit.lang, f);
+    let register = |path: &str, cursor: &str| {
+        format!("{path}{}", query(&[("cursor", cursor), ("limit", "50")]))
+    };
     let (requests, incidents) = if visit.may("GET", "/v1/privacy/requests") {
-        let r: Value = visit
-            .api
-            .get("/v1/privacy/requests?limit=200")
-            .await
-            .map_err(fail)?;
-        let i: Value = visit
-            .api
-            .get("/v1/privacy/incidents?limit=200")
-            .await
-            .map_err(fail)?;
-        (
-            crate::view::objects(&r["requests"]),
-            crate::view::objects(&i["incidents"]),
-        )
+        let path = register("/v1/privacy/requests", &cursors.requests);
+        let r: Value = visit.api.get(&path).await.map_err(fail)?;
+        let path = register("/v1/privacy/incidents", &cursors.incidents);
+        let i: Value = visit.api.get(&path).await.map_err(fail)?;
+        (r, i)
     } else {
-        (Vec::new(), Vec::new())
+        (Value::Null, Value::Null)
     };
     let record = if visit.may("GET", "/v1/privacy/record") {
         let answer = visit
@@ -148,18 +168,22 @@ async fn desk(
     } else {
         String::new()
     };
+    let next = |v: &Value| v["next_cursor"].as_str().map(str::to_string);
     let page = PrivacyPage {
         c: visit.chrome("privacy.title", "/ui/privacy"),
         person,
         looked_up,
         error,
-        requests,
-        incidents,
+        requests_next: next(&requests),
+        incidents_next: next(&incidents),
+        requests: crate::view::objects(&requests["requests"]),
+        incidents: crate::view::objects(&incidents["incidents"]),
         kinds: &REQUEST_KINDS,
         can_export: visit.may("GET", "/v1/subjects/{email}/export"),
         can_change: visit.may("DELETE", "/v1/subjects/{email}"),
         can_audit: visit.may("GET", "/v1/audit"),
         record,
+        cursors,
     };
     Ok(render(&page))
 }
@@ -174,10 +198,10 @@ fn require_desk(visit: &Visit) -> Result<(), PageError> {
     }
 }
 
-/// `GET /ui/privacy`.
-pub async fn page(visit: Visit) -> Result<Response, PageError> {
+/// `GET /ui/privacy?requests=&incidents=`: the desk, the registers from those cursors.
+pub async fn page(visit: Visit, Query(cursors): Query<Cursors>) -> Result<Response, PageError> {
     require_desk(&visit)?;
-    desk(&visit, None, false, None).await
+    desk_at(&visit, None, false, None, cursors).await
 }
 
 /// The look-up form, and the person the other forms act on.

@@ -350,6 +350,25 @@ def owner_privacy(page):
           "after erasure a new look-up shows nothing held")
     goto(page, "/ui/privacy/audit")
     axe_check(page, "owner", "privacy audit")
+    # The register pages by 50: 51 requests registered through the API with the session.
+    goto(page, "/ui/privacy")
+    csrf = page.locator("input[name=csrf]").first.get_attribute("value")
+    before = len(page.request.get(BASE + "/v1/privacy/requests?limit=1000").json()["requests"])
+    for i in range(51):
+        answer = page.request.post(BASE + "/v1/privacy/requests", headers={"X-CSRF-Token": csrf},
+                                   data={"kind": "access", "email": f"register{i}@example.net",
+                                         "note": f"paging-{i:02d}"})
+        if answer.status != 201:
+            fail(f"registering request {i}: {answer.status} {answer.text()[:200]}")
+            return
+    goto(page, "/ui/privacy")
+    check(page.get_by_role("link", name="Next requests", exact=True).is_visible(),
+          "a register of 51 requests offers a next page")
+    page.get_by_role("link", name="Next requests", exact=True).click()
+    page.wait_for_load_state()
+    rows = page.locator("section[aria-labelledby=requests-h] tbody tr").count()
+    check(rows == before + 1, f"the next page holds the requests after the 50th ({rows} rows, {before} before)")
+    axe_check(page, "owner", "privacy (register page 2)")
 
 
 def owner_other_pages(page):
