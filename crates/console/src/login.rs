@@ -73,9 +73,41 @@ fn login_page(
 /// `GET /ui/login` (`?done=password_changed` after a password change: says so).
 pub async fn page(headers: HeaderMap, uri: axum::http::Uri) -> Response {
     let lang = Lang::of(&headers);
+    let words = lang.words();
     let changed = uri.query() == Some("done=password_changed");
-    let notice = changed.then(|| lang.words().get("done.password_changed"));
+    let notice = if !keeps_secure_cookies(&headers) {
+        Some(words.get("login.needs_https"))
+    } else {
+        changed.then(|| words.get("done.password_changed"))
+    };
     login_page(lang, StatusCode::OK, "", None, notice)
+}
+
+/// Whether a browser keeps the `Secure` session cookie for this request: over HTTPS (a
+/// TLS proxy says `X-Forwarded-Proto: https` or `Forwarded: proto=https`), or on a
+/// loopback host, which browsers treat as secure. Otherwise signing in would loop back
+/// to this page without a word, so the page says why.
+fn keeps_secure_cookies(headers: &HeaderMap) -> bool {
+    let text = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_ascii_lowercase()
+    };
+    if text("x-forwarded-proto") == "https" || text("forwarded").contains("proto=https") {
+        return true;
+    }
+    let host = text("host");
+    let name = match host.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or_default(),
+        None => host.split(':').next().unwrap_or_default(),
+    };
+    name == "localhost"
+        || name.ends_with(".localhost")
+        || name
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// The sign-in form.
@@ -171,4 +203,44 @@ pub async fn logout(Posted(visit, Empty {}): Posted<Empty>) -> Response {
     );
     h.append(header::SET_COOKIE, cookie(CSRF_COOKIE, "", "/ui", 0));
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        pairs
+            .iter()
+            .map(|(k, v)| (axum::http::HeaderName::from_static(k), v.parse().unwrap()))
+            .collect()
+    }
+
+    #[test]
+    fn secure_cookies_are_kept_over_https_and_on_loopback_only() {
+        for host in [
+            "127.0.0.1:8080",
+            "localhost:8080",
+            "[::1]:8080",
+            "127.0.0.2",
+            "app.localhost",
+        ] {
+            assert!(keeps_secure_cookies(&headers(&[("host", host)])), "{host}");
+        }
+        assert!(!keeps_secure_cookies(&headers(&[(
+            "host",
+            "192.0.2.7:8080"
+        )])));
+        assert!(!keeps_secure_cookies(&headers(&[(
+            "host",
+            "mail.example.com"
+        )])));
+        let proxied = [("host", "mail.example.com"), ("x-forwarded-proto", "https")];
+        assert!(keeps_secure_cookies(&headers(&proxied)));
+        let forwarded = [
+            ("host", "mail.example.com"),
+            ("forwarded", "for=192.0.2.1;proto=https"),
+        ];
+        assert!(keeps_secure_cookies(&headers(&forwarded)));
+    }
 }
