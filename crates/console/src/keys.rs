@@ -150,17 +150,3 @@ pub async fn revoke(
         .map_err(|f| PageError::api(visit.lang, f))?;
     Ok(done("/ui/keys", "key_revoked"))
 }
-
-/// A key's field as text (lists joined).
-pub fn key_field(key: &Map<String, Value>, name: &str) -> String {
-    match key.get(name) {
-        Some(Value::Array(items)) => items
-            .iter()
-            .filter_map(Value::as_str)
-            .collect::<Vec<_>>()
-            .join(", "),
-        Some(Value::String(s)) => crate::view::time(s),
-        Some(Value::Null) | None => String::new(),
-        Some(other) => other.to_string(),
-    }
-}

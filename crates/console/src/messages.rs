@@ -111,16 +111,12 @@ struct MessagesPage {
     next_cursor: Option<String>,
 }
 
+/// The tenant's stream names, for the stream filter (none if they cannot be read: the
+/// filter is then left out, the search still works).
 async fn stream_names(visit: &Visit) -> Vec<String> {
-    #[derive(Deserialize)]
-    struct Streams {
-        streams: Vec<view::Stream>,
-    }
-    visit
-        .api
-        .get::<Streams>("/v1/streams")
+    view::streams(visit)
         .await
-        .map(|s| s.streams.into_iter().map(|s| s.name).collect())
+        .map(|s| s.into_iter().map(|s| s.name).collect())
         .unwrap_or_default()
 }
 

@@ -130,11 +130,6 @@ fn chart(c: &Chrome, title: &str, per_stream: &[Stats], label: fn(&str) -> Strin
 }
 
 #[derive(Deserialize)]
-struct Streams {
-    streams: Vec<view::Stream>,
-}
-
-#[derive(Deserialize)]
 struct Requests {
     requests: Vec<serde_json::Value>,
 }
@@ -154,15 +149,14 @@ pub async fn page(State(console): State<Console>, visit: Visit) -> Result<Respon
         let first = c.nav.first().map_or("/ui/account", |l| l.path);
         return Ok(axum::response::Redirect::to(first).into_response());
     }
-    let streams: Streams = visit.api.get("/v1/streams").await.map_err(fail)?;
+    let streams = view::streams(&visit).await?;
     let mut day = Vec::new();
     let mut week = Vec::new();
-    for s in &streams.streams {
+    for s in &streams {
         day.push(stats(&visit, &s.name, "hour", 24 * 3600).await?);
         week.push(stats(&visit, &s.name, "day", 7 * 86400).await?);
     }
     let rows = streams
-        .streams
         .iter()
         .zip(day.iter().zip(&week))
         .map(|(s, (d, w))| StreamRow {
@@ -181,7 +175,6 @@ pub async fn page(State(console): State<Console>, visit: Visit) -> Result<Respon
     }
     let queue: serde_json::Value = visit.api.get("/v1/queue").await.map_err(fail)?;
     let mut alerts: Vec<Alert> = streams
-        .streams
         .iter()
         .filter(|s| s.paused)
         .map(|s| Alert {

@@ -84,35 +84,12 @@ struct PrivacyPage {
     incidents_next: Option<String>,
 }
 
-/// A text field of a register entry.
-pub fn field(entry: &Entry, key: &str) -> String {
-    match entry.get(key) {
-        Some(Value::String(s)) => s.clone(),
-        Some(Value::Null) | None => String::new(),
-        Some(other) => other.to_string(),
-    }
-}
-
-/// A true/false field of an entry (`false` when absent).
-pub fn flag(entry: &Entry, key: &str) -> bool {
-    entry.get(key).and_then(Value::as_bool).unwrap_or(false)
-}
-
-/// A time field of a register entry, as the console shows times.
-pub fn time_field(entry: &Entry, key: &str) -> String {
-    entry
-        .get(key)
-        .and_then(Value::as_str)
-        .map(crate::view::time)
-        .unwrap_or_default()
-}
-
 /// A consent record's evidence: its fields besides id, purpose, status and time.
 pub fn evidence(consent: &Entry) -> Vec<(String, String)> {
     consent
         .iter()
         .filter(|(k, _)| !["id", "purpose", "status", "at"].contains(&k.as_str()))
-        .map(|(k, _)| (k.clone(), field(consent, k)))
+        .map(|(k, _)| (k.clone(), crate::view::text(consent, k)))
         .collect()
 }
 
@@ -506,8 +483,13 @@ pub async fn audit(visit: Visit, Query(filter): Query<AuditFilter>) -> Result<Re
         .map_err(fail)?;
     let entries = crate::view::objects(&list["entries"])
         .into_iter()
-        .filter(|e| filter.action.is_empty() || field(e, "action").contains(filter.action.trim()))
-        .filter(|e| filter.actor.is_empty() || field(e, "actor").contains(filter.actor.trim()))
+        .filter(|e| {
+            filter.action.is_empty()
+                || crate::view::text(e, "action").contains(filter.action.trim())
+        })
+        .filter(|e| {
+            filter.actor.is_empty() || crate::view::text(e, "actor").contains(filter.actor.trim())
+        })
         .collect();
     let chain = if filter.verify == "1" {
         visit.api.get::<Entry>("/v1/audit/verify").await.ok()

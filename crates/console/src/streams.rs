@@ -46,11 +46,6 @@ struct Queue {
     domains: Vec<QueueLine>,
 }
 
-#[derive(Deserialize)]
-struct Streams {
-    streams: Vec<Stream>,
-}
-
 #[derive(Template)]
 #[template(path = "streams.html")]
 struct StreamsPage {
@@ -67,11 +62,11 @@ struct StreamsPage {
 pub async fn page(visit: Visit) -> Result<Response, PageError> {
     visit.require("GET", "/v1/streams")?;
     let fail = |f| PageError::api(visit.lang, f);
-    let streams: Streams = visit.api.get("/v1/streams").await.map_err(fail)?;
+    let streams = view::streams(&visit).await?;
     let queue: Queue = visit.api.get("/v1/queue").await.map_err(fail)?;
     let page = StreamsPage {
         c: visit.chrome("streams.title", "/ui/streams"),
-        streams: streams.streams,
+        streams,
         queue_total: queue.total.total,
         tables: vec![
             ("streams.by_stream", queue.streams),

@@ -9,7 +9,6 @@ use serde_json::{Map, Value, json};
 
 use crate::api::{path_segment, query};
 use crate::page::{Chrome, Outcome, PageError, Posted, Visit, done, render};
-use crate::privacy::field;
 
 #[derive(Template)]
 #[template(path = "suppressions.html")]
@@ -58,20 +57,13 @@ async fn list(
         }
         Err(f) => return Err(fail(f)),
     };
-    let streams: Value = visit.api.get("/v1/streams").await.map_err(fail)?;
+    let streams = crate::view::streams(&visit).await?;
     let page = SuppressionsPage {
         c: visit.chrome("suppressions.title", "/ui/suppressions"),
         email: form.email,
         entries,
         next_cursor,
-        streams: streams["streams"]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|s| s["name"].as_str().map(str::to_string))
-                    .collect()
-            })
-            .unwrap_or_default(),
+        streams: streams.into_iter().map(|s| s.name).collect(),
         can_change: visit.may("POST", "/v1/suppressions"),
         error,
     };
@@ -133,9 +125,4 @@ pub async fn remove(Posted(visit, form): Posted<EntryForm>) -> Result<Response, 
         }
         Err(f) => Err(PageError::api(visit.lang, f)),
     }
-}
-
-/// An entry's field as text.
-pub fn entry_field(entry: &Map<String, Value>, key: &str) -> String {
-    field(entry, key)
 }

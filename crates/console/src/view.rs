@@ -57,6 +57,53 @@ pub fn objects(list: &serde_json::Value) -> Vec<serde_json::Map<String, serde_js
         .unwrap_or_default()
 }
 
+/// A field of an API object as text: a string as it is, a list joined with `, `,
+/// nothing for null or absent, anything else as JSON.
+pub fn text(entry: &serde_json::Map<String, serde_json::Value>, key: &str) -> String {
+    use serde_json::Value;
+    match entry.get(key) {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Array(items)) => items
+            .iter()
+            .filter_map(Value::as_str)
+            .collect::<Vec<_>>()
+            .join(", "),
+        Some(Value::Null) | None => String::new(),
+        Some(other) => other.to_string(),
+    }
+}
+
+/// A time field of an API object as [`time`] shows it (empty when absent).
+pub fn time_text(entry: &serde_json::Map<String, serde_json::Value>, key: &str) -> String {
+    entry
+        .get(key)
+        .and_then(serde_json::Value::as_str)
+        .map(time)
+        .unwrap_or_default()
+}
+
+/// A true/false field of an API object (`false` when absent).
+pub fn flag(entry: &serde_json::Map<String, serde_json::Value>, key: &str) -> bool {
+    entry
+        .get(key)
+        .and_then(serde_json::Value::as_bool)
+        .unwrap_or(false)
+}
+
+/// The tenant's streams, as `GET /v1/streams` lists them.
+pub async fn streams(visit: &crate::page::Visit) -> Result<Vec<Stream>, crate::page::PageError> {
+    #[derive(Deserialize)]
+    struct Streams {
+        streams: Vec<Stream>,
+    }
+    visit
+        .api
+        .get::<Streams>("/v1/streams")
+        .await
+        .map(|s| s.streams)
+        .map_err(|f| crate::page::PageError::api(visit.lang, f))
+}
+
 /// A stream as `GET /v1/streams` shows it.
 #[derive(Deserialize, Clone)]
 pub struct Stream {
