@@ -22,6 +22,9 @@
 //! - [`suppressions`]: `GET/POST /v1/suppressions`, `DELETE /v1/suppressions/{email}`.
 //! - [`privacy`]: contacts, consents, data-subject export and erasure, the audit log.
 //! - [`export`]: the data-subject export document (API and CLI).
+//! - [`audience`]: `/v1/lists…`, the contact search and count, contact exports,
+//!   `/v1/segments…`, `/v1/canaries…`.
+//! - [`imports`]: `/v1/imports…`: CSV imports of contacts behind the watchdog.
 //! - [`requests`]: the register of data-subject requests.
 //! - [`record`]: the record of processing activities (Art. 30).
 //! - [`incidents`]: the breach register (Art. 33/34).
@@ -36,6 +39,7 @@
 //! - [`view`]: sealed rows opened into JSON, request times and pagination.
 //! - `strict` (private): strict JSON decoding of request bodies straight from bytes.
 
+pub mod audience;
 pub mod auth;
 pub mod client;
 pub mod compose;
@@ -44,6 +48,7 @@ pub mod domains;
 pub mod error;
 pub mod events;
 pub mod export;
+pub mod imports;
 pub mod incidents;
 pub mod keys;
 pub mod listener;
@@ -127,6 +132,10 @@ pub const SMALL_BODY_BYTES: usize = 16 * 1024;
 /// Most bytes of a request body for contacts (attributes) and consents (a double
 /// opt-in's confirmation message).
 pub const CONTACT_BODY_BYTES: usize = 64 * 1024;
+
+/// Most bytes of a request body for bulk list membership (up to
+/// [`audience::MAX_BULK`] addresses) and segments.
+pub const BULK_BODY_BYTES: usize = 2 << 20;
 
 /// The body limit of the route a request matched (see [`limited`]).
 #[derive(Debug, Clone, Copy)]
@@ -266,9 +275,57 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/v1/webhooks/{id}/replay", post(webhooks::replay))
         .route("/v1/webhooks/{id}/attempts", get(webhooks::attempts));
+    let audience = Router::new()
+        .route(
+            "/v1/lists",
+            get(audience::list_lists).post(audience::create_list),
+        )
+        .route(
+            "/v1/lists/{id}",
+            get(audience::show_list)
+                .patch(audience::update_list)
+                .delete(audience::delete_list),
+        )
+        .route(
+            "/v1/lists/{id}/members",
+            post(audience::add_members).delete(audience::remove_members),
+        )
+        .route("/v1/contacts", get(audience::list_contacts))
+        .route("/v1/contacts/count", get(audience::count_contacts))
+        .route("/v1/contacts/export", get(audience::export_contacts))
+        .route(
+            "/v1/segments",
+            get(audience::list_segments).post(audience::create_segment),
+        )
+        .route("/v1/segments/preview", post(audience::preview_segment))
+        .route(
+            "/v1/segments/{id}",
+            get(audience::show_segment)
+                .patch(audience::update_segment)
+                .delete(audience::delete_segment),
+        )
+        .route(
+            "/v1/canaries",
+            get(audience::list_canaries).post(audience::create_canary),
+        )
+        .route(
+            "/v1/canaries/{address}",
+            axum::routing::delete(audience::delete_canary),
+        )
+        .route("/v1/imports/{id}", get(imports::show))
+        .route("/v1/imports/{id}/cancel", post(imports::cancel))
+        .route("/v1/imports/{id}/approve", post(imports::approve))
+        .route("/v1/imports/{id}/discard", post(imports::discard));
+    // An import's body is read as a stream, its size checked against
+    // `[imports] max_bytes` as it arrives.
+    let uploads = Router::new()
+        .route("/v1/imports", post(imports::create).get(imports::list))
+        .layer(DefaultBodyLimit::disable());
     let limit = state.services.config.http.max_body_bytes;
     limited(small, SMALL_BODY_BYTES)
         .merge(limited(contacts, CONTACT_BODY_BYTES))
+        .merge(limited(audience, BULK_BODY_BYTES))
+        .merge(uploads)
         .merge(limited(sends, limit))
         .fallback(|| async { error::ApiError::not_found("endpoint") })
         .method_not_allowed_fallback(|| async {

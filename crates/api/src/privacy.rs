@@ -418,6 +418,7 @@ pub async fn erase(
         "erased": {
             "keys": erased.keys,
             "contacts": erased.contacts,
+            "list_memberships": erased.list_memberships,
             "consents": erased.consents,
             "recipients": erased.recipients,
             "messages": erased.messages,

@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Deserializer, Serialize};
 
+mod audience;
 mod auth;
 mod backup;
 mod breaker;
@@ -24,6 +25,7 @@ mod ratelimits;
 mod smtp;
 mod tracking;
 mod webhooks;
+pub use audience::{CanariesConfig, ImportsConfig, WatchdogConfig};
 pub use auth::{AuthConfig, TenantAuthConfig};
 pub use backup::BackupConfig;
 pub use breaker::CircuitBreakerConfig;
@@ -90,6 +92,10 @@ pub struct Config {
     pub auth: AuthConfig,
     /// Encrypted backups.
     pub backup: BackupConfig,
+    /// Contact imports and their watchdog.
+    pub imports: ImportsConfig,
+    /// Canary addresses.
+    pub canaries: CanariesConfig,
 }
 
 /// `[http]`: the REST API.
@@ -267,6 +273,8 @@ impl Default for Config {
             rate_limits: RateLimitsConfig::default(),
             auth: AuthConfig::default(),
             backup: BackupConfig::default(),
+            imports: ImportsConfig::default(),
+            canaries: CanariesConfig::default(),
         }
     }
 }
@@ -408,6 +416,8 @@ impl Config {
                 ));
             }
         }
+        self.imports.validate()?;
+        self.canaries.validate()?;
         if self.rate_limits.window.is_zero() {
             return Err(invalid("rate_limits.window", "must be longer than 0s"));
         }

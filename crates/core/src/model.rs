@@ -193,6 +193,13 @@ string_enum! {
         Suspended => "suspended",
         /// An operator resumed or retried the recipient's delivery.
         Resumed => "resumed",
+        /// The import watchdog held a contact import (detail: `import_id`, `reasons`).
+        /// A tenant event: no message or recipient.
+        ImportHeld => "import_held",
+        /// Mail from elsewhere reached a canary address: a list leaked (detail:
+        /// `canary_origin`, `label`, `client_ip`, `from_domain`, `incident`). A tenant
+        /// event.
+        CanaryTriggered => "canary_triggered",
     }
 }
 

@@ -46,7 +46,8 @@ pub fn meta(
 }
 
 /// One event with its opened details flattened in. A stream event (`stream_paused`,
-/// `stream_resumed`) names its stream instead of a message and recipient.
+/// `stream_resumed`) names its stream instead of a message and recipient; a tenant
+/// event (`import_held`, `canary_triggered`) names neither.
 pub fn event(e: &EventRecord, keys: &SubjectKeys) -> Value {
     let mut v = json!({
         "id": e.seq.to_string(),
@@ -58,6 +59,8 @@ pub fn event(e: &EventRecord, keys: &SubjectKeys) -> Value {
             v["stream"] = json!(stream);
             SealContext::StreamEvent(stream)
         }
+        // A tenant event (`import_held`, `canary_triggered`): about no message.
+        None if e.message_id.is_empty() => SealContext::Event(""),
         None => {
             v["message_id"] = json!(e.message_id);
             v["recipient_id"] = json!(e.recipient_id);

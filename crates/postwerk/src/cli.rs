@@ -48,6 +48,15 @@ pub enum Command {
     /// Manage the suppression list.
     #[command(subcommand)]
     Suppressions(SuppressionsCommand),
+    /// Import and export contacts (CSV).
+    #[command(subcommand)]
+    Contacts(crate::audience::ContactsCommand),
+    /// Manage contact lists.
+    #[command(subcommand)]
+    Lists(crate::audience::ListsCommand),
+    /// Contact imports: show, approve or discard what the watchdog held, cancel.
+    #[command(subcommand)]
+    Imports(crate::audience::ImportsCommand),
     /// Check the configuration.
     #[command(subcommand)]
     Config(ConfigCommand),

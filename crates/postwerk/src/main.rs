@@ -9,11 +9,13 @@
 //! - `serve`: `postwerk serve` (store, engine, HTTP API, SMTP listeners, graceful shutdown).
 //! - `check`: `postwerk config check`.
 //! - `keys`, `users`, `streams` (also `queue`), `gdpr`: those command groups, audited.
+//! - `audience`: `contacts` (CSV import and export), `lists`, `imports`.
 //! - `backup`: `postwerk backup …` and `postwerk restore`.
 //! - `listing`: the shared output of the `list` commands (table or `--json`).
 //! - `progress`: progress bars on standard error.
 //! - `panic`: the panic hook that keeps input out of panic messages.
 
+mod audience;
 mod backup;
 mod check;
 mod cli;
@@ -88,6 +90,9 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         Command::Users(u) => users::run(u, config).await,
         Command::Domains(d) => cli::domains(d, config).await,
         Command::Suppressions(c) => cli::suppressions(c, config).await,
+        Command::Contacts(c) => audience::contacts(c, config).await,
+        Command::Lists(l) => audience::lists(l, config).await,
+        Command::Imports(i) => audience::imports(i, config).await,
         Command::Tenants(t) => cli::tenants(t, config).await,
         Command::Gdpr(g) => gdpr::run(g, config).await,
         Command::Streams(s) => streams::streams(s, config).await,

@@ -43,6 +43,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let purge = tokio::spawn(postwerk_privacy::retention::run(services.clone()));
     let webhooks = tokio::spawn(postwerk_mta::webhooks::dispatch::run(services.clone()));
     let breaker = tokio::spawn(postwerk_services::breaker::run(services.clone()));
+    resume_imports(&services).await?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let smtp = start_smtp(&services, &engine, &stop_rx).await?;
     let state = AppState::new(services.clone(), engine.clone());
@@ -139,4 +140,18 @@ async fn shutdown_signal() {
     #[cfg(not(unix))]
     let term = std::future::pending::<()>();
     tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}
+
+/// Imports a stop interrupted: those that were being written go on where their last
+/// batch ended; those whose file was still being read fail (it is gone).
+async fn resume_imports(services: &Arc<Services>) -> anyhow::Result<()> {
+    use postwerk_privacy::audience::imports;
+    let running = imports::interrupted(services)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot look for interrupted imports: {e}"))?;
+    for (tenant_id, id) in running {
+        tracing::info!(import = %id, "resuming an interrupted import");
+        imports::spawn(services.clone(), tenant_id, id);
+    }
+    Ok(())
 }

@@ -18,16 +18,16 @@ use std::sync::Arc;
 use crate::suppressions;
 use postwerk_services::context::{ServiceError, Services, now_ms};
 
-/// What is sealed for a contact.
+/// What is sealed for a contact (list memberships are rows of their own, see
+/// [`crate::audience::lists`]).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
-struct ContactData {
-    email: String,
-    attributes: Map<String, Value>,
-    lists: Vec<String>,
+pub(crate) struct ContactData {
+    pub(crate) email: String,
+    pub(crate) attributes: Map<String, Value>,
     /// The profile was deleted: only the address and the key remain, for the consent
     /// evidence sealed under it.
     #[serde(default)]
-    deleted: bool,
+    pub(crate) deleted: bool,
 }
 
 /// A contact, opened.
@@ -37,7 +37,7 @@ pub struct Contact {
     pub email: String,
     /// Free-form attributes (`first_name`, …).
     pub attributes: Map<String, Value>,
-    /// List memberships.
+    /// The names of the lists the contact is on.
     pub lists: Vec<String>,
     /// When processing was restricted, if it is.
     pub restricted_at: Option<i64>,
@@ -203,44 +203,106 @@ pub async fn confirm(
 }
 
 /// A person's handle in one tenant: blind index and sealing contexts.
-struct Subject {
-    hash: Vec<u8>,
+pub(crate) struct Subject {
+    pub(crate) hash: Vec<u8>,
     hex: String,
 }
 
 impl Subject {
-    fn of(keys: &TenantKeys, address: &Address) -> Self {
+    pub(crate) fn of(keys: &TenantKeys, address: &Address) -> Self {
         let hash = keys.blind_index(address);
         Subject {
             hex: hex(&hash),
             hash: hash.into_bytes(),
         }
     }
-    fn data_context(&self) -> SealContext<'_> {
+    /// The handle of the person with blind index `hash`.
+    pub(crate) fn of_hash(hash: Vec<u8>) -> Self {
+        Subject {
+            hex: hex(&hash),
+            hash,
+        }
+    }
+    pub(crate) fn data_context(&self) -> SealContext<'_> {
         SealContext::Contact(&self.hash)
     }
-    fn consent_context(&self) -> SealContext<'_> {
+    pub(crate) fn consent_context(&self) -> SealContext<'_> {
         SealContext::Consent(&self.hash)
     }
 }
 
-fn data_of(key: &RecordKey, s: &Subject, c: &ContactRecord) -> Result<ContactData, ServiceError> {
+/// A stored contact's data, opened with the person's key.
+pub(crate) fn data_of(
+    key: &RecordKey,
+    s: &Subject,
+    c: &ContactRecord,
+) -> Result<ContactData, ServiceError> {
     Ok(
         serde_json::from_slice(&key.open(s.data_context(), &c.data_enc)?)
             .map_err(|_| VaultError::Authentication)?,
     )
 }
 
-fn contact_of(key: &RecordKey, s: &Subject, c: &ContactRecord) -> Result<Contact, ServiceError> {
+/// A stored contact, opened, with the names of its lists.
+pub(crate) async fn contact_of(
+    services: &Services,
+    key: &RecordKey,
+    s: &Subject,
+    c: &ContactRecord,
+) -> Result<Contact, ServiceError> {
     let data = data_of(key, s, c)?;
+    let lists = services.store.subject_lists(&c.tenant_id, &s.hash).await?;
     Ok(Contact {
         email: data.email,
         attributes: data.attributes,
-        lists: data.lists,
+        lists: lists.into_iter().map(|l| l.list.name).collect(),
         restricted_at: c.restricted_at,
         created_at: c.created_at,
         updated_at: c.updated_at,
     })
+}
+
+/// The keyed tags of a contact's attribute values (see
+/// [`TenantKeys::attribute_tag`]), space-separated, for the store's equality filters.
+/// A string's tag is of its text, any other value's of its JSON.
+pub fn attribute_tags(keys: &TenantKeys, attributes: &Map<String, Value>) -> String {
+    attributes
+        .iter()
+        .filter(|(_, v)| !v.is_null())
+        .map(|(name, v)| keys.attribute_tag(name, &attribute_text(v)))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// An attribute value as text: a string's own, any other value's JSON.
+pub fn attribute_text(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// The row of a contact holding `data`, sealed under `key`.
+pub(crate) fn contact_row(
+    keys: &TenantKeys,
+    key: &RecordKey,
+    tenant_id: &str,
+    s: &Subject,
+    data: &ContactData,
+    times: (i64, i64),
+    restricted_at: Option<i64>,
+) -> ContactRecord {
+    let json = serde_json::to_vec(data).expect("contact serialises");
+    ContactRecord {
+        tenant_id: tenant_id.to_string(),
+        rcpt_hash: s.hash.clone(),
+        data_enc: key.seal(s.data_context(), &json),
+        restricted_at,
+        created_at: times.0,
+        updated_at: times.1,
+        attr_tags: attribute_tags(keys, &data.attributes),
+        deleted_at: data.deleted.then_some(times.1),
+    }
 }
 
 /// The stored contact and the person's key, if there is a contact.
@@ -280,15 +342,16 @@ async fn save(
             (key, now, None)
         }
     };
-    let json = serde_json::to_vec(data).expect("contact serialises");
-    let record = ContactRecord {
-        tenant_id: tenant_id.to_string(),
-        rcpt_hash: s.hash.clone(),
-        data_enc: key.seal(s.data_context(), &json),
+    let keys = services.tenant_keys(tenant_id).await?;
+    let record = contact_row(
+        &keys,
+        &key,
+        tenant_id,
+        s,
+        data,
+        (created_at, now),
         restricted_at,
-        created_at,
-        updated_at: now,
-    };
+    );
     let created = services.store.upsert_contact(record.clone()).await?;
     Ok((record, key, created))
 }
@@ -311,26 +374,32 @@ async fn load_or_create(
     Ok((record, key))
 }
 
-/// Creates or replaces (rectifies) a contact's attributes and lists. Returns the
-/// contact and whether it was new.
+/// Creates or replaces (rectifies) a contact's attributes and list memberships
+/// (lists named by id or name; a name not yet a list makes one). Returns the contact
+/// and whether it was new.
 pub async fn upsert(
     services: &Services,
     tenant_id: &str,
     address: &Address,
     attributes: Map<String, Value>,
     lists: Vec<String>,
-) -> Result<(Contact, bool), ServiceError> {
+) -> Result<(Contact, bool), crate::audience::lists::ListError> {
     let keys = services.tenant_keys(tenant_id).await?;
     let s = Subject::of(&keys, address);
     let existing = load(services, tenant_id, &s).await?;
     let data = ContactData {
         email: address.to_string(),
         attributes,
-        lists,
         deleted: false,
     };
+    let lists = crate::audience::lists::ensure(services, tenant_id, &lists).await?;
     let (record, key, created) = save(services, tenant_id, &s, &data, existing).await?;
-    Ok((contact_of(&key, &s, &record)?, created))
+    let ids = lists.into_iter().map(|l| l.id).collect();
+    services
+        .store
+        .set_memberships(tenant_id, &s.hash, ids, now_ms())
+        .await?;
+    Ok((contact_of(services, &key, &s, &record).await?, created))
 }
 
 /// A contact, if the tenant has one for `address`.
@@ -343,7 +412,7 @@ pub async fn get(
     let s = Subject::of(&keys, address);
     match load(services, tenant_id, &s).await? {
         Some((record, key)) if !data_of(&key, &s, &record)?.deleted => {
-            Ok(Some(contact_of(&key, &s, &record)?))
+            Ok(Some(contact_of(services, &key, &s, &record).await?))
         }
         _ => Ok(None),
     }
@@ -371,6 +440,10 @@ pub async fn delete(
         ..Default::default()
     };
     save(services, tenant_id, &s, &data, Some((record, key))).await?;
+    services
+        .store
+        .set_memberships(tenant_id, &s.hash, Vec::new(), now_ms())
+        .await?;
     Ok(true)
 }
 
@@ -508,7 +581,7 @@ pub async fn restrict(
         suppressions::stop_waiting(services, tenant_id, &s.hash, None, status).await?;
     }
     record.restricted_at = at;
-    contact_of(&key, &s, &record)
+    contact_of(services, &key, &s, &record).await
 }
 
 /// Erases everything held on a person in the tenant (see

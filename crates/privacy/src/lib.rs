@@ -9,9 +9,18 @@
 //! - [`requests`]: the register of data-subject requests (GDPR Art. 12).
 //! - [`incidents`]: the breach register (GDPR Art. 33/34).
 //! - [`retention`]: the purge job enforcing `[retention]`.
+//! - [`audience`]: lists, segments, the contact search, imports, exports, canaries.
 
+pub mod audience;
 pub mod contacts;
 pub mod incidents;
 pub mod requests;
 pub mod retention;
 pub mod suppressions;
+
+/// A Unix time in milliseconds as RFC 3339 (UTC, seconds), as exports write times.
+pub(crate) fn time_text(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+        .unwrap_or_default()
+}

@@ -15,6 +15,8 @@
 //! - [`streams`]: message streams and the circuit breaker's figures ([`StreamStore`]).
 //! - [`webhooks`]: webhook endpoints, deliveries and attempts ([`WebhookStore`]).
 //! - [`suppressions`]: suppression lists ([`SuppressionStore`]).
+//! - [`audience`]: contact lists, segments, the contact search, imports and canary
+//!   addresses ([`AudienceStore`]).
 //!
 //! The rest:
 //! - [`sqlite`]: the embedded default (one WAL-mode file; a writer thread that
@@ -103,6 +105,7 @@ macro_rules! sql {
     )+};
 }
 
+pub mod audience;
 pub mod audit;
 pub mod backup;
 pub mod compliance;
@@ -125,6 +128,7 @@ pub mod users;
 pub mod vault;
 pub mod webhooks;
 
+pub use audience::AudienceStore;
 pub use audit::AuditStore;
 pub use compliance::ComplianceStore;
 pub use domains::DomainStore;
@@ -140,8 +144,8 @@ pub use webhooks::WebhookStore;
 /// Every store trait: `use postwerk_store::prelude::*` to call any store operation.
 pub mod prelude {
     pub use crate::{
-        AuditStore, ComplianceStore, DomainStore, PrivacyStore, QueueStore, StatsStore, Store,
-        StreamStore, SuppressionStore, TenantStore, UserStore, WebhookStore,
+        AudienceStore, AuditStore, ComplianceStore, DomainStore, PrivacyStore, QueueStore,
+        StatsStore, Store, StreamStore, SuppressionStore, TenantStore, UserStore, WebhookStore,
     };
 }
 
@@ -168,7 +172,7 @@ pub const IDEMPOTENCY_TTL_MS: i64 = 24 * 3600 * 1000;
 /// Every table holding a tenant's data besides `tenants`, with its key columns, in
 /// the order [`TenantStore::delete_tenant_data`] empties them: rows that point at others go
 /// first. (The `audit` table is not among them: its entries stay.)
-pub const TENANT_TABLES: [(&str, &str); 21] = [
+pub const TENANT_TABLES: [(&str, &str); 26] = [
     ("webhook_attempts", "seq"),
     ("webhook_deliveries", "seq"),
     ("webhooks", "id"),
@@ -179,6 +183,11 @@ pub const TENANT_TABLES: [(&str, &str); 21] = [
     ("idempotency", "key_hash"),
     ("suppressions", "seq"),
     ("consents", "seq"),
+    ("list_members", "list_id, rcpt_hash"),
+    ("lists", "id"),
+    ("segments", "id"),
+    ("imports", "id"),
+    ("canaries", "address"),
     ("contacts", "rcpt_hash"),
     ("subject_keys", "rcpt_hash"),
     ("dsar_requests", "seq"),
@@ -253,7 +262,8 @@ umbrella!(
     StatsStore,
     StreamStore,
     WebhookStore,
-    SuppressionStore
+    SuppressionStore,
+    AudienceStore
 );
 
 /// A store named by its URL, for whole-store operations.

@@ -7,7 +7,8 @@ use crate::run::FromRow;
 use crate::sql::Sql;
 
 /// The columns a [`ContactRecord`] is read from.
-const CONTACT_COLS: &str = "tenant_id, rcpt_hash, data_enc, restricted_at, created_at, updated_at";
+pub(crate) const CONTACT_COLS: &str =
+    "tenant_id, rcpt_hash, data_enc, restricted_at, created_at, updated_at, attr_tags, deleted_at";
 
 impl FromRow for ContactRecord {
     fn from_row<R: Columns>(r: &R) -> Result<Self, R::Error> {
@@ -18,6 +19,8 @@ impl FromRow for ContactRecord {
             restricted_at: r.get("restricted_at")?,
             created_at: r.get("created_at")?,
             updated_at: r.get("updated_at")?,
+            attr_tags: r.get("attr_tags")?,
+            deleted_at: r.get("deleted_at")?,
         })
     }
 }
@@ -114,11 +117,13 @@ fn erase_requests_sql(empty: &str) -> String {
 sql! {
     /// Whether tenant `$1` has a contact of blind index `$2`.
     CONTACT_EXISTS = "SELECT 1 FROM contacts WHERE tenant_id = $1 AND rcpt_hash = $2";
-    /// A contact, in [`CONTACT_COLS`] order, or new data `$3` and update time `$6` for
-    /// the existing one (which keeps its restriction and `created_at`).
-    UPSERT_CONTACT = "INSERT INTO contacts ({CONTACT_COLS}) VALUES ($1, $2, $3, $4, $5, $6) \
+    /// A contact, in [`CONTACT_COLS`] order, or new data `$3`, update time `$6`,
+    /// attribute tags `$7` and deletion `$8` for the existing one (which keeps its
+    /// restriction and `created_at`).
+    UPSERT_CONTACT = "INSERT INTO contacts ({CONTACT_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
          ON CONFLICT (tenant_id, rcpt_hash) DO UPDATE \
-         SET data_enc = excluded.data_enc, updated_at = excluded.updated_at";
+         SET data_enc = excluded.data_enc, updated_at = excluded.updated_at, \
+         attr_tags = excluded.attr_tags, deleted_at = excluded.deleted_at";
     /// [`UPSERT_CONTACT`] saying whether it inserted (PostgreSQL's own: a new row has no
     /// `xmax`; SQLite's single writer asks [`CONTACT_EXISTS`] first).
     UPSERT_CONTACT_RETURNING = "{} RETURNING (xmax = 0) AS inserted", UPSERT_CONTACT.pg();
@@ -127,9 +132,11 @@ sql! {
     /// Tenant `$1`'s contact of blind index `$2` takes restriction `$3` (NULL: lifted).
     RESTRICT_CONTACT = "UPDATE contacts SET restricted_at = $3 WHERE tenant_id = $1 AND rcpt_hash = $2";
     /// A consent record (`$1`..`$6`: tenant, blind index, purpose, status, time,
-    /// sealed evidence); returns its `seq`.
-    ADD_CONSENT = "INSERT INTO consents (tenant_id, rcpt_hash, purpose, status, at, record_enc) \
-         VALUES ($1, $2, $3, $4, $5, $6) RETURNING seq";
+    /// sealed evidence).
+    ADD_CONSENT_ROW = "INSERT INTO consents (tenant_id, rcpt_hash, purpose, status, at, record_enc) \
+         VALUES ($1, $2, $3, $4, $5, $6)";
+    /// [`ADD_CONSENT_ROW`], returning the record's `seq`.
+    ADD_CONSENT = "{} RETURNING seq", ADD_CONSENT_ROW.pg();
     /// Tenant `$1`'s consent records of blind index `$2`, oldest first.
     LIST_CONSENTS = "SELECT {CONSENT_COLS} FROM consents WHERE tenant_id = $1 AND rcpt_hash = $2 \
          ORDER BY seq";
@@ -160,6 +167,8 @@ sql! {
     ERASE_KEY = "DELETE FROM subject_keys WHERE tenant_id = $1 AND rcpt_hash = $2";
     /// Erasure: tenant `$1`'s contact of blind index `$2` goes.
     ERASE_CONTACT = "DELETE FROM contacts WHERE tenant_id = $1 AND rcpt_hash = $2";
+    /// Erasure: tenant `$1`'s list memberships of blind index `$2` go.
+    ERASE_LIST_MEMBERS = "DELETE FROM list_members WHERE tenant_id = $1 AND rcpt_hash = $2";
     /// Erasure: tenant `$1`'s consent records of blind index `$2` go.
     ERASE_CONSENTS = "DELETE FROM consents WHERE tenant_id = $1 AND rcpt_hash = $2";
     /// Erasure: tenant `$1`'s events of blind index `$2` go.
@@ -187,10 +196,11 @@ sql! {
 
 /// The erasure's statements in PostgreSQL (each `$1` tenant, `$2` blind index), in the
 /// order of [`erasure`]'s counts.
-pub(crate) static ERASE_PG: [&Sql; 8] = [
+pub(crate) static ERASE_PG: [&Sql; 9] = [
     &ERASE_KEY,
     &ERASE_MESSAGES_PG,
     &ERASE_CONTACT,
+    &ERASE_LIST_MEMBERS,
     &ERASE_CONSENTS,
     &ERASE_EVENTS,
     &ERASE_SUPPRESSIONS,
@@ -199,10 +209,11 @@ pub(crate) static ERASE_PG: [&Sql; 8] = [
 ];
 
 /// [`ERASE_PG`] in SQLite.
-pub(crate) static ERASE_SQLITE: [&Sql; 8] = [
+pub(crate) static ERASE_SQLITE: [&Sql; 9] = [
     &ERASE_KEY,
     &ERASE_MESSAGES_SQLITE,
     &ERASE_CONTACT,
+    &ERASE_LIST_MEMBERS,
     &ERASE_CONSENTS,
     &ERASE_EVENTS,
     &ERASE_SUPPRESSIONS,
@@ -212,11 +223,12 @@ pub(crate) static ERASE_SQLITE: [&Sql; 8] = [
 
 /// What an erasure removed: the row counts of its statements ([`ERASE_PG`] order) and
 /// the webhook deliveries it deleted.
-pub(crate) fn erasure(counts: [u64; 8], webhook_deliveries: u64) -> Erasure {
+pub(crate) fn erasure(counts: [u64; 9], webhook_deliveries: u64) -> Erasure {
     let [
         keys,
         messages,
         contacts,
+        list_memberships,
         consents,
         events,
         suppressions,
@@ -226,6 +238,7 @@ pub(crate) fn erasure(counts: [u64; 8], webhook_deliveries: u64) -> Erasure {
     Erasure {
         keys,
         contacts,
+        list_memberships,
         consents,
         recipients,
         messages,

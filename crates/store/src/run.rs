@@ -130,6 +130,9 @@ impl tokio_postgres::types::ToSql for Arg {
     tokio_postgres::types::to_sql_checked!();
 }
 
+/// One write of [`Run::write_all`]: a statement and its arguments.
+pub type Step = (&'static Sql, Vec<Arg>);
+
 /// A row type with its one decoder (by column name), for both backends.
 pub trait FromRow: Sized + Send + 'static {
     /// The row `r` as a `Self`, or the driver's corrupt error naming the column.
@@ -175,6 +178,15 @@ pub trait Run: Send + Sync {
         sql: &'static Sql,
         args: Vec<Arg>,
     ) -> impl Future<Output = StoreResult<Vec<T>>> + Send;
+
+    /// Runs the writes `steps` (each a statement and its arguments, in order) in one
+    /// transaction, durably: all of them or none. Returns each one's changed rows.
+    fn write_all(
+        &self,
+        op: &'static str,
+        unique: Option<&'static str>,
+        steps: Vec<Step>,
+    ) -> impl Future<Output = StoreResult<Vec<u64>>> + Send;
 
     /// The first row `sql` returns for `args`, if any.
     fn row<T: FromRow>(
@@ -250,6 +262,18 @@ impl Run for crate::AnyStore {
         match self {
             crate::AnyStore::Sqlite(s) => s.write_rows(op, unique, sql, args).await,
             crate::AnyStore::Postgres(s) => s.write_rows(op, unique, sql, args).await,
+        }
+    }
+
+    async fn write_all(
+        &self,
+        op: &'static str,
+        unique: Option<&'static str>,
+        steps: Vec<Step>,
+    ) -> StoreResult<Vec<u64>> {
+        match self {
+            crate::AnyStore::Sqlite(s) => s.write_all(op, unique, steps).await,
+            crate::AnyStore::Postgres(s) => s.write_all(op, unique, steps).await,
         }
     }
 }

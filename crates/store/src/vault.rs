@@ -86,6 +86,10 @@ pub enum SealContext<'a> {
     Incident(&'a str),
     /// A webhook's signing secret: `webhook:<webhook id>`.
     WebhookSecret(&'a str),
+    /// A segment's filter: `segment:<segment id>`.
+    Segment(&'a str),
+    /// A chunk of an import's spooled rows: `import:<import id>`.
+    Import(&'a str),
 }
 
 impl fmt::Display for SealContext<'_> {
@@ -103,6 +107,8 @@ impl fmt::Display for SealContext<'_> {
             SealContext::Totp(id) => ("totp", id),
             SealContext::Incident(id) => ("incident", id),
             SealContext::WebhookSecret(id) => ("webhook", id),
+            SealContext::Segment(id) => ("segment", id),
+            SealContext::Import(id) => ("import", id),
             SealContext::Idempotency(hash) => return write_hex(f, "idem", hash),
             SealContext::PersonKey(hash) => return write_hex(f, "contactkey", hash),
             SealContext::Contact(hash) => return write_hex(f, "contact", hash),
@@ -261,6 +267,19 @@ impl TenantKeys {
     /// plainly). The NUL prefix keeps tags apart from addresses in the same index.
     pub fn tag_index(&self, tag: &str) -> Vec<u8> {
         self.index(&format!("\0tag\0{tag}"))
+    }
+
+    /// The keyed tag of a contact attribute's value, for equality filters without the
+    /// value: 8 bytes of an HMAC under the index key over the attribute's name and its
+    /// value (trimmed, lower case), as 16 hex digits. Equal values have equal tags
+    /// (so a reader of the database learns which contacts share a value, not the
+    /// value); the NUL prefix keeps tags apart from addresses and message tags.
+    pub fn attribute_tag(&self, name: &str, value: &str) -> String {
+        let value = value.trim().to_lowercase();
+        self.index(&format!("\0attr\0{name}\0{value}"))[..8]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
     }
 
     fn index(&self, text: &str) -> Vec<u8> {

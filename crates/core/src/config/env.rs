@@ -27,6 +27,7 @@ pub const OPTIONAL_KEYS: &[&str] = &[
     "tracking.consent_purpose",
     "mta_sts.ca_file",
     "backup.dir",
+    "canaries.domain",
 ];
 
 /// Every configuration key an environment variable can set, by variable name

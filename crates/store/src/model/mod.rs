@@ -14,6 +14,7 @@
 //! - `streams`: Message streams, the backlog and the circuit breaker's figures.
 //! - `webhooks`: Webhook endpoints, deliveries and attempts.
 //! - `suppressions`: Suppression lists.
+//! - `audience`: Lists and members, segments, imports and canary addresses.
 
 use postwerk_core::model::{
     ConsentStatus, DsarKind, DsarStatus, EventType, RecipientStatus, Scope, SuppressionReason,
@@ -21,6 +22,7 @@ use postwerk_core::model::{
 
 use crate::{StoreError, StoreResult};
 
+mod audience;
 mod audit;
 mod compliance;
 mod domains;
@@ -33,6 +35,7 @@ mod tenants;
 mod users;
 mod webhooks;
 
+pub use audience::*;
 pub use audit::*;
 pub use compliance::*;
 pub use domains::*;

@@ -19,6 +19,12 @@ pub struct ContactRecord {
     pub created_at: i64,
     /// Last change (rectification).
     pub updated_at: i64,
+    /// Keyed tags of the attribute values (see `TenantKeys::attribute_tag`), each 16 hex
+    /// digits, space-separated: what attribute-equality filters match, without the
+    /// values.
+    pub attr_tags: String,
+    /// When the profile was deleted (the consent history stays), if it was.
+    pub deleted_at: Option<i64>,
 }
 
 /// One consent record. Records are append-only: a withdrawal is a new record.
@@ -89,6 +95,8 @@ pub struct Erasure {
     pub keys: u64,
     /// Contacts removed (0 or 1).
     pub contacts: u64,
+    /// List memberships removed.
+    pub list_memberships: u64,
     /// Consent records removed.
     pub consents: u64,
     /// Recipient rows whose address and hash were wiped.
@@ -110,6 +118,7 @@ impl Erasure {
     pub fn rows(&self) -> u64 {
         self.keys
             + self.contacts
+            + self.list_memberships
             + self.consents
             + self.recipients
             + self.messages

@@ -60,7 +60,7 @@ const SCHEMA: &str = include_str!("schema.sql");
 /// The version `schema.sql` creates (`meta.schema_version`). A database at an older
 /// version gets `schema.sql` run again (every statement is idempotent), which adds
 /// what is new: 2 added `suppressions`.
-const SCHEMA_VERSION: i64 = 10;
+const SCHEMA_VERSION: i64 = 11;
 
 /// Most pooled connections per node.
 const POOL_SIZE: usize = 16;
@@ -83,7 +83,7 @@ const MIGRATION_LOCK: i64 = 0x706f_7374_7765_726b;
 /// `after_seq = 11` would then never see 10. With it, `seq` order is commit order,
 /// as with SQLite's single writer. Only the final insert and the commit run under
 /// the lock; everything else in the transaction runs in parallel across nodes.
-const EVENTS_LOCK: i64 = MIGRATION_LOCK + 1;
+pub(crate) const EVENTS_LOCK: i64 = MIGRATION_LOCK + 1;
 /// Advisory lock key taken (transaction-scoped) before inserting a suppression and
 /// held until commit: as with [`EVENTS_LOCK`], suppression `seq` order is then
 /// commit order, so `list_suppressions` paging with `after_seq` never skips an entry.

@@ -13,13 +13,15 @@ use crate::suppressions::FIND_SUPPRESSIONS;
 
 impl PgStore {
     pub(super) async fn upsert_contact_q(&self, c: &ContactRecord) -> PgResult<bool> {
-        let params: [&(dyn ToSql + Sync); 6] = [
+        let params: [&(dyn ToSql + Sync); 8] = [
             &c.tenant_id,
             &c.rcpt_hash,
             &c.data_enc,
             &c.restricted_at,
             &c.created_at,
             &c.updated_at,
+            &c.attr_tags,
+            &c.deleted_at,
         ];
         let row = self
             .one_opt("upsert_contact", UPSERT_CONTACT_RETURNING.pg(), &params)
@@ -151,7 +153,7 @@ impl PgStore {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(pg(OP))?;
         let t: [&(dyn ToSql + Sync); 2] = [&tenant_id, &rcpt_hash];
-        let mut counts = [0u64; 8];
+        let mut counts = [0u64; 9];
         for (n, sql) in counts.iter_mut().zip(ERASE_PG) {
             let stmt = tx.prepare_cached(sql.pg()).await.map_err(pg(OP))?;
             *n = tx.execute(&stmt, &t).await.map_err(pg(OP))?;

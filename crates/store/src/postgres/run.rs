@@ -3,10 +3,10 @@
 
 use tokio_postgres::types::ToSql;
 
-use super::error::{conflict, pg};
+use super::error::{PgResult, conflict, pg};
 use super::{PgStore, retrying};
 use crate::StoreResult;
-use crate::run::{Arg, FromRow, Run};
+use crate::run::{Arg, FromRow, Run, Step};
 use crate::sql::Sql;
 
 /// `args` as the driver's parameter list.
@@ -76,5 +76,30 @@ impl Run for PgStore {
         args: Vec<Arg>,
     ) -> StoreResult<Vec<T>> {
         self.query_rows(op, unique, sql.pg(), &args).await
+    }
+
+    async fn write_all(
+        &self,
+        op: &'static str,
+        unique: Option<&'static str>,
+        steps: Vec<Step>,
+    ) -> StoreResult<Vec<u64>> {
+        let steps = &steps;
+        retrying(|| async move {
+            let mut client = self.client().await?;
+            let tx = client.transaction().await.map_err(pg(op))?;
+            let mut counts = Vec::with_capacity(steps.len());
+            for (sql, args) in steps {
+                let stmt = tx.prepare_cached(sql.pg()).await.map_err(pg(op))?;
+                let result = tx.execute(&stmt, &params(args)).await;
+                counts.push(match unique {
+                    Some(what) => result.map_err(conflict(op, what))?,
+                    None => result.map_err(pg(op))?,
+                });
+            }
+            tx.commit().await.map_err(pg(op))?;
+            PgResult::Ok(counts)
+        })
+        .await
     }
 }

@@ -1,4 +1,4 @@
--- Postwerk PostgreSQL schema, version 10: the same tables, columns and semantics as
+-- Postwerk PostgreSQL schema, version 11: the same tables, columns and semantics as
 -- sqlite/schema.sql. Personal data is stored only sealed (*_enc) or as a blind index
 -- (rcpt_hash). Times are Unix milliseconds (BIGINT).
 --
@@ -141,7 +141,11 @@ CREATE TABLE IF NOT EXISTS contacts (
     restricted_at BIGINT,
     created_at BIGINT NOT NULL,
     updated_at BIGINT NOT NULL,
+    attr_tags TEXT NOT NULL DEFAULT '',
+    deleted_at BIGINT,
     PRIMARY KEY (tenant_id, rcpt_hash));
+ALTER TABLE contacts ADD COLUMN IF NOT EXISTS attr_tags TEXT NOT NULL DEFAULT '';
+ALTER TABLE contacts ADD COLUMN IF NOT EXISTS deleted_at BIGINT;
 CREATE TABLE IF NOT EXISTS consents (
     seq BIGSERIAL PRIMARY KEY,
     tenant_id TEXT COLLATE "C" NOT NULL,
@@ -345,6 +349,48 @@ DO $$ BEGIN
         ALTER TABLE contacts DROP COLUMN key_wrapped;
     END IF;
 END $$;
-INSERT INTO meta (key, value) VALUES ('schema_version', '10')
+-- Version 11: the audience (see sqlite/schema.sql): lists, list members, segments,
+-- imports, canary addresses.
+CREATE TABLE IF NOT EXISTS lists (
+    id TEXT COLLATE "C" PRIMARY KEY,
+    tenant_id TEXT COLLATE "C" NOT NULL,
+    name TEXT COLLATE "C" NOT NULL,
+    description TEXT,
+    created_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL);
+CREATE UNIQUE INDEX IF NOT EXISTS lists_tenant_name ON lists (tenant_id, name);
+CREATE TABLE IF NOT EXISTS list_members (
+    tenant_id TEXT COLLATE "C" NOT NULL,
+    list_id TEXT COLLATE "C" NOT NULL,
+    rcpt_hash BYTEA NOT NULL,
+    added_at BIGINT NOT NULL,
+    PRIMARY KEY (tenant_id, list_id, rcpt_hash));
+CREATE INDEX IF NOT EXISTS list_members_subject ON list_members (tenant_id, rcpt_hash);
+CREATE TABLE IF NOT EXISTS segments (
+    id TEXT COLLATE "C" PRIMARY KEY,
+    tenant_id TEXT COLLATE "C" NOT NULL,
+    name TEXT COLLATE "C" NOT NULL,
+    filter_enc BYTEA NOT NULL,
+    created_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL);
+CREATE UNIQUE INDEX IF NOT EXISTS segments_tenant_name ON segments (tenant_id, name);
+CREATE TABLE IF NOT EXISTS imports (
+    id TEXT COLLATE "C" PRIMARY KEY,
+    tenant_id TEXT COLLATE "C" NOT NULL,
+    state TEXT NOT NULL,
+    detail TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL);
+CREATE INDEX IF NOT EXISTS imports_tenant ON imports (tenant_id, id);
+CREATE TABLE IF NOT EXISTS canaries (
+    address TEXT COLLATE "C" PRIMARY KEY,
+    tenant_id TEXT COLLATE "C" NOT NULL,
+    origin TEXT NOT NULL,
+    label TEXT,
+    created_at BIGINT NOT NULL,
+    triggered_at BIGINT);
+CREATE INDEX IF NOT EXISTS canaries_tenant ON canaries (tenant_id, created_at);
+
+INSERT INTO meta (key, value) VALUES ('schema_version', '11')
     ON CONFLICT (key) DO UPDATE SET value = excluded.value
     WHERE meta.value::bigint < excluded.value::bigint;

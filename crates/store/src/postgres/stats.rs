@@ -7,6 +7,8 @@ use crate::stats::*;
 
 impl StatsStore for PgStore {}
 
+impl crate::AudienceStore for PgStore {}
+
 /// Adds statistics increments in `tx` (in key order: no deadlocks between writers).
 pub(super) async fn add_stats(
     tx: &deadpool_postgres::Transaction<'_>,

@@ -203,6 +203,26 @@ fn add_tenant_cancelled_column(conn: &Connection) -> StoreResult<()> {
     Ok(())
 }
 
+/// Version 11 for a database made by an older version: contacts' attribute tags and
+/// profile deletion time.
+fn add_contact_audience_columns(conn: &Connection) -> StoreResult<()> {
+    let has: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM pragma_table_info('contacts') WHERE name = 'attr_tags'",
+            [],
+            |r| r.get(0),
+        )
+        .map_err(unavailable)?;
+    if has == 0 {
+        conn.execute_batch(
+            "ALTER TABLE contacts ADD COLUMN attr_tags TEXT NOT NULL DEFAULT ''; \
+             ALTER TABLE contacts ADD COLUMN deleted_at INTEGER;",
+        )
+        .map_err(unavailable)?;
+    }
+    Ok(())
+}
+
 /// Version 6 for a database made by an older version: per-key address allowlists and
 /// rate limits.
 fn add_api_key_limit_columns(conn: &Connection) -> StoreResult<()> {
@@ -256,6 +276,7 @@ impl SqliteStore {
             add_tenant_parent_column(&conn)?;
             add_tenant_cancelled_column(&conn)?;
             move_contact_keys(&conn)?;
+            add_contact_audience_columns(&conn)?;
             unique_domain_names(&conn)?;
             per_tenant_users(&conn)?;
             let readers = (0..READERS)

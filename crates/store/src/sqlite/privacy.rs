@@ -33,7 +33,9 @@ impl PrivacyStore for SqliteStore {
                             c.data_enc,
                             c.restricted_at,
                             c.created_at,
-                            c.updated_at
+                            c.updated_at,
+                            c.attr_tags,
+                            c.deleted_at
                         ])
                     })
                     .map_err(unavailable)?;
@@ -141,7 +143,7 @@ impl PrivacyStore for SqliteStore {
         self.writer
             .write(Durability::Fsync, move |c| {
                 let t = params![tenant_id, rcpt_hash];
-                let mut counts = [0u64; 8];
+                let mut counts = [0u64; 9];
                 for (n, sql) in counts.iter_mut().zip(ERASE_SQLITE) {
                     *n = c
                         .prepare_cached(sql.sqlite())

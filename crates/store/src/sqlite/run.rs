@@ -6,7 +6,7 @@ use std::borrow::Cow;
 use super::writer::Durability;
 use super::{SqliteStore, conflict_or, unavailable};
 use crate::StoreResult;
-use crate::run::{Arg, FromRow, Run};
+use crate::run::{Arg, FromRow, Run, Step};
 use crate::sql::{Sql, sqlite_params};
 
 /// A driver error of a write: `Conflict(unique)` on a uniqueness violation when
@@ -87,6 +87,27 @@ impl Run for SqliteStore {
         self.writer
             .write(Durability::Fsync, move |c| {
                 query(c, sql.sqlite(), &args).map_err(write_error(unique))
+            })
+            .await
+    }
+
+    async fn write_all(
+        &self,
+        _op: &'static str,
+        unique: Option<&'static str>,
+        steps: Vec<Step>,
+    ) -> StoreResult<Vec<u64>> {
+        self.writer
+            .write(Durability::Fsync, move |c| {
+                steps
+                    .iter()
+                    .map(|(sql, args)| {
+                        c.prepare_cached(sql.sqlite())
+                            .and_then(|mut st| st.execute(rusqlite::params_from_iter(args)))
+                            .map(|n| n as u64)
+                            .map_err(write_error(unique))
+                    })
+                    .collect()
             })
             .await
     }

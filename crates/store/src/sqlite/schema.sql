@@ -50,6 +50,7 @@ CREATE INDEX IF NOT EXISTS suppressions_tenant ON suppressions (tenant_id, seq);
 CREATE TABLE IF NOT EXISTS contacts (
     tenant_id TEXT NOT NULL, rcpt_hash BLOB NOT NULL, data_enc BLOB NOT NULL,
     restricted_at INTEGER, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL,
+    attr_tags TEXT NOT NULL DEFAULT '', deleted_at INTEGER,
     PRIMARY KEY (tenant_id, rcpt_hash));
 CREATE TABLE IF NOT EXISTS consents (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, tenant_id TEXT NOT NULL, rcpt_hash BLOB NOT NULL,
@@ -162,6 +163,31 @@ CREATE TABLE IF NOT EXISTS subject_keys (
 -- tenant are read from (tenant_id, id) instead of sorting all of them.
 DROP INDEX IF EXISTS recipients_message;
 CREATE INDEX IF NOT EXISTS messages_tenant_id ON messages (tenant_id, id);
-INSERT INTO meta (key, value) VALUES ('schema_version', '10')
+-- Version 11: the audience. Lists and their members (blind indexes: who is on which
+-- list; a person's erasure deletes their rows), segments (saved filters, sealed), imports
+-- (state, options and counts: never an address), canary addresses (the tenant's own
+-- trap addresses, not people's). contacts gains attr_tags (keyed tags of its attribute
+-- values, for equality filters) and deleted_at (profile deleted, consents kept).
+CREATE TABLE IF NOT EXISTS lists (
+    id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL, name TEXT NOT NULL, description TEXT,
+    created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL);
+CREATE UNIQUE INDEX IF NOT EXISTS lists_tenant_name ON lists (tenant_id, name);
+CREATE TABLE IF NOT EXISTS list_members (
+    tenant_id TEXT NOT NULL, list_id TEXT NOT NULL, rcpt_hash BLOB NOT NULL, added_at INTEGER NOT NULL,
+    PRIMARY KEY (tenant_id, list_id, rcpt_hash)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS list_members_subject ON list_members (tenant_id, rcpt_hash);
+CREATE TABLE IF NOT EXISTS segments (
+    id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL, name TEXT NOT NULL, filter_enc BLOB NOT NULL,
+    created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL);
+CREATE UNIQUE INDEX IF NOT EXISTS segments_tenant_name ON segments (tenant_id, name);
+CREATE TABLE IF NOT EXISTS imports (
+    id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL, state TEXT NOT NULL, detail TEXT NOT NULL,
+    created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS imports_tenant ON imports (tenant_id, id);
+CREATE TABLE IF NOT EXISTS canaries (
+    address TEXT PRIMARY KEY, tenant_id TEXT NOT NULL, origin TEXT NOT NULL, label TEXT,
+    created_at INTEGER NOT NULL, triggered_at INTEGER);
+CREATE INDEX IF NOT EXISTS canaries_tenant ON canaries (tenant_id, created_at);
+INSERT INTO meta (key, value) VALUES ('schema_version', '11')
     ON CONFLICT (key) DO UPDATE SET value = excluded.value
     WHERE CAST(meta.value AS INTEGER) < CAST(excluded.value AS INTEGER);

@@ -33,3 +33,5 @@ pub(super) fn add_stats<'a>(
 }
 
 impl StatsStore for SqliteStore {}
+
+impl crate::AudienceStore for SqliteStore {}

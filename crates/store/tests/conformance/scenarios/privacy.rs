@@ -10,6 +10,8 @@ pub(super) fn contact(tenant: &str, who: &str, data: &str, at: i64) -> ContactRe
         restricted_at: None,
         created_at: at,
         updated_at: at,
+        attr_tags: String::new(),
+        deleted_at: None,
     }
 }
 
@@ -503,6 +505,21 @@ pub async fn erase_subject(s: AnyStore) {
     s.upsert_contact(contact("ten_a", "p3", "v", 1_000))
         .await
         .expect("contact");
+    s.create_list(ListRecord {
+        id: "lst_1".into(),
+        tenant_id: "ten_a".into(),
+        name: "news".into(),
+        description: None,
+        created_at: 1_000,
+        updated_at: 1_000,
+    })
+    .await
+    .expect("list");
+    let joined = s
+        .add_members("ten_a", "lst_1", vec![hash("p1"), hash("p3")], 1_000)
+        .await
+        .expect("members");
+    assert_eq!(joined, 2);
     s.add_consent(consent("ten_a", "p1", "news", ConsentStatus::Active, 1_000))
         .await
         .expect("consent");
@@ -545,6 +562,7 @@ pub async fn erase_subject(s: AnyStore) {
         Erasure {
             keys: 1,
             contacts: 1,
+            list_memberships: 1,
             consents: 1,
             recipients: 1,
             messages: 1,
@@ -554,6 +572,8 @@ pub async fn erase_subject(s: AnyStore) {
             webhook_deliveries: 0,
         }
     );
+    let left = s.find_list("ten_a", "news").await.expect("list").expect("kept");
+    assert_eq!(left.members, 1, "the other person stays on the list");
     let kept = s
         .list_requests("ten_a", None, None, 10)
         .await
