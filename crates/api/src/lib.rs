@@ -20,6 +20,7 @@
 //!   passwords.
 //! - [`subaccounts`]: `/v1/subaccounts`; acting on one with `X-Postwerk-Subaccount`.
 //! - [`suppressions`]: `GET/POST /v1/suppressions`, `DELETE /v1/suppressions/{email}`.
+//! - [`csv`]: a streaming CSV reader (RFC 4180) for imports.
 //! - [`privacy`]: contacts, consents, data-subject export and erasure, the audit log.
 //! - [`export`]: the data-subject export document (API and CLI).
 //! - [`requests`]: the register of data-subject requests.
@@ -40,6 +41,7 @@ pub mod auth;
 pub mod client;
 pub mod compose;
 pub mod confirm;
+pub mod csv;
 pub mod domains;
 pub mod error;
 pub mod events;
