@@ -9,6 +9,7 @@
 //! - `serve`: `postwerk serve` (store, engine, HTTP API, SMTP listeners, graceful shutdown).
 //! - `check`: `postwerk config check`.
 //! - `keys`, `users`, `streams` (also `queue`), `gdpr`: those command groups, audited.
+//! - `suppressions_csv`: `postwerk suppressions export|import` (CSV), audited.
 //! - `backup`: `postwerk backup …` and `postwerk restore`.
 //! - `listing`: the shared output of the `list` commands (table or `--json`).
 //! - `progress`: progress bars on standard error.
@@ -24,6 +25,7 @@ mod panic;
 mod progress;
 mod serve;
 mod streams;
+mod suppressions_csv;
 mod users;
 
 use std::path::{Path, PathBuf};
