@@ -53,11 +53,18 @@ pub async fn export(
     audited(services, Some(&tenant.id), "suppression.export", target).await?;
     let mut export = Export::new(&tenant.id, stream, &count);
     let mut out = std::io::stdout().lock();
+    let mut written = Ok(());
     while let Some(text) = export.next_chunk(services).await? {
-        out.write_all(text.as_bytes())
-            .context("cannot write to standard output")?;
+        written = out.write_all(text.as_bytes());
+        if written.is_err() {
+            break;
+        }
     }
-    out.flush().context("cannot write to standard output")?;
+    match written.and_then(|()| out.flush()) {
+        // The reader stopped early (`| head`): not a failure of the export.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(()),
+        written => written.context("cannot write to standard output")?,
+    }
     eprintln!(
         "exported {} entries; {} erased addresses not exported",
         count.entries - export.unreadable.min(count.entries),
