@@ -235,3 +235,25 @@ fn the_suppression_list_moves_as_csv() {
     assert!(!out.status.success());
     assert_eq!(h.audit_entries(&privacy, "suppression.import").len(), 4);
 }
+
+/// More rows than a batch of the import (500) and a page of the export (1000): every
+/// row arrives, once, however the pages fall; a stream's export pages over the others.
+#[test]
+fn a_long_list_crosses_batches_and_pages() {
+    let h = Harness::start(Options::default());
+    let mut csv = String::from("email,stream\n");
+    for i in 0..2600 {
+        let stream = if i % 2 == 0 { "broadcast" } else { "" };
+        csv.push_str(&format!("p{i}@example.test,{stream}\n"));
+    }
+    let (s, counts) = import(&h, "/v1/suppressions/import", csv.as_bytes());
+    assert_eq!((s, &counts["imported"]), (200, &2600.into()), "{counts}");
+    let (rows, skipped) = export(&h, "/v1/suppressions/export");
+    assert_eq!((rows.len(), skipped.as_str()), (2600, "0"));
+    let mut emails: Vec<&str> = rows.iter().map(|r| r.split(',').next().unwrap()).collect();
+    emails.dedup();
+    assert_eq!(emails.len(), 2600);
+    let (rows, _) = export(&h, "/v1/suppressions/export?stream=broadcast");
+    assert_eq!(rows.len(), 1300);
+    assert!(rows.iter().all(|r| r.contains(",broadcast,")));
+}
