@@ -19,7 +19,9 @@
 //! - [`users`]: `/v1/users`: people with roles; disabling, deleting, forced logout,
 //!   passwords.
 //! - [`subaccounts`]: `/v1/subaccounts`; acting on one with `X-Postwerk-Subaccount`.
-//! - [`suppressions`]: `GET/POST /v1/suppressions`, `DELETE /v1/suppressions/{email}`.
+//! - [`suppressions`]: `GET/POST /v1/suppressions`, `DELETE /v1/suppressions/{email}`,
+//!   `GET /v1/suppressions/export`, `POST /v1/suppressions/import`.
+//! - [`suppressions_csv`]: the suppression list as CSV, export and import (API and CLI).
 //! - [`privacy`]: contacts, consents, data-subject export and erasure, the audit log.
 //! - [`export`]: the data-subject export document (API and CLI).
 //! - [`audience`]: `/v1/lists…`, the contact search and count, contact exports,
@@ -65,6 +67,7 @@ pub mod streams;
 mod strict;
 pub mod subaccounts;
 pub mod suppressions;
+pub mod suppressions_csv;
 pub mod tracking;
 pub mod unsubscribe;
 pub mod users;
@@ -151,10 +154,12 @@ fn limited(routes: Router<AppState>, bytes: usize) -> Router<AppState> {
 
 /// The API router.
 pub fn router(state: AppState) -> Router {
+    // Bodies up to `[http] max_body_bytes`: mail, and CSV imports (read as they arrive).
     let sends = Router::new()
         .route("/v1/messages", post(messages::send).get(messages::list))
         .route("/v1/messages/batch", post(messages::send_batch))
-        .route("/v1/messages/raw", post(messages::send_raw));
+        .route("/v1/messages/raw", post(messages::send_raw))
+        .route("/v1/suppressions/import", post(suppressions::import));
     let contacts = Router::new()
         .route(
             "/v1/contacts/{email}",
@@ -184,6 +189,7 @@ pub fn router(state: AppState) -> Router {
             "/v1/suppressions",
             get(suppressions::list).post(suppressions::add),
         )
+        .route("/v1/suppressions/export", get(suppressions::export))
         .route(
             "/v1/suppressions/{email}",
             axum::routing::delete(suppressions::remove),

@@ -1,14 +1,18 @@
 //! `GET/POST /v1/suppressions`, `DELETE /v1/suppressions/{email}`: the addresses
 //! Postwerk will not send to. Stored as blind-index hashes; search by address works
-//! by hashing the query.
+//! by hashing the query. `GET /v1/suppressions/export` and `POST
+//! /v1/suppressions/import` move the list as CSV (see [`crate::suppressions_csv`]).
 
 use axum::Json;
-use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::body::Body;
+use axum::extract::{Path, Request, State};
+use axum::http::{HeaderName, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use postwerk_core::address::Address;
 use postwerk_core::model::{Scope, SuppressionReason};
 use postwerk_privacy::suppressions;
 use postwerk_services::audit;
+use postwerk_services::context::ServiceError;
 use postwerk_services::subjects::SubjectKeys;
 use postwerk_store::model::SuppressionRecord;
 use postwerk_store::prelude::*;
@@ -19,6 +23,7 @@ use serde_json::{Value, json};
 use crate::AppState;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiJson, ApiQuery};
+use crate::suppressions_csv::{self, Export, Import, ImportCounts, ImportError};
 use crate::view;
 
 /// `POST /v1/suppressions` body.
@@ -228,4 +233,194 @@ pub async fn remove(
         return Err(ApiError::not_found("suppression"));
     }
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// `GET /v1/suppressions/export` and `POST /v1/suppressions/import` query.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CsvQuery {
+    /// Export: only this stream's entries. Import: the stream of rows that name none.
+    stream: Option<String>,
+}
+
+/// A response body sent as a task writes it: pieces of text from a channel.
+struct ChannelBody(tokio::sync::mpsc::Receiver<Result<axum::body::Bytes, ServiceError>>);
+
+impl http_body::Body for ChannelBody {
+    type Data = axum::body::Bytes;
+    type Error = ServiceError;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        self.0
+            .poll_recv(cx)
+            .map(|piece| piece.map(|r| r.map(http_body::Frame::data)))
+    }
+}
+
+/// Exports the list as CSV (scope `read`), streamed a page at a time: the header
+/// `email,stream,reason,created_at,source`, then one row per entry (of `?stream=`
+/// only, else of every scope; an every-stream entry has an empty `stream`). Erased
+/// addresses (tombstones) are not exported but counted in `X-Postwerk-Skipped-Erased`.
+/// Counted first, and audited as `suppression.export` with the count before a row is
+/// sent; the export holds what was counted (entries added since are left out).
+pub async fn export(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiQuery(q): ApiQuery<CsvQuery>,
+) -> Result<Response, ApiError> {
+    check_stream(&state, &caller, q.stream.as_deref()).await?;
+    let services = state.services.clone();
+    let stream = q.stream.as_deref();
+    let count = suppressions_csv::count(&services, &caller.tenant_id, stream).await?;
+    caller
+        .audit(&state, "suppression.export", count.audit_target(stream))
+        .await?;
+    let mut export = Export::new(&caller.tenant_id, stream, &count);
+    let (tx, rx) = tokio::sync::mpsc::channel(2);
+    tokio::spawn(async move {
+        loop {
+            let piece = match export.next_chunk(&services).await {
+                Ok(Some(text)) => Ok(axum::body::Bytes::from(text)),
+                Ok(None) => break,
+                Err(e) => {
+                    // The status is sent: the client sees the body cut short.
+                    tracing::error!(error = %e, "a suppression export failed midway");
+                    Err(e)
+                }
+            };
+            let failed = piece.is_err();
+            if tx.send(piece).await.is_err() || failed {
+                break;
+            }
+        }
+        if export.unreadable > 0 {
+            tracing::warn!(
+                skipped = export.unreadable,
+                "suppression export: entries whose address no longer opens were skipped"
+            );
+        }
+    });
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
+            (
+                header::CONTENT_DISPOSITION,
+                "attachment; filename=\"suppressions.csv\"".to_string(),
+            ),
+            (
+                HeaderName::from_static(SKIPPED_ERASED),
+                count.skipped_erased.to_string(),
+            ),
+        ],
+        Body::new(ChannelBody(rx)),
+    )
+        .into_response())
+}
+
+/// The header counting the erased entries an export left out.
+const SKIPPED_ERASED: &str = "x-postwerk-skipped-erased";
+
+/// `text/csv` (or `application/csv`, `text/plain`), parameters allowed.
+fn csv_content_type(headers: &axum::http::HeaderMap) -> bool {
+    let essence = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|v| v.trim().to_ascii_lowercase());
+    matches!(
+        essence.as_deref(),
+        Some("text/csv" | "application/csv" | "text/plain")
+    )
+}
+
+/// The body could not be read: it paused too long (408), or the client failed.
+fn body_error(e: &axum::Error) -> ApiError {
+    if crate::listener::is_body_timeout(e) {
+        return ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "body_timeout",
+            "the request body did not arrive in time",
+        );
+    }
+    ApiError::new(
+        StatusCode::BAD_REQUEST,
+        "invalid_request",
+        "the request body could not be read",
+    )
+}
+
+/// Imports a CSV file (scope `write`), read and added in batches as it arrives: a
+/// header line naming an `email` column (or `Email`, `email_address`, `Recipient`, …),
+/// optionally `reason`, `stream` (else `?stream=`, else every stream) and `source`
+/// (default `import`). Answers the counts and the first rejected rows; audited as
+/// `suppression.import` with the counts.
+pub async fn import(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiQuery(q): ApiQuery<CsvQuery>,
+    request: Request,
+) -> Result<Json<ImportCounts>, ApiError> {
+    if !csv_content_type(request.headers()) {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "send Content-Type: text/csv",
+        ));
+    }
+    let limit = request
+        .extensions()
+        .get::<crate::BodyLimit>()
+        .map_or(usize::MAX, |l| l.0) as u64;
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    if declared.is_some_and(|d| d > limit) {
+        return Err(too_large());
+    }
+    check_stream(&state, &caller, q.stream.as_deref()).await?;
+    let mut body = request.into_body();
+    let mut import = Import::new(&state.services, &caller.tenant_id, q.stream.as_deref());
+    let mut read = 0u64;
+    while let Some(frame) =
+        std::future::poll_fn(|cx| http_body::Body::poll_frame(std::pin::Pin::new(&mut body), cx))
+            .await
+    {
+        let frame = frame.map_err(|e| body_error(&e))?;
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        read += data.len() as u64;
+        if read > limit {
+            return Err(too_large());
+        }
+        import.feed(&data).await.map_err(import_error)?;
+    }
+    let counts = import.finish().await.map_err(import_error)?;
+    let target = format!(
+        "{} imported, {} already listed, {} rejected",
+        counts.imported, counts.already, counts.rejected
+    );
+    caller.audit(&state, "suppression.import", target).await?;
+    Ok(Json(counts))
+}
+
+fn too_large() -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "payload_too_large",
+        "request body too large for this endpoint (split the file)",
+    )
+}
+
+/// `422 invalid_csv` for a file that is not CSV with an email column; 503 for the
+/// store.
+fn import_error(e: ImportError) -> ApiError {
+    match e {
+        ImportError::Service(e) => ApiError::from(e),
+        e => ApiError::invalid("invalid_csv", "body", e.to_string()),
+    }
 }

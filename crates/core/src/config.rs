@@ -104,7 +104,8 @@ pub struct Config {
 pub struct HttpConfig {
     /// Address to listen on. Default `127.0.0.1:8080`.
     pub listen: SocketAddr,
-    /// Largest accepted request body in bytes (a batch of messages). Default 64 MiB.
+    /// Largest accepted request body in bytes (a batch of messages, a suppression
+    /// import). Default 64 MiB.
     pub max_body_bytes: usize,
     /// Reverse proxies (CIDRs) whose `X-Forwarded-For` is believed: the client's
     /// address is then the last one in that header not itself a trusted proxy (for

@@ -327,6 +327,28 @@ pub enum SuppressionsCommand {
     Add(SuppressionArgs),
     /// Remove an address from the list.
     Remove(SuppressionArgs),
+    /// Write the list as CSV to standard output (email, stream, reason, created_at,
+    /// source); erased addresses are left out and counted on standard error.
+    Export {
+        /// Only this stream's entries (default: every entry).
+        #[arg(long)]
+        stream: Option<String>,
+        /// Tenant, made by `tenants create` (default: the install's default tenant).
+        #[arg(long, default_value = DEFAULT_TENANT)]
+        tenant: String,
+    },
+    /// Import a CSV file: a header naming an email column, optionally reason, stream
+    /// and source; prints the counts.
+    Import {
+        /// The CSV file.
+        file: PathBuf,
+        /// Stream of the rows that name none (default: every stream).
+        #[arg(long)]
+        stream: Option<String>,
+        /// Tenant, made by `tenants create` (default: the install's default tenant).
+        #[arg(long, default_value = DEFAULT_TENANT)]
+        tenant: String,
+    },
 }
 
 /// An address on the suppression list.
@@ -599,6 +621,18 @@ pub async fn suppressions(cmd: SuppressionsCommand, config: Config) -> anyhow::R
                 );
             }
             println!("removed");
+        }
+        SuppressionsCommand::Export { stream, tenant } => {
+            let tenant = tenant_for(&services, &tenant).await?;
+            crate::suppressions_csv::export(&services, &tenant, stream.as_deref()).await?;
+        }
+        SuppressionsCommand::Import {
+            file,
+            stream,
+            tenant,
+        } => {
+            let tenant = tenant_for(&services, &tenant).await?;
+            crate::suppressions_csv::import(&services, &tenant, &file, stream.as_deref()).await?;
         }
     }
     Ok(())

@@ -10,6 +10,7 @@
 //! - `check`: `postwerk config check`.
 //! - `keys`, `users`, `streams` (also `queue`), `gdpr`: those command groups, audited.
 //! - `audience`: `contacts` (CSV import and export), `lists`, `imports`.
+//! - `suppressions_csv`: `postwerk suppressions export|import` (CSV), audited.
 //! - `backup`: `postwerk backup …` and `postwerk restore`.
 //! - `listing`: the shared output of the `list` commands (table or `--json`).
 //! - `progress`: progress bars on standard error.
@@ -26,6 +27,7 @@ mod panic;
 mod progress;
 mod serve;
 mod streams;
+mod suppressions_csv;
 mod users;
 
 use std::path::{Path, PathBuf};

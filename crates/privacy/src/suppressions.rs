@@ -56,6 +56,50 @@ pub async fn suppress(
     add(services, entry).await
 }
 
+/// One entry of a batch for [`add_many`].
+#[derive(Debug, Clone)]
+pub struct NewSuppression {
+    /// The address.
+    pub address: Address,
+    /// Why it is listed (never `erasure`: only erasing a person makes those).
+    pub reason: SuppressionReason,
+    /// Only this stream (`None`: every stream).
+    pub stream: Option<String>,
+    /// Where the entry came from (`import`, another provider's name, …).
+    pub source: String,
+}
+
+/// Adds a batch of entries (an import) as [`add`] does each, the people's keys loaded
+/// or made in one go: for each entry, whether it was added (`false`: it already
+/// existed, or came earlier in the batch).
+pub async fn add_many(
+    services: &Services,
+    tenant_id: &str,
+    batch: &[NewSuppression],
+) -> Result<Vec<bool>, ServiceError> {
+    let tenant = services.tenant_keys(tenant_id).await?;
+    let hashes: Vec<_> = batch
+        .iter()
+        .map(|e| tenant.blind_index(&e.address))
+        .collect();
+    let keys = services
+        .subject_keys_creating(tenant_id, hashes.iter().map(|h| h.as_slice()))
+        .await?;
+    let mut added = Vec::with_capacity(batch.len());
+    for e in batch {
+        let entry = record(
+            &keys,
+            tenant_id,
+            &e.address,
+            e.reason,
+            e.stream.as_deref(),
+            &e.source,
+        );
+        added.push(add(services, entry).await?);
+    }
+    Ok(added)
+}
+
 /// Stores `entry` and stops the person's waiting mail it covers (of its stream, or of
 /// every stream) as acceptance would have: `suppressed`, with a `suppressed` event.
 /// `Ok(false)` if that entry already existed (waiting mail is stopped all the same).

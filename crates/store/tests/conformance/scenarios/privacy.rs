@@ -572,7 +572,11 @@ pub async fn erase_subject(s: AnyStore) {
             webhook_deliveries: 0,
         }
     );
-    let left = s.find_list("ten_a", "news").await.expect("list").expect("kept");
+    let left = s
+        .find_list("ten_a", "news")
+        .await
+        .expect("list")
+        .expect("kept");
     assert_eq!(left.members, 1, "the other person stays on the list");
     let kept = s
         .list_requests("ten_a", None, None, 10)
