@@ -366,8 +366,19 @@ impl Screening {
     }
 
     /// Ends the file: the watchdog decides whether the import is held or goes on to
-    /// commit (the caller then starts [`super::run`]).
+    /// commit (the caller then starts [`super::run`]). A file that ends unreadable
+    /// fails the import.
     pub async fn finish(mut self) -> Result<Import, ImportError> {
+        match self.conclude().await {
+            Ok(import) => Ok(import),
+            Err(e) => {
+                self.mark_failed(&e).await;
+                Err(e)
+            }
+        }
+    }
+
+    async fn conclude(&mut self) -> Result<Import, ImportError> {
         let mut records = Vec::new();
         self.reader.finish(&mut records)?;
         self.take(records).await?;
@@ -433,6 +444,12 @@ impl Screening {
     /// Ends an import whose file could not be read: `failed`, with the reason; its
     /// spool is deleted.
     pub async fn fail(mut self, error: &ImportError) -> Import {
+        self.mark_failed(error).await;
+        self.import
+    }
+
+    async fn mark_failed(&mut self, error: &ImportError) {
+        self.spool = None;
         spool::remove(&self.services.config.data_dir, &self.import.id);
         self.import.detail.error = Some(error.to_string());
         self.import.detail.finished_at = Some(now_ms());
@@ -446,7 +463,6 @@ impl Screening {
             tracing::warn!(import = %self.import.id, error = %e, "a failed import could not be recorded");
         }
         self.import.state = State::Failed.as_str().into();
-        self.import
     }
 }
 
