@@ -277,9 +277,9 @@ fn contacts_among_sql(n: usize) -> String {
     )
 }
 
-/// The writes of an import batch, in order: each person's contact row, list
-/// membership and consent record, then the import's progress.
-fn import_steps(batch: ImportBatch) -> Vec<Step> {
+/// The writes of an import batch: the import's progress (the guard: it must still be
+/// `running`), then each person's contact row, list membership and consent record.
+fn import_steps(batch: ImportBatch) -> (Step, Vec<Step>) {
     let tenant = batch.tenant_id;
     let mut steps = Vec::with_capacity(batch.contacts.len() * 3 + 1);
     for person in batch.contacts {
@@ -321,11 +321,11 @@ fn import_steps(batch: ImportBatch) -> Vec<Step> {
         steps.push((&ADD_MEMBER, args![&tenant, list, hash, at]));
     }
     let p = batch.progress;
-    steps.push((
+    let guard = (
         &UPDATE_IMPORT,
         args![p.id, p.state, p.detail, p.updated_at, "running"],
-    ));
-    steps
+    );
+    (guard, steps)
 }
 
 store_area! {
@@ -448,8 +448,8 @@ store_area! {
         /// import's progress in one transaction, provided the import is still
         /// `running`: `false` (and nothing written) if it was cancelled meanwhile.
         fn import_contacts(&self, batch: ImportBatch) -> StoreResult<bool> {
-            let counts = self.write_all("import_contacts", None, import_steps(batch)).await?;
-            Ok(counts.last().is_some_and(|&n| n > 0))
+            let (guard, steps) = import_steps(batch);
+            self.write_guarded("import_contacts", guard, steps).await
         }
         /// Saves a segment; `Conflict("segment")` if the name is taken.
         fn create_segment(&self, s: SegmentRecord) -> StoreResult<()> {

@@ -188,6 +188,15 @@ pub trait Run: Send + Sync {
         steps: Vec<Step>,
     ) -> impl Future<Output = StoreResult<Vec<u64>>> + Send;
 
+    /// Runs `guard` and then `steps` in one transaction, durably, if `guard` changes a
+    /// row; if it changes none, nothing is written and the answer is `false`.
+    fn write_guarded(
+        &self,
+        op: &'static str,
+        guard: Step,
+        steps: Vec<Step>,
+    ) -> impl Future<Output = StoreResult<bool>> + Send;
+
     /// The first row `sql` returns for `args`, if any.
     fn row<T: FromRow>(
         &self,
@@ -274,6 +283,18 @@ impl Run for crate::AnyStore {
         match self {
             crate::AnyStore::Sqlite(s) => s.write_all(op, unique, steps).await,
             crate::AnyStore::Postgres(s) => s.write_all(op, unique, steps).await,
+        }
+    }
+
+    async fn write_guarded(
+        &self,
+        op: &'static str,
+        guard: Step,
+        steps: Vec<Step>,
+    ) -> StoreResult<bool> {
+        match self {
+            crate::AnyStore::Sqlite(s) => s.write_guarded(op, guard, steps).await,
+            crate::AnyStore::Postgres(s) => s.write_guarded(op, guard, steps).await,
         }
     }
 }

@@ -102,4 +102,28 @@ impl Run for PgStore {
         })
         .await
     }
+
+    async fn write_guarded(
+        &self,
+        op: &'static str,
+        guard: Step,
+        steps: Vec<Step>,
+    ) -> StoreResult<bool> {
+        let (guard, steps) = (&guard, &steps);
+        retrying(|| async move {
+            let mut client = self.client().await?;
+            let tx = client.transaction().await.map_err(pg(op))?;
+            let stmt = tx.prepare_cached(guard.0.pg()).await.map_err(pg(op))?;
+            if tx.execute(&stmt, &params(&guard.1)).await.map_err(pg(op))? == 0 {
+                return PgResult::Ok(false);
+            }
+            for (sql, args) in steps {
+                let stmt = tx.prepare_cached(sql.pg()).await.map_err(pg(op))?;
+                tx.execute(&stmt, &params(args)).await.map_err(pg(op))?;
+            }
+            tx.commit().await.map_err(pg(op))?;
+            Ok(true)
+        })
+        .await
+    }
 }

@@ -111,4 +111,36 @@ impl Run for SqliteStore {
             })
             .await
     }
+
+    async fn write_guarded(
+        &self,
+        _op: &'static str,
+        guard: Step,
+        steps: Vec<Step>,
+    ) -> StoreResult<bool> {
+        let run = |c: &rusqlite::Connection, (sql, args): &Step| {
+            c.prepare_cached(sql.sqlite())
+                .and_then(|mut st| st.execute(rusqlite::params_from_iter(args)))
+                .map_err(unavailable)
+        };
+        let written = self
+            .writer
+            .write(Durability::Fsync, move |c| {
+                if run(c, &guard)? == 0 {
+                    // Undoes nothing written yet; the savepoint is released unused.
+                    return Err(crate::StoreError::Conflict(GUARD));
+                }
+                steps.iter().try_for_each(|step| run(c, step).map(drop))
+            })
+            .await;
+        match written {
+            Ok(()) => Ok(true),
+            Err(crate::StoreError::Conflict(GUARD)) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
 }
+
+/// The conflict a [`Run::write_guarded`] guard that changed nothing raises inside the
+/// writer (to roll its savepoint back), answered as `false`.
+const GUARD: &str = "guard";

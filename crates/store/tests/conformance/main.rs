@@ -168,6 +168,12 @@ conformance! {
         sqlite_suppression_lookup_of_a_large_batch, postgres_suppression_lookup_of_a_large_batch;
     reports_after_delivery => sqlite_reports_after_delivery, postgres_reports_after_delivery;
     contacts_and_consents => sqlite_contacts_and_consents, postgres_contacts_and_consents;
+    lists_and_the_contact_filter =>
+        sqlite_lists_and_the_contact_filter, postgres_lists_and_the_contact_filter;
+    import_batches_and_their_progress =>
+        sqlite_import_batches_and_their_progress, postgres_import_batches_and_their_progress;
+    segments_canaries_and_tenant_events =>
+        sqlite_segments_canaries_and_tenant_events, postgres_segments_canaries_and_tenant_events;
     erase_subject => sqlite_erase_subject, postgres_erase_subject;
     subject_keys => sqlite_subject_keys, postgres_subject_keys;
     audit_chain => sqlite_audit_chain, postgres_audit_chain;
@@ -293,7 +299,7 @@ async fn postgres_upgrade_adds_suppressions() {
             .await
             .expect("version")
             .get(0);
-        assert_eq!(version, "10");
+        assert_eq!(version, "11");
     })
     .await;
 }
@@ -338,7 +344,7 @@ async fn sqlite_upgrade_adds_suppressions() {
             |r| r.get(0),
         )
         .expect("version");
-    assert_eq!(version, "10");
+    assert_eq!(version, "11");
 }
 
 /// Names two tenants hold in a database from before domain names were unique

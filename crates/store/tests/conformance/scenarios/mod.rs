@@ -14,11 +14,13 @@
 //! - `streams`: stream pauses and the circuit breaker's figures.
 //! - `stats`: deliverability statistics.
 //! - `suppressions`: suppression lists.
+//! - `audience`: lists, the contact filter, import batches, segments, canaries.
 
 use super::fixtures::*;
 use super::*;
 
 mod accept;
+mod audience;
 mod audit;
 mod compliance;
 mod delivery;
@@ -33,6 +35,7 @@ mod users;
 mod webhooks;
 
 pub use accept::*;
+pub use audience::*;
 pub use audit::*;
 pub use compliance::*;
 pub use delivery::*;

@@ -362,6 +362,56 @@ pub async fn tenant_cancellation(s: AnyStore) {
     assert_eq!(ids(&due), ["c1"]);
 }
 
+/// Fills the audience's tables for `t`: a list with a member (the contact `p1`), a
+/// segment, an import and a canary.
+async fn populate_audience(s: &AnyStore, t: &str, at: i64) {
+    s.create_list(ListRecord {
+        id: format!("lst_{t}"),
+        tenant_id: t.into(),
+        name: "news".into(),
+        description: None,
+        created_at: at,
+        updated_at: at,
+    })
+    .await
+    .expect("list");
+    let joined = s
+        .add_members(t, &format!("lst_{t}"), vec![hash("p1")], at)
+        .await
+        .expect("member");
+    assert_eq!(joined, 1);
+    s.create_segment(SegmentRecord {
+        id: format!("seg_{t}"),
+        tenant_id: t.into(),
+        name: "all".into(),
+        filter_enc: b"sealed".to_vec(),
+        created_at: at,
+        updated_at: at,
+    })
+    .await
+    .expect("segment");
+    s.create_import(ImportRecord {
+        id: format!("imp_{t}"),
+        tenant_id: t.into(),
+        state: "done".into(),
+        detail: "{}".into(),
+        created_at: at,
+        updated_at: at,
+    })
+    .await
+    .expect("import");
+    s.add_canary(CanaryRecord {
+        address: format!("{t}@canary.test"),
+        tenant_id: t.into(),
+        origin: "registered".into(),
+        label: None,
+        created_at: at,
+        triggered_at: None,
+    })
+    .await
+    .expect("canary");
+}
+
 /// Fills every table of `TENANT_TABLES` for `t` (ids made unique with it) and
 /// writes an audit entry about it.
 pub(super) async fn populate(s: &AnyStore, t: &str) {
@@ -489,6 +539,7 @@ pub(super) async fn populate(s: &AnyStore, t: &str) {
     s.put_stream_settings(t, "broadcast", "{}".into(), at)
         .await
         .expect("stream");
+    populate_audience(s, t, at).await;
     s.insert_user(UserRecord {
         id: format!("usr_{t}"),
         tenant_id: t.into(),
