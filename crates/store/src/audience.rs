@@ -4,9 +4,9 @@
 
 use crate::StoreResult;
 use crate::model::*;
-use crate::privacy::{ADD_CONSENT_ROW, CONTACT_COLS, UPSERT_CONTACT};
+use crate::privacy::CONTACT_COLS;
 use crate::row::Columns;
-use crate::run::{Arg, FromRow, Step};
+use crate::run::{Arg, FromRow, Step, multi_row};
 use crate::sql::Sql;
 
 /// The columns a [`ListRecord`] is read from.
@@ -277,51 +277,103 @@ fn contacts_among_sql(n: usize) -> String {
     )
 }
 
+/// Rows of one multi-row insert of an import batch (8 parameters a contact: 800).
+const ROWS_PER_INSERT: usize = 100;
+
+/// The contact upsert of `rows` rows, in [`CONTACT_COLS`] order (an import batch
+/// never names a person twice).
+fn upsert_contacts_sql(rows: usize) -> String {
+    multi_row(
+        &format!("INSERT INTO contacts ({CONTACT_COLS}) VALUES"),
+        8,
+        rows,
+        "ON CONFLICT (tenant_id, rcpt_hash) DO UPDATE SET data_enc = excluded.data_enc, \
+         updated_at = excluded.updated_at, attr_tags = excluded.attr_tags, \
+         deleted_at = excluded.deleted_at",
+    )
+}
+
+/// The list memberships of `rows` rows (tenant, list, blind index, time) of people
+/// who are contacts (an import writes their contact first).
+fn add_members_sql(rows: usize) -> String {
+    multi_row(
+        "INSERT INTO list_members (tenant_id, list_id, rcpt_hash, added_at) VALUES",
+        4,
+        rows,
+        "ON CONFLICT (tenant_id, list_id, rcpt_hash) DO NOTHING",
+    )
+}
+
+/// The consent records of `rows` rows.
+fn add_consents_sql(rows: usize) -> String {
+    multi_row(
+        "INSERT INTO consents (tenant_id, rcpt_hash, purpose, status, at, record_enc) VALUES",
+        6,
+        rows,
+        "",
+    )
+}
+
+/// One multi-row step per [`ROWS_PER_INSERT`] rows of `rows`: the statement from
+/// `sql` (given the row count), each row's arguments from `args`.
+fn multi_steps<R>(
+    rows: Vec<R>,
+    sql: fn(usize) -> String,
+    args: impl Fn(R) -> Vec<Arg>,
+) -> Vec<Step> {
+    let mut steps = Vec::new();
+    let mut rows = rows.into_iter().peekable();
+    while rows.peek().is_some() {
+        let chunk: Vec<Vec<Arg>> = rows.by_ref().take(ROWS_PER_INSERT).map(&args).collect();
+        let text = sql(chunk.len());
+        steps.push(Step::built(text, chunk.into_iter().flatten().collect()));
+    }
+    steps
+}
+
 /// The writes of an import batch: the import's progress (the guard: it must still be
-/// `running`), then each person's contact row, list membership and consent record.
+/// `running`), then the people's contact rows, list memberships and consent records,
+/// a hundred rows a statement.
 fn import_steps(batch: ImportBatch) -> (Step, Vec<Step>) {
     let tenant = batch.tenant_id;
-    let mut steps = Vec::with_capacity(batch.contacts.len() * 3 + 1);
-    for person in batch.contacts {
-        if let Some(c) = person.contact {
-            steps.push((
-                &UPSERT_CONTACT,
-                args![
-                    c.tenant_id,
-                    c.rcpt_hash,
-                    c.data_enc,
-                    c.restricted_at,
-                    c.created_at,
-                    c.updated_at,
-                    c.attr_tags,
-                    c.deleted_at,
-                ],
-            ));
-        }
-        if let Some(list) = &batch.list_id {
-            let at = batch.progress.updated_at;
-            steps.push((&ADD_MEMBER, args![&tenant, list, &person.rcpt_hash, at]));
-        }
-        if let Some(k) = person.consent {
-            steps.push((
-                &ADD_CONSENT_ROW,
-                args![
-                    k.tenant_id,
-                    k.rcpt_hash,
-                    k.purpose,
-                    k.status.as_str(),
-                    k.at,
-                    k.record_enc,
-                ],
-            ));
-        }
-    }
     let at = batch.progress.updated_at;
-    for (list, hash) in batch.extra_members {
-        steps.push((&ADD_MEMBER, args![&tenant, list, hash, at]));
+    let mut contacts = Vec::new();
+    let mut members: Vec<(String, Vec<u8>)> = batch.extra_members;
+    let mut consents = Vec::new();
+    for person in batch.contacts {
+        contacts.extend(person.contact);
+        consents.extend(person.consent);
+        if let Some(list) = &batch.list_id {
+            members.push((list.clone(), person.rcpt_hash));
+        }
     }
+    let mut steps = multi_steps(contacts, upsert_contacts_sql, |c| {
+        args![
+            c.tenant_id,
+            c.rcpt_hash,
+            c.data_enc,
+            c.restricted_at,
+            c.created_at,
+            c.updated_at,
+            c.attr_tags,
+            c.deleted_at,
+        ]
+    });
+    steps.extend(multi_steps(members, add_members_sql, |(list, hash)| {
+        args![&tenant, list, hash, at]
+    }));
+    steps.extend(multi_steps(consents, add_consents_sql, |k| {
+        args![
+            k.tenant_id,
+            k.rcpt_hash,
+            k.purpose,
+            k.status.as_str(),
+            k.at,
+            k.record_enc
+        ]
+    }));
     let p = batch.progress;
-    let guard = (
+    let guard = Step::new(
         &UPDATE_IMPORT,
         args![p.id, p.state, p.detail, p.updated_at, "running"],
     );
@@ -355,8 +407,8 @@ store_area! {
         /// was no such list.
         fn delete_list(&self, tenant_id: &str, id: &str) -> StoreResult<bool> {
             let steps = vec![
-                (&DELETE_LIST_MEMBERS, args![tenant_id, id]),
-                (&DELETE_LIST, args![tenant_id, id]),
+                Step::new(&DELETE_LIST_MEMBERS, args![tenant_id, id]),
+                Step::new(&DELETE_LIST, args![tenant_id, id]),
             ];
             let counts = self.write_all("delete_list", None, steps).await?;
             Ok(counts.last().is_some_and(|&n| n > 0))
@@ -373,7 +425,7 @@ store_area! {
         ) -> StoreResult<u64> {
             let steps = hashes
                 .into_iter()
-                .map(|h| (&ADD_MEMBER, args![tenant_id, list_id, h, at]))
+                .map(|h| Step::new(&ADD_MEMBER, args![tenant_id, list_id, h, at]))
                 .collect();
             Ok(self.write_all("add_members", None, steps).await?.iter().sum())
         }
@@ -386,7 +438,7 @@ store_area! {
         ) -> StoreResult<u64> {
             let steps = hashes
                 .into_iter()
-                .map(|h| (&REMOVE_MEMBER, args![tenant_id, list_id, h]))
+                .map(|h| Step::new(&REMOVE_MEMBER, args![tenant_id, list_id, h]))
                 .collect();
             Ok(self.write_all("remove_members", None, steps).await?.iter().sum())
         }
@@ -398,11 +450,11 @@ store_area! {
             list_ids: Vec<String>,
             at: i64,
         ) -> StoreResult<()> {
-            let mut steps = vec![(&REMOVE_FROM_ALL_LISTS, args![tenant_id, rcpt_hash])];
+            let mut steps = vec![Step::new(&REMOVE_FROM_ALL_LISTS, args![tenant_id, rcpt_hash])];
             steps.extend(
                 list_ids
                     .into_iter()
-                    .map(|l| (&ADD_MEMBER, args![tenant_id, l, rcpt_hash, at])),
+                    .map(|l| Step::new(&ADD_MEMBER, args![tenant_id, l, rcpt_hash, at])),
             );
             self.write_all("set_memberships", None, steps).await.map(drop)
         }
@@ -532,8 +584,8 @@ store_area! {
             detail_enc: Vec<u8>,
         ) -> StoreResult<()> {
             let steps = vec![
-                (&LOCK_EVENTS, args![]),
-                (
+                Step::new(&LOCK_EVENTS, args![]),
+                Step::new(
                     &ADD_TENANT_EVENT,
                     args![tenant_id, event.as_str(), at, detail_enc, Vec::<u8>::new()],
                 ),

@@ -130,8 +130,70 @@ impl tokio_postgres::types::ToSql for Arg {
     tokio_postgres::types::to_sql_checked!();
 }
 
+/// The statement of a [`Step`]: one declared with `sql!`, or one built at run time
+/// (with `$N` parameters), such as a multi-row insert of as many rows as there are.
+pub enum Text {
+    /// Declared once.
+    Fixed(&'static Sql),
+    /// Built for this write.
+    Built(String),
+}
+
+impl Text {
+    /// PostgreSQL's text.
+    pub(crate) fn pg(&self) -> &str {
+        match self {
+            Text::Fixed(sql) => sql.pg(),
+            Text::Built(text) => text,
+        }
+    }
+
+    /// SQLite's text.
+    pub(crate) fn sqlite(&self) -> std::borrow::Cow<'_, str> {
+        match self {
+            Text::Fixed(sql) => sql.sqlite().into(),
+            Text::Built(text) => crate::sql::sqlite_params(text).into(),
+        }
+    }
+}
+
 /// One write of [`Run::write_all`]: a statement and its arguments.
-pub type Step = (&'static Sql, Vec<Arg>);
+pub struct Step {
+    /// The statement.
+    pub(crate) text: Text,
+    /// Its arguments.
+    pub(crate) args: Vec<Arg>,
+}
+
+impl Step {
+    /// A declared statement with `args`.
+    pub(crate) fn new(sql: &'static Sql, args: Vec<Arg>) -> Step {
+        Step {
+            text: Text::Fixed(sql),
+            args,
+        }
+    }
+
+    /// A statement built at run time (`$N` parameters) with `args`.
+    pub(crate) fn built(text: String, args: Vec<Arg>) -> Step {
+        Step {
+            text: Text::Built(text),
+            args,
+        }
+    }
+}
+
+/// `head (…), (…), … tail`: a multi-row statement of `rows` tuples of `width`
+/// parameters each, numbered from `$1` (both dialects).
+pub(crate) fn multi_row(head: &str, width: usize, rows: usize, tail: &str) -> String {
+    let tuples: Vec<String> = (0..rows)
+        .map(|r| {
+            let params: Vec<String> = (1..=width).map(|i| format!("${}", r * width + i)).collect();
+            format!("({})", params.join(", "))
+        })
+        .collect();
+    format!("{head} {} {tail}", tuples.join(", "))
+}
 
 /// A row type with its one decoder (by column name), for both backends.
 pub trait FromRow: Sized + Send + 'static {

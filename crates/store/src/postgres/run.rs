@@ -89,9 +89,9 @@ impl Run for PgStore {
             let mut client = self.client().await?;
             let tx = client.transaction().await.map_err(pg(op))?;
             let mut counts = Vec::with_capacity(steps.len());
-            for (sql, args) in steps {
-                let stmt = tx.prepare_cached(sql.pg()).await.map_err(pg(op))?;
-                let result = tx.execute(&stmt, &params(args)).await;
+            for step in steps {
+                let stmt = tx.prepare_cached(step.text.pg()).await.map_err(pg(op))?;
+                let result = tx.execute(&stmt, &params(&step.args)).await;
                 counts.push(match unique {
                     Some(what) => result.map_err(conflict(op, what))?,
                     None => result.map_err(pg(op))?,
@@ -113,13 +113,20 @@ impl Run for PgStore {
         retrying(|| async move {
             let mut client = self.client().await?;
             let tx = client.transaction().await.map_err(pg(op))?;
-            let stmt = tx.prepare_cached(guard.0.pg()).await.map_err(pg(op))?;
-            if tx.execute(&stmt, &params(&guard.1)).await.map_err(pg(op))? == 0 {
+            let stmt = tx.prepare_cached(guard.text.pg()).await.map_err(pg(op))?;
+            if tx
+                .execute(&stmt, &params(&guard.args))
+                .await
+                .map_err(pg(op))?
+                == 0
+            {
                 return PgResult::Ok(false);
             }
-            for (sql, args) in steps {
-                let stmt = tx.prepare_cached(sql.pg()).await.map_err(pg(op))?;
-                tx.execute(&stmt, &params(args)).await.map_err(pg(op))?;
+            for step in steps {
+                let stmt = tx.prepare_cached(step.text.pg()).await.map_err(pg(op))?;
+                tx.execute(&stmt, &params(&step.args))
+                    .await
+                    .map_err(pg(op))?;
             }
             tx.commit().await.map_err(pg(op))?;
             Ok(true)

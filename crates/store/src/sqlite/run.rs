@@ -101,9 +101,9 @@ impl Run for SqliteStore {
             .write(Durability::Fsync, move |c| {
                 steps
                     .iter()
-                    .map(|(sql, args)| {
-                        c.prepare_cached(sql.sqlite())
-                            .and_then(|mut st| st.execute(rusqlite::params_from_iter(args)))
+                    .map(|step| {
+                        c.prepare_cached(&step.text.sqlite())
+                            .and_then(|mut st| st.execute(rusqlite::params_from_iter(&step.args)))
                             .map(|n| n as u64)
                             .map_err(write_error(unique))
                     })
@@ -118,9 +118,9 @@ impl Run for SqliteStore {
         guard: Step,
         steps: Vec<Step>,
     ) -> StoreResult<bool> {
-        let run = |c: &rusqlite::Connection, (sql, args): &Step| {
-            c.prepare_cached(sql.sqlite())
-                .and_then(|mut st| st.execute(rusqlite::params_from_iter(args)))
+        let run = |c: &rusqlite::Connection, step: &Step| {
+            c.prepare_cached(&step.text.sqlite())
+                .and_then(|mut st| st.execute(rusqlite::params_from_iter(&step.args)))
                 .map_err(unavailable)
         };
         let written = self
