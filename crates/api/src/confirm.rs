@@ -8,13 +8,13 @@
 //! - A malformed or forged token, or one with nothing pending, gets `404`.
 
 use axum::extract::{Path, State};
+use axum::http::StatusCode;
 use axum::http::request::Parts;
-use axum::http::{StatusCode, header};
 use axum::response::Response;
 use postwerk_privacy::contacts::{self, Confirmation};
 
 use crate::AppState;
-use crate::unsubscribe::{escape, html, not_found};
+use crate::link_page::{clicker, escape, html, not_found};
 
 /// Cheap shape check before any lookup.
 fn plausible(token: &str) -> bool {
@@ -31,6 +31,7 @@ pub async fn page(Path(token): Path<String>) -> Response {
     }
     html(
         StatusCode::OK,
+        "en",
         "Confirm your subscription",
         &format!(
             "<p>Please confirm that you want to receive these emails.</p>\
@@ -49,16 +50,11 @@ pub async fn confirm(
     if !plausible(&token) {
         return not_found();
     }
-    let ip =
-        crate::auth::client_ip(&parts.extensions, &parts.headers, &state).map(|ip| ip.to_string());
-    let user_agent = parts
-        .headers
-        .get(header::USER_AGENT)
-        .and_then(|v| v.to_str().ok())
-        .map(|ua| ua.chars().take(512).collect());
+    let (ip, user_agent) = clicker(&parts, &state);
     match contacts::confirm(&state.services, &token, ip, user_agent).await {
         Ok(Confirmation::Confirmed | Confirmation::AlreadyActive) => html(
             StatusCode::OK,
+            "en",
             "Confirmed",
             "<p>Thank you: your subscription is confirmed.</p>",
         ),
@@ -67,6 +63,7 @@ pub async fn confirm(
             tracing::error!(error = %e, "a consent confirmation could not be recorded");
             html(
                 StatusCode::SERVICE_UNAVAILABLE,
+                "en",
                 "Please try again",
                 "<p>Your confirmation could not be recorded just now. Please try again in a minute.</p>",
             )

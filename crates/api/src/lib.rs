@@ -31,8 +31,10 @@
 //! - [`record`]: the record of processing activities (Art. 30).
 //! - [`incidents`]: the breach register (Art. 33/34).
 //! - [`tracking`]: `/t/o/…` open pixel and `/t/c/…` tracked links (no key).
-//! - [`unsubscribe`]: `/u/{token}`: RFC 8058 one-click unsubscribe (no key).
+//! - [`unsubscribe`]: `/u/{token}`: RFC 8058 one-click unsubscribe and the
+//!   preference centre (no key).
 //! - [`confirm`]: `/c/{token}`: double opt-in confirmation links (no key).
+//! - [`link_page`]: the HTML shell of the `/u` and `/c` pages, with strict headers.
 //! - [`webhooks`]: `/v1/webhooks`: signed event posts, secret rotation, attempts, replay.
 //! - [`listener`]: the HTTP listener's timeouts and connection caps.
 //! - [`queue`]: `/v1/queue`: the tenant's waiting mail and operations on it.
@@ -53,6 +55,7 @@ pub mod export;
 pub mod imports;
 pub mod incidents;
 pub mod keys;
+pub mod link_page;
 pub mod listener;
 pub mod messages;
 pub mod privacy;
@@ -173,10 +176,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/health", get(health))
         .route("/v1/openapi.json", get(openapi))
         .route("/metrics", get(metrics))
-        .route(
-            "/u/{token}",
-            get(unsubscribe::page).post(unsubscribe::one_click),
-        )
+        .route("/u/{token}", get(unsubscribe::page).post(unsubscribe::post))
         .route("/c/{token}", get(confirm::page).post(confirm::confirm))
         .route("/t/o/{token}", get(tracking::open))
         .route("/t/c/{token}/{tag}/{target}", get(tracking::click))

@@ -51,21 +51,7 @@ impl Lang {
             .get(axum::http::header::ACCEPT_LANGUAGE)
             .and_then(|v| v.to_str().ok())
             .unwrap_or_default();
-        let mut best: Option<(f32, Lang)> = None;
-        for item in accept.split(',') {
-            let mut fields = item.split(';');
-            let Some(lang) = fields.next().and_then(Lang::from_tag) else {
-                continue;
-            };
-            let q = fields
-                .find_map(|f| f.trim().strip_prefix("q="))
-                .and_then(|q| q.parse::<f32>().ok())
-                .unwrap_or(1.0);
-            if q > 0.0 && best.is_none_or(|(b, _)| q > b) {
-                best = Some((q, lang));
-            }
-        }
-        best.map_or(Lang::En, |(_, lang)| lang)
+        postwerk_core::language::preferred(accept, Lang::from_tag).unwrap_or(Lang::En)
     }
 
     /// The language's catalogue.

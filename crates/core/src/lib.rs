@@ -7,6 +7,7 @@
 //! - [`id`]: time-ordered prefixed identifiers, random tokens, constant-time comparison.
 //! - [`address`]: address and mailbox parsing and normalisation.
 //! - [`csv`]: CSV read from a stream of chunks and written field by field.
+//! - [`language`]: a page's language from `Accept-Language`.
 //! - [`model`]: scopes, recipient states, event kinds, streams.
 //! - [`config`]: the `postwerk.toml` model, defaults, env overrides and validation.
 //! - [`metrics`]: process-wide counters and histograms, Prometheus text.
@@ -23,6 +24,7 @@ pub mod address;
 pub mod config;
 pub mod csv;
 pub mod id;
+pub mod language;
 pub mod metrics;
 pub mod mime;
 pub mod model;

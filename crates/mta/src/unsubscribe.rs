@@ -139,17 +139,28 @@ pub async fn unsubscribe(
     let Some((r, keys)) = recipient_of(services, token, source == "mailto").await? else {
         return Ok(None);
     };
-    let address = crate::view::address(&r.id, &r.rcpt_hash, &r.address_enc, &keys)
+    suppress(services, &r, &keys, source).await.map(Some)
+}
+
+/// Suppresses a genuine token's recipient (see [`recipient_of`]) for the message's
+/// stream, recording an `unsubscribed` event with `source` the first time.
+pub async fn suppress(
+    services: &Services,
+    r: &RecipientRef,
+    keys: &SubjectKeys,
+    source: &str,
+) -> Result<Unsubscribed, ServiceError> {
+    let address = crate::view::address(&r.id, &r.rcpt_hash, &r.address_enc, keys)
         .and_then(|a| Address::parse(&a).ok());
     let Some(address) = address else {
         // Erased: the tombstone already stops all mail; nothing to record.
-        return Ok(Some(Unsubscribed {
-            stream: r.stream,
+        return Ok(Unsubscribed {
+            stream: r.stream.clone(),
             new: false,
-        }));
+        });
     };
     let entry = suppressions::record(
-        &keys,
+        keys,
         &r.tenant_id,
         &address,
         SuppressionReason::Unsubscribe,
@@ -162,7 +173,7 @@ pub async fn unsubscribe(
         services
             .store
             .record_reports(vec![ReportUpdate::about(
-                &r,
+                r,
                 EventType::Unsubscribed,
                 now_ms(),
                 keys.seal(
@@ -174,10 +185,10 @@ pub async fn unsubscribe(
             .await?;
         tracing::info!(recipient_id = %r.id, stream = %r.stream, "unsubscribed");
     }
-    Ok(Some(Unsubscribed {
-        stream: r.stream,
+    Ok(Unsubscribed {
+        stream: r.stream.clone(),
         new,
-    }))
+    })
 }
 
 #[cfg(test)]
