@@ -36,7 +36,22 @@ pub async fn run(services: Arc<Services>, tenant_id: String, id: String) {
     }
 }
 
-/// Writes the spooled rows after the last committed chunk, one chunk per batch.
+/// A batch being written (in the background, while the next one is prepared).
+type Writing = tokio::task::JoinHandle<Result<bool, postwerk_store::StoreError>>;
+
+/// Waits for a batch's write: `false` if the import was cancelled meanwhile (nothing
+/// of the batch written).
+async fn written(writing: Writing) -> Result<bool, ImportError> {
+    writing
+        .await
+        .map_err(|e| ImportError::Interrupted(format!("the batch's writer stopped: {e}")))?
+        .map_err(ImportError::from)
+}
+
+/// Writes the spooled rows after the last committed chunk, one chunk per batch. Each
+/// batch is written while the next is prepared (sealed, its keys made), except that a
+/// chunk repeating an address of an earlier one waits for that one to be written, so
+/// it merges into what is stored.
 async fn commit(services: &Services, tenant_id: &str, id: &str) -> Result<(), ImportError> {
     let mut import = get(services, tenant_id, id).await?;
     if import.state != State::Running.as_str() {
@@ -46,16 +61,34 @@ async fn commit(services: &Services, tenant_id: &str, id: &str) -> Result<(), Im
     let mut reader = spool::Reader::open(&services.config.data_dir, id)?;
     let mut list_ids: HashMap<String, String> = HashMap::new();
     let mut chunk_no = 0;
+    let mut writing: Option<Writing> = None;
     while let Some(rows) = reader.next_chunk(&keys)? {
         chunk_no += 1;
         if chunk_no <= import.detail.chunks_done {
             continue;
         }
+        if rows.iter().any(|r| r.duplicate)
+            && let Some(w) = writing.take()
+            && !written(w).await?
+        {
+            return Ok(());
+        }
         let batch = batch(services, tenant_id, &keys, &mut import, rows, &mut list_ids).await?;
-        if !services.store.import_contacts(batch).await? {
+        if let Some(w) = writing.take()
+            && !written(w).await?
+        {
             // Cancelled meanwhile: the batches written stay, nothing more is.
             return Ok(());
         }
+        let store = services.store.clone();
+        writing = Some(tokio::spawn(
+            async move { store.import_contacts(batch).await },
+        ));
+    }
+    if let Some(w) = writing.take()
+        && !written(w).await?
+    {
+        return Ok(());
     }
     import.detail.finished_at = Some(now_ms());
     audit::record(
