@@ -402,7 +402,7 @@ pub async fn export_contacts(
     let q = search_query(raw.as_deref())?;
     let mut filter = resolved(&state, &caller, &q).await?;
     filter.after = None;
-    let label = (!q.filter.lists.is_empty()).then(|| q.filter.lists.join(", "));
+    let label = (!q.filter.lists.is_empty()).then(|| q.filter.lists.join(";"));
     let services = state.services.clone();
     let export = export::start(&services, &caller.actor(), filter, label).await?;
     let id = export.id.clone();

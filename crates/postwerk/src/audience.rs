@@ -375,6 +375,9 @@ pub async fn imports(
                 .map_err(err)?;
             let done = commit(&services, &tenant.id, &i).await?;
             println!("{}", shown(&done));
+            if done.state != State::Done.as_str() {
+                bail!("import {} ended {}", done.id, done.state);
+            }
         }
         ImportsCommand::Discard(a) => {
             let tenant = tenant_for(&services, &a.tenant).await?;

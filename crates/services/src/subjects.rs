@@ -195,6 +195,8 @@ impl Services {
                 None => missing.push(hash),
             }
         }
+        // In index order: the store's inserts and look-ups then walk forwards.
+        missing.sort_unstable();
         if !missing.is_empty() {
             // Fresh keys by hash, usable as they are if they are the ones stored.
             let mut fresh = HashMap::new();

@@ -347,6 +347,10 @@ fn import_steps(batch: ImportBatch) -> (Step, Vec<Step>) {
             members.push((list.clone(), person.rcpt_hash));
         }
     }
+    // In index order: each statement then walks its B-trees forwards, page by page.
+    contacts.sort_unstable_by(|a, b| a.rcpt_hash.cmp(&b.rcpt_hash));
+    members.sort_unstable();
+    consents.sort_unstable_by(|a, b| a.rcpt_hash.cmp(&b.rcpt_hash));
     let mut steps = multi_steps(contacts, upsert_contacts_sql, |c| {
         args![
             c.tenant_id,

@@ -25,8 +25,11 @@ pub struct Export {
     pub columns: Vec<String>,
     /// The export's canary, if a canary domain is configured.
     pub canary: Option<CanaryRecord>,
-    /// How many contact rows precede the canary's.
+    /// How many contact rows precede the canary's (at least one when there are any:
+    /// the canary copies the cells of the row before it, so it looks like the rest).
     canary_at: i64,
+    /// The cells after the address of the last contact row written.
+    last_cells: Vec<String>,
     filter: ContactFilter,
     written: i64,
     header_done: bool,
@@ -78,7 +81,8 @@ pub async fn start(
         total,
         columns: names.into_iter().collect(),
         canary,
-        canary_at: rand::thread_rng().gen_range(0..=total.max(0)),
+        canary_at: rand::thread_rng().gen_range(total.min(1)..=total.max(0)),
+        last_cells: Vec::new(),
         filter,
         written: 0,
         header_done: false,
@@ -110,6 +114,7 @@ impl Export {
             self.row(&mut out, contact);
             self.written += 1;
         }
+        self.canary_row(&mut out);
         match page.next {
             Some(next) => self.filter.after = Some(next),
             None => {
@@ -120,30 +125,40 @@ impl Export {
         Ok(Some(out))
     }
 
-    /// Writes the canary's row if its turn has come (once).
+    /// Writes the canary's row if its turn has come (once): its address, then the
+    /// cells of the contact row before it (or, in an empty export, its list).
     fn canary_row(&mut self, out: &mut String) {
         if self.written < self.canary_at && !self.finished {
             return;
         }
         if let Some(canary) = self.canary.take() {
             let mut fields = vec![canary.address.clone()];
-            fields.extend(self.columns.iter().map(|_| String::new()));
-            fields.push(canary.label.clone().unwrap_or_default());
-            fields.push(crate::time_text(canary.created_at));
+            if self.last_cells.is_empty() {
+                fields.extend(self.columns.iter().map(|_| String::new()));
+                fields.push(canary.label.clone().unwrap_or_default());
+                fields.push(crate::time_text(canary.created_at));
+            } else {
+                fields.extend(self.last_cells.iter().cloned());
+            }
             write_record(out, fields.iter().map(String::as_str));
         }
     }
 
-    fn row(&self, out: &mut String, c: &Contact) {
-        let mut fields = vec![c.email.clone()];
-        fields.extend(self.columns.iter().map(|name| {
-            c.attributes
-                .get(name)
-                .map(attribute_text)
-                .unwrap_or_default()
-        }));
-        fields.push(c.lists.join(";"));
-        fields.push(crate::time_text(c.created_at));
-        write_record(out, fields.iter().map(String::as_str));
+    fn row(&mut self, out: &mut String, c: &Contact) {
+        let mut cells: Vec<String> = self
+            .columns
+            .iter()
+            .map(|name| {
+                c.attributes
+                    .get(name)
+                    .map(attribute_text)
+                    .unwrap_or_default()
+            })
+            .collect();
+        cells.push(c.lists.join(";"));
+        cells.push(crate::time_text(c.created_at));
+        let fields = std::iter::once(c.email.as_str()).chain(cells.iter().map(String::as_str));
+        write_record(out, fields);
+        self.last_cells = cells;
     }
 }

@@ -3,7 +3,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use postwerk_core::model::ConsentStatus;
+use postwerk_core::model::{ConsentStatus, SuppressionReason};
 use postwerk_store::model::{ConsentRecord, ContactRecord, ImportBatch, ImportedContact};
 use postwerk_store::prelude::*;
 use postwerk_store::vault::TenantKeys;
@@ -145,7 +145,27 @@ async fn batch(
     rows: Vec<Row>,
     list_ids: &mut HashMap<String, String>,
 ) -> Result<ImportBatch, ImportError> {
+    let options = import.detail.options.clone();
     let rows = fold(keys, rows);
+    let hashes: Vec<Vec<u8>> = rows.iter().map(|(h, _)| h.clone()).collect();
+    let screen = services
+        .store
+        .screen_subjects(tenant_id, hashes, options.consent.clone())
+        .await?;
+    // People erased since the file was screened are not imported either.
+    let erased: HashSet<&[u8]> = screen
+        .suppressions
+        .iter()
+        .filter(|s| s.reason == SuppressionReason::Erasure)
+        .map(|s| s.rcpt_hash.as_slice())
+        .collect();
+    let before = rows.len();
+    let rows: Vec<(Vec<u8>, Row)> = rows
+        .into_iter()
+        .filter(|(h, _)| !erased.contains(h.as_slice()))
+        .collect();
+    import.detail.counts.skipped_erased += (before - rows.len()) as u64;
+    let consented: HashSet<Vec<u8>> = screen.consented.into_iter().collect();
     let hashes: Vec<Vec<u8>> = rows.iter().map(|(h, _)| h.clone()).collect();
     let people = services
         .subject_keys_creating(tenant_id, hashes.iter().map(Vec::as_slice))
@@ -157,17 +177,6 @@ async fn batch(
         .into_iter()
         .map(|c| (c.rcpt_hash.clone(), c))
         .collect();
-    let options = import.detail.options.clone();
-    let consented: HashSet<Vec<u8>> = match &options.consent {
-        Some(purpose) => services
-            .store
-            .screen_subjects(tenant_id, hashes, Some(purpose.clone()))
-            .await?
-            .consented
-            .into_iter()
-            .collect(),
-        None => HashSet::new(),
-    };
     let now = now_ms();
     let mut contacts = Vec::with_capacity(rows.len());
     let mut extra_members: Vec<(String, Vec<u8>)> = Vec::new();
@@ -197,7 +206,12 @@ async fn batch(
                     None,
                 ))
             }
-            Some(c) if options.existing == super::Existing::Update || row.duplicate => {
+            // A repeat of a row of this import's merges even with `keep` (its first
+            // row made the contact); a contact from before is kept as it is.
+            Some(c)
+                if options.existing == super::Existing::Update
+                    || (row.duplicate && c.created_at >= import.created_at) =>
+            {
                 if !row.duplicate {
                     counts.updated += 1;
                 }

@@ -106,7 +106,7 @@ pub struct Reject {
     /// The line the row starts on (the header is line 1).
     pub row: u64,
     /// `missing_email`, `invalid_address`, `likely_typo:<meant domain>`,
-    /// `too_many_fields` or `invalid_consent_at`.
+    /// `too_many_fields`, `invalid_list` or `invalid_consent_at`.
     pub reason: String,
 }
 

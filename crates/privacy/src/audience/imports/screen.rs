@@ -258,7 +258,7 @@ impl Screening {
         }
         let mut email = "";
         let mut attributes = Map::new();
-        let mut lists = Vec::new();
+        let mut row_lists = Vec::new();
         let (mut consent_at, mut consent_ip) = (None, None);
         for (target, value) in targets.iter().zip(&r.fields) {
             let value = value.trim();
@@ -267,7 +267,7 @@ impl Screening {
                 Target::Attribute(name) if !value.is_empty() => {
                     attributes.insert(name.clone(), Value::String(value.into()));
                 }
-                Target::Lists => lists.extend(
+                Target::Lists => row_lists.extend(
                     value
                         .split([';', '|'])
                         .map(str::trim)
@@ -281,6 +281,12 @@ impl Screening {
         }
         if email.is_empty() {
             return self.reject(r.line, "missing_email".into());
+        }
+        if row_lists
+            .iter()
+            .any(|l| l.chars().count() > lists::MAX_NAME)
+        {
+            return self.reject(r.line, "invalid_list".into());
         }
         let Ok(address) = Address::parse(email) else {
             return self.reject(r.line, "invalid_address".into());
@@ -315,7 +321,7 @@ impl Screening {
                 line: r.line,
                 email: address.to_string(),
                 attributes,
-                lists,
+                lists: row_lists,
                 consent_at,
                 consent_ip,
                 no_consent,
