@@ -10,6 +10,9 @@
 //! a bounce after delivery makes the recipient `bounced`; a hard bounce suppresses
 //! the address in every stream, a complaint in the message's stream.
 //!
+//! Mail to a canary address (`[canaries] domain`) from anywhere but this Postwerk
+//! means the list it was handed out in leaked: an incident and `canary_triggered`.
+//!
 //! Privacy: logs name recipients by id only.
 
 use postwerk_core::address::Address;
@@ -23,8 +26,11 @@ use serde::Serialize;
 
 use crate::unsubscribe;
 use postwerk_core::id::constant_time_eq;
+use postwerk_core::rawmsg;
+use postwerk_privacy::audience::canaries::{self, Arrival};
 use postwerk_privacy::suppressions;
 use postwerk_services::context::{ServiceError, Services, now_ms};
+use std::net::IpAddr;
 
 /// A recipient a report concerns, with its tenant's keys.
 struct Target {
@@ -50,11 +56,15 @@ struct ReportDetail<'a> {
 }
 
 /// Whether the inbound MX takes mail for `rcpt`: a configured feedback address, a
-/// VERP return path of a known recipient with a valid tag, or a genuine mailto
-/// unsubscribe address (`u+<token>`).
+/// VERP return path of a known recipient with a valid tag, a genuine mailto
+/// unsubscribe address (`u+<token>`), or a canary address.
 pub async fn accepts(services: &Services, rcpt: &Address) -> Result<bool, ServiceError> {
     if is_feedback_address(services, rcpt) {
         return Ok(true);
+    }
+    if is_canary_domain(services, rcpt) {
+        let canary = services.store.find_canary(&rcpt.normalized()).await?;
+        return Ok(canary.is_some());
     }
     if let Some(token) = unsubscribe::mailto_token(rcpt.local()) {
         return Ok(unsubscribe::recipient_of(services, token, true)
@@ -65,6 +75,60 @@ pub async fn accepts(services: &Services, rcpt: &Address) -> Result<bool, Servic
         Some((id, tag)) => Ok(verified(services, &id, &tag).await?.is_some()),
         None => Ok(false),
     }
+}
+
+/// Whether `rcpt` is at `[canaries] domain`.
+fn is_canary_domain(services: &Services, rcpt: &Address) -> bool {
+    services
+        .config
+        .canaries
+        .domain
+        .as_deref()
+        .is_some_and(|d| d.eq_ignore_ascii_case(rcpt.domain()))
+}
+
+/// Raises the alarm of each canary among `rcpts` that received `raw` from `peer`,
+/// unless the message is one this Postwerk sent (its Message-ID names a message of the
+/// canary's tenant: broadcasts include the tenant's canaries). Returns how many.
+async fn canaries_reached(
+    services: &Services,
+    peer: IpAddr,
+    rcpts: &[Address],
+    raw: &[u8],
+) -> Result<usize, ServiceError> {
+    let headers = &raw[..rawmsg::find_header_end(raw).unwrap_or(raw.len())];
+    let own_id = rawmsg::header_value(headers, "Message-ID").and_then(|v| {
+        let v = v.trim().trim_start_matches('<');
+        v.split('@').next().map(str::to_string)
+    });
+    let from_domain = rawmsg::single_from(headers)
+        .ok()
+        .map(|m| m.address.domain().to_string());
+    let mut reached = 0;
+    for rcpt in rcpts.iter().filter(|r| is_canary_domain(services, r)) {
+        let address = rcpt.normalized();
+        let Some(canary) = services.store.find_canary(&address).await? else {
+            continue;
+        };
+        if let Some(id) = &own_id
+            && services
+                .store
+                .get_message(&canary.tenant_id, id)
+                .await?
+                .is_some()
+        {
+            continue;
+        }
+        let arrival = Arrival {
+            address,
+            client_ip: peer.to_string(),
+            from_domain: from_domain.clone(),
+        };
+        canaries::triggered(services, &arrival).await?;
+        tracing::warn!(client = %peer, "mail from elsewhere reached a canary address: a list leaked");
+        reached += 1;
+    }
+    Ok(reached)
 }
 
 fn is_feedback_address(services: &Services, rcpt: &Address) -> bool {
@@ -105,9 +169,14 @@ async fn verified(
 /// of bounce domains do).
 pub async fn receive(
     services: &Services,
+    peer: IpAddr,
     rcpts: &[Address],
     raw: &[u8],
 ) -> Result<usize, ServiceError> {
+    let canaries = canaries_reached(services, peer, rcpts, raw).await?;
+    if canaries > 0 {
+        return Ok(canaries);
+    }
     let mut unsubscribed = 0;
     for token in rcpts
         .iter()

@@ -406,7 +406,7 @@ fn exports_carry_a_canary_of_their_own_and_the_cli_imports_and_exports() {
         extra: "[canaries]\ndomain = \"canary.example.net\"\n",
         ..Options::default()
     });
-    let key = h.new_key(None, "read,write,import,export", &[]);
+    let key = h.new_key(None, "read,write,import,export,privacy", &[]);
     let dir = h.root.path();
     let file = dir.join("people.csv");
     let mut csv = String::from("email,first_name,city\n");
@@ -511,6 +511,35 @@ fn exports_carry_a_canary_of_their_own_and_the_cli_imports_and_exports() {
         (s, all["canaries"].as_array().map(Vec::len)),
         (200, Some(3))
     );
+
+    // Mail from elsewhere reaching a canary raises the alarm; an unknown address at the
+    // canary domain is refused.
+    let script = "import smtplib, sys\n\
+s = smtplib.SMTP('127.0.0.1', int(sys.argv[1]), timeout=20)\n\
+msg = b'From: Deals <deals@leaker.test>\\r\\nSubject: hi\\r\\nMessage-ID: <x1@leaker.test>\\r\\n\\r\\nbuy\\r\\n'\n\
+s.sendmail('spam@leaker.test', [sys.argv[2]], msg)\n\
+try:\n    s.sendmail('spam@leaker.test', ['nobody@canary.example.net'], msg)\n    print('accepted')\n\
+except smtplib.SMTPRecipientsRefused:\n    print('refused')\n\
+s.quit()\n";
+    let canary = registered["address"].as_str().unwrap();
+    let out = common::python(script, &[&h.mx.to_string(), canary]);
+    assert_eq!(out.trim(), "refused", "{out}");
+    let (_, all) = h.call(&key, "GET", "/v1/canaries?origin=registered", None);
+    assert!(all["canaries"][0]["triggered_at"].is_string(), "{all}");
+    let (s, incidents) = h.call(&key, "GET", "/v1/privacy/incidents", None);
+    assert_eq!(s, 200, "{incidents}");
+    let text = incidents.to_string();
+    assert!(
+        text.contains("seed list") && text.contains("leaker.test"),
+        "{text}"
+    );
+    let (s, events) = h.call(&key, "GET", "/v1/events?type=canary_triggered", None);
+    assert_eq!(s, 200, "{events}");
+    assert_eq!(
+        events["events"][0]["from_domain"], "leaker.test",
+        "{events}"
+    );
+    assert_eq!(events["events"][0]["canary"], canary);
     let (s, _) = h.call(&h.key, "GET", "/v1/contacts/export", None);
     assert_eq!(s, 403, "exporting takes the export scope");
 }

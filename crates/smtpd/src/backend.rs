@@ -77,9 +77,11 @@ pub trait Backend: Send + Sync + 'static {
         rcpt: &Address,
     ) -> impl Future<Output = Result<bool, SubmitError>> + Send;
 
-    /// Inbound MX: records what a received report says (durably, before `250`).
+    /// Inbound MX: records what a message received from `peer` means (a report's
+    /// events, an unsubscribe, a canary's alarm), durably, before `250`.
     fn receive_report(
         &self,
+        peer: IpAddr,
         rcpts: Vec<Address>,
         message: Vec<u8>,
     ) -> impl Future<Output = Result<(), SubmitError>> + Send;
@@ -180,10 +182,11 @@ impl Backend for ServiceBackend {
 
     async fn receive_report(
         &self,
+        peer: IpAddr,
         rcpts: Vec<Address>,
         message: Vec<u8>,
     ) -> Result<(), SubmitError> {
-        inbound::receive(&self.services, &rcpts, &message)
+        inbound::receive(&self.services, peer, &rcpts, &message)
             .await
             .map(drop)
             .map_err(|e| {

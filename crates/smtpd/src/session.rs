@@ -652,7 +652,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin, B: Backend> Session<S, B> {
             return self.send(reply::TOO_BIG);
         }
         if self.ctx.config.role == Role::Inbound {
-            return match self.ctx.backend.receive_report(tx.rcpts, tx.body).await {
+            return match self
+                .ctx
+                .backend
+                .receive_report(self.peer, tx.rcpts, tx.body)
+                .await
+            {
                 Ok(()) => self.send(reply::REPORT_OK),
                 Err(_) => self.send(reply::STORE_FAILED),
             };

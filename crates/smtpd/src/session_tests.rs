@@ -52,6 +52,7 @@ impl Backend for Fake {
 
     async fn receive_report(
         &self,
+        _peer: std::net::IpAddr,
         rcpts: Vec<Address>,
         message: Vec<u8>,
     ) -> Result<(), SubmitError> {
