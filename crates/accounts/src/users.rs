@@ -268,6 +268,7 @@ pub async fn create_user(
         failed_logins: 0,
         locked_until: None,
         session_gen: 0,
+        lists: None,
     };
     audit::record(
         services,

@@ -122,7 +122,10 @@ pub async fn list_lists(
     State(state): State<AppState>,
     caller: Caller,
 ) -> Result<Json<Value>, ApiError> {
-    let lists = state.services.store.lists(&caller.tenant_id).await?;
+    let mut lists = state.services.store.lists(&caller.tenant_id).await?;
+    if let Some(allowed) = &caller.lists {
+        lists.retain(|l| allowed.contains(&l.list.id));
+    }
     Ok(Json(
         json!({ "lists": lists.iter().map(list_json).collect::<Vec<_>>() }),
     ))
@@ -338,7 +341,28 @@ async fn resolved(
     }
     filter.after = q.cursor.clone();
     filter.limit = q.limit;
+    filter.any_list = caller.lists.clone();
     Ok(filter)
+}
+
+/// Whether `caller` may read the contact of `address`: always, unless the caller is a
+/// user limited to some lists and the person is on none of them.
+pub(crate) async fn visible(
+    state: &AppState,
+    caller: &Caller,
+    address: &Address,
+) -> Result<bool, ApiError> {
+    let Some(lists) = &caller.lists else {
+        return Ok(true);
+    };
+    let keys = state.services.tenant_keys(&caller.tenant_id).await?;
+    let filter = ContactFilter {
+        tenant_id: caller.tenant_id.clone(),
+        rcpt_hash: Some(keys.blind_index(address).into_bytes()),
+        any_list: Some(lists.clone()),
+        ..ContactFilter::default()
+    };
+    Ok(search::count(&state.services, filter).await? > 0)
 }
 
 /// Adds `more`'s conditions to `filter` (both must hold).
@@ -496,7 +520,8 @@ pub async fn show_segment(
 ) -> Result<Json<Value>, ApiError> {
     let services = &state.services;
     let segment = filter::segment(services, &caller.tenant_id, &id).await?;
-    let resolved = segment.filter.resolve(services, &caller.tenant_id).await?;
+    let mut resolved = segment.filter.resolve(services, &caller.tenant_id).await?;
+    resolved.any_list = caller.lists.clone();
     let mut v = segment_json(&segment);
     v["count"] = json!(search::count(services, resolved).await?);
     Ok(Json(v))
@@ -538,7 +563,8 @@ pub async fn preview_segment(
 ) -> Result<Json<Value>, ApiError> {
     f.check()?;
     let services = &state.services;
-    let resolved = f.resolve(services, &caller.tenant_id).await?;
+    let mut resolved = f.resolve(services, &caller.tenant_id).await?;
+    resolved.any_list = caller.lists.clone();
     Ok(Json(
         json!({ "count": search::count(services, resolved).await? }),
     ))

@@ -26,6 +26,9 @@ pub struct Caller {
     pub scopes: Vec<Scope>,
     /// The client's IP address (recorded in the audit log).
     pub ip: Option<String>,
+    /// A user limited to some lists reads only the contacts on at least one of them
+    /// (list ids); `None`: every contact (API keys, unlimited users).
+    pub lists: Option<Vec<String>>,
 }
 
 impl Caller {
@@ -90,6 +93,7 @@ impl FromRequestParts<AppState> for Caller {
                     tenant_id: user.user.tenant_id,
                     scopes: user.user.scopes,
                     ip: ip.map(|ip| ip.to_string()),
+                    lists: user.user.lists,
                 };
                 return caller.admit(parts, state, None).await;
             }
@@ -131,6 +135,7 @@ impl FromRequestParts<AppState> for Caller {
                     tenant_id: key.tenant_id,
                     scopes: key.scopes,
                     ip: ip.map(|ip| ip.to_string()),
+                    lists: None,
                 };
                 caller.admit(parts, state, key.rate_limit).await
             }

@@ -240,6 +240,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/users/{id}/disable", post(users::disable))
         .route("/v1/users/{id}/logout", post(users::force_logout))
         .route("/v1/users/{id}/password", post(users::set_password))
+        .route("/v1/users/{id}/lists", axum::routing::put(users::set_lists))
         .route(
             "/v1/users/{id}/totp",
             axum::routing::delete(users::remove_totp),

@@ -195,6 +195,9 @@ pub async fn get_contact(
 ) -> Result<Json<Value>, ApiError> {
     let address = audited_subject(&state, &caller, &email, "contact.view").await?;
     let services = &state.services;
+    if !crate::audience::visible(&state, &caller, &address).await? {
+        return Err(ApiError::not_found("contact"));
+    }
     let contact = contacts::get(services, &caller.tenant_id, &address)
         .await?
         .ok_or_else(|| ApiError::not_found("contact"))?;
@@ -394,6 +397,9 @@ pub async fn export(
     Path(email): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let address = audited_subject(&state, &caller, &email, "subject.export").await?;
+    if !crate::audience::visible(&state, &caller, &address).await? {
+        return Err(ApiError::not_found("data subject"));
+    }
     let document =
         export::subject_document(&state.services, &caller.tenant_id, &address, |_, _| {})
             .await?

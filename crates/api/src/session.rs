@@ -142,6 +142,7 @@ pub async fn user_json(state: &AppState, u: &UserRecord) -> Result<serde_json::V
         "email": email,
         "role": u.role,
         "scopes": u.scopes,
+        "lists": u.lists,
         "created_at": view::time(u.created_at),
         "disabled_at": u.disabled_at.and_then(view::time),
         "locked_until": u.locked_until.and_then(view::time),

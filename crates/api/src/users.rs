@@ -26,6 +26,67 @@ pub struct NewUser {
     /// For role `custom` only.
     #[serde(default)]
     scopes: Vec<String>,
+    /// Limit the user to the contacts of these lists (names or ids).
+    #[serde(default)]
+    lists: Option<Vec<String>>,
+}
+
+/// `PUT /v1/users/{id}/lists` body.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserLists {
+    /// The lists (names or ids) whose contacts the user may read; `null`: every contact.
+    lists: Option<Vec<String>>,
+}
+
+/// The ids of lists named by name or id, or `422 unknown_list`.
+async fn list_ids(
+    state: &AppState,
+    caller: &Caller,
+    keys: &[String],
+) -> Result<Vec<String>, ApiError> {
+    let mut ids = Vec::with_capacity(keys.len());
+    for key in keys {
+        let list = postwerk_privacy::audience::lists::find(&state.services, &caller.tenant_id, key)
+            .await
+            .map_err(|e| match e {
+                postwerk_privacy::audience::lists::ListError::Service(e) => ApiError::from(e),
+                _ => ApiError::invalid("unknown_list", "lists", format!("no list `{key}`")),
+            })?;
+        ids.push(list.list.id);
+    }
+    Ok(ids)
+}
+
+/// `PUT /v1/users/{id}/lists` (scope `admin`): limits a user to the contacts of some
+/// lists (on every endpoint that reads contacts), or lifts the limit (`null`).
+pub async fn set_lists(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiJson(req): ApiJson<UserLists>,
+) -> Result<Json<Value>, ApiError> {
+    let lists = match &req.lists {
+        Some(keys) => Some(list_ids(&state, &caller, keys).await?),
+        None => None,
+    };
+    let target = match &lists {
+        Some(ids) => format!("{id} lists={}", ids.join(",")),
+        None => format!("{id} lists=all"),
+    };
+    caller.audit(&state, "user.lists", target).await?;
+    let services = &state.services;
+    if !services
+        .store
+        .set_user_lists(&caller.tenant_id, &id, lists)
+        .await?
+    {
+        return Err(ApiError::not_found("user"));
+    }
+    let user = users::get(services, &caller.tenant_id, &id)
+        .await
+        .map_err(user_error)?;
+    Ok(Json(user_json(&state, &user).await?))
 }
 
 /// `POST /v1/users/{id}/password` body.
@@ -73,7 +134,11 @@ pub async fn create(
             "use send, read, write, import, export, privacy, admin",
         )
     })?;
-    let user = users::create_user(
+    let lists = match &req.lists {
+        Some(keys) => Some(list_ids(&state, &caller, keys).await?),
+        None => None,
+    };
+    let mut user = users::create_user(
         &state.services,
         &caller.actor(),
         &caller.tenant_id,
@@ -84,6 +149,13 @@ pub async fn create(
     )
     .await
     .map_err(user_error)?;
+    if lists.is_some() {
+        let store = &state.services.store;
+        store
+            .set_user_lists(&caller.tenant_id, &user.id, lists.clone())
+            .await?;
+        user.lists = lists;
+    }
     Ok((StatusCode::CREATED, Json(user_json(&state, &user).await?)))
 }
 

@@ -543,3 +543,99 @@ s.quit()\n";
     let (s, _) = h.call(&h.key, "GET", "/v1/contacts/export", None);
     assert_eq!(s, 403, "exporting takes the export scope");
 }
+
+/// A session cookie for `email` (`POST /v1/auth/login`).
+fn sign_in(h: &Harness, email: &str, password: &str) -> String {
+    let resp = ureq::post(&format!("http://{}/v1/auth/login", h.http))
+        .send_json(json!({"email": email, "password": password}))
+        .expect("sign in");
+    let cookie = resp.header("set-cookie").expect("session cookie");
+    cookie.split(';').next().unwrap().to_string()
+}
+
+/// A GET with a session cookie: (status, JSON).
+fn get_as(h: &Harness, cookie: &str, path: &str) -> (u16, Value) {
+    let resp = match ureq::get(&format!("http://{}{path}", h.http))
+        .set("Cookie", cookie)
+        .call()
+    {
+        Ok(r) | Err(ureq::Error::Status(_, r)) => r,
+        Err(e) => panic!("GET {path}: {e}"),
+    };
+    (resp.status(), resp.into_json().unwrap_or(Value::Null))
+}
+
+#[test]
+fn a_user_limited_to_some_lists_reads_only_their_contacts() {
+    let h = Harness::start(Options::default());
+    let key = &h.key;
+    for (email, list) in [
+        ("north@example.org", "north"),
+        ("south@example.org", "south"),
+        ("both@example.org", "north"),
+    ] {
+        let body = json!({"lists": [list], "attributes": {"area": list}});
+        let (s, _) = h.call(key, "PUT", &format!("/v1/contacts/{email}"), Some(body));
+        assert_eq!(s, 201);
+    }
+    let (s, _) = h.call(
+        key,
+        "POST",
+        "/v1/lists/south/members",
+        Some(json!({"emails": ["both@example.org"]})),
+    );
+    assert_eq!(s, 200);
+    let admin = h.new_key(None, "admin", &[]);
+    let id = h.create_user(
+        "default",
+        "reader@example.org",
+        "analyst",
+        "reader-password-1",
+    );
+    let (s, user) = h.call(
+        &admin,
+        "PUT",
+        &format!("/v1/users/{id}/lists"),
+        Some(json!({"lists": ["north"]})),
+    );
+    assert_eq!(s, 200, "{user}");
+    assert_eq!(user["lists"].as_array().map(Vec::len), Some(1));
+    let (s, bad) = h.call(
+        &admin,
+        "PUT",
+        &format!("/v1/users/{id}/lists"),
+        Some(json!({"lists": ["nope"]})),
+    );
+    assert_eq!(
+        (s, bad["error"]["code"].as_str()),
+        (422, Some("unknown_list"))
+    );
+
+    let cookie = sign_in(&h, "reader@example.org", "reader-password-1");
+    let (s, page) = get_as(&h, &cookie, "/v1/contacts");
+    assert_eq!(s, 200, "{page}");
+    assert_eq!(emails(&page), ["both@example.org", "north@example.org"]);
+    let (_, south) = get_as(&h, &cookie, "/v1/contacts/count?list=south");
+    assert_eq!(south["count"], 1, "only south's members also on north");
+    let (s, _) = get_as(&h, &cookie, "/v1/contacts/south@example.org");
+    assert_eq!(
+        s, 404,
+        "a contact on no list of theirs is not there for them"
+    );
+    let (s, _) = get_as(&h, &cookie, "/v1/contacts/north@example.org");
+    assert_eq!(s, 200);
+    let (_, lists) = get_as(&h, &cookie, "/v1/lists");
+    assert_eq!(lists["lists"].as_array().map(Vec::len), Some(1));
+
+    // Lifted: every contact again; an API key is never limited.
+    let (s, _) = h.call(
+        &admin,
+        "PUT",
+        &format!("/v1/users/{id}/lists"),
+        Some(json!({"lists": null})),
+    );
+    assert_eq!(s, 200);
+    let (_, page) = get_as(&h, &cookie, "/v1/contacts");
+    assert_eq!(emails(&page).len(), 3);
+    assert_eq!(count(&h, key, "list=south"), 2);
+}

@@ -198,6 +198,20 @@ pub(crate) fn contact_filter_sql(f: &ContactFilter, what: &str, page: bool) -> (
         sql.push_str(" AND ");
         sql.push_str(&text);
     };
+    if let Some(any) = &f.any_list {
+        let params: Vec<String> = any
+            .iter()
+            .map(|l| next(l.as_str().into(), &mut args))
+            .collect();
+        clause(match params.is_empty() {
+            true => "1 = 0".into(),
+            false => format!(
+                "EXISTS (SELECT 1 FROM list_members ma WHERE ma.tenant_id = c.tenant_id \
+                 AND ma.rcpt_hash = c.rcpt_hash AND ma.list_id IN ({}))",
+                params.join(", ")
+            ),
+        });
+    }
     if let Some(h) = &f.rcpt_hash {
         clause(format!(
             "c.rcpt_hash = {}",

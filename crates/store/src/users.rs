@@ -8,11 +8,19 @@ use crate::tenants::scopes_text;
 
 /// The columns a [`UserRecord`] is read from.
 pub(crate) const USER_COLS: &str = "id, tenant_id, email_index, email_enc, password_hash, role, scopes, \
-     totp_enc, created_at, disabled_at, failed_logins, locked_until, session_gen";
+     totp_enc, created_at, disabled_at, failed_logins, locked_until, session_gen, lists";
 
 /// The columns a [`SessionRecord`] is read from.
 pub(crate) const SESSION_COLS: &str =
     "id_hash, user_id, tenant_id, csrf_hash, created_at, expires_at, revoked_at, user_gen";
+
+/// The list ids of a `users.lists` value.
+fn lists_of(text: &str) -> Vec<String> {
+    text.split(',')
+        .filter(|l| !l.is_empty())
+        .map(str::to_string)
+        .collect()
+}
 
 /// A row of `users`; scopes that do not parse make it corrupt.
 impl FromRow for UserRecord {
@@ -32,6 +40,7 @@ impl FromRow for UserRecord {
             failed_logins: r.get("failed_logins")?,
             locked_until: r.get("locked_until")?,
             session_gen: r.get("session_gen")?,
+            lists: r.get::<Option<String>>("lists")?.map(|l| lists_of(&l)),
         })
     }
 }
@@ -55,7 +64,10 @@ impl FromRow for SessionRecord {
 sql! {
     /// A new user, in [`USER_COLS`] order.
     INSERT_USER = "INSERT INTO users ({USER_COLS}) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)";
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)";
+    /// Tenant `$1`'s user `$2` may read the contacts of lists `$3` (comma-separated ids;
+    /// NULL: every contact).
+    SET_USER_LISTS = "UPDATE users SET lists = $3 WHERE tenant_id = $1 AND id = $2";
     /// A user by id.
     USERS_BY_ID = "SELECT {USER_COLS} FROM users WHERE id = $1 ORDER BY created_at, id";
     /// The accounts of an address's blind index, oldest first.
@@ -181,10 +193,22 @@ store_area! {
                 u.failed_logins,
                 u.locked_until,
                 u.session_gen,
+                u.lists.as_deref().map(|l| l.join(",")),
             ];
             self.write("insert_user", Some("user"), &INSERT_USER, args)
                 .await
                 .map(drop)
+        }
+        /// Limits a user to the contacts of some lists (`None`: every contact);
+        /// `false` if the tenant has no such user.
+        fn set_user_lists(
+            &self,
+            tenant_id: &str,
+            id: &str,
+            lists: Option<Vec<String>>,
+        ) -> StoreResult<bool> {
+            let args = args![tenant_id, id, lists.map(|l| l.join(","))];
+            Ok(self.write("set_user_lists", None, &SET_USER_LISTS, args).await? > 0)
         }
         /// A user by id.
         fn get_user(&self, id: &str) -> StoreResult<Option<UserRecord>> {

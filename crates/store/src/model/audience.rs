@@ -66,6 +66,9 @@ pub struct ContactFilter {
     pub tenant_id: String,
     /// On each of these lists (ids).
     pub lists: Vec<String>,
+    /// On at least one of these lists (ids; empty: on none, so nobody): a user's
+    /// limit. `None`: no such condition.
+    pub any_list: Option<Vec<String>>,
     /// This person only (an address search, by blind index).
     pub rcpt_hash: Option<Vec<u8>>,
     /// Consent conditions.

@@ -32,6 +32,8 @@ pub struct UserRecord {
     /// password, disabling, second factor removed by an admin): a session is valid only
     /// while its [`SessionRecord::user_gen`] equals it.
     pub session_gen: i64,
+    /// The lists (ids) whose contacts the user may read; `None`: every contact.
+    pub lists: Option<Vec<String>>,
 }
 
 /// When failed sign-ins lock an account ([`crate::UserStore::reserve_login`]).

@@ -301,7 +301,9 @@ CREATE TABLE IF NOT EXISTS users (
     disabled_at BIGINT,
     failed_logins BIGINT NOT NULL DEFAULT 0,
     locked_until BIGINT,
-    session_gen BIGINT NOT NULL DEFAULT 0);
+    session_gen BIGINT NOT NULL DEFAULT 0,
+    lists TEXT);
+ALTER TABLE users ADD COLUMN IF NOT EXISTS lists TEXT;
 CREATE INDEX IF NOT EXISTS users_tenant ON users (tenant_id, created_at);
 CREATE TABLE IF NOT EXISTS sessions (
     id_hash BYTEA PRIMARY KEY,

@@ -225,7 +225,7 @@ fn add_tenant_cancelled_column(conn: &Connection) -> StoreResult<()> {
 }
 
 /// Version 11 for a database made by an older version: contacts' attribute tags and
-/// profile deletion time.
+/// profile deletion time, users' list limits.
 fn add_contact_audience_columns(conn: &Connection) -> StoreResult<()> {
     let has: i64 = conn
         .query_row(
@@ -240,6 +240,17 @@ fn add_contact_audience_columns(conn: &Connection) -> StoreResult<()> {
              ALTER TABLE contacts ADD COLUMN deleted_at INTEGER;",
         )
         .map_err(unavailable)?;
+    }
+    let has: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM pragma_table_info('users') WHERE name = 'lists'",
+            [],
+            |r| r.get(0),
+        )
+        .map_err(unavailable)?;
+    if has == 0 {
+        conn.execute_batch("ALTER TABLE users ADD COLUMN lists TEXT;")
+            .map_err(unavailable)?;
     }
     Ok(())
 }

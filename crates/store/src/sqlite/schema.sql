@@ -141,7 +141,7 @@ CREATE TABLE IF NOT EXISTS users (
     email_enc BLOB NOT NULL, password_hash TEXT NOT NULL, role TEXT NOT NULL, scopes TEXT NOT NULL,
     totp_enc BLOB, created_at INTEGER NOT NULL, disabled_at INTEGER,
     failed_logins INTEGER NOT NULL DEFAULT 0, locked_until INTEGER,
-    session_gen INTEGER NOT NULL DEFAULT 0);
+    session_gen INTEGER NOT NULL DEFAULT 0, lists TEXT);
 CREATE INDEX IF NOT EXISTS users_tenant ON users (tenant_id, created_at);
 CREATE UNIQUE INDEX IF NOT EXISTS users_tenant_email ON users (tenant_id, email_index);
 CREATE INDEX IF NOT EXISTS users_email ON users (email_index);

@@ -554,6 +554,7 @@ pub(super) async fn populate(s: &AnyStore, t: &str) {
         failed_logins: 0,
         locked_until: None,
         session_gen: 0,
+        lists: None,
     })
     .await
     .expect("user");

@@ -80,6 +80,7 @@ pub(super) fn user(id: &str, tenant: &str, index: &str) -> UserRecord {
         failed_logins: 0,
         locked_until: None,
         session_gen: 0,
+        lists: None,
     }
 }
 
