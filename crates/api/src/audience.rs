@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 use postwerk_core::address::Address;
 use postwerk_privacy::audience::canaries::{self, CanaryError};
 use postwerk_privacy::audience::filter::{self, AudienceFilter, FilterError, Segment};
-use postwerk_privacy::audience::lists::{self, ListError};
+use postwerk_privacy::audience::lists::{self, ListError, Membership};
 use postwerk_privacy::audience::{export, search};
 use postwerk_store::model::{CanaryRecord, ContactFilter, ListSummary};
 use postwerk_store::prelude::*;
@@ -188,20 +188,7 @@ pub async fn add_members(
     Path(id): Path<String>,
     ApiJson(req): ApiJson<Members>,
 ) -> Result<Json<Value>, ApiError> {
-    let addresses = bulk_addresses(&req)?;
-    let services = &state.services;
-    let list = lists::find(services, &caller.tenant_id, &id).await?.list;
-    caller
-        .audit(
-            &state,
-            "list.add_members",
-            format!("{} n={}", list.id, addresses.len()),
-        )
-        .await?;
-    let change = lists::add_members(services, &caller.tenant_id, &list.id, &addresses).await?;
-    Ok(Json(
-        json!({ "added": change.changed, "not_added": change.unchanged }),
-    ))
+    members(&state, &caller, &id, &req, Membership::Join).await
 }
 
 /// `DELETE /v1/lists/{id}/members` (scope `write`): removes people from a list.
@@ -211,19 +198,32 @@ pub async fn remove_members(
     Path(id): Path<String>,
     ApiJson(req): ApiJson<Members>,
 ) -> Result<Json<Value>, ApiError> {
-    let addresses = bulk_addresses(&req)?;
+    members(&state, &caller, &id, &req, Membership::Leave).await
+}
+
+/// A bulk membership change, audited (`list.add_members`, `list.remove_members`)
+/// with the list and the number of addresses: `{"added", "not_added"}` or
+/// `{"removed", "not_members"}`.
+async fn members(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+    req: &Members,
+    change: Membership,
+) -> Result<Json<Value>, ApiError> {
+    let addresses = bulk_addresses(req)?;
     let services = &state.services;
-    let list = lists::find(services, &caller.tenant_id, &id).await?.list;
-    caller
-        .audit(
-            &state,
-            "list.remove_members",
-            format!("{} n={}", list.id, addresses.len()),
-        )
-        .await?;
-    let change = lists::remove_members(services, &caller.tenant_id, &list.id, &addresses).await?;
+    let list = lists::find(services, &caller.tenant_id, id).await?.list;
+    let (action, done, not_done) = match change {
+        Membership::Join => ("list.add_members", "added", "not_added"),
+        Membership::Leave => ("list.remove_members", "removed", "not_members"),
+    };
+    let target = format!("{} n={}", list.id, addresses.len());
+    caller.audit(state, action, target).await?;
+    let tenant = &caller.tenant_id;
+    let result = lists::change_members(services, tenant, &list.id, &addresses, change).await?;
     Ok(Json(
-        json!({ "removed": change.changed, "not_members": change.unchanged }),
+        json!({ done: result.changed, not_done: result.unchanged }),
     ))
 }
 
@@ -234,6 +234,16 @@ struct SearchQuery {
     email: Option<Address>,
     cursor: Option<Vec<u8>>,
     limit: usize,
+}
+
+/// A nested query key, `outer.inner` or (OpenAPI's deepObject style)
+/// `outer[inner]`, as `(outer, inner)`; `None` for any other key or an empty inner.
+pub(crate) fn nested(key: &str) -> Option<(&str, &str)> {
+    let (outer, inner) = match key.split_once('[') {
+        Some((outer, rest)) => (outer, rest.strip_suffix(']')?),
+        None => key.split_once('.')?,
+    };
+    (!inner.is_empty()).then_some((outer, inner))
 }
 
 fn unhex(text: &str) -> Option<Vec<u8>> {
@@ -252,7 +262,8 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 /// Reads a contact search's query: `list` (repeatable), `segment`, `email`,
-/// `attributes.<name>`, `consent.<purpose>` (`active`, `pending`, `withdrawn`,
+/// `attributes.<name>` (or `attributes[<name>]`), `consent.<purpose>` (or
+/// `consent[<purpose>]`: `active`, `pending`, `withdrawn`,
 /// `none`), `created_after`, `created_before`, `updated_after`, `updated_before`
 /// (RFC 3339 or Unix seconds), `engaged_within_days`, `clicked_within_days`,
 /// `never_bounced`, `cursor`, `limit` (1–500, default 100).
@@ -286,7 +297,19 @@ fn search_query(raw: Option<&str>) -> Result<SearchQuery, ApiError> {
             }
             "engaged_within_days" => f.engaged_within_days = Some(days(&value, &key)?),
             "clicked_within_days" => f.clicked_within_days = Some(days(&value, &key)?),
-            "never_bounced" => f.never_bounced = value == "true",
+            "never_bounced" => {
+                f.never_bounced = match value.as_str() {
+                    "true" => true,
+                    "false" => false,
+                    _ => {
+                        return Err(ApiError::invalid(
+                            "invalid_query",
+                            "never_bounced",
+                            "never_bounced is true or false",
+                        ));
+                    }
+                }
+            }
             "cursor" => {
                 q.cursor = Some(unhex(&value).ok_or_else(|| {
                     ApiError::invalid("invalid_cursor", "cursor", "invalid cursor")
@@ -301,11 +324,11 @@ fn search_query(raw: Option<&str>) -> Result<SearchQuery, ApiError> {
                         ApiError::invalid("invalid_limit", "limit", "limit must be 1–500")
                     })?
             }
-            other => match other.split_once('.') {
-                Some(("attributes", name)) if !name.is_empty() => {
+            other => match nested(other) {
+                Some(("attributes", name)) => {
                     f.attributes.insert(name.to_string(), value);
                 }
-                Some(("consent", purpose)) if !purpose.is_empty() => {
+                Some(("consent", purpose)) => {
                     f.consent.insert(purpose.to_string(), value);
                 }
                 _ => {

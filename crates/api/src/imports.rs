@@ -74,8 +74,9 @@ pub(crate) fn import_json(i: &Import, report: bool) -> Value {
 }
 
 /// The options of `POST /v1/imports` from its query: `list`, `consent`, `source`,
-/// `lawful_basis`, `wording`, `existing` (`update` or `keep`), and `map.<column>`
-/// (`email`, `attribute:<name>`, `lists`, `consent_at`, `consent_ip`, `skip`).
+/// `lawful_basis`, `wording`, `existing` (`update` or `keep`), and `map.<column>` (or
+/// `map[<column>]`: `email`, `attribute:<name>`, `lists`, `consent_at`, `consent_ip`,
+/// `skip`).
 fn options(raw: Option<&str>) -> Result<ImportOptions, ApiError> {
     let mut o = ImportOptions::default();
     for (key, value) in url::form_urlencoded::parse(raw.unwrap_or_default().as_bytes()) {
@@ -99,8 +100,8 @@ fn options(raw: Option<&str>) -> Result<ImportOptions, ApiError> {
                     }
                 }
             }
-            other => match other.strip_prefix("map.") {
-                Some(column) if !column.is_empty() => {
+            other => match crate::audience::nested(other) {
+                Some(("map", column)) => {
                     o.columns.insert(column.to_string(), value);
                 }
                 _ => {

@@ -70,12 +70,15 @@ pub async fn set_lists(
         Some(keys) => Some(list_ids(&state, &caller, keys).await?),
         None => None,
     };
+    let services = &state.services;
+    users::get(services, &caller.tenant_id, &id)
+        .await
+        .map_err(user_error)?;
     let target = match &lists {
         Some(ids) => format!("{id} lists={}", ids.join(",")),
         None => format!("{id} lists=all"),
     };
     caller.audit(&state, "user.lists", target).await?;
-    let services = &state.services;
     if !services
         .store
         .set_user_lists(&caller.tenant_id, &id, lists)

@@ -81,8 +81,14 @@ pub struct CsvReader {
     max_record: usize,
     line: u64,
     record_line: u64,
+    /// Past the first bytes (a byte order mark is dropped).
     started: bool,
+    /// The first bytes while they may still be a byte order mark.
+    head: Vec<u8>,
 }
+
+/// UTF-8's byte order mark.
+const BOM: &[u8] = b"\xEF\xBB\xBF";
 
 impl CsvReader {
     /// A reader refusing records over `max_record` bytes.
@@ -96,14 +102,20 @@ impl CsvReader {
             line: 1,
             record_line: 1,
             started: false,
+            head: Vec::new(),
         }
     }
 
     /// Reads `chunk`, appending the records it completes to `out`.
     pub fn feed(&mut self, mut chunk: &[u8], out: &mut Vec<Record>) -> Result<(), CsvError> {
-        if !self.started && !chunk.is_empty() {
-            self.started = true;
-            chunk = chunk.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(chunk);
+        if !self.started {
+            let take = (BOM.len() - self.head.len()).min(chunk.len());
+            self.head.extend_from_slice(&chunk[..take]);
+            chunk = &chunk[take..];
+            if self.head.len() < BOM.len() && BOM.starts_with(&self.head) {
+                return Ok(());
+            }
+            self.start(out)?;
         }
         for &b in chunk {
             self.byte(b, out)?;
@@ -111,8 +123,23 @@ impl CsvReader {
         Ok(())
     }
 
+    /// Reads the first bytes held back, unless they are a byte order mark.
+    fn start(&mut self, out: &mut Vec<Record>) -> Result<(), CsvError> {
+        self.started = true;
+        let head = std::mem::take(&mut self.head);
+        if head != BOM {
+            for b in head {
+                self.byte(b, out)?;
+            }
+        }
+        Ok(())
+    }
+
     /// Ends the stream, appending its last record (one without a line end) to `out`.
     pub fn finish(&mut self, out: &mut Vec<Record>) -> Result<(), CsvError> {
+        if !self.started {
+            self.start(out)?;
+        }
         match self.state {
             State::Quoted => Err(CsvError::UnclosedQuote {
                 line: self.record_line,

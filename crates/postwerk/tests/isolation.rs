@@ -112,6 +112,10 @@ struct TenantA {
     request: String,
     incident: String,
     subaccount: String,
+    list: String,
+    segment: String,
+    import: String,
+    canary: String,
     /// Strings that appear only in A's data.
     markers: Vec<String>,
 }
@@ -173,6 +177,32 @@ fn create_tenant_a(h: &Harness, a: &str) -> TenantA {
         .as_str()
         .unwrap()
         .to_string();
+    let list = post("/v1/lists", json!({"name": "a-list-3c9e"}))["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    post(
+        "/v1/lists/a-list-3c9e/members",
+        json!({"emails": ["probe-a@example.test"]}),
+    );
+    let segment = post(
+        "/v1/segments",
+        json!({"name": "a-seg-77b1", "filter": {"lists": ["a-list-3c9e"]}}),
+    )["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let imported = ureq::post(&format!("http://{}/v1/imports?list={list}", h.http))
+        .set("Authorization", &format!("Bearer {a}"))
+        .set("Content-Type", "text/csv")
+        .send_string("email\nimported-a@example.test\n")
+        .expect("import");
+    let import: Value = imported.into_json().unwrap();
+    let import = import["id"].as_str().unwrap().to_string();
+    let canary = post("/v1/canaries", json!({"label": "Canary-A-5d0f"}))["address"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let (_, keys) = call(h, a, "GET", "/v1/keys", None);
     let keys: Value = serde_json::from_str(&keys).unwrap();
     let key = keys["keys"][0]["id"].as_str().unwrap().to_string();
@@ -191,6 +221,13 @@ fn create_tenant_a(h: &Harness, a: &str) -> TenantA {
         &request,
         &incident,
         &subaccount,
+        &list,
+        &segment,
+        &import,
+        &canary,
+        "a-list-3c9e",
+        "a-seg-77b1",
+        "Canary-A-5d0f",
         &dkim,
         "Marker-A-7f3c",
         "Wording-A-91d2",
@@ -213,6 +250,10 @@ fn create_tenant_a(h: &Harness, a: &str) -> TenantA {
         request,
         incident,
         subaccount,
+        list,
+        segment,
+        import,
+        canary,
         markers,
     }
 }
@@ -222,7 +263,7 @@ fn tenant_b_never_reaches_tenant_a() {
     // A's mail waits (its MX refuses connections), so a queue action that crossed
     // tenants would show.
     let h = Harness::start(Options {
-        extra: "[webhooks]\nallow_loopback = true\n",
+        extra: "[webhooks]\nallow_loopback = true\n[canaries]\ndomain = \"canary.example.net\"\n",
         route_port: Some(common::free_port()),
         ..Default::default()
     });
@@ -245,6 +286,10 @@ fn tenant_b_never_reaches_tenant_a() {
         ("id", t) if t.starts_with("/v1/privacy/requests/") => a.request.clone(),
         ("id", t) if t.starts_with("/v1/privacy/incidents/") => a.incident.clone(),
         ("id", t) if t.starts_with("/v1/subaccounts/") => a.subaccount.clone(),
+        ("id", t) if t.starts_with("/v1/lists/") => a.list.clone(),
+        ("id", t) if t.starts_with("/v1/segments/") => a.segment.clone(),
+        ("id", t) if t.starts_with("/v1/imports/") => a.import.clone(),
+        ("address", _) => a.canary.clone(),
         ("email", _) => "probe-a@example.test".into(),
         ("domain", _) => "example.com".into(),
         ("name", _) => "a-only".into(),
@@ -261,6 +306,13 @@ fn tenant_b_never_reaches_tenant_a() {
         ("POST", "/v1/webhooks/{id}/replay") => Some(json!({"from": "2026-01-01T00:00:00Z"})),
         ("POST", "/v1/users/{id}/password") => Some(json!({"password": "taken-over-by-b"})),
         ("POST", "/v1/privacy/requests/{id}/close") => Some(json!({"status": "rejected"})),
+        ("PATCH", "/v1/lists/{id}") | ("PATCH", "/v1/segments/{id}") => {
+            Some(json!({"name": "taken-by-b"}))
+        }
+        ("POST" | "DELETE", "/v1/lists/{id}/members") => {
+            Some(json!({"emails": ["probe-a@example.test"]}))
+        }
+        ("PUT", "/v1/users/{id}/lists") => Some(json!({"lists": null})),
         _ => None,
     };
     for (method, template, _) in documented_operations() {
@@ -279,7 +331,7 @@ fn tenant_b_never_reaches_tenant_a() {
                 "{method} {template} showed A's {marker}: {text}"
             );
         }
-        let on_a_resource = ["{id}", "{name}", "{domain}"]
+        let on_a_resource = ["{id}", "{name}", "{domain}", "{address}"]
             .iter()
             .any(|p| template.contains(p))
             || template.contains("/consents/");
@@ -322,4 +374,12 @@ fn tenant_b_never_reaches_tenant_a() {
     assert_eq!(status, 200, "A's user still signs in with A's password");
     let requests = get("/v1/privacy/requests");
     assert!(requests.to_string().contains(&a.request));
+    let list = get(&format!("/v1/lists/{}", a.list));
+    assert_eq!(
+        (&list["name"], &list["members"]),
+        (&json!("a-list-3c9e"), &json!(2)),
+        "{list}"
+    );
+    let canaries = get("/v1/canaries");
+    assert!(canaries.to_string().contains(&a.canary));
 }

@@ -148,37 +148,35 @@ pub struct MemberChange {
     pub unchanged: u64,
 }
 
-/// Adds the contacts with these addresses to a list (addresses that are not contacts
-/// are left out: a list holds contacts, made by `PUT /v1/contacts` or an import).
-pub async fn add_members(
-    services: &Services,
-    tenant_id: &str,
-    list_id: &str,
-    addresses: &[Address],
-) -> Result<MemberChange, ListError> {
-    let hashes = blind_indexes(services, tenant_id, addresses).await?;
-    let changed = services
-        .store
-        .add_members(tenant_id, list_id, hashes, now_ms())
-        .await?;
-    Ok(MemberChange {
-        changed,
-        unchanged: addresses.len() as u64 - changed,
-    })
+/// A bulk membership change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Membership {
+    /// The contacts with these addresses join the list (addresses that are not
+    /// contacts are left out: a list holds contacts, made by `PUT /v1/contacts` or an
+    /// import).
+    Join,
+    /// The people with these addresses leave the list.
+    Leave,
 }
 
-/// Removes the people with these addresses from a list.
-pub async fn remove_members(
+/// Makes the people with these addresses join or leave a list.
+pub async fn change_members(
     services: &Services,
     tenant_id: &str,
     list_id: &str,
     addresses: &[Address],
+    change: Membership,
 ) -> Result<MemberChange, ListError> {
     let hashes = blind_indexes(services, tenant_id, addresses).await?;
-    let changed = services
-        .store
-        .remove_members(tenant_id, list_id, hashes)
-        .await?;
+    let store = &services.store;
+    let changed = match change {
+        Membership::Join => {
+            store
+                .add_members(tenant_id, list_id, hashes, now_ms())
+                .await?
+        }
+        Membership::Leave => store.remove_members(tenant_id, list_id, hashes).await?,
+    };
     Ok(MemberChange {
         changed,
         unchanged: addresses.len() as u64 - changed,

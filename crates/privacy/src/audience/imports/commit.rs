@@ -39,13 +39,16 @@ pub async fn run(services: Arc<Services>, tenant_id: String, id: String) {
 /// A batch being written (in the background, while the next one is prepared).
 type Writing = tokio::task::JoinHandle<Result<bool, postwerk_store::StoreError>>;
 
-/// Waits for a batch's write: `false` if the import was cancelled meanwhile (nothing
-/// of the batch written).
-async fn written(writing: Writing) -> Result<bool, ImportError> {
-    writing
-        .await
-        .map_err(|e| ImportError::Interrupted(format!("the batch's writer stopped: {e}")))?
-        .map_err(ImportError::from)
+/// Waits for the batch being written, if one is: `false` if the import was cancelled
+/// meanwhile (nothing of that batch written).
+async fn written(writing: &mut Option<Writing>) -> Result<bool, ImportError> {
+    match writing.take() {
+        None => Ok(true),
+        Some(w) => w
+            .await
+            .map_err(|e| ImportError::Interrupted(format!("the batch's writer stopped: {e}")))?
+            .map_err(ImportError::from),
+    }
 }
 
 /// Writes the spooled rows after the last committed chunk, one chunk per batch. Each
@@ -67,17 +70,13 @@ async fn commit(services: &Services, tenant_id: &str, id: &str) -> Result<(), Im
         if chunk_no <= import.detail.chunks_done {
             continue;
         }
-        if rows.iter().any(|r| r.duplicate)
-            && let Some(w) = writing.take()
-            && !written(w).await?
-        {
+        // Cancelled meanwhile (`written` is false): the batches written stay, nothing
+        // more is.
+        if rows.iter().any(|r| r.duplicate) && !written(&mut writing).await? {
             return Ok(());
         }
         let batch = batch(services, tenant_id, &keys, &mut import, rows, &mut list_ids).await?;
-        if let Some(w) = writing.take()
-            && !written(w).await?
-        {
-            // Cancelled meanwhile: the batches written stay, nothing more is.
+        if !written(&mut writing).await? {
             return Ok(());
         }
         let store = services.store.clone();
@@ -85,9 +84,7 @@ async fn commit(services: &Services, tenant_id: &str, id: &str) -> Result<(), Im
             async move { store.import_contacts(batch).await },
         ));
     }
-    if let Some(w) = writing.take()
-        && !written(w).await?
-    {
+    if !written(&mut writing).await? {
         return Ok(());
     }
     import.detail.finished_at = Some(now_ms());
