@@ -238,18 +238,7 @@ async fn import(
         );
     }
     let done = commit(services, tenant_id, &import).await?;
-    let c = &done.detail.counts;
-    eprintln!(
-        "import {}: {} rows, {} imported, {} updated, {} unchanged, {} duplicates, {} rejected, {} skipped (erased)",
-        done.id,
-        c.rows,
-        c.imported,
-        c.updated,
-        c.unchanged,
-        c.duplicates,
-        c.rejected,
-        c.skipped_erased
-    );
+    eprintln!("import {}: {}", done.id, done.detail.counts);
     for r in done.detail.rejects.iter().take(20) {
         eprintln!("  line {}: {}", r.row, r.reason);
     }

@@ -250,12 +250,23 @@ pub(crate) async fn contact_of(
     s: &Subject,
     c: &ContactRecord,
 ) -> Result<Contact, ServiceError> {
-    let data = data_of(key, s, c)?;
     let lists = services.store.subject_lists(&c.tenant_id, &s.hash).await?;
+    let names = lists.into_iter().map(|l| l.list.name).collect();
+    contact_with(key, s, c, names)
+}
+
+/// A stored contact, opened, on the lists named `lists`.
+pub(crate) fn contact_with(
+    key: &RecordKey,
+    s: &Subject,
+    c: &ContactRecord,
+    lists: Vec<String>,
+) -> Result<Contact, ServiceError> {
+    let data = data_of(key, s, c)?;
     Ok(Contact {
         email: data.email,
         attributes: data.attributes,
-        lists: lists.into_iter().map(|l| l.list.name).collect(),
+        lists,
         restricted_at: c.restricted_at,
         created_at: c.created_at,
         updated_at: c.updated_at,

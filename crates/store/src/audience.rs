@@ -282,13 +282,30 @@ pub(crate) fn contact_filter_sql(f: &ContactFilter, what: &str, page: bool) -> (
     (sql, args)
 }
 
-/// The statement reading tenant `$1`'s contacts among `n` blind indexes (`$2`..).
-fn contacts_among_sql(n: usize) -> String {
-    let params: Vec<String> = (2..n + 2).map(|i| format!("${i}")).collect();
-    format!(
-        "SELECT {CONTACT_COLS} FROM contacts WHERE tenant_id = $1 AND rcpt_hash IN ({})",
-        params.join(", ")
+/// `select` (with tenant `$1`) `AND column IN` the blind indexes `hashes` (`$2`..), and
+/// its arguments.
+fn among_sql(
+    select: &str,
+    column: &str,
+    tenant_id: &str,
+    hashes: Vec<Vec<u8>>,
+) -> (String, Vec<Arg>) {
+    let params: Vec<String> = (2..hashes.len() + 2).map(|i| format!("${i}")).collect();
+    let mut args = args![tenant_id];
+    args.extend(hashes.into_iter().map(Arg::from));
+    (
+        format!("{select} AND {column} IN ({})", params.join(", ")),
+        args,
     )
+}
+
+/// A list membership by blind index and list name ([`AudienceStore::memberships_among`]).
+struct Membership(Vec<u8>, String);
+
+impl FromRow for Membership {
+    fn from_row<R: Columns>(r: &R) -> Result<Self, R::Error> {
+        Ok(Membership(r.get("rcpt_hash")?, r.get("name")?))
+    }
 }
 
 /// Rows of one multi-row insert of an import batch (8 parameters a contact: 800).
@@ -509,10 +526,27 @@ store_area! {
             if hashes.is_empty() {
                 return Ok(Vec::new());
             }
-            let sql = contacts_among_sql(hashes.len());
-            let mut args = args![tenant_id];
-            args.extend(hashes.into_iter().map(Arg::from));
+            let select = format!("SELECT {CONTACT_COLS} FROM contacts WHERE tenant_id = $1");
+            let (sql, args) = among_sql(&select, "rcpt_hash", tenant_id, hashes);
             self.rows_of("contacts_among", sql, args).await
+        }
+        /// The names of the lists each of `hashes` is on, as (blind index, list name),
+        /// by name: a page of contacts' lists in one read.
+        fn memberships_among(
+            &self,
+            tenant_id: &str,
+            hashes: Vec<Vec<u8>>,
+        ) -> StoreResult<Vec<(Vec<u8>, String)>> {
+            if hashes.is_empty() {
+                return Ok(Vec::new());
+            }
+            let select = "SELECT m.rcpt_hash AS rcpt_hash, l.name AS name FROM list_members m \
+                 JOIN lists l ON l.tenant_id = m.tenant_id AND l.id = m.list_id \
+                 WHERE m.tenant_id = $1";
+            let (sql, args) = among_sql(select, "m.rcpt_hash", tenant_id, hashes);
+            let sql = sql + " ORDER BY l.name";
+            let rows: Vec<Membership> = self.rows_of("memberships_among", sql, args).await?;
+            Ok(rows.into_iter().map(|Membership(h, n)| (h, n)).collect())
         }
         /// Writes an import batch (contacts, memberships, consent records) and the
         /// import's progress in one transaction, provided the import is still

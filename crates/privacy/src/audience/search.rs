@@ -1,11 +1,13 @@
 //! Pages and counts of a tenant's contacts: the store filters by blind index, list
 //! membership, keyed attribute tags, consent and engagement; each contact of a page is
-//! then opened with its person's key.
+//! then opened with its person's key, the page's list memberships read at once.
 
 use postwerk_store::model::ContactFilter;
 use postwerk_store::prelude::*;
 
-use crate::contacts::{Contact, Subject, contact_of};
+use std::collections::HashMap;
+
+use crate::contacts::{Contact, Subject, contact_with};
 use postwerk_services::context::{ServiceError, Services};
 
 /// Most contacts a page holds.
@@ -29,14 +31,20 @@ pub async fn page(services: &Services, mut filter: ContactFilter) -> Result<Page
     let keys = services
         .subject_keys(&tenant_id, records.iter().map(|r| r.rcpt_hash.as_slice()))
         .await?;
+    let hashes = records.iter().map(|r| r.rcpt_hash.clone()).collect();
+    let mut lists: HashMap<Vec<u8>, Vec<String>> = HashMap::new();
+    for (hash, name) in services.store.memberships_among(&tenant_id, hashes).await? {
+        lists.entry(hash).or_default().push(name);
+    }
     let mut contacts = Vec::with_capacity(records.len());
     for record in &records {
-        let s = Subject::of_hash(record.rcpt_hash.clone());
         // A person without a key was erased while the page was read.
         let Some(key) = keys.person(&record.rcpt_hash) else {
             continue;
         };
-        contacts.push(contact_of(services, &key, &s, record).await?);
+        let s = Subject::of_hash(record.rcpt_hash.clone());
+        let names = lists.remove(&record.rcpt_hash).unwrap_or_default();
+        contacts.push(contact_with(&key, &s, record, names)?);
     }
     let next = (records.len() == limit)
         .then(|| records.last().map(|r| r.rcpt_hash.clone()))

@@ -293,20 +293,27 @@ pub async fn list(
     rows.into_iter().map(decode).collect()
 }
 
+/// `1000 rows, 990 imported, …`: what the audit log and the CLI say of an import.
+impl std::fmt::Display for Counts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} rows, {} imported, {} updated, {} unchanged, {} duplicates, {} rejected, \
+             {} skipped (erased)",
+            self.rows,
+            self.imported,
+            self.updated,
+            self.unchanged,
+            self.duplicates,
+            self.rejected,
+            self.skipped_erased
+        )
+    }
+}
+
 /// The audit target of an import with its counts.
 fn audit_target(import: &Import) -> String {
-    let c = &import.detail.counts;
-    format!(
-        "{} rows={} imported={} updated={} unchanged={} duplicates={} rejected={} skipped_erased={}",
-        import.id,
-        c.rows,
-        c.imported,
-        c.updated,
-        c.unchanged,
-        c.duplicates,
-        c.rejected,
-        c.skipped_erased
-    )
+    format!("{}: {}", import.id, import.detail.counts)
 }
 
 /// Moves an import from one of `from` to `to` (recording `actor`'s decision), audits

@@ -187,6 +187,18 @@ pub async fn lists_and_the_contact_filter(s: AnyStore) {
     assert_eq!(hashes(&among), [hash("p1")]);
     let lists = s.subject_lists("ten_a", &hash("p1")).await.expect("lists");
     assert_eq!(lists.len(), 1);
+    let memberships = s
+        .memberships_among("ten_a", vec![hash("p1"), hash("p2"), hash("p3")])
+        .await
+        .expect("memberships");
+    let mut members: Vec<(Vec<u8>, String)> = memberships;
+    members.sort();
+    let mut want = vec![
+        (hash("p1"), "news".to_string()),
+        (hash("p2"), "news".to_string()),
+    ];
+    want.sort();
+    assert_eq!(members, want, "p3 is on no list");
     s.set_memberships("ten_a", &hash("p1"), Vec::new(), 2_000)
         .await
         .expect("set");
