@@ -267,7 +267,6 @@ async fn sealed(
 
 /// Checks a segment name.
 fn valid_name(name: &str) -> Result<String, FilterError> {
-    let name = name.trim();
     if name.is_empty() || name.chars().count() > 100 {
         return Err(FilterError::InvalidName);
     }
@@ -310,7 +309,7 @@ pub async fn segment(
     tenant_id: &str,
     key: &str,
 ) -> Result<Segment, FilterError> {
-    let record = services.store.find_segment(tenant_id, key.trim()).await?;
+    let record = services.store.find_segment(tenant_id, key).await?;
     opened(services, record.ok_or(FilterError::NotFound)?).await
 }
 

@@ -39,9 +39,9 @@ impl From<StoreError> for ListError {
     }
 }
 
-/// Checks a list name.
+/// Checks a list name (taken as written, as the API validates it: a blank name is a
+/// name).
 fn valid_name(name: &str) -> Result<&str, ListError> {
-    let name = name.trim();
     if name.is_empty() || name.chars().count() > MAX_NAME {
         return Err(ListError::InvalidName);
     }
@@ -76,7 +76,7 @@ pub async fn find(
 ) -> Result<ListSummary, ListError> {
     services
         .store
-        .find_list(tenant_id, key.trim())
+        .find_list(tenant_id, key)
         .await?
         .ok_or(ListError::NotFound)
 }
