@@ -88,11 +88,7 @@ impl SecondFactor {
 }
 
 fn recovery_hash(code: &str) -> String {
-    digest::digest(&digest::SHA256, code.as_bytes())
-        .as_ref()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    postwerk_core::hex::encode(digest::digest(&digest::SHA256, code.as_bytes()).as_ref())
 }
 
 /// The code of `step` (RFC 4226 dynamic truncation).

@@ -246,21 +246,6 @@ pub(crate) fn nested(key: &str) -> Option<(&str, &str)> {
     (!inner.is_empty()).then_some((outer, inner))
 }
 
-fn unhex(text: &str) -> Option<Vec<u8>> {
-    (text.len().is_multiple_of(2) && text.is_ascii())
-        .then(|| {
-            (0..text.len())
-                .step_by(2)
-                .map(|i| u8::from_str_radix(&text[i..i + 2], 16).ok())
-                .collect()
-        })
-        .flatten()
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// Reads a contact search's query: `list` (repeatable), `segment`, `email`,
 /// `attributes.<name>` (or `attributes[<name>]`), `consent.<purpose>` (or
 /// `consent[<purpose>]`: `active`, `pending`, `withdrawn`,
@@ -311,7 +296,7 @@ fn search_query(raw: Option<&str>) -> Result<SearchQuery, ApiError> {
                 }
             }
             "cursor" => {
-                q.cursor = Some(unhex(&value).ok_or_else(|| {
+                q.cursor = Some(postwerk_core::hex::decode(&value).ok_or_else(|| {
                     ApiError::invalid("invalid_cursor", "cursor", "invalid cursor")
                 })?)
             }
@@ -421,7 +406,7 @@ pub async fn list_contacts(
     let page = search::page(&state.services, filter).await?;
     Ok(Json(json!({
         "contacts": page.contacts.iter().map(contact_json).collect::<Vec<_>>(),
-        "next_cursor": page.next.as_deref().map(hex),
+        "next_cursor": page.next.as_deref().map(postwerk_core::hex::encode),
     })))
 }
 

@@ -524,7 +524,7 @@ pub async fn verify_audit(
         Ok((entries, head)) => json!({
             "intact": true,
             "entries": entries,
-            "head": head.iter().map(|b| format!("{b:02x}")).collect::<String>(),
+            "head": postwerk_core::hex::encode(&head),
         }),
         Err(e) => json!({"intact": false, "error": e.to_string()}),
     }))

@@ -33,7 +33,7 @@ struct LoginPage<'a> {
 fn random_token() -> String {
     let mut bytes = [0u8; 24];
     rand::thread_rng().fill_bytes(&mut bytes);
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    postwerk_core::hex::encode(&bytes)
 }
 
 /// A cookie for the console: `HttpOnly`, `Secure`, `SameSite=Strict`.

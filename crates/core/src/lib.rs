@@ -23,6 +23,7 @@
 pub mod address;
 pub mod config;
 pub mod csv;
+pub mod hex;
 pub mod id;
 pub mod language;
 pub mod metrics;

@@ -233,7 +233,7 @@ pub async fn audit_verify(config: Config) -> anyhow::Result<bool> {
     let services = open(config).await?;
     match audit::verify(&services).await? {
         Ok((n, head)) => {
-            let hex: String = head.iter().map(|b| format!("{b:02x}")).collect();
+            let hex = postwerk_core::hex::encode(&head);
             println!("audit chain intact: {n} entries, head {hex}");
             Ok(true)
         }

@@ -100,19 +100,6 @@ pub const LAWFUL_BASES: &[&str] = &[
     "legitimate_interest",
 ];
 
-fn hex(hash: &[u8]) -> String {
-    hash.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn unhex(text: &str) -> Option<Vec<u8>> {
-    text.len().is_multiple_of(2).then_some(()).and_then(|()| {
-        (0..text.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
-            .collect()
-    })
-}
-
 /// HMAC purpose of double opt-in confirmation tokens.
 const CONFIRM_PURPOSE: &str = "confirm-consent";
 
@@ -162,7 +149,7 @@ pub async fn confirm(
         Err(e) => return Err(e),
     };
     let expected = keys.link_tag(CONFIRM_PURPOSE, &format!("{hash_hex}.{purpose}"));
-    let Some(hash) = unhex(hash_hex)
+    let Some(hash) = postwerk_core::hex::decode(hash_hex)
         .filter(|_| postwerk_core::id::constant_time_eq(expected.as_bytes(), tag.as_bytes()))
     else {
         return Ok(Confirmation::Invalid);
@@ -212,14 +199,14 @@ impl Subject {
     pub(crate) fn of(keys: &TenantKeys, address: &Address) -> Self {
         let hash = keys.blind_index(address);
         Subject {
-            hex: hex(&hash),
+            hex: postwerk_core::hex::encode(&hash),
             hash: hash.into_bytes(),
         }
     }
     /// The handle of the person with blind index `hash`.
     pub(crate) fn of_hash(hash: Vec<u8>) -> Self {
         Subject {
-            hex: hex(&hash),
+            hex: postwerk_core::hex::encode(&hash),
             hash,
         }
     }

@@ -71,7 +71,7 @@ pub fn subject(keys: &TenantKeys, address: &Address) -> String {
 /// The audit target naming the person of a stored blind index (`rcpt:` and its first
 /// eight bytes in hex), the same form [`subject`] gives for their address.
 pub fn subject_of(hash: &[u8]) -> String {
-    let hex: String = hash.iter().take(8).map(|b| format!("{b:02x}")).collect();
+    let hex = postwerk_core::hex::encode(&hash[..hash.len().min(8)]);
     format!("rcpt:{hex}")
 }
 

@@ -61,7 +61,7 @@ pub(crate) const ANCHOR_KEY: &str = "audit_anchor";
 
 /// The anchor as stored in `meta`.
 pub(crate) fn anchor_text(seq: i64, hash: &[u8]) -> String {
-    let hex: String = hash.iter().map(|b| format!("{b:02x}")).collect();
+    let hex = postwerk_core::hex::encode(hash);
     format!("{seq}:{hex}")
 }
 

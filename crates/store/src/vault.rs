@@ -121,8 +121,11 @@ impl fmt::Display for SealContext<'_> {
 }
 
 fn write_hex(f: &mut fmt::Formatter<'_>, kind: &str, bytes: &[u8]) -> fmt::Result {
-    write!(f, "{kind}:")?;
-    bytes.iter().try_for_each(|b| write!(f, "{b:02x}"))
+    let mut text = String::with_capacity(kind.len() + 1 + 2 * bytes.len());
+    text.push_str(kind);
+    text.push(':');
+    postwerk_core::hex::encode_into(&mut text, bytes);
+    f.write_str(&text)
 }
 
 /// The installation's master key. Wraps and unwraps tenant data keys, and
@@ -276,10 +279,7 @@ impl TenantKeys {
     /// value); the NUL prefix keeps tags apart from addresses and message tags.
     pub fn attribute_tag(&self, name: &str, value: &str) -> String {
         let value = value.trim().to_lowercase();
-        self.index(&format!("\0attr\0{name}\0{value}"))[..8]
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect()
+        postwerk_core::hex::encode(&self.index(&format!("\0attr\0{name}\0{value}"))[..8])
     }
 
     fn index(&self, text: &str) -> Vec<u8> {
@@ -300,10 +300,7 @@ impl TenantKeys {
     /// it cannot grow without accepting both for a retry period.
     pub fn verp_tag(&self, token: &str) -> String {
         let tag = hmac::sign(&self.verp, token.as_bytes());
-        tag.as_ref()[..5]
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect()
+        postwerk_core::hex::encode(&tag.as_ref()[..5])
     }
 }
 
@@ -351,10 +348,7 @@ fn tag_hex(key: &hmac::Key, purpose: &str, token: &str) -> String {
     ctx.update(purpose.as_bytes());
     ctx.update(&[0]);
     ctx.update(token.as_bytes());
-    ctx.sign().as_ref()[..16]
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    postwerk_core::hex::encode(&ctx.sign().as_ref()[..16])
 }
 
 /// A data key of one record (a contact), wrapped by the tenant key when stored.

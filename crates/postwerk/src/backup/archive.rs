@@ -286,13 +286,7 @@ impl<W: Write> Hashing<W> {
     }
 
     fn hex(&self) -> String {
-        self.sha
-            .clone()
-            .finish()
-            .as_ref()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect()
+        postwerk_core::hex::encode(self.sha.clone().finish().as_ref())
     }
 }
 

@@ -125,7 +125,7 @@ impl Run for SqliteStore {
         };
         let written = self
             .writer
-            .write(Durability::Fsync, move |c| {
+            .write(Durability::Bulk, move |c| {
                 if run(c, &guard)? == 0 {
                     // Undoes nothing written yet; the savepoint is released unused.
                     return Err(crate::StoreError::Conflict(GUARD));

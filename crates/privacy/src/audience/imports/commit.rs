@@ -1,6 +1,6 @@
 //! Commit: an import's second pass, writing its spooled rows in batches.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 
 use postwerk_core::model::{ConsentStatus, SuppressionReason};
@@ -36,25 +36,58 @@ pub async fn run(services: Arc<Services>, tenant_id: String, id: String) {
     }
 }
 
-/// A batch being written (in the background, while the next one is prepared).
+/// A batch being written (in the background, while the next ones are prepared).
 type Writing = tokio::task::JoinHandle<Result<bool, postwerk_store::StoreError>>;
 
-/// Waits for the batch being written, if one is: `false` if the import was cancelled
-/// meanwhile (nothing of that batch written).
-async fn written(writing: &mut Option<Writing>) -> Result<bool, ImportError> {
-    match writing.take() {
-        None => Ok(true),
-        Some(w) => w
+/// Most chunks whose people's keys are made in one write. Their batches are written
+/// while the next group is prepared, and the store may commit them together.
+const GROUP: usize = 4;
+
+/// Waits for the batches being written: `false` if the import was cancelled meanwhile
+/// (nothing of the batches after the cancel written).
+async fn written(writing: &mut VecDeque<Writing>) -> Result<bool, ImportError> {
+    let mut all = true;
+    while let Some(w) = writing.pop_front() {
+        all &= w
             .await
-            .map_err(|e| ImportError::Interrupted(format!("the batch's writer stopped: {e}")))?
-            .map_err(ImportError::from),
+            .map_err(|e| ImportError::Interrupted(format!("the batch's writer stopped: {e}")))??;
     }
+    Ok(all)
 }
 
-/// Writes the spooled rows after the last committed chunk, one chunk per batch. Each
-/// batch is written while the next is prepared (sealed, its keys made), except that a
-/// chunk repeating an address of an earlier one waits for that one to be written, so
-/// it merges into what is stored.
+/// Reads the next group of chunks after the last committed one: up to [`GROUP`],
+/// ending before a chunk that repeats an address of an earlier chunk (that one starts
+/// the next group, once everything before it is written, so it merges into what is
+/// stored). Each chunk's rows are folded by address.
+fn next_group(
+    reader: &mut spool::Reader,
+    keys: &TenantKeys,
+    import: &Import,
+    chunk_no: &mut u64,
+    held: &mut Option<Vec<Row>>,
+) -> Result<Vec<Vec<Row>>, ImportError> {
+    let mut group: Vec<Vec<Row>> = held.take().into_iter().collect();
+    while group.len() < GROUP {
+        let Some(rows) = reader.next_chunk(keys)? else {
+            break;
+        };
+        *chunk_no += 1;
+        if *chunk_no <= import.detail.chunks_done {
+            continue;
+        }
+        let rows = fold(rows);
+        if !group.is_empty() && rows.iter().any(|r| r.duplicate) {
+            *held = Some(rows);
+            break;
+        }
+        group.push(rows);
+    }
+    Ok(group)
+}
+
+/// Writes the spooled rows after the last committed chunk, one chunk per batch, a
+/// group of chunks at a time: each group's people's keys are made in one write, and
+/// its batches are written while the next group is prepared.
 async fn commit(services: &Services, tenant_id: &str, id: &str) -> Result<(), ImportError> {
     let mut import = get(services, tenant_id, id).await?;
     if import.state != State::Running.as_str() {
@@ -63,26 +96,45 @@ async fn commit(services: &Services, tenant_id: &str, id: &str) -> Result<(), Im
     let keys = services.tenant_keys(tenant_id).await?;
     let mut reader = spool::Reader::open(&services.config.data_dir, id)?;
     let mut list_ids: HashMap<String, String> = HashMap::new();
-    let mut chunk_no = 0;
-    let mut writing: Option<Writing> = None;
-    while let Some(rows) = reader.next_chunk(&keys)? {
-        chunk_no += 1;
-        if chunk_no <= import.detail.chunks_done {
-            continue;
-        }
+    let (mut chunk_no, mut held) = (0, None);
+    let mut writing: VecDeque<Writing> = VecDeque::new();
+    loop {
+        let group = next_group(&mut reader, &keys, &import, &mut chunk_no, &mut held)?;
+        let Some(first) = group.first() else {
+            break;
+        };
         // Cancelled meanwhile (`written` is false): the batches written stay, nothing
         // more is.
-        if rows.iter().any(|r| r.duplicate) && !written(&mut writing).await? {
+        let repeats = first.iter().any(|r| r.duplicate);
+        if (repeats || writing.len() >= 2 * GROUP) && !written(&mut writing).await? {
             return Ok(());
         }
-        let batch = batch(services, tenant_id, &keys, &mut import, rows, &mut list_ids).await?;
-        if !written(&mut writing).await? {
-            return Ok(());
+        let mut screened = Vec::with_capacity(group.len());
+        for rows in group {
+            screened.push(screen(services, tenant_id, &mut import, rows).await?);
         }
-        let store = services.store.clone();
-        writing = Some(tokio::spawn(
-            async move { store.import_contacts(batch).await },
-        ));
+        let hashes: Vec<&[u8]> = screened
+            .iter()
+            .flat_map(|c| c.rows.iter())
+            .map(|r| r.hash.as_slice())
+            .collect();
+        let people = services.subject_keys_creating(tenant_id, hashes).await?;
+        for chunk in screened {
+            let batch = batch(
+                services,
+                tenant_id,
+                &keys,
+                &people,
+                &mut import,
+                chunk,
+                &mut list_ids,
+            )
+            .await?;
+            let store = services.store.clone();
+            writing.push_back(tokio::spawn(
+                async move { store.import_contacts(batch).await },
+            ));
+        }
     }
     if !written(&mut writing).await? {
         return Ok(());
@@ -107,49 +159,44 @@ async fn commit(services: &Services, tenant_id: &str, id: &str) -> Result<(), Im
 
 /// Folds rows of the same address within a chunk into the first (later non-empty
 /// cells win); each keeps whether an earlier chunk had the address already.
-fn fold(keys: &TenantKeys, rows: Vec<Row>) -> Vec<(Vec<u8>, Row)> {
-    let mut out: Vec<(Vec<u8>, Row)> = Vec::with_capacity(rows.len());
-    let mut at: HashMap<Vec<u8>, usize> = HashMap::new();
+fn fold(rows: Vec<Row>) -> Vec<Row> {
+    let mut out: Vec<Row> = Vec::with_capacity(rows.len());
     for row in rows {
-        let Ok(address) = postwerk_core::address::Address::parse(&row.email) else {
-            continue;
-        };
-        let hash = keys.blind_index(&address).into_bytes();
-        match at.get(&hash) {
-            Some(&i) => {
-                let first = &mut out[i].1;
+        // The spool is in blind-index order: repeats are neighbours.
+        match out.last_mut() {
+            Some(first) if first.hash == row.hash => {
                 first.attributes.extend(row.attributes);
                 first.lists.extend(row.lists);
                 first.consent_at = row.consent_at.or(first.consent_at);
                 first.consent_ip = row.consent_ip.or(first.consent_ip.take());
                 first.no_consent &= row.no_consent;
             }
-            None => {
-                at.insert(hash.clone(), out.len());
-                out.push((hash, row));
-            }
+            _ => out.push(row),
         }
     }
     out
 }
 
-/// The batch writing one chunk, with the import's progress after it.
-async fn batch(
+/// A chunk's rows of people not erased, and those among them with active consent for
+/// the import's purpose already.
+struct Screened {
+    rows: Vec<Row>,
+    consented: HashSet<Vec<u8>>,
+}
+
+/// Screens a chunk against the store: people erased since the file was screened are
+/// not imported either (counted as skipped).
+async fn screen(
     services: &Services,
     tenant_id: &str,
-    keys: &TenantKeys,
     import: &mut Import,
     rows: Vec<Row>,
-    list_ids: &mut HashMap<String, String>,
-) -> Result<ImportBatch, ImportError> {
-    let options = import.detail.options.clone();
-    let rows = fold(keys, rows);
-    let hashes: Vec<Vec<u8>> = rows.iter().map(|(h, _)| h.clone()).collect();
+) -> Result<Screened, ImportError> {
+    let hashes: Vec<Vec<u8>> = rows.iter().map(|r| r.hash.clone()).collect();
     let screen = services
         .store
-        .screen_subjects(tenant_id, hashes, options.consent.clone())
+        .screen_subjects(tenant_id, hashes, import.detail.options.consent.clone())
         .await?;
-    // People erased since the file was screened are not imported either.
     let erased: HashSet<&[u8]> = screen
         .suppressions
         .iter()
@@ -157,19 +204,33 @@ async fn batch(
         .map(|s| s.rcpt_hash.as_slice())
         .collect();
     let before = rows.len();
-    let rows: Vec<(Vec<u8>, Row)> = rows
+    let rows: Vec<Row> = rows
         .into_iter()
-        .filter(|(h, _)| !erased.contains(h.as_slice()))
+        .filter(|r| !erased.contains(r.hash.as_slice()))
         .collect();
     import.detail.counts.skipped_erased += (before - rows.len()) as u64;
-    let consented: HashSet<Vec<u8>> = screen.consented.into_iter().collect();
-    let hashes: Vec<Vec<u8>> = rows.iter().map(|(h, _)| h.clone()).collect();
-    let people = services
-        .subject_keys_creating(tenant_id, hashes.iter().map(Vec::as_slice))
-        .await?;
+    Ok(Screened {
+        rows,
+        consented: screen.consented.into_iter().collect(),
+    })
+}
+
+/// The batch writing one screened chunk, with the import's progress after it.
+async fn batch(
+    services: &Services,
+    tenant_id: &str,
+    keys: &TenantKeys,
+    people: &SubjectKeys,
+    import: &mut Import,
+    chunk: Screened,
+    list_ids: &mut HashMap<String, String>,
+) -> Result<ImportBatch, ImportError> {
+    let options = import.detail.options.clone();
+    let Screened { rows, consented } = chunk;
+    let hashes: Vec<Vec<u8>> = rows.iter().map(|r| r.hash.clone()).collect();
     let existing: HashMap<Vec<u8>, ContactRecord> = services
         .store
-        .contacts_among(tenant_id, hashes.clone())
+        .contacts_among(tenant_id, hashes)
         .await?
         .into_iter()
         .map(|c| (c.rcpt_hash.clone(), c))
@@ -177,7 +238,8 @@ async fn batch(
     let now = now_ms();
     let mut contacts = Vec::with_capacity(rows.len());
     let mut extra_members: Vec<(String, Vec<u8>)> = Vec::new();
-    for (hash, row) in rows {
+    for row in rows {
+        let hash = row.hash.clone();
         let s = Subject::of_hash(hash.clone());
         let key = people.person(&hash).ok_or_else(|| {
             ImportError::Service(postwerk_store::vault::VaultError::Authentication.into())
@@ -230,7 +292,7 @@ async fn batch(
                 None
             }
         };
-        let consent = consent_record(tenant_id, &options, &people, &s, &row, &consented, now);
+        let consent = consent_record(tenant_id, &options, people, &s, &row, &consented, now);
         counts.consents += u64::from(consent.is_some());
         for name in &row.lists {
             let id = match list_ids.get(name) {

@@ -12,7 +12,7 @@ use postwerk_store::prelude::*;
 use postwerk_store::vault::TenantKeys;
 use serde_json::{Map, Value};
 
-use super::spool::{self, Row};
+use super::spool::{self, CHUNK, Row};
 use super::watchdog::verdict;
 use super::{
     Detail, Import, ImportError, ImportOptions, MAX_REJECTS, Reject, State, audit_target, decode,
@@ -24,8 +24,6 @@ use postwerk_services::context::{Services, now_ms};
 
 /// Longest CSV record, in bytes.
 const MAX_RECORD: usize = 64 << 10;
-/// Rows per spooled chunk (and per suppression look-up).
-pub(super) const CHUNK: usize = 5000;
 
 /// Where each of the file's columns goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -102,12 +100,6 @@ fn consent_time(text: &str) -> Option<i64> {
         })
 }
 
-/// A screened row with the person's blind index.
-struct Pending {
-    row: Row,
-    hash: Vec<u8>,
-}
-
 /// An import being screened: feed it the CSV, then [`Screening::finish`] it.
 pub struct Screening {
     services: Arc<Services>,
@@ -117,7 +109,7 @@ pub struct Screening {
     reader: CsvReader,
     targets: Option<Vec<Target>>,
     spool: Option<spool::Writer>,
-    pending: Vec<Pending>,
+    pending: Vec<Row>,
     /// The first 16 bytes of every blind index seen (repeats merge).
     seen: HashSet<[u8; 16]>,
     domains: HashMap<String, u64>,
@@ -316,18 +308,16 @@ impl Screening {
         let short: [u8; 16] = hash[..16].try_into().expect("32-byte index");
         let duplicate = !self.seen.insert(short);
         self.import.detail.counts.duplicates += u64::from(duplicate);
-        self.pending.push(Pending {
-            row: Row {
-                line: r.line,
-                email: address.to_string(),
-                attributes,
-                lists: row_lists,
-                consent_at,
-                consent_ip,
-                no_consent,
-                duplicate,
-            },
+        self.pending.push(Row {
             hash,
+            line: r.line,
+            email: address.to_string(),
+            attributes,
+            lists: row_lists,
+            consent_at,
+            consent_ip,
+            no_consent,
+            duplicate,
         });
     }
 
@@ -354,20 +344,17 @@ impl Screening {
         let mut rows = Vec::with_capacity(self.pending.len());
         let d = &mut self.import.detail;
         for p in self.pending.drain(..) {
-            if suppressed.contains(p.hash.as_slice()) && !p.row.duplicate {
+            if suppressed.contains(p.hash.as_slice()) && !p.duplicate {
                 d.screened.suppressed += 1;
             }
             if erased.contains(p.hash.as_slice()) {
                 d.counts.skipped_erased += 1;
                 continue;
             }
-            rows.push(p.row);
+            rows.push(p);
         }
-        if !rows.is_empty() {
-            let spool = self.spool.as_mut().expect("spool open until finish");
-            spool.write(&self.keys, &rows)?;
-            d.chunks += 1;
-        }
+        let spool = self.spool.as_mut().expect("spool open until finish");
+        spool.push(&self.keys, rows)?;
         Ok(())
     }
 
@@ -392,8 +379,9 @@ impl Screening {
             return Err(ImportError::Empty);
         }
         self.flush().await?;
-        self.spool.take().expect("spool open").finish()?;
+        let spool = self.spool.take().expect("spool open");
         let d = &mut self.import.detail;
+        d.chunks = spool.finish(&self.keys)?;
         d.screened.top_domain = self.domains.values().copied().max().unwrap_or(0);
         let services = &self.services;
         let earlier = super::list(services, &self.tenant_id, None, 100).await?;
