@@ -10,8 +10,10 @@
 //! - [`incidents`]: the breach register (GDPR Art. 33/34).
 //! - [`retention`]: the purge job enforcing `[retention]`.
 //! - [`audience`]: lists, segments, the contact search, imports, exports, canaries.
+//! - [`campaigns`]: templates and what renders them.
 
 pub mod audience;
+pub mod campaigns;
 pub mod contacts;
 pub mod incidents;
 pub mod requests;
