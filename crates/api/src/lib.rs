@@ -27,6 +27,7 @@
 //! - [`audience`]: `/v1/lists…`, the contact search and count, contact exports,
 //!   `/v1/segments…`, `/v1/canaries…`.
 //! - [`imports`]: `/v1/imports…`: CSV imports of contacts behind the watchdog.
+//! - [`templates`]: `/v1/templates…`: campaign templates, their versions, previews.
 //! - [`requests`]: the register of data-subject requests.
 //! - [`record`]: the record of processing activities (Art. 30).
 //! - [`incidents`]: the breach register (Art. 33/34).
@@ -71,6 +72,7 @@ mod strict;
 pub mod subaccounts;
 pub mod suppressions;
 pub mod suppressions_csv;
+pub mod templates;
 pub mod tracking;
 pub mod unsubscribe;
 pub mod users;
@@ -140,7 +142,7 @@ pub const SMALL_BODY_BYTES: usize = 16 * 1024;
 pub const CONTACT_BODY_BYTES: usize = 64 * 1024;
 
 /// Most bytes of a request body for bulk list membership (up to
-/// [`audience::MAX_BULK`] addresses) and segments.
+/// [`audience::MAX_BULK`] addresses), segments and templates (HTML parts).
 pub const BULK_BODY_BYTES: usize = 2 << 20;
 
 /// The body limit of the route a request matched (see [`limited`]).
@@ -310,6 +312,20 @@ pub fn router(state: AppState) -> Router {
             get(audience::show_segment)
                 .patch(audience::update_segment)
                 .delete(audience::delete_segment),
+        )
+        .route(
+            "/v1/templates",
+            get(templates::list_templates).post(templates::create_template),
+        )
+        .route(
+            "/v1/templates/{id}",
+            get(templates::show_template)
+                .patch(templates::update_template)
+                .delete(templates::delete_template),
+        )
+        .route(
+            "/v1/templates/{id}/render",
+            post(templates::render_template),
         )
         .route(
             "/v1/canaries",

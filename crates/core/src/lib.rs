@@ -25,6 +25,7 @@ pub mod config;
 pub mod csv;
 pub mod hex;
 pub mod id;
+pub mod json;
 pub mod language;
 pub mod metrics;
 pub mod mime;

@@ -116,6 +116,7 @@ struct TenantA {
     segment: String,
     import: String,
     canary: String,
+    template: String,
     /// Strings that appear only in A's data.
     markers: Vec<String>,
 }
@@ -203,6 +204,13 @@ fn create_tenant_a(h: &Harness, a: &str) -> TenantA {
         .as_str()
         .unwrap()
         .to_string();
+    let template = post(
+        "/v1/templates",
+        json!({"name": "a-tpl-61e0", "subject": "Copy-A-0b7e", "html": "<p>Body-A-d15c</p>"}),
+    )["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let (_, keys) = call(h, a, "GET", "/v1/keys", None);
     let keys: Value = serde_json::from_str(&keys).unwrap();
     let key = keys["keys"][0]["id"].as_str().unwrap().to_string();
@@ -225,6 +233,10 @@ fn create_tenant_a(h: &Harness, a: &str) -> TenantA {
         &segment,
         &import,
         &canary,
+        &template,
+        "a-tpl-61e0",
+        "Copy-A-0b7e",
+        "Body-A-d15c",
         "a-list-3c9e",
         "a-seg-77b1",
         "Canary-A-5d0f",
@@ -254,6 +266,7 @@ fn create_tenant_a(h: &Harness, a: &str) -> TenantA {
         segment,
         import,
         canary,
+        template,
         markers,
     }
 }
@@ -289,6 +302,7 @@ fn tenant_b_never_reaches_tenant_a() {
         ("id", t) if t.starts_with("/v1/lists/") => a.list.clone(),
         ("id", t) if t.starts_with("/v1/segments/") => a.segment.clone(),
         ("id", t) if t.starts_with("/v1/imports/") => a.import.clone(),
+        ("id", t) if t.starts_with("/v1/templates/") => a.template.clone(),
         ("address", _) => a.canary.clone(),
         ("email", _) => "probe-a@example.test".into(),
         ("domain", _) => "example.com".into(),
@@ -306,9 +320,9 @@ fn tenant_b_never_reaches_tenant_a() {
         ("POST", "/v1/webhooks/{id}/replay") => Some(json!({"from": "2026-01-01T00:00:00Z"})),
         ("POST", "/v1/users/{id}/password") => Some(json!({"password": "taken-over-by-b"})),
         ("POST", "/v1/privacy/requests/{id}/close") => Some(json!({"status": "rejected"})),
-        ("PATCH", "/v1/lists/{id}") | ("PATCH", "/v1/segments/{id}") => {
-            Some(json!({"name": "taken-by-b"}))
-        }
+        ("PATCH", "/v1/lists/{id}")
+        | ("PATCH", "/v1/segments/{id}")
+        | ("PATCH", "/v1/templates/{id}") => Some(json!({"name": "taken-by-b"})),
         ("POST" | "DELETE", "/v1/lists/{id}/members") => {
             Some(json!({"emails": ["probe-a@example.test"]}))
         }

@@ -17,6 +17,7 @@
 //! - [`suppressions`]: suppression lists ([`SuppressionStore`]).
 //! - [`audience`]: contact lists, segments, the contact search, imports and canary
 //!   addresses ([`AudienceStore`]).
+//! - [`campaigns`]: templates and their versions ([`CampaignStore`]).
 //!
 //! The rest:
 //! - [`sqlite`]: the embedded default (one WAL-mode file; a writer thread that
@@ -108,6 +109,7 @@ macro_rules! sql {
 pub mod audience;
 pub mod audit;
 pub mod backup;
+pub mod campaigns;
 pub mod compliance;
 pub mod domains;
 pub mod model;
@@ -130,6 +132,7 @@ pub mod webhooks;
 
 pub use audience::AudienceStore;
 pub use audit::AuditStore;
+pub use campaigns::CampaignStore;
 pub use compliance::ComplianceStore;
 pub use domains::DomainStore;
 pub use privacy::PrivacyStore;
@@ -144,8 +147,9 @@ pub use webhooks::WebhookStore;
 /// Every store trait: `use postwerk_store::prelude::*` to call any store operation.
 pub mod prelude {
     pub use crate::{
-        AudienceStore, AuditStore, ComplianceStore, DomainStore, PrivacyStore, QueueStore,
-        StatsStore, Store, StreamStore, SuppressionStore, TenantStore, UserStore, WebhookStore,
+        AudienceStore, AuditStore, CampaignStore, ComplianceStore, DomainStore, PrivacyStore,
+        QueueStore, StatsStore, Store, StreamStore, SuppressionStore, TenantStore, UserStore,
+        WebhookStore,
     };
 }
 
@@ -172,7 +176,7 @@ pub const IDEMPOTENCY_TTL_MS: i64 = 24 * 3600 * 1000;
 /// Every table holding a tenant's data besides `tenants`, with its key columns, in
 /// the order [`TenantStore::delete_tenant_data`] empties them: rows that point at others go
 /// first. (The `audit` table is not among them: its entries stay.)
-pub const TENANT_TABLES: [(&str, &str); 26] = [
+pub const TENANT_TABLES: [(&str, &str); 28] = [
     ("webhook_attempts", "seq"),
     ("webhook_deliveries", "seq"),
     ("webhooks", "id"),
@@ -186,6 +190,8 @@ pub const TENANT_TABLES: [(&str, &str); 26] = [
     ("list_members", "list_id, rcpt_hash"),
     ("lists", "id"),
     ("segments", "id"),
+    ("template_versions", "template_id, version"),
+    ("templates", "id"),
     ("imports", "id"),
     ("canaries", "address"),
     ("contacts", "rcpt_hash"),
@@ -263,7 +269,8 @@ umbrella!(
     StreamStore,
     WebhookStore,
     SuppressionStore,
-    AudienceStore
+    AudienceStore,
+    CampaignStore
 );
 
 /// A store named by its URL, for whole-store operations.

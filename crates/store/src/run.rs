@@ -251,7 +251,9 @@ pub trait Run: Send + Sync {
     ) -> impl Future<Output = StoreResult<Vec<u64>>> + Send;
 
     /// Runs `guard` and then `steps` in one transaction, durably, if `guard` changes a
-    /// row; if it changes none, nothing is written and the answer is `false`.
+    /// row; if it changes none, nothing is written and the answer is `false`. A bulk
+    /// write (an import's batches): SQLite may commit it together with the bulk writes
+    /// that follow it closely (see `sqlite/writer.rs`).
     fn write_guarded(
         &self,
         op: &'static str,

@@ -88,6 +88,8 @@ pub enum SealContext<'a> {
     WebhookSecret(&'a str),
     /// A segment's filter: `segment:<segment id>`.
     Segment(&'a str),
+    /// A campaign template's version: `template:<template id>:<version>`.
+    Template(&'a str, i64),
     /// A chunk of an import's spooled rows: `import:<import id>`.
     Import(&'a str),
 }
@@ -108,6 +110,7 @@ impl fmt::Display for SealContext<'_> {
             SealContext::Incident(id) => ("incident", id),
             SealContext::WebhookSecret(id) => ("webhook", id),
             SealContext::Segment(id) => ("segment", id),
+            SealContext::Template(id, version) => return write!(f, "template:{id}:{version}"),
             SealContext::Import(id) => ("import", id),
             SealContext::Idempotency(hash) => return write_hex(f, "idem", hash),
             SealContext::PersonKey(hash) => return write_hex(f, "contactkey", hash),

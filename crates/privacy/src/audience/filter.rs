@@ -40,74 +40,48 @@ pub struct AudienceFilter {
     /// Created at or after (Unix ms).
     #[serde(
         default,
-        deserialize_with = "whole",
+        deserialize_with = "postwerk_core::json::whole",
         skip_serializing_if = "Option::is_none"
     )]
     pub created_after: Option<i64>,
     /// Created before (Unix ms).
     #[serde(
         default,
-        deserialize_with = "whole",
+        deserialize_with = "postwerk_core::json::whole",
         skip_serializing_if = "Option::is_none"
     )]
     pub created_before: Option<i64>,
     /// Changed at or after (Unix ms).
     #[serde(
         default,
-        deserialize_with = "whole",
+        deserialize_with = "postwerk_core::json::whole",
         skip_serializing_if = "Option::is_none"
     )]
     pub updated_after: Option<i64>,
     /// Changed before (Unix ms).
     #[serde(
         default,
-        deserialize_with = "whole",
+        deserialize_with = "postwerk_core::json::whole",
         skip_serializing_if = "Option::is_none"
     )]
     pub updated_before: Option<i64>,
     /// Opened or clicked a message within this many days.
     #[serde(
         default,
-        deserialize_with = "whole",
+        deserialize_with = "postwerk_core::json::whole",
         skip_serializing_if = "Option::is_none"
     )]
     pub engaged_within_days: Option<u32>,
     /// Clicked a message within this many days.
     #[serde(
         default,
-        deserialize_with = "whole",
+        deserialize_with = "postwerk_core::json::whole",
         skip_serializing_if = "Option::is_none"
     )]
     pub clicked_within_days: Option<u32>,
     /// No bounce was ever recorded for them.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub never_bounced: bool,
-}
-
-/// The largest magnitude of a whole number a filter takes: JSON's safe integers, which
-/// every JSON reader holds exactly.
-const MAX_WHOLE: i64 = (1 << 53) - 1;
-
-/// An optional whole number, which JSON may write as `42` or `42.0` (a number with a
-/// zero fraction is an integer to JSON Schema): beyond ±[`MAX_WHOLE`] or `T`'s range,
-/// or with a fraction, it is refused.
-fn whole<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
-where
-    D: serde::Deserializer<'de>,
-    T: TryFrom<i64>,
-{
-    let Some(n) = Option::<serde_json::Number>::deserialize(d)? else {
-        return Ok(None);
-    };
-    let int = n.as_i64().or_else(|| {
-        n.as_f64()
-            .filter(|f| f.fract() == 0.0 && f.abs() <= MAX_WHOLE as f64)
-            .map(|f| f as i64)
-    });
-    int.filter(|i| i.abs() <= MAX_WHOLE)
-        .and_then(|i| T::try_from(i).ok())
-        .map(Some)
-        .ok_or_else(|| serde::de::Error::custom(format!("{n} is not a whole number in range")))
 }
 
 /// Why a filter or segment is not usable.

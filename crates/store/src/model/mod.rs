@@ -15,6 +15,7 @@
 //! - `webhooks`: Webhook endpoints, deliveries and attempts.
 //! - `suppressions`: Suppression lists.
 //! - `audience`: Lists and members, segments, imports and canary addresses.
+//! - `campaigns`: Templates and their versions.
 
 use postwerk_core::model::{
     ConsentStatus, DsarKind, DsarStatus, EventType, RecipientStatus, Scope, SuppressionReason,
@@ -24,6 +25,7 @@ use crate::{StoreError, StoreResult};
 
 mod audience;
 mod audit;
+mod campaigns;
 mod compliance;
 mod domains;
 mod privacy;
@@ -37,6 +39,7 @@ mod webhooks;
 
 pub use audience::*;
 pub use audit::*;
+pub use campaigns::*;
 pub use compliance::*;
 pub use domains::*;
 pub use privacy::*;

@@ -393,6 +393,23 @@ CREATE TABLE IF NOT EXISTS canaries (
     triggered_at BIGINT);
 CREATE INDEX IF NOT EXISTS canaries_tenant ON canaries (tenant_id, created_at);
 
-INSERT INTO meta (key, value) VALUES ('schema_version', '11')
+-- Version 12: campaign templates (see sqlite/schema.sql).
+CREATE TABLE IF NOT EXISTS templates (
+    id TEXT COLLATE "C" PRIMARY KEY,
+    tenant_id TEXT COLLATE "C" NOT NULL,
+    name TEXT COLLATE "C" NOT NULL,
+    version BIGINT NOT NULL,
+    created_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL);
+CREATE UNIQUE INDEX IF NOT EXISTS templates_tenant_name ON templates (tenant_id, name);
+CREATE TABLE IF NOT EXISTS template_versions (
+    tenant_id TEXT COLLATE "C" NOT NULL,
+    template_id TEXT COLLATE "C" NOT NULL,
+    version BIGINT NOT NULL,
+    content_enc BYTEA NOT NULL,
+    created_at BIGINT NOT NULL,
+    PRIMARY KEY (template_id, version));
+
+INSERT INTO meta (key, value) VALUES ('schema_version', '12')
     ON CONFLICT (key) DO UPDATE SET value = excluded.value
     WHERE meta.value::bigint < excluded.value::bigint;

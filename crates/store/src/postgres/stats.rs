@@ -8,6 +8,7 @@ use crate::stats::*;
 impl StatsStore for PgStore {}
 
 impl crate::AudienceStore for PgStore {}
+impl crate::CampaignStore for PgStore {}
 
 /// Adds statistics increments in `tx` (in key order: no deadlocks between writers).
 pub(super) async fn add_stats(

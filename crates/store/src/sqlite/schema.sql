@@ -188,6 +188,17 @@ CREATE TABLE IF NOT EXISTS canaries (
     address TEXT PRIMARY KEY, tenant_id TEXT NOT NULL, origin TEXT NOT NULL, label TEXT,
     created_at INTEGER NOT NULL, triggered_at INTEGER);
 CREATE INDEX IF NOT EXISTS canaries_tenant ON canaries (tenant_id, created_at);
-INSERT INTO meta (key, value) VALUES ('schema_version', '11')
+-- Version 12: campaign templates. A template's name and current version number; each
+-- version's parts (subject, HTML, text: marketing copy, sealed under the tenant key like
+-- message content) stay, so a broadcast keeps the version it was sent with.
+CREATE TABLE IF NOT EXISTS templates (
+    id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL, name TEXT NOT NULL, version INTEGER NOT NULL,
+    created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL);
+CREATE UNIQUE INDEX IF NOT EXISTS templates_tenant_name ON templates (tenant_id, name);
+CREATE TABLE IF NOT EXISTS template_versions (
+    tenant_id TEXT NOT NULL, template_id TEXT NOT NULL, version INTEGER NOT NULL,
+    content_enc BLOB NOT NULL, created_at INTEGER NOT NULL,
+    PRIMARY KEY (template_id, version)) WITHOUT ROWID;
+INSERT INTO meta (key, value) VALUES ('schema_version', '12')
     ON CONFLICT (key) DO UPDATE SET value = excluded.value
     WHERE CAST(meta.value AS INTEGER) < CAST(excluded.value AS INTEGER);

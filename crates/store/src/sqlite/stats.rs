@@ -35,3 +35,4 @@ pub(super) fn add_stats<'a>(
 impl StatsStore for SqliteStore {}
 
 impl crate::AudienceStore for SqliteStore {}
+impl crate::CampaignStore for SqliteStore {}

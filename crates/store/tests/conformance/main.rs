@@ -299,7 +299,7 @@ async fn postgres_upgrade_adds_suppressions() {
             .await
             .expect("version")
             .get(0);
-        assert_eq!(version, "11");
+        assert_eq!(version, "12");
     })
     .await;
 }
@@ -344,7 +344,7 @@ async fn sqlite_upgrade_adds_suppressions() {
             |r| r.get(0),
         )
         .expect("version");
-    assert_eq!(version, "11");
+    assert_eq!(version, "12");
 }
 
 /// Names two tenants hold in a database from before domain names were unique
