@@ -45,7 +45,8 @@ impl Default for Mailboxes {
 }
 
 impl Mailboxes {
-    fn items(&self) -> &[MailboxInput] {
+    /// The mailboxes as written.
+    pub fn items(&self) -> &[MailboxInput] {
         match self {
             Mailboxes::One(m) => std::slice::from_ref(m),
             Mailboxes::Many(v) => v,
@@ -98,6 +99,20 @@ pub struct SendRequest {
     /// Open and click tracking for this message (default: the stream's).
     #[serde(default)]
     pub track: Option<TrackInput>,
+    /// A template (id or name) whose parts make the subject and bodies, instead of
+    /// `subject`, `html` and `text` (see [`crate::templates::apply`]).
+    #[serde(default)]
+    pub template: Option<String>,
+    /// The template's version (default: its current one).
+    #[serde(default, deserialize_with = "postwerk_core::json::whole")]
+    pub version: Option<u32>,
+    /// The template's variables.
+    #[serde(default)]
+    pub variables: Option<Map<String, Value>>,
+    /// Recipient ids made before composing, in recipient order (a template's
+    /// per-recipient links name them); the rest are made when composing.
+    #[serde(skip)]
+    pub recipient_ids: Vec<String>,
 }
 
 /// `"track": {"opens": true, "clicks": "html"}`.
@@ -224,7 +239,16 @@ pub fn compose(
     check_size(content.len())?;
     let meta = message_meta(&from, Some(subject), tags, metadata);
     let stream = stream.name.clone();
-    Ok(finish(id, stream, &from, content, None, meta, recipients))
+    let ids = req.recipient_ids.clone();
+    Ok(finish(
+        id,
+        stream,
+        &from,
+        content,
+        None,
+        meta,
+        (recipients, ids),
+    ))
 }
 
 /// Validates a raw send: the message must have a From header whose domain the
@@ -288,7 +312,7 @@ pub fn compose_raw(
         message,
         Some(mail_from),
         meta,
-        recipients,
+        (recipients, Vec::new()),
     ))
 }
 
@@ -333,6 +357,8 @@ fn message_meta(
     }
 }
 
+/// The composed message; its recipients get the ids given with them, in order (the
+/// rest new ones).
 fn finish(
     id: String,
     stream: String,
@@ -340,11 +366,12 @@ fn finish(
     content: Vec<u8>,
     mail_from: Option<Address>,
     meta: MessageMeta,
-    recipients: Vec<Address>,
+    (recipients, ids): (Vec<Address>, Vec<String>),
 ) -> Composed {
+    let mut ids = ids.into_iter();
     let recipients: Vec<(String, Address)> = recipients
         .into_iter()
-        .map(|a| (new_id("rcpt"), a))
+        .map(|a| (ids.next().unwrap_or_else(|| new_id("rcpt")), a))
         .collect();
     let response = json!({
         "id": id,

@@ -36,6 +36,7 @@ pub async fn send(
     headers: HeaderMap,
     ApiJson(req): ApiJson<SendRequest>,
 ) -> Result<Response, ApiError> {
+    let req = crate::templates::apply(&state, &caller, req).await?;
     let linker = Linker::new(&state.services.config, state.services.keys.master());
     let streams = streams_for(&state, &caller, req.stream.as_deref()).await?;
     send_one(&state, &caller, &headers, "from", "messages", |ehlo| {
@@ -214,6 +215,7 @@ pub async fn send_batch(
 async fn compose_one(state: &AppState, caller: &Caller, raw: Value) -> Result<Composed, ApiError> {
     let req: SendRequest =
         crate::strict::from_value(&raw).map_err(|e| crate::error::data_error(&e))?;
+    let req = crate::templates::apply(state, caller, req).await?;
     let linker = Linker::new(&state.services.config, state.services.keys.master());
     let streams = streams_for(state, caller, req.stream.as_deref()).await?;
     let composed = compose::compose(

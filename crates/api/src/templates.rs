@@ -13,6 +13,7 @@ use serde_json::{Map, Value, json};
 
 use crate::AppState;
 use crate::auth::Caller;
+use crate::compose::SendRequest;
 use crate::error::{ApiError, ApiJson, ApiQuery};
 use crate::view;
 
@@ -211,4 +212,50 @@ pub async fn render_template(
         "html": rendered.html,
         "text": rendered.text,
     })))
+}
+
+/// Fills a message's subject and bodies from its `template`, if it names one, rendered
+/// with its `variables`. A message to one recipient gets that recipient's
+/// `unsubscribe_url` and `preferences_url` (the link of the preference centre, whose
+/// one-click `POST` unsubscribes); with more recipients the message is rendered once
+/// and those render empty (send one message each, or a broadcast).
+pub async fn apply(
+    state: &AppState,
+    caller: &Caller,
+    mut req: SendRequest,
+) -> Result<SendRequest, ApiError> {
+    let Some(key) = req.template.take() else {
+        if req.version.is_some() || req.variables.is_some() {
+            return Err(ApiError::invalid(
+                "invalid_field",
+                "template",
+                "version and variables go with a template",
+            ));
+        }
+        return Ok(req);
+    };
+    if req.subject.is_some() || req.html.is_some() || req.text.is_some() {
+        return Err(ApiError::invalid(
+            "invalid_field",
+            "template",
+            "a message from a template takes no subject, html or text",
+        ));
+    }
+    let services = &state.services;
+    let t = templates::get(services, &caller.tenant_id, &key, version(req.version)?).await?;
+    let mut variables = req.variables.take().unwrap_or_default();
+    let recipients = [&req.to, &req.cc, &req.bcc].map(|m| m.items().len());
+    if recipients.iter().sum::<usize>() == 1 {
+        let id = postwerk_core::id::new_id("rcpt");
+        let keys = services.tenant_keys(&caller.tenant_id).await?;
+        let url = postwerk_mta::unsubscribe::url(&services.config, &keys, &id);
+        variables.insert("unsubscribe_url".into(), json!(url));
+        variables.insert("preferences_url".into(), json!(url));
+        req.recipient_ids = vec![id];
+    }
+    let rendered = t.compiled()?.render(&Value::Object(variables))?;
+    req.subject = Some(rendered.subject);
+    req.html = rendered.html;
+    req.text = Some(rendered.text);
+    Ok(req)
 }

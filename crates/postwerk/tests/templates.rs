@@ -5,7 +5,9 @@
 
 mod common;
 
-use common::{Harness, Options};
+use std::time::Duration;
+
+use common::{Harness, Options, Sink};
 use serde_json::json;
 
 #[test]
@@ -133,4 +135,87 @@ fn templates_keep_their_versions_and_render_previews() {
 
 fn html_of_v1() -> &'static str {
     "<p>Hello {{ first_name }}</p><p><a href=\"{{ unsubscribe_url }}\">Unsubscribe</a></p>"
+}
+
+#[test]
+fn a_message_from_a_template_carries_its_recipients_unsubscribe_link() {
+    let root = tempfile::tempdir().unwrap();
+    let sink = Sink::start(&root.path().join("sink"), false);
+    let h = Harness::start(Options {
+        extra: "[privacy]\nconsent_required = {}\n",
+        ..Options::to(&sink)
+    });
+    let (s, t) = h.call(
+        &h.key,
+        "POST",
+        "/v1/templates",
+        Some(json!({
+            "name": "news",
+            "subject": "News for {{ first_name }}",
+            "html": "<p>Hi {{ first_name }}</p><a href=\"{{ unsubscribe_url }}\">Unsubscribe</a>",
+        })),
+    );
+    assert_eq!(s, 201, "{t}");
+    let to = "reader@example.test";
+    let v = h.send(json!({
+        "from": "news@example.com", "to": to, "stream": "broadcast",
+        "template": "news", "variables": {"first_name": "Ola"},
+    }));
+    let view = h.wait_final(v["id"].as_str().unwrap(), Duration::from_secs(20));
+    assert_eq!(view["recipients"][0]["status"], "delivered", "{view}");
+    let eml = sink.copy_for(to);
+    let mail = mail_parser::MessageParser::default().parse(&eml).unwrap();
+    assert_eq!(mail.subject(), Some("News for Ola"));
+    let text = mail.body_text(0).unwrap().replace("\r\n", "\n");
+    let html = mail.body_html(0).unwrap().to_string();
+    assert!(text.starts_with("Hi Ola\n\nUnsubscribe (http"), "{text}");
+    // The body's link is the recipient's own: the one of its List-Unsubscribe header.
+    let rcpt = view["recipients"][0]["id"].as_str().unwrap();
+    let link = format!("http://{}/u/{rcpt}.", h.http);
+    assert!(
+        text.contains(&link) && html.contains(&link),
+        "{text}\n{html}"
+    );
+    let header = String::from_utf8_lossy(&eml)
+        .replace("\r\n ", "")
+        .replace("\r\n\t", "");
+    let listed = header
+        .lines()
+        .find_map(|l| l.strip_prefix("List-Unsubscribe: <"))
+        .and_then(|l| l.split('>').next())
+        .expect("List-Unsubscribe");
+    assert!(text.contains(listed), "{listed} in {text}");
+    // And it works: its one-click POST unsubscribes the reader from the stream.
+    let answer = ureq::post(listed)
+        .set("Content-Type", "application/x-www-form-urlencoded")
+        .send_string("List-Unsubscribe=One-Click")
+        .expect("one-click POST");
+    assert_eq!(answer.status(), 200);
+    let (_, list) = h.get("/v1/suppressions");
+    let entry = &list["suppressions"][0];
+    assert_eq!(
+        (&entry["email"], &entry["reason"], &entry["stream"]),
+        (&json!(to), &json!("unsubscribe"), &json!("broadcast")),
+        "{list}"
+    );
+
+    // A template stands instead of subject and bodies, not beside them.
+    let (s, e) = h.call(
+        &h.key,
+        "POST",
+        "/v1/messages",
+        Some(json!({"from": "news@example.com", "to": to, "template": "news", "subject": "x"})),
+    );
+    assert_eq!(
+        (s, e["error"]["field"].as_str()),
+        (422, Some("template")),
+        "{e}"
+    );
+    let (s, _) = h.call(
+        &h.key,
+        "POST",
+        "/v1/messages",
+        Some(json!({"from": "news@example.com", "to": to, "template": "nope"})),
+    );
+    assert_eq!(s, 404);
 }

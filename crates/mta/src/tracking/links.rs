@@ -104,6 +104,9 @@ impl<'a> Linker<'a> {
             href_re()
                 .replace_all(html, |c: &regex::Captures<'_>| {
                     let url = c[3].replace("&amp;", "&");
+                    if self.own_page(&url) {
+                        return c[0].to_string();
+                    }
                     format!(
                         "{}{}{}{}",
                         &c[1],
@@ -138,9 +141,20 @@ impl<'a> Linker<'a> {
         }
         url_re()
             .replace_all(text, |c: &regex::Captures<'_>| {
+                if self.own_page(&c[0]) {
+                    return c[0].to_string();
+                }
                 self.click_url(&c[0], message_id)
             })
             .into_owned()
+    }
+
+    /// Whether `url` is one of Postwerk's own pages for the recipient (the preference
+    /// centre and unsubscribe, `/u/…`): those are not tracked, so following one records
+    /// no click and a link scanner reaches only the page itself.
+    fn own_page(&self, url: &str) -> bool {
+        url.strip_prefix(self.base.as_str())
+            .is_some_and(|path| path.starts_with("/u/"))
     }
 
     fn click_url(&self, url: &str, message_id: &str) -> String {
@@ -243,6 +257,28 @@ mod tests {
         assert_eq!(
             l.html("<a href=\"https://a.example\">a</a>", none, &msg),
             "<a href=\"https://a.example\">a</a>"
+        );
+    }
+
+    #[test]
+    fn links_to_the_preference_centre_are_not_tracked() {
+        let m = master();
+        let mut config = Config::default();
+        config.tracking.base_url = Some("https://links.example".into());
+        let l = Linker::new(&config, &m);
+        let all = Track {
+            opens: false,
+            clicks: Clicks::All,
+        };
+        let own = "<a href=\"https://links.example/u/rcpt_1.ab\">Unsubscribe</a>";
+        assert_eq!(l.html(own, all, "msg_1"), own);
+        let text = "Unsubscribe: https://links.example/u/rcpt_1.ab or https://links.example/x";
+        let tracked = l.text(text, all, "msg_1");
+        assert!(
+            tracked.starts_with(
+                "Unsubscribe: https://links.example/u/rcpt_1.ab or https://links.example/t/c/"
+            ),
+            "{tracked}"
         );
     }
 

@@ -124,6 +124,7 @@ impl Compiled {
             "html" => AutoEscape::Html,
             _ => AutoEscape::None,
         });
+        env.set_formatter(format_value);
         env.set_undefined_behavior(UndefinedBehavior::Chainable);
         env.set_fuel(Some(FUEL));
         let mut present = Vec::new();
@@ -190,6 +191,34 @@ impl Compiled {
     }
 }
 
+/// Writes a value into the output: in HTML, escaped as text and attribute values need
+/// (`& < > " '`), but leaving `/` as it is (minijinja's own escaping writes `&#x2f;`,
+/// which browsers read but which hides a link's address from click tracking and from
+/// people reading the source).
+fn format_value(
+    out: &mut minijinja::Output,
+    state: &mut minijinja::State,
+    value: &Value,
+) -> Result<(), minijinja::Error> {
+    let html = matches!(state.auto_escape(), AutoEscape::Html);
+    if !html || value.is_safe() || value.is_undefined() || value.is_none() {
+        return minijinja::escape_formatter(out, state, value);
+    }
+    let text = value.to_string();
+    let mut escaped = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => escaped.push_str("&amp;"),
+            '<' => escaped.push_str("&lt;"),
+            '>' => escaped.push_str("&gt;"),
+            '"' => escaped.push_str("&quot;"),
+            '\'' => escaped.push_str("&#39;"),
+            c => escaped.push(c),
+        }
+    }
+    std::fmt::Write::write_str(out, &escaped).map_err(minijinja::Error::from)
+}
+
 /// A subject as one line: line breaks (which would end the header) become spaces.
 fn one_line(subject: &str) -> String {
     subject
@@ -225,6 +254,19 @@ mod tests {
         assert_eq!(r.subject, "Hello <Anna & Co>");
         assert_eq!(r.html.unwrap(), "<p>Hello &lt;Anna &amp; Co&gt;</p>");
         assert_eq!(r.text, "Hello <Anna & Co>");
+        let t = Compiled::new(&parts(
+            "s",
+            Some("<a href=\"{{ url }}\" title='{{ t }}'>{{ n }} {{ s | safe }}</a>"),
+            None,
+        ))
+        .unwrap();
+        let r = t
+            .render(&json!({"url": "https://e.example/a?b=1&c=2", "t": "it's \"x\"", "n": 42, "s": "<b>"}))
+            .unwrap();
+        assert_eq!(
+            r.html.unwrap(),
+            "<a href=\"https://e.example/a?b=1&amp;c=2\" title='it&#39;s &quot;x&quot;'>42 <b></a>"
+        );
     }
 
     #[test]
