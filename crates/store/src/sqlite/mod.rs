@@ -115,17 +115,21 @@ fn open_connection(path: &Path, write: bool) -> StoreResult<Connection> {
     Ok(conn)
 }
 
+/// Whether `table` has `column` (a migration adds it to a database made before).
+fn has_column(conn: &Connection, table: &str, column: &str) -> StoreResult<bool> {
+    conn.query_row(
+        "SELECT count(*) FROM pragma_table_info(?1) WHERE name = ?2",
+        [table, column],
+        |r| r.get::<_, i64>(0),
+    )
+    .map(|n| n > 0)
+    .map_err(unavailable)
+}
+
 /// Version 5 for a database made by an older version: `events.stream`, and the
 /// webhook trigger renewed to read it (`schema.sql` then recreates it).
 fn add_event_stream_column(conn: &Connection) -> StoreResult<()> {
-    let has: i64 = conn
-        .query_row(
-            "SELECT count(*) FROM pragma_table_info('events') WHERE name = 'stream'",
-            [],
-            |r| r.get(0),
-        )
-        .map_err(unavailable)?;
-    if has == 0 {
+    if !has_column(conn, "events", "stream")? {
         conn.execute_batch(
             "ALTER TABLE events ADD COLUMN stream TEXT; DROP TRIGGER IF EXISTS events_to_webhooks;",
         )
@@ -138,14 +142,7 @@ fn add_event_stream_column(conn: &Connection) -> StoreResult<()> {
 /// Version 9 for a database made by an older version: contacts' data keys move to
 /// `subject_keys` (where every person's key now lives) and leave the contacts table.
 fn move_contact_keys(conn: &Connection) -> StoreResult<()> {
-    let has: i64 = conn
-        .query_row(
-            "SELECT count(*) FROM pragma_table_info('contacts') WHERE name = 'key_wrapped'",
-            [],
-            |r| r.get(0),
-        )
-        .map_err(unavailable)?;
-    if has > 0 {
+    if has_column(conn, "contacts", "key_wrapped")? {
         conn.execute_batch(
             "BEGIN; \
              INSERT OR IGNORE INTO subject_keys (tenant_id, rcpt_hash, key_wrapped, created_at) \
@@ -162,14 +159,7 @@ fn move_contact_keys(conn: &Connection) -> StoreResult<()> {
 /// address (the table is rebuilt without the global `UNIQUE`), and session generations
 /// instead of `sessions_valid_after` (sessions it had already ended are deleted).
 fn per_tenant_users(conn: &Connection) -> StoreResult<()> {
-    let has: i64 = conn
-        .query_row(
-            "SELECT count(*) FROM pragma_table_info('users') WHERE name = 'sessions_valid_after'",
-            [],
-            |r| r.get(0),
-        )
-        .map_err(unavailable)?;
-    if has == 0 {
+    if !has_column(conn, "users", "sessions_valid_after")? {
         return Ok(());
     }
     const KEPT: &str = "id, tenant_id, email_index, email_enc, password_hash, role, scopes, \
@@ -194,14 +184,7 @@ fn per_tenant_users(conn: &Connection) -> StoreResult<()> {
 
 /// Version 8 for a database made by an older version: sub-accounts.
 fn add_tenant_parent_column(conn: &Connection) -> StoreResult<()> {
-    let has: i64 = conn
-        .query_row(
-            "SELECT count(*) FROM pragma_table_info('tenants') WHERE name = 'parent_id'",
-            [],
-            |r| r.get(0),
-        )
-        .map_err(unavailable)?;
-    if has == 0 {
+    if !has_column(conn, "tenants", "parent_id")? {
         conn.execute_batch("ALTER TABLE tenants ADD COLUMN parent_id TEXT;")
             .map_err(unavailable)?;
     }
@@ -210,14 +193,7 @@ fn add_tenant_parent_column(conn: &Connection) -> StoreResult<()> {
 
 /// Version 9 for a database made by an earlier build of it: tenant cancellation.
 fn add_tenant_cancelled_column(conn: &Connection) -> StoreResult<()> {
-    let has: i64 = conn
-        .query_row(
-            "SELECT count(*) FROM pragma_table_info('tenants') WHERE name = 'cancelled_at'",
-            [],
-            |r| r.get(0),
-        )
-        .map_err(unavailable)?;
-    if has == 0 {
+    if !has_column(conn, "tenants", "cancelled_at")? {
         conn.execute_batch("ALTER TABLE tenants ADD COLUMN cancelled_at INTEGER;")
             .map_err(unavailable)?;
     }
@@ -227,28 +203,14 @@ fn add_tenant_cancelled_column(conn: &Connection) -> StoreResult<()> {
 /// Version 11 for a database made by an older version: contacts' attribute tags and
 /// profile deletion time, users' list limits.
 fn add_contact_audience_columns(conn: &Connection) -> StoreResult<()> {
-    let has: i64 = conn
-        .query_row(
-            "SELECT count(*) FROM pragma_table_info('contacts') WHERE name = 'attr_tags'",
-            [],
-            |r| r.get(0),
-        )
-        .map_err(unavailable)?;
-    if has == 0 {
+    if !has_column(conn, "contacts", "attr_tags")? {
         conn.execute_batch(
             "ALTER TABLE contacts ADD COLUMN attr_tags TEXT NOT NULL DEFAULT ''; \
              ALTER TABLE contacts ADD COLUMN deleted_at INTEGER;",
         )
         .map_err(unavailable)?;
     }
-    let has: i64 = conn
-        .query_row(
-            "SELECT count(*) FROM pragma_table_info('users') WHERE name = 'lists'",
-            [],
-            |r| r.get(0),
-        )
-        .map_err(unavailable)?;
-    if has == 0 {
+    if !has_column(conn, "users", "lists")? {
         conn.execute_batch("ALTER TABLE users ADD COLUMN lists TEXT;")
             .map_err(unavailable)?;
     }
@@ -258,14 +220,7 @@ fn add_contact_audience_columns(conn: &Connection) -> StoreResult<()> {
 /// Version 6 for a database made by an older version: per-key address allowlists and
 /// rate limits.
 fn add_api_key_limit_columns(conn: &Connection) -> StoreResult<()> {
-    let has: i64 = conn
-        .query_row(
-            "SELECT count(*) FROM pragma_table_info('api_keys') WHERE name = 'allowed_ips'",
-            [],
-            |r| r.get(0),
-        )
-        .map_err(unavailable)?;
-    if has == 0 {
+    if !has_column(conn, "api_keys", "allowed_ips")? {
         conn.execute_batch(
             "ALTER TABLE api_keys ADD COLUMN allowed_ips TEXT; \
              ALTER TABLE api_keys ADD COLUMN rate_limit INTEGER;",
