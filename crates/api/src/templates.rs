@@ -153,19 +153,13 @@ pub async fn update_template(
     Path(id): Path<String>,
     ApiJson(req): ApiJson<TemplateBody>,
 ) -> Result<Json<Value>, ApiError> {
-    let services = &state.services;
-    let parts = if req.subject.is_some() || req.html.is_some() || req.text.is_some() {
-        let current = templates::get(services, &caller.tenant_id, &id, None).await?;
-        Some(Parts {
-            subject: req.subject.unwrap_or(current.parts.subject),
-            html: req.html.or(current.parts.html),
-            text: req.text.or(current.parts.text),
-        })
-    } else {
-        None
+    let change = templates::Change {
+        subject: req.subject,
+        html: req.html,
+        text: req.text,
     };
     let name = req.name.as_deref();
-    let t = templates::update(services, &caller.tenant_id, &id, name, parts).await?;
+    let t = templates::update(&state.services, &caller.tenant_id, &id, name, change).await?;
     Ok(Json(template_json(&t)))
 }
 

@@ -182,17 +182,36 @@ pub async fn get(
     opened(services, record.ok_or(TemplateFailure::NotFound)?).await
 }
 
-/// Renames a template and gives it new parts (`None` keeps what it has). New parts that
+/// Parts to change: those given replace the current ones, the others are kept.
+#[derive(Debug, Clone, Default)]
+pub struct Change {
+    /// A new subject.
+    pub subject: Option<String>,
+    /// A new HTML part.
+    pub html: Option<String>,
+    /// A new text part.
+    pub text: Option<String>,
+}
+
+/// Renames a template (`None` keeps its name) and changes its parts. Parts that then
 /// differ from the current ones make a new version.
 pub async fn update(
     services: &Services,
     tenant_id: &str,
     key: &str,
     name: Option<&str>,
-    parts: Option<Parts>,
+    change: Change,
 ) -> Result<Template, TemplateFailure> {
-    check(name, parts.as_ref())?;
     let t = get(services, tenant_id, key, None).await?;
+    let parts =
+        (change.subject.is_some() || change.html.is_some() || change.text.is_some()).then(|| {
+            Parts {
+                subject: change.subject.unwrap_or_else(|| t.parts.subject.clone()),
+                html: change.html.or_else(|| t.parts.html.clone()),
+                text: change.text.or_else(|| t.parts.text.clone()),
+            }
+        });
+    check(name, parts.as_ref())?;
     let now = now_ms();
     if let Some(name) = name.filter(|n| *n != t.name)
         && !services
