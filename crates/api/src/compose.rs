@@ -388,6 +388,7 @@ fn finish(
             recipients,
             held: Default::default(),
             erased: Default::default(),
+            broadcast_id: None,
         },
         response,
     }

@@ -28,6 +28,10 @@
 //!   `/v1/segments…`, `/v1/canaries…`.
 //! - [`imports`]: `/v1/imports…`: CSV imports of contacts behind the watchdog.
 //! - [`templates`]: `/v1/templates…`: campaign templates, their versions, previews.
+//! - [`broadcasts`]: `/v1/broadcasts…`: a template sent to lists and segments; states,
+//!   tests, reports.
+//! - [`expansion`]: broadcasts' recipients expanded and queued, resumably; the
+//!   scheduler.
 //! - [`requests`]: the register of data-subject requests.
 //! - [`record`]: the record of processing activities (Art. 30).
 //! - [`incidents`]: the breach register (Art. 33/34).
@@ -46,12 +50,14 @@
 
 pub mod audience;
 pub mod auth;
+pub mod broadcasts;
 pub mod client;
 pub mod compose;
 pub mod confirm;
 pub mod domains;
 pub mod error;
 pub mod events;
+pub mod expansion;
 pub mod export;
 pub mod imports;
 pub mod incidents;
@@ -327,6 +333,22 @@ pub fn router(state: AppState) -> Router {
             "/v1/templates/{id}/render",
             post(templates::render_template),
         )
+        .route(
+            "/v1/broadcasts",
+            get(broadcasts::list).post(broadcasts::create),
+        )
+        .route(
+            "/v1/broadcasts/{id}",
+            get(broadcasts::show)
+                .patch(broadcasts::update)
+                .delete(broadcasts::delete),
+        )
+        .route("/v1/broadcasts/{id}/send", post(broadcasts::send))
+        .route("/v1/broadcasts/{id}/pause", post(broadcasts::pause))
+        .route("/v1/broadcasts/{id}/resume", post(broadcasts::resume))
+        .route("/v1/broadcasts/{id}/cancel", post(broadcasts::cancel))
+        .route("/v1/broadcasts/{id}/test", post(broadcasts::test))
+        .route("/v1/broadcasts/{id}/report", get(broadcasts::report))
         .route(
             "/v1/canaries",
             get(audience::list_canaries).post(audience::create_canary),

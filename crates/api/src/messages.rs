@@ -234,7 +234,7 @@ fn pipeline<'a>(state: &'a AppState, caller: &'a Caller) -> Pipeline<'a> {
 }
 
 /// 422 `domain_not_registered` unless the caller's tenant registered `domain`.
-async fn check_domain(
+pub(crate) async fn check_domain(
     state: &AppState,
     caller: &Caller,
     domain: &str,
@@ -318,7 +318,9 @@ async fn idempotent(
                 )
             })
         }
-        Err(AcceptError::Service(e)) => Err(ApiError::unavailable(&e)),
+        Err(e @ (AcceptError::Service(_) | AcceptError::BroadcastMoved)) => {
+            Err(ApiError::unavailable(&e))
+        }
     }
 }
 

@@ -170,7 +170,7 @@ impl Mailbox {
 }
 
 /// The JSON forms a client may use for a mailbox: `"Name <a@b>"` or `{"email", "name"}`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(untagged)]
 pub enum MailboxInput {
     /// `"a@b"` or `"Name <a@b>"`.

@@ -9,7 +9,9 @@ use std::sync::Arc;
 use postwerk_core::address::Address;
 use postwerk_core::model::{RecipientStatus, SuppressionReason};
 use postwerk_store::StoreError;
-use postwerk_store::model::{AcceptBatch, IdempotencyRecord, NewMessage, NewRecipient};
+use postwerk_store::model::{
+    AcceptBatch, BroadcastProgress, IdempotencyRecord, NewMessage, NewRecipient,
+};
 use postwerk_store::prelude::*;
 use postwerk_store::vault::{SealContext, TenantKeys};
 use serde::{Deserialize, Serialize};
@@ -43,6 +45,8 @@ pub struct Submission {
     /// Held recipients whose address was erased (an erasure tombstone): stored without
     /// address or blind index, so nothing about the person is collected again.
     pub erased: HashSet<String>,
+    /// The broadcast the message is part of, if any.
+    pub broadcast_id: Option<String>,
 }
 
 /// What is kept about a message besides its content (sealed as JSON).
@@ -68,6 +72,10 @@ pub enum AcceptError {
     /// The same Idempotency-Key was committed concurrently; read the stored result.
     #[error("idempotency key already used")]
     IdempotencyKeyUsed,
+    /// The broadcast whose batch this was is no longer sending from where the batch
+    /// started (paused, cancelled, or another node moved it on).
+    #[error("the broadcast moved on")]
+    BroadcastMoved,
     /// Store or vault failure.
     #[error(transparent)]
     Service(#[from] ServiceError),
@@ -300,10 +308,45 @@ impl Screened<'_> {
         &self.submissions
     }
 
+    /// Leaves out the submissions none of whose recipients may be sent to, and
+    /// returns those recipients' statuses (a broadcast counts them and stores nothing
+    /// about them).
+    pub fn drop_held(&mut self) -> Vec<RecipientStatus> {
+        let mut statuses = Vec::new();
+        let mut kept = Vec::with_capacity(self.submissions.len());
+        let mut hashes = Vec::with_capacity(self.submissions.len());
+        for (s, h) in self.submissions.drain(..).zip(self.hashes.drain(..)) {
+            if s.held.len() < s.recipients.len() {
+                kept.push(s);
+                hashes.push(h);
+            } else {
+                statuses.extend(s.held.into_values());
+            }
+        }
+        self.submissions = kept;
+        self.hashes = hashes;
+        statuses
+    }
+
     /// Durably stores the submissions (one transaction, shared with other concurrent
     /// callers' writes) with the Idempotency-Key result, if any, and queues their
     /// recipients for delivery.
     pub async fn commit(self, idempotency: Option<IdempotentResponse>) -> Result<(), AcceptError> {
+        self.commit_with(idempotency, None).await
+    }
+
+    /// [`Screened::commit`] of a broadcast's batch with the expansion's `progress`:
+    /// `BroadcastMoved`, and nothing stored, unless the broadcast is still sending
+    /// from where the batch started.
+    pub async fn commit_broadcast(self, progress: BroadcastProgress) -> Result<(), AcceptError> {
+        self.commit_with(None, Some(progress)).await
+    }
+
+    async fn commit_with(
+        self,
+        idempotency: Option<IdempotentResponse>,
+        progress: Option<BroadcastProgress>,
+    ) -> Result<(), AcceptError> {
         let Pipeline {
             services,
             engine,
@@ -332,6 +375,7 @@ impl Screened<'_> {
             messages: Vec::with_capacity(self.submissions.len()),
             idempotency: None,
             lease: lease.clone(),
+            progress,
         };
         // An erased person's recipient rows get no blind index (and no key is made).
         let hashes: Vec<Vec<Vec<u8>>> = self
@@ -369,6 +413,7 @@ impl Screened<'_> {
                 size: s.content.len() as i64,
                 meta_enc: people.seal(sole, SealContext::Meta(&s.id), &meta),
                 tag_hashes: s.meta.tags.iter().map(|t| keys.tag_index(t)).collect(),
+                broadcast_id: s.broadcast_id.clone(),
                 content_enc: people.seal(sole, SealContext::Content(&s.id), &s.content),
                 mail_from_enc: s
                     .mail_from
@@ -406,6 +451,7 @@ impl Screened<'_> {
             Err(StoreError::Conflict("idempotency key")) => {
                 return Err(AcceptError::IdempotencyKeyUsed);
             }
+            Err(StoreError::Conflict("broadcast")) => return Err(AcceptError::BroadcastMoved),
             Err(e) => return Err(ServiceError::from(e).into()),
         }
         for s in &self.submissions {

@@ -47,6 +47,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let smtp = start_smtp(&services, &engine, &stop_rx).await?;
     let state = AppState::new(services.clone(), engine.clone());
+    let broadcasts = tokio::spawn(postwerk_api::expansion::schedule(state.clone()));
     let api = postwerk_api::router(state.clone());
     let app = postwerk_console::router(state.clone(), api.clone()).merge(api);
     let result = postwerk_api::serve(listener, &state, app, shutdown_signal()).await;
@@ -55,6 +56,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         let _ = task.await;
     }
     purge.abort();
+    broadcasts.abort();
     breaker.abort();
     result.context("HTTP server failed")?;
     tracing::info!("shutting down: finishing deliveries in flight");

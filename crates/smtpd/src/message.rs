@@ -88,6 +88,7 @@ pub fn prepare(
         recipients,
         held: Default::default(),
         erased: Default::default(),
+        broadcast_id: None,
     })
 }
 

@@ -1,11 +1,50 @@
-//! The store's campaigns area: templates and their versions. A change to a template's
-//! parts adds a version and moves the template to it; versions are never changed, so
-//! what was sent with one can be shown again. Written once for both backends.
+//! The store's campaigns area: templates and their versions, and broadcasts. A change
+//! to a template's parts adds a version and moves the template to it; versions are
+//! never changed, so what was sent with one can be shown again. A broadcast's state
+//! moves only from the states each change names, so two nodes (or a click and the
+//! scheduler) cannot both move it; its expansion's cursor moves in the transaction
+//! that queues the messages (see [`BROADCAST_PROGRESS`]). Written once for both
+//! backends.
 
 use crate::StoreResult;
 use crate::model::*;
 use crate::row::Columns;
 use crate::run::{FromRow, Step};
+
+impl FromRow for BroadcastRecord {
+    fn from_row<R: Columns>(r: &R) -> Result<Self, R::Error> {
+        Ok(BroadcastRecord {
+            id: r.get("id")?,
+            tenant_id: r.get("tenant_id")?,
+            name: r.get("name")?,
+            state: r.get("state")?,
+            spec_enc: r.get("spec_enc")?,
+            send_at: r.get("send_at")?,
+            cursor: r.get("cursor")?,
+            counts: r.get("counts")?,
+            runner: r.get("runner")?,
+            runner_until: r.get("runner_until")?,
+            created_at: r.get("created_at")?,
+            updated_at: r.get("updated_at")?,
+            finished_at: r.get("finished_at")?,
+        })
+    }
+}
+
+impl FromRow for BroadcastTally {
+    fn from_row<R: Columns>(r: &R) -> Result<Self, R::Error> {
+        Ok(BroadcastTally {
+            kind: r.get("kind")?,
+            key: r.get("k")?,
+            n: r.get("n")?,
+            recipients: r.get("u")?,
+        })
+    }
+}
+
+/// The columns a [`BroadcastRecord`] is read from.
+const BROADCAST_COLS: &str = "id, tenant_id, name, state, spec_enc, send_at, cursor, counts, \
+     runner, runner_until, created_at, updated_at, finished_at";
 
 impl FromRow for TemplateRecord {
     fn from_row<R: Columns>(r: &R) -> Result<Self, R::Error> {
@@ -54,6 +93,63 @@ sql! {
     DELETE_TEMPLATE_VERSIONS = "DELETE FROM template_versions WHERE tenant_id = $1 AND template_id = $2";
     /// Tenant `$1`'s template `$2` goes.
     DELETE_TEMPLATE = "DELETE FROM templates WHERE tenant_id = $1 AND id = $2";
+    /// A new broadcast (`$1`..`$13` in [`BROADCAST_COLS`] order).
+    INSERT_BROADCAST = "INSERT INTO broadcasts ({BROADCAST_COLS}) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)";
+    /// Tenant `$1`'s broadcasts, newest first, before id `$2` (`''`: from the newest),
+    /// at most `$3`.
+    BROADCASTS = "SELECT {BROADCAST_COLS} FROM broadcasts WHERE tenant_id = $1 \
+         AND ($2 = '' OR id < $2) ORDER BY id DESC LIMIT $3";
+    /// Tenant `$1`'s broadcast `$2`.
+    FIND_BROADCAST = "SELECT {BROADCAST_COLS} FROM broadcasts WHERE tenant_id = $1 AND id = $2";
+    /// Tenant `$1`'s broadcast `$2` takes name `$3`, spec `$4`, send time `$5` and change
+    /// time `$6`, if it is still a draft or scheduled (`$7`: the state it was read in).
+    UPDATE_BROADCAST = "UPDATE broadcasts SET name = $3, spec_enc = $4, send_at = $5, updated_at = $6 \
+         WHERE tenant_id = $1 AND id = $2 AND state = $7 AND state IN ('draft', 'scheduled')";
+    /// Tenant `$1`'s broadcast `$2` moves to state `$3` at `$4` (with spec `$6` and send
+    /// time `$7` when given: the template version frozen at send) if its state is one of
+    /// `$5` (comma-separated); a final state ends it and its runner's lease.
+    MOVE_BROADCAST = "UPDATE broadcasts SET state = $3, updated_at = $4, \
+         spec_enc = coalesce($6, spec_enc), send_at = CASE WHEN $8 = 1 THEN $7 ELSE send_at END, \
+         finished_at = CASE WHEN $3 IN ('sent', 'cancelled') THEN $4 ELSE finished_at END, \
+         runner = CASE WHEN $3 = 'sending' THEN runner ELSE NULL END, \
+         runner_until = CASE WHEN $3 = 'sending' THEN runner_until ELSE NULL END \
+         WHERE tenant_id = $1 AND id = $2 AND ',' || $5 || ',' LIKE '%,' || state || ',%'";
+    /// Every tenant's broadcasts that need a node at `$1`: scheduled ones whose time has
+    /// come (or was taken away), sending ones no node holds (their runner's lease ended: a dead node), and
+    /// sending ones node `$2` holds (it restarted).
+    DUE_BROADCASTS = "SELECT {BROADCAST_COLS} FROM broadcasts \
+         WHERE (state = 'scheduled' AND (send_at IS NULL OR send_at <= $1)) \
+         OR (state = 'sending' AND (runner_until IS NULL OR runner_until < $1 OR runner = $2)) \
+         ORDER BY id";
+    /// Node `$3` takes (or keeps) the expansion of tenant `$1`'s broadcast `$2` until
+    /// `$4`, unless another node holds it at `$5`.
+    CLAIM_BROADCAST = "UPDATE broadcasts SET runner = $3, runner_until = $4 \
+         WHERE tenant_id = $1 AND id = $2 AND state = 'sending' \
+         AND (runner IS NULL OR runner = $3 OR runner_until IS NULL OR runner_until < $5)";
+    /// The statuses of tenant `$1`'s broadcast `$2`'s recipients.
+    BROADCAST_STATUSES = "SELECT 'status' AS kind, r.status AS k, count(*) AS n, count(*) AS u \
+         FROM messages m JOIN recipients r ON r.message_id = m.id AND r.tenant_id = m.tenant_id \
+         WHERE m.tenant_id = $1 AND m.broadcast_id = $2 GROUP BY r.status";
+    /// The events of tenant `$1`'s broadcast `$2`'s messages, by type, with how many
+    /// recipients had each.
+    BROADCAST_EVENTS = "SELECT 'event' AS kind, e.type AS k, count(*) AS n, \
+         count(DISTINCT e.recipient_id) AS u \
+         FROM messages m JOIN events e ON e.message_id = m.id AND e.tenant_id = m.tenant_id \
+         WHERE m.tenant_id = $1 AND m.broadcast_id = $2 GROUP BY e.type";
+    /// Tenant `$1`'s broadcast `$2` goes (its messages stay, as any message does).
+    DELETE_BROADCAST = "DELETE FROM broadcasts WHERE tenant_id = $1 AND id = $2 \
+         AND state IN ('draft', 'cancelled', 'sent')";
+    /// A broadcast's expansion moves from cursor `$7` to `$3` with counts `$4` at `$5`
+    /// (and ends, `sent`, when `$6` is 1), if tenant `$1`'s broadcast `$2` is still
+    /// `sending` from `$7`: run in the transaction that queues the batch's messages, so
+    /// they and the cursor are written together or not at all.
+    BROADCAST_PROGRESS = "UPDATE broadcasts SET cursor = $3, counts = $4, updated_at = $5, \
+         state = CASE WHEN $6 = 1 THEN 'sent' ELSE state END, \
+         finished_at = CASE WHEN $6 = 1 THEN $5 ELSE finished_at END, \
+         runner = CASE WHEN $6 = 1 THEN NULL ELSE runner END, \
+         runner_until = CASE WHEN $6 = 1 THEN NULL ELSE runner_until END \
+         WHERE tenant_id = $1 AND id = $2 AND state = 'sending' AND cursor = $7";
 }
 
 store_area! {
@@ -118,6 +214,88 @@ store_area! {
             ];
             let counts = self.write_all("delete_template", None, steps).await?;
             Ok(counts.last().copied().unwrap_or(0) > 0)
+        }
+        /// Saves a new broadcast.
+        fn create_broadcast(&self, b: BroadcastRecord) -> StoreResult<()> {
+            let args = args![
+                b.id, b.tenant_id, b.name, b.state, b.spec_enc, b.send_at, b.cursor, b.counts,
+                b.runner, b.runner_until, b.created_at, b.updated_at, b.finished_at
+            ];
+            self.write("create_broadcast", None, &INSERT_BROADCAST, args).await.map(drop)
+        }
+        /// A tenant's broadcasts, newest first, before id `before`, at most `limit`.
+        fn broadcasts(
+            &self,
+            tenant_id: &str,
+            before: Option<String>,
+            limit: usize,
+        ) -> StoreResult<Vec<BroadcastRecord>> {
+            let args = args![tenant_id, before.unwrap_or_default(), limit];
+            self.rows("broadcasts", &BROADCASTS, args).await
+        }
+        /// A tenant's broadcast.
+        fn find_broadcast(&self, tenant_id: &str, id: &str) -> StoreResult<Option<BroadcastRecord>> {
+            self.row("find_broadcast", &FIND_BROADCAST, args![tenant_id, id]).await
+        }
+        /// Changes a draft or scheduled broadcast's name, spec and send time, if it is
+        /// still in `b.state`; `false` if it is not.
+        fn update_broadcast(&self, b: BroadcastRecord) -> StoreResult<bool> {
+            let args = args![b.tenant_id, b.id, b.name, b.spec_enc, b.send_at, b.updated_at, b.state];
+            Ok(self.write("update_broadcast", None, &UPDATE_BROADCAST, args).await? > 0)
+        }
+        /// Moves a broadcast to state `to` at `at` if it is in one of `from`, with the
+        /// spec and send time of `freeze` when given (what `send` fixes: the template
+        /// version); `false` if it was not in one of `from`.
+        fn move_broadcast(
+            &self,
+            tenant_id: &str,
+            id: &str,
+            from: &[&str],
+            to: &str,
+            at: i64,
+            freeze: Option<(Vec<u8>, Option<i64>)>,
+        ) -> StoreResult<bool> {
+            let (set, spec_enc, send_at) = match freeze {
+                Some((spec, send_at)) => (1i64, Some(spec), send_at),
+                None => (0, None, None),
+            };
+            let args = args![tenant_id, id, to, at, from.join(","), spec_enc, send_at, set];
+            Ok(self.write("move_broadcast", None, &MOVE_BROADCAST, args).await? > 0)
+        }
+        /// Every tenant's broadcasts that need a node at `now`: scheduled ones whose
+        /// time came, sending ones that no node holds, and sending ones `node` holds
+        /// (which it takes up again after a restart).
+        fn due_broadcasts(&self, now: i64, node: &str) -> StoreResult<Vec<BroadcastRecord>> {
+            self.rows("due_broadcasts", &DUE_BROADCASTS, args![now, node]).await
+        }
+        /// Node `node` takes or keeps a sending broadcast's expansion until `until`;
+        /// `false` if another node holds it or it is not sending.
+        fn claim_broadcast(
+            &self,
+            tenant_id: &str,
+            id: &str,
+            node: &str,
+            until: i64,
+            now: i64,
+        ) -> StoreResult<bool> {
+            let args = args![tenant_id, id, node, until, now];
+            Ok(self.write("claim_broadcast", None, &CLAIM_BROADCAST, args).await? > 0)
+        }
+        /// A broadcast's recipients by status, and its messages' events by type.
+        fn broadcast_tallies(&self, tenant_id: &str, id: &str) -> StoreResult<Vec<BroadcastTally>> {
+            let mut rows: Vec<BroadcastTally> =
+                self.rows("broadcast_statuses", &BROADCAST_STATUSES, args![tenant_id, id]).await?;
+            rows.extend(
+                self.rows::<BroadcastTally>("broadcast_events", &BROADCAST_EVENTS, args![tenant_id, id])
+                    .await?,
+            );
+            Ok(rows)
+        }
+        /// Deletes a broadcast that is not under way (draft, sent or cancelled); `false`
+        /// if there is none such.
+        fn delete_broadcast(&self, tenant_id: &str, id: &str) -> StoreResult<bool> {
+            let args = args![tenant_id, id];
+            Ok(self.write("delete_broadcast", None, &DELETE_BROADCAST, args).await? > 0)
         }
     }
 }

@@ -176,7 +176,7 @@ pub const IDEMPOTENCY_TTL_MS: i64 = 24 * 3600 * 1000;
 /// Every table holding a tenant's data besides `tenants`, with its key columns, in
 /// the order [`TenantStore::delete_tenant_data`] empties them: rows that point at others go
 /// first. (The `audit` table is not among them: its entries stay.)
-pub const TENANT_TABLES: [(&str, &str); 28] = [
+pub const TENANT_TABLES: [(&str, &str); 29] = [
     ("webhook_attempts", "seq"),
     ("webhook_deliveries", "seq"),
     ("webhooks", "id"),
@@ -190,6 +190,7 @@ pub const TENANT_TABLES: [(&str, &str); 28] = [
     ("list_members", "list_id, rcpt_hash"),
     ("lists", "id"),
     ("segments", "id"),
+    ("broadcasts", "id"),
     ("template_versions", "template_id, version"),
     ("templates", "id"),
     ("imports", "id"),

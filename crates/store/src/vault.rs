@@ -92,6 +92,8 @@ pub enum SealContext<'a> {
     Template(&'a str, i64),
     /// A chunk of an import's spooled rows: `import:<import id>`.
     Import(&'a str),
+    /// A broadcast's spec (template, From, lists, …): `broadcast:<broadcast id>`.
+    Broadcast(&'a str),
 }
 
 impl fmt::Display for SealContext<'_> {
@@ -112,6 +114,7 @@ impl fmt::Display for SealContext<'_> {
             SealContext::Segment(id) => ("segment", id),
             SealContext::Template(id, version) => return write!(f, "template:{id}:{version}"),
             SealContext::Import(id) => ("import", id),
+            SealContext::Broadcast(id) => ("broadcast", id),
             SealContext::Idempotency(hash) => return write_hex(f, "idem", hash),
             SealContext::PersonKey(hash) => return write_hex(f, "contactkey", hash),
             SealContext::Contact(hash) => return write_hex(f, "contact", hash),

@@ -65,6 +65,8 @@ pub struct NewMessage {
     pub recipients: Vec<NewRecipient>,
     /// Blind indexes of the message's tags (searchable without storing them plainly).
     pub tag_hashes: Vec<Vec<u8>>,
+    /// The broadcast the message is part of, if any.
+    pub broadcast_id: Option<String>,
 }
 
 /// A stored Idempotency-Key result.
@@ -90,6 +92,10 @@ pub struct AcceptBatch {
     /// A lease taken on all new recipients for this node (they go straight to its
     /// in-memory queue): `(node id, lease expiry)`.
     pub lease: Option<(String, i64)>,
+    /// A broadcast's expansion moving past the batch's people: written with the
+    /// messages, and the condition of their commit (`Conflict("broadcast")` and
+    /// nothing written if the broadcast is no longer sending from its cursor).
+    pub progress: Option<BroadcastProgress>,
 }
 
 /// A recipient due for a delivery attempt, as claimed by a node.

@@ -194,6 +194,31 @@ impl PgStore {
                 return Err(StoreError::Conflict("idempotency key").into());
             }
         }
+        if let Some(p) = &batch.progress {
+            let stmt = tx
+                .prepare_cached(crate::campaigns::BROADCAST_PROGRESS.pg())
+                .await
+                .map_err(pg(OP))?;
+            let done = i32::from(p.done);
+            let n = tx
+                .execute(
+                    &stmt,
+                    &[
+                        &p.tenant_id,
+                        &p.id,
+                        &p.to_cursor,
+                        &p.counts,
+                        &p.at,
+                        &done,
+                        &p.from_cursor,
+                    ],
+                )
+                .await
+                .map_err(pg(OP))?;
+            if n == 0 {
+                return Err(StoreError::Conflict("broadcast").into());
+            }
+        }
         if !batch.messages.is_empty() {
             self.insert_messages(&tx, batch).await?;
         }
@@ -220,6 +245,8 @@ impl PgStore {
         let m_content: Vec<&[u8]> = msgs.iter().map(|m| m.content_enc.as_slice()).collect();
         let m_mail_from: Vec<Option<&[u8]>> =
             msgs.iter().map(|m| m.mail_from_enc.as_deref()).collect();
+        let m_broadcast: Vec<Option<&str>> =
+            msgs.iter().map(|m| m.broadcast_id.as_deref()).collect();
 
         let mut r_id = Vec::with_capacity(n_rcpts);
         let mut r_msg = Vec::with_capacity(n_rcpts);
@@ -280,9 +307,9 @@ impl PgStore {
         let insert_msgs = tx
             .prepare_cached(
                 "INSERT INTO messages (id, tenant_id, stream, from_domain, created_at, expires_at, size, \
-                 meta_enc, content_enc, mail_from_enc) \
+                 meta_enc, content_enc, mail_from_enc, broadcast_id) \
                  SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::int8[], $6::int8[], \
-                 $7::int8[], $8::bytea[], $9::bytea[], $10::bytea[])",
+                 $7::int8[], $8::bytea[], $9::bytea[], $10::bytea[], $11::text[])",
             )
             .await
             .map_err(pg(OP))?;
@@ -299,6 +326,7 @@ impl PgStore {
                 &m_meta,
                 &m_content,
                 &m_mail_from,
+                &m_broadcast,
             ],
         )
         .await

@@ -410,6 +410,27 @@ CREATE TABLE IF NOT EXISTS template_versions (
     created_at BIGINT NOT NULL,
     PRIMARY KEY (template_id, version));
 
-INSERT INTO meta (key, value) VALUES ('schema_version', '12')
+-- Version 13: broadcasts (see sqlite/schema.sql).
+ALTER TABLE messages ADD COLUMN IF NOT EXISTS broadcast_id TEXT COLLATE "C";
+CREATE INDEX IF NOT EXISTS messages_broadcast ON messages (tenant_id, broadcast_id)
+    WHERE broadcast_id IS NOT NULL;
+CREATE TABLE IF NOT EXISTS broadcasts (
+    id TEXT COLLATE "C" PRIMARY KEY,
+    tenant_id TEXT COLLATE "C" NOT NULL,
+    name TEXT NOT NULL,
+    state TEXT NOT NULL,
+    spec_enc BYTEA NOT NULL,
+    send_at BIGINT,
+    cursor BYTEA NOT NULL,
+    counts TEXT NOT NULL,
+    runner TEXT,
+    runner_until BIGINT,
+    created_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL,
+    finished_at BIGINT);
+CREATE INDEX IF NOT EXISTS broadcasts_tenant ON broadcasts (tenant_id, id);
+CREATE INDEX IF NOT EXISTS broadcasts_state ON broadcasts (state, send_at);
+
+INSERT INTO meta (key, value) VALUES ('schema_version', '13')
     ON CONFLICT (key) DO UPDATE SET value = excluded.value
     WHERE meta.value::bigint < excluded.value::bigint;

@@ -217,6 +217,20 @@ fn add_contact_audience_columns(conn: &Connection) -> StoreResult<()> {
     Ok(())
 }
 
+/// Version 13: messages' broadcast, and the index reports read it by (made here, after
+/// the column, for a database made by an older version).
+fn add_message_broadcast_column(conn: &Connection) -> StoreResult<()> {
+    if !has_column(conn, "messages", "broadcast_id")? {
+        conn.execute_batch("ALTER TABLE messages ADD COLUMN broadcast_id TEXT;")
+            .map_err(unavailable)?;
+    }
+    conn.execute_batch(
+        "CREATE INDEX IF NOT EXISTS messages_broadcast ON messages (tenant_id, broadcast_id) \
+         WHERE broadcast_id IS NOT NULL;",
+    )
+    .map_err(unavailable)
+}
+
 /// Version 6 for a database made by an older version: per-key address allowlists and
 /// rate limits.
 fn add_api_key_limit_columns(conn: &Connection) -> StoreResult<()> {
@@ -264,6 +278,7 @@ impl SqliteStore {
             add_tenant_cancelled_column(&conn)?;
             move_contact_keys(&conn)?;
             add_contact_audience_columns(&conn)?;
+            add_message_broadcast_column(&conn)?;
             unique_domain_names(&conn)?;
             per_tenant_users(&conn)?;
             let readers = (0..READERS)

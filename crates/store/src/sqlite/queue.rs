@@ -169,6 +169,25 @@ fn accept_in(c: &Connection, batch: &AcceptBatch) -> StoreResult<()> {
             return Err(StoreError::Conflict("idempotency key"));
         }
     }
+    if let Some(p) = &batch.progress {
+        let n = c
+            .prepare_cached(crate::campaigns::BROADCAST_PROGRESS.sqlite())
+            .and_then(|mut s| {
+                s.execute(params![
+                    p.tenant_id,
+                    p.id,
+                    p.to_cursor,
+                    p.counts,
+                    p.at,
+                    i64::from(p.done),
+                    p.from_cursor
+                ])
+            })
+            .map_err(unavailable)?;
+        if n == 0 {
+            return Err(StoreError::Conflict("broadcast"));
+        }
+    }
     let (lease_node, lease_until) = match &batch.lease {
         Some((n, u)) => (Some(n.as_str()), Some(*u)),
         None => (None, None),
@@ -176,7 +195,7 @@ fn accept_in(c: &Connection, batch: &AcceptBatch) -> StoreResult<()> {
     let mut msg = c
         .prepare_cached(
             "INSERT INTO messages (id, tenant_id, stream, from_domain, created_at, expires_at, size, meta_enc, \
-             content_enc, mail_from_enc) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+             content_enc, mail_from_enc, broadcast_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
         )
         .map_err(unavailable)?;
     let n_rcpts = batch.messages.iter().map(|m| m.recipients.len()).sum();
@@ -193,7 +212,8 @@ fn accept_in(c: &Connection, batch: &AcceptBatch) -> StoreResult<()> {
             m.size,
             m.meta_enc,
             m.content_enc,
-            m.mail_from_enc
+            m.mail_from_enc,
+            m.broadcast_id
         ])
         .map_err(|e| conflict_or(e, "message"))?;
         for h in &m.tag_hashes {

@@ -17,7 +17,7 @@ CREATE INDEX IF NOT EXISTS dkim_keys_domain ON dkim_keys (tenant_id, domain);
 CREATE TABLE IF NOT EXISTS messages (
     id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL, stream TEXT NOT NULL, from_domain TEXT NOT NULL,
     created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL, size INTEGER NOT NULL,
-    meta_enc BLOB NOT NULL, content_enc BLOB, mail_from_enc BLOB);
+    meta_enc BLOB NOT NULL, content_enc BLOB, mail_from_enc BLOB, broadcast_id TEXT);
 CREATE TABLE IF NOT EXISTS recipients (
     id TEXT PRIMARY KEY, message_id TEXT NOT NULL, tenant_id TEXT NOT NULL, rcpt_hash BLOB NOT NULL,
     address_enc BLOB NOT NULL, domain TEXT NOT NULL, status TEXT NOT NULL,
@@ -199,6 +199,18 @@ CREATE TABLE IF NOT EXISTS template_versions (
     tenant_id TEXT NOT NULL, template_id TEXT NOT NULL, version INTEGER NOT NULL,
     content_enc BLOB NOT NULL, created_at INTEGER NOT NULL,
     PRIMARY KEY (template_id, version)) WITHOUT ROWID;
-INSERT INTO meta (key, value) VALUES ('schema_version', '12')
+-- Version 13: broadcasts. Its spec (template and version, From, lists, segments, stream,
+-- throttle, window, tracking) is sealed under the tenant key; the expansion's cursor (a
+-- blind index) and counts move in the transaction that queues each batch's messages,
+-- which carry the broadcast's id (messages.broadcast_id, added by the migration with its
+-- index for a database made by an older version).
+CREATE TABLE IF NOT EXISTS broadcasts (
+    id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL, name TEXT NOT NULL, state TEXT NOT NULL,
+    spec_enc BLOB NOT NULL, send_at INTEGER, cursor BLOB NOT NULL, counts TEXT NOT NULL,
+    runner TEXT, runner_until INTEGER, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL,
+    finished_at INTEGER);
+CREATE INDEX IF NOT EXISTS broadcasts_tenant ON broadcasts (tenant_id, id);
+CREATE INDEX IF NOT EXISTS broadcasts_state ON broadcasts (state, send_at);
+INSERT INTO meta (key, value) VALUES ('schema_version', '13')
     ON CONFLICT (key) DO UPDATE SET value = excluded.value
     WHERE CAST(meta.value AS INTEGER) < CAST(excluded.value AS INTEGER);

@@ -41,6 +41,7 @@ pub fn message(tenant: &str, id: &str, created_at: i64, rcpts: &[&str]) -> NewMe
             })
             .collect(),
         tag_hashes: vec![format!("tag:{id}").into_bytes(), b"tag:all".to_vec()],
+        broadcast_id: None,
     }
 }
 
@@ -66,6 +67,7 @@ pub fn batch(messages: Vec<NewMessage>) -> AcceptBatch {
         messages,
         idempotency: None,
         lease: None,
+        progress: None,
     }
 }
 

@@ -174,6 +174,7 @@ conformance! {
         sqlite_import_batches_and_their_progress, postgres_import_batches_and_their_progress;
     segments_canaries_and_tenant_events =>
         sqlite_segments_canaries_and_tenant_events, postgres_segments_canaries_and_tenant_events;
+    broadcasts_expand_once => sqlite_broadcasts_expand_once, postgres_broadcasts_expand_once;
     erase_subject => sqlite_erase_subject, postgres_erase_subject;
     subject_keys => sqlite_subject_keys, postgres_subject_keys;
     audit_chain => sqlite_audit_chain, postgres_audit_chain;
@@ -299,7 +300,7 @@ async fn postgres_upgrade_adds_suppressions() {
             .await
             .expect("version")
             .get(0);
-        assert_eq!(version, "12");
+        assert_eq!(version, "13");
     })
     .await;
 }
@@ -344,7 +345,7 @@ async fn sqlite_upgrade_adds_suppressions() {
             |r| r.get(0),
         )
         .expect("version");
-    assert_eq!(version, "12");
+    assert_eq!(version, "13");
 }
 
 /// Names two tenants hold in a database from before domain names were unique

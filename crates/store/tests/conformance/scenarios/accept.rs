@@ -87,6 +87,7 @@ pub async fn accept_and_get_message(s: AnyStore) {
         messages: vec![message("ten_a", "msg_4", 2_000, &["rcpt_4_a"])],
         idempotency: None,
         lease: Some(("node-1".into(), 9_000)),
+        progress: None,
     };
     s.accept(leased).await.expect("accept with lease");
     let got = s
@@ -159,6 +160,7 @@ pub async fn idempotency(s: AnyStore) {
         messages: vec![message("ten_a", "msg_1", t, &["rcpt_1"])],
         idempotency: Some(idem("ten_a", t, "resp-1")),
         lease: None,
+        progress: None,
     };
     s.accept(first).await.expect("first accept");
     let got = s
@@ -197,6 +199,7 @@ pub async fn idempotency(s: AnyStore) {
         messages: vec![message("ten_a", "msg_2", t + 1, &["rcpt_2"])],
         idempotency: Some(idem("ten_a", t + 1, "resp-2")),
         lease: None,
+        progress: None,
     };
     assert!(is_conflict(s.accept(again).await, "idempotency key"));
     assert!(
@@ -215,6 +218,7 @@ pub async fn idempotency(s: AnyStore) {
         )],
         idempotency: Some(idem("ten_a", t + IDEMPOTENCY_TTL_MS, "resp-3")),
         lease: None,
+        progress: None,
     };
     assert!(is_conflict(s.accept(at_ttl).await, "idempotency key"));
     let got = s
@@ -230,6 +234,7 @@ pub async fn idempotency(s: AnyStore) {
         messages: vec![message("ten_a", "msg_4", later, &["rcpt_4"])],
         idempotency: Some(idem("ten_a", later, "resp-4")),
         lease: None,
+        progress: None,
     };
     s.accept(fresh).await.expect("expired key is reusable");
     let got = s
@@ -251,6 +256,7 @@ pub async fn idempotency(s: AnyStore) {
         messages: Vec::new(),
         idempotency: Some(idem("ten_b", t, "resp-b")),
         lease: None,
+        progress: None,
     };
     s.accept(other).await.expect("same key, other tenant");
     let got = s
@@ -473,6 +479,7 @@ pub async fn accept_suppressed_recipients(s: AnyStore) {
         ],
         idempotency: None,
         lease: Some(("node-x".into(), 500_000)),
+        progress: None,
     };
     s.accept(leased).await.expect("accept leased");
 

@@ -13,6 +13,7 @@ pub async fn claim_due_and_leases(s: AnyStore) {
         messages: vec![message("ten_a", "msg_3", 1_000, &["r3a", "r3b"])],
         idempotency: None,
         lease: Some(("node-x".into(), 10_000)),
+        progress: None,
     };
     s.accept(leased).await.expect("accept leased");
 

@@ -15,6 +15,7 @@
 //! - `stats`: deliverability statistics.
 //! - `suppressions`: suppression lists.
 //! - `audience`: lists, the contact filter, import batches, segments, canaries.
+//! - `campaigns`: broadcasts: state moves, the expansion's cursor, claims, tallies.
 
 use super::fixtures::*;
 use super::*;
@@ -22,6 +23,7 @@ use super::*;
 mod accept;
 mod audience;
 mod audit;
+mod campaigns;
 mod compliance;
 mod delivery;
 mod domains;
@@ -37,6 +39,7 @@ mod webhooks;
 pub use accept::*;
 pub use audience::*;
 pub use audit::*;
+pub use campaigns::*;
 pub use compliance::*;
 pub use delivery::*;
 pub use domains::*;

@@ -735,6 +735,7 @@ pub async fn consent_screen_and_held_recipients(s: AnyStore) {
         messages: vec![m],
         idempotency: None,
         lease: Some(("node".into(), 9_000)),
+        progress: None,
     })
     .await
     .expect("accept");
