@@ -318,38 +318,17 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(broadcast_json(&b))))
 }
 
-/// `GET /v1/broadcasts` query.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ListQuery {
-    /// A broadcast id: those before it.
-    #[serde(default)]
-    cursor: Option<String>,
-    #[serde(default)]
-    limit: Option<usize>,
-}
-
 /// `GET /v1/broadcasts` (scope `read`): newest first.
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
-    ApiQuery(q): ApiQuery<ListQuery>,
+    ApiQuery(q): ApiQuery<view::IdPage>,
 ) -> Result<Json<Value>, ApiError> {
-    let limit = q.limit.unwrap_or(50);
-    if !(1..=200).contains(&limit) {
-        return Err(ApiError::invalid(
-            "invalid_limit",
-            "limit",
-            "limit must be 1–200",
-        ));
-    }
+    let limit = q.limit()?;
     let found = broadcasts::list(&state.services, &caller.tenant_id, q.cursor, limit).await?;
-    let next = (found.len() == limit)
-        .then(|| found.last().map(|b| b.id.clone()))
-        .flatten();
     Ok(Json(json!({
         "broadcasts": found.iter().map(broadcast_json).collect::<Vec<_>>(),
-        "next_cursor": next,
+        "next_cursor": view::IdPage::next(found.iter().map(|b| b.id.as_str()), limit),
     })))
 }
 

@@ -11,7 +11,6 @@ use http_body::Body as _;
 use postwerk_privacy::audience::imports::{
     self, Existing, Import, ImportError, ImportOptions, Screening,
 };
-use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::AppState;
@@ -180,38 +179,17 @@ pub async fn create(
     Ok((StatusCode::ACCEPTED, Json(import_json(&import, false))))
 }
 
-/// `GET /v1/imports` query.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ListQuery {
-    /// An import id: those before it.
-    #[serde(default)]
-    cursor: Option<String>,
-    #[serde(default)]
-    limit: Option<usize>,
-}
-
 /// `GET /v1/imports` (scope `import`): the tenant's imports, newest first.
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
-    ApiQuery(q): ApiQuery<ListQuery>,
+    ApiQuery(q): ApiQuery<view::IdPage>,
 ) -> Result<Json<Value>, ApiError> {
-    let limit = q.limit.unwrap_or(50);
-    if !(1..=200).contains(&limit) {
-        return Err(ApiError::invalid(
-            "invalid_limit",
-            "limit",
-            "limit must be 1–200",
-        ));
-    }
+    let limit = q.limit()?;
     let found = imports::list(&state.services, &caller.tenant_id, q.cursor, limit).await?;
-    let next = (found.len() == limit)
-        .then(|| found.last().map(|i| i.id.clone()))
-        .flatten();
     Ok(Json(json!({
         "imports": found.iter().map(|i| import_json(i, false)).collect::<Vec<_>>(),
-        "next_cursor": next,
+        "next_cursor": view::IdPage::next(found.iter().map(|i| i.id.as_str()), limit),
     })))
 }
 

@@ -83,6 +83,41 @@ pub fn page(cursor: Option<&str>, limit: Option<usize>) -> Result<(Option<i64>, 
     Ok((after, limit))
 }
 
+/// The query of a listing paged by id, newest first (`GET /v1/imports`,
+/// `/v1/broadcasts`): `cursor` (an id: those before it) and `limit` (1–200, default 50).
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IdPage {
+    #[serde(default)]
+    pub(crate) cursor: Option<String>,
+    #[serde(default)]
+    limit: Option<usize>,
+}
+
+impl IdPage {
+    /// The page size asked for, or `422 invalid_limit`.
+    pub fn limit(&self) -> Result<usize, ApiError> {
+        let limit = self.limit.unwrap_or(50);
+        if !(1..=200).contains(&limit) {
+            return Err(ApiError::invalid(
+                "invalid_limit",
+                "limit",
+                "limit must be 1–200",
+            ));
+        }
+        Ok(limit)
+    }
+
+    /// The cursor of the page after `ids` (a page of `limit`): its last id when full.
+    pub fn next<'a>(
+        ids: impl DoubleEndedIterator<Item = &'a str> + ExactSizeIterator,
+        limit: usize,
+    ) -> Option<String> {
+        let full = ids.len() == limit;
+        ids.last().filter(|_| full).map(str::to_string)
+    }
+}
+
 /// The cursor of the next page: the last sequence number when the page is full.
 pub fn next_cursor(
     seqs: impl DoubleEndedIterator<Item = i64> + ExactSizeIterator,

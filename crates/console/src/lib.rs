@@ -13,11 +13,12 @@
 //! - [`security`]: the headers every page carries (a strict CSP and the rest).
 //! - [`login`]: sign-in, sign-out.
 //! - One module per page: [`overview`], [`messages`], [`suppressions`],
-//!   [`domains`], [`streams`], [`webhooks`], [`keys`], [`users`], [`account`],
-//!   [`privacy`].
+//!   [`broadcasts`], [`domains`], [`streams`], [`webhooks`], [`keys`], [`users`],
+//!   [`account`], [`privacy`].
 
 pub mod account;
 pub mod api;
+pub mod broadcasts;
 pub mod chart;
 pub mod domains;
 pub mod i18n;
@@ -77,6 +78,9 @@ pub fn router(app: AppState, api: Router) -> Router {
         .route("/ui/suppressions/remove", post(suppressions::remove))
         .route("/ui/domains", get(domains::page).post(domains::add))
         .route("/ui/domains/{domain}", get(domains::show))
+        .route("/ui/broadcasts", get(broadcasts::page))
+        .route("/ui/broadcasts/{id}", get(broadcasts::show))
+        .route("/ui/broadcasts/{id}/{action}", post(broadcasts::act))
         .route("/ui/streams", get(streams::page))
         .route(
             "/ui/streams/{name}/pause",

@@ -35,7 +35,7 @@ struct NavEntry {
 
 /// The console's pages in menu order. A page shows for a user allowed any one of its
 /// operations (the scope each needs is the API's, read from the OpenAPI document).
-const NAV: [NavEntry; 9] = [
+const NAV: [NavEntry; 10] = [
     NavEntry {
         path: "/ui/",
         key: "nav.overview",
@@ -50,6 +50,11 @@ const NAV: [NavEntry; 9] = [
         path: "/ui/suppressions",
         key: "nav.suppressions",
         needs: &[("GET", "/v1/suppressions")],
+    },
+    NavEntry {
+        path: "/ui/broadcasts",
+        key: "nav.broadcasts",
+        needs: &[("GET", "/v1/broadcasts")],
     },
     NavEntry {
         path: "/ui/domains",

@@ -117,6 +117,7 @@ struct TenantA {
     import: String,
     canary: String,
     template: String,
+    broadcast: String,
     /// Strings that appear only in A's data.
     markers: Vec<String>,
 }
@@ -211,6 +212,14 @@ fn create_tenant_a(h: &Harness, a: &str) -> TenantA {
         .as_str()
         .unwrap()
         .to_string();
+    let broadcast = post(
+        "/v1/broadcasts",
+        json!({"name": "a-bc-4e2f", "template": "a-tpl-61e0", "from": "Sender-A-3b1d <a@example.com>",
+               "lists": ["a-list-3c9e"]}),
+    )["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let (_, keys) = call(h, a, "GET", "/v1/keys", None);
     let keys: Value = serde_json::from_str(&keys).unwrap();
     let key = keys["keys"][0]["id"].as_str().unwrap().to_string();
@@ -234,6 +243,9 @@ fn create_tenant_a(h: &Harness, a: &str) -> TenantA {
         &import,
         &canary,
         &template,
+        &broadcast,
+        "a-bc-4e2f",
+        "Sender-A-3b1d",
         "a-tpl-61e0",
         "Copy-A-0b7e",
         "Body-A-d15c",
@@ -267,6 +279,7 @@ fn create_tenant_a(h: &Harness, a: &str) -> TenantA {
         import,
         canary,
         template,
+        broadcast,
         markers,
     }
 }
@@ -303,6 +316,7 @@ fn tenant_b_never_reaches_tenant_a() {
         ("id", t) if t.starts_with("/v1/segments/") => a.segment.clone(),
         ("id", t) if t.starts_with("/v1/imports/") => a.import.clone(),
         ("id", t) if t.starts_with("/v1/templates/") => a.template.clone(),
+        ("id", t) if t.starts_with("/v1/broadcasts/") => a.broadcast.clone(),
         ("address", _) => a.canary.clone(),
         ("email", _) => "probe-a@example.test".into(),
         ("domain", _) => "example.com".into(),
@@ -322,7 +336,9 @@ fn tenant_b_never_reaches_tenant_a() {
         ("POST", "/v1/privacy/requests/{id}/close") => Some(json!({"status": "rejected"})),
         ("PATCH", "/v1/lists/{id}")
         | ("PATCH", "/v1/segments/{id}")
-        | ("PATCH", "/v1/templates/{id}") => Some(json!({"name": "taken-by-b"})),
+        | ("PATCH", "/v1/templates/{id}")
+        | ("PATCH", "/v1/broadcasts/{id}") => Some(json!({"name": "taken-by-b"})),
+        ("POST", "/v1/broadcasts/{id}/test") => Some(json!({"to": ["b-probe@example.test"]})),
         ("POST" | "DELETE", "/v1/lists/{id}/members") => {
             Some(json!({"emails": ["probe-a@example.test"]}))
         }

@@ -231,3 +231,22 @@ pub fn suppression(
 pub fn is_conflict(r: Result<(), StoreError>, what: &str) -> bool {
     matches!(r, Err(StoreError::Conflict(w)) if w == what)
 }
+
+/// A draft broadcast of tenant `t`.
+pub fn broadcast(t: &str, id: &str, at: i64) -> BroadcastRecord {
+    BroadcastRecord {
+        id: id.into(),
+        tenant_id: t.into(),
+        name: "news".into(),
+        state: "draft".into(),
+        spec_enc: b"sealed spec".to_vec(),
+        send_at: None,
+        cursor: Vec::new(),
+        counts: "{}".into(),
+        runner: None,
+        runner_until: None,
+        created_at: at,
+        updated_at: at,
+        finished_at: None,
+    }
+}

@@ -4,24 +4,6 @@
 
 use super::*;
 
-fn broadcast(t: &str, id: &str, at: i64) -> BroadcastRecord {
-    BroadcastRecord {
-        id: id.into(),
-        tenant_id: t.into(),
-        name: "news".into(),
-        state: "draft".into(),
-        spec_enc: b"sealed spec".to_vec(),
-        send_at: None,
-        cursor: Vec::new(),
-        counts: "{}".into(),
-        runner: None,
-        runner_until: None,
-        created_at: at,
-        updated_at: at,
-        finished_at: None,
-    }
-}
-
 fn progress(t: &str, id: &str, from: &[u8], to: &[u8], done: bool) -> BroadcastProgress {
     BroadcastProgress {
         tenant_id: t.into(),

@@ -410,23 +410,9 @@ async fn populate_audience(s: &AnyStore, t: &str, at: i64) {
     })
     .await
     .expect("canary");
-    s.create_broadcast(BroadcastRecord {
-        id: format!("bc_{t}"),
-        tenant_id: t.into(),
-        name: "news".into(),
-        state: "draft".into(),
-        spec_enc: b"sealed".to_vec(),
-        send_at: None,
-        cursor: Vec::new(),
-        counts: "{}".into(),
-        runner: None,
-        runner_until: None,
-        created_at: at,
-        updated_at: at,
-        finished_at: None,
-    })
-    .await
-    .expect("broadcast");
+    s.create_broadcast(broadcast(t, &format!("bc_{t}"), at))
+        .await
+        .expect("broadcast");
 }
 
 /// Fills every table of `TENANT_TABLES` for `t` (ids made unique with it) and
