@@ -113,6 +113,10 @@ pub struct SendRequest {
     /// per-recipient links name them); the rest are made when composing.
     #[serde(skip)]
     pub recipient_ids: Vec<String>,
+    /// When to send it (RFC 3339, up to 30 days ahead); cancellable until then with
+    /// `DELETE /v1/messages/{id}`.
+    #[serde(default)]
+    pub send_at: Option<String>,
 }
 
 /// `"track": {"opens": true, "clicks": "html"}`.
@@ -214,6 +218,7 @@ pub fn compose(
         })?;
     }
     let attachments = decode_attachments(&req.attachments)?;
+    let send_at = req.send_at.as_deref().map(scheduled).transpose()?.flatten();
     let body_bytes = req.text.as_ref().map_or(0, String::len)
         + req.html.as_ref().map_or(0, String::len)
         + attachments.iter().map(|a| a.content.len()).sum::<usize>();
@@ -233,22 +238,43 @@ pub fn compose(
         headers: &headers,
         attachments: &attachments,
         message_id: &message_id,
-        date: chrono::Utc::now(),
+        date: send_at
+            .and_then(chrono::DateTime::from_timestamp_millis)
+            .unwrap_or_else(chrono::Utc::now),
     };
     let content = mime::render(&parts).map_err(mime_error)?;
     check_size(content.len())?;
-    let meta = message_meta(&from, Some(subject), tags, metadata);
+    let mut meta = message_meta(&from, Some(subject), tags, metadata);
+    meta.send_at = send_at;
     let stream = stream.name.clone();
     let ids = req.recipient_ids.clone();
-    Ok(finish(
-        id,
-        stream,
-        &from,
-        content,
-        None,
-        meta,
-        (recipients, ids),
-    ))
+    let mut composed = finish(id, stream, &from, content, None, meta, (recipients, ids));
+    composed.submission.send_at = send_at;
+    if let Some(at) = send_at {
+        composed.response["send_at"] = json!(postwerk_mta::view::time(at));
+    }
+    Ok(composed)
+}
+
+/// Furthest ahead a message may be scheduled: 30 days.
+pub const MAX_SCHEDULE_MS: i64 = 30 * 86_400_000;
+
+/// A message's `send_at` (RFC 3339) as Unix ms: `None` when it is not in the future
+/// (the message goes at once); `422 invalid_time` if it is not a time or more than 30
+/// days ahead.
+fn scheduled(text: &str) -> Result<Option<i64>, ApiError> {
+    let at = chrono::DateTime::parse_from_rfc3339(text)
+        .map(|t| t.timestamp_millis())
+        .map_err(|_| ApiError::invalid("invalid_time", "send_at", "use RFC 3339"))?;
+    let now = chrono::Utc::now().timestamp_millis();
+    if at > now + MAX_SCHEDULE_MS {
+        return Err(ApiError::invalid(
+            "invalid_time",
+            "send_at",
+            "a message is scheduled at most 30 days ahead",
+        ));
+    }
+    Ok((at > now).then_some(at))
 }
 
 /// Validates a raw send: the message must have a From header whose domain the
@@ -354,6 +380,7 @@ fn message_meta(
         from: Some(from.address.to_string()),
         tags,
         metadata,
+        send_at: None,
     }
 }
 
@@ -389,6 +416,7 @@ fn finish(
             held: Default::default(),
             erased: Default::default(),
             broadcast_id: None,
+            send_at: None,
         },
         response,
     }

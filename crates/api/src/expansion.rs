@@ -228,6 +228,7 @@ fn request(b: &Broadcast, email: &str, rendered: Rendered, rcpt: String) -> Send
         version: None,
         variables: None,
         recipient_ids: vec![rcpt],
+        send_at: None,
     }
 }
 

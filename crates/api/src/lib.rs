@@ -188,7 +188,10 @@ pub fn router(state: AppState) -> Router {
         .route("/c/{token}", get(confirm::page).post(confirm::confirm))
         .route("/t/o/{token}", get(tracking::open))
         .route("/t/c/{token}/{tag}/{target}", get(tracking::click))
-        .route("/v1/messages/{id}", get(messages::get_message))
+        .route(
+            "/v1/messages/{id}",
+            get(messages::get_message).delete(messages::cancel),
+        )
         .route("/v1/events", get(events::list_events))
         .route("/v1/domains", post(domains::create).get(domains::list))
         .route("/v1/domains/{domain}", get(domains::show))

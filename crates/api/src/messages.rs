@@ -13,7 +13,7 @@ use postwerk_services::context::now_ms;
 use postwerk_services::streams::Stream;
 use postwerk_services::subjects::SubjectKeys;
 use postwerk_store::IDEMPOTENCY_TTL_MS;
-use postwerk_store::model::{MessageFilter, MessageRecord};
+use postwerk_store::model::{MessageFilter, MessageRecord, QueueAction, QueueSelector};
 use postwerk_store::prelude::*;
 use ring::digest;
 use serde::Deserialize;
@@ -43,6 +43,44 @@ pub async fn send(
         compose::compose(&req, ehlo, Some(&linker), &streams)
     })
     .await
+}
+
+/// `DELETE /v1/messages/{id}` (scope `send`): cancels a scheduled message whose time
+/// has not come: its recipients become `cancelled` (event `cancelled`) and it is never
+/// sent. `409 not_scheduled` once it is being sent or was sent (or was not scheduled).
+pub async fn cancel(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let store = &state.services.store;
+    let selector = QueueSelector {
+        tenant_id: Some(caller.tenant_id.clone()),
+        message_id: Some(id.clone()),
+        ..QueueSelector::default()
+    };
+    let cancelled = store
+        .queue_action(selector, QueueAction::Cancel, now_ms())
+        .await?;
+    let record = store
+        .get_message(&caller.tenant_id, &id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("message"))?;
+    if cancelled == 0 {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "not_scheduled",
+            "the message is not waiting for its send_at: it is being sent, was sent, or was not scheduled",
+        ));
+    }
+    let keys = people_of(
+        &state,
+        &caller,
+        "message.view",
+        std::slice::from_ref(&record),
+    )
+    .await?;
+    Ok(Json(message_view(&record, &keys, true)))
 }
 
 /// `POST /v1/messages/raw`.
@@ -607,6 +645,7 @@ fn message_view(record: &MessageRecord, keys: &SubjectKeys, with_events: bool) -
         "id": record.id,
         "stream": record.stream,
         "created_at": view::time(record.created_at),
+        "send_at": meta.send_at.and_then(view::time),
         "subject": meta.subject,
         "from": meta.from,
         "tags": meta.tags,

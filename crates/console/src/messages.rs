@@ -13,7 +13,7 @@ use crate::page::{Chrome, PageError, Posted, Visit, render};
 use crate::view;
 
 /// The statuses a recipient can be in, for the status filter.
-const STATUSES: [&str; 10] = [
+const STATUSES: [&str; 11] = [
     "queued",
     "delivered",
     "deferred",
@@ -24,6 +24,7 @@ const STATUSES: [&str; 10] = [
     "restricted",
     "suspended",
     "rejected",
+    "cancelled",
 ];
 
 /// The search form (also the hidden fields of "next page").

@@ -130,6 +130,9 @@ string_enum! {
         Suspended => "suspended",
         /// Not sent: the message was submitted while its stream was paused.
         Rejected => "rejected",
+        /// Not sent: a scheduled message cancelled before its time
+        /// (`DELETE /v1/messages/{id}`).
+        Cancelled => "cancelled",
     }
 }
 
@@ -193,6 +196,8 @@ string_enum! {
         Suspended => "suspended",
         /// An operator resumed or retried the recipient's delivery.
         Resumed => "resumed",
+        /// A scheduled message was cancelled before its time.
+        Cancelled => "cancelled",
         /// The import watchdog held a contact import (detail: `import_id`, `reasons`).
         /// A tenant event: no message or recipient.
         ImportHeld => "import_held",

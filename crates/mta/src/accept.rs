@@ -47,6 +47,8 @@ pub struct Submission {
     pub erased: HashSet<String>,
     /// The broadcast the message is part of, if any.
     pub broadcast_id: Option<String>,
+    /// When it is to be sent, if scheduled for later (Unix ms).
+    pub send_at: Option<i64>,
 }
 
 /// What is kept about a message besides its content (sealed as JSON).
@@ -64,6 +66,9 @@ pub struct MessageMeta {
     /// Client metadata.
     #[serde(default)]
     pub metadata: serde_json::Map<String, serde_json::Value>,
+    /// When it was scheduled for (Unix ms), if it was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub send_at: Option<i64>,
 }
 
 /// Why a submission was not accepted. Nothing was stored.
@@ -414,6 +419,7 @@ impl Screened<'_> {
                 meta_enc: people.seal(sole, SealContext::Meta(&s.id), &meta),
                 tag_hashes: s.meta.tags.iter().map(|t| keys.tag_index(t)).collect(),
                 broadcast_id: s.broadcast_id.clone(),
+                send_at: s.send_at,
                 content_enc: people.seal(sole, SealContext::Content(&s.id), &s.content),
                 mail_from_enc: s
                     .mail_from
@@ -475,7 +481,8 @@ impl Screened<'_> {
                     pool: &pool,
                 };
                 for ((id, address), rcpt_hash) in s.recipients.into_iter().zip(hashes) {
-                    if !s.held.contains_key(&id) {
+                    // A scheduled message's recipients wait for the poller.
+                    if !s.held.contains_key(&id) && s.send_at.is_none() {
                         jobs.push(message.job(id, rcpt_hash, address, 0, expires_at));
                     }
                 }

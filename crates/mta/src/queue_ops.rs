@@ -13,13 +13,14 @@ use postwerk_services::context::{ServiceError, Services, now_ms};
 /// Most domains listed in the view (the largest backlogs).
 const TOP_DOMAINS: usize = 100;
 
-/// `retry`, `suspend`, `resume` or `bounce`.
+/// `retry`, `suspend`, `resume`, `bounce` or `cancel`.
 pub fn action_name(action: QueueAction) -> &'static str {
     match action {
         QueueAction::Retry => "retry",
         QueueAction::Suspend => "suspend",
         QueueAction::Resume => "resume",
         QueueAction::Bounce => "bounce",
+        QueueAction::Cancel => "cancel",
     }
 }
 

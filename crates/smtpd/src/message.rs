@@ -84,11 +84,13 @@ pub fn prepare(
             from: Some(from.address.to_string()),
             tags,
             metadata: Default::default(),
+            send_at: None,
         },
         recipients,
         held: Default::default(),
         erased: Default::default(),
         broadcast_id: None,
+        send_at: None,
     })
 }
 

@@ -273,6 +273,11 @@ fn action_parts(action: QueueAction) -> (String, &'static str, &'static str) {
             "'bounced'",
             "NULL",
         ),
+        QueueAction::Cancel => (
+            format!("{IDLE} AND r.status = 'queued' AND r.attempts = 0 AND r.next_attempt_at > $5"),
+            "'cancelled'",
+            "NULL",
+        ),
     }
 }
 
@@ -283,19 +288,21 @@ pub(crate) fn action_event(action: QueueAction) -> Option<EventType> {
         QueueAction::Resume => Some(EventType::Resumed),
         QueueAction::Retry => None,
         QueueAction::Bounce => Some(EventType::Bounced),
+        QueueAction::Cancel => Some(EventType::Cancelled),
     }
 }
 
 /// The actions in the order of a [`PerAction`]'s statements.
-const ACTIONS: [QueueAction; 4] = [
+const ACTIONS: [QueueAction; 5] = [
     QueueAction::Suspend,
     QueueAction::Resume,
     QueueAction::Retry,
     QueueAction::Bounce,
+    QueueAction::Cancel,
 ];
 
 /// One statement per [`QueueAction`], each built once.
-pub(crate) struct PerAction([Sql; 4]);
+pub(crate) struct PerAction([Sql; 5]);
 
 impl PerAction {
     /// The statement of `action`.
@@ -305,6 +312,7 @@ impl PerAction {
             QueueAction::Resume => 1,
             QueueAction::Retry => 2,
             QueueAction::Bounce => 3,
+            QueueAction::Cancel => 4,
         }]
     }
 }
@@ -318,6 +326,7 @@ macro_rules! per_action {
             Sql::new(|| $build(ACTIONS[1])),
             Sql::new(|| $build(ACTIONS[2])),
             Sql::new(|| $build(ACTIONS[3])),
+            Sql::new(|| $build(ACTIONS[4])),
         ]);
     };
 }

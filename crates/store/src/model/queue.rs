@@ -65,6 +65,9 @@ pub struct NewMessage {
     pub recipients: Vec<NewRecipient>,
     /// Blind indexes of the message's tags (searchable without storing them plainly).
     pub tag_hashes: Vec<Vec<u8>>,
+    /// When its recipients are first due, if later than its acceptance (a scheduled
+    /// message: not leased, not queued in memory; the poller picks it up then).
+    pub send_at: Option<i64>,
     /// The broadcast the message is part of, if any.
     pub broadcast_id: Option<String>,
 }
@@ -361,6 +364,9 @@ pub enum QueueAction {
     /// Give up on queued, deferred and suspended recipients (`bounced`, event
     /// `bounced` without a reply).
     Bounce,
+    /// Cancel recipients of a scheduled message whose time has not come
+    /// (`cancelled`, event `cancelled`): queued, never tried, due later.
+    Cancel,
 }
 
 /// Waiting recipients of one (tenant, stream, domain, status) group.

@@ -278,10 +278,12 @@ impl PgStore {
                         event
                     }
                     None => {
+                        // A scheduled message waits unleased for the poller.
+                        let leased = m.send_at.is_none();
                         r_status.push(RecipientStatus::Queued.as_str());
-                        r_next.push(Some(m.created_at));
-                        r_lease_node.push(lease_node);
-                        r_lease_until.push(lease_until);
+                        r_next.push(Some(m.send_at.unwrap_or(m.created_at)));
+                        r_lease_node.push(lease_node.filter(|_| leased));
+                        r_lease_until.push(lease_until.filter(|_| leased));
                         EventType::Accepted
                     }
                 };

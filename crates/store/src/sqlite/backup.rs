@@ -173,7 +173,7 @@ mod tests {
         .unwrap();
         drop(conn);
         let snap = dir.path().join("snap.db");
-        assert_eq!(snapshot(&db, &snap).unwrap(), 12);
+        assert_eq!(snapshot(&db, &snap).unwrap(), 13);
         assert!(keys_of(&snap).is_empty());
         let bytes = std::fs::read(&snap).unwrap();
         assert!(

@@ -228,13 +228,23 @@ fn accept_in(c: &Connection, batch: &AcceptBatch) -> StoreResult<()> {
             // held one is final: never due, never leased.
             let (status, event, due, lease_node, lease_until) = match r.held_event()? {
                 Some(event) => (r.status, event, None, None, None),
-                None => (
-                    RecipientStatus::Queued,
-                    EventType::Accepted,
-                    Some(m.created_at),
-                    lease_node,
-                    lease_until,
-                ),
+                // A scheduled message waits unleased for the poller.
+                None => match m.send_at {
+                    Some(at) => (
+                        RecipientStatus::Queued,
+                        EventType::Accepted,
+                        Some(at),
+                        None,
+                        None,
+                    ),
+                    None => (
+                        RecipientStatus::Queued,
+                        EventType::Accepted,
+                        Some(m.created_at),
+                        lease_node,
+                        lease_until,
+                    ),
+                },
             };
             rcpts.push(RecipientRow {
                 message: m,

@@ -42,6 +42,7 @@ pub fn message(tenant: &str, id: &str, created_at: i64, rcpts: &[&str]) -> NewMe
             .collect(),
         tag_hashes: vec![format!("tag:{id}").into_bytes(), b"tag:all".to_vec()],
         broadcast_id: None,
+        send_at: None,
     }
 }
 
@@ -89,6 +90,7 @@ pub fn update(
         RecipientStatus::Restricted => EventType::Restricted,
         RecipientStatus::Suspended => EventType::Suspended,
         RecipientStatus::Rejected => EventType::Rejected,
+        RecipientStatus::Cancelled => EventType::Cancelled,
     };
     DeliveryUpdate {
         recipient_id: rcpt.into(),
