@@ -8,9 +8,10 @@
 # transactional mail to a Python sink that notes arrival times.
 #
 #   bench/broadcast.sh                      # N=1000000, DRAIN=0
-#   N=100000 DRAIN=1 bench/broadcast.sh
+#   N=100000 DRAIN=1 bench/broadcast.sh     # and until the queue is empty
+#   DRAIN=1 DRAIN_SECONDS=120 bench/broadcast.sh   # the first two minutes of the drain
 set -euo pipefail
-N=${N:-1000000}; DRAIN=${DRAIN:-0}
+N=${N:-1000000}; DRAIN=${DRAIN:-0}; DRAIN_SECONDS=${DRAIN_SECONDS:-0}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cargo build --release -q --manifest-path "$ROOT/Cargo.toml"
 BIN=$ROOT/target/release/postwerk
@@ -30,8 +31,8 @@ url = "sqlite://$WORK/data/postwerk.db"
 [delivery]
 ehlo_name = "mta.bench.test"
 [delivery.routes]
-"example.test" = "127.0.0.1:$BULK"
 "probe.test" = "127.0.0.1:$PROBE"
+$(for d in $(seq 0 19); do echo "\"d$d.example.test\" = \"127.0.0.1:$BULK\""; done)
 [smtp.inbound]
 enabled = false
 TOML
@@ -43,14 +44,14 @@ names = ["Anna", "Jan", "Ola", "Piotr", "Eva"]
 with open(path, "w") as f:
     f.write("email,first_name,city\n")
     for i in range(n):
-        f.write(f"p{i}@d{i % 50}.example.test,{names[i % 5]},City{i % 13}\n")
+        f.write(f"p{i}@d{i % 20}.example.test,{names[i % 5]},City{i % 13}\n")
 PY
 pw lists create bench >/dev/null
 pw contacts import "$WORK/contacts.csv" --list bench --consent marketing --source bench >/dev/null 2>"$WORK/import.log" \
   || { tail -3 "$WORK/import.log"; exit 1; }
 pw domains add example.com >/dev/null
 KEY=$(pw keys create --name bench --scopes send,read,write --quiet | tail -1)
-smtp-sink -c "127.0.0.1:$BULK" 1000 >/dev/null 2>&1 & PIDS+=($!)
+smtp-sink $( [ "$(id -u)" = 0 ] && echo "-u nobody" ) "127.0.0.1:$BULK" 1024 >"$WORK/sink.log" 2>&1 & PIDS+=($!)
 POSTWERK_LOG=warn "$BIN" serve --config "$WORK/postwerk.toml" >"$WORK/serve.log" 2>&1 & PID=$!; PIDS+=($PID)
 for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$HTTPP/v1/health" && break; sleep 0.1; done
 api() { curl -s -X "$1" -H "Authorization: Bearer $KEY" -H 'Content-Type: application/json' ${3:+--data "$3"} "http://127.0.0.1:$HTTPP$2"; }
@@ -101,16 +102,18 @@ while :; do
 done
 secs=$(python3 -c "import sys;print(float(sys.argv[1])-float(sys.argv[2]))" "$(date +%s.%N)" "$start")
 touch "$WORK/expanded"
-api GET "/v1/broadcasts/$id" | python3 -c "import json,sys;c=json.load(sys.stdin)['counts'];print(f\"expansion recipients={c['recipients']} sent={c['sent']} seconds=$secs per_s={c['recipients']/$secs:.0f} rss_growth_mib={($peak-$base)/1024:.0f}\")"
+api GET "/v1/broadcasts/$id" | python3 -c "import json,sys;c=json.load(sys.stdin)['counts'];print(f\"expansion counts={json.dumps(c)} seconds=$secs per_s={c['recipients']/$secs:.0f} rss_growth_mib={($peak-$base)/1024:.0f}\")"
 if [ "$DRAIN" = 1 ]; then
   dstart=$(date +%s.%N)
   while :; do
     r=$(rss); [ "$r" -gt "$peak" ] && peak=$r
     left=$(curl -s "http://127.0.0.1:$HTTPP/metrics" | awk '/^postwerk_queue_depth/ {s+=$2} END {print s+0}')
     [ "$left" = 0 ] && break
+    [ "$DRAIN_SECONDS" != 0 ] && python3 -c "import sys;sys.exit(float(sys.argv[1])-float(sys.argv[2])<float(sys.argv[3]))" "$(date +%s.%N)" "$dstart" "$DRAIN_SECONDS" && break
     sleep 1
   done
-  python3 -c "import sys;s=float(sys.argv[1])-float(sys.argv[2]);print(f'drain seconds={s:.0f} per_s={int(sys.argv[3])/s:.0f} rss_growth_mib={(int(sys.argv[4])-int(sys.argv[5]))/1024:.0f}')" \
-    "$(date +%s.%N)" "$dstart" "$N" "$peak" "$base"
+  python3 -c "import sys;s=float(sys.argv[1])-float(sys.argv[2]);d=int(sys.argv[3])-int(sys.argv[6]);print(f'drain seconds={s:.0f} delivered={d} per_s={d/s:.0f} left={sys.argv[6]} rss_growth_mib={(int(sys.argv[4])-int(sys.argv[5]))/1024:.0f}')" \
+    "$(date +%s.%N)" "$dstart" "$N" "$peak" "$base" "$left"
 fi
 touch "$WORK/stop"; wait "$PROBE_PID"
+grep -E "WARN|ERROR" "$WORK/serve.log" | sort | uniq -c | sort -rn | head -5

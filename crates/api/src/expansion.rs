@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use postwerk_core::address::{Address, MailboxInput};
 use postwerk_core::id::new_id;
 use postwerk_core::model::RecipientStatus;
-use postwerk_mta::accept::{AcceptError, Pipeline, Submission};
+use postwerk_mta::accept::{AcceptError, Pipeline, Screened, Submission};
 use postwerk_mta::tracking::links::Linker;
 use postwerk_privacy::audience::filter;
 use postwerk_privacy::campaigns::audience::{self, Person};
@@ -127,6 +127,7 @@ async fn tick(state: &AppState) -> Result<(), postwerk_store::StoreError> {
 
 /// What every message of a broadcast is made from.
 struct Prepared {
+    tenant_id: String,
     broadcast: Broadcast,
     compiled: Compiled,
     sources: Vec<ContactFilter>,
@@ -154,6 +155,7 @@ impl Prepared {
             sources.push(f);
         }
         Ok(Prepared {
+            tenant_id: tenant_id.to_string(),
             broadcast: b,
             compiled,
             sources,
@@ -242,7 +244,81 @@ fn count_held(counts: &mut Counts, status: RecipientStatus) {
     }
 }
 
-/// Expands broadcast `id` while this node holds it and it is sending.
+/// A batch made and screened, waiting to be committed with its progress.
+struct Batch<'a> {
+    screened: Screened<'a>,
+    progress: BroadcastProgress,
+    counts: Counts,
+}
+
+impl Prepared {
+    /// The next batch of at most `limit` people after `cursor`: each one's message
+    /// made and screened, `counts` carried forward.
+    async fn batch<'a>(
+        &self,
+        state: &AppState,
+        pipeline: &Pipeline<'a>,
+        cursor: &[u8],
+        mut counts: Counts,
+        limit: usize,
+    ) -> Result<Batch<'a>, ApiError> {
+        let services = &state.services;
+        let b = &self.broadcast;
+        let tenant_id = self.tenant_id.as_str();
+        let step = audience::next(services, &self.sources, cursor, limit).await?;
+        pipeline
+            .check_tenant()
+            .await
+            .map_err(|e| ApiError::unavailable(&e))?;
+        let keys = services.tenant_keys(tenant_id).await?;
+        let linker = Linker::new(&services.config, services.keys.master());
+        let streams = services.streams.list(tenant_id);
+        let mut submissions = Vec::with_capacity(step.people.len());
+        for person in &step.people {
+            counts.recipients += 1;
+            match self.compose(state, &linker, &keys, &streams, person) {
+                Ok(s) => submissions.push(s),
+                Err(e) => {
+                    tracing::warn!(broadcast = %b.id, code = e.code, error = %e.message, "a broadcast message could not be made");
+                    counts.failed += 1;
+                }
+            }
+        }
+        let mut screened = pipeline.screen(submissions).await?;
+        for status in screened.drop_held() {
+            count_held(&mut counts, status);
+        }
+        counts.sent += screened.submissions().len() as u64;
+        let progress = BroadcastProgress {
+            tenant_id: tenant_id.to_string(),
+            id: b.id.clone(),
+            from_cursor: cursor.to_vec(),
+            to_cursor: step.cursor,
+            counts: serde_json::to_string(&counts).expect("counts serialise"),
+            done: step.done,
+            at: now_ms(),
+        };
+        Ok(Batch {
+            screened,
+            progress,
+            counts,
+        })
+    }
+}
+
+/// Commits a batch: `false` if the broadcast moved on meanwhile (paused, cancelled,
+/// or taken by another node), and nothing of the batch was written.
+async fn commit(batch: Batch<'_>) -> Result<bool, ApiError> {
+    match batch.screened.commit_broadcast(batch.progress).await {
+        Ok(()) => Ok(true),
+        Err(AcceptError::BroadcastMoved) => Ok(false),
+        Err(e) => Err(ApiError::unavailable(&e)),
+    }
+}
+
+/// Expands broadcast `id` while this node holds it and it is sending. The next batch
+/// is made while the last one commits (the store's writer works on one core, the
+/// rendering on the other); a batch is committed only after the one before it.
 async fn run(state: &AppState, tenant_id: &str, id: &str) -> Result<(), ApiError> {
     let services = &state.services;
     let store = &services.store;
@@ -278,6 +354,7 @@ async fn run(state: &AppState, tenant_id: &str, id: &str) -> Result<(), ApiError
         None => (BATCH, Duration::ZERO),
     };
     let mut next_at = Instant::now();
+    let mut pending: Option<Batch> = None;
     loop {
         if claimed.elapsed() > Duration::from_millis(LEASE_MS as u64 / 3) {
             if !claim().await? {
@@ -288,7 +365,17 @@ async fn run(state: &AppState, tenant_id: &str, id: &str) -> Result<(), ApiError
         let closed = spec.window.as_ref().map_or(0, |w| w.wait_ms(now_ms()));
         let wait = Duration::from_millis(closed as u64)
             .max(next_at.saturating_duration_since(Instant::now()));
-        if !wait.is_zero() {
+        let last = pending.as_ref().is_some_and(|p| p.progress.done);
+        if !wait.is_zero() || last {
+            if let Some(batch) = pending.take()
+                && !commit(batch).await?
+            {
+                return Ok(());
+            }
+            if last {
+                tracing::info!(broadcast = %id, recipients = counts.recipients, sent = counts.sent, "broadcast expanded");
+                return Ok(());
+            }
             tokio::time::sleep(wait.min(NAP)).await;
             if !claim().await? {
                 return Ok(());
@@ -297,49 +384,20 @@ async fn run(state: &AppState, tenant_id: &str, id: &str) -> Result<(), ApiError
             continue;
         }
         next_at = Instant::now() + spacing;
-        let step = audience::next(services, &prepared.sources, &cursor, limit).await?;
-        pipeline
-            .check_tenant()
-            .await
-            .map_err(|e| ApiError::unavailable(&e))?;
-        let keys = services.tenant_keys(tenant_id).await?;
-        let linker = Linker::new(&services.config, services.keys.master());
-        let streams = services.streams.list(tenant_id);
-        let mut submissions = Vec::with_capacity(step.people.len());
-        for person in &step.people {
-            counts.recipients += 1;
-            match prepared.compose(state, &linker, &keys, &streams, person) {
-                Ok(s) => submissions.push(s),
-                Err(e) => {
-                    tracing::warn!(broadcast = %id, code = e.code, error = %e.message, "a broadcast message could not be made");
-                    counts.failed += 1;
+        let next = prepared.batch(state, &pipeline, &cursor, counts, limit);
+        let next = match pending.take() {
+            None => next.await?,
+            Some(batch) => {
+                let (committed, next) = tokio::join!(commit(batch), next);
+                if !committed? {
+                    return Ok(());
                 }
+                next?
             }
-        }
-        let mut screened = pipeline.screen(submissions).await?;
-        for status in screened.drop_held() {
-            count_held(&mut counts, status);
-        }
-        counts.sent += screened.submissions().len() as u64;
-        let progress = BroadcastProgress {
-            tenant_id: tenant_id.to_string(),
-            id: id.to_string(),
-            from_cursor: cursor.clone(),
-            to_cursor: step.cursor.clone(),
-            counts: serde_json::to_string(&counts).expect("counts serialise"),
-            done: step.done,
-            at: now_ms(),
         };
-        match screened.commit_broadcast(progress).await {
-            Ok(()) => {}
-            Err(AcceptError::BroadcastMoved) => return Ok(()),
-            Err(e) => return Err(ApiError::unavailable(&e)),
-        }
-        cursor = step.cursor;
-        if step.done {
-            tracing::info!(broadcast = %id, recipients = counts.recipients, sent = counts.sent, "broadcast expanded");
-            return Ok(());
-        }
+        cursor.clone_from(&next.progress.to_cursor);
+        counts = next.counts;
+        pending = Some(next);
     }
 }
 

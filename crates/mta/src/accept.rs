@@ -375,7 +375,8 @@ impl Screened<'_> {
                 .unwrap_or(services.config.delivery.expiry)
                 .as_millis() as i64
         };
-        let lease = engine.lease_for_new();
+        let priority = streams.iter().map(|s| s.settings.priority).min();
+        let lease = engine.lease_for_new(priority.unwrap_or(u8::MAX));
         let mut batch = AcceptBatch {
             messages: Vec::with_capacity(self.submissions.len()),
             idempotency: None,

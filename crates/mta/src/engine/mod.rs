@@ -47,6 +47,10 @@ const LEASE: Duration = Duration::from_secs(600);
 const LEASE_RENEW: Duration = Duration::from_secs(60);
 /// The poller leaves work in the store while this many jobs wait in memory.
 const MAX_READY: usize = 20_000;
+/// How many more jobs urgent mail may add to a full ready queue: accepted urgent mail
+/// goes to memory at once instead of behind a bulk backlog in the store (which the
+/// poller claims in due order).
+const URGENT_HEADROOM: usize = 20_000;
 
 /// DKIM signers by (tenant id, From domain).
 type SignerCache = HashMap<(String, String), Arc<Vec<DkimSigner>>>;
@@ -192,9 +196,13 @@ impl Engine {
 
     /// The lease this node takes on freshly accepted recipients that it queues in
     /// memory, or `None` when the in-memory queue is full and the store should keep
-    /// them for the poller.
-    pub fn lease_for_new(&self) -> Option<(String, i64)> {
-        (self.queue.len() < MAX_READY && !self.is_stopping()).then(|| {
+    /// them for the poller. Mail of a priority ahead of bulk (`priority` below the
+    /// default) may fill [`URGENT_HEADROOM`] more, so that a broadcast's backlog in the
+    /// store never stands in front of it.
+    pub fn lease_for_new(&self, priority: u8) -> Option<(String, i64)> {
+        let urgent = priority < postwerk_core::stream::StreamSettings::default().priority;
+        let room = MAX_READY + if urgent { URGENT_HEADROOM } else { 0 };
+        (self.queue.len() < room && !self.is_stopping()).then(|| {
             (
                 self.services.node_id.clone(),
                 now_ms() + LEASE.as_millis() as i64,
