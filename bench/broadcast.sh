@@ -17,7 +17,9 @@ cargo build --release -q --manifest-path "$ROOT/Cargo.toml"
 BIN=$ROOT/target/release/postwerk
 WORK=$(mktemp -d /var/tmp/pwbcast.XXXXXX)
 PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$WORK"; }
+# KEEP=1 keeps the working directory (the database) and prints its path.
+cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  if [ "${KEEP:-0}" = 1 ]; then echo "kept $WORK"; else rm -rf "$WORK"; fi; }
 trap cleanup EXIT
 port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
 HTTPP=$(port); BULK=$(port); PROBE=$(port)
@@ -107,11 +109,17 @@ if [ "$DRAIN" = 1 ]; then
   dstart=$(date +%s.%N)
   while :; do
     r=$(rss); [ "$r" -gt "$peak" ] && peak=$r
-    left=$(curl -s "http://127.0.0.1:$HTTPP/metrics" | awk '/^postwerk_queue_depth/ {s+=$2} END {print s+0}')
-    [ "$left" = 0 ] && break
-    [ "$DRAIN_SECONDS" != 0 ] && python3 -c "import sys;sys.exit(float(sys.argv[1])-float(sys.argv[2])<float(sys.argv[3]))" "$(date +%s.%N)" "$dstart" "$DRAIN_SECONDS" && break
+    if [ "$DRAIN_SECONDS" != 0 ]; then
+      python3 -c "import sys;sys.exit(float(sys.argv[1])-float(sys.argv[2])<float(sys.argv[3]))" "$(date +%s.%N)" "$dstart" "$DRAIN_SECONDS" && break
+    else
+      # Every 10 s: the backlog query reads every waiting recipient.
+      left=$(curl -s "http://127.0.0.1:$HTTPP/metrics" | awk '/^postwerk_queue_depth/ {s+=$2} END {print s+0}')
+      [ "$left" = 0 ] && break
+      sleep 9
+    fi
     sleep 1
   done
+  left=$(curl -s "http://127.0.0.1:$HTTPP/metrics" | awk '/^postwerk_queue_depth/ {s+=$2} END {print s+0}')
   python3 -c "import sys;s=float(sys.argv[1])-float(sys.argv[2]);d=int(sys.argv[3])-int(sys.argv[6]);print(f'drain seconds={s:.0f} delivered={d} per_s={d/s:.0f} left={sys.argv[6]} rss_growth_mib={(int(sys.argv[4])-int(sys.argv[5]))/1024:.0f}')" \
     "$(date +%s.%N)" "$dstart" "$N" "$peak" "$base" "$left"
 fi
