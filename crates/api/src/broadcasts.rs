@@ -3,11 +3,14 @@
 //! `test` send to a few addresses first, and the report (JSON or CSV). The expansion
 //! itself is [`crate::expansion`]'s.
 
+use std::collections::{BTreeMap, HashMap, HashSet};
+
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use postwerk_core::address::MailboxInput;
+use postwerk_core::model::EventType;
 use postwerk_privacy::audience::lists;
 use postwerk_privacy::campaigns::broadcasts::{
     self, Broadcast, BroadcastError, Counts, Spec, Tracking, Window, state,
@@ -530,7 +533,10 @@ pub async fn report(
         .store
         .broadcast_tallies(&caller.tenant_id, &b.id)
         .await?;
-    let counts = report_counts(&b.counts, &tallies);
+    let mut counts = report_counts(&b.counts, &tallies);
+    let engagement = Engagement::read(&state, &caller.tenant_id, &b.id).await?;
+    counts.insert("opens".into(), json!(engagement.people_opened.len()));
+    counts.insert("machine_opens".into(), json!(engagement.machine_only()));
     match q.format.as_deref() {
         None | Some("json") => Ok(Json(json!({
             "id": b.id,
@@ -539,13 +545,33 @@ pub async fn report(
             "template": b.spec.template,
             "version": b.spec.version,
             "counts": counts,
+            "bounce_reasons": engagement.bounce_reasons,
+            "links": engagement.links(),
             "finished_at": b.finished_at.and_then(view::time),
         }))
         .into_response()),
         Some("csv") => {
-            let mut csv = String::from("metric,value\r\n");
+            use postwerk_core::csv::write_record;
+            let mut csv = String::new();
+            write_record(&mut csv, ["metric", "value"]);
             for (k, v) in &counts {
-                csv.push_str(&format!("{k},{v}\r\n"));
+                write_record(&mut csv, [k.as_str(), &v.to_string()]);
+            }
+            for (reason, n) in &engagement.bounce_reasons {
+                write_record(
+                    &mut csv,
+                    [format!("bounced:{reason}").as_str(), &n.to_string()],
+                );
+            }
+            for link in engagement.links() {
+                let url = link["url"].as_str().unwrap_or_default();
+                write_record(
+                    &mut csv,
+                    [
+                        format!("clicks:{url}").as_str(),
+                        &link["clicks"].to_string(),
+                    ],
+                );
             }
             Ok((
                 [
@@ -564,6 +590,94 @@ pub async fn report(
             "format",
             "use json or csv",
         )),
+    }
+}
+
+/// Most links a report lists (those clicked by the most people).
+const MAX_LINKS: usize = 50;
+
+/// What a report reads from its events' sealed details: who opened (a person, or only
+/// machines: privacy proxies and scanners fetch every pixel), who clicked each link,
+/// and why messages bounced.
+#[derive(Default)]
+struct Engagement {
+    /// Recipients with an open that was not a machine's.
+    people_opened: HashSet<String>,
+    /// Recipients with a machine's open.
+    machine_opened: HashSet<String>,
+    /// Per link (without its query and fragment, which may name the person): the
+    /// recipients who clicked it.
+    clicked: HashMap<String, HashSet<String>>,
+    /// Bounces per reason.
+    bounce_reasons: BTreeMap<String, u64>,
+}
+
+impl Engagement {
+    /// Reads broadcast `id`'s open, click and bounce events, a page of its messages
+    /// at a time.
+    async fn read(state: &AppState, tenant_id: &str, id: &str) -> Result<Engagement, ApiError> {
+        const PAGE: usize = 1000;
+        let services = &state.services;
+        let kinds = [EventType::Opened, EventType::Clicked, EventType::Bounced];
+        let mut e = Engagement::default();
+        let mut after = String::new();
+        loop {
+            let ids = services
+                .store
+                .broadcast_messages(tenant_id, id, &after, PAGE)
+                .await?;
+            let Some(last) = ids.last().cloned() else {
+                return Ok(e);
+            };
+            let events = services
+                .store
+                .events_of_messages(tenant_id, ids, &kinds)
+                .await?;
+            let hashes = events.iter().map(|ev| ev.rcpt_hash.as_slice());
+            let keys = services.subject_keys(tenant_id, hashes).await?;
+            for ev in &events {
+                let detail = view::event(ev, &keys);
+                let who = ev.recipient_id.clone();
+                match ev.event_type {
+                    EventType::Opened if detail["machine"] == true => {
+                        e.machine_opened.insert(who);
+                    }
+                    EventType::Opened => {
+                        e.people_opened.insert(who);
+                    }
+                    EventType::Clicked => {
+                        let url = detail["url"].as_str().unwrap_or_default();
+                        let link = url.split(['?', '#']).next().unwrap_or_default();
+                        e.clicked.entry(link.to_string()).or_default().insert(who);
+                    }
+                    _ => {
+                        let reason = detail["reason"].as_str().unwrap_or("undefined");
+                        *e.bounce_reasons.entry(reason.to_string()).or_default() += 1;
+                    }
+                }
+            }
+            if last == after {
+                return Ok(e);
+            }
+            after = last;
+        }
+    }
+
+    /// Recipients whose every open was a machine's.
+    fn machine_only(&self) -> usize {
+        self.machine_opened.difference(&self.people_opened).count()
+    }
+
+    /// The most clicked links with the number of people who clicked each, most first.
+    fn links(&self) -> Vec<Value> {
+        let mut links: Vec<(&String, usize)> =
+            self.clicked.iter().map(|(u, who)| (u, who.len())).collect();
+        links.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
+        links
+            .into_iter()
+            .take(MAX_LINKS)
+            .map(|(url, clicks)| json!({"url": url, "clicks": clicks}))
+            .collect()
     }
 }
 
@@ -603,7 +717,6 @@ fn report_counts(
     put("expired", status("expired"));
     put("complaints", unique("complained"));
     put("unsubscribes", unique("unsubscribed"));
-    put("opens", unique("opened"));
     put("opens_total", total("opened"));
     put("clicks", unique("clicked"));
     put("clicks_total", total("clicked"));

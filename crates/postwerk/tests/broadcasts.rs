@@ -127,11 +127,19 @@ fn a_broadcast_reaches_each_consenting_person_once_with_their_own_message() {
     );
     assert_eq!(s, 201, "{seg}");
     let tpl = template(&h);
+    let (s, _) = h.call(
+        &h.key,
+        "PATCH",
+        &format!("/v1/templates/{tpl}"),
+        Some(json!({"html": "<p>Hi {{ first_name }}</p><a href=\"https://shop.example/sale?who={{ email }}\">Sale</a> <a href=\"{{ unsubscribe_url }}\">Unsubscribe</a>"})),
+    );
+    assert_eq!(s, 200);
 
     let (s, b) = h.post(
         "/v1/broadcasts",
         json!({"name": "november", "template": tpl, "from": "News <news@example.com>",
-               "lists": ["news"], "segments": ["gdansk"], "variables": {"first_name": "reader"}}),
+               "lists": ["news"], "segments": ["gdansk"], "variables": {"first_name": "reader"},
+               "track": {"opens": true, "clicks": "html"}}),
     );
     assert_eq!(s, 201, "{b}");
     assert_eq!(b["state"], "draft");
@@ -148,7 +156,7 @@ fn a_broadcast_reaches_each_consenting_person_once_with_their_own_message() {
     assert_eq!(s, 200);
     let (s, sent) = h.post(&format!("/v1/broadcasts/{id}/send"), json!({}));
     assert_eq!(s, 200, "{sent}");
-    assert_eq!(sent["version"], 2, "{sent}");
+    assert_eq!(sent["version"], 3, "{sent}");
     let done = wait_state(&h, &id, "sent", Duration::from_secs(30));
     assert!(sink.wait_for(13, Duration::from_secs(30)), "{done}");
     std::thread::sleep(Duration::from_millis(500));
@@ -182,13 +190,47 @@ fn a_broadcast_reaches_each_consenting_person_once_with_their_own_message() {
         .expect("List-Unsubscribe");
     assert!(html.contains(listed), "{listed} in {html}");
 
+    // A person opens and clicks; a link scanner fetches another's pixel.
+    let (p1, _) = common::links_for(&sink, "p1@example.test");
+    let (p2, _) = common::links_for(&sink, "p2@example.test");
+    let firefox = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0";
+    let fetch = |url: &str, ua: &str| {
+        let agent = ureq::AgentBuilder::new().redirects(0).build();
+        match agent.get(url).set("User-Agent", ua).call() {
+            Ok(r) | Err(ureq::Error::Status(_, r)) => r.status(),
+            Err(e) => panic!("{url}: {e}"),
+        }
+    };
+    let pixel = |links: &[String]| links.iter().find(|u| u.contains("/t/o/")).unwrap().clone();
+    let click = p1
+        .iter()
+        .find(|u| u.contains("/t/c/"))
+        .expect("a tracked link");
+    assert_eq!(fetch(&pixel(&p1), firefox), 200);
+    assert_eq!(fetch(click, firefox), 302);
+    assert_eq!(
+        fetch(&pixel(&p2), "Mozilla/5.0 (compatible; SafeLinks)"),
+        200
+    );
+
     // The report adds up: everyone reached by the lists and the segment, once.
-    let counts = wait_report(&h, &id, |c| c["delivered"] == 13);
+    let counts = wait_report(&h, &id, |c| {
+        c["delivered"] == 13 && c["clicks"] == 1 && c["machine_opens"] == 1
+    });
     let want = json!({"recipients": 16, "sent": 13, "delivered": 13, "suppressed": 1,
-                      "no_consent": 1, "restricted": 1, "failed": 0});
+                      "no_consent": 1, "restricted": 1, "failed": 0,
+                      "opens": 1, "machine_opens": 1, "clicks": 1});
     for (k, v) in want.as_object().unwrap() {
         assert_eq!(&counts[k], v, "{k} in {counts}");
     }
+    // Links are reported without their query, which may name the person.
+    let (_, report) = h.get(&format!("/v1/broadcasts/{id}/report"));
+    assert_eq!(
+        report["links"],
+        json!([{"url": "https://shop.example/sale", "clicks": 1}]),
+        "{report}"
+    );
+    assert!(!report.to_string().contains("p1@"), "{report}");
     let csv = ureq::get(&format!(
         "http://{}/v1/broadcasts/{id}/report?format=csv",
         h.http
@@ -199,7 +241,9 @@ fn a_broadcast_reaches_each_consenting_person_once_with_their_own_message() {
     .into_string()
     .unwrap();
     assert!(
-        csv.starts_with("metric,value\r\n") && csv.contains("\r\ndelivered,13\r\n"),
+        csv.starts_with("metric,value\r\n")
+            && csv.contains("\r\ndelivered,13\r\n")
+            && csv.contains("\r\nclicks:https://shop.example/sale,1\r\n"),
         "{csv}"
     );
 

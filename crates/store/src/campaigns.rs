@@ -8,8 +8,10 @@
 
 use crate::StoreResult;
 use crate::model::*;
+use crate::queue::EVENT_COLS;
 use crate::row::Columns;
-use crate::run::{FromRow, Step};
+use crate::run::{Arg, FromRow, Step};
+use postwerk_core::model::EventType;
 
 impl FromRow for BroadcastRecord {
     fn from_row<R: Columns>(r: &R) -> Result<Self, R::Error> {
@@ -45,6 +47,15 @@ impl FromRow for BroadcastTally {
 /// The columns a [`BroadcastRecord`] is read from.
 const BROADCAST_COLS: &str = "id, tenant_id, name, state, spec_enc, send_at, cursor, counts, \
      runner, runner_until, created_at, updated_at, finished_at";
+
+/// A message id ([`BROADCAST_MESSAGES`]).
+struct MessageId(String);
+
+impl FromRow for MessageId {
+    fn from_row<R: Columns>(r: &R) -> Result<Self, R::Error> {
+        Ok(MessageId(r.get("id")?))
+    }
+}
 
 impl FromRow for TemplateRecord {
     fn from_row<R: Columns>(r: &R) -> Result<Self, R::Error> {
@@ -137,6 +148,9 @@ sql! {
          count(DISTINCT e.recipient_id) AS u \
          FROM messages m JOIN events e ON e.message_id = m.id AND e.tenant_id = m.tenant_id \
          WHERE m.tenant_id = $1 AND m.broadcast_id = $2 GROUP BY e.type";
+    /// A page of tenant `$1`'s broadcast `$2`'s message ids after `$3`, at most `$4`.
+    BROADCAST_MESSAGES = "SELECT id FROM messages WHERE tenant_id = $1 AND broadcast_id = $2 \
+         AND id > $3 ORDER BY id LIMIT $4";
     /// Tenant `$1`'s broadcast `$2` goes (its messages stay, as any message does).
     DELETE_BROADCAST = "DELETE FROM broadcasts WHERE tenant_id = $1 AND id = $2 \
          AND state IN ('draft', 'cancelled', 'sent')";
@@ -290,6 +304,44 @@ store_area! {
                     .await?,
             );
             Ok(rows)
+        }
+        /// A page of a broadcast's message ids after `after` (`""`: from the first), at
+        /// most `limit`, by id.
+        fn broadcast_messages(
+            &self,
+            tenant_id: &str,
+            id: &str,
+            after: &str,
+            limit: usize,
+        ) -> StoreResult<Vec<String>> {
+            let args = args![tenant_id, id, after, limit];
+            let rows: Vec<MessageId> = self.rows("broadcast_messages", &BROADCAST_MESSAGES, args).await?;
+            Ok(rows.into_iter().map(|m| m.0).collect())
+        }
+        /// The events of types `types` of tenant `tenant_id`'s messages `message_ids`.
+        fn events_of_messages(
+            &self,
+            tenant_id: &str,
+            message_ids: Vec<String>,
+            types: &[EventType],
+        ) -> StoreResult<Vec<EventRecord>> {
+            if message_ids.is_empty() || types.is_empty() {
+                return Ok(Vec::new());
+            }
+            let mut args: Vec<Arg> = args![tenant_id];
+            let list = |values: Vec<String>, args: &mut Vec<Arg>| {
+                let first = args.len() + 1;
+                let params: Vec<String> = (first..first + values.len()).map(|i| format!("${i}")).collect();
+                args.extend(values.into_iter().map(Arg::from));
+                params.join(", ")
+            };
+            let ids = list(message_ids, &mut args);
+            let kinds = list(types.iter().map(|t| t.as_str().to_string()).collect(), &mut args);
+            let sql = format!(
+                "SELECT {EVENT_COLS} FROM events WHERE tenant_id = $1 AND message_id IN ({ids}) \
+                 AND type IN ({kinds}) ORDER BY seq"
+            );
+            self.rows_of("events_of_messages", sql, args).await
         }
         /// Deletes a broadcast that is not under way (draft, sent or cancelled); `false`
         /// if there is none such.

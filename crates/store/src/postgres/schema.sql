@@ -412,7 +412,7 @@ CREATE TABLE IF NOT EXISTS template_versions (
 
 -- Version 13: broadcasts (see sqlite/schema.sql).
 ALTER TABLE messages ADD COLUMN IF NOT EXISTS broadcast_id TEXT COLLATE "C";
-CREATE INDEX IF NOT EXISTS messages_broadcast ON messages (tenant_id, broadcast_id)
+CREATE INDEX IF NOT EXISTS messages_broadcast ON messages (tenant_id, broadcast_id, id)
     WHERE broadcast_id IS NOT NULL;
 CREATE TABLE IF NOT EXISTS broadcasts (
     id TEXT COLLATE "C" PRIMARY KEY,

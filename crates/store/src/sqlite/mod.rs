@@ -225,7 +225,7 @@ fn add_message_broadcast_column(conn: &Connection) -> StoreResult<()> {
             .map_err(unavailable)?;
     }
     conn.execute_batch(
-        "CREATE INDEX IF NOT EXISTS messages_broadcast ON messages (tenant_id, broadcast_id) \
+        "CREATE INDEX IF NOT EXISTS messages_broadcast ON messages (tenant_id, broadcast_id, id) \
          WHERE broadcast_id IS NOT NULL;",
     )
     .map_err(unavailable)
