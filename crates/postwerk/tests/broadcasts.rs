@@ -452,10 +452,26 @@ fn import(h: &Harness, path: &str, csv: &str) {
 
 #[test]
 fn an_expansion_cut_by_a_kill_resumes_without_sending_twice() {
+    kill_and_resume(None);
+}
+
+#[test]
+fn on_postgresql_an_expansion_cut_by_a_kill_resumes_without_sending_twice() {
+    let Some(admin) = common::pg_admin_url() else {
+        return;
+    };
+    let db = format!("pw_bc_{}", std::process::id());
+    kill_and_resume(Some(common::fresh_pg_database(&admin, &db)));
+}
+
+/// A throttled broadcast to 1,200 people, its node killed after the first batch and
+/// started again: everyone gets one message (on `store_url`, else SQLite).
+fn kill_and_resume(store_url: Option<String>) {
     let root = tempfile::tempdir().unwrap();
     let sink = Sink::start(&root.path().join("sink"), false);
     let mut h = Harness::start(Options {
         extra: "[privacy]\nconsent_required = {}\n",
+        store_url,
         ..Options::to(&sink)
     });
     let (s, _) = h.call(&h.key, "POST", "/v1/lists", Some(json!({"name": "news"})));
