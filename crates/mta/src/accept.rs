@@ -421,6 +421,7 @@ impl Screened<'_> {
                 tag_hashes: s.meta.tags.iter().map(|t| keys.tag_index(t)).collect(),
                 broadcast_id: s.broadcast_id.clone(),
                 send_at: s.send_at,
+                priority: i64::from(stream.settings.priority),
                 content_enc: people.seal(sole, SealContext::Content(&s.id), &s.content),
                 mail_from_enc: s
                     .mail_from

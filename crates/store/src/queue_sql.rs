@@ -29,13 +29,20 @@ fn outcome_applies(status: &str) -> String {
     format!("(r.status NOT IN ({STOPPED}) OR {status} = 'delivered')")
 }
 
-/// The claim of due recipients (see [`crate::QueueStore::claim_due`]) with `lock`
-/// after the selection's `LIMIT`. MATERIALIZED makes the limited selection run exactly
+/// Recipients of streams ahead of bulk (priority below the default 5, such as
+/// `transactional`): claimed before the rest, through their own partial index
+/// (`recipients_urgent_due`), so that their retries and scheduled sends never wait
+/// behind a broadcast's backlog.
+const URGENT: &str = " AND priority < 5";
+
+/// The claim of due recipients (see [`crate::QueueStore::claim_due`]), of urgent
+/// ones only when `urgent`, with `lock` after the selection's `LIMIT`. MATERIALIZED makes the limited selection run exactly
 /// once. `$1` node, `$2` lease end, `$3` now, `$4` limit.
-fn claim_sql(lock: &str) -> String {
+fn claim_sql(lock: &str, urgent: bool) -> String {
+    let only = if urgent { URGENT } else { "" };
     format!(
         "WITH due AS MATERIALIZED (\
-           SELECT id FROM recipients WHERE next_attempt_at <= $3 \
+           SELECT id FROM recipients WHERE next_attempt_at <= $3{only} \
            AND (lease_until IS NULL OR lease_until < $3) \
            ORDER BY next_attempt_at LIMIT $4{lock}) \
          UPDATE recipients SET lease_node = $1, lease_until = $2 \
@@ -84,9 +91,13 @@ sql! {
     /// other nodes pass over each other's rows instead of waiting, and never get the
     /// same recipient (a row leased by a committed claim fails the lease test on
     /// re-check).
-    CLAIM_DUE_LOCKED = "{}", claim_sql(" FOR UPDATE SKIP LOCKED");
+    CLAIM_DUE_LOCKED = "{}", claim_sql(" FOR UPDATE SKIP LOCKED", false);
     /// The claim, for SQLite's single writer.
-    CLAIM_DUE = "{}", claim_sql("");
+    CLAIM_DUE = "{}", claim_sql("", false);
+    /// [`CLAIM_DUE_LOCKED`] of urgent recipients only (see [`URGENT`]).
+    CLAIM_URGENT_LOCKED = "{}", claim_sql(" FOR UPDATE SKIP LOCKED", true);
+    /// [`CLAIM_DUE`] of urgent recipients only.
+    CLAIM_URGENT = "{}", claim_sql("", true);
     /// Node `$1`'s leases extended to `$2`, its rows locked in id order (PostgreSQL).
     RENEW_LEASES_LOCKED = "{}", leases_locked(RENEW, "");
     /// Node `$1`'s leases extended to `$2` (SQLite).

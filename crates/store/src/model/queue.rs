@@ -68,6 +68,9 @@ pub struct NewMessage {
     /// When its recipients are first due, if later than its acceptance (a scheduled
     /// message: not leased, not queued in memory; the poller picks it up then).
     pub send_at: Option<i64>,
+    /// Its stream's priority (0 first): the poller claims recipients of a priority
+    /// ahead of bulk (below 5) before the rest.
+    pub priority: i64,
     /// The broadcast the message is part of, if any.
     pub broadcast_id: Option<String>,
 }

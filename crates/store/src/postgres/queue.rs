@@ -259,6 +259,7 @@ impl PgStore {
         let mut r_next: Vec<Option<i64>> = Vec::with_capacity(n_rcpts);
         let mut r_lease_node: Vec<Option<&str>> = Vec::with_capacity(n_rcpts);
         let mut r_lease_until: Vec<Option<i64>> = Vec::with_capacity(n_rcpts);
+        let mut r_priority: Vec<i16> = Vec::with_capacity(n_rcpts);
         let (lease_node, lease_until) = match &batch.lease {
             Some((node, until)) => (Some(node.as_str()), Some(*until)),
             None => (None, None),
@@ -294,6 +295,7 @@ impl PgStore {
                 r_addr.push(r.address_enc.as_slice());
                 r_domain.push(r.domain.as_str());
                 r_at.push(m.created_at);
+                r_priority.push(m.priority as i16);
                 events.push(
                     &m.tenant_id,
                     &m.id,
@@ -337,13 +339,13 @@ impl PgStore {
         let insert_rcpts = tx
             .prepare_cached(
                 "INSERT INTO recipients (id, message_id, tenant_id, rcpt_hash, address_enc, domain, status, \
-                 attempts, next_attempt_at, lease_node, lease_until, updated_at) \
+                 attempts, next_attempt_at, lease_node, lease_until, updated_at, priority) \
                  SELECT r.id, r.message_id, r.tenant_id, r.rcpt_hash, r.address_enc, r.domain, r.status, 0, \
-                 r.next_attempt_at, r.lease_node, r.lease_until, r.at \
+                 r.next_attempt_at, r.lease_node, r.lease_until, r.at, r.priority \
                  FROM UNNEST($1::text[], $2::text[], $3::text[], $4::bytea[], $5::bytea[], $6::text[], \
-                 $7::int8[], $8::text[], $9::int8[], $10::text[], $11::int8[]) \
+                 $7::int8[], $8::text[], $9::int8[], $10::text[], $11::int8[], $12::int2[]) \
                  AS r(id, message_id, tenant_id, rcpt_hash, address_enc, domain, at, status, next_attempt_at, \
-                 lease_node, lease_until)",
+                 lease_node, lease_until, priority)",
             )
             .await
             .map_err(pg(OP))?;
@@ -361,6 +363,7 @@ impl PgStore {
                 &r_next,
                 &r_lease_node,
                 &r_lease_until,
+                &r_priority,
             ],
         )
         .await
@@ -576,9 +579,19 @@ impl PgStore {
         limit: usize,
     ) -> PgResult<Vec<DueRecipient>> {
         const OP: &str = "claim_due";
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let params: [&(dyn ToSql + Sync); 4] = [&node, &lease_until, &now, &limit];
-        self.list(OP, CLAIM_DUE_LOCKED.pg(), &params, DueRecipient::from_row)
-            .await
+        // Urgent recipients first, then the rest up to the limit.
+        let mut due: Vec<DueRecipient> = Vec::with_capacity(limit);
+        for claim in [&CLAIM_URGENT_LOCKED, &CLAIM_DUE_LOCKED] {
+            let left = i64::try_from(limit.saturating_sub(due.len())).unwrap_or(i64::MAX);
+            if left == 0 {
+                break;
+            }
+            let params: [&(dyn ToSql + Sync); 4] = [&node, &lease_until, &now, &left];
+            due.extend(
+                self.list(OP, claim.pg(), &params, DueRecipient::from_row)
+                    .await?,
+            );
+        }
+        Ok(due)
     }
 }

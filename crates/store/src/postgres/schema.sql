@@ -412,6 +412,9 @@ CREATE TABLE IF NOT EXISTS template_versions (
 
 -- Version 13: broadcasts (see sqlite/schema.sql).
 ALTER TABLE messages ADD COLUMN IF NOT EXISTS broadcast_id TEXT COLLATE "C";
+ALTER TABLE recipients ADD COLUMN IF NOT EXISTS priority SMALLINT NOT NULL DEFAULT 5;
+CREATE INDEX IF NOT EXISTS recipients_urgent_due ON recipients (next_attempt_at)
+    WHERE next_attempt_at IS NOT NULL AND priority < 5;
 CREATE INDEX IF NOT EXISTS messages_broadcast ON messages (tenant_id, broadcast_id, id)
     WHERE broadcast_id IS NOT NULL;
 CREATE TABLE IF NOT EXISTS broadcasts (

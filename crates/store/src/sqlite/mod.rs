@@ -217,16 +217,24 @@ fn add_contact_audience_columns(conn: &Connection) -> StoreResult<()> {
     Ok(())
 }
 
-/// Version 13: messages' broadcast, and the index reports read it by (made here, after
-/// the column, for a database made by an older version).
+/// Version 13: messages' broadcast and recipients' priority, and their indexes (made
+/// here, after the columns, for a database made by an older version).
 fn add_message_broadcast_column(conn: &Connection) -> StoreResult<()> {
     if !has_column(conn, "messages", "broadcast_id")? {
         conn.execute_batch("ALTER TABLE messages ADD COLUMN broadcast_id TEXT;")
             .map_err(unavailable)?;
     }
+    if !has_column(conn, "recipients", "priority")? {
+        conn.execute_batch(
+            "ALTER TABLE recipients ADD COLUMN priority INTEGER NOT NULL DEFAULT 5;",
+        )
+        .map_err(unavailable)?;
+    }
     conn.execute_batch(
         "CREATE INDEX IF NOT EXISTS messages_broadcast ON messages (tenant_id, broadcast_id, id) \
-         WHERE broadcast_id IS NOT NULL;",
+         WHERE broadcast_id IS NOT NULL; \
+         CREATE INDEX IF NOT EXISTS recipients_urgent_due ON recipients (next_attempt_at) \
+         WHERE next_attempt_at IS NOT NULL AND priority < 5;",
     )
     .map_err(unavailable)
 }

@@ -57,8 +57,8 @@ static EVENT_INSERTS: MultiInsert = MultiInsert::new(
 /// The recipients' inserts of acceptance.
 static RECIPIENT_INSERTS: MultiInsert = MultiInsert::new(
     "INSERT INTO recipients (id, message_id, tenant_id, rcpt_hash, address_enc, domain, status, attempts, \
-     next_attempt_at, lease_node, lease_until, updated_at) VALUES",
-    "(?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?)",
+     next_attempt_at, lease_node, lease_until, updated_at, priority) VALUES",
+    "(?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?)",
 );
 
 /// Inserts `rows` with `table`'s multi-row statements, `bind` giving one row's values
@@ -280,6 +280,7 @@ fn accept_in(c: &Connection, batch: &AcceptBatch) -> StoreResult<()> {
             &r.lease_node,
             &r.lease_until,
             &r.message.created_at,
+            &r.message.priority,
         ]
     })
     .map_err(|e| conflict_or(e, "recipient"))?;
@@ -356,14 +357,25 @@ impl QueueStore for SqliteStore {
         let node = node.to_string();
         self.writer
             .write(Durability::Process, move |c| {
-                c.prepare_cached(CLAIM_DUE.sqlite())
-                    .and_then(|mut st| {
-                        st.query_map(params![node, lease_until, now, limit as i64], |r| {
-                            DueRecipient::from_row(r)
-                        })?
-                        .collect()
-                    })
-                    .map_err(unavailable)
+                // Urgent recipients first, then the rest up to the limit.
+                let mut due: Vec<DueRecipient> = Vec::with_capacity(limit);
+                for claim in [&CLAIM_URGENT, &CLAIM_DUE] {
+                    let left = limit.saturating_sub(due.len());
+                    if left == 0 {
+                        break;
+                    }
+                    let rows = c
+                        .prepare_cached(claim.sqlite())
+                        .and_then(|mut st| {
+                            st.query_map(params![node, lease_until, now, left as i64], |r| {
+                                DueRecipient::from_row(r)
+                            })?
+                            .collect::<rusqlite::Result<Vec<_>>>()
+                        })
+                        .map_err(unavailable)?;
+                    due.extend(rows);
+                }
+                Ok(due)
             })
             .await
     }

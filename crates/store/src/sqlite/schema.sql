@@ -22,7 +22,7 @@ CREATE TABLE IF NOT EXISTS recipients (
     id TEXT PRIMARY KEY, message_id TEXT NOT NULL, tenant_id TEXT NOT NULL, rcpt_hash BLOB NOT NULL,
     address_enc BLOB NOT NULL, domain TEXT NOT NULL, status TEXT NOT NULL,
     attempts INTEGER NOT NULL DEFAULT 0, next_attempt_at INTEGER, lease_node TEXT, lease_until INTEGER,
-    updated_at INTEGER NOT NULL);
+    updated_at INTEGER NOT NULL, priority INTEGER NOT NULL DEFAULT 5);
 CREATE INDEX IF NOT EXISTS recipients_message_tenant ON recipients (message_id, tenant_id);
 CREATE INDEX IF NOT EXISTS recipients_due ON recipients (next_attempt_at) WHERE next_attempt_at IS NOT NULL;
 CREATE INDEX IF NOT EXISTS recipients_lease ON recipients (lease_node) WHERE lease_node IS NOT NULL;
@@ -203,7 +203,9 @@ CREATE TABLE IF NOT EXISTS template_versions (
 -- throttle, window, tracking) is sealed under the tenant key; the expansion's cursor (a
 -- blind index) and counts move in the transaction that queues each batch's messages,
 -- which carry the broadcast's id (messages.broadcast_id, added by the migration with its
--- index for a database made by an older version).
+-- index for a database made by an older version). recipients.priority is its stream's
+-- priority at acceptance: the poller claims those ahead of bulk first (index
+-- recipients_urgent_due, made by the migration after the column).
 CREATE TABLE IF NOT EXISTS broadcasts (
     id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL, name TEXT NOT NULL, state TEXT NOT NULL,
     spec_enc BLOB NOT NULL, send_at INTEGER, cursor BLOB NOT NULL, counts TEXT NOT NULL,

@@ -43,6 +43,7 @@ pub fn message(tenant: &str, id: &str, created_at: i64, rcpts: &[&str]) -> NewMe
         tag_hashes: vec![format!("tag:{id}").into_bytes(), b"tag:all".to_vec()],
         broadcast_id: None,
         send_at: None,
+        priority: 5,
     }
 }
 

@@ -153,6 +153,8 @@ conformance! {
     idempotency => sqlite_idempotency, postgres_idempotency;
     claim_due_and_leases => sqlite_claim_due_and_leases, postgres_claim_due_and_leases;
     concurrent_claims_are_disjoint => sqlite_concurrent_claims_are_disjoint, postgres_concurrent_claims_are_disjoint;
+    urgent_recipients_are_claimed_first =>
+        sqlite_urgent_recipients_are_claimed_first, postgres_urgent_recipients_are_claimed_first;
     load_content => sqlite_load_content, postgres_load_content;
     record_deliveries => sqlite_record_deliveries, postgres_record_deliveries;
     list_events_filters => sqlite_list_events_filters, postgres_list_events_filters;

@@ -671,3 +671,41 @@ pub async fn renewals_race_deliveries(s: AnyStore) {
         .expect("list");
     assert_eq!(delivered.len(), MESSAGES * 2);
 }
+
+/// Recipients of a stream ahead of bulk are claimed before a bulk backlog that was due
+/// earlier; a scheduled message is claimed only from its time.
+pub async fn urgent_recipients_are_claimed_first(s: AnyStore) {
+    let first = message("ten_a", "msg_bulk1", 1_000, &["b1"]);
+    let bulk = message("ten_a", "msg_bulk2", 2_000, &["b2", "b3"]);
+    let mut urgent = message("ten_a", "msg_urgent", 5_000, &["u1"]);
+    urgent.priority = 0;
+    let mut later = message("ten_a", "msg_later", 5_000, &["l1"]);
+    later.priority = 0;
+    later.send_at = Some(9_000);
+    s.accept(batch(vec![first, bulk, urgent, later]))
+        .await
+        .expect("accept");
+    let got = s
+        .claim_due("node-a", 6_000, 60_000, 2)
+        .await
+        .expect("claim");
+    assert_eq!(
+        ids(&got),
+        strings(&["u1", "b1"]),
+        "the urgent one first, then bulk in due order"
+    );
+    let got = s
+        .claim_due("node-a", 6_000, 60_000, 10)
+        .await
+        .expect("claim");
+    assert_eq!(
+        ids(&got),
+        strings(&["b2", "b3"]),
+        "the scheduled one is not due yet"
+    );
+    let got = s
+        .claim_due("node-a", 9_000, 60_000, 10)
+        .await
+        .expect("claim");
+    assert_eq!(ids(&got), strings(&["l1"]));
+}
