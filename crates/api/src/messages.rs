@@ -62,10 +62,7 @@ pub async fn cancel(
     let cancelled = store
         .queue_action(selector, QueueAction::Cancel, now_ms())
         .await?;
-    let record = store
-        .get_message(&caller.tenant_id, &id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("message"))?;
+    let view = shown(&state, &caller, &id).await?;
     if cancelled == 0 {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
@@ -73,14 +70,7 @@ pub async fn cancel(
             "the message is not waiting for its send_at: it is being sent, was sent, or was not scheduled",
         ));
     }
-    let keys = people_of(
-        &state,
-        &caller,
-        "message.view",
-        std::slice::from_ref(&record),
-    )
-    .await?;
-    Ok(Json(message_view(&record, &keys, true)))
+    Ok(view)
 }
 
 /// `POST /v1/messages/raw`.
@@ -489,19 +479,19 @@ pub async fn get_message(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
+    shown(&state, &caller, &id).await
+}
+
+/// The caller's message `id` as `GET /v1/messages/{id}` shows it (its people's keys
+/// read under the audit action `message.view`); `404` if the tenant has none such.
+async fn shown(state: &AppState, caller: &Caller, id: &str) -> Result<Json<Value>, ApiError> {
     let record = state
         .services
         .store
-        .get_message(&caller.tenant_id, &id)
+        .get_message(&caller.tenant_id, id)
         .await?
         .ok_or_else(|| ApiError::not_found("message"))?;
-    let keys = people_of(
-        &state,
-        &caller,
-        "message.view",
-        std::slice::from_ref(&record),
-    )
-    .await?;
+    let keys = people_of(state, caller, "message.view", std::slice::from_ref(&record)).await?;
     Ok(Json(message_view(&record, &keys, true)))
 }
 
